@@ -1,0 +1,22 @@
+"""The eleven labels of ../shared/design/risk-taxonomy.md: a contract.
+
+The API returns them, the training data uses them and the evaluation script reads them;
+change them only together, everywhere.
+"""
+
+NONE = "none"
+
+RISK_LABELS: tuple[str, ...] = (
+    "schedule",
+    "budget",
+    "resource",
+    "scope",
+    "technical",
+    "security",
+    "legal",
+    "vendor",
+    "quality",
+    "stakeholder",
+)
+
+LABELS: tuple[str, ...] = RISK_LABELS + (NONE,)
