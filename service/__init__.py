@@ -1,0 +1,118 @@
+"""Riskscan: finds the risks hidden in project documents."""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    # APIFairy imports flask-marshmallow's optional SQLAlchemy integration, which we do
+    # not use; without this, every start-up warns that marshmallow-sqlalchemy is missing.
+    warnings.filterwarnings("ignore", "Flask-SQLAlchemy integration requires", UserWarning)
+    import apifairy  # noqa: F401
+
+from flask import Flask, request
+
+from service.config import Settings
+from service.errors import APIError, register_error_handlers
+from service.extensions import apifairy, db, ma, migrate
+from service.logs import configure_logging, register_request_logging
+
+API_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The app factory: reads as the table of contents of the service."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_relative_config=True)
+    configure_app(app, settings)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    register_extensions(app, settings)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_logging(app)
+    register_content_negotiation(app)
+    register_commands(app)
+    return app
+
+
+def configure_app(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.SECRET_KEY,
+        SQLALCHEMY_DATABASE_URI=settings.DATABASE_URL,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.DATABASE_URL),
+        MAX_CONTENT_LENGTH=int(settings.MAX_UPLOAD_MB * 1024 * 1024),
+        APIFAIRY_TITLE="Riskscan API",
+        APIFAIRY_VERSION="1.0",
+        APIFAIRY_APISPEC_PATH="/openapi.json",
+        APIFAIRY_UI_PATH=None,
+        JSON_SORT_KEYS=False,
+    )
+    if settings.DATABASE_URL.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(settings.DATABASE_URL.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True)
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {}
+    # Drop connections the server closed (restarts, wait_timeout) instead of failing on them.
+    return {"pool_pre_ping": True, "pool_recycle": 1800}
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_project_dir() / "db"))
+    ma.init_app(app)
+    apifairy.init_app(app)
+    if settings.DATABASE_URL.startswith("sqlite"):
+        with app.app_context():
+            _enable_sqlite_foreign_keys(db.engine)
+    from service.auth import tokens  # noqa: F401  (registers the token verifier)
+
+
+def _project_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+def _enable_sqlite_foreign_keys(engine) -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from service.admin.routes import admin
+    from service.auth.routes import auth
+    from service.health import health
+    from service.users.routes import users
+
+    app.register_blueprint(health)
+    app.register_blueprint(auth, url_prefix="/api/v1/auth")
+    app.register_blueprint(users, url_prefix="/api/v1/users")
+    app.register_blueprint(admin, url_prefix="/api/v1/admin")
+
+
+def register_content_negotiation(app: Flask) -> None:
+    @app.before_request
+    def require_acceptable_json():
+        if not request.path.startswith("/api/"):
+            return
+        accept = request.accept_mimetypes
+        if request.headers.get("Accept") and not any(accept[t] for t in API_JSON_TYPES):
+            raise APIError(406, "This API answers application/json; "
+                                "the Accept header excludes it.")
+
+
+def register_commands(app: Flask) -> None:
+    from service.cli import register
+
+    register(app)

@@ -1,0 +1,82 @@
+"""What every resource module uses: JSON bodies, pagination, ownership lookups.
+
+The decorators wrap APIFairy's, so that the OpenAPI spec is generated from the same
+schemas that validate requests and shape responses.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from apifairy import arguments, body
+from flask import current_app, request
+from marshmallow import fields, validate
+from sqlalchemy import func, select
+
+from service.errors import APIError
+from service.extensions import db, ma
+
+MAX_PER_PAGE = 100
+
+
+def json_body(schema, *, max_kb: int | None = None):
+    """Parse and validate a JSON body with ``schema``.
+
+    Another content type is 415, a body over the limit 413, malformed JSON 400, and wrong
+    or unknown fields 422 (the fields are named in ``errors``).
+    """
+
+    def decorator(view):
+        validated = body(schema, error_status_code=422)(view)
+
+        @wraps(validated)
+        def wrapper(*args, **kwargs):
+            limit_kb = max_kb or current_app.config["SETTINGS"].MAX_JSON_KB
+            request.max_content_length = limit_kb * 1024
+            if not request.is_json:
+                raise APIError(415, "This endpoint takes application/json.")
+            return validated(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+class PageArgs(ma.Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=MAX_PER_PAGE),
+        metadata={"description": f"at most {MAX_PER_PAGE}; more is a 422"},
+    )
+
+
+def page_of(schema_cls):
+    """Build the response schema of a page: ``{items, page, per_page, total}``."""
+
+    class Page(ma.Schema):
+        items = fields.List(fields.Nested(schema_cls))
+        page = fields.Integer()
+        per_page = fields.Integer()
+        total = fields.Integer()
+
+    Page.__name__ = f"{schema_cls.__name__.removesuffix('Schema')}PageSchema"
+    return Page
+
+
+def paginate(statement, args: dict) -> dict:
+    """Run ``statement`` for one page: the one pagination helper of the service."""
+    page, per_page = args["page"], args["per_page"]
+    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    items = db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+def query(schema):
+    """Validated query-string arguments; unknown or malformed ones are a 422."""
+    return arguments(schema, error_status_code=422)
+
+
+def not_found(what: str = "resource") -> APIError:
+    """The same 404 for a missing id, a malformed one and another user's."""
+    return APIError(404, f"No such {what}.")

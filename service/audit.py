@@ -1,0 +1,21 @@
+"""Audit events: who did what security-relevant thing, listed for admins."""
+
+from __future__ import annotations
+
+from flask import request
+
+from service.extensions import db
+from service.models import AuditEvent
+
+EVENTS = (
+    "register", "login_success", "login_failure", "logout", "token_reuse",
+    "role_change", "user_created", "user_updated", "user_deleted",
+)
+
+
+def record(event: str, *, actor_id: str | None = None, target_id: str | None = None,
+           **details) -> None:
+    """Add an audit event to the current transaction (the caller commits)."""
+    assert event in EVENTS, event
+    db.session.add(AuditEvent(event=event, actor_id=actor_id, target_id=target_id,
+                              ip=request.remote_addr, details=details or None))

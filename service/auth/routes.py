@@ -1,0 +1,144 @@
+"""register, login, refresh, logout, me."""
+
+from __future__ import annotations
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, request
+from marshmallow import ValidationError as SchemaError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from service import audit
+from service.api import json_body
+from service.auth.passwords import hash_password, verify_password
+from service.auth.schemas import LoginSchema, LogoutSchema, RefreshSchema, RegisterSchema, TokenSchema
+from service.auth.tokens import (
+    RefreshReuse,
+    issue_tokens,
+    revoke_access_token,
+    revoke_refresh_token,
+    rotate_refresh_token,
+)
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.models import User
+from service.users.schemas import UserSchema
+
+auth = Blueprint("auth", __name__)
+
+user_schema = UserSchema()
+token_schema = TokenSchema()
+
+BAD_CREDENTIALS = "Incorrect email or password."
+
+
+def create_user(email: str, password: str, role: str = "user", active: bool = True) -> User:
+    """Add a user (email lower-cased); 409 when the email is taken in any case."""
+    email = email.strip().lower()
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise APIError(409, "A user with this email already exists.")
+    user = User(email=email, password_hash=hash_password(password), role=role, active=active)
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent registration won the race
+        db.session.rollback()
+        raise APIError(409, "A user with this email already exists.") from None
+    return user
+
+
+@auth.route("/register", methods=["POST"])
+@json_body(RegisterSchema)
+@response(user_schema, 201)
+@other_responses({409: "The email is taken", 422: "Invalid email or password"})
+def register(args):
+    """Create an account"""
+    user = create_user(args["email"], args["password"])
+    audit.record("register", actor_id=user.id, target_id=user.id)
+    db.session.commit()
+    return user
+
+
+def _login_fields() -> dict:
+    """JSON ``{email, password}`` or the OAuth2 password form (``username``, ``password``)."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        data = {"email": request.form.get("username"), "password": request.form.get("password")}
+        data = {k: v for k, v in data.items() if v is not None}
+    elif request.is_json:
+        data = request.get_json()
+    else:
+        raise APIError(415, "Send JSON or an application/x-www-form-urlencoded form.")
+    try:
+        return LoginSchema().load(data)
+    except SchemaError as exc:
+        raise APIError(422, "The request has invalid or missing fields.",
+                       errors=exc.messages) from None
+
+
+@auth.route("/login", methods=["POST"])
+@response(token_schema)
+@other_responses({401: BAD_CREDENTIALS, 422: "Missing fields",
+                  415: "Neither JSON nor a form"})
+def login():
+    """Log in: JSON {email, password} or the OAuth2 password form (username, password)"""
+    fields = _login_fields()
+    email = fields["email"].strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email))
+    # verify_password runs argon2 even for an unknown email: same answer, similar time.
+    if not verify_password(user.password_hash if user else None, fields["password"]) \
+            or not user.active:
+        audit.record("login_failure", target_id=user.id if user else None, email=email)
+        db.session.commit()
+        raise APIError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
+    tokens = issue_tokens(user)
+    audit.record("login_success", actor_id=user.id, target_id=user.id)
+    db.session.commit()
+    return tokens
+
+
+@auth.route("/refresh", methods=["POST"])
+@json_body(RefreshSchema)
+@response(token_schema)
+@other_responses({401: "Unknown, expired, revoked or reused refresh token"})
+def refresh(args):
+    """Exchange a refresh token for a new pair; the old one stops working"""
+    try:
+        tokens = rotate_refresh_token(args["refresh_token"])
+    except RefreshReuse as reuse:
+        audit.record("token_reuse", target_id=reuse.user.id)
+        db.session.commit()
+        raise APIError(401, "This refresh token was already used; all your sessions "
+                            "have been revoked. Log in again.") from None
+    if tokens is None:
+        db.session.rollback()
+        raise APIError(401, "The refresh token is invalid or expired.")
+    db.session.commit()
+    return tokens
+
+
+@auth.route("/logout", methods=["POST"])
+@authenticate(token_auth)
+@other_responses({401: "No or bad token"})
+def logout():
+    """Revoke the presented access token (and a refresh token sent as {refresh_token})"""
+    user = token_auth.current_user()
+    revoke_access_token(request.authorization.token)
+    if request.is_json:
+        try:
+            args = LogoutSchema().load(request.get_json())
+        except SchemaError as exc:
+            raise APIError(422, "The request has invalid fields.", errors=exc.messages) from None
+        if args.get("refresh_token"):
+            revoke_refresh_token(user, args["refresh_token"])
+    audit.record("logout", actor_id=user.id, target_id=user.id)
+    db.session.commit()
+    return "", 204
+
+
+@auth.route("/me", methods=["GET"])
+@authenticate(token_auth)
+@response(user_schema)
+@other_responses({401: "No or bad token"})
+def me():
+    """The caller"""
+    return token_auth.current_user()

@@ -1,0 +1,144 @@
+"""Access and refresh tokens.
+
+Access tokens are signed with itsdangerous and carry the user id, a token id (``jti``,
+so that logout can revoke one token) and the user's ``token_version`` (bumped to revoke
+all of a user's tokens at once). Refresh tokens are random strings stored as SHA-256
+hashes; each use rotates them, and presenting a used one is treated as theft: every
+token of that user is revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete, select, update
+
+from service.extensions import db, token_auth
+from service.models import RefreshToken, RevokedToken, User, utcnow
+
+_SALT = "riskscan.access-token"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def _access_lifetime() -> int:
+    return current_app.config["SETTINGS"].ACCESS_TOKEN_EXPIRE_MINUTES * 60
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_tokens(user: User) -> TokenPair:
+    """A new access token and a new refresh token; the caller commits."""
+    access = _serializer().dumps(
+        {"sub": user.id, "jti": str(uuid.uuid4()), "ver": user.token_version}
+    )
+    refresh = secrets.token_urlsafe(32)
+    days = current_app.config["SETTINGS"].REFRESH_TOKEN_EXPIRE_DAYS
+    db.session.add(RefreshToken(user_id=user.id, token_hash=_hash(refresh),
+                                expires_at=utcnow() + timedelta(days=days)))
+    return TokenPair(access, refresh, _access_lifetime())
+
+
+def read_access_token(token: str) -> dict | None:
+    """The claims of a valid, unexpired access token, else None."""
+    try:
+        claims = _serializer().loads(token, max_age=_access_lifetime())
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(claims, dict) or not {"sub", "jti", "ver"} <= claims.keys():
+        return None
+    return claims
+
+
+@token_auth.verify_token
+def verify_access_token(token: str) -> User | None:
+    """The single door for access tokens."""
+    claims = read_access_token(token) if token else None
+    if claims is None:
+        return None
+    if db.session.get(RevokedToken, claims["jti"]) is not None:
+        return None
+    user = db.session.get(User, claims["sub"])
+    if user is None or not user.active or user.token_version != claims["ver"]:
+        return None
+    return user
+
+
+@token_auth.get_user_roles
+def user_roles(user: User) -> list[str]:
+    return [user.role]
+
+
+def revoke_access_token(token: str) -> None:
+    claims = read_access_token(token)
+    if claims is None:
+        return
+    now = utcnow()
+    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    db.session.merge(RevokedToken(jti=claims["jti"],
+                                  expires_at=now + timedelta(seconds=_access_lifetime())))
+
+
+def revoke_refresh_token(user: User, token: str) -> None:
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == _hash(token), RefreshToken.user_id == user.id,
+               RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def revoke_all_tokens(user: User) -> None:
+    """Every access token of the user stops working, and every refresh token."""
+    user.token_version += 1
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+class RefreshReuse(Exception):
+    """A refresh token was presented a second time: treat it as stolen."""
+
+    def __init__(self, user: User):
+        self.user = user
+
+
+def rotate_refresh_token(token: str) -> TokenPair | None:
+    """Spend a refresh token for a new pair; None when it is unknown, expired or revoked.
+
+    Raises RefreshReuse when the token was already used, after revoking the user's tokens.
+    """
+    stored = db.session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == _hash(token)).with_for_update()
+    )
+    if stored is None:
+        return None
+    user = db.session.get(User, stored.user_id)
+    now = utcnow()
+    if stored.used_at is not None:
+        revoke_all_tokens(user)
+        raise RefreshReuse(user)
+    if stored.revoked_at is not None or stored.expires_at <= now or not user.active:
+        return None
+    stored.used_at = now
+    return issue_tokens(user)

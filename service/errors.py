@@ -1,0 +1,136 @@
+"""One error format for every failure: RFC 9457 ``application/problem+json``.
+
+``{"type", "title", "status", "detail"}`` plus ``errors`` for field problems. Flask's own
+404/405, validation errors, analyzer failures and unexpected exceptions all come out of
+here. Never a stack trace, never a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from apifairy.exceptions import ValidationError
+from flask import Flask, g, json
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from service.analysis.base import AnalysisError
+from service.extensions import db, token_auth
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://riskscan.dev/problems/"
+
+log = logging.getLogger("riskscan.errors")
+
+
+class APIError(Exception):
+    """Raise from a view to answer with a problem: ``raise APIError(409, "Email taken")``."""
+
+    def __init__(self, status: int, detail: str, *, errors=None, headers=None, title=None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.title = title
+
+
+def problem(status: int, detail: str | None = None, *, title: str | None = None,
+            errors=None, headers=None, **extra):
+    """Build a problem+json response."""
+    title = title or HTTP_STATUS_CODES.get(status, "Error")
+    body = {
+        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-").replace("'", ""),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    request_id = g.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    response = Flask.response_class(
+        json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages) -> dict:
+    """webargs nests errors by location ({"json": {"email": [...]}}); clients want fields."""
+    if isinstance(messages, dict) and set(messages) <= {"json", "form", "query", "files",
+                                                        "view_args", "headers"}:
+        merged = {}
+        for part in messages.values():
+            merged.update(part if isinstance(part, dict) else {"_schema": part})
+        return merged
+    return messages
+
+
+def register_error_handlers(app: Flask) -> None:
+    register_auth_error_handler(token_auth)
+
+    @app.errorhandler(APIError)
+    def api_error(error: APIError):
+        return problem(error.status, error.detail, title=error.title,
+                       errors=error.errors, headers=error.headers)
+
+    @app.errorhandler(ValidationError)
+    def validation_error(error: ValidationError):
+        errors = _flatten(error.messages)
+        if error.status_code == 400:
+            return problem(400, "The request body is not valid JSON.", errors=errors)
+        return problem(error.status_code, "The request has invalid or missing fields.",
+                       errors=errors)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        headers = {}
+        if error.code == 405 and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        detail = error.description if error.code != 500 else None
+        errors = None
+        # webargs raises a 400 with the parser's messages on malformed JSON.
+        data = getattr(error, "data", None)
+        if isinstance(data, dict) and "messages" in data:
+            errors = _flatten(data["messages"])
+            detail = "The request body is not valid JSON."
+        return problem(error.code or 500, detail, errors=errors, headers=headers)
+
+    @app.errorhandler(AnalysisError)
+    def analysis_error(error: AnalysisError):
+        headers = {"Retry-After": "30"} if error.status == 503 else None
+        return problem(error.status, error.detail, title=error.title, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        # Connection lost or refused: a retry is the right thing for a client to do.
+        db.session.rollback()
+        log.error("database unavailable: %s", error.orig.__class__.__name__)
+        return problem(503, "The database is unavailable; try again shortly.",
+                       title="Service Unavailable", headers={"Retry-After": "5"})
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        if isinstance(error, DBAPIError):
+            db.session.rollback()
+        error_id = uuid.uuid4().hex
+        log.exception("unhandled error %s", error_id)
+        return problem(500, f"An unexpected error occurred (error id {error_id}).",
+                       error_id=error_id)
+
+
+def register_auth_error_handler(token_auth) -> None:
+    """Flask-HTTPAuth's 401 (no or bad token) and 403 (wrong role), in the one format."""
+
+    @token_auth.error_handler
+    def auth_error(status: int):
+        if status == 401:
+            return problem(401, "A valid bearer token is required.",
+                           headers={"WWW-Authenticate": 'Bearer realm="riskscan"'})
+        return problem(status, "You do not have permission for this resource.")

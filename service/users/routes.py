@@ -1,0 +1,152 @@
+"""Users: admins manage everyone; a user reads and updates their own record."""
+
+from __future__ import annotations
+
+import uuid
+
+from apifairy import authenticate, other_responses, response
+from sqlalchemy import func, select
+
+from service import audit
+from service.api import PageArgs, json_body, not_found, page_of, paginate, query
+from service.auth.passwords import hash_password, verify_password
+from service.auth.routes import create_user
+from service.auth.tokens import revoke_all_tokens
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.models import User
+from service.users.schemas import (
+    AdminUpdateSchema,
+    NewUserSchema,
+    OwnUpdateSchema,
+    UserFilterSchema,
+    UserSchema,
+)
+from flask import Blueprint
+
+users = Blueprint("users", __name__)
+
+user_schema = UserSchema()
+
+
+class UserListArgs(PageArgs, UserFilterSchema):
+    pass
+
+
+def _visible_user(user_id: str) -> User:
+    """The user with this id if the caller may see it; 404 otherwise (also for others' ids)."""
+    caller = token_auth.current_user()
+    try:
+        uuid.UUID(user_id)
+    except ValueError:
+        raise not_found("user") from None
+    user = db.session.get(User, user_id)
+    if user is None or (user.id != caller.id and not caller.is_admin):
+        raise not_found("user")
+    return user
+
+
+def _other_active_admins(user: User) -> int:
+    return db.session.scalar(select(func.count()).select_from(User).where(
+        User.role == "admin", User.active.is_(True), User.id != user.id))
+
+
+@users.route("", methods=["GET"])
+@authenticate(token_auth, role="admin")
+@query(UserListArgs)
+@response(page_of(UserSchema))
+@other_responses({401: "No or bad token", 403: "Admins only"})
+def all(args):
+    """List users (admin)"""
+    statement = select(User).order_by(User.created_at.desc(), User.id)
+    if "role" in args:
+        statement = statement.where(User.role == args["role"])
+    if "email" in args:
+        statement = statement.where(User.email.contains(args["email"].lower(), autoescape=True))
+    return paginate(statement, args)
+
+
+@users.route("", methods=["POST"])
+@authenticate(token_auth, role="admin")
+@json_body(NewUserSchema)
+@response(user_schema, 201)
+@other_responses({401: "No or bad token", 403: "Admins only", 409: "Email taken"})
+def new(args):
+    """Create a user with a role (admin)"""
+    user = create_user(**args)
+    audit.record("user_created", actor_id=token_auth.current_user().id, target_id=user.id,
+                 role=user.role)
+    db.session.commit()
+    return user
+
+
+@users.route("/<user_id>", methods=["GET"])
+@authenticate(token_auth)
+@response(user_schema)
+@other_responses({401: "No or bad token", 404: "No such user (or not yours)"})
+def get(user_id):
+    """A user: yourself, or anyone for an admin"""
+    return _visible_user(user_id)
+
+
+@users.route("/<user_id>", methods=["PATCH"])
+@authenticate(token_auth)
+@json_body(AdminUpdateSchema)
+@response(user_schema)
+@other_responses({401: "No or bad token", 404: "No such user (or not yours)",
+                  409: "Email taken, or the last admin would be lost",
+                  422: "Invalid fields, or role/active/id on your own record"})
+def update(args, user_id):
+    """Update a user: your own email and password, or anything of anyone for an admin"""
+    caller = token_auth.current_user()
+    user = _visible_user(user_id)
+    if not caller.is_admin:
+        # A user's own update takes only OwnUpdateSchema's fields.
+        forbidden = sorted(set(args) - set(OwnUpdateSchema().fields))
+        if forbidden:
+            raise APIError(422, "You cannot change these fields of your own record.",
+                           errors={name: ["Not allowed."] for name in forbidden})
+    changes_credentials = "email" in args or "password" in args
+    if user.id == caller.id and changes_credentials and not caller.is_admin:
+        if not verify_password(user.password_hash, args.get("current_password", "")):
+            raise APIError(422, "current_password is required and must be correct.",
+                           errors={"current_password": ["Incorrect or missing."]})
+    if "email" in args and args["email"].lower() != user.email:
+        email = args["email"].lower()
+        if db.session.scalar(select(User.id).where(User.email == email)):
+            raise APIError(409, "A user with this email already exists.")
+        user.email = email
+    if "password" in args:
+        user.password_hash = hash_password(args["password"])
+    losing_admin = user.is_admin and (args.get("role", "admin") != "admin"
+                                      or args.get("active") is False)
+    if losing_admin and _other_active_admins(user) == 0:
+        raise APIError(409, "This is the last active admin; make another admin first.")
+    if "role" in args and args["role"] != user.role:
+        audit.record("role_change", actor_id=caller.id, target_id=user.id,
+                     old=user.role, new=args["role"])
+        user.role = args["role"]
+    if "active" in args:
+        user.active = args["active"]
+    if "password" in args or args.get("active") is False:
+        revoke_all_tokens(user)  # other sessions end with the old password
+    audit.record("user_updated", actor_id=caller.id, target_id=user.id,
+                 fields=sorted(set(args) - {"password", "current_password"}))
+    db.session.commit()
+    return user
+
+
+@users.route("/<user_id>", methods=["DELETE"])
+@authenticate(token_auth, role="admin")
+@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such user",
+                  409: "The last admin"})
+def delete(user_id):
+    """Delete a user and everything they own (admin)"""
+    user = _visible_user(user_id)
+    if user.is_admin and _other_active_admins(user) == 0:
+        raise APIError(409, "This is the last active admin; make another admin first.")
+    audit.record("user_deleted", actor_id=token_auth.current_user().id, target_id=user.id,
+                 email=user.email)
+    db.session.delete(user)
+    db.session.commit()
+    return "", 204

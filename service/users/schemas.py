@@ -1,0 +1,50 @@
+from marshmallow import fields, validate
+
+from service.extensions import ma
+from service.models import ROLES
+
+PASSWORD = validate.Length(min=8, max=128)
+
+
+class UserSchema(ma.Schema):
+    """A user as the API shows it: never the password hash."""
+
+    id = fields.String(dump_only=True)
+    email = fields.Email(dump_only=True)
+    role = fields.String(dump_only=True)
+    active = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class NewUserSchema(ma.Schema):
+    """An admin creates a user."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+    active = fields.Boolean(load_default=True)
+
+
+class OwnUpdateSchema(ma.Schema):
+    """What a user may change of their own record; role and id are not among it."""
+
+    email = fields.Email(validate=validate.Length(max=254))
+    password = fields.String(load_only=True, validate=PASSWORD)
+    current_password = fields.String(
+        load_only=True, validate=validate.Length(max=128),
+        metadata={"description": "required to change your own email or password"},
+    )
+
+
+class AdminUpdateSchema(OwnUpdateSchema):
+    """What an admin may change of any user."""
+
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+
+class UserFilterSchema(ma.Schema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    email = fields.String(validate=validate.Length(max=254),
+                          metadata={"description": "part of the email"})

@@ -1,0 +1,114 @@
+"""Fixtures: an app per test on a fresh database, on SQLite and (when configured) MariaDB.
+
+Every test that takes ``app`` or ``client`` runs once per backend. The MySQL/MariaDB run
+needs ``TEST_MYSQL_URL`` (``.ci/run`` starts a server and sets it); without it those runs
+are skipped, unless ``RISKSCAN_REQUIRE_MYSQL=1`` makes the absence an error.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, inspect, text
+
+from service import create_app
+from service.config import Settings
+from service.extensions import db
+from tests.helpers import Accounts
+
+BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
+
+
+@pytest.fixture(scope="session")
+def mysql_url():
+    url = os.environ.get("TEST_MYSQL_URL")
+    if not url:
+        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
+            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
+        pytest.skip("TEST_MYSQL_URL not set: no MySQL/MariaDB server to test against")
+    engine = create_engine(url)
+    with engine.begin() as connection:  # start from an empty schema
+        connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+        for table in inspect(connection).get_table_names():
+            connection.execute(text(f"DROP TABLE `{table}`"))
+        connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory):
+    """Backends whose schema the migrations have built, once per session each."""
+    return {}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path_factory):
+    if backend == "mysql":
+        return request.getfixturevalue("mysql_url")
+    return f"sqlite:///{tmp_path_factory.getbasetemp() / 'riskscan-test.db'}"
+
+
+@pytest.fixture
+def settings(database_url, tmp_path):
+    return Settings.from_env(
+        {},
+        RISKSCAN_ENV="testing",
+        SECRET_KEY="test-secret-key-0123456789",
+        DATABASE_URL=database_url,
+        LOG_FORMAT="text",
+        LOG_LEVEL="WARNING",
+    )
+
+
+@pytest.fixture
+def make_app(settings, migrated):
+    """Build an app on the test database, with settings overridden per test."""
+    import dataclasses
+
+    apps = []
+
+    def make(**overrides):
+        app = create_app(dataclasses.replace(settings, **overrides))
+        app.config["TESTING"] = True
+        with app.app_context():
+            if settings.DATABASE_URL not in migrated:
+                upgrade()
+                migrated[settings.DATABASE_URL] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            _empty_tables()
+            db.engine.dispose()
+
+
+def _empty_tables():
+    db.session.remove()
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def accounts(app, client):
+    return Accounts(app, client)

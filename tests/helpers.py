@@ -1,0 +1,57 @@
+"""Helpers the tests share: a client-side account helper and the problem+json check."""
+
+from __future__ import annotations
+
+import uuid
+
+from service.extensions import db
+
+PASSWORD = "correct horse battery"
+
+
+class Accounts:
+    """Registers users and logs them in through the API, as a client would."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def register(self, email=None, password=PASSWORD):
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        response = self.client.post("/api/v1/auth/register",
+                                    json={"email": email, "password": password})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def login(self, email, password=PASSWORD):
+        response = self.client.post("/api/v1/auth/login",
+                                    json={"email": email, "password": password})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def user(self, role="user", email=None):
+        """A new user with a role; returns (user, headers with its bearer token)."""
+        user = self.register(email)
+        if role != "user":
+            from service.models import User
+
+            with self.app.app_context():
+                db.session.get(User, user["id"]).role = role
+                db.session.commit()
+            user["role"] = role
+        tokens = self.login(user["email"])
+        user["tokens"] = tokens
+        return user, {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def assert_problem(response, status, *fields):
+    """The response is problem+json with this status (and these field errors)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    for field in fields:
+        assert field in body.get("errors", {}), body
+    return body
