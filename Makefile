@@ -5,13 +5,24 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install install-dev clean
+.PHONY: run test model install install-dev lint clean
 
-run: $(VENV)/.installed
+# Serve; the first time, install and train the model (about 10 minutes on 2 cores).
+run: $(VENV)/.installed-ml models_cache/current
 	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Train a new model version from ml/data/ and point models_cache/current at it.
+model: $(VENV)/.installed-ml
+	$(PY) -m ml.train
+
+models_cache/current: | $(VENV)/.installed-ml
+	$(PY) -m ml.train
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check service ml
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -24,9 +35,24 @@ $(VENV)/.installed: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements-dev.txt
+$(VENV)/.installed-ml: requirements.txt requirements-ml.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-ml.txt
 	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(VENV)/.installed $(VENV)/.installed-ml $@
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The long reliability runs (docs/reliability.md; CI runs short versions in the test suite):
+# the API contract (schemathesis), 16 users of load for 60 s, faults under load (MariaDB
+# restart, LLM failures, an exception), and hostile files. MODEL_DIR names the model to
+# serve (default models_cache); the load and fault runs start MariaDB servers of their own.
+.PHONY: reliability
+reliability: $(VENV)/.installed-dev
+	$(PY) -m reliability.contract --max-examples 50 --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m reliability.load --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m reliability.faults --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m reliability.hostile --examples 2000

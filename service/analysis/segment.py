@@ -1,0 +1,175 @@
+"""Sentence segmentation with exact character offsets.
+
+``split_sentences(text)`` returns the sentences of a document as ``Sentence(start, end, text)``
+with ``text == source[start:end]`` always, so a finding can be highlighted in the original.
+
+How a document is cut, in order:
+
+1. Every line break is a boundary: a line never shares a sentence with the next one. Bullet
+   lines (``-``, ``*``, ``•``, ``–``), numbered items (``1.``, ``2)``, ``a)``) and headings
+   (``#``) are lines too; their marker is left out of the sentence span.
+2. Inside a line, spaCy's rule-based sentencizer (a blank English pipeline, no model to
+   download) splits on ``.``, ``!``, ``?``, an ellipsis and their equivalents in other
+   scripts.
+3. Common abbreviations (approx., e.g., i.e., etc., vs., No. before a number, Mr., Dr., Inc.,
+   U.S. …) never end a sentence.
+4. Spans are trimmed of whitespace; spans without a letter or digit (``---``, ``...``) are
+   dropped.
+
+Hard-wrapped prose (one sentence over several lines) therefore comes out in pieces: text
+extraction should join such lines before analysis.
+
+spaCy is imported on first use, not when ``service.analysis`` is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One sentence of a source text: ``source[start:end] == text``."""
+
+    start: int
+    end: int
+    text: str
+
+
+# Abbreviations that end in a period but do not end a sentence. spaCy's English tokenizer
+# already keeps many of these as one token (e.g., Mr., Inc., U.S.); the rest are added as
+# tokenizer special cases, in lower, capitalised and upper case.
+ABBREVIATIONS: tuple[str, ...] = (
+    "approx.", "e.g.", "i.e.", "etc.", "vs.", "no.", "nr.", "mr.", "mrs.", "ms.", "dr.",
+    "prof.", "inc.", "ltd.", "corp.", "co.", "jr.", "sr.", "st.", "u.s.", "u.k.", "e.u.",
+    "cf.", "incl.", "excl.", "esp.", "est.", "fig.", "resp.", "min.", "max.", "avg.", "dept.",
+    "p.a.", "ca.", "wk.", "wks.", "mo.", "mos.", "yr.", "yrs.", "hr.", "hrs.",
+)
+
+# "No." is also a one-word answer ("Is the vendor ready? No. They ...") so it only stays
+# inside a sentence when a number or "#" follows it.
+_NUMBER_ABBREVIATIONS = frozenset({"no.", "nr."})
+
+_WIDE_STOPS = r"[。！？]"
+
+# A list or heading marker at the start of a line: "- ", "* ", "• ", "– ", "— ", "1. ",
+# "12) ", "a) ", "B. ", "# ", "### ". "•" may be glued to its text, as PDF extraction
+# often leaves it. Markers other than "•" need whitespace after them, so that "1.5 million",
+# "e.g." or "-10 degrees" are not mistaken for markers.
+_LINE_MARKER = re.compile(
+    r"""
+    [ \t]*
+    (?:
+        •[ \t]*
+      | (?: [-*–—] | \d{1,3}[.)] | [A-Za-z][.)] | \#{1,6} ) (?:[ \t]+|$)
+    )
+    """,
+    re.VERBOSE,
+)
+
+# Everything that ends a line: \n, \r\n, \r, form feed, vertical tab, Unicode separators.
+_LINE = re.compile(r"[^\n\r\f\v\x85\u2028\u2029]+")
+
+# A line longer than this is fed to spaCy in pieces (cut at whitespace), so that texts
+# beyond spaCy's max_length (1,000,000 characters) work and memory stays bounded.
+CHUNK_CHARS = 100_000
+
+
+@lru_cache(maxsize=1)
+def sentence_pipeline() -> Language:
+    """The spaCy pipeline, built once: blank English + sentencizer + abbreviation guard."""
+    import spacy
+    from spacy.attrs import ORTH
+    from spacy.language import Language
+    from spacy.util import compile_infix_regex, compile_suffix_regex
+
+    if not Language.has_factory("riskscan_abbreviation_guard"):
+
+        @Language.component("riskscan_abbreviation_guard")
+        def abbreviation_guard(doc):
+            """Let "No." end a sentence again when no number follows it.
+
+            The tokenizer keeps every abbreviation as one token, so the sentencizer never
+            splits after one; "No." is also a one-word answer ("Ready? No. They ...").
+            """
+            for token in doc[:-1]:
+                if token.text.lower() not in _NUMBER_ABBREVIATIONS:
+                    continue
+                following = doc[token.i + 1]
+                if following.text[:1].isupper() and not following.like_num:
+                    following.is_sent_start = True
+            return doc
+
+    nlp = spacy.blank("en")
+    # Full-width stops (Chinese, Japanese) come without spaces; let them be tokens.
+    tokenizer = nlp.tokenizer
+    tokenizer.infix_finditer = compile_infix_regex([*nlp.Defaults.infixes, _WIDE_STOPS]).finditer
+    tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, _WIDE_STOPS]).search
+    for abbreviation in ABBREVIATIONS:
+        for form in {abbreviation, abbreviation.capitalize(), abbreviation.upper()}:
+            nlp.tokenizer.add_special_case(form, [{ORTH: form}])
+    from spacy.pipeline.sentencizer import Sentencizer
+
+    # An ellipsis ends a sentence too ("UAT may slip… The budget is fine.").
+    nlp.add_pipe("sentencizer",
+                 config={"punct_chars": [*Sentencizer.default_punct_chars, "…", "..."]})
+    nlp.add_pipe("riskscan_abbreviation_guard")
+    nlp.max_length = CHUNK_CHARS + 1
+    return nlp
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """The sentences of ``text`` in order, each with its exact character offsets."""
+    if not text or text.isspace():
+        return []
+    pieces = list(_line_pieces(text))
+    if not pieces:
+        return []
+    nlp = sentence_pipeline()
+    sentences: list[Sentence] = []
+    docs = nlp.pipe(text[start:end] for start, end in pieces)
+    for (piece_start, _), doc in zip(pieces, docs):
+        for sent in doc.sents:
+            start, end = _trim(text, piece_start + sent.start_char, piece_start + sent.end_char)
+            if start < end and any(ch.isalnum() for ch in text[start:end]):
+                sentences.append(Sentence(start, end, text[start:end]))
+    return sentences
+
+
+def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line's content: marker stripped, trimmed, long lines cut."""
+    for line in _LINE.finditer(text):
+        start, end = line.start(), line.end()
+        marker = _LINE_MARKER.match(text, start, end)
+        if marker:
+            start = marker.end()
+        start, end = _trim(text, start, end)
+        while end - start > CHUNK_CHARS:
+            cut = _whitespace_before(text, start, start + CHUNK_CHARS)
+            yield start, cut
+            start, _ = _trim(text, cut, end)
+        if start < end:
+            yield start, end
+
+
+def _whitespace_before(text: str, start: int, limit: int) -> int:
+    """The last whitespace position in text[start:limit], or limit when there is none."""
+    for position in range(limit, start + CHUNK_CHARS // 2, -1):
+        if text[position].isspace():
+            return position
+    return limit
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
