@@ -12,10 +12,14 @@ with warnings.catch_warnings():
 
 from flask import Flask, request
 
+from service.api_docs import register_api_docs
 from service.config import Settings
 from service.errors import APIError, register_error_handlers
 from service.extensions import apifairy, db, ma, migrate
 from service.logs import configure_logging, register_request_logging
+from service.metrics import register_metrics
+from service.rate_limits import register_rate_limits
+from service.security import register_security
 
 API_JSON_TYPES = ("application/json", "application/problem+json")
 
@@ -27,9 +31,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_app(app, settings)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     register_extensions(app, settings)
+    register_rate_limits(app, settings)
+    register_analyzers(app, settings)
     register_blueprints(app)
+    register_api_docs(app)
     register_error_handlers(app)
     register_request_logging(app)
+    register_metrics(app)
+    register_security(app, settings)
     register_content_negotiation(app)
     register_commands(app)
     return app
@@ -46,8 +55,8 @@ def configure_app(app: Flask, settings: Settings) -> None:
         APIFAIRY_VERSION="1.0",
         APIFAIRY_APISPEC_PATH="/openapi.json",
         APIFAIRY_UI_PATH=None,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # answers keep their schema's field order
     if settings.DATABASE_URL.startswith("sqlite:///"):
         from pathlib import Path
 
@@ -57,7 +66,8 @@ def configure_app(app: Flask, settings: Settings) -> None:
 
 def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
-        return {}
+        # Concurrent writers wait for the lock (WAL mode, set on connect) instead of failing.
+        return {"connect_args": {"timeout": 30}}
     # Drop connections the server closed (restarts, wait_timeout) instead of failing on them.
     return {"pool_pre_ping": True, "pool_recycle": 1800}
 
@@ -86,19 +96,32 @@ def _enable_sqlite_foreign_keys(engine) -> None:
     def _on_connect(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+def register_analyzers(app: Flask, settings: Settings) -> None:
+    from service.analysis import analyzers
+
+    analyzers.init_app(app, settings)
 
 
 def register_blueprints(app: Flask) -> None:
     from service.admin.routes import admin
     from service.auth.routes import auth
     from service.health import health
+    from service.scans.legacy import legacy_scans
+    from service.scans.routes import scans
     from service.users.routes import users
 
     app.register_blueprint(health)
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
     app.register_blueprint(users, url_prefix="/api/v1/users")
+    app.register_blueprint(scans, url_prefix="/api/v1/scans")
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
+    # The seed-004 contract of existing front ends, on the same views.
+    app.register_blueprint(auth, url_prefix="/api/auth", name="legacy_auth")
+    app.register_blueprint(legacy_scans, url_prefix="/api")
 
 
 def register_content_negotiation(app: Flask) -> None:

@@ -6,17 +6,19 @@ schemas that validate requests and shape responses.
 
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 
 from apifairy import arguments, body
 from flask import current_app, request
-from marshmallow import fields, validate
+from marshmallow import RAISE, fields, validate
 from sqlalchemy import func, select
 
 from service.errors import APIError
 from service.extensions import db, ma
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 2**31 - 1
 
 
 def json_body(schema, *, max_kb: int | None = None):
@@ -42,8 +44,23 @@ def json_body(schema, *, max_kb: int | None = None):
     return decorator
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false`` and nothing else: what the spec's ``boolean`` promises.
+
+    marshmallow's Boolean also takes 0, 1, "yes", "on"…, which a client reading the spec
+    would not expect to be accepted (schemathesis: schema-violating request accepted).
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class PageArgs(ma.Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Bounded, so that the offset (page - 1) * per_page fits the database's integers: an
+    # unbounded page was a 500 (OverflowError on SQLite, found by schemathesis).
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(
         load_default=20,
         validate=validate.Range(min=1, max=MAX_PER_PAGE),
@@ -72,11 +89,24 @@ def paginate(statement, args: dict) -> dict:
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
-def query(schema):
+def query(schema, *, unknown=RAISE):
     """Validated query-string arguments; unknown or malformed ones are a 422."""
-    return arguments(schema, error_status_code=422)
+    return arguments(schema, error_status_code=422, unknown=unknown)
 
 
 def not_found(what: str = "resource") -> APIError:
     """The same 404 for a missing id, a malformed one and another user's."""
     return APIError(404, f"No such {what}.")
+
+
+def get_or_404(model, id_: str, what: str):
+    """The row with this UUID, else a 404: for a missing id, a malformed one, and any
+    spelling but the canonical lower-case one (MySQL would match upper case too)."""
+    try:
+        canonical = str(uuid.UUID(id_))
+    except ValueError:
+        raise not_found(what) from None
+    row = db.session.get(model, id_) if canonical == id_ else None
+    if row is None:
+        raise not_found(what)
+    return row

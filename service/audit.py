@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import has_request_context, request
 
 from service.extensions import db
 from service.models import AuditEvent
@@ -17,5 +17,6 @@ def record(event: str, *, actor_id: str | None = None, target_id: str | None = N
            **details) -> None:
     """Add an audit event to the current transaction (the caller commits)."""
     assert event in EVENTS, event
+    ip = request.remote_addr if has_request_context() else None  # None: the CLI
     db.session.add(AuditEvent(event=event, actor_id=actor_id, target_id=target_id,
-                              ip=request.remote_addr, details=details or None))
+                              ip=ip, details=details or None))

@@ -7,10 +7,15 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
+from service import audit
 from service.extensions import db
 
 
 def register(app: Flask) -> None:
+    from service.seed import register as register_seed
+
+    register_seed(app)
+
     @app.cli.command("init-db")
     def init_db():
         """Create or upgrade the database schema (Alembic migrations in db/)."""
@@ -22,29 +27,58 @@ def register(app: Flask) -> None:
         """Say whether the database is reachable."""
         try:
             db.session.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001: report any failure to the operator
-            raise click.ClickException(f"database unreachable: {exc.__class__.__name__}")
+        except Exception as exc:  # noqa: BLE001 - report any failure to the operator
+            raise click.ClickException(f"database unreachable: {exc.__class__.__name__}") from None
         click.echo(f"database reachable: {db.engine.url.render_as_string(hide_password=True)}")
+
+    @app.cli.command("export-feedback")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="JSONL file to write: one {text, label} per corrected sentence")
+    def export_feedback(out):
+        """Write users' corrections as labelled sentences for ml/ (newest correction wins)."""
+        import json
+
+        from service.models import ScanFinding
+
+        corrections = db.session.scalars(
+            select(ScanFinding).where(ScanFinding.corrected_category.is_not(None))
+            .order_by(ScanFinding.corrected_at.desc(), ScanFinding.id.desc()))
+        seen: set[str] = set()
+        with open(out, "w", encoding="utf-8") as file:
+            for finding in corrections:
+                if finding.risk in seen:
+                    continue
+                seen.add(finding.risk)
+                file.write(json.dumps({"text": finding.risk, "label": finding.corrected_category,
+                                       "source": f"feedback/{finding.scan_id}"},
+                                      ensure_ascii=False) + "\n")
+        click.echo(f"wrote {len(seen)} corrected sentences to {out}")
 
     @app.cli.command("create-admin")
     @click.option("--email", required=True)
     @click.password_option(envvar="RISKSCAN_ADMIN_PASSWORD")
     def create_admin(email, password):
         """Create an admin, or make an existing user admin."""
+        from marshmallow import ValidationError
+
         from service.auth.routes import create_user
         from service.models import User
         from service.users.schemas import NewUserSchema
-        from marshmallow import ValidationError
 
         try:
             NewUserSchema().load({"email": email, "password": password})
         except ValidationError as exc:
-            raise click.ClickException(str(exc.messages))
+            raise click.ClickException(str(exc.messages)) from None
         user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
         if user is None:
             user = create_user(email, password, role="admin")
+            audit.record("user_created", target_id=user.id, role="admin", via="cli")
             click.echo(f"created admin {user.email}")
-        else:
+        elif user.role != "admin":
+            audit.record("role_change", target_id=user.id, old=user.role, new="admin",
+                         via="cli")
             user.role = "admin"
-            click.echo(f"made {user.email} an admin")
+            click.echo(f"made {user.email} an admin (password unchanged)")
+        else:
+            click.echo(f"{user.email} is already an admin (password unchanged)")
         db.session.commit()

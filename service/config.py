@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from limits import parse_many
+
 ENVIRONMENTS = ("production", "development", "testing")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -75,6 +77,34 @@ class Settings:
     REFRESH_TOKEN_EXPIRE_DAYS: int = _setting(14, _int, "refresh token lifetime")
     MAX_UPLOAD_MB: float = _setting(10.0, _float, "largest request body (413 beyond)")
     MAX_JSON_KB: int = _setting(64, _int, "largest JSON body outside scans (413 beyond)")
+    MODEL_DIR: str = _setting(
+        "models_cache", doc="a trained model folder, or a models root whose `current` names "
+        "one; `off` runs without the in-process model")
+    MODEL_DEVICE: str = _setting("auto", doc="auto (CUDA when available), cpu or cuda")
+    MODEL_BATCH_SIZE: int = _setting(32, _int, "sentences per forward pass")
+    UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")
+    MAX_DOCUMENT_CHARS: int = _setting(200_000, _int, "longest text analysed (413 beyond)")
+    MAX_PDF_PAGES: int = _setting(300, _int, "most pages of a PDF (413 beyond)")
+    EXTRACTION_TIMEOUT_S: float = _setting(
+        30.0, _float, "seconds a worker process may take to read one upload (422 beyond)")
+    LLM_BASE_URL: str = _setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
+    LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
+    LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
+    LLM_TIMEOUT_S: float = _setting(60.0, _float, "seconds for one LLM call, start to end (504 beyond)")
+    LLM_MAX_RESPONSE_KB: int = _setting(1024, _int, "largest LLM answer accepted (502 beyond)")
+    LLM_CHUNK_CHARS: int = _setting(8000, _int, "characters of text per LLM call")
+    CORS_ORIGINS: tuple = _setting(
+        (), _csv, "origins allowed to call the API from a browser, comma-separated; "
+        "in development http://localhost:5173 and http://localhost:3000 when empty")
+    TRUSTED_PROXIES: int = _setting(0, _int, "reverse proxies in front whose X-Forwarded-For "
+                                    "and X-Forwarded-Proto are believed (0: none)")
+    RATE_LIMIT_ENABLED: bool = _setting(True, _bool, "switch rate limiting off (tests, benchmarks)")
+    RATE_LIMIT_STORAGE_URI: str = _setting(
+        "memory://", doc="memory:// (one process) or redis://host:6379 (shared by processes)")
+    RATE_LIMIT_LOGIN_ACCOUNT: str = _setting("5 per minute", doc="failed logins per account")
+    RATE_LIMIT_LOGIN_ADDRESS: str = _setting("20 per minute",
+                                             doc="failed logins per client address")
+    RATE_LIMIT_SCANS: str = _setting("30 per minute", doc="scans per user")
     LOG_LEVEL: str = _setting("INFO", lambda v: v.strip().upper(), "Python log level")
     LOG_FORMAT: str = _setting("json", doc="json or text")
 
@@ -89,10 +119,28 @@ class Settings:
             "REFRESH_TOKEN_EXPIRE_DAYS": self.REFRESH_TOKEN_EXPIRE_DAYS >= 1,
             "MAX_UPLOAD_MB": self.MAX_UPLOAD_MB > 0,
             "MAX_JSON_KB": self.MAX_JSON_KB >= 1,
+            "MODEL_DEVICE": self.MODEL_DEVICE in ("auto", "cpu", "cuda"),
+            "MODEL_BATCH_SIZE": self.MODEL_BATCH_SIZE >= 1,
+            "MAX_DOCUMENT_CHARS": self.MAX_DOCUMENT_CHARS >= 1,
+            "MAX_PDF_PAGES": self.MAX_PDF_PAGES >= 1,
+            "EXTRACTION_TIMEOUT_S": self.EXTRACTION_TIMEOUT_S > 0,
+            "LLM_BASE_URL": self.LLM_BASE_URL == ""
+            or self.LLM_BASE_URL.startswith(("http://", "https://")),
+            "LLM_MODEL": len(self.LLM_MODEL) <= 128,
+            "LLM_TIMEOUT_S": self.LLM_TIMEOUT_S > 0,
+            "LLM_MAX_RESPONSE_KB": self.LLM_MAX_RESPONSE_KB >= 1,
+            "LLM_CHUNK_CHARS": self.LLM_CHUNK_CHARS >= 500,
+            "TRUSTED_PROXIES": 0 <= self.TRUSTED_PROXIES <= 10,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"{name}: invalid value {getattr(self, name)!r}")
+        for name in ("RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_SCANS"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigError(f"{name}: not a rate limit like '5 per minute': "
+                                  f"{getattr(self, name)!r}") from None
         if not self.SECRET_KEY and self.RISKSCAN_ENV == "production":
             raise ConfigError(
                 "SECRET_KEY: required when RISKSCAN_ENV=production "
@@ -124,6 +172,8 @@ class Settings:
         derived = {}
         if not self.DATABASE_URL:
             derived["DATABASE_URL"] = f"sqlite:///{PROJECT_ROOT / 'instance' / 'riskscan.db'}"
+        if not self.UPLOAD_DIR:
+            derived["UPLOAD_DIR"] = str(PROJECT_ROOT / "instance" / "uploads")
         if not self.SECRET_KEY:
             # Development only (validated above): tokens die with the process.
             derived["SECRET_KEY"] = secrets.token_urlsafe(32)
@@ -132,6 +182,14 @@ class Settings:
     @property
     def development(self) -> bool:
         return self.RISKSCAN_ENV == "development"
+
+    @property
+    def model_path(self) -> Path | None:
+        """MODEL_DIR as a path (relative ones from the project root); None when off."""
+        if self.MODEL_DIR.lower() == "off":
+            return None
+        path = Path(self.MODEL_DIR)
+        return path if path.is_absolute() else PROJECT_ROOT / path
 
     @classmethod
     def documentation(cls) -> list[tuple[str, object, str]]:

@@ -72,6 +72,22 @@ def _flatten(messages) -> dict:
     return messages
 
 
+# MySQL client errors that mean "no server to talk to": can't connect (2002, 2003), server
+# gone away (2006), lost connection (2013, 2055), server shutting down (1053).
+_MYSQL_UNREACHABLE = {1053, 2002, 2003, 2006, 2013, 2055}
+
+
+def database_unreachable(error: OperationalError) -> bool:
+    """Whether the database is down or busy, as opposed to a fault in a query."""
+    if error.connection_invalidated:
+        return True
+    code = error.orig.args[0] if getattr(error.orig, "args", None) else None
+    if code in _MYSQL_UNREACHABLE:
+        return True
+    message = str(error.orig).lower()
+    return "database is locked" in message or "unable to open database" in message
+
+
 def register_error_handlers(app: Flask) -> None:
     register_auth_error_handler(token_auth)
 
@@ -108,9 +124,11 @@ def register_error_handlers(app: Flask) -> None:
         return problem(error.status, error.detail, title=error.title, headers=headers)
 
     @app.errorhandler(OperationalError)
-    def database_unavailable(error: OperationalError):
-        # Connection lost or refused: a retry is the right thing for a client to do.
+    def database_error(error: OperationalError):
         db.session.rollback()
+        if not database_unreachable(error):
+            return unexpected_error(error)  # e.g. a missing table: retrying will not help
+        # Connection lost or refused: a retry is the right thing for a client to do.
         log.error("database unavailable: %s", error.orig.__class__.__name__)
         return problem(503, "The database is unavailable; try again shortly.",
                        title="Service Unavailable", headers={"Retry-After": "5"})

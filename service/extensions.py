@@ -2,6 +2,8 @@
 
 from apifairy import APIFairy
 from flask_httpauth import HTTPTokenAuth
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_marshmallow import Marshmallow
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -17,3 +19,4 @@ migrate = Migrate()
 ma = Marshmallow()
 apifairy = APIFairy()
 token_auth = HTTPTokenAuth(scheme="Bearer")
+limiter = Limiter(key_func=get_remote_address)

@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app
 from sqlalchemy import text
 
+from service.errors import problem
 from service.extensions import db
 
 health = Blueprint("health", __name__)
@@ -17,17 +18,20 @@ def alive():
 @health.route("/ready")
 def ready():
     """The service can do its work: 200 when every check passes, else 503."""
-    checks = {"database": _database_reachable()}
+    checks = {"database": {"ok": _database_reachable()}}
     for name, check in current_app.extensions.get("riskscan.readiness", {}).items():
         checks[name] = check()
-    ok = all(value is True or (isinstance(value, dict) and value.get("ok")) for value in checks.values())
-    return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+    if all(check["ok"] for check in checks.values()):
+        return {"status": "ok", "checks": checks}
+    failing = ", ".join(name for name, check in checks.items() if not check["ok"])
+    return problem(503, f"Not ready: {failing} unavailable.", checks=checks,
+                   headers={"Retry-After": "5"})
 
 
 def _database_reachable() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
         db.session.rollback()
         return False

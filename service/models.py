@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, types
 from sqlalchemy.dialects import mysql
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, types
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.extensions import db
 
@@ -64,12 +64,94 @@ class User(db.Model):
         return self.role == "admin"
 
 
+# Integer primary keys that autoincrement on SQLite (which only does so for INTEGER).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Scan(db.Model):
+    """One analysed text or document, owned by a user."""
+
+    __tablename__ = "scans"
+    # A user's scans, newest first: the list endpoint's query.
+    __table_args__ = (Index("ix_scans_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    filename: Mapped[str | None] = mapped_column(String(255))  # as the client named it
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    stored_filename: Mapped[str | None] = mapped_column(String(64))  # ours, under UPLOAD_DIR
+    source: Mapped[str] = mapped_column(String(8))  # "model" or "llm"
+    model_version: Mapped[str] = mapped_column(String(128))
+    text_length: Mapped[int] = mapped_column(Integer)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)  # LLM answers that failed validation
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    findings: Mapped[list[ScanFinding]] = relationship(
+        back_populates="scan", order_by="ScanFinding.position",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+
+    def counts(self) -> dict[str, int]:
+        """Findings per category, corrections applied (a finding corrected to none drops
+        out), so that counts agree with the list filter ``category``."""
+        counts: dict[str, int] = {}
+        for finding in self.findings:
+            if finding.effective_category != "none":
+                counts[finding.effective_category] = counts.get(finding.effective_category, 0) + 1
+        return counts
+
+
+class ScanFinding(db.Model):
+    """A sentence of a scan that states a risk, and the user's correction of its label."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scan_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    risk: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(16), index=True)
+    context: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    start: Mapped[int] = mapped_column("start_offset", Integer)
+    end: Mapped[int] = mapped_column("end_offset", Integer)
+    corrected_category: Mapped[str | None] = mapped_column(String(16))
+    corrected_by: Mapped[str | None] = mapped_column(String(36))
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    scan: Mapped[Scan] = relationship(back_populates="findings")
+
+    @property
+    def effective_category(self) -> str:
+        return self.corrected_category or self.category
+
+
+class LLMCallLog(db.Model):
+    """One call to the LLM: never the key or the document text."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    scan_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("scans.id", ondelete="SET NULL"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(36))
+    model: Mapped[str] = mapped_column(String(128))
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(255))
+
+
 class RefreshToken(db.Model):
     """An issued refresh token, stored as a SHA-256 hash; each use rotates it."""
 
     __tablename__ = "refresh_tokens"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
@@ -95,7 +177,7 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_created_at_id", "created_at", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     event: Mapped[str] = mapped_column(String(40), index=True)
     actor_id: Mapped[str | None] = mapped_column(String(36))

@@ -8,34 +8,42 @@ are skipped, unless ``RISKSCAN_REQUIRE_MYSQL=1`` makes the absence an error.
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, make_url, text
 
 from service import create_app
 from service.config import Settings
 from service.extensions import db
 from tests.helpers import Accounts
 
+# The session-scoped trained model (trained_model_dir) and its fixtures.
+pytest_plugins = ["tests.fixtures_model"]
+
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 
 
 @pytest.fixture(scope="session")
 def mysql_url():
+    """A database of its own for this test session on the server TEST_MYSQL_URL names,
+    dropped at the end: concurrent test runs never see each other's rows."""
     url = os.environ.get("TEST_MYSQL_URL")
     if not url:
         if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
             pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
         pytest.skip("TEST_MYSQL_URL not set: no MySQL/MariaDB server to test against")
-    engine = create_engine(url)
-    with engine.begin() as connection:  # start from an empty schema
-        connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
-        for table in inspect(connection).get_table_names():
-            connection.execute(text(f"DROP TABLE `{table}`"))
-        connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
-    engine.dispose()
-    return url
+    base = make_url(url)
+    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
+    server = create_engine(base.set(database=""))
+    with server.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                                "COLLATE utf8mb4_unicode_ci"))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with server.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +73,8 @@ def settings(database_url, tmp_path):
         DATABASE_URL=database_url,
         LOG_FORMAT="text",
         LOG_LEVEL="WARNING",
+        MODEL_DIR="off",  # tests that scan take `scan_app`, which loads a real model
+        UPLOAD_DIR=str(tmp_path / "uploads"),
     )
 
 
@@ -102,6 +112,27 @@ def _empty_tables():
 @pytest.fixture
 def app(make_app):
     return make_app()
+
+
+@pytest.fixture(scope="session")
+def scan_model_dir(request):
+    """The model the API tests scan with: a small one trained for the session (see
+    tests/fixtures_model.py), or the one RISKSCAN_TEST_MODEL_DIR names."""
+    configured = os.environ.get("RISKSCAN_TEST_MODEL_DIR")
+    if configured:
+        return configured
+    return request.getfixturevalue("trained_model_dir")
+
+
+@pytest.fixture
+def scan_app(make_app, scan_model_dir):
+    """An app with the transformer loaded (shared across apps of the session)."""
+    return make_app(MODEL_DIR=str(scan_model_dir))
+
+
+@pytest.fixture
+def scan_client(scan_app):
+    return scan_app.test_client()
 
 
 @pytest.fixture

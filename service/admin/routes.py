@@ -1,18 +1,27 @@
-"""What admins read: the audit log."""
+"""What admins read: the audit log and the LLM call log."""
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint
 from sqlalchemy import or_, select
 
-from service.admin.schemas import AuditEventSchema, AuditFilterSchema
+from service.admin.schemas import (
+    AuditEventSchema,
+    AuditFilterSchema,
+    LLMCallFilterSchema,
+    LLMCallSchema,
+)
 from service.api import PageArgs, page_of, paginate, query
 from service.extensions import token_auth
-from service.models import AuditEvent
+from service.models import AuditEvent, LLMCallLog
 
 admin = Blueprint("admin", __name__)
 
 
 class AuditListArgs(PageArgs, AuditFilterSchema):
+    pass
+
+
+class LLMCallListArgs(PageArgs, LLMCallFilterSchema):
     pass
 
 
@@ -29,4 +38,19 @@ def audit_events(args):
     if "user_id" in args:
         statement = statement.where(or_(AuditEvent.actor_id == args["user_id"],
                                         AuditEvent.target_id == args["user_id"]))
+    return paginate(statement, args)
+
+
+@admin.route("/llm-calls", methods=["GET"])
+@authenticate(token_auth, role="admin")
+@query(LLMCallListArgs)
+@response(page_of(LLMCallSchema))
+@other_responses({401: "No or bad token", 403: "Admins only"})
+def llm_calls(args):
+    """Every call to the LLM, newest first: latency, outcome, tokens (admin)"""
+    statement = select(LLMCallLog).order_by(LLMCallLog.created_at.desc(), LLMCallLog.id.desc())
+    if "status" in args:
+        statement = statement.where(LLMCallLog.status == args["status"])
+    if "scan_id" in args:
+        statement = statement.where(LLMCallLog.scan_id == args["scan_id"])
     return paginate(statement, args)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import BadRequest
 
 from service import audit
 from service.api import json_body
 from service.auth.passwords import hash_password, verify_password
-from service.auth.schemas import LoginSchema, LogoutSchema, RefreshSchema, RegisterSchema, TokenSchema
+from service.auth.schemas import (
+    LoginSchema,
+    LogoutSchema,
+    RefreshSchema,
+    RegisterSchema,
+    TokenSchema,
+)
 from service.auth.tokens import (
     RefreshReuse,
     issue_tokens,
@@ -22,6 +29,7 @@ from service.auth.tokens import (
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import User
+from service.rate_limits import login_per_account, login_per_address
 from service.users.schemas import UserSchema
 
 auth = Blueprint("auth", __name__)
@@ -59,13 +67,31 @@ def register(args):
     return user
 
 
+@auth.before_request
+def limit_body() -> None:
+    """MAX_JSON_KB on every auth endpoint (413), set before anything reads the body: the
+    login rate limiter's key reads it before the view, and login/logout skip json_body."""
+    request.max_content_length = current_app.config["SETTINGS"].MAX_JSON_KB * 1024
+
+
+def _json(*, empty_ok: bool = False):
+    """The request's JSON; malformed JSON is the same 400 as on the json_body endpoints."""
+    if empty_ok and not request.get_data(cache=True):
+        return {}
+    try:
+        return request.get_json()
+    except BadRequest:  # a 413 (body too large) is not a BadRequest and passes through
+        raise APIError(400, "The request body is not valid JSON.",
+                       errors={"_schema": ["Invalid JSON body."]}) from None
+
+
 def _login_fields() -> dict:
     """JSON ``{email, password}`` or the OAuth2 password form (``username``, ``password``)."""
     if request.mimetype == "application/x-www-form-urlencoded":
         data = {"email": request.form.get("username"), "password": request.form.get("password")}
         data = {k: v for k, v in data.items() if v is not None}
     elif request.is_json:
-        data = request.get_json()
+        data = _json()
     else:
         raise APIError(415, "Send JSON or an application/x-www-form-urlencoded form.")
     try:
@@ -76,9 +102,12 @@ def _login_fields() -> dict:
 
 
 @auth.route("/login", methods=["POST"])
+@login_per_address
+@login_per_account
 @response(token_schema)
 @other_responses({401: BAD_CREDENTIALS, 422: "Missing fields",
-                  415: "Neither JSON nor a form"})
+                  415: "Neither JSON nor a form",
+                  429: "Too many failed logins for this account or address; see Retry-After"})
 def login():
     """Log in: JSON {email, password} or the OAuth2 password form (username, password)"""
     fields = _login_fields()
@@ -125,7 +154,7 @@ def logout():
     revoke_access_token(request.authorization.token)
     if request.is_json:
         try:
-            args = LogoutSchema().load(request.get_json())
+            args = LogoutSchema().load(_json(empty_ok=True))
         except SchemaError as exc:
             raise APIError(422, "The request has invalid fields.", errors=exc.messages) from None
         if args.get("refresh_token"):

@@ -79,6 +79,12 @@ def verify_access_token(token: str) -> User | None:
     user = db.session.get(User, claims["sub"])
     if user is None or not user.active or user.token_version != claims["ver"]:
         return None
+    # The caller, as loaded now, outside the session: a commit or a rollback later in the
+    # request does not expire it, so reading ``caller.id`` afterwards (the request log does)
+    # never goes back to the database. It did, and when the database had just gone away a
+    # DELETE that was committed answered 500 instead of 204, and a 503 turned into a 500
+    # (found by reliability/faults.py). Views that change a user load their own instance.
+    db.session.expunge(user)
     return user
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-
 from apifairy import authenticate, other_responses, response
+from flask import Blueprint
 from sqlalchemy import func, select
 
 from service import audit
-from service.api import PageArgs, json_body, not_found, page_of, paginate, query
+from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
 from service.auth.passwords import hash_password, verify_password
 from service.auth.routes import create_user
 from service.auth.tokens import revoke_all_tokens
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import User
+from service.scans.create import delete_user_files
 from service.users.schemas import (
     AdminUpdateSchema,
     NewUserSchema,
@@ -22,7 +22,6 @@ from service.users.schemas import (
     UserFilterSchema,
     UserSchema,
 )
-from flask import Blueprint
 
 users = Blueprint("users", __name__)
 
@@ -36,12 +35,8 @@ class UserListArgs(PageArgs, UserFilterSchema):
 def _visible_user(user_id: str) -> User:
     """The user with this id if the caller may see it; 404 otherwise (also for others' ids)."""
     caller = token_auth.current_user()
-    try:
-        uuid.UUID(user_id)
-    except ValueError:
-        raise not_found("user") from None
-    user = db.session.get(User, user_id)
-    if user is None or (user.id != caller.id and not caller.is_admin):
+    user = get_or_404(User, user_id, "user")
+    if user.id != caller.id and not caller.is_admin:
         raise not_found("user")
     return user
 
@@ -129,7 +124,7 @@ def update(args, user_id):
     if "active" in args:
         user.active = args["active"]
     if "password" in args or args.get("active") is False:
-        revoke_all_tokens(user)  # other sessions end with the old password
+        revoke_all_tokens(user)  # every session ends: log in again with the new password
     audit.record("user_updated", actor_id=caller.id, target_id=user.id,
                  fields=sorted(set(args) - {"password", "current_password"}))
     db.session.commit()
@@ -149,4 +144,5 @@ def delete(user_id):
                  email=user.email)
     db.session.delete(user)
     db.session.commit()
+    delete_user_files(user_id)  # the scans went with the rows; their files go now
     return "", 204

@@ -1,5 +1,6 @@
 from marshmallow import fields, validate
 
+from service.api import StrictBoolean
 from service.extensions import ma
 from service.models import ROLES
 
@@ -23,7 +24,7 @@ class NewUserSchema(ma.Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
-    active = fields.Boolean(load_default=True)
+    active = StrictBoolean(load_default=True)
 
 
 class OwnUpdateSchema(ma.Schema):
@@ -41,7 +42,7 @@ class AdminUpdateSchema(OwnUpdateSchema):
     """What an admin may change of any user."""
 
     role = fields.String(validate=validate.OneOf(ROLES))
-    active = fields.Boolean()
+    active = StrictBoolean()
 
 
 class UserFilterSchema(ma.Schema):

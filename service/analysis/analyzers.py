@@ -1,0 +1,120 @@
+"""The one place that builds the analyzers and picks one for each request.
+
+The transformer is loaded once, at start-up. A model that cannot be loaded does not stop
+the service: /ready reports it, and scans answer 503 with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from service.analysis.base import AnalysisError, Analyzer
+from service.config import Settings
+
+log = logging.getLogger("riskscan.analysis")
+
+# Loaded models, shared by every app of the process (tests build many apps on one model).
+_models: dict[tuple, Analyzer] = {}
+_models_lock = threading.Lock()
+
+
+@dataclass
+class Analyzers:
+    model: Analyzer | None = None
+    model_error: str | None = None
+    llm: Analyzer | None = None
+    llm_error: str | None = None
+
+    def pick(self, force_llm: bool) -> Analyzer:
+        """The analyzer for a scan; AnalysisError(503) when none can take it.
+
+        The in-process model answers by default; ``force_llm`` asks for the LLM; when the
+        model could not be loaded, a configured LLM takes every scan.
+        """
+        if force_llm or self.model is None:
+            if self.llm is not None:
+                return self.llm
+            if force_llm:
+                raise AnalysisError(f"force_llm was asked for, but {self.llm_error}")
+            raise AnalysisError(f"The risk model is not loaded ({self.model_error}), "
+                                "and no LLM is configured to stand in.")
+        return self.model
+
+    def readiness(self) -> dict:
+        """Ready when some analyzer can take a scan; says which ones can."""
+        model = {"available": self.model is not None}
+        if self.model is not None:
+            model["version"] = self.model.version
+        else:
+            model["error"] = self.model_error
+        llm = {"available": self.llm is not None}
+        if self.llm is not None:
+            llm["model"] = self.llm.version
+        else:
+            llm["error"] = self.llm_error
+        return {"ok": self.model is not None or self.llm is not None, "model": model, "llm": llm}
+
+
+def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
+    """(analyzer, None), or (None, why not)."""
+    path = settings.model_path
+    if path is None:
+        return None, "the in-process model is switched off (MODEL_DIR=off)"
+    device = None if settings.MODEL_DEVICE == "auto" else settings.MODEL_DEVICE
+    key = (str(path.resolve()), _current_version(path), device, settings.MODEL_BATCH_SIZE)
+    with _models_lock:
+        if key not in _models:
+            from service.analysis.transformer import TransformerAnalyzer
+
+            try:
+                _models[key] = TransformerAnalyzer(path, device=device,
+                                                   batch_size=settings.MODEL_BATCH_SIZE)
+            except AnalysisError as error:
+                log.warning("model not loaded: %s", error.detail)
+                return None, error.detail
+            except Exception as error:  # noqa: BLE001 - e.g. MODEL_DEVICE=cuda with no GPU
+                log.exception("model not loaded")
+                return None, f"the model could not be loaded ({type(error).__name__}: {error})"
+            log.info("model %s loaded on %s", _models[key].version, _models[key].device)
+        model = _models[key]
+    from service.metrics import MODEL
+
+    MODEL.info({"version": model.version, "device": str(model.device)})
+    return model, None
+
+
+def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
+    """(analyzer, None) when LLM_BASE_URL and LLM_MODEL are set, else (None, why not)."""
+    from service.analysis.llm import LLMAnalyzer, LLMNotConfiguredError
+
+    try:
+        return LLMAnalyzer.from_config(
+            dataclasses.asdict(settings),
+            max_response_bytes=settings.LLM_MAX_RESPONSE_KB * 1024,
+            chunk_chars=settings.LLM_CHUNK_CHARS,
+        ), None
+    except LLMNotConfiguredError as error:
+        return None, error.detail
+
+
+def _current_version(path) -> str:
+    """What models_cache/current names now, so that retraining loads the new model."""
+    current = path / "current"
+    return current.read_text(encoding="utf-8").strip() if current.is_file() else ""
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    model, model_error = load_model(settings)
+    llm, llm_error = load_llm(settings)
+    analyzers = Analyzers(model=model, model_error=model_error, llm=llm, llm_error=llm_error)
+    app.extensions["riskscan.analyzers"] = analyzers
+    app.extensions.setdefault("riskscan.readiness", {})["analyzers"] = analyzers.readiness
+
+
+def current_analyzers() -> Analyzers:
+    return current_app.extensions["riskscan.analyzers"]

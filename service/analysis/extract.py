@@ -1,0 +1,248 @@
+"""Plain text out of an uploaded document: txt, md, html, pdf, docx.
+
+The kind is recognised by content (magic bytes for PDF and docx, valid UTF-8 for text),
+not by name; a name only has to carry one of the supported extensions, or none. Every
+parser runs inside bounds (pages, uncompressed size, compression ratio), because an
+upload is untrusted input.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import PurePath
+
+SUPPORTED_EXTENSIONS = {
+    ".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md",
+    ".html": "html", ".htm": "html", ".pdf": "pdf", ".docx": "docx",
+}
+MEDIA_TYPES = {
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "html": "text/html",
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b",
+                         re.IGNORECASE | re.DOTALL)
+_HIDDEN_TAGS = ("script", "style", "noscript", "template", "head")
+_BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "td", "th",
+               "section", "article", "header", "footer", "blockquote", "pre", "table",
+               "ul", "ol", "dt", "dd", "hr", "title")
+
+
+class DocumentError(Exception):
+    """The upload cannot be turned into text; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    max_pdf_pages: int = 300
+    max_docx_uncompressed_bytes: int = 50 * 1024 * 1024
+    max_docx_compression_ratio: float = 100.0
+    max_docx_entries: int = 2000
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    kind: str  # txt, md, html, pdf or docx
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.kind]
+
+
+def detect_kind(data: bytes, filename: str | None) -> str:
+    """What the bytes are; raises DocumentError(415) for anything unsupported."""
+    suffix = PurePath(filename or "").suffix.lower()
+    claimed = SUPPORTED_EXTENSIONS.get(suffix)
+    if suffix and claimed is None:
+        raise DocumentError(415, f"Unsupported file type {suffix!r}; send "
+                                 "txt, md, html, pdf or docx.")
+    if data.startswith(b"%PDF-"):
+        actual = "pdf"
+    elif data.startswith(b"PK\x03\x04"):
+        actual = "docx"  # confirmed (or refused) when the archive is opened
+    elif b"\x00" in data[:8192]:
+        raise DocumentError(415, "The file is binary, not one of txt, md, html, pdf or docx.")
+    elif claimed == "html" or _HTML_START.match(data[:4096]):
+        actual = "html"
+    else:
+        actual = "md" if claimed == "md" else "txt"
+    binary_kinds = ("pdf", "docx")
+    if claimed and claimed != actual and (claimed in binary_kinds or actual in binary_kinds):
+        raise DocumentError(415, f"The file is named {suffix} but its content is "
+                                 f"{'a ' + actual.upper() if actual in binary_kinds else 'text'}.")
+    return actual
+
+
+def extract_text(data: bytes, filename: str | None = None,
+                 limits: ExtractionLimits = ExtractionLimits()) -> Document:
+    if not data:
+        raise DocumentError(422, "The file is empty.")
+    kind = detect_kind(data, filename)
+    if kind == "pdf":
+        text = _pdf_text(data, limits)
+    elif kind == "docx":
+        text = _docx_text(data, limits)
+    else:
+        text = _decode(data)
+        if kind == "html":
+            text = _html_text(text)
+    return Document(text=text, kind=kind)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DocumentError(415, "Text files must be UTF-8 encoded.") from None
+    if any(ord(c) < 32 and c not in "\t\n\r\f" for c in text[:8192]):
+        raise DocumentError(415, "The file is binary, not one of txt, md, html, pdf or docx.")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _html_text(markup: str) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    text_types = soup.interesting_string_types  # what get_text() keeps: no comments
+    # Block elements end a line, so that headings and list items become their own
+    # sentences; inline elements (<b>, <a>) stay inside theirs. One walk with an explicit
+    # stack: inserting "\n" nodes into the tree costs time quadratic in the nesting depth
+    # (a 200 KB upload of nested <div>s took half a minute), and recursion would overflow.
+    parts: list[str] = []
+    stack: list = [(soup, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            parts.append("\n")
+        elif node.name is None:  # a string
+            if type(node) in text_types:
+                parts.append(str(node))
+        elif node.name not in _HIDDEN_TAGS:
+            if node.name == "li":
+                parts.append("\n- ")
+            if node.name in _BLOCK_TAGS:
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    return _tidy("".join(parts))
+
+
+def _tidy(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# A PDF line that goes on with a lower-case word or a digit continues the sentence of the
+# line before, unless that line ended one (. ! ? :) or is a list item.
+_WRAPPED = re.compile(r"(?<![.!?:;])\n(?![ \t]*(?:[-*•–]|\d{1,3}[.)])[ \t])(?=[ \t]*[a-z0-9(])")
+
+
+def _unwrap(page: str) -> str:
+    """Join the lines a PDF's layout wrapped, so that a sentence reaches the segmenter
+    whole (it treats every line break as a boundary, as typed text needs)."""
+    return _WRAPPED.sub(" ", page)
+
+
+def _pdf_text(data: bytes, limits: ExtractionLimits) -> str:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError(422, "The PDF is password-protected.")
+        pages = len(reader.pages)
+        if pages > limits.max_pdf_pages:
+            raise DocumentError(413, f"The PDF has {pages} pages; the limit is "
+                                     f"{limits.max_pdf_pages}.")
+        text = "\n\n".join(_unwrap(page.extract_text() or "") for page in reader.pages)
+    except DocumentError:
+        raise
+    except NotImplementedError as exc:  # pypdf: an encryption it does not support
+        raise DocumentError(422, "The PDF uses an encryption that cannot be read.") from exc
+    except Exception as exc:  # a hostile PDF can make pypdf raise anything: always a 422
+        raise DocumentError(422, "The PDF could not be read (damaged or truncated).") from exc
+    return _tidy(text)
+
+
+def _docx_text(data: bytes, limits: ExtractionLimits) -> str:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentError(422, "The docx file could not be read (damaged or truncated).") \
+            from exc
+    if "word/document.xml" not in archive.namelist():
+        raise DocumentError(415, "The file is a zip archive but not a docx document.")
+    _check_zip_bounds(entries, len(data), limits)
+    unpacked = _honest_copy(archive, entries)
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(unpacked))
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
+        raise DocumentError(422, "The docx file could not be read (damaged or truncated).") \
+            from exc
+    except Exception as exc:  # lxml and python-docx raise many types on malformed XML
+        raise DocumentError(422, "The docx file could not be read (malformed XML).") from exc
+    lines = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines.extend(cell.text for cell in row.cells)
+    return _tidy("\n".join(lines))
+
+
+def _check_zip_bounds(entries, compressed_size: int, limits: ExtractionLimits) -> None:
+    """Refuse zip bombs before anything is decompressed."""
+    if len(entries) > limits.max_docx_entries:
+        raise DocumentError(413, f"The docx has {len(entries)} parts; the limit is "
+                                 f"{limits.max_docx_entries}.")
+    uncompressed = sum(entry.file_size for entry in entries)
+    if uncompressed > limits.max_docx_uncompressed_bytes:
+        raise DocumentError(413, "The docx would unpack to "
+                                 f"{uncompressed // (1024 * 1024)} MB; the limit is "
+                                 f"{limits.max_docx_uncompressed_bytes // (1024 * 1024)} MB.")
+    ratio = uncompressed / max(compressed_size, 1)
+    if ratio > limits.max_docx_compression_ratio:
+        raise DocumentError(413, f"The docx is compressed {ratio:.0f}:1; the limit is "
+                                 f"{limits.max_docx_compression_ratio:.0f}:1 (a zip bomb?).")
+
+
+def _honest_copy(archive: zipfile.ZipFile, entries) -> bytes:
+    """The archive rewritten uncompressed, each member read in small chunks.
+
+    The sizes _check_zip_bounds checked are the ones the archive declares, and a zip can
+    lie: a member declared at 1 KB may inflate to gigabytes, and one ``ZipFile.read`` (what
+    python-docx does) inflates it whole before noticing. Read in chunks, zipfile stops at
+    the declared size (then fails the CRC check), so no more than the checked total is ever
+    held; python-docx reads this copy, whose sizes are true.
+    """
+    if len({entry.filename for entry in entries}) != len(entries):
+        raise DocumentError(422, "The docx file could not be read (a part appears twice).")
+    buffer = io.BytesIO()
+    try:
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as copy:
+            for entry in entries:
+                if entry.is_dir():
+                    continue
+                with archive.open(entry) as member:
+                    content = b"".join(iter(partial(member.read, 64 * 1024), b""))
+                copy.writestr(entry.filename, content)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
+            NotImplementedError) as exc:
+        raise DocumentError(422, "The docx file could not be read (damaged or truncated).") \
+            from exc
+    return buffer.getvalue()

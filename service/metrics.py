@@ -1,0 +1,68 @@
+"""Prometheus metrics at GET /metrics.
+
+The metrics live in prometheus-client's process-wide registry, which is thread-safe: the
+waitress threads of one process share them. With several processes, each keeps its own
+(scrape each one, or run with PROMETHEUS_MULTIPROC_DIR set, see the README).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+REQUESTS = Counter("riskscan_http_requests_total", "HTTP requests answered",
+                   ["endpoint", "method", "status"])
+REQUEST_SECONDS = Histogram("riskscan_http_request_duration_seconds",
+                            "Time to answer an HTTP request", ["endpoint", "method"])
+SCANS = Counter("riskscan_scans_total", "Scans stored", ["source"])
+INFERENCE_SECONDS = Histogram(
+    "riskscan_inference_seconds", "Time an analyzer took for one scan", ["source"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+SENTENCES = Counter("riskscan_sentences_classified_total",
+                    "Sentences classified by the in-process model")
+MODEL = Info("riskscan_model", "The in-process model that is loaded")
+LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
+
+metrics = Blueprint("metrics", __name__)
+
+
+@metrics.route("/metrics")
+def export():
+    """Prometheus text format."""
+    registry = REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def register_metrics(app: Flask) -> None:
+    app.register_blueprint(metrics)
+
+    @app.before_request
+    def start_clock():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def count_request(response):
+        # The route's rule, not the path: ids must not become label values.
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        started = g.get("metrics_started")
+        if started is not None:
+            REQUEST_SECONDS.labels(endpoint, request.method).observe(
+                time.perf_counter() - started)
+        return response

@@ -1,0 +1,158 @@
+"""The scan use-case: analyse, then persist the scan with its findings and store the file.
+
+The flow of architecture.md, top to bottom. Analysis runs with no database connection
+held; the scan, its findings and the stored file are written together afterwards, so a
+failure anywhere leaves neither a row nor a file behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from werkzeug.utils import secure_filename
+
+from service import metrics
+from service.analysis.analyzers import current_analyzers
+from service.analysis.base import Analyzer, Finding
+from service.analysis.bounded import extract_text_bounded
+from service.analysis.extract import Document, DocumentError, ExtractionLimits
+from service.analysis.llm import LLMAnalyzer, LLMCall, LLMError
+from service.errors import APIError
+from service.extensions import db
+from service.models import LLMCallLog, Scan, ScanFinding, User
+
+log = logging.getLogger("riskscan.scans")
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+def create_scan(user: User, *, text: str | None, upload: Upload | None,
+                force_llm: bool) -> Scan:
+    settings = current_app.config["SETTINGS"]
+    user_id = user.id
+    document = _read_document(text, upload, settings)
+    analyzer = current_analyzers().pick(force_llm)
+
+    db.session.close()  # no connection or transaction held while the analyzer runs
+    try:
+        with metrics.INFERENCE_SECONDS.labels(analyzer.source).time():
+            findings, dropped, calls = _analyse(analyzer, document.text)
+    except LLMError as error:
+        _log_llm_calls(error.calls, user_id)  # failed scans keep their call log
+        db.session.commit()
+        raise
+
+    scan = Scan(
+        user_id=user_id, source=analyzer.source, model_version=analyzer.version,
+        text_length=len(document.text), dropped=dropped,
+        filename=upload.filename if upload else None,
+        media_type=document.media_type if upload else None,
+        stored_filename=f"original.{document.kind}" if upload else None,
+        findings=[ScanFinding(position=position, risk=f.risk, category=f.category,
+                              context=f.context, score=f.score, start=f.start, end=f.end)
+                  for position, f in enumerate(findings)],
+    )
+    db.session.add(scan)
+    db.session.flush()  # assigns the scan id the file's folder and the call log refer to
+    _log_llm_calls(calls, user_id, scan.id)
+    folder = None
+    try:
+        if upload is not None:
+            folder = scan_folder(scan)
+            folder.mkdir(parents=True, exist_ok=False)
+            (folder / scan.stored_filename).write_bytes(upload.data)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    metrics.SCANS.labels(scan.source).inc()
+    return scan
+
+
+def _analyse(analyzer: Analyzer, text: str) -> tuple[list[Finding], int, list[LLMCall]]:
+    """(findings, answers dropped by validation, LLM calls made)."""
+    if isinstance(analyzer, LLMAnalyzer):
+        analysis = analyzer.analyze_detailed(text)
+        return analysis.findings, analysis.dropped, analysis.calls
+    return analyzer.analyze(text), 0, []
+
+
+def _log_llm_calls(calls: list[LLMCall], user_id: str, scan_id: str | None = None) -> None:
+    for call in calls:
+        metrics.LLM_CALLS.labels(call.status).inc()
+    db.session.add_all(
+        LLMCallLog(scan_id=scan_id, user_id=user_id, model=call.model,
+                   latency_ms=call.latency_ms, status=call.status, http_status=call.http_status,
+                   prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
+                   error=(call.error or None) and call.error[:255])
+        for call in calls)
+
+
+def _read_document(text: str | None, upload: Upload | None, settings):
+    """The text to analyse, from the text field or the file; 4xx problems otherwise."""
+    has_text = text is not None and text.strip() != ""
+    if upload is not None and has_text:
+        raise APIError(422, "Send either text or a file, not both.",
+                       errors={"text": ["Leave empty when a file is sent."]})
+    if upload is not None:
+        try:
+            # In a worker process that is killed past the time limit: uploads are hostile.
+            document = extract_text_bounded(
+                upload.data, upload.filename,
+                ExtractionLimits(max_pdf_pages=settings.MAX_PDF_PAGES),
+                timeout_s=settings.EXTRACTION_TIMEOUT_S)
+        except DocumentError as error:
+            headers = {"Retry-After": "5"} if error.status == 503 else None
+            raise APIError(error.status, error.detail, errors={"file": [error.detail]},
+                           headers=headers) from None
+    else:
+        document = Document(text=text or "", kind="txt")
+    if not document.text.strip():
+        where = "file" if upload is not None else "text"
+        raise APIError(422, f"There is no text to analyse: the {where} is empty or whitespace.",
+                       errors={where: ["Empty or whitespace only."]})
+    if len(document.text) > settings.MAX_DOCUMENT_CHARS:
+        raise APIError(413, f"The text has {len(document.text):,} characters; the limit is "
+                            f"{settings.MAX_DOCUMENT_CHARS:,} (MAX_DOCUMENT_CHARS).")
+    return document
+
+
+def safe_display_name(filename: str | None) -> str | None:
+    """The client's file name, kept for display: no path, bounded length."""
+    if not filename:
+        return None
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:255] or None
+
+
+def user_folder(user_id: str) -> Path:
+    """UPLOAD_DIR/<user_id>/: every file of that user's scans."""
+    return Path(current_app.config["SETTINGS"].UPLOAD_DIR) / secure_filename(user_id)
+
+
+def scan_folder(scan: Scan) -> Path:
+    """UPLOAD_DIR/<user_id>/<scan_id>/: both ids are UUIDs we generated."""
+    return user_folder(scan.user_id) / secure_filename(scan.id)
+
+
+def delete_user_files(user_id: str) -> None:
+    """Remove every stored file of a user; call once the user's rows are deleted."""
+    shutil.rmtree(user_folder(user_id), ignore_errors=True)
+
+
+def delete_scan(scan: Scan) -> None:
+    folder = scan_folder(scan) if scan.stored_filename else None
+    db.session.delete(scan)
+    db.session.commit()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)

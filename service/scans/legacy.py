@@ -1,0 +1,75 @@
+"""The seed-004 contract that existing front ends use, answered by the same code.
+
+``POST /api/scan`` (multipart ``file``, ``text``, ``force_llm``), ``GET /api/scans``,
+``GET/DELETE /api/scans/{id}``; each scan as ``{scan_id, data, source, timestamp}``.
+The auth routes are the v1 blueprint registered a second time under ``/api/auth``.
+"""
+
+from __future__ import annotations
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint
+from marshmallow import EXCLUDE, fields
+from sqlalchemy import select
+
+from service.api import PageArgs, query
+from service.extensions import db, ma, token_auth
+from service.models import Scan
+from service.rate_limits import scans_per_user
+from service.scans import routes as v1
+from service.scans.create import delete_scan
+from service.scans.schemas import FindingSchema
+
+legacy_scans = Blueprint("legacy_scans", __name__)
+
+
+class LegacyScanSchema(ma.Schema):
+    scan_id = fields.String(attribute="id")
+    data = fields.List(fields.Nested(FindingSchema), attribute="findings")
+    source = fields.String()
+    timestamp = fields.DateTime(attribute="created_at")
+    filename = fields.String(allow_none=True)
+
+
+legacy_scan_schema = LegacyScanSchema()
+
+
+@legacy_scans.route("/scan", methods=["POST"])
+@authenticate(token_auth)
+@scans_per_user
+@response(legacy_scan_schema, 201)
+@other_responses(v1.SCAN_ERRORS | {429: "Too many scans; see Retry-After"})
+def new():
+    """Analyse a text or a document (seed-004 contract; see POST /api/v1/scans)"""
+    return v1.scan_from_request()
+
+
+@legacy_scans.route("/scans", methods=["GET"])
+@authenticate(token_auth)
+@query(PageArgs, unknown=EXCLUDE)  # old front ends may send extra parameters
+@response(LegacyScanSchema(many=True))
+@other_responses({401: "No or bad token"})
+def all(args):
+    """Your scans, newest first (seed-004 contract: a plain list)"""
+    statement = (select(Scan).where(Scan.user_id == token_auth.current_user().id)
+                 .order_by(Scan.created_at.desc(), Scan.id)
+                 .limit(args["per_page"]).offset((args["page"] - 1) * args["per_page"]))
+    return db.session.scalars(statement).all()
+
+
+@legacy_scans.route("/scans/<scan_id>", methods=["GET"])
+@authenticate(token_auth)
+@response(legacy_scan_schema)
+@other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
+def get(scan_id):
+    """A scan (seed-004 contract)"""
+    return v1.own_scan(scan_id, admin_may_read=True)
+
+
+@legacy_scans.route("/scans/<scan_id>", methods=["DELETE"])
+@authenticate(token_auth)
+@other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
+def delete(scan_id):
+    """Delete a scan (seed-004 contract)"""
+    delete_scan(v1.own_scan(scan_id))
+    return "", 204

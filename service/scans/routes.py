@@ -1,0 +1,181 @@
+"""Scans: analyse text or a document, then list, read, download, delete, correct."""
+
+from __future__ import annotations
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, request, send_file
+from marshmallow import ValidationError as SchemaError
+from sqlalchemy import func, select
+
+from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.models import Scan, ScanFinding, utcnow
+from service.rate_limits import scans_per_user
+from service.scans.create import Upload, create_scan, delete_scan, safe_display_name, scan_folder
+from service.scans.schemas import (
+    CorrectionSchema,
+    FindingSchema,
+    ScanFilterSchema,
+    ScanRequestSchema,
+    ScanSchema,
+    ScanSummarySchema,
+)
+
+scans = Blueprint("scans", __name__)
+
+scan_schema = ScanSchema()
+finding_schema = FindingSchema()
+
+SCAN_ERRORS = {
+    401: "No or bad token",
+    413: "The body, the text (MAX_DOCUMENT_CHARS) or the document (pages, unpacked size) "
+         "is too large",
+    415: "Not JSON or multipart; or a file that is not txt, md, html, pdf or docx",
+    422: "No text; text and a file together; a damaged document",
+    503: "No analyzer available (model not loaded, LLM not configured or unreachable)",
+}
+
+
+class ScanListArgs(PageArgs, ScanFilterSchema):
+    pass
+
+
+def scan_request() -> tuple[str | None, Upload | None, bool]:
+    """(text, upload, force_llm) from JSON or multipart/form-data."""
+    if request.mimetype == "multipart/form-data":
+        file = request.files.get("file")
+        upload = None
+        if file is not None and (file.filename or file.content_length):
+            upload = Upload(filename=safe_display_name(file.filename) or "upload",
+                            data=file.read())
+        force = request.form.get("force_llm", "false").strip().lower()
+        if force not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
+            raise APIError(422, "force_llm must be true or false.",
+                           errors={"force_llm": ["Not a valid boolean."]})
+        if upload is None and request.form.get("text") is None:
+            raise APIError(422, "Send a file or a text field.",
+                           errors={"file": ["Missing file or text."]})
+        return request.form.get("text"), upload, force in ("true", "1", "yes", "on")
+    return None, None, False
+
+
+def own_scan(scan_id: str, *, admin_may_read: bool = False) -> Scan:
+    """The caller's scan (or any scan, for an admin reading); 404 for everything else."""
+    caller = token_auth.current_user()
+    scan = get_or_404(Scan, scan_id, "scan")
+    if scan.user_id != caller.id and not (admin_may_read and caller.is_admin):
+        raise not_found("scan")
+    return scan
+
+
+@scans.route("", methods=["POST"])
+@authenticate(token_auth)
+@scans_per_user
+@response(scan_schema, 201)
+@other_responses(SCAN_ERRORS | {429: "Too many scans; see Retry-After"})
+def new():
+    """Analyse a text or a document
+
+    Send JSON `{text, force_llm?}`, or `multipart/form-data` with `file` (txt, md, html,
+    pdf, docx: recognised by content) or `text`, and `force_llm`. A file and a non-empty
+    text together are a 422: send one. The scan is stored with its findings, and the file
+    is kept for `GET /api/v1/scans/{id}/file`.
+    """
+    return scan_from_request()
+
+
+def scan_from_request() -> Scan:
+    """Read a scan request (JSON or multipart) and run it for the caller."""
+    if request.mimetype == "multipart/form-data":
+        text, upload, force_llm = scan_request()
+    elif request.is_json:
+        args = _json_scan_args()
+        text, upload, force_llm = args["text"], None, args["force_llm"]
+    else:
+        raise APIError(415, "Send application/json or multipart/form-data.")
+    return create_scan(token_auth.current_user(), text=text, upload=upload, force_llm=force_llm)
+
+
+def _json_scan_args() -> dict:
+    try:
+        return ScanRequestSchema().load(request.get_json())
+    except SchemaError as exc:
+        raise APIError(422, "The request has invalid or missing fields.",
+                       errors=exc.messages) from None
+
+
+@scans.route("", methods=["GET"])
+@authenticate(token_auth)
+@query(ScanListArgs)
+@response(page_of(ScanSummarySchema))
+@other_responses({401: "No or bad token", 422: "Bad filter or page"})
+def all(args):
+    """Your scans, newest first"""
+    caller = token_auth.current_user()
+    statement = (select(Scan).where(Scan.user_id == caller.id)
+                 .order_by(Scan.created_at.desc(), Scan.id))
+    if "source" in args:
+        statement = statement.where(Scan.source == args["source"])
+    if "category" in args:
+        effective = func.coalesce(ScanFinding.corrected_category, ScanFinding.category)
+        statement = statement.where(Scan.findings.any(effective == args["category"]))
+    if "created_after" in args:
+        statement = statement.where(Scan.created_at >= args["created_after"])
+    if "created_before" in args:
+        statement = statement.where(Scan.created_at < args["created_before"])
+    if "q" in args:
+        statement = statement.where(Scan.filename.contains(args["q"], autoescape=True))
+    return paginate(statement, args)
+
+
+@scans.route("/<scan_id>", methods=["GET"])
+@authenticate(token_auth)
+@response(scan_schema)
+@other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
+def get(scan_id):
+    """A scan with its findings (admins may read any scan)"""
+    return own_scan(scan_id, admin_may_read=True)
+
+
+@scans.route("/<scan_id>/file", methods=["GET"])
+@authenticate(token_auth)
+@other_responses({200: "The original file, as an attachment",
+                  401: "No or bad token", 404: "No such scan, not yours, or no file"})
+def file(scan_id):
+    """Download the original document of a scan"""
+    scan = own_scan(scan_id, admin_may_read=True)
+    path = scan_folder(scan) / scan.stored_filename if scan.stored_filename else None
+    if path is None or not path.is_file():
+        raise APIError(404, "This scan has no stored file.")
+    return send_file(path, mimetype=scan.media_type, as_attachment=True,
+                     download_name=scan.filename or scan.stored_filename)
+
+
+@scans.route("/<scan_id>", methods=["DELETE"])
+@authenticate(token_auth)
+@other_responses({204: "Deleted, with its stored file", 401: "No or bad token",
+                  404: "No such scan (or not yours)"})
+def delete(scan_id):
+    """Delete one of your scans and its stored file"""
+    delete_scan(own_scan(scan_id))
+    return "", 204
+
+
+@scans.route("/<scan_id>/findings/<finding_id>", methods=["PATCH"])
+@authenticate(token_auth)
+@json_body(CorrectionSchema)
+@response(finding_schema)
+@other_responses({401: "No or bad token", 404: "No such scan or finding (or not yours)",
+                  422: "Not one of the eleven labels"})
+def correct(args, scan_id, finding_id):
+    """Correct a finding's category; the model's label is kept beside it"""
+    scan = own_scan(scan_id)
+    finding = next((f for f in scan.findings if str(f.id) == finding_id), None)
+    if finding is None:
+        raise not_found("finding")
+    finding.corrected_category = args["category"]
+    finding.corrected_by = token_auth.current_user().id
+    finding.corrected_at = utcnow()
+    db.session.commit()
+    return finding

@@ -1,0 +1,65 @@
+from datetime import UTC
+
+from marshmallow import fields, validate
+
+from service.analysis.labels import LABELS
+from service.api import StrictBoolean
+from service.extensions import ma
+
+
+class ScanRequestSchema(ma.Schema):
+    """JSON body of POST /api/v1/scans (multipart takes the same fields plus ``file``)."""
+
+    text = fields.String(required=True, metadata={
+        "description": "the text to analyse", "example": "UAT may slip two weeks if the test "
+        "environment is not ready. The steering committee has not met since March."})
+    force_llm = StrictBoolean(load_default=False,
+                               metadata={"description": "analyse with the LLM, not the model"})
+
+
+class FindingSchema(ma.Schema):
+    id = fields.Integer(metadata={"description": "for PATCH …/findings/{finding_id}"})
+    risk = fields.String(metadata={"description": "the sentence"})
+    category = fields.String(metadata={"description": "the analyzer's label"})
+    context = fields.String(metadata={"description": "the sentence with its neighbours"})
+    score = fields.Float(allow_none=True, metadata={"description": "probability of the label"})
+    start = fields.Integer(metadata={"description": "offset of the sentence in the analysed text"})
+    end = fields.Integer()
+    corrected_category = fields.String(allow_none=True,
+                                       metadata={"description": "a user's correction"})
+
+
+class ScanSummarySchema(ma.Schema):
+    scan_id = fields.String(attribute="id")
+    source = fields.String(metadata={"description": "model or llm"})
+    model_version = fields.String()
+    timestamp = fields.DateTime(attribute="created_at")
+    filename = fields.String(allow_none=True)
+    media_type = fields.String(allow_none=True)
+    text_length = fields.Integer()
+    counts = fields.Method("get_counts", metadata={"description": "findings per category"})
+
+    def get_counts(self, scan):
+        return scan.counts()
+
+
+class ScanSchema(ScanSummarySchema):
+    data = fields.List(fields.Nested(FindingSchema), attribute="findings")
+    dropped = fields.Integer(metadata={
+        "description": "LLM answers rejected by validation (unknown category, not in the text)"})
+
+
+class ScanFilterSchema(ma.Schema):
+    source = fields.String(validate=validate.OneOf(("model", "llm")))
+    category = fields.String(validate=validate.OneOf(LABELS[:-1]),
+                             metadata={"description": "scans with a finding of this category"})
+    created_after = fields.AwareDateTime(default_timezone=UTC, metadata={
+        "description": "ISO 8601; UTC when no zone is given"})
+    created_before = fields.AwareDateTime(default_timezone=UTC)
+    q = fields.String(validate=validate.Length(max=255),
+                      metadata={"description": "part of the filename"})
+
+
+class CorrectionSchema(ma.Schema):
+    category = fields.String(required=True, validate=validate.OneOf(LABELS),
+                             metadata={"description": "the right label (`none`: not a risk)"})

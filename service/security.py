@@ -1,0 +1,47 @@
+"""What every response carries for the browser's sake: CORS, security headers, and the
+client address as seen through trusted proxies only."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service.config import DEVELOPMENT_CORS_ORIGINS, Settings
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI: its own scripts and styles (it sets inline styles), data: images, the spec.
+DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def register_security(app: Flask, settings: Settings) -> None:
+    if settings.TRUSTED_PROXIES:
+        # X-Forwarded-For/-Proto are believed only for the proxies we were told about, so
+        # a client cannot pick its own address (and with it its rate-limit key).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXIES,
+                                x_proto=settings.TRUSTED_PROXIES)
+    origins = list(settings.CORS_ORIGINS or (DEVELOPMENT_CORS_ORIGINS if settings.development
+                                             else ()))
+    if origins:
+        # Bearer tokens, not cookies: no credentials, so an origin list (or *) is safe.
+        CORS(app, resources={r"/api/*": {"origins": origins}}, supports_credentials=False,
+             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+             expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit",
+                             "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+             max_age=600)
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        is_docs = request.path == "/docs" or request.path.startswith("/docs/")
+        headers.setdefault("Content-Security-Policy", DOCS_CSP if is_docs else API_CSP)
+        if not request.path.startswith("/docs/assets/"):
+            headers["Cache-Control"] = "no-store"
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        return response

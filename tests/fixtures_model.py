@@ -1,0 +1,119 @@
+"""Session fixtures around a small trained model (register with ``pytest_plugins``).
+
+``trained_model_dir`` fine-tunes the encoder once on a stratified subset of
+``ml/data/train.jsonl`` (about a minute or two on 2 CPU cores) and caches it in
+``models_cache/.test-<hash>/``, where the hash covers the data, the settings and the training
+code: a second pytest run with the same inputs (in one CI job, or locally) reuses it.
+
+Training selects its best epoch on the even lines of ``validation.jsonl``; the odd lines
+are kept out of training altogether and serve as the held-out slice the tests score on.
+``ml/data/test.jsonl`` is never used by the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "ml" / "data"
+MODELS_ROOT = REPO_ROOT / "models_cache"
+
+# Small on purpose: enough to learn well above chance, quick on a CPU.
+TEST_TRAINING = {
+    "max_train_examples": 1200,
+    "epochs": 3,
+    "max_length": 64,
+    "learning_rate": 2e-4,
+    "batch_size": 16,
+    "seed": 13,
+}
+CODE_FILES = ("ml/train.py", "ml/evaluate.py", "service/analysis/transformer.py")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes minutes (trains a model or runs the notebook); "
+                   "deselect with -m 'not slow'")
+
+
+def _split_lines(name: str) -> list[str]:
+    path = DATA_DIR / f"{name}.jsonl"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `python -m ml.data.build_splits` first")
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def _exclusive(cache_dir: Path):
+    """One process at a time prepares a cache folder; the others wait, then reuse it."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _cache_key() -> str:
+    digest = hashlib.sha256()
+    for name in ("train", "validation"):
+        digest.update((DATA_DIR / f"{name}.jsonl").read_bytes())
+    for code_file in CODE_FILES:
+        digest.update((REPO_ROOT / code_file).read_bytes())
+    digest.update(json.dumps(TEST_TRAINING, sort_keys=True).encode())
+    return digest.hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def test_model_data_dir() -> Path:
+    """A data folder for the test model: train.jsonl, validation = even lines of
+    ml/data/validation.jsonl, test = its odd lines (the held-out slice)."""
+    train, validation = _split_lines("train"), _split_lines("validation")
+    cache_dir = MODELS_ROOT / f".test-{_cache_key()}"
+    data_dir = cache_dir / "data"
+    with _exclusive(cache_dir):
+        if not (data_dir / "test.jsonl").is_file():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            for name, lines in (("train", train), ("validation", validation[0::2]),
+                                ("test", validation[1::2])):
+                (data_dir / f"{name}.jsonl").write_text("\n".join(lines) + "\n",
+                                                        encoding="utf-8")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def held_out_path(test_model_data_dir: Path) -> Path:
+    """JSONL of validation sentences the test model never saw (nor chose an epoch on)."""
+    return test_model_data_dir / "test.jsonl"
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(test_model_data_dir: Path) -> Path:
+    """A small model trained once per data/settings/code (see the module docstring)."""
+    from ml.train import TrainingConfig, train
+
+    cache_dir = test_model_data_dir.parent
+    version = f"test-{cache_dir.name.removeprefix('.test-')}"
+    model_dir = cache_dir / version
+    with _exclusive(cache_dir):
+        if not (model_dir / "metrics.json").is_file():
+            shutil.rmtree(model_dir, ignore_errors=True)
+            train(TrainingConfig(data_dir=test_model_data_dir, output_root=cache_dir,
+                                 version=version, set_current=False, **TEST_TRAINING))
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def trained_analyzer(trained_model_dir: Path):
+    """The service's TransformerAnalyzer on the test model, loaded once."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    return TransformerAnalyzer(trained_model_dir)
