@@ -1,0 +1,241 @@
+"""Schemathesis against the service's own OpenAPI spec: what the spec promises, the service does.
+
+Runs schemathesis' engine (what ``schemathesis run`` runs) over HTTP on 127.0.0.1 against
+the app on waitress, authenticated as a registered user (a bearer token fetched from
+``POST /api/v1/auth/login``, fetched again after a 401, since generated calls to logout
+revoke it). Every phase — examples, coverage, fuzzing with positive and negative data, and
+stateful sequences along the links schemathesis infers from the spec — with every
+built-in check. Uploads in the multipart scan form are real documents of the media types
+the spec names (text, markdown, HTML, PDF), so that positive cases can succeed.
+
+    python -m reliability.contract --max-examples 100       # the long run (make reliability)
+
+The in-process WSGI transport of schemathesis 4.32 breaks on its own auth probes (it passes
+``max_redirects`` to werkzeug), hence HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import html
+import sys
+import time
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+
+#: Every generated call is counted; the CI test asks for at least this many per backend.
+MIN_CASES = 500
+
+PASSWORD = "correct horse battery"
+
+# Sentences of the fake LLM's answers (tests/llm_server.py), so that force_llm scans find some.
+LLM_RISKS = {
+    "The vendor may fail to deliver the servers before the go-live date.": "schedule",
+    "Data protection obligations under GDPR have not been reviewed by legal.": "compliance",
+}
+
+_PLAIN = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?-'0123456789",
+                 min_size=1, max_size=200).filter(lambda t: t.strip())
+
+
+def _non_blank(text: str) -> bool:
+    # Not blank, and not something that text detection reads as another kind of document.
+    return bool(text.strip()) and not text.lstrip().lower().startswith(("<", "%pdf-"))
+
+
+def _pdf(sentences: list[str]) -> bytes:
+    from tests.documents import make_pdf
+
+    return make_pdf(sentences)
+
+
+def _html(paragraphs: list[str]) -> bytes:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return f"<!DOCTYPE html><html><head><title>t</title></head><body>{body}</body></html>".encode()
+
+
+_registered = False
+
+
+def register_document_strategies() -> None:
+    """Files of the media types the multipart scan form names (encoding.file.contentType).
+
+    Schemathesis sends what is registered for a media type as that part's content; docx is
+    left out: schemathesis names a zip-signed part ``file.zip``, which the service rightly
+    refuses (415), and docx uploads have their own tests.
+    """
+    global _registered
+    if _registered:
+        return
+    import schemathesis
+
+    text = st.text(alphabet=_PLAIN, min_size=1, max_size=300).filter(_non_blank)
+    schemathesis.openapi.media_type("text/plain", text.map(str.encode))
+    schemathesis.openapi.media_type("text/markdown", text.map(lambda t: f"# Notes\n\n{t}".encode()))
+    schemathesis.openapi.media_type("text/html", st.lists(_WORDS, min_size=1, max_size=4).map(_html))
+    schemathesis.openapi.media_type("application/pdf",
+                                    st.lists(_WORDS, min_size=1, max_size=4).map(_pdf))
+    _registered = True
+
+
+def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
+               max_failures: int = 100):
+    """The schemathesis configuration: everything on, authenticated as ``email``."""
+    from schemathesis.config import SchemathesisConfig
+
+    return SchemathesisConfig.from_dict({
+        "seed": seed,
+        "max-failures": max_failures,
+        "cache": {"enabled": False},
+        "generation": {"max-examples": max_examples, "database": "none", "deterministic": True},
+        "auth": {"dynamic": {"openapi": {"token_auth": {
+            "path": "/api/v1/auth/login",
+            "payload": {"email": email, "password": PASSWORD},
+            "extract_selector": "/access_token",
+            "retry_on": [401],
+        }}}},
+        "phases": {"stateful": {"max-steps": stateful_steps}},
+        # Rules of the service that JSON Schema cannot state, each documented in the spec:
+        # a user's own PATCH may not set role/active and needs current_password (422); an
+        # uploaded file must parse as what it is (422 damaged, 413 too many pages).
+        "operations": [
+            {"include-path-regex": r"^/api/v1/users/\{user_id\}$", "include-method": "PATCH",
+             "checks": {"positive_data_acceptance": {
+                 "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
+        ],
+    })
+
+
+@dataclass
+class ContractReport:
+    cases: int = 0
+    cases_by_phase: collections.Counter = field(default_factory=collections.Counter)
+    statuses: collections.Counter = field(default_factory=collections.Counter)
+    failures: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    inferred_transitions: int = 0
+    stop_reason: str = ""
+    seconds: float = 0.0
+
+    def status_seen(self, operation: str, status: int) -> bool:
+        return self.statuses[(operation, status)] > 0
+
+    def summary(self) -> str:
+        phases = ", ".join(f"{k.lower()}: {v}" for k, v in sorted(self.cases_by_phase.items()))
+        lines = [(f"{self.cases} cases in {self.seconds:.1f} s ({phases}); "
+                  f"{self.inferred_transitions} stateful links inferred; "
+                  f"{len(self.failures)} failures, {len(self.errors)} errors; "
+                  f"stopped: {self.stop_reason}")]
+        lines += [f"FAILURE {f}" for f in self.failures[:20]]
+        lines += [f"ERROR {e}" for e in self.errors[:10]]
+        return "\n".join(lines)
+
+
+def run_contract(base_url: str, email: str, *, max_examples: int = 5, stateful_steps: int = 10,
+                 seed: int = 20260101, verbose: bool = False) -> ContractReport:
+    """Run every phase and check against ``base_url``; ``email`` is a registered user's."""
+    import traceback
+
+    import schemathesis
+    from schemathesis.engine import Status, events, from_schema
+
+    register_document_strategies()
+    config = config_for(email, max_examples=max_examples, stateful_steps=stateful_steps,
+                        seed=seed)
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
+    report = ContractReport()
+    started = time.monotonic()
+    seen_failures: set[tuple] = set()
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            recorder = event.recorder
+            report.cases += len(recorder.cases)
+            report.cases_by_phase[event.phase.name] += len(recorder.cases)
+            for case_id, interaction in recorder.interactions.items():
+                if interaction.response is not None and case_id in recorder.cases:
+                    label = recorder.cases[case_id].value.operation.label
+                    report.statuses[(label, interaction.response.status_code)] += 1
+            for case_id, checks in recorder.checks.items():
+                for check in checks:
+                    if check.status != Status.FAILURE or check.failure_info is None:
+                        continue
+                    failure = check.failure_info.failure
+                    key = (check.name, failure.operation, failure.title)
+                    if key in seen_failures:
+                        continue
+                    seen_failures.add(key)
+                    report.failures.append(
+                        f"[{check.name}] {failure.operation}: {failure.title}: "
+                        f"{failure.message.strip()[:600]}\n    {check.failure_info.code_sample}")
+        elif isinstance(event, events.PhaseStarted) and event.payload is not None:
+            report.inferred_transitions = event.payload.inferred_transitions
+        elif isinstance(event, events.NonFatalError):
+            report.errors.append(f"{event.label}: "
+                                 + "".join(traceback.format_exception(event.value))[-800:])
+        elif isinstance(event, events.FatalError):
+            report.errors.append("fatal: "
+                                 + "".join(traceback.format_exception(event.exception))[-800:])
+        elif isinstance(event, events.EngineFinished):
+            report.stop_reason = str(event.stop_reason)
+        if verbose and isinstance(event, events.PhaseFinished):
+            print(f"  phase {event.phase.name.name}: {event.status}", file=sys.stderr)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _cli() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-examples", type=int, default=50,
+                        help="examples per operation and phase (default 50)")
+    parser.add_argument("--stateful-steps", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--database-url", default="",
+                        help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument("--model-dir", default="",
+                        help="the model (default: MODEL_DIR, or models_cache)")
+    args = parser.parse_args()
+    report = run_against_fresh_app(args.database_url, args.model_dir,
+                                   max_examples=args.max_examples,
+                                   stateful_steps=args.stateful_steps, seed=args.seed,
+                                   verbose=True)
+    print(report.summary())
+    return 0 if not report.failures and not report.errors else 1
+
+
+def run_against_fresh_app(database_url: str, model_dir: str, **kwargs) -> ContractReport:
+    """A fresh app (migrated database, real model, fake LLM on loopback) under the contract run."""
+    import os
+    import tempfile
+    import uuid
+
+    from flask_migrate import upgrade
+
+    from reliability.servers import serve_in_thread
+    from service import create_app
+    from service.config import Settings
+    from tests.llm_server import FakeLLMServer
+
+    with tempfile.TemporaryDirectory(prefix="riskscan-contract-") as tmp, \
+            FakeLLMServer(risks=LLM_RISKS) as llm:
+        settings = Settings.from_env(
+            {}, RISKSCAN_ENV="testing", SECRET_KEY="contract-" + uuid.uuid4().hex,
+            DATABASE_URL=database_url or f"sqlite:///{tmp}/contract.db",
+            MODEL_DIR=model_dir or os.environ.get("MODEL_DIR", "models_cache"),
+            UPLOAD_DIR=f"{tmp}/uploads", LOG_LEVEL="ERROR", LOG_FORMAT="text",
+            RATE_LIMIT_ENABLED=False, LLM_BASE_URL=llm.base_url, LLM_MODEL="fake-llm")
+        app = create_app(settings)
+        with app.app_context():
+            upgrade()
+        email = f"contract-{uuid.uuid4().hex[:8]}@example.com"
+        response = app.test_client().post("/api/v1/auth/register",
+                                          json={"email": email, "password": PASSWORD})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        with serve_in_thread(app) as base_url:
+            return run_contract(base_url, email, **kwargs)
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())

@@ -1,0 +1,174 @@
+"""The audit log: security events are stored, and listed for admins only, newest first,
+paginated and filtered; failed requests leave no event, and no event holds a secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import PASSWORD, assert_problem
+
+AUDIT = "/api/v1/admin/audit-events"
+
+
+def events(client, headers, **query) -> dict:
+    response = client.get(AUDIT, headers=headers, query_string={"per_page": 100, **query})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def story(body: dict) -> list[tuple]:
+    """(event, actor_id, target_id), oldest first."""
+    return [(e["event"], e["actor_id"], e["target_id"]) for e in reversed(body["items"])]
+
+
+def test_auth_events_are_recorded_in_order(client, accounts):
+    admin, admin_headers = accounts.user(role="admin")
+    user = accounts.register("story@example.com")
+    client.post("/api/v1/auth/login", json={"email": user["email"], "password": "wrong one!"})
+    client.post("/api/v1/auth/login", json={"email": "ghost@example.com", "password": PASSWORD})
+    tokens = accounts.login(user["email"])
+    rotated = client.post("/api/v1/auth/refresh",
+                          json={"refresh_token": tokens["refresh_token"]}).get_json()
+    client.post("/api/v1/auth/logout",
+                headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+    body = events(client, admin_headers)
+
+    uid = user["id"]
+    assert story(body) == [
+        ("register", admin["id"], admin["id"]),
+        ("login_success", admin["id"], admin["id"]),
+        ("register", uid, uid),
+        ("login_failure", None, uid),
+        ("login_failure", None, None),
+        ("login_success", uid, uid),
+        ("logout", uid, uid),
+        ("token_reuse", None, uid),
+    ]
+    assert body["total"] == 8
+    failures = [e for e in body["items"] if e["event"] == "login_failure"]
+    assert {e["details"]["email"] for e in failures} == {"story@example.com", "ghost@example.com"}
+    assert all(e["ip"] == "127.0.0.1" and e["created_at"] for e in body["items"])
+
+
+def test_admin_actions_are_recorded(client, accounts):
+    admin, headers = accounts.user(role="admin")
+    made = client.post("/api/v1/users", headers=headers,
+                       json={"email": "made@example.com", "password": PASSWORD}).get_json()
+    client.patch(f"/api/v1/users/{made['id']}", headers=headers, json={"role": "admin"})
+    client.patch(f"/api/v1/users/{made['id']}", headers=headers,
+                 json={"email": "renamed@example.com", "password": "a new passphrase"})
+    client.patch(f"/api/v1/users/{made['id']}", headers=headers, json={"role": "user"})
+    client.delete(f"/api/v1/users/{made['id']}", headers=headers)
+
+    body = events(client, headers, user_id=made["id"])
+
+    aid, mid = admin["id"], made["id"]
+    assert story(body) == [
+        ("user_created", aid, mid),
+        ("role_change", aid, mid),
+        ("user_updated", aid, mid),
+        ("user_updated", aid, mid),
+        ("role_change", aid, mid),
+        ("user_updated", aid, mid),
+        ("user_deleted", aid, mid),
+    ]
+    by_event = {}
+    for item in reversed(body["items"]):
+        by_event.setdefault(item["event"], []).append(item["details"])
+    assert by_event["role_change"] == [{"old": "user", "new": "admin"},
+                                       {"old": "admin", "new": "user"}]
+    assert by_event["user_updated"][1] == {"fields": ["email"]}
+    # The trail outlives the deleted user.
+    assert by_event["user_deleted"] == [{"email": "renamed@example.com"}]
+
+
+def test_no_audit_event_holds_a_password_or_token(client, accounts):
+    _, headers = accounts.user(role="admin")
+    user = accounts.register()
+    tokens = accounts.login(user["email"])
+    client.post("/api/v1/auth/login", json={"email": user["email"], "password": "guess-1234"})
+    client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]},
+                headers={"Authorization": f"Bearer {tokens['access_token']}"})
+
+    text = client.get(AUDIT, headers=headers, query_string={"per_page": 100}) \
+        .get_data(as_text=True)
+
+    for secret in (PASSWORD, "guess-1234", tokens["access_token"], tokens["refresh_token"],
+                   "argon2"):
+        assert secret not in text
+
+
+def test_audit_events_page_newest_first(client, accounts):
+    _, headers = accounts.user(role="admin")  # register + login_success
+    accounts.login(accounts.register()["email"])
+    accounts.register()  # five events in all
+
+    everything = events(client, headers)["items"]
+    page1 = events(client, headers, per_page=2)
+    page2 = events(client, headers, per_page=2, page=2)
+    page3 = events(client, headers, per_page=2, page=3)
+
+    assert [page1["total"], page2["total"], page3["total"]] == [5, 5, 5]
+    assert page1["items"] + page2["items"] + page3["items"] == everything
+    assert len(page3["items"]) == 1 and page2["page"] == 2 and page2["per_page"] == 2
+    stamps = [(e["created_at"], e["id"]) for e in everything]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_audit_events_filter_by_event_and_user(client, accounts):
+    admin, headers = accounts.user(role="admin")
+    user = accounts.register()
+    client.post("/api/v1/auth/login", json={"email": user["email"], "password": "nope nope"})
+
+    failures = events(client, headers, event="login_failure")
+    registrations = events(client, headers, event="register")
+    mine = events(client, headers, user_id=user["id"])
+    both = events(client, headers, user_id=user["id"], event="register")
+
+    assert [e["event"] for e in failures["items"]] == ["login_failure"]
+    assert {e["target_id"] for e in registrations["items"]} == {admin["id"], user["id"]}
+    assert [e["event"] for e in mine["items"]] == ["login_failure", "register"]
+    assert [e["event"] for e in both["items"]] == ["register"] and both["total"] == 1
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"event": "coffee_break"}, "event"),
+    ({"user_id": "x" * 37}, "user_id"),
+    ({"per_page": 101}, "per_page"),
+    ({"page": -1}, "page"),
+], ids=["unknown-event", "long-user-id", "per-page-101", "negative-page"])
+def test_audit_events_422_on_bad_query_arguments(client, accounts, query, field):
+    _, headers = accounts.user(role="admin")
+
+    assert_problem(client.get(AUDIT, headers=headers, query_string=query), 422, field)
+
+
+def test_audit_events_are_for_admins_only(client, accounts):
+    _, headers = accounts.user()
+
+    body = assert_problem(client.get(AUDIT, headers=headers), 403)
+    assert "items" not in body
+    assert_problem(client.get(AUDIT), 401)
+
+
+def test_rejected_requests_leave_no_audit_event(client, accounts):
+    admin, headers = accounts.user(role="admin")
+    user, user_headers = accounts.user()
+    before = events(client, headers)["total"]
+
+    # register with a taken email, or bad fields; a login with bad fields; a user trying to
+    # promote themselves; the last admin stepping down or deleting themselves.
+    assert client.post("/api/v1/auth/register",
+                       json={"email": user["email"], "password": PASSWORD}).status_code == 409
+    assert client.post("/api/v1/auth/register",
+                       json={"email": "new@example.com", "password": "short"}).status_code == 422
+    assert client.post("/api/v1/auth/login", json={"email": "a@example.com"}).status_code == 422
+    assert client.patch(f"/api/v1/users/{user['id']}", headers=user_headers,
+                        json={"role": "admin"}).status_code == 422
+    assert client.patch(f"/api/v1/users/{admin['id']}", headers=headers,
+                        json={"role": "user"}).status_code == 409
+    assert client.delete(f"/api/v1/users/{admin['id']}", headers=headers).status_code == 409
+
+    assert events(client, headers)["total"] == before

@@ -1,0 +1,250 @@
+"""The authorization matrix, derived from app.url_map so that a new route is covered the day
+it is added (OWASP API Security Top 10, 2023):
+
+- API1 broken object level authorization: user B with user A's ids gets the same 404 body
+  as for a missing or malformed id, on every route that takes an id; A's data is untouched.
+- API5 broken function level authorization: a user gets 403 on every admin route (and an
+  admin gets through, so the 403 is about the role).
+- API2 broken authentication: no token, a forged, a tampered and a revoked token get 401 on
+  every protected route.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+
+import pytest
+
+from tests.helpers import PASSWORD, Accounts
+from tests.scanning import KeywordAnalyzer, without_request_id
+
+# Routes anyone may call; every other /api/ route must demand a token (asserted below).
+PUBLIC_ENDPOINTS = {"register", "login", "refresh"}
+PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+
+# A valid body for the routes that take one, so that validation does not answer first
+# (then a 422 for A's id and for a missing one would compare equal and prove nothing).
+BODIES = {
+    ("PATCH", "users.update"): lambda: {"email": f"b-{uuid.uuid4().hex[:6]}@example.com",
+                                        "current_password": PASSWORD},
+    ("PATCH", "scans.correct"): lambda: {"category": "none"},
+    ("POST", "users.new"): lambda: {"email": f"n-{uuid.uuid4().hex[:6]}@example.com",
+                                    "password": PASSWORD, "role": "admin"},
+    ("POST", "scans.new"): lambda: {"text": "The vendor may slip."},
+    ("POST", "legacy_scans.new"): lambda: {"text": "The vendor may slip."},
+}
+
+
+def api_routes(app):
+    """(method, rule, endpoint, view) for every /api/ route of the app."""
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, rule.rule, rule.endpoint, app.view_functions[rule.endpoint]
+
+
+def short(endpoint: str) -> str:
+    return endpoint.split(".", 1)[-1]
+
+
+def is_public(endpoint: str) -> bool:
+    return short(endpoint) in PUBLIC_ENDPOINTS and endpoint.split(".")[0] in ("auth",
+                                                                               "legacy_auth")
+
+
+def roles_of(view) -> list[str]:
+    return list(getattr(view, "_spec", {}).get("roles") or [])
+
+
+def url_for_rule(rule: str, ids: dict[str, str]) -> str:
+    return PARAM.sub(lambda m: str(ids[m.group(1)]), rule)
+
+
+def call(client, method, rule, endpoint, ids, headers):
+    body = BODIES.get((method, endpoint))
+    return client.open(url_for_rule(rule, ids), method=method, headers=headers,
+                       json=body() if body else None)
+
+
+@pytest.fixture
+def matrix(app, client, monkeypatch):
+    """User A with a scan (a stored file and findings), user B, and an admin."""
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    accounts = Accounts(app, client)
+    a, a_headers = accounts.user()
+    b, b_headers = accounts.user()
+    admin, admin_headers = accounts.user(role="admin")
+    text = b"The vendor may slip the delivery. The budget is overrun."
+    response = client.post("/api/v1/scans", headers=a_headers,
+                           content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(text), "plan.txt")})
+    assert response.status_code == 201, response.get_json()
+    scan = response.get_json()
+    assert scan["data"], "the keyword analyzer finds the vendor and the budget"
+    own = client.post("/api/v1/scans", headers=b_headers, json={"text": "The budget is fine."})
+    assert own.status_code == 201
+    return {
+        "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
+        "admin": admin, "admin_headers": admin_headers,
+        "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
+                  "user_id": a["id"]},
+        "b_scan": own.get_json(),
+        "a_scan": scan,
+    }
+
+
+def missing_ids() -> dict[str, str]:
+    return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4())}
+
+
+def malformed_ids() -> dict[str, str]:
+    return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1"}
+
+
+def id_routes(app):
+    return [(m, r, e, v) for m, r, e, v in api_routes(app) if PARAM.search(r)]
+
+
+def test_the_matrix_covers_every_route_that_takes_an_id(app):
+    routes = {(m, r) for m, r, _, _ in id_routes(app)}
+    # The ones the README lists; a new one joins the matrix by itself.
+    assert {("GET", "/api/v1/scans/<scan_id>"), ("DELETE", "/api/v1/scans/<scan_id>"),
+            ("GET", "/api/v1/scans/<scan_id>/file"),
+            ("PATCH", "/api/v1/scans/<scan_id>/findings/<finding_id>"),
+            ("GET", "/api/v1/users/<user_id>"), ("PATCH", "/api/v1/users/<user_id>"),
+            ("DELETE", "/api/v1/users/<user_id>"),
+            ("GET", "/api/scans/<scan_id>"), ("DELETE", "/api/scans/<scan_id>")} <= routes
+    for _, rule, _, _ in id_routes(app):
+        assert set(PARAM.findall(rule)) <= set(missing_ids()), \
+            f"{rule}: a new kind of id; teach the matrix its ids"
+
+
+def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_missing_one(
+        app, client, matrix):
+    b_headers = matrix["b_headers"]
+    checked = 0
+    for method, rule, endpoint, view in id_routes(app):
+        foreign = call(client, method, rule, endpoint, matrix["a_ids"], b_headers)
+        missing = call(client, method, rule, endpoint, missing_ids(), b_headers)
+        malformed = call(client, method, rule, endpoint, malformed_ids(), b_headers)
+        where = f"{method} {rule}"
+        expected = 403 if "admin" in roles_of(view) else 404
+        assert foreign.status_code == expected, (where, foreign.get_json())
+        assert missing.status_code == expected, (where, missing.get_json())
+        assert malformed.status_code == expected, (where, malformed.get_json())
+        assert foreign.mimetype == "application/problem+json"
+        assert without_request_id(foreign) == without_request_id(missing) \
+            == without_request_id(malformed), where
+        checked += 1
+    assert checked >= 9
+
+    # Nothing of A's changed: the scan, its file, its finding's label, the account.
+    a_headers, ids = matrix["a_headers"], matrix["a_ids"]
+    scan = client.get(f"/api/v1/scans/{ids['scan_id']}", headers=a_headers)
+    assert scan.status_code == 200
+    assert scan.get_json()["data"][0]["corrected_category"] is None
+    download = client.get(f"/api/v1/scans/{ids['scan_id']}/file", headers=a_headers)
+    assert download.status_code == 200
+    download.close()
+    me = client.get("/api/v1/auth/me", headers=a_headers).get_json()
+    assert me["email"] == matrix["a"]["email"]
+
+
+def test_api1_a_finding_of_another_users_scan_under_your_own_scan_is_404(client, matrix):
+    """The finding id is checked against the scan in the path, not looked up on its own."""
+    own_scan = matrix["b_scan"]["scan_id"]
+    foreign = client.patch(
+        f"/api/v1/scans/{own_scan}/findings/{matrix['a_ids']['finding_id']}",
+        json={"category": "none"}, headers=matrix["b_headers"])
+    missing = client.patch(f"/api/v1/scans/{own_scan}/findings/987654321",
+                           json={"category": "none"}, headers=matrix["b_headers"])
+    assert foreign.status_code == missing.status_code == 404
+    assert without_request_id(foreign) == without_request_id(missing)
+
+
+def test_api1_lists_show_only_the_callers_own_scans(client, matrix):
+    for path in ("/api/v1/scans", "/api/scans"):
+        body = client.get(path, headers=matrix["b_headers"]).get_json()
+        items = body["items"] if isinstance(body, dict) else body
+        assert [s["scan_id"] for s in items] == [matrix["b_scan"]["scan_id"]]
+
+
+def admin_routes(app):
+    return [(m, r, e, v) for m, r, e, v in api_routes(app) if "admin" in roles_of(v)]
+
+
+def test_api5_function_level_authorization_a_user_gets_403_on_every_admin_route(
+        app, client, matrix):
+    routes = admin_routes(app)
+    names = {(m, r) for m, r, _, _ in routes}
+    # Every route under /api/v1/admin/ is an admin route, and so are the user-management ones.
+    assert {(m, r) for m, r, _, _ in api_routes(app) if r.startswith("/api/v1/admin/")} <= names
+    assert {("GET", "/api/v1/users"), ("POST", "/api/v1/users"),
+            ("DELETE", "/api/v1/users/<user_id>")} <= names
+    users_before = client.get("/api/v1/users", headers=matrix["admin_headers"]).get_json()["total"]
+    for method, rule, endpoint, _ in routes:
+        response = call(client, method, rule, endpoint, matrix["a_ids"], matrix["b_headers"])
+        assert response.status_code == 403, (method, rule, response.get_json())
+        assert response.mimetype == "application/problem+json"
+    # The refused calls did nothing: no user created, A not deleted.
+    after = client.get("/api/v1/users", headers=matrix["admin_headers"]).get_json()["total"]
+    assert after == users_before
+    assert client.get("/api/v1/auth/me", headers=matrix["a_headers"]).status_code == 200
+
+
+def test_api5_an_admin_passes_the_same_admin_routes(app, client, matrix):
+    """The 403s above are about the role: the same calls by an admin get through."""
+    for method, rule, endpoint, _ in admin_routes(app):
+        if method == "DELETE":
+            continue  # deleting A would spoil nothing here, but it is not a read
+        response = call(client, method, rule, endpoint, matrix["a_ids"],
+                        matrix["admin_headers"])
+        assert response.status_code in (200, 201), (method, rule, response.get_json())
+
+
+def test_every_api_route_is_public_on_purpose_or_protected(app):
+    """A new route without @authenticate fails here until it is named public."""
+    for method, rule, endpoint, view in api_routes(app):
+        protected = getattr(view, "_spec", {}).get("auth") is not None
+        assert protected != is_public(endpoint), f"{method} {rule}"
+
+
+def protected_routes(app):
+    return [(m, r, e, v) for m, r, e, v in api_routes(app) if not is_public(e)]
+
+
+def _assert_401_everywhere(app, client, headers, why):
+    routes = protected_routes(app)
+    assert len(routes) >= 20
+    for method, rule, endpoint, _ in routes:
+        response = call(client, method, rule, endpoint, missing_ids(), headers)
+        assert response.status_code == 401, (why, method, rule, response.get_json())
+        assert response.mimetype == "application/problem+json"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_api2_no_token_is_401_on_every_protected_route(app, client):
+    _assert_401_everywhere(app, client, {}, "no token")
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer not-a-token",
+    "Bearer ",
+    "Basic dXNlcjpwYXNz",
+    "Bearer eyJzdWIiOiAiYWRtaW4ifQ.forged.signature",
+])
+def test_api2_a_forged_token_is_401_on_every_protected_route(app, client, header):
+    _assert_401_everywhere(app, client, {"Authorization": header}, header)
+
+
+def test_api2_a_tampered_or_revoked_token_is_401_on_every_protected_route(app, client):
+    user, headers = Accounts(app, client).user()
+    token = user["tokens"]["access_token"]
+    # One character changed in the signature.
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    _assert_401_everywhere(app, client, {"Authorization": f"Bearer {tampered}"}, "tampered")
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    _assert_401_everywhere(app, client, headers, "revoked by logout")

@@ -1,0 +1,229 @@
+"""One error format for every failure: application/problem+json with type, title, status,
+detail (and errors), from the API's own errors, Flask's 404/405 and unexpected exceptions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from service.extensions import db
+from service.models import User
+from tests.helpers import PASSWORD, assert_problem
+
+REGISTER = "/api/v1/auth/register"
+
+
+def user_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(User))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/nothing-here", "/api/v2/users"])
+def test_an_unknown_path_is_a_404_problem(client, path):
+    response = client.get(path)
+
+    body = assert_problem(response, 404)
+    assert body["type"] == "https://riskscan.dev/problems/not-found"
+    assert body["title"] == "Not Found"
+    assert "<html" not in response.get_data(as_text=True).lower()
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("get", "/api/v1/auth/login", {"POST"}),
+    ("put", "/api/v1/auth/register", {"POST"}),
+    ("delete", "/api/v1/auth/me", {"GET"}),
+    ("post", "/health", {"GET"}),
+])
+def test_a_wrong_method_is_a_405_problem_with_allow(client, method, path, allowed):
+    response = getattr(client, method)(path)
+
+    assert_problem(response, 405)
+    listed = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert allowed <= listed
+    assert not listed & ({"GET", "POST", "PUT", "DELETE", "PATCH"} - allowed)
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml",
+                                    "text/html, application/json;q=0"])
+def test_an_accept_header_that_excludes_json_is_406(client, accounts, accept):
+    _, headers = accounts.user()
+
+    response = client.get("/api/v1/auth/me", headers={**headers, "Accept": accept})
+
+    body = assert_problem(response, 406)
+    assert "Accept" in body["detail"]
+
+
+def test_a_406_is_answered_before_anything_is_written(app, client):
+    response = client.post(REGISTER, json={"email": "a@example.com", "password": PASSWORD},
+                           headers={"Accept": "text/html"})
+
+    assert_problem(response, 406)
+    assert user_count(app) == 0
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/problem+json", "*/*",
+                                    "application/*", "text/html, application/json;q=0.5"])
+def test_an_accept_header_that_allows_json_is_served(client, accounts, accept):
+    _, headers = accounts.user()
+
+    response = client.get("/api/v1/auth/me", headers={**headers, "Accept": accept})
+
+    assert response.status_code == 200
+
+
+# Each JSON endpoint answers bad input the same way. "{id}" is the caller's own id.
+JSON_ENDPOINTS = [
+    ("post", REGISTER),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/users"),
+    ("patch", "/api/v1/users/{id}"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ENDPOINTS)
+def test_malformed_json_is_the_same_400_on_every_json_endpoint(client, accounts, method, path):
+    admin, headers = accounts.user(role="admin")
+
+    response = getattr(client, method)(path.format(id=admin["id"]), headers=headers,
+                                       data='{"email": "a@example.com",',
+                                       content_type="application/json")
+
+    body = assert_problem(response, 400)
+    assert body["detail"] == "The request body is not valid JSON."
+    assert body["type"] == "https://riskscan.dev/problems/bad-request"
+
+
+@pytest.mark.parametrize(("method", "path"),
+                         [e for e in JSON_ENDPOINTS if e[1] != "/api/v1/auth/logout"])
+def test_a_body_over_max_json_kb_is_413_on_every_json_endpoint(make_app, method, path):
+    from tests.helpers import Accounts
+
+    app = make_app(MAX_JSON_KB=1)
+    client = app.test_client()
+    admin, headers = Accounts(app, client).user(role="admin")
+
+    response = getattr(client, method)(path.format(id=admin["id"]), headers=headers,
+                                       json={"email": "a@example.com", "pad": "x" * 1100})
+
+    body = assert_problem(response, 413)
+    assert body["title"] == "Request Entity Too Large"
+    assert user_count(app) == 1
+
+
+@pytest.mark.parametrize(("method", "path"),
+                         [e for e in JSON_ENDPOINTS
+                          if e[1] not in ("/api/v1/auth/login", "/api/v1/auth/logout")])
+def test_a_json_endpoint_sent_another_content_type_is_415(app, client, accounts, method, path):
+    admin, headers = accounts.user(role="admin")
+
+    response = getattr(client, method)(path.format(id=admin["id"]), headers=headers,
+                                       data="email=a@example.com&password=whatever1",
+                                       content_type="application/x-www-form-urlencoded")
+
+    body = assert_problem(response, 415)
+    assert "application/json" in body["detail"]
+    assert user_count(app) == 1
+
+
+def test_a_422_names_every_bad_field(client):
+    response = client.post(REGISTER, json={"email": "nope", "password": "short"})
+
+    body = assert_problem(response, 422, "email", "password")
+    assert body["type"] == "https://riskscan.dev/problems/unprocessable-entity"
+    assert all(isinstance(messages, list) and messages for messages in body["errors"].values())
+
+
+def test_401_and_403_are_problems(client, accounts):
+    _, headers = accounts.user()
+
+    unauthorized = client.get("/api/v1/users")
+    forbidden = client.get("/api/v1/users", headers=headers)
+
+    assert assert_problem(unauthorized, 401)["type"] == "https://riskscan.dev/problems/unauthorized"
+    assert unauthorized.headers["WWW-Authenticate"].startswith("Bearer")
+    assert assert_problem(forbidden, 403)["type"] == "https://riskscan.dev/problems/forbidden"
+
+
+def test_every_problem_carries_the_request_id(client):
+    response = client.get("/api/v1/nothing-here", headers={"X-Request-ID": "trace-42"})
+
+    assert assert_problem(response, 404)["request_id"] == "trace-42"
+    assert response.headers["X-Request-ID"] == "trace-42"
+
+
+# --- unexpected exceptions ---------------------------------------------------------------
+
+
+@pytest.fixture
+def failing_app(make_app):
+    """An app with routes that fail the way real code does."""
+    app = make_app()
+
+    @app.route("/api/v1/test/explode")
+    def explode():
+        raise RuntimeError("internal detail: key=hunter2")
+
+    @app.route("/api/v1/test/half-write", methods=["POST"])
+    def half_write():
+        from service.auth.routes import create_user
+
+        create_user("half@example.com", PASSWORD)  # flushed, not committed
+        raise KeyError("boom")
+
+    @app.route("/api/v1/test/integrity")
+    def integrity():
+        for _ in range(2):
+            db.session.add(User(email="twin@example.com", password_hash="not-a-hash"))
+        db.session.flush()  # the unique index on email refuses the second
+        return {}
+
+    return app
+
+
+def test_an_unexpected_exception_is_a_500_problem_with_an_error_id(failing_app):
+    client = failing_app.test_client()
+
+    response = client.get("/api/v1/test/explode")
+
+    body = assert_problem(response, 500)
+    assert re.fullmatch(r"[0-9a-f]{32}", body["error_id"])
+    assert body["error_id"] in body["detail"]
+    text_body = response.get_data(as_text=True)
+    assert "hunter2" not in text_body and "RuntimeError" not in text_body
+    assert 'File "' not in text_body
+    # Each failure has its own id, and the app keeps serving.
+    assert assert_problem(client.get("/api/v1/test/explode"), 500)["error_id"] != \
+        body["error_id"]
+    assert client.get("/health").status_code == 200
+    assert client.post(REGISTER, json={"email": "after@example.com",
+                                       "password": PASSWORD}).status_code == 201
+
+
+def test_a_failure_mid_transaction_writes_nothing(failing_app):
+    client = failing_app.test_client()
+
+    assert_problem(client.post("/api/v1/test/half-write"), 500)
+
+    assert user_count(failing_app) == 0
+    # The session was rolled back: the same email registers cleanly afterwards.
+    after = client.post(REGISTER, json={"email": "half@example.com", "password": PASSWORD})
+    assert after.status_code == 201
+
+
+def test_a_database_error_is_a_500_problem_and_the_app_recovers(failing_app):
+    client = failing_app.test_client()
+
+    response = client.get("/api/v1/test/integrity")
+
+    body = assert_problem(response, 500)
+    assert "twin@example.com" not in response.get_data(as_text=True)
+    assert "Duplicate" not in response.get_data(as_text=True)
+    assert "error_id" in body
+    assert user_count(failing_app) == 0
+    assert client.post(REGISTER, json={"email": "twin@example.com",
+                                       "password": PASSWORD}).status_code == 201

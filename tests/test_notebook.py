@@ -1,0 +1,38 @@
+"""The retraining notebook runs top to bottom (on a tiny subset) and shows its results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO_ROOT / "notebooks" / "retrain.ipynb"
+
+
+@pytest.mark.slow
+def test_the_retraining_notebook_runs_top_to_bottom(monkeypatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("RISKSCAN_NOTEBOOK_SMOKE", "1")  # the kernel inherits it
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    models_root = REPO_ROOT / "models_cache"
+    models_before = sorted(p.name for p in models_root.iterdir()) if models_root.is_dir() else []
+
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "smoke run" in printed
+    assert "macro-F1" in printed and "new version:" in printed
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # the confusion matrix
+    # A smoke run writes to a temporary folder and leaves the service's models alone.
+    models_after = sorted(p.name for p in models_root.iterdir()) if models_root.is_dir() else []
+    assert [name for name in models_after if not name.startswith(".test-")] == [
+        name for name in models_before if not name.startswith(".test-")]

@@ -1,0 +1,850 @@
+"""Scans through the API, with the real model: analyse, list, read, download, delete,
+correct; ownership; failures that must leave nothing behind; the seed-004 routes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from service.analysis.base import AnalysisError
+from service.extensions import db
+from service.models import Scan, ScanFinding
+from tests.documents import RISKY_SENTENCES, make_docx
+from tests.helpers import Accounts, assert_problem
+from tests.scanning import (
+    FEW,
+    TEXT,
+    KeywordAnalyzer,
+    check_findings,
+    count_rows,
+    created,
+    download,
+    nothing_stored,
+    post_file,
+    post_text,
+    scan_dir,
+    without_request_id,
+)
+
+FEW_SENTENCES = (RISKY_SENTENCES[1], RISKY_SENTENCES[3])  # FEW, as paragraphs
+
+
+@pytest.fixture
+def users(scan_app, scan_client):
+    return Accounts(scan_app, scan_client)
+
+
+@pytest.fixture
+def owner(users):
+    return users.user()
+
+
+@pytest.fixture
+def keyword_app(app, monkeypatch):
+    """The app without a model, given the keyword analyzer: known findings."""
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    return app
+
+
+def analyzer_of(app):
+    return app.extensions["riskscan.analyzers"].model
+
+
+# --- the flow ------------------------------------------------------------------------------
+
+def test_text_scan_is_analysed_by_the_model_stored_and_read_back(scan_app, scan_client,
+                                                                 owner):
+    user, headers = owner
+    before = datetime.now(UTC)
+    scan = created(post_text(scan_client, headers, TEXT))
+
+    check_findings(TEXT, scan)
+    assert scan["source"] == "model"
+    assert scan["model_version"] == analyzer_of(scan_app).version
+    assert scan["filename"] is None and scan["media_type"] is None
+    uuid.UUID(scan["scan_id"])
+    stamped = datetime.fromisoformat(scan["timestamp"])
+    assert before - timedelta(seconds=1) <= stamped <= datetime.now(UTC) + timedelta(seconds=1)
+
+    again = scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=headers)
+    assert again.status_code == 200
+    assert again.get_json() == scan
+    listed = scan_client.get("/api/v1/scans", headers=headers).get_json()
+    assert [item["scan_id"] for item in listed["items"]] == [scan["scan_id"]]
+    assert listed["items"][0]["counts"] == scan["counts"]
+    assert "data" not in listed["items"][0]
+    with scan_app.app_context():
+        row = db.session.get(Scan, scan["scan_id"])
+        assert row.user_id == user["id"]
+        assert len(row.findings) == len(scan["data"])
+    # A text scan has no file to download.
+    assert_problem(scan_client.get(f"/api/v1/scans/{scan['scan_id']}/file", headers=headers),
+                   404)
+
+
+def test_text_as_a_form_field_gives_the_same_findings_as_json(scan_client, owner):
+    _, headers = owner
+    as_json = created(post_text(scan_client, headers, TEXT))
+    as_form = created(scan_client.post("/api/v1/scans", data={"text": TEXT}, headers=headers,
+                                       content_type="multipart/form-data"))
+
+    def key(scan):
+        return [(f["risk"], f["category"], f["start"], f["end"]) for f in scan["data"]]
+
+    assert key(as_form) == key(as_json)
+    assert as_form["scan_id"] != as_json["scan_id"] and as_form["filename"] is None
+
+
+def test_an_empty_file_input_with_text_scans_the_text(scan_client, owner):
+    """What a browser form sends when no file was chosen: a file part with no name."""
+    _, headers = owner
+    scan = created(post_file(scan_client, headers, b"", "", text=FEW))
+    check_findings(FEW, scan)
+    assert scan["filename"] is None
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "text"),
+    ({"text": None}, "text"),
+    ({"text": 42}, "text"),
+    ({"text": ["a list"]}, "text"),
+    ({"text": TEXT, "force_llm": "perhaps"}, "force_llm"),
+    ({"text": TEXT, "surprise": 1}, "surprise"),
+])
+def test_bad_json_fields_are_422_naming_the_field(scan_app, scan_client, owner, body, field):
+    _, headers = owner
+    assert_problem(scan_client.post("/api/v1/scans", json=body, headers=headers), 422, field)
+    nothing_stored(scan_app)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t \r\n  "])
+def test_empty_or_whitespace_text_is_422(scan_app, scan_client, owner, text):
+    _, headers = owner
+    assert_problem(post_text(scan_client, headers, text), 422, "text")
+    assert_problem(scan_client.post("/api/v1/scans", data={"text": text}, headers=headers,
+                                    content_type="multipart/form-data"), 422, "text")
+    nothing_stored(scan_app)
+
+
+def test_a_form_with_neither_file_nor_text_is_422(scan_client, owner):
+    _, headers = owner
+    assert_problem(scan_client.post("/api/v1/scans", data={"force_llm": "false"},
+                                    headers=headers, content_type="multipart/form-data"),
+                   422, "file")
+
+
+def test_text_and_a_file_together_are_422(scan_app, scan_client, owner):
+    _, headers = owner
+    body = assert_problem(post_file(scan_client, headers, b"The vendor may be late.",
+                                    "a.txt", text=TEXT), 422, "text")
+    assert "not both" in body["detail"]
+    nothing_stored(scan_app)
+
+
+def test_other_content_types_are_415_and_malformed_json_400(scan_client, owner):
+    _, headers = owner
+    assert_problem(scan_client.post("/api/v1/scans", data=TEXT, headers=headers,
+                                    content_type="text/plain"), 415)
+    assert_problem(scan_client.post("/api/v1/scans", data='{"text": "unclosed',
+                                    headers=headers, content_type="application/json"), 400)
+
+
+@pytest.mark.parametrize("as_form", [False, True])
+def test_force_llm_without_an_llm_configured_is_503_saying_so(scan_app, scan_client, owner,
+                                                              as_form):
+    _, headers = owner
+    if as_form:
+        response = scan_client.post("/api/v1/scans", data={"text": TEXT, "force_llm": "true"},
+                                    headers=headers, content_type="multipart/form-data")
+    else:
+        response = post_text(scan_client, headers, force_llm=True)
+    body = assert_problem(response, 503)
+    assert "LLM" in body["detail"] and "configured" in body["detail"]
+    nothing_stored(scan_app)
+    # false is the default and means the model
+    assert created(post_text(scan_client, headers, force_llm=False))["source"] == "model"
+
+
+def test_text_over_max_document_chars_is_413_and_says_the_limit(make_app, scan_model_dir):
+    app = make_app(MODEL_DIR=str(scan_model_dir), MAX_DOCUMENT_CHARS=200)
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    at_limit = (RISKY_SENTENCES[0] + " " + RISKY_SENTENCES[1]).ljust(200, ".")
+    assert len(at_limit) == 200
+    created(post_text(client, headers, at_limit))
+
+    body = assert_problem(post_text(client, headers, at_limit + "."), 413)
+    assert "201 characters" in body["detail"] and "limit is 200" in body["detail"]
+    assert count_rows(app) == 1
+
+
+def test_body_over_max_upload_mb_is_413(make_app, scan_model_dir):
+    app = make_app(MODEL_DIR=str(scan_model_dir), MAX_UPLOAD_MB=0.01)  # 10 KiB
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    big = (TEXT + "\n") * 40
+    assert len(big) > 10 * 1024
+    assert_problem(post_text(client, headers, big), 413)
+    assert_problem(post_file(client, headers, big.encode(), "big.txt"), 413)
+    nothing_stored(app)
+    created(post_text(client, headers))  # a small one still goes through
+
+
+def test_every_scan_endpoint_needs_a_token(scan_client, owner):
+    _, headers = owner
+    scan_id = created(post_text(scan_client, headers))["scan_id"]
+    for method, path in [("POST", "/api/v1/scans"), ("GET", "/api/v1/scans"),
+                         ("GET", f"/api/v1/scans/{scan_id}"),
+                         ("GET", f"/api/v1/scans/{scan_id}/file"),
+                         ("DELETE", f"/api/v1/scans/{scan_id}"),
+                         ("PATCH", f"/api/v1/scans/{scan_id}/findings/1"),
+                         ("POST", "/api/scan"), ("GET", "/api/scans"),
+                         ("GET", f"/api/scans/{scan_id}"), ("DELETE", f"/api/scans/{scan_id}")]:
+        for bad in ({}, {"Authorization": "Bearer not-a-token"}):
+            assert_problem(scan_client.open(path, method=method, headers=bad,
+                                            json={"text": TEXT, "category": "budget"}), 401)
+    assert scan_client.get(f"/api/v1/scans/{scan_id}", headers=headers).status_code == 200
+
+
+# --- readiness -----------------------------------------------------------------------------
+
+def test_ready_reports_the_loaded_model(scan_app, scan_client):
+    response = scan_client.get("/ready")
+    assert response.status_code == 200
+    model = response.get_json()["checks"]["analyzers"]["model"]
+    assert model["available"] is True and model["version"] == analyzer_of(scan_app).version
+
+
+def test_model_dir_without_a_model_is_503_with_the_reason(make_app, tmp_path):
+    empty = tmp_path / "models"
+    empty.mkdir()
+    app = make_app(MODEL_DIR=str(empty))
+    client = app.test_client()
+    response = client.get("/ready")
+    assert response.status_code == 503
+    check = response.get_json()["checks"]["analyzers"]
+    assert check["ok"] is False and check["model"]["available"] is False
+    assert str(empty) in check["model"]["error"]
+
+    _, headers = Accounts(app, client).user()
+    body = assert_problem(post_text(client, headers), 503)
+    assert "not loaded" in body["detail"] and str(empty) in body["detail"]
+    nothing_stored(app)
+
+
+# --- listing -------------------------------------------------------------------------------
+
+def test_list_is_newest_first_paginated_with_total(scan_client, owner):
+    _, headers = owner
+    ids = [created(post_text(scan_client, headers, f"Item {i}."))["scan_id"] for i in range(5)]
+    newest_first = ids[::-1]
+
+    pages = [scan_client.get(f"/api/v1/scans?page={page}&per_page=2", headers=headers)
+             for page in (1, 2, 3, 4)]
+    assert all(page.status_code == 200 for page in pages)
+    bodies = [page.get_json() for page in pages]
+    assert [[item["scan_id"] for item in body["items"]] for body in bodies] == [
+        newest_first[0:2], newest_first[2:4], newest_first[4:], []]
+    assert {(body["page"], body["per_page"], body["total"]) for body in bodies} == {
+        (1, 2, 5), (2, 2, 5), (3, 2, 5), (4, 2, 5)}
+    everything = scan_client.get("/api/v1/scans?per_page=100", headers=headers).get_json()
+    assert [item["scan_id"] for item in everything["items"]] == newest_first
+    assert everything["per_page"] == 100
+    stamps = [item["timestamp"] for item in everything["items"]]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+@pytest.mark.parametrize("query, field", [
+    ("per_page=101", "per_page"), ("per_page=0", "per_page"), ("page=0", "page"),
+    ("page=-1", "page"), ("page=two", "page"), ("per_page=1e3", "per_page"),
+    ("source=human", "source"), ("category=none", "category"),
+    ("category=Budget", "category"), ("created_after=yesterday", "created_after"),
+    ("created_before=2024-13-01", "created_before"), ("q=" + "x" * 256, "q"),
+    ("colour=blue", "colour"), ("page=99999999999999999999", "page"),
+])
+def test_bad_page_or_filter_is_422(scan_client, owner, query, field):
+    _, headers = owner
+    assert_problem(scan_client.get(f"/api/v1/scans?{query}", headers=headers), 422, field)
+
+
+def test_the_list_holds_only_the_callers_scans_even_for_an_admin(scan_client, users):
+    _, alice = users.user()
+    _, bob = users.user()
+    _, admin = users.user(role="admin")
+    alices = created(post_text(scan_client, alice))["scan_id"]
+    bobs = created(post_text(scan_client, bob))["scan_id"]
+    for headers, expected in ((alice, [alices]), (bob, [bobs]), (admin, [])):
+        body = scan_client.get("/api/v1/scans", headers=headers).get_json()
+        assert [item["scan_id"] for item in body["items"]] == expected
+        assert body["total"] == len(expected)
+    assert scan_client.get("/api/scans", headers=admin).get_json() == []
+
+
+def test_filter_by_source(scan_client, owner):
+    _, headers = owner
+    scan_id = created(post_text(scan_client, headers))["scan_id"]
+    model = scan_client.get("/api/v1/scans?source=model", headers=headers).get_json()
+    llm = scan_client.get("/api/v1/scans?source=llm", headers=headers).get_json()
+    assert [item["scan_id"] for item in model["items"]] == [scan_id]
+    assert (llm["items"], llm["total"]) == ([], 0)
+
+
+def test_filter_by_category_with_the_real_model(scan_client, owner):
+    _, headers = owner
+    scan = created(post_text(scan_client, headers))
+    created(post_text(scan_client, headers, "The team met on Tuesday."))
+    for category in scan["counts"]:
+        body = scan_client.get(f"/api/v1/scans?category={category}", headers=headers).get_json()
+        assert scan["scan_id"] in [item["scan_id"] for item in body["items"]]
+        assert all(category in item["counts"] for item in body["items"])
+
+
+def test_filter_by_category_finds_exactly_the_scans_with_it(keyword_app, accounts):
+    client = keyword_app.test_client()
+    _, headers = accounts.user()
+    budget = created(post_text(client, headers, "The budget is short. All else is fine."))
+    vendor = created(post_text(client, headers, "The vendor is late. The budget is short."))
+    created(post_text(client, headers, "Nothing to see here."))
+    assert budget["counts"] == {"budget": 1}
+    assert vendor["counts"] == {"vendor": 1, "budget": 1}
+
+    def ids(category):
+        body = client.get(f"/api/v1/scans?category={category}", headers=headers).get_json()
+        assert body["total"] == len(body["items"])
+        return [item["scan_id"] for item in body["items"]]
+
+    assert ids("budget") == [vendor["scan_id"], budget["scan_id"]]
+    assert ids("vendor") == [vendor["scan_id"]]
+    assert ids("legal") == []
+
+
+def test_filter_by_creation_time(scan_app, scan_client, owner):
+    _, headers = owner
+    ids = [created(post_text(scan_client, headers, "A scan."))["scan_id"] for _ in range(3)]
+    moments = [datetime(2024, 1, 1, 12, tzinfo=UTC), datetime(2024, 6, 1, 0, tzinfo=UTC),
+               datetime(2025, 1, 1, 12, tzinfo=UTC)]
+    with scan_app.app_context():
+        for scan_id, moment in zip(ids, moments):
+            db.session.get(Scan, scan_id).created_at = moment
+        db.session.commit()
+    january, june, next_year = ids
+
+    def listed(**query):
+        response = scan_client.get("/api/v1/scans", query_string=query, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return [item["scan_id"] for item in response.get_json()["items"]]
+
+    # created_after is inclusive, created_before exclusive
+    assert listed(created_after="2024-06-01T00:00:00Z") == [next_year, june]
+    assert listed(created_before="2024-06-01T00:00:00Z") == [january]
+    assert listed(created_after="2024-01-02", created_before="2024-12-31") == [june]
+    # other zones are converted; no zone means UTC
+    assert listed(created_after="2024-06-01T02:00:00+02:00") == [next_year, june]
+    assert listed(created_after="2024-06-01T01:00:00+02:00",
+                  created_before="2024-06-01T01:00:01+01:00") == [june]
+    assert listed(created_after="2024-05-31T23:59:59") == [next_year, june]
+    assert listed(created_after="2026-01-01T00:00:00Z") == []
+    assert scan_client.get(f"/api/v1/scans/{june}", headers=headers).get_json()[
+        "timestamp"].startswith("2024-06-01T00:00:00")
+
+
+def test_filter_by_filename_treats_sql_and_wildcards_as_text(scan_client, owner):
+    _, headers = owner
+    names = ["Q3-risks.txt", "notes.md", "100%_done.txt", "o'brien.txt"]
+    ids = {name: created(post_file(scan_client, headers, b"A scan.", name))["scan_id"]
+           for name in names}
+    created(post_text(scan_client, headers, "A scan."))  # no filename at all
+
+    def listed(q):
+        response = scan_client.get("/api/v1/scans", query_string={"q": q}, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return sorted(item["filename"] for item in response.get_json()["items"])
+
+    assert listed("risks") == ["Q3-risks.txt"]
+    assert listed("RISKS") == ["Q3-risks.txt"]
+    assert listed(".txt") == sorted(["Q3-risks.txt", "100%_done.txt", "o'brien.txt"])
+    assert listed("%") == ["100%_done.txt"]
+    assert listed("_") == ["100%_done.txt"]
+    assert listed("'") == ["o'brien.txt"]
+    assert listed("o'brien") == ["o'brien.txt"]
+    for injection in ("' OR '1'='1", "%' OR 1=1 --", "x'); DROP TABLE scans; --", "\\", "/"):
+        assert listed(injection) == []
+    assert count_rows(scan_client.application) == len(ids) + 1
+
+
+@pytest.mark.parametrize("query", [
+    "category=budget' OR '1'='1", "source=model' --", "source=model%20OR%201=1",
+    "created_after=2020-01-01' OR 1=1 --", "page=1;DROP TABLE scans", "per_page=10 OR 1=1",
+])
+def test_sql_looking_filters_are_422_and_harm_nothing(scan_client, owner, query):
+    _, headers = owner
+    created(post_text(scan_client, headers))
+    assert_problem(scan_client.get(f"/api/v1/scans?{query}", headers=headers), 422)
+    assert scan_client.get("/api/v1/scans", headers=headers).get_json()["total"] == 1
+
+
+# --- ownership -----------------------------------------------------------------------------
+
+def verbs(scan_id, finding_id):
+    """Every request on one scan: (label, method, path, json)."""
+    return [
+        ("get", "GET", f"/api/v1/scans/{scan_id}", None),
+        ("file", "GET", f"/api/v1/scans/{scan_id}/file", None),
+        ("delete", "DELETE", f"/api/v1/scans/{scan_id}", None),
+        ("correct", "PATCH", f"/api/v1/scans/{scan_id}/findings/{finding_id}",
+         {"category": "budget"}),
+        ("legacy get", "GET", f"/api/scans/{scan_id}", None),
+        ("legacy delete", "DELETE", f"/api/scans/{scan_id}", None),
+    ]
+
+
+@pytest.fixture
+def alices_scan(scan_app, scan_client, users):
+    """Alice's scan of a docx (so it has a file), with its first finding."""
+    alice, headers = users.user()
+    data = make_docx(FEW_SENTENCES)
+    scan = created(post_file(scan_client, headers, data, "plan.docx"))
+    assert scan["data"], "the model found no risk"
+    return alice, headers, scan, data
+
+
+def test_another_users_scan_is_404_like_a_missing_one_for_every_verb(
+        scan_app, scan_client, users, alices_scan):
+    alice, alice_headers, scan, data = alices_scan
+    _, bob = users.user()
+    finding_id = scan["data"][0]["id"]
+    missing = str(uuid.uuid4())
+    for (label, method, path, body), (_, _, missing_path, _) in zip(
+            verbs(scan["scan_id"], finding_id), verbs(missing, finding_id)):
+        theirs = scan_client.open(path, method=method, json=body, headers=bob)
+        absent = scan_client.open(missing_path, method=method, json=body, headers=bob)
+        assert_problem(theirs, 404)
+        assert_problem(absent, 404)
+        assert without_request_id(theirs) == without_request_id(absent), label
+
+    # Alice's scan, its file and its finding are untouched.
+    mine = scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=alice_headers)
+    assert mine.get_json() == scan
+    assert download(scan_client, scan["scan_id"], alice_headers) == (200, data)
+    assert scan_dir(scan_app, alice["id"], scan["scan_id"]).is_dir()
+
+
+def test_admin_reads_any_scan_and_file_but_cannot_delete_or_correct_it(
+        scan_app, scan_client, users, alices_scan):
+    alice, alice_headers, scan, data = alices_scan
+    _, admin = users.user(role="admin")
+    url = f"/api/v1/scans/{scan['scan_id']}"
+
+    read = scan_client.get(url, headers=admin)
+    assert read.status_code == 200 and read.get_json() == scan
+    assert download(scan_client, scan["scan_id"], admin) == (200, data)
+    legacy = scan_client.get(f"/api/scans/{scan['scan_id']}", headers=admin)
+    assert legacy.status_code == 200 and legacy.get_json()["scan_id"] == scan["scan_id"]
+
+    missing = str(uuid.uuid4())
+    finding = scan["data"][0]["id"]
+    for path, missing_path, method, body in [
+            (url, f"/api/v1/scans/{missing}", "DELETE", None),
+            (f"/api/scans/{scan['scan_id']}", f"/api/scans/{missing}", "DELETE", None),
+            (f"{url}/findings/{finding}", f"/api/v1/scans/{missing}/findings/{finding}",
+             "PATCH", {"category": "legal"})]:
+        refused = scan_client.open(path, method=method, json=body, headers=admin)
+        assert_problem(refused, 404)
+        assert without_request_id(refused) == without_request_id(
+            scan_client.open(missing_path, method=method, json=body, headers=admin))
+    assert scan_client.get(url, headers=alice_headers).get_json() == scan
+    assert scan_dir(scan_app, alice["id"], scan["scan_id"]).is_dir()
+
+
+MALFORMED_IDS = [
+    "abc", "1", "0", "-1", "null", "undefined", "' OR '1'='1", "1 OR 1=1",
+    "1; DROP TABLE scans", "%27%20OR%20%271%27%3D%271", "x" * 2000, "%00", "..",
+    "00000000-0000-0000-0000-00000000000g", "00000000-0000-0000-0000-0000000000000",
+    "12345678-1234-5678-1234-56781234567", "\u00e9t\u00e9", "%F0%9F%92%A5",
+]
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+def test_malformed_scan_ids_are_404_never_500(scan_app, scan_client, alices_scan, bad_id):
+    _, headers, scan, _ = alices_scan
+    for label, method, path, body in verbs(bad_id, scan["data"][0]["id"]):
+        assert_problem(scan_client.open(path, method=method, json=body, headers=headers), 404)
+    assert count_rows(scan_app) == 1
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "0", "-1", "1.5", "1 OR 1=1", "1'--",
+                                    "99999999999999999999999", "%00"])
+def test_malformed_finding_ids_are_404(scan_client, alices_scan, bad_id):
+    _, headers, scan, _ = alices_scan
+    assert_problem(scan_client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{bad_id}",
+                                     json={"category": "legal"}, headers=headers), 404)
+
+
+def test_a_finding_of_another_scan_cannot_be_corrected_through_this_one(
+        scan_client, users, alices_scan):
+    _, alice_headers, alices, _ = alices_scan
+    _, bob = users.user()
+    bobs = created(post_text(scan_client, bob))
+    # Bob names his own scan and Alice's finding; Alice names her scan and Bob's finding.
+    for headers, scan, finding in ((bob, bobs, alices["data"][0]),
+                                   (alice_headers, alices, bobs["data"][0])):
+        assert_problem(scan_client.patch(
+            f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+            json={"category": "legal"}, headers=headers), 404)
+    stored = scan_client.get(f"/api/v1/scans/{alices['scan_id']}", headers=alice_headers)
+    assert all(f["corrected_category"] is None for f in stored.get_json()["data"])
+
+
+def test_scan_id_in_another_spelling_answers_the_same_on_every_backend(scan_client,
+                                                                      alices_scan):
+    """Upper-case or brace forms of an id are not the id: 404 on SQLite and MySQL alike
+    (MySQL compares case-insensitively, so it must not be left to the database)."""
+    _, headers, scan, _ = alices_scan
+    for spelling in (scan["scan_id"].upper(), "{" + scan["scan_id"] + "}",
+                     scan["scan_id"].replace("-", ""), "urn:uuid:" + scan["scan_id"]):
+        for _, method, path, body in verbs(spelling, scan["data"][0]["id"]):
+            assert_problem(scan_client.open(path, method=method, json=body, headers=headers),
+                           404)
+    assert scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=headers).status_code \
+        == 200
+
+
+# --- delete --------------------------------------------------------------------------------
+
+def test_delete_removes_the_scan_its_findings_and_its_file(scan_app, scan_client,
+                                                           alices_scan):
+    alice, headers, scan, _ = alices_scan
+    folder = scan_dir(scan_app, alice["id"], scan["scan_id"])
+    assert (folder / "original.docx").is_file()
+    url = f"/api/v1/scans/{scan['scan_id']}"
+
+    response = scan_client.delete(url, headers=headers)
+    assert response.status_code == 204 and response.data == b""
+    assert not folder.exists()
+    assert_problem(scan_client.get(url, headers=headers), 404)
+    assert_problem(scan_client.get(f"{url}/file", headers=headers), 404)
+    assert_problem(scan_client.delete(url, headers=headers), 404)
+    assert scan_client.get("/api/v1/scans", headers=headers).get_json()["total"] == 0
+    assert count_rows(scan_app, Scan) == 0
+    assert count_rows(scan_app, ScanFinding) == 0
+
+
+def test_deleting_one_scan_leaves_the_others(scan_app, scan_client, alices_scan):
+    alice, headers, first, data = alices_scan
+    second = created(post_file(scan_client, headers, data, "plan-v2.docx"))
+    assert scan_client.delete(f"/api/v1/scans/{first['scan_id']}",
+                              headers=headers).status_code == 204
+    assert scan_dir(scan_app, alice["id"], second["scan_id"]).is_dir()
+    assert download(scan_client, second["scan_id"], headers) == (200, data)
+    assert count_rows(scan_app, ScanFinding) == len(second["data"])
+
+
+def test_deleting_a_user_deletes_their_scans(scan_app, scan_client, users, alices_scan):
+    alice, _, scan, _ = alices_scan
+    _, admin = users.user(role="admin")
+    assert scan_client.delete(f"/api/v1/users/{alice['id']}", headers=admin).status_code == 204
+    assert count_rows(scan_app, Scan) == 0 and count_rows(scan_app, ScanFinding) == 0
+    assert_problem(scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=admin), 404)
+
+
+def test_deleting_a_user_deletes_their_stored_files(scan_app, scan_client, users,
+                                                    alices_scan):
+    alice, _, scan, _ = alices_scan
+    _, admin = users.user(role="admin")
+    assert scan_dir(scan_app, alice["id"], scan["scan_id"]).is_dir()
+    assert scan_client.delete(f"/api/v1/users/{alice['id']}", headers=admin).status_code == 204
+    assert not scan_dir(scan_app, alice["id"], scan["scan_id"]).parent.exists()
+
+
+# --- failures leave nothing behind ---------------------------------------------------------
+
+@pytest.mark.parametrize("error, status", [(RuntimeError("boom"), 500),
+                                           (AnalysisError("the GPU fell over"), 503)])
+def test_a_failure_during_analysis_stores_no_row_and_no_file(scan_app, scan_client, owner,
+                                                             monkeypatch, error, status):
+    _, headers = owner
+
+    def fail(text):
+        raise error
+
+    monkeypatch.setattr(analyzer_of(scan_app), "analyze", fail)
+    body = assert_problem(post_file(scan_client, headers, make_docx(FEW_SENTENCES),
+                                    "plan.docx"), status)
+    assert "boom" not in body["detail"]
+    assert_problem(post_text(scan_client, headers), status)
+    nothing_stored(scan_app)
+
+
+def test_a_failed_file_write_stores_no_row_and_no_folder(scan_app, scan_client, owner,
+                                                         monkeypatch):
+    _, headers = owner
+
+    def disk_full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    assert_problem(post_file(scan_client, headers, make_docx(FEW_SENTENCES), "plan.docx"),
+                   500)
+    nothing_stored(scan_app)
+
+
+def test_a_failed_commit_removes_the_file_already_written(scan_app, scan_client, owner,
+                                                          monkeypatch):
+    _, headers = owner
+    written = []
+    real_write = Path.write_bytes
+
+    def write_then_remember(self, data):
+        written.append(self)
+        return real_write(self, data)
+
+    def commit_fails():
+        raise RuntimeError("the database went away mid-commit")
+
+    monkeypatch.setattr(Path, "write_bytes", write_then_remember)
+    monkeypatch.setattr(db.session, "commit", commit_fails)
+    assert_problem(post_file(scan_client, headers, make_docx(FEW_SENTENCES), "plan.docx"),
+                   500)
+    monkeypatch.undo()
+    assert written and not written[0].exists() and not written[0].parent.exists()
+    nothing_stored(scan_app)
+
+
+def test_an_unwritable_upload_dir_stores_no_row(make_app, scan_model_dir, tmp_path):
+    blocker = tmp_path / "uploads-is-a-file"
+    blocker.write_text("not a folder")
+    app = make_app(MODEL_DIR=str(scan_model_dir), UPLOAD_DIR=str(blocker))
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    assert_problem(post_file(client, headers, make_docx(FEW_SENTENCES), "plan.docx"), 500)
+    assert count_rows(app, Scan) == 0 and count_rows(app, ScanFinding) == 0
+    assert blocker.read_text() == "not a folder"
+    created(post_text(client, headers))  # text scans store no file and still work
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+def test_several_threads_posting_at_once_all_persist(scan_app, users):
+    threads_count = 8
+    people = [users.user() for _ in range(2)]
+    start = threading.Barrier(threads_count)
+    results: list = [None] * threads_count
+
+    def post(index):
+        client = scan_app.test_client()
+        user, headers = people[index % 2]
+        start.wait(timeout=30)
+        if index % 2:
+            response = post_file(client, headers, make_docx(FEW_SENTENCES),
+                                 f"plan-{index}.docx")
+        else:
+            response = post_text(client, headers, f"{FEW} Thread {index}.")
+        results[index] = (user, response.status_code, response.get_json())
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert [status for _, status, _ in results] == [201] * threads_count, results
+
+    ids = {body["scan_id"] for _, _, body in results}
+    assert len(ids) == threads_count
+    with scan_app.app_context():
+        rows = db.session.scalars(select(Scan)).all()
+        assert {row.id for row in rows} == ids
+        stored = {row.id: len(row.findings) for row in rows}
+    for user, _, body in results:
+        assert stored[body["scan_id"]] == len(body["data"]) > 0
+        if body["filename"]:
+            assert (scan_dir(scan_app, user["id"], body["scan_id"]) / "original.docx").is_file()
+    client = scan_app.test_client()
+    for user, headers in people:
+        assert client.get("/api/v1/scans", headers=headers).get_json()["total"] == 4
+
+
+# --- corrections and the feedback export ---------------------------------------------------
+
+def test_a_correction_is_kept_beside_the_model_label(scan_app, scan_client, owner):
+    user, headers = owner
+    scan = created(post_text(scan_client, headers))
+    finding = scan["data"][0]
+    other = "legal" if finding["category"] != "legal" else "vendor"
+    url = f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}"
+
+    response = scan_client.patch(url, json={"category": other}, headers=headers)
+    assert response.status_code == 200
+    assert response.get_json() == {**finding, "corrected_category": other}
+
+    stored = scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=headers).get_json()
+    assert stored["data"][0]["category"] == finding["category"]
+    assert stored["data"][0]["corrected_category"] == other
+    assert stored["data"][1:] == scan["data"][1:]
+    with scan_app.app_context():
+        row = db.session.get(ScanFinding, finding["id"])
+        assert row.corrected_by == user["id"] and row.corrected_at is not None
+
+    # "none" says the sentence is not a risk at all; a later correction replaces it
+    for label in ("none", finding["category"]):
+        response = scan_client.patch(url, json={"category": label}, headers=headers)
+        assert response.get_json()["corrected_category"] == label
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"category": "Budget"}, 422), ({"category": "risk"}, 422), ({"category": ""}, 422),
+    ({"category": None}, 422), ({}, 422), ({"category": "legal", "extra": 1}, 422),
+])
+def test_a_correction_must_be_one_of_the_labels(scan_client, owner, body, status):
+    _, headers = owner
+    scan = created(post_text(scan_client, headers))
+    url = f"/api/v1/scans/{scan['scan_id']}/findings/{scan['data'][0]['id']}"
+    assert_problem(scan_client.patch(url, json=body, headers=headers), status)
+    assert_problem(scan_client.patch(url, data="category=legal", headers=headers,
+                                     content_type="application/x-www-form-urlencoded"), 415)
+    stored = scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=headers).get_json()
+    assert stored["data"][0]["corrected_category"] is None
+
+
+def test_the_category_filter_follows_corrections(keyword_app, accounts):
+    client = keyword_app.test_client()
+    _, headers = accounts.user()
+    scan = created(post_text(client, headers, "The budget is short."))
+    finding = scan["data"][0]
+    assert finding["category"] == "budget"
+    client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                 json={"category": "schedule"}, headers=headers)
+
+    def total(category):
+        return client.get(f"/api/v1/scans?category={category}",
+                          headers=headers).get_json()["total"]
+
+    assert (total("budget"), total("schedule")) == (0, 1)
+
+
+def export_feedback(app, path) -> list[dict]:
+    result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert f"wrote {len(lines)} corrected sentences" in result.output
+    return [json.loads(line) for line in lines]
+
+
+def test_export_feedback_writes_corrected_sentences_newest_correction_first(
+        keyword_app, accounts, tmp_path):
+    client = keyword_app.test_client()
+    _, alice = accounts.user()
+    _, bob = accounts.user()
+    text = "The budget is short. The vendor is late. Plans slip. Ünïcode budget – “quoted”."
+    first = created(post_text(client, alice, text))
+    second = created(post_text(client, bob, text))
+    assert len(first["data"]) == 4
+
+    def correct(headers, scan, index, label):
+        response = client.patch(
+            f"/api/v1/scans/{scan['scan_id']}/findings/{scan['data'][index]['id']}",
+            json={"category": label}, headers=headers)
+        assert response.status_code == 200
+
+    out = tmp_path / "feedback.jsonl"
+    assert export_feedback(keyword_app, out) == []  # nothing corrected: nothing exported
+
+    correct(alice, first, 0, "vendor")     # "The budget is short." said by Alice...
+    correct(bob, second, 0, "schedule")    # ...then by Bob: his is newer
+    correct(alice, first, 1, "none")       # "The vendor is late." is not a risk
+    correct(bob, second, 3, "stakeholder")
+    exported = export_feedback(keyword_app, out)
+    as_pairs = Counter((line["text"], line["label"]) for line in exported)
+    assert as_pairs == Counter({
+        ("The budget is short.", "schedule"): 1,
+        ("The vendor is late.", "none"): 1,
+        ("Ünïcode budget – “quoted”.", "stakeholder"): 1,
+    })
+    assert "Ünïcode" in out.read_text(encoding="utf-8")  # UTF-8, not \u escapes
+
+    correct(alice, first, 0, "legal")      # Alice corrects again: now hers is the newest
+    exported = export_feedback(keyword_app, out)
+    assert {line["text"]: line["label"] for line in exported}["The budget is short."] == "legal"
+    assert len(exported) == 3
+
+
+def test_export_feedback_with_the_real_model(scan_app, scan_client, owner, tmp_path):
+    _, headers = owner
+    scan = created(post_text(scan_client, headers))
+    finding = scan["data"][0]
+    scan_client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                      json={"category": "stakeholder"}, headers=headers)
+    exported = export_feedback(scan_app, tmp_path / "out.jsonl")
+    assert [(line["text"], line["label"]) for line in exported] == [
+        (finding["risk"], "stakeholder")]
+
+
+# --- the seed-004 contract -----------------------------------------------------------------
+
+LEGACY_KEYS = {"scan_id", "data", "source", "timestamp"}
+
+
+def test_seed_004_contract_end_to_end(scan_app, scan_client):
+    email, password = "legacy@example.com", "legacy-password-1"
+    registered = scan_client.post("/api/auth/register",
+                                  json={"email": email, "password": password})
+    assert registered.status_code == 201
+    tokens = scan_client.post("/api/auth/login", json={"email": email, "password": password})
+    assert tokens.status_code == 200
+    headers = {"Authorization": f"Bearer {tokens.get_json()['access_token']}"}
+    me = scan_client.get("/api/auth/me", headers=headers)
+    assert me.status_code == 200 and me.get_json()["email"] == email
+
+    data = make_docx(FEW_SENTENCES)
+    from_file = post_file(scan_client, headers, data, "plan.docx", path="/api/scan")
+    assert from_file.status_code == 201, from_file.get_json()
+    file_scan = from_file.get_json()
+    assert LEGACY_KEYS <= file_scan.keys() and file_scan["source"] == "model"
+    assert file_scan["filename"] == "plan.docx" and file_scan["data"]
+    from_text = scan_client.post("/api/scan", data={"text": TEXT, "force_llm": "false"},
+                                 headers=headers, content_type="multipart/form-data")
+    assert from_text.status_code == 201, from_text.get_json()
+    text_scan = from_text.get_json()
+    check_findings(TEXT, {**text_scan, "counts": dict(Counter(
+        f["category"] for f in text_scan["data"])), "text_length": len(TEXT)})
+
+    listed = scan_client.get("/api/scans", headers=headers)
+    assert listed.status_code == 200
+    assert [scan["scan_id"] for scan in listed.get_json()] == [text_scan["scan_id"],
+                                                             file_scan["scan_id"]]
+    assert listed.get_json()[1]["data"] == file_scan["data"]
+    assert [s["scan_id"] for s in scan_client.get("/api/scans?per_page=1&page=2",
+                                                  headers=headers).get_json()] == [
+        file_scan["scan_id"]]
+    one = scan_client.get(f"/api/scans/{file_scan['scan_id']}", headers=headers)
+    assert one.status_code == 200 and one.get_json() == file_scan
+    # the same scan through v1
+    v1 = scan_client.get(f"/api/v1/scans/{file_scan['scan_id']}", headers=headers).get_json()
+    assert v1["data"] == file_scan["data"]
+
+    user_id = me.get_json()["id"]
+    assert scan_dir(scan_app, user_id, file_scan["scan_id"]).is_dir()
+    gone = scan_client.delete(f"/api/scans/{file_scan['scan_id']}", headers=headers)
+    assert gone.status_code == 204
+    assert not scan_dir(scan_app, user_id, file_scan["scan_id"]).exists()
+    assert_problem(scan_client.get(f"/api/scans/{file_scan['scan_id']}", headers=headers), 404)
+    assert [s["scan_id"] for s in scan_client.get("/api/scans", headers=headers).get_json()] \
+        == [text_scan["scan_id"]]
+
+
+def test_seed_004_scan_errors_are_problems_too(scan_app, scan_client, owner):
+    _, headers = owner
+    assert_problem(scan_client.post("/api/scan", data={"text": "  "}, headers=headers,
+                                    content_type="multipart/form-data"), 422)
+    assert_problem(post_file(scan_client, headers, b"\x00\x01binary", "x.exe",
+                             path="/api/scan"), 415)
+    assert_problem(scan_client.get("/api/scans?per_page=101", headers=headers), 422)
+    assert_problem(scan_client.get("/api/scans/' OR 1=1 --", headers=headers), 404)
+    nothing_stored(scan_app)

@@ -1,0 +1,167 @@
+"""Sentence segmentation: exact offsets, lists, abbreviations, odd and huge inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.analysis.segment import Sentence, split_sentences
+
+
+def texts_of(text: str) -> list[str]:
+    return [sentence.text for sentence in split_sentences(text)]
+
+
+def assert_exact_offsets(text: str, sentences: list[Sentence]) -> None:
+    previous_end = 0
+    for sentence in sentences:
+        assert text[sentence.start:sentence.end] == sentence.text
+        assert sentence.text == sentence.text.strip() and sentence.text
+        assert sentence.start >= previous_end  # in order, never overlapping
+        previous_end = sentence.end
+
+
+MIXED_DOCUMENT = (
+    "  Status report, week 12\r\n\r\n"
+    "The steering committee has not met since March.  Only one engineer knows the billing "
+    "module! Will the vendor deliver on time?\n"
+    "\tUAT may slip two weeks…   The budget is fine.\n"
+)
+
+
+def test_offsets_map_back_exactly_to_the_source() -> None:
+    sentences = split_sentences(MIXED_DOCUMENT)
+
+    assert_exact_offsets(MIXED_DOCUMENT, sentences)
+    assert [s.text for s in sentences] == [
+        "Status report, week 12",
+        "The steering committee has not met since March.",
+        "Only one engineer knows the billing module!",
+        "Will the vendor deliver on time?",
+        "UAT may slip two weeks…",
+        "The budget is fine.",
+    ]
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\n\t  \r\n", "\u00a0\u2003"])
+def test_empty_or_whitespace_only_text_has_no_sentences(text: str) -> None:
+    assert split_sentences(text) == []
+
+
+def test_lines_of_only_punctuation_are_not_sentences() -> None:
+    assert texts_of("-----\n...\nThe vendor is late.\n***") == ["The vendor is late."]
+
+
+def test_non_english_text_keeps_exact_offsets() -> None:
+    text = ("Der Lieferant ist im Verzug. Das Budget ist knapp!\n"
+            "项目可能延期。预算不足。\n"
+            "Le fournisseur est en retard ; le budget est gelé. Ça coûte cher?")
+    sentences = split_sentences(text)
+
+    assert_exact_offsets(text, sentences)
+    assert [s.text for s in sentences] == [
+        "Der Lieferant ist im Verzug.", "Das Budget ist knapp!",
+        "项目可能延期。", "预算不足。",
+        "Le fournisseur est en retard ; le budget est gelé.", "Ça coûte cher?",
+    ]
+
+
+def test_a_50000_character_sentence_without_punctuation_is_one_sentence() -> None:
+    words = "the vendor keeps missing deliveries "
+    text = (words * (50_000 // len(words) + 1))[:50_000]
+
+    sentences = split_sentences(text)
+
+    assert len(text) == 50_000
+    assert len(sentences) == 1
+    assert (sentences[0].start, sentences[0].end) == (0, len(text.rstrip()))
+    assert_exact_offsets(text, sentences)
+
+
+def test_text_longer_than_spacys_max_length_is_split_completely() -> None:
+    text = "The vendor is late. " * 55_000  # 1,100,000 characters; spaCy's limit is 1,000,000
+
+    sentences = split_sentences(text)
+
+    assert len(text) > 1_000_000
+    assert len(sentences) == 55_000
+    assert sentences[-1].end == len(text) - 1
+    assert all(s.text == "The vendor is late." for s in sentences)
+    assert all(text[s.start:s.end] == s.text for s in sentences[::997])
+
+
+def test_a_line_longer_than_the_chunk_size_keeps_every_character() -> None:
+    text = "x" * 250_000 + " tail"
+
+    sentences = split_sentences(text)
+
+    assert_exact_offsets(text, sentences)
+    assert "".join(s.text for s in sentences).replace(" ", "") == text.replace(" ", "")
+
+
+def test_each_bullet_is_its_own_sentence_without_its_marker() -> None:
+    text = ("Risks\n"
+            "- The vendor is late\n"
+            "* Budget frozen by finance\n"
+            "• Only one engineer knows billing\n"
+            "•No tester assigned\n"
+            "– Scope keeps growing\n"
+            "    - nested bullet about the sponsor\n")
+    sentences = split_sentences(text)
+
+    assert_exact_offsets(text, sentences)
+    assert [s.text for s in sentences] == [
+        "Risks", "The vendor is late", "Budget frozen by finance",
+        "Only one engineer knows billing", "No tester assigned", "Scope keeps growing",
+        "nested bullet about the sponsor",
+    ]
+
+
+def test_numbered_items_and_headings_are_their_own_sentences_without_markers() -> None:
+    text = ("# Risk register\n"
+            "## Open items\n"
+            "1. The vendor is late\n"
+            "2) The budget is frozen\n"
+            "10. Nobody owns testing\n"
+            "a) Acceptance criteria are vague\n"
+            "B. The sponsor left")
+
+    assert texts_of(text) == [
+        "Risk register", "Open items", "The vendor is late", "The budget is frozen",
+        "Nobody owns testing", "Acceptance criteria are vague", "The sponsor left",
+    ]
+
+
+def test_text_that_only_looks_like_a_marker_is_kept() -> None:
+    assert texts_of("1.5 million of the budget is gone.\n-10 degrees stops the pour.") == [
+        "1.5 million of the budget is gone.", "-10 degrees stops the pour.",
+    ]
+
+
+def test_line_breaks_and_blank_lines_are_boundaries() -> None:
+    text = "Vendor late\nbudget frozen\n\nsponsor gone"
+
+    assert texts_of(text) == ["Vendor late", "budget frozen", "sponsor gone"]
+
+
+@pytest.mark.parametrize("sentence", [
+    "The delay is approx. 3 weeks on the critical path.",
+    "Approx. half of the budget is already spent.",
+    "Several suppliers, e.g. Acme and Globex, are late.",
+    "The key system, i.e. billing, has no owner.",
+    "Licences, servers, etc. are not budgeted yet.",
+    "It is build vs. buy for the portal.",
+    "Pump No. 5 has failed twice this month.",
+    "Mr. Smith and Dr. Jones left the project.",
+    "Acme Inc. has not signed the contract.",
+    "Shipping to the U.S. needs an export licence.",
+])
+def test_abbreviations_do_not_end_a_sentence(sentence: str) -> None:
+    text = sentence + " The next sentence follows."
+
+    assert texts_of(text) == [sentence, "The next sentence follows."]
+
+
+def test_no_as_an_answer_still_ends_a_sentence() -> None:
+    assert texts_of("Is the vendor ready? No. They need two more weeks.") == [
+        "Is the vendor ready?", "No.", "They need two more weeks.",
+    ]
