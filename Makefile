@@ -56,3 +56,9 @@ reliability: $(VENV)/.installed-dev
 	$(PY) -m reliability.load --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m reliability.faults --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m reliability.hostile --examples 2000
+
+# Throughput figures as same-run ratios (bench/; about 5 minutes on 2 cores). MODEL_DIR names
+# the model (default models_cache); the table goes to stdout, raw figures to bench/results.json.
+.PHONY: bench
+bench: $(VENV)/.installed-ml
+	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"

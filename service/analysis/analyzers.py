@@ -66,22 +66,36 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
     if path is None:
         return None, "the in-process model is switched off (MODEL_DIR=off)"
     device = None if settings.MODEL_DEVICE == "auto" else settings.MODEL_DEVICE
-    key = (str(path.resolve()), _current_version(path), device, settings.MODEL_BATCH_SIZE)
+    key = (str(path.resolve()), _current_version(path), device, settings.MODEL_BATCH_SIZE,
+           settings.MODEL_QUANTIZE)
+    batching = ((settings.MODEL_MAX_BATCH, settings.MODEL_MAX_WAIT_MS)
+                if settings.MODEL_DYNAMIC_BATCHING else None)
     with _models_lock:
-        if key not in _models:
+        if key + (batching,) not in _models:
             from service.analysis.transformer import TransformerAnalyzer
 
             try:
-                _models[key] = TransformerAnalyzer(path, device=device,
-                                                   batch_size=settings.MODEL_BATCH_SIZE)
+                if key not in _models:
+                    _models[key] = TransformerAnalyzer(path, device=device,
+                                                       batch_size=settings.MODEL_BATCH_SIZE,
+                                                       quantize=settings.MODEL_QUANTIZE)
+                analyzer = _models[key]
+                if batching is not None:
+                    from service.analysis.batching import DynamicBatcher
+
+                    analyzer = DynamicBatcher(analyzer, max_batch=batching[0],
+                                              max_wait_ms=batching[1])
+                _models[key + (batching,)] = analyzer
             except AnalysisError as error:
                 log.warning("model not loaded: %s", error.detail)
                 return None, error.detail
-            except Exception as error:  # noqa: BLE001 - e.g. MODEL_DEVICE=cuda with no GPU
+            except Exception as error:
                 log.exception("model not loaded")
                 return None, f"the model could not be loaded ({type(error).__name__}: {error})"
-            log.info("model %s loaded on %s", _models[key].version, _models[key].device)
-        model = _models[key]
+            model = _models[key + (batching,)]
+            log.info("model %s loaded on %s (quantize=%s, dynamic batching=%s)", model.version,
+                     model.device, settings.MODEL_QUANTIZE, batching is not None)
+        model = _models[key + (batching,)]
     from service.metrics import MODEL
 
     MODEL.info({"version": model.version, "device": str(model.device)})

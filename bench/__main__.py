@@ -1,0 +1,119 @@
+"""``make bench`` (``python -m bench``): the throughput figures, as ratios measured in one run.
+
+1. sentences/s of the analyzer against the per-sentence pipeline and the raw batched
+   forward (bench/classify.py); 2. POST /api/v1/scans over HTTP at 1, 4 and 8 clients, with
+   and without dynamic batching; 3. GET /api/v1/scans against a bare Flask app; 4. resident
+   memory and seconds to /ready (bench/http.py). Prints a Markdown table and writes the raw
+   figures to bench/results.json. MODEL_DIR names the model (default models_cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--model-dir", default=os.environ.get("MODEL_DIR") or "models_cache")
+    parser.add_argument("--seconds", type=float, default=10, help="per HTTP load level and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sentences", type=int, default=256, help="classified per measurement")
+    parser.add_argument("--output", default="bench/results.json")
+    args = parser.parse_args()
+
+    from bench import classify, http
+    from service.analysis.transformer import resolve_model_dir
+
+    model_dir = str(resolve_model_dir(args.model_dir).resolve())
+    started = time.time()
+    rates = classify.run(model_dir, rounds=args.rounds + 1, count=args.sentences, log=log)
+    web = http.run(model_dir, classify.sentences(), seconds=args.seconds, rounds=args.rounds,
+                   log=log)
+    machine = {"nproc": os.cpu_count(), "cpu": cpu_model(),
+               "date": subprocess.run(["date"], check=False, capture_output=True, text=True).stdout.strip(),
+               "model": Path(model_dir).name, "seconds": round(time.time() - started)}
+    Path(args.output).write_text(json.dumps({"machine": machine, "classify": rates,
+                                             "http": web}, indent=2) + "\n")
+
+    naive = rates["naive pipeline, per sentence"]
+    raw32, raw8 = rates["raw batched forward fp32"], rates["raw batched forward int8"]
+    fp32, int8 = rates["analyzer fp32"], rates["analyzer int8"]
+    call, tok = (rates["analyzer fp32, 4 threads, lock call"],
+                 rates["analyzer fp32, 4 threads, lock tokenizer"])
+    scans = web["scans"]
+    rows = [
+        ("analyzer fp32 vs raw batched forward fp32", f"{fp32:.0f} vs {raw32:.0f} sent/s",
+         "≥ 0.9×", fp32 / raw32),
+        ("analyzer fp32 vs per-sentence pipeline", f"{fp32:.0f} vs {naive:.0f} sent/s",
+         "≥ 3.5×", fp32 / naive),
+        ("analyzer int8 vs per-sentence pipeline", f"{int8:.0f} vs {naive:.0f} sent/s",
+         "≥ 5×", int8 / naive),
+        ("analyzer int8 vs analyzer fp32 (int8 speed-up)", f"{int8:.0f} vs {fp32:.0f} sent/s",
+         "", int8 / fp32),
+        ("analyzer int8 vs raw batched forward int8", f"{int8:.0f} vs {raw8:.0f} sent/s",
+         "", int8 / raw8),
+        ("4 threads: lock around tokenization vs whole classify",
+         f"{tok:.0f} vs {call:.0f} sent/s", "", tok / call),
+    ]
+    for level in (1, 4, 8):
+        plain, dynamic = scans[f"per-request@{level}"], scans[f"dynamic@{level}"]
+        rows.append((
+            f"POST /api/v1/scans, {level} client{'s' if level > 1 else ''}, per-request batching",
+            (f"{plain['scans_per_s']:.2f} scans/s, {plain['sentences_per_s']:.0f} sent/s, "
+            f"p50/p95/p99 {plain['p50_s'] * 1000:.0f}/{plain['p95_s'] * 1000:.0f}/"
+            f"{plain['p99_s'] * 1000:.0f} ms ({plain['requests']} scans)"), "", None))
+        rows.append((
+            f"POST /api/v1/scans, {level} client{'s' if level > 1 else ''}, dynamic batching",
+            (f"{dynamic['scans_per_s']:.2f} scans/s, {dynamic['sentences_per_s']:.0f} sent/s, "
+            f"p50/p95/p99 {dynamic['p50_s'] * 1000:.0f}/{dynamic['p95_s'] * 1000:.0f}/"
+            f"{dynamic['p99_s'] * 1000:.0f} ms ({dynamic['requests']} scans)"),
+            "> 1× at 8 clients" if level == 8 else ("p99 ≤ 1×" if level == 1 else ""),
+            dynamic["scans_per_s"] / plain["scans_per_s"]))
+    rows.append(("dynamic vs per-request p99, 1 client",
+                 (f"{scans['dynamic@1']['p99_s'] * 1000:.0f} vs "
+                 f"{scans['per-request@1']['p99_s'] * 1000:.0f} ms"), "≤ 1×",
+                 scans["dynamic@1"]["p99_s"] / scans["per-request@1"]["p99_s"]))
+    listed = web["list_rps"]
+    rows.append(("GET /api/v1/scans (authenticated) vs bare Flask app",
+                 f"{listed['service']:.0f} vs {listed['bare']:.0f} req/s", "≥ 0.5×",
+                 listed["service"] / listed["bare"]))
+    memory = web["memory_mb"]["per-request"]
+    rows.append(("resident memory, model loaded, after the load (VmRSS / peak VmHWM)",
+                 f"{memory['VmRSS']:.0f} / {memory['VmHWM']:.0f} MB", "≤ 700 MB",
+                 memory["VmHWM"] / 700))
+    ready = max(web["ready_s"].values())
+    rows.append(("seconds from start to /ready (slowest of 2 starts)", f"{ready:.1f} s",
+                 "≤ 10 s", ready / 10))
+
+    print(f"Measured {machine['date']} on {machine['nproc']} × {machine['cpu']}, model "
+          f"{machine['model']}, {web['sentences_per_scan']:.0f} sentences per scan, "
+          f"in {machine['seconds']} s.\n")
+    print("| what | measured | target | ratio |\n|---|---|---|---|")
+    for what, measured, target, ratio in rows:
+        print(f"| {what} | {measured} | {target} | {'' if ratio is None else f'{ratio:.2f}×'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
