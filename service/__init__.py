@@ -8,7 +8,7 @@ with warnings.catch_warnings():
     # APIFairy imports flask-marshmallow's optional SQLAlchemy integration, which we do
     # not use; without this, every start-up warns that marshmallow-sqlalchemy is missing.
     warnings.filterwarnings("ignore", "Flask-SQLAlchemy integration requires", UserWarning)
-    import apifairy  # noqa: F401
+    import apifairy
 
 from flask import Flask, request
 

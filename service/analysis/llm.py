@@ -82,8 +82,8 @@ assert tuple(TAXONOMY) == LABELS, "TAXONOMY must list the labels of labels.py, i
 
 RULES_OF_THUMB = (
     "A delay caused by a supplier is vendor; a delay with no named cause is schedule.",
-    "Personal data exposed by an attack or a misconfiguration is security; an obligation "
-    "under a privacy law is legal.",
+    ("Personal data exposed by an attack or a misconfiguration is security; an obligation "
+     "under a privacy law is legal."),
     "A sentence that reports a risk as mitigated, closed or absent is none.",
 )
 
@@ -443,7 +443,7 @@ class LLMAnalyzer:
                 body += data
                 if len(body) > self.max_response_bytes:
                     raise too_large
-        except (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError):
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
             raise self._timeout(response.status_code) from None
         except (urllib3.exceptions.HTTPError, OSError):
             raise _CallFailed(LLMBadAnswerError, "connection_error",
@@ -755,7 +755,7 @@ def _connection_reason(exc: BaseException) -> str:
         seen.add(id(e))
         if isinstance(e, ConnectionRefusedError):
             return "connection refused"
-        if isinstance(e, socket.gaierror) or isinstance(e, urllib3.exceptions.NameResolutionError):
+        if isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
             return "host name not resolved"
         if isinstance(e, (ssl.SSLError, requests.exceptions.SSLError)):
             return "TLS error"

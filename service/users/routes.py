@@ -102,10 +102,10 @@ def update(args, user_id):
             raise APIError(422, "You cannot change these fields of your own record.",
                            errors={name: ["Not allowed."] for name in forbidden})
     changes_credentials = "email" in args or "password" in args
-    if user.id == caller.id and changes_credentials and not caller.is_admin:
-        if not verify_password(user.password_hash, args.get("current_password", "")):
-            raise APIError(422, "current_password is required and must be correct.",
-                           errors={"current_password": ["Incorrect or missing."]})
+    if (user.id == caller.id and changes_credentials and not caller.is_admin
+            and not verify_password(user.password_hash, args.get("current_password", ""))):
+        raise APIError(422, "current_password is required and must be correct.",
+                       errors={"current_password": ["Incorrect or missing."]})
     if "email" in args and args["email"].lower() != user.email:
         email = args["email"].lower()
         if db.session.scalar(select(User.id).where(User.email == email)):
