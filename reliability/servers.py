@@ -135,6 +135,33 @@ class ServiceProcess:
         self.stop()
 
 
+def create_database(server_url: str, label: str) -> str:
+    """A new, empty utf8mb4 database on the server ``server_url`` names; its URL.
+
+    Each test session or run gets its own, so concurrent runs never see each other's rows.
+    """
+    from sqlalchemy import create_engine, make_url, text
+
+    base = make_url(server_url)
+    name = f"{base.database}_{label}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(base.set(database=""))
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                                "COLLATE utf8mb4_unicode_ci"))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    from sqlalchemy import create_engine, make_url, text
+
+    database = make_url(url)
+    engine = create_engine(database.set(database=""))
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{database.database}`"))
+    engine.dispose()
+
+
 class MariaDBServer:
     """A MariaDB server of the drivers' own (never a shared one), started with
     .ci/start-mariadb on a free port and a fresh data folder (about 5 s), so that it can be
@@ -163,16 +190,7 @@ class MariaDBServer:
             raise RuntimeError(f"MariaDB did not start: {result.stderr.strip()}")
         base = result.stdout.strip().split("=", 1)[1].strip("'")
         if self.url is None:
-            from sqlalchemy import create_engine, make_url, text
-
-            url = make_url(base)
-            name = f"{url.database}_rel_{uuid.uuid4().hex[:8]}"
-            engine = create_engine(url.set(database=""))
-            with engine.begin() as connection:
-                connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
-                                        "COLLATE utf8mb4_unicode_ci"))
-            engine.dispose()
-            self.url = url.set(database=name).render_as_string(hide_password=False)
+            self.url = create_database(base, "rel")
         return self.url
 
     def ping(self) -> bool:
@@ -186,15 +204,8 @@ class MariaDBServer:
         wait_until(lambda: not self.ping(), 30, 0.2)
 
     def drop_database(self) -> None:
-        if self.url is None:
-            return
-        from sqlalchemy import create_engine, make_url, text
-
-        url = make_url(self.url)
-        engine = create_engine(url.set(database=""))
-        with engine.begin() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS `{url.database}`"))
-        engine.dispose()
+        if self.url is not None:
+            drop_database(self.url)
 
     def shutdown(self) -> None:
         """Drop the database, stop the server, remove its data folder."""

@@ -8,12 +8,11 @@ are skipped, unless ``RISKSCAN_REQUIRE_MYSQL=1`` makes the absence an error.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, make_url, text
 
+from reliability.servers import create_database, drop_database
 from service import create_app
 from service.config import Settings
 from service.extensions import db
@@ -34,16 +33,9 @@ def mysql_url():
         if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
             pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
         pytest.skip("TEST_MYSQL_URL not set: no MySQL/MariaDB server to test against")
-    base = make_url(url)
-    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
-    server = create_engine(base.set(database=""))
-    with server.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
-                                "COLLATE utf8mb4_unicode_ci"))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    server.dispose()
+    database = create_database(url, "test")
+    yield database
+    drop_database(database)
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ get, delete) against ``python -m service`` on waitress, with the real model and 
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from reliability.load import LoadDriver, missing_scans, service_env
-from reliability.servers import ServiceProcess
+from reliability.servers import ServiceProcess, create_database, drop_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
@@ -24,16 +22,9 @@ def load_database_url():
         if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
             pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
         pytest.skip("TEST_MYSQL_URL not set: the load test runs on MariaDB")
-    base = make_url(url)
-    name = f"{base.database}_load_{uuid.uuid4().hex[:8]}"
-    server = create_engine(base.set(database=""))
-    with server.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
-                                "COLLATE utf8mb4_unicode_ci"))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with server.begin() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    server.dispose()
+    database = create_database(url, "load")
+    yield database
+    drop_database(database)
 
 
 def test_mixed_traffic_from_8_users_gets_no_5xx_and_loses_no_scan(load_database_url,
