@@ -56,8 +56,8 @@ def default_version() -> str:
 class TrainingConfig:
     """Everything that decides a training run; saved as training_config.json with the model.
 
-    The defaults are the shipped recipe, sized for 15 minutes on 2 idle CPU cores with
-    ~5,600 training sentences (about 2 minutes an epoch; far longer on a busy machine).
+    The defaults are the shipped recipe, sized for about 15 minutes on 2 idle CPU cores with
+    ~5,600 training sentences (about 3 minutes an epoch; far longer on a busy machine).
     """
 
     data_dir: Path = field(default=REPO_ROOT / "ml" / "data", metadata={
