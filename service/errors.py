@@ -12,7 +12,7 @@ import uuid
 
 from apifairy.exceptions import ValidationError
 from flask import Flask, g, json
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -72,20 +72,32 @@ def _flatten(messages) -> dict:
     return messages
 
 
-# MySQL client errors that mean "no server to talk to": can't connect (2002, 2003), server
-# gone away (2006), lost connection (2013, 2055), server shutting down (1053).
-_MYSQL_UNREACHABLE = {1053, 2002, 2003, 2006, 2013, 2055}
+# MySQL errors that mean "no server to talk to": can't connect (2002, 2003), server gone
+# away (2006), lost connection (2013, 2055), server shutting down (1053), connection killed
+# by a shutdown (1927), disconnected by the server (4031).
+_MYSQL_UNREACHABLE = {1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
 
 
-def database_unreachable(error: OperationalError) -> bool:
+def database_unreachable(error: DBAPIError) -> bool:
     """Whether the database is down or busy, as opposed to a fault in a query."""
-    if error.connection_invalidated:
+    if error.connection_invalidated or isinstance(error, InterfaceError):
+        # InterfaceError: the driver's connection died under the query (PyMySQL raises it
+        # on a socket the server closed during a restart).
         return True
     code = error.orig.args[0] if getattr(error.orig, "args", None) else None
     if code in _MYSQL_UNREACHABLE:
         return True
     message = str(error.orig).lower()
     return "database is locked" in message or "unable to open database" in message
+
+
+def _discard_session() -> None:
+    """Roll back the failed transaction; on a connection that died, a rollback can fail
+    too, and an error handler that raises would answer a bare 500."""
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        db.session.remove()
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -124,8 +136,9 @@ def register_error_handlers(app: Flask) -> None:
         return problem(error.status, error.detail, title=error.title, headers=headers)
 
     @app.errorhandler(OperationalError)
-    def database_error(error: OperationalError):
-        db.session.rollback()
+    @app.errorhandler(InterfaceError)
+    def database_error(error: DBAPIError):
+        _discard_session()
         if not database_unreachable(error):
             return unexpected_error(error)  # e.g. a missing table: retrying will not help
         # Connection lost or refused: a retry is the right thing for a client to do.
@@ -136,7 +149,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         if isinstance(error, DBAPIError):
-            db.session.rollback()
+            _discard_session()
         error_id = uuid.uuid4().hex
         log.exception("unhandled error %s", error_id)
         return problem(500, f"An unexpected error occurred (error id {error_id}).",
