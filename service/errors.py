@@ -12,7 +12,7 @@ import uuid
 
 from apifairy.exceptions import ValidationError
 from flask import Flask, g, json
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -72,23 +72,26 @@ def _flatten(messages) -> dict:
     return messages
 
 
-# MySQL errors that mean "no server to talk to": can't connect (2002, 2003), server gone
-# away (2006), lost connection (2013, 2055), server shutting down (1053), connection killed
-# by a shutdown (1927), disconnected by the server (4031).
-_MYSQL_UNREACHABLE = {1053, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
-
-
 def database_unreachable(error: DBAPIError) -> bool:
-    """Whether the database is down or busy, as opposed to a fault in a query."""
+    """Whether the database is down or busy, as opposed to a fault in a query.
+
+    PyMySQL raises OperationalError only for the connection and the server's state (lost or
+    refused connections, shutdown, killed connections, lock waits, deadlocks) and reports
+    query faults (unknown table or column, syntax) as ProgrammingError: for MySQL every
+    OperationalError and InterfaceError calls for a retry. SQLite raises OperationalError
+    for query faults too ("no such table"), so there only a locked or missing file counts.
+    """
     if error.connection_invalidated or isinstance(error, InterfaceError):
-        # InterfaceError: the driver's connection died under the query (PyMySQL raises it
-        # on a socket the server closed during a restart).
         return True
-    code = error.orig.args[0] if getattr(error.orig, "args", None) else None
-    if code in _MYSQL_UNREACHABLE:
+    if type(error.orig).__module__.startswith("pymysql"):
         return True
     message = str(error.orig).lower()
     return "database is locked" in message or "unable to open database" in message
+
+
+def _database_unavailable():
+    return problem(503, "The database is unavailable; try again shortly.",
+                   title="Service Unavailable", headers={"Retry-After": "5"})
 
 
 def _discard_session() -> None:
@@ -96,7 +99,7 @@ def _discard_session() -> None:
     too, and an error handler that raises would answer a bare 500."""
     try:
         db.session.rollback()
-    except DBAPIError:
+    except Exception:  # noqa: BLE001 - any failure here means: start a new session
         db.session.remove()
 
 
@@ -135,6 +138,12 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Retry-After": "30"} if error.status == 503 else None
         return problem(error.status, error.detail, title=error.title, headers=headers)
 
+    @app.errorhandler(PendingRollbackError)
+    def session_lost_its_connection(error: PendingRollbackError):
+        # The connection died earlier in this request; the session must start over.
+        _discard_session()
+        return _database_unavailable()
+
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def database_error(error: DBAPIError):
@@ -143,8 +152,7 @@ def register_error_handlers(app: Flask) -> None:
             return unexpected_error(error)  # e.g. a missing table: retrying will not help
         # Connection lost or refused: a retry is the right thing for a client to do.
         log.error("database unavailable: %s", error.orig.__class__.__name__)
-        return problem(503, "The database is unavailable; try again shortly.",
-                       title="Service Unavailable", headers={"Retry-After": "5"})
+        return _database_unavailable()
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
