@@ -56,8 +56,9 @@ def default_version() -> str:
 class TrainingConfig:
     """Everything that decides a training run; saved as training_config.json with the model.
 
-    The defaults are the shipped recipe, sized for about 15 minutes on 2 idle CPU cores with
-    ~5,600 training sentences (about 3 minutes an epoch; far longer on a busy machine).
+    The defaults are the shipped recipe, sized for the 15-minute budget on 2 CPU cores with
+    ~5,600 training sentences: about 84 s an epoch measured on quiet cores (8 minutes in
+    all), far longer on a busy machine.
     """
 
     data_dir: Path = field(default=REPO_ROOT / "ml" / "data", metadata={
