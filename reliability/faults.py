@@ -322,6 +322,11 @@ def run_faults(model_dir: str, *, users: int = 8, duration_s: float = 12,
                 report.check("the service process never died", service.alive())
                 log = service.log_path.read_text(errors="replace")
                 report.check("the log holds no secret", PASSWORD not in log)
+                if report.problems:  # what the service itself said, to find the cause
+                    report.figures["service errors"] = [
+                        line[:400] for line in log.splitlines()
+                        if '"level": "ERROR"' in line and "database unavailable" not in line
+                    ][-5:]
         finally:
             mariadb.shutdown()
     return report
