@@ -247,18 +247,9 @@ def inflating_pdf(pages: int = 1, megabytes_per_page: float = 300) -> bytes:
                        b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
         objects.append(b"<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(stream)
                        + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
-    return bytes(out)
+    from tests.documents import assemble_pdf
+
+    return assemble_pdf(objects)
 
 
 def many_pages_pdf(pages: int = 5000) -> bytes:

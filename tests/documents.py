@@ -55,6 +55,11 @@ def make_pdf(*pages: list[str] | tuple[str, ...], padding: int = 0) -> bytes:
                            % (len(content), content))
         else:
             objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+    return assemble_pdf(objects)
+
+
+def assemble_pdf(objects: list[bytes]) -> bytes:
+    """Number the objects 1..n (object 1 the catalog) and write them with a correct xref."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, 1):
