@@ -179,3 +179,9 @@ def test_a_bad_pdf_is_contained_by_the_bounded_reader():
         assert refused.value.status == 422
     finally:
         pool.close()
+
+
+def test_markup_the_html_parser_rejects_is_refused_cleanly():
+    """Found by the fuzzing: a stray '<![' made BeautifulSoup raise, a 500 through the API."""
+    result = check_extraction(b"<html><body><![ risk</body></html>", "notes.html")
+    assert isinstance(result, DocumentError) and result.status == 422, result

@@ -114,8 +114,12 @@ def _decode(data: bytes) -> str:
 
 def _html_text(markup: str) -> str:
     from bs4 import BeautifulSoup
+    from bs4.exceptions import ParserRejectedMarkup
 
-    soup = BeautifulSoup(markup, "html.parser")
+    try:
+        soup = BeautifulSoup(markup, "html.parser")
+    except ParserRejectedMarkup as exc:  # e.g. a stray "<![" that html.parser cannot read
+        raise DocumentError(422, "The HTML could not be read (malformed markup).") from exc
     text_types = soup.interesting_string_types  # what get_text() keeps: no comments
     # Block elements end a line, so that headings and list items become their own
     # sentences; inline elements (<b>, <a>) stay inside theirs. One walk with an explicit
