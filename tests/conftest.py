@@ -16,7 +16,7 @@ from reliability.servers import create_database, drop_database
 from service import create_app
 from service.config import Settings
 from service.extensions import db
-from tests.helpers import Accounts
+from tests.helpers import Accounts, mysql_server_url
 
 # The session-scoped trained model (trained_model_dir) and its fixtures.
 pytest_plugins = ["tests.fixtures_model"]
@@ -28,11 +28,7 @@ BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 def mysql_url():
     """A database of its own for this test session on the server TEST_MYSQL_URL names,
     dropped at the end: concurrent test runs never see each other's rows."""
-    url = os.environ.get("TEST_MYSQL_URL")
-    if not url:
-        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
-            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
-        pytest.skip("TEST_MYSQL_URL not set: no MySQL/MariaDB server to test against")
+    url = mysql_server_url("no MySQL/MariaDB server to test against")
     database = create_database(url, "test")
     yield database
     drop_database(database)

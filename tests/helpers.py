@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+
+import pytest
 
 from service.extensions import db
 
 PASSWORD = "correct horse battery"
+
+
+def mysql_server_url(reason: str) -> str:
+    """TEST_MYSQL_URL; without it the test is skipped for ``reason``, or fails when
+    RISKSCAN_REQUIRE_MYSQL=1 (CI, where a skipped MariaDB run would hide a gap)."""
+    url = os.environ.get("TEST_MYSQL_URL")
+    if not url:
+        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
+            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
+        pytest.skip(f"TEST_MYSQL_URL not set: {reason}")
+    return url
 
 
 class Accounts:

@@ -10,6 +10,7 @@ import pytest
 
 from reliability.load import LoadDriver, missing_scans, service_env
 from reliability.servers import ServiceProcess, create_database, drop_database
+from tests.helpers import mysql_server_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
@@ -17,11 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 @pytest.fixture
 def load_database_url():
     """A database of its own on the TEST_MYSQL_URL server, dropped afterwards."""
-    url = os.environ.get("TEST_MYSQL_URL")
-    if not url:
-        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
-            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
-        pytest.skip("TEST_MYSQL_URL not set: the load test runs on MariaDB")
+    url = mysql_server_url("the load test runs on MariaDB")
     database = create_database(url, "load")
     yield database
     drop_database(database)
