@@ -136,7 +136,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(model_dir: str, texts: list[str], *, levels=(1, 4, 8), seconds: float = 10,
-        rounds: int = 2, max_batch: int = 64, max_wait_ms: float = 0, log=print) -> dict:
+        rounds: int = 2, max_batch: int | None = None, max_wait_ms: float | None = None,
+        log=print) -> dict:
     from service.analysis.segment import split_sentences
 
     documents = ["\n".join(texts[i:i + 20]) for i in range(0, len(texts) - 19, 20)]
@@ -144,9 +145,14 @@ def run(model_dir: str, texts: list[str], *, levels=(1, 4, 8), seconds: float = 
     results: dict = {"documents": len(documents),
                      "sentences_per_scan": statistics.mean(sentence_counts)}
     with tempfile.TemporaryDirectory(prefix="riskscan-bench-") as tmp:
-        configs = {"per-request": {},
-                   "dynamic": {"MODEL_DYNAMIC_BATCHING": "true", "MODEL_MAX_BATCH": max_batch,
-                               "MODEL_MAX_WAIT_MS": max_wait_ms}}
+        # Both switched explicitly, whatever the default; MODEL_MAX_BATCH and
+        # MODEL_MAX_WAIT_MS are the service's defaults unless given.
+        dynamic = {"MODEL_DYNAMIC_BATCHING": "true"}
+        if max_batch is not None:
+            dynamic["MODEL_MAX_BATCH"] = max_batch
+        if max_wait_ms is not None:
+            dynamic["MODEL_MAX_WAIT_MS"] = max_wait_ms
+        configs = {"per-request": {"MODEL_DYNAMIC_BATCHING": "false"}, "dynamic": dynamic}
         servers = {}
         try:
             for name, settings in configs.items():  # one at a time: start-up is measured

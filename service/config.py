@@ -83,11 +83,13 @@ class Settings:
     MODEL_DEVICE: str = _setting("auto", doc="auto (CUDA when available), cpu or cuda")
     MODEL_BATCH_SIZE: int = _setting(32, _int, "sentences per forward pass")
     MODEL_QUANTIZE: str = _setting(
-        "none", lambda v: v.strip().lower(), "none, or int8: torch dynamic quantization (CPU only)")
+        "none", lambda v: v.strip().lower(),
+        "none; onnx-int8: ONNX Runtime, int8 after the first layers (CPU only); int8: torch "
+        "dynamic quantization of every Linear layer (CPU only)")
     MODEL_DYNAMIC_BATCHING: bool = _setting(
-        False, _bool, "concurrent scans share forward passes through one batching queue")
+        True, _bool, "concurrent scans share forward passes through one batching queue")
     MODEL_MAX_BATCH: int = _setting(
-        64, _int, "most sentences the batching queue puts in one classify call")
+        256, _int, "most sentences the batching queue puts in one classify call")
     MODEL_MAX_WAIT_MS: float = _setting(
         0.0, _float, "milliseconds the batching queue waits for more requests to join a batch")
     UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")
@@ -129,7 +131,7 @@ class Settings:
             "MAX_JSON_KB": self.MAX_JSON_KB >= 1,
             "MODEL_DEVICE": self.MODEL_DEVICE in ("auto", "cpu", "cuda"),
             "MODEL_BATCH_SIZE": self.MODEL_BATCH_SIZE >= 1,
-            "MODEL_QUANTIZE": self.MODEL_QUANTIZE in ("none", "int8"),
+            "MODEL_QUANTIZE": self.MODEL_QUANTIZE in ("none", "int8", "onnx-int8"),
             "MODEL_MAX_BATCH": self.MODEL_MAX_BATCH >= 1,
             "MODEL_MAX_WAIT_MS": 0 <= self.MODEL_MAX_WAIT_MS <= 1000,
             "MAX_DOCUMENT_CHARS": self.MAX_DOCUMENT_CHARS >= 1,

@@ -1,8 +1,12 @@
-"""The fast paths give the plain path's answers: int8 quantization, dynamic batching, and
-classify called from many threads at once. (Their speed is bench/'s business, not a test's.)"""
+"""The fast paths give the plain path's answers: int8 quantization (ONNX Runtime's and
+torch's), dynamic batching, and classify called from many threads at once. (Their speed is
+bench/'s business, not a test's.)"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,14 +16,21 @@ import torch
 from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis.base import AnalysisError
 from service.analysis.batching import DynamicBatcher
+from service.analysis.onnx_int8 import FP32_LAYERS, OnnxInt8Model
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 
-# What int8 is held to here: it does not break the model. Measured agreement with fp32 was
-# about 94% on the small test model and 94.6% on the real model (macro-F1 +0.4 points):
-# short of the 99% the project asks before int8 may be recommended, which is why
-# MODEL_QUANTIZE defaults to none (README, Throughput). A sentence whose two best labels
-# are almost tied is what int8 rounding flips.
+# MODEL_QUANTIZE=onnx-int8 is held to the project's bar: on the real model 99.1–99.9% of
+# labels agree with fp32 on three held-out sets (README, Throughput); the small model the
+# suite trains is less sure of itself (more sentences whose two best labels are almost tied,
+# which is what int8 rounding flips), and agreed on 98.4% of its 440 held-out sentences
+# (torch's int8: 93.6%). The bound leaves room for other CPUs (ONNX Runtime's int8 kernels
+# differ between CPUs with and without VNNI); a broken export or quantization agrees on far
+# less.
+MIN_ONNX_AGREEMENT = 0.97
+# torch's dynamic int8 (MODEL_QUANTIZE=int8) is held to "it does not break the model" only:
+# about 94% on the small test model and 94.6% on the real model (macro-F1 +0.4 points), short
+# of the 99% the project asks, which is why onnx-int8 is the one recommended.
 MIN_AGREEMENT = 0.85
 # On ~350 held-out sentences and eleven labels a weak test model's macro-F1 moves by several
 # points when a handful of near-tied sentences flip (3.9 points measured on the model CI
@@ -42,6 +53,11 @@ def int8(scan_model_dir):
     return TransformerAnalyzer(scan_model_dir, device="cpu", quantize="int8")
 
 
+@pytest.fixture(scope="module")
+def onnx_int8(scan_model_dir):
+    return TransformerAnalyzer(scan_model_dir, device="cpu", quantize="onnx-int8")
+
+
 def _documents(texts, size=7):
     return [texts[start:start + size] for start in range(0, len(texts), size)]
 
@@ -54,7 +70,62 @@ def _same(answers, expected, tolerance=1e-5):
 
 
 # ---------------------------------------------------------------------------------------
-# int8
+# onnx-int8
+
+
+def test_onnx_int8_keeps_the_first_layers_in_fp32(fp32, onnx_int8) -> None:
+    model = onnx_int8.model
+    assert isinstance(model, OnnxInt8Model) and onnx_int8.quantize == "onnx-int8"
+    layers = fp32.model.config.num_hidden_layers
+    assert FP32_LAYERS < layers
+    # Six weight products a layer (query, key, value, attention output, FFN in and out).
+    assert model.fp32_matmuls == 6 * FP32_LAYERS
+    assert model.int8_matmuls >= 6 * (layers - FP32_LAYERS)
+    assert onnx_int8.labels == fp32.labels and onnx_int8.version == fp32.version
+    assert onnx_int8.device == torch.device("cpu")
+
+
+def test_onnx_int8_agrees_with_fp32_on_held_out_sentences(fp32, onnx_int8, held_out) -> None:
+    texts, gold = held_out
+    plain, quantized = fp32.classify(texts), onnx_int8.classify(texts)
+
+    agree = [p[0] == q[0] for p, q in zip(plain, quantized)]
+    assert sum(agree) / len(agree) >= MIN_ONNX_AGREEMENT
+    f1_plain = compute_metrics(gold, [label for label, _ in plain])["macro_f1"]
+    f1_int8 = compute_metrics(gold, [label for label, _ in quantized])["macro_f1"]
+    assert f1_int8 >= f1_plain - MAX_MACRO_F1_DROP
+    # Where the labels agree, so do the probabilities, roughly: int8 moves them a little.
+    differences = [abs(p[1] - q[1]) for p, q in zip(plain, quantized) if p[0] == q[0]]
+    assert sorted(differences)[len(differences) // 2] < 0.02
+
+
+def test_onnx_int8_answers_in_input_order_whatever_the_batching(onnx_int8, held_out) -> None:
+    texts = held_out[0][:40]
+    whole = onnx_int8.classify(texts)  # length-sorted batches of 32, then 8
+    one_by_one = [onnx_int8.classify([text])[0] for text in texts[:12]]
+
+    # Activations are quantized per batch, so a near-tie may round apart; a mix-up of the
+    # order would change most labels.
+    assert sum(a[0] == b[0] for a, b in zip(one_by_one, whole)) >= 11
+
+
+def test_onnx_int8_works_behind_the_dynamic_batcher(onnx_int8, held_out) -> None:
+    documents = _documents(held_out[0][:70], size=7)
+    expected = [onnx_int8.classify(document) for document in documents]
+    batcher = DynamicBatcher(onnx_int8, max_batch=64)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(batcher.classify, documents))
+    finally:
+        batcher.close()
+    for answer, plain in zip(answers, expected):
+        # Activations are quantized per batch: another batch may round a near-tie apart.
+        same = sum(a[0] == b[0] for a, b in zip(answer, plain))
+        assert same >= len(plain) - 1
+
+
+# ---------------------------------------------------------------------------------------
+# int8 (torch)
 
 
 def test_int8_quantizes_the_linear_layers(fp32, int8) -> None:
@@ -74,14 +145,17 @@ def test_int8_agrees_with_fp32_on_held_out_sentences(fp32, int8, held_out) -> No
     assert f1_int8 >= f1_plain - MAX_MACRO_F1_DROP
 
 
-def test_int8_is_refused_on_cuda(scan_model_dir) -> None:
+@pytest.mark.parametrize("quantize", ["int8", "onnx-int8"])
+def test_int8_is_refused_on_cuda(scan_model_dir, quantize) -> None:
     with pytest.raises(AnalysisError, match="CPU only"):
-        TransformerAnalyzer(scan_model_dir, device="cuda", quantize="int8")
+        TransformerAnalyzer(scan_model_dir, device="cuda", quantize=quantize)
 
 
 def test_quantize_settings_are_validated() -> None:
     assert Settings.from_env({"MODEL_QUANTIZE": "INT8"}, RISKSCAN_ENV="testing").MODEL_QUANTIZE \
         == "int8"
+    assert Settings.from_env({"MODEL_QUANTIZE": "ONNX-int8"},
+                             RISKSCAN_ENV="testing").MODEL_QUANTIZE == "onnx-int8"
     with pytest.raises(ConfigError, match="MODEL_QUANTIZE"):
         Settings.from_env({"MODEL_QUANTIZE": "int4"}, RISKSCAN_ENV="testing")
     with pytest.raises(ConfigError, match="MODEL_MAX_BATCH"):
@@ -171,14 +245,74 @@ def test_load_model_builds_what_the_settings_ask_for(scan_model_dir) -> None:
     from service.analysis.analyzers import load_model
 
     base = {"RISKSCAN_ENV": "testing", "MODEL_DIR": str(scan_model_dir), "MODEL_DEVICE": "cpu"}
-    plain, _ = load_model(Settings.from_env({}, **base))
+    plain, _ = load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=False, **base))
+    default, _ = load_model(Settings.from_env({}, **base))
     batched, _ = load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=True,
                                               MODEL_MAX_BATCH=16, **base))
-    quantized, _ = load_model(Settings.from_env({}, MODEL_QUANTIZE="int8", **base))
+    quantized, _ = load_model(Settings.from_env({}, MODEL_QUANTIZE="int8",
+                                                MODEL_DYNAMIC_BATCHING=False, **base))
+    in_onnx, _ = load_model(Settings.from_env({}, MODEL_QUANTIZE="onnx-int8", **base))
 
     assert isinstance(plain, TransformerAnalyzer) and plain.quantize == "none"
+    # Dynamic batching is on by default (README, Throughput), over the one loaded model.
+    assert isinstance(default, DynamicBatcher) and default.analyzer is plain
+    assert (default.max_batch, default.max_wait) == (256, 0)
     assert isinstance(batched, DynamicBatcher) and batched.analyzer is plain
     assert batched.max_batch == 16
     assert isinstance(quantized, TransformerAnalyzer) and quantized.quantize == "int8"
+    assert isinstance(in_onnx, DynamicBatcher) and in_onnx.quantize == "onnx-int8"
+    assert isinstance(in_onnx.analyzer.model, OnnxInt8Model)
     assert load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=True, MODEL_MAX_BATCH=16,
                                         **base))[0] is batched
+
+
+def test_a_lone_request_is_classified_on_its_own_thread(fp32, held_out) -> None:
+    """No hand-off: with nothing else queued, the caller's thread runs the classify (the
+    per-request path), so a lone client pays nothing for dynamic batching."""
+    seen = []
+
+    class Spy:
+        def classify(self, sentences):
+            seen.append(threading.current_thread())
+            return fp32.classify(sentences)
+
+    batcher = DynamicBatcher(Spy())
+    try:
+        assert batcher.classify(held_out[0][:5]) == fp32.classify(held_out[0][:5])
+        worker = ThreadPoolExecutor(1)
+        caller = worker.submit(threading.current_thread).result()
+        worker.submit(batcher.classify, held_out[0][5:9]).result()
+        worker.shutdown()
+    finally:
+        batcher.close()
+    assert seen == [threading.current_thread(), caller]
+    assert batcher.batches == 2
+
+
+def test_a_closed_batcher_refuses_new_requests(fp32) -> None:
+    batcher = DynamicBatcher(fp32)
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.classify(["One sentence."])
+
+
+# ---------------------------------------------------------------------------------------
+# OpenMP's wait policy (service/analysis/__init__.py)
+
+
+def _environment_after_import(**environment) -> str:
+    """OMP_WAIT_POLICY as torch's OpenMP finds it when the service's analysis code loads
+    torch, in a fresh interpreter with ``environment``."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = ("import os, service.analysis.transformer\n"
+            "print(os.environ.get('OMP_WAIT_POLICY', '-'))")
+    result = subprocess.run([sys.executable, "-c", code], env={**env, **environment},
+                            capture_output=True, text=True, timeout=120, check=True)
+    return result.stdout.strip()
+
+
+def test_openmp_threads_sleep_instead_of_spinning_unless_told_otherwise() -> None:
+    assert _environment_after_import() == "PASSIVE"
+    assert _environment_after_import(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert _environment_after_import(GOMP_SPINCOUNT="10000") == "-"

@@ -2,14 +2,25 @@
 
 ``DynamicBatcher(analyzer, max_batch, max_wait_ms)`` has the analyzer's interface
 (``classify``, ``analyze``, ``source``, ``version``…). Each ``classify`` call puts its
-sentences on a queue and waits; one worker thread takes what is queued, as Triton's dynamic
-batcher does: it starts a batch with the oldest request, adds whole requests while the batch
-holds at most ``max_batch`` sentences, waiting up to ``max_wait_ms`` for more to arrive, then
-classifies them all in one call of the wrapped analyzer (length-sorted batches across
-requests) and hands each caller its own answers, in its own order.
+sentences on a queue. Requests are grouped as Triton's dynamic batcher groups them: a group
+starts with the oldest request and takes whole requests while it holds at most
+``max_batch`` sentences, waiting up to ``max_wait_ms`` for more to arrive; its sentences are
+classified in one call of the wrapped analyzer (length-sorted batches across requests, so
+less padding than each request alone), and each caller gets its own answers, in its own
+order. A request larger than ``max_batch`` goes alone.
 
-A request larger than ``max_batch`` goes alone. With ``max_wait_ms=0`` nothing waits: the
-batch is whatever queued while the previous one ran, so a lone client pays only the hand-off.
+There is no batching thread: whichever request thread finds no group running leads, that
+is, takes the next group off the queue, classifies it on its own thread and hands the others
+their answers, then leads again while its own request is still queued; the others wait. A
+lone client therefore runs exactly the per-request path, with no hand-off to another thread
+(with ``max_wait_ms=0``, the default, nothing waits either: a group is whatever queued while
+the previous one ran).
+
+An earlier version ran the groups on a worker thread of its own and was 3× slower than
+per-request batching even at one client: with a single thread running torch, libgomp counted
+no more threads than cores and let its idle OpenMP threads spin, which took the shared cores
+from everything else. service/analysis/__init__.py now makes them sleep (OMP_WAIT_POLICY);
+without the hand-off the lone client also keeps the request thread's warm OpenMP team.
 """
 
 from __future__ import annotations
@@ -19,28 +30,36 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
 
 from service.analysis.base import Finding
 
 log = logging.getLogger("riskscan.analysis")
 
 
+class _Request:
+    __slots__ = ("done", "error", "results", "sentences")
+
+    def __init__(self, sentences: list[str]):
+        self.sentences = sentences
+        self.results: list[tuple[str, float]] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
 class DynamicBatcher:
     """Wraps a TransformerAnalyzer (see the module docstring)."""
 
-    def __init__(self, analyzer, *, max_batch: int = 64, max_wait_ms: float = 0.0):
+    def __init__(self, analyzer, *, max_batch: int = 256, max_wait_ms: float = 0.0):
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError("max_batch must be ≥ 1 and max_wait_ms ≥ 0")
         self.analyzer = analyzer
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
-        self._queue: deque[tuple[list[str], Future]] = deque()
-        self._ready = threading.Condition()
+        self._queue: deque[_Request] = deque()
+        self._changed = threading.Condition()
+        self._leading = False  # a thread is taking or classifying a group
         self._closed = False
-        self.batches = 0  # forward-pass groups run, for the tests and the benchmark
-        self._worker = threading.Thread(target=self._run, name="riskscan-batcher", daemon=True)
-        self._worker.start()
+        self.batches = 0  # groups classified, for the tests and the benchmark
 
     def __getattr__(self, name):  # source, version, device, labels… of the wrapped analyzer
         if name == "analyzer":
@@ -52,13 +71,24 @@ class DynamicBatcher:
         """What the wrapped analyzer's classify answers, computed alongside other requests."""
         if not sentences:
             return []
-        future: Future = Future()
-        with self._ready:
+        request = _Request(list(sentences))
+        with self._changed:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
-            self._queue.append((list(sentences), future))
-            self._ready.notify()
-        return future.result()
+            self._queue.append(request)
+            self._changed.notify_all()  # a leader waiting out max_wait_ms may take it
+        while True:
+            with self._changed:
+                while not request.done and self._leading:
+                    self._changed.wait()
+                if request.done:
+                    break
+                self._leading = True
+                group = self._take()
+            self._run(group)
+        if request.error is not None:
+            raise request.error
+        return request.results  # type: ignore[return-value]
 
     def analyze(self, text: str) -> list[Finding]:
         from service.analysis.transformer import findings_of
@@ -66,46 +96,46 @@ class DynamicBatcher:
         return findings_of(text, self.classify)
 
     def close(self) -> None:
-        with self._ready:
+        """Refuse new requests; those queued are still answered."""
+        with self._changed:
             self._closed = True
-            self._ready.notify()
-        self._worker.join(timeout=5)
 
-    def _take(self) -> list[tuple[list[str], Future]] | None:
-        """The next group of requests, or None when closed and drained."""
-        with self._ready:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._ready.wait()
-            group = [self._queue.popleft()]
-            size = len(group[0][0])
-            deadline = time.monotonic() + self.max_wait
-            while size < self.max_batch:
-                if self._queue:
-                    if size + len(self._queue[0][0]) > self.max_batch:
-                        break
-                    request = self._queue.popleft()
-                    group.append(request)
-                    size += len(request[0])
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
+    def _take(self) -> list[_Request]:
+        """The next group, oldest request first (called by the leader, lock held)."""
+        group = [self._queue.popleft()]
+        size = len(group[0].sentences)
+        deadline = time.monotonic() + self.max_wait
+        while size < self.max_batch:
+            if self._queue:
+                if size + len(self._queue[0].sentences) > self.max_batch:
                     break
-                self._ready.wait(left)
-            return group
-
-    def _run(self) -> None:
-        while (group := self._take()) is not None:
-            sentences = [sentence for request, _ in group for sentence in request]
-            try:
-                results = self.analyzer.classify(sentences)
-            except BaseException as error:  # noqa: BLE001 - every caller gets the error
-                for _, future in group:
-                    future.set_exception(error)
+                request = self._queue.popleft()
+                group.append(request)
+                size += len(request.sentences)
                 continue
-            self.batches += 1
+            left = deadline - time.monotonic()
+            if left <= 0 or self._closed:
+                break
+            self._changed.wait(left)
+        return group
+
+    def _run(self, group: list[_Request]) -> None:
+        """Classify a group outside the lock, answer its requests, give up the lead."""
+        sentences = [sentence for request in group for sentence in request.sentences]
+        try:
+            results = self.analyzer.classify(sentences)
+        except BaseException as error:  # noqa: BLE001 - every request of the group gets it
+            for request in group:
+                request.error = error
+        else:
             start = 0
-            for request, future in group:
-                future.set_result(results[start:start + len(request)])
-                start += len(request)
+            for request in group:
+                request.results = results[start:start + len(request.sentences)]
+                start += len(request.sentences)
+        finally:
+            with self._changed:
+                self.batches += 1
+                for request in group:
+                    request.done = True
+                self._leading = False
+                self._changed.notify_all()
