@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import sys
 
 from service.config import ConfigError, Settings
 
+# glibc mallopt(3) parameters (malloc.h).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+#: Arenas for all threads together. glibc gives every thread that allocates under contention
+#: an arena of its own (up to 8 per core), each keeping the memory it once held: with eight
+#: waitress threads, torch's and the tokenizer's, the resident memory grew by ~270 MB under
+#: load. Two arenas cost no throughput here (the model runs one classify at a time).
+MALLOC_ARENAS = 2
+#: Blocks from this size up are mmap'd and given back when freed. glibc's default (128 KiB)
+#: grows to the largest block freed so far, up to 32 MiB: after the first batches, the
+#: activations of a forward pass (0.5 to 6 MiB each) came from the heap and fragmented it.
+#: A fixed threshold also stops that growing. Under load, 512 KiB kept ~30 MB more off than
+#: 1 MiB (peak 673 against 702 MB), as much as 256 KiB did; classify ran 5.2 against 5.6
+#: documents/s with 1 MiB, alternating three times, within the 2-core machine's noise.
+MALLOC_MMAP_THRESHOLD = 512 * 1024
+
+
+def limit_malloc() -> None:
+    """Set MALLOC_ARENAS and MALLOC_MMAP_THRESHOLD through mallopt(3), before any thread is
+    started; glibc only (elsewhere a no-op). MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_ in
+    the environment, read by glibc itself, win over these."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError):
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+
 
 def main() -> int:
+    limit_malloc()
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

@@ -119,6 +119,49 @@ def test_python_m_service_exits_non_zero_with_one_clear_line(env, line):
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize(("environment", "calls"), [
+    ({}, [(-8, 2), (-3, 512 * 1024)]),
+    ({"MALLOC_ARENA_MAX": "4"}, [(-3, 512 * 1024)]),
+    ({"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": "131072"}, []),
+], ids=["defaults", "arenas-from-env", "both-from-env"])
+def test_python_m_service_limits_malloc_unless_the_environment_does(monkeypatch, environment,
+                                                                     calls):
+    """mallopt(M_ARENA_MAX, 2) and mallopt(M_MMAP_THRESHOLD, 512 KiB) before anything starts
+    a thread (see service/__main__.py); glibc's own variables win."""
+    import service.__main__ as entry
+
+    made = []
+
+    class FakeLibc:
+        def __init__(self, name):
+            assert name is None
+
+        def mallopt(self, parameter, value):
+            made.append((parameter, value))
+            return 1
+
+    for name in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(entry.ctypes, "CDLL", FakeLibc)
+
+    entry.limit_malloc()
+
+    assert made == calls
+
+
+def test_limit_malloc_is_a_no_op_without_glibc(monkeypatch):
+    import service.__main__ as entry
+
+    class NoMallopt:
+        def __init__(self, name):
+            pass
+
+    monkeypatch.setattr(entry.ctypes, "CDLL", NoMallopt)
+    entry.limit_malloc()  # no AttributeError
+
+
 # --- flask commands ----------------------------------------------------------------------
 
 
