@@ -129,8 +129,11 @@ def register_content_negotiation(app: Flask) -> None:
     def require_acceptable_json():
         if not request.path.startswith("/api/"):
             return
+        header = request.headers.get("Accept")
+        if not header or header in ("*/*", "application/json"):  # the usual ones: no parsing
+            return
         accept = request.accept_mimetypes
-        if request.headers.get("Accept") and not any(accept[t] for t in API_JSON_TYPES):
+        if not any(accept[t] for t in API_JSON_TYPES):
             raise APIError(406, "This API answers application/json; "
                                 "the Accept header excludes it.")
 

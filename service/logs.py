@@ -57,6 +57,8 @@ def register_request_logging(app: Flask) -> None:
     @app.after_request
     def log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if not access_log.isEnabledFor(logging.INFO):  # LOG_LEVEL=WARNING and above
+            return response
         user = token_auth.current_user() if g.get("flask_httpauth_user") else None
         duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         access_log.info(

@@ -56,13 +56,21 @@ def register_metrics(app: Flask) -> None:
     def start_clock():
         g.metrics_started = time.perf_counter()
 
+    # (rule, method, status) -> its counter and histogram: labels() validates and locks on
+    # every call; the children it returns are the same each time, so they are kept here.
+    children: dict[tuple, tuple] = {}
+
     @app.after_request
     def count_request(response):
         # The route's rule, not the path: ids must not become label values.
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        key = (endpoint, request.method, response.status_code)
+        counters = children.get(key)
+        if counters is None:
+            counters = children[key] = (REQUESTS.labels(endpoint, key[1], str(key[2])),
+                                        REQUEST_SECONDS.labels(endpoint, key[1]))
+        counters[0].inc()
         started = g.get("metrics_started")
         if started is not None:
-            REQUEST_SECONDS.labels(endpoint, request.method).observe(
-                time.perf_counter() - started)
+            counters[1].observe(time.perf_counter() - started)
         return response

@@ -5,9 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, types
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    types,
+)
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from service.extensions import db
 
@@ -85,6 +96,11 @@ class Scan(db.Model):
     text_length: Mapped[int] = mapped_column(Integer)
     dropped: Mapped[int] = mapped_column(Integer, default=0)  # LLM answers that failed validation
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # counts() as [[category, count], ...] (a JSON list keeps the order), stored with the
+    # scan so that the list does not count findings on every read (service/scans/listing.py).
+    # NULL where unknown: once a finding changes (a correction), and for scans stored before
+    # the column; the list then counts the findings. Kept by _keep_category_counts below.
+    category_counts: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
 
     findings: Mapped[list[ScanFinding]] = relationship(
         back_populates="scan", order_by="ScanFinding.position",
@@ -93,9 +109,10 @@ class Scan(db.Model):
 
     def counts(self) -> dict[str, int]:
         """Findings per category, corrections applied (a finding corrected to none drops
-        out), so that counts agree with the list filter ``category``."""
+        out), so that counts agree with the list filter ``category``; categories in the
+        order of their first finding."""
         counts: dict[str, int] = {}
-        for finding in self.findings:
+        for finding in sorted(self.findings, key=lambda finding: finding.position):
             if finding.effective_category != "none":
                 counts[finding.effective_category] = counts.get(finding.effective_category, 0) + 1
         return counts
@@ -125,6 +142,28 @@ class ScanFinding(db.Model):
     @property
     def effective_category(self) -> str:
         return self.corrected_category or self.category
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_category_counts(session, _flush_context, _instances) -> None:
+    """A new scan stores its counts; any later change to a finding (a correction, a finding
+    added or deleted on its own) sets its scan's stored counts to NULL, in the same flush.
+    NULL, not recounted here: two corrections of one scan committed at once would each
+    recount without the other's change, while both writing NULL cannot disagree."""
+    for obj in session.new:
+        if isinstance(obj, Scan):
+            obj.category_counts = [[category, count] for category, count in obj.counts().items()]
+    stale = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, ScanFinding) and (obj not in session.dirty
+                                             or session.is_modified(obj)):
+            scan = obj.scan
+            if scan is None and obj.scan_id is not None:
+                scan = session.get(Scan, obj.scan_id)
+            if scan is not None and scan not in session.new and scan not in session.deleted:
+                stale.add(scan)
+    for scan in stale:
+        scan.category_counts = None
 
 
 class LLMCallLog(db.Model):

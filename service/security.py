@@ -4,6 +4,7 @@ client address as seen through trusted proxies only."""
 from __future__ import annotations
 
 from flask import Flask, request
+from flask.sessions import NullSession, SecureCookieSessionInterface
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -16,7 +17,27 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+class _NoSession(NullSession):
+    def _fail(self, *args, **kwargs):
+        raise RuntimeError("Riskscan keeps no cookie session: clients send bearer tokens.")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail
+    del _fail
+
+
+class NoCookieSessions(SecureCookieSessionInterface):
+    """The API authenticates with bearer tokens and keeps no cookie session: no request's
+    cookie is read or verified (Flask's default builds a signing serializer per request to
+    do so), and ``flask.session`` refuses writes."""
+
+    null_session_class = _NoSession
+
+    def open_session(self, app, request):
+        return None  # Flask then uses make_null_session
+
+
 def register_security(app: Flask, settings: Settings) -> None:
+    app.session_interface = NoCookieSessions()
     if settings.TRUSTED_PROXIES:
         # X-Forwarded-For/-Proto are believed only for the proxies we were told about, so
         # a client cannot pick its own address (and with it its rate-limit key).

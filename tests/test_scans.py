@@ -729,6 +729,193 @@ def test_the_category_filter_follows_corrections(keyword_app, accounts):
     assert (total("budget"), total("schedule")) == (0, 1)
 
 
+def test_list_items_are_the_scans_as_read_one_by_one(keyword_app, accounts):
+    """The list computes counts in one grouped query (service/scans/routes.py); each item
+    must equal the scan read alone (Scan.counts() over its findings) without data and
+    dropped, key order included, on every page and filter: corrections to another
+    category and to none, a scan without findings, categories in first-finding order."""
+    client = keyword_app.test_client()
+    _, headers = accounts.user()
+    _, other = accounts.user()
+    texts = ["The vendor is late. The budget is short. The vendor left. Plans slip.",
+             "Nothing to see here.", "Dates slip. The budget is short. The budget grew.",
+             "The password leaked. The vendor is late.", "The budget is short."]
+    scans = [created(post_text(client, headers, text)) for text in texts]
+    created(post_text(client, other, texts[0]))  # another user's scan is never counted
+    vendor_first = scans[0]
+    for finding, category in zip(vendor_first["data"], ("schedule", "none")):
+        client.patch(f"/api/v1/scans/{vendor_first['scan_id']}/findings/{finding['id']}",
+                     json={"category": category}, headers=headers).get_json()
+    only = scans[4]
+    client.patch(f"/api/v1/scans/{only['scan_id']}/findings/{only['data'][0]['id']}",
+                 json={"category": "none"}, headers=headers)
+
+    def alone(scan_id):
+        body = client.get(f"/api/v1/scans/{scan_id}", headers=headers).get_json()
+        return {key: value for key, value in body.items() if key not in ("data", "dropped")}
+
+    expected = [alone(scan["scan_id"]) for scan in reversed(scans)]
+    assert [item["counts"] for item in expected] == [
+        {}, {"security": 1, "vendor": 1}, {"schedule": 1, "budget": 2}, {},
+        {"schedule": 2, "vendor": 1}]
+    for query, wanted in [("", expected), ("per_page=2", expected[:2]),
+                          ("per_page=2&page=3", expected[4:]),
+                          ("category=budget", [expected[2]]),
+                          ("category=vendor", [expected[1], expected[4]])]:
+        response = client.get(f"/api/v1/scans?{query}", headers=headers)
+        assert response.status_code == 200
+        listed = json.loads(response.get_data())
+        assert listed["items"] == wanted
+        assert [list(item) for item in listed["items"]] == [list(item) for item in wanted]
+        assert [list(item["counts"]) for item in listed["items"]] == [
+            list(item["counts"]) for item in wanted]
+    past = client.get("/api/v1/scans?per_page=2&page=4", headers=headers).get_json()
+    assert (past["items"], past["total"], past["page"]) == ([], 5, 4)
+    nothing = client.get("/api/v1/scans?source=llm", headers=headers).get_json()
+    assert (nothing["items"], nothing["total"]) == ([], 0)
+
+
+def stored_counts(app, scan_id):
+    with app.app_context():
+        return db.session.get(Scan, scan_id).category_counts
+
+
+def test_a_scan_stores_its_counts_and_a_correction_forgets_them(keyword_app, accounts):
+    """Scan.category_counts is the list's copy of counts(): written with the scan, NULL
+    (counted from the findings) from the first correction on; the list follows at once."""
+    client = keyword_app.test_client()
+    _, headers = accounts.user()
+    scan = created(post_text(client, headers, "The vendor is late. The budget is short. "
+                                              "The vendor left."))
+    assert stored_counts(keyword_app, scan["scan_id"]) == [["vendor", 2], ["budget", 1]]
+    assert scan["counts"] == {"vendor": 2, "budget": 1}
+
+    def listed():
+        return client.get("/api/v1/scans", headers=headers).get_json()["items"][0]["counts"]
+
+    assert listed() == {"vendor": 2, "budget": 1}
+    url = f"/api/v1/scans/{scan['scan_id']}/findings/{scan['data'][0]['id']}"
+    assert client.patch(url, json={"category": "legal"}, headers=headers).status_code == 200
+    assert stored_counts(keyword_app, scan["scan_id"]) is None
+    assert listed() == {"legal": 1, "budget": 1, "vendor": 1}
+    assert list(listed()) == ["legal", "budget", "vendor"]
+    client.patch(url, json={"category": "none"}, headers=headers)
+    assert listed() == {"budget": 1, "vendor": 1}
+    created(post_text(client, headers, "Nothing to see here."))
+    assert listed() == {}
+    assert stored_counts(keyword_app, client.get("/api/v1/scans", headers=headers)
+                         .get_json()["items"][0]["scan_id"]) == []
+
+
+def test_any_change_to_a_finding_forgets_the_stored_counts(keyword_app, accounts):
+    """Changed through the ORM anywhere (not only by PATCH), a finding's scan recounts."""
+    client = keyword_app.test_client()
+    _, headers = accounts.user()
+    scan = created(post_text(client, headers, "The vendor is late. The budget is short."))
+    with keyword_app.app_context():
+        finding = db.session.scalar(select(ScanFinding).where(
+            ScanFinding.scan_id == scan["scan_id"], ScanFinding.position == 1))
+        finding.category = "legal"
+        db.session.commit()
+    assert stored_counts(keyword_app, scan["scan_id"]) is None
+    listed = client.get("/api/v1/scans", headers=headers).get_json()["items"][0]
+    assert listed["counts"] == {"vendor": 1, "legal": 1}
+    with keyword_app.app_context():
+        stored = db.session.get(Scan, scan["scan_id"])
+        stored.category_counts = [["vendor", 1], ["legal", 1]]
+        db.session.delete(stored.findings[0])
+        db.session.commit()
+    assert stored_counts(keyword_app, scan["scan_id"]) is None
+    listed = client.get("/api/v1/scans", headers=headers).get_json()["items"][0]
+    assert listed["counts"] == {"legal": 1}
+
+
+@pytest.mark.parametrize("how", ["logout", "deactivated", "deleted", "tokens-revoked"])
+def test_the_list_refuses_a_token_on_the_very_next_request(keyword_app, accounts, how):
+    """Nothing of a token's check is kept between requests: what another process (here,
+    the database directly) did to the token or its user counts on the next request."""
+    from service.models import User
+
+    client = keyword_app.test_client()
+    user, headers = accounts.user()
+    created(post_text(client, headers, "The budget is short."))
+    assert client.get("/api/v1/scans", headers=headers).status_code == 200
+    if how == "logout":
+        assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    else:
+        with keyword_app.app_context():
+            stored = db.session.get(User, user["id"])
+            if how == "deactivated":
+                stored.active = False
+            elif how == "deleted":
+                db.session.delete(stored)
+            else:
+                stored.token_version += 1
+            db.session.commit()
+    assert_problem(client.get("/api/v1/scans", headers=headers), 401)
+    assert_problem(client.get("/api/scans", headers=headers), 401)
+
+
+def test_the_lists_own_dump_is_what_the_schema_dumps():
+    """ScanSummary.to_json (the list's serializer) against marshmallow's dump of the same
+    fields: every value kind, key order included."""
+    from service.scans.listing import ScanSummary
+    from service.scans.schemas import ScanSummaryPageSchema, ScanSummarySchema
+
+    stamp = datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
+    items = [
+        ScanSummary("a" * 36, "model", "minilm-1", stamp, None, None, 0, {}),
+        ScanSummary("b" * 36, "llm", "gpt", stamp.replace(microsecond=0), "r%_é.pdf",
+                    "application/pdf", 12345, {"vendor": 2, "budget": 1}),
+    ]
+    for item in items:
+        assert json.dumps(item.to_json()) == json.dumps(ScanSummarySchema().dump(item))
+    page = {"items": items, "page": 2, "per_page": 20, "total": 22}
+    generic = {"items": [ScanSummarySchema().dump(item) for item in items],
+               "page": 2, "per_page": 20, "total": 22}
+    assert json.dumps(ScanSummaryPageSchema().dump(page)) == json.dumps(generic)
+    assert list(ScanSummaryPageSchema().fields) == ["items", "page", "per_page", "total"]
+
+
+def test_the_migration_counts_the_scans_stored_before_it(make_app, tmp_path, backend):
+    """db/versions/f31fa3f8d2d3: scans stored before it get category_counts = counts()."""
+    if backend != "sqlite":
+        pytest.skip("the migration's SQL is the same; one backend is enough")
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'before.db'}")
+    with app.app_context():
+        upgrade(revision="d3ba69a86e6b")
+        db.session.execute(text(
+            "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+            "created_at, updated_at) VALUES ('u', 'u@example.com', 'x', 'user', 1, 0, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        for scan_id in ("s1", "s2", "s3"):
+            db.session.execute(text(
+                "INSERT INTO scans (id, user_id, source, model_version, text_length, dropped, "
+                "created_at) VALUES (:id, 'u', 'model', 'v', 1, 0, '2026-01-01 00:00:00')"),
+                {"id": scan_id})
+        findings = [("s1", 0, "vendor", None), ("s1", 1, "budget", "schedule"),
+                    ("s1", 2, "budget", None), ("s1", 3, "vendor", "none"),
+                    ("s1", 4, "schedule", None), ("s2", 0, "none", "legal")]
+        for scan_id, position, category, corrected in findings:
+            db.session.execute(text(
+                "INSERT INTO findings (scan_id, position, risk, category, context, "
+                "start_offset, end_offset, corrected_category) VALUES (:scan_id, :position, "
+                "'r', :category, 'c', 0, 1, :corrected)"),
+                {"scan_id": scan_id, "position": position, "category": category,
+                 "corrected": corrected})
+        db.session.commit()
+        upgrade()
+        scans = {scan.id: scan for scan in db.session.scalars(select(Scan))}
+        assert {scan_id: scan.category_counts for scan_id, scan in scans.items()} == {
+            "s1": [["vendor", 1], ["schedule", 2], ["budget", 1]], "s2": [["legal", 1]],
+            "s3": []}
+        assert all(dict(scan.category_counts) == scan.counts() for scan in scans.values())
+        db.session.remove()
+
+
 def export_feedback(app, path) -> list[dict]:
     result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(path)])
     assert result.exit_code == 0, result.output

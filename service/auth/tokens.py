@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 
 from service.extensions import db, token_auth
 from service.models import RefreshToken, RevokedToken, User, utcnow
@@ -34,7 +35,13 @@ class TokenPair:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+    return _serializer_for(current_app.config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=4)
+def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
+    """Stateless and thread-safe: one per secret key, not one per request."""
+    return URLSafeTimedSerializer(secret_key, salt=_SALT)
 
 
 def _access_lifetime() -> int:
@@ -68,28 +75,52 @@ def read_access_token(token: str) -> dict | None:
     return claims
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The user an access token authenticates, as the database had them when the request
+    was authenticated: ``token_auth.current_user()``. A value, not a session object: a
+    commit or a rollback later in the request cannot expire it, so reading ``caller.id``
+    afterwards (the request log does) never goes back to the database. It did, with the
+    ORM instance: when the database had just gone away, a DELETE that was committed
+    answered 500 instead of 204, and a 503 turned into a 500 (found by
+    reliability/faults.py). Views that change a user load their own ``User``."""
+
+    id: str
+    email: str
+    role: str
+    active: bool
+    token_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+# The caller's columns, unless the token was revoked: one round trip on every request.
+# Nothing of it is cached between requests: a revoked token, a deactivated or deleted user
+# and a bumped token_version are refused on the very next request, in every process.
+_users = User.__table__
+_CALLER = (select(*(_users.c[field.name] for field in fields(Caller)))
+           .where(_users.c.id == bindparam("sub"),
+                  ~exists().where(RevokedToken.__table__.c.jti == bindparam("jti"))))
+
+
 @token_auth.verify_token
-def verify_access_token(token: str) -> User | None:
+def verify_access_token(token: str) -> Caller | None:
     """The single door for access tokens."""
     claims = read_access_token(token) if token else None
     if claims is None:
         return None
-    if db.session.get(RevokedToken, claims["jti"]) is not None:
+    row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"]}).first()
+    if row is None or not row.active or row.token_version != claims["ver"]:
         return None
-    user = db.session.get(User, claims["sub"])
-    if user is None or not user.active or user.token_version != claims["ver"]:
-        return None
-    # The caller, as loaded now, outside the session: a commit or a rollback later in the
-    # request does not expire it, so reading ``caller.id`` afterwards (the request log does)
-    # never goes back to the database. It did, and when the database had just gone away a
-    # DELETE that was committed answered 500 instead of 204, and a 503 turned into a 500
-    # (found by reliability/faults.py). Views that change a user load their own instance.
-    db.session.expunge(user)
-    return user
+    return Caller(*row)
 
 
 @token_auth.get_user_roles
-def user_roles(user: User) -> list[str]:
+def user_roles(user: Caller) -> list[str]:
     return [user.role]
 
 
@@ -103,7 +134,7 @@ def revoke_access_token(token: str) -> None:
                                   expires_at=now + timedelta(seconds=_access_lifetime())))
 
 
-def revoke_refresh_token(user: User, token: str) -> None:
+def revoke_refresh_token(user: User | Caller, token: str) -> None:
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.token_hash == _hash(token), RefreshToken.user_id == user.id,

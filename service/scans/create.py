@@ -21,6 +21,7 @@ from service.analysis.base import Analyzer, Finding
 from service.analysis.bounded import extract_text_bounded
 from service.analysis.extract import Document, DocumentError, ExtractionLimits
 from service.analysis.llm import LLMAnalyzer, LLMCall, LLMError
+from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
@@ -34,7 +35,7 @@ class Upload:
     data: bytes
 
 
-def create_scan(user: User, *, text: str | None, upload: Upload | None,
+def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool) -> Scan:
     settings = current_app.config["SETTINGS"]
     user_id = user.id

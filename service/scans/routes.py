@@ -5,21 +5,21 @@ from __future__ import annotations
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import func, select
 
-from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
+from service.api import PageArgs, get_or_404, json_body, not_found, query
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.models import Scan, ScanFinding, utcnow
+from service.models import Scan, utcnow
 from service.rate_limits import scans_per_user
 from service.scans.create import Upload, create_scan, delete_scan, safe_display_name, scan_folder
+from service.scans.listing import scan_page
 from service.scans.schemas import (
     CorrectionSchema,
     FindingSchema,
     ScanFilterSchema,
     ScanRequestSchema,
     ScanSchema,
-    ScanSummarySchema,
+    ScanSummaryPageSchema,
 )
 
 scans = Blueprint("scans", __name__)
@@ -108,25 +108,11 @@ def _json_scan_args() -> dict:
 @scans.route("", methods=["GET"])
 @authenticate(token_auth)
 @query(ScanListArgs)
-@response(page_of(ScanSummarySchema))
+@response(ScanSummaryPageSchema())
 @other_responses({401: "No or bad token", 422: "Bad filter or page"})
 def all(args):
     """Your scans, newest first"""
-    caller = token_auth.current_user()
-    statement = (select(Scan).where(Scan.user_id == caller.id)
-                 .order_by(Scan.created_at.desc(), Scan.id))
-    if "source" in args:
-        statement = statement.where(Scan.source == args["source"])
-    if "category" in args:
-        effective = func.coalesce(ScanFinding.corrected_category, ScanFinding.category)
-        statement = statement.where(Scan.findings.any(effective == args["category"]))
-    if "created_after" in args:
-        statement = statement.where(Scan.created_at >= args["created_after"])
-    if "created_before" in args:
-        statement = statement.where(Scan.created_at < args["created_before"])
-    if "q" in args:
-        statement = statement.where(Scan.filename.contains(args["q"], autoescape=True))
-    return paginate(statement, args)
+    return scan_page(token_auth.current_user().id, args)
 
 
 @scans.route("/<scan_id>", methods=["GET"])

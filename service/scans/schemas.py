@@ -3,8 +3,9 @@ from datetime import UTC
 from marshmallow import fields, validate
 
 from service.analysis.labels import LABELS
-from service.api import StrictBoolean
+from service.api import StrictBoolean, page_of
 from service.extensions import ma
+from service.scans.listing import ScanSummary
 
 
 class ScanRequestSchema(ma.Schema):
@@ -63,3 +64,15 @@ class ScanFilterSchema(ma.Schema):
 class CorrectionSchema(ma.Schema):
     category = fields.String(required=True, validate=validate.OneOf(LABELS),
                              metadata={"description": "the right label (`none`: not a risk)"})
+
+
+class ScanSummaryPageSchema(page_of(ScanSummarySchema)):
+    """A page of the list (GET /api/v1/scans). Its fields document the answer (OpenAPI);
+    a page of ScanSummary rows, the list's own, is written by ScanSummary.to_json, which
+    gives what the fields would, only faster (the list is the busiest read)."""
+
+    def dump(self, obj, *, many=None):
+        if many or not all(isinstance(item, ScanSummary) for item in obj["items"]):
+            return super().dump(obj, many=many)
+        return {"items": [item.to_json() for item in obj["items"]], "page": obj["page"],
+                "per_page": obj["per_page"], "total": obj["total"]}
