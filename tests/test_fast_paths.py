@@ -85,14 +85,20 @@ def test_onnx_int8_keeps_the_first_layers_in_fp32(fp32, onnx_int8) -> None:
     assert onnx_int8.device == torch.device("cpu")
 
 
-def test_onnx_int8_agrees_with_fp32_on_held_out_sentences(fp32, onnx_int8, held_out) -> None:
+def _compare(plain_analyzer, fast_analyzer, held_out):
+    """(plain answers, fast answers, share of equal labels, macro-F1 plain, macro-F1 fast)."""
     texts, gold = held_out
-    plain, quantized = fp32.classify(texts), onnx_int8.classify(texts)
-
-    agree = [p[0] == q[0] for p, q in zip(plain, quantized)]
-    assert sum(agree) / len(agree) >= MIN_ONNX_AGREEMENT
+    plain, fast = plain_analyzer.classify(texts), fast_analyzer.classify(texts)
+    agreement = sum(p[0] == q[0] for p, q in zip(plain, fast)) / len(texts)
     f1_plain = compute_metrics(gold, [label for label, _ in plain])["macro_f1"]
-    f1_int8 = compute_metrics(gold, [label for label, _ in quantized])["macro_f1"]
+    f1_fast = compute_metrics(gold, [label for label, _ in fast])["macro_f1"]
+    return plain, fast, agreement, f1_plain, f1_fast
+
+
+def test_onnx_int8_agrees_with_fp32_on_held_out_sentences(fp32, onnx_int8, held_out) -> None:
+    plain, quantized, agreement, f1_plain, f1_int8 = _compare(fp32, onnx_int8, held_out)
+
+    assert agreement >= MIN_ONNX_AGREEMENT
     assert f1_int8 >= f1_plain - MAX_MACRO_F1_DROP
     # Where the labels agree, so do the probabilities, roughly: int8 moves them a little.
     differences = [abs(p[1] - q[1]) for p, q in zip(plain, quantized) if p[0] == q[0]]
@@ -135,13 +141,9 @@ def test_int8_quantizes_the_linear_layers(fp32, int8) -> None:
 
 
 def test_int8_agrees_with_fp32_on_held_out_sentences(fp32, int8, held_out) -> None:
-    texts, gold = held_out
-    plain, quantized = fp32.classify(texts), int8.classify(texts)
+    _, _, agreement, f1_plain, f1_int8 = _compare(fp32, int8, held_out)
 
-    agree = [p[0] == q[0] for p, q in zip(plain, quantized)]
-    assert sum(agree) / len(agree) >= MIN_AGREEMENT
-    f1_plain = compute_metrics(gold, [label for label, _ in plain])["macro_f1"]
-    f1_int8 = compute_metrics(gold, [label for label, _ in quantized])["macro_f1"]
+    assert agreement >= MIN_AGREEMENT
     assert f1_int8 >= f1_plain - MAX_MACRO_F1_DROP
 
 
