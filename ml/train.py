@@ -57,8 +57,8 @@ class TrainingConfig:
     """Everything that decides a training run; saved as training_config.json with the model.
 
     The defaults are the shipped recipe, sized for the 15-minute budget on 2 CPU cores:
-    about 84 s an epoch of 5,641 sentences measured on quiet cores, so about 105 s for
-    today's 7,083 (9 minutes in all); far longer on a busy machine.
+    129 s an epoch of 7,083 sentences with its validation, measured on quiet cores (about
+    12 minutes in all); far longer on a busy machine.
     """
 
     data_dir: Path = field(default=REPO_ROOT / "ml" / "data", metadata={
