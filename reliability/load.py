@@ -31,19 +31,14 @@ from pathlib import Path
 
 import requests
 
+from tests.documents import PLAIN_SENTENCES, RISKY_SENTENCES, make_pdf
+
 PASSWORD = "correct horse battery"
 OPERATIONS = {"scan": 30, "list": 22, "get": 25, "delete": 10, "login": 6, "register": 3,
               "me": 4}
 
-SENTENCES = (
-    "The vendor may fail to deliver the servers before the go-live date.",
-    "The budget is overrun by 20 percent and the sponsor has not approved the change request.",
-    "Data protection obligations under GDPR have not been reviewed by legal.",
-    "An unpatched server exposes customer data to attackers.",
-    "Key developers might leave the project in March.",
-    "UAT may slip two weeks if the test environment is not ready.",
-    "The team met on Tuesday.",
-    "Lunch was served at noon.",
+# The test documents' sentences, and two more of the kinds a register holds.
+SENTENCES = RISKY_SENTENCES + PLAIN_SENTENCES + (
     "The steering committee has not met since March.",
     "Integration testing depends on a supplier API that is still in beta.",
 )
@@ -264,8 +259,6 @@ class LoadDriver:
         sentences = rng.sample(SENTENCES, rng.randint(2, 6))
         if rng.random() < self.upload_share:
             if rng.random() < 0.5:
-                from tests.documents import make_pdf
-
                 data, name = make_pdf(sentences), "plan.pdf"
             else:
                 data, name = "\n".join(sentences).encode(), "notes.txt"
