@@ -1,17 +1,19 @@
 """Classification throughput, as ratios measured in this one process on one model.
 
-* naive: ``transformers.pipeline("text-classification")`` called once per sentence;
-* raw: the model's forward pass on pre-tokenized, length-sorted, pre-padded batches of the
-  analyzer's batch size (no tokenization, no bookkeeping: the limit);
-* the service's TransformerAnalyzer.classify in fp32, with MODEL_QUANTIZE=onnx-int8 (ONNX
-  Runtime, int8 after the first layers; and the raw forward of that model, the limit of that
-  path) and with MODEL_QUANTIZE=int8 (torch's dynamic int8 of every Linear layer);
-* classify from 4 threads at once, with the lock around the whole call or around
-  tokenization only.
+* naive: ``transformers.pipeline("text-classification")`` called once per sentence (the
+  torch model, fp32);
+* raw: a model's forward pass on pre-tokenized, length-sorted, pre-padded batches of the
+  analyzer's batch size (no tokenization, no bookkeeping: the limit of a path), for the torch
+  model, its ONNX graph (fp32) and the int8 graph;
+* the service's TransformerAnalyzer.classify in fp32 in ONNX Runtime (the CPU's default) and
+  in torch, in ONNX Runtime's int8 (MODEL_QUANTIZE=int8) and torch's dynamic int8
+  (MODEL_RUNTIME=torch MODEL_QUANTIZE=int8);
+* the default analyzer called from 4 threads at once, with the lock around the whole call or
+  around tokenization only.
 
 Rounds are interleaved and each figure is the median of its rounds, so that a neighbour's
-burst of CPU hits every variant alike. ``agreement`` compares the labels of both int8 paths
-with fp32's on all of ml/data/test.jsonl, with the macro-F1 of each.
+burst of CPU hits every variant alike. ``agreement`` compares the labels of the other paths
+with the torch model's in fp32 on all of ml/data/test.jsonl, with the macro-F1 of each.
 """
 
 from __future__ import annotations
@@ -82,39 +84,44 @@ def run(model_dir: str, *, rounds: int = 3, count: int = 256, naive_sentences: i
     from transformers import pipeline
 
     texts = sentences(count)
-    fp32 = TransformerAnalyzer(model_dir, device="cpu")
-    onnx8 = TransformerAnalyzer(model_dir, device="cpu", quantize="onnx-int8")
-    int8 = TransformerAnalyzer(model_dir, device="cpu", quantize="int8")
-    naive = pipeline("text-classification", model=fp32.model, tokenizer=fp32.tokenizer,
+    analyzers = {
+        "onnx fp32": TransformerAnalyzer(model_dir, device="cpu"),  # the CPU's default
+        "torch fp32": TransformerAnalyzer(model_dir, device="cpu", runtime="torch"),
+        "onnx int8": TransformerAnalyzer(model_dir, device="cpu", quantize="int8"),
+        "torch int8": TransformerAnalyzer(model_dir, device="cpu", runtime="torch",
+                                          quantize="int8"),
+    }
+    default, torch32 = analyzers["onnx fp32"], analyzers["torch fp32"]
+    naive = pipeline("text-classification", model=torch32.model, tokenizer=torch32.tokenizer,
                      device=torch.device("cpu"))
-    raw32, raw_onnx8 = _raw_batches(fp32, texts), _raw_batches(onnx8, texts)
+    raw = {name: (analyzers[name].model, _raw_batches(analyzers[name], texts))
+           for name in ("torch fp32", "onnx fp32", "onnx int8")}
     documents = [texts[i:i + 20] for i in range(0, len(texts), 20)]
-    log(f"classify: the first {len(texts)} sentences of ml/data/test.jsonl, model {fp32.version}, "
-        f"batch {fp32.batch_size}, max_length {fp32.max_length}, torch threads "
-        f"{torch.get_num_threads()}")
+    log(f"classify: the first {len(texts)} sentences of ml/data/test.jsonl, model "
+        f"{default.version}, batch {default.batch_size}, max_length {default.max_length}, "
+        f"torch threads {torch.get_num_threads()}")
 
     # Warm up every path once (allocators, oneDNN kernels).
-    naive(texts[:8][0]), fp32.classify(texts[:64]), onnx8.classify(texts[:64])
-    int8.classify(texts[:64])
-    variants = {
-        "naive pipeline, per sentence": lambda: _rate(
-            naive_sentences, lambda: [naive(text) for text in texts[:naive_sentences]]),
-        "raw batched forward fp32": lambda: _rate(len(texts), lambda: _raw_forward(fp32.model,
-                                                                                   raw32)),
-        "analyzer fp32": lambda: _rate(len(texts), lambda: fp32.classify(texts)),
-        "raw batched forward onnx-int8": lambda: _rate(
-            len(texts), lambda: _raw_forward(onnx8.model, raw_onnx8)),
-        "analyzer onnx-int8": lambda: _rate(len(texts), lambda: onnx8.classify(texts)),
-        "analyzer int8": lambda: _rate(len(texts), lambda: int8.classify(texts)),
-    }
+    naive(texts[0])
+    for analyzer in analyzers.values():
+        analyzer.classify(texts[:64])
+    variants = {"naive pipeline, per sentence": lambda: _rate(
+        naive_sentences, lambda: [naive(text) for text in texts[:naive_sentences]])}
+    for name, (model, batches) in raw.items():
+        variants[f"raw batched forward, {name}"] = (
+            lambda model=model, batches=batches: _rate(len(texts),
+                                                       lambda: _raw_forward(model, batches)))
+    for name, analyzer in analyzers.items():
+        variants[f"analyzer, {name}"] = (
+            lambda analyzer=analyzer: _rate(len(texts), lambda: analyzer.classify(texts)))
     for serialize in ("call", "tokenizer"):
         def threaded(serialize=serialize):
-            fp32._serialize = serialize
+            default._serialize = serialize
             try:
-                return _rate(len(texts), lambda: _threaded(fp32, documents, 4))
+                return _rate(len(texts), lambda: _threaded(default, documents, 4))
             finally:
-                fp32._serialize = "call"
-        variants[f"analyzer fp32, 4 threads, lock {serialize}"] = threaded
+                default._serialize = "call"
+        variants[f"analyzer, onnx fp32, 4 threads, lock {serialize}"] = threaded
 
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(rounds):
@@ -123,11 +130,13 @@ def run(model_dir: str, *, rounds: int = 3, count: int = 256, naive_sentences: i
         log(f"  round {round_ + 1}/{rounds}: " + ", ".join(
             f"{name} {values[-1]:.0f}/s" for name, values in samples.items()))
     rates = {name: statistics.median(values) for name, values in samples.items()}
-    return {**rates, "agreement": agreement(fp32, {"onnx-int8": onnx8, "int8": int8})}
+    others = {name: analyzer for name, analyzer in analyzers.items() if name != "torch fp32"}
+    return {**rates, "agreement": agreement(torch32, others)}
 
 
 def agreement(fp32: TransformerAnalyzer, others: dict[str, TransformerAnalyzer]) -> dict:
-    """Label agreement with fp32 and macro-F1 of each analyzer on all of ml/data/test.jsonl."""
+    """Label agreement with ``fp32`` and macro-F1 of each analyzer on all of
+    ml/data/test.jsonl."""
     from ml.evaluate import compute_metrics, read_labelled_jsonl
 
     texts, gold = read_labelled_jsonl(DATA)

@@ -8,11 +8,13 @@ nothing is downloaded) as a sequence classifier over the eleven labels, keeps th
 the best validation macro-F1 and writes ``models_cache/<version>/``:
 
 - ``model.safetensors``, ``config.json`` (with id2label), the tokenizer files;
+- ``model.onnx``: the same classifier as an ONNX graph, which the service runs on the CPU
+  (ml/export.py);
 - ``labels.json``: the label of each output, in order;
 - ``training_config.json``: the TrainingConfig, the encoder checksum, data checksums, library
   versions, the per-epoch history;
 - ``metrics.json``: validation and test metrics, measured through the service's
-  ``TransformerAnalyzer`` on the saved model;
+  ``TransformerAnalyzer`` on the saved model (in ONNX Runtime on the CPU, as served);
 - ``README.md``: the model card.
 
 Then ``models_cache/current`` is set to the new version (unless ``--no-set-current``).
@@ -40,6 +42,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
 from ml.evaluate import compute_metrics, read_labelled_jsonl
+from ml.export import write_onnx
 from service.analysis.labels import LABELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -322,6 +325,7 @@ def train(config: TrainingConfig) -> Path:
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        write_onnx(staging)
         write_json(staging / "labels.json", list(LABELS))
         write_json(staging / "training_config.json", {
             **config.to_json(),
@@ -421,7 +425,8 @@ def model_card(config: TrainingConfig, encoder_checksum: str, splits: dict[str, 
 
 Labels each sentence of a project document with one of the eleven labels of the risk
 taxonomy (`shared/design/risk-taxonomy.md`): {", ".join(f"`{label}`" for label in LABELS)}.
-The service loads it with `TransformerAnalyzer` (`service/analysis/transformer.py`).
+The service loads it with `TransformerAnalyzer` (`service/analysis/transformer.py`): on the
+CPU it runs `model.onnx` in ONNX Runtime, on CUDA `model.safetensors` in torch (fp16).
 
 ## Base encoder
 

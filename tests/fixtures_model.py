@@ -34,7 +34,8 @@ TEST_TRAINING = {
     "batch_size": 16,
     "seed": 13,
 }
-CODE_FILES = ("ml/train.py", "ml/evaluate.py", "service/analysis/transformer.py")
+CODE_FILES = ("ml/train.py", "ml/evaluate.py", "ml/export.py", "service/analysis/transformer.py",
+              "service/analysis/onnx_model.py")
 
 
 def pytest_configure(config):

@@ -200,6 +200,13 @@ def test_the_model_stage_trains_with_ml_train_or_takes_the_prebuilt_model(docker
     assert "TransformerAnalyzer('models_cache'" in script  # the shipped model loads
 
 
+def test_the_cpu_image_ships_the_onnx_graph_of_a_prebuilt_model():
+    """The CPU image serves model.onnx (ONNX Runtime); a prebuilt model trained before
+    ml.train wrote it gets it at build time, not at every start of the container."""
+    script = " ".join(read_dockerfile("Dockerfile.cpu").stage("model").all("RUN"))
+    assert '[ -f "models_cache/$current/model.onnx" ] || python -m ml.export' in script
+
+
 def test_the_runtime_stage_runs_as_a_non_root_user_with_a_health_check(dockerfile):
     final = dockerfile.final
     users = final.all("USER")

@@ -1,14 +1,17 @@
-"""The fast paths give the plain path's answers: int8 quantization (ONNX Runtime's and
-torch's), dynamic batching, and classify called from many threads at once. (Their speed is
-bench/'s business, not a test's.)"""
+"""The fast paths give the plain path's answers: ONNX Runtime (fp32, the CPU default, and
+int8), torch's int8, dynamic batching, and classify called from many threads at once. The
+plain path, the reference, is the torch model in fp32. (Their speed is bench/'s business,
+not a test's.)"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,21 +19,22 @@ import torch
 from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis.base import AnalysisError
 from service.analysis.batching import DynamicBatcher
-from service.analysis.onnx_int8 import FP32_LAYERS, OnnxInt8Model
+from service.analysis.onnx_model import FP32_LAYERS, ONNX_FILE, OnnxModel, export
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 
-# MODEL_QUANTIZE=onnx-int8 is held to the project's bar: on the real model 99.1–99.9% of
-# labels agree with fp32 on three held-out sets (README, Throughput); the small model the
+# ONNX Runtime's int8 (MODEL_QUANTIZE=int8 under the default runtime) is held to the
+# project's bar: on the real model 99.1–99.9% of labels agree with fp32 on three held-out
+# sets (README, Throughput); the small model the
 # suite trains is less sure of itself (more sentences whose two best labels are almost tied,
 # which is what int8 rounding flips), and agreed on 98.4% of its 440 held-out sentences
 # (torch's int8: 93.6%). The bound leaves room for other CPUs (ONNX Runtime's int8 kernels
 # differ between CPUs with and without VNNI); a broken export or quantization agrees on far
 # less.
 MIN_ONNX_AGREEMENT = 0.97
-# torch's dynamic int8 (MODEL_QUANTIZE=int8) is held to "it does not break the model" only:
+# torch's dynamic int8 (MODEL_RUNTIME=torch, MODEL_QUANTIZE=int8) is held to "it does not break the model" only:
 # about 94% on the small test model and 94.6% on the real model (macro-F1 +0.4 points), short
-# of the 99% the project asks, which is why onnx-int8 is the one recommended.
+# of the 99% the project asks, which is why ONNX Runtime's is the one recommended.
 MIN_AGREEMENT = 0.85
 # On ~350 held-out sentences and eleven labels a weak test model's macro-F1 moves by several
 # points when a handful of near-tied sentences flip (3.9 points measured on the model CI
@@ -45,17 +49,22 @@ def held_out(held_out_path):
 
 @pytest.fixture(scope="module")
 def fp32(scan_model_dir):
-    return TransformerAnalyzer(scan_model_dir, device="cpu")
+    return TransformerAnalyzer(scan_model_dir, device="cpu", runtime="torch")
 
 
 @pytest.fixture(scope="module")
 def int8(scan_model_dir):
-    return TransformerAnalyzer(scan_model_dir, device="cpu", quantize="int8")
+    return TransformerAnalyzer(scan_model_dir, device="cpu", runtime="torch", quantize="int8")
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(scan_model_dir):
+    return TransformerAnalyzer(scan_model_dir, device="cpu")  # the CPU's default
 
 
 @pytest.fixture(scope="module")
 def onnx_int8(scan_model_dir):
-    return TransformerAnalyzer(scan_model_dir, device="cpu", quantize="onnx-int8")
+    return TransformerAnalyzer(scan_model_dir, device="cpu", quantize="int8")
 
 
 def _documents(texts, size=7):
@@ -70,12 +79,66 @@ def _same(answers, expected, tolerance=1e-5):
 
 
 # ---------------------------------------------------------------------------------------
-# onnx-int8
+# ONNX Runtime, fp32: the CPU's default
+
+
+def test_onnx_is_the_cpu_default_and_runs_the_trained_graph(scan_model_dir, fp32,
+                                                             onnx_fp32) -> None:
+    assert (Path(scan_model_dir) / ONNX_FILE).is_file()  # written by ml.train
+    assert isinstance(onnx_fp32.model, OnnxModel)
+    assert (onnx_fp32.runtime, onnx_fp32.quantize) == ("onnx", "none")
+    assert (fp32.runtime, fp32.quantize) == ("torch", "none")
+    assert onnx_fp32.labels == fp32.labels and onnx_fp32.version == fp32.version
+    assert onnx_fp32.device == torch.device("cpu")
+
+
+def test_onnx_fp32_gives_the_torch_models_answers(fp32, onnx_fp32, held_out) -> None:
+    # Same graph, other kernels: the float sums round differently, nothing more.
+    _same(onnx_fp32.classify(held_out[0]), fp32.classify(held_out[0]), tolerance=1e-4)
+
+
+def test_a_model_folder_without_its_onnx_graph_is_exported_at_load(scan_model_dir, fp32,
+                                                                   held_out, tmp_path) -> None:
+    older = shutil.copytree(scan_model_dir, tmp_path / "older",
+                            ignore=shutil.ignore_patterns(ONNX_FILE))
+    analyzer = TransformerAnalyzer(older, device="cpu")
+
+    assert isinstance(analyzer.model, OnnxModel) and not (older / ONNX_FILE).exists()
+    _same(analyzer.classify(held_out[0][:50]), fp32.classify(held_out[0][:50]), tolerance=1e-4)
+
+
+def test_ml_export_writes_a_readable_graph_the_service_loads(scan_model_dir, fp32, held_out,
+                                                             tmp_path) -> None:
+    older = shutil.copytree(scan_model_dir, tmp_path / "older",
+                            ignore=shutil.ignore_patterns(ONNX_FILE))
+    done = subprocess.run([sys.executable, "-m", "ml.export", "--model", str(older)],
+                          check=False, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert (older / ONNX_FILE).stat().st_mode & 0o777 == 0o644
+    assert [path.name for path in older.iterdir() if path.name.startswith(".")] == []
+    analyzer = TransformerAnalyzer(older, device="cpu")
+    _same(analyzer.classify(held_out[0][:50]), fp32.classify(held_out[0][:50]), tolerance=1e-4)
+
+
+def test_exporting_leaves_the_torch_model_as_it_was(scan_model_dir, held_out, tmp_path) -> None:
+    analyzer = TransformerAnalyzer(scan_model_dir, device="cpu", runtime="torch")
+    before = analyzer.classify(held_out[0][:30])
+    export(analyzer.model, list(analyzer.tokenizer.model_input_names), tmp_path / ONNX_FILE)
+
+    # Not in training mode afterwards (dropout would make every answer random).
+    assert not any(module.training for module in analyzer.model.modules())
+    _same(analyzer.classify(held_out[0][:30]), before)
+
+
+# ---------------------------------------------------------------------------------------
+# ONNX Runtime, int8
 
 
 def test_onnx_int8_keeps_the_first_layers_in_fp32(fp32, onnx_int8) -> None:
     model = onnx_int8.model
-    assert isinstance(model, OnnxInt8Model) and onnx_int8.quantize == "onnx-int8"
+    assert isinstance(model, OnnxModel)
+    assert (onnx_int8.runtime, onnx_int8.quantize) == ("onnx", "int8")
     layers = fp32.model.config.num_hidden_layers
     assert FP32_LAYERS < layers
     # Six weight products a layer (query, key, value, attention output, FFN in and out).
@@ -135,7 +198,7 @@ def test_onnx_int8_works_behind_the_dynamic_batcher(onnx_int8, held_out) -> None
 
 
 def test_int8_quantizes_the_linear_layers(fp32, int8) -> None:
-    assert fp32.quantize == "none" and int8.quantize == "int8"
+    assert (int8.runtime, int8.quantize) == ("torch", "int8")
     assert not any(type(module) is torch.nn.Linear for module in int8.model.modules())
     assert int8.labels == fp32.labels and int8.version == fp32.version
 
@@ -147,19 +210,26 @@ def test_int8_agrees_with_fp32_on_held_out_sentences(fp32, int8, held_out) -> No
     assert f1_int8 >= f1_plain - MAX_MACRO_F1_DROP
 
 
-@pytest.mark.parametrize("quantize", ["int8", "onnx-int8"])
-def test_int8_is_refused_on_cuda(scan_model_dir, quantize) -> None:
+@pytest.mark.parametrize(("runtime", "quantize"), [("auto", "int8"), ("torch", "int8"),
+                                                   ("onnx", "none")])
+def test_cpu_only_paths_are_refused_on_cuda(scan_model_dir, runtime, quantize) -> None:
     with pytest.raises(AnalysisError, match="CPU only"):
-        TransformerAnalyzer(scan_model_dir, device="cuda", quantize=quantize)
+        TransformerAnalyzer(scan_model_dir, device="cuda", runtime=runtime, quantize=quantize)
 
 
-def test_quantize_settings_are_validated() -> None:
-    assert Settings.from_env({"MODEL_QUANTIZE": "INT8"}, RISKSCAN_ENV="testing").MODEL_QUANTIZE \
-        == "int8"
-    assert Settings.from_env({"MODEL_QUANTIZE": "ONNX-int8"},
-                             RISKSCAN_ENV="testing").MODEL_QUANTIZE == "onnx-int8"
+def test_runtime_and_quantize_settings_are_validated() -> None:
+    def settings(**values):
+        return Settings.from_env(values, RISKSCAN_ENV="testing")
+
+    assert settings().MODEL_RUNTIME == "auto" and settings().MODEL_QUANTIZE == "none"
+    assert settings(MODEL_QUANTIZE="INT8").MODEL_QUANTIZE == "int8"
+    # The older spelling, from before ONNX Runtime was the CPU's default runtime.
+    assert settings(MODEL_QUANTIZE="ONNX-int8").MODEL_QUANTIZE == "int8"
+    assert settings(MODEL_RUNTIME=" Torch").MODEL_RUNTIME == "torch"
     with pytest.raises(ConfigError, match="MODEL_QUANTIZE"):
-        Settings.from_env({"MODEL_QUANTIZE": "int4"}, RISKSCAN_ENV="testing")
+        settings(MODEL_QUANTIZE="int4")
+    with pytest.raises(ConfigError, match="MODEL_RUNTIME"):
+        settings(MODEL_RUNTIME="tensorrt")
     with pytest.raises(ConfigError, match="MODEL_MAX_BATCH"):
         Settings.from_env({"MODEL_MAX_BATCH": "0"}, RISKSCAN_ENV="testing")
 
@@ -251,19 +321,22 @@ def test_load_model_builds_what_the_settings_ask_for(scan_model_dir) -> None:
     default, _ = load_model(Settings.from_env({}, **base))
     batched, _ = load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=True,
                                               MODEL_MAX_BATCH=16, **base))
-    quantized, _ = load_model(Settings.from_env({}, MODEL_QUANTIZE="int8",
+    quantized, _ = load_model(Settings.from_env({}, MODEL_RUNTIME="torch", MODEL_QUANTIZE="int8",
                                                 MODEL_DYNAMIC_BATCHING=False, **base))
-    in_onnx, _ = load_model(Settings.from_env({}, MODEL_QUANTIZE="onnx-int8", **base))
+    in_onnx, _ = load_model(Settings.from_env({}, MODEL_QUANTIZE="int8", **base))
 
-    assert isinstance(plain, TransformerAnalyzer) and plain.quantize == "none"
+    assert isinstance(plain, TransformerAnalyzer)
+    assert (plain.runtime, plain.quantize) == ("onnx", "none")
     # Dynamic batching is on by default (README, Throughput), over the one loaded model.
     assert isinstance(default, DynamicBatcher) and default.analyzer is plain
     assert (default.max_batch, default.max_wait) == (256, 0)
     assert isinstance(batched, DynamicBatcher) and batched.analyzer is plain
     assert batched.max_batch == 16
-    assert isinstance(quantized, TransformerAnalyzer) and quantized.quantize == "int8"
-    assert isinstance(in_onnx, DynamicBatcher) and in_onnx.quantize == "onnx-int8"
-    assert isinstance(in_onnx.analyzer.model, OnnxInt8Model)
+    assert isinstance(quantized, TransformerAnalyzer)
+    assert (quantized.runtime, quantized.quantize) == ("torch", "int8")
+    assert isinstance(in_onnx, DynamicBatcher)
+    assert (in_onnx.runtime, in_onnx.quantize) == ("onnx", "int8")
+    assert isinstance(in_onnx.analyzer.model, OnnxModel)
     assert load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=True, MODEL_MAX_BATCH=16,
                                         **base))[0] is batched
 

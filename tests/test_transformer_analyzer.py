@@ -52,11 +52,13 @@ def test_the_analyzer_runs_on_the_selected_device(monkeypatch, trained_model_dir
 
     monkeypatch.setattr(transformer, "select_device", cpu_selected)
     analyzer = TransformerAnalyzer(trained_model_dir)
+    in_torch = TransformerAnalyzer(trained_model_dir, runtime="torch")
 
-    assert asked == [True]
-    assert analyzer.device == torch.device("cpu")
-    assert next(analyzer.model.parameters()).dtype == torch.float32  # fp16 only on CUDA
-    assert not analyzer.model.training
+    assert asked == [True, True]
+    assert analyzer.device == in_torch.device == torch.device("cpu")
+    assert analyzer.runtime == "onnx"  # the CPU's default (tests/test_fast_paths.py)
+    assert next(in_torch.model.parameters()).dtype == torch.float32  # fp16 only on CUDA
+    assert not in_torch.model.training
 
 
 # ---------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
         return None, "the in-process model is switched off (MODEL_DIR=off)"
     device = None if settings.MODEL_DEVICE == "auto" else settings.MODEL_DEVICE
     key = (str(path.resolve()), _current_version(path), device, settings.MODEL_BATCH_SIZE,
-           settings.MODEL_QUANTIZE)
+           settings.MODEL_QUANTIZE, settings.MODEL_RUNTIME)
     batching = ((settings.MODEL_MAX_BATCH, settings.MODEL_MAX_WAIT_MS)
                 if settings.MODEL_DYNAMIC_BATCHING else None)
     with _models_lock:
@@ -78,7 +78,8 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
                 if key not in _models:
                     _models[key] = TransformerAnalyzer(path, device=device,
                                                        batch_size=settings.MODEL_BATCH_SIZE,
-                                                       quantize=settings.MODEL_QUANTIZE)
+                                                       quantize=settings.MODEL_QUANTIZE,
+                                                       runtime=settings.MODEL_RUNTIME)
                 analyzer = _models[key]
                 if batching is not None:
                     from service.analysis.batching import DynamicBatcher
@@ -93,12 +94,14 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
                 log.exception("model not loaded")
                 return None, f"the model could not be loaded ({type(error).__name__}: {error})"
             model = _models[key + (batching,)]
-            log.info("model %s loaded on %s (quantize=%s, dynamic batching=%s)", model.version,
-                     model.device, settings.MODEL_QUANTIZE, batching is not None)
+            log.info("model %s loaded on %s (runtime=%s, quantize=%s, dynamic batching=%s)",
+                     model.version, model.device, model.runtime, model.quantize,
+                     batching is not None)
         model = _models[key + (batching,)]
     from service.metrics import MODEL
 
-    MODEL.info({"version": model.version, "device": str(model.device)})
+    MODEL.info({"version": model.version, "device": str(model.device), "runtime": model.runtime,
+                "quantize": model.quantize})
     return model, None
 
 

@@ -1,0 +1,208 @@
+"""The classifier in ONNX Runtime: fp32, or int8 where int8 is harmless (the CPU's fast path).
+
+``python -m ml.train`` writes ``model.onnx`` (the fp32 graph, exported by torch) next to the
+weights; ``OnnxModel.load(path, config, input_names)`` opens an inference session on it, and
+``OnnxModel.build(model, input_names)`` exports a loaded torch classifier first (for a model
+folder without ``model.onnx``). Either is called like the torch model
+(``model(**batch).logits``), so TransformerAnalyzer classifies with it unchanged.
+
+fp32 (``quantize="none"``, the CPU default, MODEL_RUNTIME=auto): the same labels as torch's
+(logits within 1e-5) at about twice the speed on the reference machine (README,
+Throughput): ONNX Runtime's own matrix kernels and fused operators (SkipLayerNormalization,
+BiasGelu) against torch's eager operator-by-operator execution. Opening the session from the
+file costs a fraction of a second and no torch weights are ever loaded, so the service
+starts sooner and smaller than with the torch model.
+
+int8 (``quantize="int8"``): what is quantized, and why (measured on the real model and the
+held-out sentences of ml/data, README "Throughput"): the weights of the Linear layers
+(MatMul/Gemm) per output channel, their inputs per batch at run time in 8 bits (u8, full
+range), except the Linear layers of the first ``FP32_LAYERS`` encoder layers, which stay
+fp32, as do the word embeddings. With every Linear in int8, 2–3% of the labels differ from
+fp32's (97.3% agreement on the validation sentences). The error starts early and grows
+through the later layers: leaving out one matrix product at a time, those of layers 0 and 1
+mattered most, those of layer 5 not at all; with the first three of the six layers in fp32,
+99.1–99.9% of labels agree, on three held-out sets and two trained models. Quantizing the
+embeddings too cost agreement (97.3% against 98.0% on the test sentences) for no speed. The
+quantization runs at load time, from ``model.onnx`` into a temporary folder (about 1 s).
+
+torch's own dynamic int8 (MODEL_RUNTIME=torch, MODEL_QUANTIZE=int8) quantizes activations in
+7 bits (fbgemm's reduce_range) and agreed with fp32 on 94.6% of the test sentences only.
+ONNX Runtime's 8 bits were measured on a CPU with AVX512-VNNI; on an x86 CPU without VNNI,
+its u8×s8 kernel can saturate (its documentation advises reduce_range there), so check the
+agreement on such a host (tests/test_fast_paths.py does it on the test model).
+
+The session runs with as many threads as torch (``torch.get_num_threads()``), and its
+threads sleep when idle instead of spinning (``session.intra_op.allow_spinning=0``): on the
+shared cores of the reference machine spinning halved ONNX Runtime's throughput, as OpenMP's
+spinning slowed torch (service/analysis/__init__.py).
+
+onnxruntime and onnx are imported here only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+log = logging.getLogger("riskscan.analysis")
+
+#: Encoder layers (from the input side) whose Linear layers stay fp32.
+FP32_LAYERS = 3
+OPSET = 17
+
+
+#: The fp32 graph's file name in a model folder (written by ``python -m ml.train``).
+ONNX_FILE = "model.onnx"
+
+
+class OnnxModel:
+    """Called like a transformers classifier: ``model(**batch).logits`` (a torch tensor)."""
+
+    runtime = "onnx"
+
+    def __init__(self, session, input_names: list[str], config, *, quantize: str = "none",
+                 int8_matmuls: int = 0, fp32_matmuls: int = 0):
+        self.session = session
+        self.input_names = input_names
+        self.config = config
+        self.quantize = quantize
+        self.int8_matmuls = int8_matmuls  # weight products in int8 / kept fp32 (the tests)
+        self.fp32_matmuls = fp32_matmuls
+        self.device = torch.device("cpu")
+        self.training = False
+
+    @classmethod
+    def load(cls, path: str | Path, config, input_names: list[str], *, quantize: str = "none",
+             threads: int | None = None, fp32_layers: int = FP32_LAYERS) -> OnnxModel:
+        """A session on the fp32 graph in ``path``, quantized first if ``quantize="int8"``."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only
+        if quantize == "none":
+            session = onnxruntime.InferenceSession(str(path), options,
+                                                   providers=["CPUExecutionProvider"])
+            return cls(session, input_names, config)
+        if quantize != "int8":
+            raise ValueError(f"quantize: expected none or int8, got {quantize!r}")
+        with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
+            graph, kept = _quantized(Path(path), Path(tmp) / "model.int8.onnx", fp32_layers)
+            session = onnxruntime.InferenceSession(graph, options,
+                                                   providers=["CPUExecutionProvider"])
+        int8 = sum(node.op_type == "MatMulInteger" for node in _graph(graph).graph.node)
+        return cls(session, input_names, config, quantize="int8", int8_matmuls=int8,
+                   fp32_matmuls=len(kept))
+
+    @classmethod
+    def build(cls, model, input_names: list[str], **options) -> OnnxModel:
+        """Export ``model`` (a torch classifier) and load it; ``options`` as for ``load``."""
+        with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
+            path = Path(tmp) / ONNX_FILE
+            export(model, input_names, path)
+            return cls.load(path, model.config, input_names, **options)
+
+    def eval(self) -> OnnxModel:
+        return self
+
+    def to(self, device) -> OnnxModel:
+        if torch.device(device).type != "cpu":
+            raise ValueError("the ONNX Runtime model runs on the CPU only")
+        return self
+
+    def __call__(self, **inputs) -> SimpleNamespace:
+        feeds = {name: np.ascontiguousarray(inputs[name].numpy(), dtype=np.int64)
+                 for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feeds)
+        return SimpleNamespace(logits=torch.from_numpy(logits))
+
+
+def _quantized(exported: Path, quantized: Path, fp32_layers: int) -> tuple[bytes, list[str]]:
+    """(the int8 graph, the weight products kept in fp32) of the fp32 graph ``exported``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    kept = fp32_nodes(_graph(exported), fp32_layers)
+    if fp32_layers and not kept:
+        log.warning("onnx int8: no encoder layer found by name in the exported graph; "
+                    "every Linear layer is int8, and the labels may differ from fp32's "
+                    "more often than the 1%% measured on the BERT-type models")
+    root = logging.getLogger()
+    root.addFilter(_no_preprocessing_advice)
+    try:
+        quantize_dynamic(str(exported), str(quantized), weight_type=QuantType.QInt8,
+                         per_channel=True, reduce_range=False,
+                         op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=kept)
+    finally:
+        root.removeFilter(_no_preprocessing_advice)
+    return quantized.read_bytes(), kept
+
+
+def _graph(source: Path | bytes):
+    import onnx
+
+    if isinstance(source, bytes):
+        return onnx.load_from_string(source)
+    return onnx.load(str(source))
+
+
+def _no_preprocessing_advice(record: logging.LogRecord) -> bool:
+    """Drop the quantizer's advice to run its shape-inference pre-processing (for models
+    whose shapes it cannot infer; it made no difference here) from the root logger."""
+    return not str(record.msg).startswith("Please consider to run pre-processing")
+
+
+def fp32_nodes(graph_model, fp32_layers: int) -> list[str]:
+    """Names of the weight products (MatMul/Gemm by a constant) of encoder layers
+    ``0 … fp32_layers - 1``, as torch.onnx names them (``/bert/encoder/layer.0/…``)."""
+    pattern = re.compile(r"layer\.(\d+)/")
+    weights = {initializer.name for initializer in graph_model.graph.initializer}
+    names = []
+    for node in graph_model.graph.node:
+        match = pattern.search(node.name)
+        if (node.op_type in ("MatMul", "Gemm") and len(node.input) > 1
+                and node.input[1] in weights and match and int(match.group(1)) < fp32_layers):
+            names.append(node.name)
+    return names
+
+
+class _Logits(torch.nn.Module):
+    """The classifier with positional inputs, in the tokenizer's order, returning logits."""
+
+    def __init__(self, model, input_names: list[str]):
+        super().__init__()
+        self.model = model
+        self.input_names = input_names
+
+    def forward(self, *inputs):
+        return self.model(**dict(zip(self.input_names, inputs))).logits
+
+
+def export(model, input_names: list[str], path: str | Path) -> None:
+    """Write ``model`` (a transformers classifier, fp32) to ``path`` as an ONNX graph with
+    ``input_names`` as its inputs (batch and token axes dynamic) and ``logits`` as output.
+    ``model`` must be on the CPU in fp32 (it is put in eval mode)."""
+    model.eval()
+    example = {"input_ids": torch.tensor([[1, 2, 3, 4], [1, 2, 3, 0]]),
+               "token_type_ids": torch.zeros(2, 4, dtype=torch.long),
+               "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])}
+    axes = {name: {0: "batch", 1: "tokens"} for name in input_names}
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # torch 2.13's default exporter needs onnxscript; the TorchScript one (dynamo=False)
+        # does not, and warns that it is deprecated, as do the tracer's checks.
+        warnings.simplefilter("ignore")
+        # The wrapper must be in eval mode too: export restores the mode the module it is given
+        # had, recursively, and a fresh Module is in training mode (dropout on).
+        torch.onnx.export(_Logits(model, input_names).eval(),
+                          tuple(example[name] for name in input_names), str(path),
+                          input_names=input_names, output_names=["logits"],
+                          dynamic_axes={**axes, "logits": {0: "batch"}}, opset_version=OPSET,
+                          dynamo=False)
