@@ -17,8 +17,10 @@ from service.analysis.base import AnalysisError
 from service.analysis.labels import LABELS, NONE, RISK_LABELS
 from service.analysis.segment import split_sentences
 from service.analysis.transformer import (
+    MAX_BATCH_TOKENS,
     ModelNotFoundError,
     TransformerAnalyzer,
+    plan_batches,
     resolve_model_dir,
     select_device,
 )
@@ -59,6 +61,39 @@ def test_the_analyzer_runs_on_the_selected_device(monkeypatch, trained_model_dir
     assert analyzer.runtime == "onnx"  # the CPU's default (tests/test_fast_paths.py)
     assert next(in_torch.model.parameters()).dtype == torch.float32  # fp16 only on CUDA
     assert not in_torch.model.training
+
+
+# ---------------------------------------------------------------------------------------
+# Batching
+
+
+def test_batches_are_longest_first_and_cut_before_padding_passes_one_and_a_half() -> None:
+    lengths = [10, 3, 9, 2, 8, 7, 6, 12]
+
+    # 12 → cut below 8; 7 → cut below 4.67; 3 → cut below 2.
+    assert plan_batches(lengths, batch_size=32) == [[7, 0, 2, 4], [5, 6], [1, 3]]
+    assert plan_batches(lengths, batch_size=2) == [[7, 0], [2, 4], [5, 6], [1, 3]]
+    assert plan_batches([5] * 5, batch_size=2) == [[0, 1], [2, 3], [4]]
+    assert plan_batches([], batch_size=8) == []
+
+
+def test_batches_of_long_sentences_stay_within_the_token_budget() -> None:
+    assert plan_batches([128] * 40, batch_size=32, max_tokens=2048) == [
+        list(range(16)), list(range(16, 32)), list(range(32, 40))]
+    assert plan_batches([300, 10], batch_size=32, max_tokens=256) == [[0], [1]]  # never empty
+
+
+def test_every_sentence_is_in_one_batch_and_padded_to_at_most_one_and_a_half(
+        held_out_path) -> None:
+    texts, _ = read_labelled_jsonl(held_out_path)
+    lengths = [len(text.split()) + 2 for text in texts]
+    batches = plan_batches(lengths, batch_size=32)
+
+    assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert 1 <= len(batch) <= 32
+        assert max(lengths[i] for i in batch) <= 1.5 * min(lengths[i] for i in batch)
+        assert len(batch) * max(lengths[i] for i in batch) <= MAX_BATCH_TOKENS
 
 
 # ---------------------------------------------------------------------------------------

@@ -34,7 +34,12 @@ agreement on such a host (tests/test_fast_paths.py does it on the test model).
 The session runs with as many threads as torch (``torch.get_num_threads()``), and its
 threads sleep when idle instead of spinning (``session.intra_op.allow_spinning=0``): on the
 shared cores of the reference machine spinning halved ONNX Runtime's throughput, as OpenMP's
-spinning slowed torch (service/analysis/__init__.py).
+spinning slowed torch (service/analysis/__init__.py). ONNX Runtime's memory arena stays on:
+without it each activation above the service's mmap threshold (512 KiB, service/__main__.py)
+was mapped and unmapped anew, and with dynamic batching's fuller batches the page faults
+cost 40–67 ms of system time per scan (3 with the arena) and turned its gain at 8 clients
+into a loss (0.79×). The arena keeps the largest batch's activations, which the analyzer
+bounds (plan_batches' token budget: about 70 MB more after a batch of the longest sentences).
 
 onnxruntime and onnx are imported here only.
 """
