@@ -87,6 +87,9 @@ def main() -> int:
                ours["onnx int8"], raw["onnx int8"]),
         versus("analyzer int8 (torch) vs analyzer fp32 (torch)", ours["torch int8"],
                ours["torch fp32"]),
+        versus("analyzer fp32 (ONNX Runtime), one 20-sentence document at a time, vs all "
+               "at once", rates["analyzer, onnx fp32, one 20-sentence document at a time"],
+               ours["onnx fp32"]),
         versus("4 threads: lock around tokenization vs whole classify", tok, call),
     ]
     for name, target in (("onnx fp32", "= torch's"), ("onnx int8", "≥ 99%, F1 ± 1 point"),
