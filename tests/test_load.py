@@ -4,8 +4,6 @@ get, delete) against ``python -m service`` on waitress, with the real model and 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from reliability.load import LoadDriver, missing_scans, service_env
