@@ -74,6 +74,22 @@ def test_committed_splits_are_80_10_10_with_every_label_everywhere(committed_spl
                for r in rs)
 
 
+def test_the_external_check_set_is_no_near_duplicate_of_any_labelled_row() -> None:
+    """ml/data/external/ is for evaluation only: build_splits never reads it, and none of
+    its sentences may be a near-duplicate (build_splits' own test) of a row the model could
+    have trained on, or it would measure memory instead of generalisation."""
+    from ml.data.build_splits import near_duplicate_groups, read_source_file
+
+    external = read_source_file(DATA_DIR / "external" / "check-set.jsonl")
+    labelled = [row for path in sorted((DATA_DIR / "sources").glob("*.jsonl"))
+                for row in read_source_file(path)]
+    texts = [row.text for row in external] + [row.text for row in labelled]
+    groups = near_duplicate_groups(texts)
+    shared = {groups[i] for i in range(len(external))} & set(groups[len(external):])
+    assert not shared, [texts[i] for i in range(len(external)) if groups[i] in shared]
+    assert set(Counter(row.label for row in external)) == set(LABELS)
+
+
 # ---------------------------------------------------------------------------------------
 # build_splits on sources made for the test
 
