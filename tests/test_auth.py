@@ -290,6 +290,16 @@ def test_a_shorter_configured_lifetime_is_honoured(make_app):
         assert_problem(client.get(ME, headers=headers), 401)
 
 
+def test_an_access_token_from_the_future_is_401(client, accounts):
+    """Signed later than now (a clock set back): refused, also after it was accepted once
+    (the checked signature is remembered, its age is not)."""
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        _, headers = accounts.user()
+        assert client.get(ME, headers=headers).status_code == 200
+        clock.shift(timedelta(minutes=-2))
+        assert_problem(client.get(ME, headers=headers), 401)
+
+
 def _tamper(token: str) -> str:
     """Change one character of the signature (the first: it carries six whole bits)."""
     payload, timestamp, signature = token.rsplit(".", 2)
