@@ -88,7 +88,7 @@ class Settings:
         "models_cache", doc="a trained model folder, or a models root whose `current` names "
         "one; `off` runs without the in-process model")
     MODEL_DEVICE: str = _setting("auto", doc="auto (CUDA when available), cpu or cuda")
-    MODEL_BATCH_SIZE: int = _setting(32, _int, "sentences per forward pass")
+    MODEL_BATCH_SIZE: int = _setting(32, _int, "most sentences per forward pass")
     MODEL_RUNTIME: str = _setting(
         "auto", lambda v: v.strip().lower(),
         "auto (ONNX Runtime on the CPU, torch on CUDA), onnx (CPU only) or torch")
