@@ -58,7 +58,8 @@ reliability: $(VENV)/.installed-dev
 	$(PY) -m reliability.hostile --examples 2000
 
 # Throughput figures as same-run ratios (bench/; about 5 minutes on 2 cores). MODEL_DIR names
-# the model (default models_cache); the table goes to stdout, raw figures to bench/results.json.
+# the model (default models_cache, trained first when it has none); the table goes to
+# stdout, raw figures to bench/results.json.
 .PHONY: bench
-bench: $(VENV)/.installed-ml
+bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"
