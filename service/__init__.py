@@ -15,7 +15,7 @@ from flask import Flask, request
 from service.api_docs import register_api_docs
 from service.config import Settings
 from service.errors import APIError, register_error_handlers
-from service.extensions import apifairy, db, ma, migrate
+from service.extensions import apifairy, db, end_session, ma, migrate
 from service.logs import configure_logging, register_request_logging
 from service.metrics import register_metrics
 from service.rate_limits import register_rate_limits
@@ -74,6 +74,10 @@ def engine_options(url: str) -> dict:
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     db.init_app(app)
+    # Flask-SQLAlchemy's own teardown lets a dead connection's rollback escape (see
+    # end_session): this one ends the session the same way without that.
+    app.teardown_appcontext_funcs.remove(db._teardown_session)
+    app.teardown_appcontext(end_session)
     migrate.init_app(app, db, directory=str(_project_dir() / "db"))
     ma.init_app(app)
     apifairy.init_app(app)

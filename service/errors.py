@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from service.analysis.base import AnalysisError
-from service.extensions import db, token_auth
+from service.extensions import db, end_session, token_auth
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://riskscan.dev/problems/"
@@ -100,7 +100,7 @@ def _discard_session() -> None:
     try:
         db.session.rollback()
     except Exception:  # noqa: BLE001 - any failure here means: start a new session
-        db.session.remove()
+        end_session()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -97,6 +97,31 @@ def test_an_api_call_without_a_database_is_a_503_problem_with_retry_after(unreac
     assert client.post(path, json=payload).status_code == 503  # and it keeps answering
 
 
+def test_a_connection_lost_after_the_response_is_made_does_not_turn_it_into_a_500(
+        app, client, accounts, monkeypatch):
+    """The database died between the view's answer and the end of the request (as in a
+    restart, reliability/faults.py): the rollback that ends the request's session fails.
+    The client still gets the answer, and the next request is served on a new connection.
+    It used to escape Flask's teardown, and waitress answered a bare 500."""
+    _, headers = accounts.user()
+    with app.app_context():
+        dialect = db.engine.dialect
+    lost = dialect.loaded_dbapi.OperationalError(2013, "Lost connection to server during query")
+    failures = []
+
+    def rollback_on_a_dead_connection(dbapi_connection):
+        failures.append(dbapi_connection)
+        raise lost
+
+    monkeypatch.setattr(dialect, "do_rollback", rollback_on_a_dead_connection)
+    response = client.get("/api/v1/scans", headers=headers)
+    monkeypatch.undo()
+
+    assert failures, "the request did not end with a rollback: the test proves nothing"
+    assert response.status_code == 200 and response.get_json()["items"] == []
+    assert client.get("/api/v1/scans", headers=headers).status_code == 200
+
+
 # --- request ids -------------------------------------------------------------------------
 
 
