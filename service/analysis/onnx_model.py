@@ -58,13 +58,11 @@ import torch
 
 log = logging.getLogger("riskscan.analysis")
 
+#: The fp32 graph's file name in a model folder (written by ``python -m ml.train``).
+ONNX_FILE = "model.onnx"
 #: Encoder layers (from the input side) whose Linear layers stay fp32.
 FP32_LAYERS = 3
 OPSET = 17
-
-
-#: The fp32 graph's file name in a model folder (written by ``python -m ml.train``).
-ONNX_FILE = "model.onnx"
 
 
 class OnnxModel:

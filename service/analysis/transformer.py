@@ -6,8 +6,8 @@ fp16) and on the CPU otherwise. On the CPU it runs in ONNX Runtime by default
 (``runtime="onnx"``: the same labels, about twice as fast; service/analysis/onnx_model.py),
 from the ``model.onnx`` that ml.train writes next to the weights; ``runtime="torch"`` runs
 the torch model. ``quantize="int8"`` makes the Linear layers int8: in ONNX Runtime those
-after the first three encoder layers (≥ 99% of labels as fp32, about 2.5× faster again), in
-torch every one of them, with torch's dynamic int8 (94.6% of labels as fp32 only).
+after the first three encoder layers (≥ 99% of labels as fp32, 1.05–1.3× its fp32), in
+torch every one of them, with torch's dynamic int8 (94–95% of labels as fp32 only).
 ``analyze(text)`` segments the text into sentences, classifies them all in length-sorted
 batches and returns a Finding for each sentence not labelled ``none``.
 
