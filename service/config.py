@@ -121,9 +121,14 @@ class Settings:
     RATE_LIMIT_ENABLED: bool = _setting(True, _bool, "switch rate limiting off (tests, benchmarks)")
     RATE_LIMIT_STORAGE_URI: str = _setting(
         "memory://", doc="memory:// (one process) or redis://host:6379 (shared by processes)")
-    RATE_LIMIT_LOGIN_ACCOUNT: str = _setting("5 per minute", doc="failed logins per account")
-    RATE_LIMIT_LOGIN_ADDRESS: str = _setting("20 per minute",
-                                             doc="failed logins per client address")
+    RATE_LIMIT_LOGIN_ACCOUNT: str = _setting(
+        "5 per minute", doc="password guesses (failed logins, wrong current_password) per account")
+    RATE_LIMIT_LOGIN_ADDRESS: str = _setting(
+        "20 per minute", doc="password guesses per client address")
+    RATE_LIMIT_REGISTER_ADDRESS: str = _setting("20 per hour",
+                                                doc="registrations per client address")
+    RATE_LIMIT_REGISTER_EMAIL: str = _setting("5 per hour",
+                                              doc="registration attempts per email")
     RATE_LIMIT_SCANS: str = _setting("30 per minute", doc="scans per user")
     LOG_LEVEL: str = _setting("INFO", lambda v: v.strip().upper(), "Python log level")
     LOG_FORMAT: str = _setting("json", doc="json or text")
@@ -159,7 +164,9 @@ class Settings:
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"{name}: invalid value {getattr(self, name)!r}")
-        for name in ("RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_SCANS"):
+        for name in ("RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
+                     "RATE_LIMIT_REGISTER_ADDRESS", "RATE_LIMIT_REGISTER_EMAIL",
+                     "RATE_LIMIT_SCANS"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

@@ -1,15 +1,20 @@
-"""Rate limits (Flask-Limiter): failed logins per account and per address, scans per user.
+"""Rate limits (Flask-Limiter): password guesses per account and per address, registrations
+per address and per email, scans per user.
 
-Limits are read from the settings at request time, and counters live in
+A password guess is a failed login or a wrong ``current_password`` on ``PATCH /users/{id}``:
+both count against the same per-account and per-address budgets, so that neither door
+widens the other. Limits are read from the settings at request time, and counters live in
 RATE_LIMIT_STORAGE_URI: memory for one process, Redis when several share the load.
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter.util import get_remote_address
 
+from service.auth.credentials import login_credentials, normalize_email
 from service.config import Settings
+from service.errors import APIError
 from service.extensions import limiter, token_auth
 
 
@@ -17,15 +22,33 @@ def _settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 
-def _failed_login(response) -> bool:
-    return response.status_code == 401
+def password_guess_failed() -> None:
+    """Mark this request as a wrong password: the password-guess limits count it."""
+    g.password_guess_failed = True
 
 
-def _login_account() -> str:
-    """The account a login names: the same key for JSON and the OAuth2 form."""
-    data = request.get_json(silent=True) if request.is_json else request.form
-    email = (data.get("email") or data.get("username")) if isinstance(data, dict) else None
-    return f"login-account:{str(email or '').strip().lower()[:254]}"
+def _counts_as_guess(_response) -> bool:
+    return g.get("password_guess_failed", False)
+
+
+def _guessed_account() -> str:
+    """The account whose password this request tries: the one a login checks, or the
+    caller's own on a PATCH of their record."""
+    caller = token_auth.current_user()
+    if caller is not None:
+        email = caller.email
+    else:
+        try:
+            email = login_credentials()["email"]
+        except APIError:  # the view answers the malformed request itself
+            email = ""
+    return f"password-account:{email[:254]}"
+
+
+def _registered_email() -> str:
+    data = request.get_json(silent=True)
+    email = data.get("email") if isinstance(data, dict) else None
+    return f"register-email:{normalize_email(email)[:254] if isinstance(email, str) else ''}"
 
 
 def _caller() -> str:
@@ -33,13 +56,20 @@ def _caller() -> str:
     return f"user:{user.id}" if user else f"address:{get_remote_address()}"
 
 
-login_per_account = limiter.limit(lambda: _settings().RATE_LIMIT_LOGIN_ACCOUNT,
-                                  key_func=_login_account, deduct_when=_failed_login,
-                                  scope="login-account")
-login_per_address = limiter.limit(lambda: _settings().RATE_LIMIT_LOGIN_ADDRESS,
-                                  deduct_when=_failed_login, scope="login-address")
-scans_per_user = limiter.limit(lambda: _settings().RATE_LIMIT_SCANS, key_func=_caller,
-                               scope="scans")
+def _limit(setting: str, scope: str, **kwargs):
+    """A limit shared by every route it decorates (the legacy paths' views included): one
+    budget, not one per endpoint."""
+    return limiter.shared_limit(lambda: getattr(_settings(), setting), scope, **kwargs)
+
+
+password_guesses_per_account = _limit("RATE_LIMIT_LOGIN_ACCOUNT", "password-account",
+                                      key_func=_guessed_account, deduct_when=_counts_as_guess)
+password_guesses_per_address = _limit("RATE_LIMIT_LOGIN_ADDRESS", "password-address",
+                                      deduct_when=_counts_as_guess)
+registrations_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-address")
+registrations_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "register-email",
+                                 key_func=_registered_email)
+scans_per_user = _limit("RATE_LIMIT_SCANS", "scans", key_func=_caller)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:

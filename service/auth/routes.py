@@ -7,13 +7,12 @@ from flask import Blueprint, current_app, request
 from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import BadRequest
 
 from service import audit
 from service.api import json_body
+from service.auth.credentials import login_credentials, normalize_email, request_json
 from service.auth.passwords import hash_password, verify_password
 from service.auth.schemas import (
-    LoginSchema,
     LogoutSchema,
     RefreshSchema,
     RegisterSchema,
@@ -29,7 +28,13 @@ from service.auth.tokens import (
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import User
-from service.rate_limits import login_per_account, login_per_address
+from service.rate_limits import (
+    password_guess_failed,
+    password_guesses_per_account,
+    password_guesses_per_address,
+    registrations_per_address,
+    registrations_per_email,
+)
 from service.users.schemas import UserSchema
 
 auth = Blueprint("auth", __name__)
@@ -42,7 +47,7 @@ BAD_CREDENTIALS = "Incorrect email or password."
 
 def create_user(email: str, password: str, role: str = "user", active: bool = True) -> User:
     """Add a user (email lower-cased); 409 when the email is taken in any case."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise APIError(409, "A user with this email already exists.")
     user = User(email=email, password_hash=hash_password(password), role=role, active=active)
@@ -56,9 +61,13 @@ def create_user(email: str, password: str, role: str = "user", active: bool = Tr
 
 
 @auth.route("/register", methods=["POST"])
+@registrations_per_address
+@registrations_per_email
 @json_body(RegisterSchema)
 @response(user_schema, 201)
-@other_responses({409: "The email is taken", 422: "Invalid email or password"})
+@other_responses({409: "The email is taken", 422: "Invalid email or password",
+                  429: "Too many registrations from this address or for this email; "
+                       "see Retry-After"})
 def register(args):
     """Create an account"""
     user = create_user(args["email"], args["password"])
@@ -74,48 +83,22 @@ def limit_body() -> None:
     request.max_content_length = current_app.config["SETTINGS"].MAX_JSON_KB * 1024
 
 
-def _json(*, empty_ok: bool = False):
-    """The request's JSON; malformed JSON is the same 400 as on the json_body endpoints."""
-    if empty_ok and not request.get_data(cache=True):
-        return {}
-    try:
-        return request.get_json()
-    except BadRequest:  # a 413 (body too large) is not a BadRequest and passes through
-        raise APIError(400, "The request body is not valid JSON.",
-                       errors={"_schema": ["Invalid JSON body."]}) from None
-
-
-def _login_fields() -> dict:
-    """JSON ``{email, password}`` or the OAuth2 password form (``username``, ``password``)."""
-    if request.mimetype == "application/x-www-form-urlencoded":
-        data = {"email": request.form.get("username"), "password": request.form.get("password")}
-        data = {k: v for k, v in data.items() if v is not None}
-    elif request.is_json:
-        data = _json()
-    else:
-        raise APIError(415, "Send JSON or an application/x-www-form-urlencoded form.")
-    try:
-        return LoginSchema().load(data)
-    except SchemaError as exc:
-        raise APIError(422, "The request has invalid or missing fields.",
-                       errors=exc.messages) from None
-
-
 @auth.route("/login", methods=["POST"])
-@login_per_address
-@login_per_account
+@password_guesses_per_address
+@password_guesses_per_account
 @response(token_schema)
 @other_responses({401: BAD_CREDENTIALS, 422: "Missing fields",
                   415: "Neither JSON nor a form",
                   429: "Too many failed logins for this account or address; see Retry-After"})
 def login():
     """Log in: JSON {email, password} or the OAuth2 password form (username, password)"""
-    fields = _login_fields()
-    email = fields["email"].strip().lower()
+    fields = login_credentials()
+    email = fields["email"]
     user = db.session.scalar(select(User).where(User.email == email))
     # verify_password runs argon2 even for an unknown email: same answer, similar time.
     if not verify_password(user.password_hash if user else None, fields["password"]) \
             or not user.active:
+        password_guess_failed()
         audit.record("login_failure", target_id=user.id if user else None, email=email)
         db.session.commit()
         raise APIError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
@@ -154,7 +137,7 @@ def logout():
     revoke_access_token(request.authorization.token)
     if request.is_json:
         try:
-            args = LogoutSchema().load(_json(empty_ok=True))
+            args = LogoutSchema().load(request_json(empty_ok=True))
         except SchemaError as exc:
             raise APIError(422, "The request has invalid fields.", errors=exc.messages) from None
         if args.get("refresh_token"):

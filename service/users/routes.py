@@ -14,6 +14,11 @@ from service.auth.tokens import revoke_all_tokens
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import User
+from service.rate_limits import (
+    password_guess_failed,
+    password_guesses_per_account,
+    password_guesses_per_address,
+)
 from service.scans.create import delete_user_files
 from service.users.schemas import (
     AdminUpdateSchema,
@@ -86,11 +91,14 @@ def get(user_id):
 
 @users.route("/<user_id>", methods=["PATCH"])
 @authenticate(token_auth)
+@password_guesses_per_address
+@password_guesses_per_account
 @json_body(AdminUpdateSchema)
 @response(user_schema)
 @other_responses({401: "No or bad token", 404: "No such user (or not yours)",
                   409: "Email taken, or the last admin would be lost",
-                  422: "Invalid fields, or role/active/id on your own record"})
+                  422: "Invalid fields, or role/active/id on your own record",
+                  429: "Too many wrong current_password guesses; see Retry-After"})
 def update(args, user_id):
     """Update a user: your own email and password, or anything of anyone for an admin"""
     caller = token_auth.current_user()
@@ -104,6 +112,7 @@ def update(args, user_id):
     changes_credentials = "email" in args or "password" in args
     if (user.id == caller.id and changes_credentials and not caller.is_admin
             and not verify_password(user.password_hash, args.get("current_password", ""))):
+        password_guess_failed()
         raise APIError(422, "current_password is required and must be correct.",
                        errors={"current_password": ["Incorrect or missing."]})
     if "email" in args and args["email"].lower() != user.email:
