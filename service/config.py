@@ -7,6 +7,7 @@ A bad value stops start-up with one line that names the variable
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -63,6 +64,15 @@ def _quantize(value: str) -> str:
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _networks(value: str) -> tuple:
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _csv(value))
+    except ValueError as exc:
+        raise ValueError(f"expected addresses or networks like 10.0.0.0/8, {exc}") from None
 
 
 def _setting(default, parse=_text, doc: str = ""):
@@ -130,6 +140,12 @@ class Settings:
     RATE_LIMIT_REGISTER_EMAIL: str = _setting("5 per hour",
                                               doc="registration attempts per email")
     RATE_LIMIT_SCANS: str = _setting("30 per minute", doc="scans per user")
+    METRICS_ALLOWED_NETWORKS: tuple = _setting(
+        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")), _networks,
+        "client networks /metrics answers, comma-separated (the client address as seen through "
+        "TRUSTED_PROXIES); `none`: by token only")
+    METRICS_TOKEN: str = _setting("", doc="a scraper sending `Authorization: Bearer` with this "
+                                          "token gets /metrics from any address")
     LOG_LEVEL: str = _setting("INFO", lambda v: v.strip().upper(), "Python log level")
     LOG_FORMAT: str = _setting("json", doc="json or text")
 
@@ -160,6 +176,7 @@ class Settings:
             "LLM_MAX_RESPONSE_KB": self.LLM_MAX_RESPONSE_KB >= 1,
             "LLM_CHUNK_CHARS": self.LLM_CHUNK_CHARS >= 500,
             "TRUSTED_PROXIES": 0 <= self.TRUSTED_PROXIES <= 10,
+            "METRICS_TOKEN": self.METRICS_TOKEN == "" or len(self.METRICS_TOKEN) >= 16,
         }
         for name, ok in checks.items():
             if not ok:

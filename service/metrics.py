@@ -1,16 +1,21 @@
-"""Prometheus metrics at GET /metrics.
+"""Prometheus metrics at GET /metrics, for configured scrapers only.
 
-The metrics live in prometheus-client's process-wide registry, which is thread-safe: the
+A scraper is a client whose address is in METRICS_ALLOWED_NETWORKS (loopback by default)
+or that sends ``Authorization: Bearer <METRICS_TOKEN>``; anyone else gets a 403. Label
+values come from closed sets (the route's rule, a known HTTP method, the status), so no
+client can mint new series. The metrics live in prometheus-client's process-wide registry, which is thread-safe: the
 waitress threads of one process share them. With several processes, each keeps its own
 (scrape each one, or run with PROMETHEUS_MULTIPROC_DIR set, see the README).
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -34,12 +39,20 @@ SENTENCES = Counter("riskscan_sentences_classified_total",
 MODEL = Info("riskscan_model", "The in-process model that is loaded")
 LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
 
+# Any other method (werkzeug routes whatever token a client sends) is counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 metrics = Blueprint("metrics", __name__)
 
 
 @metrics.route("/metrics")
 def export():
     """Prometheus text format."""
+    if not _is_scraper():
+        from service.errors import APIError
+
+        raise APIError(403, "Metrics are served to configured scrapers only "
+                            "(METRICS_ALLOWED_NETWORKS, METRICS_TOKEN).")
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         from prometheus_client import multiprocess
@@ -47,6 +60,21 @@ def export():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _is_scraper() -> bool:
+    settings = current_app.config["SETTINGS"]
+    token = settings.METRICS_TOKEN
+    if token and request.authorization is not None and request.authorization.token \
+            and hmac.compare_digest(request.authorization.token.encode(), token.encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 
 def register_metrics(app: Flask) -> None:
@@ -64,7 +92,8 @@ def register_metrics(app: Flask) -> None:
     def count_request(response):
         # The route's rule, not the path: ids must not become label values.
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        key = (endpoint, request.method, response.status_code)
+        method = request.method if request.method in HTTP_METHODS else "other"
+        key = (endpoint, method, response.status_code)
         counters = children.get(key)
         if counters is None:
             counters = children[key] = (REQUESTS.labels(endpoint, key[1], str(key[2])),

@@ -9,12 +9,16 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.config import DEVELOPMENT_CORS_ORIGINS, Settings
+from service.errors import APIError
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI: its own scripts and styles (it sets inline styles), data: images, the spec.
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
 HSTS = "max-age=31536000; includeSubDomains"
+# Our access tokens are about 200 characters and API keys about 60: a longer Authorization
+# header is refused before anything (rate limiter, token check, database) looks at it.
+MAX_AUTHORIZATION_CHARS = 1024
 
 
 class _NoSession(NullSession):
@@ -36,8 +40,18 @@ class NoCookieSessions(SecureCookieSessionInterface):
         return None  # Flask then uses make_null_session
 
 
+def refuse_oversized_credentials() -> None:
+    header = request.headers.get("Authorization")
+    if header is not None and len(header) > MAX_AUTHORIZATION_CHARS:
+        raise APIError(431, f"The Authorization header is longer than "
+                            f"{MAX_AUTHORIZATION_CHARS} characters; no credential of this "
+                            "service is.", headers={"WWW-Authenticate": "Bearer"})
+
+
 def register_security(app: Flask, settings: Settings) -> None:
     app.session_interface = NoCookieSessions()
+    # First of all the before-request hooks.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized_credentials)
     if settings.TRUSTED_PROXIES:
         # X-Forwarded-For/-Proto are believed only for the proxies we were told about, so
         # a client cannot pick its own address (and with it its rate-limit key).

@@ -67,10 +67,10 @@ def issue_tokens(user: User) -> TokenPair:
 
 def read_access_token(token: str) -> dict | None:
     """The claims of a valid, unexpired access token, else None."""
-    signed = _signed_claims(current_app.config["SECRET_KEY"], token)
-    if signed is None:
+    try:
+        claims, signed_at = _signed_claims(current_app.config["SECRET_KEY"], token)
+    except BadSignature:
         return None
-    claims, signed_at = signed
     age = time.time() - signed_at
     if not 0 <= age <= _access_lifetime():  # as itsdangerous's max_age, future included
         return None
@@ -78,21 +78,19 @@ def read_access_token(token: str) -> dict | None:
 
 
 @lru_cache(maxsize=4096)
-def _signed_claims(secret_key: str, token: str) -> tuple[dict, float] | None:
-    """(claims, signing time) of a token whose signature is good, else None.
+def _signed_claims(secret_key: str, token: str) -> tuple[dict, float]:
+    """(claims, signing time) of a token whose signature is good; BadSignature otherwise.
 
     A client sends the same access token with every request for its whole lifetime, and
     checking the signature (HMAC, base64, JSON) was a quarter of the token check's time, so
-    the outcome is kept per secret key and token. Only what the token itself proves is kept:
-    its age is checked on each request (read_access_token), and whether it was revoked, or
-    its user changed, is asked of the database on each request (verify_access_token).
+    the outcome is kept per secret key and token. Only tokens we signed are kept: a bad one
+    raises, and lru_cache keeps no exceptions, so no client can fill the cache with junk.
+    The age is checked on each request (read_access_token), and whether the token was
+    revoked, or its user changed, is asked of the database on each request.
     """
-    try:
-        claims, signed_at = _serializer_for(secret_key).loads(token, return_timestamp=True)
-    except BadSignature:
-        return None
+    claims, signed_at = _serializer_for(secret_key).loads(token, return_timestamp=True)
     if not isinstance(claims, dict) or not {"sub", "jti", "ver"} <= claims.keys():
-        return None
+        raise BadSignature("not an access token of this service")
     return claims, signed_at.timestamp()
 
 
