@@ -112,6 +112,7 @@ def register_analyzers(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from service.admin.routes import admin
+    from service.auth.api_keys import api_keys
     from service.auth.routes import auth
     from service.health import health
     from service.scans.legacy import legacy_scans
@@ -120,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health)
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
+    app.register_blueprint(api_keys, url_prefix="/api/v1/auth/api-keys")
     app.register_blueprint(users, url_prefix="/api/v1/users")
     app.register_blueprint(scans, url_prefix="/api/v1/scans")
     app.register_blueprint(admin, url_prefix="/api/v1/admin")

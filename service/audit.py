@@ -10,6 +10,7 @@ from service.models import AuditEvent
 EVENTS = (
     "register", "login_success", "login_failure", "logout", "token_reuse",
     "role_change", "user_created", "user_updated", "user_deleted",
+    "api_key_created", "api_key_used", "api_key_revoked",
 )
 
 

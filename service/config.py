@@ -92,6 +92,9 @@ class Settings:
     SECRET_KEY: str = _setting("", doc="signs tokens; required outside development")
     ACCESS_TOKEN_EXPIRE_MINUTES: int = _setting(30, _int, "access token lifetime")
     REFRESH_TOKEN_EXPIRE_DAYS: int = _setting(14, _int, "refresh token lifetime")
+    REFRESH_TOKEN_MAX_DAYS: int = _setting(
+        90, _int, "a session's absolute lifetime: no refresh reaches past this many days "
+        "after the login")
     MAX_UPLOAD_MB: float = _setting(10.0, _float, "largest request body (413 beyond)")
     MAX_JSON_KB: int = _setting(64, _int, "largest JSON body outside scans (413 beyond)")
     MODEL_DIR: str = _setting(
@@ -158,6 +161,7 @@ class Settings:
             "WAITRESS_THREADS": self.WAITRESS_THREADS >= 1,
             "ACCESS_TOKEN_EXPIRE_MINUTES": self.ACCESS_TOKEN_EXPIRE_MINUTES >= 1,
             "REFRESH_TOKEN_EXPIRE_DAYS": self.REFRESH_TOKEN_EXPIRE_DAYS >= 1,
+            "REFRESH_TOKEN_MAX_DAYS": self.REFRESH_TOKEN_MAX_DAYS >= self.REFRESH_TOKEN_EXPIRE_DAYS,
             "MAX_UPLOAD_MB": self.MAX_UPLOAD_MB > 0,
             "MAX_JSON_KB": self.MAX_JSON_KB >= 1,
             "MODEL_DEVICE": self.MODEL_DEVICE in ("auto", "cpu", "cuda"),

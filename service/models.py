@@ -185,6 +185,20 @@ class LLMCallLog(db.Model):
     error: Mapped[str | None] = mapped_column(String(255))
 
 
+class AuthSession(db.Model):
+    """One login: its access and refresh tokens carry its id, so that logout ends all of
+    them, and its refresh chain dies at ``expires_at`` however often it is refreshed."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # REFRESH_TOKEN_MAX_DAYS
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # logout, revocation
+
+
 class RefreshToken(db.Model):
     """An issued refresh token, stored as a SHA-256 hash; each use rotates it."""
 
@@ -194,11 +208,36 @@ class RefreshToken(db.Model):
     user_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    # NULL for tokens issued before sessions existed: their next refresh starts one.
+    session_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(db.Model):
+    """A personal API key: ``rsk_<lookup>_<secret>``, found by its public ``prefix``
+    (``rsk_<lookup>``) and checked against the SHA-256 of its secret (a random 256-bit
+    secret needs no slow hash). It works within ``scopes`` until revoked, expired, or its
+    user's ``token_version`` moves on (password change, deactivation, token theft)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list] = mapped_column(JSON)
+    token_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RevokedToken(db.Model):

@@ -451,19 +451,28 @@ def test_refresh_400_on_malformed_json_and_415_on_other_types(client):
 # --- logout ------------------------------------------------------------------------------
 
 
-def test_logout_revokes_the_presented_access_token_only(client, accounts):
+def test_logout_ends_the_presented_tokens_session_only(client, accounts):
     user = accounts.register()
     session_a = accounts.login(user["email"])
     session_b = accounts.login(user["email"])
+    # A refresh within session A: its older and newer access tokens belong to one session.
+    refreshed_a = client.post(REFRESH, json={"refresh_token": session_a["refresh_token"]})
+    assert refreshed_a.status_code == 200
+    refreshed_a = refreshed_a.get_json()
 
     response = client.post(LOGOUT, headers=bearer(session_a["access_token"]))
 
     assert response.status_code == 204 and response.data == b""
     assert_problem(client.get(ME, headers=bearer(session_a["access_token"])), 401)
     assert_problem(client.post(LOGOUT, headers=bearer(session_a["access_token"])), 401)
+    # Without {refresh_token}, the whole session ended: its newer access token and its
+    # current refresh token too.
+    assert_problem(client.get(ME, headers=bearer(refreshed_a["access_token"])), 401)
+    assert_problem(client.post(REFRESH, json={"refresh_token": refreshed_a["refresh_token"]}),
+                   401)
+    # The other session goes on.
     assert client.get(ME, headers=bearer(session_b["access_token"])).status_code == 200
-    # Without {refresh_token}, the refresh token of that session was not revoked.
-    assert client.post(REFRESH, json={"refresh_token": session_a["refresh_token"]}) \
+    assert client.post(REFRESH, json={"refresh_token": session_b["refresh_token"]}) \
         .status_code == 200
 
 

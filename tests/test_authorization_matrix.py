@@ -34,6 +34,7 @@ BODIES = {
                                     "password": PASSWORD, "role": "admin"},
     ("POST", "scans.new"): lambda: {"text": "The vendor may slip."},
     ("POST", "legacy_scans.new"): lambda: {"text": "The vendor may slip."},
+    ("POST", "api_keys.new"): lambda: {"name": "matrix", "scopes": ["scans:read"]},
 }
 
 
@@ -86,22 +87,28 @@ def matrix(app, client, monkeypatch):
     assert scan["data"], "the keyword analyzer finds the vendor and the budget"
     own = client.post("/api/v1/scans", headers=b_headers, json={"text": "The budget is fine."})
     assert own.status_code == 201
+    key = client.post("/api/v1/auth/api-keys", headers=a_headers,
+                      json={"name": "a's script", "scopes": ["scans:read"]})
+    assert key.status_code == 201, key.get_json()
     return {
         "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
         "admin": admin, "admin_headers": admin_headers,
         "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
-                  "user_id": a["id"]},
+                  "user_id": a["id"], "key_id": key.get_json()["id"]},
+        "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
     }
 
 
 def missing_ids() -> dict[str, str]:
-    return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4())}
+    return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
+            "key_id": str(uuid.uuid4())}
 
 
 def malformed_ids() -> dict[str, str]:
-    return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1"}
+    return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
+            "key_id": "rsk_' OR 1=1"}
 
 
 def id_routes(app):
@@ -115,7 +122,7 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("GET", "/api/v1/scans/<scan_id>/file"),
             ("PATCH", "/api/v1/scans/<scan_id>/findings/<finding_id>"),
             ("GET", "/api/v1/users/<user_id>"), ("PATCH", "/api/v1/users/<user_id>"),
-            ("DELETE", "/api/v1/users/<user_id>"),
+            ("DELETE", "/api/v1/users/<user_id>"), ("DELETE", "/api/v1/auth/api-keys/<key_id>"),
             ("GET", "/api/scans/<scan_id>"), ("DELETE", "/api/scans/<scan_id>")} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \
@@ -149,6 +156,8 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
     download = client.get(f"/api/v1/scans/{ids['scan_id']}/file", headers=a_headers)
     assert download.status_code == 200
     download.close()
+    keys = client.get("/api/v1/auth/api-keys", headers=a_headers).get_json()["items"]
+    assert [k["active"] for k in keys] == [True]
     me = client.get("/api/v1/auth/me", headers=a_headers).get_json()
     assert me["email"] == matrix["a"]["email"]
 
@@ -248,3 +257,37 @@ def test_api2_a_tampered_or_revoked_token_is_401_on_every_protected_route(app, c
     _assert_401_everywhere(app, client, {"Authorization": f"Bearer {tampered}"}, "tampered")
     assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
     _assert_401_everywhere(app, client, headers, "revoked by logout")
+
+
+def test_api_keys_reach_exactly_the_routes_of_their_scope(app, client, matrix):
+    """From the URL map: a key with one scope is refused (403) on every route that needs
+    another scope or takes no key, and gets past authorization on the routes of its scope."""
+    from service.auth.scopes import ADMIN_SCOPES, SCOPES
+
+    checked = 0
+    for scope in sorted(set(SCOPES) - ADMIN_SCOPES):
+        created = client.post("/api/v1/auth/api-keys", headers=matrix["a_headers"],
+                              json={"name": scope, "scopes": [scope]})
+        assert created.status_code == 201, created.get_json()
+        key_headers = {"Authorization": f"Bearer {created.get_json()['key']}"}
+        for method, rule, endpoint, view in protected_routes(app):
+            response = call(client, method, rule, endpoint, matrix["a_ids"], key_headers)
+            response.close()  # a file download holds its file open until closed
+            needed = getattr(view, "api_key_scope", None)
+            where = (scope, method, rule, response.get_json())
+            if needed == scope and "admin" not in roles_of(view):
+                assert response.status_code not in (401, 403), where
+                checked += 1
+            else:
+                assert response.status_code == 403, where
+                assert response.mimetype == "application/problem+json"
+    assert checked >= 10
+
+
+def test_api2_a_forged_or_revoked_api_key_is_401_on_every_protected_route(app, client, matrix):
+    _assert_401_everywhere(app, client, {"Authorization": "Bearer rsk_0123456789ab_forged"},
+                           "forged key")
+    assert client.delete(f"/api/v1/auth/api-keys/{matrix['a_ids']['key_id']}",
+                         headers=matrix["a_headers"]).status_code == 204
+    _assert_401_everywhere(app, client, {"Authorization": f"Bearer {matrix['a_key']}"},
+                           "revoked key")

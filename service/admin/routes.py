@@ -11,6 +11,8 @@ from service.admin.schemas import (
     LLMCallSchema,
 )
 from service.api import PageArgs, page_of, paginate, query
+from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
+from service.auth.scopes import api_key_scope
 from service.extensions import token_auth
 from service.models import AuditEvent, LLMCallLog
 
@@ -26,6 +28,7 @@ class LLMCallListArgs(PageArgs, LLMCallFilterSchema):
 
 
 @admin.route("/audit-events", methods=["GET"])
+@api_key_scope("admin:read")
 @authenticate(token_auth, role="admin")
 @query(AuditListArgs)
 @response(page_of(AuditEventSchema))
@@ -42,6 +45,7 @@ def audit_events(args):
 
 
 @admin.route("/llm-calls", methods=["GET"])
+@api_key_scope("admin:read")
 @authenticate(token_auth, role="admin")
 @query(LLMCallListArgs)
 @response(page_of(LLMCallSchema))
@@ -54,3 +58,14 @@ def llm_calls(args):
     if "scan_id" in args:
         statement = statement.where(LLMCallLog.scan_id == args["scan_id"])
     return paginate(statement, args)
+
+
+@admin.route("/api-keys", methods=["GET"])
+@api_key_scope("admin:read")
+@authenticate(token_auth, role="admin")
+@query(AdminApiKeyListArgs)
+@response(ApiKeyPageSchema)
+@other_responses({401: "No or bad token", 403: "Admins only"})
+def api_keys(args):
+    """Every API key, newest first; user_id filters by owner (admin)"""
+    return admin_list(args)

@@ -18,12 +18,14 @@ from service.auth.schemas import (
     RegisterSchema,
     TokenSchema,
 )
+from service.auth.scopes import api_key_scope
 from service.auth.tokens import (
     RefreshReuse,
+    end_session,
     issue_tokens,
-    revoke_access_token,
     revoke_refresh_token,
     rotate_refresh_token,
+    start_session,
 )
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -102,7 +104,7 @@ def login():
         audit.record("login_failure", target_id=user.id if user else None, email=email)
         db.session.commit()
         raise APIError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
-    tokens = issue_tokens(user)
+    tokens = issue_tokens(user, start_session(user))
     audit.record("login_success", actor_id=user.id, target_id=user.id)
     db.session.commit()
     return tokens
@@ -132,9 +134,10 @@ def refresh(args):
 @authenticate(token_auth)
 @other_responses({401: "No or bad token"})
 def logout():
-    """Revoke the presented access token (and a refresh token sent as {refresh_token})"""
+    """End the session of the presented access token: it and every token of the session
+    stop working (a refresh token sent as {refresh_token} is revoked too)"""
     user = token_auth.current_user()
-    revoke_access_token(request.authorization.token)
+    end_session(request.authorization.token)
     if request.is_json:
         try:
             args = LogoutSchema().load(request_json(empty_ok=True))
@@ -148,6 +151,7 @@ def logout():
 
 
 @auth.route("/me", methods=["GET"])
+@api_key_scope("account:read")
 @authenticate(token_auth)
 @response(user_schema)
 @other_responses({401: "No or bad token"})

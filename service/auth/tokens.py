@@ -1,30 +1,39 @@
-"""Access and refresh tokens.
+"""Access tokens, refresh tokens, sessions and personal API keys: the single door.
 
-Access tokens are signed with itsdangerous and carry the user id, a token id (``jti``,
-so that logout can revoke one token) and the user's ``token_version`` (bumped to revoke
-all of a user's tokens at once). Refresh tokens are random strings stored as SHA-256
-hashes; each use rotates them, and presenting a used one is treated as theft: every
-token of that user is revoked.
+A login starts a session (``AuthSession``). Access tokens are signed with itsdangerous and
+carry the user id, a token id (``jti``, so that logout can revoke one token), the session id
+(``sid``, so that logout ends the whole session) and the user's ``token_version`` (bumped to
+revoke every token of a user at once). Refresh tokens are random strings stored as SHA-256
+hashes, each spent by one conditional UPDATE that only one request can win; presenting a
+spent one is treated as theft and revokes every token of that user. A session's refresh
+chain ends REFRESH_TOKEN_MAX_DAYS after its login, however often it is refreshed.
+
+API keys (``rsk_…``) are accepted wherever an access token is, within their scopes
+(service/auth/scopes.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 
 from service.extensions import db, token_auth
-from service.models import RefreshToken, RevokedToken, User, utcnow
+from service.models import ApiKey, AuthSession, RefreshToken, RevokedToken, User, utcnow
 
 _SALT = "riskscan.access-token"
+API_KEY_PREFIX = "rsk_"
+# How often a key's last-used time (and its audit event) is written: not once a request.
+API_KEY_USE_RECORDED_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -45,23 +54,35 @@ def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=_SALT)
 
 
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
 def _access_lifetime() -> int:
-    return current_app.config["SETTINGS"].ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    return _settings().ACCESS_TOKEN_EXPIRE_MINUTES * 60
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_tokens(user: User) -> TokenPair:
-    """A new access token and a new refresh token; the caller commits."""
-    access = _serializer().dumps(
-        {"sub": user.id, "jti": str(uuid.uuid4()), "ver": user.token_version}
-    )
+def start_session(user: User) -> AuthSession:
+    """A new login's session; the caller commits."""
+    session = AuthSession(id=str(uuid.uuid4()), user_id=user.id,
+                          expires_at=utcnow() + timedelta(days=_settings().REFRESH_TOKEN_MAX_DAYS))
+    db.session.add(session)
+    return session
+
+
+def issue_tokens(user: User, session: AuthSession) -> TokenPair:
+    """A new access token and a new refresh token of ``session``; the caller commits."""
+    access = _serializer().dumps({"sub": user.id, "jti": str(uuid.uuid4()), "sid": session.id,
+                                  "ver": user.token_version})
     refresh = secrets.token_urlsafe(32)
-    days = current_app.config["SETTINGS"].REFRESH_TOKEN_EXPIRE_DAYS
-    db.session.add(RefreshToken(user_id=user.id, token_hash=_hash(refresh),
-                                expires_at=utcnow() + timedelta(days=days)))
+    expires_at = min(utcnow() + timedelta(days=_settings().REFRESH_TOKEN_EXPIRE_DAYS),
+                     session.expires_at)
+    db.session.add(RefreshToken(user_id=user.id, session_id=session.id,
+                                token_hash=_hash(refresh), expires_at=expires_at))
     return TokenPair(access, refresh, _access_lifetime())
 
 
@@ -89,20 +110,19 @@ def _signed_claims(secret_key: str, token: str) -> tuple[dict, float]:
     revoked, or its user changed, is asked of the database on each request.
     """
     claims, signed_at = _serializer_for(secret_key).loads(token, return_timestamp=True)
-    if not isinstance(claims, dict) or not {"sub", "jti", "ver"} <= claims.keys():
+    if not isinstance(claims, dict) or not {"sub", "jti", "sid", "ver"} <= claims.keys():
         raise BadSignature("not an access token of this service")
     return claims, signed_at.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The user an access token authenticates, as the database had them when the request
+    """The user a token or API key authenticates, as the database had them when the request
     was authenticated: ``token_auth.current_user()``. A value, not a session object: a
     commit or a rollback later in the request cannot expire it, so reading ``caller.id``
-    afterwards (the request log does) never goes back to the database. It did, with the
-    ORM instance: when the database had just gone away, a DELETE that was committed
-    answered 500 instead of 204, and a 503 turned into a 500 (found by
-    reliability/faults.py). Views that change a user load their own ``User``."""
+    afterwards (the request log does) never goes back to the database (docs/reliability.md).
+    Views that change a user load their own ``User``. ``scopes`` is None for an access
+    token (everything the role allows), an API key's scopes otherwise."""
 
     id: str
     email: str
@@ -111,28 +131,45 @@ class Caller:
     token_version: int
     created_at: datetime
     updated_at: datetime
+    scopes: frozenset[str] | None = None
+    api_key_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
 
-# The caller's columns, unless the token was revoked: one round trip on every request.
-# Nothing of it is cached between requests: a revoked token, a deactivated or deleted user
-# and a bumped token_version are refused on the very next request, in every process.
+# The caller's columns, unless the token was revoked or its session ended: one round trip
+# on every request. Nothing of it is cached between requests: a revoked token, an ended
+# session, a deactivated or deleted user and a bumped token_version are refused on the very
+# next request, in every process.
 _users = User.__table__
-_CALLER = (select(*(_users.c[field.name] for field in fields(Caller)))
+_sessions = AuthSession.__table__
+_USER_COLUMNS = ("id", "email", "role", "active", "token_version", "created_at", "updated_at")
+_CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS))
            .where(_users.c.id == bindparam("sub"),
-                  ~exists().where(RevokedToken.__table__.c.jti == bindparam("jti"))))
+                  ~exists().where(RevokedToken.__table__.c.jti == bindparam("jti")),
+                  exists().where(_sessions.c.id == bindparam("sid"),
+                                 _sessions.c.ended_at.is_(None))))
+_keys = ApiKey.__table__
+_KEY_CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS), _keys.c.id.label("key_id"),
+                      _keys.c.secret_hash, _keys.c.scopes,
+                      _keys.c.token_version.label("key_token_version"),
+                      _keys.c.expires_at, _keys.c.revoked_at, _keys.c.last_used_at)
+               .join(_users, _users.c.id == _keys.c.user_id)
+               .where(_keys.c.prefix == bindparam("prefix")))
 
 
 @token_auth.verify_token
 def verify_access_token(token: str) -> Caller | None:
-    """The single door for access tokens."""
+    """The single door for access tokens and API keys."""
+    if token.startswith(API_KEY_PREFIX):
+        return _verify_api_key(token)
     claims = read_access_token(token) if token else None
     if claims is None:
         return None
-    row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"]}).first()
+    row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"],
+                                       "sid": claims["sid"]}).first()
     if row is None or not row.active or row.token_version != claims["ver"]:
         return None
     return Caller(*row)
@@ -153,6 +190,17 @@ def revoke_access_token(token: str) -> None:
                                   expires_at=now + timedelta(seconds=_access_lifetime())))
 
 
+def end_session(token: str) -> None:
+    """Logout: the session of this access token ends, with every token it issued."""
+    claims = read_access_token(token)
+    if claims is None:
+        return
+    revoke_access_token(token)
+    db.session.execute(update(AuthSession)
+                       .where(AuthSession.id == claims["sid"], AuthSession.ended_at.is_(None))
+                       .values(ended_at=utcnow()))
+
+
 def revoke_refresh_token(user: User | Caller, token: str) -> None:
     db.session.execute(
         update(RefreshToken)
@@ -163,13 +211,17 @@ def revoke_refresh_token(user: User | Caller, token: str) -> None:
 
 
 def revoke_all_tokens(user: User) -> None:
-    """Every access token of the user stops working, and every refresh token."""
-    user.token_version += 1
+    """Every access token, refresh token, session and API key of the user stops working."""
+    user.token_version += 1  # access tokens and API keys carry the old version
+    now = utcnow()
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
+    db.session.execute(update(AuthSession)
+                       .where(AuthSession.user_id == user.id, AuthSession.ended_at.is_(None))
+                       .values(ended_at=now))
 
 
 class RefreshReuse(Exception):
@@ -182,19 +234,95 @@ class RefreshReuse(Exception):
 def rotate_refresh_token(token: str) -> TokenPair | None:
     """Spend a refresh token for a new pair; None when it is unknown, expired or revoked.
 
-    Raises RefreshReuse when the token was already used, after revoking the user's tokens.
+    The token is spent by one conditional UPDATE: of concurrent requests with the same
+    token exactly one wins, on SQLite as on MySQL. The others find it spent and raise
+    RefreshReuse, after revoking the user's tokens (README: a client refreshes once).
     """
-    stored = db.session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == _hash(token)).with_for_update()
-    )
+    now, token_hash = utcnow(), _hash(token)
+    spent = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
+               RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
+        .values(used_at=now)
+    ).rowcount == 1
+    stored = db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
     if stored is None:
         return None
     user = db.session.get(User, stored.user_id)
-    now = utcnow()
-    if stored.used_at is not None:
-        revoke_all_tokens(user)
-        raise RefreshReuse(user)
-    if stored.revoked_at is not None or stored.expires_at <= now or not user.active:
+    if not spent:
+        if stored.used_at is not None:
+            revoke_all_tokens(user)
+            raise RefreshReuse(user)
+        return None  # revoked or expired
+    session = db.session.get(AuthSession, stored.session_id) if stored.session_id else None
+    if session is None:  # a token issued before sessions existed
+        session = start_session(user)
+    if session.ended_at is not None or session.expires_at <= now or not user.active:
         return None
-    stored.used_at = now
-    return issue_tokens(user)
+    return issue_tokens(user, session)
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str  # the whole key, shown once
+
+
+def create_api_key(user: User | Caller, *, name: str, scopes: list[str],
+                   expires_at: datetime | None) -> NewApiKey:
+    """A new key for ``user``; only its hash is stored. The caller commits."""
+    lookup = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(id=str(uuid.uuid4()), user_id=user.id, name=name,
+                 prefix=f"{API_KEY_PREFIX}{lookup}", secret_hash=_hash(secret),
+                 scopes=sorted(set(scopes)), token_version=user.token_version,
+                 expires_at=expires_at)
+    db.session.add(key)
+    return NewApiKey(key, f"{API_KEY_PREFIX}{lookup}_{secret}")
+
+
+def api_key_is_active(key: ApiKey, user_token_version: int, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return (key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
+            and key.token_version == user_token_version)
+
+
+def _verify_api_key(token: str) -> Caller | None:
+    lookup, _, secret = token.removeprefix(API_KEY_PREFIX).partition("_")
+    if not lookup or not secret or len(lookup) != 12:
+        return None
+    row = db.session.execute(_KEY_CALLER, {"prefix": f"{API_KEY_PREFIX}{lookup}"}).first()
+    now = utcnow()
+    if (row is None or not hmac.compare_digest(row.secret_hash, _hash(secret))
+            or not row.active or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= now)
+            or row.key_token_version != row.token_version):
+        return None
+    caller = Caller(*row[:len(_USER_COLUMNS)], scopes=frozenset(row.scopes),
+                    api_key_id=row.key_id)
+    if row.last_used_at is None or now - row.last_used_at >= API_KEY_USE_RECORDED_EVERY:
+        _record_use(caller, row.key_id, now)
+    from service.auth.scopes import require_key_scope
+
+    require_key_scope(caller)
+    return caller
+
+
+def _record_use(caller: Caller, key_id: str, now: datetime) -> None:
+    """Last-used time and an audit event, at most once a minute per key: whichever of
+    several concurrent requests wins the conditional UPDATE writes them."""
+    from service import audit
+
+    recorded = db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
+                                        ApiKey.last_used_at <= now - API_KEY_USE_RECORDED_EVERY))
+        .values(last_used_at=now)).rowcount == 1
+    if recorded:
+        audit.record("api_key_used", actor_id=caller.id, target_id=key_id)
+    db.session.commit()
+
+

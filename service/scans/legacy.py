@@ -13,6 +13,7 @@ from marshmallow import EXCLUDE, fields
 from sqlalchemy import select
 
 from service.api import PageArgs, query
+from service.auth.scopes import api_key_scope
 from service.extensions import db, ma, token_auth
 from service.models import Scan
 from service.rate_limits import scans_per_user
@@ -35,6 +36,7 @@ legacy_scan_schema = LegacyScanSchema()
 
 
 @legacy_scans.route("/scan", methods=["POST"])
+@api_key_scope("scans:write")
 @authenticate(token_auth)
 @scans_per_user
 @response(legacy_scan_schema, 201)
@@ -45,6 +47,7 @@ def new():
 
 
 @legacy_scans.route("/scans", methods=["GET"])
+@api_key_scope("scans:read")
 @authenticate(token_auth)
 @query(PageArgs, unknown=EXCLUDE)  # old front ends may send extra parameters
 @response(LegacyScanSchema(many=True))
@@ -58,6 +61,7 @@ def all(args):
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["GET"])
+@api_key_scope("scans:read")
 @authenticate(token_auth)
 @response(legacy_scan_schema)
 @other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
@@ -67,6 +71,7 @@ def get(scan_id):
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["DELETE"])
+@api_key_scope("scans:write")
 @authenticate(token_auth)
 @other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
 def delete(scan_id):

@@ -7,6 +7,7 @@ from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
 
 from service.api import PageArgs, get_or_404, json_body, not_found, query
+from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import Scan, utcnow
@@ -70,6 +71,7 @@ def own_scan(scan_id: str, *, admin_may_read: bool = False) -> Scan:
 
 
 @scans.route("", methods=["POST"])
+@api_key_scope("scans:write")
 @authenticate(token_auth)
 @scans_per_user
 @response(scan_schema, 201)
@@ -106,6 +108,7 @@ def _json_scan_args() -> dict:
 
 
 @scans.route("", methods=["GET"])
+@api_key_scope("scans:read")
 @authenticate(token_auth)
 @query(ScanListArgs)
 @response(ScanSummaryPageSchema())
@@ -116,6 +119,7 @@ def all(args):
 
 
 @scans.route("/<scan_id>", methods=["GET"])
+@api_key_scope("scans:read")
 @authenticate(token_auth)
 @response(scan_schema)
 @other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
@@ -125,6 +129,7 @@ def get(scan_id):
 
 
 @scans.route("/<scan_id>/file", methods=["GET"])
+@api_key_scope("scans:read")
 @authenticate(token_auth)
 @other_responses({200: "The original file, as an attachment",
                   401: "No or bad token", 404: "No such scan, not yours, or no file"})
@@ -139,6 +144,7 @@ def file(scan_id):
 
 
 @scans.route("/<scan_id>", methods=["DELETE"])
+@api_key_scope("scans:write")
 @authenticate(token_auth)
 @other_responses({204: "Deleted, with its stored file", 401: "No or bad token",
                   404: "No such scan (or not yours)"})
@@ -149,6 +155,7 @@ def delete(scan_id):
 
 
 @scans.route("/<scan_id>/findings/<finding_id>", methods=["PATCH"])
+@api_key_scope("scans:write")
 @authenticate(token_auth)
 @json_body(CorrectionSchema)
 @response(finding_schema)

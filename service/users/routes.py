@@ -10,6 +10,7 @@ from service import audit
 from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
 from service.auth.passwords import hash_password, verify_password
 from service.auth.routes import create_user
+from service.auth.scopes import api_key_scope
 from service.auth.tokens import revoke_all_tokens
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -52,6 +53,7 @@ def _other_active_admins(user: User) -> int:
 
 
 @users.route("", methods=["GET"])
+@api_key_scope("admin:read")
 @authenticate(token_auth, role="admin")
 @query(UserListArgs)
 @response(page_of(UserSchema))
@@ -67,6 +69,7 @@ def all(args):
 
 
 @users.route("", methods=["POST"])
+@api_key_scope("admin:write")
 @authenticate(token_auth, role="admin")
 @json_body(NewUserSchema)
 @response(user_schema, 201)
@@ -81,6 +84,7 @@ def new(args):
 
 
 @users.route("/<user_id>", methods=["GET"])
+@api_key_scope("account:read")
 @authenticate(token_auth)
 @response(user_schema)
 @other_responses({401: "No or bad token", 404: "No such user (or not yours)"})
@@ -90,6 +94,7 @@ def get(user_id):
 
 
 @users.route("/<user_id>", methods=["PATCH"])
+@api_key_scope("admin:write")  # a user's own key never changes credentials
 @authenticate(token_auth)
 @password_guesses_per_address
 @password_guesses_per_account
@@ -141,6 +146,7 @@ def update(args, user_id):
 
 
 @users.route("/<user_id>", methods=["DELETE"])
+@api_key_scope("admin:write")
 @authenticate(token_auth, role="admin")
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such user",
                   409: "The last admin"})

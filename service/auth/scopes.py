@@ -1,0 +1,44 @@
+"""What an API key may do: each route names the one scope it needs.
+
+A route declares its scope with ``@api_key_scope(...)`` right under its ``@route``. A route
+without one (logout, changing credentials, managing API keys) takes no API key at all: a
+leaked key can neither mint more keys nor take over the account. Access tokens are not
+scoped; they can do whatever the user's role allows.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from service.errors import APIError
+
+SCOPES: dict[str, str] = {
+    "scans:read": "list, read and download your scans",
+    "scans:write": "scan documents, correct findings, delete scans",
+    "account:read": "read your own account",
+    "admin:read": "(admins) list users, the audit log, LLM calls and every API key",
+    "admin:write": "(admins) create, change and delete users",
+}
+ADMIN_SCOPES = frozenset({"admin:read", "admin:write"})
+
+
+def api_key_scope(scope: str):
+    """Let API keys with ``scope`` call this route (put it right under ``@route``)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def decorator(view):
+        view.api_key_scope = scope
+        return view
+
+    return decorator
+
+
+def require_key_scope(caller) -> None:
+    """403 unless the API key ``caller`` came with may call the requested route."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    scope = getattr(view, "api_key_scope", None)
+    if scope is None:
+        raise APIError(403, "API keys cannot be used here: sign in and use an access token.")
+    if scope not in caller.scopes:
+        raise APIError(403, f"This API key lacks the scope {scope}.")
