@@ -66,8 +66,9 @@ def test_register_409_when_the_email_is_taken_in_any_case(app, client, accounts)
     assert count(app, User) == 1
 
 
-@pytest.mark.parametrize("password", ["x" * 8, "x" * 128], ids=["8-chars", "128-chars"])
-def test_register_accepts_passwords_at_both_length_limits(client, accounts, password):
+@pytest.mark.parametrize("password", ["kX9#vQ2m!", ("correct horse battery staple " * 5)[:128]],
+                         ids=["short-random", "128-chars"])
+def test_register_accepts_strong_passwords_up_to_the_length_limit(client, accounts, password):
     user = accounts.register(password=password)
     assert accounts.login(user["email"], password)["token_type"] == "bearer"
 

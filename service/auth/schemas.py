@@ -1,10 +1,10 @@
 from marshmallow import fields, validate
 
 from service.extensions import ma
-from service.users.schemas import PASSWORD
+from service.users.schemas import PASSWORD, PasswordPolicy
 
 
-class RegisterSchema(ma.Schema):
+class RegisterSchema(PasswordPolicy):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
 

@@ -1,10 +1,25 @@
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from service.api import StrictBoolean
+from service.auth.passwords import MAX_LENGTH, password_problem
 from service.extensions import ma
 from service.models import ROLES
 
-PASSWORD = validate.Length(min=8, max=128)
+# A bound on the raw input before any work; the policy (PasswordPolicy) counts characters
+# after normalisation, which can lengthen a string.
+PASSWORD = validate.Length(min=1, max=4 * MAX_LENGTH)
+
+
+class PasswordPolicy(ma.Schema):
+    """A new ``password`` must meet the policy (service/auth/passwords.py); the ``email`` of
+    the same request counts as a known word."""
+
+    @validates_schema
+    def _password_policy(self, data, **_kwargs):
+        if "password" in data:
+            problem = password_problem(data["password"], email=data.get("email"))
+            if problem:
+                raise ValidationError(problem, field_name="password")
 
 
 class UserSchema(ma.Schema):
@@ -18,7 +33,7 @@ class UserSchema(ma.Schema):
     updated_at = fields.DateTime(dump_only=True)
 
 
-class NewUserSchema(ma.Schema):
+class NewUserSchema(PasswordPolicy):
     """An admin creates a user."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -27,7 +42,7 @@ class NewUserSchema(ma.Schema):
     active = StrictBoolean(load_default=True)
 
 
-class OwnUpdateSchema(ma.Schema):
+class OwnUpdateSchema(PasswordPolicy):
     """What a user may change of their own record; role and id are not among it."""
 
     email = fields.Email(validate=validate.Length(max=254))
