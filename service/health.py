@@ -1,10 +1,16 @@
-"""Liveness and readiness, for load balancers and container health checks."""
+"""Liveness and readiness, for load balancers and container health checks.
+
+Anyone may ask; anonymous callers see states (``ok``, ``available``), never the model's
+path, versions or exception text. An admin's token shows each check in full; the reasons
+are in the log too.
+"""
 
 from flask import Blueprint, current_app
 from sqlalchemy import text
 
+from service.auth.scopes import api_key_scope
 from service.errors import problem
-from service.extensions import db
+from service.extensions import db, token_auth
 
 health = Blueprint("health", __name__)
 
@@ -16,16 +22,27 @@ def alive():
 
 
 @health.route("/ready")
+@api_key_scope("admin:read")
+@token_auth.login_required(optional=True)
 def ready():
     """The service can do its work: 200 when every check passes, else 503."""
     checks = {"database": {"ok": _database_reachable()}}
     for name, check in current_app.extensions.get("riskscan.readiness", {}).items():
         checks[name] = check()
+    caller = token_auth.current_user()
+    if caller is None or not caller.is_admin:
+        checks = {name: _states_only(check) for name, check in checks.items()}
     if all(check["ok"] for check in checks.values()):
         return {"status": "ok", "checks": checks}
     failing = ", ".join(name for name, check in checks.items() if not check["ok"])
     return problem(503, f"Not ready: {failing} unavailable.", checks=checks,
                    headers={"Retry-After": "5"})
+
+
+def _states_only(check: dict) -> dict:
+    """The booleans of a check, nested ones included: what any caller may see."""
+    return {key: _states_only(value) if isinstance(value, dict) else value
+            for key, value in check.items() if isinstance(value, (bool, dict))}
 
 
 def _database_reachable() -> bool:

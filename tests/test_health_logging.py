@@ -48,8 +48,22 @@ def test_ready_is_503_when_another_check_fails(app, client):
     body = assert_problem(response, 503)
     assert "probe" in body["detail"] and "database" not in body["detail"]
     assert body["checks"]["database"]["ok"] is True
-    assert body["checks"]["probe"] == {"ok": False, "why": "cold"}
+    # Anonymous callers see states, not reasons.
+    assert body["checks"]["probe"] == {"ok": False}
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_ready_shows_an_admin_the_reasons(app, client, accounts):
+    app.extensions["riskscan.readiness"] = {"probe": lambda: {"ok": False, "why": "cold"}}
+    _, user_headers = accounts.user()
+    _, admin_headers = accounts.user(role="admin")
+    assert client.get("/ready", headers=user_headers).get_json()["checks"]["probe"] == \
+        {"ok": False}
+    assert client.get("/ready", headers=admin_headers).get_json()["checks"]["probe"] == \
+        {"ok": False, "why": "cold"}
+    # A bad token is no admin: the anonymous answer, not a 401.
+    forged = client.get("/ready", headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 503 and forged.get_json()["checks"]["probe"] == {"ok": False}
 
 
 @pytest.fixture(params=["sqlite-directory", "mysql-closed-port"])

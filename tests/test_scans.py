@@ -219,10 +219,13 @@ def test_ready_reports_the_loaded_model(scan_app, scan_client):
     response = scan_client.get("/ready")
     assert response.status_code == 200
     model = response.get_json()["checks"]["analyzers"]["model"]
-    assert model["available"] is True and model["version"] == analyzer_of(scan_app).version
+    assert model == {"available": True}  # anonymous: the state only
+    _, admin_headers = Accounts(scan_app, scan_client).user(role="admin")
+    model = scan_client.get("/ready", headers=admin_headers).get_json()["checks"]["analyzers"]
+    assert model["model"]["version"] == analyzer_of(scan_app).version
 
 
-def test_model_dir_without_a_model_is_503_with_the_reason(make_app, tmp_path):
+def test_model_dir_without_a_model_is_503_and_only_an_admin_sees_why(make_app, tmp_path):
     empty = tmp_path / "models"
     empty.mkdir()
     app = make_app(MODEL_DIR=str(empty))
@@ -231,12 +234,20 @@ def test_model_dir_without_a_model_is_503_with_the_reason(make_app, tmp_path):
     assert response.status_code == 503
     check = response.get_json()["checks"]["analyzers"]
     assert check["ok"] is False and check["model"]["available"] is False
-    assert str(empty) in check["model"]["error"]
+    assert str(tmp_path) not in response.get_data(as_text=True)
+    assert "error" not in check["model"]
 
-    _, headers = Accounts(app, client).user()
-    body = assert_problem(post_text(client, headers), 503)
-    assert "not loaded" in body["detail"] and str(empty) in body["detail"]
+    accounts = Accounts(app, client)
+    _, headers = accounts.user()
+    scan = post_text(client, headers)
+    body = assert_problem(scan, 503)
+    assert "not loaded" in body["detail"]
+    assert str(tmp_path) not in scan.get_data(as_text=True)
     nothing_stored(app)
+
+    _, admin_headers = accounts.user(role="admin")
+    check = client.get("/ready", headers=admin_headers).get_json()["checks"]["analyzers"]
+    assert str(empty) in check["model"]["error"]
 
 
 # --- listing -------------------------------------------------------------------------------

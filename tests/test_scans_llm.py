@@ -159,6 +159,9 @@ def test_without_a_model_scans_go_to_the_llm_and_ready_says_which(llm_app, llm_c
     assert response.get_json()["source"] == "llm"
     ready = llm_client.get("/ready").get_json()
     assert ready["checks"]["analyzers"]["model"]["available"] is False
+    assert ready["checks"]["analyzers"]["llm"] == {"available": True}
+    _, admin_headers = accounts.user(role="admin")
+    ready = llm_client.get("/ready", headers=admin_headers).get_json()
     assert ready["checks"]["analyzers"]["llm"] == {"available": True, "model": MODEL}
 
 

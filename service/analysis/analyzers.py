@@ -39,10 +39,12 @@ class Analyzers:
         if force_llm or self.model is None:
             if self.llm is not None:
                 return self.llm
-            if force_llm:
+            if force_llm:  # which settings are missing: no path, no exception text
                 raise AnalysisError(f"force_llm was asked for, but {self.llm_error}")
-            raise AnalysisError(f"The risk model is not loaded ({self.model_error}), "
-                                "and no LLM is configured to stand in.")
+            # Why the model is missing names paths and exceptions: that is in the log and in
+            # /ready for admins, not in an answer to any user.
+            raise AnalysisError("The risk model is not loaded, and no LLM is configured to "
+                                "stand in; an admin can see why in /ready.")
         return self.model
 
     def readiness(self) -> dict:
