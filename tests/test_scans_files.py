@@ -253,3 +253,36 @@ def test_one_users_files_are_kept_apart_from_anothers(scan_app, scan_client, use
     assert download(scan_client, bobs["scan_id"], bob_headers) == (200, PDF)
     assert download(scan_client, alices["scan_id"], bob_headers)[0] == 404
     assert count_rows(scan_app) == 2
+
+
+@pytest.mark.parametrize("rollback_fails", [False, True], ids=["rollback-ok", "rollback-raises"])
+def test_a_failed_save_leaves_no_file_even_when_the_rollback_raises(app, client, monkeypatch,
+                                                                     rollback_fails):
+    from pathlib import Path
+
+    from sqlalchemy.exc import OperationalError
+
+    from service.extensions import db
+    from tests.scanning import KeywordAnalyzer
+
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    _, headers = Accounts(app, client).user()
+    lost = OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    def commit():
+        raise lost
+
+    def rollback():
+        if rollback_fails:
+            raise OperationalError("ROLLBACK", {}, Exception("database is locked"))
+
+    with app.app_context():
+        session = db.session()
+    monkeypatch.setattr(type(session), "commit", lambda self: commit())
+    monkeypatch.setattr(type(session), "rollback", lambda self: rollback())
+    response = client.post("/api/v1/scans", headers=headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(b"The vendor may slip."), "plan.txt")})
+    monkeypatch.undo()
+    assert_problem(response, 503)
+    root = Path(app.config["SETTINGS"].UPLOAD_DIR)
+    assert not root.exists() or list(root.iterdir()) == []  # no file, no empty folder

@@ -72,9 +72,11 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
             (folder / scan.stored_filename).write_bytes(upload.data)
         db.session.commit()
     except BaseException:
-        db.session.rollback()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            db.session.rollback()
+        finally:  # the file goes whatever the rollback does (a dead connection raises)
+            if folder is not None:
+                _remove_scan_folder(folder)
         raise
     metrics.SCANS.labels(scan.source).inc()
     return scan
@@ -156,4 +158,13 @@ def delete_scan(scan: Scan) -> None:
     db.session.delete(scan)
     db.session.commit()
     if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove_scan_folder(folder)
+
+
+def _remove_scan_folder(folder: Path) -> None:
+    """Remove a scan's folder, and its user's folder once that is empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        folder.parent.rmdir()
+    except OSError:  # other scans' files are there (or it is gone already)
+        pass
