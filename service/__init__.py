@@ -65,11 +65,13 @@ def configure_app(app: Flask, settings: Settings) -> None:
 
 
 def engine_options(url: str) -> dict:
+    # A statement's parameters are document text, emails and token hashes: never in an
+    # exception's text, and so never in a log line.
     if url.startswith("sqlite"):
         # Concurrent writers wait for the lock (WAL mode, set on connect) instead of failing.
-        return {"connect_args": {"timeout": 30}}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
     # Drop connections the server closed (restarts, wait_timeout) instead of failing on them.
-    return {"pool_pre_ping": True, "pool_recycle": 1800}
+    return {"pool_pre_ping": True, "pool_recycle": 1800, "hide_parameters": True}
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:

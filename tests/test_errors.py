@@ -227,3 +227,20 @@ def test_a_database_error_is_a_500_problem_and_the_app_recovers(failing_app):
     assert user_count(failing_app) == 0
     assert client.post(REGISTER, json={"email": "twin@example.com",
                                        "password": PASSWORD}).status_code == 201
+
+
+def test_database_errors_never_carry_their_parameters(app):
+    """A failed statement's parameters (document text, emails) stay out of its exception,
+    and so out of every log line that prints it."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from service.extensions import db
+
+    secret = "confidential-document-sentence-4711"
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            db.session.execute(text("SELECT * FROM no_such_table WHERE x = :x"), {"x": secret})
+        db.session.rollback()
+    assert secret not in str(raised.value)
+    assert "hidden due to hide_parameters" in str(raised.value)
