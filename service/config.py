@@ -120,6 +120,8 @@ class Settings:
     MAX_PDF_PAGES: int = _setting(300, _int, "most pages of a PDF (413 beyond)")
     EXTRACTION_TIMEOUT_S: float = _setting(
         30.0, _float, "seconds a worker process may take to read one upload (422 beyond)")
+    EXTRACTIONS_PER_USER: int = _setting(
+        1, _int, "uploads of one user read at once; the next is a 429 until one is done")
     LLM_BASE_URL: str = _setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
     LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
@@ -173,6 +175,7 @@ class Settings:
             "MAX_DOCUMENT_CHARS": self.MAX_DOCUMENT_CHARS >= 1,
             "MAX_PDF_PAGES": self.MAX_PDF_PAGES >= 1,
             "EXTRACTION_TIMEOUT_S": self.EXTRACTION_TIMEOUT_S > 0,
+            "EXTRACTIONS_PER_USER": self.EXTRACTIONS_PER_USER >= 1,
             "LLM_BASE_URL": self.LLM_BASE_URL == ""
             or self.LLM_BASE_URL.startswith(("http://", "https://")),
             "LLM_MODEL": len(self.LLM_MODEL) <= 128,

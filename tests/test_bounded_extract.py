@@ -156,3 +156,39 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _wait_until(predicate, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_one_owner_cannot_hold_every_worker(pool):
+    """Two uploads built to run for the whole time limit: the owner's second is refused at
+    once, and another owner is served meanwhile."""
+    slow = inflating_pdf(pages=2, megabytes_per_page=20)  # about 3 s of work
+    pool.extract(b"warm up", "a.txt", None, timeout_s=30)
+    outcome = []
+    release = threading.Thread(target=lambda: outcome.append(_try_extract(
+        pool, slow, "plan.pdf", timeout_s=30, owner="mallory")))
+    release.start()
+    _wait_until(lambda: pool.busy("mallory") == 1)
+    with pytest.raises(DocumentError) as refused:
+        pool.extract(slow, "plan.pdf", None, timeout_s=30, owner="mallory")
+    assert refused.value.status == 429
+    served = pool.extract(b"Alice's plan.", "a.txt", None, timeout_s=30, owner="alice")
+    assert served.text == "Alice's plan."
+    assert pool.busy("mallory") == 1, "alice was served while mallory's read still ran"
+    release.join(timeout=60)
+    assert pool.busy("mallory") == 0
+    # Once done, the owner may read again.
+    assert pool.extract(b"Next.", "a.txt", None, timeout_s=30, owner="mallory").text == "Next."
+
+
+def _try_extract(pool, data, name, *, timeout_s, owner):
+    try:
+        return pool.extract(data, name, None, timeout_s=timeout_s, owner=owner)
+    except DocumentError as error:
+        return error

@@ -286,3 +286,45 @@ def test_a_failed_save_leaves_no_file_even_when_the_rollback_raises(app, client,
     assert_problem(response, 503)
     root = Path(app.config["SETTINGS"].UPLOAD_DIR)
     assert not root.exists() or list(root.iterdir()) == []  # no file, no empty folder
+
+
+def test_a_users_second_slow_upload_is_429_while_others_are_served(app, monkeypatch):
+    import threading
+    import time
+
+    from reliability.hostile import inflating_pdf
+    from service.analysis.bounded import default_pool
+    from tests.scanning import KeywordAnalyzer
+
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    mallory, mallory_headers = accounts.user()
+    _, alice_headers = accounts.user()
+    slow = inflating_pdf(pages=2, megabytes_per_page=20)  # about 3 s of work
+
+    def upload(headers, data, name, statuses):
+        response = app.test_client().post(
+            "/api/v1/scans", headers=headers, content_type="multipart/form-data",
+            data={"file": (io.BytesIO(data), name)})
+        statuses.append(response.status_code)
+
+    first: list[int] = []
+    thread = threading.Thread(target=upload, args=(mallory_headers, slow, "slow.pdf", first))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while default_pool().busy(mallory["id"]) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    second = client.post("/api/v1/scans", headers=mallory_headers,
+                         content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(slow), "slow-again.pdf")})
+    body = assert_problem(second, 429, "file")
+    assert int(second.headers["Retry-After"]) > 0
+    assert "being read" in body["detail"]
+    other = client.post("/api/v1/scans", headers=alice_headers,
+                        content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(b"The vendor may slip."), "plan.txt")})
+    assert other.status_code == 201, other.get_json()
+    thread.join(timeout=60)
+    assert len(first) == 1

@@ -39,7 +39,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool) -> Scan:
     settings = current_app.config["SETTINGS"]
     user_id = user.id
-    document = _read_document(text, upload, settings)
+    document = _read_document(text, upload, settings, user_id)
     analyzer = current_analyzers().pick(force_llm)
 
     db.session.close()  # no connection or transaction held while the analyzer runs
@@ -101,7 +101,7 @@ def _log_llm_calls(calls: list[LLMCall], user_id: str, scan_id: str | None = Non
         for call in calls)
 
 
-def _read_document(text: str | None, upload: Upload | None, settings):
+def _read_document(text: str | None, upload: Upload | None, settings, user_id: str):
     """The text to analyse, from the text field or the file; 4xx problems otherwise."""
     has_text = text is not None and text.strip() != ""
     if upload is not None and has_text:
@@ -113,9 +113,10 @@ def _read_document(text: str | None, upload: Upload | None, settings):
             document = extract_text_bounded(
                 upload.data, upload.filename,
                 ExtractionLimits(max_pdf_pages=settings.MAX_PDF_PAGES),
-                timeout_s=settings.EXTRACTION_TIMEOUT_S)
+                timeout_s=settings.EXTRACTION_TIMEOUT_S, owner=user_id,
+                owner_limit=settings.EXTRACTIONS_PER_USER)
         except DocumentError as error:
-            headers = {"Retry-After": "5"} if error.status == 503 else None
+            headers = {"Retry-After": "5"} if error.status in (429, 503) else None
             raise APIError(error.status, error.detail, errors={"file": [error.detail]},
                            headers=headers) from None
     else:
