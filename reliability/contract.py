@@ -100,11 +100,19 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
         "phases": {"stateful": {"max-steps": stateful_steps}},
         # Rules of the service that JSON Schema cannot state, each documented in the spec:
         # a user's own PATCH may not set role/active and needs current_password (422); an
-        # uploaded file must parse as what it is (422 damaged, 413 too many pages).
+        # uploaded file must parse as what it is (422 damaged, 413 too many pages); a new
+        # password must not be easily guessed (422); admin scopes on an API key need an
+        # admin (422), and a user holds a bounded number of keys (409).
         "operations": [
             {"include-path-regex": r"^/api/v1/users/\{user_id\}$", "include-method": "PATCH",
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
+            {"include-path-regex": r"^/api(/v1)?/auth/register$", "include-method": "POST",
+             "checks": {"positive_data_acceptance": {
+                 "expected-statuses": ["2xx", "409", "422"]}}},
+            {"include-path-regex": r"^/api/v1/auth/api-keys$", "include-method": "POST",
+             "checks": {"positive_data_acceptance": {
+                 "expected-statuses": ["2xx", "401", "403", "409", "422"]}}},
         ],
     })
 

@@ -1,12 +1,13 @@
 from marshmallow import fields, validate
 
 from service.extensions import ma
-from service.users.schemas import PASSWORD, PasswordPolicy
+from service.users.schemas import PASSWORD, PASSWORD_RULE, PasswordPolicy
 
 
 class RegisterSchema(PasswordPolicy):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    password = fields.String(required=True, load_only=True, validate=PASSWORD,
+                             metadata={"description": PASSWORD_RULE})
 
 
 class LoginSchema(ma.Schema):

@@ -8,13 +8,15 @@ from service.models import ROLES
 # A bound on the raw input before any work; the policy (PasswordPolicy) counts characters
 # after normalisation, which can lengthen a string.
 PASSWORD = validate.Length(min=1, max=4 * MAX_LENGTH)
+PASSWORD_RULE = ("8–128 characters counted after Unicode NFKC normalisation, and not easily "
+                 "guessed: a common or weak password is a 422 that says why")
 
 
 class PasswordPolicy(ma.Schema):
     """A new ``password`` must meet the policy (service/auth/passwords.py); the ``email`` of
     the same request counts as a known word."""
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)  # a bad email must not hide a bad password
     def _password_policy(self, data, **_kwargs):
         if "password" in data:
             problem = password_problem(data["password"], email=data.get("email"))
@@ -37,7 +39,8 @@ class NewUserSchema(PasswordPolicy):
     """An admin creates a user."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    password = fields.String(required=True, load_only=True, validate=PASSWORD,
+                             metadata={"description": PASSWORD_RULE})
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
     active = StrictBoolean(load_default=True)
 
@@ -46,7 +49,8 @@ class OwnUpdateSchema(PasswordPolicy):
     """What a user may change of their own record; role and id are not among it."""
 
     email = fields.Email(validate=validate.Length(max=254))
-    password = fields.String(load_only=True, validate=PASSWORD)
+    password = fields.String(load_only=True, validate=PASSWORD,
+                             metadata={"description": PASSWORD_RULE})
     current_password = fields.String(
         load_only=True, validate=validate.Length(max=128),
         metadata={"description": "required to change your own email or password"},
