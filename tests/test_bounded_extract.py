@@ -192,3 +192,22 @@ def _try_extract(pool, data, name, *, timeout_s, owner):
         return pool.extract(data, name, None, timeout_s=timeout_s, owner=owner)
     except DocumentError as error:
         return error
+
+
+def test_an_owners_few_quick_reads_at_once_are_served_in_turn(pool):
+    data, name = DOCUMENTS["docx"]
+    results, errors = [], []
+
+    def read():
+        try:
+            results.append(pool.extract(data, name, None, timeout_s=30, owner="script",
+                                        owner_wait_s=30))
+        except DocumentError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(results) == 4

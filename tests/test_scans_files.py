@@ -288,7 +288,7 @@ def test_a_failed_save_leaves_no_file_even_when_the_rollback_raises(app, client,
     assert not root.exists() or list(root.iterdir()) == []  # no file, no empty folder
 
 
-def test_a_users_second_slow_upload_is_429_while_others_are_served(app, monkeypatch):
+def test_a_users_second_slow_upload_is_429_while_others_are_served(make_app, monkeypatch):
     import threading
     import time
 
@@ -296,6 +296,9 @@ def test_a_users_second_slow_upload_is_429_while_others_are_served(app, monkeypa
     from service.analysis.bounded import default_pool
     from tests.scanning import KeywordAnalyzer
 
+    # The user's next upload waits half the time limit (1 s) for the first, which takes
+    # about 3 s of work.
+    app = make_app(EXTRACTION_TIMEOUT_S=2.0)
     monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
     client = app.test_client()
     accounts = Accounts(app, client)

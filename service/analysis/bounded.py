@@ -87,6 +87,7 @@ class ExtractionPool:
         self._started = 0
         self._closed = False
         self._owners: dict[str, int] = {}  # extractions under way per owner (a user id)
+        self._owner_freed = threading.Condition()
         self.killed = 0  # workers killed for running over their time (for tests, metrics)
 
     # -- workers --------------------------------------------------------------------------
@@ -136,17 +137,20 @@ class ExtractionPool:
     # -- extraction -----------------------------------------------------------------------
 
     def extract(self, data: bytes, filename: str | None, limits, timeout_s: float, *,
-                owner: str | None = None, owner_limit: int = 1):
+                owner: str | None = None, owner_limit: int = 1, owner_wait_s: float = 0.0):
         """``extract_text(data, filename, limits)``, answered within ``timeout_s``.
 
         With an ``owner``, at most ``owner_limit`` of its extractions run at once: one user
-        cannot take every worker with uploads built to run for the whole time limit; the
-        next one is refused at once (429) while everyone else is served.
+        cannot take every worker with uploads built to run for the whole time limit. The
+        next one waits up to ``owner_wait_s`` for one of the owner's own to finish (a
+        script sending a few files at once is served in turn), then is refused (429)
+        while everyone else is served.
         """
         if owner is None:
             return self._extract(data, filename, limits, timeout_s)
-        with self._lock:
-            if self._owners.get(owner, 0) >= owner_limit:
+        with self._owner_freed:
+            if not self._owner_freed.wait_for(
+                    lambda: self._owners.get(owner, 0) < owner_limit, timeout=owner_wait_s):
                 from service.analysis.extract import DocumentError
 
                 raise DocumentError(429, f"You have {owner_limit} document(s) being read "
@@ -155,14 +159,15 @@ class ExtractionPool:
         try:
             return self._extract(data, filename, limits, timeout_s)
         finally:
-            with self._lock:
+            with self._owner_freed:
                 self._owners[owner] -= 1
                 if not self._owners[owner]:
                     del self._owners[owner]
+                self._owner_freed.notify_all()
 
     def busy(self, owner: str) -> int:
         """Extractions of ``owner`` under way now."""
-        with self._lock:
+        with self._owner_freed:
             return self._owners.get(owner, 0)
 
     def _extract(self, data: bytes, filename: str | None, limits, timeout_s: float):
@@ -234,15 +239,16 @@ def default_pool() -> ExtractionPool:
 
 def extract_text_bounded(data: bytes, filename: str | None = None, limits=None,
                          timeout_s: float = DEFAULT_TIMEOUT_S, *, owner: str | None = None,
-                         owner_limit: int = 1):
+                         owner_limit: int = 1, owner_wait_s: float = 0.0):
     """``extract_text`` in a worker process; DocumentError(422) when it takes over ``timeout_s``.
 
     Raises the same DocumentErrors as ``extract_text`` (4xx); a reader that crashed or
     ran out of its memory is a refusal too, never an exception of another kind. An
-    ``owner`` past its ``owner_limit`` of reads under way gets DocumentError(429).
+    ``owner`` past its ``owner_limit`` of reads under way for ``owner_wait_s`` gets
+    DocumentError(429).
     """
     return default_pool().extract(data, filename, limits, timeout_s, owner=owner,
-                                  owner_limit=owner_limit)
+                                  owner_limit=owner_limit, owner_wait_s=owner_wait_s)
 
 
 # --------------------------------------------------------------------------- the worker

@@ -28,6 +28,8 @@ from service.models import LLMCallLog, Scan, ScanFinding, User
 
 log = logging.getLogger("riskscan.scans")
 
+OWNER_WAIT_S = 5.0  # longest an upload waits for the same user's earlier one to be read
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -114,7 +116,10 @@ def _read_document(text: str | None, upload: Upload | None, settings, user_id: s
                 upload.data, upload.filename,
                 ExtractionLimits(max_pdf_pages=settings.MAX_PDF_PAGES),
                 timeout_s=settings.EXTRACTION_TIMEOUT_S, owner=user_id,
-                owner_limit=settings.EXTRACTIONS_PER_USER)
+                owner_limit=settings.EXTRACTIONS_PER_USER,
+                # A few files sent at once are read in turn; a read built to last the whole
+                # time limit makes the user's next one a 429 after half of it at most.
+                owner_wait_s=min(OWNER_WAIT_S, settings.EXTRACTION_TIMEOUT_S / 2))
         except DocumentError as error:
             headers = {"Retry-After": "5"} if error.status in (429, 503) else None
             raise APIError(error.status, error.detail, errors={"file": [error.detail]},
