@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from service.analysis.segment import MAX_SENTENCE_CHARS, Sentence, split_sentences
+from service.analysis.segment import (
+    CONTEXT_NEIGHBOUR_CHARS,
+    MAX_SENTENCE_CHARS,
+    Sentence,
+    sentence_context,
+    split_sentences,
+)
 
 
 def texts_of(text: str) -> list[str]:
@@ -274,3 +280,41 @@ def test_full_width_stops_still_split_a_long_line_without_spaces() -> None:
     sentences = check_sentences(text)
 
     assert [s.text for s in sentences] == ["项目可能延期。", "预算不足！"] * 20
+
+
+# --------------------------------------------------------------------------- context
+
+
+def test_context_is_the_sentence_with_its_neighbours() -> None:
+    text = "Kick-off done.\n- The vendor is late.\n- Budget is fine."
+    sentences = split_sentences(text)
+
+    assert sentence_context(text, sentences, 1) == "Kick-off done.\n- The vendor is late.\n- " \
+        "Budget is fine."
+    assert sentence_context(text, sentences, 0) == "Kick-off done.\n- The vendor is late."
+    assert sentence_context(text, sentences, 2) == "The vendor is late.\n- Budget is fine."
+
+
+def test_long_neighbours_are_cut_at_a_word_boundary() -> None:
+    before = " ".join(f"word{i}" for i in range(90)) + "."
+    after = " ".join(f"next{i}" for i in range(90)) + "."
+    text = f"{before} The vendor is late. {after}"
+    sentences = split_sentences(text)
+    assert len(sentences) == 3
+
+    context = sentence_context(text, sentences, 1)
+
+    assert context in text and "The vendor is late." in context
+    head, tail = context.split("The vendor is late.")
+    assert 0 < len(head) <= CONTEXT_NEIGHBOUR_CHARS and head.split()[0] in before.split()
+    assert 0 < len(tail) <= CONTEXT_NEIGHBOUR_CHARS and tail.split()[-1] in after.split()
+
+
+def test_context_never_passes_its_bound_on_a_long_unpunctuated_line() -> None:
+    text = "Intro.\n" + "the vendor keeps missing deliveries " * 1000 + "\nEnd."
+    sentences = split_sentences(text)
+
+    contexts = [sentence_context(text, sentences, i) for i in range(len(sentences))]
+
+    assert max(map(len, contexts)) <= MAX_SENTENCE_CHARS + 2 * CONTEXT_NEIGHBOUR_CHARS + 2
+    assert all(s.text in c and c in text for s, c in zip(sentences, contexts))

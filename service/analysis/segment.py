@@ -32,7 +32,7 @@ spaCy is imported on first use, not when ``service.analysis`` is imported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -91,6 +91,9 @@ CHUNK_CHARS = 100_000
 # The longest sentence: a longer one is cut at whitespace. A classifier reads only the head
 # of a long sentence anyway, and findings and their context must fit a database row.
 MAX_SENTENCE_CHARS = 1_000
+
+# At most this much text of each neighbouring sentence in a finding's context.
+CONTEXT_NEIGHBOUR_CHARS = 300
 
 # Whitespace-free runs longer than this are masked before spaCy sees them: its tokenizer is
 # quadratic in the length of a token. Ordinary words, numbers and most URLs are shorter.
@@ -162,6 +165,22 @@ def split_sentences(text: str) -> list[Sentence]:
             _add_bounded(text, start, end, sentences)
             start = end
     return sentences
+
+
+def sentence_context(text: str, sentences: Sequence[Sentence], index: int) -> str:
+    """Sentence ``index`` with its neighbours, each cut to at most CONTEXT_NEIGHBOUR_CHARS
+    at a word boundary: what a reader needs around a finding, and bounded in size."""
+    sentence = sentences[index]
+    lo, hi = sentence.start, sentence.end
+    if index > 0:
+        lo = max(sentences[index - 1].start, lo - CONTEXT_NEIGHBOUR_CHARS)
+        if lo > sentences[index - 1].start and not text[lo - 1].isspace():
+            lo = next((i + 1 for i in range(lo, sentence.start) if text[i].isspace()), lo)
+    if index + 1 < len(sentences):
+        hi = min(sentences[index + 1].end, hi + CONTEXT_NEIGHBOUR_CHARS)
+        if hi < sentences[index + 1].end and not text[hi].isspace():
+            hi = next((i for i in range(hi - 1, sentence.end - 1, -1) if text[i].isspace()), hi)
+    return text[lo:hi].strip()
 
 
 def _masked(piece: str) -> str:
