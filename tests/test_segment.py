@@ -217,7 +217,7 @@ def check_sentences(text: str) -> list[Sentence]:
 
 def probe_linearity(kinds: list[str]) -> dict[str, float]:
     """Run in a subprocess by the test below: for each kind, the checks on a text of
-    DOCUMENT_CHARS, and the time of 80,000 characters over that of 20,000 (best of 3)."""
+    DOCUMENT_CHARS, and the time of 160,000 characters over that of 20,000 (best of 3)."""
     import time
 
     split_sentences("Warm up the pipeline.")
@@ -225,7 +225,7 @@ def probe_linearity(kinds: list[str]) -> dict[str, float]:
     for kind in kinds:
         check_sentences(pathological(kind, DOCUMENT_CHARS))
         timings = {}
-        for n in (20_000, 80_000):
+        for n in (20_000, 160_000):
             best = float("inf")
             for salt in range(1, 4):
                 text = pathological(kind, n, salt)
@@ -233,13 +233,14 @@ def probe_linearity(kinds: list[str]) -> dict[str, float]:
                 split_sentences(text)
                 best = min(best, time.perf_counter() - started)
             timings[n] = best
-        ratios[kind] = timings[80_000] / max(timings[20_000], 1e-4)
+        ratios[kind] = timings[160_000] / max(timings[20_000], 1e-3)
     return ratios
 
 
 def test_pathological_texts_of_the_largest_size_segment_linearly() -> None:
     """In a subprocess, so that the quadratic code fails by a timeout instead of stalling
-    the test run; 4× the text must take well under 16× the time (linear: about 4×)."""
+    the test run. 8× the text must take well under 64× the time (quadratic), linear being
+    8×: the bound leaves room for a busy machine."""
     import json
     import os
     import subprocess
@@ -257,7 +258,7 @@ def test_pathological_texts_of_the_largest_size_segment_linearly() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     ratios = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(ratios) == set(PATHOLOGICAL)
-    slow = {kind: round(ratio, 1) for kind, ratio in ratios.items() if ratio > 12}
+    slow = {kind: round(ratio, 1) for kind, ratio in ratios.items() if ratio > 32}
     assert slow == {}
 
 

@@ -100,6 +100,8 @@ CONTEXT_NEIGHBOUR_CHARS = 300
 LONG_RUN_CHARS = 32
 _LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS + 1},}}")
 _WIDE_STOP_CHARS = frozenset("。！？")
+_ALNUM = re.compile(r"[^\W_]")  # what str.isalnum() accepts, searched at C speed
+_UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)  # greedy: backs off to the last one
 
 
 @lru_cache(maxsize=1)
@@ -205,12 +207,16 @@ def _masked(piece: str) -> str:
 
 
 def _mask_run(run: str) -> str:
+    if _WIDE_STOP_CHARS.isdisjoint(run):
+        # The common case, built by slicing: letters, a space every LONG_RUN_CHARS.
+        spaced = " " + "x" * (LONG_RUN_CHARS - 1)
+        body = "x" * LONG_RUN_CHARS + spaced * (len(run) // LONG_RUN_CHARS)
+        return body[:len(run) - 1] + run[-1]
     masked = ["x"] * len(run)
     masked[-1] = run[-1]
-    if not _WIDE_STOP_CHARS.isdisjoint(run):
-        for i in range(len(run) - 1):
-            if run[i] in _WIDE_STOP_CHARS and run[i + 1] not in _WIDE_STOP_CHARS:
-                masked[i] = run[i]
+    for i in range(len(run) - 1):
+        if run[i] in _WIDE_STOP_CHARS and run[i + 1] not in _WIDE_STOP_CHARS:
+            masked[i] = run[i]
     for i in range(LONG_RUN_CHARS, len(run) - 1, LONG_RUN_CHARS):
         if masked[i] == "x" and masked[i - 1] == "x":
             masked[i] = " "
@@ -226,7 +232,8 @@ def _add_bounded(text: str, start: int, end: int, sentences: list[Sentence]) -> 
     start, end = _trim(text, start, end)
     while end - start > MAX_SENTENCE_CHARS:
         limit = start + MAX_SENTENCE_CHARS
-        cut = next((i for i in range(limit, start, -1) if text[i].isspace()), limit)
+        cut = _last_whitespace(text, start + 1, limit + 1)
+        cut = limit if cut < 0 else cut
         _add(text, start, cut, sentences)
         start, end = _trim(text, cut, end)
     _add(text, start, end, sentences)
@@ -234,8 +241,14 @@ def _add_bounded(text: str, start: int, end: int, sentences: list[Sentence]) -> 
 
 def _add(text: str, start: int, end: int, sentences: list[Sentence]) -> None:
     start, end = _trim(text, start, end)
-    if start < end and any(ch.isalnum() for ch in text[start:end]):
+    if start < end and _ALNUM.search(text, start, end):
         sentences.append(Sentence(start, end, text[start:end]))
+
+
+def _last_whitespace(text: str, lo: int, hi: int) -> int:
+    """The position of the last whitespace in text[lo:hi], or -1; linear in hi - lo."""
+    found = _UP_TO_LAST_SPACE.match(text, lo, hi)
+    return found.end() - 1 if found else -1
 
 
 def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
@@ -255,11 +268,10 @@ def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _whitespace_before(text: str, start: int, limit: int) -> int:
-    """The last whitespace position in text[start:limit], or limit when there is none."""
-    for position in range(limit, start + CHUNK_CHARS // 2, -1):
-        if text[position].isspace():
-            return position
-    return limit
+    """The last whitespace position in text[start + CHUNK_CHARS // 2:limit + 1], or limit
+    when there is none."""
+    position = _last_whitespace(text, start + CHUNK_CHARS // 2 + 1, limit + 1)
+    return limit if position < 0 else position
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
