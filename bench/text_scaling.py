@@ -89,7 +89,7 @@ def run(*, repeats: int = 3, log=print) -> dict:
 
 def table(results: dict) -> str:
     base = SIZES[0]
-    head = " | ".join(f"{n // 1000}k" for n in SIZES[1:])
+    head = " / ".join(f"{n // 1000}k" for n in SIZES[1:])
     lines = [(f"| text | split_sentences, {base // 1000}k | ratios {head} | "
               f"LLM text handling, {base // 1000}k | ratios {head} |"),
              "|---|---|---|---|---|"]
