@@ -3,7 +3,9 @@
 1. sentences/s of the analyzer against the per-sentence pipeline and the raw batched
    forward (bench/classify.py); 2. POST /api/v1/scans over HTTP at 1, 4 and 8 clients, with
    and without dynamic batching; 3. GET /api/v1/scans against a bare Flask app; 4. resident
-   memory and seconds to /ready (bench/http.py). Prints a Markdown table and writes the raw
+   memory and seconds to /ready (bench/http.py); 5. split_sentences and the LLM path's text
+   handling on 160k against 20k characters of hostile and ordinary text (bench/text_scaling.py,
+   linear: 8×). Prints a Markdown table and writes the raw
    figures to bench/results.json. MODEL_DIR names the model (default models_cache).
 """
 
@@ -44,7 +46,7 @@ def main() -> int:
     parser.add_argument("--output", default="bench/results.json")
     args = parser.parse_args()
 
-    from bench import classify, http
+    from bench import classify, http, text_scaling
     from service.analysis.transformer import resolve_model_dir
 
     model_dir = str(resolve_model_dir(args.model_dir).resolve())
@@ -52,11 +54,14 @@ def main() -> int:
     rates = classify.run(model_dir, rounds=args.classify_rounds, count=args.sentences, log=log)
     web = http.run(model_dir, classify.sentences(), seconds=args.seconds, rounds=args.rounds,
                    log=log)
+    log("text scaling: split_sentences and the LLM text handling, 20k to 160k characters")
+    texts = text_scaling.run(log=log)
     machine = {"nproc": os.cpu_count(), "cpu": cpu_model(),
                "date": subprocess.run(["date"], check=False, capture_output=True, text=True).stdout.strip(),
                "model": Path(model_dir).name, "seconds": round(time.time() - started)}
     Path(args.output).write_text(json.dumps({"machine": machine, "classify": rates,
-                                             "http": web}, indent=2) + "\n")
+                                             "http": web, "text_scaling": texts},
+                                            indent=2) + "\n")
 
     naive = rates["naive pipeline, per sentence"]
     raw = {name: rates[f"raw batched forward, {name}"]
@@ -132,6 +137,15 @@ def main() -> int:
     ready = max(web["ready_s"].values())
     rows.append(("seconds from start to /ready (slowest of 2 starts)", f"{ready:.1f} s",
                  "≤ 10 s", ready / 10))
+
+    small, large = text_scaling.SIZES[0], text_scaling.SIZES[-1]
+    for kind, by_size in texts.items():
+        split0, split1 = by_size[small]["split_s"], by_size[large]["split_s"]
+        rows.append((f"split_sentences, {kind}, {large // 1000}k vs {small // 1000}k characters",
+                     (f"{split1 * 1000:.1f} vs {split0 * 1000:.1f} ms (LLM text handling "
+                      f"{by_size[large]['llm_s'] * 1000:.2f} vs "
+                      f"{by_size[small]['llm_s'] * 1000:.2f} ms)"),
+                     f"≈ {large // small}× (linear)", split1 / split0))
 
     print(f"Measured {machine['date']} on {machine['nproc']} × {machine['cpu']}, model "
           f"{machine['model']}, {web['sentences_per_scan']:.0f} sentences per scan, "

@@ -126,6 +126,8 @@ class Settings:
     LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
     LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
     LLM_TIMEOUT_S: float = _setting(60.0, _float, "seconds for one LLM call, start to end (504 beyond)")
+    LLM_SCAN_TIMEOUT_S: float = _setting(
+        180.0, _float, "seconds for all the LLM calls of one scan together (504 beyond)")
     LLM_MAX_RESPONSE_KB: int = _setting(1024, _int, "largest LLM answer accepted (502 beyond)")
     LLM_CHUNK_CHARS: int = _setting(8000, _int, "characters of text per LLM call")
     CORS_ORIGINS: tuple = _setting(
@@ -180,6 +182,7 @@ class Settings:
             or self.LLM_BASE_URL.startswith(("http://", "https://")),
             "LLM_MODEL": len(self.LLM_MODEL) <= 128,
             "LLM_TIMEOUT_S": self.LLM_TIMEOUT_S > 0,
+            "LLM_SCAN_TIMEOUT_S": self.LLM_SCAN_TIMEOUT_S > 0,
             "LLM_MAX_RESPONSE_KB": self.LLM_MAX_RESPONSE_KB >= 1,
             "LLM_CHUNK_CHARS": self.LLM_CHUNK_CHARS >= 500,
             "TRUSTED_PROXIES": 0 <= self.TRUSTED_PROXIES <= 10,

@@ -19,6 +19,8 @@ prose           prose that quotes the document instead of JSON
 broken_json     JSON cut off halfway
 not_openai      HTTP 200 with an HTML page
 hang            no answer for ``hang_s`` seconds (released when the server stops)
+slow            a good answer after ``slow_s`` seconds
+broken_fence    a ```json fence with ``padding`` spaces inside and text after its end
 trickle         a good answer sent one byte every ``trickle_interval_s`` seconds
 error_500       HTTP 500 with an OpenAI-style error body
 error_401       HTTP 401 whose message echoes the bearer token, as careless proxies do
@@ -39,7 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 BEHAVIOURS = (
-    "good", "fenced", "prose", "broken_json", "not_openai", "hang", "trickle", "error_500",
+    "good", "fenced", "prose", "broken_json", "not_openai", "hang", "slow", "broken_fence",
+    "trickle", "error_500",
     "error_401", "echo_400", "redirect", "oversized",
 )
 
@@ -73,6 +76,8 @@ class FakeLLMServer:
         self.llm_context = "Reason given by the model."
         self.reverse = False  # list the risks last to first
         self.hang_s = 10.0
+        self.slow_s = 0.5
+        self.padding = 300_000
         self.trickle_interval_s = 0.05
         self.oversized_bytes = 200_000
         self.declare_length = True
@@ -207,6 +212,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif behaviour == "hang":
             fake._stop.wait(fake.hang_s)
             self._send_json(200, fake.completion(body, good))
+        elif behaviour == "slow":
+            fake._stop.wait(fake.slow_s)
+            self._send_json(200, fake.completion(body, good))
+        elif behaviour == "broken_fence":
+            self._send_json(200, fake.completion(
+                body, f"```json\n{good}" + " " * fake.padding + "\n```."))
         elif behaviour == "trickle":
             data = json.dumps(fake.completion(body, good)).encode()
             self._start(200, "application/json", len(data))

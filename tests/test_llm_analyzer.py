@@ -141,12 +141,12 @@ def test_context_is_taken_from_the_text_not_from_the_llm(llm):
 
 
 def test_sentence_reflowed_by_the_llm_maps_back_to_the_original_span():
-    text = "Kick-off done.\nThe vendor  may deliver\n   the sensors late. Budget is fine."
+    text = "Kick-off done.\nThe vendor  may deliver\t   the sensors late. Budget is fine."
     with FakeLLMServer(risks={"The vendor may deliver the sensors late.": "vendor"}) as llm:
         analysis = analyzer_for(llm).analyze_detailed(text)
 
     [finding] = analysis.findings
-    assert finding.risk == "The vendor  may deliver\n   the sensors late."
+    assert finding.risk == "The vendor  may deliver\t   the sensors late."
     assert text[finding.start:finding.end] == finding.risk
     assert analysis.dropped == 0
 
@@ -162,7 +162,7 @@ def test_straightened_quotes_still_map_to_the_original_sentence():
 
 def test_a_repeated_sentence_gets_each_of_its_occurrences():
     sentence = "The test server is down again."
-    text = f"Monday: {sentence} Tuesday: all fine. Wednesday: {sentence}"
+    text = f"Monday. {sentence} Tuesday: all fine. Wednesday. {sentence}"
     with FakeLLMServer(risks={sentence: "technical"}) as llm:
         findings = analyzer_for(llm).analyze(text)
 
@@ -455,3 +455,130 @@ def test_every_call_is_logged_with_scan_id_model_status_latency_and_tokens(llm, 
         assert call["scan_id"] == "scan-42" and call["model"] == MODEL
         assert call["latency_ms"] >= 0 and call["prompt_tokens"] > 0
     assert "status=ok" in caplog.records[-1].getMessage()
+
+
+# --------------------------------------------------------------------------- hostile text
+
+
+def run_isolated(script: str, timeout: float = 60) -> dict:
+    """Run ``script`` in a fresh interpreter and return the JSON it prints last: code that
+    stalls while holding the GIL fails by the timeout instead of stalling the test run."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], check=False, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=timeout,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_run_of_dots_is_analysed_without_stalling():
+    """20,000 dots took the old sentence-end regex quadratic time, GIL held."""
+    result = run_isolated(
+        "import json\n"
+        "from service.analysis.llm import LLMAnalyzer\n"
+        "from tests.llm_server import FakeLLMServer\n"
+        "text = '.' * 20_000 + 'x. ' + '(' * 20_000 + ' The vendor is late.'\n"
+        "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
+        "    analysis = LLMAnalyzer(llm.base_url, 'm', timeout_s=5).analyze_detailed(text)\n"
+        "print(json.dumps({'risks': [f.risk for f in analysis.findings],\n"
+        "                  'offsets': all(text[f.start:f.end] == f.risk\n"
+        "                                 for f in analysis.findings),\n"
+        "                  'sent': [r.document.split(chr(10))[-1] for r in llm.requests]}))\n")
+
+    assert result["risks"] == ["The vendor is late."] and result["offsets"]
+    # Whole sentences only, one chunk each (20,000 "(" apart): no run of dots was sent.
+    assert result["sent"] == ["x.", "The vendor is late."]
+
+
+def test_an_answer_with_a_huge_whitespace_run_in_a_broken_fence_is_refused_quickly():
+    """The old fence regex backtracked quadratically over the whitespace (1 MB answers)."""
+    result = run_isolated(
+        "import json\n"
+        "from service.analysis.llm import LLMAnalyzer, LLMBadAnswerError\n"
+        "from tests.llm_server import FakeLLMServer\n"
+        "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
+        "    llm.behaviour = 'broken_fence'\n"
+        "    try:\n"
+        "        LLMAnalyzer(llm.base_url, 'm', timeout_s=5).analyze('The vendor is late.')\n"
+        "    except LLMBadAnswerError as error:\n"
+        "        print(json.dumps({'status': error.status,\n"
+        "                          'calls': [c.status for c in error.calls]}))\n")
+
+    assert result == {"status": 502, "calls": ["invalid_output", "invalid_output"]}
+
+
+def test_a_fenced_answer_padded_with_whitespace_is_accepted(llm):
+    llm.behaviour = "fenced"
+    llm.extra_items = [{"risk": "UAT may slip two weeks" + " " * 50_000, "category": "schedule"}]
+    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+
+    assert [f.category for f in analysis.findings] == ["schedule", "resource", "budget"]
+    assert analysis.dropped == 1
+
+
+def test_a_risk_that_is_only_part_of_a_sentence_is_dropped_and_counted(llm):
+    llm.extra_items = [
+        {"risk": "Only one engineer knows", "category": "resource"},
+        {"risk": "UAT may slip two weeks", "category": "schedule"},
+        {"risk": "The data warehouse was delivered on time. UAT may slip", "category": "scope"},
+        {"risk": "Steel prices rose 18% since the estimate, which eats the contingency. "
+                 "The steering committee approved the new logo.", "category": "budget"},
+    ]
+    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+
+    assert analysis.dropped == 4
+    assert [f.risk for f in analysis.findings] == list(REPORT_RISKS)
+
+
+def test_a_risk_from_another_chunk_is_dropped():
+    text, risks = long_document()
+    names = list(risks)
+    first, last = names[0], names[-1]
+    with FakeLLMServer(risks={first: "schedule"}) as llm:
+        llm.extra_items = [{"risk": last, "category": "vendor"}]  # in the last chunk only
+        analysis = analyzer_for(llm, chunk_chars=400).analyze_detailed(text)
+
+    assert [f.risk for f in analysis.findings] == [first, last]
+    # Every chunk's answer named `last`; only the last chunk holds it, and there it counts.
+    assert analysis.dropped == len(analysis.calls) - 1
+
+
+def test_the_scan_deadline_bounds_all_calls_together():
+    """A slow LLM over many chunks: 504 after LLM_SCAN_TIMEOUT_S, not chunks × timeout."""
+    text, risks = long_document()
+    with FakeLLMServer(risks=risks) as llm:
+        llm.behaviour, llm.slow_s = "slow", 0.5
+        analyzer = analyzer_for(llm, chunk_chars=400, timeout_s=2, scan_timeout_s=1.2)
+        started = time.monotonic()
+        with pytest.raises(LLMTimeoutError) as caught:
+            analyzer.analyze(text)
+        elapsed = time.monotonic() - started
+        chunks = len(llm.requests) + 1  # at least: the scan stopped before the end
+
+    assert 1.1 < elapsed < 2.0  # each call alone was within timeout_s
+    error = caught.value
+    assert error.status == 504
+    assert error.detail == "The LLM scan did not finish within 1.2 s (LLM_SCAN_TIMEOUT_S)."
+    statuses = [c.status for c in error.calls]
+    assert statuses[:2] == ["ok", "ok"] and set(statuses[2:]) <= {"timeout"}
+    assert len(statuses) < chunks <= len(text) // 400 + 2
+
+
+def test_from_config_and_the_settings_pass_the_scan_timeout():
+    from service.analysis.analyzers import load_llm
+    from service.config import Settings
+
+    settings = Settings.from_env({}, RISKSCAN_ENV="testing", LLM_BASE_URL="http://llm:1/v1",
+                                 LLM_MODEL="m", LLM_SCAN_TIMEOUT_S=42.0)
+    analyzer, error = load_llm(settings)
+
+    assert error is None and analyzer.scan_timeout_s == 42.0
+    assert Settings.from_env({}, RISKSCAN_ENV="testing").LLM_SCAN_TIMEOUT_S == 180
+    with pytest.raises(ValueError):
+        LLMAnalyzer("http://llm:1/v1", "m", scan_timeout_s=0)

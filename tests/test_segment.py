@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from service.analysis.segment import Sentence, split_sentences
+from service.analysis.segment import (
+    CONTEXT_NEIGHBOUR_CHARS,
+    MAX_SENTENCE_CHARS,
+    Sentence,
+    sentence_context,
+    split_sentences,
+)
 
 
 def texts_of(text: str) -> list[str]:
@@ -65,16 +71,17 @@ def test_non_english_text_keeps_exact_offsets() -> None:
     ]
 
 
-def test_a_50000_character_sentence_without_punctuation_is_one_sentence() -> None:
+def test_a_50000_character_line_without_punctuation_is_cut_at_whitespace() -> None:
     words = "the vendor keeps missing deliveries "
     text = (words * (50_000 // len(words) + 1))[:50_000]
 
     sentences = split_sentences(text)
 
-    assert len(text) == 50_000
-    assert len(sentences) == 1
-    assert (sentences[0].start, sentences[0].end) == (0, len(text.rstrip()))
     assert_exact_offsets(text, sentences)
+    assert all(len(s.text) <= MAX_SENTENCE_CHARS for s in sentences)
+    assert len(sentences) == 50_000 // MAX_SENTENCE_CHARS + 1
+    # Cut between words only, and no word lost.
+    assert " ".join(s.text for s in sentences) == text.strip()
 
 
 def test_text_longer_than_spacys_max_length_is_split_completely() -> None:
@@ -165,3 +172,150 @@ def test_no_as_an_answer_still_ends_a_sentence() -> None:
     assert texts_of("Is the vendor ready? No. They need two more weeks.") == [
         "Is the vendor ready?", "No.", "They need two more weeks.",
     ]
+
+
+# --------------------------------------------------------------------------- hostile text
+#
+# spaCy's tokenizer strips one prefix or suffix at a time and searches the rest of the token
+# again: on a long whitespace-free run ("=====", "((((((") that was quadratic, 3 s for
+# 4,000 "=" and hours for MAX_DOCUMENT_CHARS, one core busy and the GIL held.
+
+DOCUMENT_CHARS = 200_000  # MAX_DOCUMENT_CHARS
+
+PATHOLOGICAL = {
+    "equals": "=",
+    "parens": "(",
+    "underscores": "_",
+    "dots": ".",
+    "dashes": "-",
+    "mixed": "=(_.-)!?[]{}<>/\\|*+~^",
+    "dots then a letter": None,  # "." * n + "x"
+    "short paren runs": "(" * 40 + " ",
+    "glued abbreviations": "e.g.No.U.S.etc.",
+    "words, no punctuation": "the vendor keeps missing deliveries ",
+    "full-width stops": "项目可能延期。预算不足！",
+    "prose": "The vendor is late. Approx. 3 weeks, i.e. the whole buffer! ",
+}
+
+
+def pathological(kind: str, n: int, salt: int = 0) -> str:
+    """``n`` characters of ``kind``; ``salt`` makes each text new to spaCy's token cache."""
+    unit = PATHOLOGICAL[kind]
+    tail = f" {salt}" if salt else ""
+    if unit is None:
+        return "." * (n - 1 - len(tail)) + "x" + tail
+    return (unit * (n // len(unit) + 1))[:n - len(tail)] + tail
+
+
+def check_sentences(text: str) -> list[Sentence]:
+    sentences = split_sentences(text)
+    assert_exact_offsets(text, sentences)
+    assert all(len(s.text) <= MAX_SENTENCE_CHARS for s in sentences)
+    assert all(any(ch.isalnum() for ch in s.text) for s in sentences)
+    return sentences
+
+
+def probe_linearity(kinds: list[str]) -> dict[str, float]:
+    """Run in a subprocess by the test below: for each kind, the checks on a text of
+    DOCUMENT_CHARS, and the time of 160,000 characters over that of 20,000 (best of 3)."""
+    import time
+
+    split_sentences("Warm up the pipeline.")
+    ratios = {}
+    for kind in kinds:
+        check_sentences(pathological(kind, DOCUMENT_CHARS))
+        timings = {}
+        for n in (20_000, 160_000):
+            best = float("inf")
+            for salt in range(1, 4):
+                text = pathological(kind, n, salt)
+                started = time.perf_counter()
+                split_sentences(text)
+                best = min(best, time.perf_counter() - started)
+            timings[n] = best
+        ratios[kind] = timings[160_000] / max(timings[20_000], 1e-3)
+    return ratios
+
+
+def test_pathological_texts_of_the_largest_size_segment_linearly() -> None:
+    """In a subprocess, so that the quadratic code fails by a timeout instead of stalling
+    the test run. 8× the text must take well under 64× the time (quadratic), linear being
+    8×: the bound leaves room for a busy machine."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    script = ("import json\n"
+              "from tests.test_segment import PATHOLOGICAL, probe_linearity\n"
+              "print(json.dumps(probe_linearity(list(PATHOLOGICAL))))\n")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", script], check=False, cwd=root, env=env,
+                          timeout=120, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    ratios = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(ratios) == set(PATHOLOGICAL)
+    slow = {kind: round(ratio, 1) for kind, ratio in ratios.items() if ratio > 32}
+    assert slow == {}
+
+
+@pytest.mark.parametrize("kind", ["equals", "parens", "underscores", "dashes", "mixed"])
+def test_a_run_of_punctuation_is_no_sentence(kind: str) -> None:
+    assert split_sentences(pathological(kind, 20_000)) == []
+
+
+def test_a_long_run_still_ends_its_sentence_and_keeps_every_character() -> None:
+    url = "https://example.com/" + "a/b_c-d" * 20 + "/report.pdf"
+    text = f"See {url}. The vendor is late. " + "=" * 500 + "x. Budget frozen."
+
+    assert texts_of(text) == [f"See {url}.", "The vendor is late.", "=" * 500 + "x.",
+                              "Budget frozen."]
+
+
+def test_full_width_stops_still_split_a_long_line_without_spaces() -> None:
+    text = "项目可能延期。预算不足！" * 20  # 240 characters, not one space
+
+    sentences = check_sentences(text)
+
+    assert [s.text for s in sentences] == ["项目可能延期。", "预算不足！"] * 20
+
+
+# --------------------------------------------------------------------------- context
+
+
+def test_context_is_the_sentence_with_its_neighbours() -> None:
+    text = "Kick-off done.\n- The vendor is late.\n- Budget is fine."
+    sentences = split_sentences(text)
+
+    assert sentence_context(text, sentences, 1) == "Kick-off done.\n- The vendor is late.\n- " \
+        "Budget is fine."
+    assert sentence_context(text, sentences, 0) == "Kick-off done.\n- The vendor is late."
+    assert sentence_context(text, sentences, 2) == "The vendor is late.\n- Budget is fine."
+
+
+def test_long_neighbours_are_cut_at_a_word_boundary() -> None:
+    before = " ".join(f"word{i}" for i in range(90)) + "."
+    after = " ".join(f"next{i}" for i in range(90)) + "."
+    text = f"{before} The vendor is late. {after}"
+    sentences = split_sentences(text)
+    assert len(sentences) == 3
+
+    context = sentence_context(text, sentences, 1)
+
+    assert context in text and "The vendor is late." in context
+    head, tail = context.split("The vendor is late.")
+    assert 0 < len(head) <= CONTEXT_NEIGHBOUR_CHARS and head.split()[0] in before.split()
+    assert 0 < len(tail) <= CONTEXT_NEIGHBOUR_CHARS and tail.split()[-1] in after.split()
+
+
+def test_context_never_passes_its_bound_on_a_long_unpunctuated_line() -> None:
+    text = "Intro.\n" + "the vendor keeps missing deliveries " * 1000 + "\nEnd."
+    sentences = split_sentences(text)
+
+    contexts = [sentence_context(text, sentences, i) for i in range(len(sentences))]
+
+    assert max(map(len, contexts)) <= MAX_SENTENCE_CHARS + 2 * CONTEXT_NEIGHBOUR_CHARS + 2
+    assert all(s.text in c and c in text for s, c in zip(sentences, contexts))

@@ -15,7 +15,7 @@ from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis import transformer
 from service.analysis.base import AnalysisError
 from service.analysis.labels import LABELS, NONE, RISK_LABELS
-from service.analysis.segment import split_sentences
+from service.analysis.segment import MAX_SENTENCE_CHARS, split_sentences
 from service.analysis.transformer import (
     MAX_BATCH_TOKENS,
     ModelNotFoundError,
@@ -237,13 +237,17 @@ def test_a_sentence_longer_than_max_length_is_reported_whole(
         trained_analyzer, held_out_path) -> None:
     risks, _ = risk_and_none_sentences(trained_analyzer, held_out_path)
     head = risks[0].rstrip(".")
-    long_sentence = head + ", " + " and ".join(["the weekly report lists it again"] * 60) + "."
+    # As long as a sentence may be (MAX_SENTENCE_CHARS), far longer than max_length tokens.
+    clause = "the weekly report lists it again"
+    repeats = (MAX_SENTENCE_CHARS - len(head) - 3) // len(clause + " and ")
+    long_sentence = head + ", " + " and ".join([clause] * repeats) + "."
     text = "Introduction to the report.\n" + long_sentence
     token_count = len(trained_analyzer.tokenizer(long_sentence)["input_ids"])
 
     findings = trained_analyzer.analyze(text)
 
-    assert token_count > 4 * trained_analyzer.max_length
+    assert len(long_sentence) <= MAX_SENTENCE_CHARS
+    assert token_count > 2 * trained_analyzer.max_length
     [finding] = [f for f in findings if f.start > 0]
     assert finding.risk == long_sentence
     assert (finding.start, finding.end) == (text.index(long_sentence), len(text))

@@ -116,6 +116,7 @@ def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
             dataclasses.asdict(settings),
             max_response_bytes=settings.LLM_MAX_RESPONSE_KB * 1024,
             chunk_chars=settings.LLM_CHUNK_CHARS,
+            scan_timeout_s=settings.LLM_SCAN_TIMEOUT_S,
         ), None
     except LLMNotConfiguredError as error:
         return None, error.detail

@@ -1,9 +1,9 @@
 """LLMAnalyzer: finds risks with a remote LLM that speaks OpenAI's chat API.
 
 OpenAI, vLLM, Ollama and llama.cpp's server all answer ``POST {base_url}/chat/completions``.
-The answer is untrusted: every risk must be a sentence of the text (located here, so that
-``text[start:end] == risk``), every category one of ``RISK_LABELS``; anything else is dropped
-and counted. Failures raise an :class:`LLMError` (an ``AnalysisError``) that carries the
+The answer is untrusted: every risk must be a whole sentence of the text as split_sentences
+cuts it (located here, so that ``text[start:end] == risk``), every category one of
+``RISK_LABELS``; anything else is dropped and counted. Failures raise an :class:`LLMError` (an ``AnalysisError``) that carries the
 calls made so far, so that the service can store the call log of a failed scan too.
 
 Nothing this module logs or puts in an error holds the API key or the document text.
@@ -19,7 +19,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,10 +29,12 @@ from requests.auth import AuthBase
 
 from .base import AnalysisError, Finding
 from .labels import LABELS, NONE, RISK_LABELS
+from .segment import Sentence, sentence_context, split_sentences
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_SCAN_TIMEOUT_S = 180.0
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 # About 2,000 tokens of text: with the prompt and an answer that may copy most of the
 # chunk back, this fits an 8k-token context.
@@ -43,7 +45,6 @@ LLM_SCORE = 1.0
 
 _CONNECT_TIMEOUT_S = 10.0
 _MAX_MESSAGE_CHARS = 200  # of an LLM's error message repeated to the client
-_CONTEXT_NEIGHBOUR_CHARS = 300  # at most this much text on each side of a risk in its context
 _REPAIR_ECHO_CHARS = 4000  # of a bad answer sent back in the repair request
 
 # One line per label, as in risk-taxonomy.md.
@@ -186,6 +187,18 @@ class _InvalidContent(Exception):
     """The message content is not JSON of the required shape (worth one repair retry)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """When a call must have ended (time.monotonic()), and what a timeout says then."""
+
+    at: float
+    message: str
+
+
+def _timeout(deadline: _Deadline, http_status: int | None = None) -> _CallFailed:
+    return _CallFailed(LLMTimeoutError, "timeout", deadline.message, http_status)
+
+
 class _CallFailed(Exception):
     """One call failed; carries the error to raise once the call is recorded."""
 
@@ -216,7 +229,9 @@ class LLMAnalyzer:
 
     ``timeout_s`` bounds each call (connect, send, wait and read the whole answer); a long
     document makes one call per chunk of at most ``chunk_chars`` characters, plus at most one
-    repair call per chunk. Answers over ``max_response_bytes`` are refused.
+    repair call per chunk, and ``scan_timeout_s`` bounds them all together, so that a slow
+    LLM holds a request thread for that long at most. Answers over ``max_response_bytes``
+    are refused.
     """
 
     source = "llm"
@@ -229,14 +244,17 @@ class LLMAnalyzer:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         chunk_chars: int = DEFAULT_CHUNK_CHARS,
+        scan_timeout_s: float = DEFAULT_SCAN_TIMEOUT_S,
     ):
         base_url = (base_url or "").strip().rstrip("/")
         if not re.match(r"https?://[^/]", base_url):
             raise ValueError("base_url must be an http:// or https:// URL")
         if not model or not model.strip():
             raise ValueError("model must be set")
-        if not (0 < timeout_s < math.inf) or max_response_bytes <= 0 or chunk_chars <= 0:
-            raise ValueError("timeout_s, max_response_bytes and chunk_chars must be positive")
+        if not (0 < timeout_s < math.inf) or not (0 < scan_timeout_s < math.inf) \
+                or max_response_bytes <= 0 or chunk_chars <= 0:
+            raise ValueError("timeout_s, scan_timeout_s, max_response_bytes and chunk_chars "
+                             "must be positive")
         self.base_url = base_url
         self.url = f"{base_url}/chat/completions"
         self.model = model.strip()
@@ -245,6 +263,7 @@ class LLMAnalyzer:
         self.timeout_s = float(timeout_s)
         self.max_response_bytes = int(max_response_bytes)
         self.chunk_chars = int(chunk_chars)
+        self.scan_timeout_s = float(scan_timeout_s)
 
     def __repr__(self) -> str:  # no key
         return f"LLMAnalyzer(base_url={self.base_url!r}, model={self.model!r})"
@@ -287,26 +306,32 @@ class LLMAnalyzer:
         hold every call made, failed ones included.
         """
         result = LLMAnalysis()
-        if not text.strip():
+        sentences = split_sentences(text)
+        if not sentences:
             return result
-        locator = _Locator(text)
+        deadline = _Deadline(time.monotonic() + self.scan_timeout_s,
+                             f"The LLM scan did not finish within {_seconds(self.scan_timeout_s)}"
+                             f" s (LLM_SCAN_TIMEOUT_S).")
+        locator = SentenceLocator(sentences)
         with requests.Session() as session:
-            for start, end in split_into_chunks(text, self.chunk_chars):
-                items = self._ask(session, text[start:end], result.calls, scan_id)
+            for chunk in chunk_sentences(sentences, self.chunk_chars):
+                start, end = sentences[chunk.start].start, sentences[chunk.stop - 1].end
+                items = self._ask(session, text[start:end], result.calls, scan_id, deadline)
                 for item in items:
                     span = _parse_item(item)
                     if span is None:
                         result.dropped += 1
                         continue
                     risk, category = span
-                    located = locator.locate(risk, start, end)
-                    if located is None:
+                    index = locator.locate(risk, chunk)
+                    if index is None:
                         result.dropped += 1
-                    elif located is not _DUPLICATE:
-                        s, e = located
+                    elif index is not _DUPLICATE:
+                        sentence = sentences[index]
                         result.findings.append(Finding(
-                            risk=text[s:e], category=category, context=locator.context(s, e),
-                            score=LLM_SCORE, start=s, end=e,
+                            risk=sentence.text, category=category,
+                            context=sentence_context(text, sentences, index),
+                            score=LLM_SCORE, start=sentence.start, end=sentence.end,
                         ))
         result.findings.sort(key=lambda f: (f.start, f.end))
         return result
@@ -314,12 +339,12 @@ class LLMAnalyzer:
     # -- one chunk: a call and at most one repair call ------------------------------------
 
     def _ask(self, session: requests.Session, chunk: str, calls: list[LLMCall],
-             scan_id: str | None) -> list:
+             scan_id: str | None, scan_deadline: _Deadline) -> list:
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": _USER_PREFIX + chunk},
         ]
-        content = self._call(session, messages, calls, scan_id, chunk)
+        content = self._call(session, messages, calls, scan_id, chunk, scan_deadline)
         try:
             return self._accept(content, calls, scan_id)
         except _InvalidContent as exc:
@@ -329,7 +354,7 @@ class LLMAnalyzer:
             {"role": "assistant", "content": str(content or "")[:_REPAIR_ECHO_CHARS]},
             {"role": "user", "content": _REPAIR_PROMPT.format(reason=reason)},
         ]
-        content = self._call(session, messages, calls, scan_id, chunk)
+        content = self._call(session, messages, calls, scan_id, chunk, scan_deadline)
         try:
             return self._accept(content, calls, scan_id)
         except _InvalidContent as exc:
@@ -352,9 +377,13 @@ class LLMAnalyzer:
             self._log(call, scan_id)
 
     def _call(self, session: requests.Session, messages: list[dict], calls: list[LLMCall],
-              scan_id: str | None, chunk: str) -> Any:
+              scan_id: str | None, chunk: str, scan_deadline: _Deadline) -> Any:
         """POST once and record the call; returns the message content (unchecked), or
-        raises the error for a failed call after logging it."""
+        raises the error for a failed call after logging it.
+
+        The call ends by its own timeout or the scan's deadline, whichever comes first; past
+        the scan's deadline no call is made at all.
+        """
         body = {
             "model": self.model,
             "messages": messages,
@@ -363,9 +392,15 @@ class LLMAnalyzer:
             "stream": False,
         }
         started = time.monotonic()
+        if started >= scan_deadline.at:
+            raise LLMTimeoutError(scan_deadline.message, calls=calls)
+        deadline = _Deadline(started + self.timeout_s,
+                             f"The LLM did not answer within {_seconds(self.timeout_s)} s.")
+        if scan_deadline.at < deadline.at:
+            deadline = scan_deadline
         http_status = prompt_tokens = completion_tokens = None
         try:
-            http_status, raw = self._post(session, body, started + self.timeout_s)
+            http_status, raw = self._post(session, body, deadline)
             envelope = _parse_envelope(raw, http_status)
             prompt_tokens, completion_tokens = _usage(envelope)
         except _CallFailed as failure:
@@ -381,9 +416,11 @@ class LLMAnalyzer:
                              completion_tokens))
         return envelope["choices"][0]["message"].get("content")
 
-    def _post(self, session: requests.Session, body: dict, deadline: float) -> tuple[int, bytes]:
+    def _post(self, session: requests.Session, body: dict, deadline: _Deadline
+              ) -> tuple[int, bytes]:
         """Send the request and read the answer under the deadline and size cap."""
-        timeout = (min(_CONNECT_TIMEOUT_S, self.timeout_s), self.timeout_s)
+        remaining = max(deadline.at - time.monotonic(), 0.001)
+        timeout = (min(_CONNECT_TIMEOUT_S, remaining), remaining)
         try:
             response = session.post(
                 self.url, json=body, timeout=timeout, stream=True, allow_redirects=False,
@@ -396,7 +433,7 @@ class LLMAnalyzer:
                               f"The LLM could not be reached (no connection within "
                               f"{_seconds(timeout[0])} s).") from None
         except requests.exceptions.Timeout:
-            raise self._timeout() from None
+            raise _timeout(deadline) from None
         except requests.exceptions.RequestException as exc:
             raise _CallFailed(LLMUnavailableError, "connection_error",
                               f"The LLM could not be reached ({_connection_reason(exc)}).",
@@ -414,7 +451,7 @@ class LLMAnalyzer:
                                   status)
             return status, raw
 
-    def _read_capped(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_capped(self, response: requests.Response, deadline: _Deadline) -> bytes:
         too_large = _CallFailed(LLMBadAnswerError, "too_large",
                                 f"The LLM's answer was larger than {self.max_response_bytes} "
                                 f"bytes.", response.status_code)
@@ -429,9 +466,9 @@ class LLMAnalyzer:
         body = bytearray()
         try:
             while True:
-                remaining = deadline - time.monotonic()
+                remaining = deadline.at - time.monotonic()
                 if remaining <= 0:
-                    raise self._timeout(response.status_code)
+                    raise _timeout(deadline, response.status_code)
                 if sock is not None:
                     try:
                         sock.settimeout(remaining)
@@ -444,16 +481,11 @@ class LLMAnalyzer:
                 if len(body) > self.max_response_bytes:
                     raise too_large
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise self._timeout(response.status_code) from None
+            raise _timeout(deadline, response.status_code) from None
         except (urllib3.exceptions.HTTPError, OSError):
             raise _CallFailed(LLMBadAnswerError, "connection_error",
                               "The LLM's connection broke off before its answer was complete.",
                               response.status_code) from None
-
-    def _timeout(self, http_status: int | None = None) -> _CallFailed:
-        return _CallFailed(LLMTimeoutError, "timeout",
-                           f"The LLM did not answer within {_seconds(self.timeout_s)} s.",
-                           http_status)
 
     def _log(self, call: LLMCall, scan_id: str | None) -> None:
         fields = {"scan_id": scan_id, **call.to_dict()}
@@ -495,7 +527,16 @@ def _usage(envelope: dict) -> tuple[int | None, int | None]:
     return count("prompt_tokens"), count("completion_tokens")
 
 
-_FENCE = re.compile(r"^```[A-Za-z]*\s*\n?(.*?)\n?\s*```$", re.DOTALL)
+def _unfenced(content: str) -> str:
+    """``content`` without a ```lang … ``` fence around all of it; no regex, so linear in
+    an answer of up to LLM_MAX_RESPONSE_KB."""
+    if len(content) < 6 or not (content.startswith("```") and content.endswith("```")):
+        return content
+    inner = content[3:-3]
+    language = 0
+    while language < len(inner) and inner[language].isascii() and inner[language].isalpha():
+        language += 1
+    return inner[language:].strip()
 
 
 def _parse_content(content: Any) -> list:
@@ -505,10 +546,7 @@ def _parse_content(content: Any) -> list:
     """
     if not isinstance(content, str):
         raise _InvalidContent("is missing")
-    stripped = content.strip()
-    fenced = _FENCE.match(stripped)
-    if fenced:
-        stripped = fenced.group(1).strip()
+    stripped = _unfenced(content.strip())
     if not stripped:
         raise _InvalidContent("is empty")
     try:
@@ -578,149 +616,80 @@ def _safe_message(message: str, secrets: tuple[str | None, ...], document: str) 
 
 _DUPLICATE = object()
 
-# Typographic characters an LLM tends to straighten when it copies a sentence; folding them
-# one for one keeps offsets exact.
+# Typographic characters an LLM tends to straighten when it copies a sentence.
 _FOLD = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
     "\u2013": "-", "\u2014": "-", "\u2212": "-",
 })
 
-# Where a sentence ends: after . ! ? … (and closing quotes or brackets) before whitespace,
-# and at every line break (headings and list items end there too).
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u2019\u201d)\]]*(?=\s|$)|\n")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
-_WHITESPACE = re.compile(r"\s+")
+
+def chunk_sentences(sentences: Sequence[Sentence], max_chars: int) -> list[range]:
+    """Consecutive sentences grouped into chunks of at most ``max_chars`` characters of text
+    (first start to last end), as ranges of sentence indices, in order. A sentence longer
+    than a chunk goes alone; no sentence is ever cut in two."""
+    chunks: list[range] = []
+    first = 0
+    for i in range(1, len(sentences) + 1):
+        if i == len(sentences) or sentences[i].end - sentences[first].start > max_chars:
+            chunks.append(range(first, i))
+            first = i
+    return chunks
 
 
 def split_into_chunks(text: str, max_chars: int) -> list[tuple[int, int]]:
-    """``(start, end)`` spans of ``text`` of at most ``max_chars`` characters, in order.
+    """``(start, end)`` of each chunk of ``text`` (see chunk_sentences)."""
+    sentences = split_sentences(text)
+    return [(sentences[c.start].start, sentences[c.stop - 1].end)
+            for c in chunk_sentences(sentences, max_chars)]
 
-    Cuts at the last paragraph break of the window when that keeps the chunk at least half
-    full, else at the last sentence end, line break or space; a hard cut only when a window
-    has none. Whitespace between chunks belongs to none.
+
+def _folded(text: str) -> str:
+    return " ".join(text.translate(_FOLD).split())
+
+
+class SentenceLocator:
+    """Maps the risks an LLM quotes to whole sentences of the text, in linear time.
+
+    A risk counts only when it is a sentence as split_sentences cut the text (verbatim, or
+    equal after folding quotes and dashes and collapsing whitespace), so that a finding is
+    bounded and the same unit as the model's; offsets come from the sentence, never from
+    the LLM. Each sentence is reported once.
     """
-    chunks = []
-    pos, n = 0, len(text)
-    while True:
-        while pos < n and text[pos].isspace():
-            pos += 1
-        if pos >= n:
-            return chunks
-        if n - pos <= max_chars:
-            chunks.append((pos, len(text.rstrip())))
-            return chunks
-        limit = pos + max_chars
-        window = text[pos:limit + 1]  # +1: a boundary right after the window still counts
-        cut = _last_cut(window, max_chars)
-        end = pos + cut
-        while end > pos and text[end - 1].isspace():
-            end -= 1
-        chunks.append((pos, end))
-        pos = pos + cut
 
+    def __init__(self, sentences: Sequence[Sentence]):
+        self.sentences = sentences
+        self._exact: dict[str, list[int]] = {}
+        self._fold: dict[str, list[int]] = {}
+        for i, sentence in enumerate(sentences):
+            self._exact.setdefault(sentence.text, []).append(i)
+            self._fold.setdefault(_folded(sentence.text), []).append(i)
+        self._used = bytearray(len(sentences))
+        # Per index list, how far its indices are known to be used: chunks come in order
+        # and each takes its sentences first to last, so every index is skipped once.
+        self._next: dict[int, int] = {}
 
-def _last_cut(window: str, max_chars: int) -> int:
-    paragraphs = [m.start() for m in _PARAGRAPH_BREAK.finditer(window)
-                  if 0 < m.start() <= max_chars]
-    if paragraphs and paragraphs[-1] >= max_chars // 2:
-        return paragraphs[-1]
-    for pattern in (_SENTENCE_END, _WHITESPACE):
-        ends = [m.end() if pattern is _SENTENCE_END else m.start()
-                for m in pattern.finditer(window)]
-        ends = [e for e in ends if 0 < e <= max_chars]
-        if ends:
-            return ends[-1]
-    return max_chars
-
-
-class _Locator:
-    """Finds the risks an LLM quotes in the text, and the context around them."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.used: set[tuple[int, int]] = set()
-        self._normalized: dict[tuple[int, int], tuple[str, list[int]]] = {}
-        spans, start = [], 0
-        for m in _SENTENCE_END.finditer(text):
-            spans.append((start, m.end()))
-            start = m.end()
-        spans.append((start, len(text)))
-        # Sentences without their surrounding whitespace; blank ones left out.
-        self.sentences = [(a + len(text[a:b]) - len(text[a:b].lstrip()),
-                           b - (len(text[a:b]) - len(text[a:b].rstrip())))
-                          for a, b in spans if text[a:b].strip()]
-        self._starts = [a for a, _ in self.sentences]
-        self._ends = [b for _, b in self.sentences]
-
-    def locate(self, risk: str, lo: int, hi: int):
-        """The first unused span of ``risk`` in ``text[lo:hi]``: an exact match, else one that
-        differs only in whitespace or typographic quotes and dashes. Returns None when the
-        text has no such sentence, _DUPLICATE when every occurrence is already a finding."""
-        found = False
-        for span in self._exact(risk.strip(), lo, hi):
-            found = True
-            if span not in self.used:
-                self.used.add(span)
-                return span
-        if not found:
-            for span in self._fuzzy(risk, lo, hi):
-                found = True
-                if span not in self.used:
-                    self.used.add(span)
-                    return span
-        return _DUPLICATE if found else None
-
-    def _exact(self, risk: str, lo: int, hi: int):
-        i = self.text.find(risk, lo, hi)
-        while i != -1:
-            yield i, i + len(risk)
-            i = self.text.find(risk, i + 1, hi)
-
-    def _fuzzy(self, risk: str, lo: int, hi: int):
-        needle = " ".join(risk.translate(_FOLD).split())
-        if not needle:
-            return
-        normalized, origin = self._normalize(lo, hi)
-        i = normalized.find(needle)
-        while i != -1:
-            yield origin[i], origin[i + len(needle) - 1] + 1
-            i = normalized.find(needle, i + 1)
-
-    def _normalize(self, lo: int, hi: int) -> tuple[str, list[int]]:
-        """text[lo:hi] with folded characters and whitespace runs as one space, and for each
-        of its characters the offset of the original one."""
-        key = (lo, hi)
-        if key not in self._normalized:
-            chars, origin = [], []
-            folded = self.text[lo:hi].translate(_FOLD)
-            for m in re.finditer(r"\S+|\s+", folded):
-                if m.group().isspace():
-                    chars.append(" ")
-                    origin.append(lo + m.start())
-                else:
-                    chars.append(m.group())
-                    origin.extend(range(lo + m.start(), lo + m.end()))
-            self._normalized[key] = ("".join(chars), origin)
-        return self._normalized[key]
-
-    def context(self, start: int, end: int) -> str:
-        """The sentence(s) of text[start:end] with one neighbour on each side, each neighbour
-        cut to about _CONTEXT_NEIGHBOUR_CHARS at a word boundary."""
-        i = bisect.bisect_right(self._ends, start)  # first sentence ending after start
-        j = bisect.bisect_left(self._starts, end) - 1  # last sentence starting before end
-        lo = self.sentences[i - 1][0] if i > 0 else start
-        hi = self.sentences[j + 1][1] if j + 1 < len(self.sentences) else end
-        lo, hi = min(lo, start), max(hi, end)
-        if start - lo > _CONTEXT_NEIGHBOUR_CHARS:
-            lo = start - _CONTEXT_NEIGHBOUR_CHARS
-            space = self.text.find(" ", lo, start)
-            lo = space + 1 if space != -1 else lo
-        if hi - end > _CONTEXT_NEIGHBOUR_CHARS:
-            hi = end + _CONTEXT_NEIGHBOUR_CHARS
-            space = self.text.rfind(" ", end, hi)
-            hi = space if space != -1 else hi
-        return self.text[lo:hi].strip()
+    def locate(self, risk: str, chunk: range):
+        """The index of the first unused sentence of ``chunk`` that ``risk`` quotes; None
+        when no sentence of the chunk matches, _DUPLICATE when every match is reported."""
+        for table, key in ((self._exact, risk.strip()), (self._fold, None)):
+            indices = table.get(key if key is not None else _folded(risk))
+            if not indices:
+                continue
+            position = max(bisect.bisect_left(indices, chunk.start),
+                           self._next.get(id(indices), 0))
+            while position < len(indices) and indices[position] < chunk.stop:
+                index = indices[position]
+                position += 1
+                if not self._used[index]:
+                    self._used[index] = 1
+                    self._next[id(indices)] = position
+                    return index
+            self._next[id(indices)] = position
+            first = bisect.bisect_left(indices, chunk.start)
+            if first < len(indices) and indices[first] < chunk.stop:
+                return _DUPLICATE  # quoted verbatim, every occurrence already reported
+        return None
 
 
 # --------------------------------------------------------------------------- helpers

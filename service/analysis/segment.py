@@ -15,6 +15,13 @@ How a document is cut, in order:
    U.S. …) never end a sentence.
 4. Spans are trimmed of whitespace; spans without a letter or digit (``---``, ``...``) are
    dropped.
+5. A sentence longer than ``MAX_SENTENCE_CHARS`` is cut at whitespace (hard cut only where
+   a window has none), so that a finding, and the context around it, stay bounded.
+
+Every step is linear in the text. spaCy's tokenizer is not on long whitespace-free runs
+(``=====``, ``((((((``: it strips one affix at a time and searches the rest of the token
+again, seconds for 4,000 characters), so it is given a copy of each line in which such runs
+are masked (see ``_masked``); spans are always taken from the original text.
 
 Hard-wrapped prose (one sentence over several lines) therefore comes out in pieces: text
 extraction should join such lines before analysis.
@@ -25,7 +32,7 @@ spaCy is imported on first use, not when ``service.analysis`` is imported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -81,6 +88,21 @@ _LINE = re.compile(r"[^\n\r\f\v\x85\u2028\u2029]+")
 # beyond spaCy's max_length (1,000,000 characters) work and memory stays bounded.
 CHUNK_CHARS = 100_000
 
+# The longest sentence: a longer one is cut at whitespace. A classifier reads only the head
+# of a long sentence anyway, and findings and their context must fit a database row.
+MAX_SENTENCE_CHARS = 1_000
+
+# At most this much text of each neighbouring sentence in a finding's context.
+CONTEXT_NEIGHBOUR_CHARS = 300
+
+# Whitespace-free runs longer than this are masked before spaCy sees them: its tokenizer is
+# quadratic in the length of a token. Ordinary words, numbers and most URLs are shorter.
+LONG_RUN_CHARS = 32
+_LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS + 1},}}")
+_WIDE_STOP_CHARS = frozenset("。！？")
+_ALNUM = re.compile(r"[^\W_]")  # what str.isalnum() accepts, searched at C speed
+_UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)  # greedy: backs off to the last one
+
 
 @lru_cache(maxsize=1)
 def sentence_pipeline() -> Language:
@@ -126,7 +148,8 @@ def sentence_pipeline() -> Language:
 
 
 def split_sentences(text: str) -> list[Sentence]:
-    """The sentences of ``text`` in order, each with its exact character offsets."""
+    """The sentences of ``text`` in order, each with its exact character offsets and at most
+    ``MAX_SENTENCE_CHARS`` long."""
     if not text or text.isspace():
         return []
     pieces = list(_line_pieces(text))
@@ -134,13 +157,98 @@ def split_sentences(text: str) -> list[Sentence]:
         return []
     nlp = sentence_pipeline()
     sentences: list[Sentence] = []
-    docs = nlp.pipe(text[start:end] for start, end in pieces)
+    docs = nlp.pipe(_masked(text[start:end]) for start, end in pieces)
     for (piece_start, _), doc in zip(pieces, docs):
+        # A sentence runs from the end of the one before it: in the masked copy a space may
+        # stand for a character of the original, which must not fall between two sentences.
+        start = piece_start
         for sent in doc.sents:
-            start, end = _trim(text, piece_start + sent.start_char, piece_start + sent.end_char)
-            if start < end and any(ch.isalnum() for ch in text[start:end]):
-                sentences.append(Sentence(start, end, text[start:end]))
+            end = piece_start + sent.end_char
+            _add_bounded(text, start, end, sentences)
+            start = end
     return sentences
+
+
+def sentence_context(text: str, sentences: Sequence[Sentence], index: int) -> str:
+    """Sentence ``index`` with its neighbours, each cut to at most CONTEXT_NEIGHBOUR_CHARS
+    at a word boundary: what a reader needs around a finding, and bounded in size."""
+    sentence = sentences[index]
+    lo, hi = sentence.start, sentence.end
+    if index > 0:
+        lo = max(sentences[index - 1].start, lo - CONTEXT_NEIGHBOUR_CHARS)
+        if lo > sentences[index - 1].start and not text[lo - 1].isspace():
+            lo = next((i + 1 for i in range(lo, sentence.start) if text[i].isspace()), lo)
+    if index + 1 < len(sentences):
+        hi = min(sentences[index + 1].end, hi + CONTEXT_NEIGHBOUR_CHARS)
+        if hi < sentences[index + 1].end and not text[hi].isspace():
+            hi = next((i for i in range(hi - 1, sentence.end - 1, -1) if text[i].isspace()), hi)
+    return text[lo:hi].strip()
+
+
+def _masked(piece: str) -> str:
+    """``piece`` with each whitespace-free run over LONG_RUN_CHARS made cheap to tokenize.
+
+    The copy has the same length, so spaCy's offsets are offsets into ``piece``. A run
+    becomes letters with a space every LONG_RUN_CHARS (tokens stay short; a space between
+    two letters never ends a sentence); its last character is kept, so that a run ending in
+    a full stop still ends its sentence, and so are full-width stops (。！？) not followed by
+    another, so that Chinese or Japanese lines without spaces still split into sentences.
+    """
+    runs = list(_LONG_RUN.finditer(piece))
+    if not runs:
+        return piece
+    parts, position = [], 0
+    for run in runs:
+        parts.append(piece[position:run.start()])
+        parts.append(_mask_run(run.group()))
+        position = run.end()
+    parts.append(piece[position:])
+    return "".join(parts)
+
+
+def _mask_run(run: str) -> str:
+    if _WIDE_STOP_CHARS.isdisjoint(run):
+        # The common case, built by slicing: letters, a space every LONG_RUN_CHARS.
+        spaced = " " + "x" * (LONG_RUN_CHARS - 1)
+        body = "x" * LONG_RUN_CHARS + spaced * (len(run) // LONG_RUN_CHARS)
+        return body[:len(run) - 1] + run[-1]
+    masked = ["x"] * len(run)
+    masked[-1] = run[-1]
+    for i in range(len(run) - 1):
+        if run[i] in _WIDE_STOP_CHARS and run[i + 1] not in _WIDE_STOP_CHARS:
+            masked[i] = run[i]
+    for i in range(LONG_RUN_CHARS, len(run) - 1, LONG_RUN_CHARS):
+        if masked[i] == "x" and masked[i - 1] == "x":
+            masked[i] = " "
+    return "".join(masked)
+
+
+def _add_bounded(text: str, start: int, end: int, sentences: list[Sentence]) -> None:
+    """Append text[start:end], trimmed, as sentences of at most MAX_SENTENCE_CHARS each.
+
+    A long span is cut at the last whitespace of each window: two consecutive cuts advance
+    by at least a window, so the scan stays linear.
+    """
+    start, end = _trim(text, start, end)
+    while end - start > MAX_SENTENCE_CHARS:
+        limit = start + MAX_SENTENCE_CHARS
+        cut = _last_whitespace(text, start + 1, limit + 1)
+        cut = limit if cut < 0 else cut
+        _add(text, start, cut, sentences)
+        start, end = _trim(text, cut, end)
+    _add(text, start, end, sentences)
+
+
+def _add(text: str, start: int, end: int, sentences: list[Sentence]) -> None:
+    start, end = _trim(text, start, end)
+    if start < end and _ALNUM.search(text, start, end):
+        sentences.append(Sentence(start, end, text[start:end]))
+
+
+def _last_whitespace(text: str, lo: int, hi: int) -> int:
+    """The position of the last whitespace in text[lo:hi], or -1; linear in hi - lo."""
+    found = _UP_TO_LAST_SPACE.match(text, lo, hi)
+    return found.end() - 1 if found else -1
 
 
 def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
@@ -160,11 +268,10 @@ def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _whitespace_before(text: str, start: int, limit: int) -> int:
-    """The last whitespace position in text[start:limit], or limit when there is none."""
-    for position in range(limit, start + CHUNK_CHARS // 2, -1):
-        if text[position].isspace():
-            return position
-    return limit
+    """The last whitespace position in text[start + CHUNK_CHARS // 2:limit + 1], or limit
+    when there is none."""
+    position = _last_whitespace(text, start + CHUNK_CHARS // 2 + 1, limit + 1)
+    return limit if position < 0 else position
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from service.analysis.base import AnalysisError, Finding
 from service.analysis.labels import LABELS, NONE
-from service.analysis.segment import split_sentences
+from service.analysis.segment import sentence_context, split_sentences
 
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
@@ -264,10 +264,9 @@ def findings_of(text: str, classify) -> list[Finding]:
     for index, (sentence, (label, score)) in enumerate(zip(sentences, labelled)):
         if label == NONE:
             continue
-        context_start = sentences[max(index - 1, 0)].start
-        context_end = sentences[min(index + 1, len(sentences) - 1)].end
         findings.append(Finding(
-            risk=sentence.text, category=label, context=text[context_start:context_end],
+            risk=sentence.text, category=label,
+            context=sentence_context(text, sentences, index),
             score=round(score, 4), start=sentence.start, end=sentence.end,
         ))
     return findings

@@ -1,0 +1,111 @@
+"""Hostile text through the API: runs of punctuation and very long lines are analysed in
+time linear in their length, and give findings of bounded size on SQLite and MariaDB.
+
+A run of "=" kept a core busy for minutes inside spaCy (GIL held); a 30,000-character line
+without a full stop became one finding whose context overflowed MySQL's TEXT column.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from service.analysis.segment import CONTEXT_NEIGHBOUR_CHARS, MAX_SENTENCE_CHARS
+from tests.documents import PLAIN_SENTENCES, RISKY_SENTENCES
+from tests.helpers import Accounts
+from tests.llm_server import FakeLLMServer
+from tests.scanning import created, post_text
+
+CONTEXT_LIMIT = MAX_SENTENCE_CHARS + 2 * CONTEXT_NEIGHBOUR_CHARS + 2
+PROSE = " ".join(RISKY_SENTENCES + PLAIN_SENTENCES)
+
+
+@pytest.fixture
+def headers(scan_app, scan_client):
+    return Accounts(scan_app, scan_client).user()[1]
+
+
+def timed_scan(client, headers, text: str, **fields) -> tuple[dict, float]:
+    started = time.perf_counter()
+    scan = created(post_text(client, headers, text, **fields))
+    return scan, time.perf_counter() - started
+
+
+def test_runs_of_punctuation_scan_no_slower_than_prose_of_their_length(scan_client, headers):
+    """Compared with ordinary prose of the same length in the same process, which the
+    model classifies sentence by sentence: a run without sentences must not cost more."""
+    n = 20_000
+    prose = (PROSE * (n // len(PROSE) + 1))[:n]
+    timed_scan(scan_client, headers, prose[:2000])  # warm up
+    _, prose_s = timed_scan(scan_client, headers, prose)
+
+    for unit in ("=", "(", "_", "=(_"):
+        scan, seconds = timed_scan(scan_client, headers, (unit * n)[:n])
+
+        assert scan["data"] == [] and scan["text_length"] == n
+        assert seconds < max(2 * prose_s, 1.0), (unit, seconds, prose_s)
+
+
+def test_a_long_line_without_full_stops_gives_bounded_findings(scan_client, headers):
+    words = " ".join(s.rstrip(".") for s in RISKY_SENTENCES) + " "
+    line = (words * (30_000 // len(words) + 1))[:30_000]
+    text = f"Status report.\n{line}\nThe budget is frozen."
+
+    scan = created(post_text(scan_client, headers, text))
+    stored = scan_client.get(f"/api/v1/scans/{scan['scan_id']}", headers=headers).get_json()
+
+    for findings in (scan["data"], stored["data"]):
+        assert findings  # the line states risks throughout
+        for finding in findings:
+            assert len(finding["risk"]) <= MAX_SENTENCE_CHARS
+            assert len(finding["context"]) <= CONTEXT_LIMIT
+            assert text[finding["start"]:finding["end"]] == finding["risk"]
+            assert finding["risk"] in finding["context"] and finding["context"] in text
+    assert [f["risk"] for f in stored["data"]] == [f["risk"] for f in scan["data"]]
+
+
+def test_force_llm_on_a_run_of_dots_answers_and_sends_only_sentences(make_app):
+    with FakeLLMServer(risks={"The vendor is late.": "vendor"}) as llm:
+        app = make_app(LLM_BASE_URL=llm.base_url, LLM_MODEL="m", LLM_TIMEOUT_S=5.0)
+        client = app.test_client()
+        headers = Accounts(app, client).user()[1]
+        text = "." * 20_000 + "x\n" + "The vendor is late. " * 10
+
+        scan = created(post_text(client, headers, text, force_llm=True))
+
+        assert scan["source"] == "llm"
+        assert [f["risk"] for f in scan["data"]] == ["The vendor is late."] * 10
+        assert all(len(f["context"]) <= CONTEXT_LIMIT for f in scan["data"])
+        assert all("..." not in r.document for r in llm.requests)
+
+
+def test_a_slow_llm_scan_stops_at_the_scan_deadline_and_keeps_its_call_log(make_app):
+    from sqlalchemy import select
+
+    from service.extensions import db
+    from service.models import LLMCallLog, Scan
+
+    paragraphs = [f"Supplier {i} may deliver the parts {i + 2} weeks late. " * 4
+                  for i in range(12)]
+    text = "\n\n".join(paragraphs)
+    with FakeLLMServer(risks={}) as llm:
+        llm.behaviour, llm.slow_s = "slow", 0.4
+        app = make_app(LLM_BASE_URL=llm.base_url, LLM_MODEL="m", LLM_TIMEOUT_S=5.0,
+                       LLM_SCAN_TIMEOUT_S=1.0, LLM_CHUNK_CHARS=500)
+        client = app.test_client()
+        headers = Accounts(app, client).user()[1]
+        started = time.perf_counter()
+        response = client.post("/api/v1/scans", json={"text": text, "force_llm": True},
+                               headers=headers)
+        elapsed = time.perf_counter() - started
+
+    assert response.status_code == 504, response.get_json()
+    assert "LLM_SCAN_TIMEOUT_S" in response.get_json()["detail"]
+    assert elapsed < 3  # not chunks × LLM_TIMEOUT_S
+    with app.app_context():
+        calls = db.session.scalars(select(LLMCallLog).order_by(LLMCallLog.id)).all()
+        assert db.session.scalars(select(Scan)).all() == []
+        statuses = [call.status for call in calls]
+    assert statuses[:2] == ["ok", "ok"] and set(statuses[2:]) <= {"timeout"}
+    assert len(statuses) < len(text) // 500
