@@ -144,10 +144,10 @@ def test_text_that_only_looks_like_a_marker_is_kept() -> None:
     ]
 
 
-def test_line_breaks_and_blank_lines_are_boundaries() -> None:
-    text = "Vendor late\nbudget frozen\n\nsponsor gone"
+def test_short_lines_and_blank_lines_are_boundaries() -> None:
+    text = "Vendor late\nBudget frozen\n\nsponsor gone"
 
-    assert texts_of(text) == ["Vendor late", "budget frozen", "sponsor gone"]
+    assert texts_of(text) == ["Vendor late", "Budget frozen", "sponsor gone"]
 
 
 @pytest.mark.parametrize("sentence", [
@@ -319,3 +319,73 @@ def test_context_never_passes_its_bound_on_a_long_unpunctuated_line() -> None:
 
     assert max(map(len, contexts)) <= MAX_SENTENCE_CHARS + 2 * CONTEXT_NEIGHBOUR_CHARS + 2
     assert all(s.text in c and c in text for s, c in zip(sentences, contexts))
+
+
+# --- hard-wrapped text and headings -------------------------------------------------------
+
+PROSE = [
+    "The integration with the payment provider is behind plan because the vendor has not "
+    "delivered the sandbox credentials yet, and we may miss the June release.",
+    "Since the lead left, nobody reviews the contractor's code, and the test coverage of "
+    "the billing module has fallen below twenty percent.",
+    "The steering committee approved the revised budget on Monday.",
+]
+
+
+def _normalized(texts):
+    return [" ".join(text.split()) for text in texts]
+
+
+@pytest.mark.parametrize("width", [60, 72, 80])
+def test_hard_wrapped_prose_reads_as_the_clean_text_with_exact_offsets(width) -> None:
+    import textwrap
+
+    clean = " ".join(PROSE)
+    wrapped = textwrap.fill(clean, width=width)
+    assert "\n" in wrapped
+    sentences = split_sentences(wrapped)
+    assert _normalized(s.text for s in sentences) == PROSE
+    assert all(wrapped[s.start:s.end] == s.text for s in sentences)
+
+
+def test_wrapped_markdown_lists_join_within_an_item_only() -> None:
+    text = ("## Risks and issues\n\n"
+            "- Only one engineer knows the billing module, and she is on\n"
+            "  leave from May.\n"
+            "- The vendor may slip the delivery.\n"
+            "1. Budget overrun\n"
+            "2. The contract's penalty clause applies from day one of any\n"
+            "   delay.\n")
+    assert _normalized(texts_of(text)) == [
+        "Risks and issues",
+        "Only one engineer knows the billing module, and she is on leave from May.",
+        "The vendor may slip the delivery.", "Budget overrun",
+        "The contract's penalty clause applies from day one of any delay."]
+
+
+def test_headings_tables_and_finished_lines_are_never_joined() -> None:
+    text = ("Status report for week 12 of the migration\n"
+            "==========================================\n"
+            "Open items:\n"
+            "Who owns the runbook for the cut-over weekend in June?\n"
+            "| Risk | Owner |\n"
+            "| Vendor delay | Ana |\n")
+    assert texts_of(text) == [
+        "Status report for week 12 of the migration", "Open items:",
+        "Who owns the runbook for the cut-over weekend in June?", "| Risk | Owner |",
+        "| Vendor delay | Ana |"]
+
+
+@pytest.mark.parametrize(("text", "headings"), [
+    ("# Status\n\nThe vendor may slip.", ["Status"]),
+    ("Risks and issues\n- The vendor may slip.", ["Risks and issues"]),
+    ("Open items:\n- Vendor delay on the API", ["Open items:"]),
+    ("Version 3.1\n-----------\nFixed a crash.", ["Version 3.1"]),
+    ("- Budget overrun\n- Open items:", ["Open items:"]),  # a list item is a statement
+    ("The vendor may slip. Drawbacks", []),  # not alone on its line
+    ("Vendor may go bankrupt before delivery", []),  # more words than a heading has
+])
+def test_headings_and_label_lines_are_recognised(text, headings) -> None:
+    from service.analysis.segment import is_heading
+
+    assert [s.text for s in split_sentences(text) if is_heading(text, s)] == headings

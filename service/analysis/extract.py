@@ -112,6 +112,9 @@ def _decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
 def _html_text(markup: str) -> str:
     from bs4 import BeautifulSoup
     from bs4.exceptions import ParserRejectedMarkup
@@ -133,7 +136,8 @@ def _html_text(markup: str) -> str:
             parts.append("\n")
         elif node.name is None:  # a string
             if type(node) in text_types:
-                parts.append(str(node))
+                # As a browser renders it: a line break in the markup is a space.
+                parts.append(_WHITESPACE_RUN.sub(" ", str(node)))
         elif node.name not in _HIDDEN_TAGS:
             if node.name == "li":
                 parts.append("\n- ")

@@ -185,6 +185,39 @@ def sentence_context(text: str, sentences: Sequence[Sentence], index: int) -> st
     return text[lo:hi].strip()
 
 
+_TERMINAL = frozenset(".!?…。！？")
+_UNDERLINE = re.compile(r"[ \t]*([=\-~^*#])\1{2,}[ \t]*$")  # an RST heading's underline
+#: A line this short, outside a list and without a full stop, is taken for a heading.
+HEADING_MAX_WORDS = 4
+
+
+def is_heading(text: str, sentence: Sentence) -> bool:
+    """Whether ``sentence`` is a heading or a label-only line, never a statement: a Markdown
+    heading (``#``), a line with an RST underline, a line ending in a colon ("Open items:"),
+    or a short line outside a list without a full stop ("Risks and issues")."""
+    line_start = text.rfind("\n", 0, sentence.start) + 1
+    line_end = text.find("\n", sentence.end)
+    line_end = len(text) if line_end < 0 else line_end
+    before, after = text[line_start:sentence.start], text[sentence.end:line_end]
+    if after.strip() or "\n" in sentence.text:
+        return False  # more on its line, or prose over several lines
+    marker = before.strip()
+    if marker.startswith("#"):
+        return True
+    if marker and not _LINE_MARKER.fullmatch(before + " "):
+        return False  # not the first sentence of its line
+    words = sentence.text.rstrip()
+    if words.endswith(":"):
+        return True
+    if marker or words[-1:] in _TERMINAL:
+        return False  # a list item, or a sentence with its full stop
+    if line_end < len(text):
+        next_end = text.find("\n", line_end + 1)
+        if _UNDERLINE.match(text, line_end + 1, len(text) if next_end < 0 else next_end):
+            return True
+    return len(words.split()) <= HEADING_MAX_WORDS
+
+
 def _masked(piece: str) -> str:
     """``piece`` with each whitespace-free run over LONG_RUN_CHARS made cheap to tokenize.
 
@@ -251,10 +284,46 @@ def _last_whitespace(text: str, lo: int, hi: int) -> int:
     return found.end() - 1 if found else -1
 
 
+# A hard-wrapped line goes on to the next when it does not end a sentence, the next line
+# starts no list item, heading, table row, quote or code, no blank line is between them, and
+# it is long enough to have been wrapped (or the next line starts in lower case): a short
+# line without a full stop is a heading or a label more often than half a sentence.
+WRAPPED_MIN_CHARS = 40
+_SENTENCE_END_AT_EOL = re.compile(r"[.!?…:;。！？][\"'”’)\]]*[ \t]*$")
+_STRUCTURAL = re.compile(r"[ \t]*(?:[|>]|```|~~~|<[A-Za-z/!])")
+
+
+def _blocks(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line, or of each run of hard-wrapped lines read as one."""
+    lines = _LINE.finditer(text)
+    line = next(lines, None)
+    while line is not None:
+        start = line.start()
+        following = next(lines, None)
+        while following is not None and _continues(text, line, following):
+            line, following = following, next(lines, None)
+        yield start, line.end()
+        line = following
+
+
+def _continues(text: str, line: re.Match, following: re.Match) -> bool:
+    if text[line.end():following.start()] not in ("\n", "\r\n"):
+        return False  # a blank line, a form feed, a Unicode separator between them
+    current, after = line.group(), following.group()
+    if not current.strip() or not after.strip() or _SENTENCE_END_AT_EOL.search(current):
+        return False
+    if current.lstrip().startswith("#") or _STRUCTURAL.match(current) \
+            or _UNDERLINE.match(current):
+        return False
+    if _LINE_MARKER.match(after) or _STRUCTURAL.match(after) or _UNDERLINE.match(after):
+        return False
+    return len(current.strip()) >= WRAPPED_MIN_CHARS or after.lstrip()[:1].islower()
+
+
 def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each line's content: marker stripped, trimmed, long lines cut."""
-    for line in _LINE.finditer(text):
-        start, end = line.start(), line.end()
+    """(start, end) of each line's content (hard-wrapped lines joined, see _continues):
+    marker stripped, trimmed, long lines cut."""
+    for start, end in _blocks(text):
         marker = _LINE_MARKER.match(text, start, end)
         if marker:
             start = marker.end()
