@@ -1,6 +1,10 @@
-"""Evaluate a trained model on any labelled JSONL file.
+"""Evaluate a trained model on any labelled JSONL file of sentences, or of documents.
 
     python -m ml.evaluate --model models_cache/<version> --data ml/data/test.jsonl [--out DIR]
+    python -m ml.evaluate --model models_cache/<version> --documents ml/data/documents/test.jsonl
+
+``--documents`` measures what a user sees, finding by finding, through the scan path
+(ml/documents.py). What follows is about ``--data``.
 
 The data is one JSON object a line with at least ``text`` and ``label`` (other fields are
 ignored); every label must be one of ``service.analysis.labels.LABELS``. Sentences are
@@ -161,7 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True,
                         help="a model folder (models_cache/<version>) or models_cache itself, "
                              "meaning the version models_cache/current names")
-    parser.add_argument("--data", type=Path, required=True, help="JSONL of {text, label}")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="JSONL of {text, label}: sentence metrics")
+    source.add_argument("--documents", type=Path,
+                        help="JSONL of {id, text, risks: [{sentence, category}], genre?}: "
+                             "document metrics through the scan path (ml/documents.py), "
+                             "overall and per genre, and a precision-recall curve")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="with --documents: the operating point (default: the model's)")
+    parser.add_argument("--wrap", type=int, default=None,
+                        help="with --documents: hard-wrap them at this many columns first, "
+                             "as e-mail and exported text are")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for metrics.json, confusion_matrix.png, predictions.jsonl")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -169,13 +183,18 @@ def main(argv: list[str] | None = None) -> int:
 
     # stdout carries the one JSON object; anything a library prints goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
+        from ml.documents import InvalidDocumentsError, evaluate_documents
         from service.analysis.base import AnalysisError
         from service.analysis.transformer import resolve_model_dir
 
         try:
             model_dir = resolve_model_dir(args.model)
-            metrics = evaluate(model_dir, args.data, args.out, batch_size=args.batch_size)
-        except InvalidDataError as error:
+            if args.documents is not None:
+                metrics = evaluate_documents(model_dir, args.documents, args.out,
+                                             min_score=args.min_score, wrap=args.wrap)
+            else:
+                metrics = evaluate(model_dir, args.data, args.out, batch_size=args.batch_size)
+        except (InvalidDataError, InvalidDocumentsError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except AnalysisError as error:

@@ -99,6 +99,13 @@ class TrainingConfig:
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})
     set_current: bool = field(default=True, metadata={
         "help": "point models_cache/current at the new version"})
+    calibration_documents: Path | None = field(
+        default=REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl", metadata={
+            "help": "real documents never trained on, to fit the temperature and choose the "
+                    "operating point on (ml/calibrate.py); none: uncalibrated"})
+    test_documents: Path | None = field(
+        default=REPO_ROOT / "ml" / "data" / "documents" / "test.jsonl", metadata={
+            "help": "real documents never trained on, measured for the model card"})
 
     def resolved_encoder_dir(self) -> Path:
         if self.encoder_dir is not None:
@@ -353,12 +360,25 @@ def train(config: TrainingConfig) -> Path:
             "environment": environment(),
         })
 
+        calibration = None
+        if config.calibration_documents and Path(config.calibration_documents).is_file():
+            from ml.calibrate import calibrate
+
+            calibration = calibrate(staging, Path(config.calibration_documents))
+            log(f"calibrated: temperature {calibration['temperature']}, min_score "
+                f"{calibration['min_score']} (document precision "
+                f"{calibration['at_operating_point']['precision']} on "
+                f"{Path(config.calibration_documents).name})")
+
         # Measure the saved artifact through the service's loading and classification path.
         shipped = TransformerAnalyzer(staging, batch_size=config.eval_batch_size)
         metrics = {}
         for name in ("validation", "test"):
             predicted = [label for label, _ in shipped.classify(splits[name].texts)]
             metrics[name] = compute_metrics(splits[name].labels, predicted)
+        metrics["documents"] = document_metrics(staging, config)
+        if calibration is not None:
+            metrics["calibration"] = calibration
         write_json(staging / "metrics.json", metrics)
         (staging / "README.md").write_text(model_card(
             config, encoder_checksum, splits, train_available, metrics, history, best_epoch,
@@ -378,6 +398,22 @@ def train(config: TrainingConfig) -> Path:
         os.replace(pending, output_root / CURRENT_FILE)
         log(f"{output_root / CURRENT_FILE} -> {config.version}")
     return model_dir
+
+
+def document_metrics(model_dir: Path, config: TrainingConfig) -> dict:
+    """Document precision/recall of the saved model on the development and test documents,
+    at its operating point, through the scan path (ml/documents.py)."""
+    from ml.documents import evaluate_documents
+
+    measured = {}
+    for name, path, wrap in (("dev", config.calibration_documents, None),
+                             ("test", config.test_documents, None),
+                             ("test, wrapped at 72", config.test_documents, 72)):
+        if path and Path(path).is_file():
+            result = evaluate_documents(model_dir, Path(path), wrap=wrap)
+            measured[name] = {key: result[key] for key in
+                              ("n_documents", "min_score", "overall", "by_genre")}
+    return measured
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,6 +520,10 @@ precision and recall too). F1 per label:
 Risk detection on test (any label but `none`, i.e. whether the service reports a finding
 at all): {_detection(metrics["test"])}.
 
+## Real documents
+
+{_documents_section(metrics.get("documents") or {}, metrics.get("calibration"))}
+
 ## How to evaluate
 
 ```
@@ -499,6 +539,42 @@ Trained on single English sentences from project documents; a sentence longer th
 {config.max_length} tokens is judged on its beginning. Sentences that report a risk as
 resolved should be `none`; the model learns this only as well as the data shows it.
 """
+
+
+def _documents_section(documents: dict, calibration: dict | None) -> str:
+    """The model card's account of real documents: what a user sees, finding by finding."""
+    if not documents:
+        return "Not measured: no documents file (ml/data/documents/) was given."
+
+    def cell(value) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    lines = []
+    if calibration:
+        ece = calibration["expected_calibration_error"]
+        lines.append(
+            f"Calibrated on `{calibration['fitted_on']}` ({calibration['documents']} documents, "
+            f"{calibration['sentences']} sentences judged): temperature "
+            f"{calibration['temperature']}, expected calibration error of the risk score "
+            f"{ece['before']:.3f} before and {ece['after']:.3f} after. Operating point "
+            f"(`min_score`): {calibration['min_score']:.2f}, the lowest whose document "
+            f"precision reaches {calibration['target_precision']} (where none does, the one "
+            f"of best F0.5).\n")
+    lines += [("| documents | genre | findings | gold risks | precision | recall | category "
+              "right | neutral lines flagged |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, measured in documents.items():
+        rows = [("all", measured["overall"])]
+        if "wrapped" not in name:
+            rows += measured["by_genre"].items()
+        for genre, m in rows:
+            lines.append(f"| {name} ({measured['n_documents']}) | {genre} | "
+                         f"{m['documents_findings']} | {m['gold_risks']} | {cell(m['precision'])} "
+                         f"| {cell(m['recall'])} | {cell(m['category_accuracy'])} | "
+                         f"{cell(m['neutral_flagged'])} |")
+    lines.append("\nMeasured through the scan path at the operating point "
+                 "(`python -m ml.evaluate --documents`; ml/documents.py says how findings are "
+                 "matched).")
+    return "\n".join(lines)
 
 
 def _detection(split_metrics: dict) -> str:
@@ -526,13 +602,17 @@ def parse_config(argv: list[str] | None = None) -> TrainingConfig:
                                 help=help_text)
             continue
         kind = {"int": int, "float": float, "str": str, "Path": Path,
-                "Path | None": Path, "int | None": int}[str(config_field.type)]
+                "Path | None": _optional_path, "int | None": int}[str(config_field.type)]
         parser.add_argument(flag, type=kind, default=default, help=help_text,
                             choices=config_field.metadata.get("choices"))
     args = vars(parser.parse_args(argv))
     if args["version"] is None:
         del args["version"]  # the default factory names it
     return TrainingConfig(**args)
+
+
+def _optional_path(value: str) -> Path | None:
+    return None if value.strip().lower() in ("", "none") else Path(value)
 
 
 def log(message: str) -> None:

@@ -132,6 +132,8 @@ def _component_schemas() -> dict:
 
 
 def _describe_request_bodies(spec: dict) -> None:
+    from service.scans.schemas import MIN_SCORE_HELP
+
     for name, schema in _component_schemas().items():
         spec["components"]["schemas"].setdefault(name, schema)
     paths = spec["paths"]
@@ -143,6 +145,8 @@ def _describe_request_bodies(spec: dict) -> None:
                  "description": "txt, md, html, pdf or docx (recognised by content)"},
         "text": {"type": "string", "description": "instead of a file"},
         "force_llm": {"type": "boolean", "default": False},
+        "min_score": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": MIN_SCORE_HELP},
     }, "anyOf": [
         # A file, with no text beside it (or a blank one) ...
         {"required": ["file"], "properties": {"text": {"pattern": BLANK}}},

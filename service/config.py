@@ -62,6 +62,15 @@ def _quantize(value: str) -> str:
     return "int8" if lowered == "onnx-int8" else lowered
 
 
+def _score_or_auto(value: str) -> float | None:
+    if value.strip().lower() == "auto":
+        return None
+    score = _float(value)
+    if not 0 <= score <= 1:
+        raise ValueError(f"expected auto or a number from 0 to 1, got {value!r}")
+    return score
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -109,6 +118,9 @@ class Settings:
         "none", _quantize,
         "none, or int8 (CPU only): in ONNX Runtime int8 after the first layers, in torch "
         "dynamic int8 of every Linear layer; onnx-int8 is the older spelling of int8")
+    MODEL_MIN_SCORE: float | None = _setting(
+        None, _score_or_auto, "report a sentence when its calibrated risk score reaches this "
+        "(0–1); auto: the model's own operating point (its calibration.json)")
     MODEL_DYNAMIC_BATCHING: bool = _setting(
         True, _bool, "concurrent scans share forward passes through one batching queue")
     MODEL_MAX_BATCH: int = _setting(

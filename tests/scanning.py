@@ -104,7 +104,7 @@ class KeywordAnalyzer:
     KEYWORDS = (("budget", "budget"), ("vendor", "vendor"), ("slip", "schedule"),
                 ("password", "security"))
 
-    def analyze(self, text: str) -> list[Finding]:
+    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
         findings = []
         for match in re.finditer(r"[^.!?\n]+[.!?]?", text):
             sentence = match.group().strip()

@@ -302,7 +302,9 @@ def test_dynamic_batching_analyze_finds_what_the_analyzer_finds(fp32, held_out) 
 
 def test_a_failing_batch_fails_each_of_its_requests(fp32) -> None:
     class Broken:
-        def classify(self, sentences):
+        min_score = 0.5
+
+        def classify(self, sentences, **_kwargs):
             raise AnalysisError("the classifier failed: RuntimeError")
 
     batcher = DynamicBatcher(Broken(), max_batch=8)
@@ -347,9 +349,11 @@ def test_a_lone_request_is_classified_on_its_own_thread(fp32, held_out) -> None:
     seen = []
 
     class Spy:
-        def classify(self, sentences):
+        min_score = fp32.min_score
+
+        def classify(self, sentences, **kwargs):
             seen.append(threading.current_thread())
-            return fp32.classify(sentences)
+            return fp32.classify(sentences, **kwargs)
 
     batcher = DynamicBatcher(Spy())
     try:

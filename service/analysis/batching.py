@@ -66,9 +66,10 @@ class DynamicBatcher:
             raise AttributeError(name)
         return getattr(self.analyzer, name)
 
-    def classify(self, sentences: Sequence[str], *, progress: bool = False
-                 ) -> list[tuple[str, float]]:
-        """What the wrapped analyzer's classify answers, computed alongside other requests."""
+    def classify(self, sentences: Sequence[str], *, min_score: float | None = None,
+                 progress: bool = False) -> list[tuple[str, float]]:
+        """What the wrapped analyzer's classify answers, computed alongside other requests
+        (each at its own ``min_score``: the group is scored once, thresholds come after)."""
         if not sentences:
             return []
         request = _Request(list(sentences))
@@ -88,12 +89,15 @@ class DynamicBatcher:
             self._run(group)
         if request.error is not None:
             raise request.error
-        return request.results  # type: ignore[return-value]
+        from service.analysis.transformer import apply_min_score
 
-    def analyze(self, text: str) -> list[Finding]:
+        return apply_min_score(request.results,  # type: ignore[arg-type]
+                               self.analyzer.min_score if min_score is None else min_score)
+
+    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
         from service.analysis.transformer import findings_of
 
-        return findings_of(text, self.classify)
+        return findings_of(text, self.classify, min_score=min_score)
 
     def close(self) -> None:
         """Refuse new requests; those queued are still answered."""
@@ -123,7 +127,7 @@ class DynamicBatcher:
         """Classify a group outside the lock, answer its requests, give up the lead."""
         sentences = [sentence for request in group for sentence in request.sentences]
         try:
-            results = self.analyzer.classify(sentences)
+            results = self.analyzer.classify(sentences, min_score=0.0)  # every risk score
         except BaseException as error:  # noqa: BLE001 - every request of the group gets it
             for request in group:
                 request.error = error

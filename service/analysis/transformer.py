@@ -40,7 +40,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from service.analysis.base import AnalysisError, Finding
 from service.analysis.labels import LABELS, NONE
-from service.analysis.segment import sentence_context, split_sentences
+from service.analysis.segment import is_heading, sentence_context, split_sentences
 
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
@@ -50,6 +50,11 @@ RUNTIMES = ("auto", "torch", "onnx")
 MIN_FILL = 2 / 3
 MAX_BATCH_TOKENS = 2048
 QUANTIZATIONS = ("none", "int8")
+#: A model folder's calibration.json (ml.train writes it) gives its softmax temperature and
+#: operating point; a folder without one is read uncalibrated, a risk from a score of 0.5.
+CALIBRATION_FILE = "calibration.json"
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_MIN_SCORE = 0.5
 
 log = logging.getLogger("riskscan.analysis")
 
@@ -129,6 +134,7 @@ class TransformerAnalyzer:
                      device=device, batch_size=batch_size,
                      max_length=max_length or _trained_max_length(model_dir))
         self.model_dir = model_dir
+        self.calibrate(*read_calibration(model_dir))
 
     @classmethod
     def from_model(cls, model, tokenizer, *, version: str, max_length: int,
@@ -161,14 +167,26 @@ class TransformerAnalyzer:
         if unknown:
             raise ModelNotFoundError(
                 f"model {version} predicts labels outside the taxonomy: {unknown}")
+        self._none_id = self.labels.index(NONE)
+        self.temperature, self.min_score = DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE
         self.model = model.eval()
 
-    def classify(self, sentences: Sequence[str], *, progress: bool = False
-                 ) -> list[tuple[str, float]]:
-        """(label, probability of that label) for each sentence, in input order.
+    def calibrate(self, temperature: float, min_score: float) -> None:
+        """Use this temperature and operating point (ml.train measures both)."""
+        if not temperature > 0 or not 0 <= min_score <= 1:
+            raise ValueError("temperature must be > 0 and min_score within 0..1")
+        self.temperature, self.min_score = float(temperature), float(min_score)
 
+    def classify(self, sentences: Sequence[str], *, min_score: float | None = None,
+                 progress: bool = False) -> list[tuple[str, float]]:
+        """(label, score) for each sentence, in input order.
+
+        A sentence's risk score is the calibrated probability that it states a risk
+        (1 − P(none) at the model's temperature). At or above ``min_score`` (default: the
+        model's operating point) it is labelled with its most likely risk category and
+        scored with the risk score; below, it is ``none``, scored 1 − the risk score.
         Sentences are batched by token length (longest first) so that little padding is
-        computed; the order of the answers does not depend on the batching.
+        computed; the answers do not depend on the batching.
         """
         if not sentences:
             return []
@@ -180,16 +198,34 @@ class TransformerAnalyzer:
         from service.metrics import SENTENCES
 
         SENTENCES.inc(len(results))
-        return results
+        return apply_min_score(results, self.min_score if min_score is None else min_score)
 
     def _classify(self, sentences: Sequence[str], progress: bool) -> list[tuple[str, float]]:
+        """(best risk category, risk score) of each sentence."""
+        probabilities = torch.softmax(self._logits(sentences, progress) / self.temperature,
+                                      dim=-1)
+        risk_scores = 1 - probabilities[:, self._none_id]
+        probabilities[:, self._none_id] = -1  # the best risk category
+        categories = probabilities.argmax(dim=-1)
+        return [(self.labels[category], risk)
+                for category, risk in zip(categories.tolist(), risk_scores.tolist())]
+
+    def logits(self, sentences: Sequence[str]):
+        """The model's raw logits (sentences × labels, as a float tensor, in input order),
+        for calibration (ml/calibrate.py)."""
+        if self._serialize == "call":
+            with self._lock:
+                return self._logits(sentences, progress=False)
+        return self._logits(sentences, progress=False)
+
+    def _logits(self, sentences: Sequence[str], progress: bool):
         if self._serialize == "call":
             encoded = self._tokenize(sentences)
         else:
             with self._lock:
                 encoded = self._tokenize(sentences)
         input_ids = encoded["input_ids"]
-        results: list[tuple[str, float] | None] = [None] * len(input_ids)
+        logits = torch.empty(len(input_ids), len(self.labels))
         batches = plan_batches([len(ids) for ids in input_ids], self.batch_size)
         if progress:
             from tqdm import tqdm
@@ -199,15 +235,10 @@ class TransformerAnalyzer:
             with torch.inference_mode():
                 for indices in batches:
                     batch = _pad(encoded, indices, self.pad_values).to(self.device)
-                    logits = self.model(**batch).logits.float()
-                    probabilities = torch.softmax(logits, dim=-1)
-                    scores, label_ids = probabilities.max(dim=-1)
-                    for index, label_id, score in zip(indices, label_ids.tolist(),
-                                                      scores.tolist()):
-                        results[index] = (self.labels[label_id], score)
+                    logits[indices] = self.model(**batch).logits.float().cpu()
         except RuntimeError as error:  # e.g. CUDA out of memory
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
-        return results  # type: ignore[return-value]
+        return logits
 
     def _tokenize(self, sentences: Sequence[str]) -> dict[str, list[list[int]]]:
         encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length)
@@ -219,9 +250,17 @@ class TransformerAnalyzer:
         return {"input_ids": self.tokenizer.pad_token_id or 0,
                 "token_type_ids": self.tokenizer.pad_token_type_id, "attention_mask": 0}
 
-    def analyze(self, text: str) -> list[Finding]:
-        """A Finding for each sentence of ``text`` that states a risk."""
-        return findings_of(text, self.classify)
+    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
+        """A Finding for each sentence of ``text`` whose risk score reaches ``min_score``
+        (default: the model's operating point)."""
+        return findings_of(text, self.classify, min_score=min_score)
+
+
+def apply_min_score(scored: list[tuple[str, float]], min_score: float
+                    ) -> list[tuple[str, float]]:
+    """(category, risk score) pairs as labels at an operating point (see classify)."""
+    return [(category, risk) if risk >= min_score else (NONE, 1 - risk)
+            for category, risk in scored]
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = MIN_FILL,
@@ -253,15 +292,18 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
     return batches
 
 
-def findings_of(text: str, classify) -> list[Finding]:
+def findings_of(text: str, classify, *, min_score: float | None = None) -> list[Finding]:
     """Segment ``text``, label its sentences with ``classify``, and keep the risks.
+    Headings and label-only lines ("Risks and issues", "Open items:") are never findings.
 
     Shared by TransformerAnalyzer and the dynamic batcher (service/analysis/batching.py).
     """
     sentences = split_sentences(text)
-    labelled = classify([sentence.text for sentence in sentences])
+    candidates = judged(text, sentences)
+    labelled = classify([sentences[index].text for index in candidates], min_score=min_score)
     findings = []
-    for index, (sentence, (label, score)) in enumerate(zip(sentences, labelled)):
+    for index, (label, score) in zip(candidates, labelled):
+        sentence = sentences[index]
         if label == NONE:
             continue
         findings.append(Finding(
@@ -270,6 +312,11 @@ def findings_of(text: str, classify) -> list[Finding]:
             score=round(score, 4), start=sentence.start, end=sentence.end,
         ))
     return findings
+
+
+def judged(text: str, sentences: Sequence) -> list[int]:
+    """Indices of the sentences the classifier judges: all but headings and labels."""
+    return [index for index, sentence in enumerate(sentences) if not is_heading(text, sentence)]
 
 
 def _onnx_model(model_dir: Path, input_names: list[str], quantize: str):
@@ -325,6 +372,18 @@ def _pad(encoded: dict[str, list[list[int]]], indices: list[int],
         tensors[key] = torch.tensor([rows[i] + [fill] * (width - len(rows[i])) for i in indices],
                                     dtype=torch.long)
     return BatchEncoding(tensors)
+
+
+def read_calibration(model_dir: Path) -> tuple[float, float]:
+    """(temperature, min_score) from the folder's calibration.json, or the defaults."""
+    try:
+        calibration = json.loads((model_dir / CALIBRATION_FILE).read_text(encoding="utf-8"))
+        return float(calibration["temperature"]), float(calibration["min_score"])
+    except FileNotFoundError:
+        return DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelNotFoundError(f"{model_dir / CALIBRATION_FILE} is unreadable: "
+                                 f"{type(error).__name__}") from error
 
 
 def _trained_max_length(model_dir: Path) -> int:

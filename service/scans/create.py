@@ -38,7 +38,7 @@ class Upload:
 
 
 def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
-                force_llm: bool) -> Scan:
+                force_llm: bool, min_score: float | None = None) -> Scan:
     settings = current_app.config["SETTINGS"]
     user_id = user.id
     document = _read_document(text, upload, settings, user_id)
@@ -47,7 +47,9 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     db.session.close()  # no connection or transaction held while the analyzer runs
     try:
         with metrics.INFERENCE_SECONDS.labels(analyzer.source).time():
-            findings, dropped, calls = _analyse(analyzer, document.text)
+            findings, dropped, calls = _analyse(
+                analyzer, document.text,
+                settings.MODEL_MIN_SCORE if min_score is None else min_score)
     except LLMError as error:
         _log_llm_calls(error.calls, user_id)  # failed scans keep their call log
         db.session.commit()
@@ -84,12 +86,13 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     return scan
 
 
-def _analyse(analyzer: Analyzer, text: str) -> tuple[list[Finding], int, list[LLMCall]]:
+def _analyse(analyzer: Analyzer, text: str, min_score: float | None
+             ) -> tuple[list[Finding], int, list[LLMCall]]:
     """(findings, answers dropped by validation, LLM calls made)."""
     if isinstance(analyzer, LLMAnalyzer):
         analysis = analyzer.analyze_detailed(text)
         return analysis.findings, analysis.dropped, analysis.calls
-    return analyzer.analyze(text), 0, []
+    return analyzer.analyze(text, min_score=min_score), 0, []
 
 
 def _log_llm_calls(calls: list[LLMCall], user_id: str, scan_id: str | None = None) -> None:

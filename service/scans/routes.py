@@ -42,8 +42,8 @@ class ScanListArgs(PageArgs, ScanFilterSchema):
     pass
 
 
-def scan_request() -> tuple[str | None, Upload | None, bool]:
-    """(text, upload, force_llm) from JSON or multipart/form-data."""
+def scan_request() -> tuple[str | None, Upload | None, bool, float | None]:
+    """(text, upload, force_llm, min_score) from multipart/form-data."""
     if request.mimetype == "multipart/form-data":
         file = request.files.get("file")
         upload = None
@@ -57,8 +57,23 @@ def scan_request() -> tuple[str | None, Upload | None, bool]:
         if upload is None and request.form.get("text") is None:
             raise APIError(422, "Send a file or a text field.",
                            errors={"file": ["Missing file or text."]})
-        return request.form.get("text"), upload, force in ("true", "1", "yes", "on")
-    return None, None, False
+        return (request.form.get("text"), upload, force in ("true", "1", "yes", "on"),
+                _form_min_score())
+    return None, None, False, None
+
+
+def _form_min_score() -> float | None:
+    raw = request.form.get("min_score", "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:  # NaN too
+        raise APIError(422, "min_score must be a number from 0 to 1.",
+                       errors={"min_score": ["Must be a number from 0 to 1."]})
+    return value
 
 
 def own_scan(scan_id: str, *, admin_may_read: bool = False) -> Scan:
@@ -90,13 +105,15 @@ def new():
 def scan_from_request() -> Scan:
     """Read a scan request (JSON or multipart) and run it for the caller."""
     if request.mimetype == "multipart/form-data":
-        text, upload, force_llm = scan_request()
+        text, upload, force_llm, min_score = scan_request()
     elif request.is_json:
         args = _json_scan_args()
-        text, upload, force_llm = args["text"], None, args["force_llm"]
+        text, upload, force_llm, min_score = (args["text"], None, args["force_llm"],
+                                              args["min_score"])
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
-    return create_scan(token_auth.current_user(), text=text, upload=upload, force_llm=force_llm)
+    return create_scan(token_auth.current_user(), text=text, upload=upload, force_llm=force_llm,
+                       min_score=min_score)
 
 
 def _json_scan_args() -> dict:

@@ -7,6 +7,10 @@ from service.api import StrictBoolean, page_of
 from service.extensions import ma
 from service.scans.listing import ScanSummary
 
+MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
+                  "finds fewer risks, more surely; default: MODEL_MIN_SCORE, else the "
+                  "model's own operating point. The LLM's findings all score 1.")
+
 
 class ScanRequestSchema(ma.Schema):
     """JSON body of POST /api/v1/scans (multipart takes the same fields plus ``file``)."""
@@ -16,6 +20,9 @@ class ScanRequestSchema(ma.Schema):
         "environment is not ready. The steering committee has not met since March."})
     force_llm = StrictBoolean(load_default=False,
                                metadata={"description": "analyse with the LLM, not the model"})
+    min_score = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                             validate=validate.Range(min=0, max=1),
+                             metadata={"description": MIN_SCORE_HELP})
 
 
 class FindingSchema(ma.Schema):
@@ -23,7 +30,9 @@ class FindingSchema(ma.Schema):
     risk = fields.String(metadata={"description": "the sentence"})
     category = fields.String(metadata={"description": "the analyzer's label"})
     context = fields.String(metadata={"description": "the sentence with its neighbours"})
-    score = fields.Float(allow_none=True, metadata={"description": "probability of the label"})
+    score = fields.Float(allow_none=True, metadata={
+        "description": "the model's calibrated probability that the sentence states a risk "
+                       "(the LLM's findings: 1)"})
     start = fields.Integer(metadata={"description": "offset of the sentence in the analysed text"})
     end = fields.Integer()
     corrected_category = fields.String(allow_none=True,

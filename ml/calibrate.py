@@ -1,0 +1,125 @@
+"""Calibrate a trained model on real documents and choose its operating point.
+
+    python -m ml.calibrate --model models_cache/<version> [--documents ml/data/documents/dev.jsonl]
+
+The classifier's softmax is over-sure of itself on text unlike its training sentences, and a
+threshold of 0.5 on "any risk" flags too many neutral lines of real documents. On the
+development documents (never trained on) this fits one temperature to the risk scores of
+every sentence the scan path judges (temperature scaling, Guo et al. 2017: minimum negative
+log-likelihood of "states a risk"), then picks the operating point: the lowest ``min_score``
+whose document precision reaches ``--precision`` (0.8), i.e. the most recall at that
+precision. Both go into the model folder's ``calibration.json``, which the service reads;
+``MODEL_MIN_SCORE`` and a scan's ``min_score`` can still move the threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+from pathlib import Path
+
+from ml.documents import choose_min_score, metrics_at, read_documents, score_documents
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
+TEMPERATURES = [round(0.5 + 0.05 * step, 2) for step in range(91)]  # 0.5 … 5.0
+
+
+def judged_examples(analyzer, documents) -> tuple[list[str], list[int]]:
+    """(sentence texts, 1 when the sentence overlaps a gold risk) of what the scan path
+    judges in ``documents``."""
+    from service.analysis.segment import split_sentences
+    from service.analysis.transformer import judged
+
+    texts, targets = [], []
+    for document in documents:
+        sentences = split_sentences(document.text)
+        for index in judged(document.text, sentences):
+            sentence = sentences[index]
+            texts.append(sentence.text)
+            targets.append(int(any(sentence.start < end and start < sentence.end
+                                   for start, end, _ in document.risks)))
+    return texts, targets
+
+
+def risk_scores(logits, none_id: int, temperature: float) -> list[float]:
+    import torch
+
+    return (1 - torch.softmax(logits / temperature, dim=-1)[:, none_id]).tolist()
+
+
+def negative_log_likelihood(scores: list[float], targets: list[int]) -> float:
+    eps = 1e-7
+    return -sum(math.log(min(max(s if t else 1 - s, eps), 1)) for s, t in
+                zip(scores, targets)) / len(targets)
+
+
+def expected_calibration_error(scores: list[float], targets: list[int], bins: int = 10
+                               ) -> float:
+    """Mean |accuracy − confidence| over equal-width bins of the risk score, weighted."""
+    total, error = len(scores), 0.0
+    for low in range(bins):
+        members = [(s, t) for s, t in zip(scores, targets)
+                   if low / bins <= s < (low + 1) / bins or (low == bins - 1 and s == 1)]
+        if members:
+            confidence = sum(s for s, _ in members) / len(members)
+            accuracy = sum(t for _, t in members) / len(members)
+            error += len(members) / total * abs(accuracy - confidence)
+    return error
+
+
+def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
+              precision: float = 0.8) -> dict:
+    """Fit, choose and write ``calibration.json`` into ``model_dir``; returns what it wrote."""
+    from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
+
+    documents = read_documents(documents_path)
+    analyzer = TransformerAnalyzer(model_dir)
+    texts, targets = judged_examples(analyzer, documents)
+    logits = analyzer.logits(texts)
+    none_id = analyzer.labels.index("none")
+    temperature = min(TEMPERATURES, key=lambda t: negative_log_likelihood(
+        risk_scores(logits, none_id, t), targets))
+    before = risk_scores(logits, none_id, 1.0)
+    after = risk_scores(logits, none_id, temperature)
+    analyzer.calibrate(temperature, 0.0)
+    scored = score_documents(analyzer, documents)
+    min_score = choose_min_score(documents, scored, precision=precision)
+    calibration = {
+        "temperature": temperature,
+        "min_score": min_score,
+        "fitted_on": Path(documents_path).name,
+        "documents": len(documents),
+        "sentences": len(texts),
+        "target_precision": precision,
+        "expected_calibration_error": {"before": round(expected_calibration_error(
+            before, targets), 4), "after": round(expected_calibration_error(after, targets), 4)},
+        "at_operating_point": metrics_at(documents, scored, min_score)["all"],
+    }
+    (Path(model_dir) / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
+    return calibration
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.calibrate",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="a model folder")
+    parser.add_argument("--documents", type=Path, default=DEFAULT_DOCUMENTS,
+                        help="development documents, never trained on")
+    parser.add_argument("--precision", type=float, default=0.8,
+                        help="document precision the operating point must reach")
+    args = parser.parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):
+        from service.analysis.transformer import resolve_model_dir
+
+        calibration = calibrate(resolve_model_dir(args.model), args.documents,
+                                precision=args.precision)
+    print(json.dumps(calibration))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Document-level evaluation: what a user of the service sees, finding by finding.
+
+A documents file is JSONL of ``{id, text, risks: [{sentence, category, start?, end?}],
+genre?}``: a real document and the sentences of it that state a risk. Each document goes
+through ``TransformerAnalyzer.analyze`` (segmentation, the heading rule, the classifier:
+the scan path of the API) once at ``min_score=0``, so that every operating point can be
+read off the same scores: the findings at ``t`` are exactly those scored ``≥ t``.
+
+A finding is right when its span overlaps a gold risk's span (each gold risk matched once);
+precision is over findings, recall over gold risks, category accuracy over the matched pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.analysis.labels import LABELS, NONE
+
+
+class InvalidDocumentsError(ValueError):
+    """The documents file cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    genre: str
+    text: str
+    risks: list[tuple[int, int, str]]  # (start, end, category) in text
+    sentences_labelled: int | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A sentence the analyzer saw, with its best risk category and its risk score."""
+
+    start: int
+    end: int
+    category: str
+    score: float
+
+
+def read_documents(path: Path) -> list[Document]:
+    documents = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidDocumentsError(f"cannot read {path}: {error}") from error
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InvalidDocumentsError(f"{where}: not JSON ({error.msg})") from error
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) \
+                or not isinstance(record.get("risks"), list):
+            raise InvalidDocumentsError(f"{where}: needs a \"text\" string and a \"risks\" list")
+        text = record["text"]
+        risks = [_locate(text, risk, where) for risk in record["risks"]]
+        doc_id = str(record.get("id", number))
+        documents.append(Document(doc_id, str(record.get("genre") or doc_id.split("/")[0]),
+                                  text, risks, record.get("sentences_labelled")))
+    if not documents:
+        raise InvalidDocumentsError(f"{path}: no documents")
+    return documents
+
+
+def _locate(text: str, risk, where: str) -> tuple[int, int, str]:
+    if not isinstance(risk, dict) or not isinstance(risk.get("sentence"), str) \
+            or risk.get("category") not in LABELS or risk.get("category") == NONE:
+        raise InvalidDocumentsError(f"{where}: each risk needs a \"sentence\" and a risk "
+                                    f"\"category\" (one of {', '.join(LABELS[:-1])})")
+    sentence = risk["sentence"]
+    start, end = risk.get("start"), risk.get("end")
+    if not (isinstance(start, int) and isinstance(end, int) and text[start:end] == sentence):
+        start = text.find(sentence)
+        if start < 0:
+            raise InvalidDocumentsError(f"{where}: risk not in the text: {sentence[:60]!r}")
+        end = start + len(sentence)
+    return start, end, risk["category"]
+
+
+def hard_wrapped(text: str, width: int = 72) -> str:
+    """``text`` as an e-mail client wraps it: in each line longer than ``width``, spaces
+    become line breaks so that no line is longer (where a word allows). One character for
+    another, so every offset, and every gold span, stays where it was."""
+    chars = list(text)
+    line_start = 0
+    last_space = -1
+    for position, char in enumerate(chars):
+        if char == "\n":
+            line_start, last_space = position + 1, -1
+        elif char == " ":
+            if position - line_start > width and last_space > line_start:
+                chars[last_space] = "\n"
+                line_start = last_space + 1
+            last_space = position
+    return "".join(chars)
+
+
+def wrapped_documents(documents: list[Document], width: int = 72) -> list[Document]:
+    return [Document(d.id, d.genre, hard_wrapped(d.text, width), d.risks, d.sentences_labelled)
+            for d in documents]
+
+
+def score_documents(analyzer, documents: list[Document]) -> list[list[Scored]]:
+    """Every sentence the scan path would judge, with its risk score (findings at 0)."""
+    return [[Scored(f.start, f.end, f.category, f.score)
+             for f in analyzer.analyze(document.text, min_score=0.0)]
+            for document in documents]
+
+
+def metrics_at(documents: list[Document], scored: list[list[Scored]], min_score: float
+               ) -> dict:
+    """Precision, recall and category accuracy of the findings at ``min_score``, overall and
+    per genre, and how many sentences stating no risk were flagged."""
+    totals: dict[str, Counter] = defaultdict(Counter)
+    for document, sentences in zip(documents, scored):
+        findings = [s for s in sentences if s.score >= min_score]
+        matched_gold: set[int] = set()
+        counts = Counter(findings=len(findings), gold=len(document.risks))
+        for finding in findings:
+            for index, (start, end, category) in enumerate(document.risks):
+                if index not in matched_gold and finding.start < end and start < finding.end:
+                    matched_gold.add(index)
+                    counts["matched"] += 1
+                    counts["category_right"] += finding.category == category
+                    break
+        # The sentences a reader would judge: those the labellers read when known (3 words
+        # or more), else those the scan path judged.
+        counts["judged"] = document.sentences_labelled or len(sentences)
+        for key in (document.genre, "all"):
+            totals[key].update(counts)
+    return {genre: _rates(counts) for genre, counts in sorted(totals.items())}
+
+
+def _rates(counts: Counter) -> dict:
+    findings, gold, matched = counts["findings"], counts["gold"], counts["matched"]
+    neutral = counts["judged"] - gold  # the sentences judged that state no risk
+    false_alarms = findings - matched
+    return {
+        "documents_findings": findings, "gold_risks": gold,
+        "precision": round(matched / findings, 4) if findings else None,
+        "recall": round(matched / gold, 4) if gold else None,
+        "category_accuracy": round(counts["category_right"] / matched, 4) if matched else None,
+        "neutral_flagged": round(false_alarms / neutral, 4) if neutral > 0 else None,
+    }
+
+
+def curve(documents: list[Document], scored: list[list[Scored]]) -> list[dict]:
+    """(min_score, precision, recall) at every threshold worth drawing, overall."""
+    points = []
+    for step in range(100):
+        threshold = step / 100
+        overall = metrics_at(documents, scored, threshold)["all"]
+        if overall["precision"] is not None:
+            points.append({"min_score": threshold, "precision": overall["precision"],
+                           "recall": overall["recall"]})
+    return points
+
+
+def choose_min_score(documents: list[Document], scored: list[list[Scored]], *,
+                     precision: float = 0.8) -> float:
+    """The operating point: the lowest threshold (most recall) whose precision reaches
+    ``precision``; where none does, the one of best F0.5 (precision weighs double)."""
+    points = curve(documents, scored)
+    reaching = [p for p in points if p["precision"] >= precision and p["recall"]]
+    if reaching:
+        return min(p["min_score"] for p in reaching)
+
+    def f_half(point):
+        p, r = point["precision"], point["recall"] or 0
+        return 1.25 * p * r / (0.25 * p + r) if p + r else 0
+
+    return max(points, key=f_half)["min_score"] if points else 0.5
+
+
+def save_curve(points: list[dict], operating_point: float, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 5), dpi=110)
+    axes.plot([p["recall"] for p in points], [p["precision"] for p in points], marker=".")
+    chosen = min(points, key=lambda p: abs(p["min_score"] - operating_point))
+    axes.scatter([chosen["recall"]], [chosen["precision"]], color="red", zorder=3,
+                 label=f"min_score {operating_point:.2f}")
+    axes.set_xlabel("recall (gold risks found)")
+    axes.set_ylabel("precision (findings that are risks)")
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(0, 1.02)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def evaluate_documents(model_dir: Path, path: Path, out_dir: Path | None = None, *,
+                       min_score: float | None = None, wrap: int | None = None) -> dict:
+    """Document metrics of the model in ``model_dir`` at ``min_score`` (default: its own
+    operating point), and its precision–recall curve (a PNG in ``out_dir``). ``wrap``
+    measures the documents hard-wrapped at that many columns (``hard_wrapped``)."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    documents = read_documents(path)
+    if wrap:
+        documents = wrapped_documents(documents, wrap)
+    analyzer = TransformerAnalyzer(model_dir)
+    scored = score_documents(analyzer, documents)
+    threshold = analyzer.min_score if min_score is None else min_score
+    result = {"model_version": analyzer.version, "documents": str(path), "wrapped_at": wrap,
+              "n_documents": len(documents), "min_score": threshold,
+              "temperature": analyzer.temperature,
+              "by_genre": metrics_at(documents, scored, threshold)}
+    result["overall"] = result["by_genre"].pop("all")
+    points = curve(documents, scored)
+    result["curve"] = points
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_curve(points, threshold, out_dir / "precision_recall.png",
+                   f"{analyzer.version} on {Path(path).name}")
+        (out_dir / "documents_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

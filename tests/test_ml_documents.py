@@ -1,0 +1,112 @@
+"""Document-level evaluation and calibration, run as a data scientist runs them, on the
+real test model and a few real documents of ml/data/documents/dev.jsonl."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ml.documents import (
+    Document,
+    InvalidDocumentsError,
+    Scored,
+    choose_min_score,
+    metrics_at,
+    read_documents,
+)
+from tests.test_ml_cli import DATA_DIR, run_module, write_jsonl
+
+DEV = DATA_DIR / "documents" / "dev.jsonl"
+
+
+def test_findings_are_matched_to_gold_risks_by_overlap():
+    text = "The vendor may slip. We shipped 2.0. Budget frozen."
+    document = Document("d", "minutes", text, [(0, 20, "vendor"), (37, 51, "budget")])
+    scored = [[Scored(0, 20, "vendor", 0.9), Scored(21, 36, "technical", 0.6),
+               Scored(37, 51, "schedule", 0.3)]]
+    high = metrics_at([document], scored, 0.5)["all"]
+    assert (high["precision"], high["recall"], high["category_accuracy"]) == (0.5, 0.5, 1.0)
+    low = metrics_at([document], scored, 0.2)["all"]
+    assert (low["precision"], low["recall"], low["category_accuracy"]) == (0.6667, 1.0, 0.5)
+    # The operating point: the lowest threshold whose precision reaches the target.
+    assert choose_min_score([document], scored, precision=0.6) == 0.0
+    assert choose_min_score([document], scored, precision=1.0) == 0.61
+
+
+@pytest.mark.parametrize("line, message", [
+    ("not json", "not JSON"),
+    ('{"text": "x"}', "risks"),
+    ('{"text": "A.", "risks": [{"sentence": "B.", "category": "vendor"}]}', "not in the text"),
+    ('{"text": "A.", "risks": [{"sentence": "A.", "category": "none"}]}', "risk"),
+])
+def test_unusable_documents_are_refused_by_line(tmp_path, line, message):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(InvalidDocumentsError, match=message):
+        read_documents(path)
+
+
+def test_the_committed_document_sets_are_usable_and_apart():
+    dev, test = read_documents(DEV), read_documents(DATA_DIR / "documents" / "test.jsonl")
+    assert len(dev) >= 20 and len(test) >= 30
+    assert len({d.genre for d in test}) >= 5
+    assert {d.id for d in dev}.isdisjoint({d.id for d in test})
+    trained = {json.loads(line)["source"].removeprefix("real-documents/")
+               for path in (DATA_DIR / "sources").glob("real-*.jsonl")
+               for line in path.read_text().splitlines()}
+    assert len(trained) >= 30
+    assert trained.isdisjoint({d.id for d in dev} | {d.id for d in test})
+
+
+@pytest.fixture
+def model_copy(tmp_path, trained_model_dir):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for item in trained_model_dir.iterdir():
+        (folder / item.name).symlink_to(item)
+    return folder
+
+
+@pytest.mark.slow
+def test_calibrate_then_evaluate_documents(tmp_path, model_copy):
+    documents = [json.loads(line) for line in DEV.read_text().splitlines()][:6]
+    path = write_jsonl(tmp_path / "dev.jsonl", documents)
+    calibrated = run_module("ml.calibrate", "--model", model_copy, "--documents", path)
+    assert calibrated.returncode == 0, calibrated.stderr
+    calibration = json.loads(calibrated.stdout)
+    written = json.loads((model_copy / "calibration.json").read_text())
+    assert written == calibration
+    assert calibration["temperature"] > 0 and 0 <= calibration["min_score"] <= 1
+    ece = calibration["expected_calibration_error"]
+    assert ece["after"] <= ece["before"]  # the fitted temperature is at least as calibrated
+
+    out = tmp_path / "eval"
+    evaluated = run_module("ml.evaluate", "--model", model_copy, "--documents", path,
+                           "--out", out)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout)
+    assert metrics["min_score"] == calibration["min_score"]  # the model's operating point
+    assert metrics["overall"] == calibration["at_operating_point"]
+    assert metrics["overall"]["gold_risks"] == sum(len(d["risks"]) for d in documents)
+    assert set(metrics["by_genre"]) == {d["genre"] for d in documents}
+    assert (out / "precision_recall.png").stat().st_size > 1000
+    recalls = [point["recall"] for point in metrics["curve"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
+
+    refused = run_module("ml.evaluate", "--model", model_copy, "--documents",
+                         write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
+    assert refused.returncode == 2 and "risks" in refused.stderr
+
+
+def test_hard_wrapping_keeps_every_offset_and_bounds_the_lines():
+    from ml.documents import hard_wrapped
+
+    text = ("The integration with the payment provider is behind plan because the vendor "
+            "has not delivered the sandbox credentials yet. Short line.\n- A bullet that "
+            "is long enough to be wrapped by the mail client as well, twice over maybe.")
+    wrapped = hard_wrapped(text, 40)
+    assert len(wrapped) == len(text)
+    assert all(a == b or (a == " " and b == "\n") for a, b in zip(text, wrapped))
+    assert max(len(line) for line in wrapped.split("\n")) <= 41
+    assert wrapped.count("\n") > text.count("\n")
