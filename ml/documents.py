@@ -6,7 +6,8 @@ through ``TransformerAnalyzer.analyze`` (segmentation, the heading rule, the cla
 the scan path of the API) once at ``min_score=0``, so that every operating point can be
 read off the same scores: the findings at ``t`` are exactly those scored ``≥ t``.
 
-A finding is right when its span overlaps a gold risk's span (each gold risk matched once);
+A finding is right when it covers at least half of a gold risk's sentence (each gold risk
+matched once: a fragment of a sentence cut by a line break does not count as finding it);
 precision is over findings, recall over gold risks, category accuracy over the matched pairs.
 """
 
@@ -126,7 +127,8 @@ def metrics_at(documents: list[Document], scored: list[list[Scored]], min_score:
         counts = Counter(findings=len(findings), gold=len(document.risks))
         for finding in findings:
             for index, (start, end, category) in enumerate(document.risks):
-                if index not in matched_gold and finding.start < end and start < finding.end:
+                overlap = min(end, finding.end) - max(start, finding.start)
+                if index not in matched_gold and overlap * 2 >= end - start:
                     matched_gold.add(index)
                     counts["matched"] += 1
                     counts["category_right"] += finding.category == category

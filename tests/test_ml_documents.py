@@ -20,6 +20,15 @@ from tests.test_ml_cli import DATA_DIR, run_module, write_jsonl
 DEV = DATA_DIR / "documents" / "dev.jsonl"
 
 
+def test_a_fragment_of_a_gold_risk_does_not_count_as_finding_it():
+    text = "The vendor may slip the delivery\nof the sandbox by two weeks."
+    document = Document("d", "minutes", text, [(0, len(text), "vendor")])
+    fragment = [[Scored(0, 32, "vendor", 0.9)]]  # 32 of 61 characters: more than half
+    assert metrics_at([document], fragment, 0.5)["all"]["recall"] == 1.0
+    tail = [[Scored(33, 61, "vendor", 0.9)]]  # the second line alone: less than half
+    assert metrics_at([document], tail, 0.5)["all"]["recall"] == 0.0
+
+
 def test_findings_are_matched_to_gold_risks_by_overlap():
     text = "The vendor may slip. We shipped 2.0. Budget frozen."
     document = Document("d", "minutes", text, [(0, 20, "vendor"), (37, 51, "budget")])

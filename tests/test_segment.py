@@ -324,10 +324,10 @@ def test_context_never_passes_its_bound_on_a_long_unpunctuated_line() -> None:
 # --- hard-wrapped text and headings -------------------------------------------------------
 
 PROSE = [
-    "The integration with the payment provider is behind plan because the vendor has not "
-    "delivered the sandbox credentials yet, and we may miss the June release.",
-    "Since the lead left, nobody reviews the contractor's code, and the test coverage of "
-    "the billing module has fallen below twenty percent.",
+    ("The integration with the payment provider is behind plan because the vendor has not "
+    "delivered the sandbox credentials yet, and we may miss the June release."),
+    ("Since the lead left, nobody reviews the contractor's code, and the test coverage of "
+    "the billing module has fallen below twenty percent."),
     "The steering committee approved the revised budget on Monday.",
 ]
 
@@ -384,6 +384,7 @@ def test_headings_tables_and_finished_lines_are_never_joined() -> None:
     ("- Budget overrun\n- Open items:", ["Open items:"]),  # a list item is a statement
     ("The vendor may slip. Drawbacks", []),  # not alone on its line
     ("Vendor may go bankrupt before delivery", []),  # more words than a heading has
+    ("Hosting our lists on google groups has some issues:\n- spam", []),  # a statement
 ])
 def test_headings_and_label_lines_are_recognised(text, headings) -> None:
     from service.analysis.segment import is_heading

@@ -187,14 +187,16 @@ def sentence_context(text: str, sentences: Sequence[Sentence], index: int) -> st
 
 _TERMINAL = frozenset(".!?…。！？")
 _UNDERLINE = re.compile(r"[ \t]*([=\-~^*#])\1{2,}[ \t]*$")  # an RST heading's underline
-#: A line this short, outside a list and without a full stop, is taken for a heading.
+#: A line this short, outside a list and without a full stop, is taken for a heading; one
+#: ending in a colon, for a label.
 HEADING_MAX_WORDS = 4
+LABEL_MAX_WORDS = 6
 
 
 def is_heading(text: str, sentence: Sentence) -> bool:
     """Whether ``sentence`` is a heading or a label-only line, never a statement: a Markdown
-    heading (``#``), a line with an RST underline, a line ending in a colon ("Open items:"),
-    or a short line outside a list without a full stop ("Risks and issues")."""
+    heading (``#``), a line with an RST underline, a short line ending in a colon ("Open
+    items:"), or a short line outside a list without a full stop ("Risks and issues")."""
     line_start = text.rfind("\n", 0, sentence.start) + 1
     line_end = text.find("\n", sentence.end)
     line_end = len(text) if line_end < 0 else line_end
@@ -207,8 +209,8 @@ def is_heading(text: str, sentence: Sentence) -> bool:
     if marker and not _LINE_MARKER.fullmatch(before + " "):
         return False  # not the first sentence of its line
     words = sentence.text.rstrip()
-    if words.endswith(":"):
-        return True
+    if words.endswith(":"):  # "Open items:"; a longer line introduces a list it states
+        return len(words.split()) <= LABEL_MAX_WORDS
     if marker or words[-1:] in _TERMINAL:
         return False  # a list item, or a sentence with its full stop
     if line_end < len(text):
