@@ -61,7 +61,8 @@ class TrainingConfig:
 
     The defaults are the shipped recipe, sized for the 15-minute budget on 2 CPU cores:
     about 145 s an epoch of 11,302 sentences with its validation, measured on quiet cores
-    (12 minutes in all); far longer on a busy machine. Keeping the word embeddings as
+    (12 minutes in all; 12,461 sentences and the calibration now, about 15); far longer on a
+    busy machine (19 minutes measured, docs/model.md). Keeping the word embeddings as
     pretrained and stepping 32 sentences at a time make a step 1.55x as fast as updating
     everything 16 at a time (86 against 55 sentences/s), which is what lets 11,302
     sentences fit the budget.
