@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.jsonl import records
 from service.analysis.labels import LABELS, NONE
 
 
@@ -46,24 +47,13 @@ class Scored:
 
 def read_documents(path: Path) -> list[Document]:
     documents = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidDocumentsError(f"cannot read {path}: {error}") from error
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InvalidDocumentsError(f"{where}: not JSON ({error.msg})") from error
+    for where, record in records(path, InvalidDocumentsError):
         if not isinstance(record, dict) or not isinstance(record.get("text"), str) \
                 or not isinstance(record.get("risks"), list):
             raise InvalidDocumentsError(f"{where}: needs a \"text\" string and a \"risks\" list")
         text = record["text"]
         risks = [_locate(text, risk, where) for risk in record["risks"]]
-        doc_id = str(record.get("id", number))
+        doc_id = str(record.get("id", where))
         documents.append(Document(doc_id, str(record.get("genre") or doc_id.split("/")[0]),
                                   text, risks, record.get("sentences_labelled")))
     if not documents:

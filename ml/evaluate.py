@@ -36,6 +36,7 @@ import json
 import sys
 from pathlib import Path
 
+from ml.jsonl import records
 from service.analysis.labels import LABELS, NONE
 
 
@@ -47,22 +48,12 @@ def read_labelled_jsonl(path: Path) -> tuple[list[str], list[str]]:
     """(texts, labels) of a JSONL file of {"text", "label", ...}; raises InvalidDataError."""
     texts: list[str] = []
     labels: list[str] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidDataError(f"cannot read {path}: {error}") from error
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InvalidDataError(f"{path}:{number}: not JSON ({error.msg})") from error
+    for where, record in records(path, InvalidDataError):
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise InvalidDataError(f"{path}:{number}: no \"text\" string")
+            raise InvalidDataError(f"{where}: no \"text\" string")
         if record.get("label") not in LABELS:
             raise InvalidDataError(
-                f"{path}:{number}: label {record.get('label')!r} is not one of {', '.join(LABELS)}")
+                f"{where}: label {record.get('label')!r} is not one of {', '.join(LABELS)}")
         texts.append(record["text"])
         labels.append(record["label"])
     if not texts:

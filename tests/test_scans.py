@@ -582,7 +582,7 @@ def test_a_failure_during_analysis_stores_no_row_and_no_file(scan_app, scan_clie
                                                              monkeypatch, error, status):
     _, headers = owner
 
-    def fail(text):
+    def fail(text, **_options):
         raise error
 
     monkeypatch.setattr(analyzer_of(scan_app), "analyze", fail)

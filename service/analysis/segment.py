@@ -312,8 +312,8 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
     if text[line.end():following.start()] not in ("\n", "\r\n"):
         return False  # a blank line, a form feed, a Unicode separator between them
     current, after = line.group(), following.group()
-    if not current.strip() or not after.strip() or _SENTENCE_END_AT_EOL.search(current):
-        return False
+    if " " not in current.strip() or not after.strip() or _SENTENCE_END_AT_EOL.search(current):
+        return False  # one word, or a run of symbols, is no wrapped prose
     if current.lstrip().startswith("#") or _STRUCTURAL.match(current) \
             or _UNDERLINE.match(current):
         return False
