@@ -73,13 +73,15 @@ def make_app(settings, migrated):
 
     apps = []
 
-    def make(**overrides):
+    def make(*, migrate: bool = True, **overrides):
+        """``migrate=False``: the test runs the migrations itself (on a database of its own)."""
         app = create_app(dataclasses.replace(settings, **overrides))
         app.config["TESTING"] = True
+        url = app.config["SETTINGS"].DATABASE_URL  # the app's own, overrides included
         with app.app_context():
-            if settings.DATABASE_URL not in migrated:
+            if migrate and url not in migrated:
                 upgrade()
-                migrated[settings.DATABASE_URL] = True
+                migrated[url] = True
         apps.append(app)
         return app
 

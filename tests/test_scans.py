@@ -895,7 +895,7 @@ def test_the_migration_counts_the_scans_stored_before_it(make_app, tmp_path, bac
     from flask_migrate import upgrade
     from sqlalchemy import text
 
-    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'before.db'}")
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'before.db'}", migrate=False)
     with app.app_context():
         upgrade(revision="d3ba69a86e6b")
         db.session.execute(text(
