@@ -154,6 +154,13 @@ def _describe_request_bodies(spec: dict) -> None:
         {"required": ["text"], "properties": {"text": {"minLength": 1, "pattern": NON_BLANK}},
          "not": {"required": ["file"]}},
     ]}
+    # Where a created scan is read back: its scan_id, not the id of one of its findings
+    # (which schemathesis's inferred links took for it once the model found a risk).
+    scan_links = {"GetScan": {"operationId": "scans_get",
+                              "parameters": {"scan_id": "$response.body#/scan_id"}}}
+    created = paths.get("/api/v1/scans", {}).get("post", {}).get("responses", {}).get("201")
+    if created is not None:
+        created["links"] = scan_links
     scan_form_encoding = {"file": {"contentType": ", ".join(MEDIA_TYPES.values())}}
     scan_json = {"$ref": "#/components/schemas/ScanRequest"}
     for path in ("/api/v1/scans", "/api/scan"):
