@@ -239,6 +239,15 @@ class ApiKey(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    user: Mapped[User] = relationship()
+
+    @property
+    def active(self) -> bool:
+        """Not revoked, not expired, and its user's token_version unchanged."""
+        return (self.revoked_at is None
+                and (self.expires_at is None or self.expires_at > utcnow())
+                and self.token_version == self.user.token_version)
+
 
 class RevokedToken(db.Model):
     """Access tokens revoked by logout, kept until they would have expired anyway."""

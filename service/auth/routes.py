@@ -21,7 +21,7 @@ from service.auth.schemas import (
 from service.auth.scopes import api_key_scope
 from service.auth.tokens import (
     RefreshReuse,
-    end_session,
+    end_login,
     issue_tokens,
     revoke_refresh_token,
     rotate_refresh_token,
@@ -137,7 +137,7 @@ def logout():
     """End the session of the presented access token: it and every token of the session
     stop working (a refresh token sent as {refresh_token} is revoked too)"""
     user = token_auth.current_user()
-    end_session(request.authorization.token)
+    end_login(request.authorization.token)
     if request.is_json:
         try:
             args = LogoutSchema().load(request_json(empty_ok=True))

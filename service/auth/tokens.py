@@ -190,7 +190,7 @@ def revoke_access_token(token: str) -> None:
                                   expires_at=now + timedelta(seconds=_access_lifetime())))
 
 
-def end_session(token: str) -> None:
+def end_login(token: str) -> None:
     """Logout: the session of this access token ends, with every token it issued."""
     claims = read_access_token(token)
     if claims is None:
@@ -282,12 +282,6 @@ def create_api_key(user: User | Caller, *, name: str, scopes: list[str],
                  expires_at=expires_at)
     db.session.add(key)
     return NewApiKey(key, f"{API_KEY_PREFIX}{lookup}_{secret}")
-
-
-def api_key_is_active(key: ApiKey, user_token_version: int, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return (key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
-            and key.token_version == user_token_version)
 
 
 def _verify_api_key(token: str) -> Caller | None:
