@@ -61,6 +61,25 @@ def read_labelled_jsonl(path: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def read_contexts(path: Path) -> list[str]:
+    """The context of each row of a JSONL file read by read_labelled_jsonl, in its order:
+    a real document's sentence has its section ``heading`` and ``previous`` sentence
+    (service/analysis/context.py); any other row has none ("")."""
+    from service.analysis.context import context_text
+
+    contexts = []
+    for _, record in records(path, InvalidDataError):
+        heading, previous = record.get("heading"), record.get("previous")
+        has_context = isinstance(heading, str) and isinstance(previous, str)
+        contexts.append(context_text(heading, previous) if has_context else "")
+    return contexts
+
+
+def classifier_inputs(texts: list[str], contexts: list[str], context: bool) -> list:
+    """What a model reads for these rows: (sentence, context) pairs when it reads context."""
+    return list(zip(texts, contexts)) if context else list(texts)
+
+
 def compute_metrics(gold: list[str], predicted: list[str]) -> dict:
     """accuracy, macro_f1, per_label and risk_detection (see the module docstring)."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -130,7 +149,8 @@ def evaluate(model_dir: Path, data_path: Path, out_dir: Path | None = None, *,
     analyzer = TransformerAnalyzer(model_dir, batch_size=batch_size)
     print(f"classifying {len(texts)} sentences from {data_path} with {analyzer.version} "
           f"on {analyzer.device}", file=sys.stderr)
-    results = analyzer.classify(texts, progress=True)
+    inputs = classifier_inputs(texts, read_contexts(data_path), analyzer.context)
+    results = analyzer.classify(inputs, progress=True)
     predicted = [label for label, _ in results]
     metrics = {"model_version": analyzer.version, "data": str(data_path),
                **compute_metrics(gold, predicted)}

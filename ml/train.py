@@ -41,7 +41,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
-from ml.evaluate import compute_metrics, read_labelled_jsonl
+from ml.evaluate import classifier_inputs, compute_metrics, read_contexts, read_labelled_jsonl
 from ml.export import write_onnx
 from service.analysis.labels import LABELS
 
@@ -95,6 +95,14 @@ class TrainingConfig:
     label_smoothing: float = field(default=0.1, metadata={
         "help": "share of each target's probability spread over the other labels (0 to 1): "
                 "a model less sure of its mistakes"})
+    context: bool = field(default=True, metadata={
+        "help": "read each sentence with its section heading and the sentence before it as a "
+                "second segment (service/analysis/context.py), in training and in the service"})
+    borrowed_context: float = field(default=0.5, metadata={
+        "help": "share of the training sentences that come without a document (team-written, "
+                "register rows) given another such sentence as the one before: the model "
+                "learns that an unrelated neighbour says nothing, instead of taking any "
+                "context at all as a sign of a real document"})
     seed: int = field(default=13, metadata={"help": "seed for the head, the shuffling, subsets"})
     max_train_examples: int | None = field(default=None, metadata={
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})
@@ -129,6 +137,11 @@ class TrainingConfig:
 class LabelledSplit:
     texts: list[str]
     labels: list[str]
+    contexts: list[str]  # "" for a sentence that came without a document
+
+    def inputs(self, context: bool) -> list:
+        """What a model reads for these sentences (pairs when it reads context)."""
+        return classifier_inputs(self.texts, self.contexts, context)
 
     def counts(self) -> dict[str, int]:
         counted = Counter(self.labels)
@@ -139,7 +152,7 @@ def load_split(data_dir: Path, name: str) -> LabelledSplit:
     path = Path(data_dir) / f"{name}.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run `python -m ml.data.build_splits` first")
-    return LabelledSplit(*read_labelled_jsonl(path))
+    return LabelledSplit(*read_labelled_jsonl(path), read_contexts(path))
 
 
 def stratified_subset(split: LabelledSplit, size: int, seed: int) -> LabelledSplit:
@@ -162,7 +175,26 @@ def stratified_subset(split: LabelledSplit, size: int, seed: int) -> LabelledSpl
     for _, _, rest in sorted(remainders, key=lambda r: (-r[0], r[1]))[:size - len(chosen)]:
         chosen.append(rest[0])
     chosen.sort()
-    return LabelledSplit([split.texts[i] for i in chosen], [split.labels[i] for i in chosen])
+    return LabelledSplit([split.texts[i] for i in chosen], [split.labels[i] for i in chosen],
+                         [split.contexts[i] for i in chosen])
+
+
+def borrow_contexts(split: LabelledSplit, share: float, seed: int) -> list[str]:
+    """The training contexts: a document's sentences keep theirs; ``share`` of the others
+    borrow another such sentence, cut as a previous sentence is (context_text).
+
+    Without it only real documents would come with context, and most of their sentences are
+    not risks: the model would learn "context, so no risk" rather than what a heading says.
+    """
+    from service.analysis.context import context_text
+
+    rng = random.Random(seed)
+    alone = [index for index, context in enumerate(split.contexts) if not context]
+    contexts = list(split.contexts)
+    for index in alone:
+        if rng.random() < share:
+            contexts[index] = context_text("", split.texts[rng.choice(alone)])
+    return contexts
 
 
 def file_sha256(path: Path) -> str:
@@ -242,7 +274,12 @@ def train(config: TrainingConfig) -> Path:
         get_linear_schedule_with_warmup,
     )
 
-    from service.analysis.transformer import CURRENT_FILE, TransformerAnalyzer, select_device
+    from service.analysis.transformer import (
+        CURRENT_FILE,
+        TransformerAnalyzer,
+        encode,
+        select_device,
+    )
 
     started = time.perf_counter()
     encoder_dir = config.resolved_encoder_dir()
@@ -270,11 +307,15 @@ def train(config: TrainingConfig) -> Path:
     if config.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
 
-    encoded = tokenizer(splits["train"].texts, truncation=True, max_length=config.max_length)
+    train_split = splits["train"]
+    if config.context:
+        train_split = dataclasses.replace(train_split, contexts=borrow_contexts(
+            train_split, config.borrowed_context, config.seed))
+    encoded = encode(tokenizer, train_split.inputs(config.context), context=config.context,
+                     max_length=config.max_length)
     examples = [
-        {"input_ids": ids, "attention_mask": mask, "labels": label2id[label]}
-        for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"],
-                                    splits["train"].labels)
+        {**{key: encoded[key][index] for key in encoded},
+         "labels": label2id[label]} for index, label in enumerate(train_split.labels)
     ]
     loader = torch.utils.data.DataLoader(
         examples, collate_fn=DataCollatorWithPadding(tokenizer),  # pads to a batch's longest
@@ -298,7 +339,7 @@ def train(config: TrainingConfig) -> Path:
 
     validator = TransformerAnalyzer.from_model(
         model, tokenizer, version=config.version, max_length=config.max_length,
-        batch_size=config.eval_batch_size)
+        batch_size=config.eval_batch_size, context=config.context)
     history: list[dict] = []
     best_f1, best_epoch, best_state = -1.0, 0, None
     for epoch in range(1, config.epochs + 1):
@@ -319,7 +360,8 @@ def train(config: TrainingConfig) -> Path:
             running_loss += loss.item()
             progress.set_postfix(loss=f"{running_loss / step:.3f}")
         model.eval()  # no dropout while validating
-        predicted = [label for label, _ in validator.classify(splits["validation"].texts)]
+        predicted = [label for label, _ in validator.classify(
+            splits["validation"].inputs(config.context))]
         validation = compute_metrics(splits["validation"].labels, predicted)
         history.append({
             "epoch": epoch, "train_loss": round(running_loss / len(loader), 4),
@@ -375,7 +417,8 @@ def train(config: TrainingConfig) -> Path:
         shipped = TransformerAnalyzer(staging, batch_size=config.eval_batch_size)
         metrics = {}
         for name in ("validation", "test"):
-            predicted = [label for label, _ in shipped.classify(splits[name].texts)]
+            predicted = [label for label, _ in shipped.classify(
+                splits[name].inputs(config.context))]
             metrics[name] = compute_metrics(splits[name].labels, predicted)
         metrics["documents"] = document_metrics(staging, config)
         if calibration is not None:

@@ -41,7 +41,8 @@ TEST_TRAINING = {
 }
 CODE_FILES = ("ml/train.py", "ml/evaluate.py", "ml/export.py", "ml/calibrate.py",
               "ml/documents.py", "service/analysis/transformer.py",
-              "service/analysis/onnx_model.py")
+              "service/analysis/onnx_model.py", "service/analysis/context.py",
+              "service/analysis/segment.py")
 
 
 def pytest_configure(config):

@@ -2,7 +2,8 @@
 
     python -m ml.data.build_splits [--sources ml/data/sources] [--out ml/data] [--seed 13]
 
-Reads every ``ml/data/sources/*.jsonl`` (lines ``{"text", "label", "source"}``) and writes
+Reads every ``ml/data/sources/*.jsonl`` (lines ``{"text", "label", "source"}``, and for a
+real document's sentence its section ``heading`` and ``previous`` sentence) and writes
 ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` (80/10/10, stratified by label,
 fixed seed) next to it. On the way:
 
@@ -63,6 +64,10 @@ class LabelledSentence:
     text: str
     label: str
     source: str
+    # Where a real document's sentence stood, for a model that reads context (ml.train);
+    # None for sentences written or collected one by one.
+    heading: str | None = None
+    previous: str | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,7 +100,11 @@ def read_source_file(path: Path) -> list[LabelledSentence]:
             text = text.strip()
             if text:
                 source = record.get("source") or path.stem
-                sentences.append(LabelledSentence(text, label, str(source)))
+                heading, previous = record.get("heading"), record.get("previous")
+                if isinstance(heading, str) and isinstance(previous, str):
+                    sentences.append(LabelledSentence(text, label, str(source), heading, previous))
+                else:
+                    sentences.append(LabelledSentence(text, label, str(source)))
     if problems:
         raise InvalidSourceError(path, problems)
     return sentences
@@ -277,6 +286,8 @@ def write_jsonl(path: Path, sentences: list[LabelledSentence]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for sentence in sentences:
             record = {"text": sentence.text, "label": sentence.label, "source": sentence.source}
+            if sentence.heading is not None:
+                record.update(heading=sentence.heading, previous=sentence.previous)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 

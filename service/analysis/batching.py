@@ -97,7 +97,8 @@ class DynamicBatcher:
     def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
         from service.analysis.transformer import findings_of
 
-        return findings_of(text, self.classify, min_score=min_score)
+        return findings_of(text, self.classify, min_score=min_score,
+                           context=self.analyzer.context)
 
     def close(self) -> None:
         """Refuse new requests; those queued are still answered."""

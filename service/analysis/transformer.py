@@ -9,7 +9,9 @@ the torch model. ``quantize="int8"`` makes the Linear layers int8: in ONNX Runti
 after the first three encoder layers (≥ 99% of labels as fp32, 1.05–1.3× its fp32), in
 torch every one of them, with torch's dynamic int8 (94–95% of labels as fp32 only).
 ``analyze(text)`` segments the text into sentences, classifies them all in length-sorted
-batches and returns a Finding for each sentence not labelled ``none``.
+batches and returns a Finding for each sentence not labelled ``none``. A model trained with
+context (its training_config.json says ``"context": true``) reads each sentence with its
+section heading and the sentence before it as a second segment (service/analysis/context.py).
 
 ``classify`` is thread-safe: waitress calls it from several threads, and a fast tokenizer
 used by two threads at once raises "Already borrowed". One lock covers the whole call
@@ -39,8 +41,13 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from service.analysis.base import AnalysisError, Finding
+from service.analysis.context import sentence_contexts
 from service.analysis.labels import LABELS, NONE
 from service.analysis.segment import is_heading, sentence_context, split_sentences
+
+#: What classify reads: a sentence, or a sentence and its context (a context model reads a
+#: lone sentence with an empty context, as it was trained on sentences without one).
+Sentences = Sequence[str | tuple[str, str]]
 
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
@@ -130,15 +137,16 @@ class TransformerAnalyzer:
             model = model.half()  # half the memory and time; the labels do not change
         elif quantize == "int8" and runtime == "torch":
             model = quantize_int8(model)
+        trained = _training_config(model_dir)
         self._attach(model.to(device), tokenizer, version=model_dir.resolve().name,
                      device=device, batch_size=batch_size,
-                     max_length=max_length or _trained_max_length(model_dir))
+                     max_length=max_length or trained["max_length"], context=trained["context"])
         self.model_dir = model_dir
         self.calibrate(*read_calibration(model_dir))
 
     @classmethod
     def from_model(cls, model, tokenizer, *, version: str, max_length: int,
-                   batch_size: int = 32) -> TransformerAnalyzer:
+                   batch_size: int = 32, context: bool = False) -> TransformerAnalyzer:
         """Wrap a model already in memory, on the device and in the precision it has.
 
         The trainer validates each epoch through this, so that training measures the
@@ -146,13 +154,14 @@ class TransformerAnalyzer:
         """
         analyzer = cls.__new__(cls)
         analyzer._attach(model, tokenizer, version=version, device=model.device,
-                         batch_size=batch_size, max_length=max_length)
+                         batch_size=batch_size, max_length=max_length, context=context)
         analyzer.model_dir = None
         return analyzer
 
     def _attach(self, model, tokenizer, *, version: str, device: torch.device,
-                batch_size: int, max_length: int) -> None:
+                batch_size: int, max_length: int, context: bool = False) -> None:
         self.version = version
+        self.context = context  # reads each sentence with its heading and previous sentence
         self.device = device
         self.runtime = getattr(model, "runtime", "torch")
         self.quantize = getattr(model, "quantize", None) or (
@@ -177,7 +186,7 @@ class TransformerAnalyzer:
             raise ValueError("temperature must be > 0 and min_score within 0..1")
         self.temperature, self.min_score = float(temperature), float(min_score)
 
-    def classify(self, sentences: Sequence[str], *, min_score: float | None = None,
+    def classify(self, sentences: Sentences, *, min_score: float | None = None,
                  progress: bool = False) -> list[tuple[str, float]]:
         """(label, score) for each sentence, in input order.
 
@@ -200,7 +209,7 @@ class TransformerAnalyzer:
         SENTENCES.inc(len(results))
         return apply_min_score(results, self.min_score if min_score is None else min_score)
 
-    def _classify(self, sentences: Sequence[str], progress: bool) -> list[tuple[str, float]]:
+    def _classify(self, sentences: Sentences, progress: bool) -> list[tuple[str, float]]:
         """(best risk category, risk score) of each sentence."""
         probabilities = torch.softmax(self._logits(sentences, progress) / self.temperature,
                                       dim=-1)
@@ -210,7 +219,7 @@ class TransformerAnalyzer:
         return [(self.labels[category], risk)
                 for category, risk in zip(categories.tolist(), risk_scores.tolist())]
 
-    def logits(self, sentences: Sequence[str]):
+    def logits(self, sentences: Sentences):
         """The model's raw logits (sentences × labels, as a float tensor, in input order),
         for calibration (ml/calibrate.py)."""
         if self._serialize == "call":
@@ -218,7 +227,7 @@ class TransformerAnalyzer:
                 return self._logits(sentences, progress=False)
         return self._logits(sentences, progress=False)
 
-    def _logits(self, sentences: Sequence[str], progress: bool):
+    def _logits(self, sentences: Sentences, progress: bool):
         if self._serialize == "call":
             encoded = self._tokenize(sentences)
         else:
@@ -240,9 +249,9 @@ class TransformerAnalyzer:
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
         return logits
 
-    def _tokenize(self, sentences: Sequence[str]) -> dict[str, list[list[int]]]:
-        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length)
-        return {key: encoded[key] for key in encoded}
+    def _tokenize(self, sentences: Sentences) -> dict[str, list[list[int]]]:
+        return encode(self.tokenizer, sentences, context=self.context,
+                      max_length=self.max_length)
 
     @property
     def pad_values(self) -> dict[str, int]:
@@ -253,7 +262,24 @@ class TransformerAnalyzer:
     def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
         """A Finding for each sentence of ``text`` whose risk score reaches ``min_score``
         (default: the model's operating point)."""
-        return findings_of(text, self.classify, min_score=min_score)
+        return findings_of(text, self.classify, min_score=min_score, context=self.context)
+
+
+def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int
+           ) -> dict[str, list[list[int]]]:
+    """Token ids of ``sentences`` as the model reads them; ml.train encodes through this too.
+
+    A context model reads (sentence, context) pairs, a lone sentence with an empty context;
+    any other model reads the sentence alone. A pair longer than ``max_length`` is cut
+    from its longer segment first.
+    """
+    texts = [item[0] if isinstance(item, tuple) else item for item in sentences]
+    if context:
+        contexts = [item[1] if isinstance(item, tuple) else "" for item in sentences]
+        encoded = tokenizer(texts, contexts, truncation=True, max_length=max_length)
+    else:
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    return {key: encoded[key] for key in encoded}
 
 
 def apply_min_score(scored: list[tuple[str, float]], min_score: float
@@ -292,15 +318,22 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
     return batches
 
 
-def findings_of(text: str, classify, *, min_score: float | None = None) -> list[Finding]:
-    """Segment ``text``, label its sentences with ``classify``, and keep the risks.
-    Headings and label-only lines ("Risks and issues", "Open items:") are never findings.
+def findings_of(text: str, classify, *, min_score: float | None = None,
+                context: bool = False) -> list[Finding]:
+    """Segment ``text``, label its sentences with ``classify`` (with their contexts when
+    ``context``), and keep the risks. Headings and label-only lines ("Risks and issues",
+    "Open items:") are never findings.
 
     Shared by TransformerAnalyzer and the dynamic batcher (service/analysis/batching.py).
     """
     sentences = split_sentences(text)
     candidates = judged(text, sentences)
-    labelled = classify([sentences[index].text for index in candidates], min_score=min_score)
+    if context:
+        contexts = sentence_contexts(text, sentences)
+        inputs: list = [(sentences[index].text, contexts[index]) for index in candidates]
+    else:
+        inputs = [sentences[index].text for index in candidates]
+    labelled = classify(inputs, min_score=min_score)
     findings = []
     for index, (label, score) in zip(candidates, labelled):
         sentence = sentences[index]
@@ -386,11 +419,14 @@ def read_calibration(model_dir: Path) -> tuple[float, float]:
                                  f"{type(error).__name__}") from error
 
 
-def _trained_max_length(model_dir: Path) -> int:
-    """The max_length recorded in training_config.json, or DEFAULT_MAX_LENGTH."""
+def _training_config(model_dir: Path) -> dict:
+    """How the folder's model was trained to read its input: ``max_length`` and ``context``
+    from its training_config.json; a folder without one was trained on sentences alone
+    of at most DEFAULT_MAX_LENGTH tokens."""
     try:
         config = json.loads((model_dir / "training_config.json").read_text(encoding="utf-8"))
-        return int(config["max_length"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_MAX_LENGTH
+        max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
+        return {"max_length": max_length, "context": config.get("context") is True}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {"max_length": DEFAULT_MAX_LENGTH, "context": False}
 
