@@ -93,6 +93,18 @@ def test_the_link_pattern_finds_links():
     assert found == ["docs/x.md", "y.png", "z.md#part", "../w.md"]
 
 
+def test_the_readme_links_into_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = {target.split("#", 1)[0] for target in relative_links(readme)}
+    for page in DOCS.glob("*.md"):
+        assert f"docs/{page.name}" in linked, f"the README does not link docs/{page.name}"
+
+
+def test_the_readme_is_a_door():
+    """What it is, the two commands, a tour and links: the rest lives in docs/."""
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
+
+
 def test_the_taxonomy_page_is_the_code_s_taxonomy():
     from service.analysis.labels import LABELS
     from service.analysis.llm import TAXONOMY
