@@ -516,7 +516,7 @@ def model_card(config: TrainingConfig, encoder_checksum: str, splits: dict[str, 
     return f"""# Riskscan risk classifier `{config.version}`
 
 Labels each sentence of a project document with one of the eleven labels of the risk
-taxonomy (`shared/design/risk-taxonomy.md`): {", ".join(f"`{label}`" for label in LABELS)}.
+taxonomy (`docs/taxonomy.md`): {", ".join(f"`{label}`" for label in LABELS)}.
 The service loads it with `TransformerAnalyzer` (`service/analysis/transformer.py`): on the
 CPU it runs `model.onnx` in ONNX Runtime, on CUDA `model.safetensors` in torch (fp16).
 

@@ -263,5 +263,5 @@ class Settings:
 
     @classmethod
     def documentation(cls) -> list[tuple[str, object, str]]:
-        """(variable, default, meaning) for every setting: the README's table."""
+        """(variable, default, meaning) for every setting: the table of docs/configuration.md."""
         return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]

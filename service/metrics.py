@@ -5,7 +5,7 @@ or that sends ``Authorization: Bearer <METRICS_TOKEN>``; anyone else gets a 403.
 values come from closed sets (the route's rule, a known HTTP method, the status), so no
 client can mint new series. The metrics live in prometheus-client's process-wide registry, which is thread-safe: the
 waitress threads of one process share them. With several processes, each keeps its own
-(scrape each one, or run with PROMETHEUS_MULTIPROC_DIR set, see the README).
+(scrape each one, or run with PROMETHEUS_MULTIPROC_DIR set, see docs/operations.md).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def id_routes(app):
 
 def test_the_matrix_covers_every_route_that_takes_an_id(app):
     routes = {(m, r) for m, r, _, _ in id_routes(app)}
-    # The ones the README lists; a new one joins the matrix by itself.
+    # The ones docs/api.md lists; a new one joins the matrix by itself.
     assert {("GET", "/api/v1/scans/<scan_id>"), ("DELETE", "/api/v1/scans/<scan_id>"),
             ("GET", "/api/v1/scans/<scan_id>/file"),
             ("PATCH", "/api/v1/scans/<scan_id>/findings/<finding_id>"),

@@ -25,7 +25,7 @@ from service.config import ConfigError, Settings
 
 # ONNX Runtime's int8 (MODEL_QUANTIZE=int8 under the default runtime) is held to the
 # project's bar: on the real model 99.1–99.9% of labels agree with fp32 on three held-out
-# sets (README, Throughput); the small model the
+# sets (docs/throughput.md); the small model the
 # suite trains is less sure of itself (more sentences whose two best labels are almost tied,
 # which is what int8 rounding flips), and agreed on 98.4% of its 440 held-out sentences
 # (torch's int8: 93.6%). The bound leaves room for other CPUs (ONNX Runtime's int8 kernels
@@ -38,7 +38,7 @@ MIN_ONNX_AGREEMENT = 0.97
 MIN_AGREEMENT = 0.85
 # On ~350 held-out sentences and eleven labels a weak test model's macro-F1 moves by several
 # points when a handful of near-tied sentences flip (3.9 points measured on the model CI
-# trains); a broken quantization costs tens of points. The real model: +0.4 (README).
+# trains); a broken quantization costs tens of points. The real model: +0.4 (docs/throughput.md).
 MAX_MACRO_F1_DROP = 0.05
 
 
@@ -329,7 +329,7 @@ def test_load_model_builds_what_the_settings_ask_for(scan_model_dir) -> None:
 
     assert isinstance(plain, TransformerAnalyzer)
     assert (plain.runtime, plain.quantize) == ("onnx", "none")
-    # Dynamic batching is on by default (README, Throughput), over the one loaded model.
+    # Dynamic batching is on by default (docs/throughput.md), over the one loaded model.
     assert isinstance(default, DynamicBatcher) and default.analyzer is plain
     assert (default.max_batch, default.max_wait) == (256, 0)
     assert isinstance(batched, DynamicBatcher) and batched.analyzer is plain

@@ -3,7 +3,7 @@ and a refresh chain has an absolute end.
 
 Decided for a legitimate client that refreshes twice at once: exactly one request gets a
 new pair; the others find the token spent, which is the theft signal, so every token of
-the user is revoked and the user logs in again (README: "refresh once").
+the user is revoked and the user logs in again (docs/api.md: "refresh once").
 """
 
 from __future__ import annotations

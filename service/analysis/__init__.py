@@ -8,7 +8,7 @@ nearly every operator of a forward pass, whenever libgomp manages no more thread
 are cores. That is the case when a single thread runs the model, as the dynamic batcher's
 worker does: its spinning partner took the core that the waitress threads, the clients and
 the neighbours needed, and on the 2 shared cores of the reference machine the batcher ran 3×
-slower than per-request batching even at one client (README, Throughput). With many
+slower than per-request batching even at one client (docs/throughput.md). With many
 request threads each owning an OpenMP team, libgomp counts more threads than cores and
 already throttles the spin to 100 polls, which is why per-request batching escaped.
 ``PASSIVE``: idle workers sleep at once. An explicit ``OMP_WAIT_POLICY`` (or

@@ -1,4 +1,4 @@
-"""What every analyzer returns and the one interface they share (see architecture.md)."""
+"""What every analyzer returns and the one interface they share (see docs/architecture.md)."""
 
 from __future__ import annotations
 

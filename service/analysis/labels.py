@@ -1,4 +1,4 @@
-"""The eleven labels of ../shared/design/risk-taxonomy.md: a contract.
+"""The eleven labels of docs/taxonomy.md: a contract.
 
 The API returns them, the training data uses them and the evaluation script reads them;
 change them only together, everywhere.

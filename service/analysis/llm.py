@@ -47,7 +47,7 @@ _CONNECT_TIMEOUT_S = 10.0
 _MAX_MESSAGE_CHARS = 200  # of an LLM's error message repeated to the client
 _REPAIR_ECHO_CHARS = 4000  # of a bad answer sent back in the repair request
 
-# One line per label, as in risk-taxonomy.md.
+# One line per label, as in docs/taxonomy.md.
 TAXONOMY: dict[str, str] = {
     "schedule": "deadlines, delays, slipping milestones, late dependencies",
     "budget": "cost overruns, funding cuts or freezes, price rises, currency exposure",

@@ -7,14 +7,14 @@ folder without ``model.onnx``). Either is called like the torch model
 (``model(**batch).logits``), so TransformerAnalyzer classifies with it unchanged.
 
 fp32 (``quantize="none"``, the CPU default, MODEL_RUNTIME=auto): the same labels as torch's
-(logits within 1e-5) at about twice the speed on the reference machine (README,
-Throughput): ONNX Runtime's own matrix kernels and fused operators (SkipLayerNormalization,
-BiasGelu) against torch's eager operator-by-operator execution. Opening the session from the
+(logits within 1e-5) at about twice the speed on the reference machine (docs/throughput.md):
+ONNX Runtime's own matrix kernels and fused operators (SkipLayerNormalization, BiasGelu)
+against torch's eager operator-by-operator execution. Opening the session from the
 file costs a fraction of a second and no torch weights are ever loaded, so the service
 starts sooner and smaller than with the torch model.
 
 int8 (``quantize="int8"``): what is quantized, and why (measured on the real model and the
-held-out sentences of ml/data, README "Throughput"): the weights of the Linear layers
+held-out sentences of ml/data, docs/throughput.md): the weights of the Linear layers
 (MatMul/Gemm) per output channel, their inputs per batch at run time in 8 bits (u8, full
 range), except the Linear layers of the first ``FP32_LAYERS`` encoder layers, which stay
 fp32, as do the word embeddings. With every Linear in int8, 2–3% of the labels differ from

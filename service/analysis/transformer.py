@@ -299,7 +299,7 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
     sentence is computed at more than 1.5× its length. Sentences of one document vary widely
     (a scan of 20 lines padded to 2.1× its tokens in a single batch), and classifying them in
     fewer, fuller batches was the slower choice: 1.39× the sentences/s on 20-line documents,
-    1.06× on 256 sentences at once (README, Throughput). The token budget bounds the memory
+    1.06× on 256 sentences at once (docs/throughput.md). The token budget bounds the memory
     of a forward pass (ONNX Runtime's arena keeps the largest): batches of long sentences
     are smaller, and as fast per sentence, the matrix products being large either way.
     """

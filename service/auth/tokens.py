@@ -236,7 +236,7 @@ def rotate_refresh_token(token: str) -> TokenPair | None:
 
     The token is spent by one conditional UPDATE: of concurrent requests with the same
     token exactly one wins, on SQLite as on MySQL. The others find it spent and raise
-    RefreshReuse, after revoking the user's tokens (README: a client refreshes once).
+    RefreshReuse, after revoking the user's tokens (docs/api.md: a client refreshes once).
     """
     now, token_hash = utcnow(), _hash(token)
     spent = db.session.execute(

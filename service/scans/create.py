@@ -1,8 +1,8 @@
 """The scan use-case: analyse, then persist the scan with its findings and store the file.
 
-The flow of architecture.md, top to bottom. Analysis runs with no database connection
-held; the scan, its findings and the stored file are written together afterwards, so a
-failure anywhere leaves neither a row nor a file behind.
+The path of one scan in docs/architecture.md, top to bottom. Analysis runs with no
+database connection held; the scan, its findings and the stored file are written together
+afterwards, so a failure anywhere leaves neither a row nor a file behind.
 """
 
 from __future__ import annotations

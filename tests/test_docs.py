@@ -1,0 +1,132 @@
+"""The documentation is part of the repository: it points nowhere outside it, its links
+resolve, and the map and the taxonomy agree with the code (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+# Spelled in pieces, so that this file does not name what it forbids.
+OUTSIDE = ("../" + "shared", "shared/" + "design")
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE)
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
+SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "instance",
+                "models_cache", ".pytest_cache", ".ruff_cache"}
+
+
+def tracked_files() -> list[Path]:
+    """The repository's files: git's list, or the tree without what git ignores."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+        files = [ROOT / name for name in out.decode().split("\0") if name]
+        if files:
+            return [path for path in files if path.is_file()]
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    found = []
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        found += [Path(folder) / name for name in names]
+    return found
+
+
+def text_of(path: Path) -> str | None:
+    data = path.read_bytes()
+    if b"\0" in data:  # binary
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def markdown_files() -> list[Path]:
+    files = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    files += [path for path in tracked_files()
+              if path.suffix == ".md" and path not in files]
+    return files
+
+
+def relative_links(markdown: str) -> list[str]:
+    text = FENCE.sub("", markdown)
+    targets = LINK.findall(text) + REFERENCE.findall(text)
+    return [target for target in targets
+            if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target)  # http:, mailto:
+            and not target.startswith("#")]
+
+
+def test_nothing_in_the_repository_points_outside_it():
+    offenders = []
+    for path in tracked_files():
+        text = text_of(path)
+        if text is None:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if any(marker in line for marker in OUTSIDE):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_readme_and_docs_are_there():
+    names = {path.name for path in DOCS.glob("*.md")}
+    assert {"architecture.md", "taxonomy.md"} <= names
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_markdown_link_resolves(path):
+    broken = []
+    for target in relative_links(path.read_text(encoding="utf-8")):
+        file_part = target.split("#", 1)[0]
+        if file_part and not (path.parent / file_part).exists():
+            broken.append(target)
+    assert broken == []
+
+
+def test_the_link_pattern_finds_links():
+    found = relative_links('[a](docs/x.md) ![b](<y.png>) [c](https://e.org) [d](#top)\n'
+                           '[e](z.md#part "title")\n[f]: ../w.md\n```\n[g](code.md)\n```\n')
+    assert found == ["docs/x.md", "y.png", "z.md#part", "../w.md"]
+
+
+def test_the_readme_links_into_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = {target.split("#", 1)[0] for target in relative_links(readme)}
+    for page in DOCS.glob("*.md"):
+        assert f"docs/{page.name}" in linked, f"the README does not link docs/{page.name}"
+
+
+def test_the_readme_is_a_door():
+    """What it is, the two commands, a tour and links: the rest lives in docs/."""
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
+
+
+def test_the_taxonomy_page_is_the_code_s_taxonomy():
+    from service.analysis.labels import LABELS
+    from service.analysis.llm import TAXONOMY
+
+    rows = re.findall(r"^\| `([a-z]+)` \| ([^|]+) \|", (DOCS / "taxonomy.md").read_text(
+        encoding="utf-8"), re.MULTILINE)
+    assert tuple(label for label, _ in rows) == LABELS
+    assert {label: meaning.strip() for label, meaning in rows} == TAXONOMY
+
+
+def test_every_path_the_map_names_exists():
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(
+        r"\b((?:service|ml|bench|reliability|tests|db|docker|docs|notebooks)/[\w./-]*\w)",
+        text))
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert missing == []
+
+
+def test_the_map_names_every_top_level_folder():
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    folders = {path.relative_to(ROOT).parts[0] for path in tracked_files()
+               if len(path.relative_to(ROOT).parts) > 1}
+    unnamed = sorted(folder for folder in folders if f"{folder}/" not in text)
+    assert unnamed == []
