@@ -2,7 +2,8 @@
 
 Every test that takes ``app`` or ``client`` runs once per backend. The MySQL/MariaDB run
 needs ``TEST_MYSQL_URL`` (``.ci/run`` starts a server and sets it); without it those runs
-are skipped, unless ``RISKSCAN_REQUIRE_MYSQL=1`` makes the absence an error.
+are skipped, unless ``RISKSCAN_REQUIRE_REAL_PARTS=1`` (or the older
+``RISKSCAN_REQUIRE_MYSQL=1``) makes the absence an error (tests/real_parts.py).
 """
 
 from __future__ import annotations
