@@ -8,6 +8,7 @@ are skipped, unless ``RISKSCAN_REQUIRE_REAL_PARTS=1`` (or the older
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -70,8 +71,6 @@ def settings(database_url, tmp_path):
 @pytest.fixture
 def make_app(settings, migrated):
     """Build an app on the test database, with settings overridden per test."""
-    import dataclasses
-
     apps = []
 
     def make(*, migrate: bool = True, **overrides):
@@ -98,6 +97,25 @@ def _empty_tables():
     with db.engine.begin() as connection:
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(table.delete())
+
+
+@pytest.fixture
+def unmigrated_app(settings, backend, tmp_path):
+    """An app on an empty database of the test's own (no migration run), for a test that
+    runs the migrations itself; the database is dropped afterwards."""
+    if backend == "mysql":
+        url = create_database(mysql_server_url("no MySQL/MariaDB server to test against"),
+                              "migrations")
+    else:
+        url = f"sqlite:///{tmp_path / 'unmigrated.db'}"
+    app = create_app(dataclasses.replace(settings, DATABASE_URL=url))
+    app.config["TESTING"] = True
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if backend == "mysql":
+        drop_database(url)
 
 
 @pytest.fixture
