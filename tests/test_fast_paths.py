@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -312,6 +312,67 @@ def test_a_failing_batch_fails_each_of_its_requests(fp32) -> None:
         with pytest.raises(AnalysisError, match="classifier failed"):
             batcher.classify(["One sentence."])
     finally:
+        batcher.close()
+
+
+def _on_a_thread(function, *args, **kwargs) -> Future:
+    """``function(*args, **kwargs)`` on a daemon thread: a call that hangs fails the test at
+    ``result(timeout)`` instead of stalling the suite at an executor's shutdown."""
+    future: Future = Future()
+
+    def run():
+        try:
+            future.set_result(function(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            future.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
+def test_a_failing_group_fails_every_request_in_it_and_the_next_call_works() -> None:
+    """Three requests queue while a first one is being classified, so they are classified
+    as one group; that call fails: each of the three gets the error (none hangs, none gets
+    another's answers), and the batcher, its lead given up, answers the next calls."""
+    started, release = threading.Event(), threading.Event()
+    calls: list[list[str]] = []
+
+    class Analyzer:  # the batcher alone is under test: a stand-in for the model
+        min_score = 0.5
+
+        def classify(self, sentences, **_kwargs):
+            calls.append(list(sentences))
+            if len(calls) == 1:
+                started.set()
+                assert release.wait(30)
+            if len(calls) == 2:
+                raise AnalysisError("the classifier failed: RuntimeError")
+            return [("budget", 0.9)] * len(sentences)
+
+    batcher = DynamicBatcher(Analyzer(), max_batch=64)
+    requests = {name: [f"{name} one.", f"{name} two."] for name in "BCD"}
+    try:
+        first = _on_a_thread(batcher.classify, ["A one."])
+        assert started.wait(30)  # A leads, its group being classified
+        waiting = {name: _on_a_thread(batcher.classify, sentences)
+                   for name, sentences in requests.items()}
+        with batcher._changed:  # B, C and D queued behind A (each notifies)
+            assert batcher._changed.wait_for(lambda: len(batcher._queue) == 3, 30)
+        release.set()
+        assert first.result(30) == [("budget", 0.9)]
+        for future in waiting.values():
+            with pytest.raises(AnalysisError, match="classifier failed"):
+                future.result(30)
+        assert len(calls) == 2  # B, C and D in one call
+        assert sorted(calls[1]) == sorted(s for group in requests.values() for s in group)
+
+        assert _on_a_thread(batcher.classify, ["E one.", "E two."]).result(30) \
+            == [("budget", 0.9)] * 2
+        assert _on_a_thread(batcher.classify, ["F one."], min_score=0.95).result(30) \
+            == [("none", pytest.approx(0.1))]
+        assert batcher.batches == 4
+    finally:
+        release.set()
         batcher.close()
 
 

@@ -5,7 +5,6 @@ own, never the shared one."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -14,14 +13,14 @@ from sqlalchemy import event
 from reliability.faults import run_faults
 from service.auth.tokens import verify_access_token
 from service.extensions import db
+from tests.real_parts import require_or_skip
 
 
 @pytest.fixture
 def mariadb_available():
     if shutil.which("mariadbd") is None:
-        if os.environ.get("RISKSCAN_REQUIRE_MYSQL") == "1":
-            pytest.fail("RISKSCAN_REQUIRE_MYSQL=1 but mariadbd is not installed")
-        pytest.skip("mariadbd not installed: the fault tests start a server of their own")
+        require_or_skip("mariadbd is not installed: the fault tests start a server of their "
+                        "own", mysql=True)
 
 
 @pytest.mark.slow

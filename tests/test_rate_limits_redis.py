@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.helpers import PASSWORD, assert_problem
+from tests.real_parts import require_or_skip
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -21,7 +22,7 @@ REDIS_SERVER = shutil.which("redis-server")
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
+        require_or_skip("redis-server is not installed (.ci/run installs it)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -62,14 +62,12 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_api_keys_user_id'))
+    # A table's indexes go with it: MariaDB/MySQL refuse to drop an index that a foreign
+    # key needs (error 1553), so no index is dropped before its table.
     op.drop_table('api_keys')
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.drop_constraint('fk_refresh_tokens_session_id_auth_sessions',
                                  type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_refresh_tokens_session_id'))
         batch_op.drop_column('session_id')
-    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_auth_sessions_user_id'))
     op.drop_table('auth_sessions')

@@ -1,0 +1,63 @@
+"""The migrations in db/versions/, run down as well as up, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+from alembic.script import ScriptDirectory
+from flask import current_app
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect
+
+from service.extensions import db
+
+
+def schema() -> dict:
+    """Every table but alembic_version: its columns, primary key, indexes, unique
+    constraints and foreign keys, in an order that does not depend on the database."""
+    inspector = inspect(db.engine)
+    tables = {}
+    for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        tables[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"])
+                        for c in inspector.get_columns(table)],
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                              for i in inspector.get_indexes(table)),
+            "unique": sorted((u["name"], tuple(u["column_names"]))
+                             for u in inspector.get_unique_constraints(table)),
+            "foreign keys": sorted((tuple(f["constrained_columns"]), f["referred_table"],
+                                    tuple(f["referred_columns"]), f["options"].get("ondelete"))
+                                   for f in inspector.get_foreign_keys(table)),
+        }
+    return tables
+
+
+def revisions() -> list[str]:
+    """The revisions of db/versions/, oldest first."""
+    migrate = current_app.extensions["migrate"].migrate
+    script = ScriptDirectory.from_config(migrate.get_config())
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+def test_the_migrations_go_down_to_base_and_up_again_one_step_at_a_time(unmigrated_app):
+    """upgrade → base → upgrade, one revision at a time: every downgrade() undoes its
+    upgrade() exactly (a column left behind, or an index MariaDB refuses to drop because a
+    foreign key needs it, fails here), and each schema built again is the one built the
+    first time."""
+    with unmigrated_app.app_context():
+        steps = revisions()
+        assert len(steps) >= 5
+        built = {"base": {}}
+        for revision in steps:
+            upgrade(revision=revision)
+            built[revision] = schema()
+        assert set(built[steps[-1]]) == set(db.metadata.tables), "migrations ≠ models"
+
+        for below in reversed(["base", *steps[:-1]]):
+            downgrade(revision=below)
+            assert schema() == built[below], f"downgrade to {below}"
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+
+        for revision in steps:
+            upgrade(revision=revision)
+            assert schema() == built[revision], f"upgrade to {revision} after a downgrade"
+        db.session.remove()
