@@ -257,7 +257,7 @@ def _truncate(path: Path, keep: int | None = None) -> None:
 
 
 def _garbage(path: Path) -> None:
-    path.unlink()
+    path.unlink(missing_ok=True)  # the test model is uncalibrated: it has no calibration.json
     path.write_bytes(bytes(range(256)) * 64)
 
 
@@ -295,7 +295,8 @@ def test_a_corrupt_model_folder_is_503_from_ready_and_scans_not_a_crash(
         (folder / file.name).symlink_to(file.resolve())
     damage, overrides = CORRUPTIONS[corruption]
     for name, harm in damage.items():
-        assert (folder / name).exists(), name  # the session's model has the file to break
+        # The session's model has the file to break (garbage may also be a new file).
+        assert (folder / name).exists() or harm is _garbage, name
         harm(folder / name)
 
     app = make_app(MODEL_DIR=str(folder), **overrides)
@@ -312,8 +313,7 @@ def test_a_corrupt_model_folder_is_503_from_ready_and_scans_not_a_crash(
 
     _, admin_headers = accounts.user(role="admin")
     check = client.get("/ready", headers=admin_headers).get_json()["checks"]["analyzers"]
-    assert str(folder) in check["model"]["error"] or "could not be loaded" in \
-        check["model"]["error"], check["model"]["error"]
+    assert str(folder) in check["model"]["error"], check["model"]["error"]  # which folder
 
 
 # --- listing -------------------------------------------------------------------------------

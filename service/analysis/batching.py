@@ -25,6 +25,7 @@ without the hand-off the lone client also keeps the request thread's warm OpenMP
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -88,7 +89,9 @@ class DynamicBatcher:
                 group = self._take()
             self._run(group)
         if request.error is not None:
-            raise request.error
+            # A copy for each request: one exception raised in several threads would pile
+            # every thread's frames onto one traceback.
+            raise copy.copy(request.error) from request.error
         from service.analysis.transformer import apply_min_score
 
         return apply_min_score(request.results,  # type: ignore[arg-type]

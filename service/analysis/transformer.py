@@ -131,7 +131,7 @@ class TransformerAnalyzer:
             else:
                 model = AutoModelForSequenceClassification.from_pretrained(
                     model_dir, local_files_only=True)
-        except (OSError, ValueError) as error:
+        except _damaged_model_errors() as error:
             raise ModelNotFoundError(f"cannot load the model in {model_dir}: {error}") from error
         if device.type == "cuda":
             model = model.half()  # half the memory and time; the labels do not change
@@ -350,6 +350,15 @@ def findings_of(text: str, classify, *, min_score: float | None = None,
 def judged(text: str, sentences: Sequence) -> list[int]:
     """Indices of the sentences the classifier judges: all but headings and labels."""
     return [index for index, sentence in enumerate(sentences) if not is_heading(text, sentence)]
+
+
+def _damaged_model_errors() -> tuple[type[BaseException], ...]:
+    """What loading a missing or damaged model folder raises: each is a model that is not
+    there (503, its folder named), not a fault of the service."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
+    from safetensors import SafetensorError
+
+    return OSError, ValueError, SafetensorError, InvalidProtobuf, InvalidGraph, Fail
 
 
 def _onnx_model(model_dir: Path, input_names: list[str], quantize: str):
