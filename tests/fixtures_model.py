@@ -42,7 +42,7 @@ TEST_TRAINING = {
 CODE_FILES = ("ml/train.py", "ml/evaluate.py", "ml/export.py", "ml/calibrate.py",
               "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
-              "service/analysis/segment.py")
+              "service/analysis/segment.py", "ml/splits.py", "ml/card.py")
 
 
 def pytest_configure(config):

