@@ -17,6 +17,7 @@ from service.auth.schemas import (
     RefreshSchema,
     RegisterSchema,
     TokenSchema,
+    UserSchema,
 )
 from service.auth.scopes import api_key_scope
 from service.auth.tokens import (
@@ -36,7 +37,6 @@ from service.rate_limits import (
     registrations_per_address,
     registrations_per_email,
 )
-from service.users.schemas import UserSchema
 
 auth = Blueprint("auth", __name__)
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from service import audit
 from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
 from service.auth.accounts import create_user, delete_user, password_is, update_user
+from service.auth.schemas import UserSchema
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -27,7 +28,6 @@ from service.users.schemas import (
     NewUserSchema,
     OwnUpdateSchema,
     UserFilterSchema,
-    UserSchema,
 )
 
 users = Blueprint("users", __name__)
