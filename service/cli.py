@@ -61,15 +61,14 @@ def register(app: Flask) -> None:
         """Create an admin, or make an existing user admin."""
         from marshmallow import ValidationError
 
-        from service.auth.routes import create_user
-        from service.models import User
+        from service.auth.accounts import create_user, user_by_email
         from service.users.schemas import NewUserSchema
 
         try:
             NewUserSchema().load({"email": email, "password": password})
         except ValidationError as exc:
             raise click.ClickException(str(exc.messages)) from None
-        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        user = user_by_email(email)
         if user is None:
             user = create_user(email, password, role="admin")
             audit.record("user_created", target_id=user.id, role="admin", via="cli")

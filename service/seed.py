@@ -73,12 +73,12 @@ def _ensure_user(email: str, password: str | None, role: str) -> tuple[str, bool
     """(user id, whether a password was generated); an existing account is left alone."""
     from marshmallow import ValidationError
 
-    from service.auth.routes import create_user
-    from service.models import User
+    from service.auth.accounts import create_user, user_by_email
+    from service.auth.credentials import normalize_email
     from service.users.schemas import NewUserSchema
 
-    email = email.strip().lower()
-    existing = db.session.scalar(select(User).where(User.email == email))
+    email = normalize_email(email)
+    existing = user_by_email(email)
     if existing is not None:
         click.echo(f"{role} {email} exists (role {existing.role}): left unchanged")
         return existing.id, False

@@ -170,7 +170,7 @@ def failing_app(make_app):
 
     @app.route("/api/v1/test/half-write", methods=["POST"])
     def half_write():
-        from service.auth.routes import create_user
+        from service.auth.accounts import create_user
 
         create_user("half@example.com", PASSWORD)  # flushed, not committed
         raise KeyError("boom")

@@ -1,15 +1,6 @@
-"""Passwords: the policy a new one must meet, and argon2id hashing.
-
-Policy: 8–128 characters counted after Unicode NFKC normalisation (so "ｐａｓｓ" and "pass"
-count alike), and not easily guessed: zxcvbn (Dropbox's estimator, with its lists of
-common passwords, words, names, keyboard patterns and dates) must rate it at least 3 of 4
-("safely unguessable"), with the account's email as a known word. Passwords are hashed as
-normalised, so that every Unicode spelling of one password verifies.
-
-Hashing: argon2id at OWASP's recommended parameters (m=19 MiB, t=2, p=1). argon2-cffi's
-defaults (64 MiB, t=3, p=4) measured 148 ms per hash on a 2-core host against 30 ms for
-these, and logins compete with inference for those cores. Hashes record their parameters,
-so raising them later still verifies old hashes.
+"""Passwords: the policy a new one must meet (length after NFKC normalisation, zxcvbn's
+strength with the email as a known word), and argon2id hashing at parameters chosen so that
+logins do not starve inference of CPU. Figures and history: docs/security.md#passwords.
 """
 
 from __future__ import annotations

@@ -1,22 +1,23 @@
 """register, login, refresh, logout, me."""
 
+# The module docstring is the OpenAPI tag's description. Accounts change in accounts.py.
+
 from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.api import json_body
-from service.auth.credentials import login_credentials, normalize_email, request_json
-from service.auth.passwords import hash_password, verify_password
+from service.auth.accounts import create_user, password_is, user_by_email
+from service.auth.credentials import login_credentials, request_json
 from service.auth.schemas import (
     LogoutSchema,
     RefreshSchema,
     RegisterSchema,
     TokenSchema,
+    UserSchema,
 )
 from service.auth.scopes import api_key_scope
 from service.auth.tokens import (
@@ -29,7 +30,6 @@ from service.auth.tokens import (
 )
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.models import User
 from service.rate_limits import (
     password_guess_failed,
     password_guesses_per_account,
@@ -37,7 +37,6 @@ from service.rate_limits import (
     registrations_per_address,
     registrations_per_email,
 )
-from service.users.schemas import UserSchema
 
 auth = Blueprint("auth", __name__)
 
@@ -45,21 +44,6 @@ user_schema = UserSchema()
 token_schema = TokenSchema()
 
 BAD_CREDENTIALS = "Incorrect email or password."
-
-
-def create_user(email: str, password: str, role: str = "user", active: bool = True) -> User:
-    """Add a user (email lower-cased); 409 when the email is taken in any case."""
-    email = normalize_email(email)
-    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise APIError(409, "A user with this email already exists.")
-    user = User(email=email, password_hash=hash_password(password), role=role, active=active)
-    db.session.add(user)
-    try:
-        db.session.flush()
-    except IntegrityError:  # a concurrent registration won the race
-        db.session.rollback()
-        raise APIError(409, "A user with this email already exists.") from None
-    return user
 
 
 @auth.route("/register", methods=["POST"])
@@ -96,10 +80,9 @@ def login():
     """Log in: JSON {email, password} or the OAuth2 password form (username, password)"""
     fields = login_credentials()
     email = fields["email"]
-    user = db.session.scalar(select(User).where(User.email == email))
-    # verify_password runs argon2 even for an unknown email: same answer, similar time.
-    if not verify_password(user.password_hash if user else None, fields["password"]) \
-            or not user.active:
+    user = user_by_email(email)
+    # password_is runs argon2 even for an unknown email: same answer, similar time.
+    if not password_is(user, fields["password"]) or not user.active:
         password_guess_failed()
         audit.record("login_failure", target_id=user.id if user else None, email=email)
         db.session.commit()

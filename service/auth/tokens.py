@@ -1,15 +1,7 @@
 """Access tokens, refresh tokens, sessions and personal API keys: the single door.
 
-A login starts a session (``AuthSession``). Access tokens are signed with itsdangerous and
-carry the user id, a token id (``jti``, so that logout can revoke one token), the session id
-(``sid``, so that logout ends the whole session) and the user's ``token_version`` (bumped to
-revoke every token of a user at once). Refresh tokens are random strings stored as SHA-256
-hashes, each spent by one conditional UPDATE that only one request can win; presenting a
-spent one is treated as theft and revokes every token of that user. A session's refresh
-chain ends REFRESH_TOKEN_MAX_DAYS after its login, however often it is refreshed.
-
-API keys (``rsk_…``) are accepted wherever an access token is, within their scopes
-(service/auth/scopes.py).
+Every request's token or API key is checked here, so revocation (logout, a password change,
+refresh-token reuse) holds everywhere at once. How: docs/security.md#sessions-and-refresh-tokens.
 """
 
 from __future__ import annotations
@@ -102,12 +94,9 @@ def read_access_token(token: str) -> dict | None:
 def _signed_claims(secret_key: str, token: str) -> tuple[dict, float]:
     """(claims, signing time) of a token whose signature is good; BadSignature otherwise.
 
-    A client sends the same access token with every request for its whole lifetime, and
-    checking the signature (HMAC, base64, JSON) was a quarter of the token check's time, so
-    the outcome is kept per secret key and token. Only tokens we signed are kept: a bad one
-    raises, and lru_cache keeps no exceptions, so no client can fill the cache with junk.
-    The age is checked on each request (read_access_token), and whether the token was
-    revoked, or its user changed, is asked of the database on each request.
+    Cached because a client sends one token for its whole lifetime; only good signatures
+    are kept (lru_cache keeps no exceptions). Age and revocation are checked on every
+    request. Why and how much: docs/security.md ("The token-check cache").
     """
     claims, signed_at = _serializer_for(secret_key).loads(token, return_timestamp=True)
     if not isinstance(claims, dict) or not {"sub", "jti", "sid", "ver"} <= claims.keys():

@@ -1,17 +1,19 @@
 """Users: admins manage everyone; a user reads and updates their own record."""
 
+# The module docstring is the OpenAPI tag's description. Who may do what is decided here;
+# the account rules themselves live in service/auth/accounts.py.
+
 from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service import audit
 from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
-from service.auth.passwords import hash_password, verify_password
-from service.auth.routes import create_user
+from service.auth.accounts import create_user, delete_user, password_is, update_user
+from service.auth.schemas import UserSchema
 from service.auth.scopes import api_key_scope
-from service.auth.tokens import revoke_all_tokens
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import User
@@ -26,7 +28,6 @@ from service.users.schemas import (
     NewUserSchema,
     OwnUpdateSchema,
     UserFilterSchema,
-    UserSchema,
 )
 
 users = Blueprint("users", __name__)
@@ -45,11 +46,6 @@ def _visible_user(user_id: str) -> User:
     if user.id != caller.id and not caller.is_admin:
         raise not_found("user")
     return user
-
-
-def _other_active_admins(user: User) -> int:
-    return db.session.scalar(select(func.count()).select_from(User).where(
-        User.role == "admin", User.active.is_(True), User.id != user.id))
 
 
 @users.route("", methods=["GET"])
@@ -116,31 +112,11 @@ def update(args, user_id):
                            errors={name: ["Not allowed."] for name in forbidden})
     changes_credentials = "email" in args or "password" in args
     if (user.id == caller.id and changes_credentials and not caller.is_admin
-            and not verify_password(user.password_hash, args.get("current_password", ""))):
+            and not password_is(user, args.get("current_password", ""))):
         password_guess_failed()
         raise APIError(422, "current_password is required and must be correct.",
                        errors={"current_password": ["Incorrect or missing."]})
-    if "email" in args and args["email"].lower() != user.email:
-        email = args["email"].lower()
-        if db.session.scalar(select(User.id).where(User.email == email)):
-            raise APIError(409, "A user with this email already exists.")
-        user.email = email
-    if "password" in args:
-        user.password_hash = hash_password(args["password"])
-    losing_admin = user.is_admin and (args.get("role", "admin") != "admin"
-                                      or args.get("active") is False)
-    if losing_admin and _other_active_admins(user) == 0:
-        raise APIError(409, "This is the last active admin; make another admin first.")
-    if "role" in args and args["role"] != user.role:
-        audit.record("role_change", actor_id=caller.id, target_id=user.id,
-                     old=user.role, new=args["role"])
-        user.role = args["role"]
-    if "active" in args:
-        user.active = args["active"]
-    if "password" in args or args.get("active") is False:
-        revoke_all_tokens(user)  # every session ends: log in again with the new password
-    audit.record("user_updated", actor_id=caller.id, target_id=user.id,
-                 fields=sorted(set(args) - {"password", "current_password"}))
+    update_user(user, args, actor_id=caller.id)
     db.session.commit()
     return user
 
@@ -153,11 +129,7 @@ def update(args, user_id):
 def delete(user_id):
     """Delete a user and everything they own (admin)"""
     user = _visible_user(user_id)
-    if user.is_admin and _other_active_admins(user) == 0:
-        raise APIError(409, "This is the last active admin; make another admin first.")
-    audit.record("user_deleted", actor_id=token_auth.current_user().id, target_id=user.id,
-                 email=user.email)
-    db.session.delete(user)
+    delete_user(user, actor_id=token_auth.current_user().id)
     db.session.commit()
     delete_user_files(user_id)  # the scans went with the rows; their files go now
     return "", 204

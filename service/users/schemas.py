@@ -1,38 +1,9 @@
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, validate
 
 from service.api import StrictBoolean
-from service.auth.passwords import MAX_LENGTH, password_problem
+from service.auth.schemas import PASSWORD, PASSWORD_RULE, PasswordPolicy
 from service.extensions import ma
 from service.models import ROLES
-
-# A bound on the raw input before any work; the policy (PasswordPolicy) counts characters
-# after normalisation, which can lengthen a string.
-PASSWORD = validate.Length(min=1, max=4 * MAX_LENGTH)
-PASSWORD_RULE = ("8–128 characters counted after Unicode NFKC normalisation, and not easily "
-                 "guessed: a common or weak password is a 422 that says why")
-
-
-class PasswordPolicy(ma.Schema):
-    """A new ``password`` must meet the policy (service/auth/passwords.py); the ``email`` of
-    the same request counts as a known word."""
-
-    @validates_schema(skip_on_field_errors=False)  # a bad email must not hide a bad password
-    def _password_policy(self, data, **_kwargs):
-        if "password" in data:
-            problem = password_problem(data["password"], email=data.get("email"))
-            if problem:
-                raise ValidationError(problem, field_name="password")
-
-
-class UserSchema(ma.Schema):
-    """A user as the API shows it: never the password hash."""
-
-    id = fields.String(dump_only=True)
-    email = fields.Email(dump_only=True)
-    role = fields.String(dump_only=True)
-    active = fields.Boolean(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
 
 
 class NewUserSchema(PasswordPolicy):
