@@ -18,13 +18,13 @@ from werkzeug.utils import secure_filename
 from service import metrics
 from service.analysis.analyzers import current_analyzers
 from service.analysis.base import Analyzer, Finding
-from service.analysis.bounded import extract_text_bounded
-from service.analysis.extract import Document, DocumentError, ExtractionLimits
 from service.analysis.llm import LLMAnalyzer, LLMCall, LLMError
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
+from service.uploads.extract import Document, DocumentError, ExtractionLimits
+from service.uploads.isolation import extract_text_bounded
 
 log = logging.getLogger("riskscan.scans")
 
