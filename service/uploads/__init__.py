@@ -1,6 +1,7 @@
-"""What users upload: documents read into text (extract), the reading done in killable
-worker processes (isolation), because every upload is untrusted input.
+"""What users upload: a document read into text (extract), the reading done in killable
+worker processes (isolation), because every upload is untrusted input; and the original
+kept on disk for its scan (storage).
 
-Nothing here imports Flask, the database or the analysis: the workers load ``extract.py``
-by its path, so this package must stay importable on its own.
+extract.py and isolation.py import nothing of ``service``: the workers load ``extract.py``
+by its path, and must import neither Flask nor torch.
 """
