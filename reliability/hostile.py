@@ -54,7 +54,7 @@ KNOWN_BUGS: tuple[type[BaseException], ...] = ()  # none open
 def check_extraction(data: bytes, filename: str | None, limits=None, *,
                      tolerate: tuple[type[BaseException], ...] = ()):
     """Document or a 4xx DocumentError; anything else fails. Returns what it got."""
-    from service.analysis.extract import DocumentError, ExtractionLimits, extract_text
+    from service.uploads.extract import DocumentError, ExtractionLimits, extract_text
 
     with watchdog():
         try:

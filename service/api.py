@@ -7,6 +7,8 @@ schemas that validate requests and shape responses.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import wraps
 
 from apifairy import arguments, body
@@ -81,12 +83,42 @@ def page_of(schema_cls):
     return Page
 
 
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    """One page of a list, as PageArgs read it: the one place that turns ``page`` and
+    ``per_page`` into rows to fetch and into the ``{items, page, per_page, total}`` answer,
+    whether the list is an ORM statement (paginate), hand-built SQL (the scans list) or a
+    plain list (the legacy API)."""
+
+    page: int
+    per_page: int
+
+    @classmethod
+    def of(cls, args: Mapping) -> Pagination:
+        return cls(args["page"], args["per_page"])
+
+    @property
+    def limit(self) -> int:
+        return self.per_page
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    def items(self, statement) -> list:
+        """The rows of this page of an ORM ``statement``."""
+        return db.session.scalars(statement.limit(self.limit).offset(self.offset)).all()
+
+    def answer(self, items, total: int) -> dict:
+        """What a ``page_of`` schema dumps."""
+        return {"items": items, "page": self.page, "per_page": self.per_page, "total": total}
+
+
 def paginate(statement, args: dict) -> dict:
-    """Run ``statement`` for one page: the one pagination helper of the service."""
-    page, per_page = args["page"], args["per_page"]
+    """``{items, page, per_page, total}``: one page of ``statement`` and its count."""
+    pagination = Pagination.of(args)
     total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    items = db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    return pagination.answer(pagination.items(statement), total)
 
 
 def query(schema, *, unknown=RAISE):

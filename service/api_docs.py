@@ -14,8 +14,8 @@ from pathlib import Path
 import swagger_ui_bundle
 from flask import Blueprint, Flask, current_app, render_template_string, send_from_directory
 
-from service.analysis.extract import MEDIA_TYPES
 from service.extensions import apifairy
+from service.uploads.extract import MEDIA_TYPES
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA = {

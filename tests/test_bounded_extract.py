@@ -11,8 +11,8 @@ import time
 import pytest
 
 from reliability.hostile import inflating_pdf
-from service.analysis.bounded import DEFAULT_TIMEOUT_S, ExtractionPool, extract_text_bounded
-from service.analysis.extract import DocumentError, ExtractionLimits, extract_text
+from service.uploads.extract import DocumentError, ExtractionLimits, extract_text
+from service.uploads.isolation import DEFAULT_TIMEOUT_S, ExtractionPool, extract_text_bounded
 from tests.documents import RISKY_SENTENCES, make_docx, make_html, make_pdf, zip_bomb
 
 

@@ -1,4 +1,4 @@
-"""service/analysis/extract.py: text out of txt, md, html, pdf and docx, within bounds."""
+"""service/uploads/extract.py: text out of txt, md, html, pdf and docx, within bounds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from service.analysis.extract import (
+from service.uploads.extract import (
     MEDIA_TYPES,
     DocumentError,
     ExtractionLimits,

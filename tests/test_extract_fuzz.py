@@ -23,8 +23,8 @@ from reliability.hostile import (
     self_referencing_pdf,
     text_documents,
 )
-from service.analysis.bounded import ExtractionPool
-from service.analysis.extract import Document, DocumentError, ExtractionLimits, extract_text
+from service.uploads.extract import Document, DocumentError, ExtractionLimits, extract_text
+from service.uploads.isolation import ExtractionPool
 from tests.documents import lie_about_size, make_docx, make_pdf, zip_bomb
 
 FUZZ = settings(deadline=None, database=None, derandomize=True,
@@ -86,7 +86,7 @@ def test_anything_under_any_name_is_read_or_refused_cleanly(upload):
 
 def test_the_property_catches_an_extractor_that_raises_something_else(monkeypatch):
     """check_extraction fails on anything but a Document or a 4xx DocumentError."""
-    from service.analysis import extract
+    from service.uploads import extract
 
     monkeypatch.setattr(extract, "_decode", lambda data: (_ for _ in ()).throw(KeyError("x")))
     with pytest.raises(KeyError):

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from service.analysis.extract import extract_text
+from service.uploads.extract import extract_text
 from tests.documents import (
     PNG_BYTES,
     RISKY_SENTENCES,
@@ -293,7 +293,7 @@ def test_a_users_second_slow_upload_is_429_while_others_are_served(make_app, mon
     import time
 
     from reliability.hostile import inflating_pdf
-    from service.analysis.bounded import default_pool
+    from service.uploads.isolation import default_pool
     from tests.scanning import KeywordAnalyzer
 
     # The user's next upload waits half the time limit (1 s) for the first, which takes

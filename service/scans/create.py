@@ -8,23 +8,21 @@ afterwards, so a failure anywhere leaves neither a row nor a file behind.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import current_app
-from werkzeug.utils import secure_filename
 
 from service import metrics
 from service.analysis.analyzers import current_analyzers
 from service.analysis.base import Analyzer, Finding
-from service.analysis.bounded import extract_text_bounded
-from service.analysis.extract import Document, DocumentError, ExtractionLimits
 from service.analysis.llm import LLMAnalyzer, LLMCall, LLMError
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
+from service.uploads.extract import Document, DocumentError, ExtractionLimits
+from service.uploads.isolation import extract_text_bounded
+from service.uploads.storage import remove_scan_folder, scan_folder, store_original
 
 log = logging.getLogger("riskscan.scans")
 
@@ -71,16 +69,14 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     folder = None
     try:
         if upload is not None:
-            folder = scan_folder(scan)
-            folder.mkdir(parents=True, exist_ok=False)
-            (folder / scan.stored_filename).write_bytes(upload.data)
+            folder = store_original(scan, upload.data)
         db.session.commit()
     except BaseException:
         try:
             db.session.rollback()
         finally:  # the file goes whatever the rollback does (a dead connection raises)
             if folder is not None:
-                _remove_scan_folder(folder)
+                remove_scan_folder(folder)
         raise
     metrics.SCANS.labels(scan.source).inc()
     return scan
@@ -147,33 +143,10 @@ def safe_display_name(filename: str | None) -> str | None:
     return name[:255] or None
 
 
-def user_folder(user_id: str) -> Path:
-    """UPLOAD_DIR/<user_id>/: every file of that user's scans."""
-    return Path(current_app.config["SETTINGS"].UPLOAD_DIR) / secure_filename(user_id)
-
-
-def scan_folder(scan: Scan) -> Path:
-    """UPLOAD_DIR/<user_id>/<scan_id>/: both ids are UUIDs we generated."""
-    return user_folder(scan.user_id) / secure_filename(scan.id)
-
-
-def delete_user_files(user_id: str) -> None:
-    """Remove every stored file of a user; call once the user's rows are deleted."""
-    shutil.rmtree(user_folder(user_id), ignore_errors=True)
-
-
 def delete_scan(scan: Scan) -> None:
-    folder = scan_folder(scan) if scan.stored_filename else None
+    """Delete the scan's rows, then its stored file (service/uploads/storage.py)."""
+    folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
     db.session.delete(scan)
     db.session.commit()
     if folder is not None:
-        _remove_scan_folder(folder)
-
-
-def _remove_scan_folder(folder: Path) -> None:
-    """Remove a scan's folder, and its user's folder once that is empty."""
-    shutil.rmtree(folder, ignore_errors=True)
-    try:
-        folder.parent.rmdir()
-    except OSError:  # other scans' files are there (or it is gone already)
-        pass
+        remove_scan_folder(folder)

@@ -12,9 +12,9 @@ from flask import Blueprint
 from marshmallow import EXCLUDE, fields
 from sqlalchemy import select
 
-from service.api import PageArgs, query
+from service.api import PageArgs, Pagination, query
 from service.auth.scopes import api_key_scope
-from service.extensions import db, ma, token_auth
+from service.extensions import ma, token_auth
 from service.models import Scan
 from service.rate_limits import scans_per_user
 from service.scans import routes as v1
@@ -55,9 +55,8 @@ def new():
 def all(args):
     """Your scans, newest first (seed-004 contract: a plain list)"""
     statement = (select(Scan).where(Scan.user_id == token_auth.current_user().id)
-                 .order_by(Scan.created_at.desc(), Scan.id)
-                 .limit(args["per_page"]).offset((args["page"] - 1) * args["per_page"]))
-    return db.session.scalars(statement).all()
+                 .order_by(Scan.created_at.desc(), Scan.id))
+    return Pagination.of(args).items(statement)
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["GET"])

@@ -1,19 +1,9 @@
 """GET /api/v1/scans: one page of the caller's scans, with the total and each scan's counts.
 
-The list is the busiest read of the service, so it is not built from ORM objects. It used
-to load the scans, then every finding of every scan to count them (``Scan.counts()``): one
-query per scan and most of the request's time. Counting in SQL instead (grouping the
-page's findings) still cost more than the rest of the request, growing with the findings.
-So a scan stores its counts when it is created (``Scan.category_counts``, NULL again once a
-finding changes), and a page is one query on the scans table alone: only the columns the
-list shows, the total as a window count over every match. Scans whose counts are NULL
-(corrected ones, older ones) are counted from their findings in one more grouped query.
-Either way the answer is the same as ``Scan.counts()``, byte for byte (tests/test_scans.py
-compares each item with the scan read alone).
-
-The statements are built once per combination of filters (at most 32), with every value
-(the caller, the filters, the page) a bound parameter: building a statement costs more
-than running it.
+The busiest read of the service: one query on the scans table, with the counts each scan
+stored when it was created, from statements built once per combination of filters (why, and
+what it replaced: "The scans list" in docs/throughput.md). The counts equal
+``Scan.counts()`` byte for byte (tests/test_scans.py).
 """
 
 from __future__ import annotations
@@ -24,6 +14,7 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, exists, func, select
 
+from service.api import Pagination
 from service.extensions import db
 from service.models import Scan, ScanFinding
 
@@ -113,17 +104,17 @@ def _like_escaped(value: str) -> str:
 def scan_page(user_id: str, args: dict) -> dict:
     """``{items, page, per_page, total}`` of the user's scans, newest first, filtered by
     ``args`` (ScanListArgs)."""
-    page, per_page = args["page"], args["per_page"]
+    pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
     params = {name: args[name] for name in filters}
     if "q" in params:
         params["q"] = _like_escaped(params["q"])
     listed, count = _queries(filters)
-    rows = db.session.execute(listed, {**params, "user_id": user_id, "limit": per_page,
-                                       "offset": (page - 1) * per_page}).all()
+    rows = db.session.execute(listed, {**params, "user_id": user_id, "limit": pagination.limit,
+                                       "offset": pagination.offset}).all()
     if rows:
         total = rows[0].total
-    elif page == 1:
+    elif pagination.page == 1:
         total = 0
     else:  # past the last page: no row to read the window count from
         total = db.session.scalar(count, {**params, "user_id": user_id})
@@ -132,4 +123,4 @@ def scan_page(user_id: str, args: dict) -> dict:
     items = [ScanSummary(*columns, findings_per_category=dict(stored) if stored is not None
                          else counted[columns[0]])
              for *columns, stored, _total in rows]
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    return pagination.answer(items, total)

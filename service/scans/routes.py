@@ -12,7 +12,7 @@ from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import Scan, utcnow
 from service.rate_limits import scans_per_user
-from service.scans.create import Upload, create_scan, delete_scan, safe_display_name, scan_folder
+from service.scans.create import Upload, create_scan, delete_scan, safe_display_name
 from service.scans.listing import scan_page
 from service.scans.schemas import (
     CorrectionSchema,
@@ -22,6 +22,7 @@ from service.scans.schemas import (
     ScanSchema,
     ScanSummaryPageSchema,
 )
+from service.uploads.storage import original_path
 
 scans = Blueprint("scans", __name__)
 
@@ -153,7 +154,7 @@ def get(scan_id):
 def file(scan_id):
     """Download the original document of a scan"""
     scan = own_scan(scan_id, admin_may_read=True)
-    path = scan_folder(scan) / scan.stored_filename if scan.stored_filename else None
+    path = original_path(scan)
     if path is None or not path.is_file():
         raise APIError(404, "This scan has no stored file.")
     return send_file(path, mimetype=scan.media_type, as_attachment=True,

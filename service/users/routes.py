@@ -22,7 +22,7 @@ from service.rate_limits import (
     password_guesses_per_account,
     password_guesses_per_address,
 )
-from service.scans.create import delete_user_files
+from service.uploads.storage import delete_user_files
 from service.users.schemas import (
     AdminUpdateSchema,
     NewUserSchema,

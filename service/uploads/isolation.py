@@ -1,21 +1,12 @@
 """Parsing has a time limit: ``extract_text`` in worker processes that can be killed.
 
-    document = extract_text_bounded(data, filename, limits, timeout_s=30)
+A thread cannot be stopped, a process can: an upload built to keep a parser busy, to take
+all the memory or to crash it is refused (422, 413) instead of stalling the service; see
+"Parsing has a time limit" in docs/reliability.md.
 
-A hostile upload can be built to keep a parser busy for minutes (a PDF with thousands of
-pages of nested content streams, an HTML page of deeply nested tags) or to take all the
-memory there is. A thread cannot be stopped; a process can. So the extraction runs in a
-small pool of worker processes: the caller waits at most ``timeout_s``, and a worker that
-has not answered by then is killed, replaced, and the upload refused with
-``DocumentError(422, "Reading the document took longer than N s …")``. Each worker also runs
-under an address-space limit, so a decompression bomb that slips past the parsers' own
-bounds ends in a refusal (413), not in the host running out of memory.
-
-The workers are started with the ``spawn`` context (no fork of a threaded server, no copy of
-the loaded model) and import only the extraction code: this file runs in them as a plain
-script (``runpy``) and loads ``extract.py`` by its path, so neither the ``service`` package
-(Flask, SQLAlchemy) nor torch is ever imported there. Nothing at the top of this file may
-import from ``service``.
+The workers are spawned and run this file as a plain script that loads ``extract.py`` by
+its path, so that neither Flask nor torch is imported there: nothing at the top of this
+file may import from ``service``.
 """
 
 from __future__ import annotations
@@ -28,10 +19,11 @@ import queue
 import threading
 from pathlib import Path
 
-#: A sensible default for the scan use-case: a dense 300-page PDF (MAX_PDF_PAGES) reads in
-#: about 2 s on one core of the 2-core reference machine; 30 s leaves room for a busy host.
+#: The scan use-case's default: the largest PDF allowed (MAX_PDF_PAGES) with room for a busy
+#: host (its reading time is under "Measured" in docs/reliability.md).
 DEFAULT_TIMEOUT_S = 30.0
-#: Address space of one worker: the parsers plus a 10 MB upload need about 300 MB.
+#: Address space of one worker: several times what the parsers and an upload need
+#: (docs/reliability.md).
 DEFAULT_MEMORY_MB = 1024
 #: How long a new worker may take to start and import its parsers.
 _START_TIMEOUT_S = 60.0
@@ -102,7 +94,7 @@ class ExtractionPool:
         try:
             return self._idle.get(timeout=wait_s)
         except queue.Empty:
-            from service.analysis.extract import DocumentError
+            from service.uploads.extract import DocumentError
 
             raise DocumentError(503, "Every document reader is busy; try again shortly.") \
                 from None
@@ -151,7 +143,7 @@ class ExtractionPool:
         with self._owner_freed:
             if not self._owner_freed.wait_for(
                     lambda: self._owners.get(owner, 0) < owner_limit, timeout=owner_wait_s):
-                from service.analysis.extract import DocumentError
+                from service.uploads.extract import DocumentError
 
                 raise DocumentError(429, f"You have {owner_limit} document(s) being read "
                                          "already; send the next when it is done.")
@@ -171,7 +163,7 @@ class ExtractionPool:
             return self._owners.get(owner, 0)
 
     def _extract(self, data: bytes, filename: str | None, limits, timeout_s: float):
-        from service.analysis.extract import Document, DocumentError, ExtractionLimits
+        from service.uploads.extract import Document, DocumentError, ExtractionLimits
 
         limits = limits or ExtractionLimits()
         request = ("extract", data, filename, dataclasses.asdict(limits))
