@@ -7,8 +7,9 @@ threshold of 0.5 on "any risk" flags too many neutral lines of real documents. O
 development documents (never trained on) this fits one temperature to the risk scores of
 every sentence the scan path judges (temperature scaling, Guo et al. 2017: minimum negative
 log-likelihood of "states a risk"), then picks the operating point: the lowest ``min_score``
-whose document precision reaches ``--precision`` (0.8), i.e. the most recall at that
-precision. Both go into the model folder's ``calibration.json``, which the service reads;
+whose document precision reaches ``--precision`` (0.8) while it still finds
+``--min-recall`` (0.4) of the risks, i.e. the most recall at that precision; where none
+does, the one of best F0.5. Both go into the model folder's ``calibration.json``, which the service reads;
 ``MODEL_MIN_SCORE`` and a scan's ``min_score`` can still move the threshold.
 """
 
@@ -76,7 +77,7 @@ def expected_calibration_error(scores: list[float], targets: list[int], bins: in
 
 
 def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
-              precision: float = 0.8) -> dict:
+              precision: float = 0.8, min_recall: float = 0.4) -> dict:
     """Fit, choose and write ``calibration.json`` into ``model_dir``; returns what it wrote."""
     from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
 
@@ -91,7 +92,7 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
     after = risk_scores(logits, none_id, temperature)
     analyzer.calibrate(temperature, 0.0)
     scored = score_documents(analyzer, documents)
-    min_score = choose_min_score(documents, scored, precision=precision)
+    min_score = choose_min_score(documents, scored, precision=precision, min_recall=min_recall)
     calibration = {
         "temperature": temperature,
         "min_score": min_score,
@@ -99,6 +100,7 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
         "documents": len(documents),
         "sentences": len(texts),
         "target_precision": precision,
+        "min_recall": min_recall,
         "expected_calibration_error": {"before": round(expected_calibration_error(
             before, targets), 4), "after": round(expected_calibration_error(after, targets), 4)},
         "at_operating_point": metrics_at(documents, scored, min_score)["all"],
@@ -115,12 +117,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="development documents, never trained on")
     parser.add_argument("--precision", type=float, default=0.8,
                         help="document precision the operating point must reach")
+    parser.add_argument("--min-recall", type=float, default=0.4,
+                        help="share of the risks the operating point must still find for "
+                             "the precision target to count (else: best F0.5)")
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):
         from service.analysis.transformer import resolve_model_dir
 
         calibration = calibrate(resolve_model_dir(args.model), args.documents,
-                                precision=args.precision)
+                                precision=args.precision, min_recall=args.min_recall)
     print(json.dumps(calibration))
     return 0
 

@@ -140,8 +140,9 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
             f"{calibration['temperature']}, expected calibration error of the risk score "
             f"{ece['before']:.3f} before and {ece['after']:.3f} after. Operating point "
             f"(`min_score`): {calibration['min_score']:.2f}, the lowest whose document "
-            f"precision reaches {calibration['target_precision']} (where none does, the one "
-            f"of best F0.5).\n")
+            f"precision reaches {calibration['target_precision']} at recall "
+            f"{calibration.get('min_recall', 0)} or more (where none does, the one of best "
+            f"F0.5).\n")
     lines += [("| documents | genre | findings | gold risks | precision | recall | category "
               "right | neutral lines flagged |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, measured in documents.items():

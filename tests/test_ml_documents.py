@@ -43,6 +43,20 @@ def test_findings_are_matched_to_gold_risks_by_overlap():
     assert choose_min_score([document], scored, precision=1.0) == 0.61
 
 
+def test_a_precision_reached_only_by_missing_most_risks_is_no_operating_point():
+    text = "Alpha may slip. Beta shipped. Gamma may fail. Delta may stop."
+    spans = {word: (text.index(word), text.index(".", text.index(word)) + 1)
+             for word in ("Alpha", "Beta", "Gamma", "Delta")}
+    document = Document("d", "minutes", text, [(*spans[word], "schedule")
+                                               for word in ("Alpha", "Gamma", "Delta")])
+    scored = [[Scored(*spans[word], "schedule", score) for word, score in
+               (("Alpha", 0.9), ("Beta", 0.6), ("Gamma", 0.55), ("Delta", 0.5))]]
+    # Precision 1.0 only above 0.6, where one risk in three is found…
+    assert choose_min_score([document], scored, precision=1.0, min_recall=0.0) == 0.61
+    # …so with a recall floor the point is the one of best F0.5: all four, P 0.75, R 1.0.
+    assert choose_min_score([document], scored, precision=1.0, min_recall=0.4) == 0.0
+
+
 @pytest.mark.parametrize("line, message", [
     ("not json", "not JSON"),
     ('{"text": "x"}', "risks"),
