@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from service.analysis.segment import Sentence, is_heading
 
-HEADING_MAX_WORDS = 8
-PREVIOUS_MAX_WORDS = 16
+HEADING_MAX_WORDS = 6
+PREVIOUS_MAX_WORDS = 10
 SEPARATOR = " | "
 
 
