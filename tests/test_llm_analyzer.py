@@ -10,9 +10,8 @@ import pytest
 
 from service.analysis.base import AnalysisError, Finding
 from service.analysis.labels import LABELS
-from service.analysis.llm import (
-    LLMAnalysis,
-    LLMAnalyzer,
+from service.llm.analyzer import LLMAnalysis, LLMAnalyzer
+from service.llm.errors import (
     LLMBadAnswerError,
     LLMNotConfiguredError,
     LLMTimeoutError,
@@ -481,7 +480,7 @@ def test_a_run_of_dots_is_analysed_without_stalling():
     """20,000 dots took the old sentence-end regex quadratic time, GIL held."""
     result = run_isolated(
         "import json\n"
-        "from service.analysis.llm import LLMAnalyzer\n"
+        "from service.llm.analyzer import LLMAnalyzer\n"
         "from tests.llm_server import FakeLLMServer\n"
         "text = '.' * 20_000 + 'x. ' + '(' * 20_000 + ' The vendor is late.'\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
@@ -500,7 +499,8 @@ def test_an_answer_with_a_huge_whitespace_run_in_a_broken_fence_is_refused_quick
     """The old fence regex backtracked quadratically over the whitespace (1 MB answers)."""
     result = run_isolated(
         "import json\n"
-        "from service.analysis.llm import LLMAnalyzer, LLMBadAnswerError\n"
+        "from service.llm.analyzer import LLMAnalyzer\n"
+        "from service.llm.errors import LLMBadAnswerError\n"
         "from tests.llm_server import FakeLLMServer\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
         "    llm.behaviour = 'broken_fence'\n"

@@ -109,7 +109,8 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
 
 def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
     """(analyzer, None) when LLM_BASE_URL and LLM_MODEL are set, else (None, why not)."""
-    from service.analysis.llm import LLMAnalyzer, LLMNotConfiguredError
+    from service.llm.analyzer import LLMAnalyzer
+    from service.llm.errors import LLMNotConfiguredError
 
     try:
         return LLMAnalyzer.from_config(

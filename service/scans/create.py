@@ -20,10 +20,12 @@ from service.analysis.analyzers import current_analyzers
 from service.analysis.base import Analyzer, Finding
 from service.analysis.bounded import extract_text_bounded
 from service.analysis.extract import Document, DocumentError, ExtractionLimits
-from service.analysis.llm import LLMAnalyzer, LLMCall, LLMError
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
+from service.llm.analyzer import LLMAnalyzer
+from service.llm.client import LLMCall
+from service.llm.errors import LLMError
 from service.models import LLMCallLog, Scan, ScanFinding, User
 
 log = logging.getLogger("riskscan.scans")
