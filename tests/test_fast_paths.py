@@ -289,12 +289,12 @@ def test_dynamic_batching_analyze_finds_what_the_analyzer_finds(fp32, held_out) 
     text = "\n".join(held_out[0][:40])
     batcher = DynamicBatcher(fp32, max_batch=16)
     try:
-        batched = batcher.analyze(text)
+        batched = batcher.analyze(text).findings
         assert (batcher.source, batcher.version) == (fp32.source, fp32.version)
         assert batcher.classify([]) == []
     finally:
         batcher.close()
-    plain = fp32.analyze(text)
+    plain = fp32.analyze(text).findings
     assert [(f.risk, f.category, f.start, f.end) for f in batched] \
         == [(f.risk, f.category, f.start, f.end) for f in plain]
     assert [f.score for f in batched] == [pytest.approx(f.score, abs=2e-4) for f in plain]

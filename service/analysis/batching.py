@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from service.analysis.base import Finding
+from service.analysis.base import Analysis
 
 log = logging.getLogger("riskscan.analysis")
 
@@ -97,11 +97,11 @@ class DynamicBatcher:
         return apply_min_score(request.results,  # type: ignore[arg-type]
                                self.analyzer.min_score if min_score is None else min_score)
 
-    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         from service.analysis.transformer import findings_of
 
-        return findings_of(text, self.classify, min_score=min_score,
-                           context=self.analyzer.context)
+        return Analysis(findings_of(text, self.classify, min_score=min_score,
+                                    context=self.analyzer.context))
 
     def close(self) -> None:
         """Refuse new requests; those queued are still answered."""

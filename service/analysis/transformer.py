@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from service.analysis.base import AnalysisError, Finding
+from service.analysis.base import Analysis, AnalysisError, Finding
 from service.analysis.context import sentence_contexts
 from service.analysis.labels import LABELS, NONE
 from service.analysis.segment import is_heading, sentence_context, split_sentences
@@ -259,10 +259,11 @@ class TransformerAnalyzer:
         return {"input_ids": self.tokenizer.pad_token_id or 0,
                 "token_type_ids": self.tokenizer.pad_token_type_id, "attention_mask": 0}
 
-    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         """A Finding for each sentence of ``text`` whose risk score reaches ``min_score``
         (default: the model's operating point)."""
-        return findings_of(text, self.classify, min_score=min_score, context=self.context)
+        return Analysis(findings_of(text, self.classify, min_score=min_score,
+                                    context=self.context))
 
 
 def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from service.analysis.base import Finding
+from service.analysis.base import Analysis, Finding
 from service.analysis.segment import sentence_context, split_sentences
 from service.llm import prompt
 from service.llm.answers import InvalidContent, parse_content, parse_item
@@ -23,7 +22,6 @@ from service.llm.client import (
     DEFAULT_SCAN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ChatClient,
-    LLMCall,
 )
 from service.llm.errors import LLMBadAnswerError, LLMNotConfiguredError
 from service.llm.grounding import DEFAULT_CHUNK_CHARS, DUPLICATE, SentenceLocator, chunk_sentences
@@ -31,15 +29,6 @@ from service.llm.grounding import DEFAULT_CHUNK_CHARS, DUPLICATE, SentenceLocato
 # The LLM gives no calibrated probability: every finding it asserts (and we verified in the
 # text) gets this score.
 LLM_SCORE = 1.0
-
-
-@dataclass(slots=True)
-class LLMAnalysis:
-    """What one analysis found, how many answered items were rejected, and the calls made."""
-
-    findings: list[Finding] = field(default_factory=list)
-    dropped: int = 0
-    calls: list[LLMCall] = field(default_factory=list)
 
 
 class LLMAnalyzer:
@@ -114,16 +103,15 @@ class LLMAnalyzer:
 
     # -- the Analyzer protocol ------------------------------------------------------------
 
-    def analyze(self, text: str) -> list[Finding]:
-        return self.analyze_detailed(text).findings
+    def analyze(self, text: str, *, min_score: float | None = None,
+                scan_id: str | None = None) -> Analysis:
+        """Analyse ``text`` chunk by chunk; findings sorted by ``start``, with every call made.
 
-    def analyze_detailed(self, text: str, *, scan_id: str | None = None) -> LLMAnalysis:
-        """Analyse ``text`` chunk by chunk; findings sorted by ``start``.
-
-        ``scan_id`` only goes into the log lines. Raises an :class:`LLMError` whose ``calls``
-        hold every call made, failed ones included.
+        Every finding scores LLM_SCORE (1.0), so any ``min_score`` keeps it: the argument is
+        the Analyzer protocol's. ``scan_id`` only goes into the log lines. Raises an
+        :class:`LLMError` whose ``calls`` hold every call made, failed ones included.
         """
-        result = LLMAnalysis()
+        result = Analysis()
         sentences = split_sentences(text)
         if not sentences:
             return result

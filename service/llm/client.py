@@ -3,7 +3,7 @@
 OpenAI, vLLM, Ollama and llama.cpp's server all answer it. Each call is bounded in time
 (its own timeout and the scan's deadline, whichever comes first, even for an answer that
 trickles in) and in size, is never redirected, and is recorded as an :class:`LLMCall`
-whatever its outcome. Nothing logged or raised here holds the API key or the document text.
+whatever its outcome (service/analysis/base.py). Nothing logged or raised here holds the API key or the document text.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import logging
 import socket
 import ssl
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Self
 
 import requests
 import urllib3
 from requests.auth import AuthBase
 
+from service.analysis.base import LLMCall
 from service.llm.errors import (
     LLMBadAnswerError,
     LLMError,
@@ -36,27 +37,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
 _CONNECT_TIMEOUT_S = 10.0
 _MAX_MESSAGE_CHARS = 200  # of an LLM's error message repeated to the client
-
-
-@dataclass(slots=True)
-class LLMCall:
-    """One HTTP request to the LLM, as the service logs and stores it.
-
-    ``status`` is one of ``ok``, ``timeout``, ``connection_error``, ``http_error``,
-    ``invalid_output``, ``redirect``, ``too_large``. ``error`` is a short message that is safe
-    to store and show: never the key or document text.
-    """
-
-    model: str
-    latency_ms: int
-    status: str
-    http_status: int | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

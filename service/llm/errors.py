@@ -1,22 +1,13 @@
-"""What an LLM analysis raises: AnalysisErrors whose status says whose fault it was."""
+"""What an LLM analysis raises: AnalysisErrors whose status says whose fault it was, each
+with the calls made before it (``calls``), so that a failed scan keeps its call log."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from service.analysis.base import AnalysisError
-
-if TYPE_CHECKING:
-    from service.llm.client import LLMCall
 
 
 class LLMError(AnalysisError):
-    """An LLM analysis failed; ``calls`` holds the attempts made before it did, so that a
-    failed scan keeps its call log too."""
-
-    def __init__(self, detail: str, *, calls: list[LLMCall] | None = None, **kwargs: Any):
-        super().__init__(detail, **kwargs)
-        self.calls: list[LLMCall] = list(calls or [])
+    """An LLM analysis failed; ``calls`` holds the attempts made before it did."""
 
 
 class LLMNotConfiguredError(LLMError):
