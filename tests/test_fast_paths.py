@@ -241,7 +241,7 @@ def test_runtime_and_quantize_settings_are_validated() -> None:
 @pytest.mark.parametrize("serialize", ["call", "tokenizer"])
 def test_classify_from_8_threads_answers_as_sequential_calls(fp32, held_out, serialize,
                                                               monkeypatch) -> None:
-    monkeypatch.setattr(fp32, "_serialize", serialize)
+    monkeypatch.setattr(fp32, "serialize", serialize)
     documents = _documents(held_out[0][:160], size=5) * 3
     expected = [fp32.classify(document) for document in documents]
     start = threading.Barrier(8)

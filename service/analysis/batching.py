@@ -1,13 +1,13 @@
 """Dynamic batching: concurrent scans share forward passes (MODEL_DYNAMIC_BATCHING=true).
 
-``DynamicBatcher(analyzer, max_batch, max_wait_ms)`` has the analyzer's interface
-(``classify``, ``analyze``, ``source``, ``version``…). Each ``classify`` call puts its
-sentences on a queue. Requests are grouped as Triton's dynamic batcher groups them: a group
-starts with the oldest request and takes whole requests while it holds at most
-``max_batch`` sentences, waiting up to ``max_wait_ms`` for more to arrive; its sentences are
-classified in one call of the wrapped analyzer (length-sorted batches across requests, so
-less padding than each request alone), and each caller gets its own answers, in its own
-order. A request larger than ``max_batch`` goes alone.
+``DynamicBatcher(analyzer, max_batch, max_wait_ms)`` offers what the service uses of the
+analyzer it wraps (``classify``, ``analyze``, ``source``, ``version``…: see the class).
+Each ``classify`` call puts its sentences on a queue. Requests are grouped as Triton's
+dynamic batcher groups them: a group starts with the oldest request and takes whole requests
+while it holds at most ``max_batch`` sentences, waiting up to ``max_wait_ms`` for more to
+arrive; its sentences are classified in one call of the wrapped analyzer (length-sorted
+batches across requests, so less padding than each request alone), and each caller gets its
+own answers, in its own order. A request larger than ``max_batch`` goes alone.
 
 There is no batching thread: whichever request thread finds no group running leads, that
 is, takes the next group off the queue, classifies it on its own thread and hands the others
@@ -48,7 +48,12 @@ class _Request:
 
 
 class DynamicBatcher:
-    """Wraps a TransformerAnalyzer (see the module docstring)."""
+    """Wraps a TransformerAnalyzer (see the module docstring).
+
+    What the service reads of a model analyzer is offered explicitly, from the wrapped one:
+    ``source``, ``version``, ``device``, ``runtime``, ``quantize``, ``min_score``,
+    ``context``.
+    """
 
     def __init__(self, analyzer, *, max_batch: int = 256, max_wait_ms: float = 0.0):
         if max_batch < 1 or max_wait_ms < 0:
@@ -62,10 +67,39 @@ class DynamicBatcher:
         self._closed = False
         self.batches = 0  # groups classified, for the tests and the benchmark
 
-    def __getattr__(self, name):  # source, version, device, labels… of the wrapped analyzer
-        if name == "analyzer":
-            raise AttributeError(name)
-        return getattr(self.analyzer, name)
+    # -- the wrapped analyzer's description (the Analyzer protocol, the log, /ready) ------
+
+    @property
+    def source(self) -> str:
+        return self.analyzer.source
+
+    @property
+    def version(self) -> str:
+        return self.analyzer.version
+
+    @property
+    def device(self):
+        return self.analyzer.device
+
+    @property
+    def runtime(self) -> str:
+        return self.analyzer.runtime
+
+    @property
+    def quantize(self) -> str:
+        return self.analyzer.quantize
+
+    @property
+    def min_score(self) -> float:
+        """The operating point a request without its own ``min_score`` is labelled at."""
+        return self.analyzer.min_score
+
+    @property
+    def context(self) -> bool:
+        """Whether the model reads each sentence with its heading and previous sentence."""
+        return self.analyzer.context
+
+    # -- classification --------------------------------------------------------------------
 
     def classify(self, sentences: Sequence[str], *, min_score: float | None = None,
                  progress: bool = False) -> list[tuple[str, float]]:
@@ -95,13 +129,13 @@ class DynamicBatcher:
         from service.analysis.transformer import apply_min_score
 
         return apply_min_score(request.results,  # type: ignore[arg-type]
-                               self.analyzer.min_score if min_score is None else min_score)
+                               self.min_score if min_score is None else min_score)
 
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         from service.analysis.transformer import findings_of
 
         return Analysis(findings_of(text, self.classify, min_score=min_score,
-                                    context=self.analyzer.context))
+                                    context=self.context))
 
     def close(self) -> None:
         """Refuse new requests; those queued are still answered."""

@@ -14,9 +14,10 @@ context (its training_config.json says ``"context": true``) reads each sentence 
 section heading and the sentence before it as a second segment (service/analysis/context.py).
 
 ``classify`` is thread-safe: waitress calls it from several threads, and a fast tokenizer
-used by two threads at once raises "Already borrowed". One lock covers the whole call
-(tokenization and forward passes): on a CPU concurrent forward passes only oversubscribe
-the cores (bench/classify.py measures both ways).
+used by two threads at once raises "Already borrowed". By default one lock covers the whole
+call (tokenization and forward passes): on a CPU concurrent forward passes only oversubscribe
+the cores; ``serialize="tokenizer"`` locks tokenization only (bench/classify.py measures
+both ways).
 
 torch and transformers are imported here and only here: the rest of the service imports
 without them, and this module is imported only when a model analyzer is built. torch's
@@ -57,6 +58,8 @@ RUNTIMES = ("auto", "torch", "onnx")
 MIN_FILL = 2 / 3
 MAX_BATCH_TOKENS = 2048
 QUANTIZATIONS = ("none", "int8")
+#: What classify's lock covers: the whole call, or tokenization only (see the module docstring).
+SERIALIZATIONS = ("call", "tokenizer")
 #: A model folder's calibration.json (ml.train writes it) gives its softmax temperature and
 #: operating point; a folder without one is read uncalibrated, a risk from a score of 0.5.
 CALIBRATION_FILE = "calibration.json"
@@ -105,18 +108,22 @@ class TransformerAnalyzer:
     """Finds risks with a fine-tuned sequence classifier (see the module docstring).
 
     ``max_length`` (tokens) defaults to the one the model was trained with; a longer
-    sentence is classified on its head but reported whole.
+    sentence is classified on its head but reported whole. ``serialize`` is what the lock
+    covers when threads classify at once: ``"call"`` (the default), or ``"tokenizer"`` so
+    that their forward passes overlap; it may be changed between calls.
     """
 
     source = "model"
 
     def __init__(self, model_dir: str | os.PathLike, device: str | torch.device | None = None,
                  batch_size: int = 32, max_length: int | None = None,
-                 quantize: str = "none", runtime: str = "auto"):
+                 quantize: str = "none", runtime: str = "auto", serialize: str = "call"):
         if quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize: expected one of {QUANTIZATIONS}, got {quantize!r}")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime: expected one of {RUNTIMES}, got {runtime!r}")
+        if serialize not in SERIALIZATIONS:
+            raise ValueError(f"serialize: expected one of {SERIALIZATIONS}, got {serialize!r}")
         model_dir = resolve_model_dir(model_dir)
         device = torch.device(device) if device is not None else select_device()
         if runtime == "auto":
@@ -141,6 +148,7 @@ class TransformerAnalyzer:
         self._attach(model.to(device), tokenizer, version=model_dir.resolve().name,
                      device=device, batch_size=batch_size,
                      max_length=max_length or trained["max_length"], context=trained["context"])
+        self.serialize = serialize
         self.model_dir = model_dir
         self.calibrate(*read_calibration(model_dir))
 
@@ -167,7 +175,7 @@ class TransformerAnalyzer:
         self.quantize = getattr(model, "quantize", None) or (
             "int8" if _is_quantized(model) else "none")
         self._lock = threading.Lock()  # see the module docstring: classify is serialized
-        self._serialize = "call"  # "call": the whole classify; "tokenizer": tokenization only
+        self.serialize = "call"  # what the lock covers (see the class docstring)
         self.batch_size = batch_size
         self.max_length = max_length
         self.tokenizer = tokenizer
@@ -199,7 +207,7 @@ class TransformerAnalyzer:
         """
         if not sentences:
             return []
-        if self._serialize == "call":
+        if self.serialize == "call":
             with self._lock:
                 results = self._classify(sentences, progress)
         else:
@@ -222,13 +230,13 @@ class TransformerAnalyzer:
     def logits(self, sentences: Sentences):
         """The model's raw logits (sentences × labels, as a float tensor, in input order),
         for calibration (ml/calibrate.py)."""
-        if self._serialize == "call":
+        if self.serialize == "call":
             with self._lock:
                 return self._logits(sentences, progress=False)
         return self._logits(sentences, progress=False)
 
     def _logits(self, sentences: Sentences, progress: bool):
-        if self._serialize == "call":
+        if self.serialize == "call":
             encoded = self._tokenize(sentences)
         else:
             with self._lock:
