@@ -41,6 +41,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
+import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.evaluate import classifier_inputs, compute_metrics, read_contexts, read_labelled_jsonl
 from ml.export import write_onnx
 from service.analysis.labels import LABELS

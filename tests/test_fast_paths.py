@@ -437,7 +437,7 @@ def test_a_closed_batcher_refuses_new_requests(fp32) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# OpenMP's wait policy (service/analysis/__init__.py)
+# OpenMP's wait policy (service/analysis/openmp.py)
 
 
 def _environment_after_import(**environment) -> str:

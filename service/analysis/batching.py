@@ -19,7 +19,7 @@ the previous one ran).
 An earlier version ran the groups on a worker thread of its own and was 3× slower than
 per-request batching even at one client: with a single thread running torch, libgomp counted
 no more threads than cores and let its idle OpenMP threads spin, which took the shared cores
-from everything else. service/analysis/__init__.py now makes them sleep (OMP_WAIT_POLICY);
+from everything else. service/analysis/openmp.py now makes them sleep (OMP_WAIT_POLICY);
 without the hand-off the lone client also keeps the request thread's warm OpenMP team.
 """
 

@@ -34,7 +34,7 @@ agreement on such a host (tests/test_fast_paths.py does it on the test model).
 The session runs with as many threads as torch (``torch.get_num_threads()``), and its
 threads sleep when idle instead of spinning (``session.intra_op.allow_spinning=0``): on the
 shared cores of the reference machine spinning halved ONNX Runtime's throughput, as OpenMP's
-spinning slowed torch (service/analysis/__init__.py). ONNX Runtime's memory arena stays on:
+spinning slowed torch (service/analysis/openmp.py). ONNX Runtime's memory arena stays on:
 without it each activation above the service's mmap threshold (512 KiB, service/__main__.py)
 was mapped and unmapped anew, and with dynamic batching's fuller batches the page faults
 cost 40–67 ms of system time per scan (3 with the arena) and turned its gain at 8 clients
@@ -53,8 +53,9 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import torch
+import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
+import numpy as np  # isort: skip
+import torch  # isort: skip
 
 log = logging.getLogger("riskscan.analysis")
 

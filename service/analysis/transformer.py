@@ -22,7 +22,7 @@ both ways).
 torch and transformers are imported here and only here: the rest of the service imports
 without them, and this module is imported only when a model analyzer is built. torch's
 OpenMP threads sleep when idle instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set by
-``service/analysis/__init__.py`` before torch loads; see there why).
+``service/analysis/openmp.py`` before torch loads; see there why).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pathlib import Path
 # Never reach for a model hub: every model is a local folder.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
