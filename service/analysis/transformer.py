@@ -3,15 +3,14 @@
 ``TransformerAnalyzer(model_dir)`` loads a model written by ``python -m ml.train`` (one
 folder of ``models_cache/``) once, from local files only, on CUDA when there is one (in
 fp16) and on the CPU otherwise. On the CPU it runs in ONNX Runtime by default
-(``runtime="onnx"``: the same labels, about twice as fast; service/analysis/onnx_model.py),
-from the ``model.onnx`` that ml.train writes next to the weights; ``runtime="torch"`` runs
-the torch model. ``quantize="int8"`` makes the Linear layers int8: in ONNX Runtime those
-after the first three encoder layers (≥ 99% of labels as fp32, 1.05–1.3× its fp32), in
-torch every one of them, with torch's dynamic int8 (94–95% of labels as fp32 only).
-``analyze(text)`` segments the text into sentences, classifies them all in length-sorted
-batches and returns a Finding for each sentence not labelled ``none``. A model trained with
-context (its training_config.json says ``"context": true``) reads each sentence with its
-section heading and the sentence before it as a second segment (service/analysis/context.py).
+(``runtime="onnx"``: the same labels, faster; service/analysis/onnx_model.py), from the
+``model.onnx`` that ml.train writes next to the weights; ``runtime="torch"`` runs the torch
+model. ``quantize="int8"`` makes Linear layers int8, trading a little agreement with fp32
+for speed (docs/throughput.md compares both runtimes). ``analyze(text)`` segments the text
+into sentences, classifies them all in length-sorted batches and returns an Analysis with a
+Finding for each sentence not labelled ``none``. A model trained with context (its
+training_config.json says ``"context": true``) reads each sentence with its section heading
+and the sentence before it as a second segment (service/analysis/context.py).
 
 ``classify`` is thread-safe: waitress calls it from several threads, and a fast tokenizer
 used by two threads at once raises "Already borrowed". By default one lock covers the whole
@@ -305,13 +304,10 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
     ``batch_size`` sentences and ``max_tokens`` padded tokens, in which no sentence is
     shorter than ``min_fill`` × the batch's longest.
 
-    A batch is padded to its longest sentence, so the cut bounds the padding: with 2/3, no
-    sentence is computed at more than 1.5× its length. Sentences of one document vary widely
-    (a scan of 20 lines padded to 2.1× its tokens in a single batch), and classifying them in
-    fewer, fuller batches was the slower choice: 1.39× the sentences/s on 20-line documents,
-    1.06× on 256 sentences at once (docs/throughput.md). The token budget bounds the memory
-    of a forward pass (ONNX Runtime's arena keeps the largest): batches of long sentences
-    are smaller, and as fast per sentence, the matrix products being large either way.
+    A batch is padded to its longest sentence, so the cut bounds the padding (with 2/3, no
+    sentence is computed at more than 1.5× its length), and the token budget bounds the
+    memory of a forward pass (ONNX Runtime's arena keeps the largest). Why fewer, fuller
+    batches lost: docs/throughput.md#batches-by-length.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
     batches: list[list[int]] = []
@@ -389,10 +385,8 @@ def _onnx_model(model_dir: Path, input_names: list[str], quantize: str):
 
 def quantize_int8(model):
     """The model with its Linear layers in torch's dynamic int8 (weights int8 per output
-    channel, activations quantized per batch at run time); CPU only.
-
-    Per-channel weights agree with fp32 more often than per-tensor ones (on the small test
-    model 94% against 91% of all labels) and run as fast.
+    channel, activations quantized per batch at run time); CPU only. Per channel agrees with
+    fp32 more often than per tensor, as fast (docs/throughput.md#torchs-dynamic-int8).
     """
     import warnings
 

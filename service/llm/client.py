@@ -3,7 +3,8 @@
 OpenAI, vLLM, Ollama and llama.cpp's server all answer it. Each call is bounded in time
 (its own timeout and the scan's deadline, whichever comes first, even for an answer that
 trickles in) and in size, is never redirected, and is recorded as an :class:`LLMCall`
-whatever its outcome (service/analysis/base.py). Nothing logged or raised here holds the API key or the document text.
+(service/analysis/base.py) whatever its outcome. Nothing logged or raised here holds the
+API key or the document text.
 """
 
 from __future__ import annotations
