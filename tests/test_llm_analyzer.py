@@ -571,7 +571,7 @@ def test_the_scan_deadline_bounds_all_calls_together():
 
 
 def test_from_config_and_the_settings_pass_the_scan_timeout():
-    from service.analysis.analyzers import load_llm
+    from service.analyzers import load_llm
     from service.config import Settings
 
     settings = Settings.from_env({}, RISKSCAN_ENV="testing", LLM_BASE_URL="http://llm:1/v1",

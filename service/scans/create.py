@@ -16,10 +16,10 @@ from flask import current_app
 from werkzeug.utils import secure_filename
 
 from service import metrics
-from service.analysis.analyzers import current_analyzers
 from service.analysis.base import AnalysisError, LLMCall
 from service.analysis.bounded import extract_text_bounded
 from service.analysis.extract import Document, DocumentError, ExtractionLimits
+from service.analyzers import current_analyzers
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db

@@ -1,7 +1,10 @@
-"""The one place that builds the analyzers and picks one for each request.
+"""The app's analyzers: built from the settings at start-up, bound to the Flask app, and
+one picked for each scan.
 
-The transformer is loaded once, at start-up. A model that cannot be loaded does not stop
-the service: /ready reports it, and scans answer 503 with the reason.
+App wiring, beside create_app: it knows Flask and the concrete analyzers (the in-process
+model, service/llm/), so that service/analysis/ needs neither, and the scan use-case only
+asks current_analyzers().pick(). The model is loaded once; one that cannot be loaded does
+not stop the service: /ready reports it, and scans answer 503 with the reason.
 """
 
 from __future__ import annotations
