@@ -120,11 +120,11 @@ def run(model_dir: str, *, rounds: int = 3, count: int = 256, naive_sentences: i
         len(texts), lambda: [default.classify(document) for document in documents])
     for serialize in ("call", "tokenizer"):
         def threaded(serialize=serialize):
-            default._serialize = serialize
+            default.serialize = serialize
             try:
                 return _rate(len(texts), lambda: _threaded(default, documents, 4))
             finally:
-                default._serialize = "call"
+                default.serialize = "call"
         variants[f"analyzer, onnx fp32, 4 threads, lock {serialize}"] = threaded
 
     samples: dict[str, list[float]] = {name: [] for name in variants}

@@ -13,8 +13,8 @@ import argparse
 import sys
 import time
 
-from service.analysis.llm import DEFAULT_CHUNK_CHARS, SentenceLocator, chunk_sentences
 from service.analysis.segment import sentence_context, split_sentences
+from service.llm.grounding import DEFAULT_CHUNK_CHARS, SentenceLocator, chunk_sentences
 
 SIZES = (20_000, 40_000, 80_000, 160_000)
 

@@ -102,7 +102,7 @@ def wrapped_documents(documents: list[Document], width: int = 72) -> list[Docume
 def score_documents(analyzer, documents: list[Document]) -> list[list[Scored]]:
     """Every sentence the scan path would judge, with its risk score (findings at 0)."""
     return [[Scored(f.start, f.end, f.category, f.score)
-             for f in analyzer.analyze(document.text, min_score=0.0)]
+             for f in analyzer.analyze(document.text, min_score=0.0).findings]
             for document in documents]
 
 

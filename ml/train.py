@@ -40,6 +40,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
+import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.card import environment, model_card
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx

@@ -107,7 +107,7 @@ def _enable_sqlite_foreign_keys(engine) -> None:
 
 
 def register_analyzers(app: Flask, settings: Settings) -> None:
-    from service.analysis import analyzers
+    from service import analyzers
 
     analyzers.init_app(app, settings)
 

@@ -111,8 +111,8 @@ def _audit_created(user) -> None:
 
 
 def _seed_scans(user_id: str) -> None:
-    from service.analysis.analyzers import current_analyzers
     from service.analysis.base import AnalysisError
+    from service.analyzers import current_analyzers
     from service.errors import APIError
     from service.models import Scan, User
     from service.scans.create import create_scan

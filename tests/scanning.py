@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from service.analysis.base import Finding
+from service.analysis.base import Analysis, Finding
 from service.analysis.labels import RISK_LABELS
 from service.extensions import db
 from service.models import Scan, ScanFinding
@@ -104,7 +104,7 @@ class KeywordAnalyzer:
     KEYWORDS = (("budget", "budget"), ("vendor", "vendor"), ("slip", "schedule"),
                 ("password", "security"))
 
-    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         findings = []
         for match in re.finditer(r"[^.!?\n]+[.!?]?", text):
             sentence = match.group().strip()
@@ -114,4 +114,4 @@ class KeywordAnalyzer:
                     findings.append(Finding(risk=sentence, category=category, context=sentence,
                                             score=0.9, start=start, end=start + len(sentence)))
                     break
-        return findings
+        return Analysis(findings)

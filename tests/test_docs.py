@@ -107,7 +107,7 @@ def test_the_readme_is_a_door():
 
 def test_the_taxonomy_page_is_the_code_s_taxonomy():
     from service.analysis.labels import LABELS
-    from service.analysis.llm import TAXONOMY
+    from service.llm.prompt import TAXONOMY
 
     rows = re.findall(r"^\| `([a-z]+)` \| ([^|]+) \|", (DOCS / "taxonomy.md").read_text(
         encoding="utf-8"), re.MULTILINE)

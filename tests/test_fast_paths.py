@@ -241,7 +241,7 @@ def test_runtime_and_quantize_settings_are_validated() -> None:
 @pytest.mark.parametrize("serialize", ["call", "tokenizer"])
 def test_classify_from_8_threads_answers_as_sequential_calls(fp32, held_out, serialize,
                                                               monkeypatch) -> None:
-    monkeypatch.setattr(fp32, "_serialize", serialize)
+    monkeypatch.setattr(fp32, "serialize", serialize)
     documents = _documents(held_out[0][:160], size=5) * 3
     expected = [fp32.classify(document) for document in documents]
     start = threading.Barrier(8)
@@ -289,12 +289,12 @@ def test_dynamic_batching_analyze_finds_what_the_analyzer_finds(fp32, held_out) 
     text = "\n".join(held_out[0][:40])
     batcher = DynamicBatcher(fp32, max_batch=16)
     try:
-        batched = batcher.analyze(text)
+        batched = batcher.analyze(text).findings
         assert (batcher.source, batcher.version) == (fp32.source, fp32.version)
         assert batcher.classify([]) == []
     finally:
         batcher.close()
-    plain = fp32.analyze(text)
+    plain = fp32.analyze(text).findings
     assert [(f.risk, f.category, f.start, f.end) for f in batched] \
         == [(f.risk, f.category, f.start, f.end) for f in plain]
     assert [f.score for f in batched] == [pytest.approx(f.score, abs=2e-4) for f in plain]
@@ -377,7 +377,7 @@ def test_a_failing_group_fails_every_request_in_it_and_the_next_call_works() -> 
 
 
 def test_load_model_builds_what_the_settings_ask_for(scan_model_dir) -> None:
-    from service.analysis.analyzers import load_model
+    from service.analyzers import load_model
 
     base = {"RISKSCAN_ENV": "testing", "MODEL_DIR": str(scan_model_dir), "MODEL_DEVICE": "cpu"}
     plain, _ = load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=False, **base))
@@ -437,7 +437,7 @@ def test_a_closed_batcher_refuses_new_requests(fp32) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# OpenMP's wait policy (service/analysis/__init__.py)
+# OpenMP's wait policy (service/analysis/openmp.py)
 
 
 def _environment_after_import(**environment) -> str:

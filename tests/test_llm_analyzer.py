@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from service.analysis.base import AnalysisError, Finding
+from service.analysis.base import Analysis, AnalysisError, Finding
 from service.analysis.labels import LABELS
-from service.analysis.llm import (
-    LLMAnalysis,
-    LLMAnalyzer,
+from service.llm.analyzer import LLMAnalyzer
+from service.llm.errors import (
     LLMBadAnswerError,
     LLMNotConfiguredError,
     LLMTimeoutError,
@@ -64,9 +63,9 @@ def assert_offsets_exact(text: str, findings: list[Finding]) -> None:
 
 
 def test_finds_the_risks_with_exact_offsets_in_text_order(llm):
-    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+    analysis = analyzer_for(llm).analyze(REPORT)
 
-    assert isinstance(analysis, LLMAnalysis)
+    assert isinstance(analysis, Analysis)
     assert [(f.risk, f.category) for f in analysis.findings] == list(REPORT_RISKS.items())
     assert_offsets_exact(REPORT, analysis.findings)
     assert all(f.score == 1.0 for f in analysis.findings)
@@ -79,7 +78,7 @@ def test_finds_the_risks_with_exact_offsets_in_text_order(llm):
 
 def test_analyze_is_the_analyzer_protocol(llm):
     analyzer = analyzer_for(llm)
-    findings = analyzer.analyze(REPORT)
+    findings = analyzer.analyze(REPORT).findings
 
     assert (analyzer.source, analyzer.version) == ("llm", MODEL)
     assert [f.category for f in findings] == ["schedule", "resource", "budget"]
@@ -114,21 +113,21 @@ def test_no_authorization_header_without_a_key_and_trailing_slash_stripped(llm):
 
 def test_fenced_json_is_accepted(llm):
     llm.behaviour = "fenced"
-    findings = analyzer_for(llm).analyze(REPORT)
+    findings = analyzer_for(llm).analyze(REPORT).findings
 
     assert [f.category for f in findings] == ["schedule", "resource", "budget"]
 
 
 def test_findings_sorted_by_position_whatever_order_the_llm_lists(llm):
     llm.reverse = True
-    findings = analyzer_for(llm).analyze(REPORT)
+    findings = analyzer_for(llm).analyze(REPORT).findings
 
     assert [f.start for f in findings] == sorted(f.start for f in findings)
     assert [f.category for f in findings] == ["schedule", "resource", "budget"]
 
 
 def test_context_is_taken_from_the_text_not_from_the_llm(llm):
-    [schedule, _, budget] = analyzer_for(llm).analyze(REPORT)
+    [schedule, _, budget] = analyzer_for(llm).analyze(REPORT).findings
 
     assert "Reason given by the model." not in schedule.context
     assert schedule.context == (
@@ -143,7 +142,7 @@ def test_context_is_taken_from_the_text_not_from_the_llm(llm):
 def test_sentence_reflowed_by_the_llm_maps_back_to_the_original_span():
     text = "Kick-off done.\nThe vendor  may deliver\t   the sensors late. Budget is fine."
     with FakeLLMServer(risks={"The vendor may deliver the sensors late.": "vendor"}) as llm:
-        analysis = analyzer_for(llm).analyze_detailed(text)
+        analysis = analyzer_for(llm).analyze(text)
 
     [finding] = analysis.findings
     assert finding.risk == "The vendor  may deliver\t   the sensors late."
@@ -154,7 +153,7 @@ def test_sentence_reflowed_by_the_llm_maps_back_to_the_original_span():
 def test_straightened_quotes_still_map_to_the_original_sentence():
     text = "Notes.\nThe client\u2019s \u201cfinal\u201d scope keeps growing. Lunch was good."
     with FakeLLMServer(risks={"The client's \"final\" scope keeps growing.": "scope"}) as llm:
-        [finding] = analyzer_for(llm).analyze(text)
+        [finding] = analyzer_for(llm).analyze(text).findings
 
     assert finding.risk == "The client\u2019s \u201cfinal\u201d scope keeps growing."
     assert text[finding.start:finding.end] == finding.risk
@@ -164,7 +163,7 @@ def test_a_repeated_sentence_gets_each_of_its_occurrences():
     sentence = "The test server is down again."
     text = f"Monday. {sentence} Tuesday: all fine. Wednesday. {sentence}"
     with FakeLLMServer(risks={sentence: "technical"}) as llm:
-        findings = analyzer_for(llm).analyze(text)
+        findings = analyzer_for(llm).analyze(text).findings
 
     assert [f.start for f in findings] == [text.index(sentence), text.rindex(sentence)]
     assert_offsets_exact(text, findings)
@@ -173,7 +172,7 @@ def test_a_repeated_sentence_gets_each_of_its_occurrences():
 def test_items_listed_twice_give_one_finding(llm):
     llm.extra_items = [{"risk": "Only one engineer knows the billing module.",
                         "category": "resource", "context": ""}]
-    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+    analysis = analyzer_for(llm).analyze(REPORT)
 
     spans = [(f.start, f.end) for f in analysis.findings]
     assert len(spans) == len(set(spans)) == 3
@@ -188,7 +187,7 @@ def test_unknown_categories_none_and_invented_sentences_are_dropped_and_counted(
         {"risk": 42, "category": "budget"},
         "UAT may slip.",
     ]
-    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+    analysis = analyzer_for(llm).analyze(REPORT)
 
     assert analysis.dropped == 6
     assert [f.category for f in analysis.findings] == ["schedule", "resource", "budget"]
@@ -196,7 +195,7 @@ def test_unknown_categories_none_and_invented_sentences_are_dropped_and_counted(
 
 
 def test_empty_text_makes_no_call(llm):
-    analysis = analyzer_for(llm).analyze_detailed("  \n\n ")
+    analysis = analyzer_for(llm).analyze("  \n\n ")
 
     assert analysis.findings == [] and analysis.calls == []
     assert llm.requests == []
@@ -207,7 +206,7 @@ def test_empty_text_makes_no_call(llm):
 
 def test_invalid_json_once_is_repaired_by_a_second_call(llm):
     llm.queue = ["broken_json"]
-    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+    analysis = analyzer_for(llm).analyze(REPORT)
 
     assert [f.category for f in analysis.findings] == ["schedule", "resource", "budget"]
     assert [c.status for c in analysis.calls] == ["invalid_output", "ok"]
@@ -386,7 +385,7 @@ def long_document() -> tuple[str, dict[str, str]]:
 def test_a_long_text_goes_in_chunks_and_findings_come_back_in_text_order():
     text, risks = long_document()
     with FakeLLMServer(risks=risks) as llm:
-        analysis = analyzer_for(llm, chunk_chars=400).analyze_detailed(text)
+        analysis = analyzer_for(llm, chunk_chars=400).analyze(text)
 
     assert len(analysis.calls) == len(llm.requests) >= 4
     assert all(len(r.document) - len("Find the risks in this document:\n\n") <= 400
@@ -404,7 +403,7 @@ def test_a_long_paragraph_without_breaks_is_cut_at_sentence_ends():
     sentences = [f"Risk {i}: the interface {i} may fail under load." for i in range(30)]
     text = " ".join(sentences)
     with FakeLLMServer(risks={s: "technical" for s in sentences}) as llm:
-        findings = analyzer_for(llm, chunk_chars=250).analyze(text)
+        findings = analyzer_for(llm, chunk_chars=250).analyze(text).findings
 
     assert len(llm.requests) > 1
     assert [f.risk for f in findings] == sentences
@@ -427,12 +426,12 @@ def test_calls_and_logs_hold_no_key_and_no_document_text(llm, caplog):
     caplog.set_level(logging.DEBUG, logger="service.analysis.llm")
     analyzer = analyzer_for(llm, timeout_s=0.5)
     records = []
-    analysis = analyzer.analyze_detailed(REPORT, scan_id="scan-123")
+    analysis = analyzer.analyze(REPORT, scan_id="scan-123")
     records += analysis.calls
     for behaviour in ("prose", "error_401", "echo_400", "hang"):
         llm.behaviour = behaviour
         with pytest.raises(AnalysisError) as caught:
-            analyzer.analyze_detailed(REPORT, scan_id="scan-123")
+            analyzer.analyze(REPORT, scan_id="scan-123")
         records += caught.value.calls
         records.append(caught.value.detail)
 
@@ -447,7 +446,7 @@ def test_calls_and_logs_hold_no_key_and_no_document_text(llm, caplog):
 def test_every_call_is_logged_with_scan_id_model_status_latency_and_tokens(llm, caplog):
     caplog.set_level(logging.INFO, logger="service.analysis.llm")
     llm.queue = ["broken_json"]
-    analyzer_for(llm).analyze_detailed(REPORT, scan_id="scan-42")
+    analyzer_for(llm).analyze(REPORT, scan_id="scan-42")
 
     calls = [r.llm_call for r in caplog.records if hasattr(r, "llm_call")]
     assert [c["status"] for c in calls] == ["invalid_output", "ok"]
@@ -481,11 +480,11 @@ def test_a_run_of_dots_is_analysed_without_stalling():
     """20,000 dots took the old sentence-end regex quadratic time, GIL held."""
     result = run_isolated(
         "import json\n"
-        "from service.analysis.llm import LLMAnalyzer\n"
+        "from service.llm.analyzer import LLMAnalyzer\n"
         "from tests.llm_server import FakeLLMServer\n"
         "text = '.' * 20_000 + 'x. ' + '(' * 20_000 + ' The vendor is late.'\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
-        "    analysis = LLMAnalyzer(llm.base_url, 'm', timeout_s=5).analyze_detailed(text)\n"
+        "    analysis = LLMAnalyzer(llm.base_url, 'm', timeout_s=5).analyze(text)\n"
         "print(json.dumps({'risks': [f.risk for f in analysis.findings],\n"
         "                  'offsets': all(text[f.start:f.end] == f.risk\n"
         "                                 for f in analysis.findings),\n"
@@ -500,7 +499,8 @@ def test_an_answer_with_a_huge_whitespace_run_in_a_broken_fence_is_refused_quick
     """The old fence regex backtracked quadratically over the whitespace (1 MB answers)."""
     result = run_isolated(
         "import json\n"
-        "from service.analysis.llm import LLMAnalyzer, LLMBadAnswerError\n"
+        "from service.llm.analyzer import LLMAnalyzer\n"
+        "from service.llm.errors import LLMBadAnswerError\n"
         "from tests.llm_server import FakeLLMServer\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
         "    llm.behaviour = 'broken_fence'\n"
@@ -516,7 +516,7 @@ def test_an_answer_with_a_huge_whitespace_run_in_a_broken_fence_is_refused_quick
 def test_a_fenced_answer_padded_with_whitespace_is_accepted(llm):
     llm.behaviour = "fenced"
     llm.extra_items = [{"risk": "UAT may slip two weeks" + " " * 50_000, "category": "schedule"}]
-    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+    analysis = analyzer_for(llm).analyze(REPORT)
 
     assert [f.category for f in analysis.findings] == ["schedule", "resource", "budget"]
     assert analysis.dropped == 1
@@ -530,7 +530,7 @@ def test_a_risk_that_is_only_part_of_a_sentence_is_dropped_and_counted(llm):
         {"risk": "Steel prices rose 18% since the estimate, which eats the contingency. "
                  "The steering committee approved the new logo.", "category": "budget"},
     ]
-    analysis = analyzer_for(llm).analyze_detailed(REPORT)
+    analysis = analyzer_for(llm).analyze(REPORT)
 
     assert analysis.dropped == 4
     assert [f.risk for f in analysis.findings] == list(REPORT_RISKS)
@@ -542,7 +542,7 @@ def test_a_risk_from_another_chunk_is_dropped():
     first, last = names[0], names[-1]
     with FakeLLMServer(risks={first: "schedule"}) as llm:
         llm.extra_items = [{"risk": last, "category": "vendor"}]  # in the last chunk only
-        analysis = analyzer_for(llm, chunk_chars=400).analyze_detailed(text)
+        analysis = analyzer_for(llm, chunk_chars=400).analyze(text)
 
     assert [f.risk for f in analysis.findings] == [first, last]
     # Every chunk's answer named `last`; only the last chunk holds it, and there it counts.
@@ -571,7 +571,7 @@ def test_the_scan_deadline_bounds_all_calls_together():
 
 
 def test_from_config_and_the_settings_pass_the_scan_timeout():
-    from service.analysis.analyzers import load_llm
+    from service.analyzers import load_llm
     from service.config import Settings
 
     settings = Settings.from_env({}, RISKSCAN_ENV="testing", LLM_BASE_URL="http://llm:1/v1",

@@ -1,14 +1,15 @@
 """Properties of the text handling on hostile inputs built from runs of punctuation,
 brackets, underscores, whitespace, letters and abbreviations: exact, bounded, in order, and
-for the LLM path whole sentences only (service/analysis/segment.py, llm.py)."""
+for the LLM path whole sentences only (service/analysis/segment.py,
+service/llm/grounding.py)."""
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.analysis.llm import _DUPLICATE, SentenceLocator, _folded, chunk_sentences
 from service.analysis.segment import MAX_SENTENCE_CHARS, split_sentences
+from service.llm.grounding import DUPLICATE, SentenceLocator, chunk_sentences, folded
 
 PROPERTIES = settings(deadline=None, database=None, derandomize=True, max_examples=150,
                       suppress_health_check=list(HealthCheck))
@@ -58,13 +59,13 @@ def test_each_sentence_is_located_as_itself_and_a_part_of_one_is_not(text, max_c
     exact, reflowed = SentenceLocator(sentences), SentenceLocator(sentences)
 
     for chunk in chunks:
-        whole = {_folded(sentences[i].text) for i in chunk}
+        whole = {folded(sentences[i].text) for i in chunk}
         for i in chunk:
             sentence = sentences[i].text
             assert exact.locate(sentence, chunk) == i
             assert reflowed.locate(" " + " ".join(sentence.split()) + "\n", chunk) == i
             part = " ".join(sentence.split()[1:])
-            if part and _folded(part) not in whole:
+            if part and folded(part) not in whole:
                 assert exact.locate(part, chunk) is None
         for i in chunk:  # reported once: asked again, every one is a duplicate
-            assert exact.locate(sentences[i].text, chunk) is _DUPLICATE
+            assert exact.locate(sentences[i].text, chunk) is DUPLICATE

@@ -211,7 +211,7 @@ def test_analyze_returns_findings_with_exact_offsets_and_context(
     body = [nones[0], risks[0], nones[1], risks[1], risks[2]]
     text = "Weekly report\n\n" + "  ".join(body[:3]) + "\n- " + body[3] + "\n\n" + body[4]
 
-    findings = trained_analyzer.analyze(text)
+    findings = trained_analyzer.analyze(text).findings
     sentences = split_sentences(text)
 
     assert [f.risk for f in findings] == [risks[0], risks[1], risks[2]]
@@ -229,8 +229,8 @@ def test_analyze_returns_findings_with_exact_offsets_and_context(
 
 
 def test_text_without_sentences_has_no_findings(trained_analyzer) -> None:
-    assert trained_analyzer.analyze("") == []
-    assert trained_analyzer.analyze(" \n\t ") == []
+    assert trained_analyzer.analyze("").findings == []
+    assert trained_analyzer.analyze(" \n\t ").findings == []
 
 
 def test_a_sentence_longer_than_max_length_is_reported_whole(
@@ -244,7 +244,7 @@ def test_a_sentence_longer_than_max_length_is_reported_whole(
     text = "Introduction to the report.\n" + long_sentence
     token_count = len(trained_analyzer.tokenizer(long_sentence)["input_ids"])
 
-    findings = trained_analyzer.analyze(text)
+    findings = trained_analyzer.analyze(text).findings
 
     assert len(long_sentence) <= MAX_SENTENCE_CHARS
     assert token_count > 2 * trained_analyzer.max_length

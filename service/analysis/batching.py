@@ -1,26 +1,9 @@
 """Dynamic batching: concurrent scans share forward passes (MODEL_DYNAMIC_BATCHING=true).
 
-``DynamicBatcher(analyzer, max_batch, max_wait_ms)`` has the analyzer's interface
-(``classify``, ``analyze``, ``source``, ``version``…). Each ``classify`` call puts its
-sentences on a queue. Requests are grouped as Triton's dynamic batcher groups them: a group
-starts with the oldest request and takes whole requests while it holds at most
-``max_batch`` sentences, waiting up to ``max_wait_ms`` for more to arrive; its sentences are
-classified in one call of the wrapped analyzer (length-sorted batches across requests, so
-less padding than each request alone), and each caller gets its own answers, in its own
-order. A request larger than ``max_batch`` goes alone.
-
-There is no batching thread: whichever request thread finds no group running leads, that
-is, takes the next group off the queue, classifies it on its own thread and hands the others
-their answers, then leads again while its own request is still queued; the others wait. A
-lone client therefore runs exactly the per-request path, with no hand-off to another thread
-(with ``max_wait_ms=0``, the default, nothing waits either: a group is whatever queued while
-the previous one ran).
-
-An earlier version ran the groups on a worker thread of its own and was 3× slower than
-per-request batching even at one client: with a single thread running torch, libgomp counted
-no more threads than cores and let its idle OpenMP threads spin, which took the shared cores
-from everything else. service/analysis/__init__.py now makes them sleep (OMP_WAIT_POLICY);
-without the hand-off the lone client also keeps the request thread's warm OpenMP team.
+One forward pass over several scans' sentences computes less padding and fewer passes than
+one per scan. There is no batching thread: whichever request thread finds no group running
+classifies the next group, so a lone client runs the per-request path on its own thread
+(docs/throughput.md#the-dynamic-batcher-has-no-thread-of-its-own).
 """
 
 from __future__ import annotations
@@ -32,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from service.analysis.base import Finding
+from service.analysis.base import Analysis
 
 log = logging.getLogger("riskscan.analysis")
 
@@ -48,7 +31,20 @@ class _Request:
 
 
 class DynamicBatcher:
-    """Wraps a TransformerAnalyzer (see the module docstring)."""
+    """Wraps a TransformerAnalyzer: ``classify`` and ``analyze`` answer as the analyzer's do,
+    computed alongside other requests.
+
+    Requests are grouped as Triton's dynamic batcher groups them: a group starts with the
+    oldest request and takes whole requests while it holds at most ``max_batch`` sentences,
+    waiting up to ``max_wait_ms`` for more (0, the default: a group is whatever queued while
+    the previous one ran); a request larger than ``max_batch`` goes alone. The leader
+    classifies the group in one call of the wrapped analyzer and hands each caller its own
+    answers, in its own order; the others wait.
+
+    What the service reads of a model analyzer is offered explicitly, from the wrapped one:
+    ``source``, ``version``, ``device``, ``runtime``, ``quantize``, ``min_score``,
+    ``context``.
+    """
 
     def __init__(self, analyzer, *, max_batch: int = 256, max_wait_ms: float = 0.0):
         if max_batch < 1 or max_wait_ms < 0:
@@ -62,10 +58,39 @@ class DynamicBatcher:
         self._closed = False
         self.batches = 0  # groups classified, for the tests and the benchmark
 
-    def __getattr__(self, name):  # source, version, device, labels… of the wrapped analyzer
-        if name == "analyzer":
-            raise AttributeError(name)
-        return getattr(self.analyzer, name)
+    # -- the wrapped analyzer's description (the Analyzer protocol, the log, /ready) ------
+
+    @property
+    def source(self) -> str:
+        return self.analyzer.source
+
+    @property
+    def version(self) -> str:
+        return self.analyzer.version
+
+    @property
+    def device(self):
+        return self.analyzer.device
+
+    @property
+    def runtime(self) -> str:
+        return self.analyzer.runtime
+
+    @property
+    def quantize(self) -> str:
+        return self.analyzer.quantize
+
+    @property
+    def min_score(self) -> float:
+        """The operating point a request without its own ``min_score`` is labelled at."""
+        return self.analyzer.min_score
+
+    @property
+    def context(self) -> bool:
+        """Whether the model reads each sentence with its heading and previous sentence."""
+        return self.analyzer.context
+
+    # -- classification --------------------------------------------------------------------
 
     def classify(self, sentences: Sequence[str], *, min_score: float | None = None,
                  progress: bool = False) -> list[tuple[str, float]]:
@@ -95,13 +120,13 @@ class DynamicBatcher:
         from service.analysis.transformer import apply_min_score
 
         return apply_min_score(request.results,  # type: ignore[arg-type]
-                               self.analyzer.min_score if min_score is None else min_score)
+                               self.min_score if min_score is None else min_score)
 
-    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         from service.analysis.transformer import findings_of
 
-        return findings_of(text, self.classify, min_score=min_score,
-                           context=self.analyzer.context)
+        return Analysis(findings_of(text, self.classify, min_score=min_score,
+                                    context=self.context))
 
     def close(self) -> None:
         """Refuse new requests; those queued are still answered."""

@@ -1,45 +1,14 @@
 """The classifier in ONNX Runtime: fp32, or int8 where int8 is harmless (the CPU's fast path).
 
-``python -m ml.train`` writes ``model.onnx`` (the fp32 graph, exported by torch) next to the
-weights; ``OnnxModel.load(path, config, input_names)`` opens an inference session on it, and
-``OnnxModel.build(model, input_names)`` exports a loaded torch classifier first (for a model
-folder without ``model.onnx``). Either is called like the torch model
-(``model(**batch).logits``), so TransformerAnalyzer classifies with it unchanged.
-
-fp32 (``quantize="none"``, the CPU default, MODEL_RUNTIME=auto): the same labels as torch's
-(logits within 1e-5) at about twice the speed on the reference machine (docs/throughput.md):
-ONNX Runtime's own matrix kernels and fused operators (SkipLayerNormalization, BiasGelu)
-against torch's eager operator-by-operator execution. Opening the session from the
-file costs a fraction of a second and no torch weights are ever loaded, so the service
-starts sooner and smaller than with the torch model.
-
-int8 (``quantize="int8"``): what is quantized, and why (measured on the real model and the
-held-out sentences of ml/data, docs/throughput.md): the weights of the Linear layers
-(MatMul/Gemm) per output channel, their inputs per batch at run time in 8 bits (u8, full
-range), except the Linear layers of the first ``FP32_LAYERS`` encoder layers, which stay
-fp32, as do the word embeddings. With every Linear in int8, 2–3% of the labels differ from
-fp32's (97.3% agreement on the validation sentences). The error starts early and grows
-through the later layers: leaving out one matrix product at a time, those of layers 0 and 1
-mattered most, those of layer 5 not at all; with the first three of the six layers in fp32,
-99.1–99.9% of labels agree, on three held-out sets and two trained models. Quantizing the
-embeddings too cost agreement (97.3% against 98.0% on the test sentences) for no speed. The
-quantization runs at load time, from ``model.onnx`` into a temporary folder (about 1 s).
-
-torch's own dynamic int8 (MODEL_RUNTIME=torch, MODEL_QUANTIZE=int8) quantizes activations in
-7 bits (fbgemm's reduce_range) and agreed with fp32 on 94.6% of the test sentences only.
-ONNX Runtime's 8 bits were measured on a CPU with AVX512-VNNI; on an x86 CPU without VNNI,
-its u8×s8 kernel can saturate (its documentation advises reduce_range there), so check the
-agreement on such a host (tests/test_fast_paths.py does it on the test model).
-
-The session runs with as many threads as torch (``torch.get_num_threads()``), and its
-threads sleep when idle instead of spinning (``session.intra_op.allow_spinning=0``): on the
-shared cores of the reference machine spinning halved ONNX Runtime's throughput, as OpenMP's
-spinning slowed torch (service/analysis/__init__.py). ONNX Runtime's memory arena stays on:
-without it each activation above the service's mmap threshold (512 KiB, service/__main__.py)
-was mapped and unmapped anew, and with dynamic batching's fuller batches the page faults
-cost 40–67 ms of system time per scan (3 with the arena) and turned its gain at 8 clients
-into a loss (0.79×). The arena keeps the largest batch's activations, which the analyzer
-bounds (plan_batches' token budget: about 70 MB more after a batch of the longest sentences).
+Called like the torch model (``model(**batch).logits``), so TransformerAnalyzer classifies
+with it unchanged; on the CPU it gives torch's labels faster, and the service starts without
+loading torch weights. ``OnnxModel.load`` opens a session on the ``model.onnx`` that
+``python -m ml.train`` writes; ``OnnxModel.build`` exports a torch classifier first (for a
+folder without one). int8 keeps the first ``FP32_LAYERS`` encoder layers and the embeddings
+in fp32, where its error starts; the session's threads sleep when idle and its memory arena
+stays on. Why, with the measurements: docs/throughput.md#onnx-runtimes-settings and the int8
+table there; on an x86 CPU without AVX512-VNNI, check int8's agreement (tests/test_fast_paths.py
+does it on the test model).
 
 onnxruntime and onnx are imported here only.
 """
@@ -53,8 +22,9 @@ import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import torch
+import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
+import numpy as np  # isort: skip
+import torch  # isort: skip
 
 log = logging.getLogger("riskscan.analysis")
 

@@ -3,25 +3,25 @@
 ``TransformerAnalyzer(model_dir)`` loads a model written by ``python -m ml.train`` (one
 folder of ``models_cache/``) once, from local files only, on CUDA when there is one (in
 fp16) and on the CPU otherwise. On the CPU it runs in ONNX Runtime by default
-(``runtime="onnx"``: the same labels, about twice as fast; service/analysis/onnx_model.py),
-from the ``model.onnx`` that ml.train writes next to the weights; ``runtime="torch"`` runs
-the torch model. ``quantize="int8"`` makes the Linear layers int8: in ONNX Runtime those
-after the first three encoder layers (≥ 99% of labels as fp32, 1.05–1.3× its fp32), in
-torch every one of them, with torch's dynamic int8 (94–95% of labels as fp32 only).
-``analyze(text)`` segments the text into sentences, classifies them all in length-sorted
-batches and returns a Finding for each sentence not labelled ``none``. A model trained with
-context (its training_config.json says ``"context": true``) reads each sentence with its
-section heading and the sentence before it as a second segment (service/analysis/context.py).
+(``runtime="onnx"``: the same labels, faster; service/analysis/onnx_model.py), from the
+``model.onnx`` that ml.train writes next to the weights; ``runtime="torch"`` runs the torch
+model. ``quantize="int8"`` makes Linear layers int8, trading a little agreement with fp32
+for speed (docs/throughput.md compares both runtimes). ``analyze(text)`` segments the text
+into sentences, classifies them all in length-sorted batches and returns an Analysis with a
+Finding for each sentence not labelled ``none``. A model trained with context (its
+training_config.json says ``"context": true``) reads each sentence with its section heading
+and the sentence before it as a second segment (service/analysis/context.py).
 
 ``classify`` is thread-safe: waitress calls it from several threads, and a fast tokenizer
-used by two threads at once raises "Already borrowed". One lock covers the whole call
-(tokenization and forward passes): on a CPU concurrent forward passes only oversubscribe
-the cores (bench/classify.py measures both ways).
+used by two threads at once raises "Already borrowed". By default one lock covers the whole
+call (tokenization and forward passes): on a CPU concurrent forward passes only oversubscribe
+the cores; ``serialize="tokenizer"`` locks tokenization only (bench/classify.py measures
+both ways).
 
 torch and transformers are imported here and only here: the rest of the service imports
 without them, and this module is imported only when a model analyzer is built. torch's
 OpenMP threads sleep when idle instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set by
-``service/analysis/__init__.py`` before torch loads; see there why).
+``service/analysis/openmp.py`` before torch loads; see there why).
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ from pathlib import Path
 # Never reach for a model hub: every model is a local folder.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from service.analysis.base import AnalysisError, Finding
+from service.analysis.base import Analysis, AnalysisError, Finding
 from service.analysis.context import sentence_contexts
 from service.analysis.labels import LABELS, NONE
 from service.analysis.segment import is_heading, sentence_context, split_sentences
@@ -57,6 +58,8 @@ RUNTIMES = ("auto", "torch", "onnx")
 MIN_FILL = 2 / 3
 MAX_BATCH_TOKENS = 2048
 QUANTIZATIONS = ("none", "int8")
+#: What classify's lock covers: the whole call, or tokenization only (see the module docstring).
+SERIALIZATIONS = ("call", "tokenizer")
 #: A model folder's calibration.json (ml.train writes it) gives its softmax temperature and
 #: operating point; a folder without one is read uncalibrated, a risk from a score of 0.5.
 CALIBRATION_FILE = "calibration.json"
@@ -105,18 +108,22 @@ class TransformerAnalyzer:
     """Finds risks with a fine-tuned sequence classifier (see the module docstring).
 
     ``max_length`` (tokens) defaults to the one the model was trained with; a longer
-    sentence is classified on its head but reported whole.
+    sentence is classified on its head but reported whole. ``serialize`` is what the lock
+    covers when threads classify at once: ``"call"`` (the default), or ``"tokenizer"`` so
+    that their forward passes overlap; it may be changed between calls.
     """
 
     source = "model"
 
     def __init__(self, model_dir: str | os.PathLike, device: str | torch.device | None = None,
                  batch_size: int = 32, max_length: int | None = None,
-                 quantize: str = "none", runtime: str = "auto"):
+                 quantize: str = "none", runtime: str = "auto", serialize: str = "call"):
         if quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize: expected one of {QUANTIZATIONS}, got {quantize!r}")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime: expected one of {RUNTIMES}, got {runtime!r}")
+        if serialize not in SERIALIZATIONS:
+            raise ValueError(f"serialize: expected one of {SERIALIZATIONS}, got {serialize!r}")
         model_dir = resolve_model_dir(model_dir)
         device = torch.device(device) if device is not None else select_device()
         if runtime == "auto":
@@ -141,6 +148,7 @@ class TransformerAnalyzer:
         self._attach(model.to(device), tokenizer, version=model_dir.resolve().name,
                      device=device, batch_size=batch_size,
                      max_length=max_length or trained["max_length"], context=trained["context"])
+        self.serialize = serialize
         self.model_dir = model_dir
         self.calibrate(*read_calibration(model_dir))
 
@@ -167,7 +175,7 @@ class TransformerAnalyzer:
         self.quantize = getattr(model, "quantize", None) or (
             "int8" if _is_quantized(model) else "none")
         self._lock = threading.Lock()  # see the module docstring: classify is serialized
-        self._serialize = "call"  # "call": the whole classify; "tokenizer": tokenization only
+        self.serialize = "call"  # what the lock covers (see the class docstring)
         self.batch_size = batch_size
         self.max_length = max_length
         self.tokenizer = tokenizer
@@ -199,7 +207,7 @@ class TransformerAnalyzer:
         """
         if not sentences:
             return []
-        if self._serialize == "call":
+        if self.serialize == "call":
             with self._lock:
                 results = self._classify(sentences, progress)
         else:
@@ -222,13 +230,13 @@ class TransformerAnalyzer:
     def logits(self, sentences: Sentences):
         """The model's raw logits (sentences × labels, as a float tensor, in input order),
         for calibration (ml/calibrate.py)."""
-        if self._serialize == "call":
+        if self.serialize == "call":
             with self._lock:
                 return self._logits(sentences, progress=False)
         return self._logits(sentences, progress=False)
 
     def _logits(self, sentences: Sentences, progress: bool):
-        if self._serialize == "call":
+        if self.serialize == "call":
             encoded = self._tokenize(sentences)
         else:
             with self._lock:
@@ -259,10 +267,11 @@ class TransformerAnalyzer:
         return {"input_ids": self.tokenizer.pad_token_id or 0,
                 "token_type_ids": self.tokenizer.pad_token_type_id, "attention_mask": 0}
 
-    def analyze(self, text: str, *, min_score: float | None = None) -> list[Finding]:
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         """A Finding for each sentence of ``text`` whose risk score reaches ``min_score``
         (default: the model's operating point)."""
-        return findings_of(text, self.classify, min_score=min_score, context=self.context)
+        return Analysis(findings_of(text, self.classify, min_score=min_score,
+                                    context=self.context))
 
 
 def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int
@@ -295,13 +304,10 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
     ``batch_size`` sentences and ``max_tokens`` padded tokens, in which no sentence is
     shorter than ``min_fill`` × the batch's longest.
 
-    A batch is padded to its longest sentence, so the cut bounds the padding: with 2/3, no
-    sentence is computed at more than 1.5× its length. Sentences of one document vary widely
-    (a scan of 20 lines padded to 2.1× its tokens in a single batch), and classifying them in
-    fewer, fuller batches was the slower choice: 1.39× the sentences/s on 20-line documents,
-    1.06× on 256 sentences at once (docs/throughput.md). The token budget bounds the memory
-    of a forward pass (ONNX Runtime's arena keeps the largest): batches of long sentences
-    are smaller, and as fast per sentence, the matrix products being large either way.
+    A batch is padded to its longest sentence, so the cut bounds the padding (with 2/3, no
+    sentence is computed at more than 1.5× its length), and the token budget bounds the
+    memory of a forward pass (ONNX Runtime's arena keeps the largest). Why fewer, fuller
+    batches lost: docs/throughput.md#batches-by-length.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
     batches: list[list[int]] = []
@@ -379,10 +385,8 @@ def _onnx_model(model_dir: Path, input_names: list[str], quantize: str):
 
 def quantize_int8(model):
     """The model with its Linear layers in torch's dynamic int8 (weights int8 per output
-    channel, activations quantized per batch at run time); CPU only.
-
-    Per-channel weights agree with fp32 more often than per-tensor ones (on the small test
-    model 94% against 91% of all labels) and run as fast.
+    channel, activations quantized per batch at run time); CPU only. Per channel agrees with
+    fp32 more often than per tensor, as fast (docs/throughput.md#torchs-dynamic-int8).
     """
     import warnings
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from service import metrics
-from service.analysis.analyzers import current_analyzers
-from service.analysis.base import Analyzer, Finding
-from service.analysis.llm import LLMAnalyzer, LLMCall, LLMError
+from service.analysis.base import AnalysisError, LLMCall
+from service.analyzers import current_analyzers
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
@@ -45,27 +44,27 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     db.session.close()  # no connection or transaction held while the analyzer runs
     try:
         with metrics.INFERENCE_SECONDS.labels(analyzer.source).time():
-            findings, dropped, calls = _analyse(
-                analyzer, document.text,
-                settings.MODEL_MIN_SCORE if min_score is None else min_score)
-    except LLMError as error:
-        _log_llm_calls(error.calls, user_id)  # failed scans keep their call log
-        db.session.commit()
+            analysis = analyzer.analyze(document.text, min_score=(
+                settings.MODEL_MIN_SCORE if min_score is None else min_score))
+    except AnalysisError as error:
+        if error.calls:  # failed LLM scans keep their call log
+            _log_llm_calls(error.calls, user_id)
+            db.session.commit()
         raise
 
     scan = Scan(
         user_id=user_id, source=analyzer.source, model_version=analyzer.version,
-        text_length=len(document.text), dropped=dropped,
+        text_length=len(document.text), dropped=analysis.dropped,
         filename=upload.filename if upload else None,
         media_type=document.media_type if upload else None,
         stored_filename=f"original.{document.kind}" if upload else None,
         findings=[ScanFinding(position=position, risk=f.risk, category=f.category,
                               context=f.context, score=f.score, start=f.start, end=f.end)
-                  for position, f in enumerate(findings)],
+                  for position, f in enumerate(analysis.findings)],
     )
     db.session.add(scan)
     db.session.flush()  # assigns the scan id the file's folder and the call log refer to
-    _log_llm_calls(calls, user_id, scan.id)
+    _log_llm_calls(analysis.calls, user_id, scan.id)
     folder = None
     try:
         if upload is not None:
@@ -80,15 +79,6 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         raise
     metrics.SCANS.labels(scan.source).inc()
     return scan
-
-
-def _analyse(analyzer: Analyzer, text: str, min_score: float | None
-             ) -> tuple[list[Finding], int, list[LLMCall]]:
-    """(findings, answers dropped by validation, LLM calls made)."""
-    if isinstance(analyzer, LLMAnalyzer):
-        analysis = analyzer.analyze_detailed(text)
-        return analysis.findings, analysis.dropped, analysis.calls
-    return analyzer.analyze(text, min_score=min_score), 0, []
 
 
 def _log_llm_calls(calls: list[LLMCall], user_id: str, scan_id: str | None = None) -> None:

@@ -1,7 +1,10 @@
-"""The one place that builds the analyzers and picks one for each request.
+"""The app's analyzers: built from the settings at start-up, bound to the Flask app, and
+one picked for each scan.
 
-The transformer is loaded once, at start-up. A model that cannot be loaded does not stop
-the service: /ready reports it, and scans answer 503 with the reason.
+App wiring, beside create_app: it knows Flask and the concrete analyzers (the in-process
+model, service/llm/), so that service/analysis/ needs neither, and the scan use-case only
+asks current_analyzers().pick(). The model is loaded once; one that cannot be loaded does
+not stop the service: /ready reports it, and scans answer 503 with the reason.
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
 
 def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
     """(analyzer, None) when LLM_BASE_URL and LLM_MODEL are set, else (None, why not)."""
-    from service.analysis.llm import LLMAnalyzer, LLMNotConfiguredError
+    from service.llm.analyzer import LLMAnalyzer
+    from service.llm.errors import LLMNotConfiguredError
 
     try:
         return LLMAnalyzer.from_config(
