@@ -156,7 +156,9 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
                          f"{cell(m['neutral_flagged'])} |")
     lines.append("\nMeasured through the scan path at the operating point "
                  "(`python -m ml.evaluate --documents`; ml/documents.py says how findings are "
-                 "matched).")
+                 "matched). How these figures moved from the models before, on the same "
+                 "documents, and which step bought what (data, context, calibration): "
+                 "docs/model.md in the repository.")
     return "\n".join(lines)
 
 
