@@ -138,6 +138,15 @@ def init_app(app: Flask, settings: Settings) -> None:
     analyzers = Analyzers(model=model, model_error=model_error, llm=llm, llm_error=llm_error)
     app.extensions["riskscan.analyzers"] = analyzers
     app.extensions.setdefault("riskscan.readiness", {})["analyzers"] = analyzers.readiness
+    app.register_error_handler(AnalysisError, analysis_problem)
+
+
+def analysis_problem(error: AnalysisError):
+    """An analyzer that could not do its job, as problem+json (503 says when to retry)."""
+    from service.errors import problem
+
+    headers = {"Retry-After": "30"} if error.status == 503 else None
+    return problem(error.status, error.detail, title=error.title, headers=headers)
 
 
 def current_analyzers() -> Analyzers:

@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, Pending
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from service.analysis.base import AnalysisError
 from service.extensions import db, end_session, token_auth
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -132,11 +131,6 @@ def register_error_handlers(app: Flask) -> None:
             errors = _flatten(data["messages"])
             detail = "The request body is not valid JSON."
         return problem(error.code or 500, detail, errors=errors, headers=headers)
-
-    @app.errorhandler(AnalysisError)
-    def analysis_error(error: AnalysisError):
-        headers = {"Retry-After": "30"} if error.status == 503 else None
-        return problem(error.status, error.detail, title=error.title, headers=headers)
 
     @app.errorhandler(PendingRollbackError)
     def session_lost_its_connection(error: PendingRollbackError):
