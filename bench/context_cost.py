@@ -23,15 +23,12 @@ DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 
 def tokens_per_sentence(analyzer, texts: list[str]) -> float:
     """Mean tokens per judged sentence, as the analyzer reads them."""
-    from service.analysis.context import sentence_contexts
     from service.analysis.segment import split_sentences
-    from service.analysis.transformer import encode, judged
+    from service.analysis.transformer import encode, judged_inputs
 
     lengths = []
     for text in texts:
-        sentences = split_sentences(text)
-        contexts = sentence_contexts(text, sentences)
-        inputs = [(sentences[i].text, contexts[i]) for i in judged(text, sentences)]
+        _, inputs = judged_inputs(text, split_sentences(text), context=analyzer.context)
         encoded = encode(analyzer.tokenizer, inputs, context=analyzer.context,
                          max_length=analyzer.max_length)
         lengths.extend(len(ids) for ids in encoded["input_ids"])

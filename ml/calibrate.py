@@ -32,21 +32,17 @@ TEMPERATURES = [round(0.5 + 0.05 * step, 2) for step in range(91)]  # 0.5 … 5.
 def judged_examples(analyzer, documents) -> tuple[list, list[int]]:
     """(what the classifier reads, 1 when the sentence overlaps a gold risk) for each
     sentence the scan path judges in ``documents``."""
-    from service.analysis.context import sentence_contexts
     from service.analysis.segment import split_sentences
-    from service.analysis.transformer import judged
+    from service.analysis.transformer import judged_inputs
 
     texts: list = []
     targets = []
     for document in documents:
         sentences = split_sentences(document.text)
-        contexts = sentence_contexts(document.text, sentences)
-        for index in judged(document.text, sentences):
-            sentence = sentences[index]
-            texts.append((sentence.text, contexts[index]) if analyzer.context
-                         else sentence.text)
-            targets.append(int(any(sentence.start < end and start < sentence.end
-                                   for start, end, _ in document.risks)))
+        indices, inputs = judged_inputs(document.text, sentences, context=analyzer.context)
+        texts.extend(inputs)
+        targets.extend(int(any(sentences[index].start < end and start < sentences[index].end
+                               for start, end, _ in document.risks)) for index in indices)
     return texts, targets
 
 

@@ -46,8 +46,19 @@ class InvalidDataError(ValueError):
 
 def read_labelled_jsonl(path: Path) -> tuple[list[str], list[str]]:
     """(texts, labels) of a JSONL file of {"text", "label", ...}; raises InvalidDataError."""
+    texts, labels, _ = read_labelled_rows(path)
+    return texts, labels
+
+
+def read_labelled_rows(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(texts, labels, contexts) of a JSONL file of {"text", "label", ...}: a real document's
+    row has the context built from its section ``heading`` and ``previous`` sentence
+    (service/analysis/context.py); any other row has none (""). Raises InvalidDataError."""
+    from service.analysis.context import context_text
+
     texts: list[str] = []
     labels: list[str] = []
+    contexts: list[str] = []
     for where, record in records(path, InvalidDataError):
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise InvalidDataError(f"{where}: no \"text\" string")
@@ -56,23 +67,12 @@ def read_labelled_jsonl(path: Path) -> tuple[list[str], list[str]]:
                 f"{where}: label {record.get('label')!r} is not one of {', '.join(LABELS)}")
         texts.append(record["text"])
         labels.append(record["label"])
-    if not texts:
-        raise InvalidDataError(f"{path}: no labelled sentences")
-    return texts, labels
-
-
-def read_contexts(path: Path) -> list[str]:
-    """The context of each row of a JSONL file read by read_labelled_jsonl, in its order:
-    a real document's sentence has its section ``heading`` and ``previous`` sentence
-    (service/analysis/context.py); any other row has none ("")."""
-    from service.analysis.context import context_text
-
-    contexts = []
-    for _, record in records(path, InvalidDataError):
         heading, previous = record.get("heading"), record.get("previous")
         has_context = isinstance(heading, str) and isinstance(previous, str)
         contexts.append(context_text(heading, previous) if has_context else "")
-    return contexts
+    if not texts:
+        raise InvalidDataError(f"{path}: no labelled sentences")
+    return texts, labels, contexts
 
 
 def classifier_inputs(texts: list[str], contexts: list[str], context: bool) -> list:
@@ -145,11 +145,11 @@ def evaluate(model_dir: Path, data_path: Path, out_dir: Path | None = None, *,
     """Classify ``data_path`` with the model in ``model_dir``; metrics (and files in out_dir)."""
     from service.analysis.transformer import TransformerAnalyzer
 
-    texts, gold = read_labelled_jsonl(data_path)
+    texts, gold, contexts = read_labelled_rows(data_path)
     analyzer = TransformerAnalyzer(model_dir, batch_size=batch_size)
     print(f"classifying {len(texts)} sentences from {data_path} with {analyzer.version} "
           f"on {analyzer.device}", file=sys.stderr)
-    inputs = classifier_inputs(texts, read_contexts(data_path), analyzer.context)
+    inputs = classifier_inputs(texts, contexts, analyzer.context)
     results = analyzer.classify(inputs, progress=True)
     predicted = [label for label, _ in results]
     metrics = {"model_version": analyzer.version, "data": str(data_path),

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.evaluate import classifier_inputs, read_contexts, read_labelled_jsonl
+from ml.evaluate import classifier_inputs, read_labelled_rows
 from service.analysis.labels import LABELS
 
 
@@ -35,7 +35,7 @@ def load_split(data_dir: Path, name: str) -> LabelledSplit:
     path = Path(data_dir) / f"{name}.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run `python -m ml.data.build_splits` first")
-    return LabelledSplit(*read_labelled_jsonl(path), read_contexts(path))
+    return LabelledSplit(*read_labelled_rows(path))
 
 
 def stratified_subset(split: LabelledSplit, size: int, seed: int) -> LabelledSplit:

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from ml.data.build_splits import build_splits
-from ml.evaluate import read_contexts
+from ml.evaluate import read_labelled_rows
 from ml.splits import LabelledSplit, borrow_contexts
 from service.analysis.context import (
     HEADING_MAX_WORDS,
@@ -129,7 +129,7 @@ def test_build_splits_keeps_where_a_document_sentence_stood(tmp_path):
     assert sum(len(rows) for rows in splits.values()) == 10
     path = next(tmp_path / f"{name}.jsonl" for name in ("train", "validation", "test")
                 if "heading" in (tmp_path / f"{name}.jsonl").read_text())
-    assert "Risks | The vendor may walk away." in read_contexts(path)
+    assert "Risks | The vendor may walk away." in read_labelled_rows(path)[2]
 
 
 def test_training_borrows_context_only_for_sentences_without_a_document():

@@ -31,13 +31,17 @@ def context_text(heading: str, previous: str) -> str:
     return f"{heading}{SEPARATOR}{previous}"
 
 
-def sentence_contexts(text: str, sentences: Sequence[Sentence]) -> list[str]:
+def sentence_contexts(text: str, sentences: Sequence[Sentence], *,
+                      headings: Sequence[bool] | None = None) -> list[str]:
     """The context of each of ``sentences`` (split from ``text``), in order: the last heading
-    or label line above it (service.analysis.segment.is_heading) and the sentence before."""
+    or label line above it (service.analysis.segment.is_heading, or ``headings`` when the
+    caller has already asked it of each sentence) and the sentence before."""
+    if headings is None:
+        headings = [is_heading(text, sentence) for sentence in sentences]
     contexts = []
     heading = ""
     for index, sentence in enumerate(sentences):
         contexts.append(context_text(heading, sentences[index - 1].text if index else ""))
-        if is_heading(text, sentence):
+        if headings[index]:
             heading = sentence.text
     return contexts

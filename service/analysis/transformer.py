@@ -333,12 +333,7 @@ def findings_of(text: str, classify, *, min_score: float | None = None,
     Shared by TransformerAnalyzer and the dynamic batcher (service/analysis/batching.py).
     """
     sentences = split_sentences(text)
-    candidates = judged(text, sentences)
-    if context:
-        contexts = sentence_contexts(text, sentences)
-        inputs: list = [(sentences[index].text, contexts[index]) for index in candidates]
-    else:
-        inputs = [sentences[index].text for index in candidates]
+    candidates, inputs = judged_inputs(text, sentences, context=context)
     labelled = classify(inputs, min_score=min_score)
     findings = []
     for index, (label, score) in zip(candidates, labelled):
@@ -353,9 +348,19 @@ def findings_of(text: str, classify, *, min_score: float | None = None,
     return findings
 
 
-def judged(text: str, sentences: Sequence) -> list[int]:
-    """Indices of the sentences the classifier judges: all but headings and labels."""
-    return [index for index, sentence in enumerate(sentences) if not is_heading(text, sentence)]
+def judged_inputs(text: str, sentences: Sequence, *, context: bool) -> tuple[list[int], list]:
+    """The indices of the sentences the classifier judges (all but headings and labels) and
+    what it reads for each: the sentence, with its context for a context model.
+
+    The scan path, calibration (ml/calibrate.py) and bench/context_cost.py all read a text
+    this way; each sentence's heading test is made once for both uses.
+    """
+    headings = [is_heading(text, sentence) for sentence in sentences]
+    indices = [index for index, heading in enumerate(headings) if not heading]
+    if not context:
+        return indices, [sentences[index].text for index in indices]
+    contexts = sentence_contexts(text, sentences, headings=headings)
+    return indices, [(sentences[index].text, contexts[index]) for index in indices]
 
 
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
