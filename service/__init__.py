@@ -117,6 +117,8 @@ def register_blueprints(app: Flask) -> None:
     from service.auth.api_keys import api_keys
     from service.auth.routes import auth
     from service.health import health
+    from service.projects.risks import risks
+    from service.projects.routes import projects
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
     from service.users.routes import users
@@ -126,6 +128,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_keys, url_prefix="/api/v1/auth/api-keys")
     app.register_blueprint(users, url_prefix="/api/v1/users")
     app.register_blueprint(scans, url_prefix="/api/v1/scans")
+    app.register_blueprint(projects, url_prefix="/api/v1/projects")
+    app.register_blueprint(risks, url_prefix="/api/v1/projects")
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     # The seed-004 contract of existing front ends, on the same views.
     app.register_blueprint(auth, url_prefix="/api/auth", name="legacy_auth")

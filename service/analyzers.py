@@ -151,3 +151,25 @@ def analysis_problem(error: AnalysisError):
 
 def current_analyzers() -> Analyzers:
     return current_app.extensions["riskscan.analyzers"]
+
+
+_encoders: dict[str, object] = {}
+
+
+def current_encoder():
+    """The sentence encoder of the risk register (service/analysis/embedding.py), loaded on
+    first use and shared by every app of the process: a service without projects never
+    pays for it."""
+    settings = current_app.config["SETTINGS"]
+    device = settings.MODEL_DEVICE
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    with _models_lock:
+        if device not in _encoders:
+            from service.analysis.embedding import SentenceEncoder
+
+            _encoders[device] = SentenceEncoder(device=device)
+            log.info("sentence encoder %s loaded on %s", _encoders[device].name, device)
+        return _encoders[device]

@@ -83,6 +83,18 @@ def page_of(schema_cls):
     return Page
 
 
+class Prepared:
+    """A schema mixin for answers a view already wrote as the schema's JSON (a busy read,
+    built by hand-written queries): a dict with ``prepared: True`` is sent as it is, without
+    marshmallow's per-field work; the schema still documents it (OpenAPI), and the tests
+    compare the two."""
+
+    def dump(self, obj, *, many=None):
+        if not many and isinstance(obj, dict) and obj.get("prepared") is True:
+            return {key: value for key, value in obj.items() if key != "prepared"}
+        return super().dump(obj, many=many)
+
+
 @dataclass(frozen=True, slots=True)
 class Pagination:
     """One page of a list, as PageArgs read it: the one place that turns ``page`` and
@@ -119,6 +131,15 @@ def paginate(statement, args: dict) -> dict:
     pagination = Pagination.of(args)
     total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     return pagination.answer(pagination.items(statement), total)
+
+
+LIKE_ESCAPE = "/"
+
+
+def like_escaped(value: str) -> str:
+    """``value`` for ``column.contains(…, escape=LIKE_ESCAPE)``: its % and _ match themselves."""
+    return (value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
+            .replace("_", LIKE_ESCAPE + "_"))
 
 
 def query(schema, *, unknown=RAISE):

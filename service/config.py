@@ -127,6 +127,11 @@ class Settings:
         256, _int, "most sentences the batching queue puts in one classify call")
     MODEL_MAX_WAIT_MS: float = _setting(
         0.0, _float, "milliseconds the batching queue waits for more requests to join a batch")
+    REGISTER_MATCH_THRESHOLD: float = _setting(
+        0.62, _float, "cosine similarity (−1–1) at which a finding joins a register entry of "
+        "its category as the same risk; chosen on labelled pairs (docs/register.md)")
+    MAX_PROJECTS_PER_USER: int = _setting(100, _int, "projects one user may create")
+    MAX_PROJECT_MEMBERS: int = _setting(200, _int, "members of one project")
     UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")
     MAX_DOCUMENT_CHARS: int = _setting(200_000, _int, "longest text analysed (413 beyond)")
     MAX_PDF_PAGES: int = _setting(300, _int, "most pages of a PDF (413 beyond)")
@@ -186,6 +191,9 @@ class Settings:
             "MODEL_QUANTIZE": self.MODEL_QUANTIZE in ("none", "int8"),
             "MODEL_MAX_BATCH": self.MODEL_MAX_BATCH >= 1,
             "MODEL_MAX_WAIT_MS": 0 <= self.MODEL_MAX_WAIT_MS <= 1000,
+            "REGISTER_MATCH_THRESHOLD": -1 <= self.REGISTER_MATCH_THRESHOLD <= 1,
+            "MAX_PROJECTS_PER_USER": self.MAX_PROJECTS_PER_USER >= 1,
+            "MAX_PROJECT_MEMBERS": self.MAX_PROJECT_MEMBERS >= 1,
             "MAX_DOCUMENT_CHARS": self.MAX_DOCUMENT_CHARS >= 1,
             "MAX_PDF_PAGES": self.MAX_PDF_PAGES >= 1,
             "EXTRACTION_TIMEOUT_S": self.EXTRACTION_TIMEOUT_S > 0,

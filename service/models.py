@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     event,
@@ -23,6 +26,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from service.extensions import db
 
 ROLES = ("user", "admin")
+PROJECT_ROLES = ("owner", "editor", "viewer")  # each may do what the ones after it may
+RISK_STATUSES = ("open", "mitigating", "accepted", "closed")
+SETTLED_STATUSES = ("accepted", "closed")  # a report that states the risk again reopens it
 
 
 def utcnow() -> datetime:
@@ -83,11 +89,15 @@ class Scan(db.Model):
     """One analysed text or document, owned by a user."""
 
     __tablename__ = "scans"
-    # A user's scans, newest first: the list endpoint's query.
-    __table_args__ = (Index("ix_scans_user_id_created_at", "user_id", "created_at"),)
+    # A user's scans and a project's, newest first: the list endpoint's queries.
+    __table_args__ = (Index("ix_scans_user_id_created_at", "user_id", "created_at"),
+                      Index("ix_scans_project_id_created_at", "project_id", "created_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    # A deleted project leaves its scans with their owners, outside any project.
+    project_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="SET NULL"))
     filename: Mapped[str | None] = mapped_column(String(255))  # as the client named it
     media_type: Mapped[str | None] = mapped_column(String(100))
     stored_filename: Mapped[str | None] = mapped_column(String(64))  # ours, under UPLOAD_DIR
@@ -164,6 +174,89 @@ def _keep_category_counts(session, _flush_context, _instances) -> None:
                 stale.add(scan)
     for scan in stale:
         scan.category_counts = None
+
+
+class Project(db.Model):
+    """A project: scans of its reports feed one risk register, shared by its members."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Bumped by every change to the register: the UPDATE takes the project's row lock (the
+    # write lock on SQLite), so that two scans of one project match their findings in turn
+    # and cannot both open an entry for the same new risk.
+    register_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    members: Mapped[list[ProjectMember]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class ProjectMember(db.Model):
+    __tablename__ = "project_members"
+
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(8))  # PROJECT_ROLES
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class RegisterEntry(db.Model):
+    """One distinct risk of a project, fed by the findings of its scans that state it."""
+
+    __tablename__ = "register_entries"
+    __table_args__ = (Index("ix_register_entries_project_id_category",
+                            "project_id", "category"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"))
+    risk: Mapped[str] = mapped_column(Text)  # the latest wording
+    category: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="open")  # RISK_STATUSES
+    owner_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="SET NULL"))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurrences: Mapped[int] = mapped_column(Integer, default=0)
+    reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted or closed
+    # The normalised mean of its findings' embeddings (float32): what a new finding is
+    # compared with (service/projects/matching.py).
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    links: Mapped[list[RegisterLink]] = relationship(
+        back_populates="entry", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class RegisterLink(db.Model):
+    """A finding's place in the register, with the embedding it was matched by."""
+
+    __tablename__ = "register_links"
+
+    finding_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("findings.id", ondelete="CASCADE"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), index=True)
+    scan_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the scan's created_at
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+    entry: Mapped[RegisterEntry] = relationship(back_populates="links")
 
 
 class LLMCallLog(db.Model):

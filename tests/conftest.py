@@ -21,7 +21,7 @@ from service.extensions import db
 from tests.helpers import Accounts, mysql_server_url
 
 # The session-scoped trained model (trained_model_dir) and its fixtures.
-pytest_plugins = ["tests.fixtures_model"]
+pytest_plugins = ["tests.fixtures_model", "tests.projects"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 

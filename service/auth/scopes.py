@@ -15,6 +15,8 @@ from service.errors import APIError
 SCOPES: dict[str, str] = {
     "scans:read": "list, read and download your scans",
     "scans:write": "scan documents, correct findings, delete scans",
+    "projects:read": "list and read your projects, their members and risk registers",
+    "projects:write": "create and change projects, members and register entries",
     "account:read": "read your own account",
     "admin:read": "(admins) list users, the audit log, LLM calls and every API key",
     "admin:write": "(admins) create, change and delete users",

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from service import metrics
+from service import audit, metrics
 from service.analysis.base import AnalysisError, LLMCall
-from service.analyzers import current_analyzers
+from service.analyzers import current_analyzers, current_encoder
+from service.api import not_found
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
+from service.projects import register
+from service.projects.access import project_for
 from service.uploads.extract import Document, DocumentError, ExtractionLimits
 from service.uploads.isolation import extract_text_bounded
 from service.uploads.storage import remove_scan_folder, scan_folder, store_original
@@ -35,9 +38,12 @@ class Upload:
 
 
 def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
-                force_llm: bool, min_score: float | None = None) -> Scan:
+                force_llm: bool, min_score: float | None = None,
+                project_id: str | None = None) -> Scan:
     settings = current_app.config["SETTINGS"]
     user_id = user.id
+    if project_id is not None:  # before the work: 404 or 403 cost nothing
+        project_id = project_for(user, project_id, "editor").id
     document = _read_document(text, upload, settings, user_id)
     analyzer = current_analyzers().pick(force_llm)
 
@@ -51,9 +57,13 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
             _log_llm_calls(error.calls, user_id)
             db.session.commit()
         raise
+    # The register's embeddings, still with no connection held.
+    vectors = (current_encoder().embed([f.risk for f in analysis.findings])
+               if project_id is not None else None)
 
     scan = Scan(
-        user_id=user_id, source=analyzer.source, model_version=analyzer.version,
+        user_id=user_id, project_id=project_id, source=analyzer.source,
+        model_version=analyzer.version,
         text_length=len(document.text), dropped=analysis.dropped,
         filename=upload.filename if upload else None,
         media_type=document.media_type if upload else None,
@@ -63,10 +73,14 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                   for position, f in enumerate(analysis.findings)],
     )
     db.session.add(scan)
-    db.session.flush()  # assigns the scan id the file's folder and the call log refer to
-    _log_llm_calls(analysis.calls, user_id, scan.id)
     folder = None
     try:
+        if project_id is not None and not register.lock(project_id):
+            raise not_found("project")  # deleted while the scan ran
+        db.session.flush()  # assigns the ids the file's folder, call log and register use
+        _log_llm_calls(analysis.calls, user_id, scan.id)
+        if project_id is not None:
+            register.add_findings(project_id, scan, scan.findings, vectors, actor_id=user_id)
         if upload is not None:
             folder = store_original(scan, upload.data)
         db.session.commit()
@@ -134,9 +148,33 @@ def safe_display_name(filename: str | None) -> str | None:
 
 
 def delete_scan(scan: Scan) -> None:
-    """Delete the scan's rows, then its stored file (service/uploads/storage.py)."""
+    """Delete the scan's rows and its findings' place in the register, then its stored file
+    (service/uploads/storage.py)."""
     folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
+    if scan.project_id is not None:
+        register.remove_findings([finding.id for finding in scan.findings])
     db.session.delete(scan)
     db.session.commit()
     if folder is not None:
         remove_scan_folder(folder)
+
+
+def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
+    """Move a scan into a project (its findings join that register) or out of one."""
+    if project_id is not None:
+        project_id = project_for(caller, project_id, "editor").id
+    if project_id == scan.project_id:
+        return scan
+    vectors = (current_encoder().embed([f.risk for f in scan.findings])
+               if project_id is not None else None)
+    was = scan.project_id
+    if was is not None:
+        register.remove_findings([finding.id for finding in scan.findings])
+    scan.project_id = project_id
+    db.session.flush()
+    if project_id is not None:
+        register.add_findings(project_id, scan, scan.findings, vectors, actor_id=caller.id)
+    audit.record("scan_moved", actor_id=caller.id, target_id=scan.id, **{"from": was,
+                                                                         "to": project_id})
+    db.session.commit()
+    return scan

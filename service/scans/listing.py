@@ -14,17 +14,16 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, exists, func, select
 
-from service.api import Pagination
+from service.api import LIKE_ESCAPE, Pagination, like_escaped
 from service.extensions import db
 from service.models import Scan, ScanFinding
 
 FILTERS = ("source", "category", "created_after", "created_before", "q")
-LIKE_ESCAPE = "/"
 
 _scans = Scan.__table__
 _findings = ScanFinding.__table__
-_SUMMARY = ("id", "source", "model_version", "created_at", "filename", "media_type",
-            "text_length")
+_SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "filename",
+            "media_type", "text_length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +31,7 @@ class ScanSummary:
     """A scan as the list shows it (ScanSummarySchema): its columns and its counts."""
 
     id: str
+    project_id: str | None
     source: str
     model_version: str
     created_at: datetime
@@ -47,7 +47,8 @@ class ScanSummary:
         """What ScanSummarySchema dumps, field for field and in its order, without
         marshmallow's per-field dispatch (most of the list's serialization time);
         tests/test_scans.py checks that the two agree."""
-        return {"scan_id": self.id, "source": self.source, "model_version": self.model_version,
+        return {"scan_id": self.id, "project_id": self.project_id, "source": self.source,
+                "model_version": self.model_version,
                 "timestamp": self.created_at.isoformat(), "filename": self.filename,
                 "media_type": self.media_type, "text_length": self.text_length,
                 "counts": dict(self.findings_per_category)}
@@ -58,9 +59,11 @@ def _effective_category():
 
 
 @cache
-def _queries(filters: frozenset[str]) -> tuple[Select, Select]:
-    """(page query, count query) for one combination of filters."""
-    where = [_scans.c.user_id == bindparam("user_id")]
+def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]:
+    """(page query, count query) for one combination of filters: a user's scans, or a
+    project's (``of_project``: whoever scanned them)."""
+    where = [_scans.c.project_id == bindparam("owner") if of_project
+             else _scans.c.user_id == bindparam("owner")]
     if "source" in filters:
         where.append(_scans.c.source == bindparam("source"))
     if "category" in filters:  # as the counts: corrections applied
@@ -96,28 +99,24 @@ def _counted(scan_ids: list[str]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _like_escaped(value: str) -> str:
-    return (value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
-            .replace("_", LIKE_ESCAPE + "_"))
-
-
-def scan_page(user_id: str, args: dict) -> dict:
-    """``{items, page, per_page, total}`` of the user's scans, newest first, filtered by
-    ``args`` (ScanListArgs)."""
+def scan_page(user_id: str, args: dict, *, project_id: str | None = None) -> dict:
+    """``{items, page, per_page, total}`` of the user's scans (or, given ``project_id``, of
+    the project's), newest first, filtered by ``args`` (ScanListArgs)."""
     pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
     params = {name: args[name] for name in filters}
     if "q" in params:
-        params["q"] = _like_escaped(params["q"])
-    listed, count = _queries(filters)
-    rows = db.session.execute(listed, {**params, "user_id": user_id, "limit": pagination.limit,
+        params["q"] = like_escaped(params["q"])
+    listed, count = _queries(filters, project_id is not None)
+    params["owner"] = project_id if project_id is not None else user_id
+    rows = db.session.execute(listed, {**params, "limit": pagination.limit,
                                        "offset": pagination.offset}).all()
     if rows:
         total = rows[0].total
     elif pagination.page == 1:
         total = 0
     else:  # past the last page: no row to read the window count from
-        total = db.session.scalar(count, {**params, "user_id": user_id})
+        total = db.session.scalar(count, params)
     uncounted = [row.id for row in rows if row.category_counts is None]
     counted = _counted(uncounted) if uncounted else {}
     items = [ScanSummary(*columns, findings_per_category=dict(stored) if stored is not None

@@ -6,13 +6,16 @@ from apifairy import authenticate, other_responses, response
 from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
 
+from service.analyzers import current_encoder
 from service.api import PageArgs, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import Scan, utcnow
+from service.projects import register
+from service.projects.access import may_edit_scan, may_read_scan, project_for
 from service.rate_limits import scans_per_user
-from service.scans.create import Upload, create_scan, delete_scan, safe_display_name
+from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.listing import scan_page
 from service.scans.schemas import (
     CorrectionSchema,
@@ -21,6 +24,7 @@ from service.scans.schemas import (
     ScanRequestSchema,
     ScanSchema,
     ScanSummaryPageSchema,
+    ScanUpdateSchema,
 )
 from service.uploads.storage import original_path
 
@@ -44,7 +48,8 @@ class ScanListArgs(PageArgs, ScanFilterSchema):
 
 
 def scan_request() -> tuple[str | None, Upload | None, bool, float | None]:
-    """(text, upload, force_llm, min_score) from multipart/form-data."""
+    """(text, upload, force_llm, min_score) from multipart/form-data (``project_id``:
+    _form_project_id)."""
     if request.mimetype == "multipart/form-data":
         file = request.files.get("file")
         upload = None
@@ -61,6 +66,14 @@ def scan_request() -> tuple[str | None, Upload | None, bool, float | None]:
         return (request.form.get("text"), upload, force in ("true", "1", "yes", "on"),
                 _form_min_score())
     return None, None, False, None
+
+
+def _form_project_id() -> str | None:
+    value = request.form.get("project_id", "").strip()
+    if len(value) > 36:
+        raise APIError(422, "project_id is not a project's id.",
+                       errors={"project_id": ["Longer than a project's id."]})
+    return value or None
 
 
 def _form_min_score() -> float | None:
@@ -86,6 +99,23 @@ def own_scan(scan_id: str, *, admin_may_read: bool = False) -> Scan:
     return scan
 
 
+def readable_scan(scan_id: str) -> Scan:
+    """A scan the caller may read: theirs, their project's, or any for an admin."""
+    scan = get_or_404(Scan, scan_id, "scan")
+    if not may_read_scan(token_auth.current_user(), scan):
+        raise not_found("scan")
+    return scan
+
+
+def editable_scan(scan_id: str) -> Scan:
+    """A scan the caller may change: theirs, or their project's as its editor or owner;
+    403 for a project's viewer, 404 for everyone else."""
+    scan = readable_scan(scan_id)
+    if not may_edit_scan(token_auth.current_user(), scan):
+        raise APIError(403, "Your role in this scan's project is viewer: it may not change it.")
+    return scan
+
+
 @scans.route("", methods=["POST"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
@@ -107,14 +137,15 @@ def scan_from_request() -> Scan:
     """Read a scan request (JSON or multipart) and run it for the caller."""
     if request.mimetype == "multipart/form-data":
         text, upload, force_llm, min_score = scan_request()
+        project_id = _form_project_id()
     elif request.is_json:
         args = _json_scan_args()
-        text, upload, force_llm, min_score = (args["text"], None, args["force_llm"],
-                                              args["min_score"])
+        text, upload, force_llm, min_score, project_id = (
+            args["text"], None, args["force_llm"], args["min_score"], args["project_id"])
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
     return create_scan(token_auth.current_user(), text=text, upload=upload, force_llm=force_llm,
-                       min_score=min_score)
+                       min_score=min_score, project_id=project_id)
 
 
 def _json_scan_args() -> dict:
@@ -130,10 +161,15 @@ def _json_scan_args() -> dict:
 @authenticate(token_auth)
 @query(ScanListArgs)
 @response(ScanSummaryPageSchema())
-@other_responses({401: "No or bad token", 422: "Bad filter or page"})
+@other_responses({401: "No or bad token", 404: "No such project (or not a member)",
+                  422: "Bad filter or page"})
 def all(args):
-    """Your scans, newest first"""
-    return scan_page(token_auth.current_user().id, args)
+    """Your scans, newest first; with `project_id`, the project's (any member's)"""
+    caller = token_auth.current_user()
+    project_id = args.pop("project_id", None)
+    if project_id is not None:
+        project_id = project_for(caller, project_id).id
+    return scan_page(caller.id, args, project_id=project_id)
 
 
 @scans.route("/<scan_id>", methods=["GET"])
@@ -142,8 +178,24 @@ def all(args):
 @response(scan_schema)
 @other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
 def get(scan_id):
-    """A scan with its findings (admins may read any scan)"""
-    return own_scan(scan_id, admin_may_read=True)
+    """A scan with its findings (its project's members and admins may read it too)"""
+    return readable_scan(scan_id)
+
+
+@scans.route("/<scan_id>", methods=["PATCH"])
+@api_key_scope("scans:write")
+@authenticate(token_auth)
+@json_body(ScanUpdateSchema)
+@response(scan_schema)
+@other_responses({401: "No or bad token", 403: "Not your scan, or not an editor of the project",
+                  404: "No such scan or project (or not yours)", 422: "Bad project_id"})
+def update(args, scan_id):
+    """Move your scan into a project (its findings join the register) or out of one (null)"""
+    scan = readable_scan(scan_id)
+    caller = token_auth.current_user()
+    if scan.user_id != caller.id:
+        raise APIError(403, "Only the person who made a scan may move it.")
+    return move_scan(scan, args["project_id"], caller)
 
 
 @scans.route("/<scan_id>/file", methods=["GET"])
@@ -153,7 +205,7 @@ def get(scan_id):
                   401: "No or bad token", 404: "No such scan, not yours, or no file"})
 def file(scan_id):
     """Download the original document of a scan"""
-    scan = own_scan(scan_id, admin_may_read=True)
+    scan = readable_scan(scan_id)
     path = original_path(scan)
     if path is None or not path.is_file():
         raise APIError(404, "This scan has no stored file.")
@@ -165,10 +217,11 @@ def file(scan_id):
 @api_key_scope("scans:write")
 @authenticate(token_auth)
 @other_responses({204: "Deleted, with its stored file", 401: "No or bad token",
-                  404: "No such scan (or not yours)"})
+                  403: "A viewer of the scan's project", 404: "No such scan (or not yours)"})
 def delete(scan_id):
-    """Delete one of your scans and its stored file"""
-    delete_scan(own_scan(scan_id))
+    """Delete a scan (yours, or your project's as an editor), its stored file and its place
+    in the register"""
+    delete_scan(editable_scan(scan_id))
     return "", 204
 
 
@@ -177,16 +230,23 @@ def delete(scan_id):
 @authenticate(token_auth)
 @json_body(CorrectionSchema)
 @response(finding_schema)
-@other_responses({401: "No or bad token", 404: "No such scan or finding (or not yours)",
+@other_responses({401: "No or bad token", 403: "A viewer of the scan's project",
+                  404: "No such scan or finding (or not yours)",
                   422: "Not one of the eleven labels"})
 def correct(args, scan_id, finding_id):
-    """Correct a finding's category; the model's label is kept beside it"""
-    scan = own_scan(scan_id)
+    """Correct a finding's category; the model's label is kept beside it. In a project, the
+    finding moves to the register entry of its new category (`none`: out of the register)"""
+    scan = editable_scan(scan_id)
     finding = next((f for f in scan.findings if str(f.id) == finding_id), None)
     if finding is None:
         raise not_found("finding")
+    before = finding.effective_category
+    caller = token_auth.current_user()
     finding.corrected_category = args["category"]
-    finding.corrected_by = token_auth.current_user().id
+    finding.corrected_by = caller.id
     finding.corrected_at = utcnow()
+    if finding.effective_category != before:
+        register.recategorize(finding, scan, actor_id=caller.id,
+                              embed=lambda texts: current_encoder().embed(texts))
     db.session.commit()
     return finding

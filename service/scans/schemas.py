@@ -23,6 +23,16 @@ class ScanRequestSchema(ma.Schema):
     min_score = fields.Float(load_default=None, allow_none=True, allow_nan=False,
                              validate=validate.Range(min=0, max=1),
                              metadata={"description": MIN_SCORE_HELP})
+    project_id = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(max=36), metadata={
+        "description": "add the scan to this project and its risk register (editor or owner)"})
+
+
+class ScanUpdateSchema(ma.Schema):
+    """PATCH /api/v1/scans/{id}: move a scan into a project, or out (null)."""
+
+    project_id = fields.String(required=True, allow_none=True, validate=validate.Length(max=36),
+                               metadata={"description": "a project you may edit, or null"})
 
 
 class FindingSchema(ma.Schema):
@@ -41,6 +51,7 @@ class FindingSchema(ma.Schema):
 
 class ScanSummarySchema(ma.Schema):
     scan_id = fields.String(attribute="id")
+    project_id = fields.String(allow_none=True, metadata={"description": "its project, if any"})
     source = fields.String(metadata={"description": "model or llm"})
     model_version = fields.String()
     timestamp = fields.DateTime(attribute="created_at")
@@ -68,6 +79,8 @@ class ScanFilterSchema(ma.Schema):
     created_before = fields.AwareDateTime(default_timezone=UTC)
     q = fields.String(validate=validate.Length(max=255),
                       metadata={"description": "part of the filename"})
+    project_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "the scans of this project (any member's), instead of your own"})
 
 
 class CorrectionSchema(ma.Schema):

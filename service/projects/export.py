@@ -1,0 +1,71 @@
+"""The register as a project manager's sheet: CSV, or XLSX through XlsxWriter.
+
+Risk wordings and notes come from documents and users: a cell that starts with ``=``, ``+``,
+``-``, ``@`` or a control character would be a formula in a spreadsheet (CSV injection,
+OWASP). The CSV prefixes such a cell with ``'``; the XLSX writes every text as a string,
+never as a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import xlsxwriter
+
+HEADER = ("id", "risk", "category", "status", "owner", "due date", "first seen", "last seen",
+          "occurrences", "notes")
+WIDTHS = (6, 70, 12, 11, 28, 11, 11, 11, 11, 40)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cells(row: dict) -> list:
+    return [row["id"], row["risk"], row["category"], row["status"], row["owner_email"] or "",
+            row["due_date"].isoformat() if row["due_date"] else "",
+            row["first_seen"].date().isoformat(), row["last_seen"].date().isoformat(),
+            row["occurrences"], row["notes"] or ""]
+
+
+def _inert(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    for row in rows:
+        writer.writerow([_inert(cell) for cell in _cells(row)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the BOM: Excel reads it as UTF-8
+
+
+def to_xlsx(rows: list[dict], title: str) -> bytes:
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False,
+                                     "strings_to_numbers": False, "strings_to_urls": False})
+    sheet = book.add_worksheet(_sheet_name(title))
+    bold = book.add_format({"bold": True, "bg_color": "#DDE4EE", "border": 1})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    top = book.add_format({"valign": "top"})
+    sheet.write_row(0, 0, HEADER, bold)
+    for column, width in enumerate(WIDTHS):
+        sheet.set_column(column, column, width, wrap if HEADER[column] in ("risk", "notes")
+                         else top)
+    for index, row in enumerate(rows, start=1):
+        for column, value in enumerate(_cells(row)):
+            if isinstance(value, int):
+                sheet.write_number(index, column, value)
+            else:
+                sheet.write_string(index, column, value)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(HEADER) - 1)
+    sheet.freeze_panes(1, 0)
+    book.close()
+    return out.getvalue()
+
+
+def _sheet_name(title: str) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\."""
+    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in title)[:31].strip(" '")
+    return cleaned or "Risks"

@@ -1,0 +1,166 @@
+"""What the register's routes read: entries as JSON, a filtered page, the changes between two
+reports, the trend. Hand-built queries that load no embedding: the listing is a busy read
+(bench/register.py measures it against a bare Flask app)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Select, and_, func, or_, select
+
+from service.api import LIKE_ESCAPE, Pagination, like_escaped
+from service.extensions import db
+from service.models import RegisterEntry, RegisterLink, Scan, User
+
+_entries = RegisterEntry.__table__
+_links = RegisterLink.__table__
+COLUMNS = ("id", "risk", "category", "status", "owner_id", "due_date", "notes", "first_seen",
+           "last_seen", "occurrences", "reopened")
+MAX_WEEKS = 260  # the trend's weeks: five years back at most
+MAX_TREND_SCANS = 200  # and the project's latest scans
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def entries_json(rows) -> list[dict]:
+    """RiskSchema's fields of these entry rows (COLUMNS), with their findings, in one query."""
+    rows = list(rows)
+    findings: dict[int, list[dict]] = defaultdict(list)
+    if rows:
+        for entry_id, scan_id, finding_id in db.session.execute(
+                select(_links.c.entry_id, _links.c.scan_id, _links.c.finding_id)
+                .where(_links.c.entry_id.in_([row.id for row in rows]))
+                .order_by(_links.c.seen_at, _links.c.finding_id)):
+            findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id})
+    return [{"id": row.id, "risk": row.risk, "category": row.category, "status": row.status,
+             "owner_id": row.owner_id, "due_date": _iso(row.due_date), "notes": row.notes,
+             "first_seen": _iso(row.first_seen), "last_seen": _iso(row.last_seen),
+             "occurrences": row.occurrences, "reopened": bool(row.reopened),
+             "findings": findings[row.id]} for row in rows]
+
+
+def entry_json(entry_id: int) -> dict:
+    row = db.session.execute(_selected().where(_entries.c.id == entry_id)).one()
+    return entries_json([row])[0]
+
+
+def _selected() -> Select:
+    return select(*(_entries.c[name] for name in COLUMNS))
+
+
+def filtered(project_id: str, args: dict) -> Select:
+    """The project's entries, filtered by ``args`` (status, category, owner_id, q)."""
+    statement = _selected().where(_entries.c.project_id == project_id)
+    for name in ("status", "category", "owner_id"):
+        if name in args:
+            statement = statement.where(_entries.c[name] == args[name])
+    if "q" in args:
+        pattern = like_escaped(args["q"])
+        statement = statement.where(or_(_entries.c.risk.contains(pattern, escape=LIKE_ESCAPE),
+                                        _entries.c.notes.contains(pattern, escape=LIKE_ESCAPE)))
+    return statement
+
+
+def ordered(statement: Select, sort: str) -> Select:
+    name = sort.lstrip("-")
+    column = _entries.c[name]
+    key = column.desc() if sort.startswith("-") else column.asc()
+    return statement.order_by(key, _entries.c.id.desc())
+
+
+def risk_page(project_id: str, args: dict) -> dict:
+    pagination = Pagination.of(args)
+    statement = filtered(project_id, args)
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows = db.session.execute(ordered(statement, args["sort"]).limit(pagination.limit)
+                              .offset(pagination.offset)).all()
+    return {**pagination.answer(entries_json(rows), total), "prepared": True}
+
+
+def project_scans(project_id: str, limit: int | None = None) -> list:
+    """(id, created_at, filename) of the project's scans, newest first."""
+    statement = (select(Scan.id, Scan.created_at, Scan.filename)
+                 .where(Scan.project_id == project_id)
+                 .order_by(Scan.created_at.desc(), Scan.id.desc()))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return db.session.execute(statement).all()
+
+
+def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict:
+    """``{from_scan, to_scan, new, persisting, gone}``: the entries that ``to_scan`` states
+    and ``from_scan`` does not, that both state, and that only ``from_scan`` states."""
+    def stated(scan_id):
+        if scan_id is None:
+            return set()
+        return set(db.session.scalars(select(_links.c.entry_id).where(
+            _links.c.scan_id == scan_id).distinct()))
+
+    before, after = stated(from_scan), stated(to_scan)
+    ids = before | after
+    rows = db.session.execute(ordered(_selected().where(_entries.c.id.in_(ids)),
+                                      "-last_seen")).all() if ids else []
+    entries = {entry["id"]: entry for entry in entries_json(rows)}
+    pick = lambda wanted: [entries[i] for i in entries if i in wanted]
+    return {"from_scan": from_scan, "to_scan": to_scan, "new": pick(after - before),
+            "persisting": pick(after & before), "gone": pick(before - after)}
+
+
+def trend(project_id: str, now: datetime | None = None) -> dict:
+    """Open risks per category per ISO week, from the week of the project's first report to
+    this one; and, for each of its latest scans, the entries it states per category.
+
+    An entry is open from its first report until it was accepted or closed (``settled_at``),
+    or until now: the register keeps current statuses, not their history, so a risk closed
+    and then reopened counts as open throughout."""
+    now = now or datetime.now(UTC)
+    first = db.session.scalar(select(func.min(_entries.c.first_seen))
+                              .where(_entries.c.project_id == project_id))
+    weeks = []
+    if first is not None:
+        start = _monday(max(first, now - timedelta(weeks=MAX_WEEKS)))
+        spans = db.session.execute(select(_entries.c.category, _entries.c.first_seen,
+                                          _entries.c.settled_at)
+                                   .where(_entries.c.project_id == project_id)).all()
+        monday = start
+        while monday <= now.date():
+            begins = datetime.combine(monday, datetime.min.time(), UTC)
+            ends = begins + timedelta(days=7)
+            counts: dict[str, int] = defaultdict(int)
+            for category, first_seen, settled_at in spans:
+                if first_seen < ends and (settled_at is None or settled_at >= begins):
+                    counts[category] += 1
+            year, week, _ = monday.isocalendar()
+            weeks.append({"week": f"{year}-W{week:02d}", "start": monday.isoformat(),
+                          "open": dict(sorted(counts.items()))})
+            monday += timedelta(days=7)
+    scans = list(reversed(project_scans(project_id, MAX_TREND_SCANS)))
+    stated: dict[str, dict[str, int]] = defaultdict(dict)
+    if scans:
+        for scan_id, category, count in db.session.execute(
+                select(_links.c.scan_id, _entries.c.category,
+                       func.count(func.distinct(_entries.c.id)))
+                .join(_entries, _entries.c.id == _links.c.entry_id)
+                .where(_links.c.scan_id.in_([scan.id for scan in scans]))
+                .group_by(_links.c.scan_id, _entries.c.category)):
+            stated[scan_id][category] = count
+    return {"weeks": weeks,
+            "scans": [{"scan_id": scan.id, "timestamp": _iso(scan.created_at),
+                       "filename": scan.filename, "stated": dict(sorted(stated[scan.id].items()))}
+                      for scan in scans]}
+
+
+def _monday(moment: datetime) -> date:
+    day = moment.date()
+    return day - timedelta(days=day.weekday())
+
+
+def export_rows(project_id: str, args: dict) -> list[dict]:
+    """Every entry the filters keep, as the sheet's rows, in register order (by id)."""
+    statement = (filtered(project_id, args).add_columns(User.email.label("owner_email"))
+                 .outerjoin(User, and_(User.id == _entries.c.owner_id))
+                 .order_by(_entries.c.id))
+    return [row._asdict() for row in db.session.execute(statement)]

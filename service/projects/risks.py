@@ -1,0 +1,169 @@
+"""The risk register: a project's distinct risks across its reports, with status and owner."""
+
+# The module docstring is the OpenAPI tag's description. How findings join entries:
+# register.py; what the routes read: reads.py.
+
+from __future__ import annotations
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, Response
+
+from service import audit
+from service.api import get_or_404, json_body, not_found, query
+from service.auth.scopes import api_key_scope
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.models import SETTLED_STATUSES, RegisterEntry, Scan, utcnow
+from service.projects import reads
+from service.projects.access import project_for, role_in
+from service.projects.export import to_csv, to_xlsx
+from service.projects.schemas import (
+    ChangesArgs,
+    ChangesSchema,
+    RiskExportArgs,
+    RiskListArgs,
+    RiskPageSchema,
+    RiskSchema,
+    RiskUpdateSchema,
+    TrendSchema,
+)
+
+risks = Blueprint("risks", __name__)
+
+NOT_MEMBER = "No such project (or you are not a member)"
+
+
+def _entry(project_id: str, risk_id: str) -> RegisterEntry:
+    if not risk_id.isdigit() or len(risk_id) > 18:
+        raise not_found("risk")
+    entry = db.session.get(RegisterEntry, int(risk_id))
+    if entry is None or entry.project_id != project_id:
+        raise not_found("risk")
+    return entry
+
+
+@risks.route("/<project_id>/risks", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(RiskListArgs)
+@response(RiskPageSchema())
+@other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad filter, sort or page"})
+def all(args, project_id):
+    """The project's register: one entry per distinct risk, most recently stated first"""
+    project = project_for(token_auth.current_user(), project_id)
+    return reads.risk_page(project.id, args)
+
+
+@risks.route("/<project_id>/risks/export", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(RiskExportArgs)
+@other_responses({200: "text/csv, or the XLSX sheet, as an attachment",
+                  401: "No or bad token", 404: NOT_MEMBER, 422: "Bad format or filter"})
+def export(args, project_id):
+    """The register as a sheet: `format=csv` or `xlsx`"""
+    project = project_for(token_auth.current_user(), project_id)
+    rows = reads.export_rows(project.id, args)
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:60] or "project"
+    if args["format"] == "xlsx":
+        body = to_xlsx(rows, project.name)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        body, mimetype = to_csv(rows), "text/csv; charset=utf-8"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{stem}-risks.{args["format"]}"'})
+
+
+@risks.route("/<project_id>/risks/<risk_id>", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@response(RiskSchema())
+@other_responses({401: "No or bad token", 404: "No such project or risk"})
+def get(project_id, risk_id):
+    """One register entry with the findings that state it"""
+    project = project_for(token_auth.current_user(), project_id)
+    return {**reads.entry_json(_entry(project.id, risk_id).id), "prepared": True}
+
+
+@risks.route("/<project_id>/risks/<risk_id>", methods=["PATCH"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(RiskUpdateSchema)
+@response(RiskSchema())
+@other_responses({401: "No or bad token", 403: "Viewers may not change it",
+                  404: "No such project or risk",
+                  422: "Bad status or category; an owner who is not a member"})
+def update(args, project_id, risk_id):
+    """Set a risk's status, owner, due date, notes or category (editor or owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "editor")
+    entry = _entry(project.id, risk_id)
+    if args.get("owner_id") is not None and role_in(project.id, args["owner_id"]) is None:
+        raise APIError(422, "A risk's owner must be a member of the project.",
+                       errors={"owner_id": ["Not a member of this project."]})
+    changed = {}
+    for name, value in args.items():
+        if getattr(entry, name) != value:
+            changed[name] = {"from": _plain(getattr(entry, name)), "to": _plain(value)}
+            setattr(entry, name, value)
+    if "status" in changed:  # since when it is settled; reopening forgets it
+        entry.settled_at = utcnow() if entry.status in SETTLED_STATUSES else None
+    if changed:
+        audit.record("risk_updated", actor_id=caller.id, target_id=str(entry.id),
+                     project_id=project.id, changes=changed)
+    db.session.commit()
+    return {**reads.entry_json(entry.id), "prepared": True}
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@risks.route("/<project_id>/changes", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(ChangesArgs)
+@response(ChangesSchema)
+@other_responses({401: "No or bad token", 404: "No such project, or a scan not of it"})
+def changes(args, project_id):
+    """What changed between two reports: new, persisting and gone risks (default: the
+    project's two latest scans)"""
+    project = project_for(token_auth.current_user(), project_id)
+    if "from_scan" in args or "to_scan" in args:
+        latest = [row.id for row in reads.project_scans(project.id, 2)]
+        to_scan = _project_scan(project.id, args["to_scan"]) if "to_scan" in args else (
+            latest[0] if latest else None)
+        from_scan = _project_scan(project.id, args["from_scan"]) if "from_scan" in args \
+            else _before(project.id, to_scan)
+    else:
+        latest = [row.id for row in reads.project_scans(project.id, 2)]
+        to_scan = latest[0] if latest else None
+        from_scan = latest[1] if len(latest) > 1 else None
+    return {**reads.changes(project.id, from_scan, to_scan), "prepared": True}
+
+
+def _project_scan(project_id: str, scan_id: str) -> str:
+    scan = get_or_404(Scan, scan_id, "scan")
+    if scan.project_id != project_id:
+        raise not_found("scan")
+    return scan.id
+
+
+def _before(project_id: str, scan_id: str | None) -> str | None:
+    """The project's scan just before ``scan_id``."""
+    if scan_id is None:
+        return None
+    ids = [row.id for row in reads.project_scans(project_id)]
+    index = ids.index(scan_id)
+    return ids[index + 1] if index + 1 < len(ids) else None
+
+
+@risks.route("/<project_id>/trend", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@response(TrendSchema)
+@other_responses({401: "No or bad token", 404: NOT_MEMBER})
+def trend(project_id):
+    """Open risks per category per week, and the risks each report states, for a chart"""
+    project = project_for(token_auth.current_user(), project_id)
+    return {**reads.trend(project.id), "prepared": True}

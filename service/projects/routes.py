@@ -1,0 +1,266 @@
+"""Projects: a shared home for a project's reports, its members and its risk register."""
+
+# The module docstring is the OpenAPI tag's description. Who may do what: access.py.
+
+from __future__ import annotations
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, current_app
+from sqlalchemy import func, select
+
+from service import audit
+from service.api import (
+    LIKE_ESCAPE,
+    Pagination,
+    get_or_404,
+    json_body,
+    like_escaped,
+    not_found,
+    query,
+)
+from service.auth.accounts import user_by_email
+from service.auth.scopes import api_key_scope
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.models import Project, ProjectMember, User
+from service.projects.access import project_for, role_in
+from service.projects.schemas import (
+    MemberCreateSchema,
+    MemberPageSchema,
+    MemberSchema,
+    MemberUpdateSchema,
+    ProjectCreateSchema,
+    ProjectListArgs,
+    ProjectPageSchema,
+    ProjectSchema,
+    ProjectUpdateSchema,
+)
+
+projects = Blueprint("projects", __name__)
+
+NOT_MEMBER = "No such project (or you are not a member)"
+
+
+def _with_role(project: Project, role: str | None) -> dict:
+    return {"id": project.id, "name": project.name, "description": project.description,
+            "role": role, "created_at": project.created_at, "updated_at": project.updated_at}
+
+
+@projects.route("", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(ProjectCreateSchema)
+@response(ProjectSchema, 201)
+@other_responses({401: "No or bad token", 409: "You created MAX_PROJECTS_PER_USER projects",
+                  422: "No name"})
+def new(args):
+    """Create a project; you are its owner"""
+    caller = token_auth.current_user()
+    limit = current_app.config["SETTINGS"].MAX_PROJECTS_PER_USER
+    made = db.session.scalar(select(func.count()).select_from(Project)
+                             .where(Project.created_by == caller.id))
+    if made >= limit:
+        raise APIError(409, f"You have created {made} projects, the most one person may "
+                            f"(MAX_PROJECTS_PER_USER); delete one first.")
+    project = Project(name=args["name"].strip(), description=args["description"],
+                      created_by=caller.id)
+    project.members.append(ProjectMember(user_id=caller.id, role="owner"))
+    db.session.add(project)
+    db.session.flush()
+    audit.record("project_created", actor_id=caller.id, target_id=project.id)
+    db.session.commit()
+    return _with_role(project, "owner")
+
+
+@projects.route("", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(ProjectListArgs)
+@response(ProjectPageSchema)
+@other_responses({401: "No or bad token", 422: "Bad filter or page"})
+def all(args):
+    """The projects you are a member of, newest first"""
+    caller = token_auth.current_user()
+    where = [ProjectMember.user_id == caller.id]
+    if "q" in args:
+        where.append(Project.name.contains(like_escaped(args["q"]), escape=LIKE_ESCAPE))
+    statement = (select(Project, ProjectMember.role)
+                 .join(ProjectMember, ProjectMember.project_id == Project.id).where(*where))
+    pagination = Pagination.of(args)
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows = db.session.execute(statement.order_by(Project.created_at.desc(), Project.id)
+                              .limit(pagination.limit).offset(pagination.offset)).all()
+    return pagination.answer([_with_role(project, role) for project, role in rows], total)
+
+
+@projects.route("/<project_id>", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@response(ProjectSchema)
+@other_responses({401: "No or bad token", 404: NOT_MEMBER})
+def get(project_id):
+    """A project (admins may read any)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id)
+    return _with_role(project, role_in(project.id, caller.id))
+
+
+@projects.route("/<project_id>", methods=["PATCH"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(ProjectUpdateSchema)
+@response(ProjectSchema)
+@other_responses({401: "No or bad token", 403: "Viewers may not change it",
+                  404: NOT_MEMBER, 422: "Bad name or description"})
+def update(args, project_id):
+    """Rename a project or change its description (editor or owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "editor")
+    if "name" in args:
+        project.name = args["name"].strip()
+    if "description" in args:
+        project.description = args["description"]
+    audit.record("project_updated", actor_id=caller.id, target_id=project.id,
+                 fields=sorted(args))
+    db.session.commit()
+    return _with_role(project, role_in(project.id, caller.id))
+
+
+@projects.route("/<project_id>", methods=["DELETE"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@other_responses({204: "Deleted with its register; its scans stay with the people who made "
+                       "them", 401: "No or bad token", 403: "Owners only", 404: NOT_MEMBER})
+def delete(project_id):
+    """Delete a project and its register (owner); its scans leave the project"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    audit.record("project_deleted", actor_id=caller.id, target_id=project.id,
+                 name=project.name)
+    db.session.delete(project)
+    db.session.commit()
+    return "", 204
+
+
+# Members
+
+
+def _member_json(member: ProjectMember) -> dict:
+    return {"user_id": member.user_id, "email": member.user.email, "role": member.role,
+            "added_at": member.added_at}
+
+
+def _member_or_404(project: Project, user_id: str) -> ProjectMember:
+    user = get_or_404(User, user_id, "member")
+    member = db.session.get(ProjectMember, (project.id, user.id))
+    if member is None:
+        raise not_found("member")
+    return member
+
+
+@projects.route("/<project_id>/members", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(ProjectListArgs)
+@response(MemberPageSchema)
+@other_responses({401: "No or bad token", 404: NOT_MEMBER})
+def members(args, project_id):
+    """A project's members, owners first"""
+    project = project_for(token_auth.current_user(), project_id)
+    statement = (select(ProjectMember).join(User, User.id == ProjectMember.user_id)
+                 .where(ProjectMember.project_id == project.id))
+    if "q" in args:
+        statement = statement.where(User.email.contains(like_escaped(args["q"].lower()),
+                                                        escape=LIKE_ESCAPE))
+    pagination = Pagination.of(args)
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows = pagination.items(statement.order_by(
+        ProjectMember.role != "owner", ProjectMember.role != "editor", User.email))
+    return pagination.answer([_member_json(member) for member in rows], total)
+
+
+@projects.route("/<project_id>/members", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(MemberCreateSchema)
+@response(MemberSchema, 201)
+@other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_MEMBER,
+                  409: "Already a member; or MAX_PROJECT_MEMBERS reached",
+                  422: "No user with this email; a bad role"})
+def add_member(args, project_id):
+    """Add a user to a project with a role (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    user = user_by_email(args["email"])
+    if user is None or not user.active:
+        raise APIError(422, "There is no active user with this email.",
+                       errors={"email": ["No active user with this email."]})
+    if db.session.get(ProjectMember, (project.id, user.id)) is not None:
+        raise APIError(409, "This user is already a member; change their role instead.")
+    limit = current_app.config["SETTINGS"].MAX_PROJECT_MEMBERS
+    count = db.session.scalar(select(func.count()).select_from(ProjectMember)
+                              .where(ProjectMember.project_id == project.id))
+    if count >= limit:
+        raise APIError(409, f"This project has {count} members, the most it may have "
+                            "(MAX_PROJECT_MEMBERS).")
+    member = ProjectMember(project_id=project.id, user_id=user.id, role=args["role"])
+    db.session.add(member)
+    audit.record("member_added", actor_id=caller.id, target_id=user.id,
+                 project_id=project.id, role=args["role"])
+    db.session.commit()
+    return _member_json(member)
+
+
+@projects.route("/<project_id>/members/<user_id>", methods=["PATCH"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(MemberUpdateSchema)
+@response(MemberSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project or member", 409: "The last owner cannot be demoted"})
+def update_member(args, project_id, user_id):
+    """Change a member's role (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    member = _member_or_404(project, user_id)
+    if member.role == "owner" and args["role"] != "owner":
+        _keep_an_owner(project.id)
+    was, member.role = member.role, args["role"]
+    audit.record("member_updated", actor_id=caller.id, target_id=member.user_id,
+                 project_id=project.id, role=member.role, was=was)
+    db.session.commit()
+    return _member_json(member)
+
+
+@projects.route("/<project_id>/members/<user_id>", methods=["DELETE"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@other_responses({204: "Removed", 401: "No or bad token",
+                  403: "Owners only (anyone may leave)", 404: "No such project or member",
+                  409: "The last owner cannot leave"})
+def remove_member(project_id, user_id):
+    """Remove a member (owner), or leave a project yourself"""
+    caller = token_auth.current_user()
+    need = "viewer" if user_id == caller.id else "owner"
+    project = project_for(caller, project_id, need)
+    if caller.is_admin and role_in(project.id, caller.id) is None:
+        raise not_found("project")  # an admin reads projects; membership is the members'
+    member = _member_or_404(project, user_id)
+    if member.role == "owner":
+        _keep_an_owner(project.id)
+    audit.record("member_removed", actor_id=caller.id, target_id=member.user_id,
+                 project_id=project.id, role=member.role)
+    db.session.delete(member)
+    db.session.commit()
+    return "", 204
+
+
+def _keep_an_owner(project_id: str) -> None:
+    """409 unless another owner stays: a project always has one. The owners' rows are
+    locked first (MySQL), so two owners demoting each other at once cannot both pass."""
+    owners = db.session.scalars(select(ProjectMember.user_id).where(
+        ProjectMember.project_id == project_id, ProjectMember.role == "owner")
+        .with_for_update()).all()
+    if len(owners) <= 1:
+        raise APIError(409, "A project keeps at least one owner: make another member owner "
+                            "first.")

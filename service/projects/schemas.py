@@ -1,0 +1,159 @@
+"""Request and response shapes of the projects, their members and their risk register."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates
+
+from service.analysis.labels import RISK_LABELS
+from service.api import PageArgs, Prepared, page_of
+from service.extensions import ma
+from service.models import PROJECT_ROLES, RISK_STATUSES
+
+NOTES_MAX = 5000
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+class ProjectSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    role = fields.String(allow_none=True, metadata={
+        "description": "your role in it (null: an admin reading a project of others)"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ProjectCreateSchema(ma.Schema):
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank],
+                         metadata={"example": "Billing migration"})
+    description = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(max=NOTES_MAX))
+
+
+class ProjectUpdateSchema(ma.Schema):
+    name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
+    description = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
+
+
+class ProjectListArgs(PageArgs):
+    q = fields.String(validate=validate.Length(max=200),
+                      metadata={"description": "part of the name"})
+
+
+class MemberSchema(ma.Schema):
+    user_id = fields.String()
+    email = fields.String()
+    role = fields.String(metadata={"description": "owner, editor or viewer"})
+    added_at = fields.DateTime()
+
+
+class MemberCreateSchema(ma.Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254),
+                         metadata={"description": "an existing user's"})
+    role = fields.String(required=True, validate=validate.OneOf(PROJECT_ROLES))
+
+
+class MemberUpdateSchema(ma.Schema):
+    role = fields.String(required=True, validate=validate.OneOf(PROJECT_ROLES))
+
+
+class FindingRefSchema(ma.Schema):
+    scan_id = fields.String()
+    finding_id = fields.Integer()
+
+
+class RiskSchema(Prepared, ma.Schema):
+    id = fields.Integer()
+    risk = fields.String(metadata={"description": "the latest wording"})
+    category = fields.String()
+    status = fields.String(metadata={"description": ", ".join(RISK_STATUSES)})
+    owner_id = fields.String(allow_none=True)
+    due_date = fields.Date(allow_none=True)
+    notes = fields.String(allow_none=True)
+    first_seen = fields.DateTime(metadata={"description": "when the first report stating it "
+                                                          "was scanned"})
+    last_seen = fields.DateTime()
+    occurrences = fields.Integer(metadata={"description": "findings that state it"})
+    reopened = fields.Boolean(metadata={"description": "stated again after it was closed or "
+                                                       "accepted"})
+    findings = fields.List(fields.Nested(FindingRefSchema))
+
+
+SORTS = ("last_seen", "first_seen", "occurrences", "category", "status", "due_date", "id")
+
+
+class RiskListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(RISK_STATUSES))
+    category = fields.String(validate=validate.OneOf(RISK_LABELS))
+    owner_id = fields.String(validate=validate.Length(max=36))
+    q = fields.String(validate=validate.Length(max=200),
+                      metadata={"description": "part of the wording or the notes"})
+    sort = fields.String(load_default="-last_seen",
+                         validate=validate.OneOf(SORTS + tuple(f"-{s}" for s in SORTS)),
+                         metadata={"description": "a field, `-` first for descending"})
+
+
+class RiskExportArgs(ma.Schema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
+    status = fields.String(validate=validate.OneOf(RISK_STATUSES))
+    category = fields.String(validate=validate.OneOf(RISK_LABELS))
+
+
+class RiskUpdateSchema(ma.Schema):
+    status = fields.String(validate=validate.OneOf(RISK_STATUSES))
+    owner_id = fields.String(allow_none=True, validate=validate.Length(max=36),
+                             metadata={"description": "a member of the project, or null"})
+    due_date = fields.Date(allow_none=True)
+    notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
+    category = fields.String(validate=validate.OneOf(RISK_LABELS))
+
+    @validates("due_date")
+    def _plausible(self, value, **_):
+        if value is not None and not 1900 <= value.year <= 9999:
+            raise ValidationError("Not a plausible date.")
+
+
+class ChangesArgs(ma.Schema):
+    from_scan = fields.String(validate=validate.Length(max=36))
+    to_scan = fields.String(validate=validate.Length(max=36))
+
+
+class ChangesSchema(Prepared, ma.Schema):
+    from_scan = fields.String(allow_none=True)
+    to_scan = fields.String(allow_none=True)
+    new = fields.List(fields.Nested(RiskSchema))
+    persisting = fields.List(fields.Nested(RiskSchema))
+    gone = fields.List(fields.Nested(RiskSchema))
+
+
+class WeekSchema(ma.Schema):
+    week = fields.String(metadata={"description": "ISO week, e.g. 2026-W47"})
+    start = fields.Date()
+    open = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                       metadata={"description": "risks open in the week, per category"})
+
+
+class ScanPointSchema(ma.Schema):
+    scan_id = fields.String()
+    timestamp = fields.DateTime()
+    filename = fields.String(allow_none=True)
+    stated = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "register entries the scan states, per "
+                                                  "category"})
+
+
+class TrendSchema(Prepared, ma.Schema):
+    weeks = fields.List(fields.Nested(WeekSchema))
+    scans = fields.List(fields.Nested(ScanPointSchema))
+
+
+ProjectPageSchema = page_of(ProjectSchema)
+MemberPageSchema = page_of(MemberSchema)
+
+
+class RiskPageSchema(Prepared, page_of(RiskSchema)):
+    """A page of the register (reads.risk_page writes it prepared)."""

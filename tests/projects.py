@@ -1,0 +1,66 @@
+"""What the project and register tests share: a project with members, scans into it.
+A pytest plugin (tests/conftest.py): its fixtures are every test module's."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import Accounts
+from tests.scanning import KeywordAnalyzer
+
+
+def make_project(client, headers, name="Billing migration", **fields) -> dict:
+    response = client.post("/api/v1/projects", json={"name": name, **fields}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def add_member(client, headers, project_id, email, role) -> dict:
+    response = client.post(f"/api/v1/projects/{project_id}/members",
+                           json={"email": email, "role": role}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def scan_into(client, headers, project_id, text) -> dict:
+    response = client.post("/api/v1/scans", json={"text": text, "project_id": project_id},
+                           headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def register_of(client, headers, project_id, **args) -> list[dict]:
+    response = client.get(f"/api/v1/projects/{project_id}/risks",
+                          query_string={"per_page": 100, **args}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+class Team:
+    """An owner, an editor, a viewer and an outsider of one project, and an admin."""
+
+    def __init__(self, app, client):
+        accounts = Accounts(app, client)
+        self.client = client
+        self.owner, self.owner_h = accounts.user()
+        self.editor, self.editor_h = accounts.user()
+        self.viewer, self.viewer_h = accounts.user()
+        self.outsider, self.outsider_h = accounts.user()
+        self.admin, self.admin_h = accounts.user(role="admin")
+        self.project = make_project(client, self.owner_h)
+        self.id = self.project["id"]
+        add_member(client, self.owner_h, self.id, self.editor["email"], "editor")
+        add_member(client, self.owner_h, self.id, self.viewer["email"], "viewer")
+
+
+@pytest.fixture
+def keyword_app(app, monkeypatch):
+    """The app with the keyword stand-in as its model: the tests of the register choose
+    which sentences are findings, and match them with the real sentence encoder."""
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    return app
+
+
+@pytest.fixture
+def team(keyword_app, client):
+    return Team(keyword_app, client)

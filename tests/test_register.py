@@ -1,0 +1,378 @@
+"""The risk register: findings of a project's reports joined into distinct risks.
+
+The findings come from the keyword stand-in (tests/scanning.py), so that each test chooses
+its risks; they are matched by the real sentence encoder, which is what is tested here. The
+weekly flow with the real model is in test_projects_flow.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from service.models import RegisterEntry, RegisterLink
+from tests.projects import Team, register_of, scan_into
+from tests.scanning import count_rows
+
+WEEK_1 = ("The vendor may not deliver the database licences before the cut-over. "
+          "The budget for external testers is overrun by 40 percent.")
+# The same two risks, reworded as next week's report would state them.
+WEEK_2 = ("The licences from the vendor are still not delivered and could miss the cut-over. "
+          "Spending on outside testers has blown through the budget by almost half.")
+# Different risks of the same categories.
+OTHER = ("The vendor of the badge readers has gone into administration. "
+         "The budget for the training rooms was cut by the finance committee.")
+
+
+def test_a_reworded_risk_joins_its_entry_and_a_different_one_opens_a_new_entry(team, client):
+    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    entries = register_of(client, team.owner_h, team.id)
+    assert sorted(e["category"] for e in entries) == ["budget", "vendor"]
+    assert all(e["occurrences"] == 1 and e["status"] == "open" for e in entries)
+
+    second = scan_into(client, team.editor_h, team.id, WEEK_2)
+    entries = register_of(client, team.owner_h, team.id)
+    assert len(entries) == 2, [e["risk"] for e in entries]
+    for entry in entries:
+        assert entry["occurrences"] == 2
+        assert [f["scan_id"] for f in entry["findings"]] == [first["scan_id"],
+                                                             second["scan_id"]]
+        # The latest wording, and when it was first and last stated.
+        assert entry["risk"] in WEEK_2
+        assert entry["first_seen"] == first["timestamp"]
+        assert entry["last_seen"] == second["timestamp"]
+
+    scan_into(client, team.owner_h, team.id, OTHER)
+    entries = register_of(client, team.owner_h, team.id)
+    assert len(entries) == 4
+    assert sorted(e["occurrences"] for e in entries) == [1, 1, 2, 2]
+
+
+def test_the_same_words_in_another_category_are_another_risk(team, client):
+    scan_into(client, team.owner_h, team.id, "The vendor may slip.")  # vendor (keyword order)
+    scan_into(client, team.owner_h, team.id, "The schedule may slip.")  # schedule
+    assert sorted(e["category"] for e in register_of(client, team.owner_h, team.id)) == [
+        "schedule", "vendor"]
+
+
+def test_a_closed_risk_stated_again_is_reopened_and_audited(team, client):
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    entry = next(e for e in register_of(client, team.owner_h, team.id)
+                 if e["category"] == "vendor")
+    url = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
+    closed = client.patch(url, json={"status": "closed", "notes": "Licences arrived."},
+                          headers=team.editor_h)
+    assert closed.status_code == 200, closed.get_json()
+    assert closed.get_json()["status"] == "closed"
+    assert closed.get_json()["reopened"] is False
+
+    scan_into(client, team.owner_h, team.id, WEEK_2)
+    again = client.get(url, headers=team.viewer_h).get_json()
+    assert again["status"] == "open"
+    assert again["reopened"] is True
+    assert again["notes"] == "Licences arrived."  # what people wrote stays
+    events = client.get("/api/v1/admin/audit-events", query_string={"event": "risk_reopened"},
+                        headers=team.admin_h).get_json()["items"]
+    assert [e["target_id"] for e in events] == [str(entry["id"])]
+
+
+def test_an_accepted_risk_also_reopens_but_an_open_one_just_gains_an_occurrence(team, client):
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    budget, vendor = sorted(register_of(client, team.owner_h, team.id),
+                            key=lambda e: e["category"])
+    client.patch(f"/api/v1/projects/{team.id}/risks/{budget['id']}",
+                 json={"status": "accepted"}, headers=team.owner_h)
+    client.patch(f"/api/v1/projects/{team.id}/risks/{vendor['id']}",
+                 json={"status": "mitigating"}, headers=team.owner_h)
+    scan_into(client, team.owner_h, team.id, WEEK_2)
+    budget, vendor = sorted(register_of(client, team.owner_h, team.id),
+                            key=lambda e: e["category"])
+    assert (budget["status"], budget["reopened"]) == ("open", True)
+    assert (vendor["status"], vendor["reopened"]) == ("mitigating", False)
+    assert vendor["occurrences"] == 2
+
+
+def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_disappear(
+        team, client, keyword_app):
+    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    second = scan_into(client, team.owner_h, team.id, WEEK_2 + " " + OTHER)
+    assert len(register_of(client, team.owner_h, team.id)) == 4
+
+    assert client.delete(f"/api/v1/scans/{second['scan_id']}",
+                         headers=team.owner_h).status_code == 204
+    entries = register_of(client, team.owner_h, team.id)
+    assert len(entries) == 2
+    for entry in entries:  # back to the first report's wording and dates
+        assert entry["occurrences"] == 1
+        assert entry["risk"] in WEEK_1
+        assert entry["last_seen"] == first["timestamp"]
+        assert [f["scan_id"] for f in entry["findings"]] == [first["scan_id"]]
+
+    assert client.delete(f"/api/v1/scans/{first['scan_id']}",
+                         headers=team.owner_h).status_code == 204
+    assert register_of(client, team.owner_h, team.id) == []
+    assert count_rows(keyword_app, RegisterEntry) == count_rows(keyword_app, RegisterLink) == 0
+
+
+def test_correcting_a_finding_to_none_takes_it_out_and_back_brings_it_back(team, client):
+    scan = scan_into(client, team.owner_h, team.id, WEEK_1)
+    finding = next(f for f in scan["data"] if f["category"] == "vendor")
+    url = f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}"
+
+    assert client.patch(url, json={"category": "none"}, headers=team.editor_h).status_code == 200
+    assert [e["category"] for e in register_of(client, team.owner_h, team.id)] == ["budget"]
+
+    assert client.patch(url, json={"category": "legal"},
+                        headers=team.owner_h).status_code == 200
+    assert sorted(e["category"] for e in register_of(client, team.owner_h, team.id)) == [
+        "budget", "legal"]
+
+
+def test_a_corrected_finding_moves_to_the_entry_of_its_new_category(team, client):
+    scan_into(client, team.owner_h, team.id, "The budget for external testers may run out.")
+    scan = scan_into(client, team.owner_h, team.id,
+                     "The vendor may run out of budget for external testers.")
+    # The stand-in calls it budget (its first keyword): it joins the budget entry.
+    entries = register_of(client, team.owner_h, team.id)
+    assert [(e["category"], e["occurrences"]) for e in entries] == [("budget", 2)]
+    finding = scan["data"][0]
+    client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                 json={"category": "vendor"}, headers=team.owner_h)
+    entries = sorted(register_of(client, team.owner_h, team.id), key=lambda e: e["category"])
+    assert [(e["category"], e["occurrences"]) for e in entries] == [("budget", 1), ("vendor", 1)]
+
+
+def test_an_entrys_corrected_category_is_the_one_new_findings_match(team, client):
+    scan_into(client, team.owner_h, team.id, "The budget for the data centre move may slip.")
+    (entry,) = register_of(client, team.owner_h, team.id)
+    assert entry["category"] == "budget"
+    client.patch(f"/api/v1/projects/{team.id}/risks/{entry['id']}",
+                 json={"category": "schedule"}, headers=team.owner_h)
+    # Stated again, and labelled schedule this time: it joins the corrected entry.
+    scan_into(client, team.owner_h, team.id, "The data centre move may slip.")
+    (entry,) = register_of(client, team.owner_h, team.id)
+    assert (entry["category"], entry["occurrences"]) == ("schedule", 2)
+
+
+def test_moving_a_scan_in_and_out_of_a_project(team, client):
+    free = client.post("/api/v1/scans", json={"text": WEEK_1}, headers=team.owner_h).get_json()
+    assert free["project_id"] is None
+    assert register_of(client, team.owner_h, team.id) == []
+
+    moved = client.patch(f"/api/v1/scans/{free['scan_id']}", json={"project_id": team.id},
+                         headers=team.owner_h)
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["project_id"] == team.id
+    assert len(register_of(client, team.owner_h, team.id)) == 2
+
+    out = client.patch(f"/api/v1/scans/{free['scan_id']}", json={"project_id": None},
+                       headers=team.owner_h)
+    assert out.status_code == 200
+    assert out.get_json()["project_id"] is None
+    assert register_of(client, team.owner_h, team.id) == []
+
+
+def test_changes_between_two_reports(team, client):
+    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    # Next week: the vendor risk again, the budget one gone, a new one.
+    second = scan_into(client, team.owner_h, team.id,
+                       "The licences from the vendor are still not delivered and could miss "
+                       "the cut-over. The password vault has no second administrator.")
+    changes = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.viewer_h)
+    assert changes.status_code == 200, changes.get_json()
+    body = changes.get_json()
+    assert (body["from_scan"], body["to_scan"]) == (first["scan_id"], second["scan_id"])
+    assert [e["category"] for e in body["new"]] == ["security"]
+    assert [e["category"] for e in body["persisting"]] == ["vendor"]
+    assert [e["category"] for e in body["gone"]] == ["budget"]
+
+    backwards = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.viewer_h,
+                           query_string={"from_scan": second["scan_id"],
+                                         "to_scan": first["scan_id"]}).get_json()
+    assert [e["category"] for e in backwards["new"]] == ["budget"]
+    assert [e["category"] for e in backwards["gone"]] == ["security"]
+    only_first = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.viewer_h,
+                            query_string={"to_scan": first["scan_id"]}).get_json()
+    assert only_first["from_scan"] is None
+    assert sorted(e["category"] for e in only_first["new"]) == ["budget", "vendor"]
+
+
+def test_changes_refuse_a_scan_of_another_project(team, client):
+    other = client.post("/api/v1/scans", json={"text": WEEK_1}, headers=team.owner_h).get_json()
+    response = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.owner_h,
+                          query_string={"to_scan": other["scan_id"]})
+    assert response.status_code == 404
+
+
+def test_an_empty_project_has_no_changes_and_no_trend(team, client):
+    body = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.owner_h).get_json()
+    assert body == {"from_scan": None, "to_scan": None, "new": [], "persisting": [], "gone": []}
+    trend = client.get(f"/api/v1/projects/{team.id}/trend", headers=team.owner_h).get_json()
+    assert trend == {"weeks": [], "scans": []}
+
+
+def test_the_trend_counts_open_risks_per_week_and_what_each_report_states(keyword_app, client):
+    import time_machine
+
+    # Weeks pass: the team works through an API key, which outlives access tokens.
+    with time_machine.travel("2026-11-02 09:00Z", tick=False) as clock:
+        team = Team(keyword_app, client)
+        key = client.post("/api/v1/auth/api-keys", headers=team.owner_h, json={
+            "name": "weekly", "scopes": ["scans:write", "projects:read", "projects:write"]})
+        headers = {"Authorization": f"Bearer {key.get_json()['key']}"}
+        first = scan_into(client, headers, team.id, WEEK_1)
+        clock.move_to("2026-11-09 09:00Z")
+        second = scan_into(client, headers, team.id, WEEK_2 + " " + OTHER)
+        vendor = next(e for e in register_of(client, headers, team.id)
+                      if e["category"] == "vendor" and e["occurrences"] == 2)
+        clock.move_to("2026-11-17 09:00Z")
+        client.patch(f"/api/v1/projects/{team.id}/risks/{vendor['id']}",
+                     json={"status": "closed"}, headers=headers)
+        clock.move_to("2026-11-25 09:00Z")
+        trend = client.get(f"/api/v1/projects/{team.id}/trend", headers=headers).get_json()
+    assert [w["week"] for w in trend["weeks"]] == ["2026-W45", "2026-W46", "2026-W47",
+                                                   "2026-W48"]
+    assert [w["open"] for w in trend["weeks"]] == [
+        {"budget": 1, "vendor": 1},
+        {"budget": 2, "vendor": 2},
+        {"budget": 2, "vendor": 2},  # closed on the Tuesday: open that week
+        {"budget": 2, "vendor": 1},
+    ]
+    assert [(s["scan_id"], s["stated"]) for s in trend["scans"]] == [
+        (first["scan_id"], {"budget": 1, "vendor": 1}),
+        (second["scan_id"], {"budget": 2, "vendor": 2}),
+    ]
+
+
+def test_the_list_filters_sorts_and_pages(team, client):
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    scan_into(client, team.owner_h, team.id, WEEK_2 + " " + OTHER)
+    entries = register_of(client, team.owner_h, team.id)
+    target = next(e for e in entries if e["category"] == "vendor" and e["occurrences"] == 2)
+    client.patch(f"/api/v1/projects/{team.id}/risks/{target['id']}",
+                 json={"owner_id": team.editor["id"], "status": "mitigating",
+                       "due_date": "2026-12-15", "notes": "Chasing 100% of the licences."},
+                 headers=team.owner_h)
+    def ids(**args):
+        return [e["id"] for e in register_of(client, team.owner_h, team.id, **args)]
+
+    assert ids(status="mitigating") == [target["id"]]
+    assert ids(owner_id=team.editor["id"]) == [target["id"]]
+    assert ids(q="100%") == [target["id"]]  # notes too; % is a character, not a wildcard
+    assert ids(q="%") == [target["id"]]
+    assert len(ids(category="budget")) == 2
+    by_occurrences = register_of(client, team.owner_h, team.id, sort="-occurrences")
+    assert [e["occurrences"] for e in by_occurrences] == [2, 2, 1, 1]
+    page = client.get(f"/api/v1/projects/{team.id}/risks",
+                      query_string={"per_page": 3, "page": 2}, headers=team.owner_h).get_json()
+    assert (page["total"], len(page["items"]), page["page"]) == (4, 1, 2)
+    for bad in ({"sort": "risk; drop table"}, {"status": "done"}, {"category": "none"},
+                {"per_page": 0}, {"unknown": 1}):
+        response = client.get(f"/api/v1/projects/{team.id}/risks", query_string=bad,
+                              headers=team.owner_h)
+        assert response.status_code == 422, bad
+
+
+def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_app):
+    """reads.py writes the register's JSON by hand (speed); the schema documents it."""
+    from service.extensions import db
+    from service.projects.schemas import RiskSchema
+
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    (entry, _) = register_of(client, team.owner_h, team.id)
+    client.patch(f"/api/v1/projects/{team.id}/risks/{entry['id']}",
+                 json={"due_date": "2027-01-31", "owner_id": team.owner["id"]},
+                 headers=team.owner_h)
+    served = client.get(f"/api/v1/projects/{team.id}/risks/{entry['id']}",
+                        headers=team.owner_h).get_json()
+    with keyword_app.app_context():
+        row = db.session.get(RegisterEntry, entry["id"])
+        row.findings = [{"scan_id": link.scan_id, "finding_id": link.finding_id}
+                        for link in row.links]
+        assert RiskSchema().dump(row) == served
+        db.session.rollback()
+
+
+def test_patching_a_risk_checks_every_field_and_audits_the_change(team, client):
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    entry = register_of(client, team.owner_h, team.id)[0]
+    url = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
+    for bad in ({"status": "done"}, {"category": "none"}, {"due_date": "tomorrow"},
+                {"due_date": "0001-01-01"}, {"notes": "x" * 5001}, {"owner_id": 7},
+                {"risk": "rewritten"}, {"owner_id": team.outsider["id"]}):
+        response = client.patch(url, json=bad, headers=team.owner_h)
+        assert response.status_code == 422, (bad, response.get_json())
+    assert client.patch(url, json={"status": "closed"}, headers=team.viewer_h).status_code == 403
+    assert client.patch(url, json={"status": "closed"},
+                        headers=team.outsider_h).status_code == 404
+    assert client.get(url, headers=team.owner_h).get_json() == {**entry}
+
+    changed = client.patch(url, json={"owner_id": team.viewer["id"], "status": "mitigating"},
+                           headers=team.editor_h)
+    assert changed.status_code == 200
+    events = client.get("/api/v1/admin/audit-events", query_string={"event": "risk_updated"},
+                        headers=team.admin_h).get_json()["items"]
+    assert events[0]["actor_id"] == team.editor["id"]
+    assert events[0]["details"]["changes"] == {
+        "owner_id": {"from": None, "to": team.viewer["id"]},
+        "status": {"from": "open", "to": "mitigating"}}
+
+
+def _export(client, team, fmt, **args):
+    response = client.get(f"/api/v1/projects/{team.id}/risks/export",
+                          query_string={"format": fmt, **args}, headers=team.viewer_h)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response
+
+
+def test_the_csv_export_is_the_register_as_a_sheet(team, client):
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    scan_into(client, team.owner_h, team.id, WEEK_2)
+    entries = sorted(register_of(client, team.owner_h, team.id), key=lambda e: e["id"])
+    client.patch(f"/api/v1/projects/{team.id}/risks/{entries[0]['id']}",
+                 json={"owner_id": team.editor["id"], "due_date": "2026-12-15",
+                       "notes": "=HYPERLINK(\"http://evil\")"}, headers=team.owner_h)
+    response = _export(client, team, "csv")
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == ["id", "risk", "category", "status", "owner", "due date", "first seen",
+                       "last seen", "occurrences", "notes"]
+    assert [int(row[0]) for row in rows[1:]] == [e["id"] for e in entries]
+    first = rows[1]
+    assert first[1] == entries[0]["risk"] and first[2] == entries[0]["category"]
+    assert first[4] == team.editor["email"] and first[5] == "2026-12-15"
+    assert first[8] == "2"
+    assert first[9] == "'=HYPERLINK(\"http://evil\")"  # never a formula
+    assert len(_export(client, team, "csv", category="budget").get_data(
+        as_text=True).strip().splitlines()) == 2
+
+
+def test_the_xlsx_export_has_a_header_widths_a_filter_and_no_formulas(team, client):
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    entry = register_of(client, team.owner_h, team.id)[0]
+    client.patch(f"/api/v1/projects/{team.id}/risks/{entry['id']}",
+                 json={"notes": "=1+1"}, headers=team.owner_h)
+    response = _export(client, team, "xlsx")
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(response.get_data())).active
+    assert [cell.value for cell in sheet[1]] == ["id", "risk", "category", "status", "owner",
+                                                 "due date", "first seen", "last seen",
+                                                 "occurrences", "notes"]
+    assert sheet.max_row == 3
+    assert sheet.auto_filter.ref == "A1:J3"
+    assert sheet.column_dimensions["B"].width > 40
+    cells = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
+    notes = cells[entry["id"]][9]
+    assert notes.value == "=1+1" and notes.data_type == "s"  # text, not a formula
+
+
+@pytest.mark.parametrize("args", [{"format": "pdf"}, {"format": "csv", "status": "x"},
+                                  {"format": "csv", "extra": "1"}])
+def test_a_bad_export_request_is_422(team, client, args):
+    response = client.get(f"/api/v1/projects/{team.id}/risks/export", query_string=args,
+                          headers=team.owner_h)
+    assert response.status_code == 422
