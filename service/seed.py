@@ -5,8 +5,12 @@ and printed once), then scans a few demo texts as the user through the real scan
 (``create_scan``), so the scans list, findings and corrections have something to show.
 Scans need the in-process model: without one they are skipped, and the command says why.
 
-Running it again leaves existing accounts (and their passwords) alone, and adds demo scans
-only to a demo user who has none.
+It also creates a demo project, "Billing migration", owned by the demo user, and scans three
+weekly status reports into it: its risk register then shows risks raised again in other words,
+one that went away and one that is new (GET /api/v1/projects/{id}/changes).
+
+Running it again leaves existing accounts (and their passwords) alone, adds demo scans only to
+a demo user who has none, and the demo project only if the user has no project of its name.
 """
 
 from __future__ import annotations
@@ -35,6 +39,26 @@ DEMO_DOCUMENTS: tuple[tuple[str, str], ...] = (
       "against the expected peak of 2,000 requests per second. Customer passwords are still "
       "stored with an outdated hashing scheme in the old portal. The review was well "
       "attended.")),
+)
+
+
+DEMO_PROJECT = "Billing migration"
+WEEKLY_REPORTS: tuple[tuple[str, str], ...] = (
+    ("Billing migration, status week 14",
+     ("The data migration is on track for the dress rehearsal. The vendor has not yet "
+      "delivered the test environment, and the go-live date of 1 June is at risk. Only one "
+      "engineer knows the legacy interfaces, and she is on leave for most of May. Licence "
+      "costs for the reporting tool rose by 30 percent, which the budget does not cover.")),
+    ("Billing migration, status week 15",
+     ("The dress rehearsal moved to the second week of May. The test environment from the "
+      "vendor is still missing, so the 1 June go-live could slip. The only engineer who knows "
+      "the old interfaces will be away for most of May. Finance approved the extra licence "
+      "costs for the reporting tool.")),
+    ("Billing migration, status week 16",
+     ("The vendor delivered the test environment on Monday, but it is two weeks late and the "
+      "go-live of 1 June is still in doubt. Nobody else has learned the legacy interfaces "
+      "while their only expert is on leave in May. The penetration test found that customer "
+      "passwords are stored with an outdated hashing scheme.")),
 )
 
 
@@ -67,6 +91,7 @@ def register(app: Flask) -> None:
             click.echo("Generated passwords are shown only now; they are stored hashed.")
         if scans:
             _seed_scans(accounts[1][0])
+            _seed_project(accounts[1][0])
 
 
 def _ensure_user(email: str, password: str | None, role: str) -> tuple[str, bool]:
@@ -140,3 +165,38 @@ def _seed_scans(user_id: str) -> None:
         click.echo(f"scanned {title!r}: {count} finding(s)")
     click.echo(f"created {len(DEMO_DOCUMENTS)} demo scans ({findings} findings, model "
                f"{version})")
+
+
+def _seed_project(user_id: str) -> None:
+    """The demo project and its three weekly reports, scanned in order as the demo user."""
+    from service import audit
+    from service.analyzers import current_analyzers
+    from service.models import Project, ProjectMember, RegisterEntry, User
+    from service.scans.create import create_scan
+
+    if current_analyzers().model is None:
+        click.echo("demo project skipped: no model is loaded")
+        return
+    exists = db.session.scalar(select(func.count()).select_from(Project)
+                               .join(ProjectMember, ProjectMember.project_id == Project.id)
+                               .where(ProjectMember.user_id == user_id,
+                                      Project.name == DEMO_PROJECT))
+    if exists:
+        click.echo(f"demo project skipped: the demo user already has {DEMO_PROJECT!r}")
+        return
+    project = Project(name=DEMO_PROJECT, created_by=user_id,
+                      description="Three weekly status reports and the register they feed.")
+    project.members.append(ProjectMember(user_id=user_id, role="owner"))
+    db.session.add(project)
+    db.session.flush()
+    audit.record("project_created", actor_id=user_id, target_id=project.id, via="flask seed")
+    db.session.commit()
+    project_id = project.id
+    for title, text in WEEKLY_REPORTS:
+        create_scan(db.session.get(User, user_id), text=text, upload=None, force_llm=False,
+                    project_id=project_id)
+        click.echo(f"scanned {title!r} into {DEMO_PROJECT!r}")
+    entries = db.session.scalar(select(func.count()).select_from(RegisterEntry)
+                                .where(RegisterEntry.project_id == project_id))
+    click.echo(f"created the demo project {DEMO_PROJECT!r} ({project_id}): {entries} "
+               "risks in its register")

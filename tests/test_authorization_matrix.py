@@ -35,6 +35,12 @@ BODIES = {
     ("POST", "scans.new"): lambda: {"text": "The vendor may slip."},
     ("POST", "legacy_scans.new"): lambda: {"text": "The vendor may slip."},
     ("POST", "api_keys.new"): lambda: {"name": "matrix", "scopes": ["scans:read"]},
+    ("PATCH", "scans.update"): lambda: {"project_id": None},
+    ("POST", "projects.new"): lambda: {"name": "matrix"},
+    ("PATCH", "projects.update"): lambda: {"name": "renamed"},
+    ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
+    ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
+    ("PATCH", "risks.update"): lambda: {"status": "closed"},
 }
 
 
@@ -72,19 +78,26 @@ def call(client, method, rule, endpoint, ids, headers):
 
 @pytest.fixture
 def matrix(app, client, monkeypatch):
-    """User A with a scan (a stored file and findings), user B, and an admin."""
+    """User A with a scan (a stored file and findings) in A's project, whose register holds
+    its findings; user B, and an admin."""
     monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
     accounts = Accounts(app, client)
     a, a_headers = accounts.user()
     b, b_headers = accounts.user()
     admin, admin_headers = accounts.user(role="admin")
     text = b"The vendor may slip the delivery. The budget is overrun."
+    project = client.post("/api/v1/projects", headers=a_headers, json={"name": "A's"})
+    assert project.status_code == 201, project.get_json()
+    project_id = project.get_json()["id"]
     response = client.post("/api/v1/scans", headers=a_headers,
                            content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(text), "plan.txt")})
+                           data={"file": (io.BytesIO(text), "plan.txt"),
+                                 "project_id": project_id})
     assert response.status_code == 201, response.get_json()
     scan = response.get_json()
     assert scan["data"], "the keyword analyzer finds the vendor and the budget"
+    risks = client.get(f"/api/v1/projects/{project_id}/risks", headers=a_headers).get_json()
+    assert risks["total"] == 2, risks
     own = client.post("/api/v1/scans", headers=b_headers, json={"text": "The budget is fine."})
     assert own.status_code == 201
     key = client.post("/api/v1/auth/api-keys", headers=a_headers,
@@ -94,7 +107,8 @@ def matrix(app, client, monkeypatch):
         "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
         "admin": admin, "admin_headers": admin_headers,
         "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
-                  "user_id": a["id"], "key_id": key.get_json()["id"]},
+                  "user_id": a["id"], "key_id": key.get_json()["id"],
+                  "project_id": project_id, "risk_id": risks["items"][0]["id"]},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -103,12 +117,12 @@ def matrix(app, client, monkeypatch):
 
 def missing_ids() -> dict[str, str]:
     return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
-            "key_id": str(uuid.uuid4())}
+            "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321"}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
-            "key_id": "rsk_' OR 1=1"}
+            "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1"}
 
 
 def id_routes(app):
@@ -123,7 +137,16 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("PATCH", "/api/v1/scans/<scan_id>/findings/<finding_id>"),
             ("GET", "/api/v1/users/<user_id>"), ("PATCH", "/api/v1/users/<user_id>"),
             ("DELETE", "/api/v1/users/<user_id>"), ("DELETE", "/api/v1/auth/api-keys/<key_id>"),
-            ("GET", "/api/scans/<scan_id>"), ("DELETE", "/api/scans/<scan_id>")} <= routes
+            ("GET", "/api/scans/<scan_id>"), ("DELETE", "/api/scans/<scan_id>"),
+            ("PATCH", "/api/v1/scans/<scan_id>"),
+            ("GET", "/api/v1/projects/<project_id>"), ("DELETE", "/api/v1/projects/<project_id>"),
+            ("POST", "/api/v1/projects/<project_id>/members"),
+            ("DELETE", "/api/v1/projects/<project_id>/members/<user_id>"),
+            ("GET", "/api/v1/projects/<project_id>/risks"),
+            ("PATCH", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>"),
+            ("GET", "/api/v1/projects/<project_id>/risks/export"),
+            ("GET", "/api/v1/projects/<project_id>/changes"),
+            ("GET", "/api/v1/projects/<project_id>/trend")} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \
             f"{rule}: a new kind of id; teach the matrix its ids"
@@ -146,9 +169,10 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
         assert without_request_id(foreign) == without_request_id(missing) \
             == without_request_id(malformed), where
         checked += 1
-    assert checked >= 9
+    assert checked >= 20
 
-    # Nothing of A's changed: the scan, its file, its finding's label, the account.
+    # Nothing of A's changed: the scan, its file, its finding's label, the account, the
+    # project, its members and its register.
     a_headers, ids = matrix["a_headers"], matrix["a_ids"]
     scan = client.get(f"/api/v1/scans/{ids['scan_id']}", headers=a_headers)
     assert scan.status_code == 200
@@ -160,6 +184,23 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
     assert [k["active"] for k in keys] == [True]
     me = client.get("/api/v1/auth/me", headers=a_headers).get_json()
     assert me["email"] == matrix["a"]["email"]
+    project = client.get(f"/api/v1/projects/{ids['project_id']}", headers=a_headers).get_json()
+    assert (project["name"], project["role"]) == ("A's", "owner")
+    members = client.get(f"/api/v1/projects/{ids['project_id']}/members",
+                         headers=a_headers).get_json()
+    assert [m["user_id"] for m in members["items"]] == [matrix["a"]["id"]]
+    risk = client.get(f"/api/v1/projects/{ids['project_id']}/risks/{ids['risk_id']}",
+                      headers=a_headers).get_json()
+    assert risk["status"] == "open"
+    assert scan.get_json()["project_id"] == ids["project_id"]
+
+
+def test_api1_lists_show_only_the_callers_own_projects(client, matrix):
+    body = client.get("/api/v1/projects", headers=matrix["b_headers"]).get_json()
+    assert body["items"] == [] and body["total"] == 0
+    foreign = client.get("/api/v1/scans", headers=matrix["b_headers"],
+                         query_string={"project_id": matrix["a_ids"]["project_id"]})
+    assert foreign.status_code == 404
 
 
 def test_api1_a_finding_of_another_users_scan_under_your_own_scan_is_404(client, matrix):

@@ -2,7 +2,7 @@
 
 The findings come from the keyword stand-in (tests/scanning.py), so that each test chooses
 its risks; they are matched by the real sentence encoder, which is what is tested here. The
-weekly flow with the real model is in test_projects_flow.py.
+weekly flow with the real model is the demo project of test_seed.py.
 """
 
 from __future__ import annotations

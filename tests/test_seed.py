@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from service.seed import DEMO_DOCUMENTS, register
+from service.seed import DEMO_DOCUMENTS, DEMO_PROJECT, WEEKLY_REPORTS, register
 
 CREATED = re.compile(r"created (admin|user) (\S+) \(password: (\S+)\)")
 
@@ -113,7 +113,7 @@ def test_with_a_model_the_demo_user_gets_demo_scans(scan_app):
     listed = client.get("/api/v1/scans", headers=headers)
     assert listed.status_code == 200, listed.get_json()
     scans = listed.get_json()["items"]
-    assert len(scans) == len(DEMO_DOCUMENTS)
+    assert len(scans) == len(DEMO_DOCUMENTS) + len(WEEKLY_REPORTS)
     assert {scan["source"] for scan in scans} == {"model"}
     # The demo texts are written to carry risks; the small test model finds some of them.
     details = [client.get(f"/api/v1/scans/{scan['scan_id']}", headers=headers)
@@ -121,6 +121,21 @@ def test_with_a_model_the_demo_user_gets_demo_scans(scan_app):
     assert all(detail.status_code == 200 for detail in details)
     assert sum(len(detail.get_json()["data"]) for detail in details) > 0
 
+    # The demo project: three weekly reports feed one register, where a risk stated again in
+    # other words is one entry seen more than once.
+    (project,) = client.get("/api/v1/projects", headers=headers).get_json()["items"]
+    assert (project["name"], project["role"]) == (DEMO_PROJECT, "owner")
+    in_project = client.get("/api/v1/scans", query_string={"project_id": project["id"]},
+                            headers=headers).get_json()
+    assert in_project["total"] == len(WEEKLY_REPORTS)
+    risks = client.get(f"/api/v1/projects/{project['id']}/risks", headers=headers).get_json()
+    assert risks["total"] > 0
+    assert max(entry["occurrences"] for entry in risks["items"]) >= 2, risks["items"]
+    changes = client.get(f"/api/v1/projects/{project['id']}/changes", headers=headers)
+    assert changes.status_code == 200
+    assert changes.get_json()["to_scan"] == in_project["items"][0]["scan_id"]
+
     again = seed(scan_app)
     assert again.exit_code == 0, again.output
-    assert "demo scans skipped: the demo user already has 3 scan(s)" in again.output
+    assert "demo scans skipped: the demo user already has 6 scan(s)" in again.output
+    assert f"demo project skipped: the demo user already has {DEMO_PROJECT!r}" in again.output

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, Response
+from werkzeug.routing import BaseConverter
 
 from service import audit
 from service.api import get_or_404, json_body, not_found, query
@@ -29,6 +30,18 @@ from service.projects.schemas import (
 )
 
 risks = Blueprint("risks", __name__)
+
+
+class RiskIdConverter(BaseConverter):
+    """A risk's id in a path: any segment but ``export``, so that …/risks/export is one
+    route (GET), not also a risk's (whose PATCH its Allow header would list). Malformed ids
+    still reach the view, which answers them with the same 404 as a missing one."""
+
+    regex = r"(?!export/?$)[^/]+"
+
+
+risks.record_once(lambda state: state.app.url_map.converters.setdefault("riskid",
+                                                                         RiskIdConverter))
 
 NOT_MEMBER = "No such project (or you are not a member)"
 
@@ -74,7 +87,7 @@ def export(args, project_id):
         "Content-Disposition": f'attachment; filename="{stem}-risks.{args["format"]}"'})
 
 
-@risks.route("/<project_id>/risks/<risk_id>", methods=["GET"])
+@risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["GET"])
 @api_key_scope("projects:read")
 @authenticate(token_auth)
 @response(RiskSchema())
@@ -85,7 +98,7 @@ def get(project_id, risk_id):
     return {**reads.entry_json(_entry(project.id, risk_id).id), "prepared": True}
 
 
-@risks.route("/<project_id>/risks/<risk_id>", methods=["PATCH"])
+@risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
 @api_key_scope("projects:write")
 @authenticate(token_auth)
 @json_body(RiskUpdateSchema)

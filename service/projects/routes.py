@@ -184,16 +184,17 @@ def members(args, project_id):
 @authenticate(token_auth)
 @json_body(MemberCreateSchema)
 @response(MemberSchema, 201)
-@other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_MEMBER,
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: NOT_MEMBER + "; or no active user with this email",
                   409: "Already a member; or MAX_PROJECT_MEMBERS reached",
-                  422: "No user with this email; a bad role"})
+                  422: "A malformed email; a bad role"})
 def add_member(args, project_id):
     """Add a user to a project with a role (owner)"""
     caller = token_auth.current_user()
     project = project_for(caller, project_id, "owner")
     user = user_by_email(args["email"])
     if user is None or not user.active:
-        raise APIError(422, "There is no active user with this email.",
+        raise APIError(404, "There is no active user with this email.",
                        errors={"email": ["No active user with this email."]})
     if db.session.get(ProjectMember, (project.id, user.id)) is not None:
         raise APIError(409, "This user is already a member; change their role instead.")

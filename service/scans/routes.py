@@ -38,6 +38,8 @@ SCAN_ERRORS = {
     413: "The body, the text (MAX_DOCUMENT_CHARS) or the document (pages, unpacked size) "
          "is too large",
     415: "Not JSON or multipart; or a file that is not txt, md, html, pdf or docx",
+    403: "project_id: you are a viewer of that project",
+    404: "project_id: no such project (or you are not a member)",
     422: "No text; text and a file together; a damaged document",
     503: "No analyzer available (model not loaded, LLM not configured or unreachable)",
 }
