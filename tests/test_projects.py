@@ -268,17 +268,37 @@ def test_an_admin_may_not_change_a_project_of_others(team, client):
     assert listed(client, team.owner_h, SCANS, project_id=team.id)["total"] == 0
 
 
-def test_an_admin_may_not_delete_or_correct_a_project_scan_of_others(team, client):
-    """The code answers 403 here (the admin may read the scan, not change it)."""
-    scan = scan_into(client, team.editor_h, team.id, RISKY)
+@pytest.mark.xfail(strict=True, reason=(
+    "scans/routes.editable_scan answers 403 ('Your role in this scan's project is viewer') "
+    "to an admin who may read a scan but is not a member of its project, or when it is in "
+    "no project at all; before projects it was the 404 of a missing scan, which "
+    "tests/test_scans.py still expects"))
+@pytest.mark.parametrize("in_project", [True, False])
+def test_an_admin_deleting_or_correcting_a_scan_of_others_gets_the_404_of_a_missing_one(
+        team, client, in_project):
+    scan = (scan_into(client, team.editor_h, team.id, RISKY) if in_project
+            else post_text(client, team.editor_h, RISKY).get_json())
     finding = scan["data"][0]["id"]
-    assert_problem(client.delete(f"{SCANS}/{scan['scan_id']}", headers=team.admin_h), 403)
-    assert_problem(client.patch(f"{SCANS}/{scan['scan_id']}/findings/{finding}",
-                                json={"category": "none"}, headers=team.admin_h), 403)
+
+    def attempts(scan_id):
+        url = f"{SCANS}/{scan_id}"
+        return [client.delete(url, headers=team.admin_h),
+                client.patch(f"{url}/findings/{finding}", json={"category": "none"},
+                             headers=team.admin_h)]
+
+    for theirs, missing in zip(attempts(scan["scan_id"]), attempts(missing_id()), strict=True):
+        same_404(theirs, missing)
+    kept = client.get(f"{SCANS}/{scan['scan_id']}", headers=team.editor_h).get_json()
+    assert kept["data"] == scan["data"]
+
+
+def test_an_admin_may_not_move_a_scan_of_others(team, client):
+    """The code answers 403, as to a member who is not the scan's creator."""
+    scan = scan_into(client, team.editor_h, team.id, RISKY)
     assert_problem(client.patch(f"{SCANS}/{scan['scan_id']}", json={"project_id": None},
                                 headers=team.admin_h), 403)
     kept = client.get(f"{SCANS}/{scan['scan_id']}", headers=team.editor_h).get_json()
-    assert kept["project_id"] == team.id and kept["data"] == scan["data"]
+    assert kept["project_id"] == team.id
 
 
 # Members
@@ -484,6 +504,49 @@ def test_changing_or_removing_someone_who_is_not_a_member_is_404(team, client, u
     assert_problem(client.patch(url, json={"role": "editor"}, headers=team.owner_h), 404)
     assert_problem(client.delete(url, headers=team.owner_h), 404)
     assert len(member_roles(client, team.owner_h, team.id)) == 3
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "removing a member (projects/routes.remove_member) leaves them as owner_id of the "
+    "project's risks, though PATCH …/risks/{id} refuses an owner who is not a member (422)"))
+def test_a_removed_member_no_longer_owns_the_projects_risks(team, client):
+    scan_into(client, team.owner_h, team.id, RISKY)
+    entry = register_of(client, team.owner_h, team.id)[0]
+    owned = client.patch(project_url(team.id, "risks", str(entry["id"])),
+                         json={"owner_id": team.viewer["id"]}, headers=team.owner_h)
+    assert owned.status_code == 200 and owned.get_json()["owner_id"] == team.viewer["id"]
+
+    client.delete(project_url(team.id, "members", team.viewer["id"]), headers=team.owner_h)
+
+    assert [e["owner_id"] for e in register_of(client, team.owner_h, team.id)] == [None, None]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "deleting the account of a project's last owner (DELETE /api/v1/users/{id}) cascades "
+    "their membership away and leaves the project with no owner: no one may manage or "
+    "delete it, though the last owner may not leave or be demoted"))
+def test_deleting_the_last_owners_account_leaves_the_project_an_owner(team, client):
+    client.delete(f"/api/v1/users/{team.owner['id']}", headers=team.admin_h)  # 204 or 409
+    assert "owner" in member_roles(client, team.editor_h, team.id).values()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "deleting a user's account cascades their scans away in the database, past "
+    "register.remove_findings: the project's entries keep their occurrences, and an entry "
+    "only their scans stated stays in the register with no finding"))
+def test_deleting_a_members_account_takes_their_findings_out_of_the_register(team, client):
+    scan_into(client, team.editor_h, team.id, RISKY)  # budget and vendor
+    scan_into(client, team.owner_h, team.id, "The budget is overrun by a third.")
+    assert sorted((e["category"], e["occurrences"])
+                  for e in register_of(client, team.owner_h, team.id)) == [
+        ("budget", 2), ("vendor", 1)]
+
+    deleted = client.delete(f"/api/v1/users/{team.editor['id']}", headers=team.admin_h)
+    assert deleted.status_code == 204
+
+    entries = register_of(client, team.owner_h, team.id)
+    assert [(e["category"], e["occurrences"], len(e["findings"])) for e in entries] == [
+        ("budget", 1, 1)]
 
 
 # Scans in projects
@@ -1036,3 +1099,5 @@ def test_a_refused_change_leaves_no_audit_event(team, client):
     assert len(audit_events(client, team.admin_h, "member_added")) == 2  # the team's
     for event in ("member_updated", "member_removed", "project_deleted", "scan_moved"):
         assert audit_events(client, team.admin_h, event) == [], event
+
+
