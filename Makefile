@@ -63,3 +63,4 @@ reliability: $(VENV)/.installed-dev
 .PHONY: bench
 bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.register --model-dir "$${MODEL_DIR:-models_cache}"

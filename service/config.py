@@ -130,7 +130,7 @@ class Settings:
     REGISTER_MATCH_THRESHOLD: float = _setting(
         0.62, _float, "cosine similarity (−1–1) at which a finding joins a register entry of "
         "its category as the same risk; chosen on labelled pairs (docs/register.md)")
-    MAX_PROJECTS_PER_USER: int = _setting(100, _int, "projects one user may create")
+    MAX_PROJECTS_PER_USER: int = _setting(100, _int, "projects one user may own")
     MAX_PROJECT_MEMBERS: int = _setting(200, _int, "members of one project")
     UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")
     MAX_DOCUMENT_CHARS: int = _setting(200_000, _int, "longest text analysed (413 beyond)")

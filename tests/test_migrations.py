@@ -61,3 +61,33 @@ def test_the_migrations_go_down_to_base_and_up_again_one_step_at_a_time(unmigrat
             upgrade(revision=revision)
             assert schema() == built[revision], f"upgrade to {revision} after a downgrade"
         db.session.remove()
+
+
+def test_the_projects_migration_keeps_every_scan_and_finding_up_and_down(unmigrated_app):
+    """Adding scans.project_id must not rebuild the scans table on SQLite with foreign keys
+    on: dropping the old table would cascade to every finding (it did, once)."""
+    from sqlalchemy import text
+
+    def counts():
+        return tuple(db.session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+                     for table in ("users", "scans", "findings"))
+
+    with unmigrated_app.app_context():
+        upgrade(revision="7c1e5a9b2d40")
+        db.session.execute(text(
+            "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+            "created_at, updated_at) VALUES ('u', 'u@example.com', 'x', 'user', 1, 0, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        db.session.execute(text(
+            "INSERT INTO scans (id, user_id, source, model_version, text_length, dropped, "
+            "created_at) VALUES ('s', 'u', 'model', 'v', 1, 0, '2026-01-01 00:00:00')"))
+        db.session.execute(text(
+            "INSERT INTO findings (scan_id, position, risk, category, context, start_offset, "
+            "end_offset) VALUES ('s', 0, 'r', 'budget', 'c', 0, 1)"))
+        db.session.commit()
+        upgrade(revision="b6ced9db2355")
+        assert counts() == (1, 1, 1)
+        db.session.commit()
+        downgrade(revision="7c1e5a9b2d40")
+        assert counts() == (1, 1, 1)
+        db.session.remove()

@@ -247,8 +247,8 @@ def test_an_admin_may_read_any_project_its_members_its_register_and_its_scans(te
 
 
 def test_an_admin_may_not_change_a_project_of_others(team, client):
-    """The code answers an admin who is not a member 404 on every change, as for an
-    outsider (access.project_for: only reads are open to admins)."""
+    """An admin who is not a member reads the project, so a change is a 403 that says why,
+    not the outsider's 404; leaving a project one is not in is the 404 of no such member."""
     admin = team.admin_h
     url = project_url(team.id)
     for response in (
@@ -259,20 +259,15 @@ def test_an_admin_may_not_change_a_project_of_others(team, client):
         client.patch(f"{url}/members/{team.viewer['id']}", json={"role": "owner"},
                      headers=admin),
         client.delete(f"{url}/members/{team.viewer['id']}", headers=admin),
-        client.delete(f"{url}/members/{team.admin['id']}", headers=admin),  # "leave"
         post_text(client, admin, RISKY, project_id=team.id),
     ):
-        assert_problem(response, 404)
+        assert_problem(response, 403)
+    assert_problem(client.delete(f"{url}/members/{team.admin['id']}", headers=admin), 404)
     assert client.get(url, headers=team.owner_h).get_json()["name"] == "Billing migration"
     assert len(member_roles(client, team.owner_h, team.id)) == 3
     assert listed(client, team.owner_h, SCANS, project_id=team.id)["total"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "scans/routes.editable_scan answers 403 ('Your role in this scan's project is viewer') "
-    "to an admin who may read a scan but is not a member of its project, or when it is in "
-    "no project at all; before projects it was the 404 of a missing scan, which "
-    "tests/test_scans.py still expects"))
 @pytest.mark.parametrize("in_project", [True, False])
 def test_an_admin_deleting_or_correcting_a_scan_of_others_gets_the_404_of_a_missing_one(
         team, client, in_project):
@@ -319,8 +314,8 @@ def test_an_owner_adds_a_member_by_email_in_any_case(team, client, keyword_app):
 
 @pytest.mark.parametrize("email", ["nobody@example.com", "inactive"])
 def test_adding_an_unknown_or_inactive_email_is_404_on_email(team, client, email):
-    """404 with errors.email (the service changed this from 422 while these tests were
-    written; a malformed email is still 422)."""
+    """404 with errors.email: no such user (422 until 494cf37, which made it 404 because
+    the request is schema-valid); a malformed email is still 422."""
     if email == "inactive":
         email = "dormant@example.com"
         made = client.post("/api/v1/users", headers=team.admin_h, json={
@@ -426,8 +421,7 @@ def test_an_owner_changes_a_members_role(team, client):
 def test_only_owners_change_roles(team, client):
     url = project_url(team.id, "members", team.viewer["id"])
     assert_problem(client.patch(url, json={"role": "owner"}, headers=team.editor_h), 403)
-    own = project_url(team.id, "members", team.viewer["id"])
-    assert_problem(client.patch(own, json={"role": "owner"}, headers=team.viewer_h), 403)
+    assert_problem(client.patch(url, json={"role": "owner"}, headers=team.viewer_h), 403)
     assert_problem(client.patch(url, json={"role": "owner"}, headers=team.outsider_h), 404)
     assert member_roles(client, team.owner_h, team.id)[team.viewer["id"]] == "viewer"
 
@@ -506,9 +500,6 @@ def test_changing_or_removing_someone_who_is_not_a_member_is_404(team, client, u
     assert len(member_roles(client, team.owner_h, team.id)) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "removing a member (projects/routes.remove_member) leaves them as owner_id of the "
-    "project's risks, though PATCH …/risks/{id} refuses an owner who is not a member (422)"))
 def test_a_removed_member_no_longer_owns_the_projects_risks(team, client):
     scan_into(client, team.owner_h, team.id, RISKY)
     entry = register_of(client, team.owner_h, team.id)[0]
@@ -521,19 +512,29 @@ def test_a_removed_member_no_longer_owns_the_projects_risks(team, client):
     assert [e["owner_id"] for e in register_of(client, team.owner_h, team.id)] == [None, None]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deleting the account of a project's last owner (DELETE /api/v1/users/{id}) cascades "
-    "their membership away and leaves the project with no owner: no one may manage or "
-    "delete it, though the last owner may not leave or be demoted"))
 def test_deleting_the_last_owners_account_leaves_the_project_an_owner(team, client):
-    client.delete(f"/api/v1/users/{team.owner['id']}", headers=team.admin_h)  # 204 or 409
+    refused = client.delete(f"/api/v1/users/{team.owner['id']}", headers=team.admin_h)
+    assert "Billing migration" in assert_problem(refused, 409)["detail"]
     assert "owner" in member_roles(client, team.editor_h, team.id).values()
+    # Once another member is owner, the account goes, and the project stays with them.
+    client.patch(project_url(team.id, "members", team.editor["id"]), json={"role": "owner"},
+                 headers=team.owner_h)
+    assert client.delete(f"/api/v1/users/{team.owner['id']}",
+                         headers=team.admin_h).status_code == 204
+    assert member_roles(client, team.editor_h, team.id) == {team.editor["id"]: "owner",
+                                                            team.viewer["id"]: "viewer"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deleting a user's account cascades their scans away in the database, past "
-    "register.remove_findings: the project's entries keep their occurrences, and an entry "
-    "only their scans stated stays in the register with no finding"))
+def test_a_project_whose_only_member_is_deleted_goes_with_them(keyword_app, client):
+    accounts = Accounts(keyword_app, client)
+    alone, alone_h = accounts.user()
+    _, admin_h = accounts.user(role="admin")
+    project = make_project(client, alone_h, name="Solo")
+    scan_into(client, alone_h, project["id"], RISKY)
+    assert client.delete(f"/api/v1/users/{alone['id']}", headers=admin_h).status_code == 204
+    assert client.get(project_url(project["id"]), headers=admin_h).status_code == 404
+
+
 def test_deleting_a_members_account_takes_their_findings_out_of_the_register(team, client):
     scan_into(client, team.editor_h, team.id, RISKY)  # budget and vendor
     scan_into(client, team.owner_h, team.id, "The budget is overrun by a third.")
@@ -936,7 +937,7 @@ def test_a_project_id_longer_than_an_id_is_422_in_a_scan_or_a_filter(team, clien
     ({"page": 0}, "page"),
     ({"page": -1}, "page"),
     ({"page": 2**31}, "page"),
-    ({"q": "x" * 201}, "q"),
+    ({"q": "x" * 255}, "q"),
     ({"sort": "name"}, "sort"),
 ])
 def test_bad_list_arguments_are_422(team, client, args, field):

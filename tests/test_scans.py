@@ -941,9 +941,9 @@ def test_the_lists_own_dump_is_what_the_schema_dumps():
 
     stamp = datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
     items = [
-        ScanSummary("a" * 36, "model", "minilm-1", stamp, None, None, 0, {}),
-        ScanSummary("b" * 36, "llm", "gpt", stamp.replace(microsecond=0), "r%_é.pdf",
-                    "application/pdf", 12345, {"vendor": 2, "budget": 1}),
+        ScanSummary("a" * 36, None, "model", "minilm-1", stamp, None, None, 0, {}),
+        ScanSummary("b" * 36, "c" * 36, "llm", "gpt", stamp.replace(microsecond=0),
+                    "r%_é.pdf", "application/pdf", 12345, {"vendor": 2, "budget": 1}),
     ]
     for item in items:
         assert json.dumps(item.to_json()) == json.dumps(ScanSummarySchema().dump(item))
@@ -988,7 +988,7 @@ def test_the_migration_counts_the_scans_stored_before_it(unmigrated_app):
         assert {scan_id: scan.category_counts for scan_id, scan in scans.items()} == {
             "s1": [["vendor", 1], ["schedule", 2], ["budget", 1]], "s2": [["legal", 1]],
             "s3": []}
-        assert all(dict(scan.category_counts) == scan.counts() for scan in scans.values())
+        assert {i: dict(s.category_counts) for i, s in scans.items()} == {i: s.counts() for i, s in scans.items()}
         db.session.remove()
 
 

@@ -83,30 +83,38 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_register_links_entry_id'), ['entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_register_links_scan_id'), ['scan_id'], unique=False)
 
-    with op.batch_alter_table('scans', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('project_id', sa.String(length=36), nullable=True))
-        batch_op.create_index('ix_scans_project_id_created_at', ['project_id', 'created_at'], unique=False)
-        batch_op.create_foreign_key('fk_scans_project_id_projects', 'projects', ['project_id'], ['id'], ondelete='SET NULL')
+    # Not a batch (table-copying) operation on SQLite: rebuilding scans would drop the old
+    # table, and with foreign keys on, that deletes every finding (ON DELETE CASCADE).
+    # SQLite adds a column with its reference in place.
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute('ALTER TABLE scans ADD COLUMN project_id VARCHAR(36) '
+                   'CONSTRAINT fk_scans_project_id_projects REFERENCES projects (id) '
+                   'ON DELETE SET NULL')
+    else:
+        op.add_column('scans', sa.Column('project_id', sa.String(length=36), nullable=True))
+        op.create_foreign_key('fk_scans_project_id_projects', 'scans', 'projects',
+                              ['project_id'], ['id'], ondelete='SET NULL')
+    op.create_index('ix_scans_project_id_created_at', 'scans', ['project_id', 'created_at'],
+                    unique=False)
 
 
 
 def downgrade():
-    with op.batch_alter_table('scans', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_scans_project_id_projects', type_='foreignkey')
-        batch_op.drop_index('ix_scans_project_id_created_at')
-        batch_op.drop_column('project_id')
+    if op.get_bind().dialect.name == 'sqlite':
+        # SQLite drops a referencing column only by rebuilding the table; with foreign keys
+        # off while it does, dropping the old scans table does not cascade to the findings.
+        op.execute('PRAGMA foreign_keys=OFF')
+        op.drop_index('ix_scans_project_id_created_at', table_name='scans')
+        with op.batch_alter_table('scans', schema=None) as batch_op:
+            batch_op.drop_column('project_id')
+        op.execute('PRAGMA foreign_keys=ON')
+    else:
+        op.drop_constraint('fk_scans_project_id_projects', 'scans', type_='foreignkey')
+        op.drop_index('ix_scans_project_id_created_at', table_name='scans')
+        op.drop_column('scans', 'project_id')
 
-    with op.batch_alter_table('register_links', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_register_links_scan_id'))
-        batch_op.drop_index(batch_op.f('ix_register_links_entry_id'))
-
+    # Dropping a table drops its indexes (MySQL refuses to drop one a foreign key needs).
     op.drop_table('register_links')
-    with op.batch_alter_table('register_entries', schema=None) as batch_op:
-        batch_op.drop_index('ix_register_entries_project_id_category')
-
     op.drop_table('register_entries')
-    with op.batch_alter_table('project_members', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_project_members_user_id'))
-
     op.drop_table('project_members')
     op.drop_table('projects')

@@ -1,8 +1,8 @@
 """Who may do what in a project: one function, so that every route answers alike.
 
 Non-members get the same 404 as for a missing project (they do not learn it exists);
-members get 403 for what their role may not do. Admins may read every project, and change
-none that they are not a member of.
+members get 403 for what their role may not do. Admins may read every project, and get 403
+for changes to one they are not a member of.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ def project_for(caller, project_id: str, need: str = "viewer") -> Project:
     project = get_or_404(Project, project_id, "project")
     role = role_in(project.id, caller.id)
     if role is None:
-        if caller.is_admin and need == "viewer":
+        if not caller.is_admin:
+            raise not_found("project")
+        if need == "viewer":
             return project
-        raise not_found("project")
+        raise APIError(403, "Admins read every project; only its members change it.")
     if RANK[role] < RANK[need]:
         raise APIError(403, f"Your role in this project is {role}: it may not "
                             f"{WHAT[need]} it (that takes {need}).")

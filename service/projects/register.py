@@ -34,8 +34,9 @@ def lock(project_id: str) -> bool:
     """Take the project's register for this transaction: the row lock on MySQL, the write
     lock on SQLite. Matching reads the entries after this, so two scans of one project
     cannot both open an entry for one new risk. False if the project is gone."""
-    result = db.session.execute(update(Project).where(Project.id == project_id)
-                                .values(register_version=Project.register_version + 1))
+    result = db.session.execute(update(Project).where(Project.id == project_id).values(
+        register_version=Project.register_version + 1,
+        updated_at=Project.updated_at))  # the register changed, not the project's details
     return result.rowcount == 1
 
 

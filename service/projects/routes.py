@@ -24,8 +24,10 @@ from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import Project, ProjectMember, User
 from service.projects.access import project_for, role_in
+from service.projects.membership import keep_an_owner, unassign
 from service.projects.schemas import (
     MemberCreateSchema,
+    MemberListArgs,
     MemberPageSchema,
     MemberSchema,
     MemberUpdateSchema,
@@ -51,17 +53,17 @@ def _with_role(project: Project, role: str | None) -> dict:
 @authenticate(token_auth)
 @json_body(ProjectCreateSchema)
 @response(ProjectSchema, 201)
-@other_responses({401: "No or bad token", 409: "You created MAX_PROJECTS_PER_USER projects",
+@other_responses({401: "No or bad token", 409: "You own MAX_PROJECTS_PER_USER projects",
                   422: "No name"})
 def new(args):
     """Create a project; you are its owner"""
     caller = token_auth.current_user()
     limit = current_app.config["SETTINGS"].MAX_PROJECTS_PER_USER
-    made = db.session.scalar(select(func.count()).select_from(Project)
-                             .where(Project.created_by == caller.id))
-    if made >= limit:
-        raise APIError(409, f"You have created {made} projects, the most one person may "
-                            f"(MAX_PROJECTS_PER_USER); delete one first.")
+    owned = db.session.scalar(select(func.count()).select_from(ProjectMember).where(
+        ProjectMember.user_id == caller.id, ProjectMember.role == "owner"))
+    if owned >= limit:
+        raise APIError(409, f"You own {owned} projects, the most one person may "
+                            "(MAX_PROJECTS_PER_USER); delete one or hand one over first.")
     project = Project(name=args["name"].strip(), description=args["description"],
                       created_by=caller.id)
     project.members.append(ProjectMember(user_id=caller.id, role="owner"))
@@ -161,7 +163,7 @@ def _member_or_404(project: Project, user_id: str) -> ProjectMember:
 @projects.route("/<project_id>/members", methods=["GET"])
 @api_key_scope("projects:read")
 @authenticate(token_auth)
-@query(ProjectListArgs)
+@query(MemberListArgs)
 @response(MemberPageSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER})
 def members(args, project_id):
@@ -225,7 +227,7 @@ def update_member(args, project_id, user_id):
     project = project_for(caller, project_id, "owner")
     member = _member_or_404(project, user_id)
     if member.role == "owner" and args["role"] != "owner":
-        _keep_an_owner(project.id)
+        keep_an_owner(project.id)
     was, member.role = member.role, args["role"]
     audit.record("member_updated", actor_id=caller.id, target_id=member.user_id,
                  project_id=project.id, role=member.role, was=was)
@@ -248,20 +250,10 @@ def remove_member(project_id, user_id):
         raise not_found("project")  # an admin reads projects; membership is the members'
     member = _member_or_404(project, user_id)
     if member.role == "owner":
-        _keep_an_owner(project.id)
+        keep_an_owner(project.id)
     audit.record("member_removed", actor_id=caller.id, target_id=member.user_id,
                  project_id=project.id, role=member.role)
+    unassign(project.id, member.user_id)
     db.session.delete(member)
     db.session.commit()
     return "", 204
-
-
-def _keep_an_owner(project_id: str) -> None:
-    """409 unless another owner stays: a project always has one. The owners' rows are
-    locked first (MySQL), so two owners demoting each other at once cannot both pass."""
-    owners = db.session.scalars(select(ProjectMember.user_id).where(
-        ProjectMember.project_id == project_id, ProjectMember.role == "owner")
-        .with_for_update()).all()
-    if len(owners) <= 1:
-        raise APIError(409, "A project keeps at least one owner: make another member owner "
-                            "first.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from marshmallow import ValidationError, fields, validate, validates
 
 from service.analysis.labels import RISK_LABELS
@@ -13,7 +15,8 @@ NOTES_MAX = 5000
 
 
 def _not_blank(value: str) -> None:
-    if not value.strip():
+    """Something visible: not only spaces, zero-width or control characters."""
+    if all(unicodedata.category(c)[0] in "ZC" for c in value):
         raise ValidationError("Must not be blank.")
 
 
@@ -42,6 +45,11 @@ class ProjectUpdateSchema(ma.Schema):
 class ProjectListArgs(PageArgs):
     q = fields.String(validate=validate.Length(max=200),
                       metadata={"description": "part of the name"})
+
+
+class MemberListArgs(PageArgs):
+    q = fields.String(validate=validate.Length(max=254),
+                      metadata={"description": "part of the email"})
 
 
 class MemberSchema(ma.Schema):

@@ -17,6 +17,7 @@ from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import User
+from service.projects.membership import before_deleting_user
 from service.rate_limits import (
     password_guess_failed,
     password_guesses_per_account,
@@ -125,10 +126,11 @@ def update(args, user_id):
 @api_key_scope("admin:write")
 @authenticate(token_auth, role="admin")
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such user",
-                  409: "The last admin"})
+                  409: "The last admin; or the last owner of a project with other members"})
 def delete(user_id):
     """Delete a user and everything they own (admin)"""
     user = _visible_user(user_id)
+    before_deleting_user(user.id)  # registers forget their scans; 409: a project's last owner
     delete_user(user, actor_id=token_auth.current_user().id)
     db.session.commit()
     delete_user_files(user_id)  # the scans went with the rows; their files go now

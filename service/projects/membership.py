@@ -1,0 +1,67 @@
+"""Membership rules that outlive one request: a project always keeps an owner, and a person
+who leaves (removed, or their account deleted) leaves nothing pointing at them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from service.errors import APIError
+from service.extensions import db
+from service.models import Project, ProjectMember, RegisterEntry, Scan, ScanFinding
+from service.projects import register
+
+LAST_OWNER = "A project keeps at least one owner: make another member owner first."
+
+
+def keep_an_owner(project_id: str) -> None:
+    """409 unless another owner stays. The owners' rows are locked first (MySQL), so two
+    owners demoting each other at once cannot both pass."""
+    owners = db.session.scalars(select(ProjectMember.user_id).where(
+        ProjectMember.project_id == project_id, ProjectMember.role == "owner")
+        .with_for_update()).all()
+    if len(owners) <= 1:
+        raise APIError(409, LAST_OWNER)
+
+
+def unassign(project_id: str, user_id: str) -> None:
+    """A member leaves: the project's risks they owned have no owner until someone takes them
+    (a risk's owner is always a member)."""
+    db.session.execute(update(RegisterEntry).where(RegisterEntry.project_id == project_id,
+                                                   RegisterEntry.owner_id == user_id)
+                       .values(owner_id=None, updated_at=RegisterEntry.updated_at))
+
+
+def before_deleting_user(user_id: str) -> None:
+    """What deleting an account does to projects, before the database cascades:
+
+    - a project the user is the last owner of is a 409 while it has other members (they
+      would be left with a project nobody can manage), and is deleted with the user when
+      they are its only member;
+    - the user's scans in projects leave their registers as a deleted scan does (entries
+      recomputed, empty ones deleted); risks they owned lose their owner (the foreign key).
+    """
+    owned = db.session.execute(
+        select(ProjectMember.project_id).where(ProjectMember.user_id == user_id,
+                                               ProjectMember.role == "owner")).scalars().all()
+    stranded, alone = [], []
+    for project_id in owned:
+        others = db.session.execute(
+            select(ProjectMember.role, func.count()).where(
+                ProjectMember.project_id == project_id, ProjectMember.user_id != user_id)
+            .group_by(ProjectMember.role)).all()
+        roles = dict(others)
+        if not roles:
+            alone.append(project_id)
+        elif not roles.get("owner"):
+            stranded.append(project_id)
+    if stranded:
+        names = db.session.scalars(select(Project.name).where(Project.id.in_(stranded))).all()
+        raise APIError(409, f"This user is the last owner of {len(stranded)} project(s) with "
+                            f"other members ({', '.join(sorted(names))}): make another member "
+                            "owner first.")
+    findings = db.session.scalars(
+        select(ScanFinding.id).join(Scan, Scan.id == ScanFinding.scan_id)
+        .where(Scan.user_id == user_id, Scan.project_id.is_not(None))).all()
+    register.remove_findings(findings)
+    for project_id in alone:
+        db.session.delete(db.session.get(Project, project_id))
