@@ -7,7 +7,7 @@
    findings (service/analysis/embedding.py) and matches them against the project's entries
    of their categories (service/projects/register.py); both are part of what is measured,
    and their shares are reported (the encoder's ``embed`` and ``register.add_findings``,
-   ``_Candidates.of`` inside it, timed by wrappers that add microseconds). The two kinds
+   ``_snapshot`` inside it: the directions, from this process's snapshot or the database, timed by wrappers that add microseconds). The two kinds
    alternate (which goes first flips every round) on the same 20-sentence status reports:
    6 risks of different categories and 14 other sentences of ml/data/test.jsonl, one a
    line, four reports. Each scan is deleted after it is timed, so that the register stays
@@ -138,7 +138,7 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
     from service.analysis.labels import RISK_LABELS
     from service.analyzers import current_encoder
     from service.extensions import db
-    from service.models import RegisterEntry, RegisterLink, Scan, ScanFinding
+    from service.models import RegisterEntry, RegisterLink, RegisterVector, Scan, ScanFinding
 
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
@@ -162,7 +162,7 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
     scans = [{"id": str(uuid.uuid4()), "user_id": user_id, "project_id": project_id,
               "source": "model", "model_version": model_version, "text_length": 4000,
               "dropped": 0, "created_at": at} for at in scan_times]
-    findings, register, links = [], [], []
+    findings, register, vectors, links = [], [], [], []
     per_scan = -(-entries // SEED_SCANS)
     for index in range(entries):
         label = RISK_LABELS[index % len(RISK_LABELS)]
@@ -181,8 +181,9 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
                          "category": label,
                          "status": "mitigating" if rng.random() < 0.2 else "open",
                          "first_seen": scan["created_at"], "last_seen": scan["created_at"],
-                         "occurrences": 1, "reopened": False, "embedding": to_bytes(vector),
+                         "occurrences": 1, "reopened": False,
                          "created_at": scan["created_at"], "updated_at": scan["created_at"]})
+        vectors.append({"entry_id": ident, "total": to_bytes(vector)})
         links.append({"finding_id": ident, "entry_id": ident, "scan_id": scan["id"],
                       "seen_at": scan["created_at"], "embedding": to_bytes(vector)})
     counts = defaultdict(Counter)
@@ -191,7 +192,7 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
     for scan in scans:
         scan["category_counts"] = [list(item) for item in counts[scan["id"]].items()]
     for model, rows in ((Scan, scans), (ScanFinding, findings), (RegisterEntry, register),
-                        (RegisterLink, links)):
+                        (RegisterVector, vectors), (RegisterLink, links)):
         db.session.execute(model.__table__.insert(), rows)
     db.session.commit()
 
@@ -202,7 +203,7 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
 
 class Parts:
     """Seconds spent in the encoder's embed, in register.add_findings and in its candidate
-    loading (``_Candidates.of``), per request: wrappers around the service's functions."""
+    loading (``register._snapshot``), per request: wrappers around the service's functions."""
 
     def __init__(self, encoder):
         from service.projects import register
@@ -223,15 +224,14 @@ class Parts:
 
         self._patch(encoder, "embed", timed("embed", encoder.embed))
         self._patch(register, "add_findings", timed("match", register.add_findings))
-        of = register._Candidates.__dict__["of"].__func__
-        self._patch(register._Candidates, "of", classmethod(timed("candidates", of)))
-        best = register._Candidates.best
+        self._patch(register, "_snapshot", timed("candidates", register._snapshot))
+        closest = register._closest
 
-        def counted(candidates, vector, threshold):
-            entry = best(candidates, vector, threshold)
+        def counted(*args, **kwargs):
+            entry = closest(*args, **kwargs)
             self.outcomes["joined" if entry is not None else "opened"] += 1
             return entry
-        self._patch(register._Candidates, "best", counted)
+        self._patch(register, "_closest", counted)
 
     def _patch(self, owner, name, value):
         own = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name)

@@ -61,16 +61,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     parser.add_argument("--encoder", type=Path, default=None,
                         help="an encoder folder (default: the register's, all-MiniLM-L6-v2)")
+    parser.add_argument("--runtime", default=None, choices=("onnx-int8", "onnx", "torch"),
+                        help="how the encoder runs (default: as the service on the CPU)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="measure at this threshold instead of choosing one on dev")
     args = parser.parse_args(argv)
     pairs = [pair for _, pair in records(args.pairs, ValueError)]
-    encoder = SentenceEncoder(args.encoder)
+    encoder = SentenceEncoder(args.encoder, runtime=args.runtime)
     split = {name: [pair for pair in pairs if pair["split"] == name] for name in ("dev", "test")}
     cosine = {name: similarities(encoder, rows) for name, rows in split.items()}
     dev = (scores(split["dev"], cosine["dev"], args.threshold) if args.threshold is not None
            else choose(split["dev"], cosine["dev"]))
-    report = {"encoder": encoder.name, "dev": dev,
+    report = {"encoder": encoder.name, "runtime": encoder.runtime, "dev": dev,
               "test": scores(split["test"], cosine["test"], dev["threshold"])}
     kinds = sorted({pair["kind"] for pair in split["test"]})
     report["test_by_kind"] = {}

@@ -152,14 +152,19 @@ def not_found(what: str = "resource") -> APIError:
     return APIError(404, f"No such {what}.")
 
 
+def is_uuid(id_: str) -> bool:
+    """A UUID in its canonical lower-case spelling, the only one ids are stored in (MySQL
+    would match upper case too)."""
+    try:
+        return str(uuid.UUID(id_)) == id_
+    except ValueError:
+        return False
+
+
 def get_or_404(model, id_: str, what: str):
     """The row with this UUID, else a 404: for a missing id, a malformed one, and any
-    spelling but the canonical lower-case one (MySQL would match upper case too)."""
-    try:
-        canonical = str(uuid.UUID(id_))
-    except ValueError:
-        raise not_found(what) from None
-    row = db.session.get(model, id_) if canonical == id_ else None
+    spelling but the canonical lower-case one."""
+    row = db.session.get(model, id_) if is_uuid(id_) else None
     if row is None:
         raise not_found(what)
     return row

@@ -214,8 +214,9 @@ class RegisterEntry(db.Model):
     """One distinct risk of a project, fed by the findings of its scans that state it."""
 
     __tablename__ = "register_entries"
-    __table_args__ = (Index("ix_register_entries_project_id_category",
-                            "project_id", "category"),)
+    # The matching's read (a category's entries) and the listing's default order.
+    __table_args__ = (Index("ix_register_entries_project_id_category", "project_id", "category"),
+                      Index("ix_register_entries_project_id_last_seen", "project_id", "last_seen"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[str] = mapped_column(
@@ -232,14 +233,25 @@ class RegisterEntry(db.Model):
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted or closed
-    # The normalised mean of its findings' embeddings (float32): what a new finding is
-    # compared with (service/projects/matching.py).
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     links: Mapped[list[RegisterLink]] = relationship(
         back_populates="entry", cascade="all, delete-orphan", passive_deletes=True)
+    vector: Mapped[RegisterVector] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True)
+
+
+class RegisterVector(db.Model):
+    """An entry's embedding: the sum of its findings' unit vectors (float32), whose
+    direction is their mean; what a new finding is compared with. A table of its own, so
+    that the entries the register's reads sort and filter are narrow rows."""
+
+    __tablename__ = "register_vectors"
+
+    entry_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), primary_key=True)
+    total: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RegisterLink(db.Model):

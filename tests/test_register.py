@@ -376,3 +376,96 @@ def test_a_bad_export_request_is_422(team, client, args):
     response = client.get(f"/api/v1/projects/{team.id}/risks/export", query_string=args,
                           headers=team.owner_h)
     assert response.status_code == 422
+
+
+def _snapshot_agrees_with_the_database(app, project_id):
+    """The process's snapshot of the project's directions, if it is current, holds exactly
+    the entries the database holds, in their categories, pointing where their vectors do."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from service.extensions import db
+    from service.models import Project, RegisterVector
+    from service.projects import directions
+
+    with app.app_context():
+        version = db.session.scalar(select(Project.register_version)
+                                    .where(Project.id == project_id))
+        snapshot = directions.current(db.session(), project_id, version + 1)
+        rows = db.session.execute(
+            select(RegisterEntry.id, RegisterEntry.category, RegisterVector.total)
+            .join(RegisterVector, RegisterVector.entry_id == RegisterEntry.id)
+            .where(RegisterEntry.project_id == project_id)).all()
+        db.session.remove()
+    if snapshot is None:
+        return False
+    for category, ids in snapshot.ids.items():
+        stored = {row.id: np.frombuffer(row.total, dtype="<f4") for row in rows
+                  if row.category == category}
+        assert sorted(ids) == sorted(stored), category
+        for index, entry_id in enumerate(ids):
+            direction = stored[entry_id] / np.linalg.norm(stored[entry_id])
+            assert np.allclose(snapshot.matrices[category][index], direction, atol=1e-6)
+    return True
+
+
+def test_the_directions_kept_between_scans_never_disagree_with_the_database(
+        team, client, keyword_app):
+    """Every change to a register either keeps this process's snapshot exact or leaves it
+    stale (never used); a rolled-back scan leaves nothing of itself in it."""
+    from service.projects import directions
+
+    kept = []
+    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    kept.append(_snapshot_agrees_with_the_database(keyword_app, team.id))
+    second = scan_into(client, team.owner_h, team.id, WEEK_2 + " " + OTHER)
+    kept.append(_snapshot_agrees_with_the_database(keyword_app, team.id))
+    assert kept == [True, True]  # scans keep it
+
+    client.delete(f"/api/v1/scans/{second['scan_id']}", headers=team.owner_h)
+    assert _snapshot_agrees_with_the_database(keyword_app, team.id)  # so does a deletion
+    finding = first["data"][0]
+    client.patch(f"/api/v1/scans/{first['scan_id']}/findings/{finding['id']}",
+                 json={"category": "legal"}, headers=team.owner_h)
+    assert _snapshot_agrees_with_the_database(keyword_app, team.id)  # and a correction
+    entry = register_of(client, team.owner_h, team.id)[0]
+    client.patch(f"/api/v1/projects/{team.id}/risks/{entry['id']}", json={"category": "scope"},
+                 headers=team.owner_h)
+    # An entry's new category leaves the snapshot stale: the next scan reads the database.
+    assert not _snapshot_agrees_with_the_database(keyword_app, team.id)
+    again = scan_into(client, team.owner_h, team.id, WEEK_2)
+    assert _snapshot_agrees_with_the_database(keyword_app, team.id)
+
+    # A scan whose commit fails: its entries never reach the snapshot.
+    import service.scans.create as create
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    before = register_of(client, team.owner_h, team.id)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(create, "store_original", broken)
+        failed = client.post("/api/v1/scans", headers=team.owner_h,
+                             content_type="multipart/form-data",
+                             data={"file": (io.BytesIO(OTHER.encode()), "other.txt"),
+                                   "project_id": team.id})
+    assert failed.status_code == 500
+    assert register_of(client, team.owner_h, team.id) == before
+    assert _snapshot_agrees_with_the_database(keyword_app, team.id)
+    # And the same text scanned for real opens its entries (no phantom joined).
+    scan_into(client, team.owner_h, team.id, OTHER)
+    assert len(register_of(client, team.owner_h, team.id)) == len(before) + 2
+    assert again["scan_id"]
+
+    # Another process changing the register makes this one's snapshot stale, not wrong.
+    with keyword_app.app_context():
+        from sqlalchemy import update
+
+        from service.extensions import db
+        from service.models import Project
+
+        db.session.execute(update(Project).where(Project.id == team.id)
+                           .values(register_version=Project.register_version + 1))
+        db.session.commit()
+    assert not _snapshot_agrees_with_the_database(keyword_app, team.id)
+    directions.forget_all()

@@ -5,8 +5,8 @@ Revises: 7c1e5a9b2d40
 Create Date: 2026-11-23 03:22:24.843371
 
 Projects with their members, and the risk register: one entry per distinct risk of a
-project, and each finding's place in it (register_links, with the embedding it was matched
-by). Scans gain their project; existing scans have none.
+project, its embedding (register_vectors), and each finding's place in it (register_links,
+with the embedding it was matched by). Scans gain their project; existing scans have none.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -58,7 +58,6 @@ def upgrade():
     sa.Column('occurrences', sa.Integer(), nullable=False),
     sa.Column('reopened', sa.Boolean(), nullable=False),
     sa.Column('settled_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('embedding', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', service.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ondelete='SET NULL'),
@@ -67,6 +66,14 @@ def upgrade():
     )
     with op.batch_alter_table('register_entries', schema=None) as batch_op:
         batch_op.create_index('ix_register_entries_project_id_category', ['project_id', 'category'], unique=False)
+        batch_op.create_index('ix_register_entries_project_id_last_seen', ['project_id', 'last_seen'], unique=False)
+
+    op.create_table('register_vectors',
+    sa.Column('entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('total', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['entry_id'], ['register_entries.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('entry_id')
+    )
 
     op.create_table('register_links',
     sa.Column('finding_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -115,6 +122,7 @@ def downgrade():
 
     # Dropping a table drops its indexes (MySQL refuses to drop one a foreign key needs).
     op.drop_table('register_links')
+    op.drop_table('register_vectors')
     op.drop_table('register_entries')
     op.drop_table('project_members')
     op.drop_table('projects')

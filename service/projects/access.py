@@ -7,9 +7,11 @@ for changes to one they are not a member of.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from functools import cache
 
-from service.api import get_or_404, not_found
+from sqlalchemy import bindparam, select
+
+from service.api import is_uuid, not_found
 from service.errors import APIError
 from service.extensions import db
 from service.models import PROJECT_ROLES, Project, ProjectMember
@@ -25,9 +27,18 @@ def role_in(project_id: str, user_id: str) -> str | None:
 
 
 def project_for(caller, project_id: str, need: str = "viewer") -> Project:
-    """The project, if ``caller`` holds at least the role ``need`` in it; else 404 or 403."""
-    project = get_or_404(Project, project_id, "project")
-    role = role_in(project.id, caller.id)
+    """The project, if ``caller`` holds at least the role ``need`` in it; else 404 or 403.
+    One query for the project and the caller's role: every project route starts here."""
+    if not is_uuid(project_id):
+        raise not_found("project")
+    row = db.session.execute(
+        select(Project, ProjectMember.role)
+        .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
+                   & (ProjectMember.user_id == caller.id))
+        .where(Project.id == project_id)).first()
+    if row is None:
+        raise not_found("project")
+    project, role = row
     if role is None:
         if not caller.is_admin:
             raise not_found("project")
@@ -38,6 +49,28 @@ def project_for(caller, project_id: str, need: str = "viewer") -> Project:
         raise APIError(403, f"Your role in this project is {role}: it may not "
                             f"{WHAT[need]} it (that takes {need}).")
     return project
+
+
+@cache
+def _membership():
+    """The project's id and the caller's role in it (NULL: none), in one query built once:
+    the register's busy reads need no more of the project."""
+    return (select(Project.id, ProjectMember.role)
+            .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
+                       & (ProjectMember.user_id == bindparam("user_id")))
+            .where(Project.id == bindparam("project_id")))
+
+
+def readable_project_id(caller, project_id: str) -> str:
+    """``project_id`` if ``caller`` may read the project (a member, or an admin); else the
+    404 of a missing project. project_for without loading the project."""
+    if not is_uuid(project_id):
+        raise not_found("project")
+    row = db.session.execute(_membership(), {"project_id": project_id,
+                                             "user_id": caller.id}).first()
+    if row is None or (row.role is None and not caller.is_admin):
+        raise not_found("project")
+    return row.id
 
 
 def may_read_scan(caller, scan) -> bool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from service.api import LIKE_ESCAPE, Pagination, like_escaped
 from service.extensions import db
@@ -25,15 +26,20 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
+@cache
+def _links_of():
+    return (select(_links.c.entry_id, _links.c.scan_id, _links.c.finding_id)
+            .where(_links.c.entry_id.in_(bindparam("ids", expanding=True)))
+            .order_by(_links.c.seen_at, _links.c.finding_id))
+
+
 def entries_json(rows) -> list[dict]:
     """RiskSchema's fields of these entry rows (COLUMNS), with their findings, in one query."""
     rows = list(rows)
     findings: dict[int, list[dict]] = defaultdict(list)
     if rows:
         for entry_id, scan_id, finding_id in db.session.execute(
-                select(_links.c.entry_id, _links.c.scan_id, _links.c.finding_id)
-                .where(_links.c.entry_id.in_([row.id for row in rows]))
-                .order_by(_links.c.seen_at, _links.c.finding_id)):
+                _links_of(), {"ids": [row.id for row in rows]}):
             findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id})
     return [{"id": row.id, "risk": row.risk, "category": row.category, "status": row.status,
              "owner_id": row.owner_id, "due_date": _iso(row.due_date), "notes": row.notes,
@@ -51,17 +57,26 @@ def _selected() -> Select:
     return select(*(_entries.c[name] for name in COLUMNS))
 
 
-def filtered(project_id: str, args: dict) -> Select:
-    """The project's entries, filtered by ``args`` (status, category, owner_id, q)."""
-    statement = _selected().where(_entries.c.project_id == project_id)
+FILTERS = ("status", "category", "owner_id", "q")
+
+
+def _where(filters: frozenset[str]) -> list:
+    """The conditions of a filtered read, with bind parameters named as the filters."""
+    where = [_entries.c.project_id == bindparam("project_id")]
     for name in ("status", "category", "owner_id"):
-        if name in args:
-            statement = statement.where(_entries.c[name] == args[name])
-    if "q" in args:
-        pattern = like_escaped(args["q"])
-        statement = statement.where(or_(_entries.c.risk.contains(pattern, escape=LIKE_ESCAPE),
-                                        _entries.c.notes.contains(pattern, escape=LIKE_ESCAPE)))
-    return statement
+        if name in filters:
+            where.append(_entries.c[name] == bindparam(name))
+    if "q" in filters:  # escaped by _params, as autoescape=True would
+        where.append(or_(_entries.c.risk.contains(bindparam("q"), escape=LIKE_ESCAPE),
+                         _entries.c.notes.contains(bindparam("q"), escape=LIKE_ESCAPE)))
+    return where
+
+
+def _params(project_id: str, args: dict) -> dict:
+    params = {name: args[name] for name in FILTERS if name in args}
+    if "q" in params:
+        params["q"] = like_escaped(params["q"])
+    return {**params, "project_id": project_id}
 
 
 def ordered(statement: Select, sort: str) -> Select:
@@ -71,12 +86,25 @@ def ordered(statement: Select, sort: str) -> Select:
     return statement.order_by(key, _entries.c.id.desc())
 
 
+@cache
+def _page_query(filters: frozenset[str], sort: str) -> tuple[Select, Select]:
+    """(page query, count query) for one combination of filters and order, built once (as
+    the scans list's are). Two queries, not a window count: a register has thousands of
+    entries, and a window over them all is computed before the page is cut, where the
+    index on (project_id, last_seen) lets the page read 20 rows."""
+    where = _where(filters)
+    page = ordered(select(*(_entries.c[name] for name in COLUMNS)).where(*where), sort)
+    page = page.limit(bindparam("limit")).offset(bindparam("offset"))
+    return page, select(func.count()).select_from(_entries).where(*where)
+
+
 def risk_page(project_id: str, args: dict) -> dict:
     pagination = Pagination.of(args)
-    statement = filtered(project_id, args)
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = db.session.execute(ordered(statement, args["sort"]).limit(pagination.limit)
-                              .offset(pagination.offset)).all()
+    page, count = _page_query(frozenset(name for name in FILTERS if name in args), args["sort"])
+    params = _params(project_id, args)
+    rows = db.session.execute(page, {**params, "limit": pagination.limit,
+                                     "offset": pagination.offset}).all()
+    total = db.session.scalar(count, params)
     return {**pagination.answer(entries_json(rows), total), "prepared": True}
 
 
@@ -160,7 +188,9 @@ def _monday(moment: datetime) -> date:
 
 def export_rows(project_id: str, args: dict) -> list[dict]:
     """Every entry the filters keep, as the sheet's rows, in register order (by id)."""
-    statement = (filtered(project_id, args).add_columns(User.email.label("owner_email"))
+    filters = frozenset(name for name in FILTERS if name in args)
+    statement = (_selected().add_columns(User.email.label("owner_email"))
+                 .where(*_where(filters))
                  .outerjoin(User, and_(User.id == _entries.c.owner_id))
                  .order_by(_entries.c.id))
-    return [row._asdict() for row in db.session.execute(statement)]
+    return [row._asdict() for row in db.session.execute(statement, _params(project_id, args))]

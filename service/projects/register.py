@@ -3,9 +3,11 @@ risk, or opens a new one.
 
 Same risk means the same category (the entry's, which a user may correct) and embeddings
 (service/analysis/embedding.py) at least ``REGISTER_MATCH_THRESHOLD`` alike; the threshold
-and its measured precision and recall are in docs/register.md. An entry's embedding is the
-sum of its findings' unit vectors: its direction is their mean, and it is recomputed from
-them when one leaves. Every function here works inside the caller's transaction; the caller
+and its measured precision and recall are in docs/register.md. An entry's embedding
+(RegisterVector) is the sum of its findings' unit vectors: its direction is their mean, and
+it is recomputed from them when one leaves. The directions a scan matches against come from
+this process's snapshot of the project when it is current (directions.py), else from the
+database. Every function here works inside the caller's transaction; the caller
 commits, so that a scan and its register update land together or not at all.
 """
 
@@ -25,52 +27,77 @@ from service.models import (
     Project,
     RegisterEntry,
     RegisterLink,
+    RegisterVector,
     Scan,
     ScanFinding,
 )
+from service.projects import directions
+from service.projects.directions import Snapshot
 
 
-def lock(project_id: str) -> bool:
+def lock(project_id: str) -> int | None:
     """Take the project's register for this transaction: the row lock on MySQL, the write
     lock on SQLite. Matching reads the entries after this, so two scans of one project
-    cannot both open an entry for one new risk. False if the project is gone."""
+    cannot both open an entry for one new risk. Returns the register's new version (the
+    directions' snapshots are kept by it), or None if the project is gone. Once per
+    transaction: a second call returns the version the first one set."""
+    locked = db.session().info.setdefault(directions.LOCKED, {})
+    if project_id in locked:
+        return locked[project_id]
     result = db.session.execute(update(Project).where(Project.id == project_id).values(
         register_version=Project.register_version + 1,
         updated_at=Project.updated_at))  # the register changed, not the project's details
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return None
+    locked[project_id] = db.session.scalar(select(Project.register_version)
+                                           .where(Project.id == project_id))
+    return locked[project_id]
 
 
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                  vectors: np.ndarray, *, actor_id: str | None) -> None:
     """Put ``findings`` (of ``scan``, flushed) into the project's register, matching each by
     its vector (a row of ``vectors``, unit length). Findings labelled ``none`` stay out."""
-    lock(project_id)
+    version = lock(project_id)
     threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
-    candidates: dict[str, _Candidates] = {}
-    for finding, vector in zip(findings, vectors, strict=True):
-        category = finding.effective_category
-        if category == "none":
-            continue
-        if category not in candidates:
-            candidates[category] = _Candidates.of(project_id, category, vectors.shape[1])
-        entry = candidates[category].best(vector, threshold)
-        if entry is None:
-            entry = RegisterEntry(project_id=project_id, risk=finding.risk, category=category,
-                                  status="open", first_seen=scan.created_at,
-                                  last_seen=scan.created_at, occurrences=0,
-                                  embedding=to_bytes(np.zeros_like(vector)))
-            db.session.add(entry)
-            db.session.flush()
-            candidates[category].add(entry)
-        _join(entry, finding, scan, vector, actor_id=actor_id)
-        candidates[category].moved(entry)
+    wanted = [(finding, vector) for finding, vector in zip(findings, vectors, strict=True)
+              if finding.effective_category != "none"]
+    if not wanted:
+        return
+    snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
+                         vectors.shape[1])
+    # New entries are written in one flush at the end: until then they stand in the
+    # snapshot under keys of their own (negative), so that a report stating one new risk
+    # twice joins the entry its first statement opened.
+    entries: dict[int, RegisterEntry] = {}
+    with db.session.no_autoflush:
+        for finding, vector in wanted:
+            category = finding.effective_category
+            entry = _closest(snapshot, category, vector, threshold, entries)
+            if entry is None:
+                entry = RegisterEntry(
+                    project_id=project_id, risk=finding.risk, category=category,
+                    status="open", first_seen=scan.created_at, last_seen=scan.created_at,
+                    occurrences=0, vector=RegisterVector(total=to_bytes(np.zeros_like(vector))))
+                db.session.add(entry)
+                entries[-1 - sum(key < 0 for key in entries)] = entry
+            key = next(key for key, known in entries.items() if known is entry)
+            _join(entry, finding, scan, vector, actor_id=actor_id)
+            snapshot.put(category, key, _directions(from_bytes(entry.vector.total)[None, :])[0])
+    db.session.flush()
+    real = {key: entry.id for key, entry in entries.items() if key < 0}
+    if real:
+        for category, ids in snapshot.ids.items():
+            if any(key in real for key in ids):
+                snapshot.ids[category] = [real.get(key, key) for key in ids]
+    directions.stage(db.session(), project_id, snapshot)
 
 
 def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.ndarray, *,
           actor_id: str | None) -> None:
-    db.session.add(RegisterLink(finding_id=finding.id, entry_id=entry.id, scan_id=scan.id,
+    db.session.add(RegisterLink(finding_id=finding.id, entry=entry, scan_id=scan.id,
                                 seen_at=scan.created_at, embedding=to_bytes(vector)))
-    entry.embedding = to_bytes(from_bytes(entry.embedding) + vector)
+    entry.vector.total = to_bytes(from_bytes(entry.vector.total) + vector)
     entry.occurrences += 1
     if scan.created_at >= entry.last_seen or entry.occurrences == 1:
         entry.risk = finding.risk  # the latest wording
@@ -85,50 +112,52 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
         entry.settled_at = None
 
 
-class _Candidates:
-    """A project's entries of one category: their ids, and their directions as a matrix."""
-
-    def __init__(self, ids: list[int], matrix: np.ndarray):
-        self.ids = ids
-        self.matrix = matrix
-        self.entries: dict[int, RegisterEntry] = {}
-
-    @classmethod
-    def of(cls, project_id: str, category: str, dimensions: int) -> _Candidates:
-        rows = db.session.execute(
-            select(RegisterEntry.id, RegisterEntry.embedding)
-            .where(RegisterEntry.project_id == project_id, RegisterEntry.category == category)
-        ).all()
-        matrix = np.zeros((len(rows), dimensions), dtype=np.float32)
-        for index, row in enumerate(rows):
-            matrix[index] = _direction(from_bytes(row.embedding))
-        return cls([row.id for row in rows], matrix)
-
-    def best(self, vector: np.ndarray, threshold: float) -> RegisterEntry | None:
-        if not self.ids:
-            return None
-        similarities = self.matrix @ vector
-        index = int(np.argmax(similarities))
-        if float(similarities[index]) < threshold:
-            return None
-        entry_id = self.ids[index]
-        if entry_id not in self.entries:
-            self.entries[entry_id] = db.session.get(RegisterEntry, entry_id)
-        return self.entries[entry_id]
-
-    def add(self, entry: RegisterEntry) -> None:
-        self.ids.append(entry.id)
-        self.entries[entry.id] = entry
-        self.matrix = np.vstack([self.matrix, np.zeros((1, self.matrix.shape[1]), np.float32)])
-
-    def moved(self, entry: RegisterEntry) -> None:
-        """The entry's embedding changed (a finding joined it)."""
-        self.matrix[self.ids.index(entry.id)] = _direction(from_bytes(entry.embedding))
+def _snapshot(project_id: str, version: int, categories: set[str],
+              dimensions: int) -> Snapshot:
+    """The project's directions at ``version`` (the lock's), for at least ``categories``:
+    from a snapshot when one is current (directions.current), the rest read in one query."""
+    known = directions.current(db.session(), project_id, version)
+    snapshot = (known.copy(version) if known is not None and known.dimensions == dimensions
+                else Snapshot(version, dimensions))
+    missing = sorted(categories - snapshot.ids.keys())
+    if not missing:
+        return snapshot
+    rows = db.session.execute(
+        select(RegisterEntry.category, RegisterVector.entry_id, RegisterVector.total)
+        .join(RegisterVector, RegisterVector.entry_id == RegisterEntry.id)
+        .where(RegisterEntry.project_id == project_id, RegisterEntry.category.in_(missing))
+        # MySQL: the latest committed rows, whatever this transaction read before the lock.
+        .with_for_update(read=True)).all()
+    grouped: dict[str, list] = {category: [] for category in missing}
+    for row in rows:
+        grouped[row.category].append(row)
+    for category, members in grouped.items():
+        snapshot.ids[category] = [row.entry_id for row in members]
+        matrix = np.frombuffer(b"".join(row.total for row in members), dtype="<f4")
+        snapshot.matrices[category] = _directions(matrix.reshape(len(members), dimensions))
+    return snapshot
 
 
-def _direction(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
+def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: float,
+             entries: dict[int, RegisterEntry]) -> RegisterEntry | None:
+    """The entry of ``category`` most alike to ``vector``, if it reaches ``threshold``;
+    ``entries`` holds those already loaded, and the new ones under their keys."""
+    ids = snapshot.ids[category]
+    if not ids:
+        return None
+    similarities = snapshot.matrices[category] @ vector
+    index = int(np.argmax(similarities))
+    if float(similarities[index]) < threshold:
+        return None
+    if ids[index] not in entries:
+        entries[ids[index]] = db.session.get(RegisterEntry, ids[index])
+    return entries[ids[index]]
+
+
+def _directions(matrix: np.ndarray) -> np.ndarray:
+    """Each row at unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
 
 
 def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
@@ -143,12 +172,25 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
     if not links:
         return []
     entry_ids = {link.entry_id for link in links}
-    for project_id in sorted({entry.project_id for entry in _entries(entry_ids)}):
-        lock(project_id)
+    versions = {project_id: lock(project_id) for project_id
+                in sorted({entry.project_id for entry in _entries(entry_ids)})}
     for link in links:
         db.session.delete(link)
     db.session.flush()
-    refresh(entry_ids)
+    changed = refresh(entry_ids)
+    for project_id, version in versions.items():  # keep this process's snapshots current
+        known = directions.current(db.session(), project_id, version)
+        if known is None:
+            continue
+        snapshot = known.copy(version)
+        for entry, total in changed:
+            if entry.project_id != project_id or entry.category not in snapshot.ids:
+                continue
+            if total is None:
+                snapshot.drop(entry.category, entry.id)
+            else:
+                snapshot.put(entry.category, entry.id, _directions(total[None, :])[0])
+        directions.stage(db.session(), project_id, snapshot)
     return links
 
 
@@ -156,9 +198,11 @@ def _entries(entry_ids) -> list[RegisterEntry]:
     return db.session.scalars(select(RegisterEntry).where(RegisterEntry.id.in_(entry_ids))).all()
 
 
-def refresh(entry_ids: Iterable[int]) -> None:
+def refresh(entry_ids: Iterable[int]) -> list[tuple[RegisterEntry, np.ndarray | None]]:
     """Recompute entries from their findings: wording, dates, count, embedding; an entry
-    with no finding left is deleted."""
+    with no finding left is deleted. Returns each entry with its new embedding (None:
+    deleted)."""
+    changed = []
     for entry in _entries(list(entry_ids)):
         rows = db.session.execute(
             select(RegisterLink.seen_at, RegisterLink.embedding, ScanFinding.risk)
@@ -167,12 +211,16 @@ def refresh(entry_ids: Iterable[int]) -> None:
             .order_by(RegisterLink.seen_at, ScanFinding.id)).all()
         if not rows:
             db.session.delete(entry)
+            changed.append((entry, None))
             continue
         entry.occurrences = len(rows)
         entry.first_seen = rows[0].seen_at
         entry.last_seen = rows[-1].seen_at
         entry.risk = rows[-1].risk
-        entry.embedding = to_bytes(np.sum([from_bytes(row.embedding) for row in rows], axis=0))
+        total = np.sum([from_bytes(row.embedding) for row in rows], axis=0)
+        entry.vector.total = to_bytes(total)
+        changed.append((entry, total))
+    return changed
 
 
 def recategorize(finding: ScanFinding, scan: Scan, *, actor_id: str | None,

@@ -15,8 +15,8 @@ from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import SETTLED_STATUSES, RegisterEntry, Scan, utcnow
-from service.projects import reads
-from service.projects.access import project_for, role_in
+from service.projects import reads, register
+from service.projects.access import project_for, readable_project_id, role_in
 from service.projects.export import to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
@@ -63,8 +63,7 @@ def _entry(project_id: str, risk_id: str) -> RegisterEntry:
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad filter, sort or page"})
 def all(args, project_id):
     """The project's register: one entry per distinct risk, most recently stated first"""
-    project = project_for(token_auth.current_user(), project_id)
-    return reads.risk_page(project.id, args)
+    return reads.risk_page(readable_project_id(token_auth.current_user(), project_id), args)
 
 
 @risks.route("/<project_id>/risks/export", methods=["GET"])
@@ -94,8 +93,8 @@ def export(args, project_id):
 @other_responses({401: "No or bad token", 404: "No such project or risk"})
 def get(project_id, risk_id):
     """One register entry with the findings that state it"""
-    project = project_for(token_auth.current_user(), project_id)
-    return {**reads.entry_json(_entry(project.id, risk_id).id), "prepared": True}
+    project_id = readable_project_id(token_auth.current_user(), project_id)
+    return {**reads.entry_json(_entry(project_id, risk_id).id), "prepared": True}
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
@@ -119,6 +118,8 @@ def update(args, project_id, risk_id):
         if getattr(entry, name) != value:
             changed[name] = {"from": _plain(getattr(entry, name)), "to": _plain(value)}
             setattr(entry, name, value)
+    if "category" in changed:  # matching reads categories: snapshots of the register are stale
+        register.lock(project.id)
     if "status" in changed:  # since when it is settled; reopening forgets it
         entry.settled_at = utcnow() if entry.status in SETTLED_STATUSES else None
     if changed:
