@@ -53,24 +53,24 @@ def project_for(caller, project_id: str, need: str = "viewer") -> Project:
 
 @cache
 def _membership():
-    """The project's id and the caller's role in it (NULL: none), in one query built once:
-    the register's busy reads need no more of the project."""
-    return (select(Project.id, ProjectMember.role)
+    """The project's id, its register's version and the caller's role in it (NULL: none),
+    in one query built once: the register's busy reads need no more of the project."""
+    return (select(Project.id, Project.register_version, ProjectMember.role)
             .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
                        & (ProjectMember.user_id == bindparam("user_id")))
             .where(Project.id == bindparam("project_id")))
 
 
-def readable_project_id(caller, project_id: str) -> str:
-    """``project_id`` if ``caller`` may read the project (a member, or an admin); else the
-    404 of a missing project. project_for without loading the project."""
+def readable_project(caller, project_id: str):
+    """``(id, register_version)`` of the project if ``caller`` may read it (a member, or an
+    admin); else the 404 of a missing project. project_for without loading the project."""
     if not is_uuid(project_id):
         raise not_found("project")
     row = db.session.execute(_membership(), {"project_id": project_id,
                                              "user_id": caller.id}).first()
     if row is None or (row.role is None and not caller.is_admin):
         raise not_found("project")
-    return row.id
+    return row.id, row.register_version
 
 
 def may_read_scan(caller, scan) -> bool:

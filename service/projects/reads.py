@@ -4,7 +4,8 @@ reports, the trend. Hand-built queries that load no embedding: the listing is a 
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 
@@ -98,13 +99,35 @@ def _page_query(filters: frozenset[str], sort: str) -> tuple[Select, Select]:
     return page, select(func.count()).select_from(_entries).where(*where)
 
 
-def risk_page(project_id: str, args: dict) -> dict:
+# A project's number of entries at a register_version: entries are added and deleted only
+# under the register's lock, which moves the version, so a count of that version is exact.
+# Filtered counts are not kept (a status or an owner changes without the lock).
+_sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
+_sizes_lock = threading.Lock()
+MAX_SIZES = 1024
+
+
+def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dict:
     pagination = Pagination.of(args)
-    page, count = _page_query(frozenset(name for name in FILTERS if name in args), args["sort"])
+    filters = frozenset(name for name in FILTERS if name in args)
+    page, count = _page_query(filters, args["sort"])
     params = _params(project_id, args)
     rows = db.session.execute(page, {**params, "limit": pagination.limit,
                                      "offset": pagination.offset}).all()
-    total = db.session.scalar(count, params)
+    total = None
+    if not filters and version is not None:
+        with _sizes_lock:
+            known = _sizes.get(project_id)
+        if known is not None and known[0] == version:
+            total = known[1]
+    if total is None:
+        total = db.session.scalar(count, params)
+        if not filters and version is not None:
+            with _sizes_lock:
+                _sizes[project_id] = (version, total)
+                _sizes.move_to_end(project_id)
+                while len(_sizes) > MAX_SIZES:
+                    _sizes.popitem(last=False)
     return {**pagination.answer(entries_json(rows), total), "prepared": True}
 
 

@@ -16,7 +16,7 @@ from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import SETTLED_STATUSES, RegisterEntry, Scan, utcnow
 from service.projects import reads, register
-from service.projects.access import project_for, readable_project_id, role_in
+from service.projects.access import project_for, readable_project, role_in
 from service.projects.export import to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
@@ -63,7 +63,8 @@ def _entry(project_id: str, risk_id: str) -> RegisterEntry:
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad filter, sort or page"})
 def all(args, project_id):
     """The project's register: one entry per distinct risk, most recently stated first"""
-    return reads.risk_page(readable_project_id(token_auth.current_user(), project_id), args)
+    project_id, version = readable_project(token_auth.current_user(), project_id)
+    return reads.risk_page(project_id, args, version=version)
 
 
 @risks.route("/<project_id>/risks/export", methods=["GET"])
@@ -93,7 +94,7 @@ def export(args, project_id):
 @other_responses({401: "No or bad token", 404: "No such project or risk"})
 def get(project_id, risk_id):
     """One register entry with the findings that state it"""
-    project_id = readable_project_id(token_auth.current_user(), project_id)
+    project_id, _ = readable_project(token_auth.current_user(), project_id)
     return {**reads.entry_json(_entry(project_id, risk_id).id), "prepared": True}
 
 
