@@ -475,3 +475,60 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
         db.session.commit()
     assert not _snapshot_agrees_with_the_database(keyword_app, team.id)
     directions.forget_all()
+
+
+def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_of_change(
+        team, client, keyword_app):
+    """Pages of the register are kept by register_version: every change to what a page shows
+    must move the version, or a listing would show the register as it was."""
+    from tests.projects import add_member
+    from service.projects import reads
+
+    url = f"/api/v1/projects/{team.id}/risks"
+
+    def listed():
+        return [client.get(url, headers=team.owner_h, query_string=args).get_json()
+                for args in ({}, {"status": "open"}, {"sort": "occurrences"})]
+
+    def agrees(what):
+        kept = listed()  # the second read of a version comes from the kept pages
+        reads.forget_pages()
+        assert kept == listed(), what
+
+    scan = scan_into(client, team.owner_h, team.id, WEEK_1)
+    listed()
+    agrees("a scan")
+    entry = register_of(client, team.owner_h, team.id)[0]
+    risk = f"{url}/{entry['id']}"
+    for change in ({"status": "mitigating"}, {"owner_id": team.editor["id"]},
+                   {"notes": "Chasing."}, {"due_date": "2027-01-31"}, {"category": "scope"},
+                   {"status": "closed"}):
+        listed()
+        assert client.patch(risk, json=change, headers=team.owner_h).status_code == 200
+        agrees(change)
+    listed()
+    scan_into(client, team.owner_h, team.id, WEEK_2)  # reopens the closed one
+    agrees("a reopening scan")
+    listed()
+    finding = scan["data"][0]
+    client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                 json={"category": "none"}, headers=team.owner_h)
+    agrees("a correction")
+    listed()
+    client.patch(risk, json={"owner_id": team.editor["id"]}, headers=team.owner_h)
+    client.delete(f"/api/v1/projects/{team.id}/members/{team.editor['id']}",
+                  headers=team.owner_h)
+    agrees("a member who owned a risk removed")
+    add_member(client, team.owner_h, team.id, team.outsider["email"], "editor")
+    client.patch(risk, json={"owner_id": team.outsider["id"]}, headers=team.owner_h)
+    listed()
+    assert client.delete(f"/api/v1/users/{team.outsider['id']}",
+                         headers=team.admin_h).status_code == 204
+    agrees("an owner's account deleted")
+    listed()
+    client.patch(f"/api/v1/scans/{scan['scan_id']}", json={"project_id": None},
+                 headers=team.owner_h)
+    agrees("a scan moved out")
+    listed()
+    client.delete(f"/api/v1/scans/{scan['scan_id']}", headers=team.owner_h)
+    agrees("a scan deleted")

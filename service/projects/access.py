@@ -39,15 +39,7 @@ def project_for(caller, project_id: str, need: str = "viewer") -> Project:
     if row is None:
         raise not_found("project")
     project, role = row
-    if role is None:
-        if not caller.is_admin:
-            raise not_found("project")
-        if need == "viewer":
-            return project
-        raise APIError(403, "Admins read every project; only its members change it.")
-    if RANK[role] < RANK[need]:
-        raise APIError(403, f"Your role in this project is {role}: it may not "
-                            f"{WHAT[need]} it (that takes {need}).")
+    _check(caller, role, need)
     return project
 
 
@@ -71,6 +63,29 @@ def readable_project(caller, project_id: str):
     if row is None or (row.role is None and not caller.is_admin):
         raise not_found("project")
     return row.id, row.register_version
+
+
+def project_id_for(caller, project_id: str, need: str) -> str:
+    """project_for's answer (404 or 403) without loading the project: its id."""
+    if not is_uuid(project_id):
+        raise not_found("project")
+    row = db.session.execute(_membership(), {"project_id": project_id,
+                                             "user_id": caller.id}).first()
+    if row is None:
+        raise not_found("project")
+    _check(caller, row.role, need)
+    return row.id
+
+
+def _check(caller, role: str | None, need: str) -> None:
+    if role is None:
+        if not caller.is_admin:
+            raise not_found("project")
+        if need != "viewer":
+            raise APIError(403, "Admins read every project; only its members change it.")
+    elif RANK[role] < RANK[need]:
+        raise APIError(403, f"Your role in this project is {role}: it may not "
+                            f"{WHAT[need]} it (that takes {need}).")
 
 
 def may_read_scan(caller, scan) -> bool:

@@ -26,6 +26,7 @@ def keep_an_owner(project_id: str) -> None:
 def unassign(project_id: str, user_id: str) -> None:
     """A member leaves: the project's risks they owned have no owner until someone takes them
     (a risk's owner is always a member)."""
+    register.lock(project_id, directions_kept=True)
     db.session.execute(update(RegisterEntry).where(RegisterEntry.project_id == project_id,
                                                    RegisterEntry.owner_id == user_id)
                        .values(owner_id=None, updated_at=RegisterEntry.updated_at))
@@ -59,6 +60,10 @@ def before_deleting_user(user_id: str) -> None:
         raise APIError(409, f"This user is the last owner of {len(stranded)} project(s) with "
                             f"other members ({', '.join(sorted(names))}): make another member "
                             "owner first.")
+    # Risks they own lose their owner (the foreign key): those registers change.
+    for project_id in db.session.scalars(select(RegisterEntry.project_id).where(
+            RegisterEntry.owner_id == user_id).distinct()).all():
+        register.lock(project_id, directions_kept=True)
     findings = db.session.scalars(
         select(ScanFinding.id).join(Scan, Scan.id == ScanFinding.scan_id)
         .where(Scan.user_id == user_id, Scan.project_id.is_not(None))).all()

@@ -99,36 +99,42 @@ def _page_query(filters: frozenset[str], sort: str) -> tuple[Select, Select]:
     return page, select(func.count()).select_from(_entries).where(*where)
 
 
-# A project's number of entries at a register_version: entries are added and deleted only
-# under the register's lock, which moves the version, so a count of that version is exact.
-# Filtered counts are not kept (a status or an owner changes without the lock).
-_sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
-_sizes_lock = threading.Lock()
-MAX_SIZES = 1024
+# Pages of the register by (project, register_version, arguments): every change to a
+# register's entries or links moves its version under the register's lock (register.lock;
+# tests/test_register.py checks each kind of change), so a page of one version is exact.
+_pages: OrderedDict[tuple, dict] = OrderedDict()
+_pages_lock = threading.Lock()
+MAX_PAGES = 512
 
 
 def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dict:
+    """A page of the register; kept by ``version`` when one is given."""
+    key = (project_id, version, tuple(sorted(args.items())))
+    if version is not None:
+        with _pages_lock:
+            page = _pages.get(key)
+        if page is not None:
+            return page
     pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
-    page, count = _page_query(filters, args["sort"])
+    statement, count = _page_query(filters, args["sort"])
     params = _params(project_id, args)
-    rows = db.session.execute(page, {**params, "limit": pagination.limit,
-                                     "offset": pagination.offset}).all()
-    total = None
-    if not filters and version is not None:
-        with _sizes_lock:
-            known = _sizes.get(project_id)
-        if known is not None and known[0] == version:
-            total = known[1]
-    if total is None:
-        total = db.session.scalar(count, params)
-        if not filters and version is not None:
-            with _sizes_lock:
-                _sizes[project_id] = (version, total)
-                _sizes.move_to_end(project_id)
-                while len(_sizes) > MAX_SIZES:
-                    _sizes.popitem(last=False)
-    return {**pagination.answer(entries_json(rows), total), "prepared": True}
+    rows = db.session.execute(statement, {**params, "limit": pagination.limit,
+                                          "offset": pagination.offset}).all()
+    total = db.session.scalar(count, params)
+    page = {**pagination.answer(entries_json(rows), total), "prepared": True}
+    if version is not None:
+        with _pages_lock:
+            _pages[key] = page
+            _pages.move_to_end(key)
+            while len(_pages) > MAX_PAGES:
+                _pages.popitem(last=False)
+    return page
+
+
+def forget_pages() -> None:
+    with _pages_lock:
+        _pages.clear()
 
 
 def project_scans(project_id: str, limit: int | None = None) -> list:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from service import audit
 from service.analysis.embedding import from_bytes, to_bytes
@@ -35,12 +36,14 @@ from service.projects import directions
 from service.projects.directions import Snapshot
 
 
-def lock(project_id: str) -> int | None:
+def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
     """Take the project's register for this transaction: the row lock on MySQL, the write
     lock on SQLite. Matching reads the entries after this, so two scans of one project
     cannot both open an entry for one new risk. Returns the register's new version (the
     directions' snapshots are kept by it), or None if the project is gone. Once per
-    transaction: a second call returns the version the first one set."""
+    transaction: a second call returns the version the first one set. A change that moves
+    no entry's category or embedding (a status, an owner) says ``directions_kept``: this
+    process's snapshot then moves to the new version with it."""
     locked = db.session().info.setdefault(directions.LOCKED, {})
     if project_id in locked:
         return locked[project_id]
@@ -49,9 +52,13 @@ def lock(project_id: str) -> int | None:
         updated_at=Project.updated_at))  # the register changed, not the project's details
     if result.rowcount != 1:
         return None
-    locked[project_id] = db.session.scalar(select(Project.register_version)
-                                           .where(Project.id == project_id))
-    return locked[project_id]
+    version = locked[project_id] = db.session.scalar(select(Project.register_version)
+                                                     .where(Project.id == project_id))
+    if directions_kept:
+        known = directions.current(db.session(), project_id, version)
+        if known is not None:
+            directions.stage(db.session(), project_id, known.copy(version))
+    return version
 
 
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
@@ -150,7 +157,8 @@ def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: f
     if float(similarities[index]) < threshold:
         return None
     if ids[index] not in entries:
-        entries[ids[index]] = db.session.get(RegisterEntry, ids[index])
+        entries[ids[index]] = db.session.get(RegisterEntry, ids[index],
+                                             options=[joinedload(RegisterEntry.vector)])
     return entries[ids[index]]
 
 

@@ -114,13 +114,14 @@ def update(args, project_id, risk_id):
     if args.get("owner_id") is not None and role_in(project.id, args["owner_id"]) is None:
         raise APIError(422, "A risk's owner must be a member of the project.",
                        errors={"owner_id": ["Not a member of this project."]})
-    changed = {}
-    for name, value in args.items():
-        if getattr(entry, name) != value:
-            changed[name] = {"from": _plain(getattr(entry, name)), "to": _plain(value)}
-            setattr(entry, name, value)
-    if "category" in changed:  # matching reads categories: snapshots of the register are stale
-        register.lock(project.id)
+    changed = {name: {"from": _plain(getattr(entry, name)), "to": _plain(value)}
+               for name, value in args.items() if getattr(entry, name) != value}
+    if changed:
+        # The register's version moves with every change (its kept pages are by version);
+        # the directions move only with a category.
+        register.lock(project.id, directions_kept="category" not in changed)
+    for name in changed:
+        setattr(entry, name, args[name])
     if "status" in changed:  # since when it is settled; reopening forgets it
         entry.settled_at = utcnow() if entry.status in SETTLED_STATUSES else None
     if changed:

@@ -21,7 +21,7 @@ from service.errors import APIError
 from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
 from service.projects import register
-from service.projects.access import project_for
+from service.projects.access import project_id_for
 from service.uploads.extract import Document, DocumentError, ExtractionLimits
 from service.uploads.isolation import extract_text_bounded
 from service.uploads.storage import remove_scan_folder, scan_folder, store_original
@@ -43,7 +43,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     settings = current_app.config["SETTINGS"]
     user_id = user.id
     if project_id is not None:  # before the work: 404 or 403 cost nothing
-        project_id = project_for(user, project_id, "editor").id
+        project_id = project_id_for(user, project_id, "editor")
     document = _read_document(text, upload, settings, user_id)
     analyzer = current_analyzers().pick(force_llm)
 
@@ -162,7 +162,7 @@ def delete_scan(scan: Scan) -> None:
 def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
     """Move a scan into a project (its findings join that register) or out of one."""
     if project_id is not None:
-        project_id = project_for(caller, project_id, "editor").id
+        project_id = project_id_for(caller, project_id, "editor")
     if project_id == scan.project_id:
         return scan
     vectors = (current_encoder().embed([f.risk for f in scan.findings])
