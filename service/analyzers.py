@@ -138,6 +138,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     analyzers = Analyzers(model=model, model_error=model_error, llm=llm, llm_error=llm_error)
     app.extensions["riskscan.analyzers"] = analyzers
     app.extensions.setdefault("riskscan.readiness", {})["analyzers"] = analyzers.readiness
+    if model is not None:  # a service that runs the model is one that keeps registers
+        warm_encoder(settings)
     app.register_error_handler(AnalysisError, analysis_problem)
 
 
@@ -154,22 +156,48 @@ def current_analyzers() -> Analyzers:
 
 
 _encoders: dict[str, object] = {}
+_encoders_lock = threading.Lock()
 
 
-def current_encoder():
-    """The sentence encoder of the risk register (service/analysis/embedding.py), loaded on
-    first use and shared by every app of the process: a service without projects never
-    pays for it."""
-    settings = current_app.config["SETTINGS"]
-    device = settings.MODEL_DEVICE
-    if device == "auto":
-        import torch
+def _encoder_device(settings: Settings) -> str:
+    if settings.MODEL_DEVICE != "auto":
+        return settings.MODEL_DEVICE
+    import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    with _models_lock:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _encoder(device: str):
+    with _encoders_lock:
         if device not in _encoders:
             from service.analysis.embedding import SentenceEncoder
 
             _encoders[device] = SentenceEncoder(device=device)
-            log.info("sentence encoder %s loaded on %s", _encoders[device].name, device)
+            log.info("sentence encoder %s loaded on %s (%s)", _encoders[device].name, device,
+                     _encoders[device].runtime)
         return _encoders[device]
+
+
+def warm_encoder(settings: Settings) -> threading.Thread | None:
+    """Load the register's encoder in the background (its ONNX export takes seconds), so
+    that a service's first scan into a project does not wait for it; once per process."""
+    device = _encoder_device(settings)
+    if device in _encoders:
+        return None
+
+    def load():
+        try:
+            _encoder(device)
+        except Exception:  # the first scan into a project tries again, and says why
+            log.exception("sentence encoder not loaded in the background")
+
+    thread = threading.Thread(target=load, name="riskscan-encoder-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+def current_encoder():
+    """The sentence encoder of the risk register (service/analysis/embedding.py), shared by
+    every app of the process: warmed at start-up when the in-process model is loaded,
+    otherwise loaded by the first scan into a project."""
+    return _encoder(_encoder_device(current_app.config["SETTINGS"]))
