@@ -109,7 +109,7 @@ def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_disappear(
     assert client.delete(f"/api/v1/scans/{second['scan_id']}",
                          headers=team.owner_h).status_code == 204
     entries = register_of(client, team.owner_h, team.id)
-    assert len(entries) == 2 == total()  # the count kept by version moved with it
+    assert len(entries) == 2 == total()  # the page kept by version moved with it
     for entry in entries:  # back to the first report's wording and dates
         assert entry["occurrences"] == 1
         assert entry["risk"] in WEEK_1
