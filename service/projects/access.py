@@ -29,63 +29,48 @@ def role_in(project_id: str, user_id: str) -> str | None:
 def project_for(caller, project_id: str, need: str = "viewer") -> Project:
     """The project, if ``caller`` holds at least the role ``need`` in it; else 404 or 403.
     One query for the project and the caller's role: every project route starts here."""
-    if not is_uuid(project_id):
-        raise not_found("project")
-    row = db.session.execute(
-        select(Project, ProjectMember.role)
-        .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
-                   & (ProjectMember.user_id == caller.id))
-        .where(Project.id == project_id)).first()
-    if row is None:
-        raise not_found("project")
-    project, role = row
-    _check(caller, role, need)
-    return project
-
-
-@cache
-def _membership():
-    """The project's id, its register's version and the caller's role in it (NULL: none),
-    in one query built once: the register's busy reads need no more of the project."""
-    return (select(Project.id, Project.register_version, ProjectMember.role)
-            .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
-                       & (ProjectMember.user_id == bindparam("user_id")))
-            .where(Project.id == bindparam("project_id")))
+    return _membership_row(caller, project_id, need, loaded=True).Project
 
 
 def readable_project(caller, project_id: str):
     """``(id, register_version)`` of the project if ``caller`` may read it (a member, or an
     admin); else the 404 of a missing project. project_for without loading the project."""
-    if not is_uuid(project_id):
-        raise not_found("project")
-    row = db.session.execute(_membership(), {"project_id": project_id,
-                                             "user_id": caller.id}).first()
-    if row is None or (row.role is None and not caller.is_admin):
-        raise not_found("project")
+    row = _membership_row(caller, project_id, "viewer", loaded=False)
     return row.id, row.register_version
 
 
 def project_id_for(caller, project_id: str, need: str) -> str:
     """project_for's answer (404 or 403) without loading the project: its id."""
+    return _membership_row(caller, project_id, need, loaded=False).id
+
+
+@cache
+def _membership(loaded: bool):
+    """The project (``loaded``: as an ORM object; else its id and its register's version)
+    and the caller's role in it (NULL: none), in one query built once."""
+    columns = (Project,) if loaded else (Project.id, Project.register_version)
+    return (select(*columns, ProjectMember.role)
+            .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
+                       & (ProjectMember.user_id == bindparam("user_id")))
+            .where(Project.id == bindparam("project_id")))
+
+
+def _membership_row(caller, project_id: str, need: str, *, loaded: bool):
     if not is_uuid(project_id):
         raise not_found("project")
-    row = db.session.execute(_membership(), {"project_id": project_id,
-                                             "user_id": caller.id}).first()
+    row = db.session.execute(_membership(loaded), {"project_id": project_id,
+                                                   "user_id": caller.id}).first()
     if row is None:
         raise not_found("project")
-    _check(caller, row.role, need)
-    return row.id
-
-
-def _check(caller, role: str | None, need: str) -> None:
-    if role is None:
+    if row.role is None:
         if not caller.is_admin:
             raise not_found("project")
         if need != "viewer":
             raise APIError(403, "Admins read every project; only its members change it.")
-    elif RANK[role] < RANK[need]:
-        raise APIError(403, f"Your role in this project is {role}: it may not "
+    elif RANK[row.role] < RANK[need]:
+        raise APIError(403, f"Your role in this project is {row.role}: it may not "
                             f"{WHAT[need]} it (that takes {need}).")
+    return row
 
 
 def may_read_scan(caller, scan) -> bool:
@@ -95,11 +80,13 @@ def may_read_scan(caller, scan) -> bool:
     return scan.project_id is not None and role_in(scan.project_id, caller.id) is not None
 
 
-def may_edit_scan(caller, scan) -> bool:
-    """The scan's owner, and the editors and owners of the scan's project."""
+def check_scan_edit(caller, scan) -> None:
+    """The scan's owner, and the editors and owners of the scan's project, may change it;
+    its project's viewers get a 403, everyone else (admins too) the 404 of a missing scan."""
     if scan.user_id == caller.id:
-        return True
-    if scan.project_id is None:
-        return False
-    role = role_in(scan.project_id, caller.id)
-    return role is not None and RANK[role] >= RANK["editor"]
+        return
+    role = role_in(scan.project_id, caller.id) if scan.project_id is not None else None
+    if role is None:
+        raise not_found("scan")
+    if RANK[role] < RANK["editor"]:
+        raise APIError(403, f"Your role in this scan's project is {role}: it may not change it.")

@@ -137,11 +137,16 @@ def forget_pages() -> None:
         _pages.clear()
 
 
-def project_scans(project_id: str, limit: int | None = None) -> list:
-    """(id, created_at, filename) of the project's scans, newest first."""
+def project_scans(project_id: str, limit: int | None = None, *, before=None) -> list:
+    """(id, created_at, filename) of the project's scans, newest first; only those after
+    ``before`` (a scan) in that order, when given."""
     statement = (select(Scan.id, Scan.created_at, Scan.filename)
                  .where(Scan.project_id == project_id)
                  .order_by(Scan.created_at.desc(), Scan.id.desc()))
+    if before is not None:
+        statement = statement.where(or_(
+            Scan.created_at < before.created_at,
+            and_(Scan.created_at == before.created_at, Scan.id < before.id)))
     if limit is not None:
         statement = statement.limit(limit)
     return db.session.execute(statement).all()
@@ -220,6 +225,6 @@ def export_rows(project_id: str, args: dict) -> list[dict]:
     filters = frozenset(name for name in FILTERS if name in args)
     statement = (_selected().add_columns(User.email.label("owner_email"))
                  .where(*_where(filters))
-                 .outerjoin(User, and_(User.id == _entries.c.owner_id))
+                 .outerjoin(User, User.id == _entries.c.owner_id)
                  .order_by(_entries.c.id))
     return [row._asdict() for row in db.session.execute(statement, _params(project_id, args))]

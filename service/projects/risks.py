@@ -145,33 +145,26 @@ def changes(args, project_id):
     """What changed between two reports: new, persisting and gone risks (default: the
     project's two latest scans)"""
     project = project_for(token_auth.current_user(), project_id)
-    if "from_scan" in args or "to_scan" in args:
-        latest = [row.id for row in reads.project_scans(project.id, 2)]
-        to_scan = _project_scan(project.id, args["to_scan"]) if "to_scan" in args else (
-            latest[0] if latest else None)
-        from_scan = _project_scan(project.id, args["from_scan"]) if "from_scan" in args \
-            else _before(project.id, to_scan)
-    else:
-        latest = [row.id for row in reads.project_scans(project.id, 2)]
-        to_scan = latest[0] if latest else None
-        from_scan = latest[1] if len(latest) > 1 else None
-    return {**reads.changes(project.id, from_scan, to_scan), "prepared": True}
+    to_scan = (_project_scan(project.id, args["to_scan"]) if "to_scan" in args
+               else _latest(project.id))
+    if "from_scan" in args:
+        from_scan = _project_scan(project.id, args["from_scan"])
+    else:  # the scan just before to_scan
+        from_scan = _latest(project.id, before=to_scan) if to_scan is not None else None
+    return {**reads.changes(project.id, from_scan and from_scan.id, to_scan and to_scan.id),
+            "prepared": True}
 
 
-def _project_scan(project_id: str, scan_id: str) -> str:
+def _project_scan(project_id: str, scan_id: str) -> Scan:
     scan = get_or_404(Scan, scan_id, "scan")
     if scan.project_id != project_id:
         raise not_found("scan")
-    return scan.id
+    return scan
 
 
-def _before(project_id: str, scan_id: str | None) -> str | None:
-    """The project's scan just before ``scan_id``."""
-    if scan_id is None:
-        return None
-    ids = [row.id for row in reads.project_scans(project_id)]
-    index = ids.index(scan_id)
-    return ids[index + 1] if index + 1 < len(ids) else None
+def _latest(project_id: str, *, before=None):
+    """The project's newest scan (before ``before``, in the list's order), or None."""
+    return next(iter(reads.project_scans(project_id, 1, before=before)), None)
 
 
 @risks.route("/<project_id>/trend", methods=["GET"])

@@ -16,6 +16,7 @@ from service.api import (
     json_body,
     like_escaped,
     not_found,
+    paginate,
     query,
 )
 from service.auth.accounts import user_by_email
@@ -174,11 +175,9 @@ def members(args, project_id):
     if "q" in args:
         statement = statement.where(User.email.contains(like_escaped(args["q"].lower()),
                                                         escape=LIKE_ESCAPE))
-    pagination = Pagination.of(args)
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = pagination.items(statement.order_by(
-        ProjectMember.role != "owner", ProjectMember.role != "editor", User.email))
-    return pagination.answer([_member_json(member) for member in rows], total)
+    page = paginate(statement.order_by(
+        ProjectMember.role != "owner", ProjectMember.role != "editor", User.email), args)
+    return {**page, "items": [_member_json(member) for member in page["items"]]}
 
 
 @projects.route("/<project_id>/members", methods=["POST"])

@@ -13,7 +13,7 @@ from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import Scan, utcnow
 from service.projects import register
-from service.projects.access import may_edit_scan, may_read_scan, project_for, role_in
+from service.projects.access import check_scan_edit, may_read_scan, project_for
 from service.rate_limits import scans_per_user
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.listing import scan_page
@@ -111,14 +111,10 @@ def readable_scan(scan_id: str) -> Scan:
 
 def editable_scan(scan_id: str) -> Scan:
     """A scan the caller may change: theirs, or their project's as its editor or owner;
-    403 for a project's viewer, 404 for everyone else."""
-    caller = token_auth.current_user()
-    scan = readable_scan(scan_id)
-    if may_edit_scan(caller, scan):
-        return scan
-    if scan.project_id is not None and role_in(scan.project_id, caller.id) is not None:
-        raise APIError(403, "Your role in this scan's project is viewer: it may not change it.")
-    raise not_found("scan")  # an admin reading: the same 404 as before projects
+    403 for a project's viewer, 404 for everyone else (check_scan_edit)."""
+    scan = get_or_404(Scan, scan_id, "scan")
+    check_scan_edit(token_auth.current_user(), scan)
+    return scan
 
 
 @scans.route("", methods=["POST"])
