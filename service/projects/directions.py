@@ -14,20 +14,19 @@ snapshots are kept, the least recently used dropped first (10,000 entries take 1
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from service.projects.kept import Kept
+
 MAX_PROJECTS = 16
 _PENDING = "riskscan.register_snapshots"
 LOCKED = "riskscan.register_locked"  # project id -> the version this transaction moved it to
 
-_snapshots: OrderedDict[str, Snapshot] = OrderedDict()
-_lock = threading.Lock()
+_snapshots = Kept(MAX_PROJECTS)  # project id -> Snapshot
 
 
 @dataclass
@@ -70,8 +69,7 @@ def current(session: Session, project_id: str, version: int) -> Snapshot | None:
     snapshot = session.info.get(_PENDING, {}).get(project_id)
     if snapshot is not None:
         return snapshot if snapshot.version == version else None
-    with _lock:
-        snapshot = _snapshots.get(project_id)
+    snapshot = _snapshots.get(project_id)
     return snapshot if snapshot is not None and snapshot.version == version - 1 else None
 
 
@@ -81,8 +79,7 @@ def stage(session: Session, project_id: str, snapshot: Snapshot) -> None:
 
 
 def forget_all() -> None:
-    with _lock:
-        _snapshots.clear()
+    _snapshots.clear()
 
 
 @event.listens_for(Session, "after_commit")
@@ -91,12 +88,8 @@ def _install(session: Session) -> None:
     staged = session.info.pop(_PENDING, None)
     if not staged:
         return
-    with _lock:
-        for project_id, snapshot in staged.items():
-            _snapshots[project_id] = snapshot
-            _snapshots.move_to_end(project_id)
-        while len(_snapshots) > MAX_PROJECTS:
-            _snapshots.popitem(last=False)
+    for project_id, snapshot in staged.items():
+        _snapshots.put(project_id, snapshot)
 
 
 @event.listens_for(Session, "after_soft_rollback")

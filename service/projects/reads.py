@@ -4,8 +4,7 @@ reports, the trend. Hand-built queries that load no embedding: the listing is a 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 
@@ -14,6 +13,7 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 from service.api import LIKE_ESCAPE, Pagination, like_escaped
 from service.extensions import db
 from service.models import RegisterEntry, RegisterLink, Scan, User
+from service.projects.kept import Kept
 
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
@@ -102,19 +102,15 @@ def _page_query(filters: frozenset[str], sort: str) -> tuple[Select, Select]:
 # Pages of the register by (project, register_version, arguments): every change to a
 # register's entries or links moves its version under the register's lock (register.lock;
 # tests/test_register.py checks each kind of change), so a page of one version is exact.
-_pages: OrderedDict[tuple, dict] = OrderedDict()
-_pages_lock = threading.Lock()
 MAX_PAGES = 512
+_pages = Kept(MAX_PAGES)
 
 
 def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dict:
     """A page of the register; kept by ``version`` when one is given."""
     key = (project_id, version, tuple(sorted(args.items())))
-    if version is not None:
-        with _pages_lock:
-            page = _pages.get(key)
-        if page is not None:
-            return page
+    if version is not None and (page := _pages.get(key)) is not None:
+        return page
     pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
     statement, count = _page_query(filters, args["sort"])
@@ -124,17 +120,12 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dic
     total = db.session.scalar(count, params)
     page = {**pagination.answer(entries_json(rows), total), "prepared": True}
     if version is not None:
-        with _pages_lock:
-            _pages[key] = page
-            _pages.move_to_end(key)
-            while len(_pages) > MAX_PAGES:
-                _pages.popitem(last=False)
+        _pages.put(key, page)
     return page
 
 
 def forget_pages() -> None:
-    with _pages_lock:
-        _pages.clear()
+    _pages.clear()
 
 
 def project_scans(project_id: str, limit: int | None = None, *, before=None) -> list:
