@@ -179,13 +179,13 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
         select(RegisterLink).where(RegisterLink.finding_id.in_(finding_ids))).all()
     if not links:
         return []
-    entry_ids = {link.entry_id for link in links}
+    entries = _entries({link.entry_id for link in links})
     versions = {project_id: lock(project_id) for project_id
-                in sorted({entry.project_id for entry in _entries(entry_ids)})}
+                in sorted({entry.project_id for entry in entries})}
     for link in links:
         db.session.delete(link)
     db.session.flush()
-    changed = refresh(entry_ids)
+    changed = refresh(entries)
     for project_id, version in versions.items():  # keep this process's snapshots current
         known = directions.current(db.session(), project_id, version)
         if known is None:
@@ -206,12 +206,12 @@ def _entries(entry_ids) -> list[RegisterEntry]:
     return db.session.scalars(select(RegisterEntry).where(RegisterEntry.id.in_(entry_ids))).all()
 
 
-def refresh(entry_ids: Iterable[int]) -> list[tuple[RegisterEntry, np.ndarray | None]]:
+def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, np.ndarray | None]]:
     """Recompute entries from their findings: wording, dates, count, embedding; an entry
     with no finding left is deleted. Returns each entry with its new embedding (None:
     deleted)."""
     changed = []
-    for entry in _entries(list(entry_ids)):
+    for entry in entries:
         rows = db.session.execute(
             select(RegisterLink.seen_at, RegisterLink.embedding, ScanFinding.risk)
             .join(ScanFinding, ScanFinding.id == RegisterLink.finding_id)
