@@ -14,6 +14,7 @@ from flask import Flask, request
 
 from service.api_docs import register_api_docs
 from service.config import Settings
+from service.console.web import register_console
 from service.errors import APIError, register_error_handlers
 from service.extensions import apifairy, db, end_session, ma, migrate
 from service.logs import configure_logging, register_request_logging
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_logging(app)
     register_metrics(app)
     register_security(app, settings)
+    register_console(app)
     register_content_negotiation(app)
     register_commands(app)
     return app

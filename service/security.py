@@ -15,6 +15,11 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI: its own scripts and styles (it sets inline styles), data: images, the spec.
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+# The web console (/app): our own scripts and styles only, no inline script or style, forms
+# posted to ourselves only, never framed.
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+CONSOLE_PATH = "/app"
 HSTS = "max-age=31536000; includeSubDomains"
 # Our access tokens are about 200 characters and API keys about 60: a longer Authorization
 # header is refused before anything (rate limiter, token check, database) looks at it.
@@ -29,15 +34,26 @@ class _NoSession(NullSession):
     del _fail
 
 
+def is_console(path: str) -> bool:
+    return path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
+
+
 class NoCookieSessions(SecureCookieSessionInterface):
     """The API authenticates with bearer tokens and keeps no cookie session: no request's
     cookie is read or verified (Flask's default builds a signing serializer per request to
-    do so), and ``flask.session`` refuses writes."""
+    do so), and ``flask.session`` refuses writes. The web console (/app) alone has a signed
+    cookie session (service/console/session.py), ``Secure`` whenever the request came over
+    TLS (through a trusted proxy's ``X-Forwarded-Proto``) or the settings say so."""
 
     null_session_class = _NoSession
 
     def open_session(self, app, request):
+        if is_console(request.path):
+            return super().open_session(app, request)
         return None  # Flask then uses make_null_session
+
+    def get_cookie_secure(self, app) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
 
 
 def refuse_oversized_credentials() -> None:
@@ -72,10 +88,14 @@ def register_security(app: Flask, settings: Settings) -> None:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
         is_docs = request.path == "/docs" or request.path.startswith("/docs/")
-        headers.setdefault("Content-Security-Policy", DOCS_CSP if is_docs else API_CSP)
-        if not request.path.startswith("/docs/assets/"):
+        console = is_console(request.path)
+        # The console's forms need their origin in Referer: Flask-WTF checks it over TLS.
+        headers.setdefault("Referrer-Policy", "same-origin" if console else "no-referrer")
+        headers.setdefault("Content-Security-Policy",
+                           DOCS_CSP if is_docs else CONSOLE_CSP if console else API_CSP)
+        if not (request.path.startswith("/docs/assets/")
+                or request.path.startswith(CONSOLE_PATH + "/static/")):
             headers["Cache-Control"] = "no-store"
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", HSTS)

@@ -164,6 +164,31 @@ def verify_access_token(token: str) -> Caller | None:
     return Caller(*row)
 
 
+def renew_access_token(token: str) -> str | None:
+    """A fresh access token of the same session as ``token`` (which may have expired), for
+    the web console, whose cookie holds one access token and no refresh token: None when
+    the session ended or expired, the token was revoked, the user is inactive or their
+    tokens were revoked, or ``token`` is older than a refresh token lives (idle too long).
+    Minting is stateless, so two requests of one browser renewing at once both succeed;
+    a refresh token's rotation would call the second one a theft."""
+    try:
+        claims, signed_at = _signed_claims(current_app.config["SECRET_KEY"], token)
+    except BadSignature:
+        return None
+    if not 0 <= time.time() - signed_at <= _settings().REFRESH_TOKEN_EXPIRE_DAYS * 86400:
+        return None
+    row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"],
+                                       "sid": claims["sid"]}).first()
+    if row is None or not row.active or row.token_version != claims["ver"]:
+        return None
+    expires_at = db.session.scalar(select(AuthSession.expires_at)
+                                   .where(AuthSession.id == claims["sid"]))
+    if expires_at is None or expires_at <= utcnow():
+        return None
+    return _serializer().dumps({"sub": claims["sub"], "jti": str(uuid.uuid4()),
+                                "sid": claims["sid"], "ver": claims["ver"]})
+
+
 @token_auth.get_user_roles
 def user_roles(user: Caller) -> list[str]:
     return [user.role]

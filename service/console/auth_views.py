@@ -1,0 +1,59 @@
+"""Sign in, register, sign out: the API's login and registration behind two forms."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, session, url_for
+
+from service.console import session as console_session
+from service.console.blueprint import console
+from service.console.client import call
+
+
+@console.get("/")
+def home():
+    if console_session.TOKEN in session:
+        return redirect(url_for("console.scan_page"))
+    return redirect(url_for("console.sign_in_page"))
+
+
+@console.route("/sign-in", methods=["GET", "POST"])
+def sign_in_page():
+    error, status = None, 200
+    email = request.form.get("email", "")
+    if request.method == "POST":
+        answer = console_session.sign_in(email, request.form.get("password", ""))
+        if answer.ok:
+            return redirect(console_session.safe_next(request.args.get("next")))
+        error, status = _words(answer), answer.status
+    return render_template("console/sign_in.html", error=error, email=email), status
+
+
+@console.route("/register", methods=["GET", "POST"])
+def register_page():
+    error, errors, status = None, {}, 200
+    email = request.form.get("email", "")
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        answer = call("POST", "/auth/register", token=None,
+                      json={"email": email, "password": password})
+        if answer.ok:
+            signed = console_session.sign_in(email, password)
+            if signed.ok:
+                return redirect(url_for("console.scan_page"))
+            return redirect(url_for("console.sign_in_page"))
+        error, errors, status = _words(answer), answer.errors, answer.status
+    return render_template("console/register.html", error=error, errors=errors,
+                           email=email), status
+
+
+@console.post("/sign-out")
+def sign_out():
+    console_session.sign_out()
+    return redirect(url_for("console.sign_in_page"))
+
+
+def _words(answer) -> str:
+    retry = answer.headers.get("Retry-After")
+    if answer.status == 429 and retry:
+        return f"{answer.detail} Try again in {retry} seconds."
+    return answer.detail

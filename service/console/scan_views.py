@@ -1,0 +1,160 @@
+"""Scan, see the risks highlighted, correct them; the history of one's scans."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from flask import Response, flash, redirect, render_template, request, url_for
+
+from service.analysis.labels import LABELS, RISK_LABELS
+from service.console.blueprint import console
+from service.console.pages import data_or_fail, failed
+from service.console.session import api, signed_in
+
+HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
+DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
+
+
+@console.get("/scan")
+@signed_in
+def scan_page():
+    return render_template("console/scan.html", projects=_projects(),
+                           project_id=request.args.get("project_id", ""))
+
+
+@console.post("/scan")
+@signed_in
+def scan():
+    text = request.form.get("text", "")
+    upload = request.files.get("file")
+    fields = {}
+    if request.form.get("project_id"):
+        fields["project_id"] = request.form["project_id"]
+    if request.form.get("min_score"):
+        fields["min_score"] = request.form["min_score"]
+    if upload is not None and upload.filename:
+        answer = api("POST", "/scans", form=fields, files={
+            "file": (upload.read(), upload.filename, upload.mimetype or
+                     "application/octet-stream")})
+        text = None
+    else:
+        body = {"text": text, **fields}
+        if "min_score" in body:
+            try:
+                body["min_score"] = float(body["min_score"])
+            except ValueError:
+                pass  # the API says why in words
+        answer = api("POST", "/scans", json=body)
+    if not answer.ok:
+        if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
+            return render_template("console/scan.html", projects=_projects(),
+                                   error=answer.detail, errors=answer.errors, text=text or "",
+                                   project_id=fields.get("project_id", "")), answer.status
+        return failed(answer)
+    return render_template("console/result.html", **_result(answer.json, text)), 201
+
+
+@console.get("/scans/<scan_id>")
+@signed_in
+def scan_view(scan_id: str):
+    scan = data_or_fail(api("GET", f"/scans/{scan_id}"))
+    return render_template("console/result.html", **_result(scan, None))
+
+
+@console.post("/scans/<scan_id>/findings/<int:finding_id>")
+@signed_in
+def correct(scan_id: str, finding_id: int):
+    """A finding's category corrected: 204 to the page's script, a redirect to a form."""
+    answer = api("PATCH", f"/scans/{scan_id}/findings/{finding_id}",
+                 json={"category": request.form.get("category", "")})
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if not answer.ok:
+        if wants_json:
+            return {"detail": answer.detail}, answer.status
+        return failed(answer)
+    if wants_json:
+        return "", 204
+    flash("Correction saved.")
+    return redirect(url_for("console.scan_view", scan_id=scan_id,
+                            _anchor=f"finding-{finding_id}"))
+
+
+@console.post("/scans/<scan_id>/delete")
+@signed_in
+def delete_scan(scan_id: str):
+    answer = api("DELETE", f"/scans/{scan_id}")
+    if not answer.ok:
+        return failed(answer)
+    flash("Scan deleted.")
+    return redirect(url_for("console.history"))
+
+
+@console.get("/scans/<scan_id>/file")
+@signed_in
+def scan_file(scan_id: str):
+    """The original document, as the API serves it (its type and attachment name)."""
+    answer = api("GET", f"/scans/{scan_id}/file")
+    if not answer.ok:
+        return failed(answer)
+    return Response(answer.data, headers={name: answer.headers[name]
+                                          for name in DOWNLOAD_HEADERS if name in answer.headers})
+
+
+@console.get("/scans")
+@signed_in
+def history():
+    query = {name: value for name in HISTORY_FILTERS
+             if (value := request.args.get(name, "").strip())}
+    page = request.args.get("page", "1")
+    answer = api("GET", "/scans", query={**query, "page": page, "per_page": 20})
+    if answer.status == 422:  # a filter the API refuses: say which, keep the page
+        return render_template("console/history.html", scans=None, filters=query,
+                               error=answer.detail, errors=answer.errors,
+                               categories=RISK_LABELS), 422
+    listing = data_or_fail(answer)
+    return render_template("console/history.html", scans=listing, filters=query,
+                           categories=RISK_LABELS, projects=_projects())
+
+
+def _projects() -> list[dict]:
+    """The caller's projects, for the scan form's choice (first 100)."""
+    answer = api("GET", "/projects", query={"per_page": 100})
+    return answer.json["items"] if answer.ok else []
+
+
+def _result(scan: dict, text: str | None) -> dict:
+    """What the result page shows: the text cut into plain and marked pieces (when the
+    console has the text: a scan it just sent), and the findings grouped by category."""
+    findings = scan["data"]
+    for finding in findings:
+        finding["shown_category"] = finding["corrected_category"] or finding["category"]
+    pieces = _pieces(text, findings) if text else None
+    ordered = sorted(findings, key=lambda f: (RISK_LABELS + ("none",)).index(
+        f["shown_category"]) if f["shown_category"] in LABELS else len(LABELS))
+    groups = [(category, list(items))
+              for category, items in groupby(ordered, key=lambda f: f["shown_category"])]
+    return {"scan": scan, "pieces": pieces, "groups": groups, "labels": LABELS,
+            "project_id": scan.get("project_id")}
+
+
+def _pieces(text: str, findings: list[dict]) -> list[tuple[str, dict | None]]:
+    """``text`` as (piece, finding or None) in order: each finding's sentence
+    (``text[start:end]``) marked once; overlapping or out-of-range spans stay plain."""
+    pieces, at = [], 0
+    for finding in sorted(findings, key=lambda f: (f["start"], f["end"])):
+        start, end = finding["start"], finding["end"]
+        if start < at or end > len(text) or start >= end:
+            continue
+        if start > at:
+            pieces.append((text[at:start], None))
+        pieces.append((text[start:end], finding))
+        at = end
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
+
+
+@console.app_template_filter("percent")
+def percent(score) -> str:
+    return "—" if score is None else f"{float(score) * 100:.0f}%"
+

@@ -1,0 +1,98 @@
+// Riskscan console: progressive enhancement only; every page works without it.
+// Loaded from this file (CSP: script-src 'self'), never inline.
+"use strict";
+
+function csrfToken(form) {
+  const field = form.querySelector('input[name="csrf_token"]');
+  return field ? field.value : "";
+}
+
+function say(message) {
+  const live = document.getElementById("live");
+  if (live) { live.textContent = message; }
+}
+
+// The scan form: a progress indicator while the service works, one submission at a time.
+function enhanceScanForm(form) {
+  form.addEventListener("submit", () => {
+    const progress = form.querySelector(".progress");
+    if (progress) { progress.hidden = false; }
+    form.querySelectorAll("button[type=submit]").forEach((button) => {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+    });
+  });
+}
+
+// Drag and drop a file onto the drop zone: it becomes the file input's file.
+function enhanceDropZone(zone) {
+  const input = zone.querySelector('input[type="file"]');
+  if (!input) { return; }
+  ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  }));
+  ["dragleave", "drop"].forEach((name) => zone.addEventListener(name, () => {
+    zone.classList.remove("dragging");
+  }));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer && event.dataTransfer.files.length) {
+      input.files = event.dataTransfer.files;
+      say("File chosen: " + input.files[0].name);
+    }
+  });
+}
+
+// A finding's category: saved as soon as it is chosen, the page stays where it is.
+function enhanceCorrection(form) {
+  const select = form.querySelector("select");
+  const button = form.querySelector("button");
+  if (!select) { return; }
+  if (button) { button.classList.add("visually-hidden"); }
+  select.addEventListener("change", async () => {
+    const body = new URLSearchParams(new FormData(form));
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body, credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRFToken": csrfToken(form) },
+      });
+      if (response.status === 204) {
+        const mark = document.getElementById(form.dataset.mark);
+        if (mark) { mark.dataset.category = select.value; }
+        say("Saved: " + select.options[select.selectedIndex].text);
+      } else {
+        let detail = "The correction was not saved.";
+        try { detail = (await response.json()).detail || detail; } catch (error) { /* not JSON */ }
+        say(detail);
+        window.alert(detail);
+      }
+    } catch (error) {
+      say("The correction was not saved: the service could not be reached.");
+    }
+  });
+}
+
+// Forms that destroy something ask first.
+function enhanceConfirm(form) {
+  form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+  });
+}
+
+// Selects and inputs marked data-autosubmit send their form when changed.
+function enhanceAutosubmit(field) {
+  const form = field.form;
+  if (!form) { return; }
+  const button = form.querySelector("button[type=submit]");
+  if (button && form.dataset.keepButton === undefined) { button.classList.add("visually-hidden"); }
+  field.addEventListener("change", () => form.requestSubmit());
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form.scan-form").forEach(enhanceScanForm);
+  document.querySelectorAll(".drop-zone").forEach(enhanceDropZone);
+  document.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
+  document.querySelectorAll("form[data-confirm]").forEach(enhanceConfirm);
+  document.querySelectorAll("[data-autosubmit]").forEach(enhanceAutosubmit);
+});
