@@ -106,7 +106,7 @@ def history():
     query = {name: value for name in HISTORY_FILTERS
              if (value := request.args.get(name, "").strip())}
     page = request.args.get("page", "1")
-    answer = api("GET", "/scans", query={**query, "page": page, "per_page": 20})
+    answer = api("GET", "/scans", query={**_as_instants(query), "page": page, "per_page": 20})
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
                                error=answer.detail, errors=answer.errors,
@@ -114,6 +114,21 @@ def history():
     listing = data_or_fail(answer)
     return render_template("console/history.html", scans=listing, filters=query,
                            categories=RISK_LABELS, projects=_projects())
+
+
+def _as_instants(query: dict) -> dict:
+    """The date inputs' days as the API's instants (UTC): after a day is from its start,
+    before a day is until its end. Anything else goes as typed, for the API to judge."""
+    from datetime import date, timedelta
+
+    instants = dict(query)
+    for name, shift in (("created_after", 0), ("created_before", 1)):
+        try:
+            day = date.fromisoformat(query.get(name, ""))
+        except ValueError:
+            continue
+        instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
+    return instants
 
 
 def _projects() -> list[dict]:

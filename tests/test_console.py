@@ -1,0 +1,420 @@
+"""The web console's core, as a browser uses it through Flask's test client: signing in and
+out, the session cookie and its end, CSRF, the scan page and its result, corrections,
+history, and the HTML error pages. Chromium drives the same pages in tests/e2e/."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from docx import Document
+
+from tests.helpers import PASSWORD, Accounts
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+RISKY = ("Our only supplier of the sensor chips is in financial trouble and may stop "
+         "deliveries. The team had lunch together on Friday.")
+
+
+def csrf_of(client, path="/app/scan") -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.status_code
+    return CSRF.search(page.get_data(as_text=True)).group(1)
+
+
+def sign_in(client, email, password=PASSWORD, **query):
+    token = csrf_of(client, "/app/sign-in")
+    return client.post("/app/sign-in", query_string=query,
+                       data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def browser(app, accounts):
+    """A signed-in browser: (test client with the console cookie, the user)."""
+    user, _ = accounts.user()
+    client = app.test_client()
+    assert sign_in(client, user["email"]).status_code == 302
+    return client, user
+
+
+@pytest.fixture
+def scan_browser(scan_app):
+    user = Accounts(scan_app, scan_app.test_client()).register()
+    client = scan_app.test_client()
+    assert sign_in(client, user["email"]).status_code == 302
+    return client, user
+
+
+def html(response) -> str:
+    assert response.mimetype == "text/html", response.mimetype
+    return response.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------- signing in and out
+
+
+def test_the_root_leads_to_the_sign_in_page_when_signed_out(client):
+    assert client.get("/").headers["Location"] == "/app/"
+    assert client.get("/app/").headers["Location"] == "/app/sign-in"
+    page = html(client.get("/app/sign-in"))
+    assert '<label for="email">Email</label>' in page
+    assert '<label for="password">Password</label>' in page
+
+
+def test_a_protected_page_sends_to_sign_in_and_back_after_it(app, accounts):
+    user = accounts.register()
+    client = app.test_client()
+    response = client.get("/app/scans?q=report")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/app/sign-in?next=/app/scans?q%3Dreport"
+    signed = sign_in(client, user["email"], next="/app/scans?q=report")
+    assert signed.headers["Location"] == "/app/scans?q=report"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/app/",
+                                    "/api/v1/users", "/app\\..\\evil", "javascript:alert(1)"])
+def test_sign_in_never_sends_the_browser_elsewhere(app, accounts, target):
+    user = accounts.register()
+    response = sign_in(app.test_client(), user["email"], next=target)
+    assert response.headers["Location"] == "/app/scan"
+
+
+def test_a_wrong_password_is_said_in_words_and_signs_nobody_in(app, accounts):
+    user = accounts.register()
+    client = app.test_client()
+    response = sign_in(client, user["email"], password="not the password at all")
+    assert response.status_code == 401
+    assert 'role="alert"' in html(response)
+    assert "Invalid email or password" in html(response) or "password" in html(response)
+    assert client.get("/app/scan").status_code == 302
+
+
+def test_registering_signs_in_and_a_weak_password_is_refused_in_words(app):
+    client = app.test_client()
+    token = csrf_of(client, "/app/register")
+    weak = client.post("/app/register", data={"email": "new@example.com",
+                                              "password": "password", "csrf_token": token})
+    assert weak.status_code == 422
+    assert 'id="password-error"' in html(weak)
+    token = csrf_of(client, "/app/register")
+    made = client.post("/app/register", data={"email": "new@example.com",
+                                              "password": PASSWORD, "csrf_token": token})
+    assert made.headers["Location"] == "/app/scan"
+    assert "new@example.com" in html(client.get("/app/scan"))
+
+
+def test_the_session_cookie_is_httponly_lax_and_scoped_to_the_console(app, accounts):
+    user = accounts.register()
+    response = sign_in(app.test_client(), user["email"])
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("riskscan_console=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/app" in cookie
+    assert "Secure" not in cookie  # plain HTTP here: a Secure cookie would never come back
+
+
+def test_the_cookie_is_secure_behind_a_trusted_tls_proxy(make_app):
+    app = make_app(TRUSTED_PROXIES=1)
+    user = Accounts(app, app.test_client()).register()
+    client = app.test_client()
+    page = client.get("/app/sign-in", headers={"X-Forwarded-Proto": "https"})
+    token = CSRF.search(html(page)).group(1)
+    response = client.post("/app/sign-in", data={"email": user["email"], "password": PASSWORD,
+                                                 "csrf_token": token},
+                           headers={"X-Forwarded-Proto": "https",
+                                    "Referer": "https://localhost/app/sign-in"})
+    assert response.status_code == 302, html(response)
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"]
+
+
+def test_the_api_neither_reads_nor_sets_the_console_cookie(browser):
+    client, _ = browser
+    response = client.get("/api/v1/auth/me")
+    assert response.status_code == 401  # the cookie is not a credential of the API
+    assert "Set-Cookie" not in response.headers
+    assert client.get("/health").headers.get("Set-Cookie") is None
+
+
+def test_signing_out_ends_the_login_for_the_api_too(app, accounts):
+    user = accounts.register()
+    client = app.test_client()
+    sign_in(client, user["email"])
+    token = csrf_of(client)
+    assert client.post("/app/sign-out", data={"csrf_token": token}).status_code == 302
+    assert client.get("/app/scan").status_code == 302
+    with client.session_transaction("/app/") as cookie:
+        assert "token" not in cookie
+
+
+def test_a_deactivated_user_is_signed_out_on_the_next_page(app, accounts, browser):
+    client, user = browser
+    _, admin = accounts.user("admin")
+    response = app.test_client().patch(f"/api/v1/users/{user['id']}", headers=admin,
+                                       json={"active": False})
+    assert response.status_code == 200
+    assert client.get("/app/scans").headers["Location"].startswith("/app/sign-in")
+
+
+def test_a_password_change_ends_every_console_session(app, browser):
+    client, user = browser
+    tokens = Accounts(app, app.test_client()).login(user["email"])
+    response = app.test_client().patch(
+        f"/api/v1/users/{user['id']}", headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        json={"password": "a-whole-new-passphrase-9", "current_password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+    assert client.get("/app/scans").headers["Location"].startswith("/app/sign-in")
+
+
+def test_an_expired_access_token_is_renewed_for_the_same_login(app, accounts):
+    user = accounts.register()
+    client = app.test_client()
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        sign_in(client, user["email"])
+        with client.session_transaction("/app/") as cookie:
+            first = cookie["token"]
+        clock.shift(timedelta(minutes=31))  # past the 30-minute access token
+        assert client.get("/app/scans").status_code == 200
+        with client.session_transaction("/app/") as cookie:
+            assert cookie["token"] != first
+        # Idle past a refresh token's lifetime (14 days): sign in again.
+        clock.shift(timedelta(days=15))
+        assert client.get("/app/scans").headers["Location"].startswith("/app/sign-in")
+
+
+def test_a_login_ended_elsewhere_is_not_renewed(app, browser):
+    client, _ = browser
+    with client.session_transaction("/app/") as cookie:
+        token = cookie["token"]
+    assert app.test_client().post("/api/v1/auth/logout",
+                                  headers={"Authorization": f"Bearer {token}"}).status_code == 204
+    assert client.get("/app/scans").headers["Location"].startswith("/app/sign-in")
+
+
+def test_a_forged_cookie_signs_nobody_in(app, accounts):
+    client = app.test_client()
+    client.set_cookie("riskscan_console", "eyJ0b2tlbiI6ImZvcmdlZCJ9.AAAAAA.forged", path="/app")
+    assert client.get("/app/scans").headers["Location"].startswith("/app/sign-in")
+
+
+# ----------------------------------------------------------------------------- CSRF
+
+
+def test_a_form_without_its_csrf_token_is_refused_with_a_page(browser):
+    client, _ = browser
+    response = client.post("/app/sign-out")
+    assert response.status_code == 400
+    assert "not sent from a page of this console" in html(response)
+    assert client.get("/app/scans").status_code == 200  # still signed in
+
+
+def test_a_token_of_another_session_is_refused(app, accounts, browser):
+    client, _ = browser
+    other = app.test_client()
+    foreign = csrf_of(other, "/app/sign-in")
+    assert client.post("/app/sign-out", data={"csrf_token": foreign}).status_code == 400
+
+
+def test_the_sign_in_form_is_csrf_protected_too(app, accounts):
+    """Login CSRF: another site must not sign a visitor in to the attacker's account."""
+    user = accounts.register()
+    response = app.test_client().post("/app/sign-in", data={"email": user["email"],
+                                                            "password": PASSWORD})
+    assert response.status_code == 400
+
+
+# --------------------------------------------------------------------- pages and errors
+
+
+def test_console_pages_carry_a_strict_csp_and_the_api_keeps_its_own(browser):
+    client, _ = browser
+    page = client.get("/app/scan")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["Cache-Control"] == "no-store"
+    api = client.get("/api/v1/nope")
+    assert api.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert api.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_no_page_has_an_inline_script_or_style(browser):
+    client, _ = browser
+    for path in ("/app/sign-in", "/app/scan", "/app/scans"):
+        page = html(client.get(path))
+        assert not re.search(r"<script(?![^>]*\bsrc=)", page), path
+        assert " style=" not in page and "<style" not in page, path
+
+
+def test_unknown_console_paths_are_html_pages_and_api_paths_stay_problems(browser):
+    client, _ = browser
+    page = client.get("/app/no-such-page")
+    assert page.status_code == 404
+    assert "Not found" in html(page) and 'href="/app/"' in html(page)
+    assert client.get("/api/v1/no-such-thing").mimetype == "application/problem+json"
+    assert client.post("/api/v1/auth/me").headers["Allow"]  # 405 keeps its Allow header
+
+
+def test_an_unexpected_error_is_a_page_with_its_error_id(browser, monkeypatch, caplog):
+    from service.console import session
+
+    client, _ = browser
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(session.client, "call", broken)
+    response = client.get("/app/scans")
+    assert response.status_code == 500
+    error_id = re.search(r"<code>([0-9a-f]{32})</code>", html(response)).group(1)
+    assert "boom" not in html(response)
+    assert error_id in caplog.text
+
+
+def test_a_rate_limited_sign_in_says_when_to_retry(make_app):
+    app = make_app(RATE_LIMIT_LOGIN_ACCOUNT="2 per minute")
+    user = Accounts(app, app.test_client()).register()
+    client = app.test_client()
+    for _ in range(2):
+        sign_in(client, user["email"], password="wrong password, twice")
+    response = sign_in(client, user["email"])
+    assert response.status_code == 429
+    assert re.search(r"Try again in \d+ seconds", html(response))
+
+
+# ------------------------------------------------------------- scanning and correcting
+
+
+def test_a_pasted_text_comes_back_with_its_risks_marked(scan_browser):
+    client, _ = scan_browser
+    token = csrf_of(client)
+    response = client.post("/app/scan", data={"text": RISKY, "csrf_token": token})
+    assert response.status_code == 201
+    page = html(response)
+    marks = re.findall(r'<mark id="mark-\d+" data-category="(\w+)" data-score="(\d+%)"'
+                       r'[^>]*>([^<]*)</mark>', page)
+    assert marks, page
+    assert any("supplier" in sentence for _, _, sentence in marks)
+    assert "The team had lunch together on Friday." in page
+    assert "Findings by category" in page
+
+
+def test_hostile_text_is_shown_not_run(scan_browser):
+    client, _ = scan_browser
+    text = RISKY + ' <script>alert(1)</script> <img src=x onerror="alert(1)">'
+    response = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+    page = html(response)
+    assert "<script>alert(1)" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_empty_text_is_the_form_again_with_the_apis_words(scan_browser):
+    client, _ = scan_browser
+    response = client.post("/app/scan", data={"text": "  ", "csrf_token": csrf_of(client)})
+    assert response.status_code == 422
+    assert 'role="alert"' in html(response) and "<textarea" in html(response)
+
+
+def test_an_oversized_upload_is_refused_in_words(make_app, scan_model_dir):
+    app = make_app(MODEL_DIR=str(scan_model_dir), MAX_UPLOAD_MB=0.01)
+    user = Accounts(app, app.test_client()).register()
+    client = app.test_client()
+    sign_in(client, user["email"])
+    token = csrf_of(client)
+    response = client.post("/app/scan", data={
+        "csrf_token": token, "file": (io.BytesIO(b"x" * 20_000), "big.txt")},
+        content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "Too large" in html(response)
+
+
+def test_a_docx_is_scanned_and_its_original_downloads(scan_browser):
+    client, _ = scan_browser
+    document = Document()
+    document.add_paragraph(RISKY)
+    data = io.BytesIO()
+    document.save(data)
+    response = client.post("/app/scan", data={
+        "csrf_token": csrf_of(client), "file": (io.BytesIO(data.getvalue()), "week-1.docx")},
+        content_type="multipart/form-data")
+    assert response.status_code == 201, html(response)
+    page = html(response)
+    assert "week-1.docx" in page and "<mark" in page
+    scan_id = re.search(r"/app/scans/([0-9a-f-]{36})/file", page).group(1)
+    original = client.get(f"/app/scans/{scan_id}/file")
+    assert original.status_code == 200 and original.data == data.getvalue()
+    assert "week-1.docx" in original.headers["Content-Disposition"]
+
+
+def _scan(client) -> tuple[str, str]:
+    page = html(client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)}))
+    scan_id = re.search(r'/app/scans/([0-9a-f-]{36})"', page).group(1)
+    finding = re.search(r"/findings/(\d+)", page).group(1)
+    return scan_id, finding
+
+
+def test_a_correction_is_saved_from_the_script_and_from_the_form(scan_browser):
+    client, _ = scan_browser
+    scan_id, finding = _scan(client)
+    token = csrf_of(client)
+    path = f"/app/scans/{scan_id}/findings/{finding}"
+    by_script = client.post(path, data={"category": "legal"},
+                            headers={"Accept": "application/json", "X-CSRFToken": token})
+    assert by_script.status_code == 204
+    by_form = client.post(path, data={"category": "none", "csrf_token": token})
+    assert by_form.headers["Location"] == f"/app/scans/{scan_id}#finding-{finding}"
+    page = html(client.get(f"/app/scans/{scan_id}"))
+    assert "Correction saved." in page
+    chosen = re.search(rf'id="category-{finding}".*?<option value="(\w+)" selected', page, re.S)
+    assert chosen.group(1) == "none"
+    refused = client.post(path, data={"category": "nonsense"},
+                          headers={"Accept": "application/json", "X-CSRFToken": token})
+    assert refused.status_code == 422 and refused.get_json()["detail"]
+
+
+def test_another_users_scan_is_a_404_page(scan_app, scan_browser):
+    client, _ = scan_browser
+    scan_id, finding = _scan(client)
+    stranger = Accounts(scan_app, scan_app.test_client()).register()
+    other = scan_app.test_client()
+    sign_in(other, stranger["email"])
+    token = csrf_of(other)
+    assert other.get(f"/app/scans/{scan_id}").status_code == 404
+    assert other.get(f"/app/scans/{scan_id}/file").status_code == 404
+    assert other.post(f"/app/scans/{scan_id}/delete", data={"csrf_token": token}
+                      ).status_code == 404
+    assert other.post(f"/app/scans/{scan_id}/findings/{finding}",
+                      data={"category": "none", "csrf_token": token}).status_code == 404
+    assert client.get(f"/app/scans/{scan_id}").status_code == 200  # still the owner's
+
+
+def test_history_lists_filters_and_deletes(scan_browser):
+    client, _ = scan_browser
+    scan_id, _ = _scan(client)
+    listing = html(client.get("/app/scans"))
+    assert scan_id in listing and "Pasted text" in listing
+    today = datetime.now(UTC).date()
+    assert scan_id in html(client.get(f"/app/scans?created_after={today}&created_before={today}"))
+    later = today + timedelta(days=1)
+    assert scan_id not in html(client.get(f"/app/scans?created_after={later}"))
+    refused = client.get("/app/scans?category=weather")
+    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    token = csrf_of(client)
+    deleted = client.post(f"/app/scans/{scan_id}/delete", data={"csrf_token": token})
+    assert deleted.headers["Location"] == "/app/scans"
+    assert scan_id not in html(client.get("/app/scans"))
+    assert client.get(f"/app/scans/{scan_id}").status_code == 404
+
+
+def test_a_pages_api_call_is_logged_under_the_pages_request_id(scan_browser, caplog):
+    """A log search for one request id finds the page and the API call it made."""
+    client, user = scan_browser
+    caplog.set_level("INFO", logger="riskscan.access")
+    client.get("/app/scans", headers={"X-Request-ID": "page-1234567890"})
+    lines = [record.fields for record in caplog.records if hasattr(record, "fields")]
+    mine = {line["path"]: line for line in lines if line["request_id"] == "page-1234567890"}
+    assert set(mine) >= {"/app/scans", "/api/v1/scans"}, lines
+    assert mine["/api/v1/scans"]["user_id"] == user["id"]
