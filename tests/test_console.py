@@ -368,7 +368,7 @@ def test_a_correction_is_saved_from_the_script_and_from_the_form(scan_browser):
     assert by_form.headers["Location"] == f"/app/scans/{scan_id}#finding-{finding}"
     page = html(client.get(f"/app/scans/{scan_id}"))
     assert "Correction saved." in page
-    chosen = re.search(rf'id="category-{finding}".*?<option value="(\w+)" selected', page, re.S)
+    chosen = re.search(rf'id="category-{finding}".*?<option value="(\w+)" selected', page, re.DOTALL)
     assert chosen.group(1) == "none"
     refused = client.post(path, data={"category": "nonsense"},
                           headers={"Accept": "application/json", "X-CSRFToken": token})
