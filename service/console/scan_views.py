@@ -110,7 +110,7 @@ def history():
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
                                error=answer.detail, errors=answer.errors,
-                               categories=RISK_LABELS), 422
+                               categories=RISK_LABELS, projects=_projects()), 422
     listing = data_or_fail(answer)
     return render_template("console/history.html", scans=listing, filters=query,
                            categories=RISK_LABELS, projects=_projects())
