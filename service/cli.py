@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from service import audit
 from service.extensions import db
@@ -34,25 +34,25 @@ def register(app: Flask) -> None:
     @app.cli.command("export-feedback")
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
                   help="JSONL file to write: one {text, label} per corrected sentence")
-    def export_feedback(out):
+    @click.option("--user", "email", default=None,
+                  help="only the corrections in this user's scans (their email)")
+    def export_feedback(out, email):
         """Write users' corrections as labelled sentences for ml/ (newest correction wins)."""
-        import json
+        from service.auth.accounts import user_by_email
+        from service.scans.feedback import feedback_rows, jsonl_line
 
-        from service.models import ScanFinding
-
-        corrections = db.session.scalars(
-            select(ScanFinding).where(ScanFinding.corrected_category.is_not(None))
-            .order_by(ScanFinding.corrected_at.desc(), ScanFinding.id.desc()))
-        seen: set[str] = set()
+        user_id = None
+        if email is not None:
+            user = user_by_email(email)
+            if user is None:
+                raise click.ClickException("no user has this email")
+            user_id = user.id
+        written = 0
         with open(out, "w", encoding="utf-8") as file:
-            for finding in corrections:
-                if finding.risk in seen:
-                    continue
-                seen.add(finding.risk)
-                file.write(json.dumps({"text": finding.risk, "label": finding.corrected_category,
-                                       "source": f"feedback/{finding.scan_id}"},
-                                      ensure_ascii=False) + "\n")
-        click.echo(f"wrote {len(seen)} corrected sentences to {out}")
+            for row in feedback_rows(user_id):
+                file.write(jsonl_line(row))
+                written += 1
+        click.echo(f"wrote {written} corrected sentences to {out}")
 
     @app.cli.command("create-admin")
     @click.option("--email", required=True)

@@ -1,22 +1,171 @@
-"""Review (the model's doubtful and corrected findings) and administration."""
+"""Review (the model's doubtful and corrected findings) and administration.
+
+Like every page, these only call the API: the review queue is ``GET /findings`` (the
+caller's own findings), a correction goes through the result page's route
+(``console.correct``), and the admin pages are the API's admin routes, so a non-admin gets
+the API's 403 as the console's error page, never a page of other people's data."""
 
 from __future__ import annotations
 
-from flask import render_template
+import re
 
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+
+from service.analysis.labels import LABELS
+from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail
-from service.console.session import api, current_user, signed_in
+from service.console.pages import data_or_fail, failed
+from service.console.session import api, current_user, safe_next, signed_in
+
+REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
+# The page opens on the model's doubtful findings: its operating point is about 0.5, so a
+# score up to 0.6 is where its mistakes are.
+DEFAULT_MAX_SCORE = "0.6"
+USER_FILTERS = ("email", "role")
+AUDIT_FILTERS = ("event", "user_id")
+LLM_CALL_FILTERS = ("status", "scan_id")
+# For the forms' choices only: the API validates what is sent (service/models.py ROLES,
+# the LLM client's outcomes), and the console may not import either.
+ROLES = ("user", "admin")
+LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_output",
+                "redirect", "too_large")
+DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition")
+PER_PAGE = 20
+SAFE_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+
+
+def _args(names: tuple[str, ...]) -> dict[str, str]:
+    """The filters of the query string that hold something, as typed (the API judges them)."""
+    return {name: value for name in names if (value := request.args.get(name, "").strip())}
+
+
+def _api_id(value: str) -> str:
+    """An id from the page's path, fit to be one path segment of the API's. Ids are UUIDs:
+    one with a character no UUID has (``?``, ``#``, ``%``…) is the API's 404 in its words,
+    answered here, so that it never becomes a query or another path of the API's."""
+    if not SAFE_ID.fullmatch(value):
+        abort(404, "No such user.")
+    return value
+
+
+def _back(default: str) -> str:
+    """Where a form returns to: the list page it was sent from (its filters and page), a
+    console path only."""
+    target = request.form.get("back", "")
+    return target if target and safe_next(target) == target else default
+
+
+# --------------------------------------------------------------------------------- review
 
 
 @console.get("/review")
 @signed_in
 def review():
-    return render_template("console/review.html")
+    # A form sent with every field empty is a choice (everything); no field at all is a
+    # first visit, which gets the doubtful findings.
+    given = {name: request.args.get(name, "").strip() for name in REVIEW_FILTERS
+             if name in request.args}
+    if not given:
+        given = {"max_score": DEFAULT_MAX_SCORE}
+    query = {name: value for name, value in given.items() if value}
+    answer = api("GET", "/findings", query={**query, "page": request.args.get("page", "1"),
+                                            "per_page": PER_PAGE})
+    if answer.status == 422:  # a filter the API refuses: say which, keep the form
+        return render_template("console/review.html", findings=None, filters=given,
+                               error=answer.detail, errors=answer.errors,
+                               labels=LABELS), 422
+    listing = data_or_fail(answer)
+    for finding in listing["items"]:
+        finding["shown_category"] = finding["corrected_category"] or finding["category"]
+    return render_template("console/review.html", findings=listing, filters=given,
+                           labels=LABELS)
+
+
+@console.get("/review/feedback.jsonl")
+@signed_in
+def review_feedback():
+    """Your corrections as the API's JSONL download (its type and attachment name)."""
+    answer = api("GET", "/findings/feedback")
+    if not answer.ok:
+        return failed(answer)
+    return Response(answer.data, status=answer.status,
+                    headers={name: answer.headers[name]
+                             for name in DOWNLOAD_HEADERS if name in answer.headers})
+
+
+# ---------------------------------------------------------------------------------- admin
 
 
 @console.get("/admin/users")
 @signed_in
 def admin_users():
-    listing = data_or_fail(api("GET", "/users", query={"per_page": 100}))
-    return render_template("console/admin_users.html", users=listing, me=current_user())
+    filters = _args(USER_FILTERS)
+    answer = api("GET", "/users", query={**filters, "page": request.args.get("page", "1"),
+                                         "per_page": PER_PAGE})
+    if answer.status == 422:  # only an admin gets this far: the API checks the role first
+        return render_template("console/admin_users.html", users=None, filters=filters,
+                               error=answer.detail, roles=ROLES, me=current_user()), 422
+    listing = data_or_fail(answer)
+    return render_template("console/admin_users.html", users=listing, filters=filters,
+                           roles=ROLES, me=current_user())
+
+
+@console.post("/admin/users/<user_id>")
+@signed_in
+def admin_update_user(user_id: str):
+    """Role and active from the row's form; only what changed is sent, so the audit log
+    records what the admin did, not the whole row again."""
+    user = data_or_fail(api("GET", f"/users/{_api_id(user_id)}"))
+    changes: dict = {}
+    role = request.form.get("role", "")
+    if role != user["role"]:
+        changes["role"] = role
+    active = "active" in request.form  # an unticked checkbox sends nothing
+    if active != user["active"]:
+        changes["active"] = active
+    back = _back(url_for("console.admin_users"))
+    if not changes:
+        flash(f"Nothing to change for {user['email']}.")
+        return redirect(back)
+    data_or_fail(api("PATCH", f"/users/{_api_id(user_id)}", json=changes))
+    said = []
+    if "role" in changes:
+        said.append(f"role {role}")
+    if "active" in changes:
+        said.append("active" if active else "deactivated: their sessions have ended")
+    flash(f"Saved {user['email']}: {', '.join(said)}.")
+    return redirect(back)
+
+
+@console.post("/admin/users/<user_id>/delete")
+@signed_in
+def admin_delete_user(user_id: str):
+    data_or_fail(api("DELETE", f"/users/{_api_id(user_id)}"))
+    flash("User deleted, with their scans and files.")
+    return redirect(_back(url_for("console.admin_users")))
+
+
+@console.get("/admin/audit")
+@signed_in
+def admin_audit():
+    filters = _args(AUDIT_FILTERS)
+    answer = api("GET", "/admin/audit-events",
+                 query={**filters, "page": request.args.get("page", "1"), "per_page": PER_PAGE})
+    if answer.status == 422:
+        return render_template("console/admin_audit.html", events=None, filters=filters,
+                               error=answer.detail, event_names=EVENTS), 422
+    return render_template("console/admin_audit.html", events=data_or_fail(answer),
+                           filters=filters, event_names=EVENTS)
+
+
+@console.get("/admin/llm-calls")
+@signed_in
+def admin_llm_calls():
+    filters = _args(LLM_CALL_FILTERS)
+    answer = api("GET", "/admin/llm-calls",
+                 query={**filters, "page": request.args.get("page", "1"), "per_page": PER_PAGE})
+    if answer.status == 422:
+        return render_template("console/admin_llm_calls.html", calls=None, filters=filters,
+                               error=answer.detail, statuses=LLM_STATUSES), 422
+    return render_template("console/admin_llm_calls.html", calls=data_or_fail(answer),
+                           filters=filters, statuses=LLM_STATUSES)

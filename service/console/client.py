@@ -11,6 +11,7 @@ once and retries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from flask import current_app, g, request
 from werkzeug.datastructures import Headers
@@ -60,12 +61,14 @@ def call(method: str, path: str, *, token: str | None, json=None, form=None, que
             data[name] = (BytesIO(content), filename, content_type)
     elif form is not None:
         data = form
-    builder = EnvironBuilder(path=API + path, method=method, headers=headers,
+    # Ids come from the browser's URL: a "?" or "#" in one stays part of the path.
+    builder = EnvironBuilder(path=quote(API + path, safe="/-._~!$&'()*+,;=:@"),
+                             method=method, headers=headers,
                              query_string=query, json=json, data=data,
                              environ_base={"REMOTE_ADDR": request.remote_addr or "127.0.0.1"})
     app = current_app._get_current_object()
     with app.app_context():  # the API's own session and g
-        response = Client(app).open(builder.get_environ())
+        response = Client(app).open(builder)
         body = response.get_data()
         response.close()
     parsed = None

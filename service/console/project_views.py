@@ -1,30 +1,355 @@
-"""Projects, members and the risk register."""
+"""Projects, members and the risk register: the pages of issue #18.
+
+Each page reads and each form writes through the projects API (service/projects/routes.py
+and risks.py) as the signed-in user, so who may do what is the API's answer, in its words:
+a viewer's change is the API's 403 on the error page, another user's project its 404.
+Forms post, then redirect (PRG) with a flash; a refusal the user can fix (a name too long,
+the last owner) comes back in the API's words.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import re
+from urllib.parse import urlsplit
 
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+
+from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail
-from service.console.session import api, signed_in
+from service.console.client import Answer
+from service.console.pages import error_page
+from service.console.session import api, current_user, safe_next, signed_in
+from service.console.trend import trend_chart
 
+# The API's values (service/models.py: RISK_STATUSES, PROJECT_ROLES), which the console may
+# not import (.importlinter: the console is a client); tests/test_console_projects.py checks
+# that they agree.
+STATUSES = ("open", "mitigating", "accepted", "closed")
+ROLES = ("owner", "editor", "viewer")
+
+PER_PAGE = 20
+DEFAULT_SORT = "-last_seen"  # the API's
+REGISTER_FILTERS = ("status", "category", "q")
+EXPORT_FILTERS = ("status", "category")  # what the export accepts (RiskExportArgs)
+# The register's columns, and the API's sort key of those it can sort by.
+COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Owner", None),
+           ("Due date", "due_date"), ("Last seen", "last_seen"), ("Seen", "occurrences"))
+RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category")
+FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "role": "Role",
+               "status": "Status", "owner_id": "Owner", "due_date": "Due date",
+               "notes": "Notes", "category": "Category", "sort": "Sort", "page": "Page",
+               "q": "Search", "from_scan": "Earlier report", "to_scan": "Later report"}
+DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
+# Ids go into the API's paths: only what an id can be, so that no ``?``, ``%`` or ``..``
+# turns one path into another (the API then answers 404 for anything but a real one).
+SAFE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+# --- the list, and a new project -----------------------------------------------------------
 
 @console.get("/projects")
 @signed_in
 def projects():
-    listing = data_or_fail(api("GET", "/projects", query={"per_page": 100}))
-    return render_template("console/projects.html", projects=listing)
+    """The caller's projects with their role, and the form for a new one."""
+    return _projects_page()
 
+
+@console.post("/projects")
+@signed_in
+def project_create():
+    """A new project (the API's POST /projects); its words on the form when refused."""
+    name = request.form.get("name", "")
+    description = request.form.get("description", "")
+    answer = api("POST", "/projects", json={"name": name,
+                                            "description": description or None})
+    if answer.ok:
+        flash("Project created.")
+        return redirect(url_for("console.project", project_id=answer.json["id"]))
+    if answer.status in (400, 409, 413, 422):
+        return _projects_page(form={"name": name, "description": description},
+                              error=_words(answer), errors=answer.errors, status=answer.status)
+    return _failed(answer)
+
+
+def _projects_page(*, form=None, error=None, errors=None, status=200):
+    page = request.args.get("page", "1")
+    listing = _data(api("GET", "/projects", query={"page": page, "per_page": PER_PAGE}))
+    return render_template("console/projects.html", projects=listing,
+                           form=form or {"name": "", "description": ""}, error=error,
+                           errors=errors or {}), status
+
+
+# --- the register --------------------------------------------------------------------------
 
 @console.get("/projects/<project_id>")
 @signed_in
 def project(project_id: str):
-    details = data_or_fail(api("GET", f"/projects/{project_id}"))
-    return render_template("console/project.html", project=details)
+    """The register: a page of entries with their filters and order, the trend chart, the
+    exports; each row a form that changes the entry's status, owner or due date."""
+    _check_id(project_id, "project")
+    details = _data(api("GET", f"/projects/{project_id}"))
+    filters = {name: value for name in REGISTER_FILTERS
+               if (value := request.args.get(name, "").strip())}
+    sort = request.args.get("sort", "").strip() or DEFAULT_SORT
+    answer = api("GET", f"/projects/{project_id}/risks", query={
+        **filters, "sort": sort, "page": request.args.get("page", "1"), "per_page": PER_PAGE})
+    risks, error, errors, status = None, None, {}, 200
+    if answer.status == 422:  # a filter, order or page the API refuses: say which
+        error, errors, status = _words(answer), answer.errors, 422
+    else:
+        risks = _data(answer)
+    members = _members(project_id)
+    trend = _data(api("GET", f"/projects/{project_id}/trend"))
+    keep = {**filters, **({"sort": sort} if sort != DEFAULT_SORT else {})}
+    return render_template(
+        "console/project.html", project=details, risks=risks, filters=filters, sort=sort,
+        keep=keep, columns=_columns(sort, filters), members=members,
+        emails={m["user_id"]: m["email"] for m in members}, statuses=STATUSES,
+        categories=RISK_LABELS, error=error, errors=errors,
+        chart=trend_chart(trend, details["name"]),
+        export_filters={k: v for k, v in filters.items() if k in EXPORT_FILTERS},
+        here=_here()), status
 
+
+def _columns(sort: str, filters: dict) -> list[dict]:
+    """The register's headers: for a sortable one, its link (the other direction when it is
+    the current order, else ascending) and its aria-sort."""
+    columns = []
+    for label, key in COLUMNS:
+        column = {"label": label, "key": key, "aria_sort": None, "href": None}
+        if key is not None:
+            current = ("ascending" if sort == key else "descending" if sort == f"-{key}"
+                       else None)
+            column["aria_sort"] = current
+            column["href"] = url_for("console.project", project_id=request.view_args[
+                "project_id"], **filters, sort=f"-{key}" if current == "ascending" else key)
+        columns.append(column)
+    return columns
+
+
+@console.get("/projects/<project_id>/export")
+@signed_in
+def project_export(project_id: str):
+    """The register as CSV or XLSX: the API's bytes, type and attachment name, as they are."""
+    _check_id(project_id, "project")
+    query = {name: value for name in ("format", *EXPORT_FILTERS)
+             if (value := request.args.get(name, "").strip())}
+    answer = api("GET", f"/projects/{project_id}/risks/export", query=query)
+    if not answer.ok:
+        return _failed(answer)
+    return Response(answer.data, headers={name: answer.headers[name]
+                                          for name in DOWNLOAD_HEADERS if name in answer.headers})
+
+
+# --- one entry -----------------------------------------------------------------------------
 
 @console.get("/projects/<project_id>/risks/<int:risk_id>")
 @signed_in
 def project_risk(project_id: str, risk_id: int):
-    risk = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk_id}"))
-    return render_template("console/risk.html", project_id=project_id, risk=risk)
+    """One entry: its details, its form, and the reports that state it (the scan result
+    page's "Its register entry" link comes here)."""
+    _check_id(project_id, "project")
+    risk = _data(api("GET", f"/projects/{project_id}/risks/{risk_id}"))
+    return _risk_page(project_id, risk)
+
+
+def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None,
+               status=200):
+    details = _data(api("GET", f"/projects/{project_id}"))
+    members = _members(project_id)
+    scans = _project_scans(project_id)
+    reports = []  # the scans that state it, each with its findings, in the order stated
+    for ref in risk.get("findings") or []:
+        if not reports or reports[-1]["scan_id"] != ref["scan_id"]:
+            reports.append({"scan_id": ref["scan_id"], "scan": scans.get(ref["scan_id"]),
+                            "findings": []})
+        reports[-1]["findings"].append(ref["finding_id"])
+    values = {**{name: risk.get(name) for name in RISK_FIELDS}, **(form or {})}
+    return render_template(
+        "console/risk.html", project=details, project_id=project_id, risk=risk,
+        values=values, members=members, emails={m["user_id"]: m["email"] for m in members},
+        statuses=STATUSES, categories=RISK_LABELS, reports=reports, error=error,
+        errors=errors or {}, here=_here()), status
+
+
+@console.post("/projects/<project_id>/risks/<int:risk_id>")
+@signed_in
+def project_risk_update(project_id: str, risk_id: int):
+    """A register row's form or the entry's page: only the fields sent go to the API's
+    PATCH (an empty owner or due date clears it); back to the page it came from."""
+    _check_id(project_id, "project")
+    body = {}
+    for name in RISK_FIELDS:
+        if name in request.form:
+            value = request.form[name]
+            body[name] = None if value.strip() == "" and name in (
+                "owner_id", "due_date", "notes") else value
+    answer = api("PATCH", f"/projects/{project_id}/risks/{risk_id}", json=body)
+    if not answer.ok:
+        if answer.status == 422 and request.form.get("from") == "details":
+            current = api("GET", f"/projects/{project_id}/risks/{risk_id}")
+            if current.ok:  # the entry's form again, with what was typed and the API's words
+                return _risk_page(project_id, current.json,
+                                  form={name: request.form[name] for name in RISK_FIELDS
+                                        if name in request.form},
+                                  error=_words(answer), errors=answer.errors, status=422)
+        return _failed(answer)
+    flash("Risk updated.")
+    register = url_for("console.project", project_id=project_id)
+    back = _safe_back(request.form.get("next")) or register
+    parts = urlsplit(back)
+    if parts.path == register and not parts.fragment:  # the register, at the row changed
+        back += f"#risk-{risk_id}"
+    return redirect(back)
+
+
+# --- what changed --------------------------------------------------------------------------
+
+@console.get("/projects/<project_id>/changes")
+@signed_in
+def project_changes(project_id: str):
+    """New, persisting and gone risks between two reports (the API's default: the latest
+    two), with a form to compare two others."""
+    _check_id(project_id, "project")
+    details = _data(api("GET", f"/projects/{project_id}"))
+    query = {name: value for name in ("from_scan", "to_scan")
+             if (value := request.args.get(name, "").strip())}
+    changes = _data(api("GET", f"/projects/{project_id}/changes", query=query))
+    scans = _project_scans(project_id)
+    return render_template("console/changes.html", project=details, changes=changes,
+                           scans=scans)
+
+
+# --- members and the project's settings ----------------------------------------------------
+
+@console.get("/projects/<project_id>/members")
+@signed_in
+def project_members(project_id: str):
+    """The members; for owners, their roles, removal, a new member and the project's
+    deletion (the API refuses those to everyone else anyway)."""
+    _check_id(project_id, "project")
+    details = _data(api("GET", f"/projects/{project_id}"))
+    return render_template("console/members.html", project=details,
+                           members=_members(project_id), roles=ROLES, me=current_user())
+
+
+@console.post("/projects/<project_id>/members")
+@signed_in
+def project_member_add(project_id: str):
+    _check_id(project_id, "project")
+    email, role = request.form.get("email", "").strip(), request.form.get("role", "")
+    answer = api("POST", f"/projects/{project_id}/members", json={"email": email,
+                                                                   "role": role})
+    if _refused_outright(answer):
+        return _failed(answer)
+    flash(f"{answer.json['email']} added as {answer.json['role']}." if answer.ok
+          else _words(answer))
+    return redirect(url_for("console.project_members", project_id=project_id))
+
+
+@console.post("/projects/<project_id>/members/<user_id>")
+@signed_in
+def project_member_role(project_id: str, user_id: str):
+    _check_id(project_id, "project")
+    _check_id(user_id, "member")
+    answer = api("PATCH", f"/projects/{project_id}/members/{user_id}",
+                 json={"role": request.form.get("role", "")})
+    if _refused_outright(answer):
+        return _failed(answer)
+    flash(f"{answer.json['email']} is now {answer.json['role']}." if answer.ok
+          else _words(answer))
+    return redirect(url_for("console.project_members", project_id=project_id))
+
+
+@console.post("/projects/<project_id>/members/<user_id>/remove")
+@signed_in
+def project_member_remove(project_id: str, user_id: str):
+    _check_id(project_id, "project")
+    _check_id(user_id, "member")
+    answer = api("DELETE", f"/projects/{project_id}/members/{user_id}")
+    if _refused_outright(answer):
+        return _failed(answer)
+    if not answer.ok:
+        flash(_words(answer))
+    elif user_id == current_user()["id"]:  # one who leaves no longer sees the project
+        flash("You left the project.")
+        return redirect(url_for("console.projects"))
+    else:
+        flash("Member removed.")
+    return redirect(url_for("console.project_members", project_id=project_id))
+
+
+@console.post("/projects/<project_id>/delete")
+@signed_in
+def project_delete(project_id: str):
+    _check_id(project_id, "project")
+    answer = api("DELETE", f"/projects/{project_id}")
+    if not answer.ok:
+        return _failed(answer)
+    flash("Project deleted.")
+    return redirect(url_for("console.projects"))
+
+
+# --- what the pages share ------------------------------------------------------------------
+
+def _check_id(value: str, what: str) -> None:
+    """The API's 404 for what cannot be an id, without asking it."""
+    if not SAFE_ID.fullmatch(value):
+        abort(make_response(*error_page(404, f"No such {what}.")))
+
+
+def _words(answer: Answer) -> str:
+    """The API's detail, with its words for each field it refused."""
+    fields = "; ".join(f"{FIELD_NAMES.get(name, name)}: {' '.join(map(str, messages))}"
+                       if isinstance(messages, list) else f"{FIELD_NAMES.get(name, name)}: "
+                       f"{messages}" for name, messages in answer.errors.items())
+    return f"{answer.detail} {fields}" if fields else answer.detail
+
+
+def _failed(answer: Answer):
+    """The error page for a refusal, in the API's words (field errors included)."""
+    error_id = answer.json.get("error_id") if isinstance(answer.json, dict) else None
+    return error_page(answer.status, _words(answer),
+                      retry_after=answer.headers.get("Retry-After"), error_id=error_id)
+
+
+def _data(answer: Answer):
+    """The JSON of an answer that succeeded; else the request ends on the error page."""
+    if not answer.ok:
+        abort(make_response(*_failed(answer)))
+    return answer.json
+
+
+def _refused_outright(answer: Answer) -> bool:
+    """A refusal of the project itself (403, or a 404 that is not about the email typed):
+    the error page. Others (409 last owner, 422, no such user) are a flash on the page."""
+    return not answer.ok and (answer.status not in (404, 409, 413, 422)
+                              or answer.status == 404 and "email" not in answer.errors)
+
+
+def _members(project_id: str) -> list[dict]:
+    """All the project's members (MAX_PROJECT_MEMBERS is 200 by default: two pages)."""
+    members, page = [], 1
+    while True:
+        listing = _data(api("GET", f"/projects/{project_id}/members",
+                            query={"page": page, "per_page": 100}))
+        members.extend(listing["items"])
+        if not listing["items"] or len(members) >= listing["total"] or page >= 10:
+            return members
+        page += 1
+
+
+def _project_scans(project_id: str) -> dict[str, dict]:
+    """The project's latest 100 scans by id: what names a report on the pages."""
+    answer = api("GET", "/scans", query={"project_id": project_id, "per_page": 100})
+    return {scan["scan_id"]: scan for scan in answer.json["items"]} if answer.ok else {}
+
+
+def _here() -> str:
+    """This page's path and query: where a form on it comes back to."""
+    return request.full_path.rstrip("?")
+
+
+def _safe_back(target: str | None) -> str | None:
+    """``next`` when it is a path of the console (session.safe_next's rule), else None."""
+    return target if target and safe_next(target) == target else None

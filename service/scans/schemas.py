@@ -1,10 +1,12 @@
 from datetime import UTC
 
 from marshmallow import fields, validate
+from sqlalchemy import select
 
 from service.analysis.labels import LABELS
 from service.api import StrictBoolean, page_of
-from service.extensions import ma
+from service.extensions import db, ma
+from service.models import RegisterLink
 from service.scans.listing import ScanSummary
 
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
@@ -35,6 +37,28 @@ class ScanUpdateSchema(ma.Schema):
                                metadata={"description": "a project you may edit, or null"})
 
 
+def register_entries_of(scan) -> dict[int, int]:
+    """finding id -> the register entry it joined, for every finding of ``scan`` at once:
+    one query a scan (register_links by scan_id), not one a finding. Kept on the scan for
+    the rest of the dump; a scan in no project has none and costs no query."""
+    kept = getattr(scan, "_register_entries", None)
+    if kept is None:
+        kept = {} if scan.project_id is None else dict(db.session.execute(
+            select(RegisterLink.finding_id, RegisterLink.entry_id)
+            .where(RegisterLink.scan_id == scan.id)).all())
+        scan._register_entries = kept
+    return kept
+
+
+class RegisterEntryId(fields.Integer):
+    """A finding's register entry, read through its scan (register_entries_of), so that every
+    answer holding findings (a scan, a correction, the legacy scans) says the same."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        scan = getattr(obj, "scan", None)
+        return None if scan is None else register_entries_of(scan).get(obj.id)
+
+
 class FindingSchema(ma.Schema):
     id = fields.Integer(metadata={"description": "for PATCH …/findings/{finding_id}"})
     risk = fields.String(metadata={"description": "the sentence"})
@@ -47,6 +71,10 @@ class FindingSchema(ma.Schema):
     end = fields.Integer()
     corrected_category = fields.String(allow_none=True,
                                        metadata={"description": "a user's correction"})
+    risk_id = RegisterEntryId(allow_none=True, dump_only=True, metadata={
+        "description": "the project's register entry the finding joined "
+                       "(GET /api/v1/projects/{project_id}/risks/{risk_id}); null when the "
+                       "scan is in no project or the finding is not a risk (none)"})
 
 
 class ScanSummarySchema(ma.Schema):

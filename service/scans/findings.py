@@ -1,0 +1,169 @@
+"""Findings: the review queue across your own scans, and your corrections as training data."""
+
+# The review page (/app/review) reads these; so may a script with a scans:read key. Only the
+# caller's own scans count, admins included: reviewing is labelling one's own documents,
+# and an admin reads others' scans one at a time (GET /api/v1/scans/{id}), not in bulk.
+
+from __future__ import annotations
+
+from functools import cache
+from typing import ClassVar
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, Response
+from marshmallow import fields, validate
+from sqlalchemy import Select, bindparam, func, select
+
+from service.analysis.labels import LABELS
+from service.api import PageArgs, Pagination, page_of, query
+from service.auth.scopes import api_key_scope
+from service.extensions import db, ma, token_auth
+from service.models import RegisterLink, Scan, ScanFinding
+from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
+from service.scans.schemas import FindingSchema
+
+findings = Blueprint("findings", __name__)
+SCORE_SLACK = 1e-6  # far below a score's meaningful digits, above a 4-byte float's error
+
+FEEDBACK_FILENAME = "riskscan-feedback.jsonl"
+
+
+class QueryBoolean(fields.Boolean):
+    """``true`` or ``false`` in a query string, and nothing else: what the spec's boolean
+    promises (marshmallow's Boolean also takes 1, yes, on…; StrictBoolean wants JSON's)."""
+
+    truthy: ClassVar[set[str]] = {"true"}
+    falsy: ClassVar[set[str]] = {"false"}
+
+
+class FindingFilterSchema(ma.Schema):
+    max_score = fields.Float(validate=validate.Range(min=0, max=1), allow_nan=False, metadata={
+        "description": "findings whose score is at most this (0–1): the model's doubtful "
+                       "ones"})
+    corrected = QueryBoolean(metadata={"description": "true: findings you labelled; false: "
+                                                      "the ones you have not"})
+    category = fields.String(validate=validate.OneOf(LABELS), metadata={
+        "description": "the category that counts: yours if you corrected it, else the "
+                       "analyzer's (`none`: corrected to not a risk)"})
+    source = fields.String(validate=validate.OneOf(("model", "llm")),
+                           metadata={"description": "the scan's analyzer"})
+
+
+class FindingListArgs(PageArgs, FindingFilterSchema):
+    pass
+
+
+class ReviewFindingSchema(FindingSchema):
+    """A finding as the scan answer has it, with where it was found."""
+
+    # The scan answer reads it through the scan (RegisterEntryId); here the query joins it.
+    risk_id = fields.Integer(allow_none=True, metadata={
+        "description": "the project's register entry the finding joined; null when the scan "
+                       "is in no project or the finding is not a risk (none)"})
+    scan_id = fields.String(metadata={"description": "its scan"})
+    filename = fields.String(allow_none=True, metadata={"description": "its scan's document"})
+    created_at = fields.DateTime(metadata={"description": "when its scan was made"})
+
+
+_scans = Scan.__table__
+_findings = ScanFinding.__table__
+_links = RegisterLink.__table__
+_ITEM = (_findings.c.id, _findings.c.risk, _findings.c.category, _findings.c.context,
+         _findings.c.score, _findings.c.start_offset.label("start"),
+         _findings.c.end_offset.label("end"), _findings.c.corrected_category,
+         _links.c.entry_id.label("risk_id"), _findings.c.scan_id, _scans.c.filename,
+         _scans.c.created_at)
+
+
+@cache
+def _queries(filters: frozenset[str]) -> tuple[Select, Select]:
+    """(page query, count query) for one combination of filters, built once.
+
+    The caller's scans come by ix_scans_user_id_created_at, their findings by
+    ix_findings_scan_id, a finding's register entry by its primary key (register_links); the
+    filters then judge those rows only. No index on score or on the corrected label: it would
+    cover every user's findings, while this query only ever looks at one user's, which the
+    two indexes already narrow to."""
+    where = [_scans.c.user_id == bindparam("owner")]
+    if "max_score" in filters:  # a NULL score (none so far) is not "at most" anything
+        where.append(_findings.c.score <= bindparam("max_score"))
+    if "corrected" in filters:
+        where.append(_findings.c.corrected_category.is_not(None))
+    if "uncorrected" in filters:
+        where.append(_findings.c.corrected_category.is_(None))
+    if "category" in filters:
+        where.append(func.coalesce(_findings.c.corrected_category, _findings.c.category)
+                     == bindparam("category"))
+    if "source" in filters:
+        where.append(_scans.c.source == bindparam("source"))
+    joined = _findings.join(_scans, _findings.c.scan_id == _scans.c.id)
+    page = (select(*_ITEM, func.count().over().label("total"))
+            .select_from(joined.outerjoin(_links, _links.c.finding_id == _findings.c.id))
+            .where(*where)
+            .order_by(_scans.c.created_at.desc(), _scans.c.id, _findings.c.position,
+                      _findings.c.id)
+            .limit(bindparam("limit")).offset(bindparam("offset")))
+    count = select(func.count()).select_from(joined).where(*where)
+    return page, count
+
+
+def finding_page(user_id: str, args: dict) -> dict:
+    """``{items, page, per_page, total}`` of the user's findings, newest scan first, in
+    one query (the total by a window count; a second only for a page past the last)."""
+    pagination = Pagination.of(args)
+    params = {name: args[name] for name in ("max_score", "category", "source") if name in args}
+    if "max_score" in params:
+        # MySQL keeps scores as 4-byte floats (0.55 is 0.550000011920929 there): "at most
+        # 0.55" must not lose a score the API shows as 0.55.
+        params["max_score"] += SCORE_SLACK
+    filters = set(params)
+    if "corrected" in args:
+        filters.add("corrected" if args["corrected"] else "uncorrected")
+    page, count = _queries(frozenset(filters))
+    params["owner"] = user_id
+    rows = db.session.execute(page, {**params, "limit": pagination.limit,
+                                     "offset": pagination.offset}).all()
+    if rows:
+        total = rows[0].total
+    elif pagination.page == 1:
+        total = 0
+    else:  # past the last page: no row to read the window count from
+        total = db.session.scalar(count, params)
+    items = [{name: value for name, value in row._mapping.items() if name != "total"}
+             for row in rows]
+    return pagination.answer(items, total)
+
+
+@findings.route("", methods=["GET"])
+@api_key_scope("scans:read")
+@authenticate(token_auth)
+@query(FindingListArgs)
+@response(page_of(ReviewFindingSchema))
+@other_responses({401: "No or bad token", 422: "Bad filter or page"})
+def all(args):
+    """Your findings across your own scans, newest scan first: a review queue
+
+    `max_score` lists the model's doubtful findings, `corrected=false` the ones you have not
+    labelled yet. Only your own scans count, for admins too.
+    """
+    return finding_page(token_auth.current_user().id, args)
+
+
+@findings.route("/feedback", methods=["GET"])
+@api_key_scope("scans:read")
+@authenticate(token_auth)
+@other_responses({200: f"{MEDIA_TYPE}: one {{text, label, source}} per sentence you "
+                       f"corrected, as an attachment ({FEEDBACK_FILENAME})",
+                  401: "No or bad token"})
+def feedback():
+    """Your corrections as training data (JSONL)
+
+    The rows `flask export-feedback --user <you>` writes: one per corrected sentence of your
+    scans, newest correction first; a sentence corrected twice counts once, with its newest
+    label.
+    """
+    # In memory, like the register's export: a user's corrections are made one by one by
+    # hand, so the file stays small.
+    body = "".join(jsonl_line(row) for row in feedback_rows(token_auth.current_user().id))
+    return Response(body.encode("utf-8"), mimetype=MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{FEEDBACK_FILENAME}"'})

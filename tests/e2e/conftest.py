@@ -1,0 +1,115 @@
+"""Fixtures of the console's end-to-end tests: Chromium, a served app, what the browser said.
+
+Per test module: one app on a SQLite database of its own with the session's real trained
+model (``scan_model_dir``), served on waitress in a thread, and one Chromium (Debian's,
+``executable_path``: Playwright never downloads a browser here). Chromium is found through
+``RISKSCAN_CHROMIUM`` or on the PATH; without it the tests skip, or fail where
+``RISKSCAN_REQUIRE_REAL_PARTS=1`` (tests/real_parts.py).
+
+``browser_errors`` collects what the pages it watches report as errors (console messages of
+type ``error``, uncaught exceptions: a CSP violation is one), so that a test can assert there
+were none. ``screenshots`` keeps a run's screenshots in a temporary folder and, with
+``RISKSCAN_UPDATE_SCREENSHOTS=1``, writes them to docs/console/ as well.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reliability.servers import serve_in_thread
+from tests.e2e.driver import BrowserErrors, Screenshots
+from tests.real_parts import require_or_skip
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "console"
+UPDATE_SCREENSHOTS = "RISKSCAN_UPDATE_SCREENSHOTS"
+CHROMIUM_VARIABLE = "RISKSCAN_CHROMIUM"
+
+
+def find_chromium() -> str | None:
+    configured = os.environ.get(CHROMIUM_VARIABLE, "").strip()
+    if configured:
+        return configured if Path(configured).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        require_or_skip("Chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    """One headless Chromium for the module's tests (each test opens contexts of its own)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_or_skip("Playwright is not installed (pip install -r requirements-dev.txt)")
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path,
+                                              args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def console_app(scan_model_dir, tmp_path_factory):
+    """The app, on a SQLite database of the module's own, scanning with the real model."""
+    from flask_migrate import upgrade
+
+    from service import create_app
+    from service.analyzers import current_encoder
+    from service.config import Settings
+    from service.extensions import db
+
+    folder = tmp_path_factory.mktemp("console-e2e")
+    settings = Settings.from_env(
+        {},
+        RISKSCAN_ENV="testing",
+        SECRET_KEY="console-e2e-secret-key-0123456789",
+        DATABASE_URL=f"sqlite:///{folder / 'console.db'}",
+        LOG_FORMAT="text",
+        LOG_LEVEL="ERROR",  # a refused cross-site form is logged as a warning, on purpose
+        MODEL_DIR=str(scan_model_dir),
+        UPLOAD_DIR=str(folder / "uploads"),
+        RATE_LIMIT_ENABLED=False,
+    )
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        # The register's encoder loads in the background at start-up; a scan into a project
+        # would wait for it, so wait here once.
+        current_encoder()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def console_url(console_app) -> str:
+    """The base URL the module's app is served at (http://127.0.0.1:<port>)."""
+    with serve_in_thread(console_app, threads=4) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def browser_errors() -> BrowserErrors:
+    return BrowserErrors()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Screenshots:
+    update = os.environ.get(UPDATE_SCREENSHOTS) == "1"
+    return Screenshots(tmp_path_factory.mktemp("console-screenshots"),
+                       DOCS_SCREENSHOTS if update else None)

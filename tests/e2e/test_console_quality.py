@@ -1,0 +1,199 @@
+"""The console with a keyboard, a screen reader's names and a small screen, in Chromium; and
+its error pages."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from tests.e2e.driver import (
+    PHONE,
+    PROJECT_REPORTS,
+    STATUS_REPORT,
+    has_horizontal_scroll,
+    make_admin,
+    new_page,
+    scan_text,
+    seed,
+    sign_in,
+    unnamed_controls,
+)
+
+pytestmark = pytest.mark.slow
+
+EMAIL = "grace@example.com"
+
+
+@pytest.fixture(scope="module")
+def user(console_app):
+    """A user with a project of two reports scanned into it."""
+    return seed(console_app, EMAIL, project="Warehouse robots", reports=PROJECT_REPORTS)
+
+
+@pytest.fixture(scope="module")
+def desktop(browser, console_url, user):
+    page = new_page(browser, console_url)
+    sign_in(page, EMAIL)
+    scan_text(page, STATUS_REPORT)
+    href = page.get_by_role("link", name="permanent link").get_attribute("href")
+    yield SimpleNamespace(page=page, scan_url=href)
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def phone(browser, console_url, user):
+    page = new_page(browser, console_url, viewport=PHONE)
+    sign_in(page, EMAIL)
+    yield page
+    page.context.close()
+
+
+def focused(page) -> dict:
+    return page.evaluate("""() => {
+      const el = document.activeElement;
+      const box = el.getBoundingClientRect();
+      return {tag: el.tagName, id: el.id, text: (el.textContent || '').trim(),
+              left: box.left, top: box.top, right: box.right, bottom: box.bottom,
+              width: box.width, height: box.height};
+    }""")
+
+
+@pytest.mark.parametrize("path", ["/app/scan", "/app/scans"])
+def test_the_skip_link_comes_first_shows_itself_and_moves_focus_to_main(desktop, path):
+    page = desktop.page
+    page.goto(path)
+    page.keyboard.press("Tab")
+    skip = focused(page)
+    assert skip["tag"] == "A" and skip["text"] == "Skip to content", skip
+    # Visible, on the screen, while it has the focus.
+    assert page.locator(".skip-link").is_visible()
+    viewport = page.viewport_size
+    assert skip["width"] > 1 and skip["height"] > 1, skip
+    assert 0 <= skip["left"] and skip["right"] <= viewport["width"], skip
+    assert 0 <= skip["top"] and skip["bottom"] <= viewport["height"], skip
+
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#content")
+    assert focused(page)["id"] == "content"
+    assert focused(page)["tag"] == "MAIN"
+    # The next Tab goes on from the page's content, past the header's links.
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.getElementById('content')"
+                         ".contains(document.activeElement)")
+
+
+def test_the_skip_link_comes_first_when_signed_out(browser, console_url):
+    page = new_page(browser, console_url)
+    try:
+        page.goto("/app/sign-in")
+        page.keyboard.press("Tab")
+        assert focused(page)["text"] == "Skip to content"
+        page.keyboard.press("Enter")
+        assert focused(page)["id"] == "content"
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.id") == "email"
+    finally:
+        page.context.close()
+
+
+def pages_with_forms(desktop, user) -> list[str]:
+    project = f"/app/projects/{user.project_id}"
+    return ["/app/scan", desktop.scan_url, "/app/scans", "/app/projects", project,
+            f"{project}/changes", f"{project}/members", "/app/review"]
+
+
+def test_every_control_has_an_accessible_name(desktop, user, browser, console_url):
+    page = desktop.page
+    problems = {}
+    for path in pages_with_forms(desktop, user):
+        assert page.goto(path).status == 200, path
+        if found := unnamed_controls(page):
+            problems[path] = found
+    anonymous = new_page(browser, console_url)
+    try:
+        for path in ("/app/sign-in", "/app/register"):
+            anonymous.goto(path)
+            if found := unnamed_controls(anonymous):
+                problems[path] = found
+    finally:
+        anonymous.context.close()
+    assert problems == {}
+
+
+def test_an_admin_has_the_admin_pages(browser, console_url, console_app, user):
+    admin = seed(console_app, "admin@example.com")
+    make_admin(console_app, admin.email)
+    page = new_page(browser, console_url)
+    try:
+        sign_in(page, admin.email)
+        nav = page.get_by_role("navigation", name="Main")
+        nav.get_by_role("link", name="Admin", exact=True).click()
+        page.wait_for_url(re.compile(r"/app/admin/users"))
+        users = page.locator("main table").first.inner_text()
+        assert admin.email in users and EMAIL in users
+        assert unnamed_controls(page) == []
+    finally:
+        page.context.close()
+
+
+def test_the_sign_in_page_says_what_went_wrong_in_words(browser, console_url, user):
+    page = new_page(browser, console_url)
+    try:
+        page.goto("/app/sign-in")
+        page.get_by_label("Email", exact=True).fill(EMAIL)
+        page.get_by_label("Password", exact=True).fill("not the password at all")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        alert = page.get_by_role("alert")
+        assert alert.is_visible()
+        assert len(alert.inner_text().strip().split()) >= 3, alert.inner_text()
+        assert page.get_by_label("Email", exact=True).input_value() == EMAIL
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("screen", ["scan", "result", "history", "register", "changes",
+                                    "review"])
+def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
+    """At 360×740 a page fits its width: a wide table scrolls within its own box."""
+    project = f"/app/projects/{user.project_id}"
+    if screen == "result":
+        assert scan_text(phone, STATUS_REPORT).status == 201
+    else:
+        path = {"scan": "/app/scan", "history": "/app/scans", "register": project,
+                "changes": f"{project}/changes", "review": "/app/review"}[screen]
+        assert phone.goto(path).status == 200
+    if screen == "register":
+        assert phone.get_by_role("table", name="Risk register").count() == 1
+    phone.wait_for_load_state("load")
+    assert phone.viewport_size == PHONE
+    widths = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert not has_horizontal_scroll(phone), f"{screen}: scrollWidth, innerWidth = {widths}"
+
+
+def test_an_unknown_page_is_an_html_404_with_a_way_back(desktop):
+    page = desktop.page
+    response = page.goto("/app/does-not-exist")
+    assert response.status == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert page.get_by_role("heading", level=1).inner_text() == "Not found"
+    back = page.get_by_role("link", name="Back to the console")
+    back.click()
+    page.wait_for_url(re.compile(r"/app/scan$"))  # signed in: the console's first page
+
+
+def test_a_protected_page_sends_a_stranger_to_sign_in_and_back(browser, console_url, user):
+    page = new_page(browser, console_url)
+    try:
+        response = page.goto("/app/projects")
+        assert re.search(r"/app/sign-in\?next=(/|%2F)app(/|%2F)projects$", page.url), page.url
+        assert response.status == 200 and response.request.redirected_from is not None
+        assert response.request.redirected_from.response().status == 302
+        page.get_by_label("Email", exact=True).fill(EMAIL)
+        page.get_by_label("Password", exact=True).fill("correct horse battery")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(re.compile(r"/app/projects$"))  # where the stranger wanted to go
+        assert page.get_by_role("heading", level=1).inner_text().strip() == "Projects"
+    finally:
+        page.context.close()

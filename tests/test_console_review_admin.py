@@ -1,0 +1,498 @@
+"""The Review page and the admin pages of the web console, driven as a browser would: read
+the page, fill in one of its forms as it stands (hidden fields and CSRF token included),
+send it, follow the redirect. The API behind them (GET /api/v1/findings) has its own tests
+in tests/test_findings_api.py."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from service.extensions import db
+from service.models import LLMCallLog, ScanFinding
+from tests.helpers import PASSWORD
+from tests.test_findings_api import TEXT, ScoredAnalyzer, correct, scan
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Form:
+    def __init__(self, attrs: dict):
+        self.attrs = attrs
+        self.action = attrs.get("action", "")
+        self.fields: list[tuple[str, str]] = []
+        self.text = ""  # the words of its buttons
+
+    def data(self, **changes) -> dict:
+        """The form as the browser would send it, with ``changes`` (None: leave out, as an
+        unticked checkbox)."""
+        sent = {}
+        for name, value in self.fields:
+            sent.setdefault(name, value)
+        for name, value in changes.items():
+            if value is None:
+                sent.pop(name, None)
+            else:
+                sent[name] = value
+        return sent
+
+
+class Forms(HTMLParser):
+    """The page's forms with their fields, including controls outside a form that name it
+    (``form="id"``), selects at their selected option and only ticked checkboxes."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.forms: list[Form] = []
+        self.by_id: dict[str, Form] = {}
+        self.owned: list[tuple[str, str, str]] = []  # (form id, name, value)
+        self._form = self._select = None
+        self._selected = None
+        self._button = False
+        self.feed(page)
+        for form_id, name, value in self.owned:
+            self.by_id[form_id].fields.append((name, value))
+
+    def _add(self, attrs, name, value):
+        if attrs.get("form"):
+            self.owned.append((attrs["form"], name, value))
+        elif self._form is not None:
+            self._form.fields.append((name, value))
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._form = Form(attrs)
+            self.forms.append(self._form)
+            if attrs.get("id"):
+                self.by_id[attrs["id"]] = self._form
+        elif tag == "input" and attrs.get("name"):
+            if attrs.get("type") == "checkbox" and "checked" not in attrs:
+                return
+            self._add(attrs, attrs["name"], attrs.get("value", "on"))
+        elif tag == "select":
+            self._select, self._selected = attrs, None
+        elif tag == "option" and self._select is not None:
+            if self._selected is None or "selected" in attrs:
+                self._selected = attrs.get("value", "")
+        elif tag == "button" and self._form is not None:
+            self._button = True
+
+    def handle_data(self, data):
+        if self._button and self._form is not None:
+            self._form.text += data
+
+    def handle_endtag(self, tag):
+        if tag == "select" and self._select is not None:
+            if self._select.get("name"):
+                self._add(self._select, self._select["name"], self._selected or "")
+            self._select = None
+        elif tag == "form":
+            self._form = None
+        elif tag == "button":
+            self._button = False
+
+
+def form(page: str, action: str, button: str | None = None) -> Form:
+    """The form of ``page`` that posts to ``action`` (and whose button says ``button``)."""
+    found = [f for f in Forms(page).forms if f.action == action
+             and (button is None or button in f.text)]
+    assert len(found) == 1, (action, button, [(f.action, f.text) for f in Forms(page).forms])
+    return found[0]
+
+
+def html(response) -> str:
+    assert response.mimetype == "text/html", response.mimetype
+    return response.get_data(as_text=True)
+
+
+def sign_in(app, email) -> object:
+    client = app.test_client()
+    token = CSRF.search(client.get("/app/sign-in").get_data(as_text=True)).group(1)
+    response = client.post("/app/sign-in", data={"email": email, "password": PASSWORD,
+                                                 "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def scored_app(app, monkeypatch):
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", ScoredAnalyzer())
+    return app
+
+
+@pytest.fixture
+def reviewer(scored_app, client, accounts):
+    """A signed-in browser of a user with one scan of TEXT (scores 0.3, 0.55, 0.8, 0.95)."""
+    user, headers = accounts.user()
+    found = scan(client, headers, TEXT)
+    return sign_in(scored_app, user["email"]), headers, found
+
+
+def findings_of(client, headers, **args) -> list[dict]:
+    response = client.get("/api/v1/findings", query_string={"per_page": 100, **args},
+                          headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+# -------------------------------------------------------------------------------- review
+
+
+def test_the_review_page_opens_on_the_doubtful_findings(reviewer):
+    browser, _, found = reviewer
+    page = html(browser.get("/app/review"))
+    assert "<h1>Review</h1>" in page
+    assert 'role="search"' in page
+    assert re.search(r'<label for="f-max-score">Maximum score</label>', page)
+    assert re.search(r'id="f-max-score" name="max_score" type="number"[^>]*value="0.6"', page)
+    for label in ("Corrected", "Category"):
+        assert f">{label}</label>" in page
+    assert '<option value="false" >Not corrected</option>' in page
+    assert "<caption>Findings to review</caption>" in page
+    assert '<div class="table-wrap">' in page
+    # At most 0.6: the budget (0.3) and the vendor (0.55), not the schedule or the password.
+    assert "The budget is short." in page and "The vendor is late." in page
+    assert "The launch may slip." not in page and "The password is shared." not in page
+    budget = next(f for f in found["data"] if f["category"] == "budget")
+    assert (f'href="/app/scans/{found["scan_id"]}#finding-{budget["id"]}"') in page
+    assert 'aria-label="Category of: The budget is short."' in page
+    assert '<a href="/app/review/feedback.jsonl" download>Export feedback (JSONL)</a>' in page
+    assert "30%" in page and "55%" in page
+
+
+def test_emptied_filters_list_everything_and_stay_empty_on_the_next_page(scored_app, client,
+                                                                         accounts):
+    user, headers = accounts.user()
+    for _ in range(6):  # 24 findings: two pages of 20
+        scan(client, headers)
+    browser = sign_in(scored_app, user["email"])
+    page = html(browser.get("/app/review", query_string={
+        "max_score": "", "corrected": "", "category": "", "source": ""}))
+    assert "24 findings" in page and "The password is shared." in page
+    older = re.search(r'<a href="([^"]+)">Older</a>', page).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(older).query, keep_blank_values=True) == {
+        "page": ["2"], "max_score": [""], "corrected": [""], "category": [""], "source": [""]}
+    second = html(browser.get(older))
+    assert "Page 2 of 2" in second and second.count('class="review-mark"') == 4
+    # The default travels explicitly too.
+    first = html(browser.get("/app/review"))
+    assert "12 findings" in first  # the budget and the vendor of each scan
+    assert "Older" not in first
+
+
+def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
+    browser, headers, found = reviewer
+    budget = next(f for f in found["data"] if f["category"] == "budget")
+    action = f"/app/scans/{found['scan_id']}/findings/{budget['id']}"
+    page = html(browser.get("/app/review"))
+    sent = browser.post(action, data=form(page, action, "Save").data(category="legal"))
+    assert sent.status_code == 302
+    assert sent.headers["Location"] == "/app/review"  # back to the queue, not to the scan
+    assert "Correction saved." in html(browser.get(sent.headers["Location"]))
+
+    corrected = html(browser.get("/app/review", query_string={"corrected": "true"}))
+    assert "The budget is short." in corrected and "Corrected: legal" in corrected
+    assert '<option value="true" selected>Corrected</option>' in corrected
+    assert "The vendor is late." not in corrected
+    pending = html(browser.get("/app/review", query_string={"corrected": "false",
+                                                           "max_score": ""}))
+    assert "The budget is short." not in pending and "The vendor is late." in pending
+    assert [f["corrected_category"] for f in findings_of(browser, headers, corrected="true")] \
+        == ["legal"]
+
+
+def test_confirm_keeps_the_models_category_as_the_users(reviewer, scored_app):
+    browser, headers, found = reviewer
+    vendor = next(f for f in found["data"] if f["category"] == "vendor")
+    action = f"/app/scans/{found['scan_id']}/findings/{vendor['id']}"
+    page = html(browser.get("/app/review"))
+    confirm = form(page, action, "Confirm")
+    assert confirm.data()["category"] == "vendor"
+    assert browser.post(action, data=confirm.data()).status_code == 302
+    [item] = findings_of(browser, headers, corrected="true")
+    assert (item["id"], item["category"], item["corrected_category"]) == (
+        vendor["id"], "vendor", "vendor")
+    # Confirmed, it needs no confirming again.
+    again = html(browser.get("/app/review"))
+    assert "Corrected: vendor" in again
+    assert f'action="{action}" class="confirm-form"' not in again
+
+
+def test_the_review_queue_is_the_users_own(scored_app, client, accounts, reviewer):
+    _, _, found = reviewer
+    other, other_h = accounts.user()
+    scan(client, other_h, "The budget of the other team is short.")
+    browser = sign_in(scored_app, other["email"])
+    page = html(browser.get("/app/review", query_string={"max_score": ""}))
+    assert "The budget of the other team is short." in page
+    assert "The vendor is late." not in page and found["scan_id"] not in page
+    # Posting a correction of another user's finding: the API's 404, as a page.
+    finding = found["data"][0]
+    token = CSRF.search(page).group(1)
+    refused = browser.post(f"/app/scans/{found['scan_id']}/findings/{finding['id']}",
+                           data={"csrf_token": token, "category": "none"})
+    assert refused.status_code == 404 and "Not found" in html(refused)
+    with scored_app.app_context():
+        assert db.session.get(ScanFinding, finding["id"]).corrected_category is None
+
+
+@pytest.mark.parametrize("args, field", [
+    ({"max_score": "abc"}, "max_score"), ({"max_score": "2"}, "max_score"),
+    ({"max_score": "-1"}, "max_score"), ({"corrected": "maybe"}, "corrected"),
+    ({"category": "compliance"}, "category"), ({"category": "<script>x</script>" * 500},
+                                               "category"),
+    ({"page": "0"}, "page"), ({"source": "s" * 3000}, "source"),
+])
+def test_a_refused_filter_keeps_the_page_and_says_why(reviewer, args, field):
+    browser, _, _ = reviewer
+    response = browser.get("/app/review", query_string=args)
+    assert response.status_code == 422
+    page = html(response)
+    assert "<h1>Review</h1>" in page and 'role="alert"' in page
+    assert "<script>x</script>" not in page  # escaped wherever it is echoed
+    assert "Findings to review" not in page
+
+
+def test_export_feedback_is_the_apis_download(reviewer, client):
+    browser, headers, found = reviewer
+    correct(client, headers, found["scan_id"], found["data"][0]["id"], "legal")
+    download = browser.get("/app/review/feedback.jsonl")
+    direct = client.get("/api/v1/findings/feedback", headers=headers)
+    assert download.status_code == direct.status_code == 200
+    assert download.data == direct.data and b'"label": "legal"' in download.data
+    for name in ("Content-Type", "Content-Disposition"):
+        assert download.headers[name] == direct.headers[name]
+    assert download.headers["Content-Disposition"] == (
+        'attachment; filename="riskscan-feedback.jsonl"')
+
+
+def test_the_review_page_and_its_download_need_a_session(app):
+    browser = app.test_client()
+    for path in ("/app/review", "/app/review/feedback.jsonl"):
+        assert browser.get(path).headers["Location"].startswith("/app/sign-in")
+
+
+# --------------------------------------------------------------------------------- admin
+
+
+@pytest.fixture
+def admin_browser(app, accounts):
+    admin, admin_h = accounts.user(role="admin")
+    return sign_in(app, admin["email"]), admin, admin_h
+
+
+ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls")
+
+
+def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
+    user, _ = accounts.user()
+    target, _ = accounts.user()
+    browser = sign_in(app, user["email"])
+    assert 'href="/app/admin/users"' not in html(browser.get("/app/scan"))  # no Admin link
+    for path in ADMIN_PAGES:
+        response = browser.get(path)
+        assert response.status_code == 403, path
+        page = html(response)
+        assert "<h1>Not allowed</h1>" in page and target["email"] not in page
+    token = CSRF.search(html(browser.get("/app/scan"))).group(1)
+    deleted = browser.post(f"/app/admin/users/{target['id']}/delete",
+                           data={"csrf_token": token})
+    assert deleted.status_code == 403 and "<h1>Not allowed</h1>" in html(deleted)
+    changed = browser.post(f"/app/admin/users/{target['id']}",
+                           data={"csrf_token": token, "role": "admin", "active": "on"})
+    assert changed.status_code == 404  # another user's record: the API's same 404
+    changed_own = browser.post(f"/app/admin/users/{user['id']}",
+                               data={"csrf_token": token, "role": "admin", "active": "on"})
+    assert changed_own.status_code == 422  # role on one's own record: the API refuses
+    me = app.test_client().post("/api/v1/auth/login", json={"email": user["email"],
+                                                            "password": PASSWORD})
+    assert me.status_code == 200  # still a plain, active user
+    with app.app_context():
+        from service.models import User
+
+        assert db.session.get(User, user["id"]).role == "user"
+        assert db.session.get(User, target["id"]) is not None
+
+
+def test_every_admin_page_has_the_sub_navigation_and_the_admin_link(admin_browser):
+    browser, _, _ = admin_browser
+    for path in ADMIN_PAGES:
+        page = html(browser.get(path))
+        nav = re.search(r'<nav class="admin-nav" aria-label="Administration">(.*?)</nav>', page,
+                        re.DOTALL).group(1)
+        assert [m for m in re.findall(r'href="([^"]+)"', nav)] == list(ADMIN_PAGES)
+        assert f'href="{path}" aria-current="page"' in nav
+        assert re.search(r'href="/app/admin/users" aria-current="page">Admin</a>', page)
+
+
+def test_an_admin_changes_a_role_and_deactivates_a_user_whose_session_ends(app, accounts,
+                                                                           admin_browser):
+    browser, _, admin_h = admin_browser
+    promoted, _ = accounts.user()
+    leaving, _ = accounts.user()
+    leaving_browser = sign_in(app, leaving["email"])
+    assert leaving_browser.get("/app/scan").status_code == 200
+
+    page = html(browser.get("/app/admin/users"))
+    assert "<caption>Users, newest first</caption>" in page
+    assert f'aria-label="Role of {promoted["email"]}"' in page
+    assert f'aria-label="Active: {leaving["email"]}"' in page
+    action = f"/app/admin/users/{promoted['id']}"
+    sent = browser.post(action, data=form(page, action, "Save").data(role="admin"))
+    assert sent.status_code == 302 and sent.headers["Location"] == "/app/admin/users"
+    assert f"Saved {promoted['email']}: role admin." in html(browser.get("/app/admin/users"))
+
+    page = html(browser.get("/app/admin/users"))
+    action = f"/app/admin/users/{leaving['id']}"
+    assert browser.post(action, data=form(page, action, "Save").data(active=None)
+                        ).status_code == 302
+    assert "deactivated" in html(browser.get("/app/admin/users"))
+
+    users = app.test_client().get("/api/v1/users", headers=admin_h,
+                                  query_string={"per_page": 100}).get_json()["items"]
+    by_id = {u["id"]: u for u in users}
+    assert (by_id[promoted["id"]]["role"], by_id[promoted["id"]]["active"]) == ("admin", True)
+    assert (by_id[leaving["id"]]["role"], by_id[leaving["id"]]["active"]) == ("user", False)
+    # The deactivated user's console session has ended.
+    assert leaving_browser.get("/app/scan").headers["Location"].startswith("/app/sign-in")
+
+    # The audit log page shows both, and filters by event and by user.
+    audit = html(browser.get("/app/admin/audit", query_string={"event": "role_change"}))
+    assert "<caption>Audit events, newest first</caption>" in audit
+    assert audit.count("<th scope=\"row\">role change</th>") == 1 and promoted["id"] in audit
+    about = html(browser.get("/app/admin/audit", query_string={"user_id": leaving["id"]}))
+    assert '<th scope="row">user updated</th>' in about
+    assert '<th scope="row">role change</th>' not in about
+
+
+def test_a_save_that_changes_nothing_sends_nothing(app, admin_browser):
+    browser, _, _ = admin_browser
+    page = html(browser.get("/app/admin/users"))
+    [row] = [f for f in Forms(page).forms if f.action.startswith("/app/admin/users/")
+             and "Save" in f.text] or [None]
+    assert row is None  # only the admin so far, whose own row has no form
+
+    user = app.test_client().post("/api/v1/auth/register", json={
+        "email": "plain@example.com", "password": PASSWORD}).get_json()
+    page = html(browser.get("/app/admin/users"))
+    action = f"/app/admin/users/{user['id']}"
+    for back in ("https://evil.example/", "//evil.example/app/", "/api/v1/users"):
+        sent = browser.post(action, data=form(page, action, "Save").data(back=back))
+        assert sent.headers["Location"] == "/app/admin/users"  # never another site or path
+    assert "Nothing to change for plain@example.com." in html(browser.get("/app/admin/users"))
+    events = html(browser.get("/app/admin/audit", query_string={"event": "user_updated"}))
+    assert "No event matches." in events
+
+
+def test_an_admin_deletes_a_user_after_being_asked(app, accounts, admin_browser):
+    browser, _, admin_h = admin_browser
+    doomed, _ = accounts.user()
+    page = html(browser.get("/app/admin/users", query_string={"email": doomed["email"][:10]}))
+    action = f"/app/admin/users/{doomed['id']}/delete"
+    delete = form(page, action, "Delete")
+    assert delete.attrs["data-confirm"].startswith(f"Delete {doomed['email']}")
+    sent = browser.post(action, data=delete.data())
+    assert sent.status_code == 302
+    assert sent.headers["Location"] == f"/app/admin/users?email={doomed['email'][:10]}"
+    assert "User deleted" in html(browser.get(sent.headers["Location"]))
+    assert app.test_client().get(f"/api/v1/users/{doomed['id']}",
+                                 headers=admin_h).status_code == 404
+
+
+def test_the_last_admin_cannot_be_lost_and_the_page_says_so(app, admin_browser):
+    browser, admin, _ = admin_browser
+    token = CSRF.search(html(browser.get("/app/admin/users"))).group(1)
+    # Their own row has no form; sent anyway, the API keeps its last admin.
+    response = browser.post(f"/app/admin/users/{admin['id']}",
+                            data={"csrf_token": token, "role": "user", "active": "on"})
+    assert response.status_code == 409 and "<h1>Conflict</h1>" in html(response)
+    response = browser.post(f"/app/admin/users/{admin['id']}/delete",
+                            data={"csrf_token": token})
+    assert response.status_code == 409 and "<h1>Conflict</h1>" in html(response)
+
+
+@pytest.mark.parametrize("user_id", ["not-an-id", "x?role=admin", "1 OR 1=1",
+                                     "00000000-0000-0000-0000-000000000000"])
+def test_hostile_or_missing_ids_are_the_apis_404(accounts, admin_browser, user_id):
+    browser, _, _ = admin_browser
+    victim, _ = accounts.user()
+    token = CSRF.search(html(browser.get("/app/admin/users"))).group(1)
+    for path in (f"/app/admin/users/{user_id}", f"/app/admin/users/{user_id}/delete"):
+        response = browser.post(path.replace("?", "%3F"),
+                                data={"csrf_token": token, "role": "admin"})
+        assert response.status_code == 404, path
+        assert "<h1>Not found</h1>" in html(response)
+    assert victim["email"] in html(browser.get("/app/admin/users"))
+
+
+def test_a_form_without_its_csrf_token_is_refused(app, accounts, admin_browser, reviewer):
+    browser, _, _ = admin_browser
+    target, _ = accounts.user()
+    for path, data in ((f"/app/admin/users/{target['id']}", {"role": "admin"}),
+                       (f"/app/admin/users/{target['id']}/delete", {})):
+        response = browser.post(path, data=data)
+        assert response.status_code == 400
+        assert "not sent from a page of this console" in html(response)
+    user_browser, headers, found = reviewer
+    finding = found["data"][0]
+    response = user_browser.post(f"/app/scans/{found['scan_id']}/findings/{finding['id']}",
+                                 data={"category": "none"})
+    assert response.status_code == 400
+    assert findings_of(user_browser, headers, corrected="true") == []
+    users = html(browser.get("/app/admin/users"))
+    assert target["email"] in users
+
+
+def test_the_user_search_and_pages(app, admin_browser):
+    browser, _, admin_h = admin_browser
+    for number in range(21):  # as an admin creates them: registrations are rate-limited
+        created = app.test_client().post("/api/v1/users", headers=admin_h, json={
+            "email": f"team-{number:02d}@example.com", "password": PASSWORD})
+        assert created.status_code == 201, created.get_json()
+    page = html(browser.get("/app/admin/users", query_string={"email": "TEAM-"}))
+    assert "21 users" in page and "Page 1 of 2" in page
+    older = re.search(r'<a href="([^"]+)">Older</a>', page).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(older).query) == {"page": ["2"], "email": ["TEAM-"]}
+    assert html(browser.get(older)).count('class="admin-email"') == 1
+    admins = html(browser.get("/app/admin/users", query_string={"role": "admin"}))
+    assert "1 users" in admins and "team-00" not in admins
+    refused = browser.get("/app/admin/users", query_string={"email": "x" * 300})
+    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert html(browser.get("/app/admin/users", query_string={"email": "%_"})).count(
+        'class="admin-email"') == 0  # LIKE's wildcards match themselves
+
+
+def test_the_llm_call_log_page_and_its_filters(app, admin_browser):
+    browser, _, _ = admin_browser
+    with app.app_context():
+        for number in range(22):
+            db.session.add(LLMCallLog(model="fake-llm", latency_ms=120.4 + number,
+                                      status="ok" if number % 2 else "timeout",
+                                      http_status=200 if number % 2 else None,
+                                      prompt_tokens=100, completion_tokens=20,
+                                      error=None if number % 2 else "<b>read timeout</b>"))
+        db.session.commit()
+    page = html(browser.get("/app/admin/llm-calls"))
+    assert "<caption>Calls to the LLM, newest first</caption>" in page
+    assert "22 calls" in page and "Page 1 of 2" in page and "fake-llm" in page
+    assert "&lt;b&gt;read timeout&lt;/b&gt;" in page and "<b>read" not in page
+    timeouts = html(browser.get("/app/admin/llm-calls", query_string={"status": "timeout"}))
+    assert "11 calls" in timeouts and '<th scope="row">ok</th>' not in timeouts
+    older = re.search(r'<a href="([^"]+)">Older</a>', page).group(1)
+    assert html(browser.get(older.replace("&amp;", "&"))).count('<th scope="row">') == 2
+    refused = browser.get("/app/admin/llm-calls", query_string={"scan_id": "s" * 100})
+    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+
+
+def test_the_audit_page_refuses_an_unknown_event_with_words(admin_browser):
+    browser, _, _ = admin_browser
+    response = browser.get("/app/admin/audit", query_string={"event": "<i>nope</i>" * 100})
+    assert response.status_code == 422
+    page = html(response)
+    assert 'role="alert"' in page and "<i>nope</i>" not in page
+    login = html(browser.get("/app/admin/audit", query_string={"event": "login_success"}))
+    assert '<th scope="row">login success</th>' in login
