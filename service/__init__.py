@@ -110,8 +110,10 @@ def _enable_sqlite_foreign_keys(engine) -> None:
 
 def register_analyzers(app: Flask, settings: Settings) -> None:
     from service import analyzers
+    from service.jobs import queue
 
     analyzers.init_app(app, settings)
+    queue.init_app(app, settings)  # where batch jobs run: Celery, or threads of this process
 
 
 def register_blueprints(app: Flask) -> None:
@@ -119,8 +121,10 @@ def register_blueprints(app: Flask) -> None:
     from service.auth.api_keys import api_keys
     from service.auth.routes import auth
     from service.health import health
+    from service.jobs.routes import jobs
     from service.projects.risks import risks
     from service.projects.routes import projects
+    from service.scans.findings import findings
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
     from service.users.routes import users
@@ -130,6 +134,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_keys, url_prefix="/api/v1/auth/api-keys")
     app.register_blueprint(users, url_prefix="/api/v1/users")
     app.register_blueprint(scans, url_prefix="/api/v1/scans")
+    app.register_blueprint(findings, url_prefix="/api/v1/findings")
+    app.register_blueprint(jobs, url_prefix="/api/v1/jobs")
     app.register_blueprint(projects, url_prefix="/api/v1/projects")
     app.register_blueprint(risks, url_prefix="/api/v1/projects")
     app.register_blueprint(admin, url_prefix="/api/v1/admin")

@@ -57,6 +57,9 @@ def main() -> int:
     if settings.AUTO_MIGRATE:
         with app.app_context():
             upgrade()
+    from service.jobs.queue import resume
+
+    resume(app)  # the jobs an earlier process left under way (no broker configured)
     logging.getLogger("riskscan").info(
         "serving on http://%s:%s", settings.HOST, settings.PORT)
     serve(app, host=settings.HOST, port=settings.PORT, threads=settings.WAITRESS_THREADS,

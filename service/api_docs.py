@@ -9,6 +9,7 @@ the health endpoints. Swagger UI is served from the swagger-ui-bundle package: n
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import swagger_ui_bundle
@@ -38,6 +39,15 @@ BLANK = r"^\s*$"
 COMMON = {"406": "The Accept header excludes JSON", "500": "Unexpected error (with error_id)"}
 WITH_BODY = {"400": "Malformed JSON", "413": "Body too large",
              "415": "Wrong content type", "422": "Invalid fields"}
+# Operations under @idempotent (service/idempotency.py). The header is said in words, not
+# declared as a parameter: a fuzzer would send one key with different bodies (a 422).
+IDEMPOTENCY_NOTE = (
+    "Safe retries: send `Idempotency-Key: <unique value>` (1–255 visible ASCII characters, "
+    "bare or quoted; a UUID will do). The same key with the same request answers the first "
+    "response again for 24 hours, with `Idempotent-Replayed: true`, without doing the work "
+    "twice; with a different request it is a 422; while the first is still being answered, "
+    "a 409 with `Retry-After`. A malformed key is a 400. Errors are not kept: a request that "
+    "failed may be retried with the same key.")
 
 docs = Blueprint("docs", __name__)
 
@@ -88,6 +98,7 @@ def complete_spec(spec: dict) -> dict:
         for method, operation in operations.items():
             _complete_operation(path, method, operation)
     _describe_request_bodies(spec)
+    _describe_idempotency(spec)
     spec["paths"].update(_health_paths())
     return spec
 
@@ -114,6 +125,22 @@ def _complete_operation(path: str, method: str, operation: dict) -> None:
     for status, response in responses.items():
         if int(status) >= 400:
             response["content"] = {"application/problem+json": {"schema": PROBLEM}}
+
+
+def _describe_idempotency(spec: dict) -> None:
+    for rule in current_app.url_map.iter_rules():
+        if not getattr(current_app.view_functions.get(rule.endpoint), "idempotent", False):
+            continue
+        path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in rule.methods or ():
+            operation = spec["paths"].get(path, {}).get(method.lower())
+            if operation is None:
+                continue
+            operation["description"] = (
+                operation.get("description", "") + "\n\n" + IDEMPOTENCY_NOTE).lstrip()
+            operation["responses"].setdefault("409", {
+                "description": "A request with this Idempotency-Key is still being answered",
+                "content": {"application/problem+json": {"schema": PROBLEM}}})
 
 
 def _component_schemas() -> dict:
@@ -183,6 +210,27 @@ def _describe_request_bodies(spec: dict) -> None:
         if "post" in paths.get(path, {}):
             paths[path]["post"]["requestBody"] = {"required": False, "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Logout"}}}}
+    jobs = paths.get("/api/v1/jobs", {}).get("post")
+    if jobs is not None:
+        document = {"type": "string", "format": "binary",
+                    "description": "txt, md, html, pdf or docx (recognised by content)"}
+        jobs["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "properties": {
+                "files": {"type": "array", "items": document,
+                          "description": "the documents, one field each"},
+                "archive": {"type": "string", "format": "binary",
+                            "description": "instead of files: a .zip of documents"},
+                "project_id": {"type": "string", "maxLength": 36},
+                "force_llm": {"type": "boolean", "default": False}},
+                "anyOf": [{"required": ["files"], "not": {"required": ["archive"]}},
+                          {"required": ["archive"], "not": {"required": ["files"]}}]},
+            "encoding": {"archive": {"contentType": "application/zip"}}}}}
+    feedback = paths.get("/api/v1/findings/feedback", {}).get("get")
+    if feedback is not None:
+        feedback["responses"].pop("204", None)
+        feedback["responses"]["200"] = {
+            "description": "Your corrections, one JSON object per line, as an attachment",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
     download = paths.get("/api/v1/scans/{scan_id}/file", {}).get("get")
     if download:
         download["responses"].pop("204", None)  # APIFairy's default; a download never is one

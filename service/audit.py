@@ -14,6 +14,7 @@ EVENTS = (
     "project_created", "project_updated", "project_deleted",
     "member_added", "member_updated", "member_removed",
     "scan_moved", "risk_updated", "risk_reopened",
+    "job_created", "job_cancelled",
 )
 
 

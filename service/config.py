@@ -139,6 +139,19 @@ class Settings:
         30.0, _float, "seconds a worker process may take to read one upload (422 beyond)")
     EXTRACTIONS_PER_USER: int = _setting(
         1, _int, "uploads of one user read at once; the next is a 429 until one is done")
+    MAX_JOB_DOCUMENTS: int = _setting(200, _int, "most documents in one batch job (413 beyond)")
+    MAX_JOB_MB: float = _setting(
+        100.0, _float, "largest batch job request, all files or the archive (413 beyond); "
+        "each document within MAX_UPLOAD_MB")
+    JOB_WORKERS: int = _setting(
+        2, _int, "threads running batch jobs' documents in the service process, when no "
+        "CELERY_BROKER_URL is set")
+    CELERY_BROKER_URL: str = _setting(
+        "", doc="redis://… : batch jobs run on Celery workers (`celery -A service.jobs "
+        "worker`) instead of in the service process")
+    CELERY_VISIBILITY_TIMEOUT_S: int = _setting(
+        600, _int, "seconds before Redis hands a task whose worker died to another worker; "
+        "keep above the longest scan")
     LLM_BASE_URL: str = _setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
     LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
@@ -198,6 +211,13 @@ class Settings:
             "MAX_PDF_PAGES": self.MAX_PDF_PAGES >= 1,
             "EXTRACTION_TIMEOUT_S": self.EXTRACTION_TIMEOUT_S > 0,
             "EXTRACTIONS_PER_USER": self.EXTRACTIONS_PER_USER >= 1,
+            "MAX_JOB_DOCUMENTS": self.MAX_JOB_DOCUMENTS >= 1,
+            "MAX_JOB_MB": self.MAX_JOB_MB > 0,
+            "JOB_WORKERS": 1 <= self.JOB_WORKERS <= 64,
+            "CELERY_BROKER_URL": self.CELERY_BROKER_URL == ""
+            or self.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://",
+                                                  "memory://")),
+            "CELERY_VISIBILITY_TIMEOUT_S": self.CELERY_VISIBILITY_TIMEOUT_S >= 10,
             "LLM_BASE_URL": self.LLM_BASE_URL == ""
             or self.LLM_BASE_URL.startswith(("http://", "https://")),
             "LLM_MODEL": len(self.LLM_MODEL) <= 128,

@@ -38,6 +38,9 @@ SENTENCES = Counter("riskscan_sentences_classified_total",
                     "Sentences classified by the in-process model")
 MODEL = Info("riskscan_model", "The in-process model that is loaded")
 LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
+JOB_DOCUMENTS = Counter("riskscan_job_documents_total",
+                        "Documents of batch jobs by outcome (done, failed, cancelled)",
+                        ["status"])
 
 # Any other method (werkzeug routes whatever token a client sends) is counted as "other".
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

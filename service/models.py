@@ -29,6 +29,8 @@ ROLES = ("user", "admin")
 PROJECT_ROLES = ("owner", "editor", "viewer")  # each may do what the ones after it may
 RISK_STATUSES = ("open", "mitigating", "accepted", "closed")
 SETTLED_STATUSES = ("accepted", "closed")  # a report that states the risk again reopens it
+JOB_STATUSES = ("queued", "running", "done", "cancelled")
+DOCUMENT_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -91,7 +93,10 @@ class Scan(db.Model):
     __tablename__ = "scans"
     # A user's scans and a project's, newest first: the list endpoint's queries.
     __table_args__ = (Index("ix_scans_user_id_created_at", "user_id", "created_at"),
-                      Index("ix_scans_project_id_created_at", "project_id", "created_at"))
+                      Index("ix_scans_project_id_created_at", "project_id", "created_at"),
+                      # A job's document becomes at most one scan, however often its task
+                      # runs (a worker killed mid-document, a redelivery): the database says.
+                      Index("ix_scans_job_document_id", "job_document_id", unique=True))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
@@ -111,6 +116,8 @@ class Scan(db.Model):
     # NULL where unknown: once a finding changes (a correction), and for scans stored before
     # the column; the list then counts the findings. Kept by _keep_category_counts below.
     category_counts: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    job_document_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("job_documents.id", ondelete="SET NULL"))
 
     findings: Mapped[list[ScanFinding]] = relationship(
         back_populates="scan", order_by="ScanFinding.position",
@@ -376,3 +383,69 @@ class AuditEvent(db.Model):
     target_id: Mapped[str | None] = mapped_column(String(36))
     ip: Mapped[str | None] = mapped_column(String(45))
     details: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Job(db.Model):
+    """Documents a user sent at once (service/jobs/): each becomes an ordinary scan. The
+    state lives here, not in a worker, so a job survives a restart of the API or a worker."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="SET NULL"))
+    force_llm: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # JOB_STATUSES
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)  # documents that became scans
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    documents: Mapped[list[JobDocument]] = relationship(
+        back_populates="job", order_by="JobDocument.position",
+        cascade="all, delete-orphan", passive_deletes=True)
+
+
+class JobDocument(db.Model):
+    """One document of a job: its file waits under UPLOAD_DIR/jobs/ until its scan is made."""
+
+    __tablename__ = "job_documents"
+    __table_args__ = (Index("ix_job_documents_job_id_position", "job_id", "position",
+                            unique=True),
+                      Index("ix_job_documents_status", "status"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # DOCUMENT_STATUSES
+    error: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    job: Mapped[Job] = relationship(back_populates="documents")
+
+
+class IdempotencyKey(db.Model):
+    """A POST's answer kept under its ``Idempotency-Key`` per user, so that a retried
+    request gets the first answer instead of doing the work twice (service/idempotency.py).
+    ``status`` None: the first request is still being answered."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_user_id_key", "user_id", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    # The client's key as its sha256 (hex): MariaDB's collation would call "Retry-1" and
+    # "retry-1" one key, SQLite two.
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of method, path and body
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(
+        LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"))
+    headers: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

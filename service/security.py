@@ -78,9 +78,11 @@ def register_security(app: Flask, settings: Settings) -> None:
     if origins:
         # Bearer tokens, not cookies: no credentials, so an origin list (or *) is safe.
         CORS(app, resources={r"/api/*": {"origins": origins}}, supports_credentials=False,
-             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-             expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit",
-                             "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+             allow_headers=["Authorization", "Content-Type", "X-Request-ID",
+                            "Idempotency-Key"],
+             expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed", "Location",
+                             "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                             "X-RateLimit-Reset"],
              max_age=600)
 
     @app.after_request

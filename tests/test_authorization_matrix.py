@@ -103,12 +103,18 @@ def matrix(app, client, monkeypatch):
     key = client.post("/api/v1/auth/api-keys", headers=a_headers,
                       json={"name": "a's script", "scopes": ["scans:read"]})
     assert key.status_code == 201, key.get_json()
+    # A's batch job, left queued (no worker hears of it): B's DELETE must not cancel it.
+    monkeypatch.setattr("service.jobs.queue.enqueue", lambda document_ids: None)
+    job = client.post("/api/v1/jobs", headers=a_headers, content_type="multipart/form-data",
+                      data={"files": [(io.BytesIO(text), "a.txt"), (io.BytesIO(text), "b.txt")]})
+    assert job.status_code == 202, job.get_json()
     return {
         "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
         "admin": admin, "admin_headers": admin_headers,
         "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
                   "user_id": a["id"], "key_id": key.get_json()["id"],
-                  "project_id": project_id, "risk_id": risks["items"][0]["id"]},
+                  "project_id": project_id, "risk_id": risks["items"][0]["id"],
+                  "job_id": job.get_json()["job_id"]},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -117,12 +123,14 @@ def matrix(app, client, monkeypatch):
 
 def missing_ids() -> dict[str, str]:
     return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
-            "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321"}
+            "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
+            "job_id": str(uuid.uuid4())}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
-            "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1"}
+            "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
+            "job_id": "j' OR 1=1"}
 
 
 def id_routes(app):
@@ -146,7 +154,8 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("PATCH", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>"),
             ("GET", "/api/v1/projects/<project_id>/risks/export"),
             ("GET", "/api/v1/projects/<project_id>/changes"),
-            ("GET", "/api/v1/projects/<project_id>/trend")} <= routes
+            ("GET", "/api/v1/projects/<project_id>/trend"),
+            ("GET", "/api/v1/jobs/<job_id>"), ("DELETE", "/api/v1/jobs/<job_id>")} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \
             f"{rule}: a new kind of id; teach the matrix its ids"
@@ -193,6 +202,8 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
                       headers=a_headers).get_json()
     assert risk["status"] == "open"
     assert scan.get_json()["project_id"] == ids["project_id"]
+    job = client.get(f"/api/v1/jobs/{ids['job_id']}", headers=a_headers).get_json()
+    assert job["status"] == "queued" and {d["status"] for d in job["documents"]} == {"queued"}
 
 
 def test_api1_lists_show_only_the_callers_own_projects(client, matrix):
@@ -220,6 +231,30 @@ def test_api1_lists_show_only_the_callers_own_scans(client, matrix):
         body = client.get(path, headers=matrix["b_headers"]).get_json()
         items = body["items"] if isinstance(body, dict) else body
         assert [s["scan_id"] for s in items] == [matrix["b_scan"]["scan_id"]]
+
+
+def test_api1_the_review_queue_and_feedback_are_the_callers_own_even_for_admins(client, matrix):
+    """GET /api/v1/findings and /findings/feedback take no id: they are read from the token
+    alone, so neither B nor an admin ever gets A's findings or corrections."""
+    a_scan = matrix["a_scan"]
+    corrected = client.patch(
+        f"/api/v1/scans/{a_scan['scan_id']}/findings/{a_scan['data'][0]['id']}",
+        json={"category": "legal"}, headers=matrix["a_headers"])
+    assert corrected.status_code == 200
+    a_ids = {finding["id"] for finding in a_scan["data"]}
+    own = client.get("/api/v1/findings", headers=matrix["a_headers"]).get_json()
+    assert {item["id"] for item in own["items"]} == a_ids
+    assert b"legal" in client.get("/api/v1/findings/feedback",
+                                  headers=matrix["a_headers"]).data
+    b_ids = {finding["id"] for finding in matrix["b_scan"]["data"]}
+    for who, expected in (("b_headers", b_ids), ("admin_headers", set())):
+        for args in ({}, {"corrected": "true"}, {"category": "legal"}, {"per_page": 100}):
+            body = client.get("/api/v1/findings", query_string=args,
+                              headers=matrix[who]).get_json()
+            assert {item["id"] for item in body["items"]} <= expected, (who, args)
+            assert not {item["scan_id"] for item in body["items"]} & {a_scan["scan_id"]}
+        feedback = client.get("/api/v1/findings/feedback", headers=matrix[who])
+        assert feedback.status_code == 200 and feedback.data == b"", who
 
 
 def admin_routes(app):

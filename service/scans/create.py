@@ -39,7 +39,7 @@ class Upload:
 
 def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool, min_score: float | None = None,
-                project_id: str | None = None) -> Scan:
+                project_id: str | None = None, job_document_id: int | None = None) -> Scan:
     settings = current_app.config["SETTINGS"]
     user_id = user.id
     if project_id is not None:  # before the work: 404 or 403 cost nothing
@@ -62,7 +62,8 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                if project_id is not None else None)
 
     scan = Scan(
-        user_id=user_id, project_id=project_id, source=analyzer.source,
+        user_id=user_id, project_id=project_id, job_document_id=job_document_id,
+        source=analyzer.source,
         model_version=analyzer.version,
         text_length=len(document.text), dropped=analysis.dropped,
         filename=upload.filename if upload else None,

@@ -11,6 +11,7 @@ from service.api import PageArgs, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
+from service.idempotency import idempotent
 from service.models import Scan, utcnow
 from service.projects import register
 from service.projects.access import check_scan_edit, may_read_scan, project_for
@@ -120,6 +121,7 @@ def editable_scan(scan_id: str) -> Scan:
 @scans.route("", methods=["POST"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
+@idempotent
 @scans_per_user
 @response(scan_schema, 201)
 @other_responses(SCAN_ERRORS | {429: "Too many scans; see Retry-After"})

@@ -89,8 +89,9 @@ class ExtractionPool:
             if self._closed:
                 raise RuntimeError("the extraction pool is closed")
             if self._idle.empty() and self._started < self.size:
+                worker = _Worker(self._context, self.memory_mb)  # counted once started
                 self._started += 1
-                return _Worker(self._context, self.memory_mb)
+                return worker
         try:
             return self._idle.get(timeout=wait_s)
         except queue.Empty:
@@ -109,7 +110,11 @@ class ExtractionPool:
             if self._closed:
                 self._started -= 1
                 return
-            replacement = _Worker(self._context, self.memory_mb)
+            try:
+                replacement = _Worker(self._context, self.memory_mb)
+            except BaseException:
+                self._started -= 1  # none took its place: the next checkout starts one
+                raise
         self._idle.put(replacement)
 
     def close(self) -> None:

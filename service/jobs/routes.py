@@ -1,0 +1,188 @@
+"""POST/GET/DELETE /api/v1/jobs: several documents in one request, scanned in the background.
+
+The request is read and checked, its documents written to the upload storage and the job
+committed before any worker hears of it (queue.enqueue): a worker never sees a job the
+database does not hold, and a job the API accepted is never lost with a process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, current_app, request, url_for
+from sqlalchemy import delete, select
+
+from service import audit
+from service.api import get_or_404, not_found, paginate, query
+from service.auth.scopes import api_key_scope
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.idempotency import idempotent
+from service.jobs import intake, queue, work
+from service.jobs.schemas import (
+    JobAcceptedSchema,
+    JobListArgs,
+    JobSchema,
+    JobSummaryPageSchema,
+)
+from service.models import Job, JobDocument, Scan
+from service.projects.access import project_id_for
+from service.rate_limits import scans_per_user
+
+jobs = Blueprint("jobs", __name__)
+log = logging.getLogger("riskscan.jobs")
+
+job_schema = JobSchema()
+
+
+@jobs.before_request
+def allow_a_jobs_body():
+    """A job's request carries many documents: MAX_JOB_MB instead of MAX_UPLOAD_MB."""
+    if request.method == "POST":
+        request.max_content_length = int(
+            current_app.config["SETTINGS"].MAX_JOB_MB * 1024 * 1024)
+
+
+@jobs.route("", methods=["POST"])
+@api_key_scope("scans:write")
+@authenticate(token_auth)
+@idempotent
+@scans_per_user
+@response(JobAcceptedSchema(), 202)
+@other_responses({401: "No or bad token", 403: "project_id: you are a viewer of it",
+                  404: "project_id: no such project (or not a member)",
+                  413: "Too many documents (MAX_JOB_DOCUMENTS), a document over MAX_UPLOAD_MB, "
+                       "the request over MAX_JOB_MB, or an archive that unpacks too far",
+                  415: "Not multipart/form-data",
+                  422: "No document; files and an archive together; an unreadable archive",
+                  429: "Too many requests; see Retry-After",
+                  503: "The job queue (CELERY_BROKER_URL) cannot be reached; see Retry-After"})
+def new():
+    """Scan several documents in the background
+
+    `multipart/form-data` with several `files` fields, or one `.zip` as `archive`
+    (folders flattened), and optionally `project_id` and `force_llm`. Answers 202 at once
+    with the job's id and a `Location`; each document becomes an ordinary scan, or a
+    per-document error in words (a broken PDF fails alone). Poll `GET /api/v1/jobs/{id}`.
+    """
+    if request.mimetype != "multipart/form-data":
+        raise APIError(415, "Send multipart/form-data with files or an archive.")
+    caller = token_auth.current_user()
+    project_id = _form_value("project_id", 36) or None
+    if project_id is not None:
+        project_id = project_id_for(caller, project_id, "editor")
+    force = _form_value("force_llm", 5).lower()
+    if force not in ("", "true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise APIError(422, "force_llm must be true or false.",
+                       errors={"force_llm": ["Not a valid boolean."]})
+    documents = intake.read_documents()
+    job = Job(user_id=caller.id, project_id=project_id,
+              force_llm=force in ("true", "1", "yes", "on"), status="queued",
+              total=len(documents), done=0, failed=0,
+              documents=[JobDocument(position=position, filename=document.filename,
+                                     status="queued", attempts=0)
+                         for position, document in enumerate(documents)])
+    db.session.add(job)
+    db.session.flush()
+    intake.write_documents(caller.id, job.id, documents)
+    try:
+        audit.record("job_created", actor_id=caller.id, target_id=job.id,
+                     documents=len(documents), project_id=project_id)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        intake.remove_job_files(caller.id, job.id)
+        raise
+    try:
+        queue.enqueue([document.id for document in job.documents])
+    except Exception as error:  # the broker is down: the job was not accepted
+        log.exception("job %s could not be queued; withdrawn", job.id)
+        _withdraw(caller.id, job.id)
+        raise APIError(503, "The job queue cannot be reached; nothing was kept. Try again "
+                            "later.", headers={"Retry-After": "30"}) from error
+    return job, 202, {"Location": url_for("jobs.get", job_id=job.id)}
+
+
+def _withdraw(user_id: str, job_id: str) -> None:
+    """A committed job no worker will hear of (Celery's broker unreachable: only the pool
+    takes documents up again at start-up) goes, rows and files, rather than wait forever;
+    a task that did get through finds its document gone."""
+    db.session.rollback()
+    db.session.execute(delete(Job).where(Job.id == job_id))
+    db.session.commit()
+    intake.remove_job_files(user_id, job_id)
+
+
+def _form_value(name: str, longest: int) -> str:
+    value = request.form.get(name, "").strip()
+    if len(value) > longest:
+        raise APIError(422, f"{name} is too long.", errors={name: ["Too long."]})
+    return value
+
+
+def _own_job(job_id: str, *, admin_may_read: bool = False) -> Job:
+    caller = token_auth.current_user()
+    job = get_or_404(Job, job_id, "job")
+    if job.user_id != caller.id and not (admin_may_read and caller.is_admin):
+        raise not_found("job")
+    return job
+
+
+@jobs.route("", methods=["GET"])
+@api_key_scope("scans:read")
+@authenticate(token_auth)
+@query(JobListArgs)
+@response(JobSummaryPageSchema())
+@other_responses({401: "No or bad token", 422: "Bad page"})
+def all(args):
+    """Your jobs, newest first"""
+    caller = token_auth.current_user()
+    statement = (select(Job).where(Job.user_id == caller.id)
+                 .order_by(Job.created_at.desc(), Job.id))
+    return paginate(statement, args)
+
+
+@jobs.route("/<job_id>", methods=["GET"])
+@api_key_scope("scans:read")
+@authenticate(token_auth)
+@response(job_schema)
+@other_responses({401: "No or bad token", 404: "No such job (or not yours)"})
+def get(job_id):
+    """A job: its progress and each document's outcome (yours; admins read any)"""
+    return _answer(_own_job(job_id, admin_may_read=True))
+
+
+@jobs.route("/<job_id>", methods=["DELETE"])
+@api_key_scope("scans:write")
+@authenticate(token_auth)
+@response(job_schema)
+@other_responses({401: "No or bad token", 404: "No such job (or not yours)"})
+def cancel(job_id):
+    """Cancel what has not started: queued documents are cancelled, those being scanned
+    finish; the answer is the job afterwards. Cancelling a finished job changes nothing."""
+    job = _own_job(job_id)
+    cancelled = work.cancel(job)
+    if cancelled:
+        audit.record("job_cancelled", actor_id=token_auth.current_user().id,
+                     target_id=job.id, documents=cancelled)
+    db.session.commit()
+    for document in job.documents:
+        if document.status == "cancelled":
+            intake.remove_document(job.user_id, job.id, document.position)
+    db.session.refresh(job)
+    return _answer(job)
+
+
+def _answer(job: Job) -> dict:
+    """The job with its documents and the scans they became, in two queries."""
+    scans = dict(db.session.execute(
+        select(Scan.job_document_id, Scan.id)
+        .join(JobDocument, JobDocument.id == Scan.job_document_id)
+        .where(JobDocument.job_id == job.id)).all())
+    return {"id": job.id, "status": job.status, "project_id": job.project_id,
+            "total": job.total, "done": job.done, "failed": job.failed,
+            "created_at": job.created_at, "finished_at": job.finished_at,
+            "documents": [{"filename": document.filename, "status": document.status,
+                           "scan_id": scans.get(document.id), "error": document.error}
+                          for document in job.documents]}

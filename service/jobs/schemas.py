@@ -1,0 +1,46 @@
+"""Request and response shapes of /api/v1/jobs."""
+
+from __future__ import annotations
+
+from marshmallow import fields
+
+from service.api import PageArgs, page_of
+from service.extensions import ma
+
+
+class JobDocumentSchema(ma.Schema):
+    filename = fields.String()
+    status = fields.String(metadata={"description": "queued, running, done, failed or "
+                                                    "cancelled"})
+    scan_id = fields.String(allow_none=True, metadata={
+        "description": "the scan it became (GET /api/v1/scans/{id}); null until done, or "
+                       "once that scan is deleted"})
+    error = fields.String(allow_none=True, metadata={"description": "why it failed, in words"})
+
+
+class JobSummarySchema(ma.Schema):
+    job_id = fields.String(attribute="id")
+    status = fields.String(metadata={"description": "queued, running, done or cancelled"})
+    project_id = fields.String(allow_none=True)
+    total = fields.Integer(metadata={"description": "documents in the job"})
+    done = fields.Integer(metadata={"description": "documents that became scans"})
+    failed = fields.Integer()
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class JobSchema(JobSummarySchema):
+    documents = fields.List(fields.Nested(JobDocumentSchema))
+
+
+class JobAcceptedSchema(ma.Schema):
+    job_id = fields.String(attribute="id")
+    status = fields.String()
+    total = fields.Integer()
+
+
+class JobListArgs(PageArgs):
+    pass
+
+
+JobSummaryPageSchema = page_of(JobSummarySchema)

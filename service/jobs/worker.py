@@ -1,0 +1,68 @@
+"""The Celery worker's side: ``celery -A service.jobs worker`` runs this task.
+
+A worker process builds the Flask app once, from the environment (create_app: the same
+settings as the API's processes), and runs each document in its app context. The one
+module of service/ below the app factory that calls it: a worker is an entry point.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from celery import signals
+from flask import Flask
+from sqlalchemy.exc import OperationalError
+
+from service.config import Settings
+from service.jobs.queue import TASK, celery, configure_celery
+
+_app: Flask | None = None
+_app_lock = threading.Lock()
+
+
+def worker_app() -> Flask:
+    global _app
+    with _app_lock:
+        if _app is None:
+            from service import create_app
+
+            _app = create_app()
+    return _app
+
+
+@signals.celeryd_init.connect
+def configure_worker(**_) -> None:
+    """The broker and its transport options from the environment, as the API reads them,
+    before the worker connects: the worker's consumer (not its pool's processes, which build
+    the app) is what takes a dead worker's tasks back, after its visibility timeout."""
+    configure_celery(Settings.from_env())
+
+
+@signals.worker_process_init.connect
+def plain_process(**_) -> None:
+    """A prefork pool process is billiard's, and multiprocessing reads billiard's record of
+    it: a daemonic process (which may not start children) with an authentication key that
+    cannot be sent to a spawned child. The upload reader (service/uploads/isolation.py)
+    spawns its processes from here: for multiprocessing this process is made an ordinary
+    one, not daemonic, with a key of its own."""
+    import multiprocessing
+    import os
+    from multiprocessing.process import AuthenticationString
+
+    current = multiprocessing.current_process()
+    current._config["daemon"] = False
+    current._config["authkey"] = AuthenticationString(os.urandom(32))
+
+
+# A database that is away (a restart, a deadlock victim) is not the document's fault: the
+# task is tried again later instead of leaving the document queued with no task.
+@celery.task(name=TASK, acks_late=True, reject_on_worker_lost=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60,
+             max_retries=8)
+def scan_document(document_id: int) -> str:
+    """Make one job document a scan (work.run_document: idempotent, so a redelivery after
+    a worker died mid-document finds or makes exactly one scan)."""
+    from service.jobs.work import run_document
+
+    with worker_app().app_context():
+        return run_document(document_id)

@@ -1,0 +1,840 @@
+"""Batch jobs (POST/GET/DELETE /api/v1/jobs, service/jobs/): several documents at once, each
+an ordinary scan made in the background, on SQLite and MariaDB.
+
+Both engines run the tests of a job's life (the ``engine`` fixture): ``pool``, the threads
+of the service process (no broker), and ``celery``, the same task on a real Celery worker
+fed by a real Redis server (tests/test_rate_limits_redis.py starts it, once for this file).
+
+The Celery worker runs in a thread of this process (celery.contrib.testing.worker, the solo
+pool, the real Redis broker, JSON messages, late acknowledgement), started once for the
+file, and its tasks run in the test's own app (``worker._app``): the same database,
+UPLOAD_DIR and analyzer as the API under test. That is what makes it fast (no process to
+start, no second model to load) and reliable (a test can hold a document in the analyzer
+with an Event and know which documents are still queued). The one thing a thread does not
+show, ``celery -A service.jobs worker`` building its own app from the environment, is the
+celery half of the restart test: a real worker process started after the API took a job.
+
+The mechanics use the keyword analyzer (tests/scanning.py); one job runs the trained model.
+Tests of what a request may hold need no worker: their app's engine hears of the documents
+and runs none (``Inert``), and where a document must become a scan the test runs the task
+itself (work.run_document), as either engine would.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from service.extensions import db
+from service.jobs import queue, work, worker
+from service.models import Job, JobDocument, Scan
+from tests.documents import (
+    PLAIN_SENTENCES,
+    RISKY_SENTENCES,
+    lie_about_size,
+    make_docx,
+    make_encrypted_pdf,
+    make_pdf,
+)
+from tests.helpers import Accounts, assert_problem
+from tests.projects import Team, register_of
+from tests.scanning import KeywordAnalyzer, download, without_request_id
+from tests.test_rate_limits_redis import redis_url  # noqa: F401  (the Redis server fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYWORDS = b"The vendor may slip the delivery. The budget is overrun. Lunch was at noon."
+TIMEOUT_S = 60.0
+
+
+# --- engines -----------------------------------------------------------------------------
+
+class Inert:
+    """An engine that hears of documents and runs none: what a process that accepted a job
+    and died before running it leaves behind, and what the tests of requests need."""
+
+    def __init__(self):
+        self.submitted: list[int] = []
+
+    def submit(self, document_ids):
+        self.submitted.extend(document_ids)
+
+
+@pytest.fixture(scope="module")
+def celery_worker(redis_url):  # noqa: F811  (the fixture imported above)
+    """A Celery worker on the Redis server, in a thread, for the whole file."""
+    from celery.contrib.testing.worker import start_worker
+
+    queue.celery.conf.update(broker_url=redis_url)  # what configure_celery sets
+    with start_worker(queue.celery, pool="solo", concurrency=1, queues=[queue.QUEUE],
+                      perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
+        yield redis_url
+
+
+def _drain(broker_url: str) -> None:
+    """Wait until the broker holds no task of ours, waiting or taken (kombu keeps a taken,
+    unacknowledged one in ``unacked``): the next test starts with an idle worker."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    deadline, quiet = time.monotonic() + TIMEOUT_S, 0
+    while quiet < 3:
+        busy = client.llen(queue.QUEUE) or client.hlen("unacked")
+        quiet = 0 if busy else quiet + 1
+        assert time.monotonic() < deadline, "the Celery worker did not finish its tasks"
+        time.sleep(0.05)
+    client.close()
+
+
+@pytest.fixture(params=["pool", "celery"])
+def engine(request):
+    return request.param
+
+
+@pytest.fixture
+def jobs_app(make_app, engine, request, monkeypatch):
+    """Makes the test's app on its engine, with the keyword analyzer (or ``analyzer``);
+    afterwards, waits for the engine to have run everything it was given."""
+    broker = request.getfixturevalue("celery_worker") if engine == "celery" else None
+    made = []
+
+    def make(*, analyzer=None, inert=False, **overrides):
+        if broker is not None:
+            overrides.setdefault("CELERY_BROKER_URL", broker)
+        app = make_app(**overrides)
+        if analyzer is not False:  # False: the app's own (the trained model)
+            monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model",
+                                analyzer or KeywordAnalyzer())
+        if inert:
+            app.extensions["riskscan.jobs"] = Inert()
+        elif broker is not None:
+            monkeypatch.setattr(worker, "_app", app)  # the worker runs in this app
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        if isinstance(app.extensions["riskscan.jobs"], queue.Pool):
+            app.extensions["riskscan.jobs"].shutdown()
+    if broker is not None:
+        _drain(broker)
+
+
+@pytest.fixture
+def inert_app(make_app, monkeypatch):
+    """An app whose engine runs nothing (the keyword analyzer, for run_document)."""
+    app = make_app()
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    app.extensions["riskscan.jobs"] = Inert()
+    return app
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def post_job(client, headers, files=None, archive=None, **form):
+    data = dict(form)
+    if files is not None:
+        data["files"] = [(io.BytesIO(content), name) for name, content in files]
+    if archive is not None:
+        data["archive"] = (io.BytesIO(archive), "documents.zip")
+    return client.post("/api/v1/jobs", data=data, headers=headers,
+                       content_type="multipart/form-data")
+
+
+def accepted(response, total: int) -> str:
+    assert response.status_code == 202, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body.keys() == {"job_id", "status", "total"}
+    assert (body["status"], body["total"]) == ("queued", total)
+    assert response.headers["Location"].endswith(f"/api/v1/jobs/{body['job_id']}")
+    return body["job_id"]
+
+
+def get_job(client, headers, job_id) -> dict:
+    response = client.get(f"/api/v1/jobs/{job_id}", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def wait_for(client, headers, job_id, until=lambda job: job["finished_at"] is not None,
+             timeout: float = TIMEOUT_S) -> dict:
+    """Poll GET /api/v1/jobs/{id} until ``until(job)`` (by default: the job has ended)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get_job(client, headers, job_id)
+        if until(job):
+            return job
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} not there after {timeout:.0f} s: {job}")
+        time.sleep(0.05)
+
+
+def make_zip(members, *, compression=zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip of ``(name, bytes)`` members; a name ending in / is a folder entry."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, content in members:
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def encrypt_flag(zip_bytes: bytes) -> bytes:
+    """The zip with the "encrypted" bit (0x1) set on every member, in both headers."""
+    data = bytearray(zip_bytes)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        while at != -1:
+            data[at + offset] |= 0x1
+            at = data.find(signature, at + 1)
+    return bytes(data)
+
+
+def job_documents_counted(client) -> dict[str, float]:
+    """riskscan_job_documents_total by status, from GET /metrics (the test client is on
+    loopback, which METRICS_ALLOWED_NETWORKS allows)."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {status: float(value) for status, value in re.findall(
+        r'^riskscan_job_documents_total\{status="(\w+)"\} (\S+)$',
+        response.get_data(as_text=True), re.MULTILINE)}
+
+
+def moved(before: dict, after: dict) -> dict:
+    return {status: after.get(status, 0) - before.get(status, 0)
+            for status in set(before) | set(after) if after.get(status, 0) != before.get(status, 0)}
+
+
+def job_files(app, user_id, job_id) -> list[Path]:
+    folder = Path(app.config["SETTINGS"].UPLOAD_DIR) / user_id / "jobs" / job_id
+    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
+
+
+def rows(app, model) -> int:
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(model))
+        db.session.remove()
+        return count
+
+
+def document_ids(app, job_id) -> list[int]:
+    with app.app_context():
+        ids = list(db.session.scalars(select(JobDocument.id).where(JobDocument.job_id == job_id)
+                                      .order_by(JobDocument.position)))
+        db.session.remove()
+        return ids
+
+
+def run_document(app, document_id) -> str:
+    """The task, as either engine runs it: in an app context of its own."""
+    with app.app_context():
+        try:
+            return work.run_document(document_id)
+        finally:
+            db.session.remove()
+
+
+class JobLog(logging.Handler):
+    """The riskscan.jobs log lines, at INFO, while in use."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    def __enter__(self):
+        self.logger = logging.getLogger("riskscan.jobs")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
+
+
+class GatedAnalyzer(KeywordAnalyzer):
+    """The keyword analyzer, held at the gate until the test opens it."""
+
+    def __init__(self, parties: int = 1):
+        self.arrived = threading.Semaphore(0)
+        self.gate = threading.Event()
+        self.barrier = threading.Barrier(parties, timeout=TIMEOUT_S) if parties > 1 else None
+
+    def analyze(self, text, *, min_score=None):
+        self.arrived.release()
+        if self.barrier is not None:
+            self.barrier.wait()
+        assert self.gate.wait(TIMEOUT_S), "the test never opened the gate"
+        return super().analyze(text, min_score=min_score)
+
+    def wait_arrivals(self, count: int = 1) -> None:
+        for _ in range(count):
+            assert self.arrived.acquire(timeout=TIMEOUT_S), "no document reached the analyzer"
+
+
+# --- a job's life, on both engines ---------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_job_of_several_files_becomes_ordinary_scans(jobs_app, engine, scan_model_dir):
+    """The trained model, as the API's own scans use it: a txt, a pdf, a docx and a
+    markdown file become four scans with findings and their originals kept."""
+    app = jobs_app(analyzer=False, MODEL_DIR=str(scan_model_dir))
+    client = app.test_client()
+    user, headers = Accounts(app, client).user()
+    text = " ".join(RISKY_SENTENCES[:3]) + " " + PLAIN_SENTENCES[0]
+    files = [("plan.txt", text.encode()),
+             ("steering.pdf", make_pdf([RISKY_SENTENCES[3], RISKY_SENTENCES[4]])),
+             ("minutes.docx", make_docx([RISKY_SENTENCES[5], PLAIN_SENTENCES[1]])),
+             ("notes.md", f"# Notes\n\n{RISKY_SENTENCES[1]}\n".encode())]
+    counted = job_documents_counted(client)
+
+    with JobLog() as log:
+        job_id = accepted(post_job(client, headers, files), total=4)
+        job = wait_for(client, headers, job_id)
+
+    assert (job["status"], job["total"], job["done"], job["failed"]) == ("done", 4, 4, 0)
+    assert job["project_id"] is None and job["created_at"] <= job["finished_at"]
+    assert [d["filename"] for d in job["documents"]] == [name for name, _ in files]
+    assert {d["status"] for d in job["documents"]} == {"done"}
+    assert all(d["error"] is None and d["scan_id"] for d in job["documents"])
+    # Each is an ordinary scan: listed, with findings of the model, its original stored.
+    listed = client.get("/api/v1/scans", headers=headers).get_json()
+    assert {s["scan_id"] for s in listed["items"]} == {d["scan_id"] for d in job["documents"]}
+    for document, (name, content) in zip(job["documents"], files):
+        scan = client.get(f"/api/v1/scans/{document['scan_id']}", headers=headers).get_json()
+        assert scan["filename"] == name and scan["source"] == "model"
+        assert scan["data"], f"{name}: no finding in sentences that state risks plainly"
+        assert download(client, document["scan_id"], headers) == (200, content)
+    # The waiting copies are gone; the counter and the log say what happened.
+    assert job_files(app, user["id"], job_id) == []
+    assert moved(counted, job_documents_counted(client)) == {"done": 4}
+    assert sum(job_id in line for line in log.lines) >= 8  # scanning and done, per document
+    # The list has it; cancelling a finished job changes nothing.
+    jobs = client.get("/api/v1/jobs", headers=headers).get_json()
+    assert [j["job_id"] for j in jobs["items"]] == [job_id] and jobs["total"] == 1
+    assert "documents" not in jobs["items"][0]
+    again = client.delete(f"/api/v1/jobs/{job_id}", headers=headers)
+    assert again.status_code == 200 and again.get_json() == job
+
+
+def test_a_zip_with_folders_and_clutter_is_flattened(jobs_app):
+    app = jobs_app()
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    archive = make_zip([
+        ("Reports/", b""), ("Reports/Q1/", b""),
+        ("Reports/Q1/plan.txt", KEYWORDS),
+        ("Reports/notes.md", b"# Notes\n\nThe password is shared by the whole team.\n"),
+        ("__MACOSX/Reports/Q1/._plan.txt", b"\0\x05\x16\x07 resource fork"),
+        ("Reports/.DS_Store", b"\0\0\0\1Bud1"), ("Thumbs.db", b"\xd0\xcf\x11\xe0"),
+        (".hidden", b"a dot file"),
+    ])
+
+    job_id = accepted(post_job(client, headers, archive=archive), total=2)
+    job = wait_for(client, headers, job_id)
+
+    assert (job["status"], job["done"], job["failed"]) == ("done", 2, 0)
+    assert [d["filename"] for d in job["documents"]] == ["plan.txt", "notes.md"]
+    scans = [client.get(f"/api/v1/scans/{d['scan_id']}", headers=headers).get_json()
+             for d in job["documents"]]
+    assert [sorted(f["category"] for f in s["data"]) for s in scans] == [
+        ["budget", "vendor"], ["security"]]
+
+
+def test_a_broken_document_fails_alone_with_words(jobs_app):
+    app = jobs_app()
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    files = [("good.txt", KEYWORDS),
+             ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\ntruncated"),
+             ("locked.pdf", make_encrypted_pdf()),
+             ("empty.txt", b""),
+             ("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00"),
+             ("also-good.md", b"# Plan\n\nThe budget is overrun.\n")]
+    counted = job_documents_counted(client)
+
+    job_id = accepted(post_job(client, headers, files), total=6)
+    job = wait_for(client, headers, job_id)
+
+    assert (job["status"], job["done"], job["failed"]) == ("done", 2, 4)
+    by_name = {d["filename"]: d for d in job["documents"]}
+    for name in ("good.txt", "also-good.md"):
+        assert by_name[name]["status"] == "done" and by_name[name]["scan_id"]
+    for name in ("broken.pdf", "locked.pdf", "empty.txt", "tool.exe"):
+        document = by_name[name]
+        assert document["status"] == "failed" and document["scan_id"] is None, document
+        assert len(document["error"]) > 10 and "Traceback" not in document["error"], document
+    assert "empty" in by_name["empty.txt"]["error"]
+    assert "unexpected" not in " ".join(d["error"] or "" for d in job["documents"])
+    listed = client.get("/api/v1/scans", headers=headers).get_json()
+    assert listed["total"] == 2
+    assert moved(counted, job_documents_counted(client)) == {"done": 2, "failed": 4}
+
+
+def test_a_job_into_a_project_fills_its_register(jobs_app):
+    app = jobs_app()
+    client = app.test_client()
+    team = Team(app, client)
+    files = [("week-1.txt", b"The vendor may slip the delivery of the servers."),
+             ("week-2.txt", b"The budget is overrun by a fifth. Lunch was at noon.")]
+
+    job_id = accepted(post_job(client, team.editor_h, files, project_id=team.id), total=2)
+    job = wait_for(client, team.editor_h, job_id)
+
+    assert (job["status"], job["done"], job["project_id"]) == ("done", 2, team.id)
+    in_project = client.get("/api/v1/scans", query_string={"project_id": team.id},
+                            headers=team.owner_h).get_json()
+    assert {s["scan_id"] for s in in_project["items"]} == {d["scan_id"] for d in job["documents"]}
+    assert {s["project_id"] for s in in_project["items"]} == {team.id}
+    register = register_of(client, team.viewer_h, team.id)
+    assert sorted(entry["category"] for entry in register) == ["budget", "vendor"]
+    assert {f["scan_id"] for entry in register for f in entry["findings"]} == {
+        d["scan_id"] for d in job["documents"]}
+    # The project's viewer may read the scans but not send a job into it; an outsider
+    # learns nothing of the project; nothing was stored for either.
+    assert_problem(post_job(client, team.viewer_h, files, project_id=team.id), 403)
+    outsider = post_job(client, team.outsider_h, files, project_id=team.id)
+    missing = post_job(client, team.outsider_h, files, project_id=str(uuid.uuid4()))
+    assert_problem(outsider, 404)
+    assert without_request_id(outsider) == without_request_id(missing)
+    assert rows(app, Job) == 1
+
+
+def test_cancelling_stops_what_has_not_started(jobs_app):
+    """One worker, the first document held in the analyzer: the others wait. DELETE
+    cancels them; the first finishes; the job ends cancelled once it has."""
+    analyzer = GatedAnalyzer()
+    app = jobs_app(analyzer=analyzer, JOB_WORKERS=1)
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    user, headers = accounts.user()
+    _, other_h = accounts.user()
+    _, admin_h = accounts.user(role="admin")
+    counted = job_documents_counted(client)
+    job_id = accepted(post_job(client, headers, [(f"part-{n}.txt", KEYWORDS)
+                                                 for n in range(4)]), total=4)
+    analyzer.wait_arrivals()
+    running = get_job(client, headers, job_id)
+    assert running["status"] == "running"
+    assert [d["status"] for d in running["documents"]] == ["running"] + ["queued"] * 3
+
+    for stranger in (other_h, admin_h):  # not theirs to cancel: the same 404 as a missing one
+        refused = client.delete(f"/api/v1/jobs/{job_id}", headers=stranger)
+        missing = client.delete(f"/api/v1/jobs/{uuid.uuid4()}", headers=stranger)
+        assert_problem(refused, 404)
+        assert without_request_id(refused) == without_request_id(missing)
+    cancelled = client.delete(f"/api/v1/jobs/{job_id}", headers=headers)
+    assert cancelled.status_code == 200, cancelled.get_json()
+    job = cancelled.get_json()
+    assert (job["status"], job["finished_at"]) == ("cancelled", None)
+    assert [d["status"] for d in job["documents"]] == ["running"] + ["cancelled"] * 3
+    twice = client.delete(f"/api/v1/jobs/{job_id}", headers=headers)
+    assert twice.status_code == 200 and twice.get_json() == job
+    assert len(job_files(app, user["id"], job_id)) == 1  # the cancelled ones' files went
+
+    analyzer.gate.set()
+    job = wait_for(client, headers, job_id)
+    assert (job["status"], job["done"], job["failed"]) == ("cancelled", 1, 0)
+    assert [d["status"] for d in job["documents"]] == ["done"] + ["cancelled"] * 3
+    assert job["documents"][0]["scan_id"] and job["finished_at"] >= job["created_at"]
+    assert client.get("/api/v1/scans", headers=headers).get_json()["total"] == 1
+    assert job_files(app, user["id"], job_id) == []
+    assert client.delete(f"/api/v1/jobs/{job_id}", headers=headers).get_json() == job
+    assert moved(counted, job_documents_counted(client)) == {"done": 1, "cancelled": 3}
+
+
+@pytest.mark.slow
+def test_a_job_survives_a_restart(engine, jobs_app, make_app, request, monkeypatch,
+                                  settings, scan_model_dir):
+    """The process that accepted a job dies before running it (and, for the pool, in the
+    middle of one document): a new one finishes it, each document once."""
+    if engine == "pool":
+        first = jobs_app(inert=True)
+    else:
+        # A Redis database no worker listens on yet: the API's tasks wait there.
+        broker = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + "/1"
+        _flush(broker)
+        monkeypatch.setitem(queue.celery.conf, "broker_url", queue.celery.conf.broker_url)
+        monkeypatch.setattr(queue.celery.amqp, "_producer_pool", None)  # this app's broker
+        monkeypatch.setattr(queue.celery, "_pool", None)
+        first = make_app(CELERY_BROKER_URL=broker)
+    client = first.test_client()
+    _, headers = Accounts(first, client).user()
+    text = (" ".join(RISKY_SENTENCES[:2]) + " The budget is overrun.").encode()
+    job_id = accepted(post_job(client, headers, [(f"report-{n}.txt", text) for n in range(3)]),
+                      total=3)
+    assert get_job(client, headers, job_id)["status"] == "queued"
+
+    if engine == "pool":
+        # One document was being scanned when the process died; another job was cancelled
+        # with one of its documents under way: that one is taken up too, the others not.
+        ids = document_ids(first, job_id)
+        with first.app_context():
+            db.session.execute(update(JobDocument).where(JobDocument.id == ids[1])
+                               .values(status="running", attempts=1))
+            db.session.execute(update(Job).where(Job.id == job_id).values(status="running"))
+            db.session.commit()
+        other_id = accepted(post_job(client, headers, [("a.txt", text), ("b.txt", text)]), 2)
+        with first.app_context():
+            db.session.execute(update(JobDocument).where(
+                JobDocument.id == document_ids(first, other_id)[0]).values(status="running"))
+            db.session.commit()
+        assert client.delete(f"/api/v1/jobs/{other_id}", headers=headers).status_code == 200
+        second = jobs_app()
+        assert queue.resume(second) == 4
+        client = second.test_client()
+        other = wait_for(client, headers, other_id)
+        assert (other["status"], other["done"]) == ("cancelled", 1)
+        assert [d["status"] for d in other["documents"]] == ["done", "cancelled"]
+    else:
+        assert _queued(broker) == 3
+        second = make_app(CELERY_BROKER_URL=broker)
+        assert queue.resume(second) == 0  # the broker still holds the tasks
+        client = second.test_client()
+        worker = _celery_worker_process(second, broker, scan_model_dir,
+                                        request.getfixturevalue("tmp_path"))
+        request.addfinalizer(lambda: _stop(worker))
+
+    job = wait_for(client, headers, job_id)
+    assert (job["status"], job["done"], job["failed"]) == ("done", 3, 0), job
+    assert {d["status"] for d in job["documents"]} == {"done"}
+    scans = client.get("/api/v1/scans", headers=headers).get_json()["items"]
+    assert {s["scan_id"] for s in scans} >= {d["scan_id"] for d in job["documents"]}
+    for document in job["documents"]:
+        scan = client.get(f"/api/v1/scans/{document['scan_id']}", headers=headers).get_json()
+        assert scan["data"], scan
+        if engine == "celery":  # the worker process's own analyzer: the trained model
+            assert scan["model_version"] != KeywordAnalyzer.version
+    with second.app_context():
+        made = db.session.scalar(select(func.count()).select_from(Scan)
+                                 .where(Scan.job_document_id.in_(document_ids(second, job_id))))
+    assert made == 3
+
+
+def _flush(broker: str) -> None:
+    import redis
+
+    with redis.Redis.from_url(broker) as client:
+        client.flushdb()
+
+
+def _queued(broker: str) -> int:
+    import redis
+
+    with redis.Redis.from_url(broker) as client:
+        return client.llen(queue.QUEUE)
+
+
+def _celery_worker_process(app, broker: str, model_dir, tmp_path) -> subprocess.Popen:
+    """``celery -A service.jobs worker`` as an operator starts it: its own app from the
+    environment, the same settings as the API's (database, upload storage, secret)."""
+    settings = app.config["SETTINGS"]
+    env = {**os.environ, "RISKSCAN_ENV": "testing", "SECRET_KEY": settings.SECRET_KEY,
+           "DATABASE_URL": settings.DATABASE_URL, "UPLOAD_DIR": settings.UPLOAD_DIR,
+           "MODEL_DIR": str(model_dir), "CELERY_BROKER_URL": broker, "LOG_LEVEL": "WARNING",
+           "LOG_FORMAT": "text"}
+    log = open(tmp_path / "celery-worker.log", "wb")  # noqa: SIM115 - closed by _stop
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "service.jobs", "worker", "--pool=solo",
+         "-Q", queue.QUEUE, "--loglevel=WARNING", "--without-heartbeat", "--without-gossip",
+         "--without-mingle", "-n", f"restart-{uuid.uuid4().hex[:6]}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    process.log.close()
+
+
+# --- the task runs once per document, however often it is run --------------------------------
+
+def test_running_a_document_twice_makes_one_scan(inert_app):
+    client = inert_app.test_client()
+    _, headers = Accounts(inert_app, client).user()
+    job_id = accepted(post_job(client, headers, [("plan.txt", KEYWORDS)]), total=1)
+    [document_id] = document_ids(inert_app, job_id)
+    assert inert_app.extensions["riskscan.jobs"].submitted == [document_id]
+    counted = job_documents_counted(client)
+
+    assert run_document(inert_app, document_id) == "done"
+    assert run_document(inert_app, document_id) == "done"  # a redelivered task
+
+    job = get_job(client, headers, job_id)
+    assert (job["status"], job["done"], job["failed"]) == ("done", 1, 0)
+    assert rows(inert_app, Scan) == 1
+    assert moved(counted, job_documents_counted(client)) == {"done": 1}
+    assert run_document(inert_app, 987654321) == "gone"
+
+
+def test_a_run_that_died_after_its_scan_is_finished_by_the_next(inert_app, monkeypatch):
+    """The scan committed, then the process died before the document said so: it is still
+    "running", and the next run (the redelivered task, or resume) counts the scan it finds."""
+    client = inert_app.test_client()
+    user, headers = Accounts(inert_app, client).user()
+    job_id = accepted(post_job(client, headers, [("plan.txt", KEYWORDS), ("b.txt", KEYWORDS)]),
+                      total=2)
+    first, second = document_ids(inert_app, job_id)
+    finish = work._finish
+
+    def dies(*args, **kwargs):
+        raise SystemExit("the process died here")
+
+    monkeypatch.setattr(work, "_finish", dies)
+    with pytest.raises(SystemExit):
+        run_document(inert_app, first)
+    monkeypatch.setattr(work, "_finish", finish)
+    crashed = get_job(client, headers, job_id)
+    assert crashed["documents"][0]["status"] == "running" and crashed["done"] == 0
+    assert rows(inert_app, Scan) == 1
+
+    assert run_document(inert_app, first) == "done"
+    assert run_document(inert_app, second) == "done"
+    job = get_job(client, headers, job_id)
+    assert (job["status"], job["done"], job["failed"]) == ("done", 2, 0)
+    assert rows(inert_app, Scan) == 2
+    assert job_files(inert_app, user["id"], job_id) == []
+    with inert_app.app_context():
+        assert db.session.get(JobDocument, first).attempts == 1  # found, not scanned again
+
+
+def test_two_runs_racing_on_one_document_make_one_scan(inert_app, monkeypatch):
+    """Both runs are in the analyzer at once (a task redelivered while its first worker
+    still runs): the unique scans.job_document_id lets one scan commit, counted once."""
+    analyzer = GatedAnalyzer(parties=2)
+    monkeypatch.setattr(inert_app.extensions["riskscan.analyzers"], "model", analyzer)
+    client = inert_app.test_client()
+    _, headers = Accounts(inert_app, client).user()
+    job_id = accepted(post_job(client, headers, [("plan.txt", KEYWORDS)]), total=1)
+    [document_id] = document_ids(inert_app, job_id)
+    outcomes = []
+    runs = [threading.Thread(target=lambda: outcomes.append(run_document(inert_app, document_id)))
+            for _ in range(2)]
+    for run in runs:
+        run.start()
+    analyzer.wait_arrivals(2)
+    analyzer.gate.set()
+    for run in runs:
+        run.join(TIMEOUT_S)
+
+    assert outcomes == ["done", "done"]
+    job = get_job(client, headers, job_id)
+    assert (job["done"], job["failed"], job["status"]) == (1, 0, "done")
+    assert rows(inert_app, Scan) == 1
+
+
+# --- what a request may hold --------------------------------------------------------------
+
+def test_hostile_archives_are_refused_before_anything_is_stored(make_app):
+    app = make_app(MAX_JOB_DOCUMENTS=3)
+    app.extensions["riskscan.jobs"] = Inert()
+    client = app.test_client()
+    user, headers = Accounts(app, client).user()
+    eleven_mb = b"\0" * (11 * 1024 * 1024)  # over MAX_UPLOAD_MB (10)
+    bomb = make_zip([("bomb.txt", eleven_mb)])
+    assert len(bomb) < 20_000
+    cases = {
+        "not a zip": (422, b"PK\x03\x04 this is no archive at all"),
+        "a text file": (422, KEYWORDS),
+        "a zip bomb": (413, bomb),
+        "a bomb under the limit, 1000:1": (413, make_zip([("dense.txt", b"\0" * 2_000_000)])),
+        "a header that lies about the size": (422, lie_about_size(bomb, "bomb.txt", 1000)),
+        "more members than MAX_JOB_DOCUMENTS": (413, make_zip(
+            [(f"doc-{n}.txt", KEYWORDS) for n in range(4)])),
+        "an encrypted member": (422, encrypt_flag(make_zip([("secret.txt", KEYWORDS)]))),
+        "no document, only clutter": (422, make_zip([("__MACOSX/._a.txt", b"x"),
+                                                     ("folder/", b"")])),
+        "an empty zip": (422, make_zip([])),
+    }
+    for case, (status, archive) in cases.items():
+        response = post_job(client, headers, archive=archive)
+        body = assert_problem(response, status)
+        assert "Traceback" not in body["detail"], case
+    assert rows(app, Job) == 0 and rows(app, JobDocument) == 0
+    assert not (Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists() or \
+        list((Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").iterdir()) == []
+    # Three members and clutter beside them are within the limit.
+    fine = make_zip([(f"doc-{n}.txt", KEYWORDS) for n in range(3)] + [("__MACOSX/._x", b"x")])
+    accepted(post_job(client, headers, archive=fine), total=3)
+
+
+def test_a_header_that_lies_never_gets_more_than_it_declares(inert_app):
+    """A member declaring 1000 bytes whose stream inflates to 11 MB is read as 1000 bytes at
+    most: with the declared checksum of the whole it is refused (above); with one that
+    matches its first 1000 bytes, those are all the job keeps."""
+    client = inert_app.test_client()
+    user, headers = Accounts(inert_app, client).user()
+    archive = bytearray(lie_about_size(make_zip([("zeros.txt", b"\0" * (11 * 2**20))]),
+                                       "zeros.txt", 1000))
+    crc = zlib.crc32(b"\0" * 1000)
+    for signature, offset in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        struct.pack_into("<I", archive, archive.find(signature) + offset, crc)
+    response = post_job(client, headers, archive=bytes(archive))
+    job_id = accepted(response, total=1)
+    [stored] = job_files(inert_app, user["id"], job_id)
+    assert stored.stat().st_size == 1000
+
+
+def test_path_traversal_names_are_kept_by_their_last_part_only(inert_app, tmp_path):
+    client = inert_app.test_client()
+    _, headers = Accounts(inert_app, client).user()
+    upload_dir = Path(inert_app.config["SETTINGS"].UPLOAD_DIR)
+    archive = make_zip([("../../etc/passwd", KEYWORDS), ("/abs/olute.txt", KEYWORDS),
+                        ("..\\..\\windows\\boot.txt", KEYWORDS)])  # a Windows tool's separators
+    from_zip = accepted(post_job(client, headers, archive=archive), total=3)
+    from_files = accepted(post_job(client, headers, [("../../../escape.txt", KEYWORDS),
+                                                     ("/home/me/../plan.txt", KEYWORDS)]), 2)
+    names = [d["filename"] for job_id in (from_zip, from_files)
+             for d in get_job(client, headers, job_id)["documents"]]
+    assert names == ["passwd", "olute.txt", "boot.txt", "escape.txt", "plan.txt"]
+    for job_id in (from_zip, from_files):
+        for document_id in document_ids(inert_app, job_id):
+            assert run_document(inert_app, document_id) == "done"
+    scans = client.get("/api/v1/scans", headers=headers).get_json()["items"]
+    assert sorted(s["filename"] for s in scans) == sorted(names)
+    everything = [path.resolve() for path in tmp_path.rglob("*")]
+    assert all(path.is_relative_to(upload_dir.resolve()) for path in everything
+               if path.is_file() and path.name != "riskscan-test.db"), everything
+    assert not any(path.name in ("passwd", "escape.txt", "boot.txt") for path in everything)
+    assert {path.name for path in upload_dir.rglob("original.*")} == {"original.txt"}
+
+
+def test_requests_that_cannot_be_a_job(make_app):
+    app = make_app(MAX_UPLOAD_MB=0.02, MAX_JOB_MB=0.1)  # 20 KB a document, 100 KB a request
+    app.extensions["riskscan.jobs"] = Inert()
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    small = KEYWORDS
+    big = b"The vendor may slip. " * 1500  # about 31 KB
+    url = "/api/v1/jobs"
+
+    assert_problem(post_job(client, headers, [("a.txt", small)],
+                            archive=make_zip([("b.txt", small)])), 422, "archive")
+    assert_problem(post_job(client, headers), 422, "files")
+    assert_problem(post_job(client, headers, [("", b"")] * 300), 422, "files")
+    assert_problem(post_job(client, headers, [("", b"")] * 1200), 413)  # werkzeug's parts
+    assert_problem(client.post(url, json={"files": ["a.txt"]}, headers=headers), 415)
+    assert_problem(client.post(url, data={"files": "a.txt"}, headers=headers), 415)
+    assert_problem(client.post(url, headers=headers), 415)
+    over = assert_problem(post_job(client, headers, [("small.txt", small), ("big.txt", big)]),
+                          413)
+    assert "big.txt" in over["detail"] and "MAX_UPLOAD_MB" in over["detail"]
+    assert_problem(post_job(client, headers, archive=make_zip(
+        [("big.txt", big)], compression=zipfile.ZIP_STORED)), 413)
+    assert_problem(post_job(client, headers, [(f"{n}.txt", big[:19_000]) for n in range(6)]),
+                   413)  # over MAX_JOB_MB altogether
+    assert_problem(post_job(client, headers, archive=make_zip(
+        [(f"{n}.txt", big[:19_000]) for n in range(6)])), 413)  # unpacked, likewise
+    assert_problem(post_job(client, headers, [("a.txt", small)], force_llm="maybe"), 422,
+                   "force_llm")
+    assert_problem(post_job(client, headers, [("a.txt", small)], project_id="p" * 37), 422,
+                   "project_id")
+    assert_problem(post_job(client, headers, [("a.txt", small)], project_id="' OR 1=1"), 404)
+    assert rows(app, Job) == 0
+    # Documents each within MAX_UPLOAD_MB, together over it: a job's body may be larger.
+    accepted(post_job(client, headers, [(f"{n}.txt", big[:19_000]) for n in range(3)]), 3)
+
+
+def test_a_broker_that_cannot_be_reached_keeps_nothing(make_app, monkeypatch):
+    """CELERY_BROKER_URL names a Redis nobody listens on: the job was committed, then no
+    worker could hear of it; it is withdrawn (rows and files) and the answer is a 503 to
+    retry, not a 500 and a job queued forever."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setitem(queue.celery.conf, "broker_url", queue.celery.conf.broker_url)
+    monkeypatch.setattr(queue.celery.amqp, "_producer_pool", None)  # this app's broker
+    monkeypatch.setattr(queue.celery, "_pool", None)
+    app = make_app(CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0")
+    client = app.test_client()
+    user, headers = Accounts(app, client).user()
+
+    body = assert_problem(post_job(client, headers, [("a.txt", KEYWORDS)]), 503)
+    assert "queue" in body["detail"]
+    assert rows(app, Job) == 0 and rows(app, JobDocument) == 0
+    jobs = Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs"
+    assert not jobs.exists() or list(jobs.iterdir()) == []
+    assert client.get("/api/v1/jobs", headers=headers).get_json()["total"] == 0
+
+
+def test_force_llm_without_an_llm_fails_each_document_in_words(inert_app):
+    client = inert_app.test_client()
+    _, headers = Accounts(inert_app, client).user()
+    job_id = accepted(post_job(client, headers, [("a.txt", KEYWORDS), ("b.txt", KEYWORDS)],
+                               force_llm="true"), total=2)
+    for document_id in document_ids(inert_app, job_id):
+        assert run_document(inert_app, document_id) == "failed"
+    job = get_job(client, headers, job_id)
+    assert (job["status"], job["done"], job["failed"]) == ("done", 0, 2)
+    assert all("force_llm" in d["error"] for d in job["documents"])
+
+
+# --- whose job it is -----------------------------------------------------------------------
+
+def test_a_job_is_its_owners_and_an_admin_may_only_read_it(inert_app):
+    client = inert_app.test_client()
+    accounts = Accounts(inert_app, client)
+    _, a_h = accounts.user()
+    _, b_h = accounts.user()
+    _, admin_h = accounts.user(role="admin")
+    job_id = accepted(post_job(client, a_h, [("a.txt", KEYWORDS)]), total=1)
+    for method in ("GET", "DELETE"):
+        foreign = client.open(f"/api/v1/jobs/{job_id}", method=method, headers=b_h)
+        missing = client.open(f"/api/v1/jobs/{uuid.uuid4()}", method=method, headers=b_h)
+        assert_problem(foreign, 404)
+        assert without_request_id(foreign) == without_request_id(missing)
+    for who in (b_h, admin_h):
+        assert client.get("/api/v1/jobs", headers=who).get_json()["items"] == []
+    assert get_job(client, admin_h, job_id)["job_id"] == job_id
+    assert_problem(client.delete(f"/api/v1/jobs/{job_id}", headers=admin_h), 404)
+    job = get_job(client, a_h, job_id)
+    assert job["status"] == "queued" and job["documents"][0]["status"] == "queued"
+    for method, path in (("POST", "/api/v1/jobs"), ("GET", "/api/v1/jobs"),
+                         ("GET", f"/api/v1/jobs/{job_id}"), ("DELETE", f"/api/v1/jobs/{job_id}")):
+        assert_problem(client.open(path, method=method), 401)
+
+
+def test_the_list_is_paginated_newest_first(inert_app):
+    client = inert_app.test_client()
+    _, headers = Accounts(inert_app, client).user()
+    ids = [accepted(post_job(client, headers, [(f"{n}.txt", KEYWORDS)]), total=1)
+           for n in range(3)]
+    with inert_app.app_context():  # distinct creation times, whatever the clock's resolution
+        for age, job_id in enumerate(reversed(ids)):
+            job = db.session.get(Job, job_id)
+            job.created_at = job.created_at.replace(year=2020, second=59 - age)
+        db.session.commit()
+    first = client.get("/api/v1/jobs", query_string={"per_page": 2}, headers=headers).get_json()
+    assert [j["job_id"] for j in first["items"]] == ids[::-1][:2]
+    assert (first["page"], first["per_page"], first["total"]) == (1, 2, 3)
+    second = client.get("/api/v1/jobs", query_string={"per_page": 2, "page": 2},
+                        headers=headers).get_json()
+    assert [j["job_id"] for j in second["items"]] == ids[:1]
+    past = client.get("/api/v1/jobs", query_string={"page": 9}, headers=headers).get_json()
+    assert past["items"] == [] and past["total"] == 3
+    for bad in ({"per_page": 101}, {"per_page": 0}, {"page": 0}, {"page": "x"},
+                {"page": 2**40}, {"nope": 1}):
+        assert_problem(client.get("/api/v1/jobs", query_string=bad, headers=headers), 422)
