@@ -52,6 +52,17 @@ def _pdf(sentences: list[str]) -> bytes:
     return make_pdf(sentences)
 
 
+def _zip(texts: list[str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, text in enumerate(texts, 1):
+            archive.writestr(f"documents/document-{number}.txt", text)
+    return buffer.getvalue()
+
+
 def _html(paragraphs: list[str]) -> bytes:
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     return f"<!DOCTYPE html><html><head><title>t</title></head><body>{body}</body></html>".encode()
@@ -78,6 +89,10 @@ def register_document_strategies() -> None:
     schemathesis.openapi.media_type("text/html", st.lists(_WORDS, min_size=1, max_size=4).map(_html))
     schemathesis.openapi.media_type("application/pdf",
                                     st.lists(_WORDS, min_size=1, max_size=4).map(_pdf))
+    # A batch job's archive (POST /api/v1/jobs, encoding.archive.contentType): a real .zip
+    # of text documents, as the service reads it (random bytes are rightly a 422).
+    schemathesis.openapi.media_type("application/zip",
+                                    st.lists(text, min_size=1, max_size=3).map(_zip))
     _registered = True
 
 

@@ -216,7 +216,7 @@ def _describe_request_bodies(spec: dict) -> None:
                     "description": "txt, md, html, pdf or docx (recognised by content)"}
         jobs["requestBody"] = {"required": True, "content": {"multipart/form-data": {
             "schema": {"type": "object", "properties": {
-                "files": {"type": "array", "items": document,
+                "files": {"type": "array", "items": document, "minItems": 1,
                           "description": "the documents, one field each"},
                 "archive": {"type": "string", "format": "binary",
                             "description": "instead of files: a .zip of documents"},

@@ -21,6 +21,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     generate_latest,
@@ -38,6 +39,9 @@ SENTENCES = Counter("riskscan_sentences_classified_total",
                     "Sentences classified by the in-process model")
 MODEL = Info("riskscan_model", "The in-process model that is loaded")
 LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
+JOB_QUEUE = Gauge("riskscan_job_documents_queued",
+                  "Documents of batch jobs waiting for a worker, read from the database when "
+                  "scraped (every process agrees: the queue is the database's)")
 JOB_DOCUMENTS = Counter("riskscan_job_documents_total",
                         "Documents of batch jobs by outcome (done, failed, cancelled)",
                         ["status"])

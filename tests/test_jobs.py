@@ -213,6 +213,13 @@ def job_documents_counted(client) -> dict[str, float]:
         response.get_data(as_text=True), re.MULTILINE)}
 
 
+def queue_depth(client) -> float:
+    """riskscan_job_documents_queued from GET /metrics: read from the database."""
+    found = re.search(r"^riskscan_job_documents_queued (\S+)$",
+                      client.get("/metrics").get_data(as_text=True), re.MULTILINE)
+    return float(found.group(1))
+
+
 def moved(before: dict, after: dict) -> dict:
     return {status: after.get(status, 0) - before.get(status, 0)
             for status in set(before) | set(after) if after.get(status, 0) != before.get(status, 0)}
@@ -434,6 +441,7 @@ def test_cancelling_stops_what_has_not_started(jobs_app):
     running = get_job(client, headers, job_id)
     assert running["status"] == "running"
     assert [d["status"] for d in running["documents"]] == ["running"] + ["queued"] * 3
+    assert queue_depth(client) == 3
 
     for stranger in (other_h, admin_h):  # not theirs to cancel: the same 404 as a missing one
         refused = client.delete(f"/api/v1/jobs/{job_id}", headers=stranger)
@@ -442,6 +450,7 @@ def test_cancelling_stops_what_has_not_started(jobs_app):
         assert without_request_id(refused) == without_request_id(missing)
     cancelled = client.delete(f"/api/v1/jobs/{job_id}", headers=headers)
     assert cancelled.status_code == 200, cancelled.get_json()
+    assert queue_depth(client) == 0
     job = cancelled.get_json()
     assert (job["status"], job["finished_at"]) == ("cancelled", None)
     assert [d["status"] for d in job["documents"]] == ["running"] + ["cancelled"] * 3

@@ -88,6 +88,10 @@ class Broker:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    from service import metrics
+    from service.jobs.work import queued_documents
+
+    metrics.JOB_QUEUE.set_function(queued_documents)
     if settings.CELERY_BROKER_URL:
         configure_celery(settings)
         app.extensions["riskscan.jobs"] = Broker()

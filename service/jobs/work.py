@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service import metrics
@@ -164,13 +164,26 @@ def cancel(job: Job) -> int:
         update(JobDocument)
         .where(JobDocument.job_id == job.id, JobDocument.status == "queued")
         .values(status="cancelled", finished_at=utcnow())).rowcount
-    if job.status in ("queued", "running"):
-        job.status = "cancelled"
+    # Conditional: a job that ended meanwhile (its last document finished) stays done.
+    db.session.execute(update(Job).where(Job.id == job.id,
+                                         Job.status.in_(("queued", "running")))
+                       .values(status="cancelled"))
     db.session.flush()
     _end_if_complete(job.id)
     if cancelled:
         metrics.JOB_DOCUMENTS.labels("cancelled").inc(cancelled)
     return cancelled
+
+
+def queued_documents() -> int:
+    """How many job documents wait for a worker (the queue-depth gauge, at scrape time;
+    the status index answers it). Outside an app context, nothing to say: 0."""
+    from flask import has_app_context
+
+    if not has_app_context():
+        return 0
+    return db.session.scalar(select(func.count()).select_from(JobDocument)
+                             .where(JobDocument.status == "queued")) or 0
 
 
 def unfinished_documents() -> list[int]:

@@ -73,11 +73,13 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                               context=f.context, score=f.score, start=f.start, end=f.end)
                   for position, f in enumerate(analysis.findings)],
     )
-    db.session.add(scan)
     folder = None
     try:
+        # The project's row before the scan's (whose insert checks its key to the project,
+        # a shared lock): two scans into one project locking the other way round deadlock.
         if project_id is not None and not register.lock(project_id):
             raise not_found("project")  # deleted while the scan ran
+        db.session.add(scan)
         db.session.flush()  # assigns the ids the file's folder, call log and register use
         _log_llm_calls(analysis.calls, user_id, scan.id)
         if project_id is not None:
