@@ -115,7 +115,10 @@ class RiskUpdateSchema(ma.Schema):
     status = fields.String(validate=validate.OneOf(RISK_STATUSES))
     owner_id = fields.String(allow_none=True, validate=validate.Length(max=36),
                              metadata={"description": "a member of the project, or null"})
-    due_date = fields.Date(allow_none=True)
+    # Years 1900–9999: what a spreadsheet's dates hold (the XLSX export); the pattern says so
+    # in the spec, so that clients (and schemathesis) know before they are refused.
+    due_date = fields.Date(allow_none=True, metadata={
+        "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-", "description": "a day from 1900 on"})
     notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
 
