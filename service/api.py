@@ -121,6 +121,16 @@ class Pagination:
         """The rows of this page of an ORM ``statement``."""
         return db.session.scalars(statement.limit(self.limit).offset(self.offset)).all()
 
+    def windowed_total(self, rows, count, params: dict) -> int:
+        """The total of a hand-built page whose rows carry it as a window count (``total``):
+        read off the first row; 0 on an empty first page; past the last page, where no row
+        carries it, ``count`` is asked with ``params``."""
+        if rows:
+            return rows[0].total
+        if self.page == 1:
+            return 0
+        return db.session.scalar(count, params)
+
     def answer(self, items, total: int) -> dict:
         """What a ``page_of`` schema dumps."""
         return {"items": items, "page": self.page, "per_page": self.per_page, "total": total}

@@ -123,12 +123,7 @@ def finding_page(user_id: str, args: dict) -> dict:
     params["owner"] = user_id
     rows = db.session.execute(page, {**params, "limit": pagination.limit,
                                      "offset": pagination.offset}).all()
-    if rows:
-        total = rows[0].total
-    elif pagination.page == 1:
-        total = 0
-    else:  # past the last page: no row to read the window count from
-        total = db.session.scalar(count, params)
+    total = pagination.windowed_total(rows, count, params)
     items = [{name: value for name, value in row._mapping.items() if name != "total"}
              for row in rows]
     return pagination.answer(items, total)

@@ -111,12 +111,7 @@ def scan_page(user_id: str, args: dict, *, project_id: str | None = None) -> dic
     params["owner"] = project_id if project_id is not None else user_id
     rows = db.session.execute(listed, {**params, "limit": pagination.limit,
                                        "offset": pagination.offset}).all()
-    if rows:
-        total = rows[0].total
-    elif pagination.page == 1:
-        total = 0
-    else:  # past the last page: no row to read the window count from
-        total = db.session.scalar(count, params)
+    total = pagination.windowed_total(rows, count, params)
     uncounted = [row.id for row in rows if row.category_counts is None]
     counted = _counted(uncounted) if uncounted else {}
     items = [ScanSummary(*columns, findings_per_category=dict(stored) if stored is not None
