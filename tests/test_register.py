@@ -327,6 +327,17 @@ def test_patching_a_risk_checks_every_field_and_audits_the_change(team, client):
         "status": {"from": "open", "to": "mitigating"}}
 
 
+@pytest.mark.parametrize("risk_id", ["%C2%B3", "%D9%A3", "1e3", "0x1", "-1", "9" * 19])
+def test_a_risk_id_that_is_no_plain_number_is_404_not_a_server_error(team, client, risk_id):
+    """"³" and "٣" are digits to str.isdigit but not to int(): schemathesis sent one."""
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    url = f"/api/v1/projects/{team.id}/risks/{risk_id}"
+    for response in (client.get(url, headers=team.owner_h),
+                     client.patch(url, json={"status": "closed"}, headers=team.owner_h)):
+        assert response.status_code == 404, response.get_json()
+        assert response.get_json()["title"] == "Not Found"
+
+
 def _export(client, team, fmt, **args):
     response = client.get(f"/api/v1/projects/{team.id}/risks/export",
                           query_string={"format": fmt, **args}, headers=team.viewer_h)

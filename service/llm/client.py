@@ -193,7 +193,7 @@ class ChatClient:
                                 f"The LLM's answer was larger than {self.max_response_bytes} "
                                 f"bytes.", response.status_code)
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_response_bytes:
             raise too_large
         raw = response.raw
         # read1 returns whatever has arrived, so the deadline is checked even when an answer

@@ -47,7 +47,7 @@ NOT_MEMBER = "No such project (or you are not a member)"
 
 
 def _entry(project_id: str, risk_id: str) -> RegisterEntry:
-    if not risk_id.isdigit() or len(risk_id) > 18:
+    if not (risk_id.isascii() and risk_id.isdigit()) or len(risk_id) > 18:  # not "³"
         raise not_found("risk")
     entry = db.session.get(RegisterEntry, int(risk_id))
     if entry is None or entry.project_id != project_id:
