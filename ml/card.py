@@ -72,7 +72,8 @@ linear classification head. Nothing was downloaded.
 learning rate {config.learning_rate}, batch size {config.batch_size}, max length
 {config.max_length} tokens, class weighting `{config.class_weighting}`, label smoothing
 {config.label_smoothing}, word embeddings {"kept as pretrained" if config.freeze_word_embeddings
-else "trained"}, seed {config.seed}.
+else "trained"}, a sentence read in a document weighing {config.document_weight:g}, seed
+{config.seed}.
 The epoch with the best validation macro-F1 is kept: epoch {best_epoch}.
 Took {seconds / 60:.1f} minutes ({environment()["cpu_threads"]} CPU threads).
 
@@ -157,7 +158,8 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
     lines.append("\nMeasured through the scan path at the operating point "
                  "(`python -m ml.evaluate --documents`; ml/documents.py says how findings are "
                  "matched). How these figures moved from the models before, on the same "
-                 "documents, and which step bought what (data, context, calibration): "
+                 "documents, and which step bought what (data, context, calibration, the "
+                 "documents' weight): "
                  "docs/model.md in the repository.")
     return "\n".join(lines)
 

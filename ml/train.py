@@ -102,6 +102,10 @@ class TrainingConfig:
                 "register rows) given another such sentence as the one before: the model "
                 "learns that an unrelated neighbour says nothing, instead of taking any "
                 "context at all as a sign of a real document"})
+    document_weight: float = field(default=3.0, metadata={
+        "help": "loss weight of a sentence read in a real document (one with a heading or a "
+                "sentence before it) against one written alone: the documents are what users "
+                "scan, and a sixth of the data (docs/model.md, \"Weighting the documents\")"})
     seed: int = field(default=13, metadata={"help": "seed for the head, the shuffling, subsets"})
     max_train_examples: int | None = field(default=None, metadata={
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})
@@ -192,6 +196,25 @@ def class_weights(labels: list[str], weighting: str):
     return weights / weights.mean()
 
 
+class WeightedLoss:
+    """Cross-entropy with class weights and label smoothing, each sentence also weighted by
+    its own factor; averaged as torch's weighted mean is (over the weights of the batch)."""
+
+    def __init__(self, class_weights, label_smoothing: float):
+        import torch
+
+        self.class_weights = class_weights
+        self.per_sentence = torch.nn.CrossEntropyLoss(
+            weight=class_weights, label_smoothing=label_smoothing, reduction="none")
+
+    def __call__(self, logits, labels, sample_weight):
+        losses = self.per_sentence(logits, labels)
+        sample_weight = sample_weight.to(losses.dtype)
+        denominators = sample_weight if self.class_weights is None \
+            else sample_weight * self.class_weights[labels]
+        return (losses * sample_weight).sum() / denominators.sum()
+
+
 def train(config: TrainingConfig) -> Path:
     """Run the training ``config`` describes; return the new model folder."""
     output_root = Path(config.output_root)
@@ -243,6 +266,8 @@ def train(config: TrainingConfig) -> Path:
         model.get_input_embeddings().weight.requires_grad_(False)
 
     train_split = splits["train"]
+    sample_weights = [config.document_weight if context else 1.0
+                      for context in train_split.contexts]
     if config.context:
         train_split = dataclasses.replace(train_split, contexts=borrow_contexts(
             train_split, config.borrowed_context, config.seed))
@@ -250,7 +275,8 @@ def train(config: TrainingConfig) -> Path:
                      max_length=config.max_length)
     examples = [
         {**{key: encoded[key][index] for key in encoded},
-         "labels": label2id[label]} for index, label in enumerate(train_split.labels)
+         "labels": label2id[label], "sample_weight": sample_weights[index]}
+        for index, label in enumerate(train_split.labels)
     ]
     loader = torch.utils.data.DataLoader(
         examples, collate_fn=DataCollatorWithPadding(tokenizer),  # pads to a batch's longest
@@ -268,9 +294,8 @@ def train(config: TrainingConfig) -> Path:
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps)
     weights = class_weights(splits["train"].labels, config.class_weighting)
-    loss_function = torch.nn.CrossEntropyLoss(
-        weight=weights.to(device) if weights is not None else None,
-        label_smoothing=config.label_smoothing)
+    loss_function = WeightedLoss(weights.to(device) if weights is not None else None,
+                                 config.label_smoothing)
 
     validator = TransformerAnalyzer.from_model(
         model, tokenizer, version=config.version, max_length=config.max_length,
@@ -285,8 +310,8 @@ def train(config: TrainingConfig) -> Path:
                         file=sys.stderr)
         for step, batch in enumerate(progress, start=1):
             batch = batch.to(device)
-            labels = batch.pop("labels")
-            loss = loss_function(model(**batch).logits, labels)
+            labels, sample_weight = batch.pop("labels"), batch.pop("sample_weight")
+            loss = loss_function(model(**batch).logits, labels, sample_weight)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()

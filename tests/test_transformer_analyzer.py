@@ -200,8 +200,11 @@ def risk_and_none_sentences(analyzer, held_out_path) -> tuple[list[str], list[st
     candidates = [t for t, g in zip(texts, gold)
                   if t.endswith(".") and "\n" not in t and len(split_sentences(t)) == 1]
     labelled = analyzer.classify(candidates)
-    risks = [t for t, (label, _) in zip(candidates, labelled) if label != NONE]
-    nones = [t for t, (label, _) in zip(candidates, labelled) if label == NONE]
+    # Surest first: a sentence the tiny model only just calls a risk alone may not be one to
+    # it under a heading and after another sentence, which is how analyze() reads it.
+    ranked = sorted(zip(candidates, labelled), key=lambda pair: -pair[1][1])
+    risks = [t for t, (label, _) in ranked if label != NONE]
+    nones = [t for t, (label, _) in ranked if label == NONE]
     return risks, nones
 
 
