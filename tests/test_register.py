@@ -454,7 +454,7 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
     assert _snapshot_agrees_with_the_database(keyword_app, team.id)
 
     # A scan whose commit fails: its entries never reach the snapshot.
-    import service.scans.create as create
+    from service.scans import create
 
     def broken(*_args, **_kwargs):
         raise OSError("disk full")
@@ -492,8 +492,8 @@ def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_o
         team, client, keyword_app):
     """Pages of the register are kept by register_version: every change to what a page shows
     must move the version, or a listing would show the register as it was."""
-    from tests.projects import add_member
     from service.projects import reads
+    from tests.projects import add_member
 
     url = f"/api/v1/projects/{team.id}/risks"
 
