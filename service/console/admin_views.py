@@ -99,15 +99,9 @@ def review_feedback():
 @console.get("/admin/users")
 @signed_in
 def admin_users():
-    filters = _args(USER_FILTERS)
-    answer = api("GET", "/users", query={**filters, "page": request.args.get("page", "1"),
-                                         "per_page": PER_PAGE})
-    if answer.status == 422:  # only an admin gets this far: the API checks the role first
-        return render_template("console/admin_users.html", users=None, filters=filters,
-                               error=answer.detail, roles=ROLES, me=current_user()), 422
-    listing = data_or_fail(answer)
-    return render_template("console/admin_users.html", users=listing, filters=filters,
-                           roles=ROLES, me=current_user())
+    # A 422 reaches only an admin: the API checks the role before the filters.
+    return _admin_list("console/admin_users.html", "/users", "users", USER_FILTERS,
+                       roles=ROLES, me=current_user())
 
 
 @console.post("/admin/users/<user_id>")
@@ -148,24 +142,25 @@ def admin_delete_user(user_id: str):
 @console.get("/admin/audit")
 @signed_in
 def admin_audit():
-    filters = _args(AUDIT_FILTERS)
-    answer = api("GET", "/admin/audit-events",
-                 query={**filters, "page": request.args.get("page", "1"), "per_page": PER_PAGE})
-    if answer.status == 422:
-        return render_template("console/admin_audit.html", events=None, filters=filters,
-                               error=answer.detail, event_names=EVENTS), 422
-    return render_template("console/admin_audit.html", events=data_or_fail(answer),
-                           filters=filters, event_names=EVENTS)
+    return _admin_list("console/admin_audit.html", "/admin/audit-events", "events",
+                       AUDIT_FILTERS, event_names=EVENTS)
 
 
 @console.get("/admin/llm-calls")
 @signed_in
 def admin_llm_calls():
-    filters = _args(LLM_CALL_FILTERS)
-    answer = api("GET", "/admin/llm-calls",
-                 query={**filters, "page": request.args.get("page", "1"), "per_page": PER_PAGE})
+    return _admin_list("console/admin_llm_calls.html", "/admin/llm-calls", "calls",
+                       LLM_CALL_FILTERS, statuses=LLM_STATUSES)
+
+
+def _admin_list(template: str, path: str, name: str, filter_names, **context):
+    """An admin list: the API's page of ``path`` for the filters in the query string,
+    rendered as ``name``; a filter the API refuses (422) shows the form again with why."""
+    filters = _args(filter_names)
+    answer = api("GET", path, query={**filters, "page": request.args.get("page", "1"),
+                                     "per_page": PER_PAGE})
     if answer.status == 422:
-        return render_template("console/admin_llm_calls.html", calls=None, filters=filters,
-                               error=answer.detail, statuses=LLM_STATUSES), 422
-    return render_template("console/admin_llm_calls.html", calls=data_or_fail(answer),
-                           filters=filters, statuses=LLM_STATUSES)
+        return render_template(template, **{name: None}, filters=filters,
+                               error=answer.detail, **context), 422
+    return render_template(template, **{name: data_or_fail(answer)}, filters=filters,
+                           **context)
