@@ -43,16 +43,21 @@ class Snapshot:
     def copy(self, version: int) -> Snapshot:
         return Snapshot(version, self.dimensions, dict(self.ids), dict(self.matrices))
 
-    def put(self, category: str, entry_id: int, direction: np.ndarray) -> None:
-        """Set an entry's direction (adding the entry if new), copying what it changes."""
+    def put(self, category: str, directions: dict[int, np.ndarray]) -> None:
+        """Set entries' directions, adding the entries that are new: the category's matrix
+        (1.5 MB at 10,000 entries) is copied once for all of them, not once an entry."""
         ids = self.ids[category]
-        if entry_id in ids:
-            matrix = self.matrices[category].copy()
-            matrix[ids.index(entry_id)] = direction
-            self.matrices[category] = matrix
-        else:
-            self.ids[category] = [*ids, entry_id]
-            self.matrices[category] = np.vstack([self.matrices[category], direction[None, :]])
+        rows = {key: ids.index(key) for key in directions if key in ids}
+        matrix = self.matrices[category]
+        if rows:
+            matrix = matrix.copy()
+            for key, row in rows.items():
+                matrix[row] = directions[key]
+        added = [key for key in directions if key not in rows]
+        if added:
+            self.ids[category] = [*ids, *added]
+            matrix = np.vstack([matrix, *(directions[key][None, :] for key in added)])
+        self.matrices[category] = matrix
 
     def drop(self, category: str, entry_id: int) -> None:
         ids = self.ids[category]

@@ -73,14 +73,17 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         return
     snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
                          vectors.shape[1])
-    # New entries are written in one flush at the end: until then they stand in the
-    # snapshot under keys of their own (negative), so that a report stating one new risk
-    # twice joins the entry its first statement opened.
+    # New entries are written in one flush at the end: until then they stand under keys of
+    # their own (negative), so that a report stating one new risk twice joins the entry its
+    # first statement opened. The directions this scan moves or adds are matched from
+    # ``moved`` and written into the snapshot once, at the end.
     entries: dict[int, RegisterEntry] = {}
+    moved: dict[str, dict[int, np.ndarray]] = {}
     with db.session.no_autoflush:
         for finding, vector in wanted:
             category = finding.effective_category
-            entry = _closest(snapshot, category, vector, threshold, entries)
+            changed = moved.setdefault(category, {})
+            entry = _closest(snapshot, category, vector, threshold, entries, changed)
             if entry is None:
                 entry = RegisterEntry(
                     project_id=project_id, risk=finding.risk, category=category,
@@ -90,13 +93,12 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                 entries[-1 - sum(key < 0 for key in entries)] = entry
             key = next(key for key, known in entries.items() if known is entry)
             _join(entry, finding, scan, vector, actor_id=actor_id)
-            snapshot.put(category, key, _directions(from_bytes(entry.vector.total)[None, :])[0])
+            changed[key] = _directions(from_bytes(entry.vector.total)[None, :])[0]
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
-    if real:
-        for category, ids in snapshot.ids.items():
-            if any(key in real for key in ids):
-                snapshot.ids[category] = [real.get(key, key) for key in ids]
+    for category, changed in moved.items():
+        snapshot.put(category, {real.get(key, key): direction
+                                for key, direction in changed.items()})
     directions.stage(db.session(), project_id, snapshot)
 
 
@@ -146,20 +148,30 @@ def _snapshot(project_id: str, version: int, categories: set[str],
 
 
 def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: float,
-             entries: dict[int, RegisterEntry]) -> RegisterEntry | None:
+             entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray]
+             ) -> RegisterEntry | None:
     """The entry of ``category`` most alike to ``vector``, if it reaches ``threshold``;
-    ``entries`` holds those already loaded, and the new ones under their keys."""
+    ``entries`` holds those already loaded, and the new ones under their keys; ``moved``
+    holds the directions this scan has changed or added, which stand for the snapshot's."""
     ids = snapshot.ids[category]
-    if not ids:
+    best_key, best = None, threshold
+    if ids:
+        similarities = snapshot.matrices[category] @ vector
+        for key in moved.keys() & set(ids):
+            similarities[ids.index(key)] = -np.inf
+        index = int(np.argmax(similarities))
+        if float(similarities[index]) >= threshold:
+            best_key, best = ids[index], float(similarities[index])
+    for key, direction in moved.items():
+        similarity = float(direction @ vector)
+        if similarity >= threshold and (best_key is None or similarity > best):
+            best_key, best = key, similarity
+    if best_key is None:
         return None
-    similarities = snapshot.matrices[category] @ vector
-    index = int(np.argmax(similarities))
-    if float(similarities[index]) < threshold:
-        return None
-    if ids[index] not in entries:
-        entries[ids[index]] = db.session.get(RegisterEntry, ids[index],
-                                             options=[joinedload(RegisterEntry.vector)])
-    return entries[ids[index]]
+    if best_key not in entries:
+        entries[best_key] = db.session.get(RegisterEntry, best_key,
+                                           options=[joinedload(RegisterEntry.vector)])
+    return entries[best_key]
 
 
 def _directions(matrix: np.ndarray) -> np.ndarray:
@@ -191,13 +203,16 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
         if known is None:
             continue
         snapshot = known.copy(version)
+        kept: dict[str, dict[int, np.ndarray]] = {}
         for entry, total in changed:
             if entry.project_id != project_id or entry.category not in snapshot.ids:
                 continue
             if total is None:
                 snapshot.drop(entry.category, entry.id)
             else:
-                snapshot.put(entry.category, entry.id, _directions(total[None, :])[0])
+                kept.setdefault(entry.category, {})[entry.id] = _directions(total[None, :])[0]
+        for category, moved in kept.items():
+            snapshot.put(category, moved)
         directions.stage(db.session(), project_id, snapshot)
     return links
 
