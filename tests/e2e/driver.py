@@ -24,14 +24,16 @@ CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
 CATEGORIES = ("schedule", "budget", "resource", "scope", "technical", "security", "legal",
               "vendor", "quality", "stakeholder")
 
-# A short status report: three clear risks between plain lines.
+# A short status report: three clear risks and plain lines. The plain line the tests check
+# comes before the risks: the small test model reads each sentence with the one before it,
+# and right after a risk it is least sure of a plain line (the shipped model is not).
 VENDOR_RISK = ("Our main supplier has warned that the delivery of the servers will be late by "
                "three weeks.")
 SCHEDULE_RISK = "The deadline for the data migration is likely to slip into next quarter."
 SECURITY_RISK = "A critical security vulnerability in the login service remains unpatched."
 PLAIN_LINE = "Minutes were circulated to all attendees."
 STATUS_LINES = ("Weekly status report for the billing migration.",
-                "The team met on Monday to review progress.", VENDOR_RISK, PLAIN_LINE,
+                "The team met on Monday to review progress.", PLAIN_LINE, VENDOR_RISK,
                 SCHEDULE_RISK, "The next meeting is scheduled for Thursday.", SECURITY_RISK)
 STATUS_REPORT = "\n".join(STATUS_LINES)
 
@@ -46,10 +48,10 @@ DOCX_PARAGRAPHS = ("Risk review notes.", RESOURCE_RISK,
 VENDOR_REWORDED = ("The hardware vendor now says the servers will arrive about three weeks "
                    "behind schedule.")
 REPORT_LINES = (
-    ("Status report, week 12.", "The team met on Monday to review progress.", VENDOR_RISK,
-     PLAIN_LINE, SCHEDULE_RISK),
-    ("Status report, week 13.", "The team met on Monday to review progress.", VENDOR_REWORDED,
-     PLAIN_LINE, BUDGET_RISK),
+    ("Status report, week 12.", "The team met on Monday to review progress.", PLAIN_LINE,
+     VENDOR_RISK, SCHEDULE_RISK),
+    ("Status report, week 13.", "The team met on Monday to review progress.", PLAIN_LINE,
+     VENDOR_REWORDED, BUDGET_RISK),
 )
 PROJECT_REPORTS = tuple("\n".join(lines) for lines in REPORT_LINES)
 
