@@ -33,10 +33,11 @@ TEST_TRAINING = {
     "learning_rate": 2e-4,
     "batch_size": 16,
     "seed": 13,
-    # Half of the subset is real-document rows now, nine in ten of them `none`: weighted
-    # three times (the shipped recipe) they drowned the 60 examples a risk label of 1,200
-    # sentences, and the model barely learned (validation macro-F1 0.22; 0.60 unweighted,
-    # 0.65 on 1,600 sentences, whose labels the console's end-to-end reports rely on).
+    # A third of the subset is real-document rows now, nine in ten of them `none`: weighted
+    # three times (the shipped recipe) they carry 60% of the loss, drowned the 60 examples
+    # a risk label of 1,200 sentences, and the model barely learned (validation macro-F1
+    # 0.22; 0.60 unweighted, 0.65 on 1,600 sentences, whose labels the console's end-to-end
+    # reports rely on).
     "document_weight": 1.0,
     # Uncalibrated (a risk from 0.5): the tests of the scan path should not move with an
     # operating point fitted to a deliberately small model; tests/test_ml_documents.py
