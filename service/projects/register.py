@@ -157,8 +157,9 @@ def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: f
     best_key, best = None, threshold
     if ids:
         similarities = snapshot.matrices[category] @ vector
-        for key in moved.keys() & set(ids):
-            similarities[ids.index(key)] = -np.inf
+        for key in moved:
+            if key > 0:  # an entry of the snapshot (new ones have negative keys)
+                similarities[ids.index(key)] = -np.inf
         index = int(np.argmax(similarities))
         if float(similarities[index]) >= threshold:
             best_key, best = ids[index], float(similarities[index])
