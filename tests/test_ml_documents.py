@@ -82,6 +82,28 @@ def test_the_committed_document_sets_are_usable_and_apart():
     assert trained.isdisjoint({d.id for d in dev} | {d.id for d in test})
 
 
+
+def test_held_back_rows_are_labelled_and_never_from_an_evaluation_document():
+    """Rows kept out of the recipe (ml/data/held-back/) are meant to be copied into sources/
+    by a later model: they must be usable as they are, and trained on they must not leak a
+    dev or test document."""
+    from service.analysis.labels import LABELS
+
+    evaluated = read_documents(DEV) + read_documents(DATA_DIR / "documents" / "test.jsonl")
+    evaluated_ids = {d.id for d in evaluated}
+    evaluated_text = "\n".join(d.text for d in evaluated)
+    files = sorted((DATA_DIR / "held-back").glob("*.jsonl"))
+    assert files
+    for path in files:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert rows, path
+        for row in rows:
+            assert row["label"] in LABELS and row["text"].strip(), (path.name, row)
+            assert isinstance(row["heading"], str) and isinstance(row["previous"], str)
+            assert row["source"].removeprefix("real-documents/") not in evaluated_ids
+            if row["label"] != "none":  # a stated risk never reappears in an evaluated text
+                assert row["text"] not in evaluated_text, (path.name, row["text"])
+
 @pytest.fixture
 def model_copy(tmp_path, trained_model_dir):
     folder = tmp_path / "model"
