@@ -82,12 +82,11 @@ def test_the_committed_document_sets_are_usable_and_apart():
     assert trained.isdisjoint({d.id for d in dev} | {d.id for d in test})
 
 
-
 def test_held_back_rows_are_labelled_and_never_from_an_evaluation_document():
     """Rows kept out of the recipe (ml/data/held-back/) are meant to be copied into sources/
-    by a later model: they must be usable as they are, and trained on they must not leak a
-    dev or test document."""
-    from service.analysis.labels import LABELS
+    by a later model: build_splits must take every one of them as it is, with its context,
+    and trained on they must not leak a dev or test document."""
+    from ml.data.build_splits import read_source_file
 
     evaluated = read_documents(DEV) + read_documents(DATA_DIR / "documents" / "test.jsonl")
     evaluated_ids = {d.id for d in evaluated}
@@ -95,14 +94,14 @@ def test_held_back_rows_are_labelled_and_never_from_an_evaluation_document():
     files = sorted((DATA_DIR / "held-back").glob("*.jsonl"))
     assert files
     for path in files:
-        rows = [json.loads(line) for line in path.read_text().splitlines()]
-        assert rows, path
+        rows = read_source_file(path)  # raises on a line build_splits would refuse
+        assert len(rows) == len(path.read_text().splitlines()), path.name  # none empty
         for row in rows:
-            assert row["label"] in LABELS and row["text"].strip(), (path.name, row)
-            assert isinstance(row["heading"], str) and isinstance(row["previous"], str)
-            assert row["source"].removeprefix("real-documents/") not in evaluated_ids
-            if row["label"] != "none":  # a stated risk never reappears in an evaluated text
-                assert row["text"] not in evaluated_text, (path.name, row["text"])
+            assert row.heading is not None and row.previous is not None, (path.name, row)
+            assert row.source.removeprefix("real-documents/") not in evaluated_ids
+            if row.label != "none":  # a stated risk never reappears in an evaluated text
+                assert row.text not in evaluated_text, (path.name, row.text)
+
 
 @pytest.fixture
 def model_copy(tmp_path, trained_model_dir):
