@@ -46,7 +46,8 @@ class Server:
     def __init__(self, args: list[str], env: dict[str, str], ready_path: str = "/ready"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
+        # Open for the server's whole life and closed in stop(), not in one block.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
@@ -72,6 +73,7 @@ class Server:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
 
 def service(model_dir: str, workdir: Path, **settings) -> Server:

@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 BEHAVIOURS = (
     "good", "fenced", "prose", "broken_json", "not_openai", "hang", "slow", "broken_fence",
@@ -89,11 +89,11 @@ class FakeLLMServer:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def __enter__(self) -> FakeLLMServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def start(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 import shutil
 import subprocess
 import threading
@@ -91,7 +90,7 @@ def test_swagger_ui_in_a_real_browser_lists_the_scans_endpoints(app, tmp_path):
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", f"--user-data-dir={tmp_path}", "--virtual-time-budget=15000",
              "--dump-dom", f"http://127.0.0.1:{server.server_port}/docs"],
-            capture_output=True, text=True, timeout=120)
+            check=False, capture_output=True, text=True, timeout=120)
     finally:
         server.shutdown()
     dom = result.stdout
