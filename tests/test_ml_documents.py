@@ -143,6 +143,39 @@ def test_calibrate_then_evaluate_documents(tmp_path, model_copy):
     assert refused.returncode == 2 and "risks" in refused.stderr
 
 
+@pytest.mark.slow
+def test_compare_reads_every_threshold_off_one_scoring(tmp_path, model_copy):
+    documents = [json.loads(line) for line in DEV.read_text().splitlines()][:6]
+    path = write_jsonl(tmp_path / "dev.jsonl", documents)
+    evaluated = run_module("ml.evaluate", "--model", model_copy, "--documents", path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout)
+
+    genre = documents[0]["genre"]
+    compared = run_module("ml.compare", model_copy, model_copy, "--documents", path,
+                          "--thresholds", "0", "0.5", "--genres", genre)
+    assert compared.returncode == 0, compared.stderr
+    header, _rule, *rows = compared.stdout.strip().splitlines()
+    assert len(rows) == 2 and rows[0] == rows[1]  # one row a model, the same model twice
+    cells = dict(zip(_cells(header), _cells(rows[0])))
+    overall = metrics["overall"]
+    assert cells["operating point (dev P / R)"].startswith(f"{metrics['min_score']:.2f}")
+    assert cells["recall"] == f"{overall['recall']:.2f}"
+    assert cells["precision"] == ("–" if overall["precision"] is None
+                                  else f"{overall['precision']:.2f}")
+    at_zero = next(p for p in metrics["curve"] if p["min_score"] == 0)
+    assert cells["at 0.0: P / R"] == f"{at_zero['precision']:.2f} / {at_zero['recall']:.2f}"
+    assert cells[f"{genre}: P / R"].endswith(f"{metrics['by_genre'][genre]['recall']:.2f}")
+
+    refused = run_module("ml.compare", model_copy, "--documents",
+                         write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
+    assert refused.returncode == 2 and "risks" in refused.stderr
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
 def test_hard_wrapping_keeps_every_offset_and_bounds_the_lines():
     from ml.documents import hard_wrapped
 
