@@ -38,12 +38,12 @@ def compare(model_dirs: list[Path], documents_path: Path = DEFAULT_DOCUMENTS, *,
         analyzer = TransformerAnalyzer(model_dir)
         scored = score_documents(analyzer, documents)
         at_point = metrics_at(documents, scored, analyzer.min_score)
+        calibration = _read_json(model_dir / "metrics.json").get("calibration", {})
         rows.append({
             "model": analyzer.version,
             "seed": _read_json(model_dir / "training_config.json").get("seed"),
             "min_score": analyzer.min_score,
-            "dev": _read_json(model_dir / "metrics.json").get("calibration", {})
-                                                         .get("at_operating_point"),
+            "dev": calibration.get("at_operating_point"),
             "overall": at_point["all"],
             "at": {t: metrics_at(documents, scored, t)["all"] for t in thresholds},
             "genres": {genre: at_point.get(genre) for genre in genres},

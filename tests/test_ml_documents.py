@@ -112,10 +112,16 @@ def model_copy(tmp_path, trained_model_dir):
     return folder
 
 
-@pytest.mark.slow
-def test_calibrate_then_evaluate_documents(tmp_path, model_copy):
+@pytest.fixture
+def few_dev_documents(tmp_path) -> tuple[list[dict], object]:
+    """The first six development documents, and the file that holds them alone."""
     documents = [json.loads(line) for line in DEV.read_text().splitlines()][:6]
-    path = write_jsonl(tmp_path / "dev.jsonl", documents)
+    return documents, write_jsonl(tmp_path / "dev.jsonl", documents)
+
+
+@pytest.mark.slow
+def test_calibrate_then_evaluate_documents(tmp_path, model_copy, few_dev_documents):
+    documents, path = few_dev_documents
     calibrated = run_module("ml.calibrate", "--model", model_copy, "--documents", path)
     assert calibrated.returncode == 0, calibrated.stderr
     calibration = json.loads(calibrated.stdout)
@@ -144,9 +150,9 @@ def test_calibrate_then_evaluate_documents(tmp_path, model_copy):
 
 
 @pytest.mark.slow
-def test_compare_reads_every_threshold_off_one_scoring(tmp_path, model_copy):
-    documents = [json.loads(line) for line in DEV.read_text().splitlines()][:6]
-    path = write_jsonl(tmp_path / "dev.jsonl", documents)
+def test_compare_reads_every_threshold_off_one_scoring(tmp_path, model_copy,
+                                                       few_dev_documents):
+    documents, path = few_dev_documents
     evaluated = run_module("ml.evaluate", "--model", model_copy, "--documents", path)
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads(evaluated.stdout)
