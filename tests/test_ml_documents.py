@@ -4,6 +4,7 @@ real test model and a few real documents of ml/data/documents/dev.jsonl."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -113,7 +114,7 @@ def model_copy(tmp_path, trained_model_dir):
 
 
 @pytest.fixture
-def few_dev_documents(tmp_path) -> tuple[list[dict], object]:
+def few_dev_documents(tmp_path) -> tuple[list[dict], Path]:
     """The first six development documents, and the file that holds them alone."""
     documents = [json.loads(line) for line in DEV.read_text().splitlines()][:6]
     return documents, write_jsonl(tmp_path / "dev.jsonl", documents)
