@@ -107,6 +107,9 @@ class TrainingConfig:
         "help": "loss weight of a sentence read in a real document (one with a heading or a "
                 "sentence before it) against one written alone: the documents are what users "
                 "scan, and a sixth of the data (docs/model.md, \"Weighting the documents\")"})
+    written_share: float = field(default=1.0, metadata={
+        "help": "share of the sentences written alone (no document) that an epoch reads, a "
+                "fresh draw each epoch; every real-document sentence is read every epoch"})
     seed: int = field(default=13, metadata={"help": "seed for the head, the shuffling, subsets"})
     max_train_examples: int | None = field(default=None, metadata={
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})
@@ -152,28 +155,46 @@ def file_sha256(path: Path) -> str:
 class LengthGroupedBatches:
     """Shuffled batches of sentences of similar length (a batch sampler for DataLoader).
 
-    Each epoch: shuffle all indices, cut them into pools of 50 batches, sort each pool by
+    Each epoch: shuffle the indices, cut them into pools of 50 batches, sort each pool by
     length, cut it into batches and shuffle the batches. Batches stay random in content
     and order, but padding drops from about 2x the real tokens to almost none, which
     halves the time of an epoch on a CPU.
+
+    With ``sampled`` (a flag per sentence) and ``share`` below 1, an epoch takes only a
+    fresh random ``share`` of the flagged sentences and all the others: ml.train reads every
+    real-document sentence every epoch, but not every written one.
     """
 
     POOL_BATCHES = 50
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, *,
+                 sampled: list[bool] | None = None, share: float = 1.0):
         import torch
 
         self.lengths = lengths
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
+        self.always = [i for i in range(len(lengths)) if not (sampled and sampled[i])]
+        self.sampled = [i for i in range(len(lengths)) if sampled and sampled[i]]
+        self.per_epoch = len(self.always) + round(share * len(self.sampled))
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return (self.per_epoch + self.batch_size - 1) // self.batch_size
+
+    def epoch_indices(self) -> list[int]:
+        import torch
+
+        taken = self.per_epoch - len(self.always)
+        if taken == len(self.sampled):  # every sentence, in the order the recipe always drew
+            return torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        drawn = torch.randperm(len(self.sampled), generator=self.generator)[:taken].tolist()
+        chosen = self.always + [self.sampled[i] for i in drawn]
+        return [chosen[i] for i in torch.randperm(len(chosen), generator=self.generator)]
 
     def __iter__(self):
         import torch
 
-        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        order = self.epoch_indices()
         pool_size = self.batch_size * self.POOL_BATCHES
         batches = []
         for start in range(0, len(order), pool_size):
@@ -181,7 +202,6 @@ class LengthGroupedBatches:
             batches += [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         for position in torch.randperm(len(batches), generator=self.generator).tolist():
             yield batches[position]
-
 
 
 def class_weights(labels: list[str], weighting: str):
@@ -281,8 +301,10 @@ def train(config: TrainingConfig) -> Path:
     ]
     loader = torch.utils.data.DataLoader(
         examples, collate_fn=DataCollatorWithPadding(tokenizer),  # pads to a batch's longest
-        batch_sampler=LengthGroupedBatches([len(e["input_ids"]) for e in examples],
-                                           config.batch_size, seed=config.seed),
+        batch_sampler=LengthGroupedBatches(
+            [len(e["input_ids"]) for e in examples], config.batch_size, seed=config.seed,
+            sampled=[not context for context in splits["train"].contexts],
+            share=config.written_share),
     )
     no_decay = ("bias", "LayerNorm.weight")
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
