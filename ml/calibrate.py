@@ -9,7 +9,9 @@ every sentence the scan path judges (temperature scaling, Guo et al. 2017: minim
 log-likelihood of "states a risk"), then picks the operating point: the lowest ``min_score``
 whose document precision reaches ``--precision`` (0.8) while it still finds
 ``--min-recall`` (0.4) of the risks, i.e. the most recall at that precision; where none
-does, the one of best F0.5. Both go into the model folder's ``calibration.json``, which the service reads;
+does, the one of best F0.5. That rule is read on ``--resamples`` (200) bootstrap resamples
+of the documents and the median taken, so that no one document decides where users stand.
+Both go into the model folder's ``calibration.json``, which the service reads;
 ``MODEL_MIN_SCORE`` and a scan's ``min_score`` can still move the threshold.
 """
 
@@ -19,10 +21,17 @@ import argparse
 import contextlib
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
-from ml.documents import choose_min_score, metrics_at, read_documents, score_documents
+from ml.documents import (
+    bootstrap_min_scores,
+    choose_min_score,
+    metrics_at,
+    read_documents,
+    score_documents,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
@@ -73,7 +82,7 @@ def expected_calibration_error(scores: list[float], targets: list[int], bins: in
 
 
 def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
-              precision: float = 0.8, min_recall: float = 0.4) -> dict:
+              precision: float = 0.8, min_recall: float = 0.4, resamples: int = 200) -> dict:
     """Fit, choose and write ``calibration.json`` into ``model_dir``; returns what it wrote."""
     from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
 
@@ -88,7 +97,10 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
     after = risk_scores(logits, none_id, temperature)
     analyzer.calibrate(temperature, 0.0)
     scored = score_documents(analyzer, documents)
-    min_score = choose_min_score(documents, scored, precision=precision, min_recall=min_recall)
+    rule = {"precision": precision, "min_recall": min_recall}
+    plain = choose_min_score(documents, scored, **rule)
+    choices = bootstrap_min_scores(documents, scored, resamples=resamples, **rule)
+    min_score = statistics.median_low(choices) if choices else plain
     calibration = {
         "temperature": temperature,
         "min_score": min_score,
@@ -97,6 +109,10 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
         "sentences": len(texts),
         "target_precision": precision,
         "min_recall": min_recall,
+        "resamples": resamples,
+        "min_score_on_all_documents": plain,
+        "min_score_bootstrap_10_90": [round(statistics.quantiles(choices, n=10)[i], 2)
+                                      for i in (0, -1)] if len(choices) > 1 else None,
         "expected_calibration_error": {"before": round(expected_calibration_error(
             before, targets), 4), "after": round(expected_calibration_error(after, targets), 4)},
         "at_operating_point": metrics_at(documents, scored, min_score)["all"],
@@ -113,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="development documents, never trained on")
     parser.add_argument("--precision", type=float, default=0.8,
                         help="document precision the operating point must reach")
+    parser.add_argument("--resamples", type=int, default=200,
+                        help="bootstrap resamples of the documents the rule is read on; the "
+                             "median is the operating point (0: the documents as they are)")
     parser.add_argument("--min-recall", type=float, default=0.4,
                         help="share of the risks the operating point must still find for "
                              "the precision target to count (else: best F0.5)")
@@ -121,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         from service.analysis.transformer import resolve_model_dir
 
         calibration = calibrate(resolve_model_dir(args.model), args.documents,
-                                precision=args.precision, min_recall=args.min_recall)
+                                precision=args.precision, min_recall=args.min_recall,
+                                resamples=args.resamples)
     print(json.dumps(calibration))
     return 0
 

@@ -124,6 +124,16 @@ resolved should be `none`; the model learns this only as well as the data shows 
 """
 
 
+def _bootstrap_note(calibration: dict) -> str:
+    """How the point was read: the median over bootstrap resamples, and their spread."""
+    spread = calibration.get("min_score_bootstrap_10_90")
+    if not spread:
+        return ""
+    return (f", as the median of {calibration['resamples']} bootstrap resamples of the "
+            f"documents (10th to 90th percentile {spread[0]:.2f} to {spread[1]:.2f}; on the "
+            f"documents as they are {calibration['min_score_on_all_documents']:.2f})")
+
+
 def _documents_section(documents: dict, calibration: dict | None) -> str:
     """The model card's account of real documents: what a user sees, finding by finding."""
     if not documents:
@@ -143,7 +153,7 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
             f"(`min_score`): {calibration['min_score']:.2f}, the lowest whose document "
             f"precision reaches {calibration['target_precision']} at recall "
             f"{calibration.get('min_recall', 0)} or more (where none does, the one of best "
-            f"F0.5).\n")
+            f"F0.5){_bootstrap_note(calibration)}.\n")
     lines += [("| documents | genre | findings | gold risks | precision | recall | category "
               "right | neutral lines flagged |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, measured in documents.items():

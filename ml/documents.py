@@ -14,12 +14,15 @@ precision is over findings, recall over gold risks, category accuracy over the m
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from ml.jsonl import records
 from service.analysis.labels import LABELS, NONE
+
+THRESHOLDS = [step / 100 for step in range(100)]  # the operating points worth telling apart
 
 
 class InvalidDocumentsError(ValueError):
@@ -112,23 +115,28 @@ def metrics_at(documents: list[Document], scored: list[list[Scored]], min_score:
     per genre, and how many sentences stating no risk were flagged."""
     totals: dict[str, Counter] = defaultdict(Counter)
     for document, sentences in zip(documents, scored):
-        findings = [s for s in sentences if s.score >= min_score]
-        matched_gold: set[int] = set()
-        counts = Counter(findings=len(findings), gold=len(document.risks))
-        for finding in findings:
-            for index, (start, end, category) in enumerate(document.risks):
-                overlap = min(end, finding.end) - max(start, finding.start)
-                if index not in matched_gold and overlap * 2 >= end - start:
-                    matched_gold.add(index)
-                    counts["matched"] += 1
-                    counts["category_right"] += finding.category == category
-                    break
-        # The sentences a reader would judge: those the labellers read when known (3 words
-        # or more), else those the scan path judged.
-        counts["judged"] = document.sentences_labelled or len(sentences)
+        counts = _counts(document, sentences, min_score)
         for key in (document.genre, "all"):
             totals[key].update(counts)
     return {genre: _rates(counts) for genre, counts in sorted(totals.items())}
+
+
+def _counts(document: Document, sentences: list[Scored], min_score: float) -> Counter:
+    findings = [s for s in sentences if s.score >= min_score]
+    matched_gold: set[int] = set()
+    counts = Counter(findings=len(findings), gold=len(document.risks))
+    for finding in findings:
+        for index, (start, end, category) in enumerate(document.risks):
+            overlap = min(end, finding.end) - max(start, finding.start)
+            if index not in matched_gold and overlap * 2 >= end - start:
+                matched_gold.add(index)
+                counts["matched"] += 1
+                counts["category_right"] += finding.category == category
+                break
+    # The sentences a reader would judge: those the labellers read when known (3 words or
+    # more), else those the scan path judged.
+    counts["judged"] = document.sentences_labelled or len(sentences)
+    return counts
 
 
 def _rates(counts: Counter) -> dict:
@@ -147,8 +155,7 @@ def _rates(counts: Counter) -> dict:
 def curve(documents: list[Document], scored: list[list[Scored]]) -> list[dict]:
     """(min_score, precision, recall) at every threshold worth drawing, overall."""
     points = []
-    for step in range(100):
-        threshold = step / 100
+    for threshold in THRESHOLDS:
         overall = metrics_at(documents, scored, threshold)["all"]
         if overall["precision"] is not None:
             points.append({"min_score": threshold, "precision": overall["precision"],
@@ -165,17 +172,58 @@ def choose_min_score(documents: list[Document], scored: list[list[Scored]], *,
     Without the recall floor a few dozen confident findings on the development documents
     can reach the target and set a point that misses four risks in five (docs/model.md).
     """
-    points = curve(documents, scored)
-    reaching = [p for p in points if p["precision"] >= precision
-                and (p["recall"] or 0) >= max(min_recall, 1e-9)]
+    return _rule(_summed(_tallies(documents, scored)), precision, min_recall)
+
+
+def bootstrap_min_scores(documents: list[Document], scored: list[list[Scored]], *,
+                         resamples: int = 200, seed: int = 13, precision: float = 0.8,
+                         min_recall: float = 0.4) -> list[float]:
+    """The operating point ``choose_min_score`` picks on each of ``resamples`` bootstrap
+    resamples of the documents (drawn with replacement, ``seed``), in order drawn.
+
+    On a few dozen development documents the rule's choice can hang on two or three of them
+    (one model's choices over resamples spread from 0.58 to 0.99; docs/model.md): their
+    median is a point that no single document decides, and their spread says how far to
+    trust it.
+    """
+    tallies = _tallies(documents, scored)
+    if not tallies:
+        return []
+    rng = random.Random(seed)
+    return [_rule(_summed([tallies[rng.randrange(len(tallies))] for _ in tallies]),
+                  precision, min_recall) for _ in range(resamples)]
+
+
+def _tallies(documents: list[Document], scored: list[list[Scored]]
+             ) -> list[list[tuple[int, int, int]]]:
+    """(findings, matched, gold) of each document at each of THRESHOLDS."""
+    tallies = []
+    for document, sentences in zip(documents, scored):
+        row = []
+        for threshold in THRESHOLDS:
+            counts = _counts(document, sentences, threshold)
+            row.append((counts["findings"], counts["matched"], counts["gold"]))
+        tallies.append(row)
+    return tallies
+
+
+def _summed(tallies: list[list[tuple[int, int, int]]]) -> list[tuple[int, int, int]]:
+    return [tuple(map(sum, zip(*column))) for column in zip(*tallies)]
+
+
+def _rule(totals: list[tuple[int, int, int]], precision: float, min_recall: float) -> float:
+    points = [(threshold, round(matched / findings, 4), round(matched / gold, 4) if gold else 0)
+              for threshold, (findings, matched, gold) in zip(THRESHOLDS, totals) if findings]
+    reaching = [threshold for threshold, p, r in points
+                if p >= precision and r >= max(min_recall, 1e-9)]
     if reaching:
-        return min(p["min_score"] for p in reaching)
+        return min(reaching)
 
     def f_half(point):
-        p, r = point["precision"], point["recall"] or 0
+        _, p, r = point
         return 1.25 * p * r / (0.25 * p + r) if p + r else 0
 
-    return max(points, key=f_half)["min_score"] if points else 0.5
+    return max(points, key=f_half)[0] if points else 0.5
 
 
 def save_curve(points: list[dict], operating_point: float, path: Path, title: str) -> None:

@@ -4,6 +4,7 @@ real test model and a few real documents of ml/data/documents/dev.jsonl."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from ml.documents import (
     Document,
     InvalidDocumentsError,
     Scored,
+    bootstrap_min_scores,
     choose_min_score,
     metrics_at,
     read_documents,
@@ -56,6 +58,36 @@ def test_a_precision_reached_only_by_missing_most_risks_is_no_operating_point():
     assert choose_min_score([document], scored, precision=1.0, min_recall=0.0) == 0.61
     # …so with a recall floor the point is the one of best F0.5: all four, P 0.75, R 1.0.
     assert choose_min_score([document], scored, precision=1.0, min_recall=0.4) == 0.0
+
+
+def scored_document(name: str, risk_score: float, *neutral_scores: float):
+    """A document of one risk and some neutral sentences, scored as given."""
+    text = "The vendor may slip." + " We shipped 2.0." * len(neutral_scores)
+    neutral = [Scored(21 + 16 * i, 36 + 16 * i, "technical", score)
+               for i, score in enumerate(neutral_scores)]
+    return (Document(name, "minutes", text, [(0, 20, "vendor")]),
+            [Scored(0, 20, "vendor", risk_score), *neutral])
+
+
+def test_resampling_documents_that_agree_never_moves_the_operating_point():
+    documents, scored = map(list, zip(*[scored_document(f"d{i}", 0.9, 0.4) for i in range(8)]))
+    plain = choose_min_score(documents, scored)
+    assert plain == 0.41  # above every neutral sentence, below every risk
+    assert set(bootstrap_min_scores(documents, scored, resamples=50)) == {plain}
+
+
+def test_the_bootstrap_shows_when_one_document_decides_the_operating_point():
+    # Seven documents whose risk scores 0.9 and neutral line 0.4, and one with three neutral
+    # lines at 0.6: with it, precision at 0.41 is 8 of 11, so the rule climbs to 0.61.
+    documents, scored = map(list, zip(*[scored_document(f"d{i}", 0.9, 0.4) for i in range(7)],
+                                      scored_document("loud", 0.9, 0.6, 0.6, 0.6)))
+    assert choose_min_score(documents, scored) == 0.61
+    choices = bootstrap_min_scores(documents, scored, resamples=200, seed=3)
+    assert choices == bootstrap_min_scores(documents, scored, resamples=200, seed=3)
+    # A resample without the loud document ((7/8)^8: about a third) reaches 0.8 at 0.41.
+    assert set(choices) == {0.41, 0.61}
+    assert 40 < choices.count(0.41) < 100
+    assert statistics.median_low(choices) == 0.61
 
 
 @pytest.mark.parametrize("line, message", [
@@ -148,6 +180,14 @@ def test_calibrate_then_evaluate_documents(tmp_path, model_copy, few_dev_documen
     refused = run_module("ml.evaluate", "--model", model_copy, "--documents",
                          write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
     assert refused.returncode == 2 and "risks" in refused.stderr
+
+    # The point is the median over resamples of the documents; without them, the rule's.
+    low, high = calibration["min_score_bootstrap_10_90"]
+    assert low <= calibration["min_score"] <= high
+    plain = run_module("ml.calibrate", "--model", model_copy, "--documents", path,
+                       "--resamples", "0")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["min_score"] == calibration["min_score_on_all_documents"]
 
 
 @pytest.mark.slow
