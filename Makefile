@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test model install install-dev lint clean
 
-# Serve; the first time, install and train the model (about 23 minutes on 2 cores).
+# Serve; the first time, install and train the model (19-23 minutes on 2 cores).
 run: $(VENV)/.installed-ml models_cache/current
 	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
 
