@@ -145,11 +145,16 @@ def _rates(counts: Counter) -> dict:
     false_alarms = findings - matched
     return {
         "documents_findings": findings, "gold_risks": gold,
-        "precision": round(matched / findings, 4) if findings else None,
-        "recall": round(matched / gold, 4) if gold else None,
-        "category_accuracy": round(counts["category_right"] / matched, 4) if matched else None,
-        "neutral_flagged": round(false_alarms / neutral, 4) if neutral > 0 else None,
+        "precision": _ratio(matched, findings),
+        "recall": _ratio(matched, gold),
+        "category_accuracy": _ratio(counts["category_right"], matched),
+        "neutral_flagged": _ratio(false_alarms, neutral),
     }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    """A reported rate, to four places; None where there is nothing to divide by."""
+    return round(part / whole, 4) if whole > 0 else None
 
 
 def curve(documents: list[Document], scored: list[list[Scored]]) -> list[dict]:
@@ -212,7 +217,8 @@ def _summed(tallies: list[list[tuple[int, int, int]]]) -> list[tuple[int, int, i
 
 
 def _rule(totals: list[tuple[int, int, int]], precision: float, min_recall: float) -> float:
-    points = [(threshold, round(matched / findings, 4), round(matched / gold, 4) if gold else 0)
+    # Read as the reported figures are (_ratio), so the point is where the curve shows it.
+    points = [(threshold, _ratio(matched, findings), _ratio(matched, gold) or 0)
               for threshold, (findings, matched, gold) in zip(THRESHOLDS, totals) if findings]
     reaching = [threshold for threshold, p, r in points
                 if p >= precision and r >= max(min_recall, 1e-9)]
