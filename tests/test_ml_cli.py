@@ -259,7 +259,7 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                        "--version", "v-other", "--epochs", "1", "--max-length", "32",
                        "--max-train-examples", "20", "--no-set-current",
-                       "--no-freeze-word-embeddings")
+                       "--no-freeze-word-embeddings", "--no-dropout")
     assert other.returncode == 0, other.stderr[-3000:]
     assert (models / "current").read_text().strip() == "v-test"
     assert json.loads((models / "v-other" / "training_config.json").read_text())[
@@ -275,3 +275,11 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     assert not torch.equal(trained["bert." + word_embeddings], encoder[word_embeddings])
     first_query = "encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(frozen["bert." + first_query], encoder[first_query])
+
+    # The shipped recipe keeps the encoder's dropout; asked to, it trains without.
+    def dropout(version: str) -> tuple[float, float]:
+        saved = json.loads((models / version / "config.json").read_text())
+        return saved["hidden_dropout_prob"], saved["attention_probs_dropout_prob"]
+
+    assert dropout("v-test") == (0.1, 0.1)
+    assert dropout("v-other") == (0.0, 0.0)
