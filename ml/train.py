@@ -63,9 +63,9 @@ class TrainingConfig:
 
     The defaults are the shipped recipe, sized for the first ``make run`` to train in about
     20 minutes on 2 CPU cores (19 to 23 by the shared machine's load since the fourth
-    collection; docs/model.md, "Training time"): frozen word embeddings and steps of 32 make a step 1.55x as fast, 4 epochs paid
-    for the 1.42x tokens that context adds, and 3 for the 27% more sentences of the second
-    collection of real documents.
+    collection; docs/model.md, "Training time"): frozen word embeddings and steps of 32
+    make a step 1.55x as fast, 4 epochs paid for the 1.42x tokens that context adds, and 3
+    for the 27% more sentences of the second collection of real documents.
     """
 
     data_dir: Path = field(default=REPO_ROOT / "ml" / "data", metadata={
