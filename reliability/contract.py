@@ -30,7 +30,7 @@ MIN_CASES = 500
 
 PASSWORD = "correct horse battery"
 
-# Sentences of the fake LLM's answers (tests/llm_server.py), so that force_llm scans find some.
+# Sentences of the fake LLM's answers (testkit/llm_server.py), so that force_llm scans find some.
 LLM_RISKS = {
     "The vendor may fail to deliver the servers before the go-live date.": "schedule",
     "Data protection obligations under GDPR have not been reviewed by legal.": "compliance",
@@ -47,7 +47,7 @@ def _non_blank(text: str) -> bool:
 
 
 def _pdf(sentences: list[str]) -> bytes:
-    from tests.documents import make_pdf
+    from testkit.documents import make_pdf
 
     return make_pdf(sentences)
 
@@ -234,7 +234,7 @@ def run_against_fresh_app(database_url: str, model_dir: str, **kwargs) -> Contra
     from reliability.servers import serve_in_thread
     from service import create_app
     from service.config import Settings
-    from tests.llm_server import FakeLLMServer
+    from testkit.llm_server import FakeLLMServer
 
     with tempfile.TemporaryDirectory(prefix="riskscan-contract-") as tmp, \
             FakeLLMServer(risks=LLM_RISKS) as llm:

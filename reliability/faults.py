@@ -34,7 +34,7 @@ from reliability.servers import MariaDBServer, ServiceProcess, wait_until
 
 LLM_RISKS = {"The vendor may fail to deliver the servers before the go-live date.": "schedule"}
 LLM_TIMEOUT_S = 5  # a good answer under load stays well inside it
-#: force_llm status for each behaviour of the fake LLM (tests/llm_server.py).
+#: force_llm status for each behaviour of the fake LLM (testkit/llm_server.py).
 LLM_FAULTS = {"hang": 504, "error_500": 502, "prose": 502, "broken_json": 502,
               "redirect": 502, "not_openai": 502}
 RECOVERY_LIMIT_S = 5.0
@@ -295,7 +295,7 @@ def database_restart(base_url: str, database_url: str, mariadb: MariaDBServer,
 def run_faults(model_dir: str, *, users: int = 8, duration_s: float = 12,
                workdir: Path | None = None, scenarios=("exception", "llm", "database")
                ) -> FaultReport:
-    from tests.llm_server import FakeLLMServer
+    from testkit.llm_server import FakeLLMServer
 
     report = FaultReport()
     mariadb = MariaDBServer()

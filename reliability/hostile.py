@@ -73,7 +73,7 @@ def check_extraction(data: bytes, filename: str | None, limits=None, *,
 # --------------------------------------------------------------------------- seed documents
 
 def _seeds():
-    from tests.documents import (
+    from testkit.documents import (
         RISKY_SENTENCES,
         make_docx,
         make_encrypted_pdf,
@@ -171,7 +171,7 @@ _xml_fragment = st.one_of(
 
 def docx_with_mutated_xml() -> st.SearchStrategy[bytes]:
     """A well-formed zip whose document.xml (or another part) is mutated XML."""
-    from tests.documents import rezip
+    from testkit.documents import rezip
 
     def build(base: bytes, part: str, pieces: list[str], keep: float) -> bytes:
         import io
@@ -247,20 +247,20 @@ def inflating_pdf(pages: int = 1, megabytes_per_page: float = 300) -> bytes:
                        b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
         objects.append(b"<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(stream)
                        + stream + b"\nendstream")
-    from tests.documents import assemble_pdf
+    from testkit.documents import assemble_pdf
 
     return assemble_pdf(objects)
 
 
 def many_pages_pdf(pages: int = 5000) -> bytes:
-    from tests.documents import make_pdf
+    from testkit.documents import make_pdf
 
     return make_pdf(*[["."] for _ in range(pages)])
 
 
 def self_referencing_pdf() -> bytes:
     """A page tree whose /Kids points back at itself."""
-    from tests.documents import make_pdf
+    from testkit.documents import make_pdf
 
     return make_pdf(["Loop."]).replace(b"/Kids [4 0 R]", b"/Kids [2 0 R]")
 

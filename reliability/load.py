@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from tests.documents import PLAIN_SENTENCES, RISKY_SENTENCES, make_pdf
+from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES, make_pdf
 
 PASSWORD = "correct horse battery"
 OPERATIONS = {"scan": 30, "list": 22, "get": 25, "delete": 10, "login": 6, "register": 3,

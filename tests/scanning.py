@@ -14,7 +14,7 @@ from service.analysis.base import Analysis, Finding
 from service.analysis.labels import RISK_LABELS
 from service.extensions import db
 from service.models import Scan, ScanFinding
-from tests.documents import PLAIN_SENTENCES, RISKY_SENTENCES
+from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
 
 # Risks and plain sentences, over two lines.
 TEXT = (" ".join(RISKY_SENTENCES[:3]) + " " + PLAIN_SENTENCES[0] + "\n"

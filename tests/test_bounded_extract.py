@@ -13,7 +13,7 @@ import pytest
 from reliability.hostile import inflating_pdf
 from service.uploads.extract import DocumentError, ExtractionLimits, extract_text
 from service.uploads.isolation import DEFAULT_TIMEOUT_S, ExtractionPool, extract_text_bounded
-from tests.documents import RISKY_SENTENCES, make_docx, make_html, make_pdf, zip_bomb
+from testkit.documents import RISKY_SENTENCES, make_docx, make_html, make_pdf, zip_bomb
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from service.uploads.extract import (
     detect_kind,
     extract_text,
 )
-from tests.documents import (
+from testkit.documents import (
     PNG_BYTES,
     RISKY_SENTENCES,
     lie_about_size,

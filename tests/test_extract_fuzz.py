@@ -25,7 +25,7 @@ from reliability.hostile import (
 )
 from service.uploads.extract import Document, DocumentError, ExtractionLimits, extract_text
 from service.uploads.isolation import ExtractionPool
-from tests.documents import lie_about_size, make_docx, make_pdf, zip_bomb
+from testkit.documents import lie_about_size, make_docx, make_pdf, zip_bomb
 
 FUZZ = settings(deadline=None, database=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
@@ -153,7 +153,7 @@ def test_a_pdf_whose_page_tree_loops_is_refused():
 @pytest.mark.parametrize("old, new", [(b"/Filter /Standard", b"/Filter /Foreign"),
                                       (b"/V 4", b"/V 0")])
 def test_a_pdf_with_an_unsupported_encryption_is_refused_cleanly(old, new):
-    from tests.documents import make_encrypted_pdf
+    from testkit.documents import make_encrypted_pdf
 
     result = check_extraction(make_encrypted_pdf().replace(old, new), "plan.pdf")
     assert isinstance(result, DocumentError) and result.status == 422, result
@@ -169,7 +169,7 @@ def test_a_pdf_with_a_huge_startxref_is_refused_cleanly():
 
 def test_a_bad_pdf_is_contained_by_the_bounded_reader():
     """Through extract_text_bounded the same file is a clean 422, not an exception."""
-    from tests.documents import make_encrypted_pdf
+    from testkit.documents import make_encrypted_pdf
 
     pool = ExtractionPool(workers=1)
     try:

@@ -43,7 +43,7 @@ from sqlalchemy import func, select, update
 from service.extensions import db
 from service.jobs import queue, work, worker
 from service.models import Job, JobDocument, Scan
-from tests.documents import (
+from testkit.documents import (
     PLAIN_SENTENCES,
     RISKY_SENTENCES,
     lie_about_size,

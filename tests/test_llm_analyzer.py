@@ -1,4 +1,4 @@
-"""LLMAnalyzer against a real OpenAI-compatible HTTP server (tests/llm_server.py)."""
+"""LLMAnalyzer against a real OpenAI-compatible HTTP server (testkit/llm_server.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from service.llm.errors import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
-from tests.llm_server import FakeLLMServer
+from testkit.llm_server import FakeLLMServer
 
 KEY = "sk-test-9f8e7d6c5b4a"
 MODEL = "test-model-7b"
@@ -481,7 +481,7 @@ def test_a_run_of_dots_is_analysed_without_stalling():
     result = run_isolated(
         "import json\n"
         "from service.llm.analyzer import LLMAnalyzer\n"
-        "from tests.llm_server import FakeLLMServer\n"
+        "from testkit.llm_server import FakeLLMServer\n"
         "text = '.' * 20_000 + 'x. ' + '(' * 20_000 + ' The vendor is late.'\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
         "    analysis = LLMAnalyzer(llm.base_url, 'm', timeout_s=5).analyze(text)\n"
@@ -501,7 +501,7 @@ def test_an_answer_with_a_huge_whitespace_run_in_a_broken_fence_is_refused_quick
         "import json\n"
         "from service.llm.analyzer import LLMAnalyzer\n"
         "from service.llm.errors import LLMBadAnswerError\n"
-        "from tests.llm_server import FakeLLMServer\n"
+        "from testkit.llm_server import FakeLLMServer\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
         "    llm.behaviour = 'broken_fence'\n"
         "    try:\n"

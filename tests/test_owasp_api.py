@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 
 from service.extensions import db
 from service.models import AuditEvent, LLMCallLog, Scan, ScanFinding, User
-from tests.documents import make_pdf, zip_bomb
+from testkit.documents import make_pdf, zip_bomb
+from testkit.llm_server import FakeLLMServer
 from tests.helpers import PASSWORD, Accounts, assert_problem
-from tests.llm_server import FakeLLMServer
 from tests.scanning import TEXT, KeywordAnalyzer, count_rows, nothing_stored
 
 USER_KEYS = {"id", "email", "role", "active", "created_at", "updated_at"}

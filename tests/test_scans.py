@@ -16,7 +16,7 @@ from sqlalchemy import select
 from service.analysis.base import AnalysisError
 from service.extensions import db
 from service.models import Scan, ScanFinding
-from tests.documents import RISKY_SENTENCES, make_docx
+from testkit.documents import RISKY_SENTENCES, make_docx
 from tests.helpers import Accounts, assert_problem
 from tests.scanning import (
     FEW,

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from service.uploads.extract import extract_text
-from tests.documents import (
+from testkit.documents import (
     PNG_BYTES,
     RISKY_SENTENCES,
     lie_about_size,

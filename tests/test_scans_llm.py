@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from service.extensions import db
 from service.models import LLMCallLog, Scan
+from testkit.llm_server import FakeLLMServer
 from tests.helpers import assert_problem
-from tests.llm_server import FakeLLMServer
 
 KEY = "sk-live-abcdef0123456789"
 MODEL = "llama-3.1-8b-instruct"

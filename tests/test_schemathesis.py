@@ -12,7 +12,7 @@ import pytest
 
 from reliability.contract import LLM_RISKS, MIN_CASES, PASSWORD, run_contract
 from reliability.servers import serve_in_thread
-from tests.llm_server import FakeLLMServer
+from testkit.llm_server import FakeLLMServer
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from service.analysis.segment import CONTEXT_NEIGHBOUR_CHARS, MAX_SENTENCE_CHARS
-from tests.documents import PLAIN_SENTENCES, RISKY_SENTENCES
+from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
+from testkit.llm_server import FakeLLMServer
 from tests.helpers import Accounts
-from tests.llm_server import FakeLLMServer
 from tests.scanning import created, post_text
 
 CONTEXT_LIMIT = MAX_SENTENCE_CHARS + 2 * CONTEXT_NEIGHBOUR_CHARS + 2

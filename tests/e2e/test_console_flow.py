@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.documents import make_docx
+from testkit.documents import make_docx
 from tests.e2e.driver import (
     BUDGET_RISK,
     CATEGORIES,
