@@ -130,20 +130,16 @@ def lie_about_size(zip_bytes: bytes, member: str, declared_size: int) -> bytes:
     """
     data = bytearray(zip_bytes)
     name = member.encode()
-    # Local file header: signature, then the uncompressed size at offset 22, name at 30.
-    at = data.find(b"PK\x03\x04")
-    while at != -1:
-        name_length = struct.unpack_from("<H", data, at + 26)[0]
-        if data[at + 30:at + 30 + name_length] == name:
-            struct.pack_into("<I", data, at + 22, declared_size)
-        at = data.find(b"PK\x03\x04", at + 1)
-    # Central directory header: the uncompressed size at offset 24, name at 46.
-    at = data.find(b"PK\x01\x02")
-    while at != -1:
-        name_length = struct.unpack_from("<H", data, at + 28)[0]
-        if data[at + 46:at + 46 + name_length] == name:
-            struct.pack_into("<I", data, at + 24, declared_size)
-        at = data.find(b"PK\x01\x02", at + 1)
+    # Per header: its signature and the offsets of the uncompressed size, the name's length
+    # and the name (local file header; central directory header).
+    for signature, size_at, name_length_at, name_at in ((b"PK\x03\x04", 22, 26, 30),
+                                                        (b"PK\x01\x02", 24, 28, 46)):
+        at = data.find(signature)
+        while at != -1:
+            name_length = struct.unpack_from("<H", data, at + name_length_at)[0]
+            if data[at + name_at:at + name_at + name_length] == name:
+                struct.pack_into("<I", data, at + size_at, declared_size)
+            at = data.find(signature, at + 1)
     return bytes(data)
 
 
