@@ -134,13 +134,16 @@ def _bootstrap_note(calibration: dict) -> str:
             f"documents as they are {calibration['min_score_on_all_documents']:.2f})")
 
 
+def figure(value: float | None) -> str:
+    """A measured figure as the card and ``ml.compare`` print it: two decimals, a dash
+    where nothing was measured (no finding, no gold risk)."""
+    return "–" if value is None else f"{value:.2f}"
+
+
 def _documents_section(documents: dict, calibration: dict | None) -> str:
     """The model card's account of real documents: what a user sees, finding by finding."""
     if not documents:
         return "Not measured: no documents file (ml/data/documents/) was given."
-
-    def cell(value) -> str:
-        return "–" if value is None else f"{value:.2f}"
 
     lines = []
     if calibration:
@@ -162,9 +165,9 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
             rows += measured["by_genre"].items()
         for genre, m in rows:
             lines.append(f"| {name} ({measured['n_documents']}) | {genre} | "
-                         f"{m['documents_findings']} | {m['gold_risks']} | {cell(m['precision'])} "
-                         f"| {cell(m['recall'])} | {cell(m['category_accuracy'])} | "
-                         f"{cell(m['neutral_flagged'])} |")
+                         f"{m['documents_findings']} | {m['gold_risks']} | {figure(m['precision'])} "
+                         f"| {figure(m['recall'])} | {figure(m['category_accuracy'])} | "
+                         f"{figure(m['neutral_flagged'])} |")
     lines.append("\nMeasured through the scan path at the operating point "
                  "(`python -m ml.evaluate --documents`; ml/documents.py says how findings are "
                  "matched). How these figures moved from the models before, on the same "

@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from ml.card import figure
+
 DEFAULT_DOCUMENTS = Path(__file__).resolve().parent / "data" / "documents" / "test.jsonl"
 DEFAULT_THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
 
@@ -61,9 +63,9 @@ def markdown(rows: list[dict], thresholds=DEFAULT_THRESHOLDS, genres=()) -> str:
         overall, dev = row["overall"], row["dev"]
         point = f"{row['min_score']:.2f}"
         if dev:
-            point += f" ({_figure(dev['precision'])} / {_figure(dev['recall'])})"
-        cells = [row["model"], str(row["seed"]), point, _figure(overall["precision"]),
-                 _figure(overall["recall"]), _figure(overall["category_accuracy"]),
+            point += f" ({figure(dev['precision'])} / {figure(dev['recall'])})"
+        cells = [row["model"], str(row["seed"]), point, figure(overall["precision"]),
+                 figure(overall["recall"]), figure(overall["category_accuracy"]),
                  _percent(overall["neutral_flagged"]),
                  *(_pair(row["at"][t]) for t in thresholds),
                  *(_pair(row["genres"][g]) for g in genres)]
@@ -75,10 +77,6 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _figure(value) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
 def _percent(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -86,7 +84,7 @@ def _percent(value) -> str:
 def _pair(metrics: dict | None) -> str:
     if not metrics:
         return "–"
-    return f"{_figure(metrics['precision'])} / {_figure(metrics['recall'])}"
+    return f"{figure(metrics['precision'])} / {figure(metrics['recall'])}"
 
 
 def main(argv: list[str] | None = None) -> int:
