@@ -220,8 +220,15 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     from safetensors.torch import load_file
 
     models = tmp_path / "models"
+    # A few real documents are enough to go through calibration and the card's documents
+    # section; all of them (50 and 107) would only make this test slower.
+    few = {}
+    for name in ("dev", "test"):
+        few[name] = tmp_path / "documents" / f"{name}.jsonl"
+        write_jsonl(few[name], read_jsonl(DATA_DIR / "documents" / f"{name}.jsonl")[:3])
     result = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
-                        "--version", "v-test", "--epochs", "1", "--max-length", "32")
+                        "--version", "v-test", "--epochs", "1", "--max-length", "32",
+                        "--calibration-documents", few["dev"], "--test-documents", few["test"])
 
     assert result.returncode == 0, result.stderr[-3000:]
     model_dir = models / "v-test"
@@ -251,6 +258,10 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     card = (model_dir / "README.md").read_text()
     assert encoder_sha in card and "python -m ml.evaluate" in card
     assert f"{metrics['test']['macro_f1']:.3f}" in card
+    calibration = json.loads((model_dir / "calibration.json").read_text())
+    assert calibration["fitted_on"] == "dev.jsonl" and calibration["documents"] == 3
+    assert "Calibrated on `dev.jsonl` (3 documents" in card
+    assert set(metrics["documents"]) == {"dev", "test", "test, wrapped at 72"}
 
     # A version is never overwritten, and --no-set-current leaves current alone.
     again = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
@@ -259,7 +270,8 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                        "--version", "v-other", "--epochs", "1", "--max-length", "32",
                        "--max-train-examples", "20", "--no-set-current",
-                       "--no-freeze-word-embeddings", "--no-dropout")
+                       "--no-freeze-word-embeddings", "--no-dropout",
+                       "--calibration-documents", "none", "--test-documents", "none")
     assert other.returncode == 0, other.stderr[-3000:]
     assert (models / "current").read_text().strip() == "v-test"
     assert json.loads((models / "v-other" / "training_config.json").read_text())[
