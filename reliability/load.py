@@ -134,10 +134,16 @@ class LoadReport:
 
 
 class LoadDriver:
-    """Virtual users on threads; stops at ``duration_s`` or after ``max_requests``."""
+    """Virtual users on threads; stops at ``duration_s`` or after ``max_requests``.
+
+    ``min_requests`` keeps it going past ``duration_s`` (up to four times it) until that
+    many were sent: on a slow or shared machine a test then runs longer instead of
+    asserting on too little traffic.
+    """
 
     def __init__(self, base_url: str, *, users: int = 16, duration_s: float = 60,
-                 max_requests: int = 50_000, timeout_s: float = 30, seed: int = 1,
+                 max_requests: int = 50_000, min_requests: int = 0, timeout_s: float = 30,
+                 seed: int = 1,
                  operations: dict[str, int] | None = None, upload_share: float = 0.1,
                  llm_share: float = 0.0):
         if not base_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
@@ -146,6 +152,7 @@ class LoadDriver:
         self.users = users
         self.duration_s = duration_s
         self.max_requests = max_requests
+        self.min_requests = min_requests
         self.timeout_s = timeout_s
         self.seed = seed
         self.operations = operations or OPERATIONS
@@ -164,8 +171,10 @@ class LoadDriver:
 
     def _budget(self) -> bool:
         with self._lock:
+            elapsed = time.monotonic() - self._started
             if self._stop.is_set() or self._sent >= self.max_requests \
-                    or time.monotonic() - self._started >= self.duration_s:
+                    or elapsed >= 4 * self.duration_s \
+                    or (elapsed >= self.duration_s and self._sent >= self.min_requests):
                 return False
             self._sent += 1
             return True

@@ -26,7 +26,7 @@ def test_mixed_traffic_from_8_users_gets_no_5xx_and_loses_no_scan(load_database_
                                                                   scan_model_dir, tmp_path):
     env = service_env(load_database_url, str(scan_model_dir), str(tmp_path / "uploads"))
     with ServiceProcess(env, tmp_path / "service.log") as service:
-        report = LoadDriver(service.base_url, users=8, duration_s=12,
+        report = LoadDriver(service.base_url, users=8, duration_s=12, min_requests=150,
                             max_requests=5000).run()
         alive = service.alive()
         log = service.log_path.read_text(errors="replace")
