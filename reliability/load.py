@@ -143,9 +143,8 @@ class LoadDriver:
 
     def __init__(self, base_url: str, *, users: int = 16, duration_s: float = 60,
                  max_requests: int = 50_000, min_requests: int = 0, timeout_s: float = 30,
-                 seed: int = 1,
-                 operations: dict[str, int] | None = None, upload_share: float = 0.1,
-                 llm_share: float = 0.0):
+                 seed: int = 1, operations: dict[str, int] | None = None,
+                 upload_share: float = 0.1, llm_share: float = 0.0):
         if not base_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
             raise ValueError("load goes to loopback addresses only")
         self.base_url = base_url

@@ -4,13 +4,13 @@ get, delete) against ``python -m service`` on waitress, with the real model and 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from reliability.load import LoadDriver, missing_scans, service_env
 from reliability.servers import ServiceProcess, create_database, drop_database
 from tests.helpers import mysql_server_url
-
-pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
 
 @pytest.fixture
@@ -22,6 +22,8 @@ def load_database_url():
     drop_database(database)
 
 
+@pytest.mark.slow
+@pytest.mark.mysql
 def test_mixed_traffic_from_8_users_gets_no_5xx_and_loses_no_scan(load_database_url,
                                                                   scan_model_dir, tmp_path):
     env = service_env(load_database_url, str(scan_model_dir), str(tmp_path / "uploads"))
@@ -43,3 +45,20 @@ def test_mixed_traffic_from_8_users_gets_no_5xx_and_loses_no_scan(load_database_
     assert missing_scans(load_database_url, report.created - report.deleted) == set()
     assert report.latency()["p99_ms"] < 20_000, summary
     assert '"status": 500' not in log and "Traceback" not in log
+
+
+def test_the_driver_goes_on_past_its_duration_until_min_requests_then_stops():
+    """A busy machine sends less in the same seconds: the driver keeps sending until the
+    traffic a test asserts on was sent, and stops at four times its duration whatever."""
+    driver = LoadDriver("http://127.0.0.1:1", duration_s=12, min_requests=150)
+    driver._started = time.monotonic() - 13  # past duration_s
+    driver._sent = 58
+    assert driver._budget()  # too little sent: one more
+    driver._sent = 150
+    assert not driver._budget()  # enough: stop
+    driver._sent = 58
+    driver._started = time.monotonic() - 49  # past 4 × duration_s
+    assert not driver._budget()
+    plain = LoadDriver("http://127.0.0.1:1", duration_s=12)
+    plain._started = time.monotonic() - 13
+    assert not plain._budget()  # without min_requests the duration alone decides
