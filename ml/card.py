@@ -165,9 +165,9 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
             rows += measured["by_genre"].items()
         for genre, m in rows:
             lines.append(f"| {name} ({measured['n_documents']}) | {genre} | "
-                         f"{m['documents_findings']} | {m['gold_risks']} | {figure(m['precision'])} "
-                         f"| {figure(m['recall'])} | {figure(m['category_accuracy'])} | "
-                         f"{figure(m['neutral_flagged'])} |")
+                         f"{m['documents_findings']} | {m['gold_risks']} | "
+                         f"{figure(m['precision'])} | {figure(m['recall'])} | "
+                         f"{figure(m['category_accuracy'])} | {figure(m['neutral_flagged'])} |")
     lines.append("\nMeasured through the scan path at the operating point "
                  "(`python -m ml.evaluate --documents`; ml/documents.py says how findings are "
                  "matched). How these figures moved from the models before, on the same "
