@@ -38,6 +38,14 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def first_documents(name: str, count: int, folder: Path) -> tuple[list[dict], Path]:
+    """The first ``count`` documents of ``ml/data/documents/<name>.jsonl``, and a file of
+    the same name in ``folder`` that holds them alone: enough to go through calibration or
+    evaluation without the time of the whole set."""
+    documents = read_jsonl(DATA_DIR / "documents" / f"{name}.jsonl")[:count]
+    return documents, write_jsonl(folder / f"{name}.jsonl", documents)
+
+
 # ---------------------------------------------------------------------------------------
 # The committed splits
 
@@ -221,14 +229,12 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
 
     models = tmp_path / "models"
     # A few real documents are enough to go through calibration and the card's documents
-    # section; all of them (50 and 107) would only make this test slower.
-    few = {}
-    for name in ("dev", "test"):
-        few[name] = tmp_path / "documents" / f"{name}.jsonl"
-        write_jsonl(few[name], read_jsonl(DATA_DIR / "documents" / f"{name}.jsonl")[:3])
+    # section; all of them would only make this test slower.
+    _, dev = first_documents("dev", 3, tmp_path / "documents")
+    _, test = first_documents("test", 3, tmp_path / "documents")
     result = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                         "--version", "v-test", "--epochs", "1", "--max-length", "32",
-                        "--calibration-documents", few["dev"], "--test-documents", few["test"])
+                        "--calibration-documents", dev, "--test-documents", test)
 
     assert result.returncode == 0, result.stderr[-3000:]
     model_dir = models / "v-test"

@@ -18,7 +18,7 @@ from ml.documents import (
     metrics_at,
     read_documents,
 )
-from tests.test_ml_cli import DATA_DIR, run_module, write_jsonl
+from tests.test_ml_cli import DATA_DIR, first_documents, run_module, write_jsonl
 
 DEV = DATA_DIR / "documents" / "dev.jsonl"
 
@@ -148,8 +148,7 @@ def model_copy(tmp_path, trained_model_dir):
 @pytest.fixture
 def few_dev_documents(tmp_path) -> tuple[list[dict], Path]:
     """The first six development documents, and the file that holds them alone."""
-    documents = [json.loads(line) for line in DEV.read_text().splitlines()][:6]
-    return documents, write_jsonl(tmp_path / "dev.jsonl", documents)
+    return first_documents("dev", 6, tmp_path)
 
 
 @pytest.mark.slow
