@@ -1,5 +1,6 @@
 """Load, CI length: 8 virtual users for 12 s of mixed traffic (register, login, scan, list,
-get, delete) against ``python -m service`` on waitress, with the real model and MariaDB.
+get, delete; on a busy machine longer, until 150 requests were sent) against
+``python -m service`` on waitress, with the real model and MariaDB.
 ``make reliability`` runs 16 users for 60 s (reliability/load.py)."""
 
 from __future__ import annotations
