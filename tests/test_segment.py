@@ -192,6 +192,7 @@ PATHOLOGICAL = {
     "dots then a letter": None,  # "." * n + "x"
     "short paren runs": "(" * 40 + " ",
     "glued abbreviations": "e.g.No.U.S.etc.",
+    "table cells": "|x",
     "words, no punctuation": "the vendor keeps missing deliveries ",
     "full-width stops": "项目可能延期。预算不足！",
     "prose": "The vendor is late. Approx. 3 weeks, i.e. the whole buffer! ",
@@ -372,8 +373,27 @@ def test_headings_tables_and_finished_lines_are_never_joined() -> None:
             "| Vendor delay | Ana |\n")
     assert texts_of(text) == [
         "Status report for week 12 of the migration", "Open items:",
-        "Who owns the runbook for the cut-over weekend in June?", "| Risk | Owner |",
-        "| Vendor delay | Ana |"]
+        "Who owns the runbook for the cut-over weekend in June?", "Risk", "Owner",
+        "Vendor delay", "Ana"]
+
+
+def test_each_cell_of_a_markdown_table_is_read_on_its_own_with_exact_offsets() -> None:
+    text = ("## Risk register\r\n"
+            "| Risk | Owner | Status |\r\n"
+            "|:-----|:-----:|-------:|\r\n"
+            "| The vendor may slip. The sponsor has not signed. | Ana | open |\r\n"
+            "  | Pipes in `a \\| b` stay text | Bo\r\n"
+            "|||\r\n")
+    sentences = check_sentences(text)
+    assert [s.text for s in sentences] == [
+        "Risk register", "Risk", "Owner", "Status", "The vendor may slip.",
+        "The sponsor has not signed.", "Ana", "open", "Pipes in `a \\| b` stay text", "Bo"]
+    assert_exact_offsets(text, sentences)
+
+
+def test_a_row_is_split_into_cells_only_where_a_line_starts_with_a_pipe() -> None:
+    text = "Risk | Owner\nThe vendor may slip | Ana\n"
+    assert texts_of(text) == ["Risk | Owner", "The vendor may slip | Ana"]
 
 
 @pytest.mark.parametrize(("text", "headings"), [
@@ -385,6 +405,11 @@ def test_headings_tables_and_finished_lines_are_never_joined() -> None:
     ("The vendor may slip. Drawbacks", []),  # not alone on its line
     ("Vendor may go bankrupt before delivery", []),  # more words than a heading has
     ("Hosting our lists on google groups has some issues:\n- spam", []),  # a statement
+    # a table's header row is labels, however long; a body cell is read as a line
+    ("| Risk description and impact | Owner |\n|---|---|\n| The vendor may slip. | Ana |",
+     ["Risk description and impact", "Owner", "Ana"]),
+    ("| Vendor may go bankrupt before delivery | Next steps: |\n", ["Next steps:"]),
+    ("| Vendor delay. Open |\n", []),  # "Open" is not the whole of its cell
 ])
 def test_headings_and_label_lines_are_recognised(text, headings) -> None:
     from service.analysis.segment import is_heading

@@ -231,6 +231,30 @@ def test_analyze_returns_findings_with_exact_offsets_and_context(
     assert json.dumps([f.to_dict() for f in findings])  # the API can serialise them
 
 
+def test_a_markdown_risk_register_finds_what_the_same_word_table_finds(
+        trained_analyzer, held_out_path) -> None:
+    """A register kept as a Markdown table is read cell by cell, as the same table in a
+    Word document is: the risks found are the same cells, and no owner or header is one."""
+    from service.uploads.extract import extract_text
+    from testkit.documents import make_docx
+
+    risks, nones = risk_and_none_sentences(trained_analyzer, held_out_path)
+    rows = [("Risk", "Owner", "Status")] + [
+        (sentence, owner, "open") for sentence, owner in
+        zip([risks[0], nones[0], risks[1], risks[2]], ["Ana", "Bo", "Cy", "Di"])]
+    markdown = "".join(f"| {' | '.join(row)} |\n" + ("|---|---|---|\n" if not i else "")
+                       for i, row in enumerate(rows))
+    word = extract_text(make_docx((), rows), "register.docx").text
+
+    in_markdown = trained_analyzer.analyze(markdown).findings
+    in_word = trained_analyzer.analyze(word).findings
+
+    assert [f.risk for f in in_markdown] == [risks[0], risks[1], risks[2]]
+    assert [(f.risk, f.category, f.score) for f in in_markdown] == \
+        [(f.risk, f.category, f.score) for f in in_word]
+    assert all(markdown[f.start:f.end] == f.risk for f in in_markdown)
+
+
 def test_text_without_sentences_has_no_findings(trained_analyzer) -> None:
     assert trained_analyzer.analyze("").findings == []
     assert trained_analyzer.analyze(" \n\t ").findings == []

@@ -7,7 +7,10 @@ How a document is cut, in order:
 
 1. Every line break is a boundary: a line never shares a sentence with the next one. Bullet
    lines (``-``, ``*``, ``•``, ``–``), numbered items (``1.``, ``2)``, ``a)``) and headings
-   (``#``) are lines too; their marker is left out of the sentence span.
+   (``#``) are lines too; their marker is left out of the sentence span. Each cell of a
+   Markdown table row (a line that starts with ``|``) is read as a line of its own, as the
+   cells of HTML and Word tables are (service.uploads.extract): a risk register's row is a
+   risk, an owner and a status, not one sentence.
 2. Inside a line, spaCy's rule-based sentencizer (a blank English pipeline, no model to
    download) splits on ``.``, ``!``, ``?``, an ellipsis and their equivalents in other
    scripts.
@@ -80,6 +83,11 @@ _LINE_MARKER = re.compile(
     """,
     re.VERBOSE,
 )
+
+# A Markdown table row, and the border between two of its cells ("\\|" is text in a cell).
+_TABLE_ROW = re.compile(r"[ \t]*\|")
+_CELL_BORDER = re.compile(r"(?<!\\)\|")
+_DELIMITER_ROW_CHARS = frozenset("|:- \t\r")  # "| --- | :---: |" under a table's header row
 
 # Everything that ends a line: \n, \r\n, \r, form feed, vertical tab, Unicode separators.
 _LINE = re.compile(r"[^\n\r\f\v\x85\u2028\u2029]+")
@@ -196,10 +204,13 @@ LABEL_MAX_WORDS = 6
 def is_heading(text: str, sentence: Sentence) -> bool:
     """Whether ``sentence`` is a heading or a label-only line, never a statement: a Markdown
     heading (``#``), a line with an RST underline, a short line ending in a colon ("Open
-    items:"), or a short line outside a list without a full stop ("Risks and issues")."""
+    items:"), a short line outside a list without a full stop ("Risks and issues"), or a
+    cell of a Markdown table's header row."""
     line_start = text.rfind("\n", 0, sentence.start) + 1
     line_end = text.find("\n", sentence.end)
     line_end = len(text) if line_end < 0 else line_end
+    if _TABLE_ROW.match(text, line_start, line_end):
+        return _is_heading_cell(text, sentence, line_end)
     before, after = text[line_start:sentence.start], text[sentence.end:line_end]
     if after.strip() or "\n" in sentence.text:
         return False  # more on its line, or prose over several lines
@@ -218,6 +229,28 @@ def is_heading(text: str, sentence: Sentence) -> bool:
         if _UNDERLINE.match(text, line_end + 1, len(text) if next_end < 0 else next_end):
             return True
     return len(words.split()) <= HEADING_MAX_WORDS
+
+
+def _is_heading_cell(text: str, sentence: Sentence, line_end: int) -> bool:
+    """is_heading for a sentence in a Markdown table row: a cell of the header row (the row
+    above the ``| --- |`` row) is a label; any other cell is read like a line of its own."""
+    start = sentence.start
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    end = sentence.end
+    while end < line_end and text[end] in " \t\r":
+        end += 1
+    if start == 0 or text[start - 1] != "|" or text[start - 2:start] == "\\|" \
+            or (end < line_end and text[end] != "|"):
+        return False  # not the whole of its cell
+    next_end = text.find("\n", line_end + 1)
+    next_line = text[line_end + 1:len(text) if next_end < 0 else next_end]
+    if "-" in next_line and _DELIMITER_ROW_CHARS.issuperset(next_line):
+        return True
+    words = sentence.text
+    if words.endswith(":"):
+        return len(words.split()) <= LABEL_MAX_WORDS
+    return words[-1] not in _TERMINAL and len(words.split()) <= HEADING_MAX_WORDS
 
 
 def _masked(piece: str) -> str:
@@ -325,17 +358,27 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
 def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each line's content (hard-wrapped lines joined, see _continues):
     marker stripped, trimmed, long lines cut."""
-    for start, end in _blocks(text):
-        marker = _LINE_MARKER.match(text, start, end)
-        if marker:
-            start = marker.end()
-        start, end = _trim(text, start, end)
-        while end - start > CHUNK_CHARS:
-            cut = _whitespace_before(text, start, start + CHUNK_CHARS)
-            yield start, cut
-            start, _ = _trim(text, cut, end)
-        if start < end:
-            yield start, end
+    for block_start, block_end in _blocks(text):
+        for start, end in _cells_or_line(text, block_start, block_end):
+            start, end = _trim(text, start, end)
+            while end - start > CHUNK_CHARS:
+                cut = _whitespace_before(text, start, start + CHUNK_CHARS)
+                yield start, cut
+                start, _ = _trim(text, cut, end)
+            if start < end:
+                yield start, end
+
+
+def _cells_or_line(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The cells of a Markdown table row, or the line without its list or heading marker."""
+    if _TABLE_ROW.match(text, start, end):
+        for border in _CELL_BORDER.finditer(text, start, end):
+            yield start, border.start()
+            start = border.end()
+        yield start, end
+        return
+    marker = _LINE_MARKER.match(text, start, end)
+    yield (marker.end() if marker else start), end
 
 
 def _whitespace_before(text: str, start: int, limit: int) -> int:
