@@ -349,6 +349,27 @@ def test_hard_wrapped_prose_reads_as_the_clean_text_with_exact_offsets(width) ->
     assert all(wrapped[s.start:s.end] == s.text for s in sentences)
 
 
+def test_quoted_wrapped_prose_joins_within_its_quote_with_exact_offsets() -> None:
+    import re
+    import textwrap
+
+    quoted = textwrap.indent(textwrap.fill(" ".join(PROSE), width=60), "> ")
+    text = ("On Monday, Ana wrote:\n" + quoted + "\n>\n>> A deeper quote is read apart\n"
+            "> from the quote around it.\n> ## Risks\n> - Vendor delay\n\n"
+            "> Who will fund the audit of the payment module once the grant\n"
+            "ends in June?\n")
+    sentences = check_sentences(text)
+    texts = [re.sub(r"\n(> )?", " ", s.text) for s in sentences]
+    assert texts == ["On Monday, Ana wrote:", *PROSE, "A deeper quote is read apart",
+                     "from the quote around it.", "Risks", "Vendor delay",
+                     "Who will fund the audit of the payment module once the grant ends in "
+                     "June?"]  # Markdown's lazy continuation
+    from service.analysis.segment import is_heading
+
+    assert [s.text for s in sentences if is_heading(text, s)] == [
+        "On Monday, Ana wrote:", "Risks"]
+
+
 def test_wrapped_markdown_lists_join_within_an_item_only() -> None:
     text = ("## Risks and issues\n\n"
             "- Only one engineer knows the billing module, and she is on\n"

@@ -7,10 +7,10 @@ How a document is cut, in order:
 
 1. Every line break is a boundary: a line never shares a sentence with the next one. Bullet
    lines (``-``, ``*``, ``•``, ``–``), numbered items (``1.``, ``2)``, ``a)``) and headings
-   (``#``) are lines too; their marker is left out of the sentence span. Each cell of a
-   Markdown table row (a line that starts with ``|``) is read as a line of its own, as the
-   cells of HTML and Word tables are (service.uploads.extract): a risk register's row is a
-   risk, an owner and a status, not one sentence.
+   (``#``) are lines too; their marker, and a quote's ``>``, are left out of the sentence
+   span. Each cell of a Markdown table row (a line that starts with ``|``) is read as a
+   line of its own, as the cells of HTML and Word tables are (service.uploads.extract): a
+   risk register's row is a risk, an owner and a status, not one sentence.
 2. Inside a line, spaCy's rule-based sentencizer (a blank English pipeline, no model to
    download) splits on ``.``, ``!``, ``?``, an ellipsis and their equivalents in other
    scripts.
@@ -209,6 +209,9 @@ def is_heading(text: str, sentence: Sentence) -> bool:
     line_start = text.rfind("\n", 0, sentence.start) + 1
     line_end = text.find("\n", sentence.end)
     line_end = len(text) if line_end < 0 else line_end
+    quote = _QUOTE.match(text, line_start, sentence.start)
+    if quote:
+        line_start = quote.end()
     if _TABLE_ROW.match(text, line_start, line_end):
         return _is_heading_cell(text, sentence, line_end)
     before, after = text[line_start:sentence.start], text[sentence.end:line_end]
@@ -322,10 +325,14 @@ def _last_whitespace(text: str, lo: int, hi: int) -> int:
 # A hard-wrapped line goes on to the next when it does not end a sentence, the next line
 # starts no list item, heading, table row, quote or code, no blank line is between them, and
 # it is long enough to have been wrapped (or the next line starts in lower case): a short
-# line without a full stop is a heading or a label more often than half a sentence.
+# line without a full stop is a heading or a label more often than half a sentence. Quoted
+# lines ("> ", as e-mail replies and Markdown quotes have them) follow the same rules inside
+# their quote, and go on only to a line quoted as deeply, or to an unquoted line that
+# starts in lower case (Markdown's lazy continuation).
 WRAPPED_MIN_CHARS = 40
 _SENTENCE_END_AT_EOL = re.compile(r"[.!?…:;。！？][\"'”’)\]]*[ \t]*$")
 _STRUCTURAL = re.compile(r"[ \t]*(?:[|>]|```|~~~|<[A-Za-z/!])")
+_QUOTE = re.compile(r"[ \t]*>(?:[ \t]*>)*[ \t]?")
 
 
 def _blocks(text: str) -> Iterator[tuple[int, int]]:
@@ -345,6 +352,17 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
     if text[line.end():following.start()] not in ("\n", "\r\n"):
         return False  # a blank line, a form feed, a Unicode separator between them
     current, after = line.group(), following.group()
+    quote = _QUOTE.match(current)
+    if quote:
+        quoted = _QUOTE.match(after)
+        if quoted is None:  # Markdown's lazy continuation, if it goes on in lower case
+            current = current[quote.end():]
+            if not after.lstrip()[:1].islower():
+                return False
+        elif quoted.group().count(">") != quote.group().count(">"):
+            return False
+        else:
+            current, after = current[quote.end():], after[quoted.end():]
     if " " not in current.strip() or not after.strip() or _SENTENCE_END_AT_EOL.search(current):
         return False  # one word, or a run of symbols, is no wrapped prose
     if current.lstrip().startswith("#") or _STRUCTURAL.match(current) \
@@ -370,7 +388,11 @@ def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _cells_or_line(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """The cells of a Markdown table row, or the line without its list or heading marker."""
+    """The cells of a Markdown table row, or the line without its quote, list or heading
+    marker."""
+    quote = _QUOTE.match(text, start, end)
+    if quote:
+        start = quote.end()
     if _TABLE_ROW.match(text, start, end):
         for border in _CELL_BORDER.finditer(text, start, end):
             yield start, border.start()
