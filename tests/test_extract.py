@@ -109,9 +109,9 @@ def test_markdown_is_kept_as_written():
     assert document.text == source and document.media_type == "text/markdown"
 
 
-def test_html_keeps_visible_text_only_one_block_per_line():
+def test_html_keeps_visible_text_only_one_block_per_paragraph():
     document = extract_text(make_html(RISKY_SENTENCES[:2], script="var hidden = 1;"), "a.html")
-    assert document.text.split("\n") == ["Weekly status", *RISKY_SENTENCES[:2]]
+    assert document.text.split("\n\n") == ["# Weekly status", *RISKY_SENTENCES[:2]]
     assert "hidden" not in document.text and "color" not in document.text
     assert "Status report" not in document.text  # <head> (title) is not content
     assert document.media_type == "text/html"
@@ -120,6 +120,21 @@ def test_html_keeps_visible_text_only_one_block_per_line():
 def test_html_inline_elements_stay_in_their_sentence_and_entities_are_decoded():
     markup = b"<ul><li>The <b>vendor</b> may be <a href='#'>late</a>.</li><li>R&amp;D cost.</li></ul>"
     assert extract_text(markup, "a.html").text == "- The vendor may be late.\n\n- R&D cost."
+
+
+def test_html_headings_are_marked_and_blocks_never_run_together():
+    """A long heading is no sentence of the paragraph under it, and a paragraph or cell
+    without a full stop is no hard-wrapped line of the next one (service.analysis.segment
+    joins those in typed text)."""
+    markup = (b"<h2>Risks and issues we are tracking this quarter</h2>"
+              b"<p>The vendor has not signed the contract for the servers</p>"
+              b"<p>Budget<br>overrun by a fifth</p>"
+              b"<table><tr><td>Key developers might leave the project in March</td>"
+              b"<td>Ana</td></tr></table><h6>Owner</h6>")
+    assert extract_text(markup, "a.html").text.split("\n\n") == [
+        "## Risks and issues we are tracking this quarter",
+        "The vendor has not signed the contract for the servers", "Budget\noverrun by a fifth",
+        "Key developers might leave the project in March", "Ana", "###### Owner"]
 
 
 def test_deeply_nested_html_is_read_in_linear_time():
@@ -189,9 +204,28 @@ def test_pdf_without_text_gives_empty_text():
 def test_docx_paragraphs_then_table_cells():
     data = make_docx(RISKY_SENTENCES[:2], [("Owner", "Risk"), ("Ann", RISKY_SENTENCES[2])])
     document = extract_text(data, "plan.docx")
-    assert document.text.split("\n") == [*RISKY_SENTENCES[:2], "Owner", "Risk", "Ann",
-                                         RISKY_SENTENCES[2]]
+    assert document.text.split("\n\n") == [*RISKY_SENTENCES[:2], "Owner", "Risk", "Ann",
+                                           RISKY_SENTENCES[2]]
     assert document.media_type == MEDIA_TYPES["docx"]
+
+
+def test_docx_headings_and_list_items_are_marked_by_their_style():
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Quarterly report of the payments team", 0)
+    document.add_heading("Risks and issues we are tracking this quarter", 2)
+    document.add_paragraph("The vendor has not signed the contract for the servers",
+                           style="List Bullet")
+    document.add_paragraph("Budget overrun", style="List Number")
+    document.add_paragraph("Nothing else to report.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    assert extract_text(buffer.getvalue(), "plan.docx").text.split("\n\n") == [
+        "# Quarterly report of the payments team",
+        "## Risks and issues we are tracking this quarter",
+        "- The vendor has not signed the contract for the servers", "- Budget overrun",
+        "Nothing else to report."]
 
 
 @pytest.mark.parametrize("keep", [0.9, 0.5, 0.01])

@@ -80,6 +80,39 @@ def test_each_file_type_is_analysed_stored_and_downloadable(scan_app, scan_clien
                            headers=headers).get_json() == scan
 
 
+# Headings too long for the plain-text heading rule, and without a full stop: typed text
+# would read each as the first line of the sentence under it.
+SECTIONS = (("Risks and issues we are tracking this quarter", RISKY_SENTENCES[0]),
+            ("Budget overrun risk for the second half of the year", RISKY_SENTENCES[1]),
+            ("Security findings raised by the external audit", RISKY_SENTENCES[3]))
+
+
+def _sectioned_docx() -> bytes:
+    import docx
+
+    document = docx.Document()
+    for heading, sentence in SECTIONS:
+        document.add_heading(heading, 2)
+        document.add_paragraph(sentence)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("filename, data", [
+    ("report.html", "".join(f"<h2>{h}</h2><p>{s}</p>" for h, s in SECTIONS).encode()),
+    ("report.docx", _sectioned_docx()),
+], ids=["html", "docx"])
+def test_a_documents_headings_are_never_findings_nor_part_of_one(scan_client, user,
+                                                                  filename, data):
+    _, headers = user
+    scan = created(post_file(scan_client, headers, data, filename))
+    check_findings(extract_text(data, filename).text, scan)
+    found = [finding["risk"] for finding in scan["data"]]
+    assert not [risk for risk in found for heading, _ in SECTIONS if heading in risk]
+    assert set(found) <= {sentence for _, sentence in SECTIONS}
+
+
 @pytest.mark.parametrize("filename, data, kind", [
     ("report", make_pdf(SENTENCES), "pdf"),
     ("report.PDF", make_pdf(SENTENCES), "pdf"),

@@ -33,6 +33,7 @@ _HIDDEN_TAGS = ("script", "style", "noscript", "template", "head")
 _BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "td", "th",
                "section", "article", "header", "footer", "blockquote", "pre", "table",
                "ul", "ol", "dt", "dd", "hr", "title")
+_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
 
 class DocumentError(Exception):
@@ -124,16 +125,19 @@ def _html_text(markup: str) -> str:
     except ParserRejectedMarkup as exc:  # e.g. a stray "<![" that html.parser cannot read
         raise DocumentError(422, "The HTML could not be read (malformed markup).") from exc
     text_types = soup.interesting_string_types  # what get_text() keeps: no comments
-    # Block elements end a line, so that headings and list items become their own
-    # sentences; inline elements (<b>, <a>) stay inside theirs. One walk with an explicit
-    # stack: inserting "\n" nodes into the tree costs time quadratic in the nesting depth
-    # (a 200 KB upload of nested <div>s took half a minute), and recursion would overflow.
+    # Written out as the Markdown the segmenter reads (service.analysis.segment): a block
+    # element ends a paragraph (a blank line, so that no two blocks are read as one
+    # hard-wrapped sentence), <br> a line, a heading starts with "#" and a list item with
+    # "- ", so that a heading is never a finding whatever its length; inline elements (<b>,
+    # <a>) stay inside their sentence. One walk with an explicit stack: inserting "\n"
+    # nodes into the tree costs time quadratic in the nesting depth (a 200 KB upload of
+    # nested <div>s took half a minute), and recursion would overflow.
     parts: list[str] = []
     stack: list = [(soup, False)]
     while stack:
         node, leaving = stack.pop()
         if leaving:
-            parts.append("\n")
+            parts.append("\n" if node.name == "br" else "\n\n")
         elif node.name is None:  # a string
             if type(node) in text_types:
                 # As a browser renders it: a line break in the markup is a space.
@@ -141,6 +145,8 @@ def _html_text(markup: str) -> str:
         elif node.name not in _HIDDEN_TAGS:
             if node.name == "li":
                 parts.append("\n- ")
+            elif node.name in _HEADING_TAGS:
+                parts.append("\n" + "#" * int(node.name[1]) + " ")
             if node.name in _BLOCK_TAGS:
                 stack.append((node, True))
             stack.extend((child, False) for child in reversed(node.contents))
@@ -206,11 +212,28 @@ def _docx_text(data: bytes, limits: ExtractionLimits) -> str:
             from exc
     except Exception as exc:  # lxml and python-docx raise many types on malformed XML
         raise DocumentError(422, "The docx file could not be read (malformed XML).") from exc
-    lines = [paragraph.text for paragraph in document.paragraphs]
+    # Each paragraph and cell a paragraph of its own (Word never wraps one into the next),
+    # headings marked "#" and list items "- ", as _html_text writes them.
+    blocks = [_docx_marker(paragraph) + paragraph.text for paragraph in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
-            lines.extend(cell.text for cell in row.cells)
-    return _tidy("\n".join(lines))
+            blocks.extend(cell.text for cell in row.cells)
+    return _tidy("\n\n".join(blocks))
+
+
+def _docx_marker(paragraph) -> str:
+    """"# " for a Title or "Heading n" paragraph (n "#"s, at most 6), "- " for a list
+    paragraph ("List Bullet", "List Number", "List Paragraph"…), by the style's name."""
+    try:
+        name = paragraph.style.name or ""
+    except (AttributeError, KeyError, ValueError):  # a style the document does not define
+        return ""
+    if name == "Title":
+        return "# "
+    level = name.removeprefix("Heading ")
+    if level != name and level.isdigit():
+        return "#" * min(max(int(level), 1), 6) + " "
+    return "- " if name.startswith("List") else ""
 
 
 def _check_zip_bounds(entries, compressed_size: int, limits: ExtractionLimits) -> None:
