@@ -137,6 +137,16 @@ def test_html_headings_are_marked_and_blocks_never_run_together():
         "Key developers might leave the project in March", "Ana", "###### Owner"]
 
 
+def test_preformatted_html_keeps_its_lines_as_a_browser_shows_them():
+    """A mailing-list archive shows each message in <pre>, wrapped at 72 columns: its lines
+    reach the segmenter, which joins the wrapped ones, instead of one run of text."""
+    markup = (b"<p>Minutes\nof the meeting</p><pre>Risks\n- The vendor has not signed the "
+              b"contract,\n  so the June launch may slip.\n\nNext meeting: <b>May   3</b></pre>")
+    assert extract_text(markup, "a.html").text == (
+        "Minutes of the meeting\n\nRisks\n- The vendor has not signed the contract,\n"
+        "so the June launch may slip.\n\nNext meeting: May 3")
+
+
 def test_deeply_nested_html_is_read_in_linear_time():
     """20,000 nested <div>s (200 KB): quadratic work here took half a minute."""
     depth = 20_000

@@ -129,27 +129,30 @@ def _html_text(markup: str) -> str:
     # element ends a paragraph (a blank line, so that no two blocks are read as one
     # hard-wrapped sentence), <br> a line, a heading starts with "#" and a list item with
     # "- ", so that a heading is never a finding whatever its length; inline elements (<b>,
-    # <a>) stay inside their sentence. One walk with an explicit stack: inserting "\n"
-    # nodes into the tree costs time quadratic in the nesting depth (a 200 KB upload of
-    # nested <div>s took half a minute), and recursion would overflow.
+    # <a>) stay inside their sentence, and <pre> (a mailing-list archive's message) keeps
+    # its lines. One walk with an explicit stack: inserting "\n" nodes into the tree costs
+    # time quadratic in the nesting depth (a 200 KB upload of nested <div>s took half a
+    # minute), and recursion would overflow.
     parts: list[str] = []
-    stack: list = [(soup, False)]
+    stack: list = [(soup, False, False)]
     while stack:
-        node, leaving = stack.pop()
+        node, leaving, preformatted = stack.pop()
         if leaving:
             parts.append("\n" if node.name == "br" else "\n\n")
         elif node.name is None:  # a string
             if type(node) in text_types:
-                # As a browser renders it: a line break in the markup is a space.
-                parts.append(_WHITESPACE_RUN.sub(" ", str(node)))
+                # As a browser renders it: a line break in the markup is a space, but in <pre>.
+                text = str(node)
+                parts.append(text if preformatted else _WHITESPACE_RUN.sub(" ", text))
         elif node.name not in _HIDDEN_TAGS:
             if node.name == "li":
                 parts.append("\n- ")
             elif node.name in _HEADING_TAGS:
                 parts.append("\n" + "#" * int(node.name[1]) + " ")
             if node.name in _BLOCK_TAGS:
-                stack.append((node, True))
-            stack.extend((child, False) for child in reversed(node.contents))
+                stack.append((node, True, preformatted))
+            preformatted = preformatted or node.name == "pre"
+            stack.extend((child, False, preformatted) for child in reversed(node.contents))
     return _tidy("".join(parts))
 
 
