@@ -27,8 +27,9 @@ def _pdf_string(text: str) -> bytes:
     return b"(" + escaped.encode("latin-1") + b")"
 
 
-def make_pdf(*pages: list[str] | tuple[str, ...], padding: int = 0) -> bytes:
-    """A valid PDF with one page per argument, each page showing its lines as text.
+def make_pdf(*pages, padding: int = 0) -> bytes:
+    """A valid PDF with one page per argument, each page showing its lines as text: a line
+    is a string (set in 12 pt) or a (string, points) pair, as a heading is.
 
     Written by hand (pypdf cannot lay out text): Helvetica, one BT/ET block per page, and
     an xref table whose offsets are computed, so that a strict reader accepts it.
@@ -45,7 +46,10 @@ def make_pdf(*pages: list[str] | tuple[str, ...], padding: int = 0) -> bytes:
     ]
     for index, lines in enumerate(pages):
         content = b"BT /F1 12 Tf 14 TL 72 720 Td " + b" ".join(
-            _pdf_string(line) + b" '" for line in lines) + b" ET"
+            _pdf_string(line) + b" '" if isinstance(line, str) else
+            b"/F1 %d Tf %d TL %s ' /F1 12 Tf 14 TL" % (line[1], line[1] * 6 // 5,
+                                                      _pdf_string(line[0]))
+            for line in lines) + b" ET"
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
                        b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
                        % (5 + 2 * index))

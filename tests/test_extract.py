@@ -166,6 +166,19 @@ def test_pdf_text_from_every_page():
     assert document.media_type == "application/pdf"
 
 
+def test_pdf_headings_are_told_by_their_font_size():
+    """A PDF has no heading element: a line set larger than the body text is one, and one
+    wrapped over two lines is one heading, not the first line of the paragraph under it."""
+    data = make_pdf([("Quarterly report of the", 20), ("payments team", 20),
+                     ("Risks and issues we are tracking this quarter", 16),
+                     RISKY_SENTENCES[0], RISKY_SENTENCES[1], ("Owner", 12)],
+                    [RISKY_SENTENCES[2]])
+    assert extract_text(data, "report.pdf").text == (
+        "# Quarterly report of the payments team\n\n"
+        "# Risks and issues we are tracking this quarter\n\n"
+        f"{RISKY_SENTENCES[0]}\n{RISKY_SENTENCES[1]}\nOwner\n\n{RISKY_SENTENCES[2]}")
+
+
 @pytest.mark.parametrize("keep", [0.95, 0.5, 0.1])
 def test_truncated_pdf_is_422(keep):
     data = make_pdf(RISKY_SENTENCES)

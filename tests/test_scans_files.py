@@ -102,7 +102,9 @@ def _sectioned_docx() -> bytes:
 @pytest.mark.parametrize("filename, data", [
     ("report.html", "".join(f"<h2>{h}</h2><p>{s}</p>" for h, s in SECTIONS).encode()),
     ("report.docx", _sectioned_docx()),
-], ids=["html", "docx"])
+    ("report.pdf", make_pdf([line for heading, sentence in SECTIONS
+                             for line in ((heading, 16), sentence)])),
+], ids=["html", "docx", "pdf"])
 def test_a_documents_headings_are_never_findings_nor_part_of_one(scan_client, user,
                                                                   filename, data):
     _, headers = user

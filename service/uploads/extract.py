@@ -9,9 +9,11 @@ upload is untrusted input.
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import PurePath
@@ -183,7 +185,7 @@ def _pdf_text(data: bytes, limits: ExtractionLimits) -> str:
         if pages > limits.max_pdf_pages:
             raise DocumentError(413, f"The PDF has {pages} pages; the limit is "
                                      f"{limits.max_pdf_pages}.")
-        text = "\n\n".join(_unwrap(page.extract_text() or "") for page in reader.pages)
+        text = "\n\n".join(_unwrap(page) for page in _pdf_pages(reader))
     except DocumentError:
         raise
     except NotImplementedError as exc:  # pypdf: an encryption it does not support
@@ -191,6 +193,78 @@ def _pdf_text(data: bytes, limits: ExtractionLimits) -> str:
     except Exception as exc:  # a hostile PDF can make pypdf raise anything: always a 422
         raise DocumentError(422, "The PDF could not be read (damaged or truncated).") from exc
     return _tidy(text)
+
+
+# A PDF line set at least this much larger than the document's body text is a heading.
+PDF_HEADING_SIZE_RATIO = 1.15
+PDF_HEADING_MAX_WORDS = 16
+
+
+def _pdf_pages(reader) -> list[str]:
+    """Each page's text with its headings marked "#", told by their font size: a PDF has no
+    heading element, and a heading line without a full stop would otherwise be read as the
+    first line of the paragraph under it."""
+    pages = [_sized_lines(page) for page in reader.pages]
+    chars: Counter = Counter()
+    for lines in pages:
+        for line, size in lines:
+            chars[size] += len(line.strip())
+    body = chars.most_common(1)[0][0] if chars else 0.0
+    return ["\n".join(_mark_headings(lines, body)) for lines in pages]
+
+
+def _sized_lines(page) -> list[tuple[str, float]]:
+    """The page's lines as pypdf extracts them, each with the font size that most of its
+    characters are set in (as printed: the text and page matrices' vertical scale)."""
+    lines: list[tuple[str, float]] = []
+    current: list[str] = []
+    sizes: Counter = Counter()
+
+    def visit(text, cm, tm, font_dict, font_size):
+        size = round(font_size * _vertical_scale(tm) * _vertical_scale(cm), 1)
+        first, *rest = text.split("\n")
+        current.append(first)
+        sizes[size] += len(first.strip())
+        for part in rest:
+            lines.append(("".join(current), sizes.most_common(1)[0][0] if sizes else 0.0))
+            current[:] = [part]
+            sizes.clear()
+            sizes[size] += len(part.strip())
+
+    page.extract_text(visitor_text=visit)
+    lines.append(("".join(current), sizes.most_common(1)[0][0] if sizes else 0.0))
+    return lines
+
+
+def _vertical_scale(matrix) -> float:
+    try:
+        scale = math.hypot(float(matrix[2]), float(matrix[3]))
+    except (TypeError, ValueError, IndexError):
+        return 1.0
+    return scale if math.isfinite(scale) and scale > 0 else 1.0
+
+
+def _mark_headings(lines: list[tuple[str, float]], body: float) -> list[str]:
+    """The lines, with each run of short lines set in one size larger than ``body`` made
+    one "# " line between blank lines (a heading a PDF wrapped over two lines is one)."""
+    out: list[str] = []
+    heading: list[str] = []
+    heading_size = 0.0
+    for line, size in lines:
+        words = line.split()
+        if heading and (size != heading_size or not words
+                        or len(words) + len(heading) > PDF_HEADING_MAX_WORDS):
+            out.extend(["", "# " + " ".join(heading), ""])
+            heading = []
+        if words and body and size >= body * PDF_HEADING_SIZE_RATIO \
+                and len(words) + len(heading) <= PDF_HEADING_MAX_WORDS:
+            heading.extend(words)
+            heading_size = size
+        else:
+            out.append(line)
+    if heading:
+        out.extend(["", "# " + " ".join(heading), ""])
+    return out
 
 
 def _docx_text(data: bytes, limits: ExtractionLimits) -> str:
