@@ -193,6 +193,7 @@ PATHOLOGICAL = {
     "short paren runs": "(" * 40 + " ",
     "glued abbreviations": "e.g.No.U.S.etc.",
     "table cells": "|x",
+    "code fences": "```\nx\n",
     "words, no punctuation": "the vendor keeps missing deliveries ",
     "full-width stops": "项目可能延期。预算不足！",
     "prose": "The vendor is late. Approx. 3 weeks, i.e. the whole buffer! ",
@@ -368,6 +369,22 @@ def test_quoted_wrapped_prose_joins_within_its_quote_with_exact_offsets() -> Non
 
     assert [s.text for s in sentences if is_heading(text, s)] == [
         "On Monday, Ana wrote:", "Risks"]
+
+
+def test_a_fenced_code_block_is_no_sentence_unless_it_is_never_closed() -> None:
+    text = ("The client retries failed uploads.\n"
+            "```python\n"
+            "# This may fail if the vendor API is down\n"
+            "log.warning(\"vendor timeout, the release could slip\")\n"
+            "```not a closing fence\n"
+            "```\n"
+            "```inline``` code at the start of a line is prose.\n"
+            "~~~~\n"
+            "A fence never closed (~~~~ above) hides nothing.\n")
+    sentences = check_sentences(text)
+    assert [s.text for s in sentences] == [
+        "The client retries failed uploads.", "```inline``` code at the start of a line is prose.",
+        "A fence never closed (~~~~ above) hides nothing."]
 
 
 def test_wrapped_markdown_lists_join_within_an_item_only() -> None:

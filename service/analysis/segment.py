@@ -17,7 +17,8 @@ How a document is cut, in order:
 3. Common abbreviations (approx., e.g., i.e., etc., vs., No. before a number, Mr., Dr., Inc.,
    U.S. …) never end a sentence.
 4. Spans are trimmed of whitespace; spans without a letter or digit (``---``, ``...``) are
-   dropped.
+   dropped, and so are the lines of a fenced code block (closed by its fence): code states
+   no risk, and read as prose its comments and log messages were findings.
 5. A sentence longer than ``MAX_SENTENCE_CHARS`` is cut at whitespace (hard cut only where
    a window has none), so that a finding, and the context around it, stay bounded.
 
@@ -375,8 +376,14 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
 
 def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each line's content (hard-wrapped lines joined, see _continues):
-    marker stripped, trimmed, long lines cut."""
+    marker stripped, trimmed, long lines cut; none in a fenced code block."""
+    code = iter(_code_blocks(text))
+    block_of_code = next(code, None)
     for block_start, block_end in _blocks(text):
+        while block_of_code is not None and block_of_code[1] <= block_start:
+            block_of_code = next(code, None)
+        if block_of_code is not None and block_of_code[0] <= block_start:
+            continue
         for start, end in _cells_or_line(text, block_start, block_end):
             start, end = _trim(text, start, end)
             while end - start > CHUNK_CHARS:
@@ -385,6 +392,29 @@ def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
                 start, _ = _trim(text, cut, end)
             if start < end:
                 yield start, end
+
+
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def _code_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each fenced code block, fences included, in order. A fence closes on
+    a line of its own with at least as many of its characters; one never closed is read as
+    text (a stray fence must not hide the rest of a document)."""
+    blocks = []
+    opening = None
+    for fence in _FENCE.finditer(text):
+        line_end = text.find("\n", fence.end())
+        line_end = len(text) if line_end < 0 else line_end
+        if opening is None:
+            if fence.group(1)[0] != "`" or "`" not in text[fence.end():line_end]:
+                opening = fence  # "```code``` at a line's start" is inline code, no fence
+        elif fence.group(1)[0] == opening.group(1)[0] \
+                and len(fence.group(1)) >= len(opening.group(1)) \
+                and not text[fence.end():line_end].strip():
+            blocks.append((opening.start(), line_end))
+            opening = None
+    return blocks
 
 
 def _cells_or_line(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
