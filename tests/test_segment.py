@@ -123,6 +123,26 @@ def test_each_bullet_is_its_own_sentence_without_its_marker() -> None:
     ]
 
 
+def test_bullet_glyphs_of_word_and_pdf_lists_end_an_item_like_a_dash() -> None:
+    """PDF and Word extraction leave the list's glyph: an item long enough to look wrapped
+    was read as the first line of the next one, and a short one as a heading."""
+    text = ("Risks\n"
+            "● Budget overrun in the second half of the year for the platform team\n"
+            "● Vendor delay\n"
+            "▪Key developer may leave in March\n"
+            "  ◦ Nested item about the data centre migration being late\n"
+            "\uf0b7 A Symbol-font bullet from a PDF that Word wrote\n")
+    sentences = check_sentences(text)
+    assert [s.text for s in sentences] == [
+        "Risks", "Budget overrun in the second half of the year for the platform team",
+        "Vendor delay", "Key developer may leave in March",
+        "Nested item about the data centre migration being late",
+        "A Symbol-font bullet from a PDF that Word wrote"]
+    from service.analysis.segment import is_heading
+
+    assert [s.text for s in sentences if is_heading(text, s)] == ["Risks"]
+
+
 def test_numbered_items_and_headings_are_their_own_sentences_without_markers() -> None:
     text = ("# Risk register\n"
             "## Open items\n"

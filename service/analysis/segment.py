@@ -71,15 +71,17 @@ _NUMBER_ABBREVIATIONS = frozenset({"no.", "nr."})
 _WIDE_STOPS = r"[。！？]"
 
 # A list or heading marker at the start of a line: "- ", "* ", "• ", "– ", "— ", "1. ",
-# "12) ", "a) ", "B. ", "# ", "### ". "•" may be glued to its text, as PDF extraction
-# often leaves it. Markers other than "•" need whitespace after them, so that "1.5 million",
-# "e.g." or "-10 degrees" are not mistaken for markers.
+# "12) ", "a) ", "B. ", "# ", "### ". A bullet glyph ("•", "●", "▪", "◦", the private-use
+# Symbol and Wingdings bullets Word's PDFs carry …) may be glued to its text, as PDF
+# extraction often leaves it. Other markers need whitespace after them, so that "1.5
+# million", "e.g." or "-10 degrees" are not mistaken for markers.
+_BULLETS = "•●▪◦○■□‣⁃∙➢➤►▶✓✔\uf0a7\uf0b7\uf0d8\uf0fc"
 _LINE_MARKER = re.compile(
-    r"""
+    rf"""
     [ \t]*
     (?:
-        •[ \t]*
-      | (?: [-*–—] | \d{1,3}[.)] | [A-Za-z][.)] | \#{1,6} ) (?:[ \t]+|$)
+        [{_BULLETS}][ \t]*
+      | (?: [-*–—] | \d{{1,3}}[.)] | [A-Za-z][.)] | \#{{1,6}} ) (?:[ \t]+|$)
     )
     """,
     re.VERBOSE,
