@@ -232,8 +232,10 @@ def test_docx_paragraphs_then_table_cells():
     assert document.media_type == MEDIA_TYPES["docx"]
 
 
-def test_docx_headings_and_list_items_are_marked_by_their_style():
+def test_docx_headings_and_list_items_are_marked_by_their_style_or_numbering():
     import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
 
     document = docx.Document()
     document.add_heading("Quarterly report of the payments team", 0)
@@ -241,6 +243,9 @@ def test_docx_headings_and_list_items_are_marked_by_their_style():
     document.add_paragraph("The vendor has not signed the contract for the servers",
                            style="List Bullet")
     document.add_paragraph("Budget overrun", style="List Number")
+    numbered = document.add_paragraph("Vendor delay")  # numbered as Google Docs writes it
+    numbered._p.get_or_add_pPr().append(parse_xml(
+        f'<w:numPr {nsdecls("w")}><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr>'))
     document.add_paragraph("Nothing else to report.")
     buffer = io.BytesIO()
     document.save(buffer)
@@ -248,7 +253,7 @@ def test_docx_headings_and_list_items_are_marked_by_their_style():
         "# Quarterly report of the payments team",
         "## Risks and issues we are tracking this quarter",
         "- The vendor has not signed the contract for the servers", "- Budget overrun",
-        "Nothing else to report."]
+        "- Vendor delay", "Nothing else to report."]
 
 
 @pytest.mark.parametrize("keep", [0.9, 0.5, 0.01])

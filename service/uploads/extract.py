@@ -299,18 +299,24 @@ def _docx_text(data: bytes, limits: ExtractionLimits) -> str:
 
 
 def _docx_marker(paragraph) -> str:
-    """"# " for a Title or "Heading n" paragraph (n "#"s, at most 6), "- " for a list
-    paragraph ("List Bullet", "List Number", "List Paragraph"…), by the style's name."""
+    """"# " for a Title or "Heading n" paragraph (n "#"s, at most 6), "- " for a list item:
+    a "List …" style, or numbering of its own (how Google Docs and LibreOffice write lists;
+    python-docx has no public reader for it, hence ``_p``)."""
     try:
         name = paragraph.style.name or ""
     except (AttributeError, KeyError, ValueError):  # a style the document does not define
-        return ""
+        name = ""
     if name == "Title":
         return "# "
     level = name.removeprefix("Heading ")
     if level != name and level.isdigit():
         return "#" * min(max(int(level), 1), 6) + " "
-    return "- " if name.startswith("List") else ""
+    try:
+        properties = paragraph._p.pPr
+        numbered = properties is not None and properties.numPr is not None
+    except (AttributeError, ValueError):  # numbering markup python-docx cannot parse
+        numbered = False
+    return "- " if name.startswith("List") or numbered else ""
 
 
 def _check_zip_bounds(entries, compressed_size: int, limits: ExtractionLimits) -> None:
