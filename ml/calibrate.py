@@ -26,11 +26,11 @@ import sys
 from pathlib import Path
 
 from ml.documents import (
+    Scored,
     bootstrap_min_scores,
     choose_min_score,
     metrics_at,
     read_documents,
-    score_documents,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,21 +38,33 @@ DEFAULT_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 TEMPERATURES = [round(0.5 + 0.05 * step, 2) for step in range(91)]  # 0.5 … 5.0
 
 
-def judged_examples(analyzer, documents) -> tuple[list, list[int]]:
+def judged_examples(analyzer, documents) -> tuple[list, list[int], list[list]]:
     """(what the classifier reads, 1 when the sentence overlaps a gold risk) for each
-    sentence the scan path judges in ``documents``."""
+    sentence the scan path judges in ``documents``, and those sentences, per document."""
     from service.analysis.segment import split_sentences
     from service.analysis.transformer import judged_inputs
 
     texts: list = []
     targets = []
+    judged = []
     for document in documents:
         sentences = split_sentences(document.text)
         indices, inputs = judged_inputs(document.text, sentences, context=analyzer.context)
         texts.extend(inputs)
         targets.extend(int(any(sentences[index].start < end and start < sentences[index].end
                                for start, end, _ in document.risks)) for index in indices)
-    return texts, targets
+        judged.append([sentences[index] for index in indices])
+    return texts, targets, judged
+
+
+def scored_from_logits(analyzer, logits, judged: list[list]) -> list[list[Scored]]:
+    """What ``score_documents`` gives, read off logits already computed: the same sentences
+    and the same scores (``findings_of`` rounds a finding's score to 4 places), without a
+    second pass of the classifier over the documents."""
+    labelled = iter(analyzer.read_logits(logits))
+    return [[Scored(sentence.start, sentence.end, category, round(score, 4))
+             for sentence, (category, score) in zip(sentences, labelled)]
+            for sentences in judged]
 
 
 def risk_scores(logits, none_id: int, temperature: float) -> list[float]:
@@ -88,7 +100,7 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
 
     documents = read_documents(documents_path)
     analyzer = TransformerAnalyzer(model_dir)
-    texts, targets = judged_examples(analyzer, documents)
+    texts, targets, judged = judged_examples(analyzer, documents)
     logits = analyzer.logits(texts)
     none_id = analyzer.labels.index("none")
     temperature = min(TEMPERATURES, key=lambda t: negative_log_likelihood(
@@ -96,7 +108,7 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
     before = risk_scores(logits, none_id, 1.0)
     after = risk_scores(logits, none_id, temperature)
     analyzer.calibrate(temperature, 0.0)
-    scored = score_documents(analyzer, documents)
+    scored = scored_from_logits(analyzer, logits, judged)
     rule = {"precision": precision, "min_recall": min_recall}
     plain = choose_min_score(documents, scored, **rule)
     choices = bootstrap_min_scores(documents, scored, resamples=resamples, **rule)

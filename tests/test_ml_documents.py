@@ -189,6 +189,27 @@ def test_calibrate_then_evaluate_documents(tmp_path, model_copy, few_dev_documen
     assert json.loads(plain.stdout)["min_score"] == calibration["min_score_on_all_documents"]
 
 
+def test_calibration_scores_the_documents_as_the_scan_path_does(trained_model_dir,
+                                                                 few_dev_documents):
+    """Calibration reads the documents' scores off the logits it fitted the temperature
+    on; they must be what a scan of each document gives, sentence for sentence."""
+    from ml.calibrate import judged_examples, scored_from_logits
+    from ml.documents import read_documents, score_documents
+    from service.analysis.transformer import TransformerAnalyzer
+
+    documents = read_documents(few_dev_documents[1])
+    analyzer = TransformerAnalyzer(trained_model_dir)
+    analyzer.calibrate(1.7, 0.0)
+    texts, _, judged = judged_examples(analyzer, documents)
+    read = scored_from_logits(analyzer, analyzer.logits(texts), judged)
+    scanned = score_documents(analyzer, documents)
+    assert [len(sentences) for sentences in read] == [len(s) for s in scanned]
+    assert [[(s.start, s.end, s.category) for s in sentences] for sentences in read] == \
+        [[(s.start, s.end, s.category) for s in sentences] for sentences in scanned]
+    assert all(abs(a.score - b.score) <= 1e-4 for x, y in zip(read, scanned)
+               for a, b in zip(x, y))
+
+
 @pytest.mark.slow
 def test_compare_reads_every_threshold_off_one_scoring(tmp_path, model_copy,
                                                        few_dev_documents):

@@ -219,8 +219,13 @@ class TransformerAnalyzer:
 
     def _classify(self, sentences: Sentences, progress: bool) -> list[tuple[str, float]]:
         """(best risk category, risk score) of each sentence."""
-        probabilities = torch.softmax(self._logits(sentences, progress) / self.temperature,
-                                      dim=-1)
+        return self.read_logits(self._logits(sentences, progress))
+
+    def read_logits(self, logits) -> list[tuple[str, float]]:
+        """(best risk category, risk score) of each row of ``logits`` at the model's
+        temperature: how classify reads the classifier, and calibration with it
+        (ml/calibrate.py), so that both score a sentence alike."""
+        probabilities = torch.softmax(logits / self.temperature, dim=-1)
         risk_scores = 1 - probabilities[:, self._none_id]
         probabilities[:, self._none_id] = -1  # the best risk category
         categories = probabilities.argmax(dim=-1)
