@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from ml.documents import (
+    Document,
     Scored,
     bootstrap_min_scores,
     choose_min_score,
@@ -96,6 +97,15 @@ def expected_calibration_error(scores: list[float], targets: list[int], bins: in
 def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
               precision: float = 0.8, min_recall: float = 0.4, resamples: int = 200) -> dict:
     """Fit, choose and write ``calibration.json`` into ``model_dir``; returns what it wrote."""
+    return calibrate_and_score(model_dir, documents_path, precision=precision,
+                               min_recall=min_recall, resamples=resamples)[0]
+
+
+def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
+                        precision: float = 0.8, min_recall: float = 0.4, resamples: int = 200
+                        ) -> tuple[dict, list[Document], list[list[Scored]]]:
+    """``calibrate``, and the documents with their calibrated scores, so that ml.train
+    reports them without scoring them again."""
     from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
 
     documents = read_documents(documents_path)
@@ -130,7 +140,7 @@ def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
         "at_operating_point": metrics_at(documents, scored, min_score)["all"],
     }
     (Path(model_dir) / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
-    return calibration
+    return calibration, documents, scored
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -255,6 +255,16 @@ def save_curve(points: list[dict], operating_point: float, path: Path, title: st
     plt.close(figure)
 
 
+def documents_result(documents: list[Document], scored: list[list[Scored]],
+                     min_score: float) -> dict:
+    """How many documents, the metrics at ``min_score`` overall and by genre, and the
+    precision–recall curve, of documents already scored."""
+    by_genre = metrics_at(documents, scored, min_score)
+    return {"n_documents": len(documents), "min_score": min_score,
+            "overall": by_genre.pop("all"), "by_genre": by_genre,
+            "curve": curve(documents, scored)}
+
+
 def evaluate_documents(model_dir: Path, path: Path, out_dir: Path | None = None, *,
                        min_score: float | None = None, wrap: int | None = None) -> dict:
     """Document metrics of the model in ``model_dir`` at ``min_score`` (default: its own
@@ -269,16 +279,12 @@ def evaluate_documents(model_dir: Path, path: Path, out_dir: Path | None = None,
     scored = score_documents(analyzer, documents)
     threshold = analyzer.min_score if min_score is None else min_score
     result = {"model_version": analyzer.version, "documents": str(path), "wrapped_at": wrap,
-              "n_documents": len(documents), "min_score": threshold,
               "temperature": analyzer.temperature,
-              "by_genre": metrics_at(documents, scored, threshold)}
-    result["overall"] = result["by_genre"].pop("all")
-    points = curve(documents, scored)
-    result["curve"] = points
+              **documents_result(documents, scored, threshold)}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_curve(points, threshold, out_dir / "precision_recall.png",
+        save_curve(result["curve"], threshold, out_dir / "precision_recall.png",
                    f"{analyzer.version} on {Path(path).name}")
         (out_dir / "documents_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -393,11 +393,13 @@ def train(config: TrainingConfig) -> Path:
             "environment": environment(),
         })
 
-        calibration = None
+        calibration = calibrated = None
         if config.calibration_documents and Path(config.calibration_documents).is_file():
-            from ml.calibrate import calibrate
+            from ml.calibrate import calibrate_and_score
 
-            calibration = calibrate(staging, Path(config.calibration_documents))
+            calibration, documents, scored = calibrate_and_score(
+                staging, Path(config.calibration_documents))
+            calibrated = (documents, scored, calibration["min_score"])
             log(f"calibrated: temperature {calibration['temperature']}, min_score "
                 f"{calibration['min_score']} (document precision "
                 f"{calibration['at_operating_point']['precision']} on "
@@ -410,7 +412,7 @@ def train(config: TrainingConfig) -> Path:
             predicted = [label for label, _ in shipped.classify(
                 splits[name].inputs(config.context))]
             metrics[name] = compute_metrics(splits[name].labels, predicted)
-        metrics["documents"] = document_metrics(staging, config)
+        metrics["documents"] = document_metrics(staging, config, calibrated)
         if calibration is not None:
             metrics["calibration"] = calibration
         write_json(staging / "metrics.json", metrics)
@@ -434,19 +436,25 @@ def train(config: TrainingConfig) -> Path:
     return model_dir
 
 
-def document_metrics(model_dir: Path, config: TrainingConfig) -> dict:
+def document_metrics(model_dir: Path, config: TrainingConfig, calibrated=None) -> dict:
     """Document precision/recall of the saved model on the development and test documents,
-    at its operating point, through the scan path (ml/documents.py)."""
-    from ml.documents import evaluate_documents
+    at its operating point, through the scan path (ml/documents.py). ``calibrated``: the
+    development documents, their scores and the operating point as calibration left them,
+    so that they are not scored again."""
+    from ml.documents import documents_result, evaluate_documents
 
     measured = {}
     for name, path, wrap in (("dev", config.calibration_documents, None),
                              ("test", config.test_documents, None),
                              ("test, wrapped at 72", config.test_documents, 72)):
-        if path and Path(path).is_file():
+        if name == "dev" and calibrated:
+            result = documents_result(*calibrated)
+        elif path and Path(path).is_file():
             result = evaluate_documents(model_dir, Path(path), wrap=wrap)
-            measured[name] = {key: result[key] for key in
-                              ("n_documents", "min_score", "overall", "by_genre")}
+        else:
+            continue
+        measured[name] = {key: result[key] for key in
+                          ("n_documents", "min_score", "overall", "by_genre")}
     return measured
 
 
