@@ -19,6 +19,7 @@ from service.uploads.extract import (
 from testkit.documents import (
     PNG_BYTES,
     RISKY_SENTENCES,
+    assemble_pdf,
     lie_about_size,
     make_docx,
     make_encrypted_pdf,
@@ -177,6 +178,36 @@ def test_pdf_headings_are_told_by_their_font_size():
         "# Quarterly report of the payments team\n\n"
         "# Risks and issues we are tracking this quarter\n\n"
         f"{RISKY_SENTENCES[0]}\n{RISKY_SENTENCES[1]}\nOwner\n\n{RISKY_SENTENCES[2]}")
+
+
+def test_pdf_lines_short_of_the_column_end_their_item():
+    """A list whose bullets were drawn (a browser's print to PDF) leaves its items as bare
+    lines: one well short of the column's width, without a stop, before a capital ends its
+    item, where typed text would read the two as one wrapped line."""
+    data = make_pdf(["The vendor has not signed the contract for the new servers and",
+                     "the June launch may slip unless legal approves the new terms.",
+                     "Only one engineer knows the billing system",
+                     "Budget overrun in the second half",
+                     "The current CI pipeline is hard to maintain and to extend now."])
+    assert extract_text(data, "report.pdf").text == (
+        "The vendor has not signed the contract for the new servers and "
+        "the June launch may slip unless legal approves the new terms.\n"
+        "Only one engineer knows the billing system\n\nBudget overrun in the second half\n\n"
+        "The current CI pipeline is hard to maintain and to extend now.")
+
+
+def test_pdf_ligatures_come_out_as_letters():
+    """A typeset "ﬃ" is one character to pypdf; the classifier knows the letters (the
+    shipped model scored "… is diﬃcult to maintain and extend." 0.03, "difficult" 1.00)."""
+    content = b"BT /F1 12 Tf 72 720 Td (The pipeline is di\\310cult to maintain.) Tj ET"
+    data = assemble_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        (b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
+         b"/Differences [200 /ffi] >> >>"),  # byte 200 draws the "ffi" ligature
+        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+         b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>"),
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content)])
+    assert extract_text(data, "a.pdf").text == "The pipeline is difficult to maintain."
 
 
 @pytest.mark.parametrize("keep", [0.95, 0.5, 0.1])
