@@ -208,15 +208,16 @@ PDF_FULL_LINE_SHARE = 0.7  # a line shorter than this share of a full one was no
 
 
 def _pdf_pages(reader) -> list[str]:
-    """Each page's text with its headings marked "#", told by their font size: a PDF has no
-    heading element, and a heading line without a full stop would otherwise be read as the
-    first line of the paragraph under it."""
+    """Each page's text with its headings marked "#", told by their font size, and a blank
+    line after each line that ends an item short of the column (_break_short_lines): a PDF
+    has no heading or list element, and either line, without a full stop, would otherwise
+    be read as the first line of a wrapped paragraph."""
     pages = [_sized_lines(page) for page in reader.pages]
     chars: Counter = Counter()
     for lines in pages:
         for line, size in lines:
             chars[size] += len(line.strip())
-    body = chars.most_common(1)[0][0] if chars else 0.0
+    body = _commonest(chars)
     lengths = sorted(len(line.strip()) for lines in pages for line, size in lines
                      if size == body and line.strip())
     full = lengths[len(lengths) * 9 // 10] if lengths else 0
@@ -252,14 +253,19 @@ def _sized_lines(page) -> list[tuple[str, float]]:
         current.append(first)
         sizes[size] += len(first.strip())
         for part in rest:
-            lines.append(("".join(current), sizes.most_common(1)[0][0] if sizes else 0.0))
+            lines.append(("".join(current), _commonest(sizes)))
             current[:] = [part]
             sizes.clear()
             sizes[size] += len(part.strip())
 
     page.extract_text(visitor_text=visit)
-    lines.append(("".join(current), sizes.most_common(1)[0][0] if sizes else 0.0))
+    lines.append(("".join(current), _commonest(sizes)))
     return lines
+
+
+def _commonest(sizes: Counter) -> float:
+    """The font size with the most characters, or 0.0 where there is none."""
+    return sizes.most_common(1)[0][0] if sizes else 0.0
 
 
 def _vertical_scale(matrix) -> float:
