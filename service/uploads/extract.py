@@ -32,10 +32,10 @@ MEDIA_TYPES = {
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b",
                          re.IGNORECASE | re.DOTALL)
 _HIDDEN_TAGS = ("script", "style", "noscript", "template", "head")
-_BLOCK_TAGS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "td", "th",
+_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_BLOCK_TAGS = ("p", "div", "li", *_HEADING_TAGS, "br", "tr", "td", "th",
                "section", "article", "header", "footer", "blockquote", "pre", "table",
                "ul", "ol", "dt", "dd", "hr", "title")
-_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
 
 class DocumentError(Exception):
