@@ -214,6 +214,8 @@ PATHOLOGICAL = {
     "glued abbreviations": "e.g.No.U.S.etc.",
     "table cells": "|x",
     "code fences": "```\nx\n",
+    "comments never closed": "<!-- x\n",
+    "comments": "<!--x-->y\n",
     "words, no punctuation": "the vendor keeps missing deliveries ",
     "full-width stops": "项目可能延期。预算不足！",
     "prose": "The vendor is late. Approx. 3 weeks, i.e. the whole buffer! ",
@@ -405,6 +407,30 @@ def test_a_fenced_code_block_is_no_sentence_unless_it_is_never_closed() -> None:
     assert [s.text for s in sentences] == [
         "The client retries failed uploads.", "```inline``` code at the start of a line is prose.",
         "A fence never closed (~~~~ above) hides nothing."]
+
+
+def test_a_comment_that_starts_a_line_is_no_sentence_unless_it_is_never_closed() -> None:
+    """A rendered Markdown page never shows a comment; templates keep their instructions in
+    them ("Describe the risks of this proposal")."""
+    from service.analysis.segment import is_heading
+
+    text = ("## Risks and Mitigations\n\n"
+            "<!--\n"
+            "What are the risks of this proposal, and how do we mitigate them? Think broadly,\n"
+            "for example about security and how this will impact the larger ecosystem.\n"
+            "-->\n"
+            "The vendor has not signed the support contract.\n"
+            "<!-- Describe who reviews the design and what could go wrong with it -->\n"
+            "Only one engineer knows the billing module.\n"
+            "<!-- owner: Ana --> Budget approval is late.\n"
+            "```\n<!-- inside code -->\n```\n"
+            "<!-- A comment never closed hides nothing.\n")
+    sentences = check_sentences(text)
+    assert [s.text for s in sentences] == [
+        "Risks and Mitigations", "The vendor has not signed the support contract.",
+        "Only one engineer knows the billing module.", "Budget approval is late.",
+        "A comment never closed hides nothing."]
+    assert [s.text for s in sentences if is_heading(text, s)] == ["Risks and Mitigations"]
 
 
 def test_wrapped_markdown_lists_join_within_an_item_only() -> None:

@@ -255,6 +255,19 @@ def test_a_markdown_risk_register_finds_what_the_same_word_table_finds(
     assert all(markdown[f.start:f.end] == f.risk for f in in_markdown)
 
 
+def test_a_templates_comments_are_never_findings(trained_analyzer, held_out_path) -> None:
+    """Risks written inside a Markdown comment, as templates keep their instructions and
+    examples, are not on the rendered page: only the risk under them is found."""
+    risks, _ = risk_and_none_sentences(trained_analyzer, held_out_path)
+    markdown = (f"## Risks and Mitigations\n\n<!--\nFor example: {risks[0]}\n-->\n"
+                f"<!-- {risks[1]} -->\n{risks[2]}\n")
+
+    findings = trained_analyzer.analyze(markdown).findings
+
+    assert [f.risk for f in findings] == [risks[2]]
+    assert trained_analyzer.analyze(f"{risks[0]}\n\n{risks[1]}\n").findings  # found as text
+
+
 def test_text_without_sentences_has_no_findings(trained_analyzer) -> None:
     assert trained_analyzer.analyze("").findings == []
     assert trained_analyzer.analyze(" \n\t ").findings == []

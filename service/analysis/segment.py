@@ -18,7 +18,9 @@ How a document is cut, in order:
    U.S. …) never end a sentence.
 4. Spans are trimmed of whitespace; spans without a letter or digit (``---``, ``...``) are
    dropped, and so are the lines of a fenced code block (closed by its fence): code states
-   no risk, and read as prose its comments and log messages were findings.
+   no risk, and read as prose its comments and log messages were findings. An HTML comment
+   that starts a line (``<!-- … -->``, as templates give their instructions) is dropped
+   too, since a reader of the rendered Markdown never sees it.
 5. A sentence longer than ``MAX_SENTENCE_CHARS`` is cut at whitespace (hard cut only where
    a window has none), so that a finding, and the context around it, stay bounded.
 
@@ -378,14 +380,17 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
 
 def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each line's content (hard-wrapped lines joined, see _continues):
-    marker stripped, trimmed, long lines cut; none in a fenced code block."""
-    code = iter(_code_blocks(text))
-    block_of_code = next(code, None)
+    marker stripped, trimmed, long lines cut; none in a fenced code block or a comment
+    (what follows a comment's ``-->`` on its line is read)."""
+    hidden = iter(_hidden_blocks(text))
+    unseen = next(hidden, None)
     for block_start, block_end in _blocks(text):
-        while block_of_code is not None and block_of_code[1] <= block_start:
-            block_of_code = next(code, None)
-        if block_of_code is not None and block_of_code[0] <= block_start:
-            continue
+        while unseen is not None and unseen[1] <= block_start:
+            unseen = next(hidden, None)
+        if unseen is not None and unseen[0] <= block_start:
+            block_start = unseen[1]
+            if block_start >= block_end:
+                continue
         for start, end in _cells_or_line(text, block_start, block_end):
             start, end = _trim(text, start, end)
             while end - start > CHUNK_CHARS:
@@ -396,23 +401,32 @@ def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
                 yield start, end
 
 
-_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})", re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,}|<!--)", re.MULTILINE)
 
 
-def _code_blocks(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each fenced code block, fences included, in order. A fence closes on
-    a line of its own with at least as many of its characters; one never closed is read as
-    text (a stray fence must not hide the rest of a document)."""
+def _hidden_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each fenced code block (fences included) and of each comment that
+    starts a line (to the end of its ``-->``), in order. A fence closes on a line of its own
+    with at least as many of its characters; a fence or comment never closed is read as text
+    (a stray one must not hide the rest of a document)."""
     blocks = []
     opening = None
+    comments_close = True  # False once one comment never closes: none after it can
     for fence in _FENCE.finditer(text):
+        if blocks and fence.start() < blocks[-1][1]:
+            continue  # inside a comment
         line_end = text.find("\n", fence.end())
         line_end = len(text) if line_end < 0 else line_end
-        if opening is None:
-            if fence.group(1)[0] != "`" or "`" not in text[fence.end():line_end]:
+        mark = fence.group(1)
+        if opening is None and mark == "<!--":
+            close = text.find("-->", fence.end()) if comments_close else -1
+            comments_close = close >= 0
+            if comments_close:
+                blocks.append((fence.start(), close + 3))
+        elif opening is None:
+            if mark[0] != "`" or "`" not in text[fence.end():line_end]:
                 opening = fence  # "```code``` at a line's start" is inline code, no fence
-        elif fence.group(1)[0] == opening.group(1)[0] \
-                and len(fence.group(1)) >= len(opening.group(1)) \
+        elif mark[0] == opening.group(1)[0] and len(mark) >= len(opening.group(1)) \
                 and not text[fence.end():line_end].strip():
             blocks.append((opening.start(), line_end))
             opening = None
