@@ -264,6 +264,13 @@ class JobLog(logging.Handler):
     def emit(self, record):
         self.lines.append(record.getMessage())
 
+    def wait_until(self, enough, timeout: float = 10.0) -> None:
+        """A worker logs a document's end just after committing it, so a poll can see the
+        job finished a moment before its last line: wait for the lines, bounded."""
+        deadline = time.monotonic() + timeout
+        while not enough(self.lines) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def __enter__(self):
         self.logger = logging.getLogger("riskscan.jobs")
         self.level = self.logger.level
@@ -315,6 +322,7 @@ def test_a_job_of_several_files_becomes_ordinary_scans(jobs_app, engine, scan_mo
     with JobLog() as log:
         job_id = accepted(post_job(client, headers, files), total=4)
         job = wait_for(client, headers, job_id)
+        log.wait_until(lambda lines: sum(job_id in line for line in lines) >= 8)
 
     assert (job["status"], job["total"], job["done"], job["failed"]) == ("done", 4, 4, 0)
     assert job["project_id"] is None and job["created_at"] <= job["finished_at"]
