@@ -8,6 +8,7 @@ from service.analysis.segment import (
     CONTEXT_NEIGHBOUR_CHARS,
     MAX_SENTENCE_CHARS,
     Sentence,
+    is_heading,
     sentence_context,
     split_sentences,
 )
@@ -138,8 +139,6 @@ def test_bullet_glyphs_of_word_and_pdf_lists_end_an_item_like_a_dash() -> None:
         "Vendor delay", "Key developer may leave in March",
         "Nested item about the data centre migration being late",
         "A Symbol-font bullet from a PDF that Word wrote"]
-    from service.analysis.segment import is_heading
-
     assert [s.text for s in sentences if is_heading(text, s)] == ["Risks"]
 
 
@@ -387,8 +386,6 @@ def test_quoted_wrapped_prose_joins_within_its_quote_with_exact_offsets() -> Non
                      "from the quote around it.", "Risks", "Vendor delay",
                      "Who will fund the audit of the payment module once the grant ends in "
                      "June?"]  # Markdown's lazy continuation
-    from service.analysis.segment import is_heading
-
     assert [s.text for s in sentences if is_heading(text, s)] == [
         "On Monday, Ana wrote:", "Risks"]
 
@@ -412,8 +409,6 @@ def test_a_fenced_code_block_is_no_sentence_unless_it_is_never_closed() -> None:
 def test_a_comment_that_starts_a_line_is_no_sentence_unless_it_is_never_closed() -> None:
     """A rendered Markdown page never shows a comment; templates keep their instructions in
     them ("Describe the risks of this proposal")."""
-    from service.analysis.segment import is_heading
-
     text = ("## Risks and Mitigations\n\n"
             "<!--\n"
             "What are the risks of this proposal, and how do we mitigate them? Think broadly,\n"
@@ -496,6 +491,4 @@ def test_a_row_is_split_into_cells_only_where_a_line_starts_with_a_pipe() -> Non
     ("| Vendor delay. Open |\n", []),  # "Open" is not the whole of its cell
 ])
 def test_headings_and_label_lines_are_recognised(text, headings) -> None:
-    from service.analysis.segment import is_heading
-
     assert [s.text for s in split_sentences(text) if is_heading(text, s)] == headings

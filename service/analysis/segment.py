@@ -401,7 +401,7 @@ def _line_pieces(text: str) -> Iterator[tuple[int, int]]:
                 yield start, end
 
 
-_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,}|<!--)", re.MULTILINE)
+_HIDDEN_START = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,}|<!--)", re.MULTILINE)  # fence or comment
 
 
 def _hidden_blocks(text: str) -> list[tuple[int, int]]:
@@ -412,22 +412,23 @@ def _hidden_blocks(text: str) -> list[tuple[int, int]]:
     blocks = []
     opening = None
     comments_close = True  # False once one comment never closes: none after it can
-    for fence in _FENCE.finditer(text):
-        if blocks and fence.start() < blocks[-1][1]:
+    for found in _HIDDEN_START.finditer(text):
+        if blocks and found.start() < blocks[-1][1]:
             continue  # inside a comment
-        line_end = text.find("\n", fence.end())
-        line_end = len(text) if line_end < 0 else line_end
-        mark = fence.group(1)
+        mark = found.group(1)
         if opening is None and mark == "<!--":
-            close = text.find("-->", fence.end()) if comments_close else -1
+            close = text.find("-->", found.end()) if comments_close else -1
             comments_close = close >= 0
             if comments_close:
-                blocks.append((fence.start(), close + 3))
-        elif opening is None:
-            if mark[0] != "`" or "`" not in text[fence.end():line_end]:
-                opening = fence  # "```code``` at a line's start" is inline code, no fence
+                blocks.append((found.start(), close + 3))
+            continue
+        line_end = text.find("\n", found.end())
+        line_end = len(text) if line_end < 0 else line_end
+        if opening is None:
+            if mark[0] != "`" or "`" not in text[found.end():line_end]:
+                opening = found  # "```code``` at a line's start" is inline code, no fence
         elif mark[0] == opening.group(1)[0] and len(mark) >= len(opening.group(1)) \
-                and not text[fence.end():line_end].strip():
+                and not text[found.end():line_end].strip():
             blocks.append((opening.start(), line_end))
             opening = None
     return blocks
