@@ -7,6 +7,7 @@ that a model folder says on its own how it was made and how well it does.
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.analysis.labels import LABELS
@@ -14,6 +15,15 @@ from service.analysis.labels import LABELS
 if TYPE_CHECKING:  # pragma: no cover
     from ml.splits import LabelledSplit
     from ml.train import TrainingConfig
+
+
+def _taught(config: TrainingConfig) -> str:
+    """The card's sentence on distillation (ml/distill.py), when the run learnt from a teacher."""
+    if config.teacher_scores is None or config.distillation <= 0:
+        return ""
+    return (f"\nEach sentence's target puts {config.distillation:g} on the probabilities a larger "
+            f"model gives it\n(`{Path(config.teacher_scores).name}`, written by `python -m "
+            f"ml.distill`) and the rest on its label.")
 
 
 def environment() -> dict:
@@ -76,7 +86,7 @@ learning rate {config.learning_rate}, batch size {config.batch_size}, max length
 {config.max_length} tokens, class weighting `{config.class_weighting}`, label smoothing
 {config.label_smoothing}, word embeddings {"kept as pretrained" if config.freeze_word_embeddings
 else "trained"}, a sentence read in a document weighing {config.document_weight:g}, seed
-{config.seed}.
+{config.seed}.{_taught(config)}
 The epoch with the best validation macro-F1 is kept: epoch {best_epoch}.
 Took {seconds / 60:.1f} minutes ({environment()["cpu_threads"]} CPU threads).
 

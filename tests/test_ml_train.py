@@ -1,13 +1,19 @@
 """How ml.train reads its data: a sentence read in a real document can weigh more than one
-written alone, and an epoch can read only a share of the written ones."""
+written alone, an epoch can read only a share of the written ones, and a larger model's
+probabilities can share a sentence's target with its label."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from ml.train import LengthGroupedBatches, WeightedLoss
+from ml.distill import InvalidTeacherScoresError, read_scores, write_scores
+from ml.splits import LabelledSplit
+from ml.train import LengthGroupedBatches, WeightedLoss, distilled_targets
+from service.analysis.labels import LABELS
 
 
 @pytest.mark.parametrize("class_weights", [None, torch.tensor([1.0, 2.5, 0.4])])
@@ -30,6 +36,69 @@ def test_equal_weights_are_the_plain_weighted_mean() -> None:
     plain = torch.nn.CrossEntropyLoss(weight=class_weights, label_smoothing=0.1)(logits, labels)
     assert WeightedLoss(class_weights, 0.1)(logits, labels, torch.ones(6)).item() == \
         pytest.approx(plain.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("class_weights", [None, torch.tensor([1.0, 2.5, 0.4])])
+def test_a_target_all_on_the_label_is_the_label(class_weights) -> None:
+    torch.manual_seed(2)
+    logits, labels = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
+    sample_weight = torch.tensor([3.0, 1, 1, 1, 3.0])
+    loss = WeightedLoss(class_weights, 0.1)
+    one_hot = torch.nn.functional.one_hot(labels, 3).float()
+    assert loss(logits, labels, sample_weight, one_hot).item() == \
+        pytest.approx(loss(logits, labels, sample_weight).item(), rel=1e-6)
+
+
+def test_a_teachers_target_is_learnt_where_it_differs_from_the_label() -> None:
+    labels = torch.tensor([0])
+    teacher = torch.tensor([[0.3, 0.7, 0.0]])  # the teacher doubts the label
+    loss = WeightedLoss(None, 0.0)
+    towards_teacher = torch.log(torch.tensor([[0.3, 0.7, 1e-4]]))
+    towards_label = torch.log(torch.tensor([[0.98, 0.01, 0.01]]))
+    one = torch.ones(1)
+    assert loss(towards_teacher, labels, one, teacher) < loss(towards_label, labels, one, teacher)
+    assert loss(towards_label, labels, one) < loss(towards_teacher, labels, one)
+
+
+def test_a_sentence_target_mixes_teacher_and_label_by_its_own_reading(tmp_path) -> None:
+    split = LabelledSplit(["Funding may run out.", "Funding may run out.", "We met."],
+                          ["budget", "budget", "none"], ["", "Budget: —", ""])
+    teacher = [0.0] * len(LABELS)
+    teacher[LABELS.index("schedule")] = 0.5
+    teacher[LABELS.index("budget")] = 0.5
+    path = tmp_path / "scores.jsonl"
+    write_scores(path, [("Funding may run out.", "")], [teacher])
+
+    targets = distilled_targets(split, path, 0.4)
+    budget, schedule = LABELS.index("budget"), LABELS.index("schedule")
+    assert targets[0][budget] == pytest.approx(0.6 + 0.4 * 0.5)
+    assert targets[0][schedule] == pytest.approx(0.4 * 0.5)
+    assert sum(targets[0]) == pytest.approx(1.0)
+    # Read in a document, the same words are another input: the teacher did not score it.
+    assert targets[1] == [float(label == "budget") for label in LABELS]
+    assert targets[2] == [float(label == "none") for label in LABELS]
+
+    unrelated = tmp_path / "unrelated.jsonl"
+    write_scores(unrelated, [("Something else.", "")], [teacher])
+    with pytest.raises(SystemExit, match="none of the training sentences"):
+        distilled_targets(split, unrelated, 0.4)
+
+
+@pytest.mark.parametrize("line", [
+    "not json",
+    json.dumps(["a list"]),
+    json.dumps({"text": "a", "context": "", "probabilities": [0.5, 0.5]}),
+    json.dumps({"text": "a", "probabilities": [1 / len(LABELS)] * len(LABELS)}),
+    json.dumps({"text": "a", "context": "", "probabilities": [-1.0] + [0.2] * (len(LABELS) - 1)}),
+    json.dumps({"text": "a", "context": "", "probabilities": ["x"] * len(LABELS)}),
+])
+def test_a_malformed_scores_line_is_refused_naming_where(tmp_path, line) -> None:
+    path = tmp_path / "scores.jsonl"
+    path.write_text(json.dumps({"text": "ok", "context": "",
+                                "probabilities": [1 / len(LABELS)] * len(LABELS)})
+                    + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(InvalidTeacherScoresError, match="scores.jsonl:2"):
+        read_scores(path)
 
 
 def epochs_of(sampler, count: int) -> list[list[int]]:

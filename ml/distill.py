@@ -1,0 +1,97 @@
+"""A larger model's view of the training sentences, for a small one to learn from.
+
+    python -m ml.distill --teacher models_cache/<version> [--out ml/data/teacher/scores.jsonl]
+
+A larger encoder finds risks better on writers never trained on, but trains and scans too
+slowly for the 20-minute first ``make run`` and the service's throughput (docs/model.md,
+"A larger encoder"). So it is trained once, here, and its label probabilities for every
+training sentence are committed as data: ``ml.train --teacher-scores`` then trains the
+shipped encoder towards them as well as towards the labels (knowledge distillation,
+Hinton et al. 2015), at no cost to the budget.
+
+Each line of the output is ``{"text", "context", "probabilities"}``: the sentence, the
+context a model reads it with ("" for one written alone) and the teacher's probability of
+each label in ``LABELS`` order, at temperature 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ml.jsonl import records
+from ml.splits import load_split
+from service.analysis.labels import LABELS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "ml" / "data" / "teacher" / "scores.jsonl"
+
+
+class InvalidTeacherScoresError(ValueError):
+    """The teacher scores file cannot be used as it is."""
+
+
+def teacher_probabilities(teacher_dir: Path, inputs: list[tuple[str, str]], *,
+                          batch_size: int = 64) -> list[list[float]]:
+    """The teacher's label probabilities for each (sentence, context), in input order."""
+    import torch
+
+    from service.analysis.transformer import TransformerAnalyzer
+
+    analyzer = TransformerAnalyzer(Path(teacher_dir), batch_size=batch_size)
+    if list(analyzer.labels) != list(LABELS):
+        raise SystemExit(f"{teacher_dir} has labels {analyzer.labels}, not {list(LABELS)}")
+    probabilities = []
+    for start in range(0, len(inputs), 1024):  # a progress line now and then
+        logits = analyzer.logits(inputs[start:start + 1024])
+        probabilities += torch.softmax(logits.float(), dim=-1).tolist()
+        print(f"{start + len(logits)} of {len(inputs)} sentences", file=sys.stderr, flush=True)
+    return probabilities
+
+
+def write_scores(path: Path, inputs: list[tuple[str, str]],
+                 probabilities: list[list[float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = (json.dumps({"text": text, "context": context,
+                         "probabilities": [round(p, 4) for p in row]}, ensure_ascii=False)
+             for (text, context), row in zip(inputs, probabilities))
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def read_scores(path: Path) -> dict[tuple[str, str], list[float]]:
+    """Teacher probabilities by (sentence, context); InvalidTeacherScoresError when a line is
+    not one of ``write_scores``'s."""
+    scores = {}
+    for where, record in records(path, InvalidTeacherScoresError):
+        probabilities = record.get("probabilities") if isinstance(record, dict) else None
+        if not (isinstance(record, dict) and isinstance(record.get("text"), str)
+                and isinstance(record.get("context"), str)
+                and isinstance(probabilities, list) and len(probabilities) == len(LABELS)
+                and all(isinstance(p, int | float) and 0 <= p <= 1 for p in probabilities)):
+            raise InvalidTeacherScoresError(
+                f"{where}: needs \"text\", \"context\" and {len(LABELS)} \"probabilities\"")
+        total = sum(probabilities)
+        scores[record["text"], record["context"]] = [p / total for p in probabilities]
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.distill", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", type=Path, required=True, help="the teacher's model folder")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "ml" / "data",
+                        help="folder with train.jsonl")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the scores file to write")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    split = load_split(args.data_dir, "train")
+    inputs = sorted(set(zip(split.texts, split.contexts)))  # one line per distinct reading
+    write_scores(args.out, inputs, teacher_probabilities(args.teacher, inputs,
+                                                         batch_size=args.batch_size))
+    print(f"wrote {args.out} ({len(inputs)} sentences)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
