@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _taught(config: TrainingConfig) -> str:
     """The card's sentence on distillation (ml/distill.py), when the run learnt from a teacher."""
-    if config.teacher_scores is None or config.distillation <= 0:
+    if not config.learns_from_teacher():
         return ""
     return (f"\nEach sentence's target puts {config.distillation:g} on the probabilities a larger "
             f"model gives it\n(`{Path(config.teacher_scores).name}`, written by `python -m "

@@ -4,10 +4,11 @@
 
 A larger encoder finds risks better on writers never trained on, but trains and scans too
 slowly for the 20-minute first ``make run`` and the service's throughput (docs/model.md,
-"A larger encoder"). So it is trained once, here, and its label probabilities for every
-training sentence are committed as data: ``ml.train --teacher-scores`` then trains the
+"A larger encoder"). So it can be trained once, elsewhere, and its label probabilities
+for every training sentence kept as data: ``ml.train --teacher-scores`` then trains the
 shipped encoder towards them as well as towards the labels (knowledge distillation,
-Hinton et al. 2015), at no cost to the budget.
+Hinton et al. 2015), at no cost to the budget. Measured and not taken yet (docs/model.md,
+"Distilling the larger encoder").
 
 Each line of the output is ``{"text", "context", "probabilities"}``: the sentence, the
 context a model reads it with ("" for one written alone) and the teacher's probability of
@@ -69,16 +70,19 @@ def read_scores(path: Path) -> dict[tuple[str, str], list[float]]:
         if not (isinstance(record, dict) and isinstance(record.get("text"), str)
                 and isinstance(record.get("context"), str)
                 and isinstance(probabilities, list) and len(probabilities) == len(LABELS)
-                and all(isinstance(p, int | float) and 0 <= p <= 1 for p in probabilities)):
+                and all(isinstance(p, int | float) and 0 <= p <= 1 for p in probabilities)
+                and sum(probabilities) > 0):
             raise InvalidTeacherScoresError(
-                f"{where}: needs \"text\", \"context\" and {len(LABELS)} \"probabilities\"")
+                f"{where}: needs \"text\", \"context\" and {len(LABELS)} \"probabilities\" "
+                "in [0, 1], not all 0")
         total = sum(probabilities)
         scores[record["text"], record["context"]] = [p / total for p in probabilities]
     return scores
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.distill", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ml.distill",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", type=Path, required=True, help="the teacher's model folder")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "ml" / "data",
                         help="folder with train.jsonl")

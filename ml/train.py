@@ -44,7 +44,7 @@ import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when
 from ml.card import environment, model_card
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx
-from ml.splits import borrow_contexts, load_split, stratified_subset
+from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
 from service.analysis.labels import LABELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +134,10 @@ class TrainingConfig:
     test_documents: Path | None = field(
         default=REPO_ROOT / "ml" / "data" / "documents" / "test.jsonl", metadata={
             "help": "real documents never trained on, measured for the model card"})
+
+    def learns_from_teacher(self) -> bool:
+        """Whether the targets mix in a teacher's probabilities (ml/distill.py)."""
+        return self.teacher_scores is not None and self.distillation > 0
 
     def resolved_encoder_dir(self) -> Path:
         if self.encoder_dir is not None:
@@ -250,7 +254,8 @@ class WeightedLoss:
         return (losses * sample_weight).sum() / denominators.sum()
 
 
-def distilled_targets(split, teacher_scores: Path, weight: float) -> list[list[float]]:
+def distilled_targets(split: LabelledSplit, teacher_scores: Path, weight: float
+                      ) -> list[list[float]]:
     """Each sentence's target: ``weight`` of the teacher's probabilities for it and the rest
     on its label. A sentence the teacher did not score keeps its label alone."""
     from ml.distill import read_scores
@@ -346,7 +351,7 @@ def train(config: TrainingConfig) -> Path:
     encoded = encode(tokenizer, train_split.inputs(config.context), context=config.context,
                      max_length=config.max_length)
     targets = None
-    if config.teacher_scores is not None and config.distillation > 0:
+    if config.learns_from_teacher():
         targets = distilled_targets(splits["train"], Path(config.teacher_scores),
                                     config.distillation)  # keyed by the sentences' own contexts
     examples = [
@@ -437,7 +442,7 @@ def train(config: TrainingConfig) -> Path:
                             "sentences": len(split.texts), "per_label": split.counts()}
                      for name, split in splits.items()},
             **({"teacher_scores_sha256": file_sha256(Path(config.teacher_scores))}
-               if targets else {}),
+               if config.learns_from_teacher() else {}),
             "best_epoch": best_epoch,
             "history": history,
             "training_seconds": round(training_seconds, 1),

@@ -91,6 +91,7 @@ def test_a_sentence_target_mixes_teacher_and_label_by_its_own_reading(tmp_path) 
     json.dumps({"text": "a", "probabilities": [1 / len(LABELS)] * len(LABELS)}),
     json.dumps({"text": "a", "context": "", "probabilities": [-1.0] + [0.2] * (len(LABELS) - 1)}),
     json.dumps({"text": "a", "context": "", "probabilities": ["x"] * len(LABELS)}),
+    json.dumps({"text": "a", "context": "", "probabilities": [0] * len(LABELS)}),
 ])
 def test_a_malformed_scores_line_is_refused_naming_where(tmp_path, line) -> None:
     path = tmp_path / "scores.jsonl"
