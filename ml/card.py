@@ -18,12 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _taught(config: TrainingConfig) -> str:
-    """The card's sentence on distillation (ml/distill.py), when the run learnt from a teacher."""
-    if not config.learns_from_teacher():
-        return ""
-    return (f"\nEach sentence's target puts {config.distillation:g} on the probabilities a larger "
-            f"model gives it\n(`{Path(config.teacher_scores).name}`, written by `python -m "
-            f"ml.distill`) and the rest on its label.")
+    """The card's sentences on distillation (ml/distill.py), when the run learnt from a teacher."""
+    said = ""
+    sharpened = (f", sharpened to temperature {config.teacher_temperature:g}"
+                 if config.teacher_temperature != 1 else "")
+    if config.learns_from_teacher():
+        said += (f"\nEach sentence's target puts {config.distillation:g} on the probabilities a "
+                 f"larger model gives it\n(`{Path(config.teacher_scores).name}`, written by "
+                 f"`python -m ml.distill`{sharpened}) and the rest on its label.")
+    if config.teacher_documents is not None:
+        said += (f"\nIt also learnt a larger model's probabilities{sharpened} for the sentences "
+                 f"of real\ndocuments nobody labelled (`{Path(config.teacher_documents).name}`, "
+                 f"`python -m ml.distill --documents`),\n{config.teacher_share:g} of them "
+                 f"an epoch, a fresh draw each time.")
+    return said
 
 
 def environment() -> dict:

@@ -1,6 +1,7 @@
 """A larger model's view of the training sentences, for a small one to learn from.
 
     python -m ml.distill --teacher models_cache/<version> [--out ml/data/teacher/scores.jsonl]
+    python -m ml.distill --teacher models_cache/<version> --documents FILE.jsonl --out FILE
 
 A larger encoder finds risks better on writers never trained on, but trains and scans too
 slowly for the 20-minute first ``make run`` and the service's throughput (docs/model.md,
@@ -9,6 +10,11 @@ for every training sentence kept as data: ``ml.train --teacher-scores`` then tra
 shipped encoder towards them as well as towards the labels (knowledge distillation,
 Hinton et al. 2015), at no cost to the budget. Measured and not taken yet (docs/model.md,
 "Distilling the larger encoder").
+
+With ``--documents`` it scores instead every sentence the scan path judges in real
+documents nobody labelled (JSONL of ``{"text"}``), read as the service reads them: what a
+teacher knows of unseen writers is on such sentences, and ``ml.train --teacher-documents``
+trains on them with the teacher's probabilities as their only target.
 
 Each line of the output is ``{"text", "context", "probabilities"}``: the sentence, the
 context a model reads it with ("" for one written alone) and the teacher's probability of
@@ -52,6 +58,22 @@ def teacher_probabilities(teacher_dir: Path, inputs: list[tuple[str, str]], *,
     return probabilities
 
 
+def document_inputs(path: Path) -> list[tuple[str, str]]:
+    """Each distinct (sentence, context) the scan path judges in the documents of ``path``
+    (JSONL with a ``"text"`` each): segmentation, the heading rule and the context exactly
+    as ``TransformerAnalyzer.analyze`` builds them."""
+    from service.analysis.segment import split_sentences
+    from service.analysis.transformer import judged_inputs
+
+    inputs: dict[tuple[str, str], None] = {}
+    for where, record in records(path, InvalidTeacherScoresError):
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise InvalidTeacherScoresError(f"{where}: needs a \"text\" string")
+        text = record["text"]
+        inputs.update(dict.fromkeys(judged_inputs(text, split_sentences(text), context=True)[1]))
+    return list(inputs)
+
+
 def write_scores(path: Path, inputs: list[tuple[str, str]],
                  probabilities: list[list[float]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +83,13 @@ def write_scores(path: Path, inputs: list[tuple[str, str]],
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-def read_scores(path: Path) -> dict[tuple[str, str], list[float]]:
-    """Teacher probabilities by (sentence, context); InvalidTeacherScoresError when a line is
-    not one of ``write_scores``'s."""
+def read_scores(path: Path, *, temperature: float = 1.0
+                ) -> dict[tuple[str, str], list[float]]:
+    """Teacher probabilities by (sentence, context), at ``temperature`` (below 1 sharpens
+    them: ``p ** (1 / T)``, summing to 1 again, as the softmax of the logits over T would);
+    InvalidTeacherScoresError when a line is not one of ``write_scores``'s."""
+    if not temperature > 0:
+        raise InvalidTeacherScoresError(f"the temperature must be above 0, not {temperature}")
     scores = {}
     for where, record in records(path, InvalidTeacherScoresError):
         probabilities = record.get("probabilities") if isinstance(record, dict) else None
@@ -75,8 +101,12 @@ def read_scores(path: Path) -> dict[tuple[str, str], list[float]]:
             raise InvalidTeacherScoresError(
                 f"{where}: needs \"text\", \"context\" and {len(LABELS)} \"probabilities\" "
                 "in [0, 1], not all 0")
-        total = sum(probabilities)
-        scores[record["text"], record["context"]] = [p / total for p in probabilities]
+        powered = [p ** (1 / temperature) for p in probabilities]
+        total = sum(powered)
+        if not total > 0:  # every probability underflowed: the teacher's best label alone
+            powered = [float(p == max(probabilities)) for p in probabilities]
+            total = sum(powered)
+        scores[record["text"], record["context"]] = [p / total for p in powered]
     return scores
 
 
@@ -86,11 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", type=Path, required=True, help="the teacher's model folder")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "ml" / "data",
                         help="folder with train.jsonl")
+    parser.add_argument("--documents", type=Path, default=None,
+                        help="score the sentences of these unlabelled documents (JSONL of "
+                             "{\"text\"}) instead of the training split")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the scores file to write")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
-    split = load_split(args.data_dir, "train")
-    inputs = sorted(set(zip(split.texts, split.contexts)))  # one line per distinct reading
+    if args.documents is not None:
+        inputs = document_inputs(args.documents)
+    else:
+        split = load_split(args.data_dir, "train")
+        inputs = sorted(set(zip(split.texts, split.contexts)))  # one line per distinct reading
     write_scores(args.out, inputs, teacher_probabilities(args.teacher, inputs,
                                                          batch_size=args.batch_size))
     print(f"wrote {args.out} ({len(inputs)} sentences)", file=sys.stderr)

