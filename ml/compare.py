@@ -40,10 +40,10 @@ def compare(model_dirs: list[Path], documents_path: Path = DEFAULT_DOCUMENTS, *,
         analyzer = TransformerAnalyzer(model_dir)
         scored = score_documents(analyzer, documents)
         at_point = metrics_at(documents, scored, analyzer.min_score)
-        calibration = _read_json(model_dir / "metrics.json").get("calibration", {})
+        calibration = read_json(model_dir / "metrics.json").get("calibration", {})
         rows.append({
             "model": analyzer.version,
-            "seed": _read_json(model_dir / "training_config.json").get("seed"),
+            "seed": read_json(model_dir / "training_config.json").get("seed"),
             "min_score": analyzer.min_score,
             "dev": calibration.get("at_operating_point"),
             "overall": at_point["all"],
@@ -66,22 +66,22 @@ def markdown(rows: list[dict], thresholds=DEFAULT_THRESHOLDS, genres=()) -> str:
             point += f" ({figure(dev['precision'])} / {figure(dev['recall'])})"
         cells = [row["model"], str(row["seed"]), point, figure(overall["precision"]),
                  figure(overall["recall"]), figure(overall["category_accuracy"]),
-                 _percent(overall["neutral_flagged"]),
-                 *(_pair(row["at"][t]) for t in thresholds),
-                 *(_pair(row["genres"][g]) for g in genres)]
+                 percent(overall["neutral_flagged"]),
+                 *(pair(row["at"][t]) for t in thresholds),
+                 *(pair(row["genres"][g]) for g in genres)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _percent(value) -> str:
+def percent(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _pair(metrics: dict | None) -> str:
+def pair(metrics: dict | None) -> str:
     if not metrics:
         return "–"
     return f"{figure(metrics['precision'])} / {figure(metrics['recall'])}"

@@ -254,3 +254,46 @@ def test_hard_wrapping_keeps_every_offset_and_bounds_the_lines():
     assert all(a == b or (a == " " and b == "\n") for a, b in zip(text, wrapped))
     assert max(len(line) for line in wrapped.split("\n")) <= 41
     assert wrapped.count("\n") > text.count("\n")
+
+
+def test_the_scorecard_sets_are_the_ones_docs_model_md_reports():
+    from ml.scorecard import SETS
+
+    documents = read_documents(DATA_DIR / "documents" / "test.jsonl")
+    sizes = {name: sum(map(member, documents)) for name, member in SETS.items()}
+    assert sizes == {"42": 42, "18 other foundations": 18, "47 status updates": 47,
+                     "29 unseen work streams": 29}
+
+
+@pytest.mark.slow
+def test_scorecard_reads_each_set_as_evaluate_reads_it_alone(tmp_path, model_copy):
+    from ml.scorecard import SETS
+
+    test_path = DATA_DIR / "documents" / "test.jsonl"
+    records = {json.loads(line)["id"]: json.loads(line)
+               for line in test_path.read_text().splitlines()}
+    documents = read_documents(test_path)
+    firsts = {name: [d.id for d in documents if member(d)][:2] for name, member in SETS.items()}
+    chosen = [records[i] for i in dict.fromkeys(i for ids in firsts.values() for i in ids)]
+    out = tmp_path / "card.json"
+    carded = run_module("ml.scorecard", model_copy, "--documents",
+                        write_jsonl(tmp_path / "sets.jsonl", chosen), "--no-dev",
+                        "--json", out)
+    assert carded.returncode == 0, carded.stderr
+    assert len(carded.stdout.strip().splitlines()) == 3  # a header, its rule and one row
+    card = json.loads(out.read_text())[0]
+
+    for name in ("42", "18 other foundations"):
+        alone = [records[d.id] for d in documents if SETS[name](d) and records[d.id] in chosen]
+        evaluated = run_module("ml.evaluate", "--model", model_copy, "--documents",
+                               write_jsonl(tmp_path / "alone.jsonl", alone))
+        assert evaluated.returncode == 0, evaluated.stderr
+        metrics = json.loads(evaluated.stdout)
+        assert card[name]["documents"] == len(alone) == 2
+        assert card[name]["at_point"] == metrics["overall"]
+        reached = [p["precision"] for p in metrics["curve"] if p["recall"] >= 0.45]
+        assert card[name]["precision_at_recall"]["0.45"] == max(reached, default=None)
+
+    refused = run_module("ml.scorecard", model_copy, "--no-dev", "--documents",
+                         write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
+    assert refused.returncode == 2 and "risks" in refused.stderr
