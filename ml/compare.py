@@ -87,6 +87,24 @@ def pair(metrics: dict | None) -> str:
     return f"{figure(metrics['precision'])} / {figure(metrics['recall'])}"
 
 
+def measured(models: list[Path], measure) -> tuple[int, object]:
+    """(0, ``measure`` of the model folders named), with stdout kept for the table: anything a
+    library prints goes to stderr. (2, None), the reason on stderr, where the documents or a
+    model cannot be used."""
+    with contextlib.redirect_stdout(sys.stderr):
+        from ml.documents import InvalidDocumentsError
+        from service.analysis.base import AnalysisError
+        from service.analysis.transformer import resolve_model_dir
+
+        try:
+            return 0, measure([resolve_model_dir(model) for model in models])
+        except InvalidDocumentsError as error:
+            print(f"error: {error}", file=sys.stderr)
+        except AnalysisError as error:
+            print(f"error: {error.detail}", file=sys.stderr)
+    return 2, None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.compare",
                                      description="Compare models on real documents.")
@@ -98,24 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--genres", nargs="*", default=[],
                         help="genres to show at each model's operating point")
     args = parser.parse_args(argv)
-    # stdout carries the table; anything a library prints goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        from ml.documents import InvalidDocumentsError
-        from service.analysis.base import AnalysisError
-        from service.analysis.transformer import resolve_model_dir
-
-        try:
-            rows = compare([resolve_model_dir(model) for model in args.models], args.documents,
-                           thresholds=args.thresholds, genres=args.genres)
-        except InvalidDocumentsError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        except AnalysisError as error:
-            print(f"error: {error.detail}", file=sys.stderr)
-            return 2
-    print(markdown(rows, args.thresholds, args.genres))
-    return 0
-
+    code, rows = measured(args.models, lambda model_dirs: compare(
+        model_dirs, args.documents, thresholds=args.thresholds, genres=args.genres))
+    if code == 0:
+        print(markdown(rows, args.thresholds, args.genres))
+    return code
 
 if __name__ == "__main__":
     sys.exit(main())

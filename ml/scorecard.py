@@ -15,14 +15,13 @@ threshold (0.01 apart) that still finds r of the risks.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import sys
 from pathlib import Path
 
 from ml.card import figure
-from ml.compare import pair, percent, read_json
+from ml.compare import measured, pair, percent, read_json
 
 DOCUMENTS = Path(__file__).resolve().parent / "data" / "documents"
 RECALLS = (0.45, 0.55, 0.65)
@@ -121,25 +120,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave the development documents out (quicker)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the table
-        from ml.documents import InvalidDocumentsError
-        from service.analysis.base import AnalysisError
-        from service.analysis.transformer import resolve_model_dir
-
-        try:
-            cards = [scorecard(resolve_model_dir(model), args.documents, args.dev)
-                     for model in args.models]
-        except InvalidDocumentsError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        except AnalysisError as error:
-            print(f"error: {error.detail}", file=sys.stderr)
-            return 2
-    if args.json is not None:
-        args.json.write_text(json.dumps(cards, indent=2, default=str))
-    print(markdown(cards))
-    return 0
-
+    code, cards = measured(args.models, lambda model_dirs: [
+        scorecard(model_dir, args.documents, args.dev) for model_dir in model_dirs])
+    if code == 0:
+        if args.json is not None:
+            args.json.write_text(json.dumps(cards, indent=2, default=str))
+        print(markdown(cards))
+    return code
 
 if __name__ == "__main__":
     sys.exit(main())
