@@ -124,10 +124,11 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
             # A multipart form carries only strings and allows extra fields, so schemathesis'
-            # "invalid" jobs requests are often valid once serialized (it marks them "Invalid
-            # component: positive test case"). What a job must refuse is tested in
-            # tests/test_jobs.py (docs/reliability.md).
-            {"include-name": ["POST /api/v1/jobs"],
+            # "invalid" upload requests are often valid once serialized (it marks them
+            # "Invalid component: positive test case"). What a job and a legacy upload must
+            # refuse is tested in tests/test_jobs.py and tests/test_scans.py
+            # (docs/reliability.md).
+            {"include-name": ["POST /api/v1/jobs", "POST /api/scan"],
              "checks": {"negative_data_rejection": {"enabled": False}}},
         ],
     })
