@@ -122,5 +122,6 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(rows, args.thresholds, args.genres))
     return code
 
+
 if __name__ == "__main__":
     sys.exit(main())

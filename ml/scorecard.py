@@ -128,5 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(cards))
     return code
 
+
 if __name__ == "__main__":
     sys.exit(main())
