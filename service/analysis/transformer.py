@@ -75,20 +75,23 @@ class ModelNotFoundError(AnalysisError):
     title = "Model unavailable"
 
 
-def resolve_model_dir(path: str | os.PathLike) -> Path:
+def resolve_model_dir(path: str | os.PathLike, pointer: str = CURRENT_FILE) -> Path:
     """The model folder ``path`` stands for.
 
     ``path`` is either a model folder itself (it has a ``config.json``) or a models root
-    such as ``models_cache/`` whose ``current`` file names the version folder to use.
+    such as ``models_cache/`` whose ``pointer`` file (``current``, or ``reader`` for the
+    cascade's reader) names the version folder to use.
     """
     path = Path(path)
     if (path / "config.json").is_file():
         return path
-    current = path / CURRENT_FILE
+    current = path / pointer
     if not current.is_file():
         raise ModelNotFoundError(
             f"no trained model in {path}: {current} does not exist. Train one with "
-            "`python -m ml.train` (it writes models_cache/<version>/ and models_cache/current).")
+            + ("`make reader`." if pointer != CURRENT_FILE else
+               "`python -m ml.train` (it writes models_cache/<version>/ and "
+               "models_cache/current)."))
     version = current.read_text(encoding="utf-8").strip()
     if not version or Path(version).name != version or version in (".", ".."):
         raise ModelNotFoundError(f"{current} should hold a version folder name, not {version!r}")
@@ -371,10 +374,11 @@ def judged_inputs(text: str, sentences: Sequence, *, context: bool) -> tuple[lis
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
     """What loading a missing or damaged model folder raises: each is a model that is not
     there (503, its folder named), not a fault of the service."""
+    from google.protobuf.message import DecodeError  # onnx reading a graph to quantize it
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
     from safetensors import SafetensorError
 
-    return OSError, ValueError, SafetensorError, InvalidProtobuf, InvalidGraph, Fail
+    return OSError, ValueError, SafetensorError, InvalidProtobuf, InvalidGraph, Fail, DecodeError
 
 
 def _onnx_model(model_dir: Path, input_names: list[str], quantize: str):
