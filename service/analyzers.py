@@ -66,48 +66,77 @@ class Analyzers:
 
 
 def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
-    """(analyzer, None), or (None, why not)."""
+    """(analyzer, None), or (None, why not): the fast model, or the cascade of the fast model
+    and its reader when one is configured (READER_DIR; service/analysis/cascade.py)."""
     path = settings.model_path
     if path is None:
         return None, "the in-process model is switched off (MODEL_DIR=off)"
-    device = None if settings.MODEL_DEVICE == "auto" else settings.MODEL_DEVICE
-    key = (str(path.resolve()), _current_version(path), device, settings.MODEL_BATCH_SIZE,
-           settings.MODEL_QUANTIZE, settings.MODEL_RUNTIME)
-    batching = ((settings.MODEL_MAX_BATCH, settings.MODEL_MAX_WAIT_MS)
-                if settings.MODEL_DYNAMIC_BATCHING else None)
+    key = (str(path.resolve()), _current_version(path, "current"), str(settings.reader_path),
+           _current_version(settings.reader_path, "reader"), settings.READER_DIR,
+           settings.READER_QUANTIZE, settings.READER_SCREEN, settings.MODEL_DEVICE,
+           settings.MODEL_BATCH_SIZE, settings.MODEL_QUANTIZE, settings.MODEL_RUNTIME,
+           settings.MODEL_DYNAMIC_BATCHING, settings.MODEL_MAX_BATCH, settings.MODEL_MAX_WAIT_MS)
     with _models_lock:
-        if key + (batching,) not in _models:
-            from service.analysis.transformer import TransformerAnalyzer
-
+        if key not in _models:
             try:
-                if key not in _models:
-                    _models[key] = TransformerAnalyzer(path, device=device,
-                                                       batch_size=settings.MODEL_BATCH_SIZE,
-                                                       quantize=settings.MODEL_QUANTIZE,
-                                                       runtime=settings.MODEL_RUNTIME)
-                analyzer = _models[key]
-                if batching is not None:
-                    from service.analysis.batching import DynamicBatcher
-
-                    analyzer = DynamicBatcher(analyzer, max_batch=batching[0],
-                                              max_wait_ms=batching[1])
-                _models[key + (batching,)] = analyzer
+                _models[key] = _build_model(settings)
             except AnalysisError as error:
                 log.warning("model not loaded: %s", error.detail)
                 return None, error.detail
             except Exception as error:
                 log.exception("model not loaded")
                 return None, f"the model could not be loaded ({type(error).__name__}: {error})"
-            model = _models[key + (batching,)]
+            model = _models[key]
             log.info("model %s loaded on %s (runtime=%s, quantize=%s, dynamic batching=%s)",
                      model.version, model.device, model.runtime, model.quantize,
-                     batching is not None)
-        model = _models[key + (batching,)]
+                     settings.MODEL_DYNAMIC_BATCHING)
+        model = _models[key]
     from service.metrics import MODEL
 
     MODEL.info({"version": model.version, "device": str(model.device), "runtime": model.runtime,
                 "quantize": model.quantize})
     return model, None
+
+
+def _build_model(settings: Settings) -> Analyzer:
+    """The fast model, each stage behind its own dynamic batcher when batching is on, and the
+    reader after it when one is configured."""
+    from service.analysis.cascade import READER_FILE, Cascade, read_screen
+    from service.analysis.transformer import resolve_model_dir
+
+    fast = _stage(settings.model_path, settings, quantize=settings.MODEL_QUANTIZE)
+    reader_root = settings.reader_path
+    if reader_root is None or (settings.READER_DIR.lower() == "auto" and (
+            (reader_root / "config.json").is_file() or not (reader_root / READER_FILE).is_file())):
+        return fast  # no reader: the fast model alone, as before the cascade
+    reader_dir = resolve_model_dir(reader_root, READER_FILE)
+    threshold = (settings.READER_SCREEN if settings.READER_SCREEN is not None
+                 else read_screen(reader_dir))
+    reader = _stage(reader_dir, settings, quantize=settings.READER_QUANTIZE)
+    return Cascade(fast, reader, threshold=threshold)
+
+
+def _stage(path, settings: Settings, *, quantize: str) -> Analyzer:
+    """One model, loaded once per process for its settings, behind a dynamic batcher when
+    MODEL_DYNAMIC_BATCHING is on."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    device = None if settings.MODEL_DEVICE == "auto" else settings.MODEL_DEVICE
+    if device == "cuda" or (device is None and _encoder_device(settings) == "cuda"):
+        quantize = "none"  # CUDA runs fp16 (TransformerAnalyzer)
+    key = (str(path.resolve()), _current_version(path, "current"), device,
+           settings.MODEL_BATCH_SIZE, quantize, settings.MODEL_RUNTIME)
+    if key not in _models:
+        _models[key] = TransformerAnalyzer(path, device=device,
+                                           batch_size=settings.MODEL_BATCH_SIZE,
+                                           quantize=quantize, runtime=settings.MODEL_RUNTIME)
+    analyzer = _models[key]
+    if not settings.MODEL_DYNAMIC_BATCHING:
+        return analyzer
+    from service.analysis.batching import DynamicBatcher
+
+    return DynamicBatcher(analyzer, max_batch=settings.MODEL_MAX_BATCH,
+                          max_wait_ms=settings.MODEL_MAX_WAIT_MS)
 
 
 def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
@@ -126,10 +155,13 @@ def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
         return None, error.detail
 
 
-def _current_version(path) -> str:
-    """What models_cache/current names now, so that retraining loads the new model."""
-    current = path / "current"
-    return current.read_text(encoding="utf-8").strip() if current.is_file() else ""
+def _current_version(path, pointer: str) -> str:
+    """What a models root's ``current`` (or ``reader``) file names now, so that retraining
+    loads the new model."""
+    if path is None:
+        return ""
+    named = path / pointer
+    return named.read_text(encoding="utf-8").strip() if named.is_file() else ""
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -127,6 +127,16 @@ class Settings:
         256, _int, "most sentences the batching queue puts in one classify call")
     MODEL_MAX_WAIT_MS: float = _setting(
         0.0, _float, "milliseconds the batching queue waits for more requests to join a batch")
+    READER_DIR: str = _setting(
+        "auto", doc="the reader: a larger model that decides on the sentences the fast model "
+        "passes on (docs/model.md#the-cascade); auto: the folder that the `reader` file of "
+        "MODEL_DIR's root names, when there is one; a model folder or a models root; `off`")
+    READER_QUANTIZE: str = _setting(
+        "int8", _quantize, "the reader's precision on the CPU: int8 (ONNX Runtime, dynamic int8 "
+        "after the first layers) or none; on CUDA it runs in fp16")
+    READER_SCREEN: float | None = _setting(
+        None, _score_or_auto, "the fast model's risk score from which a sentence goes to the "
+        "reader (0–1); auto: the one chosen for the reader (its screen.json)")
     REGISTER_MATCH_THRESHOLD: float = _setting(
         0.62, _float, "cosine similarity (−1–1) at which a finding joins a register entry of "
         "its category as the same risk; chosen on labelled pairs (docs/register.md)")
@@ -204,6 +214,7 @@ class Settings:
             "MODEL_QUANTIZE": self.MODEL_QUANTIZE in ("none", "int8"),
             "MODEL_MAX_BATCH": self.MODEL_MAX_BATCH >= 1,
             "MODEL_MAX_WAIT_MS": 0 <= self.MODEL_MAX_WAIT_MS <= 1000,
+            "READER_QUANTIZE": self.READER_QUANTIZE in ("none", "int8"),
             "REGISTER_MATCH_THRESHOLD": -1 <= self.REGISTER_MATCH_THRESHOLD <= 1,
             "MAX_PROJECTS_PER_USER": self.MAX_PROJECTS_PER_USER >= 1,
             "MAX_PROJECT_MEMBERS": self.MAX_PROJECT_MEMBERS >= 1,
@@ -239,6 +250,10 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"{name}: not a rate limit like '5 per minute': "
                                   f"{getattr(self, name)!r}") from None
+        reader = self.reader_path
+        if reader is not None and self.READER_DIR.lower() != "auto" and not reader.exists():
+            raise ConfigError(f"READER_DIR: {reader} does not exist (train a reader with "
+                              "`make reader`, or set READER_DIR=off)")
         if not self.SECRET_KEY and self.RISKSCAN_ENV == "production":
             raise ConfigError(
                 "SECRET_KEY: required when RISKSCAN_ENV=production "
@@ -287,6 +302,17 @@ class Settings:
         if self.MODEL_DIR.lower() == "off":
             return None
         path = Path(self.MODEL_DIR)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def reader_path(self) -> Path | None:
+        """READER_DIR as a path: the one it names, or with ``auto`` MODEL_DIR's root (whose
+        ``reader`` file may name one); None when off or when the model is off."""
+        if self.READER_DIR.lower() == "off" or self.model_path is None:
+            return None
+        if self.READER_DIR.lower() == "auto":
+            return self.model_path
+        path = Path(self.READER_DIR)
         return path if path.is_absolute() else PROJECT_ROOT / path
 
     @classmethod

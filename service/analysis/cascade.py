@@ -1,0 +1,122 @@
+"""Read twice: a fast model screens every sentence, a larger one (the reader) decides.
+
+The fast model scores each sentence; those whose risk score reaches the screen threshold go
+to the reader, whose calibrated score, category and operating point are the answer. A
+sentence the screen passes over is ``none`` and never a finding, whatever ``min_score`` a
+scan asks for. The threshold is chosen on the development documents so that the screen
+keeps at least 97% of the findings the reader alone would make (``python -m ml.cascade``
+writes it to the reader's folder as ``screen.json``); docs/model.md has the figures.
+
+Both stages are analyzers with ``classify`` (a TransformerAnalyzer, or a DynamicBatcher
+around one), so that concurrent scans share the forward passes of each stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from service.analysis.base import Analysis, AnalysisError
+from service.analysis.labels import NONE
+
+log = logging.getLogger("riskscan.analysis")
+
+#: The reader's folder keeps the screen threshold chosen for it (ml/cascade.py writes it).
+SCREEN_FILE = "screen.json"
+#: The file of a models root that names the reader's version, as ``current`` names the
+#: fast model's.
+READER_FILE = "reader"
+
+
+class ReaderError(AnalysisError):
+    """The reader the settings name is missing or cannot be used."""
+
+    title = "Model unavailable"
+
+
+def read_screen(reader_dir: Path) -> float:
+    """The screen threshold chosen for the reader in ``reader_dir`` (its screen.json)."""
+    path = Path(reader_dir) / SCREEN_FILE
+    try:
+        threshold = float(json.loads(path.read_text(encoding="utf-8"))["screen"])
+    except FileNotFoundError:
+        raise ReaderError(f"{path} is missing: choose the screen threshold with "
+                          "`python -m ml.cascade --reader <folder>` (make reader does)") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ReaderError(f"{path} is unreadable: {type(error).__name__}") from error
+    if not 0 <= threshold <= 1:
+        raise ReaderError(f"{path}: the screen threshold must be within 0..1, not {threshold}")
+    return threshold
+
+
+class Cascade:
+    """An analyzer of two stages (see the module docstring).
+
+    ``screen`` and ``reader`` answer ``classify(sentences, min_score=…)`` as a
+    TransformerAnalyzer does. The cascade reads each sentence with its context when either
+    stage does: a model trained without context reads the sentence alone of a pair.
+    """
+
+    source = "model"
+
+    def __init__(self, screen, reader, *, threshold: float):
+        if not 0 <= threshold <= 1:
+            raise ValueError("the screen threshold must be within 0..1")
+        self.screen = screen
+        self.reader = reader
+        self.threshold = float(threshold)
+        self.passed = 0  # sentences the screen passed to the reader, and all it read
+        self.screened = 0
+
+    @property
+    def version(self) -> str:
+        """Both models: ``<fast>+<reader>``, stored as each scan's model_version."""
+        return f"{self.screen.version}+{self.reader.version}"
+
+    @property
+    def min_score(self) -> float:
+        """The reader's operating point: a scan's ``min_score`` applies to its score."""
+        return self.reader.min_score
+
+    @property
+    def context(self) -> bool:
+        return self.screen.context or self.reader.context
+
+    @property
+    def device(self):
+        return self.screen.device
+
+    @property
+    def runtime(self) -> str:
+        return f"{self.screen.runtime}+{self.reader.runtime}"
+
+    @property
+    def quantize(self) -> str:
+        return f"{self.screen.quantize}+{self.reader.quantize}"
+
+    def classify(self, sentences: Sequence, *, min_score: float | None = None,
+                 progress: bool = False) -> list[tuple[str, float]]:
+        """(label, score) of each sentence: the reader's for those the screen passes, ``none``
+        with a score of 1 (no risk) for the others."""
+        if not sentences:
+            return []
+        screened = self.screen.classify(sentences, min_score=0.0)  # every risk score
+        passed = [index for index, (_, risk) in enumerate(screened) if risk >= self.threshold]
+        self.screened += len(sentences)
+        self.passed += len(passed)
+        results: list[tuple[str, float]] = [(NONE, 1.0)] * len(sentences)
+        if passed:
+            read = self.reader.classify([sentences[index] for index in passed],
+                                        min_score=self.min_score if min_score is None
+                                        else min_score)
+            for index, answer in zip(passed, read):
+                results[index] = answer
+        return results
+
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
+        from service.analysis.transformer import findings_of
+
+        return Analysis(findings_of(text, self.classify, min_score=min_score,
+                                    context=self.context))

@@ -1,0 +1,329 @@
+"""The cascade: the fast model screens every sentence, the reader decides on those it passes.
+
+The unit tests isolate the cascade's own rules with two recording stages; the rest run the
+real thing: the test model as the screen, and as the reader the same weights read at
+another temperature and operating point (a reader that scores differently from the
+screen, so that whose score a finding carries is visible), loaded the way the service
+loads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ml import cascade as fitting
+from ml.documents import Scored
+from service.analysis.cascade import SCREEN_FILE, Cascade, ReaderError, read_screen
+from service.analysis.labels import NONE
+from service.analysis.transformer import TransformerAnalyzer
+from service.config import ConfigError, Settings
+from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
+from tests.helpers import Accounts
+from tests.scanning import created, post_text
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READER_TEMPERATURE, READER_POINT = 2.0, 0.6
+#: The real reader's screen: the test model scores the plain sentences of TEXT 0.25 and 0.42,
+#: its risks 0.95 and more.
+SCREEN = 0.5
+TEXT = " ".join(RISKY_SENTENCES + PLAIN_SENTENCES)
+
+
+# ---------------------------------------------------------------------------------------
+# The cascade's rules, with recording stages
+
+
+class Stage:
+    """Answers each sentence with the (category, risk score) it is given, as a model would
+    at ``min_score`` (below it: ``none``, scored 1 − risk), and records what it read."""
+
+    def __init__(self, version: str, scores: dict[str, tuple[str, float]], point: float = 0.5):
+        self.version, self.scores, self.min_score = version, scores, point
+        self.context, self.device, self.runtime, self.quantize = False, "cpu", "onnx", "none"
+        self.read: list[list[str]] = []
+
+    def classify(self, sentences, *, min_score=None, progress=False):
+        self.read.append(list(sentences))
+        point = self.min_score if min_score is None else min_score
+        return [(category, risk) if risk >= point else (NONE, 1 - risk)
+                for category, risk in (self.scores[s] for s in sentences)]
+
+
+def stages():
+    screen = Stage("fast-1", {"a": ("schedule", 0.9), "b": ("vendor", 0.25), "c": ("budget", 0.1)})
+    reader = Stage("reader-1", {"a": ("technical", 0.3), "b": ("vendor", 0.8),
+                                "c": ("budget", 0.99)}, point=0.7)
+    return screen, reader
+
+
+def test_a_sentence_the_screen_passes_over_is_never_a_finding() -> None:
+    screen, reader = stages()
+    cascade = Cascade(screen, reader, threshold=0.2)
+
+    answers = cascade.classify(["a", "b", "c"], min_score=0.0)
+
+    # "c" would be the reader's surest risk, but the screen scored it 0.1 < 0.2.
+    assert answers[2] == (NONE, 1.0)
+    assert reader.read == [["a", "b"]]
+
+
+def test_the_reader_decides_what_the_screen_passes_on() -> None:
+    screen, reader = stages()
+
+    answers = Cascade(screen, reader, threshold=0.2).classify(["a", "b", "c"])
+
+    # The screen's surest risk ("a", 0.9) is the reader's none at its own point (0.3 < 0.7);
+    # "b", barely past the screen, is the reader's risk with the reader's score.
+    assert answers[0] == (NONE, pytest.approx(0.7))
+    assert answers[1] == ("vendor", 0.8)
+    assert screen.read == [["a", "b", "c"]]
+
+
+def test_a_scans_min_score_applies_to_the_readers_score() -> None:
+    screen, reader = stages()
+    cascade = Cascade(screen, reader, threshold=0.2)
+
+    assert cascade.min_score == 0.7
+    assert cascade.classify(["a", "b"], min_score=0.25)[0] == ("technical", 0.3)
+    assert cascade.classify(["a", "b"], min_score=0.85)[1] == (NONE, pytest.approx(0.2))
+
+
+def test_the_reader_is_not_asked_when_the_screen_passes_nothing() -> None:
+    screen, reader = stages()
+
+    answers = Cascade(screen, reader, threshold=0.95).classify(["a", "b", "c"])
+
+    assert answers == [(NONE, 1.0)] * 3
+    assert reader.read == []
+
+
+def test_the_cascade_names_both_models() -> None:
+    screen, reader = stages()
+    cascade = Cascade(screen, reader, threshold=0.2)
+
+    assert cascade.version == "fast-1+reader-1"
+    assert cascade.runtime == "onnx+onnx"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "is missing"),
+    ("{not json", "unreadable: JSONDecodeError"),
+    ('{"threshold": 0.2}', "unreadable: KeyError"),
+    ('{"screen": 1.5}', "within 0..1"),
+])
+def test_a_readers_screen_file_is_read_or_refused_with_the_reason(tmp_path, content,
+                                                                    reason) -> None:
+    if content is not None:
+        (tmp_path / SCREEN_FILE).write_text(content)
+
+    with pytest.raises(ReaderError, match=reason):
+        read_screen(tmp_path)
+
+
+def _scored(*spans):
+    return [Scored(start, start + 1, "schedule", score) for start, score in spans]
+
+
+def test_the_screen_is_the_highest_threshold_that_keeps_97_percent_of_the_readers_findings(
+        ) -> None:
+    # 40 reader findings (score 0.9 ≥ its point 0.5) in two documents; the fast model scores
+    # one of them 0.05, one 0.15 and the others 0.6 and more.
+    reader = [_scored(*[(i, 0.9) for i in range(20)], (99, 0.2)),
+              _scored(*[(i, 0.9) for i in range(20)])]
+    fast = [_scored(*[(i, 0.6 + i / 100) for i in range(20)], (99, 0.99)),
+            _scored((0, 0.05), (1, 0.15), *[(i, 0.7) for i in range(2, 20)])]
+
+    threshold, kept = fitting.choose_screen(fast, reader, 0.5, keep=0.97)
+
+    # 0.60 keeps 38 of 40 (0.95); 0.15 keeps 39 (0.975), and 0.16 only 38.
+    assert (threshold, kept) == (0.15, 0.975)
+    assert fitting.choose_screen(fast, reader, 0.5, keep=0.95) == (0.6, 0.95)
+
+
+def test_the_share_passed_on_is_counted_per_genre() -> None:
+    from ml.documents import Document
+
+    documents = [Document("a/1", "minutes", "", []), Document("b/1", "report", "", [])]
+    fast = [_scored((0, 0.1), (1, 0.5)), _scored((0, 0.3), (1, 0.4), (2, 0.01), (3, 0.9))]
+
+    assert fitting.passed_shares(documents, fast, 0.3) == {
+        "all": round(4 / 6, 4), "minutes": 0.5, "report": 0.75}
+
+
+# ---------------------------------------------------------------------------------------
+# The real models, as the service loads them
+
+
+@pytest.fixture(scope="session")
+def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
+    """The test model's files, read at another temperature and operating point, with a
+    screen threshold: a reader folder as `make reader` leaves one."""
+    folder = tmp_path_factory.mktemp("readers") / "reader-test"
+    folder.mkdir()
+    for source in Path(scan_model_dir).iterdir():
+        # Links to the weights; the files a test may write are the reader's own.
+        if source.is_file() and source.name not in ("calibration.json", SCREEN_FILE,
+                                                    "README.md"):
+            os.symlink(source, folder / source.name)
+    (folder / "calibration.json").write_text(json.dumps(
+        {"temperature": READER_TEMPERATURE, "min_score": READER_POINT}))
+    (folder / SCREEN_FILE).write_text(json.dumps({"screen": SCREEN}))
+    return folder
+
+
+@pytest.fixture
+def models_root(scan_model_dir, reader_dir, tmp_path) -> Path:
+    """A models root whose `current` names the test model; `reader` is added by the tests."""
+    root = tmp_path / "models"
+    root.mkdir()
+    for folder in (Path(scan_model_dir), reader_dir):
+        os.symlink(folder, root / folder.name)
+    (root / "current").write_text(Path(scan_model_dir).name + "\n")
+    return root
+
+
+def _scan(app, text=TEXT, **fields):
+    """A new user's scan of ``text`` in ``app``, as the API answered it."""
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    return created(post_text(client, headers, text, **fields))
+
+
+def test_a_scan_through_the_cascade_is_the_readers_answer_on_what_the_screen_passes(
+        make_app, scan_model_dir, reader_dir) -> None:
+    app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(reader_dir),
+                   READER_QUANTIZE="none")
+    fast = TransformerAnalyzer(scan_model_dir)
+    reader = TransformerAnalyzer(reader_dir)
+
+    scan = _scan(app, min_score=0.0)
+
+    assert scan["model_version"] == f"{fast.version}+reader-test"
+    screened = {f.risk: f.score for f in fast.analyze(TEXT, min_score=0.0).findings}
+    read = {f.risk: f for f in reader.analyze(TEXT, min_score=0.0).findings}
+    passed = {risk for risk, score in screened.items() if score >= SCREEN}
+    assert 0 < len(passed) < len(screened), "the test text should pass some, not all"
+    assert {f["risk"] for f in scan["data"]} == passed
+    for finding in scan["data"]:
+        assert finding["score"] == pytest.approx(read[finding["risk"]].score, abs=1e-4)
+        assert finding["category"] == read[finding["risk"]].category
+
+
+def test_the_readers_operating_point_is_a_scans_default(make_app, scan_model_dir, reader_dir,
+                                                       ) -> None:
+    app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(reader_dir),
+                   READER_QUANTIZE="none")
+    reader = TransformerAnalyzer(reader_dir)
+    fast = {f.risk: f.score for f in TransformerAnalyzer(scan_model_dir).analyze(
+        TEXT, min_score=0.0).findings}
+
+    scan = _scan(app)
+
+    expected = {f.risk for f in reader.analyze(TEXT).findings if fast[f.risk] >= SCREEN}
+    assert {f["risk"] for f in scan["data"]} == expected
+    assert all(f["score"] >= READER_POINT for f in scan["data"])
+
+
+def test_a_models_root_reads_through_its_reader_once_it_names_one(
+        make_app, scan_model_dir, models_root) -> None:
+    alone = make_app(MODEL_DIR=str(models_root))
+    assert _scan(alone)["model_version"] == Path(scan_model_dir).name
+
+    (models_root / "reader").write_text("reader-test\n")
+    both = make_app(MODEL_DIR=str(models_root))
+
+    assert _scan(both)["model_version"] == \
+        f"{Path(scan_model_dir).name}+reader-test"
+    off = make_app(MODEL_DIR=str(models_root), READER_DIR="off")
+    assert _scan(off)["model_version"] == Path(scan_model_dir).name
+
+
+def test_a_reader_folder_that_does_not_exist_stops_the_start(tmp_path) -> None:
+    missing = tmp_path / "no-such-reader"
+
+    with pytest.raises(ConfigError, match=f"READER_DIR: {missing} does not exist"):
+        Settings.from_env({"READER_DIR": str(missing)})
+
+    started = subprocess.run(
+        [sys.executable, "-m", "service"], cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, "READER_DIR": str(missing), "RISKSCAN_ENV": "development"})
+    assert started.returncode == 2
+    assert f"READER_DIR: {missing} does not exist" in started.stderr
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("screen", "screen.json is missing"),
+    ("graph", "cannot load the model"),
+    ("pointer", "reader names 'gone'"),
+])
+def test_a_broken_reader_leaves_no_model_serving_and_says_why(
+        make_app, scan_model_dir, reader_dir, models_root, tmp_path, damage,
+        reason) -> None:
+    broken = tmp_path / "reader-broken"
+    broken.mkdir()
+    for source in reader_dir.iterdir():
+        os.symlink(source.resolve(), broken / source.name)
+    if damage == "screen":
+        (broken / SCREEN_FILE).unlink()
+    elif damage == "graph":
+        (broken / "model.onnx").unlink()
+        (broken / "model.onnx").write_bytes(b"not an onnx graph")
+        (broken / "model.safetensors").unlink()
+    target = broken
+    if damage == "pointer":
+        (models_root / "reader").write_text("gone\n")
+        target = models_root
+    app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(target))
+    client = app.test_client()
+
+    users = Accounts(app, client)
+    ready = client.get("/ready", headers=users.user(role="admin")[1])
+    scan = post_text(client, users.user()[1])
+
+    assert ready.status_code == 503
+    model = ready.get_json()["checks"]["analyzers"]["model"]
+    assert model["available"] is False and reason in model["error"]
+    assert scan.status_code == 503
+    assert scan.get_json()["title"] == "Analysis unavailable"
+
+
+def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
+                                                     test_model_data_dir, tmp_path) -> None:
+    root = tmp_path / "models"
+    root.mkdir()
+    reader = root / "reader-fit"
+    reader.mkdir()
+    for source in reader_dir.iterdir():
+        if source.name != SCREEN_FILE:
+            os.symlink(source.resolve(), reader / source.name)
+    (reader / "README.md").write_text("# reader-fit\n")
+    documents = tmp_path / "dev.jsonl"
+    lines = (REPO_ROOT / "ml/data/documents/dev.jsonl").read_text().splitlines()[:3]
+    documents.write_text("\n".join(lines) + "\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    held_out = (test_model_data_dir / "validation.jsonl").read_text().splitlines()[:200]
+    (data / "validation.jsonl").write_text("\n".join(held_out) + "\n")
+    arguments = ["--reader", str(reader), "--model", str(scan_model_dir), "--documents",
+                 str(documents), "--test-documents", "none", "--data-dir", str(data),
+                 "--set-reader"]
+
+    # int8 never gives fp32's labels on more than all the sentences: refused, not pointed at.
+    refused = fitting.main(arguments + ["--min-agreement", "1.01"])
+    assert refused == 2 and not (root / "reader").exists()
+
+    assert fitting.main(arguments + ["--min-agreement", "0.9"]) == 0
+    screen = json.loads((reader / SCREEN_FILE).read_text())
+    assert (root / "reader").read_text() == "reader-fit\n"
+    assert read_screen(reader) == screen["screen"]
+    assert screen["kept_on_dev"] >= 0.97 and screen["int8"]["sentences"] == 200
+    assert 0.9 <= screen["int8"]["same_labels"] <= 1
+    assert set(screen["passed"]["dev"]) >= {"all"} and screen["reader_model"] == "reader-fit"
+    card = (reader / "README.md").read_text()
+    assert card.count("## In the cascade") == 1 and f"{screen['screen']:.2f}" in card
