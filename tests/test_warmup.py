@@ -16,6 +16,7 @@ import pytest
 
 from service import analyzers, create_app
 from service.extensions import db
+from service.jobs import worker
 from tests.helpers import assert_problem
 
 
@@ -107,6 +108,24 @@ def test_a_warm_up_that_fails_keeps_the_process_out_of_traffic(cold_start, accou
     shown = client.get("/ready", headers=admin).get_json()["checks"]["warmup"]
     assert shown["error"] == "RuntimeError: the classifier failed on the warm-up's text"
     assert shown["sentences"] == 0
+
+
+def test_a_celery_worker_process_takes_no_task_before_it_is_warm(cold_start, monkeypatch):
+    """worker_process_init: the pool process returns to Celery (which then gives it tasks)
+    only once its app's warm-up is done."""
+    cold, held = cold_start()
+    monkeypatch.setattr(worker, "_app", cold)
+    monkeypatch.setattr(worker, "_warm_processes", True)  # as `celery worker` sets it
+    process_init = threading.Thread(target=worker.warm_process)
+    process_init.start()
+
+    assert process_init.is_alive()  # held with the warm-up: it cannot have returned
+    held.release.set()
+    process_init.join(600)
+
+    assert not process_init.is_alive()
+    assert cold.extensions["riskscan.warmup"].readiness()["ok"] is True
+    assert held.sentences > 0
 
 
 def test_another_app_on_a_warm_model_shares_its_warm_up(make_app, scan_model_dir):
