@@ -160,6 +160,9 @@ def cluster(scan_model_dir, tmp_path):
             thread.join()
         for api in apis:
             assert api.alive(), f"an API process did not start:\n{api.log_tail()}"
+            # Warm before any traffic: HAProxy checks /ready, and so does the test.
+            assert until(lambda api=api: requests.get(f"{api.base_url}/ready", timeout=2)
+                         .status_code == 200, 180), f"not warm:\n{api.log_tail()}"
         for worker in workers:
             worker.wait_ready()
         balancer = HAProxy([api.port for api in apis], tmp_path / "haproxy").start()
