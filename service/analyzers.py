@@ -192,6 +192,7 @@ def current_encoder():
     loaded by the first scan into a project."""
     return _encoder(_encoder_device(current_app.config["SETTINGS"]))
 
+
 # --- warm-up: ready means warm ------------------------------------------------------------
 
 #: What the warm-up scans: a short status report with a heading, a list, risks and plain
