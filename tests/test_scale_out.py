@@ -161,8 +161,7 @@ def cluster(scan_model_dir, tmp_path):
         for api in apis:
             assert api.alive(), f"an API process did not start:\n{api.log_tail()}"
             # Warm before any traffic: HAProxy checks /ready, and so does the test.
-            assert until(lambda api=api: requests.get(f"{api.base_url}/ready", timeout=2)
-                         .status_code == 200, 180), f"not warm:\n{api.log_tail()}"
+            assert until(lambda api=api: ready(api.base_url), 180), f"cold:\n{api.log_tail()}"
         for worker in workers:
             worker.wait_ready()
         balancer = HAProxy([api.port for api in apis], tmp_path / "haproxy").start()
@@ -199,6 +198,14 @@ def job_documents() -> list[tuple[str, bytes, str]]:
             documents.append((f"report-{position}.txt", "\n".join(lines).encode(),
                               "text/plain"))
     return documents
+
+
+def ready(base: str) -> bool:
+    """/ready is 200 (while the process warms up it is 503, or slow to answer)."""
+    try:
+        return requests.get(f"{base}/ready", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def retrying(call, *, deadline_s: float = 60):
