@@ -18,7 +18,8 @@ of a scaled-out install, shown with a crash of each kind of process:
    other worker claimed the document again and finished it; every scan a client was
    answered 201 for is in the database.
 
-About a minute on 2 cores, a third of it four processes loading the model.
+About a minute on 2 idle cores, a third of it four processes loading the model and warming up
+(2.5 minutes on a busy machine).
 """
 
 from __future__ import annotations
