@@ -69,12 +69,13 @@ reliability: $(VENV)/.installed-dev
 	$(PY) -m reliability.faults --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m reliability.hostile --examples 2000
 
-# Throughput figures as same-run ratios (bench/; about 7 minutes on 2 cores, the risk
-# register's 1.5 of them). MODEL_DIR names
+# Throughput figures as same-run ratios (bench/; about 10 minutes on 2 cores, the risk
+# register's 1.5 of them, the first burst after a start 3). MODEL_DIR names
 # the model (default models_cache, trained first when it has none); the table goes to
 # stdout, raw figures to bench/results.json. The cascade's row needs a reader (make reader).
 .PHONY: bench
 bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.register --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.warmup --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.cascade --model-dir "$${MODEL_DIR:-models_cache}"

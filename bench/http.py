@@ -60,7 +60,7 @@ class Server:
             try:
                 if requests.get(self.url + ready_path, timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy warming up
                 pass
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"{args} not ready in 120 s")
@@ -76,7 +76,8 @@ class Server:
         self.log.close()
 
 
-def service(model_dir: str, workdir: Path, **settings) -> Server:
+def service(model_dir: str, workdir: Path, *, module: str = "service", **settings) -> Server:
+    """``python -m module`` (the service, or a variant of it in bench/) with these settings."""
     env = {
         "RISKSCAN_ENV": "production", "SECRET_KEY": "bench-secret-key-0123456789",
         "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}", "UPLOAD_DIR": str(workdir / "up"),
@@ -85,7 +86,7 @@ def service(model_dir: str, workdir: Path, **settings) -> Server:
         **{name: str(value) for name, value in settings.items()},
     }
     workdir.mkdir(parents=True, exist_ok=True)
-    return Server(["-m", "service"], env)
+    return Server(["-m", module], env)
 
 
 def token(url: str, email: str) -> str:

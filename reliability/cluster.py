@@ -118,9 +118,10 @@ def unacked_tasks(client) -> dict[str, int]:
 
 class HAProxy:
     """HAProxy (``haproxy -f cfg -db``) on a free port: round-robin over ``backends``
-    (ports on 127.0.0.1), with a health check of GET /health every ``check_ms``, the
-    client's address added as X-Forwarded-For, a request whose connection to a server
-    fails given to the other, and the server's name in each answer's ``X-Served-By``."""
+    (ports on 127.0.0.1), with a health check of GET /ready every ``check_ms`` (a server
+    takes traffic once it is warm), the client's address added as X-Forwarded-For, a
+    request whose connection to a server fails given to the other, and the server's name
+    in each answer's ``X-Served-By``."""
 
     def __init__(self, backends: list[int], folder: Path, *, check_ms: int = 500):
         self.folder = Path(folder)
@@ -158,7 +159,7 @@ frontend riskscan
 
 backend api
     balance roundrobin
-    option httpchk GET /health
+    option httpchk GET /ready
     http-check expect status 200
     http-response set-header X-Served-By %s
 {servers}

@@ -77,6 +77,8 @@ def make_app(settings, migrated):
         """``migrate=False``: the test runs the migrations itself (on a database of its own)."""
         app = create_app(dataclasses.replace(settings, **overrides))
         app.config["TESTING"] = True
+        # Warm, as /ready has it before traffic: no warm-up runs beside a test's own calls.
+        assert app.extensions["riskscan.warmup"].done.wait(600), "the warm-up never ended"
         url = app.config["SETTINGS"].DATABASE_URL  # the app's own, overrides included
         with app.app_context():
             if migrate and url not in migrated:

@@ -327,3 +327,36 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
     assert set(screen["passed"]["dev"]) >= {"all"} and screen["reader_model"] == "reader-fit"
     card = (reader / "README.md").read_text()
     assert card.count("## In the cascade") == 1 and f"{screen['screen']:.2f}" in card
+
+
+def test_the_warm_up_runs_both_models_in_every_batch_shape(settings, migrated, scan_model_dir,
+                                                          reader_dir, monkeypatch) -> None:
+    import dataclasses
+    import weakref
+
+    from service import analyzers, create_app
+
+    settings = dataclasses.replace(settings, MODEL_DIR=str(scan_model_dir),
+                                   READER_DIR=str(reader_dir), READER_QUANTIZE="none")
+    cascade, error = analyzers.load_model(settings)
+    assert error is None, error
+    monkeypatch.setattr(analyzers, "_warmups", weakref.WeakKeyDictionary())  # a cold process
+    widths = {stage.version: set() for stage in cascade.stages}
+    for stage in cascade.stages:
+        inner = stage.analyzer  # behind its dynamic batcher
+
+        def recording(sentences, *, inner=inner, **options):
+            widths[inner.version].update(len(s.split()) for s in sentences
+                                         if isinstance(s, str) and set(s.split()) == {"delay"})
+            return type(inner).classify(inner, sentences, **options)
+
+        monkeypatch.setattr(inner, "classify", recording)
+
+    app = create_app(settings)
+    warmup = app.extensions["riskscan.warmup"]
+
+    assert warmup.done.wait(600) and warmup.readiness()["ok"]
+    # Each stage read a batch of each padded width down from its longest by 2/3: 64, 42,
+    # 28, 18, 12, 8 and 5 tokens, two of them [CLS] and [SEP].
+    assert widths[Path(scan_model_dir).name] == widths["reader-test"] == {62, 40, 26, 16, 10,
+                                                                          6, 3}

@@ -71,6 +71,11 @@ class Cascade:
         self.screened = 0
 
     @property
+    def stages(self) -> tuple:
+        """The screen and the reader, for what warms each up (service/analyzers.py)."""
+        return self.screen, self.reader
+
+    @property
     def version(self) -> str:
         """Both models: ``<fast>+<reader>``, stored as each scan's model_version."""
         return f"{self.screen.version}+{self.reader.version}"

@@ -8,7 +8,7 @@ register must not do (docs/register.md has the measurement). Its weights come fr
 
 Vectors are mean-pooled over the tokens and normalised, so a dot product is the cosine. On
 the CPU the encoder runs in ONNX Runtime, exported with its pooling and quantized when it
-loads (about 8 s on 2 cores, once per process, in the background at start-up:
+loads (about 8 s on 2 cores, once per process, in the warm-up before /ready:
 service/analyzers.py) and by default in dynamic int8: a report's findings are
 embedded at a fifth of torch's cost, with the threshold measured on these very vectors
 (``python -m ml.match``); on CUDA it runs in torch. int8 scales activations by each batch's

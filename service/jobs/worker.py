@@ -18,6 +18,10 @@ from service.jobs.queue import TASK, celery, configure_celery
 
 _app: Flask | None = None
 _app_lock = threading.Lock()
+#: Seconds a new pool process may take to start, its warm-up included (Celery's default, 4 s,
+#: is less than loading the model): one that takes longer is killed and replaced.
+PROCESS_START_TIMEOUT_S = 600.0
+_warm_processes = False  # set in a `celery worker` (celeryd_init), not in a test's own worker
 
 
 def worker_app() -> Flask:
@@ -35,7 +39,10 @@ def configure_worker(**_) -> None:
     """The broker and its transport options from the environment, as the API reads them,
     before the worker connects: the worker's consumer (not its pool's processes, which build
     the app) is what takes a dead worker's tasks back, after its visibility timeout."""
+    global _warm_processes
     configure_celery(Settings.from_env())
+    celery.conf.worker_proc_alive_timeout = PROCESS_START_TIMEOUT_S
+    _warm_processes = True
 
 
 @signals.worker_process_init.connect
@@ -52,6 +59,18 @@ def plain_process(**_) -> None:
     current = multiprocessing.current_process()
     current._config["daemon"] = False
     current._config["authkey"] = AuthenticationString(os.urandom(32))
+
+
+@signals.worker_process_init.connect
+def warm_process(**_) -> None:
+    """Build the app and warm its model (service.analyzers.warm_up) before this process
+    takes its first task: a task it took cold waited seconds for what the first scan of a
+    process does. Connected after plain_process, so it runs after it (the warm-up starts
+    the document readers). A test's in-thread worker runs in the test's app instead."""
+    if _warm_processes:
+        from service.analyzers import warm_up
+
+        warm_up(worker_app())
 
 
 # A database that is away (a restart, a deadlock victim) is not the document's fault: the
