@@ -78,6 +78,16 @@ def int8_agreement(reader_dir: Path, data_dir: Path) -> dict:
     return {"sentences": len(split.texts), "same_labels": round(same / len(split.texts), 4)}
 
 
+def cascade_of(fast, reader_dir: Path, *, quantize: str = "int8"):
+    """The cascade of the analyzer ``fast`` and the reader in ``reader_dir``, as the service
+    serves it on the CPU (the reader in int8, behind the threshold of its screen.json)."""
+    from service.analysis.cascade import Cascade, read_screen
+    from service.analysis.transformer import TransformerAnalyzer
+
+    return Cascade(fast, TransformerAnalyzer(reader_dir, quantize=quantize),
+                   threshold=read_screen(reader_dir))
+
+
 def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path | None,
         data_dir: Path, keep: float = KEEP) -> dict:
     """What screen.json holds for ``reader_dir`` behind the fast model of ``model_root``."""

@@ -1,6 +1,6 @@
 """A model's figures on the evaluation sets docs/model.md reports, one Markdown row a model.
 
-    python -m ml.scorecard models_cache/A [models_cache/B ...] [--no-dev]
+    python -m ml.scorecard models_cache/A [models_cache/B ...] [--no-dev] [--reader R]
 
 The test documents hold four sets that docs/model.md keeps apart, so that a figure stays
 comparable from one data change to the next (``SETS``): the 42 documents of six genres the
@@ -56,17 +56,24 @@ def precision_at_recall(documents, scored, recall: float) -> float | None:
                 if point["recall"] is not None and point["recall"] >= recall), default=None)
 
 
-def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None) -> dict:
-    """The figures of one model on each of ``SETS`` (and the development documents)."""
+def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
+              reader_dir: Path | None = None) -> dict:
+    """The figures of one model, or of the cascade of it and ``reader_dir`` (as served: the
+    reader in int8, behind its screen threshold), on each of ``SETS`` (and the development
+    documents). A cascade's seed is its reader's."""
     from ml.documents import metrics_at, read_documents, score_documents
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(model_dir)
+    if reader_dir is not None:
+        from ml.cascade import cascade_of
+
+        analyzer = cascade_of(analyzer, reader_dir)
     point = analyzer.min_score
     documents = read_documents(test_path)
     scored = score_documents(analyzer, documents)
     card = {"model": analyzer.version, "min_score": point,
-            "seed": read_json(model_dir / "training_config.json").get("seed")}
+            "seed": read_json((reader_dir or model_dir) / "training_config.json").get("seed")}
     for name, member in SETS.items():
         chosen = [i for i, document in enumerate(documents) if member(document)]
         docs, scores = [documents[i] for i in chosen], [scored[i] for i in chosen]
@@ -119,9 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dev", dest="dev", action="store_const", const=None,
                         help="leave the development documents out (quicker)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--reader", type=Path, default=None,
+                        help="a reader's folder: each model's row is then its cascade with it")
     args = parser.parse_args(argv)
     code, cards = measured(args.models, lambda model_dirs: [
-        scorecard(model_dir, args.documents, args.dev) for model_dir in model_dirs])
+        scorecard(model_dir, args.documents, args.dev, args.reader)
+        for model_dir in model_dirs])
     if code == 0:
         if args.json is not None:
             args.json.write_text(json.dumps(cards, indent=2, default=str))

@@ -360,3 +360,32 @@ def test_the_warm_up_runs_both_models_in_every_batch_shape(settings, migrated, s
     # 28, 18, 12, 8 and 5 tokens, two of them [CLS] and [SEP].
     assert widths[Path(scan_model_dir).name] == widths["reader-test"] == {62, 40, 26, 16, 10,
                                                                           6, 3}
+
+
+def test_the_scorecard_has_a_row_for_the_cascade(scan_model_dir, reader_dir, tmp_path) -> None:
+    from ml.scorecard import SETS, scorecard
+
+    lines = (REPO_ROOT / "ml/data/documents/test.jsonl").read_text().splitlines()
+    # The first document of each set, and two more of the 42.
+    chosen = [next(line for line in lines if member(_document(line)))
+              for member in SETS.values()]
+    chosen += [line for line in lines if SETS["42"](_document(line)) and line not in chosen][:2]
+    documents = tmp_path / "sets.jsonl"
+    documents.write_text("\n".join(dict.fromkeys(chosen)) + "\n")
+
+    both = scorecard(Path(scan_model_dir), documents, None, reader_dir)
+    alone = scorecard(reader_dir, documents, None)
+
+    assert both["model"] == f"{Path(scan_model_dir).name}+reader-test"
+    assert both["min_score"] == alone["min_score"] == READER_POINT
+    # The screen only takes findings away from the reader's: fewer found, never more.
+    assert both["42"]["documents"] == 3
+    assert both["42"]["at_point"]["recall"] <= alone["42"]["at_point"]["recall"]
+    assert both["42"]["at_0.5"]["documents_findings"] <= alone["42"]["at_0.5"]["documents_findings"]
+
+
+def _document(line: str):
+    from ml.documents import Document
+
+    record = json.loads(line)
+    return Document(record["id"], record.get("genre", ""), record["text"], [])
