@@ -698,6 +698,33 @@ def test_hostile_archives_are_refused_before_anything_is_stored(make_app):
     accepted(post_job(client, headers, archive=fine), total=3)
 
 
+def damaged(zip_bytes: bytes) -> bytes:
+    """The zip with bytes 9 to 17 of its first member's compressed stream overwritten (past
+    the 4-byte header and 5 properties zipfile writes before LZMA's data): each decoder
+    reads data that is not its own (zlib.error, LZMAError, OSError inside zipfile)."""
+    data = bytearray(zip_bytes)
+    name_length, extra_length = struct.unpack_from("<HH", data, 26)
+    start = 30 + name_length + extra_length
+    data[start + 9:start + 17] = b"\xff" * 8
+    return bytes(data)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA,
+                                         zipfile.ZIP_BZIP2], ids=["deflate", "lzma", "bzip2"])
+def test_a_damaged_member_is_a_422_naming_it(inert_app, compression):
+    client = inert_app.test_client()
+    user, headers = Accounts(inert_app, client).user()
+    archive = damaged(make_zip([("Reports/plan.txt", KEYWORDS * 20), ("b.txt", KEYWORDS)],
+                               compression=compression))
+
+    body = assert_problem(post_job(client, headers, archive=archive), 422, "archive")
+
+    assert body["detail"] == "plan.txt cannot be read from the archive."
+    assert body["errors"] == {"archive": ["plan.txt: unreadable."]}
+    assert rows(inert_app, Job) == 0 and rows(inert_app, JobDocument) == 0
+    assert not (Path(inert_app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists()
+
+
 def test_a_header_that_lies_never_gets_more_than_it_declares(inert_app):
     """A member declaring 1000 bytes whose stream inflates to 11 MB is read as 1000 bytes at
     most: with the declared checksum of the whole it is refused (above); with one that

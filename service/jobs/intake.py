@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import io
+import lzma
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +98,7 @@ def _unpack(data: bytes, settings) -> list[Incoming]:
             with archive.open(info) as member:
                 content = member.read(limit + 1)
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
-                ValueError):  # a damaged or unsupported member: the archive is refused
+                ValueError, zlib.error, lzma.LZMAError):  # damaged or unsupported: refused
             raise APIError(422, f"{name} cannot be read from the archive.",
                            errors={"archive": [f"{name}: unreadable."]}) from None
         unpacked += len(content)
