@@ -41,7 +41,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from service.extensions import db
-from service.jobs import queue, work, worker
+from service.jobs import intake, queue, work, worker
 from service.models import Job, JobDocument, Scan
 from testkit.documents import (
     PLAIN_SENTENCES,
@@ -723,6 +723,65 @@ def test_a_damaged_member_is_a_422_naming_it(inert_app, compression):
     assert body["errors"] == {"archive": ["plan.txt: unreadable."]}
     assert rows(inert_app, Job) == 0 and rows(inert_app, JobDocument) == 0
     assert not (Path(inert_app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists()
+
+
+def declaring(zip_bytes: bytes, entries: int) -> bytes:
+    """The zip with its end record declaring ``entries`` entries (its directory unchanged)."""
+    data = bytearray(zip_bytes)
+    struct.pack_into("<HH", data, data.rfind(b"PK\x05\x06") + 8, entries, entries)
+    return bytes(data)
+
+
+def as_zip64(zip_bytes: bytes) -> bytes:
+    """The zip with a zip64 end record and its locator, the classic end record pointing to
+    them (0xFFFF entries, as a writer of more than 65,535 entries leaves it)."""
+    end = zip_bytes.rfind(b"PK\x05\x06")
+    entries, size, offset = struct.unpack_from("<HII", zip_bytes, end + 10)
+    record = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries,
+                         size, offset)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1)
+    classic = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                          0xFFFFFFFF, 0)
+    return zip_bytes[:end] + record + locator + classic
+
+
+def test_an_archive_of_too_many_entries_is_refused_before_its_directory_is_read(
+        make_app, monkeypatch):
+    """MAX_JOB_DOCUMENTS 3: 30 entries, clutter included, and 30 × 512 directory bytes.
+    Past either, as the end record (or the zip64 one) says, a 413 before ZipFile builds its
+    list of entries: it is never made."""
+    app = make_app(MAX_JOB_DOCUMENTS=3)
+    app.extensions["riskscan.jobs"] = Inert()
+    client = app.test_client()
+    user, headers = Accounts(app, client).user()
+    opened = []
+
+    class CountedZipFile(zipfile.ZipFile):
+        def __init__(self, *args, **kwargs):
+            opened.append(args)
+            super().__init__(*args, **kwargs)
+
+    documents = [(f"doc-{n}.txt", KEYWORDS) for n in range(3)]
+    dot_files = [(f".{n}", b"") for n in range(31)]
+    cases = {
+        "31 empty dot files": make_zip(dot_files, compression=zipfile.ZIP_STORED),
+        "the same in zip64": as_zip64(make_zip(dot_files, compression=zipfile.ZIP_STORED)),
+        "400 that say they are 3": declaring(make_zip(
+            [(f"folder-{n:03}/.x", b"") for n in range(400)], compression=zipfile.ZIP_STORED), 3),
+    }
+    within = [make_zip(documents + dot_files[:27]), as_zip64(make_zip(documents + dot_files[:27]))]
+    monkeypatch.setattr(intake.zipfile, "ZipFile", CountedZipFile)  # from here, the API's
+    for case, archive in cases.items():
+        body = assert_problem(post_job(client, headers, archive=archive), 413)
+        assert body["detail"] == ("The archive holds more than 30 entries, folders and clutter "
+                                  "included (10 per MAX_JOB_DOCUMENTS)."), case
+    assert opened == []
+    assert rows(app, Job) == 0 and rows(app, JobDocument) == 0
+    assert not (Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists()
+    # 30 entries, in either end record, are read.
+    for archive in within:
+        accepted(post_job(client, headers, archive=archive), total=3)
+    assert len(opened) == 2
 
 
 def test_a_header_that_lies_never_gets_more_than_it_declares(inert_app):
