@@ -825,6 +825,40 @@ def test_path_traversal_names_are_kept_by_their_last_part_only(inert_app, tmp_pa
     assert {path.name for path in upload_dir.rglob("original.*")} == {"original.txt"}
 
 
+def test_control_characters_never_reach_a_name_or_a_download_header(inert_app):
+    """A member named with LF or CR (or any control character) is kept with a space in
+    its place; a name stored before that rule is made safe when its original is sent
+    (werkzeug refuses a header with a line break: that was a 500 on every download)."""
+    client = inert_app.test_client()
+    _, headers = Accounts(inert_app, client).user()
+    archive = make_zip([("plan\n.txt", KEYWORDS), ("a\rb\x1bc\x7f.txt", KEYWORDS)])
+    job_id = accepted(post_job(client, headers, archive=archive), total=2)
+    assert [d["filename"] for d in get_job(client, headers, job_id)["documents"]] == [
+        "plan .txt", "a b c .txt"]
+    for document_id in document_ids(inert_app, job_id):
+        assert run_document(inert_app, document_id) == "done"
+    scan_ids = [d["scan_id"] for d in get_job(client, headers, job_id)["documents"]]
+    first = client.get(f"/api/v1/scans/{scan_ids[0]}/file", headers=headers)
+    assert (first.status_code, first.get_data()) == (200, KEYWORDS)
+    assert first.headers["Content-Disposition"] == 'attachment; filename="plan .txt"'
+    first.close()
+
+    # Names as an earlier version stored them: a header injection, and one beyond Latin-1.
+    stored = {scan_ids[0]: "evil\r\nSet-Cookie: a=b.txt", scan_ids[1]: "日本\n.txt"}
+    with inert_app.app_context():
+        for scan_id, name in stored.items():
+            db.session.get(Scan, scan_id).filename = name
+        db.session.commit()
+    expected = {scan_ids[0]: 'attachment; filename="evil  Set-Cookie: a=b.txt"',
+                scan_ids[1]: "attachment; filename=\" .txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%20.txt"}
+    for scan_id in scan_ids:
+        response = client.get(f"/api/v1/scans/{scan_id}/file", headers=headers)
+        assert (response.status_code, response.get_data()) == (200, KEYWORDS)
+        assert response.headers["Content-Disposition"] == expected[scan_id]
+        assert "Set-Cookie" not in response.headers
+        response.close()
+
+
 def test_requests_that_cannot_be_a_job(make_app):
     app = make_app(MAX_UPLOAD_MB=0.02, MAX_JOB_MB=0.1)  # 20 KB a document, 100 KB a request
     app.extensions["riskscan.jobs"] = Inert()
