@@ -563,7 +563,8 @@ def test_a_job_left_by_its_process_is_finished_by_the_next(
                                         request.getfixturevalue("tmp_path"))
         request.addfinalizer(lambda: _stop(worker))
 
-    job = wait_for(client, headers, job_id)
+    # A worker process starts and loads the trained model first: on shared cores, minutes.
+    job = wait_for(client, headers, job_id, timeout=3 * TIMEOUT_S)
     assert (job["status"], job["done"], job["failed"]) == ("done", 3, 0), job
     assert {d["status"] for d in job["documents"]} == {"done"}
     scans = client.get("/api/v1/scans", headers=headers).get_json()["items"]
