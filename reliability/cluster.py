@@ -1,6 +1,7 @@
 """The parts of a scaled-out install, as processes on 127.0.0.1 for a test or a benchmark:
-a Redis server (rate limits and the Celery broker), HAProxy in front of several
-``python -m service`` processes, and Celery workers (``celery -A service.jobs worker``).
+a Redis server (rate limits, and a Celery broker), a RabbitMQ node (the Celery broker of
+production), HAProxy in front of several ``python -m service`` processes, and Celery
+workers (``celery -A service.jobs worker``).
 
 Each runs with its own folder and free port and stops in ``stop()``; a worker runs in a
 process group of its own, so ``kill()`` ends it as a crash would (SIGKILL to the parent and
@@ -9,28 +10,37 @@ its pool's children at once, nothing acknowledged, nothing given back).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Self
 
 from reliability.servers import LOOPBACK, REPO_ROOT, free_port, wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
+# Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user when run as root; the
+# scripts behind it run the node as whoever starts them.
+RABBITMQ_SERVER = next((path for path in ("/usr/lib/rabbitmq/bin/rabbitmq-server",
+                                          shutil.which("rabbitmq-server"))
+                        if path and Path(path).is_file()), None)
+RABBITMQCTL = next((path for path in ("/usr/lib/rabbitmq/bin/rabbitmqctl",
+                                      shutil.which("rabbitmqctl"))
+                    if path and Path(path).is_file()), None)
 HAPROXY = shutil.which("haproxy") or next(
     (path for path in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(path).is_file()),
     None)
 
-#: kombu's Redis transport keeps each delivered, unacknowledged task here (its defaults).
+#: A worker's log line of a task (INFO), up to its id: "received", "succeeded", "failed"...
+TASK_LINE = r"Task riskscan\.scan_document\[([0-9a-f-]+)"
+#: kombu's Redis transport keeps each delivered, unacknowledged task here (its default).
 UNACKED_KEY = "unacked"
-UNACKED_INDEX_KEY = "unacked_index"
 
 
 def _stop(process: subprocess.Popen | None, timeout_s: float = 15, *, group: bool = False) -> None:
@@ -101,19 +111,64 @@ class RedisServer:
         _stop(self.process, 10)
 
 
-def unacked_tasks(client) -> dict[str, int]:
-    """The Celery tasks delivered to a worker and not yet acknowledged, in the broker that
-    ``client`` (a redis-py client on the broker's database) reads: task id → the document id
-    it was given (``scan_document(document_id)``). A task given back keeps its id."""
-    tasks = {}
-    for value in client.hgetall(UNACKED_KEY).values():
-        raw = json.loads(value)[0]
-        body = raw["body"]
-        if raw.get("properties", {}).get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        tasks[raw["headers"]["id"]] = int(args[0])
-    return tasks
+class RabbitMQServer:
+    """A RabbitMQ node of its own (name, AMQP and distribution ports, data, logs, Erlang
+    cookie: all in ``folder``), the broker's defaults otherwise (the ``guest`` user, from
+    this machine only); ``unacknowledged()`` through ``rabbitmqctl``."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.port = free_port()
+        self.node = f"riskscan-{self.port}@localhost"
+        self.process: subprocess.Popen | None = None
+        self.env = {**os.environ, "HOME": str(self.folder), "RABBITMQ_NODENAME": self.node,
+                    "RABBITMQ_NODE_IP_ADDRESS": LOOPBACK, "RABBITMQ_NODE_PORT": str(self.port),
+                    "RABBITMQ_DIST_PORT": str(free_port()),
+                    "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+                    "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+                    "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+                    "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq")}
+
+    def url(self) -> str:
+        return f"amqp://guest:guest@{LOOPBACK}:{self.port}//"
+
+    def start(self, timeout_s: float = 60) -> Self:
+        if RABBITMQ_SERVER is None:
+            raise FileNotFoundError("rabbitmq-server is not installed")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "enabled_plugins").write_text("[].\n")
+        log = open(self.folder / "rabbitmq.log", "ab")  # noqa: SIM115 - the child keeps it
+        with log:
+            self.process = subprocess.Popen([RABBITMQ_SERVER], env=self.env,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True)
+        def started() -> bool:  # await_startup fails at once while the node is not up
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited:\n"
+                                   f"{_tail(self.folder / 'rabbitmq.log')}")
+            return subprocess.run([RABBITMQCTL, "-n", self.node, "await_startup", "--timeout",
+                                   str(int(timeout_s))], env=self.env, capture_output=True,
+                                  check=False).returncode == 0
+
+        if not wait_until(started, timeout_s, 1):
+            self.stop()
+            raise RuntimeError(f"rabbitmq-server did not start:\n"
+                               f"{_tail(self.folder / 'rabbitmq.log')}")
+        return self
+
+    def unacknowledged(self) -> int:
+        """Messages delivered to a consumer and not acknowledged, in every queue."""
+        listed = subprocess.run([RABBITMQCTL, "-n", self.node, "list_queues", "-q",
+                                 "--no-table-headers", "messages_unacknowledged"],
+                                env=self.env, capture_output=True, text=True, check=True)
+        return sum(int(count) for count in listed.stdout.split())
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        subprocess.run([RABBITMQCTL, "-n", self.node, "shutdown"], env=self.env,
+                       capture_output=True, check=False, timeout=60)
+        _stop(self.process, 20, group=True)
 
 
 class HAProxy:
@@ -255,3 +310,15 @@ class CeleryWorker:
 
     def log_tail(self, lines: int = 30) -> str:
         return _tail(self.log_path, lines)
+
+    def task_counts(self) -> tuple[Counter, Counter]:
+        """(received, finished): how often each task id was, by the worker's log."""
+        log = self.log_path.read_text(errors="replace")
+        received = Counter(re.findall(TASK_LINE + r"\] received", log))
+        finished = Counter(re.findall(TASK_LINE + r"\] (?:succeeded|failed|raised)", log))
+        return received, finished
+
+    def unfinished_tasks(self) -> set[str]:
+        """The tasks it received more often than it finished: the one it holds."""
+        received, finished = self.task_counts()
+        return {task for task, count in received.items() if count > finished[task]}

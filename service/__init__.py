@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_extensions(app, settings)
     register_rate_limits(app, settings)
     register_analyzers(app, settings)
+    register_jobs(app, settings)
     register_blueprints(app)
     register_api_docs(app)
     register_error_handlers(app)
@@ -110,9 +111,13 @@ def _enable_sqlite_foreign_keys(engine) -> None:
 
 def register_analyzers(app: Flask, settings: Settings) -> None:
     from service import analyzers
-    from service.jobs import queue
 
     analyzers.init_app(app, settings)
+
+
+def register_jobs(app: Flask, settings: Settings) -> None:
+    from service.jobs import queue
+
     queue.init_app(app, settings)  # where batch jobs run: Celery, or threads of this process
 
 

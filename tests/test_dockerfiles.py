@@ -375,6 +375,21 @@ def test_compose_runs_the_service_on_a_healthy_mysql_8(compose):
     assert set(compose["volumes"]) == {"mysql", "uploads"}
 
 
+def test_compose_runs_the_jobs_on_rabbitmq(compose):
+    """RabbitMQ gives a dead worker's task back as its connection drops (Redis only after
+    the visibility timeout): the broker of every service that sends or takes tasks."""
+    services = compose["services"]
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["image"].startswith("rabbitmq:3")
+    assert rabbitmq["hostname"] == "rabbitmq"  # the node's name, and so its data, kept
+    assert rabbitmq["environment"]["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
+    for name in ("riskscan", "worker", "riskscan-gpu"):
+        service = services[name]
+        assert service["environment"]["CELERY_BROKER_URL"] == (
+            "${CELERY_BROKER_URL:-amqp://riskscan:${RABBITMQ_PASSWORD}@rabbitmq:5672//}"), name
+        assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy", name
+
+
 def test_compose_gpu_profile_reserves_an_nvidia_gpu(compose):
     gpu = compose["services"]["riskscan-gpu"]
     assert gpu["profiles"] == ["gpu"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from service.extensions import db
 from service.models import IdempotencyKey, Job, Scan
 from tests.helpers import Accounts, assert_problem
 from tests.scanning import KeywordAnalyzer, count_rows
+from tests.test_jobs import wait_for
 
 SCANS = "/api/v1/scans"
 JOBS = "/api/v1/jobs"
@@ -228,20 +228,21 @@ def test_two_requests_at_once_with_one_key_make_one_scan(keyword_app, alice, mon
     key = new_key()
     barrier = threading.Barrier(2)
     answers = {}
+    answered = threading.Event()
 
     def send(name):
         client = keyword_app.test_client()  # a client, and an app context, per thread
         barrier.wait()
         answers[name] = client.post(SCANS, json={"text": TEXT}, headers=keyed(headers, key))
+        answered.set()
 
     threads = {name: threading.Thread(target=send, args=(name,)) for name in ("a", "b")}
     for thread in threads.values():
         thread.start()
     # One request holds the key inside the analyzer; the other is answered meanwhile.
     assert analyzer.started.wait(30)
-    deadline = time.monotonic() + 30
-    while all(thread.is_alive() for thread in threads.values()) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert answered.wait(30), "the second request waited for the first instead of a 409"
+    assert len(answers) == 1
     analyzer.release.set()
     for thread in threads.values():
         thread.join(30)
@@ -380,12 +381,7 @@ def test_a_retried_job_gets_the_first_202_and_makes_one_job(keyword_app, client,
     assert_replayed(first, again)
     assert count_rows(keyword_app, Job) == 1
     # Let the pool finish the job before the tables are emptied.
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        job = client.get(first.headers["Location"], headers=headers).get_json()
-        if job["status"] not in ("queued", "running"):
-            break
-        time.sleep(0.05)
+    job = wait_for(client, headers, first.get_json()["job_id"])
     assert job["status"] == "done", job
 
 

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import io
+import lzma
 import shutil
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,10 @@ from service.uploads.storage import user_folder
 # is a zip bomb, not a document.
 MAX_RATIO = 100
 SKIPPED = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+# Entries an archive may hold, clutter and folders included, per MAX_JOB_DOCUMENTS; and the
+# bytes its central directory may take per entry (46 and a long name with its extras).
+ENTRIES_PER_DOCUMENT = 10
+DIRECTORY_BYTES_PER_ENTRY = 512
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ def _unpack(data: bytes, settings) -> list[Incoming]:
     MAX_UPLOAD_MB unpacked and all within MAX_JOB_MB, at most MAX_JOB_DOCUMENTS, never more
     than MAX_RATIO times their packed size: all checked on the headers first, and again
     while reading."""
+    _check_directory(data, settings)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [info for info in archive.infolist() if not _clutter(info.filename)]
@@ -96,7 +104,7 @@ def _unpack(data: bytes, settings) -> list[Incoming]:
             with archive.open(info) as member:
                 content = member.read(limit + 1)
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
-                ValueError):  # a damaged or unsupported member: the archive is refused
+                ValueError, zlib.error, lzma.LZMAError):  # damaged or unsupported: refused
             raise APIError(422, f"{name} cannot be read from the archive.",
                            errors={"archive": [f"{name}: unreadable."]}) from None
         unpacked += len(content)
@@ -105,6 +113,33 @@ def _unpack(data: bytes, settings) -> list[Incoming]:
                                 f"or the archive to more than {settings.MAX_JOB_MB:g} MB.")
         documents.append(Incoming(name, content))
     return documents
+
+
+def _check_directory(data: bytes, settings) -> None:
+    """Refuse an archive of too many entries before ZipFile reads its central directory:
+    ZipFile builds an object per entry, clutter included, so a million empty dot files
+    hold a thread for seconds and hundreds of MB. The end record says how many entries
+    and how many bytes the directory holds (ZipFile reads by bytes: both are capped).
+    Without an end record, ZipFile's own refusal follows."""
+    entries, size = _directory_extent(data)
+    most = ENTRIES_PER_DOCUMENT * settings.MAX_JOB_DOCUMENTS
+    if entries > most or size > most * DIRECTORY_BYTES_PER_ENTRY:
+        raise APIError(413, f"The archive holds more than {most} entries, folders and "
+                            f"clutter included ({ENTRIES_PER_DOCUMENT} per MAX_JOB_DOCUMENTS).")
+
+
+def _directory_extent(data: bytes) -> tuple[int, int]:
+    """(entries, bytes) of the central directory, read where ZipFile reads them: the last
+    end of central directory record, or the zip64 end record just before its locator."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if end == -1 or len(data) - end < 22:
+        return 0, 0
+    entries, size = struct.unpack_from("<HI", data, end + 10)
+    locator, record = end - 20, end - 20 - 56
+    if record >= 0 and data[locator:locator + 4] == b"PK\x06\x07" \
+            and data[record:record + 4] == b"PK\x06\x06":
+        entries, size = struct.unpack_from("<QQ", data, record + 32)
+    return entries, size
 
 
 def _clutter(name: str) -> bool:

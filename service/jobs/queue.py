@@ -4,9 +4,9 @@ are told about a document only after its row is committed.
 
 Celery: one task per document, acknowledged late (after it ran) and given back when its
 worker dies, so a worker killed mid-document means the document runs again on another
-one; work.py makes that second run find or make exactly one scan. With Redis as the broker
-an unacknowledged task returns after ``CELERY_VISIBILITY_TIMEOUT_S``: keep it above the
-longest scan. The task itself is in worker.py (the API sends it by name).
+one; work.py makes that second run find or make exactly one scan. RabbitMQ gives an
+unacknowledged task back as soon as its worker's connection drops; Redis only after
+``CELERY_VISIBILITY_TIMEOUT_S``: keep that above the longest scan. The task itself is in worker.py (the API sends it by name).
 
 The pool: ``JOB_WORKERS`` threads; at start-up (``resume``) it takes up the documents a
 previous process left queued or running (the state is in the database, not in the pool).
@@ -48,10 +48,13 @@ def transport_options(visibility_timeout_s: int) -> dict:
 
 
 def configure_celery(settings: Settings) -> None:
-    """The broker the settings name (the API to send, a worker to receive)."""
+    """The broker the settings name (the API to send, a worker to receive); the visibility
+    timeout is Redis's alone (RabbitMQ gives a task back when its worker's connection
+    drops)."""
+    redis = (settings.CELERY_BROKER_URL or "").startswith(("redis://", "rediss://"))
     celery.conf.update(broker_url=settings.CELERY_BROKER_URL,
                        broker_transport_options=transport_options(
-                           settings.CELERY_VISIBILITY_TIMEOUT_S))
+                           settings.CELERY_VISIBILITY_TIMEOUT_S) if redis else {})
 
 
 class Pool:

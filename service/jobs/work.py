@@ -26,6 +26,7 @@ from service.scans.create import Upload, create_scan
 
 log = logging.getLogger("riskscan.jobs")
 
+UNFINISHED = ("queued", "running")  # a job's or a document's: waiting, or being scanned
 ENDED = ("done", "failed", "cancelled")
 BUSY_RETRIES = 6  # waits of 1, 2, … 5 s for the same user's other upload to be read
 
@@ -45,7 +46,7 @@ def run_document(document_id: int) -> str:
     _lock(job_id)
     claimed = db.session.execute(
         update(JobDocument)
-        .where(JobDocument.id == document_id, JobDocument.status.in_(("queued", "running")))
+        .where(JobDocument.id == document_id, JobDocument.status.in_(UNFINISHED))
         .values(status="running", attempts=JobDocument.attempts + 1, started_at=utcnow())
     ).rowcount == 1
     if not claimed:
@@ -125,7 +126,7 @@ def _finish(document_id: int, job_id: str, user_id: str, position: int, status: 
     _lock(job_id)
     counted = db.session.execute(
         update(JobDocument)
-        .where(JobDocument.id == document_id, JobDocument.status.in_(("queued", "running")))
+        .where(JobDocument.id == document_id, JobDocument.status.in_(UNFINISHED))
         .values(status=status, error=error, finished_at=utcnow())).rowcount == 1
     if counted:
         column = Job.done if status == "done" else Job.failed
@@ -143,7 +144,7 @@ def _finish(document_id: int, job_id: str, user_id: str, position: int, status: 
 def _end_if_complete(job_id: str) -> None:
     """The job is done (or stays cancelled, now finished) once no document waits or runs."""
     waiting = exists().where(JobDocument.job_id == job_id,
-                             JobDocument.status.in_(("queued", "running")))
+                             JobDocument.status.in_(UNFINISHED))
     db.session.execute(
         update(Job)
         .where(Job.id == job_id, Job.finished_at.is_(None), ~waiting)
@@ -166,7 +167,7 @@ def cancel(job: Job) -> int:
         .values(status="cancelled", finished_at=utcnow())).rowcount
     # Conditional: a job that ended meanwhile (its last document finished) stays done.
     db.session.execute(update(Job).where(Job.id == job.id,
-                                         Job.status.in_(("queued", "running")))
+                                         Job.status.in_(UNFINISHED))
                        .values(status="cancelled"))
     db.session.flush()
     _end_if_complete(job.id)
@@ -191,7 +192,7 @@ def unfinished_documents() -> list[int]:
     what the in-process engine takes up again at start-up."""
     return list(db.session.scalars(
         select(JobDocument.id).join(Job, Job.id == JobDocument.job_id)
-        .where(JobDocument.status.in_(("queued", "running")),
-               or_(Job.status.in_(("queued", "running")),
+        .where(JobDocument.status.in_(UNFINISHED),
+               or_(Job.status.in_(UNFINISHED),
                    and_(Job.status == "cancelled", JobDocument.status == "running")))
         .order_by(JobDocument.id)))

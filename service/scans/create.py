@@ -8,6 +8,7 @@ afterwards, so a failure anywhere leaves neither a row nor a file behind.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
@@ -143,11 +144,13 @@ def _read_document(text: str | None, upload: Upload | None, settings, user_id: s
 
 
 def safe_display_name(filename: str | None) -> str | None:
-    """The client's file name, kept for display: no path, bounded length."""
+    """The client's file name, kept for display: no path, bounded length, a space for each
+    control character (a line break in a name breaks the download's header)."""
     if not filename:
         return None
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return name[:255] or None
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(" " if unicodedata.category(char) == "Cc" else char for char in name)
+    return name.strip()[:255] or None
 
 
 def delete_scan(scan: Scan) -> None:

@@ -213,7 +213,7 @@ def file(scan_id):
     if path is None or not path.is_file():
         raise APIError(404, "This scan has no stored file.")
     return send_file(path, mimetype=scan.media_type, as_attachment=True,
-                     download_name=scan.filename or scan.stored_filename)
+                     download_name=safe_display_name(scan.filename) or scan.stored_filename)
 
 
 @scans.route("/<scan_id>", methods=["DELETE"])
