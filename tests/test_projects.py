@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
 
+from service.projects.membership import LAST_OWNER
 from tests.helpers import Accounts, assert_problem
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import download, nothing_stored, post_file, post_text, without_request_id
@@ -449,6 +452,53 @@ def test_with_a_second_owner_the_first_may_step_down_or_leave(team, client):
     assert_problem(client.get(project_url(team.id), headers=team.owner_h), 404)
     assert member_roles(client, team.editor_h, team.id) == {team.editor["id"]: "owner",
                                                            team.viewer["id"]: "viewer"}
+
+
+# What each of two owners asks at the same moment: (method, whose membership, body).
+TWO_OWNERS_RACE = {
+    "both step down": lambda me, other: ("PATCH", me, {"role": "viewer"}),
+    "both leave": lambda me, other: ("DELETE", me, None),
+    "demote each other": lambda me, other: ("PATCH", other, {"role": "viewer"}),
+}
+DEMOTED = "Your role in this project is viewer: it may not manage it (that takes owner)."
+
+
+@pytest.mark.parametrize("race", TWO_OWNERS_RACE)
+def test_two_owners_racing_to_step_aside_leave_one_owner(app, client, accounts, race):
+    """Both requests read two owners before either commits, unless the owners are read
+    under the project's lock: on SQLite, where FOR UPDATE locks nothing, both passed.
+    The loser is the last owner's 409; when demoting each other, a loser whose request is
+    authorised after its own demotion committed is that demotion's 403 instead."""
+    first, first_h = accounts.user()
+    second, second_h = accounts.user()
+    for _ in range(10):
+        project_id = make_project(client, first_h)["id"]
+        add_member(client, first_h, project_id, second["email"], "owner")
+        start = threading.Barrier(2)
+
+        def step_aside(me, other, headers, project_id=project_id, start=start):
+            method, user_id, body = TWO_OWNERS_RACE[race](me["id"], other["id"])
+            start.wait()
+            return app.test_client().open(project_url(project_id, "members", user_id),
+                                          method=method, json=body, headers=headers)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = [pool.submit(step_aside, me, other, headers).result
+                       for me, other, headers in ((first, second, first_h),
+                                                  (second, first, second_h))]
+            answers = [answer() for answer in answers]
+
+        done = [answer for answer in answers if answer.status_code < 300]
+        refused = [answer for answer in answers if answer.status_code >= 300]
+        assert len(done) == len(refused) == 1, [answer.get_json() for answer in answers]
+        assert done[0].status_code == (204 if race == "both leave" else 200)
+        if refused[0].status_code == 403 and race == "demote each other":
+            assert assert_problem(refused[0], 403)["detail"] == DEMOTED
+        else:
+            assert assert_problem(refused[0], 409)["detail"] == LAST_OWNER
+        stays = first_h if answers[0] is refused[0] else second_h
+        roles = member_roles(client, stays, project_id)
+        assert list(roles.values()).count("owner") == 1, roles
 
 
 def test_an_owner_removes_a_member_and_no_one_else_may(team, client):
