@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 import pytest
 from openpyxl import load_workbook
 
 from service.models import RegisterEntry, RegisterLink
+from service.projects.export import to_csv
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import count_rows
 
@@ -354,7 +356,8 @@ def test_the_csv_export_is_the_register_as_a_sheet(team, client):
                        "notes": "=HYPERLINK(\"http://evil\")"}, headers=team.owner_h)
     response = _export(client, team, "csv")
     assert response.mimetype == "text/csv"
-    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="Billing-migration-risks.csv"')
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["id", "risk", "category", "status", "owner", "due date", "first seen",
                        "last seen", "occurrences", "notes"]
@@ -385,6 +388,55 @@ def test_the_xlsx_export_has_a_header_widths_a_filter_and_no_formulas(team, clie
     cells = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
     notes = cells[entry["id"]][9]
     assert notes.value == "=1+1" and notes.data_type == "s"  # text, not a formula
+
+
+def test_a_cell_starting_with_any_control_character_is_never_a_formula():
+    """LF, VT and NUL as much as tab and CR (docs/register.md: any control character)."""
+    controls = [chr(code) for code in (*range(32), *range(127, 160))]
+    row = {"id": 1, "risk": "", "category": "budget", "status": "open", "owner_email": None,
+           "due_date": None, "first_seen": datetime(2026, 1, 5), "last_seen":
+           datetime(2026, 1, 5), "occurrences": 1, "notes": ""}
+    rows = [{**row, "id": index, "risk": f"{control}=cmd|' /C calc'!A0"}
+            for index, control in enumerate(controls)]
+    cells = list(csv.reader(io.StringIO(to_csv(rows).decode("utf-8").lstrip("\ufeff"),
+                                        newline="")))[1:]
+    assert [cell[1] for cell in cells] == [f"'{control}=cmd|' /C calc'!A0"
+                                           for control in controls]
+
+
+# (name, the ASCII filename, the UTF-8 filename* or None)
+EXPORT_NAMES = [
+    ("Billing migration", "Billing-migration", None),
+    ("日本", "project", "%E6%97%A5%E6%9C%AC"),
+    ("Проект Ы", "project", "%D0%9F%D1%80%D0%BE%D0%B5%D0%BA%D1%82-%D0%AB"),
+    ("Café 🚀", "Cafe", "Caf%C3%A9--"),
+]
+
+
+@pytest.mark.parametrize("name, plain, encoded", EXPORT_NAMES)
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_project_named_in_any_script_exports_under_an_encoded_file_name(team, client, name,
+                                                                         plain, encoded, fmt):
+    """Header values are Latin-1: 日本 in filename= was a 500 from waitress."""
+    renamed = client.patch(f"/api/v1/projects/{team.id}", json={"name": name},
+                           headers=team.owner_h)
+    assert renamed.status_code == 200, renamed.get_json()
+    header = _export(client, team, fmt).headers["Content-Disposition"]
+    expected = f'attachment; filename="{plain}-risks.{fmt}"'
+    if encoded is not None:
+        expected += f"; filename*=UTF-8''{encoded}-risks.{fmt}"
+    assert header == expected
+    assert header.encode("ascii")
+
+
+def test_a_control_character_in_the_name_leaves_the_sheet_readable(team, client):
+    """A control character in the sheet's name made a workbook Excel called corrupt."""
+    client.patch(f"/api/v1/projects/{team.id}", headers=team.owner_h,
+                 json={"name": "Q1\x07 plan\x1b[31m: [draft]/*?\\ \x00end"})
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    book = load_workbook(io.BytesIO(_export(client, team, "xlsx").get_data()))
+    assert book.sheetnames == ["Q1  plan  31m   draft       end"]
+    assert book.active.max_row == 3
 
 
 @pytest.mark.parametrize("args", [{"format": "pdf"}, {"format": "csv", "status": "x"},

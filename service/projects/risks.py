@@ -17,7 +17,7 @@ from service.extensions import db, token_auth
 from service.models import SETTLED_STATUSES, RegisterEntry, Scan, utcnow
 from service.projects import reads, register
 from service.projects.access import project_for, readable_project, role_in
-from service.projects.export import to_csv, to_xlsx
+from service.projects.export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,
@@ -77,14 +77,13 @@ def export(args, project_id):
     """The register as a sheet: `format=csv` or `xlsx`"""
     project = project_for(token_auth.current_user(), project_id)
     rows = reads.export_rows(project.id, args)
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:60] or "project"
     if args["format"] == "xlsx":
         body = to_xlsx(rows, project.name)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         body, mimetype = to_csv(rows), "text/csv; charset=utf-8"
     return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{stem}-risks.{args["format"]}"'})
+        "Content-Disposition": attachment(project.name, args["format"])})
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["GET"])
