@@ -722,6 +722,32 @@ def test_a_viewer_may_not_delete_or_correct_a_project_scan(team, client):
     assert len(register_of(client, team.owner_h, team.id)) == 2
 
 
+def test_a_viewer_may_not_take_their_own_scan_out_of_the_project(team, client):
+    """The scan's findings are the register's: taking them out drops entries with their
+    curated status and notes, which is a change, and a viewer's change is a 403."""
+    scan = scan_into(client, team.editor_h, team.id, RISKY)
+    url = f"{SCANS}/{scan['scan_id']}"
+    entry = register_of(client, team.owner_h, team.id)[0]
+    client.patch(project_url(team.id, "risks", str(entry["id"])), headers=team.owner_h,
+                 json={"status": "mitigating", "notes": "Escalated to the board."})
+    register = register_of(client, team.owner_h, team.id)
+    demoted = client.patch(project_url(team.id, "members", team.editor["id"]),
+                           json={"role": "viewer"}, headers=team.owner_h)
+    assert demoted.status_code == 200, demoted.get_json()
+
+    refused = [client.patch(url, json={"project_id": None}, headers=team.editor_h),
+               client.delete(url, headers=team.editor_h),
+               client.patch(f"{url}/findings/{scan['data'][0]['id']}",
+                            json={"category": "none"}, headers=team.editor_h)]
+    for response in refused:
+        assert assert_problem(response, 403)["detail"] == (
+            "Your role in this scan's project is viewer: it may not change it.")
+    kept = client.get(url, headers=team.owner_h).get_json()
+    assert kept["project_id"] == team.id and kept["data"] == scan["data"]
+    assert register_of(client, team.owner_h, team.id) == register
+    assert audit_events(client, team.admin_h, "scan_moved") == []
+
+
 def test_an_editor_may_correct_and_delete_another_members_project_scan(team, client):
     scan = scan_into(client, team.owner_h, team.id, RISKY)
     finding = next(f for f in scan["data"] if f["category"] == "budget")
