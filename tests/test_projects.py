@@ -1161,18 +1161,27 @@ def test_moving_a_scan_is_audited_with_where_from_and_to(team, client):
 
 
 def test_a_refused_change_leaves_no_audit_event(team, client):
-    client.post(project_url(team.id, "members"), headers=team.owner_h,
-                json={"email": team.viewer["email"], "role": "editor"})  # 409
-    client.post(project_url(team.id, "members"), headers=team.editor_h,
-                json={"email": team.outsider["email"], "role": "editor"})  # 403
-    client.patch(project_url(team.id, "members", team.owner["id"]), json={"role": "viewer"},
-                 headers=team.owner_h)  # 409: the last owner
-    client.delete(project_url(team.id, "members", team.owner["id"]),
-                  headers=team.owner_h)  # 409
-    client.delete(project_url(team.id), headers=team.editor_h)  # 403
     scan_id = post_text(client, team.viewer_h, RISKY).get_json()["scan_id"]
-    client.patch(f"{SCANS}/{scan_id}", json={"project_id": team.id},
-                 headers=team.viewer_h)  # 403
+    owner = project_url(team.id, "members", team.owner["id"])
+    refused = {
+        409: client.post(project_url(team.id, "members"), headers=team.owner_h,
+                         json={"email": team.viewer["email"], "role": "editor"}),
+        403: client.post(project_url(team.id, "members"), headers=team.editor_h,
+                         json={"email": team.outsider["email"], "role": "editor"}),
+    }
+    assert assert_problem(refused[409], 409)["detail"] == (
+        "This user is already a member; change their role instead.")
+    assert assert_problem(refused[403], 403)["detail"] == (
+        "Your role in this project is editor: it may not manage it (that takes owner).")
+    for response in (client.patch(owner, json={"role": "viewer"}, headers=team.owner_h),
+                     client.delete(owner, headers=team.owner_h)):
+        assert assert_problem(response, 409)["detail"] == LAST_OWNER
+    assert assert_problem(client.delete(project_url(team.id), headers=team.editor_h),
+                          403)["detail"] == (
+        "Your role in this project is editor: it may not manage it (that takes owner).")
+    assert assert_problem(client.patch(f"{SCANS}/{scan_id}", json={"project_id": team.id},
+                                       headers=team.viewer_h), 403)["detail"] == (
+        "Your role in this project is viewer: it may not change it (that takes editor).")
 
     assert len(audit_events(client, team.admin_h, "member_added")) == 2  # the team's
     for event in ("member_updated", "member_removed", "project_deleted", "scan_moved"):
