@@ -83,15 +83,19 @@ def page_of(schema_cls):
     return Page
 
 
+class Written(dict):
+    """An answer a view already wrote as its schema's JSON (a busy read, built by
+    hand-written queries): a ``Prepared`` schema sends it as it is."""
+
+
 class Prepared:
-    """A schema mixin for answers a view already wrote as the schema's JSON (a busy read,
-    built by hand-written queries): a dict with ``prepared: True`` is sent as it is, without
-    marshmallow's per-field work; the schema still documents it (OpenAPI), and the tests
-    compare the two."""
+    """A schema mixin for answers that may come ``Written``: those skip marshmallow's
+    per-field work; the schema still documents them (OpenAPI), and the tests check each
+    against it (tests/test_register.py)."""
 
     def dump(self, obj, *, many=None):
-        if not many and isinstance(obj, dict) and obj.get("prepared") is True:
-            return {key: value for key, value in obj.items() if key != "prepared"}
+        if not many and isinstance(obj, Written):
+            return dict(obj)
         return super().dump(obj, many=many)
 
 

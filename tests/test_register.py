@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 
 import pytest
+from marshmallow import fields
 from openpyxl import load_workbook
 
 from service.models import RegisterEntry, RegisterLink
 from service.projects.export import to_csv
+from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import count_rows
 
@@ -302,6 +305,50 @@ def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_
                         for link in row.links]
         assert RiskSchema().dump(row) == served
         db.session.rollback()
+
+
+def _same_fields(schema, value) -> None:
+    """``value`` has the schema's fields and no others, nested ones too."""
+    assert list(value) == list(schema.fields), type(schema).__name__
+    for name, field in schema.fields.items():
+        inner = field.inner if isinstance(field, fields.List) else field
+        if isinstance(inner, fields.Nested):
+            for item in value[name] if isinstance(field, fields.List) else [value[name]]:
+                _same_fields(inner.schema, item)
+
+
+def assert_as_its_schema_writes(schema, response) -> None:
+    """A hand-built (``Written``) answer is what its schema would write: the same fields in
+    the schema's order, each of the field's type and spelling (loaded through the schema and
+    dumped again, it reads the same, byte for byte: 0 is not false)."""
+    assert response.status_code == 200, response.get_json()
+    served = response.get_json()
+    _same_fields(schema, served)
+    assert json.dumps(schema.dump(schema.load(served))) == json.dumps(served)
+
+
+def test_every_hand_built_answer_of_the_register_is_what_its_schema_writes(team, client):
+    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    second = scan_into(client, team.editor_h, team.id, OTHER)
+    entry = register_of(client, team.owner_h, team.id)[0]
+    url = f"/api/v1/projects/{team.id}"
+    changed = client.patch(f"{url}/risks/{entry['id']}", headers=team.owner_h,
+                           json={"due_date": "2027-01-31", "owner_id": team.editor["id"],
+                                 "notes": "Escalated.", "status": "closed"})
+    assert_as_its_schema_writes(RiskSchema(), changed)
+    scan_into(client, team.owner_h, team.id, WEEK_2)  # reopens it
+    assert_as_its_schema_writes(RiskSchema(), client.get(f"{url}/risks/{entry['id']}",
+                                                         headers=team.viewer_h))
+    page = client.get(f"{url}/risks", query_string={"per_page": 3}, headers=team.viewer_h)
+    assert_as_its_schema_writes(RiskPageSchema(), page)
+    assert page.get_json()["total"] == 4
+    for args in ({}, {"from_scan": first["scan_id"], "to_scan": second["scan_id"]}):
+        changes = client.get(f"{url}/changes", query_string=args, headers=team.viewer_h)
+        assert_as_its_schema_writes(ChangesSchema(), changes)
+    assert changes.get_json()["gone"] and changes.get_json()["new"]
+    trend = client.get(f"{url}/trend", headers=team.viewer_h)
+    assert_as_its_schema_writes(TrendSchema(), trend)
+    assert len(trend.get_json()["scans"]) == 3 and trend.get_json()["weeks"]
 
 
 def test_patching_a_risk_checks_every_field_and_audits_the_change(team, client):

@@ -10,7 +10,7 @@ from functools import cache
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
-from service.api import LIKE_ESCAPE, Pagination, like_escaped
+from service.api import LIKE_ESCAPE, Pagination, Written, like_escaped
 from service.extensions import db
 from service.models import RegisterEntry, RegisterLink, Scan, User
 from service.projects.kept import Kept
@@ -106,7 +106,7 @@ MAX_PAGES = 512
 _pages = Kept(MAX_PAGES)
 
 
-def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dict:
+def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Written:
     """A page of the register; kept by ``version`` when one is given."""
     key = (project_id, version, tuple(sorted(args.items())))
     if version is not None and (page := _pages.get(key)) is not None:
@@ -118,7 +118,7 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dic
     rows = db.session.execute(statement, {**params, "limit": pagination.limit,
                                           "offset": pagination.offset}).all()
     total = db.session.scalar(count, params)
-    page = {**pagination.answer(entries_json(rows), total), "prepared": True}
+    page = Written(pagination.answer(entries_json(rows), total))
     if version is not None:
         _pages.put(key, page)
     return page

@@ -10,7 +10,7 @@ from flask import Blueprint, Response
 from werkzeug.routing import BaseConverter
 
 from service import audit
-from service.api import get_or_404, json_body, not_found, query
+from service.api import Written, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -94,7 +94,7 @@ def export(args, project_id):
 def get(project_id, risk_id):
     """One register entry with the findings that state it"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
-    return {**reads.entry_json(_entry(project_id, risk_id).id), "prepared": True}
+    return Written(reads.entry_json(_entry(project_id, risk_id).id))
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
@@ -127,7 +127,7 @@ def update(args, project_id, risk_id):
         audit.record("risk_updated", actor_id=caller.id, target_id=str(entry.id),
                      project_id=project.id, changes=changed)
     db.session.commit()
-    return {**reads.entry_json(entry.id), "prepared": True}
+    return Written(reads.entry_json(entry.id))
 
 
 def _plain(value):
@@ -150,8 +150,8 @@ def changes(args, project_id):
         from_scan = _project_scan(project.id, args["from_scan"])
     else:  # the scan just before to_scan
         from_scan = _latest(project.id, before=to_scan) if to_scan is not None else None
-    return {**reads.changes(project.id, from_scan and from_scan.id, to_scan and to_scan.id),
-            "prepared": True}
+    return Written(reads.changes(project.id, from_scan and from_scan.id,
+                                 to_scan and to_scan.id))
 
 
 def _project_scan(project_id: str, scan_id: str) -> Scan:
@@ -174,4 +174,4 @@ def _latest(project_id: str, *, before=None):
 def trend(project_id):
     """Open risks per category per week, and the risks each report states, for a chart"""
     project = project_for(token_auth.current_user(), project_id)
-    return {**reads.trend(project.id), "prepared": True}
+    return Written(reads.trend(project.id))
