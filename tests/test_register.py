@@ -19,8 +19,9 @@ from openpyxl import load_workbook
 from service.models import RegisterEntry, RegisterLink
 from service.projects.export import to_csv
 from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
+from tests.helpers import assert_problem
 from tests.projects import Team, register_of, scan_into
-from tests.scanning import count_rows
+from tests.scanning import count_rows, without_request_id
 
 WEEK_1 = ("The vendor may not deliver the database licences before the cut-over. "
           "The budget for external testers is overrun by 40 percent.")
@@ -30,6 +31,21 @@ WEEK_2 = ("The licences from the vendor are still not delivered and could miss t
 # Different risks of the same categories.
 OTHER = ("The vendor of the badge readers has gone into administration. "
          "The budget for the training rooms was cut by the finance committee.")
+
+
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+def headers_of(response) -> dict:
+    return {name: value for name, value in response.headers.items()
+            if name.lower() not in ("x-request-id", "content-length")}
+
+
+def same_404(response, missing) -> None:
+    """``response`` is the 404 problem ``missing`` is, byte for byte but its request id."""
+    assert_problem(response, 404)
+    assert headers_of(response) == headers_of(missing)
+    assert without_request_id(response) == without_request_id(missing)
 
 
 def test_a_reworded_risk_joins_its_entry_and_a_different_one_opens_a_new_entry(team, client):
@@ -212,10 +228,14 @@ def test_changes_between_two_reports(team, client):
 
 
 def test_changes_refuse_a_scan_of_another_project(team, client):
+    """The same 404 as for a scan that does not exist: the project's changes tell nothing
+    of a scan outside it."""
     other = client.post("/api/v1/scans", json={"text": WEEK_1}, headers=team.owner_h).get_json()
-    response = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.owner_h,
-                          query_string={"to_scan": other["scan_id"]})
-    assert response.status_code == 404
+    url = f"/api/v1/projects/{team.id}/changes"
+    for name in ("to_scan", "from_scan"):
+        same_404(client.get(url, headers=team.owner_h,
+                            query_string={name: other["scan_id"]}),
+                 client.get(url, headers=team.owner_h, query_string={name: MISSING}))
 
 
 def test_an_empty_project_has_no_changes_and_no_trend(team, client):
@@ -284,7 +304,7 @@ def test_the_list_filters_sorts_and_pages(team, client):
                 {"per_page": 0}, {"unknown": 1}):
         response = client.get(f"/api/v1/projects/{team.id}/risks", query_string=bad,
                               headers=team.owner_h)
-        assert response.status_code == 422, bad
+        assert list(assert_problem(response, 422, *bad)["errors"]) == list(bad)
 
 
 def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_app):
@@ -359,10 +379,13 @@ def test_patching_a_risk_checks_every_field_and_audits_the_change(team, client):
                 {"due_date": "0001-01-01"}, {"notes": "x" * 5001}, {"owner_id": 7},
                 {"risk": "rewritten"}, {"owner_id": team.outsider["id"]}):
         response = client.patch(url, json=bad, headers=team.owner_h)
-        assert response.status_code == 422, (bad, response.get_json())
-    assert client.patch(url, json={"status": "closed"}, headers=team.viewer_h).status_code == 403
-    assert client.patch(url, json={"status": "closed"},
-                        headers=team.outsider_h).status_code == 404
+        assert list(assert_problem(response, 422, *bad)["errors"]) == list(bad)
+    assert assert_problem(client.patch(url, json={"status": "closed"}, headers=team.viewer_h),
+                          403)["detail"] == ("Your role in this project is viewer: it may not "
+                                             "change it (that takes editor).")
+    same_404(client.patch(url, json={"status": "closed"}, headers=team.outsider_h),
+             client.patch(f"/api/v1/projects/{MISSING}/risks/{entry['id']}",
+                          json={"status": "closed"}, headers=team.outsider_h))
     assert client.get(url, headers=team.owner_h).get_json() == {**entry}
 
     changed = client.patch(url, json={"owner_id": team.viewer["id"], "status": "mitigating"},
@@ -381,10 +404,25 @@ def test_a_risk_id_that_is_no_plain_number_is_404_not_a_server_error(team, clien
     """"³" and "٣" are digits to str.isdigit but not to int(): schemathesis sent one."""
     scan_into(client, team.owner_h, team.id, WEEK_1)
     url = f"/api/v1/projects/{team.id}/risks/{risk_id}"
-    for response in (client.get(url, headers=team.owner_h),
-                     client.patch(url, json={"status": "closed"}, headers=team.owner_h)):
-        assert response.status_code == 404, response.get_json()
-        assert response.get_json()["title"] == "Not Found"
+    missing = f"/api/v1/projects/{team.id}/risks/999999"
+    same_404(client.get(url, headers=team.owner_h), client.get(missing, headers=team.owner_h))
+    same_404(client.patch(url, json={"status": "closed"}, headers=team.owner_h),
+             client.patch(missing, json={"status": "closed"}, headers=team.owner_h))
+
+
+def test_another_projects_risk_is_the_404_of_a_missing_one(team, client):
+    """A risk id is a number: one of another project, through this project's path, is the
+    same 404 as one that does not exist, and stays as it was."""
+    other = client.post("/api/v1/projects", json={"name": "Other"}, headers=team.owner_h)
+    other_id = other.get_json()["id"]
+    scan_into(client, team.owner_h, other_id, WEEK_1)
+    theirs = register_of(client, team.owner_h, other_id)[0]
+    url, missing = (f"/api/v1/projects/{team.id}/risks/{theirs['id']}",
+                    f"/api/v1/projects/{team.id}/risks/999999")
+    same_404(client.get(url, headers=team.owner_h), client.get(missing, headers=team.owner_h))
+    same_404(client.patch(url, json={"notes": "mine"}, headers=team.owner_h),
+             client.patch(missing, json={"notes": "mine"}, headers=team.owner_h))
+    assert register_of(client, team.owner_h, other_id)[0] == theirs
 
 
 def _export(client, team, fmt, **args):
@@ -491,7 +529,8 @@ def test_a_control_character_in_the_name_leaves_the_sheet_readable(team, client)
 def test_a_bad_export_request_is_422(team, client, args):
     response = client.get(f"/api/v1/projects/{team.id}/risks/export", query_string=args,
                           headers=team.owner_h)
-    assert response.status_code == 422
+    field = "extra" if "extra" in args else "status" if "status" in args else "format"
+    assert list(assert_problem(response, 422, field)["errors"]) == [field]
 
 
 def _snapshot_agrees_with_the_database(app, project_id):
