@@ -568,7 +568,6 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
         team, client, keyword_app):
     """Every change to a register either keeps this process's snapshot exact or leaves it
     stale (never used); a rolled-back scan leaves nothing of itself in it."""
-    from service.projects import directions
 
     kept = []
     first = scan_into(client, team.owner_h, team.id, WEEK_1)
@@ -623,14 +622,13 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
                            .values(register_version=Project.register_version + 1))
         db.session.commit()
     assert not _snapshot_agrees_with_the_database(keyword_app, team.id)
-    directions.forget_all()
 
 
 def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_of_change(
         team, client, keyword_app):
     """Pages of the register are kept by register_version: every change to what a page shows
     must move the version, or a listing would show the register as it was."""
-    from service.projects import reads
+    from service.projects.kept import forget
     from tests.projects import add_member
 
     url = f"/api/v1/projects/{team.id}/risks"
@@ -641,7 +639,7 @@ def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_o
 
     def agrees(what):
         kept = listed()  # the second read of a version comes from the kept pages
-        reads.forget_pages()
+        forget(keyword_app)
         assert kept == listed(), what
 
     scan = scan_into(client, team.owner_h, team.id, WEEK_1)
