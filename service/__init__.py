@@ -127,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
     from service.auth.routes import auth
     from service.health import health
     from service.jobs.routes import jobs
+    from service.projects import init_app as keep_registers
     from service.projects.risks import risks
     from service.projects.routes import projects
     from service.scans.findings import findings
@@ -143,6 +144,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs, url_prefix="/api/v1/jobs")
     app.register_blueprint(projects, url_prefix="/api/v1/projects")
     app.register_blueprint(risks, url_prefix="/api/v1/projects")
+    keep_registers(app)
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     # The seed-004 contract of existing front ends, on the same views.
     app.register_blueprint(auth, url_prefix="/api/auth", name="legacy_auth")

@@ -4,7 +4,9 @@ A pytest plugin (tests/conftest.py): its fixtures are every test module's."""
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 
+from service.projects.kept import forget
 from tests.helpers import Accounts
 from tests.scanning import KeywordAnalyzer
 
@@ -51,6 +53,21 @@ class Team:
         self.id = self.project["id"]
         add_member(client, self.owner_h, self.id, self.editor["email"], "editor")
         add_member(client, self.owner_h, self.id, self.viewer["email"], "viewer")
+
+
+SHARED_APPS = ("console_app",)  # apps that outlive a test: a module's
+
+
+@pytest.fixture(autouse=True)
+def register_kept_afresh(request):
+    """What the register keeps between requests (pages, directions) starts empty in every
+    test: a test's own app is new and keeps nothing yet (app.extensions), and one the tests
+    of a module share is emptied here, so that a test reads only what it wrote."""
+    for name in SHARED_APPS:
+        if name in request.fixturenames:
+            app = request.getfixturevalue(name)
+            if isinstance(app, Flask):
+                forget(app)
 
 
 @pytest.fixture

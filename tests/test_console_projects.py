@@ -393,6 +393,19 @@ def test_the_exports_download_the_register_as_csv_and_xlsx(team, people, reporte
     error_page(viewer.get(f"/app/projects/{team.id}/export?format=pdf"), 422)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_export_of_a_project_named_in_japanese_is_a_download(team, people, fmt):
+    """The API's attachment name goes through as it is: 日本 in a Latin-1 header was a 500."""
+    renamed = team.client.patch(f"/api/v1/projects/{team.id}", json={"name": "日本"},
+                                headers=team.owner_h)
+    assert renamed.status_code == 200, renamed.get_json()
+    response = people["viewer"].get(f"/app/projects/{team.id}/export?format={fmt}")
+    assert response.status_code == 200, text_of(response)
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename=\"project-risks.{fmt}\"; "
+        f"filename*=UTF-8''%E6%97%A5%E6%9C%AC-risks.{fmt}")
+
+
 def test_the_trend_chart_is_an_svg_with_its_figures_in_words(team, people, reported):
     page = people["viewer"].page(f"/app/projects/{team.id}")
     svg = re.search(r"<svg .*?</svg>", page, re.DOTALL)[0]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
 
+from service.projects.membership import LAST_OWNER
 from tests.helpers import Accounts, assert_problem
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import download, nothing_stored, post_file, post_text, without_request_id
@@ -451,6 +454,53 @@ def test_with_a_second_owner_the_first_may_step_down_or_leave(team, client):
                                                            team.viewer["id"]: "viewer"}
 
 
+# What each of two owners asks at the same moment: (method, whose membership, body).
+TWO_OWNERS_RACE = {
+    "both step down": lambda me, other: ("PATCH", me, {"role": "viewer"}),
+    "both leave": lambda me, other: ("DELETE", me, None),
+    "demote each other": lambda me, other: ("PATCH", other, {"role": "viewer"}),
+}
+DEMOTED = "Your role in this project is viewer: it may not manage it (that takes owner)."
+
+
+@pytest.mark.parametrize("race", TWO_OWNERS_RACE)
+def test_two_owners_racing_to_step_aside_leave_one_owner(app, client, accounts, race):
+    """Both requests read two owners before either commits, unless the owners are read
+    under the project's lock: on SQLite, where FOR UPDATE locks nothing, both passed.
+    The loser is the last owner's 409; when demoting each other, a loser whose request is
+    authorised after its own demotion committed is that demotion's 403 instead."""
+    first, first_h = accounts.user()
+    second, second_h = accounts.user()
+    for _ in range(10):
+        project_id = make_project(client, first_h)["id"]
+        add_member(client, first_h, project_id, second["email"], "owner")
+        start = threading.Barrier(2)
+
+        def step_aside(me, other, headers, project_id=project_id, start=start):
+            method, user_id, body = TWO_OWNERS_RACE[race](me["id"], other["id"])
+            start.wait()
+            return app.test_client().open(project_url(project_id, "members", user_id),
+                                          method=method, json=body, headers=headers)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = [pool.submit(step_aside, me, other, headers).result
+                       for me, other, headers in ((first, second, first_h),
+                                                  (second, first, second_h))]
+            answers = [answer() for answer in answers]
+
+        done = [answer for answer in answers if answer.status_code < 300]
+        refused = [answer for answer in answers if answer.status_code >= 300]
+        assert len(done) == len(refused) == 1, [answer.get_json() for answer in answers]
+        assert done[0].status_code == (204 if race == "both leave" else 200)
+        if refused[0].status_code == 403 and race == "demote each other":
+            assert assert_problem(refused[0], 403)["detail"] == DEMOTED
+        else:
+            assert assert_problem(refused[0], 409)["detail"] == LAST_OWNER
+        stays = first_h if answers[0] is refused[0] else second_h
+        roles = member_roles(client, stays, project_id)
+        assert list(roles.values()).count("owner") == 1, roles
+
+
 def test_an_owner_removes_a_member_and_no_one_else_may(team, client):
     url = project_url(team.id, "members", team.viewer["id"])
     assert_problem(client.delete(url, headers=team.editor_h), 403)
@@ -670,6 +720,32 @@ def test_a_viewer_may_not_delete_or_correct_a_project_scan(team, client):
     kept = client.get(url, headers=team.owner_h).get_json()
     assert kept["data"] == scan["data"]
     assert len(register_of(client, team.owner_h, team.id)) == 2
+
+
+def test_a_viewer_may_not_take_their_own_scan_out_of_the_project(team, client):
+    """The scan's findings are the register's: taking them out drops entries with their
+    curated status and notes, which is a change, and a viewer's change is a 403."""
+    scan = scan_into(client, team.editor_h, team.id, RISKY)
+    url = f"{SCANS}/{scan['scan_id']}"
+    entry = register_of(client, team.owner_h, team.id)[0]
+    client.patch(project_url(team.id, "risks", str(entry["id"])), headers=team.owner_h,
+                 json={"status": "mitigating", "notes": "Escalated to the board."})
+    register = register_of(client, team.owner_h, team.id)
+    demoted = client.patch(project_url(team.id, "members", team.editor["id"]),
+                           json={"role": "viewer"}, headers=team.owner_h)
+    assert demoted.status_code == 200, demoted.get_json()
+
+    refused = [client.patch(url, json={"project_id": None}, headers=team.editor_h),
+               client.delete(url, headers=team.editor_h),
+               client.patch(f"{url}/findings/{scan['data'][0]['id']}",
+                            json={"category": "none"}, headers=team.editor_h)]
+    for response in refused:
+        assert assert_problem(response, 403)["detail"] == (
+            "Your role in this scan's project is viewer: it may not change it.")
+    kept = client.get(url, headers=team.owner_h).get_json()
+    assert kept["project_id"] == team.id and kept["data"] == scan["data"]
+    assert register_of(client, team.owner_h, team.id) == register
+    assert audit_events(client, team.admin_h, "scan_moved") == []
 
 
 def test_an_editor_may_correct_and_delete_another_members_project_scan(team, client):
@@ -1085,18 +1161,27 @@ def test_moving_a_scan_is_audited_with_where_from_and_to(team, client):
 
 
 def test_a_refused_change_leaves_no_audit_event(team, client):
-    client.post(project_url(team.id, "members"), headers=team.owner_h,
-                json={"email": team.viewer["email"], "role": "editor"})  # 409
-    client.post(project_url(team.id, "members"), headers=team.editor_h,
-                json={"email": team.outsider["email"], "role": "editor"})  # 403
-    client.patch(project_url(team.id, "members", team.owner["id"]), json={"role": "viewer"},
-                 headers=team.owner_h)  # 409: the last owner
-    client.delete(project_url(team.id, "members", team.owner["id"]),
-                  headers=team.owner_h)  # 409
-    client.delete(project_url(team.id), headers=team.editor_h)  # 403
     scan_id = post_text(client, team.viewer_h, RISKY).get_json()["scan_id"]
-    client.patch(f"{SCANS}/{scan_id}", json={"project_id": team.id},
-                 headers=team.viewer_h)  # 403
+    owner = project_url(team.id, "members", team.owner["id"])
+    refused = {
+        409: client.post(project_url(team.id, "members"), headers=team.owner_h,
+                         json={"email": team.viewer["email"], "role": "editor"}),
+        403: client.post(project_url(team.id, "members"), headers=team.editor_h,
+                         json={"email": team.outsider["email"], "role": "editor"}),
+    }
+    assert assert_problem(refused[409], 409)["detail"] == (
+        "This user is already a member; change their role instead.")
+    assert assert_problem(refused[403], 403)["detail"] == (
+        "Your role in this project is editor: it may not manage it (that takes owner).")
+    for response in (client.patch(owner, json={"role": "viewer"}, headers=team.owner_h),
+                     client.delete(owner, headers=team.owner_h)):
+        assert assert_problem(response, 409)["detail"] == LAST_OWNER
+    assert assert_problem(client.delete(project_url(team.id), headers=team.editor_h),
+                          403)["detail"] == (
+        "Your role in this project is editor: it may not manage it (that takes owner).")
+    assert assert_problem(client.patch(f"{SCANS}/{scan_id}", json={"project_id": team.id},
+                                       headers=team.viewer_h), 403)["detail"] == (
+        "Your role in this project is viewer: it may not change it (that takes editor).")
 
     assert len(audit_events(client, team.admin_h, "member_added")) == 2  # the team's
     for event in ("member_updated", "member_removed", "project_deleted", "scan_moved"):

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import datetime
 
 import pytest
+from marshmallow import fields
 from openpyxl import load_workbook
 
 from service.models import RegisterEntry, RegisterLink
+from service.projects.export import to_csv
+from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
+from tests.helpers import assert_problem
 from tests.projects import Team, register_of, scan_into
-from tests.scanning import count_rows
+from tests.scanning import count_rows, without_request_id
 
 WEEK_1 = ("The vendor may not deliver the database licences before the cut-over. "
           "The budget for external testers is overrun by 40 percent.")
@@ -25,6 +31,21 @@ WEEK_2 = ("The licences from the vendor are still not delivered and could miss t
 # Different risks of the same categories.
 OTHER = ("The vendor of the badge readers has gone into administration. "
          "The budget for the training rooms was cut by the finance committee.")
+
+
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+def headers_of(response) -> dict:
+    return {name: value for name, value in response.headers.items()
+            if name.lower() not in ("x-request-id", "content-length")}
+
+
+def same_404(response, missing) -> None:
+    """``response`` is the 404 problem ``missing`` is, byte for byte but its request id."""
+    assert_problem(response, 404)
+    assert headers_of(response) == headers_of(missing)
+    assert without_request_id(response) == without_request_id(missing)
 
 
 def test_a_reworded_risk_joins_its_entry_and_a_different_one_opens_a_new_entry(team, client):
@@ -207,10 +228,14 @@ def test_changes_between_two_reports(team, client):
 
 
 def test_changes_refuse_a_scan_of_another_project(team, client):
+    """The same 404 as for a scan that does not exist: the project's changes tell nothing
+    of a scan outside it."""
     other = client.post("/api/v1/scans", json={"text": WEEK_1}, headers=team.owner_h).get_json()
-    response = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.owner_h,
-                          query_string={"to_scan": other["scan_id"]})
-    assert response.status_code == 404
+    url = f"/api/v1/projects/{team.id}/changes"
+    for name in ("to_scan", "from_scan"):
+        same_404(client.get(url, headers=team.owner_h,
+                            query_string={name: other["scan_id"]}),
+                 client.get(url, headers=team.owner_h, query_string={name: MISSING}))
 
 
 def test_an_empty_project_has_no_changes_and_no_trend(team, client):
@@ -279,7 +304,7 @@ def test_the_list_filters_sorts_and_pages(team, client):
                 {"per_page": 0}, {"unknown": 1}):
         response = client.get(f"/api/v1/projects/{team.id}/risks", query_string=bad,
                               headers=team.owner_h)
-        assert response.status_code == 422, bad
+        assert list(assert_problem(response, 422, *bad)["errors"]) == list(bad)
 
 
 def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_app):
@@ -302,6 +327,50 @@ def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_
         db.session.rollback()
 
 
+def _same_fields(schema, value) -> None:
+    """``value`` has the schema's fields and no others, nested ones too."""
+    assert list(value) == list(schema.fields), type(schema).__name__
+    for name, field in schema.fields.items():
+        inner = field.inner if isinstance(field, fields.List) else field
+        if isinstance(inner, fields.Nested):
+            for item in value[name] if isinstance(field, fields.List) else [value[name]]:
+                _same_fields(inner.schema, item)
+
+
+def assert_as_its_schema_writes(schema, response) -> None:
+    """A hand-built (``Written``) answer is what its schema would write: the same fields in
+    the schema's order, each of the field's type and spelling (loaded through the schema and
+    dumped again, it reads the same, byte for byte: 0 is not false)."""
+    assert response.status_code == 200, response.get_json()
+    served = response.get_json()
+    _same_fields(schema, served)
+    assert json.dumps(schema.dump(schema.load(served))) == json.dumps(served)
+
+
+def test_every_hand_built_answer_of_the_register_is_what_its_schema_writes(team, client):
+    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    second = scan_into(client, team.editor_h, team.id, OTHER)
+    entry = register_of(client, team.owner_h, team.id)[0]
+    url = f"/api/v1/projects/{team.id}"
+    changed = client.patch(f"{url}/risks/{entry['id']}", headers=team.owner_h,
+                           json={"due_date": "2027-01-31", "owner_id": team.editor["id"],
+                                 "notes": "Escalated.", "status": "closed"})
+    assert_as_its_schema_writes(RiskSchema(), changed)
+    scan_into(client, team.owner_h, team.id, WEEK_2)  # reopens it
+    assert_as_its_schema_writes(RiskSchema(), client.get(f"{url}/risks/{entry['id']}",
+                                                         headers=team.viewer_h))
+    page = client.get(f"{url}/risks", query_string={"per_page": 3}, headers=team.viewer_h)
+    assert_as_its_schema_writes(RiskPageSchema(), page)
+    assert page.get_json()["total"] == 4
+    for args in ({}, {"from_scan": first["scan_id"], "to_scan": second["scan_id"]}):
+        changes = client.get(f"{url}/changes", query_string=args, headers=team.viewer_h)
+        assert_as_its_schema_writes(ChangesSchema(), changes)
+    assert changes.get_json()["gone"] and changes.get_json()["new"]
+    trend = client.get(f"{url}/trend", headers=team.viewer_h)
+    assert_as_its_schema_writes(TrendSchema(), trend)
+    assert len(trend.get_json()["scans"]) == 3 and trend.get_json()["weeks"]
+
+
 def test_patching_a_risk_checks_every_field_and_audits_the_change(team, client):
     scan_into(client, team.owner_h, team.id, WEEK_1)
     entry = register_of(client, team.owner_h, team.id)[0]
@@ -310,10 +379,13 @@ def test_patching_a_risk_checks_every_field_and_audits_the_change(team, client):
                 {"due_date": "0001-01-01"}, {"notes": "x" * 5001}, {"owner_id": 7},
                 {"risk": "rewritten"}, {"owner_id": team.outsider["id"]}):
         response = client.patch(url, json=bad, headers=team.owner_h)
-        assert response.status_code == 422, (bad, response.get_json())
-    assert client.patch(url, json={"status": "closed"}, headers=team.viewer_h).status_code == 403
-    assert client.patch(url, json={"status": "closed"},
-                        headers=team.outsider_h).status_code == 404
+        assert list(assert_problem(response, 422, *bad)["errors"]) == list(bad)
+    assert assert_problem(client.patch(url, json={"status": "closed"}, headers=team.viewer_h),
+                          403)["detail"] == ("Your role in this project is viewer: it may not "
+                                             "change it (that takes editor).")
+    same_404(client.patch(url, json={"status": "closed"}, headers=team.outsider_h),
+             client.patch(f"/api/v1/projects/{MISSING}/risks/{entry['id']}",
+                          json={"status": "closed"}, headers=team.outsider_h))
     assert client.get(url, headers=team.owner_h).get_json() == {**entry}
 
     changed = client.patch(url, json={"owner_id": team.viewer["id"], "status": "mitigating"},
@@ -332,10 +404,25 @@ def test_a_risk_id_that_is_no_plain_number_is_404_not_a_server_error(team, clien
     """"³" and "٣" are digits to str.isdigit but not to int(): schemathesis sent one."""
     scan_into(client, team.owner_h, team.id, WEEK_1)
     url = f"/api/v1/projects/{team.id}/risks/{risk_id}"
-    for response in (client.get(url, headers=team.owner_h),
-                     client.patch(url, json={"status": "closed"}, headers=team.owner_h)):
-        assert response.status_code == 404, response.get_json()
-        assert response.get_json()["title"] == "Not Found"
+    missing = f"/api/v1/projects/{team.id}/risks/999999"
+    same_404(client.get(url, headers=team.owner_h), client.get(missing, headers=team.owner_h))
+    same_404(client.patch(url, json={"status": "closed"}, headers=team.owner_h),
+             client.patch(missing, json={"status": "closed"}, headers=team.owner_h))
+
+
+def test_another_projects_risk_is_the_404_of_a_missing_one(team, client):
+    """A risk id is a number: one of another project, through this project's path, is the
+    same 404 as one that does not exist, and stays as it was."""
+    other = client.post("/api/v1/projects", json={"name": "Other"}, headers=team.owner_h)
+    other_id = other.get_json()["id"]
+    scan_into(client, team.owner_h, other_id, WEEK_1)
+    theirs = register_of(client, team.owner_h, other_id)[0]
+    url, missing = (f"/api/v1/projects/{team.id}/risks/{theirs['id']}",
+                    f"/api/v1/projects/{team.id}/risks/999999")
+    same_404(client.get(url, headers=team.owner_h), client.get(missing, headers=team.owner_h))
+    same_404(client.patch(url, json={"notes": "mine"}, headers=team.owner_h),
+             client.patch(missing, json={"notes": "mine"}, headers=team.owner_h))
+    assert register_of(client, team.owner_h, other_id)[0] == theirs
 
 
 def _export(client, team, fmt, **args):
@@ -354,7 +441,8 @@ def test_the_csv_export_is_the_register_as_a_sheet(team, client):
                        "notes": "=HYPERLINK(\"http://evil\")"}, headers=team.owner_h)
     response = _export(client, team, "csv")
     assert response.mimetype == "text/csv"
-    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="Billing-migration-risks.csv"')
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["id", "risk", "category", "status", "owner", "due date", "first seen",
                        "last seen", "occurrences", "notes"]
@@ -387,12 +475,62 @@ def test_the_xlsx_export_has_a_header_widths_a_filter_and_no_formulas(team, clie
     assert notes.value == "=1+1" and notes.data_type == "s"  # text, not a formula
 
 
+def test_a_cell_starting_with_any_control_character_is_never_a_formula():
+    """LF, VT and NUL as much as tab and CR (docs/register.md: any control character)."""
+    controls = [chr(code) for code in (*range(32), *range(127, 160))]
+    row = {"id": 1, "risk": "", "category": "budget", "status": "open", "owner_email": None,
+           "due_date": None, "first_seen": datetime(2026, 1, 5), "last_seen":
+           datetime(2026, 1, 5), "occurrences": 1, "notes": ""}
+    rows = [{**row, "id": index, "risk": f"{control}=cmd|' /C calc'!A0"}
+            for index, control in enumerate(controls)]
+    cells = list(csv.reader(io.StringIO(to_csv(rows).decode("utf-8").lstrip("\ufeff"),
+                                        newline="")))[1:]
+    assert [cell[1] for cell in cells] == [f"'{control}=cmd|' /C calc'!A0"
+                                           for control in controls]
+
+
+# (name, the ASCII filename, the UTF-8 filename* or None)
+EXPORT_NAMES = [
+    ("Billing migration", "Billing-migration", None),
+    ("日本", "project", "%E6%97%A5%E6%9C%AC"),
+    ("Проект Ы", "project", "%D0%9F%D1%80%D0%BE%D0%B5%D0%BA%D1%82-%D0%AB"),
+    ("Café 🚀", "Cafe", "Caf%C3%A9--"),
+]
+
+
+@pytest.mark.parametrize("name, plain, encoded", EXPORT_NAMES)
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_project_named_in_any_script_exports_under_an_encoded_file_name(team, client, name,
+                                                                         plain, encoded, fmt):
+    """Header values are Latin-1: 日本 in filename= was a 500 from waitress."""
+    renamed = client.patch(f"/api/v1/projects/{team.id}", json={"name": name},
+                           headers=team.owner_h)
+    assert renamed.status_code == 200, renamed.get_json()
+    header = _export(client, team, fmt).headers["Content-Disposition"]
+    expected = f'attachment; filename="{plain}-risks.{fmt}"'
+    if encoded is not None:
+        expected += f"; filename*=UTF-8''{encoded}-risks.{fmt}"
+    assert header == expected
+    assert header.encode("ascii")
+
+
+def test_a_control_character_in_the_name_leaves_the_sheet_readable(team, client):
+    """A control character in the sheet's name made a workbook Excel called corrupt."""
+    client.patch(f"/api/v1/projects/{team.id}", headers=team.owner_h,
+                 json={"name": "Q1\x07 plan\x1b[31m: [draft]/*?\\ \x00end"})
+    scan_into(client, team.owner_h, team.id, WEEK_1)
+    book = load_workbook(io.BytesIO(_export(client, team, "xlsx").get_data()))
+    assert book.sheetnames == ["Q1  plan  31m   draft       end"]
+    assert book.active.max_row == 3
+
+
 @pytest.mark.parametrize("args", [{"format": "pdf"}, {"format": "csv", "status": "x"},
                                   {"format": "csv", "extra": "1"}])
 def test_a_bad_export_request_is_422(team, client, args):
     response = client.get(f"/api/v1/projects/{team.id}/risks/export", query_string=args,
                           headers=team.owner_h)
-    assert response.status_code == 422
+    field = "extra" if "extra" in args else "status" if "status" in args else "format"
+    assert list(assert_problem(response, 422, field)["errors"]) == [field]
 
 
 def _snapshot_agrees_with_the_database(app, project_id):
@@ -430,7 +568,6 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
         team, client, keyword_app):
     """Every change to a register either keeps this process's snapshot exact or leaves it
     stale (never used); a rolled-back scan leaves nothing of itself in it."""
-    from service.projects import directions
 
     kept = []
     first = scan_into(client, team.owner_h, team.id, WEEK_1)
@@ -485,14 +622,13 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
                            .values(register_version=Project.register_version + 1))
         db.session.commit()
     assert not _snapshot_agrees_with_the_database(keyword_app, team.id)
-    directions.forget_all()
 
 
 def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_of_change(
         team, client, keyword_app):
     """Pages of the register are kept by register_version: every change to what a page shows
     must move the version, or a listing would show the register as it was."""
-    from service.projects import reads
+    from service.projects.kept import forget
     from tests.projects import add_member
 
     url = f"/api/v1/projects/{team.id}/risks"
@@ -503,7 +639,7 @@ def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_o
 
     def agrees(what):
         kept = listed()  # the second read of a version comes from the kept pages
-        reads.forget_pages()
+        forget(keyword_app)
         assert kept == listed(), what
 
     scan = scan_into(client, team.owner_h, team.id, WEEK_1)

@@ -81,12 +81,14 @@ def may_read_scan(caller, scan) -> bool:
 
 
 def check_scan_edit(caller, scan) -> None:
-    """The scan's owner, and the editors and owners of the scan's project, may change it;
-    its project's viewers get a 403, everyone else (admins too) the 404 of a missing scan."""
-    if scan.user_id == caller.id:
-        return
+    """The editors and owners of the scan's project may change it: its findings are the
+    register's. Its viewers get a 403, their own scans included (taking a scan out drops
+    entries with their curated status and notes). Outside any project of theirs, the
+    scan's owner may; everyone else (admins too) gets the 404 of a missing scan."""
     role = role_in(scan.project_id, caller.id) if scan.project_id is not None else None
     if role is None:
+        if scan.user_id == caller.id:
+            return
         raise not_found("scan")
     if RANK[role] < RANK["editor"]:
         raise APIError(403, f"Your role in this scan's project is {role}: it may not change it.")

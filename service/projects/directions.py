@@ -6,6 +6,7 @@ instead, as a ``Snapshot`` of one project at one ``register_version``: every cha
 register bumps that version under the project's lock (register.lock), so a snapshot is
 used only when the version the lock moved from is its own, and any change made elsewhere
 (another process, or a change that does not keep snapshots) makes it stale, never wrong.
+The snapshots are the app's (init_app; kept.py).
 
 A transaction's snapshot waits in its session until the commit, and is dropped on a
 rollback: what other scans see is always what the database holds. ``MAX_PROJECTS``
@@ -20,13 +21,16 @@ import numpy as np
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from service.projects.kept import Kept
+from service.projects.kept import Kept, kept
 
 MAX_PROJECTS = 16
 _PENDING = "riskscan.register_snapshots"
 LOCKED = "riskscan.register_locked"  # project id -> the version this transaction moved it to
+KEPT = "riskscan.register_directions"  # app.extensions: project id -> Snapshot
 
-_snapshots = Kept(MAX_PROJECTS)  # project id -> Snapshot
+
+def init_app(app) -> None:
+    app.extensions[KEPT] = Kept(MAX_PROJECTS)
 
 
 @dataclass
@@ -74,17 +78,13 @@ def current(session: Session, project_id: str, version: int) -> Snapshot | None:
     snapshot = session.info.get(_PENDING, {}).get(project_id)
     if snapshot is not None:
         return snapshot if snapshot.version == version else None
-    snapshot = _snapshots.get(project_id)
+    snapshot = kept(KEPT).get(project_id)
     return snapshot if snapshot is not None and snapshot.version == version - 1 else None
 
 
 def stage(session: Session, project_id: str, snapshot: Snapshot) -> None:
     """Keep ``snapshot`` for other scans once this transaction commits."""
     session.info.setdefault(_PENDING, {})[project_id] = snapshot
-
-
-def forget_all() -> None:
-    _snapshots.clear()
 
 
 @event.listens_for(Session, "after_commit")
@@ -94,7 +94,7 @@ def _install(session: Session) -> None:
     if not staged:
         return
     for project_id, snapshot in staged.items():
-        _snapshots.put(project_id, snapshot)
+        kept(KEPT).put(project_id, snapshot)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -3,20 +3,22 @@
 Risk wordings and notes come from documents and users: a cell that starts with ``=``, ``+``,
 ``-``, ``@`` or a control character would be a formula in a spreadsheet (CSV injection,
 OWASP). The CSV prefixes such a cell with ``'``; the XLSX writes every text as a string,
-never as a formula.
+never as a formula. A project's name, in any script, names the file and the sheet.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
+from urllib.parse import quote
 
 import xlsxwriter
 
 HEADER = ("id", "risk", "category", "status", "owner", "due date", "first seen", "last seen",
           "occurrences", "notes")
 WIDTHS = (6, 70, 12, 11, 28, 11, 11, 11, 11, 40)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@")
 
 
 def _cells(row: dict) -> list:
@@ -27,9 +29,14 @@ def _cells(row: dict) -> list:
 
 
 def _inert(value):
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if isinstance(value, str) and (value.startswith(FORMULA_START) or _control(value[:1])):
         return "'" + value
     return value
+
+
+def _control(character: str) -> bool:
+    """A C0 or C1 control character (LF, VT and NUL as much as tab and CR)."""
+    return unicodedata.category(character) == "Cc" if character else False
 
 
 def to_csv(rows: list[dict]) -> bytes:
@@ -66,6 +73,21 @@ def to_xlsx(rows: list[dict], title: str) -> bytes:
 
 
 def _sheet_name(title: str) -> str:
-    """Excel's rules: at most 31 characters, none of []:*?/\\."""
-    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in title)[:31].strip(" '")
+    """Excel's rules: at most 31 characters, none of []:*?/\\, no apostrophe at either end;
+    and no control character or lone surrogate, which the workbook's XML cannot hold (Excel
+    called the file corrupt)."""
+    cleaned = "".join(" " if c in "[]:*?/\\" or _control(c) or unicodedata.category(c) == "Cs"
+                      else c for c in title)[:31].strip(" '")
     return cleaned or "Risks"
+
+
+def attachment(name: str, extension: str) -> str:
+    """The Content-Disposition of the register of the project ``name`` (any script). Header
+    values are Latin-1, so a name beyond ASCII travels as RFC 5987's ``filename*`` in UTF-8,
+    with an ASCII ``filename`` for clients that read only that (RFC 6266)."""
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:60] or "project"
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode().strip("-")
+    header = f'attachment; filename="{plain or "project"}-risks.{extension}"'
+    if plain == stem:
+        return header
+    return f"{header}; filename*=UTF-8''{quote(f'{stem}-risks.{extension}', safe='')}"

@@ -1,9 +1,15 @@
-"""A bounded map shared by a process's threads: what the register keeps between requests."""
+"""A bounded map shared by an app's threads: what the register keeps between requests.
+
+Each map lives in ``app.extensions`` (made by its module's init_app), so two apps in one
+process (the tests make one a test) never share what they keep.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+
+from flask import current_app
 
 
 class Kept:
@@ -28,3 +34,15 @@ class Kept:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+def kept(name: str) -> Kept:
+    """This app's map ``name``."""
+    return current_app.extensions[name]
+
+
+def forget(app) -> None:
+    """Empty every map ``app`` keeps: what a test starts from."""
+    for value in app.extensions.values():
+        if isinstance(value, Kept):
+            value.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from service.api import lock_row
 from service.errors import APIError
 from service.extensions import db
 from service.models import Project, ProjectMember, RegisterEntry, Scan, ScanFinding
@@ -13,13 +14,15 @@ from service.projects import register
 LAST_OWNER = "A project keeps at least one owner: make another member owner first."
 
 
-def keep_an_owner(project_id: str) -> None:
-    """409 unless another owner stays. The owners' rows are locked first (MySQL), so two
-    owners demoting each other at once cannot both pass."""
+def keep_an_owner(project_id: str, user_id: str) -> None:
+    """409 unless an owner other than ``user_id`` stays. The owners are read under the
+    project's lock, so that two owners demoting each other, or both leaving, at once take
+    turns, and the second sees that the first has gone."""
+    lock_row(Project, project_id)
     owners = db.session.scalars(select(ProjectMember.user_id).where(
         ProjectMember.project_id == project_id, ProjectMember.role == "owner")
         .with_for_update()).all()
-    if len(owners) <= 1:
+    if not set(owners) - {user_id}:
         raise APIError(409, LAST_OWNER)
 
 

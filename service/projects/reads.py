@@ -10,10 +10,10 @@ from functools import cache
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
-from service.api import LIKE_ESCAPE, Pagination, like_escaped
+from service.api import LIKE_ESCAPE, Pagination, Written, like_escaped
 from service.extensions import db
 from service.models import RegisterEntry, RegisterLink, Scan, User
-from service.projects.kept import Kept
+from service.projects.kept import Kept, kept
 
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
@@ -103,13 +103,17 @@ def _page_query(filters: frozenset[str], sort: str) -> tuple[Select, Select]:
 # register's entries or links moves its version under the register's lock (register.lock;
 # tests/test_register.py checks each kind of change), so a page of one version is exact.
 MAX_PAGES = 512
-_pages = Kept(MAX_PAGES)
+KEPT = "riskscan.register_pages"  # app.extensions: (project, version, args) -> page
 
 
-def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dict:
+def init_app(app) -> None:
+    app.extensions[KEPT] = Kept(MAX_PAGES)
+
+
+def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Written:
     """A page of the register; kept by ``version`` when one is given."""
     key = (project_id, version, tuple(sorted(args.items())))
-    if version is not None and (page := _pages.get(key)) is not None:
+    if version is not None and (page := kept(KEPT).get(key)) is not None:
         return page
     pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
@@ -118,14 +122,10 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dic
     rows = db.session.execute(statement, {**params, "limit": pagination.limit,
                                           "offset": pagination.offset}).all()
     total = db.session.scalar(count, params)
-    page = {**pagination.answer(entries_json(rows), total), "prepared": True}
+    page = Written(pagination.answer(entries_json(rows), total))
     if version is not None:
-        _pages.put(key, page)
+        kept(KEPT).put(key, page)
     return page
-
-
-def forget_pages() -> None:
-    _pages.clear()
 
 
 def project_scans(project_id: str, limit: int | None = None, *, before=None) -> list:

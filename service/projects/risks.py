@@ -10,14 +10,14 @@ from flask import Blueprint, Response
 from werkzeug.routing import BaseConverter
 
 from service import audit
-from service.api import get_or_404, json_body, not_found, query
+from service.api import Written, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import SETTLED_STATUSES, RegisterEntry, Scan, utcnow
 from service.projects import reads, register
 from service.projects.access import project_for, readable_project, role_in
-from service.projects.export import to_csv, to_xlsx
+from service.projects.export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,
@@ -77,14 +77,13 @@ def export(args, project_id):
     """The register as a sheet: `format=csv` or `xlsx`"""
     project = project_for(token_auth.current_user(), project_id)
     rows = reads.export_rows(project.id, args)
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name)[:60] or "project"
     if args["format"] == "xlsx":
         body = to_xlsx(rows, project.name)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         body, mimetype = to_csv(rows), "text/csv; charset=utf-8"
     return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{stem}-risks.{args["format"]}"'})
+        "Content-Disposition": attachment(project.name, args["format"])})
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["GET"])
@@ -95,7 +94,7 @@ def export(args, project_id):
 def get(project_id, risk_id):
     """One register entry with the findings that state it"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
-    return {**reads.entry_json(_entry(project_id, risk_id).id), "prepared": True}
+    return Written(reads.entry_json(_entry(project_id, risk_id).id))
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
@@ -128,7 +127,7 @@ def update(args, project_id, risk_id):
         audit.record("risk_updated", actor_id=caller.id, target_id=str(entry.id),
                      project_id=project.id, changes=changed)
     db.session.commit()
-    return {**reads.entry_json(entry.id), "prepared": True}
+    return Written(reads.entry_json(entry.id))
 
 
 def _plain(value):
@@ -151,8 +150,8 @@ def changes(args, project_id):
         from_scan = _project_scan(project.id, args["from_scan"])
     else:  # the scan just before to_scan
         from_scan = _latest(project.id, before=to_scan) if to_scan is not None else None
-    return {**reads.changes(project.id, from_scan and from_scan.id, to_scan and to_scan.id),
-            "prepared": True}
+    return Written(reads.changes(project.id, from_scan and from_scan.id,
+                                 to_scan and to_scan.id))
 
 
 def _project_scan(project_id: str, scan_id: str) -> Scan:
@@ -175,4 +174,4 @@ def _latest(project_id: str, *, before=None):
 def trend(project_id):
     """Open risks per category per week, and the risks each report states, for a chart"""
     project = project_for(token_auth.current_user(), project_id)
-    return {**reads.trend(project.id), "prepared": True}
+    return Written(reads.trend(project.id))

@@ -226,7 +226,7 @@ def update_member(args, project_id, user_id):
     project = project_for(caller, project_id, "owner")
     member = _member_or_404(project, user_id)
     if member.role == "owner" and args["role"] != "owner":
-        keep_an_owner(project.id)
+        keep_an_owner(project.id, member.user_id)
     was, member.role = member.role, args["role"]
     audit.record("member_updated", actor_id=caller.id, target_id=member.user_id,
                  project_id=project.id, role=member.role, was=was)
@@ -249,7 +249,7 @@ def remove_member(project_id, user_id):
         raise not_found("project")  # an admin reads projects; membership is the members'
     member = _member_or_404(project, user_id)
     if member.role == "owner":
-        keep_an_owner(project.id)
+        keep_an_owner(project.id, member.user_id)
     audit.record("member_removed", actor_id=caller.id, target_id=member.user_id,
                  project_id=project.id, role=member.role)
     unassign(project.id, member.user_id)

@@ -167,4 +167,4 @@ MemberPageSchema = page_of(MemberSchema)
 
 
 class RiskPageSchema(Prepared, page_of(RiskSchema)):
-    """A page of the register (reads.risk_page writes it prepared)."""
+    """A page of the register (reads.risk_page writes it: Written)."""

@@ -198,6 +198,7 @@ def update(args, scan_id):
     caller = token_auth.current_user()
     if scan.user_id != caller.id:
         raise APIError(403, "Only the person who made a scan may move it.")
+    check_scan_edit(caller, scan)  # out of a project they only view: 403
     return move_scan(scan, args["project_id"], caller)
 
 
