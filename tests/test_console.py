@@ -74,12 +74,22 @@ def test_a_protected_page_sends_to_sign_in_and_back_after_it(app, accounts):
     assert signed.headers["Location"] == "/app/scans?q=report"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/app/",
-                                    "/api/v1/users", "/app\\..\\evil", "javascript:alert(1)"])
+# Where no console form may send the browser: another site, a path outside the console, or
+# a path with a control character (CR/LF would split the Location header).
+UNSAFE_TARGETS = ["https://evil.example/", "//evil.example/app/", "/api/v1/users",
+                  "/app\\..\\evil", "javascript:alert(1)", "/app/scans\r\nSet-Cookie: a=b",
+                  "/app/scans\n", "/app/scans\r", "/app/\t/evil.example", "/app/scans\x00",
+                  "/app/scans\x7f", "/app/scans\x85"]
+
+
+@pytest.mark.parametrize("target", UNSAFE_TARGETS)
 def test_sign_in_never_sends_the_browser_elsewhere(app, accounts, target):
     user = accounts.register()
-    response = sign_in(app.test_client(), user["email"], next=target)
+    client = app.test_client()
+    response = sign_in(client, user["email"], next=target)
+    assert response.status_code == 302
     assert response.headers["Location"] == "/app/scan"
+    assert client.get("/app/scans").status_code == 200  # signed in all the same
 
 
 def test_a_wrong_password_is_said_in_words_and_signs_nobody_in(app, accounts):

@@ -14,6 +14,7 @@ import pytest
 from service.extensions import db
 from service.models import LLMCallLog, ScanFinding
 from tests.helpers import PASSWORD
+from tests.test_console import UNSAFE_TARGETS
 from tests.test_findings_api import TEXT, ScoredAnalyzer, correct, scan
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -162,6 +163,19 @@ def test_the_review_page_opens_on_the_doubtful_findings(reviewer):
     assert 'aria-label="Category of: The budget is short."' in page
     assert '<a href="/app/review/feedback.jsonl" download>Export feedback (JSONL)</a>' in page
     assert "30%" in page and "55%" in page
+
+
+@pytest.mark.parametrize("back", UNSAFE_TARGETS)
+def test_an_unsafe_back_after_a_correction_goes_to_the_finding(reviewer, back):
+    browser, headers, found = reviewer
+    budget = next(f for f in found["data"] if f["category"] == "budget")
+    action = f"/app/scans/{found['scan_id']}/findings/{budget['id']}"
+    page = html(browser.get("/app/review"))
+    sent = browser.post(action, data=form(page, action, "Save").data(category="legal",
+                                                                     back=back))
+    assert sent.status_code == 302
+    assert sent.headers["Location"] == f"/app/scans/{found['scan_id']}#finding-{budget['id']}"
+    assert [f["id"] for f in findings_of(browser, headers, corrected="true")] == [budget["id"]]
 
 
 def test_emptied_filters_list_everything_and_stay_empty_on_the_next_page(scored_app, client,
@@ -380,12 +394,31 @@ def test_a_save_that_changes_nothing_sends_nothing(app, admin_browser):
         "email": "plain@example.com", "password": PASSWORD}).get_json()
     page = html(browser.get("/app/admin/users"))
     action = f"/app/admin/users/{user['id']}"
-    for back in ("https://evil.example/", "//evil.example/app/", "/api/v1/users"):
+    for back in UNSAFE_TARGETS:
         sent = browser.post(action, data=form(page, action, "Save").data(back=back))
         assert sent.headers["Location"] == "/app/admin/users"  # never another site or path
     assert "Nothing to change for plain@example.com." in html(browser.get("/app/admin/users"))
     events = html(browser.get("/app/admin/audit", query_string={"event": "user_updated"}))
     assert "No event matches." in events
+
+
+@pytest.mark.parametrize("back", UNSAFE_TARGETS)
+def test_an_unsafe_back_after_a_change_goes_to_the_users_page(app, accounts, admin_browser,
+                                                               back):
+    browser, _, admin_h = admin_browser
+    promoted, _ = accounts.user()
+    doomed, _ = accounts.user()
+    page = html(browser.get("/app/admin/users"))
+    action = f"/app/admin/users/{promoted['id']}"
+    sent = browser.post(action, data=form(page, action, "Save").data(role="admin", back=back))
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/app/admin/users")
+    action = f"/app/admin/users/{doomed['id']}/delete"
+    sent = browser.post(action, data=form(page, action, "Delete").data(back=back))
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/app/admin/users")
+    api = app.test_client()
+    assert api.get(f"/api/v1/users/{promoted['id']}", headers=admin_h).get_json()[
+        "role"] == "admin"
+    assert api.get(f"/api/v1/users/{doomed['id']}", headers=admin_h).status_code == 404
 
 
 def test_an_admin_deletes_a_user_after_being_asked(app, accounts, admin_browser):

@@ -14,8 +14,8 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from service.analysis.labels import LABELS
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed
-from service.console.session import api, current_user, safe_next, signed_in
+from service.console.pages import data_or_fail, failed, safe_target
+from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
 # The page opens on the model's doubtful findings: its operating point is about 0.5, so a
@@ -48,11 +48,9 @@ def _api_id(value: str) -> str:
     return value
 
 
-def _back(default: str) -> str:
-    """Where a form returns to: the list page it was sent from (its filters and page), a
-    console path only."""
-    target = request.form.get("back", "")
-    return target if target and safe_next(target) == target else default
+def _back() -> str:
+    """Where a form returns to: the users' page it was sent from (its filters and page)."""
+    return safe_target(request.form.get("back"), url_for("console.admin_users"))
 
 
 # --------------------------------------------------------------------------------- review
@@ -117,7 +115,7 @@ def admin_update_user(user_id: str):
     active = "active" in request.form  # an unticked checkbox sends nothing
     if active != user["active"]:
         changes["active"] = active
-    back = _back(url_for("console.admin_users"))
+    back = _back()
     if not changes:
         flash(f"Nothing to change for {user['email']}.")
         return redirect(back)
@@ -136,7 +134,7 @@ def admin_update_user(user_id: str):
 def admin_delete_user(user_id: str):
     data_or_fail(api("DELETE", f"/users/{_api_id(user_id)}"))
     flash("User deleted, with their scans and files.")
-    return redirect(_back(url_for("console.admin_users")))
+    return redirect(_back())
 
 
 @console.get("/admin/audit")

@@ -7,6 +7,7 @@ from flask import redirect, render_template, request, session, url_for
 from service.console import session as console_session
 from service.console.blueprint import console
 from service.console.client import call
+from service.console.pages import safe_target
 
 
 @console.get("/")
@@ -23,7 +24,8 @@ def sign_in_page():
     if request.method == "POST":
         answer = console_session.sign_in(email, request.form.get("password", ""))
         if answer.ok:
-            return redirect(console_session.safe_next(request.args.get("next")))
+            return redirect(safe_target(request.args.get("next"),
+                                            url_for("console.scan_page")))
         error, status = _words(answer), answer.status
     return render_template("console/sign_in.html", error=error, email=email), status
 

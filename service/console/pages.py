@@ -1,7 +1,11 @@
-"""What every console page shares: the error page, and turning an API answer that failed
-into one (the API's own words, a 429's time to wait)."""
+"""What every console page shares: the error page, turning an API answer that failed
+into one (the API's own words, a 429's time to wait), and where a form may send the browser
+back to."""
 
 from __future__ import annotations
+
+import unicodedata
+from urllib.parse import urlsplit
 
 from flask import abort, render_template
 
@@ -39,3 +43,17 @@ def data_or_fail(answer: Answer):
 
         abort(make_response(page, status, headers))
     return answer.json
+
+
+def safe_target(target: str | None, default: str) -> str:
+    """``target`` (a form's ``next`` or ``back``, sign-in's ``next``) when it is a path of
+    the console, else ``default``. The browser sent it, so it may name another site (open
+    redirect) or hold a control character: CR/LF would split the Location header (a 500
+    after the change was made), others are never a path a page of the console linked to."""
+    if not target or "\\" in target or any(
+            unicodedata.category(char) == "Cc" for char in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/app/"):
+        return default
+    return target

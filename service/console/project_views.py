@@ -17,8 +17,8 @@ from flask import Response, abort, flash, make_response, redirect, render_templa
 from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
-from service.console.pages import error_page
-from service.console.session import api, current_user, safe_next, signed_in
+from service.console.pages import error_page, safe_target
+from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
 
 # The API's values (service/models.py: RISK_STATUSES, PROJECT_ROLES), which the console may
@@ -196,7 +196,7 @@ def project_risk_update(project_id: str, risk_id: int):
         return _failed(answer)
     flash("Risk updated.")
     register = url_for("console.project", project_id=project_id)
-    back = _safe_back(request.form.get("next")) or register
+    back = safe_target(request.form.get("next"), register)
     parts = urlsplit(back)
     if parts.path == register and not parts.fragment:  # the register, at the row changed
         back += f"#risk-{risk_id}"
@@ -348,8 +348,3 @@ def _project_scans(project_id: str) -> dict[str, dict]:
 def _here() -> str:
     """This page's path and query: where a form on it comes back to."""
     return request.full_path.rstrip("?")
-
-
-def _safe_back(target: str | None) -> str | None:
-    """``next`` when it is a path of the console (session.safe_next's rule), else None."""
-    return target if target and safe_next(target) == target else None

@@ -8,8 +8,8 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed
-from service.console.session import api, safe_next, signed_in
+from service.console.pages import data_or_fail, failed, safe_target
+from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
@@ -75,11 +75,9 @@ def correct(scan_id: str, finding_id: int):
     if wants_json:
         return "", 204
     flash("Correction saved.")
-    back = request.form.get("back")
-    if back:  # a list the correction was made from (the review queue): back to it
-        return redirect(safe_next(back))
-    return redirect(url_for("console.scan_view", scan_id=scan_id,
-                            _anchor=f"finding-{finding_id}"))
+    # Back to the list the correction was made from (the review queue), else to the finding.
+    return redirect(safe_target(request.form.get("back"), url_for(
+        "console.scan_view", scan_id=scan_id, _anchor=f"finding-{finding_id}")))
 
 
 @console.post("/scans/<scan_id>/delete")
