@@ -284,6 +284,22 @@ def test_an_unexpected_error_is_a_page_with_its_error_id(browser, monkeypatch, c
     assert error_id in caplog.text
 
 
+def test_an_apis_refusal_is_said_in_one_sentence_with_its_fields_and_wait():
+    """pages.words: what a flash, a form and the error page say of an answer that failed."""
+    from werkzeug.datastructures import Headers
+
+    from service.console.client import Answer
+    from service.console.pages import words
+
+    refused = Answer(422, Headers(), b"", {"detail": "Validation failed.", "errors": {
+        "due_date": ["Not a valid date."], "color": "Unknown field."}},
+        errors={"due_date": ["Not a valid date."], "color": "Unknown field."})
+    assert words(refused) == "Validation failed. Due date: Not a valid date.; color: Unknown field."
+    limited = Answer(429, Headers({"Retry-After": "17"}), b"", {"detail": "Slow down."})
+    assert words(limited) == "Slow down. Try again in 17 seconds."
+    assert words(Answer(502, Headers(), b"<html>", None)) == "The service answered 502."
+
+
 def test_a_rate_limited_sign_in_says_when_to_retry(make_app):
     app = make_app(RATE_LIMIT_LOGIN_ACCOUNT="2 per minute")
     user = Accounts(app, app.test_client()).register()

@@ -1,13 +1,13 @@
-"""What every console page shares: the error page, turning an API answer that failed
-into one (the API's own words, a 429's time to wait), and where a form may send the browser
-back to."""
+"""What every console page shares: the error page, an API answer that failed in words (the
+API's detail, the fields it refused, the time to wait) on that page or a form, and where a
+form may send the browser back to. The pages use these, never a copy of their own."""
 
 from __future__ import annotations
 
 import unicodedata
 from urllib.parse import urlsplit
 
-from flask import abort, render_template
+from flask import abort, make_response, render_template
 
 from service.console.client import Answer
 
@@ -16,21 +16,37 @@ TITLES = {400: "That request was not understood", 401: "Signed out", 403: "Not a
           404: "Not found", 405: "Not allowed here", 409: "Conflict", 413: "Too large",
           415: "Not a supported document", 422: "Not accepted", 429: "Too many requests",
           500: "Something went wrong", 503: "Unavailable"}
+# The API's field names as the forms' labels say them; any other field keeps its own name.
+FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "role": "Role",
+               "status": "Status", "owner_id": "Owner", "due_date": "Due date",
+               "notes": "Notes", "category": "Category", "sort": "Sort", "page": "Page",
+               "q": "Search", "from_scan": "Earlier report", "to_scan": "Later report"}
 
 
 def error_page(status: int, detail: str | None = None, *, retry_after: str | None = None,
                error_id: str | None = None):
     page = render_template("console/error.html", status=status,
-                           title=TITLES.get(status, "Error"), detail=detail,
-                           retry_after=retry_after, error_id=error_id)
+                           title=TITLES.get(status, "Error"), detail=detail, error_id=error_id)
     headers = {"Retry-After": retry_after} if retry_after else {}
     return page, status, headers
+
+
+def words(answer: Answer) -> str:
+    """An answer that failed as one sentence for a page, a form or a flash: the API's
+    detail, its words for each field it refused, and when to try again (429, 503)."""
+    fields = "; ".join(
+        f"{FIELD_NAMES.get(name, name)}: "
+        + (" ".join(map(str, messages)) if isinstance(messages, list) else str(messages))
+        for name, messages in answer.errors.items())
+    text = f"{answer.detail} {fields}" if fields else answer.detail
+    retry = answer.headers.get("Retry-After")
+    return f"{text} Try again in {retry} seconds." if retry else text
 
 
 def failed(answer: Answer):
     """The error page for an API answer that failed, with the API's status and words."""
     error_id = answer.json.get("error_id") if isinstance(answer.json, dict) else None
-    return error_page(answer.status, answer.detail,
+    return error_page(answer.status, words(answer),
                       retry_after=answer.headers.get("Retry-After"), error_id=error_id)
 
 
@@ -38,10 +54,7 @@ def data_or_fail(answer: Answer):
     """The JSON of an answer that succeeded; an answer that failed ends the request with
     its error page (abort with the rendered response)."""
     if not answer.ok:
-        page, status, headers = failed(answer)
-        from flask import make_response
-
-        abort(make_response(page, status, headers))
+        abort(make_response(*failed(answer)))
     return answer.json
 
 
