@@ -39,7 +39,8 @@ def words(answer: Answer) -> str:
         + (" ".join(map(str, messages)) if isinstance(messages, list) else str(messages))
         for name, messages in answer.errors.items())
     text = f"{answer.detail} {fields}" if fields else answer.detail
-    retry = answer.headers.get("Retry-After")
+    # The rate limiter sends Retry-After on every answer of a limited route, a 401 too.
+    retry = answer.headers.get("Retry-After") if answer.status in (429, 503) else None
     return f"{text} Try again in {retry} seconds." if retry else text
 
 
