@@ -97,8 +97,8 @@ def test_a_wrong_password_is_said_in_words_and_signs_nobody_in(app, accounts):
     client = app.test_client()
     response = sign_in(client, user["email"], password="not the password at all")
     assert response.status_code == 401
-    assert 'role="alert"' in html(response)
-    assert "Invalid email or password" in html(response) or "password" in html(response)
+    assert ('<p class="form-error" role="alert" id="sign-in-error">Incorrect email or '
+            'password.</p>') in html(response)
     assert client.get("/app/scan").status_code == 302
 
 
@@ -297,6 +297,8 @@ def test_an_apis_refusal_is_said_in_one_sentence_with_its_fields_and_wait():
     assert words(refused) == "Validation failed. Due date: Not a valid date.; color: Unknown field."
     limited = Answer(429, Headers({"Retry-After": "17"}), b"", {"detail": "Slow down."})
     assert words(limited) == "Slow down. Try again in 17 seconds."
+    refused = Answer(401, Headers({"Retry-After": "60"}), b"", {"detail": "Wrong."})
+    assert words(refused) == "Wrong."  # a limited route's header, not a wait
     assert words(Answer(502, Headers(), b"<html>", None)) == "The service answered 502."
 
 
