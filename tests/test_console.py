@@ -235,6 +235,66 @@ def test_the_sign_in_form_is_csrf_protected_too(app, accounts):
     assert response.status_code == 400
 
 
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+REFUSED_FORM = ("This form was not sent from a page of this console, or it expired. Go back, "
+                "reload the page and try again.")
+
+
+def database_rows(app) -> dict[str, list[str]]:
+    """Every row of every table, as text: what a refused form must leave as it was."""
+    from sqlalchemy import select
+
+    from service.extensions import db
+
+    with app.app_context():
+        rows = {table.name: sorted(map(repr, db.session.execute(select(table)).all()))
+                for table in db.metadata.sorted_tables}
+        db.session.remove()
+    return rows
+
+
+def test_every_state_changing_console_route_refuses_a_form_without_its_token(keyword_app,
+                                                                              team):
+    """Walks the URL map, so that a route added later is held to it too: each POST, PUT,
+    PATCH or DELETE under /app, from a signed-in admin who owns everything it names, with
+    a form that would change something, is the refusal page (no token, a token of another
+    session, a made-up one) and leaves every row of the database as it was."""
+    from tests.projects import register_of, scan_into
+
+    client = team.client
+    promoted = client.patch(f"/api/v1/users/{team.owner['id']}", headers=team.admin_h,
+                            json={"role": "admin"})
+    assert promoted.status_code == 200, promoted.get_json()
+    scan = scan_into(client, team.owner_h, team.id, "The vendor may not deliver. "
+                                                    "The budget is overrun.")
+    values = {"project_id": team.id, "scan_id": scan["scan_id"],
+              "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
+              "risk_id": register_of(client, team.owner_h, team.id)[0]["id"]}
+    form = {"text": "The budget is overrun again.", "name": "Sneaky", "description": "x",
+            "email": "sneaky@example.com", "password": PASSWORD, "role": "owner",
+            "status": "closed", "category": "legal", "notes": "forged"}
+    browser = keyword_app.test_client()
+    assert sign_in(browser, team.owner["email"]).status_code == 302
+    foreign = csrf_of(keyword_app.test_client(), "/app/sign-in")
+
+    routes = [(rule, method) for rule in keyword_app.url_map.iter_rules()
+              if rule.rule.startswith("/app/") for method in sorted(rule.methods & STATE_CHANGING)]
+    assert {rule.endpoint for rule, _ in routes} >= {
+        "console.sign_in_page", "console.scan", "console.project_risk_update",
+        "console.admin_delete_user"}, routes
+    for rule, method in routes:
+        missing = set(rule.arguments) - values.keys()
+        assert not missing, f"{rule.rule}: give {sorted(missing)} a value above"
+        path = rule.build(values, append_unknown=False)[1]
+        before = database_rows(keyword_app)
+        for token in ({}, {"csrf_token": foreign}, {"csrf_token": "made-up"}):
+            response = browser.open(path, method=method, data={**form, **token})
+            assert response.status_code == 400, (method, path, token, response.status_code)
+            assert f"<p>{REFUSED_FORM}</p>" in html(response), (method, path)
+        assert database_rows(keyword_app) == before, (method, path)
+    assert browser.get("/app/scans").status_code == 200  # still signed in, as before
+
+
 # --------------------------------------------------------------------- pages and errors
 
 
