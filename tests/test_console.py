@@ -12,11 +12,15 @@ import pytest
 import time_machine
 from docx import Document
 
+from service.analysis.labels import LABELS, RISK_LABELS
 from tests.helpers import PASSWORD, Accounts
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 RISKY = ("Our only supplier of the sensor chips is in financial trouble and may stop "
          "deliveries. The team had lunch together on Friday.")
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+REFUSED_FORM = ("This form was not sent from a page of this console, or it expired. Go back, "
+                "reload the page and try again.")
 
 
 def csrf_of(client, path="/app/scan") -> str:
@@ -216,7 +220,7 @@ def test_a_form_without_its_csrf_token_is_refused_with_a_page(browser):
     client, _ = browser
     response = client.post("/app/sign-out")
     assert response.status_code == 400
-    assert "not sent from a page of this console" in html(response)
+    assert f"<p>{REFUSED_FORM}</p>" in html(response)
     assert client.get("/app/scans").status_code == 200  # still signed in
 
 
@@ -224,20 +228,20 @@ def test_a_token_of_another_session_is_refused(app, accounts, browser):
     client, _ = browser
     other = app.test_client()
     foreign = csrf_of(other, "/app/sign-in")
-    assert client.post("/app/sign-out", data={"csrf_token": foreign}).status_code == 400
+    response = client.post("/app/sign-out", data={"csrf_token": foreign})
+    assert response.status_code == 400
+    assert f"<p>{REFUSED_FORM}</p>" in html(response)
+    assert client.get("/app/scans").status_code == 200  # still signed in
 
 
 def test_the_sign_in_form_is_csrf_protected_too(app, accounts):
     """Login CSRF: another site must not sign a visitor in to the attacker's account."""
     user = accounts.register()
-    response = app.test_client().post("/app/sign-in", data={"email": user["email"],
-                                                            "password": PASSWORD})
+    client = app.test_client()
+    response = client.post("/app/sign-in", data={"email": user["email"], "password": PASSWORD})
     assert response.status_code == 400
-
-
-STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-REFUSED_FORM = ("This form was not sent from a page of this console, or it expired. Go back, "
-                "reload the page and try again.")
+    assert f"<p>{REFUSED_FORM}</p>" in html(response)
+    assert client.get("/app/scans").headers["Location"] == "/app/sign-in?next=/app/scans"
 
 
 def database_rows(app) -> dict[str, list[str]]:
@@ -403,7 +407,10 @@ def test_an_empty_text_is_the_form_again_with_the_apis_words(scan_browser):
     client, _ = scan_browser
     response = client.post("/app/scan", data={"text": "  ", "csrf_token": csrf_of(client)})
     assert response.status_code == 422
-    assert 'role="alert"' in html(response) and "<textarea" in html(response)
+    assert ('<p class="form-error" role="alert">There is no text to analyse: the text is empty '
+            'or whitespace. Text: Empty or whitespace only.</p>') in html(response)
+    assert '<p class="field-error" id="text-error">Empty or whitespace only.</p>' in html(
+        response)
 
 
 def test_an_oversized_upload_is_refused_in_words(make_app, scan_model_dir):
@@ -460,7 +467,13 @@ def test_a_correction_is_saved_from_the_script_and_from_the_form(scan_browser):
     assert chosen.group(1) == "none"
     refused = client.post(path, data={"category": "nonsense"},
                           headers={"Accept": "application/json", "X-CSRFToken": token})
-    assert refused.status_code == 422 and refused.get_json()["detail"]
+    assert refused.status_code == 422
+    assert refused.get_json() == {"detail": "The request has invalid or missing fields. "
+                                            "Category: Must be one of: " + ", ".join(LABELS)
+                                            + "."}
+    page = html(client.get(f"/app/scans/{scan_id}"))
+    chosen = re.search(rf'id="category-{finding}".*?<option value="(\w+)" selected', page, re.DOTALL)
+    assert chosen.group(1) == "none"  # as it was
 
 
 def test_another_users_scan_is_a_404_page(scan_app, scan_browser):
@@ -489,7 +502,9 @@ def test_history_lists_filters_and_deletes(scan_browser):
     later = today + timedelta(days=1)
     assert scan_id not in html(client.get(f"/app/scans?created_after={later}"))
     refused = client.get("/app/scans?category=weather")
-    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
+            f'Category: Must be one of: {", ".join(RISK_LABELS)}.</p>') in html(refused)
     token = csrf_of(client)
     deleted = client.post(f"/app/scans/{scan_id}/delete", data={"csrf_token": token})
     assert deleted.headers["Location"] == "/app/scans"

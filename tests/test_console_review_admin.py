@@ -110,6 +110,11 @@ def html(response) -> str:
     return response.get_data(as_text=True)
 
 
+def main_of(response) -> str:
+    """The page's <main>: what it says, without the header's per-request CSRF token."""
+    return re.search(r"<main\b.*?</main>", html(response), re.DOTALL).group(0)
+
+
 def sign_in(app, email) -> object:
     client = app.test_client()
     token = CSRF.search(client.get("/app/sign-in").get_data(as_text=True)).group(1)
@@ -318,10 +323,16 @@ def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
     assert deleted.status_code == 403 and "<h1>Not allowed</h1>" in html(deleted)
     changed = browser.post(f"/app/admin/users/{target['id']}",
                            data={"csrf_token": token, "role": "admin", "active": "on"})
-    assert changed.status_code == 404  # another user's record: the API's same 404
+    missing = browser.post("/app/admin/users/00000000-0000-0000-0000-000000000000",
+                           data={"csrf_token": token, "role": "admin", "active": "on"})
+    # Another user's record: the API's 404, word for word a missing one's.
+    assert (changed.status_code, main_of(changed)) == (404, main_of(missing))
+    assert "<p>No such user.</p>" in main_of(changed)
     changed_own = browser.post(f"/app/admin/users/{user['id']}",
                                data={"csrf_token": token, "role": "admin", "active": "on"})
     assert changed_own.status_code == 422  # role on one's own record: the API refuses
+    assert ("<p>You cannot change these fields of your own record. Role: Not allowed.</p>"
+            in html(changed_own))
     me = app.test_client().post("/api/v1/auth/login", json={"email": user["email"],
                                                             "password": PASSWORD})
     assert me.status_code == 200  # still a plain, active user
@@ -494,7 +505,9 @@ def test_the_user_search_and_pages(app, admin_browser):
     admins = html(browser.get("/app/admin/users", query_string={"role": "admin"}))
     assert "1 users" in admins and "team-00" not in admins
     refused = browser.get("/app/admin/users", query_string={"email": "x" * 300})
-    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
+            'Email: Longer than maximum length 254.</p>') in html(refused)
     assert html(browser.get("/app/admin/users", query_string={"email": "%_"})).count(
         'class="admin-email"') == 0  # LIKE's wildcards match themselves
 
@@ -518,7 +531,9 @@ def test_the_llm_call_log_page_and_its_filters(app, admin_browser):
     older = re.search(r'<a href="([^"]+)">Older</a>', page).group(1)
     assert html(browser.get(older.replace("&amp;", "&"))).count('<th scope="row">') == 2
     refused = browser.get("/app/admin/llm-calls", query_string={"scan_id": "s" * 100})
-    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
+            'Scan id: Longer than maximum length 36.</p>') in html(refused)
 
 
 def test_the_audit_page_refuses_an_unknown_event_with_words(admin_browser):

@@ -14,7 +14,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from service.analysis.labels import LABELS
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed, safe_target
+from service.console.pages import data_or_fail, failed, safe_target, words
 from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
@@ -70,7 +70,7 @@ def review():
                                             "per_page": PER_PAGE})
     if answer.status == 422:  # a filter the API refuses: say which, keep the form
         return render_template("console/review.html", findings=None, filters=given,
-                               error=answer.detail, errors=answer.errors,
+                               error=words(answer), errors=answer.errors,
                                labels=LABELS), 422
     listing = data_or_fail(answer)
     for finding in listing["items"]:
@@ -159,6 +159,6 @@ def _admin_list(template: str, path: str, name: str, filter_names, **context):
                                      "per_page": PER_PAGE})
     if answer.status == 422:
         return render_template(template, **{name: None}, filters=filters,
-                               error=answer.detail, **context), 422
+                               error=words(answer), **context), 422
     return render_template(template, **{name: data_or_fail(answer)}, filters=filters,
                            **context)

@@ -20,7 +20,12 @@ TITLES = {400: "That request was not understood", 401: "Signed out", 403: "Not a
 FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "role": "Role",
                "status": "Status", "owner_id": "Owner", "due_date": "Due date",
                "notes": "Notes", "category": "Category", "sort": "Sort", "page": "Page",
-               "q": "Search", "from_scan": "Earlier report", "to_scan": "Later report"}
+               "q": "Search", "from_scan": "Earlier report", "to_scan": "Later report",
+               "text": "Text", "file": "Document", "password": "Password",
+               "project_id": "Project", "min_score": "Minimum score",
+               "max_score": "Maximum score", "corrected": "Corrected", "source": "Source",
+               "created_after": "From", "created_before": "Until", "event": "Event",
+               "user_id": "User id", "scan_id": "Scan id"}
 
 
 def error_page(status: int, detail: str | None = None, *, retry_after: str | None = None,

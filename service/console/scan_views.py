@@ -8,7 +8,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed, safe_target
+from service.console.pages import data_or_fail, failed, safe_target, words
 from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
@@ -48,7 +48,7 @@ def scan():
     if not answer.ok:
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
             return render_template("console/scan.html", projects=_projects(),
-                                   error=answer.detail, errors=answer.errors, text=text or "",
+                                   error=words(answer), errors=answer.errors, text=text or "",
                                    project_id=fields.get("project_id", "")), answer.status
         return failed(answer)
     return render_template("console/result.html", **_result(answer.json, text)), 201
@@ -70,7 +70,7 @@ def correct(scan_id: str, finding_id: int):
     wants_json = request.accept_mimetypes.best == "application/json"
     if not answer.ok:
         if wants_json:
-            return {"detail": answer.detail}, answer.status
+            return {"detail": words(answer)}, answer.status
         return failed(answer)
     if wants_json:
         return "", 204
@@ -110,7 +110,7 @@ def history():
     answer = api("GET", "/scans", query={**_as_instants(query), "page": page, "per_page": 20})
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
-                               error=answer.detail, errors=answer.errors,
+                               error=words(answer), errors=answer.errors,
                                categories=RISK_LABELS, projects=_projects()), 422
     listing = data_or_fail(answer)
     return render_template("console/history.html", scans=listing, filters=query,
