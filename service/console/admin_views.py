@@ -7,14 +7,12 @@ the API's 403 as the console's error page, never a page of other people's data."
 
 from __future__ import annotations
 
-import re
-
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed, safe_target, words
+from service.console.pages import check_id, data_or_fail, failed, safe_target, words
 from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
@@ -31,21 +29,11 @@ LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_outp
                 "redirect", "too_large")
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition")
 PER_PAGE = 20
-SAFE_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 
 
 def _args(names: tuple[str, ...]) -> dict[str, str]:
     """The filters of the query string that hold something, as typed (the API judges them)."""
     return {name: value for name in names if (value := request.args.get(name, "").strip())}
-
-
-def _api_id(value: str) -> str:
-    """An id from the page's path, fit to be one path segment of the API's. Ids are UUIDs:
-    one with a character no UUID has (``?``, ``#``, ``%``…) is the API's 404 in its words,
-    answered here, so that it never becomes a query or another path of the API's."""
-    if not SAFE_ID.fullmatch(value):
-        abort(404, "No such user.")
-    return value
 
 
 def _back() -> str:
@@ -107,7 +95,7 @@ def admin_users():
 def admin_update_user(user_id: str):
     """Role and active from the row's form; only what changed is sent, so the audit log
     records what the admin did, not the whole row again."""
-    user = data_or_fail(api("GET", f"/users/{_api_id(user_id)}"))
+    user = data_or_fail(api("GET", f"/users/{check_id(user_id, 'user')}"))
     changes: dict = {}
     role = request.form.get("role", "")
     if role != user["role"]:
@@ -119,7 +107,7 @@ def admin_update_user(user_id: str):
     if not changes:
         flash(f"Nothing to change for {user['email']}.")
         return redirect(back)
-    data_or_fail(api("PATCH", f"/users/{_api_id(user_id)}", json=changes))
+    data_or_fail(api("PATCH", f"/users/{check_id(user_id, 'user')}", json=changes))
     said = []
     if "role" in changes:
         said.append(f"role {role}")
@@ -132,7 +120,7 @@ def admin_update_user(user_id: str):
 @console.post("/admin/users/<user_id>/delete")
 @signed_in
 def admin_delete_user(user_id: str):
-    data_or_fail(api("DELETE", f"/users/{_api_id(user_id)}"))
+    data_or_fail(api("DELETE", f"/users/{check_id(user_id, 'user')}"))
     flash("User deleted, with their scans and files.")
     return redirect(_back())
 

@@ -4,6 +4,7 @@ form may send the browser back to. The pages use these, never a copy of their ow
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -16,6 +17,9 @@ TITLES = {400: "That request was not understood", 401: "Signed out", 403: "Not a
           404: "Not found", 405: "Not allowed here", 409: "Conflict", 413: "Too large",
           415: "Not a supported document", 422: "Not accepted", 429: "Too many requests",
           500: "Something went wrong", 503: "Unavailable"}
+# Ids from a page's path go into the API's paths: only what an id can be (UUIDs, numbers), so
+# that no ``?``, ``%`` or ``..`` turns one path into another.
+SAFE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # The API's field names as the forms' labels say them; any other field keeps its own name.
 FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "role": "Role",
                "status": "Status", "owner_id": "Owner", "due_date": "Due date",
@@ -62,6 +66,14 @@ def data_or_fail(answer: Answer):
     if not answer.ok:
         abort(make_response(*failed(answer)))
     return answer.json
+
+
+def check_id(value: str, what: str) -> str:
+    """``value``, an id from the page's path; one that cannot be an id is the API's 404 in
+    its words ("No such project."), answered here without asking the API."""
+    if not SAFE_ID.fullmatch(value):
+        abort(make_response(*error_page(404, f"No such {what}.")))
+    return value
 
 
 def safe_target(target: str | None, default: str) -> str:

@@ -9,15 +9,14 @@ the last owner) comes back in the API's words.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
-from service.console.pages import data_or_fail, error_page, failed, safe_target, words
+from service.console.pages import check_id, data_or_fail, failed, safe_target, words
 from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
 
@@ -36,9 +35,6 @@ COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Own
            ("Due date", "due_date"), ("Last seen", "last_seen"), ("Seen", "occurrences"))
 RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category")
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
-# Ids go into the API's paths: only what an id can be, so that no ``?``, ``%`` or ``..``
-# turns one path into another (the API then answers 404 for anything but a real one).
-SAFE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 # --- the list, and a new project -----------------------------------------------------------
@@ -82,7 +78,7 @@ def _projects_page(*, form=None, error=None, errors=None, status=200):
 def project(project_id: str):
     """The register: a page of entries with their filters and order, the trend chart, the
     exports; each row a form that changes the entry's status, owner or due date."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     filters = {name: value for name in REGISTER_FILTERS
                if (value := request.args.get(name, "").strip())}
@@ -127,7 +123,7 @@ def _columns(sort: str, filters: dict) -> list[dict]:
 @signed_in
 def project_export(project_id: str):
     """The register as CSV or XLSX: the API's bytes, type and attachment name, as they are."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     query = {name: value for name in ("format", *EXPORT_FILTERS)
              if (value := request.args.get(name, "").strip())}
     answer = api("GET", f"/projects/{project_id}/risks/export", query=query)
@@ -144,7 +140,7 @@ def project_export(project_id: str):
 def project_risk(project_id: str, risk_id: int):
     """One entry: its details, its form, and the reports that state it (the scan result
     page's "Its register entry" link comes here)."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     risk = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk_id}"))
     return _risk_page(project_id, risk)
 
@@ -173,7 +169,7 @@ def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=Non
 def project_risk_update(project_id: str, risk_id: int):
     """A register row's form or the entry's page: only the fields sent go to the API's
     PATCH (an empty owner or due date clears it); back to the page it came from."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     body = {}
     for name in RISK_FIELDS:
         if name in request.form:
@@ -206,7 +202,7 @@ def project_risk_update(project_id: str, risk_id: int):
 def project_changes(project_id: str):
     """New, persisting and gone risks between two reports (the API's default: the latest
     two), with a form to compare two others."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     query = {name: value for name in ("from_scan", "to_scan")
              if (value := request.args.get(name, "").strip())}
@@ -223,7 +219,7 @@ def project_changes(project_id: str):
 def project_members(project_id: str):
     """The members; for owners, their roles, removal, a new member and the project's
     deletion (the API refuses those to everyone else anyway)."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     return render_template("console/members.html", project=details,
                            members=_members(project_id), roles=ROLES, me=current_user())
@@ -232,7 +228,7 @@ def project_members(project_id: str):
 @console.post("/projects/<project_id>/members")
 @signed_in
 def project_member_add(project_id: str):
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     email, role = request.form.get("email", "").strip(), request.form.get("role", "")
     answer = api("POST", f"/projects/{project_id}/members", json={"email": email,
                                                                    "role": role})
@@ -246,8 +242,8 @@ def project_member_add(project_id: str):
 @console.post("/projects/<project_id>/members/<user_id>")
 @signed_in
 def project_member_role(project_id: str, user_id: str):
-    _check_id(project_id, "project")
-    _check_id(user_id, "member")
+    check_id(project_id, "project")
+    check_id(user_id, "member")
     answer = api("PATCH", f"/projects/{project_id}/members/{user_id}",
                  json={"role": request.form.get("role", "")})
     if _refused_outright(answer):
@@ -260,8 +256,8 @@ def project_member_role(project_id: str, user_id: str):
 @console.post("/projects/<project_id>/members/<user_id>/remove")
 @signed_in
 def project_member_remove(project_id: str, user_id: str):
-    _check_id(project_id, "project")
-    _check_id(user_id, "member")
+    check_id(project_id, "project")
+    check_id(user_id, "member")
     answer = api("DELETE", f"/projects/{project_id}/members/{user_id}")
     if _refused_outright(answer):
         return failed(answer)
@@ -278,7 +274,7 @@ def project_member_remove(project_id: str, user_id: str):
 @console.post("/projects/<project_id>/delete")
 @signed_in
 def project_delete(project_id: str):
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     answer = api("DELETE", f"/projects/{project_id}")
     if not answer.ok:
         return failed(answer)
@@ -287,12 +283,6 @@ def project_delete(project_id: str):
 
 
 # --- what the pages share ------------------------------------------------------------------
-
-def _check_id(value: str, what: str) -> None:
-    """The API's 404 for what cannot be an id, without asking it."""
-    if not SAFE_ID.fullmatch(value):
-        abort(make_response(*error_page(404, f"No such {what}.")))
-
 
 def _refused_outright(answer: Answer) -> bool:
     """A refusal of the project itself (403, or a 404 that is not about the email typed):
