@@ -375,7 +375,8 @@ def test_an_admin_changes_a_role_and_deactivates_a_user_whose_session_ends(app, 
     action = f"/app/admin/users/{leaving['id']}"
     assert browser.post(action, data=form(page, action, "Save").data(active=None)
                         ).status_code == 302
-    assert "deactivated" in html(browser.get("/app/admin/users"))
+    assert (f"Saved {leaving['email']}: deactivated: their sessions have ended."
+            in html(browser.get("/app/admin/users")))
 
     users = app.test_client().get("/api/v1/users", headers=admin_h,
                                   query_string={"per_page": 100}).get_json()["items"]
@@ -442,7 +443,8 @@ def test_an_admin_deletes_a_user_after_being_asked(app, accounts, admin_browser)
     sent = browser.post(action, data=delete.data())
     assert sent.status_code == 302
     assert sent.headers["Location"] == f"/app/admin/users?email={doomed['email'][:10]}"
-    assert "User deleted" in html(browser.get(sent.headers["Location"]))
+    assert "User deleted, with their scans and files." in html(browser.get(sent.headers[
+        "Location"]))
     assert app.test_client().get(f"/api/v1/users/{doomed['id']}",
                                  headers=admin_h).status_code == 404
 
