@@ -12,11 +12,15 @@ import pytest
 import time_machine
 from docx import Document
 
+from service.analysis.labels import LABELS, RISK_LABELS
 from tests.helpers import PASSWORD, Accounts
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 RISKY = ("Our only supplier of the sensor chips is in financial trouble and may stop "
          "deliveries. The team had lunch together on Friday.")
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+REFUSED_FORM = ("This form was not sent from a page of this console, or it expired. Go back, "
+                "reload the page and try again.")
 
 
 def csrf_of(client, path="/app/scan") -> str:
@@ -74,12 +78,22 @@ def test_a_protected_page_sends_to_sign_in_and_back_after_it(app, accounts):
     assert signed.headers["Location"] == "/app/scans?q=report"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/app/",
-                                    "/api/v1/users", "/app\\..\\evil", "javascript:alert(1)"])
+# Where no console form may send the browser: another site, a path outside the console, or
+# a path with a control character (CR/LF would split the Location header).
+UNSAFE_TARGETS = ["https://evil.example/", "//evil.example/app/", "/api/v1/users",
+                  "/app\\..\\evil", "javascript:alert(1)", "/app/scans\r\nSet-Cookie: a=b",
+                  "/app/scans\n", "/app/scans\r", "/app/\t/evil.example", "/app/scans\x00",
+                  "/app/scans\x7f", "/app/scans\x85"]
+
+
+@pytest.mark.parametrize("target", UNSAFE_TARGETS)
 def test_sign_in_never_sends_the_browser_elsewhere(app, accounts, target):
     user = accounts.register()
-    response = sign_in(app.test_client(), user["email"], next=target)
+    client = app.test_client()
+    response = sign_in(client, user["email"], next=target)
+    assert response.status_code == 302
     assert response.headers["Location"] == "/app/scan"
+    assert client.get("/app/scans").status_code == 200  # signed in all the same
 
 
 def test_a_wrong_password_is_said_in_words_and_signs_nobody_in(app, accounts):
@@ -87,8 +101,8 @@ def test_a_wrong_password_is_said_in_words_and_signs_nobody_in(app, accounts):
     client = app.test_client()
     response = sign_in(client, user["email"], password="not the password at all")
     assert response.status_code == 401
-    assert 'role="alert"' in html(response)
-    assert "Invalid email or password" in html(response) or "password" in html(response)
+    assert ('<p class="form-error" role="alert" id="sign-in-error">Incorrect email or '
+            'password.</p>') in html(response)
     assert client.get("/app/scan").status_code == 302
 
 
@@ -206,7 +220,7 @@ def test_a_form_without_its_csrf_token_is_refused_with_a_page(browser):
     client, _ = browser
     response = client.post("/app/sign-out")
     assert response.status_code == 400
-    assert "not sent from a page of this console" in html(response)
+    assert f"<p>{REFUSED_FORM}</p>" in html(response)
     assert client.get("/app/scans").status_code == 200  # still signed in
 
 
@@ -214,15 +228,75 @@ def test_a_token_of_another_session_is_refused(app, accounts, browser):
     client, _ = browser
     other = app.test_client()
     foreign = csrf_of(other, "/app/sign-in")
-    assert client.post("/app/sign-out", data={"csrf_token": foreign}).status_code == 400
+    response = client.post("/app/sign-out", data={"csrf_token": foreign})
+    assert response.status_code == 400
+    assert f"<p>{REFUSED_FORM}</p>" in html(response)
+    assert client.get("/app/scans").status_code == 200  # still signed in
 
 
 def test_the_sign_in_form_is_csrf_protected_too(app, accounts):
     """Login CSRF: another site must not sign a visitor in to the attacker's account."""
     user = accounts.register()
-    response = app.test_client().post("/app/sign-in", data={"email": user["email"],
-                                                            "password": PASSWORD})
+    client = app.test_client()
+    response = client.post("/app/sign-in", data={"email": user["email"], "password": PASSWORD})
     assert response.status_code == 400
+    assert f"<p>{REFUSED_FORM}</p>" in html(response)
+    assert client.get("/app/scans").headers["Location"] == "/app/sign-in?next=/app/scans"
+
+
+def database_rows(app) -> dict[str, list[str]]:
+    """Every row of every table, as text: what a refused form must leave as it was."""
+    from sqlalchemy import select
+
+    from service.extensions import db
+
+    with app.app_context():
+        rows = {table.name: sorted(map(repr, db.session.execute(select(table)).all()))
+                for table in db.metadata.sorted_tables}
+        db.session.remove()
+    return rows
+
+
+def test_every_state_changing_console_route_refuses_a_form_without_its_token(keyword_app,
+                                                                              team):
+    """Walks the URL map, so that a route added later is held to it too: each POST, PUT,
+    PATCH or DELETE under /app, from a signed-in admin who owns everything it names, with
+    a form that would change something, is the refusal page (no token, a token of another
+    session, a made-up one) and leaves every row of the database as it was."""
+    from tests.projects import register_of, scan_into
+
+    client = team.client
+    promoted = client.patch(f"/api/v1/users/{team.owner['id']}", headers=team.admin_h,
+                            json={"role": "admin"})
+    assert promoted.status_code == 200, promoted.get_json()
+    scan = scan_into(client, team.owner_h, team.id, "The vendor may not deliver. "
+                                                    "The budget is overrun.")
+    values = {"project_id": team.id, "scan_id": scan["scan_id"],
+              "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
+              "risk_id": register_of(client, team.owner_h, team.id)[0]["id"]}
+    form = {"text": "The budget is overrun again.", "name": "Sneaky", "description": "x",
+            "email": "sneaky@example.com", "password": PASSWORD, "role": "owner",
+            "status": "closed", "category": "legal", "notes": "forged"}
+    browser = keyword_app.test_client()
+    assert sign_in(browser, team.owner["email"]).status_code == 302
+    foreign = csrf_of(keyword_app.test_client(), "/app/sign-in")
+
+    routes = [(rule, method) for rule in keyword_app.url_map.iter_rules()
+              if rule.rule.startswith("/app/") for method in sorted(rule.methods & STATE_CHANGING)]
+    assert {rule.endpoint for rule, _ in routes} >= {
+        "console.sign_in_page", "console.scan", "console.project_risk_update",
+        "console.admin_delete_user"}, routes
+    for rule, method in routes:
+        missing = set(rule.arguments) - values.keys()
+        assert not missing, f"{rule.rule}: give {sorted(missing)} a value above"
+        path = rule.build(values, append_unknown=False)[1]
+        before = database_rows(keyword_app)
+        for token in ({}, {"csrf_token": foreign}, {"csrf_token": "made-up"}):
+            response = browser.open(path, method=method, data={**form, **token})
+            assert response.status_code == 400, (method, path, token, response.status_code)
+            assert f"<p>{REFUSED_FORM}</p>" in html(response), (method, path)
+        assert database_rows(keyword_app) == before, (method, path)
+    assert browser.get("/app/scans").status_code == 200  # still signed in, as before
 
 
 # --------------------------------------------------------------------- pages and errors
@@ -274,6 +348,24 @@ def test_an_unexpected_error_is_a_page_with_its_error_id(browser, monkeypatch, c
     assert error_id in caplog.text
 
 
+def test_an_apis_refusal_is_said_in_one_sentence_with_its_fields_and_wait():
+    """pages.words: what a flash, a form and the error page say of an answer that failed."""
+    from werkzeug.datastructures import Headers
+
+    from service.console.client import Answer
+    from service.console.pages import words
+
+    refused = Answer(422, Headers(), b"", {"detail": "Validation failed.", "errors": {
+        "due_date": ["Not a valid date."], "color": "Unknown field."}},
+        errors={"due_date": ["Not a valid date."], "color": "Unknown field."})
+    assert words(refused) == "Validation failed. Due date: Not a valid date.; color: Unknown field."
+    limited = Answer(429, Headers({"Retry-After": "17"}), b"", {"detail": "Slow down."})
+    assert words(limited) == "Slow down. Try again in 17 seconds."
+    refused = Answer(401, Headers({"Retry-After": "60"}), b"", {"detail": "Wrong."})
+    assert words(refused) == "Wrong."  # a limited route's header, not a wait
+    assert words(Answer(502, Headers(), b"<html>", None)) == "The service answered 502."
+
+
 def test_a_rate_limited_sign_in_says_when_to_retry(make_app):
     app = make_app(RATE_LIMIT_LOGIN_ACCOUNT="2 per minute")
     user = Accounts(app, app.test_client()).register()
@@ -315,7 +407,10 @@ def test_an_empty_text_is_the_form_again_with_the_apis_words(scan_browser):
     client, _ = scan_browser
     response = client.post("/app/scan", data={"text": "  ", "csrf_token": csrf_of(client)})
     assert response.status_code == 422
-    assert 'role="alert"' in html(response) and "<textarea" in html(response)
+    assert ('<p class="form-error" role="alert">There is no text to analyse: the text is empty '
+            'or whitespace. Text: Empty or whitespace only.</p>') in html(response)
+    assert '<p class="field-error" id="text-error">Empty or whitespace only.</p>' in html(
+        response)
 
 
 def test_an_oversized_upload_is_refused_in_words(make_app, scan_model_dir):
@@ -372,7 +467,13 @@ def test_a_correction_is_saved_from_the_script_and_from_the_form(scan_browser):
     assert chosen.group(1) == "none"
     refused = client.post(path, data={"category": "nonsense"},
                           headers={"Accept": "application/json", "X-CSRFToken": token})
-    assert refused.status_code == 422 and refused.get_json()["detail"]
+    assert refused.status_code == 422
+    assert refused.get_json() == {"detail": "The request has invalid or missing fields. "
+                                            "Category: Must be one of: " + ", ".join(LABELS)
+                                            + "."}
+    page = html(client.get(f"/app/scans/{scan_id}"))
+    chosen = re.search(rf'id="category-{finding}".*?<option value="(\w+)" selected', page, re.DOTALL)
+    assert chosen.group(1) == "none"  # as it was
 
 
 def test_another_users_scan_is_a_404_page(scan_app, scan_browser):
@@ -401,7 +502,9 @@ def test_history_lists_filters_and_deletes(scan_browser):
     later = today + timedelta(days=1)
     assert scan_id not in html(client.get(f"/app/scans?created_after={later}"))
     refused = client.get("/app/scans?category=weather")
-    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
+            f'Category: Must be one of: {", ".join(RISK_LABELS)}.</p>') in html(refused)
     token = csrf_of(client)
     deleted = client.post(f"/app/scans/{scan_id}/delete", data={"csrf_token": token})
     assert deleted.headers["Location"] == "/app/scans"

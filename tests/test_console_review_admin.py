@@ -14,6 +14,7 @@ import pytest
 from service.extensions import db
 from service.models import LLMCallLog, ScanFinding
 from tests.helpers import PASSWORD
+from tests.test_console import UNSAFE_TARGETS
 from tests.test_findings_api import TEXT, ScoredAnalyzer, correct, scan
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -109,6 +110,11 @@ def html(response) -> str:
     return response.get_data(as_text=True)
 
 
+def main_of(response) -> str:
+    """The page's <main>: what it says, without the header's per-request CSRF token."""
+    return re.search(r"<main\b.*?</main>", html(response), re.DOTALL).group(0)
+
+
 def sign_in(app, email) -> object:
     client = app.test_client()
     token = CSRF.search(client.get("/app/sign-in").get_data(as_text=True)).group(1)
@@ -162,6 +168,19 @@ def test_the_review_page_opens_on_the_doubtful_findings(reviewer):
     assert 'aria-label="Category of: The budget is short."' in page
     assert '<a href="/app/review/feedback.jsonl" download>Export feedback (JSONL)</a>' in page
     assert "30%" in page and "55%" in page
+
+
+@pytest.mark.parametrize("back", UNSAFE_TARGETS)
+def test_an_unsafe_back_after_a_correction_goes_to_the_finding(reviewer, back):
+    browser, headers, found = reviewer
+    budget = next(f for f in found["data"] if f["category"] == "budget")
+    action = f"/app/scans/{found['scan_id']}/findings/{budget['id']}"
+    page = html(browser.get("/app/review"))
+    sent = browser.post(action, data=form(page, action, "Save").data(category="legal",
+                                                                     back=back))
+    assert sent.status_code == 302
+    assert sent.headers["Location"] == f"/app/scans/{found['scan_id']}#finding-{budget['id']}"
+    assert [f["id"] for f in findings_of(browser, headers, corrected="true")] == [budget["id"]]
 
 
 def test_emptied_filters_list_everything_and_stay_empty_on_the_next_page(scored_app, client,
@@ -304,10 +323,16 @@ def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
     assert deleted.status_code == 403 and "<h1>Not allowed</h1>" in html(deleted)
     changed = browser.post(f"/app/admin/users/{target['id']}",
                            data={"csrf_token": token, "role": "admin", "active": "on"})
-    assert changed.status_code == 404  # another user's record: the API's same 404
+    missing = browser.post("/app/admin/users/00000000-0000-0000-0000-000000000000",
+                           data={"csrf_token": token, "role": "admin", "active": "on"})
+    # Another user's record: the API's 404, word for word a missing one's.
+    assert (changed.status_code, main_of(changed)) == (404, main_of(missing))
+    assert "<p>No such user.</p>" in main_of(changed)
     changed_own = browser.post(f"/app/admin/users/{user['id']}",
                                data={"csrf_token": token, "role": "admin", "active": "on"})
     assert changed_own.status_code == 422  # role on one's own record: the API refuses
+    assert ("<p>You cannot change these fields of your own record. Role: Not allowed.</p>"
+            in html(changed_own))
     me = app.test_client().post("/api/v1/auth/login", json={"email": user["email"],
                                                             "password": PASSWORD})
     assert me.status_code == 200  # still a plain, active user
@@ -350,7 +375,8 @@ def test_an_admin_changes_a_role_and_deactivates_a_user_whose_session_ends(app, 
     action = f"/app/admin/users/{leaving['id']}"
     assert browser.post(action, data=form(page, action, "Save").data(active=None)
                         ).status_code == 302
-    assert "deactivated" in html(browser.get("/app/admin/users"))
+    assert (f"Saved {leaving['email']}: deactivated: their sessions have ended."
+            in html(browser.get("/app/admin/users")))
 
     users = app.test_client().get("/api/v1/users", headers=admin_h,
                                   query_string={"per_page": 100}).get_json()["items"]
@@ -380,12 +406,31 @@ def test_a_save_that_changes_nothing_sends_nothing(app, admin_browser):
         "email": "plain@example.com", "password": PASSWORD}).get_json()
     page = html(browser.get("/app/admin/users"))
     action = f"/app/admin/users/{user['id']}"
-    for back in ("https://evil.example/", "//evil.example/app/", "/api/v1/users"):
+    for back in UNSAFE_TARGETS:
         sent = browser.post(action, data=form(page, action, "Save").data(back=back))
         assert sent.headers["Location"] == "/app/admin/users"  # never another site or path
     assert "Nothing to change for plain@example.com." in html(browser.get("/app/admin/users"))
     events = html(browser.get("/app/admin/audit", query_string={"event": "user_updated"}))
     assert "No event matches." in events
+
+
+@pytest.mark.parametrize("back", UNSAFE_TARGETS)
+def test_an_unsafe_back_after_a_change_goes_to_the_users_page(app, accounts, admin_browser,
+                                                               back):
+    browser, _, admin_h = admin_browser
+    promoted, _ = accounts.user()
+    doomed, _ = accounts.user()
+    page = html(browser.get("/app/admin/users"))
+    action = f"/app/admin/users/{promoted['id']}"
+    sent = browser.post(action, data=form(page, action, "Save").data(role="admin", back=back))
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/app/admin/users")
+    action = f"/app/admin/users/{doomed['id']}/delete"
+    sent = browser.post(action, data=form(page, action, "Delete").data(back=back))
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/app/admin/users")
+    api = app.test_client()
+    assert api.get(f"/api/v1/users/{promoted['id']}", headers=admin_h).get_json()[
+        "role"] == "admin"
+    assert api.get(f"/api/v1/users/{doomed['id']}", headers=admin_h).status_code == 404
 
 
 def test_an_admin_deletes_a_user_after_being_asked(app, accounts, admin_browser):
@@ -398,7 +443,8 @@ def test_an_admin_deletes_a_user_after_being_asked(app, accounts, admin_browser)
     sent = browser.post(action, data=delete.data())
     assert sent.status_code == 302
     assert sent.headers["Location"] == f"/app/admin/users?email={doomed['email'][:10]}"
-    assert "User deleted" in html(browser.get(sent.headers["Location"]))
+    assert "User deleted, with their scans and files." in html(browser.get(sent.headers[
+        "Location"]))
     assert app.test_client().get(f"/api/v1/users/{doomed['id']}",
                                  headers=admin_h).status_code == 404
 
@@ -461,7 +507,9 @@ def test_the_user_search_and_pages(app, admin_browser):
     admins = html(browser.get("/app/admin/users", query_string={"role": "admin"}))
     assert "1 users" in admins and "team-00" not in admins
     refused = browser.get("/app/admin/users", query_string={"email": "x" * 300})
-    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
+            'Email: Longer than maximum length 254.</p>') in html(refused)
     assert html(browser.get("/app/admin/users", query_string={"email": "%_"})).count(
         'class="admin-email"') == 0  # LIKE's wildcards match themselves
 
@@ -485,7 +533,9 @@ def test_the_llm_call_log_page_and_its_filters(app, admin_browser):
     older = re.search(r'<a href="([^"]+)">Older</a>', page).group(1)
     assert html(browser.get(older.replace("&amp;", "&"))).count('<th scope="row">') == 2
     refused = browser.get("/app/admin/llm-calls", query_string={"scan_id": "s" * 100})
-    assert refused.status_code == 422 and 'role="alert"' in html(refused)
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
+            'Scan id: Longer than maximum length 36.</p>') in html(refused)
 
 
 def test_the_audit_page_refuses_an_unknown_event_with_words(admin_browser):

@@ -7,15 +7,13 @@ the API's 403 as the console's error page, never a page of other people's data."
 
 from __future__ import annotations
 
-import re
-
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed
-from service.console.session import api, current_user, safe_next, signed_in
+from service.console.pages import check_id, data_or_fail, failed, safe_target, words
+from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
 # The page opens on the model's doubtful findings: its operating point is about 0.5, so a
@@ -31,7 +29,6 @@ LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_outp
                 "redirect", "too_large")
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition")
 PER_PAGE = 20
-SAFE_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 
 
 def _args(names: tuple[str, ...]) -> dict[str, str]:
@@ -39,20 +36,9 @@ def _args(names: tuple[str, ...]) -> dict[str, str]:
     return {name: value for name in names if (value := request.args.get(name, "").strip())}
 
 
-def _api_id(value: str) -> str:
-    """An id from the page's path, fit to be one path segment of the API's. Ids are UUIDs:
-    one with a character no UUID has (``?``, ``#``, ``%``…) is the API's 404 in its words,
-    answered here, so that it never becomes a query or another path of the API's."""
-    if not SAFE_ID.fullmatch(value):
-        abort(404, "No such user.")
-    return value
-
-
-def _back(default: str) -> str:
-    """Where a form returns to: the list page it was sent from (its filters and page), a
-    console path only."""
-    target = request.form.get("back", "")
-    return target if target and safe_next(target) == target else default
+def _back() -> str:
+    """Where a form returns to: the users' page it was sent from (its filters and page)."""
+    return safe_target(request.form.get("back"), url_for("console.admin_users"))
 
 
 # --------------------------------------------------------------------------------- review
@@ -72,7 +58,7 @@ def review():
                                             "per_page": PER_PAGE})
     if answer.status == 422:  # a filter the API refuses: say which, keep the form
         return render_template("console/review.html", findings=None, filters=given,
-                               error=answer.detail, errors=answer.errors,
+                               error=words(answer), errors=answer.errors,
                                labels=LABELS), 422
     listing = data_or_fail(answer)
     for finding in listing["items"]:
@@ -109,7 +95,7 @@ def admin_users():
 def admin_update_user(user_id: str):
     """Role and active from the row's form; only what changed is sent, so the audit log
     records what the admin did, not the whole row again."""
-    user = data_or_fail(api("GET", f"/users/{_api_id(user_id)}"))
+    user = data_or_fail(api("GET", f"/users/{check_id(user_id, 'user')}"))
     changes: dict = {}
     role = request.form.get("role", "")
     if role != user["role"]:
@@ -117,11 +103,11 @@ def admin_update_user(user_id: str):
     active = "active" in request.form  # an unticked checkbox sends nothing
     if active != user["active"]:
         changes["active"] = active
-    back = _back(url_for("console.admin_users"))
+    back = _back()
     if not changes:
         flash(f"Nothing to change for {user['email']}.")
         return redirect(back)
-    data_or_fail(api("PATCH", f"/users/{_api_id(user_id)}", json=changes))
+    data_or_fail(api("PATCH", f"/users/{check_id(user_id, 'user')}", json=changes))
     said = []
     if "role" in changes:
         said.append(f"role {role}")
@@ -134,9 +120,9 @@ def admin_update_user(user_id: str):
 @console.post("/admin/users/<user_id>/delete")
 @signed_in
 def admin_delete_user(user_id: str):
-    data_or_fail(api("DELETE", f"/users/{_api_id(user_id)}"))
+    data_or_fail(api("DELETE", f"/users/{check_id(user_id, 'user')}"))
     flash("User deleted, with their scans and files.")
-    return redirect(_back(url_for("console.admin_users")))
+    return redirect(_back())
 
 
 @console.get("/admin/audit")
@@ -161,6 +147,6 @@ def _admin_list(template: str, path: str, name: str, filter_names, **context):
                                      "per_page": PER_PAGE})
     if answer.status == 422:
         return render_template(template, **{name: None}, filters=filters,
-                               error=answer.detail, **context), 422
+                               error=words(answer), **context), 422
     return render_template(template, **{name: data_or_fail(answer)}, filters=filters,
                            **context)

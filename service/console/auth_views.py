@@ -7,6 +7,7 @@ from flask import redirect, render_template, request, session, url_for
 from service.console import session as console_session
 from service.console.blueprint import console
 from service.console.client import call
+from service.console.pages import safe_target, words
 
 
 @console.get("/")
@@ -23,8 +24,9 @@ def sign_in_page():
     if request.method == "POST":
         answer = console_session.sign_in(email, request.form.get("password", ""))
         if answer.ok:
-            return redirect(console_session.safe_next(request.args.get("next")))
-        error, status = _words(answer), answer.status
+            return redirect(safe_target(request.args.get("next"),
+                                            url_for("console.scan_page")))
+        error, status = words(answer), answer.status
     return render_template("console/sign_in.html", error=error, email=email), status
 
 
@@ -41,7 +43,7 @@ def register_page():
             if signed.ok:
                 return redirect(url_for("console.scan_page"))
             return redirect(url_for("console.sign_in_page"))
-        error, errors, status = _words(answer), answer.errors, answer.status
+        error, errors, status = words(answer), answer.errors, answer.status
     return render_template("console/register.html", error=error, errors=errors,
                            email=email), status
 
@@ -50,10 +52,3 @@ def register_page():
 def sign_out():
     console_session.sign_out()
     return redirect(url_for("console.sign_in_page"))
-
-
-def _words(answer) -> str:
-    retry = answer.headers.get("Retry-After")
-    if answer.status == 429 and retry:
-        return f"{answer.detail} Try again in {retry} seconds."
-    return answer.detail

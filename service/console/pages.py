@@ -1,9 +1,14 @@
-"""What every console page shares: the error page, and turning an API answer that failed
-into one (the API's own words, a 429's time to wait)."""
+"""What every console page shares: the error page, an API answer that failed in words (the
+API's detail, the fields it refused, the time to wait) on that page or a form, and where a
+form may send the browser back to. The pages use these, never a copy of their own."""
 
 from __future__ import annotations
 
-from flask import abort, render_template
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+from flask import abort, make_response, render_template
 
 from service.console.client import Answer
 
@@ -12,21 +17,46 @@ TITLES = {400: "That request was not understood", 401: "Signed out", 403: "Not a
           404: "Not found", 405: "Not allowed here", 409: "Conflict", 413: "Too large",
           415: "Not a supported document", 422: "Not accepted", 429: "Too many requests",
           500: "Something went wrong", 503: "Unavailable"}
+# Ids from a page's path go into the API's paths: only what an id can be (UUIDs, numbers), so
+# that no ``?``, ``%`` or ``..`` turns one path into another.
+SAFE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+# The API's field names as the forms' labels say them; any other field keeps its own name.
+FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "role": "Role",
+               "status": "Status", "owner_id": "Owner", "due_date": "Due date",
+               "notes": "Notes", "category": "Category", "sort": "Sort", "page": "Page",
+               "q": "Search", "from_scan": "Earlier report", "to_scan": "Later report",
+               "text": "Text", "file": "Document", "password": "Password",
+               "project_id": "Project", "min_score": "Minimum score",
+               "max_score": "Maximum score", "corrected": "Corrected", "source": "Source",
+               "created_after": "From", "created_before": "Until", "event": "Event",
+               "user_id": "User id", "scan_id": "Scan id"}
 
 
 def error_page(status: int, detail: str | None = None, *, retry_after: str | None = None,
                error_id: str | None = None):
     page = render_template("console/error.html", status=status,
-                           title=TITLES.get(status, "Error"), detail=detail,
-                           retry_after=retry_after, error_id=error_id)
+                           title=TITLES.get(status, "Error"), detail=detail, error_id=error_id)
     headers = {"Retry-After": retry_after} if retry_after else {}
     return page, status, headers
+
+
+def words(answer: Answer) -> str:
+    """An answer that failed as one sentence for a page, a form or a flash: the API's
+    detail, its words for each field it refused, and when to try again (429, 503)."""
+    fields = "; ".join(
+        f"{FIELD_NAMES.get(name, name)}: "
+        + (" ".join(map(str, messages)) if isinstance(messages, list) else str(messages))
+        for name, messages in answer.errors.items())
+    text = f"{answer.detail} {fields}" if fields else answer.detail
+    # The rate limiter sends Retry-After on every answer of a limited route, a 401 too.
+    retry = answer.headers.get("Retry-After") if answer.status in (429, 503) else None
+    return f"{text} Try again in {retry} seconds." if retry else text
 
 
 def failed(answer: Answer):
     """The error page for an API answer that failed, with the API's status and words."""
     error_id = answer.json.get("error_id") if isinstance(answer.json, dict) else None
-    return error_page(answer.status, answer.detail,
+    return error_page(answer.status, words(answer),
                       retry_after=answer.headers.get("Retry-After"), error_id=error_id)
 
 
@@ -34,8 +64,27 @@ def data_or_fail(answer: Answer):
     """The JSON of an answer that succeeded; an answer that failed ends the request with
     its error page (abort with the rendered response)."""
     if not answer.ok:
-        page, status, headers = failed(answer)
-        from flask import make_response
-
-        abort(make_response(page, status, headers))
+        abort(make_response(*failed(answer)))
     return answer.json
+
+
+def check_id(value: str, what: str) -> str:
+    """``value``, an id from the page's path; one that cannot be an id is the API's 404 in
+    its words ("No such project."), answered here without asking the API."""
+    if not SAFE_ID.fullmatch(value):
+        abort(make_response(*error_page(404, f"No such {what}.")))
+    return value
+
+
+def safe_target(target: str | None, default: str) -> str:
+    """``target`` (a form's ``next`` or ``back``, sign-in's ``next``) when it is a path of
+    the console, else ``default``. The browser sent it, so it may name another site (open
+    redirect) or hold a control character: CR/LF would split the Location header (a 500
+    after the change was made), others are never a path a page of the console linked to."""
+    if not target or "\\" in target or any(
+            unicodedata.category(char) == "Cc" for char in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/app/"):
+        return default
+    return target

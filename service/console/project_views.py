@@ -9,16 +9,15 @@ the last owner) comes back in the API's words.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
-from service.console.pages import error_page
-from service.console.session import api, current_user, safe_next, signed_in
+from service.console.pages import check_id, data_or_fail, failed, safe_target, words
+from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
 
 # The API's values (service/models.py: RISK_STATUSES, PROJECT_ROLES), which the console may
@@ -35,14 +34,7 @@ EXPORT_FILTERS = ("status", "category")  # what the export accepts (RiskExportAr
 COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Owner", None),
            ("Due date", "due_date"), ("Last seen", "last_seen"), ("Seen", "occurrences"))
 RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category")
-FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "role": "Role",
-               "status": "Status", "owner_id": "Owner", "due_date": "Due date",
-               "notes": "Notes", "category": "Category", "sort": "Sort", "page": "Page",
-               "q": "Search", "from_scan": "Earlier report", "to_scan": "Later report"}
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
-# Ids go into the API's paths: only what an id can be, so that no ``?``, ``%`` or ``..``
-# turns one path into another (the API then answers 404 for anything but a real one).
-SAFE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 # --- the list, and a new project -----------------------------------------------------------
@@ -67,13 +59,13 @@ def project_create():
         return redirect(url_for("console.project", project_id=answer.json["id"]))
     if answer.status in (400, 409, 413, 422):
         return _projects_page(form={"name": name, "description": description},
-                              error=_words(answer), errors=answer.errors, status=answer.status)
-    return _failed(answer)
+                              error=words(answer), errors=answer.errors, status=answer.status)
+    return failed(answer)
 
 
 def _projects_page(*, form=None, error=None, errors=None, status=200):
     page = request.args.get("page", "1")
-    listing = _data(api("GET", "/projects", query={"page": page, "per_page": PER_PAGE}))
+    listing = data_or_fail(api("GET", "/projects", query={"page": page, "per_page": PER_PAGE}))
     return render_template("console/projects.html", projects=listing,
                            form=form or {"name": "", "description": ""}, error=error,
                            errors=errors or {}), status
@@ -86,8 +78,8 @@ def _projects_page(*, form=None, error=None, errors=None, status=200):
 def project(project_id: str):
     """The register: a page of entries with their filters and order, the trend chart, the
     exports; each row a form that changes the entry's status, owner or due date."""
-    _check_id(project_id, "project")
-    details = _data(api("GET", f"/projects/{project_id}"))
+    check_id(project_id, "project")
+    details = data_or_fail(api("GET", f"/projects/{project_id}"))
     filters = {name: value for name in REGISTER_FILTERS
                if (value := request.args.get(name, "").strip())}
     sort = request.args.get("sort", "").strip() or DEFAULT_SORT
@@ -95,11 +87,11 @@ def project(project_id: str):
         **filters, "sort": sort, "page": request.args.get("page", "1"), "per_page": PER_PAGE})
     risks, error, errors, status = None, None, {}, 200
     if answer.status == 422:  # a filter, order or page the API refuses: say which
-        error, errors, status = _words(answer), answer.errors, 422
+        error, errors, status = words(answer), answer.errors, 422
     else:
-        risks = _data(answer)
+        risks = data_or_fail(answer)
     members = _members(project_id)
-    trend = _data(api("GET", f"/projects/{project_id}/trend"))
+    trend = data_or_fail(api("GET", f"/projects/{project_id}/trend"))
     keep = {**filters, **({"sort": sort} if sort != DEFAULT_SORT else {})}
     return render_template(
         "console/project.html", project=details, risks=risks, filters=filters, sort=sort,
@@ -131,12 +123,12 @@ def _columns(sort: str, filters: dict) -> list[dict]:
 @signed_in
 def project_export(project_id: str):
     """The register as CSV or XLSX: the API's bytes, type and attachment name, as they are."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     query = {name: value for name in ("format", *EXPORT_FILTERS)
              if (value := request.args.get(name, "").strip())}
     answer = api("GET", f"/projects/{project_id}/risks/export", query=query)
     if not answer.ok:
-        return _failed(answer)
+        return failed(answer)
     return Response(answer.data, headers={name: answer.headers[name]
                                           for name in DOWNLOAD_HEADERS if name in answer.headers})
 
@@ -148,14 +140,14 @@ def project_export(project_id: str):
 def project_risk(project_id: str, risk_id: int):
     """One entry: its details, its form, and the reports that state it (the scan result
     page's "Its register entry" link comes here)."""
-    _check_id(project_id, "project")
-    risk = _data(api("GET", f"/projects/{project_id}/risks/{risk_id}"))
+    check_id(project_id, "project")
+    risk = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk_id}"))
     return _risk_page(project_id, risk)
 
 
 def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None,
                status=200):
-    details = _data(api("GET", f"/projects/{project_id}"))
+    details = data_or_fail(api("GET", f"/projects/{project_id}"))
     members = _members(project_id)
     scans = _project_scans(project_id)
     reports = []  # the scans that state it, each with its findings, in the order stated
@@ -177,7 +169,7 @@ def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=Non
 def project_risk_update(project_id: str, risk_id: int):
     """A register row's form or the entry's page: only the fields sent go to the API's
     PATCH (an empty owner or due date clears it); back to the page it came from."""
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     body = {}
     for name in RISK_FIELDS:
         if name in request.form:
@@ -192,11 +184,11 @@ def project_risk_update(project_id: str, risk_id: int):
                 return _risk_page(project_id, current.json,
                                   form={name: request.form[name] for name in RISK_FIELDS
                                         if name in request.form},
-                                  error=_words(answer), errors=answer.errors, status=422)
-        return _failed(answer)
+                                  error=words(answer), errors=answer.errors, status=422)
+        return failed(answer)
     flash("Risk updated.")
     register = url_for("console.project", project_id=project_id)
-    back = _safe_back(request.form.get("next")) or register
+    back = safe_target(request.form.get("next"), register)
     parts = urlsplit(back)
     if parts.path == register and not parts.fragment:  # the register, at the row changed
         back += f"#risk-{risk_id}"
@@ -210,11 +202,11 @@ def project_risk_update(project_id: str, risk_id: int):
 def project_changes(project_id: str):
     """New, persisting and gone risks between two reports (the API's default: the latest
     two), with a form to compare two others."""
-    _check_id(project_id, "project")
-    details = _data(api("GET", f"/projects/{project_id}"))
+    check_id(project_id, "project")
+    details = data_or_fail(api("GET", f"/projects/{project_id}"))
     query = {name: value for name in ("from_scan", "to_scan")
              if (value := request.args.get(name, "").strip())}
-    changes = _data(api("GET", f"/projects/{project_id}/changes", query=query))
+    changes = data_or_fail(api("GET", f"/projects/{project_id}/changes", query=query))
     scans = _project_scans(project_id)
     return render_template("console/changes.html", project=details, changes=changes,
                            scans=scans)
@@ -227,8 +219,8 @@ def project_changes(project_id: str):
 def project_members(project_id: str):
     """The members; for owners, their roles, removal, a new member and the project's
     deletion (the API refuses those to everyone else anyway)."""
-    _check_id(project_id, "project")
-    details = _data(api("GET", f"/projects/{project_id}"))
+    check_id(project_id, "project")
+    details = data_or_fail(api("GET", f"/projects/{project_id}"))
     return render_template("console/members.html", project=details,
                            members=_members(project_id), roles=ROLES, me=current_user())
 
@@ -236,41 +228,41 @@ def project_members(project_id: str):
 @console.post("/projects/<project_id>/members")
 @signed_in
 def project_member_add(project_id: str):
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     email, role = request.form.get("email", "").strip(), request.form.get("role", "")
     answer = api("POST", f"/projects/{project_id}/members", json={"email": email,
                                                                    "role": role})
     if _refused_outright(answer):
-        return _failed(answer)
+        return failed(answer)
     flash(f"{answer.json['email']} added as {answer.json['role']}." if answer.ok
-          else _words(answer))
+          else words(answer))
     return redirect(url_for("console.project_members", project_id=project_id))
 
 
 @console.post("/projects/<project_id>/members/<user_id>")
 @signed_in
 def project_member_role(project_id: str, user_id: str):
-    _check_id(project_id, "project")
-    _check_id(user_id, "member")
+    check_id(project_id, "project")
+    check_id(user_id, "member")
     answer = api("PATCH", f"/projects/{project_id}/members/{user_id}",
                  json={"role": request.form.get("role", "")})
     if _refused_outright(answer):
-        return _failed(answer)
+        return failed(answer)
     flash(f"{answer.json['email']} is now {answer.json['role']}." if answer.ok
-          else _words(answer))
+          else words(answer))
     return redirect(url_for("console.project_members", project_id=project_id))
 
 
 @console.post("/projects/<project_id>/members/<user_id>/remove")
 @signed_in
 def project_member_remove(project_id: str, user_id: str):
-    _check_id(project_id, "project")
-    _check_id(user_id, "member")
+    check_id(project_id, "project")
+    check_id(user_id, "member")
     answer = api("DELETE", f"/projects/{project_id}/members/{user_id}")
     if _refused_outright(answer):
-        return _failed(answer)
+        return failed(answer)
     if not answer.ok:
-        flash(_words(answer))
+        flash(words(answer))
     elif user_id == current_user()["id"]:  # one who leaves no longer sees the project
         flash("You left the project.")
         return redirect(url_for("console.projects"))
@@ -282,43 +274,15 @@ def project_member_remove(project_id: str, user_id: str):
 @console.post("/projects/<project_id>/delete")
 @signed_in
 def project_delete(project_id: str):
-    _check_id(project_id, "project")
+    check_id(project_id, "project")
     answer = api("DELETE", f"/projects/{project_id}")
     if not answer.ok:
-        return _failed(answer)
+        return failed(answer)
     flash("Project deleted.")
     return redirect(url_for("console.projects"))
 
 
 # --- what the pages share ------------------------------------------------------------------
-
-def _check_id(value: str, what: str) -> None:
-    """The API's 404 for what cannot be an id, without asking it."""
-    if not SAFE_ID.fullmatch(value):
-        abort(make_response(*error_page(404, f"No such {what}.")))
-
-
-def _words(answer: Answer) -> str:
-    """The API's detail, with its words for each field it refused."""
-    fields = "; ".join(f"{FIELD_NAMES.get(name, name)}: {' '.join(map(str, messages))}"
-                       if isinstance(messages, list) else f"{FIELD_NAMES.get(name, name)}: "
-                       f"{messages}" for name, messages in answer.errors.items())
-    return f"{answer.detail} {fields}" if fields else answer.detail
-
-
-def _failed(answer: Answer):
-    """The error page for a refusal, in the API's words (field errors included)."""
-    error_id = answer.json.get("error_id") if isinstance(answer.json, dict) else None
-    return error_page(answer.status, _words(answer),
-                      retry_after=answer.headers.get("Retry-After"), error_id=error_id)
-
-
-def _data(answer: Answer):
-    """The JSON of an answer that succeeded; else the request ends on the error page."""
-    if not answer.ok:
-        abort(make_response(*_failed(answer)))
-    return answer.json
-
 
 def _refused_outright(answer: Answer) -> bool:
     """A refusal of the project itself (403, or a 404 that is not about the email typed):
@@ -331,7 +295,7 @@ def _members(project_id: str) -> list[dict]:
     """All the project's members (MAX_PROJECT_MEMBERS is 200 by default: two pages)."""
     members, page = [], 1
     while True:
-        listing = _data(api("GET", f"/projects/{project_id}/members",
+        listing = data_or_fail(api("GET", f"/projects/{project_id}/members",
                             query={"page": page, "per_page": 100}))
         members.extend(listing["items"])
         if not listing["items"] or len(members) >= listing["total"] or page >= 10:
@@ -348,8 +312,3 @@ def _project_scans(project_id: str) -> dict[str, dict]:
 def _here() -> str:
     """This page's path and query: where a form on it comes back to."""
     return request.full_path.rstrip("?")
-
-
-def _safe_back(target: str | None) -> str | None:
-    """``next`` when it is a path of the console (session.safe_next's rule), else None."""
-    return target if target and safe_next(target) == target else None

@@ -8,8 +8,8 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed
-from service.console.session import api, safe_next, signed_in
+from service.console.pages import data_or_fail, failed, safe_target, words
+from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
@@ -48,7 +48,7 @@ def scan():
     if not answer.ok:
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
             return render_template("console/scan.html", projects=_projects(),
-                                   error=answer.detail, errors=answer.errors, text=text or "",
+                                   error=words(answer), errors=answer.errors, text=text or "",
                                    project_id=fields.get("project_id", "")), answer.status
         return failed(answer)
     return render_template("console/result.html", **_result(answer.json, text)), 201
@@ -70,16 +70,14 @@ def correct(scan_id: str, finding_id: int):
     wants_json = request.accept_mimetypes.best == "application/json"
     if not answer.ok:
         if wants_json:
-            return {"detail": answer.detail}, answer.status
+            return {"detail": words(answer)}, answer.status
         return failed(answer)
     if wants_json:
         return "", 204
     flash("Correction saved.")
-    back = request.form.get("back")
-    if back:  # a list the correction was made from (the review queue): back to it
-        return redirect(safe_next(back))
-    return redirect(url_for("console.scan_view", scan_id=scan_id,
-                            _anchor=f"finding-{finding_id}"))
+    # Back to the list the correction was made from (the review queue), else to the finding.
+    return redirect(safe_target(request.form.get("back"), url_for(
+        "console.scan_view", scan_id=scan_id, _anchor=f"finding-{finding_id}")))
 
 
 @console.post("/scans/<scan_id>/delete")
@@ -112,7 +110,7 @@ def history():
     answer = api("GET", "/scans", query={**_as_instants(query), "page": page, "per_page": 20})
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
-                               error=answer.detail, errors=answer.errors,
+                               error=words(answer), errors=answer.errors,
                                categories=RISK_LABELS, projects=_projects()), 422
     listing = data_or_fail(answer)
     return render_template("console/history.html", scans=listing, filters=query,

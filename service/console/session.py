@@ -11,7 +11,6 @@ maximum age.
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlsplit
 
 from flask import g, redirect, request, session, url_for
 
@@ -82,16 +81,6 @@ def signed_in(view):
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path of the console only, never another site."""
-    if target:
-        parts = urlsplit(target)
-        if (not parts.scheme and not parts.netloc and parts.path.startswith("/app/")
-                and "\\" not in target):
-            return target
-    return url_for("console.scan_page")
 
 
 def to_sign_in():

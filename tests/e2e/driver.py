@@ -255,6 +255,7 @@ class Seeded:
     headers: dict
     project_id: str | None = None
     scan_ids: list[str] = field(default_factory=list)
+    scans: list[dict] = field(default_factory=list)  # the API's answers, findings included
 
 
 def seed(app, email: str, *, project: str | None = None, reports=()) -> Seeded:
@@ -277,8 +278,31 @@ def seed(app, email: str, *, project: str | None = None, reports=()) -> Seeded:
             body["project_id"] = seeded.project_id
         answer = client.post("/api/v1/scans", json=body, headers=seeded.headers)
         assert answer.status_code == 201, answer.get_data(as_text=True)
+        seeded.scans.append(answer.get_json())
         seeded.scan_ids.append(answer.get_json()["scan_id"])
     return seeded
+
+
+def upload(app, seeded: Seeded, filename: str, data: bytes) -> dict:
+    """``data`` scanned as the document ``filename`` through the API, as ``seeded``."""
+    import io
+
+    answer = app.test_client().post("/api/v1/scans", headers=seeded.headers,
+                                    data={"file": (io.BytesIO(data), filename)},
+                                    content_type="multipart/form-data")
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    seeded.scans.append(answer.get_json())
+    seeded.scan_ids.append(answer.get_json()["scan_id"])
+    return answer.get_json()
+
+
+def call_api(app, seeded: Seeded, method: str, path: str, status: int = 200, **kwargs):
+    """One call to ``/api/v1`` + ``path`` as ``seeded``; its JSON, once its status is
+    ``status``."""
+    answer = app.test_client().open(f"/api/v1{path}", method=method, headers=seeded.headers,
+                                    **kwargs)
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    return answer.get_json()
 
 
 def make_admin(app, email: str) -> None:

@@ -108,33 +108,42 @@ def test_the_console_pages_cause_no_browser_errors(victim, browser_errors):
     browser_errors.assert_none()
 
 
-def test_scanned_markup_is_shown_as_text_and_runs_nothing(victim):
+def test_scanned_markup_is_shown_as_text_and_runs_nothing(victim, console_url):
+    """Were the markup run, the image would be fetched (img-src 'self' allows /app/…/x)
+    and its onerror would alert before the page's load event; neither happens."""
     page = victim.page
-    dialogs = []
+    dialogs, fetched = [], []
 
     def on_dialog(dialog):
         dialogs.append(dialog.message)
         dialog.dismiss()
 
+    def on_request(request):
+        if request.resource_type != "document":
+            fetched.append(request.url)
+
     page.on("dialog", on_dialog)
+    page.on("request", on_request)
     try:
         answer = scan_text(page, MARKUP_REPORT)
         assert answer.status == 201
         page.wait_for_load_state("load")
-        page.wait_for_timeout(300)  # time for an image's onerror, were there one
         document = page.locator(".text").inner_text()
         assert SCRIPT in document and IMAGE in document
         assert page.locator("main script, main img").count() == 0
         scan_id = re.search(r"/app/scans/([^/\"]+)\"",
                             page.locator(".meta").inner_html()).group(1)
 
-        page.goto(f"/app/scans/{scan_id}")  # the findings in their contexts
-        page.wait_for_timeout(300)
+        page.goto(f"/app/scans/{scan_id}")  # the findings in their contexts; waits for load
         assert page.locator("main script, main img").count() == 0
         assert SECURITY_RISK in page.locator("main").inner_text()
     finally:
         page.remove_listener("dialog", on_dialog)
+        page.remove_listener("request", on_request)
     assert dialogs == []
+    # Only the console's own stylesheet and script, whatever the cache kept of them.
+    assert set(fetched) <= {f"{console_url}/app/static/console.css",
+                            f"{console_url}/app/static/console.js"}, fetched
 
 
 class _Attacker(BaseHTTPRequestHandler):
