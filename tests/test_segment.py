@@ -384,8 +384,8 @@ def test_quoted_wrapped_prose_joins_within_its_quote_with_exact_offsets() -> Non
     texts = [re.sub(r"\n(> )?", " ", s.text) for s in sentences]
     assert texts == ["On Monday, Ana wrote:", *PROSE, "A deeper quote is read apart",
                      "from the quote around it.", "Risks", "Vendor delay",
-                     "Who will fund the audit of the payment module once the grant ends in "
-                     "June?"]  # Markdown's lazy continuation
+                     ("Who will fund the audit of the payment module once the grant ends "
+                      "in June?")]  # Markdown's lazy continuation
     assert [s.text for s in sentences if is_heading(text, s)] == [
         "On Monday, Ana wrote:", "Risks"]
 
