@@ -1,5 +1,5 @@
-"""The real parts the suite runs against (MariaDB, Redis, Chromium, hadolint, torch): when
-one is missing here, its tests skip; in CI a skip would hide a gap, so there
+"""The real parts the suite runs against (MariaDB, Redis, RabbitMQ, Chromium, hadolint,
+torch): when one is missing here, its tests skip; in CI a skip would hide a gap, so there
 ``RISKSCAN_REQUIRE_REAL_PARTS=1`` (set by ``.ci/run``) turns every such skip into a failure.
 
 ``RISKSCAN_REQUIRE_MYSQL=1``, the older flag, still does the same for MariaDB alone."""
