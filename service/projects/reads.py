@@ -10,7 +10,7 @@ from functools import cache
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
-from service.api import LIKE_ESCAPE, Pagination, like_escaped
+from service.api import LIKE_ESCAPE, like_escaped, paginate
 from service.extensions import db
 from service.models import RegisterEntry, RegisterLink, Scan, User
 from service.projects.kept import Kept
@@ -111,14 +111,10 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> dic
     key = (project_id, version, tuple(sorted(args.items())))
     if version is not None and (page := _pages.get(key)) is not None:
         return page
-    pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
     statement, count = _page_query(filters, args["sort"])
-    params = _params(project_id, args)
-    rows = db.session.execute(statement, {**params, "limit": pagination.limit,
-                                          "offset": pagination.offset}).all()
-    total = db.session.scalar(count, params)
-    page = {**pagination.answer(entries_json(rows), total), "prepared": True}
+    page = {**paginate(statement, args, count=count, params=_params(project_id, args),
+                       items=entries_json), "prepared": True}
     if version is not None:
         _pages.put(key, page)
     return page
