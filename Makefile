@@ -65,3 +65,4 @@ reliability: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.register --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.text_limits --model-dir "$${MODEL_DIR:-models_cache}"
