@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import pytest
 from flask_migrate import upgrade
@@ -24,6 +25,21 @@ from tests.helpers import Accounts, mysql_server_url
 pytest_plugins = ["tests.fixtures_model", "tests.projects"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
+
+
+@pytest.fixture(autouse=True)
+def no_kept_state():
+    """Each test starts without what a process keeps between requests (the register's
+    directions and pages, service/projects/kept.py): what one test left there must not
+    answer another's request. Whatever Kept a service module holds is cleared, wherever it
+    lives; what an app keeps goes with the app."""
+    from service.projects.kept import Kept
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("service."):
+            for value in list(vars(module).values()):
+                if isinstance(value, Kept):
+                    value.clear()
 
 
 @pytest.fixture(scope="session")

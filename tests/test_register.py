@@ -430,7 +430,6 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
         team, client, keyword_app):
     """Every change to a register either keeps this process's snapshot exact or leaves it
     stale (never used); a rolled-back scan leaves nothing of itself in it."""
-    from service.projects import directions
 
     kept = []
     first = scan_into(client, team.owner_h, team.id, WEEK_1)
@@ -485,7 +484,6 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
                            .values(register_version=Project.register_version + 1))
         db.session.commit()
     assert not _snapshot_agrees_with_the_database(keyword_app, team.id)
-    directions.forget_all()
 
 
 def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_of_change(
