@@ -55,7 +55,7 @@ def _with_role(project: Project, role: str | None) -> dict:
 @json_body(ProjectCreateSchema)
 @response(ProjectSchema, 201)
 @other_responses({401: "No or bad token", 409: "You own MAX_PROJECTS_PER_USER projects",
-                  422: "No name"})
+                  422: "No name, or nothing visible in it"})
 def new(args):
     """Create a project; you are its owner"""
     caller = token_auth.current_user()
@@ -112,7 +112,8 @@ def get(project_id):
 @json_body(ProjectUpdateSchema)
 @response(ProjectSchema)
 @other_responses({401: "No or bad token", 403: "Viewers may not change it",
-                  404: NOT_MEMBER, 422: "Bad name or description"})
+                  404: NOT_MEMBER,
+                  422: "Bad name (nothing visible in it) or description"})
 def update(args, project_id):
     """Rename a project or change its description (editor or owner)"""
     caller = token_auth.current_user()
