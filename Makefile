@@ -77,5 +77,6 @@ reliability: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.register --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.text_limits --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.warmup --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.cascade --model-dir "$${MODEL_DIR:-models_cache}"

@@ -7,14 +7,13 @@ schemas that validate requests and shape responses.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from functools import wraps
 
 from apifairy import arguments, body
 from flask import current_app, request
 from marshmallow import RAISE, fields, validate
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from service.errors import APIError
 from service.extensions import db, ma
@@ -99,52 +98,33 @@ class Prepared:
         return super().dump(obj, many=many)
 
 
-@dataclass(frozen=True, slots=True)
-class Pagination:
-    """One page of a list, as PageArgs read it: the one place that turns ``page`` and
-    ``per_page`` into rows to fetch and into the ``{items, page, per_page, total}`` answer,
-    whether the list is an ORM statement (paginate), hand-built SQL (the scans list) or a
-    plain list (the legacy API)."""
+def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = None,
+             windowed: bool = False, items: Callable[[list], list] = list) -> dict:
+    """``{items, page, per_page, total}``: the page of ``statement`` that PageArgs ``args``
+    ask for; the one place that turns ``page`` and ``per_page`` into rows and a total.
 
-    page: int
-    per_page: int
-
-    @classmethod
-    def of(cls, args: Mapping) -> Pagination:
-        return cls(args["page"], args["per_page"])
-
-    @property
-    def limit(self) -> int:
-        return self.per_page
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.per_page
-
-    def items(self, statement) -> list:
-        """The rows of this page of an ORM ``statement``."""
-        return db.session.scalars(statement.limit(self.limit).offset(self.offset)).all()
-
-    def windowed_total(self, rows, count, params: dict) -> int:
-        """The total of a hand-built page whose rows carry it as a window count (``total``):
-        read off the first row; 0 on an empty first page; past the last page, where no row
-        carries it, ``count`` is asked with ``params``."""
-        if rows:
-            return rows[0].total
-        if self.page == 1:
-            return 0
-        return db.session.scalar(count, params)
-
-    def answer(self, items, total: int) -> dict:
-        """What a ``page_of`` schema dumps."""
-        return {"items": items, "page": self.page, "per_page": self.per_page, "total": total}
-
-
-def paginate(statement, args: dict) -> dict:
-    """``{items, page, per_page, total}``: one page of ``statement`` and its count."""
-    pagination = Pagination.of(args)
-    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    return pagination.answer(pagination.items(statement), total)
+    An ORM select is paged with LIMIT/OFFSET here and counted over itself. A hand-built one
+    (the busy reads, built once per combination of filters) carries ``limit`` and
+    ``offset`` bind parameters and comes with its ``count``, both run with ``params``;
+    ``windowed`` ones carry the total on each row (a ``total`` window count), so that the
+    count runs only past the last page. ``items`` turns the page's rows (entities, or rows
+    of a hand-built select) into what the ``page_of`` schema dumps.
+    """
+    page, per_page = args["page"], args["per_page"]
+    bound = {**(params or {}), "limit": per_page, "offset": (page - 1) * per_page}
+    if count is None:
+        count = select(func.count()).select_from(statement.order_by(None).subquery())
+        paged = statement.limit(bindparam("limit")).offset(bindparam("offset"))
+        rows = db.session.scalars(paged, bound).all()
+    else:
+        rows = db.session.execute(statement, bound).all()
+    if rows and windowed:
+        total = rows[0].total
+    elif not rows and page == 1:
+        total = 0
+    else:
+        total = db.session.scalar(count, params or {})
+    return {"items": items(rows), "page": page, "per_page": per_page, "total": total}
 
 
 LIKE_ESCAPE = "/"

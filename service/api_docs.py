@@ -36,6 +36,8 @@ PROBLEM_SCHEMA = {
 }
 NON_BLANK = r"\S"  # at least one character that is not whitespace
 BLANK = r"^\s*$"
+VISIBLE_NAME = ("something visible: a name of only spaces, control, format, private-use, "
+                "unassigned or surrogate characters is a 422")
 COMMON = {"406": "The Accept header excludes JSON", "500": "Unexpected error (with error_id)"}
 WITH_BODY = {"400": "Malformed JSON", "413": "Body too large",
              "415": "Wrong content type", "422": "Invalid fields"}
@@ -167,6 +169,11 @@ def _describe_request_bodies(spec: dict) -> None:
     # A text must hold something to analyse: empty or whitespace only is a 422.
     spec["components"]["schemas"]["ScanRequest"]["properties"]["text"].update(
         minLength=1, pattern=NON_BLANK)
+    # A project's name must show something. JSON Schema's patterns cannot name Unicode
+    # categories, so the spec says it in words; reliability/contract.py accepts its 422.
+    for name in ("ProjectCreate", "ProjectUpdate"):
+        spec["components"]["schemas"][name]["properties"]["name"].update(
+            pattern=NON_BLANK, description=VISIBLE_NAME)
     scan_form = {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary",
                  "description": "txt, md, html, pdf or docx (recognised by content)"},

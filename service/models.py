@@ -1,4 +1,11 @@
-"""SQLAlchemy 2 models. String lengths are explicit: MySQL needs them."""
+"""SQLAlchemy 2 models: every table of every resource, in this one module on purpose.
+
+One metadata, one migration history: Alembic's autogenerate (db/env.py) compares the
+database with ``db.metadata``, which holds the tables imported so far; with every table
+here, importing this module gives it all of them, whichever resources the app loaded, and
+the migrations in db/versions/ import their column types from it. String lengths are
+explicit: MySQL needs them.
+"""
 
 from __future__ import annotations
 

@@ -46,3 +46,45 @@ def test_the_import_contracts_hold():
     summary = re.search(r"Contracts: (\d+) kept, (\d+) broken\.", output)
     assert summary is not None, output
     assert (int(summary[1]), int(summary[2])) == (len(contracts), 0), output
+
+
+TREE_INDENT = 23  # where the tree's descriptions start; deeper lines continue one
+
+
+def tree_paths(markdown: str) -> list[str]:
+    """The paths named in docs/architecture.md's tree: each entry's names (``a.py``,
+    ``dir/``, ``a, b``) under the folders above it, by their indentation."""
+    block = markdown.split("## The tree", 1)[1].split("```", 2)[1]
+    folders: list[str] = []
+    paths = []
+    for line in block.splitlines()[1:]:
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or indent >= TREE_INDENT:
+            continue
+        depth = indent // 2
+        del folders[depth:]
+        names = re.split(r"\s{2,}", line.strip())[0].split(", ")
+        paths += ["".join(folders) + name for name in names]
+        if len(names) == 1 and names[0].endswith("/"):
+            folders.append(names[0])
+    return paths
+
+
+def test_every_module_the_architecture_tree_names_exists():
+    paths = tree_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    assert "service/jobs/worker.py" in paths and "service/projects/kept.py" in paths
+    missing = [path for path in paths if not any(ROOT.glob(path.rstrip("/")))]
+    assert missing == []
+
+
+def test_the_architecture_page_names_every_layer_of_the_layers_contract():
+    """docs/architecture.md's first contract, in words, names what .importlinter's does."""
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG, encoding="utf-8")
+    layers = parser["importlinter:contract:layers"]["layers"]
+    modules = re.findall(r"service\.(\w+)", layers)
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    described = re.search(r"^1\. `layers`:(.*?)^2\. ", page, re.DOTALL | re.MULTILINE)[1]
+    named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]*)`", described))))
+    assert "jobs" in modules and "idempotency" in modules
+    assert [module for module in modules if module not in named] == []

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import torch
 
 from service.analysis.base import AnalysisError
 from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
 from tests.helpers import Accounts, assert_problem
-from tests.scanning import TEXT, post_file, post_text
+from tests.scanning import TEXT, created, post_file, post_text
 
 REPORT = ("Risks and issues\n"
           "Open items:\n" + TEXT)
@@ -44,19 +46,34 @@ def test_min_score_in_a_form_works_like_json(scan_client, headers):
     assert spans(form.get_json()) == spans(json_scan)
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.5, "high", None, True, float("inf")])
+def test_a_null_min_score_is_the_default_operating_point(scan_client, headers):
+    default = created(post_text(scan_client, headers, REPORT))
+    null = created(post_text(scan_client, headers, REPORT, min_score=None))
+    assert spans(null) == spans(default)
+    assert spans(null) != spans(created(post_text(scan_client, headers, REPORT, min_score=0.0)))
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "high", True, float("inf")])
 def test_a_bad_min_score_is_422(scan_client, headers, value):
-    if value is None:
-        response = scan_client.post("/api/v1/scans", headers=headers,
-                                    data='{"text": "Costs may rise.", "min_score": NaN}',
-                                    content_type="application/json")
-        assert response.status_code in (400, 422)
-        return
     if value == float("inf"):
         response = post_file(scan_client, headers, b"Costs may rise.", "a.txt", min_score="inf")
     else:
         response = post_text(scan_client, headers, "Costs may rise.", min_score=value)
     assert_problem(response, 422, "min_score")
+    assert _scans(scan_client, headers) == 0
+
+
+def test_a_nan_min_score_is_422(scan_client, headers):
+    """NaN is not JSON, but Python's parser reads it: it must not pass as a number."""
+    response = scan_client.post("/api/v1/scans", headers=headers,
+                                data='{"text": "Costs may rise.", "min_score": NaN}',
+                                content_type="application/json")
+    assert_problem(response, 422, "min_score")
+    assert _scans(scan_client, headers) == 0
+
+
+def _scans(client, headers) -> int:
+    return client.get("/api/v1/scans", headers=headers).get_json()["total"]
 
 
 @pytest.mark.parametrize("value", ["-1", "1.01", "nan", "lots"])
@@ -65,19 +82,21 @@ def test_a_bad_min_score_in_a_form_is_422(scan_client, headers, value):
     assert_problem(response, 422, "min_score")
 
 
-def test_model_min_score_sets_the_default(make_app, scan_model_dir):
+def test_model_min_score_sets_the_default(make_app, scan_model_dir, scan_client, headers):
     app = make_app(MODEL_DIR=str(scan_model_dir), MODEL_MIN_SCORE=0.0)
     client = app.test_client()
-    headers = Accounts(app, client).user()[1]
-    everything = post_text(client, headers, REPORT).get_json()
-    assert len(everything["data"]) == len(post_text(client, headers, REPORT, min_score=0.0)
-                                          .get_json()["data"])
+    zero_headers = Accounts(app, client).user()[1]
+    everything = created(post_text(client, zero_headers, REPORT))
+    assert spans(everything) == spans(created(post_text(client, zero_headers, REPORT,
+                                                        min_score=0.0)))
+    # The model's own operating point, on an app without the setting, finds fewer.
+    assert spans(everything) > spans(created(post_text(scan_client, headers, REPORT)))
 
 
 def _folder_with(tmp_path, model_dir, calibration: str):
     folder = tmp_path / "calibrated"
     folder.mkdir()
-    for item in model_dir.iterdir():
+    for item in Path(model_dir).iterdir():  # a str where RISKSCAN_TEST_MODEL_DIR names it
         (folder / item.name).symlink_to(item)
     (folder / CALIBRATION_FILE).unlink(missing_ok=True)
     (folder / CALIBRATION_FILE).write_text(calibration)
@@ -92,11 +111,17 @@ def test_a_models_calibration_sets_its_temperature_and_operating_point(tmp_path,
     labelled = analyzer.classify(TEXT.split(". "))
     assert all(score >= 0.7 for label, score in labelled if label != "none")
     plain = TransformerAnalyzer(scan_model_dir)
-    hot = [score for label, score in analyzer.classify(["The vendor may go bankrupt."],
-                                                       min_score=0.0)]
-    cold = [score for label, score in plain.classify(["The vendor may go bankrupt."],
-                                                     min_score=0.0)]
-    assert hot != cold  # the temperature changed the risk score
+    assert plain.temperature < 2.5
+    # A sentence the model finds plain: P(none), its most likely label, falls as the
+    # temperature rises, so its risk score (1 - P(none)) rises, to softmax(logits / 2.5)'s.
+    sentence = ["The team met on Tuesday."]
+    logits = plain.logits(sentence)[0]
+    assert logits.argmax().item() == plain.labels.index("none")
+    [(_, hot)] = analyzer.classify(sentence, min_score=0.0)
+    [(_, cold)] = plain.classify(sentence, min_score=0.0)
+    assert hot > cold
+    expected = 1 - torch.softmax(logits / 2.5, dim=-1)[plain.labels.index("none")].item()
+    assert hot == pytest.approx(expected, rel=1e-5)
 
 
 def test_an_unreadable_calibration_is_a_model_that_does_not_load(tmp_path, scan_model_dir):

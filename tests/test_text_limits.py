@@ -1,20 +1,21 @@
-"""Hostile text through the API: runs of punctuation and very long lines are analysed in
-time linear in their length, and give findings of bounded size on SQLite and MariaDB.
+"""Hostile text through the API: runs of punctuation hand the model no sentence, and very
+long lines give findings of bounded size on SQLite and MariaDB.
 
 A run of "=" kept a core busy for minutes inside spaCy (GIL held); a 30,000-character line
-without a full stop became one finding whose context overflowed MySQL's TEXT column.
+without a full stop became one finding whose context overflowed MySQL's TEXT column. How
+long these take is measured, as ratios in one process, by ``python -m bench.text_limits``
+(a shared machine's seconds are no test).
 """
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from service.analysis.segment import CONTEXT_NEIGHBOUR_CHARS, MAX_SENTENCE_CHARS
+from service.analysis.transformer import TransformerAnalyzer
 from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
 from testkit.llm_server import FakeLLMServer
-from tests.helpers import Accounts
+from tests.helpers import Accounts, assert_problem
 from tests.scanning import created, post_text
 
 CONTEXT_LIMIT = MAX_SENTENCE_CHARS + 2 * CONTEXT_NEIGHBOUR_CHARS + 2
@@ -26,25 +27,34 @@ def headers(scan_app, scan_client):
     return Accounts(scan_app, scan_client).user()[1]
 
 
-def timed_scan(client, headers, text: str, **fields) -> tuple[dict, float]:
-    started = time.perf_counter()
-    scan = created(post_text(client, headers, text, **fields))
-    return scan, time.perf_counter() - started
+@pytest.fixture
+def classified(monkeypatch) -> list:
+    """Every sentence the model is handed, in order."""
+    handed: list = []
+    classify = TransformerAnalyzer.classify
+
+    def recording(self, sentences, **kwargs):
+        handed.extend(sentences)
+        return classify(self, sentences, **kwargs)
+
+    monkeypatch.setattr(TransformerAnalyzer, "classify", recording)
+    return handed
 
 
-def test_runs_of_punctuation_scan_no_slower_than_prose_of_their_length(scan_client, headers):
-    """Compared with ordinary prose of the same length in the same process, which the
-    model classifies sentence by sentence: a run without sentences must not cost more."""
+def test_runs_of_punctuation_hand_the_model_no_sentence(scan_client, headers, classified):
+    """Prose of the same length is classified sentence by sentence; a run without words
+    has none, so the model does no work on it (bench/text_limits.py times both)."""
     n = 20_000
     prose = (PROSE * (n // len(PROSE) + 1))[:n]
-    timed_scan(scan_client, headers, prose[:2000])  # warm up
-    _, prose_s = timed_scan(scan_client, headers, prose)
+    created(post_text(scan_client, headers, prose))
+    assert len(classified) > 100
+    classified.clear()
 
     for unit in ("=", "(", "_", "=(_"):
-        scan, seconds = timed_scan(scan_client, headers, (unit * n)[:n])
+        scan = created(post_text(scan_client, headers, (unit * n)[:n]))
 
         assert scan["data"] == [] and scan["text_length"] == n
-        assert seconds < max(2 * prose_s, 1.0), (unit, seconds, prose_s)
+        assert classified == [], unit
 
 
 def test_a_long_line_without_full_stops_gives_bounded_findings(scan_client, headers):
@@ -95,17 +105,16 @@ def test_a_slow_llm_scan_stops_at_the_scan_deadline_and_keeps_its_call_log(make_
                        LLM_SCAN_TIMEOUT_S=1.0, LLM_CHUNK_CHARS=500)
         client = app.test_client()
         headers = Accounts(app, client).user()[1]
-        started = time.perf_counter()
         response = client.post("/api/v1/scans", json={"text": text, "force_llm": True},
                                headers=headers)
-        elapsed = time.perf_counter() - started
 
-    assert response.status_code == 504, response.get_json()
-    assert "LLM_SCAN_TIMEOUT_S" in response.get_json()["detail"]
-    assert elapsed < 3  # not chunks × LLM_TIMEOUT_S
+    problem = assert_problem(response, 504)
+    assert "within 1 s (LLM_SCAN_TIMEOUT_S)" in problem["detail"]
     with app.app_context():
         calls = db.session.scalars(select(LLMCallLog).order_by(LLMCallLog.id)).all()
         assert db.session.scalars(select(Scan)).all() == []
         statuses = [call.status for call in calls]
-    assert statuses[:2] == ["ok", "ok"] and set(statuses[2:]) <= {"timeout"}
+    # The calls answered before the deadline, then the one it cut: not one per chunk.
+    answered = statuses.count("ok")
+    assert answered >= 1 and set(statuses[answered:]) <= {"timeout"}
     assert len(statuses) < len(text) // 500

@@ -10,7 +10,7 @@ from functools import cache
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
-from service.api import LIKE_ESCAPE, Pagination, Written, like_escaped
+from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
 from service.extensions import db
 from service.models import RegisterEntry, RegisterLink, Scan, User
 from service.projects.kept import Kept, kept
@@ -115,14 +115,10 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Wri
     key = (project_id, version, tuple(sorted(args.items())))
     if version is not None and (page := kept(KEPT).get(key)) is not None:
         return page
-    pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
     statement, count = _page_query(filters, args["sort"])
-    params = _params(project_id, args)
-    rows = db.session.execute(statement, {**params, "limit": pagination.limit,
-                                          "offset": pagination.offset}).all()
-    total = db.session.scalar(count, params)
-    page = Written(pagination.answer(entries_json(rows), total))
+    page = Written(paginate(statement, args, count=count, params=_params(project_id, args),
+                            items=entries_json))
     if version is not None:
         kept(KEPT).put(key, page)
     return page

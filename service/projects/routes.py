@@ -7,11 +7,11 @@ from __future__ import annotations
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
 from service import audit
 from service.api import (
     LIKE_ESCAPE,
-    Pagination,
     get_or_404,
     json_body,
     like_escaped,
@@ -55,7 +55,7 @@ def _with_role(project: Project, role: str | None) -> dict:
 @json_body(ProjectCreateSchema)
 @response(ProjectSchema, 201)
 @other_responses({401: "No or bad token", 409: "You own MAX_PROJECTS_PER_USER projects",
-                  422: "No name"})
+                  422: "No name, or nothing visible in it"})
 def new(args):
     """Create a project; you are its owner"""
     caller = token_auth.current_user()
@@ -87,13 +87,11 @@ def all(args):
     where = [ProjectMember.user_id == caller.id]
     if "q" in args:
         where.append(Project.name.contains(like_escaped(args["q"]), escape=LIKE_ESCAPE))
-    statement = (select(Project, ProjectMember.role)
-                 .join(ProjectMember, ProjectMember.project_id == Project.id).where(*where))
-    pagination = Pagination.of(args)
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = db.session.execute(statement.order_by(Project.created_at.desc(), Project.id)
-                              .limit(pagination.limit).offset(pagination.offset)).all()
-    return pagination.answer([_with_role(project, role) for project, role in rows], total)
+    statement = (select(ProjectMember).join(ProjectMember.project)
+                 .options(contains_eager(ProjectMember.project)).where(*where)
+                 .order_by(Project.created_at.desc(), Project.id))
+    return paginate(statement, args, items=lambda members: [
+        _with_role(member.project, member.role) for member in members])
 
 
 @projects.route("/<project_id>", methods=["GET"])
@@ -114,7 +112,8 @@ def get(project_id):
 @json_body(ProjectUpdateSchema)
 @response(ProjectSchema)
 @other_responses({401: "No or bad token", 403: "Viewers may not change it",
-                  404: NOT_MEMBER, 422: "Bad name or description"})
+                  404: NOT_MEMBER,
+                  422: "Bad name (nothing visible in it) or description"})
 def update(args, project_id):
     """Rename a project or change its description (editor or owner)"""
     caller = token_auth.current_user()
@@ -175,9 +174,9 @@ def members(args, project_id):
     if "q" in args:
         statement = statement.where(User.email.contains(like_escaped(args["q"].lower()),
                                                         escape=LIKE_ESCAPE))
-    page = paginate(statement.order_by(
-        ProjectMember.role != "owner", ProjectMember.role != "editor", User.email), args)
-    return {**page, "items": [_member_json(member) for member in page["items"]]}
+    return paginate(statement.order_by(
+        ProjectMember.role != "owner", ProjectMember.role != "editor", User.email), args,
+        items=lambda members: [_member_json(member) for member in members])
 
 
 @projects.route("/<project_id>/members", methods=["POST"])

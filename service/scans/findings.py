@@ -15,9 +15,9 @@ from marshmallow import fields, validate
 from sqlalchemy import Select, bindparam, func, select
 
 from service.analysis.labels import LABELS
-from service.api import PageArgs, Pagination, page_of, query
+from service.api import PageArgs, page_of, paginate, query
 from service.auth.scopes import api_key_scope
-from service.extensions import db, ma, token_auth
+from service.extensions import ma, token_auth
 from service.models import RegisterLink, Scan, ScanFinding
 from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
 from service.scans.schemas import FindingSchema
@@ -110,7 +110,6 @@ def _queries(filters: frozenset[str]) -> tuple[Select, Select]:
 def finding_page(user_id: str, args: dict) -> dict:
     """``{items, page, per_page, total}`` of the user's findings, newest scan first, in
     one query (the total by a window count; a second only for a page past the last)."""
-    pagination = Pagination.of(args)
     params = {name: args[name] for name in ("max_score", "category", "source") if name in args}
     if "max_score" in params:
         # MySQL keeps scores as 4-byte floats (0.55 is 0.550000011920929 there): "at most
@@ -121,12 +120,12 @@ def finding_page(user_id: str, args: dict) -> dict:
         filters.add("corrected" if args["corrected"] else "uncorrected")
     page, count = _queries(frozenset(filters))
     params["owner"] = user_id
-    rows = db.session.execute(page, {**params, "limit": pagination.limit,
-                                     "offset": pagination.offset}).all()
-    total = pagination.windowed_total(rows, count, params)
-    items = [{name: value for name, value in row._mapping.items() if name != "total"}
-             for row in rows]
-    return pagination.answer(items, total)
+    return paginate(page, args, count=count, params=params, windowed=True, items=_unwindowed)
+
+
+def _unwindowed(rows) -> list[dict]:
+    return [{name: value for name, value in row._mapping.items() if name != "total"}
+            for row in rows]
 
 
 @findings.route("", methods=["GET"])

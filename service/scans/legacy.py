@@ -12,7 +12,7 @@ from flask import Blueprint
 from marshmallow import EXCLUDE, fields
 from sqlalchemy import select
 
-from service.api import PageArgs, Pagination, query
+from service.api import PageArgs, paginate, query
 from service.auth.scopes import api_key_scope
 from service.extensions import ma, token_auth
 from service.models import Scan
@@ -56,7 +56,7 @@ def all(args):
     """Your scans, newest first (seed-004 contract: a plain list)"""
     statement = (select(Scan).where(Scan.user_id == token_auth.current_user().id)
                  .order_by(Scan.created_at.desc(), Scan.id))
-    return Pagination.of(args).items(statement)
+    return paginate(statement, args)["items"]
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["GET"])

@@ -14,7 +14,7 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, exists, func, select
 
-from service.api import LIKE_ESCAPE, Pagination, like_escaped
+from service.api import LIKE_ESCAPE, like_escaped, paginate
 from service.extensions import db
 from service.models import Scan, ScanFinding
 
@@ -102,19 +102,20 @@ def _counted(scan_ids: list[str]) -> dict[str, dict[str, int]]:
 def scan_page(user_id: str, args: dict, *, project_id: str | None = None) -> dict:
     """``{items, page, per_page, total}`` of the user's scans (or, given ``project_id``, of
     the project's), newest first, filtered by ``args`` (ScanListArgs)."""
-    pagination = Pagination.of(args)
     filters = frozenset(name for name in FILTERS if name in args)
     params = {name: args[name] for name in filters}
     if "q" in params:
         params["q"] = like_escaped(params["q"])
     listed, count = _queries(filters, project_id is not None)
     params["owner"] = project_id if project_id is not None else user_id
-    rows = db.session.execute(listed, {**params, "limit": pagination.limit,
-                                       "offset": pagination.offset}).all()
-    total = pagination.windowed_total(rows, count, params)
+    return paginate(listed, args, count=count, params=params, windowed=True, items=_summaries)
+
+
+def _summaries(rows) -> list[ScanSummary]:
+    """The page's rows as ScanSummary, counted from their findings where no counts were
+    stored with the scan."""
     uncounted = [row.id for row in rows if row.category_counts is None]
     counted = _counted(uncounted) if uncounted else {}
-    items = [ScanSummary(*columns, findings_per_category=dict(stored) if stored is not None
-                         else counted[columns[0]])
-             for *columns, stored, _total in rows]
-    return pagination.answer(items, total)
+    return [ScanSummary(*columns, findings_per_category=dict(stored) if stored is not None
+                        else counted[columns[0]])
+            for *columns, stored, _total in rows]
