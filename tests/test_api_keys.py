@@ -90,6 +90,46 @@ def test_a_key_cannot_change_its_users_password(client, accounts):
     assert client.get("/api/v1/auth/me", headers=bearer(key)).status_code == 200
 
 
+@pytest.mark.parametrize("payload", [
+    {"password": "a brand new passphrase"},
+    {"password": "a brand new passphrase", "current_password": PASSWORD},
+    {"email": "taken-over@example.com", "current_password": PASSWORD},
+], ids=["password", "password-with-current", "email"])
+def test_an_admin_write_key_cannot_change_its_own_admins_credentials(app, client, accounts,
+                                                                     payload):
+    admin, headers = accounts.user(role="admin")
+    key = new_key(client, headers, scopes=["admin:write"])["key"]
+
+    response = client.patch(f"/api/v1/users/{admin['id']}", headers=bearer(key), json=payload)
+
+    body = assert_problem(response, 403)
+    assert body["detail"] == ("An API key cannot change its own user's email or password: "
+                              "sign in and use an access token.")
+    assert client.post("/api/v1/auth/login", json={"email": admin["email"],
+                                                   "password": PASSWORD}).status_code == 200
+    with app.app_context():
+        updated = db.session.query(AuditEvent).filter_by(event="user_updated").count()
+    assert updated == 0
+
+
+def test_an_admin_write_key_still_resets_another_users_password(app, client, accounts):
+    _, headers = accounts.user(role="admin")
+    user = accounts.register()
+    key = new_key(client, headers, scopes=["admin:write"])["key"]
+
+    response = client.patch(f"/api/v1/users/{user['id']}", headers=bearer(key),
+                            json={"password": "a brand new passphrase"})
+
+    assert response.status_code == 200, response.get_json()
+    assert client.post("/api/v1/auth/login", json={"email": user["email"],
+                                                   "password": "a brand new passphrase"}
+                       ).status_code == 200
+    with app.app_context():
+        details = [e.details for e in db.session.query(AuditEvent)
+                   .filter_by(event="user_updated", target_id=user["id"])]
+    assert details == [{"fields": ["password"]}]
+
+
 def test_only_admins_give_keys_admin_scopes(client, accounts):
     _, headers = accounts.user()
     response = client.post(KEYS, headers=headers,

@@ -112,11 +112,17 @@ def update(args, user_id):
             raise APIError(422, "You cannot change these fields of your own record.",
                            errors={name: ["Not allowed."] for name in forbidden})
     changes_credentials = "email" in args or "password" in args
-    if (user.id == caller.id and changes_credentials and not caller.is_admin
-            and not password_is(user, args.get("current_password", ""))):
-        password_guess_failed()
-        raise APIError(422, "current_password is required and must be correct.",
-                       errors={"current_password": ["Incorrect or missing."]})
+    if user.id == caller.id and changes_credentials:
+        # The account's own credentials: never with an API key (admin:write included), and
+        # only with the current password, admins too: a leaked key or an unattended session
+        # cannot take the account. An admin resets another user's without it (audited).
+        if caller.api_key_id is not None:
+            raise APIError(403, "An API key cannot change its own user's email or password: "
+                                "sign in and use an access token.")
+        if not password_is(user, args.get("current_password", "")):
+            password_guess_failed()
+            raise APIError(422, "current_password is required and must be correct.",
+                           errors={"current_password": ["Incorrect or missing."]})
     update_user(user, args, actor_id=caller.id)
     db.session.commit()
     return user
