@@ -158,6 +158,20 @@ def test_malformed_key_requests_are_422(client, accounts, body, field):
     assert_problem(client.post(KEYS, headers=headers, json=body), 422, field)
 
 
+@pytest.mark.parametrize("expires_at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_expiry_outside_utcs_years_is_422_and_stores_nothing(app, client, accounts,
+                                                                expires_at):
+    _, headers = accounts.user()
+
+    response = client.post(KEYS, headers=headers, json={"name": "x", "scopes": ["scans:read"],
+                                                        "expires_at": expires_at})
+
+    body = assert_problem(response, 422)
+    assert body["errors"] == {"expires_at": ["Must fall in the years 1-9999 in UTC."]}
+    with app.app_context():
+        assert db.session.query(ApiKey).count() == 0
+
+
 def test_key_requests_without_a_token_or_oversized_are_refused(client, accounts):
     assert_problem(client.post(KEYS, json={"name": "x", "scopes": ["scans:read"]}), 401)
     _, headers = accounts.user()

@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from service import audit
-from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
+from service.api import (
+    PageArgs,
+    UTCDateTime,
+    get_or_404,
+    json_body,
+    not_found,
+    page_of,
+    paginate,
+    query,
+)
 from service.auth.scopes import ADMIN_SCOPES, SCOPES
 from service.auth.tokens import create_api_key
 from service.errors import APIError
@@ -58,8 +67,8 @@ class NewApiKeySchema(ma.Schema):
                          validate=validate.Length(min=1, max=len(SCOPES)),
                          metadata={"description": "; ".join(f"{k}: {v}"
                                                            for k, v in SCOPES.items())})
-    expires_at = fields.AwareDateTime(
-        load_default=None, allow_none=True, default_timezone=None,
+    expires_at = UTCDateTime(
+        load_default=None, allow_none=True,
         metadata={"description": "ISO 8601 with a zone; none: until revoked"})
 
     @validates("expires_at")

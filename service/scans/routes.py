@@ -7,7 +7,7 @@ from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
 
 from service.analyzers import current_encoder
-from service.api import PageArgs, get_or_404, json_body, not_found, query
+from service.api import PageArgs, get_or_404, json_body, not_found, query, request_json
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -153,7 +153,7 @@ def scan_from_request() -> Scan:
 
 def _json_scan_args() -> dict:
     try:
-        return ScanRequestSchema().load(request.get_json())
+        return ScanRequestSchema().load(request_json())
     except SchemaError as exc:
         raise APIError(422, "The request has invalid or missing fields.",
                        errors=exc.messages) from None
