@@ -18,7 +18,7 @@ from apifairy import arguments, body
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import RAISE, fields, validate
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service.errors import APIError
 from service.extensions import db, ma
@@ -217,6 +217,26 @@ def paginate(statement, args: dict) -> dict:
     pagination = Pagination.of(args)
     total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     return pagination.answer(pagination.items(statement), total)
+
+
+def lock_row(model, id_: str) -> bool:
+    """Take the row of ``model`` with this id for the rest of the transaction: whoever takes
+    it next waits for the commit. A no-op UPDATE (its ``onupdate`` columns, or else its key,
+    set to themselves): the row lock on MySQL, the database's write lock on SQLite, which
+    has no row locks and on which ``SELECT … FOR UPDATE`` is nothing. False: no such row."""
+    table = model.__table__
+    same = {c.name: c for c in table.columns if c.onupdate is not None} or {
+        c.name: c for c in table.primary_key.columns}
+    return db.session.execute(update(model).where(model.id == id_).values(same)).rowcount == 1
+
+
+def count_under_lock(model, id_: str, count) -> int:
+    """``count`` (a ``SELECT count(*)``) once this transaction holds ``model``'s row ``id_``
+    (lock_row): a cap's check and the insert it allows then run one request at a time per
+    row, so that concurrent creates at the cap's edge stop exactly at the cap. The count is
+    a locking read: on MySQL a plain one would read the transaction's older snapshot."""
+    lock_row(model, id_)
+    return db.session.scalar(count.with_for_update(read=True))
 
 
 LIKE_ESCAPE = "/"

@@ -16,6 +16,7 @@ from service import audit
 from service.api import (
     PageArgs,
     UTCDateTime,
+    count_under_lock,
     get_or_404,
     json_body,
     not_found,
@@ -27,7 +28,7 @@ from service.auth.scopes import ADMIN_SCOPES, SCOPES
 from service.auth.tokens import create_api_key
 from service.errors import APIError
 from service.extensions import db, ma, token_auth
-from service.models import ApiKey, utcnow
+from service.models import ApiKey, User, utcnow
 
 api_keys = Blueprint("api_keys", __name__)
 
@@ -108,7 +109,7 @@ def new(args):
     if not caller.is_admin and ADMIN_SCOPES & set(scopes):
         raise APIError(422, "Only admins can give a key admin scopes.",
                        errors={"scopes": ["Admin scopes need an admin."]})
-    active = db.session.scalar(select(func.count()).select_from(ApiKey).where(
+    active = count_under_lock(User, caller.id, select(func.count()).select_from(ApiKey).where(
         ApiKey.user_id == caller.id, ApiKey.revoked_at.is_(None),
         ApiKey.token_version == caller.token_version))
     if active >= MAX_ACTIVE_KEYS_PER_USER:

@@ -12,6 +12,7 @@ from service import audit
 from service.api import (
     LIKE_ESCAPE,
     Pagination,
+    count_under_lock,
     get_or_404,
     json_body,
     like_escaped,
@@ -60,8 +61,9 @@ def new(args):
     """Create a project; you are its owner"""
     caller = token_auth.current_user()
     limit = current_app.config["SETTINGS"].MAX_PROJECTS_PER_USER
-    owned = db.session.scalar(select(func.count()).select_from(ProjectMember).where(
-        ProjectMember.user_id == caller.id, ProjectMember.role == "owner"))
+    owned = count_under_lock(User, caller.id, select(func.count()).select_from(ProjectMember)
+                             .where(ProjectMember.user_id == caller.id,
+                                    ProjectMember.role == "owner"))
     if owned >= limit:
         raise APIError(409, f"You own {owned} projects, the most one person may "
                             "(MAX_PROJECTS_PER_USER); delete one or hand one over first.")
