@@ -3,6 +3,7 @@ password change, deactivation or deletion."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,7 +56,8 @@ def test_a_key_is_shown_once_stored_hashed_and_works_like_a_token(keyword_app, c
         # one-character tail after it could occur in any hex digest (it did: "0").
         secret = key.removeprefix(created["prefix"] + "_")
         assert len(secret) >= 32
-        assert secret not in stored.secret_hash and key not in stored.secret_hash
+        assert stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+        assert stored.prefix == created["prefix"]
 
 
 def test_outside_its_scopes_a_key_gets_403(keyword_app, client, accounts):
@@ -238,7 +240,11 @@ def test_keys_die_with_their_users_password_change_deactivation_or_deletion(
     assert_problem(client.get("/api/v1/scans", headers=bearer(key)), 401)
     if how == "deactivated":
         # Reactivation does not bring the key back.
-        client.patch(f"/api/v1/users/{user['id']}", headers=admin_headers, json={"active": True})
+        response = client.patch(f"/api/v1/users/{user['id']}", headers=admin_headers,
+                                json={"active": True})
+        assert response.status_code == 200 and response.get_json()["active"] is True
+        assert client.post("/api/v1/auth/login", json={"email": user["email"],
+                                                       "password": PASSWORD}).status_code == 200
         assert_problem(client.get("/api/v1/scans", headers=bearer(key)), 401)
 
 
