@@ -38,8 +38,9 @@ class MalformedJSON(ValueError):
 class RequestJSON(DefaultJSONProvider):
     """The app's JSON (``app.json``): Flask's, but what it reads is nested at most
     MAX_JSON_DEPTH deep and holds Unicode text only. Every reader of a body goes through
-    it (``request.get_json``, ``request_json``), so none meets a RecursionError, and no
-    lone surrogate reaches the database, a log line or an export, which cannot encode it."""
+    it (``request.get_json``, ``request_json``, json_body before webargs' own parse), so
+    none meets a RecursionError, and no lone surrogate reaches the database, a log line or
+    an export, which cannot encode it."""
 
     def loads(self, s, **kwargs):
         try:

@@ -97,12 +97,17 @@ def get(user_id):
 @password_guesses_per_account
 @json_body(AdminUpdateSchema)
 @response(user_schema)
-@other_responses({401: "No or bad token", 404: "No such user (or not yours)",
+@other_responses({401: "No or bad token",
+                  403: "An API key changing its own user's email or password",
+                  404: "No such user (or not yours)",
                   409: "Email taken, or the last admin would be lost",
                   422: "Invalid fields, or role/active/id on your own record",
                   429: "Too many wrong current_password guesses; see Retry-After"})
 def update(args, user_id):
-    """Update a user: your own email and password, or anything of anyone for an admin"""
+    """Update a user: your own email and password, or anything of anyone for an admin
+
+    Your own email or password takes `current_password`, admins' too, and never an API key.
+    """
     caller = token_auth.current_user()
     user = _visible_user(user_id)
     if not caller.is_admin:
