@@ -12,6 +12,7 @@ with warnings.catch_warnings():
 
 from flask import Flask, request
 
+from service.api import RequestJSON
 from service.api_docs import register_api_docs
 from service.config import Settings
 from service.console.web import register_console
@@ -59,6 +60,7 @@ def configure_app(app: Flask, settings: Settings) -> None:
         APIFAIRY_APISPEC_PATH="/openapi.json",
         APIFAIRY_UI_PATH=None,
     )
+    app.json = RequestJSON(app)  # bodies too deep or with lone surrogates are a 400
     app.json.sort_keys = False  # answers keep their schema's field order
     if settings.DATABASE_URL.startswith("sqlite:///"):
         from pathlib import Path

@@ -6,12 +6,16 @@ schemas that validate requests and shape responses.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from functools import wraps
+from typing import ClassVar
 
 from apifairy import arguments, body
 from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import RAISE, fields, validate
 from sqlalchemy import bindparam, func, select, update
 
@@ -20,6 +24,62 @@ from service.extensions import db, ma
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 2**31 - 1
+# No request of the API nests deeper than 4; a parser's recursion must never be the limit.
+MAX_JSON_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+INVALID_JSON = "The request body is not valid JSON."
+
+
+class MalformedJSON(ValueError):
+    """JSON that parses but that no request may carry (Flask answers a ValueError 400)."""
+
+
+class RequestJSON(DefaultJSONProvider):
+    """The app's JSON (``app.json``): Flask's, but what it reads is nested at most
+    MAX_JSON_DEPTH deep and holds Unicode text only. Every reader of a body goes through
+    it (``request.get_json``, ``request_json``, json_body before webargs' own parse), so
+    none meets a RecursionError, and no lone surrogate reaches the database, a log line or
+    an export, which cannot encode it."""
+
+    def loads(self, s, **kwargs):
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise MalformedJSON(f"Nested deeper than {MAX_JSON_DEPTH} levels.") from None
+        _check_parsed(value)
+        return value
+
+
+def _check_parsed(value) -> None:
+    """MalformedJSON for a value nested too deep or a string (key or value) with a lone
+    surrogate; walked with a list, not recursion, whatever the depth."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise MalformedJSON("A string holds a lone surrogate (\\ud800-\\udfff): "
+                                    "not Unicode text.")
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedJSON(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
+def request_json(*, empty_ok: bool = False):
+    """The request's JSON body, read by ``app.json``; anything else than JSON it accepts
+    (bad syntax, bytes that are not UTF-8, too deep, a lone surrogate) is a 400 problem
+    naming why. A body over the size limit stays a 413."""
+    data = request.get_data(cache=True)
+    if empty_ok and not data:
+        return {}
+    try:
+        return current_app.json.loads(data)
+    except MalformedJSON as error:
+        raise APIError(400, INVALID_JSON, errors={"_schema": [str(error)]}) from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise APIError(400, INVALID_JSON, errors={"_schema": ["Invalid JSON body."]}) from None
 
 
 def json_body(schema, *, max_kb: int | None = None):
@@ -38,11 +98,28 @@ def json_body(schema, *, max_kb: int | None = None):
             request.max_content_length = limit_kb * 1024
             if not request.is_json:
                 raise APIError(415, "This endpoint takes application/json.")
+            request_json()  # webargs parses it again, with the stdlib: refuse here what it would not
             return validated(*args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with a zone, loaded in UTC, as the database stores it: a time whose
+    UTC falls outside years 1–9999 (9999-12-31T23:59:59-14:00) is a field error, not an
+    OverflowError where it is stored."""
+
+    default_error_messages: ClassVar[dict] = {
+        "out_of_range": "Must fall in the years 1-9999 in UTC."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return loaded.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("out_of_range") from None
 
 
 class StrictBoolean(fields.Boolean):
@@ -127,6 +204,29 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
     return {"items": items(rows), "page": page, "per_page": per_page, "total": total}
 
 
+def lock_row(model, id_) -> bool:
+    """Hold ``model``'s row with this primary key until the transaction ends, on every
+    backend: an UPDATE that changes nothing takes MySQL's row lock and SQLite's write lock
+    (``SELECT … FOR UPDATE`` locks nothing on SQLite), so that a count or a check made after
+    it cannot be raced. Read with ``with_for_update()`` after it: on MySQL a plain read may
+    see the transaction's older snapshot. False: no such row."""
+    columns = model.__table__.columns
+    kept = {column.key: column for column in columns  # onupdate columns too: unchanged
+            if column.primary_key or column.onupdate is not None}
+    key = next(column for column in columns if column.primary_key)
+    return db.session.execute(update(model.__table__).where(key == id_)
+                              .values(kept)).rowcount == 1
+
+
+def count_under_lock(model, id_: str, count) -> int:
+    """``count`` (a ``SELECT count(*)``) once this transaction holds ``model``'s row ``id_``
+    (lock_row): a cap's check and the insert it allows then run one request at a time per
+    row, so that concurrent creates at the cap's edge stop exactly at the cap. The count is
+    a locking read: on MySQL a plain one would read the transaction's older snapshot."""
+    lock_row(model, id_)
+    return db.session.scalar(count.with_for_update(read=True))
+
+
 LIKE_ESCAPE = "/"
 
 
@@ -163,16 +263,3 @@ def get_or_404(model, id_: str, what: str):
         raise not_found(what)
     return row
 
-
-def lock_row(model, id_) -> bool:
-    """Hold ``model``'s row with this primary key until the transaction ends, on every
-    backend: an UPDATE that changes nothing takes MySQL's row lock and SQLite's write lock
-    (``SELECT … FOR UPDATE`` locks nothing on SQLite), so that a count or a check made after
-    it cannot be raced. Read with ``with_for_update()`` after it: on MySQL a plain read may
-    see the transaction's older snapshot. False: no such row."""
-    columns = model.__table__.columns
-    kept = {column.key: column for column in columns  # onupdate columns too: unchanged
-            if column.primary_key or column.onupdate is not None}
-    key = next(column for column in columns if column.primary_key)
-    return db.session.execute(update(model.__table__).where(key == id_)
-                              .values(kept)).rowcount == 1

@@ -1,5 +1,6 @@
 """Rate limits (Flask-Limiter): password guesses per account and per address, registrations
-per address and per email, scans per user.
+(and project members added by an email without an account) per address and per email,
+scans per user.
 
 A password guess is a failed login or a wrong ``current_password`` on ``PATCH /users/{id}``:
 both count against the same per-account and per-address budgets, so that neither door
@@ -29,6 +30,16 @@ def password_guess_failed() -> None:
 
 def _counts_as_guess(_response) -> bool:
     return g.get("password_guess_failed", False)
+
+
+def account_lookup_missed() -> None:
+    """Mark this request as naming an email that no active account has (adding a project
+    member): like registration's 409, the answer tells whether an email has an account."""
+    g.account_lookup_missed = True
+
+
+def _counts_as_lookup(_response) -> bool:
+    return g.get("account_lookup_missed", False)
 
 
 def _guessed_account() -> str:
@@ -67,6 +78,10 @@ password_guesses_per_account = _limit("RATE_LIMIT_LOGIN_ACCOUNT", "password-acco
 password_guesses_per_address = _limit("RATE_LIMIT_LOGIN_ADDRESS", "password-address",
                                       deduct_when=_counts_as_guess)
 registrations_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-address")
+# Adding a member by an email without an account draws on registration's budget: one
+# budget for every door that tells whether an email has an account.
+account_lookups_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-address",
+                                     deduct_when=_counts_as_lookup)
 registrations_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "register-email",
                                  key_func=_registered_email)
 scans_per_user = _limit("RATE_LIMIT_SCANS", "scans", key_func=_caller)

@@ -79,7 +79,7 @@ def test_admin_actions_are_recorded(client, accounts):
         by_event.setdefault(item["event"], []).append(item["details"])
     assert by_event["role_change"] == [{"old": "user", "new": "admin"},
                                        {"old": "admin", "new": "user"}]
-    assert by_event["user_updated"][1] == {"fields": ["email"]}
+    assert by_event["user_updated"][1] == {"fields": ["email", "password"]}
     # The trail outlives the deleted user.
     assert by_event["user_deleted"] == [{"email": "renamed@example.com"}]
 

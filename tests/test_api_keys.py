@@ -3,6 +3,7 @@ password change, deactivation or deletion."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,7 +56,8 @@ def test_a_key_is_shown_once_stored_hashed_and_works_like_a_token(keyword_app, c
         # one-character tail after it could occur in any hex digest (it did: "0").
         secret = key.removeprefix(created["prefix"] + "_")
         assert len(secret) >= 32
-        assert secret not in stored.secret_hash and key not in stored.secret_hash
+        assert stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+        assert stored.prefix == created["prefix"]
 
 
 def test_outside_its_scopes_a_key_gets_403(keyword_app, client, accounts):
@@ -90,6 +92,46 @@ def test_a_key_cannot_change_its_users_password(client, accounts):
     assert client.get("/api/v1/auth/me", headers=bearer(key)).status_code == 200
 
 
+@pytest.mark.parametrize("payload", [
+    {"password": "a brand new passphrase"},
+    {"password": "a brand new passphrase", "current_password": PASSWORD},
+    {"email": "taken-over@example.com", "current_password": PASSWORD},
+], ids=["password", "password-with-current", "email"])
+def test_an_admin_write_key_cannot_change_its_own_admins_credentials(app, client, accounts,
+                                                                     payload):
+    admin, headers = accounts.user(role="admin")
+    key = new_key(client, headers, scopes=["admin:write"])["key"]
+
+    response = client.patch(f"/api/v1/users/{admin['id']}", headers=bearer(key), json=payload)
+
+    body = assert_problem(response, 403)
+    assert body["detail"] == ("An API key cannot change its own user's email or password: "
+                              "sign in and use an access token.")
+    assert client.post("/api/v1/auth/login", json={"email": admin["email"],
+                                                   "password": PASSWORD}).status_code == 200
+    with app.app_context():
+        updated = db.session.query(AuditEvent).filter_by(event="user_updated").count()
+    assert updated == 0
+
+
+def test_an_admin_write_key_still_resets_another_users_password(app, client, accounts):
+    _, headers = accounts.user(role="admin")
+    user = accounts.register()
+    key = new_key(client, headers, scopes=["admin:write"])["key"]
+
+    response = client.patch(f"/api/v1/users/{user['id']}", headers=bearer(key),
+                            json={"password": "a brand new passphrase"})
+
+    assert response.status_code == 200, response.get_json()
+    assert client.post("/api/v1/auth/login", json={"email": user["email"],
+                                                   "password": "a brand new passphrase"}
+                       ).status_code == 200
+    with app.app_context():
+        details = [e.details for e in db.session.query(AuditEvent)
+                   .filter_by(event="user_updated", target_id=user["id"])]
+    assert details == [{"fields": ["password"]}]
+
+
 def test_only_admins_give_keys_admin_scopes(client, accounts):
     _, headers = accounts.user()
     response = client.post(KEYS, headers=headers,
@@ -116,6 +158,20 @@ def test_only_admins_give_keys_admin_scopes(client, accounts):
 def test_malformed_key_requests_are_422(client, accounts, body, field):
     _, headers = accounts.user()
     assert_problem(client.post(KEYS, headers=headers, json=body), 422, field)
+
+
+@pytest.mark.parametrize("expires_at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_expiry_outside_utcs_years_is_422_and_stores_nothing(app, client, accounts,
+                                                                expires_at):
+    _, headers = accounts.user()
+
+    response = client.post(KEYS, headers=headers, json={"name": "x", "scopes": ["scans:read"],
+                                                        "expires_at": expires_at})
+
+    body = assert_problem(response, 422)
+    assert body["errors"] == {"expires_at": ["Must fall in the years 1-9999 in UTC."]}
+    with app.app_context():
+        assert db.session.query(ApiKey).count() == 0
 
 
 def test_key_requests_without_a_token_or_oversized_are_refused(client, accounts):
@@ -184,7 +240,11 @@ def test_keys_die_with_their_users_password_change_deactivation_or_deletion(
     assert_problem(client.get("/api/v1/scans", headers=bearer(key)), 401)
     if how == "deactivated":
         # Reactivation does not bring the key back.
-        client.patch(f"/api/v1/users/{user['id']}", headers=admin_headers, json={"active": True})
+        response = client.patch(f"/api/v1/users/{user['id']}", headers=admin_headers,
+                                json={"active": True})
+        assert response.status_code == 200 and response.get_json()["active"] is True
+        assert client.post("/api/v1/auth/login", json={"email": user["email"],
+                                                       "password": PASSWORD}).status_code == 200
         assert_problem(client.get("/api/v1/scans", headers=bearer(key)), 401)
 
 

@@ -367,3 +367,83 @@ def test_api2_a_forged_or_revoked_api_key_is_401_on_every_protected_route(app, c
                          headers=matrix["a_headers"]).status_code == 204
     _assert_401_everywhere(app, client, {"Authorization": f"Bearer {matrix['a_key']}"},
                            "revoked key")
+
+
+# --- API keys: scans:* is its user's own scans; what is shared takes projects:* -----------
+
+SCOPE_DENIED = "This API key lacks the scope {}."
+
+
+def _key(client, headers, *scopes) -> dict:
+    created = client.post("/api/v1/auth/api-keys", headers=headers,
+                          json={"name": "script", "scopes": list(scopes)})
+    assert created.status_code == 201, created.get_json()
+    return {"Authorization": f"Bearer {created.get_json()['key']}"}
+
+
+def _refused(response, scope) -> None:
+    from tests.helpers import assert_problem
+
+    body = assert_problem(response, 403)
+    assert body["detail"] == SCOPE_DENIED.format(scope)
+
+
+def test_a_scans_read_key_reads_its_users_scans_and_not_other_members(team, client):
+    from tests.projects import scan_into
+
+    theirs = scan_into(client, team.editor_h, team.id, "The vendor may slip.")["scan_id"]
+    mine = client.post("/api/v1/scans", headers=team.owner_h,
+                       json={"text": "The budget may run out."}).get_json()["scan_id"]
+    reader = _key(client, team.owner_h, "scans:read")
+    both = _key(client, team.owner_h, "scans:read", "projects:read")
+
+    assert client.get(f"/api/v1/scans/{mine}", headers=reader).status_code == 200
+    _refused(client.get(f"/api/v1/scans/{theirs}", headers=reader), "projects:read")
+    _refused(client.get("/api/v1/scans", headers=reader,
+                        query_string={"project_id": team.id}), "projects:read")
+    assert client.get(f"/api/v1/scans/{theirs}", headers=both).get_json()["scan_id"] == theirs
+    listed = client.get("/api/v1/scans", headers=both, query_string={"project_id": team.id})
+    assert [s["scan_id"] for s in listed.get_json()["items"]] == [theirs]
+
+
+def test_a_scans_write_key_changes_no_register_without_projects_write(team, client):
+    from sqlalchemy import func, select
+
+    from service.extensions import db
+    from service.models import Job, RegisterEntry, Scan
+    from tests.projects import register_of, scan_into
+
+    in_project = scan_into(client, team.editor_h, team.id, "The vendor may slip.")
+    outside = client.post("/api/v1/scans", headers=team.editor_h,
+                          json={"text": "The budget may run out."}).get_json()
+    writer = _key(client, team.editor_h, "scans:write")
+    before = register_of(client, team.owner_h, team.id)
+    finding = in_project["data"][0]["id"]
+
+    _refused(client.post("/api/v1/scans", headers=writer,
+                         json={"text": "Costs may slip.", "project_id": team.id}),
+             "projects:write")
+    _refused(client.patch(f"/api/v1/scans/{outside['scan_id']}", headers=writer,
+                          json={"project_id": team.id}), "projects:write")
+    _refused(client.patch(f"/api/v1/scans/{in_project['scan_id']}", headers=writer,
+                          json={"project_id": None}), "projects:write")
+    _refused(client.patch(f"/api/v1/scans/{in_project['scan_id']}/findings/{finding}",
+                          headers=writer, json={"category": "none"}), "projects:write")
+    _refused(client.delete(f"/api/v1/scans/{in_project['scan_id']}", headers=writer),
+             "projects:write")
+    _refused(client.post("/api/v1/jobs", headers=writer, content_type="multipart/form-data",
+                         data={"project_id": team.id,
+                               "files": (io.BytesIO(b"Costs may slip."), "a.txt")}),
+             "projects:write")
+
+    assert register_of(client, team.owner_h, team.id) == before
+    with team.client.application.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Scan)) == 2
+        assert db.session.scalar(select(func.count()).select_from(RegisterEntry)) == 1
+        assert db.session.scalar(select(func.count()).select_from(Job)) == 0
+    # Its user's own scans outside any project are still its to change.
+    assert client.delete(f"/api/v1/scans/{outside['scan_id']}", headers=writer).status_code == 204
+    both = _key(client, team.editor_h, "scans:write", "projects:write")
+    moved = client.patch(f"/api/v1/scans/{in_project['scan_id']}", headers=both,
+                         json={"project_id": None})
+    assert moved.status_code == 200 and moved.get_json()["project_id"] is None

@@ -244,3 +244,100 @@ def test_database_errors_never_carry_their_parameters(app):
         db.session.rollback()
     assert secret not in str(raised.value)
     assert "hidden due to hide_parameters" in str(raised.value)
+
+
+# --- JSON that parses but that no request may carry -----------------------------------
+
+DEEP = "[" * 3000 + "]" * 3000
+TOO_DEEP = {"_schema": ["Nested deeper than 32 levels."]}
+LONE_SURROGATE = {"_schema": [("A string holds a lone surrogate (\\ud800-\\udfff): "
+                               "not Unicode text.")]}
+# Routes under /api/ that take no JSON body at all (multipart only).
+NOT_JSON = {"jobs.new"}
+
+
+def json_routes(app):
+    """(method, path) of every /api/ route that may take a body, ids filled in at random:
+    the body is read before any id is looked up."""
+    param = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") and rule.endpoint not in NOT_JSON:
+            for method in sorted(rule.methods & {"POST", "PATCH", "PUT"}):
+                yield method, param.sub("0f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d", rule.rule)
+
+
+def test_json_nested_3000_deep_is_a_400_on_every_json_route(app, client, accounts):
+    _, headers = accounts.user(role="admin")
+    routes = list(json_routes(app))
+    assert len(routes) > 15  # the walk found the API
+
+    for method, path in routes:
+        response = client.open(path, method=method, headers=headers, data=DEEP,
+                               content_type="application/json")
+
+        body = assert_problem(response, 400)
+        assert (body["detail"], body["errors"]) == ("The request body is not valid JSON.",
+                                                    TOO_DEEP), (method, path)
+    assert user_count(app) == 1
+
+
+def test_anonymous_register_nested_deep_is_a_400_and_creates_nothing(app, client):
+    nested = '{"email": "deep@example.com", "password": "' + PASSWORD + '", "x": ' \
+             + "{\"a\": " * 3000 + "1" + "}" * 3000 + "}"
+
+    response = client.post(REGISTER, data=nested, content_type="application/json")
+
+    assert assert_problem(response, 400)["errors"] == TOO_DEEP
+    assert user_count(app) == 0
+
+
+def test_json_32_levels_deep_is_read_and_33_is_not(client):
+    def nested(levels):
+        return "[" * (levels - 1) + "{}" + "]" * (levels - 1)
+
+    at_limit = client.post(REGISTER, data=nested(32), content_type="application/json")
+    over = client.post(REGISTER, data=nested(33), content_type="application/json")
+
+    assert assert_problem(at_limit, 422)["errors"] == {"_schema": ["Invalid input type."]}
+    assert assert_problem(over, 400)["errors"] == TOO_DEEP
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/api/v1/projects", '{"name": "Billing \\ud800"}'),
+    ("patch", "/api/v1/projects/{project}", '{"description": "\\udfff"}'),
+    ("patch", "/api/v1/projects/{project}/risks/r-1", '{"notes": "call \\ud83d back"}'),
+    ("post", "/api/v1/auth/api-keys", '{"name": "\\ud800", "scopes": ["scans:read"]}'),
+    ("post", "/api/v1/scans", '{"text": "The vendor may slip \\ud800."}'),
+    ("post", "/api/v1/projects", '{"name": "ok", "\\ud800": 1}'),
+], ids=["project-name", "project-description", "risk-notes", "key-name", "scan-text",
+        "a-key"])
+def test_a_lone_surrogate_is_a_400_and_stores_nothing(app, client, accounts, method, path,
+                                                      body):
+    from service.models import ApiKey, Project, Scan
+
+    _, headers = accounts.user()
+    project = client.post("/api/v1/projects", json={"name": "Kept"}, headers=headers)
+    assert project.status_code == 201
+    path = path.format(project=project.get_json()["id"])
+
+    response = getattr(client, method)(path, data=body, headers=headers,
+                                       content_type="application/json")
+
+    answer = assert_problem(response, 400)
+    assert (answer["detail"], answer["errors"]) == ("The request body is not valid JSON.",
+                                                    LONE_SURROGATE)
+    with app.app_context():
+        assert [p.name for p in db.session.scalars(select(Project))] == ["Kept"]
+        assert db.session.get(Project, project.get_json()["id"]).description is None
+        assert db.session.scalar(select(func.count()).select_from(ApiKey)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Scan)) == 0
+
+
+def test_a_surrogate_pair_is_text(client, accounts):
+    _, headers = accounts.user()
+
+    response = client.post("/api/v1/projects", data='{"name": "Launch \\ud83d\\ude80"}',
+                           headers=headers, content_type="application/json")
+
+    assert response.status_code == 201
+    assert response.get_json()["name"] == "Launch \U0001f680"

@@ -3,7 +3,8 @@
 A password guess is a failed login (JSON or the OAuth2 form) or a wrong
 ``current_password`` on ``PATCH /users/{id}``: both draw on the same per-account and
 per-address budgets. Registration is limited per address and per email, since its 409
-tells whether an email has an account.
+tells whether an email has an account; adding a project member by an email without an
+account draws on the same per-address budget.
 """
 
 from __future__ import annotations
@@ -67,6 +68,40 @@ def test_registration_attempts_per_email_are_limited_whatever_the_case(make_app)
     assert_problem(blocked, 429)
     assert int(blocked.headers["Retry-After"]) > 0
     assert _register(client, "other@example.com").status_code == 201
+
+
+def test_members_added_by_emails_without_an_account_draw_on_registrations_budget(make_app):
+    """Adding a member answers whether an email has an account, as registration's 409
+    does: each miss spends the same per-address budget, so neither door widens the other."""
+    from service.extensions import db
+    from service.models import AuditEvent, ProjectMember
+
+    app = make_app(RATE_LIMIT_REGISTER_ADDRESS="6 per hour")
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    _, headers = accounts.user()  # registrations: 1
+    alice, bob = accounts.register(), accounts.register()  # 3
+    project = client.post("/api/v1/projects", json={"name": "Probe"}, headers=headers)
+    members = f"/api/v1/projects/{project.get_json()['id']}/members"
+
+    def add(email):
+        return client.post(members, json={"email": email, "role": "viewer"}, headers=headers)
+
+    assert add(alice["email"]).status_code == 201  # a hit spends nothing
+    for n in range(3):  # 6
+        body = assert_problem(add(f"nobody-{n}@example.com"), 404, "email")
+        assert body["detail"] == "There is no active user with this email."
+        assert body["errors"] == {"email": ["No active user with this email."]}
+    blocked = add(bob["email"])
+
+    body = assert_problem(blocked, 429)
+    assert "6 per 1 hour" in body["detail"]
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert_problem(_register(client, "late@example.com"), 429)
+    with app.app_context():
+        assert db.session.get(ProjectMember, (project.get_json()["id"], bob["id"])) is None
+        assert db.session.query(AuditEvent).filter_by(event="member_added",
+                                                     target_id=bob["id"]).count() == 0
 
 
 def _patch_own(client, user, headers, current_password):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.extensions import db
-from service.models import RefreshToken, User
+from service.models import AuditEvent, RefreshToken, User
 from tests.helpers import PASSWORD, assert_problem
 
 USERS = "/api/v1/users"
@@ -405,6 +405,27 @@ def test_an_admin_demoted_by_another_loses_admin_routes_at_once(app, client, acc
     assert_problem(client.get(USERS, headers=second_headers), 403)
 
 
+@pytest.mark.parametrize("payload", [
+    {"email": "new@example.com"},
+    {"password": NEW_PASSWORD, "current_password": "not my password"},
+], ids=["email-without", "password-wrong"])
+def test_an_admin_changing_their_own_credentials_needs_their_current_password(
+        app, client, accounts, payload):
+    admin, headers = accounts.user(role="admin")
+    before = stored(app, admin["id"])
+
+    response = client.patch(url(admin["id"]), headers=headers, json=payload)
+
+    body = assert_problem(response, 422, "current_password")
+    assert body["errors"] == {"current_password": ["Incorrect or missing."]}
+    assert stored(app, admin["id"]) == before
+    with app.app_context():
+        assert db.session.query(AuditEvent).filter_by(event="user_updated").count() == 0
+    response = client.patch(url(admin["id"]), headers=headers,
+                            json={**payload, "current_password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+
+
 def test_an_admin_changes_anyones_email_and_password_without_theirs(app, client, accounts):
     _, headers = accounts.user(role="admin")
     user = accounts.register()
@@ -423,7 +444,8 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated(app, client, acc
     before = stored(app, admin["id"])
 
     response = client.patch(url(admin["id"]), headers=headers,
-                            json={**payload, "email": "changed@example.com"})
+                            json={**payload, "email": "changed@example.com",
+                                  "current_password": PASSWORD})
 
     assert_problem(response, 409)
     assert stored(app, admin["id"]) == before

@@ -73,7 +73,7 @@ def update_user(user: User, changes: Mapping, *, actor_id: str) -> None:
     if "password" in changes or changes.get("active") is False:
         revoke_all_tokens(user)  # every session ends: log in again with the new password
     audit.record("user_updated", actor_id=actor_id, target_id=user.id,
-                 fields=sorted(set(changes) - {"password", "current_password"}))
+                 fields=sorted(set(changes) - {"current_password"}))
 
 
 def delete_user(user: User, *, actor_id: str) -> None:

@@ -13,12 +13,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from service import audit
-from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
+from service.api import (
+    PageArgs,
+    UTCDateTime,
+    count_under_lock,
+    get_or_404,
+    json_body,
+    not_found,
+    page_of,
+    paginate,
+    query,
+)
 from service.auth.scopes import ADMIN_SCOPES, SCOPES
 from service.auth.tokens import create_api_key
 from service.errors import APIError
 from service.extensions import db, ma, token_auth
-from service.models import ApiKey, utcnow
+from service.models import ApiKey, User, utcnow
 
 api_keys = Blueprint("api_keys", __name__)
 
@@ -58,8 +68,8 @@ class NewApiKeySchema(ma.Schema):
                          validate=validate.Length(min=1, max=len(SCOPES)),
                          metadata={"description": "; ".join(f"{k}: {v}"
                                                            for k, v in SCOPES.items())})
-    expires_at = fields.AwareDateTime(
-        load_default=None, allow_none=True, default_timezone=None,
+    expires_at = UTCDateTime(
+        load_default=None, allow_none=True,
         metadata={"description": "ISO 8601 with a zone; none: until revoked"})
 
     @validates("expires_at")
@@ -99,7 +109,7 @@ def new(args):
     if not caller.is_admin and ADMIN_SCOPES & set(scopes):
         raise APIError(422, "Only admins can give a key admin scopes.",
                        errors={"scopes": ["Admin scopes need an admin."]})
-    active = db.session.scalar(select(func.count()).select_from(ApiKey).where(
+    active = count_under_lock(User, caller.id, select(func.count()).select_from(ApiKey).where(
         ApiKey.user_id == caller.id, ApiKey.revoked_at.is_(None),
         ApiKey.token_version == caller.token_version))
     if active >= MAX_ACTIVE_KEYS_PER_USER:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import g, request
 from marshmallow import ValidationError as SchemaError
-from werkzeug.exceptions import BadRequest
 
+from service.api import request_json
 from service.auth.schemas import LoginSchema
 from service.errors import APIError
 
@@ -17,17 +17,6 @@ from service.errors import APIError
 def normalize_email(email: str) -> str:
     """Emails are stored and compared stripped and lower-cased."""
     return email.strip().lower()
-
-
-def request_json(*, empty_ok: bool = False):
-    """The request's JSON; malformed JSON is the same 400 as on the json_body endpoints."""
-    if empty_ok and not request.get_data(cache=True):
-        return {}
-    try:
-        return request.get_json()
-    except BadRequest:  # a 413 (body too large) is not a BadRequest and passes through
-        raise APIError(400, "The request body is not valid JSON.",
-                       errors={"_schema": ["Invalid JSON body."]}) from None
 
 
 def login_credentials() -> dict:

@@ -9,9 +9,9 @@ from flask import Blueprint, current_app, request
 from marshmallow import ValidationError as SchemaError
 
 from service import audit
-from service.api import json_body
+from service.api import json_body, request_json
 from service.auth.accounts import create_user, password_is, user_by_email
-from service.auth.credentials import login_credentials, request_json
+from service.auth.credentials import login_credentials
 from service.auth.schemas import (
     LogoutSchema,
     RefreshSchema,

@@ -4,6 +4,10 @@ A route declares its scope with ``@api_key_scope(...)`` right under its ``@route
 without one (logout, changing credentials, managing API keys) takes no API key at all: a
 leaked key can neither mint more keys nor take over the account. Access tokens are not
 scoped; they can do whatever the user's role allows.
+
+A scans route reaches into projects when the scan is another member's or joins, leaves or
+changes a register: there the key needs the projects scope too (``require_scope``), so
+that ``scans:*`` means its user's own scans and ``projects:*`` what is shared.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from flask import current_app, request
 from service.errors import APIError
 
 SCOPES: dict[str, str] = {
-    "scans:read": "list, read and download your scans",
-    "scans:write": "scan documents, correct findings, delete scans",
-    "projects:read": "list and read your projects, their members and risk registers",
-    "projects:write": "create and change projects, members and register entries",
+    "scans:read": "list, read and download your scans (others' need projects:read too)",
+    "scans:write": "scan documents, correct findings, delete scans (in a project: with "
+                   "projects:write too)",
+    "projects:read": "list and read your projects, their members, scans and risk registers",
+    "projects:write": "create and change projects, members and register entries; with "
+                      "scans:write, scans that join, leave or change a register",
     "account:read": "read your own account",
     "admin:read": "(admins) list users, the audit log, LLM calls and every API key",
     "admin:write": "(admins) create, change and delete users",
@@ -42,5 +48,11 @@ def require_key_scope(caller) -> None:
     scope = getattr(view, "api_key_scope", None)
     if scope is None:
         raise APIError(403, "API keys cannot be used here: sign in and use an access token.")
-    if scope not in caller.scopes:
+    require_scope(caller, scope)
+
+
+def require_scope(caller, scope: str) -> None:
+    """403 if ``caller`` came with an API key that lacks ``scope``; access tokens pass. For
+    a request that reaches past its route's own scope (see the module's docstring)."""
+    if caller.scopes is not None and scope not in caller.scopes:
         raise APIError(403, f"This API key lacks the scope {scope}.")

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 
 from service import audit
 from service.api import get_or_404, not_found, paginate, query
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import api_key_scope, require_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -71,6 +71,7 @@ def new():
     caller = token_auth.current_user()
     project_id = _form_value("project_id", 36) or None
     if project_id is not None:
+        require_scope(caller, "projects:write")
         project_id = project_id_for(caller, project_id, "editor")
     force = _form_value("force_llm", 5).lower()
     if force not in ("", "true", "false", "1", "0", "yes", "no", "on", "off"):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import contains_eager
 from service import audit
 from service.api import (
     LIKE_ESCAPE,
+    count_under_lock,
     get_or_404,
     json_body,
     like_escaped,
@@ -38,6 +39,7 @@ from service.projects.schemas import (
     ProjectSchema,
     ProjectUpdateSchema,
 )
+from service.rate_limits import account_lookup_missed, account_lookups_per_address
 
 projects = Blueprint("projects", __name__)
 
@@ -60,8 +62,9 @@ def new(args):
     """Create a project; you are its owner"""
     caller = token_auth.current_user()
     limit = current_app.config["SETTINGS"].MAX_PROJECTS_PER_USER
-    owned = db.session.scalar(select(func.count()).select_from(ProjectMember).where(
-        ProjectMember.user_id == caller.id, ProjectMember.role == "owner"))
+    owned = count_under_lock(User, caller.id, select(func.count()).select_from(ProjectMember)
+                             .where(ProjectMember.user_id == caller.id,
+                                    ProjectMember.role == "owner"))
     if owned >= limit:
         raise APIError(409, f"You own {owned} projects, the most one person may "
                             "(MAX_PROJECTS_PER_USER); delete one or hand one over first.")
@@ -182,18 +185,21 @@ def members(args, project_id):
 @projects.route("/<project_id>/members", methods=["POST"])
 @api_key_scope("projects:write")
 @authenticate(token_auth)
+@account_lookups_per_address
 @json_body(MemberCreateSchema)
 @response(MemberSchema, 201)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: NOT_MEMBER + "; or no active user with this email",
                   409: "Already a member; or MAX_PROJECT_MEMBERS reached",
-                  422: "A malformed email; a bad role"})
+                  422: "A malformed email; a bad role",
+                  429: "Too many emails without an account (registration's budget)"})
 def add_member(args, project_id):
     """Add a user to a project with a role (owner)"""
     caller = token_auth.current_user()
     project = project_for(caller, project_id, "owner")
     user = user_by_email(args["email"])
     if user is None or not user.active:
+        account_lookup_missed()
         raise APIError(404, "There is no active user with this email.",
                        errors={"email": ["No active user with this email."]})
     if db.session.get(ProjectMember, (project.id, user.id)) is not None:

@@ -7,8 +7,8 @@ from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
 
 from service.analyzers import current_encoder
-from service.api import PageArgs, get_or_404, json_body, not_found, query
-from service.auth.scopes import api_key_scope
+from service.api import PageArgs, get_or_404, json_body, not_found, query, request_json
+from service.auth.scopes import api_key_scope, require_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -105,8 +105,11 @@ def own_scan(scan_id: str, *, admin_may_read: bool = False) -> Scan:
 def readable_scan(scan_id: str) -> Scan:
     """A scan the caller may read: theirs, their project's, or any for an admin."""
     scan = get_or_404(Scan, scan_id, "scan")
-    if not may_read_scan(token_auth.current_user(), scan):
+    caller = token_auth.current_user()
+    if not may_read_scan(caller, scan):
         raise not_found("scan")
+    if scan.user_id != caller.id:  # a member's, or any for an admin
+        require_scope(caller, "projects:read" if scan.project_id else "admin:read")
     return scan
 
 
@@ -114,7 +117,10 @@ def editable_scan(scan_id: str) -> Scan:
     """A scan the caller may change: theirs, or their project's as its editor or owner;
     403 for a project's viewer, 404 for everyone else (check_scan_edit)."""
     scan = get_or_404(Scan, scan_id, "scan")
-    check_scan_edit(token_auth.current_user(), scan)
+    caller = token_auth.current_user()
+    check_scan_edit(caller, scan)
+    if scan.project_id is not None:  # the change reaches the project's register
+        require_scope(caller, "projects:write")
     return scan
 
 
@@ -147,13 +153,15 @@ def scan_from_request() -> Scan:
             args["text"], None, args["force_llm"], args["min_score"], args["project_id"])
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
+    if project_id is not None:
+        require_scope(token_auth.current_user(), "projects:write")
     return create_scan(token_auth.current_user(), text=text, upload=upload, force_llm=force_llm,
                        min_score=min_score, project_id=project_id)
 
 
 def _json_scan_args() -> dict:
     try:
-        return ScanRequestSchema().load(request.get_json())
+        return ScanRequestSchema().load(request_json())
     except SchemaError as exc:
         raise APIError(422, "The request has invalid or missing fields.",
                        errors=exc.messages) from None
@@ -171,6 +179,7 @@ def all(args):
     caller = token_auth.current_user()
     project_id = args.pop("project_id", None)
     if project_id is not None:
+        require_scope(caller, "projects:read")
         project_id = project_for(caller, project_id).id
     return scan_page(caller.id, args, project_id=project_id)
 
@@ -198,6 +207,8 @@ def update(args, scan_id):
     caller = token_auth.current_user()
     if scan.user_id != caller.id:
         raise APIError(403, "Only the person who made a scan may move it.")
+    if scan.project_id is not None or args["project_id"] is not None:
+        require_scope(caller, "projects:write")
     check_scan_edit(caller, scan)  # out of a project they only view: 403
     return move_scan(scan, args["project_id"], caller)
 

@@ -97,12 +97,17 @@ def get(user_id):
 @password_guesses_per_account
 @json_body(AdminUpdateSchema)
 @response(user_schema)
-@other_responses({401: "No or bad token", 404: "No such user (or not yours)",
+@other_responses({401: "No or bad token",
+                  403: "An API key changing its own user's email or password",
+                  404: "No such user (or not yours)",
                   409: "Email taken, or the last admin would be lost",
                   422: "Invalid fields, or role/active/id on your own record",
                   429: "Too many wrong current_password guesses; see Retry-After"})
 def update(args, user_id):
-    """Update a user: your own email and password, or anything of anyone for an admin"""
+    """Update a user: your own email and password, or anything of anyone for an admin
+
+    Your own email or password takes `current_password`, admins' too, and never an API key.
+    """
     caller = token_auth.current_user()
     user = _visible_user(user_id)
     if not caller.is_admin:
@@ -112,11 +117,17 @@ def update(args, user_id):
             raise APIError(422, "You cannot change these fields of your own record.",
                            errors={name: ["Not allowed."] for name in forbidden})
     changes_credentials = "email" in args or "password" in args
-    if (user.id == caller.id and changes_credentials and not caller.is_admin
-            and not password_is(user, args.get("current_password", ""))):
-        password_guess_failed()
-        raise APIError(422, "current_password is required and must be correct.",
-                       errors={"current_password": ["Incorrect or missing."]})
+    if user.id == caller.id and changes_credentials:
+        # The account's own credentials: never with an API key (admin:write included), and
+        # only with the current password, admins too: a leaked key or an unattended session
+        # cannot take the account. An admin resets another user's without it (audited).
+        if caller.api_key_id is not None:
+            raise APIError(403, "An API key cannot change its own user's email or password: "
+                                "sign in and use an access token.")
+        if not password_is(user, args.get("current_password", "")):
+            password_guess_failed()
+            raise APIError(422, "current_password is required and must be correct.",
+                           errors={"current_password": ["Incorrect or missing."]})
     update_user(user, args, actor_id=caller.id)
     db.session.commit()
     return user
