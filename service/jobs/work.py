@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import metrics
 from service.analysis.base import AnalysisError
+from service.api import lock_row
 from service.errors import APIError
 from service.extensions import db
 from service.jobs import intake
@@ -109,9 +110,8 @@ def _lock(job_id: str) -> None:
     """Take the job's row first, before any of its documents' rows, in every transaction
     that changes them (claim, finish, cancel): one lock order, so that two workers finishing
     documents of one job wait for each other instead of deadlocking on MySQL (the job's end
-    reads every document of the job). A no-op UPDATE: the row lock on MySQL, the write lock
-    on SQLite (as register.lock does for a project)."""
-    db.session.execute(update(Job).where(Job.id == job_id).values(total=Job.total))
+    reads every document of the job)."""
+    lock_row(Job, job_id)
 
 
 def _has_scan(document_id: int) -> bool:
