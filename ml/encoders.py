@@ -44,6 +44,7 @@ def encoder_dir(name: str, root: Path = ENCODERS_ROOT) -> Path:
 
 
 def sha256(path: Path) -> str:
+    """A file's SHA-256, read a MiB at a time (encoders and data files alike: ml.train)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):

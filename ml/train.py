@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import hashlib
 import json
 import os
 import random
@@ -43,6 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.card import environment, model_card
 from ml.encoders import ENCODERS, encoder_dir
+from ml.encoders import sha256 as file_sha256
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx
 from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
@@ -174,14 +174,6 @@ class TrainingConfig:
 
 # ---------------------------------------------------------------------------------------
 # Data
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------
