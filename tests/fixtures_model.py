@@ -48,7 +48,7 @@ TEST_TRAINING = {
 CODE_FILES = ("ml/train.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
-              "service/analysis/segment.py", "ml/splits.py", "ml/card.py")
+              "service/analysis/segment.py", "ml/splits.py", "ml/card.py", "ml/encoders.py")
 
 
 def pytest_configure(config):
