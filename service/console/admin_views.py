@@ -7,12 +7,12 @@ the API's 403 as the console's error page, never a page of other people's data."
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, failed, safe_target, words
+from service.console.pages import check_id, data_or_fail, download, safe_target, words
 from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
@@ -27,7 +27,6 @@ LLM_CALL_FILTERS = ("status", "scan_id")
 ROLES = ("user", "admin")
 LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_output",
                 "redirect", "too_large")
-DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition")
 PER_PAGE = 20
 
 
@@ -72,11 +71,7 @@ def review():
 def review_feedback():
     """Your corrections as the API's JSONL download (its type and attachment name)."""
     answer = api("GET", "/findings/feedback")
-    if not answer.ok:
-        return failed(answer)
-    return Response(answer.data, status=answer.status,
-                    headers={name: answer.headers[name]
-                             for name in DOWNLOAD_HEADERS if name in answer.headers})
+    return download(answer)
 
 
 # ---------------------------------------------------------------------------------- admin

@@ -8,9 +8,11 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from flask import abort, make_response, render_template
+from flask import Response, abort, make_response, render_template
 
 from service.console.client import Answer
+
+DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
 
 # What a console page says for an HTTP status; the API's detail says the rest.
 TITLES = {400: "That request was not understood", 401: "Signed out", 403: "Not allowed",
@@ -66,6 +68,16 @@ def data_or_fail(answer: Answer):
     if not answer.ok:
         abort(make_response(*failed(answer)))
     return answer.json
+
+
+def download(answer: Answer):
+    """The API's answer passed through as a download (its bytes, status, type, attachment
+    name and length), or the console's error page for a failed one."""
+    if not answer.ok:
+        return failed(answer)
+    return Response(answer.data, status=answer.status,
+                    headers={name: answer.headers[name]
+                             for name in DOWNLOAD_HEADERS if name in answer.headers})
 
 
 def check_id(value: str, what: str) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
-from service.console.pages import check_id, data_or_fail, failed, safe_target, words
+from service.console.pages import check_id, data_or_fail, download, failed, safe_target, words
 from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
 
@@ -34,7 +34,6 @@ EXPORT_FILTERS = ("status", "category")  # what the export accepts (RiskExportAr
 COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Owner", None),
            ("Due date", "due_date"), ("Last seen", "last_seen"), ("Seen", "occurrences"))
 RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category")
-DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
 
 
 # --- the list, and a new project -----------------------------------------------------------
@@ -127,10 +126,7 @@ def project_export(project_id: str):
     query = {name: value for name in ("format", *EXPORT_FILTERS)
              if (value := request.args.get(name, "").strip())}
     answer = api("GET", f"/projects/{project_id}/risks/export", query=query)
-    if not answer.ok:
-        return failed(answer)
-    return Response(answer.data, headers={name: answer.headers[name]
-                                          for name in DOWNLOAD_HEADERS if name in answer.headers})
+    return download(answer)
 
 
 # --- one entry -----------------------------------------------------------------------------

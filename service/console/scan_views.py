@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed, safe_target, words
+from service.console.pages import data_or_fail, download, failed, safe_target, words
 from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
-DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
 
 
 @console.get("/scan")
@@ -95,10 +94,7 @@ def delete_scan(scan_id: str):
 def scan_file(scan_id: str):
     """The original document, as the API serves it (its type and attachment name)."""
     answer = api("GET", f"/scans/{scan_id}/file")
-    if not answer.ok:
-        return failed(answer)
-    return Response(answer.data, headers={name: answer.headers[name]
-                                          for name in DOWNLOAD_HEADERS if name in answer.headers})
+    return download(answer)
 
 
 @console.get("/scans")
