@@ -62,19 +62,17 @@ def passed_shares(documents, fast_scored, threshold: float) -> dict[str, float]:
     return {key: round(passed[key] / judged[key], 4) for key in sorted(judged) if judged[key]}
 
 
-def int8_agreement(reader_dir: Path, data_dir: Path) -> dict:
-    """How often the reader's int8 labels equal its fp32 labels on the validation sentences,
-    each at the reader's operating point."""
+def int8_agreement(int8_reader, data_dir: Path) -> dict:
+    """How often the reader's int8 labels (``int8_reader``, loaded once for the screen too)
+    equal its fp32 labels on the validation sentences, each at the reader's operating point."""
     from ml.splits import load_split
     from service.analysis.transformer import TransformerAnalyzer
 
     split = load_split(data_dir, "validation")
-    labels = {}
-    for quantize in ("none", "int8"):
-        analyzer = TransformerAnalyzer(reader_dir, runtime="onnx", quantize=quantize)
-        labels[quantize] = [label for label, _ in analyzer.classify(
-            split.inputs(analyzer.context))]
-    same = sum(a == b for a, b in zip(labels["none"], labels["int8"]))
+    fp32 = TransformerAnalyzer(int8_reader.model_dir, runtime="onnx", quantize="none")
+    labels = [[label for label, _ in analyzer.classify(split.inputs(analyzer.context))]
+              for analyzer in (fp32, int8_reader)]
+    same = sum(a == b for a, b in zip(*labels))
     return {"sentences": len(split.texts), "same_labels": round(same / len(split.texts), 4)}
 
 
@@ -106,7 +104,7 @@ def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path |
     return {"screen": threshold, "keep": keep, "kept_on_dev": kept,
             "fast_model": fast.version, "reader_model": reader.version,
             "reader_min_score": reader.min_score, "passed": passed,
-            "int8": int8_agreement(reader_dir, data_dir)}
+            "int8": int8_agreement(reader, data_dir)}
 
 
 def card_section(screen: dict) -> str:
