@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 from service.extensions import db
@@ -66,3 +67,25 @@ def assert_problem(response, status, *fields):
     for field in fields:
         assert field in body.get("errors", {}), body
     return body
+
+
+def at_once(app, method: str, path: str, *, parallel: int, headers=None, json=None) -> list:
+    """``parallel`` copies of one request, released together by a barrier, each from a
+    client of its own; their responses, in the order they came back."""
+    barrier = threading.Barrier(parallel)
+    responses = []
+    lock = threading.Lock()
+
+    def send():
+        client = app.test_client()
+        barrier.wait()
+        response = client.open(path, method=method, headers=headers, json=json)
+        with lock:
+            responses.append(response)
+
+    threads = [threading.Thread(target=send) for _ in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses

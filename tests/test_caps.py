@@ -3,38 +3,15 @@ request at a time per user (service.api.count_under_lock), on SQLite as on Maria
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import func, select
 
 from service.auth.api_keys import MAX_ACTIVE_KEYS_PER_USER
 from service.auth.tokens import create_api_key
 from service.extensions import db
 from service.models import ApiKey, AuditEvent, ProjectMember, User
-from tests.helpers import Accounts, assert_problem
+from tests.helpers import Accounts, assert_problem, at_once
 
 PARALLEL = 8
-
-
-def at_once(app, method, path, headers, json) -> list:
-    """``PARALLEL`` requests released together by a barrier; their responses."""
-    barrier = threading.Barrier(PARALLEL)
-    responses = []
-    lock = threading.Lock()
-
-    def send():
-        client = app.test_client()
-        barrier.wait()
-        response = client.open(path, method=method, headers=headers, json=json)
-        with lock:
-            responses.append(response)
-
-    threads = [threading.Thread(target=send) for _ in range(PARALLEL)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return responses
 
 
 def count(app, statement) -> int:
@@ -50,8 +27,8 @@ def test_concurrent_key_creations_stop_at_the_cap(app, client):
             create_api_key(owner, name=f"k{n}", scopes=["scans:read"], expires_at=None)
         db.session.commit()
 
-    responses = at_once(app, "POST", "/api/v1/auth/api-keys", headers,
-                        {"name": "racing", "scopes": ["scans:read"]})
+    responses = at_once(app, "POST", "/api/v1/auth/api-keys", parallel=PARALLEL,
+                        headers=headers, json={"name": "racing", "scopes": ["scans:read"]})
 
     assert sorted(r.status_code for r in responses) == [201] * 2 + [409] * (PARALLEL - 2)
     for response in responses:
@@ -71,7 +48,8 @@ def test_concurrent_project_creations_stop_at_the_cap(make_app):
     assert client.post("/api/v1/projects", json={"name": "first"},
                        headers=headers).status_code == 201
 
-    responses = at_once(app, "POST", "/api/v1/projects", headers, {"name": "racing"})
+    responses = at_once(app, "POST", "/api/v1/projects", parallel=PARALLEL, headers=headers,
+                        json={"name": "racing"})
 
     assert sorted(r.status_code for r in responses) == [201] * 2 + [409] * (PARALLEL - 2)
     for response in responses:

@@ -8,14 +8,13 @@ the user is revoked and the user logs in again (docs/api.md: "refresh once").
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import time_machine
 
 from service.extensions import db
 from service.models import AuditEvent, AuthSession
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, at_once
 
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/auth/me"
@@ -29,24 +28,10 @@ def test_parallel_refreshes_with_one_token_give_exactly_one_new_pair(app, accoun
     user = accounts.register()
     tokens = accounts.login(user["email"])
     parallel = 4
-    barrier = threading.Barrier(parallel)
-    statuses: list[int] = []
-    bodies: list[dict] = []
-    lock = threading.Lock()
-
-    def refresh():
-        client = app.test_client()
-        barrier.wait()
-        response = client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
-        with lock:
-            statuses.append(response.status_code)
-            bodies.append(response.get_json())
-
-    threads = [threading.Thread(target=refresh) for _ in range(parallel)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    responses = at_once(app, "POST", REFRESH, parallel=parallel,
+                        json={"refresh_token": tokens["refresh_token"]})
+    statuses = [response.status_code for response in responses]
+    bodies = [response.get_json() for response in responses]
     assert sorted(statuses) == [200] + [401] * (parallel - 1), statuses
     for body in bodies:
         if "access_token" not in body:
