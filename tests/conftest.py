@@ -12,10 +12,12 @@ import dataclasses
 import os
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from flask_migrate import upgrade
 
 from reliability.servers import create_database, drop_database
 from service import create_app
+from service.auth import passwords
 from service.config import Settings
 from service.extensions import db
 from tests.helpers import Accounts, mysql_server_url
@@ -24,6 +26,22 @@ from tests.helpers import Accounts, mysql_server_url
 pytest_plugins = ["tests.fixtures_model", "tests.projects"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
+
+CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+CHEAP_DUMMY_HASH = CHEAP_HASHER.hash("riskscan-timing-equaliser")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request, monkeypatch):
+    """argon2id at argon2-cffi's testing profile instead of OWASP's costs (30 ms a hash on
+    2 cores): the suite registers and signs in thousands of users, and the hashing was a
+    quarter of its time. The same code hashes and verifies; a hash records its parameters.
+    A test marked ``production_password_cost`` keeps the production hasher (its cost is
+    the thing it checks)."""
+    if request.node.get_closest_marker("production_password_cost"):
+        return
+    monkeypatch.setattr(passwords, "_hasher", CHEAP_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP_DUMMY_HASH)
 
 
 @pytest.fixture(scope="session")
