@@ -8,6 +8,11 @@ code: a second pytest run with the same inputs (in one CI job, or locally) reuse
 Training selects its best epoch on the even lines of ``validation.jsonl``; the odd lines
 are kept out of training altogether and serve as the held-out slice the tests score on.
 ``ml/data/test.jsonl`` is never used by the tests.
+
+When the session needs the model and the cache has none, training starts at once in a
+process of its own (``python -m tests.fixtures_model``, niced), and the test modules that
+need the model run last: the other modules, which leave a core idle, overlap the training,
+and the fixture then finds the model (or waits for it on the cache folder's lock).
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,9 +94,8 @@ def _cache_key() -> str:
     return digest.hexdigest()[:12]
 
 
-@pytest.fixture(scope="session")
-def test_model_data_dir() -> Path:
-    """A data folder for the test model: train.jsonl, validation = even lines of
+def prepare_data_dir() -> Path:
+    """The test model's data folder: train.jsonl, validation = even lines of
     ml/data/validation.jsonl, test = its odd lines (the held-out slice)."""
     train, validation = _split_lines("train"), _split_lines("validation")
     cache_dir = MODELS_ROOT / f".test-{_cache_key()}"
@@ -103,6 +110,29 @@ def test_model_data_dir() -> Path:
     return data_dir
 
 
+def _model_dir(cache_dir: Path) -> Path:
+    return cache_dir / f"test-{cache_dir.name.removeprefix('.test-')}"
+
+
+def train_test_model(data_dir: Path) -> Path:
+    """The small model of ``data_dir``'s cache folder, trained unless it is there."""
+    from ml.train import TrainingConfig, train
+
+    cache_dir = data_dir.parent
+    model_dir = _model_dir(cache_dir)
+    with _exclusive(cache_dir):
+        if not (model_dir / "metrics.json").is_file():
+            shutil.rmtree(model_dir, ignore_errors=True)
+            train(TrainingConfig(data_dir=data_dir, output_root=cache_dir,
+                                 version=model_dir.name, set_current=False, **TEST_TRAINING))
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def test_model_data_dir() -> Path:
+    return prepare_data_dir()
+
+
 @pytest.fixture(scope="session")
 def held_out_path(test_model_data_dir: Path) -> Path:
     """JSONL of validation sentences the test model never saw (nor chose an epoch on)."""
@@ -112,17 +142,7 @@ def held_out_path(test_model_data_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained_model_dir(test_model_data_dir: Path) -> Path:
     """A small model trained once per data/settings/code (see the module docstring)."""
-    from ml.train import TrainingConfig, train
-
-    cache_dir = test_model_data_dir.parent
-    version = f"test-{cache_dir.name.removeprefix('.test-')}"
-    model_dir = cache_dir / version
-    with _exclusive(cache_dir):
-        if not (model_dir / "metrics.json").is_file():
-            shutil.rmtree(model_dir, ignore_errors=True)
-            train(TrainingConfig(data_dir=test_model_data_dir, output_root=cache_dir,
-                                 version=version, set_current=False, **TEST_TRAINING))
-    return model_dir
+    return train_test_model(test_model_data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +151,55 @@ def trained_analyzer(trained_model_dir: Path):
     from service.analysis.transformer import TransformerAnalyzer
 
     return TransformerAnalyzer(trained_model_dir)
+
+
+# The fixtures that take the cache folder's lock, and whether one trains (scan_model_dir
+# does where RISKSCAN_TEST_MODEL_DIR names no model).
+_LOCKING = {"test_model_data_dir", "scan_model_dir"}
+_TRAINING = pytest.StashKey[subprocess.Popen]()
+
+
+def _trains(item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return "trained_model_dir" in names or (
+        "scan_model_dir" in names and not os.environ.get("RISKSCAN_TEST_MODEL_DIR"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """The modules with a test that needs the model run after the others (a stable sort:
+    each group keeps its order), so that a training started at the session's start has
+    the other modules' time to finish."""
+    needing = {item.path for item in items if _LOCKING & set(getattr(item, "fixturenames", ()))}
+    items.sort(key=lambda item: item.path in needing)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """Train in the background when a test will need the model, the cache has none, and
+    tests that do not need it run first (else the fixture trains, in the session)."""
+    items = session.items
+    if session.config.option.collectonly or not items or _trains(items[0]):
+        return
+    if not any(_trains(item) for item in items):
+        return
+    cache_dir = prepare_data_dir().parent
+    if (_model_dir(cache_dir) / "metrics.json").is_file():
+        return
+    with open(cache_dir / "background-training.log", "w") as log:
+        session.config.stash[_TRAINING] = subprocess.Popen(
+            [sys.executable, "-m", "tests.fixtures_model"], cwd=REPO_ROOT, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def pytest_sessionfinish(session):
+    """A training still running (the session stopped before its model tests) is ended."""
+    process = session.config.stash.get(_TRAINING, None)
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait()
+
+
+if __name__ == "__main__":
+    os.nice(10)  # the session's tests come first; this takes the core they leave idle
+    train_test_model(prepare_data_dir())
