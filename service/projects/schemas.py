@@ -76,17 +76,12 @@ class FindingRefSchema(ma.Schema):
 
 
 class Level(fields.Integer):
-    """A likelihood or an impact: a JSON integer 1–5, or null (not rated). Not "3", 2.5,
-    3.0 or true, which marshmallow's Integer would take (true is an int to Python)."""
+    """A likelihood or an impact in a body: a JSON integer 1–5 (strict: not "3", 2.5 or
+    3.0, which marshmallow's Integer would take; true it refuses either way)."""
 
     def __init__(self, **kwargs):
         super().__init__(strict=True, validate=validate.Range(min=rating.LEVELS[0],
                                                               max=rating.LEVELS[-1]), **kwargs)
-
-    def _validated(self, value):
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._validated(value)
 
 
 BANDS = tuple(name for name, _, _ in rating.BANDS)
