@@ -46,9 +46,10 @@ def entries_json(rows) -> list[dict]:
                 _links_of(), {"ids": [row.id for row in rows]}):
             findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id})
     return [{"id": row.id, "risk": row.risk, "category": row.category, "status": row.status,
-             **rated(row), "owner_id": row.owner_id, "due_date": _iso(row.due_date), "notes": row.notes,
-             "first_seen": _iso(row.first_seen), "last_seen": _iso(row.last_seen),
-             "occurrences": row.occurrences, "reopened": bool(row.reopened),
+             **rated(row), "owner_id": row.owner_id, "due_date": _iso(row.due_date),
+             "notes": row.notes, "first_seen": _iso(row.first_seen),
+             "last_seen": _iso(row.last_seen), "occurrences": row.occurrences,
+             "reopened": bool(row.reopened),
              "findings": findings[row.id]} for row in rows]
 
 
