@@ -135,6 +135,14 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class QueryBoolean(fields.Boolean):
+    """``true`` or ``false`` in a query string, and nothing else: what the spec's boolean
+    promises (marshmallow's Boolean also takes 1, yes, on…; StrictBoolean wants JSON's)."""
+
+    truthy: ClassVar[set[str]] = {"true"}
+    falsy: ClassVar[set[str]] = {"false"}
+
+
 class PageArgs(ma.Schema):
     # Bounded, so that the offset (page - 1) * per_page fits the database's integers: an
     # unbounded page was a 500 (OverflowError on SQLite, found by schemathesis).

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from limits import parse_many
 
+from service import rating
+
 ENVIRONMENTS = ("production", "development", "testing")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -140,6 +142,12 @@ class Settings:
     REGISTER_MATCH_THRESHOLD: float = _setting(
         0.62, _float, "cosine similarity (−1–1) at which a finding joins a register entry of "
         "its category as the same risk; chosen on labelled pairs (docs/register.md)")
+    RISK_LIKELIHOOD_LABELS: tuple = _setting(
+        rating.LIKELIHOOD_LABELS, rating.labels, "the words for a register entry's likelihood "
+        "1–5, comma-separated (docs/register.md#ratings)")
+    RISK_IMPACT_LABELS: tuple = _setting(
+        rating.IMPACT_LABELS, rating.labels, "the words for a register entry's impact 1–5, "
+        "comma-separated")
     MAX_PROJECTS_PER_USER: int = _setting(100, _int, "projects one user may own")
     MAX_PROJECT_MEMBERS: int = _setting(200, _int, "members of one project")
     UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     event,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from service import rating
 from service.extensions import db
 
 ROLES = ("user", "admin")
@@ -242,6 +244,9 @@ class RegisterEntry(db.Model):
         String(36), ForeignKey("users.id", ondelete="SET NULL"))
     due_date: Mapped[date | None] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
+    # 1–5 each, null until rated; the score is their product (service/rating.py).
+    likelihood: Mapped[int | None] = mapped_column(SmallInteger)
+    impact: Mapped[int | None] = mapped_column(SmallInteger)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
@@ -254,6 +259,14 @@ class RegisterEntry(db.Model):
         back_populates="entry", cascade="all, delete-orphan", passive_deletes=True)
     vector: Mapped[RegisterVector] = relationship(
         cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def score(self) -> int | None:
+        return rating.score(self.likelihood, self.impact)
+
+    @property
+    def band(self) -> str | None:
+        return rating.band(self.score)
 
 
 class RegisterVector(db.Model):

@@ -40,7 +40,7 @@ BODIES = {
     ("PATCH", "projects.update"): lambda: {"name": "renamed"},
     ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
     ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
-    ("PATCH", "risks.update"): lambda: {"status": "closed"},
+    ("PATCH", "risks.update"): lambda: {"status": "closed", "likelihood": 5, "impact": 5},
 }
 
 
@@ -155,6 +155,7 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("GET", "/api/v1/projects/<project_id>/risks/export"),
             ("GET", "/api/v1/projects/<project_id>/changes"),
             ("GET", "/api/v1/projects/<project_id>/trend"),
+            ("GET", "/api/v1/projects/<project_id>/matrix"),
             ("GET", "/api/v1/jobs/<job_id>"), ("DELETE", "/api/v1/jobs/<job_id>")} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \

@@ -354,6 +354,48 @@ def test_the_entrys_page_shows_it_and_saves_its_form(team, people, reported):
     assert "Finance agreed.</textarea>" in page and 'value="2027-01-31"' in page
 
 
+def test_the_heat_map_is_a_table_whose_counts_link_to_the_register_filtered_to_them(
+        team, people, reported):
+    for category in ("budget", "vendor"):
+        response = team.client.patch(f"/api/v1/projects/{team.id}/risks/"
+                                     f"{reported[category]['id']}",
+                                     json={"likelihood": 4, "impact": 5}, headers=team.owner_h)
+        assert response.status_code == 200
+    viewer = people["viewer"]
+    page = viewer.page(f"/app/projects/{team.id}")
+    table = re.search(r'<table class="matrix-table".*?</table>', page, re.DOTALL)[0]
+    assert re.findall(r'<th scope="col">([^<]*)</th>', table) == [
+        "1 Negligible", "2 Minor", "3 Moderate", "4 Major", "5 Severe"]
+    assert re.findall(r'<th scope="row">([^<]*)</th>', table) == [
+        "5 Almost certain", "4 Likely", "3 Possible", "2 Unlikely", "1 Rare"]
+    # the band in words in every cell: 15, 16, 20 and 25 are critical
+    assert table.count('class="band-name">critical<') == 6
+    links = [html.unescape(href) for href in re.findall(r'<a href="([^"]+)"', table)]
+    assert links == [f"/app/projects/{team.id}?status=open&likelihood=4&impact=5"]
+    filtered = viewer.page(links[0])
+    rows = rows_of(filtered)
+    assert set(rows) == {reported["budget"]["id"], reported["vendor"]["id"]}
+    assert all('data-band="critical">20 critical</span>' in row for row in rows.values())
+    assert "Rating filter: likelihood 4, impact 5" in filtered
+    unrated = html.unescape(re.search(r'Not rated: <a href="([^"]+)">1 open risk</a>',
+                                      page)[1])
+    assert set(rows_of(viewer.page(unrated))) == {reported["schedule"]["id"]}
+
+    owner = people["owner"]
+    url = f"/app/projects/{team.id}/risks/{reported['schedule']['id']}"
+    refused = owner.post_form(url, url, {"from": "details", "likelihood": "7", "impact": "x"})
+    assert refused.status_code == 422
+    assert "Must be greater than or equal to 1 and less than or equal to 5." in text_of(refused)
+    assert register_of(team.client, team.owner_h, team.id, rated="false") == [
+        reported["schedule"]]
+    response = owner.post_form(url, url, {"from": "details", "likelihood": "3", "impact": "2",
+                                          "next": url}, follow=False)
+    assert response.headers["Location"] == url
+    assert ">3 Possible</option>" in owner.page(url)
+    rated = register_of(team.client, team.owner_h, team.id, likelihood=3, impact=2)
+    assert [(e["id"], e["band"]) for e in rated] == [(reported["schedule"]["id"], "medium")]
+
+
 # --- changes, exports, the trend -----------------------------------------------------------
 
 def test_the_changes_page_says_what_is_new_persisting_and_gone(team, people, reported):
@@ -382,11 +424,14 @@ def test_the_exports_download_the_register_as_csv_and_xlsx(team, people, reporte
     assert 'attachment; filename="Billing-migration-risks.csv"' == response.headers[
         "Content-Disposition"]
     rows = list(csv.reader(io.StringIO(text_of(response).lstrip("\ufeff"))))
-    assert rows[0] == ["id", "risk", "category", "status", "owner", "due date", "first seen",
-                       "last seen", "occurrences", "notes"]
+    assert rows[0] == ["id", "risk", "category", "status", "likelihood", "impact", "score",
+                       "band", "owner", "due date", "first seen", "last seen", "occurrences",
+                       "notes"]
     assert len(rows) == 4
     response = viewer.get(f"/app/projects/{team.id}/export?format=csv&category=vendor")
     assert len(text_of(response).strip().splitlines()) == 2
+    response = viewer.get(f"/app/projects/{team.id}/export?format=csv&rated=true")
+    assert len(text_of(response).strip().splitlines()) == 1  # the rating's filters pass too
     response = viewer.get(f"/app/projects/{team.id}/export?format=xlsx")
     assert response.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(response.get_data())).active

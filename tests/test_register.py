@@ -438,20 +438,24 @@ def test_the_csv_export_is_the_register_as_a_sheet(team, client):
     entries = sorted(register_of(client, team.owner_h, team.id), key=lambda e: e["id"])
     client.patch(f"/api/v1/projects/{team.id}/risks/{entries[0]['id']}",
                  json={"owner_id": team.editor["id"], "due_date": "2026-12-15",
-                       "notes": "=HYPERLINK(\"http://evil\")"}, headers=team.owner_h)
+                       "notes": "=HYPERLINK(\"http://evil\")", "likelihood": 4, "impact": 5},
+                 headers=team.owner_h)
     response = _export(client, team, "csv")
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="Billing-migration-risks.csv"')
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0] == ["id", "risk", "category", "status", "owner", "due date", "first seen",
-                       "last seen", "occurrences", "notes"]
+    assert rows[0] == ["id", "risk", "category", "status", "likelihood", "impact", "score",
+                       "band", "owner", "due date", "first seen", "last seen", "occurrences",
+                       "notes"]
     assert [int(row[0]) for row in rows[1:]] == [e["id"] for e in entries]
-    first = rows[1]
+    first, unrated = rows[1], rows[2]
     assert first[1] == entries[0]["risk"] and first[2] == entries[0]["category"]
-    assert first[4] == team.editor["email"] and first[5] == "2026-12-15"
-    assert first[8] == "2"
-    assert first[9] == "'=HYPERLINK(\"http://evil\")"  # never a formula
+    assert first[4:8] == ["4", "5", "20", "critical"]
+    assert unrated[4:8] == ["", "", "", ""]
+    assert first[8] == team.editor["email"] and first[9] == "2026-12-15"
+    assert first[12] == "2"
+    assert first[13] == "'=HYPERLINK(\"http://evil\")"  # never a formula
     assert len(_export(client, team, "csv", category="budget").get_data(
         as_text=True).strip().splitlines()) == 2
 
@@ -460,25 +464,30 @@ def test_the_xlsx_export_has_a_header_widths_a_filter_and_no_formulas(team, clie
     scan_into(client, team.owner_h, team.id, WEEK_1)
     entry = register_of(client, team.owner_h, team.id)[0]
     client.patch(f"/api/v1/projects/{team.id}/risks/{entry['id']}",
-                 json={"notes": "=1+1"}, headers=team.owner_h)
+                 json={"notes": "=1+1", "likelihood": 2, "impact": 3}, headers=team.owner_h)
     response = _export(client, team, "xlsx")
     assert response.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(response.get_data())).active
-    assert [cell.value for cell in sheet[1]] == ["id", "risk", "category", "status", "owner",
-                                                 "due date", "first seen", "last seen",
+    assert [cell.value for cell in sheet[1]] == ["id", "risk", "category", "status",
+                                                 "likelihood", "impact", "score", "band",
+                                                 "owner", "due date", "first seen", "last seen",
                                                  "occurrences", "notes"]
     assert sheet.max_row == 3
-    assert sheet.auto_filter.ref == "A1:J3"
+    assert sheet.auto_filter.ref == "A1:N3"
     assert sheet.column_dimensions["B"].width > 40
     cells = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
-    notes = cells[entry["id"]][9]
+    # numbers a spreadsheet sorts and sums, and the band in words
+    assert [cell.value for cell in cells[entry["id"]][4:8]] == [2, 3, 6, "medium"]
+    assert [cell.data_type for cell in cells[entry["id"]][4:7]] == ["n", "n", "n"]
+    notes = cells[entry["id"]][13]
     assert notes.value == "=1+1" and notes.data_type == "s"  # text, not a formula
 
 
 def test_a_cell_starting_with_any_control_character_is_never_a_formula():
     """LF, VT and NUL as much as tab and CR (docs/register.md: any control character)."""
     controls = [chr(code) for code in (*range(32), *range(127, 160))]
-    row = {"id": 1, "risk": "", "category": "budget", "status": "open", "owner_email": None,
+    row = {"id": 1, "risk": "", "category": "budget", "status": "open", "likelihood": None,
+           "impact": None, "owner_email": None,
            "due_date": None, "first_seen": datetime(2026, 1, 5), "last_seen":
            datetime(2026, 1, 5), "occurrences": 1, "notes": ""}
     rows = [{**row, "id": index, "risk": f"{control}=cmd|' /C calc'!A0"}

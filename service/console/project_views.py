@@ -28,12 +28,16 @@ ROLES = ("owner", "editor", "viewer")
 
 PER_PAGE = 20
 DEFAULT_SORT = "-last_seen"  # the API's
-REGISTER_FILTERS = ("status", "category", "q")
-EXPORT_FILTERS = ("status", "category")  # what the export accepts (RiskExportArgs)
+# A matrix cell's link filters by likelihood and impact (its unrated count: rated=false).
+RATING_FILTERS = ("likelihood", "impact", "min_score", "rated")
+REGISTER_FILTERS = ("status", "category", "q", *RATING_FILTERS)
+EXPORT_FILTERS = ("status", "category", *RATING_FILTERS)  # what the export accepts
 # The register's columns, and the API's sort key of those it can sort by.
-COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Owner", None),
-           ("Due date", "due_date"), ("Last seen", "last_seen"), ("Seen", "occurrences"))
-RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category")
+COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Rating", "score"),
+           ("Owner", None), ("Due date", "due_date"), ("Last seen", "last_seen"),
+           ("Seen", "occurrences"))
+RATING = ("likelihood", "impact")
+RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category", *RATING)
 
 
 # --- the list, and a new project -----------------------------------------------------------
@@ -75,8 +79,9 @@ def _projects_page(*, form=None, error=None, errors=None, status=200):
 @console.get("/projects/<project_id>")
 @signed_in
 def project(project_id: str):
-    """The register: a page of entries with their filters and order, the trend chart, the
-    exports; each row a form that changes the entry's status, owner or due date."""
+    """The register: a page of entries with their filters and order, the heat map (each
+    cell a link to the register filtered to it), the trend chart, the exports; each row a
+    form that changes the entry's status, owner or due date."""
     check_id(project_id, "project")
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     filters = {name: value for name in REGISTER_FILTERS
@@ -91,15 +96,35 @@ def project(project_id: str):
         risks = data_or_fail(answer)
     members = _members(project_id)
     trend = data_or_fail(api("GET", f"/projects/{project_id}/trend"))
+    matrix = data_or_fail(api("GET", f"/projects/{project_id}/matrix"))
     keep = {**filters, **({"sort": sort} if sort != DEFAULT_SORT else {})}
     return render_template(
         "console/project.html", project=details, risks=risks, filters=filters, sort=sort,
         keep=keep, columns=_columns(sort, filters), members=members,
         emails={m["user_id"]: m["email"] for m in members}, statuses=STATUSES,
         categories=RISK_LABELS, error=error, errors=errors,
-        chart=trend_chart(trend, details["name"]),
+        chart=trend_chart(trend, details["name"]), matrix=_matrix(matrix),
+        rating_filters={k: v for k, v in filters.items() if k in RATING_FILTERS},
+        all_ratings=url_for("console.project", project_id=project_id, **{
+            k: v for k, v in filters.items() if k not in RATING_FILTERS}),
         export_filters={k: v for k, v in filters.items() if k in EXPORT_FILTERS},
         here=_here()), status
+
+
+def _matrix(matrix: dict) -> dict:
+    """The API's heat map as the table draws it: rows of cells, the likeliest row first,
+    each cell with the words of its levels (the deployment's labels)."""
+    likelihood = {level["value"]: level["label"] for level in matrix["scale"]["likelihood"]}
+    impact = {level["value"]: level["label"] for level in matrix["scale"]["impact"]}
+    rows = {}
+    for cell in matrix["cells"]:
+        rows.setdefault(cell["likelihood"], []).append(
+            {**cell, "likelihood_label": likelihood[cell["likelihood"]],
+             "impact_label": impact[cell["impact"]]})
+    return {"impact": matrix["scale"]["impact"], "bands": matrix["scale"]["bands"],
+            "rows": [{"likelihood": level, "label": likelihood[level], "cells": cells}
+                     for level, cells in rows.items()],
+            "unrated": matrix["unrated"]}
 
 
 def _columns(sort: str, filters: dict) -> list[dict]:
@@ -153,10 +178,11 @@ def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=Non
                             "findings": []})
         reports[-1]["findings"].append(ref["finding_id"])
     values = {**{name: risk.get(name) for name in RISK_FIELDS}, **(form or {})}
+    scale = data_or_fail(api("GET", f"/projects/{project_id}/matrix"))["scale"]
     return render_template(
         "console/risk.html", project=details, project_id=project_id, risk=risk,
         values=values, members=members, emails={m["user_id"]: m["email"] for m in members},
-        statuses=STATUSES, categories=RISK_LABELS, reports=reports, error=error,
+        statuses=STATUSES, categories=RISK_LABELS, scale=scale, reports=reports, error=error,
         errors=errors or {}, here=_here()), status
 
 
@@ -171,7 +197,9 @@ def project_risk_update(project_id: str, risk_id: int):
         if name in request.form:
             value = request.form[name]
             body[name] = None if value.strip() == "" and name in (
-                "owner_id", "due_date", "notes") else value
+                "owner_id", "due_date", "notes", *RATING) else value
+            if name in RATING and value.isascii() and value.isdigit():  # the API's integer
+                body[name] = int(value)
     answer = api("PATCH", f"/projects/{project_id}/risks/{risk_id}", json=body)
     if not answer.ok:
         if answer.status == 422 and request.form.get("from") == "details":

@@ -15,14 +15,20 @@ from urllib.parse import quote
 
 import xlsxwriter
 
-HEADER = ("id", "risk", "category", "status", "owner", "due date", "first seen", "last seen",
-          "occurrences", "notes")
-WIDTHS = (6, 70, 12, 11, 28, 11, 11, 11, 11, 40)
+from service import rating
+
+HEADER = ("id", "risk", "category", "status", "likelihood", "impact", "score", "band", "owner",
+          "due date", "first seen", "last seen", "occurrences", "notes")
+WIDTHS = (6, 70, 12, 11, 9, 7, 6, 9, 28, 11, 11, 11, 11, 40)
 FORMULA_START = ("=", "+", "-", "@")
 
 
 def _cells(row: dict) -> list:
-    return [row["id"], row["risk"], row["category"], row["status"], row["owner_email"] or "",
+    score = rating.score(row["likelihood"], row["impact"])
+    blank = lambda value: "" if value is None else value
+    return [row["id"], row["risk"], row["category"], row["status"], blank(row["likelihood"]),
+            blank(row["impact"]), blank(score), rating.band(score) or "",
+            row["owner_email"] or "",
             row["due_date"].isoformat() if row["due_date"] else "",
             row["first_seen"].date().isoformat(), row["last_seen"].date().isoformat(),
             row["occurrences"], row["notes"] or ""]

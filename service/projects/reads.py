@@ -10,6 +10,7 @@ from functools import cache
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
+from service import rating
 from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
 from service.extensions import db
 from service.models import RegisterEntry, RegisterLink, Scan, User
@@ -17,8 +18,10 @@ from service.projects.kept import Kept, kept
 
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
-COLUMNS = ("id", "risk", "category", "status", "owner_id", "due_date", "notes", "first_seen",
-           "last_seen", "occurrences", "reopened")
+COLUMNS = ("id", "risk", "category", "status", "likelihood", "impact", "owner_id", "due_date",
+           "notes", "first_seen", "last_seen", "occurrences", "reopened")
+# What the score sorts and filters by: null until both levels are (NULL * n is NULL).
+SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
 MAX_WEEKS = 260  # the trend's weeks: five years back at most
 MAX_TREND_SCANS = 200  # and the project's latest scans
 
@@ -43,10 +46,18 @@ def entries_json(rows) -> list[dict]:
                 _links_of(), {"ids": [row.id for row in rows]}):
             findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id})
     return [{"id": row.id, "risk": row.risk, "category": row.category, "status": row.status,
-             "owner_id": row.owner_id, "due_date": _iso(row.due_date), "notes": row.notes,
-             "first_seen": _iso(row.first_seen), "last_seen": _iso(row.last_seen),
-             "occurrences": row.occurrences, "reopened": bool(row.reopened),
+             **rated(row), "owner_id": row.owner_id, "due_date": _iso(row.due_date),
+             "notes": row.notes, "first_seen": _iso(row.first_seen),
+             "last_seen": _iso(row.last_seen), "occurrences": row.occurrences,
+             "reopened": bool(row.reopened),
              "findings": findings[row.id]} for row in rows]
+
+
+def rated(row) -> dict:
+    """An entry's likelihood, impact, score and band (RiskSchema's fields)."""
+    score = rating.score(row.likelihood, row.impact)
+    return {"likelihood": row.likelihood, "impact": row.impact, "score": score,
+            "band": rating.band(score)}
 
 
 def entry_json(entry_id: int) -> dict:
@@ -58,23 +69,37 @@ def _selected() -> Select:
     return select(*(_entries.c[name] for name in COLUMNS))
 
 
-FILTERS = ("status", "category", "owner_id", "q")
+FILTERS = ("status", "category", "owner_id", "q", "likelihood", "impact", "min_score", "rated")
 
 
 def _where(filters: frozenset[str]) -> list:
-    """The conditions of a filtered read, with bind parameters named as the filters."""
+    """The conditions of a filtered read, with bind parameters named as the filters
+    (``rated``'s true or false is a condition of its own: each is a query built once)."""
     where = [_entries.c.project_id == bindparam("project_id")]
-    for name in ("status", "category", "owner_id"):
+    for name in ("status", "category", "owner_id", "likelihood", "impact"):
         if name in filters:
             where.append(_entries.c[name] == bindparam(name))
+    if "min_score" in filters:
+        where.append(SCORE >= bindparam("min_score"))
+    if "rated" in filters:
+        where.append(SCORE.isnot(None))
+    if "unrated" in filters:
+        where.append(SCORE.is_(None))
     if "q" in filters:  # escaped by _params, as autoescape=True would
         where.append(or_(_entries.c.risk.contains(bindparam("q"), escape=LIKE_ESCAPE),
                          _entries.c.notes.contains(bindparam("q"), escape=LIKE_ESCAPE)))
     return where
 
 
+def _filters(args: dict) -> frozenset[str]:
+    names = {name for name in FILTERS if name in args}
+    if args.get("rated") is False:
+        names = (names - {"rated"}) | {"unrated"}
+    return frozenset(names)
+
+
 def _params(project_id: str, args: dict) -> dict:
-    params = {name: args[name] for name in FILTERS if name in args}
+    params = {name: args[name] for name in FILTERS if name in args and name != "rated"}
     if "q" in params:
         params["q"] = like_escaped(params["q"])
     return {**params, "project_id": project_id}
@@ -82,7 +107,7 @@ def _params(project_id: str, args: dict) -> dict:
 
 def ordered(statement: Select, sort: str) -> Select:
     name = sort.lstrip("-")
-    column = _entries.c[name]
+    column = SCORE.element if name == "score" else _entries.c[name]
     key = column.desc() if sort.startswith("-") else column.asc()
     return statement.order_by(key, _entries.c.id.desc())
 
@@ -115,7 +140,7 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Wri
     key = (project_id, version, tuple(sorted(args.items())))
     if version is not None and (page := kept(KEPT).get(key)) is not None:
         return page
-    filters = frozenset(name for name in FILTERS if name in args)
+    filters = _filters(args)
     statement, count = _page_query(filters, args["sort"])
     page = Written(paginate(statement, args, count=count, params=_params(project_id, args),
                             items=entries_json))
@@ -158,48 +183,75 @@ def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict
             "persisting": pick(after & before), "gone": pick(before - after)}
 
 
-def trend(project_id: str, now: datetime | None = None) -> dict:
-    """Open risks per category per ISO week, from the week of the project's first report to
-    this one; and, for each of its latest scans, the entries it states per category.
+def _band_of(likelihood, impact) -> str:
+    return rating.band(rating.score(likelihood, impact)) or rating.UNRATED
+
+
+def trend(project_id: str, now: datetime | None = None, *, by: str = "category") -> dict:
+    """Open risks per category (or rating band) per ISO week, from the week of the
+    project's first report to this one; and, for each of its latest scans, the entries it
+    states per category (or band).
 
     An entry is open from its first report until it was accepted or closed (``settled_at``),
-    or until now: the register keeps current statuses, not their history, so a risk closed
-    and then reopened counts as open throughout."""
+    or until now: the register keeps current statuses and ratings, not their history, so a
+    risk closed and then reopened counts as open throughout, in the band it is in today."""
     now = now or datetime.now(UTC)
+    keys = ((_entries.c.category,) if by == "category"
+            else (_entries.c.likelihood, _entries.c.impact))
+    key_of = (lambda category: category) if by == "category" else _band_of
     first = db.session.scalar(select(func.min(_entries.c.first_seen))
                               .where(_entries.c.project_id == project_id))
     weeks = []
     if first is not None:
         start = _monday(max(first, now - timedelta(weeks=MAX_WEEKS)))
-        spans = db.session.execute(select(_entries.c.category, _entries.c.first_seen,
-                                          _entries.c.settled_at)
-                                   .where(_entries.c.project_id == project_id)).all()
+        spans = [(key_of(*row[:-2]), *row[-2:]) for row in db.session.execute(
+            select(*keys, _entries.c.first_seen, _entries.c.settled_at)
+            .where(_entries.c.project_id == project_id))]
         monday = start
         while monday <= now.date():
             begins = datetime.combine(monday, datetime.min.time(), UTC)
             ends = begins + timedelta(days=7)
             counts: dict[str, int] = defaultdict(int)
-            for category, first_seen, settled_at in spans:
+            for key, first_seen, settled_at in spans:
                 if first_seen < ends and (settled_at is None or settled_at >= begins):
-                    counts[category] += 1
+                    counts[key] += 1
             year, week, _ = monday.isocalendar()
             weeks.append({"week": f"{year}-W{week:02d}", "start": monday.isoformat(),
                           "open": dict(sorted(counts.items()))})
             monday += timedelta(days=7)
     scans = list(reversed(project_scans(project_id, MAX_TREND_SCANS)))
-    stated: dict[str, dict[str, int]] = defaultdict(dict)
+    stated: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if scans:
-        for scan_id, category, count in db.session.execute(
-                select(_links.c.scan_id, _entries.c.category,
-                       func.count(func.distinct(_entries.c.id)))
+        for scan_id, *key, count in db.session.execute(
+                select(_links.c.scan_id, *keys, func.count(func.distinct(_entries.c.id)))
                 .join(_entries, _entries.c.id == _links.c.entry_id)
                 .where(_links.c.scan_id.in_([scan.id for scan in scans]))
-                .group_by(_links.c.scan_id, _entries.c.category)):
-            stated[scan_id][category] = count
+                .group_by(_links.c.scan_id, *keys)):
+            stated[scan_id][key_of(*key)] += count
     return {"weeks": weeks,
             "scans": [{"scan_id": scan.id, "timestamp": _iso(scan.created_at),
                        "filename": scan.filename, "stated": dict(sorted(stated[scan.id].items()))}
                       for scan in scans]}
+
+
+def matrix(project_id: str, scale: dict) -> dict:
+    """The open entries (status ``open``) per (likelihood, impact) cell, with their ids;
+    those without a score beside (MatrixSchema). Cells run as the matrix is drawn: the
+    likeliest row first, the mildest impact first in a row."""
+    ids: dict[tuple, list[int]] = defaultdict(list)
+    for entry_id, likelihood, impact in db.session.execute(
+            select(_entries.c.id, _entries.c.likelihood, _entries.c.impact)
+            .where(_entries.c.project_id == project_id, _entries.c.status == "open")
+            .order_by(_entries.c.id)):
+        scored = rating.score(likelihood, impact) is not None
+        ids[(likelihood, impact) if scored else None].append(entry_id)
+    cells = [{"likelihood": likelihood, "impact": impact,
+              "score": rating.score(likelihood, impact),
+              "band": rating.band(rating.score(likelihood, impact)),
+              "count": len(ids[(likelihood, impact)]), "risk_ids": ids[(likelihood, impact)]}
+             for likelihood in reversed(rating.LEVELS) for impact in rating.LEVELS]
+    return {"scale": scale, "cells": cells,
+            "unrated": {"count": len(ids[None]), "risk_ids": ids[None]}}
 
 
 def _monday(moment: datetime) -> date:
@@ -209,9 +261,8 @@ def _monday(moment: datetime) -> date:
 
 def export_rows(project_id: str, args: dict) -> list[dict]:
     """Every entry the filters keep, as the sheet's rows, in register order (by id)."""
-    filters = frozenset(name for name in FILTERS if name in args)
     statement = (_selected().add_columns(User.email.label("owner_email"))
-                 .where(*_where(filters))
+                 .where(*_where(_filters(args)))
                  .outerjoin(User, User.id == _entries.c.owner_id)
                  .order_by(_entries.c.id))
     return [row._asdict() for row in db.session.execute(statement, _params(project_id, args))]

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from service import audit
+from service import audit, rating
 from service.analysis.embedding import from_bytes, to_bytes
 from service.extensions import db
 from service.models import (
@@ -59,6 +59,21 @@ def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
         if known is not None:
             directions.stage(db.session(), project_id, known.copy(version))
     return version
+
+
+def rated(project_id: str, entry: RegisterEntry, before: tuple[int | None, int | None], *,
+          actor_id: str) -> None:
+    """``entry``'s likelihood or impact changed from ``before`` (PATCH …/risks/{id}), in the
+    caller's transaction: audited as ``risk_rated``, with the levels, score and band before
+    and after. The one place a rating change passes: what else must follow one hooks in
+    here."""
+    old, new = rating.score(*before), rating.score(entry.likelihood, entry.impact)
+    audit.record("risk_rated", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=project_id, changes={
+                     "likelihood": {"from": before[0], "to": entry.likelihood},
+                     "impact": {"from": before[1], "to": entry.impact},
+                     "score": {"from": old, "to": new},
+                     "band": {"from": rating.band(old), "to": rating.band(new)}})
 
 
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],

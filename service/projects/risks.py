@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from werkzeug.routing import BaseConverter
 
-from service import audit
+from service import audit, rating
 from service.api import Written, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
@@ -21,11 +21,13 @@ from service.projects.export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,
+    MatrixSchema,
     RiskExportArgs,
     RiskListArgs,
     RiskPageSchema,
     RiskSchema,
     RiskUpdateSchema,
+    TrendArgs,
     TrendSchema,
 )
 
@@ -44,6 +46,7 @@ risks.record_once(lambda state: state.app.url_map.converters.setdefault("riskid"
                                                                          RiskIdConverter))
 
 NOT_MEMBER = "No such project (or you are not a member)"
+RATING = ("likelihood", "impact")
 
 
 def _entry(project_id: str, risk_id: str) -> RegisterEntry:
@@ -104,30 +107,42 @@ def get(project_id, risk_id):
 @response(RiskSchema())
 @other_responses({401: "No or bad token", 403: "Viewers may not change it",
                   404: "No such project or risk",
-                  422: "Bad status or category; an owner who is not a member"})
+                  422: "Bad status, category, likelihood or impact; an owner who is not a "
+                       "member"})
 def update(args, project_id, risk_id):
-    """Set a risk's status, owner, due date, notes or category (editor or owner)"""
+    """Set a risk's status, owner, due date, notes, category, likelihood or impact (1–5,
+    null: not rated) (editor or owner)"""
     caller = token_auth.current_user()
     project = project_for(caller, project_id, "editor")
     entry = _entry(project.id, risk_id)
     if args.get("owner_id") is not None and role_in(project.id, args["owner_id"]) is None:
         raise APIError(422, "A risk's owner must be a member of the project.",
                        errors={"owner_id": ["Not a member of this project."]})
-    changed = {name: {"from": _plain(getattr(entry, name)), "to": _plain(value)}
-               for name, value in args.items() if getattr(entry, name) != value}
-    if changed:
+    if _changes(entry, args):
         # The register's version moves with every change (its kept pages are by version);
-        # the directions move only with a category.
-        register.lock(project.id, directions_kept="category" not in changed)
+        # the directions move only with a category. The entry is read again under the
+        # lock, so that of two racing requests the second changes (and audits) from what
+        # the first left.
+        register.lock(project.id, directions_kept="category" not in args)
+        db.session.refresh(entry, with_for_update=True)
+    changed = _changes(entry, args)
+    before = (entry.likelihood, entry.impact)
     for name in changed:
         setattr(entry, name, args[name])
     if "status" in changed:  # since when it is settled; reopening forgets it
         entry.settled_at = utcnow() if entry.status in SETTLED_STATUSES else None
-    if changed:
+    if details := {name: change for name, change in changed.items() if name not in RATING}:
         audit.record("risk_updated", actor_id=caller.id, target_id=str(entry.id),
-                     project_id=project.id, changes=changed)
+                     project_id=project.id, changes=details)
+    if any(name in changed for name in RATING):
+        register.rated(project.id, entry, before, actor_id=caller.id)
     db.session.commit()
     return Written(reads.entry_json(entry.id))
+
+
+def _changes(entry: RegisterEntry, args: dict) -> dict:
+    return {name: {"from": _plain(getattr(entry, name)), "to": _plain(value)}
+            for name, value in args.items() if getattr(entry, name) != value}
 
 
 def _plain(value):
@@ -169,9 +184,25 @@ def _latest(project_id: str, *, before=None):
 @risks.route("/<project_id>/trend", methods=["GET"])
 @api_key_scope("projects:read")
 @authenticate(token_auth)
+@query(TrendArgs)
 @response(TrendSchema)
-@other_responses({401: "No or bad token", 404: NOT_MEMBER})
-def trend(project_id):
-    """Open risks per category per week, and the risks each report states, for a chart"""
+@other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad `by`"})
+def trend(args, project_id):
+    """Open risks per category (or rating band) per week, and the risks each report
+    states, for a chart"""
     project = project_for(token_auth.current_user(), project_id)
-    return Written(reads.trend(project.id))
+    return Written(reads.trend(project.id, by=args["by"]))
+
+
+@risks.route("/<project_id>/matrix", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@response(MatrixSchema)
+@other_responses({401: "No or bad token", 404: NOT_MEMBER})
+def matrix(project_id):
+    """The heat map: the open risks per likelihood and impact, with their ids, those not
+    rated beside, and this deployment's rating scale"""
+    project = project_for(token_auth.current_user(), project_id)
+    settings = current_app.config["SETTINGS"]
+    return Written(reads.matrix(project.id, rating.scale(settings.RISK_LIKELIHOOD_LABELS,
+                                                         settings.RISK_IMPACT_LABELS)))

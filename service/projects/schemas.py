@@ -6,8 +6,9 @@ import unicodedata
 
 from marshmallow import ValidationError, fields, validate, validates
 
+from service import rating
 from service.analysis.labels import RISK_LABELS
-from service.api import PageArgs, Prepared, page_of
+from service.api import PageArgs, Prepared, QueryBoolean, page_of
 from service.extensions import ma
 from service.models import PROJECT_ROLES, RISK_STATUSES
 
@@ -74,11 +75,29 @@ class FindingRefSchema(ma.Schema):
     finding_id = fields.Integer()
 
 
+class Level(fields.Integer):
+    """A likelihood or an impact in a body: a JSON integer 1–5 (strict: not "3", 2.5 or
+    3.0, which marshmallow's Integer would take; true it refuses either way)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, validate=validate.Range(min=rating.LEVELS[0],
+                                                              max=rating.LEVELS[-1]), **kwargs)
+
+
+BANDS = tuple(name for name, _, _ in rating.BANDS)
+
+
 class RiskSchema(Prepared, ma.Schema):
     id = fields.Integer()
     risk = fields.String(metadata={"description": "the latest wording"})
     category = fields.String()
     status = fields.String(metadata={"description": ", ".join(RISK_STATUSES)})
+    likelihood = fields.Integer(allow_none=True, metadata={"description": "1–5, null: not "
+                                                                          "rated"})
+    impact = fields.Integer(allow_none=True, metadata={"description": "1–5, null: not rated"})
+    score = fields.Integer(allow_none=True, metadata={
+        "description": "likelihood × impact (1–25), null until both are rated"})
+    band = fields.String(allow_none=True, metadata={"description": ", ".join(BANDS)})
     owner_id = fields.String(allow_none=True)
     due_date = fields.Date(allow_none=True)
     notes = fields.String(allow_none=True)
@@ -91,10 +110,25 @@ class RiskSchema(Prepared, ma.Schema):
     findings = fields.List(fields.Nested(FindingRefSchema))
 
 
-SORTS = ("last_seen", "first_seen", "occurrences", "category", "status", "due_date", "id")
+SORTS = ("last_seen", "first_seen", "occurrences", "category", "status", "due_date", "id",
+         "score", "likelihood", "impact")  # unrated ones first ascending, last descending
 
 
-class RiskListArgs(PageArgs):
+class RatingFilters(ma.Schema):
+    """The rating's filters of the listing and the export (a matrix cell: both levels)."""
+
+    likelihood = fields.Integer(validate=validate.Range(min=rating.LEVELS[0],
+                                                        max=rating.LEVELS[-1]))
+    impact = fields.Integer(validate=validate.Range(min=rating.LEVELS[0],
+                                                    max=rating.LEVELS[-1]))
+    min_score = fields.Integer(validate=validate.Range(min=1, max=rating.MAX_SCORE),
+                               metadata={"description": "rated entries whose score "
+                                                        "(likelihood × impact) reaches this"})
+    rated = QueryBoolean(metadata={"description": "false: entries without a score (a level "
+                                                  "or both not rated); true: with one"})
+
+
+class RiskListArgs(RatingFilters, PageArgs):
     status = fields.String(validate=validate.OneOf(RISK_STATUSES))
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
     owner_id = fields.String(validate=validate.Length(max=36))
@@ -105,7 +139,7 @@ class RiskListArgs(PageArgs):
                          metadata={"description": "a field, `-` first for descending"})
 
 
-class RiskExportArgs(ma.Schema):
+class RiskExportArgs(RatingFilters):
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
     status = fields.String(validate=validate.OneOf(RISK_STATUSES))
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
@@ -121,6 +155,8 @@ class RiskUpdateSchema(ma.Schema):
         "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-", "description": "a day from 1900 on"})
     notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
+    likelihood = Level(allow_none=True, metadata={"description": "1–5, or null: not rated"})
+    impact = Level(allow_none=True, metadata={"description": "1–5, or null: not rated"})
 
     @validates("due_date")
     def _plausible(self, value, **_):
@@ -145,7 +181,8 @@ class WeekSchema(ma.Schema):
     week = fields.String(metadata={"description": "ISO week, e.g. 2026-W47"})
     start = fields.Date()
     open = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                       metadata={"description": "risks open in the week, per category"})
+                       metadata={"description": "risks open in the week, per category (or "
+                                                "rating band: `by=band`)"})
 
 
 class ScanPointSchema(ma.Schema):
@@ -154,12 +191,61 @@ class ScanPointSchema(ma.Schema):
     filename = fields.String(allow_none=True)
     stated = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "register entries the scan states, per "
-                                                  "category"})
+                                                  "category (or rating band)"})
 
 
 class TrendSchema(Prepared, ma.Schema):
     weeks = fields.List(fields.Nested(WeekSchema))
     scans = fields.List(fields.Nested(ScanPointSchema))
+
+
+class TrendArgs(ma.Schema):
+    by = fields.String(load_default="category", validate=validate.OneOf(("category", "band")),
+                       metadata={"description": "count per category, or per rating band "
+                                                f"({', '.join(BANDS)}, {rating.UNRATED}) "
+                                                "of today's ratings"})
+
+
+class LevelSchema(ma.Schema):
+    value = fields.Integer()
+    label = fields.String()
+
+
+class BandSchema(ma.Schema):
+    band = fields.String()
+    min_score = fields.Integer()
+    max_score = fields.Integer()
+
+
+class ScaleSchema(ma.Schema):
+    """The rating scale of this deployment (service/rating.py)."""
+
+    likelihood = fields.List(fields.Nested(LevelSchema))
+    impact = fields.List(fields.Nested(LevelSchema))
+    bands = fields.List(fields.Nested(BandSchema))
+
+
+class CellSchema(ma.Schema):
+    likelihood = fields.Integer()
+    impact = fields.Integer()
+    score = fields.Integer()
+    band = fields.String()
+    count = fields.Integer()
+    risk_ids = fields.List(fields.Integer())
+
+
+class UnratedSchema(ma.Schema):
+    count = fields.Integer()
+    risk_ids = fields.List(fields.Integer())
+
+
+class MatrixSchema(Prepared, ma.Schema):
+    scale = fields.Nested(ScaleSchema)
+    cells = fields.List(fields.Nested(CellSchema), metadata={
+        "description": "all 25 (likelihood, impact) cells, likelihood 5 first, impact 1 "
+                       "first: the matrix's rows as drawn"})
+    unrated = fields.Nested(UnratedSchema, metadata={
+        "description": "open entries without a score"})
 
 
 ProjectPageSchema = page_of(ProjectSchema)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import ClassVar
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, Response
@@ -15,7 +14,7 @@ from marshmallow import fields, validate
 from sqlalchemy import Select, bindparam, func, select
 
 from service.analysis.labels import LABELS
-from service.api import PageArgs, page_of, paginate, query
+from service.api import PageArgs, QueryBoolean, page_of, paginate, query
 from service.auth.scopes import api_key_scope
 from service.extensions import ma, token_auth
 from service.models import RegisterLink, Scan, ScanFinding
@@ -26,14 +25,6 @@ findings = Blueprint("findings", __name__)
 SCORE_SLACK = 1e-6  # far below a score's meaningful digits, above a 4-byte float's error
 
 FEEDBACK_FILENAME = "riskscan-feedback.jsonl"
-
-
-class QueryBoolean(fields.Boolean):
-    """``true`` or ``false`` in a query string, and nothing else: what the spec's boolean
-    promises (marshmallow's Boolean also takes 1, yes, on…; StrictBoolean wants JSON's)."""
-
-    truthy: ClassVar[set[str]] = {"true"}
-    falsy: ClassVar[set[str]] = {"false"}
 
 
 class FindingFilterSchema(ma.Schema):

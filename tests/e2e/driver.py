@@ -56,8 +56,8 @@ REPORT_LINES = (
 )
 PROJECT_REPORTS = tuple("\n".join(lines) for lines in REPORT_LINES)
 
-CSV_HEADER = ("id,risk,category,status,owner,due date,first seen,last seen,occurrences,"
-              "notes")
+CSV_HEADER = ("id,risk,category,status,likelihood,impact,score,band,owner,due date,first seen,"
+              "last seen,occurrences,notes")
 
 
 class BrowserErrors:

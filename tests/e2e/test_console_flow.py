@@ -354,6 +354,57 @@ def test_the_register_keeps_a_changed_status(page, console_app, project, screens
     assert register_entry(console_app, project, "vendor")["status"] == "mitigating"
 
 
+def test_the_heat_map_leads_to_its_risks_and_the_risk_page_rates(page, console_app, project,
+                                                                 screenshots):
+    """Two risks rated through the API fill one cell of the 5×5 table; clicking its count
+    opens the register filtered to them; the third, unrated, is rated on its own page."""
+    vendor, budget, schedule = (register_entry(console_app, project, category)
+                                for category in ("vendor", "budget", "schedule"))
+    for entry in (vendor, budget):
+        call_api(console_app, project, "PATCH",
+                 f"/projects/{project.project_id}/risks/{entry['id']}",
+                 json={"likelihood": 4, "impact": 5})
+    sign_in(page, project.email)
+    page.goto(f"/app/projects/{project.project_id}")
+    matrix = page.get_by_role("table", name="Open risks by likelihood (rows) and impact "
+                                            "(columns)")
+    assert matrix.locator("thead th[scope=col]").all_inner_texts() == [
+        "1 Negligible", "2 Minor", "3 Moderate", "4 Major", "5 Severe"]
+    assert matrix.locator("tbody th[scope=row]").all_inner_texts() == [
+        "5 Almost certain", "4 Likely", "3 Possible", "2 Unlikely", "1 Rare"]
+    row = matrix.locator("tbody tr").nth(1)  # likelihood 4
+    cell = row.locator("td").nth(4)  # impact 5
+    assert cell.inner_text().split() == ["2", "critical"]  # the band in words, not colour only
+    assert matrix.locator("td a").count() == 1
+    page.get_by_text("Not rated: 1 open risk").wait_for()
+    screenshots.take(page, "heat-map", top=page.get_by_role("heading", name="Heat map"))
+
+    with page.expect_navigation():
+        cell.get_by_role("link", name="2 open risks, likelihood Likely, impact Severe, "
+                                       "score 20 (critical)").click()
+    assert re.search(r"[?&]likelihood=4(&|$)", page.url) and re.search(r"[?&]impact=5(&|$)",
+                                                                       page.url)
+    table = page.get_by_role("table", name="Risk register")
+    texts = table.locator("tbody td.risk-text").all_inner_texts()
+    assert sorted(t.strip() for t in texts) == sorted([vendor["risk"], budget["risk"]])
+    assert table.locator("tbody td.rating").all_inner_texts() == ["20 critical (4×5)"] * 2
+
+    page.goto(f"/app/projects/{project.project_id}")
+    with page.expect_navigation():
+        page.get_by_role("link", name="1 open risk", exact=True).click()
+    assert [t.strip() for t in page.get_by_role("table", name="Risk register").locator(
+        "tbody td.risk-text").all_inner_texts()] == [schedule["risk"]]
+
+    page.goto(f"/app/projects/{project.project_id}/risks/{schedule['id']}")
+    page.get_by_label("Likelihood", exact=True).select_option("3")
+    page.get_by_label("Impact", exact=True).select_option("2")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save", exact=True).click()
+    page.locator(".flash", has_text="Risk updated.").wait_for()
+    rated = register_entry(console_app, project, "schedule")
+    assert (rated["likelihood"], rated["impact"], rated["band"]) == (3, 2, "medium")
+
+
 def test_the_register_exports_as_csv_and_excel(page, console_app, project, tmp_path):
     import openpyxl
 
