@@ -9,7 +9,7 @@ from apifairy import authenticate, other_responses, response
 from flask import Blueprint, Response
 from werkzeug.routing import BaseConverter
 
-from service import audit
+from service import audit, outbox
 from service.api import Written, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
@@ -126,6 +126,10 @@ def update(args, project_id, risk_id):
     if changed:
         audit.record("risk_updated", actor_id=caller.id, target_id=str(entry.id),
                      project_id=project.id, changes=changed)
+    if "status" in changed:
+        outbox.record("risk.status_changed", entry, actor_id=caller.id,
+                      **{"from": changed["status"]["from"], "to": changed["status"]["to"]})
+    # Issue 41's ratings: where likelihood or impact change, outbox.record("risk.rated", …).
     db.session.commit()
     return Written(reads.entry_json(entry.id))
 
