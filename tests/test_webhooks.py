@@ -16,6 +16,7 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -43,6 +44,13 @@ def _audit(event, args):
 
 
 sys.addaudithook(_audit)
+
+
+def reached(connections, host: str, port: int | None = None) -> list:
+    """The connects to ``host`` (and ``port``) among those recorded (the database's own
+    connections, on MariaDB, are not the webhook's)."""
+    return [address for address in connections if isinstance(address, tuple)
+            and address[0] == host and port in (None, address[1])]
 
 
 @pytest.fixture
@@ -483,7 +491,8 @@ def test_a_url_of_a_private_loopback_link_local_or_metadata_address_is_refused_u
                            json={"url": url, "events": ["risk.created"]})
     body = assert_problem(response, 422, "url")
     assert words in body["detail"] and body["errors"]["url"] == [body["detail"]]
-    assert connections == []
+    host = urlsplit(url).hostname
+    assert reached(connections, host) == []
     listed = client.get(f"/api/v1/projects/{project['id']}/webhooks", headers=headers)
     assert listed.get_json()["total"] == 0
     assert audit_events(app, "webhook_created") == []
@@ -498,7 +507,8 @@ def test_a_name_that_resolves_to_loopback_is_refused_and_never_reached(
                            json={"url": url, "events": ["risk.created"]})
     assert "localhost resolves to 127.0.0.1, a loopback address" in assert_problem(
         response, 422, "url")["detail"]
-    assert receiver.nothing_more() and connections == []
+    assert receiver.nothing_more()
+    assert reached(connections, "127.0.0.1", receiver.server.server_port) == []
     changed = client.post(f"/api/v1/projects/{project['id']}/webhooks", headers=headers,
                           json={"url": "http://127.0.0.1:9/", "events": ["risk.created"]})
     assert_problem(changed, 422, "url")
@@ -519,7 +529,7 @@ def test_a_patch_to_a_refused_url_changes_nothing(hooks_app, hooks, receiver, co
     assert "a cloud metadata address" in assert_problem(response, 422, "url")["detail"]
     current = hooks.client.get(path, headers=hooks.owner_h).get_json()
     assert (current["url"], current["active"]) == (f"{receiver.url}/hook", True)
-    assert connections == []
+    assert reached(connections, "169.254.169.254") == []
     assert audit_events(hooks_app, "webhook_updated") == []
 
 
@@ -548,7 +558,7 @@ def test_the_address_is_judged_again_at_send_time(hooks_app, hooks, receiver, co
     assert delivery["error"].startswith(
         "Refused: 127.0.0.1 resolves to 127.0.0.1, a loopback address")
     assert receiver.nothing_more()
-    assert ("127.0.0.1", receiver.server.server_port) not in connections
+    assert reached(connections, "127.0.0.1", receiver.server.server_port) == []
 
 
 def test_a_redirect_is_not_followed(hooks_app, hooks, receiver):
