@@ -44,7 +44,7 @@ def _url(**required) -> fields.Url:
 def _events(**required) -> fields.List:
     return fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
                        validate=[validate.Length(min=1, max=len(WEBHOOK_EVENTS)), _distinct],
-                       **required)
+                       metadata={"uniqueItems": True}, **required)
 
 
 def _min_score(**default) -> fields.Integer:
@@ -55,7 +55,7 @@ def _min_score(**default) -> fields.Integer:
 def _categories(**default) -> fields.List:
     return fields.List(fields.String(validate=validate.OneOf(RISK_LABELS)), allow_none=True,
                        validate=[validate.Length(min=1, max=len(RISK_LABELS)), _distinct],
-                       **default)
+                       metadata={"uniqueItems": True}, **default)
 
 
 class WebhookCreateSchema(ma.Schema):
