@@ -136,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
     from service.users.routes import users
+    from service.webhooks.routes import webhooks
 
     app.register_blueprint(health)
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
@@ -146,6 +147,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs, url_prefix="/api/v1/jobs")
     app.register_blueprint(projects, url_prefix="/api/v1/projects")
     app.register_blueprint(risks, url_prefix="/api/v1/projects")
+    app.register_blueprint(webhooks, url_prefix="/api/v1/projects")
     keep_registers(app)
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     # The seed-004 contract of existing front ends, on the same views.

@@ -15,6 +15,7 @@ EVENTS = (
     "member_added", "member_updated", "member_removed",
     "scan_moved", "risk_updated", "risk_reopened", "risk_rated",
     "job_created", "job_cancelled",
+    "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
 )
 
 

@@ -170,6 +170,16 @@ class Settings:
     CELERY_VISIBILITY_TIMEOUT_S: int = _setting(
         600, _int, "seconds before Redis hands a task whose worker died to another worker; "
         "keep above the longest scan")
+    WEBHOOK_ALLOWED_NETWORKS: tuple = _setting(
+        (), _networks, "networks webhooks may be sent to although they are loopback, private, "
+        "link-local or metadata addresses, comma-separated (default none: public addresses "
+        "only)")
+    WEBHOOK_TIMEOUT_S: float = _setting(
+        5.0, _float, "seconds a webhook delivery waits to connect, and for each read of the "
+        "answer; beyond, the attempt failed and is retried")
+    WEBHOOK_RETRY_HOURS: float = _setting(
+        24.0, _float, "hours a webhook delivery is retried (exponential backoff with jitter) "
+        "before it is given up")
     LLM_BASE_URL: str = _setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
     LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
@@ -237,6 +247,8 @@ class Settings:
             or self.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://",
                                                   "memory://")),
             "CELERY_VISIBILITY_TIMEOUT_S": self.CELERY_VISIBILITY_TIMEOUT_S >= 10,
+            "WEBHOOK_TIMEOUT_S": 0 < self.WEBHOOK_TIMEOUT_S <= 60,
+            "WEBHOOK_RETRY_HOURS": 0 <= self.WEBHOOK_RETRY_HOURS <= 24 * 7,
             "LLM_BASE_URL": self.LLM_BASE_URL == ""
             or self.LLM_BASE_URL.startswith(("http://", "https://")),
             "LLM_MODEL": len(self.LLM_MODEL) <= 128,

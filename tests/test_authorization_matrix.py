@@ -11,12 +11,16 @@ it is added (OWASP API Security Top 10, 2023):
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import ipaddress
 import re
 import uuid
 
 import pytest
 
+from service.extensions import db
+from service.models import WebhookDelivery, utcnow
 from tests.helpers import PASSWORD, Accounts
 from tests.scanning import KeywordAnalyzer, without_request_id
 
@@ -41,6 +45,9 @@ BODIES = {
     ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
     ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
     ("PATCH", "risks.update"): lambda: {"status": "closed", "likelihood": 5, "impact": 5},
+    ("POST", "webhooks.new"): lambda: {"url": "http://127.0.0.1:9/hook",
+                                       "events": ["risk.created"]},
+    ("PATCH", "webhooks.update"): lambda: {"active": False},
 }
 
 
@@ -108,13 +115,27 @@ def matrix(app, client, monkeypatch):
     job = client.post("/api/v1/jobs", headers=a_headers, content_type="multipart/form-data",
                       data={"files": [(io.BytesIO(text), "a.txt"), (io.BytesIO(text), "b.txt")]})
     assert job.status_code == 202, job.get_json()
+    # A's webhook (to loopback, allowed here) and one delivery of it, sent already.
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
+        app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
+    webhook = client.post(f"/api/v1/projects/{project_id}/webhooks", headers=a_headers,
+                          json={"url": "http://127.0.0.1:9/hook", "events": ["risk.created"]})
+    assert webhook.status_code == 201, webhook.get_json()
+    with app.app_context():
+        delivery = WebhookDelivery(webhook_id=webhook.get_json()["id"], event="risk.created",
+                                   body="{}", status="delivered", attempts=1,
+                                   retry_until=utcnow())
+        db.session.add(delivery)
+        db.session.commit()
+        delivery_id = delivery.id
     return {
         "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
         "admin": admin, "admin_headers": admin_headers,
         "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
                   "user_id": a["id"], "key_id": key.get_json()["id"],
                   "project_id": project_id, "risk_id": risks["items"][0]["id"],
-                  "job_id": job.get_json()["job_id"]},
+                  "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
+                  "delivery_id": delivery_id},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -124,13 +145,14 @@ def matrix(app, client, monkeypatch):
 def missing_ids() -> dict[str, str]:
     return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
             "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
-            "job_id": str(uuid.uuid4())}
+            "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
+            "delivery_id": str(uuid.uuid4())}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
-            "job_id": "j' OR 1=1"}
+            "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1"}
 
 
 def id_routes(app):
@@ -156,7 +178,12 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("GET", "/api/v1/projects/<project_id>/changes"),
             ("GET", "/api/v1/projects/<project_id>/trend"),
             ("GET", "/api/v1/projects/<project_id>/matrix"),
-            ("GET", "/api/v1/jobs/<job_id>"), ("DELETE", "/api/v1/jobs/<job_id>")} <= routes
+            ("GET", "/api/v1/jobs/<job_id>"), ("DELETE", "/api/v1/jobs/<job_id>"),
+            ("POST", "/api/v1/projects/<project_id>/webhooks"),
+            ("PATCH", "/api/v1/projects/<project_id>/webhooks/<webhook_id>"),
+            ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries"),
+            ("POST", ("/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/"
+                     "<delivery_id>/redeliver"))} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \
             f"{rule}: a new kind of id; teach the matrix its ids"
@@ -205,6 +232,10 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
     assert scan.get_json()["project_id"] == ids["project_id"]
     job = client.get(f"/api/v1/jobs/{ids['job_id']}", headers=a_headers).get_json()
     assert job["status"] == "queued" and {d["status"] for d in job["documents"]} == {"queued"}
+    hook = f"/api/v1/projects/{ids['project_id']}/webhooks/{ids['webhook_id']}"
+    assert client.get(hook, headers=a_headers).get_json()["active"] is True
+    [delivery] = client.get(f"{hook}/deliveries", headers=a_headers).get_json()["items"]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
 
 
 def test_api1_lists_show_only_the_callers_own_projects(client, matrix):

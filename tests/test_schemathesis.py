@@ -8,6 +8,9 @@ See reliability/contract.py; ``make reliability`` runs the same with more exampl
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import pytest
 
 from reliability.contract import LLM_RISKS, MIN_CASES, PASSWORD, run_contract
@@ -15,8 +18,19 @@ from reliability.servers import serve_in_thread
 from testkit.llm_server import FakeLLMServer
 
 
+def _no_dns(host, port, **kwargs):
+    """The webhooks' resolver here: generated URLs name hosts anywhere, and no test asks a
+    DNS server beyond this machine. A name resolves to nothing; an IP literal is itself."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise socket.gaierror(socket.EAI_NONAME, "not looked up in tests") from None
+    return socket.getaddrinfo(host, port, **kwargs)
+
+
 @pytest.fixture
-def contract_app(make_app, scan_model_dir):
+def contract_app(make_app, scan_model_dir, monkeypatch):
+    monkeypatch.setattr("service.webhooks.targets.lookup", _no_dns)
     with FakeLLMServer(risks=LLM_RISKS) as llm:
         app = make_app(MODEL_DIR=str(scan_model_dir), RATE_LIMIT_ENABLED=False,
                        LLM_BASE_URL=llm.base_url, LLM_MODEL="fake-llm")

@@ -10,22 +10,36 @@ unacknowledged task back as soon as its worker's connection drops; Redis only af
 
 The pool: ``JOB_WORKERS`` threads; at start-up (``resume``) it takes up the documents a
 previous process left queued or running (the state is in the database, not in the pool).
+
+Webhook deliveries (service/webhooks/delivery.py) run on the same engine, each attempt a
+task of its own, a retry one sent with its wait: Celery's ``countdown``, or in the pool a
+timer (``Later``) in front of WEBHOOK_SENDERS threads of their own, so that a slow
+receiver never holds a thread a document waits for. The database holds a delivery's state;
+a task that comes early or twice does nothing (delivery.attempt).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from celery import Celery
 from flask import Flask, current_app
 
 from service.config import Settings
+from service.models import utcnow
 
 log = logging.getLogger("riskscan.jobs")
 
 TASK = "riskscan.scan_document"
+DELIVER_TASK = "riskscan.deliver_webhook"
 QUEUE = "riskscan-documents"
+WEBHOOK_SENDERS = 4  # the pool's threads for webhook deliveries
+LOOK_AGAIN_S = 300.0  # after an attempt that failed on our side (longer than a claim's lease)
 
 celery = Celery("riskscan", set_as_current=False)
 celery.conf.update(
@@ -57,17 +71,100 @@ def configure_celery(settings: Settings) -> None:
                            settings.CELERY_VISIBILITY_TIMEOUT_S) if redis else {})
 
 
+class Later:
+    """Calls ``run(key)`` on one of ``workers`` threads once the key's wait is over: a heap
+    and one timer thread (started with the first key), which sleeps until the earliest is
+    due, at most a minute. Due times are UTC wall-clock times, as the deliveries' rows
+    hold them."""
+
+    def __init__(self, run, workers: int):
+        self._run = run
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._heap: list = []
+        self._order = itertools.count()  # ties keep their order; keys are never compared
+        self._busy = 0
+        self._stopped = False
+        self._changed = threading.Condition()
+
+    def add(self, key, wait_s: float = 0.0) -> None:
+        with self._changed:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self._workers,
+                                                    thread_name_prefix="riskscan-webhook")
+                threading.Thread(target=self._tick, name="riskscan-later", daemon=True).start()
+            due = utcnow() + timedelta(seconds=wait_s)
+            heapq.heappush(self._heap, (due, next(self._order), key))
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """Look at the clock now (it was moved: a test's)."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no call runs and none is due; False if ``timeout_s`` passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._busy == 0 and not self._due(), timeout_s)
+
+    def _due(self) -> bool:
+        return bool(self._heap) and self._heap[0][0] <= utcnow()
+
+    def _tick(self) -> None:
+        with self._changed:
+            while not self._stopped:
+                while self._due():
+                    _, _, key = heapq.heappop(self._heap)
+                    self._busy += 1
+                    self._executor.submit(self._call, key)
+                wait = ((self._heap[0][0] - utcnow()).total_seconds() if self._heap else 60)
+                self._changed.wait(min(60.0, max(0.0, wait)))
+
+    def _call(self, key) -> None:
+        try:
+            self._run(key)
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    def shutdown(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 class Pool:
-    """The laptop's engine: JOB_WORKERS threads in this process, each in the app's context."""
+    """The laptop's engine: JOB_WORKERS threads in this process, each in the app's context,
+    and the webhook deliveries' timer and threads."""
 
     def __init__(self, app: Flask, workers: int):
         self._app = app
         self._executor = ThreadPoolExecutor(max_workers=workers,
                                             thread_name_prefix="riskscan-job")
+        self.later = Later(self._attempt, WEBHOOK_SENDERS)
 
     def submit(self, document_ids: list[int]) -> None:
         for document_id in document_ids:
             self._executor.submit(self._run, document_id)
+
+    def deliver(self, delivery_ids: list[str], wait_s: float = 0.0) -> None:
+        for delivery_id in delivery_ids:
+            self.later.add(delivery_id, wait_s)
+
+    def _attempt(self, delivery_id: str) -> None:
+        from service.webhooks.delivery import attempt
+
+        try:
+            with self._app.app_context():
+                wait = attempt(delivery_id)
+        except Exception:  # the database away: look again once a claim's lease is over
+            log.exception("webhook delivery %s could not be attempted", delivery_id)
+            wait = LOOK_AGAIN_S
+        if wait is not None:
+            self.later.add(delivery_id, wait)
 
     def _run(self, document_id: int) -> None:
         from service.jobs.work import run_document
@@ -79,15 +176,22 @@ class Pool:
             log.exception("job document %s could not be run", document_id)
 
     def shutdown(self) -> None:
+        self.later.shutdown()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class Broker:
-    """The distributed engine: a Celery task per document, on the configured broker."""
+    """The distributed engine: a Celery task per document, and per delivery attempt, on the
+    configured broker."""
 
     def submit(self, document_ids: list[int]) -> None:
         for document_id in document_ids:
             celery.send_task(TASK, args=[document_id], queue=QUEUE)
+
+    def deliver(self, delivery_ids: list[str], wait_s: float = 0.0) -> None:
+        for delivery_id in delivery_ids:
+            celery.send_task(DELIVER_TASK, args=[delivery_id], queue=QUEUE,
+                             countdown=wait_s or None)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -103,19 +207,24 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def resume(app: Flask) -> int:
-    """The pool takes up the documents an earlier process left queued or running (python -m
-    service calls this once the database is migrated). With a broker there is nothing to
-    do: the broker still holds their tasks. Returns how many were taken up."""
+    """The pool takes up the documents an earlier process left queued or running, and the
+    webhook deliveries it left pending, each at its due time (python -m service calls this
+    once the database is migrated). With a broker there is nothing to do: the broker still
+    holds their tasks. Returns how many documents were taken up."""
     engine = app.extensions["riskscan.jobs"]
     if not isinstance(engine, Pool):
         return 0
     from service.jobs.work import unfinished_documents
+    from service.webhooks.delivery import pending as pending_deliveries
 
     with app.app_context():
         pending = unfinished_documents()
+        deliveries = pending_deliveries()
     if pending:
         log.info("taking up %d job documents left by an earlier process", len(pending))
         engine.submit(pending)
+    for delivery_id, wait_s in deliveries:
+        engine.deliver([delivery_id], wait_s)
     return len(pending)
 
 

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
-from service.jobs.queue import TASK, celery, configure_celery
+from service.jobs.queue import DELIVER_TASK, TASK, Broker, celery, configure_celery
 
 _app: Flask | None = None
 _app_lock = threading.Lock()
@@ -85,3 +85,16 @@ def scan_document(document_id: int) -> str:
 
     with worker_app().app_context():
         return run_document(document_id)
+
+
+@celery.task(name=DELIVER_TASK, acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=60, max_retries=8)
+def deliver_webhook(delivery_id: str) -> None:
+    """One attempt of a webhook delivery (delivery.attempt: a copy that comes early or
+    twice does nothing); a failed one is sent again with its wait as the countdown."""
+    from service.webhooks.delivery import attempt
+
+    with worker_app().app_context():
+        wait = attempt(delivery_id)
+    if wait is not None:
+        Broker().deliver([delivery_id], wait)

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from service import audit, rating
+from service import audit, outbox, rating
 from service.analysis.embedding import from_bytes, to_bytes
 from service.extensions import db
 from service.models import (
@@ -74,6 +74,8 @@ def rated(project_id: str, entry: RegisterEntry, before: tuple[int | None, int |
                      "impact": {"from": before[1], "to": entry.impact},
                      "score": {"from": old, "to": new},
                      "band": {"from": rating.band(old), "to": rating.band(new)}})
+    outbox.record("risk.rated", entry, actor_id=actor_id,
+                  **{"from": old, "to": new})
 
 
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
@@ -111,6 +113,8 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             changed[key] = _directions(from_bytes(entry.vector.total)[None, :])[0]
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
+    for key in sorted(real, reverse=True):  # in the order the report states them
+        outbox.record("risk.created", entries[key], scan_id=scan.id)
     for category, changed in moved.items():
         snapshot.put(category, {real.get(key, key): direction
                                 for key, direction in changed.items()})
@@ -129,11 +133,13 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
     entry.last_seen = max(entry.last_seen, scan.created_at)
     if (entry.status in SETTLED_STATUSES and entry.settled_at is not None
             and scan.created_at > entry.settled_at):
+        was = entry.status
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
-                     project_id=entry.project_id, scan_id=scan.id, was=entry.status)
+                     project_id=entry.project_id, scan_id=scan.id, was=was)
         entry.status = "open"
         entry.reopened = True
         entry.settled_at = None
+        outbox.record("risk.reopened", entry, scan_id=scan.id, was=was)
 
 
 def _snapshot(project_id: str, version: int, categories: set[str],

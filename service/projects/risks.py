@@ -9,7 +9,7 @@ from apifairy import authenticate, other_responses, response
 from flask import Blueprint, Response, current_app
 from werkzeug.routing import BaseConverter
 
-from service import audit, rating
+from service import audit, outbox, rating
 from service.api import Written, get_or_404, json_body, not_found, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
@@ -136,6 +136,9 @@ def update(args, project_id, risk_id):
                      project_id=project.id, changes=details)
     if any(name in changed for name in RATING):
         register.rated(project.id, entry, before, actor_id=caller.id)
+    if "status" in changed:
+        outbox.record("risk.status_changed", entry, actor_id=caller.id,
+                      **{"from": changed["status"]["from"], "to": changed["status"]["to"]})
     db.session.commit()
     return Written(reads.entry_json(entry.id))
 

@@ -1,0 +1,208 @@
+"""Webhooks: a project's register events (a risk created, reopened, its status changed, rated)
+sent to a receiver of its owners, signed as the Standard Webhooks specification says."""
+
+# The module docstring is the OpenAPI tag's description. How events become deliveries:
+# service/outbox.py; how they are sent and retried: delivery.py.
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, current_app
+from sqlalchemy import func, select
+from sqlalchemy import update as update_rows
+
+from service import audit, outbox
+from service.api import (
+    PageArgs,
+    count_under_lock,
+    get_or_404,
+    json_body,
+    not_found,
+    paginate,
+    query,
+)
+from service.auth.scopes import api_key_scope
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.models import Project, Webhook, WebhookDelivery, utcnow
+from service.projects.access import project_for
+from service.webhooks.schemas import (
+    DeliveryListArgs,
+    DeliveryPageSchema,
+    DeliverySchema,
+    WebhookCreatedSchema,
+    WebhookCreateSchema,
+    WebhookPageSchema,
+    WebhookSchema,
+    WebhookUpdateSchema,
+)
+from service.webhooks.sending import new_secret
+from service.webhooks.targets import Refused, judge
+
+webhooks = Blueprint("webhooks", __name__)
+
+MAX_WEBHOOKS = 10  # per project
+NOT_OWNER = "No such project (or you are not a member)"
+
+
+def _checked_url(url: str) -> str:
+    """The URL if it may be sent to (targets.judge), else a 422 naming why."""
+    try:
+        judge(url, current_app.config["SETTINGS"].WEBHOOK_ALLOWED_NETWORKS)
+    except Refused as refused:
+        raise APIError(422, str(refused), errors={"url": [str(refused)]}) from None
+    return url
+
+
+def _webhook(project_id: str, webhook_id: str) -> Webhook:
+    webhook = get_or_404(Webhook, webhook_id, "webhook")
+    if webhook.project_id != project_id:
+        raise not_found("webhook")
+    return webhook
+
+
+@webhooks.route("/<project_id>/webhooks", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(WebhookCreateSchema)
+@response(WebhookCreatedSchema, 201)
+@other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER,
+                  409: f"The project has {MAX_WEBHOOKS} webhooks",
+                  422: "Bad fields; a URL that is not public (SSRF) or does not resolve"})
+def new(args, project_id):
+    """Add a webhook (owner); its signing secret is in this answer only"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    url = _checked_url(args["url"])
+    count = count_under_lock(Project, project.id, select(func.count()).select_from(Webhook)
+                             .where(Webhook.project_id == project.id))
+    if count >= MAX_WEBHOOKS:
+        raise APIError(409, f"This project has {count} webhooks, the most it may have; "
+                            "delete one first.")
+    webhook = Webhook(project_id=project.id, url=url, events=args["events"],
+                      min_score=args["min_score"], categories=args["categories"],
+                      active=args["active"], secret=new_secret(), created_by=caller.id)
+    db.session.add(webhook)
+    db.session.flush()
+    audit.record("webhook_created", actor_id=caller.id, target_id=webhook.id,
+                 project_id=project.id, url=url, events=args["events"])
+    db.session.commit()
+    return webhook
+
+
+@webhooks.route("/<project_id>/webhooks", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(PageArgs)
+@response(WebhookPageSchema)
+@other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER})
+def all(args, project_id):
+    """A project's webhooks, oldest first (owner)"""
+    project = project_for(token_auth.current_user(), project_id, "owner")
+    return paginate(select(Webhook).where(Webhook.project_id == project.id)
+                    .order_by(Webhook.created_at, Webhook.id), args)
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@response(WebhookSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project or webhook"})
+def get(project_id, webhook_id):
+    """A webhook (owner)"""
+    project = project_for(token_auth.current_user(), project_id, "owner")
+    return _webhook(project.id, webhook_id)
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["PATCH"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(WebhookUpdateSchema)
+@response(WebhookSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project or webhook",
+                  422: "Bad fields; a URL that is not public (SSRF) or does not resolve"})
+def update(args, project_id, webhook_id):
+    """Change a webhook's URL, events, rule, or switch it off and on (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    if "url" in args:
+        _checked_url(args["url"])
+    for name, value in args.items():
+        setattr(webhook, name, value)
+    audit.record("webhook_updated", actor_id=caller.id, target_id=webhook.id,
+                 project_id=project.id, fields=sorted(args))
+    db.session.commit()
+    return webhook
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["DELETE"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@other_responses({204: "Deleted, with its deliveries", 401: "No or bad token",
+                  403: "Owners only", 404: "No such project or webhook"})
+def delete(project_id, webhook_id):
+    """Delete a webhook and its deliveries (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    audit.record("webhook_deleted", actor_id=caller.id, target_id=webhook.id,
+                 project_id=project.id, url=webhook.url)
+    db.session.delete(webhook)
+    db.session.commit()
+    return "", 204
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(DeliveryListArgs)
+@response(DeliveryPageSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project or webhook", 422: "Bad filter or page"})
+def deliveries(args, project_id, webhook_id):
+    """A webhook's deliveries, newest first: status, answer, duration, attempts (owner)"""
+    project = project_for(token_auth.current_user(), project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    statement = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
+    if "status" in args:
+        statement = statement.where(WebhookDelivery.status == args["status"])
+    return paginate(statement.order_by(WebhookDelivery.created_at.desc(),
+                                       WebhookDelivery.id), args)
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver",
+                methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@response(DeliverySchema, 202)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project, webhook or delivery",
+                  409: "The delivery is still pending"})
+def redeliver(project_id, webhook_id, delivery_id):
+    """Send a delivery again, with the same id and body, retried as a new one (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    delivery = get_or_404(WebhookDelivery, delivery_id, "delivery")
+    if delivery.webhook_id != webhook.id:
+        raise not_found("delivery")
+    now = utcnow()
+    window = timedelta(hours=current_app.config["SETTINGS"].WEBHOOK_RETRY_HOURS)
+    claimed = db.session.execute(
+        update_rows(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status != "pending")
+        .values(status="pending", next_attempt_at=now, retry_until=now + window)).rowcount
+    if not claimed:  # pending already, or made so by a redelivery racing this one
+        db.session.rollback()
+        raise APIError(409, "This delivery is pending: it is being sent or retried.")
+    audit.record("webhook_redelivered", actor_id=caller.id, target_id=delivery.id,
+                 project_id=project.id, webhook_id=webhook.id)
+    outbox.hand_over(delivery)
+    db.session.commit()
+    db.session.refresh(delivery)
+    return delivery

@@ -1,0 +1,99 @@
+"""Request and response shapes of a project's webhooks and their deliveries."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate
+
+from service.analysis.labels import RISK_LABELS
+from service.api import PageArgs, StrictBoolean, page_of
+from service.extensions import ma
+from service.models import DELIVERY_STATUSES, WEBHOOK_EVENTS
+from service.webhooks.targets import MAX_URL
+
+
+def _distinct(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Each at most once.")
+
+
+class WebhookSchema(ma.Schema):
+    id = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    min_score = fields.Integer(allow_none=True, metadata={
+        "description": "only risks rated at least this (likelihood × impact, 1-25)"})
+    categories = fields.List(fields.String(), allow_none=True, metadata={
+        "description": "only risks of these categories (null: every one)"})
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(metadata={
+        "description": "whsec_…: verify each delivery's webhook-signature with it; shown "
+                       "only now"})
+
+
+def _url(**required) -> fields.Url:
+    return fields.Url(schemes={"http", "https"}, require_tld=False,
+                      validate=validate.Length(max=MAX_URL),
+                      metadata={"example": "https://hooks.example.com/riskscan"}, **required)
+
+
+def _events(**required) -> fields.List:
+    return fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
+                       validate=[validate.Length(min=1, max=len(WEBHOOK_EVENTS)), _distinct],
+                       metadata={"uniqueItems": True}, **required)
+
+
+def _min_score(**default) -> fields.Integer:
+    return fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=25),
+                          **default)
+
+
+def _categories(**default) -> fields.List:
+    return fields.List(fields.String(validate=validate.OneOf(RISK_LABELS)), allow_none=True,
+                       validate=[validate.Length(min=1, max=len(RISK_LABELS)), _distinct],
+                       metadata={"uniqueItems": True}, **default)
+
+
+class WebhookCreateSchema(ma.Schema):
+    url = _url(required=True)
+    events = _events(required=True)
+    min_score = _min_score(load_default=None)
+    categories = _categories(load_default=None)
+    active = StrictBoolean(load_default=True)
+
+
+class WebhookUpdateSchema(ma.Schema):
+    url = _url()
+    events = _events()
+    min_score = _min_score()
+    categories = _categories()
+    active = StrictBoolean()
+
+
+class DeliverySchema(ma.Schema):
+    id = fields.String(metadata={"description": "the webhook-id header: the same on every "
+                                                "attempt"})
+    event = fields.String()
+    status = fields.String(metadata={"description": ", ".join(DELIVERY_STATUSES)})
+    attempts = fields.Integer()
+    response_status = fields.Integer(allow_none=True, metadata={
+        "description": "the receiver's answer to the last attempt (null: none)"})
+    duration_ms = fields.Integer(allow_none=True, metadata={
+        "description": "how long the last attempt took"})
+    error = fields.String(allow_none=True, metadata={
+        "description": "why the last attempt failed"})
+    created_at = fields.DateTime()
+    last_attempt_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+
+
+WebhookPageSchema = page_of(WebhookSchema)
+DeliveryPageSchema = page_of(DeliverySchema)
