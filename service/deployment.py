@@ -75,9 +75,8 @@ def registry_models(settings: Settings) -> list[dict]:
 
 def runtime(settings: Settings, analyzers: Analyzers) -> str:
     """How this process runs a model: runtime, precision and device."""
-    model = analyzers.model
-    device = str(model.device) if model is not None else (
-        "cuda" if settings.MODEL_DEVICE == "cuda" else "cpu")
+    device = str(getattr(analyzers.model, "device", None) or (
+        "cuda" if settings.MODEL_DEVICE == "cuda" else "cpu"))
     if device.startswith("cuda"):
         return "torch fp16 on cuda"
     engine = "torch" if settings.MODEL_RUNTIME == "torch" else "onnx"
