@@ -112,9 +112,10 @@ def _enable_sqlite_foreign_keys(engine) -> None:
 
 
 def register_analyzers(app: Flask, settings: Settings) -> None:
-    from service import analyzers
+    from service import analyzers, deployment
 
     analyzers.init_app(app, settings)
+    deployment.init_app(app, settings)  # which version every process serves: the database's
 
 
 def register_jobs(app: Flask, settings: Settings) -> None:
@@ -124,6 +125,7 @@ def register_jobs(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from service.admin.models import models
     from service.admin.routes import admin
     from service.auth.api_keys import api_keys
     from service.auth.routes import auth
@@ -150,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks, url_prefix="/api/v1/projects")
     keep_registers(app)
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
+    app.register_blueprint(models, url_prefix="/api/v1/admin/models")
     # The seed-004 contract of existing front ends, on the same views.
     app.register_blueprint(auth, url_prefix="/api/auth", name="legacy_auth")
     app.register_blueprint(legacy_scans, url_prefix="/api")

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
@@ -32,10 +32,20 @@ _models_lock = threading.Lock()
 
 @dataclass
 class Analyzers:
+    """The app's analyzers. ``model`` changes only through ``install`` (a model swap), one
+    assignment: a scan holds the analyzer ``pick`` gave it and finishes on it.
+    ``deployed`` is the model's version folder, ``generation`` the deployment state the
+    process follows (service/deployment.py)."""
+
     model: Analyzer | None = None
     model_error: str | None = None
     llm: Analyzer | None = None
     llm_error: str | None = None
+    deployed: str | None = None
+    generation: int = 0
+    sync_error: tuple[int, str] | None = None  # (the generation it could not follow, why)
+    _swapping: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                      compare=False)
 
     def pick(self, force_llm: bool) -> Analyzer:
         """The analyzer for a scan; AnalysisError(503) when none can take it.
@@ -95,20 +105,87 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
                      model.version, model.device, model.runtime, model.quantize,
                      settings.MODEL_DYNAMIC_BATCHING)
         model = _models[key]
+    announce(model)
+    return model, None
+
+
+def announce(model: Analyzer) -> None:
+    """Name the serving model in /metrics (riskscan_model_info)."""
     from service.metrics import MODEL
 
     MODEL.info({"version": model.version, "device": str(model.device), "runtime": model.runtime,
                 "quantize": model.quantize})
-    return model, None
 
 
 def _build_model(settings: Settings) -> Analyzer:
     """The fast model, each stage behind its own dynamic batcher when batching is on, and the
     reader after it when one is configured."""
+    fast = _stage(settings.model_path, settings, quantize=settings.MODEL_QUANTIZE)
+    return _with_reader(fast, settings)
+
+
+def build_version(settings: Settings, model_dir) -> Analyzer:
+    """The model of the folder ``model_dir`` as the scan path runs it: behind its batcher,
+    with the configured reader after it (a version swaps the fast model; the reader stays),
+    checked (service/analysis/check.py: AnalysisError with the reason) and warm."""
+    from service.analysis.check import check
+
+    with _models_lock:
+        fast = _stage(model_dir, settings, quantize=settings.MODEL_QUANTIZE)
+        model = _with_reader(fast, settings)
+    try:
+        check(fast, model_dir)
+        warmup = _warmup_of(model)
+        warmup.run(model, settings)
+        if warmup.error is not None:
+            raise AnalysisError(f"its warm-up failed ({warmup.error})", status=422)
+    except Exception:
+        _forget(model, keep=None)  # refused: nothing of it stays resident
+        raise
+    return model
+
+
+def install(app: Flask, model: Analyzer, deployed: str, generation: int) -> bool:
+    """Make ``model`` the app's model in one assignment, unless a newer generation is in
+    place already. The old model leaves the process's cache here, and memory when its last
+    scan (which holds it) ends."""
+    analyzers: Analyzers = app.extensions["riskscan.analyzers"]
+    with analyzers._swapping:
+        if generation <= analyzers.generation:
+            return False
+        old = analyzers.model
+        analyzers.model, analyzers.model_error = model, None
+        analyzers.deployed, analyzers.generation = deployed, generation
+        app.extensions["riskscan.warmup"] = _warmup_of(model)
+    if old is not None and old is not model:
+        _forget(old, keep=model)
+    announce(model)
+    log.info("model %s serves now (deployment generation %d)", model.version, generation)
+    return True
+
+
+def _parts(model) -> list:
+    """A model and what it is built of: its stages, and the analyzers batchers wrap."""
+    if model is None:
+        return []
+    parts = [model, *getattr(model, "stages", ())]
+    return parts + [part.analyzer for part in parts if hasattr(part, "analyzer")]
+
+
+def _forget(old, *, keep) -> None:
+    """Drop ``old`` and its parts from the process's cache of loaded models, but those that
+    ``keep`` shares (the reader): the cache must not keep a model nobody serves."""
+    gone = {id(part) for part in _parts(old)} - {id(part) for part in _parts(keep)}
+    with _models_lock:
+        for key in [key for key, value in _models.items() if id(value) in gone]:
+            del _models[key]
+
+
+def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
+    """``fast`` alone, or the cascade of it and the configured reader."""
     from service.analysis.cascade import READER_FILE, Cascade, read_screen
     from service.analysis.transformer import resolve_model_dir
 
-    fast = _stage(settings.model_path, settings, quantize=settings.MODEL_QUANTIZE)
     reader_root = settings.reader_path
     if reader_root is None or (settings.READER_DIR.lower() == "auto" and (
             (reader_root / "config.json").is_file() or not (reader_root / READER_FILE).is_file())):

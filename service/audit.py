@@ -16,6 +16,7 @@ EVENTS = (
     "scan_moved", "risk_updated", "risk_reopened", "risk_rated",
     "job_created", "job_cancelled",
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
+    "model_activated", "model_rolled_back",
 )
 
 

@@ -139,6 +139,10 @@ class Settings:
     READER_SCREEN: float | None = _setting(
         None, _score_or_auto, "the fast model's risk score from which a sentence goes to the "
         "reader (0–1); auto: the one chosen for the reader (its screen.json)")
+    MODEL_SYNC_S: float = _setting(
+        5.0, _float, "seconds between a process's reads of the deployment's active model "
+        "version, to follow an activation made elsewhere (docs/operations.md#models-activation-and-"
+        "rollback); 0: never (the process serves what it loaded and what it activates)")
     REGISTER_MATCH_THRESHOLD: float = _setting(
         0.62, _float, "cosine similarity (−1–1) at which a finding joins a register entry of "
         "its category as the same risk; chosen on labelled pairs (docs/register.md)")
@@ -232,6 +236,7 @@ class Settings:
             "MODEL_QUANTIZE": self.MODEL_QUANTIZE in ("none", "int8"),
             "MODEL_MAX_BATCH": self.MODEL_MAX_BATCH >= 1,
             "MODEL_MAX_WAIT_MS": 0 <= self.MODEL_MAX_WAIT_MS <= 1000,
+            "MODEL_SYNC_S": 0 <= self.MODEL_SYNC_S <= 3600,
             "READER_QUANTIZE": self.READER_QUANTIZE in ("none", "int8"),
             "REGISTER_MATCH_THRESHOLD": -1 <= self.REGISTER_MATCH_THRESHOLD <= 1,
             "MAX_PROJECTS_PER_USER": self.MAX_PROJECTS_PER_USER >= 1,

@@ -31,13 +31,15 @@ REQUESTS = Counter("riskscan_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])
 REQUEST_SECONDS = Histogram("riskscan_http_request_duration_seconds",
                             "Time to answer an HTTP request", ["endpoint", "method"])
-SCANS = Counter("riskscan_scans_total", "Scans stored", ["source"])
+# ``version``: the model that made the scan (a version folder, `<fast>+<reader>`, or the
+# LLM's model name): a closed set, the registry's folders and the settings.
+SCANS = Counter("riskscan_scans_total", "Scans stored", ["source", "version"])
 INFERENCE_SECONDS = Histogram(
-    "riskscan_inference_seconds", "Time an analyzer took for one scan", ["source"],
+    "riskscan_inference_seconds", "Time an analyzer took for one scan", ["source", "version"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 SENTENCES = Counter("riskscan_sentences_classified_total",
                     "Sentences classified by the in-process model")
-MODEL = Info("riskscan_model", "The in-process model that is loaded")
+MODEL = Info("riskscan_model", "The in-process model that serves (the active version)")
 LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
 JOB_QUEUE = Gauge("riskscan_job_documents_queued",
                   "Documents of batch jobs waiting for a worker, read from the database when "

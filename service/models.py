@@ -520,3 +520,24 @@ class WebhookDelivery(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retry_until: Mapped[datetime] = mapped_column(UTCDateTime)  # retries end here
+
+
+class ModelDeployment(db.Model):
+    """Which model the whole deployment serves: one row (id 1), read by every process (the
+    API's, the Celery workers'), which follow it (service/deployment.py). ``generation``
+    grows with each change, so that a process sees a change by one integer. The shadow
+    columns name the candidate that reads live scans beside the active model."""
+
+    __tablename__ = "model_deployment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    active_version: Mapped[str] = mapped_column(String(128))
+    # What rollback returns to, the newest last (service/deployment.py keeps a few).
+    previous_versions: Mapped[list] = mapped_column(JSON)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(String(36))  # no foreign key, as audit
+    shadow_version: Mapped[str | None] = mapped_column(String(128))
+    shadow_sample_rate: Mapped[float | None] = mapped_column(Float)
+    shadow_limit: Mapped[int | None] = mapped_column(Integer)
+    shadow_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -135,7 +135,7 @@ def matrix(app, client, monkeypatch):
                   "user_id": a["id"], "key_id": key.get_json()["id"],
                   "project_id": project_id, "risk_id": risks["items"][0]["id"],
                   "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
-                  "delivery_id": delivery_id},
+                  "delivery_id": delivery_id, "version": "v1"},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -146,13 +146,14 @@ def missing_ids() -> dict[str, str]:
     return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
             "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
             "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
-            "delivery_id": str(uuid.uuid4())}
+            "delivery_id": str(uuid.uuid4()), "version": "no-such-version"}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
-            "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1"}
+            "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
+            "version": ".. OR 1=1"}
 
 
 def id_routes(app):
@@ -312,6 +313,12 @@ def test_api5_function_level_authorization_a_user_gets_403_on_every_admin_route(
     assert client.get("/api/v1/auth/me", headers=matrix["a_headers"]).status_code == 200
 
 
+# The model registry's routes past the role check, with no models root (MODEL_DIR=off
+# here): no such version, nothing to roll back to. tests/test_model_registry.py has an
+# admin read, activate and roll back for real.
+WITHOUT_A_MODELS_ROOT = {"models.card": 404, "models.activate": 404, "models.rollback": 409}
+
+
 def test_api5_an_admin_passes_the_same_admin_routes(app, client, matrix):
     """The 403s above are about the role: the same calls by an admin get through."""
     for method, rule, endpoint, _ in admin_routes(app):
@@ -319,6 +326,10 @@ def test_api5_an_admin_passes_the_same_admin_routes(app, client, matrix):
             continue  # deleting A would spoil nothing here, but it is not a read
         response = call(client, method, rule, endpoint, matrix["a_ids"],
                         matrix["admin_headers"])
+        expected = WITHOUT_A_MODELS_ROOT.get(endpoint)
+        if expected is not None:
+            assert response.status_code == expected, (method, rule, response.get_json())
+            continue
         assert response.status_code in (200, 201), (method, rule, response.get_json())
 
 

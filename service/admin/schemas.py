@@ -38,3 +38,43 @@ class LLMCallSchema(ma.Schema):
 class LLMCallFilterSchema(ma.Schema):
     status = fields.String(validate=validate.Length(max=24))
     scan_id = fields.String(validate=validate.Length(max=36))
+
+
+class ModelFiguresSchema(ma.Schema):
+    sentence_macro_f1 = fields.Dict(metadata={"description": "on validation and test sentences"})
+    documents = fields.Dict(metadata={"description": "precision, recall and category accuracy "
+                                      "on the dev and test documents at the operating point"})
+    min_score = fields.Float(allow_none=True, metadata={"description": "the operating point"})
+
+
+class ModelSchema(ma.Schema):
+    version = fields.String()
+    state = fields.String(metadata={"description": "active, shadow, available or broken"})
+    reason = fields.String(allow_none=True, metadata={"description": "why it is broken"})
+    encoder = fields.String(allow_none=True)
+    runtime = fields.String(metadata={"description": "how this process runs it, e.g. "
+                                      "'onnx int8 on cpu'"})
+    size_bytes = fields.Integer(allow_none=True)
+    created = fields.DateTime()
+    figures = fields.Nested(ModelFiguresSchema)
+
+
+class ModelListSchema(ma.Schema):
+    items = fields.List(fields.Nested(ModelSchema))
+    active = fields.String(allow_none=True)
+
+
+class ModelCardSchema(ModelSchema):
+    card = fields.String(allow_none=True, metadata={"description": "the model card (Markdown)"})
+    metrics = fields.Dict(allow_none=True)
+    calibration = fields.Dict(allow_none=True)
+
+
+class DeploymentSchema(ma.Schema):
+    active_version = fields.String()
+    previous_versions = fields.List(fields.String(), metadata={
+        "description": "what rollback returns to, the newest last"})
+    generation = fields.Integer()
+    changed_at = fields.DateTime()
+    changed_by = fields.String(allow_none=True)
+    load_seconds = fields.Float(metadata={"description": "loading and checking the model took"})

@@ -24,8 +24,9 @@ SCOPES: dict[str, str] = {
     "projects:write": "create and change projects, members and register entries; with "
                       "scans:write, scans that join, leave or change a register",
     "account:read": "read your own account",
-    "admin:read": "(admins) list users, the audit log, LLM calls and every API key",
-    "admin:write": "(admins) create, change and delete users",
+    "admin:read": "(admins) list users, the audit log, LLM calls, every API key and the "
+                  "model registry",
+    "admin:write": "(admins) create, change and delete users; activate and roll back models",
 }
 ADMIN_SCOPES = frozenset({"admin:read", "admin:write"})
 

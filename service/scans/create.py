@@ -50,7 +50,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
 
     db.session.close()  # no connection or transaction held while the analyzer runs
     try:
-        with metrics.INFERENCE_SECONDS.labels(analyzer.source).time():
+        with metrics.INFERENCE_SECONDS.labels(analyzer.source, analyzer.version).time():
             analysis = analyzer.analyze(document.text, min_score=(
                 settings.MODEL_MIN_SCORE if min_score is None else min_score))
     except AnalysisError as error:
@@ -95,7 +95,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
             if folder is not None:
                 remove_scan_folder(folder)
         raise
-    metrics.SCANS.labels(scan.source).inc()
+    metrics.SCANS.labels(analyzer.source, analyzer.version).inc()
     return scan
 
 

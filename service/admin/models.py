@@ -1,0 +1,69 @@
+"""The model registry and the deployment's active model (admin): list, read a card,
+activate, roll back (service/registry.py, service/deployment.py)."""
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, current_app
+
+from service import deployment, registry
+from service.admin.schemas import DeploymentSchema, ModelCardSchema, ModelListSchema
+from service.auth.scopes import api_key_scope
+from service.extensions import token_auth
+
+models = Blueprint("models", __name__)
+
+
+@models.route("", methods=["GET"])
+@api_key_scope("admin:read")
+@authenticate(token_auth, role="admin")
+@response(ModelListSchema)
+@other_responses({401: "No or bad token", 403: "Admins only"})
+def index():
+    """Every model version under the models root, newest first, with its state (admin)"""
+    listed = deployment.registry_models(current_app.config["SETTINGS"])
+    active = next((m["version"] for m in listed if m["state"] == "active"), None)
+    return {"items": listed, "active": active}
+
+
+@models.route("/<version>", methods=["GET"])
+@api_key_scope("admin:read")
+@authenticate(token_auth, role="admin")
+@response(ModelCardSchema)
+@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version"})
+def card(version):
+    """One version: its figures, state and model card (admin)"""
+    settings = current_app.config["SETTINGS"]
+    path = registry.folder(settings, version)
+    listed = next(m for m in deployment.registry_models(settings) if m["version"] == version)
+    return {**listed, **registry.card(path, registry.root(settings))}
+
+
+@models.route("/<version>/activate", methods=["POST"])
+@api_key_scope("admin:write")
+@authenticate(token_auth, role="admin")
+@response(DeploymentSchema)
+@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version",
+                  409: "Active already, or the active model changed meanwhile",
+                  422: "The model failed to load or its check; the old one serves on"})
+def activate(version):
+    """Load and check a version, then make it the model every process serves (admin)"""
+    row, seconds = deployment.activate(token_auth.current_user(), version)
+    return _answer(row, seconds)
+
+
+@models.route("/rollback", methods=["POST"])
+@api_key_scope("admin:write")
+@authenticate(token_auth, role="admin")
+@response(DeploymentSchema)
+@other_responses({401: "No or bad token", 403: "Admins only",
+                  409: "No earlier version, or the active model changed meanwhile",
+                  422: "The earlier model failed to load or its check"})
+def rollback():
+    """Return to the version that was active before this one (admin)"""
+    row, seconds = deployment.rollback(token_auth.current_user())
+    return _answer(row, seconds)
+
+
+def _answer(row, seconds: float) -> dict:
+    return {"active_version": row.active_version, "previous_versions": row.previous_versions,
+            "generation": row.generation, "changed_at": row.changed_at,
+            "changed_by": row.changed_by, "load_seconds": round(seconds, 3)}

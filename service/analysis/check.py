@@ -1,0 +1,103 @@
+"""The built-in scan a model passes before it serves: its findings must be the ones its
+folder's ``check.json`` records.
+
+A model copied to another machine, exported again or half written answers differently
+from the model that was measured; a scan of a fixed text shows it before any user's scan
+does. ``write_check`` records what the model finds in CHECK_TEXT at its own operating point
+(ml.train, or whoever builds a model folder, calls it on the saved model); ``check`` scans
+the text again and names the first difference. A folder without ``check.json`` is checked
+for what any model must do: scan the text and report only taxonomy labels within 0..1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.analysis.base import AnalysisError
+from service.analysis.labels import RISK_LABELS
+
+CHECK_FILE = "check.json"
+#: Scores may move this much (another CPU, another ONNX Runtime build); labels and
+#: offsets may not.
+SCORE_TOLERANCE = 0.02
+#: A status report with a heading, a list, risks and plain sentences.
+CHECK_TEXT = """# Status report, week 12
+
+The team met on Tuesday and agreed the plan for the next release.
+
+## Risks and issues
+
+- The supplier may deliver the servers three weeks late, which would delay the go-live.
+- If the budget is cut again, the data migration cannot be finished this year.
+- Two of the four developers leave in May and nobody has been hired to replace them.
+- The penetration test found that customer records are stored without encryption.
+
+Testing starts next week. The new hire lacks access to the test environment, so UAT may slip.
+The steering committee thanked the team for the demo.
+"""
+
+
+class CheckFailed(AnalysisError):
+    """The model's findings on CHECK_TEXT are not the ones its folder records."""
+
+    status = 422
+    title = "Model check failed"
+
+
+def findings(analyzer) -> list[dict]:
+    """What ``analyzer`` finds in CHECK_TEXT at its own operating point, as check.json
+    keeps it."""
+    return [{"start": f.start, "end": f.end, "category": f.category,
+             "score": round(f.score, 4)} for f in analyzer.analyze(CHECK_TEXT).findings]
+
+
+def write_check(model_dir: str | Path, analyzer) -> Path:
+    """Record ``analyzer``'s findings on CHECK_TEXT in ``model_dir``/check.json."""
+    path = Path(model_dir) / CHECK_FILE
+    path.write_text(json.dumps({"findings": findings(analyzer)}, indent=2) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def check(analyzer, model_dir: str | Path) -> str:
+    """Scan CHECK_TEXT with ``analyzer`` (the model of ``model_dir``); raise CheckFailed with
+    the first difference from its check.json. Returns what was checked: ``"findings"`` (as
+    check.json records) or ``"labels"`` (no check.json)."""
+    found = findings(analyzer)
+    for finding in found:
+        if finding["category"] not in RISK_LABELS or not 0 <= finding["score"] <= 1:
+            raise CheckFailed(f"the built-in scan found {finding}: not a risk label with a "
+                              "score within 0..1")
+    path = Path(model_dir) / CHECK_FILE
+    try:
+        expected = json.loads(path.read_text(encoding="utf-8"))["findings"]
+    except FileNotFoundError:
+        return "labels"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckFailed(f"{CHECK_FILE} is unreadable: {type(error).__name__}") from error
+    difference = _difference(expected, found)
+    if difference:
+        raise CheckFailed(f"the built-in scan does not find what {CHECK_FILE} records: "
+                          f"{difference}")
+    return "findings"
+
+
+def _difference(expected: list, found: list[dict]) -> str | None:
+    """The first finding that differs (place, category, or a score beyond the tolerance)."""
+    if not isinstance(expected, list):
+        return "its findings are not a list"
+    if len(expected) != len(found):
+        return f"{len(found)} findings, {len(expected)} recorded"
+    for want, got in zip(expected, found):
+        try:
+            same = ((want["start"], want["end"], want["category"]) ==
+                    (got["start"], got["end"], got["category"])
+                    and abs(float(want["score"]) - got["score"]) <= SCORE_TOLERANCE)
+        except (KeyError, TypeError, ValueError):
+            return f"a recorded finding is malformed: {want!r}"[:200]
+        if not same:
+            return (f"characters {got['start']}–{got['end']}: {got['category']} at "
+                    f"{got['score']:.4f}, recorded {want.get('category')} at "
+                    f"{want.get('score')}")[:300]
+    return None

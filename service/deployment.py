@@ -1,0 +1,226 @@
+"""Which model the deployment serves: one row in the database, and every process following it.
+
+An activation loads and checks the candidate beside the running model (registry.load), then,
+under the row's lock, makes it the active version and audits who changed it from what to
+what; the process that was asked swaps at once, every other process (the API's, the Celery
+workers') within MODEL_SYNC_S seconds: its follower thread calls ``sync``, which loads the
+row's version when the row's generation moves. A candidate that fails to load or check is
+refused and nothing changes. Rollback returns to the version active before, from a short
+history kept in the row. Loading happens with no row lock held: a change that lands while a
+candidate loads wins, and the slower request gets a 409.
+
+A scan holds the analyzer it started with (service/analyzers.py: ``install``), so a swap
+never touches a scan in flight and each scan's model_version names the model that made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from service import audit, registry
+from service.analyzers import Analyzers, current_analyzers, install
+from service.api import lock_row
+from service.config import Settings
+from service.errors import APIError
+from service.extensions import db
+from service.models import ModelDeployment, utcnow
+
+log = logging.getLogger("riskscan.deployment")
+
+ROW = 1
+#: Versions rollback can return to, newest last.
+HISTORY = 10
+# Versions whose load or check failed in this process, with the reason: the registry lists
+# them as broken until one loads.
+_refused: dict[str, str] = {}
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Name the configured model's version, add /ready's check, and start the follower."""
+    analyzers: Analyzers = app.extensions["riskscan.analyzers"]
+    if analyzers.model is not None:
+        analyzers.deployed = registry.configured_version(settings)
+    app.extensions.setdefault("riskscan.readiness", {})["deployment"] = lambda: readiness(app)
+    if settings.MODEL_SYNC_S > 0 and settings.model_path is not None:
+        threading.Thread(target=_follow, args=(weakref.ref(app), settings.MODEL_SYNC_S),
+                         name="riskscan-model-follower", daemon=True).start()
+
+
+def current_state() -> ModelDeployment | None:
+    """The deployment's row as the database has it now (None: nothing was ever activated)."""
+    return db.session.scalars(select(ModelDeployment).where(ModelDeployment.id == ROW)
+                              .execution_options(populate_existing=True)).one_or_none()
+
+
+def active_version(row: ModelDeployment | None, analyzers: Analyzers) -> str | None:
+    """The active version: the row's, or before any activation the configured one."""
+    return row.active_version if row is not None else analyzers.deployed
+
+
+def registry_models(settings: Settings) -> list[dict]:
+    """The registry's list, with the states this deployment gives its versions."""
+    analyzers = current_analyzers()
+    row = current_state()
+    return registry.models(settings, active=active_version(row, analyzers),
+                           shadow=row.shadow_version if row is not None else None,
+                           refused=_refused, runtime=runtime(settings, analyzers))
+
+
+def runtime(settings: Settings, analyzers: Analyzers) -> str:
+    """How this process runs a model: runtime, precision and device."""
+    device = str(getattr(analyzers.model, "device", None) or (
+        "cuda" if settings.MODEL_DEVICE == "cuda" else "cpu"))
+    if device.startswith("cuda"):
+        return "torch fp16 on cuda"
+    engine = "torch" if settings.MODEL_RUNTIME == "torch" else "onnx"
+    precision = "int8" if settings.MODEL_QUANTIZE == "int8" else "fp32"
+    return f"{engine} {precision} on cpu"
+
+
+def activate(caller, version: str) -> tuple[ModelDeployment, float]:
+    """Make ``version`` the active model of the deployment; (the row, seconds the load and
+    check took). 404 unknown version, 409 active already or raced, 422 refused."""
+    settings = current_app.config["SETTINGS"]
+    registry.folder(settings, version)
+    row = current_state()
+    active, generation = active_version(row, current_analyzers()), _generation(row)
+    if version == active:
+        raise APIError(409, f"Model {version} is the active version already.")
+    db.session.close()  # no connection held while the candidate loads
+    model, seconds = _load(settings, version)
+    row = _locked_row(active)
+    _unchanged(row, generation)
+    if row.active_version:
+        row.previous_versions = [*row.previous_versions, row.active_version][-HISTORY:]
+    return _switch(caller, row, model, version, "model_activated"), seconds
+
+
+def rollback(caller) -> tuple[ModelDeployment, float]:
+    """Return to the version active before this one. 409 when there is none or raced."""
+    settings = current_app.config["SETTINGS"]
+    row = current_state()
+    if row is None or not row.previous_versions:
+        raise APIError(409, "There is no earlier version to roll back to.")
+    version, generation = row.previous_versions[-1], row.generation
+    db.session.close()
+    model, seconds = _load(settings, version)
+    row = _locked_row(row.active_version)
+    _unchanged(row, generation)
+    row.previous_versions = row.previous_versions[:-1]
+    return _switch(caller, row, model, version, "model_rolled_back"), seconds
+
+
+def sync(app: Flask) -> bool:
+    """Bring this process to the database's active version; True when it swapped. The
+    follower thread calls it every MODEL_SYNC_S seconds; tests call it directly."""
+    analyzers: Analyzers = app.extensions["riskscan.analyzers"]
+    with app.app_context():
+        try:
+            row = current_state()
+        finally:
+            db.session.close()
+        if row is None or row.generation <= analyzers.generation:
+            return False
+        if row.active_version == analyzers.deployed:
+            with analyzers._swapping:
+                analyzers.generation = max(analyzers.generation, row.generation)
+            return False
+        if analyzers.sync_error and analyzers.sync_error[0] == row.generation:
+            return False  # it failed for this generation: try again when the row moves
+        try:
+            model, _ = _load(app.config["SETTINGS"], row.active_version)
+        except APIError as error:
+            analyzers.sync_error = (row.generation, error.detail)
+            log.warning("cannot follow the deployment to %s: %s", row.active_version,
+                        error.detail)
+            return False
+        analyzers.sync_error = None
+        return install(app, model, row.active_version, row.generation)
+
+
+def readiness(app: Flask) -> dict:
+    """/ready's ``deployment`` check: the active version, the one this process serves, and
+    why it could not follow (admins see the names; anyone whether it follows). A process
+    that cannot follow stays ready: its model still serves."""
+    analyzers: Analyzers = app.extensions["riskscan.analyzers"]
+    try:
+        active = active_version(current_state(), analyzers)
+    except Exception:  # noqa: BLE001 - the database check reports an unreachable database
+        db.session.rollback()
+        active = None
+    check = {"ok": True, "following": active == analyzers.deployed, "active": active,
+             "serving": analyzers.deployed, "generation": analyzers.generation}
+    if analyzers.sync_error:
+        check["error"] = analyzers.sync_error[1]
+    return check
+
+
+def _load(settings: Settings, version: str):
+    """(the checked analyzer of ``version``, seconds); a refusal is remembered."""
+    began = time.perf_counter()
+    try:
+        model = registry.load(settings, version)
+    except registry.ModelRefused as refused:
+        _refused[version] = refused.reason
+        raise
+    _refused.pop(version, None)
+    return model, time.perf_counter() - began
+
+
+def _generation(row: ModelDeployment | None) -> int:
+    return row.generation if row is not None else 0
+
+
+def _locked_row(active: str | None) -> ModelDeployment:
+    """The deployment's row under this transaction's lock, made on first use."""
+    if not lock_row(ModelDeployment, ROW):
+        db.session.add(ModelDeployment(id=ROW, active_version=active or "",
+                                       previous_versions=[], generation=0))
+        try:
+            db.session.flush()
+        except IntegrityError:  # another request made it first: lock that one
+            db.session.rollback()
+            lock_row(ModelDeployment, ROW)
+    return db.session.scalars(select(ModelDeployment).where(ModelDeployment.id == ROW)
+                              .with_for_update()
+                              .execution_options(populate_existing=True)).one()
+
+
+def _unchanged(row: ModelDeployment, generation: int) -> None:
+    if row.generation != generation:
+        db.session.rollback()
+        raise APIError(409, "The active model changed while this one was loading; "
+                            "list the models and ask again.")
+
+
+def _switch(caller, row: ModelDeployment, model, version: str, event: str) -> ModelDeployment:
+    """Write the change and its audit event, commit, then swap this process's model."""
+    previous, generation = row.active_version or None, row.generation + 1
+    row.active_version, row.generation = version, generation
+    row.changed_at, row.changed_by = utcnow(), caller.id
+    audit.record(event, actor_id=caller.id, **{"from": previous, "to": version,
+                                               "generation": generation})
+    db.session.commit()
+    install(current_app._get_current_object(), model, version, generation)
+    return row
+
+
+def _follow(app_ref, interval: float) -> None:
+    """The follower thread: sync now, then every ``interval`` seconds, while the app lives."""
+    while True:
+        app = app_ref()
+        if app is None:
+            return
+        try:
+            sync(app)
+        except Exception:
+            log.warning("could not read the model deployment", exc_info=True)
+        del app
+        time.sleep(interval)
