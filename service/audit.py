@@ -15,6 +15,7 @@ EVENTS = (
     "member_added", "member_updated", "member_removed",
     "scan_moved", "risk_updated", "risk_reopened",
     "job_created", "job_cancelled",
+    "settings_updated",
 )
 
 

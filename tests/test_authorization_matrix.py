@@ -41,6 +41,7 @@ BODIES = {
     ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
     ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
     ("PATCH", "risks.update"): lambda: {"status": "closed"},
+    ("PATCH", "settings.update"): lambda: {"min_score": 0.5},
 }
 
 
