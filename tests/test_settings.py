@@ -409,3 +409,74 @@ def test_a_job_takes_the_default_project_and_force_llm_unless_its_form_says(make
     keyed = job_row(app, accepted(post_job(client, scans_only, files), total=1))
     assert (keyed.project_id, keyed.force_llm) == (None, True)
 
+
+# --- the console's account page ------------------------------------------------------------
+
+def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, client):
+    from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
+
+    other = make_project(client, team.owner_h, name="Viewed only")["id"]
+    client.post(f"/api/v1/projects/{other}/members", headers=team.owner_h,
+                json={"email": team.editor["email"], "role": "viewer"})
+    browser = team.client.application.test_client()
+    assert sign_in(browser, team.editor["email"]).status_code == 302
+    page = html(browser.get("/app/account"))
+    assert '<label for="default-project">Project</label>' in page
+    assert f'<option value="{team.id}" >Billing migration</option>' in page
+    assert other not in page  # a project they only view is no choice
+    token = csrf_of(browser, "/app/account")
+
+    saved = browser.post("/app/account", data={"csrf_token": token, "project_id": team.id,
+                                               "min_score": "0.6", "force_llm": "on"})
+    assert saved.status_code == 302 and saved.headers["Location"] == "/app/account"
+    assert "Settings saved." in html(browser.get("/app/account"))
+    expected = {"project_id": team.id, "min_score": 0.6, "force_llm": True}
+    assert settings_of(client, team.editor_h) == expected
+    page = html(browser.get("/app/account"))
+    assert f'<option value="{team.id}" selected>' in page and 'value="0.6"' in page
+
+    for form, field, words in (
+            ({"min_score": "1.5"}, "default-min-score-error", "Must be greater than or equal"),
+            ({"min_score": "nan"}, "default-min-score-error", "Special numeric values"),
+            ({"min_score": "high"}, "default-min-score-error", "Not a valid number."),
+            ({"project_id": "x" * 40}, "default-project-error", "Longer than maximum length 36.")):
+        refused = browser.post("/app/account", data={"csrf_token": token, **form})
+        assert refused.status_code == 422
+        text = html(refused)
+        assert f'<p class="field-error" id="{field}">{words}' in text
+        assert 'aria-invalid="true"' in text
+    other_project = browser.post("/app/account", data={"csrf_token": token,
+                                                       "project_id": other})
+    assert other_project.status_code == 403
+    assert "Your role in this project is viewer" in html(other_project)
+    forged = browser.post("/app/account", data={"project_id": "", "min_score": ""})
+    assert forged.status_code == 400 and f"<p>{REFUSED_FORM}</p>" in html(forged)
+    assert settings_of(client, team.editor_h) == expected  # nothing refused was saved
+
+    cleared = browser.post("/app/account", data={"csrf_token": token, "project_id": "",
+                                                 "min_score": ""})
+    assert cleared.status_code == 302
+    assert settings_of(client, team.editor_h) == NONE_SAVED  # an unticked box is false
+
+
+def test_the_scan_page_starts_at_the_default_project_and_no_project_means_none(team, client):
+    from tests.test_console import csrf_of, html, sign_in
+
+    save(client, team.editor_h, project_id=team.id, min_score=0.5)
+    browser = team.client.application.test_client()
+    assert sign_in(browser, team.editor["email"]).status_code == 302
+    page = html(browser.get("/app/scan"))
+    assert f'<option value="{team.id}" selected>Billing migration</option>' in page
+    assert "Empty: your default, 0.5" in page
+    token = csrf_of(browser, "/app/scan")
+    chosen_none = browser.post("/app/scan", data={"csrf_token": token, "text": VENDOR,
+                                                  "project_id": ""})
+    assert chosen_none.status_code == 201
+    as_file = browser.post("/app/scan", content_type="multipart/form-data", data={
+        "csrf_token": token, "project_id": "", "file": (io.BytesIO(VENDOR.encode()), "a.txt")})
+    assert as_file.status_code == 201
+    into = browser.post("/app/scan", data={"csrf_token": token, "text": VENDOR,
+                                           "project_id": team.id})
+    assert into.status_code == 201
+    listed = client.get("/api/v1/scans", headers=team.editor_h).get_json()["items"]
+    assert [s["project_id"] for s in listed] == [team.id, None, None]
