@@ -139,10 +139,12 @@ def register_blueprints(app: Flask) -> None:
     from service.scans.routes import scans
     from service.users.routes import users
     from service.webhooks.routes import webhooks
+    from service.users.settings import settings
 
     app.register_blueprint(health)
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
     app.register_blueprint(api_keys, url_prefix="/api/v1/auth/api-keys")
+    app.register_blueprint(settings, url_prefix="/api/v1/auth/me/settings")
     app.register_blueprint(users, url_prefix="/api/v1/users")
     app.register_blueprint(scans, url_prefix="/api/v1/scans")
     app.register_blueprint(findings, url_prefix="/api/v1/findings")

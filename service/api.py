@@ -143,6 +143,16 @@ class QueryBoolean(fields.Boolean):
     falsy: ClassVar[set[str]] = {"false"}
 
 
+class StrictFloat(fields.Float):
+    """A JSON number and nothing else: what the spec's ``number`` promises. marshmallow's
+    Float also takes "0.5" and true, which a client reading the spec would not expect."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class PageArgs(ma.Schema):
     # Bounded, so that the offset (page - 1) * per_page fits the database's integers: an
     # unbounded page was a 500 (OverflowError on SQLite, found by schemathesis).

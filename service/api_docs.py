@@ -178,7 +178,7 @@ def _describe_request_bodies(spec: dict) -> None:
         "file": {"type": "string", "format": "binary",
                  "description": "txt, md, html, pdf or docx (recognised by content)"},
         "text": {"type": "string", "description": "instead of a file"},
-        "force_llm": {"type": "boolean", "default": False},
+        "force_llm": {"type": "boolean", "description": "left out: your default"},
         "min_score": {"type": "number", "minimum": 0, "maximum": 1,
                       "description": MIN_SCORE_HELP},
     }, "anyOf": [
@@ -227,8 +227,9 @@ def _describe_request_bodies(spec: dict) -> None:
                           "description": "the documents, one field each"},
                 "archive": {"type": "string", "format": "binary",
                             "description": "instead of files: a .zip of documents"},
-                "project_id": {"type": "string", "maxLength": 36},
-                "force_llm": {"type": "boolean", "default": False}},
+                "project_id": {"type": "string", "maxLength": 36,
+                               "description": "left out: your default; empty: none"},
+                "force_llm": {"type": "boolean", "description": "left out: your default"}},
                 "anyOf": [{"required": ["files"], "not": {"required": ["archive"]}},
                           {"required": ["archive"], "not": {"required": ["files"]}}]},
             "encoding": {"archive": {"contentType": "application/zip"}}}}}

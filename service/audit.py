@@ -17,6 +17,7 @@ EVENTS = (
     "job_created", "job_cancelled",
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
     "model_activated", "model_rolled_back",
+    "settings_updated",
 )
 
 

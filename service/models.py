@@ -95,6 +95,22 @@ class User(db.Model):
         return self.role == "admin"
 
 
+class UserSettings(db.Model):
+    """A user's defaults for what a scan request leaves out (service/scans/defaults.py);
+    no row: no defaults. ``project_id`` is always a project the user may scan into: it is
+    cleared when they lose that right (service/projects/membership.py, the foreign key)."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    min_score: Mapped[float | None] = mapped_column(Float)
+    project_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="SET NULL"), index=True)
+    force_llm: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 # Integer primary keys that autoincrement on SQLite (which only does so for INTEGER).
 BigId = BigInteger().with_variant(Integer, "sqlite")
 

@@ -48,6 +48,7 @@ BODIES = {
     ("POST", "webhooks.new"): lambda: {"url": "http://127.0.0.1:9/hook",
                                        "events": ["risk.created"]},
     ("PATCH", "webhooks.update"): lambda: {"active": False},
+    ("PATCH", "settings.update"): lambda: {"min_score": 0.5},
 }
 
 

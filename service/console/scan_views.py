@@ -17,8 +17,12 @@ HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q",
 @console.get("/scan")
 @signed_in
 def scan_page():
-    return render_template("console/scan.html", projects=_projects(),
-                           project_id=request.args.get("project_id", ""))
+    """The form, its project preselected: the one the link names, else the user's default
+    (an empty minimum score leaves the API to apply the user's default)."""
+    defaults = _defaults()
+    return render_template("console/scan.html", projects=_projects(), defaults=defaults,
+                           project_id=request.args.get("project_id",
+                                                       defaults["project_id"] or ""))
 
 
 @console.post("/scan")
@@ -26,9 +30,8 @@ def scan_page():
 def scan():
     text = request.form.get("text", "")
     upload = request.files.get("file")
-    fields = {}
-    if request.form.get("project_id"):
-        fields["project_id"] = request.form["project_id"]
+    # The project is always sent, "No project" too: else the API would take the default.
+    fields = {"project_id": request.form.get("project_id", "")}
     if request.form.get("min_score"):
         fields["min_score"] = request.form["min_score"]
     if upload is not None and upload.filename:
@@ -37,7 +40,7 @@ def scan():
                      "application/octet-stream")})
         text = None
     else:
-        body = {"text": text, **fields}
+        body = {"text": text, **fields, "project_id": fields["project_id"] or None}
         if "min_score" in body:
             try:
                 body["min_score"] = float(body["min_score"])
@@ -47,8 +50,9 @@ def scan():
     if not answer.ok:
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
             return render_template("console/scan.html", projects=_projects(),
-                                   error=words(answer), errors=answer.errors, text=text or "",
-                                   project_id=fields.get("project_id", "")), answer.status
+                                   defaults=_defaults(), error=words(answer),
+                                   errors=answer.errors, text=text or "",
+                                   project_id=fields["project_id"]), answer.status
         return failed(answer)
     return render_template("console/result.html", **_result(answer.json, text)), 201
 
@@ -132,6 +136,11 @@ def _projects() -> list[dict]:
     """The caller's projects, for the scan form's choice (first 100)."""
     answer = api("GET", "/projects", query={"per_page": 100})
     return answer.json["items"] if answer.ok else []
+
+
+def _defaults() -> dict:
+    """The user's defaults for scans (the account page sets them)."""
+    return data_or_fail(api("GET", "/auth/me/settings"))
 
 
 def _result(scan: dict, text: str | None) -> dict:

@@ -21,7 +21,13 @@ csrf = CSRFProtect()
 
 def register_console(app: Flask) -> None:
     # The pages attach their routes to the blueprint as they are imported.
-    from service.console import admin_views, auth_views, project_views, scan_views  # noqa: F401
+    from service.console import (  # noqa: F401
+        account_views,
+        admin_views,
+        auth_views,
+        project_views,
+        scan_views,
+    )
 
     app.config.update(
         SESSION_COOKIE_NAME="riskscan_console",

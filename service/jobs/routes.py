@@ -29,6 +29,7 @@ from service.jobs.schemas import (
 from service.models import Job, JobDocument, Scan
 from service.projects.access import project_id_for
 from service.rate_limits import scans_per_user
+from service.scans.defaults import with_defaults
 
 jobs = Blueprint("jobs", __name__)
 log = logging.getLogger("riskscan.jobs")
@@ -62,24 +63,31 @@ def new():
     """Scan several documents in the background
 
     `multipart/form-data` with several `files` fields, or one `.zip` as `archive`
-    (folders flattened), and optionally `project_id` and `force_llm`. Answers 202 at once
+    (folders flattened), and optionally `project_id` and `force_llm` (left out: your
+    defaults, `GET /api/v1/auth/me/settings`). Answers 202 at once
     with the job's id and a `Location`; each document becomes an ordinary scan, or a
     per-document error in words (a broken PDF fails alone). Poll `GET /api/v1/jobs/{id}`.
     """
     if request.mimetype != "multipart/form-data":
         raise APIError(415, "Send multipart/form-data with files or an archive.")
     caller = token_auth.current_user()
-    project_id = _form_value("project_id", 36) or None
+    given = {}  # the fields the form sent; the rest are the caller's defaults
+    if "project_id" in request.form:
+        given["project_id"] = _form_value("project_id", 36) or None
+    if "force_llm" in request.form:
+        force = _form_value("force_llm", 5).lower()
+        if force not in ("", "true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise APIError(422, "force_llm must be true or false.",
+                           errors={"force_llm": ["Not a valid boolean."]})
+        given["force_llm"] = force in ("true", "1", "yes", "on")
+    options = with_defaults(caller, given)
+    project_id = options["project_id"]
     if project_id is not None:
         require_scope(caller, "projects:write")
         project_id = project_id_for(caller, project_id, "editor")
-    force = _form_value("force_llm", 5).lower()
-    if force not in ("", "true", "false", "1", "0", "yes", "no", "on", "off"):
-        raise APIError(422, "force_llm must be true or false.",
-                       errors={"force_llm": ["Not a valid boolean."]})
     documents = intake.read_documents()
-    job = Job(user_id=caller.id, project_id=project_id,
-              force_llm=force in ("true", "1", "yes", "on"), status="queued",
+    job = Job(user_id=caller.id, project_id=project_id, force_llm=options["force_llm"],
+              status="queued",
               total=len(documents), done=0, failed=0,
               documents=[JobDocument(position=position, filename=document.filename,
                                      status="queued", attempts=0)

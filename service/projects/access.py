@@ -39,27 +39,31 @@ def readable_project(caller, project_id: str):
     return row.id, row.register_version
 
 
-def project_id_for(caller, project_id: str, need: str) -> str:
-    """project_for's answer (404 or 403) without loading the project: its id."""
-    return _membership_row(caller, project_id, need, loaded=False).id
+def project_id_for(caller, project_id: str, need: str, *, held: bool = False) -> str:
+    """project_for's answer (404 or 403) without loading the project: its id. ``held``:
+    read the project's row and the caller's membership with a share lock kept until the
+    transaction ends (a locking read, so never an older snapshot), so that what is decided
+    on it holds until then: a removal or a role change waits for it."""
+    return _membership_row(caller, project_id, need, loaded=False, held=held).id
 
 
 @cache
-def _membership(loaded: bool):
+def _membership(loaded: bool, held: bool = False):
     """The project (``loaded``: as an ORM object; else its id and its register's version)
     and the caller's role in it (NULL: none), in one query built once."""
     columns = (Project,) if loaded else (Project.id, Project.register_version)
-    return (select(*columns, ProjectMember.role)
-            .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
-                       & (ProjectMember.user_id == bindparam("user_id")))
-            .where(Project.id == bindparam("project_id")))
+    statement = (select(*columns, ProjectMember.role)
+                 .outerjoin(ProjectMember, (ProjectMember.project_id == Project.id)
+                            & (ProjectMember.user_id == bindparam("user_id")))
+                 .where(Project.id == bindparam("project_id")))
+    return statement.with_for_update(read=True) if held else statement
 
 
-def _membership_row(caller, project_id: str, need: str, *, loaded: bool):
+def _membership_row(caller, project_id: str, need: str, *, loaded: bool, held: bool = False):
     if not is_uuid(project_id):
         raise not_found("project")
-    row = db.session.execute(_membership(loaded), {"project_id": project_id,
-                                                   "user_id": caller.id}).first()
+    row = db.session.execute(_membership(loaded, held), {"project_id": project_id,
+                                                         "user_id": caller.id}).first()
     if row is None:
         raise not_found("project")
     if row.role is None:

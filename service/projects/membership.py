@@ -1,5 +1,7 @@
 """Membership rules that outlive one request: a project always keeps an owner, and a person
-who leaves (removed, or their account deleted) leaves nothing pointing at them."""
+who leaves (removed, or their account deleted) leaves nothing pointing at them; a person who
+may no longer scan into a project (removed, or made a viewer) has it no longer as their
+default project."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from sqlalchemy import func, select, update
 from service.api import lock_row
 from service.errors import APIError
 from service.extensions import db
-from service.models import Project, ProjectMember, RegisterEntry, Scan, ScanFinding
+from service.models import Project, ProjectMember, RegisterEntry, Scan, ScanFinding, UserSettings
 from service.projects import register
 
 LAST_OWNER = "A project keeps at least one owner: make another member owner first."
@@ -33,6 +35,16 @@ def unassign(project_id: str, user_id: str) -> None:
     db.session.execute(update(RegisterEntry).where(RegisterEntry.project_id == project_id,
                                                    RegisterEntry.owner_id == user_id)
                        .values(owner_id=None, updated_at=RegisterEntry.updated_at))
+
+
+def lose_default_project(project_id: str, user_id: str) -> None:
+    """The member may no longer scan into the project: it is no longer their default. A
+    save of the default holds the membership it checked (project_id_for(held=True)), so a
+    save at the same moment comes first and is cleared here, or comes after and is a 404
+    or 403."""
+    db.session.execute(update(UserSettings).where(UserSettings.user_id == user_id,
+                                                  UserSettings.project_id == project_id)
+                       .values(project_id=None))
 
 
 def before_deleting_user(user_id: str) -> None:

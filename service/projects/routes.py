@@ -26,7 +26,7 @@ from service.errors import APIError
 from service.extensions import db, token_auth
 from service.models import Project, ProjectMember, User
 from service.projects.access import project_for, role_in
-from service.projects.membership import keep_an_owner, unassign
+from service.projects.membership import keep_an_owner, lose_default_project, unassign
 from service.projects.schemas import (
     MemberCreateSchema,
     MemberListArgs,
@@ -233,6 +233,8 @@ def update_member(args, project_id, user_id):
     if member.role == "owner" and args["role"] != "owner":
         keep_an_owner(project.id, member.user_id)
     was, member.role = member.role, args["role"]
+    if member.role == "viewer":
+        lose_default_project(project.id, member.user_id)
     audit.record("member_updated", actor_id=caller.id, target_id=member.user_id,
                  project_id=project.id, role=member.role, was=was)
     db.session.commit()
@@ -258,6 +260,7 @@ def remove_member(project_id, user_id):
     audit.record("member_removed", actor_id=caller.id, target_id=member.user_id,
                  project_id=project.id, role=member.role)
     unassign(project.id, member.user_id)
+    lose_default_project(project.id, member.user_id)
     db.session.delete(member)
     db.session.commit()
     return "", 204

@@ -17,6 +17,7 @@ from service.projects import register
 from service.projects.access import check_scan_edit, may_read_scan, project_for
 from service.rate_limits import scans_per_user
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
+from service.scans.defaults import with_defaults
 from service.scans.listing import scan_page
 from service.scans.schemas import (
     CorrectionSchema,
@@ -50,29 +51,37 @@ class ScanListArgs(PageArgs, ScanFilterSchema):
     pass
 
 
-def scan_request() -> tuple[str | None, Upload | None, bool, float | None]:
-    """(text, upload, force_llm, min_score) from multipart/form-data (``project_id``:
-    _form_project_id)."""
-    if request.mimetype == "multipart/form-data":
-        file = request.files.get("file")
-        upload = None
-        if file is not None and (file.filename or file.content_length):
-            upload = Upload(filename=safe_display_name(file.filename) or "upload",
-                            data=file.read())
-        force = request.form.get("force_llm", "false").strip().lower()
-        if force not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
-            raise APIError(422, "force_llm must be true or false.",
-                           errors={"force_llm": ["Not a valid boolean."]})
-        if upload is None and request.form.get("text") is None:
-            raise APIError(422, "Send a file or a text field.",
-                           errors={"file": ["Missing file or text."]})
-        return (request.form.get("text"), upload, force in ("true", "1", "yes", "on"),
-                _form_min_score())
-    return None, None, False, None
+def scan_request() -> tuple[str | None, Upload | None, dict]:
+    """(text, upload, options) from multipart/form-data: ``options`` holds those of
+    ``force_llm``, ``min_score`` and ``project_id`` that the form sent (an empty one is
+    sent: false, the deployment's operating point, no project), for with_defaults."""
+    file = request.files.get("file")
+    upload = None
+    if file is not None and (file.filename or file.content_length):
+        upload = Upload(filename=safe_display_name(file.filename) or "upload", data=file.read())
+    options = {}
+    if "force_llm" in request.form:
+        options["force_llm"] = _form_force_llm()
+    if upload is None and request.form.get("text") is None:
+        raise APIError(422, "Send a file or a text field.",
+                       errors={"file": ["Missing file or text."]})
+    if "min_score" in request.form:
+        options["min_score"] = _form_min_score()
+    if "project_id" in request.form:
+        options["project_id"] = _form_project_id()
+    return request.form.get("text"), upload, options
+
+
+def _form_force_llm() -> bool:
+    force = request.form["force_llm"].strip().lower()
+    if force not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
+        raise APIError(422, "force_llm must be true or false.",
+                       errors={"force_llm": ["Not a valid boolean."]})
+    return force in ("true", "1", "yes", "on")
 
 
 def _form_project_id() -> str | None:
-    value = request.form.get("project_id", "").strip()
+    value = request.form["project_id"].strip()
     if len(value) > 36:
         raise APIError(422, "project_id is not a project's id.",
                        errors={"project_id": ["Longer than a project's id."]})
@@ -80,7 +89,7 @@ def _form_project_id() -> str | None:
 
 
 def _form_min_score() -> float | None:
-    raw = request.form.get("min_score", "").strip()
+    raw = request.form["min_score"].strip()
     if not raw:
         return None
     try:
@@ -134,29 +143,30 @@ def editable_scan(scan_id: str) -> Scan:
 def new():
     """Analyse a text or a document
 
-    Send JSON `{text, force_llm?}`, or `multipart/form-data` with `file` (txt, md, html,
-    pdf, docx: recognised by content) or `text`, and `force_llm`. A file and a non-empty
-    text together are a 422: send one. The scan is stored with its findings, and the file
-    is kept for `GET /api/v1/scans/{id}/file`.
+    Send JSON `{text, force_llm?, min_score?, project_id?}`, or `multipart/form-data` with
+    `file` (txt, md, html, pdf, docx: recognised by content) or `text`, and the same
+    fields. A file and a non-empty text together are a 422: send one. A field left out
+    takes your default (`GET /api/v1/auth/me/settings`). The scan is stored with its
+    findings, and the file is kept for `GET /api/v1/scans/{id}/file`.
     """
     return scan_from_request()
 
 
 def scan_from_request() -> Scan:
-    """Read a scan request (JSON or multipart) and run it for the caller."""
+    """Read a scan request (JSON or multipart), complete it from the caller's settings
+    (with_defaults) and run it for the caller."""
+    caller = token_auth.current_user()
     if request.mimetype == "multipart/form-data":
-        text, upload, force_llm, min_score = scan_request()
-        project_id = _form_project_id()
+        text, upload, given = scan_request()
     elif request.is_json:
-        args = _json_scan_args()
-        text, upload, force_llm, min_score, project_id = (
-            args["text"], None, args["force_llm"], args["min_score"], args["project_id"])
+        given = _json_scan_args()
+        text, upload = given.pop("text"), None
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
-    if project_id is not None:
-        require_scope(token_auth.current_user(), "projects:write")
-    return create_scan(token_auth.current_user(), text=text, upload=upload, force_llm=force_llm,
-                       min_score=min_score, project_id=project_id)
+    options = with_defaults(caller, given)
+    if options["project_id"] is not None:
+        require_scope(caller, "projects:write")
+    return create_scan(caller, text=text, upload=upload, **options)
 
 
 def _json_scan_args() -> dict:

@@ -4,30 +4,38 @@ from marshmallow import fields, validate
 from sqlalchemy import select
 
 from service.analysis.labels import LABELS
-from service.api import StrictBoolean, page_of
+from service.api import StrictBoolean, StrictFloat, page_of
 from service.extensions import db, ma
 from service.models import RegisterLink
 from service.scans.listing import ScanSummary
 
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
-                  "finds fewer risks, more surely; default: MODEL_MIN_SCORE, else the "
-                  "model's own operating point. The LLM's findings all score 1.")
+                  "finds fewer risks, more surely; null: MODEL_MIN_SCORE, else the model's "
+                  "own operating point. The LLM's findings all score 1.")
 
 
-class ScanRequestSchema(ma.Schema):
-    """JSON body of POST /api/v1/scans (multipart takes the same fields plus ``file``)."""
+class ScanOptions(ma.Schema):
+    """The fields of a scan request that each user's settings give defaults for: a request
+    that leaves one out gets the caller's (service/scans/defaults.py). The settings load
+    them with this same schema (users/schemas.py), so that a default is judged exactly as
+    a request's field is."""
+
+    force_llm = StrictBoolean(metadata={"description": "analyse with the LLM, not the model"})
+    min_score = StrictFloat(allow_none=True, allow_nan=False,
+                            validate=validate.Range(min=0, max=1),
+                            metadata={"description": MIN_SCORE_HELP})
+    project_id = fields.String(allow_none=True, validate=validate.Length(max=36), metadata={
+        "description": "add the scan to this project and its risk register (editor or "
+                       "owner); null: none"})
+
+
+class ScanRequestSchema(ScanOptions):
+    """JSON body of POST /api/v1/scans (multipart takes the same fields plus ``file``). A
+    field left out takes the caller's default (GET /api/v1/auth/me/settings)."""
 
     text = fields.String(required=True, metadata={
         "description": "the text to analyse", "example": "UAT may slip two weeks if the test "
         "environment is not ready. The steering committee has not met since March."})
-    force_llm = StrictBoolean(load_default=False,
-                               metadata={"description": "analyse with the LLM, not the model"})
-    min_score = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                             validate=validate.Range(min=0, max=1),
-                             metadata={"description": MIN_SCORE_HELP})
-    project_id = fields.String(load_default=None, allow_none=True,
-                               validate=validate.Length(max=36), metadata={
-        "description": "add the scan to this project and its risk register (editor or owner)"})
 
 
 class ScanUpdateSchema(ma.Schema):

@@ -4,6 +4,7 @@ from service.api import StrictBoolean
 from service.auth.schemas import PASSWORD, PASSWORD_RULE, PasswordPolicy
 from service.extensions import ma
 from service.models import ROLES
+from service.scans.schemas import ScanOptions
 
 
 class NewUserSchema(PasswordPolicy):
@@ -39,3 +40,10 @@ class UserFilterSchema(ma.Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
     email = fields.String(validate=validate.Length(max=254),
                           metadata={"description": "part of the email"})
+
+
+class SettingsSchema(ScanOptions):
+    """A user's defaults for the scan request's fields of the same names (scans and jobs
+    that leave one out), judged by the same rules. PATCH changes the fields it sends, and
+    null clears one. force_llm applies where an LLM is configured; project_id must be a
+    project you edit or own, and is cleared when you no longer do."""
