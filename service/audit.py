@@ -13,7 +13,7 @@ EVENTS = (
     "api_key_created", "api_key_used", "api_key_revoked",
     "project_created", "project_updated", "project_deleted",
     "member_added", "member_updated", "member_removed",
-    "scan_moved", "risk_updated", "risk_reopened",
+    "scan_moved", "risk_updated", "risk_reopened", "finding_dismissed", "dismissal_deleted",
     "job_created", "job_cancelled",
 )
 

@@ -54,7 +54,11 @@ class FindingListArgs(PageArgs, FindingFilterSchema):
 
 
 class ReviewFindingSchema(FindingSchema):
-    """A finding as the scan answer has it, with where it was found."""
+    """A finding as the scan answer has it (but whether a dismissal keeps it out of the
+    register: the scan says), with where it was found."""
+
+    class Meta:
+        exclude = ("dismissed", "dismissal")
 
     # The scan answer reads it through the scan (RegisterEntryId); here the query joins it.
     risk_id = fields.Integer(allow_none=True, metadata={
