@@ -61,6 +61,15 @@ def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
     return version
 
 
+def lock_first(project_id: str) -> int | None:
+    """lock() as the transaction's first statement: what the request read before is let go
+    (nothing may be changed yet), so that its reads after the lock see every change
+    committed before it. MySQL's snapshot starts at a transaction's first read: two
+    corrections of one finding would otherwise both read the label before either."""
+    db.session.rollback()
+    return lock(project_id)
+
+
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                  vectors: np.ndarray, *, actor_id: str | None) -> None:
     """Put ``findings`` (of ``scan``, flushed) into the project's register, matching each by

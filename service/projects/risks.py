@@ -229,12 +229,11 @@ def restore(project_id, dismissal_id):
     """Restore what a dismissal kept out (editor or owner): it is deleted, and the findings
     it kept out join the register now; later findings that state it are risks again"""
     caller = token_auth.current_user()
-    project = project_for(caller, project_id, "editor")
+    project_id = project_for(caller, project_id, "editor").id
     number = _number(dismissal_id, "dismissal")
-    register.lock(project.id)  # restores and corrections of one project in turn
+    register.lock_first(project_id)  # restores and corrections of one project in turn
     dismissal = db.session.scalar(select(Dismissal).where(
-        Dismissal.id == number, Dismissal.project_id == project.id)
-        .with_for_update(read=True))  # MySQL: not one another restore deleted
+        Dismissal.id == number, Dismissal.project_id == project_id))
     if dismissal is None:
         raise not_found("dismissal")
     register.restore(dismissal, actor_id=caller.id)

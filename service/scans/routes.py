@@ -253,14 +253,14 @@ def correct(args, scan_id, finding_id):
     finding moves to the register entry of its new category (`none`: out of the register,
     and dismissed: later findings of the project that state the same thing stay out too)"""
     scan = editable_scan(scan_id)
-    finding = next((f for f in scan.findings if str(f.id) == finding_id), None)
-    if finding is None:
-        raise not_found("finding")
     if scan.project_id is not None:
         # Corrections of a project's findings in turn, each reading the label the one
         # before it left: two people dismissing one finding at once make one dismissal.
-        register.lock(scan.project_id)
-        db.session.refresh(finding, with_for_update={"read": True})
+        register.lock_first(scan.project_id)
+        scan = editable_scan(scan_id)
+    finding = next((f for f in scan.findings if str(f.id) == finding_id), None)
+    if finding is None:
+        raise not_found("finding")
     before = finding.effective_category
     caller = token_auth.current_user()
     finding.corrected_category = args["category"]
