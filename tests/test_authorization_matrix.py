@@ -108,13 +108,26 @@ def matrix(app, client, monkeypatch):
     job = client.post("/api/v1/jobs", headers=a_headers, content_type="multipart/form-data",
                       data={"files": [(io.BytesIO(text), "a.txt"), (io.BytesIO(text), "b.txt")]})
     assert job.status_code == 202, job.get_json()
+    # A's dismissal: a second report's boilerplate corrected to none.
+    extra = client.post("/api/v1/scans", headers=a_headers, json={
+        "text": "Our vendor invoices go through the portal.", "project_id": project_id})
+    assert extra.status_code == 201, extra.get_json()
+    extra = extra.get_json()
+    dismissed = client.patch(f"/api/v1/scans/{extra['scan_id']}/findings/"
+                             f"{extra['data'][0]['id']}", json={"category": "none"},
+                             headers=a_headers)
+    assert dismissed.status_code == 200, dismissed.get_json()
+    dismissals = client.get(f"/api/v1/projects/{project_id}/dismissals",
+                            headers=a_headers).get_json()
+    assert dismissals["total"] == 1, dismissals
     return {
         "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
         "admin": admin, "admin_headers": admin_headers,
         "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
                   "user_id": a["id"], "key_id": key.get_json()["id"],
                   "project_id": project_id, "risk_id": risks["items"][0]["id"],
-                  "job_id": job.get_json()["job_id"]},
+                  "job_id": job.get_json()["job_id"],
+                  "dismissal_id": dismissals["items"][0]["id"]},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -124,13 +137,13 @@ def matrix(app, client, monkeypatch):
 def missing_ids() -> dict[str, str]:
     return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
             "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
-            "job_id": str(uuid.uuid4())}
+            "job_id": str(uuid.uuid4()), "dismissal_id": "987654321"}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
-            "job_id": "j' OR 1=1"}
+            "job_id": "j' OR 1=1", "dismissal_id": "1 OR 1=1"}
 
 
 def id_routes(app):
@@ -155,7 +168,9 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("GET", "/api/v1/projects/<project_id>/risks/export"),
             ("GET", "/api/v1/projects/<project_id>/changes"),
             ("GET", "/api/v1/projects/<project_id>/trend"),
-            ("GET", "/api/v1/jobs/<job_id>"), ("DELETE", "/api/v1/jobs/<job_id>")} <= routes
+            ("GET", "/api/v1/jobs/<job_id>"), ("DELETE", "/api/v1/jobs/<job_id>"),
+            ("GET", "/api/v1/projects/<project_id>/dismissals"),
+            ("DELETE", "/api/v1/projects/<project_id>/dismissals/<dismissal_id>")} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \
             f"{rule}: a new kind of id; teach the matrix its ids"
@@ -204,6 +219,9 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
     assert scan.get_json()["project_id"] == ids["project_id"]
     job = client.get(f"/api/v1/jobs/{ids['job_id']}", headers=a_headers).get_json()
     assert job["status"] == "queued" and {d["status"] for d in job["documents"]} == {"queued"}
+    dismissals = client.get(f"/api/v1/projects/{ids['project_id']}/dismissals",
+                            headers=a_headers).get_json()
+    assert [d["id"] for d in dismissals["items"]] == [ids["dismissal_id"]]
 
 
 def test_api1_lists_show_only_the_callers_own_projects(client, matrix):
