@@ -131,6 +131,7 @@ def matrix(app, client, monkeypatch):
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
+        "a_dismissed_scan": extra,
     }
 
 
@@ -259,7 +260,7 @@ def test_api1_the_review_queue_and_feedback_are_the_callers_own_even_for_admins(
         f"/api/v1/scans/{a_scan['scan_id']}/findings/{a_scan['data'][0]['id']}",
         json={"category": "legal"}, headers=matrix["a_headers"])
     assert corrected.status_code == 200
-    a_ids = {finding["id"] for finding in a_scan["data"]}
+    a_ids = {finding["id"] for finding in a_scan["data"] + matrix["a_dismissed_scan"]["data"]}
     own = client.get("/api/v1/findings", headers=matrix["a_headers"]).get_json()
     assert {item["id"] for item in own["items"]} == a_ids
     assert b"legal" in client.get("/api/v1/findings/feedback",

@@ -91,6 +91,11 @@ def test_a_reworded_repeat_of_a_dismissed_finding_stays_out_and_a_different_risk
     assert [e["risk"] for e in changes["gone"]] == [LICENCES]
     assert changes["persisting"] == []
     assert dismissals_of(client, team.owner_h, team.id)[0]["kept_out"] == 1
+    queue = client.get("/api/v1/findings", headers=team.owner_h).get_json()["items"]
+    queued = {item["risk"]: item for item in queue}
+    assert (queued[REWORDED]["dismissed"], queued[REWORDED]["dismissal"]) == (
+        True, kept_out["dismissal"])
+    assert (queued[BADGES]["dismissed"], queued[BADGES]["dismissal"]) == (False, None)
 
 
 def test_restoring_puts_what_it_kept_out_into_the_register_and_lets_the_next_scan_in(
