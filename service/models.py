@@ -154,11 +154,11 @@ class Scan(db.Model):
 
     def counts(self) -> dict[str, int]:
         """Findings per category, corrections applied (a finding corrected to none drops
-        out), so that counts agree with the list filter ``category``; categories in the
-        order of their first finding."""
+        out, as does one a dismissal keeps out of the register), so that counts agree with
+        the list filter ``category``; categories in the order of their first finding."""
         counts: dict[str, int] = {}
         for finding in sorted(self.findings, key=lambda finding: finding.position):
-            if finding.effective_category != "none":
+            if finding.effective_category != "none" and finding.dismissed is None:
                 counts[finding.effective_category] = counts.get(finding.effective_category, 0) + 1
         return counts
 
@@ -183,6 +183,9 @@ class ScanFinding(db.Model):
     corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     scan: Mapped[Scan] = relationship(back_populates="findings")
+    # Kept out of its project's register by a dismissal (service/projects/dismissals.py,
+    # which writes the rows): read with the findings, in one query a scan.
+    dismissed: Mapped[DismissedFinding | None] = relationship(viewonly=True, lazy="selectin")
 
     @property
     def effective_category(self) -> str:
@@ -315,6 +318,49 @@ class RegisterLink(db.Model):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
     entry: Mapped[RegisterEntry] = relationship(back_populates="links")
+
+
+class Dismissal(db.Model):
+    """A statement a member said is not a risk: a finding of the project's scans corrected
+    to ``none``. Later findings of the project that state the same thing (the register's
+    matcher: its category, embeddings at least REGISTER_MATCH_THRESHOLD alike) stay out of
+    the register (DismissedFinding) until the dismissal is deleted. The project keeps it
+    when the scan it came from is deleted or moved away."""
+
+    __tablename__ = "dismissals"
+    __table_args__ = (Index("ix_dismissals_project_id_category", "project_id", "category"),
+                      # One dismissal a finding, however many corrections race to make it.
+                      Index("ix_dismissals_finding_id", "finding_id", unique=True))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"))
+    risk: Mapped[str] = mapped_column(Text)  # the dismissed wording
+    category: Mapped[str] = mapped_column(String(16))  # its label before the correction
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # unit length
+    finding_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("findings.id", ondelete="SET NULL"))
+    scan_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("scans.id", ondelete="SET NULL"))
+    dismissed_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DismissedFinding(db.Model):
+    """A finding a dismissal keeps out of the register, with the embedding it was matched
+    by: deleting the dismissal puts it into the register with it."""
+
+    __tablename__ = "dismissed_findings"
+
+    finding_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("findings.id", ondelete="CASCADE"), primary_key=True)
+    dismissal_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("dismissals.id", ondelete="CASCADE"), index=True)
+    scan_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+    dismissal: Mapped[Dismissal] = relationship(lazy="joined", viewonly=True)
 
 
 class LLMCallLog(db.Model):

@@ -116,6 +116,18 @@ def matrix(app, client, monkeypatch):
     job = client.post("/api/v1/jobs", headers=a_headers, content_type="multipart/form-data",
                       data={"files": [(io.BytesIO(text), "a.txt"), (io.BytesIO(text), "b.txt")]})
     assert job.status_code == 202, job.get_json()
+    # A's dismissal: a second report's boilerplate corrected to none.
+    extra = client.post("/api/v1/scans", headers=a_headers, json={
+        "text": "Our vendor invoices go through the portal.", "project_id": project_id})
+    assert extra.status_code == 201, extra.get_json()
+    extra = extra.get_json()
+    dismissed = client.patch(f"/api/v1/scans/{extra['scan_id']}/findings/"
+                             f"{extra['data'][0]['id']}", json={"category": "none"},
+                             headers=a_headers)
+    assert dismissed.status_code == 200, dismissed.get_json()
+    dismissals = client.get(f"/api/v1/projects/{project_id}/dismissals",
+                            headers=a_headers).get_json()
+    assert dismissals["total"] == 1, dismissals
     # A's webhook (to loopback, allowed here) and one delivery of it, sent already.
     monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
         app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
@@ -136,10 +148,12 @@ def matrix(app, client, monkeypatch):
                   "user_id": a["id"], "key_id": key.get_json()["id"],
                   "project_id": project_id, "risk_id": risks["items"][0]["id"],
                   "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
-                  "delivery_id": delivery_id, "version": "v1"},
+                  "delivery_id": delivery_id, "version": "v1",
+                  "dismissal_id": dismissals["items"][0]["id"]},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
+        "a_dismissed_scan": extra,
     }
 
 
@@ -147,14 +161,15 @@ def missing_ids() -> dict[str, str]:
     return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
             "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
             "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
-            "delivery_id": str(uuid.uuid4()), "version": "no-such-version"}
+            "delivery_id": str(uuid.uuid4()), "version": "no-such-version",
+            "dismissal_id": "987654321"}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
             "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
-            "version": ".. OR 1=1"}
+            "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1"}
 
 
 def id_routes(app):
@@ -185,7 +200,9 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("PATCH", "/api/v1/projects/<project_id>/webhooks/<webhook_id>"),
             ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries"),
             ("POST", ("/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/"
-                     "<delivery_id>/redeliver"))} <= routes
+                     "<delivery_id>/redeliver")),
+            ("GET", "/api/v1/projects/<project_id>/dismissals"),
+            ("DELETE", "/api/v1/projects/<project_id>/dismissals/<dismissal_id>")} <= routes
     for _, rule, _, _ in id_routes(app):
         assert set(PARAM.findall(rule)) <= set(missing_ids()), \
             f"{rule}: a new kind of id; teach the matrix its ids"
@@ -238,6 +255,9 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
     assert client.get(hook, headers=a_headers).get_json()["active"] is True
     [delivery] = client.get(f"{hook}/deliveries", headers=a_headers).get_json()["items"]
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
+    dismissals = client.get(f"/api/v1/projects/{ids['project_id']}/dismissals",
+                            headers=a_headers).get_json()
+    assert [d["id"] for d in dismissals["items"]] == [ids["dismissal_id"]]
 
 
 def test_api1_lists_show_only_the_callers_own_projects(client, matrix):
@@ -275,7 +295,7 @@ def test_api1_the_review_queue_and_feedback_are_the_callers_own_even_for_admins(
         f"/api/v1/scans/{a_scan['scan_id']}/findings/{a_scan['data'][0]['id']}",
         json={"category": "legal"}, headers=matrix["a_headers"])
     assert corrected.status_code == 200
-    a_ids = {finding["id"] for finding in a_scan["data"]}
+    a_ids = {finding["id"] for finding in a_scan["data"] + matrix["a_dismissed_scan"]["data"]}
     own = client.get("/api/v1/findings", headers=matrix["a_headers"]).get_json()
     assert {item["id"] for item in own["items"]} == a_ids
     assert b"legal" in client.get("/api/v1/findings/feedback",

@@ -271,7 +271,14 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
     assert promoted.status_code == 200, promoted.get_json()
     scan = scan_into(client, team.owner_h, team.id, "The vendor may not deliver. "
                                                     "The budget is overrun.")
+    dismissed = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/"
+                             f"{scan['data'][1]['id']}", json={"category": "none"},
+                             headers=team.owner_h)
+    assert dismissed.status_code == 200, dismissed.get_json()
+    dismissals = client.get(f"/api/v1/projects/{team.id}/dismissals",
+                            headers=team.owner_h).get_json()["items"]
     values = {"project_id": team.id, "scan_id": scan["scan_id"],
+              "dismissal_id": dismissals[0]["id"],
               "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
               "risk_id": register_of(client, team.owner_h, team.id)[0]["id"]}
     form = {"text": "The budget is overrun again.", "name": "Sneaky", "description": "x",

@@ -19,7 +19,8 @@ SCORES = {"budget": ("budget", 0.3), "vendor": ("vendor", 0.55), "slip": ("sched
 TEXT = ("The budget is short. The vendor is late. The launch may slip. "
         "The password is shared. Lunch was fine.")
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
-             "corrected_category", "risk_id", "scan_id", "filename", "created_at"}
+             "corrected_category", "risk_id", "dismissed", "dismissal", "scan_id", "filename",
+             "created_at"}
 
 
 class ScoredAnalyzer:

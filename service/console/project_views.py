@@ -219,6 +219,20 @@ def project_risk_update(project_id: str, risk_id: int):
     return redirect(back)
 
 
+@console.post("/projects/<project_id>/dismissals/<int:dismissal_id>/restore")
+@signed_in
+def restore_dismissal(project_id: str, dismissal_id: int):
+    """A dismissal deleted: what it kept out joins the register; back to the scan it was
+    restored from."""
+    check_id(project_id, "project")
+    answer = api("DELETE", f"/projects/{project_id}/dismissals/{dismissal_id}")
+    if not answer.ok:
+        return failed(answer)
+    flash("Restored: it is a risk in this project's register again.")
+    return redirect(safe_target(request.form.get("back"),
+                                url_for("console.project", project_id=project_id)))
+
+
 # --- what changed --------------------------------------------------------------------------
 
 @console.get("/projects/<project_id>/changes")

@@ -146,7 +146,9 @@ def _defaults() -> dict:
 def _result(scan: dict, text: str | None) -> dict:
     """What the result page shows: the text cut into plain and marked pieces (when the
     console has the text: a scan it just sent), and the findings grouped by category."""
-    findings = scan["data"]
+    # What a dismissal keeps out of the project's register is folded apart, with "restore".
+    dismissed = [finding for finding in scan["data"] if finding.get("dismissed")]
+    findings = [finding for finding in scan["data"] if not finding.get("dismissed")]
     for finding in findings:
         finding["shown_category"] = finding["corrected_category"] or finding["category"]
     pieces = _pieces(text, findings) if text else None
@@ -154,8 +156,8 @@ def _result(scan: dict, text: str | None) -> dict:
         f["shown_category"]) if f["shown_category"] in LABELS else len(LABELS))
     groups = [(category, list(items))
               for category, items in groupby(ordered, key=lambda f: f["shown_category"])]
-    return {"scan": scan, "pieces": pieces, "groups": groups, "labels": LABELS,
-            "project_id": scan.get("project_id")}
+    return {"scan": scan, "findings": findings, "pieces": pieces, "groups": groups,
+            "dismissed": dismissed, "labels": LABELS, "project_id": scan.get("project_id")}
 
 
 def _pieces(text: str, findings: list[dict]) -> list[tuple[str, dict | None]]:

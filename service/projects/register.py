@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
-from service.analysis.embedding import from_bytes, to_bytes
+from service.analysis.embedding import from_bytes, nearest, to_bytes
 from service.extensions import db
 from service.models import (
     SETTLED_STATUSES,
@@ -32,7 +32,7 @@ from service.models import (
     Scan,
     ScanFinding,
 )
-from service.projects import directions
+from service.projects import directions, dismissals
 from service.projects.directions import Snapshot
 
 
@@ -78,6 +78,15 @@ def rated(project_id: str, entry: RegisterEntry, before: tuple[int | None, int |
                   **{"from": old, "to": new})
 
 
+def lock_first(project_id: str) -> int | None:
+    """lock() as the transaction's first statement: what the request read before is let go
+    (nothing may be changed yet), so that its reads after the lock see every change
+    committed before it. MySQL's snapshot starts at a transaction's first read: two
+    corrections of one finding would otherwise both read the label before either."""
+    db.session.rollback()
+    return lock(project_id)
+
+
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                  vectors: np.ndarray, *, actor_id: str | None) -> None:
     """Put ``findings`` (of ``scan``, flushed) into the project's register, matching each by
@@ -86,6 +95,8 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
     threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
     wanted = [(finding, vector) for finding, vector in zip(findings, vectors, strict=True)
               if finding.effective_category != "none"]
+    if wanted:  # what the project's members dismissed stays out (dismissals.py)
+        wanted = dismissals.keep_out(project_id, scan, wanted, threshold)
     if not wanted:
         return
     snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
@@ -176,14 +187,11 @@ def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: f
     holds the directions this scan has changed or added, which stand for the snapshot's."""
     ids = snapshot.ids[category]
     best_key, best = None, threshold
-    if ids:
-        similarities = snapshot.matrices[category] @ vector
-        for key in moved:
-            if key > 0:  # an entry of the snapshot (new ones have negative keys)
-                similarities[ids.index(key)] = -np.inf
-        index = int(np.argmax(similarities))
-        if float(similarities[index]) >= threshold:
-            best_key, best = ids[index], float(similarities[index])
+    if ids:  # the snapshot's entries but those this scan moved (new ones have negative keys)
+        match = nearest(snapshot.matrices[category], vector, threshold,
+                        skip=[ids.index(key) for key in moved if key > 0])
+        if match is not None:
+            best_key, best = ids[match[0]], match[1]
     for key, direction in moved.items():
         similarity = float(direction @ vector)
         if similarity >= threshold and (best_key is None or similarity > best):
@@ -209,6 +217,7 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
     finding_ids = list(finding_ids)
     if not finding_ids:
         return []
+    dismissals.forget(finding_ids)
     links = db.session.scalars(
         select(RegisterLink).where(RegisterLink.finding_id.in_(finding_ids))).all()
     if not links:
@@ -268,14 +277,27 @@ def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, np.nd
     return changed
 
 
-def recategorize(finding: ScanFinding, scan: Scan, *, actor_id: str | None,
+def recategorize(finding: ScanFinding, scan: Scan, *, was: str, actor_id: str | None,
                  embed: Callable[[list[str]], np.ndarray]) -> None:
-    """A finding's label was corrected: it leaves its entry and joins the register again
-    under the new label; one corrected to ``none`` stays out until corrected back."""
+    """A finding's label was corrected (from ``was``): it leaves its entry and joins the
+    register again under the new label. One corrected to ``none`` stays out and is
+    remembered as dismissed (dismissals.py); corrected back, its dismissal goes, and the
+    findings the dismissal kept out join the register with it."""
     if scan.project_id is None:
         return
     removed = remove_findings([finding.id])
-    if finding.effective_category == "none":
-        return
     vector = from_bytes(removed[0].embedding) if removed else embed([finding.risk])[0]
+    if finding.effective_category == "none":
+        dismissals.dismiss(scan.project_id, finding, scan, vector, category=was,
+                           actor_id=actor_id)
+        return
+    if (dismissal := dismissals.of_finding(finding.id)) is not None:
+        restore(dismissal, actor_id=actor_id)
     add_findings(scan.project_id, scan, [finding], vector[None, :], actor_id=actor_id)
+
+
+def restore(dismissal, *, actor_id: str | None) -> None:
+    """Delete a dismissal: the findings it kept out join the register."""
+    project_id = dismissal.project_id
+    for scan, findings, vectors in dismissals.delete_dismissal(dismissal, actor_id=actor_id):
+        add_findings(project_id, scan, findings, vectors, actor_id=actor_id)

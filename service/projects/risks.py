@@ -7,20 +7,29 @@ from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, Response, current_app
+from sqlalchemy import func, select
 from werkzeug.routing import BaseConverter
 
 from service import audit, outbox, rating
-from service.api import Written, get_or_404, json_body, not_found, query
+from service.api import PageArgs, Written, get_or_404, json_body, not_found, paginate, query
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.models import SETTLED_STATUSES, RegisterEntry, Scan, utcnow
+from service.models import (
+    SETTLED_STATUSES,
+    Dismissal,
+    DismissedFinding,
+    RegisterEntry,
+    Scan,
+    utcnow,
+)
 from service.projects import reads, register
 from service.projects.access import project_for, readable_project, role_in
 from service.projects.export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,
+    DismissalPageSchema,
     MatrixSchema,
     RiskExportArgs,
     RiskListArgs,
@@ -49,10 +58,15 @@ NOT_MEMBER = "No such project (or you are not a member)"
 RATING = ("likelihood", "impact")
 
 
+def _number(value: str, what: str) -> int:
+    """A row's integer id from a path; anything else is the 404 of a missing one."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not "³"
+        raise not_found(what)
+    return int(value)
+
+
 def _entry(project_id: str, risk_id: str) -> RegisterEntry:
-    if not (risk_id.isascii() and risk_id.isdigit()) or len(risk_id) > 18:  # not "³"
-        raise not_found("risk")
-    entry = db.session.get(RegisterEntry, int(risk_id))
+    entry = db.session.get(RegisterEntry, _number(risk_id, "risk"))
     if entry is None or entry.project_id != project_id:
         raise not_found("risk")
     return entry
@@ -209,3 +223,53 @@ def matrix(project_id):
     settings = current_app.config["SETTINGS"]
     return Written(reads.matrix(project.id, rating.scale(settings.RISK_LIKELIHOOD_LABELS,
                                                          settings.RISK_IMPACT_LABELS)))
+
+
+@risks.route("/<project_id>/dismissals", methods=["GET"])
+@api_key_scope("projects:read")
+@authenticate(token_auth)
+@query(PageArgs)
+@response(DismissalPageSchema)
+@other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad page"})
+def dismissals(args, project_id):
+    """What the project's members said is not a risk (findings corrected to `none`), newest
+    first: later findings that state the same thing stay out of the register"""
+    project_id, _ = readable_project(token_auth.current_user(), project_id)
+    statement = (select(Dismissal).where(Dismissal.project_id == project_id)
+                 .order_by(Dismissal.created_at.desc(), Dismissal.id.desc()))
+    return paginate(statement, args, items=_dismissals_json)
+
+
+def _dismissals_json(page: list[Dismissal]) -> list[dict]:
+    kept_out = dict(db.session.execute(
+        select(DismissedFinding.dismissal_id, func.count())
+        .where(DismissedFinding.dismissal_id.in_([d.id for d in page]))
+        .group_by(DismissedFinding.dismissal_id)).all()) if page else {}
+    return [{**{name: getattr(dismissal, name) for name in DISMISSAL_FIELDS},
+             "kept_out": kept_out.get(dismissal.id, 0)} for dismissal in page]
+
+
+DISMISSAL_FIELDS = ("id", "risk", "category", "dismissed_by", "created_at", "scan_id",
+                    "finding_id")
+
+
+@risks.route("/<project_id>/dismissals/<dismissal_id>", methods=["DELETE"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@other_responses({204: "Deleted: the findings it kept out joined the register",
+                  401: "No or bad token", 403: "Viewers may not restore",
+                  404: "No such project or dismissal"})
+def restore(project_id, dismissal_id):
+    """Restore what a dismissal kept out (editor or owner): it is deleted, and the findings
+    it kept out join the register now; later findings that state it are risks again"""
+    caller = token_auth.current_user()
+    project_id = project_for(caller, project_id, "editor").id
+    number = _number(dismissal_id, "dismissal")
+    register.lock_first(project_id)  # restores and corrections of one project in turn
+    dismissal = db.session.scalar(select(Dismissal).where(
+        Dismissal.id == number, Dismissal.project_id == project_id))
+    if dismissal is None:
+        raise not_found("dismissal")
+    register.restore(dismissal, actor_id=caller.id)
+    db.session.commit()
+    return "", 204

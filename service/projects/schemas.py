@@ -248,7 +248,22 @@ class MatrixSchema(Prepared, ma.Schema):
         "description": "open entries without a score"})
 
 
+class DismissalSchema(ma.Schema):
+    id = fields.Integer(metadata={"description": "for DELETE …/dismissals/{dismissal_id}"})
+    risk = fields.String(metadata={"description": "the wording a member said is not a risk"})
+    category = fields.String(metadata={"description": "its label before the correction: "
+                                                      "later findings of it are matched"})
+    dismissed_by = fields.String(allow_none=True, metadata={"description": "a user's id"})
+    created_at = fields.DateTime()
+    scan_id = fields.String(allow_none=True, metadata={
+        "description": "the scan whose finding was corrected (null: deleted since)"})
+    finding_id = fields.Integer(allow_none=True)
+    kept_out = fields.Integer(metadata={
+        "description": "later findings of the project it keeps out of the register"})
+
+
 ProjectPageSchema = page_of(ProjectSchema)
+DismissalPageSchema = page_of(DismissalSchema)
 MemberPageSchema = page_of(MemberSchema)
 
 

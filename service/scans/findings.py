@@ -17,9 +17,9 @@ from service.analysis.labels import LABELS
 from service.api import PageArgs, QueryBoolean, page_of, paginate, query
 from service.auth.scopes import api_key_scope
 from service.extensions import ma, token_auth
-from service.models import RegisterLink, Scan, ScanFinding
+from service.models import Dismissal, DismissedFinding, RegisterLink, Scan, ScanFinding
 from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
-from service.scans.schemas import FindingSchema
+from service.scans.schemas import DismissalRefSchema, FindingSchema
 
 findings = Blueprint("findings", __name__)
 SCORE_SLACK = 1e-6  # far below a score's meaningful digits, above a 4-byte float's error
@@ -47,6 +47,11 @@ class FindingListArgs(PageArgs, FindingFilterSchema):
 class ReviewFindingSchema(FindingSchema):
     """A finding as the scan answer has it, with where it was found."""
 
+    # The scan answer reads them through the finding; here the query joins them (_item).
+    dismissed = fields.Boolean(metadata={
+        "description": "kept out of the project's register by a dismissal (`dismissal`)"})
+    dismissal = fields.Nested(DismissalRefSchema, allow_none=True)
+
     # The scan answer reads it through the scan (RegisterEntryId); here the query joins it.
     risk_id = fields.Integer(allow_none=True, metadata={
         "description": "the project's register entry the finding joined; null when the scan "
@@ -59,11 +64,13 @@ class ReviewFindingSchema(FindingSchema):
 _scans = Scan.__table__
 _findings = ScanFinding.__table__
 _links = RegisterLink.__table__
+_kept_out = DismissedFinding.__table__
+_dismissals = Dismissal.__table__
 _ITEM = (_findings.c.id, _findings.c.risk, _findings.c.category, _findings.c.context,
          _findings.c.score, _findings.c.start_offset.label("start"),
          _findings.c.end_offset.label("end"), _findings.c.corrected_category,
          _links.c.entry_id.label("risk_id"), _findings.c.scan_id, _scans.c.filename,
-         _scans.c.created_at)
+         _scans.c.created_at, _kept_out.c.dismissal_id, _dismissals.c.risk.label("dismissed_risk"))
 
 
 @cache
@@ -89,7 +96,9 @@ def _queries(filters: frozenset[str]) -> tuple[Select, Select]:
         where.append(_scans.c.source == bindparam("source"))
     joined = _findings.join(_scans, _findings.c.scan_id == _scans.c.id)
     page = (select(*_ITEM, func.count().over().label("total"))
-            .select_from(joined.outerjoin(_links, _links.c.finding_id == _findings.c.id))
+            .select_from(joined.outerjoin(_links, _links.c.finding_id == _findings.c.id)
+                         .outerjoin(_kept_out, _kept_out.c.finding_id == _findings.c.id)
+                         .outerjoin(_dismissals, _dismissals.c.id == _kept_out.c.dismissal_id))
             .where(*where)
             .order_by(_scans.c.created_at.desc(), _scans.c.id, _findings.c.position,
                       _findings.c.id)
@@ -114,9 +123,17 @@ def finding_page(user_id: str, args: dict) -> dict:
     return paginate(page, args, count=count, params=params, windowed=True, items=_unwindowed)
 
 
+def _item(row) -> dict:
+    item = {name: value for name, value in row._mapping.items()
+            if name not in ("total", "dismissal_id", "dismissed_risk")}
+    item["dismissed"] = row.dismissal_id is not None
+    item["dismissal"] = (None if row.dismissal_id is None
+                         else {"id": row.dismissal_id, "risk": row.dismissed_risk})
+    return item
+
+
 def _unwindowed(rows) -> list[dict]:
-    return [{name: value for name, value in row._mapping.items() if name != "total"}
-            for row in rows]
+    return [_item(row) for row in rows]
 
 
 @findings.route("", methods=["GET"])

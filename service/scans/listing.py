@@ -16,12 +16,13 @@ from sqlalchemy import Select, bindparam, exists, func, select
 
 from service.api import LIKE_ESCAPE, like_escaped, paginate
 from service.extensions import db
-from service.models import Scan, ScanFinding
+from service.models import DismissedFinding, Scan, ScanFinding
 
 FILTERS = ("source", "category", "created_after", "created_before", "q")
 
 _scans = Scan.__table__
 _findings = ScanFinding.__table__
+_dismissed = DismissedFinding.__table__
 _SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "filename",
             "media_type", "text_length")
 
@@ -58,6 +59,10 @@ def _effective_category():
     return func.coalesce(_findings.c.corrected_category, _findings.c.category)
 
 
+def _not_dismissed():
+    return ~exists().where(_dismissed.c.finding_id == _findings.c.id)
+
+
 @cache
 def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]:
     """(page query, count query) for one combination of filters: a user's scans, or a
@@ -68,7 +73,8 @@ def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]
         where.append(_scans.c.source == bindparam("source"))
     if "category" in filters:  # as the counts: corrections applied
         where.append(exists().where(_findings.c.scan_id == _scans.c.id,
-                                    _effective_category() == bindparam("category")))
+                                    _effective_category() == bindparam("category"),
+                                    _not_dismissed()))
     if "created_after" in filters:
         where.append(_scans.c.created_at >= bindparam("created_after"))
     if "created_before" in filters:
@@ -85,12 +91,14 @@ def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]
 
 
 def _counted(scan_ids: list[str]) -> dict[str, dict[str, int]]:
-    """Scan.counts() of these scans, from their findings, in one grouped query."""
+    """Scan.counts() of these scans, from their findings (those a dismissal keeps out of
+    the register left out), in one grouped query."""
     effective = _effective_category()
     first = func.min(_findings.c.position)
     rows = db.session.execute(
         select(_findings.c.scan_id, effective, func.count(), first)
-        .where(_findings.c.scan_id.in_(scan_ids), effective != "none")
+        .where(_findings.c.scan_id.in_(scan_ids), effective != "none",
+               _not_dismissed())
         .group_by(_findings.c.scan_id, effective)
         .order_by(_findings.c.scan_id, first))
     counts: dict[str, dict[str, int]] = {scan_id: {} for scan_id in scan_ids}

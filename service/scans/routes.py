@@ -260,8 +260,14 @@ def delete(scan_id):
                   422: "Not one of the eleven labels"})
 def correct(args, scan_id, finding_id):
     """Correct a finding's category; the model's label is kept beside it. In a project, the
-    finding moves to the register entry of its new category (`none`: out of the register)"""
+    finding moves to the register entry of its new category (`none`: out of the register,
+    and dismissed: later findings of the project that state the same thing stay out too)"""
     scan = editable_scan(scan_id)
+    if scan.project_id is not None:
+        # Corrections of a project's findings in turn, each reading the label the one
+        # before it left: two people dismissing one finding at once make one dismissal.
+        register.lock_first(scan.project_id)
+        scan = editable_scan(scan_id)
     finding = next((f for f in scan.findings if str(f.id) == finding_id), None)
     if finding is None:
         raise not_found("finding")
@@ -271,7 +277,7 @@ def correct(args, scan_id, finding_id):
     finding.corrected_by = caller.id
     finding.corrected_at = utcnow()
     if finding.effective_category != before:
-        register.recategorize(finding, scan, actor_id=caller.id,
+        register.recategorize(finding, scan, was=before, actor_id=caller.id,
                               embed=lambda texts: current_encoder().embed(texts))
     db.session.commit()
     return finding

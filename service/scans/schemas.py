@@ -67,6 +67,18 @@ class RegisterEntryId(fields.Integer):
         return None if scan is None else register_entries_of(scan).get(obj.id)
 
 
+class DismissalRefSchema(ma.Schema):
+    id = fields.Integer()
+    risk = fields.String(metadata={"description": "the wording a member dismissed"})
+
+
+class DismissalOf(fields.Nested):
+    """The dismissal that keeps a finding out of its project's register, or None."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return None if obj.dismissed is None else obj.dismissed.dismissal
+
+
 class FindingSchema(ma.Schema):
     id = fields.Integer(metadata={"description": "for PATCH …/findings/{finding_id}"})
     risk = fields.String(metadata={"description": "the sentence"})
@@ -79,6 +91,13 @@ class FindingSchema(ma.Schema):
     end = fields.Integer()
     corrected_category = fields.String(allow_none=True,
                                        metadata={"description": "a user's correction"})
+    dismissed = fields.Function(lambda finding: finding.dismissed is not None,
+                                dump_only=True, metadata={
+        "type": "boolean", "description": "kept out of the project's register: it states "
+                                          "what a member dismissed before (`dismissal`)"})
+    dismissal = DismissalOf(DismissalRefSchema, allow_none=True, dump_only=True, metadata={
+        "description": "the dismissal it matched (DELETE "
+                       "/api/v1/projects/{project_id}/dismissals/{id} restores it), or null"})
     risk_id = RegisterEntryId(allow_none=True, dump_only=True, metadata={
         "description": "the project's register entry the finding joined "
                        "(GET /api/v1/projects/{project_id}/risks/{risk_id}); null when the "
