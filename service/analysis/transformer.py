@@ -41,10 +41,9 @@ import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from service.analysis.base import Analysis, AnalysisError, Finding
-from service.analysis.context import sentence_contexts
+from service.analysis.base import Analysis, AnalysisError
 from service.analysis.labels import LABELS, NONE
-from service.analysis.segment import is_heading, sentence_context, split_sentences
+from service.analysis.reading import findings_of
 
 #: What classify reads: a sentence, or a sentence and its context (a context model reads a
 #: lone sentence with an empty context, as it was trained on sentences without one).
@@ -330,45 +329,6 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
                 batches.append([])
         batches[-1].append(index)
     return batches
-
-
-def findings_of(text: str, classify, *, min_score: float | None = None,
-                context: bool = False) -> list[Finding]:
-    """Segment ``text``, label its sentences with ``classify`` (with their contexts when
-    ``context``), and keep the risks. Headings and label-only lines ("Risks and issues",
-    "Open items:") are never findings.
-
-    Shared by TransformerAnalyzer and the dynamic batcher (service/analysis/batching.py).
-    """
-    sentences = split_sentences(text)
-    candidates, inputs = judged_inputs(text, sentences, context=context)
-    labelled = classify(inputs, min_score=min_score)
-    findings = []
-    for index, (label, score) in zip(candidates, labelled):
-        sentence = sentences[index]
-        if label == NONE:
-            continue
-        findings.append(Finding(
-            risk=sentence.text, category=label,
-            context=sentence_context(text, sentences, index),
-            score=round(score, 4), start=sentence.start, end=sentence.end,
-        ))
-    return findings
-
-
-def judged_inputs(text: str, sentences: Sequence, *, context: bool) -> tuple[list[int], list]:
-    """The indices of the sentences the classifier judges (all but headings and labels) and
-    what it reads for each: the sentence, with its context for a context model.
-
-    The scan path, calibration (ml/calibrate.py) and bench/context_cost.py all read a text
-    this way; each sentence's heading test is made once for both uses.
-    """
-    headings = [is_heading(text, sentence) for sentence in sentences]
-    indices = [index for index, heading in enumerate(headings) if not heading]
-    if not context:
-        return indices, [sentences[index].text for index in indices]
-    contexts = sentence_contexts(text, sentences, headings=headings)
-    return indices, [(sentences[index].text, contexts[index]) for index in indices]
 
 
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
