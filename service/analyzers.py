@@ -202,9 +202,9 @@ _encoders_lock = threading.Lock()
 def _encoder_device(settings: Settings) -> str:
     if settings.MODEL_DEVICE != "auto":
         return settings.MODEL_DEVICE
-    import torch
+    from service.analysis.transformer import select_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return select_device().type
 
 
 def _encoder(device: str):
