@@ -28,6 +28,7 @@ loads; see there why).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -136,8 +137,10 @@ def select_device() -> Device:
     return Device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@functools.lru_cache(maxsize=1)
 def _nvidia_driver() -> bool:
-    """Whether the CUDA driver library is installed (as on a GPU host or image)."""
+    """Whether the CUDA driver library is installed (as on a GPU host or image); asked once
+    (ctypes runs ldconfig to find out)."""
     from ctypes.util import find_library
 
     return find_library("cuda") is not None
