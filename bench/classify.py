@@ -27,7 +27,11 @@ import time
 from pathlib import Path
 
 # service.analysis first: it sets OMP_WAIT_POLICY before torch loads OpenMP (see there).
-from service.analysis.transformer import TransformerAnalyzer, plan_batches  # isort: skip
+from service.analysis.transformer import (  # isort: skip
+    TransformerAnalyzer,
+    pad_batch,
+    plan_batches,
+)
 import torch  # isort: skip
 
 DATA = Path(__file__).resolve().parent.parent / "ml" / "data" / "test.jsonl"
@@ -40,13 +44,16 @@ def sentences(limit: int | None = None) -> list[str]:
 
 
 def _raw_batches(analyzer: TransformerAnalyzer, texts: list[str]) -> list[dict]:
-    """The batches the analyzer would make of ``texts`` (plan_batches), padded in advance."""
+    """The batches the analyzer would make of ``texts`` (plan_batches), padded in advance
+    (as tensors for a torch model, arrays for ONNX Runtime)."""
     encoded = analyzer.tokenizer(texts, truncation=True, max_length=analyzer.max_length)
     batches = []
     for indices in plan_batches([len(ids) for ids in encoded["input_ids"]],
                                 analyzer.batch_size):
-        batches.append(dict(analyzer.tokenizer.pad(
-            {key: [encoded[key][i] for i in indices] for key in encoded}, return_tensors="pt")))
+        batch = pad_batch(encoded, indices, analyzer.pad_values)
+        if analyzer.runtime == "torch":
+            batch = {key: torch.from_numpy(rows) for key, rows in batch.items()}
+        batches.append(batch)
     return batches
 
 
@@ -83,7 +90,7 @@ def _threaded(analyzer: TransformerAnalyzer, documents: list[list[str]], threads
 
 def run(model_dir: str, *, rounds: int = 3, count: int = 256, naive_sentences: int = 64,
         log=print) -> dict:
-    from transformers import pipeline
+    from transformers import AutoTokenizer, pipeline
 
     texts = sentences(count)
     analyzers = {
@@ -94,8 +101,9 @@ def run(model_dir: str, *, rounds: int = 3, count: int = 256, naive_sentences: i
                                           quantize="int8"),
     }
     default, torch32 = analyzers["onnx fp32"], analyzers["torch fp32"]
-    naive = pipeline("text-classification", model=torch32.model, tokenizer=torch32.tokenizer,
-                     device=torch.device("cpu"))
+    naive = pipeline("text-classification", model=torch32.model, device=torch.device("cpu"),
+                     tokenizer=AutoTokenizer.from_pretrained(torch32.model_dir,
+                                                             local_files_only=True))
     raw = {name: (analyzers[name].model, _raw_batches(analyzers[name], texts))
            for name in ("torch fp32", "onnx fp32", "onnx int8")}
     documents = [texts[i:i + 20] for i in range(0, len(texts), 20)]

@@ -23,12 +23,12 @@ DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 
 def tokens_per_sentence(analyzer, texts: list[str]) -> float:
     """Mean tokens per judged sentence, as the analyzer reads them."""
-    from service.analysis.segment import split_sentences
-    from service.analysis.transformer import encode, judged_inputs
+    from service.analysis.reading import judged
+    from service.analysis.transformer import encode
 
     lengths = []
     for text in texts:
-        _, inputs = judged_inputs(text, split_sentences(text), context=analyzer.context)
+        inputs = [sentence.input(analyzer.context) for sentence in judged(text)]
         encoded = encode(analyzer.tokenizer, inputs, context=analyzer.context,
                          max_length=analyzer.max_length)
         lengths.extend(len(ids) for ids in encoded["input_ids"])

@@ -42,19 +42,17 @@ TEMPERATURES = [round(0.5 + 0.05 * step, 2) for step in range(91)]  # 0.5 … 5.
 def judged_examples(analyzer, documents) -> tuple[list, list[int], list[list]]:
     """(what the classifier reads, 1 when the sentence overlaps a gold risk) for each
     sentence the scan path judges in ``documents``, and those sentences, per document."""
-    from service.analysis.segment import split_sentences
-    from service.analysis.transformer import judged_inputs
+    from service.analysis.reading import judged as judged_sentences
 
     texts: list = []
     targets = []
     judged = []
     for document in documents:
-        sentences = split_sentences(document.text)
-        indices, inputs = judged_inputs(document.text, sentences, context=analyzer.context)
-        texts.extend(inputs)
-        targets.extend(int(any(sentences[index].start < end and start < sentences[index].end
-                               for start, end, _ in document.risks)) for index in indices)
-        judged.append([sentences[index] for index in indices])
+        sentences = judged_sentences(document.text)
+        texts.extend(sentence.input(analyzer.context) for sentence in sentences)
+        targets.extend(int(any(sentence.start < end and start < sentence.end
+                               for start, end, _ in document.risks)) for sentence in sentences)
+        judged.append(sentences)
     return texts, targets, judged
 
 

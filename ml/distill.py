@@ -62,15 +62,14 @@ def document_inputs(path: Path) -> list[tuple[str, str]]:
     """Each distinct (sentence, context) the scan path judges in the documents of ``path``
     (JSONL with a ``"text"`` each): segmentation, the heading rule and the context exactly
     as ``TransformerAnalyzer.analyze`` builds them."""
-    from service.analysis.segment import split_sentences
-    from service.analysis.transformer import judged_inputs
+    from service.analysis.reading import judged
 
     inputs: dict[tuple[str, str], None] = {}
     for where, record in records(path, InvalidTeacherScoresError):
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise InvalidTeacherScoresError(f"{where}: needs a \"text\" string")
         text = record["text"]
-        inputs.update(dict.fromkeys(judged_inputs(text, split_sentences(text), context=True)[1]))
+        inputs.update(dict.fromkeys(sentence.input(True) for sentence in judged(text)))
     return list(inputs)
 
 

@@ -279,9 +279,9 @@ _encoders_lock = threading.Lock()
 def _encoder_device(settings: Settings) -> str:
     if settings.MODEL_DEVICE != "auto":
         return settings.MODEL_DEVICE
-    import torch
+    from service.analysis.transformer import select_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return select_device().type
 
 
 def _encoder(device: str):
@@ -411,7 +411,8 @@ def _warm_model(model) -> int:
     down from the model's longest by MIN_FILL (plan_batches' cut), as many sentences as a
     batch holds; and a lone sentence. Returns the sentences the models classified.
     """
-    from service.analysis.transformer import MAX_BATCH_TOKENS, MIN_FILL, findings_of
+    from service.analysis.reading import findings_of
+    from service.analysis.transformer import MAX_BATCH_TOKENS, MIN_FILL
 
     classified = 0
 

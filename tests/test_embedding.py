@@ -92,3 +92,26 @@ def test_vectors_survive_the_database_as_bytes():
 def test_a_gpu_runtime_is_refused_for_onnx():
     with pytest.raises(ValueError, match="CPU only"):
         SentenceEncoder(device="cuda", runtime="onnx")
+
+
+def test_the_graph_is_made_once_and_kept_and_gives_the_vectors_made_at_start(
+        tmp_path, monkeypatch, caplog):
+    """The graph a start reads is the one the first start made (no torch afterwards,
+    tests/test_cpu_path.py), and its vectors are those of a graph made at that start."""
+    from service.analysis import embedding
+
+    made = SentenceEncoder(runtime="onnx-int8", graphs_root=tmp_path / "kept")
+    [folder] = (tmp_path / "kept").iterdir()
+    assert folder.name.startswith("all-MiniLM-L6-v2-") and \
+        [path.name for path in folder.iterdir()] == ["encoder.int8.onnx"]
+    exports = []
+    monkeypatch.setattr(embedding, "_export", lambda *args, **kwargs: exports.append(args))
+    kept = SentenceEncoder(runtime="onnx-int8", graphs_root=tmp_path / "kept")
+    assert exports == []
+    monkeypatch.undo()
+    (tmp_path / "file").write_text("not a folder")
+    unkept = SentenceEncoder(runtime="onnx-int8", graphs_root=tmp_path / "file" / "graphs")
+
+    assert "cannot keep the sentence encoder's graph" in caplog.text
+    assert np.array_equal(kept.embed(SENTENCES), made.embed(SENTENCES))
+    assert np.array_equal(kept.embed(SENTENCES), unkept.embed(SENTENCES))

@@ -123,7 +123,7 @@ class DynamicBatcher:
                                self.min_score if min_score is None else min_score)
 
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
-        from service.analysis.transformer import findings_of
+        from service.analysis.reading import findings_of
 
         return Analysis(findings_of(text, self.classify, min_score=min_score,
                                     context=self.context))

@@ -121,7 +121,7 @@ class Cascade:
         return results
 
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
-        from service.analysis.transformer import findings_of
+        from service.analysis.reading import findings_of
 
         return Analysis(findings_of(text, self.classify, min_score=min_score,
                                     context=self.context))

@@ -10,7 +10,7 @@ words: enough to place the sentence, and the cost of a scan grows with every tok
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from service.analysis.segment import Sentence, is_heading
 
@@ -35,13 +35,19 @@ def sentence_contexts(text: str, sentences: Sequence[Sentence], *,
                       headings: Sequence[bool] | None = None) -> list[str]:
     """The context of each of ``sentences`` (split from ``text``), in order: the last heading
     or label line above it (service.analysis.segment.is_heading, or ``headings`` when the
-    caller has already asked it of each sentence) and the sentence before."""
+    caller has already asked it of each sentence) and the sentence before. The scan path
+    reads it off service.analysis.reading.read, which makes each sentence's test once."""
     if headings is None:
         headings = [is_heading(text, sentence) for sentence in sentences]
-    contexts = []
+    return [context_text(heading, previous) for heading, previous in sections(sentences, headings)]
+
+
+def sections(sentences: Sequence[Sentence], headings: Sequence[bool]
+             ) -> Iterator[tuple[str, str]]:
+    """(the last heading above it, the sentence before it) for each of ``sentences``, whose
+    ``headings`` say which are headings or label lines; either is "" where there is none."""
     heading = ""
     for index, sentence in enumerate(sentences):
-        contexts.append(context_text(heading, sentences[index - 1].text if index else ""))
+        yield heading, sentences[index - 1].text if index else ""
         if headings[index]:
             heading = sentence.text
-    return contexts

@@ -1,8 +1,8 @@
 """The classifier in ONNX Runtime: fp32, or int8 where int8 is harmless (the CPU's fast path).
 
-Called like the torch model (``model(**batch).logits``), so TransformerAnalyzer classifies
-with it unchanged; on the CPU it gives torch's labels faster, and the service starts without
-loading torch weights. ``OnnxModel.load`` opens a session on the ``model.onnx`` that
+Called like the torch model (``model(**batch).logits``, with arrays for tensors), so
+TransformerAnalyzer classifies with either; on the CPU it gives torch's labels faster, and the
+service runs without torch. ``OnnxModel.load`` opens a session on the ``model.onnx`` that
 ``python -m ml.train`` writes; ``OnnxModel.build`` exports a torch classifier first (for a
 folder without one). int8 keeps the first ``FP32_LAYERS`` encoder layers and the embeddings
 in fp32, where its error starts; the session's threads sleep when idle and its memory arena
@@ -10,7 +10,7 @@ stays on. Why, with the measurements: docs/throughput.md#onnx-runtimes-settings 
 table there; on an x86 CPU without AVX512-VNNI, check int8's agreement (tests/test_fast_paths.py
 does it on the test model).
 
-onnxruntime and onnx are imported here only.
+onnxruntime and onnx are imported here only; torch only to export a graph (``export``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from types import SimpleNamespace
 
 import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
 import numpy as np  # isort: skip
-import torch  # isort: skip
+
+from service.analysis.openmp import intra_op_threads
 
 log = logging.getLogger("riskscan.analysis")
 
@@ -36,7 +37,8 @@ OPSET = 17
 
 
 class OnnxModel:
-    """Called like a transformers classifier: ``model(**batch).logits`` (a torch tensor)."""
+    """Called like a transformers classifier: ``model(**batch).logits``, int64 arrays in, a
+    float32 array out. ``input_names``: what the graph takes (the tokenizer's outputs)."""
 
     runtime = "onnx"
 
@@ -48,24 +50,25 @@ class OnnxModel:
         self.quantize = quantize
         self.int8_matmuls = int8_matmuls  # weight products in int8 / kept fp32 (the tests)
         self.fp32_matmuls = fp32_matmuls
-        self.device = torch.device("cpu")
+        self.device = "cpu"
         self.training = False
 
     @classmethod
-    def load(cls, path: str | Path, config, input_names: list[str], *, quantize: str = "none",
+    def load(cls, path: str | Path, config, *, quantize: str = "none",
              threads: int | None = None, fp32_layers: int = FP32_LAYERS) -> OnnxModel:
-        """A session on the fp32 graph in ``path``, quantized first if ``quantize="int8"``."""
+        """A session on the fp32 graph in ``path``, quantized first if ``quantize="int8"``;
+        ``config`` gives the labels (``id2label``, ``num_labels``)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads or intra_op_threads()
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
         if quantize == "none":
             session = onnxruntime.InferenceSession(str(path), options,
                                                    providers=["CPUExecutionProvider"])
-            return cls(session, input_names, config)
+            return cls(session, _inputs(session), config)
         if quantize != "int8":
             raise ValueError(f"quantize: expected none or int8, got {quantize!r}")
         with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
@@ -73,30 +76,36 @@ class OnnxModel:
             session = onnxruntime.InferenceSession(graph, options,
                                                    providers=["CPUExecutionProvider"])
         int8 = sum(node.op_type == "MatMulInteger" for node in _graph(graph).graph.node)
-        return cls(session, input_names, config, quantize="int8", int8_matmuls=int8,
+        return cls(session, _inputs(session), config, quantize="int8", int8_matmuls=int8,
                    fp32_matmuls=len(kept))
 
     @classmethod
-    def build(cls, model, input_names: list[str], **options) -> OnnxModel:
-        """Export ``model`` (a torch classifier) and load it; ``options`` as for ``load``."""
+    def build(cls, model, **options) -> OnnxModel:
+        """Export ``model`` (a torch classifier with its ``input_names``) and load it;
+        ``options`` as for ``load``."""
         with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
             path = Path(tmp) / ONNX_FILE
-            export(model, input_names, path)
-            return cls.load(path, model.config, input_names, **options)
+            export(model, model.input_names, path)
+            return cls.load(path, model.config, **options)
 
     def eval(self) -> OnnxModel:
         return self
 
     def to(self, device) -> OnnxModel:
-        if torch.device(device).type != "cpu":
+        if str(device).partition(":")[0] != "cpu":
             raise ValueError("the ONNX Runtime model runs on the CPU only")
         return self
 
     def __call__(self, **inputs) -> SimpleNamespace:
-        feeds = {name: np.ascontiguousarray(inputs[name].numpy(), dtype=np.int64)
+        feeds = {name: np.ascontiguousarray(inputs[name], dtype=np.int64)
                  for name in self.input_names}
         (logits,) = self.session.run(["logits"], feeds)
-        return SimpleNamespace(logits=torch.from_numpy(logits))
+        return SimpleNamespace(logits=logits)
+
+
+def _inputs(session) -> list[str]:
+    """The graph's inputs, in its order: what the tokenizer must give."""
+    return [item.name for item in session.get_inputs()]
 
 
 def _quantized(exported: Path, quantized: Path, fp32_layers: int) -> tuple[bytes, list[str]]:
@@ -147,22 +156,23 @@ def fp32_nodes(graph_model, fp32_layers: int) -> list[str]:
     return names
 
 
-class _Logits(torch.nn.Module):
-    """The classifier with positional inputs, in the tokenizer's order, returning logits."""
-
-    def __init__(self, model, input_names: list[str]):
-        super().__init__()
-        self.model = model
-        self.input_names = input_names
-
-    def forward(self, *inputs):
-        return self.model(**dict(zip(self.input_names, inputs))).logits
-
-
 def export(model, input_names: list[str], path: str | Path) -> None:
     """Write ``model`` (a transformers classifier, fp32) to ``path`` as an ONNX graph with
     ``input_names`` as its inputs (batch and token axes dynamic) and ``logits`` as output.
     ``model`` must be on the CPU in fp32 (it is put in eval mode)."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        """The classifier with positional inputs, in the tokenizer's order, returning
+        logits."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            return self.model(**dict(zip(input_names, inputs))).logits
+
     model.eval()
     example = {"input_ids": torch.tensor([[1, 2, 3, 4], [1, 2, 3, 0]]),
                "token_type_ids": torch.zeros(2, 4, dtype=torch.long),
@@ -174,7 +184,7 @@ def export(model, input_names: list[str], path: str | Path) -> None:
         warnings.simplefilter("ignore")
         # The wrapper must be in eval mode too: export restores the mode the module it is given
         # had, recursively, and a fresh Module is in training mode (dropout on).
-        torch.onnx.export(_Logits(model, input_names).eval(),
+        torch.onnx.export(Logits().eval(),
                           tuple(example[name] for name in input_names), str(path),
                           input_names=input_names, output_names=["logits"],
                           dynamic_axes={**axes, "logits": {0: "batch"}}, opset_version=OPSET,

@@ -32,12 +32,14 @@ are masked (see ``_masked``); spans are always taken from the original text.
 Hard-wrapped prose (one sentence over several lines) therefore comes out in pieces: text
 extraction should join such lines before analysis.
 
-spaCy is imported on first use, not when ``service.analysis`` is imported.
+spaCy is imported on first use, not when ``service.analysis`` is imported, and without
+torch (see ``_spacy``).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -120,7 +122,7 @@ _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)  # greedy: backs off to the l
 @lru_cache(maxsize=1)
 def sentence_pipeline() -> Language:
     """The spaCy pipeline, built once: blank English + sentencizer + abbreviation guard."""
-    import spacy
+    spacy = _spacy()
     from spacy.attrs import ORTH
     from spacy.language import Language
     from spacy.util import compile_infix_regex, compile_suffix_regex
@@ -158,6 +160,25 @@ def sentence_pipeline() -> Language:
     nlp.add_pipe("riskscan_abbreviation_guard")
     nlp.max_length = CHUNK_CHARS + 1
     return nlp
+
+
+def _spacy():
+    """spaCy, imported without torch where torch is not loaded yet.
+
+    spaCy's thinc imports torch whenever it is installed (≈275 MB resident), and a blank
+    pipeline never uses it: an import of torch fails for as long as spaCy loads (thinc then
+    takes it for absent), and works again afterwards for whatever runs torch.
+    """
+    if "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # Python's "not importable"
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
 
 
 def split_sentences(text: str) -> list[Sentence]:

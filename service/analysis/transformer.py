@@ -18,14 +18,17 @@ call (tokenization and forward passes): on a CPU concurrent forward passes only 
 the cores; ``serialize="tokenizer"`` locks tokenization only (bench/classify.py measures
 both ways).
 
-torch and transformers are imported here and only here: the rest of the service imports
-without them, and this module is imported only when a model analyzer is built. torch's
-OpenMP threads sleep when idle instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set by
-``service/analysis/openmp.py`` before torch loads; see there why).
+On the CPU the service needs neither torch nor transformers (≈300 MB resident): ONNX
+Runtime runs the graph and the ``tokenizers`` library the folder's tokenizer.json
+(service/analysis/tokenizer.py); torch is imported only where it runs (``runtime="torch"``,
+CUDA, a folder without its graph, training). Its OpenMP threads then sleep when idle instead
+of spinning (``OMP_WAIT_POLICY=PASSIVE``, set by ``service/analysis/openmp.py`` before torch
+loads; see there why).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,18 +36,18 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 # Never reach for a model hub: every model is a local folder.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+import numpy as np
 
-from service.analysis.base import Analysis, AnalysisError, Finding
-from service.analysis.context import sentence_contexts
+from service.analysis.base import Analysis, AnalysisError
 from service.analysis.labels import LABELS, NONE
-from service.analysis.segment import is_heading, sentence_context, split_sentences
+from service.analysis.reading import findings_of
+from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
 
 #: What classify reads: a sentence, or a sentence and its context (a context model reads a
 #: lone sentence with an empty context, as it was trained on sentences without one).
@@ -102,9 +105,45 @@ def resolve_model_dir(path: str | os.PathLike, pointer: str = CURRENT_FILE) -> P
     return model_dir
 
 
-def select_device() -> torch.device:
-    """CUDA when torch sees a GPU, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+class Device(str):
+    """A device by name ("cpu", "cuda", "cuda:1"), held without importing torch; equal to
+    the ``torch.device`` of the same name, and accepted by torch wherever one is."""
+
+    __slots__ = ()
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    def __eq__(self, other) -> bool:
+        return str(self) == str(other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
+
+
+def select_device() -> Device:
+    """CUDA when torch sees a GPU, else the CPU.
+
+    Without an NVIDIA driver there is no GPU to see, and torch is not loaded to learn it
+    (unless something loaded it already: then asking costs nothing).
+    """
+    if "torch" not in sys.modules and not _nvidia_driver():
+        return Device("cpu")
+    import torch
+
+    return Device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=1)
+def _nvidia_driver() -> bool:
+    """Whether the CUDA driver library is installed (as on a GPU host or image); asked once
+    (ctypes runs ldconfig to find out)."""
+    from ctypes.util import find_library
+
+    return find_library("cuda") is not None
 
 
 class TransformerAnalyzer:
@@ -118,7 +157,7 @@ class TransformerAnalyzer:
 
     source = "model"
 
-    def __init__(self, model_dir: str | os.PathLike, device: str | torch.device | None = None,
+    def __init__(self, model_dir: str | os.PathLike, device: str | None = None,
                  batch_size: int = 32, max_length: int | None = None,
                  quantize: str = "none", runtime: str = "auto", serialize: str = "call"):
         if quantize not in QUANTIZATIONS:
@@ -128,19 +167,18 @@ class TransformerAnalyzer:
         if serialize not in SERIALIZATIONS:
             raise ValueError(f"serialize: expected one of {SERIALIZATIONS}, got {serialize!r}")
         model_dir = resolve_model_dir(model_dir)
-        device = torch.device(device) if device is not None else select_device()
+        device = Device(device if device is not None else select_device())
         if runtime == "auto":
             runtime = "torch" if device.type == "cuda" else "onnx"
         if device.type == "cuda" and (quantize != "none" or runtime != "torch"):
             raise AnalysisError(f"MODEL_RUNTIME={runtime} with MODEL_QUANTIZE={quantize} is "
                                 "for the CPU only; on CUDA the torch model runs in fp16")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             if runtime == "onnx":
-                model = _onnx_model(model_dir, list(tokenizer.model_input_names), quantize)
+                model = _onnx_model(model_dir, quantize)
             else:
-                model = AutoModelForSequenceClassification.from_pretrained(
-                    model_dir, local_files_only=True)
+                model = _torch_model(model_dir)
+            tokenizer = Tokenizer(model_dir, model.input_names)
         except _damaged_model_errors() as error:
             raise ModelNotFoundError(f"cannot load the model in {model_dir}: {error}") from error
         if device.type == "cuda":
@@ -164,12 +202,12 @@ class TransformerAnalyzer:
         classification code the service runs.
         """
         analyzer = cls.__new__(cls)
-        analyzer._attach(model, tokenizer, version=version, device=model.device,
+        analyzer._attach(model, tokenizer, version=version, device=Device(model.device),
                          batch_size=batch_size, max_length=max_length, context=context)
         analyzer.model_dir = None
         return analyzer
 
-    def _attach(self, model, tokenizer, *, version: str, device: torch.device,
+    def _attach(self, model, tokenizer, *, version: str, device: Device,
                 batch_size: int, max_length: int, context: bool = False) -> None:
         self.version = version
         self.context = context  # reads each sentence with its heading and previous sentence
@@ -228,42 +266,53 @@ class TransformerAnalyzer:
         """(best risk category, risk score) of each row of ``logits`` at the model's
         temperature: how classify reads the classifier, and calibration with it
         (ml/calibrate.py), so that both score a sentence alike."""
-        probabilities = torch.softmax(logits / self.temperature, dim=-1)
+        probabilities = softmax(np.asarray(logits, dtype=np.float32) / self.temperature)
         risk_scores = 1 - probabilities[:, self._none_id]
         probabilities[:, self._none_id] = -1  # the best risk category
-        categories = probabilities.argmax(dim=-1)
+        categories = probabilities.argmax(axis=-1)
         return [(self.labels[category], risk)
                 for category, risk in zip(categories.tolist(), risk_scores.tolist())]
 
     def logits(self, sentences: Sentences):
         """The model's raw logits (sentences × labels, as a float tensor, in input order),
-        for calibration (ml/calibrate.py)."""
+        for calibration (ml/calibrate.py): training's side, which has torch."""
+        import torch
+
         if self.serialize == "call":
             with self._lock:
-                return self._logits(sentences, progress=False)
-        return self._logits(sentences, progress=False)
+                return torch.from_numpy(self._logits(sentences, progress=False))
+        return torch.from_numpy(self._logits(sentences, progress=False))
 
-    def _logits(self, sentences: Sentences, progress: bool):
+    def _logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
         if self.serialize == "call":
             encoded = self._tokenize(sentences)
         else:
             with self._lock:
                 encoded = self._tokenize(sentences)
         input_ids = encoded["input_ids"]
-        logits = torch.empty(len(input_ids), len(self.labels))
+        logits = np.empty((len(input_ids), len(self.labels)), dtype=np.float32)
         batches = plan_batches([len(ids) for ids in input_ids], self.batch_size)
         if progress:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="classify", unit="batch", file=sys.stderr)
         try:
-            with torch.inference_mode():
-                for indices in batches:
-                    batch = _pad(encoded, indices, self.pad_values).to(self.device)
-                    logits[indices] = self.model(**batch).logits.float().cpu()
+            for indices in batches:
+                logits[indices] = self._forward(pad_batch(encoded, indices, self.pad_values))
         except RuntimeError as error:  # e.g. CUDA out of memory
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
         return logits
+
+    def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The logits of one padded batch: from ONNX Runtime as they are, from torch on
+        the model's device."""
+        if self.runtime == "onnx":
+            return self.model(**batch).logits
+        import torch
+
+        with torch.inference_mode():
+            tensors = {key: torch.from_numpy(rows).to(self.device) for key, rows in batch.items()}
+            return self.model(**tensors).logits.float().cpu().numpy()
 
     def _tokenize(self, sentences: Sentences) -> dict[str, list[list[int]]]:
         return encode(self.tokenizer, sentences, context=self.context,
@@ -332,45 +381,6 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = M
     return batches
 
 
-def findings_of(text: str, classify, *, min_score: float | None = None,
-                context: bool = False) -> list[Finding]:
-    """Segment ``text``, label its sentences with ``classify`` (with their contexts when
-    ``context``), and keep the risks. Headings and label-only lines ("Risks and issues",
-    "Open items:") are never findings.
-
-    Shared by TransformerAnalyzer and the dynamic batcher (service/analysis/batching.py).
-    """
-    sentences = split_sentences(text)
-    candidates, inputs = judged_inputs(text, sentences, context=context)
-    labelled = classify(inputs, min_score=min_score)
-    findings = []
-    for index, (label, score) in zip(candidates, labelled):
-        sentence = sentences[index]
-        if label == NONE:
-            continue
-        findings.append(Finding(
-            risk=sentence.text, category=label,
-            context=sentence_context(text, sentences, index),
-            score=round(score, 4), start=sentence.start, end=sentence.end,
-        ))
-    return findings
-
-
-def judged_inputs(text: str, sentences: Sequence, *, context: bool) -> tuple[list[int], list]:
-    """The indices of the sentences the classifier judges (all but headings and labels) and
-    what it reads for each: the sentence, with its context for a context model.
-
-    The scan path, calibration (ml/calibrate.py) and bench/context_cost.py all read a text
-    this way; each sentence's heading test is made once for both uses.
-    """
-    headings = [is_heading(text, sentence) for sentence in sentences]
-    indices = [index for index, heading in enumerate(headings) if not heading]
-    if not context:
-        return indices, [sentences[index].text for index in indices]
-    contexts = sentence_contexts(text, sentences, headings=headings)
-    return indices, [(sentences[index].text, contexts[index]) for index in indices]
-
-
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
     """What loading a missing or damaged model folder raises: each is a model that is not
     there (503, its folder named), not a fault of the service."""
@@ -378,23 +388,41 @@ def _damaged_model_errors() -> tuple[type[BaseException], ...]:
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
     from safetensors import SafetensorError
 
-    return OSError, ValueError, SafetensorError, InvalidProtobuf, InvalidGraph, Fail, DecodeError
+    return (OSError, ValueError, KeyError, TypeError, SafetensorError, InvalidProtobuf,
+            InvalidGraph, Fail, DecodeError, TokenizerError)
 
 
-def _onnx_model(model_dir: Path, input_names: list[str], quantize: str):
+def _onnx_model(model_dir: Path, quantize: str):
     """The model folder's classifier in ONNX Runtime: from its model.onnx, or exported now
     from its torch weights when it has none (a folder written before ml.train wrote one)."""
-    from transformers import AutoConfig
-
     from service.analysis.onnx_model import ONNX_FILE, OnnxModel
 
     if (model_dir / ONNX_FILE).is_file():
-        config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
-        return OnnxModel.load(model_dir / ONNX_FILE, config, input_names, quantize=quantize)
+        return OnnxModel.load(model_dir / ONNX_FILE, label_config(model_dir), quantize=quantize)
     log.info("%s has no %s: exporting the torch model at start-up (python -m ml.export "
              "writes it)", model_dir, ONNX_FILE)
+    return OnnxModel.build(_torch_model(model_dir), quantize=quantize)
+
+
+def _torch_model(model_dir: Path):
+    """The folder's classifier in torch, with ``input_names``: the inputs its forward pass
+    takes, in the tokenizer's order (an MPNet takes no token_type_ids)."""
+    import inspect
+
+    from transformers import AutoModelForSequenceClassification
+
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
-    return OnnxModel.build(model, input_names, quantize=quantize)
+    takes = inspect.signature(model.forward).parameters
+    model.input_names = [name for name in INPUT_NAMES if name in takes]
+    return model
+
+
+def label_config(model_dir: Path) -> SimpleNamespace:
+    """What the classifier reads of the folder's config.json: its labels by output index
+    (``id2label``, ``num_labels``), as transformers' config gives them."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    id2label = {int(index): label for index, label in config["id2label"].items()}
+    return SimpleNamespace(id2label=id2label, num_labels=len(id2label))
 
 
 def quantize_int8(model):
@@ -404,6 +432,7 @@ def quantize_int8(model):
     """
     import warnings
 
+    import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     # torch deprecates torch.ao.quantization in favour of torchao (not a dependency here);
@@ -419,19 +448,24 @@ def _is_quantized(model) -> bool:
                for module in model.modules())
 
 
-def _pad(encoded: dict[str, list[list[int]]], indices: list[int],
-         pad_values: dict[str, int]):
-    """The rows ``indices`` of ``encoded`` as right-padded tensors, the same as
+def pad_batch(encoded: dict[str, list[list[int]]], indices: list[int],
+         pad_values: dict[str, int]) -> dict[str, np.ndarray]:
+    """The rows ``indices`` of ``encoded`` as right-padded int64 arrays, the same as
     ``tokenizer.pad`` returns but without touching the (shared) tokenizer."""
-    from transformers import BatchEncoding
-
     width = max(len(encoded["input_ids"][i]) for i in indices)
-    tensors = {}
+    arrays = {}
     for key, rows in encoded.items():
-        fill = pad_values.get(key, 0)
-        tensors[key] = torch.tensor([rows[i] + [fill] * (width - len(rows[i])) for i in indices],
-                                    dtype=torch.long)
-    return BatchEncoding(tensors)
+        array = np.full((len(indices), width), pad_values.get(key, 0), dtype=np.int64)
+        for row, index in enumerate(indices):
+            array[row, :len(rows[index])] = rows[index]
+        arrays[key] = array
+    return arrays
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float32 as torch.softmax computes it."""
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 def read_calibration(model_dir: Path) -> tuple[float, float]:
