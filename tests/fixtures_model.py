@@ -46,7 +46,7 @@ TEST_TRAINING = {
     "test_documents": None,
 }
 CODE_FILES = ("ml/train.py", "ml/config.py", "ml/learning.py", "ml/templates/model_card.md.j2",
-              "ml/distill.py", "ml/evaluate.py", "ml/export.py",
+              "ml/feedback.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
               "service/analysis/segment.py", "ml/splits.py", "ml/card.py", "ml/encoders.py")
