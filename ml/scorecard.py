@@ -5,7 +5,7 @@
 The test documents hold four sets that docs/model.md keeps apart, so that a figure stays
 comparable from one data change to the next (``SETS``): the 42 documents of six genres the
 goal was first measured on, the 46 quarterly reports of 15 groups of other foundations
-(writers the training data never met; 18 reports of six groups until 26 November 2026),
+(writers the training data never met),
 the 47 status updates of the Rust project goals, and of those the 29 of work streams no
 training row comes from. Every set is read off one scoring of the test documents (and one
 of the development documents, for precision at a recall there), through the scan path

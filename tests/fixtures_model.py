@@ -53,7 +53,8 @@ TEST_TRAINING = {
     "calibration_documents": None,
     "test_documents": None,
 }
-CODE_FILES = ("ml/train.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
+CODE_FILES = ("ml/train.py", "ml/config.py", "ml/learning.py", "ml/templates/model_card.md.j2",
+              "ml/feedback.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
               "service/analysis/segment.py", "ml/splits.py", "ml/card.py", "ml/encoders.py")

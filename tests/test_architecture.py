@@ -88,3 +88,14 @@ def test_the_architecture_page_names_every_layer_of_the_layers_contract():
     named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]*)`", described))))
     assert "jobs" in modules and "idempotency" in modules
     assert [module for module in modules if module not in named] == []
+
+
+def test_ml_is_held_to_an_acyclic_contract():
+    """ml/'s modules import each other one way only, type-only imports included: the model
+    card reads a run's settings from ml.config, not from ml.train, which writes the card."""
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG, encoding="utf-8")
+    acyclic = [parser[section] for section in parser.sections()
+               if parser[section].get("type") == "acyclic_siblings"]
+    assert [section.name for section in acyclic
+            if "ml" in section["ancestors"].split()] == ["importlinter:contract:ml-acyclic"]

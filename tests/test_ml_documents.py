@@ -297,3 +297,62 @@ def test_scorecard_reads_each_set_as_evaluate_reads_it_alone(tmp_path, model_cop
     refused = run_module("ml.scorecard", model_copy, "--no-dev", "--documents",
                          write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
     assert refused.returncode == 2 and "risks" in refused.stderr
+
+
+def strict_copy(model_copy: Path, folder: Path) -> Path:
+    """The same model, speaking only when all but sure: an operating point of 0.99."""
+    folder.mkdir()
+    for item in model_copy.iterdir():
+        (folder / item.name).symlink_to(item.resolve())
+    (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.99}))
+    return folder
+
+
+@pytest.mark.slow
+def test_the_gate_passes_a_candidate_no_worse_and_stops_a_worse_one(tmp_path, model_copy,
+                                                                    few_dev_documents):
+    _, path = few_dev_documents
+    same = run_module("ml.compare", "--gate", model_copy, model_copy, "--documents", path)
+    assert same.returncode == 0, same.stderr
+    _header, _rule, *checks, _blank, verdict = same.stdout.strip().splitlines()
+    assert [_cells(row)[:2] for row in checks] == [
+        ["dev.jsonl", "precision"], ["dev.jsonl", "recall"], ["dev.jsonl", "category right"]]
+    assert all(_cells(row)[4:] == ["+0.00", "yes"] for row in checks)
+    assert verdict == "The candidate is no worse than the active model."
+
+    strict = strict_copy(model_copy, tmp_path / "strict")
+    worse = run_module("ml.compare", "--gate", model_copy, strict, "--documents", path)
+    assert worse.returncode == 1, worse.stderr
+    header, _rule, *checks, _blank, verdict = worse.stdout.strip().splitlines()
+    recall = dict(zip(_cells(header), _cells(checks[1])))
+    assert float(recall["active `model`"]) - float(recall["candidate `strict`"]) > 0.05
+    assert recall["within 0.05"] == "**no**"
+    assert verdict.startswith("The candidate is worse than the active model: ")
+    assert "recall on dev.jsonl" in verdict
+
+    # A tolerance as wide as the drop lets it through; the other way round it gains.
+    assert run_module("ml.compare", "--gate", model_copy, strict, "--documents", path,
+                      "--tolerance", "1").returncode == 0
+    better = run_module("ml.compare", "--gate", strict, model_copy, "--documents", path)
+    assert "| dev.jsonl | recall |" in better.stdout and "+0." in better.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--gate", "MODEL"], "--gate takes two models"),
+    (["--gate", "MODEL", "MODEL", "MODEL"], "--gate takes two models"),
+    (["--gate", "MODEL", "MODEL", "--tolerance", "-0.1"], "--tolerance is a share"),
+    (["--gate", "MODEL", "MODEL", "--tolerance", "nan"], "--tolerance is a share"),
+    (["MODEL", "--documents", "a.jsonl", "b.jsonl"], "--documents takes one file"),
+])
+def test_the_gate_refuses_what_it_cannot_decide_on(trained_model_dir, args, says):
+    result = run_module("ml.compare", *[trained_model_dir if a == "MODEL" else a for a in args])
+    assert result.returncode == 2 and says in result.stderr and result.stdout == ""
+
+
+def test_a_figure_nobody_measured_is_not_lost_but_one_the_candidate_loses_is():
+    from ml.compare import keeps
+
+    assert keeps(None, None, 0.05) and keeps(None, 0.2, 0.05)
+    assert not keeps(0.5, None, 0.05)
+    assert keeps(0.5, 0.45, 0.05) and not keeps(0.5, 0.44, 0.05)
+    assert keeps(0.5, 0.5, 0.0) and not keeps(0.5, 0.49, 0.0)

@@ -30,6 +30,10 @@ def test_the_retraining_notebook_runs_top_to_bottom(monkeypatch) -> None:
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "smoke run" in printed
     assert "macro-F1" in printed and "new version:" in printed
+    # The loop: corrections trained on, the gate's verdict, the API's calls to make.
+    assert "feedback: {'lines': 2, 'rows': 2," in printed
+    assert "The candidate is no worse than the active model." in printed
+    assert "/api/v1/admin/models/" in printed and "/activate" in printed
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1  # the confusion matrix
     # A smoke run writes to a temporary folder and leaves the service's models alone.
