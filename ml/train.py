@@ -284,6 +284,7 @@ class Trainer:
     def evaluate(self, folder: Path) -> dict:
         """The saved model's metrics, measured through the service's loading and
         classification path; calibrates it first where there are development documents."""
+        from service.analysis.check import write_check
         from service.analysis.transformer import TransformerAnalyzer
 
         config = self.config
@@ -299,6 +300,7 @@ class Trainer:
                 f"{calibration['at_operating_point']['precision']} on "
                 f"{Path(config.calibration_documents).name})")
         shipped = TransformerAnalyzer(folder, batch_size=config.eval_batch_size)
+        write_check(folder, shipped)  # what activation checks the folder against
         metrics = {}
         for name in ("validation", "test"):
             predicted = [label for label, _ in shipped.classify(

@@ -272,6 +272,12 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
     assert calibration["fitted_on"] == "dev.jsonl" and calibration["documents"] == 3
     assert "Calibrated on `dev.jsonl` (3 documents" in card
     assert set(metrics["documents"]) == {"dev", "test", "test, wrapped at 72"}
+    # The folder passes the check activation makes (service/analysis/check.py).
+    from service.analysis.check import check
+    from service.analysis.transformer import TransformerAnalyzer
+
+    assert (model_dir / "check.json").is_file()
+    assert check(TransformerAnalyzer(model_dir), model_dir) == "findings"
 
     # A version is never overwritten, and --no-set-current leaves current alone.
     again = run_module("ml.train", "--data-dir", tiny_data_dir, "--output-root", models,
