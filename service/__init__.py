@@ -138,8 +138,8 @@ def register_blueprints(app: Flask) -> None:
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
     from service.users.routes import users
-    from service.webhooks.routes import webhooks
     from service.users.settings import settings
+    from service.webhooks.routes import webhooks
 
     app.register_blueprint(health)
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
