@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import ipaddress
 import re
 import uuid
 
@@ -164,11 +166,19 @@ def paginated_routes(app):
 @pytest.mark.parametrize("query", ["per_page=101", "per_page=100000", "per_page=0",
                                    "page=0", "page=2147483648", "page=99999999999999999999"])
 def test_api4_resource_consumption_page_sizes_are_bounded_on_every_list(app, client, accounts,
-                                                                        query):
+                                                                        monkeypatch, query):
     _, headers = accounts.user(role="admin")
-    # Lists under a project (its members, its register) are the admin's own project's.
+    # Lists under a project (its members, its register, a webhook's deliveries) are the
+    # admin's own project's; the webhook points at loopback, allowed here.
     project = client.post("/api/v1/projects", json={"name": "Lists"}, headers=headers)
-    routes = [route.replace("<project_id>", project.get_json()["id"])
+    project_id = project.get_json()["id"]
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
+        app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
+    webhook = client.post(f"/api/v1/projects/{project_id}/webhooks", headers=headers,
+                          json={"url": "http://127.0.0.1:9/hook", "events": ["risk.created"]})
+    assert webhook.status_code == 201, webhook.get_json()
+    routes = [route.replace("<project_id>", project_id)
+              .replace("<webhook_id>", webhook.get_json()["id"])
               for route in paginated_routes(app)]
     assert len(routes) >= 7
     assert not [route for route in routes if "<" in route], "teach this test the new id"
