@@ -120,11 +120,14 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
         # password must not be easily guessed (422); admin scopes on an API key need an
         # admin (422), and a user holds a bounded number of keys (409); a project's name
         # must show something, which a pattern cannot say of Unicode's invisible and
-        # unassigned characters (422).
+        # unassigned characters (422); a webhook's URL must resolve to an address the
+        # deployment lets it reach (422: docs/webhooks.md), which no format can say.
         "operations": [
             {"include-name": ["PATCH /api/v1/users/{user_id}", "POST /api/v1/auth/register",
                               "POST /api/auth/register", "POST /api/v1/auth/api-keys",
-                              "POST /api/v1/projects", "PATCH /api/v1/projects/{project_id}"],
+                              "POST /api/v1/projects", "PATCH /api/v1/projects/{project_id}",
+                              "POST /api/v1/projects/{project_id}/webhooks",
+                              "PATCH /api/v1/projects/{project_id}/webhooks/{webhook_id}"],
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
             # A multipart form carries only strings and allows extra fields, so schemathesis'

@@ -22,7 +22,7 @@ import weakref
 
 from flask import Flask, current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service import audit, registry
 from service.analyzers import Analyzers, current_analyzers, install
@@ -213,14 +213,20 @@ def _switch(caller, row: ModelDeployment, model, version: str, event: str) -> Mo
 
 
 def _follow(app_ref, interval: float) -> None:
-    """The follower thread: sync now, then every ``interval`` seconds, while the app lives."""
+    """The follower thread: every ``interval`` seconds, while the app lives, sync. The first
+    waits one interval: the process has just loaded its model, and ``python -m service``
+    migrates the database after building the app. A database without the deployment's
+    table yet (not migrated) is a line in the log, not a traceback."""
     while True:
+        time.sleep(interval)
         app = app_ref()
         if app is None:
             return
         try:
             sync(app)
+        except SQLAlchemyError as error:
+            log.warning("could not read the model deployment: %s",
+                        str(error).splitlines()[0])
         except Exception:
             log.warning("could not read the model deployment", exc_info=True)
         del app
-        time.sleep(interval)

@@ -253,7 +253,8 @@ TOO_DEEP = {"_schema": ["Nested deeper than 32 levels."]}
 LONE_SURROGATE = {"_schema": [("A string holds a lone surrogate (\\ud800-\\udfff): "
                                "not Unicode text.")]}
 # Routes under /api/ that take no JSON body at all (multipart only).
-NOT_JSON = {"jobs.new"}
+# Multipart (jobs.new), or no body at all: an action on the resource its path names.
+NOT_JSON = {"jobs.new", "webhooks.redeliver", "models.activate", "models.rollback"}
 
 
 def json_routes(app):

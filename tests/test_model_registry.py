@@ -37,11 +37,13 @@ TEXT = ("The supplier may deliver the servers three weeks late. "
 
 
 def _version(root, name, source, *, skip=()):
-    """``root``/``name``: the files of ``source``, hard-linked (copied across devices)."""
+    """``root``/``name``: the files of ``source``, hard-linked (copied across devices),
+    without its check.json: each version's is written for it, and writing through a hard
+    link would rewrite the source's and every other version's too."""
     folder = root / name
     folder.mkdir()
     for file in source.iterdir():
-        if file.is_file() and file.name not in skip:
+        if file.is_file() and file.name not in {*skip, CHECK_FILE}:
             try:
                 os.link(file, folder / file.name)
             except OSError:

@@ -3,6 +3,7 @@ activate, roll back (service/registry.py, service/deployment.py)."""
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, current_app
+from werkzeug.routing import BaseConverter
 
 from service import deployment, registry
 from service.admin.schemas import DeploymentSchema, ModelCardSchema, ModelListSchema
@@ -10,6 +11,18 @@ from service.auth.scopes import api_key_scope
 from service.extensions import token_auth
 
 models = Blueprint("models", __name__)
+
+
+class VersionConverter(BaseConverter):
+    """A version in a path: any segment but ``rollback``, so that …/models/rollback is one
+    route (POST), not also a version's card (whose GET its Allow header would list). A
+    folder named ``rollback`` is not served by name (service/registry.py lists it)."""
+
+    regex = r"(?!rollback/?$)[^/]+"
+
+
+models.record_once(lambda state: state.app.url_map.converters.setdefault("version",
+                                                                          VersionConverter))
 
 
 @models.route("", methods=["GET"])
@@ -24,7 +37,7 @@ def index():
     return {"items": listed, "active": active}
 
 
-@models.route("/<version>", methods=["GET"])
+@models.route("/<version:version>", methods=["GET"])
 @api_key_scope("admin:read")
 @authenticate(token_auth, role="admin")
 @response(ModelCardSchema)
@@ -37,7 +50,7 @@ def card(version):
     return {**listed, **registry.card(path, registry.root(settings))}
 
 
-@models.route("/<version>/activate", methods=["POST"])
+@models.route("/<version:version>/activate", methods=["POST"])
 @api_key_scope("admin:write")
 @authenticate(token_auth, role="admin")
 @response(DeploymentSchema)
