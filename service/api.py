@@ -14,10 +14,11 @@ from functools import wraps
 from typing import ClassVar
 
 from apifairy import arguments, body
-from flask import current_app, request
+from flask import Blueprint, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import RAISE, fields, validate
 from sqlalchemy import bindparam, func, select, update
+from werkzeug.routing import BaseConverter
 
 from service.errors import APIError
 from service.extensions import db, ma
@@ -281,3 +282,13 @@ def get_or_404(model, id_: str, what: str):
         raise not_found(what)
     return row
 
+
+def segment_but(blueprint: Blueprint, name: str, word: str) -> None:
+    """Register the path converter ``name``: any one segment but ``word``, so that
+    …/``word`` is one route, not also the resource's whose id it would be (and whose
+    methods its Allow header would then list). Anything else, malformed ids included,
+    still reaches the view, which answers with the same 404 as a missing one."""
+    converter = type(f"SegmentBut{word.title()}", (BaseConverter,),
+                     {"regex": rf"(?!{re.escape(word)}/?$)[^/]+"})
+    blueprint.record_once(lambda state: state.app.url_map.converters.setdefault(name,
+                                                                                converter))

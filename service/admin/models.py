@@ -3,26 +3,16 @@ activate, roll back (service/registry.py, service/deployment.py)."""
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, current_app
-from werkzeug.routing import BaseConverter
 
 from service import deployment, registry
 from service.admin.schemas import DeploymentSchema, ModelCardSchema, ModelListSchema
+from service.api import segment_but
 from service.auth.scopes import api_key_scope
 from service.extensions import token_auth
 
 models = Blueprint("models", __name__)
 
-
-class VersionConverter(BaseConverter):
-    """A version in a path: any segment but ``rollback``, so that …/models/rollback is one
-    route (POST), not also a version's card (whose GET its Allow header would list). A
-    folder named ``rollback`` is not served by name (service/registry.py lists it)."""
-
-    regex = r"(?!rollback/?$)[^/]+"
-
-
-models.record_once(lambda state: state.app.url_map.converters.setdefault("version",
-                                                                          VersionConverter))
+segment_but(models, "version", "rollback")  # …/models/rollback is not a version
 
 
 @models.route("", methods=["GET"])

@@ -8,10 +8,18 @@ from __future__ import annotations
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, Response, current_app
 from sqlalchemy import func, select
-from werkzeug.routing import BaseConverter
 
 from service import audit, outbox, rating
-from service.api import PageArgs, Written, get_or_404, json_body, not_found, paginate, query
+from service.api import (
+    PageArgs,
+    Written,
+    get_or_404,
+    json_body,
+    not_found,
+    paginate,
+    query,
+    segment_but,
+)
 from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -43,16 +51,7 @@ from service.projects.schemas import (
 risks = Blueprint("risks", __name__)
 
 
-class RiskIdConverter(BaseConverter):
-    """A risk's id in a path: any segment but ``export``, so that …/risks/export is one
-    route (GET), not also a risk's (whose PATCH its Allow header would list). Malformed ids
-    still reach the view, which answers them with the same 404 as a missing one."""
-
-    regex = r"(?!export/?$)[^/]+"
-
-
-risks.record_once(lambda state: state.app.url_map.converters.setdefault("riskid",
-                                                                         RiskIdConverter))
+segment_but(risks, "riskid", "export")  # …/risks/export is not a risk
 
 NOT_MEMBER = "No such project (or you are not a member)"
 RATING = ("likelihood", "impact")
