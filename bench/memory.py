@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=Path("models_cache"))
     parser.add_argument("--reader-dir", type=Path,
                         help="a reader folder (default: the fast model as a stand-in)")
-    parser.add_argument("--reader-quantize", default="int8", choices=("int8", "none"))
+    parser.add_argument("--reader-quantize", default="auto", choices=("auto", "int8", "none"))
     args = parser.parse_args(argv)
     from service.analysis.embedding import SentenceEncoder
     from service.analysis.transformer import resolve_model_dir

@@ -193,7 +193,12 @@ def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
     reader_dir = resolve_model_dir(reader_root, READER_FILE)
     threshold = (settings.READER_SCREEN if settings.READER_SCREEN is not None
                  else read_screen(reader_dir))
-    reader = _stage(reader_dir, settings, quantize=settings.READER_QUANTIZE)
+    quantize = settings.READER_QUANTIZE
+    if quantize == "auto":  # the precision ml.cascade checked for this reader
+        from service.analysis.onnx_model import INT8_FILE
+
+        quantize = "int8" if (reader_dir / INT8_FILE).is_file() else "none"
+    reader = _stage(reader_dir, settings, quantize=quantize)
     return Cascade(fast, reader, threshold=threshold)
 
 

@@ -134,8 +134,9 @@ class Settings:
         "passes on (docs/model.md#the-cascade); auto: the folder that the `reader` file of "
         "MODEL_DIR's root names, when there is one; a model folder or a models root; `off`")
     READER_QUANTIZE: str = _setting(
-        "int8", _quantize, "the reader's precision on the CPU: int8 (ONNX Runtime, dynamic int8 "
-        "after the first layers) or none; on CUDA it runs in fp16")
+        "auto", _quantize, "the reader's precision on the CPU: auto (int8 when its folder holds "
+        "the int8 graph that `python -m ml.cascade` checked, else fp32), int8 (ONNX Runtime's "
+        "dynamic int8: that graph, or quantized at start) or none (fp32); on CUDA fp16")
     READER_SCREEN: float | None = _setting(
         None, _score_or_auto, "the fast model's risk score from which a sentence goes to the "
         "reader (0–1); auto: the one chosen for the reader (its screen.json)")
@@ -237,7 +238,7 @@ class Settings:
             "MODEL_MAX_BATCH": self.MODEL_MAX_BATCH >= 1,
             "MODEL_MAX_WAIT_MS": 0 <= self.MODEL_MAX_WAIT_MS <= 1000,
             "MODEL_SYNC_S": 0 <= self.MODEL_SYNC_S <= 3600,
-            "READER_QUANTIZE": self.READER_QUANTIZE in ("none", "int8"),
+            "READER_QUANTIZE": self.READER_QUANTIZE in ("auto", "none", "int8"),
             "REGISTER_MATCH_THRESHOLD": -1 <= self.REGISTER_MATCH_THRESHOLD <= 1,
             "MAX_PROJECTS_PER_USER": self.MAX_PROJECTS_PER_USER >= 1,
             "MAX_PROJECT_MEMBERS": self.MAX_PROJECT_MEMBERS >= 1,

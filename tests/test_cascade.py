@@ -21,6 +21,7 @@ from ml import cascade as fitting
 from ml.documents import Scored
 from service.analysis.cascade import SCREEN_FILE, Cascade, ReaderError, read_screen
 from service.analysis.labels import NONE
+from service.analysis.onnx_model import INT8_FILE
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
@@ -314,20 +315,47 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
                  str(documents), "--test-documents", "none", "--data-dir", str(data),
                  "--set-reader"]
 
-    # int8 never gives fp32's labels on more than all the sentences: refused, not pointed at.
-    refused = fitting.main(arguments + ["--min-agreement", "1.01"])
-    assert refused == 2 and not (root / "reader").exists()
+    # No int8 graph gives fp32's labels on more than all the sentences: every count of fp32
+    # layers is tried, none is kept, and the reader is pointed at and served in fp32.
+    assert fitting.main(arguments + ["--min-agreement", "1.01"]) == 0
+    screen = json.loads((reader / SCREEN_FILE).read_text())
+    assert screen["int8"]["fp32_layers"] is None
+    assert list(screen["int8"]["tried"]) == [str(n) for n in fitting.FP32_LAYERS_TRIED]
+    assert not (reader / INT8_FILE).exists()
+    assert (root / "reader").read_text() == "reader-fit\n"
+    assert "Served in fp32" in (reader / "README.md").read_text()
+    assert served_precision(scan_model_dir, root) == "none"
 
+    # The first count that agrees is kept: its graph is in the folder, and the service loads it.
     assert fitting.main(arguments + ["--min-agreement", "0.9"]) == 0
     screen = json.loads((reader / SCREEN_FILE).read_text())
-    assert (root / "reader").read_text() == "reader-fit\n"
-    assert read_screen(reader) == screen["screen"]
-    assert screen["kept_on_dev"] >= 0.97 and screen["int8"]["sentences"] == 200
+    assert screen["int8"]["fp32_layers"] == fitting.FP32_LAYERS_TRIED[0]
+    assert screen["int8"]["sentences"] == 200
     assert 0.9 <= screen["int8"]["same_labels"] <= 1
+    assert list(screen["int8"]["tried"]) == [str(fitting.FP32_LAYERS_TRIED[0])]
+    assert (reader / INT8_FILE).is_file()
+    assert served_precision(scan_model_dir, root) == "int8"
+    assert read_screen(reader) == screen["screen"]
+    assert screen["kept_on_dev"] >= 0.97
     assert set(screen["passed"]["dev"]) >= {"all"} and screen["reader_model"] == "reader-fit"
     card = (reader / "README.md").read_text()
     assert card.count("## In the cascade") == 1 and f"{screen['screen']:.2f}" in card
+    assert "Served in int8" in card and "Served in fp32" not in card
 
+
+def served_precision(fast_dir: Path, root: Path) -> str:
+    """How the service, with READER_QUANTIZE's default, runs the reader ``root`` points at
+    (loaded afresh, as a process that starts after ml.cascade)."""
+    from unittest import mock
+
+    from service import analyzers
+
+    settings = Settings.from_env({}, RISKSCAN_ENV="testing", MODEL_DIR=str(fast_dir),
+                                 READER_DIR=str(root), MODEL_DYNAMIC_BATCHING="false")
+    with mock.patch.dict(analyzers._models, clear=True):
+        cascade, error = analyzers.load_model(settings)
+    assert error is None, error
+    return cascade.reader.quantize
 
 def test_the_warm_up_runs_both_models_in_every_batch_shape(settings, migrated, scan_model_dir,
                                                           reader_dir, monkeypatch) -> None:

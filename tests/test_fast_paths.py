@@ -13,13 +13,15 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis.base import AnalysisError
 from service.analysis.batching import DynamicBatcher
-from service.analysis.onnx_model import FP32_LAYERS, ONNX_FILE, OnnxModel, export
+from service.analysis.onnx_model import (FP32_LAYERS, INT8_FILE, ONNX_FILE, OnnxModel, export,
+                                         save_int8)
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 
@@ -147,6 +149,28 @@ def test_onnx_int8_keeps_the_first_layers_in_fp32(fp32, onnx_int8) -> None:
     assert onnx_int8.labels == fp32.labels and onnx_int8.version == fp32.version
     assert onnx_int8.device == torch.device("cpu")
 
+
+
+def test_a_folders_own_int8_graph_is_loaded_as_it_is(scan_model_dir, held_out, tmp_path) -> None:
+    # ml.cascade writes a reader's int8 graph with the fp32 layers its check needed; the
+    # service then loads that graph instead of quantizing with the default count at start.
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for source in scan_model_dir.iterdir():
+        os.symlink(source.resolve(), folder / source.name)
+    save_int8(folder, FP32_LAYERS + 1)
+
+    own = TransformerAnalyzer(folder, device="cpu", quantize="int8")
+    at_start = OnnxModel.load(scan_model_dir / ONNX_FILE, own.model.config, quantize="int8",
+                              fp32_layers=FP32_LAYERS + 1)
+
+    assert (folder / INT8_FILE).is_file() and not (scan_model_dir / INT8_FILE).exists()
+    assert own.model.fp32_matmuls == 6 * (FP32_LAYERS + 1) == at_start.fp32_matmuls
+    assert own.model.int8_matmuls == at_start.int8_matmuls
+    texts = held_out[0][:40]
+    own_logits = own._logits(texts, progress=False)
+    own.model = at_start
+    np.testing.assert_allclose(own_logits, own._logits(texts, progress=False), atol=1e-6)
 
 def _compare(plain_analyzer, fast_analyzer, held_out):
     """(plain answers, fast answers, share of equal labels, macro-F1 plain, macro-F1 fast)."""

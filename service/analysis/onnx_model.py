@@ -5,8 +5,9 @@ TransformerAnalyzer classifies with either; on the CPU it gives torch's labels f
 service runs without torch. ``OnnxModel.load`` opens a session on the ``model.onnx`` that
 ``python -m ml.train`` writes; ``OnnxModel.build`` exports a torch classifier first (for a
 folder without one). int8 keeps the first ``FP32_LAYERS`` encoder layers and the embeddings
-in fp32, where its error starts; the session's threads sleep when idle and its memory arena
-stays on. Why, with the measurements: docs/throughput.md#onnx-runtimes-settings and the int8
+in fp32, where its error starts; a folder may hold its own int8 graph (``save_int8``: the
+reader's, with as many fp32 layers as its check needed), which is then loaded as it is. The
+session's threads sleep when idle and its memory arena stays on. Why, with the measurements: docs/throughput.md#onnx-runtimes-settings and the int8
 table there; on an x86 CPU without AVX512-VNNI, check int8's agreement (tests/test_fast_paths.py
 does it on the test model).
 
@@ -16,6 +17,7 @@ onnxruntime and onnx are imported here only; torch only to export a graph (``exp
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 import warnings
@@ -31,8 +33,13 @@ log = logging.getLogger("riskscan.analysis")
 
 #: The fp32 graph's file name in a model folder (written by ``python -m ml.train``).
 ONNX_FILE = "model.onnx"
+#: A folder's own int8 graph (``save_int8``). Loaded as it is, it spares a process the
+#: quantization at start: its time, and the fp32 graph held in memory meanwhile.
+INT8_FILE = "model.int8.onnx"
 #: Encoder layers (from the input side) whose Linear layers stay fp32.
 FP32_LAYERS = 3
+#: The int8 graph's metadata: its fp32 layers and its weight products of each precision.
+_META = ("riskscan.fp32_layers", "riskscan.int8_matmuls", "riskscan.fp32_matmuls")
 OPSET = 17
 
 
@@ -56,8 +63,9 @@ class OnnxModel:
     @classmethod
     def load(cls, path: str | Path, config, *, quantize: str = "none",
              threads: int | None = None, fp32_layers: int = FP32_LAYERS) -> OnnxModel:
-        """A session on the fp32 graph in ``path``, quantized first if ``quantize="int8"``;
-        ``config`` gives the labels (``id2label``, ``num_labels``)."""
+        """A session on the fp32 graph in ``path``, quantized first if ``quantize="int8"``
+        (the folder's own int8 graph instead, where it has one); ``config`` gives the labels
+        (``id2label``, ``num_labels``)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -65,19 +73,27 @@ class OnnxModel:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
+
+        def session_of(graph):
+            return onnxruntime.InferenceSession(graph, options,
+                                                providers=["CPUExecutionProvider"])
+
         if quantize == "none":
-            session = onnxruntime.InferenceSession(str(path), options,
-                                                   providers=["CPUExecutionProvider"])
+            session = session_of(str(path))
             return cls(session, _inputs(session), config)
         if quantize != "int8":
             raise ValueError(f"quantize: expected none or int8, got {quantize!r}")
-        with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
-            graph, kept = _quantized(Path(path), Path(tmp) / "model.int8.onnx", fp32_layers)
-            session = onnxruntime.InferenceSession(graph, options,
-                                                   providers=["CPUExecutionProvider"])
-        int8 = sum(node.op_type == "MatMulInteger" for node in _graph(graph).graph.node)
+        saved = Path(path).with_name(INT8_FILE)
+        if saved.is_file():
+            session = session_of(str(saved))
+            meta = session.get_modelmeta().custom_metadata_map
+            int8, fp32 = (int(meta.get(key, 0)) for key in _META[1:])
+        else:
+            with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
+                graph, int8, fp32 = _quantized(Path(path), Path(tmp) / INT8_FILE, fp32_layers)
+                session = session_of(graph)
         return cls(session, _inputs(session), config, quantize="int8", int8_matmuls=int8,
-                   fp32_matmuls=len(kept))
+                   fp32_matmuls=fp32)
 
     @classmethod
     def build(cls, model, **options) -> OnnxModel:
@@ -108,8 +124,27 @@ def _inputs(session) -> list[str]:
     return [item.name for item in session.get_inputs()]
 
 
-def _quantized(exported: Path, quantized: Path, fp32_layers: int) -> tuple[bytes, list[str]]:
-    """(the int8 graph, the weight products kept in fp32) of the fp32 graph ``exported``."""
+def save_int8(model_dir: str | Path, fp32_layers: int = FP32_LAYERS) -> Path:
+    """Write the int8 graph of the folder's fp32 graph beside it (INT8_FILE), with its first
+    ``fp32_layers`` encoder layers in fp32; ``OnnxModel.load`` then uses it for int8."""
+    import onnx
+
+    model_dir = Path(model_dir)
+    target = model_dir / INT8_FILE
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=model_dir) as tmp:
+        graph, int8, fp32 = _quantized(model_dir / ONNX_FILE, Path(tmp) / INT8_FILE,
+                                       fp32_layers)
+        model = onnx.load_from_string(graph)
+        onnx.helper.set_model_props(model, dict(zip(_META, map(str, (fp32_layers, int8, fp32)))))
+        onnx.save(model, Path(tmp) / INT8_FILE)
+        (Path(tmp) / INT8_FILE).chmod(0o644)
+        os.replace(Path(tmp) / INT8_FILE, target)
+    return target
+
+
+def _quantized(exported: Path, quantized: Path, fp32_layers: int) -> tuple[bytes, int, int]:
+    """(the int8 graph, its weight products in int8, those kept in fp32) of the fp32 graph
+    ``exported``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     kept = fp32_nodes(_graph(exported), fp32_layers)
@@ -125,7 +160,9 @@ def _quantized(exported: Path, quantized: Path, fp32_layers: int) -> tuple[bytes
                          op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=kept)
     finally:
         root.removeFilter(_no_preprocessing_advice)
-    return quantized.read_bytes(), kept
+    graph = quantized.read_bytes()
+    int8 = sum(node.op_type == "MatMulInteger" for node in _graph(graph).graph.node)
+    return graph, int8, len(kept)
 
 
 def _graph(source: Path | bytes):
