@@ -202,6 +202,50 @@ def test_the_model_stage_trains_with_ml_train_or_takes_the_prebuilt_model(docker
     assert "TransformerAnalyzer('models_cache'" in script  # the shipped model loads
 
 
+
+def _model_stage(dockerfile, tmp_path, **build_args) -> subprocess.CompletedProcess:
+    """Run the model stage's RUN on a models_cache/ of a fast model (``fast``), two readers
+    (``reader`` names ``mpnet-b``) and a stale version, with ``python`` doing nothing: what
+    the shell keeps is what the image ships."""
+    for folder in ("fast", "old", "mpnet-a", "mpnet-b"):
+        (tmp_path / "models_cache" / folder).mkdir(parents=True)
+        (tmp_path / "models_cache" / folder / "model.onnx").write_text("")
+    (tmp_path / "models_cache" / "current").write_text("fast\n")
+    (tmp_path / "models_cache" / "reader").write_text("mpnet-b\n")
+    (tmp_path / "models_cache" / "README.md").write_text("")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "python").write_text("#!/bin/sh\nexit 0\n")
+    (shim / "python").chmod(0o755)
+    script = next(run for run in dockerfile.stage("model").all("RUN") if "READER_SOURCE" in run)
+    env = {"PATH": f"{shim}:{os.environ['PATH']}", "MODEL_SOURCE": "prebuilt",
+           "TRAIN_ARGS": "", "READER_ARGS": "", **build_args}
+    return subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, check=False)
+
+
+def test_the_model_stage_ships_the_reader_only_when_asked(dockerfile, tmp_path):
+    shipped = _model_stage(dockerfile, tmp_path, READER_SOURCE="prebuilt")
+    assert shipped.returncode == 0, shipped.stderr
+    assert sorted(p.name for p in (tmp_path / "models_cache").iterdir()) == [
+        "README.md", "current", "fast", "mpnet-b", "reader"]
+
+    alone = _model_stage(dockerfile, tmp_path / "alone", READER_SOURCE="none")
+    assert alone.returncode == 0, alone.stderr
+    assert sorted(p.name for p in (tmp_path / "alone" / "models_cache").iterdir()) == [
+        "README.md", "current", "fast"]
+
+
+def test_the_model_stage_refuses_a_reader_beside_a_fast_model_trained_in_the_build(
+        dockerfile, tmp_path):
+    refused = _model_stage(dockerfile, tmp_path, MODEL_SOURCE="train", READER_SOURCE="prebuilt")
+    unknown = _model_stage(dockerfile, tmp_path / "unknown", READER_SOURCE="yes")
+
+    assert refused.returncode == 1
+    assert "READER_SOURCE=prebuilt needs MODEL_SOURCE=prebuilt" in refused.stderr
+    assert unknown.returncode == 1
+    assert "READER_SOURCE must be none, train or prebuilt, not 'yes'" in unknown.stderr
+
 def test_the_cpu_image_ships_the_onnx_graph_of_a_prebuilt_model():
     """The CPU image serves model.onnx (ONNX Runtime); a prebuilt model trained before
     ml.train wrote it gets it at build time, not at every start of the container."""
