@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from service.extensions import db
-from service.models import ApiKey, AuditEvent
+from service.models import ApiKey, AuditEvent, User
 from tests.helpers import PASSWORD, Accounts, assert_problem
 from tests.scanning import KeywordAnalyzer
 
@@ -131,6 +131,57 @@ def test_an_admin_write_key_still_resets_another_users_password(app, client, acc
                    .filter_by(event="user_updated", target_id=user["id"])]
     assert details == [{"fields": ["password"]}]
 
+
+
+@pytest.mark.parametrize("payload", [
+    {"password": "a brand new passphrase"},
+    {"email": "taken-over@example.com"},
+], ids=["password", "email"])
+def test_an_admin_write_key_cannot_take_another_admins_sign_in(app, client, accounts, payload):
+    _, headers = accounts.user(role="admin")
+    other, _ = accounts.user(role="admin")
+    key = new_key(client, headers, scopes=["admin:write"])["key"]
+
+    response = client.patch(f"/api/v1/users/{other['id']}", headers=bearer(key), json=payload)
+
+    body = assert_problem(response, 403)
+    assert body["detail"] == ("An API key cannot change an admin's email or password: "
+                              "sign in and use an access token.")
+    assert client.post("/api/v1/auth/login", json={"email": other["email"],
+                                                   "password": PASSWORD}).status_code == 200
+    with app.app_context():
+        updated = db.session.query(AuditEvent).filter_by(event="user_updated").count()
+    assert updated == 0
+
+
+def test_an_admin_write_key_cannot_make_an_admin(app, client, accounts):
+    # A leaked key could otherwise reset a user's password and promote them, or create an
+    # admin with a password it chose, and sign in as that admin.
+    _, headers = accounts.user(role="admin")
+    user = accounts.register()
+    key = new_key(client, headers, scopes=["admin:write"])["key"]
+    refusal = "An API key cannot make an admin: sign in and use an access token."
+
+    promoted = client.patch(f"/api/v1/users/{user['id']}", headers=bearer(key),
+                            json={"role": "admin"})
+    created = client.post("/api/v1/users", headers=bearer(key),
+                          json={"email": "minted@example.com", "password": PASSWORD,
+                                "role": "admin"})
+
+    assert assert_problem(promoted, 403)["detail"] == refusal
+    assert assert_problem(created, 403)["detail"] == refusal
+    with app.app_context():
+        roles = dict(db.session.query(User.email, User.role))
+        events = db.session.query(AuditEvent).filter(
+            AuditEvent.event.in_(("user_updated", "user_created"))).count()
+    assert roles[user["email"]] == "user" and "minted@example.com" not in roles
+    assert events == 0
+    # An access token of a signed-in admin still does both.
+    assert client.patch(f"/api/v1/users/{user['id']}", headers=headers,
+                        json={"role": "admin"}).status_code == 200
+    assert client.post("/api/v1/users", headers=headers,
+                       json={"email": "minted@example.com", "password": PASSWORD,
+                             "role": "admin"}).status_code == 201
 
 def test_only_admins_give_keys_admin_scopes(client, accounts):
     _, headers = accounts.user()

@@ -70,9 +70,11 @@ def all(args):
 @authenticate(token_auth, role="admin")
 @json_body(NewUserSchema)
 @response(user_schema, 201)
-@other_responses({401: "No or bad token", 403: "Admins only", 409: "Email taken"})
+@other_responses({401: "No or bad token", 403: "Admins only; an API key making an admin",
+                  409: "Email taken"})
 def new(args):
-    """Create a user with a role (admin)"""
+    """Create a user with a role (admin); an admin only with an access token, not an API key"""
+    _no_admin_made_by_key(args.get("role"))
     user = create_user(**args)
     audit.record("user_created", actor_id=token_auth.current_user().id, target_id=user.id,
                  role=user.role)
@@ -98,7 +100,8 @@ def get(user_id):
 @json_body(AdminUpdateSchema)
 @response(user_schema)
 @other_responses({401: "No or bad token",
-                  403: "An API key changing its own user's email or password",
+                  403: "An API key changing its own user's or an admin's email or "
+                       "password, or making an admin",
                   404: "No such user (or not yours)",
                   409: "Email taken, or the last admin would be lost",
                   422: "Invalid fields, or role/active/id on your own record",
@@ -128,9 +131,23 @@ def update(args, user_id):
             password_guess_failed()
             raise APIError(422, "current_password is required and must be correct.",
                            errors={"current_password": ["Incorrect or missing."]})
+    if caller.api_key_id is not None and user.id != caller.id:
+        if user.is_admin and changes_credentials:
+            raise APIError(403, "An API key cannot change an admin's email or password: "
+                                "sign in and use an access token.")
+        if not user.is_admin:
+            _no_admin_made_by_key(args.get("role"))
     update_user(user, args, actor_id=caller.id)
     db.session.commit()
     return user
+
+
+def _no_admin_made_by_key(role: str | None) -> None:
+    """An admin account comes from a signed-in admin, never from an API key: a leaked
+    admin:write key must not mint an admin it can sign in as (create one, or promote a user
+    whose password it has just reset), nor take another admin's sign-in."""
+    if role == "admin" and token_auth.current_user().api_key_id is not None:
+        raise APIError(403, "An API key cannot make an admin: sign in and use an access token.")
 
 
 @users.route("/<user_id>", methods=["DELETE"])
