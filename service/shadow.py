@@ -122,7 +122,7 @@ class Reader:
             except Exception:
                 log.warning("the shadow model could not read scan %s", item[1], exc_info=True)
             finally:
-                app = None
+                app = item = None  # a trial that ended must not stay alive in this frame
                 self._queue.task_done()
 
     def _read(self, app: Flask, trial: Trial, scan_id: str, text: str,

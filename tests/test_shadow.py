@@ -8,13 +8,14 @@ runs on its thread; a test waits for it with ``drain`` (the queue's join), never
 
 from __future__ import annotations
 
+import gc
+import shutil
 import threading
 import weakref
 
 import pytest
 from sqlalchemy import func, select
 
-from service import analyzers as analyzers_module
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
 from service.deployment import sync
@@ -43,18 +44,19 @@ def direct(models_root):  # noqa: F811
     return {name: TransformerAnalyzer(models_root / name) for name in ("v1", "v2")}
 
 
-def expected(direct, text: str) -> list[dict]:
+def expected(direct, text: str, *, active: str = "v1", shadow: str = "v2") -> list[dict]:
     """Per judged sentence of ``text``: both models' label and risk score, each reading it
     as the scan path does (with its heading and previous sentence, for a context model)."""
     sentences = judged(text)
     read = {}
-    for name, model in direct.items():
-        read[name] = [(label, round(score if label != NONE else 1 - score, 4))
-                      for label, score in model.classify([s.input(model.context) for s in sentences])]
+    for name in (active, shadow):
+        model = direct[name]
+        read[name] = [(label, round(score if label != NONE else 1 - score, 4)) for label, score
+                      in model.classify([s.input(model.context) for s in sentences])]
     return [{"sentence": s.text, "start": s.start, "end": s.end,
              "active": {"category": a[0], "score": a[1]},
              "shadow": {"category": b[0], "score": b[1]}}
-            for s, a, b in zip(sentences, read["v1"], read["v2"])]
+            for s, a, b in zip(sentences, read[active], read[shadow])]
 
 
 def scan(client, headers, text):
@@ -126,30 +128,65 @@ def test_the_report_is_what_both_models_give_on_the_scans_text(deployed, direct)
 
 def test_the_report_says_how_each_model_agrees_with_users_corrections(deployed,  # noqa: F811
                                                                        direct):
-    _, client, headers, _ = deployed
-    assert start(client, headers).status_code == 201
-    answered = scan(client, headers, TEXTS[1])
-    reader_of(deployed[0]).drain()
-    read = {item["sentence"]: item for item in expected(direct, TEXTS[1])}
-    findings = answered["data"]
-    assert len(findings) >= 2
-    corrections = {findings[0]["id"]: findings[0]["category"],  # the active model was right
-                   findings[1]["id"]: "none"}
+    """v2 serves and v1 is the candidate: v1 leaves out findings of v2's, so that a user's
+    correction can side with either."""
+    app, client, headers, _ = deployed
+    assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
+    assert client.post("/api/v1/admin/models/v1/shadow", headers=headers,
+                       json={"sample_rate": 1}).status_code == 201
+    answered = scan(client, headers, TEXTS[2])
+    reader_of(app).drain()
+    read = {item["sentence"]: item for item in
+            expected(direct, TEXTS[2], active="v2", shadow="v1")}
+    findings = {f["risk"]: f for f in answered["data"]}
+    left_out = [f for risk, f in findings.items() if read[risk]["shadow"]["category"] == NONE]
+    kept = [f for risk, f in findings.items() if read[risk]["shadow"]["category"] != NONE]
+    assert left_out and kept, "the two models differ on no finding: the test proves nothing"
+    corrections = {left_out[0]["id"]: "none",  # the candidate was right
+                   kept[0]["id"]: kept[0]["category"]}  # both were
     for finding_id, category in corrections.items():
         response = client.patch(f"/api/v1/scans/{answered['scan_id']}/findings/{finding_id}",
                                 headers=headers, json={"category": category})
         assert response.status_code == 200, response.get_json()
-    by_id = {f["id"]: read[f["risk"]] for f in findings}
-    assert report(client, headers)["corrections"] == {
+    by_id = {f["id"]: read[f["risk"]] for f in answered["data"]}
+    body = client.get("/api/v1/admin/models/v1/shadow", headers=headers).get_json()
+    assert body["corrections"] == {
         "findings": 2,
         "active_agrees": sum(by_id[i]["active"]["category"] == c for i, c in corrections.items()),
         "shadow_agrees": sum(by_id[i]["shadow"]["category"] == c for i, c in corrections.items())}
+    assert (body["corrections"]["active_agrees"], body["corrections"]["shadow_agrees"]) == (1, 2)
 
 
-def test_the_limit_ends_the_trial_and_frees_the_candidate(deployed):  # noqa: F811
+def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root,  # noqa: F811
+                                                         tmp_path):
+    """On a models root of the test's own, so that no other test's app shares the loaded
+    candidate: once its trial ends, nothing holds it."""
+    from service.analysis.check import CHECK_FILE
+    from tests.test_model_registry import _version
+
+    root = tmp_path / "models"
+    root.mkdir()
+    for name in ("v1", "v2"):
+        folder = _version(root, name, models_root / name)
+        shutil.copy2(models_root / name / CHECK_FILE, folder / CHECK_FILE)
+    (root / "current").write_text("v1\n")
+    app = make_app(MODEL_DIR=str(root))
+    client = app.test_client()
+    _, headers = Accounts(app, client).user(role="admin")
+    assert start(client, headers).status_code == 201
+    candidate = reader_of(app).trial.model
+    inner = weakref.ref(getattr(candidate, "analyzer", candidate))
+    del candidate
+    scan(client, headers, TEXTS[0])
+    reader_of(app).drain()
+    assert client.delete(SHADOW, headers=headers).status_code == 204
+    gc.collect()
+    assert inner() is None, "the candidate stays in memory after its trial ended"
+
+
+def test_the_limit_ends_the_trial(deployed):  # noqa: F811
     app, client, headers, _ = deployed
     assert start(client, headers, limit=2).status_code == 201
-    candidate = reader_of(app).trial.model
     for text in TEXTS:
         scan(client, headers, text)
         reader_of(app).drain()
@@ -163,7 +200,6 @@ def test_the_limit_ends_the_trial_and_frees_the_candidate(deployed):  # noqa: F8
     row = row_of(app)
     assert (row.shadow_version, row.shadow_sample_rate, row.shadow_limit) == (None, None, None)
     assert reader_of(app).trial is None
-    assert id(candidate) not in map(id, analyzers_module._models.values())
     listed = {m["version"]: m["state"] for m in
               client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
     assert listed["v2"] == "available"
@@ -201,7 +237,6 @@ def test_delete_ends_it_and_its_report_stays_until_the_next_trial(deployed):  # 
     assert assert_problem(client.get(SHADOW, headers=headers), 404)["detail"] == \
         "Model v2 has had no shadow trial."
     assert start(client, headers).status_code == 201
-    candidate = weakref.ref(reader_of(app).trial.model)
     scan(client, headers, TEXTS[0])
     reader_of(app).drain()
     other = client.delete("/api/v1/admin/models/v1/shadow", headers=headers)
@@ -211,7 +246,6 @@ def test_delete_ends_it_and_its_report_stays_until_the_next_trial(deployed):  # 
     ended = client.delete(SHADOW, headers=headers)
     assert ended.status_code == 204 and ended.data == b""
     assert reader_of(app).trial is None
-    assert id(candidate()) not in map(id, analyzers_module._models.values())
     body = report(client, headers)
     assert (body["running"], body["ended_why"], body["scans"]["read"]) == (False, "deleted", 1)
     assert audit_events(app, "model_shadow_ended") == [
