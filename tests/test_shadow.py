@@ -300,6 +300,34 @@ def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):  #
     assert reader_of(other).trial is None
 
 
+def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,  # noqa: F811
+                                                      monkeypatch):
+    """Limit 1, and each of two processes has a scan inside its candidate: released
+    together, one reading is stored and the trial ends once."""
+    app, client, headers, _ = deployed
+    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    assert start(client, headers, limit=1).status_code == 201
+    sync(other)
+    arrived = threading.Barrier(3)  # both readers inside the candidate, and the test
+    for model in {id(m): m for m in (reader_of(app).trial.model,
+                                     reader_of(other).trial.model)}.values():
+        def held(sentences, _classify=model.classify, **options):
+            arrived.wait(600)
+            return _classify(sentences, **options)
+
+        monkeypatch.setattr(model, "classify", held)
+    scan(client, headers, TEXTS[0])
+    scan(other.test_client(), headers, TEXTS[1])
+    arrived.wait(600)
+    reader_of(app).drain()
+    reader_of(other).drain()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ShadowReading)) == 1
+    body = report(client, headers)
+    assert (body["scans"]["read"], body["running"], body["ended_why"]) == (1, False, "limit")
+    assert len(audit_events(app, "model_shadow_ended")) == 1
+
+
 def test_a_full_queue_skips_the_scan_instead_of_making_it_wait(deployed, monkeypatch):  # noqa: F811
     """The reader is held inside the candidate: QUEUE more scans wait, the next is skipped
     and counted, and every scan is answered meanwhile."""
