@@ -118,8 +118,9 @@ def rollback(caller) -> tuple[ModelDeployment, float]:
 
 
 def sync(app: Flask) -> bool:
-    """Bring this process to the database's active version; True when it swapped. The
-    follower thread calls it every MODEL_SYNC_S seconds; tests call it directly."""
+    """Bring this process to the database's active version (True when it swapped) and to
+    its shadow trial (service/shadow.py: ``follow``). The follower thread calls it every
+    MODEL_SYNC_S seconds; tests call it directly."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     with app.app_context():
         try:

@@ -6,8 +6,9 @@ columns while it runs), so that every process follows it as it follows the activ
 (service/deployment.py: ``sync`` calls ``follow``) and loads the candidate beside its model.
 A scan hands its text and its findings to ``offer`` once it is stored: each process has one
 reader thread and a queue of QUEUE scans; a sampled scan that finds the queue full is
-skipped and counted, so the shadow never makes a scan wait. The reader runs at the lowest
-CPU priority, reads the scan's sentences with the candidate at the scan's operating point,
+skipped and counted, so the shadow never makes a scan wait. The reader's thread runs at the
+lowest CPU priority (ONNX Runtime's own threads do not: the rate and the queue bound it),
+reads the scan's sentences with the candidate at the scan's operating point,
 and stores one ``shadow_readings`` row: the sentences, how many got the same label, and each
 that did not with both labels and risk scores. Stored findings are never touched. The
 count of scans read is kept under the deployment row's lock, so the limit holds over every
