@@ -78,4 +78,5 @@ bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench.text_limits --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.warmup --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.activation --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.shadow --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.cascade --model-dir "$${MODEL_DIR:-models_cache}"

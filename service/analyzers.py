@@ -164,6 +164,13 @@ def install(app: Flask, model: Analyzer, deployed: str, generation: int) -> bool
     return True
 
 
+def drop(model, *, keep) -> None:
+    """Let a model nobody serves any more (a shadow trial's candidate) leave memory: out of
+    the process's cache here, but the parts the serving model ``keep`` shares; gone when
+    its last reader lets go."""
+    _forget(model, keep=keep)
+
+
 def _parts(model) -> list:
     """A model and what it is built of: its stages, and the analyzers batchers wrap."""
     if model is None:

@@ -24,8 +24,8 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from service import audit, registry
-from service.analyzers import Analyzers, current_analyzers, install
+from service import audit, registry, shadow
+from service.analyzers import Analyzers, current_analyzers, drop, install
 from service.api import lock_row
 from service.config import Settings
 from service.errors import APIError
@@ -34,7 +34,7 @@ from service.models import ModelDeployment, utcnow
 
 log = logging.getLogger("riskscan.deployment")
 
-ROW = 1
+ROW = ModelDeployment.ROW
 #: Versions rollback can return to, newest last.
 HISTORY = 10
 # Versions whose load or check failed in this process, with the reason: the registry lists
@@ -118,31 +118,89 @@ def rollback(caller) -> tuple[ModelDeployment, float]:
 
 
 def sync(app: Flask) -> bool:
-    """Bring this process to the database's active version; True when it swapped. The
-    follower thread calls it every MODEL_SYNC_S seconds; tests call it directly."""
+    """Bring this process to the database's active version (True when it swapped) and to
+    its shadow trial (service/shadow.py: ``follow``). The follower thread calls it every
+    MODEL_SYNC_S seconds; tests call it directly."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     with app.app_context():
         try:
             row = current_state()
         finally:
             db.session.close()
-        if row is None or row.generation <= analyzers.generation:
-            return False
-        if row.active_version == analyzers.deployed:
-            with analyzers._swapping:
-                analyzers.generation = max(analyzers.generation, row.generation)
-            return False
-        if analyzers.sync_error and analyzers.sync_error[0] == row.generation:
-            return False  # it failed for this generation: try again when the row moves
-        try:
-            model, _ = _load(app.config["SETTINGS"], row.active_version)
-        except APIError as error:
-            analyzers.sync_error = (row.generation, error.detail)
-            log.warning("cannot follow the deployment to %s: %s", row.active_version,
-                        error.detail)
-            return False
-        analyzers.sync_error = None
-        return install(app, model, row.active_version, row.generation)
+        swapped = _follow_active(app, analyzers, row)
+        shadow.follow(app, row, lambda version: _load(app.config["SETTINGS"], version)[0])
+    return swapped
+
+
+def _follow_active(app: Flask, analyzers: Analyzers, row: ModelDeployment | None) -> bool:
+    if row is None or row.generation <= analyzers.generation:
+        return False
+    if row.active_version == analyzers.deployed:
+        with analyzers._swapping:
+            analyzers.generation = max(analyzers.generation, row.generation)
+        return False
+    if analyzers.sync_error and analyzers.sync_error[0] == row.generation:
+        return False  # it failed for this generation: try again when the row moves
+    try:
+        model, _ = _load(app.config["SETTINGS"], row.active_version)
+    except APIError as error:
+        analyzers.sync_error = (row.generation, error.detail)
+        log.warning("cannot follow the deployment to %s: %s", row.active_version,
+                    error.detail)
+        return False
+    analyzers.sync_error = None
+    return install(app, model, row.active_version, row.generation)
+
+
+def start_shadow(caller, version: str, sample_rate: float, limit: int):
+    """Start the shadow trial of ``version`` (service/shadow.py), loaded and checked as an
+    activation is. 404 unknown version, 409 it is active or a trial runs, 422 refused."""
+    settings = current_app.config["SETTINGS"]
+    registry.folder(settings, version)
+    analyzers = current_analyzers()
+    row = current_state()
+    _may_shadow(row, version, active_version(row, analyzers))
+    db.session.close()
+    model, _ = _load(settings, version)
+    try:
+        row = _locked_row(active_version(row, analyzers))
+        _may_shadow(row, version, row.active_version)
+        trial = shadow.opened(caller, row, version, sample_rate, limit)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        drop(model, keep=analyzers.model)
+        raise
+    app = current_app._get_current_object()
+    shadow.forget(app)
+    shadow.reader_of(app).run(shadow.Trial(trial.id, version, sample_rate, model))
+    return trial
+
+
+def end_shadow(caller, version: str) -> None:
+    """End the shadow trial of ``version``; 404 when none runs, 409 when another's does."""
+    registry.folder(current_app.config["SETTINGS"], version)
+    if not lock_row(ModelDeployment, ROW) or (trial := shadow.running()) is None:
+        db.session.rollback()
+        raise APIError(404, f"No shadow trial runs; model {version} has none to end.")
+    if trial.version != version:
+        db.session.rollback()
+        raise APIError(409, f"The shadow trial that runs is of {trial.version}, "
+                            f"not of {version}.")
+    shadow.close(trial, "deleted", actor_id=caller.id)
+    db.session.commit()
+    shadow.forget(current_app._get_current_object())
+
+
+def _may_shadow(row: ModelDeployment | None, version: str, active: str | None) -> None:
+    if version == active:
+        db.session.rollback()
+        raise APIError(409, f"Model {version} is the active version; a shadow trial "
+                            "reads a candidate beside it.")
+    if row is not None and row.shadow_version is not None:
+        db.session.rollback()
+        raise APIError(409, f"The shadow trial of {row.shadow_version} runs; end it "
+                            "before another starts.")
 
 
 def readiness(app: Flask) -> dict:
@@ -207,8 +265,14 @@ def _switch(caller, row: ModelDeployment, model, version: str, event: str) -> Mo
     row.changed_at, row.changed_by = utcnow(), caller.id
     audit.record(event, actor_id=caller.id, **{"from": previous, "to": version,
                                                "generation": generation})
+    trial = shadow.running(version) if row.shadow_version == version else None
+    if trial is not None:  # the candidate serves now: its trial is over
+        shadow.close(trial, "activated", actor_id=caller.id)
     db.session.commit()
-    install(current_app._get_current_object(), model, version, generation)
+    app = current_app._get_current_object()
+    install(app, model, version, generation)
+    if trial is not None:
+        shadow.forget(app)
     return row
 
 

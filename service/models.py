@@ -41,6 +41,7 @@ SETTLED_STATUSES = ("accepted", "closed")  # a report that states the risk again
 JOB_STATUSES = ("queued", "running", "done", "cancelled")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 WEBHOOK_EVENTS = ("risk.created", "risk.reopened", "risk.status_changed", "risk.rated")
+SHADOW_ENDINGS = ("deleted", "activated", "limit")
 # pending: an attempt is due (the first, a retry, a redelivery); failed: retries gave up.
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
@@ -592,6 +593,8 @@ class ModelDeployment(db.Model):
 
     __tablename__ = "model_deployment"
 
+    ROW = 1  # the one row's id
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     active_version: Mapped[str] = mapped_column(String(128))
     # What rollback returns to, the newest last (service/deployment.py keeps a few).
@@ -603,3 +606,44 @@ class ModelDeployment(db.Model):
     shadow_sample_rate: Mapped[float | None] = mapped_column(Float)
     shadow_limit: Mapped[int | None] = mapped_column(Integer)
     shadow_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShadowTrial(db.Model):
+    """One shadow trial of a candidate version (service/shadow.py): its parameters, how
+    many scans it read and skipped (counted under the deployment row's lock, so that the
+    limit holds over every process), and when and why it ended. Kept after it ends: a
+    version's latest trial is its report."""
+
+    __tablename__ = "shadow_trials"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), index=True)
+    sample_rate: Mapped[float] = mapped_column(Float)
+    scan_limit: Mapped[int] = mapped_column(Integer)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by: Mapped[str | None] = mapped_column(String(36))  # no foreign key, as audit
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_why: Mapped[str | None] = mapped_column(String(16))  # SHADOW_ENDINGS
+
+
+class ShadowReading(db.Model):
+    """What a shadow model made of one scan beside the model that answered it: the
+    sentences read, how many got the same label from both, and each that did not
+    (``disagreements``: sentence, offsets, both labels and risk scores). The scan's stored
+    findings are never changed; ``scan_id`` has no foreign key, so that deleting a scan
+    leaves the trial's figures as they were."""
+
+    __tablename__ = "shadow_readings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("shadow_trials.id", ondelete="CASCADE"), index=True)
+    scan_id: Mapped[str] = mapped_column(String(36))
+    active_version: Mapped[str] = mapped_column(String(128))
+    sentences: Mapped[int] = mapped_column(Integer)
+    agreed: Mapped[int] = mapped_column(Integer)
+    disagreements: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+

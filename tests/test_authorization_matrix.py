@@ -41,6 +41,7 @@ BODIES = {
     ("POST", "api_keys.new"): lambda: {"name": "matrix", "scopes": ["scans:read"]},
     ("PATCH", "scans.update"): lambda: {"project_id": None},
     ("POST", "projects.new"): lambda: {"name": "matrix"},
+    ("POST", "models.start_shadow"): lambda: {"sample_rate": 0.2, "limit": 10},
     ("PATCH", "projects.update"): lambda: {"name": "renamed"},
     ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
     ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
@@ -336,8 +337,9 @@ def test_api5_function_level_authorization_a_user_gets_403_on_every_admin_route(
 
 # The model registry's routes past the role check, with no models root (MODEL_DIR=off
 # here): no such version, nothing to roll back to. tests/test_model_registry.py has an
-# admin read, activate and roll back for real.
-WITHOUT_A_MODELS_ROOT = {"models.card": 404, "models.activate": 404, "models.rollback": 409}
+# admin read, activate and roll back for real, tests/test_shadow.py a shadow trial.
+WITHOUT_A_MODELS_ROOT = {"models.card": 404, "models.activate": 404, "models.rollback": 409,
+                         "models.start_shadow": 404, "models.shadow_report": 404}
 
 
 def test_api5_an_admin_passes_the_same_admin_routes(app, client, matrix):

@@ -1,12 +1,19 @@
 """The model registry and the deployment's active model (admin): list, read a card,
-activate, roll back (service/registry.py, service/deployment.py)."""
+activate, roll back, try a candidate in a shadow trial (service/registry.py,
+service/deployment.py, service/shadow.py)."""
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, current_app
 
-from service import deployment, registry
-from service.admin.schemas import DeploymentSchema, ModelCardSchema, ModelListSchema
-from service.api import segment_but
+from service import deployment, registry, shadow
+from service.admin.schemas import (
+    DeploymentSchema,
+    ModelCardSchema,
+    ModelListSchema,
+    ShadowReportSchema,
+    ShadowRequestSchema,
+)
+from service.api import json_body, segment_but
 from service.auth.scopes import api_key_scope
 from service.extensions import token_auth
 
@@ -64,6 +71,51 @@ def rollback():
     """Return to the version that was active before this one (admin)"""
     row, seconds = deployment.rollback(token_auth.current_user())
     return _answer(row, seconds)
+
+
+@models.route("/<version:version>/shadow", methods=["POST"])
+@api_key_scope("admin:write")
+@authenticate(token_auth, role="admin")
+@json_body(ShadowRequestSchema)
+@response(ShadowReportSchema, 201)
+@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version",
+                  409: "It is the active version, or a shadow trial runs already",
+                  422: "A bad sample rate or limit, or the model failed to load or its "
+                       "check"})
+def start_shadow(args, version):
+    """Start a shadow trial: the version reads a sample of the scans beside the active
+    model, after their answers, until `limit` scans are read (admin)
+
+    Send `{sample_rate?, limit?}`. One trial at a time; it ends on `DELETE`, at its limit,
+    or when the version is activated. The answer is the (empty) report.
+    """
+    deployment.start_shadow(token_auth.current_user(), version, args["sample_rate"],
+                            args["limit"])
+    return shadow.report(version)
+
+
+@models.route("/<version:version>/shadow", methods=["GET"])
+@api_key_scope("admin:read")
+@authenticate(token_auth, role="admin")
+@response(ShadowReportSchema)
+@other_responses({401: "No or bad token", 403: "Admins only",
+                  404: "No such version, or it has had no shadow trial"})
+def shadow_report(version):
+    """The report of the version's latest shadow trial, running or ended (admin)"""
+    registry.folder(current_app.config["SETTINGS"], version)
+    return shadow.report(version)
+
+
+@models.route("/<version:version>/shadow", methods=["DELETE"])
+@api_key_scope("admin:write")
+@authenticate(token_auth, role="admin")
+@other_responses({204: "Ended", 401: "No or bad token", 403: "Admins only",
+                  404: "No such version, or no shadow trial runs",
+                  409: "The trial that runs is another version's"})
+def end_shadow(version):
+    """End the version's shadow trial; its report stays readable (admin)"""
+    deployment.end_shadow(token_auth.current_user(), version)
+    return "", 204
 
 
 def _answer(row, seconds: float) -> dict:

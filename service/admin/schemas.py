@@ -2,6 +2,7 @@ from marshmallow import fields, validate
 
 from service.audit import EVENTS
 from service.extensions import ma
+from service.shadow import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE, MAX_LIMIT, SHOWN
 
 
 class AuditEventSchema(ma.Schema):
@@ -78,3 +79,67 @@ class DeploymentSchema(ma.Schema):
     changed_at = fields.DateTime()
     changed_by = fields.String(allow_none=True)
     load_seconds = fields.Float(metadata={"description": "loading and checking the model took"})
+
+
+class ShadowRequestSchema(ma.Schema):
+    sample_rate = fields.Float(
+        load_default=DEFAULT_SAMPLE_RATE, allow_nan=False,
+        validate=validate.Range(min=0, max=1, min_inclusive=False),
+        metadata={"description": "the share of the scans it reads, 0 < r <= 1 "
+                                 f"(default {DEFAULT_SAMPLE_RATE})"})
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT, strict=True, validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": "the trial ends after reading this many scans "
+                                 f"(default {DEFAULT_LIMIT}, at most {MAX_LIMIT})"})
+
+
+class ShadowSideSchema(ma.Schema):
+    category = fields.String(metadata={"description": "a risk category, or none"})
+    score = fields.Float(metadata={"description": "the risk score (1 - P(none))"})
+
+
+class ShadowFindingSchema(ma.Schema):
+    scan_id = fields.String()
+    sentence = fields.String()
+    start = fields.Integer()
+    end = fields.Integer()
+    active = fields.Nested(ShadowSideSchema)
+    shadow = fields.Nested(ShadowSideSchema)
+
+
+class ShadowFindingsSchema(ma.Schema):
+    total = fields.Integer()
+    items = fields.List(fields.Nested(ShadowFindingSchema),
+                        metadata={"description": f"the newest {SHOWN}"})
+
+
+class ShadowScansSchema(ma.Schema):
+    read = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "sampled, but the reader's queue was full"})
+
+
+class ShadowCorrectionsSchema(ma.Schema):
+    findings = fields.Integer(metadata={"description": "corrected findings of the scans read"})
+    active_agrees = fields.Integer()
+    shadow_agrees = fields.Integer()
+
+
+class ShadowReportSchema(ma.Schema):
+    version = fields.String()
+    running = fields.Boolean()
+    sample_rate = fields.Float()
+    limit = fields.Integer()
+    started_at = fields.DateTime()
+    started_by = fields.String(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    ended_why = fields.String(allow_none=True, metadata={
+        "description": "deleted, activated or limit"})
+    scans = fields.Nested(ShadowScansSchema)
+    sentences = fields.Integer()
+    agreed = fields.Integer(metadata={"description": "sentences both models labelled alike"})
+    agreement = fields.Float(allow_none=True)
+    category_differs = fields.Integer(metadata={
+        "description": "sentences both found a risk in, in other categories"})
+    one_sided = fields.Nested(ShadowFindingsSchema, metadata={
+        "description": "the findings only one of the two models made"})
+    corrections = fields.Nested(ShadowCorrectionsSchema)

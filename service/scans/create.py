@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from service import audit, metrics
+from service import audit, metrics, shadow
 from service.analysis.base import AnalysisError, LLMCall
 from service.analyzers import current_analyzers, current_encoder
 from service.api import not_found
@@ -49,10 +49,10 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     analyzer = current_analyzers().pick(force_llm)
 
     db.session.close()  # no connection or transaction held while the analyzer runs
+    min_score = settings.MODEL_MIN_SCORE if min_score is None else min_score
     try:
         with metrics.INFERENCE_SECONDS.labels(analyzer.source, analyzer.version).time():
-            analysis = analyzer.analyze(document.text, min_score=(
-                settings.MODEL_MIN_SCORE if min_score is None else min_score))
+            analysis = analyzer.analyze(document.text, min_score=min_score)
     except AnalysisError as error:
         if error.calls:  # failed LLM scans keep their call log
             _log_llm_calls(error.calls, user_id)
@@ -96,6 +96,9 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 remove_scan_folder(folder)
         raise
     metrics.SCANS.labels(analyzer.source, analyzer.version).inc()
+    if analyzer.source == "model":  # a shadow trial may read it too, in the background
+        shadow.offer(current_app._get_current_object(), scan, document.text, min_score,
+                     analyzer, analysis.findings)
     return scan
 
 
