@@ -99,12 +99,15 @@ def choose_int8(reader_dir: Path, data_dir: Path, min_agreement: float = MIN_AGR
             "fp32_layers": None, "same_labels": None, "tried": tries}
 
 
-def cascade_of(fast, reader_dir: Path, *, quantize: str = "int8"):
+def cascade_of(fast, reader_dir: Path):
     """The cascade of the analyzer ``fast`` and the reader in ``reader_dir``, as the service
-    serves it on the CPU (the reader in int8, behind the threshold of its screen.json)."""
+    serves it on the CPU (READER_QUANTIZE=auto: the reader's checked int8 graph where its
+    folder has one, else fp32; behind the threshold of its screen.json)."""
     from service.analysis.cascade import Cascade, read_screen
+    from service.analysis.onnx_model import INT8_FILE
     from service.analysis.transformer import TransformerAnalyzer
 
+    quantize = "int8" if (reader_dir / INT8_FILE).is_file() else "none"
     return Cascade(fast, TransformerAnalyzer(reader_dir, quantize=quantize),
                    threshold=read_screen(reader_dir))
 

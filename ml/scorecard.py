@@ -60,7 +60,7 @@ def precision_at_recall(documents, scored, recall: float) -> float | None:
 def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
               reader_dir: Path | None = None) -> dict:
     """The figures of one model, or of the cascade of it and ``reader_dir`` (as served: the
-    reader in int8, behind its screen threshold), on each of ``SETS`` (and the development
+    reader in its checked precision, behind its screen threshold), on each of ``SETS`` (and the development
     documents). A cascade's seed is its reader's."""
     from ml.documents import metrics_at, read_documents, score_documents
     from service.analysis.transformer import TransformerAnalyzer
