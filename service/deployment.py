@@ -46,7 +46,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Name the configured model's version, add /ready's check, and start the follower."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     if analyzers.model is not None:
-        analyzers.deployed = registry.configured_version(settings)
+        analyzers.deployed = registry.configured_version(settings, analyzers.model)
     app.extensions.setdefault("riskscan.readiness", {})["deployment"] = lambda: readiness(app)
     if settings.MODEL_SYNC_S > 0 and settings.model_path is not None:
         threading.Thread(target=_follow, args=(weakref.ref(app), settings.MODEL_SYNC_S),
@@ -62,6 +62,11 @@ def current_state() -> ModelDeployment | None:
 def active_version(row: ModelDeployment | None, analyzers: Analyzers) -> str | None:
     """The active version: the row's, or before any activation the configured one."""
     return row.active_version if row is not None else analyzers.deployed
+
+
+def deployed_version() -> str | None:
+    """The version the deployment serves (``F`` or ``F+R``), as the database has it."""
+    return active_version(current_state(), current_analyzers())
 
 
 def registry_models(settings: Settings) -> list[dict]:
@@ -88,7 +93,7 @@ def activate(caller, version: str) -> tuple[ModelDeployment, float]:
     """Make ``version`` the active model of the deployment; (the row, seconds the load and
     check took). 404 unknown version, 409 active already or raced, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    registry.folder(settings, version)
+    registry.folders(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
@@ -168,9 +173,11 @@ def _load(settings: Settings, version: str):
     try:
         model = registry.load(settings, version)
     except registry.ModelRefused as refused:
-        _refused[version] = refused.reason
+        if refused.folder:  # a combination refused leaves its folders' states alone
+            _refused[refused.folder] = refused.reason
         raise
-    _refused.pop(version, None)
+    for name in version.split(registry.JOIN):
+        _refused.pop(name, None)
     return model, time.perf_counter() - began
 
 
