@@ -11,6 +11,8 @@ candidate loads wins, and the slower request gets a 409.
 
 A scan holds the analyzer it started with (service/analyzers.py: ``install``), so a swap
 never touches a scan in flight and each scan's model_version names the model that made it.
+A version is a fast model ``F`` or the cascade ``F+R`` (service/registry.py): all of this
+applies to either, and the row, the audit and rollback keep the whole string.
 """
 
 from __future__ import annotations

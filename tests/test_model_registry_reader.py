@@ -288,12 +288,14 @@ def test_scans_during_a_swap_to_the_cascade_all_succeed_each_naming_its_model(se
     for thread in threads:
         thread.start()
     held.arrived.wait(600)
-    activated = activate(client, headers, "v1%2Br1")
-    assert activated.status_code == 200, activated.get_json()
-    during = scan(client, headers)
-    held.release.set()
-    for thread in threads:
-        thread.join(600)
+    try:
+        activated = activate(client, headers, "v1%2Br1")
+        assert activated.status_code == 200, activated.get_json()
+        during = scan(client, headers)
+    finally:  # a failed activation must not leave the scans waiting
+        held.release.set()
+        for thread in threads:
+            thread.join(600)
 
     assert [a.status_code for a in answers] == [201, 201, 201]
     assert [a.get_json()["model_version"] for a in answers] == ["v1", "v1", "v1"]

@@ -76,7 +76,7 @@ class ModelCardSchema(ModelSchema):
 
 
 class ActivateSchema(ma.Schema):
-    reader = fields.String(allow_none=True, validate=validate.Regexp(VERSION.pattern + "$"),
+    reader = fields.String(allow_none=True, validate=validate.Regexp(f"^{VERSION.pattern}$"),
                            metadata={"description": "the reader to serve behind the version "
                                      "(the cascade version+reader); null or left out: the "
                                      "version alone"})
