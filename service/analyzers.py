@@ -124,17 +124,20 @@ def _build_model(settings: Settings) -> Analyzer:
     return _with_reader(fast, settings)
 
 
-def build_version(settings: Settings, model_dir) -> Analyzer:
+def build_version(settings: Settings, model_dir, reader_dir=None) -> Analyzer:
     """The model of the folder ``model_dir`` as the scan path runs it: behind its batcher,
-    with the configured reader after it (a version swaps the fast model; the reader stays),
-    checked (service/analysis/check.py: AnalysisError with the reason) and warm."""
-    from service.analysis.check import check
+    with the reader of ``reader_dir`` after it when one is given (the cascade), checked
+    (service/analysis/check.py: AnalysisError with the reason) and warm."""
+    from service.analysis.check import check, check_cascade
 
     with _models_lock:
         fast = _stage(model_dir, settings, quantize=settings.MODEL_QUANTIZE)
-        model = _with_reader(fast, settings)
+        model = fast if reader_dir is None else _cascade(fast, reader_dir, settings)
     try:
-        check(fast, model_dir)
+        if reader_dir is None:
+            check(fast, model_dir)
+        else:
+            check_cascade(model, model_dir, reader_dir)
         warmup = _warmup_of(model)
         warmup.run(model, settings)
         if warmup.error is not None:
@@ -190,14 +193,21 @@ def _forget(old, *, keep) -> None:
 
 def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
     """``fast`` alone, or the cascade of it and the configured reader."""
-    from service.analysis.cascade import READER_FILE, Cascade, read_screen
+    from service.analysis.cascade import READER_FILE
     from service.analysis.transformer import resolve_model_dir
 
     reader_root = settings.reader_path
     if reader_root is None or (settings.READER_DIR.lower() == "auto" and (
             (reader_root / "config.json").is_file() or not (reader_root / READER_FILE).is_file())):
         return fast  # no reader: the fast model alone, as before the cascade
-    reader_dir = resolve_model_dir(reader_root, READER_FILE)
+    return _cascade(fast, resolve_model_dir(reader_root, READER_FILE), settings)
+
+
+def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
+    """The cascade of ``fast`` and the reader in ``reader_dir``, at READER_SCREEN or the
+    screen threshold chosen for the reader."""
+    from service.analysis.cascade import Cascade, read_screen
+
     threshold = (settings.READER_SCREEN if settings.READER_SCREEN is not None
                  else read_screen(reader_dir))
     quantize = settings.READER_QUANTIZE

@@ -150,12 +150,13 @@ def _component_schemas() -> dict:
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
 
+    from service.admin.schemas import ActivateSchema
     from service.auth.schemas import LoginSchema, LogoutSchema
     from service.scans.schemas import ScanRequestSchema
 
     converter = APISpec("riskscan", "1", "3.0.3", plugins=[MarshmallowPlugin()])
     for name, schema in (("Login", LoginSchema), ("Logout", LogoutSchema),
-                         ("ScanRequest", ScanRequestSchema)):
+                         ("ScanRequest", ScanRequestSchema), ("Activate", ActivateSchema)):
         converter.components.schema(name, schema=schema)
     return converter.to_dict()["components"]["schemas"]
 
@@ -217,6 +218,10 @@ def _describe_request_bodies(spec: dict) -> None:
         if "post" in paths.get(path, {}):
             paths[path]["post"]["requestBody"] = {"required": False, "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Logout"}}}}
+    activate = paths.get("/api/v1/admin/models/{version}/activate", {}).get("post")
+    if activate is not None:  # optional: without one, the version alone serves
+        activate["requestBody"] = {"required": False, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Activate"}}}}
     jobs = paths.get("/api/v1/jobs", {}).get("post")
     if jobs is not None:
         document = {"type": "string", "format": "binary",

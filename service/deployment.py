@@ -11,6 +11,8 @@ candidate loads wins, and the slower request gets a 409.
 
 A scan holds the analyzer it started with (service/analyzers.py: ``install``), so a swap
 never touches a scan in flight and each scan's model_version names the model that made it.
+A version is a fast model ``F`` or the cascade ``F+R`` (service/registry.py): all of this
+applies to either, and the row, the audit and rollback keep the whole string.
 """
 
 from __future__ import annotations
@@ -37,16 +39,17 @@ log = logging.getLogger("riskscan.deployment")
 ROW = ModelDeployment.ROW
 #: Versions rollback can return to, newest last.
 HISTORY = 10
-# Versions whose load or check failed in this process, with the reason: the registry lists
-# them as broken until one loads.
-_refused: dict[str, str] = {}
+#: app.extensions' record of the folders whose load or check failed in this process, with the
+#: reason: the registry lists them as broken until one loads. Per app, not per module: an
+#: app's refusals are its own models root's.
+REFUSED = "riskscan.refused_models"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Name the configured model's version, add /ready's check, and start the follower."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     if analyzers.model is not None:
-        analyzers.deployed = registry.configured_version(settings)
+        analyzers.deployed = registry.configured_version(settings, analyzers.model)
     app.extensions.setdefault("riskscan.readiness", {})["deployment"] = lambda: readiness(app)
     if settings.MODEL_SYNC_S > 0 and settings.model_path is not None:
         threading.Thread(target=_follow, args=(weakref.ref(app), settings.MODEL_SYNC_S),
@@ -64,13 +67,18 @@ def active_version(row: ModelDeployment | None, analyzers: Analyzers) -> str | N
     return row.active_version if row is not None else analyzers.deployed
 
 
+def deployed_version() -> str | None:
+    """The version the deployment serves (``F`` or ``F+R``), as the database has it."""
+    return active_version(current_state(), current_analyzers())
+
+
 def registry_models(settings: Settings) -> list[dict]:
     """The registry's list, with the states this deployment gives its versions."""
     analyzers = current_analyzers()
     row = current_state()
     return registry.models(settings, active=active_version(row, analyzers),
                            shadow=row.shadow_version if row is not None else None,
-                           refused=_refused, runtime=runtime(settings, analyzers))
+                           refused=_refused(), runtime=runtime(settings, analyzers))
 
 
 def runtime(settings: Settings, analyzers: Analyzers) -> str:
@@ -88,7 +96,7 @@ def activate(caller, version: str) -> tuple[ModelDeployment, float]:
     """Make ``version`` the active model of the deployment; (the row, seconds the load and
     check took). 404 unknown version, 409 active already or raced, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    registry.folder(settings, version)
+    registry.folders(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
@@ -156,7 +164,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
     """Start the shadow trial of ``version`` (service/shadow.py), loaded and checked as an
     activation is. 404 unknown version, 409 it is active or a trial runs, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    registry.folder(settings, version)
+    registry.folders(settings, version)
     analyzers = current_analyzers()
     row = current_state()
     _may_shadow(row, version, active_version(row, analyzers))
@@ -179,7 +187,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
 
 def end_shadow(caller, version: str) -> None:
     """End the shadow trial of ``version``; 404 when none runs, 409 when another's does."""
-    registry.folder(current_app.config["SETTINGS"], version)
+    registry.folders(current_app.config["SETTINGS"], version)
     if not lock_row(ModelDeployment, ROW) or (trial := shadow.running()) is None:
         db.session.rollback()
         raise APIError(404, f"No shadow trial runs; model {version} has none to end.")
@@ -226,10 +234,16 @@ def _load(settings: Settings, version: str):
     try:
         model = registry.load(settings, version)
     except registry.ModelRefused as refused:
-        _refused[version] = refused.reason
+        if refused.folder:  # a combination refused leaves its folders' states alone
+            _refused()[refused.folder] = refused.reason
         raise
-    _refused.pop(version, None)
+    for name in version.split(registry.JOIN):
+        _refused().pop(name, None)
     return model, time.perf_counter() - began
+
+
+def _refused() -> dict[str, str]:
+    return current_app.extensions.setdefault(REFUSED, {})
 
 
 def _generation(row: ModelDeployment | None) -> int:

@@ -8,9 +8,14 @@ of plain characters, not hidden, a folder that resolves inside the root (a link 
 elsewhere is broken), with no file in it that links outside the root. Folders are read,
 never written: ml.train writes them, once, and they are never overwritten.
 
-``models`` lists every folder with its card's figures and its state (active, shadow,
-available, broken with the reason). ``load`` builds a version's analyzer and runs its check
-(service/analysis/check.py): a version that fails either raises ModelRefused with the reason.
+A folder is a fast model, or a reader (it holds the screen.json of ``python -m ml.cascade``).
+What a deployment serves is ``F`` (the fast model alone) or ``F+R`` (the cascade of F and
+the reader R: service/analysis/cascade.py), the string each scan stores as model_version.
+
+``models`` lists every folder with its role, its card's figures and its state (active,
+shadow, available, broken with the reason seen from its files). ``load`` builds what a
+version string names and runs its check (service/analysis/check.py): one that fails
+either raises ModelRefused with the reason.
 """
 
 from __future__ import annotations
@@ -20,13 +25,20 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from service.analysis.cascade import SCREEN_FILE
 from service.analysis.labels import LABELS, NONE
 from service.config import Settings
 from service.errors import APIError
 
-#: A version name: one path segment, letters and digits first (hidden folders, such as the
-#: test suite's .test-*, are not versions).
-VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+#: A folder's version name: one path segment, letters and digits first (hidden folders, such
+#: as the test suite's .test-*, are not versions), no ``+`` (it joins a cascade's two), and
+#: short enough that ``F+R`` fits the deployment's column (128).
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+#: Joins the fast model's version and its reader's in a cascade's: ``F+R``.
+JOIN = "+"
+#: The small JSON files a model folder may hold, each of which must parse.
+JSON_FILES = ("config.json", "calibration.json", "check.json", "metrics.json",
+              "training_config.json", "tokenizer_config.json", SCREEN_FILE)
 #: Bytes of a folder's JSON or card file read at most.
 READ_LIMIT = 1 << 20
 #: The weights the service can run: ONNX Runtime's graph on the CPU, torch's on CUDA.
@@ -35,12 +47,15 @@ STATES = ("active", "shadow", "available", "broken")
 
 
 class ModelRefused(APIError):
-    """A version that cannot serve: it failed to load, or its check (422)."""
+    """A version that cannot serve: it failed to load, or its check (422). ``folder``: a
+    folder that failed to load alone, which the registry then lists as broken (a refused
+    cascade or role leaves its folders' states as they are)."""
 
-    def __init__(self, version: str, reason: str):
+    def __init__(self, version: str, reason: str, *, folder: str | None = None):
         super().__init__(422, f"Model {version} cannot serve: {reason}",
                          title="Model refused")
         self.reason = reason
+        self.folder = folder
 
 
 def root(settings: Settings) -> Path | None:
@@ -51,17 +66,53 @@ def root(settings: Settings) -> Path | None:
     return path.parent if (path / "config.json").is_file() else path
 
 
-def configured_version(settings: Settings) -> str | None:
-    """The version MODEL_DIR names (its own folder, or the one its ``current`` file names)."""
+def configured_version(settings: Settings, model=None) -> str | None:
+    """The version MODEL_DIR names (its own folder, or the one its ``current`` file names),
+    joined to its reader's when ``model``, as the settings built it, is a cascade."""
     from service.analysis.transformer import resolve_model_dir
 
     path = settings.model_path
     if path is None:
         return None
     try:
-        return resolve_model_dir(path).name
+        fast = resolve_model_dir(path).name
     except Exception:  # noqa: BLE001 - no model yet: nothing is configured
         return None
+    reader = getattr(model, "reader", None)
+    return fast if reader is None else f"{fast}{JOIN}{reader.version}"
+
+
+def parts(version) -> tuple[str, str | None]:
+    """(fast, reader) of a version string: ``F``, or ``F+R`` the cascade (reader None for
+    F alone); a 404 for any other string (``F+``, ``+R``, ``F+R+X``, a path)."""
+    names = version.split(JOIN) if isinstance(version, str) else []
+    if not 1 <= len(names) <= 2 or not all(VERSION.fullmatch(name) for name in names):
+        raise unknown(version)
+    return names[0], names[1] if len(names) == 2 else None
+
+
+def with_reader(version: str, reader: str | None) -> str:
+    """``version`` with the reader a request names beside it (``F`` and ``R``: ``F+R``); a
+    422 when ``version`` names a reader already. None: ``version`` as it is."""
+    if reader is None:
+        return version
+    if isinstance(version, str) and JOIN in version:
+        raise APIError(422, f"{version[:130]!r} names its reader already: name it once, in "
+                            "the version or in the body's reader.")
+    return f"{version}{JOIN}{reader}"
+
+
+def role(path: Path) -> str:
+    """``reader`` for a folder with a screen.json (it decides behind a fast model), else
+    ``fast``."""
+    return "reader" if (path / SCREEN_FILE).is_file() else "fast"
+
+
+def fitted_to(path: Path) -> str | None:
+    """The fast model a reader's screen threshold was chosen on (its screen.json), if named."""
+    screen = _read_json_or_none(path / SCREEN_FILE) or {}
+    fast = screen.get("fast_model")
+    return fast if isinstance(fast, str) else None
 
 
 def folder(settings: Settings, version: str) -> Path:
@@ -96,11 +147,61 @@ def broken_reason(path: Path, models: Path) -> str | None:
         return "config.json is unreadable or has no id2label"
     if not labels <= set(LABELS) or NONE not in labels:
         return f"its labels are not the taxonomy's: {sorted(labels - set(LABELS))[:5]}"
+    for name in JSON_FILES:
+        if (path / name).exists() and _read_json_or_none(path / name) is None:
+            return f"{name} is unreadable"
+    if role(path) == "reader" and not _screen_threshold(path):
+        return f"{SCREEN_FILE} has no screen threshold within 0..1"
     if not any((path / name).is_file() for name in WEIGHTS):
         return "no weights (model.onnx or model.safetensors)"
+    if (path / "model.onnx").is_file() and not _onnx_graph(path / "model.onnx"):
+        return "model.onnx is not an ONNX model (cut short or corrupt)"
     if not (path / "tokenizer.json").is_file():
         return "no tokenizer.json"
     return None
+
+
+def _screen_threshold(path: Path) -> bool:
+    screen = (_read_json_or_none(path / SCREEN_FILE) or {}).get("screen")
+    return isinstance(screen, int | float) and not isinstance(screen, bool) and 0 <= screen <= 1
+
+
+def _onnx_graph(path: Path) -> bool:
+    """Whether ``path`` is a protobuf message with a graph (an ONNX ModelProto's field 7),
+    seen from its top-level fields alone: each is skipped by a seek, so that a file of
+    hundreds of megabytes costs a few reads (onnx.load would parse every weight). A file
+    cut short or not protobuf fails here; only loading finds a graph that is wrong."""
+    size, numbers = path.stat().st_size, set()
+    try:
+        with path.open("rb") as file:
+            while file.tell() < size:
+                key = _varint(file)
+                number, wire = key >> 3, key & 7
+                if number == 0 or wire not in (0, 1, 2, 5):
+                    return False
+                skip = {0: 0, 1: 8, 2: None, 5: 4}[wire]
+                if wire == 0:
+                    _varint(file)
+                skip = _varint(file) if skip is None else skip
+                if file.tell() + skip > size:
+                    return False
+                file.seek(skip, 1)
+                numbers.add(number)
+    except (OSError, ValueError):
+        return False
+    return 7 in numbers
+
+
+def _varint(file) -> int:
+    value = 0
+    for shift in range(0, 64, 7):
+        byte = file.read(1)
+        if not byte:
+            raise ValueError("cut short")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+    raise ValueError("a varint over 64 bits")
 
 
 def links_outside(path: Path, models: Path) -> str | None:
@@ -124,10 +225,13 @@ def summary(path: Path, models: Path, *, state: str, reason: str | None,
     calibration = (metrics.get("calibration") or
                    (readable and _read_json_or_none(path / "calibration.json")) or {})
     encoder = trained.get("encoder")
+    reader = readable and role(path) == "reader"
     return {
         "version": path.name,
         "state": state,
         "reason": reason,
+        "role": "reader" if reader else "fast",
+        "fitted_to": fitted_to(path) if reader else None,
         "encoder": encoder.get("name") if isinstance(encoder, dict) else None,
         "runtime": runtime,
         "size_bytes": sum(f.stat().st_size for f in path.iterdir() if f.is_file())
@@ -153,38 +257,76 @@ def card(path: Path, models: Path) -> dict:
 def models(settings: Settings, *, active: str | None, shadow: str | None,
            refused: dict[str, str], runtime: str) -> list[dict]:
     """Every version under the models root, newest first. ``refused``: versions whose load
-    or check failed in this process, with the reason (they are broken too)."""
+    or check failed in this process, with the reason (they are broken too). Both folders
+    of an active (or shadow) cascade are active (or shadow)."""
     base = root(settings)
     if base is None or not base.is_dir():
         return []
+    active_names, shadow_names = _names(active), _names(shadow)
     listed = []
     for path in base.iterdir():
         if not VERSION.fullmatch(path.name) or not path.is_dir():
             continue
         reason = broken_reason(path, base) or refused.get(path.name)
-        state = ("broken" if reason else "active" if path.name == active
-                 else "shadow" if path.name == shadow else "available")
+        state = ("broken" if reason else "active" if path.name in active_names
+                 else "shadow" if path.name in shadow_names else "available")
         listed.append(summary(path, base, state=state, reason=reason, runtime=runtime))
     return sorted(listed, key=lambda model: (model["created"], model["version"]),
                   reverse=True)
 
 
+def _names(version: str | None) -> set[str]:
+    return set(version.split(JOIN)) if version else set()
+
+
+def folders(settings: Settings, version: str) -> tuple[Path, Path | None]:
+    """The folders of a version string (the reader's None for a fast model alone); a 404
+    for a string that is not ``F`` or ``F+R`` of folders in the registry."""
+    fast, reader = parts(version)
+    return folder(settings, fast), folder(settings, reader) if reader else None
+
+
 def load(settings: Settings, version: str):
-    """The analyzer of ``version``, built as the scan path uses it (with the configured
-    reader, when there is one), checked and warm; ModelRefused with the reason otherwise."""
+    """The analyzer of ``version`` (``F`` or ``F+R``), built as the scan path uses it,
+    checked and warm; ModelRefused with the reason otherwise. A reader serves only behind
+    a fast model, and only behind the one its screen was fitted to (the threshold is a
+    point on that model's scores), when its screen.json names one."""
     from service.analyzers import build_version
 
-    path = folder(settings, version)
-    reason = broken_reason(path, root(settings))
-    if reason:
-        raise ModelRefused(version, reason)
+    fast, reader = folders(settings, version)
+    for path in (fast, reader):
+        reason = path and broken_reason(path, root(settings))
+        if reason:
+            raise ModelRefused(version, f"{path.name}: {reason}" if reader else reason)
+    _check_roles(version, fast, reader)
     try:
-        return build_version(settings, path)
+        return build_version(settings, fast, reader)
     except APIError:
         raise
     except Exception as error:
         detail = getattr(error, "detail", None) or f"{type(error).__name__}: {error}"
-        raise ModelRefused(version, detail[:500]) from error
+        raise ModelRefused(version, detail[:500],
+                           folder=None if reader else fast.name) from error
+
+
+def _check_roles(version: str, fast: Path, reader: Path | None) -> None:
+    """ModelRefused unless ``fast`` is a fast model and ``reader`` (if any) a reader fitted
+    to it."""
+    if role(fast) == "reader":
+        behind = fitted_to(fast) or "F"
+        raise ModelRefused(version, f"{fast.name} is a reader: it decides only on what a "
+                                    f"fast model passes on; activate it behind one, as "
+                                    f"{behind}{JOIN}{fast.name}")
+    if reader is None:
+        return
+    if role(reader) != "reader":
+        raise ModelRefused(version, f"{reader.name} is not a reader: it has no {SCREEN_FILE} "
+                                    "(python -m ml.cascade --reader <folder> chooses its screen)")
+    fitted = fitted_to(reader)
+    if fitted is not None and fitted != fast.name:
+        raise ModelRefused(version, f"the screen of {reader.name} was fitted to {fitted}, "
+                                    f"not {fast.name}: fit it again with python -m ml.cascade "
+                                    f"--reader <folder> --model <{fast.name}'s folder>")
 
 
 def _figures(metrics: dict, calibration: dict) -> dict:

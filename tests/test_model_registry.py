@@ -120,8 +120,10 @@ def test_the_registry_lists_every_version_with_its_figures_and_state(deployed):
     assert body["active"] == "v1"
     assert {name: (m["state"], m["reason"]) for name, m in listed.items()} == {
         "v1": ("active", None), "v2": ("available", None),
-        # Only loading shows these two: they are available until an activation tries them.
-        "corrupt": ("available", None), "miswritten": ("available", None),
+        # The files show a graph that is not ONNX at once; only loading shows a check.json
+        # the model does not match: available until an activation tries it.
+        "corrupt": ("broken", "model.onnx is not an ONNX model (cut short or corrupt)"),
+        "miswritten": ("available", None),
         "empty": ("broken", "no config.json"),
         "escape": ("broken", "the folder links outside the models root"),
         "leaky": ("broken", "config.json links outside the models root"),
@@ -188,7 +190,7 @@ def test_activation_swaps_the_model_audits_it_and_names_it_everywhere(deployed):
 
 
 @pytest.mark.parametrize(("version", "reason"), [
-    ("corrupt", "cannot load the model in"),
+    ("corrupt", "model.onnx is not an ONNX model (cut short or corrupt)"),
     ("miswritten", "the built-in scan does not find what check.json records: characters"),
     ("empty", "no config.json"),
     ("escape", "the folder links outside the models root"),

@@ -3,18 +3,21 @@ activate, roll back, try a candidate in a shadow trial (service/registry.py,
 service/deployment.py, service/shadow.py)."""
 
 from apifairy import authenticate, other_responses, response
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
+from marshmallow import ValidationError
 
 from service import deployment, registry, shadow
 from service.admin.schemas import (
+    ActivateSchema,
     DeploymentSchema,
     ModelCardSchema,
     ModelListSchema,
     ShadowReportSchema,
     ShadowRequestSchema,
 )
-from service.api import json_body, segment_but
+from service.api import json_body, request_json, segment_but
 from service.auth.scopes import api_key_scope
+from service.errors import APIError
 from service.extensions import token_auth
 
 models = Blueprint("models", __name__)
@@ -30,8 +33,7 @@ segment_but(models, "version", "rollback")  # …/models/rollback is not a versi
 def index():
     """Every model version under the models root, newest first, with its state (admin)"""
     listed = deployment.registry_models(current_app.config["SETTINGS"])
-    active = next((m["version"] for m in listed if m["state"] == "active"), None)
-    return {"items": listed, "active": active}
+    return {"items": listed, "active": deployment.deployed_version()}
 
 
 @models.route("/<version:version>", methods=["GET"])
@@ -53,11 +55,25 @@ def card(version):
 @response(DeploymentSchema)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version",
                   409: "Active already, or the active model changed meanwhile",
-                  422: "The model failed to load or its check; the old one serves on"})
+                  422: "The model failed to load or its check, or a reader alone; the old "
+                       "one serves on"})
 def activate(version):
-    """Load and check a version, then make it the model every process serves (admin)"""
+    """Load and check a version (F, or the cascade F+R: %2B in a URL), then make it the
+    model every process serves (admin). A body {reader: R} serves F+R; none, or null,
+    F alone"""
+    version = registry.with_reader(version, _reader())
     row, seconds = deployment.activate(token_auth.current_user(), version)
     return _answer(row, seconds)
+
+
+def _reader() -> str | None:
+    """The reader an activation's JSON body names (the body is optional)."""
+    if not request.is_json:
+        return None
+    try:
+        return ActivateSchema().load(request_json(empty_ok=True)).get("reader")
+    except ValidationError as error:
+        raise APIError(422, "The request has invalid fields.", errors=error.messages) from None
 
 
 @models.route("/rollback", methods=["POST"])
@@ -102,7 +118,7 @@ def start_shadow(args, version):
                   404: "No such version, or it has had no shadow trial"})
 def shadow_report(version):
     """The report of the version's latest shadow trial, running or ended (admin)"""
-    registry.folder(current_app.config["SETTINGS"], version)
+    registry.folders(current_app.config["SETTINGS"], version)
     return shadow.report(version)
 
 

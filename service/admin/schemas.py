@@ -2,6 +2,7 @@ from marshmallow import fields, validate
 
 from service.audit import EVENTS
 from service.extensions import ma
+from service.registry import VERSION
 from service.shadow import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE, MAX_LIMIT, SHOWN
 
 
@@ -52,6 +53,10 @@ class ModelSchema(ma.Schema):
     version = fields.String()
     state = fields.String(metadata={"description": "active, shadow, available or broken"})
     reason = fields.String(allow_none=True, metadata={"description": "why it is broken"})
+    role = fields.String(metadata={"description": "fast, or reader (it has a screen.json and "
+                                   "serves only behind a fast model, as F+R)"})
+    fitted_to = fields.String(allow_none=True, metadata={
+        "description": "a reader's: the fast model its screen threshold was chosen on"})
     encoder = fields.String(allow_none=True)
     runtime = fields.String(metadata={"description": "how this process runs it, e.g. "
                                       "'onnx int8 on cpu'"})
@@ -69,6 +74,13 @@ class ModelCardSchema(ModelSchema):
     card = fields.String(allow_none=True, metadata={"description": "the model card (Markdown)"})
     metrics = fields.Dict(allow_none=True)
     calibration = fields.Dict(allow_none=True)
+
+
+class ActivateSchema(ma.Schema):
+    reader = fields.String(allow_none=True, validate=validate.Regexp(f"^{VERSION.pattern}$"),
+                           metadata={"description": "the reader to serve behind the version "
+                                     "(the cascade version+reader); null or left out: the "
+                                     "version alone"})
 
 
 class DeploymentSchema(ma.Schema):

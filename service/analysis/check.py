@@ -64,11 +64,7 @@ def check(analyzer, model_dir: str | Path) -> str:
     """Scan CHECK_TEXT with ``analyzer`` (the model of ``model_dir``); raise CheckFailed with
     the first difference from its check.json. Returns what was checked: ``"findings"`` (as
     check.json records) or ``"labels"`` (no check.json)."""
-    found = findings(analyzer)
-    for finding in found:
-        if finding["category"] not in RISK_LABELS or not 0 <= finding["score"] <= 1:
-            raise CheckFailed(f"the built-in scan found {finding}: not a risk label with a "
-                              "score within 0..1")
+    found = _valid(findings(analyzer))
     path = Path(model_dir) / CHECK_FILE
     try:
         expected = json.loads(path.read_text(encoding="utf-8"))["findings"]
@@ -81,6 +77,32 @@ def check(analyzer, model_dir: str | Path) -> str:
         raise CheckFailed(f"the built-in scan does not find what {CHECK_FILE} records: "
                           f"{difference}")
     return "findings"
+
+
+def check_cascade(cascade, fast_dir: str | Path, reader_dir: str | Path) -> None:
+    """Check each stage of ``cascade`` against its folder's check.json, then scan CHECK_TEXT
+    through the cascade itself: each of its findings must be the reader's (the screen only
+    takes findings away, never moves or rescores one); CheckFailed names the first that
+    is not. check.json records the model at full precision: a reader served in int8 is
+    checked through the cascade only."""
+    check(cascade.screen, fast_dir)
+    if getattr(cascade.reader, "quantize", "none") == "none":
+        check(cascade.reader, reader_dir)
+    read = _valid(findings(cascade.reader))
+    for finding in _valid(findings(cascade)):
+        if not any(_difference([want], [finding]) is None for want in read):
+            raise CheckFailed(f"the built-in scan through the cascade found {finding}, which "
+                              "its reader alone does not")
+
+
+def _valid(found: list[dict]) -> list[dict]:
+    """``found``, unless a finding has a label outside the taxonomy's risks or a score
+    outside 0..1 (CheckFailed)."""
+    for finding in found:
+        if finding["category"] not in RISK_LABELS or not 0 <= finding["score"] <= 1:
+            raise CheckFailed(f"the built-in scan found {finding}: not a risk label with a "
+                              "score within 0..1")
+    return found
 
 
 def _difference(expected: list, found: list[dict]) -> str | None:
