@@ -24,7 +24,7 @@ import weakref
 
 from flask import Flask, current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from service import audit, registry, shadow
 from service.analyzers import Analyzers, current_analyzers, drop, install
@@ -39,6 +39,7 @@ log = logging.getLogger("riskscan.deployment")
 ROW = ModelDeployment.ROW
 #: Versions rollback can return to, newest last.
 HISTORY = 10
+DEADLOCK = 1213  # MySQL's ER_LOCK_DEADLOCK
 #: app.extensions' record of the folders whose load or check failed in this process, with the
 #: reason: the registry lists them as broken until one loads. Per app, not per module: an
 #: app's refusals are its own models root's.
@@ -251,13 +252,17 @@ def _generation(row: ModelDeployment | None) -> int:
 
 
 def _locked_row(active: str | None) -> ModelDeployment:
-    """The deployment's row under this transaction's lock, made on first use."""
+    """The deployment's row under this transaction's lock, made on first use. Two first
+    uses at once: one insert wins; the other is a duplicate key, or on MySQL a deadlock
+    (both held the gap where the row goes), and locks the winner's row instead."""
     if not lock_row(ModelDeployment, ROW):
         db.session.add(ModelDeployment(id=ROW, active_version=active or "",
                                        previous_versions=[], generation=0))
         try:
             db.session.flush()
-        except IntegrityError:  # another request made it first: lock that one
+        except (IntegrityError, OperationalError) as error:
+            if isinstance(error, OperationalError) and error.orig.args[:1] != (DEADLOCK,):
+                raise
             db.session.rollback()
             lock_row(ModelDeployment, ROW)
     return db.session.scalars(select(ModelDeployment).where(ModelDeployment.id == ROW)

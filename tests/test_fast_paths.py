@@ -162,15 +162,15 @@ def test_a_folders_own_int8_graph_is_loaded_as_it_is(scan_model_dir, held_out, t
     # service then loads that graph instead of quantizing with the default count at start.
     folder = tmp_path / "model"
     folder.mkdir()
-    for source in scan_model_dir.iterdir():
+    for source in Path(scan_model_dir).iterdir():
         os.symlink(source.resolve(), folder / source.name)
     save_int8(folder, FP32_LAYERS + 1)
 
     own = TransformerAnalyzer(folder, device="cpu", quantize="int8")
-    at_start = OnnxModel.load(scan_model_dir / ONNX_FILE, own.model.config, quantize="int8",
+    at_start = OnnxModel.load(Path(scan_model_dir) / ONNX_FILE, own.model.config, quantize="int8",
                               fp32_layers=FP32_LAYERS + 1)
 
-    assert (folder / INT8_FILE).is_file() and not (scan_model_dir / INT8_FILE).exists()
+    assert (folder / INT8_FILE).is_file() and not (Path(scan_model_dir) / INT8_FILE).exists()
     assert own.model.fp32_matmuls == 6 * (FP32_LAYERS + 1) == at_start.fp32_matmuls
     assert own.model.int8_matmuls == at_start.int8_matmuls
     texts = held_out[0][:40]
