@@ -39,6 +39,9 @@ INFERENCE_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 SENTENCES = Counter("riskscan_sentences_classified_total",
                     "Sentences classified by the in-process model")
+CASCADE_SENTENCES = Counter(
+    "riskscan_cascade_sentences_total", "Sentences the cascade's screen judged (screened) and "
+    "passed on to its reader (passed): their ratio is what the cascade costs", ["stage"])
 MODEL = Info("riskscan_model", "The in-process model that serves (the active version)")
 LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
 JOB_QUEUE = Gauge("riskscan_job_documents_queued",

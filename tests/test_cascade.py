@@ -104,6 +104,23 @@ def test_the_reader_is_not_asked_when_the_screen_passes_nothing() -> None:
     assert reader.read == []
 
 
+
+def test_what_the_screen_passes_on_is_counted_for_prometheus() -> None:
+    from prometheus_client import REGISTRY
+
+    def counted(stage):
+        return REGISTRY.get_sample_value("riskscan_cascade_sentences_total", {"stage": stage}) or 0
+
+    screen, reader = stages()
+    cascade = Cascade(screen, reader, threshold=0.2)
+    before = counted("screened"), counted("passed")
+
+    cascade.classify(["a", "b", "c"])
+    cascade.classify(["c"])
+
+    assert (counted("screened") - before[0], counted("passed") - before[1]) == (4, 2)
+    assert (cascade.screened, cascade.passed) == (4, 2)
+
 def test_the_cascade_names_both_models() -> None:
     screen, reader = stages()
     cascade = Cascade(screen, reader, threshold=0.2)

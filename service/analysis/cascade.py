@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class Cascade:
         self.threshold = float(threshold)
         self.passed = 0  # sentences the screen passed to the reader, and all it read
         self.screened = 0
+        self._counting = threading.Lock()  # scans classify concurrently
 
     @property
     def stages(self) -> tuple:
@@ -109,8 +111,13 @@ class Cascade:
             return []
         screened = self.screen.classify(sentences, min_score=0.0)  # every risk score
         passed = [index for index, (_, risk) in enumerate(screened) if risk >= self.threshold]
-        self.screened += len(sentences)
-        self.passed += len(passed)
+        with self._counting:
+            self.screened += len(sentences)
+            self.passed += len(passed)
+        from service.metrics import CASCADE_SENTENCES
+
+        CASCADE_SENTENCES.labels("screened").inc(len(sentences))
+        CASCADE_SENTENCES.labels("passed").inc(len(passed))
         results: list[tuple[str, float]] = [(NONE, 1.0)] * len(sentences)
         if passed:
             read = self.reader.classify([sentences[index] for index in passed],
