@@ -25,6 +25,12 @@ EPOCHS = 2
 LEARNING_RATE = 4e-5
 
 
+def recipe(version: str | None = None) -> dict:
+    """The reader's TrainingConfig fields (ml/config.py), for the retraining notebook."""
+    return {"encoder": "mpnet", "epochs": EPOCHS, "learning_rate": LEARNING_RATE,
+            "version": version or default_version("mpnet"), "set_current": False}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.reader",
                                      description=__doc__.split("\n\n")[0])
