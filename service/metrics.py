@@ -27,6 +27,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+# The model's own counters (sentences classified, the cascade's screen) live apart, needing
+# no Flask; imported here, /metrics lists them from the start, at 0.
+import service.analysis.counters  # noqa: F401
+
 REQUESTS = Counter("riskscan_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])
 REQUEST_SECONDS = Histogram("riskscan_http_request_duration_seconds",
@@ -37,11 +41,6 @@ SCANS = Counter("riskscan_scans_total", "Scans stored", ["source", "version"])
 INFERENCE_SECONDS = Histogram(
     "riskscan_inference_seconds", "Time an analyzer took for one scan", ["source", "version"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-SENTENCES = Counter("riskscan_sentences_classified_total",
-                    "Sentences classified by the in-process model")
-CASCADE_SENTENCES = Counter(
-    "riskscan_cascade_sentences_total", "Sentences the cascade's screen judged (screened) and "
-    "passed on to its reader (passed): their ratio is what the cascade costs", ["stage"])
 MODEL = Info("riskscan_model", "The in-process model that serves (the active version)")
 LLM_CALLS = Counter("riskscan_llm_calls_total", "Calls to the LLM by outcome", ["status"])
 JOB_QUEUE = Gauge("riskscan_job_documents_queued",

@@ -114,7 +114,7 @@ class Cascade:
         with self._counting:
             self.screened += len(sentences)
             self.passed += len(passed)
-        from service.metrics import CASCADE_SENTENCES
+        from service.analysis.counters import CASCADE_SENTENCES
 
         CASCADE_SENTENCES.labels("screened").inc(len(sentences))
         CASCADE_SENTENCES.labels("passed").inc(len(passed))

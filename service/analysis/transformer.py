@@ -253,7 +253,7 @@ class TransformerAnalyzer:
                 results = self._classify(sentences, progress)
         else:
             results = self._classify(sentences, progress)
-        from service.metrics import SENTENCES
+        from service.analysis.counters import SENTENCES
 
         SENTENCES.inc(len(results))
         return apply_min_score(results, self.min_score if min_score is None else min_score)
