@@ -289,7 +289,7 @@ def test_classify_from_8_threads_answers_as_sequential_calls(fp32, held_out, ser
 
 
 def test_classified_sentences_are_counted(fp32, held_out) -> None:
-    from service.metrics import SENTENCES
+    from service.analysis.counters import SENTENCES
 
     before = SENTENCES._value.get()
     fp32.classify(held_out[0][:9])
