@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import tempfile
@@ -23,10 +22,11 @@ import threading
 import time
 from pathlib import Path
 
+from bench.results import record
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 TEXT = "The supplier may deliver the servers three weeks late. The team met on Tuesday."
 
 
@@ -144,9 +144,7 @@ def main() -> int:
                         default=Path(os.environ.get("MODEL_DIR") or "models_cache"))
     args = parser.parse_args()
     figures = measure(args.model_dir, lambda message: print(message, file=sys.stderr))
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results["activation"] = figures
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    record("activation", figures)
     print("| start on v1 (s) | activation of v2 (s) | ratio | RSS one model | both | after |")
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {figures['start_s']} | {figures['activation_s']} | "

@@ -36,8 +36,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.results import record
+
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results.json"
 MINUTES = Path("/work/shared/data/aswf-tac-minutes/minutes.jsonl")
 LABELS = REPO / "ml" / "data" / "sources" / "aswf-tac-minutes.jsonl"
 RESERVED_FROM = "2023"  # ASWF TAC minutes from 2023 on: reserved evaluation data
@@ -169,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             figures[name] = run(client, member, name, reports, gold)
             table(name, figures[name])
     figures["seconds"] = round(time.time() - started)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["dismissals"] = figures
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    record("dismissals", figures)
     return 0
 
 

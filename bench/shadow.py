@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -23,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.activation import RESULTS, models_root
+from bench.activation import models_root
+from bench.results import record
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -117,9 +117,7 @@ def main() -> int:
     figures = measure(args.model_dir, rounds=args.rounds, scans=args.scans,
                       sample_rate=args.sample_rate,
                       log=lambda message: print(message, file=sys.stderr))
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results["shadow"] = figures
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    record("shadow", figures)
     print("| sample rate | p50 without (ms) | p50 with (ms) | ratio | read | skipped |")
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {figures['sample_rate']} | {figures['p50_without_ms']} | "
