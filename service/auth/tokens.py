@@ -19,6 +19,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 
+from service.api import lock_row
 from service.extensions import db, token_auth
 from service.models import ApiKey, AuthSession, RefreshToken, RevokedToken, User, utcnow
 
@@ -251,18 +252,28 @@ def rotate_refresh_token(token: str) -> TokenPair | None:
     The token is spent by one conditional UPDATE: of concurrent requests with the same
     token exactly one wins, on SQLite as on MySQL. The others find it spent and raise
     RefreshReuse, after revoking the user's tokens (docs/api.md: a client refreshes once).
+    Racing requests queue on the user's row first: on MySQL, a request queued on the
+    token's own index entry blocks the winner's insert of its new token beside it, and the
+    server breaks that deadlock by failing the queued request (a 503 instead of a 401).
     """
     now, token_hash = utcnow(), _hash(token)
+    owner = db.session.scalar(select(RefreshToken.user_id)
+                              .where(RefreshToken.token_hash == token_hash))
+    if owner is None:
+        return None
+    lock_row(User, owner)
     spent = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
                RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
         .values(used_at=now)
     ).rowcount == 1
-    stored = db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
-    if stored is None:
-        return None
-    user = db.session.get(User, stored.user_id)
+    # A locking read: on MySQL a plain one sees the snapshot from before the queue.
+    stored = db.session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+                                .with_for_update()
+                                .execution_options(populate_existing=True)).one()
+    user = db.session.scalars(select(User).where(User.id == owner).with_for_update()
+                              .execution_options(populate_existing=True)).one()
     if not spent:
         if stored.used_at is not None:
             revoke_all_tokens(user)
