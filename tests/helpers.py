@@ -56,6 +56,14 @@ class Accounts:
         return user, {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
+def api_key_headers(client, headers, *scopes: str) -> dict:
+    """Headers that present a new API key with ``scopes``, made by the user of ``headers``."""
+    created = client.post("/api/v1/auth/api-keys", headers=headers,
+                          json={"name": "ops", "scopes": list(scopes)})
+    assert created.status_code == 201, created.get_json()
+    return {"Authorization": f"Bearer {created.get_json()['key']}"}
+
+
 def assert_problem(response, status, *fields):
     """The response is problem+json with this status (and these field errors)."""
     assert response.status_code == status, response.get_data(as_text=True)

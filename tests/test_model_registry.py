@@ -27,7 +27,7 @@ from service.analysis.check import CHECK_FILE, write_check
 from service.deployment import sync
 from service.extensions import db
 from service.models import AuditEvent, ModelDeployment
-from tests.helpers import Accounts, assert_problem, at_once
+from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 
 #: The operating point of v2: lower than v1's, so that it reports more (the test model is
 #: uncalibrated: v1 reads at 0.5).
@@ -344,20 +344,14 @@ def test_a_process_that_cannot_load_the_active_version_keeps_its_model_and_says_
 def test_api_keys_read_with_admin_read_and_activate_only_with_admin_write(deployed):
     app, client, headers, _ = deployed
 
-    def key(*scopes):
-        created = client.post("/api/v1/auth/api-keys", headers=headers,
-                              json={"name": "ops", "scopes": list(scopes)})
-        assert created.status_code == 201, created.get_json()
-        return {"Authorization": f"Bearer {created.get_json()['key']}"}
-
-    reader = key("admin:read")
+    reader = api_key_headers(client, headers, "admin:read")
     assert client.get("/api/v1/admin/models", headers=reader).status_code == 200
     assert client.get("/api/v1/admin/models/v1", headers=reader).status_code == 200
     for path in ("/api/v1/admin/models/v2/activate", "/api/v1/admin/models/rollback"):
         body = assert_problem(client.post(path, headers=reader), 403)
         assert body["detail"] == "This API key lacks the scope admin:write."
     assert deployment_rows(app) == 0 and audit_events(app, "model_activated") == []
-    writer = key("admin:write")
+    writer = api_key_headers(client, headers, "admin:write")
     assert client.post("/api/v1/admin/models/v2/activate", headers=writer).status_code == 200
 
     _, user_headers = Accounts(app, client).user()

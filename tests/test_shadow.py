@@ -22,7 +22,7 @@ from service.deployment import sync
 from service.extensions import db
 from service.models import ModelDeployment, ShadowReading, ShadowTrial
 from service.shadow import QUEUE, reader_of
-from tests.helpers import Accounts, assert_problem, at_once
+from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 from tests.test_model_registry import audit_events, deployed, models_root  # noqa: F401
 
 TEXTS = (
@@ -405,19 +405,13 @@ def test_malformed_bodies_and_versions_start_nothing(deployed):  # noqa: F811
 def test_only_admins_and_keys_with_the_admin_scopes(deployed):  # noqa: F811
     app, client, headers, _ = deployed
 
-    def key(*scopes):
-        created = client.post("/api/v1/auth/api-keys", headers=headers,
-                              json={"name": "ops", "scopes": list(scopes)})
-        assert created.status_code == 201, created.get_json()
-        return {"Authorization": f"Bearer {created.get_json()['key']}"}
-
-    reader = key("admin:read")
+    reader = api_key_headers(client, headers, "admin:read")
     for method in ("POST", "DELETE"):
         refused = client.open(SHADOW, method=method, headers=reader, json={})
         assert assert_problem(refused, 403)["detail"] == \
             "This API key lacks the scope admin:write."
     assert trials(app) == 0
-    writer = key("admin:write")
+    writer = api_key_headers(client, headers, "admin:write")
     assert client.post(SHADOW, headers=writer, json={}).status_code == 201
     assert client.get(SHADOW, headers=reader).get_json()["sample_rate"] == 0.2
     _, user_headers = Accounts(app, client).user()
