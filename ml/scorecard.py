@@ -1,6 +1,7 @@
 """A model's figures on the evaluation sets docs/model.md reports, one Markdown row a model.
 
     python -m ml.scorecard models_cache/A [models_cache/B ...] [--no-dev] [--reader R]
+    python -m ml.scorecard --cards a.json b.json --mean     # rows saved with --json, and their mean
 
 The test documents hold four sets that docs/model.md keeps apart, so that a figure stays
 comparable from one data change to the next (``SETS``): the 42 documents of six genres the
@@ -78,6 +79,11 @@ def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
     for name, member in SETS.items():
         chosen = [i for i, document in enumerate(documents) if member(document)]
         docs, scores = [documents[i] for i in chosen], [scored[i] for i in chosen]
+        if not docs:  # a documents file without this set: its cells are dashes
+            card[name] = {"documents": 0, "at_point": None, f"at_{LOW}": None,
+                          "minutes_flagged": [None, None],
+                          "precision_at_recall": dict.fromkeys(RECALLS)}
+            continue
         at_point, at_low = metrics_at(docs, scores, point), metrics_at(docs, scores, LOW)
         card[name] = {
             "documents": len(docs),
@@ -89,8 +95,44 @@ def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
     if dev_path is not None:
         dev = read_documents(dev_path)
         card["dev_precision_at_recall"] = precision_at_recall(
-            dev, score_documents(analyzer, dev), RECALLS[0])
+            dev, score_documents(analyzer, dev), RECALLS[0]) if dev else None
     return card
+
+
+def _average(values: list):
+    """The mean of the same figure in several cards, leaf by leaf; None where a card lacks it."""
+    first = values[0]
+    if isinstance(first, dict):
+        if any(not isinstance(v, dict) for v in values):
+            return None
+        return {key: _average([v.get(key) for v in values]) for key in first}
+    if isinstance(first, list):
+        if any(not isinstance(v, list) or len(v) != len(first) for v in values):
+            return None
+        return [_average(list(items)) for items in zip(*values, strict=True)]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return sum(values) / len(values)
+    return None
+
+
+def mean(cards: list[dict]) -> dict:
+    """One card of the mean figures of ``cards`` (the seeds of one recipe): docs/model.md reads
+    a target off the mean of the seeds, not off the best one."""
+    card = _average(cards)
+    card["model"] = f"mean of {len(cards)}"
+    card["seed"] = ", ".join(str(c.get("seed")) for c in cards)
+    return card
+
+
+def load_cards(path: Path) -> list[dict]:
+    """Cards saved by ``--json``; JSON made the recalls' keys strings, markdown reads floats."""
+    cards = json.loads(path.read_text())
+    for card in cards:
+        for name in SETS:
+            if name in card:
+                card[name]["precision_at_recall"] = {
+                    float(r): v for r, v in card[name]["precision_at_recall"].items()}
+    return cards
 
 
 def markdown(cards: list[dict]) -> str:
@@ -119,7 +161,7 @@ def markdown(cards: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.scorecard",
                                      description="A model's figures on the evaluation sets.")
-    parser.add_argument("models", type=Path, nargs="+", help="model folders (models_cache/<v>)")
+    parser.add_argument("models", type=Path, nargs="*", help="model folders (models_cache/<v>)")
     parser.add_argument("--documents", type=Path, default=DOCUMENTS / "test.jsonl",
                         help="the test documents, holding the sets (default: %(default)s)")
     parser.add_argument("--dev", type=Path, default=DOCUMENTS / "dev.jsonl",
@@ -129,15 +171,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--reader", type=Path, default=None,
                         help="a reader's folder: each model's row is then its cascade with it")
+    parser.add_argument("--cards", type=Path, nargs="+", default=[],
+                        help="rows saved earlier with --json, printed before the measured ones")
+    parser.add_argument("--mean", action="store_true",
+                        help="end the table with the mean of its rows (seeds of one recipe)")
     args = parser.parse_args(argv)
-    code, cards = measured(args.models, lambda model_dirs: [
-        scorecard(model_dir, args.documents, args.dev, args.reader)
-        for model_dir in model_dirs])
-    if code == 0:
+    if not args.models and not args.cards:
+        parser.error("name model folders, or --cards saved with --json")
+    cards = [card for path in args.cards for card in load_cards(path)]
+    if args.models:
+        code, measured_cards = measured(args.models, lambda model_dirs: [
+            scorecard(model_dir, args.documents, args.dev, args.reader)
+            for model_dir in model_dirs])
+        if code:
+            return code
         if args.json is not None:
-            args.json.write_text(json.dumps(cards, indent=2, default=str))
-        print(markdown(cards))
-    return code
+            args.json.write_text(json.dumps(measured_cards, indent=2, default=str))
+        cards += measured_cards
+    print(markdown(cards + [mean(cards)] if args.mean else cards))
+    return 0
 
 
 if __name__ == "__main__":

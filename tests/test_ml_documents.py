@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ml.compare import pair
 from ml.documents import (
     Document,
     InvalidDocumentsError,
@@ -297,6 +298,42 @@ def test_scorecard_reads_each_set_as_evaluate_reads_it_alone(tmp_path, model_cop
     refused = run_module("ml.scorecard", model_copy, "--no-dev", "--documents",
                          write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
     assert refused.returncode == 2 and "risks" in refused.stderr
+
+    # A file holding one set: the others' cells are dashes, not a crash.
+    only = [records[i] for i in firsts["42"]]
+    alone = run_module("ml.scorecard", model_copy, "--no-dev", "--json", tmp_path / "only.json",
+                       "--documents", write_jsonl(tmp_path / "only.jsonl", only))
+    assert alone.returncode == 0, alone.stderr
+    row = _cells(alone.stdout.strip().splitlines()[2])
+    assert row[3] == pair(card["42"]["at_point"]) and row[8:12] == ["–"] * 4
+
+
+def _card(seed, precision, recall, other):
+    sets = {name: {"documents": 1, "at_point": None, "at_0.5": None,
+                   "minutes_flagged": [None, None], "precision_at_recall": {}}
+            for name in ("47 status updates", "29 unseen work streams")}
+    return {"model": f"r{seed}", "seed": seed, "min_score": 0.9, **sets,
+            "42": {"documents": 42, "at_point": {"precision": precision, "recall": recall},
+                   "at_0.5": None, "minutes_flagged": [0.01, None],
+                   "precision_at_recall": {"0.45": precision, "0.55": None, "0.65": None}},
+            "46 other foundations": {"documents": 46, "at_point": other, "at_0.5": None,
+                                     "minutes_flagged": [None, None],
+                                     "precision_at_recall": {}}}
+
+
+def test_the_scorecards_mean_row_averages_the_seeds_and_leaves_a_gap_where_one_lacks(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps([_card(13, 0.75, 0.62, {"precision": 0.61, "recall": 0.49})]))
+    second.write_text(json.dumps([_card(7, 0.65, 0.50, None)]))
+    printed = run_module("ml.scorecard", "--cards", first, second, "--mean")
+    assert printed.returncode == 0, printed.stderr
+    _header, _rule, *rows = printed.stdout.strip().splitlines()
+    cells = [_cells(row) for row in rows]
+    assert [row[:2] for row in cells] == [["r13", "13"], ["r7", "7"], ["mean of 2", "13, 7"]]
+    assert cells[2][3] == "0.70 / 0.56"  # the 42 at the operating point
+    assert cells[2][5] == "0.70 / – / –"  # P at recall 0.45; no seed reached 0.55
+    assert cells[2][8] == "–"  # one seed has no figure on the 46: no mean either
+    assert run_module("ml.scorecard", "--mean").returncode == 2
 
 
 def strict_copy(model_copy: Path, folder: Path) -> Path:
