@@ -9,8 +9,8 @@ sentences (FP32_LAYERS_TRIED, in order); the first that passes is written to the
 none and the reader serves in fp32. Then the fast model and the reader, as served, score the
 development documents through the scan path. The screen threshold is the highest fast-model
 score that still passes on at least ``--keep`` (97%) of the findings the reader alone makes
-there (read off its scores, not a grid); the share of sentences it passes is reported per genre, on the development and the
-test documents. All of it is written to the reader's ``screen.json``, which the service
+there (read off its scores, not a grid); the share of sentences it passes is reported per
+genre, on the development and the test documents. All of it is written to the reader's ``screen.json``, which the service
 reads (service/analysis/cascade.py), and to its model card; ``--set-reader`` then points
 ``models_cache/reader`` at it.
 """
