@@ -10,9 +10,9 @@ none and the reader serves in fp32. Then the fast model and the reader, as serve
 development documents through the scan path. The screen threshold is the highest fast-model
 score that still passes on at least ``--keep`` (97%) of the findings the reader alone makes
 there (read off its scores, not a grid); the share of sentences it passes is reported per
-genre, on the development and the test documents. All of it is written to the reader's ``screen.json``, which the service
-reads (service/analysis/cascade.py), and to its model card; ``--set-reader`` then points
-``models_cache/reader`` at it.
+genre, on the development and the test documents. All of it is written to the reader's
+``screen.json``, which the service reads (service/analysis/cascade.py), and to its model
+card; ``--set-reader`` then points ``models_cache/reader`` at it.
 """
 
 from __future__ import annotations
