@@ -130,3 +130,21 @@ def test_the_map_names_every_top_level_folder():
                if len(path.relative_to(ROOT).parts) > 1}
     unnamed = sorted(folder for folder in folders if f"{folder}/" not in text)
     assert unnamed == []
+
+
+def test_the_model_card_is_read_in_five_minutes():
+    """docs/model.md is the card a newcomer reads: the experiments behind it live in
+    docs/experiments/, so that it does not grow back into a diary."""
+    assert len((DOCS / "model.md").read_text(encoding="utf-8").splitlines()) < 250
+
+
+def test_the_experiments_index_links_every_experiment():
+    """An experiment the index does not list is one nobody finds; a row whose file is gone
+    points nowhere."""
+    folder = DOCS / "experiments"
+    linked = {target.split("#", 1)[0]
+              for target in relative_links((folder / "README.md").read_text(encoding="utf-8"))}
+    experiments = {path.name for path in folder.glob("*.md") if path.name != "README.md"}
+    assert experiments, "docs/experiments/ holds no experiment"
+    assert experiments - linked == set()
+    assert sorted(target for target in linked if target and not (folder / target).exists()) == []
