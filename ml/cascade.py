@@ -32,7 +32,8 @@ DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents"
 KEEP = 0.97
 MIN_AGREEMENT = 0.99
 #: The reader's int8 graphs tried, by the encoder layers kept in fp32 (from the input side).
-#: all-mpnet-base-v2 needs 8: its layer 7 alone in int8 changes 4% of the labels (docs/model.md).
+#: all-mpnet-base-v2 needs 8: its layer 7 alone in int8 changes 4% of the labels
+#: (docs/experiments/2026-11-26-int8-layer-by-layer.md).
 FP32_LAYERS_TRIED = (3, 6, 8, 10)
 
 

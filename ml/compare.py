@@ -5,14 +5,14 @@
     python -m ml.compare --gate models_cache models_cache/<candidate> [--tolerance 0.05]
 
 The seed alone moves a model's precision and recall at its own operating point by about
-0.1 (docs/model.md, "What a seed moves"), so a change of data or recipe is judged over
-several seeds, and at fixed thresholds as well as at each model's point: there the seeds
-agree more closely. Each model scores the documents once through the scan path
-(ml/documents.py) and every threshold is read off those scores. The table is the one
-docs/model.md shows: seed, operating point (with the development documents' precision and
-recall there, from the model's metrics.json), precision, recall, category right and
-neutral lines flagged at that point, then precision / recall at each threshold and in each
-genre named.
+0.1 (docs/experiments/2026-11-23-rfc-drawbacks-and-what-a-seed-moves.md), so a change of
+data or recipe is judged over several seeds, and at fixed thresholds as well as at each
+model's point: there the seeds agree more closely. Each model scores the documents once
+through the scan path (ml/documents.py) and every threshold is read off those scores. The
+table is the one docs/experiments/ shows: seed, operating point (with the development
+documents' precision and recall there, from the model's metrics.json), precision, recall,
+category right and neutral lines flagged at that point, then precision / recall at each
+threshold and in each genre named.
 
 ``--gate ACTIVE CANDIDATE`` decides whether a candidate may replace the active model (a
 models root such as ``models_cache`` stands for its ``current`` version): both score the
