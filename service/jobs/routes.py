@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, request, url_for
 from sqlalchemy import delete, select
 
 from service import audit
-from service.api import get_or_404, not_found, paginate, query
+from service.api import paginate, query
 from service.auth.scopes import api_key_scope, require_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -27,7 +27,7 @@ from service.jobs.schemas import (
     JobSummaryPageSchema,
 )
 from service.models import Job, JobDocument, Scan
-from service.projects.access import project_id_for
+from service.projects.access import own_job, project_id_for, readable_job
 from service.rate_limits import scans_per_user
 from service.scans.defaults import with_defaults
 
@@ -130,14 +130,6 @@ def _form_value(name: str, longest: int) -> str:
     return value
 
 
-def _own_job(job_id: str, *, admin_may_read: bool = False) -> Job:
-    caller = token_auth.current_user()
-    job = get_or_404(Job, job_id, "job")
-    if job.user_id != caller.id and not (admin_may_read and caller.is_admin):
-        raise not_found("job")
-    return job
-
-
 @jobs.route("", methods=["GET"])
 @api_key_scope("scans:read")
 @authenticate(token_auth)
@@ -156,10 +148,11 @@ def all(args):
 @api_key_scope("scans:read")
 @authenticate(token_auth)
 @response(job_schema)
-@other_responses({401: "No or bad token", 404: "No such job (or not yours)"})
+@other_responses({401: "No or bad token", 403: "An admin's API key without admin:read",
+                  404: "No such job (or not yours)"})
 def get(job_id):
     """A job: its progress and each document's outcome (yours; admins read any)"""
-    return _answer(_own_job(job_id, admin_may_read=True))
+    return _answer(readable_job(token_auth.current_user(), job_id))
 
 
 @jobs.route("/<job_id>", methods=["DELETE"])
@@ -170,7 +163,7 @@ def get(job_id):
 def cancel(job_id):
     """Cancel what has not started: queued documents are cancelled, those being scanned
     finish; the answer is the job afterwards. Cancelling a finished job changes nothing."""
-    job = _own_job(job_id)
+    job = own_job(token_auth.current_user(), job_id)
     cancelled = work.cancel(job)
     if cancelled:
         audit.record("job_cancelled", actor_id=token_auth.current_user().id,
