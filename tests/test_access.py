@@ -14,9 +14,10 @@ import uuid
 
 import pytest
 
+from service.models import Dismissal
 from tests.helpers import api_key_headers, assert_problem
-from tests.projects import register_of, scan_into
-from tests.scanning import download, post_file, without_request_id
+from tests.projects import add_member, make_project, register_of, scan_into
+from tests.scanning import count_rows, download, post_file, without_request_id
 
 SCANS = "/api/v1/scans"
 LEGACY = "/api/scans"
@@ -55,6 +56,57 @@ def queued_job(client, headers, **form) -> dict:
 def no_workers(monkeypatch):
     """Jobs stay queued: what is asked here is who may read them, not what they become."""
     monkeypatch.setattr("service.jobs.queue.enqueue", lambda document_ids: None)
+
+
+# A person with no role in a project changes nothing in it
+
+
+@pytest.mark.parametrize("how", ["removed", "left"])
+def test_a_former_member_changes_nothing_through_their_own_scans(team, client, how):
+    scan = scan_into(client, team.editor_h, team.id, RISKY)
+    url = f"{SCANS}/{scan['scan_id']}"
+    budget = next(f["id"] for f in scan["data"] if f["category"] == "budget")
+    elsewhere = make_project(client, team.editor_h, name="Elsewhere")["id"]
+    register = register_of(client, team.owner_h, team.id)
+    leave(team, how)
+
+    headers = team.editor_h
+    attempts = [
+        client.patch(f"{url}/findings/{budget}", json={"category": "none"}, headers=headers),
+        client.patch(f"{url}/findings/{budget}", json={"category": "schedule"},
+                     headers=headers),
+        client.patch(url, json={"project_id": None}, headers=headers),
+        client.patch(url, json={"project_id": elsewhere}, headers=headers),
+        client.delete(url, headers=headers),
+        client.delete(f"{LEGACY}/{scan['scan_id']}", headers=headers),
+    ]
+    for response in attempts:
+        assert assert_problem(response, 403)["detail"] == READ_ONLY
+
+    # Nothing written: the register as it was, no dismissal, the scan where it was, theirs
+    # to read; the other project untouched.
+    assert register_of(client, team.owner_h, team.id) == register
+    assert count_rows(client.application, Dismissal) == 0
+    kept = client.get(url, headers=headers)
+    assert kept.status_code == 200
+    assert kept.get_json()["project_id"] == team.id and kept.get_json()["data"] == scan["data"]
+    assert register_of(client, team.editor_h, elsewhere) == []
+    # The scan stays the project's: its editors still change it.
+    corrected = client.patch(f"{url}/findings/{budget}", json={"category": "none"},
+                             headers=team.owner_h)
+    assert corrected.status_code == 200, corrected.get_json()
+    assert [e["category"] for e in register_of(client, team.owner_h, team.id)] == ["vendor"]
+
+
+def test_a_removed_member_is_still_refused_after_rejoining_as_a_viewer(team, client):
+    scan = scan_into(client, team.editor_h, team.id, RISKY)
+    leave(team, "removed")
+    add_member(client, team.owner_h, team.id, team.editor["email"], "viewer")
+    for response in (client.delete(f"{SCANS}/{scan['scan_id']}", headers=team.editor_h),
+                     client.patch(f"{SCANS}/{scan['scan_id']}", json={"project_id": None},
+                                  headers=team.editor_h)):
+        assert assert_problem(response, 403)["detail"] == VIEWER
+    assert len(register_of(client, team.owner_h, team.id)) == 2
 
 
 # The legacy routes and the jobs answer by the v1 rule

@@ -22,6 +22,7 @@ from service.models import PROJECT_ROLES, Job, Project, ProjectMember, Scan
 # What each role may do; a role may do what the roles after it may.
 RANK = {role: len(PROJECT_ROLES) - index for index, role in enumerate(PROJECT_ROLES)}
 WHAT = {"viewer": "read", "editor": "change", "owner": "manage"}
+READ_ONLY = "You are not a member of this scan's project: you may read it, not change it."
 
 
 def role_in(project_id: str, user_id: str) -> str | None:
@@ -135,12 +136,18 @@ def check_read(caller, owner_id: str, project_id: str | None, what: str) -> None
 def check_scan_edit(caller, scan) -> None:
     """The editors and owners of the scan's project may change it: its findings are the
     register's. Its viewers get a 403, their own scans included (taking a scan out drops
-    entries with their curated status and notes). Outside any project of theirs, the
-    scan's owner may; everyone else (admins too) gets the 404 of a missing scan."""
-    role = role_in(scan.project_id, caller.id) if scan.project_id is not None else None
-    if role is None:
+    entries with their curated status and notes), and so does its maker once no longer a
+    member (removed, or left): the scan stays the project's, read-only for them. Outside
+    any project, the scan's owner may; everyone else (admins too) gets the 404 of a
+    missing scan."""
+    if scan.project_id is None:
         if scan.user_id == caller.id:
             return
+        raise not_found("scan")
+    role = role_in(scan.project_id, caller.id)
+    if role is None:
+        if scan.user_id == caller.id:
+            raise APIError(403, READ_ONLY)
         raise not_found("scan")
     if RANK[role] < RANK["editor"]:
         raise APIError(403, f"Your role in this scan's project is {role}: it may not change it.")
