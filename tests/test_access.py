@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from service.models import Dismissal
+from service.models import Dismissal, Job, Scan
 from tests.helpers import api_key_headers, assert_problem
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import count_rows, download, post_file, without_request_id
@@ -205,3 +205,73 @@ def test_an_admins_key_reads_another_users_job_only_with_admin_read(team, client
     own = api_key_headers(client, team.outsider_h, "scans:read")
     assert client.get(url, headers=own).status_code == 200
     assert_problem(client.get(url, headers=team.editor_h), 404)
+
+
+# An idempotent replay is authorized first
+
+KEY = "Idempotency-Key"
+
+
+def test_a_replayed_project_scan_needs_projects_write(team, client):
+    body = {"text": RISKY, "project_id": team.id}
+    first = client.post(SCANS, json=body, headers={**team.editor_h, KEY: "week-1"})
+    assert first.status_code == 201, first.get_json()
+    writer = api_key_headers(client, team.editor_h, "scans:write")
+
+    refused(client.post(SCANS, json=body, headers=writer), "projects:write")
+    refused(client.post(SCANS, json=body, headers={**writer, KEY: "week-1"}), "projects:write")
+    assert count_rows(client.application, Scan) == 1
+    again = client.post(SCANS, json=body, headers={**team.editor_h, KEY: "week-1"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == first.get_data()
+
+
+def test_a_replayed_scan_into_the_default_project_needs_projects_write(team, client):
+    """A key's scans take no default project, so the same body is the same request for the
+    key and for the token: the kept answer decides what the replay needs."""
+    saved = client.patch(SETTINGS, json={"project_id": team.id}, headers=team.editor_h)
+    assert saved.status_code == 200, saved.get_json()
+    first = client.post(SCANS, json={"text": RISKY}, headers={**team.editor_h, KEY: "k"})
+    assert first.get_json()["project_id"] == team.id
+    writer = api_key_headers(client, team.editor_h, "scans:write")
+
+    refused(client.post(SCANS, json={"text": RISKY}, headers={**writer, KEY: "k"}),
+            "projects:write")
+    assert count_rows(client.application, Scan) == 1
+
+
+@pytest.mark.parametrize("sent", ["project_id", "default project"])
+@pytest.mark.parametrize("how", ["removed", "left"])
+def test_a_former_member_gets_no_replay_of_a_project_scan(team, client, sent, how):
+    body = {"text": RISKY}
+    if sent == "project_id":
+        body["project_id"] = team.id
+    else:
+        client.patch(SETTINGS, json={"project_id": team.id}, headers=team.editor_h)
+    first = client.post(SCANS, json=body, headers={**team.editor_h, KEY: "week-1"})
+    assert first.get_json()["project_id"] == team.id
+    leave(team, how)
+
+    again = client.post(SCANS, json=body, headers={**team.editor_h, KEY: "week-1"})
+    assert assert_problem(again, 404)["detail"] == "No such project."
+    assert "Idempotent-Replayed" not in again.headers
+    assert count_rows(client.application, Scan) == 1
+
+
+def test_a_replayed_project_job_needs_projects_write_and_membership(team, client, no_workers):
+    form = {"project_id": team.id}
+    first = client.post(JOBS, headers={**team.editor_h, KEY: "batch"},
+                        content_type="multipart/form-data",
+                        data={"files": [(io.BytesIO(REPORT), "a.txt")], **form})
+    assert first.status_code == 202, first.get_json()
+    writer = api_key_headers(client, team.editor_h, "scans:write")
+
+    def again(headers):
+        return client.post(JOBS, headers={**headers, KEY: "batch"},
+                           content_type="multipart/form-data",
+                           data={"files": [(io.BytesIO(REPORT), "a.txt")], **form})
+
+    refused(again(writer), "projects:write")
+    leave(team, "removed")
+    assert_problem(again(team.editor_h), 404)
+    assert count_rows(client.application, Job) == 1

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 
 from service import audit
 from service.api import paginate, query
-from service.auth.scopes import api_key_scope, require_scope
+from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -27,7 +27,7 @@ from service.jobs.schemas import (
     JobSummaryPageSchema,
 )
 from service.models import Job, JobDocument, Scan
-from service.projects.access import own_job, project_id_for, readable_job
+from service.projects.access import own_job, readable_job, scan_into
 from service.rate_limits import scans_per_user
 from service.scans.defaults import with_defaults
 
@@ -45,10 +45,19 @@ def allow_a_jobs_body():
             current_app.config["SETTINGS"].MAX_JOB_MB * 1024 * 1024)
 
 
+def may_have_job(kept: dict) -> None:
+    """A job's kept answer is replayed only to a caller who may still scan into its project
+    (idempotency.py): the key's scopes and the membership it had may be gone."""
+    project_id = db.session.scalar(select(Job.project_id).where(
+        Job.id == str(kept.get("job_id"))))
+    if project_id is not None:
+        scan_into(token_auth.current_user(), project_id)
+
+
 @jobs.route("", methods=["POST"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
-@idempotent
+@idempotent(may_have_job)
 @scans_per_user
 @response(JobAcceptedSchema(), 202)
 @other_responses({401: "No or bad token", 403: "project_id: you are a viewer of it",
@@ -83,8 +92,7 @@ def new():
     options = with_defaults(caller, given)
     project_id = options["project_id"]
     if project_id is not None:
-        require_scope(caller, "projects:write")
-        project_id = project_id_for(caller, project_id, "editor")
+        project_id = scan_into(caller, project_id)
     documents = intake.read_documents()
     job = Job(user_id=caller.id, project_id=project_id, force_llm=options["force_llm"],
               status="queued",

@@ -81,6 +81,13 @@ def _membership_row(caller, project_id: str, need: str, *, loaded: bool, held: b
     return row
 
 
+def scan_into(caller, project_id: str) -> str:
+    """The project's id if ``caller`` may put scans into it (a scan, a job, a replay of
+    either): its editor or owner, an API key with projects:write too; else 403 or 404."""
+    require_scope(caller, "projects:write")
+    return project_id_for(caller, project_id, "editor")
+
+
 # Scans and jobs: one rule for every route that reaches one (v1, the legacy routes, jobs).
 
 

@@ -113,10 +113,17 @@ def editable_scan(scan_id: str) -> Scan:
     return access.editable_scan(token_auth.current_user(), scan_id)
 
 
+def may_have_scan(kept: dict) -> None:
+    """A scan's kept answer is replayed only to a caller who may still scan into its
+    project (idempotency.py): the key's scopes and the membership it had may be gone."""
+    if kept.get("project_id") is not None:
+        access.scan_into(token_auth.current_user(), kept["project_id"])
+
+
 @scans.route("", methods=["POST"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
-@idempotent
+@idempotent(may_have_scan)
 @scans_per_user
 @response(scan_schema, 201)
 @other_responses(SCAN_ERRORS | {429: "Too many scans; see Retry-After"})
