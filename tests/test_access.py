@@ -10,12 +10,14 @@ Findings come from the keyword stand-in (tests/scanning.py): a sentence with "bu
 from __future__ import annotations
 
 import io
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from service.models import Dismissal, Job, Scan
-from tests.helpers import api_key_headers, assert_problem
+from tests.helpers import Accounts, api_key_headers, assert_problem
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import count_rows, download, post_file, without_request_id
 
@@ -275,3 +277,40 @@ def test_a_replayed_project_job_needs_projects_write_and_membership(team, client
     leave(team, "removed")
     assert_problem(again(team.editor_h), 404)
     assert count_rows(client.application, Job) == 1
+
+
+# Member checks under concurrent requests
+
+
+def test_a_risk_assigned_while_its_owner_is_removed_is_owned_by_no_one(team, client,
+                                                                       keyword_app):
+    """The owner's membership is checked under the register's lock: checked before it, an
+    assignment that waited for a removal to commit made the ex-member the risk's owner."""
+    scan_into(client, team.owner_h, team.id, RISKY)
+    risk = str(register_of(client, team.owner_h, team.id)[0]["id"])
+    member = Accounts(keyword_app, client).user()[0]
+    answers = []
+    for _ in range(20):
+        add_member(client, team.owner_h, team.id, member["email"], "editor")
+        start = threading.Barrier(2)
+
+        def assign(start=start):
+            start.wait()
+            return keyword_app.test_client().patch(project_url(team.id, "risks", risk),
+                                                   json={"owner_id": member["id"]},
+                                                   headers=team.owner_h)
+
+        def remove(start=start):
+            start.wait()
+            return keyword_app.test_client().delete(
+                project_url(team.id, "members", member["id"]), headers=team.owner_h)
+
+        with ThreadPoolExecutor(2) as pool:
+            assigned, removed = pool.submit(assign), pool.submit(remove)
+            assigned, removed = assigned.result(), removed.result()
+        assert removed.status_code == 204, removed.get_json()
+        if assigned.status_code != 200:
+            assert_problem(assigned, 422, "owner_id")
+        answers.append(assigned.status_code)
+        owners = [e["owner_id"] for e in register_of(client, team.owner_h, team.id)]
+        assert owners == [None, None], (len(answers), answers)
