@@ -314,3 +314,26 @@ def test_a_risk_assigned_while_its_owner_is_removed_is_owned_by_no_one(team, cli
         answers.append(assigned.status_code)
         owners = [e["owner_id"] for e in register_of(client, team.owner_h, team.id)]
         assert owners == [None, None], (len(answers), answers)
+
+
+def test_the_member_cap_holds_when_adds_race(make_app):
+    app = make_app(MAX_PROJECT_MEMBERS=5)
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    _, owner_h = accounts.user()
+    users = [accounts.user()[0] for _ in range(8)]
+    for _ in range(3):
+        project_id = make_project(client, owner_h)["id"]
+        start = threading.Barrier(len(users))
+
+        def add(user, project_id=project_id, start=start):
+            start.wait()
+            return app.test_client().post(project_url(project_id, "members"), headers=owner_h,
+                                          json={"email": user["email"], "role": "viewer"})
+
+        with ThreadPoolExecutor(len(users)) as pool:
+            answers = list(pool.map(add, users))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [201] * 4 + [409] * 4, [a.get_json() for a in answers]
+        members = client.get(project_url(project_id, "members"), headers=owner_h)
+        assert members.get_json()["total"] == 5
