@@ -1,14 +1,20 @@
 """Safe retries: the ``Idempotency-Key`` header on the POSTs that create something
 (draft-ietf-httpapi-idempotency-key-header).
 
-``@idempotent`` goes under ``@authenticate(token_auth)`` (the caller is known) and above the
-rate limit, so that a replay is not new work and costs no budget::
+``@idempotent(authorize)`` goes under ``@authenticate(token_auth)`` (the caller is known) and
+above the rate limit, so that a replay is not new work and costs no budget::
 
     @authenticate(token_auth)
-    @idempotent
+    @idempotent(may_have_scan)
     @scans_per_user
     @response(...)
     def new(): ...
+
+``authorize`` is given the kept answer's JSON before it is replayed, and raises the problem
+(403, 404) when the caller may no longer have it: what the first request was allowed
+(an API key's scopes, a project's membership) may since have changed, and a replay skips
+the view's own checks. It judges the kept answer, not the request: a request that left
+``project_id`` out went where the caller's defaults then said.
 
 Without the header the view runs as before, with no extra query. With it, per user:
 
@@ -38,6 +44,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 
@@ -65,31 +72,36 @@ _sweep_lock = threading.Lock()
 _next_sweep = {"at": 0.0}  # time.monotonic() of this process's next sweep
 
 
-def idempotent(view):
-    """Answer a retried request (same user, same Idempotency-Key) with the first answer."""
+def idempotent(authorize: Callable[[dict], None]):
+    """Answer a retried request (same user, same Idempotency-Key) with the first answer,
+    once ``authorize`` let the caller have it (see the module's docstring)."""
 
-    @wraps(view)
-    def idempotent_view(*args, **kwargs):
-        values = request.headers.getlist(HEADER)
-        if not values:
-            return view(*args, **kwargs)
-        key = parse_key(values)
-        claim = _claim(token_auth.current_user().id, key, fingerprint())
-        if isinstance(claim, Response):
-            return claim  # the kept answer
-        try:
-            response = current_app.make_response(view(*args, **kwargs))
-        except BaseException:
-            _forget(claim)
-            raise
-        if response.status_code >= 500 or response.is_streamed:
-            _forget(claim)
-        else:
-            _keep(claim, response)
-        return response
+    def decorator(view):
+        @wraps(view)
+        def idempotent_view(*args, **kwargs):
+            values = request.headers.getlist(HEADER)
+            if not values:
+                return view(*args, **kwargs)
+            key = parse_key(values)
+            claim = _claim(token_auth.current_user().id, key, fingerprint())
+            if isinstance(claim, Response):
+                authorize(claim.get_json(silent=True) or {})
+                return claim  # the kept answer
+            try:
+                response = current_app.make_response(view(*args, **kwargs))
+            except BaseException:
+                _forget(claim)
+                raise
+            if response.status_code >= 500 or response.is_streamed:
+                _forget(claim)
+            else:
+                _keep(claim, response)
+            return response
 
-    idempotent_view.idempotent = True  # api_docs describes the header on such operations
-    return idempotent_view
+        idempotent_view.idempotent = True  # api_docs describes the header on such operations
+        return idempotent_view
+
+    return decorator
 
 
 def parse_key(values: list[str]) -> str:

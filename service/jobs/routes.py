@@ -14,8 +14,8 @@ from flask import Blueprint, current_app, request, url_for
 from sqlalchemy import delete, select
 
 from service import audit
-from service.api import get_or_404, not_found, paginate, query
-from service.auth.scopes import api_key_scope, require_scope
+from service.api import paginate, query
+from service.auth.scopes import api_key_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -27,7 +27,7 @@ from service.jobs.schemas import (
     JobSummaryPageSchema,
 )
 from service.models import Job, JobDocument, Scan
-from service.projects.access import project_id_for
+from service.projects.access import own_job, readable_job, scan_into
 from service.rate_limits import scans_per_user
 from service.scans.defaults import with_defaults
 
@@ -45,10 +45,19 @@ def allow_a_jobs_body():
             current_app.config["SETTINGS"].MAX_JOB_MB * 1024 * 1024)
 
 
+def may_have_job(kept: dict) -> None:
+    """A job's kept answer is replayed only to a caller who may still scan into its project
+    (idempotency.py): the key's scopes and the membership it had may be gone."""
+    project_id = db.session.scalar(select(Job.project_id).where(
+        Job.id == str(kept.get("job_id"))))
+    if project_id is not None:
+        scan_into(token_auth.current_user(), project_id)
+
+
 @jobs.route("", methods=["POST"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
-@idempotent
+@idempotent(may_have_job)
 @scans_per_user
 @response(JobAcceptedSchema(), 202)
 @other_responses({401: "No or bad token", 403: "project_id: you are a viewer of it",
@@ -83,8 +92,7 @@ def new():
     options = with_defaults(caller, given)
     project_id = options["project_id"]
     if project_id is not None:
-        require_scope(caller, "projects:write")
-        project_id = project_id_for(caller, project_id, "editor")
+        project_id = scan_into(caller, project_id)
     documents = intake.read_documents()
     job = Job(user_id=caller.id, project_id=project_id, force_llm=options["force_llm"],
               status="queued",
@@ -130,14 +138,6 @@ def _form_value(name: str, longest: int) -> str:
     return value
 
 
-def _own_job(job_id: str, *, admin_may_read: bool = False) -> Job:
-    caller = token_auth.current_user()
-    job = get_or_404(Job, job_id, "job")
-    if job.user_id != caller.id and not (admin_may_read and caller.is_admin):
-        raise not_found("job")
-    return job
-
-
 @jobs.route("", methods=["GET"])
 @api_key_scope("scans:read")
 @authenticate(token_auth)
@@ -156,10 +156,11 @@ def all(args):
 @api_key_scope("scans:read")
 @authenticate(token_auth)
 @response(job_schema)
-@other_responses({401: "No or bad token", 404: "No such job (or not yours)"})
+@other_responses({401: "No or bad token", 403: "An admin's API key without admin:read",
+                  404: "No such job (or not yours)"})
 def get(job_id):
     """A job: its progress and each document's outcome (yours; admins read any)"""
-    return _answer(_own_job(job_id, admin_may_read=True))
+    return _answer(readable_job(token_auth.current_user(), job_id))
 
 
 @jobs.route("/<job_id>", methods=["DELETE"])
@@ -170,7 +171,7 @@ def get(job_id):
 def cancel(job_id):
     """Cancel what has not started: queued documents are cancelled, those being scanned
     finish; the answer is the job afterwards. Cancelling a finished job changes nothing."""
-    job = _own_job(job_id)
+    job = own_job(token_auth.current_user(), job_id)
     cancelled = work.cancel(job)
     if cancelled:
         audit.record("job_cancelled", actor_id=token_auth.current_user().id,

@@ -78,13 +78,13 @@ def rated(project_id: str, entry: RegisterEntry, before: tuple[int | None, int |
                   **{"from": old, "to": new})
 
 
-def lock_first(project_id: str) -> int | None:
+def lock_first(project_id: str, *, directions_kept: bool = False) -> int | None:
     """lock() as the transaction's first statement: what the request read before is let go
     (nothing may be changed yet), so that its reads after the lock see every change
     committed before it. MySQL's snapshot starts at a transaction's first read: two
     corrections of one finding would otherwise both read the label before either."""
     db.session.rollback()
-    return lock(project_id)
+    return lock(project_id, directions_kept=directions_kept)
 
 
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],

@@ -128,16 +128,18 @@ def update(args, project_id, risk_id):
     caller = token_auth.current_user()
     project = project_for(caller, project_id, "editor")
     entry = _entry(project.id, risk_id)
+    if _changes(entry, args):
+        # The register's version moves with every change (its kept pages are by version);
+        # the directions move only with a category. What the change rests on (the caller's
+        # role, the owner's membership, the entry) is read again under the lock: of two
+        # racing requests the second changes (and audits) from what the first left, and a
+        # removal commits before (the owner is no member: 422) or unassigns after.
+        register.lock_first(project.id, directions_kept="category" not in args)
+        project = project_for(caller, project_id, "editor")
+        entry = _entry(project.id, risk_id)
     if args.get("owner_id") is not None and role_in(project.id, args["owner_id"]) is None:
         raise APIError(422, "A risk's owner must be a member of the project.",
                        errors={"owner_id": ["Not a member of this project."]})
-    if _changes(entry, args):
-        # The register's version moves with every change (its kept pages are by version);
-        # the directions move only with a category. The entry is read again under the
-        # lock, so that of two racing requests the second changes (and audits) from what
-        # the first left.
-        register.lock(project.id, directions_kept="category" not in args)
-        db.session.refresh(entry, with_for_update=True)
     changed = _changes(entry, args)
     before = (entry.likelihood, entry.impact)
     for name in changed:

@@ -202,11 +202,14 @@ def add_member(args, project_id):
         account_lookup_missed()
         raise APIError(404, "There is no active user with this email.",
                        errors={"email": ["No active user with this email."]})
-    if db.session.get(ProjectMember, (project.id, user.id)) is not None:
-        raise APIError(409, "This user is already a member; change their role instead.")
     limit = current_app.config["SETTINGS"].MAX_PROJECT_MEMBERS
-    count = db.session.scalar(select(func.count()).select_from(ProjectMember)
-                              .where(ProjectMember.project_id == project.id))
+    # Adds to one project in turn, from here to the commit: the count cannot be raced.
+    count = count_under_lock(Project, project.id, select(func.count())
+                             .select_from(ProjectMember)
+                             .where(ProjectMember.project_id == project.id))
+    if db.session.get(ProjectMember, (project.id, user.id),
+                      with_for_update=True) is not None:
+        raise APIError(409, "This user is already a member; change their role instead.")
     if count >= limit:
         raise APIError(409, f"This project has {count} members, the most it may have "
                             "(MAX_PROJECT_MEMBERS).")

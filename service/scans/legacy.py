@@ -63,17 +63,19 @@ def all(args):
 @api_key_scope("scans:read")
 @authenticate(token_auth)
 @response(legacy_scan_schema)
-@other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
+@other_responses({401: "No or bad token", 403: "An API key without the scope it needs",
+                  404: "No such scan (or not yours)"})
 def get(scan_id):
-    """A scan (seed-004 contract)"""
-    return v1.own_scan(scan_id, admin_may_read=True)
+    """A scan (seed-004 contract; who may read it: as GET /api/v1/scans/{id})"""
+    return v1.readable_scan(scan_id)
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["DELETE"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
-@other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
+@other_responses({401: "No or bad token", 403: "A viewer of the scan's project; an API key "
+                  "without the scope it needs", 404: "No such scan (or not yours)"})
 def delete(scan_id):
-    """Delete a scan (seed-004 contract)"""
-    delete_scan(v1.own_scan(scan_id))
+    """Delete a scan (seed-004 contract; who may: as DELETE /api/v1/scans/{id})"""
+    delete_scan(v1.editable_scan(scan_id))
     return "", 204

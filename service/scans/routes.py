@@ -7,14 +7,14 @@ from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
 
 from service.analyzers import current_encoder
-from service.api import PageArgs, get_or_404, json_body, not_found, query, request_json
+from service.api import PageArgs, json_body, not_found, query, request_json
 from service.auth.scopes import api_key_scope, require_scope
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
 from service.models import Scan, utcnow
-from service.projects import register
-from service.projects.access import check_scan_edit, may_read_scan, project_for
+from service.projects import access, register
+from service.projects.access import check_scan_edit, project_for
 from service.rate_limits import scans_per_user
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.defaults import with_defaults
@@ -102,41 +102,28 @@ def _form_min_score() -> float | None:
     return value
 
 
-def own_scan(scan_id: str, *, admin_may_read: bool = False) -> Scan:
-    """The caller's scan (or any scan, for an admin reading); 404 for everything else."""
-    caller = token_auth.current_user()
-    scan = get_or_404(Scan, scan_id, "scan")
-    if scan.user_id != caller.id and not (admin_may_read and caller.is_admin):
-        raise not_found("scan")
-    return scan
-
-
 def readable_scan(scan_id: str) -> Scan:
     """A scan the caller may read: theirs, their project's, or any for an admin."""
-    scan = get_or_404(Scan, scan_id, "scan")
-    caller = token_auth.current_user()
-    if not may_read_scan(caller, scan):
-        raise not_found("scan")
-    if scan.user_id != caller.id:  # a member's, or any for an admin
-        require_scope(caller, "projects:read" if scan.project_id else "admin:read")
-    return scan
+    return access.readable_scan(token_auth.current_user(), scan_id)
 
 
 def editable_scan(scan_id: str) -> Scan:
     """A scan the caller may change: theirs, or their project's as its editor or owner;
-    403 for a project's viewer, 404 for everyone else (check_scan_edit)."""
-    scan = get_or_404(Scan, scan_id, "scan")
-    caller = token_auth.current_user()
-    check_scan_edit(caller, scan)
-    if scan.project_id is not None:  # the change reaches the project's register
-        require_scope(caller, "projects:write")
-    return scan
+    403 for a project's viewer, 404 for everyone else (access.check_scan_edit)."""
+    return access.editable_scan(token_auth.current_user(), scan_id)
+
+
+def may_have_scan(kept: dict) -> None:
+    """A scan's kept answer is replayed only to a caller who may still scan into its
+    project (idempotency.py): the key's scopes and the membership it had may be gone."""
+    if kept.get("project_id") is not None:
+        access.scan_into(token_auth.current_user(), kept["project_id"])
 
 
 @scans.route("", methods=["POST"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)
-@idempotent
+@idempotent(may_have_scan)
 @scans_per_user
 @response(scan_schema, 201)
 @other_responses(SCAN_ERRORS | {429: "Too many scans; see Retry-After"})
