@@ -180,8 +180,8 @@ class Settings:
         "link-local or metadata addresses, comma-separated (default none: public addresses "
         "only)")
     WEBHOOK_TIMEOUT_S: float = _setting(
-        5.0, _float, "seconds a webhook delivery waits to connect, and for each read of the "
-        "answer; beyond, the attempt failed and is retried")
+        5.0, _float, "seconds a webhook attempt may take all told: connecting, the request "
+        "and the whole answer; beyond, it failed and is retried")
     WEBHOOK_RETRY_HOURS: float = _setting(
         24.0, _float, "hours a webhook delivery is retried (exponential backoff with jitter) "
         "before it is given up")

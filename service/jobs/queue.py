@@ -15,7 +15,8 @@ Webhook deliveries (service/webhooks/delivery.py) run on the same engine, each a
 task of its own, a retry one sent with its wait: Celery's ``countdown``, or in the pool a
 timer (``Later``) in front of WEBHOOK_SENDERS threads of their own, so that a slow
 receiver never holds a thread a document waits for. The database holds a delivery's state;
-a task that comes early or twice does nothing (delivery.attempt).
+a task that comes early or twice does nothing (delivery.attempt). An attempt that ends
+hands on the deliveries of its project that waited for a sender (delivery.Next.now).
 """
 
 from __future__ import annotations
@@ -155,16 +156,18 @@ class Pool:
             self.later.add(delivery_id, wait_s)
 
     def _attempt(self, delivery_id: str) -> None:
-        from service.webhooks.delivery import attempt
+        from service.webhooks.delivery import Next, attempt
 
         try:
             with self._app.app_context():
-                wait = attempt(delivery_id)
+                following = attempt(delivery_id)
         except Exception:  # the database away: look again once a claim's lease is over
             log.exception("webhook delivery %s could not be attempted", delivery_id)
-            wait = LOOK_AGAIN_S
-        if wait is not None:
-            self.later.add(delivery_id, wait)
+            following = Next(LOOK_AGAIN_S)
+        if following.wait_s is not None:
+            self.later.add(delivery_id, following.wait_s)
+        for other in following.now:  # its project's, for which it made room
+            self.later.add(other)
 
     def _run(self, document_id: int) -> None:
         from service.jobs.work import run_document

@@ -91,10 +91,13 @@ def scan_document(document_id: int) -> str:
              retry_backoff=True, retry_backoff_max=60, max_retries=8)
 def deliver_webhook(delivery_id: str) -> None:
     """One attempt of a webhook delivery (delivery.attempt: a copy that comes early or
-    twice does nothing); a failed one is sent again with its wait as the countdown."""
+    twice does nothing); a failed or deferred one is sent again with its wait as the
+    countdown, and the deliveries of its project it made room for at once."""
     from service.webhooks.delivery import attempt
 
     with worker_app().app_context():
-        wait = attempt(delivery_id)
-    if wait is not None:
-        Broker().deliver([delivery_id], wait)
+        following = attempt(delivery_id)
+    if following.wait_s is not None:
+        Broker().deliver([delivery_id], following.wait_s)
+    if following.now:
+        Broker().deliver(list(following.now))

@@ -6,6 +6,7 @@ sent to a receiver of its owners, signed as the Standard Webhooks specification 
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from apifairy import authenticate, other_responses, response
@@ -42,16 +43,20 @@ from service.webhooks.sending import new_secret
 from service.webhooks.targets import Refused, judge
 
 webhooks = Blueprint("webhooks", __name__)
+log = logging.getLogger("riskscan.webhooks")
 
 MAX_WEBHOOKS = 10  # per project
 NOT_OWNER = "No such project (or you are not a member)"
 
 
 def _checked_url(url: str) -> str:
-    """The URL if it may be sent to (targets.judge), else a 422 naming why."""
+    """The URL if it may be sent to (targets.judge), else a 422 saying why in words that
+    never tell what its host resolved to; the log keeps that, for the operator."""
     try:
         judge(url, current_app.config["SETTINGS"].WEBHOOK_ALLOWED_NETWORKS)
     except Refused as refused:
+        log.info("webhook URL refused: %s", refused.why,
+                 extra={"fields": {"url": url, "why": refused.why}})
         raise APIError(422, str(refused), errors={"url": [str(refused)]}) from None
     return url
 
@@ -70,7 +75,7 @@ def _webhook(project_id: str, webhook_id: str) -> Webhook:
 @response(WebhookCreatedSchema, 201)
 @other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER,
                   409: f"The project has {MAX_WEBHOOKS} webhooks",
-                  422: "Bad fields; a URL that is not public (SSRF) or does not resolve"})
+                  422: "Bad fields; a URL that is not allowed (SSRF)"})
 def new(args, project_id):
     """Add a webhook (owner); its signing secret is in this answer only"""
     caller = token_auth.current_user()
@@ -124,7 +129,7 @@ def get(project_id, webhook_id):
 @response(WebhookSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project or webhook",
-                  422: "Bad fields; a URL that is not public (SSRF) or does not resolve"})
+                  422: "Bad fields; a URL that is not allowed (SSRF)"})
 def update(args, project_id, webhook_id):
     """Change a webhook's URL, events, rule, or switch it off and on (owner)"""
     caller = token_auth.current_user()

@@ -1,0 +1,128 @@
+"""What the webhook tests share: apps that may send to loopback, a real receiver there, the
+record of every socket a test's code connects to, and the routes' calls. A test module takes
+the fixtures by naming them (``hooks_app = webhooks.hooks_app``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from service.extensions import db
+from service.jobs import queue
+from service.models import AuditEvent, WebhookDelivery
+from tests.projects import Team
+from tests.scanning import KeywordAnalyzer
+from tests.webhook_receiver import Receiver
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+EVENTS = ["risk.created", "risk.reopened", "risk.status_changed", "risk.rated"]
+TWO_RISKS = "The vendor may slip the delivery. The budget is overrun."
+
+_connects: list | None = None  # while a test watches: every address a socket connects to
+
+
+def _audit(event, args):
+    if event == "socket.connect" and _connects is not None:
+        _connects.append(args[1])
+
+
+sys.addaudithook(_audit)
+
+
+def reached(connections, host: str, port: int | None = None) -> list:
+    """The connects to ``host`` (and ``port``) among those recorded (the database's own
+    connections, on MariaDB, are not the webhook's)."""
+    return [address for address in connections if isinstance(address, tuple)
+            and address[0] == host and port in (None, address[1])]
+
+
+@pytest.fixture
+def connections():
+    global _connects
+    _connects = []
+    yield _connects
+    _connects = None
+
+
+@pytest.fixture
+def make_hooks_app(make_app, monkeypatch):
+    """Makes an app that may send to loopback, with the keyword analyzer; its delivery
+    threads and timer are stopped afterwards, so that none outlives its test."""
+    made = []
+
+    def make(**overrides):
+        app = make_app(**{"WEBHOOK_ALLOWED_NETWORKS": LOOPBACK, **overrides})
+        monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        engine = app.extensions["riskscan.jobs"]
+        if isinstance(engine, queue.Pool):
+            engine.shutdown()
+
+
+@pytest.fixture
+def hooks_app(make_hooks_app):
+    return make_hooks_app()
+
+
+@pytest.fixture
+def hooks(hooks_app):
+    return Team(hooks_app, hooks_app.test_client())
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
+
+
+def settled(app) -> None:
+    """Wait until the engine has no delivery attempt running and none due."""
+    assert app.extensions["riskscan.jobs"].later.wait_idle(30), "a delivery never settled"
+
+
+def create(team, url, **fields) -> dict:
+    response = team.client.post(f"/api/v1/projects/{team.id}/webhooks", headers=team.owner_h,
+                                json={"url": url, "events": EVENTS, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def deliveries_of(team, webhook_id) -> list[dict]:
+    response = team.client.get(f"/api/v1/projects/{team.id}/webhooks/{webhook_id}/deliveries",
+                               headers=team.owner_h)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def drain(receiver) -> list:
+    requests = []
+    while not receiver.nothing_more():
+        requests.append(receiver.next())
+    return requests
+
+
+def audit_events(app, event) -> list[AuditEvent]:
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent).where(AuditEvent.event == event)).all()
+
+
+def rows(app, webhook_id) -> list[WebhookDelivery]:
+    """The webhook's deliveries as stored, oldest first."""
+    with app.app_context():
+        found = db.session.scalars(select(WebhookDelivery)
+                                   .where(WebhookDelivery.webhook_id == webhook_id)
+                                   .order_by(WebhookDelivery.created_at)).all()
+        db.session.expunge_all()
+        return found
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
