@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 
 import pytest
 from argon2 import PasswordHasher, profiles
 from flask_migrate import upgrade
 
 from reliability.servers import create_database, drop_database
-from service import create_app
+from service import create_app, shutdown
 from service.auth import passwords
 from service.config import Settings
 from service.extensions import db
-from tests.helpers import Accounts, mysql_server_url
+from tests.helpers import RACE_TIMEOUT_S, Accounts, mysql_server_url
 
 # The session-scoped trained model (trained_model_dir) and its fixtures.
 pytest_plugins = ["tests.fixtures_model", "tests.projects"]
@@ -107,10 +108,34 @@ def make_app(settings, migrated):
         return app
 
     yield make
+    _shut_down(apps)
     for app in apps:
         with app.app_context():
             _empty_tables()
             db.engine.dispose()
+
+
+def _shut_down(apps) -> None:
+    """Stop every app's background work (service.shutdown: webhook timers, job threads,
+    the shadow reader) before the tables are emptied: the session's apps share one
+    database, and an earlier test's timer must not write into a later test's rows. A
+    thread that never ends fails the test here instead of hanging the run."""
+    errors = []
+
+    def stop():
+        try:
+            for app in apps:
+                shutdown(app)
+        except BaseException as error:  # noqa: BLE001  (raised below)
+            errors.append(error)
+
+    stopping = threading.Thread(target=stop, name="app-teardown", daemon=True)
+    stopping.start()
+    stopping.join(RACE_TIMEOUT_S)
+    assert not stopping.is_alive(), (
+        f"the apps' background work did not stop within {RACE_TIMEOUT_S:.0f} s")
+    if errors:
+        raise errors[0]
 
 
 def _empty_tables():
@@ -132,6 +157,7 @@ def unmigrated_app(settings, backend, tmp_path):
     app = create_app(dataclasses.replace(settings, DATABASE_URL=url))
     app.config["TESTING"] = True
     yield app
+    _shut_down([app])
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 
 from service.extensions import db
@@ -77,23 +78,128 @@ def assert_problem(response, status, *fields):
     return body
 
 
+#: How long a race's requests may take before the test fails: far past any request of the
+#: suite, so that only a deadlock (or a request held on an event nobody sets) reaches it.
+RACE_TIMEOUT_S = 120.0
+
+
 def at_once(app, method: str, path: str, *, parallel: int, headers=None, json=None) -> list:
     """``parallel`` copies of one request, released together by a barrier, each from a
     client of its own; their responses, in the order they came back."""
-    barrier = threading.Barrier(parallel)
     responses = []
     lock = threading.Lock()
 
-    def send():
-        client = app.test_client()
+    def send(client, barrier):
         barrier.wait()
         response = client.open(path, method=method, headers=headers, json=json)
         with lock:
             responses.append(response)
 
-    threads = [threading.Thread(target=send) for _ in range(parallel)]
+    _race(app, [send] * parallel)
+    return responses
+
+
+def together(app, *requests) -> list:
+    """Each ``(method, path, headers, json)`` from a client of its own, released together
+    by a barrier; their responses in the order given."""
+    answers = [None] * len(requests)
+
+    def sender(index, method, path, headers, json):
+        def send(client, barrier):
+            barrier.wait()
+            answers[index] = client.open(path, method=method, headers=headers, json=json)
+        return send
+
+    _race(app, [sender(index, *request) for index, request in enumerate(requests)])
+    return answers
+
+
+def _race(app, sends) -> None:
+    """Run each ``send(client, barrier)`` on a thread of its own; fail, naming the cause,
+    when one raised or when one is still running after RACE_TIMEOUT_S (a deadlock would
+    otherwise hang the run: the threads are daemons, left behind)."""
+    barrier = threading.Barrier(len(sends), timeout=RACE_TIMEOUT_S)
+    errors = []
+
+    def run(send):
+        try:
+            send(app.test_client(), barrier)
+        except BaseException as error:  # noqa: BLE001  (re-raised in the test's thread)
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(send,), daemon=True) for send in sends]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + RACE_TIMEOUT_S
     for thread in threads:
-        thread.join()
-    return responses
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(thread.is_alive() for thread in threads)
+    if stuck:
+        raise AssertionError(f"{stuck} of {len(threads)} racing requests still running after "
+                             f"{RACE_TIMEOUT_S:.0f} s: a deadlock?")
+    if errors:
+        raise errors[0]
+
+
+class Sent:
+    """One request on a thread of its own, from a client of its own; ``answer()`` waits
+    for its response, failing (not hanging) after RACE_TIMEOUT_S."""
+
+    def __init__(self, app, method: str, path: str, headers=None, json=None):
+        self.where = f"{method} {path}"
+        self._done = threading.Event()
+        self._response = self._error = None
+
+        def send():
+            try:
+                self._response = app.test_client().open(path, method=method,
+                                                         headers=headers, json=json)
+            except BaseException as error:  # noqa: BLE001  (raised by answer())
+                self._error = error
+            finally:
+                self._done.set()
+
+        threading.Thread(target=send, daemon=True).start()
+
+    def answer(self):
+        assert self._done.wait(RACE_TIMEOUT_S), (
+            f"{self.where} still running after {RACE_TIMEOUT_S:.0f} s: a deadlock?")
+        if self._error is not None:
+            raise self._error
+        return self._response
+
+
+def row_is_held(app, model, **keys) -> bool:
+    """Whether another transaction holds what writing ``model``'s row with ``keys`` needs,
+    asked without waiting: the row's lock on MySQL (FOR UPDATE NOWAIT), the database's
+    write lock on SQLite (where row locks do not exist)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import DBAPIError
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            import sqlite3
+
+            probe = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+                return False
+            except sqlite3.OperationalError:  # database is locked
+                return True
+            finally:
+                probe.close()
+        where = [getattr(model, name) == value for name, value in keys.items()]
+        with db.engine.connect() as connection:
+            try:
+                found = connection.execute(select(model.__table__).where(*where)
+                                           .with_for_update(nowait=True)).first()
+            except DBAPIError as error:
+                if error.orig.args[0] in (1205, 3572):  # MariaDB's and MySQL's "locked"
+                    return True
+                raise
+            finally:
+                connection.rollback()
+        assert found is not None, f"no {model.__name__} row with {keys}"
+        return False

@@ -93,6 +93,23 @@ def deployed(make_app, models_root):
     return app, client, headers, admin
 
 
+@pytest.fixture
+def deployed_alone(make_app, models_root, tmp_path):
+    """As ``deployed``, on a models root of the test's own (v1 and v2): its loaded models
+    are in the process's cache under a path of its own, shared with no other test's app,
+    so that a test may watch one leave memory."""
+    root = tmp_path / "models"
+    root.mkdir()
+    for name in ("v1", "v2"):
+        shutil.copy2(models_root / name / CHECK_FILE,
+                     _version(root, name, models_root / name) / CHECK_FILE)
+    (root / "current").write_text("v1\n")
+    app = make_app(MODEL_DIR=str(root))
+    client = app.test_client()
+    admin, headers = Accounts(app, client).user(role="admin")
+    return app, client, headers, admin
+
+
 def scan(client, headers):
     response = client.post("/api/v1/scans", headers=headers, json={"text": TEXT})
     assert response.status_code == 201, response.get_json()
@@ -255,10 +272,11 @@ class InFlight:
         return self._classify(sentences, **options)
 
 
-def test_scans_in_flight_finish_on_their_model_and_the_old_one_is_freed_after(deployed):
+def test_scans_in_flight_finish_on_their_model_and_the_old_one_is_freed_after(
+        deployed_alone):
     """Activate under load: three scans are inside v1 when v2 is activated; each finishes
     on v1 and says so, the scans after it name v2, and v1 leaves memory with its last scan."""
-    app, client, headers, _ = deployed
+    app, client, headers, _ = deployed_alone
     old = app.extensions["riskscan.analyzers"].model
     inner = weakref.ref(old.analyzer)  # the TransformerAnalyzer behind the batcher
     held = InFlight(old, scans=3)

@@ -6,12 +6,15 @@ ratings, filters and the matrix are read through the API on SQLite and MariaDB.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from service import rating
 from service.config import ConfigError, Settings
 from service.models import RegisterEntry
-from tests.helpers import assert_problem, at_once
+from service.projects import register
+from tests.helpers import RACE_TIMEOUT_S, assert_problem, at_once, together
 from tests.projects import Team, register_of, scan_into
 from tests.test_register import MISSING, OTHER, WEEK_1, WEEK_2, same_404
 
@@ -114,6 +117,48 @@ def test_racing_ratings_change_it_once_and_audit_it_once(team, client, keyword_a
     events = _rated_events(client, team)
     assert len(events) == 1
     assert events[0]["details"]["changes"]["score"] == {"from": None, "to": 10}
+
+
+def test_racing_levels_of_one_entry_keep_both_and_audit_each(team, client, keyword_app,
+                                                              monkeypatch):
+    """A likelihood and an impact sent at once: the second request rates from what the
+    first left (read again under the lock), so the entry ends rated 2 × 5 = 10, and the
+    two audit events are the first level alone, then the second onto it. A request that
+    rated from its own earlier read would audit a score that never was. Both have read the
+    entry before either takes the register's lock (a barrier there)."""
+    entry = _risks(client, team)[0]
+    path = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
+    both_read = threading.Barrier(2, timeout=RACE_TIMEOUT_S)
+    lock = register.lock
+
+    def lock_once_both_read(*args, **kwargs):  # each has read the entry before either locks
+        both_read.wait()
+        return lock(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(register, "lock", lock_once_both_read)
+        answers = together(keyword_app, ("PATCH", path, team.editor_h, {"likelihood": 2}),
+                           ("PATCH", path, team.owner_h, {"impact": 5}))
+    assert [a.status_code for a in answers] == [200, 200], [a.get_json() for a in answers]
+    stored = client.get(path, headers=team.viewer_h).get_json()
+    assert {k: stored[k] for k in ("likelihood", "impact", "score", "band")} == {
+        "likelihood": 2, "impact": 5, "score": 10, "band": "high"}
+
+    second, first = _rated_events(client, team)  # newest first
+    actors = {team.editor["id"]: "likelihood", team.owner["id"]: "impact"}
+    first_level, second_level = actors[first["actor_id"]], actors[second["actor_id"]]
+    assert {first_level, second_level} == {"likelihood", "impact"}
+    answered = dict(zip(("likelihood", "impact"), answers, strict=True))
+    assert answered[second_level].get_json()["score"] == 10  # the first's may read either
+    levels = {"likelihood": 2, "impact": 5}
+    assert first["details"]["changes"] == {
+        first_level: {"from": None, "to": levels[first_level]},
+        second_level: {"from": None, "to": None},
+        "score": {"from": None, "to": None}, "band": {"from": None, "to": None}}
+    assert second["details"]["changes"] == {
+        first_level: {"from": levels[first_level], "to": levels[first_level]},
+        second_level: {"from": None, "to": levels[second_level]},
+        "score": {"from": None, "to": 10}, "band": {"from": None, "to": "high"}}
 
 
 def test_the_listing_filters_and_sorts_by_rating(team, client):

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from service.extensions import db
 from service.models import AuditEvent, Job, UserSettings
 from testkit.llm_server import FakeLLMServer
-from tests.helpers import Accounts, assert_problem, at_once
+from tests.helpers import RACE_TIMEOUT_S, Accounts, Sent, assert_problem, at_once, row_is_held
 from tests.projects import make_project, register_of
 from tests.test_jobs import Inert, accepted, post_job
 
@@ -274,44 +274,52 @@ def test_a_promotion_keeps_the_default_project(team, client):
     assert settings_of(client, team.editor_h)["project_id"] == team.id
 
 
+@pytest.mark.parametrize("first", ["save", "removal"])
 def test_a_removal_racing_a_save_never_leaves_a_project_one_cannot_scan_into(
-        keyword_app, client):
-    """The save holds the membership it checked until it commits: a removal at the same
-    moment either comes first (the save is a 404) or waits and clears what it saved."""
+        keyword_app, client, monkeypatch, first):
+    """The save holds the membership it checked until it commits. Save first: it is held
+    (an event) right after its check while the removal is sent; the removal runs to its
+    end before the save goes on unless the save holds what the removal must write (then
+    it could only wait), so a save that held nothing stores a project its user may no
+    longer scan into. Removal first: the save is a 404. Either way no default is left."""
+    import service.users.settings as user_settings
+    from service.models import ProjectMember
+
     accounts = Accounts(keyword_app, client)
     _, owner_h = accounts.user()
-    for _ in range(4):
-        editor, editor_h = accounts.user()
-        project = make_project(client, owner_h, name="Race")["id"]
-        client.post(f"/api/v1/projects/{project}/members", headers=owner_h,
-                    json={"email": editor["email"], "role": "editor"})
-        save, remove = together(
-            keyword_app, ("PATCH", SETTINGS, editor_h, {"project_id": project}),
-            ("DELETE", f"/api/v1/projects/{project}/members/{editor['id']}", owner_h, None))
-        assert remove.status_code == 204
-        if save.status_code != 200:  # the removal came first
-            assert assert_problem(save, 404)["detail"] == "No such project."
+    editor, editor_h = accounts.user()
+    project = make_project(client, owner_h, name="Race")["id"]
+    client.post(f"/api/v1/projects/{project}/members", headers=owner_h,
+                json={"email": editor["email"], "role": "editor"})
+    removal = ("DELETE", f"/api/v1/projects/{project}/members/{editor['id']}", owner_h)
+    if first == "removal":
+        assert client.open(removal[1], method="DELETE", headers=owner_h).status_code == 204
+        assert assert_problem(client.patch(SETTINGS, json={"project_id": project},
+                                           headers=editor_h), 404)["detail"] == (
+            "No such project.")
         assert settings_of(client, editor_h)["project_id"] is None
+        return
 
+    checked, go = threading.Event(), threading.Event()
+    check = user_settings.project_id_for
 
-def together(app, *requests) -> list:
-    """Each (method, path, headers, json) from a client of its own, released together by a
-    barrier; their responses in the order given."""
-    barrier = threading.Barrier(len(requests))
-    answers = [None] * len(requests)
+    def held_after_the_check(*args, **kwargs):
+        project_id = check(*args, **kwargs)
+        checked.set()
+        assert go.wait(RACE_TIMEOUT_S), "the test never let the save go on"
+        return project_id
 
-    def send(index, method, path, headers, json):
-        client = app.test_client()
-        barrier.wait()
-        answers[index] = client.open(path, method=method, headers=headers, json=json)
-
-    threads = [threading.Thread(target=send, args=(index, *request))
-               for index, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
+    monkeypatch.setattr(user_settings, "project_id_for", held_after_the_check)
+    save = Sent(keyword_app, "PATCH", SETTINGS, editor_h, {"project_id": project})
+    assert checked.wait(RACE_TIMEOUT_S), "the save never reached its check"
+    waits = row_is_held(keyword_app, ProjectMember, project_id=project, user_id=editor["id"])
+    removed = Sent(keyword_app, *removal)
+    if not waits:  # nothing it must write is held: it runs to its end first
+        assert removed.answer().status_code == 204
+    go.set()
+    assert save.answer().status_code == 200, save.answer().get_json()
+    assert removed.answer().status_code == 204
+    assert settings_of(client, editor_h)["project_id"] is None
 
 
 # --- min_score and force_llm, on the real model and a loopback LLM -------------------------
@@ -331,7 +339,9 @@ def test_the_default_min_score_applies_when_left_out_and_gives_way_when_sent(sca
     everything = spans(scan(client, headers, text=REPORT, min_score=0.0))
     strict = spans(scan(client, headers, text=REPORT, min_score=0.95))
     operating = spans(scan(client, headers, text=REPORT, min_score=None))
-    assert len(everything) > len(strict)  # the two settings below tell apart
+    # The three tell apart: a strict default hides findings that the operating point (an
+    # explicit null) shows, so a null taken for "left out" would show the user fewer.
+    assert strict < operating <= everything, (strict, operating, everything)
 
     save(client, headers, min_score=0.95)
     assert spans(scan(client, headers, text=REPORT)) == strict
