@@ -30,7 +30,7 @@ def worker_app() -> Flask:
         if _app is None:
             from service import create_app
 
-            _app = create_app()
+            _app = create_app(Settings.from_env())
     return _app
 
 
