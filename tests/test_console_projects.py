@@ -421,6 +421,7 @@ def test_the_exports_download_the_register_as_csv_and_xlsx(team, people, reporte
     response = viewer.get(f"/app/projects/{team.id}/export?format=csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert 'attachment; filename="Billing-migration-risks.csv"' == response.headers[
         "Content-Disposition"]
     rows = list(csv.reader(io.StringIO(text_of(response).lstrip("\ufeff"))))
