@@ -519,6 +519,19 @@ def test_history_lists_filters_and_deletes(scan_browser):
     assert client.get(f"/app/scans/{scan_id}").status_code == 404
 
 
+@pytest.mark.parametrize(("query", "label"), [
+    ("created_before=9999-12-31", "Until"),  # until the day's end: the day after overflows
+    ("created_after=0001-01-01T00:00:00%2B00:01", "From"),  # as typed, for the API to judge
+])
+def test_a_date_filter_out_of_range_is_the_forms_error(browser, query, label):
+    client, _ = browser
+    refused = client.get(f"/app/scans?{query}")
+
+    assert refused.status_code == 422
+    error = re.search(r'<p class="form-error" role="alert">(.*?)</p>', html(refused))
+    assert error and f"{label}: " in error.group(1), html(refused)
+
+
 def test_a_pages_api_call_is_logged_under_the_pages_request_id(scan_browser, caplog):
     """A log search for one request id finds the page and the API call it made."""
     client, user = scan_browser

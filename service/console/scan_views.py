@@ -8,7 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, download, failed, safe_target, words
+from service.console.pages import FIELD_NAMES, data_or_fail, download, failed, safe_target, words
 from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
@@ -107,7 +107,12 @@ def history():
     query = {name: value for name in HISTORY_FILTERS
              if (value := request.args.get(name, "").strip())}
     page = request.args.get("page", "1")
-    answer = api("GET", "/scans", query={**_as_instants(query), "page": page, "per_page": 20})
+    instants, errors = _as_instants(query)
+    if errors:  # a day the API's instants cannot say
+        return render_template("console/history.html", scans=None, filters=query,
+                               error=" ".join(errors.values()), errors=errors,
+                               categories=RISK_LABELS, projects=_projects()), 422
+    answer = api("GET", "/scans", query={**instants, "page": page, "per_page": 20})
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
                                error=words(answer), errors=answer.errors,
@@ -117,19 +122,23 @@ def history():
                            categories=RISK_LABELS, projects=_projects())
 
 
-def _as_instants(query: dict) -> dict:
-    """The date inputs' days as the API's instants (UTC): after a day is from its start,
-    before a day is until its end. Anything else goes as typed, for the API to judge."""
+def _as_instants(query: dict) -> tuple[dict, dict]:
+    """(the date inputs' days as the API's instants (UTC), the form's errors): after a day
+    is from its start, before a day is until its end, the next day's start (none after
+    9999-12-31). Anything else goes as typed, for the API to judge."""
     from datetime import date, timedelta
 
-    instants = dict(query)
+    instants, errors = dict(query), {}
     for name, shift in (("created_after", 0), ("created_before", 1)):
         try:
             day = date.fromisoformat(query.get(name, ""))
         except ValueError:
             continue
-        instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
-    return instants
+        try:
+            instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
+        except OverflowError:
+            errors[name] = f"{FIELD_NAMES[name]}: Must be a day before {date.max}."
+    return instants, errors
 
 
 def _projects() -> list[dict]:
