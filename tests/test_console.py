@@ -390,8 +390,9 @@ def test_a_rate_limited_sign_in_says_when_to_retry(make_app):
 def test_a_pasted_text_comes_back_with_its_risks_marked(scan_browser):
     client, _ = scan_browser
     token = csrf_of(client)
-    response = client.post("/app/scan", data={"text": RISKY, "csrf_token": token})
-    assert response.status_code == 201
+    response = client.post("/app/scan", data={"text": RISKY, "csrf_token": token},
+                           follow_redirects=True)
+    assert response.status_code == 200
     page = html(response)
     marks = re.findall(r'<mark id="mark-\d+" data-category="(\w+)" data-score="(\d+%)"'
                        r'[^>]*>([^<]*)</mark>', page)
@@ -401,10 +402,41 @@ def test_a_pasted_text_comes_back_with_its_risks_marked(scan_browser):
     assert "Findings by category" in page
 
 
+def stored_scans(app, user_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from service.extensions import db
+    from service.models import Scan
+
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(Scan).where(
+            Scan.user_id == user_id))
+        db.session.remove()
+    return count
+
+
+def test_a_scan_redirects_to_its_page_and_a_reload_stores_no_second_scan(scan_app,
+                                                                           scan_browser):
+    """Post/Redirect/Get: the browser lands on the scan's own page, which a reload asks for
+    again instead of posting the form a second time."""
+    client, user = scan_browser
+    posted = client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)})
+
+    assert posted.status_code == 303
+    assert re.fullmatch(r"/app/scans/[0-9a-f-]{36}", posted.headers["Location"])
+    landed = client.get(posted.headers["Location"])  # the page right after: the whole text
+    assert landed.status_code == 200
+    assert "The team had lunch together on Friday." in html(landed)
+    reloaded = client.get(posted.headers["Location"])  # a reload is that GET again
+    assert reloaded.status_code == 200 and "Findings by category" in html(reloaded)
+    assert stored_scans(scan_app, user["id"]) == 1
+
+
 def test_hostile_text_is_shown_not_run(scan_browser):
     client, _ = scan_browser
     text = RISKY + ' <script>alert(1)</script> <img src=x onerror="alert(1)">'
-    response = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+    response = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)},
+                           follow_redirects=True)
     page = html(response)
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -441,8 +473,8 @@ def test_a_docx_is_scanned_and_its_original_downloads(scan_browser):
     document.save(data)
     response = client.post("/app/scan", data={
         "csrf_token": csrf_of(client), "file": (io.BytesIO(data.getvalue()), "week-1.docx")},
-        content_type="multipart/form-data")
-    assert response.status_code == 201, html(response)
+        content_type="multipart/form-data", follow_redirects=True)
+    assert response.status_code == 200, html(response)
     page = html(response)
     assert "week-1.docx" in page and "<mark" in page
     scan_id = re.search(r"/app/scans/([0-9a-f-]{36})/file", page).group(1)
@@ -452,7 +484,8 @@ def test_a_docx_is_scanned_and_its_original_downloads(scan_browser):
 
 
 def _scan(client) -> tuple[str, str]:
-    page = html(client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)}))
+    page = html(client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)},
+                            follow_redirects=True))
     scan_id = re.search(r'/app/scans/([0-9a-f-]{36})"', page).group(1)
     finding = re.search(r"/findings/(\d+)", page).group(1)
     return scan_id, finding

@@ -8,8 +8,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
+from service.console.just_scanned import just_scanned
 from service.console.pages import FIELD_NAMES, data_or_fail, download, failed, safe_target, words
-from service.console.session import api, signed_in
+from service.console.session import api, current_user, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 
@@ -54,14 +55,20 @@ def scan():
                                    errors=answer.errors, text=text or "",
                                    project_id=fields["project_id"]), answer.status
         return failed(answer)
-    return render_template("console/result.html", **_result(answer.json, text)), 201
+    # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
+    scan_id = answer.json["scan_id"]
+    if text is not None:
+        just_scanned().keep(current_user()["id"], scan_id, text)
+    return redirect(url_for("console.scan_view", scan_id=scan_id), code=303)
 
 
 @console.get("/scans/<scan_id>")
 @signed_in
 def scan_view(scan_id: str):
+    """The scan's page; right after the scan form, with the text it sent (just_scanned)."""
     scan = data_or_fail(api("GET", f"/scans/{scan_id}"))
-    return render_template("console/result.html", **_result(scan, None))
+    text = just_scanned().take(current_user()["id"], scan["scan_id"])
+    return render_template("console/result.html", **_result(scan, text))
 
 
 @console.post("/scans/<scan_id>/findings/<int:finding_id>")
