@@ -452,6 +452,64 @@ def test_an_empty_text_is_the_form_again_with_the_apis_words(scan_browser):
         response)
 
 
+@pytest.fixture
+def limited_browser(make_app, scan_model_dir):
+    """A signed-in browser of an app whose texts may have 300 characters at most."""
+    app = make_app(MODEL_DIR=str(scan_model_dir), MAX_DOCUMENT_CHARS=300)
+    user = Accounts(app, app.test_client()).register()
+    client = app.test_client()
+    assert sign_in(client, user["email"]).status_code == 302
+    return app, client, user
+
+
+def test_a_browsers_line_breaks_count_once_against_the_text_limit(limited_browser):
+    """A browser sends a text area's line breaks as CRLF: 21 lines of 13 characters are 293
+    characters to scan (within 300), not 313."""
+    app, client, user = limited_browser
+    text = "\r\n".join([RISKY[:13]] * 21)
+
+    posted = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+
+    assert posted.status_code == 303, html(posted)
+    from sqlalchemy import select
+
+    from service.extensions import db
+    from service.models import Scan
+
+    with app.app_context():
+        stored = db.session.scalars(select(Scan.text_length).where(
+            Scan.user_id == user["id"])).all()
+        db.session.remove()
+    assert stored == [293]
+
+
+def test_a_text_over_the_limit_is_said_in_words_without_the_settings_name(limited_browser):
+    _, client, _ = limited_browser
+    text = "The vendor may miss the deadline. " * 10  # 340 characters
+
+    refused = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+
+    assert refused.status_code == 413
+    page = html(refused)
+    assert ('<p class="form-error" role="alert">The text has 340 characters; the limit is '
+            '300.</p>') in page
+    assert "MAX_DOCUMENT_CHARS" not in page
+    assert text in page  # the form again, with the text to shorten
+
+
+def test_a_file_and_a_text_together_are_refused_as_the_api_refuses_them(scan_app,
+                                                                        scan_browser):
+    client, user = scan_browser
+    refused = client.post("/app/scan", content_type="multipart/form-data", data={
+        "csrf_token": csrf_of(client), "text": RISKY,
+        "file": (io.BytesIO(RISKY.encode()), "week-1.txt")})
+
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">Send either text or a file, not both. '
+            'Text: Leave empty when a file is sent.</p>') in html(refused)
+    assert stored_scans(scan_app, user["id"]) == 0
+
+
 def test_an_oversized_upload_is_refused_in_words(make_app, scan_model_dir):
     app = make_app(MODEL_DIR=str(scan_model_dir), MAX_UPLOAD_MB=0.01)
     user = Accounts(app, app.test_client()).register()

@@ -29,17 +29,19 @@ def scan_page():
 @console.post("/scan")
 @signed_in
 def scan():
-    text = request.form.get("text", "")
+    # A browser sends a text area's line breaks as CRLF; the text typed has one character
+    # for each, and so has the limit (MAX_DOCUMENT_CHARS).
+    text = request.form.get("text", "").replace("\r\n", "\n")
     upload = request.files.get("file")
     # The project is always sent, "No project" too: else the API would take the default.
     fields = {"project_id": request.form.get("project_id", "")}
     if request.form.get("min_score"):
         fields["min_score"] = request.form["min_score"]
-    if upload is not None and upload.filename:
-        answer = api("POST", "/scans", form=fields, files={
+    sent_file = upload is not None and bool(upload.filename)
+    if sent_file:  # the text too: with both, the API says which to send
+        answer = api("POST", "/scans", form={**fields, "text": text}, files={
             "file": (upload.read(), upload.filename, upload.mimetype or
                      "application/octet-stream")})
-        text = None
     else:
         body = {"text": text, **fields, "project_id": fields["project_id"] or None}
         if "min_score" in body:
@@ -52,12 +54,12 @@ def scan():
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
             return render_template("console/scan.html", projects=_projects(),
                                    defaults=_defaults(), error=words(answer),
-                                   errors=answer.errors, text=text or "",
+                                   errors=answer.errors, text=text,
                                    project_id=fields["project_id"]), answer.status
         return failed(answer)
     # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
     scan_id = answer.json["scan_id"]
-    if text is not None:
+    if not sent_file:
         just_scanned().keep(current_user()["id"], scan_id, text)
     return redirect(url_for("console.scan_view", scan_id=scan_id), code=303)
 
