@@ -19,9 +19,11 @@ import uuid
 import pytest
 import requests
 
+from reliability.cluster import RABBITMQ_SERVER, CeleryWorker, RabbitMQServer
 from reliability.servers import LOOPBACK, ServiceProcess, wait_until
 from testkit.llm_server import FakeLLMServer
 from tests.helpers import PASSWORD
+from tests.real_parts import require_or_skip
 
 RISK = "The vendor may miss the May deadline."
 TEXT = f"Weekly status. {RISK} The team had lunch."
@@ -161,4 +163,95 @@ def test_a_request_held_past_the_grace_period_does_not_hold_the_exit(tmp_path):
         assert stored_scans(tmp_path) == 0
     finally:
         llm.stop()
+        service.stop()
+
+
+# --- Celery workers ----------------------------------------------------------------------
+
+def test_a_stop_wakes_the_workers_event_loop_from_its_poll(monkeypatch):
+    """Celery's SIGTERM handler only marks the worker as stopping; its event loop, polling
+    until the next broker timer (up to kombu's 10 s), saw it that much later. The
+    ``worker_shutting_down`` receiver, run as the signal handler is, on the loop's own
+    thread right before it polls, wakes the loop: its poll returns at once."""
+    from kombu.asynchronous import Hub, get_event_loop, set_event_loop
+    from kombu.asynchronous.timer import Timer
+
+    from service.jobs import worker
+
+    woken = threading.Event()
+    monkeypatch.setattr(worker, "_nothing", woken.set)  # what the woken loop runs
+    hub = Hub(timer=Timer(max_interval=10.0))  # a worker's (celery.worker.components.Timer)
+    watched, other_end = socket.socketpair()  # a loop polls while it watches something
+    hub.add_reader(watched.fileno(), lambda *_: None)
+    hub.call_later(600, lambda: None)  # the next timer: a poll of kombu's longest wait
+    stops = []
+
+    def stop_once():  # a tick runs on the loop's thread just before its poll
+        if not stops:
+            stops.append(worker.wake_for_shutdown(sig="SIGTERM", how="Warm", exitcode=0))
+
+    hub.on_tick.add(stop_once)
+    previous = get_event_loop()
+    set_event_loop(hub)
+    loop = hub.create_loop()
+
+    def run():
+        while not woken.is_set():
+            next(loop)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        assert woken.wait(5), "the event loop was not woken"  # its poll alone: 10 s
+    finally:
+        woken.set()  # the runner stops after its poll, which this ends
+        other_end.send(b"x")
+        runner.join(timeout=30)
+        set_event_loop(previous)
+        hub.close()
+        watched.close()
+        other_end.close()
+
+
+@pytest.fixture
+def rabbitmq(tmp_path):
+    """A RabbitMQ node of the test's own (the brokers of other tests' workers never see
+    its tasks)."""
+    if RABBITMQ_SERVER is None:
+        require_or_skip("rabbitmq-server is not installed")
+    node = RabbitMQServer(tmp_path / "rabbitmq").start()
+    yield node
+    node.stop()
+
+
+def test_sigterm_lets_a_worker_finish_its_document_and_exit_0(tmp_path, rabbitmq):
+    llm = HeldLLM()
+    llm.start()
+    settings = {"CELERY_BROKER_URL": rabbitmq.url(), "LLM_BASE_URL": llm.base_url,
+                "LLM_MODEL": "held-model", "LLM_TIMEOUT_S": "300",
+                "LLM_SCAN_TIMEOUT_S": "300"}
+    service = service_process(tmp_path, **settings).start()
+    worker = CeleryWorker("stopping", {**service.env, "LOG_LEVEL": "WARNING"},
+                          tmp_path / "worker.log")
+    try:
+        worker.start().wait_ready(timeout_s=120)
+        headers = bearer(service.base_url)
+        sent = requests.post(service.base_url + "/api/v1/jobs", headers=headers, timeout=60,
+                             data={"force_llm": "true"},
+                             files=[("files", ("report.txt", TEXT.encode()))])
+        assert sent.status_code == 202, sent.text
+        assert llm.asked.wait(120), worker.log_tail()  # the worker's document is in the LLM
+
+        worker.process.send_signal(signal.SIGTERM)  # to the worker, as to a container's PID 1
+
+        assert wait_until(lambda: "Warm shutdown" in worker.log_tail(), 30), worker.log_tail()
+        assert worker.alive()  # finishing the document it holds
+        llm.release()
+        assert worker.process.wait(timeout=120) == 0, worker.log_tail()
+        job = requests.get(f"{service.base_url}/api/v1/jobs/{sent.json()['job_id']}",
+                           headers=headers, timeout=30).json()
+        assert (job["status"], job["done"], job["failed"]) == ("done", 1, 0), job
+    finally:
+        llm.stop()
+        worker.stop()
         service.stop()
