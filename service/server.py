@@ -70,6 +70,7 @@ def serve(app: Flask, settings: Settings) -> None:
         busy = _drain(sockets, server.adj.asyncore_use_poll, deadline)
         server.task_dispatcher.shutdown(cancel_pending=True,
                                         timeout=max(0.0, deadline - time.monotonic()))
+        _wake.clear()  # before the pipe closes: a later signal has nothing to wake
         wasyncore.close_all(sockets)
         if busy:
             log.warning("stopped with %d requests unanswered after SHUTDOWN_GRACE_S "

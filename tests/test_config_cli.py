@@ -312,6 +312,17 @@ def test_create_admin_works_in_a_fresh_checkout_as_make_run_does(tmp_path):
             db.engine.dispose()
 
 
+def test_a_command_runs_as_development_only_where_production_could_not_start():
+    """A SECRET_KEY without RISKSCAN_ENV is a production install's (`python -m service`
+    serves production there): its commands stay production (the seed asks first)."""
+    from service.cli import command_settings
+
+    assert command_settings({}).RISKSCAN_ENV == "development"
+    assert command_settings({"SECRET_KEY": "a-production-secret-key"}).RISKSCAN_ENV == (
+        "production")
+    assert command_settings({"RISKSCAN_ENV": "testing"}).RISKSCAN_ENV == "testing"
+
+
 @pytest.mark.parametrize(("env", "line"), [
     ({"RISKSCAN_ENV": "production"},
      ("Error: configuration error: SECRET_KEY: required when RISKSCAN_ENV=production "
