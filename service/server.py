@@ -36,14 +36,16 @@ _wake: list = []  # the serving loop's wake-up (its trigger's pull), once it run
 
 
 def stop_on_signals() -> None:
-    """From now on SIGTERM and SIGINT stop the server. Called before the app is built, so
-    that a stop asked for while it starts (migrations, the model's load) is kept: the
-    process then exits once started instead of serving."""
+    """From now on SIGTERM and SIGINT stop the process (as PID 1 too): while it starts
+    (migrations, the model's load), at once, since nothing is served yet; once it serves,
+    gracefully (serve); a second signal while it stops, at once. Exit status 0 each time."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
 
 
 def _stop(_signum, _frame) -> None:
+    if not _wake or _stopping.is_set():
+        raise SystemExit(0)
     _stopping.set()
     for wake in _wake:
         wake()  # a byte down a pipe: the loop's poll returns now
