@@ -27,8 +27,12 @@ API_JSON_TYPES = ("application/json", "application/problem+json")
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """The app factory: reads as the table of contents of the service."""
-    settings = settings or Settings.from_env()
+    """The app factory: reads as the table of contents of the service. Without settings,
+    the ``flask`` command's (service/cli.py: command_settings)."""
+    if settings is None:
+        from service.cli import command_settings
+
+        settings = command_settings()
     app = Flask(__name__, instance_relative_config=True)
     configure_app(app, settings)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)

@@ -1,9 +1,9 @@
-"""``python -m service``: migrate the database, then serve on waitress."""
+"""``python -m service``: migrate the database, then serve on waitress until SIGTERM
+(service/server.py: a graceful stop, exit status 0)."""
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import sys
 
@@ -49,10 +49,11 @@ def main() -> int:
         return 2
 
     from flask_migrate import upgrade
-    from waitress import serve
 
     from service import create_app
+    from service.server import serve, stop_on_signals
 
+    stop_on_signals()
     app = create_app(settings)
     if settings.AUTO_MIGRATE:
         with app.app_context():
@@ -60,10 +61,7 @@ def main() -> int:
     from service.jobs.queue import resume
 
     resume(app)  # the jobs an earlier process left under way (no broker configured)
-    logging.getLogger("riskscan").info(
-        "serving on http://%s:%s", settings.HOST, settings.PORT)
-    serve(app, host=settings.HOST, port=settings.PORT, threads=settings.WAITRESS_THREADS,
-          ident="riskscan")
+    serve(app, settings)
     return 0
 
 

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import click
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
 from service import audit
+from service.config import ConfigError, Settings
 from service.extensions import db
+
+
+def command_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of a ``flask --app service`` command, from the environment.
+
+    With neither RISKSCAN_ENV nor SECRET_KEY set (a fresh checkout), development, as
+    ``make run`` serves it: production cannot start without a SECRET_KEY, so such an
+    environment serves no production database. A bad setting is one line, not a traceback.
+    """
+    environ = os.environ if environ is None else environ
+    if not environ.get("RISKSCAN_ENV", "").strip() and not environ.get("SECRET_KEY", "").strip():
+        environ = {**environ, "RISKSCAN_ENV": "development"}
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def sentences(messages: dict) -> str:
+    """A schema's messages as a person reads them: ``field: sentence`` each."""
+    return " ".join(f"{field}: {' '.join(map(str, texts))}" for field, texts in messages.items())
 
 
 def register(app: Flask) -> None:
@@ -67,7 +92,7 @@ def register(app: Flask) -> None:
         try:
             NewUserSchema().load({"email": email, "password": password})
         except ValidationError as exc:
-            raise click.ClickException(str(exc.messages)) from None
+            raise click.ClickException(sentences(exc.messages)) from None
         user = user_by_email(email)
         if user is None:
             user = create_user(email, password, role="admin")

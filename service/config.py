@@ -98,6 +98,9 @@ class Settings:
     HOST: str = _setting("127.0.0.1", doc="address waitress listens on")
     PORT: int = _setting(8000, _int, "port waitress listens on")
     WAITRESS_THREADS: int = _setting(8, _int, "request threads per process")
+    SHUTDOWN_GRACE_S: float = _setting(
+        8.0, _float, "seconds a SIGTERM leaves the requests in flight to finish before "
+        "`python -m service` exits")
     DATABASE_URL: str = _setting("", doc="SQLAlchemy URL; SQLite under instance/ when empty")
     AUTO_MIGRATE: bool = _setting(True, _bool, "apply migrations when `python -m service` starts")
     SECRET_KEY: str = _setting("", doc="signs tokens; required outside development")
@@ -226,6 +229,7 @@ class Settings:
             "LOG_LEVEL": self.LOG_LEVEL in LOG_LEVELS,
             "PORT": 0 <= self.PORT <= 65535,
             "WAITRESS_THREADS": self.WAITRESS_THREADS >= 1,
+            "SHUTDOWN_GRACE_S": 0 <= self.SHUTDOWN_GRACE_S <= 3600,
             "ACCESS_TOKEN_EXPIRE_MINUTES": self.ACCESS_TOKEN_EXPIRE_MINUTES >= 1,
             "REFRESH_TOKEN_EXPIRE_DAYS": self.REFRESH_TOKEN_EXPIRE_DAYS >= 1,
             "REFRESH_TOKEN_MAX_DAYS": self.REFRESH_TOKEN_MAX_DAYS >= self.REFRESH_TOKEN_EXPIRE_DAYS,

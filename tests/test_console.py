@@ -390,8 +390,9 @@ def test_a_rate_limited_sign_in_says_when_to_retry(make_app):
 def test_a_pasted_text_comes_back_with_its_risks_marked(scan_browser):
     client, _ = scan_browser
     token = csrf_of(client)
-    response = client.post("/app/scan", data={"text": RISKY, "csrf_token": token})
-    assert response.status_code == 201
+    response = client.post("/app/scan", data={"text": RISKY, "csrf_token": token},
+                           follow_redirects=True)
+    assert response.status_code == 200
     page = html(response)
     marks = re.findall(r'<mark id="mark-\d+" data-category="(\w+)" data-score="(\d+%)"'
                        r'[^>]*>([^<]*)</mark>', page)
@@ -401,10 +402,41 @@ def test_a_pasted_text_comes_back_with_its_risks_marked(scan_browser):
     assert "Findings by category" in page
 
 
+def stored_scans(app, user_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from service.extensions import db
+    from service.models import Scan
+
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(Scan).where(
+            Scan.user_id == user_id))
+        db.session.remove()
+    return count
+
+
+def test_a_scan_redirects_to_its_page_and_a_reload_stores_no_second_scan(scan_app,
+                                                                           scan_browser):
+    """Post/Redirect/Get: the browser lands on the scan's own page, which a reload asks for
+    again instead of posting the form a second time."""
+    client, user = scan_browser
+    posted = client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)})
+
+    assert posted.status_code == 303
+    assert re.fullmatch(r"/app/scans/[0-9a-f-]{36}", posted.headers["Location"])
+    landed = client.get(posted.headers["Location"])  # the page right after: the whole text
+    assert landed.status_code == 200
+    assert "The team had lunch together on Friday." in html(landed)
+    reloaded = client.get(posted.headers["Location"])  # a reload is that GET again
+    assert reloaded.status_code == 200 and "Findings by category" in html(reloaded)
+    assert stored_scans(scan_app, user["id"]) == 1
+
+
 def test_hostile_text_is_shown_not_run(scan_browser):
     client, _ = scan_browser
     text = RISKY + ' <script>alert(1)</script> <img src=x onerror="alert(1)">'
-    response = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+    response = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)},
+                           follow_redirects=True)
     page = html(response)
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -418,6 +450,64 @@ def test_an_empty_text_is_the_form_again_with_the_apis_words(scan_browser):
             'or whitespace. Text: Empty or whitespace only.</p>') in html(response)
     assert '<p class="field-error" id="text-error">Empty or whitespace only.</p>' in html(
         response)
+
+
+@pytest.fixture
+def limited_browser(make_app, scan_model_dir):
+    """A signed-in browser of an app whose texts may have 300 characters at most."""
+    app = make_app(MODEL_DIR=str(scan_model_dir), MAX_DOCUMENT_CHARS=300)
+    user = Accounts(app, app.test_client()).register()
+    client = app.test_client()
+    assert sign_in(client, user["email"]).status_code == 302
+    return app, client, user
+
+
+def test_a_browsers_line_breaks_count_once_against_the_text_limit(limited_browser):
+    """A browser sends a text area's line breaks as CRLF: 21 lines of 13 characters are 293
+    characters to scan (within 300), not 313."""
+    app, client, user = limited_browser
+    text = "\r\n".join([RISKY[:13]] * 21)
+
+    posted = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+
+    assert posted.status_code == 303, html(posted)
+    from sqlalchemy import select
+
+    from service.extensions import db
+    from service.models import Scan
+
+    with app.app_context():
+        stored = db.session.scalars(select(Scan.text_length).where(
+            Scan.user_id == user["id"])).all()
+        db.session.remove()
+    assert stored == [293]
+
+
+def test_a_text_over_the_limit_is_said_in_words_without_the_settings_name(limited_browser):
+    _, client, _ = limited_browser
+    text = "The vendor may miss the deadline. " * 10  # 340 characters
+
+    refused = client.post("/app/scan", data={"text": text, "csrf_token": csrf_of(client)})
+
+    assert refused.status_code == 413
+    page = html(refused)
+    assert ('<p class="form-error" role="alert">The text has 340 characters; the limit is '
+            '300.</p>') in page
+    assert "MAX_DOCUMENT_CHARS" not in page
+    assert text in page  # the form again, with the text to shorten
+
+
+def test_a_file_and_a_text_together_are_refused_as_the_api_refuses_them(scan_app,
+                                                                        scan_browser):
+    client, user = scan_browser
+    refused = client.post("/app/scan", content_type="multipart/form-data", data={
+        "csrf_token": csrf_of(client), "text": RISKY,
+        "file": (io.BytesIO(RISKY.encode()), "week-1.txt")})
+
+    assert refused.status_code == 422
+    assert ('<p class="form-error" role="alert">Send either text or a file, not both. '
+            'Text: Leave empty when a file is sent.</p>') in html(refused)
+    assert stored_scans(scan_app, user["id"]) == 0
 
 
 def test_an_oversized_upload_is_refused_in_words(make_app, scan_model_dir):
@@ -441,8 +531,8 @@ def test_a_docx_is_scanned_and_its_original_downloads(scan_browser):
     document.save(data)
     response = client.post("/app/scan", data={
         "csrf_token": csrf_of(client), "file": (io.BytesIO(data.getvalue()), "week-1.docx")},
-        content_type="multipart/form-data")
-    assert response.status_code == 201, html(response)
+        content_type="multipart/form-data", follow_redirects=True)
+    assert response.status_code == 200, html(response)
     page = html(response)
     assert "week-1.docx" in page and "<mark" in page
     scan_id = re.search(r"/app/scans/([0-9a-f-]{36})/file", page).group(1)
@@ -452,7 +542,8 @@ def test_a_docx_is_scanned_and_its_original_downloads(scan_browser):
 
 
 def _scan(client) -> tuple[str, str]:
-    page = html(client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)}))
+    page = html(client.post("/app/scan", data={"text": RISKY, "csrf_token": csrf_of(client)},
+                            follow_redirects=True))
     scan_id = re.search(r'/app/scans/([0-9a-f-]{36})"', page).group(1)
     finding = re.search(r"/findings/(\d+)", page).group(1)
     return scan_id, finding
@@ -517,6 +608,19 @@ def test_history_lists_filters_and_deletes(scan_browser):
     assert deleted.headers["Location"] == "/app/scans"
     assert scan_id not in html(client.get("/app/scans"))
     assert client.get(f"/app/scans/{scan_id}").status_code == 404
+
+
+@pytest.mark.parametrize(("query", "label"), [
+    ("created_before=9999-12-31", "Until"),  # until the day's end: the day after overflows
+    ("created_after=0001-01-01T00:00:00%2B00:01", "From"),  # as typed, for the API to judge
+])
+def test_a_date_filter_out_of_range_is_the_forms_error(browser, query, label):
+    client, _ = browser
+    refused = client.get(f"/app/scans?{query}")
+
+    assert refused.status_code == 422
+    error = re.search(r'<p class="form-error" role="alert">(.*?)</p>', html(refused))
+    assert error and f"{label}: " in error.group(1), html(refused)
 
 
 def test_a_pages_api_call_is_logged_under_the_pages_request_id(scan_browser, caplog):

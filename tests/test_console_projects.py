@@ -103,7 +103,7 @@ def console_scan(browser: Browser, project_id: str, text: str) -> str:
     """A report scanned into the project through the console's scan form; the result page."""
     response = browser.post_form(f"/app/scan?project_id={project_id}", "/app/scan",
                                  {"text": text, "project_id": project_id})
-    assert response.status_code == 201, text_of(response)
+    assert response.status_code == 200, text_of(response)  # the scan's page, redirected to
     return text_of(response)
 
 
@@ -421,6 +421,7 @@ def test_the_exports_download_the_register_as_csv_and_xlsx(team, people, reporte
     response = viewer.get(f"/app/projects/{team.id}/export?format=csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert 'attachment; filename="Billing-migration-risks.csv"' == response.headers[
         "Content-Disposition"]
     rows = list(csv.reader(io.StringIO(text_of(response).lstrip("\ufeff"))))

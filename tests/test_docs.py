@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import unicodedata
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -85,6 +87,68 @@ def test_every_relative_markdown_link_resolves(path):
         if file_part and not (path.parent / file_part).exists():
             broken.append(target)
     assert broken == []
+
+
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading (github-slugger): its text as rendered (a link's
+    words, no markup), lowercased, punctuation and symbols dropped, each space a hyphen."""
+    text = INLINE_LINK.sub(r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).lower()
+    kept = (char for char in text if char in " -_"
+            or unicodedata.category(char)[0] in "LNM")
+    return "".join(kept).replace(" ", "-")
+
+
+def anchors_of(markdown: str) -> set[str]:
+    """The anchors of a page's headings; a repeated one gets -1, -2, … as on GitHub."""
+    anchors, seen = set(), {}
+    for heading in HEADING.findall(FENCE.sub("", markdown)):
+        slug = github_slug(heading)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(f"{slug}-{count}" if count else slug)
+    return anchors
+
+
+def anchored_links(markdown: str) -> list[tuple[str, str]]:
+    """(file, anchor) of each relative link with an anchor; file "" for the page itself."""
+    text = FENCE.sub("", markdown)
+    targets = LINK.findall(text) + REFERENCE.findall(text)
+    return [(target.split("#", 1)[0], unquote(target.split("#", 1)[1])) for target in targets
+            if "#" in target and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target)]
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_anchor_a_markdown_link_names_exists(path):
+    broken = []
+    for file_part, anchor in anchored_links(path.read_text(encoding="utf-8")):
+        target = (path.parent / file_part).resolve() if file_part else path
+        if target.suffix != ".md" or not target.is_file():
+            continue  # a file's existence is the test above; lines of code have no headings
+        if anchor not in anchors_of(target.read_text(encoding="utf-8")):
+            broken.append(f"{file_part}#{anchor}")
+    assert broken == []
+
+
+@pytest.mark.parametrize(("heading", "anchor"), [
+    ("A tour of the API", "a-tour-of-the-api"),
+    ("The LLM (`force_llm`)", "the-llm-force_llm"),
+    ("Beyond one machine: scale-out", "beyond-one-machine-scale-out"),
+    ("Keys, scopes & rotation", "keys-scopes--rotation"),
+    ("[Webhooks](webhooks.md) — what is sent", "webhooks--what-is-sent"),
+    ("Émigré data, 2.0", "émigré-data-20"),
+])
+def test_github_slugs(heading, anchor):
+    assert github_slug(heading) == anchor
+
+
+def test_a_repeated_heading_gets_a_numbered_anchor():
+    assert anchors_of("# Setup\n## Setup\n```\n# not a heading\n```\n## Setup\n") == {
+        "setup", "setup-1", "setup-2"}
 
 
 def test_the_link_pattern_finds_links():

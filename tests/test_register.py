@@ -442,6 +442,7 @@ def test_the_csv_export_is_the_register_as_a_sheet(team, client):
                  headers=team.owner_h)
     response = _export(client, team, "csv")
     assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="Billing-migration-risks.csv"')
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))

@@ -345,6 +345,9 @@ def test_list_is_newest_first_paginated_with_total(scan_client, owner):
     ("category=Budget", "category"), ("created_after=yesterday", "created_after"),
     ("created_before=2024-13-01", "created_before"), ("q=" + "x" * 256, "q"),
     ("colour=blue", "colour"), ("page=99999999999999999999", "page"),
+    # Valid times whose UTC falls outside years 1-9999: the database cannot hold them.
+    ("created_after=9999-12-31T23:59:59-14:00", "created_after"),
+    ("created_before=0001-01-01T00:00:00%2B00:01", "created_before"),
 ])
 def test_bad_page_or_filter_is_422(scan_client, owner, query, field):
     _, headers = owner

@@ -481,12 +481,12 @@ def test_the_scan_page_starts_at_the_default_project_and_no_project_means_none(t
     token = csrf_of(browser, "/app/scan")
     chosen_none = browser.post("/app/scan", data={"csrf_token": token, "text": VENDOR,
                                                   "project_id": ""})
-    assert chosen_none.status_code == 201
+    assert chosen_none.status_code == 303
     as_file = browser.post("/app/scan", content_type="multipart/form-data", data={
         "csrf_token": token, "project_id": "", "file": (io.BytesIO(VENDOR.encode()), "a.txt")})
-    assert as_file.status_code == 201
+    assert as_file.status_code == 303
     into = browser.post("/app/scan", data={"csrf_token": token, "text": VENDOR,
                                            "project_id": team.id})
-    assert into.status_code == 201
+    assert into.status_code == 303
     listed = client.get("/api/v1/scans", headers=team.editor_h).get_json()["items"]
     assert [s["project_id"] for s in listed] == [team.id, None, None]

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Response, abort, make_response, render_template
 
+from service.config import Settings
 from service.console.client import Answer
 
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
@@ -33,6 +34,11 @@ FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "
                "created_after": "From", "created_before": "Until", "event": "Event",
                "user_id": "User id", "scan_id": "Scan id"}
 
+# The API's details name the setting behind a limit, "(MAX_DOCUMENT_CHARS)", for whoever
+# runs the service; a person reading a page gets the limit without it.
+_SETTINGS = "|".join(name for name, _, _ in Settings.documentation())
+SETTING_NAMES = re.compile(rf" \((?:{_SETTINGS})\)")
+
 
 def error_page(status: int, detail: str | None = None, *, retry_after: str | None = None,
                error_id: str | None = None):
@@ -49,7 +55,8 @@ def words(answer: Answer) -> str:
         f"{FIELD_NAMES.get(name, name)}: "
         + (" ".join(map(str, messages)) if isinstance(messages, list) else str(messages))
         for name, messages in answer.errors.items())
-    text = f"{answer.detail} {fields}" if fields else answer.detail
+    detail = SETTING_NAMES.sub("", answer.detail)
+    text = f"{detail} {fields}" if fields else detail
     # The rate limiter sends Retry-After on every answer of a limited route, a 401 too.
     retry = answer.headers.get("Retry-After") if answer.status in (429, 503) else None
     return f"{text} Try again in {retry} seconds." if retry else text

@@ -8,8 +8,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, download, failed, safe_target, words
-from service.console.session import api, signed_in
+from service.console.just_scanned import just_scanned
+from service.console.pages import FIELD_NAMES, data_or_fail, download, failed, safe_target, words
+from service.console.session import api, current_user, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 
@@ -28,17 +29,19 @@ def scan_page():
 @console.post("/scan")
 @signed_in
 def scan():
-    text = request.form.get("text", "")
+    # A browser sends a text area's line breaks as CRLF; the text typed has one character
+    # for each, and so has the limit (MAX_DOCUMENT_CHARS).
+    text = request.form.get("text", "").replace("\r\n", "\n")
     upload = request.files.get("file")
     # The project is always sent, "No project" too: else the API would take the default.
     fields = {"project_id": request.form.get("project_id", "")}
     if request.form.get("min_score"):
         fields["min_score"] = request.form["min_score"]
-    if upload is not None and upload.filename:
-        answer = api("POST", "/scans", form=fields, files={
+    sent_file = upload is not None and bool(upload.filename)
+    if sent_file:  # the text too: with both, the API says which to send
+        answer = api("POST", "/scans", form={**fields, "text": text}, files={
             "file": (upload.read(), upload.filename, upload.mimetype or
                      "application/octet-stream")})
-        text = None
     else:
         body = {"text": text, **fields, "project_id": fields["project_id"] or None}
         if "min_score" in body:
@@ -51,17 +54,23 @@ def scan():
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
             return render_template("console/scan.html", projects=_projects(),
                                    defaults=_defaults(), error=words(answer),
-                                   errors=answer.errors, text=text or "",
+                                   errors=answer.errors, text=text,
                                    project_id=fields["project_id"]), answer.status
         return failed(answer)
-    return render_template("console/result.html", **_result(answer.json, text)), 201
+    # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
+    scan_id = answer.json["scan_id"]
+    if not sent_file:
+        just_scanned().keep(current_user()["id"], scan_id, text)
+    return redirect(url_for("console.scan_view", scan_id=scan_id), code=303)
 
 
 @console.get("/scans/<scan_id>")
 @signed_in
 def scan_view(scan_id: str):
+    """The scan's page; right after the scan form, with the text it sent (just_scanned)."""
     scan = data_or_fail(api("GET", f"/scans/{scan_id}"))
-    return render_template("console/result.html", **_result(scan, None))
+    text = just_scanned().take(current_user()["id"], scan["scan_id"])
+    return render_template("console/result.html", **_result(scan, text))
 
 
 @console.post("/scans/<scan_id>/findings/<int:finding_id>")
@@ -107,7 +116,12 @@ def history():
     query = {name: value for name in HISTORY_FILTERS
              if (value := request.args.get(name, "").strip())}
     page = request.args.get("page", "1")
-    answer = api("GET", "/scans", query={**_as_instants(query), "page": page, "per_page": 20})
+    instants, errors = _as_instants(query)
+    if errors:  # a day the API's instants cannot say
+        return render_template("console/history.html", scans=None, filters=query,
+                               error=" ".join(errors.values()), errors=errors,
+                               categories=RISK_LABELS, projects=_projects()), 422
+    answer = api("GET", "/scans", query={**instants, "page": page, "per_page": 20})
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
                                error=words(answer), errors=answer.errors,
@@ -117,19 +131,23 @@ def history():
                            categories=RISK_LABELS, projects=_projects())
 
 
-def _as_instants(query: dict) -> dict:
-    """The date inputs' days as the API's instants (UTC): after a day is from its start,
-    before a day is until its end. Anything else goes as typed, for the API to judge."""
+def _as_instants(query: dict) -> tuple[dict, dict]:
+    """(the date inputs' days as the API's instants (UTC), the form's errors): after a day
+    is from its start, before a day is until its end, the next day's start (none after
+    9999-12-31). Anything else goes as typed, for the API to judge."""
     from datetime import date, timedelta
 
-    instants = dict(query)
+    instants, errors = dict(query), {}
     for name, shift in (("created_after", 0), ("created_before", 1)):
         try:
             day = date.fromisoformat(query.get(name, ""))
         except ValueError:
             continue
-        instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
-    return instants
+        try:
+            instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
+        except OverflowError:
+            errors[name] = f"{FIELD_NAMES[name]}: Must be a day before {date.max}."
+    return instants, errors
 
 
 def _projects() -> list[dict]:

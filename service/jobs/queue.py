@@ -129,12 +129,12 @@ class Later:
                 self._busy -= 1
                 self._changed.notify_all()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
         with self._changed:
             self._stopped = True
             self._changed.notify_all()
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
 class Pool:
@@ -178,9 +178,11 @@ class Pool:
         except Exception:  # logged; the document stays for a restart
             log.exception("job document %s could not be run", document_id)
 
-    def shutdown(self) -> None:
-        self.later.shutdown()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, wait: bool = True) -> None:
+        """Cancel what has not started; ``wait``: until what runs has ended. The database
+        keeps both: resume() takes them up at the next start."""
+        self.later.shutdown(wait)
+        self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
 class Broker:

@@ -30,7 +30,7 @@ def worker_app() -> Flask:
         if _app is None:
             from service import create_app
 
-            _app = create_app()
+            _app = create_app(Settings.from_env())
     return _app
 
 
@@ -43,6 +43,25 @@ def configure_worker(**_) -> None:
     configure_celery(Settings.from_env())
     celery.conf.worker_proc_alive_timeout = PROCESS_START_TIMEOUT_S
     _warm_processes = True
+
+
+@signals.worker_shutting_down.connect
+def wake_for_shutdown(**_) -> None:
+    """SIGTERM is a warm shutdown (Celery's default): the worker takes no new task and ends
+    when its running ones have. Celery's handler only marks the worker as stopping; its
+    event loop sees that after its next poll, which may wait 10 s for a broker timer, as
+    long as a container's default stop grace period. Woken here (from a thread: a wake-up
+    from the loop's own thread is not sent), the shutdown starts at once."""
+    from kombu.asynchronous import get_event_loop
+
+    hub = get_event_loop()
+    if hub is not None:
+        threading.Thread(target=hub.call_soon, args=(_nothing,), name="riskscan-wake",
+                         daemon=True).start()
+
+
+def _nothing() -> None:
+    """What the woken event loop runs: the wake-up is the point."""
 
 
 @signals.worker_process_init.connect

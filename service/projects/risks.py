@@ -97,7 +97,7 @@ def export(args, project_id):
         body = to_xlsx(rows, project.name)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
-        body, mimetype = to_csv(rows), "text/csv; charset=utf-8"
+        body, mimetype = to_csv(rows), "text/csv"  # Flask adds "; charset=utf-8"
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": attachment(project.name, args["format"])})
 

@@ -4,7 +4,7 @@ from marshmallow import fields, validate
 from sqlalchemy import select
 
 from service.analysis.labels import LABELS
-from service.api import StrictBoolean, StrictFloat, page_of
+from service.api import StrictBoolean, StrictFloat, UTCDateTime, page_of
 from service.extensions import db, ma
 from service.models import RegisterLink
 from service.scans.listing import ScanSummary
@@ -129,9 +129,9 @@ class ScanFilterSchema(ma.Schema):
     source = fields.String(validate=validate.OneOf(("model", "llm")))
     category = fields.String(validate=validate.OneOf(LABELS[:-1]),
                              metadata={"description": "scans with a finding of this category"})
-    created_after = fields.AwareDateTime(default_timezone=UTC, metadata={
+    created_after = UTCDateTime(default_timezone=UTC, metadata={
         "description": "ISO 8601; UTC when no zone is given"})
-    created_before = fields.AwareDateTime(default_timezone=UTC)
+    created_before = UTCDateTime(default_timezone=UTC)
     q = fields.String(validate=validate.Length(max=255),
                       metadata={"description": "part of the filename"})
     project_id = fields.String(validate=validate.Length(max=36), metadata={

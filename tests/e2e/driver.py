@@ -137,7 +137,8 @@ def sign_in(page, email: str, password: str = PASSWORD) -> None:
 
 def submit_scan(page, *, text: str | None = None, file: Path | None = None,
                 project_id: str | None = None):
-    """Fill the scan page (where ``page`` is) and press Scan; the POST's response."""
+    """Fill the scan page (where ``page`` is) and press Scan; the POST's response (a 303 to
+    the scan's own page, which the browser then shows)."""
     if text is not None:
         page.get_by_label("Text", exact=True).fill(text)
     if file is not None:

@@ -157,7 +157,8 @@ def test_a_pasted_report_is_scanned_with_its_risks_highlighted(page, user, scree
     page.evaluate(WATCH_PROGRESS_JS)
     response = submit_scan(page)
 
-    assert response.status == 201
+    assert response.status == 303  # to the scan's own page (Post/Redirect/Get)
+    assert re.search(r"/app/scans/[^/]+$", page.url), page.url
     progress = json.loads(page.evaluate("() => sessionStorage.getItem('progress')"))
     assert progress["shown"] is True and progress["disabled"] is True, progress
     assert "Scanning…" in progress["text"], progress
@@ -201,6 +202,16 @@ def test_a_pasted_report_is_scanned_with_its_risks_highlighted(page, user, scree
 
     screenshots.take(page, "scan-result")
 
+    # A reload asks for the scan's page again: no form posted a second time, no new scan.
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    shown = scan_id(page)
+    with page.expect_response(lambda r: r.request.resource_type == "document") as reloaded:
+        page.reload()
+    assert reloaded.value.request.method == "GET" and reloaded.value.status == 200
+    assert dialogs == []
+    assert user_scans(page) == [shown]
+
 
 def test_a_correction_is_saved_by_the_page_and_kept(page, console_app, email):
     seeded = seed(console_app, email, reports=[STATUS_REPORT])
@@ -235,7 +246,7 @@ def test_an_uploaded_docx_is_scanned(page, user, tmp_path):
     sign_in(page, user.email)
     response = submit_scan(page, file=path)
 
-    assert response.status == 201
+    assert response.status == 303
     assert page.get_by_role("heading", level=1).inner_text() == DOCX_NAME
     marks = marked(page)
     assert {RESOURCE_RISK, BUDGET_RISK} <= marks.keys(), marks
@@ -311,13 +322,13 @@ def test_a_project_gets_two_reports(page, user):
     page.wait_for_url(re.compile(rf"/app/scan\?project_id={project_id}$"))
     assert page.get_by_label("Project", exact=True).input_value() == project_id
     first = submit_scan(page, text=PROJECT_REPORTS[0])
-    assert first.status == 201
+    assert first.status == 303
     assert page.get_by_role("link", name="Its register entry").count() >= 2
     assert page.get_by_role("link", name="its project's register").is_visible()
 
     page.goto(f"/app/scan?project_id={project_id}")
     second = submit_scan(page, text=PROJECT_REPORTS[1])
-    assert second.status == 201
+    assert second.status == 303
     assert {VENDOR_REWORDED, BUDGET_RISK} <= marked(page).keys()
 
 

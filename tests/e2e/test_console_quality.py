@@ -163,7 +163,7 @@ def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
     """At 360×740 a page fits its width: a wide table scrolls within its own box."""
     project = f"/app/projects/{user.project_id}"
     if screen == "result":
-        assert scan_text(phone, STATUS_REPORT).status == 201
+        assert scan_text(phone, STATUS_REPORT).status == 303
     else:
         path = {"scan": "/app/scan", "history": "/app/scans", "register": project,
                 "changes": f"{project}/changes", "review": "/app/review"}[screen]
