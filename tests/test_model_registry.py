@@ -494,6 +494,69 @@ def test_api_keys_read_with_admin_read_and_activate_only_with_admin_write(deploy
     assert scan(client, headers)["model_version"] == "v2"
 
 
+def test_a_candidate_whose_warm_up_fails_is_refused_and_the_old_model_serves_on(
+        deployed, monkeypatch):
+    """v2 passes its check, then fails on the warm-up's widest batches (as a model out of
+    memory would): refused with the reason, nothing of it resident, v1 serves on and the
+    process stays ready."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    app, client, headers, _ = deployed
+    monkeypatch.setattr(analyzers_module, "_warmups", weakref.WeakKeyDictionary())  # afresh
+    classify = TransformerAnalyzer.classify
+
+    def wide_batches_fail(self, sentences, **options):
+        if self.version == "v2" and any(isinstance(s, str) and set(s.split()) == {"delay"}
+                                        for s in sentences):
+            raise RuntimeError("out of memory on a batch of the warm-up")
+        return classify(self, sentences, **options)
+
+    monkeypatch.setattr(TransformerAnalyzer, "classify", wide_batches_fail)
+    before = set(map(id, analyzers_module._models.values()))
+
+    body = assert_problem(client.post("/api/v1/admin/models/v2/activate", headers=headers),
+                          422)
+
+    reason = "its warm-up failed (RuntimeError: out of memory on a batch of the warm-up)"
+    assert (body["title"], body["detail"]) == ("Model refused", f"Model v2 cannot serve: {reason}")
+    assert set(map(id, analyzers_module._models.values())) <= before
+    assert scan(client, headers)["model_version"] == "v1"
+    assert deployment_rows(app) == 0 and audit_events(app, "model_activated") == []
+    listed = {m["version"]: m for m in
+              client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
+    assert (listed["v2"]["state"], listed["v2"]["reason"]) == ("broken", reason)
+    ready = client.get("/ready")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"]["warmup"] == {"ok": True, "done": True}
+
+
+def test_ready_after_a_swap_reports_the_new_models_warm_up_in_every_process(
+        deployed, make_app, monkeypatch):
+    """After an activation, in the process asked and in one that follows it: /ready is 200,
+    and its checks are the new model's (its version, its own warm-up), not the old one's."""
+    app, client, headers, _ = deployed
+    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    old = app.extensions["riskscan.warmup"]
+    monkeypatch.setattr(analyzers_module, "_warmups", weakref.WeakKeyDictionary())  # afresh
+
+    assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
+    assert sync(other) is True
+
+    for process in (app, other):
+        process_client = process.test_client()
+        anonymous = process_client.get("/ready")
+        assert anonymous.status_code == 200, anonymous.get_json()
+        assert anonymous.get_json()["checks"]["warmup"] == {"ok": True, "done": True}
+        checks = process_client.get("/ready", headers=headers).get_json()["checks"]
+        model = process.extensions["riskscan.analyzers"].model
+        warmed = analyzers_module._warmups[model]
+        assert warmed is not old and checks["warmup"] == warmed.readiness()
+        assert checks["warmup"]["ok"] and checks["warmup"]["sentences"] > 0
+        assert checks["analyzers"]["model"]["version"] == "v2"
+        assert (checks["deployment"]["following"], checks["deployment"]["serving"]) == (
+            True, "v2")
+
+
 def test_a_refused_model_leaves_nothing_resident(deployed):
     """A candidate that fails its check is dropped from the process's cache of models."""
     _, client, headers, _ = deployed
