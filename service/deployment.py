@@ -6,7 +6,8 @@ what; the process that was asked swaps at once, every other process (the API's, 
 workers') within MODEL_SYNC_S seconds: its follower thread calls ``sync``, which loads the
 row's version when the row's generation moves. A candidate that fails to load or check is
 refused and nothing changes. Rollback returns to the version active before, from a short
-history kept in the row. Loading happens with no row lock held: a change that lands while a
+history kept in the row, passing over versions that can no longer serve (a folder deleted,
+a model refused). Loading happens with no row lock held: a change that lands while a
 candidate loads wins, and the slower request gets a 409.
 
 A scan holds the analyzer it started with (service/analyzers.py: ``install``), so a swap
@@ -111,19 +112,43 @@ def activate(caller, version: str) -> tuple[ModelDeployment, float]:
     return _switch(caller, row, model, version, "model_activated"), seconds
 
 
-def rollback(caller) -> tuple[ModelDeployment, float]:
-    """Return to the version active before this one. 409 when there is none or raced."""
+def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:
+    """Return to the newest earlier version that serves: (the row, seconds its load and
+    check took, the newer ones passed over with why). A version whose folder is gone, or
+    that is refused, is passed over and leaves the history with the ones after it; a
+    history of which none serves is a 409 naming each, and nothing changes (a folder put
+    back makes it serve again). 409 too when there is none, or raced."""
     settings = current_app.config["SETTINGS"]
     row = current_state()
     if row is None or not row.previous_versions:
         raise APIError(409, "There is no earlier version to roll back to.")
-    version, generation = row.previous_versions[-1], row.generation
+    history, active, generation = list(row.previous_versions), row.active_version, row.generation
     db.session.close()
-    model, seconds = _load(settings, version)
-    row = _locked_row(row.active_version)
+    skipped = []
+    for index in reversed(range(len(history))):
+        version = history[index]
+        try:
+            if version == active:
+                raise APIError(409, "it is the active version")
+            model, seconds = _load(settings, version)
+            break
+        except APIError as error:
+            skipped.append({"version": version, "reason": _why_not(error)})
+    else:
+        raise APIError(409, "No earlier version can serve, so nothing changed: " + "; ".join(
+            f"{item['version']}: {item['reason']}" for item in skipped))
+    row = _locked_row(active)
     _unchanged(row, generation)
-    row.previous_versions = row.previous_versions[:-1]
-    return _switch(caller, row, model, version, "model_rolled_back"), seconds
+    row.previous_versions = history[:index]
+    passed = {"skipped": [item["version"] for item in skipped]} if skipped else {}
+    return _switch(caller, row, model, version, "model_rolled_back", **passed), seconds, skipped
+
+
+def _why_not(error: APIError) -> str:
+    """Why a version of the history cannot serve, in the words of rollback's answer."""
+    if isinstance(error, registry.ModelRefused):
+        return error.reason
+    return "not in the models root" if error.status == 404 else error.detail
 
 
 def sync(app: Flask) -> bool:
@@ -277,13 +302,14 @@ def _unchanged(row: ModelDeployment, generation: int) -> None:
                             "list the models and ask again.")
 
 
-def _switch(caller, row: ModelDeployment, model, version: str, event: str) -> ModelDeployment:
+def _switch(caller, row: ModelDeployment, model, version: str, event: str,
+            **details) -> ModelDeployment:
     """Write the change and its audit event, commit, then swap this process's model."""
     previous, generation = row.active_version or None, row.generation + 1
     row.active_version, row.generation = version, generation
     row.changed_at, row.changed_by = utcnow(), caller.id
     audit.record(event, actor_id=caller.id, **{"from": previous, "to": version,
-                                               "generation": generation})
+                                               "generation": generation}, **details)
     trial = shadow.running(version) if row.shadow_version == version else None
     if trial is not None:  # the candidate serves now: its trial is over
         shadow.close(trial, "activated", actor_id=caller.id)

@@ -632,15 +632,17 @@ class ShadowReading(db.Model):
     """What a shadow model made of one scan beside the model that answered it: the
     sentences read, how many got the same label from both, and each that did not
     (``disagreements``: sentence, offsets, both labels and risk scores). The scan's stored
-    findings are never changed; ``scan_id`` has no foreign key, so that deleting a scan
-    leaves the trial's figures as they were."""
+    findings are never changed. The disagreements quote the scan's text, so the reading
+    goes with its scan (deleted, or with its user): the trial's figures are then those of
+    the scans that remain, and its count of scans read stays as it was."""
 
     __tablename__ = "shadow_readings"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     trial_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("shadow_trials.id", ondelete="CASCADE"), index=True)
-    scan_id: Mapped[str] = mapped_column(String(36))
+    scan_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
     active_version: Mapped[str] = mapped_column(String(128))
     sentences: Mapped[int] = mapped_column(Integer)
     agreed: Mapped[int] = mapped_column(Integer)

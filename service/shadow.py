@@ -10,7 +10,8 @@ skipped and counted, so the shadow never makes a scan wait. The reader's thread 
 lowest CPU priority (ONNX Runtime's own threads do not: the rate and the queue bound it),
 reads the scan's sentences with the candidate at the scan's operating point,
 and stores one ``shadow_readings`` row: the sentences, how many got the same label, and each
-that did not with both labels and risk scores. Stored findings are never touched. The
+that did not with both labels and risk scores, quoted: the row goes with its scan (a
+foreign key), deleted or with its user. Stored findings are never touched. The
 count of scans read is kept under the deployment row's lock, so the limit holds over every
 process; the reading that reaches it ends the trial. A trial also ends on DELETE and when
 its version is activated; the candidate then leaves memory. A version's latest trial stays
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.analysis.labels import NONE
@@ -152,7 +154,9 @@ class Reader:
             disagreements=disagreements))
 
     def _store(self, app: Flask, trial: Trial, reading: ShadowReading) -> None:
-        """Count the reading under the deployment row's lock: at the limit, the trial ends."""
+        """Count the reading under the deployment row's lock: at the limit, the trial ends.
+        A scan deleted while it was read leaves nothing: its reading would quote it (the
+        foreign key refuses it), and it is not counted."""
         with self._lock:
             skipped, self._skipped = self._skipped, 0
         try:
@@ -167,6 +171,10 @@ class Reader:
             if ended:
                 close(row, "limit", actor_id=None)
             db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            log.info("scan %s was deleted while the shadow model read it", reading.scan_id)
+            return
         finally:
             db.session.close()
         if ended:

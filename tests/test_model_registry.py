@@ -23,8 +23,9 @@ import pytest
 from sqlalchemy import func, select
 
 from service import analyzers as analyzers_module
+from service import registry
 from service.analysis.check import CHECK_FILE, write_check
-from service.deployment import sync
+from service.deployment import HISTORY, sync
 from service.extensions import db
 from service.models import AuditEvent, ModelDeployment
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
@@ -81,6 +82,19 @@ def models_root(tmp_path_factory, scan_model_dir):
     leaky = _version(root, "leaky", source, skip={"model.safetensors", "config.json"})
     (leaky / "config.json").symlink_to(outside / "elsewhere" / "config.json")
     (root / "current").write_text("v1\n")
+    return root
+
+
+def own_root(root, models_root, names):
+    """A models root of the test's own under ``root``: each of ``names`` the files of v1
+    (or v2, for ``v2``) with its check.json, ``current`` naming the first. A test that
+    removes a version, or whose models must not be shared with other tests' apps, uses it."""
+    root.mkdir()
+    for name in names:
+        source = models_root / ("v2" if name == "v2" else "v1")
+        folder = _version(root, name, source)
+        shutil.copy2(source / CHECK_FILE, folder / CHECK_FILE)
+    (root / "current").write_text(f"{names[0]}\n")
     return root
 
 
@@ -308,16 +322,134 @@ def test_scans_in_flight_finish_on_their_model_and_the_old_one_is_freed_after(
     assert inner() is None, "v1 stays in memory after its last scan"
 
 
-def test_two_activations_at_once_one_wins_the_other_is_told(deployed):
-    app, _, headers, _ = deployed
-    responses = at_once(app, "POST", "/api/v1/admin/models/v2/activate", parallel=2,
+CHANGED = "The active model changed while this one was loading; list the models and ask again."
+
+
+def test_two_activations_at_once_one_wins_the_other_is_told(deployed, monkeypatch):
+    """The first request is held while its candidate loads (no lock held), the second
+    activates meanwhile: the first, released, finds the row moved on and changes nothing."""
+    app, client, headers, admin = deployed
+    inside, release = threading.Event(), threading.Event()
+    load = registry.load
+
+    def held(settings, version):
+        if not inside.is_set():
+            inside.set()
+            assert release.wait(600), "the test never released the first activation"
+        return load(settings, version)
+
+    monkeypatch.setattr(registry, "load", held)
+    first = []
+    thread = threading.Thread(target=lambda: first.append(app.test_client().post(
+        "/api/v1/admin/models/v2/activate", headers=headers)))
+    thread.start()
+    assert inside.wait(600), "the first activation never loaded its candidate"
+
+    second = client.post("/api/v1/admin/models/v2/activate", headers=headers)
+    release.set()
+    thread.join(600)
+
+    assert second.status_code == 200, second.get_json()
+    assert assert_problem(first[0], 409)["detail"] == CHANGED
+    assert audit_events(app, "model_activated") == [
+        ("model_activated", admin["id"], {"from": "v1", "to": "v2", "generation": 1})]
+    row = current_row(app)
+    assert (row.active_version, row.previous_versions, row.generation) == ("v2", ["v1"], 1)
+    assert scan(client, headers)["model_version"] == "v2"
+
+
+def current_row(app) -> ModelDeployment:
+    with app.app_context():
+        row = db.session.get(ModelDeployment, ModelDeployment.ROW)
+        db.session.expunge(row)
+        return row
+
+
+def test_two_rollbacks_at_once_one_wins_the_other_is_told(deployed, monkeypatch):
+    """Both requests have read the row when they load the version before (a barrier);
+    one writes it first, and the other changes nothing: one step back, not two."""
+    app, client, headers, admin = deployed
+    assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
+    both = threading.Barrier(2)
+    load = registry.load
+
+    def loading(settings, version):
+        both.wait(600)
+        return load(settings, version)
+
+    monkeypatch.setattr(registry, "load", loading)
+    responses = at_once(app, "POST", "/api/v1/admin/models/rollback", parallel=2,
                         headers=headers)
+
     assert sorted(r.status_code for r in responses) == [200, 409]
     refused = next(r for r in responses if r.status_code == 409)
-    assert assert_problem(refused, 409)["detail"] in (
-        "Model v2 is the active version already.",
-        "The active model changed while this one was loading; list the models and ask again.")
-    assert len(audit_events(app, "model_activated")) == 1
+    assert assert_problem(refused, 409)["detail"] == CHANGED
+    assert audit_events(app, "model_rolled_back") == [
+        ("model_rolled_back", admin["id"], {"from": "v2", "to": "v1", "generation": 2})]
+    row = current_row(app)
+    assert (row.active_version, row.previous_versions, row.generation) == ("v1", [], 2)
+    assert scan(client, headers)["model_version"] == "v1"
+
+
+def test_rollback_skips_a_version_whose_folder_is_gone(make_app, models_root, tmp_path):
+    """v1, then v2, then v3; v2's folder is deleted. Rollback reached for v2 and answered
+    its 404 forever: it passes over v2, says so, and serves v1."""
+    root = own_root(tmp_path / "models", models_root, ("v1", "v2", "v3"))
+    app = make_app(MODEL_DIR=str(root))
+    client = app.test_client()
+    admin, headers = Accounts(app, client).user(role="admin")
+    for version in ("v2", "v3"):
+        activated = client.post(f"/api/v1/admin/models/{version}/activate", headers=headers)
+        assert activated.status_code == 200, activated.get_json()
+    shutil.rmtree(root / "v2")
+
+    response = client.post("/api/v1/admin/models/rollback", headers=headers)
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["active_version"], body["previous_versions"], body["generation"]) == (
+        "v1", [], 3)
+    assert body["skipped"] == [{"version": "v2", "reason": "not in the models root"}]
+    assert scan(client, headers)["model_version"] == "v1"
+    assert audit_events(app, "model_rolled_back") == [
+        ("model_rolled_back", admin["id"],
+         {"from": "v3", "to": "v1", "generation": 3, "skipped": ["v2"]})]
+    assert assert_problem(client.post("/api/v1/admin/models/rollback", headers=headers),
+                          409)["detail"] == "There is no earlier version to roll back to."
+
+
+def test_the_history_keeps_the_last_ten_and_rollback_says_when_none_can_serve(deployed):
+    """A row whose history is full: an activation drops the oldest. Back on v1, every
+    version left is gone or refused: a 409 names each with why, and nothing changes."""
+    app, client, headers, _ = deployed
+    older = [f"gone-{n}" for n in range(HISTORY - 1)] + ["miswritten"]
+    with app.app_context():
+        db.session.add(ModelDeployment(id=ModelDeployment.ROW, active_version="v1",
+                                       previous_versions=older, generation=0))
+        db.session.commit()
+
+    activated = client.post("/api/v1/admin/models/v2/activate", headers=headers)
+    assert activated.status_code == 200, activated.get_json()
+    assert activated.get_json()["previous_versions"] == [*older[1:], "v1"]
+    rolled = client.post("/api/v1/admin/models/rollback", headers=headers)
+    assert rolled.status_code == 200, rolled.get_json()
+    assert (rolled.get_json()["active_version"], rolled.get_json()["previous_versions"],
+            rolled.get_json()["skipped"]) == ("v1", older[1:], [])
+
+    refused = assert_problem(client.post("/api/v1/admin/models/rollback", headers=headers),
+                             409)
+    reasons = ["miswritten: the built-in scan does not find what check.json records",
+               *(f"gone-{n}: not in the models root" for n in reversed(range(1, HISTORY - 1)))]
+    detail = refused["detail"]
+    assert detail.startswith("No earlier version can serve, so nothing changed: ")
+    where = [detail.find(reason) for reason in reasons]  # each named, newest first
+    assert -1 not in where and where == sorted(where), detail
+    assert "gone-0" not in detail
+    row = current_row(app)
+    assert (row.active_version, row.previous_versions, row.generation) == ("v1", older[1:], 2)
+    assert scan(client, headers)["model_version"] == "v1"
+    assert [event[2]["to"] for event in audit_events(
+        app, "model_activated", "model_rolled_back")] == ["v2", "v1"]
 
 
 def test_another_process_follows_the_database_and_not_its_own_settings(deployed, make_app):
@@ -378,6 +510,69 @@ def test_api_keys_read_with_admin_read_and_activate_only_with_admin_write(deploy
                          ("POST", "/api/v1/admin/models/rollback")):
         assert_problem(client.open(path, method=method, headers=user_headers), 403)
     assert scan(client, headers)["model_version"] == "v2"
+
+
+def test_a_candidate_whose_warm_up_fails_is_refused_and_the_old_model_serves_on(
+        deployed, monkeypatch):
+    """v2 passes its check, then fails on the warm-up's widest batches (as a model out of
+    memory would): refused with the reason, nothing of it resident, v1 serves on and the
+    process stays ready."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    app, client, headers, _ = deployed
+    monkeypatch.setattr(analyzers_module, "_warmups", weakref.WeakKeyDictionary())  # afresh
+    classify = TransformerAnalyzer.classify
+
+    def wide_batches_fail(self, sentences, **options):
+        if self.version == "v2" and any(isinstance(s, str) and set(s.split()) == {"delay"}
+                                        for s in sentences):
+            raise RuntimeError("out of memory on a batch of the warm-up")
+        return classify(self, sentences, **options)
+
+    monkeypatch.setattr(TransformerAnalyzer, "classify", wide_batches_fail)
+    before = set(map(id, analyzers_module._models.values()))
+
+    body = assert_problem(client.post("/api/v1/admin/models/v2/activate", headers=headers),
+                          422)
+
+    reason = "its warm-up failed (RuntimeError: out of memory on a batch of the warm-up)"
+    assert (body["title"], body["detail"]) == ("Model refused", f"Model v2 cannot serve: {reason}")
+    assert set(map(id, analyzers_module._models.values())) <= before
+    assert scan(client, headers)["model_version"] == "v1"
+    assert deployment_rows(app) == 0 and audit_events(app, "model_activated") == []
+    listed = {m["version"]: m for m in
+              client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
+    assert (listed["v2"]["state"], listed["v2"]["reason"]) == ("broken", reason)
+    ready = client.get("/ready")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"]["warmup"] == {"ok": True, "done": True}
+
+
+def test_ready_after_a_swap_reports_the_new_models_warm_up_in_every_process(
+        deployed, make_app, monkeypatch):
+    """After an activation, in the process asked and in one that follows it: /ready is 200,
+    and its checks are the new model's (its version, its own warm-up), not the old one's."""
+    app, client, headers, _ = deployed
+    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    old = app.extensions["riskscan.warmup"]
+    monkeypatch.setattr(analyzers_module, "_warmups", weakref.WeakKeyDictionary())  # afresh
+
+    assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
+    assert sync(other) is True
+
+    for process in (app, other):
+        process_client = process.test_client()
+        anonymous = process_client.get("/ready")
+        assert anonymous.status_code == 200, anonymous.get_json()
+        assert anonymous.get_json()["checks"]["warmup"] == {"ok": True, "done": True}
+        checks = process_client.get("/ready", headers=headers).get_json()["checks"]
+        model = process.extensions["riskscan.analyzers"].model
+        warmed = analyzers_module._warmups[model]
+        assert warmed is not old and checks["warmup"] == warmed.readiness()
+        assert checks["warmup"]["ok"] and checks["warmup"]["sentences"] > 0
+        assert checks["analyzers"]["model"]["version"] == "v2"
+        assert (checks["deployment"]["following"], checks["deployment"]["serving"]) == (
+            True, "v2")
 
 
 def test_a_refused_model_leaves_nothing_resident(deployed):

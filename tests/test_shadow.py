@@ -9,8 +9,10 @@ runs on its thread; a test waits for it with ``drain`` (the queue's join), never
 from __future__ import annotations
 
 import gc
-import shutil
+import json
+import logging
 import threading
+import types
 import weakref
 
 import pytest
@@ -23,7 +25,12 @@ from service.extensions import db
 from service.models import ModelDeployment, ShadowReading, ShadowTrial
 from service.shadow import QUEUE, reader_of
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
-from tests.test_model_registry import audit_events, deployed, models_root  # noqa: F401
+from tests.test_model_registry import (  # noqa: F401
+    audit_events,
+    deployed,
+    models_root,
+    own_root,
+)
 
 TEXTS = (
     ("The supplier may deliver the servers three weeks late. The team met on Tuesday. "
@@ -161,15 +168,7 @@ def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root, 
                                                          tmp_path):
     """On a models root of the test's own, so that no other test's app shares the loaded
     candidate: once its trial ends, nothing holds it."""
-    from service.analysis.check import CHECK_FILE
-    from tests.test_model_registry import _version
-
-    root = tmp_path / "models"
-    root.mkdir()
-    for name in ("v1", "v2"):
-        folder = _version(root, name, models_root / name)
-        shutil.copy2(models_root / name / CHECK_FILE, folder / CHECK_FILE)
-    (root / "current").write_text("v1\n")
+    root = own_root(tmp_path / "models", models_root, ("v1", "v2"))
     app = make_app(MODEL_DIR=str(root))
     client = app.test_client()
     _, headers = Accounts(app, client).user(role="admin")
@@ -420,3 +419,152 @@ def test_only_admins_and_keys_with_the_admin_scopes(deployed):  # noqa: F811
     assert reader_of(app).trial is not None  # still running
     assert client.delete(SHADOW, headers=writer).status_code == 204
     assert report(client, headers)["ended_why"] == "deleted"
+
+
+def readings(app) -> dict[str, list]:
+    """Each stored reading's scan id, with its disagreements (what it keeps of the text)."""
+    with app.app_context():
+        return {reading.scan_id: reading.disagreements
+                for reading in db.session.scalars(select(ShadowReading))}
+
+
+def test_deleting_a_scan_or_its_user_deletes_what_the_trial_read_of_it(deployed):  # noqa: F811
+    """The readings kept a scan's sentences verbatim after the scan, and the account, were
+    deleted, and the report showed them with the scan's id."""
+    app, client, headers, _ = deployed
+    assert start(client, headers).status_code == 201
+    user, user_headers = Accounts(app, client).user()
+    deleted = scan(client, user_headers, TEXTS[1])["scan_id"]
+    with_account = scan(client, user_headers, TEXTS[2])["scan_id"]
+    kept = scan(client, headers, ("Key developers might leave the project in March. Lunch "
+                                  "was served at noon. The team met on Tuesday."))["scan_id"]
+    reader_of(app).drain()
+    stored = readings(app)
+    assert set(stored) == {deleted, with_account, kept}
+    assert all(stored.values()), \
+        "the candidate differs on nothing of a scan: the test proves nothing"
+    said = {scan_id: [item["sentence"] for item in items] for scan_id, items in stored.items()}
+
+    assert client.delete(f"/api/v1/scans/{deleted}", headers=user_headers).status_code == 204
+    assert set(readings(app)) == {with_account, kept}
+    assert client.delete(f"/api/v1/users/{user['id']}", headers=headers).status_code == 204
+    assert set(readings(app)) == {kept}
+
+    shown = json.dumps(report(client, headers))
+    for gone in (deleted, with_account):
+        assert gone not in shown
+        assert not [sentence for sentence in said[gone] if sentence in shown]
+    body = report(client, headers)
+    assert [item["sentence"] for item in body["one_sided"]["items"]] == [
+        item["sentence"] for item in stored[kept]
+        if NONE in (item["active"]["category"], item["shadow"]["category"])]
+    assert {item["scan_id"] for item in body["one_sided"]["items"]} == {kept}
+    assert body["scans"]["read"] == 3  # the trial did read three
+
+
+def test_a_scan_deleted_while_the_candidate_reads_it_leaves_no_reading(
+        deployed, monkeypatch, caplog):  # noqa: F811
+    """The reader is inside the candidate when the user deletes the scan: what it read is
+    not stored, the scan is not counted, and nothing fails."""
+    app, client, headers, _ = deployed
+    assert start(client, headers).status_code == 201
+    candidate = reader_of(app).trial.model
+    inside, release = threading.Event(), threading.Event()
+    classify = candidate.classify
+
+    def held(sentences, **options):
+        inside.set()
+        assert release.wait(600), "the test never released the reader"
+        return classify(sentences, **options)
+
+    monkeypatch.setattr(candidate, "classify", held)
+    scan_id = scan(client, headers, TEXTS[0])["scan_id"]
+    assert inside.wait(600), "the reader never took the scan"
+    assert client.delete(f"/api/v1/scans/{scan_id}", headers=headers).status_code == 204
+    with caplog.at_level(logging.WARNING, logger="riskscan.shadow"):
+        release.set()
+        reader_of(app).drain()
+
+    assert readings(app) == {}
+    body = report(client, headers)
+    assert (body["scans"], body["sentences"], body["running"]) == (
+        {"read": 0, "skipped": 0}, 0, True)
+    assert [r.getMessage() for r in caplog.records if r.name == "riskscan.shadow"] == []
+
+
+def test_a_sample_rate_below_1_reads_the_scans_whose_draw_is_under_it(deployed,  # noqa: F811
+                                                                       monkeypatch):
+    """The draw for each scan decides (patched: 0.49 and 0 are under 0.5, 0.5 and 0.99 are
+    not): the candidate reads exactly those scans."""
+    app, client, headers, _ = deployed
+    assert start(client, headers, sample_rate=0.5).status_code == 201
+    draws = iter((0.49, 0.5, 0.99, 0.0))
+    monkeypatch.setattr("service.shadow.random", types.SimpleNamespace(
+        random=lambda: next(draws)))
+
+    scans = [scan(client, headers, TEXTS[0])["scan_id"] for _ in range(4)]
+    reader_of(app).drain()
+
+    assert set(readings(app)) == {scans[0], scans[3]}
+    assert report(client, headers)["scans"] == {"read": 2, "skipped": 0}
+    assert next(draws, None) is None  # one draw a scan, no more
+
+
+def test_rolling_back_onto_the_candidate_ends_its_trial(deployed):  # noqa: F811
+    """v2 serves, v1 (the version before) is on trial: a rollback makes the candidate the
+    active model, which ends its trial as an activation does."""
+    app, client, headers, admin = deployed
+    assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
+    assert client.post("/api/v1/admin/models/v1/shadow", headers=headers,
+                       json={"sample_rate": 1}).status_code == 201
+    scan(client, headers, TEXTS[0])
+    reader_of(app).drain()
+
+    rolled = client.post("/api/v1/admin/models/rollback", headers=headers)
+
+    assert rolled.status_code == 200, rolled.get_json()
+    assert rolled.get_json()["active_version"] == "v1"
+    assert reader_of(app).trial is None
+    body = client.get("/api/v1/admin/models/v1/shadow", headers=headers).get_json()
+    assert (body["running"], body["ended_why"], body["scans"]["read"]) == (
+        False, "activated", 1)
+    assert audit_events(app, "model_shadow_ended") == [
+        ("model_shadow_ended", admin["id"], {"version": "v1", "why": "activated", "read": 1})]
+    assert row_of(app).shadow_version is None
+    assert scan(client, headers, TEXTS[1])["model_version"] == "v1"
+    reader_of(app).drain()
+    assert len(readings(app)) == 1  # nothing reads beside v1 now
+    listed = {m["version"]: m["state"] for m in
+              client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
+    assert (listed["v1"], listed["v2"]) == ("active", "available")
+
+
+def test_activating_a_third_version_leaves_the_trial_running_beside_it(
+        make_app, models_root, tmp_path):  # noqa: F811
+    """v2 is on trial beside v1 when v3 is activated: the trial goes on, and its readings
+    from then on compare v2 with v3, the model that answered."""
+    root = own_root(tmp_path / "models", models_root, ("v1", "v2", "v3"))
+    app = make_app(MODEL_DIR=str(root))
+    client = app.test_client()
+    _, headers = Accounts(app, client).user(role="admin")
+    assert start(client, headers).status_code == 201
+    before = scan(client, headers, TEXTS[0])["scan_id"]
+    reader_of(app).drain()
+
+    activated = client.post("/api/v1/admin/models/v3/activate", headers=headers)
+
+    assert activated.status_code == 200, activated.get_json()
+    after = scan(client, headers, TEXTS[0])
+    assert after["model_version"] == "v3"
+    reader_of(app).drain()
+    assert reader_of(app).trial.version == "v2"
+    body = report(client, headers)
+    assert (body["running"], body["ended_why"], body["scans"]["read"]) == (True, None, 2)
+    with app.app_context():
+        assert dict(db.session.execute(select(ShadowReading.scan_id,
+                                              ShadowReading.active_version)).all()) == {
+            before: "v1", after["scan_id"]: "v3"}
+    assert row_of(app).shadow_version == "v2"
+    listed = {m["version"]: m["state"] for m in
+              client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
+    assert listed == {"v1": "available", "v2": "shadow", "v3": "active"}

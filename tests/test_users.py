@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from service.extensions import db
-from service.models import AuditEvent, RefreshToken, User
-from tests.helpers import PASSWORD, assert_problem
+from service.models import ApiKey, AuditEvent, RefreshToken, User
+from tests.helpers import PASSWORD, api_key_headers, assert_problem
 
 USERS = "/api/v1/users"
 ME = "/api/v1/auth/me"
@@ -521,3 +521,66 @@ def test_the_last_active_admin_cannot_be_deleted(app, client, accounts):
     assert_problem(client.delete(url(admin["id"]), headers=headers), 409)
     assert stored(app, admin["id"]) is not None
     assert client.get(USERS, headers=headers).status_code == 200
+
+
+# --- what an admin:write API key may not do to an admin ----------------------------------
+
+KEY_CHANGES_NO_ADMIN = ("An API key cannot change an admin's role or active flag: sign in "
+                        "and use an access token.")
+KEY_DELETES_NO_ADMIN = "An API key cannot delete an admin: sign in and use an access token."
+
+
+def key_events(app) -> list[tuple]:
+    """The audit events of changes to accounts and of what a key was refused."""
+    with app.app_context():
+        return [(e.event, e.actor_id, e.target_id, e.details) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event.in_(
+                ("api_key_refused", "role_change", "user_updated", "user_deleted")))
+            .order_by(AuditEvent.id))]
+
+
+@pytest.mark.parametrize("target", ["another admin", "its own admin"])
+@pytest.mark.parametrize(("method", "payload", "detail", "details"), [
+    ("PATCH", {"role": "user"}, KEY_CHANGES_NO_ADMIN, {"action": "update", "fields": ["role"]}),
+    ("PATCH", {"active": False}, KEY_CHANGES_NO_ADMIN,
+     {"action": "update", "fields": ["active"]}),
+    ("DELETE", None, KEY_DELETES_NO_ADMIN, {"action": "delete"}),
+], ids=["demote", "deactivate", "delete"])
+def test_an_admin_write_key_cannot_lock_an_admin_out(app, client, accounts, target, method,
+                                                     payload, detail, details):
+    """A leaked admin:write key demoted, deactivated and deleted every other admin (and could
+    its own): each takes a signed-in admin's access token, and the refusal is audited."""
+    holder, headers = accounts.user(role="admin")
+    other, other_headers = accounts.user(role="admin")
+    admin, admin_headers = ((other, other_headers) if target == "another admin"
+                            else (holder, headers))
+    key = api_key_headers(client, headers, "admin:write")
+    with app.app_context():
+        key_id = db.session.scalar(select(ApiKey.id).where(ApiKey.user_id == holder["id"]))
+    before = stored(app, admin["id"])
+
+    response = client.open(url(admin["id"]), method=method, headers=key, json=payload)
+
+    assert assert_problem(response, 403)["detail"] == detail
+    assert stored(app, admin["id"]) == before
+    assert client.get(USERS, headers=admin_headers).status_code == 200  # admin, signed in
+    assert key_events(app) == [("api_key_refused", holder["id"], admin["id"],
+                                {"api_key_id": key_id, **details})]
+    # The same change with the signed-in admin's access token is made.
+    signed_in = client.open(url(admin["id"]), method=method, headers=headers, json=payload)
+    assert signed_in.status_code == (204 if method == "DELETE" else 200), signed_in.get_json()
+
+
+def test_an_admin_write_key_still_manages_users_who_are_not_admins(app, client, accounts):
+    _, headers = accounts.user(role="admin")
+    user, user_headers = accounts.user()
+    gone = accounts.register()
+    key = api_key_headers(client, headers, "admin:write")
+
+    deactivated = client.patch(url(user["id"]), headers=key, json={"active": False})
+    deleted = client.delete(url(gone["id"]), headers=key)
+
+    assert deactivated.status_code == 200 and deactivated.get_json()["active"] is False
+    assert deleted.status_code == 204 and stored(app, gone["id"]) is None
+    assert_problem(client.get(ME, headers=user_headers), 401)
+    assert [event[0] for event in key_events(app)] == ["user_updated", "user_deleted"]

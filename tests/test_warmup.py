@@ -112,19 +112,39 @@ def test_a_warm_up_that_fails_keeps_the_process_out_of_traffic(cold_start, accou
 
 def test_a_celery_worker_process_takes_no_task_before_it_is_warm(cold_start, monkeypatch):
     """worker_process_init: the pool process returns to Celery (which then gives it tasks)
-    only once its app's warm-up is done."""
+    only once its app's warm-up is done. The warm-up is held; the hook's own thread is seen
+    waiting on the warm-up's Event, or returning, whichever comes first: only the wait
+    passes, and it can only end once the test releases the warm-up."""
     cold, held = cold_start()
     monkeypatch.setattr(worker, "_app", cold)
     monkeypatch.setattr(worker, "_warm_processes", True)  # as `celery worker` sets it
-    process_init = threading.Thread(target=worker.warm_process)
-    process_init.start()
+    warmup = cold.extensions["riskscan.warmup"]
+    settled, returned, waiters = threading.Event(), threading.Event(), []
+    wait = warmup.done.wait
 
-    assert process_init.is_alive()  # held with the warm-up: it cannot have returned
+    def waiting(timeout=None):
+        waiters.append(threading.current_thread())
+        settled.set()
+        return wait(timeout)
+
+    monkeypatch.setattr(warmup.done, "wait", waiting)
+
+    def process_init():
+        worker.warm_process()
+        returned.set()
+        settled.set()
+
+    thread = threading.Thread(target=process_init)
+    thread.start()
+    assert settled.wait(600), "the hook neither waited for the warm-up nor returned"
+    assert not returned.is_set(), "the hook returned while the warm-up was held"
+    assert thread in waiters, "the hook did not wait for the warm-up in its own thread"
+    assert not warmup.done.is_set()  # so the wait it is in cannot have ended
+
     held.release.set()
-    process_init.join(600)
-
-    assert not process_init.is_alive()
-    assert cold.extensions["riskscan.warmup"].readiness()["ok"] is True
+    assert returned.wait(600), "the hook never returned after the warm-up"
+    thread.join(600)
+    assert warmup.readiness()["ok"] is True
     assert held.sentences > 0
 
 

@@ -63,7 +63,7 @@ def activate(version):
     F alone"""
     version = registry.with_reader(version, _reader())
     row, seconds = deployment.activate(token_auth.current_user(), version)
-    return _answer(row, seconds)
+    return _answer(row, seconds, [])
 
 
 def _reader() -> str | None:
@@ -81,12 +81,16 @@ def _reader() -> str | None:
 @authenticate(token_auth, role="admin")
 @response(DeploymentSchema)
 @other_responses({401: "No or bad token", 403: "Admins only",
-                  409: "No earlier version, or the active model changed meanwhile",
-                  422: "The earlier model failed to load or its check"})
+                  409: "No earlier version, none of them can serve (each named with why), "
+                       "or the active model changed meanwhile"})
 def rollback():
-    """Return to the version that was active before this one (admin)"""
-    row, seconds = deployment.rollback(token_auth.current_user())
-    return _answer(row, seconds)
+    """Return to the newest version active before this one that still serves (admin)
+
+    Versions whose folder is gone or whose model is refused are passed over, named in
+    `skipped`, and leave the history.
+    """
+    row, seconds, skipped = deployment.rollback(token_auth.current_user())
+    return _answer(row, seconds, skipped)
 
 
 @models.route("/<version:version>/shadow", methods=["POST"])
@@ -134,7 +138,8 @@ def end_shadow(version):
     return "", 204
 
 
-def _answer(row, seconds: float) -> dict:
+def _answer(row, seconds: float, skipped: list[dict]) -> dict:
     return {"active_version": row.active_version, "previous_versions": row.previous_versions,
             "generation": row.generation, "changed_at": row.changed_at,
-            "changed_by": row.changed_by, "load_seconds": round(seconds, 3)}
+            "changed_by": row.changed_by, "load_seconds": round(seconds, 3),
+            "skipped": skipped}

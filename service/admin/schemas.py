@@ -91,6 +91,14 @@ class DeploymentSchema(ma.Schema):
     changed_at = fields.DateTime()
     changed_by = fields.String(allow_none=True)
     load_seconds = fields.Float(metadata={"description": "loading and checking the model took"})
+    skipped = fields.List(fields.Nested(lambda: SkippedVersionSchema()), metadata={
+        "description": "rollback: the newer versions of the history passed over (gone or "
+                       "refused), newest first; empty for an activation"})
+
+
+class SkippedVersionSchema(ma.Schema):
+    version = fields.String()
+    reason = fields.String(metadata={"description": "why it cannot serve"})
 
 
 class ShadowRequestSchema(ma.Schema):

@@ -74,7 +74,7 @@ def all(args):
                   409: "Email taken"})
 def new(args):
     """Create a user with a role (admin); an admin only with an access token, not an API key"""
-    _no_admin_made_by_key(args.get("role"))
+    _no_admin_made_by_key(args.get("role"), None, args)
     user = create_user(**args)
     audit.record("user_created", actor_id=token_auth.current_user().id, target_id=user.id,
                  role=user.role)
@@ -101,7 +101,7 @@ def get(user_id):
 @response(user_schema)
 @other_responses({401: "No or bad token",
                   403: "An API key changing its own user's or an admin's email or "
-                       "password, or making an admin",
+                       "password, an admin's role or active flag, or making an admin",
                   404: "No such user (or not yours)",
                   409: "Email taken, or the last admin would be lost",
                   422: "Invalid fields, or role/active/id on your own record",
@@ -110,6 +110,7 @@ def update(args, user_id):
     """Update a user: your own email and password, or anything of anyone for an admin
 
     Your own email or password takes `current_password`, admins' too, and never an API key.
+    Nor does anything of an admin's account: an API key is refused (403, audited).
     """
     caller = token_auth.current_user()
     user = _visible_user(user_id)
@@ -125,39 +126,60 @@ def update(args, user_id):
         # only with the current password, admins too: a leaked key or an unattended session
         # cannot take the account. An admin resets another user's without it (audited).
         if caller.api_key_id is not None:
-            raise APIError(403, "An API key cannot change its own user's email or password: "
-                                "sign in and use an access token.")
+            _refuse_key(user, "An API key cannot change its own user's email or password: "
+                              "sign in and use an access token.", args)
         if not password_is(user, args.get("current_password", "")):
             password_guess_failed()
             raise APIError(422, "current_password is required and must be correct.",
                            errors={"current_password": ["Incorrect or missing."]})
-    if caller.api_key_id is not None and user.id != caller.id:
-        if user.is_admin and changes_credentials:
-            raise APIError(403, "An API key cannot change an admin's email or password: "
-                                "sign in and use an access token.")
-        if not user.is_admin:
-            _no_admin_made_by_key(args.get("role"))
+    if caller.api_key_id is not None and user.is_admin:
+        if changes_credentials:
+            _refuse_key(user, "An API key cannot change an admin's email or password: "
+                              "sign in and use an access token.", args)
+        if "role" in args or "active" in args:
+            _refuse_key(user, "An API key cannot change an admin's role or active flag: "
+                              "sign in and use an access token.", args)
+    if caller.api_key_id is not None and not user.is_admin:
+        _no_admin_made_by_key(args.get("role"), user, args)
     update_user(user, args, actor_id=caller.id)
     db.session.commit()
     return user
 
 
-def _no_admin_made_by_key(role: str | None) -> None:
+def _no_admin_made_by_key(role: str | None, user: User | None, changes) -> None:
     """An admin account comes from a signed-in admin, never from an API key: a leaked
     admin:write key must not mint an admin it can sign in as (create one, or promote a user
     whose password it has just reset), nor take another admin's sign-in."""
     if role == "admin" and token_auth.current_user().api_key_id is not None:
-        raise APIError(403, "An API key cannot make an admin: sign in and use an access token.")
+        _refuse_key(user, "An API key cannot make an admin: sign in and use an access token.",
+                    changes)
+
+
+def _refuse_key(user: User | None, detail: str, changes=None) -> None:
+    """403 for what only a signed-in admin may do to an admin account (make, change, lock
+    out or delete one): a leaked admin:write key could otherwise take every admin's access
+    away. Audited, committed before the answer: admins see a key tried."""
+    caller = token_auth.current_user()
+    details = ({"action": "delete"} if changes is None else
+               {"action": "update" if user is not None else "create",
+                "fields": sorted(set(changes) - {"current_password"})})  # names, never values
+    audit.record("api_key_refused", actor_id=caller.id, target_id=user and user.id,
+                 api_key_id=caller.api_key_id, **details)
+    db.session.commit()
+    raise APIError(403, detail)
 
 
 @users.route("/<user_id>", methods=["DELETE"])
 @api_key_scope("admin:write")
 @authenticate(token_auth, role="admin")
-@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such user",
+@other_responses({401: "No or bad token", 403: "Admins only; an API key deleting an admin",
+                  404: "No such user",
                   409: "The last admin; or the last owner of a project with other members"})
 def delete(user_id):
     """Delete a user and everything they own (admin)"""
     user = _visible_user(user_id)
+    if user.is_admin and token_auth.current_user().api_key_id is not None:
+        _refuse_key(user, "An API key cannot delete an admin: sign in and use an access token.")
     before_deleting_user(user.id)  # registers forget their scans; 409: a project's last owner
     delete_user(user, actor_id=token_auth.current_user().id)
     db.session.commit()
