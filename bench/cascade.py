@@ -3,7 +3,7 @@ reader, alternating in one process, on real reports; and the p50 latency of a 40
 
     python -m bench.cascade [--model-dir models_cache] [--reader models_cache/<version>]
 
-Both analyzers are built by the service's own loader (service/analyzers.py) from the same
+Both analyzers are built by the service's own loader (service/serving/) from the same
 settings but READER_DIR, so that what is measured is what is served (the reader in int8 on
 the CPU). The documents are the quarterly project reports and status updates of
 ``ml/data/documents/test.jsonl`` (the genres the cascade is for); the share of their
@@ -56,8 +56,8 @@ def report_of(texts: list[str], sentences: int = REPORT_SENTENCES) -> str:
 
 
 def analyzer(model_dir: str, reader: str):
-    from service.analyzers import load_model
     from service.config import Settings
+    from service.serving.loading import load_model
 
     settings = Settings.from_env({}, MODEL_DIR=model_dir, READER_DIR=reader,
                                  RISKSCAN_ENV="development")

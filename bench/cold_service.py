@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 import threading
 
-from service import analyzers
 from service.__main__ import main
+from service.serving import warmup
 
 
 def _ready_at_once(warmup, model, settings) -> None:
-    threading.Thread(target=analyzers._warm_encoder, args=(settings,), daemon=True).start()
+    threading.Thread(target=warmup._warm_encoder, args=(settings,), daemon=True).start()
     warmup.done.set()
 
 
 if __name__ == "__main__":
-    analyzers.Warmup.run = _ready_at_once
+    warmup.Warmup.run = _ready_at_once
     sys.exit(main())

@@ -136,9 +136,9 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
 
     from service.analysis.embedding import to_bytes
     from service.analysis.labels import RISK_LABELS
-    from service.analyzers import current_encoder
     from service.extensions import db
     from service.models import RegisterEntry, RegisterLink, RegisterVector, Scan, ScanFinding
+    from service.serving.encoder import current_encoder
 
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
@@ -406,10 +406,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from service import create_app
     from service.analysis.transformer import resolve_model_dir
-    from service.analyzers import current_analyzers, current_encoder
     from service.config import Settings
     from service.extensions import db
     from service.models import User
+    from service.serving.encoder import current_encoder
+    from service.serving.holder import current_analyzers
 
     model_dir = str(resolve_model_dir(args.model_dir).resolve())
     started = time.time()

@@ -4,7 +4,7 @@ In one process, on a SQLite database and the models root of bench/activation.py 
 serves, v2 is the candidate: the same model, so the same cost a retrained one has): a
 shadow trial of v2 is started, then one client scans a status report sequentially, in
 alternating blocks without the shadow reading (sample rate 0) and with it at the sample
-rate (default: the documented one, service/shadow.py). The reader's queue is drained
+rate (default: the documented one, service/serving/trials.py). The reader's queue is drained
 between blocks, so that no block pays for the one before. Reported: the p50 latency of a
 scan (the API's answer, ms) without and with, and their ratio (the target is ≤ 1.1×),
 with the scans read and skipped. The raw figures go to ``bench/results.json`` under
@@ -53,7 +53,7 @@ def measure(model_dir: Path, *, rounds: int, scans: int, sample_rate: float, log
     from service.config import Settings
     from service.extensions import db
     from service.models import User
-    from service.shadow import MAX_LIMIT, reader_of
+    from service.serving.trials import MAX_LIMIT, reader_of
 
     with tempfile.TemporaryDirectory(prefix="bench-shadow-") as workdir:
         workdir = Path(workdir)
@@ -105,7 +105,7 @@ def measure(model_dir: Path, *, rounds: int, scans: int, sample_rate: float, log
 
 
 def main() -> int:
-    from service.shadow import DEFAULT_SAMPLE_RATE
+    from service.serving.trials import DEFAULT_SAMPLE_RATE
 
     parser = argparse.ArgumentParser(prog="python -m bench.shadow")
     parser.add_argument("--model-dir", type=Path,

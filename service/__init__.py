@@ -116,10 +116,9 @@ def _enable_sqlite_foreign_keys(engine) -> None:
 
 
 def register_analyzers(app: Flask, settings: Settings) -> None:
-    from service import analyzers, deployment
+    from service import serving
 
-    analyzers.init_app(app, settings)
-    deployment.init_app(app, settings)  # which version every process serves: the database's
+    serving.init_app(app, settings)  # build, warm, follow the deployed version, trial
 
 
 def register_jobs(app: Flask, settings: Settings) -> None:
@@ -129,7 +128,6 @@ def register_jobs(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.admin.models import models
     from service.admin.routes import admin
     from service.auth.api_keys import api_keys
     from service.auth.routes import auth
@@ -141,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     from service.scans.findings import findings
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
+    from service.serving.routes import models
     from service.users.routes import users
     from service.users.settings import settings
     from service.webhooks.routes import webhooks

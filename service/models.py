@@ -587,7 +587,7 @@ class WebhookDelivery(db.Model):
 
 class ModelDeployment(db.Model):
     """Which model the whole deployment serves: one row (id 1), read by every process (the
-    API's, the Celery workers'), which follow it (service/deployment.py). ``generation``
+    API's, the Celery workers'), which follow it (service/serving/deployment.py). ``generation``
     grows with each change, so that a process sees a change by one integer. The shadow
     columns name the candidate that reads live scans beside the active model."""
 
@@ -597,7 +597,7 @@ class ModelDeployment(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     active_version: Mapped[str] = mapped_column(String(128))
-    # What rollback returns to, the newest last (service/deployment.py keeps a few).
+    # What rollback returns to, the newest last (service/serving/deployment.py keeps a few).
     previous_versions: Mapped[list] = mapped_column(JSON)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -609,7 +609,7 @@ class ModelDeployment(db.Model):
 
 
 class ShadowTrial(db.Model):
-    """One shadow trial of a candidate version (service/shadow.py): its parameters, how
+    """One shadow trial of a candidate version (service/serving/trials.py): its parameters, how
     many scans it read and skipped (counted under the deployment row's lock, so that the
     limit holds over every process), and when and why it ended. Kept after it ends: a
     version's latest trial is its report."""

@@ -137,10 +137,10 @@ def _audit_created(user) -> None:
 
 def _seed_scans(user_id: str) -> None:
     from service.analysis.base import AnalysisError
-    from service.analyzers import current_analyzers
     from service.errors import APIError
     from service.models import Scan, User
     from service.scans.create import create_scan
+    from service.serving.holder import current_analyzers
 
     analyzers = current_analyzers()
     if analyzers.model is None:
@@ -170,9 +170,9 @@ def _seed_scans(user_id: str) -> None:
 def _seed_project(user_id: str) -> None:
     """The demo project and its three weekly reports, scanned in order as the demo user."""
     from service import audit
-    from service.analyzers import current_analyzers
     from service.models import Project, ProjectMember, RegisterEntry, User
     from service.scans.create import create_scan
+    from service.serving.holder import current_analyzers
 
     if current_analyzers().model is None:
         click.echo("demo project skipped: no model is loaded")

@@ -9,7 +9,7 @@ import threading
 import uuid
 
 from service import shutdown
-from service.shadow import Trial, reader_of
+from service.serving.trials import Trial, reader_of
 from tests.helpers import RACE_TIMEOUT_S
 
 

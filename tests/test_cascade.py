@@ -397,12 +397,12 @@ def served_precision(fast_dir: Path, root: Path) -> str:
     (loaded afresh, as a process that starts after ml.cascade)."""
     from unittest import mock
 
-    from service import analyzers
+    from service.serving import loading
 
     settings = Settings.from_env({}, RISKSCAN_ENV="testing", MODEL_DIR=str(fast_dir),
                                  READER_DIR=str(root), MODEL_DYNAMIC_BATCHING="false")
-    with mock.patch.dict(analyzers._models, clear=True):
-        cascade, error = analyzers.load_model(settings)
+    with mock.patch.dict(loading._models, clear=True):
+        cascade, error = loading.load_model(settings)
     assert error is None, error
     return cascade.reader.quantize
 
@@ -411,13 +411,14 @@ def test_the_warm_up_runs_both_models_in_every_batch_shape(settings, migrated, s
     import dataclasses
     import weakref
 
-    from service import analyzers, create_app
+    from service import create_app
+    from service.serving import loading, warmup
 
     settings = dataclasses.replace(settings, MODEL_DIR=str(scan_model_dir),
                                    READER_DIR=str(reader_dir), READER_QUANTIZE="none")
-    cascade, error = analyzers.load_model(settings)
+    cascade, error = loading.load_model(settings)
     assert error is None, error
-    monkeypatch.setattr(analyzers, "_warmups", weakref.WeakKeyDictionary())  # a cold process
+    monkeypatch.setattr(warmup, "_warmups", weakref.WeakKeyDictionary())  # a cold process
     widths = {stage.version: set() for stage in cascade.stages}
     for stage in cascade.stages:
         inner = stage.analyzer  # behind its dynamic batcher

@@ -407,7 +407,7 @@ def test_a_failing_group_fails_every_request_in_it_and_the_next_call_works() -> 
 
 
 def test_load_model_builds_what_the_settings_ask_for(scan_model_dir) -> None:
-    from service.analyzers import load_model
+    from service.serving.loading import load_model
 
     base = {"RISKSCAN_ENV": "testing", "MODEL_DIR": str(scan_model_dir), "MODEL_DEVICE": "cpu"}
     plain, _ = load_model(Settings.from_env({}, MODEL_DYNAMIC_BATCHING=False, **base))

@@ -571,8 +571,8 @@ def test_the_scan_deadline_bounds_all_calls_together():
 
 
 def test_from_config_and_the_settings_pass_the_scan_timeout():
-    from service.analyzers import load_llm
     from service.config import Settings
+    from service.serving.loading import load_llm
 
     settings = Settings.from_env({}, RISKSCAN_ENV="testing", LLM_BASE_URL="http://llm:1/v1",
                                  LLM_MODEL="m", LLM_SCAN_TIMEOUT_S=42.0)

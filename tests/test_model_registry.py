@@ -1,5 +1,5 @@
-"""The model registry, activation and rollback without a restart (service/registry.py,
-service/deployment.py, /api/v1/admin/models…).
+"""The model registry, activation and rollback without a restart (service/serving/versions.py,
+service/serving/deployment.py, /api/v1/admin/models…).
 
 A models root of the test's own holds the test model under two versions (``v1``, and ``v2``
 with another operating point: the same weights that answer differently on purpose), each
@@ -22,12 +22,12 @@ import weakref
 import pytest
 from sqlalchemy import func, select
 
-from service import analyzers as analyzers_module
-from service import registry
 from service.analysis.check import CHECK_FILE, write_check
-from service.deployment import HISTORY, sync
 from service.extensions import db
 from service.models import AuditEvent, ModelDeployment
+from service.serving import loading, warmup
+from service.serving import versions as registry
+from service.serving.deployment import HISTORY, sync
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 
 #: The operating point of v2: lower than v1's, so that it reports more (the test model is
@@ -520,7 +520,7 @@ def test_a_candidate_whose_warm_up_fails_is_refused_and_the_old_model_serves_on(
     from service.analysis.transformer import TransformerAnalyzer
 
     app, client, headers, _ = deployed
-    monkeypatch.setattr(analyzers_module, "_warmups", weakref.WeakKeyDictionary())  # afresh
+    monkeypatch.setattr(warmup, "_warmups", weakref.WeakKeyDictionary())  # afresh
     classify = TransformerAnalyzer.classify
 
     def wide_batches_fail(self, sentences, **options):
@@ -530,14 +530,14 @@ def test_a_candidate_whose_warm_up_fails_is_refused_and_the_old_model_serves_on(
         return classify(self, sentences, **options)
 
     monkeypatch.setattr(TransformerAnalyzer, "classify", wide_batches_fail)
-    before = set(map(id, analyzers_module._models.values()))
+    before = set(map(id, loading._models.values()))
 
     body = assert_problem(client.post("/api/v1/admin/models/v2/activate", headers=headers),
                           422)
 
     reason = "its warm-up failed (RuntimeError: out of memory on a batch of the warm-up)"
     assert (body["title"], body["detail"]) == ("Model refused", f"Model v2 cannot serve: {reason}")
-    assert set(map(id, analyzers_module._models.values())) <= before
+    assert set(map(id, loading._models.values())) <= before
     assert scan(client, headers)["model_version"] == "v1"
     assert deployment_rows(app) == 0 and audit_events(app, "model_activated") == []
     listed = {m["version"]: m for m in
@@ -555,7 +555,7 @@ def test_ready_after_a_swap_reports_the_new_models_warm_up_in_every_process(
     app, client, headers, _ = deployed
     other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
     old = app.extensions["riskscan.warmup"]
-    monkeypatch.setattr(analyzers_module, "_warmups", weakref.WeakKeyDictionary())  # afresh
+    monkeypatch.setattr(warmup, "_warmups", weakref.WeakKeyDictionary())  # afresh
 
     assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
     assert sync(other) is True
@@ -567,7 +567,7 @@ def test_ready_after_a_swap_reports_the_new_models_warm_up_in_every_process(
         assert anonymous.get_json()["checks"]["warmup"] == {"ok": True, "done": True}
         checks = process_client.get("/ready", headers=headers).get_json()["checks"]
         model = process.extensions["riskscan.analyzers"].model
-        warmed = analyzers_module._warmups[model]
+        warmed = warmup._warmups[model]
         assert warmed is not old and checks["warmup"] == warmed.readiness()
         assert checks["warmup"]["ok"] and checks["warmup"]["sentences"] > 0
         assert checks["analyzers"]["model"]["version"] == "v2"
@@ -578,9 +578,9 @@ def test_ready_after_a_swap_reports_the_new_models_warm_up_in_every_process(
 def test_a_refused_model_leaves_nothing_resident(deployed):
     """A candidate that fails its check is dropped from the process's cache of models."""
     _, client, headers, _ = deployed
-    before = set(map(id, analyzers_module._models.values()))
+    before = set(map(id, loading._models.values()))
     assert_problem(client.post("/api/v1/admin/models/miswritten/activate", headers=headers), 422)
-    assert set(map(id, analyzers_module._models.values())) <= before
+    assert set(map(id, loading._models.values())) <= before
 
 
 @pytest.mark.slow

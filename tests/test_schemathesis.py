@@ -36,7 +36,7 @@ def contract_app(make_app, scan_model_dir, monkeypatch):
                        LLM_BASE_URL=llm.base_url, LLM_MODEL="fake-llm")
         # The register's encoder is warming up in the background (seconds of ONNX export);
         # wait for it, so that no scan into a project runs into the client's 10 s timeout.
-        from service.analyzers import current_encoder
+        from service.serving.encoder import current_encoder
 
         with app.app_context():
             current_encoder()

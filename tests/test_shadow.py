@@ -1,4 +1,4 @@
-"""The shadow trial (service/shadow.py, /api/v1/admin/models/{version}/shadow).
+"""The shadow trial (service/serving/trials.py, /api/v1/admin/models/{version}/shadow).
 
 The models root of tests/test_model_registry.py: ``v1`` serves, ``v2`` is the same test
 model at a lower operating point, so that it finds risks v1 leaves out. The report's
@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
-from service.deployment import sync
 from service.extensions import db
 from service.models import ModelDeployment, ShadowReading, ShadowTrial
-from service.shadow import QUEUE, reader_of
+from service.serving.deployment import sync
+from service.serving.trials import QUEUE, reader_of
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 from tests.test_model_registry import (  # noqa: F401
     audit_events,
@@ -499,7 +499,7 @@ def test_a_sample_rate_below_1_reads_the_scans_whose_draw_is_under_it(deployed, 
     app, client, headers, _ = deployed
     assert start(client, headers, sample_rate=0.5).status_code == 201
     draws = iter((0.49, 0.5, 0.99, 0.0))
-    monkeypatch.setattr("service.shadow.random", types.SimpleNamespace(
+    monkeypatch.setattr("service.serving.trials.random", types.SimpleNamespace(
         random=lambda: next(draws)))
 
     scans = [scan(client, headers, TEXTS[0])["scan_id"] for _ in range(4)]

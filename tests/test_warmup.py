@@ -14,9 +14,11 @@ import weakref
 
 import pytest
 
-from service import analyzers, create_app
+from service import create_app
 from service.extensions import db
 from service.jobs import worker
+from service.serving import loading
+from service.serving import warmup as warmup_module
 from tests.helpers import assert_problem
 
 
@@ -46,10 +48,10 @@ def cold_start(app, settings, scan_model_dir, monkeypatch):
     """``start(fail=False)``: an app on the test model as a fresh process builds it, its
     warm-up held at the model's first classify (on the migrated database of ``app``)."""
     settings = dataclasses.replace(settings, MODEL_DIR=str(scan_model_dir))
-    model, error = analyzers.load_model(settings)
+    model, error = loading.load_model(settings)
     assert error is None, error
     # The model is loaded once per process and warmed once: forget that it was.
-    monkeypatch.setattr(analyzers, "_warmups", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(warmup_module, "_warmups", weakref.WeakKeyDictionary())
     started = []
 
     def start(*, fail: bool = False):

@@ -74,7 +74,7 @@ class Cascade:
 
     @property
     def stages(self) -> tuple:
-        """The screen and the reader, for what warms each up (service/analyzers.py)."""
+        """The screen and the reader, for what warms each up (service/serving/)."""
         return self.screen, self.reader
 
     @property

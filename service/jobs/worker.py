@@ -87,7 +87,7 @@ def warm_process(**_) -> None:
     process does. Connected after plain_process, so it runs after it (the warm-up starts
     the document readers). A test's in-thread worker runs in the test's app instead."""
     if _warm_processes:
-        from service.analyzers import warm_up
+        from service.serving.warmup import warm_up
 
         warm_up(worker_app())
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from service import audit, metrics, shadow
+from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
-from service.analyzers import current_analyzers, current_encoder
 from service.api import not_found
 from service.auth.tokens import Caller
 from service.errors import APIError
@@ -23,6 +22,8 @@ from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
 from service.projects import register
 from service.projects.access import project_id_for
+from service.serving.encoder import current_encoder
+from service.serving.holder import current_analyzers
 from service.uploads.extract import Document, DocumentError, ExtractionLimits
 from service.uploads.isolation import extract_text_bounded
 from service.uploads.storage import remove_scan_folder, scan_folder, store_original
@@ -96,9 +97,8 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 remove_scan_folder(folder)
         raise
     metrics.SCANS.labels(analyzer.source, analyzer.version).inc()
-    if analyzer.source == "model":  # a shadow trial may read it too, in the background
-        shadow.offer(current_app._get_current_object(), scan, document.text, min_score,
-                     analyzer, analysis.findings)
+    serving.scanned(current_app._get_current_object(), scan, document.text, min_score,
+                    analyzer, analysis.findings)
     return scan
 
 

@@ -6,7 +6,6 @@ from apifairy import authenticate, other_responses, response
 from flask import Blueprint, request, send_file
 from marshmallow import ValidationError as SchemaError
 
-from service.analyzers import current_encoder
 from service.api import PageArgs, json_body, not_found, query, request_json
 from service.auth.scopes import api_key_scope, require_scope
 from service.errors import APIError
@@ -28,6 +27,7 @@ from service.scans.schemas import (
     ScanSummaryPageSchema,
     ScanUpdateSchema,
 )
+from service.serving.encoder import current_encoder
 from service.uploads.storage import original_path
 
 scans = Blueprint("scans", __name__)

@@ -68,9 +68,9 @@ def console_app(scan_model_dir, tmp_path_factory):
     from flask_migrate import upgrade
 
     from service import create_app
-    from service.analyzers import current_encoder
     from service.config import Settings
     from service.extensions import db
+    from service.serving.encoder import current_encoder
 
     folder = tmp_path_factory.mktemp("console-e2e")
     settings = Settings.from_env(

@@ -1,13 +1,17 @@
 """The model registry and the deployment's active model (admin): list, read a card,
-activate, roll back, try a candidate in a shadow trial (service/registry.py,
-service/deployment.py, service/shadow.py)."""
+activate, roll back, try a candidate in a shadow trial (versions.py, deployment.py,
+trials.py beside this file)."""
 
 from apifairy import authenticate, other_responses, response
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
-from service import deployment, registry, shadow
-from service.admin.schemas import (
+from service.api import json_body, request_json, segment_but
+from service.auth.scopes import api_key_scope
+from service.errors import APIError
+from service.extensions import token_auth
+from service.serving import deployment, trials, versions
+from service.serving.schemas import (
     ActivateSchema,
     DeploymentSchema,
     ModelCardSchema,
@@ -15,10 +19,6 @@ from service.admin.schemas import (
     ShadowReportSchema,
     ShadowRequestSchema,
 )
-from service.api import json_body, request_json, segment_but
-from service.auth.scopes import api_key_scope
-from service.errors import APIError
-from service.extensions import token_auth
 
 models = Blueprint("models", __name__)
 
@@ -44,9 +44,9 @@ def index():
 def card(version):
     """One version: its figures, state and model card (admin)"""
     settings = current_app.config["SETTINGS"]
-    path = registry.folder(settings, version)
+    path = versions.folder(settings, version)
     listed = next(m for m in deployment.registry_models(settings) if m["version"] == version)
-    return {**listed, **registry.card(path, registry.root(settings))}
+    return {**listed, **versions.card(path, versions.root(settings))}
 
 
 @models.route("/<version:version>/activate", methods=["POST"])
@@ -61,7 +61,7 @@ def activate(version):
     """Load and check a version (F, or the cascade F+R: %2B in a URL), then make it the
     model every process serves (admin). A body {reader: R} serves F+R; none, or null,
     F alone"""
-    version = registry.with_reader(version, _reader())
+    version = versions.with_reader(version, _reader())
     row, seconds = deployment.activate(token_auth.current_user(), version)
     return _answer(row, seconds, [])
 
@@ -111,7 +111,7 @@ def start_shadow(args, version):
     """
     deployment.start_shadow(token_auth.current_user(), version, args["sample_rate"],
                             args["limit"])
-    return shadow.report(version)
+    return trials.report(version)
 
 
 @models.route("/<version:version>/shadow", methods=["GET"])
@@ -122,8 +122,8 @@ def start_shadow(args, version):
                   404: "No such version, or it has had no shadow trial"})
 def shadow_report(version):
     """The report of the version's latest shadow trial, running or ended (admin)"""
-    registry.folders(current_app.config["SETTINGS"], version)
-    return shadow.report(version)
+    versions.folders(current_app.config["SETTINGS"], version)
+    return trials.report(version)
 
 
 @models.route("/<version:version>/shadow", methods=["DELETE"])

@@ -3,7 +3,7 @@ active model, after their answers are returned, and a report says how the two ag
 
 A trial lives in the database (a ``shadow_trials`` row, and the deployment row's shadow
 columns while it runs), so that every process follows it as it follows the active version
-(service/deployment.py: ``sync`` calls ``follow``) and loads the candidate beside its model.
+(service/serving/deployment.py: ``sync`` calls ``follow``) and loads the candidate beside its model.
 A scan hands its text and its findings to ``offer`` once it is stored: each process has one
 reader thread and a queue of QUEUE scans; a sampled scan that finds the queue full is
 skipped and counted, so the shadow never makes a scan wait. The reader's thread runs at the
@@ -36,11 +36,11 @@ from sqlalchemy.exc import IntegrityError
 from service import audit
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
-from service.analyzers import drop
 from service.api import lock_row
 from service.errors import APIError
 from service.extensions import db
 from service.models import ModelDeployment, ScanFinding, ShadowReading, ShadowTrial, utcnow
+from service.serving.swap import drop
 
 log = logging.getLogger("riskscan.shadow")
 

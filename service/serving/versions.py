@@ -291,7 +291,7 @@ def load(settings: Settings, version: str):
     checked and warm; ModelRefused with the reason otherwise. A reader serves only behind
     a fast model, and only behind the one its screen was fitted to (the threshold is a
     point on that model's scores), when its screen.json names one."""
-    from service.analyzers import build_version
+    from service.serving.loading import build_version
 
     fast, reader = folders(settings, version)
     for path in (fast, reader):

@@ -1,6 +1,6 @@
 """Which model the deployment serves: one row in the database, and every process following it.
 
-An activation loads and checks the candidate beside the running model (registry.load), then,
+An activation loads and checks the candidate beside the running model (versions.load), then,
 under the row's lock, makes it the active version and audits who changed it from what to
 what; the process that was asked swaps at once, every other process (the API's, the Celery
 workers') within MODEL_SYNC_S seconds: its follower thread calls ``sync``, which loads the
@@ -10,9 +10,9 @@ history kept in the row, passing over versions that can no longer serve (a folde
 a model refused). Loading happens with no row lock held: a change that lands while a
 candidate loads wins, and the slower request gets a 409.
 
-A scan holds the analyzer it started with (service/analyzers.py: ``install``), so a swap
+A scan holds the analyzer it started with (service/serving/swap.py: ``install``), so a swap
 never touches a scan in flight and each scan's model_version names the model that made it.
-A version is a fast model ``F`` or the cascade ``F+R`` (service/registry.py): all of this
+A version is a fast model ``F`` or the cascade ``F+R`` (service/versions.py): all of this
 applies to either, and the row, the audit and rollback keep the whole string.
 """
 
@@ -27,13 +27,15 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from service import audit, registry, shadow
-from service.analyzers import Analyzers, current_analyzers, drop, install
+from service import audit
 from service.api import lock_row
 from service.config import Settings
 from service.errors import APIError
 from service.extensions import db
 from service.models import ModelDeployment, utcnow
+from service.serving import trials, versions
+from service.serving.holder import Analyzers, current_analyzers
+from service.serving.swap import drop, install
 
 log = logging.getLogger("riskscan.deployment")
 
@@ -51,7 +53,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Name the configured model's version, add /ready's check, and start the follower."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     if analyzers.model is not None:
-        analyzers.deployed = registry.configured_version(settings, analyzers.model)
+        analyzers.deployed = versions.configured_version(settings, analyzers.model)
     app.extensions.setdefault("riskscan.readiness", {})["deployment"] = lambda: readiness(app)
     if settings.MODEL_SYNC_S > 0 and settings.model_path is not None:
         threading.Thread(target=_follow, args=(weakref.ref(app), settings.MODEL_SYNC_S),
@@ -78,7 +80,7 @@ def registry_models(settings: Settings) -> list[dict]:
     """The registry's list, with the states this deployment gives its versions."""
     analyzers = current_analyzers()
     row = current_state()
-    return registry.models(settings, active=active_version(row, analyzers),
+    return versions.models(settings, active=active_version(row, analyzers),
                            shadow=row.shadow_version if row is not None else None,
                            refused=_refused(), runtime=runtime(settings, analyzers))
 
@@ -98,7 +100,7 @@ def activate(caller, version: str) -> tuple[ModelDeployment, float]:
     """Make ``version`` the active model of the deployment; (the row, seconds the load and
     check took). 404 unknown version, 409 active already or raced, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    registry.folders(settings, version)
+    versions.folders(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
@@ -146,14 +148,14 @@ def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:
 
 def _why_not(error: APIError) -> str:
     """Why a version of the history cannot serve, in the words of rollback's answer."""
-    if isinstance(error, registry.ModelRefused):
+    if isinstance(error, versions.ModelRefused):
         return error.reason
     return "not in the models root" if error.status == 404 else error.detail
 
 
 def sync(app: Flask) -> bool:
     """Bring this process to the database's active version (True when it swapped) and to
-    its shadow trial (service/shadow.py: ``follow``). The follower thread calls it every
+    its shadow trial (service/trials.py: ``follow``). The follower thread calls it every
     MODEL_SYNC_S seconds; tests call it directly."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     with app.app_context():
@@ -162,7 +164,7 @@ def sync(app: Flask) -> bool:
         finally:
             db.session.close()
         swapped = _follow_active(app, analyzers, row)
-        shadow.follow(app, row, lambda version: _load(app.config["SETTINGS"], version)[0])
+        trials.follow(app, row, lambda version: _load(app.config["SETTINGS"], version)[0])
     return swapped
 
 
@@ -187,10 +189,10 @@ def _follow_active(app: Flask, analyzers: Analyzers, row: ModelDeployment | None
 
 
 def start_shadow(caller, version: str, sample_rate: float, limit: int):
-    """Start the shadow trial of ``version`` (service/shadow.py), loaded and checked as an
+    """Start the shadow trial of ``version`` (service/trials.py), loaded and checked as an
     activation is. 404 unknown version, 409 it is active or a trial runs, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    registry.folders(settings, version)
+    versions.folders(settings, version)
     analyzers = current_analyzers()
     row = current_state()
     _may_shadow(row, version, active_version(row, analyzers))
@@ -199,31 +201,31 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
     try:
         row = _locked_row(active_version(row, analyzers))
         _may_shadow(row, version, row.active_version)
-        trial = shadow.opened(caller, row, version, sample_rate, limit)
+        trial = trials.opened(caller, row, version, sample_rate, limit)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         drop(model, keep=analyzers.model)
         raise
     app = current_app._get_current_object()
-    shadow.forget(app)
-    shadow.reader_of(app).run(shadow.Trial(trial.id, version, sample_rate, model))
+    trials.forget(app)
+    trials.reader_of(app).run(trials.Trial(trial.id, version, sample_rate, model))
     return trial
 
 
 def end_shadow(caller, version: str) -> None:
     """End the shadow trial of ``version``; 404 when none runs, 409 when another's does."""
-    registry.folders(current_app.config["SETTINGS"], version)
-    if not lock_row(ModelDeployment, ROW) or (trial := shadow.running()) is None:
+    versions.folders(current_app.config["SETTINGS"], version)
+    if not lock_row(ModelDeployment, ROW) or (trial := trials.running()) is None:
         db.session.rollback()
         raise APIError(404, f"No shadow trial runs; model {version} has none to end.")
     if trial.version != version:
         db.session.rollback()
         raise APIError(409, f"The shadow trial that runs is of {trial.version}, "
                             f"not of {version}.")
-    shadow.close(trial, "deleted", actor_id=caller.id)
+    trials.close(trial, "deleted", actor_id=caller.id)
     db.session.commit()
-    shadow.forget(current_app._get_current_object())
+    trials.forget(current_app._get_current_object())
 
 
 def _may_shadow(row: ModelDeployment | None, version: str, active: str | None) -> None:
@@ -258,12 +260,12 @@ def _load(settings: Settings, version: str):
     """(the checked analyzer of ``version``, seconds); a refusal is remembered."""
     began = time.perf_counter()
     try:
-        model = registry.load(settings, version)
-    except registry.ModelRefused as refused:
+        model = versions.load(settings, version)
+    except versions.ModelRefused as refused:
         if refused.folder:  # a combination refused leaves its folders' states alone
             _refused()[refused.folder] = refused.reason
         raise
-    for name in version.split(registry.JOIN):
+    for name in version.split(versions.JOIN):
         _refused().pop(name, None)
     return model, time.perf_counter() - began
 
@@ -310,14 +312,14 @@ def _switch(caller, row: ModelDeployment, model, version: str, event: str,
     row.changed_at, row.changed_by = utcnow(), caller.id
     audit.record(event, actor_id=caller.id, **{"from": previous, "to": version,
                                                "generation": generation}, **details)
-    trial = shadow.running(version) if row.shadow_version == version else None
+    trial = trials.running(version) if row.shadow_version == version else None
     if trial is not None:  # the candidate serves now: its trial is over
-        shadow.close(trial, "activated", actor_id=caller.id)
+        trials.close(trial, "activated", actor_id=caller.id)
     db.session.commit()
     app = current_app._get_current_object()
     install(app, model, version, generation)
     if trial is not None:
-        shadow.forget(app)
+        trials.forget(app)
     return row
 
 

@@ -1,0 +1,51 @@
+"""The model's life in the service, read top to bottom in ``init_app``: build the model the
+settings name (or the LLM), warm it before /ready says yes, follow the version the
+deployment row names (activation, rollback: every process), and trial a candidate on
+sampled scans (shadow trials). Admins drive it through ``routes`` (/api/v1/admin/models).
+
+A scan asks ``current_analyzers().pick()`` for its model and, once stored, hands itself to
+``scanned``: the scan path knows nothing of trials.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+
+from service.analysis.base import AnalysisError
+from service.config import Settings
+from service.serving import deployment, trials
+from service.serving.holder import Analyzers, analysis_problem, current_analyzers
+from service.serving.loading import load_llm, load_model
+from service.serving.warmup import warm_up, warmup_of
+
+__all__ = ["current_analyzers", "init_app", "scanned"]
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    # Build: the fast model (or the cascade) and the LLM, each or its reason for absence.
+    model, model_error = load_model(settings)
+    llm, llm_error = load_llm(settings)
+    analyzers = Analyzers(model=model, model_error=model_error, llm=llm, llm_error=llm_error)
+    app.extensions["riskscan.analyzers"] = analyzers
+    app.register_error_handler(AnalysisError, analysis_problem)
+
+    # Warm: /health answers at once, /ready says 503 until the scan path ran on built-in text.
+    warmup = app.extensions["riskscan.warmup"] = warmup_of(model)
+    readiness = app.extensions.setdefault("riskscan.readiness", {})
+    readiness["analyzers"] = analyzers.readiness
+    readiness["warmup"] = lambda: app.extensions["riskscan.warmup"].readiness()
+    if not warmup.done.is_set():
+        threading.Thread(target=warm_up, args=(app,), name="riskscan-warmup",
+                         daemon=True).start()
+
+    # Follow: which version every process serves is the database's (and trials with it).
+    deployment.init_app(app, settings)
+
+
+def scanned(app: Flask, scan, text: str, min_score: float | None, model, findings) -> None:
+    """A stored scan, offered to the shadow trial running (if any) for its candidate to read
+    in the background; an LLM's scan is not the model's to compare."""
+    if model.source == "model":
+        trials.offer(app, scan, text, min_score, model, findings)

@@ -1,0 +1,130 @@
+"""Request and response shapes of the model registry's routes (service/serving/routes.py)."""
+
+from marshmallow import fields, validate
+
+from service.extensions import ma
+from service.serving.trials import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE, MAX_LIMIT, SHOWN
+from service.serving.versions import VERSION
+
+
+class ModelFiguresSchema(ma.Schema):
+    sentence_macro_f1 = fields.Dict(metadata={"description": "on validation and test sentences"})
+    documents = fields.Dict(metadata={"description": "precision, recall and category accuracy "
+                                      "on the dev and test documents at the operating point"})
+    min_score = fields.Float(allow_none=True, metadata={"description": "the operating point"})
+
+
+class ModelSchema(ma.Schema):
+    version = fields.String()
+    state = fields.String(metadata={"description": "active, shadow, available or broken"})
+    reason = fields.String(allow_none=True, metadata={"description": "why it is broken"})
+    role = fields.String(metadata={"description": "fast, or reader (it has a screen.json and "
+                                   "serves only behind a fast model, as F+R)"})
+    fitted_to = fields.String(allow_none=True, metadata={
+        "description": "a reader's: the fast model its screen threshold was chosen on"})
+    encoder = fields.String(allow_none=True)
+    runtime = fields.String(metadata={"description": "how this process runs it, e.g. "
+                                      "'onnx int8 on cpu'"})
+    size_bytes = fields.Integer(allow_none=True)
+    created = fields.DateTime()
+    figures = fields.Nested(ModelFiguresSchema)
+
+
+class ModelListSchema(ma.Schema):
+    items = fields.List(fields.Nested(ModelSchema))
+    active = fields.String(allow_none=True)
+
+
+class ModelCardSchema(ModelSchema):
+    card = fields.String(allow_none=True, metadata={"description": "the model card (Markdown)"})
+    metrics = fields.Dict(allow_none=True)
+    calibration = fields.Dict(allow_none=True)
+
+
+class ActivateSchema(ma.Schema):
+    reader = fields.String(allow_none=True, validate=validate.Regexp(f"^{VERSION.pattern}$"),
+                           metadata={"description": "the reader to serve behind the version "
+                                     "(the cascade version+reader); null or left out: the "
+                                     "version alone"})
+
+
+class DeploymentSchema(ma.Schema):
+    active_version = fields.String()
+    previous_versions = fields.List(fields.String(), metadata={
+        "description": "what rollback returns to, the newest last"})
+    generation = fields.Integer()
+    changed_at = fields.DateTime()
+    changed_by = fields.String(allow_none=True)
+    load_seconds = fields.Float(metadata={"description": "loading and checking the model took"})
+    skipped = fields.List(fields.Nested(lambda: SkippedVersionSchema()), metadata={
+        "description": "rollback: the newer versions of the history passed over (gone or "
+                       "refused), newest first; empty for an activation"})
+
+
+class SkippedVersionSchema(ma.Schema):
+    version = fields.String()
+    reason = fields.String(metadata={"description": "why it cannot serve"})
+
+
+class ShadowRequestSchema(ma.Schema):
+    sample_rate = fields.Float(
+        load_default=DEFAULT_SAMPLE_RATE, allow_nan=False,
+        validate=validate.Range(min=0, max=1, min_inclusive=False),
+        metadata={"description": "the share of the scans it reads, 0 < r <= 1 "
+                                 f"(default {DEFAULT_SAMPLE_RATE})"})
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT, strict=True, validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": "the trial ends after reading this many scans "
+                                 f"(default {DEFAULT_LIMIT}, at most {MAX_LIMIT})"})
+
+
+class ShadowSideSchema(ma.Schema):
+    category = fields.String(metadata={"description": "a risk category, or none"})
+    score = fields.Float(metadata={"description": "the risk score (1 - P(none))"})
+
+
+class ShadowFindingSchema(ma.Schema):
+    scan_id = fields.String()
+    sentence = fields.String()
+    start = fields.Integer()
+    end = fields.Integer()
+    active = fields.Nested(ShadowSideSchema)
+    shadow = fields.Nested(ShadowSideSchema)
+
+
+class ShadowFindingsSchema(ma.Schema):
+    total = fields.Integer()
+    items = fields.List(fields.Nested(ShadowFindingSchema),
+                        metadata={"description": f"the newest {SHOWN}"})
+
+
+class ShadowScansSchema(ma.Schema):
+    read = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "sampled, but the reader's queue was full"})
+
+
+class ShadowCorrectionsSchema(ma.Schema):
+    findings = fields.Integer(metadata={"description": "corrected findings of the scans read"})
+    active_agrees = fields.Integer()
+    shadow_agrees = fields.Integer()
+
+
+class ShadowReportSchema(ma.Schema):
+    version = fields.String()
+    running = fields.Boolean()
+    sample_rate = fields.Float()
+    limit = fields.Integer()
+    started_at = fields.DateTime()
+    started_by = fields.String(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    ended_why = fields.String(allow_none=True, metadata={
+        "description": "deleted, activated or limit"})
+    scans = fields.Nested(ShadowScansSchema)
+    sentences = fields.Integer()
+    agreed = fields.Integer(metadata={"description": "sentences both models labelled alike"})
+    agreement = fields.Float(allow_none=True)
+    category_differs = fields.Integer(metadata={
+        "description": "sentences both found a risk in, in other categories"})
+    one_sided = fields.Nested(ShadowFindingsSchema, metadata={
+        "description": "the findings only one of the two models made"})
+    corrections = fields.Nested(ShadowCorrectionsSchema)
