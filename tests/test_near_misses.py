@@ -78,6 +78,8 @@ def test_a_scan_that_asks_gets_its_near_misses_marked_and_uncounted(near_app, cl
     assert shown(above) == shown(plain)  # a floor over the operating point: none
     asked_off = scan(client, headers, include_possible=False, possible_floor=None)
     assert shown(asked_off) == shown(plain)
+    floor_alone = scan(client, headers, possible_floor=0.2)  # read only with include_possible
+    assert shown(floor_alone) == shown(plain)
 
 
 def test_the_floor_is_a_setting(make_app, monkeypatch):
@@ -106,6 +108,8 @@ def test_form_scans_and_the_legacy_route_ask_for_them_too(near_app, client, head
     assert [f["possible"] for f in floor["data"]] == [True, True, False, False]
     off = form_scan(client, headers, include_possible="false", possible_floor="")
     assert [f["possible"] for f in off["data"]] == [False, False]
+    alone = form_scan(client, headers, possible_floor="0.2")
+    assert [f["possible"] for f in alone["data"]] == [False, False]
     legacy = client.get(f"/api/scans/{floor['scan_id']}", headers=headers).get_json()
     assert [f["possible"] for f in legacy["data"]] == [True, True, False, False]
 
@@ -116,8 +120,6 @@ def test_form_scans_and_the_legacy_route_ask_for_them_too(near_app, client, head
     ({"include_possible": True, "possible_floor": 1.5}, "possible_floor"),
     ({"include_possible": True, "possible_floor": -0.1}, "possible_floor"),
     ({"include_possible": True, "possible_floor": "0.2"}, "possible_floor"),
-    ({"possible_floor": 0.2}, "possible_floor"),  # without include_possible
-    ({"include_possible": False, "possible_floor": 0.2}, "possible_floor"),
 ])
 @pytest.mark.parametrize("path", ["/api/v1/scans", "/api/scan"])
 def test_malformed_json_fields_are_422_naming_them(near_app, client, headers, fields, field,
@@ -131,7 +133,7 @@ def test_malformed_json_fields_are_422_naming_them(near_app, client, headers, fi
     ({"include_possible": "true", "possible_floor": "abc"}, "possible_floor"),
     ({"include_possible": "true", "possible_floor": "nan"}, "possible_floor"),
     ({"include_possible": "true", "possible_floor": "2"}, "possible_floor"),
-    ({"possible_floor": "0.2"}, "possible_floor"),
+    ({"possible_floor": "-1"}, "possible_floor"),
 ])
 @pytest.mark.parametrize("path", ["/api/v1/scans", "/api/scan"])
 def test_malformed_form_fields_are_422_naming_them(near_app, client, headers, form, field,
@@ -251,6 +253,6 @@ def test_a_job_may_ask_for_its_documents_near_misses(make_app, monkeypatch):
             assert scan.get_json()["counts"] == {"schedule": 1}
     for form, field in (({"include_possible": "perhaps"}, "include_possible"),
                         ({"include_possible": "true", "possible_floor": "7"}, "possible_floor"),
-                        ({"possible_floor": "0.2"}, "possible_floor")):
+                        ({"possible_floor": "x"}, "possible_floor")):
         assert_problem(job(**form), 422, field)
     assert len(client.get("/api/v1/jobs", headers=headers).get_json()["items"]) == 2

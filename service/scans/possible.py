@@ -38,10 +38,7 @@ def form_fields(form: Mapping[str, str]) -> dict:
         if not 0 <= floor <= 1:  # NaN too
             raise APIError(422, "possible_floor must be a number from 0 to 1.",
                            errors={"possible_floor": ["Must be a number from 0 to 1."]})
-        if not given.get("include_possible"):
-            raise APIError(422, "possible_floor is only read with include_possible.",
-                           errors={"possible_floor": ["Only with include_possible: true."]})
-        given["possible_floor"] = floor
+        given["possible_floor"] = floor  # read only with include_possible, as in JSON
     return given
 
 

@@ -13,8 +13,8 @@ INCLUDE_POSSIBLE_HELP = ("also return the near misses: sentences the model score
                          "`possible_floor` up to the operating point, each `possible: true`, "
                          "in no count and no register until a person confirms one (PATCH its "
                          "category; `none` dismisses it). The LLM has none")
-POSSIBLE_FLOOR_HELP = ("with include_possible: the lowest risk score (0–1) of a near miss; "
-                       "null: POSSIBLE_FLOOR")
+POSSIBLE_FLOOR_HELP = ("the lowest risk score (0–1) of a near miss, read only with "
+                       "include_possible; null: POSSIBLE_FLOOR")
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
                   "finds fewer risks, more surely; null: MODEL_MIN_SCORE, else the model's "
                   "own operating point. The LLM's findings all score 1.")
@@ -46,11 +46,6 @@ class ScanRequestSchema(ScanOptions):
     possible_floor = StrictFloat(allow_none=True, allow_nan=False,
                                  validate=validate.Range(min=0, max=1),
                                  metadata={"description": POSSIBLE_FLOOR_HELP})
-
-    @validates_schema
-    def _floor_needs_possible(self, data, **kwargs):
-        if data.get("possible_floor") is not None and not data.get("include_possible"):
-            raise ValidationError("Only with include_possible: true.", "possible_floor")
 
 
 class AddedFindingSchema(ma.Schema):
