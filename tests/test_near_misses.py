@@ -256,3 +256,22 @@ def test_a_job_may_ask_for_its_documents_near_misses(make_app, monkeypatch):
                         ({"possible_floor": "x"}, "possible_floor")):
         assert_problem(job(**form), 422, field)
     assert len(client.get("/api/v1/jobs", headers=headers).get_json()["items"]) == 2
+
+
+def test_a_finding_made_at_a_finer_operating_point_is_never_split_off_as_a_near_miss():
+    """Calibration writes operating points of many digits, scores are rounded to four: a
+    sentence the model reported (its score at or above the point) stays a finding."""
+    from service.analysis.base import Finding
+    from service.scans.possible import split
+
+    class Calibrated:
+        min_score = 0.97123456
+
+    def found(score):
+        return Finding(risk="r", category="budget", context="r", score=score, start=0, end=1)
+
+    kept = found(0.9712)  # the model's unrounded 0.971236 reached the point
+    near = found(0.9711)
+    assert split([kept, near], Calibrated(), None, 0.5) == [(kept, False), (near, True)]
+    assert split([kept, near], Calibrated(), None, None) == [(kept, False), (near, False)]
+    assert split([near], KeywordAnalyzer(), None, 0.5) == [(near, False)]  # no point: none

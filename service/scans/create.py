@@ -65,7 +65,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
             _log_llm_calls(error.calls, user_id)
             db.session.commit()
         raise
-    found = possible.split(analysis.findings, analyzer, min_score)
+    found = possible.split(analysis.findings, analyzer, min_score, floor)
     counted = [finding for finding, near in found if not near]
     # The register's embeddings, still with no connection held.
     vectors = (current_encoder().embed([f.risk for f in counted])

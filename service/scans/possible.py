@@ -57,11 +57,16 @@ def asked_score(analyzer, min_score: float | None, floor: float | None) -> float
     return floor
 
 
-def split(findings: list[Finding], analyzer, min_score: float | None
+def split(findings: list[Finding], analyzer, min_score: float | None, floor: float | None
           ) -> list[tuple[Finding, bool]]:
-    """Each finding with whether it is a near miss: scored below the operating point."""
+    """Each finding with whether it is a near miss: scored below the operating point (none
+    when the scan asked for none: ``floor`` None)."""
     operating = operating_point(analyzer, min_score)
-    # Scores come rounded to 4 places; one that rounds to the operating point itself is
-    # kept as a finding, as the model, which compares the unrounded score, mostly does.
-    return [(finding, operating is not None and finding.score is not None
-             and finding.score < operating) for finding in findings]
+    if floor is None or operating is None:
+        return [(finding, False) for finding in findings]
+    # Scores come rounded to 4 places, and rounding keeps order: a finding the model made at
+    # the operating point never falls below it rounded, and a score that rounds to it
+    # exactly is taken for a finding.
+    operating = round(operating, 4)
+    return [(finding, finding.score is not None and finding.score < operating)
+            for finding in findings]
