@@ -120,6 +120,20 @@ def test_the_offsets_snap_to_the_sentence_they_overlap_most(keyword_app, client,
                                                                      "stakeholder")
 
 
+def test_the_findings_keep_the_order_of_the_text_after_a_deletion(keyword_app, client,
+                                                                   owner):
+    _, headers = owner
+    scan = scan_of(client, headers)
+    path = f"/api/v1/scans/{scan['scan_id']}/findings"
+    missed_one = added(add(client, headers, scan["scan_id"], *span(MISSED)))
+    added(add(client, headers, scan["scan_id"], *span(TESTERS), category="resource"))
+    assert client.delete(f"{path}/{missed_one['id']}", headers=headers).status_code == 204
+    added(add(client, headers, scan["scan_id"], *span("Lunch was at noon."), category="scope"))
+    added(add(client, headers, scan["scan_id"], *span(MISSED), category="schedule"))
+    starts = [f["start"] for f in get_scan(client, headers, scan["scan_id"])["data"]]
+    assert starts == sorted(starts) and len(starts) == 4
+
+
 BAD_SPANS = [
     ({"start": 0, "end": len(TEXT) + 1}, "end"),  # past the text
     ({"start": len(TEXT) + 5, "end": len(TEXT) + 9}, "end"),

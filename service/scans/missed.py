@@ -87,15 +87,14 @@ def add(scan: Scan, sentence: Sentence, category: str, caller: Caller,
             raise APIError(422, f"That sentence is inside {what} of this scan (finding "
                                 f"{other.id}): correct that one's category instead.",
                            errors={"start": [f"Inside finding {other.id}."]})
-    position = sum(other.start < sentence.start for other in scan.findings)
-    for other in scan.findings:  # the findings stay in the order of the text
-        if other.position >= position:
-            other.position += 1
-    now = utcnow()
-    finding = ScanFinding(position=position, risk=sentence.text, category=category,
-                          context=sentence.context, score=None, start=sentence.start,
-                          end=sentence.end, corrected_category=category,
-                          corrected_by=caller.id, corrected_at=now, added_by_user=True)
+    finding = ScanFinding(risk=sentence.text, category=category, context=sentence.context,
+                          score=None, start=sentence.start, end=sentence.end,
+                          corrected_category=category, corrected_by=caller.id,
+                          corrected_at=utcnow(), added_by_user=True)
+    # The findings stay in the order of the text: numbered again (a deletion leaves gaps).
+    for position, each in enumerate(sorted([*scan.findings, finding], key=lambda f: f.start)):
+        if each.position != position:
+            each.position = position
     scan.findings.append(finding)
     db.session.flush()
     if scan.project_id is not None:
