@@ -242,6 +242,9 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
     assert finding["risk_id"] == entry["id"]
     assert get_scan(client, team.owner_h, scan["scan_id"])["counts"] == {
         "vendor": 1, "stakeholder": 1}
+    csv = client.get(f"/api/v1/projects/{team.id}/risks/export", headers=team.viewer_h,
+                     query_string={"format": "csv"}).get_data(as_text=True)
+    assert MISSED in csv
     # The scan's owner's feedback holds it as a positive row, as the CLI writes it.
     row = {"text": MISSED, "label": "stakeholder", "source": f"feedback/{scan['scan_id']}"}
     assert feedback(client, team.owner_h) == [row]
@@ -256,6 +259,9 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
     path = f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}"
     assert client.delete(path, headers=team.editor_h).status_code == 204
     assert [e["category"] for e in register_of(client, team.owner_h, team.id)] == ["vendor"]
+    assert MISSED not in client.get(f"/api/v1/projects/{team.id}/risks/export",
+                                    headers=team.viewer_h, query_string={"format": "csv"}
+                                    ).get_data(as_text=True)
     assert feedback(client, team.owner_h) == []
     assert get_scan(client, team.owner_h, scan["scan_id"])["counts"] == {"vendor": 1}
     assert_problem(client.get(path, headers=team.owner_h), 404)
