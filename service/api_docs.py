@@ -150,7 +150,7 @@ def _component_schemas() -> dict:
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
 
-    from service.admin.schemas import ActivateSchema
+    from service.serving.schemas import ActivateSchema
     from service.auth.schemas import LoginSchema, LogoutSchema
     from service.scans.schemas import ScanRequestSchema
 

@@ -14,6 +14,7 @@ EVENTS = (
     "project_created", "project_updated", "project_deleted",
     "member_added", "member_updated", "member_removed",
     "scan_moved", "risk_updated", "risk_reopened", "risk_rated", "finding_dismissed",
+    "finding_added", "finding_removed",
     "dismissal_deleted",
     "job_created", "job_cancelled",
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",

@@ -126,6 +126,10 @@ class Settings:
     MODEL_MIN_SCORE: float | None = _setting(
         None, _score_or_auto, "report a sentence when its calibrated risk score reaches this "
         "(0–1); auto: the model's own operating point (its calibration.json)")
+    POSSIBLE_FLOOR: float = _setting(
+        0.5, _float, "the risk score (0–1) from which a scan that asks for include_possible "
+        "gets the near misses: findings from here up to its operating point, each marked "
+        "possible, counted nowhere until a person confirms one")
     MODEL_DYNAMIC_BATCHING: bool = _setting(
         True, _bool, "concurrent scans share forward passes through one batching queue")
     MODEL_MAX_BATCH: int = _setting(
@@ -240,6 +244,7 @@ class Settings:
             "MODEL_RUNTIME": self.MODEL_RUNTIME in ("auto", "onnx", "torch"),
             "MODEL_QUANTIZE": self.MODEL_QUANTIZE in ("none", "int8"),
             "MODEL_MAX_BATCH": self.MODEL_MAX_BATCH >= 1,
+            "POSSIBLE_FLOOR": 0 <= self.POSSIBLE_FLOOR <= 1,
             "MODEL_MAX_WAIT_MS": 0 <= self.MODEL_MAX_WAIT_MS <= 1000,
             "MODEL_SYNC_S": 0 <= self.MODEL_SYNC_S <= 3600,
             "READER_QUANTIZE": self.READER_QUANTIZE in ("auto", "none", "int8"),

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    false,
     types,
 )
 from sqlalchemy.dialects import mysql
@@ -147,6 +148,11 @@ class Scan(db.Model):
     category_counts: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     job_document_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("job_documents.id", ondelete="SET NULL"))
+    # The analysed (for a document: extracted) text, which findings' offsets point into: a
+    # risk the model missed is added by offsets into it (service/scans/missed.py). NULL for
+    # scans stored before it was kept. Deferred: only that route reads it.
+    text: Mapped[str | None] = mapped_column(
+        Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), deferred=True)
 
     findings: Mapped[list[ScanFinding]] = relationship(
         back_populates="scan", order_by="ScanFinding.position",
@@ -155,11 +161,12 @@ class Scan(db.Model):
 
     def counts(self) -> dict[str, int]:
         """Findings per category, corrections applied (a finding corrected to none drops
-        out, as does one a dismissal keeps out of the register), so that counts agree with
-        the list filter ``category``; categories in the order of their first finding."""
+        out, as does one a dismissal keeps out of the register, and a possible one until a
+        person confirms it), so that counts agree with the list filter ``category``;
+        categories in the order of their first finding."""
         counts: dict[str, int] = {}
         for finding in sorted(self.findings, key=lambda finding: finding.position):
-            if finding.effective_category != "none" and finding.dismissed is None:
+            if finding.counted:
                 counts[finding.effective_category] = counts.get(finding.effective_category, 0) + 1
         return counts
 
@@ -182,6 +189,12 @@ class ScanFinding(db.Model):
     corrected_category: Mapped[str | None] = mapped_column(String(16))
     corrected_by: Mapped[str | None] = mapped_column(String(36))
     corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A risk a person added that the model missed (its label is their correction, its
+    # score NULL), and a near miss: scored between the scan's floor and its operating point,
+    # asked for with include_possible; it counts and joins the register once a person
+    # confirms it (a correction to a risk category clears it).
+    added_by_user: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    possible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     scan: Mapped[Scan] = relationship(back_populates="findings")
     # Kept out of its project's register by a dismissal (service/projects/dismissals.py,
@@ -191,6 +204,13 @@ class ScanFinding(db.Model):
     @property
     def effective_category(self) -> str:
         return self.corrected_category or self.category
+
+    @property
+    def counted(self) -> bool:
+        """Whether it is one of its scan's risks: in the counts, and in the register when
+        the scan is in a project (unless a dismissal keeps it out)."""
+        return (self.effective_category != "none" and not self.possible
+                and self.dismissed is None)
 
 
 @event.listens_for(Session, "before_flush")
@@ -483,6 +503,11 @@ class Job(db.Model):
     project_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("projects.id", ondelete="SET NULL"))
     force_llm: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Each document's scan asks for the near misses too (the scans' include_possible), from
+    # this floor (NULL: POSSIBLE_FLOOR).
+    include_possible: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
+    possible_floor: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(10), default="queued")  # JOB_STATUSES
     total: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, default=0)  # documents that became scans

@@ -83,7 +83,7 @@ def settings(database_url, tmp_path):
         LOG_FORMAT="text",
         LOG_LEVEL="WARNING",
         MODEL_DIR="off",  # tests that scan take `scan_app`, which loads a real model
-        MODEL_SYNC_S=0,  # no follower thread: a test calls service.deployment.sync itself
+        MODEL_SYNC_S=0,  # no follower thread: a test calls service.serving.deployment.sync itself
         UPLOAD_DIR=str(tmp_path / "uploads"),
     )
 

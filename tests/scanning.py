@@ -115,3 +115,33 @@ class KeywordAnalyzer:
                                             score=0.9, start=start, end=start + len(sentence)))
                     break
         return Analysis(findings)
+
+
+class NearAnalyzer:
+    """A stand-in for the model where a test needs known scores around an operating point:
+    a sentence with one of the keywords is a risk of its category with that keyword's
+    score, a finding when the score reaches ``min_score`` (the request's, else the
+    stand-in's own operating point, as the model's calibration gives it)."""
+
+    source = "model"
+    version = "near-test"
+    min_score = 0.6
+    SCORES = (("budget", "budget", 0.3), ("vendor", "vendor", 0.55),
+              ("slip", "schedule", 0.8), ("password", "security", 0.95))
+
+    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
+        threshold = self.min_score if min_score is None else min_score
+        findings = []
+        for match in re.finditer(r"[^.!?\n]+[.!?]?", text):
+            sentence = match.group().strip()
+            if not sentence:
+                continue
+            start = match.start() + match.group().index(sentence[0])
+            for word, category, score in self.SCORES:
+                if word in sentence.lower():
+                    if score >= threshold:
+                        findings.append(Finding(risk=sentence, category=category,
+                                                context=sentence, score=score, start=start,
+                                                end=start + len(sentence)))
+                    break
+        return Analysis(findings)

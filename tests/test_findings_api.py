@@ -10,8 +10,9 @@ import re
 import pytest
 
 from service.analysis.base import Analysis, Finding
-from tests.helpers import assert_problem
+from tests.helpers import Accounts, assert_problem
 from tests.projects import make_project
+from tests.scanning import NearAnalyzer
 
 # Sentence keyword -> (category, score): known findings with known scores.
 SCORES = {"budget": ("budget", 0.3), "vendor": ("vendor", 0.55), "slip": ("schedule", 0.8),
@@ -20,7 +21,7 @@ TEXT = ("The budget is short. The vendor is late. The launch may slip. "
         "The password is shared. Lunch was fine.")
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
              "corrected_category", "risk_id", "dismissed", "dismissal", "scan_id", "filename",
-             "created_at"}
+             "created_at", "added_by_user", "possible"}
 
 
 class ScoredAnalyzer:
@@ -78,7 +79,7 @@ def test_the_callers_findings_newest_scan_first_as_the_scan_answer_has_them(scor
     _, headers = accounts.user()
     older = scan(client, headers, "The budget is short.")
     newer = scan(client, headers, "The vendor is late. The launch may slip.")
-    body = listed(client, headers)
+    body = listed(client, headers, sort="newest")
     assert (body["page"], body["per_page"], body["total"]) == (1, 20, 3)
     assert risks(body) == ["The vendor is late.", "The launch may slip.",
                            "The budget is short."]
@@ -92,12 +93,43 @@ def test_the_callers_findings_newest_scan_first_as_the_scan_answer_has_them(scor
     assert body["items"][2]["scan_id"] == older["scan_id"]
 
 
+def test_by_default_the_findings_nearest_the_operating_point_come_first(scored_app, client,
+                                                                         accounts):
+    """Where a person's answer teaches the model the most: across scans, whatever their
+    age; the stand-in has no operating point of its own, so the uncalibrated one (0.5)."""
+    _, headers = accounts.user()
+    scan(client, headers, "The launch may slip. The budget is short.")
+    scan(client, headers, "The password is shared. The vendor is late.")
+    assert risks(listed(client, headers)) == ["The vendor is late.", "The budget is short.",
+                                              "The launch may slip.", "The password is shared."]
+    # Filters keep working, in the same order.
+    assert risks(listed(client, headers, max_score=0.8)) == [
+        "The vendor is late.", "The budget is short.", "The launch may slip."]
+    assert risks(listed(client, headers, per_page=1, page=2)) == ["The budget is short."]
+    assert risks(listed(client, headers, sort="newest")) == [
+        "The password is shared.", "The vendor is late.", "The launch may slip.",
+        "The budget is short."]
+
+
+@pytest.mark.parametrize(("overrides", "order"), [
+    ({"MODEL_MIN_SCORE": 0.9}, ["password", "launch", "vendor", "budget"]),
+    ({}, ["vendor", "launch", "budget", "password"]),  # the model's own operating point: 0.6
+])
+def test_the_operating_point_is_the_deployments(make_app, monkeypatch, overrides, order):
+    app = make_app(**overrides)
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", NearAnalyzer())
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    scan(client, headers, min_score=0)
+    assert [risk.split()[1] for risk in risks(listed(client, headers))] == order
+
+
 def test_max_score_lists_the_doubtful_findings_at_or_below_it(scored_app, client, accounts):
     _, headers = accounts.user()
     scan(client, headers)
     assert risks(listed(client, headers, max_score=0.5)) == ["The budget is short."]
-    assert risks(listed(client, headers, max_score=0.55)) == ["The budget is short.",
-                                                              "The vendor is late."]
+    assert risks(listed(client, headers, max_score=0.55, sort="newest")) == [
+        "The budget is short.", "The vendor is late."]
     assert listed(client, headers, max_score=0)["total"] == 0
     assert listed(client, headers, max_score=1)["total"] == 4
 
@@ -167,6 +199,7 @@ def test_pages_are_bounded(scored_app, client, accounts):
     ("corrected", "maybe"), ("corrected", "1"), ("corrected", "True"), ("corrected", "yes"),
     ("corrected", ""), ("category", "compliance"), ("category", "x" * 5000),
     ("category", "budget' OR 1=1 --"), ("source", "human"), ("source", "m" * 300),
+    ("sort", "score"), ("sort", ""), ("sort", "newest; DROP TABLE findings"),
 ])
 def test_a_malformed_filter_is_a_422_problem(scored_app, client, accounts, name, value):
     _, headers = accounts.user()
@@ -268,7 +301,7 @@ def test_both_routes_are_in_the_openapi_spec(client):
     spec = client.get("/openapi.json").get_json()
     listing = spec["paths"]["/api/v1/findings"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
-        "max_score", "corrected", "category", "source", "page", "per_page"}
+        "max_score", "corrected", "category", "source", "sort", "page", "per_page"}
     assert {"401", "422"} <= set(listing["responses"])
     item = spec["components"]["schemas"]["ReviewFinding"]["properties"]
     assert set(item) == ITEM_KEYS

@@ -91,3 +91,43 @@ def test_the_projects_migration_keeps_every_scan_and_finding_up_and_down(unmigra
         downgrade(revision="7c1e5a9b2d40")
         assert counts() == (1, 1, 1)
         db.session.remove()
+
+
+def test_the_missed_and_possible_findings_migration_keeps_every_row_up_and_down(
+        unmigrated_app):
+    """Existing findings become the model's, not near misses; existing scans have no text
+    (a risk cannot be added to them: 409) and existing jobs asked for no near misses. No
+    table is rebuilt on the way down: every scan, finding and link stays."""
+    from sqlalchemy import text
+
+    def counts():
+        return tuple(db.session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+                     for table in ("users", "scans", "findings", "jobs"))
+
+    with unmigrated_app.app_context():
+        upgrade(revision="c4f8e2a6b913")
+        db.session.execute(text(
+            "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+            "created_at, updated_at) VALUES ('u', 'u@example.com', 'x', 'user', 1, 0, "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        db.session.execute(text(
+            "INSERT INTO scans (id, user_id, source, model_version, text_length, dropped, "
+            "created_at) VALUES ('s', 'u', 'model', 'v', 1, 0, '2026-01-01 00:00:00')"))
+        db.session.execute(text(
+            "INSERT INTO findings (scan_id, position, risk, category, context, score, "
+            "start_offset, end_offset) VALUES ('s', 0, 'r', 'budget', 'c', 0.9, 0, 1)"))
+        db.session.execute(text(
+            "INSERT INTO jobs (id, user_id, force_llm, status, total, done, failed, "
+            "created_at) VALUES ('j', 'u', 0, 'done', 1, 1, 0, '2026-01-01 00:00:00')"))
+        db.session.commit()
+        upgrade(revision="c4d8e2f1a7b3")
+        assert counts() == (1, 1, 1, 1)
+        assert tuple(db.session.execute(text(
+            "SELECT added_by_user, possible FROM findings")).one()) == (0, 0)
+        assert db.session.execute(text("SELECT text FROM scans")).scalar() is None
+        assert tuple(db.session.execute(text(
+            "SELECT include_possible, possible_floor FROM jobs")).one()) == (0, None)
+        db.session.commit()
+        downgrade(revision="c4f8e2a6b913")
+        assert counts() == (1, 1, 1, 1)
+        db.session.remove()

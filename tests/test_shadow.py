@@ -164,6 +164,24 @@ def test_the_report_says_how_each_model_agrees_with_users_corrections(deployed, 
     assert (body["corrections"]["active_agrees"], body["corrections"]["shadow_agrees"]) == (1, 2)
 
 
+def test_a_risk_a_person_added_is_a_miss_of_the_active_model(deployed, direct):  # noqa: F811
+    """The active model said none of the sentence a person added as a risk: a correction
+    only the candidate agrees with when it found it."""
+    app, client, headers, _ = deployed
+    assert start(client, headers).status_code == 201
+    scans = [scan(client, headers, text) for text in TEXTS]
+    reader_of(app).drain()
+    answered, item = next((answered, item) for answered, text in zip(scans, TEXTS)
+                          for item in expected(direct, text)
+                          if item["active"]["category"] == NONE != item["shadow"]["category"])
+    category = item["shadow"]["category"]
+    added = client.post(f"/api/v1/scans/{answered['scan_id']}/findings", headers=headers,
+                        json={"start": item["start"], "end": item["end"], "category": category})
+    assert added.status_code == 201, added.get_json()
+    assert report(client, headers)["corrections"] == {"findings": 1, "active_agrees": 0,
+                                                      "shadow_agrees": 1}
+
+
 def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root,  # noqa: F811
                                                          tmp_path):
     """On a models root of the test's own, so that no other test's app shares the loaded

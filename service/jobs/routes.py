@@ -29,6 +29,7 @@ from service.jobs.schemas import (
 from service.models import Job, JobDocument, Scan
 from service.projects.access import own_job, readable_job, scan_into
 from service.rate_limits import scans_per_user
+from service.scans import possible
 from service.scans.defaults import with_defaults
 
 jobs = Blueprint("jobs", __name__)
@@ -73,7 +74,8 @@ def new():
 
     `multipart/form-data` with several `files` fields, or one `.zip` as `archive`
     (folders flattened), and optionally `project_id` and `force_llm` (left out: your
-    defaults, `GET /api/v1/auth/me/settings`). Answers 202 at once
+    defaults, `GET /api/v1/auth/me/settings`), `include_possible` and `possible_floor` (each
+    scan's near misses, as for `POST /api/v1/scans`). Answers 202 at once
     with the job's id and a `Location`; each document becomes an ordinary scan, or a
     per-document error in words (a broken PDF fails alone). Poll `GET /api/v1/jobs/{id}`.
     """
@@ -89,13 +91,15 @@ def new():
             raise APIError(422, "force_llm must be true or false.",
                            errors={"force_llm": ["Not a valid boolean."]})
         given["force_llm"] = force in ("true", "1", "yes", "on")
+    near = possible.form_fields(request.form)
     options = with_defaults(caller, given)
     project_id = options["project_id"]
     if project_id is not None:
         project_id = scan_into(caller, project_id)
     documents = intake.read_documents()
     job = Job(user_id=caller.id, project_id=project_id, force_llm=options["force_llm"],
-              status="queued",
+              include_possible=near.get("include_possible", False),
+              possible_floor=near.get("possible_floor"), status="queued",
               total=len(documents), done=0, failed=0,
               documents=[JobDocument(position=position, filename=document.filename,
                                      status="queued", attempts=0)

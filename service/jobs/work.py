@@ -95,10 +95,11 @@ def _create(user: User, upload: Upload, job: Job, document_id: int) -> None:
     """create_scan, waiting out the per-user upload limit (EXTRACTIONS_PER_USER): a job's
     documents are the same user's uploads, and a 429 there means "after the other one"."""
     force_llm, project_id = job.force_llm, job.project_id
+    near = {"include_possible": job.include_possible, "possible_floor": job.possible_floor}
     for attempt in range(BUSY_RETRIES):
         try:
             create_scan(user, text=None, upload=upload, force_llm=force_llm,
-                        project_id=project_id, job_document_id=document_id)
+                        project_id=project_id, job_document_id=document_id, **near)
             return
         except APIError as problem:
             if problem.status != 429 or attempt == BUSY_RETRIES - 1:

@@ -82,7 +82,7 @@ def plain_process(**_) -> None:
 
 @signals.worker_process_init.connect
 def warm_process(**_) -> None:
-    """Build the app and warm its model (service.analyzers.warm_up) before this process
+    """Build the app and warm its model (service.serving.warmup.warm_up) before this process
     takes its first task: a task it took cold waited seconds for what the first scan of a
     process does. Connected after plain_process, so it runs after it (the warm-up starts
     the document readers). A test's in-thread worker runs in the test's app instead."""

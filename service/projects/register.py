@@ -90,11 +90,12 @@ def lock_first(project_id: str, *, directions_kept: bool = False) -> int | None:
 def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                  vectors: np.ndarray, *, actor_id: str | None) -> None:
     """Put ``findings`` (of ``scan``, flushed) into the project's register, matching each by
-    its vector (a row of ``vectors``, unit length). Findings labelled ``none`` stay out."""
+    its vector (a row of ``vectors``, unit length). Findings labelled ``none`` stay out, and
+    so do near misses nobody confirmed (``possible``)."""
     version = lock(project_id)
     threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
     wanted = [(finding, vector) for finding, vector in zip(findings, vectors, strict=True)
-              if finding.effective_category != "none"]
+              if finding.effective_category != "none" and not finding.possible]
     if wanted:  # what the project's members dismissed stays out (dismissals.py)
         wanted = dismissals.keep_out(project_id, scan, wanted, threshold)
     if not wanted:

@@ -22,6 +22,7 @@ from service.extensions import db
 from service.models import LLMCallLog, Scan, ScanFinding, User
 from service.projects import register
 from service.projects.access import project_id_for
+from service.scans import possible
 from service.serving.encoder import current_encoder
 from service.serving.holder import current_analyzers
 from service.uploads.extract import Document, DocumentError, ExtractionLimits
@@ -41,7 +42,10 @@ class Upload:
 
 def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool, min_score: float | None = None,
-                project_id: str | None = None, job_document_id: int | None = None) -> Scan:
+                project_id: str | None = None, job_document_id: int | None = None,
+                include_possible: bool = False, possible_floor: float | None = None) -> Scan:
+    """Analyse the text or the upload and store the scan; with ``include_possible``, its
+    near misses from ``possible_floor`` (None: POSSIBLE_FLOOR) too (possible.py)."""
     settings = current_app.config["SETTINGS"]
     user_id = user.id
     if project_id is not None:  # before the work: 404 or 403 cost nothing
@@ -51,16 +55,21 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
 
     db.session.close()  # no connection or transaction held while the analyzer runs
     min_score = settings.MODEL_MIN_SCORE if min_score is None else min_score
+    floor = ((settings.POSSIBLE_FLOOR if possible_floor is None else possible_floor)
+             if include_possible else None)
     try:
         with metrics.INFERENCE_SECONDS.labels(analyzer.source, analyzer.version).time():
-            analysis = analyzer.analyze(document.text, min_score=min_score)
+            analysis = analyzer.analyze(document.text,
+                                        min_score=possible.asked_score(analyzer, min_score, floor))
     except AnalysisError as error:
         if error.calls:  # failed LLM scans keep their call log
             _log_llm_calls(error.calls, user_id)
             db.session.commit()
         raise
+    found = possible.split(analysis.findings, analyzer, min_score, floor)
+    counted = [finding for finding, near in found if not near]
     # The register's embeddings, still with no connection held.
-    vectors = (current_encoder().embed([f.risk for f in analysis.findings])
+    vectors = (current_encoder().embed([f.risk for f in counted])
                if project_id is not None else None)
 
     scan = Scan(
@@ -71,9 +80,11 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         filename=upload.filename if upload else None,
         media_type=document.media_type if upload else None,
         stored_filename=f"original.{document.kind}" if upload else None,
+        text=document.text,
         findings=[ScanFinding(position=position, risk=f.risk, category=f.category,
-                              context=f.context, score=f.score, start=f.start, end=f.end)
-                  for position, f in enumerate(analysis.findings)],
+                              context=f.context, score=f.score, start=f.start, end=f.end,
+                              possible=near)
+                  for position, (f, near) in enumerate(found)],
     )
     folder = None
     try:
@@ -85,7 +96,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         db.session.flush()  # assigns the ids the file's folder, call log and register use
         _log_llm_calls(analysis.calls, user_id, scan.id)
         if project_id is not None:
-            register.add_findings(project_id, scan, scan.findings, vectors, actor_id=user_id)
+            register.add_findings(project_id, scan, _counted(scan), vectors, actor_id=user_id)
         if upload is not None:
             folder = store_original(scan, upload.data)
         db.session.commit()
@@ -98,8 +109,13 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         raise
     metrics.SCANS.labels(analyzer.source, analyzer.version).inc()
     serving.scanned(current_app._get_current_object(), scan, document.text, min_score,
-                    analyzer, analysis.findings)
+                    analyzer, counted)
     return scan
+
+
+def _counted(scan: Scan) -> list[ScanFinding]:
+    """The findings of ``scan`` the register may take: not the near misses nobody confirmed."""
+    return [finding for finding in scan.findings if not finding.possible]
 
 
 def _log_llm_calls(calls: list[LLMCall], user_id: str, scan_id: str | None = None) -> None:
@@ -174,7 +190,8 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
         project_id = project_id_for(caller, project_id, "editor")
     if project_id == scan.project_id:
         return scan
-    vectors = (current_encoder().embed([f.risk for f in scan.findings])
+    findings = _counted(scan)
+    vectors = (current_encoder().embed([f.risk for f in findings])
                if project_id is not None else None)
     was = scan.project_id
     if was is not None:
@@ -182,7 +199,7 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
     scan.project_id = project_id
     db.session.flush()
     if project_id is not None:
-        register.add_findings(project_id, scan, scan.findings, vectors, actor_id=caller.id)
+        register.add_findings(project_id, scan, findings, vectors, actor_id=caller.id)
     audit.record("scan_moved", actor_id=caller.id, target_id=scan.id, **{"from": was,
                                                                          "to": project_id})
     db.session.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 from apifairy import authenticate, other_responses, response
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from marshmallow import fields, validate
 from sqlalchemy import Select, bindparam, func, select
 
@@ -20,9 +20,12 @@ from service.extensions import ma, token_auth
 from service.models import Dismissal, DismissedFinding, RegisterLink, Scan, ScanFinding
 from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
 from service.scans.schemas import DismissalRefSchema, FindingSchema
+from service.serving.holder import current_analyzers
 
 findings = Blueprint("findings", __name__)
 SCORE_SLACK = 1e-6  # far below a score's meaningful digits, above a 4-byte float's error
+SORTS = ("nearest", "newest")
+UNCALIBRATED_POINT = 0.5  # the operating point of a model folder without calibration.json
 
 FEEDBACK_FILENAME = "riskscan-feedback.jsonl"
 
@@ -38,6 +41,10 @@ class FindingFilterSchema(ma.Schema):
                        "analyzer's (`none`: corrected to not a risk)"})
     source = fields.String(validate=validate.OneOf(("model", "llm")),
                            metadata={"description": "the scan's analyzer"})
+    sort = fields.String(load_default="nearest", validate=validate.OneOf(SORTS), metadata={
+        "description": "`nearest` (the default): the findings whose score is nearest the "
+                       "operating point first, where a person's answer teaches the model the "
+                       "most (those without a score last); `newest`: newest scan first"})
 
 
 class FindingListArgs(PageArgs, FindingFilterSchema):
@@ -69,13 +76,14 @@ _dismissals = Dismissal.__table__
 _ITEM = (_findings.c.id, _findings.c.risk, _findings.c.category, _findings.c.context,
          _findings.c.score, _findings.c.start_offset.label("start"),
          _findings.c.end_offset.label("end"), _findings.c.corrected_category,
-         _links.c.entry_id.label("risk_id"), _findings.c.scan_id, _scans.c.filename,
+         _links.c.entry_id.label("risk_id"), _findings.c.added_by_user, _findings.c.possible,
+         _findings.c.scan_id, _scans.c.filename,
          _scans.c.created_at, _kept_out.c.dismissal_id, _dismissals.c.risk.label("dismissed_risk"))
 
 
 @cache
-def _queries(filters: frozenset[str]) -> tuple[Select, Select]:
-    """(page query, count query) for one combination of filters, built once.
+def _queries(filters: frozenset[str], sort: str = "newest") -> tuple[Select, Select]:
+    """(page query, count query) for one combination of filters and an order, built once.
 
     The caller's scans come by ix_scans_user_id_created_at, their findings by
     ix_findings_scan_id, a finding's register entry by its primary key (register_links); the
@@ -95,21 +103,25 @@ def _queries(filters: frozenset[str]) -> tuple[Select, Select]:
     if "source" in filters:
         where.append(_scans.c.source == bindparam("source"))
     joined = _findings.join(_scans, _findings.c.scan_id == _scans.c.id)
+    order = [_scans.c.created_at.desc(), _scans.c.id, _findings.c.position, _findings.c.id]
+    if sort == "nearest":  # a NULL score (a person's finding) last, on every backend
+        order[:0] = [_findings.c.score.is_(None),
+                     func.abs(_findings.c.score - bindparam("point"))]
     page = (select(*_ITEM, func.count().over().label("total"))
             .select_from(joined.outerjoin(_links, _links.c.finding_id == _findings.c.id)
                          .outerjoin(_kept_out, _kept_out.c.finding_id == _findings.c.id)
                          .outerjoin(_dismissals, _dismissals.c.id == _kept_out.c.dismissal_id))
             .where(*where)
-            .order_by(_scans.c.created_at.desc(), _scans.c.id, _findings.c.position,
-                      _findings.c.id)
+            .order_by(*order)
             .limit(bindparam("limit")).offset(bindparam("offset")))
     count = select(func.count()).select_from(joined).where(*where)
     return page, count
 
 
 def finding_page(user_id: str, args: dict) -> dict:
-    """``{items, page, per_page, total}`` of the user's findings, newest scan first, in
-    one query (the total by a window count; a second only for a page past the last)."""
+    """``{items, page, per_page, total}`` of the user's findings, nearest the operating
+    point first or newest scan first (``sort``), in one query (the total by a window
+    count; a second only for a page past the last)."""
     params = {name: args[name] for name in ("max_score", "category", "source") if name in args}
     if "max_score" in params:
         # MySQL keeps scores as 4-byte floats (0.55 is 0.550000011920929 there): "at most
@@ -118,9 +130,21 @@ def finding_page(user_id: str, args: dict) -> dict:
     filters = set(params)
     if "corrected" in args:
         filters.add("corrected" if args["corrected"] else "uncorrected")
-    page, count = _queries(frozenset(filters))
+    sort = args.get("sort", "nearest")
+    page, count = _queries(frozenset(filters), sort)
     params["owner"] = user_id
+    if sort == "nearest":
+        params["point"] = operating_point()
     return paginate(page, args, count=count, params=params, windowed=True, items=_unwindowed)
+
+
+def operating_point() -> float:
+    """The deployment's operating point: MODEL_MIN_SCORE, else the served model's own."""
+    settings = current_app.config["SETTINGS"]
+    if settings.MODEL_MIN_SCORE is not None:
+        return settings.MODEL_MIN_SCORE
+    point = getattr(current_analyzers().model, "min_score", None)
+    return UNCALIBRATED_POINT if point is None else point
 
 
 def _item(row) -> dict:
@@ -143,10 +167,12 @@ def _unwindowed(rows) -> list[dict]:
 @response(page_of(ReviewFindingSchema))
 @other_responses({401: "No or bad token", 422: "Bad filter or page"})
 def all(args):
-    """Your findings across your own scans, newest scan first: a review queue
+    """Your findings across your own scans: a review queue
 
-    `max_score` lists the model's doubtful findings, `corrected=false` the ones you have not
-    labelled yet. Only your own scans count, for admins too.
+    Those whose score is nearest the deployment's operating point come first, where your
+    answer teaches the model the most (`sort=newest`: newest scan first). `max_score` lists
+    the model's doubtful findings, `corrected=false` the ones you have not labelled yet.
+    Only your own scans count, for admins too.
     """
     return finding_page(token_auth.current_user().id, args)
 

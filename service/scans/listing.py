@@ -63,6 +63,12 @@ def _not_dismissed():
     return ~exists().where(_dismissed.c.finding_id == _findings.c.id)
 
 
+def _counted_finding():
+    """What Scan.counts() counts (ScanFinding.counted): a risk, not a near miss nobody
+    confirmed, not kept out by a dismissal."""
+    return (_effective_category() != "none", _findings.c.possible.is_(False), _not_dismissed())
+
+
 @cache
 def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]:
     """(page query, count query) for one combination of filters: a user's scans, or a
@@ -74,7 +80,7 @@ def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]
     if "category" in filters:  # as the counts: corrections applied
         where.append(exists().where(_findings.c.scan_id == _scans.c.id,
                                     _effective_category() == bindparam("category"),
-                                    _not_dismissed()))
+                                    *_counted_finding()))
     if "created_after" in filters:
         where.append(_scans.c.created_at >= bindparam("created_after"))
     if "created_before" in filters:
@@ -92,13 +98,12 @@ def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]
 
 def _counted(scan_ids: list[str]) -> dict[str, dict[str, int]]:
     """Scan.counts() of these scans, from their findings (those a dismissal keeps out of
-    the register left out), in one grouped query."""
+    the register and near misses left out), in one grouped query."""
     effective = _effective_category()
     first = func.min(_findings.c.position)
     rows = db.session.execute(
         select(_findings.c.scan_id, effective, func.count(), first)
-        .where(_findings.c.scan_id.in_(scan_ids), effective != "none",
-               _not_dismissed())
+        .where(_findings.c.scan_id.in_(scan_ids), *_counted_finding())
         .group_by(_findings.c.scan_id, effective)
         .order_by(_findings.c.scan_id, first))
     counts: dict[str, dict[str, int]] = {scan_id: {} for scan_id in scan_ids}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
-from flask import Blueprint, request, send_file
+from flask import Blueprint, request, send_file, url_for
 from marshmallow import ValidationError as SchemaError
 
 from service.api import PageArgs, json_body, not_found, query, request_json
@@ -15,10 +15,12 @@ from service.models import Scan, utcnow
 from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
 from service.rate_limits import scans_per_user
+from service.scans import missed, possible
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.defaults import with_defaults
 from service.scans.listing import scan_page
 from service.scans.schemas import (
+    AddedFindingSchema,
     CorrectionSchema,
     FindingSchema,
     ScanFilterSchema,
@@ -69,7 +71,7 @@ def scan_request() -> tuple[str | None, Upload | None, dict]:
         options["min_score"] = _form_min_score()
     if "project_id" in request.form:
         options["project_id"] = _form_project_id()
-    return request.form.get("text"), upload, options
+    return request.form.get("text"), upload, options | possible.form_fields(request.form)
 
 
 def _form_force_llm() -> bool:
@@ -113,6 +115,11 @@ def editable_scan(scan_id: str) -> Scan:
     return access.editable_scan(token_auth.current_user(), scan_id)
 
 
+def may_change_scan(kept: dict) -> None:
+    """A replay of a change to a scan (an added finding) answers only who may change it now."""
+    editable_scan(request.view_args["scan_id"])
+
+
 def may_have_scan(kept: dict) -> None:
     """A scan's kept answer is replayed only to a caller who may still scan into its
     project (idempotency.py): the key's scopes and the membership it had may be gone."""
@@ -130,11 +137,13 @@ def may_have_scan(kept: dict) -> None:
 def new():
     """Analyse a text or a document
 
-    Send JSON `{text, force_llm?, min_score?, project_id?}`, or `multipart/form-data` with
-    `file` (txt, md, html, pdf, docx: recognised by content) or `text`, and the same
-    fields. A file and a non-empty text together are a 422: send one. A field left out
-    takes your default (`GET /api/v1/auth/me/settings`). The scan is stored with its
-    findings, and the file is kept for `GET /api/v1/scans/{id}/file`.
+    Send JSON `{text, force_llm?, min_score?, project_id?, include_possible?,
+    possible_floor?}`, or `multipart/form-data` with `file` (txt, md, html, pdf, docx:
+    recognised by content) or `text`, and the same fields. A file and a non-empty text
+    together are a 422: send one. A field left out takes your default
+    (`GET /api/v1/auth/me/settings`). The scan is stored with its findings (with
+    `include_possible`, its near misses too, each `possible: true`), and the file is kept
+    for `GET /api/v1/scans/{id}/file`.
     """
     return scan_from_request()
 
@@ -150,10 +159,11 @@ def scan_from_request() -> Scan:
         text, upload = given.pop("text"), None
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
+    near = {name: given.pop(name) for name in possible.FIELDS if name in given}
     options = with_defaults(caller, given)
     if options["project_id"] is not None:
         require_scope(caller, "projects:write")
-    return create_scan(caller, text=text, upload=upload, **options)
+    return create_scan(caller, text=text, upload=upload, **options, **near)
 
 
 def _json_scan_args() -> dict:
@@ -255,16 +265,94 @@ def correct(args, scan_id, finding_id):
         # before it left: two people dismissing one finding at once make one dismissal.
         register.lock_first(scan.project_id)
         scan = editable_scan(scan_id)
-    finding = next((f for f in scan.findings if str(f.id) == finding_id), None)
-    if finding is None:
-        raise not_found("finding")
+    finding = missed.of(scan, finding_id)
     before = finding.effective_category
     caller = token_auth.current_user()
     finding.corrected_category = args["category"]
     finding.corrected_by = caller.id
     finding.corrected_at = utcnow()
-    if finding.effective_category != before:
+    if finding.possible:
+        # A near miss was never in the register: confirmed, it joins it; dismissed, it
+        # stays out and leaves the project's dismissals alone.
+        moved = finding.effective_category != "none"
+        finding.possible = not moved
+    else:
+        moved = finding.effective_category != before
+    if moved:
         register.recategorize(finding, scan, was=before, actor_id=caller.id,
                               embed=lambda texts: current_encoder().embed(texts))
     db.session.commit()
     return finding
+
+
+@scans.route("/<scan_id>/findings", methods=["POST"])
+@api_key_scope("scans:write")
+@authenticate(token_auth)
+@idempotent(may_change_scan)
+@json_body(AddedFindingSchema)
+@response(finding_schema, 201)
+@other_responses({401: "No or bad token", 403: "A viewer of the scan's project",
+                  404: "No such scan (or not yours)",
+                  409: "The scan was stored before scans kept their text",
+                  422: "Offsets outside the text or over no sentence; a sentence that is "
+                       "already a finding of the scan; not one of the ten risk labels"})
+def add_finding(args, scan_id):
+    """Add a risk the model missed
+
+    `{start, end, category}`: offsets into the scan's text (`text[start:end]`, as the
+    findings' own) and one of the ten risk labels. The finding is the sentence those
+    offsets overlap most, `added_by_user: true` with a `null` score; it counts like a
+    model's finding, joins the register of the scan's project and is a row of your
+    feedback export. Who may: as for a correction.
+    """
+    scan = editable_scan(scan_id)
+    sentence = missed.snap(scan, args["start"], args["end"])
+    project_id = scan.project_id
+    vector = (current_encoder().embed([sentence.text])[0] if project_id is not None
+              else None)  # before any lock is taken
+    scan = _locked_scan(scan_id, project_id)
+    finding = missed.add(scan, sentence, args["category"], token_auth.current_user(), vector)
+    db.session.commit()
+    return finding, 201, {"Location": url_for("scans.finding", scan_id=scan.id,
+                                              finding_id=finding.id)}
+
+
+@scans.route("/<scan_id>/findings/<finding_id>", methods=["GET"])
+@api_key_scope("scans:read")
+@authenticate(token_auth)
+@response(finding_schema)
+@other_responses({401: "No or bad token", 404: "No such scan or finding (or not yours)"})
+def finding(scan_id, finding_id):
+    """One finding of a scan (who may read the scan may read it)"""
+    return missed.of(readable_scan(scan_id), finding_id)
+
+
+@scans.route("/<scan_id>/findings/<finding_id>", methods=["DELETE"])
+@api_key_scope("scans:write")
+@authenticate(token_auth)
+@other_responses({204: "Deleted, and out of the register", 401: "No or bad token",
+                  403: "A viewer of the scan's project",
+                  404: "No such scan or finding (or not yours)",
+                  409: "A model's finding: correct it to none instead"})
+def remove_finding(scan_id, finding_id):
+    """Delete a risk a person added (out of the register too)
+
+    Only a finding with `added_by_user: true`; a model's finding is a 409: correct it to
+    `none` (PATCH), which keeps what the model said beside what people answered.
+    """
+    scan = _locked_scan(scan_id, editable_scan(scan_id).project_id)
+    missed.remove(scan, finding_id, token_auth.current_user())
+    db.session.commit()
+    return "", 204
+
+
+def _locked_scan(scan_id: str, project_id: str | None) -> Scan:
+    """The scan, taken for this transaction (missed.lock) and judged again under the lock:
+    access may have changed meanwhile. 409 when it moved to another project: the register
+    locked is not its own."""
+    if not missed.lock(scan_id, project_id):
+        raise not_found("scan")
+    scan = editable_scan(scan_id)
+    if scan.project_id != project_id:
+        raise APIError(409, "The scan moved to another project meanwhile: send it again.")
+    return scan

@@ -1,14 +1,20 @@
 from datetime import UTC
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
-from service.analysis.labels import LABELS
+from service.analysis.labels import LABELS, RISK_LABELS
 from service.api import StrictBoolean, StrictFloat, UTCDateTime, page_of
 from service.extensions import db, ma
 from service.models import RegisterLink
 from service.scans.listing import ScanSummary
 
+INCLUDE_POSSIBLE_HELP = ("also return the near misses: sentences the model scored from "
+                         "`possible_floor` up to the operating point, each `possible: true`, "
+                         "in no count and no register until a person confirms one (PATCH its "
+                         "category; `none` dismisses it). The LLM has none")
+POSSIBLE_FLOOR_HELP = ("the lowest risk score (0–1) of a near miss, read only with "
+                       "include_possible; null: POSSIBLE_FLOOR")
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
                   "finds fewer risks, more surely; null: MODEL_MIN_SCORE, else the model's "
                   "own operating point. The LLM's findings all score 1.")
@@ -36,6 +42,29 @@ class ScanRequestSchema(ScanOptions):
     text = fields.String(required=True, metadata={
         "description": "the text to analyse", "example": "UAT may slip two weeks if the test "
         "environment is not ready. The steering committee has not met since March."})
+    include_possible = StrictBoolean(metadata={"description": INCLUDE_POSSIBLE_HELP})
+    possible_floor = StrictFloat(allow_none=True, allow_nan=False,
+                                 validate=validate.Range(min=0, max=1),
+                                 metadata={"description": POSSIBLE_FLOOR_HELP})
+
+
+class AddedFindingSchema(ma.Schema):
+    """POST /api/v1/scans/{id}/findings: a risk the model missed, by offsets into the
+    scan's text; the service snaps them to the sentence they overlap most."""
+
+    start = fields.Integer(required=True, strict=True, validate=validate.Range(min=0),
+                           metadata={"description": "offset of the risk's first character in "
+                                                    "the analysed text"})
+    end = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+                         metadata={"description": "offset just past its last character "
+                                                  "(more than start, at most the text's length)"})
+    category = fields.String(required=True, validate=validate.OneOf(RISK_LABELS),
+                             metadata={"description": "one of the ten risk labels (not `none`)"})
+
+    @validates_schema
+    def _a_span(self, data, **kwargs):
+        if "start" in data and "end" in data and data["end"] <= data["start"]:
+            raise ValidationError("Must be more than start.", "end")
 
 
 class ScanUpdateSchema(ma.Schema):
@@ -86,7 +115,7 @@ class FindingSchema(ma.Schema):
     context = fields.String(metadata={"description": "the sentence with its neighbours"})
     score = fields.Float(allow_none=True, metadata={
         "description": "the model's calibrated probability that the sentence states a risk "
-                       "(the LLM's findings: 1)"})
+                       "(the LLM's findings: 1; null for one a person added)"})
     start = fields.Integer(metadata={"description": "offset of the sentence in the analysed text"})
     end = fields.Integer()
     corrected_category = fields.String(allow_none=True,
@@ -102,6 +131,12 @@ class FindingSchema(ma.Schema):
         "description": "the project's register entry the finding joined "
                        "(GET /api/v1/projects/{project_id}/risks/{risk_id}); null when the "
                        "scan is in no project or the finding is not a risk (none)"})
+    added_by_user = fields.Boolean(metadata={
+        "description": "a risk the model missed, added by a person (POST "
+                       "/api/v1/scans/{id}/findings): its label is theirs, its score null"})
+    possible = fields.Boolean(metadata={
+        "description": "a near miss (include_possible), scored below the operating point: "
+                       "in no count and no register until a person confirms it"})
 
 
 class ScanSummarySchema(ma.Schema):

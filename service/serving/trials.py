@@ -302,12 +302,14 @@ def _corrections(trial: ShadowTrial, differ: dict) -> dict:
     the active one's is the finding's, the candidate's the same unless it read it otherwise."""
     corrected = db.session.execute(
         select(ScanFinding.scan_id, ScanFinding.start, ScanFinding.category,
-               ScanFinding.corrected_category)
+               ScanFinding.corrected_category, ScanFinding.added_by_user)
         .where(ScanFinding.corrected_category.is_not(None),
                ScanFinding.scan_id.in_(select(ShadowReading.scan_id)
                                        .where(ShadowReading.trial_id == trial.id)))).all()
     agrees: Counter = Counter()
-    for scan_id, start, category, correction in corrected:
+    for scan_id, start, category, correction, added in corrected:
+        if added:  # a risk a person added: the active model said none
+            category = NONE
         shadow = differ.get((scan_id, start), {"shadow": {"category": category}})
         agrees["active"] += category == correction
         agrees["shadow"] += shadow["shadow"]["category"] == correction
