@@ -53,7 +53,7 @@ def measure(model_dir: Path, *, rounds: int, scans: int, sample_rate: float, log
     from service.config import Settings
     from service.extensions import db
     from service.models import User
-    from service.serving.trials import MAX_LIMIT, reader_of
+    from service.serving.trials import MAX_LIMIT, shadow_of
 
     with tempfile.TemporaryDirectory(prefix="bench-shadow-") as workdir:
         workdir = Path(workdir)
@@ -79,7 +79,7 @@ def measure(model_dir: Path, *, rounds: int, scans: int, sample_rate: float, log
         started = client.post("/api/v1/admin/models/v2/shadow", headers=headers,
                               json={"sample_rate": sample_rate, "limit": MAX_LIMIT})
         assert started.status_code == 201, started.get_json()
-        reader = reader_of(app)
+        reader = shadow_of(app)
         trial = reader.trial
         timings: dict[str, list[float]] = {"without": [], "with": []}
         for _ in range(rounds):

@@ -166,16 +166,16 @@ def register_blueprints(app: Flask) -> None:
 def shutdown(app: Flask) -> None:
     """Stop what the app runs beside its requests: the job pool's threads and the webhook
     deliveries' timer (a running document or attempt ends first; what is due later stays
-    in the database for the next start's ``resume``), and the shadow reader's trial (the
+    in the database for the next start's ``resume``), and the shadow trial (the
     scans handed to it are let go). For a process that exits, and for the tests, whose
     apps share one database one after another."""
     engine = app.extensions.get("riskscan.jobs")
     if hasattr(engine, "shutdown"):  # the pool; a broker's tasks are the workers'
         engine.shutdown()
-    reader = app.extensions.get("riskscan.shadow")
-    if reader is not None:
-        reader.stop()
-        reader.drain()
+    shadow = app.extensions.get("riskscan.shadow")
+    if shadow is not None:
+        shadow.stop()
+        shadow.drain()
 
 
 def register_content_negotiation(app: Flask) -> None:

@@ -23,7 +23,7 @@ from service.analysis.reading import judged
 from service.extensions import db
 from service.models import ModelDeployment, ShadowReading, ShadowTrial
 from service.serving.deployment import sync
-from service.serving.trials import QUEUE, reader_of
+from service.serving.trials import QUEUE, shadow_of
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 from tests.test_model_registry import (  # noqa: F401
     audit_events,
@@ -105,7 +105,7 @@ def test_the_report_is_what_both_models_give_on_the_scans_text(deployed, direct)
     assert (listed["v1"], listed["v2"]) == ("active", "shadow")
 
     scans = [scan(client, headers, text) for text in TEXTS]
-    reader_of(app).drain()
+    shadow_of(app).drain()
 
     rows = [expected(direct, text) for text in TEXTS]
     differ = [{"scan_id": s["scan_id"], **item} for s, items in zip(scans, rows)
@@ -142,7 +142,7 @@ def test_the_report_says_how_each_model_agrees_with_users_corrections(deployed, 
     assert client.post("/api/v1/admin/models/v1/shadow", headers=headers,
                        json={"sample_rate": 1}).status_code == 201
     answered = scan(client, headers, TEXTS[2])
-    reader_of(app).drain()
+    shadow_of(app).drain()
     read = {item["sentence"]: item for item in
             expected(direct, TEXTS[2], active="v2", shadow="v1")}
     findings = {f["risk"]: f for f in answered["data"]}
@@ -170,7 +170,7 @@ def test_a_risk_a_person_added_is_a_miss_of_the_active_model(deployed, direct): 
     app, client, headers, _ = deployed
     assert start(client, headers).status_code == 201
     scans = [scan(client, headers, text) for text in TEXTS]
-    reader_of(app).drain()
+    shadow_of(app).drain()
     answered, item = next((answered, item) for answered, text in zip(scans, TEXTS)
                           for item in expected(direct, text)
                           if item["active"]["category"] == NONE != item["shadow"]["category"])
@@ -191,11 +191,11 @@ def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root, 
     client = app.test_client()
     _, headers = Accounts(app, client).user(role="admin")
     assert start(client, headers).status_code == 201
-    candidate = reader_of(app).trial.model
+    candidate = shadow_of(app).trial.model
     inner = weakref.ref(getattr(candidate, "analyzer", candidate))
     del candidate
     scan(client, headers, TEXTS[0])
-    reader_of(app).drain()
+    shadow_of(app).drain()
     assert client.delete(SHADOW, headers=headers).status_code == 204
     gc.collect()
     assert inner() is None, "the candidate stays in memory after its trial ended"
@@ -206,7 +206,7 @@ def test_the_limit_ends_the_trial(deployed):  # noqa: F811
     assert start(client, headers, limit=2).status_code == 201
     for text in TEXTS:
         scan(client, headers, text)
-        reader_of(app).drain()
+        shadow_of(app).drain()
     body = report(client, headers)
     assert (body["running"], body["ended_why"], body["scans"]) == (
         False, "limit", {"read": 2, "skipped": 0})
@@ -216,7 +216,7 @@ def test_the_limit_ends_the_trial(deployed):  # noqa: F811
         ("model_shadow_ended", None, {"version": "v2", "why": "limit", "read": 2})]
     row = row_of(app)
     assert (row.shadow_version, row.shadow_sample_rate, row.shadow_limit) == (None, None, None)
-    assert reader_of(app).trial is None
+    assert shadow_of(app).trial is None
     listed = {m["version"]: m["state"] for m in
               client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
     assert listed["v2"] == "available"
@@ -255,21 +255,21 @@ def test_delete_ends_it_and_its_report_stays_until_the_next_trial(deployed):  # 
         "Model v2 has had no shadow trial."
     assert start(client, headers).status_code == 201
     scan(client, headers, TEXTS[0])
-    reader_of(app).drain()
+    shadow_of(app).drain()
     other = client.delete("/api/v1/admin/models/v1/shadow", headers=headers)
     assert assert_problem(other, 409)["detail"] == \
         "The shadow trial that runs is of v2, not of v1."
 
     ended = client.delete(SHADOW, headers=headers)
     assert ended.status_code == 204 and ended.data == b""
-    assert reader_of(app).trial is None
+    assert shadow_of(app).trial is None
     body = report(client, headers)
     assert (body["running"], body["ended_why"], body["scans"]["read"]) == (False, "deleted", 1)
     assert audit_events(app, "model_shadow_ended") == [
         ("model_shadow_ended", admin["id"], {"version": "v2", "why": "deleted", "read": 1})]
     assert_problem(client.delete(SHADOW, headers=headers), 404)
     scan(client, headers, TEXTS[0])  # nothing reads it now
-    reader_of(app).drain()
+    shadow_of(app).drain()
     assert report(client, headers)["scans"]["read"] == 1
 
     assert start(client, headers).status_code == 201  # the next trial: a new report
@@ -280,10 +280,10 @@ def test_activating_the_candidate_ends_its_trial(deployed):  # noqa: F811
     app, client, headers, admin = deployed
     assert start(client, headers).status_code == 201
     scan(client, headers, TEXTS[0])
-    reader_of(app).drain()
+    shadow_of(app).drain()
     activated = client.post("/api/v1/admin/models/v2/activate", headers=headers)
     assert activated.status_code == 200, activated.get_json()
-    assert reader_of(app).trial is None
+    assert shadow_of(app).trial is None
     assert scan(client, headers, TEXTS[0])["model_version"] == "v2"
     body = report(client, headers)
     assert (body["running"], body["ended_why"], body["scans"]["read"]) == (
@@ -301,20 +301,20 @@ def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):  #
     other_client = other.test_client()
     assert start(client, headers, limit=3).status_code == 201
     scan(other_client, headers, TEXTS[0])  # before it syncs: not read
-    assert reader_of(other).trial is None
+    assert shadow_of(other).trial is None
     sync(other)
-    assert reader_of(other).trial.version == "v2"
+    assert shadow_of(other).trial.version == "v2"
     scan(other_client, headers, TEXTS[1])
     scan(client, headers, TEXTS[2])
-    reader_of(other).drain()
-    reader_of(app).drain()
+    shadow_of(other).drain()
+    shadow_of(app).drain()
     assert report(client, headers)["scans"] == {"read": 2, "skipped": 0}
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ShadowReading)) == 2
 
     assert client.delete(SHADOW, headers=headers).status_code == 204
     sync(other)
-    assert reader_of(other).trial is None
+    assert shadow_of(other).trial is None
 
 
 def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,  # noqa: F811
@@ -326,8 +326,8 @@ def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,  # noq
     assert start(client, headers, limit=1).status_code == 201
     sync(other)
     arrived = threading.Barrier(3)  # both readers inside the candidate, and the test
-    for model in {id(m): m for m in (reader_of(app).trial.model,
-                                     reader_of(other).trial.model)}.values():
+    for model in {id(m): m for m in (shadow_of(app).trial.model,
+                                     shadow_of(other).trial.model)}.values():
         def held(sentences, _classify=model.classify, **options):
             arrived.wait(600)
             return _classify(sentences, **options)
@@ -336,8 +336,8 @@ def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,  # noq
     scan(client, headers, TEXTS[0])
     scan(other.test_client(), headers, TEXTS[1])
     arrived.wait(600)
-    reader_of(app).drain()
-    reader_of(other).drain()
+    shadow_of(app).drain()
+    shadow_of(other).drain()
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ShadowReading)) == 1
     body = report(client, headers)
@@ -350,7 +350,7 @@ def test_a_full_queue_skips_the_scan_instead_of_making_it_wait(deployed, monkeyp
     and counted, and every scan is answered meanwhile."""
     app, client, headers, _ = deployed
     assert start(client, headers).status_code == 201
-    candidate = reader_of(app).trial.model
+    candidate = shadow_of(app).trial.model
     inside, release = threading.Event(), threading.Event()
     classify = candidate.classify
 
@@ -365,7 +365,7 @@ def test_a_full_queue_skips_the_scan_instead_of_making_it_wait(deployed, monkeyp
     for _ in range(QUEUE + 1):
         scan(client, headers, TEXTS[0])  # answered (201) while the reader is held
     release.set()
-    reader_of(app).drain()
+    shadow_of(app).drain()
     assert report(client, headers)["scans"] == {"read": QUEUE + 1, "skipped": 1}
 
 
@@ -434,7 +434,7 @@ def test_only_admins_and_keys_with_the_admin_scopes(deployed):  # noqa: F811
     _, user_headers = Accounts(app, client).user()
     for method in ("POST", "GET", "DELETE"):
         assert_problem(client.open(SHADOW, method=method, headers=user_headers, json={}), 403)
-    assert reader_of(app).trial is not None  # still running
+    assert shadow_of(app).trial is not None  # still running
     assert client.delete(SHADOW, headers=writer).status_code == 204
     assert report(client, headers)["ended_why"] == "deleted"
 
@@ -456,7 +456,7 @@ def test_deleting_a_scan_or_its_user_deletes_what_the_trial_read_of_it(deployed)
     with_account = scan(client, user_headers, TEXTS[2])["scan_id"]
     kept = scan(client, headers, ("Key developers might leave the project in March. Lunch "
                                   "was served at noon. The team met on Tuesday."))["scan_id"]
-    reader_of(app).drain()
+    shadow_of(app).drain()
     stored = readings(app)
     assert set(stored) == {deleted, with_account, kept}
     assert all(stored.values()), \
@@ -486,7 +486,7 @@ def test_a_scan_deleted_while_the_candidate_reads_it_leaves_no_reading(
     not stored, the scan is not counted, and nothing fails."""
     app, client, headers, _ = deployed
     assert start(client, headers).status_code == 201
-    candidate = reader_of(app).trial.model
+    candidate = shadow_of(app).trial.model
     inside, release = threading.Event(), threading.Event()
     classify = candidate.classify
 
@@ -501,7 +501,7 @@ def test_a_scan_deleted_while_the_candidate_reads_it_leaves_no_reading(
     assert client.delete(f"/api/v1/scans/{scan_id}", headers=headers).status_code == 204
     with caplog.at_level(logging.WARNING, logger="riskscan.shadow"):
         release.set()
-        reader_of(app).drain()
+        shadow_of(app).drain()
 
     assert readings(app) == {}
     body = report(client, headers)
@@ -521,7 +521,7 @@ def test_a_sample_rate_below_1_reads_the_scans_whose_draw_is_under_it(deployed, 
         random=lambda: next(draws)))
 
     scans = [scan(client, headers, TEXTS[0])["scan_id"] for _ in range(4)]
-    reader_of(app).drain()
+    shadow_of(app).drain()
 
     assert set(readings(app)) == {scans[0], scans[3]}
     assert report(client, headers)["scans"] == {"read": 2, "skipped": 0}
@@ -536,13 +536,13 @@ def test_rolling_back_onto_the_candidate_ends_its_trial(deployed):  # noqa: F811
     assert client.post("/api/v1/admin/models/v1/shadow", headers=headers,
                        json={"sample_rate": 1}).status_code == 201
     scan(client, headers, TEXTS[0])
-    reader_of(app).drain()
+    shadow_of(app).drain()
 
     rolled = client.post("/api/v1/admin/models/rollback", headers=headers)
 
     assert rolled.status_code == 200, rolled.get_json()
     assert rolled.get_json()["active_version"] == "v1"
-    assert reader_of(app).trial is None
+    assert shadow_of(app).trial is None
     body = client.get("/api/v1/admin/models/v1/shadow", headers=headers).get_json()
     assert (body["running"], body["ended_why"], body["scans"]["read"]) == (
         False, "activated", 1)
@@ -550,7 +550,7 @@ def test_rolling_back_onto_the_candidate_ends_its_trial(deployed):  # noqa: F811
         ("model_shadow_ended", admin["id"], {"version": "v1", "why": "activated", "read": 1})]
     assert row_of(app).shadow_version is None
     assert scan(client, headers, TEXTS[1])["model_version"] == "v1"
-    reader_of(app).drain()
+    shadow_of(app).drain()
     assert len(readings(app)) == 1  # nothing reads beside v1 now
     listed = {m["version"]: m["state"] for m in
               client.get("/api/v1/admin/models", headers=headers).get_json()["items"]}
@@ -567,15 +567,15 @@ def test_activating_a_third_version_leaves_the_trial_running_beside_it(
     _, headers = Accounts(app, client).user(role="admin")
     assert start(client, headers).status_code == 201
     before = scan(client, headers, TEXTS[0])["scan_id"]
-    reader_of(app).drain()
+    shadow_of(app).drain()
 
     activated = client.post("/api/v1/admin/models/v3/activate", headers=headers)
 
     assert activated.status_code == 200, activated.get_json()
     after = scan(client, headers, TEXTS[0])
     assert after["model_version"] == "v3"
-    reader_of(app).drain()
-    assert reader_of(app).trial.version == "v2"
+    shadow_of(app).drain()
+    assert shadow_of(app).trial.version == "v2"
     body = report(client, headers)
     assert (body["running"], body["ended_why"], body["scans"]["read"]) == (True, None, 2)
     with app.app_context():

@@ -209,7 +209,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
         raise
     app = current_app._get_current_object()
     trials.forget(app)
-    trials.reader_of(app).run(trials.Trial(trial.id, version, sample_rate, model))
+    trials.shadow_of(app).run(trials.Trial(trial.id, version, sample_rate, model))
     return trial
 
 

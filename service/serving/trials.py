@@ -5,8 +5,8 @@ A trial lives in the database (a ``shadow_trials`` row, and the deployment row's
 columns while it runs), so that every process follows it as it follows the active version
 (service/serving/deployment.py: ``sync`` calls ``follow``) and loads the candidate beside its model.
 A scan hands its text and its findings to ``offer`` once it is stored: each process has one
-reader thread and a queue of QUEUE scans; a sampled scan that finds the queue full is
-skipped and counted, so the shadow never makes a scan wait. The reader's thread runs at the
+shadow thread and a queue of QUEUE scans; a sampled scan that finds the queue full is
+skipped and counted, so the shadow never makes a scan wait. The shadow's thread runs at the
 lowest CPU priority (ONNX Runtime's own threads do not: the rate and the queue bound it),
 reads the scan's sentences with the candidate at the scan's operating point,
 and stores one ``shadow_readings`` row: the sentences, how many got the same label, and each
@@ -48,7 +48,7 @@ log = logging.getLogger("riskscan.shadow")
 DEFAULT_SAMPLE_RATE = 0.2
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 5000
-#: Sampled scans waiting for the reader, per process; past it a sampled scan is skipped.
+#: Sampled scans waiting for the shadow, per process; past it a sampled scan is skipped.
 QUEUE = 4
 #: One-sided findings the report lists (newest first); ``total`` counts them all.
 SHOWN = 100
@@ -64,8 +64,8 @@ class Trial:
     model: object
 
 
-class Reader:
-    """One app's side of the trial: the trial it follows, the queue and the reader thread
+class Shadow:
+    """One app's side of the trial: the trial it follows, the queue and the shadow thread
     (started with the first trial, waiting on the queue, holding the app by a weak
     reference only)."""
 
@@ -94,7 +94,7 @@ class Reader:
 
     def offer(self, scan_id: str, text: str, min_score: float | None, model,
               findings) -> None:
-        """Hand a stored scan to the reader, if sampled; never waits."""
+        """Hand a stored scan to the shadow, if sampled; never waits."""
         trial = self.trial
         if trial is None or random.random() >= trial.sample_rate:
             return
@@ -181,15 +181,15 @@ class Reader:
             forget(app)
 
 
-def reader_of(app: Flask) -> Reader:
-    return app.extensions.setdefault("riskscan.shadow", Reader(app))
+def shadow_of(app: Flask) -> Shadow:
+    return app.extensions.setdefault("riskscan.shadow", Shadow(app))
 
 
 def offer(app: Flask, scan, text: str, min_score: float | None, model, findings) -> None:
-    """After a model's scan is stored: the trial's reader may read it too."""
-    reader = app.extensions.get("riskscan.shadow")
-    if reader is not None:
-        reader.offer(scan.id, text, min_score, model, findings)
+    """After a model's scan is stored: the trial's shadow may read it too."""
+    shadow = app.extensions.get("riskscan.shadow")
+    if shadow is not None:
+        shadow.offer(scan.id, text, min_score, model, findings)
 
 
 def opened(caller, row: ModelDeployment, version: str, sample_rate: float,
@@ -232,9 +232,9 @@ def close(trial: ShadowTrial, why: str, *, actor_id: str | None) -> None:
 def follow(app: Flask, row: ModelDeployment | None, load) -> None:
     """Bring this app to the database's trial: load its candidate (``load(version)``: the
     checked analyzer), or let the ended one go. ``sync`` calls it on every tick."""
-    reader = reader_of(app)
+    shadow = shadow_of(app)
     if row is None or row.shadow_version is None:
-        if reader.trial is not None:
+        if shadow.trial is not None:
             forget(app)
         return
     with app.app_context():
@@ -243,25 +243,25 @@ def follow(app: Flask, row: ModelDeployment | None, load) -> None:
             key = (trial.id, trial.version, trial.sample_rate) if trial else None
         finally:
             db.session.close()
-    if key is None or (reader.trial is not None and reader.trial.id == key[0]):
+    if key is None or (shadow.trial is not None and shadow.trial.id == key[0]):
         return
-    if reader.trial is not None:
+    if shadow.trial is not None:
         forget(app)
-    if reader.failed == key[0]:
+    if shadow.failed == key[0]:
         return  # this process cannot load it; the log said why
     try:
         model = load(key[1])
     except APIError as error:
-        reader.failed = key[0]
+        shadow.failed = key[0]
         log.warning("cannot follow the shadow trial of %s: %s", key[1], error.detail)
         return
-    reader.run(Trial(*key, model))
+    shadow.run(Trial(*key, model))
     log.info("shadow model %s reads %.0f%% of the scans", key[1], key[2] * 100)
 
 
 def forget(app: Flask) -> None:
     """Follow no trial here, and let its model leave memory."""
-    trial = reader_of(app).stop()
+    trial = shadow_of(app).stop()
     if trial is not None:
         drop(trial.model, keep=app.extensions["riskscan.analyzers"].model)
         log.info("shadow model %s ended here", trial.version)
