@@ -40,7 +40,7 @@ class Warmup:
     sentences the model classified in it, how long it took and why it failed.
 
     ``readiness`` is /ready's ``warmup`` check: ok once the warm-up finished without error.
-    A warm-up that failed keeps the process out of traffic: the model or a reader that
+    A warm-up that failed keeps the process out of traffic: the model or a text extractor that
     cannot handle built-in text cannot handle a user's either (the log says why).
     """
 
@@ -71,10 +71,10 @@ class Warmup:
         began = time.perf_counter()
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="riskscan-warmup") as aside:
-                readers = aside.submit(_warm_readers, settings)  # processes of their own
+                extractors = aside.submit(_warm_extractors, settings)  # processes of their own
                 self.sentences = _warm_model(model)
                 _warm_encoder(settings)
-                readers.result()
+                extractors.result()
         except Exception as error:  # /ready reports it to admins, the log in full
             self.error = f"{type(error).__name__}: {error}"
             log.exception("warm-up failed: not ready")
@@ -107,7 +107,7 @@ def warm_up(app: Flask) -> Warmup:
 
     The first scans of a cold process waited seconds for what only the first call does
     (ONNX Runtime's memory for each batch shape, the tokenizer's and segmenter's first
-    use, the register's encoder, the readers' processes). init_app runs this in the
+    use, the register's encoder, the text extractors' processes). init_app runs this in the
     background, so /health answers at once and /ready is 503 until it is done; a model
     swap calls it before the new model takes traffic; a Celery worker before its first task.
     """
@@ -159,8 +159,8 @@ def _warm_encoder(settings: Settings) -> None:
     encoder.embed([sentence.text for sentence in split_sentences(WARMUP_TEXT)])
 
 
-def _warm_readers(settings: Settings) -> None:
-    """Start every document reader process (each imports its parsers) with a plain text."""
+def _warm_extractors(settings: Settings) -> None:
+    """Start every text extractor process (each imports its parsers) with a plain text."""
     from service.uploads.isolation import default_pool, extract_text_bounded
 
     workers = default_pool().size

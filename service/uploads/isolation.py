@@ -97,7 +97,7 @@ class ExtractionPool:
         except queue.Empty:
             from service.uploads.extract import DocumentError
 
-            raise DocumentError(503, "Every document reader is busy; try again shortly.") \
+            raise DocumentError(503, "Every text extractor is busy; try again shortly.") \
                 from None
 
     def _checkin(self, worker: _Worker) -> None:
@@ -177,14 +177,14 @@ class ExtractionPool:
             if not worker.wait_ready():
                 self._discard(worker)
                 if attempt == 2:
-                    raise DocumentError(503, "The document reader could not be started.")
+                    raise DocumentError(503, "The text extractor could not be started.")
                 continue
             try:
                 worker.connection.send(request)
             except OSError:
                 self._discard(worker)
                 if attempt == 2:
-                    raise DocumentError(503, "The document reader could not be started.") \
+                    raise DocumentError(503, "The text extractor could not be started.") \
                         from None
                 continue
             break
@@ -201,7 +201,7 @@ class ExtractionPool:
                                      "the server busy.")
         if reply[0] == "crashed":
             self._discard(worker)
-            raise DocumentError(422, "The document could not be read (its reader crashed).")
+            raise DocumentError(422, "The document could not be read (its extractor crashed).")
         self._checkin(worker)
         if reply[0] == "ok":
             return Document(text=reply[1], kind=reply[2])
@@ -239,7 +239,7 @@ def extract_text_bounded(data: bytes, filename: str | None = None, limits=None,
                          owner_limit: int = 1, owner_wait_s: float = 0.0):
     """``extract_text`` in a worker process; DocumentError(422) when it takes over ``timeout_s``.
 
-    Raises the same DocumentErrors as ``extract_text`` (4xx); a reader that crashed or
+    Raises the same DocumentErrors as ``extract_text`` (4xx); an extractor that crashed or
     ran out of its memory is a refusal too, never an exception of another kind. An
     ``owner`` past its ``owner_limit`` of reads under way for ``owner_wait_s`` gets
     DocumentError(429).
@@ -288,8 +288,8 @@ def _serve(connection, extract_path: str, memory_mb: int | None) -> None:
         except extract.DocumentError as error:
             reply = ("refused", error.status, error.detail)
         except MemoryError:
-            reply = ("refused", 413, ("The document needs more memory to read than a "
-                                      "reader may use (a decompression bomb?)."))
+            reply = ("refused", 413, ("The document needs more memory to read than an "
+                                      "extractor may use (a decompression bomb?)."))
         except RecursionError:
             reply = ("refused", 422, "The document could not be read (nested too deeply).")
         # A parser's own bug is a refusal, not a crash of the worker.
