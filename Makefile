@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# requirements.txt and the files it includes (-r): a change to any of them reinstalls.
+REQUIREMENTS := requirements.txt requirements-serve.txt requirements-encoder.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -41,15 +43,15 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+$(VENV)/.installed: $(REQUIREMENTS) | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-ml: requirements.txt requirements-ml.txt | $(VENV)/bin/python
+$(VENV)/.installed-ml: $(REQUIREMENTS) requirements-ml.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-ml.txt
 	touch $(VENV)/.installed $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.installed-dev: $(REQUIREMENTS) requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.installed $(VENV)/.installed-ml $@
 
