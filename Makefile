@@ -58,6 +58,21 @@ $(VENV)/.installed-dev: $(REQUIREMENTS) requirements-ml.txt requirements-dev.txt
 clean:
 	rm -rf $(VENV) instance .pytest_cache
 
+# The images, built with podman as root (.ci/image: it installs podman, runc and mmdebstrap
+# from Debian's packages, makes the base from Debian's mirror, and keeps podman's storage in
+# /var/tmp/riskscan-image). `image`: the CPU image with the test suite's small model;
+# `image-test`: that, then the smoke test against MariaDB and RabbitMQ (what .ci/run runs);
+# `image-gpu`: Dockerfile.gpu as far as its deps stage (the CUDA wheels: several GB).
+.PHONY: image image-test image-gpu
+image: $(VENV)/.installed-dev
+	PYTHON=$(PY) .ci/image build
+
+image-test: $(VENV)/.installed-dev
+	PYTHON=$(PY) .ci/image test
+
+image-gpu: $(VENV)/bin/python
+	PYTHON=$(PY) .ci/image build-gpu
+
 # The long reliability runs (docs/reliability.md; CI runs short versions in the test suite):
 # the API contract (schemathesis), 16 users of load for 60 s, faults under load (MariaDB
 # restart, LLM failures, an exception), and hostile files. MODEL_DIR names the model to
