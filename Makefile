@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# requirements.txt and the files it includes (-r): a change to any of them reinstalls.
+REQUIREMENTS := requirements.txt requirements-serve.txt requirements-encoder.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -41,20 +43,35 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+$(VENV)/.installed: $(REQUIREMENTS) | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-ml: requirements.txt requirements-ml.txt | $(VENV)/bin/python
+$(VENV)/.installed-ml: $(REQUIREMENTS) requirements-ml.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-ml.txt
 	touch $(VENV)/.installed $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.installed-dev: $(REQUIREMENTS) requirements-ml.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.installed $(VENV)/.installed-ml $@
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The images, built with podman as root (.ci/image: it installs podman, runc and mmdebstrap
+# from Debian's packages, makes the base from Debian's mirror, and keeps podman's storage in
+# /var/tmp/riskscan-image). `image`: the CPU image with the test suite's small model;
+# `image-test`: that, then the smoke test against MariaDB and RabbitMQ (what .ci/run runs);
+# `image-gpu`: Dockerfile.gpu as far as its deps stage (the CUDA wheels: several GB).
+.PHONY: image image-test image-gpu
+image: $(VENV)/.installed-dev
+	PYTHON=$(PY) .ci/image build
+
+image-test: $(VENV)/.installed-dev
+	PYTHON=$(PY) .ci/image test
+
+image-gpu: $(VENV)/bin/python
+	PYTHON=$(PY) .ci/image build-gpu
 
 # The long reliability runs (docs/reliability.md; CI runs short versions in the test suite):
 # the API contract (schemathesis), 16 users of load for 60 s, faults under load (MariaDB
