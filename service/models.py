@@ -54,6 +54,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def today() -> date:
+    """The day in UTC: a report's date when its upload names none."""
+    return utcnow().date()
+
+
 class UTCDateTime(types.TypeDecorator):
     """Aware UTC datetimes in Python, naive UTC in the database (MySQL DATETIME has no zone)."""
 
@@ -123,6 +128,9 @@ class Scan(db.Model):
     # A user's scans and a project's, newest first: the list endpoint's queries.
     __table_args__ = (Index("ix_scans_user_id_created_at", "user_id", "created_at"),
                       Index("ix_scans_project_id_created_at", "project_id", "created_at"),
+                      # A project's reports in their order: by date, then upload.
+                      Index("ix_scans_project_id_reported_on", "project_id", "reported_on",
+                            "created_at"),
                       # A job's document becomes at most one scan, however often its task
                       # runs (a worker killed mid-document, a redelivery): the database says.
                       Index("ix_scans_job_document_id", "job_document_id", unique=True))
@@ -140,6 +148,9 @@ class Scan(db.Model):
     text_length: Mapped[int] = mapped_column(Integer)
     dropped: Mapped[int] = mapped_column(Integer, default=0)  # LLM answers that failed validation
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The date of the report it read (the request's, a job's document's from its name, or
+    # the upload day): what the register dates and orders reports by. NULL never written.
+    reported_on: Mapped[date | None] = mapped_column(Date, default=today)
     # counts() as [[category, count], ...] (a JSON list keeps the order), stored with the
     # scan so that the list does not count findings on every read (service/scans/listing.py).
     # NULL where unknown: once a finding changes (a correction), and for scans stored before
@@ -270,6 +281,7 @@ class RegisterEntry(db.Model):
     # 1–5 each, null until rated; the score is their product (service/rating.py).
     likelihood: Mapped[int | None] = mapped_column(SmallInteger)
     impact: Mapped[int | None] = mapped_column(SmallInteger)
+    # The dates (midnight UTC) of the first and the latest report that state it.
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
@@ -315,7 +327,7 @@ class RegisterLink(db.Model):
         BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), index=True)
     scan_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
-    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the scan's created_at
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the scan's reported_on
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
     entry: Mapped[RegisterEntry] = relationship(back_populates="links")
@@ -508,6 +520,9 @@ class JobDocument(db.Model):
     position: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(10), default="queued")  # DOCUMENT_STATUSES
+    # The report's date its scan takes: the request's field, else a date in its name, else
+    # the day the job was sent. NULL for documents sent before: the job's day.
+    reported_on: Mapped[date | None] = mapped_column(Date)
     error: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,13 +7,16 @@ and its measured precision and recall are in docs/register.md. An entry's embedd
 (RegisterVector) is the sum of its findings' unit vectors: its direction is their mean, and
 it is recomputed from them when one leaves. The directions a scan matches against come from
 this process's snapshot of the project when it is current (directions.py), else from the
-database. Every function here works inside the caller's transaction; the caller
-commits, so that a scan and its register update land together or not at all.
+database. Reports are dated by their ``reported_on`` (a link's ``seen_at``, an entry's first
+and last seen: midnight UTC of it), and ordered by it, then by upload. Every function here
+works inside the caller's transaction; the caller commits, so that a scan and its register
+update land together or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, time
 
 import numpy as np
 from flask import current_app
@@ -113,9 +116,10 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             changed = moved.setdefault(category, {})
             entry = _closest(snapshot, category, vector, threshold, entries, changed)
             if entry is None:
+                seen = seen_on(scan)
                 entry = RegisterEntry(
                     project_id=project_id, risk=finding.risk, category=category,
-                    status="open", first_seen=scan.created_at, last_seen=scan.created_at,
+                    status="open", first_seen=seen, last_seen=seen,
                     occurrences=0, vector=RegisterVector(total=to_bytes(np.zeros_like(vector))))
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
@@ -132,18 +136,35 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
     directions.stage(db.session(), project_id, snapshot)
 
 
+def midnight(day: date) -> datetime:
+    """A report's date as the register keeps it (seen_at, first and last seen)."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def seen_on(scan: Scan) -> datetime:
+    return midnight(scan.reported_on or scan.created_at.date())
+
+
+def stated_after(seen: datetime, uploaded: datetime, moment: datetime) -> bool:
+    """Whether a report dated ``seen`` and scanned at ``uploaded`` speaks for a time after
+    ``moment`` (an entry settled then): dated after its day, or on it and scanned after."""
+    day = moment.astimezone(UTC).date()
+    return seen.date() > day or (seen.date() == day and uploaded > moment)
+
+
 def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.ndarray, *,
           actor_id: str | None) -> None:
+    seen = seen_on(scan)
     db.session.add(RegisterLink(finding_id=finding.id, entry=entry, scan_id=scan.id,
-                                seen_at=scan.created_at, embedding=to_bytes(vector)))
+                                seen_at=seen, embedding=to_bytes(vector)))
     entry.vector.total = to_bytes(from_bytes(entry.vector.total) + vector)
     entry.occurrences += 1
-    if scan.created_at >= entry.last_seen or entry.occurrences == 1:
+    if seen >= entry.last_seen or entry.occurrences == 1:
         entry.risk = finding.risk  # the latest wording
-    entry.first_seen = min(entry.first_seen, scan.created_at)
-    entry.last_seen = max(entry.last_seen, scan.created_at)
+    entry.first_seen = min(entry.first_seen, seen)
+    entry.last_seen = max(entry.last_seen, seen)
     if (entry.status in SETTLED_STATUSES and entry.settled_at is not None
-            and scan.created_at > entry.settled_at):
+            and stated_after(seen, scan.created_at, entry.settled_at)):
         was = entry.status
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
                      project_id=entry.project_id, scan_id=scan.id, was=was)

@@ -101,9 +101,10 @@ class RiskSchema(Prepared, ma.Schema):
     owner_id = fields.String(allow_none=True)
     due_date = fields.Date(allow_none=True)
     notes = fields.String(allow_none=True)
-    first_seen = fields.DateTime(metadata={"description": "when the first report stating it "
-                                                          "was scanned"})
-    last_seen = fields.DateTime()
+    first_seen = fields.Date(metadata={"description": "the date of the first report that "
+                                                      "states it (its `reported_on`)"})
+    last_seen = fields.Date(metadata={"description": "the date of the latest report that "
+                                                     "states it"})
     occurrences = fields.Integer(metadata={"description": "findings that state it"})
     reopened = fields.Boolean(metadata={"description": "stated again after it was closed or "
                                                        "accepted"})
@@ -188,6 +189,8 @@ class WeekSchema(ma.Schema):
 class ScanPointSchema(ma.Schema):
     scan_id = fields.String()
     timestamp = fields.DateTime()
+    reported_on = fields.Date(metadata={"description": "the report's date: the points are "
+                                                       "in report order"})
     filename = fields.String(allow_none=True)
     stated = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "register entries the scan states, per "

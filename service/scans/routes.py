@@ -16,6 +16,7 @@ from service.models import Scan, utcnow
 from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
 from service.rate_limits import scans_per_user
+from service.scans import report_dates
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.defaults import with_defaults
 from service.scans.listing import scan_page
@@ -53,8 +54,9 @@ class ScanListArgs(PageArgs, ScanFilterSchema):
 
 def scan_request() -> tuple[str | None, Upload | None, dict]:
     """(text, upload, options) from multipart/form-data: ``options`` holds those of
-    ``force_llm``, ``min_score`` and ``project_id`` that the form sent (an empty one is
-    sent: false, the deployment's operating point, no project), for with_defaults."""
+    ``force_llm``, ``min_score``, ``project_id`` and ``reported_on`` that the form sent (an
+    empty one is sent: false, the deployment's operating point, no project, the upload
+    day), for with_defaults."""
     file = request.files.get("file")
     upload = None
     if file is not None and (file.filename or file.content_length):
@@ -69,6 +71,8 @@ def scan_request() -> tuple[str | None, Upload | None, dict]:
         options["min_score"] = _form_min_score()
     if "project_id" in request.form:
         options["project_id"] = _form_project_id()
+    if "reported_on" in request.form:
+        options["reported_on"] = report_dates.from_form(request.form["reported_on"])
     return request.form.get("text"), upload, options
 
 
@@ -130,9 +134,10 @@ def may_have_scan(kept: dict) -> None:
 def new():
     """Analyse a text or a document
 
-    Send JSON `{text, force_llm?, min_score?, project_id?}`, or `multipart/form-data` with
-    `file` (txt, md, html, pdf, docx: recognised by content) or `text`, and the same
-    fields. A file and a non-empty text together are a 422: send one. A field left out
+    Send JSON `{text, force_llm?, min_score?, project_id?, reported_on?}`, or
+    `multipart/form-data` with `file` (txt, md, html, pdf, docx: recognised by content) or
+    `text`, and the same fields. `reported_on` is the report's date (left out: the upload
+    day), which a project's register dates and orders reports by. A file and a non-empty text together are a 422: send one. A field left out
     takes your default (`GET /api/v1/auth/me/settings`). The scan is stored with its
     findings, and the file is kept for `GET /api/v1/scans/{id}/file`.
     """
@@ -150,10 +155,11 @@ def scan_from_request() -> Scan:
         text, upload = given.pop("text"), None
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
+    reported_on = given.pop("reported_on", None)  # a report's own, never a default
     options = with_defaults(caller, given)
     if options["project_id"] is not None:
         require_scope(caller, "projects:write")
-    return create_scan(caller, text=text, upload=upload, **options)
+    return create_scan(caller, text=text, upload=upload, reported_on=reported_on, **options)
 
 
 def _json_scan_args() -> dict:

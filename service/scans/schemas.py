@@ -7,8 +7,11 @@ from service.analysis.labels import LABELS
 from service.api import StrictBoolean, StrictFloat, page_of
 from service.extensions import db, ma
 from service.models import RegisterLink
+from service.scans import report_dates
 from service.scans.listing import ScanSummary
 
+REPORTED_ON_HELP = ("the date of the report (YYYY-MM-DD, up to tomorrow): the register dates and "
+                    "orders reports by it; null or left out: the upload day (UTC)")
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
                   "finds fewer risks, more surely; null: MODEL_MIN_SCORE, else the model's "
                   "own operating point. The LLM's findings all score 1.")
@@ -36,6 +39,8 @@ class ScanRequestSchema(ScanOptions):
     text = fields.String(required=True, metadata={
         "description": "the text to analyse", "example": "UAT may slip two weeks if the test "
         "environment is not ready. The steering committee has not met since March."})
+    reported_on = fields.Date(allow_none=True, validate=report_dates.check, metadata={
+        "description": REPORTED_ON_HELP, "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-"})
 
 
 class ScanUpdateSchema(ma.Schema):
@@ -110,6 +115,7 @@ class ScanSummarySchema(ma.Schema):
     source = fields.String(metadata={"description": "model or llm"})
     model_version = fields.String()
     timestamp = fields.DateTime(attribute="created_at")
+    reported_on = fields.Date(metadata={"description": "the date of the report it read"})
     filename = fields.String(allow_none=True)
     media_type = fields.String(allow_none=True)
     text_length = fields.Integer()
