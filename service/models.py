@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    false,
     types,
 )
 from sqlalchemy.dialects import mysql
@@ -40,7 +41,8 @@ RISK_STATUSES = ("open", "mitigating", "accepted", "closed")
 SETTLED_STATUSES = ("accepted", "closed")  # a report that states the risk again reopens it
 JOB_STATUSES = ("queued", "running", "done", "cancelled")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-WEBHOOK_EVENTS = ("risk.created", "risk.reopened", "risk.status_changed", "risk.rated")
+WEBHOOK_EVENTS = ("risk.created", "risk.reopened", "risk.status_changed", "risk.rated",
+                  "risk.merged", "risk.split")
 SHADOW_ENDINGS = ("deleted", "activated", "limit")
 # pending: an attempt is due (the first, a retry, a redelivery); failed: retries gave up.
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -286,6 +288,10 @@ class RegisterEntry(db.Model):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Added by a person, not by a report (POST …/risks): it keeps the wording typed, and
+    # stays when no finding states it.
+    added_by_user: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted or closed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -305,15 +311,21 @@ class RegisterEntry(db.Model):
 
 
 class RegisterVector(db.Model):
-    """An entry's embedding: the sum of its findings' unit vectors (float32), whose
-    direction is their mean; what a new finding is compared with. A table of its own, so
-    that the entries the register's reads sort and filter are narrow rows."""
+    """An entry's embedding: per wording, the sum of its findings' unit vectors (float32),
+    whose direction is their mean; what a new finding is compared with. An entry has one
+    wording, and one more for each entry merged into it (``total`` holds a row each), so
+    that a restatement of any of them joins it. A table of its own, so that the entries the
+    register's reads sort and filter are narrow rows."""
 
     __tablename__ = "register_vectors"
 
     entry_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), primary_key=True)
     total: Mapped[bytes] = mapped_column(LargeBinary)
+    # The unit vectors of wordings typed by a person (an entry added by hand, and any
+    # merged into it), a row per wording as ``total`` has them (zeros: none typed), which
+    # no finding holds; NULL when none was typed.
+    stated: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class RegisterLink(db.Model):
@@ -329,8 +341,26 @@ class RegisterLink(db.Model):
         String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the scan's reported_on
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # Which of its entry's wordings (RegisterVector.total's rows) it was matched to.
+    wording: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     entry: Mapped[RegisterEntry] = relationship(back_populates="links")
+
+
+class RegisterMerge(db.Model):
+    """An entry merged into another by hand (POST …/risks/{id}/merge): its id answers a
+    redirect to the entry that holds its findings now, and a second merge of it a 409. A
+    merge of that entry moves the row along; the entry's deletion deletes it."""
+
+    __tablename__ = "register_merges"
+
+    merged_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"))
+    into_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), index=True)
+    merged_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Dismissal(db.Model):

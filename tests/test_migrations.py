@@ -93,7 +93,7 @@ def test_the_projects_migration_keeps_every_scan_and_finding_up_and_down(unmigra
         db.session.remove()
 
 
-REPORT_DATES = "e5b1c7d9a2f4"
+REPORT_DATES, CURATED = "e5b1c7d9a2f4", "f2a8d4c6b1e3"
 
 
 def test_the_report_dates_migration_dates_every_scan_by_its_upload_day(unmigrated_app):
@@ -149,6 +149,10 @@ def test_the_report_dates_migration_dates_every_scan_by_its_upload_day(unmigrate
             stored = value(sql)
             stored = stored if isinstance(stored, datetime) else datetime.fromisoformat(stored)
             assert stored == datetime(2026, 3, 14), sql
+        db.session.commit()
+        upgrade(revision=CURATED)  # one wording each, none added by hand
+        assert value("SELECT wording FROM register_links") == 0
+        assert not value("SELECT added_by_user FROM register_entries")
         db.session.commit()
         downgrade(revision="a7c3e91f5b42")
         assert counts() == (1,) * len(rows)

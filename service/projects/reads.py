@@ -19,7 +19,7 @@ from service.projects.kept import Kept, kept
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
 COLUMNS = ("id", "risk", "category", "status", "likelihood", "impact", "owner_id", "due_date",
-           "notes", "first_seen", "last_seen", "occurrences", "reopened")
+           "notes", "first_seen", "last_seen", "occurrences", "reopened", "added_by_user")
 # What the score sorts and filters by: null until both levels are (NULL * n is NULL).
 SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
 MAX_WEEKS = 260  # the trend's weeks: five years back at most
@@ -54,7 +54,7 @@ def entries_json(rows) -> list[dict]:
              **rated(row), "owner_id": row.owner_id, "due_date": _iso(row.due_date),
              "notes": row.notes, "first_seen": _day(row.first_seen),
              "last_seen": _day(row.last_seen), "occurrences": row.occurrences,
-             "reopened": bool(row.reopened),
+             "reopened": bool(row.reopened), "added_by_user": bool(row.added_by_user),
              "findings": findings[row.id]} for row in rows]
 
 
