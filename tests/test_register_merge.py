@@ -1,15 +1,11 @@
-"""What a person does to the register by hand: merge entries the matcher kept apart, split
-findings it joined wrongly, add a risk no report stated; and the weekly flow they mend.
-
-Findings come from the keyword stand-in (tests/scanning.py), matched by the real sentence
-encoder, as in tests/test_register.py: which restatements join is the encoder's answer,
-measured for these sentences (cosines in the comments).
+"""Merging register entries by hand: two entries of one risk become one that keeps every
+finding, every wording and what people curated, its old ids redirecting to it; and the
+weekly flow a merge mends (tests/curating.py has the reports).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
+import threading
 from datetime import UTC, datetime
 
 import numpy as np
@@ -17,95 +13,26 @@ import pytest
 from sqlalchemy import select
 
 from service.extensions import db
-from service.models import AuditEvent, Project, RegisterEntry, RegisterVector
+from service.models import Project, RegisterEntry, RegisterVector
 from service.projects import directions
+from tests.curating import (
+    BADGES,
+    HOSTING,
+    LICENCES,
+    MISSING,
+    TRAINING,
+    UAT,
+    VAULT,
+    WEEKS,
+    audited,
+    by_wording,
+    changes,
+    merge,
+    two_entries,
+)
 from tests.helpers import api_key_headers, assert_problem, at_once
-from tests.projects import Team, register_of, scan_into
-from tests.scanning import KeywordAnalyzer, without_request_id
-from tests.webhook_receiver import Receiver
-
-# Three weekly reports of one project: four threads, one new in week 3. The hosting risk is
-# restated in other words each week: week 2's wording is 0.57 alike to week 1's (below the
-# threshold, 0.62: a second entry), week 3's is 0.72 alike to week 2's and 0.31 to week 1's
-# (0.58 to their mean: only an entry that keeps both wordings knows it).
-HOSTING = ("Cloud hosting costs are running 25% above the budget estimate.",
-           "Hosting spend is still well above the budget forecast this month.",
-           "Our spending this month is still well above the budget forecast.")
-LICENCES = ("The vendor may not deliver the database licences before the cut-over.",
-            "The licences from the vendor are still not delivered and could miss the cut-over.",
-            "The database licences have still not arrived from the vendor.")
-UAT = ("User acceptance testing may slip two weeks because the test environment is not ready.",
-       "The test environment is late, so acceptance testing could slip.")
-VAULT = ("The password vault has no second administrator.",
-         "Only one person can administer the password vault.")
-BADGES = ("The vendor may not deliver the badge readers before the cut-over.",
-          "The badge readers have still not arrived from the vendor.")
-WEEKS = ((" ".join((HOSTING[0], LICENCES[0], UAT[0], VAULT[0])), "2026-03-06"),
-         (" ".join((HOSTING[1], LICENCES[1], UAT[1], VAULT[1])), "2026-03-13"),
-         (" ".join((HOSTING[2], LICENCES[2], BADGES[0])), "2026-03-20"))
-TRAINING = "The budget for the training rooms was cut by the finance committee."
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
-MISSING = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
-
-
-@pytest.fixture
-def hooks_team(make_app, monkeypatch, receiver):
-    """A team whose project has a webhook on every event, to the receiver on loopback."""
-    app = make_app(WEBHOOK_ALLOWED_NETWORKS=LOOPBACK)
-    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
-    team = Team(app, app.test_client())
-    team.app = app
-    from service.models import WEBHOOK_EVENTS
-
-    made = team.client.post(f"/api/v1/projects/{team.id}/webhooks", headers=team.owner_h,
-                            json={"url": f"{receiver.url}/hook", "events": list(WEBHOOK_EVENTS)})
-    assert made.status_code == 201, made.get_json()
-    return team
-
-
-def received(app, receiver) -> list[dict]:
-    """The bodies the receiver got, once the engine has sent all it had."""
-    assert app.extensions["riskscan.jobs"].later.wait_idle(30), "a delivery never settled"
-    bodies = []
-    while not receiver.nothing_more():
-        bodies.append(json.loads(receiver.next().body))
-    return bodies
-
-
-def audited(app, event) -> list[AuditEvent]:
-    with app.app_context():
-        events = db.session.scalars(select(AuditEvent).where(AuditEvent.event == event)
-                                    .order_by(AuditEvent.id)).all()
-        db.session.remove()
-        return events
-
-
-def by_wording(entries, wording) -> dict:
-    return next(e for e in entries if e["risk"] == wording)
-
-
-def changes(client, team, **args) -> dict:
-    response = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.viewer_h,
-                          query_string=args)
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
-    return {kind: sorted(e["id"] for e in body[kind]) for kind in ("new", "persisting", "gone")}
-
-
-def merge(client, team, into, ids, headers=None):
-    return client.post(f"/api/v1/projects/{team.id}/risks/{into}/merge", json={"from": ids},
-                       headers=headers or team.editor_h)
-
-
-def split(client, team, risk_id, findings, headers=None):
-    return client.post(f"/api/v1/projects/{team.id}/risks/{risk_id}/split",
-                       json={"findings": findings}, headers=headers or team.editor_h)
+from tests.projects import register_of, scan_into
+from tests.scanning import without_request_id
 
 
 def test_a_restated_risk_stays_one_entry_across_three_weekly_reports(team, client):
@@ -163,15 +90,8 @@ def test_a_restated_risk_stays_one_entry_across_three_weekly_reports(team, clien
         {"budget": 1, "vendor": 2}]
 
 
-def _two_entries(client, team, first=HOSTING[0], second=HOSTING[1]):
-    scan_into(client, team.editor_h, team.id, first, reported_on="2026-03-06")
-    scan_into(client, team.editor_h, team.id, second, reported_on="2026-03-13")
-    entries = register_of(client, team.owner_h, team.id)
-    return by_wording(entries, first), by_wording(entries, second)
-
-
 def test_a_merge_keeps_every_finding_and_curated_field_by_its_rule(team, client):
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     url = f"/api/v1/projects/{team.id}/risks"
     client.patch(f"{url}/{keep['id']}", headers=team.owner_h,
                  json={"status": "closed", "notes": "Covered by the Q2 budget.",
@@ -221,38 +141,9 @@ def test_merging_an_open_finding_into_a_risk_closed_before_its_report_reopens_it
     assert (entry["status"], entry["reopened"]) == ("open", True)
 
 
-def test_merge_and_split_are_audited_and_each_sends_its_webhook_event(hooks_team, receiver):
-    team, client, app = hooks_team, hooks_team.client, hooks_team.app
-    keep, other = _two_entries(client, team, LICENCES[0], BADGES[0])
-    received(app, receiver)  # the risk.created of each
-    merged = merge(client, team, keep["id"], [other["id"]])
-    assert merged.status_code == 200, merged.get_json()
-    [event] = audited(app, "risk_merged")
-    assert (event.actor_id, event.target_id) == (team.editor["id"], str(keep["id"]))
-    assert event.details["merged"] == [other["id"]]
-    assert event.details["entries"][str(other["id"])]["risk"] == BADGES[0]
-    [body] = received(app, receiver)
-    assert (body["type"], body["data"]["risk"]["id"], body["data"]["merged"],
-            body["data"]["actor_id"]) == ("risk.merged", keep["id"], [other["id"]],
-                                          team.editor["id"])
-
-    badge_finding = other["findings"][0]["finding_id"]
-    response = split(client, team, keep["id"], [badge_finding])
-    assert response.status_code == 201, response.get_json()
-    new = response.get_json()
-    assert response.headers["Location"].endswith(f"/risks/{new['id']}")
-    [event] = audited(app, "risk_split")
-    assert (event.target_id, event.details["split_from"], event.details["findings"]) == (
-        str(new["id"]), keep["id"], [badge_finding])
-    [body] = received(app, receiver)
-    assert (body["type"], body["data"]["risk"]["id"], body["data"]["split_from"],
-            body["data"]["findings"]) == ("risk.split", new["id"], keep["id"],
-                                          [badge_finding])
-
-
 def test_two_merges_of_the_same_entries_at_once_one_wins_the_others_409(team, client,
                                                                         keyword_app):
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     responses = at_once(keyword_app, "POST",
                         f"/api/v1/projects/{team.id}/risks/{keep['id']}/merge",
                         parallel=3, headers=team.editor_h, json={"from": [other["id"]]})
@@ -268,9 +159,7 @@ def test_two_merges_of_the_same_entries_at_once_one_wins_the_others_409(team, cl
 
 def test_two_merges_of_two_entries_into_each_other_at_once_one_wins(team, client,
                                                                     keyword_app):
-    import threading
-
-    first, second = _two_entries(client, team)
+    first, second = two_entries(client, team)
     barrier = threading.Barrier(2)
     responses = {}
 
@@ -291,7 +180,7 @@ def test_two_merges_of_two_entries_into_each_other_at_once_one_wins(team, client
 
 
 def test_only_editors_and_owners_merge_split_or_add(team, client):
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     finding = other["findings"][0]["finding_id"]
     url = f"/api/v1/projects/{team.id}/risks"
     calls = (("merge", lambda h, p=team.id: client.post(
@@ -328,7 +217,7 @@ def test_only_editors_and_owners_merge_split_or_add(team, client):
     ({"from": [1], "into": 2}, "an unknown field"),
 ])
 def test_a_malformed_merge_is_a_422_and_changes_nothing(team, client, body, why):
-    keep, _other = _two_entries(client, team)
+    keep, _other = two_entries(client, team)
     before = register_of(client, team.owner_h, team.id)
     response = client.post(f"/api/v1/projects/{team.id}/risks/{keep['id']}/merge", json=body,
                            headers=team.editor_h)
@@ -337,7 +226,7 @@ def test_a_malformed_merge_is_a_422_and_changes_nothing(team, client, body, why)
 
 
 def test_merging_what_cannot_be_merged_is_refused_and_changes_nothing(team, client):
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     scan_into(client, team.editor_h, team.id, "The vendor may slip the delivery.")
     vendor = by_wording(register_of(client, team.owner_h, team.id),
                         "The vendor may slip the delivery.")
@@ -365,7 +254,7 @@ def test_merging_what_cannot_be_merged_is_refused_and_changes_nothing(team, clie
 
 
 def test_a_merged_id_once_its_entry_is_gone_is_404(team, client):
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     merge(client, team, keep["id"], [other["id"]])
     for finding in register_of(client, team.owner_h, team.id)[0]["findings"]:
         client.delete(f"/api/v1/scans/{finding['scan_id']}", headers=team.owner_h)
@@ -376,7 +265,7 @@ def test_a_merged_id_once_its_entry_is_gone_is_404(team, client):
 
 
 def test_a_merge_of_a_merged_entry_moves_its_redirect_along(team, client):
-    first, second = _two_entries(client, team)
+    first, second = two_entries(client, team)
     scan_into(client, team.editor_h, team.id, TRAINING, reported_on="2026-03-20")
     third = next(e for e in register_of(client, team.owner_h, team.id)
                  if e["id"] not in (first["id"], second["id"]))
@@ -390,132 +279,11 @@ def test_a_merge_of_a_merged_entry_moves_its_redirect_along(team, client):
     assert_problem(merge(client, team, third["id"], [first["id"]]), 409, "from")
 
 
-def test_a_split_takes_findings_out_into_a_new_entry_that_the_matcher_then_knows(team,
-                                                                                  client):
-    """A wrong merge undone: the badge readers were merged into the licences' entry; split
-    out, they are an entry of their own again, and the next report that states them joins
-    it, not the licences' entry."""
-    licences, badges = _two_entries(client, team, LICENCES[0], BADGES[0])
-    scan_into(client, team.editor_h, team.id, LICENCES[1], reported_on="2026-03-20")
-    merged = merge(client, team, licences["id"], [badges["id"]]).get_json()
-    assert merged["occurrences"] == 3
-    badge_finding = badges["findings"][0]["finding_id"]
-
-    response = split(client, team, licences["id"], [badge_finding])
-    assert response.status_code == 201, response.get_json()
-    new = response.get_json()
-    assert (new["risk"], new["category"], new["status"], new["occurrences"]) == (
-        BADGES[0], "vendor", "open", 1)
-    assert [f["finding_id"] for f in new["findings"]] == [badge_finding]
-    assert (new["first_seen"], new["last_seen"]) == ("2026-03-13", "2026-03-13")
-    kept = client.get(f"/api/v1/projects/{team.id}/risks/{licences['id']}",
-                      headers=team.owner_h).get_json()
-    assert (kept["risk"], kept["occurrences"], kept["first_seen"], kept["last_seen"]) == (
-        LICENCES[1], 2, "2026-03-06", "2026-03-20")
-    assert len(register_of(client, team.owner_h, team.id)) == 2
-
-    scan_into(client, team.editor_h, team.id, BADGES[1], reported_on="2026-03-27")
-    after = {e["id"]: e for e in register_of(client, team.owner_h, team.id)}
-    assert (len(after), after[new["id"]]["occurrences"],
-            after[licences["id"]]["occurrences"]) == (2, 2, 2)
-
-
-def test_two_identical_splits_at_once_make_one_entry(team, client, keyword_app):
-    licences, badges = _two_entries(client, team, LICENCES[0], BADGES[0])
-    merge(client, team, licences["id"], [badges["id"]])
-    finding = badges["findings"][0]["finding_id"]
-    responses = at_once(keyword_app, "POST",
-                        f"/api/v1/projects/{team.id}/risks/{licences['id']}/split",
-                        parallel=3, headers=team.editor_h, json={"findings": [finding]})
-    assert sorted(r.status_code for r in responses) == [201, 409, 409], [
-        r.get_json() for r in responses]
-    assert len(register_of(client, team.owner_h, team.id)) == 2
-
-
-def test_a_split_that_cannot_be_is_refused_and_changes_nothing(team, client):
-    licences, badges = _two_entries(client, team, LICENCES[0], BADGES[0])
-    scan_into(client, team.editor_h, team.id, LICENCES[1], reported_on="2026-03-20")
-    licences = client.get(f"/api/v1/projects/{team.id}/risks/{licences['id']}",
-                          headers=team.owner_h).get_json()
-    own = [f["finding_id"] for f in licences["findings"]]
-    elsewhere = client.post("/api/v1/projects", json={"name": "Other"},
-                            headers=team.owner_h).get_json()["id"]
-    theirs = scan_into(client, team.owner_h, elsewhere, BADGES[1])["data"][0]["id"]
-    before = register_of(client, team.owner_h, team.id)
-    cases = (({"findings": []}, 422), ({"findings": own}, 422),  # all of them
-             ({"findings": [own[0], own[0]]}, 422), ({"findings": [987654321]}, 422),
-             ({"findings": [theirs]}, 422), ({"findings": ["1"]}, 422),
-             ({"findings": list(range(1, 102))}, 422), ({}, 422),
-             ({"findings": [badges["findings"][0]["finding_id"]]}, 409))  # another entry's
-    for body, status in cases:
-        response = client.post(f"/api/v1/projects/{team.id}/risks/{licences['id']}/split",
-                               json=body, headers=team.editor_h)
-        assert_problem(response, status)
-    assert register_of(client, team.owner_h, team.id) == before
-
-
-# Adding a risk by hand
-
-
-def test_a_risk_added_by_hand_is_marked_audited_sent_and_joined_by_later_reports(
-        hooks_team, receiver):
-    team, client, app = hooks_team, hooks_team.client, hooks_team.app
-    url = f"/api/v1/projects/{team.id}/risks"
-    response = client.post(url, headers=team.editor_h,
-                           json={"risk": "  The data centre lease ends before go-live. ",
-                                 "category": "scope"})
-    assert response.status_code == 201, response.get_json()
-    added = response.get_json()
-    assert response.headers["Location"].endswith(f"{url}/{added['id']}")
-    today = datetime.now(UTC).date().isoformat()
-    assert (added["risk"], added["category"], added["status"], added["added_by_user"],
-            added["occurrences"], added["findings"], added["first_seen"],
-            added["last_seen"]) == ("The data centre lease ends before go-live.", "scope",
-                                    "open", True, 0, [], today, today)
-    assert client.get(f"{url}/{added['id']}", headers=team.viewer_h).get_json() == added
-    [event] = audited(app, "risk_added")
-    assert (event.actor_id, event.target_id) == (team.editor["id"], str(added["id"]))
-    [body] = received(app, receiver)
-    assert (body["type"], body["data"]["risk"]["id"], body["data"]["scan_id"],
-            body["data"]["actor_id"]) == ("risk.created", added["id"], None,
-                                          team.editor["id"])
-
-    # A report that states it later (the stand-in calls "slip" schedule: correct the entry
-    # to the report's category first, as a person would) joins it; its wording stays the
-    # one typed, and taking the report out leaves the entry as it was added.
-    client.patch(f"{url}/{added['id']}", json={"category": "schedule"}, headers=team.owner_h)
-    scan = scan_into(client, team.editor_h, team.id,
-                     "The lease of the data centre ends before go-live and may slip it.",
-                     reported_on="2026-03-20")
-    (entry,) = register_of(client, team.owner_h, team.id)
-    assert (entry["id"], entry["risk"], entry["occurrences"], entry["first_seen"],
-            entry["last_seen"]) == (added["id"], added["risk"], 1, "2026-03-20", today)
-    client.delete(f"/api/v1/scans/{scan['scan_id']}", headers=team.owner_h)
-    (entry,) = register_of(client, team.owner_h, team.id)
-    assert (entry["id"], entry["occurrences"], entry["first_seen"]) == (added["id"], 0, today)
-
-
-@pytest.mark.parametrize("body", [
-    {}, {"risk": "The vendor may fold."}, {"category": "vendor"},
-    {"risk": "", "category": "vendor"}, {"risk": " \u200b\t", "category": "vendor"},
-    {"risk": "x" * 1001, "category": "vendor"}, {"risk": "The vendor may fold.",
-                                                  "category": "none"},
-    {"risk": "The vendor may fold.", "category": "weather"},
-    {"risk": 7, "category": "vendor"},
-    {"risk": "The vendor may fold.", "category": "vendor", "status": "closed"},
-])
-def test_a_malformed_risk_by_hand_is_a_422_and_adds_nothing(team, client, body):
-    response = client.post(f"/api/v1/projects/{team.id}/risks", json=body,
-                           headers=team.editor_h)
-    assert_problem(response, 422)
-    assert register_of(client, team.owner_h, team.id) == []
-
-
 def test_merged_entries_keep_every_wording_in_the_directions_kept_between_scans(
         team, client, keyword_app):
     """A merge leaves this process's snapshot stale; the next scan reads the merged entry's
     wordings from the database, and the snapshot it keeps holds a row for each."""
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     merge(client, team, keep["id"], [other["id"]])
     scan_into(client, team.editor_h, team.id, TRAINING)  # a budget risk: its entries read
     with keyword_app.app_context():
@@ -538,7 +306,7 @@ def test_merged_entries_keep_every_wording_in_the_directions_kept_between_scans(
 def test_a_new_entry_that_gets_a_merged_entrys_id_is_itself(team, client):
     """SQLite gives a deleted last row's id to the next row: a new entry holding an id once
     merged is read, changed and merged as itself, not redirected."""
-    keep, other = _two_entries(client, team)
+    keep, other = two_entries(client, team)
     assert other["id"] > keep["id"]
     merge(client, team, keep["id"], [other["id"]])
     scan_into(client, team.editor_h, team.id, TRAINING)
