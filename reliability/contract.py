@@ -137,9 +137,23 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
             # "invalid" upload requests are often valid once serialized (it marks them
             # "Invalid component: positive test case"). What a job and an upload must
             # refuse is tested in tests/test_jobs.py and tests/test_scans.py
-            # (docs/reliability.md).
+            # (docs/reliability.md). A report's date (reported_on) may not be after
+            # tomorrow, which a schema's "date" cannot say (422).
             {"include-name": ["POST /api/scan", "POST /api/v1/scans"],
-             "checks": {"negative_data_rejection": {"enabled": False}}},
+             "checks": {"negative_data_rejection": {"enabled": False},
+                        "positive_data_acceptance": {"expected-statuses": [
+                            "2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]}}},
+            # The register by hand: a merge names risks of the project, of its category, not
+            # merged already; a split names findings of the risk, not all of them; a risk
+            # typed must show something (422, 409: docs/register.md). A merged risk's id
+            # answers 301 to the risk that holds it, and a change to it a 409.
+            {"include-name": ["POST /api/v1/projects/{project_id}/risks",
+                              "POST /api/v1/projects/{project_id}/risks/{risk_id}/merge",
+                              "POST /api/v1/projects/{project_id}/risks/{risk_id}/split",
+                              "GET /api/v1/projects/{project_id}/risks/{risk_id}",
+                              "PATCH /api/v1/projects/{project_id}/risks/{risk_id}"],
+             "checks": {"positive_data_acceptance": {
+                 "expected-statuses": ["2xx", "301", "401", "403", "404", "409", "422"]}}},
             # A member's email that names no active user is a 404 on the email (errors.email),
             # not on the project just created: the stateful phase reads it as the project gone.
             {"include-name": ["POST /api/v1/projects/{project_id}/members"],

@@ -41,7 +41,8 @@ RISK_STATUSES = ("open", "mitigating", "accepted", "closed")
 SETTLED_STATUSES = ("accepted", "closed")  # a report that states the risk again reopens it
 JOB_STATUSES = ("queued", "running", "done", "cancelled")
 DOCUMENT_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-WEBHOOK_EVENTS = ("risk.created", "risk.reopened", "risk.status_changed", "risk.rated")
+WEBHOOK_EVENTS = ("risk.created", "risk.reopened", "risk.status_changed", "risk.rated",
+                  "risk.merged", "risk.split")
 SHADOW_ENDINGS = ("deleted", "activated", "limit")
 # pending: an attempt is due (the first, a retry, a redelivery); failed: retries gave up.
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -53,6 +54,11 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def today() -> date:
+    """The day in UTC: a report's date when its upload names none."""
+    return utcnow().date()
 
 
 class UTCDateTime(types.TypeDecorator):
@@ -124,6 +130,9 @@ class Scan(db.Model):
     # A user's scans and a project's, newest first: the list endpoint's queries.
     __table_args__ = (Index("ix_scans_user_id_created_at", "user_id", "created_at"),
                       Index("ix_scans_project_id_created_at", "project_id", "created_at"),
+                      # A project's reports in their order: by date, then upload.
+                      Index("ix_scans_project_id_reported_on", "project_id", "reported_on",
+                            "created_at"),
                       # A job's document becomes at most one scan, however often its task
                       # runs (a worker killed mid-document, a redelivery): the database says.
                       Index("ix_scans_job_document_id", "job_document_id", unique=True))
@@ -141,6 +150,9 @@ class Scan(db.Model):
     text_length: Mapped[int] = mapped_column(Integer)
     dropped: Mapped[int] = mapped_column(Integer, default=0)  # LLM answers that failed validation
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The date of the report it read (the request's, a job's document's from its name, or
+    # the upload day): what the register dates and orders reports by. NULL never written.
+    reported_on: Mapped[date | None] = mapped_column(Date, default=today)
     # counts() as [[category, count], ...] (a JSON list keeps the order), stored with the
     # scan so that the list does not count findings on every read (service/scans/listing.py).
     # NULL where unknown: once a finding changes (a correction), and for scans stored before
@@ -290,10 +302,15 @@ class RegisterEntry(db.Model):
     # 1–5 each, null until rated; the score is their product (service/rating.py).
     likelihood: Mapped[int | None] = mapped_column(SmallInteger)
     impact: Mapped[int | None] = mapped_column(SmallInteger)
+    # The dates (midnight UTC) of the first and the latest report that state it.
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Added by a person, not by a report (POST …/risks): it keeps the wording typed, and
+    # stays when no finding states it.
+    added_by_user: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted or closed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -313,15 +330,21 @@ class RegisterEntry(db.Model):
 
 
 class RegisterVector(db.Model):
-    """An entry's embedding: the sum of its findings' unit vectors (float32), whose
-    direction is their mean; what a new finding is compared with. A table of its own, so
-    that the entries the register's reads sort and filter are narrow rows."""
+    """An entry's embedding: per wording, the sum of its findings' unit vectors (float32),
+    whose direction is their mean; what a new finding is compared with. An entry has one
+    wording, and one more for each entry merged into it (``total`` holds a row each), so
+    that a restatement of any of them joins it. A table of its own, so that the entries the
+    register's reads sort and filter are narrow rows."""
 
     __tablename__ = "register_vectors"
 
     entry_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), primary_key=True)
     total: Mapped[bytes] = mapped_column(LargeBinary)
+    # The unit vectors of wordings typed by a person (an entry added by hand, and any
+    # merged into it), a row per wording as ``total`` has them (zeros: none typed), which
+    # no finding holds; NULL when none was typed.
+    stated: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class RegisterLink(db.Model):
@@ -335,10 +358,28 @@ class RegisterLink(db.Model):
         BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), index=True)
     scan_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("scans.id", ondelete="CASCADE"), index=True)
-    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the scan's created_at
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the scan's reported_on
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # Which of its entry's wordings (RegisterVector.total's rows) it was matched to.
+    wording: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     entry: Mapped[RegisterEntry] = relationship(back_populates="links")
+
+
+class RegisterMerge(db.Model):
+    """An entry merged into another by hand (POST …/risks/{id}/merge): its id answers a
+    redirect to the entry that holds its findings now, and a second merge of it a 409. A
+    merge of that entry moves the row along; the entry's deletion deletes it."""
+
+    __tablename__ = "register_merges"
+
+    merged_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"))
+    into_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), index=True)
+    merged_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Dismissal(db.Model):
@@ -533,6 +574,9 @@ class JobDocument(db.Model):
     position: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(10), default="queued")  # DOCUMENT_STATUSES
+    # The report's date its scan takes: the request's field, else a date in its name, else
+    # the day the job was sent. NULL for documents sent before: the job's day.
+    reported_on: Mapped[date | None] = mapped_column(Date)
     error: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

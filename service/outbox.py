@@ -80,8 +80,9 @@ def _webhooks(project_id: str) -> list[Webhook]:
 def _risk(entry: RegisterEntry) -> dict:
     return {"id": entry.id, "risk": entry.risk, "category": entry.category,
             "status": entry.status, "owner_id": entry.owner_id, "due_date": entry.due_date,
-            "first_seen": entry.first_seen, "last_seen": entry.last_seen,
+            "first_seen": entry.first_seen.date(), "last_seen": entry.last_seen.date(),
             "occurrences": entry.occurrences, "reopened": entry.reopened,
+            "added_by_user": bool(entry.added_by_user),
             "likelihood": entry.likelihood,
             "impact": entry.impact, "score": rating.score(entry.likelihood, entry.impact)}
 

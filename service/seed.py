@@ -6,8 +6,9 @@ and printed once), then scans a few demo texts as the user through the real scan
 Scans need the in-process model: without one they are skipped, and the command says why.
 
 It also creates a demo project, "Billing migration", owned by the demo user, and scans three
-weekly status reports into it: its risk register then shows risks raised again in other words,
-one that went away and one that is new (GET /api/v1/projects/{id}/changes).
+weekly status reports into it, dated a week apart: its risk register then shows risks raised
+again in other words, one that went away and one that is new (GET
+/api/v1/projects/{id}/changes), and its trend three weeks.
 
 Running it again leaves existing accounts (and their passwords) alone, adds demo scans only to
 a demo user who has none, and the demo project only if the user has no project of its name.
@@ -16,6 +17,7 @@ a demo user who has none, and the demo project only if the user has no project o
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app
@@ -170,7 +172,7 @@ def _seed_scans(user_id: str) -> None:
 def _seed_project(user_id: str) -> None:
     """The demo project and its three weekly reports, scanned in order as the demo user."""
     from service import audit
-    from service.models import Project, ProjectMember, RegisterEntry, User
+    from service.models import Project, ProjectMember, RegisterEntry, User, today
     from service.scans.create import create_scan
     from service.serving.holder import current_analyzers
 
@@ -192,9 +194,10 @@ def _seed_project(user_id: str) -> None:
     audit.record("project_created", actor_id=user_id, target_id=project.id, via="flask seed")
     db.session.commit()
     project_id = project.id
-    for title, text in WEEKLY_REPORTS:
+    for weeks_ago, (title, text) in zip(range(len(WEEKLY_REPORTS) - 1, -1, -1),
+                                        WEEKLY_REPORTS):  # a week apart, the last today
         create_scan(db.session.get(User, user_id), text=text, upload=None, force_llm=False,
-                    project_id=project_id)
+                    project_id=project_id, reported_on=today() - timedelta(weeks=weeks_ago))
         click.echo(f"scanned {title!r} into {DEMO_PROJECT!r}")
     entries = db.session.scalar(select(func.count()).select_from(RegisterEntry)
                                 .where(RegisterEntry.project_id == project_id))

@@ -57,9 +57,9 @@ def render(config: Path = CONFIG) -> str:
     parser.read(config, encoding="utf-8")
     contracts = [name for name in parser.sections() if name.startswith("importlinter:contract:")]
     lines = [BEGIN, "",
-             f"`.importlinter` holds {len(contracts)} contracts, checked by "
-             "`tests/test_architecture.py` in `make test` (by hand: `.venv/bin/lint-imports`); "
-             "each one's reasons and known exceptions are comments beside it there.", ""]
+             (f"`.importlinter` holds {len(contracts)} contracts, checked by "
+              "`tests/test_architecture.py` in `make test` (by hand: `.venv/bin/lint-imports`); "
+              "each one's reasons and known exceptions are comments beside it there."), ""]
     for number, name in enumerate(contracts, 1):
         section = parser[name]
         lines.append(f"{number}. `{name.split(':')[-1]}`: {section['name']}: {_detail(section)}.")

@@ -24,8 +24,9 @@ def add_member(client, headers, project_id, email, role) -> dict:
     return response.get_json()
 
 
-def scan_into(client, headers, project_id, text) -> dict:
-    response = client.post("/api/v1/scans", json={"text": text, "project_id": project_id},
+def scan_into(client, headers, project_id, text, **fields) -> dict:
+    response = client.post("/api/v1/scans",
+                           json={"text": text, "project_id": project_id, **fields},
                            headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()

@@ -130,4 +130,69 @@ def test_the_missed_and_possible_findings_migration_keeps_every_row_up_and_down(
         db.session.commit()
         downgrade(revision="c4f8e2a6b913")
         assert counts() == (1, 1, 1, 1)
+
+
+REPORT_DATES, CURATED = "e5b1c7d9a2f4", "f2a8d4c6b1e3"
+
+
+def test_the_report_dates_migration_dates_every_scan_by_its_upload_day(unmigrated_app):
+    """Scans stored before ``reported_on`` were reported on the day they were uploaded; the
+    register's dates become those days (the times dropped), and nothing is lost up or
+    down."""
+    from datetime import date, datetime
+
+    from sqlalchemy import text
+
+    stamp = "2026-03-14 22:30:05"
+    rows = {
+        "users": "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+                 f"created_at, updated_at) VALUES ('u', 'u@example.com', 'x', 'user', 1, 0, "
+                 f"'{stamp}', '{stamp}')",
+        "projects": "INSERT INTO projects (id, name, created_at, updated_at, register_version) "
+                    f"VALUES ('p', 'P', '{stamp}', '{stamp}', 1)",
+        "scans": "INSERT INTO scans (id, user_id, project_id, source, model_version, "
+                 f"text_length, dropped, created_at) VALUES ('s', 'u', 'p', 'model', 'v', 1, 0, "
+                 f"'{stamp}')",
+        "findings": "INSERT INTO findings (id, scan_id, position, risk, category, context, "
+                    "start_offset, end_offset) VALUES (1, 's', 0, 'r', 'budget', 'c', 0, 1)",
+        "register_entries": "INSERT INTO register_entries (id, project_id, risk, category, "
+                            "status, first_seen, last_seen, occurrences, reopened, created_at, "
+                            f"updated_at) VALUES (1, 'p', 'r', 'budget', 'open', '{stamp}', "
+                            f"'{stamp}', 1, 0, '{stamp}', '{stamp}')",
+        "register_vectors": "INSERT INTO register_vectors (entry_id, total) VALUES (1, 'v')",
+        "register_links": "INSERT INTO register_links (finding_id, entry_id, scan_id, seen_at, "
+                          f"embedding) VALUES (1, 1, 's', '{stamp}', 'v')",
+    }
+
+    def counts():
+        return tuple(db.session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+                     for table in rows)
+
+    def value(sql):
+        return db.session.execute(text(sql)).scalar()
+
+    def day(value):  # SQLite hands back the stored text, MariaDB a date or datetime
+        return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+    with unmigrated_app.app_context():
+        upgrade(revision="a7c3e91f5b42")
+        for sql in rows.values():
+            db.session.execute(text(sql))
+        db.session.commit()
+        upgrade(revision=REPORT_DATES)
+        assert counts() == (1,) * len(rows)
+        assert day(value("SELECT reported_on FROM scans")) == date(2026, 3, 14)
+        for sql in ("SELECT seen_at FROM register_links",
+                    "SELECT first_seen FROM register_entries",
+                    "SELECT last_seen FROM register_entries"):
+            stored = value(sql)
+            stored = stored if isinstance(stored, datetime) else datetime.fromisoformat(stored)
+            assert stored == datetime(2026, 3, 14), sql
+        db.session.commit()
+        upgrade(revision=CURATED)  # one wording each, none added by hand
+        assert value("SELECT wording FROM register_links") == 0
+        assert not value("SELECT added_by_user FROM register_entries")
+        db.session.commit()
+        downgrade(revision="a7c3e91f5b42")
+        assert counts() == (1,) * len(rows)
         db.session.remove()

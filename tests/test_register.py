@@ -49,22 +49,21 @@ def same_404(response, missing) -> None:
 
 
 def test_a_reworded_risk_joins_its_entry_and_a_different_one_opens_a_new_entry(team, client):
-    first = scan_into(client, team.owner_h, team.id, WEEK_1)
+    first = scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-11-02")
     entries = register_of(client, team.owner_h, team.id)
     assert sorted(e["category"] for e in entries) == ["budget", "vendor"]
     assert all(e["occurrences"] == 1 and e["status"] == "open" for e in entries)
 
-    second = scan_into(client, team.editor_h, team.id, WEEK_2)
+    second = scan_into(client, team.editor_h, team.id, WEEK_2, reported_on="2026-11-09")
     entries = register_of(client, team.owner_h, team.id)
     assert len(entries) == 2, [e["risk"] for e in entries]
     for entry in entries:
         assert entry["occurrences"] == 2
         assert [f["scan_id"] for f in entry["findings"]] == [first["scan_id"],
                                                              second["scan_id"]]
-        # The latest wording, and when it was first and last stated.
+        # The latest wording, and the dates of the first and last reports stating it.
         assert entry["risk"] in WEEK_2
-        assert entry["first_seen"] == first["timestamp"]
-        assert entry["last_seen"] == second["timestamp"]
+        assert (entry["first_seen"], entry["last_seen"]) == ("2026-11-02", "2026-11-09")
 
     scan_into(client, team.owner_h, team.id, OTHER)
     entries = register_of(client, team.owner_h, team.id)
@@ -118,8 +117,9 @@ def test_an_accepted_risk_also_reopens_but_an_open_one_just_gains_an_occurrence(
 
 def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_disappear(
         team, client, keyword_app):
-    first = scan_into(client, team.owner_h, team.id, WEEK_1)
-    second = scan_into(client, team.owner_h, team.id, WEEK_2 + " " + OTHER)
+    first = scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-11-02")
+    second = scan_into(client, team.owner_h, team.id, WEEK_2 + " " + OTHER,
+                       reported_on="2026-11-09")
     assert len(register_of(client, team.owner_h, team.id)) == 4
 
     def total():
@@ -134,7 +134,7 @@ def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_disappear(
     for entry in entries:  # back to the first report's wording and dates
         assert entry["occurrences"] == 1
         assert entry["risk"] in WEEK_1
-        assert entry["last_seen"] == first["timestamp"]
+        assert entry["last_seen"] == first["reported_on"] == "2026-11-02"
         assert [f["scan_id"] for f in entry["findings"]] == [first["scan_id"]]
 
     assert client.delete(f"/api/v1/scans/{first['scan_id']}",

@@ -7,7 +7,7 @@ import json
 import threading
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -944,9 +944,10 @@ def test_the_lists_own_dump_is_what_the_schema_dumps():
 
     stamp = datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
     items = [
-        ScanSummary("a" * 36, None, "model", "minilm-1", stamp, None, None, 0, {}),
+        ScanSummary("a" * 36, None, "model", "minilm-1", stamp, None, None, None, 0, {}),
         ScanSummary("b" * 36, "c" * 36, "llm", "gpt", stamp.replace(microsecond=0),
-                    "r%_é.pdf", "application/pdf", 12345, {"vendor": 2, "budget": 1}),
+                    date(2026, 3, 1), "r%_é.pdf", "application/pdf", 12345,
+                    {"vendor": 2, "budget": 1}),
     ]
     for item in items:
         assert json.dumps(item.to_json()) == json.dumps(ScanSummarySchema().dump(item))

@@ -4,6 +4,7 @@ real scan use-case when a model is loaded."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,6 +129,9 @@ def test_with_a_model_the_demo_user_gets_demo_scans(scan_app):
     in_project = client.get("/api/v1/scans", query_string={"project_id": project["id"]},
                             headers=headers).get_json()
     assert in_project["total"] == len(WEEKLY_REPORTS)
+    today = datetime.now(UTC).date()  # dated a week apart, the last today: three weeks
+    assert sorted(s["reported_on"] for s in in_project["items"]) == [
+        (today - timedelta(weeks=weeks)).isoformat() for weeks in (2, 1, 0)]
     risks = client.get(f"/api/v1/projects/{project['id']}/risks", headers=headers).get_json()
     assert risks["total"] > 0
     assert max(entry["occurrences"] for entry in risks["items"]) >= 2, risks["items"]

@@ -26,10 +26,10 @@ from service.jobs.schemas import (
     JobSchema,
     JobSummaryPageSchema,
 )
-from service.models import Job, JobDocument, Scan
+from service.models import Job, JobDocument, Scan, today
 from service.projects.access import own_job, readable_job, scan_into
 from service.rate_limits import scans_per_user
-from service.scans import possible
+from service.scans import possible, report_dates
 from service.scans.defaults import with_defaults
 
 jobs = Blueprint("jobs", __name__)
@@ -75,7 +75,9 @@ def new():
     `multipart/form-data` with several `files` fields, or one `.zip` as `archive`
     (folders flattened), and optionally `project_id` and `force_llm` (left out: your
     defaults, `GET /api/v1/auth/me/settings`), `include_possible` and `possible_floor` (each
-    scan's near misses, as for `POST /api/v1/scans`). Answers 202 at once
+    scan's near misses, as for `POST /api/v1/scans`) and `reported_on` (the reports' date:
+    once for all, or once per document in order; left out, a date in each file's name, else
+    today). Answers 202 at once
     with the job's id and a `Location`; each document becomes an ordinary scan, or a
     per-document error in words (a broken PDF fails alone). Poll `GET /api/v1/jobs/{id}`.
     """
@@ -97,13 +99,14 @@ def new():
     if project_id is not None:
         project_id = scan_into(caller, project_id)
     documents = intake.read_documents()
+    dates = _report_dates(documents)
     job = Job(user_id=caller.id, project_id=project_id, force_llm=options["force_llm"],
               include_possible=near.get("include_possible", False),
               possible_floor=near.get("possible_floor"), status="queued",
               total=len(documents), done=0, failed=0,
               documents=[JobDocument(position=position, filename=document.filename,
-                                     status="queued", attempts=0)
-                         for position, document in enumerate(documents)])
+                                     status="queued", attempts=0, reported_on=day)
+                         for position, (document, day) in enumerate(zip(documents, dates))])
     db.session.add(job)
     db.session.flush()
     intake.write_documents(caller.id, job.id, documents)
@@ -133,6 +136,22 @@ def _withdraw(user_id: str, job_id: str) -> None:
     db.session.execute(delete(Job).where(Job.id == job_id))
     db.session.commit()
     intake.remove_job_files(user_id, job_id)
+
+
+def _report_dates(documents: list[intake.Incoming]) -> list:
+    """Each document's report date: the form's ``reported_on`` (one for every document, or
+    one per document in order; an empty one says nothing), else a date in its name
+    (report_dates.in_name), else today (the upload day)."""
+    given = request.form.getlist("reported_on")
+    if len(given) not in (0, 1, len(documents)):
+        raise APIError(422, f"reported_on: send one date for every document or one per "
+                            f"document ({len(documents)}), not {len(given)}.",
+                       errors={"reported_on": ["One date, or one per document."]})
+    days = [report_dates.from_form(value) for value in given]
+    if len(days) == 1:
+        days = days * len(documents)
+    return [(days[index] if days else None) or report_dates.in_name(document.filename)
+            or today() for index, document in enumerate(documents)]
 
 
 def _form_value(name: str, longest: int) -> str:
@@ -198,5 +217,6 @@ def _answer(job: Job) -> dict:
             "total": job.total, "done": job.done, "failed": job.failed,
             "created_at": job.created_at, "finished_at": job.finished_at,
             "documents": [{"filename": document.filename, "status": document.status,
+                           "reported_on": document.reported_on,
                            "scan_id": scans.get(document.id), "error": document.error}
                           for document in job.documents]}

@@ -12,6 +12,9 @@ class JobDocumentSchema(ma.Schema):
     filename = fields.String()
     status = fields.String(metadata={"description": "queued, running, done, failed or "
                                                     "cancelled"})
+    reported_on = fields.Date(allow_none=True, metadata={
+        "description": "the report's date its scan takes (the form's, a date in its name, "
+                       "or the day the job was sent)"})
     scan_id = fields.String(allow_none=True, metadata={
         "description": "the scan it became (GET /api/v1/scans/{id}); null until done, or "
                        "once that scan is deleted"})

@@ -73,7 +73,8 @@ def _scan(document_id: int, job_id: str, user_id: str, position: int) -> tuple[s
     if data is None:
         return "failed", "The document's file is missing from the upload storage."
     try:
-        _create(user, Upload(document.filename, data), job, document_id)
+        _create(user, Upload(document.filename, data), job, document_id,
+                document.reported_on or job.created_at.date())
     except IntegrityError:
         db.session.rollback()
         if _has_scan(document_id):  # another run of this task made it first
@@ -91,7 +92,7 @@ def _scan(document_id: int, job_id: str, user_id: str, position: int) -> tuple[s
     return "done", None
 
 
-def _create(user: User, upload: Upload, job: Job, document_id: int) -> None:
+def _create(user: User, upload: Upload, job: Job, document_id: int, reported_on) -> None:
     """create_scan, waiting out the per-user upload limit (EXTRACTIONS_PER_USER): a job's
     documents are the same user's uploads, and a 429 there means "after the other one"."""
     force_llm, project_id = job.force_llm, job.project_id
@@ -99,7 +100,8 @@ def _create(user: User, upload: Upload, job: Job, document_id: int) -> None:
     for attempt in range(BUSY_RETRIES):
         try:
             create_scan(user, text=None, upload=upload, force_llm=force_llm,
-                        project_id=project_id, job_document_id=document_id, **near)
+                        project_id=project_id, job_document_id=document_id,
+                        reported_on=reported_on, **near)
             return
         except APIError as problem:
             if problem.status != 429 or attempt == BUSY_RETRIES - 1:

@@ -35,7 +35,8 @@ def init_app(app) -> None:
 
 @dataclass
 class Snapshot:
-    """Per category, the ids of a project's entries and their directions as matrix rows.
+    """Per category, the ids of a project's entries and their directions as matrix rows: a
+    row per wording of an entry, an entry's rows adjacent (its id repeated in ``ids``).
     A category missing from ``ids`` was not read: it is read from the database when needed.
     Arrays and lists are never changed in place once shared: writers replace them."""
 
@@ -48,27 +49,38 @@ class Snapshot:
         return Snapshot(version, self.dimensions, dict(self.ids), dict(self.matrices))
 
     def put(self, category: str, directions: dict[int, np.ndarray]) -> None:
-        """Set entries' directions, adding the entries that are new: the category's matrix
-        (1.5 MB at 10,000 entries) is copied once for all of them, not once an entry."""
+        """Set entries' directions (a row per wording), adding the entries that are new:
+        the category's matrix (1.5 MB at 10,000 entries) is copied once for all of them,
+        not once an entry. An entry whose number of wordings changed moves to the end."""
         ids = self.ids[category]
-        rows = {key: ids.index(key) for key in directions if key in ids}
+        directions = {key: np.atleast_2d(rows) for key, rows in directions.items()}
+        held: dict[int, list[int]] = {}
+        for row, key in enumerate(ids):
+            if key in directions:
+                held.setdefault(key, []).append(row)
         matrix = self.matrices[category]
-        if rows:
+        same = {key: rows for key, rows in held.items() if len(rows) == len(directions[key])}
+        if same:
             matrix = matrix.copy()
-            for key, row in rows.items():
-                matrix[row] = directions[key]
-        added = [key for key in directions if key not in rows]
+            for key, rows in same.items():
+                matrix[rows] = directions[key]
+        moved = {row for key, rows in held.items() if key not in same for row in rows}
+        if moved:
+            ids = [key for row, key in enumerate(ids) if row not in moved]
+            matrix = np.delete(matrix, sorted(moved), axis=0)
+        added = [key for key in directions if key not in same]
         if added:
-            self.ids[category] = [*ids, *added]
-            matrix = np.vstack([matrix, *(directions[key][None, :] for key in added)])
+            ids = [*ids, *(key for key in added for _ in directions[key])]
+            matrix = np.vstack([matrix, *(directions[key] for key in added)])
+        self.ids[category] = ids
         self.matrices[category] = matrix
 
     def drop(self, category: str, entry_id: int) -> None:
         ids = self.ids[category]
-        if entry_id in ids:
-            index = ids.index(entry_id)
-            self.ids[category] = ids[:index] + ids[index + 1:]
-            self.matrices[category] = np.delete(self.matrices[category], index, axis=0)
+        rows = [row for row, key in enumerate(ids) if key == entry_id]
+        if rows:
+            self.ids[category] = [key for key in ids if key != entry_id]
+            self.matrices[category] = np.delete(self.matrices[category], rows, axis=0)
 
 
 def current(session: Session, project_id: str, version: int) -> Snapshot | None:

@@ -19,7 +19,7 @@ from service.projects.kept import Kept, kept
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
 COLUMNS = ("id", "risk", "category", "status", "likelihood", "impact", "owner_id", "due_date",
-           "notes", "first_seen", "last_seen", "occurrences", "reopened")
+           "notes", "first_seen", "last_seen", "occurrences", "reopened", "added_by_user")
 # What the score sorts and filters by: null until both levels are (NULL * n is NULL).
 SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
 MAX_WEEKS = 260  # the trend's weeks: five years back at most
@@ -28,6 +28,11 @@ MAX_TREND_SCANS = 200  # and the project's latest scans
 
 def _iso(value):
     return value.isoformat() if value is not None else None
+
+
+def _day(value: datetime) -> str:
+    """A report's date as the register keeps it (midnight UTC), as a date."""
+    return value.astimezone(UTC).date().isoformat()
 
 
 @cache
@@ -47,9 +52,9 @@ def entries_json(rows) -> list[dict]:
             findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id})
     return [{"id": row.id, "risk": row.risk, "category": row.category, "status": row.status,
              **rated(row), "owner_id": row.owner_id, "due_date": _iso(row.due_date),
-             "notes": row.notes, "first_seen": _iso(row.first_seen),
-             "last_seen": _iso(row.last_seen), "occurrences": row.occurrences,
-             "reopened": bool(row.reopened),
+             "notes": row.notes, "first_seen": _day(row.first_seen),
+             "last_seen": _day(row.last_seen), "occurrences": row.occurrences,
+             "reopened": bool(row.reopened), "added_by_user": bool(row.added_by_user),
              "findings": findings[row.id]} for row in rows]
 
 
@@ -150,15 +155,18 @@ def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Wri
 
 
 def project_scans(project_id: str, limit: int | None = None, *, before=None) -> list:
-    """(id, created_at, filename) of the project's scans, newest first; only those after
-    ``before`` (a scan) in that order, when given."""
-    statement = (select(Scan.id, Scan.created_at, Scan.filename)
+    """(id, created_at, reported_on, filename) of the project's scans, the latest report
+    first: by report date, then upload; only those after ``before`` (a scan) in that order,
+    when given."""
+    statement = (select(Scan.id, Scan.created_at, Scan.reported_on, Scan.filename)
                  .where(Scan.project_id == project_id)
-                 .order_by(Scan.created_at.desc(), Scan.id.desc()))
+                 .order_by(Scan.reported_on.desc(), Scan.created_at.desc(), Scan.id.desc()))
     if before is not None:
         statement = statement.where(or_(
-            Scan.created_at < before.created_at,
-            and_(Scan.created_at == before.created_at, Scan.id < before.id)))
+            Scan.reported_on < before.reported_on,
+            and_(Scan.reported_on == before.reported_on, or_(
+                Scan.created_at < before.created_at,
+                and_(Scan.created_at == before.created_at, Scan.id < before.id)))))
     if limit is not None:
         statement = statement.limit(limit)
     return db.session.execute(statement).all()
@@ -189,10 +197,11 @@ def _band_of(likelihood, impact) -> str:
 
 def trend(project_id: str, now: datetime | None = None, *, by: str = "category") -> dict:
     """Open risks per category (or rating band) per ISO week, from the week of the
-    project's first report to this one; and, for each of its latest scans, the entries it
-    states per category (or band).
+    project's first report (by its date) to this one; and, for each of its latest reports
+    in report order, the entries it states per category (or band).
 
-    An entry is open from its first report until it was accepted or closed (``settled_at``),
+    An entry is open from its first report's date until it was accepted or closed
+    (``settled_at``),
     or until now: the register keeps current statuses and ratings, not their history, so a
     risk closed and then reopened counts as open throughout, in the band it is in today."""
     now = now or datetime.now(UTC)
@@ -230,7 +239,8 @@ def trend(project_id: str, now: datetime | None = None, *, by: str = "category")
             stated[scan_id][key_of(*key)] += count
     return {"weeks": weeks,
             "scans": [{"scan_id": scan.id, "timestamp": _iso(scan.created_at),
-                       "filename": scan.filename, "stated": dict(sorted(stated[scan.id].items()))}
+                       "reported_on": _iso(scan.reported_on), "filename": scan.filename,
+                       "stated": dict(sorted(stated[scan.id].items()))}
                       for scan in scans]}
 
 

@@ -4,16 +4,21 @@ risk, or opens a new one.
 Same risk means the same category (the entry's, which a user may correct) and embeddings
 (service/analysis/embedding.py) at least ``REGISTER_MATCH_THRESHOLD`` alike; the threshold
 and its measured precision and recall are in docs/register.md. An entry's embedding
-(RegisterVector) is the sum of its findings' unit vectors: its direction is their mean, and
-it is recomputed from them when one leaves. The directions a scan matches against come from
-this process's snapshot of the project when it is current (directions.py), else from the
-database. Every function here works inside the caller's transaction; the caller
-commits, so that a scan and its register update land together or not at all.
+(RegisterVector) is, per wording, the sum of its findings' unit vectors: its direction is
+their mean, and it is recomputed from them when one leaves. An entry has one wording, and
+keeps each wording of the entries merged into it (curation.py): a finding is compared with
+every one and counts in the closest. The directions a scan matches against come from this
+process's snapshot of the project when it is current (directions.py), else from the
+database. Reports are dated by their ``reported_on`` (a link's ``seen_at``, an entry's first
+and last seen: midnight UTC of it), and ordered by it, then by upload. Every function here
+works inside the caller's transaction; the caller commits, so that a scan and its register
+update land together or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, time
 
 import numpy as np
 from flask import current_app
@@ -112,17 +117,18 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         for finding, vector in wanted:
             category = finding.effective_category
             changed = moved.setdefault(category, {})
-            entry = _closest(snapshot, category, vector, threshold, entries, changed)
+            entry, wording = _closest(snapshot, category, vector, threshold, entries, changed)
             if entry is None:
+                seen = seen_on(scan)
                 entry = RegisterEntry(
                     project_id=project_id, risk=finding.risk, category=category,
-                    status="open", first_seen=scan.created_at, last_seen=scan.created_at,
+                    status="open", first_seen=seen, last_seen=seen,
                     occurrences=0, vector=RegisterVector(total=to_bytes(np.zeros_like(vector))))
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
             key = next(key for key, known in entries.items() if known is entry)
-            _join(entry, finding, scan, vector, actor_id=actor_id)
-            changed[key] = _directions(from_bytes(entry.vector.total)[None, :])[0]
+            _join(entry, finding, scan, vector, wording, actor_id=actor_id)
+            changed[key] = _directions(rows(entry.vector.total, len(vector)))
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
     for key in sorted(real, reverse=True):  # in the order the report states them
@@ -133,18 +139,42 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
     directions.stage(db.session(), project_id, snapshot)
 
 
-def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.ndarray, *,
-          actor_id: str | None) -> None:
+def midnight(day: date) -> datetime:
+    """A report's date as the register keeps it (seen_at, first and last seen)."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def seen_on(scan: Scan) -> datetime:
+    return midnight(scan.reported_on or scan.created_at.date())
+
+
+def stated_after(seen: datetime, uploaded: datetime, moment: datetime) -> bool:
+    """Whether a report dated ``seen`` and scanned at ``uploaded`` speaks for a time after
+    ``moment`` (an entry settled then): dated after its day, or on it and scanned after."""
+    day = moment.astimezone(UTC).date()
+    return seen.date() > day or (seen.date() == day and uploaded > moment)
+
+
+def rows(total: bytes, dimensions: int) -> np.ndarray:
+    """An entry's vector as a row per wording."""
+    return from_bytes(total).reshape(-1, dimensions)
+
+
+def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.ndarray,
+          wording: int, *, actor_id: str | None) -> None:
+    seen = seen_on(scan)
     db.session.add(RegisterLink(finding_id=finding.id, entry=entry, scan_id=scan.id,
-                                seen_at=scan.created_at, embedding=to_bytes(vector)))
-    entry.vector.total = to_bytes(from_bytes(entry.vector.total) + vector)
+                                seen_at=seen, embedding=to_bytes(vector), wording=wording))
+    totals = rows(entry.vector.total, len(vector)).copy()
+    totals[wording] += vector
+    entry.vector.total = to_bytes(totals)
     entry.occurrences += 1
-    if scan.created_at >= entry.last_seen or entry.occurrences == 1:
-        entry.risk = finding.risk  # the latest wording
-    entry.first_seen = min(entry.first_seen, scan.created_at)
-    entry.last_seen = max(entry.last_seen, scan.created_at)
+    if (seen >= entry.last_seen or entry.occurrences == 1) and not entry.added_by_user:
+        entry.risk = finding.risk  # the latest wording; a person's typed one stays
+    entry.first_seen = min(entry.first_seen, seen)
+    entry.last_seen = max(entry.last_seen, seen)
     if (entry.status in SETTLED_STATUSES and entry.settled_at is not None
-            and scan.created_at > entry.settled_at):
+            and stated_after(seen, scan.created_at, entry.settled_at)):
         was = entry.status
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
                      project_id=entry.project_id, scan_id=scan.id, was=was)
@@ -173,36 +203,41 @@ def _snapshot(project_id: str, version: int, categories: set[str],
     grouped: dict[str, list] = {category: [] for category in missing}
     for row in rows:
         grouped[row.category].append(row)
-    for category, members in grouped.items():
-        snapshot.ids[category] = [row.entry_id for row in members]
+    width = 4 * dimensions  # a wording's row of float32
+    for category, members in grouped.items():  # an entry's wordings are adjacent rows
+        snapshot.ids[category] = [row.entry_id for row in members
+                                  for _ in range(len(row.total) // width)]
         matrix = np.frombuffer(b"".join(row.total for row in members), dtype="<f4")
-        snapshot.matrices[category] = _directions(matrix.reshape(len(members), dimensions))
+        snapshot.matrices[category] = _directions(matrix.reshape(-1, dimensions))
     return snapshot
 
 
 def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: float,
              entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray]
-             ) -> RegisterEntry | None:
-    """The entry of ``category`` most alike to ``vector``, if it reaches ``threshold``;
-    ``entries`` holds those already loaded, and the new ones under their keys; ``moved``
-    holds the directions this scan has changed or added, which stand for the snapshot's."""
+             ) -> tuple[RegisterEntry | None, int]:
+    """The entry of ``category`` most alike to ``vector`` by its closest wording, and that
+    wording, if it reaches ``threshold``; ``entries`` holds those already loaded, and the new
+    ones under their keys; ``moved`` holds the directions (a row per wording) this scan has
+    changed or added, which stand for the snapshot's."""
     ids = snapshot.ids[category]
-    best_key, best = None, threshold
+    best_key, best, wording = None, threshold, 0
     if ids:  # the snapshot's entries but those this scan moved (new ones have negative keys)
-        match = nearest(snapshot.matrices[category], vector, threshold,
-                        skip=[ids.index(key) for key in moved if key > 0])
+        skip = [row for row, key in enumerate(ids) if key in moved] if moved else ()
+        match = nearest(snapshot.matrices[category], vector, threshold, skip=skip)
         if match is not None:
             best_key, best = ids[match[0]], match[1]
-    for key, direction in moved.items():
-        similarity = float(direction @ vector)
-        if similarity >= threshold and (best_key is None or similarity > best):
-            best_key, best = key, similarity
+            wording = match[0] - ids.index(best_key)
+    for key, directions_of in moved.items():
+        similarities = directions_of @ vector
+        row = int(np.argmax(similarities))
+        if similarities[row] >= threshold and (best_key is None or similarities[row] > best):
+            best_key, best, wording = key, float(similarities[row]), row
     if best_key is None:
-        return None
+        return None, 0
     if best_key not in entries:
         entries[best_key] = db.session.get(RegisterEntry, best_key,
                                            options=[joinedload(RegisterEntry.vector)])
-    return entries[best_key]
+    return entries[best_key], wording
 
 
 def _directions(matrix: np.ndarray) -> np.ndarray:
@@ -242,7 +277,8 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
             if total is None:
                 snapshot.drop(entry.category, entry.id)
             else:
-                kept.setdefault(entry.category, {})[entry.id] = _directions(total[None, :])[0]
+                kept.setdefault(entry.category, {})[entry.id] = _directions(
+                    rows(total, snapshot.dimensions))
         for category, moved in kept.items():
             snapshot.put(category, moved)
         directions.stage(db.session(), project_id, snapshot)
@@ -253,29 +289,64 @@ def _entries(entry_ids) -> list[RegisterEntry]:
     return db.session.scalars(select(RegisterEntry).where(RegisterEntry.id.in_(entry_ids))).all()
 
 
-def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, np.ndarray | None]]:
-    """Recompute entries from their findings: wording, dates, count, embedding; an entry
-    with no finding left is deleted. Returns each entry with its new embedding (None:
-    deleted)."""
+def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, bytes | None]]:
+    """Recompute entries from their findings: wording, dates, count, embedding (a row per
+    wording: one no finding and no typed wording holds any more goes, and the findings'
+    ``wording`` follow); an entry with no finding left is deleted, unless a person added
+    it (it keeps what was typed, dated the day it was added). Returns each entry with its
+    new embedding (None: deleted)."""
     changed = []
     for entry in entries:
-        rows = db.session.execute(
-            select(RegisterLink.seen_at, RegisterLink.embedding, ScanFinding.risk)
+        found = db.session.execute(
+            select(RegisterLink.seen_at, RegisterLink.embedding, RegisterLink.wording,
+                   ScanFinding.risk)
             .join(ScanFinding, ScanFinding.id == RegisterLink.finding_id)
             .where(RegisterLink.entry_id == entry.id)
             .order_by(RegisterLink.seen_at, ScanFinding.id)).all()
-        if not rows:
+        if not found and not entry.added_by_user:
             db.session.delete(entry)
             changed.append((entry, None))
             continue
-        entry.occurrences = len(rows)
-        entry.first_seen = rows[0].seen_at
-        entry.last_seen = rows[-1].seen_at
-        entry.risk = rows[-1].risk
-        total = np.sum([from_bytes(row.embedding) for row in rows], axis=0)
-        entry.vector.total = to_bytes(total)
-        changed.append((entry, total))
+        added = [midnight(entry.created_at.date())] if entry.added_by_user else []
+        days = sorted([row.seen_at for row in found] + added)
+        entry.occurrences = len(found)
+        entry.first_seen, entry.last_seen = days[0], days[-1]
+        if found and not entry.added_by_user:
+            entry.risk = found[-1].risk
+        # What a person typed and nothing else, or that and the findings' wordings.
+        entry.vector.total = (entry.vector.stated if not found
+                              else to_bytes(_wordings(entry, found)))
+        changed.append((entry, entry.vector.total))
     return changed
+
+
+def _wordings(entry: RegisterEntry, found) -> np.ndarray:
+    """The rows of ``entry``'s vector from its findings (``found``) and the wordings typed
+    for it; a wording that neither holds any more goes, and the findings' numbers close
+    up."""
+    dimensions = len(from_bytes(found[0].embedding))
+    stated = (rows(entry.vector.stated, dimensions) if entry.vector.stated is not None
+              else np.zeros((0, dimensions), dtype="<f4"))
+    count = max(len(stated), 1 + max(row.wording for row in found))
+    totals = np.zeros((count, dimensions), dtype="<f4")
+    totals[:len(stated)] += stated
+    for row in found:
+        totals[row.wording] += from_bytes(row.embedding)
+    held = {row.wording for row in found} | {index for index in range(len(stated))
+                                             if stated[index].any()}
+    kept = sorted(held)
+    for new, old in enumerate(kept):
+        if new != old:  # ascending: a number is free before another moves to it
+            db.session.execute(update(RegisterLink).where(
+                RegisterLink.entry_id == entry.id, RegisterLink.wording == old)
+                .values(wording=new))
+    if len(stated):
+        typed = np.zeros((len(kept), dimensions), dtype="<f4")
+        for new, old in enumerate(kept):
+            if old < len(stated):
+                typed[new] = stated[old]
+        entry.vector.stated = to_bytes(typed) if typed.any() else None
+    return totals[kept]
 
 
 def recategorize(finding: ScanFinding, scan: Scan, *, was: str, actor_id: str | None,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from apifairy import authenticate, other_responses, response
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, url_for
 from sqlalchemy import func, select
 
 from service import audit, outbox, rating
@@ -31,7 +31,7 @@ from service.models import (
     Scan,
     utcnow,
 )
-from service.projects import reads, register
+from service.projects import curation, reads, register
 from service.projects.access import project_for, readable_project, role_in
 from service.projects.export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
@@ -39,14 +39,18 @@ from service.projects.schemas import (
     ChangesSchema,
     DismissalPageSchema,
     MatrixSchema,
+    MergeSchema,
+    RiskAddSchema,
     RiskExportArgs,
     RiskListArgs,
     RiskPageSchema,
     RiskSchema,
     RiskUpdateSchema,
+    SplitSchema,
     TrendArgs,
     TrendSchema,
 )
+from service.serving.encoder import current_encoder
 
 risks = Blueprint("risks", __name__)
 
@@ -64,10 +68,21 @@ def _number(value: str, what: str) -> int:
     return int(value)
 
 
-def _entry(project_id: str, risk_id: str) -> RegisterEntry:
-    entry = db.session.get(RegisterEntry, _number(risk_id, "risk"))
+def _entry(project_id: str, risk_id: str, *, reading: bool = False) -> RegisterEntry:
+    """The project's entry ``risk_id``. One merged into another answers a 301 to it where
+    it is read (``reading``), a 409 where it would be changed; else the 404 of a missing
+    one."""
+    number = _number(risk_id, "risk")
+    entry = db.session.get(RegisterEntry, number)
     if entry is None or entry.project_id != project_id:
-        raise not_found("risk")
+        into = curation.merged_into(project_id, number)
+        if into is None:
+            raise not_found("risk")
+        detail = f"Risk {number} was merged into risk {into}."
+        if reading:
+            raise APIError(301, detail, headers={"Location": url_for(
+                "risks.get", project_id=project_id, risk_id=into)})
+        raise APIError(409, detail + " Change that one.")
     return entry
 
 
@@ -106,11 +121,12 @@ def export(args, project_id):
 @api_key_scope("projects:read")
 @authenticate(token_auth)
 @response(RiskSchema())
-@other_responses({401: "No or bad token", 404: "No such project or risk"})
+@other_responses({301: "Merged into another risk: `Location` names it",
+                  401: "No or bad token", 404: "No such project or risk"})
 def get(project_id, risk_id):
     """One register entry with the findings that state it"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
-    return Written(reads.entry_json(_entry(project_id, risk_id).id))
+    return Written(reads.entry_json(_entry(project_id, risk_id, reading=True).id))
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
@@ -119,7 +135,7 @@ def get(project_id, risk_id):
 @json_body(RiskUpdateSchema)
 @response(RiskSchema())
 @other_responses({401: "No or bad token", 403: "Viewers may not change it",
-                  404: "No such project or risk",
+                  404: "No such project or risk", 409: "Merged into another risk",
                   422: "Bad status, category, likelihood or impact; an owner who is not a "
                        "member"})
 def update(args, project_id, risk_id):
@@ -156,6 +172,78 @@ def update(args, project_id, risk_id):
                       **{"from": changed["status"]["from"], "to": changed["status"]["to"]})
     db.session.commit()
     return Written(reads.entry_json(entry.id))
+
+
+@risks.route("/<project_id>/risks", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(RiskAddSchema)
+@response(RiskSchema(), 201)
+@other_responses({401: "No or bad token", 403: "Viewers may not add one",
+                  404: NOT_MEMBER, 422: "No risk, or no category of the taxonomy"})
+def add(args, project_id):
+    """Add a risk no report stated (editor or owner): an open entry marked
+    `added_by_user`, dated today, that later reports stating it join"""
+    caller = token_auth.current_user()
+    project_id = project_for(caller, project_id, "editor").id
+    risk = args["risk"].strip()
+    vector = current_encoder().embed([risk])[0]  # with no lock held
+    register.lock_first(project_id)
+    project_id = project_for(caller, project_id, "editor").id
+    entry = curation.add(project_id, risk, args["category"], vector, actor_id=caller.id)
+    db.session.commit()
+    return Written(reads.entry_json(entry.id)), 201, {
+        "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
+
+
+@risks.route("/<project_id>/risks/<riskid:risk_id>/merge", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(MergeSchema)
+@response(RiskSchema())
+@other_responses({401: "No or bad token", 403: "Viewers may not merge",
+                  404: "No such project or risk",
+                  409: "This risk or one in `from` was merged already",
+                  422: "Bad `from`: empty, over 100, twice, the risk itself, no risk of the "
+                       "project, or of another category"})
+def merge(args, project_id, risk_id):
+    """Merge risks into this one (editor or owner): their findings join it, and their ids
+    answer 301 to it from then on (docs/register.md: what the merged risk keeps)"""
+    caller, project_id = _editing(project_id)
+    entry = _entry(project_id, risk_id)
+    curation.merge(project_id, entry, args["from_"], actor_id=caller.id)
+    db.session.commit()
+    return Written(reads.entry_json(entry.id))
+
+
+@risks.route("/<project_id>/risks/<riskid:risk_id>/split", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@json_body(SplitSchema)
+@response(RiskSchema(), 201)
+@other_responses({401: "No or bad token", 403: "Viewers may not split",
+                  404: "No such project or risk",
+                  409: "A finding is in another risk of the project, or this risk was merged",
+                  422: "Bad `findings`: empty, over 100, twice, all of the risk's, or no "
+                       "finding of the project's register"})
+def split(args, project_id, risk_id):
+    """Take findings out of this risk into a new one (editor or owner): open, not rated,
+    of this risk's category"""
+    caller, project_id = _editing(project_id)
+    entry = curation.split(project_id, _entry(project_id, risk_id), args["findings"],
+                           actor_id=caller.id)
+    db.session.commit()
+    return Written(reads.entry_json(entry.id)), 201, {
+        "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
+
+
+def _editing(project_id: str):
+    """(caller, project id) for a change to the register by hand, under its lock: who may
+    make it is read again once the lock is held (a removal or a demotion commits first)."""
+    caller = token_auth.current_user()
+    project_id = project_for(caller, project_id, "editor").id
+    register.lock_first(project_id)
+    return caller, project_for(caller, project_id, "editor").id
 
 
 def _changes(entry: RegisterEntry, args: dict) -> dict:

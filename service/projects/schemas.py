@@ -101,12 +101,16 @@ class RiskSchema(Prepared, ma.Schema):
     owner_id = fields.String(allow_none=True)
     due_date = fields.Date(allow_none=True)
     notes = fields.String(allow_none=True)
-    first_seen = fields.DateTime(metadata={"description": "when the first report stating it "
-                                                          "was scanned"})
-    last_seen = fields.DateTime()
+    first_seen = fields.Date(metadata={"description": "the date of the first report that "
+                                                      "states it (its `reported_on`)"})
+    last_seen = fields.Date(metadata={"description": "the date of the latest report that "
+                                                     "states it"})
     occurrences = fields.Integer(metadata={"description": "findings that state it"})
     reopened = fields.Boolean(metadata={"description": "stated again after it was closed or "
                                                        "accepted"})
+    added_by_user = fields.Boolean(metadata={
+        "description": "added by a person (POST …/risks), not found in a report: it keeps "
+                       "the wording typed, and the day it was added among its dates"})
     findings = fields.List(fields.Nested(FindingRefSchema))
 
 
@@ -164,6 +168,43 @@ class RiskUpdateSchema(ma.Schema):
             raise ValidationError("Not a plausible date.")
 
 
+RISK_MAX = 1000  # a risk typed by hand: a sentence or two
+MAX_IDS = 100  # entries a merge takes, findings a split takes (curation.MAX_IDS)
+ROW_ID = fields.Integer(strict=True, validate=validate.Range(min=1, max=2 ** 63 - 1))
+
+
+def _distinct(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Each at most once.")
+
+
+def _ids(description: str, **kwargs) -> fields.List:
+    return fields.List(ROW_ID, required=True,
+                       validate=[validate.Length(min=1, max=MAX_IDS), _distinct],
+                       metadata={"description": description}, **kwargs)
+
+
+class RiskAddSchema(ma.Schema):
+    """POST …/risks: a risk no report stated, added by hand."""
+
+    risk = fields.String(required=True, validate=[validate.Length(min=1, max=RISK_MAX),
+                                                  _not_blank],
+                         metadata={"description": "the risk, in a sentence",
+                                   "example": "The data centre lease ends before go-live."})
+    category = fields.String(required=True, validate=validate.OneOf(RISK_LABELS))
+
+
+class MergeSchema(ma.Schema):
+    from_ = _ids(f"the ids of the project's risks to merge into this one (1–{MAX_IDS}, each "
+                 "once, of its category): they answer 301 to it from then on",
+                 data_key="from")
+
+
+class SplitSchema(ma.Schema):
+    findings = _ids(f"the ids of this risk's findings (`findings[].finding_id`, 1–{MAX_IDS}, "
+                    "each once, not all of them) to take out into a new risk")
+
+
 class ChangesArgs(ma.Schema):
     from_scan = fields.String(validate=validate.Length(max=36))
     to_scan = fields.String(validate=validate.Length(max=36))
@@ -188,6 +229,8 @@ class WeekSchema(ma.Schema):
 class ScanPointSchema(ma.Schema):
     scan_id = fields.String()
     timestamp = fields.DateTime()
+    reported_on = fields.Date(metadata={"description": "the report's date: the points are "
+                                                       "in report order"})
     filename = fields.String(allow_none=True)
     stated = fields.Dict(keys=fields.String(), values=fields.Integer(),
                          metadata={"description": "register entries the scan states, per "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 
 from flask import current_app
 
@@ -19,7 +20,7 @@ from service.api import not_found
 from service.auth.tokens import Caller
 from service.errors import APIError
 from service.extensions import db
-from service.models import LLMCallLog, Scan, ScanFinding, User
+from service.models import LLMCallLog, Scan, ScanFinding, User, today
 from service.projects import register
 from service.projects.access import project_id_for
 from service.scans import possible
@@ -43,7 +44,8 @@ class Upload:
 def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool, min_score: float | None = None,
                 project_id: str | None = None, job_document_id: int | None = None,
-                include_possible: bool = False, possible_floor: float | None = None) -> Scan:
+                include_possible: bool = False, possible_floor: float | None = None,
+                reported_on: date | None = None) -> Scan:
     """Analyse the text or the upload and store the scan; with ``include_possible``, its
     near misses from ``possible_floor`` (None: POSSIBLE_FLOOR) too (possible.py)."""
     settings = current_app.config["SETTINGS"]
@@ -74,7 +76,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
 
     scan = Scan(
         user_id=user_id, project_id=project_id, job_document_id=job_document_id,
-        source=analyzer.source,
+        source=analyzer.source, reported_on=reported_on or today(),
         model_version=analyzer.version,
         text_length=len(document.text), dropped=analysis.dropped,
         filename=upload.filename if upload else None,

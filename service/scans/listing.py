@@ -9,7 +9,7 @@ what it replaced: "The scans list" in docs/throughput.md). The counts equal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 
 from sqlalchemy import Select, bindparam, exists, func, select
@@ -23,8 +23,8 @@ FILTERS = ("source", "category", "created_after", "created_before", "q")
 _scans = Scan.__table__
 _findings = ScanFinding.__table__
 _dismissed = DismissedFinding.__table__
-_SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "filename",
-            "media_type", "text_length")
+_SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "reported_on",
+            "filename", "media_type", "text_length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ class ScanSummary:
     source: str
     model_version: str
     created_at: datetime
+    reported_on: date | None
     filename: str | None
     media_type: str | None
     text_length: int
@@ -50,7 +51,9 @@ class ScanSummary:
         tests/test_scans.py checks that the two agree."""
         return {"scan_id": self.id, "project_id": self.project_id, "source": self.source,
                 "model_version": self.model_version,
-                "timestamp": self.created_at.isoformat(), "filename": self.filename,
+                "timestamp": self.created_at.isoformat(),
+                "reported_on": self.reported_on and self.reported_on.isoformat(),
+                "filename": self.filename,
                 "media_type": self.media_type, "text_length": self.text_length,
                 "counts": dict(self.findings_per_category)}
 

@@ -15,7 +15,7 @@ from service.models import Scan, utcnow
 from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
 from service.rate_limits import scans_per_user
-from service.scans import missed, possible
+from service.scans import missed, possible, report_dates
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.defaults import with_defaults
 from service.scans.listing import scan_page
@@ -55,8 +55,9 @@ class ScanListArgs(PageArgs, ScanFilterSchema):
 
 def scan_request() -> tuple[str | None, Upload | None, dict]:
     """(text, upload, options) from multipart/form-data: ``options`` holds those of
-    ``force_llm``, ``min_score`` and ``project_id`` that the form sent (an empty one is
-    sent: false, the deployment's operating point, no project), for with_defaults."""
+    ``force_llm``, ``min_score``, ``project_id`` and ``reported_on`` that the form sent (an
+    empty one is sent: false, the deployment's operating point, no project, the upload
+    day), for with_defaults."""
     file = request.files.get("file")
     upload = None
     if file is not None and (file.filename or file.content_length):
@@ -71,6 +72,8 @@ def scan_request() -> tuple[str | None, Upload | None, dict]:
         options["min_score"] = _form_min_score()
     if "project_id" in request.form:
         options["project_id"] = _form_project_id()
+    if "reported_on" in request.form:
+        options["reported_on"] = report_dates.from_form(request.form["reported_on"])
     return request.form.get("text"), upload, options | possible.form_fields(request.form)
 
 
@@ -138,12 +141,13 @@ def new():
     """Analyse a text or a document
 
     Send JSON `{text, force_llm?, min_score?, project_id?, include_possible?,
-    possible_floor?}`, or `multipart/form-data` with `file` (txt, md, html, pdf, docx:
-    recognised by content) or `text`, and the same fields. A file and a non-empty text
-    together are a 422: send one. A field left out takes your default
-    (`GET /api/v1/auth/me/settings`). The scan is stored with its findings (with
-    `include_possible`, its near misses too, each `possible: true`), and the file is kept
-    for `GET /api/v1/scans/{id}/file`.
+    possible_floor?, reported_on?}`, or `multipart/form-data` with `file` (txt, md, html,
+    pdf, docx: recognised by content) or `text`, and the same fields. A file and a non-empty
+    text together are a 422: send one. A field left out takes your default
+    (`GET /api/v1/auth/me/settings`). `reported_on` is the report's date (left out: the
+    upload day), which a project's register dates and orders reports by. The scan is stored
+    with its findings (with `include_possible`, its near misses too, each `possible: true`),
+    and the file is kept for `GET /api/v1/scans/{id}/file`.
     """
     return scan_from_request()
 
@@ -160,10 +164,12 @@ def scan_from_request() -> Scan:
     else:
         raise APIError(415, "Send application/json or multipart/form-data.")
     near = {name: given.pop(name) for name in possible.FIELDS if name in given}
+    reported_on = given.pop("reported_on", None)  # a report's own, never a default
     options = with_defaults(caller, given)
     if options["project_id"] is not None:
         require_scope(caller, "projects:write")
-    return create_scan(caller, text=text, upload=upload, **options, **near)
+    return create_scan(caller, text=text, upload=upload, reported_on=reported_on, **options,
+                       **near)
 
 
 def _json_scan_args() -> dict:

@@ -7,6 +7,7 @@ from service.analysis.labels import LABELS, RISK_LABELS
 from service.api import StrictBoolean, StrictFloat, UTCDateTime, page_of
 from service.extensions import db, ma
 from service.models import RegisterLink
+from service.scans import report_dates
 from service.scans.listing import ScanSummary
 
 INCLUDE_POSSIBLE_HELP = ("also return the near misses: sentences the model scored from "
@@ -15,6 +16,8 @@ INCLUDE_POSSIBLE_HELP = ("also return the near misses: sentences the model score
                          "category; `none` dismisses it). The LLM has none")
 POSSIBLE_FLOOR_HELP = ("the lowest risk score (0–1) of a near miss, read only with "
                        "include_possible; null: POSSIBLE_FLOOR")
+REPORTED_ON_HELP = ("the date of the report (YYYY-MM-DD, up to tomorrow): the register dates and "
+                    "orders reports by it; null or left out: the upload day (UTC)")
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
                   "finds fewer risks, more surely; null: MODEL_MIN_SCORE, else the model's "
                   "own operating point. The LLM's findings all score 1.")
@@ -46,6 +49,8 @@ class ScanRequestSchema(ScanOptions):
     possible_floor = StrictFloat(allow_none=True, allow_nan=False,
                                  validate=validate.Range(min=0, max=1),
                                  metadata={"description": POSSIBLE_FLOOR_HELP})
+    reported_on = fields.Date(allow_none=True, validate=report_dates.check, metadata={
+        "description": REPORTED_ON_HELP, "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-"})
 
 
 class AddedFindingSchema(ma.Schema):
@@ -145,6 +150,7 @@ class ScanSummarySchema(ma.Schema):
     source = fields.String(metadata={"description": "model or llm"})
     model_version = fields.String()
     timestamp = fields.DateTime(attribute="created_at")
+    reported_on = fields.Date(metadata={"description": "the date of the report it read"})
     filename = fields.String(allow_none=True)
     media_type = fields.String(allow_none=True)
     text_length = fields.Integer()

@@ -1,0 +1,223 @@
+"""What a person does to the register by hand, where the matcher erred or no report spoke:
+merge entries that state one risk, split findings that state another out of an entry, add
+a risk no report stated (the routes: risks.py; the rules, told to users: docs/register.md).
+
+Each works under the register's lock (the route takes it first: two merges of the same
+entries run in turn, and the second finds them merged, a 409) and inside the caller's
+transaction. None keeps this process's directions (register.lock bumps the version without
+them): the next scan reads the project's entries from the database, with every wording a
+merge left, and keeps them from then on.
+
+The merge's rule, so that nothing a person curated is lost and no open risk is hidden:
+findings, and with them the dates, count and latest wording, are all the surviving entry's;
+its category must be theirs (422: set one first). Its rating is the most serious of those
+rated on both levels (its own on a tie), its owner and due date its own or else the first
+merged entry's that has one, the notes all of theirs, one after another. Its status is its
+own, but a settled one is opened again when a merged finding's report is dated after it was
+settled, as that finding would have reopened it had it joined it when scanned. The merged
+ids answer a redirect to it (register_merges) for as long as it exists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import delete, select, update
+
+from service import audit, outbox
+from service.analysis.embedding import from_bytes, to_bytes
+from service.errors import APIError
+from service.extensions import db
+from service.models import (
+    SETTLED_STATUSES,
+    RegisterEntry,
+    RegisterLink,
+    RegisterMerge,
+    RegisterVector,
+    Scan,
+    utcnow,
+)
+from service.projects import register
+
+CURATED = ("risk", "status", "owner_id", "due_date", "notes", "likelihood", "impact",
+           "occurrences")
+
+
+def merged_into(project_id: str, risk_id: int) -> int | None:
+    """The entry that holds a merged entry's findings now, or None."""
+    return db.session.scalar(select(RegisterMerge.into_id).where(
+        RegisterMerge.merged_id == risk_id, RegisterMerge.project_id == project_id))
+
+
+def merge(project_id: str, entry: RegisterEntry, ids: list[int], *, actor_id: str) -> None:
+    """Merge the entries ``ids`` of the project into ``entry`` (the module's rule)."""
+    others = _mergeable(project_id, entry, ids)
+    before = {str(other.id): _curated(other) for other in others}
+    rating = (entry.likelihood, entry.impact)
+    reopened = _curate(entry, others)  # before the findings move: it reads where they are
+    dimensions = _dimensions([entry.id, *ids])
+    totals = [register.rows(entry.vector.total, dimensions)]
+    typed = [_typed(entry.vector, totals[0], dimensions)]
+    for other in others:  # its findings, with its wordings after the entry's
+        offset = sum(len(block) for block in totals)
+        db.session.execute(update(RegisterLink).where(RegisterLink.entry_id == other.id)
+                           .values(entry_id=entry.id, wording=RegisterLink.wording + offset),
+                           execution_options={"synchronize_session": False})
+        db.session.execute(update(RegisterMerge).where(RegisterMerge.into_id == other.id)
+                           .values(into_id=entry.id))
+        totals.append(register.rows(other.vector.total, dimensions))
+        typed.append(_typed(other.vector, totals[-1], dimensions))
+    stated = np.concatenate(typed)
+    entry.vector.total = to_bytes(np.concatenate(totals))
+    entry.vector.stated = to_bytes(stated) if stated.any() else None
+    db.session.execute(delete(RegisterMerge).where(  # what an earlier holder of an id left
+        RegisterMerge.merged_id.in_([other.id for other in others])))
+    for other in others:
+        db.session.delete(other)
+        db.session.add(RegisterMerge(merged_id=other.id, project_id=project_id,
+                                     into_id=entry.id, merged_by=actor_id))
+    db.session.flush()
+    register.refresh([entry])
+    audit.record("risk_merged", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=project_id, merged=[other.id for other in others],
+                 entries=before, reopened=reopened)
+    if (entry.likelihood, entry.impact) != rating:
+        register.rated(project_id, entry, rating, actor_id=actor_id)
+    outbox.record("risk.merged", entry, actor_id=actor_id,
+                  merged=[other.id for other in others])
+
+
+def _mergeable(project_id: str, entry: RegisterEntry, ids: list[int]) -> list[RegisterEntry]:
+    """The entries ``ids`` names, in its order, if each may be merged into ``entry``."""
+    if entry.id in ids:
+        raise _refused("A risk cannot be merged into itself.")
+    found = {other.id: other for other in db.session.scalars(select(RegisterEntry).where(
+        RegisterEntry.project_id == project_id, RegisterEntry.id.in_(ids)))}
+    # A live entry is itself, whatever a merge said of its id (SQLite gives the id of a
+    # deleted last row to the next one).
+    merged = dict(db.session.execute(select(RegisterMerge.merged_id, RegisterMerge.into_id)
+                                     .where(RegisterMerge.project_id == project_id,
+                                            RegisterMerge.merged_id.in_(ids))).all())
+    if gone := [i for i in ids if i in merged and i not in found]:
+        message = f"Risk {gone[0]} was merged into risk {merged[gone[0]]} already."
+        raise APIError(409, message, errors={"from": [message]})
+    if missing := [str(i) for i in ids if i not in found]:
+        raise _refused(f"No such risk in this project: {', '.join(missing)}.")
+    if others := [str(i) for i in ids if found[i].category != entry.category]:
+        raise _refused(f"Of another category than {entry.category}: {', '.join(others)} "
+                       "(set one category first: PATCH …/risks/{risk_id} {category}).")
+    return [found[i] for i in ids]
+
+
+def _refused(message: str) -> APIError:
+    return APIError(422, message, errors={"from": [message]})
+
+
+def _curated(entry: RegisterEntry) -> dict:
+    values = {name: getattr(entry, name) for name in CURATED}
+    return {name: value.isoformat() if hasattr(value, "isoformat") else value
+            for name, value in values.items()}
+
+
+def _curate(entry: RegisterEntry, others: list[RegisterEntry]) -> bool:
+    """The surviving entry's curated fields by the merge's rule; whether it reopened."""
+    rated = [e for e in (entry, *others) if e.likelihood is not None and e.impact is not None]
+    if rated:  # max keeps the first of equals: the entry's own on a tie
+        best = max(rated, key=lambda e: e.likelihood * e.impact)
+        entry.likelihood, entry.impact = best.likelihood, best.impact
+    for name in ("owner_id", "due_date"):
+        if getattr(entry, name) is None:
+            setattr(entry, name, next((getattr(other, name) for other in others
+                                       if getattr(other, name) is not None), None))
+    notes = [text for text in (entry.notes, *(other.notes for other in others))
+             if text and text.strip()]
+    entry.notes = "\n\n".join(notes) or None
+    entry.reopened = entry.reopened or any(other.reopened for other in others)
+    if entry.status not in SETTLED_STATUSES or entry.settled_at is None:
+        return False
+    stated = db.session.execute(
+        select(RegisterLink.seen_at, Scan.created_at).join(Scan, Scan.id == RegisterLink.scan_id)
+        .where(RegisterLink.entry_id.in_([other.id for other in others]))).all()
+    if not any(register.stated_after(seen, uploaded, entry.settled_at)
+               for seen, uploaded in stated):
+        return False
+    entry.status, entry.reopened, entry.settled_at = "open", True, None
+    return True
+
+
+def _dimensions(entry_ids: list[int]) -> int:
+    """The width of the register's vectors: a finding's embedding (of these entries, else
+    any), else the encoder's (entries added by hand, in a register no report fed yet)."""
+    for where in (RegisterLink.entry_id.in_(entry_ids), RegisterLink.entry_id.isnot(None)):
+        known = db.session.scalar(select(RegisterLink.embedding).where(where).limit(1))
+        if known is not None:
+            return len(from_bytes(known))
+    from service.serving.encoder import current_encoder  # loaded only where nothing else says
+
+    return current_encoder().dimensions
+
+
+def _typed(vector: RegisterVector, totals: np.ndarray, dimensions: int) -> np.ndarray:
+    """The rows a person typed of an entry's ``totals`` (zeros for a finding's wording)."""
+    if vector.stated is None:
+        return np.zeros_like(totals)
+    return register.rows(vector.stated, dimensions)
+
+
+def split(project_id: str, entry: RegisterEntry, finding_ids: list[int], *,
+          actor_id: str) -> RegisterEntry:
+    """Take the findings ``finding_ids`` out of ``entry`` into a new entry of its category:
+    open, not rated, no owner, due date or notes; its wording, dates and count from its
+    findings, which keep their wordings (the matcher then knows them as its)."""
+    placed = dict(db.session.execute(
+        select(RegisterLink.finding_id, RegisterLink.entry_id)
+        .join(RegisterEntry, RegisterEntry.id == RegisterLink.entry_id)
+        .where(RegisterEntry.project_id == project_id,
+               RegisterLink.finding_id.in_(finding_ids))).all())
+    if missing := [str(i) for i in finding_ids if i not in placed]:
+        message = f"No such finding in this project's register: {', '.join(missing)}."
+        raise APIError(422, message, errors={"findings": [message]})
+    if elsewhere := {i: placed[i] for i in finding_ids if placed[i] != entry.id}:
+        message = "Not in this risk: " + ", ".join(
+            f"finding {i} is in risk {risk}" for i, risk in elsewhere.items()) + "."
+        raise APIError(409, message, errors={"findings": [message]})
+    held = db.session.execute(select(RegisterLink.finding_id, RegisterLink.wording)
+                              .where(RegisterLink.entry_id == entry.id)).all()
+    if len(held) == len(finding_ids) and not entry.added_by_user:
+        message = "A split leaves the risk at least one of its findings."
+        raise APIError(422, message, errors={"findings": [message]})
+    new = RegisterEntry(project_id=project_id, risk=entry.risk, category=entry.category,
+                        status="open", first_seen=entry.first_seen,
+                        last_seen=entry.last_seen, occurrences=0,
+                        vector=RegisterVector(total=b""))
+    db.session.add(new)
+    db.session.flush()
+    taken = set(finding_ids)
+    for number, wording in enumerate(sorted({w for f, w in held if f in taken})):
+        db.session.execute(update(RegisterLink).where(
+            RegisterLink.entry_id == entry.id, RegisterLink.wording == wording,
+            RegisterLink.finding_id.in_(finding_ids)).values(entry_id=new.id, wording=number),
+            execution_options={"synchronize_session": False})
+    register.refresh([entry, new])
+    audit.record("risk_split", actor_id=actor_id, target_id=str(new.id),
+                 project_id=project_id, split_from=entry.id, findings=finding_ids)
+    outbox.record("risk.split", new, actor_id=actor_id, split_from=entry.id,
+                  findings=finding_ids)
+    return new
+
+
+def add(project_id: str, risk: str, category: str, vector: np.ndarray, *,
+        actor_id: str) -> RegisterEntry:
+    """A risk no report stated, added by a person: an open entry marked ``added_by_user``,
+    dated today, whose typed wording (``vector``, unit length) later findings may join."""
+    now = utcnow()
+    day = register.midnight(now.date())
+    typed = to_bytes(vector[None, :])
+    entry = RegisterEntry(project_id=project_id, risk=risk, category=category, status="open",
+                          first_seen=day, last_seen=day, occurrences=0, added_by_user=True,
+                          created_at=now, vector=RegisterVector(total=typed, stated=typed))
+    db.session.add(entry)
+    db.session.flush()
+    audit.record("risk_added", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=project_id, risk=risk, category=category)
+    outbox.record("risk.created", entry, scan_id=None, actor_id=actor_id)
+    return entry
