@@ -83,6 +83,7 @@ reliability: $(VENV)/.installed-dev
 	$(PY) -m reliability.load --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m reliability.faults --users 16 --duration 60 --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m reliability.hostile --examples 2000
+	$(PY) -m reliability.hostile_requests --model-dir "$${MODEL_DIR:-models_cache}"
 
 # Throughput figures as same-run ratios (bench/; about 10 minutes on 2 cores, the risk
 # register's 1.5 of them, the first burst after a start 3). MODEL_DIR names

@@ -293,8 +293,8 @@ def database_restart(base_url: str, database_url: str, mariadb: MariaDBServer,
 # --------------------------------------------------------------------------- all three
 
 def run_faults(model_dir: str, *, users: int = 8, duration_s: float = 12,
-               workdir: Path | None = None, scenarios=("exception", "llm", "database")
-               ) -> FaultReport:
+               workdir: Path | None = None,
+               scenarios=("exception", "llm", "database", "lifecycle")) -> FaultReport:
     from testkit.llm_server import FakeLLMServer
 
     report = FaultReport()
@@ -327,6 +327,10 @@ def run_faults(model_dir: str, *, users: int = 8, duration_s: float = 12,
                         line[:400] for line in log.splitlines()
                         if '"level": "ERROR"' in line and "database unavailable" not in line
                     ][-5:]
+            if "lifecycle" in scenarios:  # a service of its own: it ends with a SIGTERM
+                from reliability.lifecycle import run_lifecycle
+
+                run_lifecycle(model_dir, url, work, llm, env, report, PASSWORD)
         finally:
             mariadb.shutdown()
     return report
@@ -341,9 +345,13 @@ def _cli() -> int:
                         help="seconds of load around the database restart (default 60)")
     parser.add_argument("--model-dir", default="", help="default: MODEL_DIR or models_cache")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--scenario", action="append", dest="scenarios",
+                        choices=("exception", "llm", "database", "lifecycle"),
+                        help="only this one (repeatable; default all)")
     args = parser.parse_args()
     report = run_faults(args.model_dir or os.environ.get("MODEL_DIR", "models_cache"),
-                        users=args.users, duration_s=args.duration)
+                        users=args.users, duration_s=args.duration,
+                        **({"scenarios": tuple(args.scenarios)} if args.scenarios else {}))
     print(report.text())
     if args.json:
         args.json.write_text(json.dumps({"checks": report.checks, "figures": report.figures,
