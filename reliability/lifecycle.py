@@ -79,7 +79,7 @@ def _call(service, method, path, headers, **kwargs) -> requests.Response:
 
 
 def slow_drip_webhook(service, headers, report) -> None:
-    from tests.webhook_receiver import Receiver
+    from testkit.webhook_receiver import Receiver
 
     def project_with_hook(url: str) -> tuple[str, str]:
         project = _call(service, "POST", "/api/v1/projects", headers, json={"name": "drip"})

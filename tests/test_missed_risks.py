@@ -18,10 +18,10 @@ from sqlalchemy import func, select, update
 from service.extensions import db
 from service.models import AuditEvent, Dismissal, Scan, ScanFinding
 from service.scans import missed
+from testkit.webhook_receiver import Receiver
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import KeywordAnalyzer
-from tests.webhook_receiver import Receiver
 
 # The stand-in finds the vendor sentence only; the person adds the steering committee.
 TEXT = ("# Status\nThe vendor may slip the delivery. The steering committee has not met "

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from service.models import WEBHOOK_EVENTS
+from testkit.webhook_receiver import Receiver
 from tests.curating import (
     BADGES,
     LICENCES,
@@ -23,7 +24,6 @@ from tests.curating import (
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import KeywordAnalyzer
-from tests.webhook_receiver import Receiver
 
 
 @pytest.fixture

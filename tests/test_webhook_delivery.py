@@ -21,10 +21,10 @@ from service.extensions import db
 from service.jobs import queue
 from service.models import Webhook
 from service.webhooks import delivery, sending
+from testkit.webhook_receiver import Receiver, certificate
 from tests import webhooks
 from tests.helpers import assert_problem
 from tests.projects import Team, scan_into
-from tests.webhook_receiver import Receiver, certificate
 from tests.webhooks import TWO_RISKS, at, create, deliveries_of, rows, settled
 
 make_hooks_app, hooks_app, hooks = webhooks.make_hooks_app, webhooks.hooks_app, webhooks.hooks

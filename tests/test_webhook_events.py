@@ -9,10 +9,10 @@ import io
 import json
 from datetime import UTC, datetime
 
+from testkit.webhook_receiver import verify
 from tests import webhooks
 from tests.projects import register_of, scan_into
 from tests.test_dismissals import BOILERPLATE, LICENCES, REWORDED, dismiss, dismissals_of
-from tests.webhook_receiver import verify
 from tests.webhooks import create, drain, settled
 
 make_hooks_app, hooks_app, hooks = webhooks.make_hooks_app, webhooks.hooks_app, webhooks.hooks

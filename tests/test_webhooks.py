@@ -18,10 +18,10 @@ import pytest
 import time_machine
 
 from service.webhooks.delivery import backoff_s
+from testkit.webhook_receiver import Receiver, verify
 from tests import webhooks
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
-from tests.webhook_receiver import Receiver, verify
 from tests.webhooks import (
     TWO_RISKS,
     at,

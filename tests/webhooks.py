@@ -14,9 +14,9 @@ from sqlalchemy import select
 from service.extensions import db
 from service.jobs import queue
 from service.models import AuditEvent, WebhookDelivery
+from testkit.webhook_receiver import Receiver
 from tests.projects import Team
 from tests.scanning import KeywordAnalyzer
-from tests.webhook_receiver import Receiver
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 EVENTS = ["risk.created", "risk.reopened", "risk.status_changed", "risk.rated"]
