@@ -148,21 +148,23 @@ def findings_of(client, headers, **args) -> list[dict]:
 # -------------------------------------------------------------------------------- review
 
 
-def test_the_review_page_opens_on_the_doubtful_findings(reviewer):
-    browser, _, found = reviewer
+def test_the_review_page_opens_on_the_findings_nearest_the_operating_point(reviewer):
+    """Every finding, in the API's default order: those a person's answer teaches the model
+    most first. A maximum score of 0.6 hid every finding of a default scan."""
+    browser, headers, found = reviewer
     page = html(browser.get("/app/review"))
     assert "<h1>Review</h1>" in page
     assert 'role="search"' in page
     assert re.search(r'<label for="f-max-score">Maximum score</label>', page)
-    assert re.search(r'id="f-max-score" name="max_score" type="number"[^>]*value="0.6"', page)
+    assert re.search(r'id="f-max-score" name="max_score" type="number"[^>]*value=""', page)
     for label in ("Corrected", "Category"):
         assert f">{label}</label>" in page
     assert '<option value="false" >Not corrected</option>' in page
-    assert "<caption>Findings to review</caption>" in page
+    assert "<caption>Findings to review, nearest the operating point first</caption>" in page
     assert '<div class="table-wrap">' in page
-    # At most 0.6: the budget (0.3) and the vendor (0.55), not the schedule or the password.
-    assert "The budget is short." in page and "The vendor is late." in page
-    assert "The launch may slip." not in page and "The password is shared." not in page
+    rows = [int(row) for row in re.findall(r'<tr id="review-(\d+)">', page)]
+    assert rows == [f["id"] for f in findings_of(browser, headers)]  # sort=nearest
+    assert len(rows) == 4
     budget = next(f for f in found["data"] if f["category"] == "budget")
     assert (f'href="/app/scans/{found["scan_id"]}#finding-{budget["id"]}"') in page
     assert 'aria-label="Category of: The budget is short."' in page
@@ -197,10 +199,9 @@ def test_emptied_filters_list_everything_and_stay_empty_on_the_next_page(scored_
         "page": ["2"], "max_score": [""], "corrected": [""], "category": [""], "source": [""]}
     second = html(browser.get(older))
     assert "Page 2 of 2" in second and second.count('class="review-mark"') == 4
-    # The default travels explicitly too.
+    # The first visit filters nothing either.
     first = html(browser.get("/app/review"))
-    assert "12 findings" in first  # the budget and the vendor of each scan
-    assert "Older" not in first
+    assert "24 findings" in first and "Older" in first
 
 
 def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
@@ -211,7 +212,8 @@ def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
     sent = browser.post(action, data=form(page, action, "Save").data(category="legal"))
     assert sent.status_code == 302
     assert sent.headers["Location"] == "/app/review"  # back to the queue, not to the scan
-    assert "Correction saved." in html(browser.get(sent.headers["Location"]))
+    assert ("Saved: “The budget is short.” corrected to legal (the model said budget)."
+            in html(browser.get(sent.headers["Location"])))
 
     corrected = html(browser.get("/app/review", query_string={"corrected": "true"}))
     assert "The budget is short." in corrected and "Corrected: legal" in corrected
@@ -231,14 +233,34 @@ def test_confirm_keeps_the_models_category_as_the_users(reviewer, scored_app):
     page = html(browser.get("/app/review"))
     confirm = form(page, action, "Confirm")
     assert confirm.data()["category"] == "vendor"
-    assert browser.post(action, data=confirm.data()).status_code == 302
+    sent = browser.post(action, data=confirm.data())
+    assert sent.status_code == 302
     [item] = findings_of(browser, headers, corrected="true")
     assert (item["id"], item["category"], item["corrected_category"]) == (
         vendor["id"], "vendor", "vendor")
-    # Confirmed, it needs no confirming again.
-    again = html(browser.get("/app/review"))
-    assert "Corrected: vendor" in again
-    assert f'action="{action}" class="confirm-form"' not in again
+    # Said as what it was, at once; confirmed, it needs no confirming again.
+    again = html(browser.get(sent.headers["Location"]))
+    assert "Saved: “The vendor is late.” confirmed as vendor." in again
+    row = again[again.index(f'<tr id="review-{vendor["id"]}">'):]
+    row = row[:row.index("</tr>")]
+    assert "<td>Confirmed</td>" in row and "Corrected" not in row
+    assert 'class="confirm-form"' not in row
+
+
+def test_not_a_risk_from_the_review_page_is_said_in_those_words(reviewer):
+    browser, headers, found = reviewer
+    budget = next(f for f in found["data"] if f["category"] == "budget")
+    action = f"/app/scans/{found['scan_id']}/findings/{budget['id']}"
+    page = html(browser.get("/app/review"))
+    sent = browser.post(action, data=form(page, action, "Not a risk").data())
+    assert sent.status_code == 302
+    again = html(browser.get(sent.headers["Location"]))
+    assert "Saved: “The budget is short.” is not a risk (the model said budget)." in again
+    row = again[again.index(f'<tr id="review-{budget["id"]}">'):]
+    row = row[:row.index("</tr>")]
+    assert "<td>Not a risk</td>" in row and ">none<" not in row
+    assert [f["corrected_category"] for f in findings_of(browser, headers, corrected="true")] \
+        == ["none"]
 
 
 def test_the_review_queue_is_the_users_own(scored_app, client, accounts, reviewer):

@@ -16,9 +16,6 @@ from service.console.pages import check_id, data_or_fail, download, safe_target,
 from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
-# The page opens on the model's doubtful findings: its operating point is about 0.5, so a
-# score up to 0.6 is where its mistakes are.
-DEFAULT_MAX_SCORE = "0.6"
 USER_FILTERS = ("email", "role")
 AUDIT_FILTERS = ("event", "user_id")
 LLM_CALL_FILTERS = ("status", "scan_id")
@@ -46,12 +43,10 @@ def _back() -> str:
 @console.get("/review")
 @signed_in
 def review():
-    # A form sent with every field empty is a choice (everything); no field at all is a
-    # first visit, which gets the doubtful findings.
+    # No filter at first: the API's order (nearest the operating point first) puts the
+    # findings whose answer teaches the model most on the first page.
     given = {name: request.args.get(name, "").strip() for name in REVIEW_FILTERS
              if name in request.args}
-    if not given:
-        given = {"max_score": DEFAULT_MAX_SCORE}
     query = {name: value for name, value in given.items() if value}
     answer = api("GET", "/findings", query={**query, "page": request.args.get("page", "1"),
                                             "per_page": PER_PAGE})

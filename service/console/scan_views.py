@@ -8,9 +8,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
-from service.console.just_scanned import just_scanned
+from service.console.document import document, grouped
 from service.console.pages import FIELD_NAMES, data_or_fail, download, failed, safe_target, words
-from service.console.session import api, current_user, signed_in
+from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 
@@ -37,6 +37,8 @@ def scan():
     fields = {"project_id": request.form.get("project_id", "")}
     if request.form.get("min_score"):
         fields["min_score"] = request.form["min_score"]
+    if request.form.get("include_possible"):
+        fields["include_possible"] = "true"
     sent_file = upload is not None and bool(upload.filename)
     if sent_file:  # the text too: with both, the API says which to send
         answer = api("POST", "/scans", form={**fields, "text": text}, files={
@@ -44,6 +46,8 @@ def scan():
                      "application/octet-stream")})
     else:
         body = {"text": text, **fields, "project_id": fields["project_id"] or None}
+        if "include_possible" in body:
+            body["include_possible"] = True
         if "min_score" in body:
             try:
                 body["min_score"] = float(body["min_score"])
@@ -58,19 +62,41 @@ def scan():
                                    project_id=fields["project_id"]), answer.status
         return failed(answer)
     # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
-    scan_id = answer.json["scan_id"]
-    if not sent_file:
-        just_scanned().keep(current_user()["id"], scan_id, text)
-    return redirect(url_for("console.scan_view", scan_id=scan_id), code=303)
+    return redirect(url_for("console.scan_view", scan_id=answer.json["scan_id"]), code=303)
 
 
 @console.get("/scans/<scan_id>")
 @signed_in
 def scan_view(scan_id: str):
-    """The scan's page; right after the scan form, with the text it sent (just_scanned)."""
+    """The scan's page: the document whole, as the service kept its text; a scan stored
+    before scans kept their text shows each risk within its context."""
     scan = data_or_fail(api("GET", f"/scans/{scan_id}"))
-    text = just_scanned().take(current_user()["id"], scan["scan_id"])
-    return render_template("console/result.html", **_result(scan, text))
+    kept = api("GET", f"/scans/{scan['scan_id']}/text")
+    text = kept.json["text"] if kept.ok else None
+    return render_template("console/result.html", **_result(scan, text),
+                           may_edit=_may_edit(scan))
+
+
+@console.post("/scans/<scan_id>/findings")
+@signed_in
+def mark_risk(scan_id: str):
+    """A sentence marked as a risk ("start-end" of the text, and a category)."""
+    start, _, end = request.form.get("sentence", "").partition("-")
+    try:
+        span = {"start": int(start), "end": int(end)}
+    except ValueError:
+        span = {"start": None, "end": None}  # the API names what is missing
+    answer = api("POST", f"/scans/{scan_id}/findings",
+                 json={**span, "category": request.form.get("category", "")})
+    if not answer.ok:
+        if answer.status == 422:
+            flash(f"Not marked: {words(answer)}")
+            return redirect(url_for("console.scan_view", scan_id=scan_id))
+        return failed(answer)
+    finding = answer.json
+    flash(f"Saved: “{finding['risk']}” marked as a risk ({finding['category']}).")
+    return redirect(url_for("console.scan_view", scan_id=scan_id,
+                            _anchor=f"finding-{finding['id']}"), code=303)
 
 
 @console.post("/scans/<scan_id>/findings/<int:finding_id>")
@@ -86,7 +112,7 @@ def correct(scan_id: str, finding_id: int):
         return failed(answer)
     if wants_json:
         return "", 204
-    flash("Correction saved.")
+    flash(answered(answer.json))
     # Back to the list the correction was made from (the review queue), else to the finding.
     return redirect(safe_target(request.form.get("back"), url_for(
         "console.scan_view", scan_id=scan_id, _anchor=f"finding-{finding_id}")))
@@ -162,37 +188,55 @@ def _defaults() -> dict:
 
 
 def _result(scan: dict, text: str | None) -> dict:
-    """What the result page shows: the text cut into plain and marked pieces (when the
-    console has the text: a scan it just sent), and the findings grouped by category."""
+    """What the result page shows: the document whole (when the service kept its text),
+    the findings grouped by category, the near misses no one answered yet apart."""
     # What a dismissal keeps out of the project's register is folded apart, with "restore".
     dismissed = [finding for finding in scan["data"] if finding.get("dismissed")]
-    findings = [finding for finding in scan["data"] if not finding.get("dismissed")]
-    for finding in findings:
+    findings, possible = [], []
+    for finding in scan["data"]:
         finding["shown_category"] = finding["corrected_category"] or finding["category"]
-    pieces = _pieces(text, findings) if text else None
-    ordered = sorted(findings, key=lambda f: (RISK_LABELS + ("none",)).index(
-        f["shown_category"]) if f["shown_category"] in LABELS else len(LABELS))
+        if finding.get("dismissed"):
+            continue
+        if not finding.get("possible"):
+            findings.append(finding)
+        elif finding["corrected_category"] is None:  # a near miss not yet answered
+            possible.append(finding)
+    shown = document(text, findings + possible) if text else None
+    ordered = sorted(findings, key=lambda f: LABELS.index(f["shown_category"])
+                     if f["shown_category"] in LABELS else len(LABELS))
     groups = [(category, list(items))
               for category, items in groupby(ordered, key=lambda f: f["shown_category"])]
-    return {"scan": scan, "findings": findings, "pieces": pieces, "groups": groups,
-            "dismissed": dismissed, "labels": LABELS, "project_id": scan.get("project_id")}
+    return {"scan": scan, "findings": findings, "possible": possible, "groups": groups,
+            "document": shown, "blocks": grouped(shown.blocks) if shown else None,
+            "dismissed": dismissed, "labels": LABELS, "risk_labels": RISK_LABELS,
+            "project_id": scan.get("project_id")}
 
 
-def _pieces(text: str, findings: list[dict]) -> list[tuple[str, dict | None]]:
-    """``text`` as (piece, finding or None) in order: each finding's sentence
-    (``text[start:end]``) marked once; overlapping or out-of-range spans stay plain."""
-    pieces, at = [], 0
-    for finding in sorted(findings, key=lambda f: (f["start"], f["end"])):
-        start, end = finding["start"], finding["end"]
-        if start < at or end > len(text) or start >= end:
-            continue
-        if start > at:
-            pieces.append((text[at:start], None))
-        pieces.append((text[start:end], finding))
-        at = end
-    if at < len(text):
-        pieces.append((text[at:], None))
-    return pieces
+def _may_edit(scan: dict) -> bool:
+    """Whether the page offers "Mark as risk" and answers to near misses: in a project, to
+    its editors and owners (a viewer's would be refused); outside one, to whoever reads it
+    (its owner, or an admin, whom the API refuses another's with its 404)."""
+    if not scan.get("project_id"):
+        return True
+    project = api("GET", f"/projects/{scan['project_id']}")
+    return project.ok and project.json.get("role") in ("editor", "owner")
+
+
+def answered(finding: dict) -> str:
+    """What an answer to a finding recorded, in words, for the page it returns to."""
+    sentence = finding["risk"] if len(finding["risk"]) <= 80 else finding["risk"][:79] + "…"
+    label, model = finding["corrected_category"], finding["category"]
+    if label == "none":
+        return f"Saved: “{sentence}” is not a risk (the model said {said(model)})."
+    if label == model:
+        return f"Saved: “{sentence}” confirmed as {said(label)}."
+    return f"Saved: “{sentence}” corrected to {said(label)} (the model said {said(model)})."
+
+
+@console.app_template_filter("said")
+def said(label: str | None) -> str:
+    """A label as every page says it: ``none`` is "not a risk"."""
+    return "not a risk" if label == "none" else (label or "")
 
 
 @console.app_template_filter("percent")

@@ -10,7 +10,6 @@ from flask import Flask, g, redirect, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from service.console import just_scanned
 from service.console.blueprint import console
 from service.console.pages import error_page
 from service.console.session import SignInRequired, to_sign_in
@@ -19,6 +18,7 @@ from service.security import CONSOLE_PATH, is_console
 
 log = logging.getLogger("riskscan.console")
 csrf = CSRFProtect()
+
 
 def register_console(app: Flask) -> None:
     # The pages attach their routes to the blueprint as they are imported.
@@ -41,7 +41,6 @@ def register_console(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # as long as the session: a page left open still posts
     )
     csrf.init_app(app)
-    just_scanned.init_app(app)
     app.register_blueprint(console)
     app.add_url_rule("/", "root", lambda: redirect(url_for("console.home")))
 

@@ -241,6 +241,21 @@ def file(scan_id):
                      download_name=safe_display_name(scan.filename) or scan.stored_filename)
 
 
+@scans.route("/<scan_id>/text", methods=["GET"])
+@api_key_scope("scans:read")
+@authenticate(token_auth)
+@other_responses({200: "`{text}`: the text the scan analysed, its findings' offsets point "
+                       "into it", 401: "No or bad token",
+                  404: "No such scan (or not yours), or one stored before scans kept their "
+                       "text"})
+def text(scan_id):
+    """The text a scan analysed (a document's as extracted), for showing it whole"""
+    scan = readable_scan(scan_id)
+    if scan.text is None:
+        raise APIError(404, "This scan was stored before scans kept their text.")
+    return {"text": scan.text}
+
+
 @scans.route("/<scan_id>", methods=["DELETE"])
 @api_key_scope("scans:write")
 @authenticate(token_auth)

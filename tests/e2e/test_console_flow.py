@@ -491,19 +491,25 @@ def test_the_review_page_lists_findings_and_exports_corrections(page, console_ap
     assert page.get_by_role("heading", level=1).inner_text().strip() == "Review"
     table = page.get_by_role("table", name="Findings to review")
     assert table.is_visible()
-    # Every score, not only the doubtful ones the page starts with.
-    page.get_by_label("Maximum score").fill("")
-    with page.expect_navigation():
-        page.get_by_role("search").get_by_role("button", name="Filter").click()
+    # Every score from the start, nearest the operating point first.
     assert table.locator("tbody tr").filter(has_text=VENDOR_RISK).count() == 1
-    assert table.locator("tbody tr").filter(has_text=SECURITY_RISK).count() == 1
+    security = table.locator("tbody tr").filter(has_text=SECURITY_RISK)
+    assert security.count() == 1
+    [security_label] = [f["category"] for f in seeded.scans[0]["data"]
+                        if f["risk"] == SECURITY_RISK]
     screenshots.take(page, "review")
+    with page.expect_navigation():
+        security.get_by_role("button", name=re.compile(r"^Confirm")).click()
+    assert page.locator(".flash").filter(has_text="confirmed as").count() == 1
+    row = table.locator("tbody tr").filter(has_text=SECURITY_RISK)
+    assert row.get_by_role("cell", name="Confirmed", exact=True).count() == 1
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Export feedback (JSONL)").click()
     with open(download.value.path(), encoding="utf-8") as feedback:
         lines = [json.loads(line) for line in feedback if line.strip()]
-    assert [(line["text"], line["label"]) for line in lines] == [(VENDOR_RISK, "budget")], lines
+    assert sorted((line["text"], line["label"]) for line in lines) == sorted(
+        [(VENDOR_RISK, "budget"), (SECURITY_RISK, security_label)]), lines
 
 
 def test_signing_out_ends_the_session(page, user):

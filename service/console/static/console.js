@@ -60,7 +60,9 @@ function enhanceCorrection(form) {
       if (response.status === 204) {
         const mark = document.getElementById(form.dataset.mark);
         if (mark) { mark.dataset.category = select.value; }
-        say("Saved: " + select.options[select.selectedIndex].text);
+        const message = "Saved: " + select.options[select.selectedIndex].text;
+        say(message);
+        refreshResult(message, select.id);
       } else {
         let detail = "The correction was not saved.";
         try { detail = (await response.json()).detail || detail; } catch (error) { /* not JSON */ }
@@ -89,10 +91,71 @@ function enhanceAutosubmit(field) {
   field.addEventListener("change", () => form.requestSubmit());
 }
 
+// After a correction saved by the script, the result's counts and groups are the page's
+// again: the page is asked for anew and its result put in place, with "Saved" shown.
+async function refreshResult(message, focusId) {
+  const result = document.querySelector(".result");
+  if (!result) { showSaved(message); return; }
+  try {
+    const response = await fetch(window.location.pathname, { credentials: "same-origin" });
+    if (!response.ok) { return; }
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const replacement = fresh.querySelector(".result");
+    const meta = fresh.querySelector("main .meta");
+    if (!replacement) { return; }
+    result.replaceWith(replacement);
+    const oldMeta = document.querySelector("main .meta");
+    if (meta && oldMeta) { oldMeta.replaceWith(meta); }
+    enhanceResult(replacement);
+    showSaved(message);
+    const focus = focusId && document.getElementById(focusId);
+    if (focus) { focus.focus(); }
+  } catch (error) { /* the saved answer stands; a reload shows it */ }
+}
+
+// A visible "Saved" message where the page's flashed messages go.
+function showSaved(message) {
+  let flash = document.querySelector("main .flash");
+  if (!flash) {
+    flash = document.createElement("div");
+    flash.className = "flash";
+    flash.setAttribute("role", "status");
+    const heading = document.querySelector("main h1");
+    if (heading) { heading.before(flash); } else { return; }
+  }
+  flash.replaceChildren();
+  const line = document.createElement("p");
+  line.textContent = message;
+  flash.append(line);
+}
+
+// Clicking a sentence of the document chooses it in the "Mark as risk" form.
+function enhanceMarkable(text) {
+  const select = document.getElementById("mark-sentence");
+  if (!select) { return; }
+  text.classList.add("markable");
+  text.addEventListener("click", (event) => {
+    const sentence = event.target.closest(".sentence");
+    if (!sentence) { return; }
+    select.value = sentence.dataset.sentence;
+    text.querySelectorAll(".sentence.chosen").forEach((other) => other.classList.remove("chosen"));
+    sentence.classList.add("chosen");
+    say("Chosen to mark as a risk: " + sentence.textContent);
+    const category = document.getElementById("mark-category");
+    if (category) { category.focus(); }
+  });
+}
+
+function enhanceResult(root) {
+  root.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
+  root.querySelectorAll(".document .text").forEach(enhanceMarkable);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form.scan-form").forEach(enhanceScanForm);
   document.querySelectorAll(".drop-zone").forEach(enhanceDropZone);
   document.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
+  document.querySelectorAll(".document .text").forEach(enhanceMarkable);
   document.querySelectorAll("form[data-confirm]").forEach(enhanceConfirm);
   document.querySelectorAll("[data-autosubmit]").forEach(enhanceAutosubmit);
 });
