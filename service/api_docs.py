@@ -150,9 +150,9 @@ def _component_schemas() -> dict:
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
 
-    from service.serving.schemas import ActivateSchema
     from service.auth.schemas import LoginSchema, LogoutSchema
     from service.scans.schemas import ScanRequestSchema
+    from service.serving.schemas import ActivateSchema
 
     converter = APISpec("riskscan", "1", "3.0.3", plugins=[MarshmallowPlugin()])
     for name, schema in (("Login", LoginSchema), ("Logout", LogoutSchema),
