@@ -151,5 +151,8 @@ def test_api_keys_reach_exactly_the_routes_of_their_scope(app, client, matrix): 
                                    method=method, headers=key_headers,
                                    json=body() if body else None)
             response.close()  # a file download holds its file open until closed
-            assert response.status_code < 500 and response.status_code not in (401, 403), (
+            # Without a model (this app has none) a training is a 503 by design: the key
+            # reached the view.
+            allowed = 503 if endpoint == "trainings.create" else 499
+            assert response.status_code <= allowed and response.status_code not in (401, 403), (
                 where, response.get_data(as_text=True))
