@@ -140,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
     from service.serving.routes import models
+    from service.serving.training_routes import trainings
     from service.users.routes import users
     from service.users.settings import settings
     from service.webhooks.routes import webhooks
@@ -158,6 +159,7 @@ def register_blueprints(app: Flask) -> None:
     keep_registers(app)
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     app.register_blueprint(models, url_prefix="/api/v1/admin/models")
+    app.register_blueprint(trainings, url_prefix="/api/v1/admin/models/trainings")
     # The seed-004 contract of existing front ends, on the same views.
     app.register_blueprint(auth, url_prefix="/api/auth", name="legacy_auth")
     app.register_blueprint(legacy_scans, url_prefix="/api")

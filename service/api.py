@@ -283,12 +283,13 @@ def get_or_404(model, id_: str, what: str):
     return row
 
 
-def segment_but(blueprint: Blueprint, name: str, word: str) -> None:
-    """Register the path converter ``name``: any one segment but ``word``, so that
+def segment_but(blueprint: Blueprint, name: str, *words: str) -> None:
+    """Register the path converter ``name``: any one segment but ``words``, so that
     …/``word`` is one route, not also the resource's whose id it would be (and whose
     methods its Allow header would then list). Anything else, malformed ids included,
     still reaches the view, which answers with the same 404 as a missing one."""
-    converter = type(f"SegmentBut{word.title()}", (BaseConverter,),
-                     {"regex": rf"(?!{re.escape(word)}/?$)[^/]+"})
+    but = "|".join(re.escape(word) for word in words)
+    converter = type(f"SegmentBut{words[0].title()}", (BaseConverter,),
+                     {"regex": rf"(?!(?:{but})/?$)[^/]+"})
     blueprint.record_once(lambda state: state.app.url_map.converters.setdefault(name,
                                                                                 converter))

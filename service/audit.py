@@ -19,6 +19,7 @@ EVENTS = (
     "job_created", "job_cancelled",
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
     "model_activated", "model_rolled_back", "model_shadow_started", "model_shadow_ended",
+    "model_training_started",
     "settings_updated",
 )
 

@@ -182,6 +182,19 @@ class Settings:
     CELERY_VISIBILITY_TIMEOUT_S: int = _setting(
         600, _int, "seconds before Redis hands a task whose worker died to another worker; "
         "keep above the longest scan")
+    TRAINING_MIN_CORRECTIONS: int = _setting(
+        20, _int, "distinct corrected or added sentences a training from corrections needs "
+        "(422 below; docs/operations.md#training-from-corrections)")
+    TRAINING_REPLAY: int = _setting(
+        2000, _int, "sentences of the original training data a training from corrections "
+        "replays beside them, so that the model forgets nothing else")
+    TRAINING_EPOCHS: int = _setting(2, _int, "passes of a training from corrections")
+    TRAINING_DOCUMENTS: bool = _setting(
+        True, _bool, "a training from corrections calibrates on, and measures, the standard "
+        "development and test documents (minutes); off: its sentences' figures alone")
+    TRAINING_DATA_DIR: str = _setting(
+        "", doc="the train/validation/test.jsonl a training from corrections replays and "
+        "measures on; ml/data when empty")
     WEBHOOK_ALLOWED_NETWORKS: tuple = _setting(
         (), _networks, "networks webhooks may be sent to although they are loopback, private, "
         "link-local or metadata addresses, comma-separated (default none: public addresses "
@@ -258,6 +271,9 @@ class Settings:
             "MAX_JOB_DOCUMENTS": self.MAX_JOB_DOCUMENTS >= 1,
             "MAX_JOB_MB": self.MAX_JOB_MB > 0,
             "JOB_WORKERS": 1 <= self.JOB_WORKERS <= 64,
+            "TRAINING_MIN_CORRECTIONS": self.TRAINING_MIN_CORRECTIONS >= 1,
+            "TRAINING_REPLAY": self.TRAINING_REPLAY >= 1,
+            "TRAINING_EPOCHS": 1 <= self.TRAINING_EPOCHS <= 20,
             "CELERY_BROKER_URL": self.CELERY_BROKER_URL == ""
             or self.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://",
                                                   "memory://")),

@@ -718,3 +718,26 @@ class ShadowReading(db.Model):
     disagreements: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
+
+class ModelTraining(db.Model):
+    """A new model version fine-tuned from the deployment's corrections
+    (service/serving/trainings.py): its base, its outcome and figures. ``unfinished`` is
+    True while it is queued or running and NULL after: unique, so the database itself
+    refuses a second training while one runs (NULLs are never equal)."""
+
+    __tablename__ = "model_trainings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # TRAINING_STATUSES
+    unfinished: Mapped[bool | None] = mapped_column(Boolean, unique=True, default=True)
+    base_version: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(64))  # the candidate, once registered
+    corrections: Mapped[int] = mapped_column(Integer, default=0)  # distinct sentences sent
+    error: Mapped[str | None] = mapped_column(String(1000))
+    figures: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    shadow: Mapped[str | None] = mapped_column(String(300))  # its trial: started, or why not
+    created_by: Mapped[str | None] = mapped_column(String(36))  # no foreign key, as audit
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,6 +31,7 @@ PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 # A valid body for the routes that take one, so that validation does not answer first
 # (then a 422 for A's id and for a missing one would compare equal and prove nothing).
 BODIES = {
+    ("POST", "trainings.create"): dict,
     ("PATCH", "users.update"): lambda: {"email": f"b-{uuid.uuid4().hex[:6]}@example.com",
                                         "current_password": PASSWORD},
     ("PATCH", "scans.correct"): lambda: {"category": "none"},
@@ -154,7 +155,8 @@ def matrix(app, client, monkeypatch):
                   "project_id": project_id, "risk_id": risks["items"][0]["id"],
                   "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
                   "delivery_id": delivery_id, "version": "v1",
-                  "dismissal_id": dismissals["items"][0]["id"]},
+                  "dismissal_id": dismissals["items"][0]["id"],
+                  "training_id": str(uuid.uuid4())},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -167,14 +169,14 @@ def missing_ids() -> dict[str, str]:
             "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
             "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
             "delivery_id": str(uuid.uuid4()), "version": "no-such-version",
-            "dismissal_id": "987654321"}
+            "dismissal_id": "987654321", "training_id": str(uuid.uuid4())}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
             "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
-            "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1"}
+            "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1", "training_id": "t' OR 1=1"}
 
 
 def id_routes(app):
@@ -346,7 +348,8 @@ def test_api5_function_level_authorization_a_user_gets_403_on_every_admin_route(
 # here): no such version, nothing to roll back to. tests/test_model_registry.py has an
 # admin read, activate and roll back for real, tests/test_shadow.py a shadow trial.
 WITHOUT_A_MODELS_ROOT = {"models.card": 404, "models.activate": 404, "models.rollback": 409,
-                         "models.start_shadow": 404, "models.shadow_report": 404}
+                         "models.start_shadow": 404, "models.shadow_report": 404,
+                         "trainings.create": 503, "trainings.get": 404}
 
 
 def test_api5_an_admin_passes_the_same_admin_routes(app, client, matrix):

@@ -98,6 +98,9 @@ KEY_SCOPES = {
     ("GET", "/api/v1/admin/models/<version:version>"): "admin:read",
     ("POST", "/api/v1/admin/models/<version:version>/activate"): "admin:write",
     ("POST", "/api/v1/admin/models/rollback"): "admin:write",
+    ("GET", "/api/v1/admin/models/trainings"): "admin:read",
+    ("POST", "/api/v1/admin/models/trainings"): "admin:write",
+    ("GET", "/api/v1/admin/models/trainings/<training_id>"): "admin:read",
     ("GET", "/api/v1/admin/models/<version:version>/shadow"): "admin:read",
     ("POST", "/api/v1/admin/models/<version:version>/shadow"): "admin:write",
     ("DELETE", "/api/v1/admin/models/<version:version>/shadow"): "admin:write",
@@ -151,5 +154,8 @@ def test_api_keys_reach_exactly_the_routes_of_their_scope(app, client, matrix): 
                                    method=method, headers=key_headers,
                                    json=body() if body else None)
             response.close()  # a file download holds its file open until closed
-            assert response.status_code < 500 and response.status_code not in (401, 403), (
+            # Without a model (this app has none) a training is a 503 by design: the key
+            # reached the view.
+            allowed = 503 if endpoint == "trainings.create" else 499
+            assert response.status_code <= allowed and response.status_code not in (401, 403), (
                 where, response.get_data(as_text=True))

@@ -38,6 +38,7 @@ log = logging.getLogger("riskscan.jobs")
 
 TASK = "riskscan.scan_document"
 DELIVER_TASK = "riskscan.deliver_webhook"
+TRAIN_TASK = "riskscan.train_model"
 QUEUE = "riskscan-documents"
 WEBHOOK_SENDERS = 4  # the pool's threads for webhook deliveries
 LOOK_AGAIN_S = 300.0  # after an attempt that failed on our side (longer than a claim's lease)
@@ -146,6 +147,21 @@ class Pool:
         self._executor = ThreadPoolExecutor(max_workers=workers,
                                             thread_name_prefix="riskscan-job")
         self.later = Later(self._attempt, WEBHOOK_SENDERS)
+        # Trainings on a thread of their own: one takes minutes, and must not hold a
+        # thread a job's documents wait for.
+        self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskscan-train")
+
+    def train(self, training_id: str) -> None:
+        self._trainer.submit(self._train, training_id)
+
+    def _train(self, training_id: str) -> None:
+        from service.serving.trainings import run
+
+        try:
+            with self._app.app_context():
+                run(training_id)
+        except Exception:  # logged; the row says running until an admin looks
+            log.exception("model training %s could not be run", training_id)
 
     def submit(self, document_ids: list[int]) -> None:
         for document_id in document_ids:
@@ -183,6 +199,7 @@ class Pool:
         keeps both: resume() takes them up at the next start."""
         self.later.shutdown(wait)
         self._executor.shutdown(wait=wait, cancel_futures=True)
+        self._trainer.shutdown(wait=wait, cancel_futures=True)
 
 
 class Broker:
@@ -192,6 +209,9 @@ class Broker:
     def submit(self, document_ids: list[int]) -> None:
         for document_id in document_ids:
             celery.send_task(TASK, args=[document_id], queue=QUEUE)
+
+    def train(self, training_id: str) -> None:
+        celery.send_task(TRAIN_TASK, args=[training_id], queue=QUEUE)
 
     def deliver(self, delivery_ids: list[str], wait_s: float = 0.0) -> None:
         for delivery_id in delivery_ids:

@@ -14,7 +14,14 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
-from service.jobs.queue import DELIVER_TASK, TASK, Broker, celery, configure_celery
+from service.jobs.queue import (
+    DELIVER_TASK,
+    TASK,
+    TRAIN_TASK,
+    Broker,
+    celery,
+    configure_celery,
+)
 
 _app: Flask | None = None
 _app_lock = threading.Lock()
@@ -120,3 +127,14 @@ def deliver_webhook(delivery_id: str) -> None:
         Broker().deliver([delivery_id], following.wait_s)
     if following.now:
         Broker().deliver(list(following.now))
+
+
+@celery.task(name=TRAIN_TASK, acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=60, max_retries=8)
+def train_model(training_id: str) -> str:
+    """A model training from corrections (service/serving/trainings.run: a copy of the task
+    that finds its training no longer queued does nothing)."""
+    from service.serving.trainings import run
+
+    with worker_app().app_context():
+        return run(training_id)

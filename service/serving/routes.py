@@ -22,7 +22,8 @@ from service.serving.schemas import (
 
 models = Blueprint("models", __name__)
 
-segment_but(models, "version", "rollback")  # …/models/rollback is not a version
+# …/models/rollback and …/models/trainings (training_routes.py) are not versions
+segment_but(models, "version", "rollback", "trainings")
 
 
 @models.route("", methods=["GET"])

@@ -128,3 +128,27 @@ class ShadowReportSchema(ma.Schema):
     one_sided = fields.Nested(ShadowFindingsSchema, metadata={
         "description": "the findings only one of the two models made"})
     corrections = fields.Nested(ShadowCorrectionsSchema)
+
+
+class TrainingRequestSchema(ma.Schema):
+    base = fields.String(validate=validate.Regexp(VERSION), metadata={
+        "description": "the version to fine-tune (default: the active deployment's fast "
+                       "model)"})
+
+
+class TrainingSchema(ma.Schema):
+    training_id = fields.String(attribute="id")
+    status = fields.String(metadata={"description": "queued, running, done or failed"})
+    base = fields.String(attribute="base_version", metadata={
+        "description": "the version it fine-tunes, from its current weights"})
+    version = fields.String(allow_none=True, metadata={
+        "description": "the candidate it registered (done)"})
+    corrections = fields.Integer(metadata={
+        "description": "distinct corrected or added sentences when it was asked for"})
+    error = fields.String(allow_none=True, metadata={"description": "why it failed"})
+    figures = fields.Dict(allow_none=True, metadata={
+        "description": "the candidate's card figures beside the base's"})
+    shadow = fields.String(allow_none=True, metadata={
+        "description": "its shadow trial: started, or why not"})
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)

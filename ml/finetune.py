@@ -1,0 +1,188 @@
+"""A new version from users' corrections, fine-tuned from a model's current weights:
+
+    python -m ml.finetune --base models_cache/<version> --feedback FILE.jsonl --version NAME
+                          [--replay 2000] [--epochs 2] [--no-documents]
+
+What the service's trainings run (service/serving/trainings.py starts it as a process of its
+own: the service imports nothing of ml/), on the same code as ``python -m ml.train
+--feedback``: ml/feedback.py decides which corrections are learnt, ml/train.py's Trainer
+fits, saves, measures and writes the card. Here it starts from the base version's folder
+(its weights, head and tokenizer) instead of the bare encoder, with the base's own recipe
+(context, length), and replays a stratified sample of the training data so that what the
+base knew is not forgotten. A feedback row may carry ``context``, what the scan's model
+read beside the sentence (its heading and the sentence before): the corrections are then
+learnt as the scan saw them.
+
+The version folder appears complete or not at all: Trainer stages it, and the base's
+figures are added to its metrics.json and card before it leaves a work folder of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ml.config import DEV_DOCUMENTS, REPO_ROOT, TEST_DOCUMENTS, TrainingConfig
+from ml.data.build_splits import exact_key
+from ml.feedback import InvalidFeedbackError
+from ml.splits import LabelledSplit
+from ml.train import Trainer, log, make_readable, write_json
+
+#: The fields of the base's recipe a fine-tuning keeps: a model reads what it was trained on.
+KEPT = ("max_length", "context", "borrowed_context", "class_weighting",
+        "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
+        "feedback_weight", "batch_size", "eval_batch_size")
+
+
+class FeedbackTrainer(Trainer):
+    """Trainer whose corrections keep the context their scan read them in (``contexts``,
+    by the sentence's exact_key); one without stays a sentence alone, as in ml.train."""
+
+    def __init__(self, config: TrainingConfig, contexts: dict[str, str]):
+        super().__init__(config)
+        self.contexts = contexts
+
+    def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
+        split = super().add_feedback(splits)
+        learnt = len(self.feedback.texts)
+        if not learnt:
+            return split
+        contexts = split.contexts[:-learnt] + [self.contexts.get(exact_key(text), "")
+                                               for text in self.feedback.texts]
+        return dataclasses.replace(split, contexts=contexts)
+
+
+def split_feedback(source: Path, plain: Path) -> dict[str, str]:
+    """Write ``source``'s rows without their ``context`` to ``plain`` (what ml/feedback.py
+    reads and checks); the contexts by sentence."""
+    contexts, lines = {}, []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as failure:
+            raise InvalidFeedbackError(f"{source}:{number}: not JSON ({failure.msg})") from None
+        if isinstance(row, dict) and "context" in row:
+            context = row.pop("context")
+            if isinstance(context, str) and context and isinstance(row.get("text"), str):
+                contexts[exact_key(row["text"].strip())] = context
+        lines.append(json.dumps(row, ensure_ascii=False))
+    plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return contexts
+
+
+def finetune_config(base: Path, work: Path, version: str, feedback: Path, *,
+                    replay: int, epochs: int, learning_rate: float, documents: bool,
+                    data_dir: Path | None = None, seed: int = 13) -> TrainingConfig:
+    """The run: the base's recipe (KEPT), its folder as the weights to start from, the
+    replayed sample, and the documents measured unless ``documents`` is False."""
+    recipe = read_json_or_empty(base / "training_config.json")
+    kept = {key: recipe[key] for key in KEPT if key in recipe}
+    return TrainingConfig(
+        **kept, data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
+        version=version, encoder_dir=base, epochs=epochs, learning_rate=learning_rate,
+        warmup_ratio=0.1, feedback=feedback, seed=seed, max_train_examples=replay,
+        set_current=False,
+        calibration_documents=DEV_DOCUMENTS if documents else None,
+        test_documents=TEST_DOCUMENTS if documents else None)
+
+
+def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
+             epochs: int = 2, learning_rate: float = 5e-5, documents: bool = True,
+             data_dir: Path | None = None) -> Path:
+    """Fine-tune ``base`` on ``feedback`` into ``base.parent / version``; the folder."""
+    root = base.parent
+    target = root / version
+    if target.exists():
+        raise SystemExit(f"{target} already exists: versions are never overwritten")
+    work = root / f".{version}.{os.getpid()}.training"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        plain = work / "feedback.jsonl"
+        contexts = split_feedback(feedback, plain)
+        config = finetune_config(base, work, version, plain, replay=replay, epochs=epochs,
+                                 learning_rate=learning_rate, documents=documents,
+                                 data_dir=data_dir)
+        folder = FeedbackTrainer(config, contexts).train()
+        beside_base(folder, base)
+        make_readable(folder)
+        os.replace(folder, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"wrote {target}, fine-tuned from {base.name}")
+    return target
+
+
+def beside_base(folder: Path, base: Path) -> None:
+    """The base's figures in the new version's metrics.json (``base``) and card."""
+    metrics = read_json_or_empty(folder / "metrics.json")
+    base_metrics = read_json_or_empty(base / "metrics.json")
+    metrics["base"] = {"version": base.name, **{
+        key: base_metrics[key] for key in ("validation", "test", "documents")
+        if key in base_metrics}}
+    write_json(folder / "metrics.json", metrics)
+    rows = []
+    for split in ("validation", "test"):
+        new = (metrics.get(split) or {}).get("macro_f1")
+        old = (base_metrics.get(split) or {}).get("macro_f1")
+        rows.append(f"| {split} sentences, macro-F1 | {_figure(old)} | {_figure(new)} |")
+    for name in ("dev", "test"):
+        new = ((metrics.get("documents") or {}).get(name) or {}).get("overall") or {}
+        old = ((base_metrics.get("documents") or {}).get(name) or {}).get("overall") or {}
+        for key in ("precision", "recall"):
+            rows.append(f"| {name} documents, {key} | {_figure(old.get(key))} | "
+                        f"{_figure(new.get(key))} |")
+    card = folder / "README.md"
+    card.write_text(card.read_text(encoding="utf-8") + (
+        f"\n## Beside its base\n\nFine-tuned from `{base.name}` on users' corrections "
+        f"(`python -m ml.finetune`).\n\n| figure | {base.name} | this model |\n|---|---|---|\n"
+        + "\n".join(rows) + "\n"), encoding="utf-8")
+
+
+def read_json_or_empty(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _figure(value) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "–"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.finetune",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", type=Path, required=True, help="the version folder to start from")
+    parser.add_argument("--feedback", type=Path, required=True,
+                        help="the corrections: ml/feedback.py's rows, each with an optional context")
+    parser.add_argument("--version", required=True, help="the new version folder's name")
+    parser.add_argument("--replay", type=int, default=2000,
+                        help="sentences of the training data replayed beside the corrections")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="train/validation/test.jsonl (default: ml/data)")
+    parser.add_argument("--documents", action=argparse.BooleanOptionalAction, default=True,
+                        help="calibrate on, and measure, the development and test documents")
+    args = parser.parse_args(argv)
+    try:
+        finetune(args.base, args.feedback, args.version, replay=args.replay,
+                 epochs=args.epochs, learning_rate=args.learning_rate,
+                 documents=args.documents, data_dir=args.data_dir)
+    except InvalidFeedbackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

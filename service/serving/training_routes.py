@@ -1,0 +1,57 @@
+"""Trainings from corrections (admin): /api/v1/admin/models/trainings (trainings.py runs
+them)."""
+
+from apifairy import authenticate, other_responses, response
+from flask import Blueprint, url_for
+from sqlalchemy import select
+
+from service.api import PageArgs, get_or_404, json_body, page_of, paginate, query
+from service.auth.scopes import api_key_scope
+from service.extensions import token_auth
+from service.models import ModelTraining
+from service.serving import trainings as jobs
+from service.serving.schemas import TrainingRequestSchema, TrainingSchema
+
+trainings = Blueprint("trainings", __name__)
+
+
+@trainings.route("", methods=["POST"])
+@api_key_scope("admin:write")
+@authenticate(token_auth, role="admin")
+@json_body(TrainingRequestSchema)
+@response(TrainingSchema, 202)
+@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such base version",
+                  409: "A training runs already",
+                  422: "Too few corrections (TRAINING_MIN_CORRECTIONS), or a reader as base",
+                  503: "No model deployed"})
+def create(args):
+    """Fine-tune a new version from the deployment's corrections and added risks (admin)
+
+    Send `{}` or `{base}`. Answers 202 with a `Location`; the training fine-tunes the base
+    from its current weights, registers the candidate with its card and starts its shadow
+    trial. It never activates it.
+    """
+    training = jobs.start(token_auth.current_user(), args.get("base"))
+    return training, 202, {"Location": url_for("trainings.get", training_id=training.id)}
+
+
+@trainings.route("", methods=["GET"])
+@api_key_scope("admin:read")
+@authenticate(token_auth, role="admin")
+@query(PageArgs)
+@response(page_of(TrainingSchema)())
+@other_responses({401: "No or bad token", 403: "Admins only", 422: "Bad page"})
+def index(args):
+    """The trainings, newest first (admin)"""
+    return paginate(select(ModelTraining).order_by(ModelTraining.created_at.desc(),
+                                                   ModelTraining.id), args)
+
+
+@trainings.route("/<training_id>", methods=["GET"])
+@api_key_scope("admin:read")
+@authenticate(token_auth, role="admin")
+@response(TrainingSchema)
+@other_responses({401: "No or bad token", 403: "Admins only", 404: "No such training"})
+def get(training_id):
+    """One training: its status, the candidate, its figures or why it failed (admin)"""
+    return get_or_404(ModelTraining, training_id, "training")

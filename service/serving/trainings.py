@@ -1,0 +1,155 @@
+"""A new model from the deployment's corrections: start a training (``start``), and the job
+that runs it (``run``, on Celery or the embedded pool: service/jobs/queue.py).
+
+The job fine-tunes the base version from its current weights on every sentence the users
+corrected or added (corrections.py's rows, each with the context its scan read), replaying
+a sample of the original training data, as a process of its own: ``python -m ml.finetune``
+(the service imports nothing of ml/, and a training's memory and threads leave with it).
+That process stages the version in a hidden folder and renames it into the models root
+complete, so a failed training leaves no version. The candidate then starts its own shadow
+trial (deployment.start_shadow); it never activates itself: an admin does.
+
+One training at a time: the row's ``unfinished`` column is unique, so of two requests at
+once the database refuses the second (409). A job that finds its row not queued (a
+redelivered task) does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import types
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from service import audit
+from service.errors import APIError
+from service.extensions import db
+from service.models import ModelTraining, utcnow
+from service.serving import deployment, versions
+from service.serving.corrections import corrected_sentences, feedback_rows
+from service.serving.holder import current_analyzers
+from service.serving.trials import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE
+
+log = logging.getLogger("riskscan.trainings")
+
+STATUSES = ("queued", "running", "done", "failed")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The characters of a failed process's error output a training keeps.
+ERROR_CHARS = 1000
+
+
+def start(caller, base: str | None) -> ModelTraining:
+    """Queue a training from ``base`` (default: the active deployment's fast model). 503 no
+    model; 404 unknown base; 422 a reader, or too few corrections; 409 one runs."""
+    settings = current_app.config["SETTINGS"]
+    active = deployment.deployed_version() if versions.root(settings) else None
+    if active is None or current_analyzers().model is None:
+        raise APIError(503, "No model is deployed, so there is none to train from.",
+                       title="Model unavailable")
+    name = base if base is not None else versions.parts(active)[0]
+    folder = versions.folder(settings, name)
+    if versions.role(folder) == "reader":
+        raise APIError(422, f"Model {name} is a reader; a training starts from a fast model.",
+                       errors={"base": ["A reader."]})
+    have, need = corrected_sentences(), settings.TRAINING_MIN_CORRECTIONS
+    if have < need:
+        raise APIError(422, f"A training needs {need} corrected or added sentences; the "
+                            f"deployment's users have made {have}.",
+                       errors={"corrections": [f"{have} of {need}."]})
+    training = ModelTraining(base_version=name, corrections=have, created_by=caller.id,
+                             status="queued", unfinished=True)
+    db.session.add(training)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise APIError(409, "A training runs already; wait for it to end.") from None
+    audit.record("model_training_started", actor_id=caller.id, target_id=training.id,
+                 base=name, corrections=have)
+    db.session.commit()
+    current_app.extensions["riskscan.jobs"].train(training.id)
+    return training
+
+
+def run(training_id: str) -> str:
+    """Run the training ``training_id`` if it is queued; its status after. In an app
+    context; commits its own transactions."""
+    claimed = db.session.execute(
+        update(ModelTraining)
+        .where(ModelTraining.id == training_id, ModelTraining.status == "queued")
+        .values(status="running", started_at=utcnow())).rowcount == 1
+    db.session.commit()
+    training = db.session.get(ModelTraining, training_id)
+    if not claimed or training is None:
+        return training.status if training is not None else "gone"
+    settings = current_app.config["SETTINGS"]
+    try:
+        folder = _train(settings, training)
+    except Exception as error:  # noqa: BLE001 - any failure is the training's, recorded
+        log.warning("training %s failed: %s", training_id, error)
+        return _end(training_id, "failed", error=str(error)[-ERROR_CHARS:])
+    root = versions.root(settings)
+    summary = versions.summary(folder, root, state="available", reason=None, runtime="")
+    base = versions.summary(root / training.base_version, root, state="available",
+                            reason=None, runtime="")
+    figures = {"candidate": summary["figures"], "base": base["figures"]}
+    _end(training_id, "done", version=folder.name, figures=figures)
+    return _shadow(training_id, folder.name)
+
+
+def _train(settings, training: ModelTraining) -> Path:
+    """The fine-tuning process; the new version's folder, or an error saying why not."""
+    root = versions.root(settings)
+    base = versions.folder(settings, training.base_version)
+    version = f"{training.base_version[:40]}-ft-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    rows = root / f".training-{training.id}.jsonl"
+    with rows.open("w", encoding="utf-8") as file:
+        for row in feedback_rows(context=True):
+            file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    db.session.commit()  # no transaction held while the process trains
+    command = [sys.executable, "-m", "ml.finetune", "--base", str(base), "--feedback",
+               str(rows), "--version", version, "--replay", str(settings.TRAINING_REPLAY),
+               "--epochs", str(settings.TRAINING_EPOCHS),
+               "--documents" if settings.TRAINING_DOCUMENTS else "--no-documents"]
+    if settings.TRAINING_DATA_DIR:
+        command += ["--data-dir", settings.TRAINING_DATA_DIR]
+    try:
+        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=False)
+    finally:
+        rows.unlink(missing_ok=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+    return versions.folder(settings, version)
+
+
+def _shadow(training_id: str, version: str) -> str:
+    """Start the candidate's shadow trial; why not, where one cannot start (another runs)."""
+    training = db.session.get(ModelTraining, training_id)
+    caller = types.SimpleNamespace(id=training.created_by)
+    try:
+        deployment.start_shadow(caller, version, DEFAULT_SAMPLE_RATE, DEFAULT_LIMIT)
+        note = "started"
+    except APIError as error:
+        db.session.rollback()
+        note = f"not started: {error.detail}"[:300]
+    db.session.execute(update(ModelTraining).where(ModelTraining.id == training_id)
+                       .values(shadow=note))
+    db.session.commit()
+    return "done"
+
+
+def _end(training_id: str, status: str, **values) -> str:
+    db.session.rollback()
+    db.session.execute(update(ModelTraining).where(ModelTraining.id == training_id).values(
+        status=status, unfinished=None, finished_at=utcnow(), **values))
+    db.session.commit()
+    return status

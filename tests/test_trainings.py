@@ -1,0 +1,259 @@
+"""Trainings from corrections (service/serving/trainings.py, /api/v1/admin/models/trainings),
+on SQLite and MariaDB, on both job engines.
+
+A models root of the test's own holds the test model as ``base`` with its full weights (a
+training starts from them); the training replays a tiny data folder for one epoch, without
+the standard documents (TRAINING_DOCUMENTS off), so that a run takes seconds. A test waits
+for the job on an Event set when ``trainings.run`` returns, never a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from service.extensions import db
+from service.models import ModelDeployment, ModelTraining
+from service.serving import trainings
+from service.serving.versions import VERSION
+from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
+from tests.test_jobs import celery_worker  # noqa: F401  (the Celery worker fixture)
+from tests.test_rate_limits_redis import redis_url  # noqa: F401  (its Redis server)
+
+TRAININGS = "/api/v1/admin/models/trainings"
+TEXT = ("# Risks\nThe supplier may deliver the servers three weeks late. The team met on "
+        "Tuesday. Our only database administrator leaves in June and nobody else knows "
+        "the backups. Lunch was at noon. The weather was nice.")
+ADDED = "Our only database administrator leaves in June and nobody else knows the backups."
+TIMEOUT_S = 300
+
+
+def _link(source, folder):
+    folder.mkdir()
+    for file in source.iterdir():
+        if file.is_file():
+            try:
+                os.link(file, folder / file.name)
+            except OSError:
+                shutil.copy2(file, folder / file.name)
+    return folder
+
+
+@pytest.fixture
+def root(tmp_path, scan_model_dir):
+    """``base``: the test model with its weights; ``current`` names it."""
+    from pathlib import Path
+
+    models = tmp_path / "models"
+    models.mkdir()
+    _link(Path(scan_model_dir), models / "base")
+    (models / "current").write_text("base\n")
+    return models
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory, scan_model_dir):
+    """A few sentences of the test model's splits: what a test training replays."""
+    from pathlib import Path
+
+    recipe = json.loads((Path(scan_model_dir) / "training_config.json").read_text())
+    source = Path(recipe["data_dir"])
+    data = tmp_path_factory.mktemp("tiny-data")
+    for name, lines in (("train", 96), ("validation", 32), ("test", 32)):
+        kept = (source / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()[:lines]
+        (data / f"{name}.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return data
+
+
+@pytest.fixture(params=["pool", "celery"])
+def engine(request):
+    return request.param
+
+
+@pytest.fixture
+def trained(make_app, root, tiny_data, engine, request, monkeypatch):
+    """Makes an app on ``root`` and the engine; ``finished`` is set when a training ends."""
+    finished = threading.Event()
+    real_run = trainings.run
+
+    def run(training_id):
+        try:
+            return real_run(training_id)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(trainings, "run", run)
+
+    def make(**overrides):
+        if engine == "celery":
+            from service.jobs import worker
+
+            ledger = request.getfixturevalue("celery_worker")
+            overrides.setdefault("CELERY_BROKER_URL", ledger.broker_url)
+        app = make_app(MODEL_DIR=str(root), TRAINING_MIN_CORRECTIONS=2, TRAINING_REPLAY=48,
+                       TRAINING_EPOCHS=1, TRAINING_DOCUMENTS=False,
+                       TRAINING_DATA_DIR=str(tiny_data), MODEL_SYNC_S=0, **overrides)
+        if engine == "celery":
+            monkeypatch.setattr(worker, "_app", app)
+        client = app.test_client()
+        admin, headers = Accounts(app, client).user(role="admin")
+        return app, client, headers, admin
+
+    make.finished = finished
+    return make
+
+
+def correct(client, headers) -> None:
+    """One correction of the model's finding and one risk a person added (a sentence the
+    model did not report)."""
+    scan = client.post("/api/v1/scans", headers=headers, json={"text": TEXT}).get_json()
+    assert scan["data"], scan
+    first = scan["data"][0]
+    label = "legal" if first["category"] != "legal" else "budget"
+    moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{first['id']}",
+                         headers=headers, json={"category": label})
+    assert moved.status_code == 200, moved.get_json()
+    reported = {f["risk"] for f in scan["data"]}
+    missed = next(s for s in (ADDED, "The team met on Tuesday.", "Lunch was at noon.",
+                                 "The weather was nice.") if s not in reported)
+    start = TEXT.index(missed)
+    added = client.post(f"/api/v1/scans/{scan['scan_id']}/findings", headers=headers,
+                        json={"start": start, "end": start + len(missed),
+                              "category": "resource"})
+    assert added.status_code == 201, added.get_json()
+
+
+def versions_in(root) -> set[str]:
+    return {path.name for path in root.iterdir() if path.is_dir() and VERSION.fullmatch(path.name)}
+
+
+def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
+    app, client, headers, _ = trained()
+    correct(client, headers)
+
+    response = client.post(TRAININGS, headers=headers, json={})
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "queued" and body["base"] == "base"
+    assert response.headers["Location"].endswith(f"{TRAININGS}/{body['training_id']}")
+    assert trained.finished.wait(TIMEOUT_S)
+
+    done = client.get(response.headers["Location"], headers=headers).get_json()
+    assert done["status"] == "done", done
+    assert done["error"] is None and done["finished_at"]
+    candidate = done["version"]
+    assert candidate.startswith("base-ft-") and versions_in(root) == {"base", candidate}
+    assert (root / candidate / "model.onnx").is_file()
+    card = (root / candidate / "README.md").read_text()
+    assert "Beside its base" in card and "`base`" in card
+    recipe = json.loads((root / candidate / "training_config.json").read_text())
+    assert recipe["feedback_counts"]["rows"] == 2  # the correction and the added risk
+    assert recipe["encoder"]["name"] == "base"  # from the base's weights, not the encoder
+    assert done["figures"]["candidate"]["sentence_macro_f1"]["validation"] is not None
+    assert done["figures"]["base"]["sentence_macro_f1"]["validation"] is not None
+    assert done["shadow"] == "started"
+
+    listed = client.get("/api/v1/admin/models", headers=headers).get_json()
+    assert listed["active"] == "base"
+    assert {m["version"]: m["state"] for m in listed["items"]}[candidate] == "shadow"
+    with app.app_context():
+        row = db.session.get(ModelDeployment, ModelDeployment.ROW)
+        assert (row.active_version, row.shadow_version) == ("base", candidate)
+    page = client.get(TRAININGS, headers=headers).get_json()
+    assert [item["training_id"] for item in page["items"]] == [body["training_id"]]
+    assert page["total"] == 1
+
+
+@pytest.mark.parametrize("engine", ["pool"], indirect=True)
+def test_a_failed_training_leaves_no_version_and_says_why(trained, root):
+    _, client, headers, _ = trained()
+    broken = _link(root / "base", root / "broken")
+    (broken / "model.safetensors").unlink()
+    (broken / "model.safetensors").write_bytes(b"not weights" * 100)
+    correct(client, headers)
+
+    response = client.post(TRAININGS, headers=headers, json={"base": "broken"})
+    assert response.status_code == 202, response.get_json()
+    assert trained.finished.wait(TIMEOUT_S)
+    failed = client.get(response.headers["Location"], headers=headers).get_json()
+    assert failed["status"] == "failed" and failed["version"] is None
+    assert failed["error"], failed
+    assert versions_in(root) == {"base", "broken"}
+    assert not [p for p in root.iterdir() if p.name.startswith(".")], list(root.iterdir())
+    # It is over: another may start.
+    trained.finished.clear()
+    again = client.post(TRAININGS, headers=headers, json={"base": "broken"})
+    assert again.status_code == 202
+    assert trained.finished.wait(TIMEOUT_S)
+
+
+class Inert:
+    def __init__(self):
+        self.trained: list[str] = []
+
+    def train(self, training_id):
+        self.trained.append(training_id)
+
+
+@pytest.fixture
+def inert(make_app, root, tiny_data):
+    app = make_app(MODEL_DIR=str(root), TRAINING_MIN_CORRECTIONS=2, MODEL_SYNC_S=0)
+    app.extensions["riskscan.jobs"] = engine = Inert()
+    client = app.test_client()
+    _, headers = Accounts(app, client).user(role="admin")
+    return app, client, headers, engine
+
+
+def test_two_requests_at_once_give_one_training(inert):
+    app, client, headers, engine = inert
+    correct(client, headers)
+    responses = at_once(app, "POST", TRAININGS, parallel=2, headers=headers, json={})
+    assert sorted(r.status_code for r in responses) == [202, 409]
+    assert_problem(next(r for r in responses if r.status_code == 409), 409)
+    assert len(engine.trained) == 1
+    with app.app_context():
+        assert len(db.session.scalars(select(ModelTraining)).all()) == 1
+    # still running: a third is refused too
+    assert_problem(client.post(TRAININGS, headers=headers, json={}), 409)
+
+
+def test_refusals(inert, make_app):
+    _, client, headers, engine = inert
+    assert_problem(client.post(TRAININGS, headers=headers, json={}), 422, "corrections")
+    correct(client, headers)
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "nope"}), 404)
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "../x"}), 422, "base")
+    assert_problem(client.post(TRAININGS, headers=headers, json={"basis": "base"}), 422)
+    assert_problem(client.get(f"{TRAININGS}/not-an-id", headers=headers), 404)
+    assert engine.trained == []
+
+    unmodelled = make_app(MODEL_DIR="")
+    other = unmodelled.test_client()
+    _, admin_headers = Accounts(unmodelled, other).user(role="admin")
+    assert_problem(other.post(TRAININGS, headers=admin_headers, json={}), 503)
+
+
+def test_authorization(inert):
+    app, client, headers, engine = inert
+    _, user_headers = Accounts(app, client).user()
+    assert_problem(client.post(TRAININGS, headers=user_headers, json={}), 403)
+    assert_problem(client.get(TRAININGS, headers=user_headers), 403)
+    reader = api_key_headers(client, headers, "admin:read")
+    assert_problem(client.post(TRAININGS, headers=reader, json={}), 403)
+    assert client.get(TRAININGS, headers=reader).status_code == 200
+    writer = api_key_headers(client, headers, "admin:write")
+    correct(client, headers)
+    assert client.post(TRAININGS, headers=writer, json={}).status_code == 202
+    assert len(engine.trained) == 1
+
+
+def test_trainings_is_not_a_version(inert):
+    _, client, headers, _ = inert
+    assert client.get("/api/v1/admin/models/trainings", headers=headers).get_json()["total"] == 0
+    response = client.post("/api/v1/admin/models/trainings/activate", headers=headers)
+    assert response.status_code in (404, 405)
