@@ -48,6 +48,7 @@ KEY_SCOPES = {
     ("PATCH", "/api/v1/scans/<scan_id>"): "scans:write",
     ("DELETE", "/api/v1/scans/<scan_id>"): "scans:write",
     ("GET", "/api/v1/scans/<scan_id>/file"): "scans:read",
+    ("GET", "/api/v1/scans/<scan_id>/text"): "scans:read",
     ("PATCH", "/api/v1/scans/<scan_id>/findings/<finding_id>"): "scans:write",
     ("POST", "/api/v1/scans/<scan_id>/findings"): "scans:write",
     ("GET", "/api/v1/scans/<scan_id>/findings/<finding_id>"): "scans:read",

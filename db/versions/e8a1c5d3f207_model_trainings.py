@@ -1,7 +1,7 @@
 """model trainings
 
 Revision ID: e8a1c5d3f207
-Revises: c4d8e2f1a7b3
+Revises: f2a8d4c6b1e3
 Create Date: 2026-11-27 09:00:00
 
 A new model version fine-tuned from the deployment's corrections (service/serving/
@@ -15,7 +15,7 @@ import service.models
 
 # revision identifiers, used by Alembic.
 revision = 'e8a1c5d3f207'
-down_revision = 'c4d8e2f1a7b3'
+down_revision = 'f2a8d4c6b1e3'
 branch_labels = None
 depends_on = None
 
