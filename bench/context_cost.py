@@ -23,8 +23,8 @@ DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 
 def tokens_per_sentence(analyzer, texts: list[str]) -> float:
     """Mean tokens per judged sentence, as the analyzer reads them."""
+    from service.analysis.inputs import encode
     from service.analysis.reading import judged
-    from service.analysis.transformer import encode
 
     lengths = []
     for text in texts:

@@ -140,7 +140,7 @@ def taught_examples(teacher_documents: Path, tokenizer, config: TrainingConfig) 
     the sentence's class weight in the mean. Read in a document, a sentence weighs
     ``document_weight``, as a labelled one does."""
     from ml.distill import read_scores
-    from service.analysis.transformer import encode
+    from service.analysis.inputs import encode
 
     scores = read_scores(teacher_documents, temperature=config.teacher_temperature)
     if not scores:

@@ -93,7 +93,8 @@ class Trainer:
             get_linear_schedule_with_warmup,
         )
 
-        from service.analysis.transformer import TransformerAnalyzer, encode, select_device
+        from service.analysis.inputs import encode
+        from service.analysis.transformer import TransformerAnalyzer, select_device
 
         config = self.config
         self.started = time.perf_counter()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from service.analysis.headings import is_heading
 from service.analysis.segment import (
     CONTEXT_NEIGHBOUR_CHARS,
     MAX_SENTENCE_CHARS,
     Sentence,
-    is_heading,
     sentence_context,
     split_sentences,
 )

@@ -15,8 +15,9 @@ import pytest
 
 from ml.evaluate import read_labelled_jsonl
 from service.analysis.embedding import base_encoder_dir
+from service.analysis.inputs import encode
 from service.analysis.tokenizer import Tokenizer
-from service.analysis.transformer import ModelNotFoundError, TransformerAnalyzer, encode
+from service.analysis.transformer import ModelNotFoundError, TransformerAnalyzer
 
 HARD = [
     "Café crème à Zürich: the naïve façade of the Señor's coöperation.",

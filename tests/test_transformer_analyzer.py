@@ -16,11 +16,10 @@ from service.analysis import transformer
 from service.analysis.base import AnalysisError
 from service.analysis.labels import LABELS, NONE, RISK_LABELS
 from service.analysis.segment import MAX_SENTENCE_CHARS, split_sentences
+from service.analysis.inputs import MAX_BATCH_TOKENS, plan_batches
 from service.analysis.transformer import (
-    MAX_BATCH_TOKENS,
     ModelNotFoundError,
     TransformerAnalyzer,
-    plan_batches,
     resolve_model_dir,
     select_device,
 )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from service.analysis.segment import Sentence, is_heading
+from service.analysis.headings import is_heading
+from service.analysis.segment import Sentence
 
 HEADING_MAX_WORDS = 6
 PREVIOUS_MAX_WORDS = 10
@@ -34,7 +35,7 @@ def context_text(heading: str, previous: str) -> str:
 def sentence_contexts(text: str, sentences: Sequence[Sentence], *,
                       headings: Sequence[bool] | None = None) -> list[str]:
     """The context of each of ``sentences`` (split from ``text``), in order: the last heading
-    or label line above it (service.analysis.segment.is_heading, or ``headings`` when the
+    or label line above it (service.analysis.headings.is_heading, or ``headings`` when the
     caller has already asked it of each sentence) and the sentence before. The scan path
     reads it off service.analysis.reading.read, which makes each sentence's test once."""
     if headings is None:

@@ -91,7 +91,7 @@ class SentenceEncoder:
         self._lock = threading.Lock()
 
     def embed(self, sentences: Sequence[str]) -> np.ndarray:
-        from service.analysis.transformer import plan_batches
+        from service.analysis.inputs import plan_batches
 
         vectors = np.zeros((len(sentences), self.dimensions), dtype=np.float32)
         if not sentences:

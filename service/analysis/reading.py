@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from service.analysis.base import Finding
 from service.analysis.context import context_text, sections
+from service.analysis.headings import is_heading
 from service.analysis.labels import NONE
-from service.analysis.segment import Sentence, is_heading, sentence_context, split_sentences
+from service.analysis.segment import Sentence, sentence_context, split_sentences
 
 #: What a classifier reads of a sentence: the sentence, or the sentence and its context.
 Input = str | tuple[str, str]

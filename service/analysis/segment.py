@@ -80,7 +80,7 @@ _WIDE_STOPS = r"[。！？]"
 # extraction often leaves it. Other markers need whitespace after them, so that "1.5
 # million", "e.g." or "-10 degrees" are not mistaken for markers.
 _BULLETS = "•●▪◦○■□‣⁃∙➢➤►▶✓✔\uf0a7\uf0b7\uf0d8\uf0fc"
-_LINE_MARKER = re.compile(
+LINE_MARKER = re.compile(
     rf"""
     [ \t]*
     (?:
@@ -92,9 +92,9 @@ _LINE_MARKER = re.compile(
 )
 
 # A Markdown table row, and the border between two of its cells ("\\|" is text in a cell).
-_TABLE_ROW = re.compile(r"[ \t]*\|")
+TABLE_ROW = re.compile(r"[ \t]*\|")
 _CELL_BORDER = re.compile(r"(?<!\\)\|")
-_DELIMITER_ROW_CHARS = frozenset("|:- \t\r")  # "| --- | :---: |" under a table's header row
+DELIMITER_ROW_CHARS = frozenset("|:- \t\r")  # "| --- | :---: |" under a table's header row
 
 # Everything that ends a line: \n, \r\n, \r, form feed, vertical tab, Unicode separators.
 _LINE = re.compile(r"[^\n\r\f\v\x85\u2028\u2029]+")
@@ -219,69 +219,6 @@ def sentence_context(text: str, sentences: Sequence[Sentence], index: int) -> st
     return text[lo:hi].strip()
 
 
-_TERMINAL = frozenset(".!?…。！？")
-_UNDERLINE = re.compile(r"[ \t]*([=\-~^*#])\1{2,}[ \t]*$")  # an RST heading's underline
-#: A line this short, outside a list and without a full stop, is taken for a heading; one
-#: ending in a colon, for a label.
-HEADING_MAX_WORDS = 4
-LABEL_MAX_WORDS = 6
-
-
-def is_heading(text: str, sentence: Sentence) -> bool:
-    """Whether ``sentence`` is a heading or a label-only line, never a statement: a Markdown
-    heading (``#``), a line with an RST underline, a short line ending in a colon ("Open
-    items:"), a short line outside a list without a full stop ("Risks and issues"), or a
-    cell of a Markdown table's header row."""
-    line_start = text.rfind("\n", 0, sentence.start) + 1
-    line_end = text.find("\n", sentence.end)
-    line_end = len(text) if line_end < 0 else line_end
-    quote = _QUOTE.match(text, line_start, sentence.start)
-    if quote:
-        line_start = quote.end()
-    if _TABLE_ROW.match(text, line_start, line_end):
-        return _is_heading_cell(text, sentence, line_end)
-    before, after = text[line_start:sentence.start], text[sentence.end:line_end]
-    if after.strip() or "\n" in sentence.text:
-        return False  # more on its line, or prose over several lines
-    marker = before.strip()
-    if marker.startswith("#"):
-        return True
-    if marker and not _LINE_MARKER.fullmatch(before + " "):
-        return False  # not the first sentence of its line
-    words = sentence.text.rstrip()
-    if words.endswith(":"):  # "Open items:"; a longer line introduces a list it states
-        return len(words.split()) <= LABEL_MAX_WORDS
-    if marker or words[-1:] in _TERMINAL:
-        return False  # a list item, or a sentence with its full stop
-    if line_end < len(text):
-        next_end = text.find("\n", line_end + 1)
-        if _UNDERLINE.match(text, line_end + 1, len(text) if next_end < 0 else next_end):
-            return True
-    return len(words.split()) <= HEADING_MAX_WORDS
-
-
-def _is_heading_cell(text: str, sentence: Sentence, line_end: int) -> bool:
-    """is_heading for a sentence in a Markdown table row: a cell of the header row (the row
-    above the ``| --- |`` row) is a label; any other cell is read like a line of its own."""
-    start = sentence.start
-    while start > 0 and text[start - 1] in " \t":
-        start -= 1
-    end = sentence.end
-    while end < line_end and text[end] in " \t\r":
-        end += 1
-    if start == 0 or text[start - 1] != "|" or text[start - 2:start] == "\\|" \
-            or (end < line_end and text[end] != "|"):
-        return False  # not the whole of its cell
-    next_end = text.find("\n", line_end + 1)
-    next_line = text[line_end + 1:len(text) if next_end < 0 else next_end]
-    if "-" in next_line and _DELIMITER_ROW_CHARS.issuperset(next_line):
-        return True
-    words = sentence.text
-    if words.endswith(":"):
-        return len(words.split()) <= LABEL_MAX_WORDS
-    return words[-1] not in _TERMINAL and len(words.split()) <= HEADING_MAX_WORDS
-
-
 def _masked(piece: str) -> str:
     """``piece`` with each whitespace-free run over LONG_RUN_CHARS made cheap to tokenize.
 
@@ -358,7 +295,8 @@ def _last_whitespace(text: str, lo: int, hi: int) -> int:
 WRAPPED_MIN_CHARS = 40
 _SENTENCE_END_AT_EOL = re.compile(r"[.!?…:;。！？][\"'”’)\]]*[ \t]*$")
 _STRUCTURAL = re.compile(r"[ \t]*(?:[|>]|```|~~~|<[A-Za-z/!])")
-_QUOTE = re.compile(r"[ \t]*>(?:[ \t]*>)*[ \t]?")
+UNDERLINE = re.compile(r"[ \t]*([=\-~^*#])\1{2,}[ \t]*$")  # an RST heading's underline
+QUOTE = re.compile(r"[ \t]*>(?:[ \t]*>)*[ \t]?")
 
 
 def _blocks(text: str) -> Iterator[tuple[int, int]]:
@@ -378,9 +316,9 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
     if text[line.end():following.start()] not in ("\n", "\r\n"):
         return False  # a blank line, a form feed, a Unicode separator between them
     current, after = line.group(), following.group()
-    quote = _QUOTE.match(current)
+    quote = QUOTE.match(current)
     if quote:
-        quoted = _QUOTE.match(after)
+        quoted = QUOTE.match(after)
         if quoted is None:  # Markdown's lazy continuation, if it goes on in lower case
             current = current[quote.end():]
             if not after.lstrip()[:1].islower():
@@ -392,9 +330,9 @@ def _continues(text: str, line: re.Match, following: re.Match) -> bool:
     if " " not in current.strip() or not after.strip() or _SENTENCE_END_AT_EOL.search(current):
         return False  # one word, or a run of symbols, is no wrapped prose
     if current.lstrip().startswith("#") or _STRUCTURAL.match(current) \
-            or _UNDERLINE.match(current):
+            or UNDERLINE.match(current):
         return False
-    if _LINE_MARKER.match(after) or _STRUCTURAL.match(after) or _UNDERLINE.match(after):
+    if LINE_MARKER.match(after) or _STRUCTURAL.match(after) or UNDERLINE.match(after):
         return False
     return len(current.strip()) >= WRAPPED_MIN_CHARS or after.lstrip()[:1].islower()
 
@@ -458,16 +396,16 @@ def _hidden_blocks(text: str) -> list[tuple[int, int]]:
 def _cells_or_line(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """The cells of a Markdown table row, or the line without its quote, list or heading
     marker."""
-    quote = _QUOTE.match(text, start, end)
+    quote = QUOTE.match(text, start, end)
     if quote:
         start = quote.end()
-    if _TABLE_ROW.match(text, start, end):
+    if TABLE_ROW.match(text, start, end):
         for border in _CELL_BORDER.finditer(text, start, end):
             yield start, border.start()
             start = border.end()
         yield start, end
         return
-    marker = _LINE_MARKER.match(text, start, end)
+    marker = LINE_MARKER.match(text, start, end)
     yield (marker.end() if marker else start), end
 
 

@@ -34,7 +34,6 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,21 +44,14 @@ import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads
 import numpy as np
 
 from service.analysis.base import Analysis, AnalysisError
+from service.analysis.inputs import Sentences, encode, pad_batch, plan_batches
 from service.analysis.labels import LABELS, NONE
 from service.analysis.reading import findings_of
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
 
-#: What classify reads: a sentence, or a sentence and its context (a context model reads a
-#: lone sentence with an empty context, as it was trained on sentences without one).
-Sentences = Sequence[str | tuple[str, str]]
-
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
 RUNTIMES = ("auto", "torch", "onnx")
-#: plan_batches: a batch ends before a sentence shorter than this share of its longest, and
-#: before its padded tokens would pass MAX_BATCH_TOKENS (32 sentences of 64 tokens).
-MIN_FILL = 2 / 3
-MAX_BATCH_TOKENS = 2048
 QUANTIZATIONS = ("none", "int8")
 #: What classify's lock covers: the whole call, or tokenization only (see the module docstring).
 SERIALIZATIONS = ("call", "tokenizer")
@@ -331,54 +323,11 @@ class TransformerAnalyzer:
                                     context=self.context))
 
 
-def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int
-           ) -> dict[str, list[list[int]]]:
-    """Token ids of ``sentences`` as the model reads them; ml.train encodes through this too.
-
-    A context model reads (sentence, context) pairs, a lone sentence with an empty context;
-    any other model reads the sentence alone. A pair longer than ``max_length`` is cut
-    from its longer segment first.
-    """
-    texts = [item[0] if isinstance(item, tuple) else item for item in sentences]
-    if context:
-        contexts = [item[1] if isinstance(item, tuple) else "" for item in sentences]
-        encoded = tokenizer(texts, contexts, truncation=True, max_length=max_length)
-    else:
-        encoded = tokenizer(texts, truncation=True, max_length=max_length)
-    return {key: encoded[key] for key in encoded}
-
-
 def apply_min_score(scored: list[tuple[str, float]], min_score: float
                     ) -> list[tuple[str, float]]:
     """(category, risk score) pairs as labels at an operating point (see classify)."""
     return [(category, risk) if risk >= min_score else (NONE, 1 - risk)
             for category, risk in scored]
-
-
-def plan_batches(lengths: Sequence[int], batch_size: int, *, min_fill: float = MIN_FILL,
-                 max_tokens: int = MAX_BATCH_TOKENS) -> list[list[int]]:
-    """The indices of ``lengths`` (token counts), longest first, cut into batches of at most
-    ``batch_size`` sentences and ``max_tokens`` padded tokens, in which no sentence is
-    shorter than ``min_fill`` × the batch's longest.
-
-    A batch is padded to its longest sentence, so the cut bounds the padding (with 2/3, no
-    sentence is computed at more than 1.5× its length), and the token budget bounds the
-    memory of a forward pass (ONNX Runtime's arena keeps the largest). Why fewer, fuller
-    batches lost: docs/throughput.md#batches-by-length.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-    batches: list[list[int]] = []
-    for index in order:
-        if not batches:
-            batches.append([])
-        else:
-            batch = batches[-1]
-            longest = lengths[batch[0]]
-            if (len(batch) == batch_size or lengths[index] < min_fill * longest
-                    or (len(batch) + 1) * longest > max_tokens):
-                batches.append([])
-        batches[-1].append(index)
-    return batches
 
 
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
@@ -446,20 +395,6 @@ def quantize_int8(model):
 def _is_quantized(model) -> bool:
     return any(type(module).__module__.startswith("torch.ao.nn.quantized")
                for module in model.modules())
-
-
-def pad_batch(encoded: dict[str, list[list[int]]], indices: list[int],
-         pad_values: dict[str, int]) -> dict[str, np.ndarray]:
-    """The rows ``indices`` of ``encoded`` as right-padded int64 arrays, the same as
-    ``tokenizer.pad`` returns but without touching the (shared) tokenizer."""
-    width = max(len(encoded["input_ids"][i]) for i in indices)
-    arrays = {}
-    for key, rows in encoded.items():
-        array = np.full((len(indices), width), pad_values.get(key, 0), dtype=np.int64)
-        for row, index in enumerate(indices):
-            array[row, :len(rows[index])] = rows[index]
-        arrays[key] = array
-    return arrays
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -125,8 +125,8 @@ def _warm_model(model) -> int:
     down from the model's longest by MIN_FILL (plan_batches' cut), as many sentences as a
     batch holds; and a lone sentence. Returns the sentences the models classified.
     """
+    from service.analysis.inputs import MAX_BATCH_TOKENS, MIN_FILL
     from service.analysis.reading import findings_of
-    from service.analysis.transformer import MAX_BATCH_TOKENS, MIN_FILL
 
     classified = 0
 
