@@ -14,9 +14,9 @@ import torch
 from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis import transformer
 from service.analysis.base import AnalysisError
+from service.analysis.inputs import MAX_BATCH_TOKENS, plan_batches
 from service.analysis.labels import LABELS, NONE, RISK_LABELS
 from service.analysis.segment import MAX_SENTENCE_CHARS, split_sentences
-from service.analysis.inputs import MAX_BATCH_TOKENS, plan_batches
 from service.analysis.transformer import (
     ModelNotFoundError,
     TransformerAnalyzer,
