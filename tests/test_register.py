@@ -16,7 +16,7 @@ import pytest
 from marshmallow import fields
 from openpyxl import load_workbook
 
-from service.models import RegisterEntry, RegisterLink
+from service.db import RegisterEntry, RegisterLink
 from service.projects.export import to_csv
 from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
 from tests.helpers import assert_problem
@@ -549,8 +549,8 @@ def _snapshot_agrees_with_the_database(app, project_id):
     import numpy as np
     from sqlalchemy import select
 
+    from service.db import Project, RegisterVector
     from service.extensions import db
-    from service.models import Project, RegisterVector
     from service.projects import directions
 
     with app.app_context():
@@ -625,8 +625,8 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
     with keyword_app.app_context():
         from sqlalchemy import update
 
+        from service.db import Project
         from service.extensions import db
-        from service.models import Project
 
         db.session.execute(update(Project).where(Project.id == team.id)
                            .values(register_version=Project.register_version + 1))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from service.db import Project, RegisterEntry, RegisterVector
 from service.extensions import db
-from service.models import Project, RegisterEntry, RegisterVector
 from service.projects import directions
 from tests.curating import (
     BADGES,

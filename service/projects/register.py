@@ -27,8 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
 from service.analysis.embedding import from_bytes, nearest, to_bytes
-from service.extensions import db
-from service.models import (
+from service.db import (
     SETTLED_STATUSES,
     Project,
     RegisterEntry,
@@ -37,6 +36,7 @@ from service.models import (
     Scan,
     ScanFinding,
 )
+from service.extensions import db
 from service.projects import directions, dismissals
 from service.projects.directions import Snapshot
 
