@@ -14,7 +14,7 @@ from service import rating
 from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
 from service.db import RegisterEntry, RegisterLink, Scan, User
 from service.extensions import db
-from service.projects.kept import Kept, kept
+from service.projects.bounded_map import Kept, kept
 
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
