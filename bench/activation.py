@@ -81,8 +81,8 @@ def measure(model_dir: Path, log) -> dict:
 
     from service import create_app
     from service.config import Settings
+    from service.db import User
     from service.extensions import db
-    from service.models import User
 
     with tempfile.TemporaryDirectory(prefix="bench-activation-") as workdir:
         workdir = Path(workdir)

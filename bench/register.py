@@ -136,8 +136,8 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
 
     from service.analysis.embedding import to_bytes
     from service.analysis.labels import RISK_LABELS
+    from service.db import RegisterEntry, RegisterLink, RegisterVector, Scan, ScanFinding
     from service.extensions import db
-    from service.models import RegisterEntry, RegisterLink, RegisterVector, Scan, ScanFinding
     from service.serving.encoder import current_encoder
 
     rng = random.Random(seed)
@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     from service import create_app
     from service.analysis.transformer import resolve_model_dir
     from service.config import Settings
+    from service.db import User
     from service.extensions import db
-    from service.models import User
     from service.serving.encoder import current_encoder
     from service.serving.holder import current_analyzers
 

@@ -51,8 +51,8 @@ def measure(model_dir: Path, *, rounds: int, scans: int, sample_rate: float, log
 
     from service import create_app
     from service.config import Settings
+    from service.db import User
     from service.extensions import db
-    from service.models import User
     from service.serving.trials import MAX_LIMIT, shadow_of
 
     with tempfile.TemporaryDirectory(prefix="bench-shadow-") as workdir:

@@ -111,8 +111,8 @@ class Api:
         made = self("POST", "/api/v1/auth/register", json={"email": email, "password": PASSWORD})
         assert made.status_code == 201, made.text
         if role != "user":
+            from service.db import User
             from service.extensions import db
-            from service.models import User
 
             with app.app_context():
                 db.session.get(User, made.json()["id"]).role = role

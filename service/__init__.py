@@ -17,7 +17,10 @@ from service.api_docs import register_api_docs
 from service.config import Settings
 from service.console.web import register_console
 from service.errors import APIError, register_error_handlers
-from service.extensions import apifairy, db, end_session, ma, migrate
+from service.extensions import apifairy, end_session, ma, migrate
+
+# As extensions.db: the name service.db is the package of the tables.
+from service.extensions import db as sql_db
 from service.logs import configure_logging, register_request_logging
 from service.metrics import register_metrics
 from service.rate_limits import register_rate_limits
@@ -84,17 +87,17 @@ def engine_options(url: str) -> dict:
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
-    db.init_app(app)
+    sql_db.init_app(app)
     # Flask-SQLAlchemy's own teardown lets a dead connection's rollback escape (see
     # end_session): this one ends the session the same way without that.
-    app.teardown_appcontext_funcs.remove(db._teardown_session)
+    app.teardown_appcontext_funcs.remove(sql_db._teardown_session)
     app.teardown_appcontext(end_session)
-    migrate.init_app(app, db, directory=str(_project_dir() / "db"))
+    migrate.init_app(app, sql_db, directory=str(_project_dir() / "db"))
     ma.init_app(app)
     apifairy.init_app(app)
     if settings.DATABASE_URL.startswith("sqlite"):
         with app.app_context():
-            _enable_sqlite_foreign_keys(db.engine)
+            _enable_sqlite_foreign_keys(sql_db.engine)
     from service.auth import tokens  # noqa: F401  (registers the token verifier)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import has_request_context, request
 
+from service.db import AuditEvent
 from service.extensions import db
-from service.models import AuditEvent
 
 EVENTS = (
     "register", "login_success", "login_failure", "logout", "token_reuse",

@@ -52,9 +52,9 @@ from flask import Response, current_app, request
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from service.db import IdempotencyKey, utcnow
 from service.errors import APIError
 from service.extensions import db, end_session, token_auth
-from service.models import IdempotencyKey, utcnow
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

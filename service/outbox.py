@@ -20,8 +20,8 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from service import rating
+from service.db import WEBHOOK_EVENTS, RegisterEntry, Webhook, WebhookDelivery, new_id, utcnow
 from service.extensions import db
-from service.models import WEBHOOK_EVENTS, RegisterEntry, Webhook, WebhookDelivery, new_id, utcnow
 
 _PENDING = "riskscan.outbox"  # session.info: the ids of the deliveries this transaction added
 _HOOKS = "riskscan.outbox_webhooks"  # session.info: project id -> its active webhooks

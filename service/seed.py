@@ -130,7 +130,7 @@ def _audit_created(user) -> None:
     so the event is written directly, with no actor and no address.
     """
     from service.audit import EVENTS
-    from service.models import AuditEvent
+    from service.db import AuditEvent
 
     assert "user_created" in EVENTS
     db.session.add(AuditEvent(event="user_created", actor_id=None, target_id=user.id, ip=None,
@@ -139,8 +139,8 @@ def _audit_created(user) -> None:
 
 def _seed_scans(user_id: str) -> None:
     from service.analysis.base import AnalysisError
+    from service.db import Scan, User
     from service.errors import APIError
-    from service.models import Scan, User
     from service.scans.create import create_scan
     from service.serving.holder import current_analyzers
 
@@ -172,7 +172,7 @@ def _seed_scans(user_id: str) -> None:
 def _seed_project(user_id: str) -> None:
     """The demo project and its three weekly reports, scanned in order as the demo user."""
     from service import audit
-    from service.models import Project, ProjectMember, RegisterEntry, User, today
+    from service.db import Project, ProjectMember, RegisterEntry, User, today
     from service.scans.create import create_scan
     from service.serving.holder import current_analyzers
 

@@ -14,8 +14,8 @@ import json
 
 from sqlalchemy import select
 
+from service.db import AuditEvent
 from service.extensions import db
-from service.models import AuditEvent
 from tests.projects import register_of, scan_into
 
 # Three weekly reports of one project: four threads, one new in week 3. The hosting risk is

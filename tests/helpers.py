@@ -46,7 +46,7 @@ class Accounts:
         """A new user with a role; returns (user, headers with its bearer token)."""
         user = self.register(email)
         if role != "user":
-            from service.models import User
+            from service.db import User
 
             with self.app.app_context():
                 db.session.get(User, user["id"]).role = role

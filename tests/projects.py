@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from service.projects.kept import forget
+from service.projects.bounded_map import forget
 from tests.helpers import Accounts
 from tests.scanning import KeywordAnalyzer
 

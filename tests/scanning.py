@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from service.analysis.base import Analysis, Finding
 from service.analysis.labels import RISK_LABELS
+from service.db import Scan, ScanFinding
 from service.extensions import db
-from service.models import Scan, ScanFinding
 from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
 
 # Risks and plain sentences, over two lines.

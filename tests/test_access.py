@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.models import Dismissal, Job, Scan
+from service.db import Dismissal, Job, Scan
 from tests.helpers import Accounts, api_key_headers, assert_problem
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import count_rows, download, post_file, without_request_id

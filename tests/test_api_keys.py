@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from service.db import ApiKey, AuditEvent, User
 from service.extensions import db
-from service.models import ApiKey, AuditEvent, User
 from tests.helpers import PASSWORD, Accounts, assert_problem
 from tests.scanning import KeywordAnalyzer
 

@@ -48,6 +48,36 @@ def test_the_import_contracts_hold():
     assert (int(summary[1]), int(summary[2])) == (len(contracts), 0), output
 
 
+# Each resource package has its own, the microblog way; every other module's name says what
+# it holds once in service/.
+SHARED_BASENAMES = {"__init__.py", "routes.py", "schemas.py"}
+
+
+def shared_basenames(root: Path) -> dict[str, list[str]]:
+    """The module names under ``root`` that two modules or more share, outside
+    SHARED_BASENAMES, with the paths (relative to ``root``) of each."""
+    by_name: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        if path.name not in SHARED_BASENAMES:
+            by_name.setdefault(path.name, []).append(path.relative_to(root).as_posix())
+    return {name: paths for name, paths in by_name.items() if len(paths) > 1}
+
+
+def test_no_two_modules_of_service_share_a_name():
+    """One name for each thing: outside the resource packages' routes.py and schemas.py, a
+    module's basename names one module of service/, so that a name in a traceback, a review
+    or the docs points at one file."""
+    assert shared_basenames(ROOT / "service") == {}
+
+
+def test_the_basename_check_finds_a_planted_duplicate(tmp_path):
+    for module in ("a/x.py", "b/c/x.py", "a/routes.py", "b/routes.py", "a/schemas.py",
+                   "b/schemas.py", "a/__init__.py", "b/__init__.py", "y.py"):
+        (tmp_path / module).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / module).write_text("", encoding="utf-8")
+    assert shared_basenames(tmp_path) == {"x.py": ["a/x.py", "b/c/x.py"]}
+
+
 TREE_INDENT = 23  # where the tree's descriptions start; deeper lines continue one
 
 
@@ -72,7 +102,7 @@ def tree_paths(markdown: str) -> list[str]:
 
 def test_every_module_the_architecture_tree_names_exists():
     paths = tree_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
-    assert "service/jobs/worker.py" in paths and "service/projects/kept.py" in paths
+    assert "service/jobs/worker.py" in paths and "service/projects/bounded_map.py" in paths
     missing = [path for path in paths if not any(ROOT.glob(path.rstrip("/")))]
     assert missing == []
 

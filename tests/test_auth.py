@@ -10,8 +10,8 @@ import time_machine
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
+from service.db import AuditEvent, RefreshToken, User
 from service.extensions import db
-from service.models import AuditEvent, RefreshToken, User
 from tests.helpers import PASSWORD, Accounts, assert_problem
 
 REGISTER = "/api/v1/auth/register"

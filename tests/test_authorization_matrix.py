@@ -19,8 +19,8 @@ import uuid
 
 import pytest
 
+from service.db import WebhookDelivery, utcnow
 from service.extensions import db
-from service.models import WebhookDelivery, utcnow
 from tests.helpers import PASSWORD, Accounts
 from tests.scanning import KeywordAnalyzer, without_request_id
 
@@ -460,8 +460,8 @@ def test_a_scans_read_key_reads_its_users_scans_and_not_other_members(team, clie
 def test_a_scans_write_key_changes_no_register_without_projects_write(team, client):
     from sqlalchemy import func, select
 
+    from service.db import Job, RegisterEntry, Scan
     from service.extensions import db
-    from service.models import Job, RegisterEntry, Scan
     from tests.projects import register_of, scan_into
 
     in_project = scan_into(client, team.editor_h, team.id, "The vendor may slip.")

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from service.auth.api_keys import MAX_ACTIVE_KEYS_PER_USER
 from service.auth.tokens import create_api_key
+from service.db import ApiKey, AuditEvent, ProjectMember, User
 from service.extensions import db
-from service.models import ApiKey, AuditEvent, ProjectMember, User
 from tests.helpers import Accounts, assert_problem, at_once
 
 PARALLEL = 8

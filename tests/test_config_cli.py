@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 
 from service import create_app
 from service.config import ConfigError, Settings
+from service.db import User
 from service.extensions import db
-from service.models import User
 from tests.helpers import PASSWORD, Accounts
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -405,8 +405,8 @@ def test_a_pasted_text_comes_back_with_its_risks_marked(scan_browser):
 def stored_scans(app, user_id: str) -> int:
     from sqlalchemy import func, select
 
+    from service.db import Scan
     from service.extensions import db
-    from service.models import Scan
 
     with app.app_context():
         count = db.session.scalar(select(func.count()).select_from(Scan).where(
@@ -473,8 +473,8 @@ def test_a_browsers_line_breaks_count_once_against_the_text_limit(limited_browse
     assert posted.status_code == 303, html(posted)
     from sqlalchemy import select
 
+    from service.db import Scan
     from service.extensions import db
-    from service.models import Scan
 
     with app.app_context():
         stored = db.session.scalars(select(Scan.text_length).where(

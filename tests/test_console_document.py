@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from service.console.document import blocks_of
+from service.db import Scan
 from service.extensions import db
-from service.models import Scan
 from tests.helpers import Accounts
 from tests.projects import add_member, make_project
 from tests.scanning import NearAnalyzer

@@ -19,8 +19,8 @@ from sqlalchemy import event
 
 from service.console import project_views
 from service.console.trend import trend_chart
+from service.db import PROJECT_ROLES, RISK_STATUSES
 from service.extensions import db
-from service.models import PROJECT_ROLES, RISK_STATUSES
 from service.projects.membership import LAST_OWNER
 from tests.helpers import PASSWORD
 from tests.projects import make_project, register_of, scan_into

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from service.db import LLMCallLog, ScanFinding
 from service.extensions import db
-from service.models import LLMCallLog, ScanFinding
 from tests.helpers import PASSWORD
 from tests.test_console import UNSAFE_TARGETS
 from tests.test_findings_api import TEXT, ScoredAnalyzer, correct, scan
@@ -359,7 +359,7 @@ def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
                                                             "password": PASSWORD})
     assert me.status_code == 200  # still a plain, active user
     with app.app_context():
-        from service.models import User
+        from service.db import User
 
         assert db.session.get(User, user["id"]).role == "user"
         assert db.session.get(User, target["id"]) is not None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from service.db import AuditEvent, Dismissal, DismissedFinding
 from service.extensions import db
-from service.models import AuditEvent, Dismissal, DismissedFinding
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import without_request_id

@@ -8,8 +8,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from service.db import User
 from service.extensions import db
-from service.models import User
 from tests.helpers import PASSWORD, assert_problem
 
 REGISTER = "/api/v1/auth/register"
@@ -314,7 +314,7 @@ def test_json_32_levels_deep_is_read_and_33_is_not(client):
         "a-key"])
 def test_a_lone_surrogate_is_a_400_and_stores_nothing(app, client, accounts, method, path,
                                                       body):
-    from service.models import ApiKey, Project, Scan
+    from service.db import ApiKey, Project, Scan
 
     _, headers = accounts.user()
     project = client.post("/api/v1/projects", json={"name": "Kept"}, headers=headers)

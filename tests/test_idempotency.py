@@ -16,8 +16,8 @@ import time_machine
 from sqlalchemy import event, select, update
 
 from service import idempotency
+from service.db import IdempotencyKey, Job, Scan
 from service.extensions import db
-from service.models import IdempotencyKey, Job, Scan
 from tests.helpers import Accounts, assert_problem
 from tests.scanning import KeywordAnalyzer, count_rows
 from tests.test_jobs import wait_for

@@ -42,9 +42,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from service.db import Job, JobDocument, Scan
 from service.extensions import db
 from service.jobs import intake, queue, work, worker
-from service.models import Job, JobDocument, Scan
 from testkit.documents import (
     PLAIN_SENTENCES,
     RISKY_SENTENCES,

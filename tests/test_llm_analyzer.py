@@ -11,7 +11,7 @@ import pytest
 from service.analysis.base import Analysis, AnalysisError, Finding
 from service.analysis.labels import LABELS
 from service.llm.analyzer import LLMAnalyzer
-from service.llm.errors import (
+from service.llm.failures import (
     LLMBadAnswerError,
     LLMNotConfiguredError,
     LLMTimeoutError,
@@ -500,7 +500,7 @@ def test_an_answer_with_a_huge_whitespace_run_in_a_broken_fence_is_refused_quick
     result = run_isolated(
         "import json\n"
         "from service.llm.analyzer import LLMAnalyzer\n"
-        "from service.llm.errors import LLMBadAnswerError\n"
+        "from service.llm.failures import LLMBadAnswerError\n"
         "from testkit.llm_server import FakeLLMServer\n"
         "with FakeLLMServer(risks={'The vendor is late.': 'vendor'}) as llm:\n"
         "    llm.behaviour = 'broken_fence'\n"

@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select, update
 
+from service.db import AuditEvent, Dismissal, Scan, ScanFinding
 from service.extensions import db
-from service.models import AuditEvent, Dismissal, Scan, ScanFinding
 from service.scans import missed
 from testkit.webhook_receiver import Receiver
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import func, select
 
 from service.analysis.check import CHECK_FILE, write_check
+from service.db import AuditEvent, ModelDeployment
 from service.extensions import db
-from service.models import AuditEvent, ModelDeployment
 from service.serving import loading, warmup
 from service.serving import versions as registry
 from service.serving.deployment import HISTORY, sync

@@ -12,9 +12,9 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from service.db import Dismissal, JobDocument
 from service.extensions import db
 from service.jobs import work
-from service.models import Dismissal, JobDocument
 from tests.helpers import Accounts, assert_problem
 from tests.projects import make_project, register_of
 from tests.scanning import FEW, PLAIN_SENTENCES, KeywordAnalyzer, NearAnalyzer

@@ -24,8 +24,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from service.db import AuditEvent, LLMCallLog, Scan, ScanFinding, User
 from service.extensions import db
-from service.models import AuditEvent, LLMCallLog, Scan, ScanFinding, User
 from testkit.documents import make_pdf, zip_bomb
 from testkit.llm_server import FakeLLMServer
 from tests.helpers import PASSWORD, Accounts, assert_problem

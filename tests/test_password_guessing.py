@@ -73,8 +73,8 @@ def test_registration_attempts_per_email_are_limited_whatever_the_case(make_app)
 def test_members_added_by_emails_without_an_account_draw_on_registrations_budget(make_app):
     """Adding a member answers whether an email has an account, as registration's 409
     does: each miss spends the same per-address budget, so neither door widens the other."""
+    from service.db import AuditEvent, ProjectMember
     from service.extensions import db
-    from service.models import AuditEvent, ProjectMember
 
     app = make_app(RATE_LIMIT_REGISTER_ADDRESS="6 per hour")
     client = app.test_client()

@@ -12,7 +12,7 @@ import pytest
 
 from service import rating
 from service.config import ConfigError, Settings
-from service.models import RegisterEntry
+from service.db import RegisterEntry
 from service.projects import register
 from tests.helpers import RACE_TIMEOUT_S, assert_problem, at_once, together
 from tests.projects import Team, register_of, scan_into

@@ -16,7 +16,7 @@ import pytest
 from marshmallow import fields
 from openpyxl import load_workbook
 
-from service.models import RegisterEntry, RegisterLink
+from service.db import RegisterEntry, RegisterLink
 from service.projects.export import to_csv
 from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
 from tests.helpers import assert_problem
@@ -549,14 +549,14 @@ def _snapshot_agrees_with_the_database(app, project_id):
     import numpy as np
     from sqlalchemy import select
 
+    from service.db import Project, RegisterVector
     from service.extensions import db
-    from service.models import Project, RegisterVector
-    from service.projects import directions
+    from service.projects import direction_snapshots
 
     with app.app_context():
         version = db.session.scalar(select(Project.register_version)
                                     .where(Project.id == project_id))
-        snapshot = directions.current(db.session(), project_id, version + 1)
+        snapshot = direction_snapshots.current(db.session(), project_id, version + 1)
         rows = db.session.execute(
             select(RegisterEntry.id, RegisterEntry.category, RegisterVector.total)
             .join(RegisterVector, RegisterVector.entry_id == RegisterEntry.id)
@@ -625,8 +625,8 @@ def test_the_directions_kept_between_scans_never_disagree_with_the_database(
     with keyword_app.app_context():
         from sqlalchemy import update
 
+        from service.db import Project
         from service.extensions import db
-        from service.models import Project
 
         db.session.execute(update(Project).where(Project.id == team.id)
                            .values(register_version=Project.register_version + 1))
@@ -638,7 +638,7 @@ def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_o
         team, client, keyword_app):
     """Pages of the register are kept by register_version: every change to what a page shows
     must move the version, or a listing would show the register as it was."""
-    from service.projects.kept import forget
+    from service.projects.bounded_map import forget
     from tests.projects import add_member
 
     url = f"/api/v1/projects/{team.id}/risks"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from service.db import Project, RegisterEntry, RegisterVector
 from service.extensions import db
-from service.models import Project, RegisterEntry, RegisterVector
-from service.projects import directions
+from service.projects import direction_snapshots
 from tests.curating import (
     BADGES,
     HOSTING,
@@ -289,7 +289,7 @@ def test_merged_entries_keep_every_wording_in_the_directions_kept_between_scans(
     with keyword_app.app_context():
         version = db.session.scalar(select(Project.register_version)
                                     .where(Project.id == team.id))
-        snapshot = directions.current(db.session(), team.id, version + 1)
+        snapshot = direction_snapshots.current(db.session(), team.id, version + 1)
         stored = db.session.scalar(select(RegisterVector.total)
                                    .where(RegisterVector.entry_id == keep["id"]))
         category = db.session.get(RegisterEntry, keep["id"]).category

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.models import WEBHOOK_EVENTS
+from service.db import WEBHOOK_EVENTS
 from testkit.webhook_receiver import Receiver
 from tests.curating import (
     BADGES,

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from service.analysis.base import AnalysisError
+from service.db import Scan, ScanFinding
 from service.extensions import db
-from service.models import Scan, ScanFinding
 from testkit.documents import RISKY_SENTENCES, make_docx
 from tests.helpers import Accounts, assert_problem
 from tests.scanning import (
@@ -914,7 +914,7 @@ def test_any_change_to_a_finding_forgets_the_stored_counts(keyword_app, accounts
 def test_the_list_refuses_a_token_on_the_very_next_request(keyword_app, accounts, how):
     """Nothing of a token's check is kept between requests: what another process (here,
     the database directly) did to the token or its user counts on the next request."""
-    from service.models import User
+    from service.db import User
 
     client = keyword_app.test_client()
     user, headers = accounts.user()

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from service.db import LLMCallLog, Scan
 from service.extensions import db
-from service.models import LLMCallLog, Scan
 from testkit.llm_server import FakeLLMServer
 from tests.helpers import assert_problem
 

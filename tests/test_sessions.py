@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from service.auth.tokens import issue_tokens, start_session
+from service.db import AuditEvent, AuthSession, User
 from service.extensions import db
-from service.models import AuditEvent, AuthSession, User
 from tests.helpers import assert_problem, at_once
 
 REFRESH = "/api/v1/auth/refresh"

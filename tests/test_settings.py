@@ -12,8 +12,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from service.db import AuditEvent, Job, UserSettings
 from service.extensions import db
-from service.models import AuditEvent, Job, UserSettings
 from testkit.llm_server import FakeLLMServer
 from tests.helpers import RACE_TIMEOUT_S, Accounts, Sent, assert_problem, at_once, row_is_held
 from tests.projects import make_project, register_of
@@ -283,7 +283,7 @@ def test_a_removal_racing_a_save_never_leaves_a_project_one_cannot_scan_into(
     it could only wait), so a save that held nothing stores a project its user may no
     longer scan into. Removal first: the save is a 404. Either way no default is left."""
     import service.users.settings as user_settings
-    from service.models import ProjectMember
+    from service.db import ProjectMember
 
     accounts = Accounts(keyword_app, client)
     _, owner_h = accounts.user()

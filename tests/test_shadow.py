@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
+from service.db import ModelDeployment, ShadowReading, ShadowTrial
 from service.extensions import db
-from service.models import ModelDeployment, ShadowReading, ShadowTrial
 from service.serving.deployment import sync
 from service.serving.trials import QUEUE, shadow_of
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once

@@ -96,8 +96,8 @@ def test_a_slow_llm_scan_stops_at_the_scan_deadline_and_keeps_its_call_log(make_
     call follows the deadline."""
     from sqlalchemy import select
 
+    from service.db import LLMCallLog, Scan
     from service.extensions import db
-    from service.models import LLMCallLog, Scan
 
     paragraphs = [f"Supplier {i} may deliver the parts {i + 2} weeks late. " * 4
                   for i in range(12)]

@@ -17,8 +17,8 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from service.db import ModelDeployment, ModelTraining
 from service.extensions import db
-from service.models import ModelDeployment, ModelTraining
 from service.serving import trainings
 from service.serving.versions import VERSION
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once

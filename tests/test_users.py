@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from service.db import ApiKey, AuditEvent, RefreshToken, User
 from service.extensions import db
-from service.models import ApiKey, AuditEvent, RefreshToken, User
 from tests.helpers import PASSWORD, api_key_headers, assert_problem
 
 USERS = "/api/v1/users"

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from sqlalchemy import update
 
+from service.db import Webhook
 from service.extensions import db
 from service.jobs import queue
-from service.models import Webhook
 from service.webhooks import delivery, sending
 from testkit.webhook_receiver import Receiver, certificate
 from tests import webhooks

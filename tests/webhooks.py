@@ -11,9 +11,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
+from service.db import AuditEvent, WebhookDelivery
 from service.extensions import db
 from service.jobs import queue
-from service.models import AuditEvent, WebhookDelivery
 from testkit.webhook_receiver import Receiver
 from tests.projects import Team
 from tests.scanning import KeywordAnalyzer

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 08:20:21.757155
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -30,7 +30,7 @@ def upgrade():
     sa.Column('model_version', sa.String(length=128), nullable=False),
     sa.Column('text_length', sa.Integer(), nullable=False),
     sa.Column('dropped', sa.Integer(), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -50,7 +50,7 @@ def upgrade():
     sa.Column('end_offset', sa.Integer(), nullable=False),
     sa.Column('corrected_category', sa.String(length=16), nullable=True),
     sa.Column('corrected_by', sa.String(length=36), nullable=True),
-    sa.Column('corrected_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('corrected_at', service.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['scan_id'], ['scans.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )

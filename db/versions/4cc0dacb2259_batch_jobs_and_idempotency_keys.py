@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -34,8 +34,8 @@ def upgrade():
     sa.Column('total', sa.Integer(), nullable=False),
     sa.Column('done', sa.Integer(), nullable=False),
     sa.Column('failed', sa.Integer(), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('finished_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('finished_at', service.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
@@ -50,8 +50,8 @@ def upgrade():
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('started_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('finished_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('started_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', service.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -67,7 +67,7 @@ def upgrade():
     sa.Column('body', sa.LargeBinary().with_variant(mysql.LONGBLOB(), 'mysql', 'mariadb'),
               nullable=True),
     sa.Column('headers', sa.JSON(), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )

@@ -11,7 +11,7 @@ when the dismissal is deleted). Two new tables: nothing existing changes.
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -33,7 +33,7 @@ def upgrade():
     sa.Column('finding_id', BIG_ID, nullable=True),
     sa.Column('scan_id', sa.String(length=36), nullable=True),
     sa.Column('dismissed_by', sa.String(length=36), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['finding_id'], ['findings.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['scan_id'], ['scans.id'], ondelete='SET NULL'),

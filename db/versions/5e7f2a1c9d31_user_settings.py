@@ -10,7 +10,7 @@ into, force_llm. One row per user, none until the user saves some.
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -26,7 +26,7 @@ def upgrade():
     sa.Column('min_score', sa.Float(), nullable=True),
     sa.Column('project_id', sa.String(length=36), nullable=True),
     sa.Column('force_llm', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id')

@@ -11,7 +11,7 @@ keep working once, their next refresh starts a session. Personal API keys (api_k
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -25,9 +25,9 @@ def upgrade():
     op.create_table('auth_sessions',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('ended_at', service.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -49,10 +49,10 @@ def upgrade():
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
     sa.Column('scopes', sa.JSON(), nullable=False),
     sa.Column('token_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('last_used_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('expires_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('revoked_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('last_used_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('expires_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('revoked_at', service.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('prefix')

@@ -10,7 +10,7 @@ returns to, a generation each change bumps) and the shadow candidate's columns.
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -26,12 +26,12 @@ def upgrade():
     sa.Column('active_version', sa.String(length=128), nullable=False),
     sa.Column('previous_versions', sa.JSON(), nullable=False),
     sa.Column('generation', sa.Integer(), nullable=False),
-    sa.Column('changed_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('changed_at', service.db.UTCDateTime(), nullable=False),
     sa.Column('changed_by', sa.String(length=36), nullable=True),
     sa.Column('shadow_version', sa.String(length=128), nullable=True),
     sa.Column('shadow_sample_rate', sa.Float(), nullable=True),
     sa.Column('shadow_limit', sa.Integer(), nullable=True),
-    sa.Column('shadow_started_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('shadow_started_at', service.db.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
 

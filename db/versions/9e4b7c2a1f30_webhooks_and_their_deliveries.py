@@ -10,7 +10,7 @@ of them: its signed body and how its attempts went (service/webhooks/).
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -31,8 +31,8 @@ def upgrade():
     sa.Column('secret', sa.String(length=64), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_by', sa.String(length=36), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -47,10 +47,10 @@ def upgrade():
     sa.Column('response_status', sa.Integer(), nullable=True),
     sa.Column('duration_ms', sa.Integer(), nullable=True),
     sa.Column('error', sa.String(length=500), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('next_attempt_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('last_attempt_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('retry_until', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('last_attempt_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('retry_until', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )

@@ -10,7 +10,7 @@ model (service/shadow.py). Two new tables: nothing existing changes.
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -30,9 +30,9 @@ def upgrade():
     sa.Column('scan_limit', sa.Integer(), nullable=False),
     sa.Column('read', sa.Integer(), nullable=False),
     sa.Column('skipped', sa.Integer(), nullable=False),
-    sa.Column('started_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('started_at', service.db.UTCDateTime(), nullable=False),
     sa.Column('started_by', sa.String(length=36), nullable=True),
-    sa.Column('ended_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('ended_at', service.db.UTCDateTime(), nullable=True),
     sa.Column('ended_why', sa.String(length=16), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
@@ -46,7 +46,7 @@ def upgrade():
     sa.Column('sentences', sa.Integer(), nullable=False),
     sa.Column('agreed', sa.Integer(), nullable=False),
     sa.Column('disagreements', sa.JSON(), nullable=False),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['trial_id'], ['shadow_trials.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )

@@ -11,7 +11,7 @@ with the embedding it was matched by). Scans gain their project; existing scans 
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -27,8 +27,8 @@ def upgrade():
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('created_by', sa.String(length=36), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', service.db.UTCDateTime(), nullable=False),
     sa.Column('register_version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -36,7 +36,7 @@ def upgrade():
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('role', sa.String(length=8), nullable=False),
-    sa.Column('added_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('added_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('project_id', 'user_id')
@@ -53,13 +53,13 @@ def upgrade():
     sa.Column('owner_id', sa.String(length=36), nullable=True),
     sa.Column('due_date', sa.Date(), nullable=True),
     sa.Column('notes', sa.Text(), nullable=True),
-    sa.Column('first_seen', service.models.UTCDateTime(), nullable=False),
-    sa.Column('last_seen', service.models.UTCDateTime(), nullable=False),
+    sa.Column('first_seen', service.db.UTCDateTime(), nullable=False),
+    sa.Column('last_seen', service.db.UTCDateTime(), nullable=False),
     sa.Column('occurrences', sa.Integer(), nullable=False),
     sa.Column('reopened', sa.Boolean(), nullable=False),
-    sa.Column('settled_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('settled_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
@@ -79,7 +79,7 @@ def upgrade():
     sa.Column('finding_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('scan_id', sa.String(length=36), nullable=False),
-    sa.Column('seen_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('seen_at', service.db.UTCDateTime(), nullable=False),
     sa.Column('embedding', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['entry_id'], ['register_entries.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['finding_id'], ['findings.id'], ondelete='CASCADE'),

@@ -10,7 +10,7 @@ trainings.py): one row a training. A new table: nothing existing changes.
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -32,9 +32,9 @@ def upgrade():
     sa.Column('figures', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('shadow', sa.String(length=300), nullable=True),
     sa.Column('created_by', sa.String(length=36), nullable=True),
-    sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
-    sa.Column('started_at', service.models.UTCDateTime(), nullable=True),
-    sa.Column('finished_at', service.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('started_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', service.db.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('unfinished')
     )

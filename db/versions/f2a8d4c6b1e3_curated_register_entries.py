@@ -13,7 +13,7 @@ every finding in it, and none was added by hand.
 from alembic import op
 import sqlalchemy as sa
 
-import service.models
+import service.db
 
 
 # revision identifiers, used by Alembic.
@@ -38,7 +38,7 @@ def upgrade():
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('into_id', BIG_ID, nullable=False),
     sa.Column('merged_by', sa.String(length=36), nullable=True),
-    sa.Column('merged_at', service.models.UTCDateTime(), nullable=False),
+    sa.Column('merged_at', service.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['into_id'], ['register_entries.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('merged_id')

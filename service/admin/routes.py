@@ -13,8 +13,8 @@ from service.admin.schemas import (
 from service.api import PageArgs, page_of, paginate, query
 from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
 from service.auth.scopes import api_key_scope
+from service.db import AuditEvent, LLMCallLog
 from service.extensions import token_auth
-from service.models import AuditEvent, LLMCallLog
 
 admin = Blueprint("admin", __name__)
 

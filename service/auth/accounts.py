@@ -18,9 +18,9 @@ from service import audit
 from service.auth.credentials import normalize_email
 from service.auth.passwords import hash_password, verify_password
 from service.auth.tokens import revoke_all_tokens
+from service.db import User
 from service.errors import APIError
 from service.extensions import db
-from service.models import User
 
 EMAIL_TAKEN = "A user with this email already exists."
 LAST_ADMIN = "This is the last active admin; make another admin first."

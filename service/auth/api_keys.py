@@ -26,9 +26,9 @@ from service.api import (
 )
 from service.auth.scopes import ADMIN_SCOPES, SCOPES
 from service.auth.tokens import create_api_key
+from service.db import ApiKey, User, utcnow
 from service.errors import APIError
 from service.extensions import db, ma, token_auth
-from service.models import ApiKey, User, utcnow
 
 api_keys = Blueprint("api_keys", __name__)
 

@@ -20,8 +20,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 
 from service.api import lock_row
+from service.db import ApiKey, AuthSession, RefreshToken, RevokedToken, User, utcnow
 from service.extensions import db, token_auth
-from service.models import ApiKey, AuthSession, RefreshToken, RevokedToken, User, utcnow
 
 _SALT = "riskscan.access-token"
 API_KEY_PREFIX = "rsk_"

@@ -19,7 +19,7 @@ REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
 USER_FILTERS = ("email", "role")
 AUDIT_FILTERS = ("event", "user_id")
 LLM_CALL_FILTERS = ("status", "scan_id")
-# For the forms' choices only: the API validates what is sent (service/models.py ROLES,
+# For the forms' choices only: the API validates what is sent (service/db/user_tables.py ROLES,
 # the LLM client's outcomes), and the console may not import either.
 ROLES = ("user", "admin")
 LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_output",

@@ -20,7 +20,7 @@ from service.console.pages import check_id, data_or_fail, download, failed, safe
 from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
 
-# The API's values (service/models.py: RISK_STATUSES, PROJECT_ROLES), which the console may
+# The API's values (service/db/project_tables.py: RISK_STATUSES, PROJECT_ROLES), which the console may
 # not import (.importlinter: the console is a client); tests/test_console_projects.py checks
 # that they agree.
 STATUSES = ("open", "mitigating", "accepted", "closed")

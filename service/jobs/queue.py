@@ -32,7 +32,7 @@ from celery import Celery
 from flask import Flask, current_app
 
 from service.config import Settings
-from service.models import utcnow
+from service.db import utcnow
 
 log = logging.getLogger("riskscan.jobs")
 

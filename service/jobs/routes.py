@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from service import audit
 from service.api import paginate, query
 from service.auth.scopes import api_key_scope
+from service.db import Job, JobDocument, Scan, today
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -26,7 +27,6 @@ from service.jobs.schemas import (
     JobSchema,
     JobSummaryPageSchema,
 )
-from service.models import Job, JobDocument, Scan, today
 from service.projects.access import own_job, readable_job, scan_into
 from service.rate_limits import scans_per_user
 from service.scans import possible, report_dates

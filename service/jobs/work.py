@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from service import metrics
 from service.analysis.base import AnalysisError
 from service.api import lock_row
+from service.db import Job, JobDocument, Scan, User, utcnow
 from service.errors import APIError
 from service.extensions import db
 from service.jobs import intake
-from service.models import Job, JobDocument, Scan, User, utcnow
 from service.scans.create import Upload, create_scan
 
 log = logging.getLogger("riskscan.jobs")

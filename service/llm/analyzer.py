@@ -17,13 +17,13 @@ from service.analysis.base import Analysis, Finding
 from service.analysis.segment import sentence_context, split_sentences
 from service.llm import prompt
 from service.llm.answers import InvalidContent, parse_content, parse_item
-from service.llm.client import (
+from service.llm.chat import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_SCAN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ChatClient,
 )
-from service.llm.errors import LLMBadAnswerError, LLMNotConfiguredError
+from service.llm.failures import LLMBadAnswerError, LLMNotConfiguredError
 from service.llm.grounding import DEFAULT_CHUNK_CHARS, DUPLICATE, SentenceLocator, chunk_sentences
 
 # The LLM gives no calibrated probability: every finding it asserts (and we verified in the

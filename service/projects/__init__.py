@@ -2,8 +2,8 @@
 
 
 def init_app(app) -> None:
-    """What the register keeps between requests, as the app's own (kept.py)."""
-    from service.projects import directions, reads
+    """What the register keeps between requests, as the app's own (bounded_map.py)."""
+    from service.projects import direction_snapshots, reads
 
-    directions.init_app(app)
+    direction_snapshots.init_app(app)
     reads.init_app(app)

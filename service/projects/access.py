@@ -15,9 +15,9 @@ from sqlalchemy import bindparam, select
 
 from service.api import get_or_404, is_uuid, not_found
 from service.auth.scopes import require_scope
+from service.db import PROJECT_ROLES, Job, Project, ProjectMember, Scan
 from service.errors import APIError
 from service.extensions import db
-from service.models import PROJECT_ROLES, Job, Project, ProjectMember, Scan
 
 # What each role may do; a role may do what the roles after it may.
 RANK = {role: len(PROJECT_ROLES) - index for index, role in enumerate(PROJECT_ROLES)}

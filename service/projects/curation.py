@@ -25,9 +25,7 @@ from sqlalchemy import delete, select, update
 
 from service import audit, outbox
 from service.analysis.embedding import from_bytes, to_bytes
-from service.errors import APIError
-from service.extensions import db
-from service.models import (
+from service.db import (
     SETTLED_STATUSES,
     RegisterEntry,
     RegisterLink,
@@ -36,6 +34,8 @@ from service.models import (
     Scan,
     utcnow,
 )
+from service.errors import APIError
+from service.extensions import db
 from service.projects import register
 
 CURATED = ("risk", "status", "owner_id", "due_date", "notes", "likelihood", "impact",

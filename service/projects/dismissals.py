@@ -21,8 +21,8 @@ from sqlalchemy import delete, select
 
 from service import audit
 from service.analysis.embedding import from_bytes, nearest, to_bytes
+from service.db import Dismissal, DismissedFinding, Scan, ScanFinding
 from service.extensions import db
-from service.models import Dismissal, DismissedFinding, Scan, ScanFinding
 
 
 def dismiss(project_id: str, finding: ScanFinding, scan: Scan, vector: np.ndarray, *,

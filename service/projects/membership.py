@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from service.api import lock_row
+from service.db import Project, ProjectMember, RegisterEntry, Scan, ScanFinding, UserSettings
 from service.errors import APIError
 from service.extensions import db
-from service.models import Project, ProjectMember, RegisterEntry, Scan, ScanFinding, UserSettings
 from service.projects import register
 
 LAST_OWNER = "A project keeps at least one owner: make another member owner first."

@@ -12,9 +12,9 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from service import rating
 from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
+from service.db import RegisterEntry, RegisterLink, Scan, User
 from service.extensions import db
-from service.models import RegisterEntry, RegisterLink, Scan, User
-from service.projects.kept import Kept, kept
+from service.projects.bounded_map import Kept, kept
 
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__

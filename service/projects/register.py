@@ -8,7 +8,7 @@ and its measured precision and recall are in docs/register.md. An entry's embedd
 their mean, and it is recomputed from them when one leaves. An entry has one wording, and
 keeps each wording of the entries merged into it (curation.py): a finding is compared with
 every one and counts in the closest. The directions a scan matches against come from this
-process's snapshot of the project when it is current (directions.py), else from the
+process's snapshot of the project when it is current (direction_snapshots.py), else from the
 database. Reports are dated by their ``reported_on`` (a link's ``seen_at``, an entry's first
 and last seen: midnight UTC of it), and ordered by it, then by upload. Every function here
 works inside the caller's transaction; the caller commits, so that a scan and its register
@@ -27,8 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
 from service.analysis.embedding import from_bytes, nearest, to_bytes
-from service.extensions import db
-from service.models import (
+from service.db import (
     SETTLED_STATUSES,
     Project,
     RegisterEntry,
@@ -37,8 +36,9 @@ from service.models import (
     Scan,
     ScanFinding,
 )
-from service.projects import directions, dismissals
-from service.projects.directions import Snapshot
+from service.extensions import db
+from service.projects import direction_snapshots, dismissals
+from service.projects.direction_snapshots import Snapshot
 
 
 def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
@@ -49,7 +49,7 @@ def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
     transaction: a second call returns the version the first one set. A change that moves
     no entry's category or embedding (a status, an owner) says ``directions_kept``: this
     process's snapshot then moves to the new version with it."""
-    locked = db.session().info.setdefault(directions.LOCKED, {})
+    locked = db.session().info.setdefault(direction_snapshots.LOCKED, {})
     if project_id in locked:
         return locked[project_id]
     result = db.session.execute(update(Project).where(Project.id == project_id).values(
@@ -60,9 +60,9 @@ def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
     version = locked[project_id] = db.session.scalar(select(Project.register_version)
                                                      .where(Project.id == project_id))
     if directions_kept:
-        known = directions.current(db.session(), project_id, version)
+        known = direction_snapshots.current(db.session(), project_id, version)
         if known is not None:
-            directions.stage(db.session(), project_id, known.copy(version))
+            direction_snapshots.stage(db.session(), project_id, known.copy(version))
     return version
 
 
@@ -136,7 +136,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
     for category, changed in moved.items():
         snapshot.put(category, {real.get(key, key): direction
                                 for key, direction in changed.items()})
-    directions.stage(db.session(), project_id, snapshot)
+    direction_snapshots.stage(db.session(), project_id, snapshot)
 
 
 def midnight(day: date) -> datetime:
@@ -187,8 +187,8 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
 def _snapshot(project_id: str, version: int, categories: set[str],
               dimensions: int) -> Snapshot:
     """The project's directions at ``version`` (the lock's), for at least ``categories``:
-    from a snapshot when one is current (directions.current), the rest read in one query."""
-    known = directions.current(db.session(), project_id, version)
+    from a snapshot when one is current (direction_snapshots.current), the rest read in one query."""
+    known = direction_snapshots.current(db.session(), project_id, version)
     snapshot = (known.copy(version) if known is not None and known.dimensions == dimensions
                 else Snapshot(version, dimensions))
     missing = sorted(categories - snapshot.ids.keys())
@@ -266,7 +266,7 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
     db.session.flush()
     changed = refresh(entries)
     for project_id, version in versions.items():  # keep this process's snapshots current
-        known = directions.current(db.session(), project_id, version)
+        known = direction_snapshots.current(db.session(), project_id, version)
         if known is None:
             continue
         snapshot = known.copy(version)
@@ -281,7 +281,7 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
                     rows(total, snapshot.dimensions))
         for category, moved in kept.items():
             snapshot.put(category, moved)
-        directions.stage(db.session(), project_id, snapshot)
+        direction_snapshots.stage(db.session(), project_id, snapshot)
     return links
 
 

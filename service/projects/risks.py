@@ -21,9 +21,7 @@ from service.api import (
     segment_but,
 )
 from service.auth.scopes import api_key_scope
-from service.errors import APIError
-from service.extensions import db, token_auth
-from service.models import (
+from service.db import (
     SETTLED_STATUSES,
     Dismissal,
     DismissedFinding,
@@ -31,6 +29,8 @@ from service.models import (
     Scan,
     utcnow,
 )
+from service.errors import APIError
+from service.extensions import db, token_auth
 from service.projects import curation, reads, register
 from service.projects.access import project_for, readable_project, role_in
 from service.projects.export import attachment, to_csv, to_xlsx

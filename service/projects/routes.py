@@ -22,9 +22,9 @@ from service.api import (
 )
 from service.auth.accounts import user_by_email
 from service.auth.scopes import api_key_scope
+from service.db import Project, ProjectMember, User
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.models import Project, ProjectMember, User
 from service.projects.access import project_for, role_in
 from service.projects.membership import keep_an_owner, lose_default_project, unassign
 from service.projects.schemas import (

@@ -9,8 +9,8 @@ from marshmallow import ValidationError, fields, validate, validates
 from service import rating
 from service.analysis.labels import RISK_LABELS
 from service.api import PageArgs, Prepared, QueryBoolean, page_of
+from service.db import PROJECT_ROLES, RISK_STATUSES
 from service.extensions import ma
-from service.models import PROJECT_ROLES, RISK_STATUSES
 
 NOTES_MAX = 5000
 

@@ -18,9 +18,9 @@ from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
 from service.api import not_found
 from service.auth.tokens import Caller
+from service.db import LLMCallLog, Scan, ScanFinding, User, today
 from service.errors import APIError
 from service.extensions import db
-from service.models import LLMCallLog, Scan, ScanFinding, User, today
 from service.projects import register
 from service.projects.access import project_id_for
 from service.scans import possible

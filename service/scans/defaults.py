@@ -11,8 +11,8 @@ default does not widen them: a ``scans:write`` key's scans stay its user's own).
 from __future__ import annotations
 
 from service.auth.tokens import Caller
+from service.db import UserSettings
 from service.extensions import db
-from service.models import UserSettings
 from service.serving.holder import current_analyzers
 
 OPTIONS = ("force_llm", "min_score", "project_id")

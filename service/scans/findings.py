@@ -16,8 +16,8 @@ from sqlalchemy import Select, bindparam, func, select
 from service.analysis.labels import LABELS
 from service.api import PageArgs, QueryBoolean, page_of, paginate, query
 from service.auth.scopes import api_key_scope
+from service.db import Dismissal, DismissedFinding, RegisterLink, Scan, ScanFinding
 from service.extensions import ma, token_auth
-from service.models import Dismissal, DismissedFinding, RegisterLink, Scan, ScanFinding
 from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
 from service.scans.schemas import DismissalRefSchema, FindingSchema
 from service.serving.holder import current_analyzers

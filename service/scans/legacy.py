@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from service.api import PageArgs, paginate, query
 from service.auth.scopes import api_key_scope
+from service.db import Scan
 from service.extensions import ma, token_auth
-from service.models import Scan
 from service.rate_limits import scans_per_user
 from service.scans import routes as v1
 from service.scans.create import delete_scan

@@ -15,8 +15,8 @@ from functools import cache
 from sqlalchemy import Select, bindparam, exists, func, select
 
 from service.api import LIKE_ESCAPE, like_escaped, paginate
+from service.db import DismissedFinding, Scan, ScanFinding
 from service.extensions import db
-from service.models import DismissedFinding, Scan, ScanFinding
 
 FILTERS = ("source", "category", "created_after", "created_before", "q")
 

@@ -21,9 +21,9 @@ from service.analysis.reading import read
 from service.analysis.segment import sentence_context
 from service.api import lock_row, not_found
 from service.auth.tokens import Caller
+from service.db import Scan, ScanFinding, utcnow
 from service.errors import APIError
 from service.extensions import db
-from service.models import Scan, ScanFinding, utcnow
 from service.projects import register
 
 

@@ -17,8 +17,8 @@ from datetime import date, timedelta
 
 from marshmallow import ValidationError
 
+from service.db import today
 from service.errors import APIError
-from service.models import today
 
 EARLIEST = date(1900, 1, 1)
 FIELD = "reported_on"

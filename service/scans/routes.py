@@ -8,10 +8,10 @@ from marshmallow import ValidationError as SchemaError
 
 from service.api import PageArgs, json_body, not_found, query, request_json
 from service.auth.scopes import api_key_scope, require_scope
+from service.db import Scan, utcnow
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
-from service.models import Scan, utcnow
 from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
 from service.rate_limits import scans_per_user

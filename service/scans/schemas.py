@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.api import StrictBoolean, StrictFloat, UTCDateTime, page_of
+from service.db import RegisterLink
 from service.extensions import db, ma
-from service.models import RegisterLink
 from service.scans import report_dates
 from service.scans.listing import ScanSummary
 

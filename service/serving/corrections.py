@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from sqlalchemy import func, select
 
 from service.analysis.reading import read
+from service.db import Scan, ScanFinding
 from service.extensions import db
-from service.models import Scan, ScanFinding
 
 
 def feedback_rows(user_id: str | None = None, *, context: bool = False) -> Iterator[dict]:

@@ -30,9 +30,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from service import audit
 from service.api import lock_row
 from service.config import Settings
+from service.db import ModelDeployment, utcnow
 from service.errors import APIError
 from service.extensions import db
-from service.models import ModelDeployment, utcnow
 from service.serving import trials, versions
 from service.serving.holder import Analyzers, current_analyzers
 from service.serving.swap import drop, install

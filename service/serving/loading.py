@@ -163,7 +163,7 @@ def _stage(path, settings: Settings, *, quantize: str) -> Analyzer:
 def load_llm(settings: Settings) -> tuple[Analyzer | None, str | None]:
     """(analyzer, None) when LLM_BASE_URL and LLM_MODEL are set, else (None, why not)."""
     from service.llm.analyzer import LLMAnalyzer
-    from service.llm.errors import LLMNotConfiguredError
+    from service.llm.failures import LLMNotConfiguredError
 
     try:
         return LLMAnalyzer.from_config(

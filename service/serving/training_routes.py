@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from service.api import PageArgs, get_or_404, json_body, page_of, paginate, query
 from service.auth.scopes import api_key_scope
+from service.db import ModelTraining
 from service.extensions import token_auth
-from service.models import ModelTraining
 from service.serving import trainings as jobs
 from service.serving.schemas import TrainingRequestSchema, TrainingSchema
 

@@ -29,9 +29,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from service import audit
+from service.db import ModelTraining, utcnow
 from service.errors import APIError
 from service.extensions import db
-from service.models import ModelTraining, utcnow
 from service.serving import deployment, versions
 from service.serving.corrections import corrected_sentences, feedback_rows
 from service.serving.holder import current_analyzers

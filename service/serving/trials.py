@@ -37,9 +37,9 @@ from service import audit
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
 from service.api import lock_row
+from service.db import ModelDeployment, ScanFinding, ShadowReading, ShadowTrial, utcnow
 from service.errors import APIError
 from service.extensions import db
-from service.models import ModelDeployment, ScanFinding, ShadowReading, ShadowTrial, utcnow
 from service.serving.swap import drop
 
 log = logging.getLogger("riskscan.shadow")

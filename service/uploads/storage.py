@@ -15,7 +15,7 @@ from flask import current_app
 from werkzeug.utils import secure_filename
 
 if TYPE_CHECKING:
-    from service.models import Scan
+    from service.db import Scan
 
 
 def user_folder(user_id: str) -> Path:

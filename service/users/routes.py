@@ -14,9 +14,9 @@ from service.api import PageArgs, get_or_404, json_body, not_found, page_of, pag
 from service.auth.accounts import create_user, delete_user, password_is, update_user
 from service.auth.schemas import UserSchema
 from service.auth.scopes import api_key_scope
+from service.db import User
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.models import User
 from service.projects.membership import before_deleting_user
 from service.rate_limits import (
     password_guess_failed,

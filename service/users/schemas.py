@@ -2,8 +2,8 @@ from marshmallow import fields, validate
 
 from service.api import StrictBoolean
 from service.auth.schemas import PASSWORD, PASSWORD_RULE, PasswordPolicy
+from service.db import ROLES
 from service.extensions import ma
-from service.models import ROLES
 from service.scans.schemas import ScanOptions
 
 

@@ -11,8 +11,8 @@ from flask import Blueprint
 from service import audit
 from service.api import json_body, lock_row
 from service.auth.scopes import api_key_scope
+from service.db import User, UserSettings
 from service.extensions import db, token_auth
-from service.models import User, UserSettings
 from service.projects.access import project_id_for
 from service.users.schemas import SettingsSchema
 

@@ -30,8 +30,8 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from service.api import lock_row
+from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.extensions import db
-from service.models import Project, Webhook, WebhookDelivery, utcnow
 from service.webhooks.sending import Outcome, send
 
 log = logging.getLogger("riskscan.webhooks")

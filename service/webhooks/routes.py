@@ -25,9 +25,9 @@ from service.api import (
     query,
 )
 from service.auth.scopes import api_key_scope
+from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.models import Project, Webhook, WebhookDelivery, utcnow
 from service.projects.access import project_for
 from service.webhooks.schemas import (
     DeliveryListArgs,

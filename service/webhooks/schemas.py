@@ -6,8 +6,8 @@ from marshmallow import ValidationError, fields, validate
 
 from service.analysis.labels import RISK_LABELS
 from service.api import PageArgs, StrictBoolean, page_of
+from service.db import DELIVERY_STATUSES, WEBHOOK_EVENTS
 from service.extensions import ma
-from service.models import DELIVERY_STATUSES, WEBHOOK_EVENTS
 from service.webhooks.targets import MAX_URL
 
 

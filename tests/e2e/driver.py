@@ -310,8 +310,8 @@ def make_admin(app, email: str) -> None:
     """Give ``email`` the admin role, as an operator would in the database."""
     from sqlalchemy import select
 
+    from service.db import User
     from service.extensions import db
-    from service.models import User
 
     with app.app_context():
         db.session.scalars(select(User).filter_by(email=email)).one().role = "admin"

@@ -6,7 +6,7 @@ instead, as a ``Snapshot`` of one project at one ``register_version``: every cha
 register bumps that version under the project's lock (register.lock), so a snapshot is
 used only when the version the lock moved from is its own, and any change made elsewhere
 (another process, or a change that does not keep snapshots) makes it stale, never wrong.
-The snapshots are the app's (init_app; kept.py).
+The snapshots are the app's (init_app; bounded_map.py).
 
 A transaction's snapshot waits in its session until the commit, and is dropped on a
 rollback: what other scans see is always what the database holds. ``MAX_PROJECTS``
@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from service.projects.kept import Kept, kept
+from service.projects.bounded_map import Kept, kept
 
 MAX_PROJECTS = 16
 _PENDING = "riskscan.register_snapshots"

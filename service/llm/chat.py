@@ -22,7 +22,7 @@ import urllib3
 from requests.auth import AuthBase
 
 from service.analysis.base import LLMCall
-from service.llm.errors import (
+from service.llm.failures import (
     LLMBadAnswerError,
     LLMError,
     LLMTimeoutError,

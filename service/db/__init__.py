@@ -1,0 +1,60 @@
+"""The database's tables, a module per resource, and the column types they share.
+
+One metadata, one migration history: Alembic's autogenerate (db/env.py) compares the
+database with ``db.metadata``, which holds the tables imported so far. Importing this
+package imports every module below, so that it holds all of them whichever resources the
+app loaded; the migrations in db/versions/ import their column types from here. Import a
+table from ``service.db``, not from its module. String lengths are explicit: MySQL needs
+them.
+"""
+
+from service.db.columns import BigId, UTCDateTime, new_id, today, utcnow
+from service.db.job_tables import DOCUMENT_STATUSES, JOB_STATUSES, Job, JobDocument
+from service.db.project_tables import (
+    PROJECT_ROLES,
+    RISK_STATUSES,
+    SETTLED_STATUSES,
+    Dismissal,
+    DismissedFinding,
+    Project,
+    ProjectMember,
+    RegisterEntry,
+    RegisterLink,
+    RegisterMerge,
+    RegisterVector,
+)
+from service.db.record_tables import AuditEvent, IdempotencyKey, LLMCallLog
+from service.db.scan_tables import Scan, ScanFinding
+from service.db.serving_tables import (
+    SHADOW_ENDINGS,
+    ModelDeployment,
+    ModelTraining,
+    ShadowReading,
+    ShadowTrial,
+)
+from service.db.user_tables import (
+    ROLES,
+    ApiKey,
+    AuthSession,
+    RefreshToken,
+    RevokedToken,
+    User,
+    UserSettings,
+)
+from service.db.webhook_tables import (
+    DELIVERY_STATUSES,
+    WEBHOOK_EVENTS,
+    Webhook,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "DELIVERY_STATUSES", "DOCUMENT_STATUSES", "JOB_STATUSES", "PROJECT_ROLES", "RISK_STATUSES",
+    "ROLES", "SETTLED_STATUSES", "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
+    "ApiKey", "AuditEvent", "AuthSession", "BigId", "Dismissal", "DismissedFinding",
+    "IdempotencyKey", "Job", "JobDocument", "LLMCallLog", "ModelDeployment", "ModelTraining",
+    "Project", "ProjectMember", "RefreshToken", "RegisterEntry", "RegisterLink",
+    "RegisterMerge", "RegisterVector", "RevokedToken", "Scan", "ScanFinding", "ShadowReading",
+    "ShadowTrial", "UTCDateTime", "User", "UserSettings", "Webhook", "WebhookDelivery",
+    "new_id", "today", "utcnow",
+]

@@ -1,0 +1,129 @@
+"""The tables of accounts: users, their settings, their logins (sessions, refresh
+tokens, revoked access tokens) and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db.columns import BigId, UTCDateTime, new_id, utcnow
+from service.extensions import db
+
+ROLES = ("user", "admin")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # Stored lower-cased, so the unique index makes emails unique in any case.
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    active: Mapped[bool] = mapped_column(default=True)
+    # Bumped to invalidate every access token issued before (refresh-token reuse, deactivation).
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class UserSettings(db.Model):
+    """A user's defaults for what a scan request leaves out (service/scans/defaults.py);
+    no row: no defaults. ``project_id`` is always a project the user may scan into: it is
+    cleared when they lose that right (service/projects/membership.py, the foreign key)."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    min_score: Mapped[float | None] = mapped_column(Float)
+    project_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="SET NULL"), index=True)
+    force_llm: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuthSession(db.Model):
+    """One login: its access and refresh tokens carry its id, so that logout ends all of
+    them, and its refresh chain dies at ``expires_at`` however often it is refreshed."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # REFRESH_TOKEN_MAX_DAYS
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # logout, revocation
+
+
+class RefreshToken(db.Model):
+    """An issued refresh token, stored as a SHA-256 hash; each use rotates it."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # NULL for tokens issued before sessions existed: their next refresh starts one.
+    session_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(db.Model):
+    """A personal API key: ``rsk_<lookup>_<secret>``, found by its public ``prefix``
+    (``rsk_<lookup>``) and checked against the SHA-256 of its secret (a random 256-bit
+    secret needs no slow hash). It works within ``scopes`` until revoked, expired, or its
+    user's ``token_version`` moves on (password change, deactivation, token theft)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list] = mapped_column(JSON)
+    token_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def active(self) -> bool:
+        """Not revoked, not expired, and its user's token_version unchanged."""
+        return (self.revoked_at is None
+                and (self.expires_at is None or self.expires_at > utcnow())
+                and self.token_version == self.user.token_version)
+
+
+class RevokedToken(db.Model):
+    """Access tokens revoked by logout, kept until they would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
