@@ -540,7 +540,8 @@ class IdempotencyKey(db.Model):
 class Webhook(db.Model):
     """A project's receiver of register events (service/webhooks/): its URL, the events and
     the rule it wants, and the secret its deliveries are signed with. The secret is kept as
-    it is (signing needs it, unlike an API key's hash) and shown once, at creation."""
+    it is (signing needs it, unlike an API key's hash) and shown once, at creation or
+    rotation."""
 
     __tablename__ = "webhooks"
 
@@ -552,6 +553,10 @@ class Webhook(db.Model):
     min_score: Mapped[int | None] = mapped_column(Integer)  # a rating's score, 1-25
     categories: Mapped[list | None] = mapped_column(JSON)  # None: every category
     secret: Mapped[str] = mapped_column(String(64))  # whsec_<base64 of 32 bytes>
+    # The secrets rotations replaced, newest first, and until when deliveries are signed
+    # with them too (the rotation's overlap): service/webhooks/sending.py.
+    previous_secrets: Mapped[list | None] = mapped_column(JSON)
+    previous_secrets_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
