@@ -556,7 +556,7 @@ class Webhook(db.Model):
     # The secrets rotations replaced, newest first, and until when deliveries are signed
     # with them too (the rotation's overlap): service/webhooks/sending.py.
     previous_secrets: Mapped[list | None] = mapped_column(JSON)
-    previous_secrets_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previous_secrets_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -572,7 +572,9 @@ class WebhookDelivery(db.Model):
     __table_args__ = (Index("ix_webhook_deliveries_webhook_id_created_at", "webhook_id",
                             "created_at"),
                       Index("ix_webhook_deliveries_status_next_attempt_at", "status",
-                            "next_attempt_at"))
+                            "next_attempt_at"),
+                      Index("ix_webhook_deliveries_status_last_attempt_at", "status",
+                            "last_attempt_at"))  # the retention's sweep
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)  # webhook-id
     webhook_id: Mapped[str] = mapped_column(

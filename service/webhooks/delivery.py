@@ -32,6 +32,7 @@ from sqlalchemy import func, select, update
 from service.api import lock_row
 from service.extensions import db
 from service.models import Project, Webhook, WebhookDelivery, utcnow
+from service.webhooks import retention
 from service.webhooks.sending import Outcome, send, signing_secrets
 
 log = logging.getLogger("riskscan.webhooks")
@@ -62,7 +63,13 @@ def backoff_s(attempts: int, rng: random.Random | None = None) -> float:
 
 def attempt(delivery_id: str) -> Next:
     """Make the delivery's due attempt, if it is due and its project has a sender free;
-    returns what to run next."""
+    returns what to run next. Then the webhooks' upkeep, now and then (retention.py)."""
+    following = _attempt(delivery_id)
+    retention.now_and_then()
+    return following
+
+
+def _attempt(delivery_id: str) -> Next:
     now = utcnow()
     row = db.session.execute(
         select(WebhookDelivery.attempts, WebhookDelivery.status, WebhookDelivery.next_attempt_at,
