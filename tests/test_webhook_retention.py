@@ -5,7 +5,6 @@ clock is moved with time-machine, never waited on."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -16,7 +15,7 @@ from service.models import Webhook, WebhookDelivery
 from service.webhooks import retention
 from tests import webhooks
 from tests.projects import Team, scan_into
-from tests.webhooks import TWO_RISKS, create, deliveries_of, rows, settled
+from tests.webhooks import TWO_RISKS, create, deliveries_of, hear_the_service, rows, settled
 
 make_hooks_app, receiver = webhooks.make_hooks_app, webhooks.receiver
 
@@ -75,8 +74,7 @@ def test_an_upkeep_that_fails_changes_nothing_of_the_attempt_it_followed(
 
     monkeypatch.setattr(retention, "sweep", fails)
     app = make_hooks_app()
-    logger = logging.getLogger("riskscan")  # which does not propagate to caplog's
-    monkeypatch.setattr(logger, "handlers", [*logger.handlers, caplog.handler])
+    hear_the_service(caplog, monkeypatch)
     team = Team(app, app.test_client())
     webhook = create(team, f"{receiver.url}/hook", events=["risk.created"])
     scan_into(team.client, team.owner_h, team.id, "The vendor may slip.")

@@ -5,6 +5,7 @@ the fixtures by naming them (``hooks_app = webhooks.hooks_app``)."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 from datetime import datetime
 
@@ -81,6 +82,14 @@ def hooks(hooks_app):
 def receiver():
     with Receiver() as running:
         yield running
+
+
+def hear_the_service(caplog, monkeypatch) -> None:
+    """Let ``caplog`` hear the service's log: "riskscan" does not propagate to the root
+    logger, where caplog listens. Call it once the test's apps are made (making one sets
+    the service's handlers afresh)."""
+    logger = logging.getLogger("riskscan")
+    monkeypatch.setattr(logger, "handlers", [*logger.handlers, caplog.handler])
 
 
 def settled(app) -> None:
