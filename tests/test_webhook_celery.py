@@ -25,8 +25,7 @@ from service.webhooks import delivery
 from tests import webhooks
 from tests.projects import Team, scan_into
 from tests.real_parts import require_or_skip
-from tests.webhook_receiver import verify
-from tests.webhooks import create, rows
+from tests.webhooks import create, rows, verify
 
 make_hooks_app, receiver = webhooks.make_hooks_app, webhooks.receiver
 

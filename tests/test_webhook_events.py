@@ -11,8 +11,7 @@ import json
 from tests import webhooks
 from tests.projects import register_of, scan_into
 from tests.test_dismissals import BOILERPLATE, LICENCES, REWORDED, dismiss, dismissals_of
-from tests.webhook_receiver import verify
-from tests.webhooks import create, drain, settled
+from tests.webhooks import create, drain, settled, verify
 
 make_hooks_app, hooks_app, hooks = webhooks.make_hooks_app, webhooks.hooks_app, webhooks.hooks
 receiver = webhooks.receiver

@@ -17,8 +17,7 @@ import time_machine
 from tests import webhooks
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team, scan_into
-from tests.webhook_receiver import verify
-from tests.webhooks import at, audit_events, create, settled
+from tests.webhooks import at, audit_events, create, settled, verify
 
 hooks_app, hooks, receiver = webhooks.hooks_app, webhooks.hooks, webhooks.receiver
 make_hooks_app = webhooks.make_hooks_app

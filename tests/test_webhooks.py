@@ -22,7 +22,7 @@ from service.webhooks.delivery import backoff_s
 from tests import webhooks
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
-from tests.webhook_receiver import Receiver, verify
+from tests.webhook_receiver import Receiver
 from tests.webhooks import (
     TWO_RISKS,
     at,
@@ -32,6 +32,7 @@ from tests.webhooks import (
     drain,
     rows,
     settled,
+    verify,
 )
 
 hooks_app, hooks, receiver = webhooks.hooks_app, webhooks.hooks, webhooks.receiver

@@ -1,7 +1,5 @@
-"""A real HTTP receiver on loopback for the webhook tests, and the signature check a
-receiver of Riskscan's deliveries runs: the `standardwebhooks` package, the Standard
-Webhooks reference implementation, so that our signatures are checked by code that is not
-ours."""
+"""A real HTTP receiver on loopback for the webhook tests. What a receiver of Riskscan's
+deliveries checks of each is tests/webhooks.verify (the `standardwebhooks` package)."""
 
 from __future__ import annotations
 
@@ -19,19 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from standardwebhooks import Webhook, WebhookVerificationError
-
-
-def verify(secret: str, request: Received) -> bool:
-    """Whether ``standardwebhooks`` accepts ``request`` under ``secret``: one of the
-    space-separated signatures of its ``webhook-signature`` is the HMAC-SHA256 of
-    ``{id}.{timestamp}.{body}`` under the secret, and its timestamp is within five
-    minutes of now (the clock a test may move)."""
-    try:
-        Webhook(secret).verify(request.body, request.headers)
-    except WebhookVerificationError:
-        return False
-    return True
 
 
 def certificate(folder: Path, name: str) -> tuple[Path, Path]:

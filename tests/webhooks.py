@@ -1,6 +1,7 @@
 """What the webhook tests share: apps that may send to loopback, a real receiver there, the
-record of every socket a test's code connects to, and the routes' calls. A test module takes
-the fixtures by naming them (``hooks_app = webhooks.hooks_app``)."""
+signature check its deliveries pass, the record of every socket a test's code connects to,
+and the routes' calls. A test module takes the fixtures by naming them
+(``hooks_app = webhooks.hooks_app``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import select
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from service.extensions import db
 from service.jobs import queue
 from service.models import AuditEvent, WebhookDelivery
 from tests.projects import Team
 from tests.scanning import KeywordAnalyzer
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Received, Receiver
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 EVENTS = ["risk.created", "risk.reopened", "risk.status_changed", "risk.rated"]
@@ -32,6 +34,19 @@ def _audit(event, args):
 
 
 sys.addaudithook(_audit)
+
+
+def verify(secret: str, request: Received) -> bool:
+    """Whether ``standardwebhooks`` (the Standard Webhooks reference implementation, not
+    Riskscan's code) accepts ``request`` under ``secret``: one of the space-separated
+    signatures of its ``webhook-signature`` is the HMAC-SHA256 of ``{id}.{timestamp}.{body}``
+    under the secret, and its timestamp is within five minutes of now (the clock a test may
+    move)."""
+    try:
+        Webhook(secret).verify(request.body, request.headers)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 def reached(connections, host: str, port: int | None = None) -> list:
