@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import http.client
 import logging
-import secrets
 import socket
 import ssl
 import threading
@@ -31,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from secrets import token_bytes
 
 from service.webhooks.targets import Refused, Target, judge
 
@@ -43,16 +43,18 @@ log = logging.getLogger("riskscan.webhooks")
 
 
 def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+    return SECRET_PREFIX + base64.b64encode(token_bytes(32)).decode()
 
 
 def sign(secrets: Sequence[str], message_id: str, timestamp: int, body: str) -> str:
     """The ``webhook-signature`` header: a signature under each secret, space-separated."""
     signed = f"{message_id}.{timestamp}.{body}".encode()
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(base64.b64decode(secret.removeprefix(SECRET_PREFIX)),
-                                          signed, hashlib.sha256).digest()).decode()
-        for secret in secrets)
+
+    def signature(secret: str) -> str:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+        return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+    return " ".join(signature(secret) for secret in secrets)
 
 
 def signing_secrets(secret: str, previous: list | None, until: datetime | None,
