@@ -18,6 +18,7 @@ EVENTS = (
     "dismissal_deleted",
     "job_created", "job_cancelled",
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
+    "webhook_secret_rotated",
     "model_activated", "model_rolled_back", "model_shadow_started", "model_shadow_ended",
     "model_training_started",
     "settings_updated",

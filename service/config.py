@@ -205,6 +205,12 @@ class Settings:
     WEBHOOK_RETRY_HOURS: float = _setting(
         24.0, _float, "hours a webhook delivery is retried (exponential backoff with jitter) "
         "before it is given up")
+    WEBHOOK_DELIVERY_RETENTION_DAYS: int = _setting(
+        30, _int, "days a webhook delivery is kept after its last attempt once delivered or "
+        "failed; then it is deleted")
+    WEBHOOK_SECRET_OVERLAP_HOURS: float = _setting(
+        24.0, _float, "hours after a webhook's secret is rotated during which its deliveries "
+        "are signed with the secrets it replaced too (0: the new one only, at once)")
     LLM_BASE_URL: str = _setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
     LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
     LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
@@ -280,6 +286,8 @@ class Settings:
             "CELERY_VISIBILITY_TIMEOUT_S": self.CELERY_VISIBILITY_TIMEOUT_S >= 10,
             "WEBHOOK_TIMEOUT_S": 0 < self.WEBHOOK_TIMEOUT_S <= 60,
             "WEBHOOK_RETRY_HOURS": 0 <= self.WEBHOOK_RETRY_HOURS <= 24 * 7,
+            "WEBHOOK_SECRET_OVERLAP_HOURS": 0 <= self.WEBHOOK_SECRET_OVERLAP_HOURS <= 24 * 30,
+            "WEBHOOK_DELIVERY_RETENTION_DAYS": self.WEBHOOK_DELIVERY_RETENTION_DAYS >= 1,
             "LLM_BASE_URL": self.LLM_BASE_URL == ""
             or self.LLM_BASE_URL.startswith(("http://", "https://")),
             "LLM_MODEL": len(self.LLM_MODEL) <= 128,

@@ -19,7 +19,9 @@ from werkzeug.http import HTTP_STATUS_CODES
 from service.extensions import db, end_session, token_auth
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://riskscan.dev/problems/"
+# A problem's type is a reference to its entry on the install's own page (api_docs.py serves
+# it): resolved against the request's URL, it never names a domain the install does not own.
+PROBLEM_TYPE_BASE = "/docs/errors#"
 
 log = logging.getLogger("riskscan.errors")
 
@@ -36,12 +38,17 @@ class APIError(Exception):
         self.title = title
 
 
+def problem_slug(title: str) -> str:
+    """The fragment of a problem's type: its title in lower case, words joined by hyphens."""
+    return title.lower().replace(" ", "-").replace("'", "")
+
+
 def problem(status: int, detail: str | None = None, *, title: str | None = None,
             errors=None, headers=None, **extra):
     """Build a problem+json response."""
     title = title or HTTP_STATUS_CODES.get(status, "Error")
     body = {
-        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-").replace("'", ""),
+        "type": PROBLEM_TYPE_BASE + problem_slug(title),
         "title": title,
         "status": status,
         "detail": detail or title,

@@ -211,6 +211,7 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries"),
             ("POST", ("/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/"
                      "<delivery_id>/redeliver")),
+            ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/rotate-secret"),
             ("GET", "/api/v1/projects/<project_id>/dismissals"),
             ("DELETE", "/api/v1/projects/<project_id>/dismissals/<dismissal_id>")} <= routes
     for _, rule, _, _ in id_routes(app):
@@ -262,7 +263,8 @@ def test_api1_object_level_authorization_another_users_id_is_the_same_404_as_a_m
     job = client.get(f"/api/v1/jobs/{ids['job_id']}", headers=a_headers).get_json()
     assert job["status"] == "queued" and {d["status"] for d in job["documents"]} == {"queued"}
     hook = f"/api/v1/projects/{ids['project_id']}/webhooks/{ids['webhook_id']}"
-    assert client.get(hook, headers=a_headers).get_json()["active"] is True
+    shown = client.get(hook, headers=a_headers).get_json()
+    assert shown["active"] is True and shown["previous_secrets_until"] is None  # not rotated
     [delivery] = client.get(f"{hook}/deliveries", headers=a_headers).get_json()["items"]
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
     dismissals = client.get(f"/api/v1/projects/{ids['project_id']}/dismissals",

@@ -4,9 +4,12 @@ detail (and errors), from the API's own errors, Flask's 404/405 and unexpected e
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.http import HTTP_STATUS_CODES
 
 from service.db import User
 from service.extensions import db
@@ -25,7 +28,7 @@ def test_an_unknown_path_is_a_404_problem(client, path):
     response = client.get(path)
 
     body = assert_problem(response, 404)
-    assert body["type"] == "https://riskscan.dev/problems/not-found"
+    assert body["type"] == "/docs/errors#not-found"
     assert body["title"] == "Not Found"
     assert "<html" not in response.get_data(as_text=True).lower()
 
@@ -95,7 +98,7 @@ def test_malformed_json_is_the_same_400_on_every_json_endpoint(client, accounts,
 
     body = assert_problem(response, 400)
     assert body["detail"] == "The request body is not valid JSON."
-    assert body["type"] == "https://riskscan.dev/problems/bad-request"
+    assert body["type"] == "/docs/errors#bad-request"
 
 
 @pytest.mark.parametrize(("method", "path"),
@@ -134,7 +137,7 @@ def test_a_422_names_every_bad_field(client):
     response = client.post(REGISTER, json={"email": "nope", "password": "short"})
 
     body = assert_problem(response, 422, "email", "password")
-    assert body["type"] == "https://riskscan.dev/problems/unprocessable-entity"
+    assert body["type"] == "/docs/errors#unprocessable-entity"
     assert all(isinstance(messages, list) and messages for messages in body["errors"].values())
 
 
@@ -144,9 +147,9 @@ def test_401_and_403_are_problems(client, accounts):
     unauthorized = client.get("/api/v1/users")
     forbidden = client.get("/api/v1/users", headers=headers)
 
-    assert assert_problem(unauthorized, 401)["type"] == "https://riskscan.dev/problems/unauthorized"
+    assert assert_problem(unauthorized, 401)["type"] == "/docs/errors#unauthorized"
     assert unauthorized.headers["WWW-Authenticate"].startswith("Bearer")
-    assert assert_problem(forbidden, 403)["type"] == "https://riskscan.dev/problems/forbidden"
+    assert assert_problem(forbidden, 403)["type"] == "/docs/errors#forbidden"
 
 
 def test_every_problem_carries_the_request_id(client):
@@ -254,7 +257,8 @@ LONE_SURROGATE = {"_schema": [("A string holds a lone surrogate (\\ud800-\\udfff
                                "not Unicode text.")]}
 # Routes under /api/ that take no JSON body at all (multipart only).
 # Multipart (jobs.new), or no body at all: an action on the resource its path names.
-NOT_JSON = {"jobs.new", "webhooks.redeliver", "models.activate", "models.rollback"}
+NOT_JSON = {"jobs.new", "webhooks.redeliver", "webhooks.rotate_secret", "models.activate",
+            "models.rollback"}
 
 
 def json_routes(app):
@@ -342,3 +346,33 @@ def test_a_surrogate_pair_is_text(client, accounts):
 
     assert response.status_code == 201
     assert response.get_json()["name"] == "Launch \U0001f680"
+
+
+def test_a_problems_type_is_an_entry_of_the_services_own_error_page(client):
+    """The type is a reference to /docs/errors on the install that answered, not a domain
+    an on-prem install does not own: resolved against the request's URL, it names an entry
+    of that page, which says what the problem means."""
+    body = assert_problem(client.get("/api/v1/nothing-here"), 404)
+    resolved = urljoin("https://riskscan.internal.example/api/v1/nothing-here", body["type"])
+    assert resolved == "https://riskscan.internal.example/docs/errors#not-found"
+    page = client.get("/docs/errors")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert '<tr id="not-found">' in text and "https://" not in text
+
+
+def slug(title: str) -> str:
+    return title.lower().replace(" ", "-").replace("'", "")
+
+
+def test_every_problem_type_the_service_can_mint_has_an_entry(client):
+    """Every HTTP status's own type, and each title the service gives a problem of its own
+    (``title = "…"`` in service/), has its entry on /docs/errors."""
+    text = client.get("/docs/errors").get_data(as_text=True)
+    service = Path(__file__).resolve().parent.parent / "service"
+    own = {title for path in service.rglob("*.py")
+           for title in re.findall(r'\btitle ?= ?"([^"]+)"', path.read_text(encoding="utf-8"))}
+    assert {"Model refused", "LLM timed out", "Service Unavailable"} <= own
+    phrases = {phrase for status, phrase in HTTP_STATUS_CODES.items() if status >= 400}
+    missing = [title for title in sorted(own | phrases) if f'<tr id="{slug(title)}">' not in text]
+    assert missing == []

@@ -195,4 +195,41 @@ def test_the_report_dates_migration_dates_every_scan_by_its_upload_day(unmigrate
         db.session.commit()
         downgrade(revision="a7c3e91f5b42")
         assert counts() == (1,) * len(rows)
+
+
+def test_the_webhook_rotation_migration_keeps_every_webhook_and_delivery_up_and_down(
+        unmigrated_app):
+    """Dropping the rotation's columns rebuilds webhooks on SQLite: with foreign keys on,
+    the old table's drop would cascade to its deliveries."""
+    from sqlalchemy import text
+
+    def kept():
+        rows = (db.session.execute(text("SELECT id, secret FROM webhooks")).all(),
+                db.session.execute(text("SELECT id, webhook_id FROM webhook_deliveries")).all())
+        db.session.commit()  # MariaDB: an open read holds the metadata lock ALTER waits on
+        return rows
+
+    with unmigrated_app.app_context():
+        upgrade(revision="e8a1c5d3f207")
+        at = "'2026-01-01 00:00:00'"
+        for statement in (
+                ("INSERT INTO projects (id, name, created_at, updated_at, register_version) "
+                 f"VALUES ('p', 'P', {at}, {at}, 0)"),
+                ("INSERT INTO webhooks (id, project_id, url, events, secret, active, "
+                 "created_at, updated_at) VALUES ('w', 'p', 'https://example.com/', '[]', "
+                 f"'whsec_s', 1, {at}, {at})"),
+                ("INSERT INTO webhook_deliveries (id, webhook_id, event, body, status, "
+                 "attempts, created_at, retry_until) VALUES ('d', 'w', 'risk.created', '{}', "
+                 f"'delivered', 1, {at}, {at})")):
+            db.session.execute(text(statement))
+        db.session.commit()
+        before = kept()
+        assert before == ([("w", "whsec_s")], [("d", "w")])
+        upgrade(revision="c4f1a7e9d2b6")
+        db.session.execute(text("UPDATE webhooks SET previous_secrets = '[\"whsec_o\"]', "
+                                f"previous_secrets_until = {at}"))
+        db.session.commit()
+        assert kept() == before
+        downgrade(revision="e8a1c5d3f207")
+        assert kept() == before
         db.session.remove()

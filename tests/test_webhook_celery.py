@@ -25,7 +25,7 @@ from service.webhooks import delivery
 from tests import webhooks
 from tests.projects import Team, scan_into
 from tests.real_parts import require_or_skip
-from tests.webhooks import create, rows
+from tests.webhooks import create, rows, verify
 
 make_hooks_app, receiver = webhooks.make_hooks_app, webhooks.receiver
 
@@ -123,6 +123,7 @@ def test_a_scan_reaches_the_receiver_through_a_worker_and_a_500_is_sent_again(
         "delivered", 2, 204, None, None)
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == row.id
     assert first.body == second.body == row.body.encode()
+    assert verify(webhook["secret"], second)
     # Two tasks through the broker: the first at once, the retry with its countdown, run
     # no earlier than its ETA.
     [(_, at_once), (_, eta)] = ledger.published

@@ -25,7 +25,15 @@ from testkit.webhook_receiver import Receiver, certificate
 from tests import webhooks
 from tests.helpers import assert_problem
 from tests.projects import Team, scan_into
-from tests.webhooks import TWO_RISKS, at, create, deliveries_of, rows, settled
+from tests.webhooks import (
+    TWO_RISKS,
+    at,
+    create,
+    deliveries_of,
+    hear_the_service,
+    rows,
+    settled,
+)
 
 make_hooks_app, hooks_app, hooks = webhooks.make_hooks_app, webhooks.hooks_app, webhooks.hooks
 receiver = webhooks.receiver
@@ -119,12 +127,13 @@ def test_one_projects_slow_receivers_never_hold_every_sender(make_hooks_app, rec
         ("delivered", 1)]
 
 
-def test_a_burst_of_one_projects_deliveries_arrives_whole_two_at_a_time(make_hooks_app,
-                                                                        receiver, caplog):
+def test_a_burst_of_one_projects_deliveries_arrives_whole_two_at_a_time(
+        make_hooks_app, receiver, caplog, monkeypatch):
     """Twenty deliveries of one scan: each arrives once, never more than two at a time,
     those deferred handed on as attempts end; none fails on our side (on MariaDB the
     claims, under the project's lock, and the settles beside them never deadlock)."""
     app = make_hooks_app()
+    hear_the_service(caplog, monkeypatch)
     team = Team(app, app.test_client())
     hooks = [create(team, f"{receiver.url}/{n}", events=["risk.created"]) for n in range(10)]
     scan_into(team.client, team.owner_h, team.id, TWO_RISKS)

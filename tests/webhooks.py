@@ -1,20 +1,23 @@
 """What the webhook tests share: apps that may send to loopback, a real receiver there, the
-record of every socket a test's code connects to, and the routes' calls. A test module takes
-the fixtures by naming them (``hooks_app = webhooks.hooks_app``)."""
+signature check its deliveries pass, the record of every socket a test's code connects to,
+and the routes' calls. A test module takes the fixtures by naming them
+(``hooks_app = webhooks.hooks_app``)."""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 from datetime import datetime
 
 import pytest
 from sqlalchemy import select
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from service.db import AuditEvent, WebhookDelivery
 from service.extensions import db
 from service.jobs import queue
-from testkit.webhook_receiver import Receiver
+from testkit.webhook_receiver import Received, Receiver
 from tests.projects import Team
 from tests.scanning import KeywordAnalyzer
 
@@ -31,6 +34,19 @@ def _audit(event, args):
 
 
 sys.addaudithook(_audit)
+
+
+def verify(secret: str, request: Received) -> bool:
+    """Whether ``standardwebhooks`` (the Standard Webhooks reference implementation, not
+    Riskscan's code) accepts ``request`` under ``secret``: one of the space-separated
+    signatures of its ``webhook-signature`` is the HMAC-SHA256 of ``{id}.{timestamp}.{body}``
+    under the secret, and its timestamp is within five minutes of now (the clock a test may
+    move)."""
+    try:
+        Webhook(secret).verify(request.body, request.headers)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 def reached(connections, host: str, port: int | None = None) -> list:
@@ -81,6 +97,14 @@ def hooks(hooks_app):
 def receiver():
     with Receiver() as running:
         yield running
+
+
+def hear_the_service(caplog, monkeypatch) -> None:
+    """Let ``caplog`` hear the service's log: "riskscan" does not propagate to the root
+    logger, where caplog listens. Call it once the test's apps are made (making one sets
+    the service's handlers afresh)."""
+    logger = logging.getLogger("riskscan")
+    monkeypatch.setattr(logger, "handlers", [*logger.handlers, caplog.handler])
 
 
 def settled(app) -> None:

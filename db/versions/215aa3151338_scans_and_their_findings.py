@@ -5,11 +5,10 @@ Revises: 25e163635219
 Create Date: 2026-11-22 08:20:21.757155
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '215aa3151338'

@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-22 08:17:05.409623
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '25e163635219'

@@ -8,12 +8,11 @@ Jobs (several documents sent at once) and their documents; a scan made for a job
 names it (scans.job_document_id, unique: one scan per document however often its task
 runs). Idempotency keys keep a POST's first answer per user for retries.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '4cc0dacb2259'

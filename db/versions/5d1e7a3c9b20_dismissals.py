@@ -8,11 +8,10 @@ What a project's members said is not a risk (a finding corrected to `none`), and
 findings each dismissal keeps out of the register, with their embeddings (to put them back
 when the dismissal is deleted). Two new tables: nothing existing changes.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '5d1e7a3c9b20'

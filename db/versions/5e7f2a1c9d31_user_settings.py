@@ -7,11 +7,10 @@ Create Date: 2026-11-26 02:50:00
 Each user's defaults for what a scan request leaves out: min_score, a project to scan
 into, force_llm. One row per user, none until the user saves some.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '5e7f2a1c9d31'

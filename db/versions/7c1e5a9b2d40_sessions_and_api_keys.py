@@ -8,11 +8,10 @@ Logins become sessions (auth_sessions) that their tokens name, so that logout en
 token of the session and a refresh chain has an absolute end; refresh tokens issued before
 keep working once, their next refresh starts a session. Personal API keys (api_keys).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '7c1e5a9b2d40'

@@ -7,11 +7,10 @@ Create Date: 2026-11-26 02:45:00
 The one row that says which model every process serves (the active version, those rollback
 returns to, a generation each change bumps) and the shadow candidate's columns.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '9d2f6b1c4e70'

@@ -7,11 +7,10 @@ Create Date: 2026-11-26 02:45:00
 A project's webhooks (URL, events, rule, signing secret) and one row per event sent to one
 of them: its signed body and how its attempts went (service/webhooks/).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = '9e4b7c2a1f30'

@@ -7,9 +7,8 @@ Create Date: 2026-11-26 02:50:00
 A register entry's likelihood and impact, 1–5 each, null until someone rates it; the score
 (their product) is computed where it is read (service/rating.py), never stored.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '9e4c2a7b1d05'

@@ -7,11 +7,10 @@ Create Date: 2026-11-26 06:00:00
 A candidate model's shadow trials and what it read of each sampled scan beside the active
 model (service/shadow.py). Two new tables: nothing existing changes.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = 'a7c3e91f5b42'

@@ -8,11 +8,10 @@ Projects with their members, and the risk register: one entry per distinct risk 
 project, its embedding (register_vectors), and each finding's place in it (register_links,
 with the embedding it was matched by). Scans gain their project; existing scans have none.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = 'b6ced9db2355'

@@ -11,10 +11,9 @@ into it; NULL for the scans before); a finding says whether a person added it
 (jobs.include_possible, jobs.possible_floor). Existing rows are the model's findings, not
 possible, and jobs that did not ask.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
-
 
 # revision identifiers, used by Alembic.
 revision = 'c4d8e2f1a7b3'

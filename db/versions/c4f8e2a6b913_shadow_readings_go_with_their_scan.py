@@ -10,7 +10,6 @@ readings of scans deleted before are deleted here, so that the key holds for eve
 """
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = 'c4f8e2a6b913'
 down_revision = 'a7c3e91f5b42'

@@ -5,11 +5,10 @@ Revises: 215aa3151338
 Create Date: 2026-11-22 08:26:52.891707
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = 'd3ba69a86e6b'

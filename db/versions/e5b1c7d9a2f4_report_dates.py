@@ -10,9 +10,8 @@ reports by it. Scans stored before were reported on the day they were uploaded (
 register's dates (links' seen_at, entries' first and last seen) become those days at
 midnight, which a downgrade leaves as they are (the upload times are not kept).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'e5b1c7d9a2f4'

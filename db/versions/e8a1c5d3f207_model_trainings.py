@@ -7,11 +7,10 @@ Create Date: 2026-11-27 09:00:00
 A new model version fine-tuned from the deployment's corrections (service/serving/
 trainings.py): one row a training. A new table: nothing existing changes.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = 'e8a1c5d3f207'

@@ -10,11 +10,10 @@ vector a finding counts in; register_vectors.stated: the rows a person typed), a
 merged ids that answer a redirect (register_merges). Existing entries have one wording,
 every finding in it, and none was added by hand.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import service.db
-
 
 # revision identifiers, used by Alembic.
 revision = 'f2a8d4c6b1e3'

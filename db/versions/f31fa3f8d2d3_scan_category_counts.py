@@ -9,9 +9,8 @@ scans does not count findings on every read. Existing scans are counted here, as
 Scan.counts() counts them: corrections applied, none left out, categories in the order of
 their first finding.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'f31fa3f8d2d3'

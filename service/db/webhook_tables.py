@@ -27,7 +27,8 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed")
 class Webhook(db.Model):
     """A project's receiver of register events (service/webhooks/): its URL, the events and
     the rule it wants, and the secret its deliveries are signed with. The secret is kept as
-    it is (signing needs it, unlike an API key's hash) and shown once, at creation."""
+    it is (signing needs it, unlike an API key's hash) and shown once, at creation or
+    rotation."""
 
     __tablename__ = "webhooks"
 
@@ -39,6 +40,10 @@ class Webhook(db.Model):
     min_score: Mapped[int | None] = mapped_column(Integer)  # a rating's score, 1-25
     categories: Mapped[list | None] = mapped_column(JSON)  # None: every category
     secret: Mapped[str] = mapped_column(String(64))  # whsec_<base64 of 32 bytes>
+    # The secrets rotations replaced, newest first, and until when deliveries are signed
+    # with them too (the rotation's overlap): service/webhooks/sending.py.
+    previous_secrets: Mapped[list | None] = mapped_column(JSON)
+    previous_secrets_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -54,7 +59,9 @@ class WebhookDelivery(db.Model):
     __table_args__ = (Index("ix_webhook_deliveries_webhook_id_created_at", "webhook_id",
                             "created_at"),
                       Index("ix_webhook_deliveries_status_next_attempt_at", "status",
-                            "next_attempt_at"))
+                            "next_attempt_at"),
+                      Index("ix_webhook_deliveries_status_last_attempt_at", "status",
+                            "last_attempt_at"))  # the retention's sweep
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)  # webhook-id
     webhook_id: Mapped[str] = mapped_column(

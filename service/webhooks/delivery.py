@@ -32,7 +32,8 @@ from sqlalchemy import func, select, update
 from service.api import lock_row
 from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.extensions import db
-from service.webhooks.sending import Outcome, send
+from service.webhooks import retention
+from service.webhooks.sending import Outcome, send, signing_secrets
 
 log = logging.getLogger("riskscan.webhooks")
 
@@ -62,12 +63,19 @@ def backoff_s(attempts: int, rng: random.Random | None = None) -> float:
 
 def attempt(delivery_id: str) -> Next:
     """Make the delivery's due attempt, if it is due and its project has a sender free;
-    returns what to run next."""
+    returns what to run next. Then the webhooks' upkeep, now and then (retention.py)."""
+    following = _attempt(delivery_id)
+    retention.now_and_then()
+    return following
+
+
+def _attempt(delivery_id: str) -> Next:
     now = utcnow()
     row = db.session.execute(
         select(WebhookDelivery.attempts, WebhookDelivery.status, WebhookDelivery.next_attempt_at,
                WebhookDelivery.retry_until, WebhookDelivery.body, Webhook.url, Webhook.secret,
-               Webhook.active, Webhook.project_id)
+               Webhook.previous_secrets, Webhook.previous_secrets_until, Webhook.active,
+               Webhook.project_id)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
         .where(WebhookDelivery.id == delivery_id)).first()
     if row is None or row.status != "pending" or row.next_attempt_at > now:
@@ -93,7 +101,8 @@ def attempt(delivery_id: str) -> Next:
         _settle(delivery_id, attempts, status="failed", response_status=None,
                 duration_ms=None, error="The webhook is inactive.", next_attempt_at=None)
         return Next()
-    outcome = _send(delivery_id, row, settings)
+    outcome = _send(delivery_id, row, settings, signing_secrets(
+        row.secret, row.previous_secrets, row.previous_secrets_until, now))
     wait = None if outcome.delivered else backoff_s(attempts)
     retry_at = utcnow() + timedelta(seconds=wait) if wait is not None else None
     if retry_at is not None and retry_at > row.retry_until:
@@ -108,12 +117,12 @@ def attempt(delivery_id: str) -> Next:
     return Next(wait, _made_room(row.project_id))
 
 
-def _send(delivery_id: str, row, settings) -> Outcome:
+def _send(delivery_id: str, row, settings, secrets: list[str]) -> Outcome:
     """sending.send, with whatever else fails on our side (a damaged secret, a bug)
     recorded as the attempt's failure: the delivery settles, and the log has the rest."""
     started = time.perf_counter()
     try:
-        return send(row.url, secret=row.secret, message_id=delivery_id, body=row.body,
+        return send(row.url, secrets=secrets, message_id=delivery_id, body=row.body,
                     allowed=settings.WEBHOOK_ALLOWED_NETWORKS,
                     timeout_s=settings.WEBHOOK_TIMEOUT_S)
     except Exception as failed:

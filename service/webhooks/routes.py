@@ -20,6 +20,7 @@ from service.api import (
     count_under_lock,
     get_or_404,
     json_body,
+    lock_row,
     not_found,
     paginate,
     query,
@@ -39,7 +40,7 @@ from service.webhooks.schemas import (
     WebhookSchema,
     WebhookUpdateSchema,
 )
-from service.webhooks.sending import new_secret
+from service.webhooks.sending import new_secret, rotated
 from service.webhooks.targets import Refused, judge
 
 webhooks = Blueprint("webhooks", __name__)
@@ -141,6 +142,32 @@ def update(args, project_id, webhook_id):
         setattr(webhook, name, value)
     audit.record("webhook_updated", actor_id=caller.id, target_id=webhook.id,
                  project_id=project.id, fields=sorted(args))
+    db.session.commit()
+    return webhook
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>/rotate-secret", methods=["POST"])
+@api_key_scope("projects:write")
+@authenticate(token_auth)
+@response(WebhookCreatedSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project or webhook"})
+def rotate_secret(project_id, webhook_id):
+    """A new signing secret, in this answer only; until previous_secrets_until, deliveries
+    are signed with the secrets it replaced too (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    lock_row(Webhook, webhook.id)  # a rotation racing this one reads what this one wrote
+    db.session.refresh(webhook, with_for_update=True)
+    overlap = timedelta(hours=current_app.config["SETTINGS"].WEBHOOK_SECRET_OVERLAP_HOURS)
+    webhook.secret, webhook.previous_secrets, webhook.previous_secrets_until = rotated(
+        webhook.secret, webhook.previous_secrets, webhook.previous_secrets_until, utcnow(),
+        overlap)
+    until = webhook.previous_secrets_until
+    audit.record("webhook_secret_rotated", actor_id=caller.id, target_id=webhook.id,
+                 project_id=project.id,
+                 previous_secrets_until=until.isoformat() if until is not None else None)
     db.session.commit()
     return webhook
 

@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate
 
 from service.analysis.labels import RISK_LABELS
 from service.api import PageArgs, StrictBoolean, page_of
-from service.db import DELIVERY_STATUSES, WEBHOOK_EVENTS
+from service.db import DELIVERY_STATUSES, WEBHOOK_EVENTS, utcnow
 from service.extensions import ma
 from service.webhooks.targets import MAX_URL
 
@@ -14,6 +14,12 @@ from service.webhooks.targets import MAX_URL
 def _distinct(values: list) -> None:
     if len(set(values)) != len(values):
         raise ValidationError("Each at most once.")
+
+
+def _overlap_until(webhook) -> str | None:
+    """The end of the rotation's overlap, while it lasts."""
+    until = webhook.previous_secrets_until
+    return until.isoformat() if until is not None and until > utcnow() else None
 
 
 class WebhookSchema(ma.Schema):
@@ -25,6 +31,10 @@ class WebhookSchema(ma.Schema):
     categories = fields.List(fields.String(), allow_none=True, metadata={
         "description": "only risks of these categories (null: every one)"})
     active = fields.Boolean()
+    previous_secrets_until = fields.Function(_overlap_until, metadata={
+        "type": "string", "format": "date-time", "nullable": True,
+        "description": "after a rotation: until when deliveries are signed with the "
+                       "secrets it replaced too (null: with the current one only)"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -32,7 +42,7 @@ class WebhookSchema(ma.Schema):
 class WebhookCreatedSchema(WebhookSchema):
     secret = fields.String(metadata={
         "description": "whsec_…: verify each delivery's webhook-signature with it; shown "
-                       "only now"})
+                       "only now (at creation, or rotation)"})
 
 
 def _url(**required) -> fields.Url:

@@ -3,7 +3,9 @@
 Headers ``webhook-id`` (the delivery's id, the same on every attempt: receivers drop
 repeats by it), ``webhook-timestamp`` (this attempt's, in seconds: receivers refuse old
 ones) and ``webhook-signature`` (``v1,`` and the base64 HMAC-SHA256 of
-``{id}.{timestamp}.{body}`` under the secret's bytes, the base64 after ``whsec_``).
+``{id}.{timestamp}.{body}`` under the secret's bytes, the base64 after ``whsec_``). After a
+rotation, for its overlap, the header holds one such signature per secret, space-separated
+as the specification allows: a receiver holding any of them verifies (``signing_secrets``).
 
 The connection goes to the address targets.judge approved, named by its host (IDNA) for
 the Host header and TLS's server name, no redirect followed (a 3xx is a failed attempt),
@@ -21,16 +23,19 @@ import hashlib
 import hmac
 import http.client
 import logging
-import secrets
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from secrets import token_bytes
 
 from service.webhooks.targets import Refused, Target, judge
 
 SECRET_PREFIX = "whsec_"
+MAX_PREVIOUS_SECRETS = 3  # a rotation's overlap signs with at most these many old secrets
 MAX_ANSWER_BYTES = 64 * 1024
 USER_AGENT = "Riskscan-Webhooks/1"
 
@@ -38,13 +43,37 @@ log = logging.getLogger("riskscan.webhooks")
 
 
 def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+    return SECRET_PREFIX + base64.b64encode(token_bytes(32)).decode()
 
 
-def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    digest = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+def sign(secrets: Sequence[str], message_id: str, timestamp: int, body: str) -> str:
+    """The ``webhook-signature`` header: a signature under each secret, space-separated."""
+    signed = f"{message_id}.{timestamp}.{body}".encode()
+
+    def signature(secret: str) -> str:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+        return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+    return " ".join(signature(secret) for secret in secrets)
+
+
+def signing_secrets(secret: str, previous: list | None, until: datetime | None,
+                    now: datetime) -> list[str]:
+    """The secrets a delivery is signed with now: the webhook's, and the ones rotations
+    replaced (``previous``) until their overlap ends."""
+    return [secret, *(previous or ())] if until is not None and now < until else [secret]
+
+
+def rotated(secret: str, previous: list | None, until: datetime | None, now: datetime,
+            overlap: timedelta) -> tuple[str, list | None, datetime | None]:
+    """A rotation: a new secret, and what signs beside it for ``overlap`` from ``now``: the
+    secret it replaces and those still in their overlap, the newest MAX_PREVIOUS_SECRETS
+    (a rotation retried, or raced, loses none that a receiver may hold). The overlap of the
+    earlier ones is extended with it."""
+    if overlap <= timedelta(0):
+        return new_secret(), None, None
+    kept = signing_secrets(secret, previous, until, now)[:MAX_PREVIOUS_SECRETS]
+    return new_secret(), kept, now + overlap
 
 
 @dataclass(frozen=True)
@@ -105,10 +134,11 @@ class Deadline:
             return self._passed
 
 
-def send(url: str, *, secret: str, message_id: str, body: str, allowed: tuple,
+def send(url: str, *, secrets: Sequence[str], message_id: str, body: str, allowed: tuple,
          timeout_s: float) -> Outcome:
-    """POST ``body`` to ``url``; a 2xx answer within ``timeout_s`` is delivered, anything
-    else a failure. What fails on our side (neither the network nor the receiver) raises."""
+    """POST ``body`` to ``url``, signed with each of ``secrets``; a 2xx answer within
+    ``timeout_s`` is delivered, anything else a failure. What fails on our side (neither
+    the network nor the receiver) raises."""
     started = time.perf_counter()
 
     def outcome(status: int | None, error: str | None) -> Outcome:
@@ -123,7 +153,7 @@ def send(url: str, *, secret: str, message_id: str, body: str, allowed: tuple,
         headers = {"Host": target.host_header, "Content-Type": "application/json",
                    "User-Agent": USER_AGENT, "webhook-id": message_id,
                    "webhook-timestamp": str(timestamp),
-                   "webhook-signature": sign(secret, message_id, timestamp, body)}
+                   "webhook-signature": sign(secrets, message_id, timestamp, body)}
         status = _post(target, headers, body.encode(), deadline)
     except Refused as refusal:
         refused = refusal
