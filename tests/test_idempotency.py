@@ -394,3 +394,23 @@ def test_the_spec_describes_the_header_on_both_operations(client):
         assert "Idempotency-Key" in operation["description"]
         assert "409" in operation["responses"]
     assert "Idempotency-Key" not in paths[SCANS]["get"].get("description", "")
+
+
+def test_a_deleted_scan_leaves_no_kept_answer_quoting_it(keyword_app, client, alice):
+    """A kept answer quotes the scan's findings: deleting the scan deletes it too
+    (docs/security.md), so a retry after the delete is a new request, not the old text."""
+    _, headers = alice
+    key = new_key()
+    first = client.post(SCANS, json={"text": TEXT}, headers=keyed(headers, key))
+    assert first.status_code == 201
+    other = client.post(SCANS, json={"text": OTHER_TEXT}, headers=keyed(headers, new_key()))
+    assert other.status_code == 201
+    assert count_rows(keyword_app, IdempotencyKey) == 2
+    assert client.delete(f"{SCANS}/{first.get_json()['scan_id']}",
+                         headers=headers).status_code == 204
+    with keyword_app.app_context():
+        kept = db.session.scalars(select(IdempotencyKey)).all()
+        assert len(kept) == 1 and other.get_json()["scan_id"].encode() in kept[0].body
+    again = client.post(SCANS, json={"text": TEXT}, headers=keyed(headers, key))
+    assert again.status_code == 201
+    assert again.get_json()["scan_id"] != first.get_json()["scan_id"]

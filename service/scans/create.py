@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
+from sqlalchemy import delete, func
 
 from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
 from service.api import not_found
 from service.auth.tokens import Caller
-from service.db import LLMCallLog, Scan, ScanFinding, User, today
+from service.db import IdempotencyKey, LLMCallLog, Scan, ScanFinding, User, today
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
@@ -180,6 +181,10 @@ def delete_scan(scan: Scan) -> None:
     folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
     if scan.project_id is not None:
         register.remove_findings([finding.id for finding in scan.findings])
+    # A kept Idempotency-Key answer quotes the scan's findings: it goes with the scan.
+    db.session.execute(delete(IdempotencyKey).where(
+        IdempotencyKey.user_id == scan.user_id,
+        func.instr(IdempotencyKey.body, scan.id.encode()) > 0))
     db.session.delete(scan)
     db.session.commit()
     if folder is not None:
