@@ -154,6 +154,34 @@ class StrictFloat(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+FORM_TRUE, FORM_FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def form_boolean(form: Mapping[str, str], name: str) -> bool:
+    """A multipart form's boolean field as a browser or curl sends it; 422 naming it else."""
+    value = form[name].strip().lower()
+    if value not in FORM_TRUE + FORM_FALSE:
+        raise APIError(422, f"{name} must be true or false.",
+                       errors={name: ["Not a valid boolean."]})
+    return value in FORM_TRUE
+
+
+def form_fraction(form: Mapping[str, str], name: str) -> float | None:
+    """A multipart form's number from 0 to 1 (a score); None when left blank; 422 naming
+    it for anything else, NaN included."""
+    raw = form[name].strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:  # NaN too
+        raise APIError(422, f"{name} must be a number from 0 to 1.",
+                       errors={name: ["Must be a number from 0 to 1."]})
+    return value
+
+
 class PageArgs(ma.Schema):
     # Bounded, so that the offset (page - 1) * per_page fits the database's integers: an
     # unbounded page was a 500 (OverflowError on SQLite, found by schemathesis).

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from service.analysis.base import Finding
-from service.errors import APIError
+from service.api import form_boolean, form_fraction
 
 FIELDS = ("include_possible", "possible_floor")
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 
 def form_fields(form: Mapping[str, str]) -> dict:
@@ -24,20 +23,9 @@ def form_fields(form: Mapping[str, str]) -> dict:
     (a scan's, a job's): 422 for what is not a boolean or a number from 0 to 1."""
     given = {}
     if "include_possible" in form:
-        value = form["include_possible"].strip().lower()
-        if value not in _TRUE + _FALSE:
-            raise APIError(422, "include_possible must be true or false.",
-                           errors={"include_possible": ["Not a valid boolean."]})
-        given["include_possible"] = value in _TRUE
-    raw = form.get("possible_floor", "").strip()
-    if raw:
-        try:
-            floor = float(raw)
-        except ValueError:
-            floor = -1.0
-        if not 0 <= floor <= 1:  # NaN too
-            raise APIError(422, "possible_floor must be a number from 0 to 1.",
-                           errors={"possible_floor": ["Must be a number from 0 to 1."]})
+        given["include_possible"] = form_boolean(form, "include_possible")
+    floor = form_fraction(form, "possible_floor") if "possible_floor" in form else None
+    if floor is not None:
         given["possible_floor"] = floor  # read only with include_possible, as in JSON
     return given
 

@@ -6,7 +6,15 @@ from apifairy import authenticate, other_responses, response
 from flask import Blueprint, request, send_file, url_for
 from marshmallow import ValidationError as SchemaError
 
-from service.api import PageArgs, json_body, not_found, query, request_json
+from service.api import (
+    PageArgs,
+    form_boolean,
+    form_fraction,
+    json_body,
+    not_found,
+    query,
+    request_json,
+)
 from service.auth.scopes import api_key_scope, require_scope
 from service.db import Scan, utcnow
 from service.errors import APIError
@@ -64,25 +72,17 @@ def scan_request() -> tuple[str | None, Upload | None, dict]:
         upload = Upload(filename=safe_display_name(file.filename) or "upload", data=file.read())
     options = {}
     if "force_llm" in request.form:
-        options["force_llm"] = _form_force_llm()
+        options["force_llm"] = form_boolean(request.form, "force_llm")
     if upload is None and request.form.get("text") is None:
         raise APIError(422, "Send a file or a text field.",
                        errors={"file": ["Missing file or text."]})
     if "min_score" in request.form:
-        options["min_score"] = _form_min_score()
+        options["min_score"] = form_fraction(request.form, "min_score")
     if "project_id" in request.form:
         options["project_id"] = _form_project_id()
     if "reported_on" in request.form:
         options["reported_on"] = report_dates.from_form(request.form["reported_on"])
     return request.form.get("text"), upload, options | possible.form_fields(request.form)
-
-
-def _form_force_llm() -> bool:
-    force = request.form["force_llm"].strip().lower()
-    if force not in ("true", "false", "1", "0", "yes", "no", "on", "off", ""):
-        raise APIError(422, "force_llm must be true or false.",
-                       errors={"force_llm": ["Not a valid boolean."]})
-    return force in ("true", "1", "yes", "on")
 
 
 def _form_project_id() -> str | None:
@@ -91,20 +91,6 @@ def _form_project_id() -> str | None:
         raise APIError(422, "project_id is not a project's id.",
                        errors={"project_id": ["Longer than a project's id."]})
     return value or None
-
-
-def _form_min_score() -> float | None:
-    raw = request.form["min_score"].strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:  # NaN too
-        raise APIError(422, "min_score must be a number from 0 to 1.",
-                       errors={"min_score": ["Must be a number from 0 to 1."]})
-    return value
 
 
 def readable_scan(scan_id: str) -> Scan:
