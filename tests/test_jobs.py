@@ -113,7 +113,7 @@ def celery_worker(redis_url):  # noqa: F811  (the fixture imported above)
     ledger = Ledger(redis_url)
     signals.after_task_publish.connect(ledger.published, weak=False)
     signals.task_postrun.connect(ledger.finished, weak=False)
-    queue.celery.conf.update(broker_url=redis_url)  # what configure_celery sets
+    queue.use_broker(redis_url, 3600)  # what configure_celery sets
     try:
         with start_worker(queue.celery, pool="solo", concurrency=1, queues=[queue.QUEUE],
                           perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
@@ -950,6 +950,20 @@ def test_a_broker_that_cannot_be_reached_keeps_nothing(make_app, monkeypatch):
     jobs = Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs"
     assert not jobs.exists() or list(jobs.iterdir()) == []
     assert client.get("/api/v1/jobs", headers=headers).get_json()["total"] == 0
+
+
+def test_a_new_broker_is_where_the_next_task_goes(monkeypatch):
+    """An app pointed at another broker stops sending to the one it had (Celery keeps the
+    pool of the first; CI once saw a later test's tasks go to an earlier test's Redis)."""
+    monkeypatch.setitem(queue.celery.conf, "broker_url", queue.celery.conf.broker_url)
+    monkeypatch.setattr(queue.celery.amqp, "_producer_pool", None)
+    monkeypatch.setattr(queue.celery, "_pool", None)
+    queue.use_broker("redis://127.0.0.1:1/0", 60)
+    with queue.celery.producer_or_acquire() as first:
+        assert first.connection.as_uri().endswith("@127.0.0.1:1/0")
+    queue.use_broker("redis://127.0.0.1:2/0", 60)
+    with queue.celery.producer_or_acquire() as second:
+        assert second.connection.as_uri().endswith("@127.0.0.1:2/0")
 
 
 def test_force_llm_without_an_llm_fails_each_document_in_words(inert_app):

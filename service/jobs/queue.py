@@ -67,10 +67,19 @@ def configure_celery(settings: Settings) -> None:
     """The broker the settings name (the API to send, a worker to receive); the visibility
     timeout is Redis's alone (RabbitMQ gives a task back when its worker's connection
     drops)."""
-    redis = (settings.CELERY_BROKER_URL or "").startswith(("redis://", "rediss://"))
-    celery.conf.update(broker_url=settings.CELERY_BROKER_URL,
+    use_broker(settings.CELERY_BROKER_URL, settings.CELERY_VISIBILITY_TIMEOUT_S)
+
+
+def use_broker(url: str | None, visibility_timeout_s: float) -> None:
+    """Points the Celery app at ``url``. Celery keeps the connections it opened to the broker
+    it had; a new broker closes them, or tasks would still go to the old one."""
+    redis = (url or "").startswith(("redis://", "rediss://"))
+    if celery.conf.broker_url != url and celery._pool is not None:
+        celery._pool.force_close_all()
+        celery._after_fork()  # Celery's own reset of its broker and producer pools
+    celery.conf.update(broker_url=url,
                        broker_transport_options=transport_options(
-                           settings.CELERY_VISIBILITY_TIMEOUT_S) if redis else {})
+                           visibility_timeout_s) if redis else {})
 
 
 class Later:
