@@ -36,6 +36,7 @@ class Document:
     text: str
     risks: list[tuple[int, int, str]]  # (start, end, category) in text
     sentences_labelled: int | None = None
+    source: str | None = None  # "owner/repo@commit:path": whose writers these are
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def read_documents(path: Path) -> list[Document]:
         risks = [_locate(text, risk, where) for risk in record["risks"]]
         doc_id = str(record.get("id", where))
         documents.append(Document(doc_id, str(record.get("genre") or doc_id.split("/")[0]),
-                                  text, risks, record.get("sentences_labelled")))
+                                  text, risks, record.get("sentences_labelled"),
+                                  record.get("source")))
     if not documents:
         raise InvalidDocumentsError(f"{path}: no documents")
     return documents
@@ -98,8 +100,8 @@ def hard_wrapped(text: str, width: int = 72) -> str:
 
 
 def wrapped_documents(documents: list[Document], width: int = 72) -> list[Document]:
-    return [Document(d.id, d.genre, hard_wrapped(d.text, width), d.risks, d.sentences_labelled)
-            for d in documents]
+    return [Document(d.id, d.genre, hard_wrapped(d.text, width), d.risks, d.sentences_labelled,
+                     d.source) for d in documents]
 
 
 def score_documents(analyzer, documents: list[Document]) -> list[list[Scored]]:
@@ -257,12 +259,34 @@ def save_curve(points: list[dict], operating_point: float, path: Path, title: st
 
 def documents_result(documents: list[Document], scored: list[list[Scored]],
                      min_score: float) -> dict:
-    """How many documents, the metrics at ``min_score`` overall and by genre, and the
-    precision–recall curve, of documents already scored."""
+    """How many documents, the metrics at ``min_score`` overall and by genre, the
+    precision–recall curve and the reliability table, of documents already scored."""
     by_genre = metrics_at(documents, scored, min_score)
     return {"n_documents": len(documents), "min_score": min_score,
             "overall": by_genre.pop("all"), "by_genre": by_genre,
-            "curve": curve(documents, scored)}
+            "curve": curve(documents, scored),
+            "reliability": reliability(documents, scored, min_score)}
+
+
+def reliability(documents: list[Document], scored: list[list[Scored]], min_score: float,
+                bins: int = 10) -> list[dict]:
+    """The findings shown at ``min_score`` by score bin (``bins`` of equal width): how many,
+    their mean score and the share of them that are risks (a finding is one when it covers
+    at least half of a risk's sentence, as in ``metrics_at``). A score means what it says
+    where the two agree; users read "80%" as four in five."""
+    members: dict[int, list[tuple[float, bool]]] = defaultdict(list)
+    for document, sentences in zip(documents, scored):
+        for sentence in sentences:
+            if sentence.score >= min_score:
+                risk = any((min(end, sentence.end) - max(start, sentence.start)) * 2
+                           >= end - start for start, end, _ in document.risks)
+                members[min(int(sentence.score * bins), bins - 1)].append(
+                    (sentence.score, risk))
+    return [{"from": round(low / bins, 4), "to": round((low + 1) / bins, 4),
+             "findings": len(found),
+             "mean_score": round(sum(score for score, _ in found) / len(found), 4),
+             "precision": round(sum(risk for _, risk in found) / len(found), 4)}
+            for low, found in sorted(members.items())]
 
 
 def evaluate_documents(model_dir: Path, path: Path, out_dir: Path | None = None, *,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def test_model_min_score_sets_the_default(make_app, scan_model_dir, scan_client,
 
 def _folder_with(tmp_path, model_dir, calibration: str):
     folder = tmp_path / "calibrated"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for item in Path(model_dir).iterdir():  # a str where RISKSCAN_TEST_MODEL_DIR names it
         (folder / item.name).symlink_to(item)
     (folder / CALIBRATION_FILE).unlink(missing_ok=True)
@@ -122,6 +123,37 @@ def test_a_models_calibration_sets_its_temperature_and_operating_point(tmp_path,
     assert hot > cold
     expected = 1 - torch.softmax(logits / 2.5, dim=-1)[plain.labels.index("none")].item()
     assert hot == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_score_map_changes_what_a_score_says_never_which_sentence_ranks_first(
+        tmp_path, scan_model_dir):
+    """calibration.json's score map (ml.calibrate fits it on held-out writers) is applied to
+    every risk score: σ(slope · logit(s) + intercept), and the order of sentences stays."""
+    tempered = _folder_with(tmp_path / "a", scan_model_dir,
+                            json.dumps({"temperature": 1.5, "min_score": 0.0}))
+    mapped = _folder_with(tmp_path / "b", scan_model_dir, json.dumps(
+        {"temperature": 1.5, "min_score": 0.0,
+         "score_map": {"slope": 0.5, "intercept": -1.0}}))
+    sentences = TEXT.split(". ")
+    before = [score for _, score in TransformerAnalyzer(tempered).classify(sentences)]
+    after = [score for _, score in TransformerAnalyzer(mapped).classify(sentences)]
+    for old, new in zip(before, after):
+        log_odds = math.log(old / (1 - old))
+        assert new == pytest.approx(1 / (1 + math.exp(-(0.5 * log_odds - 1.0))), rel=1e-4)
+    assert sorted(range(len(before)), key=before.__getitem__) == \
+        sorted(range(len(after)), key=after.__getitem__)
+    assert before != after
+
+
+@pytest.mark.parametrize("score_map", [{"slope": 0, "intercept": 0},
+                                       {"slope": -1, "intercept": 0},
+                                       {"slope": "NaN", "intercept": 0}, {"slope": 1}])
+def test_a_score_map_that_would_reorder_or_is_incomplete_is_refused(tmp_path, scan_model_dir,
+                                                                    score_map):
+    folder = _folder_with(tmp_path, scan_model_dir, json.dumps(
+        {"temperature": 1.0, "min_score": 0.5, "score_map": score_map}))
+    with pytest.raises(AnalysisError, match="calibration.json"):
+        TransformerAnalyzer(folder)
 
 
 def test_an_unreadable_calibration_is_a_model_that_does_not_load(tmp_path, scan_model_dir):

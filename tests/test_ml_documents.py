@@ -4,6 +4,7 @@ real test model and a few real documents of ml/data/documents/dev.jsonl."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ml.documents import (
     choose_min_score,
     metrics_at,
     read_documents,
+    reliability,
 )
 from tests.test_ml_cli import DATA_DIR, first_documents, run_module, write_jsonl
 
@@ -45,6 +47,56 @@ def test_findings_are_matched_to_gold_risks_by_overlap():
     # The operating point: the lowest threshold whose precision reaches the target.
     assert choose_min_score([document], scored, precision=0.6) == 0.0
     assert choose_min_score([document], scored, precision=1.0) == 0.61
+
+
+def test_the_reliability_table_sets_each_shown_findings_score_beside_how_often_it_is_a_risk():
+    text = "The vendor may slip. We shipped 2.0. Budget frozen. Lunch at noon."
+    document = Document("d", "minutes", text, [(0, 20, "vendor"), (37, 51, "budget")])
+    scored = [[Scored(0, 20, "vendor", 0.95), Scored(21, 36, "technical", 0.91),
+               Scored(37, 51, "budget", 0.72), Scored(52, 66, "none", 0.4)]]
+    table = reliability([document], scored, 0.5)
+    assert table == [
+        {"from": 0.7, "to": 0.8, "findings": 1, "mean_score": 0.72, "precision": 1.0},
+        {"from": 0.9, "to": 1.0, "findings": 2, "mean_score": 0.93, "precision": 0.5}]
+    # Only what is shown: above the operating point, the 0.72 finding is not in the table.
+    assert [row["from"] for row in reliability([document], scored, 0.8)] == [0.9]
+    assert reliability([document], [[Scored(0, 20, "vendor", 1.0)]], 0.5)[0]["to"] == 1.0
+
+
+def test_the_score_map_is_fitted_only_where_enough_risks_say_how_it_rises():
+    import random
+
+    from ml.calibrate import MIN_MAP_RISKS, fit_score_map
+
+    rng = random.Random(3)
+    # Scores that say 0.99 where the truth is about 0.6: the map must bring them down.
+    scores = [rng.uniform(0.9, 0.999) for _ in range(400)]
+    targets = [int(rng.random() < 0.3 + 0.4 * (s - 0.9) / 0.1) for s in scores]
+    slope, intercept = fit_score_map(scores, targets)
+    assert slope > 0
+    mapped = [1 / (1 + math.exp(-(slope * math.log(s / (1 - s)) + intercept))) for s in scores]
+    assert abs(statistics.mean(mapped) - statistics.mean(targets)) < 0.02
+    assert statistics.mean(scores) - statistics.mean(mapped) > 0.3
+    few = [1] * (MIN_MAP_RISKS - 1) + [0] * 50
+    assert fit_score_map([0.9] * len(few), few) is None  # too few risks to fit on
+    falling = [int(s < 0.95) for s in scores]  # higher scores, fewer risks: would reorder
+    assert fit_score_map(scores, falling) is None
+    assert fit_score_map([0.2] * 400, targets) is None  # nothing at or above the floor
+
+
+def test_the_held_out_writers_have_no_training_row():
+    """The map is fitted on their development documents as writers the training never met;
+    a training row of theirs would make the scores over-sure again, unseen."""
+    from ml.calibrate import HELD_OUT_WRITERS, of_held_out_writers
+
+    held = [d for d in read_documents(DEV) if of_held_out_writers(d)]
+    assert len(held) >= 20 and sum(len(d.risks) for d in held) >= 20
+    names = {"ossf", "openssf", "cdfoundation", "cd-foundation", "cdf-"}
+    assert {writer.split("/")[0] for writer in HELD_OUT_WRITERS} <= names
+    for split in ("train", "validation"):
+        for line in (DATA_DIR / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+            source = json.loads(line).get("source", "").lower()
+            assert not any(name in source for name in names), (split, source)
 
 
 def test_a_precision_reached_only_by_missing_most_risks_is_no_operating_point():
@@ -180,6 +232,15 @@ def test_calibrate_then_evaluate_documents(tmp_path, model_copy, few_dev_documen
     refused = run_module("ml.evaluate", "--model", model_copy, "--documents",
                          write_jsonl(tmp_path / "bad.jsonl", [{"text": "x"}]))
     assert refused.returncode == 2 and "risks" in refused.stderr
+
+    # The reliability table: the findings shown at the operating point, by score bin.
+    table = calibration["reliability"]
+    assert sum(row["findings"] for row in table) == \
+        calibration["at_operating_point"]["documents_findings"]
+    for row in table:
+        assert row["from"] <= row["mean_score"] <= row["to"] and 0 <= row["precision"] <= 1
+        assert row["from"] >= math.floor(calibration["min_score"] * 10) / 10
+    assert metrics["reliability"] == table  # ml.evaluate reads the same documents alike
 
     # The point is the median over resamples of the documents; without them, the rule's.
     low, high = calibration["min_score_bootstrap_10_90"]

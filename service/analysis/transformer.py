@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -183,7 +184,8 @@ class TransformerAnalyzer:
                      max_length=max_length or trained["max_length"], context=trained["context"])
         self.serialize = serialize
         self.model_dir = model_dir
-        self.calibrate(*read_calibration(model_dir))
+        temperature, min_score, score_map = read_calibration(model_dir)
+        self.calibrate(temperature, min_score, score_map=score_map)
 
     @classmethod
     def from_model(cls, model, tokenizer, *, version: str, max_length: int,
@@ -219,13 +221,23 @@ class TransformerAnalyzer:
                 f"model {version} predicts labels outside the taxonomy: {unknown}")
         self._none_id = self.labels.index(NONE)
         self.temperature, self.min_score = DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE
+        self.score_map: tuple[float, float] | None = None
         self.model = model.eval()
 
-    def calibrate(self, temperature: float, min_score: float) -> None:
-        """Use this temperature and operating point (ml.train measures both)."""
+    def calibrate(self, temperature: float, min_score: float, *,
+                  score_map: tuple[float, float] | None = None) -> None:
+        """Use this temperature, operating point and score map (ml.calibrate measures all
+        three). ``score_map`` is (slope, intercept) of a logistic on the tempered risk
+        score's log-odds, fitted on writers the training never met, so that a score is the
+        chance that the sentence is a risk in *their* documents; None: the tempered score."""
         if not temperature > 0 or not 0 <= min_score <= 1:
             raise ValueError("temperature must be > 0 and min_score within 0..1")
+        if score_map is not None and not (len(score_map) == 2 and score_map[0] > 0
+                                          and all(math.isfinite(v) for v in score_map)):
+            raise ValueError("score_map must be (slope > 0, intercept), both finite")
         self.temperature, self.min_score = float(temperature), float(min_score)
+        self.score_map = None if score_map is None else (float(score_map[0]),
+                                                          float(score_map[1]))
 
     def classify(self, sentences: Sentences, *, min_score: float | None = None,
                  progress: bool = False) -> list[tuple[str, float]]:
@@ -259,7 +271,7 @@ class TransformerAnalyzer:
         temperature: how classify reads the classifier, and calibration with it
         (ml/calibrate.py), so that both score a sentence alike."""
         probabilities = softmax(np.asarray(logits, dtype=np.float32) / self.temperature)
-        risk_scores = 1 - probabilities[:, self._none_id]
+        risk_scores = mapped(1 - probabilities[:, self._none_id], self.score_map)
         probabilities[:, self._none_id] = -1  # the best risk category
         categories = probabilities.argmax(axis=-1)
         return [(self.labels[category], risk)
@@ -403,13 +415,31 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def read_calibration(model_dir: Path) -> tuple[float, float]:
-    """(temperature, min_score) from the folder's calibration.json, or the defaults."""
+def mapped(risk_scores: np.ndarray, score_map: tuple[float, float] | None) -> np.ndarray:
+    """``risk_scores`` through the logistic ``score_map`` (slope, intercept) on their
+    log-odds: monotone, so the order of sentences, and every threshold's findings, stay
+    as they were; only what a score says changes."""
+    if score_map is None:
+        return risk_scores
+    slope, intercept = score_map
+    clipped = np.clip(risk_scores.astype(np.float64), 1e-7, 1 - 1e-7)
+    log_odds = np.log(clipped) - np.log1p(-clipped)
+    return (1 / (1 + np.exp(-(slope * log_odds + intercept)))).astype(np.float32)
+
+
+def read_calibration(model_dir: Path) -> tuple[float, float, tuple[float, float] | None]:
+    """(temperature, min_score, score map or None) from the folder's calibration.json, or
+    the defaults."""
     try:
         calibration = json.loads((model_dir / CALIBRATION_FILE).read_text(encoding="utf-8"))
-        return float(calibration["temperature"]), float(calibration["min_score"])
+        score_map = calibration.get("score_map")
+        if score_map is not None:
+            score_map = (float(score_map["slope"]), float(score_map["intercept"]))
+            if not (score_map[0] > 0 and all(math.isfinite(v) for v in score_map)):
+                raise ValueError("score_map needs a finite slope > 0 and intercept")
+        return float(calibration["temperature"]), float(calibration["min_score"]), score_map
     except FileNotFoundError:
-        return DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE
+        return DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE, None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelNotFoundError(f"{model_dir / CALIBRATION_FILE} is unreadable: "
                                  f"{type(error).__name__}") from error
