@@ -1,0 +1,163 @@
+"""What a deployment gets from its users' corrections, simulated on writers the model never met:
+
+    python -m ml.learning_curve --base models_cache/<version> [--group openssf]
+                                [--k 0 5 10 20] [--seeds 13 14] [--held-out 14]
+
+A group's reports (test documents of one foundation's groups, in the order of their paths:
+a deployment's first weeks come first) stand for a customer. For each *k*, the model
+scans the group's first *k* reports and a person teaches it what they would in the console:
+a finding that is no risk is corrected to ``none``, a wrong category to the right one, a
+right one confirmed, a risk the model left alone added. ``ml.finetune``'s code turns those
+rows into a candidate, from the base's weights, replaying the training data, calibrated on
+the development documents as a training in the product is. Every candidate is then read on
+the group's last ``--held-out`` reports (the same for every *k*, never taught) and on the
+42 standard test documents, at its own operating point.
+
+This is a simulation on test documents: the candidates are measured and thrown away, never
+shipped; no shipped model trains on a test document. Prints one JSON object; ``--out``
+keeps it and each row as it lands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from ml.config import DEV_DOCUMENTS, TEST_DOCUMENTS
+from ml.documents import Document, metrics_at, read_documents, score_documents
+from ml.finetune import FeedbackTrainer, finetune_config, split_feedback
+from ml.scorecard import SETS
+
+#: A customer: the test reports of one foundation's groups, by the start of their ids.
+GROUPS = {"openssf": ("project-report/openssf-",), "cdf": ("project-report/cdf-",),
+          "status-updates": ("status-update/",)}
+
+
+def teaching(document: Document, scored, min_score: float) -> list[dict]:
+    """The rows a person gives on one scanned report: corrections of what was shown and the
+    risks added by hand (sentences the scan path judged; a risk is the sentence covering at
+    least half of a labelled one, as ``metrics_at`` counts it)."""
+    from service.analysis.reading import judged
+
+    by_span = {(s.start, s.end): s for s in scored}
+    rows = []
+    for sentence in judged(document.text):
+        gold = next((category for start, end, category in document.risks
+                     if (min(end, sentence.end) - max(start, sentence.start)) * 2
+                     >= end - start), "none")
+        found = by_span.get((sentence.start, sentence.end))
+        shown = found is not None and found.score >= min_score
+        if shown or gold != "none":  # shown: corrected or confirmed; not shown: added
+            rows.append({"text": sentence.text, "label": gold, "context": sentence.context,
+                         "source": f"simulated/{document.id}"})
+    return rows
+
+
+def measure(model_dir: Path, held_out: list[Document], standard: list[Document]) -> dict:
+    from service.analysis.transformer import TransformerAnalyzer
+
+    analyzer = TransformerAnalyzer(model_dir)
+    figures = {"min_score": analyzer.min_score}
+    for name, documents in (("held_out", held_out), ("the_42", standard)):
+        overall = metrics_at(documents, score_documents(analyzer, documents),
+                             analyzer.min_score)["all"]
+        precision, recall = overall["precision"] or 0.0, overall["recall"] or 0.0
+        figures[name] = {"precision": precision, "recall": recall,
+                         "f1": round(2 * precision * recall / (precision + recall), 4)
+                         if precision + recall else 0.0}
+    return figures
+
+
+def candidate(base: Path, rows: list[dict], seed: int, work: Path, *, replay: int,
+              epochs: int) -> Path:
+    """A fine-tuned copy of ``base`` on ``rows``, calibrated on the development documents."""
+    feedback = work / f"taught-{seed}.jsonl"
+    feedback.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
+                        encoding="utf-8")
+    plain = work / f"plain-{seed}.jsonl"
+    contexts = split_feedback(feedback, plain)
+    config = finetune_config(base, work, f"k{len(rows)}-s{seed}", plain, replay=replay,
+                             epochs=epochs, learning_rate=5e-5, documents=True, seed=seed)
+    config = dataclasses.replace(config, calibration_documents=DEV_DOCUMENTS,
+                                 test_documents=None)
+    return FeedbackTrainer(config, contexts).train()
+
+
+def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held_out: int,
+                   *, replay: int = 2000, epochs: int = 2, out: Path | None = None) -> dict:
+    documents = read_documents(TEST_DOCUMENTS)
+    members = sorted((d for d in documents if d.id.startswith(GROUPS[group])),
+                     key=lambda d: d.id)
+    if max(ks) + held_out > len(members):
+        raise SystemExit(f"{group} has {len(members)} reports: k ≤ {len(members) - held_out}")
+    kept, taught_from = members[-held_out:], members[:max(ks)]
+    standard = [d for d in documents if SETS["42"](d)]
+    base_figures = measure(base, kept, standard)
+    from service.analysis.transformer import TransformerAnalyzer
+
+    analyzer = TransformerAnalyzer(base)
+    scored = score_documents(analyzer, taught_from)
+    result = {"base": base.name, "group": group, "reports": len(members),
+              "held_out": [d.id for d in kept], "rows": [{"k": 0, **base_figures}]}
+    for k in (k for k in ks if k > 0):
+        rows = [row for document, found in zip(taught_from[:k], scored[:k])
+                for row in teaching(document, found, analyzer.min_score)]
+        for seed in seeds:
+            with tempfile.TemporaryDirectory(prefix="curve-") as work:
+                model = candidate(base, rows, seed, Path(work), replay=replay, epochs=epochs)
+                figures = measure(model, kept, standard)
+                shutil.rmtree(model, ignore_errors=True)
+            result["rows"].append({"k": k, "seed": seed, "taught_rows": len(rows),
+                                   "risks_taught": sum(r["label"] != "none" for r in rows),
+                                   **figures})
+            if out is not None:
+                out.write_text(json.dumps(result, indent=2) + "\n")
+    result["summary"] = summary(result["rows"])
+    return result
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per k: the seeds' mean F1, precision and recall on the held-out reports, and
+    precision on the 42."""
+    table = []
+    for k in sorted({row["k"] for row in rows}):
+        at = [row for row in rows if row["k"] == k]
+        table.append({"k": k, "seeds": len(at), **{
+            f"{where}_{figure}": round(statistics.mean(r[where][figure] for r in at), 4)
+            for where in ("held_out", "the_42") for figure in ("precision", "recall", "f1")}})
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.learning_curve",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", type=Path, required=True, help="the model folder taught")
+    parser.add_argument("--group", choices=sorted(GROUPS), default="openssf")
+    parser.add_argument("--k", type=int, nargs="+", default=[0, 5, 10, 20])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[13, 14])
+    parser.add_argument("--held-out", type=int, default=14)
+    parser.add_argument("--replay", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):
+        from service.analysis.transformer import resolve_model_dir
+
+        result = learning_curve(resolve_model_dir(args.base), args.group, args.k, args.seeds,
+                                args.held_out, replay=args.replay, epochs=args.epochs,
+                                out=args.out)
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
