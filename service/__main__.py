@@ -13,16 +13,14 @@ from service.config import ConfigError, Settings
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 #: Arenas for all threads together. glibc gives every thread that allocates under contention
-#: an arena of its own (up to 8 per core), each keeping the memory it once held: with eight
-#: waitress threads, torch's and the tokenizer's, the resident memory grew by ~270 MB under
-#: load. Two arenas cost no throughput here (the model runs one classify at a time).
+#: an arena of its own (up to 8 per core), each keeping the memory it once held; the model
+#: runs one classify at a time, so two arenas cost no throughput (docs/throughput.md).
 MALLOC_ARENAS = 2
 #: Blocks from this size up are mmap'd and given back when freed. glibc's default (128 KiB)
 #: grows to the largest block freed so far, up to 32 MiB: after the first batches, the
 #: activations of a forward pass (0.5 to 6 MiB each) came from the heap and fragmented it.
-#: A fixed threshold also stops that growing. Under load, 512 KiB kept ~30 MB more off than
-#: 1 MiB (peak 673 against 702 MB), as much as 256 KiB did; classify ran 5.2 against 5.6
-#: documents/s with 1 MiB, alternating three times, within the 2-core machine's noise.
+#: A fixed threshold also stops that growing; 512 KiB was measured against 256 KiB and
+#: 1 MiB under load (docs/throughput.md).
 MALLOC_MMAP_THRESHOLD = 512 * 1024
 
 

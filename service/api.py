@@ -183,8 +183,7 @@ def form_fraction(form: Mapping[str, str], name: str) -> float | None:
 
 
 class PageArgs(ma.Schema):
-    # Bounded, so that the offset (page - 1) * per_page fits the database's integers: an
-    # unbounded page was a 500 (OverflowError on SQLite, found by schemathesis).
+    # Bounded, so that the offset (page - 1) * per_page fits the database's integers.
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(
         load_default=20,

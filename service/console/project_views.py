@@ -1,4 +1,4 @@
-"""Projects, members and the risk register: the pages of issue #18.
+"""Projects, members and the risk register: their console pages.
 
 Each page reads and each form writes through the projects API (service/projects/routes.py
 and risks.py) as the signed-in user, so who may do what is the API's answer, in its words:

@@ -10,7 +10,7 @@ The snapshots are the app's (init_app; bounded_map.py).
 
 A transaction's snapshot waits in its session until the commit, and is dropped on a
 rollback: what other scans see is always what the database holds. ``MAX_PROJECTS``
-snapshots are kept, the least recently used dropped first (10,000 entries take 15 MB).
+snapshots are kept, the least recently used dropped first.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Snapshot:
 
     def put(self, category: str, directions: dict[int, np.ndarray]) -> None:
         """Set entries' directions (a row per wording), adding the entries that are new:
-        the category's matrix (1.5 MB at 10,000 entries) is copied once for all of them,
+        the category's matrix is copied once for all of them,
         not once an entry. An entry whose number of wordings changed moves to the end."""
         ids = self.ids[category]
         directions = {key: np.atleast_2d(rows) for key, rows in directions.items()}
