@@ -1,6 +1,6 @@
 """What admins read: the audit log and the LLM call log."""
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint
 from sqlalchemy import or_, select
 
@@ -12,9 +12,8 @@ from service.admin.schemas import (
 )
 from service.api import PageArgs, page_of, paginate, query
 from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import AuditEvent, LLMCallLog
-from service.extensions import token_auth
 
 admin = Blueprint("admin", __name__)
 
@@ -28,8 +27,7 @@ class LLMCallListArgs(PageArgs, LLMCallFilterSchema):
 
 
 @admin.route("/audit-events", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @query(AuditListArgs)
 @response(page_of(AuditEventSchema))
 @other_responses({401: "No or bad token", 403: "Admins only"})
@@ -45,8 +43,7 @@ def audit_events(args):
 
 
 @admin.route("/llm-calls", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @query(LLMCallListArgs)
 @response(page_of(LLMCallSchema))
 @other_responses({401: "No or bad token", 403: "Admins only"})
@@ -61,8 +58,7 @@ def llm_calls(args):
 
 
 @admin.route("/api-keys", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @query(AdminApiKeyListArgs)
 @response(ApiKeyPageSchema)
 @other_responses({401: "No or bad token", 403: "Admins only"})

@@ -6,7 +6,7 @@ cannot mint more keys or outlive its own revocation.
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint
 from marshmallow import ValidationError, fields, validate, validates
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ from service.api import (
     paginate,
     query,
 )
-from service.auth.scopes import ADMIN_SCOPES, SCOPES
+from service.auth.scopes import ADMIN_SCOPES, SCOPES, authorized
 from service.auth.tokens import create_api_key
 from service.db import ApiKey, User, utcnow
 from service.errors import APIError
@@ -96,7 +96,7 @@ def _page(statement, args) -> dict:
 
 
 @api_keys.route("", methods=["POST"])
-@authenticate(token_auth)
+@authorized()
 @json_body(NewApiKeySchema)
 @response(CreatedApiKeySchema(), 201)
 @other_responses({401: "No or bad token", 403: "An API key cannot create keys",
@@ -124,7 +124,7 @@ def new(args):
 
 
 @api_keys.route("", methods=["GET"])
-@authenticate(token_auth)
+@authorized()
 @query(ApiKeyListArgs)
 @response(ApiKeyPageSchema)
 @other_responses({401: "No or bad token", 403: "Not with an API key"})
@@ -136,7 +136,7 @@ def all(args):
 
 
 @api_keys.route("/<key_id>", methods=["DELETE"])
-@authenticate(token_auth)
+@authorized()
 @other_responses({401: "No or bad token", 403: "Not with an API key",
                   404: "No such key (or not yours)"})
 def delete(key_id):

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError as SchemaError
 
@@ -19,7 +19,7 @@ from service.auth.schemas import (
     TokenSchema,
     UserSchema,
 )
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.auth.tokens import (
     RefreshReuse,
     end_login,
@@ -114,7 +114,7 @@ def refresh(args):
 
 
 @auth.route("/logout", methods=["POST"])
-@authenticate(token_auth)
+@authorized()
 @other_responses({401: "No or bad token"})
 def logout():
     """End the session of the presented access token: it and every token of the session
@@ -134,8 +134,7 @@ def logout():
 
 
 @auth.route("/me", methods=["GET"])
-@api_key_scope("account:read")
-@authenticate(token_auth)
+@authorized("account:read")
 @response(user_schema)
 @other_responses({401: "No or bad token"})
 def me():

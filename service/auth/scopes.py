@@ -1,7 +1,8 @@
 """What an API key may do: each route names the one scope it needs.
 
-A route declares its scope with ``@api_key_scope(...)`` right under its ``@route``. A route
-without one (logout, changing credentials, managing API keys) takes no API key at all: a
+A route declares who may call it with ``@authorized(scope, role=...)`` right under its
+``@route``: the bearer (an access token, or an API key with that scope) and the role. A route
+without a scope (logout, changing credentials, managing API keys) takes no API key at all: a
 leaked key can neither mint more keys nor take over the account. Access tokens are not
 scoped; they can do whatever the user's role allows.
 
@@ -12,9 +13,11 @@ that ``scans:*`` means its user's own scans and ``projects:*`` what is shared.
 
 from __future__ import annotations
 
+from apifairy import authenticate
 from flask import current_app, request
 
 from service.errors import APIError
+from service.extensions import token_auth
 
 SCOPES: dict[str, str] = {
     "scans:read": "list, read and download your scans (others' need projects:read too)",
@@ -29,6 +32,17 @@ SCOPES: dict[str, str] = {
     "admin:write": "(admins) create, change and delete users; activate and roll back models",
 }
 ADMIN_SCOPES = frozenset({"admin:read", "admin:write"})
+
+
+def authorized(scope: str | None = None, *, role: str | None = None):
+    """Authenticate the caller and, with ``role``, require it (apifairy's ``authenticate``,
+    so the OpenAPI spec says so); API keys may call the route only with ``scope``, and none
+    where there is no scope. One decorator for what every API view needs."""
+    def decorator(view):
+        view = authenticate(token_auth, **({"role": role} if role else {}))(view)
+        return api_key_scope(scope)(view) if scope is not None else view
+
+    return decorator
 
 
 def api_key_scope(scope: str):

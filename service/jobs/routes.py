@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, current_app, request, url_for
 from sqlalchemy import delete, select
 
 from service import audit
 from service.api import paginate, query
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import Job, JobDocument, Scan, today
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -56,8 +56,7 @@ def may_have_job(kept: dict) -> None:
 
 
 @jobs.route("", methods=["POST"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @idempotent(may_have_job)
 @scans_per_user
 @response(JobAcceptedSchema(), 202)
@@ -162,8 +161,7 @@ def _form_value(name: str, longest: int) -> str:
 
 
 @jobs.route("", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @query(JobListArgs)
 @response(JobSummaryPageSchema())
 @other_responses({401: "No or bad token", 422: "Bad page"})
@@ -176,8 +174,7 @@ def all(args):
 
 
 @jobs.route("/<job_id>", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @response(job_schema)
 @other_responses({401: "No or bad token", 403: "An admin's API key without admin:read",
                   404: "No such job (or not yours)"})
@@ -187,8 +184,7 @@ def get(job_id):
 
 
 @jobs.route("/<job_id>", methods=["DELETE"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @response(job_schema)
 @other_responses({401: "No or bad token", 404: "No such job (or not yours)"})
 def cancel(job_id):

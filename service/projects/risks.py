@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, Response, current_app, url_for
 from sqlalchemy import func, select
 
@@ -20,7 +20,7 @@ from service.api import (
     query,
     segment_but,
 )
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import (
     SETTLED_STATUSES,
     Dismissal,
@@ -87,8 +87,7 @@ def _entry(project_id: str, risk_id: str, *, reading: bool = False) -> RegisterE
 
 
 @risks.route("/<project_id>/risks", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(RiskListArgs)
 @response(RiskPageSchema())
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad filter, sort or page"})
@@ -99,8 +98,7 @@ def all(args, project_id):
 
 
 @risks.route("/<project_id>/risks/export", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(RiskExportArgs)
 @other_responses({200: "text/csv, or the XLSX sheet, as an attachment",
                   401: "No or bad token", 404: NOT_MEMBER, 422: "Bad format or filter"})
@@ -118,8 +116,7 @@ def export(args, project_id):
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @response(RiskSchema())
 @other_responses({301: "Merged into another risk: `Location` names it",
                   401: "No or bad token", 404: "No such project or risk"})
@@ -130,8 +127,7 @@ def get(project_id, risk_id):
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(RiskUpdateSchema)
 @response(RiskSchema())
 @other_responses({401: "No or bad token", 403: "Viewers may not change it",
@@ -175,8 +171,7 @@ def update(args, project_id, risk_id):
 
 
 @risks.route("/<project_id>/risks", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(RiskAddSchema)
 @response(RiskSchema(), 201)
 @other_responses({401: "No or bad token", 403: "Viewers may not add one",
@@ -197,8 +192,7 @@ def add(args, project_id):
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/merge", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(MergeSchema)
 @response(RiskSchema())
 @other_responses({401: "No or bad token", 403: "Viewers may not merge",
@@ -217,8 +211,7 @@ def merge(args, project_id, risk_id):
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/split", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(SplitSchema)
 @response(RiskSchema(), 201)
 @other_responses({401: "No or bad token", 403: "Viewers may not split",
@@ -256,8 +249,7 @@ def _plain(value):
 
 
 @risks.route("/<project_id>/changes", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(ChangesArgs)
 @response(ChangesSchema)
 @other_responses({401: "No or bad token", 404: "No such project, or a scan not of it"})
@@ -288,8 +280,7 @@ def _latest(project_id: str, *, before=None):
 
 
 @risks.route("/<project_id>/trend", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(TrendArgs)
 @response(TrendSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad `by`"})
@@ -301,8 +292,7 @@ def trend(args, project_id):
 
 
 @risks.route("/<project_id>/matrix", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @response(MatrixSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER})
 def matrix(project_id):
@@ -315,8 +305,7 @@ def matrix(project_id):
 
 
 @risks.route("/<project_id>/dismissals", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(PageArgs)
 @response(DismissalPageSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad page"})
@@ -343,8 +332,7 @@ DISMISSAL_FIELDS = ("id", "risk", "category", "dismissed_by", "created_at", "sca
 
 
 @risks.route("/<project_id>/dismissals/<dismissal_id>", methods=["DELETE"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @other_responses({204: "Deleted: the findings it kept out joined the register",
                   401: "No or bad token", 403: "Viewers may not restore",
                   404: "No such project or dismissal"})

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -21,7 +21,7 @@ from service.api import (
     query,
 )
 from service.auth.accounts import user_by_email
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import Project, ProjectMember, User
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -52,8 +52,7 @@ def _with_role(project: Project, role: str | None) -> dict:
 
 
 @projects.route("", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(ProjectCreateSchema)
 @response(ProjectSchema, 201)
 @other_responses({401: "No or bad token", 409: "You own MAX_PROJECTS_PER_USER projects",
@@ -79,8 +78,7 @@ def new(args):
 
 
 @projects.route("", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(ProjectListArgs)
 @response(ProjectPageSchema)
 @other_responses({401: "No or bad token", 422: "Bad filter or page"})
@@ -98,8 +96,7 @@ def all(args):
 
 
 @projects.route("/<project_id>", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @response(ProjectSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER})
 def get(project_id):
@@ -110,8 +107,7 @@ def get(project_id):
 
 
 @projects.route("/<project_id>", methods=["PATCH"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(ProjectUpdateSchema)
 @response(ProjectSchema)
 @other_responses({401: "No or bad token", 403: "Viewers may not change it",
@@ -132,8 +128,7 @@ def update(args, project_id):
 
 
 @projects.route("/<project_id>", methods=["DELETE"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @other_responses({204: "Deleted with its register; its scans stay with the people who made "
                        "them", 401: "No or bad token", 403: "Owners only", 404: NOT_MEMBER})
 def delete(project_id):
@@ -164,8 +159,7 @@ def _member_or_404(project: Project, user_id: str) -> ProjectMember:
 
 
 @projects.route("/<project_id>/members", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(MemberListArgs)
 @response(MemberPageSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER})
@@ -183,8 +177,7 @@ def members(args, project_id):
 
 
 @projects.route("/<project_id>/members", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @account_lookups_per_address
 @json_body(MemberCreateSchema)
 @response(MemberSchema, 201)
@@ -222,8 +215,7 @@ def add_member(args, project_id):
 
 
 @projects.route("/<project_id>/members/<user_id>", methods=["PATCH"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(MemberUpdateSchema)
 @response(MemberSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
@@ -245,8 +237,7 @@ def update_member(args, project_id, user_id):
 
 
 @projects.route("/<project_id>/members/<user_id>", methods=["DELETE"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @other_responses({204: "Removed", 401: "No or bad token",
                   403: "Owners only (anyone may leave)", 404: "No such project or member",
                   409: "The last owner cannot leave"})

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from functools import cache
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, Response, current_app
 from marshmallow import fields, validate
 from sqlalchemy import Select, bindparam, func, select
 
 from service.analysis.labels import LABELS
 from service.api import PageArgs, QueryBoolean, page_of, paginate, query
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import Dismissal, DismissedFinding, RegisterLink, Scan, ScanFinding
 from service.extensions import ma, token_auth
 from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
@@ -161,8 +161,7 @@ def _unwindowed(rows) -> list[dict]:
 
 
 @findings.route("", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @query(FindingListArgs)
 @response(page_of(ReviewFindingSchema))
 @other_responses({401: "No or bad token", 422: "Bad filter or page"})
@@ -178,8 +177,7 @@ def all(args):
 
 
 @findings.route("/feedback", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @other_responses({200: f"{MEDIA_TYPE}: one {{text, label, source}} per sentence you "
                        f"corrected, as an attachment ({FEEDBACK_FILENAME})",
                   401: "No or bad token"})

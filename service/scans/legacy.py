@@ -7,13 +7,13 @@ The auth routes are the v1 blueprint registered a second time under ``/api/auth`
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint
 from marshmallow import EXCLUDE, fields
 from sqlalchemy import select
 
 from service.api import PageArgs, paginate, query
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import Scan
 from service.extensions import ma, token_auth
 from service.rate_limits import scans_per_user
@@ -36,8 +36,7 @@ legacy_scan_schema = LegacyScanSchema()
 
 
 @legacy_scans.route("/scan", methods=["POST"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @scans_per_user
 @response(legacy_scan_schema, 201)
 @other_responses(v1.SCAN_ERRORS | {429: "Too many scans; see Retry-After"})
@@ -47,8 +46,7 @@ def new():
 
 
 @legacy_scans.route("/scans", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @query(PageArgs, unknown=EXCLUDE)  # old front ends may send extra parameters
 @response(LegacyScanSchema(many=True))
 @other_responses({401: "No or bad token"})
@@ -60,8 +58,7 @@ def all(args):
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @response(legacy_scan_schema)
 @other_responses({401: "No or bad token", 403: "An API key without the scope it needs",
                   404: "No such scan (or not yours)"})
@@ -71,8 +68,7 @@ def get(scan_id):
 
 
 @legacy_scans.route("/scans/<scan_id>", methods=["DELETE"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @other_responses({401: "No or bad token", 403: "A viewer of the scan's project; an API key "
                   "without the scope it needs", 404: "No such scan (or not yours)"})
 def delete(scan_id):

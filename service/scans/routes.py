@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, request, send_file, url_for
 from marshmallow import ValidationError as SchemaError
 
@@ -15,7 +15,7 @@ from service.api import (
     query,
     request_json,
 )
-from service.auth.scopes import api_key_scope, require_scope
+from service.auth.scopes import authorized, require_scope
 from service.db import Scan, utcnow
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -117,8 +117,7 @@ def may_have_scan(kept: dict) -> None:
 
 
 @scans.route("", methods=["POST"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @idempotent(may_have_scan)
 @scans_per_user
 @response(scan_schema, 201)
@@ -167,8 +166,7 @@ def _json_scan_args() -> dict:
 
 
 @scans.route("", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @query(ScanListArgs)
 @response(ScanSummaryPageSchema())
 @other_responses({401: "No or bad token", 404: "No such project (or not a member)",
@@ -184,8 +182,7 @@ def all(args):
 
 
 @scans.route("/<scan_id>", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @response(scan_schema)
 @other_responses({401: "No or bad token", 404: "No such scan (or not yours)"})
 def get(scan_id):
@@ -194,8 +191,7 @@ def get(scan_id):
 
 
 @scans.route("/<scan_id>", methods=["PATCH"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @json_body(ScanUpdateSchema)
 @response(scan_schema)
 @other_responses({401: "No or bad token", 403: "Not your scan, or not an editor of the project",
@@ -213,8 +209,7 @@ def update(args, scan_id):
 
 
 @scans.route("/<scan_id>/file", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @other_responses({200: "The original file, as an attachment",
                   401: "No or bad token", 404: "No such scan, not yours, or no file"})
 def file(scan_id):
@@ -228,8 +223,7 @@ def file(scan_id):
 
 
 @scans.route("/<scan_id>/text", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @other_responses({200: "`{text}`: the text the scan analysed, its findings' offsets point "
                        "into it", 401: "No or bad token",
                   404: "No such scan (or not yours), or one stored before scans kept their "
@@ -243,8 +237,7 @@ def text(scan_id):
 
 
 @scans.route("/<scan_id>", methods=["DELETE"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @other_responses({204: "Deleted, with its stored file", 401: "No or bad token",
                   403: "A viewer of the scan's project", 404: "No such scan (or not yours)"})
 def delete(scan_id):
@@ -255,8 +248,7 @@ def delete(scan_id):
 
 
 @scans.route("/<scan_id>/findings/<finding_id>", methods=["PATCH"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @json_body(CorrectionSchema)
 @response(finding_schema)
 @other_responses({401: "No or bad token", 403: "A viewer of the scan's project",
@@ -293,8 +285,7 @@ def correct(args, scan_id, finding_id):
 
 
 @scans.route("/<scan_id>/findings", methods=["POST"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @idempotent(may_change_scan)
 @json_body(AddedFindingSchema)
 @response(finding_schema, 201)
@@ -325,8 +316,7 @@ def add_finding(args, scan_id):
 
 
 @scans.route("/<scan_id>/findings/<finding_id>", methods=["GET"])
-@api_key_scope("scans:read")
-@authenticate(token_auth)
+@authorized("scans:read")
 @response(finding_schema)
 @other_responses({401: "No or bad token", 404: "No such scan or finding (or not yours)"})
 def finding(scan_id, finding_id):
@@ -335,8 +325,7 @@ def finding(scan_id, finding_id):
 
 
 @scans.route("/<scan_id>/findings/<finding_id>", methods=["DELETE"])
-@api_key_scope("scans:write")
-@authenticate(token_auth)
+@authorized("scans:write")
 @other_responses({204: "Deleted, and out of the register", 401: "No or bad token",
                   403: "A viewer of the scan's project",
                   404: "No such scan or finding (or not yours)",

@@ -2,12 +2,12 @@
 activate, roll back, try a candidate in a shadow trial (versions.py, deployment.py,
 trials.py beside this file)."""
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
 from service.api import json_body, request_json, segment_but
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.errors import APIError
 from service.extensions import token_auth
 from service.serving import deployment, trials, versions
@@ -27,8 +27,7 @@ segment_but(models, "version", "rollback", "trainings")
 
 
 @models.route("", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @response(ModelListSchema)
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def index():
@@ -38,8 +37,7 @@ def index():
 
 
 @models.route("/<version:version>", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @response(ModelCardSchema)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version"})
 def card(version):
@@ -51,8 +49,7 @@ def card(version):
 
 
 @models.route("/<version:version>/activate", methods=["POST"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @response(DeploymentSchema)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version",
                   409: "Active already, or the active model changed meanwhile",
@@ -78,8 +75,7 @@ def _reader() -> str | None:
 
 
 @models.route("/rollback", methods=["POST"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @response(DeploymentSchema)
 @other_responses({401: "No or bad token", 403: "Admins only",
                   409: "No earlier version, none of them can serve (each named with why), "
@@ -95,8 +91,7 @@ def rollback():
 
 
 @models.route("/<version:version>/shadow", methods=["POST"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @json_body(ShadowRequestSchema)
 @response(ShadowReportSchema, 201)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version",
@@ -116,8 +111,7 @@ def start_shadow(args, version):
 
 
 @models.route("/<version:version>/shadow", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @response(ShadowReportSchema)
 @other_responses({401: "No or bad token", 403: "Admins only",
                   404: "No such version, or it has had no shadow trial"})
@@ -128,8 +122,7 @@ def shadow_report(version):
 
 
 @models.route("/<version:version>/shadow", methods=["DELETE"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @other_responses({204: "Ended", 401: "No or bad token", 403: "Admins only",
                   404: "No such version, or no shadow trial runs",
                   409: "The trial that runs is another version's"})

@@ -1,12 +1,12 @@
 """Trainings from corrections (admin): /api/v1/admin/models/trainings (trainings.py runs
 them)."""
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, url_for
 from sqlalchemy import select
 
 from service.api import PageArgs, get_or_404, json_body, page_of, paginate, query
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import ModelTraining
 from service.extensions import token_auth
 from service.serving import trainings as jobs
@@ -16,8 +16,7 @@ trainings = Blueprint("trainings", __name__)
 
 
 @trainings.route("", methods=["POST"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @json_body(TrainingRequestSchema)
 @response(TrainingSchema, 202)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such base version",
@@ -36,8 +35,7 @@ def create(args):
 
 
 @trainings.route("", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @query(PageArgs)
 @response(page_of(TrainingSchema)())
 @other_responses({401: "No or bad token", 403: "Admins only", 422: "Bad page"})
@@ -48,8 +46,7 @@ def index(args):
 
 
 @trainings.route("/<training_id>", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @response(TrainingSchema)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such training"})
 def get(training_id):

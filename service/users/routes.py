@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from service import audit
 from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
 from service.auth.accounts import create_user, delete_user, password_is, update_user
 from service.auth.schemas import UserSchema
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import User
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -50,8 +50,7 @@ def _visible_user(user_id: str) -> User:
 
 
 @users.route("", methods=["GET"])
-@api_key_scope("admin:read")
-@authenticate(token_auth, role="admin")
+@authorized("admin:read", role="admin")
 @query(UserListArgs)
 @response(page_of(UserSchema))
 @other_responses({401: "No or bad token", 403: "Admins only"})
@@ -66,8 +65,7 @@ def all(args):
 
 
 @users.route("", methods=["POST"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @json_body(NewUserSchema)
 @response(user_schema, 201)
 @other_responses({401: "No or bad token", 403: "Admins only; an API key making an admin",
@@ -83,8 +81,7 @@ def new(args):
 
 
 @users.route("/<user_id>", methods=["GET"])
-@api_key_scope("account:read")
-@authenticate(token_auth)
+@authorized("account:read")
 @response(user_schema)
 @other_responses({401: "No or bad token", 404: "No such user (or not yours)"})
 def get(user_id):
@@ -93,8 +90,7 @@ def get(user_id):
 
 
 @users.route("/<user_id>", methods=["PATCH"])
-@api_key_scope("admin:write")  # a user's own key never changes credentials
-@authenticate(token_auth)
+@authorized("admin:write")  # a user's own key never changes credentials
 @password_guesses_per_address
 @password_guesses_per_account
 @json_body(AdminUpdateSchema)
@@ -170,8 +166,7 @@ def _refuse_key(user: User | None, detail: str, changes=None) -> None:
 
 
 @users.route("/<user_id>", methods=["DELETE"])
-@api_key_scope("admin:write")
-@authenticate(token_auth, role="admin")
+@authorized("admin:write", role="admin")
 @other_responses({401: "No or bad token", 403: "Admins only; an API key deleting an admin",
                   404: "No such user",
                   409: "The last admin; or the last owner of a project with other members"})

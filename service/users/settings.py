@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint
 
 from service import audit
 from service.api import json_body, lock_row
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import User, UserSettings
 from service.extensions import db, token_auth
 from service.projects.access import project_id_for
@@ -23,8 +23,7 @@ NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None}
 
 
 @settings.route("", methods=["GET"])
-@api_key_scope("account:read")
-@authenticate(token_auth)
+@authorized("account:read")
 @response(settings_schema)
 @other_responses({401: "No or bad token"})
 def get():
@@ -33,7 +32,7 @@ def get():
 
 
 @settings.route("", methods=["PATCH"])
-@authenticate(token_auth)  # no API key: a leaked key must not send future scans elsewhere
+@authorized()  # no API key: a leaked key must not send future scans elsewhere
 @json_body(SettingsSchema)
 @response(settings_schema)
 @other_responses({401: "No or bad token",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from apifairy import authenticate, other_responses, response
+from apifairy import other_responses, response
 from flask import Blueprint, current_app
 from sqlalchemy import func, select
 from sqlalchemy import update as update_rows
@@ -25,7 +25,7 @@ from service.api import (
     paginate,
     query,
 )
-from service.auth.scopes import api_key_scope
+from service.auth.scopes import authorized
 from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -70,8 +70,7 @@ def _webhook(project_id: str, webhook_id: str) -> Webhook:
 
 
 @webhooks.route("/<project_id>/webhooks", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(WebhookCreateSchema)
 @response(WebhookCreatedSchema, 201)
 @other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER,
@@ -99,8 +98,7 @@ def new(args, project_id):
 
 
 @webhooks.route("/<project_id>/webhooks", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(PageArgs)
 @response(WebhookPageSchema)
 @other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER})
@@ -112,8 +110,7 @@ def all(args, project_id):
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @response(WebhookSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project or webhook"})
@@ -124,8 +121,7 @@ def get(project_id, webhook_id):
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["PATCH"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @json_body(WebhookUpdateSchema)
 @response(WebhookSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
@@ -147,8 +143,7 @@ def update(args, project_id, webhook_id):
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/rotate-secret", methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @response(WebhookCreatedSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project or webhook"})
@@ -173,8 +168,7 @@ def rotate_secret(project_id, webhook_id):
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["DELETE"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @other_responses({204: "Deleted, with its deliveries", 401: "No or bad token",
                   403: "Owners only", 404: "No such project or webhook"})
 def delete(project_id, webhook_id):
@@ -190,8 +184,7 @@ def delete(project_id, webhook_id):
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries", methods=["GET"])
-@api_key_scope("projects:read")
-@authenticate(token_auth)
+@authorized("projects:read")
 @query(DeliveryListArgs)
 @response(DeliveryPageSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
@@ -209,8 +202,7 @@ def deliveries(args, project_id, webhook_id):
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver",
                 methods=["POST"])
-@api_key_scope("projects:write")
-@authenticate(token_auth)
+@authorized("projects:write")
 @response(DeliverySchema, 202)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project, webhook or delivery",
