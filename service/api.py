@@ -6,6 +6,7 @@ schemas that validate requests and shape responses.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from datetime import UTC
 from functools import wraps
 from typing import ClassVar
 
-from apifairy import arguments, body
+from apifairy import arguments, body, response
 from flask import Blueprint, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import RAISE, fields, validate
@@ -285,6 +286,20 @@ def like_escaped(value: str) -> str:
 def query(schema, *, unknown=RAISE):
     """Validated query-string arguments; unknown or malformed ones are a 422."""
     return arguments(schema, error_status_code=422, unknown=unknown)
+
+
+def paginated_response(page_schema, args_schema=None):
+    """A list view's paging, as microblog-api writes it: the query arguments
+    (``args_schema``, a PageArgs with the view's filters), the page schema in the spec and
+    the answer. The view returns the select of its rows, in order; ``paginate`` pages it."""
+    def decorator(view):
+        @functools.wraps(view)
+        def paged(args, *positional, **named):
+            return paginate(view(args, *positional, **named), args)
+
+        return query(args_schema or PageArgs)(response(page_schema)(paged))
+
+    return decorator
 
 
 def not_found(what: str = "resource") -> APIError:

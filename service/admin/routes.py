@@ -10,7 +10,7 @@ from service.admin.schemas import (
     LLMCallFilterSchema,
     LLMCallSchema,
 )
-from service.api import PageArgs, page_of, paginate, query
+from service.api import PageArgs, page_of, paginated_response, query
 from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
 from service.auth.scopes import authorized
 from service.db import AuditEvent, LLMCallLog
@@ -28,8 +28,7 @@ class LLMCallListArgs(PageArgs, LLMCallFilterSchema):
 
 @admin.route("/audit-events", methods=["GET"])
 @authorized("admin:read", role="admin")
-@query(AuditListArgs)
-@response(page_of(AuditEventSchema))
+@paginated_response(page_of(AuditEventSchema), AuditListArgs)
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def audit_events(args):
     """The audit log, newest first (admin)"""
@@ -39,13 +38,12 @@ def audit_events(args):
     if "user_id" in args:
         statement = statement.where(or_(AuditEvent.actor_id == args["user_id"],
                                         AuditEvent.target_id == args["user_id"]))
-    return paginate(statement, args)
+    return statement
 
 
 @admin.route("/llm-calls", methods=["GET"])
 @authorized("admin:read", role="admin")
-@query(LLMCallListArgs)
-@response(page_of(LLMCallSchema))
+@paginated_response(page_of(LLMCallSchema), LLMCallListArgs)
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def llm_calls(args):
     """Every call to the LLM, newest first: latency, outcome, tokens (admin)"""
@@ -54,7 +52,7 @@ def llm_calls(args):
         statement = statement.where(LLMCallLog.status == args["status"])
     if "scan_id" in args:
         statement = statement.where(LLMCallLog.scan_id == args["scan_id"])
-    return paginate(statement, args)
+    return statement
 
 
 @admin.route("/api-keys", methods=["GET"])

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, request, url_for
 from sqlalchemy import delete, select
 
 from service import audit
-from service.api import paginate, query
+from service.api import paginated_response
 from service.auth.scopes import authorized
 from service.db import Job, JobDocument, Scan, today
 from service.errors import APIError
@@ -162,15 +162,14 @@ def _form_value(name: str, longest: int) -> str:
 
 @jobs.route("", methods=["GET"])
 @authorized("scans:read")
-@query(JobListArgs)
-@response(JobSummaryPageSchema())
+@paginated_response(JobSummaryPageSchema(), JobListArgs)
 @other_responses({401: "No or bad token", 422: "Bad page"})
 def all(args):
     """Your jobs, newest first"""
     caller = token_auth.current_user()
     statement = (select(Job).where(Job.user_id == caller.id)
                  .order_by(Job.created_at.desc(), Job.id))
-    return paginate(statement, args)
+    return statement
 
 
 @jobs.route("/<job_id>", methods=["GET"])

@@ -5,7 +5,7 @@ from apifairy import other_responses, response
 from flask import Blueprint, url_for
 from sqlalchemy import select
 
-from service.api import PageArgs, get_or_404, json_body, page_of, paginate, query
+from service.api import get_or_404, json_body, page_of, paginated_response
 from service.auth.scopes import authorized
 from service.db import ModelTraining
 from service.extensions import token_auth
@@ -36,13 +36,11 @@ def create(args):
 
 @trainings.route("", methods=["GET"])
 @authorized("admin:read", role="admin")
-@query(PageArgs)
-@response(page_of(TrainingSchema)())
+@paginated_response(page_of(TrainingSchema)())
 @other_responses({401: "No or bad token", 403: "Admins only", 422: "Bad page"})
 def index(args):
     """The trainings, newest first (admin)"""
-    return paginate(select(ModelTraining).order_by(ModelTraining.created_at.desc(),
-                                                   ModelTraining.id), args)
+    return select(ModelTraining).order_by(ModelTraining.created_at.desc(), ModelTraining.id)
 
 
 @trainings.route("/<training_id>", methods=["GET"])

@@ -10,7 +10,7 @@ from flask import Blueprint
 from sqlalchemy import select
 
 from service import audit
-from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginate, query
+from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginated_response
 from service.auth.accounts import create_user, delete_user, password_is, update_user
 from service.auth.schemas import UserSchema
 from service.auth.scopes import authorized
@@ -51,8 +51,7 @@ def _visible_user(user_id: str) -> User:
 
 @users.route("", methods=["GET"])
 @authorized("admin:read", role="admin")
-@query(UserListArgs)
-@response(page_of(UserSchema))
+@paginated_response(page_of(UserSchema), UserListArgs)
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def all(args):
     """List users (admin)"""
@@ -61,7 +60,7 @@ def all(args):
         statement = statement.where(User.role == args["role"])
     if "email" in args:
         statement = statement.where(User.email.contains(args["email"].lower(), autoescape=True))
-    return paginate(statement, args)
+    return statement
 
 
 @users.route("", methods=["POST"])

@@ -16,14 +16,12 @@ from sqlalchemy import update as update_rows
 
 from service import audit, outbox
 from service.api import (
-    PageArgs,
     count_under_lock,
     get_or_404,
     json_body,
     lock_row,
     not_found,
-    paginate,
-    query,
+    paginated_response,
 )
 from service.auth.scopes import authorized
 from service.db import Project, Webhook, WebhookDelivery, utcnow
@@ -99,14 +97,13 @@ def new(args, project_id):
 
 @webhooks.route("/<project_id>/webhooks", methods=["GET"])
 @authorized("projects:read")
-@query(PageArgs)
-@response(WebhookPageSchema)
+@paginated_response(WebhookPageSchema)
 @other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER})
 def all(args, project_id):
     """A project's webhooks, oldest first (owner)"""
     project = project_for(token_auth.current_user(), project_id, "owner")
-    return paginate(select(Webhook).where(Webhook.project_id == project.id)
-                    .order_by(Webhook.created_at, Webhook.id), args)
+    return (select(Webhook).where(Webhook.project_id == project.id)
+            .order_by(Webhook.created_at, Webhook.id))
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["GET"])
@@ -185,8 +182,7 @@ def delete(project_id, webhook_id):
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries", methods=["GET"])
 @authorized("projects:read")
-@query(DeliveryListArgs)
-@response(DeliveryPageSchema)
+@paginated_response(DeliveryPageSchema, DeliveryListArgs)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project or webhook", 422: "Bad filter or page"})
 def deliveries(args, project_id, webhook_id):
@@ -196,8 +192,7 @@ def deliveries(args, project_id, webhook_id):
     statement = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
     if "status" in args:
         statement = statement.where(WebhookDelivery.status == args["status"])
-    return paginate(statement.order_by(WebhookDelivery.created_at.desc(),
-                                       WebhookDelivery.id), args)
+    return statement.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver",
