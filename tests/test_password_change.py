@@ -8,10 +8,12 @@ from __future__ import annotations
 from service.db import AuditEvent
 from service.extensions import db
 from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem
+from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
 
 NEW = "a brand new violet staircase"
 CHANGE = "/api/v1/auth/password"
 TOO_SHORT = "Use between 8 and 128 characters."
+HINT = "8 to 128 characters; common and easily guessed passwords are refused."
 
 
 def _bearer(tokens) -> dict:
@@ -93,3 +95,62 @@ def test_signed_out_is_401(client):
     assert_problem(client.post(CHANGE, json={"current_password": PASSWORD,
                                              "new_password": NEW}), 401)
 
+
+# -------------------------------------------------------------------------------- console
+
+
+def _change(browser, **fields):
+    data = {"current_password": PASSWORD, "new_password": NEW, "repeat_password": NEW,
+            "csrf_token": csrf_of(browser, "/app/account"), **fields}
+    return browser.post("/app/account/password", data=data)
+
+
+def test_the_account_page_changes_the_password_and_stays_signed_in(app, accounts):
+    user, _ = accounts.user()
+    other = accounts.login(user["email"])
+    browser = app.test_client()
+    assert sign_in(browser, user["email"]).status_code == 302
+    page = html(browser.get("/app/account"))
+    assert HINT in page and 'autocomplete="current-password"' in page
+    changed = _change(browser)
+    assert changed.status_code == 302 and changed.headers["Location"] == "/app/account"
+    after = browser.get("/app/account")
+    assert after.status_code == 200
+    assert "Password changed" in html(after)
+    assert browser.get("/app/scans").status_code == 200  # still signed in
+    assert_problem(browser.post("/api/v1/auth/refresh",
+                                json={"refresh_token": other["refresh_token"]}), 401)
+    fresh = app.test_client()
+    assert sign_in(fresh, user["email"], password=PASSWORD).status_code == 401
+    assert sign_in(fresh, user["email"], password=NEW).status_code == 302
+
+
+def test_the_form_says_what_was_wrong_and_changes_nothing(make_app):
+    app = make_app(RATE_LIMIT_LOGIN_ACCOUNT="1 per minute")
+    user, _ = Accounts(app, app.test_client()).user()
+    browser = app.test_client()
+    assert sign_in(browser, user["email"]).status_code == 302
+    short = _change(browser, new_password="short", repeat_password="short")
+    assert short.status_code == 422
+    page = html(short)
+    assert f'<p class="field-error" id="new-password-error">{TOO_SHORT}</p>' in page
+    assert HINT in page
+    differs = _change(browser, repeat_password=NEW + "x")
+    assert differs.status_code == 422
+    assert "The two new passwords differ." in html(differs)
+    wrong = _change(browser, current_password="not it at all")
+    assert wrong.status_code == 422
+    assert 'id="current-password-error"' in html(wrong)
+    # That wrong guess spent the account's budget of one: the login says so too.
+    assert _login_status(app.test_client(), user["email"], PASSWORD) == 429
+    assert browser.get("/app/account").status_code == 200
+
+
+def test_the_password_form_without_its_csrf_token_changes_nothing(app, accounts):
+    user, _ = accounts.user()
+    browser = app.test_client()
+    assert sign_in(browser, user["email"]).status_code == 302
+    refused = browser.post("/app/account/password", data={
+        "current_password": PASSWORD, "new_password": NEW, "repeat_password": NEW})
+    assert refused.status_code == 400 and f"<p>{REFUSED_FORM}</p>" in html(refused)
+    assert _login_status(app.test_client(), user["email"], PASSWORD) == 200
