@@ -78,6 +78,9 @@ def test_a_key_without_a_scope_or_a_name_is_the_form_again_in_words(keys_browser
     assert refused.status_code == 422
     page = html(refused)
     assert 'id="key-name-error"' in page and 'id="key-scopes-error"' in page
+    unknown = _create(browser, scopes=["scans:read", "root"])
+    assert unknown.status_code == 422
+    assert re.search(r'id="key-scopes-error">Must be one of: [^<]*scans:read', html(unknown))
     assert browser.get("/api/v1/auth/api-keys", headers=headers).get_json()["items"] == []
 
 

@@ -22,8 +22,8 @@ PER_PAGE = 20
 @console.get("/account/keys")
 @signed_in
 def api_keys():
-    created = session.pop(NEW_KEY, None)
-    page, status = _keys_page(created=created)
+    page, status = _keys_page(created=session.get(NEW_KEY))
+    session.pop(NEW_KEY, None)  # once shown; a page that failed keeps it for the next
     return page, status, {"Cache-Control": "no-store"}
 
 
