@@ -133,6 +133,7 @@ def register_jobs(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask) -> None:
     from service.admin.routes import admin
     from service.auth.api_keys import api_keys
+    from service.auth.password_routes import password
     from service.auth.routes import auth
     from service.health import health
     from service.jobs.routes import jobs
@@ -151,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health)
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
     app.register_blueprint(api_keys, url_prefix="/api/v1/auth/api-keys")
+    app.register_blueprint(password, url_prefix="/api/v1/auth/password")
     app.register_blueprint(settings, url_prefix="/api/v1/auth/me/settings")
     app.register_blueprint(users, url_prefix="/api/v1/users")
     app.register_blueprint(scans, url_prefix="/api/v1/scans")

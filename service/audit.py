@@ -9,7 +9,7 @@ from service.extensions import db
 
 EVENTS = (
     "register", "login_success", "login_failure", "logout", "token_reuse",
-    "role_change", "user_created", "user_updated", "user_deleted",
+    "password_changed", "role_change", "user_created", "user_updated", "user_deleted",
     "api_key_created", "api_key_used", "api_key_revoked", "api_key_refused",
     "project_created", "project_updated", "project_deleted",
     "member_added", "member_updated", "member_removed",

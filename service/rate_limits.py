@@ -2,9 +2,9 @@
 (and project members added by an email without an account) per address and per email,
 scans per user.
 
-A password guess is a failed login or a wrong ``current_password`` on ``PATCH /users/{id}``:
-both count against the same per-account and per-address budgets, so that neither door
-widens the other. Limits are read from the settings at request time, and counters live in
+A password guess is a failed login or a wrong ``current_password`` on ``PATCH /users/{id}``
+or ``POST /auth/password``: all count against the same per-account and per-address budgets,
+so that no door widens another. Limits are read from the settings at request time, and counters live in
 RATE_LIMIT_STORAGE_URI: memory for one process, Redis when several share the load.
 """
 

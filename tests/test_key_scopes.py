@@ -39,6 +39,7 @@ KEY_SCOPES = {
     ("GET", "/api/v1/auth/api-keys"): None,
     ("POST", "/api/v1/auth/api-keys"): None,
     ("DELETE", "/api/v1/auth/api-keys/<key_id>"): None,
+    ("POST", "/api/v1/auth/password"): None,
     ("GET", "/api/v1/auth/me/settings"): "account:read",
     ("PATCH", "/api/v1/auth/me/settings"): None,
     ("GET", "/api/v1/users/<user_id>"): "account:read",

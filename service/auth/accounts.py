@@ -76,6 +76,14 @@ def update_user(user: User, changes: Mapping, *, actor_id: str) -> None:
                  fields=sorted(set(changes) - {"current_password"}))
 
 
+def change_own_password(user: User, password: str, *, keep_session: str) -> None:
+    """The user's new password (already judged by the policy): every token, session and API
+    key of theirs ends but the session ``keep_session``, the one that asked."""
+    user.password_hash = hash_password(password)
+    revoke_all_tokens(user, keep_session=keep_session)
+    audit.record("password_changed", actor_id=user.id, target_id=user.id)
+
+
 def delete_user(user: User, *, actor_id: str) -> None:
     """Delete the user; the database cascades to every row they own. Their files under
     UPLOAD_DIR are the caller's to remove once this is committed."""

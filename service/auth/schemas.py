@@ -1,6 +1,6 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from service.auth.passwords import MAX_LENGTH, password_problem
+from service.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from service.extensions import ma
 
 # A bound on the raw input before any work; the policy (PasswordPolicy) counts characters
@@ -59,3 +59,14 @@ class RefreshSchema(ma.Schema):
 class LogoutSchema(ma.Schema):
     refresh_token = fields.String(validate=validate.Length(max=256),
                                   metadata={"description": "also revoke this refresh token"})
+
+
+class ChangePasswordSchema(ma.Schema):
+    """The policy is judged by the view, with the caller's email as a known word."""
+
+    current_password = fields.String(load_default="", load_only=True,
+                                     validate=validate.Length(max=MAX_LENGTH))
+    new_password = fields.String(
+        required=True, load_only=True, metadata={"description": PASSWORD_RULE},
+        validate=validate.Length(max=4 * MAX_LENGTH,
+                                 error=f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."))

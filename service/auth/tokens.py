@@ -225,8 +225,10 @@ def revoke_refresh_token(user: User | Caller, token: str) -> None:
     )
 
 
-def revoke_all_tokens(user: User) -> None:
-    """Every access token, refresh token, session and API key of the user stops working."""
+def revoke_all_tokens(user: User, *, keep_session: str | None = None) -> None:
+    """Every access token, refresh token, session and API key of the user stops working.
+    ``keep_session``: that session alone stays open (its tokens end all the same), so that
+    the caller can issue it new ones: a password change keeps its own login."""
     user.token_version += 1  # access tokens and API keys carry the old version
     now = utcnow()
     db.session.execute(
@@ -235,8 +237,18 @@ def revoke_all_tokens(user: User) -> None:
         .values(revoked_at=now)
     )
     db.session.execute(update(AuthSession)
-                       .where(AuthSession.user_id == user.id, AuthSession.ended_at.is_(None))
+                       .where(AuthSession.user_id == user.id, AuthSession.ended_at.is_(None),
+                              AuthSession.id != (keep_session or ""))
                        .values(ended_at=now))
+
+
+def session_of(token: str) -> AuthSession | None:
+    """The open session of a valid access token, else None."""
+    claims = read_access_token(token)
+    if claims is None:
+        return None
+    session = db.session.get(AuthSession, claims["sid"])
+    return session if session is not None and session.ended_at is None else None
 
 
 class RefreshReuse(Exception):

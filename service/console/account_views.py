@@ -1,12 +1,13 @@
-"""The account page: the signed-in user's defaults for scans (the API's /auth/me/settings)."""
+"""The account page: the signed-in user's defaults for scans (the API's /auth/me/settings)
+and changing the password (the API's /auth/password, which keeps this login)."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
 from service.console.pages import data_or_fail, failed, words
-from service.console.session import api, signed_in
+from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
 FORM_ANSWERS = (400, 403, 404, 413, 422)
@@ -38,6 +39,34 @@ def account_update():
     return failed(answer)
 
 
+@console.post("/account/password")
+@signed_in
+def account_password():
+    """The API's change with the typed passwords; on success this console session holds the
+    new access token of its login (the old one ended with every other session)."""
+    new = request.form.get("new_password", "")
+    if new != request.form.get("repeat_password", ""):
+        return _settings_page(password_errors={"repeat_password": [
+            "The two new passwords differ."]}, status=422)
+    answer = api("POST", "/auth/password", json={
+        "current_password": request.form.get("current_password", ""), "new_password": new})
+    if answer.ok:
+        session[TOKEN] = answer.json["access_token"]
+        flash("Password changed. Your other sessions have ended, and your API keys no longer "
+              "work: make new ones if you need them.")
+        return redirect(url_for("console.account"))
+    if answer.status in FORM_ANSWERS or answer.status == 429:
+        # The fields' words beside the fields; the detail alone above (never both).
+        error = answer.detail if answer.errors else words(answer)
+        return _settings_page(password_error=error, password_errors=answer.errors,
+                              status=answer.status)
+    return failed(answer)
+
+
+def _settings_page(**kwargs):
+    return _account_page(data_or_fail(api("GET", "/auth/me/settings")), **kwargs)
+
+
 def _number(text: str):
     """The typed score as a number for the API, or as typed when it is none (the API says
     why in words); empty: null."""
@@ -49,11 +78,13 @@ def _number(text: str):
         return text
 
 
-def _account_page(settings: dict, *, error=None, errors=None, status=200):
+def _account_page(settings: dict, *, error=None, errors=None, password_error=None,
+                  password_errors=None, status=200):
     listing = api("GET", "/projects", query={"per_page": 100})
     projects = [project for project in (listing.json["items"] if listing.ok else [])
                 if project["role"] in ("editor", "owner")]
     shown = dict(settings, min_score="" if settings["min_score"] is None
                  else settings["min_score"])
     return render_template("console/account.html", settings=shown, projects=projects,
-                           error=error, errors=errors or {}), status
+                           error=error, errors=errors or {}, password_error=password_error,
+                           password_errors=password_errors or {}), status

@@ -105,7 +105,8 @@ def test_the_skip_link_comes_first_when_signed_out(browser, console_url):
 def pages_with_forms(desktop, user) -> list[str]:
     project = f"/app/projects/{user.project_id}"
     return ["/app/scan", desktop.scan_url, "/app/scans", "/app/projects", project,
-            f"{project}/changes", f"{project}/members", "/app/review"]
+            f"{project}/changes", f"{project}/members", "/app/review", "/app/account",
+            "/app/account/keys"]
 
 
 def test_every_control_has_an_accessible_name(desktop, user, browser, console_url):
@@ -158,7 +159,7 @@ def test_the_sign_in_page_says_what_went_wrong_in_words(browser, console_url, us
 
 
 @pytest.mark.parametrize("screen", ["scan", "result", "history", "register", "changes",
-                                    "review"])
+                                    "review", "account", "keys"])
 def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
     """At 360×740 a page fits its width: a wide table scrolls within its own box."""
     project = f"/app/projects/{user.project_id}"
@@ -166,7 +167,8 @@ def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
         assert scan_text(phone, STATUS_REPORT).status == 303
     else:
         path = {"scan": "/app/scan", "history": "/app/scans", "register": project,
-                "changes": f"{project}/changes", "review": "/app/review"}[screen]
+                "changes": f"{project}/changes", "review": "/app/review",
+                "account": "/app/account", "keys": "/app/account/keys"}[screen]
         assert phone.goto(path).status == 200
     if screen == "register":
         assert phone.get_by_role("table", name="Risk register").count() == 1

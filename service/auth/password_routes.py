@@ -1,0 +1,73 @@
+"""Change your own password: the current one required; your other sessions end."""
+
+# The module docstring is the OpenAPI tag's description. Its own blueprint, not auth's: auth
+# is served on the legacy /api/auth paths too, and this route is not part of that contract.
+
+from __future__ import annotations
+
+from apifairy import other_responses, response
+from flask import Blueprint, request
+from sqlalchemy import select
+
+from service.api import json_body, lock_row
+from service.auth.accounts import change_own_password, password_is
+from service.auth.passwords import password_problem
+from service.auth.schemas import ChangePasswordSchema, TokenSchema
+from service.auth.scopes import authorized
+from service.auth.tokens import issue_tokens, session_of
+from service.db import User
+from service.errors import APIError
+from service.extensions import db, token_auth
+from service.rate_limits import (
+    password_guess_failed,
+    password_guesses_per_account,
+    password_guesses_per_address,
+)
+
+password = Blueprint("password", __name__)
+
+
+@password.route("", methods=["POST"])
+@authorized()  # no API key: a leaked key must not take the account
+@password_guesses_per_address
+@password_guesses_per_account
+@json_body(ChangePasswordSchema)
+@response(TokenSchema())
+@other_responses({401: "No or bad token", 403: "An API key",
+                  409: "Another change of your password landed first",
+                  422: "current_password wrong or missing (counted as a failed login), or "
+                       "a new_password the policy refuses",
+                  429: "Too many wrong passwords for this account or address (the login's "
+                       "budget); see Retry-After"})
+def change(args):
+    """Change your password: every other session, refresh token and API key of yours ends
+
+    The answer is a new token pair of this login, whose old tokens stop working with the
+    others: use these from now on.
+    """
+    caller = token_auth.current_user()
+    session = session_of(request.authorization.token)
+    if session is None:  # ended since the token was checked
+        raise APIError(401, "This session has ended. Log in again.",
+                       headers={"WWW-Authenticate": "Bearer"})
+    user = db.session.get(User, caller.id)
+    if not password_is(user, args["current_password"]):
+        password_guess_failed()
+        raise APIError(422, "current_password is required and must be correct.",
+                       errors={"current_password": ["Incorrect or missing."]})
+    problem = password_problem(args["new_password"], email=user.email)
+    if problem:
+        raise APIError(422, "The new password cannot be used.",
+                       errors={"new_password": [problem]})
+    # The slow checks above hold no lock; the change itself is one at a time, and only
+    # from the password just verified: of two racing changes the second is refused.
+    verified = user.password_hash
+    lock_row(User, caller.id)
+    user = db.session.scalars(select(User).where(User.id == caller.id).with_for_update()
+                              .execution_options(populate_existing=True)).one()
+    if user.password_hash != verified:
+        raise APIError(409, "Your password was changed meanwhile. Log in again.")
+    change_own_password(user, args["new_password"], keep_session=session.id)
+    tokens = issue_tokens(user, session)
+    db.session.commit()
+    return tokens

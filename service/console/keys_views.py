@@ -1,0 +1,71 @@
+"""The API keys page: each signed-in user makes keys with scopes, lists and revokes their
+own, through the API's /auth/api-keys (which only a signed-in session may call).
+
+A new key's whole secret is in the API's answer alone. It reaches the next page (Post/
+Redirect/Get) in the session cookie, which already holds the access token, and that page
+takes it out again: shown once, then gone from the cookie, the list and the API."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, session, url_for
+
+from service.auth.scopes import ADMIN_SCOPES, SCOPES
+from service.console.account_views import FORM_ANSWERS
+from service.console.blueprint import console
+from service.console.pages import check_id, data_or_fail, failed, words
+from service.console.session import api, current_user, signed_in
+
+NEW_KEY = "new_api_key"
+PER_PAGE = 20
+
+
+@console.get("/account/keys")
+@signed_in
+def api_keys():
+    page, status = _keys_page(created=session.get(NEW_KEY))
+    session.pop(NEW_KEY, None)  # once shown; a page that failed keeps it for the next
+    return page, status, {"Cache-Control": "no-store"}
+
+
+@console.post("/account/keys")
+@signed_in
+def api_key_create():
+    """The form as the API's POST; a date of expiry is the start of that day, UTC."""
+    form = {"name": request.form.get("name", "").strip(),
+            "scopes": request.form.getlist("scopes"),
+            "expires_on": request.form.get("expires_on", "").strip()}
+    body = {"name": form["name"], "scopes": form["scopes"],
+            "expires_at": f"{form['expires_on']}T00:00:00+00:00" if form["expires_on"]
+            else None}
+    answer = api("POST", "/auth/api-keys", json=body)
+    if answer.ok:
+        session[NEW_KEY] = {"name": answer.json["name"], "key": answer.json["key"]}
+        return redirect(url_for("console.api_keys"))
+    if answer.status in (*FORM_ANSWERS, 409):
+        errors = answer.errors
+        if "expires_at" in errors:  # the form's field is the date
+            errors = {**errors, "expires_on": errors.pop("expires_at")}
+        page, status = _keys_page(form=form, error=answer.detail if errors else words(answer),
+                                  errors=errors, status=answer.status)
+        return page, status
+    return failed(answer)
+
+
+@console.post("/account/keys/<key_id>/revoke")
+@signed_in
+def api_key_revoke(key_id: str):
+    data_or_fail(api("DELETE", f"/auth/api-keys/{check_id(key_id, 'API key')}"))
+    name = request.form.get("name", "").strip()
+    flash(f"Key {name} revoked: it no longer works." if name else "Key revoked.")
+    return redirect(url_for("console.api_keys"))
+
+
+def _keys_page(*, created=None, form=None, error=None, errors=None, status=200):
+    listing = data_or_fail(api("GET", "/auth/api-keys", query={
+        "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
+    offered = {name: meaning for name, meaning in SCOPES.items()
+               if current_user()["role"] == "admin" or name not in ADMIN_SCOPES}
+    page = render_template("console/api_keys.html", keys=listing, created=created,
+                           scopes=offered, form=form or {"scopes": []}, error=error,
+                           errors=errors or {})
+    return page, status
