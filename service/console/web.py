@@ -26,6 +26,7 @@ def register_console(app: Flask) -> None:
         account_views,
         admin_views,
         auth_views,
+        model_views,
         project_views,
         scan_views,
     )
