@@ -134,6 +134,30 @@ def test_a_confirmation_overtaken_by_another_change_changes_nothing(make_app, mo
     assert listing(client, headers)["active"] == "v2"
 
 
+def test_a_rollback_confirmation_whose_target_changed_meanwhile_changes_nothing(
+        make_app, models_root, tmp_path):  # noqa: F811
+    root = own_root(tmp_path / "models", models_root, ["v1", "v2", "v3"])
+    app = make_app(MODEL_DIR=str(root), MODEL_SYNC_S=0)
+    client = app.test_client()
+    admin, headers = Accounts(app, client).user(role="admin")
+    for version in ("v2", "v3"):
+        assert client.post(f"{MODELS}/{version}/activate", headers=headers).status_code == 200
+    browser = sign_in(app, admin["email"])
+    action = "/app/admin/models/rollback"
+    page = html(browser.get(action))
+    assert "Serving now: <strong>v3</strong>. After this, <strong>v2</strong>" in page
+    # Meanwhile: two rollbacks and v3 again. v3 serves as the page said, but a rollback
+    # would now serve v1, which the page never named.
+    for path in ("rollback", "rollback", "v3/activate"):
+        assert client.post(f"{MODELS}/{path}", headers=headers).status_code == 200
+    assert listing(client, headers)["previous_versions"] == ["v1"]
+    sent = browser.post(action, data=form(page, action, "Roll back to v2").data())
+    assert sent.status_code == 302
+    assert ("A rollback would serve v1 now, not v2 as the confirmation said: nothing was "
+            "rolled back." in html(browser.get(sent.headers["Location"])))
+    assert listing(client, headers)["active"] == "v3"
+
+
 def test_a_shadow_trial_started_from_the_page_shows_and_ends(console):
     _, client, headers, browser = console
     page = html(browser.get("/app/admin/models/v2"))
@@ -165,6 +189,24 @@ def test_a_shadow_trial_started_from_the_page_shows_and_ends(console):
     assert "<h2 id=\"shadow\">Shadow trial: ended (deleted)</h2>" in page
     report = client.get(f"{MODELS}/v2/shadow", headers=headers).get_json()
     assert (report["running"], report["ended_why"]) == (False, "deleted")
+
+
+@pytest.mark.parametrize("fields", [{"sample_rate": "abc"}, {"sample_rate": "0"},
+                                    {"sample_rate": "1.5"}, {"limit": "0"},
+                                    {"limit": "2.5"}, {"limit": "<b>9</b>" * 100}])
+def test_a_refused_trial_form_says_why_in_the_forms_words_and_starts_nothing(console,
+                                                                              fields):
+    _, client, headers, browser = console
+    page = html(browser.get("/app/admin/models/v2"))
+    action = "/app/admin/models/v2/shadow"
+    sent = browser.post(action, data=form(page, action, "Start").data(**fields))
+    assert (sent.status_code, sent.headers["Location"]) == (302, "/app/admin/models/v2")
+    said = html(browser.get(sent.headers["Location"]))
+    label = "Share of the scans" if "sample_rate" in fields else "Up to (scans)"
+    assert re.search(rf'<div class="flash" role="status">\s*<p>[^<]*{re.escape(label)}: ',
+                     said), said
+    assert "<b>9</b>" not in said and "No shadow trial yet." in said
+    assert client.get(f"{MODELS}/v2/shadow", headers=headers).status_code == 404
 
 
 def test_a_training_is_started_from_the_page_and_its_figures_shown(console):

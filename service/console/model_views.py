@@ -3,15 +3,18 @@ and rollback behind a confirmation, shadow trials and trainings from corrections
 
 Every read and change is the API's (``/admin/models…``), so a non-admin gets its 403 as
 the error page. A confirmation names the version that serves and the one that will; its
-form carries the first, and the change is sent only while that one still serves, so a
-page left open after another admin's change activates nothing it did not name. The API's
-refusals a person can act on (409, 422: a trial runs, a model failed its check, too few
-corrections) are flashed on the page the form came from; anything else is the error page.
+form carries both, and they are compared with the registry just before the change is sent,
+so a page left open after another admin's change changes nothing it did not name. (A change
+landing between that check and the API's call is not seen: the API takes no precondition.)
+The API's refusals a person can act on (409, 422, 503: a trial runs, a model failed its
+check, too few corrections) are flashed on the page the form came from; anything else is
+the error page.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
@@ -25,6 +28,9 @@ VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # The API's refusals said on the page in a flash; anything else is the error page.
 SAID = (409, 422, 503)
 TRAININGS_SHOWN = 20
+# The API's fields of these forms as their labels say them (pages.FIELD_NAMES has the rest).
+FIELDS = {"sample_rate": "Share of the scans", "limit": "Up to (scans)", "base": "Base version",
+          "corrections": "Corrections"}
 
 
 def _version(value: str) -> str:
@@ -43,7 +49,8 @@ def _answered(answer, success: str, target: str):
     if answer.ok:
         flash(success)
     elif answer.status in SAID:
-        flash(words(answer))
+        flash(words(replace(answer, errors={FIELDS.get(name, name): messages
+                                            for name, messages in answer.errors.items()})))
     else:
         return failed(answer)
     return redirect(target)
@@ -130,16 +137,22 @@ def admin_rollback():
 
 
 def _overtaken(version: str | None):
-    """A redirect saying so when the version the confirmation named as serving serves no
-    more (another admin's change meanwhile); None when it still does."""
+    """A redirect saying so when what the confirmation named no longer holds: the version
+    serving, and for a rollback the one it would serve (another admin's change meanwhile);
+    None when it still does."""
     serving = request.form.get("serving", "")
-    active = _registry()["active"]
-    if serving == active:
+    registry = _registry()
+    active, history = registry["active"], registry.get("previous_versions") or []
+    done = "activated" if version else "rolled back"
+    if serving != active:
+        flash(f"Model {active} serves now, not {serving or 'another'} as the confirmation "
+              f"said: nothing was {done}.")
+    elif version is None and history[-1:] != [request.form.get("to", "")]:
+        target = history[-1] if history else "nothing"
+        flash(f"A rollback would serve {target} now, not {request.form.get('to') or 'another'}"
+              f" as the confirmation said: nothing was {done}.")
+    else:
         return None
-    flash(f"Model {active} serves now, not {serving or 'the one'} as the confirmation "
-          "said: nothing was activated." if version else
-          f"Model {active} serves now, not {serving or 'the one'} as the confirmation "
-          "said: nothing was rolled back.")
     return redirect(url_for("console.admin_models"))
 
 
