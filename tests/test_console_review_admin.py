@@ -326,7 +326,8 @@ def admin_browser(app, accounts):
     return sign_in(app, admin["email"]), admin, admin_h
 
 
-ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls")
+ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
+               "/app/admin/models")
 
 
 def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):

@@ -27,6 +27,7 @@ def register_console(app: Flask) -> None:
         admin_views,
         auth_views,
         keys_views,
+        model_views,
         project_views,
         scan_views,
     )

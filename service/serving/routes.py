@@ -33,7 +33,9 @@ segment_but(models, "version", "rollback", "trainings")
 def index():
     """Every model version under the models root, newest first, with its state (admin)"""
     listed = deployment.registry_models(current_app.config["SETTINGS"])
-    return {"items": listed, "active": deployment.deployed_version()}
+    row = deployment.current_state()
+    return {"items": listed, "active": deployment.deployed_version(),
+            "previous_versions": row.previous_versions if row is not None else []}
 
 
 @models.route("/<version:version>", methods=["GET"])

@@ -33,6 +33,9 @@ class ModelSchema(ma.Schema):
 class ModelListSchema(ma.Schema):
     items = fields.List(fields.Nested(ModelSchema))
     active = fields.String(allow_none=True)
+    previous_versions = fields.List(fields.String(), metadata={
+        "description": "what rollback returns to, the newest last (it passes over those "
+                       "that cannot serve)"})
 
 
 class ModelCardSchema(ModelSchema):

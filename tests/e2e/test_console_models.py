@@ -1,0 +1,113 @@
+"""The admin Models page in Chromium: activate a version after its confirmation, roll back,
+start and end a shadow trial; a plain user is refused.
+
+The module's app serves from the registry tests' models root (tests/test_model_registry.py:
+``v1`` serves, ``v2`` is the same model at another operating point), on a SQLite database
+of its own, so that its activations are this module's alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.e2e.driver import (
+    BrowserErrors,
+    call_api,
+    make_admin,
+    new_page,
+    seed,
+    sign_in,
+    unnamed_controls,
+)
+from tests.test_model_registry import models_root  # noqa: F401  (the registry's root)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def console_app(models_root, tmp_path_factory):  # noqa: F811
+    """As tests/e2e/conftest.py's app, serving from the models root."""
+    from flask_migrate import upgrade
+
+    from service import create_app
+    from service.config import Settings
+    from service.extensions import db
+
+    folder = tmp_path_factory.mktemp("console-models-e2e")
+    settings = Settings.from_env(
+        {}, RISKSCAN_ENV="testing", SECRET_KEY="console-e2e-secret-key-0123456789",
+        DATABASE_URL=f"sqlite:///{folder / 'console.db'}", LOG_FORMAT="text",
+        LOG_LEVEL="ERROR", MODEL_DIR=str(models_root), MODEL_SYNC_S=0,
+        UPLOAD_DIR=str(folder / "uploads"), RATE_LIMIT_ENABLED=False)
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def page(browser, console_url):
+    errors = BrowserErrors()
+    page = new_page(browser, console_url, errors)
+    yield page
+    page.context.close()
+    errors.assert_none()
+
+
+def test_an_admin_activates_rolls_back_and_runs_a_shadow_trial(page, console_app):
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    seeded = seed(console_app, email)
+    make_admin(console_app, email)
+    sign_in(page, email)
+
+    page.get_by_role("link", name="Admin", exact=True).click()
+    page.get_by_role("navigation", name="Administration").get_by_role(
+        "link", name="Models").click()
+    page.wait_for_url("**/app/admin/models")
+    assert page.locator("#model-v1 td").nth(1).inner_text() == "Active: serving"
+    assert unnamed_controls(page) == []
+
+    page.get_by_role("link", name="Activate… v2").click()
+    assert page.locator("main p").first.inner_text() == (
+        "Serving now: v1. After this, v2 serves every scan.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Activate v2").click()
+    page.locator(".flash", has_text="Model v2 serves now (it replaced v1").wait_for()
+    assert call_api(console_app, seeded, "GET", "/admin/models")["active"] == "v2"
+
+    page.get_by_role("link", name="Roll back to v1…").click()
+    assert page.locator("main p").first.inner_text() == (
+        "Serving now: v2. After this, v1 serves every scan.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Roll back to v1").click()
+    page.locator(".flash", has_text="Rolled back: model v1 serves now").wait_for()
+    assert call_api(console_app, seeded, "GET", "/admin/models")["active"] == "v1"
+
+    page.get_by_role("link", name="v2", exact=True).click()
+    page.get_by_label("Share of the scans (0 to 1)").fill("1")
+    page.get_by_label("Up to (scans)").fill("10")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start the trial").click()
+    page.get_by_role("heading", name="Shadow trial: running").wait_for()
+    assert unnamed_controls(page) == []
+    with page.expect_navigation():
+        page.get_by_role("button", name="End the trial").click()
+    page.get_by_role("heading", name="Shadow trial: ended (deleted)").wait_for()
+    report = call_api(console_app, seeded, "GET", "/admin/models/v2/shadow")
+    assert (report["running"], report["ended_why"], report["limit"]) == (False, "deleted", 10)
+
+
+def test_a_user_has_no_models_page(page, console_app):
+    email = f"user-{uuid.uuid4().hex[:8]}@example.com"
+    seed(console_app, email)
+    sign_in(page, email)
+    assert page.get_by_role("link", name="Admin", exact=True).count() == 0
+    # Fetched with the page's cookies, not opened: a 403 document is a console error.
+    refused = page.request.get("/app/admin/models")
+    assert refused.status == 403 and "<h1>Not allowed</h1>" in refused.text()
+    assert "v2" not in refused.text()
