@@ -7,14 +7,25 @@ REQUIREMENTS := requirements.txt requirements-serve.txt requirements-encoder.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test model reader install install-dev lint clean
+.PHONY: run test model reader install install-dev lint clean screenshots
 
 # Serve; the first time, install and train the model (19-23 minutes on 2 cores).
 run: $(VENV)/.installed-ml models_cache/current
 	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# axe-core, which the console's Chromium tests inject into each page (tests/e2e/package.json);
+# without npm those checks skip, as the other browser tests do without Chromium.
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund --silent; \
+	else echo "npm not found: the console's accessibility checks will skip"; fi
+
+# docs/console/*.png from the running console, in Chromium (tests/e2e/conftest.py).
+screenshots: $(VENV)/.installed-dev $(AXE)
+	RISKSCAN_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/e2e -q -p no:randomly
 
 # Train a new model version from ml/data/ and point models_cache/current at it.
 model: $(VENV)/.installed-ml

@@ -103,6 +103,18 @@ def console_url(console_app) -> str:
         yield base_url
 
 
+#: axe-core, the accessibility engine, from its npm package (tests/e2e/package.json;
+#: `make test` and .ci/run install it with `npm ci --prefix tests/e2e`).
+AXE_SCRIPT = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE_SCRIPT.is_file():
+        require_or_skip("axe-core is not installed: npm ci --prefix tests/e2e")
+    return AXE_SCRIPT
+
+
 @pytest.fixture(scope="module")
 def browser_errors() -> BrowserErrors:
     return BrowserErrors()

@@ -316,3 +316,22 @@ def make_admin(app, email: str) -> None:
     with app.app_context():
         db.session.scalars(select(User).filter_by(email=email)).one().role = "admin"
         db.session.commit()
+
+
+#: What the console must never have: axe-core's two worst impacts.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def accessibility_violations(page, axe_script) -> list[str]:
+    """axe-core's serious and critical violations on the page as it stands (WCAG 2.x A and
+    AA rules), one line each: the rule, its impact and the first elements it names."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        # The console's CSP refuses inline scripts, rightly; a script the browser itself
+        # adds to every document of the page is not the page's, and is allowed.
+        page.add_init_script(path=str(axe_script))
+        page.reload()
+    result = page.evaluate("""() => axe.run(document, {
+        runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+        resultTypes: ['violations']})""")
+    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]

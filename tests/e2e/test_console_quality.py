@@ -12,6 +12,7 @@ from tests.e2e.driver import (
     PHONE,
     PROJECT_REPORTS,
     STATUS_REPORT,
+    accessibility_violations,
     has_horizontal_scroll,
     make_admin,
     new_page,
@@ -124,6 +125,39 @@ def test_every_control_has_an_accessible_name(desktop, user, browser, console_ur
                 problems[path] = found
     finally:
         anonymous.context.close()
+    assert problems == {}
+
+
+ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
+               "/app/admin/models")
+
+
+def test_axe_finds_nothing_serious_on_any_page(desktop, user, browser, console_url,
+                                                console_app, axe_script):
+    """axe-core (its npm package) injected into every page a person or an admin reaches:
+    no serious or critical violation of WCAG 2.1 A/AA."""
+    problems = {}
+    page = desktop.page
+    for path in pages_with_forms(desktop, user):
+        assert page.goto(path).status == 200, path
+        if found := accessibility_violations(page, axe_script):
+            problems[path] = found
+    admin = seed(console_app, "axe-admin@example.com")
+    make_admin(console_app, admin.email)
+    anonymous, admin_page = new_page(browser, console_url), new_page(browser, console_url)
+    try:
+        for path in ("/app/sign-in", "/app/register"):
+            anonymous.goto(path)
+            if found := accessibility_violations(anonymous, axe_script):
+                problems[path] = found
+        sign_in(admin_page, admin.email)
+        for path in ADMIN_PAGES:
+            assert admin_page.goto(path).status == 200, path
+            if found := accessibility_violations(admin_page, axe_script):
+                problems[path] = found
+    finally:
+        anonymous.context.close()
+        admin_page.context.close()
     assert problems == {}
 
 
