@@ -242,6 +242,30 @@ def revoke_all_tokens(user: User, *, keep_session: str | None = None) -> None:
                        .values(ended_at=now))
 
 
+def end_sessions(user_id: str, *, only: str | None = None,
+                 keep: str | None = None) -> list[str]:
+    """End the user's open sessions (``only`` that one; never ``keep``) with their refresh
+    tokens, and say which ended; their access tokens fail the session check at once. Unlike
+    revoke_all_tokens, the user's other logins and API keys carry on. The caller commits."""
+    open_sessions = select(AuthSession.id).where(AuthSession.user_id == user_id,
+                                                 AuthSession.ended_at.is_(None))
+    if only is not None:
+        open_sessions = open_sessions.where(AuthSession.id == only)
+    if keep is not None:
+        open_sessions = open_sessions.where(AuthSession.id != keep)
+    ids = list(db.session.scalars(open_sessions.with_for_update()))
+    if ids:
+        now = utcnow()
+        db.session.execute(update(AuthSession).where(AuthSession.id.in_(ids),
+                                                     AuthSession.ended_at.is_(None))
+                           .values(ended_at=now))
+        db.session.execute(update(RefreshToken)
+                           .where(RefreshToken.session_id.in_(ids),
+                                  RefreshToken.revoked_at.is_(None))
+                           .values(revoked_at=now))
+    return ids
+
+
 def session_of(token: str) -> AuthSession | None:
     """The open session of a valid access token, else None."""
     claims = read_access_token(token)
