@@ -13,8 +13,9 @@ ACCOUNT = "/app/account"
 END = re.compile(r'<form method="post" action="(/app/account/sessions/[^"]+/end)"')
 
 
-def _browser(app, email):
+def _browser(app, email, agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"):
     browser = app.test_client()
+    browser.environ_base["HTTP_USER_AGENT"] = agent
     assert sign_in(browser, email).status_code == 302
     return browser
 
@@ -30,13 +31,15 @@ def _refreshes(client, tokens) -> int:
 
 def test_two_sign_ins_are_two_sessions_and_ending_the_other_stops_it(app, client, accounts):
     user = accounts.register()
-    other = _browser(app, user["email"])
+    other = _browser(app, user["email"], agent="Mozilla/5.0 (iPhone) <b>Safari</b>")
     mine = _browser(app, user["email"])
 
     page = html(mine.get(ACCOUNT))
     section = page.split('id="sessions-heading"')[1].split("</section>")[0]
     assert section.count("<tr>") == 3  # the header and two sessions
     assert section.count("This session") == 1
+    assert "Firefox/140.0" in section and "&lt;b&gt;Safari&lt;/b&gt;" in section
+    assert "<b>" not in section
     [action] = END.findall(section)  # this one has no "End" button, the other has
 
     ended = _end(mine, action)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from service.db import AuditEvent, AuthSession
 from service.extensions import db
-from tests.helpers import api_key_headers, assert_problem
+from tests.helpers import PASSWORD, api_key_headers, assert_problem
 
 SESSIONS = "/api/v1/auth/sessions"
 ME = "/api/v1/auth/me"
@@ -38,6 +38,21 @@ def test_two_logins_are_two_sessions_the_calling_one_marked(client, accounts):
     assert [item["current"] for item in listed] == [True, False]  # newest first
     assert all(item["created_at"] and item["expires_at"] for item in listed)
     assert [item["current"] for item in _listed(client, first)] == [False, True]
+
+
+def test_a_session_says_where_it_signed_in_from(client, accounts):
+    user = accounts.register()
+    client.post("/api/v1/auth/login", json={"email": user["email"], "password": PASSWORD},
+                headers={"User-Agent": "Mozilla/5.0 (X11; Linux) Firefox/140.0 " + "x" * 400},
+                environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    bare = accounts.login(user["email"])
+
+    newest, first = _listed(client, bare)
+
+    assert (first["ip"], first["user_agent"][:38]) == ("192.0.2.7",
+                                                       "Mozilla/5.0 (X11; Linux) Firefox/140.0")
+    assert len(first["user_agent"]) == 255  # kept within its column, not refused
+    assert newest["ip"] == "127.0.0.1"
 
 
 def test_ending_the_other_session_stops_its_tokens_and_keeps_this_one(app, client, accounts):

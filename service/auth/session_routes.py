@@ -29,6 +29,9 @@ class SessionSchema(ma.Schema):
     created_at = fields.DateTime(metadata={"description": "when its login was"})
     expires_at = fields.DateTime(metadata={
         "description": "when it ends however often it is refreshed"})
+    ip = fields.String(allow_none=True, metadata={"description": "its login's address"})
+    user_agent = fields.String(allow_none=True, metadata={
+        "description": "its login's User-Agent (the first 255 characters)"})
     current = fields.Boolean(metadata={"description": "the session of the calling token"})
 
 
@@ -40,7 +43,8 @@ def _this_session() -> str:
 def _marked(rows: list[AuthSession]) -> list[dict]:
     this = _this_session()
     return [{"id": row.id, "created_at": row.created_at, "expires_at": row.expires_at,
-             "current": row.id == this} for row in rows]
+             "ip": row.ip, "user_agent": row.user_agent, "current": row.id == this}
+            for row in rows]
 
 
 @sessions.route("", methods=["GET"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 
@@ -60,8 +60,12 @@ def _hash(token: str) -> str:
 
 
 def start_session(user: User) -> AuthSession:
-    """A new login's session; the caller commits."""
-    session = AuthSession(id=str(uuid.uuid4()), user_id=user.id,
+    """A new login's session, with the address and user agent of its request (none from
+    the CLI) for its user to recognise it by; the caller commits."""
+    ip = agent = None
+    if has_request_context():
+        ip, agent = request.remote_addr, request.user_agent.string[:255] or None
+    session = AuthSession(id=str(uuid.uuid4()), user_id=user.id, ip=ip, user_agent=agent,
                           expires_at=utcnow() + timedelta(days=_settings().REFRESH_TOKEN_MAX_DAYS))
     db.session.add(session)
     return session
