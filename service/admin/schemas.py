@@ -1,5 +1,8 @@
-from marshmallow import ValidationError, fields, validate, validates_schema
+from datetime import UTC
 
+from marshmallow import fields, validate
+
+from service.api import UTCDateTime
 from service.audit import EVENTS
 from service.extensions import ma
 
@@ -27,13 +30,10 @@ class AuditFilterSchema(ma.Schema):
                             metadata={"description": "events by or about this user"})
     email = fields.String(validate=validate.Length(max=254), metadata={
         "description": "events by or about the user with this email (any case)"})
-    since = fields.Date(metadata={"description": "events on or after this day (UTC)"})
-    until = fields.Date(metadata={"description": "events on or before this day (UTC)"})
-
-    @validates_schema
-    def _a_range(self, data, **_kwargs):
-        if "since" in data and "until" in data and data["until"] < data["since"]:
-            raise ValidationError("Must be on or after since.", "until")
+    created_after = UTCDateTime(default_timezone=UTC, metadata={
+        "description": "events at or after this instant (ISO 8601; UTC when no zone is given)"})
+    created_before = UTCDateTime(default_timezone=UTC, metadata={
+        "description": "events before this instant"})
 
 
 class LLMCallSchema(ma.Schema):

@@ -12,11 +12,11 @@ from werkzeug.routing import BuildError
 
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, words
+from service.console.pages import data_or_fail, days_as_instants, words
 from service.console.session import api, signed_in
 
 # The form's filters, sent to the API as typed: it judges them (a 422 is the form's error).
-FILTERS = ("event", "email", "since", "until", "user_id")
+FILTERS = ("event", "email", "created_after", "created_before", "user_id")
 PER_PAGE = 20
 
 
@@ -141,13 +141,18 @@ def _shown(event: dict) -> dict:
 @console.get("/admin/audit")
 @signed_in
 def admin_audit():
-    """The API's page of events for the filters in the query string; a filter it refuses
-    (422) shows the form again with why. Only an admin reaches a 422: the API checks the
+    """The API's page of events for the filters in the query string (the From and Until
+    days as the API's instants: Until is to that day's end); a filter it refuses (422)
+    shows the form again with why. Only an admin reaches a 422: the API checks the
     role first, so anyone else gets its 403 as the error page."""
     filters = {name: value for name in FILTERS
                if (value := request.args.get(name, "").strip())}
+    instants, errors = days_as_instants(filters)
+    if errors:  # a day the API's instants cannot say
+        return render_template("console/admin_audit.html", events=None, filters=filters,
+                               error=" ".join(errors.values()), event_names=EVENTS), 422
     answer = api("GET", "/admin/audit-events",
-                 query={**filters, "page": request.args.get("page", "1"),
+                 query={**instants, "page": request.args.get("page", "1"),
                         "per_page": PER_PAGE})
     if answer.status == 422:
         return render_template("console/admin_audit.html", events=None, filters=filters,
