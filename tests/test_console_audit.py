@@ -134,3 +134,45 @@ def test_a_user_is_refused_and_a_stranger_sent_to_sign_in(app, accounts):
     stranger = app.test_client().get(AUDIT)
     assert stranger.status_code == 302
     assert stranger.headers["Location"].startswith("/app/sign-in")
+
+
+def test_events_recorded_elsewhere_read_as_sentences_with_their_links(app, admin):
+    """Rows as the scans, register and model code record them (their tests check that)."""
+    browser, me, _ = admin
+    project, scan = "5b0c8e0e-8d1e-4a43-9a57-0c2f1f6f4b11", "9f4d7a0e-1c55-4c4e-8f0e-3f1a2b3c4d5e"
+    with app.app_context():
+        db.session.add_all([
+            AuditEvent(event="scan_moved", actor_id=me["id"], target_id=scan,
+                       details={"from": None, "to": project}),
+            AuditEvent(event="risk_rated", actor_id=me["id"], target_id="12",
+                       details={"project_id": project, "changes": {
+                           "likelihood": {"from": None, "to": 4},
+                           "impact": {"from": 2, "to": 5}}}),
+            AuditEvent(event="model_activated", actor_id=me["id"],
+                       details={"from": "v1", "to": "v2", "generation": 3}),
+            AuditEvent(event="session_ended", actor_id=me["id"], target_id=me["id"],
+                       details={"sessions": 2, "kept": "current"}),
+            AuditEvent(event="risk_merged", actor_id=me["id"], target_id="7",
+                       details={"project_id": project, "merged": "not a list"}),
+        ])
+        db.session.commit()
+
+    page = html(browser.get(AUDIT))
+    by_event = {re.search(r'<th scope="row">([^<]+)</th>', row).group(1): row
+                for row in rows(page)}
+
+    assert f'href="/app/scans/{scan}"' in by_event["scan moved"]
+    rated = by_event["risk rated"]
+    assert "Rated a register entry: likelihood none → 4; impact 2 → 5." in rated
+    assert f'href="/app/projects/{project}/risks/12"' in rated
+    assert "Activated model v2 (was v1)." in by_event["model activated"]
+    assert "Ended 2 other sessions." in by_event["session ended"]
+    merged = by_event["risk merged"]  # details of another shape: listed, not a 500
+    assert "<dt>merged</dt><dd>not a list</dd>" in merged
+
+
+def test_every_sentence_is_of_a_known_event():
+    from service.audit import EVENTS
+    from service.console.audit_views import SENTENCES
+
+    assert set(SENTENCES) <= set(EVENTS)

@@ -30,6 +30,13 @@ def _changes(changes: dict) -> str:
                      f"{_said(change.get('to'))}" for name, change in changes.items())
 
 
+def _count(value) -> int:
+    """How many a list holds; anything else is details of another shape (TypeError)."""
+    if not isinstance(value, list):
+        raise TypeError(value)
+    return len(value)
+
+
 def _said(value) -> str:
     return "none" if value is None or value == "" else str(value)
 
@@ -50,7 +57,8 @@ SENTENCES = {
     "api_key_created": lambda d: f"API key “{d['name']}” made, scopes {_listed(d['scopes'])}.",
     "api_key_used": lambda d: "An API key was used.",
     "api_key_revoked": lambda d: "An API key revoked.",
-    "api_key_refused": lambda d: f"An API key was refused: {d['action']} of an admin.",
+    "api_key_refused": lambda d: f"Refused an API key that tried to {d['action']} an admin "
+                                 "account.",
     "project_created": lambda d: "Created a project.",
     "project_updated": lambda d: f"Changed the project's {_listed(d['fields'])}.",
     "project_deleted": lambda d: f"Deleted the project “{d['name']}”.",
@@ -62,8 +70,8 @@ SENTENCES = {
     "risk_rated": lambda d: f"Rated a register entry: {_changes(d['changes'])}.",
     "risk_reopened": lambda d: f"A new report reopened a register entry (was {d['was']}).",
     "risk_added": lambda d: f"Added “{d['risk']}” ({d['category']}) to the register by hand.",
-    "risk_merged": lambda d: f"Merged {len(d['merged'])} register entries into one.",
-    "risk_split": lambda d: f"Split {len(d['findings'])} findings out of entry "
+    "risk_merged": lambda d: f"Merged {_count(d['merged'])} register entries into one.",
+    "risk_split": lambda d: f"Split {_count(d['findings'])} findings out of entry "
                             f"#{d['split_from']}.",
     "finding_dismissed": lambda d: "Marked a finding not a risk: ones like it stay out of "
                                    "the register.",
