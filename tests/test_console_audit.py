@@ -176,3 +176,16 @@ def test_every_sentence_is_of_a_known_event():
     from service.console.audit_views import SENTENCES
 
     assert set(SENTENCES) <= set(EVENTS)
+
+
+def test_the_users_page_links_each_users_events_by_email(accounts, admin):
+    browser, _, _ = admin
+    user, _ = accounts.user()
+
+    users = html(browser.get("/app/admin/users"))
+
+    link = re.search(r'<a class="small" href="([^"]+)">Audit log<span class="visually-hidden">'
+                     rf' of {re.escape(user["email"])}</span>', users).group(1)
+    assert user["id"] not in link
+    events = html(browser.get(link.replace("&amp;", "&")))
+    assert len(rows(events)) == 2 and f'value="{user["email"]}"' in events
