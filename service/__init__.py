@@ -135,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
     from service.auth.api_keys import api_keys
     from service.auth.password_routes import password
     from service.auth.routes import auth
+    from service.auth.session_routes import sessions
     from service.health import health
     from service.jobs.routes import jobs
     from service.projects import init_app as keep_registers
@@ -153,6 +154,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth, url_prefix="/api/v1/auth")
     app.register_blueprint(api_keys, url_prefix="/api/v1/auth/api-keys")
     app.register_blueprint(password, url_prefix="/api/v1/auth/password")
+    app.register_blueprint(sessions, url_prefix="/api/v1/auth/sessions")
     app.register_blueprint(settings, url_prefix="/api/v1/auth/me/settings")
     app.register_blueprint(users, url_prefix="/api/v1/users")
     app.register_blueprint(scans, url_prefix="/api/v1/scans")

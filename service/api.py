@@ -288,14 +288,16 @@ def query(schema, *, unknown=RAISE):
     return arguments(schema, error_status_code=422, unknown=unknown)
 
 
-def paginated_response(page_schema, args_schema=None):
+def paginated_response(page_schema, args_schema=None, *, items: Callable[[list], list] = list):
     """A list view's paging, as microblog-api writes it: the query arguments
     (``args_schema``, a PageArgs with the view's filters), the page schema in the spec and
-    the answer. The view returns the select of its rows, in order; ``paginate`` pages it."""
+    the answer. The view returns the select of its rows, in order; ``paginate`` pages it,
+    and ``items`` turns the page's rows into what the schema dumps (one query a page for
+    what the rows refer to, never one a row)."""
     def decorator(view):
         @functools.wraps(view)
         def paged(args, *positional, **named):
-            return paginate(view(args, *positional, **named), args)
+            return paginate(view(args, *positional, **named), args, items=items)
 
         return query(args_schema or PageArgs)(response(page_schema)(paged))
 

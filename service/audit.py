@@ -21,8 +21,29 @@ EVENTS = (
     "webhook_secret_rotated",
     "model_activated", "model_rolled_back", "model_shadow_started", "model_shadow_ended",
     "model_training_started",
-    "settings_updated",
+    "settings_updated", "session_ended",
 )
+
+# What an event's target_id names; events absent here have none, or it is in their details
+# (the model events name versions there). The admin list names users by their email.
+TARGETS = {
+    **dict.fromkeys(("register", "login_success", "login_failure", "logout", "token_reuse",
+                     "password_changed", "role_change", "user_created", "user_updated",
+                     "user_deleted", "api_key_refused", "member_added", "member_updated",
+                     "member_removed", "settings_updated", "session_ended"), "user"),
+    **dict.fromkeys(("api_key_created", "api_key_used", "api_key_revoked"), "api_key"),
+    **dict.fromkeys(("project_created", "project_updated", "project_deleted"), "project"),
+    "scan_moved": "scan",
+    **dict.fromkeys(("risk_updated", "risk_reopened", "risk_rated", "risk_added",
+                     "risk_merged", "risk_split"), "risk"),
+    "finding_dismissed": "dismissal", "dismissal_deleted": "dismissal",
+    "finding_added": "finding", "finding_removed": "finding",
+    "job_created": "job", "job_cancelled": "job",
+    **dict.fromkeys(("webhook_created", "webhook_updated", "webhook_deleted",
+                     "webhook_secret_rotated"), "webhook"),
+    "webhook_redelivered": "webhook_delivery",
+    "model_training_started": "training",
+}
 
 
 def record(event: str, *, actor_id: str | None = None, target_id: str | None = None,

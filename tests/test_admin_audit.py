@@ -3,6 +3,8 @@ paginated and filtered; failed requests leave no event, and no event holds a sec
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.helpers import PASSWORD, assert_problem
@@ -138,11 +140,60 @@ def test_audit_events_filter_by_event_and_user(client, accounts):
     ({"user_id": "x" * 37}, "user_id"),
     ({"per_page": 101}, "per_page"),
     ({"page": -1}, "page"),
-], ids=["unknown-event", "long-user-id", "per-page-101", "negative-page"])
+    ({"email": "a" * 250 + "@example.com"}, "email"),
+    ({"created_after": "2026-02-30T00:00:00Z"}, "created_after"),
+    ({"created_before": "yesterday"}, "created_before"),
+], ids=["unknown-event", "long-user-id", "per-page-101", "negative-page", "long-email",
+        "no-such-day", "not-an-instant"])
 def test_audit_events_422_on_bad_query_arguments(client, accounts, query, field):
     _, headers = accounts.user(role="admin")
 
     assert_problem(client.get(AUDIT, headers=headers, query_string=query), 422, field)
+
+
+def test_audit_events_name_the_people_by_email_and_a_deleted_one_as_none(client, accounts):
+    admin, headers = accounts.user(role="admin")
+    user = accounts.register()
+    assert client.delete(f"/api/v1/users/{user['id']}", headers=headers).status_code == 204
+
+    listed = events(client, headers)["items"]
+    by_event = {e["event"]: e for e in listed}
+    login = by_event["login_success"]
+    assert (login["actor_email"], login["target_email"], login["target_type"]) == (
+        admin["email"], admin["email"], "user")
+    [gone] = [e for e in listed if e["event"] == "register" and e["actor_id"] == user["id"]]
+    assert gone["actor_email"] is None and gone["target_email"] is None
+    deleted = by_event["user_deleted"]
+    assert (deleted["actor_email"], deleted["target_email"]) == (admin["email"], None)
+    assert deleted["details"]["email"] == user["email"]
+
+
+def test_audit_events_filter_by_email_any_case_and_by_time(app, client, accounts):
+    admin, headers = accounts.user(role="admin")
+    user = accounts.register()
+    client.post("/api/v1/auth/login", json={"email": user["email"], "password": "nope nope"})
+    with app.app_context():  # the admin's two events a day earlier
+        from service.db import AuditEvent
+        from service.extensions import db
+
+        for event in db.session.query(AuditEvent).filter_by(actor_id=admin["id"]):
+            event.created_at = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
+        for event in db.session.query(AuditEvent).filter_by(target_id=user["id"]):
+            event.created_at = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
+        db.session.commit()
+
+    mine = events(client, headers, email=user["email"].upper())
+    assert [e["event"] for e in mine["items"]] == ["login_failure", "register"]
+    assert events(client, headers, email="nobody@example.com")["total"] == 0
+    first = events(client, headers, created_after="2026-03-01T00:00:00Z",
+                   created_before="2026-03-02T00:00:00Z")
+    assert {e["event"] for e in first["items"]} == {"register", "login_success"}
+    assert all(e["actor_id"] == admin["id"] for e in first["items"])
+    second = events(client, headers, created_after="2026-03-02T00:00:00")  # UTC: no zone
+    assert [e["event"] for e in second["items"]] == ["login_failure", "register"]
+    assert events(client, headers, created_before="2026-03-01T23:59:59Z")["total"] == 0
+    assert events(client, headers, email=user["email"],
+                  created_before="2026-03-02T00:00:00Z")["total"] == 0
 
 
 def test_audit_events_are_for_admins_only(client, accounts):

@@ -156,7 +156,8 @@ def matrix(app, client, monkeypatch):
                   "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
                   "delivery_id": delivery_id, "version": "v1",
                   "dismissal_id": dismissals["items"][0]["id"],
-                  "training_id": str(uuid.uuid4())},
+                  "training_id": str(uuid.uuid4()), "session_id": client.get(
+                      "/api/v1/auth/sessions", headers=a_headers).get_json()["items"][0]["id"]},
         "a_key": key.get_json()["key"],
         "b_scan": own.get_json(),
         "a_scan": scan,
@@ -169,14 +170,16 @@ def missing_ids() -> dict[str, str]:
             "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
             "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
             "delivery_id": str(uuid.uuid4()), "version": "no-such-version",
-            "dismissal_id": "987654321", "training_id": str(uuid.uuid4())}
+            "dismissal_id": "987654321", "training_id": str(uuid.uuid4()),
+            "session_id": str(uuid.uuid4())}
 
 
 def malformed_ids() -> dict[str, str]:
     return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
             "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
-            "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1", "training_id": "t' OR 1=1"}
+            "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1", "training_id": "t' OR 1=1",
+            "session_id": "s' OR 1=1"}
 
 
 def id_routes(app):

@@ -1,5 +1,8 @@
+from datetime import UTC
+
 from marshmallow import fields, validate
 
+from service.api import UTCDateTime
 from service.audit import EVENTS
 from service.extensions import ma
 
@@ -9,7 +12,14 @@ class AuditEventSchema(ma.Schema):
     created_at = fields.DateTime()
     event = fields.String()
     actor_id = fields.String(allow_none=True)
+    actor_email = fields.String(allow_none=True, metadata={
+        "description": "the actor's email today; null with an actor_id: a deleted user"})
     target_id = fields.String(allow_none=True)
+    target_type = fields.String(allow_none=True, metadata={
+        "description": "what target_id names: user, api_key, project, scan, risk, "
+                       "dismissal, finding, job, webhook, webhook_delivery or training"})
+    target_email = fields.String(allow_none=True, metadata={
+        "description": "a user target's email today; null: a deleted user, or no user"})
     ip = fields.String(allow_none=True)
     details = fields.Dict(allow_none=True)
 
@@ -18,6 +28,12 @@ class AuditFilterSchema(ma.Schema):
     event = fields.String(validate=validate.OneOf(EVENTS))
     user_id = fields.String(validate=validate.Length(max=36),
                             metadata={"description": "events by or about this user"})
+    email = fields.String(validate=validate.Length(max=254), metadata={
+        "description": "events by or about the user with this email (any case)"})
+    created_after = UTCDateTime(default_timezone=UTC, metadata={
+        "description": "events at or after this instant (ISO 8601; UTC when no zone is given)"})
+    created_before = UTCDateTime(default_timezone=UTC, metadata={
+        "description": "events before this instant"})
 
 
 class LLMCallSchema(ma.Schema):

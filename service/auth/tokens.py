@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 
@@ -60,8 +60,12 @@ def _hash(token: str) -> str:
 
 
 def start_session(user: User) -> AuthSession:
-    """A new login's session; the caller commits."""
-    session = AuthSession(id=str(uuid.uuid4()), user_id=user.id,
+    """A new login's session, with the address and user agent of its request (none from
+    the CLI) for its user to recognise it by; the caller commits."""
+    ip = agent = None
+    if has_request_context():
+        ip, agent = request.remote_addr, request.user_agent.string[:255] or None
+    session = AuthSession(id=str(uuid.uuid4()), user_id=user.id, ip=ip, user_agent=agent,
                           expires_at=utcnow() + timedelta(days=_settings().REFRESH_TOKEN_MAX_DAYS))
     db.session.add(session)
     return session
@@ -240,6 +244,30 @@ def revoke_all_tokens(user: User, *, keep_session: str | None = None) -> None:
                        .where(AuthSession.user_id == user.id, AuthSession.ended_at.is_(None),
                               AuthSession.id != (keep_session or ""))
                        .values(ended_at=now))
+
+
+def end_sessions(user_id: str, *, only: str | None = None,
+                 keep: str | None = None) -> list[str]:
+    """End the user's open sessions (``only`` that one; never ``keep``) with their refresh
+    tokens, and say which ended; their access tokens fail the session check at once. Unlike
+    revoke_all_tokens, the user's other logins and API keys carry on. The caller commits."""
+    open_sessions = select(AuthSession.id).where(AuthSession.user_id == user_id,
+                                                 AuthSession.ended_at.is_(None))
+    if only is not None:
+        open_sessions = open_sessions.where(AuthSession.id == only)
+    if keep is not None:
+        open_sessions = open_sessions.where(AuthSession.id != keep)
+    ids = list(db.session.scalars(open_sessions.with_for_update()))
+    if ids:
+        now = utcnow()
+        db.session.execute(update(AuthSession).where(AuthSession.id.in_(ids),
+                                                     AuthSession.ended_at.is_(None))
+                           .values(ended_at=now))
+        db.session.execute(update(RefreshToken)
+                           .where(RefreshToken.session_id.in_(ids),
+                                  RefreshToken.revoked_at.is_(None))
+                           .values(revoked_at=now))
+    return ids
 
 
 def session_of(token: str) -> AuthSession | None:

@@ -1,12 +1,13 @@
-"""The account page: the signed-in user's defaults for scans (the API's /auth/me/settings)
-and changing the password (the API's /auth/password, which keeps this login)."""
+"""The account page: the signed-in user's defaults for scans (the API's /auth/me/settings),
+changing the password (the API's /auth/password, which keeps this login) and their sessions
+(the API's /auth/sessions: each sign-in, this one marked; end one, or all others)."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, failed, words
+from service.console.pages import check_id, data_or_fail, failed, words
 from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
@@ -63,6 +64,23 @@ def account_password():
     return failed(answer)
 
 
+@console.post("/account/sessions/<session_id>/end")
+@signed_in
+def account_session_end(session_id: str):
+    """End one of the user's sessions (another user's is the API's 404)."""
+    data_or_fail(api("DELETE", f"/auth/sessions/{check_id(session_id, 'session')}"))
+    flash("Session ended: it is signed out.")
+    return redirect(url_for("console.account"))
+
+
+@console.post("/account/sessions/end-others")
+@signed_in
+def account_sessions_end_others():
+    data_or_fail(api("DELETE", "/auth/sessions"))
+    flash("Your other sessions have ended.")
+    return redirect(url_for("console.account"))
+
+
 def _settings_page(**kwargs):
     return _account_page(data_or_fail(api("GET", "/auth/me/settings")), **kwargs)
 
@@ -85,6 +103,8 @@ def _account_page(settings: dict, *, error=None, errors=None, password_error=Non
                 if project["role"] in ("editor", "owner")]
     shown = dict(settings, min_score="" if settings["min_score"] is None
                  else settings["min_score"])
+    sessions = data_or_fail(api("GET", "/auth/sessions", query={"per_page": 100}))
     return render_template("console/account.html", settings=shown, projects=projects,
+                           sessions=sessions,
                            error=error, errors=errors or {}, password_error=password_error,
                            password_errors=password_errors or {}), status

@@ -10,14 +10,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS
-from service.audit import EVENTS
 from service.console.blueprint import console
 from service.console.pages import check_id, data_or_fail, download, safe_target, words
 from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
 USER_FILTERS = ("email", "role")
-AUDIT_FILTERS = ("event", "user_id")
 LLM_CALL_FILTERS = ("status", "scan_id")
 # For the forms' choices only: the API validates what is sent (service/db/user_tables.py ROLES,
 # the LLM client's outcomes), and the console may not import either.
@@ -113,13 +111,6 @@ def admin_delete_user(user_id: str):
     data_or_fail(api("DELETE", f"/users/{check_id(user_id, 'user')}"))
     flash("User deleted, with their scans and files.")
     return redirect(_back())
-
-
-@console.get("/admin/audit")
-@signed_in
-def admin_audit():
-    return _admin_list("console/admin_audit.html", "/admin/audit-events", "events",
-                       AUDIT_FILTERS, event_names=EVENTS)
 
 
 @console.get("/admin/llm-calls")

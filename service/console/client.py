@@ -49,6 +49,8 @@ def call(method: str, path: str, *, token: str | None, json=None, form=None, que
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    if request.user_agent.string:  # the browser's: its session is listed by it
+        headers["User-Agent"] = request.user_agent.string
     request_id = g.get("request_id")
     if request_id:
         headers["X-Request-ID"] = request_id

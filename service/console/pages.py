@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from flask import Response, abort, make_response, render_template
@@ -107,3 +108,20 @@ def safe_target(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not parts.path.startswith("/app/"):
         return default
     return target
+
+
+def days_as_instants(query: dict) -> tuple[dict, dict]:
+    """(the date inputs' days as the API's instants (UTC), the form's errors): after a day
+    is from its start, before a day is until its end, the next day's start (none after
+    9999-12-31). Anything else goes as typed, for the API to judge."""
+    instants, errors = dict(query), {}
+    for name, shift in (("created_after", 0), ("created_before", 1)):
+        try:
+            day = date.fromisoformat(query.get(name, ""))
+        except ValueError:
+            continue
+        try:
+            instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
+        except OverflowError:
+            errors[name] = f"{FIELD_NAMES[name]}: Must be a day before {date.max}."
+    return instants, errors

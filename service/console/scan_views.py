@@ -9,7 +9,14 @@ from flask import flash, redirect, render_template, request, url_for
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
 from service.console.document import document, grouped
-from service.console.pages import FIELD_NAMES, data_or_fail, download, failed, safe_target, words
+from service.console.pages import (
+    data_or_fail,
+    days_as_instants,
+    download,
+    failed,
+    safe_target,
+    words,
+)
 from service.console.session import api, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
@@ -142,7 +149,7 @@ def history():
     query = {name: value for name in HISTORY_FILTERS
              if (value := request.args.get(name, "").strip())}
     page = request.args.get("page", "1")
-    instants, errors = _as_instants(query)
+    instants, errors = days_as_instants(query)
     if errors:  # a day the API's instants cannot say
         return render_template("console/history.html", scans=None, filters=query,
                                error=" ".join(errors.values()), errors=errors,
@@ -155,25 +162,6 @@ def history():
     listing = data_or_fail(answer)
     return render_template("console/history.html", scans=listing, filters=query,
                            categories=RISK_LABELS, projects=_projects())
-
-
-def _as_instants(query: dict) -> tuple[dict, dict]:
-    """(the date inputs' days as the API's instants (UTC), the form's errors): after a day
-    is from its start, before a day is until its end, the next day's start (none after
-    9999-12-31). Anything else goes as typed, for the API to judge."""
-    from datetime import date, timedelta
-
-    instants, errors = dict(query), {}
-    for name, shift in (("created_after", 0), ("created_before", 1)):
-        try:
-            day = date.fromisoformat(query.get(name, ""))
-        except ValueError:
-            continue
-        try:
-            instants[name] = f"{day + timedelta(days=shift)}T00:00:00Z"
-        except OverflowError:
-            errors[name] = f"{FIELD_NAMES[name]}: Must be a day before {date.max}."
-    return instants, errors
 
 
 def _projects() -> list[dict]:

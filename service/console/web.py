@@ -25,6 +25,7 @@ def register_console(app: Flask) -> None:
     from service.console import (  # noqa: F401
         account_views,
         admin_views,
+        audit_views,
         auth_views,
         keys_views,
         model_views,

@@ -68,6 +68,9 @@ class AuthSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # REFRESH_TOKEN_MAX_DAYS
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # logout, revocation
+    # Where its login came from, for its user to recognise it (GET /auth/sessions).
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
 
 
 class RefreshToken(db.Model):

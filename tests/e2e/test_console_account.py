@@ -72,3 +72,21 @@ def test_the_password_is_changed_and_this_browser_stays_signed_in(page, console_
     assert page.goto("/app/scans").status == 200
     assert page.url.endswith("/app/scans")  # not sent to sign in
     assert page.request.get("/api/v1/auth/me", headers=user.headers).status == 401
+
+
+def test_another_session_is_seen_and_ended_while_this_one_carries_on(page, console_app):
+    user = seed(console_app, "sessions@example.com")  # its API login is the other session
+    sign_in(page, user.email)
+    page.goto("/app/account")
+    table = page.get_by_role("table", name=re.compile("^Your sessions"))
+    mine = table.get_by_role("row").filter(has_text="This session")
+    assert "Chrome" in mine.inner_text()
+    other = table.get_by_role("row").filter(has=page.get_by_role("button", name=re.compile(
+        "^End the session")))
+    assert other.count() == 1
+    with page.expect_navigation():
+        other.get_by_role("button").click()
+    assert "Session ended" in page.locator(".flash").inner_text()
+    assert page.request.get("/api/v1/auth/me", headers=user.headers).status == 401
+    assert table.get_by_role("row").count() == 2  # the header and this session
+    assert page.goto("/app/scans").status == 200 and page.url.endswith("/app/scans")

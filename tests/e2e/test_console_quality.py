@@ -173,6 +173,13 @@ def test_an_admin_has_the_admin_pages(browser, console_url, console_app, user):
         users = page.locator("main table").first.inner_text()
         assert admin.email in users and EMAIL in users
         assert unnamed_controls(page) == []
+        page.get_by_role("link", name="Audit log", exact=True).click()
+        page.get_by_label("Person (email, by or about)").fill(admin.email)
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url(re.compile(r"/app/admin/audit\?"))
+        events = page.locator("main table").first.inner_text()
+        assert admin.email in events and EMAIL not in events
+        assert unnamed_controls(page) == []
     finally:
         page.context.close()
 

@@ -1,0 +1,171 @@
+"""The audit log page: each event in words, for an admin who does not read ids or JSON.
+
+The API names the people (their emails today; an id without one is a deleted user) and says
+what an event is about (``target_type``); this page links that to its console page where
+there is one, and says the details as a sentence per event. An event without a sentence
+here (or whose details are not the expected ones) shows them as a key: value list."""
+
+from __future__ import annotations
+
+from flask import render_template, request, url_for
+from werkzeug.routing import BuildError
+
+from service.audit import EVENTS
+from service.console.blueprint import console
+from service.console.pages import data_or_fail, days_as_instants, words
+from service.console.session import api, signed_in
+
+# The form's filters, sent to the API as typed: it judges them (a 422 is the form's error).
+FILTERS = ("event", "email", "created_after", "created_before", "user_id")
+PER_PAGE = 20
+
+
+def _listed(value) -> str:
+    return ", ".join(str(item).replace("_", " ") for item in value) if isinstance(
+        value, list) else str(value)
+
+
+def _changes(changes: dict) -> str:
+    return "; ".join(f"{name.replace('_', ' ')} {_said(change.get('from'))} → "
+                     f"{_said(change.get('to'))}" for name, change in changes.items())
+
+
+def _count(value) -> int:
+    """How many a list holds; anything else is details of another shape (TypeError)."""
+    if not isinstance(value, list):
+        raise TypeError(value)
+    return len(value)
+
+
+def _said(value) -> str:
+    return "none" if value is None or value == "" else str(value)
+
+
+# event -> the sentence its details make; a KeyError or TypeError falls back to the list.
+SENTENCES = {
+    "register": lambda d: "Registered an account.",
+    "login_success": lambda d: "Signed in.",
+    "login_failure": lambda d: f"A failed sign-in as {d['email']}.",
+    "logout": lambda d: "Signed out.",
+    "token_reuse": lambda d: "A refresh token was used twice: every session of theirs ended.",
+    "password_changed": lambda d: "Changed their password: their other sessions ended.",
+    "role_change": lambda d: f"Role changed from {d['old']} to {d['new']}.",
+    "user_created": lambda d: f"Created as {d['role']}"
+                              + (" by flask create-admin." if d.get("via") == "cli" else "."),
+    "user_updated": lambda d: f"Changed: {_listed(d['fields'])}.",
+    "user_deleted": lambda d: f"Deleted {d['email']}, with their scans and files.",
+    "api_key_created": lambda d: f"API key “{d['name']}” made, scopes {_listed(d['scopes'])}.",
+    "api_key_used": lambda d: "An API key was used.",
+    "api_key_revoked": lambda d: "An API key revoked.",
+    "api_key_refused": lambda d: f"Refused an API key that tried to {d['action']} an admin "
+                                 "account.",
+    "project_created": lambda d: "Created a project.",
+    "project_updated": lambda d: f"Changed the project's {_listed(d['fields'])}.",
+    "project_deleted": lambda d: f"Deleted the project “{d['name']}”.",
+    "member_added": lambda d: f"Added to a project as {d['role']}.",
+    "member_updated": lambda d: f"Project role changed from {d['was']} to {d['role']}.",
+    "member_removed": lambda d: f"Removed from a project (was {d['role']}).",
+    "scan_moved": lambda d: "Moved a scan between projects.",
+    "risk_updated": lambda d: f"Changed a register entry: {_changes(d['changes'])}.",
+    "risk_rated": lambda d: f"Rated a register entry: {_changes(d['changes'])}.",
+    "risk_reopened": lambda d: f"A new report reopened a register entry (was {d['was']}).",
+    "risk_added": lambda d: f"Added “{d['risk']}” ({d['category']}) to the register by hand.",
+    "risk_merged": lambda d: f"Merged {_count(d['merged'])} register entries into one.",
+    "risk_split": lambda d: f"Split {_count(d['findings'])} findings out of entry "
+                            f"#{d['split_from']}.",
+    "finding_dismissed": lambda d: "Marked a finding not a risk: ones like it stay out of "
+                                   "the register.",
+    "finding_added": lambda d: f"Added a risk the model missed ({d['category']}).",
+    "finding_removed": lambda d: f"Removed a risk a person had added ({d['category']}).",
+    "dismissal_deleted": lambda d: f"Restored “{d['risk']}”: {d['restored']} findings back "
+                                   "in the register.",
+    "job_created": lambda d: f"Started a batch job of {d['documents']} documents.",
+    "job_cancelled": lambda d: f"Cancelled a batch job ({d['documents']} documents).",
+    "webhook_created": lambda d: f"Made a webhook to {d['url']} for "
+                                 f"{', '.join(d['events'])}.",
+    "webhook_updated": lambda d: f"Changed a webhook's {_listed(d['fields'])}.",
+    "webhook_deleted": lambda d: f"Deleted the webhook to {d['url']}.",
+    "webhook_redelivered": lambda d: "Sent a webhook delivery again.",
+    "webhook_secret_rotated": lambda d: "Rotated a webhook's secret.",
+    "model_activated": lambda d: f"Activated model {d['to']} (was {_said(d['from'])}).",
+    "model_rolled_back": lambda d: f"Rolled back to model {d['to']} (from "
+                                   f"{_said(d['from'])}).",
+    "model_shadow_started": lambda d: f"Started a shadow trial of model {d['version']}.",
+    "model_shadow_ended": lambda d: f"The shadow trial of model {d['version']} ended "
+                                    f"({d['why']}), {d['read']} scans read.",
+    "model_training_started": lambda d: f"Started training from model {d['base']} on "
+                                        f"{d['corrections']} corrections.",
+    "session_ended": lambda d: f"Ended {d['sessions']} other sessions." if "sessions" in d
+                               else "Ended one of their sessions.",
+}
+
+
+def sentence(event: dict) -> str | None:
+    """The details of ``event`` in words, or None: shown as a list then."""
+    say = SENTENCES.get(event["event"])
+    try:
+        return say(event["details"] or {}) if say else None
+    except (KeyError, TypeError, AttributeError):  # an older event's details
+        return None
+
+
+def _url(endpoint: str, **values) -> str | None:
+    """The console page's address, or None where this console has no such page."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def links(event: dict) -> list[tuple[str, str]]:
+    """(words, address) of the console pages this event is about."""
+    details = event["details"] or {}
+    kind, target = event["target_type"], event["target_id"]
+    found = []
+    if kind == "scan":
+        found.append(("the scan", _url("console.scan_view", scan_id=target)))
+    if kind == "project" and event["event"] != "project_deleted":
+        found.append(("the project", _url("console.project", project_id=target)))
+    if kind == "risk" and isinstance(details.get("project_id"), str) and target.isdigit():
+        found.append((f"entry #{target}", _url("console.project_risk",
+                                               project_id=details["project_id"],
+                                               risk_id=int(target))))
+    elif kind != "project" and isinstance(details.get("project_id"), str):
+        found.append(("the project", _url("console.project",
+                                          project_id=details["project_id"])))
+    if isinstance(details.get("scan_id"), str) and kind != "scan":
+        found.append(("the scan", _url("console.scan_view", scan_id=details["scan_id"])))
+    for name in ("version", "to", "from", "base"):
+        if event["event"].startswith("model_") and isinstance(details.get(name), str):
+            found.append((f"model {details[name]}",
+                          _url("console.admin_model", version=details[name])))
+    return [(text, address) for text, address in found if address]
+
+
+def _shown(event: dict) -> dict:
+    return {**event, "sentence": sentence(event), "links": links(event)}
+
+
+@console.get("/admin/audit")
+@signed_in
+def admin_audit():
+    """The API's page of events for the filters in the query string (the From and Until
+    days as the API's instants: Until is to that day's end); a filter it refuses (422)
+    shows the form again with why. Only an admin reaches a 422: the API checks the
+    role first, so anyone else gets its 403 as the error page."""
+    filters = {name: value for name in FILTERS
+               if (value := request.args.get(name, "").strip())}
+    instants, errors = days_as_instants(filters)
+    if errors:  # a day the API's instants cannot say
+        return render_template("console/admin_audit.html", events=None, filters=filters,
+                               error=" ".join(errors.values()), event_names=EVENTS), 422
+    answer = api("GET", "/admin/audit-events",
+                 query={**instants, "page": request.args.get("page", "1"),
+                        "per_page": PER_PAGE})
+    if answer.status == 422:
+        return render_template("console/admin_audit.html", events=None, filters=filters,
+                               error=words(answer), event_names=EVENTS), 422
+    events = data_or_fail(answer)
+    events = {**events, "items": [_shown(event) for event in events["items"]]}
+    return render_template("console/admin_audit.html", events=events, filters=filters,
+                           event_names=EVENTS)

@@ -1,0 +1,191 @@
+"""The console's audit page (/app/admin/audit) as an admin reads it: people by email (a
+deleted one said so), what an event is about linked to its page, the details in words, and
+filters by event, person (email) and day that narrow the list; anyone else is refused, and
+a malformed filter is the form's error, never a 500."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from service.db import AuditEvent
+from service.extensions import db
+from tests.test_console import html, sign_in
+
+AUDIT = "/app/admin/audit"
+ROW = re.compile(r"<tr>\s*<td><time.*?</tr>", re.DOTALL)
+
+
+@pytest.fixture
+def admin(app, accounts):
+    """A signed-in admin's browser, the admin, and their API headers."""
+    user, headers = accounts.user(role="admin")
+    browser = app.test_client()
+    assert sign_in(browser, user["email"]).status_code == 302
+    return browser, user, headers
+
+
+def rows(page: str) -> list[str]:
+    return ROW.findall(page)
+
+
+def test_people_are_named_by_email_never_by_id(client, accounts, admin):
+    browser, me, headers = admin
+    user, _ = accounts.user()  # registers and logs in
+    assert client.patch(f"/api/v1/users/{user['id']}", headers=headers,
+                        json={"role": "admin"}).status_code == 200
+
+    page = html(browser.get(AUDIT))
+
+    assert user["id"] not in page and me["id"] not in page
+    [login] = [row for row in rows(page) if "login success" in row and user["email"] in row]
+    assert login.count(f">{user['email']}</a>") == 2  # by and about
+    [change] = [row for row in rows(page) if "role change" in row]
+    assert me["email"] in change and user["email"] in change
+    assert "Role changed from user to admin." in change
+    assert "{" not in change  # no raw JSON
+
+
+def test_a_deleted_user_is_said_to_be_one(client, accounts, admin):
+    browser, me, headers = admin
+    user, _ = accounts.user()
+    assert client.delete(f"/api/v1/users/{user['id']}", headers=headers).status_code == 204
+
+    page = html(browser.get(AUDIT))
+
+    [registered] = [row for row in rows(page) if ">register<" in row
+                    and me["email"] not in row]
+    assert registered.count("deleted user") == 2 and user["id"] not in registered
+    [deleted] = [row for row in rows(page) if "user deleted" in row]
+    assert f"Deleted {user['email']}" in deleted and me["email"] in deleted
+
+
+def test_objects_are_linked_to_their_pages_and_odd_details_listed(client, accounts, admin):
+    browser, _, headers = admin
+    project = client.post("/api/v1/projects", headers=headers, json={"name": "Bridge"})
+    project_id = project.get_json()["id"]
+    assert client.patch("/api/v1/auth/me/settings", headers=headers,
+                        json={"force_llm": True}).status_code == 200
+
+    page = html(browser.get(AUDIT))
+
+    [created] = [row for row in rows(page) if "project created" in row]
+    assert f'href="/app/projects/{project_id}"' in created
+    [settings] = [row for row in rows(page) if "settings updated" in row]
+    assert "<dt>force llm</dt><dd>true</dd>" in settings  # no sentence: key and value
+
+
+def test_filters_by_email_event_and_day_narrow_the_list(app, accounts, admin):
+    browser, _, _ = admin
+    user, _ = accounts.user()
+    other, _ = accounts.user()
+    with app.app_context():  # the user's events happened on the first of March
+        for event in db.session.query(AuditEvent).filter_by(target_id=user["id"]):
+            event.created_at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        db.session.commit()
+
+    everything = rows(html(browser.get(AUDIT)))
+    theirs = rows(html(browser.get(AUDIT, query_string={"email": user["email"].upper()})))
+    logins = rows(html(browser.get(AUDIT, query_string={"email": user["email"],
+                                                        "event": "login_success"})))
+    that_day = rows(html(browser.get(AUDIT, query_string={"created_after": "2026-03-01",
+                                                          "created_before": "2026-03-01"})))
+    before = html(browser.get(AUDIT, query_string={"created_before": "2026-02-28"}))
+
+    assert len(everything) == 7  # three registrations, three API logins, this sign-in
+    assert len(theirs) == 2 and all(user["email"] in row for row in theirs)
+    assert len(logins) == 1 and "login success" in logins[0]
+    assert len(that_day) == 2 and not any(other["email"] in row for row in that_day)
+    assert "No event matches." in before
+    filtered = html(browser.get(AUDIT, query_string={"email": user["email"],
+                                                     "created_after": "2026-03-01"}))
+    assert f'value="{user["email"]}"' in filtered and 'value="2026-03-01"' in filtered
+
+
+@pytest.mark.parametrize(("query", "said"), [
+    ({"created_after": "2026-02-30"}, "From: Not a valid datetime."),
+    ({"created_before": "not a day"}, "Until: Not a valid datetime."),
+    ({"created_before": "9999-12-31"}, "Until: Must be a day before 9999-12-31."),
+    ({"event": "<i>coffee</i>"}, "Event: Must be one of"),
+    ({"email": "a" * 5000 + "@example.com"}, "Email: Longer than maximum length 254."),
+], ids=["no-such-day", "not-a-date", "the-last-day", "unknown-event", "long-email"])
+def test_a_malformed_filter_is_the_forms_error(admin, query, said):
+    browser, _, _ = admin
+
+    response = browser.get(AUDIT, query_string=query)
+
+    assert response.status_code == 422
+    page = html(response)
+    assert '<p class="form-error" role="alert">' in page and "<i>coffee" not in page
+    assert said in page
+    assert '<form method="get" class="filters"' in page
+
+
+def test_a_user_is_refused_and_a_stranger_sent_to_sign_in(app, accounts):
+    user, _ = accounts.user()
+    browser = app.test_client()
+    assert sign_in(browser, user["email"]).status_code == 302
+
+    refused = browser.get(AUDIT, query_string={"email": user["email"]})
+
+    assert refused.status_code == 403 and user["email"] not in html(refused).split("<main")[1]
+    stranger = app.test_client().get(AUDIT)
+    assert stranger.status_code == 302
+    assert stranger.headers["Location"].startswith("/app/sign-in")
+
+
+def test_events_recorded_elsewhere_read_as_sentences_with_their_links(app, admin):
+    """Rows as the scans, register and model code record them (their tests check that)."""
+    browser, me, _ = admin
+    project, scan = "5b0c8e0e-8d1e-4a43-9a57-0c2f1f6f4b11", "9f4d7a0e-1c55-4c4e-8f0e-3f1a2b3c4d5e"
+    with app.app_context():
+        db.session.add_all([
+            AuditEvent(event="scan_moved", actor_id=me["id"], target_id=scan,
+                       details={"from": None, "to": project}),
+            AuditEvent(event="risk_rated", actor_id=me["id"], target_id="12",
+                       details={"project_id": project, "changes": {
+                           "likelihood": {"from": None, "to": 4},
+                           "impact": {"from": 2, "to": 5}}}),
+            AuditEvent(event="model_activated", actor_id=me["id"],
+                       details={"from": "v1", "to": "v2", "generation": 3}),
+            AuditEvent(event="session_ended", actor_id=me["id"], target_id=me["id"],
+                       details={"sessions": 2, "kept": "current"}),
+            AuditEvent(event="risk_merged", actor_id=me["id"], target_id="7",
+                       details={"project_id": project, "merged": "not a list"}),
+        ])
+        db.session.commit()
+
+    page = html(browser.get(AUDIT))
+    by_event = {re.search(r'<th scope="row">([^<]+)</th>', row).group(1): row
+                for row in rows(page)}
+
+    assert f'href="/app/scans/{scan}"' in by_event["scan moved"]
+    rated = by_event["risk rated"]
+    assert "Rated a register entry: likelihood none → 4; impact 2 → 5." in rated
+    assert f'href="/app/projects/{project}/risks/12"' in rated
+    assert "Activated model v2 (was v1)." in by_event["model activated"]
+    assert "Ended 2 other sessions." in by_event["session ended"]
+    merged = by_event["risk merged"]  # details of another shape: listed, not a 500
+    assert "<dt>merged</dt><dd>not a list</dd>" in merged
+
+
+def test_every_sentence_is_of_a_known_event():
+    from service.audit import EVENTS
+    from service.console.audit_views import SENTENCES
+
+    assert set(SENTENCES) <= set(EVENTS)
+
+
+def test_the_users_page_links_each_users_events_by_email(accounts, admin):
+    browser, _, _ = admin
+    user, _ = accounts.user()
+
+    users = html(browser.get("/app/admin/users"))
+
+    link = re.search(r'<a class="small" href="([^"]+)">Audit log<span class="visually-hidden">'
+                     rf' of {re.escape(user["email"])}</span>', users).group(1)
+    assert user["id"] not in link
+    events = html(browser.get(link.replace("&amp;", "&")))
+    assert len(rows(events)) == 2 and f'value="{user["email"]}"' in events
