@@ -144,6 +144,11 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
                               "POST /api/v1/scans/{scan_id}/findings"],
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
+            # Changing one's password needs the current one, which a schema cannot know (422),
+            # and wrong guesses spend the login's budget (429: docs/security.md).
+            {"include-name": ["POST /api/v1/auth/password"],
+             "checks": {"positive_data_acceptance": {
+                 "expected-statuses": ["2xx", "401", "403", "409", "422", "429"]}}},
             # A multipart form carries only strings and allows extra fields, so schemathesis'
             # "invalid" upload requests are often valid once serialized (it marks them
             # "Invalid component: positive test case"). What a job and an upload must
