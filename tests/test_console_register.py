@@ -182,6 +182,7 @@ def test_a_viewer_sees_the_register_read_only(team, people, reported):
     assert 'id="bulk-form"' not in section and "Add risk" not in section
     assert "<form" not in section.replace('<form method="get"', "")  # none would answer 403
     assert "read the register" in page  # and the page says why
+    assert "Scan a report into this project" not in page  # a viewer's scan is a 403 too
 
 
 def test_a_viewers_post_to_each_form_is_refused_and_nothing_changes(team, people, reported):
