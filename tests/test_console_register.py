@@ -233,3 +233,21 @@ def test_the_heat_maps_links_land_on_the_register(team, people, reported):
     filtered = people["viewer"].page(links[0].split("#")[0])
     all_ratings = html.unescape(re.search(r'<a href="([^"]+)">all ratings</a>', filtered)[1])
     assert all_ratings == f"/app/projects/{team.id}?status=open#register"
+
+
+def test_an_outsiders_post_to_each_form_is_the_404_page(team, keyword_app, people, reported):
+    outsider = Browser(keyword_app, team.outsider["email"])
+    here, budget = register_page(team), reported["budget"]
+    token = csrf_token(outsider.page("/app/projects"))
+    for action, data in ((f"{here}/risks/{budget['id']}/rating", {"likelihood": "5",
+                                                                  "impact": "5"}),
+                         (f"{here}/risks/bulk", {"risk": str(budget["id"]),
+                                                 "status": "closed"}),
+                         (f"{here}/risks/add", {"risk": "An outsider's risk.",
+                                                "category": "budget"})):
+        page = error_page(outsider.client.post(action, data={**data, "csrf_token": token}),
+                          404)
+        assert budget["risk"] not in page and "Billing migration" not in page
+    entries = register_of(team.client, team.owner_h, team.id)
+    assert len(entries) == 3 and {e["status"] for e in entries} == {"open"}
+    assert stored(team, budget["id"])["score"] is None
