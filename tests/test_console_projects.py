@@ -180,7 +180,7 @@ def test_a_form_without_its_csrf_token_is_refused(team, people):
 # --- the register --------------------------------------------------------------------------
 
 def test_the_register_lists_the_entries_of_two_reports_and_links_them(team, people, reported):
-    page = people["viewer"].page(f"/app/projects/{team.id}")
+    page = people["editor"].page(f"/app/projects/{team.id}")  # a viewer's: read-only
     assert '<h1 class="project-name">Billing migration</h1>' in page
     assert f'href="/app/scan?project_id={team.id}">Scan a report into this project</a>' in page
     for label, href in (("Register", f"/app/projects/{team.id}"),
@@ -371,7 +371,7 @@ def test_the_heat_map_is_a_table_whose_counts_link_to_the_register_filtered_to_t
     # the band in words in every cell: 15, 16, 20 and 25 are critical
     assert table.count('class="band-name">critical<') == 6
     links = [html.unescape(href) for href in re.findall(r'<a href="([^"]+)"', table)]
-    assert links == [f"/app/projects/{team.id}?status=open&likelihood=4&impact=5"]
+    assert links == [f"/app/projects/{team.id}?status=open&likelihood=4&impact=5#register"]
     filtered = viewer.page(links[0])
     rows = rows_of(filtered)
     assert set(rows) == {reported["budget"]["id"], reported["vendor"]["id"]}

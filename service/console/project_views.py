@@ -80,8 +80,9 @@ def _projects_page(*, form=None, error=None, errors=None, status=200):
 @signed_in
 def project(project_id: str):
     """The register: a page of entries with their filters and order, the heat map (each
-    cell a link to the register filtered to it), the trend chart, the exports; each row a
-    form that changes the entry's status, owner or due date."""
+    cell a link to the register filtered to it), the trend chart, the exports; for editors
+    and owners each row a form that changes the entry's status, owner or due date and one
+    that rates it, the bulk edit and "Add risk" (register_views.py); viewers read it."""
     check_id(project_id, "project")
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     filters = {name: value for name in REGISTER_FILTERS
@@ -104,9 +105,10 @@ def project(project_id: str):
         emails={m["user_id"]: m["email"] for m in members}, statuses=STATUSES,
         categories=RISK_LABELS, error=error, errors=errors,
         chart=trend_chart(trend, details["name"]), matrix=_matrix(matrix),
+        scale=matrix["scale"],
         rating_filters={k: v for k, v in filters.items() if k in RATING_FILTERS},
         all_ratings=url_for("console.project", project_id=project_id, **{
-            k: v for k, v in filters.items() if k not in RATING_FILTERS}),
+            k: v for k, v in filters.items() if k not in RATING_FILTERS}, _anchor="register"),
         export_filters={k: v for k, v in filters.items() if k in EXPORT_FILTERS},
         here=_here()), status
 

@@ -30,6 +30,7 @@ def register_console(app: Flask) -> None:
         keys_views,
         model_views,
         project_views,
+        register_views,
         scan_views,
     )
 

@@ -346,7 +346,7 @@ def test_the_register_keeps_a_changed_status(page, console_app, project, screens
     assert rows.count() == 3  # the vendor risk (stated twice), the schedule and budget risks
     vendor = register_entry(console_app, project, "vendor")
     vendor_row = rows.filter(has=page.locator('[data-category="vendor"]'))
-    assert vendor_row.locator("td").first.inner_text().strip() == vendor["risk"]
+    assert vendor_row.locator("td.risk-text").inner_text().strip() == vendor["risk"]
     seen_at = next(i for i, c in enumerate(columns) if c.startswith("Seen"))
     assert vendor_row.locator("td, th").nth(seen_at).inner_text().strip() == "2"
     assert page.locator('svg[role="img"]').count() == 1  # the trend chart
@@ -393,12 +393,15 @@ def test_the_heat_map_leads_to_its_risks_and_the_risk_page_rates(page, console_a
     with page.expect_navigation():
         cell.get_by_role("link", name="2 open risks, likelihood Likely, impact Severe, "
                                        "score 20 (critical)").click()
-    assert re.search(r"[?&]likelihood=4(&|$)", page.url) and re.search(r"[?&]impact=5(&|$)",
+    assert re.search(r"[?&]likelihood=4(&|#)", page.url) and re.search(r"[?&]impact=5(&|#)",
                                                                        page.url)
+    # The list, not the top of the page: the register's anchor, scrolled to.
+    assert page.url.endswith("#register") and page.evaluate("window.scrollY") > 0
     table = page.get_by_role("table", name="Risk register")
     texts = table.locator("tbody td.risk-text").all_inner_texts()
     assert sorted(t.strip() for t in texts) == sorted([vendor["risk"], budget["risk"]])
-    assert table.locator("tbody td.rating").all_inner_texts() == ["20 critical (4×5)"] * 2
+    assert table.locator("tbody td.rating .score").all_inner_texts() == [
+        "20 critical (4×5)"] * 2
 
     page.goto(f"/app/projects/{project.project_id}")
     with page.expect_navigation():

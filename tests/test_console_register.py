@@ -1,0 +1,253 @@
+"""The register page's weekly work (issue #51 items 5 and 6), driven as a browser would:
+a rating set in place, status and owner set on several entries at once, a risk added by
+hand, the heat map's links landing on the list, and a viewer's page with none of it.
+
+Every change goes through the API as the signed-in user, so what is checked here is what
+the API then stores (read back through the API) and what the page says about it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from tests.projects import make_project, register_of, scan_into
+from tests.test_console_projects import (
+    WEEK_1,
+    WEEK_2,
+    Browser,
+    console_scan,
+    csrf_token,
+    error_page,
+    flashes,
+    rows_of,
+    text_of,
+)
+
+
+@pytest.fixture
+def people(team, keyword_app):
+    return {who: Browser(keyword_app, getattr(team, who)["email"])
+            for who in ("owner", "editor", "viewer")}
+
+
+@pytest.fixture
+def reported(team, people):
+    """Two weekly reports scanned into the team's project: budget, schedule, vendor."""
+    console_scan(people["owner"], team.id, WEEK_1)
+    console_scan(people["editor"], team.id, WEEK_2)
+    return {e["category"]: e for e in register_of(team.client, team.owner_h, team.id)}
+
+
+def stored(team, risk_id: int) -> dict:
+    response = team.client.get(f"/api/v1/projects/{team.id}/risks/{risk_id}",
+                               headers=team.owner_h)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def register_page(team) -> str:
+    return f"/app/projects/{team.id}"
+
+
+# --- inline rating -------------------------------------------------------------------------
+
+def test_a_rating_set_in_place_is_stored_and_its_score_shown(team, people, reported):
+    editor, here = people["editor"], register_page(team)
+    budget = reported["budget"]
+    row = rows_of(editor.page(here))[budget["id"]]
+    assert f'aria-label="Likelihood of: {budget["risk"]}"' in row
+    assert f'aria-label="Impact of: {budget["risk"]}"' in row
+    assert ">3 Possible</option>" in row and ">5 Severe</option>" in row
+    response = editor.post_form(here, f"{here}/risks/{budget['id']}/rating",
+                                {"likelihood": "4", "impact": "3", "next": here},
+                                follow=False)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{here}#risk-{budget['id']}"
+    entry = stored(team, budget["id"])
+    assert (entry["likelihood"], entry["impact"], entry["score"]) == (4, 3, 12)
+    page = editor.page(here)
+    assert flashes(page) == [f'Rated "{budget["risk"]}": likelihood 4 × impact 3 = 12 (high).']
+    row = rows_of(page)[budget["id"]]
+    assert 'data-band="high">12 high</span>' in row
+    assert re.search(r'name="likelihood"[^>]*>.*?<option value="4" selected>', row, re.DOTALL)
+
+    # Cleared: both levels empty; a level out of the scale is the API's 422, nothing stored.
+    refused = editor.post_form(here, f"{here}/risks/{budget['id']}/rating",
+                               {"likelihood": "9", "impact": "3"})
+    assert "Must be greater than or equal to 1" in error_page(refused, 422)
+    assert stored(team, budget["id"])["score"] == 12
+    page = text_of(editor.post_form(here, f"{here}/risks/{budget['id']}/rating",
+                                    {"likelihood": "", "impact": "", "next": here}))
+    assert stored(team, budget["id"])["score"] is None
+    assert flashes(page) == [f'Rating of "{budget["risk"]}" cleared.']
+
+
+# --- bulk status and owner -----------------------------------------------------------------
+
+def test_bulk_status_and_owner_change_every_entry_selected(team, people, reported):
+    editor, here = people["editor"], register_page(team)
+    page = editor.page(here)
+    assert 'id="bulk-form"' in page
+    chosen = [reported["budget"]["id"], reported["vendor"]["id"]]
+    response = editor.post_form(here, f"{here}/risks/bulk",
+                                {"risk": [str(i) for i in chosen], "status": "mitigating",
+                                 "owner_id": team.editor["id"], "next": here}, follow=False)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{here}#register"
+    for risk_id in chosen:
+        entry = stored(team, risk_id)
+        assert (entry["status"], entry["owner_id"]) == ("mitigating", team.editor["id"])
+    untouched = stored(team, reported["schedule"]["id"])
+    assert (untouched["status"], untouched["owner_id"]) == ("open", None)
+    said = flashes(editor.page(here))
+    assert said == [(f'Changed 2 risks: "{reported["budget"]["risk"]}", '
+                     f'"{reported["vendor"]["risk"]}".')]
+
+
+def test_a_bulk_edit_naming_another_projects_entry_changes_nothing_of_it(
+        team, people, reported):
+    other = make_project(team.client, team.owner_h, name="Elsewhere")
+    scan_into(team.client, team.owner_h, other["id"], WEEK_1)
+    foreign = register_of(team.client, team.owner_h, other["id"])[0]
+    editor, here = people["editor"], register_page(team)
+    budget = reported["budget"]
+    page = text_of(editor.post_form(here, f"{here}/risks/bulk",
+                                    {"risk": [str(budget["id"]), str(foreign["id"]), "abc"],
+                                     "status": "closed", "next": here}))
+    assert stored(team, budget["id"])["status"] == "closed"
+    after = next(e for e in register_of(team.client, team.owner_h, other["id"])
+                 if e["id"] == foreign["id"])
+    assert after["status"] == "open"
+    assert flashes(page) == [f'Changed 1 risk: "{budget["risk"]}".',
+                    f"Risk {foreign['id']} not changed: No such risk.",
+                    "Risk abc not changed: No such risk."]
+
+
+def test_a_bulk_edit_with_nothing_chosen_says_so(team, people, reported):
+    editor, here = people["editor"], register_page(team)
+    def said(data: dict) -> list[str]:
+        return flashes(text_of(editor.post_form(here, f"{here}/risks/bulk",
+                                                {**data, "next": here})))
+
+    assert said({"status": "closed"}) == ["Select at least one risk."]
+    assert said({"risk": str(reported["budget"]["id"])}) == [
+        "Choose a status or an owner to set."]
+    too_many = [str(i) for i in range(1, 102)]
+    assert said({"risk": too_many, "status": "closed"}) == [
+        "Select at most 100 risks at once."]
+    assert register_of(team.client, team.owner_h, team.id, status="closed") == []
+
+
+# --- a risk added by hand ------------------------------------------------------------------
+
+def test_add_risk_creates_an_entry_marked_as_added_by_hand(team, people, reported):
+    editor, here = people["editor"], register_page(team)
+    assert "Add risk</button>" in editor.page(here)
+    wording = "The only DBA retires in March and nobody else knows the failover."
+    response = editor.post_form(here, f"{here}/risks/add",
+                                {"risk": wording, "category": "resource",
+                                 "status": "mitigating", "owner_id": team.owner["id"]},
+                                follow=False)
+    assert response.status_code == 302
+    added = next(e for e in register_of(team.client, team.owner_h, team.id)
+                 if e["risk"] == wording)
+    assert response.headers["Location"] == f"{here}#risk-{added['id']}"
+    assert added["added_by_user"] is True and added["occurrences"] == 0
+    assert (added["category"], added["status"], added["owner_id"]) == (
+        "resource", "mitigating", team.owner["id"])
+    page = editor.page(here)
+    assert flashes(page) == [f'Added "{wording}" by hand.']
+    assert '<span class="tag by-hand">added by hand</span>' in rows_of(page)[added["id"]]
+    # Refused: no wording; the API's words, nothing added.
+    page = text_of(editor.post_form(here, f"{here}/risks/add",
+                                    {"risk": "  ", "category": "resource"}))
+    assert flashes(page)[0].startswith("The risk was not added.")
+    assert "Risk:" in flashes(page)[0]
+    assert len(register_of(team.client, team.owner_h, team.id)) == 4
+
+
+# --- viewers, CSRF -------------------------------------------------------------------------
+
+def test_a_viewer_sees_the_register_read_only(team, people, reported):
+    viewer, here = people["viewer"], register_page(team)
+    page = viewer.page(here)
+    rows = rows_of(page)
+    assert set(rows) == {e["id"] for e in reported.values()}
+    for row in rows.values():
+        assert "<select" not in row and "<input" not in row and "<form" not in row
+    section = re.search(r'<section class="register".*?</section>', page, re.DOTALL)[0]
+    assert 'id="bulk-form"' not in section and "Add risk" not in section
+    assert "<form" not in section.replace('<form method="get"', "")  # none would answer 403
+    assert "read the register" in page  # and the page says why
+    assert "Scan a report into this project" not in page  # a viewer's scan is a 403 too
+
+
+def test_a_viewers_post_to_each_form_is_refused_and_nothing_changes(team, people, reported):
+    viewer, here = people["viewer"], register_page(team)
+    budget = reported["budget"]
+    token = csrf_token(viewer.page("/app/projects"))  # the list has a form: its token
+    for action, data in ((f"{here}/risks/{budget['id']}/rating", {"likelihood": "5",
+                                                                  "impact": "5"}),
+                         (f"{here}/risks/bulk", {"risk": str(budget["id"]),
+                                                 "status": "closed"}),
+                         (f"{here}/risks/add", {"risk": "A risk of a viewer.",
+                                                "category": "budget"})):
+        response = viewer.client.post(action, data={**data, "csrf_token": token})
+        assert "Your role in this project is viewer" in error_page(response, 403), action
+    assert register_of(team.client, team.owner_h, team.id) == register_of(
+        team.client, team.owner_h, team.id, status="open")
+    assert len(register_of(team.client, team.owner_h, team.id)) == 3
+    assert stored(team, budget["id"])["score"] is None
+
+
+def test_the_forms_without_their_csrf_token_are_refused(team, people, reported):
+    editor, here = people["editor"], register_page(team)
+    budget = reported["budget"]
+    for action, data in ((f"{here}/risks/{budget['id']}/rating", {"likelihood": "5",
+                                                                  "impact": "5"}),
+                         (f"{here}/risks/bulk", {"risk": str(budget["id"]),
+                                                 "status": "closed"}),
+                         (f"{here}/risks/add", {"risk": "Sneaky.", "category": "budget"})):
+        error_page(editor.client.post(action, data=data), 400)
+    entries = register_of(team.client, team.owner_h, team.id)
+    assert len(entries) == 3 and {e["status"] for e in entries} == {"open"}
+    assert stored(team, budget["id"])["score"] is None
+
+
+# --- the heat map's links ------------------------------------------------------------------
+
+def test_the_heat_maps_links_land_on_the_register(team, people, reported):
+    response = team.client.patch(f"/api/v1/projects/{team.id}/risks/{reported['budget']['id']}",
+                                 json={"likelihood": 2, "impact": 4}, headers=team.owner_h)
+    assert response.status_code == 200
+    page = people["viewer"].page(register_page(team))
+    assert '<section class="register" id="register"' in page
+    table = re.search(r'<table class="matrix-table".*?</table>', page, re.DOTALL)[0]
+    links = [html.unescape(href) for href in re.findall(r'<a href="([^"]+)"', table)]
+    assert links == [f"/app/projects/{team.id}?status=open&likelihood=2&impact=4#register"]
+    unrated = html.unescape(re.search(r'Not rated: <a href="([^"]+)">', page)[1])
+    assert unrated == f"/app/projects/{team.id}?status=open&rated=false#register"
+    filtered = people["viewer"].page(links[0].split("#")[0])
+    all_ratings = html.unescape(re.search(r'<a href="([^"]+)">all ratings</a>', filtered)[1])
+    assert all_ratings == f"/app/projects/{team.id}?status=open#register"
+
+
+def test_an_outsiders_post_to_each_form_is_the_404_page(team, keyword_app, people, reported):
+    outsider = Browser(keyword_app, team.outsider["email"])
+    here, budget = register_page(team), reported["budget"]
+    token = csrf_token(outsider.page("/app/projects"))
+    for action, data in ((f"{here}/risks/{budget['id']}/rating", {"likelihood": "5",
+                                                                  "impact": "5"}),
+                         (f"{here}/risks/bulk", {"risk": str(budget["id"]),
+                                                 "status": "closed"}),
+                         (f"{here}/risks/add", {"risk": "An outsider's risk.",
+                                                "category": "budget"})):
+        page = error_page(outsider.client.post(action, data={**data, "csrf_token": token}),
+                          404)
+        assert budget["risk"] not in page and "Billing migration" not in page
+    entries = register_of(team.client, team.owner_h, team.id)
+    assert len(entries) == 3 and {e["status"] for e in entries} == {"open"}
+    assert stored(team, budget["id"])["score"] is None
