@@ -118,10 +118,12 @@ def of_held_out_writers(document: Document) -> bool:
 
 
 def fit_score_map(scores: list[float], targets: list[int], floor: float = MAP_FLOOR
-                  ) -> tuple[float, float] | None:
-    """(slope, intercept) of P(risk) = σ(slope · logit(score) + intercept) on the sentences
-    scored at least ``floor``; None where they hold fewer than ``MIN_MAP_RISKS`` risks or
-    the fit does not rise with the score (a map that would reorder findings)."""
+                  ) -> tuple[float, float, float] | None:
+    """(slope, intercept, floor) of P(risk) = σ(slope · logit(score) + intercept), fitted on
+    the sentences scored at least ``floor`` (below it the service draws a line to 0:
+    service/analysis/transformer.py, ``mapped``); None where they hold fewer than
+    ``MIN_MAP_RISKS`` risks or the fit does not rise with the score (a map that would
+    reorder findings)."""
     from sklearn.linear_model import LogisticRegression
 
     kept = [(score, target) for score, target in zip(scores, targets) if score >= floor]
@@ -131,7 +133,7 @@ def fit_score_map(scores: list[float], targets: list[int], floor: float = MAP_FL
                 for s, _ in kept]
     fit = LogisticRegression(C=1e6).fit(log_odds, [t for _, t in kept])
     slope, intercept = float(fit.coef_[0][0]), float(fit.intercept_[0])
-    return (round(slope, 6), round(intercept, 6)) if slope > 0 else None
+    return (round(slope, 6), round(intercept, 6), floor) if slope > 0 else None
 
 
 def calibrate(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENTS, *,
@@ -174,7 +176,7 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
         "temperature": temperature,
         "min_score": min_score,
         "score_map": None if score_map is None else {
-            "slope": score_map[0], "intercept": score_map[1], "floor": MAP_FLOOR,
+            "slope": score_map[0], "intercept": score_map[1], "floor": score_map[2],
             "fitted_on": f"{len(held)} documents of {', '.join(HELD_OUT_WRITERS)}"},
         "fitted_on": Path(documents_path).name,
         "documents": len(documents),

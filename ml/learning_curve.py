@@ -34,6 +34,8 @@ from ml.config import DEV_DOCUMENTS, TEST_DOCUMENTS
 from ml.documents import Document, metrics_at, read_documents, score_documents
 from ml.finetune import FeedbackTrainer, finetune_config, split_feedback
 from ml.scorecard import SETS
+from ml.splits import LabelledSplit
+from ml.train import log
 
 #: A customer: the test reports of one foundation's groups, by the start of their ids.
 GROUPS = {"openssf": ("project-report/openssf-",), "cdf": ("project-report/cdf-",),
@@ -60,6 +62,34 @@ def teaching(document: Document, scored, min_score: float) -> list[dict]:
     return rows
 
 
+class SimulatedDeployment(FeedbackTrainer):
+    """A training from a simulated deployment's corrections. Training refuses every sentence
+    of the evaluation documents (ml/feedback.py), and the group's reports are test documents:
+    here only what this simulation measures is refused (the group's held-out reports and the
+    splits' validation and test sentences); its first reports are what its users teach."""
+
+    def __init__(self, config, contexts: dict[str, str], measured: list[str]):
+        super().__init__(config, contexts)
+        self.measured = measured
+
+    def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
+        from ml.data.build_splits import exact_key
+        from ml.feedback import corrections
+
+        train = splits["train"]
+        self.feedback = corrections(
+            Path(self.config.feedback), trained=zip(train.texts, train.labels),
+            held_out_sentences=splits["validation"].texts + splits["test"].texts,
+            held_out_documents=self.measured)
+        counts = self.feedback.counts()
+        log(f"taught: {counts['rows']} of {counts['lines']} rows train; {counts['held_out']} "
+            f"held out, {counts['already_trained']} already trained")
+        return LabelledSplit(train.texts + self.feedback.texts,
+                             train.labels + self.feedback.labels,
+                             train.contexts + [self.contexts.get(exact_key(text), "")
+                                               for text in self.feedback.texts])
+
+
 def measure(model_dir: Path, held_out: list[Document], standard: list[Document]) -> dict:
     from service.analysis.transformer import TransformerAnalyzer
 
@@ -75,8 +105,8 @@ def measure(model_dir: Path, held_out: list[Document], standard: list[Document])
     return figures
 
 
-def candidate(base: Path, rows: list[dict], seed: int, work: Path, *, replay: int,
-              epochs: int) -> Path:
+def candidate(base: Path, rows: list[dict], seed: int, work: Path, measured: list[str], *,
+              replay: int, epochs: int) -> Path:
     """A fine-tuned copy of ``base`` on ``rows``, calibrated on the development documents."""
     feedback = work / f"taught-{seed}.jsonl"
     feedback.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
@@ -87,7 +117,7 @@ def candidate(base: Path, rows: list[dict], seed: int, work: Path, *, replay: in
                              epochs=epochs, learning_rate=5e-5, documents=True, seed=seed)
     config = dataclasses.replace(config, calibration_documents=DEV_DOCUMENTS,
                                  test_documents=None)
-    return FeedbackTrainer(config, contexts).train()
+    return SimulatedDeployment(config, contexts, measured).train()
 
 
 def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held_out: int,
@@ -111,7 +141,8 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
                 for row in teaching(document, found, analyzer.min_score)]
         for seed in seeds:
             with tempfile.TemporaryDirectory(prefix="curve-") as work:
-                model = candidate(base, rows, seed, Path(work), replay=replay, epochs=epochs)
+                model = candidate(base, rows, seed, Path(work), [d.text for d in kept],
+                                  replay=replay, epochs=epochs)
                 figures = measure(model, kept, standard)
                 shutil.rmtree(model, ignore_errors=True)
             result["rows"].append({"k": k, "seed": seed, "taught_rows": len(rows),

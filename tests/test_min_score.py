@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,9 +146,25 @@ def test_a_score_map_changes_what_a_score_says_never_which_sentence_ranks_first(
     assert before != after
 
 
+def test_below_the_score_maps_floor_a_score_falls_in_a_line_to_zero():
+    """The map is fitted on findings and near misses (from its floor up); below, plain lines
+    keep plain scores: a straight line from 0 to where the logistic starts."""
+    from service.analysis.transformer import mapped
+
+    score_map = (0.2, 0.1, 0.5)
+    start = 1 / (1 + math.exp(-0.1))  # the logistic at the floor: log-odds 0
+    scores = mapped(np.array([0.0, 0.001, 0.25, 0.5, 0.9, 0.999], dtype=np.float32), score_map)
+    assert scores[0] == 0 and scores[1] == pytest.approx(0.001 * start / 0.5, rel=1e-4)
+    assert scores[2] == pytest.approx(start / 2, rel=1e-4)
+    assert scores[3] == pytest.approx(start, rel=1e-4)
+    assert list(scores) == sorted(scores)  # monotone across the floor
+    assert scores[5] < 0.999  # a flat slope takes the over-sure top down
+
+
 @pytest.mark.parametrize("score_map", [{"slope": 0, "intercept": 0},
                                        {"slope": -1, "intercept": 0},
-                                       {"slope": "NaN", "intercept": 0}, {"slope": 1}])
+                                       {"slope": "NaN", "intercept": 0}, {"slope": 1},
+                                       {"slope": 1, "intercept": 0, "floor": 1.0}])
 def test_a_score_map_that_would_reorder_or_is_incomplete_is_refused(tmp_path, scan_model_dir,
                                                                     score_map):
     folder = _folder_with(tmp_path, scan_model_dir, json.dumps(

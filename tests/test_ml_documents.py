@@ -72,8 +72,8 @@ def test_the_score_map_is_fitted_only_where_enough_risks_say_how_it_rises():
     # Scores that say 0.99 where the truth is about 0.6: the map must bring them down.
     scores = [rng.uniform(0.9, 0.999) for _ in range(400)]
     targets = [int(rng.random() < 0.3 + 0.4 * (s - 0.9) / 0.1) for s in scores]
-    slope, intercept = fit_score_map(scores, targets)
-    assert slope > 0
+    slope, intercept, floor = fit_score_map(scores, targets)
+    assert slope > 0 and floor == 0.5
     mapped = [1 / (1 + math.exp(-(slope * math.log(s / (1 - s)) + intercept))) for s in scores]
     assert abs(statistics.mean(mapped) - statistics.mean(targets)) < 0.02
     assert statistics.mean(scores) - statistics.mean(mapped) > 0.3

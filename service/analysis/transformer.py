@@ -221,23 +221,22 @@ class TransformerAnalyzer:
                 f"model {version} predicts labels outside the taxonomy: {unknown}")
         self._none_id = self.labels.index(NONE)
         self.temperature, self.min_score = DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE
-        self.score_map: tuple[float, float] | None = None
+        self.score_map: tuple[float, float, float] | None = None
         self.model = model.eval()
 
     def calibrate(self, temperature: float, min_score: float, *,
-                  score_map: tuple[float, float] | None = None) -> None:
+                  score_map: tuple[float, float, float] | None = None) -> None:
         """Use this temperature, operating point and score map (ml.calibrate measures all
-        three). ``score_map`` is (slope, intercept) of a logistic on the tempered risk
-        score's log-odds, fitted on writers the training never met, so that a score is the
-        chance that the sentence is a risk in *their* documents; None: the tempered score."""
+        three). ``score_map`` is (slope, intercept, floor): a logistic on the tempered risk
+        score's log-odds from the floor up, fitted on writers the training never met, so
+        that a score is the chance that the sentence is a risk in *their* documents (see
+        ``mapped``); None: the tempered score."""
         if not temperature > 0 or not 0 <= min_score <= 1:
             raise ValueError("temperature must be > 0 and min_score within 0..1")
-        if score_map is not None and not (len(score_map) == 2 and score_map[0] > 0
-                                          and all(math.isfinite(v) for v in score_map)):
-            raise ValueError("score_map must be (slope > 0, intercept), both finite")
+        if score_map is not None and not valid_score_map(score_map):
+            raise ValueError("score_map must be (slope > 0, intercept, 0 <= floor < 1)")
         self.temperature, self.min_score = float(temperature), float(min_score)
-        self.score_map = None if score_map is None else (float(score_map[0]),
-                                                          float(score_map[1]))
+        self.score_map = None if score_map is None else tuple(float(v) for v in score_map)
 
     def classify(self, sentences: Sentences, *, min_score: float | None = None,
                  progress: bool = False) -> list[tuple[str, float]]:
@@ -415,28 +414,48 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def mapped(risk_scores: np.ndarray, score_map: tuple[float, float] | None) -> np.ndarray:
-    """``risk_scores`` through the logistic ``score_map`` (slope, intercept) on their
-    log-odds: monotone, so the order of sentences, and every threshold's findings, stay
-    as they were; only what a score says changes."""
+def valid_score_map(score_map) -> bool:
+    return (len(score_map) == 3 and all(math.isfinite(v) for v in score_map)
+            and score_map[0] > 0 and 0 <= score_map[2] < 1)
+
+
+def mapped(risk_scores: np.ndarray, score_map: tuple[float, float, float] | None
+           ) -> np.ndarray:
+    """``risk_scores`` through ``score_map`` (slope, intercept, floor): from the floor up a
+    logistic on their log-odds (where it was fitted: the findings and near misses), below
+    it a straight line from 0 to where the logistic starts, so that plain lines stay near
+    0. Monotone: the order of sentences, and every threshold's findings, stay as they were;
+    only what a score says changes."""
     if score_map is None:
         return risk_scores
-    slope, intercept = score_map
-    clipped = np.clip(risk_scores.astype(np.float64), 1e-7, 1 - 1e-7)
-    log_odds = np.log(clipped) - np.log1p(-clipped)
-    return (1 / (1 + np.exp(-(slope * log_odds + intercept)))).astype(np.float32)
+    slope, intercept, floor = score_map
+    scores = risk_scores.astype(np.float64)
+
+    def logistic(values):
+        clipped = np.clip(values, 1e-7, 1 - 1e-7)
+        return 1 / (1 + np.exp(-(slope * (np.log(clipped) - np.log1p(-clipped)) + intercept)))
+
+    if floor > 0:
+        start = logistic(np.float64(floor))
+        result = np.where(scores >= floor, logistic(scores), scores * (start / floor))
+    else:
+        result = logistic(scores)
+    return result.astype(np.float32)
 
 
-def read_calibration(model_dir: Path) -> tuple[float, float, tuple[float, float] | None]:
+def read_calibration(model_dir: Path
+                     ) -> tuple[float, float, tuple[float, float, float] | None]:
     """(temperature, min_score, score map or None) from the folder's calibration.json, or
     the defaults."""
     try:
         calibration = json.loads((model_dir / CALIBRATION_FILE).read_text(encoding="utf-8"))
         score_map = calibration.get("score_map")
         if score_map is not None:
-            score_map = (float(score_map["slope"]), float(score_map["intercept"]))
-            if not (score_map[0] > 0 and all(math.isfinite(v) for v in score_map)):
-                raise ValueError("score_map needs a finite slope > 0 and intercept")
+            score_map = (float(score_map["slope"]), float(score_map["intercept"]),
+                         float(score_map.get("floor", 0.0)))
+            if not valid_score_map(score_map):
+                raise ValueError("score_map needs a slope > 0, an intercept and a floor "
+                                 "within 0..1, all finite")
         return float(calibration["temperature"]), float(calibration["min_score"]), score_map
     except FileNotFoundError:
         return DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE, None
