@@ -9,7 +9,7 @@ import pytest
 from service.analysis import reading
 from service.analysis.cascade import Cascade
 from service.analysis.context import sentence_contexts
-from service.analysis.reading import judged, read
+from service.analysis.reading import judged, sentences_of
 from service.analysis.segment import split_sentences
 
 REPORT = """# Weekly status
@@ -29,7 +29,7 @@ Open items:
 
 
 def test_read_gives_each_sentence_its_offsets_heading_and_previous_sentence() -> None:
-    sentences = read(REPORT)
+    sentences = sentences_of(REPORT)
 
     assert [(s.text, s.is_heading, s.heading, s.previous) for s in sentences] == [
         ("Weekly status", True, "", ""),
@@ -63,7 +63,7 @@ def test_read_gives_each_sentence_its_offsets_heading_and_previous_sentence() ->
 
 @pytest.mark.parametrize("text", ["", " \n\t ", "---\n\n...\n"])
 def test_text_without_sentences_reads_as_nothing(text) -> None:
-    assert read(text) == []
+    assert sentences_of(text) == []
 
 
 @pytest.fixture

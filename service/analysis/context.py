@@ -37,7 +37,7 @@ def sentence_contexts(text: str, sentences: Sequence[Sentence], *,
     """The context of each of ``sentences`` (split from ``text``), in order: the last heading
     or label line above it (service.analysis.headings.is_heading, or ``headings`` when the
     caller has already asked it of each sentence) and the sentence before. The scan path
-    reads it off service.analysis.reading.read, which makes each sentence's test once."""
+    reads it off service.analysis.reading.sentences_of, which makes each sentence's test once."""
     if headings is None:
         headings = [is_heading(text, sentence) for sentence in sentences]
     return [context_text(heading, previous) for heading, previous in sections(sentences, headings)]

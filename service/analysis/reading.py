@@ -1,6 +1,6 @@
 """Reading a document, once, before any model scores it.
 
-``read(text)`` is the one step from text to what a classifier reads: it segments the text
+``sentences_of(text)`` is the one step from text to what a classifier reads: it segments the text
 (segment.py), asks once of each sentence whether it is a heading or a label line, and
 gives each its section heading and the sentence before it (context.py). Every scoring
 stage then only scores what it yields: the fast model, the cascade's screen and reader
@@ -42,7 +42,7 @@ class ReadSentence(Sentence):
         return (self.text, self.context) if context else self.text
 
 
-def read(text: str) -> list[ReadSentence]:
+def sentences_of(text: str) -> list[ReadSentence]:
     """Every sentence of ``text`` in order, headings included, read once."""
     sentences = split_sentences(text)
     headings = [is_heading(text, sentence) for sentence in sentences]
@@ -54,7 +54,7 @@ def read(text: str) -> list[ReadSentence]:
 
 def judged(text: str) -> list[ReadSentence]:
     """The sentences of ``text`` a classifier judges: all but headings and label lines."""
-    return [sentence for sentence in read(text) if not sentence.is_heading]
+    return [sentence for sentence in sentences_of(text) if not sentence.is_heading]
 
 
 Classify = Callable[..., list[tuple[str, float]]]
@@ -68,7 +68,7 @@ def findings_of(text: str, classify: Classify, *, min_score: float | None = None
 
     Shared by TransformerAnalyzer, the dynamic batcher (batching.py) and the cascade.
     """
-    sentences = read(text)
+    sentences = sentences_of(text)
     candidates = [index for index, sentence in enumerate(sentences) if not sentence.is_heading]
     labelled = classify([sentences[index].input(context) for index in candidates],
                         min_score=min_score)

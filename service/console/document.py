@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from service.analysis.reading import read
+from service.analysis.reading import sentences_of
 
 HEADING = re.compile(r"[ \t]*(#{1,6})[ \t]+")
 BULLET = re.compile(r"[ \t]*(?:[-*+•–])[ \t]+")
@@ -100,7 +100,7 @@ def document(text: str, findings: list[dict]) -> Document:
     # A heading's pieces ("4." of "## 4. Risks" too) are never a risk to mark.
     headings = [(block.start, block.end) for block in blocks if block.kind.startswith("h")]
     sentences = []
-    for sentence in read(text):
+    for sentence in sentences_of(text):
         if any(s < sentence.end and sentence.start < e for s, e, _, _ in marked):
             continue
         in_heading = sentence.is_heading or any(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service import audit
-from service.analysis.reading import read
+from service.analysis.reading import sentences_of
 from service.analysis.segment import sentence_context
 from service.api import lock_row, not_found
 from service.auth.tokens import Caller
@@ -49,7 +49,7 @@ def snap(scan: Scan, start: int, end: int) -> Sentence:
     if end > len(text):
         raise APIError(422, f"The span ends past the scan's text ({len(text)} characters).",
                        errors={"end": [f"At most {len(text)}, the text's length."]})
-    sentences = read(text)
+    sentences = sentences_of(text)
     best, most = None, 0
     for index, sentence in enumerate(sentences):
         overlap = min(end, sentence.end) - max(start, sentence.start)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import func, select
 
-from service.analysis.reading import read
+from service.analysis.reading import sentences_of
 from service.db import Scan, ScanFinding
 from service.extensions import db
 
@@ -51,4 +51,4 @@ def corrected_sentences() -> int:
 def _contexts(scan_id: str) -> dict[int, str]:
     """Each sentence's context in the scan's text, by its start offset."""
     text = db.session.scalar(select(Scan.text).where(Scan.id == scan_id))
-    return {sentence.start: sentence.context for sentence in read(text)} if text else {}
+    return {sentence.start: sentence.context for sentence in sentences_of(text)} if text else {}
