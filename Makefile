@@ -13,12 +13,14 @@ export TRANSFORMERS_OFFLINE := 1
 run: $(VENV)/.installed-ml models_cache/current
 	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
 
+# axe-core, which the console's Chromium tests inject into each page (tests/e2e/package.json);
+# without npm those checks skip, as the other browser tests do without Chromium. Defined
+# before the rules that need it: make reads a rule's prerequisites as it meets them.
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
+
 test: $(VENV)/.installed-dev $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# axe-core, which the console's Chromium tests inject into each page (tests/e2e/package.json);
-# without npm those checks skip, as the other browser tests do without Chromium.
-AXE := tests/e2e/node_modules/axe-core/axe.min.js
 $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund --silent; \
 	else echo "npm not found: the console's accessibility checks will skip"; fi
