@@ -410,8 +410,11 @@ def test_two_api_processes_and_two_workers_survive_crashes(cluster):
     orphans = killed.unfinished_tasks() - held_by_survivor
     assert len(orphans) == 1, f"the killed worker held {orphans}:\n{story(killed)}"
     orphan = orphans.pop()
-    left_running = statuses.running()  # the dead worker's document, the survivor's (if any)
-    assert 1 <= len(left_running) <= 2, left_running
+    # The dead worker's document and the survivor's, as far as they are still running: a
+    # worker commits a document's scan before its log says the task finished, so under load
+    # both may have committed between the check above and the kill (CI saw it once).
+    left_running = statuses.running()
+    assert len(left_running) <= 2, left_running
     received_before = received_by_survivor[orphan]  # a slow first task may come back too
     left_at_kill = DOCUMENTS - sum(sum(worker.task_counts()[1].values())
                                    for worker in cluster.workers)
