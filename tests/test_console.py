@@ -376,6 +376,12 @@ def test_an_apis_refusal_is_said_in_one_sentence_with_its_fields_and_wait():
     refused = Answer(401, Headers({"Retry-After": "60"}), b"", {"detail": "Wrong."})
     assert words(refused) == "Wrong."  # a limited route's header, not a wait
     assert words(Answer(502, Headers(), b"<html>", None)) == "The service answered 502."
+    # Each thing said once: a field's words that the detail (or another field) already
+    # says are not said again ("The file is binary. Document: The file is binary.").
+    binary = "The file is binary, not a text document."
+    doubled = Answer(422, Headers(), b"", {"detail": binary},
+                     errors={"document": [binary], "file": [binary, "Too big."]})
+    assert words(doubled) == f"{binary} Document: Too big."
 
 
 def test_a_rate_limited_sign_in_says_when_to_retry(make_app):

@@ -52,12 +52,20 @@ def error_page(status: int, detail: str | None = None, *, retry_after: str | Non
 
 def words(answer: Answer) -> str:
     """An answer that failed as one sentence for a page, a form or a flash: the API's
-    detail, its words for each field it refused, and when to try again (429, 503)."""
-    fields = "; ".join(
-        f"{FIELD_NAMES.get(name, name)}: "
-        + (" ".join(map(str, messages)) if isinstance(messages, list) else str(messages))
-        for name, messages in answer.errors.items())
+    detail, its words for each field it refused (each said once: a field's words that the
+    detail already says are left out), and when to try again (429, 503)."""
     detail = SETTING_NAMES.sub("", answer.detail)
+    said = {detail.strip()}
+    refused = {}
+    for name, messages in answer.errors.items():
+        new = [SETTING_NAMES.sub("", str(message)) for message in
+               (messages if isinstance(messages, list) else [messages])]
+        new = [message for message in new if message.strip() not in said]
+        said.update(message.strip() for message in new)
+        if new:
+            refused[name] = new
+    fields = "; ".join(f"{FIELD_NAMES.get(name, name)}: " + " ".join(messages)
+                       for name, messages in refused.items())
     text = f"{detail} {fields}" if fields else detail
     # The rate limiter sends Retry-After on every answer of a limited route, a 401 too.
     retry = answer.headers.get("Retry-After") if answer.status in (429, 503) else None
