@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from reliability.servers import serve_in_thread
-from tests.e2e.driver import BrowserErrors, Screenshots
+from tests.e2e.driver import BrowserErrors, Screenshots, new_page
 from tests.real_parts import require_or_skip
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +113,17 @@ def axe_script() -> Path:
     if not AXE_SCRIPT.is_file():
         require_or_skip("axe-core is not installed: npm ci --prefix tests/e2e")
     return AXE_SCRIPT
+
+
+@pytest.fixture
+def page(browser, console_url):
+    """A page of the test's own (a fresh context: its own cookies); what the browser
+    reported as errors on it fails the test."""
+    errors = BrowserErrors()
+    page = new_page(browser, console_url, errors)
+    yield page
+    page.context.close()
+    errors.assert_none()
 
 
 @pytest.fixture(scope="module")

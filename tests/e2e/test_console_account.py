@@ -7,18 +7,11 @@ import re
 
 import pytest
 
-from tests.e2e.driver import PASSWORD, new_page, seed, sign_in
+from tests.e2e.driver import PASSWORD, seed, sign_in
 
 pytestmark = pytest.mark.slow
 
 KEY = re.compile(r"^rsk_[0-9a-f]{12}_[A-Za-z0-9_-]+$")
-
-
-@pytest.fixture
-def page(browser, console_url):
-    page = new_page(browser, console_url)
-    yield page
-    page.context.close()
 
 
 def test_a_key_is_made_shown_once_used_and_revoked(page, console_app, console_url):

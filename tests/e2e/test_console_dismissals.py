@@ -16,26 +16,15 @@ from tests.e2e.driver import (
     PROJECT_REPORTS,
     VENDOR_REWORDED,
     VENDOR_RISK,
-    BrowserErrors,
     call_api,
     finding_item,
     marked,
-    new_page,
     seed,
     sign_in,
     unnamed_controls,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def page(browser, console_url):
-    errors = BrowserErrors()
-    page = new_page(browser, console_url, errors)
-    yield page
-    page.context.close()
-    errors.assert_none()
 
 
 def test_a_dismissed_finding_is_folded_on_the_next_report_and_restored(page, console_app):

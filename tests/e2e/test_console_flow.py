@@ -34,12 +34,10 @@ from tests.e2e.driver import (
     STATUS_REPORT,
     VENDOR_REWORDED,
     VENDOR_RISK,
-    BrowserErrors,
     call_api,
     create_project,
     finding_item,
     marked,
-    new_page,
     register,
     scan_id,
     section_text,
@@ -75,17 +73,6 @@ VISUALLY_HIDDEN_JS = """(el) => {
   return style.display !== 'none' && (style.clip === 'rect(0px, 0px, 0px, 0px)'
     || (box.width <= 1 && box.height <= 1));
 }"""
-
-
-@pytest.fixture
-def page(browser, console_url):
-    """A page of the test's own (a fresh context: its own cookies); what the browser
-    reported as errors on it fails the test."""
-    errors = BrowserErrors()
-    page = new_page(browser, console_url, errors)
-    yield page
-    page.context.close()
-    errors.assert_none()
 
 
 @pytest.fixture

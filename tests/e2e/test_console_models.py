@@ -13,10 +13,8 @@ import uuid
 import pytest
 
 from tests.e2e.driver import (
-    BrowserErrors,
     call_api,
     make_admin,
-    new_page,
     seed,
     sign_in,
     unnamed_controls,
@@ -48,15 +46,6 @@ def console_app(models_root, tmp_path_factory):  # noqa: F811
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-
-
-@pytest.fixture
-def page(browser, console_url):
-    errors = BrowserErrors()
-    page = new_page(browser, console_url, errors)
-    yield page
-    page.context.close()
-    errors.assert_none()
 
 
 def test_an_admin_activates_rolls_back_and_runs_a_shadow_trial(page, console_app):

@@ -8,18 +8,9 @@ import uuid
 
 import pytest
 
-from tests.e2e.driver import PROJECT_REPORTS, BrowserErrors, call_api, new_page, seed, sign_in
+from tests.e2e.driver import PROJECT_REPORTS, call_api, seed, sign_in
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def page(browser, console_url):
-    errors = BrowserErrors()
-    page = new_page(browser, console_url, errors)
-    yield page
-    page.context.close()
-    errors.assert_none()
 
 
 @pytest.fixture
