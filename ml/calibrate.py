@@ -124,14 +124,16 @@ def fit_score_map(scores: list[float], targets: list[int], floor: float = MAP_FL
     service/analysis/transformer.py, ``mapped``); None where they hold fewer than
     ``MIN_MAP_RISKS`` risks or the fit does not rise with the score (a map that would
     reorder findings)."""
+    import numpy as np
     from sklearn.linear_model import LogisticRegression
+
+    from service.analysis.transformer import log_odds
 
     kept = [(score, target) for score, target in zip(scores, targets) if score >= floor]
     if sum(target for _, target in kept) < MIN_MAP_RISKS or all(t for _, t in kept):
         return None
-    log_odds = [[math.log(min(max(s, 1e-7), 1 - 1e-7) / (1 - min(max(s, 1e-7), 1 - 1e-7)))]
-                for s, _ in kept]
-    fit = LogisticRegression(C=1e6).fit(log_odds, [t for _, t in kept])
+    features = log_odds(np.array([score for score, _ in kept]))[:, None]
+    fit = LogisticRegression(C=1e6).fit(features, [t for _, t in kept])
     slope, intercept = float(fit.coef_[0][0]), float(fit.intercept_[0])
     return (round(slope, 6), round(intercept, 6), floor) if slope > 0 else None
 
@@ -159,8 +161,8 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
         risk_scores(logits, none_id, t), targets))
     before = risk_scores(logits, none_id, 1.0)
     tempered = risk_scores(logits, none_id, temperature)
-    held_out = [of_held_out_writers(document) for document, sentences in
-                zip(documents, judged) for _ in sentences]
+    writers = [of_held_out_writers(document) for document in documents]
+    held_out = [held for held, sentences in zip(writers, judged) for _ in sentences]
     score_map = fit_score_map([s for s, h in zip(tempered, held_out) if h],
                               [t for t, h in zip(targets, held_out) if h])
     analyzer.calibrate(temperature, 0.0, score_map=score_map)
@@ -170,8 +172,8 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
     plain = choose_min_score(documents, scored, **rule)
     choices = bootstrap_min_scores(documents, scored, resamples=resamples, **rule)
     min_score = statistics.median_low(choices) if choices else plain
-    held = [d for d in documents if of_held_out_writers(d)]
-    held_scored = [x for d, x in zip(documents, scored) if of_held_out_writers(d)]
+    held = [d for d, h in zip(documents, writers) if h]
+    held_scored = [x for x, h in zip(scored, writers) if h]
     calibration = {
         "temperature": temperature,
         "min_score": min_score,

@@ -432,8 +432,7 @@ def mapped(risk_scores: np.ndarray, score_map: tuple[float, float, float] | None
     scores = risk_scores.astype(np.float64)
 
     def logistic(values):
-        clipped = np.clip(values, 1e-7, 1 - 1e-7)
-        return 1 / (1 + np.exp(-(slope * (np.log(clipped) - np.log1p(-clipped)) + intercept)))
+        return 1 / (1 + np.exp(-(slope * log_odds(values) + intercept)))
 
     if floor > 0:
         start = logistic(np.float64(floor))
@@ -441,6 +440,12 @@ def mapped(risk_scores: np.ndarray, score_map: tuple[float, float, float] | None
     else:
         result = logistic(scores)
     return result.astype(np.float32)
+
+
+def log_odds(scores: np.ndarray) -> np.ndarray:
+    """log(s / (1 − s)) of scores in 0..1, kept finite at 0 and 1."""
+    clipped = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(clipped) - np.log1p(-clipped)
 
 
 def read_calibration(model_dir: Path
