@@ -34,8 +34,6 @@ from ml.config import DEV_DOCUMENTS, TEST_DOCUMENTS
 from ml.documents import Document, metrics_at, read_documents, score_documents
 from ml.finetune import FeedbackTrainer, finetune_config, split_feedback
 from ml.scorecard import SETS
-from ml.splits import LabelledSplit
-from ml.train import log
 
 #: A customer: the test reports of one foundation's groups, by the start of their ids.
 GROUPS = {"openssf": ("project-report/openssf-",), "cdf": ("project-report/cdf-",),
@@ -65,29 +63,16 @@ def teaching(document: Document, scored, min_score: float) -> list[dict]:
 class SimulatedDeployment(FeedbackTrainer):
     """A training from a simulated deployment's corrections. Training refuses every sentence
     of the evaluation documents (ml/feedback.py), and the group's reports are test documents:
-    here only what this simulation measures is refused (the group's held-out reports and the
-    splits' validation and test sentences); its first reports are what its users teach."""
+    here only what this simulation measures is refused (the group's held-out reports, and
+    the splits' validation and test sentences as always); its first reports are what its
+    users teach."""
 
     def __init__(self, config, contexts: dict[str, str], measured: list[str]):
         super().__init__(config, contexts)
         self.measured = measured
 
-    def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
-        from ml.data.build_splits import exact_key
-        from ml.feedback import corrections
-
-        train = splits["train"]
-        self.feedback = corrections(
-            Path(self.config.feedback), trained=zip(train.texts, train.labels),
-            held_out_sentences=splits["validation"].texts + splits["test"].texts,
-            held_out_documents=self.measured)
-        counts = self.feedback.counts()
-        log(f"taught: {counts['rows']} of {counts['lines']} rows train; {counts['held_out']} "
-            f"held out, {counts['already_trained']} already trained")
-        return LabelledSplit(train.texts + self.feedback.texts,
-                             train.labels + self.feedback.labels,
-                             train.contexts + [self.contexts.get(exact_key(text), "")
-                                               for text in self.feedback.texts])
+    def held_out_documents(self) -> list[str]:
+        return self.measured
 
 
 def measure(model_dir: Path, held_out: list[Document], standard: list[Document]) -> dict:

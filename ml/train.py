@@ -187,17 +187,11 @@ class Trainer:
         """The training split with the users' corrections that may be learnt after it, each
         a sentence without a document; the others are counted (ml/feedback.py)."""
         config = self.config
-        # The shipped development and test documents too: a run that measures none of them
-        # must not learn them either, or the next run that does would be flattered.
-        documents = {Path(path).resolve() for path in (config.calibration_documents,
-                                             config.test_documents, DEV_DOCUMENTS, TEST_DOCUMENTS)
-                     if path is not None and Path(path).is_file()}
         train_split = splits["train"]
         self.feedback = corrections(
             Path(config.feedback), trained=zip(train_split.texts, train_split.labels),
             held_out_sentences=splits["validation"].texts + splits["test"].texts,
-            held_out_documents=[document.text for path in sorted(documents)
-                                for document in read_documents(path)])
+            held_out_documents=self.held_out_documents())
         counts = self.feedback.counts()
         log(f"feedback: {counts['rows']} of {counts['lines']} lines train "
             f"({Path(config.feedback).name}; weight {config.feedback_weight:g}); "
@@ -206,6 +200,16 @@ class Trainer:
         return LabelledSplit(train_split.texts + self.feedback.texts,
                              train_split.labels + self.feedback.labels,
                              train_split.contexts + [""] * len(self.feedback.texts))
+
+    def held_out_documents(self) -> list[str]:
+        """The texts no correction may teach: the documents that measure a model. The
+        shipped development and test documents too: a run that measures none of them must
+        not learn them either, or the next run that does would be flattered."""
+        config = self.config
+        documents = {Path(path).resolve() for path in (config.calibration_documents,
+                                             config.test_documents, DEV_DOCUMENTS, TEST_DOCUMENTS)
+                     if path is not None and Path(path).is_file()}
+        return [document.text for path in sorted(documents) for document in read_documents(path)]
 
     def fit(self) -> None:
         """The epochs; the model keeps the weights of the one of best validation macro-F1."""
