@@ -127,7 +127,7 @@ def fit_score_map(scores: list[float], targets: list[int], floor: float = MAP_FL
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from service.analysis.transformer import log_odds
+    from service.analysis.scores import log_odds
 
     kept = [(score, target) for score, target in zip(scores, targets) if score >= floor]
     if sum(target for _, target in kept) < MIN_MAP_RISKS or all(t for _, t in kept):

@@ -57,6 +57,7 @@ CODE_FILES = ("ml/train.py", "ml/config.py", "ml/learning.py", "ml/templates/mod
               "ml/feedback.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
+              "service/analysis/scores.py",
               "service/analysis/segment.py", "service/analysis/headings.py",
               "service/analysis/inputs.py", "ml/splits.py", "ml/card.py", "ml/encoders.py")
 

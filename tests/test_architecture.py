@@ -131,3 +131,26 @@ def test_ml_is_held_to_an_acyclic_contract():
                if parser[section].get("type") == "acyclic_siblings"]
     assert [section.name for section in acyclic
             if "ml" in section["ancestors"].split()] == ["importlinter:contract:ml-acyclic"]
+
+# A module a reader takes in at one sitting; past it, a module holds more than one thing.
+MAX_MODULE_LINES = 450
+
+
+def long_modules(*roots: Path) -> dict[str, int]:
+    """The modules under ``roots`` longer than MAX_MODULE_LINES, with their line counts."""
+    lengths = {path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8")
+                                                     .splitlines())
+               for root in roots for path in sorted(root.rglob("*.py"))}
+    return {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES}
+
+
+def test_no_module_of_service_or_ml_is_longer_than_a_sitting():
+    assert long_modules(ROOT / "service", ROOT / "ml") == {}
+
+
+def test_the_length_check_finds_a_planted_long_module(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "long.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1), encoding="utf-8")
+    (tmp_path / "pkg" / "short.py").write_text("x = 1\n" * MAX_MODULE_LINES, encoding="utf-8")
+    assert long_modules(tmp_path / "pkg") == {"pkg/long.py": MAX_MODULE_LINES + 1}

@@ -149,7 +149,7 @@ def test_a_score_map_changes_what_a_score_says_never_which_sentence_ranks_first(
 def test_below_the_score_maps_floor_a_score_falls_in_a_line_to_zero():
     """The map is fitted on findings and near misses (from its floor up); below, plain lines
     keep plain scores: a straight line from 0 to where the logistic starts."""
-    from service.analysis.transformer import mapped
+    from service.analysis.scores import mapped
 
     score_map = (0.2, 0.1, 0.5)
     start = 1 / (1 + math.exp(-0.1))  # the logistic at the floor: log-odds 0

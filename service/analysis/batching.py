@@ -117,7 +117,7 @@ class DynamicBatcher:
             # A copy for each request: one exception raised in several threads would pile
             # every thread's frames onto one traceback.
             raise copy.copy(request.error) from request.error
-        from service.analysis.transformer import apply_min_score
+        from service.analysis.scores import apply_min_score
 
         return apply_min_score(request.results,  # type: ignore[arg-type]
                                self.min_score if min_score is None else min_score)

@@ -18,7 +18,7 @@ call (tokenization and forward passes): on a CPU concurrent forward passes only 
 the cores; ``serialize="tokenizer"`` locks tokenization only (bench/classify.py measures
 both ways).
 
-On the CPU the service needs neither torch nor transformers (≈300 MB resident): ONNX
+On the CPU the service needs neither torch nor transformers (docs/throughput.md weighs them): ONNX
 Runtime runs the graph and the ``tokenizers`` library the folder's tokenizer.json
 (service/analysis/tokenizer.py); torch is imported only where it runs (``runtime="torch"``,
 CUDA, a folder without its graph, training). Its OpenMP threads then sleep when idle instead
@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 import sys
 import threading
@@ -48,6 +47,7 @@ from service.analysis.base import Analysis, AnalysisError
 from service.analysis.inputs import Sentences, encode, pad_batch, plan_batches
 from service.analysis.labels import LABELS, NONE
 from service.analysis.reading import findings_of
+from service.analysis.scores import apply_min_score, mapped, softmax, valid_score_map
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
 
 CURRENT_FILE = "current"
@@ -334,13 +334,6 @@ class TransformerAnalyzer:
                                     context=self.context))
 
 
-def apply_min_score(scored: list[tuple[str, float]], min_score: float
-                    ) -> list[tuple[str, float]]:
-    """(category, risk score) pairs as labels at an operating point (see classify)."""
-    return [(category, risk) if risk >= min_score else (NONE, 1 - risk)
-            for category, risk in scored]
-
-
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
     """What loading a missing or damaged model folder raises: each is a model that is not
     there (503, its folder named), not a fault of the service."""
@@ -406,46 +399,6 @@ def quantize_int8(model):
 def _is_quantized(model) -> bool:
     return any(type(module).__module__.startswith("torch.ao.nn.quantized")
                for module in model.modules())
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, in float32 as torch.softmax computes it."""
-    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
-
-
-def valid_score_map(score_map) -> bool:
-    return (len(score_map) == 3 and all(math.isfinite(v) for v in score_map)
-            and score_map[0] > 0 and 0 <= score_map[2] < 1)
-
-
-def mapped(risk_scores: np.ndarray, score_map: tuple[float, float, float] | None
-           ) -> np.ndarray:
-    """``risk_scores`` through ``score_map`` (slope, intercept, floor): from the floor up a
-    logistic on their log-odds (where it was fitted: the findings and near misses), below
-    it a straight line from 0 to where the logistic starts, so that plain lines stay near
-    0. Monotone: the order of sentences, and every threshold's findings, stay as they were;
-    only what a score says changes."""
-    if score_map is None:
-        return risk_scores
-    slope, intercept, floor = score_map
-    scores = risk_scores.astype(np.float64)
-
-    def logistic(values):
-        return 1 / (1 + np.exp(-(slope * log_odds(values) + intercept)))
-
-    if floor > 0:
-        start = logistic(np.float64(floor))
-        result = np.where(scores >= floor, logistic(scores), scores * (start / floor))
-    else:
-        result = logistic(scores)
-    return result.astype(np.float32)
-
-
-def log_odds(scores: np.ndarray) -> np.ndarray:
-    """log(s / (1 − s)) of scores in 0..1, kept finite at 0 and 1."""
-    clipped = np.clip(np.asarray(scores, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return np.log(clipped) - np.log1p(-clipped)
 
 
 def read_calibration(model_dir: Path
