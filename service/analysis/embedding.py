@@ -174,7 +174,7 @@ def graph(folder: Path, encoder: str, root: Path = GRAPHS_ROOT, *, int8: bool
 
 def _weights_key(folder: Path) -> str:
     """A short digest of the encoder's config and weights' size and time: which encoder a
-    kept graph was made from (reading 90 MB of weights at each start would cost more)."""
+    kept graph was made from (reading all its weights at each start would cost more)."""
     digest = hashlib.sha256((folder / "config.json").read_bytes())
     for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
         stat = weights.stat()

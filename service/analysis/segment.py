@@ -165,9 +165,10 @@ def sentence_pipeline() -> Language:
 def _spacy():
     """spaCy, imported without torch where torch is not loaded yet.
 
-    spaCy's thinc imports torch whenever it is installed (≈275 MB resident), and a blank
-    pipeline never uses it: an import of torch fails for as long as spaCy loads (thinc then
-    takes it for absent), and works again afterwards for whatever runs torch.
+    spaCy's thinc imports torch whenever it is installed (more memory than the rest of a
+    scan: docs/throughput.md), and a blank pipeline never uses it: an import of torch fails
+    for as long as spaCy loads (thinc then takes it for absent), and works again afterwards
+    for whatever runs torch.
     """
     if "torch" in sys.modules:
         import spacy

@@ -2,7 +2,7 @@
 
 transformers' fast tokenizers are this library's ``Tokenizer`` run from the folder's
 ``tokenizer.json``; loading them through transformers pulled it and torch into the scanning
-process (≈300 MB resident) for nothing else. ``Tokenizer`` answers the calls the service
+process (docs/throughput.md weighs them) for nothing else. ``Tokenizer`` answers the calls the service
 makes of a transformers tokenizer (``tokenizer(texts, pairs, truncation=…, max_length=…)``,
 ``decode``, ``model_input_names``, ``pad_token_id``) with the same ids
 (tests/test_tokenizer.py holds it to that), so ml.train's transformers tokenizer and this
