@@ -29,7 +29,7 @@ Without the header the view runs as before, with no extra query. With it, per us
   is still being answered: 409 with ``Retry-After``.
 
 Errors raised by the view (4xx problems) are not kept: some depend on more than the request
-(project membership 403/404, limits 429, a document reader that timed out or crashed 422),
+(project membership 403/404, limits 429, a text extraction that timed out or crashed 422),
 and those that depend on the request alone are cheap to find again. The retry is answered
 afresh, and the same malformed request gets the same problem.
 

@@ -75,7 +75,7 @@ def _nothing() -> None:
 def plain_process(**_) -> None:
     """A prefork pool process is billiard's, and multiprocessing reads billiard's record of
     it: a daemonic process (which may not start children) with an authentication key that
-    cannot be sent to a spawned child. The upload reader (service/uploads/isolation.py)
+    cannot be sent to a spawned child. Text extraction (service/uploads/isolation.py)
     spawns its processes from here: for multiprocessing this process is made an ordinary
     one, not daemonic, with a key of its own."""
     import multiprocessing
@@ -92,7 +92,7 @@ def warm_process(**_) -> None:
     """Build the app and warm its model (service.serving.warmup.warm_up) before this process
     takes its first task: a task it took cold waited seconds for what the first scan of a
     process does. Connected after plain_process, so it runs after it (the warm-up starts
-    the document readers). A test's in-thread worker runs in the test's app instead."""
+    the text extractors' processes). A test's in-thread worker runs in the test's app instead."""
     if _warm_processes:
         from service.serving.warmup import warm_up
 
