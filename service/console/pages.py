@@ -34,7 +34,8 @@ FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "
                "max_score": "Maximum score", "corrected": "Corrected", "source": "Source",
                "created_after": "From", "created_before": "Until", "event": "Event",
                "user_id": "User id", "scan_id": "Scan id", "risk": "Risk",
-               "likelihood": "Likelihood", "impact": "Impact"}
+               "likelihood": "Likelihood", "impact": "Impact", "files": "Documents",
+               "archive": "Zip archive", "reported_on": "Report date"}
 
 # The API's details name the setting behind a limit, "(MAX_DOCUMENT_CHARS)", for whoever
 # runs the service; a person reading a page gets the limit without it.
