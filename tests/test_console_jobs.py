@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from markupsafe import escape
@@ -216,7 +217,9 @@ def test_a_project_one_is_not_a_member_of_is_the_apis_404_on_the_form(keyword_ap
     ({}, 422, "Send one or more files (field files) or a .zip (field archive)."),
     ({"files": [("a.txt", KEYWORDS)], "archive": make_zip([("b.txt", KEYWORDS)])}, 422,
      "Send either files or one archive, not both."),
-], ids=["not-a-zip", "nothing", "both"])
+    ({"files": [("a.txt", KEYWORDS)], "reported_on": "14/03/2026"}, 422,
+     "Not a date (YYYY-MM-DD)."),
+], ids=["not-a-zip", "nothing", "both", "not-a-date"])
 def test_a_malformed_upload_is_the_form_again_with_the_apis_words_said_once(
         keyword_app, team, fields, status, words):
     browser = browser_of(keyword_app, team.owner)
@@ -227,6 +230,17 @@ def test_a_malformed_upload_is_the_form_again_with_the_apis_words_said_once(
     said_once(page, words)
     assert 'role="alert" id="job-error"' in page and "Upload and scan" in page
     assert jobs_of(team.client, team.owner_h) == []
+
+
+def test_a_date_after_tomorrow_is_said_once(keyword_app, team):
+    browser = browser_of(keyword_app, team.owner)
+    late = (today() + timedelta(days=5)).isoformat()
+    refused = send(browser, [("a.txt", KEYWORDS)], reported_on=late)
+    assert refused.status_code == 422
+    page = html(refused)
+    said_once(page, "A report's date from 1900-01-01 to tomorrow")
+    assert f'value="{late}"' in page  # the date kept, to be corrected
+    assert 'aria-invalid="true"' in page.split('id="job-reported-on"')[1].split(">")[0]
 
 
 @pytest.fixture
