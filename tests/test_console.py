@@ -264,8 +264,10 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
     a form that would change something, is the refusal page (no token, a token of another
     session, a made-up one) and leaves every row of the database as it was."""
     from tests.projects import register_of, scan_into
+    from tests.test_jobs import Inert
 
     client = team.client
+    keyword_app.extensions["riskscan.jobs"] = Inert()  # the job below stays as it is
     promoted = client.patch(f"/api/v1/users/{team.owner['id']}", headers=team.admin_h,
                             json={"role": "admin"})
     assert promoted.status_code == 200, promoted.get_json()
@@ -285,7 +287,10 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
               "session_id": client.get("/api/v1/auth/sessions", headers=team.owner_h
                                        ).get_json()["items"][0]["id"],
               "key_id": client.post("/api/v1/auth/api-keys", headers=team.owner_h, json={
-                  "name": "kept", "scopes": ["scans:read"]}).get_json()["id"]}
+                  "name": "kept", "scopes": ["scans:read"]}).get_json()["id"],
+              "job_id": client.post("/api/v1/jobs", headers=team.owner_h, data={
+                  "files": [(io.BytesIO(b"The vendor may slip."), "a.txt")]},
+                  content_type="multipart/form-data").get_json()["job_id"]}
     form = {"text": "The budget is overrun again.", "name": "Sneaky", "description": "x",
             "email": "sneaky@example.com", "password": PASSWORD, "role": "owner",
             "status": "closed", "category": "legal", "notes": "forged"}

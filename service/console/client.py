@@ -11,6 +11,7 @@ once and retries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from io import BytesIO
 from urllib.parse import quote
 
 from flask import current_app, g, request
@@ -45,7 +46,9 @@ class Answer:
 def call(method: str, path: str, *, token: str | None, json=None, form=None, query=None,
          files=None) -> Answer:
     """``method`` on ``/api/v1`` + ``path`` as the signed-in user (``token``), in process.
-    ``files``: field name -> (bytes, filename, content type), sent as multipart."""
+    ``files``: field name -> (content, filename, content type), or a list of them for a
+    field sent several times; content is bytes or an open file. With ``files``, even none,
+    the request is multipart, as a browser's form with a file input is."""
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -54,19 +57,18 @@ def call(method: str, path: str, *, token: str | None, json=None, form=None, que
     request_id = g.get("request_id")
     if request_id:
         headers["X-Request-ID"] = request_id
-    data = None
-    if files:
-        data = dict(form or {})
-        for name, (content, filename, content_type) in files.items():
-            from io import BytesIO
-
-            data[name] = (BytesIO(content), filename, content_type)
-    elif form is not None:
-        data = form
+    data, content_type = form, None
+    if files is not None:
+        data, content_type = dict(form or {}), "multipart/form-data"
+        for name, parts in files.items():
+            data[name] = [(BytesIO(content) if isinstance(content, bytes) else content,
+                           filename, part_type) for content, filename, part_type
+                          in (parts if isinstance(parts, list) else [parts])]
     # Ids come from the browser's URL: a "?" or "#" in one stays part of the path.
     builder = EnvironBuilder(path=quote(API + path, safe="/-._~!$&'()*+,;=:@"),
                              method=method, headers=headers,
                              query_string=query, json=json, data=data,
+                             content_type=content_type,
                              environ_base={"REMOTE_ADDR": request.remote_addr or "127.0.0.1"})
     app = current_app._get_current_object()
     with app.app_context():  # the API's own session and g

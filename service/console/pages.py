@@ -34,7 +34,8 @@ FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "
                "max_score": "Maximum score", "corrected": "Corrected", "source": "Source",
                "created_after": "From", "created_before": "Until", "event": "Event",
                "user_id": "User id", "scan_id": "Scan id", "risk": "Risk",
-               "likelihood": "Likelihood", "impact": "Impact"}
+               "likelihood": "Likelihood", "impact": "Impact", "files": "Documents",
+               "archive": "Zip archive", "reported_on": "Report date"}
 
 # The API's details name the setting behind a limit, "(MAX_DOCUMENT_CHARS)", for whoever
 # runs the service; a person reading a page gets the limit without it.
@@ -53,14 +54,16 @@ def error_page(status: int, detail: str | None = None, *, retry_after: str | Non
 def words(answer: Answer) -> str:
     """An answer that failed as one sentence for a page, a form or a flash: the API's
     detail, its words for each field it refused (each said once: a field's words that the
-    detail already says are left out), and when to try again (429, 503)."""
+    detail already says, alone or within it as in "reported_on: Not a date.", are left out),
+    and when to try again (429, 503)."""
     detail = SETTING_NAMES.sub("", answer.detail)
     said = {detail.strip()}
     refused = {}
     for name, messages in answer.errors.items():
         new = [SETTING_NAMES.sub("", str(message)) for message in
                (messages if isinstance(messages, list) else [messages])]
-        new = [message for message in new if message.strip() not in said]
+        new = [message for message in new
+               if message.strip() not in said and message.strip() not in detail]
         said.update(message.strip() for message in new)
         if new:
             refused[name] = new

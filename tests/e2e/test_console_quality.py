@@ -13,6 +13,7 @@ from tests.e2e.driver import (
     PROJECT_REPORTS,
     STATUS_REPORT,
     accessibility_violations,
+    call_api,
     has_horizontal_scroll,
     make_admin,
     new_page,
@@ -31,6 +32,18 @@ EMAIL = "grace@example.com"
 def user(console_app):
     """A user with a project of two reports scanned into it."""
     return seed(console_app, EMAIL, project="Warehouse robots", reports=PROJECT_REPORTS)
+
+
+@pytest.fixture(scope="module")
+def job_page(console_app, user) -> str:
+    """A batch job of the user's (two reports, into no project): its page's path."""
+    import io
+
+    files = [(io.BytesIO(report.encode()), f"week-{n}.txt")
+             for n, report in enumerate(PROJECT_REPORTS, 12)]
+    job = call_api(console_app, user, "POST", "/jobs", 202, data={"files": files},
+                   content_type="multipart/form-data")
+    return f"/app/jobs/{job['job_id']}"
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +116,17 @@ def test_the_skip_link_comes_first_when_signed_out(browser, console_url):
         page.context.close()
 
 
-def pages_with_forms(desktop, user) -> list[str]:
+def pages_with_forms(desktop, user, job_page) -> list[str]:
     project = f"/app/projects/{user.project_id}"
     return ["/app/scan", desktop.scan_url, "/app/scans", "/app/projects", project,
             f"{project}/changes", f"{project}/members", "/app/review", "/app/account",
-            "/app/account/keys"]
+            "/app/account/keys", "/app/jobs", job_page]
 
 
-def test_every_control_has_an_accessible_name(desktop, user, browser, console_url):
+def test_every_control_has_an_accessible_name(desktop, user, job_page, browser, console_url):
     page = desktop.page
     problems = {}
-    for path in pages_with_forms(desktop, user):
+    for path in pages_with_forms(desktop, user, job_page):
         assert page.goto(path).status == 200, path
         if found := unnamed_controls(page):
             problems[path] = found
@@ -132,13 +145,14 @@ ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
                "/app/admin/models")
 
 
-def test_axe_finds_nothing_serious_on_any_page(desktop, user, browser, console_url,
+def test_axe_finds_nothing_serious_on_any_page(desktop, user, job_page, browser, console_url,
                                                 console_app, axe_script):
     """axe-core (its npm package) injected into every page a person or an admin reaches:
-    no serious or critical violation of WCAG 2.1 A/AA."""
+    no serious or critical violation of WCAG 2.1 A/AA. (A job's page while the job runs:
+    tests/e2e/test_console_jobs.py.)"""
     problems = {}
     page = desktop.page
-    for path in pages_with_forms(desktop, user):
+    for path in pages_with_forms(desktop, user, job_page):
         assert page.goto(path).status == 200, path
         if found := accessibility_violations(page, axe_script):
             problems[path] = found
@@ -200,7 +214,7 @@ def test_the_sign_in_page_says_what_went_wrong_in_words(browser, console_url, us
 
 
 @pytest.mark.parametrize("screen", ["scan", "result", "history", "register", "changes",
-                                    "review", "account", "keys"])
+                                    "review", "account", "keys", "jobs"])
 def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
     """At 360×740 a page fits its width: a wide table scrolls within its own box."""
     project = f"/app/projects/{user.project_id}"
@@ -209,7 +223,8 @@ def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
     else:
         path = {"scan": "/app/scan", "history": "/app/scans", "register": project,
                 "changes": f"{project}/changes", "review": "/app/review",
-                "account": "/app/account", "keys": "/app/account/keys"}[screen]
+                "account": "/app/account", "keys": "/app/account/keys",
+                "jobs": "/app/jobs"}[screen]
         assert phone.goto(path).status == 200
     if screen == "register":
         assert phone.get_by_role("table", name="Risk register").count() == 1

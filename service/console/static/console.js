@@ -39,7 +39,8 @@ function enhanceDropZone(zone) {
     event.preventDefault();
     if (event.dataTransfer && event.dataTransfer.files.length) {
       input.files = event.dataTransfer.files;
-      say("File chosen: " + input.files[0].name);
+      say(input.files.length === 1 ? "File chosen: " + input.files[0].name
+        : input.files.length + " files chosen");
     }
   });
 }
@@ -129,6 +130,38 @@ function showSaved(message) {
   flash.append(line);
 }
 
+// A job's page while the job runs: the page is asked for again every few seconds and its
+// progress put in place (only when it changed, the focus kept); once the job has ended the
+// page says so and stops asking. Without the script, "Check again" reloads it.
+function followJob(region) {
+  const seconds = Number(region.dataset.follow) || 3;
+  window.setTimeout(async () => {
+    let fresh = null;
+    try {
+      const response = await fetch(window.location.pathname, { credentials: "same-origin" });
+      if (response.ok) {
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        fresh = page.querySelector(".job-progress");
+      }
+    } catch (error) { /* the service could not be reached: ask again later */ }
+    if (!fresh) { followJob(region); return; }
+    if (fresh.textContent !== region.textContent) {  // not its forms' fresh CSRF tokens
+      const focused = document.activeElement && region.contains(document.activeElement)
+        ? document.activeElement.id : "";
+      region.replaceWith(fresh);
+      fresh.querySelectorAll("form[data-confirm]").forEach(enhanceConfirm);
+      const again = focused && document.getElementById(focused);
+      if (again) { again.focus(); }
+    }
+    if (fresh.dataset.follow === undefined) {
+      const status = document.getElementById("job-status");
+      if (status) { say(status.textContent.trim()); }
+    } else {
+      followJob(fresh);
+    }
+  }, seconds * 1000);
+}
+
 // Clicking a sentence of the document chooses it in the "Mark as risk" form.
 function enhanceMarkable(text) {
   const select = document.getElementById("mark-sentence");
@@ -152,10 +185,11 @@ function enhanceResult(root) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("form.scan-form").forEach(enhanceScanForm);
+  document.querySelectorAll("form.scan-form, form.job-form").forEach(enhanceScanForm);
   document.querySelectorAll(".drop-zone").forEach(enhanceDropZone);
   document.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
   document.querySelectorAll(".document .text").forEach(enhanceMarkable);
   document.querySelectorAll("form[data-confirm]").forEach(enhanceConfirm);
   document.querySelectorAll("[data-autosubmit]").forEach(enhanceAutosubmit);
+  document.querySelectorAll(".job-progress[data-follow]").forEach(followJob);
 });
