@@ -382,6 +382,14 @@ def test_an_apis_refusal_is_said_in_one_sentence_with_its_fields_and_wait():
     doubled = Answer(422, Headers(), b"", {"detail": binary},
                      errors={"document": [binary], "file": [binary, "Too big."]})
     assert words(doubled) == f"{binary} Document: Too big."
+    # A setting the API's words name for whoever runs the service is left out, alone in its
+    # parentheses or with words of its own; another parenthesis stays.
+    ssrf = ("The URL is not allowed: its host must be public (WEBHOOK_ALLOWED_NETWORKS may "
+            "allow others).")
+    refused = Answer(422, Headers(), b"", {"detail": ssrf}, errors={"url": [ssrf]})
+    assert words(refused) == "The URL is not allowed: its host must be public."
+    limit = Answer(413, Headers(), b"", {"detail": "Over 10 (MAX_DOCUMENT_CHARS) (in all)."})
+    assert words(limit) == "Over 10 (in all)."
 
 
 def test_a_rate_limited_sign_in_says_when_to_retry(make_app):
