@@ -282,6 +282,8 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
               "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
               "risk_id": register_of(client, team.owner_h, team.id)[0]["id"],
               "version": "minilm-any",  # the forms refuse before looking for it
+              "webhook_id": "0f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d",  # nor for these
+              "delivery_id": "1f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d",
               "session_id": client.get("/api/v1/auth/sessions", headers=team.owner_h
                                        ).get_json()["items"][0]["id"],
               "key_id": client.post("/api/v1/auth/api-keys", headers=team.owner_h, json={

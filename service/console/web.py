@@ -32,6 +32,7 @@ def register_console(app: Flask) -> None:
         project_views,
         register_views,
         scan_views,
+        webhook_views,
     )
 
     app.config.update(
