@@ -18,7 +18,7 @@ EVENTS = (
     "dismissal_deleted",
     "job_created", "job_cancelled",
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
-    "webhook_secret_rotated",
+    "webhook_secret_rotated", "webhook_pinged",
     "model_activated", "model_rolled_back", "model_shadow_started", "model_shadow_ended",
     "model_training_started",
     "settings_updated", "session_ended",
@@ -41,7 +41,7 @@ TARGETS = {
     "job_created": "job", "job_cancelled": "job",
     **dict.fromkeys(("webhook_created", "webhook_updated", "webhook_deleted",
                      "webhook_secret_rotated"), "webhook"),
-    "webhook_redelivered": "webhook_delivery",
+    "webhook_redelivered": "webhook_delivery", "webhook_pinged": "webhook_delivery",
     "model_training_started": "training",
 }
 

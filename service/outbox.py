@@ -23,6 +23,7 @@ from service import rating
 from service.db import WEBHOOK_EVENTS, RegisterEntry, Webhook, WebhookDelivery, new_id, utcnow
 from service.extensions import db
 
+PING = "ping"  # a delivery's event when an owner tests the receiver: no register change
 _PENDING = "riskscan.outbox"  # session.info: the ids of the deliveries this transaction added
 _HOOKS = "riskscan.outbox_webhooks"  # session.info: project id -> its active webhooks
 
@@ -48,6 +49,22 @@ def record(event_type: str, entry: RegisterEntry, **details) -> None:
                                    next_attempt_at=now, retry_until=now + window)
         db.session.add(delivery)
         hand_over(delivery)
+
+
+def ping(webhook: Webhook, actor_id: str) -> WebhookDelivery:
+    """A ``ping`` delivery to ``webhook`` alone, added to the current transaction: its
+    owner's test of the receiver. Tried once, never retried (its retries end as it is
+    made): its outcome is what the receiver answers now. A redelivery retries it as any."""
+    now = utcnow()
+    body = json.dumps({"type": PING, "timestamp": now.isoformat(),
+                       "data": {"project_id": webhook.project_id, "webhook_id": webhook.id,
+                                "actor_id": actor_id}}, separators=(",", ":"))
+    delivery = WebhookDelivery(id=new_id(), webhook_id=webhook.id, event=PING, body=body,
+                               status="pending", attempts=0, created_at=now,
+                               next_attempt_at=now, retry_until=now)
+    db.session.add(delivery)
+    hand_over(delivery)
+    return delivery
 
 
 def hand_over(delivery: WebhookDelivery) -> None:

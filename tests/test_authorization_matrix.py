@@ -215,6 +215,7 @@ def test_the_matrix_covers_every_route_that_takes_an_id(app):
             ("POST", ("/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/"
                      "<delivery_id>/redeliver")),
             ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/rotate-secret"),
+            ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/ping"),
             ("GET", "/api/v1/projects/<project_id>/dismissals"),
             ("DELETE", "/api/v1/projects/<project_id>/dismissals/<dismissal_id>")} <= routes
     for _, rule, _, _ in id_routes(app):

@@ -284,6 +284,8 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
               "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
               "risk_id": register_of(client, team.owner_h, team.id)[0]["id"],
               "version": "minilm-any",  # the forms refuse before looking for it
+              "webhook_id": "0f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d",  # nor for these
+              "delivery_id": "1f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d",
               "session_id": client.get("/api/v1/auth/sessions", headers=team.owner_h
                                        ).get_json()["items"][0]["id"],
               "key_id": client.post("/api/v1/auth/api-keys", headers=team.owner_h, json={
@@ -387,6 +389,14 @@ def test_an_apis_refusal_is_said_in_one_sentence_with_its_fields_and_wait():
     doubled = Answer(422, Headers(), b"", {"detail": binary},
                      errors={"document": [binary], "file": [binary, "Too big."]})
     assert words(doubled) == f"{binary} Document: Too big."
+    # A setting the API's words name for whoever runs the service is left out, alone in its
+    # parentheses or with words of its own; another parenthesis stays.
+    ssrf = ("The URL is not allowed: its host must be public (WEBHOOK_ALLOWED_NETWORKS may "
+            "allow others).")
+    refused = Answer(422, Headers(), b"", {"detail": ssrf}, errors={"url": [ssrf]})
+    assert words(refused) == "The URL is not allowed: its host must be public."
+    limit = Answer(413, Headers(), b"", {"detail": "Over 10 (MAX_DOCUMENT_CHARS) (in all)."})
+    assert words(limit) == "Over 10 (in all)."
 
 
 def test_a_rate_limited_sign_in_says_when_to_retry(make_app):

@@ -257,8 +257,8 @@ LONE_SURROGATE = {"_schema": [("A string holds a lone surrogate (\\ud800-\\udfff
                                "not Unicode text.")]}
 # Routes under /api/ that take no JSON body at all (multipart only).
 # Multipart (jobs.new), or no body at all: an action on the resource its path names.
-NOT_JSON = {"jobs.new", "webhooks.redeliver", "webhooks.rotate_secret", "models.activate",
-            "models.rollback"}
+NOT_JSON = {"jobs.new", "webhooks.redeliver", "webhooks.rotate_secret", "webhooks.ping",
+            "models.activate", "models.rollback"}
 
 
 def json_routes(app):

@@ -90,6 +90,7 @@ KEY_SCOPES = {
     ("PATCH", "/api/v1/projects/<project_id>/webhooks/<webhook_id>"): "projects:write",
     ("DELETE", "/api/v1/projects/<project_id>/webhooks/<webhook_id>"): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/rotate-secret"): "projects:write",
+    ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/ping"): "projects:write",
     ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries"): "projects:read",
     ("POST", ("/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>/"
               "redeliver")): "projects:write",

@@ -87,6 +87,7 @@ SENTENCES = {
     "webhook_deleted": lambda d: f"Deleted the webhook to {d['url']}.",
     "webhook_redelivered": lambda d: "Sent a webhook delivery again.",
     "webhook_secret_rotated": lambda d: "Rotated a webhook's secret.",
+    "webhook_pinged": lambda d: "Sent a webhook a ping, to test its receiver.",
     "model_activated": lambda d: f"Activated model {d['to']} (was {_said(d['from'])}).",
     "model_rolled_back": lambda d: f"Rolled back to model {d['to']} (from "
                                    f"{_said(d['from'])}).",

@@ -37,10 +37,11 @@ FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "
                "likelihood": "Likelihood", "impact": "Impact", "files": "Documents",
                "archive": "Zip archive", "reported_on": "Report date"}
 
-# The API's details name the setting behind a limit, "(MAX_DOCUMENT_CHARS)", for whoever
-# runs the service; a person reading a page gets the limit without it.
+# The API's details name the setting behind a limit, "(MAX_DOCUMENT_CHARS)", or one that
+# would allow more, "(WEBHOOK_ALLOWED_NETWORKS may allow others)", for whoever runs the
+# service; a person reading a page gets the words without that aside.
 _SETTINGS = "|".join(name for name, _, _ in Settings.documentation())
-SETTING_NAMES = re.compile(rf" \((?:{_SETTINGS})\)")
+SETTING_NAMES = re.compile(rf" \((?:{_SETTINGS})(?: [^()]*)?\)")
 
 
 def error_page(status: int, detail: str | None = None, *, retry_after: str | None = None,

@@ -33,6 +33,7 @@ def register_console(app: Flask) -> None:
         project_views,
         register_views,
         scan_views,
+        webhook_views,
     )
 
     app.config.update(

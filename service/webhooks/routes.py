@@ -164,6 +164,38 @@ def rotate_secret(project_id, webhook_id):
     return webhook
 
 
+@webhooks.route("/<project_id>/webhooks/<webhook_id>/ping", methods=["POST"])
+@authorized("projects:write")
+@response(DeliverySchema, 202)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project or webhook",
+                  409: "The webhook is switched off, or a ping to it is pending"})
+def ping(project_id, webhook_id):
+    """Send the webhook a ping event now, to test its receiver: one attempt, not retried;
+    the delivery (in the deliveries) says how it went (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    if not webhook.active:
+        raise APIError(409, "This webhook is switched off (active: false): switch it on to "
+                            "ping it.")
+    # One pending at a time: pings cannot pile requests up at a URL, however fast they come.
+    pending = count_under_lock(Webhook, webhook.id, select(func.count())
+                               .select_from(WebhookDelivery)
+                               .where(WebhookDelivery.webhook_id == webhook.id,
+                                      WebhookDelivery.event == outbox.PING,
+                                      WebhookDelivery.status == "pending"))
+    if pending:
+        raise APIError(409, "A ping to this webhook is pending: its delivery shows when the "
+                            "receiver answers.")
+    delivery = outbox.ping(webhook, caller.id)
+    audit.record("webhook_pinged", actor_id=caller.id, target_id=delivery.id,
+                 project_id=project.id, webhook_id=webhook.id)
+    db.session.commit()
+    db.session.refresh(delivery)
+    return delivery
+
+
 @webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["DELETE"])
 @authorized("projects:write")
 @other_responses({204: "Deleted, with its deliveries", 401: "No or bad token",

@@ -87,7 +87,8 @@ class WebhookUpdateSchema(ma.Schema):
 class DeliverySchema(ma.Schema):
     id = fields.String(metadata={"description": "the webhook-id header: the same on every "
                                                 "attempt"})
-    event = fields.String()
+    event = fields.String(metadata={"description": "a register event the webhook wants, or "
+                                                   "ping (its owner's test)"})
     status = fields.String(metadata={"description": ", ".join(DELIVERY_STATUSES)})
     attempts = fields.Integer()
     response_status = fields.Integer(allow_none=True, metadata={

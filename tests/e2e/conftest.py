@@ -63,11 +63,18 @@ def browser(chromium_path):
 
 
 @pytest.fixture(scope="module")
-def console_app(scan_model_dir, tmp_path_factory):
+def console_settings() -> dict:
+    """Settings of the module's app beyond the ones every module's has; a module that needs
+    others (webhooks sent to a receiver on loopback) overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def console_app(scan_model_dir, tmp_path_factory, console_settings):
     """The app, on a SQLite database of the module's own, scanning with the real model."""
     from flask_migrate import upgrade
 
-    from service import create_app
+    from service import create_app, shutdown
     from service.config import Settings
     from service.extensions import db
     from service.serving.encoder import current_encoder
@@ -83,6 +90,7 @@ def console_app(scan_model_dir, tmp_path_factory):
         MODEL_DIR=str(scan_model_dir),
         UPLOAD_DIR=str(folder / "uploads"),
         RATE_LIMIT_ENABLED=False,
+        **console_settings,
     )
     app = create_app(settings)
     with app.app_context():
@@ -91,6 +99,7 @@ def console_app(scan_model_dir, tmp_path_factory):
         # would wait for it, so wait here once.
         current_encoder()
     yield app
+    shutdown(app)  # its job threads (webhook deliveries among them) end with the module
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

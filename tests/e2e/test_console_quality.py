@@ -3,6 +3,7 @@ its error pages."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from types import SimpleNamespace
 
@@ -29,9 +30,30 @@ EMAIL = "grace@example.com"
 
 
 @pytest.fixture(scope="module")
+def console_settings() -> dict:
+    """A webhook on loopback may be made (it is switched off: nothing is ever sent)."""
+    return {"WEBHOOK_ALLOWED_NETWORKS": (ipaddress.ip_network("127.0.0.0/8"),)}
+
+
+@pytest.fixture(scope="module")
 def user(console_app):
-    """A user with a project of two reports scanned into it."""
-    return seed(console_app, EMAIL, project="Warehouse robots", reports=PROJECT_REPORTS)
+    """A user with a project of two reports scanned into it, and a webhook of the project
+    with a failed delivery (the deliveries table, with its "Redeliver")."""
+    from service.db import WebhookDelivery, utcnow
+    from service.extensions import db
+
+    seeded = seed(console_app, EMAIL, project="Warehouse robots", reports=PROJECT_REPORTS)
+    webhook = call_api(console_app, seeded, "POST", f"/projects/{seeded.project_id}/webhooks",
+                       201, json={"url": "http://127.0.0.1:9/hook", "active": False,
+                                  "events": ["risk.created", "risk.rated"]})
+    with console_app.app_context():
+        db.session.add(WebhookDelivery(
+            webhook_id=webhook["id"], event="ping", body="{}", status="failed", attempts=1,
+            response_status=500, duration_ms=12, error="Answered 500.",
+            last_attempt_at=utcnow(), retry_until=utcnow()))
+        db.session.commit()
+    seeded.webhook_id = webhook["id"]
+    return seeded
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +141,8 @@ def test_the_skip_link_comes_first_when_signed_out(browser, console_url):
 def pages_with_forms(desktop, user, job_page) -> list[str]:
     project = f"/app/projects/{user.project_id}"
     return ["/app/scan", desktop.scan_url, "/app/scans", "/app/projects", project,
-            f"{project}/changes", f"{project}/members", "/app/review", "/app/account",
+            f"{project}/changes", f"{project}/members", f"{project}/webhooks",
+            f"{project}/webhooks/{user.webhook_id}", "/app/review", "/app/account",
             "/app/account/keys", "/app/jobs", job_page]
 
 
@@ -214,7 +237,7 @@ def test_the_sign_in_page_says_what_went_wrong_in_words(browser, console_url, us
 
 
 @pytest.mark.parametrize("screen", ["scan", "result", "history", "register", "changes",
-                                    "review", "account", "keys", "jobs"])
+                                    "review", "account", "keys", "jobs", "webhook"])
 def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
     """At 360×740 a page fits its width: a wide table scrolls within its own box."""
     project = f"/app/projects/{user.project_id}"
@@ -224,7 +247,8 @@ def test_no_horizontal_scroll_on_a_small_screen(phone, user, screen):
         path = {"scan": "/app/scan", "history": "/app/scans", "register": project,
                 "changes": f"{project}/changes", "review": "/app/review",
                 "account": "/app/account", "keys": "/app/account/keys",
-                "jobs": "/app/jobs"}[screen]
+                "jobs": "/app/jobs",
+                "webhook": f"{project}/webhooks/{user.webhook_id}"}[screen]
         assert phone.goto(path).status == 200
     if screen == "register":
         assert phone.get_by_role("table", name="Risk register").count() == 1

@@ -1,0 +1,211 @@
+"""A project's webhooks: their console pages, for the project's owners, through the API's
+/projects/{id}/webhooks… (service/webhooks/routes.py).
+
+The list, with the form for a new webhook (URL, events); a webhook's own page with its
+deliveries (each with "Redeliver"), "Send a ping", "Rotate the secret" and "Delete" (the
+script asks first). Only owners manage webhooks, and the API refuses anyone else: the list
+asks the project for the caller's role first and shows a member who is not an owner a
+sentence and no control, a forged form gets the API's 403 in its words, a stranger the
+project's 404.
+
+A secret (a new webhook's, a rotation's) is in the API's answer alone. It reaches the
+webhook's page (Post/Redirect/Get) in the session cookie, as a new API key does, and that
+page takes it out again: shown once, with the overlap during which the secret it replaced
+signs too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import flash, redirect, render_template, request, session, url_for
+
+from service.console.blueprint import console
+from service.console.client import Answer
+from service.console.pages import SETTING_NAMES, check_id, data_or_fail, failed, words
+from service.console.session import api, signed_in
+
+# The API's events (service/db/webhook_tables.py: WEBHOOK_EVENTS), which the console may not
+# import (.importlinter: the console is a client), each in words; tests/test_console_webhooks.py
+# checks that they agree.
+EVENTS = {
+    "risk.created": "A new risk: a report states one the register did not hold, or someone "
+                    "adds one by hand.",
+    "risk.reopened": "A report states again a risk that was accepted or closed.",
+    "risk.status_changed": "Someone changes a risk's status.",
+    "risk.rated": "A risk's likelihood or impact is set or changed.",
+    "risk.merged": "Someone merges risks into one.",
+    "risk.split": "Someone splits findings out of a risk into a new one.",
+}
+NEW_SECRET = "new_webhook_secret"
+PER_PAGE = 20
+# The API's refusals that the form shows in words; anything else is the error page.
+FORM_ANSWERS = (400, 409, 413, 422)
+
+
+@console.get("/projects/<project_id>/webhooks")
+@signed_in
+def project_webhooks(project_id: str):
+    check_id(project_id, "project")
+    return _list_page(project_id)
+
+
+@console.post("/projects/<project_id>/webhooks")
+@signed_in
+def project_webhook_create(project_id: str):
+    """The form as the API's POST; a refusal (a malformed URL, one the SSRF guard refuses,
+    no event, the project's cap) is the form again in the API's words, each said once."""
+    check_id(project_id, "project")
+    form = {"url": request.form.get("url", "").strip(),
+            "events": request.form.getlist("events")}
+    answer = api("POST", f"/projects/{project_id}/webhooks", json=form)
+    if answer.ok:
+        session[NEW_SECRET] = {"webhook_id": answer.json["id"],
+                               "secret": answer.json["secret"], "rotated": False}
+        flash(f"Webhook to {answer.json['url']} made.")
+        return redirect(url_for("console.project_webhook", project_id=project_id,
+                                webhook_id=answer.json["id"]))
+    if answer.status in FORM_ANSWERS:
+        errors = _field_errors(answer)
+        return _list_page(project_id, form=form, errors=errors, status=answer.status,
+                          error=_detail(answer) if errors else words(answer))
+    return failed(answer)
+
+
+def _list_page(project_id: str, *, form=None, error=None, errors=None, status=200):
+    project = data_or_fail(api("GET", f"/projects/{project_id}"))
+    listing = None
+    if project["role"] == "owner":  # anyone else: the API's 403; the page says so in words
+        listing = data_or_fail(api("GET", f"/projects/{project_id}/webhooks", query={
+            "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
+    page = render_template(
+        "console/webhooks.html", project=project, webhooks=listing, events=EVENTS,
+        form=form or {"url": "", "events": ["risk.created"]}, error=error,
+        errors=errors or {})
+    return page, status
+
+
+def _field_errors(answer: Answer) -> dict[str, list[str]]:
+    """Each field the API refused, with its words less those its detail says already (the
+    SSRF guard's refusal is its detail and the URL's error): each thing said once, and
+    the field still marked."""
+    said = _detail(answer).strip()
+    return {name: [message for message in map(_detail, _messages(messages))
+                   if message.strip() != said]
+            for name, messages in answer.errors.items()}
+
+
+def _detail(said: Answer | str) -> str:
+    """An answer's detail, or a field's words, without the setting names the API's words
+    give for whoever runs the service (pages.words does the same)."""
+    return SETTING_NAMES.sub("", said.detail if isinstance(said, Answer) else said)
+
+
+def _messages(value) -> list[str]:
+    """A field's messages as a list of words: a list's items' (an item's own, {"0": [...]},
+    too)."""
+    if isinstance(value, dict):
+        return [message for item in value.values() for message in _messages(item)]
+    if isinstance(value, list):
+        return [message for item in value for message in _messages(item)]
+    return [str(value)]
+
+
+# --- one webhook ---------------------------------------------------------------------------
+
+@console.get("/projects/<project_id>/webhooks/<webhook_id>")
+@signed_in
+def project_webhook(project_id: str, webhook_id: str):
+    """The webhook, its deliveries newest first, its controls; the secret just made or
+    rotated, once."""
+    check_id(project_id, "project")
+    check_id(webhook_id, "webhook")
+    base = f"/projects/{project_id}/webhooks/{webhook_id}"
+    webhook = data_or_fail(api("GET", base))
+    project = data_or_fail(api("GET", f"/projects/{project_id}"))
+    deliveries = data_or_fail(api("GET", f"{base}/deliveries", query={
+        "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
+    new = session.get(NEW_SECRET)
+    page = render_template(
+        "console/webhook.html", project=project, webhook=webhook, deliveries=deliveries,
+        events=EVENTS, secret=new if new and new.get("webhook_id") == webhook_id else None)
+    session.pop(NEW_SECRET, None)  # once shown; a page that failed keeps it for the next
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+@console.post("/projects/<project_id>/webhooks/<webhook_id>/ping")
+@signed_in
+def project_webhook_ping(project_id: str, webhook_id: str):
+    answer = api("POST", f"{_path(project_id, webhook_id)}/ping")
+    if answer.status == 409:  # switched off, or a ping pending: said on the page
+        flash(words(answer))
+    elif not answer.ok:
+        return failed(answer)
+    else:
+        flash("Ping sent: its delivery is the first below; reload to see the receiver's "
+              "answer.")
+    return _back_to(project_id, webhook_id)
+
+
+@console.post("/projects/<project_id>/webhooks/<webhook_id>/rotate")
+@signed_in
+def project_webhook_rotate(project_id: str, webhook_id: str):
+    answer = api("POST", f"{_path(project_id, webhook_id)}/rotate-secret")
+    if not answer.ok:
+        return failed(answer)
+    session[NEW_SECRET] = {"webhook_id": webhook_id, "secret": answer.json["secret"],
+                           "rotated": True, **_overlap(answer.json)}
+    return _back_to(project_id, webhook_id)
+
+
+@console.post("/projects/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>"
+              "/redeliver")
+@signed_in
+def project_webhook_redeliver(project_id: str, webhook_id: str, delivery_id: str):
+    check_id(delivery_id, "delivery")
+    answer = api("POST", f"{_path(project_id, webhook_id)}/deliveries/{delivery_id}"
+                         "/redeliver")
+    if answer.status == 409:  # pending: being sent or retried
+        flash(words(answer))
+    elif not answer.ok:
+        return failed(answer)
+    else:
+        flash("Sent again, with the same id and body: pending until the receiver answers.")
+    return _back_to(project_id, webhook_id)
+
+
+@console.post("/projects/<project_id>/webhooks/<webhook_id>/delete")
+@signed_in
+def project_webhook_delete(project_id: str, webhook_id: str):
+    answer = api("DELETE", _path(project_id, webhook_id))
+    if not answer.ok:
+        return failed(answer)
+    flash("Webhook deleted, with its deliveries: nothing more is sent to it.")
+    return redirect(url_for("console.project_webhooks", project_id=project_id))
+
+
+def _path(project_id: str, webhook_id: str) -> str:
+    check_id(project_id, "project")
+    check_id(webhook_id, "webhook")
+    return f"/projects/{project_id}/webhooks/{webhook_id}"
+
+
+def _back_to(project_id: str, webhook_id: str):
+    return redirect(url_for("console.project_webhook", project_id=project_id,
+                            webhook_id=webhook_id))
+
+
+def _overlap(rotated: dict) -> dict:
+    """Until when the secrets a rotation replaced sign too (the API's instant, UTC) and
+    for how long from the rotation, in words; none: the new secret alone signs."""
+    until = rotated.get("previous_secrets_until")
+    if not until:
+        return {"until": None, "overlap": None}
+    seconds = (datetime.fromisoformat(until)
+               - datetime.fromisoformat(rotated["updated_at"])).total_seconds()
+    hours, minutes = round(seconds / 3600), max(1, round(seconds / 60))
+    overlap = (_count(hours, "hour") if hours >= 1 else _count(minutes, "minute"))
+    return {"until": until, "overlap": overlap}
+
+
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}" + ("" if number == 1 else "s")
