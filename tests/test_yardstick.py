@@ -10,6 +10,8 @@ import pytest
 
 from ml.data import yardstick
 from ml.data.yardstick import YardstickError, adjudicated, labels
+from ml.documents import read_documents
+from ml.scorecard import SETS
 from service.analysis.labels import NONE
 
 
@@ -20,6 +22,8 @@ def _stored() -> list[dict]:
 
 def test_the_test_documents_carry_the_adjudicated_labels():
     found = yardstick.documents()
+    assert [d.id for d in found] == [d.id for d in read_documents(yardstick.TEST)
+                                     if SETS["46 other foundations"](d)]
     assert len(found) == 46
     stored = {(row["doc"], row["i"]): row for row in _stored()}
     for document, sheet in zip(found, yardstick.sheets(found), strict=True):
