@@ -59,7 +59,7 @@ def gate(console_app, monkeypatch):
 
 
 def test_two_reports_become_a_job_whose_page_follows_it_to_each_scan(
-        page, console_app, gate, axe_script, tmp_path):
+        page, console_app, gate, axe_script, tmp_path, screenshots):
     from playwright.sync_api import expect
 
     user = seed(console_app, "batch@example.com", project=PROJECT)
@@ -98,6 +98,7 @@ def test_two_reports_become_a_job_whose_page_follows_it_to_each_scan(
     assert page.locator("progress#job-bar").get_attribute("value") == "2"
     assert page.get_by_role("cell", name="2026-03-14", exact=True).count() == 1  # the names' dates
     assert page.get_by_role("cell", name="2026-03-21", exact=True).count() == 1
+    screenshots.take(page, "job")
     assert accessibility_violations(page, axe_script) == []  # once it has ended
 
     page.get_by_role("link", name=f"Open the scan of {NAMES[0]}").click()

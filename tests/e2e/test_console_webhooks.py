@@ -48,7 +48,8 @@ def answering(page, accept: bool, questions: list) -> None:
     page.once("dialog", answer)
 
 
-def test_an_owner_makes_pings_rotates_and_deletes_a_webhook(page, console_app, receiver):
+def test_an_owner_makes_pings_rotates_and_deletes_a_webhook(page, console_app, receiver,
+                                                             screenshots):
     owner = seed(console_app, "hooks@example.com", project="Payments platform")
     sign_in(page, owner.email)
     page.goto(f"/app/projects/{owner.project_id}")
@@ -84,6 +85,7 @@ def test_an_owner_makes_pings_rotates_and_deletes_a_webhook(page, console_app, r
     page.reload()
     [row] = delivery_rows(page)
     assert row[:3] == ["ping", "delivered", "2"], row
+    screenshots.take(page, "webhook")
 
     questions = []
     answering(page, True, questions)
