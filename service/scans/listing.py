@@ -24,7 +24,7 @@ _scans = Scan.__table__
 _findings = ScanFinding.__table__
 _dismissed = DismissedFinding.__table__
 _SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "reported_on",
-            "filename", "media_type", "text_length")
+            "filename", "title", "media_type", "text_length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class ScanSummary:
     created_at: datetime
     reported_on: date | None
     filename: str | None
+    title: str | None
     media_type: str | None
     text_length: int
     findings_per_category: dict[str, int]
@@ -53,7 +54,7 @@ class ScanSummary:
                 "model_version": self.model_version,
                 "timestamp": self.created_at.isoformat(),
                 "reported_on": self.reported_on and self.reported_on.isoformat(),
-                "filename": self.filename,
+                "filename": self.filename, "title": self.title,
                 "media_type": self.media_type, "text_length": self.text_length,
                 "counts": dict(self.findings_per_category)}
 
