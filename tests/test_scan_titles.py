@@ -1,12 +1,13 @@
-"""A scan's title (its text's first heading, else its first line; issue #52 item 5): what
-GET /api/v1/scans and GET /api/v1/scans/{id} say, for pastes and documents."""
+"""A scan's title (its text's first heading, else its first line) and the list's search of
+the text (issue #52 item 5): what GET /api/v1/scans and GET /api/v1/scans/{id} say, for
+pastes and documents, and ``q`` on filename, title and text, on SQLite and MariaDB."""
 
 from __future__ import annotations
 
 import pytest
 
 from service.scans.titles import MAX_CHARS, OPENING, title_of
-from tests.helpers import Accounts
+from tests.helpers import Accounts, assert_problem
 from tests.scanning import created, post_file, post_text
 
 
@@ -79,3 +80,40 @@ def test_a_document_keeps_its_file_name_and_gets_a_title_from_its_text(keyword_a
     scan = created(post_file(client, headers, b"# Risk review\n\nThe vendor may slip.",
                              "review.md"))
     assert (scan["filename"], scan["title"]) == ("review.md", "Risk review")
+
+
+def test_the_search_finds_a_scan_by_a_word_of_its_text_and_only_the_callers(
+        keyword_app, client, owner):
+    _, headers = owner
+    _, stranger = Accounts(keyword_app, client).user()
+    created(post_text(client, headers, "Weekly report\nThe vendor may slip a fortnight."))
+    created(post_text(client, headers, "Budget notes\nThe budget is short."))
+    created(post_text(client, stranger, "Their report\nThe vendor may slip a fortnight."))
+    # A word of the text, not of the title, in any case; the stranger's scan is theirs.
+    assert titles(client, headers, q="FORTNIGHT") == ["Weekly report"]
+    assert titles(client, headers, q="notes") == ["Budget notes"]  # the title
+    assert titles(client, headers, q="nowhere") == []
+    assert titles(client, stranger, q="fortnight") == ["Their report"]
+
+
+def test_the_search_takes_percent_and_underscore_as_themselves(keyword_app, client, owner):
+    _, headers = owner
+    for text in ("Done 100% of it", "Done 1000 of it", "Field a_b set", "Field axb set",
+                 "Path a/b", "Path a//b"):
+        created(post_text(client, headers, text))
+    assert titles(client, headers, q="100%") == ["Done 100% of it"]
+    assert titles(client, headers, q="%") == ["Done 100% of it"]
+    assert titles(client, headers, q="a_b") == ["Field a_b set"]
+    assert titles(client, headers, q="_") == ["Field a_b set"]
+    assert titles(client, headers, q="a/b") == ["Path a/b"]  # the escape character too
+    assert titles(client, headers, q="' OR '1'='1") == []
+
+
+def test_an_oversized_search_is_a_422_that_names_q(keyword_app, client, owner):
+    _, headers = owner
+    created(post_text(client, headers, "The vendor may slip."))
+    assert len(listed(client, headers, q="vendor")) == 1
+    body = assert_problem(client.get("/api/v1/scans", query_string={"q": "x" * 256},
+                                     headers=headers), 422, "q")
+    assert body["errors"]["q"] == ["Longer than maximum length 255."]
+    assert listed(client, headers, q="x" * 255) == []  # the longest allowed is a search

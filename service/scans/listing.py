@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, or_, select
 
 from service.api import LIKE_ESCAPE, like_escaped, paginate
 from service.db import DismissedFinding, Scan, ScanFinding
@@ -90,7 +90,8 @@ def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]
     if "created_before" in filters:
         where.append(_scans.c.created_at < bindparam("created_before"))
     if "q" in filters:  # the value is escaped by scan_page, as autoescape=True would
-        where.append(_scans.c.filename.contains(bindparam("q"), escape=LIKE_ESCAPE))
+        where.append(or_(*(_scans.c[name].contains(bindparam("q"), escape=LIKE_ESCAPE)
+                           for name in ("filename", "title", "text"))))
     page = (select(*(_scans.c[name] for name in _SUMMARY), _scans.c.category_counts,
                    func.count().over().label("total"))
             .where(*where)

@@ -178,8 +178,9 @@ class ScanFilterSchema(ma.Schema):
     created_after = UTCDateTime(default_timezone=UTC, metadata={
         "description": "ISO 8601; UTC when no zone is given"})
     created_before = UTCDateTime(default_timezone=UTC)
-    q = fields.String(validate=validate.Length(max=255),
-                      metadata={"description": "part of the filename"})
+    q = fields.String(validate=validate.Length(max=255), metadata={
+        "description": "part of the filename, the title or the text (any case of a letter; "
+                       "% and _ are themselves)"})
     project_id = fields.String(validate=validate.Length(max=36), metadata={
         "description": "the scans of this project (any member's), instead of your own"})
 
