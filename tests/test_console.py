@@ -13,6 +13,7 @@ import time_machine
 from docx import Document
 
 from service.analysis.labels import LABELS, RISK_LABELS
+from service.scans.titles import title_of
 from tests.helpers import PASSWORD, Accounts
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -605,7 +606,7 @@ def test_history_lists_filters_and_deletes(scan_browser):
     client, _ = scan_browser
     scan_id, _ = _scan(client)
     listing = html(client.get("/app/scans"))
-    assert scan_id in listing and "Pasted text" in listing
+    assert scan_id in listing and f">{title_of(RISKY)}</a>" in listing  # named by its text
     today = datetime.now(UTC).date()
     assert scan_id in html(client.get(f"/app/scans?created_after={today}&created_before={today}"))
     later = today + timedelta(days=1)
