@@ -355,7 +355,7 @@ def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
     changed_own = browser.post(f"/app/admin/users/{user['id']}",
                                data={"csrf_token": token, "role": "admin", "active": "on"})
     assert changed_own.status_code == 422  # role on one's own record: the API refuses
-    assert ("<p>You cannot change these fields of your own record. Role: Not allowed.</p>"
+    assert ("<p>You cannot change your own role.</p>"
             in html(changed_own))
     me = app.test_client().post("/api/v1/auth/login", json={"email": user["email"],
                                                             "password": PASSWORD})

@@ -14,6 +14,7 @@ from service.console.pages import (
     days_as_instants,
     download,
     failed,
+    form_refusal,
     safe_target,
     words,
 )
@@ -63,10 +64,10 @@ def scan():
         answer = api("POST", "/scans", json=body)
     if not answer.ok:
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
+            error, errors = form_refusal(answer, "text")
             return render_template("console/scan.html", projects=_projects(),
-                                   defaults=_defaults(), error=words(answer),
-                                   errors=answer.errors, text=text,
-                                   project_id=fields["project_id"]), answer.status
+                                   defaults=_defaults(), error=error, errors=errors,
+                                   text=text, project_id=fields["project_id"]), answer.status
         return failed(answer)
     # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
     return redirect(url_for("console.scan_view", scan_id=answer.json["scan_id"]), code=303)
