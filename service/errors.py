@@ -22,6 +22,11 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # A problem's type is a reference to its entry on the install's own page (api_docs.py serves
 # it): resolved against the request's URL, it never names a domain the install does not own.
 PROBLEM_TYPE_BASE = "/docs/errors#"
+# The details that leave what was refused to the fields' words (``errors``); every other
+# detail with a field's words is that refusal in a sentence of its own (the console says
+# one or the other, never both: service/console/pages.py).
+FIELDS_REFUSED = "The request has invalid or missing fields."
+SEE_THE_FIELDS = frozenset({FIELDS_REFUSED, "The request has invalid fields."})
 
 log = logging.getLogger("riskscan.errors")
 
@@ -122,8 +127,7 @@ def register_error_handlers(app: Flask) -> None:
         errors = _flatten(error.messages)
         if error.status_code == 400:
             return problem(400, "The request body is not valid JSON.", errors=errors)
-        return problem(error.status_code, "The request has invalid or missing fields.",
-                       errors=errors)
+        return problem(error.status_code, FIELDS_REFUSED, errors=errors)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -160,7 +160,7 @@ def test_a_refused_name_comes_back_on_the_form_in_the_apis_words(people):
     response = owner.post_form("/app/projects", "/app/projects", {"name": "x" * 201})
     assert response.status_code == 422
     page = text_of(response)
-    assert "Length must be between 1 and 200." in page
+    assert "Longer than maximum length 200." in page
     assert 'aria-invalid="true"' in page and 'value="' + "x" * 201 + '"' in page
     response = owner.post_form("/app/projects", "/app/projects", {"name": "   "})
     assert response.status_code == 422 and "Must not be blank." in text_of(response)

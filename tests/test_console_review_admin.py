@@ -216,12 +216,13 @@ def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
             in html(browser.get(sent.headers["Location"])))
 
     corrected = html(browser.get("/app/review", query_string={"corrected": "true"}))
-    assert "The budget is short." in corrected and "Corrected: legal" in corrected
+    # A finding's row by its sentence's link (the scan's title, its first line, says more).
+    assert ">The budget is short.</a>" in corrected and "Corrected: legal" in corrected
     assert '<option value="true" selected>Corrected</option>' in corrected
-    assert "The vendor is late." not in corrected
+    assert ">The vendor is late.</a>" not in corrected
     pending = html(browser.get("/app/review", query_string={"corrected": "false",
                                                            "max_score": ""}))
-    assert "The budget is short." not in pending and "The vendor is late." in pending
+    assert ">The budget is short.</a>" not in pending and ">The vendor is late.</a>" in pending
     assert [f["corrected_category"] for f in findings_of(browser, headers, corrected="true")] \
         == ["legal"]
 
@@ -354,7 +355,7 @@ def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
     changed_own = browser.post(f"/app/admin/users/{user['id']}",
                                data={"csrf_token": token, "role": "admin", "active": "on"})
     assert changed_own.status_code == 422  # role on one's own record: the API refuses
-    assert ("<p>You cannot change these fields of your own record. Role: Not allowed.</p>"
+    assert ("<p>You cannot change your own role.</p>"
             in html(changed_own))
     me = app.test_client().post("/api/v1/auth/login", json={"email": user["email"],
                                                             "password": PASSWORD})

@@ -21,7 +21,7 @@ TEXT = ("The budget is short. The vendor is late. The launch may slip. "
         "The password is shared. Lunch was fine.")
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
              "corrected_category", "risk_id", "dismissed", "dismissal", "scan_id", "filename",
-             "created_at", "added_by_user", "possible"}
+             "title", "created_at", "added_by_user", "possible"}
 
 
 class ScoredAnalyzer:
@@ -89,6 +89,7 @@ def test_the_callers_findings_newest_scan_first_as_the_scan_answer_has_them(scor
     scan_finding = newer["data"][0]
     assert {key: first[key] for key in scan_finding} == scan_finding
     assert (first["scan_id"], first["filename"]) == (newer["scan_id"], None)
+    assert first["title"] == newer["title"] == "The vendor is late. The launch may slip."
     assert first["created_at"] == newer["timestamp"]
     assert body["items"][2]["scan_id"] == older["scan_id"]
 

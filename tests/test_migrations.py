@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_migrate import downgrade, upgrade
@@ -232,4 +234,47 @@ def test_the_webhook_rotation_migration_keeps_every_webhook_and_delivery_up_and_
         assert kept() == before
         downgrade(revision="e8a1c5d3f207")
         assert kept() == before
+        db.session.remove()
+
+
+def test_the_titles_migration_names_every_scan_that_kept_its_text(unmigrated_app):
+    """Scans stored before scans.title get theirs from their text, in batches (more scans
+    than one batch here), as a new scan would (title_of); a scan stored before scans kept
+    their text has none, and no scan or finding is lost up or down."""
+    from sqlalchemy import text
+
+    migration = importlib.import_module("db.versions.c53529acec3d_scan_titles")
+    from service.scans.titles import title_of
+
+    at = "'2026-01-01 00:00:00'"
+    texts = {f"s{number:04}": f"Report {number}\nThe vendor may slip." for number in
+             range(migration.BATCH + 2)}
+    texts["heading"] = "Weekly notes\n\n## Risks ##\n" + "x " * 5000
+    texts["legacy"] = None
+
+    def count(table):
+        return db.session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+
+    with unmigrated_app.app_context():
+        upgrade(revision="b2d7e4a9c1f6")
+        db.session.execute(text(
+            "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+            f"created_at, updated_at) VALUES ('u', 'u@example.com', 'x', 'user', 1, 0, {at}, "
+            f"{at})"))
+        db.session.execute(text(
+            "INSERT INTO scans (id, user_id, source, model_version, text_length, dropped, "
+            f"created_at, text) VALUES (:id, 'u', 'model', 'v', 1, 0, {at}, :text)"),
+            [{"id": scan_id, "text": stored} for scan_id, stored in texts.items()])
+        db.session.execute(text(
+            "INSERT INTO findings (id, scan_id, position, risk, category, context, "
+            "start_offset, end_offset) VALUES (1, 'legacy', 0, 'r', 'vendor', 'c', 0, 1)"))
+        db.session.commit()
+        upgrade(revision="c53529acec3d")
+        named = dict(db.session.execute(text("SELECT id, title FROM scans")).all())
+        db.session.commit()
+        assert named == {scan_id: title_of(stored) for scan_id, stored in texts.items()}
+        assert named["heading"] == "Risks" and named["s0501"] == "Report 501"
+        assert named["legacy"] is None
+        downgrade(revision="b2d7e4a9c1f6")
+        assert (count("scans"), count("findings")) == (len(texts), 1)
         db.session.remove()

@@ -133,7 +133,10 @@ def test_the_form_says_what_was_wrong_and_changes_nothing(make_app):
     short = _change(browser, new_password="short", repeat_password="short")
     assert short.status_code == 422
     page = html(short)
-    assert f'<p class="field-error" id="new-password-error">{TOO_SHORT}</p>' in page
+    # Said once, beside the field: the API's sentence, which gives the policy's reason.
+    assert (f'<p class="field-error" id="new-password-error">The new password cannot be used: '
+            f'{TOO_SHORT}</p>') in page
+    assert page.count(TOO_SHORT) == 1
     assert HINT in page
     differs = _change(browser, repeat_password=NEW + "x")
     assert differs.status_code == 422

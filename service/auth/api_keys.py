@@ -65,7 +65,8 @@ class CreatedApiKeySchema(ApiKeySchema):
 class NewApiKeySchema(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     scopes = fields.List(fields.String(validate=validate.OneOf(list(SCOPES))), required=True,
-                         validate=validate.Length(min=1, max=len(SCOPES)),
+                         validate=[validate.Length(min=1, error="Choose at least one scope."),
+                                   validate.Length(max=len(SCOPES))],
                          metadata={"description": "; ".join(f"{k}: {v}"
                                                            for k, v in SCOPES.items())})
     expires_at = UTCDateTime(

@@ -53,11 +53,11 @@ def change(args):
     user = db.session.get(User, caller.id)
     if not password_is(user, args["current_password"]):
         password_guess_failed()
-        raise APIError(422, "current_password is required and must be correct.",
+        raise APIError(422, "The current password is missing or wrong.",
                        errors={"current_password": ["Incorrect or missing."]})
     problem = password_problem(args["new_password"], email=user.email)
     if problem:
-        raise APIError(422, "The new password cannot be used.",
+        raise APIError(422, f"The new password cannot be used: {problem}",
                        errors={"new_password": [problem]})
     # The slow checks above hold no lock; the change itself is one at a time, and only
     # from the password just verified: of two racing changes the second is refused.

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
+POLICY_LENGTH = f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."
 MIN_STRENGTH = 3  # zxcvbn's score, 0–4
 _ZXCVBN_MAX_CHARS = 72  # zxcvbn refuses longer input; its estimate is settled by then
 
@@ -30,7 +31,7 @@ def password_problem(password: str, *, email: str | None = None) -> str | None:
     """Why ``password`` may not be used, in words for the user; None when it may."""
     normalized = normalize_password(password)
     if not MIN_LENGTH <= len(normalized) <= MAX_LENGTH:
-        return f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."
+        return POLICY_LENGTH
     from zxcvbn import zxcvbn
 
     known = ["riskscan"]

@@ -1,11 +1,12 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from service.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from service.auth.passwords import MAX_LENGTH, POLICY_LENGTH, password_problem
 from service.extensions import ma
 
 # A bound on the raw input before any work; the policy (PasswordPolicy) counts characters
-# after normalisation, which can lengthen a string.
-PASSWORD = validate.Length(min=1, max=4 * MAX_LENGTH)
+# after normalisation, which can lengthen a string. Refused, it says the policy's lengths,
+# as every form's hint does, never this bound's.
+PASSWORD = validate.Length(min=1, max=4 * MAX_LENGTH, error=POLICY_LENGTH)
 PASSWORD_RULE = ("8–128 characters counted after Unicode NFKC normalisation, and not easily "
                  "guessed: a common or weak password is a 422 that says why")
 
@@ -68,5 +69,4 @@ class ChangePasswordSchema(ma.Schema):
                                      validate=validate.Length(max=MAX_LENGTH))
     new_password = fields.String(
         required=True, load_only=True, metadata={"description": PASSWORD_RULE},
-        validate=validate.Length(max=4 * MAX_LENGTH,
-                                 error=f"Use between {MIN_LENGTH} and {MAX_LENGTH} characters."))
+        validate=validate.Length(max=4 * MAX_LENGTH, error=POLICY_LENGTH))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, failed, words
+from service.console.pages import check_id, data_or_fail, failed, form_refusal
 from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
@@ -35,8 +35,8 @@ def account_update():
         flash("Settings saved.")
         return redirect(url_for("console.account"))
     if answer.status in FORM_ANSWERS:
-        return _account_page(form, error=words(answer), errors=answer.errors,
-                             status=answer.status)
+        error, errors = form_refusal(answer, "project_id", "min_score")
+        return _account_page(form, error=error, errors=errors, status=answer.status)
     return failed(answer)
 
 
@@ -57,9 +57,8 @@ def account_password():
               "work: make new ones if you need them.")
         return redirect(url_for("console.account"))
     if answer.status in FORM_ANSWERS or answer.status == 429:
-        # The fields' words beside the fields; the detail alone above (never both).
-        error = answer.detail if answer.errors else words(answer)
-        return _settings_page(password_error=error, password_errors=answer.errors,
+        error, errors = form_refusal(answer, "current_password", "new_password")
+        return _settings_page(password_error=error, password_errors=errors,
                               status=answer.status)
     return failed(answer)
 

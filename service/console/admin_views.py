@@ -11,7 +11,14 @@ from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import LABELS
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, download, safe_target, words
+from service.console.pages import (
+    check_id,
+    data_or_fail,
+    download,
+    form_refusal,
+    safe_target,
+    words,
+)
 from service.console.session import api, current_user, signed_in
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
@@ -49,9 +56,9 @@ def review():
     answer = api("GET", "/findings", query={**query, "page": request.args.get("page", "1"),
                                             "per_page": PER_PAGE})
     if answer.status == 422:  # a filter the API refuses: say which, keep the form
+        error, errors = form_refusal(answer, "max_score")
         return render_template("console/review.html", findings=None, filters=given,
-                               error=words(answer), errors=answer.errors,
-                               labels=LABELS), 422
+                               error=error, errors=errors, labels=LABELS), 422
     listing = data_or_fail(answer)
     for finding in listing["items"]:
         finding["shown_category"] = finding["corrected_category"] or finding["category"]

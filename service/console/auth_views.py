@@ -7,7 +7,7 @@ from flask import redirect, render_template, request, session, url_for
 from service.console import session as console_session
 from service.console.blueprint import console
 from service.console.client import call
-from service.console.pages import safe_target, words
+from service.console.pages import form_refusal, safe_target, words
 
 
 @console.get("/")
@@ -43,7 +43,7 @@ def register_page():
             if signed.ok:
                 return redirect(url_for("console.scan_page"))
             return redirect(url_for("console.sign_in_page"))
-        error, errors, status = words(answer), answer.errors, answer.status
+        (error, errors), status = form_refusal(answer, "email", "password"), answer.status
     return render_template("console/register.html", error=error, errors=errors,
                            email=email), status
 

@@ -7,12 +7,14 @@ takes it out again: shown once, then gone from the cookie, the list and the API.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import flash, redirect, render_template, request, session, url_for
 
 from service.auth.scopes import ADMIN_SCOPES, SCOPES
 from service.console.account_views import FORM_ANSWERS
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, failed, words
+from service.console.pages import check_id, data_or_fail, failed, form_refusal
 from service.console.session import api, current_user, signed_in
 
 NEW_KEY = "new_api_key"
@@ -42,11 +44,11 @@ def api_key_create():
         session[NEW_KEY] = {"name": answer.json["name"], "key": answer.json["key"]}
         return redirect(url_for("console.api_keys"))
     if answer.status in (*FORM_ANSWERS, 409):
-        errors = answer.errors
-        if "expires_at" in errors:  # the form's field is the date
-            errors = {**errors, "expires_on": errors.pop("expires_at")}
-        page, status = _keys_page(form=form, error=answer.detail if errors else words(answer),
-                                  errors=errors, status=answer.status)
+        # The form's field is the date, the API's the instant.
+        answer = replace(answer, errors={"expires_on" if name == "expires_at" else name:
+                                         messages for name, messages in answer.errors.items()})
+        error, errors = form_refusal(answer, "name", "scopes", "expires_on")
+        page, status = _keys_page(form=form, error=error, errors=errors, status=answer.status)
         return page, status
     return failed(answer)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from flask import Response, abort, make_response, render_template
 
 from service.config import Settings
 from service.console.client import Answer
+from service.errors import SEE_THE_FIELDS
 
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
 
@@ -52,15 +54,26 @@ def error_page(status: int, detail: str | None = None, *, retry_after: str | Non
     return page, status, headers
 
 
-def words(answer: Answer) -> str:
+def restated(answer: Answer) -> bool:
+    """Whether the detail is the refusal of the one field refused, in a sentence of its own
+    ("There is no active user with this email.", the email's "No active user with this
+    email."): any detail but those that leave it to the fields (SEE_THE_FIELDS)."""
+    return len(answer.errors) == 1 and answer.detail not in SEE_THE_FIELDS
+
+
+def words(answer: Answer, *, beside: Iterable[str] = ()) -> str:
     """An answer that failed as one sentence for a page, a form or a flash: the API's
-    detail, its words for each field it refused (each said once: a field's words that the
-    detail already says, alone or within it as in "reported_on: Not a date.", are left out),
-    and when to try again (429, 503)."""
+    detail, its words for each field it refused, and when to try again (429, 503). Each
+    thing said once: a field's words that the detail says (alone, or within it as in
+    "reported_on: Not a date."), in its words or its own (``restated``), are left out, and
+    so are those of the fields a form shows beside them
+    (``beside``: form_refusal)."""
     detail = SETTING_NAMES.sub("", answer.detail)
     said = {detail.strip()}
     refused = {}
-    for name, messages in answer.errors.items():
+    for name, messages in ({} if restated(answer) else answer.errors).items():
+        if name in beside:
+            continue
         new = [SETTING_NAMES.sub("", str(message)) for message in
                (messages if isinstance(messages, list) else [messages])]
         new = [message for message in new
@@ -74,6 +87,17 @@ def words(answer: Answer) -> str:
     # The rate limiter sends Retry-After on every answer of a limited route, a 401 too.
     retry = answer.headers.get("Retry-After") if answer.status in (429, 503) else None
     return f"{text} Try again in {retry} seconds." if retry else text
+
+
+def form_refusal(answer: Answer, *fields: str) -> tuple[str | None, dict]:
+    """A refused form's (alert, words beside each field), each thing said once: beside each
+    of its ``fields``, that field's words; in the alert, the detail and the words of the
+    fields the form does not show. A detail that is one shown field's refusal in a sentence
+    of its own (``restated``) is that field's words, beside it, and there is no alert."""
+    if restated(answer) and (name := next(iter(answer.errors))) in fields:
+        return None, {name: [SETTING_NAMES.sub("", answer.detail)]}
+    beside = {name: messages for name, messages in answer.errors.items() if name in fields}
+    return words(answer, beside=beside), beside
 
 
 def failed(answer: Answer):

@@ -16,7 +16,15 @@ from flask import flash, redirect, render_template, request, url_for
 from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
-from service.console.pages import check_id, data_or_fail, download, failed, safe_target, words
+from service.console.pages import (
+    check_id,
+    data_or_fail,
+    download,
+    failed,
+    form_refusal,
+    safe_target,
+    words,
+)
 from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
 
@@ -61,8 +69,9 @@ def project_create():
         flash("Project created.")
         return redirect(url_for("console.project", project_id=answer.json["id"]))
     if answer.status in (400, 409, 413, 422):
+        error, errors = form_refusal(answer, "name", "description")
         return _projects_page(form={"name": name, "description": description},
-                              error=words(answer), errors=answer.errors, status=answer.status)
+                              error=error, errors=errors, status=answer.status)
     return failed(answer)
 
 
@@ -207,10 +216,11 @@ def project_risk_update(project_id: str, risk_id: int):
         if answer.status == 422 and request.form.get("from") == "details":
             current = api("GET", f"/projects/{project_id}/risks/{risk_id}")
             if current.ok:  # the entry's form again, with what was typed and the API's words
+                error, errors = form_refusal(answer, *RISK_FIELDS)
                 return _risk_page(project_id, current.json,
                                   form={name: request.form[name] for name in RISK_FIELDS
                                         if name in request.form},
-                                  error=words(answer), errors=answer.errors, status=422)
+                                  error=error, errors=errors, status=422)
         return failed(answer)
     flash("Risk updated.")
     register = url_for("console.project", project_id=project_id)

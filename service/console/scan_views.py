@@ -14,6 +14,7 @@ from service.console.pages import (
     days_as_instants,
     download,
     failed,
+    form_refusal,
     safe_target,
     words,
 )
@@ -63,10 +64,10 @@ def scan():
         answer = api("POST", "/scans", json=body)
     if not answer.ok:
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
+            error, errors = form_refusal(answer, "text")
             return render_template("console/scan.html", projects=_projects(),
-                                   defaults=_defaults(), error=words(answer),
-                                   errors=answer.errors, text=text,
-                                   project_id=fields["project_id"]), answer.status
+                                   defaults=_defaults(), error=error, errors=errors,
+                                   text=text, project_id=fields["project_id"]), answer.status
         return failed(answer)
     # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
     return redirect(url_for("console.scan_view", scan_id=answer.json["scan_id"]), code=303)
@@ -146,22 +147,38 @@ def scan_file(scan_id: str):
 @console.get("/scans")
 @signed_in
 def history():
+    """One's scans, 20 a page, each named (its file, else its title) with its project; the
+    search is the API's ``q``: words of the text, the title or the file name."""
     query = {name: value for name in HISTORY_FILTERS
              if (value := request.args.get(name, "").strip())}
     page = request.args.get("page", "1")
+    projects = _projects()
     instants, errors = days_as_instants(query)
     if errors:  # a day the API's instants cannot say
         return render_template("console/history.html", scans=None, filters=query,
                                error=" ".join(errors.values()), errors=errors,
-                               categories=RISK_LABELS, projects=_projects()), 422
+                               categories=RISK_LABELS, projects=projects), 422
     answer = api("GET", "/scans", query={**instants, "page": page, "per_page": 20})
     if answer.status == 422:  # a filter the API refuses: say which, keep the page
         return render_template("console/history.html", scans=None, filters=query,
                                error=words(answer), errors=answer.errors,
-                               categories=RISK_LABELS, projects=_projects()), 422
+                               categories=RISK_LABELS, projects=projects), 422
     listing = data_or_fail(answer)
     return render_template("console/history.html", scans=listing, filters=query,
-                           categories=RISK_LABELS, projects=_projects())
+                           categories=RISK_LABELS, projects=projects,
+                           project_names=_project_names(listing["items"], projects))
+
+
+def _project_names(scans: list[dict], projects: list[dict]) -> dict[str, str | None]:
+    """Project id -> its name, for the projects of ``scans``: from the caller's projects,
+    else asked one by one (beyond the first 100); None for one the caller is no longer a
+    member of (their scans stay theirs), which the API does not name to them."""
+    names = {project["id"]: project["name"] for project in projects}
+    for project_id in {scan["project_id"] for scan in scans if scan.get("project_id")}:
+        if project_id not in names:
+            answer = api("GET", f"/projects/{project_id}")
+            names[project_id] = answer.json["name"] if answer.ok else None
+    return names
 
 
 def _projects() -> list[dict]:
@@ -219,6 +236,14 @@ def answered(finding: dict) -> str:
     if label == model:
         return f"Saved: “{sentence}” confirmed as {said(label)}."
     return f"Saved: “{sentence}” corrected to {said(label)} (the model said {said(model)})."
+
+
+@console.app_template_filter("named")
+def named(scan: dict | None, default: str = "Pasted text") -> str:
+    """What a page calls a scan (or a finding's scan): its file's name, else its title (the
+    text's first heading or line), else ``default``."""
+    scan = scan or {}
+    return scan.get("filename") or scan.get("title") or default
 
 
 @console.app_template_filter("said")

@@ -46,6 +46,9 @@ class Scan(db.Model):
     project_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("projects.id", ondelete="SET NULL"))
     filename: Mapped[str | None] = mapped_column(String(255))  # as the client named it
+    # Its text's first heading or first line, at most 60 characters (service/scans/titles.py):
+    # what names a pasted text. NULL for scans stored before scans kept their text.
+    title: Mapped[str | None] = mapped_column(String(60))
     media_type: Mapped[str | None] = mapped_column(String(100))
     stored_filename: Mapped[str | None] = mapped_column(String(64))  # ours, under UPLOAD_DIR
     source: Mapped[str] = mapped_column(String(8))  # "model" or "llm"

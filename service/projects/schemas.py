@@ -16,7 +16,8 @@ NOTES_MAX = 5000
 
 
 def _not_blank(value: str) -> None:
-    """Something visible: not only spaces, zero-width or control characters."""
+    """Something visible: not only spaces, zero-width or control characters. An empty
+    value too, so that it is one message (a Length(min=1) beside it would say another)."""
     if all(unicodedata.category(c)[0] in "ZC" for c in value):
         raise ValidationError("Must not be blank.")
 
@@ -32,14 +33,15 @@ class ProjectSchema(ma.Schema):
 
 
 class ProjectCreateSchema(ma.Schema):
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank],
-                         metadata={"example": "Billing migration"})
+    name = fields.String(required=True, validate=[validate.Length(max=200), _not_blank],
+                         metadata={"example": "Billing migration", "minLength": 1})
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=NOTES_MAX))
 
 
 class ProjectUpdateSchema(ma.Schema):
-    name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
+    name = fields.String(validate=[validate.Length(max=200), _not_blank],
+                         metadata={"minLength": 1})
     description = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
 
 
@@ -187,9 +189,8 @@ def _ids(description: str, **kwargs) -> fields.List:
 class RiskAddSchema(ma.Schema):
     """POST …/risks: a risk no report stated, added by hand."""
 
-    risk = fields.String(required=True, validate=[validate.Length(min=1, max=RISK_MAX),
-                                                  _not_blank],
-                         metadata={"description": "the risk, in a sentence",
+    risk = fields.String(required=True, validate=[validate.Length(max=RISK_MAX), _not_blank],
+                         metadata={"description": "the risk, in a sentence", "minLength": 1,
                                    "example": "The data centre lease ends before go-live."})
     category = fields.String(required=True, validate=validate.OneOf(RISK_LABELS))
 

@@ -25,6 +25,7 @@ from service.extensions import db
 from service.projects import register
 from service.projects.access import project_id_for
 from service.scans import possible
+from service.scans.titles import title_of
 from service.serving.encoder import current_encoder
 from service.serving.holder import current_analyzers
 from service.uploads.extract import Document, DocumentError, ExtractionLimits
@@ -80,7 +81,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         source=analyzer.source, reported_on=reported_on or today(),
         model_version=analyzer.version,
         text_length=len(document.text), dropped=analysis.dropped,
-        filename=upload.filename if upload else None,
+        filename=upload.filename if upload else None, title=title_of(document.text),
         media_type=document.media_type if upload else None,
         stored_filename=f"original.{document.kind}" if upload else None,
         text=document.text,

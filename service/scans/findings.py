@@ -65,6 +65,7 @@ class ReviewFindingSchema(FindingSchema):
                        "is in no project or the finding is not a risk (none)"})
     scan_id = fields.String(metadata={"description": "its scan"})
     filename = fields.String(allow_none=True, metadata={"description": "its scan's document"})
+    title = fields.String(allow_none=True, metadata={"description": "its scan's title"})
     created_at = fields.DateTime(metadata={"description": "when its scan was made"})
 
 
@@ -77,7 +78,7 @@ _ITEM = (_findings.c.id, _findings.c.risk, _findings.c.category, _findings.c.con
          _findings.c.score, _findings.c.start_offset.label("start"),
          _findings.c.end_offset.label("end"), _findings.c.corrected_category,
          _links.c.entry_id.label("risk_id"), _findings.c.added_by_user, _findings.c.possible,
-         _findings.c.scan_id, _scans.c.filename,
+         _findings.c.scan_id, _scans.c.filename, _scans.c.title,
          _scans.c.created_at, _kept_out.c.dismissal_id, _dismissals.c.risk.label("dismissed_risk"))
 
 

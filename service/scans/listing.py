@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 
-from sqlalchemy import Select, bindparam, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, or_, select
 
 from service.api import LIKE_ESCAPE, like_escaped, paginate
 from service.db import DismissedFinding, Scan, ScanFinding
@@ -24,7 +24,7 @@ _scans = Scan.__table__
 _findings = ScanFinding.__table__
 _dismissed = DismissedFinding.__table__
 _SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "reported_on",
-            "filename", "media_type", "text_length")
+            "filename", "title", "media_type", "text_length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class ScanSummary:
     created_at: datetime
     reported_on: date | None
     filename: str | None
+    title: str | None
     media_type: str | None
     text_length: int
     findings_per_category: dict[str, int]
@@ -53,7 +54,7 @@ class ScanSummary:
                 "model_version": self.model_version,
                 "timestamp": self.created_at.isoformat(),
                 "reported_on": self.reported_on and self.reported_on.isoformat(),
-                "filename": self.filename,
+                "filename": self.filename, "title": self.title,
                 "media_type": self.media_type, "text_length": self.text_length,
                 "counts": dict(self.findings_per_category)}
 
@@ -89,7 +90,8 @@ def _queries(filters: frozenset[str], of_project: bool) -> tuple[Select, Select]
     if "created_before" in filters:
         where.append(_scans.c.created_at < bindparam("created_before"))
     if "q" in filters:  # the value is escaped by scan_page, as autoescape=True would
-        where.append(_scans.c.filename.contains(bindparam("q"), escape=LIKE_ESCAPE))
+        where.append(or_(*(_scans.c[name].contains(bindparam("q"), escape=LIKE_ESCAPE)
+                           for name in ("filename", "title", "text"))))
     page = (select(*(_scans.c[name] for name in _SUMMARY), _scans.c.category_counts,
                    func.count().over().label("total"))
             .where(*where)

@@ -18,6 +18,10 @@ POSSIBLE_FLOOR_HELP = ("the lowest risk score (0–1) of a near miss, read only 
                        "include_possible; null: POSSIBLE_FLOOR")
 REPORTED_ON_HELP = ("the date of the report (YYYY-MM-DD, up to tomorrow): the register dates and "
                     "orders reports by it; null or left out: the upload day (UTC)")
+TITLE_HELP = ("a name for the scan from its text: the first heading (its `#` markers dropped) "
+              "in the first 4,000 characters, else the first line; at most 60 characters, "
+              "a longer one cut at a word with …; null for a scan stored before scans kept "
+              "their text")
 MIN_SCORE_HELP = ("report a sentence when the model's risk score reaches this (0–1): higher "
                   "finds fewer risks, more surely; null: MODEL_MIN_SCORE, else the model's "
                   "own operating point. The LLM's findings all score 1.")
@@ -152,6 +156,7 @@ class ScanSummarySchema(ma.Schema):
     timestamp = fields.DateTime(attribute="created_at")
     reported_on = fields.Date(metadata={"description": "the date of the report it read"})
     filename = fields.String(allow_none=True)
+    title = fields.String(allow_none=True, metadata={"description": TITLE_HELP})
     media_type = fields.String(allow_none=True)
     text_length = fields.Integer()
     counts = fields.Method("get_counts", metadata={"description": "findings per category"})
@@ -173,8 +178,9 @@ class ScanFilterSchema(ma.Schema):
     created_after = UTCDateTime(default_timezone=UTC, metadata={
         "description": "ISO 8601; UTC when no zone is given"})
     created_before = UTCDateTime(default_timezone=UTC)
-    q = fields.String(validate=validate.Length(max=255),
-                      metadata={"description": "part of the filename"})
+    q = fields.String(validate=validate.Length(max=255), metadata={
+        "description": "part of the filename, the title or the text (any case of a letter; "
+                       "% and _ are themselves)"})
     project_id = fields.String(validate=validate.Length(max=36), metadata={
         "description": "the scans of this project (any member's), instead of your own"})
 

@@ -113,7 +113,7 @@ def update(args, user_id):
         # A user's own update takes only OwnUpdateSchema's fields.
         forbidden = sorted(set(args) - set(OwnUpdateSchema().fields))
         if forbidden:
-            raise APIError(422, "You cannot change these fields of your own record.",
+            raise APIError(422, f"You cannot change your own {', '.join(forbidden)}.",
                            errors={name: ["Not allowed."] for name in forbidden})
     changes_credentials = "email" in args or "password" in args
     if user.id == caller.id and changes_credentials:
@@ -125,7 +125,7 @@ def update(args, user_id):
                               "sign in and use an access token.", args)
         if not password_is(user, args.get("current_password", "")):
             password_guess_failed()
-            raise APIError(422, "current_password is required and must be correct.",
+            raise APIError(422, "The current password is missing or wrong.",
                            errors={"current_password": ["Incorrect or missing."]})
     if caller.api_key_id is not None and user.is_admin:
         if changes_credentials:

@@ -31,6 +31,7 @@ from tests.e2e.driver import (
     RESOURCE_RISK,
     SCHEDULE_RISK,
     SECURITY_RISK,
+    STATUS_LINES,
     STATUS_REPORT,
     VENDOR_REWORDED,
     VENDOR_RISK,
@@ -149,7 +150,8 @@ def test_a_pasted_report_is_scanned_with_its_risks_highlighted(page, user, scree
     progress = json.loads(page.evaluate("() => sessionStorage.getItem('progress')"))
     assert progress["shown"] is True and progress["disabled"] is True, progress
     assert "Scanning…" in progress["text"], progress
-    assert page.get_by_role("heading", level=1).inner_text() == "Scan result"
+    # Named by its first line, the title the API stored with it (service/scans/titles.py).
+    assert page.get_by_role("heading", level=1).inner_text() == STATUS_LINES[0]
 
     marks = marked(page)
     assert {VENDOR_RISK, SCHEDULE_RISK, SECURITY_RISK} <= marks.keys(), marks
@@ -251,7 +253,7 @@ def test_the_history_lists_both_scans_downloads_and_deletes(page, console_app, c
     page.get_by_role("navigation", name="Main").get_by_role("link", name="History").click()
     page.wait_for_url(re.compile(r"/app/scans$"))
     table = page.locator("table")
-    pasted = table.get_by_role("link", name="Pasted text", exact=True)
+    pasted = table.get_by_role("link", name=STATUS_LINES[0], exact=True)  # its title
     document = table.get_by_role("link", name=DOCX_NAME, exact=True)
     assert pasted.get_attribute("href") == f"/app/scans/{pasted_id}"
     assert document.get_attribute("href") == f"/app/scans/{docx_id}"
