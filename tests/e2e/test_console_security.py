@@ -53,7 +53,8 @@ def console_pages(victim) -> list[str]:
     project = f"/app/projects/{victim.project_id}"
     return ["/app/scan", f"/app/scan?project_id={victim.project_id}",
             f"/app/scans/{victim.scan_id}", "/app/scans", "/app/projects", project,
-            f"{project}/changes", f"{project}/members", "/app/review"]
+            f"{project}/changes", f"{project}/members", f"{project}/webhooks", "/app/review",
+            "/app/jobs", "/app/account", "/app/account/keys"]
 
 
 def test_every_console_page_is_answered_with_the_csp(victim, browser, console_url):
