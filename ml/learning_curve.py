@@ -75,23 +75,35 @@ class SimulatedDeployment(FeedbackTrainer):
         return self.measured
 
 
-def measure(model_dir: Path, held_out: list[Document], standard: list[Document]) -> dict:
+def measure(model_dir: Path, held_out: list[Document], standard: list[Document],
+            base_point: float | None = None) -> dict:
+    """Precision, recall and F1 on the held-out reports and the 42, at the model's own
+    operating point, and at the base's too where ``base_point`` is given (a candidate's
+    own point, recalibrated on a few rows more, can move it more than what it learnt)."""
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(model_dir)
-    figures = {"min_score": analyzer.min_score}
-    for name, documents in (("held_out", held_out), ("the_42", standard)):
-        overall = metrics_at(documents, score_documents(analyzer, documents),
-                             analyzer.min_score)["all"]
-        precision, recall = overall["precision"] or 0.0, overall["recall"] or 0.0
-        figures[name] = {"precision": precision, "recall": recall,
-                         "f1": round(2 * precision * recall / (precision + recall), 4)
-                         if precision + recall else 0.0}
+    scored = {name: (documents, score_documents(analyzer, documents))
+              for name, documents in (("held_out", held_out), ("the_42", standard))}
+
+    def at(point: float) -> dict:
+        figures = {}
+        for name, (documents, found) in scored.items():
+            overall = metrics_at(documents, found, point)["all"]
+            precision, recall = overall["precision"] or 0.0, overall["recall"] or 0.0
+            figures[name] = {"precision": precision, "recall": recall,
+                             "f1": round(2 * precision * recall / (precision + recall), 4)
+                             if precision + recall else 0.0}
+        return figures
+
+    figures = {"min_score": analyzer.min_score, **at(analyzer.min_score)}
+    if base_point is not None:
+        figures["at_base_point"] = at(base_point)
     return figures
 
 
 def candidate(base: Path, rows: list[dict], seed: int, work: Path, measured: list[str], *,
-              replay: int, epochs: int) -> Path:
+              replay: int, epochs: int, feedback_weight: float | None = None) -> Path:
     """A fine-tuned copy of ``base`` on ``rows``, calibrated on the development documents."""
     feedback = work / f"taught-{seed}.jsonl"
     feedback.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
@@ -102,11 +114,14 @@ def candidate(base: Path, rows: list[dict], seed: int, work: Path, measured: lis
                              epochs=epochs, learning_rate=5e-5, documents=True, seed=seed)
     config = dataclasses.replace(config, calibration_documents=DEV_DOCUMENTS,
                                  test_documents=None)
+    if feedback_weight is not None:  # else the base's recipe's
+        config = dataclasses.replace(config, feedback_weight=feedback_weight)
     return SimulatedDeployment(config, contexts, measured).train()
 
 
 def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held_out: int,
-                   *, replay: int = 2000, epochs: int = 2, out: Path | None = None) -> dict:
+                   *, replay: int = 2000, epochs: int = 2, feedback_weight: float | None = None,
+                   out: Path | None = None) -> dict:
     documents = read_documents(TEST_DOCUMENTS)
     members = sorted((d for d in documents if d.id.startswith(GROUPS[group])),
                      key=lambda d: d.id)
@@ -119,7 +134,8 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
 
     analyzer = TransformerAnalyzer(base)
     scored = score_documents(analyzer, taught_from)
-    result = {"base": base.name, "group": group, "reports": len(members),
+    result = {"base": base.name, "group": group, "reports": len(members), "replay": replay,
+              "feedback_weight": feedback_weight,
               "held_out": [d.id for d in kept], "rows": [{"k": 0, **base_figures}]}
     for k in (k for k in ks if k > 0):
         rows = [row for document, found in zip(taught_from[:k], scored[:k])
@@ -127,8 +143,8 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
         for seed in seeds:
             with tempfile.TemporaryDirectory(prefix="curve-") as work:
                 model = candidate(base, rows, seed, Path(work), [d.text for d in kept],
-                                  replay=replay, epochs=epochs)
-                figures = measure(model, kept, standard)
+                                  replay=replay, epochs=epochs, feedback_weight=feedback_weight)
+                figures = measure(model, kept, standard, base_point=analyzer.min_score)
                 shutil.rmtree(model, ignore_errors=True)
             result["rows"].append({"k": k, "seed": seed, "taught_rows": len(rows),
                                    "risks_taught": sum(r["label"] != "none" for r in rows),
@@ -140,13 +156,19 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """Per k: the seeds' mean F1, precision and recall on the held-out reports, and
-    precision on the 42."""
+    """Per k: the seeds' mean precision, recall and F1 on the held-out reports and on the
+    42, at each candidate's own point and (``base_point_…``) at the base's (the base's row
+    is at its own, which is the base's)."""
+    def mean(at: list[dict], where: str, figure: str) -> float:
+        return round(statistics.mean(r[where][figure] for r in at), 4)
+
     table = []
     for k in sorted({row["k"] for row in rows}):
         at = [row for row in rows if row["k"] == k]
+        at_base = [row.get("at_base_point", row) for row in at]
         table.append({"k": k, "seeds": len(at), **{
-            f"{where}_{figure}": round(statistics.mean(r[where][figure] for r in at), 4)
+            f"{prefix}{where}_{figure}": mean(found, where, figure)
+            for prefix, found in (("", at), ("base_point_", at_base))
             for where in ("held_out", "the_42") for figure in ("precision", "recall", "f1")}})
     return table
 
@@ -161,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=14)
     parser.add_argument("--replay", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--feedback-weight", type=float, default=None,
+                        help="a correction's weight in training (default: the base's recipe's)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):
@@ -168,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = learning_curve(resolve_model_dir(args.base), args.group, args.k, args.seeds,
                                 args.held_out, replay=args.replay, epochs=args.epochs,
-                                out=args.out)
+                                feedback_weight=args.feedback_weight, out=args.out)
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

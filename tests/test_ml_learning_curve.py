@@ -40,3 +40,17 @@ def test_the_summary_averages_the_seeds_at_each_k():
     table = summary([row(0, 0.4), row(5, 0.5), row(5, 0.7, precision=0.7)])
     assert [(r["k"], r["seeds"], r["held_out_f1"]) for r in table] == [(0, 1, 0.4), (5, 2, 0.6)]
     assert table[1]["the_42_precision"] == 0.6
+
+
+def test_the_summary_reads_candidates_at_the_base_point_too():
+    def figures(f1):
+        return {"precision": 0.5, "recall": 0.5, "f1": f1}
+
+    base = {"k": 0, "held_out": figures(0.3), "the_42": figures(0.5)}
+    moved = [{"k": 20, "held_out": figures(f1), "the_42": figures(0.5),
+              "at_base_point": {"held_out": figures(at_base), "the_42": figures(0.6)}}
+             for f1, at_base in ((0.3, 0.5), (0.4, 0.7))]
+    table = summary([base, *moved])
+    assert [(r["held_out_f1"], r["base_point_held_out_f1"]) for r in table] == [
+        (0.3, 0.3), (0.35, 0.6)]
+    assert table[1]["base_point_the_42_f1"] == 0.6
