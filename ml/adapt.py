@@ -72,14 +72,14 @@ def packed(sentences: list[str], tokenizer, max_length: int) -> list[list[int]]:
     return [[tokenizer.cls_token_id, *ids, tokenizer.sep_token_id] for ids in sequences]
 
 
-def adapt(archive: Path, out: Path, *, encoder: str = "minilm", steps: int = 300,
-          batch_size: int = 16, learning_rate: float = 5e-5, max_length: int = 128,
-          seed: int = 13) -> dict:
+def masked_lm(source: Path, sentences: list[str], *, steps: int = 300, batch_size: int = 16,
+              learning_rate: float = 5e-5, max_length: int = 128, seed: int = 13):
+    """The model of ``source`` (an encoder, or a fine-tuned classifier's folder: its encoder
+    is taken) with a new masked-language head, trained ``steps`` steps on ``sentences``;
+    with the number of sequences and the losses."""
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
-    source = encoder_dir(encoder)
-    sentences, counts = archive_sentences(archive)
     random.seed(seed)
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
@@ -99,6 +99,17 @@ def adapt(archive: Path, out: Path, *, encoder: str = "minilm", steps: int = 300
         losses.append(loss.item())
         if step % 50 == 0 or step == steps - 1:
             print(f"step {step + 1}/{steps}: loss {loss.item():.3f}", file=sys.stderr)
+    return model, len(sequences), losses
+
+
+def adapt(archive: Path, out: Path, *, encoder: str = "minilm", steps: int = 300,
+          batch_size: int = 16, learning_rate: float = 5e-5, max_length: int = 128,
+          seed: int = 13) -> dict:
+    source = encoder_dir(encoder)
+    sentences, counts = archive_sentences(archive)
+    model, sequences, losses = masked_lm(source, sentences, steps=steps, batch_size=batch_size,
+                                         learning_rate=learning_rate, max_length=max_length,
+                                         seed=seed)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.base_model.save_pretrained(staging)  # the encoder, without the new head
@@ -108,15 +119,34 @@ def adapt(archive: Path, out: Path, *, encoder: str = "minilm", steps: int = 300
     if (source / "1_Pooling").is_dir():
         shutil.copytree(source / "1_Pooling", staging / "1_Pooling")
     report = {"encoder": encoder, "archive": str(archive), **counts,
-              "sequences": len(sequences), "steps": steps, "seed": seed,
-              "first_loss": round(losses[0], 4), "last_loss": round(sum(losses[-20:]) /
-                                                                   len(losses[-20:]), 4)}
+              "sequences": sequences, "steps": steps, "seed": seed,
+              "first_loss": round(losses[0], 4),
+              "last_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4)}
     (staging / "adaptation.json").write_text(json.dumps(report, indent=2) + "\n",
                                              encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)  # complete or absent, as a model version is
     report["sha256"] = sha256(out / "model.safetensors")
     return report
+
+
+def adapted_classifier(model_dir: Path, sentences: list[str], out: Path, **settings) -> Path:
+    """A copy of a model version whose encoder was adapted on ``sentences`` (its head and
+    calibration kept): what a deployment would fine-tune its corrections from."""
+    from transformers import AutoModelForSequenceClassification
+
+    adapted, _, _ = masked_lm(model_dir, sentences, **settings)
+    classifier = AutoModelForSequenceClassification.from_pretrained(model_dir,
+                                                                    local_files_only=True)
+    missing, unexpected = classifier.base_model.load_state_dict(
+        adapted.base_model.state_dict(), strict=False)  # an MLM model's encoder has no pooler
+    if unexpected or any(not key.startswith("pooler.") for key in missing):
+        raise ValueError(f"{model_dir}'s encoder and the adapted one differ: "
+                         f"{(unexpected + missing)[:3]}")
+    shutil.copytree(model_dir, out)
+    (out / "model.onnx").unlink(missing_ok=True)  # the base's graph; a candidate writes its own
+    classifier.save_pretrained(out)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
     python -m ml.learning_curve --base models_cache/<version> [--group openssf]
                                 [--k 0 5 10 20] [--seeds 13 14] [--held-out 14]
+                                [--replay 2000] [--feedback-weight W] [--adapt-steps N]
 
 A group's reports (test documents of one foundation's groups, in the order of their paths:
 a deployment's first weeks come first) stand for a customer. For each *k*, the model
@@ -11,7 +12,9 @@ right one confirmed, a risk the model left alone added. ``ml.finetune``'s code t
 rows into a candidate, from the base's weights, replaying the training data, calibrated on
 the development documents as a training in the product is. Every candidate is then read on
 the group's last ``--held-out`` reports (the same for every *k*, never taught) and on the
-42 standard test documents, at its own operating point.
+42 standard test documents, at its own operating point and at the base's.
+``--adapt-steps`` first adapts the base's encoder (ml.adapt) on the text of the group's
+first reports, as a deployment would on its archive, and teaches that.
 
 This is a simulation on test documents: the candidates are measured and thrown away, never
 shipped; no shipped model trains on a test document. Prints one JSON object; ``--out``
@@ -121,7 +124,7 @@ def candidate(base: Path, rows: list[dict], seed: int, work: Path, measured: lis
 
 def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held_out: int,
                    *, replay: int = 2000, epochs: int = 2, feedback_weight: float | None = None,
-                   out: Path | None = None) -> dict:
+                   adapt_steps: int = 0, out: Path | None = None) -> dict:
     documents = read_documents(TEST_DOCUMENTS)
     members = sorted((d for d in documents if d.id.startswith(GROUPS[group])),
                      key=lambda d: d.id)
@@ -135,24 +138,49 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
     analyzer = TransformerAnalyzer(base)
     scored = score_documents(analyzer, taught_from)
     result = {"base": base.name, "group": group, "reports": len(members), "replay": replay,
-              "feedback_weight": feedback_weight,
+              "feedback_weight": feedback_weight, "adapt_steps": adapt_steps,
               "held_out": [d.id for d in kept], "rows": [{"k": 0, **base_figures}]}
+    with contextlib.ExitStack() as stack:
+        taught_base = base
+        if adapt_steps:  # the deployment's archive: its first reports' text, unlabelled
+            taught_base = adapted_base(base, taught_from, Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="adapted-"))), adapt_steps, seeds[0])
+        curve_rows(result, taught_base, ks, seeds, taught_from, scored, analyzer.min_score,
+                   kept, standard, replay=replay, epochs=epochs,
+                   feedback_weight=feedback_weight, out=out)
+    result["summary"] = summary(result["rows"])
+    return result
+
+
+def adapted_base(base: Path, archive: list[Document], work: Path, steps: int, seed: int) -> Path:
+    """``base`` with its encoder adapted (ml.adapt) on the archive's sentences."""
+    from ml.adapt import adapted_classifier
+    from service.analysis.reading import sentences_of
+
+    sentences = [sentence.text for document in archive
+                 for sentence in sentences_of(document.text) if not sentence.is_heading]
+    return adapted_classifier(base, sentences, work / base.name, steps=steps, seed=seed)
+
+
+def curve_rows(result: dict, base: Path, ks: list[int], seeds: list[int],
+               taught_from: list[Document], scored, base_point: float, kept: list[Document],
+               standard: list[Document], *, replay: int, epochs: int,
+               feedback_weight: float | None, out: Path | None) -> None:
+    """Each k's candidates, trained from ``base`` and measured, appended to the result."""
     for k in (k for k in ks if k > 0):
         rows = [row for document, found in zip(taught_from[:k], scored[:k])
-                for row in teaching(document, found, analyzer.min_score)]
+                for row in teaching(document, found, base_point)]
         for seed in seeds:
             with tempfile.TemporaryDirectory(prefix="curve-") as work:
                 model = candidate(base, rows, seed, Path(work), [d.text for d in kept],
                                   replay=replay, epochs=epochs, feedback_weight=feedback_weight)
-                figures = measure(model, kept, standard, base_point=analyzer.min_score)
+                figures = measure(model, kept, standard, base_point=base_point)
                 shutil.rmtree(model, ignore_errors=True)
             result["rows"].append({"k": k, "seed": seed, "taught_rows": len(rows),
                                    "risks_taught": sum(r["label"] != "none" for r in rows),
                                    **figures})
             if out is not None:
                 out.write_text(json.dumps(result, indent=2) + "\n")
-    result["summary"] = summary(result["rows"])
-    return result
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -185,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--feedback-weight", type=float, default=None,
                         help="a correction's weight in training (default: the base's recipe's)")
+    parser.add_argument("--adapt-steps", type=int, default=0,
+                        help="first adapt the base's encoder on the group's first reports "
+                             "(ml.adapt; masked-language steps, 0: not)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):
@@ -192,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = learning_curve(resolve_model_dir(args.base), args.group, args.k, args.seeds,
                                 args.held_out, replay=args.replay, epochs=args.epochs,
-                                feedback_weight=args.feedback_weight, out=args.out)
+                                feedback_weight=args.feedback_weight,
+                                adapt_steps=args.adapt_steps, out=args.out)
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

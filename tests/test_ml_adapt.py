@@ -77,3 +77,25 @@ def test_an_archive_with_nothing_readable_is_refused(tmp_path, capsys):
         main(["--archive", str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
     assert exited.value.code == 2 and "no readable document" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_version_adapted_keeps_its_head_and_calibration(trained_model_dir, tmp_path):
+    """What a deployment's candidate is fine-tuned from: the version's encoder adapted, its
+    classifier head and calibration as they were, its stale ONNX graph gone."""
+    from safetensors.numpy import load_file
+
+    from ml.adapt import adapted_classifier
+
+    out = adapted_classifier(trained_model_dir, [REPORT.splitlines()[4]] * 4,
+                             tmp_path / "adapted", steps=2, batch_size=2, max_length=32)
+    before = load_file(trained_model_dir / "model.safetensors")
+    after = load_file(out / "model.safetensors")
+    assert set(after) == set(before)
+    assert all((after[key] == before[key]).all() for key in after if key.startswith("classifier"))
+    query = next(key for key in after if key.endswith("layer.0.attention.self.query.weight"))
+    assert abs(after[query] - before[query]).max() > 0
+    kept = [name for name in ("calibration.json", "training_config.json", "labels.json")
+            if (trained_model_dir / name).is_file()]
+    assert kept and all((out / name).read_bytes() == (trained_model_dir / name).read_bytes()
+                        for name in kept)
+    assert not (out / "model.onnx").exists()
