@@ -39,16 +39,11 @@ def record(event_type: str, entry: RegisterEntry, **details) -> None:
     if not wanted:
         return
     now = utcnow()
-    body = json.dumps({"type": event_type, "timestamp": now.isoformat(),
-                       "data": {"project_id": entry.project_id, "risk": _risk(entry),
-                                **details}}, separators=(",", ":"), default=_plain)
+    body = _body(event_type, now, {"project_id": entry.project_id, "risk": _risk(entry),
+                                   **details})
     window = timedelta(hours=current_app.config["SETTINGS"].WEBHOOK_RETRY_HOURS)
     for hook in wanted:
-        delivery = WebhookDelivery(id=new_id(), webhook_id=hook.id, event=event_type, body=body,
-                                   status="pending", attempts=0, created_at=now,
-                                   next_attempt_at=now, retry_until=now + window)
-        db.session.add(delivery)
-        hand_over(delivery)
+        _deliver(hook.id, event_type, body, now, retry_until=now + window)
 
 
 def ping(webhook: Webhook, actor_id: str) -> WebhookDelivery:
@@ -56,12 +51,23 @@ def ping(webhook: Webhook, actor_id: str) -> WebhookDelivery:
     owner's test of the receiver. Tried once, never retried (its retries end as it is
     made): its outcome is what the receiver answers now. A redelivery retries it as any."""
     now = utcnow()
-    body = json.dumps({"type": PING, "timestamp": now.isoformat(),
-                       "data": {"project_id": webhook.project_id, "webhook_id": webhook.id,
-                                "actor_id": actor_id}}, separators=(",", ":"))
-    delivery = WebhookDelivery(id=new_id(), webhook_id=webhook.id, event=PING, body=body,
+    body = _body(PING, now, {"project_id": webhook.project_id, "webhook_id": webhook.id,
+                             "actor_id": actor_id})
+    return _deliver(webhook.id, PING, body, now, retry_until=now)
+
+
+def _body(event_type: str, now, data: dict) -> str:
+    """A delivery's body: the event, when it happened, and its data, as compact JSON."""
+    return json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data},
+                      separators=(",", ":"), default=_plain)
+
+
+def _deliver(webhook_id: str, event_type: str, body: str, now, *, retry_until
+             ) -> WebhookDelivery:
+    """A pending delivery due now, added to the current transaction and handed over."""
+    delivery = WebhookDelivery(id=new_id(), webhook_id=webhook_id, event=event_type, body=body,
                                status="pending", attempts=0, created_at=now,
-                               next_attempt_at=now, retry_until=now)
+                               next_attempt_at=now, retry_until=retry_until)
     db.session.add(delivery)
     hand_over(delivery)
     return delivery
