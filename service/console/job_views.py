@@ -13,7 +13,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from service.console.account_views import FORM_ANSWERS
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, error_page, failed, words
+from service.console.pages import check_id, counted, data_or_fail, error_page, failed, words
 from service.console.session import api, signed_in
 
 PER_PAGE = 20
@@ -95,15 +95,11 @@ def job_cancel(job_id: str):
         return failed(answer)
     cancelled = sum(document["status"] == "cancelled" for document in answer.json["documents"])
     running = sum(document["status"] == "running" for document in answer.json["documents"])
-    said = f"Job cancelled: {_documents(cancelled)} will not be scanned."
+    said = f"Job cancelled: {counted(cancelled, 'document')} will not be scanned."
     if running:
-        said += f" {_documents(running).capitalize()} being scanned will finish."
+        said += f" {counted(running, 'document').capitalize()} being scanned will finish."
     flash(said)
     return redirect(url_for("console.job", job_id=job_id), code=303)
-
-
-def _documents(count: int) -> str:
-    return f"{count} document" if count == 1 else f"{count} documents"
 
 
 def _jobs_page(project_id: str | None, *, error=None, errors=None, reported_on="",

@@ -100,6 +100,11 @@ def form_refusal(answer: Answer, *fields: str) -> tuple[str | None, dict]:
     return words(answer, beside=beside), beside
 
 
+def counted(number: int, unit: str) -> str:
+    """``number`` of ``unit`` in words: "1 document", "3 documents"."""
+    return f"{number} {unit}" + ("" if number == 1 else "s")
+
+
 def failed(answer: Answer):
     """The error page for an API answer that failed, with the API's status and words."""
     error_id = answer.json.get("error_id") if isinstance(answer.json, dict) else None

@@ -21,7 +21,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
 from service.console.client import Answer
-from service.console.pages import SETTING_NAMES, check_id, data_or_fail, failed, words
+from service.console.pages import SETTING_NAMES, check_id, counted, data_or_fail, failed, words
 from service.console.session import api, signed_in
 
 # The API's events (service/db/webhook_tables.py: WEBHOOK_EVENTS), which the console may not
@@ -203,9 +203,5 @@ def _overlap(rotated: dict) -> dict:
     seconds = (datetime.fromisoformat(until)
                - datetime.fromisoformat(rotated["updated_at"])).total_seconds()
     hours, minutes = round(seconds / 3600), max(1, round(seconds / 60))
-    overlap = (_count(hours, "hour") if hours >= 1 else _count(minutes, "minute"))
+    overlap = counted(hours, "hour") if hours >= 1 else counted(minutes, "minute")
     return {"until": until, "overlap": overlap}
-
-
-def _count(number: int, unit: str) -> str:
-    return f"{number} {unit}" + ("" if number == 1 else "s")
