@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from ml.encoders import ENCODERS, ENCODERS_ROOT, encoder_dir, sha256
-from service.analysis.reading import sentences_of
+from service.analysis.reading import judged
 from service.uploads.extract import DocumentError, extract_text
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
@@ -50,7 +50,7 @@ def archive_sentences(archive: Path) -> tuple[list[str], dict]:
             skipped += 1
             continue
         read += 1
-        sentences += [s.text for s in sentences_of(text) if not s.is_heading]
+        sentences += [sentence.text for sentence in judged(text)]
     if not sentences:
         raise ArchiveError(f"{archive} holds no readable document with a sentence")
     return sentences, {"documents": read, "skipped": skipped, "sentences": len(sentences)}
@@ -143,8 +143,9 @@ def adapted_classifier(model_dir: Path, sentences: list[str], out: Path, **setti
     if unexpected or any(not key.startswith("pooler.") for key in missing):
         raise ValueError(f"{model_dir}'s encoder and the adapted one differ: "
                          f"{(unexpected + missing)[:3]}")
-    shutil.copytree(model_dir, out)
-    (out / "model.onnx").unlink(missing_ok=True)  # the base's graph; a candidate writes its own
+    # All but the base's weights (written next) and graph (a candidate writes its own).
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns("model.safetensors",
+                                                                 "model.onnx"))
     classifier.save_pretrained(out)
     return out
 

@@ -155,10 +155,9 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
 def adapted_base(base: Path, archive: list[Document], work: Path, steps: int, seed: int) -> Path:
     """``base`` with its encoder adapted (ml.adapt) on the archive's sentences."""
     from ml.adapt import adapted_classifier
-    from service.analysis.reading import sentences_of
+    from service.analysis.reading import judged
 
-    sentences = [sentence.text for document in archive
-                 for sentence in sentences_of(document.text) if not sentence.is_heading]
+    sentences = [sentence.text for document in archive for sentence in judged(document.text)]
     return adapted_classifier(base, sentences, work / base.name, steps=steps, seed=seed)
 
 

@@ -55,11 +55,11 @@ def sheets(found: list[Document]) -> list[dict]:
             for document in found]
 
 
-def original(found: list[Document]) -> dict[Key, str]:
+def original(found: list[Document], found_sheets: list[dict]) -> dict[Key, str]:
     """The label each sheet sentence had: a risk's category where the sentence covers at
     least half of it (as the evaluation matches a finding), else none."""
     labels = {}
-    for document, sheet in zip(found, sheets(found), strict=True):
+    for document, sheet in zip(found, found_sheets, strict=True):
         for sentence in sheet["sentences"]:
             labels[document.id, sentence["i"]] = next(
                 (category for start, end, category in document.risks
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"sentences": len(keys), "annotators": agreement(first, second)}
     if args.command == "agree":
         if args.original:
-            before = original(found)
+            before = original(found, found_sheets)
             report |= {"first_vs_original": agreement(before, first),
                        "second_vs_original": agreement(before, second)}
         if args.out:
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
                                           "candidates": pair}, ensure_ascii=False) + "\n")
     else:
         resolved = resolutions(args.resolved)
-        before = original(found)
+        before = original(found, found_sheets)
         final = adjudicated(first, second, {key: row["label"] for key, row in resolved.items()})
         with YARDSTICK.open("w", encoding="utf-8") as out:
             for key in sorted(keys):
