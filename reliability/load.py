@@ -76,6 +76,14 @@ class LoadReport:
     samples: list[Sample] = field(default_factory=list)
     created: set[str] = field(default_factory=set)  # scans answered 201
     deleted: set[str] = field(default_factory=set)  # scans answered 204 to a DELETE
+    # Scans whose DELETE got a 5xx or no answer: the database may have committed it and lost
+    # only the acknowledgement (a restart cuts the connection between the two).
+    unsure: set[str] = field(default_factory=set)
+
+    def kept(self) -> set[str]:
+        """The scans the database must hold: answered 201, and never deleted, nor sent a
+        DELETE whose outcome nobody learnt."""
+        return self.created - self.deleted - self.unsure
 
     @property
     def requests(self) -> int:
@@ -253,15 +261,25 @@ class LoadDriver:
             elif op == "delete":
                 scan_id = owned.pop(rng.randrange(len(owned)))
                 response = self._request(session, "delete", "DELETE", f"/api/v1/scans/{scan_id}")
-                if response is not None and response.status_code == 204:
-                    with self._lock:
-                        self.report.deleted.add(scan_id)
-                elif response is None or response.status_code >= 500:
-                    owned.append(scan_id)  # not deleted (or not known to be): keep it
+                if self._answered_delete(scan_id, response):
+                    owned.append(scan_id)  # not known to be deleted: try again later
             elif op == "me":
                 response = self._request(session, "me", "GET", "/api/v1/auth/me")
             if response is not None and response.status_code == 401:
                 token = None  # e.g. the token expired: log in again
+
+    def _answered_delete(self, scan_id: str, response: requests.Response | None) -> bool:
+        """Record what a DELETE's answer says of the scan; True when its fate is unknown.
+        A 404 after an unanswered DELETE is that DELETE's commit, not a lost scan."""
+        status = response.status_code if response is not None else None
+        with self._lock:
+            if status == 204 or (status == 404 and scan_id in self.report.unsure):
+                self.report.deleted.add(scan_id)
+                self.report.unsure.discard(scan_id)
+            elif status is None or status >= 500:
+                self.report.unsure.add(scan_id)
+                return True
+        return False
 
     def _scan(self, session, rng):
         sentences = rng.sample(SENTENCES, rng.randint(2, 6))
@@ -358,7 +376,7 @@ def _cli() -> int:
                                     duration_s=args.duration,
                                     max_requests=args.max_requests).run()
                 alive = service.alive()
-            lost = missing_scans(url, report.created - report.deleted)
+            lost = missing_scans(url, report.kept())
         finally:
             if mariadb is not None:
                 mariadb.shutdown()
