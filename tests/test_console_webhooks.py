@@ -268,9 +268,12 @@ def test_a_url_the_ssrf_guard_refuses_is_said_once_on_the_form(team, people, url
     said = NOT_ALLOWED.removesuffix(" (WEBHOOK_ALLOWED_NETWORKS may allow others).") + "."
     assert said != NOT_ALLOWED and page.count(said) == 1
     assert "WEBHOOK_ALLOWED_NETWORKS" not in page
-    assert re.search(r'<p class="form-error" role="alert" id="webhook-error">', page)
+    # Beside the URL, as every form of the console says a field's refusal; no alert.
+    assert re.search(r'<p class="field-error" id="webhook-url-error">[^<]*'
+                     + re.escape(said), page)
+    assert 'role="alert"' not in page
     assert re.search(r'<input id="webhook-url" [^>]*aria-describedby="webhook-url-help '
-                     r'webhook-error" aria-invalid="true"', page)
+                     r'webhook-url-error" aria-invalid="true"', page)
     assert f'value="{url}"' in page  # what was typed, to correct
     assert team.client.get(f"/api/v1/projects/{team.id}/webhooks",
                            headers=team.owner_h).get_json()["total"] == 0

@@ -74,8 +74,7 @@ def words(answer: Answer, *, beside: Iterable[str] = ()) -> str:
     for name, messages in ({} if restated(answer) else answer.errors).items():
         if name in beside:
             continue
-        new = [SETTING_NAMES.sub("", str(message)) for message in
-               (messages if isinstance(messages, list) else [messages])]
+        new = [SETTING_NAMES.sub("", message) for message in messages_of(messages)]
         new = [message for message in new
                if message.strip() not in said and message.strip() not in detail]
         said.update(message.strip() for message in new)
@@ -96,8 +95,19 @@ def form_refusal(answer: Answer, *fields: str) -> tuple[str | None, dict]:
     of its own (``restated``) is that field's words, beside it, and there is no alert."""
     if restated(answer) and (name := next(iter(answer.errors))) in fields:
         return None, {name: [SETTING_NAMES.sub("", answer.detail)]}
-    beside = {name: messages for name, messages in answer.errors.items() if name in fields}
+    beside = {name: [SETTING_NAMES.sub("", message) for message in messages_of(messages)]
+              for name, messages in answer.errors.items() if name in fields}
     return words(answer, beside=beside), beside
+
+
+def messages_of(value) -> list[str]:
+    """A field's refusal as a list of words, however the API nests them: a list's, or a
+    list field's per item (``{"0": ["Must be one of: …"]}``)."""
+    if isinstance(value, dict):
+        return [message for item in value.values() for message in messages_of(item)]
+    if isinstance(value, list):
+        return [message for item in value for message in messages_of(item)]
+    return [str(value)]
 
 
 def counted(number: int, unit: str) -> str:

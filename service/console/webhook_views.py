@@ -20,8 +20,7 @@ from datetime import datetime
 from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
-from service.console.client import Answer
-from service.console.pages import SETTING_NAMES, check_id, counted, data_or_fail, failed, words
+from service.console.pages import check_id, counted, data_or_fail, failed, form_refusal, words
 from service.console.session import api, signed_in
 
 # The API's events (service/db/webhook_tables.py: WEBHOOK_EVENTS), which the console may not
@@ -65,9 +64,9 @@ def project_webhook_create(project_id: str):
         return redirect(url_for("console.project_webhook", project_id=project_id,
                                 webhook_id=answer.json["id"]))
     if answer.status in FORM_ANSWERS:
-        errors = _field_errors(answer)
+        error, errors = form_refusal(answer, "url", "events")
         return _list_page(project_id, form=form, errors=errors, status=answer.status,
-                          error=_detail(answer) if errors else words(answer))
+                          error=error)
     return failed(answer)
 
 
@@ -82,32 +81,6 @@ def _list_page(project_id: str, *, form=None, error=None, errors=None, status=20
         form=form or {"url": "", "events": ["risk.created"]}, error=error,
         errors=errors or {})
     return page, status
-
-
-def _field_errors(answer: Answer) -> dict[str, list[str]]:
-    """Each field the API refused, with its words less those its detail says already (the
-    SSRF guard's refusal is its detail and the URL's error): each thing said once, and
-    the field still marked."""
-    said = _detail(answer).strip()
-    return {name: [message for message in map(_detail, _messages(messages))
-                   if message.strip() != said]
-            for name, messages in answer.errors.items()}
-
-
-def _detail(said: Answer | str) -> str:
-    """An answer's detail, or a field's words, without the setting names the API's words
-    give for whoever runs the service (pages.words does the same)."""
-    return SETTING_NAMES.sub("", said.detail if isinstance(said, Answer) else said)
-
-
-def _messages(value) -> list[str]:
-    """A field's messages as a list of words: a list's items' (an item's own, {"0": [...]},
-    too)."""
-    if isinstance(value, dict):
-        return [message for item in value.values() for message in _messages(item)]
-    if isinstance(value, list):
-        return [message for item in value for message in _messages(item)]
-    return [str(value)]
 
 
 # --- one webhook ---------------------------------------------------------------------------
