@@ -97,3 +97,23 @@ def test_an_oversized_search_is_the_forms_error(app, accounts):
     assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
             'Search: Longer than maximum length 255.</p>') in html(refused)
     assert 'maxlength="255"' in html(refused)
+
+
+def test_a_filtered_list_shows_its_filters_chosen_and_none_in_words(keyword_app, client):
+    """The filters a list was read with stay chosen in its form (History, Review: one macro,
+    console/_filters.html), and Review offers ``none`` as "not a risk", as its rows say it."""
+    user, headers = Accounts(keyword_app, client).user()
+    created(post_text(client, headers, "The vendor may slip.\nThe budget is short."))
+    browser = browser_of(keyword_app, user)
+
+    def chosen(page: str, name: str) -> list[str]:
+        select = re.search(rf'<select id="f-{name}" name="{name}">(.*?)</select>', page, re.S)
+        return re.findall(r'<option value="(\w*)" selected>', select[1])
+
+    history = html(browser.get("/app/scans?category=vendor&source=model"))
+    assert (chosen(history, "category"), chosen(history, "source")) == (["vendor"], ["model"])
+    assert [row.split(" | ")[1] for row in rows(history)] == ["The vendor may slip."]
+    review = html(browser.get("/app/review?category=none"))
+    assert chosen(review, "category") == ["none"]
+    assert '<option value="none" selected>not a risk</option>' in review
+    assert chosen(html(browser.get("/app/scans")), "category") == []
