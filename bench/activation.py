@@ -76,7 +76,10 @@ def models_root(model_dir: Path, workdir: Path) -> Path:
     return root
 
 
-def measure(model_dir: Path, log) -> dict:
+def admin_app(model_root: Path, workdir: Path, name: str):
+    """(the app, its test client, an admin's headers, seconds to its warm-up): the service
+    on ``model_root`` and a SQLite file in ``workdir``, warmed up, with an admin signed in
+    (bench.shadow measures on the same)."""
     from flask_migrate import upgrade
 
     from service import create_app
@@ -84,29 +87,33 @@ def measure(model_dir: Path, log) -> dict:
     from service.db import User
     from service.extensions import db
 
+    settings = Settings.from_env(
+        {}, RISKSCAN_ENV="testing", SECRET_KEY=f"bench-{name}-0123456789",
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}", MODEL_DIR=str(model_root),
+        MODEL_SYNC_S=0, RATE_LIMIT_ENABLED=False, LOG_LEVEL="WARNING",
+        UPLOAD_DIR=str(workdir / "uploads"))
+    started = time.perf_counter()
+    app = create_app(settings)
+    assert app.extensions["riskscan.warmup"].done.wait(600), "no warm-up"
+    start_s = time.perf_counter() - started
+    with app.app_context():
+        upgrade()
+    client = app.test_client()
+    client.post("/api/v1/auth/register", json={"email": "admin@example.com",
+                                               "password": "bench-password-123"})
+    with app.app_context():
+        db.session.query(User).update({"role": "admin"})
+        db.session.commit()
+    token = client.post("/api/v1/auth/login", json={
+        "email": "admin@example.com", "password": "bench-password-123"}).get_json()
+    return app, client, {"Authorization": f"Bearer {token['access_token']}"}, start_s
+
+
+def measure(model_dir: Path, log) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-activation-") as workdir:
         workdir = Path(workdir)
-        root = models_root(model_dir, workdir)
-        settings = Settings.from_env(
-            {}, RISKSCAN_ENV="testing", SECRET_KEY="bench-activation-0123456789",
-            DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}", MODEL_DIR=str(root),
-            MODEL_SYNC_S=0, RATE_LIMIT_ENABLED=False, LOG_LEVEL="WARNING",
-            UPLOAD_DIR=str(workdir / "uploads"))
-        started = time.perf_counter()
-        app = create_app(settings)
-        assert app.extensions["riskscan.warmup"].done.wait(600), "no warm-up"
-        start_s = time.perf_counter() - started
-        with app.app_context():
-            upgrade()
-        client = app.test_client()
-        client.post("/api/v1/auth/register", json={"email": "admin@example.com",
-                                                   "password": "bench-password-123"})
-        with app.app_context():
-            db.session.query(User).update({"role": "admin"})
-            db.session.commit()
-        token = client.post("/api/v1/auth/login", json={
-            "email": "admin@example.com", "password": "bench-password-123"}).get_json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        app, client, headers, start_s = admin_app(models_root(model_dir, workdir), workdir,
+                                                  "activation")
         gc.collect()
         one = rss_mb()
         log(f"activation bench: started on v1 in {start_s:.1f} s, {one:.0f} MB")

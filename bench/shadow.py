@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.activation import models_root
+from bench.activation import admin_app, models_root
 from bench.results import record
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -47,35 +47,11 @@ Users in finance reported slow dashboards, which may delay their sign-off.
 
 
 def measure(model_dir: Path, *, rounds: int, scans: int, sample_rate: float, log) -> dict:
-    from flask_migrate import upgrade
-
-    from service import create_app
-    from service.config import Settings
-    from service.db import User
-    from service.extensions import db
     from service.serving.trials import MAX_LIMIT, shadow_of
 
     with tempfile.TemporaryDirectory(prefix="bench-shadow-") as workdir:
         workdir = Path(workdir)
-        root = models_root(model_dir, workdir)
-        settings = Settings.from_env(
-            {}, RISKSCAN_ENV="testing", SECRET_KEY="bench-shadow-0123456789",
-            DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}", MODEL_DIR=str(root),
-            MODEL_SYNC_S=0, RATE_LIMIT_ENABLED=False, LOG_LEVEL="WARNING",
-            UPLOAD_DIR=str(workdir / "uploads"))
-        app = create_app(settings)
-        assert app.extensions["riskscan.warmup"].done.wait(600), "no warm-up"
-        with app.app_context():
-            upgrade()
-        client = app.test_client()
-        client.post("/api/v1/auth/register", json={"email": "admin@example.com",
-                                                   "password": "bench-password-123"})
-        with app.app_context():
-            db.session.query(User).update({"role": "admin"})
-            db.session.commit()
-        token = client.post("/api/v1/auth/login", json={
-            "email": "admin@example.com", "password": "bench-password-123"}).get_json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        app, client, headers, _ = admin_app(models_root(model_dir, workdir), workdir, "shadow")
         started = client.post("/api/v1/admin/models/v2/shadow", headers=headers,
                               json={"sample_rate": sample_rate, "limit": MAX_LIMIT})
         assert started.status_code == 201, started.get_json()
