@@ -107,7 +107,8 @@ def test_a_filtered_list_shows_its_filters_chosen_and_none_in_words(keyword_app,
     browser = browser_of(keyword_app, user)
 
     def chosen(page: str, name: str) -> list[str]:
-        select = re.search(rf'<select id="f-{name}" name="{name}">(.*?)</select>', page, re.S)
+        select = re.search(rf'<select id="f-{name}" name="{name}">(.*?)</select>', page,
+                           re.DOTALL)
         return re.findall(r'<option value="(\w*)" selected>', select[1])
 
     history = html(browser.get("/app/scans?category=vendor&source=model"))
