@@ -158,3 +158,31 @@ def test_another_app_on_a_warm_model_shares_its_warm_up(make_app, scan_model_dir
     response = second.test_client().get("/ready")
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["checks"]["warmup"] == {"ok": True, "done": True}
+
+
+#: A fresh interpreter, with torch installed and not loaded, as `python -m service` starts.
+FIRST_SECONDS = r"""
+import sys
+from service import create_app
+from service.config import Settings
+
+assert "spacy" not in sys.modules and "torch" not in sys.modules
+app = create_app(Settings.from_env({}, RISKSCAN_ENV="testing", SECRET_KEY="x" * 32,
+                                   DATABASE_URL="sqlite://", MODEL_DIR="off",
+                                   UPLOAD_DIR=sys.argv[1]))
+# No thread of the app's is importing spaCy now: torch is importable for any thread.
+print("spacy" in sys.modules, sys.modules.get("torch", "absent") is not None)
+"""
+
+
+def test_an_app_imports_spacy_before_its_threads_so_torch_stays_importable(tmp_path):
+    """What an e2e run met: the warm-up thread imported spaCy (torch unimportable for as long,
+    segment.import_spacy) while the main thread asked the register's encoder for a device,
+    and `import torch` failed. create_app now imports spaCy before it starts a thread."""
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-c", FIRST_SECONDS, str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.split() == ["True", "True"], ran.stderr[-2000:]

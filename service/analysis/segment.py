@@ -122,7 +122,7 @@ _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)  # greedy: backs off to the l
 @lru_cache(maxsize=1)
 def sentence_pipeline() -> Language:
     """The spaCy pipeline, built once: blank English + sentencizer + abbreviation guard."""
-    spacy = _spacy()
+    spacy = import_spacy()
     from spacy.attrs import ORTH
     from spacy.language import Language
     from spacy.util import compile_infix_regex, compile_suffix_regex
@@ -162,13 +162,14 @@ def sentence_pipeline() -> Language:
     return nlp
 
 
-def _spacy():
+def import_spacy():
     """spaCy, imported without torch where torch is not loaded yet.
 
     spaCy's thinc imports torch whenever it is installed (more memory than the rest of a
     scan: docs/throughput.md), and a blank pipeline never uses it: an import of torch fails
     for as long as spaCy loads (thinc then takes it for absent), and works again afterwards
-    for whatever runs torch.
+    for whatever runs torch. An app does this before it starts threads (serving.init_app):
+    another thread importing torch meanwhile would fail.
     """
     if "torch" in sys.modules:
         import spacy

@@ -14,6 +14,7 @@ import threading
 from flask import Flask
 
 from service.analysis.base import AnalysisError
+from service.analysis.segment import import_spacy
 from service.config import Settings
 from service.serving import deployment, trials
 from service.serving.holder import Analyzers, analysis_problem, current_analyzers
@@ -36,6 +37,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     readiness = app.extensions.setdefault("riskscan.readiness", {})
     readiness["analyzers"] = analyzers.readiness
     readiness["warmup"] = lambda: app.extensions["riskscan.warmup"].readiness()
+    # spaCy imports with torch unimportable (segment.import_spacy): here, before the app's
+    # threads, so that none asking for torch (the register's encoder) finds it missing.
+    import_spacy()
     if not warmup.done.is_set():
         threading.Thread(target=warm_up, args=(app,), name="riskscan-warmup",
                          daemon=True).start()
