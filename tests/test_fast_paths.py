@@ -26,6 +26,7 @@ from service.analysis.onnx_model import (
     ONNX_FILE,
     OnnxModel,
     export,
+    fp32_nodes,
     save_int8,
 )
 from service.analysis.transformer import TransformerAnalyzer
@@ -177,6 +178,28 @@ def test_a_folders_own_int8_graph_is_loaded_as_it_is(scan_model_dir, held_out, t
     own_logits = own._logits(texts, progress=False)
     own.model = at_start
     np.testing.assert_allclose(own_logits, own._logits(texts, progress=False), atol=1e-6)
+
+
+def test_an_int8_graph_can_keep_only_some_feed_forward_outputs_in_fp32(scan_model_dir,
+                                                                       tmp_path) -> None:
+    # The reader's graph keeps the products int8 costs most labels in, not whole layers:
+    # each named layer's feed-forward output, not its attention output or anything else.
+    import onnx
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for source in Path(scan_model_dir).iterdir():
+        os.symlink(source.resolve(), folder / source.name)
+    kept = fp32_nodes(onnx.load(str(folder / ONNX_FILE)), 0, (4, 5))
+    assert len(kept) == 2
+    assert all("/output/dense/" in name and "attention" not in name for name in kept)
+    assert {name.split("/layer.")[1].split("/")[0] for name in kept} == {"4", "5"}
+
+    save_int8(folder, 0, (4, 5))
+    served = TransformerAnalyzer(folder, device="cpu", quantize="int8").model
+    assert served.fp32_matmuls == 2 and served.int8_matmuls >= 6 * 6 - 2
+    ops = {node.name: node.op_type for node in onnx.load(str(folder / INT8_FILE)).graph.node}
+    assert [ops.get(name) for name in kept] == ["MatMul", "MatMul"]  # fp32, by their names
 
 def _compare(plain_analyzer, fast_analyzer, held_out):
     """(plain answers, fast answers, share of equal labels, macro-F1 plain, macro-F1 fast)."""

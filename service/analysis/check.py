@@ -21,6 +21,11 @@ CHECK_FILE = "check.json"
 #: Scores may move this much (another CPU, another ONNX Runtime build); labels and
 #: offsets may not.
 SCORE_TOLERANCE = 0.02
+#: ... and this much between two int8 readings of one sentence in other batches: dynamic
+#: quantization scales a product's input by the largest value in its batch, so a reader in
+#: int8 scores a sentence the screen passed with its fellows slightly differently from the
+#: same sentence read with all of them (0.022 seen on the test model's int8 reader).
+INT8_SCORE_TOLERANCE = 0.05
 #: A status report with a heading, a list, risks and plain sentences.
 CHECK_TEXT = """# Status report, week 12
 
@@ -84,13 +89,15 @@ def check_cascade(cascade, fast_dir: str | Path, reader_dir: str | Path) -> None
     through the cascade itself: each of its findings must be the reader's (the screen only
     takes findings away, never moves or rescores one); CheckFailed names the first that
     is not. check.json records the model at full precision: a reader served in int8 is
-    checked through the cascade only."""
+    checked through the cascade only, its scores within INT8_SCORE_TOLERANCE."""
     check(cascade.screen, fast_dir)
-    if getattr(cascade.reader, "quantize", "none") == "none":
+    int8 = getattr(cascade.reader, "quantize", "none") != "none"
+    if not int8:
         check(cascade.reader, reader_dir)
+    tolerance = INT8_SCORE_TOLERANCE if int8 else SCORE_TOLERANCE
     read = _valid(findings(cascade.reader))
     for finding in _valid(findings(cascade)):
-        if not any(_difference([want], [finding]) is None for want in read):
+        if not any(_difference([want], [finding], tolerance) is None for want in read):
             raise CheckFailed(f"the built-in scan through the cascade found {finding}, which "
                               "its reader alone does not")
 
@@ -105,8 +112,9 @@ def _valid(found: list[dict]) -> list[dict]:
     return found
 
 
-def _difference(expected: list, found: list[dict]) -> str | None:
-    """The first finding that differs (place, category, or a score beyond the tolerance)."""
+def _difference(expected: list, found: list[dict],
+                tolerance: float = SCORE_TOLERANCE) -> str | None:
+    """The first finding that differs (place, category, or a score beyond ``tolerance``)."""
     if not isinstance(expected, list):
         return "its findings are not a list"
     if len(expected) != len(found):
@@ -115,7 +123,7 @@ def _difference(expected: list, found: list[dict]) -> str | None:
         try:
             same = ((want["start"], want["end"], want["category"]) ==
                     (got["start"], got["end"], got["category"])
-                    and abs(float(want["score"]) - got["score"]) <= SCORE_TOLERANCE)
+                    and abs(float(want["score"]) - got["score"]) <= tolerance)
         except (KeyError, TypeError, ValueError):
             return f"a recorded finding is malformed: {want!r}"[:200]
         if not same:

@@ -6,7 +6,8 @@ service runs without torch. ``OnnxModel.load`` opens a session on the ``model.on
 ``python -m ml.train`` writes; ``OnnxModel.build`` exports a torch classifier first (for a
 folder without one). int8 keeps the first ``FP32_LAYERS`` encoder layers and the embeddings
 in fp32, where its error starts; a folder may hold its own int8 graph (``save_int8``: the
-reader's, with as many fp32 layers as its check needed), which is then loaded as it is. The
+reader's, with what its check needed kept in fp32: whole layers, or only some layers'
+feed-forward outputs), which is then loaded as it is. The
 session's threads sleep when idle and its memory arena stays on. Why, with the measurements: docs/throughput.md#onnx-runtimes-settings and the int8
 table there; on an x86 CPU without AVX512-VNNI, check int8's agreement (tests/test_fast_paths.py
 does it on the test model).
@@ -21,6 +22,7 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,6 +42,8 @@ INT8_FILE = "model.int8.onnx"
 FP32_LAYERS = 3
 #: The int8 graph's metadata: its fp32 layers and its weight products of each precision.
 _META = ("riskscan.fp32_layers", "riskscan.int8_matmuls", "riskscan.fp32_matmuls")
+#: ... and the layers whose feed-forward output alone it keeps in fp32 ("4,5,6,7").
+_META_OUTPUTS = "riskscan.fp32_outputs"
 OPSET = 17
 
 
@@ -124,31 +128,36 @@ def _inputs(session) -> list[str]:
     return [item.name for item in session.get_inputs()]
 
 
-def save_int8(model_dir: str | Path, fp32_layers: int = FP32_LAYERS) -> Path:
+def save_int8(model_dir: str | Path, fp32_layers: int = FP32_LAYERS,
+              fp32_outputs: Collection[int] = ()) -> Path:
     """Write the int8 graph of the folder's fp32 graph beside it (INT8_FILE), with its first
-    ``fp32_layers`` encoder layers in fp32; ``OnnxModel.load`` then uses it for int8."""
+    ``fp32_layers`` encoder layers and the feed-forward outputs of the layers ``fp32_outputs``
+    in fp32; ``OnnxModel.load`` then uses it for int8."""
     import onnx
 
     model_dir = Path(model_dir)
     target = model_dir / INT8_FILE
     with tempfile.TemporaryDirectory(prefix=".int8-", dir=model_dir) as tmp:
         graph, int8, fp32 = _quantized(model_dir / ONNX_FILE, Path(tmp) / INT8_FILE,
-                                       fp32_layers)
+                                       fp32_layers, fp32_outputs)
         model = onnx.load_from_string(graph)
-        onnx.helper.set_model_props(model, dict(zip(_META, map(str, (fp32_layers, int8, fp32)))))
+        props = dict(zip(_META, map(str, (fp32_layers, int8, fp32))))
+        props[_META_OUTPUTS] = ",".join(map(str, sorted(fp32_outputs)))
+        onnx.helper.set_model_props(model, props)
         onnx.save(model, Path(tmp) / INT8_FILE)
         (Path(tmp) / INT8_FILE).chmod(0o644)
         os.replace(Path(tmp) / INT8_FILE, target)
     return target
 
 
-def _quantized(exported: Path, quantized: Path, fp32_layers: int) -> tuple[bytes, int, int]:
+def _quantized(exported: Path, quantized: Path, fp32_layers: int,
+               fp32_outputs: Collection[int] = ()) -> tuple[bytes, int, int]:
     """(the int8 graph, its weight products in int8, those kept in fp32) of the fp32 graph
     ``exported``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    kept = fp32_nodes(_graph(exported), fp32_layers)
-    if fp32_layers and not kept:
+    kept = fp32_nodes(_graph(exported), fp32_layers, fp32_outputs)
+    if (fp32_layers or fp32_outputs) and not kept:
         log.warning("onnx int8: no encoder layer found by name in the exported graph; "
                     "every Linear layer is int8, and the labels may differ from fp32's "
                     "more often than the 1%% measured on the BERT-type models")
@@ -179,16 +188,28 @@ def _no_preprocessing_advice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Please consider to run pre-processing")
 
 
-def fp32_nodes(graph_model, fp32_layers: int) -> list[str]:
+_LAYER = re.compile(r"layer\.(\d+)/")
+#: A layer's feed-forward output (BERT, MPNet); its attention output is ``attention/output``.
+_FEED_FORWARD_OUTPUT = re.compile(r"layer\.(\d+)/output/dense/")
+
+
+def fp32_nodes(graph_model, fp32_layers: int, fp32_outputs: Collection[int] = ()) -> list[str]:
     """Names of the weight products (MatMul/Gemm by a constant) of encoder layers
-    ``0 … fp32_layers - 1``, as torch.onnx names them (``/bert/encoder/layer.0/…``)."""
-    pattern = re.compile(r"layer\.(\d+)/")
+    ``0 … fp32_layers - 1``, and of the feed-forward output of each layer in ``fp32_outputs``,
+    as torch.onnx names them (``/bert/encoder/layer.0/…``, ``…/layer.7/output/dense/MatMul``).
+    The feed-forward output is where int8 costs most labels: its input, the GELU's output,
+    has the widest range for one activation scale (docs/experiments/2026-11-27-the-readers-
+    int8-product-by-product.md)."""
     weights = {initializer.name for initializer in graph_model.graph.initializer}
     names = []
     for node in graph_model.graph.node:
-        match = pattern.search(node.name)
-        if (node.op_type in ("MatMul", "Gemm") and len(node.input) > 1
-                and node.input[1] in weights and match and int(match.group(1)) < fp32_layers):
+        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2 \
+                or node.input[1] not in weights:
+            continue
+        layer = _LAYER.search(node.name)
+        output = _FEED_FORWARD_OUTPUT.search(node.name)
+        if (layer and int(layer.group(1)) < fp32_layers) or (
+                output and int(output.group(1)) in fp32_outputs):
             names.append(node.name)
     return names
 
