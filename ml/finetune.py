@@ -1,6 +1,7 @@
 """A new version from users' corrections, fine-tuned from a model's current weights:
 
     python -m ml.finetune --base models_cache/<version> --feedback FILE.jsonl --version NAME
+                          [--reader models_cache/<reader> --reader-version NAME]
                           [--replay 2000] [--epochs 2] [--no-documents]
 
 What the service's trainings run (service/serving/trainings.py starts it as a process of its
@@ -13,8 +14,11 @@ base knew is not forgotten. A feedback row may carry ``context``, what the scan'
 read beside the sentence (its heading and the sentence before): the corrections are then
 learnt as the scan saw them.
 
-The version folder appears complete or not at all: Trainer stages it, and the base's
-figures are added to its metrics.json and card before it leaves a work folder of its own.
+A cascade's reader is fine-tuned the same way, on the same corrections, then fitted behind the
+new fast model as ``python -m ml.cascade`` fits one (its int8 graph, its screen): a reader
+serves only behind the fast model its screen was chosen on. The version folders appear
+complete or not at all: Trainer stages each, and the base's figures are added to its
+metrics.json and card before they leave a work folder of their own, together.
 """
 
 from __future__ import annotations
@@ -95,29 +99,53 @@ def finetune_config(base: Path, work: Path, version: str, feedback: Path, *,
 
 def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
              epochs: int = 2, learning_rate: float = 5e-5, documents: bool = True,
-             data_dir: Path | None = None) -> Path:
-    """Fine-tune ``base`` on ``feedback`` into ``base.parent / version``; the folder."""
+             data_dir: Path | None = None, reader: Path | None = None,
+             reader_version: str | None = None) -> list[Path]:
+    """Fine-tune ``base`` on ``feedback`` into ``base.parent / version``, and the ``reader``
+    (a cascade's, beside it in the models root) into ``reader_version`` fitted behind it: the
+    new folders. Both are trained and fitted in a work folder and renamed into the root at
+    the end, so a failure leaves neither."""
     root = base.parent
-    target = root / version
-    if target.exists():
-        raise SystemExit(f"{target} already exists: versions are never overwritten")
+    names = [version] + ([reader_version] if reader is not None else [])
+    for name in names:
+        if (root / name).exists():
+            raise SystemExit(f"{root / name} already exists: versions are never overwritten")
     work = root / f".{version}.{os.getpid()}.training"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
         plain = work / "feedback.jsonl"
         contexts = split_feedback(feedback, plain)
-        config = finetune_config(base, work, version, plain, replay=replay, epochs=epochs,
-                                 learning_rate=learning_rate, documents=documents,
-                                 data_dir=data_dir)
-        folder = FeedbackTrainer(config, contexts).train()
-        beside_base(folder, base)
-        make_readable(folder)
-        os.replace(folder, target)
+        folders = []
+        for start, name in zip((base, reader), names):
+            config = finetune_config(start, work, name, plain, replay=replay, epochs=epochs,
+                                     learning_rate=learning_rate, documents=documents,
+                                     data_dir=data_dir)
+            folder = FeedbackTrainer(config, contexts).train()
+            beside_base(folder, start)
+            folders.append(folder)
+        if reader is not None:
+            fit_behind(folders[1], folders[0], data_dir=config.data_dir, documents=documents)
+        for folder in folders:
+            make_readable(folder)
+            os.replace(folder, root / folder.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    log(f"wrote {target}, fine-tuned from {base.name}")
-    return target
+    log(f"wrote {', '.join(names)} in {root}, fine-tuned from "
+        f"{' and '.join(start.name for start in (base, reader) if start is not None)}")
+    return [root / name for name in names]
+
+
+def fit_behind(reader: Path, fast: Path, *, data_dir: Path, documents: bool) -> None:
+    """The new reader's int8 graph and screen, chosen behind the new fast model as
+    ``python -m ml.cascade`` chooses them (on the development documents; the test documents'
+    shares too when ``documents``)."""
+    from ml import cascade
+
+    screen = cascade.fit(fast, reader, dev_path=DEV_DOCUMENTS,
+                         test_path=TEST_DOCUMENTS if documents else None, data_dir=data_dir)
+    cascade.write_screen(reader, screen)
+    log(cascade.precision(screen))
 
 
 def beside_base(folder: Path, base: Path) -> None:
@@ -173,11 +201,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="train/validation/test.jsonl (default: ml/data)")
     parser.add_argument("--documents", action=argparse.BooleanOptionalAction, default=True,
                         help="calibrate on, and measure, the development and test documents")
+    parser.add_argument("--reader", type=Path, default=None,
+                        help="a reader's folder to fine-tune too, and fit behind the new model")
+    parser.add_argument("--reader-version", default=None, help="the new reader's folder name")
     args = parser.parse_args(argv)
+    if (args.reader is None) != (args.reader_version is None):
+        parser.error("--reader and --reader-version go together")
     try:
         finetune(args.base, args.feedback, args.version, replay=args.replay,
                  epochs=args.epochs, learning_rate=args.learning_rate,
-                 documents=args.documents, data_dir=args.data_dir)
+                 documents=args.documents, data_dir=args.data_dir, reader=args.reader,
+                 reader_version=args.reader_version)
     except InvalidFeedbackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

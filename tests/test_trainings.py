@@ -192,6 +192,56 @@ def test_a_failed_training_leaves_no_version_and_says_why(trained, root):
     assert trained.finished.wait(TIMEOUT_S)
 
 
+def add_reader(root, name="rdr"):
+    """The test model as a reader beside ``base`` (own calibration and screen, fitted to
+    ``base``), and the root's ``reader`` file naming it: the deployment ``base+rdr``."""
+    reader = _link(root / "base", root / name)
+    metrics = json.loads((reader / "metrics.json").read_text())
+    metrics["validation"]["macro_f1"] = 0.123  # its own figure, to tell the two apart
+    for own in ("calibration.json", "README.md", "metrics.json"):  # links: a write would
+        (reader / own).unlink(missing_ok=True)                     # change base's
+    (reader / "metrics.json").write_text(json.dumps(metrics))
+    (reader / "calibration.json").write_text(json.dumps({"temperature": 2.0, "min_score": 0.6}))
+    (reader / "screen.json").write_text(json.dumps({"screen": 0.5, "fast_model": "base"}))
+    (reader / "README.md").write_text(f"# {name}\n")
+    (root / "reader").write_text(f"{name}\n")
+    return reader
+
+
+@pytest.mark.parametrize("engine", ["pool"], indirect=True)
+def test_a_cascade_trains_its_reader_too_fitted_behind_the_new_fast_model(trained, root):
+    add_reader(root)
+    app, client, headers, _ = trained(READER_DIR=str(root))
+    assert client.get("/api/v1/admin/models", headers=headers).get_json()["active"] == "base+rdr"
+    correct(client, headers)
+
+    response = client.post(TRAININGS, headers=headers, json={})
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["base"] == "base+rdr"
+    assert trained.finished.wait(TIMEOUT_S)
+
+    done = client.get(response.headers["Location"], headers=headers).get_json()
+    assert done["status"] == "done", done
+    fast, reader = done["version"].split("+")
+    assert fast.startswith("base-ft-") and reader.startswith("rdr-ft-")
+    assert versions_in(root) == {"base", "rdr", fast, reader}
+    assert not [p for p in root.iterdir() if p.name.startswith(".")], list(root.iterdir())
+    # The new reader learnt the same corrections from its own weights, and its screen was
+    # chosen on the new fast model's scores: it serves behind that one only.
+    recipe = json.loads((root / reader / "training_config.json").read_text())
+    assert recipe["encoder"]["name"] == "rdr" and recipe["feedback_counts"]["rows"] == 2
+    screen = json.loads((root / reader / "screen.json").read_text())
+    assert screen["fast_model"] == fast and 0 < screen["screen"] < 1
+    assert "## In the cascade" in (root / reader / "README.md").read_text()
+    assert done["figures"]["reader"]["candidate"]["sentence_macro_f1"]["validation"] is not None
+    assert done["figures"]["reader"]["base"]["sentence_macro_f1"]["validation"] == 0.123
+    # The pair reads live scans beside the serving pair, which stays active.
+    assert done["shadow"] == "started"
+    with app.app_context():
+        row = db.session.get(ModelDeployment, ModelDeployment.ROW)
+        assert (row.active_version, row.shadow_version) == ("base+rdr", done["version"])
+
+
 class Inert:
     def __init__(self):
         self.trained: list[str] = []
@@ -222,13 +272,21 @@ def test_two_requests_at_once_give_one_training(inert):
     assert_problem(client.post(TRAININGS, headers=headers, json={}), 409)
 
 
-def test_refusals(inert, make_app):
+def test_refusals(inert, make_app, root):
     _, client, headers, engine = inert
     assert_problem(client.post(TRAININGS, headers=headers, json={}), 422, "corrections")
     correct(client, headers)
     assert_problem(client.post(TRAININGS, headers=headers, json={"base": "nope"}), 404)
     assert_problem(client.post(TRAININGS, headers=headers, json={"base": "../x"}), 422, "base")
     assert_problem(client.post(TRAININGS, headers=headers, json={"basis": "base"}), 422)
+    add_reader(root)  # refused as a base alone, or in a fast model's place
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "rdr"}), 422, "base")
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "base+base"}), 422,
+                   "base")
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "rdr+base"}), 422,
+                   "base")
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "base+nope"}), 404)
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "base+rdr+x"}), 404)
     assert_problem(client.get(f"{TRAININGS}/not-an-id", headers=headers), 404)
     assert engine.trained == []
 

@@ -63,12 +63,13 @@ def admin_models():
     trainings = data_or_fail(api("GET", "/admin/models/trainings",
                                  query={"per_page": TRAININGS_SHOWN}))
     shadow = next((m for m in registry["items"] if m["state"] == "shadow"), None)
-    bases = [m["version"] for m in registry["items"]
-             if m["role"] == "fast" and m["state"] != "broken"]
-    fast_active = (registry["active"] or "").split("+")[0]
+    # A training's base is a deployment: the serving one first (F+R trains its reader too),
+    # then each fast model alone.
+    active = registry["active"] or ""
+    bases = ([active] if "+" in active else []) + [
+        m["version"] for m in registry["items"] if m["role"] == "fast" and m["state"] != "broken"]
     return render_template("console/admin_models.html", registry=registry,
-                           trainings=trainings, shadow=shadow, bases=bases,
-                           fast_active=fast_active)
+                           trainings=trainings, shadow=shadow, bases=bases, active=active)
 
 
 @console.get("/admin/models/<version>")

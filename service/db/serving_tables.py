@@ -98,8 +98,8 @@ class ModelTraining(db.Model):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(10), default="queued")  # TRAINING_STATUSES
     unfinished: Mapped[bool | None] = mapped_column(Boolean, unique=True, default=True)
-    base_version: Mapped[str] = mapped_column(String(64))
-    version: Mapped[str | None] = mapped_column(String(64))  # the candidate, once registered
+    base_version: Mapped[str] = mapped_column(String(128))  # F, or F+R: a deployment
+    version: Mapped[str | None] = mapped_column(String(128))  # the candidate, once registered
     corrections: Mapped[int] = mapped_column(Integer, default=0)  # distinct sentences sent
     error: Mapped[str | None] = mapped_column(String(1000))
     figures: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))

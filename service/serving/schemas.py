@@ -135,22 +135,25 @@ class ShadowReportSchema(ma.Schema):
 
 class TrainingRequestSchema(ma.Schema):
     base = fields.String(validate=validate.Regexp(VERSION), metadata={
-        "description": "the version to fine-tune (default: the active deployment's fast "
-                       "model)"})
+        "description": "the deployment to fine-tune: a fast model `F`, or `F+R` with its "
+                       "reader (default: the active deployment)"})
 
 
 class TrainingSchema(ma.Schema):
     training_id = fields.String(attribute="id")
     status = fields.String(metadata={"description": "queued, running, done or failed"})
     base = fields.String(attribute="base_version", metadata={
-        "description": "the version it fine-tunes, from its current weights"})
+        "description": "the deployment it fine-tunes, from its current weights: `F` or "
+                       "`F+R`"})
     version = fields.String(allow_none=True, metadata={
-        "description": "the candidate it registered (done)"})
+        "description": "the candidate it registered (done): `F'`, or `F'+R'` whose new "
+                       "reader is fitted behind the new fast model"})
     corrections = fields.Integer(metadata={
         "description": "distinct corrected or added sentences when it was asked for"})
     error = fields.String(allow_none=True, metadata={"description": "why it failed"})
     figures = fields.Dict(allow_none=True, metadata={
-        "description": "the candidate's card figures beside the base's"})
+        "description": "the candidate's card figures beside the base's (`candidate`, "
+                       "`base`; a pair's readers' under `reader`)"})
     shadow = fields.String(allow_none=True, metadata={
         "description": "its shadow trial: started, or why not"})
     created_at = fields.DateTime()

@@ -26,9 +26,10 @@ trainings = Blueprint("trainings", __name__)
 def create(args):
     """Fine-tune a new version from the deployment's corrections and added risks (admin)
 
-    Send `{}` or `{base}`. Answers 202 with a `Location`; the training fine-tunes the base
-    from its current weights, registers the candidate with its card and starts its shadow
-    trial. It never activates it.
+    Send `{}` (the active deployment) or `{base}` (`F`, or `F+R`: its reader too). Answers
+    202 with a `Location`; the training fine-tunes the base from its current weights (a
+    reader is then fitted behind the new fast model), registers the candidate with its card
+    and starts its shadow trial. It never activates it.
     """
     training = jobs.start(token_auth.current_user(), args.get("base"))
     return training, 202, {"Location": url_for("trainings.get", training_id=training.id)}

@@ -1,12 +1,14 @@
 """A new model from the deployment's corrections: start a training (``start``), and the job
 that runs it (``run``, on Celery or the embedded pool: service/jobs/queue.py).
 
-The job fine-tunes the base version from its current weights on every sentence the users
-corrected or added (corrections.py's rows, each with the context its scan read), replaying
-a sample of the original training data, as a process of its own: ``python -m ml.finetune``
-(the service imports nothing of ml/, and a training's memory and threads leave with it).
-That process stages the version in a hidden folder and renames it into the models root
-complete, so a failed training leaves no version. The candidate then starts its own shadow
+The base is a deployment: ``F``, or ``F+R`` where a reader decides behind the fast model (the
+default: the active one). The job fine-tunes each of its models from its current weights on
+every sentence the users corrected or added (corrections.py's rows, each with the context its
+scan read), replaying a sample of the original training data, and fits the new reader behind
+the new fast model, as a process of its own: ``python -m ml.finetune`` (the service imports
+nothing of ml/, and a training's memory and threads leave with it). That process stages the
+versions in a hidden folder and renames them into the models root complete, so a failed
+training leaves no version. The candidate (``F'`` or ``F'+R'``) then starts its own shadow
 trial (deployment.start_shadow); it never activates itself: an admin does.
 
 One training at a time: the row's ``unfinished`` column is unique, so of two requests at
@@ -46,18 +48,23 @@ ERROR_CHARS = 1000
 
 
 def start(caller, base: str | None) -> ModelTraining:
-    """Queue a training from ``base`` (default: the active deployment's fast model). 503 no
-    model; 404 unknown base; 422 a reader, or too few corrections; 409 one runs."""
+    """Queue a training from ``base`` (``F`` or ``F+R``; default: the active deployment).
+    503 no model; 404 unknown base; 422 a reader alone or behind nothing, or too few
+    corrections; 409 one runs."""
     settings = current_app.config["SETTINGS"]
     active = deployment.deployed_version() if versions.root(settings) else None
     if active is None or current_analyzers().model is None:
         raise APIError(503, "No model is deployed, so there is none to train from.",
                        title="Model unavailable")
-    name = base if base is not None else versions.parts(active)[0]
-    folder = versions.folder(settings, name)
-    if versions.role(folder) == "reader":
-        raise APIError(422, f"Model {name} is a reader; a training starts from a fast model.",
+    name = base if base is not None else active
+    fast, reader = versions.folders(settings, name)
+    if versions.role(fast) == "reader":
+        raise APIError(422, f"Model {fast.name} is a reader; a training starts from a fast "
+                            "model, or a fast model and its reader (F+R).",
                        errors={"base": ["A reader."]})
+    if reader is not None and versions.role(reader) != "reader":
+        raise APIError(422, f"Model {reader.name} is not a reader (it has no screen.json).",
+                       errors={"base": ["Not a reader."]})
     have, need = corrected_sentences(), settings.TRAINING_MIN_CORRECTIONS
     if have < need:
         raise APIError(422, f"A training needs {need} corrected or added sentences; the "
@@ -91,33 +98,49 @@ def run(training_id: str) -> str:
         return training.status if training is not None else "gone"
     settings = current_app.config["SETTINGS"]
     try:
-        folder = _train(settings, training)
+        candidate = _train(settings, training)
     except Exception as error:  # noqa: BLE001 - any failure is the training's, recorded
         log.warning("training %s failed: %s", training_id, error)
         return _end(training_id, "failed", error=str(error)[-ERROR_CHARS:])
-    root = versions.root(settings)
-    summary = versions.summary(folder, root, state="available", reason=None, runtime="")
-    base = versions.summary(root / training.base_version, root, state="available",
-                            reason=None, runtime="")
-    figures = {"candidate": summary["figures"], "base": base["figures"]}
-    _end(training_id, "done", version=folder.name, figures=figures)
-    return _shadow(training_id, folder.name)
+    figures = _figures(settings, candidate, training.base_version)
+    _end(training_id, "done", version=candidate, figures=figures)
+    return _shadow(training_id, candidate)
 
 
-def _train(settings, training: ModelTraining) -> Path:
-    """The fine-tuning process; the new version's folder, or an error saying why not."""
+def _figures(settings, candidate: str, base: str) -> dict:
+    """The candidate's card figures beside its base's: ``candidate`` and ``base`` for the
+    fast models, and ``reader`` (the same two) where the deployment has one."""
     root = versions.root(settings)
-    base = versions.folder(settings, training.base_version)
-    version = f"{training.base_version[:40]}-ft-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+    def of(name: str) -> dict:  # a base removed meanwhile has no figures, and no 404
+        return versions.summary(root / name, root, state="available", reason=None,
+                                runtime="")["figures"]
+
+    (new_fast, new_reader), (old_fast, old_reader) = versions.parts(candidate), versions.parts(base)
+    figures = {"candidate": of(new_fast), "base": of(old_fast)}
+    if new_reader is not None and old_reader is not None:
+        figures["reader"] = {"candidate": of(new_reader), "base": of(old_reader)}
+    return figures
+
+
+def _train(settings, training: ModelTraining) -> str:
+    """The fine-tuning process; the candidate's version string (``F'`` or ``F'+R'``), or an
+    error saying why not."""
+    root = versions.root(settings)
+    fast, reader = versions.folders(settings, training.base_version)
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    made = [f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader) if folder is not None]
     rows = root / f".training-{training.id}.jsonl"
     with rows.open("w", encoding="utf-8") as file:
         for row in feedback_rows(context=True):
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
     db.session.commit()  # no transaction held while the process trains
-    command = [sys.executable, "-m", "ml.finetune", "--base", str(base), "--feedback",
-               str(rows), "--version", version, "--replay", str(settings.TRAINING_REPLAY),
+    command = [sys.executable, "-m", "ml.finetune", "--base", str(fast), "--feedback",
+               str(rows), "--version", made[0], "--replay", str(settings.TRAINING_REPLAY),
                "--epochs", str(settings.TRAINING_EPOCHS),
                "--documents" if settings.TRAINING_DOCUMENTS else "--no-documents"]
+    if reader is not None:
+        command += ["--reader", str(reader), "--reader-version", made[1]]
     if settings.TRAINING_DATA_DIR:
         command += ["--data-dir", settings.TRAINING_DATA_DIR]
     try:
@@ -128,7 +151,9 @@ def _train(settings, training: ModelTraining) -> Path:
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
-    return versions.folder(settings, version)
+    candidate = versions.JOIN.join(made)
+    versions.folders(settings, candidate)  # there, complete
+    return candidate
 
 
 def _shadow(training_id: str, version: str) -> str:
