@@ -15,6 +15,7 @@ from service.db import ModelTraining
 from tests.helpers import Accounts
 from tests.test_console_review_admin import CSRF, form, html, main_of, sign_in
 from tests.test_model_registry import V2_MIN_SCORE, models_root, own_root  # noqa: F401
+from tests.test_model_registry_reader import reader_root  # noqa: F401
 from tests.test_trainings import correct
 
 MODELS = "/api/v1/admin/models"
@@ -243,6 +244,41 @@ def test_a_training_is_started_from_the_page_and_its_figures_shown(console):
     f1 = listed["v2"]["sentence_macro_f1"]["validation"]
     base_f1 = listed["v1"]["sentence_macro_f1"]["validation"]
     assert f"{f1:.3f} (base {base_f1:.3f})" in done
+
+
+def test_a_serving_pair_is_the_default_base_and_its_candidate_links_both_halves(
+        make_app, reader_root):  # noqa: F811
+    # With v1+r1 serving, a training from the page trains the pair (its reader too), and a
+    # pair's candidate is two versions, each with its own page.
+    app = make_app(MODEL_DIR=str(reader_root), READER_QUANTIZE="none",
+                   TRAINING_MIN_CORRECTIONS=2, MODEL_SYNC_S=0)
+    app.extensions["riskscan.jobs"] = Inert()
+    client = app.test_client()
+    admin, headers = Accounts(app, client).user(role="admin")
+    browser = sign_in(app, admin["email"])
+    served = client.post(f"{MODELS}/v1/activate", headers=headers, json={"reader": "r1"})
+    assert served.status_code == 200, served.get_json()
+    correct(client, headers)
+
+    page = html(browser.get("/app/admin/models"))
+    options = re.findall(r'<option value="([^"]+)"( selected)?', page[page.index('id="t-base"'):])
+    assert options[0] == ("v1+r1", " selected") and ("v1", "") in options
+    action = "/app/admin/models/trainings"
+    sent = browser.post(action, data=form(page, action, "Train").data())
+    assert sent.status_code == 302
+    from service.extensions import db
+
+    with app.app_context():
+        training = db.session.scalars(select(ModelTraining)).one()
+        assert training.base_version == "v1+r1"
+        training.status, training.version, training.unfinished = "done", "v2+r2", None
+        training_id = training.id
+        db.session.commit()
+    page = html(browser.get("/app/admin/models"))
+    done = page[page.index(f'<tr id="training-{training_id}">'):]
+    done = done[:done.index("</tr>")]
+    assert "<td>v1+r1</td>" in done
+    assert 'href="/app/admin/models/v2"' in done and 'href="/app/admin/models/r2"' in done
 
 
 def test_a_user_is_refused_and_a_signed_out_browser_sent_to_sign_in(console):
