@@ -6,8 +6,9 @@ First the reader's precision on the CPU: its int8 graphs are tried cheapest firs
 (INT8_TRIED: a few layers' feed-forward outputs in fp32, then whole layers from the input
 side), and the first that gives fp32's label on at least ``--min-agreement`` (98%) of the
 validation sentences is written to the folder (``model.int8.onnx``, which the service loads
-as it is); where none passes the folder has none and the reader serves in fp32. Then the fast model and the reader, as served, score the
-development documents through the scan path. The screen threshold is the highest fast-model
+as it is); where none passes the folder has none and the reader serves in fp32. Then the
+fast model and the reader, as served, score the development documents through the scan
+path. The screen threshold is the highest fast-model
 score that still passes on at least ``--keep`` (97%) of the findings the reader alone makes
 there (read off its scores, not a grid); the share of sentences it passes is reported per
 genre, on the development and the test documents. All of it is written to the reader's

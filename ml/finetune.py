@@ -116,23 +116,24 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
     try:
         plain = work / "feedback.jsonl"
         contexts = split_feedback(feedback, plain)
+        starts = [base, reader][:len(names)]
+        configs = [finetune_config(start, work, name, plain, replay=replay, epochs=epochs,
+                                   learning_rate=learning_rate, documents=documents,
+                                   data_dir=data_dir) for start, name in zip(starts, names)]
         folders = []
-        for start, name in zip((base, reader), names):
-            config = finetune_config(start, work, name, plain, replay=replay, epochs=epochs,
-                                     learning_rate=learning_rate, documents=documents,
-                                     data_dir=data_dir)
+        for start, config in zip(starts, configs):
             folder = FeedbackTrainer(config, contexts).train()
             beside_base(folder, start)
             folders.append(folder)
-        if reader is not None:
-            fit_behind(folders[1], folders[0], data_dir=config.data_dir, documents=documents)
+        if reader is not None:  # its int8 check reads the validation split it was trained with
+            fit_behind(folders[1], folders[0], data_dir=configs[1].data_dir, documents=documents)
         for folder in folders:
             make_readable(folder)
             os.replace(folder, root / folder.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"wrote {', '.join(names)} in {root}, fine-tuned from "
-        f"{' and '.join(start.name for start in (base, reader) if start is not None)}")
+        f"{' and '.join(start.name for start in starts)}")
     return [root / name for name in names]
 
 
