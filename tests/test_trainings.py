@@ -287,6 +287,11 @@ def test_refusals(inert, make_app, root):
                    "base")
     assert_problem(client.post(TRAININGS, headers=headers, json={"base": "base+nope"}), 404)
     assert_problem(client.post(TRAININGS, headers=headers, json={"base": "base+rdr+x"}), 404)
+    # Oversized: a name past a version's 63 characters, alone or as a pair's half; a body
+    # past the request limit is not read at all.
+    for oversized in ("b" * 1_000, f"base+{'r' * 64}", f"{'b' * 64}+rdr"):
+        assert_problem(client.post(TRAININGS, headers=headers, json={"base": oversized}), 404)
+    assert_problem(client.post(TRAININGS, headers=headers, json={"base": "b" * 10_000_000}), 413)
     assert_problem(client.get(f"{TRAININGS}/not-an-id", headers=headers), 404)
     assert engine.trained == []
 
