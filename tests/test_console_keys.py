@@ -158,3 +158,35 @@ def test_the_account_page_and_the_nav_lead_to_the_keys(keys_browser):
     browser, _, _ = keys_browser
     assert f'href="{KEYS}"' in html(browser.get("/app/account"))
     assert 'aria-current="page"' in html(browser.get(KEYS))
+
+
+def _cookie_contents(app, response) -> str:
+    """What a made key's redirect puts in the browser's session cookie, decoded as anyone
+    holding the cookie can (it is signed, not encrypted)."""
+    import base64
+    import zlib
+
+    cookie = next(value for value in response.headers.getlist("Set-Cookie")
+                  if value.startswith("riskscan_console="))
+    payload = cookie.split("=", 1)[1].split(";", 1)[0].split(".")
+    compressed = payload[0] == ""
+    data = payload[1] if compressed else payload[0]
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    return (zlib.decompress(raw) if compressed else raw).decode()
+
+
+def test_a_new_key_never_travels_in_the_session_cookie(app, keys_browser):
+    """The cookie is only signed: a key in it would be readable by anyone who sees the
+    cookie until the page is loaded. It waits on the server behind a one-time id."""
+    browser, _, _ = keys_browser
+    made = _create(browser, name="cookie check")
+    assert made.status_code == 302
+    contents = _cookie_contents(app, made)
+    assert "rsk_" not in contents and "cookie check" not in contents
+    key = WHOLE_KEY.search(html(browser.get(KEYS))).group(0)
+    assert key[4:16] not in contents and key.rsplit("_", 1)[1] not in contents
+    # Taken once: the one-time id does not show it again, even replayed.
+    replay = app.test_client()
+    replay.set_cookie("riskscan_console", made.headers["Set-Cookie"].split("=", 1)[1]
+                      .split(";", 1)[0], path="/app")
+    assert WHOLE_KEY.search(html(replay.get(KEYS))) is None

@@ -2,20 +2,21 @@
 own, through the API's /auth/api-keys (which only a signed-in session may call).
 
 A new key's whole secret is in the API's answer alone. It reaches the next page (Post/
-Redirect/Get) in the session cookie, which already holds the access token, and that page
-takes it out again: shown once, then gone from the cookie, the list and the API."""
+Redirect/Get) on the server, behind a one-time id that is all the session cookie carries
+(session.keep_once: the cookie is signed, not encrypted), and that page takes it out: shown
+once, then gone from the server, the list and the API."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from service.auth.scopes import ADMIN_SCOPES, SCOPES
 from service.console.account_views import FORM_ANSWERS
 from service.console.blueprint import console
 from service.console.pages import check_id, data_or_fail, failed, form_refusal
-from service.console.session import api, current_user, signed_in
+from service.console.session import api, current_user, keep_once, signed_in, take_once
 
 NEW_KEY = "new_api_key"
 PER_PAGE = 20
@@ -24,8 +25,16 @@ PER_PAGE = 20
 @console.get("/account/keys")
 @signed_in
 def api_keys():
-    page, status = _keys_page(created=session.get(NEW_KEY))
-    session.pop(NEW_KEY, None)  # once shown; a page that failed keeps it for the next
+    pending, created = take_once(NEW_KEY)
+    if pending and created is None:
+        flash("The new key could not be shown (it waits ten minutes for this page): revoke "
+              "it and make another.")
+    try:
+        page, status = _keys_page(created=created)
+    except Exception:
+        if created is not None:
+            keep_once(NEW_KEY, created)  # a page that failed keeps it for the next
+        raise
     return page, status, {"Cache-Control": "no-store"}
 
 
@@ -41,7 +50,7 @@ def api_key_create():
             else None}
     answer = api("POST", "/auth/api-keys", json=body)
     if answer.ok:
-        session[NEW_KEY] = {"name": answer.json["name"], "key": answer.json["key"]}
+        keep_once(NEW_KEY, {"name": answer.json["name"], "key": answer.json["key"]})
         return redirect(url_for("console.api_keys"))
     if answer.status in (*FORM_ANSWERS, 409):
         # The form's field is the date, the API's the instant.

@@ -6,19 +6,32 @@ the user. Each page asks the API as that token; an access token past its 30 minu
 renewed for the same login (auth.tokens.renew_access_token), so a console session ends when
 the API's would: sign-out, a password change, deactivation, revocation, or the login's
 maximum age.
+
+A secret the console shows once (a new API key) never enters the cookie: it waits on the
+server behind a random one-time id (``keep_once``), which is all the cookie carries, and the
+page that shows it takes it out (``take_once``). The server side is the store the rate
+limits already share (``RATE_LIMIT_STORAGE_URI``): Redis when several processes serve, so
+the page after the redirect finds it whichever process answers; process memory with
+``memory://`` (one process).
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import secrets
+import threading
+import time
 
-from flask import g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 
 from service.auth import tokens
 from service.console import client
 from service.console.client import Answer
 
 TOKEN = "token"
+ONCE_TTL_S = 600  # a secret not shown within ten minutes of its redirect is dropped
+ONCE_PREFIX = "riskscan:console-once:"
 
 
 class SignInRequired(Exception):
@@ -86,3 +99,75 @@ def signed_in(view):
 def to_sign_in():
     nxt = request.full_path if request.method == "GET" else None
     return redirect(url_for("console.sign_in_page", next=nxt.rstrip("?") if nxt else None))
+
+
+class _MemoryOnce:
+    """One process's one-time values, each dropped once taken or expired."""
+
+    def __init__(self):
+        self._values: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: str, ttl_s: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for old in [k for k, (until, _) in self._values.items() if until <= now]:
+                del self._values[old]
+            self._values[key] = (now + ttl_s, value)
+
+    def take(self, key: str) -> str | None:
+        with self._lock:
+            until, value = self._values.pop(key, (0.0, None))
+        return value if until > time.monotonic() else None
+
+
+class _RedisOnce:
+    """One-time values in the Redis the processes share: set with an expiry, read and
+    deleted in one transaction (a second reader finds nothing)."""
+
+    def __init__(self, uri: str):
+        import redis
+
+        self._redis = redis.Redis.from_url(uri)
+
+    def put(self, key: str, value: str, ttl_s: int) -> None:
+        self._redis.set(ONCE_PREFIX + key, value, ex=ttl_s)
+
+    def take(self, key: str) -> str | None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.get(ONCE_PREFIX + key)
+        pipe.delete(ONCE_PREFIX + key)
+        value, _ = pipe.execute()
+        return value.decode() if value is not None else None
+
+
+def _once_store():
+    store = current_app.extensions.get("riskscan.console_once")
+    if store is None:
+        uri = current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+        store = (_RedisOnce(uri) if uri.startswith(("redis://", "rediss://"))
+                 else _MemoryOnce())
+        current_app.extensions["riskscan.console_once"] = store
+    return store
+
+
+def keep_once(name: str, value: dict) -> None:
+    """Keep ``value`` on the server for the next page of this session: the cookie gets a
+    random id under ``name``, never the value."""
+    once_id = secrets.token_urlsafe(32)
+    user = current_user()["id"]
+    _once_store().put(once_id, json.dumps({"user": user, "value": value}), ONCE_TTL_S)
+    session[name] = once_id
+
+
+def take_once(name: str) -> tuple[bool, dict | None]:
+    """What ``keep_once(name, …)`` kept, taken out of the store and the session: (whether
+    there was one, the value, or None when it expired, was taken or is another user's)."""
+    once_id = session.pop(name, None)
+    if not isinstance(once_id, str):
+        return False, None
+    kept = _once_store().take(once_id)
+    if kept is None:
+        return True, None
+    kept = json.loads(kept)
+    return True, kept["value"] if kept["user"] == current_user()["id"] else None
