@@ -10,14 +10,12 @@ Findings come from the keyword stand-in (tests/scanning.py): a sentence with "bu
 from __future__ import annotations
 
 import io
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from service.db import Dismissal, Job, Scan
-from tests.helpers import Accounts, api_key_headers, assert_problem
+from tests.helpers import Accounts, api_key_headers, assert_problem, together
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import count_rows, download, post_file, without_request_id
 
@@ -292,22 +290,12 @@ def test_a_risk_assigned_while_its_owner_is_removed_is_owned_by_no_one(team, cli
     answers = []
     for _ in range(20):
         add_member(client, team.owner_h, team.id, member["email"], "editor")
-        start = threading.Barrier(2)
-
-        def assign(start=start):
-            start.wait()
-            return keyword_app.test_client().patch(project_url(team.id, "risks", risk),
-                                                   json={"owner_id": member["id"]},
-                                                   headers=team.owner_h)
-
-        def remove(start=start):
-            start.wait()
-            return keyword_app.test_client().delete(
-                project_url(team.id, "members", member["id"]), headers=team.owner_h)
-
-        with ThreadPoolExecutor(2) as pool:
-            assigned, removed = pool.submit(assign), pool.submit(remove)
-            assigned, removed = assigned.result(), removed.result()
+        # Released together; bounded, so that a deadlock fails the test instead of hanging it.
+        assigned, removed = together(
+            keyword_app,
+            ("PATCH", project_url(team.id, "risks", risk), team.owner_h,
+             {"owner_id": member["id"]}),
+            ("DELETE", project_url(team.id, "members", member["id"]), team.owner_h, None))
         assert removed.status_code == 204, removed.get_json()
         if assigned.status_code != 200:
             assert_problem(assigned, 422, "owner_id")
@@ -324,15 +312,10 @@ def test_the_member_cap_holds_when_adds_race(make_app):
     users = [accounts.user()[0] for _ in range(8)]
     for _ in range(3):
         project_id = make_project(client, owner_h)["id"]
-        start = threading.Barrier(len(users))
-
-        def add(user, project_id=project_id, start=start):
-            start.wait()
-            return app.test_client().post(project_url(project_id, "members"), headers=owner_h,
-                                          json={"email": user["email"], "role": "viewer"})
-
-        with ThreadPoolExecutor(len(users)) as pool:
-            answers = list(pool.map(add, users))
+        # Released together, bounded like every race (a deadlock fails, never hangs).
+        answers = together(app, *[("POST", project_url(project_id, "members"), owner_h,
+                                   {"email": user["email"], "role": "viewer"})
+                                  for user in users])
         statuses = sorted(answer.status_code for answer in answers)
         assert statuses == [201] * 4 + [409] * 4, [a.get_json() for a in answers]
         members = client.get(project_url(project_id, "members"), headers=owner_h)

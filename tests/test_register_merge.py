@@ -30,7 +30,7 @@ from tests.curating import (
     merge,
     two_entries,
 )
-from tests.helpers import api_key_headers, assert_problem, at_once
+from tests.helpers import RACE_TIMEOUT_S, api_key_headers, assert_problem, at_once
 from tests.projects import register_of, scan_into
 from tests.scanning import without_request_id
 
@@ -160,7 +160,8 @@ def test_two_merges_of_the_same_entries_at_once_one_wins_the_others_409(team, cl
 def test_two_merges_of_two_entries_into_each_other_at_once_one_wins(team, client,
                                                                     keyword_app):
     first, second = two_entries(client, team)
-    barrier = threading.Barrier(2)
+    # Bounds that only a deadlock reaches: the test fails on one instead of hanging.
+    barrier = threading.Barrier(2, timeout=RACE_TIMEOUT_S)
     responses = {}
 
     def send(into, source):
@@ -168,12 +169,13 @@ def test_two_merges_of_two_entries_into_each_other_at_once_one_wins(team, client
         barrier.wait()
         responses[into] = merge(test_client, team, into, [source])
 
-    threads = [threading.Thread(target=send, args=pair)
+    threads = [threading.Thread(target=send, args=pair, daemon=True)
                for pair in ((first["id"], second["id"]), (second["id"], first["id"]))]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=RACE_TIMEOUT_S)
+        assert not thread.is_alive(), f"a merge still running after {RACE_TIMEOUT_S} s"
     assert sorted(r.status_code for r in responses.values()) == [200, 409]
     (entry,) = register_of(client, team.owner_h, team.id)
     assert entry["occurrences"] == 2
