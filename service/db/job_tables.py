@@ -58,7 +58,8 @@ class JobDocument(db.Model):
     __tablename__ = "job_documents"
     __table_args__ = (Index("ix_job_documents_job_id_position", "job_id", "position",
                             unique=True),
-                      Index("ix_job_documents_status", "status"))
+                      Index("ix_job_documents_status", "status"),
+                      {"sqlite_autoincrement": True})  # ids never given again
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.id", ondelete="CASCADE"))

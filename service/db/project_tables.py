@@ -69,7 +69,10 @@ class RegisterEntry(db.Model):
     __tablename__ = "register_entries"
     # The matching's read (a category's entries) and the listing's default order.
     __table_args__ = (Index("ix_register_entries_project_id_category", "project_id", "category"),
-                      Index("ix_register_entries_project_id_last_seen", "project_id", "last_seen"))
+                      Index("ix_register_entries_project_id_last_seen", "project_id", "last_seen"),
+                      # An id is never given again, on SQLite either (AUTOINCREMENT): a
+                      # merged-away one answers its redirect, audit events and webhooks name it.
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[str] = mapped_column(
@@ -174,7 +177,8 @@ class Dismissal(db.Model):
     __tablename__ = "dismissals"
     __table_args__ = (Index("ix_dismissals_project_id_category", "project_id", "category"),
                       # One dismissal a finding, however many corrections race to make it.
-                      Index("ix_dismissals_finding_id", "finding_id", unique=True))
+                      Index("ix_dismissals_finding_id", "finding_id", unique=True),
+                      {"sqlite_autoincrement": True})  # ids never given again
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[str] = mapped_column(

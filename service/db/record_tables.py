@@ -25,6 +25,8 @@ class LLMCallLog(db.Model):
     """One call to the LLM: never the key or the document text."""
 
     __tablename__ = "llm_calls"
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -44,7 +46,9 @@ class AuditEvent(db.Model):
     """Security-relevant events. No foreign keys: the trail outlives deleted users."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_created_at_id", "created_at", "id"),)
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = (Index("ix_audit_events_created_at_id", "created_at", "id"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -61,7 +65,9 @@ class IdempotencyKey(db.Model):
     ``status`` None: the first request is still being answered."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("ix_idempotency_keys_user_id_key", "user_id", "key", unique=True),)
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = (Index("ix_idempotency_keys_user_id_key", "user_id", "key", unique=True),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))

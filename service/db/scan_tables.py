@@ -93,6 +93,8 @@ class ScanFinding(db.Model):
     """A sentence of a scan that states a risk, and the user's correction of its label."""
 
     __tablename__ = "findings"
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scan_id: Mapped[str] = mapped_column(

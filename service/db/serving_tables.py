@@ -51,6 +51,8 @@ class ShadowTrial(db.Model):
     version's latest trial is its report."""
 
     __tablename__ = "shadow_trials"
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     version: Mapped[str] = mapped_column(String(128), index=True)
@@ -73,6 +75,8 @@ class ShadowReading(db.Model):
     the scans that remain, and its count of scans read stays as it was."""
 
     __tablename__ = "shadow_readings"
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     trial_id: Mapped[int] = mapped_column(

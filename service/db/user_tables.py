@@ -77,6 +77,8 @@ class RefreshToken(db.Model):
     """An issued refresh token, stored as a SHA-256 hash; each use rotates it."""
 
     __tablename__ = "refresh_tokens"
+    # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[str] = mapped_column(
