@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Self
 
-from reliability.servers import LOOPBACK, REPO_ROOT, free_port, wait_until
+from reliability.servers import LOOPBACK, REPO_ROOT, free_port, listens, wait_until
 
 REDIS_SERVER = shutil.which("redis-server")
 # Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user when run as root; the
@@ -93,9 +93,9 @@ class RedisServer:
         def answers() -> bool:
             try:
                 socket.create_connection((LOOPBACK, self.port), timeout=0.2).close()
-                return True
             except OSError:
                 return False
+            return listens(self.process.pid, self.port)  # not another's on the port
 
         if not wait_until(answers, 10, 0.05):
             self.stop()
@@ -240,9 +240,10 @@ backend api
             if self.process.poll() is not None:
                 raise RuntimeError(f"haproxy exited:\n{_tail(self.folder / 'haproxy.log')}")
             try:
-                return requests.get(self.base_url + "/health", timeout=1).status_code == 200
+                answered = requests.get(self.base_url + "/health", timeout=1).status_code
             except requests.RequestException:
                 return False
+            return answered == 200 and listens(self.process.pid, self.port)  # not another's
 
         if not wait_until(up, timeout_s, 0.1):
             self.stop()

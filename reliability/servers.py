@@ -28,6 +28,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether the process ``pid`` holds the socket listening on TCP ``port``.
+
+    A port free when chosen may be taken by another process before ours binds it: ours then
+    exits while the port still answers, the other's. An answer on the port counts as ours
+    only with this (Linux: /proc; elsewhere psutil)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        import psutil
+
+        try:
+            return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                       for c in psutil.Process(pid).net_connections(kind="tcp"))
+        except psutil.Error:
+            return False
+    listening = set()
+    for table in tables:
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()
+                # local address "HEX_IP:HEX_PORT", state 0A is LISTEN, the 10th field the inode
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    listening.add(f"socket:[{fields[9]}]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in listening:
+                return True
+    return False
+
+
 @contextlib.contextmanager
 def serve_in_thread(app, threads: int = 4):
     """Serve ``app`` on waitress in this process; yields the base URL."""
@@ -102,9 +136,11 @@ class ServiceProcess:
             raise RuntimeError(f"the service exited with {self.process.returncode}:\n"
                                f"{self.log_tail()}")
         try:
-            return requests.get(self.base_url + "/health", timeout=1).status_code == 200
+            answered = requests.get(self.base_url + "/health", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+        # Whatever answers the port is not necessarily ours (see listens).
+        return answered and listens(self.process.pid, self.port)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

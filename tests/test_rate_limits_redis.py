@@ -13,6 +13,7 @@ import uuid
 import pytest
 import requests
 
+from reliability.servers import listens
 from tests.helpers import PASSWORD, assert_problem
 from tests.real_parts import require_or_skip
 
@@ -49,9 +50,11 @@ def _serving(server: subprocess.Popen, port: int) -> bool:
     while time.monotonic() < deadline and server.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server.poll() is None
         except OSError:
             time.sleep(0.05)
+            continue
+        # The answer may be another process's, on the port ours lost: ours must hold it.
+        return listens(server.pid, port)
     return False
 
 
@@ -75,16 +78,22 @@ def server_process(make_app, redis_url, tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    ours = False
+    while not ours and time.monotonic() < deadline and process.poll() is None:
         try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                break
+            answered = requests.get(f"{base}/health", timeout=1).status_code == 200
         except requests.ConnectionError:
+            answered = False
+        # Only our process's answer counts: another may hold the port ours was to take.
+        ours = answered and listens(process.pid, port)
+        if not ours:
             time.sleep(0.2)
-    else:
+    if not ours:
         process.kill()
+        process.wait(timeout=10)
         with process.stderr:
-            pytest.fail(process.stderr.read().decode()[-2000:])
+            pytest.fail(f"the second process did not serve port {port}:\n"
+                        + process.stderr.read().decode()[-2000:])
     yield app, base
     process.terminate()
     process.wait(timeout=15)
