@@ -274,3 +274,16 @@ def test_an_archives_members_are_dated_by_their_names(jobs_team, keyword_app, cl
     documents = get_job(client, jobs_team.editor_h, job_id)["documents"]
     assert [d["reported_on"] for d in documents] == [
         "2026-03-06", datetime.now(UTC).date().isoformat()]
+
+
+@pytest.mark.parametrize("value", ["20260301", "2026-W09-7"])
+def test_a_json_date_is_yyyy_mm_dd_as_a_forms_and_a_jobs(team, client, value):
+    """The rule is YYYY-MM-DD; Python's ISO reader also takes the basic and week forms,
+    which a form and a job refuse: one door must not accept what the others refuse."""
+    response = client.post("/api/v1/scans", headers=team.owner_h,
+                           json={"text": WEEK_1, "project_id": team.id, "reported_on": value})
+    assert list(assert_problem(response, 422, "reported_on")["errors"]) == ["reported_on"]
+    form = post_file(client, team.owner_h, WEEK_1.encode(), "w.txt", project_id=team.id,
+                     reported_on=value)
+    assert list(assert_problem(form, 422, "reported_on")["errors"]) == ["reported_on"]
+    assert register_of(client, team.owner_h, team.id) == []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from service.db import today
 from service.errors import APIError
@@ -53,6 +53,17 @@ def from_form(value: str) -> date | None:
                   else "Not a date (YYYY-MM-DD).")
         raise APIError(422, f"reported_on: {detail}", errors={FIELD: [detail]}) from None
     return day
+
+
+class ReportDate(fields.Date):
+    """``reported_on`` in a JSON body: ``YYYY-MM-DD`` exactly, as a form's (from_form) and a
+    job's. Python's date.fromisoformat, under marshmallow's Date, also takes ``20260101``
+    and ``2026-W01-4``, which the documented rule and the other doors refuse."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def in_name(filename: str) -> date | None:

@@ -53,8 +53,9 @@ class ScanRequestSchema(ScanOptions):
     possible_floor = StrictFloat(allow_none=True, allow_nan=False,
                                  validate=validate.Range(min=0, max=1),
                                  metadata={"description": POSSIBLE_FLOOR_HELP})
-    reported_on = fields.Date(allow_none=True, validate=report_dates.check, metadata={
-        "description": REPORTED_ON_HELP, "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-"})
+    reported_on = report_dates.ReportDate(allow_none=True, validate=report_dates.check,
+                                          metadata={"description": REPORTED_ON_HELP,
+                                                    "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"})
 
 
 class AddedFindingSchema(ma.Schema):
