@@ -258,10 +258,11 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
 
     path = f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}"
     assert client.delete(path, headers=team.editor_h).status_code == 204
-    assert [e["category"] for e in register_of(client, team.owner_h, team.id)] == ["vendor"]
-    assert MISSED not in client.get(f"/api/v1/projects/{team.id}/risks/export",
-                                    headers=team.viewer_h, query_string={"format": "csv"}
-                                    ).get_data(as_text=True)
+    # The entry it alone stated stays, as one added by hand (the next test: why).
+    entries = {e["category"]: e for e in register_of(client, team.owner_h, team.id)}
+    assert (entries["stakeholder"]["id"], entries["stakeholder"]["added_by_user"],
+            entries["stakeholder"]["occurrences"], entries["stakeholder"]["findings"]) == (
+        entry["id"], True, 0, [])
     assert feedback(client, team.owner_h) == []
     assert get_scan(client, team.owner_h, scan["scan_id"])["counts"] == {"vendor": 1}
     assert_problem(client.get(path, headers=team.owner_h), 404)
@@ -360,6 +361,80 @@ def test_an_added_risk_reaches_the_projects_webhooks(make_app, monkeypatch):
         assert body["data"]["scan_id"] == scan["scan_id"]
         assert app.extensions["riskscan.jobs"].later.wait_idle(30)
         assert receiver.nothing_more()
+
+
+def test_deleting_the_one_added_finding_of_a_risk_keeps_the_risk_people_curated(
+        make_app, monkeypatch):
+    """A risk a person added, then rated, assigned a status and notes: deleting the finding
+    (a wrong sentence, say) must not delete what people wrote about the risk, silently. The
+    entry stays, as one added by hand with the sentence as its wording (a later report
+    stating it joins it), and the change is audited and sent to the project's webhooks."""
+    app = make_app(WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),))
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
+    client = app.test_client()
+    team = Team(app, client)
+    with Receiver() as receiver:
+        made = client.post(f"/api/v1/projects/{team.id}/webhooks", headers=team.owner_h,
+                           json={"url": f"{receiver.url}/hook",
+                                 "events": ["risk.finding_removed"]})
+        assert made.status_code == 201, made.get_json()
+        scan = scan_into(client, team.owner_h, team.id, TEXT)
+        finding = added(add(client, team.editor_h, scan["scan_id"], *span(MISSED)))
+        risk = f"/api/v1/projects/{team.id}/risks/{finding['risk_id']}"
+        curated = {"status": "mitigating", "notes": "The sponsor chases the chair.",
+                   "owner_id": team.editor["id"], "likelihood": 3, "impact": 4}
+        patched = client.patch(risk, json=curated, headers=team.editor_h)
+        assert patched.status_code == 200, patched.get_json()
+
+        path = f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}"
+        assert client.delete(path, headers=team.editor_h).status_code == 204
+        kept = client.get(risk, headers=team.viewer_h)
+        assert kept.status_code == 200, kept.get_json()
+        kept = kept.get_json()
+        assert {name: kept[name] for name in curated} == curated
+        assert (kept["risk"], kept["category"], kept["added_by_user"], kept["occurrences"],
+                kept["findings"]) == (MISSED, "stakeholder", True, 0, [])
+
+        body = json.loads(receiver.next().body)
+        assert body["type"] == "risk.finding_removed"
+        assert (body["data"]["finding_id"], body["data"]["scan_id"],
+                body["data"]["actor_id"]) == (finding["id"], scan["scan_id"], team.editor["id"])
+        assert (body["data"]["risk"]["id"], body["data"]["risk"]["status"],
+                body["data"]["risk"]["added_by_user"]) == (finding["risk_id"], "mitigating", True)
+        assert app.extensions["riskscan.jobs"].later.wait_idle(30)
+        assert receiver.nothing_more()
+    (event,) = [e for e in events(app, "risk_updated") if "finding_removed" in e.details]
+    assert (event.actor_id, event.target_id, event.details["finding_removed"]) == (
+        team.editor["id"], str(finding["risk_id"]), finding["id"])
+    assert event.details["changes"]["added_by_user"] == {"from": False, "to": True}
+    assert event.details["changes"]["occurrences"] == {"from": 1, "to": 0}
+
+    # Its wording is the sentence: stated again, it joins the same risk.
+    again = scan_into(client, team.owner_h, team.id, TEXT)
+    joined = added(add(client, team.editor_h, again["scan_id"], *span(MISSED)))
+    assert joined["risk_id"] == finding["risk_id"]
+    assert client.get(risk, headers=team.viewer_h).get_json()["occurrences"] == 1
+
+
+def test_deleting_an_added_finding_from_a_risk_others_state_is_audited_on_the_risk(
+        keyword_app, team, client):
+    """Where other findings state the risk too, it loses one occurrence, as its audit
+    trail says; it stays the reports' risk (not one added by hand)."""
+    first = scan_into(client, team.owner_h, team.id, TEXT)
+    second = scan_into(client, team.owner_h, team.id, TEXT)
+    one = added(add(client, team.editor_h, first["scan_id"], *span(MISSED)))
+    two = added(add(client, team.editor_h, second["scan_id"], *span(MISSED)))
+    assert one["risk_id"] == two["risk_id"]
+    path = f"/api/v1/scans/{second['scan_id']}/findings/{two['id']}"
+    assert client.delete(path, headers=team.editor_h).status_code == 204
+    kept = client.get(f"/api/v1/projects/{team.id}/risks/{one['risk_id']}",
+                      headers=team.viewer_h).get_json()
+    assert (kept["added_by_user"], kept["occurrences"], kept["findings"]) == (
+        False, 1, [{"scan_id": first["scan_id"], "finding_id": one["id"]}])
+    (event,) = [e for e in events(keyword_app, "risk_updated")
+                if "finding_removed" in e.details]
+    assert (event.target_id, event.details["finding_removed"]) == (str(one["risk_id"]), two["id"])
+    assert event.details["changes"] == {"occurrences": {"from": 2, "to": 1}}
 
 
 def test_the_route_is_in_the_openapi_spec(client):

@@ -34,6 +34,8 @@ EVENTS = {
     "risk.rated": "A risk's likelihood or impact is set or changed.",
     "risk.merged": "Someone merges risks into one.",
     "risk.split": "Someone splits findings out of a risk into a new one.",
+    "risk.finding_removed": "Someone deletes a risk they added to a scan: the risk keeps "
+                            "what people gave it.",
 }
 NEW_SECRET = "new_webhook_secret"
 PER_PAGE = 20

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
@@ -283,6 +283,48 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
             snapshot.put(category, moved)
         direction_snapshots.stage(db.session(), project_id, snapshot)
     return links
+
+
+def remove_added(finding: ScanFinding, scan: Scan, *, actor_id: str) -> None:
+    """A finding a person added is deleted (service/scans/missed.py): it leaves its entry
+    like any finding, but the entry it alone stated stays, as one added by hand (its wording
+    the finding's sentence, typed), with its status, notes, owner and rating: what people
+    gave a risk is not lost with the sentence that brought it, and its id keeps naming it.
+    The entry's change is audited (``risk_updated``) and sent (``risk.finding_removed``)."""
+    link = db.session.scalar(select(RegisterLink).where(RegisterLink.finding_id == finding.id))
+    if link is None:  # never in the register (dismissed, kept out): nothing of it to change
+        remove_findings([finding.id])
+        return
+    entry = db.session.get(RegisterEntry, link.entry_id, options=[joinedload(RegisterEntry.vector)])
+    before = _described(entry)
+    alone = db.session.scalar(select(func.count()).select_from(RegisterLink)
+                              .where(RegisterLink.entry_id == entry.id)) == 1
+    if alone and not entry.added_by_user:
+        embedding = from_bytes(link.embedding)
+        typed = (rows(entry.vector.stated, len(embedding)) if entry.vector.stated is not None
+                 else np.zeros((0, len(embedding)), dtype="<f4"))
+        typed = np.concatenate([typed, np.zeros((max(0, link.wording + 1 - len(typed)),
+                                                 len(embedding)), dtype="<f4")])
+        typed[link.wording] = embedding
+        entry.vector.stated = to_bytes(typed)
+        entry.added_by_user = True
+    remove_findings([finding.id])
+    after = _described(entry)
+    audit.record("risk_updated", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=entry.project_id, scan_id=scan.id, finding_removed=finding.id,
+                 changes={name: {"from": before[name], "to": after[name]}
+                          for name in before if before[name] != after[name]})
+    outbox.record("risk.finding_removed", entry, actor_id=actor_id, scan_id=scan.id,
+                  finding_id=finding.id)
+
+
+def _described(entry: RegisterEntry) -> dict:
+    """What a finding leaving changes of an entry, as an audit event states it."""
+    values = {name: getattr(entry, name) for name in
+              ("risk", "first_seen", "last_seen", "occurrences")}
+    values["added_by_user"] = bool(entry.added_by_user)
+    return {name: value.date().isoformat() if isinstance(value, datetime) else value
+            for name, value in values.items()}
 
 
 def _entries(entry_ids) -> list[RegisterEntry]:

@@ -21,10 +21,11 @@ from service.analysis.reading import sentences_of
 from service.analysis.segment import sentence_context
 from service.api import lock_row, not_found
 from service.auth.tokens import Caller
-from service.db import Scan, ScanFinding, utcnow
+from service.db import Scan, ScanFinding
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
+from service.serving import corrections
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def add(scan: Scan, sentence: Sentence, category: str, caller: Caller,
                            errors={"start": [f"Inside finding {other.id}."]})
     finding = ScanFinding(risk=sentence.text, category=category, context=sentence.context,
                           score=None, start=sentence.start, end=sentence.end,
-                          corrected_category=category, corrected_by=caller.id,
-                          corrected_at=utcnow(), added_by_user=True)
+                          added_by_user=True)
+    corrections.corrected(finding, caller, category)
     # The findings stay in the order of the text: numbered again (a deletion leaves gaps).
     for position, each in enumerate(sorted([*scan.findings, finding], key=lambda f: f.start)):
         if each.position != position:
@@ -107,13 +108,15 @@ def add(scan: Scan, sentence: Sentence, category: str, caller: Caller,
 
 def remove(scan: Scan, finding_id: str, caller: Caller) -> None:
     """Delete a finding a person added to ``scan`` (locked: lock), and its place in the
-    register; 409 for a model's finding, which is corrected to ``none`` instead."""
+    register: an entry it alone stated stays, as one added by hand with what people gave
+    it (register.remove_added); 409 for a model's finding, which is corrected to ``none``
+    instead."""
     finding = of(scan, finding_id)
     if not finding.added_by_user:
         raise APIError(409, "A model's finding is kept with what people answered: correct "
                             "it to none (PATCH) to say it is not a risk.")
     if scan.project_id is not None:
-        register.remove_findings([finding.id])
+        register.remove_added(finding, scan, actor_id=caller.id)
     scan.findings.remove(finding)  # delete-orphan: its row goes
     audit.record("finding_removed", actor_id=caller.id, target_id=str(finding.id),
                  scan_id=scan.id, project_id=scan.project_id,
