@@ -297,7 +297,7 @@ def test_classify_from_8_threads_answers_as_sequential_calls(fp32, held_out, ser
     monkeypatch.setattr(fp32, "serialize", serialize)
     documents = _documents(held_out[0][:160], size=5) * 3
     expected = [fp32.classify(document) for document in documents]
-    start = threading.Barrier(8)
+    start = threading.Barrier(8, timeout=120)  # a hang guard: a thread lost fails the test
 
     def hammer(index):
         if index < 8:

@@ -226,7 +226,7 @@ def test_two_requests_at_once_with_one_key_make_one_scan(keyword_app, alice, mon
     analyzer = SlowAnalyzer()
     monkeypatch.setattr(keyword_app.extensions["riskscan.analyzers"], "model", analyzer)
     key = new_key()
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)  # a hang guard, as the waits below
     answers = {}
     answered = threading.Event()
 

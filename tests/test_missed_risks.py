@@ -19,7 +19,7 @@ from service.db import AuditEvent, Dismissal, Scan, ScanFinding
 from service.extensions import db
 from service.scans import missed
 from testkit.webhook_receiver import Receiver
-from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
+from tests.helpers import RACE_TIMEOUT_S, Accounts, api_key_headers, assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import KeywordAnalyzer
 
@@ -308,7 +308,7 @@ def test_racing_adds_of_one_sentence_make_one_finding(keyword_app, team, client,
             else scan_of(client, team.owner_h))
     start, end = span(MISSED)
     # Every request has read the scan and found no such finding before any takes it.
-    ready, lock = threading.Barrier(4), missed.lock
+    ready, lock = threading.Barrier(4, timeout=RACE_TIMEOUT_S), missed.lock
 
     def together(*args):
         ready.wait()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from service.projects.membership import LAST_OWNER
-from tests.helpers import Accounts, assert_problem
+from tests.helpers import RACE_TIMEOUT_S, Accounts, assert_problem
 from tests.projects import add_member, make_project, register_of, scan_into
 from tests.scanning import download, nothing_stored, post_file, post_text, without_request_id
 
@@ -474,7 +474,7 @@ def test_two_owners_racing_to_step_aside_leave_one_owner(app, client, accounts, 
     for _ in range(10):
         project_id = make_project(client, first_h)["id"]
         add_member(client, first_h, project_id, second["email"], "owner")
-        start = threading.Barrier(2)
+        start = threading.Barrier(2, timeout=RACE_TIMEOUT_S)  # a hang guard
 
         def step_aside(me, other, headers, project_id=project_id, start=start):
             method, user_id, body = TWO_OWNERS_RACE[race](me["id"], other["id"])
@@ -486,7 +486,7 @@ def test_two_owners_racing_to_step_aside_leave_one_owner(app, client, accounts, 
             answers = [pool.submit(step_aside, me, other, headers).result
                        for me, other, headers in ((first, second, first_h),
                                                   (second, first, second_h))]
-            answers = [answer() for answer in answers]
+            answers = [answer(timeout=RACE_TIMEOUT_S) for answer in answers]
 
         done = [answer for answer in answers if answer.status_code < 300]
         refused = [answer for answer in answers if answer.status_code >= 300]

@@ -79,7 +79,7 @@ def test_threads_cutting_at_different_lengths_get_their_own_answers(scan_model_d
     lengths = [16, 32, 48, 64, 80, 96, 112, 128] * 4
     expected = [tokenizer(sentences, truncation=True, max_length=n) for n in lengths]
     fresh = Tokenizer(scan_model_dir, ["input_ids", "token_type_ids", "attention_mask"])
-    start = threading.Barrier(8)
+    start = threading.Barrier(8, timeout=120)  # a hang guard: a thread lost fails the test
 
     def encode_at(index):
         if index < 8:
