@@ -52,11 +52,13 @@ class Held:
 
 
 def models_root(model_dir: Path, workdir: Path) -> Path:
-    """v1 and v2: the files of ``model_dir`` hard-linked (copied across devices), each with
-    its check.json; ``current`` names v1."""
+    """v1 and v2: the files of ``model_dir``, each with its check.json; ``current`` names
+    v1. The weights are hard-linked (copied across devices); the other files are copied and
+    the source's check.json left out: write_check writing through a link rewrote the
+    source's (a real model's)."""
     import shutil
 
-    from service.analysis.check import write_check
+    from service.analysis.check import CHECK_FILE, write_check
     from service.analysis.transformer import TransformerAnalyzer, resolve_model_dir
 
     source = resolve_model_dir(model_dir)
@@ -65,11 +67,15 @@ def models_root(model_dir: Path, workdir: Path) -> Path:
         folder = root / name
         folder.mkdir(parents=True)
         for file in source.iterdir():
-            if file.is_file() and file.name != "model.safetensors":
+            if not file.is_file() or file.name in {"model.safetensors", CHECK_FILE}:
+                continue
+            if file.name in {"model.onnx", "model.int8.onnx"}:
                 try:
                     os.link(file, folder / file.name)
+                    continue
                 except OSError:
-                    shutil.copy2(file, folder / file.name)
+                    pass
+            shutil.copy2(file, folder / file.name)
         write_check(folder, TransformerAnalyzer(folder))
     gc.collect()
     (root / "current").write_text("v1\n")
