@@ -278,3 +278,81 @@ def test_the_titles_migration_names_every_scan_that_kept_its_text(unmigrated_app
         downgrade(revision="b2d7e4a9c1f6")
         assert (count("scans"), count("findings")) == (len(texts), 1)
         db.session.remove()
+
+
+IDS_NEVER_REUSED = "b9d4e1f7a3c5"
+
+
+def test_the_ids_migration_keeps_every_row_and_gives_no_id_again(unmigrated_app):
+    """Rebuilding the numbered tables AUTOINCREMENT on SQLite keeps every row and every row
+    that references them (with foreign keys on, dropping the old findings table would
+    cascade to the register's links); afterwards a deleted newest row's id, and a merged-away
+    entry's that still redirects, are not given again. On MariaDB nothing changes."""
+    from sqlalchemy import text
+
+    at = "'2026-01-01 00:00:00'"
+    entry = ("INSERT INTO register_entries (id, project_id, risk, category, status, "
+             "first_seen, last_seen, occurrences, reopened, created_at, updated_at) VALUES "
+             f"(:id, 'p', 'r', 'budget', 'open', {at}, {at}, 1, 0, {at}, {at})")
+    finding = ("INSERT INTO findings (id, scan_id, position, risk, category, context, "
+               "start_offset, end_offset) VALUES (:id, 's', 0, 'r', 'budget', 'c', 0, 1)")
+    rows = {
+        "users": "INSERT INTO users (id, email, password_hash, role, active, token_version, "
+                 f"created_at, updated_at) VALUES ('u', 'u@example.com', 'x', 'user', 1, 0, "
+                 f"{at}, {at})",
+        "projects": "INSERT INTO projects (id, name, created_at, updated_at, register_version) "
+                    f"VALUES ('p', 'P', {at}, {at}, 1)",
+        "scans": "INSERT INTO scans (id, user_id, project_id, source, model_version, "
+                 f"text_length, dropped, created_at) VALUES ('s', 'u', 'p', 'model', 'v', 1, 0, "
+                 f"{at})",
+        "register_vectors": "INSERT INTO register_vectors (entry_id, total) VALUES (1, 'v')",
+        "register_links": "INSERT INTO register_links (finding_id, entry_id, scan_id, seen_at, "
+                          f"embedding) VALUES (1, 1, 's', {at}, 'v')",
+        "register_merges": "INSERT INTO register_merges (merged_id, project_id, into_id, "
+                           f"merged_at) VALUES (3, 'p', 1, {at})",
+        "shadow_trials": "INSERT INTO shadow_trials (id, version, sample_rate, scan_limit, "
+                         f"read, skipped, started_at) VALUES (1, 'v', 1.0, 10, 1, 0, {at})",
+        "shadow_readings": "INSERT INTO shadow_readings (id, trial_id, scan_id, active_version, "
+                           "sentences, agreed, disagreements, created_at) VALUES (1, 1, 's', "
+                           f"'v', 1, 1, '[]', {at})",
+    }
+
+    def value(sql):
+        return db.session.execute(text(sql)).scalar()
+
+    def counts():
+        return {table: value(f"SELECT COUNT(*) FROM {table}")
+                for table in ("findings", "register_entries", *rows)}
+
+    with unmigrated_app.app_context():
+        upgrade(revision="a7c3e9f1b5d2")
+        db.session.execute(text(rows["users"]))
+        db.session.execute(text(rows["projects"]))
+        db.session.execute(text(rows["scans"]))
+        db.session.execute(text(finding), [{"id": 1}, {"id": 2}])
+        # Entry 3 was merged into 1 (its row deleted) and still redirects.
+        db.session.execute(text(entry), [{"id": 1}, {"id": 2}, {"id": 3}])
+        db.session.execute(text("DELETE FROM register_entries WHERE id = 3"))
+        for table, sql in rows.items():
+            if table not in ("users", "projects", "scans"):
+                db.session.execute(text(sql))
+        db.session.commit()
+        before = counts()
+        assert before["findings"] == 2 and before["register_links"] == 1
+        db.session.commit()
+        upgrade(revision=IDS_NEVER_REUSED)
+        assert counts() == before
+        db.session.execute(text("DELETE FROM findings WHERE id = 2"))
+        db.session.execute(text(
+            "INSERT INTO findings (scan_id, position, risk, category, context, start_offset, "
+            "end_offset) VALUES ('s', 1, 'r', 'budget', 'c', 0, 1)"))
+        assert value("SELECT MAX(id) FROM findings") == 3
+        db.session.execute(text(
+            "INSERT INTO register_entries (project_id, risk, category, status, first_seen, "
+            "last_seen, occurrences, reopened, created_at, updated_at) VALUES "
+            f"('p', 'r', 'budget', 'open', {at}, {at}, 0, 0, {at}, {at})"))
+        assert value("SELECT MAX(id) FROM register_entries") == 4
+        db.session.commit()
+        downgrade(revision="a7c3e9f1b5d2")
+        assert value("SELECT COUNT(*) FROM register_links") == 1
+        db.session.remove()
