@@ -92,8 +92,8 @@ def _mergeable(project_id: str, entry: RegisterEntry, ids: list[int]) -> list[Re
         raise _refused("A risk cannot be merged into itself.")
     found = {other.id: other for other in db.session.scalars(select(RegisterEntry).where(
         RegisterEntry.project_id == project_id, RegisterEntry.id.in_(ids)))}
-    # A live entry is itself, whatever a merge said of its id (SQLite gives the id of a
-    # deleted last row to the next one).
+    # A live entry is itself, whatever a merge said of its id (ids are never given again,
+    # db/versions/b9d4e1f7a3c5, but a database migrated from before may hold one).
     merged = dict(db.session.execute(select(RegisterMerge.merged_id, RegisterMerge.into_id)
                                      .where(RegisterMerge.project_id == project_id,
                                             RegisterMerge.merged_id.in_(ids))).all())
