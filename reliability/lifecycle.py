@@ -111,7 +111,7 @@ def slow_drip_webhook(service, headers, report) -> None:
                      f"none cut after {time.monotonic() - started:.1f} s")
         path = f"/api/v1/projects/{slow_project}/webhooks/{slow_hook}/deliveries"
         timed_out = wait_until(lambda: any(
-            d["error"] == f"No answer within {WEBHOOK_TIMEOUT_S:g} s."
+            d["error"] == f"No HTTP answer within {WEBHOOK_TIMEOUT_S:g} s."
             for d in _call(service, "GET", path, headers).json()["items"]), 30, 0.2)
         report.check("drip: the attempt is recorded as a timeout, to be tried again",
                      timed_out, json.dumps(_call(service, "GET", path, headers).json())[:400])

@@ -10,8 +10,10 @@ none (``Held``), as a process that committed them and died before sending would.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -25,6 +27,7 @@ from testkit.webhook_receiver import Receiver, certificate
 from tests import webhooks
 from tests.helpers import assert_problem
 from tests.projects import Team, scan_into
+from tests.webhook_listeners import KINDS, Listener
 from tests.webhooks import (
     TWO_RISKS,
     at,
@@ -90,7 +93,7 @@ def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_drips(make_
     settled(app)
     [row] = deliveries_of(team, webhook["id"])
     assert (row["status"], row["attempts"], row["response_status"], row["error"]) == (
-        "pending", 1, None, "No answer within 0.5 s.")
+        "pending", 1, None, "No HTTP answer within 0.5 s.")
     assert at(row["next_attempt_at"]) > at(row["last_attempt_at"])
     assert receiver.wait_for(lambda: receiver.cut == 1), "the sender never hung up"
     assert not receiver.release.is_set()
@@ -167,22 +170,69 @@ def test_an_attempt_that_fails_on_our_side_is_recorded_and_the_delivery_settles(
     [row] = deliveries_of(team, webhook["id"])
     assert (row["status"], row["attempts"], row["response_status"], row["next_attempt_at"]) == (
         "failed", 1, None, None)
-    assert row["error"] == "The attempt failed on Riskscan's side (Error); it is logged."
+    assert row["error"] == "The attempt failed on Riskscan's side; it is logged."
     assert receiver.nothing_more()
     redelivered = team.client.post(f"/api/v1/projects/{team.id}/webhooks/{webhook['id']}/"
                                    f"deliveries/{row['id']}/redeliver", headers=team.owner_h)
     assert redelivered.status_code == 202, redelivered.get_json()
 
 
+# An attempt without an HTTP answer tells nothing of why
+
+
+def test_deliveries_without_an_http_answer_read_the_same_whatever_holds_the_port(
+        make_hooks_app, receiver, caplog, monkeypatch):
+    """A register event's deliveries to a closed port, a silent one, a service that is not
+    HTTP, one that hangs up and TLS spoken to plain HTTP: each is recorded as the same
+    failure, of the same duration, to be tried again; the log keeps each cause."""
+    app = make_hooks_app(WEBHOOK_TIMEOUT_S=1)
+    hear_the_service(caplog, monkeypatch)
+    caplog.set_level("INFO", logger="riskscan.webhooks")
+    team = Team(app, app.test_client())
+    with contextlib.ExitStack() as ports:
+        urls = [ports.enter_context(Listener(kind)).url for kind in KINDS]
+        urls.append(f"https://127.0.0.1:{receiver.server.server_port}")
+        hooks = [create(team, f"{url}/hook", events=["risk.created"]) for url in urls]
+        scan_into(team.client, team.owner_h, team.id, "The vendor may slip.")
+        settled(app)
+        assert receiver.nothing_more()
+    recorded = []
+    for hook in hooks:
+        [row] = deliveries_of(team, hook["id"])
+        recorded.append((row["status"], row["attempts"], row["response_status"], row["error"],
+                         row["duration_ms"]))
+        assert at(row["next_attempt_at"]) > at(row["last_attempt_at"])
+    assert recorded == [("pending", 1, None, "No HTTP answer within 1 s.", 1000)] * len(urls)
+    for cause in ("ConnectionRefusedError", "BadStatusLine", "RemoteDisconnected", "SSLError"):
+        assert cause in caplog.text, cause
+
+
+def test_a_refused_connection_ends_no_sooner_than_the_attempts_deadline():
+    """How soon an attempt fails would tell a closed port (at once) from a silent one (at
+    the deadline): an attempt with no HTTP answer returns at the deadline, whatever the
+    cause."""
+    with Listener("closed") as closed:
+        started = time.monotonic()
+        outcome = sending.send(f"{closed.url}/hook", secrets=[sending.new_secret()],
+                               message_id="msg_1", body="{}", allowed=webhooks.LOOPBACK,
+                               timeout_s=0.5)
+        took = time.monotonic() - started
+    assert outcome == sending.Outcome(False, None, 500, "No HTTP answer within 0.5 s.")
+    assert took >= 0.5
+
+
 # HTTPS
 
 
 def test_an_https_receiver_is_sent_to_only_with_a_trusted_certificate_for_its_name(
-        make_hooks_app, tmp_path, monkeypatch):
+        make_hooks_app, tmp_path, monkeypatch, caplog):
     """The connection goes to the judged address, TLS checks the certificate against the
-    host's name: untrusted, or for another name, nothing is sent."""
+    host's name: untrusted, or for another name, nothing is sent. The owner reads no HTTP
+    answer, as for any port that gives none; the log says why, for the operator."""
     cert, key = certificate(tmp_path, "localhost")
-    app = make_hooks_app()
+    app = make_hooks_app(WEBHOOK_TIMEOUT_S=1)
+    hear_the_service(caplog, monkeypatch)
+    caplog.set_level("INFO", logger="riskscan.webhooks")
     team = Team(app, app.test_client())
     with Receiver(tls=(cert, key)) as secure:
         port = secure.server.server_port
@@ -191,7 +241,7 @@ def test_an_https_receiver_is_sent_to_only_with_a_trusted_certificate_for_its_na
         settled(app)
         [untrusted] = deliveries_of(team, named["id"])
         assert (untrusted["status"], untrusted["error"]) == (
-            "pending", "Could not be sent: SSLCertVerificationError.")
+            "pending", "No HTTP answer within 1 s.")
         assert secure.nothing_more()
 
         monkeypatch.setattr(sending, "_tls", lambda: ssl.create_default_context(cafile=cert))
@@ -205,7 +255,8 @@ def test_an_https_receiver_is_sent_to_only_with_a_trusted_certificate_for_its_na
     assert (budget["status"], budget["response_status"]) == ("delivered", 204)
     [mismatch] = deliveries_of(team, by_address["id"])
     assert (mismatch["status"], mismatch["error"]) == (
-        "pending", "Could not be sent: SSLCertVerificationError.")
+        "pending", "No HTTP answer within 1 s.")
+    assert caplog.text.count("SSLCertVerificationError") == 2
 
 
 # Retries of webhooks that changed

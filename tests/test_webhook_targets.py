@@ -279,3 +279,30 @@ def test_a_host_that_is_no_domain_name_is_refused_in_words(app, client, accounts
     body = refused_at_save(client, headers, project_id, f"http://{host}/hook")
     assert body["detail"] == "The URL's host is not a valid domain name."
     assert only_the_database(connections)
+
+
+# Ports
+
+
+PORT_WORDS = "The URL's port is not a number from 1 to 65535."
+
+
+@pytest.mark.parametrize("port", ["0", "00", "65536"])
+def test_a_url_with_port_0_or_beyond_65535_is_refused_made_or_changed(
+        hooks_app, hooks, receiver, connections, port):
+    """Port 0 names no port: it was taken for the scheme's default and delivered to port
+    80, a port its owner never wrote. Refused when a webhook is made and when its URL is
+    changed, and nothing is connected to."""
+    body = refused_at_save(hooks.client, hooks.owner_h, hooks.id,
+                           f"http://127.0.0.1:{port}/hook")
+    assert body["detail"] == PORT_WORDS
+    webhook = create(hooks, f"{receiver.url}/hook")
+    path = f"/api/v1/projects/{hooks.id}/webhooks/{webhook['id']}"
+    response = hooks.client.patch(path, headers=hooks.owner_h,
+                                  json={"url": f"https://localhost:{port}/hook"})
+    assert assert_problem(response, 422, "url")["detail"] == PORT_WORDS
+    current = hooks.client.get(path, headers=hooks.owner_h).get_json()
+    assert current["url"] == f"{receiver.url}/hook"
+    assert only_the_database(connections, receiver)
+    with pytest.raises(Refused, match="port is not a number"):
+        judge("http://127.0.0.1:0/", LOOPBACK)

@@ -341,7 +341,7 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(make_hooks_app, rece
         settled(app)  # the attempt gave up waiting while the receiver still holds it
         [delivery] = deliveries_of(team, webhook["id"])
         assert (delivery["status"], delivery["attempts"], delivery["response_status"],
-                delivery["error"]) == ("pending", 1, None, "No answer within 0.5 s.")
+                delivery["error"]) == ("pending", 1, None, "No HTTP answer within 0.5 s.")
         receiver.release.set()
         clock.move_to(at(delivery["next_attempt_at"]))
         app.extensions["riskscan.jobs"].later.wake()

@@ -94,9 +94,11 @@ class DeliverySchema(ma.Schema):
     response_status = fields.Integer(allow_none=True, metadata={
         "description": "the receiver's answer to the last attempt (null: none)"})
     duration_ms = fields.Integer(allow_none=True, metadata={
-        "description": "how long the last attempt took"})
+        "description": "how long the last attempt took; with no HTTP answer, whatever the "
+                       "cause, the whole WEBHOOK_TIMEOUT_S"})
     error = fields.String(allow_none=True, metadata={
-        "description": "why the last attempt failed"})
+        "description": "why the last attempt failed: the answer's code, or one sentence for "
+                       "every failure without an HTTP answer (the cause is in the log)"})
     created_at = fields.DateTime()
     last_attempt_at = fields.DateTime(allow_none=True)
     next_attempt_at = fields.DateTime(allow_none=True)

@@ -13,6 +13,13 @@ and at most MAX_ANSWER_BYTES of the answer read. The attempt ends WEBHOOK_TIMEOU
 it began, all told: a socket's timeout bounds each read, not the answer, and a receiver
 that sends a byte a second would hold a sender as long as it liked; at the deadline a
 timer shuts the connection down, whatever it is waiting for.
+
+An attempt that gets no HTTP answer (a closed port, a silent one, a service that is not
+HTTP, TLS that fails, an answer cut short or too slow) is recorded in one way, whatever
+the cause: NO_ANSWER, after the whole WEBHOOK_TIMEOUT_S, with that as its duration. Its
+owner chose the URL, and anything that told the causes apart (an exception's name, how
+soon it failed) would make pings a port scanner of the network the service sits in. The
+cause goes to the log, for the operator.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ SECRET_PREFIX = "whsec_"
 MAX_PREVIOUS_SECRETS = 3  # a rotation's overlap signs with at most these many old secrets
 MAX_ANSWER_BYTES = 64 * 1024
 USER_AGENT = "Riskscan-Webhooks/1"
+NO_ANSWER = "No HTTP answer within {seconds:g} s."  # every failure without an HTTP answer
 
 log = logging.getLogger("riskscan.webhooks")
 
@@ -97,6 +105,7 @@ class Deadline:
         self._lock = threading.Lock()
         self._watched: socket.socket | None = None
         self._passed = self._stopped = False
+        self._over = threading.Event()
         self._ends = time.monotonic() + seconds
         self._timer.start()
 
@@ -111,11 +120,15 @@ class Deadline:
 
     def _hang_up(self) -> None:
         with self._lock:
-            if self._stopped:
-                return
-            self._passed = True
-            if self._watched is not None:
-                self._shut(self._watched)
+            if not self._stopped:
+                self._passed = True
+                if self._watched is not None:
+                    self._shut(self._watched)
+        self._over.set()
+
+    def wait_out(self) -> None:
+        """Return once the deadline has passed (call it before ``stop``)."""
+        self._over.wait(max(0.0, self.left()) + 1.0)  # the timer's; bounded if it is late
 
     @staticmethod
     def _shut(sock: socket.socket) -> None:
@@ -137,43 +150,60 @@ class Deadline:
 def send(url: str, *, secrets: Sequence[str], message_id: str, body: str, allowed: tuple,
          timeout_s: float) -> Outcome:
     """POST ``body`` to ``url``, signed with each of ``secrets``; a 2xx answer within
-    ``timeout_s`` is delivered, anything else a failure. What fails on our side (neither
-    the network nor the receiver) raises."""
+    ``timeout_s`` is delivered, anything else a failure: an HTTP answer with its status,
+    none (whatever the cause) as NO_ANSWER at the deadline. What fails on our side
+    (judging the URL aside, neither the network nor the receiver) raises."""
     started = time.perf_counter()
-
-    def outcome(status: int | None, error: str | None) -> Outcome:
-        return Outcome(error is None, status,
-                       round((time.perf_counter() - started) * 1000), error)
-
     deadline = Deadline(timeout_s)  # from the start: the name's lookup counts too
-    status = refused = failed = None
     try:
-        target = judge(url, allowed)  # again: the name may resolve elsewhere now
+        try:
+            target = judge(url, allowed)  # again: the name may resolve elsewhere now
+        except Refused as refused:
+            log.info("webhook delivery %s refused: %s", message_id, refused.why,
+                     extra={"fields": {"delivery_id": message_id, "why": refused.why}})
+            return Outcome(False, None, round((time.perf_counter() - started) * 1000),
+                           f"Refused: {refused}")
         timestamp = int(time.time())
         headers = {"Host": target.host_header, "Content-Type": "application/json",
                    "User-Agent": USER_AGENT, "webhook-id": message_id,
                    "webhook-timestamp": str(timestamp),
                    "webhook-signature": sign(secrets, message_id, timestamp, body)}
-        status = _post(target, headers, body.encode(), deadline)
-    except Refused as refusal:
-        refused = refusal
-    except (http.client.HTTPException, OSError) as error:  # the network's or the receiver's
-        failed = error
+        status = _exchange(target, headers, body.encode(), deadline, message_id)
     finally:
         passed = deadline.stop()
-    if refused is not None:
-        log.info("webhook delivery %s refused: %s", message_id, refused.why,
-                 extra={"fields": {"delivery_id": message_id, "why": refused.why}})
-        return outcome(None, f"Refused: {refused}")
-    if passed or isinstance(failed, TimeoutError):  # however the hang-up surfaced
-        return outcome(None, f"No answer within {timeout_s:g} s.")
-    if failed is not None:
-        return outcome(None, f"Could not be sent: {type(failed).__name__}.")
+    if status is None or passed:  # no answer, or one finished only as the deadline fell
+        return Outcome(False, None, round(timeout_s * 1000), NO_ANSWER.format(
+            seconds=timeout_s))
+    duration_ms = round((time.perf_counter() - started) * 1000)
     if 200 <= status < 300:
-        return outcome(status, None)
+        return Outcome(True, status, duration_ms, None)
     if 300 <= status < 400:
-        return outcome(status, f"Answered {status}, a redirect: not followed.")
-    return outcome(status, f"Answered {status}.")
+        return Outcome(False, status, duration_ms,
+                       f"Answered {status}, a redirect: not followed.")
+    return Outcome(False, status, duration_ms, f"Answered {status}.")
+
+
+def _exchange(target: Target, headers: dict, payload: bytes, deadline: Deadline,
+              message_id: str) -> int | None:
+    """The receiver's HTTP status, or None when there was no HTTP answer: then only once
+    the deadline has passed, the cause logged. Every exception counts as no answer, the
+    network's and the receiver's as the expected ones, anything else (maybe ours) with its
+    traceback: none may reach the owner in words of its own."""
+    try:
+        return _post(target, headers, payload, deadline)
+    except Exception as error:
+        cause = f"{type(error).__name__}: {error}".rstrip(": ")
+        fields = {"delivery_id": message_id, "address": target.address,
+                  "port": target.port, "cause": cause}
+        if isinstance(error, (http.client.HTTPException, OSError)):
+            log.info("webhook delivery %s: no HTTP answer from %s port %s (%s)", message_id,
+                     target.address, target.port, cause, extra={"fields": fields})
+        else:
+            log.exception("webhook delivery %s: no HTTP answer from %s port %s (%s)",
+                          message_id, target.address, target.port, cause,
+                          extra={"fields": fields})
+        deadline.wait_out()  # a refused connection takes as long as a silent port
+        return None
 
 
 @functools.cache

@@ -69,9 +69,13 @@ def judge(url: str, allowed: tuple = ()) -> Target:
     networks of WEBHOOK_ALLOWED_NETWORKS."""
     parts = _parts(url)
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port
     except ValueError:
-        raise Refused("The URL's port is not a number from 1 to 65535.") from None
+        port = 0
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    elif port == 0:  # 0 means no port: never the scheme's default in its stead
+        raise Refused("The URL's port is not a number from 1 to 65535.")
     host = _ascii(parts.hostname)
     addresses = _resolve(host, port)
     for address in addresses:
