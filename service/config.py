@@ -236,6 +236,9 @@ class Settings:
     RATE_LIMIT_REGISTER_EMAIL: str = _setting("5 per hour",
                                               doc="registration attempts per email")
     RATE_LIMIT_SCANS: str = _setting("30 per minute", doc="scans per user")
+    RATE_LIMIT_WEBHOOK_TARGETS: str = _setting(
+        "30 per hour", doc="webhook URLs set (a webhook made, its url changed) and pings per "
+        "user, one budget")
     METRICS_ALLOWED_NETWORKS: tuple = _setting(
         (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")), _networks,
         "client networks /metrics answers, comma-separated (the client address as seen through "
@@ -303,7 +306,7 @@ class Settings:
                 raise ConfigError(f"{name}: invalid value {getattr(self, name)!r}")
         for name in ("RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
                      "RATE_LIMIT_REGISTER_ADDRESS", "RATE_LIMIT_REGISTER_EMAIL",
-                     "RATE_LIMIT_SCANS"):
+                     "RATE_LIMIT_SCANS", "RATE_LIMIT_WEBHOOK_TARGETS"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

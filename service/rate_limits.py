@@ -1,6 +1,6 @@
 """Rate limits (Flask-Limiter): password guesses per account and per address, registrations
 (and project members added by an email without an account) per address and per email,
-scans per user.
+scans per user, webhook URLs set and pings per user.
 
 A password guess is a failed login or a wrong ``current_password`` on ``PATCH /users/{id}``
 or ``POST /auth/password``: all count against the same per-account and per-address budgets,
@@ -85,6 +85,21 @@ account_lookups_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-ad
 registrations_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "register-email",
                                  key_func=_registered_email)
 scans_per_user = _limit("RATE_LIMIT_SCANS", "scans", key_func=_caller)
+
+
+def _leaves_the_url(*_args) -> bool:
+    """A PATCH of a webhook that does not name a URL (its events, rule, switch) tries no
+    new target."""
+    body = request.get_json(silent=True)
+    return not (isinstance(body, dict) and "url" in body)
+
+
+# Each webhook URL set (a webhook made, its url changed) and each ping draw on one budget
+# per user: together they would otherwise probe, port by port, whatever the service reaches.
+webhook_targets_per_user = _limit("RATE_LIMIT_WEBHOOK_TARGETS", "webhook-targets",
+                                  key_func=_caller)
+webhook_url_changes_per_user = _limit("RATE_LIMIT_WEBHOOK_TARGETS", "webhook-targets",
+                                      key_func=_caller, exempt_when=_leaves_the_url)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:

@@ -5,12 +5,24 @@ one pending at a time per webhook, so that pings cannot pile up requests at a UR
 
 from __future__ import annotations
 
+import contextlib
 import json
 
+from testkit.webhook_receiver import Receiver
 from tests import webhooks
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team
-from tests.webhooks import audit_events, create, deliveries_of, drain, rows, settled, verify
+from tests.webhook_listeners import KINDS, Listener
+from tests.webhooks import (
+    audit_events,
+    create,
+    deliveries_of,
+    drain,
+    hear_the_service,
+    rows,
+    settled,
+    verify,
+)
 
 hooks_app, hooks, receiver = webhooks.hooks_app, webhooks.hooks, webhooks.receiver
 make_hooks_app = webhooks.make_hooks_app
@@ -122,3 +134,90 @@ def test_pings_at_once_send_one_while_it_is_pending(hooks_app, hooks, receiver):
     [delivery] = deliveries_of(hooks, webhook["id"])
     assert (delivery["event"], delivery["status"]) == ("ping", "delivered")
     assert len(audit_events(hooks_app, "webhook_pinged")) == 1
+
+
+# What a ping tells of the port it was sent to
+
+
+def test_a_ping_without_an_http_answer_reads_the_same_whatever_holds_the_port(
+        make_hooks_app, receiver, caplog, monkeypatch):
+    """A closed port, a silent one, a service that is not HTTP, one that hangs up, TLS
+    spoken to plain HTTP: each ping's delivery reads the same failure, of the same
+    duration, so that an owner's pings map no port of the network the service sits in. An
+    HTTP receiver is told apart by its status alone. The log keeps each cause, for the
+    operator."""
+    app = make_hooks_app(WEBHOOK_TIMEOUT_S=1)
+    hear_the_service(caplog, monkeypatch)
+    caplog.set_level("INFO", logger="riskscan.webhooks")
+    team = Team(app, app.test_client())
+    receiver.answers = [500]
+    with contextlib.ExitStack() as ports:
+        urls = {kind: ports.enter_context(Listener(kind)).url for kind in KINDS}
+        plain = ports.enter_context(Receiver())
+        urls["tls to plain http"] = f"https://127.0.0.1:{plain.server.server_port}"
+        urls["http"] = receiver.url
+        hooks = {kind: create(team, f"{url}/hook", events=["risk.created"])["id"]
+                 for kind, url in urls.items()}
+        for webhook_id in hooks.values():
+            answer = team.client.post(ping_path(team, webhook_id), headers=team.owner_h)
+            assert answer.status_code == 202, answer.get_json()
+            assert (answer.get_json()["status"], answer.get_json()["error"]) == (
+                "pending", None)
+        receiver.next()
+        settled(app)
+        assert plain.nothing_more()  # TLS never made a request of it
+    recorded = {}
+    for kind, webhook_id in hooks.items():
+        [delivery] = deliveries_of(team, webhook_id)
+        recorded[kind] = (delivery["status"], delivery["attempts"], delivery["response_status"],
+                          delivery["error"], delivery["duration_ms"])
+    no_answer = ("failed", 1, None, "No HTTP answer within 1 s.", 1000)
+    assert recorded == {**{kind: no_answer for kind in urls if kind != "http"},
+                        "http": ("failed", 1, 500, "Answered 500.", recorded["http"][4])}
+    for cause in ("ConnectionRefusedError", "BadStatusLine", "RemoteDisconnected", "SSLError"):
+        assert cause in caplog.text, cause
+
+
+# Pings and URLs per user
+
+
+def test_pings_and_url_changes_beyond_the_users_budget_are_a_429(make_hooks_app, receiver):
+    """RATE_LIMIT_WEBHOOK_TARGETS: a webhook made, its URL changed and a ping draw on one
+    budget per user; changing anything but the URL does not. Past it, a ping and a URL
+    change are refused with Retry-After and change nothing; another owner has a budget of
+    their own."""
+    app = make_hooks_app(RATE_LIMIT_WEBHOOK_TARGETS="3 per hour")
+    team = Team(app, app.test_client())
+    webhook = create(team, f"{receiver.url}/hook", events=["risk.created"])  # 1
+    path = f"/api/v1/projects/{team.id}/webhooks/{webhook['id']}"
+    moved = team.client.patch(path, headers=team.owner_h, json={"url": f"{receiver.url}/two"})
+    assert moved.status_code == 200, moved.get_json()  # 2
+    pinged = team.client.post(ping_path(team, webhook["id"]), headers=team.owner_h)
+    assert pinged.status_code == 202, pinged.get_json()  # 3
+    assert receiver.next().path == "/two"
+    settled(app)
+    events = team.client.patch(path, headers=team.owner_h, json={"events": ["risk.rated"]})
+    assert events.status_code == 200, events.get_json()  # no new target: free
+
+    again = team.client.post(ping_path(team, webhook["id"]), headers=team.owner_h)
+    assert_problem(again, 429)
+    assert int(again.headers["Retry-After"]) > 0
+    elsewhere = team.client.patch(path, headers=team.owner_h,
+                                  json={"url": f"{receiver.url}/three"})
+    assert_problem(elsewhere, 429)
+    another = team.client.post(f"/api/v1/projects/{team.id}/webhooks", headers=team.owner_h,
+                               json={"url": f"{receiver.url}/four", "events": ["risk.created"]})
+    assert_problem(another, 429)
+    settled(app)
+    assert receiver.nothing_more()
+    current = team.client.get(path, headers=team.owner_h).get_json()
+    assert (current["url"], current["events"]) == (f"{receiver.url}/two", ["risk.rated"])
+    assert len(deliveries_of(team, webhook["id"])) == 1
+    assert len(audit_events(app, "webhook_pinged")) == 1
+
+    other = Team(app, app.test_client())
+    theirs = create(other, f"{receiver.url}/theirs", events=["risk.created"])
+    assert other.client.post(ping_path(other, theirs["id"]),
+                             headers=other.owner_h).status_code == 202
+    assert receiver.next().path == "/theirs"
+    settled(app)

@@ -40,7 +40,7 @@ EVENTS = {
 NEW_SECRET = "new_webhook_secret"
 PER_PAGE = 20
 # The API's refusals that the form shows in words; anything else is the error page.
-FORM_ANSWERS = (400, 409, 413, 422)
+FORM_ANSWERS = (400, 409, 413, 422, 429)
 
 
 @console.get("/projects/<project_id>/webhooks")
@@ -54,7 +54,8 @@ def project_webhooks(project_id: str):
 @signed_in
 def project_webhook_create(project_id: str):
     """The form as the API's POST; a refusal (a malformed URL, one the SSRF guard refuses,
-    no event, the project's cap) is the form again in the API's words, each said once."""
+    no event, the project's cap, too many URLs set) is the form again in the API's words,
+    each said once."""
     check_id(project_id, "project")
     form = {"url": request.form.get("url", "").strip(),
             "events": request.form.getlist("events")}
@@ -111,7 +112,7 @@ def project_webhook(project_id: str, webhook_id: str):
 @signed_in
 def project_webhook_ping(project_id: str, webhook_id: str):
     answer = api("POST", f"{_path(project_id, webhook_id)}/ping")
-    if answer.status == 409:  # switched off, or a ping pending: said on the page
+    if answer.status in (409, 429):  # off, a ping pending, too many pings: on the page
         flash(words(answer))
     elif not answer.ok:
         return failed(answer)

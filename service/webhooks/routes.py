@@ -28,6 +28,7 @@ from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.projects.access import project_for
+from service.rate_limits import webhook_targets_per_user, webhook_url_changes_per_user
 from service.webhooks.schemas import (
     DeliveryListArgs,
     DeliveryPageSchema,
@@ -46,6 +47,8 @@ log = logging.getLogger("riskscan.webhooks")
 
 MAX_WEBHOOKS = 10  # per project
 NOT_OWNER = "No such project (or you are not a member)"
+TOO_MANY = ("Too many webhook URLs set and pings (RATE_LIMIT_WEBHOOK_TARGETS, per user); see "
+            "Retry-After")
 
 
 def _checked_url(url: str) -> str:
@@ -69,11 +72,12 @@ def _webhook(project_id: str, webhook_id: str) -> Webhook:
 
 @webhooks.route("/<project_id>/webhooks", methods=["POST"])
 @authorized("projects:write")
+@webhook_targets_per_user
 @json_body(WebhookCreateSchema)
 @response(WebhookCreatedSchema, 201)
 @other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_OWNER,
                   409: f"The project has {MAX_WEBHOOKS} webhooks",
-                  422: "Bad fields; a URL that is not allowed (SSRF)"})
+                  422: "Bad fields; a URL that is not allowed (SSRF)", 429: TOO_MANY})
 def new(args, project_id):
     """Add a webhook (owner); its signing secret is in this answer only"""
     caller = token_auth.current_user()
@@ -119,11 +123,12 @@ def get(project_id, webhook_id):
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>", methods=["PATCH"])
 @authorized("projects:write")
+@webhook_url_changes_per_user
 @json_body(WebhookUpdateSchema)
 @response(WebhookSchema)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project or webhook",
-                  422: "Bad fields; a URL that is not allowed (SSRF)"})
+                  422: "Bad fields; a URL that is not allowed (SSRF)", 429: TOO_MANY})
 def update(args, project_id, webhook_id):
     """Change a webhook's URL, events, rule, or switch it off and on (owner)"""
     caller = token_auth.current_user()
@@ -166,10 +171,12 @@ def rotate_secret(project_id, webhook_id):
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/ping", methods=["POST"])
 @authorized("projects:write")
+@webhook_targets_per_user
 @response(DeliverySchema, 202)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: "No such project or webhook",
-                  409: "The webhook is switched off, or a ping to it is pending"})
+                  409: "The webhook is switched off, or a ping to it is pending",
+                  429: TOO_MANY})
 def ping(project_id, webhook_id):
     """Send the webhook a ping event now, to test its receiver: one attempt, not retried;
     the delivery (in the deliveries) says how it went (owner)"""
