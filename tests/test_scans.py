@@ -1116,3 +1116,18 @@ def test_seed_004_scan_errors_are_problems_too(scan_app, scan_client, owner):
     assert_problem(scan_client.get("/api/scans?per_page=101", headers=headers), 422)
     assert_problem(scan_client.get("/api/scans/' OR 1=1 --", headers=headers), 404)
     nothing_stored(scan_app)
+
+
+def test_a_search_with_a_nul_is_a_422_not_every_scan(scan_client, owner):
+    """SQLite reads a LIKE pattern up to its first NUL: ``q=%00`` was ``%`` and listed every
+    scan. A control character in ``q`` (a tab or a line break aside) is refused, naming
+    ``q``; a search across a line break still finds its scan."""
+    _, headers = owner
+    lines = created(post_text(scan_client, headers, "The vendor may slip.\nThe budget too."))
+    created(post_text(scan_client, headers, "Another scan."))
+    for q in ("\x00", "vendor\x00", "\x1b[2J"):
+        response = scan_client.get("/api/v1/scans", query_string={"q": q}, headers=headers)
+        assert_problem(response, 422, "q")
+    found = scan_client.get("/api/v1/scans", query_string={"q": "slip.\nThe"},
+                            headers=headers)
+    assert [item["scan_id"] for item in found.get_json()["items"]] == [lines["scan_id"]]

@@ -1,3 +1,4 @@
+import unicodedata
 from datetime import UTC
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -172,6 +173,14 @@ class ScanSchema(ScanSummarySchema):
         "description": "LLM answers rejected by validation (unknown category, not in the text)"})
 
 
+def _no_control(value: str) -> None:
+    """A search holds no control character but a tab or a line break (what a text may
+    hold between its words): SQLite reads a LIKE pattern only up to a NUL, so ``%00``
+    matched every scan."""
+    if any(unicodedata.category(char) == "Cc" and char not in "\t\n\r" for char in value):
+        raise ValidationError("Must not contain control characters.")
+
+
 class ScanFilterSchema(ma.Schema):
     source = fields.String(validate=validate.OneOf(("model", "llm")))
     category = fields.String(validate=validate.OneOf(LABELS[:-1]),
@@ -179,9 +188,9 @@ class ScanFilterSchema(ma.Schema):
     created_after = UTCDateTime(default_timezone=UTC, metadata={
         "description": "ISO 8601; UTC when no zone is given"})
     created_before = UTCDateTime(default_timezone=UTC)
-    q = fields.String(validate=validate.Length(max=255), metadata={
+    q = fields.String(validate=[validate.Length(max=255), _no_control], metadata={
         "description": "part of the filename, the title or the text (any case of a letter; "
-                       "% and _ are themselves)"})
+                       "% and _ are themselves; no control character but a tab or a line break)"})
     project_id = fields.String(validate=validate.Length(max=36), metadata={
         "description": "the scans of this project (any member's), instead of your own"})
 
