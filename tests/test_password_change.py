@@ -157,3 +157,17 @@ def test_the_password_form_without_its_csrf_token_changes_nothing(app, accounts)
         "current_password": PASSWORD, "new_password": NEW, "repeat_password": NEW})
     assert refused.status_code == 400 and f"<p>{REFUSED_FORM}</p>" in html(refused)
     assert _login_status(app.test_client(), user["email"], PASSWORD) == 200
+
+
+def test_the_current_password_is_no_new_password(app, client, accounts):
+    """A "change" to the same password changed nothing but would end every other session
+    and key of the user and be audited as a change: it is a 422 naming new_password."""
+    user, headers = accounts.user()
+    other = accounts.login(user["email"])
+    body = assert_problem(client.post(CHANGE, headers=headers, json={
+        "current_password": PASSWORD, "new_password": PASSWORD}), 422, "new_password")
+    assert body["errors"] == {"new_password": ["Must differ from the current password."]}
+    assert client.get("/api/v1/auth/me", headers=_bearer(other)).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with app.app_context():
+        assert db.session.query(AuditEvent).filter_by(event="password_changed").all() == []

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from service.api import json_body, lock_row
 from service.auth.accounts import change_own_password, password_is
-from service.auth.passwords import password_problem
+from service.auth.passwords import normalize_password, password_problem
 from service.auth.schemas import ChangePasswordSchema, TokenSchema
 from service.auth.scopes import authorized
 from service.auth.tokens import issue_tokens, session_of
@@ -36,7 +36,7 @@ password = Blueprint("password", __name__)
 @other_responses({401: "No or bad token", 403: "An API key",
                   409: "Another change of your password landed first",
                   422: "current_password wrong or missing (counted as a failed login), or "
-                       "a new_password the policy refuses",
+                       "a new_password the policy refuses or the current one",
                   429: "Too many wrong passwords for this account or address (the login's "
                        "budget); see Retry-After"})
 def change(args):
@@ -55,6 +55,11 @@ def change(args):
         password_guess_failed()
         raise APIError(422, "The current password is missing or wrong.",
                        errors={"current_password": ["Incorrect or missing."]})
+    if normalize_password(args["new_password"]) == normalize_password(args["current_password"]):
+        # A "change" to the same password would still end every other session and key,
+        # and tell the user their password was changed when it was not.
+        raise APIError(422, "The new password is the current one: choose another.",
+                       errors={"new_password": ["Must differ from the current password."]})
     problem = password_problem(args["new_password"], email=user.email)
     if problem:
         raise APIError(422, f"The new password cannot be used: {problem}",
