@@ -193,3 +193,19 @@ def test_a_malformed_risk_by_hand_is_a_422_and_adds_nothing(team, client, body):
                            headers=team.editor_h)
     assert_problem(response, 422)
     assert register_of(client, team.owner_h, team.id) == []
+
+
+@pytest.mark.parametrize("risk", ["The vendor may \u202eloaf yam\u202c fold.",
+                                  "The vendor may fold.\x00", "The \u2067vendor\u2069 may fold."])
+def test_a_risk_by_hand_with_a_nul_or_a_direction_override_is_a_422(team, client, risk):
+    """A hand-added wording is shown in the register, its export and webhooks' bodies: a
+    bidi override makes it read in another order than it displays (NUL is cut or refused
+    downstream). Accents, dashes and line breaks stay welcome."""
+    url = f"/api/v1/projects/{team.id}/risks"
+    refused = client.post(url, json={"risk": risk, "category": "vendor"},
+                          headers=team.editor_h)
+    assert_problem(refused, 422, "risk")
+    assert register_of(client, team.owner_h, team.id) == []
+    fine = client.post(url, json={"risk": "Le fournisseur peut échouer —\nà la bascule.",
+                                  "category": "vendor"}, headers=team.editor_h)
+    assert fine.status_code == 201, fine.get_json()

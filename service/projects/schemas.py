@@ -22,6 +22,19 @@ def _not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
+# Bidirectional embeddings, overrides and isolates: text that displays in another order
+# than it reads ("Trojan Source"), in the register, its export and every webhook's body.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _plain_text(value: str) -> None:
+    """No control character but a tab or a line break (NUL included, which MySQL and a
+    spreadsheet would cut or refuse), no bidirectional control and no lone surrogate."""
+    if any((unicodedata.category(c) == "Cc" and c not in "\t\n\r") or c in BIDI_CONTROLS
+           or unicodedata.category(c) == "Cs" for c in value):
+        raise ValidationError("Must not contain control or text-direction characters.")
+
+
 class ProjectSchema(ma.Schema):
     id = fields.String()
     name = fields.String()
@@ -189,7 +202,8 @@ def _ids(description: str, **kwargs) -> fields.List:
 class RiskAddSchema(ma.Schema):
     """POST …/risks: a risk no report stated, added by hand."""
 
-    risk = fields.String(required=True, validate=[validate.Length(max=RISK_MAX), _not_blank],
+    risk = fields.String(required=True,
+                         validate=[validate.Length(max=RISK_MAX), _not_blank, _plain_text],
                          metadata={"description": "the risk, in a sentence", "minLength": 1,
                                    "example": "The data centre lease ends before go-live."})
     category = fields.String(required=True, validate=validate.OneOf(RISK_LABELS))
