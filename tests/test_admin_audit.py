@@ -50,7 +50,8 @@ def test_auth_events_are_recorded_in_order(client, accounts):
     ]
     assert body["total"] == 8
     failures = [e for e in body["items"] if e["event"] == "login_failure"]
-    assert {e["details"]["email"] for e in failures} == {"story@example.com", "ghost@example.com"}
+    assert {e["details"]["email"] for e in failures} == {"story@example.com",
+                                                         "an unknown account"}
     assert all(e["ip"] == "127.0.0.1" and e["created_at"] for e in body["items"])
 
 
@@ -223,3 +224,26 @@ def test_rejected_requests_leave_no_audit_event(client, accounts):
     assert client.delete(f"/api/v1/users/{admin['id']}", headers=headers).status_code == 409
 
     assert events(client, headers)["total"] == before
+
+
+def test_a_failed_sign_in_keeps_an_accounts_email_and_never_what_was_typed(app, client,
+                                                                           accounts):
+    """A password typed into the email field (the API's login or the console's sign-in)
+    must not land in the audit log: a failure names the account's email when the typed
+    one is an account's, else "an unknown account"."""
+    from tests.test_console import sign_in
+
+    _, admin_headers = accounts.user(role="admin")
+    user = accounts.register("typist@example.com")
+    typed_password = "Correct Horse Battery 42"
+    client.post("/api/v1/auth/login", json={"email": typed_password, "password": "x"})
+    client.post("/api/v1/auth/login", json={"email": "  TYPIST@Example.com ",
+                                            "password": typed_password + "!"})
+    browser = app.test_client()
+    sign_in(browser, "my secret passphrase", "anything")
+    failures = events(client, admin_headers, event="login_failure")["items"]
+    assert [(e["details"]["email"], e["target_id"]) for e in reversed(failures)] == [
+        ("an unknown account", None), ("typist@example.com", user["id"]),
+        ("an unknown account", None)]
+    stored = str(failures)
+    assert typed_password not in stored and "secret passphrase" not in stored

@@ -62,6 +62,9 @@ def register(args):
     return user
 
 
+UNKNOWN_ACCOUNT = "an unknown account"  # a failed login's audited email without an account
+
+
 @auth.before_request
 def limit_body() -> None:
     """MAX_JSON_KB on every auth endpoint (413), set before anything reads the body: the
@@ -84,7 +87,10 @@ def login():
     # password_is runs argon2 even for an unknown email: same answer, similar time.
     if not password_is(user, fields["password"]) or not user.active:
         password_guess_failed()
-        audit.record("login_failure", target_id=user.id if user else None, email=email)
+        # The account's email, never what was typed: a password typed into the email field
+        # would otherwise be kept in the audit log.
+        audit.record("login_failure", target_id=user.id if user else None,
+                     email=user.email if user else UNKNOWN_ACCOUNT)
         db.session.commit()
         raise APIError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
     tokens = issue_tokens(user, start_session(user))
