@@ -31,7 +31,9 @@ API_JSON_TYPES = ("application/json", "application/problem+json")
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The app factory: reads as the table of contents of the service. Without settings,
-    the ``flask`` command's (service/cli.py: command_settings)."""
+    the ``flask --app service`` command's (service/cli.py: command_settings): an app that
+    serves nothing, so no model is built (a command that scans asks for it)."""
+    serve = settings is not None
     if settings is None:
         from service.cli import command_settings
 
@@ -41,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     register_extensions(app, settings)
     register_rate_limits(app, settings)
-    register_analyzers(app, settings)
+    register_analyzers(app, settings, serve=serve)
     register_jobs(app, settings)
     register_blueprints(app)
     register_api_docs(app)
@@ -118,10 +120,11 @@ def _enable_sqlite_foreign_keys(engine) -> None:
         cursor.close()
 
 
-def register_analyzers(app: Flask, settings: Settings) -> None:
+def register_analyzers(app: Flask, settings: Settings, *, serve: bool = True) -> None:
     from service import serving
 
-    serving.init_app(app, settings)  # build, warm, follow the deployed version, trial
+    # build, warm, follow the deployed version, trial; for a command, nothing until asked
+    serving.init_app(app, settings, serve=serve)
 
 
 def register_jobs(app: Flask, settings: Settings) -> None:

@@ -1,14 +1,22 @@
-"""flask commands (``flask --app service COMMAND``)."""
+"""flask commands (``flask --app service COMMAND``).
+
+Scripts, init containers and CI steps read a command's exit status: each exits 0 when it did
+its work, and otherwise non-zero with one line saying why (``one_line_failures``), never a
+traceback. The app a command runs in builds no model (service/__init__.py: create_app
+without settings); ``flask seed``, the one command that scans, asks for it.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
 import click
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import audit
 from service.config import ConfigError, Settings
@@ -36,18 +44,82 @@ def sentences(messages: dict) -> str:
     return " ".join(f"{field}: {' '.join(map(str, texts))}" for field, texts in messages.items())
 
 
+INIT_DB = "flask --app service init-db"
+
+
+def one_line_failures(command):
+    """A command's failures that are the installation's, not the code's (a database that is
+    unreachable or not migrated, a file that cannot be written), as one line and exit
+    status 1 (click.ClickException) instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            raise click.ClickException(database_problem(error)) from None
+        except OSError as error:
+            message = error.strerror or str(error)
+            if error.filename:
+                message = f"{error.filename}: {message}"
+            raise click.ClickException(message) from None
+
+    return run
+
+
+def database_problem(error: SQLAlchemyError) -> str:
+    """Why a command's query failed, in a line: a database the migrations never built (or
+    built an older schema of) says to run init-db; anything else names the error's class and
+    first line (statement parameters are never in it: engine_options hides them)."""
+    return schema_behind() or f"database error: {first_line(error)}"
+
+
+def first_line(error: SQLAlchemyError) -> str:
+    """The error's class and the first line of the driver's message."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def schema_behind() -> str | None:
+    """A sentence when the database's schema is not the code's (never migrated, or an older
+    revision); None when it is, or when the database cannot be asked."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask import current_app
+
+    try:
+        db.session.rollback()
+        with db.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return f"the database has no schema yet: run `{INIT_DB}` first"
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        migrate = current_app.extensions["migrate"]
+        heads = set(ScriptDirectory(migrate.directory).get_heads())
+    except Exception:  # noqa: BLE001 - the original error is reported instead
+        return None
+    if current != heads:
+        return f"the database schema is not up to date: run `{INIT_DB}` first"
+    return None
+
+
 def register(app: Flask) -> None:
     from service.seed import register as register_seed
 
     register_seed(app)
 
     @app.cli.command("init-db")
+    @one_line_failures
     def init_db():
         """Create or upgrade the database schema (Alembic migrations in db/)."""
-        upgrade()
+        try:
+            upgrade()
+        except SQLAlchemyError as error:  # not "run init-db": this is init-db
+            raise click.ClickException(f"the migrations failed: {first_line(error)}") from None
         click.echo("database schema is up to date")
 
     @app.cli.command("check-db")
+    @one_line_failures
     def check_db():
         """Say whether the database is reachable."""
         try:
@@ -61,6 +133,7 @@ def register(app: Flask) -> None:
                   help="JSONL file to write: one {text, label} per corrected sentence")
     @click.option("--user", "email", default=None,
                   help="only the corrections in this user's scans (their email)")
+    @one_line_failures
     def export_feedback(out, email):
         """Write users' corrections as labelled sentences for ml/ (newest correction wins)."""
         from service.auth.accounts import user_by_email
@@ -72,9 +145,10 @@ def register(app: Flask) -> None:
             if user is None:
                 raise click.ClickException("no user has this email")
             user_id = user.id
+        rows = list(feedback_rows(user_id))  # read first: a failed read leaves no file
         written = 0
         with open(out, "w", encoding="utf-8") as file:
-            for row in feedback_rows(user_id):
+            for row in rows:
                 file.write(jsonl_line(row))
                 written += 1
         click.echo(f"wrote {written} corrected sentences to {out}")
@@ -82,6 +156,7 @@ def register(app: Flask) -> None:
     @app.cli.command("create-admin")
     @click.option("--email", required=True)
     @click.password_option(envvar="RISKSCAN_ADMIN_PASSWORD")
+    @one_line_failures
     def create_admin(email, password):
         """Create an admin, or make an existing user admin."""
         from marshmallow import ValidationError

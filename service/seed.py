@@ -23,6 +23,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from service.cli import one_line_failures
 from service.extensions import db
 
 DEMO_DOCUMENTS: tuple[tuple[str, str], ...] = (
@@ -78,6 +79,7 @@ def register(app: Flask) -> None:
                   help="scan the demo documents as the demo user (needs the model)")
     @click.option("--yes", is_flag=True,
                   help="do not ask before seeding a production database")
+    @one_line_failures
     def seed(admin_email, admin_password, user_email, user_password, scans, yes):
         """Create a demo admin, a demo user and a few demo scans."""
         settings = current_app.config["SETTINGS"]
@@ -92,6 +94,9 @@ def register(app: Flask) -> None:
         if any(generated for _, generated in accounts):
             click.echo("Generated passwords are shown only now; they are stored hashed.")
         if scans:
+            from service.serving import load_for_command
+
+            load_for_command(current_app)  # a command's app builds its model only when asked
             _seed_scans(accounts[1][0])
             _seed_project(accounts[1][0])
 

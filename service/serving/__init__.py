@@ -16,36 +16,73 @@ from flask import Flask
 from service.analysis.base import AnalysisError
 from service.analysis.segment import import_spacy
 from service.config import Settings
-from service.serving import deployment, trials
+from service.serving import deployment, trials, versions
 from service.serving.holder import Analyzers, analysis_problem, current_analyzers
 from service.serving.loading import load_llm, load_model
 from service.serving.warmup import warm_up, warmup_of
 
-__all__ = ["current_analyzers", "init_app", "scanned"]
+__all__ = ["current_analyzers", "init_app", "load_for_command", "scanned"]
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    # Build: the fast model (or the cascade) and the LLM, each or its reason for absence.
-    model, model_error = load_model(settings)
-    llm, llm_error = load_llm(settings)
-    analyzers = Analyzers(model=model, model_error=model_error, llm=llm, llm_error=llm_error)
-    app.extensions["riskscan.analyzers"] = analyzers
+#: What a flask command's app says of its model until the command asks for one.
+NOT_LOADED = "not loaded: a flask command that needs no model builds none"
+
+
+def init_app(app: Flask, settings: Settings, *, serve: bool = True) -> None:
+    """``serve``: this process takes traffic (``python -m service``, a Celery worker, the
+    tests). A flask command's app (``serve=False``) builds no model and starts no thread:
+    init-db or create-admin needs neither, and a warm-up still running in the model's C++
+    code when the command's interpreter exited aborted it (exit 134). A command that scans
+    asks for the model itself (``load_for_command``)."""
     app.register_error_handler(AnalysisError, analysis_problem)
+    if not serve:
+        app.extensions["riskscan.analyzers"] = Analyzers(model_error=NOT_LOADED,
+                                                         llm_error=NOT_LOADED)
+        app.extensions["riskscan.warmup"] = warmup_of(None)
+        app.extensions[_DEFERRED] = settings
+        return
+
+    # Build: the fast model (or the cascade) and the LLM, each or its reason for absence.
+    analyzers = _build(app, settings)
 
     # Warm: /health answers at once, /ready says 503 until the scan path ran on built-in text.
-    warmup = app.extensions["riskscan.warmup"] = warmup_of(model)
+    warmup = app.extensions["riskscan.warmup"] = warmup_of(analyzers.model)
     readiness = app.extensions.setdefault("riskscan.readiness", {})
     readiness["analyzers"] = analyzers.readiness
     readiness["warmup"] = lambda: app.extensions["riskscan.warmup"].readiness()
-    # spaCy imports with torch unimportable (segment.import_spacy): here, before the app's
-    # threads, so that none asking for torch (the register's encoder) finds it missing.
-    import_spacy()
     if not warmup.done.is_set():
         threading.Thread(target=warm_up, args=(app,), name="riskscan-warmup",
                          daemon=True).start()
 
     # Follow: which version every process serves is the database's (and trials with it).
     deployment.init_app(app, settings)
+
+
+def load_for_command(app: Flask) -> Analyzers:
+    """The model and the LLM of a flask command's app that scans (``flask seed``), built now
+    in the foreground: no warm-up thread, no follower (the command ends before either would
+    matter). A no-op for an app that serves, which has them already."""
+    settings = app.extensions.pop(_DEFERRED, None)
+    if settings is None:
+        return app.extensions["riskscan.analyzers"]
+    analyzers = _build(app, settings)
+    if analyzers.model is not None:
+        analyzers.deployed = versions.configured_version(settings, analyzers.model)
+    return analyzers
+
+
+_DEFERRED = "riskscan.serving_deferred"  # a command's settings, until it asks for the model
+
+
+def _build(app: Flask, settings: Settings) -> Analyzers:
+    model, model_error = load_model(settings)
+    llm, llm_error = load_llm(settings)
+    analyzers = Analyzers(model=model, model_error=model_error, llm=llm, llm_error=llm_error)
+    app.extensions["riskscan.analyzers"] = analyzers
+    # spaCy imports with torch unimportable (segment.import_spacy): here, before the app's
+    # threads, so that none asking for torch (the register's encoder) finds it missing.
+    import_spacy()
+    return analyzers
 
 
 def scanned(app: Flask, scan, text: str, min_score: float | None, model, findings) -> None:
