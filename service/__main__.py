@@ -1,11 +1,14 @@
 """``python -m service``: migrate the database, then serve on waitress until SIGTERM
-(service/server.py: a graceful stop, exit status 0)."""
+(service/server.py: a graceful stop, exit status 0). The process ends through
+``server.leave``, never the interpreter's finalization, which a thread still in the model's
+C++ code (the warm-up, a scan) turned into an abort (exit 134)."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import sys
+import traceback
 
 from service.config import ConfigError, Settings
 
@@ -52,16 +55,24 @@ def main() -> int:
     from service.server import serve, stop_on_signals
 
     stop_on_signals()
-    app = create_app(settings)
-    if settings.AUTO_MIGRATE:
-        with app.app_context():
-            upgrade()
-    from service.jobs.queue import resume
+    try:
+        app = create_app(settings)
+        if settings.AUTO_MIGRATE:
+            with app.app_context():
+                upgrade()
+        from service.jobs.queue import resume
 
-    resume(app)  # the jobs an earlier process left under way (no broker configured)
-    serve(app, settings)
+        resume(app)  # the jobs an earlier process left under way (no broker configured)
+        serve(app, settings)
+    except SystemExit as stop:  # SIGTERM or SIGINT while starting (server.stop_on_signals)
+        return stop.code if isinstance(stop.code, int) else 0
+    except Exception:  # noqa: BLE001 - a failed start (a migration): its traceback, then 1
+        traceback.print_exc()
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from service.server import leave
+
+    leave(main())

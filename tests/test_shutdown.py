@@ -1,19 +1,20 @@
 """A process that stops when told. ``python -m service`` on SIGTERM (what `docker stop` and
 `podman stop` send; as a container's PID 1 it has no default action) stops taking
-connections, lets the requests in flight finish for up to SHUTDOWN_GRACE_S, closes the
-database and exits 0; idle, in under 3 s (the one time bound here: the issue's spec is a
-time). Each test starts the real process on a free port, on SQLite in its tmp folder.
+connections, lets the requests in flight finish for up to SHUTDOWN_GRACE_S (idle, it does
+not wait), answers 503 to those still running then, closes the database and exits 0, never
+134. Each test starts the real process on a free port, on SQLite in its tmp folder.
 
-A scan is held in flight by an LLM on loopback that answers only when the test says so.
+A scan is held in flight by an LLM on loopback that answers only when the test says so, or
+by the test model reading a long text.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import sqlite3
 import threading
-import time
 import uuid
 
 import pytest
@@ -22,12 +23,11 @@ import requests
 from reliability.cluster import RABBITMQ_SERVER, CeleryWorker, RabbitMQServer
 from reliability.servers import LOOPBACK, ServiceProcess, wait_until
 from testkit.llm_server import FakeLLMServer
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, RACE_TIMEOUT_S
 from tests.real_parts import require_or_skip
 
 RISK = "The vendor may miss the May deadline."
 TEXT = f"Weekly status. {RISK} The team had lunch."
-IDLE_EXIT_S = 3.0  # the issue's bound for an idle process
 
 
 class HeldLLM(FakeLLMServer):
@@ -75,18 +75,19 @@ def stored_scans(tmp_path) -> int:
         return connection.execute("SELECT count(*) FROM scans").fetchone()[0]
 
 
-def test_an_idle_service_exits_0_within_3_s_of_sigterm(tmp_path):
-    service = service_process(tmp_path).start()  # serving: /health answered 200
+def test_an_idle_service_exits_0_on_sigterm_without_waiting_out_the_grace(tmp_path):
+    """Nothing in flight, nothing to wait for: with an hour's grace it still stops at once
+    (a process that waited the grace would outlast the wait below and fail it)."""
+    service = service_process(tmp_path, SHUTDOWN_GRACE_S="3600").start()  # /health said 200
     try:
-        started = time.monotonic()
         service.process.send_signal(signal.SIGTERM)
-        status = service.process.wait(timeout=30)
-        elapsed = time.monotonic() - started
+        status = service.process.wait(timeout=RACE_TIMEOUT_S)
     finally:
         service.stop()
 
     assert status == 0, service.log_tail()
-    assert elapsed < IDLE_EXIT_S, f"{elapsed:.1f} s\n{service.log_tail()}"
+    assert "0 with a request in flight" in service.log_tail(), service.log_tail()
+    assert "unfinished" not in service.log_tail()
 
 
 @pytest.fixture
@@ -131,9 +132,9 @@ def test_sigterm_finishes_the_scan_in_flight_and_takes_no_new_connection(held_sc
     assert stored_scans(tmp_path) == 1
 
 
-def test_a_request_held_past_the_grace_period_does_not_hold_the_exit(tmp_path):
+def test_a_request_held_past_the_grace_period_is_answered_503_and_the_exit_is_0(tmp_path):
     """SHUTDOWN_GRACE_S bounds the wait: the process exits 0 with the scan still held, and
-    that request ends without an answer (nothing stored)."""
+    that request is answered 503 (send it again; nothing stored), not cut."""
     llm = HeldLLM()
     llm.start()
     service = service_process(tmp_path, LLM_BASE_URL=llm.base_url, LLM_MODEL="held-model",
@@ -159,10 +160,63 @@ def test_a_request_held_past_the_grace_period_does_not_hold_the_exit(tmp_path):
 
         assert service.process.wait(timeout=60) == 0, service.log_tail()
         sender.join(timeout=60)
-        assert len(outcome) == 1 and isinstance(outcome[0], requests.ConnectionError), outcome
+        assert [getattr(answer, "status_code", answer) for answer in outcome] == [503]
+        assert outcome[0].headers["Content-Type"] == "application/problem+json"
+        assert outcome[0].json()["status"] == 503 and outcome[0].headers["Retry-After"]
         assert stored_scans(tmp_path) == 0
     finally:
         llm.stop()
+        service.stop()
+
+
+def sentences_classified(base_url: str) -> float:
+    """The model's count of sentences classified, from /metrics (loopback may read it)."""
+    for line in requests.get(base_url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith("riskscan_sentences_classified_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_sigterm_during_a_long_model_scan_answers_it_and_exits_0(tmp_path, scan_model_dir):
+    """The model reads a long text when SIGTERM comes and goes on past the grace: the
+    client gets an answer (its 201 if the scan ended in time, else a 503), never a reset,
+    and the process exits 0. It aborted with 134: finalization ended the thread that was
+    still in the model's C++ code ("terminate called without an active exception")."""
+    model = tmp_path / "model"
+    shutil.copytree(scan_model_dir, model)  # a copy: the process reads nothing of others'
+    service = service_process(tmp_path, MODEL_DIR=str(model), SHUTDOWN_GRACE_S="0",
+                              MODEL_BATCH_SIZE="4", MAX_DOCUMENT_CHARS="1000000",
+                              MAX_UPLOAD_MB="10").start()
+    try:
+        assert wait_until(lambda: requests.get(service.base_url + "/ready", timeout=30).ok,
+                          600), service.log_tail()  # warm: the warm-up counts no more
+        headers = bearer(service.base_url)
+        before = sentences_classified(service.base_url)
+        answers: list = []
+
+        def scan():
+            try:
+                answers.append(requests.post(service.base_url + "/api/v1/scans",
+                                             headers=headers, timeout=600,
+                                             json={"text": " ".join([TEXT] * 3000)}))
+            except requests.RequestException as error:
+                answers.append(error)
+
+        sender = threading.Thread(target=scan, daemon=True)
+        sender.start()
+        assert wait_until(lambda: sentences_classified(service.base_url) > before, 600), (
+            service.log_tail())  # the scan is in the model
+
+        service.process.send_signal(signal.SIGTERM)
+
+        status = service.process.wait(timeout=600)
+        sender.join(timeout=60)
+        log = service.log_tail()
+        assert status == 0, log
+        assert "terminate called" not in log
+        assert [getattr(answer, "status_code", answer) for answer in answers] in (
+            [201], [503]), log
+    finally:
         service.stop()
 
 
