@@ -37,30 +37,38 @@ TEXT = ("The supplier may deliver the servers three weeks late. "
         "The team met on Tuesday. The budget may be cut again next quarter.")
 
 
+#: The files a version shares with its source, hard-linked: large, and never written in
+#: place (a test that needs another graph unlinks the link and writes a file of its own).
+WEIGHTS = frozenset({"model.onnx", "model.int8.onnx", "model.safetensors"})
+
+
 def _version(root, name, source, *, skip=()):
-    """``root``/``name``: the files of ``source``, hard-linked (copied across devices),
-    without its check.json: each version's is written for it, and writing through a hard
-    link would rewrite the source's and every other version's too."""
+    """``root``/``name``: the files of ``source`` without its check.json (each version's is
+    written for it). The weights are hard-linked (copied across devices); every other file
+    is copied: tests write calibration.json, check.json and screen.json into a version, and
+    writing through a link rewrote the source's, a real model's where
+    RISKSCAN_TEST_MODEL_DIR names one."""
     folder = root / name
     folder.mkdir()
     for file in source.iterdir():
-        if file.is_file() and file.name not in {*skip, CHECK_FILE}:
+        if not file.is_file() or file.name in {*skip, CHECK_FILE}:
+            continue
+        if file.name in WEIGHTS:
             try:
                 os.link(file, folder / file.name)
+                continue
             except OSError:
-                shutil.copy2(file, folder / file.name)
+                pass
+        shutil.copy2(file, folder / file.name)
     return folder
 
 
-@pytest.fixture(scope="session")
-def models_root(tmp_path_factory, scan_model_dir):
-    """The registry the tests deploy from (see the module docstring); ``current`` names v1."""
-    from pathlib import Path
-
+def build_models_root(root, source, outside):
+    """The registry of the module docstring in ``root`` (and ``outside``, where the escaping
+    versions point), from the model folder ``source``; ``current`` names v1."""
     from service.analysis.transformer import TransformerAnalyzer
 
-    source = Path(scan_model_dir)
-    root = tmp_path_factory.mktemp("models")
+    root.mkdir(parents=True, exist_ok=True)
     v1 = _version(root, "v1", source, skip={"model.safetensors"})
     v2 = _version(root, "v2", source, skip={"model.safetensors"})
     (v2 / "calibration.json").write_text(json.dumps({"temperature": 1.0,
@@ -76,13 +84,59 @@ def models_root(tmp_path_factory, scan_model_dir):
         label for label in ("legal", "budget") if label != recorded["findings"][0]["category"])
     (miswritten / CHECK_FILE).write_text(json.dumps(recorded))
     (root / "empty").mkdir()
-    outside = tmp_path_factory.mktemp("outside")
+    outside.mkdir(parents=True, exist_ok=True)
     _version(outside, "elsewhere", source, skip={"model.safetensors"})
     (root / "escape").symlink_to(outside / "elsewhere", target_is_directory=True)
     leaky = _version(root, "leaky", source, skip={"model.safetensors", "config.json"})
     (leaky / "config.json").symlink_to(outside / "elsewhere" / "config.json")
     (root / "current").write_text("v1\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory, scan_model_dir):
+    """The registry the tests deploy from (see the module docstring); ``current`` names v1."""
+    from pathlib import Path
+
+    return build_models_root(tmp_path_factory.mktemp("models"), Path(scan_model_dir),
+                             tmp_path_factory.mktemp("outside"))
+
+
+def fingerprint(folder) -> dict:
+    """Each file of ``folder``: its bytes' digest, so that a test can tell it unchanged."""
+    import hashlib
+
+    return {file.name: hashlib.sha256(file.read_bytes()).hexdigest()
+            for file in sorted(folder.iterdir()) if file.is_file()}
+
+
+def calibrated_source(folder, model_dir):
+    """A model folder of the test's own: a copy of ``model_dir`` with a calibration.json, a
+    check.json and a screen.json, every file a test writes into a version (the session's
+    test model has none of them; a real model, RISKSCAN_TEST_MODEL_DIR, may)."""
+    from pathlib import Path
+
+    shutil.copytree(Path(model_dir), folder,
+                    ignore=shutil.ignore_patterns("model.safetensors", CHECK_FILE))
+    (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.5}))
+    (folder / CHECK_FILE).write_text(json.dumps({"findings": []}))
+    (folder / "screen.json").write_text(json.dumps({"screen": 0.5}))
+    return folder
+
+
+def test_building_the_registry_leaves_its_source_model_as_it_was(tmp_path, scan_model_dir):
+    """Running the suite against a real model (RISKSCAN_TEST_MODEL_DIR) must not touch it:
+    the versions made from it get other calibrations and checks, and once rewrote the
+    source's calibration through a hard link (the deployed model then served min_score
+    0.2)."""
+    source = calibrated_source(tmp_path / "source", scan_model_dir)
+    before = fingerprint(source)
+
+    root = build_models_root(tmp_path / "models", source, tmp_path / "outside")
+
+    assert fingerprint(source) == before
+    assert json.loads((root / "v2" / "calibration.json").read_text())["min_score"] == \
+        V2_MIN_SCORE
 
 
 def own_root(root, models_root, names):

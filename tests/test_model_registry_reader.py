@@ -26,7 +26,9 @@ from tests.test_model_registry import (
     V2_MIN_SCORE,
     InFlight,
     audit_events,
+    calibrated_source,
     deployment_rows,
+    fingerprint,
     scan,
 )
 from tests.test_model_registry import _version as version_folder
@@ -49,13 +51,12 @@ def _reader(root: Path, name: str, source: Path, screen, *, graph: bytes | None 
     return folder
 
 
-@pytest.fixture(scope="session")
-def reader_root(tmp_path_factory, scan_model_dir):
-    """The registry of the module docstring; ``current`` names v1."""
+def build_reader_root(root: Path, source: Path) -> Path:
+    """The registry of the module docstring in ``root``, from the model folder ``source``;
+    ``current`` names v1."""
     from service.analysis.transformer import TransformerAnalyzer
 
-    source = Path(scan_model_dir)
-    root = tmp_path_factory.mktemp("reader-models")
+    root.mkdir(parents=True, exist_ok=True)
     v1 = version_folder(root, "v1", source, skip={"model.safetensors"})
     v2 = version_folder(root, "v2", source, skip={"model.safetensors"})
     (v2 / "calibration.json").write_text(json.dumps({"temperature": 1.0,
@@ -76,6 +77,26 @@ def reader_root(tmp_path_factory, scan_model_dir):
         (cut / "model.onnx").write_bytes(graph.read(100_000))
     (root / "current").write_text("v1\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def reader_root(tmp_path_factory, scan_model_dir):
+    """The registry of the module docstring; ``current`` names v1."""
+    return build_reader_root(tmp_path_factory.mktemp("reader-models"), Path(scan_model_dir))
+
+
+def test_building_the_reader_registry_leaves_its_source_model_as_it_was(tmp_path,
+                                                                         scan_model_dir):
+    """Its versions get calibrations, screens and checks of their own, and a reader's
+    broken graph: none of it may reach the model they are made from (a real model, where
+    RISKSCAN_TEST_MODEL_DIR names one)."""
+    source = calibrated_source(tmp_path / "source", scan_model_dir)
+    before = fingerprint(source)
+
+    root = build_reader_root(tmp_path / "models", source)
+
+    assert fingerprint(source) == before
+    assert json.loads((root / "r1" / "calibration.json").read_text()) == READER_CALIBRATION
 
 
 @pytest.fixture
