@@ -1,5 +1,6 @@
 """The admin Models page in Chromium: activate a version after its confirmation, roll back,
-start and end a shadow trial; a plain user is refused.
+start and end a shadow trial; a plain user is refused; axe-core on a model's page and on the
+activation and rollback confirmations.
 
 The module's app serves from the registry tests' models root (tests/test_model_registry.py:
 ``v1`` serves, ``v2`` is the same model at another operating point), on a SQLite database
@@ -13,6 +14,7 @@ import uuid
 import pytest
 
 from tests.e2e.driver import (
+    accessibility_violations,
     call_api,
     make_admin,
     seed,
@@ -101,3 +103,32 @@ def test_a_user_has_no_models_page(page, console_app):
     refused = page.request.get("/app/admin/models")
     assert refused.status == 403 and "<h1>Not allowed</h1>" in refused.text()
     assert "v2" not in refused.text()
+
+
+def test_axe_finds_nothing_serious_on_a_models_pages(page, console_app, axe_script):
+    """axe-core (as tests/e2e/test_console_quality.py runs it on every other page) on the
+    Models page, a model's page (the serving one and a candidate) and the two
+    confirmations an admin reads before the serving model changes: no serious or critical
+    violation of WCAG 2.1 A/AA. The rollback confirmation needs a version to go back to:
+    v2 is activated for it, and rolled back after, as the module found it."""
+    email = f"axe-{uuid.uuid4().hex[:8]}@example.com"
+    seeded = seed(console_app, email)
+    make_admin(console_app, email)
+    sign_in(page, email)
+    problems = {}
+
+    def check(path):
+        assert page.goto(path).status == 200, path
+        if found := accessibility_violations(page, axe_script):
+            problems[path] = found
+
+    for path in ("/app/admin/models", "/app/admin/models/v1", "/app/admin/models/v2",
+                 "/app/admin/models/v2/activate"):
+        check(path)
+    call_api(console_app, seeded, "POST", "/admin/models/v2/activate")
+    try:
+        check("/app/admin/models/rollback")
+        assert "After this, v1 serves every scan." in page.locator("main").inner_text()
+    finally:
+        call_api(console_app, seeded, "POST", "/admin/models/rollback")
+    assert problems == {}
