@@ -20,7 +20,7 @@ EVENTS = (
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
     "webhook_secret_rotated", "webhook_pinged",
     "model_activated", "model_rolled_back", "model_shadow_started", "model_shadow_ended",
-    "model_training_started",
+    "model_training_started", "corrections_reviewed",
     "settings_updated", "session_ended",
 )
 
@@ -42,7 +42,7 @@ TARGETS = {
     **dict.fromkeys(("webhook_created", "webhook_updated", "webhook_deleted",
                      "webhook_secret_rotated"), "webhook"),
     "webhook_redelivered": "webhook_delivery", "webhook_pinged": "webhook_delivery",
-    "model_training_started": "training",
+    "model_training_started": "training", "corrections_reviewed": "user",
 }
 
 

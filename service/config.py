@@ -239,6 +239,8 @@ class Settings:
     RATE_LIMIT_WEBHOOK_TARGETS: str = _setting(
         "30 per hour", doc="webhook URLs set (a webhook made, its url changed) and pings per "
         "user, one budget")
+    RATE_LIMIT_CORRECTIONS: str = _setting(
+        "60 per minute", doc="corrections and added risks per user")
     METRICS_ALLOWED_NETWORKS: tuple = _setting(
         (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")), _networks,
         "client networks /metrics answers, comma-separated (the client address as seen through "
@@ -306,7 +308,8 @@ class Settings:
                 raise ConfigError(f"{name}: invalid value {getattr(self, name)!r}")
         for name in ("RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
                      "RATE_LIMIT_REGISTER_ADDRESS", "RATE_LIMIT_REGISTER_EMAIL",
-                     "RATE_LIMIT_SCANS", "RATE_LIMIT_WEBHOOK_TARGETS"):
+                     "RATE_LIMIT_SCANS", "RATE_LIMIT_CORRECTIONS",
+                     "RATE_LIMIT_WEBHOOK_TARGETS"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

@@ -100,6 +100,8 @@ webhook_targets_per_user = _limit("RATE_LIMIT_WEBHOOK_TARGETS", "webhook-targets
                                   key_func=_caller)
 webhook_url_changes_per_user = _limit("RATE_LIMIT_WEBHOOK_TARGETS", "webhook-targets",
                                       key_func=_caller, exempt_when=_leaves_the_url)
+# A correction or an added risk: one budget for both, so that no account floods the review.
+corrections_per_user = _limit("RATE_LIMIT_CORRECTIONS", "corrections", key_func=_caller)
 
 
 def register_rate_limits(app: Flask, settings: Settings) -> None:

@@ -24,7 +24,7 @@ from service.api import (
     paginate,
     query,
 )
-from service.auth.scopes import ADMIN_SCOPES, SCOPES, authorized
+from service.auth.scopes import ADMIN_SCOPES, SCOPES, authorized, scopes_beyond
 from service.auth.tokens import create_api_key
 from service.db import ApiKey, User, utcnow
 from service.errors import APIError
@@ -102,14 +102,19 @@ def _page(statement, args) -> dict:
 @response(CreatedApiKeySchema(), 201)
 @other_responses({401: "No or bad token", 403: "An API key cannot create keys",
                   409: f"{MAX_ACTIVE_KEYS_PER_USER} active keys already",
-                  422: "Bad name, scopes or expiry; admin scopes for a non-admin"})
+                  422: "Bad name, scopes or expiry; admin scopes for a non-admin, the "
+                       "review's for a non-reviewer"})
 def new(args):
     """Create an API key for yourself: the whole key is in this answer only"""
     caller = token_auth.current_user()
     scopes = sorted(set(args["scopes"]))
-    if not caller.is_admin and ADMIN_SCOPES & set(scopes):
+    beyond = scopes_beyond(caller.role, scopes)
+    if ADMIN_SCOPES & set(beyond):
         raise APIError(422, "Only admins can give a key admin scopes.",
                        errors={"scopes": ["Admin scopes need an admin."]})
+    if beyond:
+        raise APIError(422, f"Only reviewers and admins can give a key {', '.join(beyond)}.",
+                       errors={"scopes": [f"{', '.join(beyond)} needs a reviewer."]})
     active = count_under_lock(User, caller.id, select(func.count()).select_from(ApiKey).where(
         ApiKey.user_id == caller.id, ApiKey.revoked_at.is_(None),
         ApiKey.token_version == caller.token_version))

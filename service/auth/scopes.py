@@ -30,8 +30,18 @@ SCOPES: dict[str, str] = {
     "admin:read": "(admins) list users, the audit log, LLM calls, every API key and the "
                   "model registry",
     "admin:write": "(admins) create, change and delete users; activate and roll back models",
+    "corrections:review": "(reviewers and admins) list people's corrections and accept or "
+                          "reject them as training data",
 }
 ADMIN_SCOPES = frozenset({"admin:read", "admin:write"})
+#: The scopes a key carries only where its user's role may use them (the others: any role).
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(ADMIN_SCOPES, ("admin",)), "corrections:review": ("reviewer", "admin")}
+
+
+def scopes_beyond(role: str, scopes) -> list[str]:
+    """The ``scopes`` a key of a user with ``role`` may not carry."""
+    return sorted(scope for scope in scopes if role not in ROLE_SCOPES.get(scope, (role,)))
 
 
 def authorized(scope: str | None = None, *, role: str | None = None):

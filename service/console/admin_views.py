@@ -26,7 +26,7 @@ USER_FILTERS = ("email", "role")
 LLM_CALL_FILTERS = ("status", "scan_id")
 # For the forms' choices only: the API validates what is sent (service/db/user_tables.py ROLES,
 # the LLM client's outcomes), and the console may not import either.
-ROLES = ("user", "admin")
+ROLES = ("user", "reviewer", "admin")
 LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_output",
                 "redirect", "too_large")
 PER_PAGE = 20

@@ -88,7 +88,9 @@ SENTENCES = {
     "webhook_redelivered": lambda d: "Sent a webhook delivery again.",
     "webhook_secret_rotated": lambda d: "Rotated a webhook's secret.",
     "webhook_pinged": lambda d: "Sent a webhook a ping, to test its receiver.",
-    "model_activated": lambda d: f"Activated model {d['to']} (was {_said(d['from'])}).",
+    "model_activated": lambda d: f"Activated model {d['to']} (was {_said(d['from'])})"
+                                 + (f", overriding its regressions: {_listed(d['override'])}."
+                                    if d.get("override") else "."),
     "model_rolled_back": lambda d: f"Rolled back to model {d['to']} (from "
                                    f"{_said(d['from'])}).",
     "model_shadow_started": lambda d: f"Started a shadow trial of model {d['version']}.",
@@ -96,6 +98,9 @@ SENTENCES = {
                                     f"({d['why']}), {d['read']} scans read.",
     "model_training_started": lambda d: f"Started training from model {d['base']} on "
                                         f"{d['corrections']} corrections.",
+    "corrections_reviewed": lambda d: f"{d['decision'].capitalize()} {d['changed']} "
+                                      "corrections" + (f" of label {d['label']}"
+                                                       if d.get("label") else "") + ".",
     "session_ended": lambda d: f"Ended {d['sessions']} other sessions." if "sessions" in d
                                else "Ended one of their sessions.",
 }

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from flask import flash, redirect, render_template, request, url_for
 
-from service.auth.scopes import ADMIN_SCOPES, SCOPES
+from service.auth.scopes import SCOPES, scopes_beyond
 from service.console.account_views import FORM_ANSWERS
 from service.console.blueprint import console
 from service.console.pages import check_id, data_or_fail, failed, form_refusal
@@ -74,8 +74,8 @@ def api_key_revoke(key_id: str):
 def _keys_page(*, created=None, form=None, error=None, errors=None, status=200):
     listing = data_or_fail(api("GET", "/auth/api-keys", query={
         "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
-    offered = {name: meaning for name, meaning in SCOPES.items()
-               if current_user()["role"] == "admin" or name not in ADMIN_SCOPES}
+    beyond = set(scopes_beyond(current_user()["role"], SCOPES))
+    offered = {name: meaning for name, meaning in SCOPES.items() if name not in beyond}
     page = render_template("console/api_keys.html", keys=listing, created=created,
                            scopes=offered, form=form or {"scopes": []}, error=error,
                            errors=errors or {})

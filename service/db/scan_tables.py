@@ -25,6 +25,8 @@ from service.db.columns import BigId, UTCDateTime, new_id, today, utcnow
 from service.db.project_tables import DismissedFinding
 from service.extensions import db
 
+REVIEW_STATES = ("pending", "accepted", "rejected")
+
 
 class Scan(db.Model):
     """One analysed text or document, owned by a user."""
@@ -109,6 +111,12 @@ class ScanFinding(db.Model):
     corrected_category: Mapped[str | None] = mapped_column(String(16))
     corrected_by: Mapped[str | None] = mapped_column(String(36))
     corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Whether the correction may teach a model (service/serving/corrections.py): "pending"
+    # until a reviewer accepts or rejects it, "accepted" at once when its author reviews;
+    # NULL where nobody corrected the finding. A new correction asks again.
+    review: Mapped[str | None] = mapped_column(String(8), index=True)  # REVIEW_STATES
+    reviewed_by: Mapped[str | None] = mapped_column(String(36))  # no foreign key, as audit
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A risk a person added that the model missed (its label is their correction, its
     # score NULL), and a near miss: scored between the scan's floor and its operating point,
     # asked for with include_possible; it counts and joins the register once a person

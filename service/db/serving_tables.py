@@ -105,6 +105,8 @@ class ModelTraining(db.Model):
     base_version: Mapped[str] = mapped_column(String(128))  # F, or F+R: a deployment
     version: Mapped[str | None] = mapped_column(String(128))  # the candidate, once registered
     corrections: Mapped[int] = mapped_column(Integer, default=0)  # distinct sentences sent
+    # Who taught it: {email: {label: rows}} of the accepted rows it was sent (its card).
+    contributors: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     error: Mapped[str | None] = mapped_column(String(1000))
     figures: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     shadow: Mapped[str | None] = mapped_column(String(300))  # its trial: started, or why not

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from service.db.columns import BigId, UTCDateTime, new_id, utcnow
 from service.extensions import db
 
-ROLES = ("user", "admin")
+# A reviewer accepts or rejects people's corrections before they may teach a model
+# (service/serving/corrections.py); an admin may do everything.
+ROLES = ("user", "reviewer", "admin")
 
 
 class User(db.Model):

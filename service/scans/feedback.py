@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from service.serving.corrections import feedback_rows
+from service.serving.corrections import feedback_rows, training_rows
 
-__all__ = ["MEDIA_TYPE", "feedback_rows", "jsonl_line"]
+__all__ = ["MEDIA_TYPE", "feedback_rows", "jsonl_line", "training_rows"]
 
 MEDIA_TYPE = "application/x-ndjson"
 

@@ -16,13 +16,13 @@ from service.api import (
     request_json,
 )
 from service.auth.scopes import authorized, require_scope
-from service.db import Scan, utcnow
+from service.db import Scan
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
 from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
-from service.rate_limits import scans_per_user
+from service.rate_limits import corrections_per_user, scans_per_user
 from service.scans import missed, possible, report_dates
 from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
 from service.scans.defaults import with_defaults
@@ -37,6 +37,7 @@ from service.scans.schemas import (
     ScanSummaryPageSchema,
     ScanUpdateSchema,
 )
+from service.serving import corrections
 from service.serving.encoder import current_encoder
 from service.uploads.storage import original_path
 
@@ -249,11 +250,13 @@ def delete(scan_id):
 
 @scans.route("/<scan_id>/findings/<finding_id>", methods=["PATCH"])
 @authorized("scans:write")
+@corrections_per_user
 @json_body(CorrectionSchema)
 @response(finding_schema)
 @other_responses({401: "No or bad token", 403: "A viewer of the scan's project",
                   404: "No such scan or finding (or not yours)",
-                  422: "Not one of the eleven labels"})
+                  422: "Not one of the eleven labels",
+                  429: "Too many corrections; see Retry-After"})
 def correct(args, scan_id, finding_id):
     """Correct a finding's category; the model's label is kept beside it. In a project, the
     finding moves to the register entry of its new category (`none`: out of the register,
@@ -267,9 +270,7 @@ def correct(args, scan_id, finding_id):
     finding = missed.of(scan, finding_id)
     before = finding.effective_category
     caller = token_auth.current_user()
-    finding.corrected_category = args["category"]
-    finding.corrected_by = caller.id
-    finding.corrected_at = utcnow()
+    corrections.corrected(finding, caller, args["category"])
     if finding.possible:
         # A near miss was never in the register: confirmed, it joins it; dismissed, it
         # stays out and leaves the project's dismissals alone.
@@ -286,6 +287,7 @@ def correct(args, scan_id, finding_id):
 
 @scans.route("/<scan_id>/findings", methods=["POST"])
 @authorized("scans:write")
+@corrections_per_user
 @idempotent(may_change_scan)
 @json_body(AddedFindingSchema)
 @response(finding_schema, 201)
@@ -293,7 +295,8 @@ def correct(args, scan_id, finding_id):
                   404: "No such scan (or not yours)",
                   409: "The scan was stored before scans kept their text",
                   422: "Offsets outside the text or over no sentence; a sentence that is "
-                       "already a finding of the scan; not one of the ten risk labels"})
+                       "already a finding of the scan; not one of the ten risk labels",
+                  429: "Too many corrections; see Retry-After"})
 def add_finding(args, scan_id):
     """Add a risk the model missed
 

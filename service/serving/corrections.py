@@ -1,54 +1,144 @@
-"""Users' corrections and the risks they added, as labelled sentences: the rows
-``flask export-feedback`` and ``GET /api/v1/findings/feedback`` give a data scientist
-(service/scans/feedback.py) and the ones a training from corrections learns (trainings.py).
-Built here once, so that neither can drift from the other."""
+"""People's corrections and the risks they added, as labelled sentences, and who may make
+them teach a model.
+
+A correction changes a scan (and its project's register) at once, but it teaches a model
+only once it is trusted: a reviewer (``TRUSTED_ROLES``) accepted it in the review of
+corrections, or its author is one. Each person's newest accepted label of a sentence is their
+vote, the majority of the votes is the sentence's label and a tie drops it; a deactivated or
+deleted account's votes are not counted. So one account's flood of corrections teaches
+nothing until a reviewer has read it (docs/security.md, "Who teaches the model").
+
+``training_rows`` are what a training from corrections learns (trainings.py) and what
+``flask export-feedback`` writes; ``feedback_rows(user_id)`` is one person's own corrections
+as they made them (``GET /api/v1/findings/feedback``), whatever their review.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service.analysis.reading import sentences_of
-from service.db import Scan, ScanFinding
+from service.db import Scan, ScanFinding, User, utcnow
 from service.extensions import db
 
+TRUSTED_ROLES = ("reviewer", "admin")
 
-def feedback_rows(user_id: str | None = None, *, context: bool = False) -> Iterator[dict]:
-    """``{text, label, source}`` per corrected sentence (a person's added risk is one: its
-    label is theirs), newest correction first; a sentence corrected more than once counts
-    once, with its newest label (what training should learn). ``user_id``: only the
-    corrections in that user's own scans; None: everyone's. ``context``: each row also
-    gets the ``context`` the scan's model read beside the sentence (its heading and the
-    sentence before, service/analysis/context.py), "" where the scan kept no text."""
+
+def corrected(finding: ScanFinding, caller, category: str) -> None:
+    """``finding`` corrected to ``category`` by ``caller`` (a risk a person added is one
+    too): accepted at once from a reviewer, else waiting for one."""
+    finding.corrected_category = category
+    finding.corrected_by = caller.id
+    finding.corrected_at = utcnow()
+    trusted = caller.role in TRUSTED_ROLES
+    finding.review = "accepted" if trusted else "pending"
+    finding.reviewed_by = caller.id if trusted else None
+    finding.reviewed_at = finding.corrected_at if trusted else None
+
+
+def decide(finding_ids: Iterable[int], decision: str, reviewer_id: str) -> int:
+    """Accept or reject the corrections ``finding_ids`` (``decision``: "accepted" or
+    "rejected"); how many changed. One UPDATE, so a correction remade meanwhile is
+    judged as it stands."""
+    ids = list(finding_ids)
+    if not ids:
+        return 0
+    return db.session.execute(
+        update(ScanFinding)
+        .where(ScanFinding.id.in_(ids), ScanFinding.corrected_category.is_not(None),
+               ScanFinding.review != decision)
+        .values(review=decision, reviewed_by=reviewer_id, reviewed_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def training_rows(*, context: bool = False) -> Iterator[dict]:
+    """``{text, label, source}`` per sentence that may teach, its label the majority of the
+    votes (module docstring), newest first; ``contributors`` names the user ids whose vote
+    it is. ``context``: also the ``context`` its scan's model read beside the sentence."""
+    statement = (select(ScanFinding.risk, ScanFinding.corrected_category,
+                        ScanFinding.corrected_by, ScanFinding.scan_id, ScanFinding.start)
+                 .join(User, User.id == ScanFinding.corrected_by)
+                 .where(ScanFinding.corrected_category.is_not(None),
+                        ScanFinding.review == "accepted", User.active.is_(True))
+                 .order_by(ScanFinding.corrected_at.desc(), ScanFinding.id.desc()))
+    votes: dict[str, dict[str, tuple]] = defaultdict(dict)  # sentence → person → newest
+    for risk, label, person, scan_id, start in db.session.execute(statement):
+        votes[_key(risk)].setdefault(person, (risk, label, scan_id, start))
+    contexts = _Contexts() if context else None
+    for by_person in votes.values():
+        (label, most), *rest = Counter(vote[1] for vote in by_person.values()).most_common(2)
+        if rest and rest[0][1] == most:
+            continue  # people disagree evenly: nobody's word outweighs another's
+        risk, _, scan_id, start = next(v for v in by_person.values() if v[1] == label)
+        row = {"text": risk, "label": label, "source": f"feedback/{scan_id}",
+               "contributors": sorted(p for p, vote in by_person.items() if vote[1] == label)}
+        if contexts is not None:
+            row["context"] = contexts.of(scan_id, start)
+        yield row
+
+
+def feedback_rows(user_id: str, *, context: bool = False) -> Iterator[dict]:
+    """``{text, label, source}`` per sentence corrected in ``user_id``'s own scans, newest
+    correction first, a sentence corrected more than once with its newest label."""
     statement = (select(ScanFinding.risk, ScanFinding.corrected_category, ScanFinding.scan_id,
                         ScanFinding.start)
-                 .where(ScanFinding.corrected_category.is_not(None))
+                 .join(Scan, Scan.id == ScanFinding.scan_id)
+                 .where(ScanFinding.corrected_category.is_not(None), Scan.user_id == user_id)
                  .order_by(ScanFinding.corrected_at.desc(), ScanFinding.id.desc()))
-    if user_id is not None:
-        statement = (statement.join(Scan, Scan.id == ScanFinding.scan_id)
-                     .where(Scan.user_id == user_id))
     seen: set[str] = set()
-    contexts: dict[str, dict[int, str]] = {}
+    contexts = _Contexts() if context else None
     for risk, label, scan_id, start in db.session.execute(statement):
         if risk in seen:
             continue
         seen.add(risk)
         row = {"text": risk, "label": label, "source": f"feedback/{scan_id}"}
-        if context:
-            if scan_id not in contexts:
-                contexts[scan_id] = _contexts(scan_id)
-            row["context"] = contexts[scan_id].get(start, "")
+        if contexts is not None:
+            row["context"] = contexts.of(scan_id, start)
         yield row
 
 
+def contributions(rows: Iterable[dict]) -> dict[str, dict[str, int]]:
+    """``{email: {label: rows}}``: who contributed how many of ``rows`` per label (a
+    training's card). An account gone meanwhile is named by its id."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        for person in row["contributors"]:
+            counts[person][row["label"]] += 1
+    emails = dict(db.session.execute(select(User.id, User.email)
+                                     .where(User.id.in_(list(counts)))).all()) if counts else {}
+    return {emails.get(person, person): dict(sorted(labels.items()))
+            for person, labels in sorted(counts.items(), key=lambda item: emails.get(item[0], item[0]))}
+
+
 def corrected_sentences() -> int:
-    """How many distinct sentences the deployment's users corrected or added."""
-    return db.session.scalar(select(func.count(func.distinct(ScanFinding.risk)))
-                             .where(ScanFinding.corrected_category.is_not(None)))
+    """How many sentences the trusted corrections would teach (``training_rows``)."""
+    return sum(1 for _ in training_rows())
 
 
-def _contexts(scan_id: str) -> dict[int, str]:
-    """Each sentence's context in the scan's text, by its start offset."""
-    text = db.session.scalar(select(Scan.text).where(Scan.id == scan_id))
-    return {sentence.start: sentence.context for sentence in sentences_of(text)} if text else {}
+def pending_count() -> int:
+    """Corrections waiting for a reviewer."""
+    return db.session.scalar(select(func.count()).select_from(ScanFinding)
+                             .where(ScanFinding.review == "pending"))
+
+
+def _key(text: str) -> str:
+    """One sentence whatever its case and spacing, as ml/feedback.py compares them."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+class _Contexts:
+    """Each sentence's context in a scan's text, by its start offset, read once a scan."""
+
+    def __init__(self):
+        self._scans: dict[str, dict[int, str]] = {}
+
+    def of(self, scan_id: str, start: int) -> str:
+        if scan_id not in self._scans:
+            text = db.session.scalar(select(Scan.text).where(Scan.id == scan_id))
+            self._scans[scan_id] = ({sentence.start: sentence.context
+                                     for sentence in sentences_of(text)} if text else {})
+        return self._scans[scan_id].get(start, "")

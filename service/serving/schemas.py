@@ -1,7 +1,10 @@
 """Request and response shapes of the model registry's routes (service/serving/routes.py)."""
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from service.analysis.labels import LABELS
+from service.api import PageArgs
+from service.db import REVIEW_STATES
 from service.extensions import ma
 from service.serving.trials import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE, MAX_LIMIT, SHOWN
 from service.serving.versions import VERSION
@@ -28,6 +31,10 @@ class ModelSchema(ma.Schema):
     size_bytes = fields.Integer(allow_none=True)
     created = fields.DateTime()
     figures = fields.Nested(ModelFiguresSchema)
+    regressions = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "what it lost beside the active model of its role, in words, by the "
+                       "name an activation's `override` gives it (a label, or `documents`); "
+                       "empty for the active model and where nothing fell"})
 
 
 class ModelListSchema(ma.Schema):
@@ -49,6 +56,12 @@ class ActivateSchema(ma.Schema):
                            metadata={"description": "the reader to serve behind the version "
                                      "(the cascade version+reader); null or left out: the "
                                      "version alone"})
+    override = fields.List(
+        fields.String(validate=validate.Length(min=1, max=16)), validate=validate.Length(max=12),
+        load_default=list, metadata={
+            "description": "the regressions beside the active model to accept, each named: "
+                           "a label whose F1 fell by more than 0.1, or `documents` (risks "
+                           "found on the development documents fell by more than a tenth)"})
 
 
 class DeploymentSchema(ma.Schema):
@@ -149,12 +162,89 @@ class TrainingSchema(ma.Schema):
         "description": "the candidate it registered (done): `F'`, or `F'+R'` whose new "
                        "reader is fitted behind the new fast model"})
     corrections = fields.Integer(metadata={
-        "description": "distinct corrected or added sentences when it was asked for"})
+        "description": "distinct corrected or added sentences, accepted by a reviewer, when "
+                       "it was asked for"})
+    contributors = fields.Dict(keys=fields.String(), values=fields.Dict(), allow_none=True,
+                               metadata={"description": "who taught it: {email: {label: "
+                                                        "rows}}"})
     error = fields.String(allow_none=True, metadata={"description": "why it failed"})
     figures = fields.Dict(allow_none=True, metadata={
         "description": "the candidate's card figures beside the base's (`candidate`, "
-                       "`base`; a pair's readers' under `reader`)"})
+                       "`base`; a pair's readers' under `reader`; `regressions`: what it "
+                       "lost beside its base, by name)"})
     shadow = fields.String(allow_none=True, metadata={
         "description": "its shadow trial: started, or why not"})
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
+
+
+class ReviewArgs(ma.Schema):
+    review = fields.String(load_default="pending", validate=validate.OneOf(REVIEW_STATES),
+                           metadata={"description": "pending (the default), accepted or "
+                                                    "rejected"})
+
+
+class CorrectionListArgs(PageArgs, ReviewArgs):
+    contributor = fields.String(validate=validate.Length(max=36),
+                                metadata={"description": "a contributor's user id"})
+    label = fields.String(validate=validate.OneOf(LABELS), metadata={
+        "description": "the label the contributor gave"})
+
+
+class ReviewedCorrectionSchema(ma.Schema):
+    finding_id = fields.Integer(attribute="finding.id")
+    scan_id = fields.String(attribute="finding.scan_id")
+    sentence = fields.String(attribute="finding.risk")
+    label = fields.String(attribute="finding.corrected_category",
+                          metadata={"description": "what the contributor said"})
+    model_category = fields.String(attribute="finding.category", metadata={
+        "description": "what the model said (for an added risk: the contributor's label; "
+                       "the model had found nothing)"})
+    added_by_user = fields.Boolean(attribute="finding.added_by_user")
+    contributor = fields.String(attribute="finding.corrected_by", metadata={
+        "description": "the contributor's user id"})
+    contributor_email = fields.String(allow_none=True, metadata={
+        "description": "null where the account is gone (its corrections never teach)"})
+    corrected_at = fields.DateTime(attribute="finding.corrected_at")
+    review = fields.String(attribute="finding.review")
+    reviewed_by = fields.String(attribute="finding.reviewed_by", allow_none=True)
+    reviewed_at = fields.DateTime(attribute="finding.reviewed_at", allow_none=True)
+
+
+class ContributorSchema(ma.Schema):
+    user_id = fields.String()
+    email = fields.String(allow_none=True, metadata={"description": "null: the account is gone"})
+    active = fields.Boolean(metadata={"description": "a deactivated account's rows never "
+                                                     "teach, whatever their review"})
+    labels = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer()
+
+
+class ContributorListSchema(ma.Schema):
+    items = fields.List(fields.Nested(ContributorSchema))
+
+
+class ReviewDecisionSchema(ma.Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("accept", "reject")))
+    finding_ids = fields.List(fields.Integer(validate=validate.Range(min=1)),
+                              validate=validate.Length(min=1, max=500), metadata={
+                                  "description": "the corrections decided (at most 500)"})
+    contributor = fields.String(validate=validate.Length(min=1, max=36), metadata={
+        "description": "instead of finding_ids: every pending correction of this user"})
+    label = fields.String(validate=validate.OneOf(LABELS), metadata={
+        "description": "with contributor: only those of this label"})
+
+    @validates_schema
+    def _one_selection(self, data, **_kwargs):
+        if ("finding_ids" in data) == ("contributor" in data):
+            raise ValidationError("Send finding_ids or contributor, one of the two.",
+                                  field_name="finding_ids")
+        if "label" in data and "contributor" not in data:
+            raise ValidationError("A label narrows a contributor's corrections.",
+                                  field_name="label")
+
+
+class ReviewResultSchema(ma.Schema):
+    decision = fields.String(metadata={"description": "accepted or rejected"})
+    changed = fields.Integer(metadata={"description": "corrections whose review changed"})
+    pending = fields.Integer(metadata={"description": "corrections still waiting, everyone's"})

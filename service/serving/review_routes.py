@@ -1,0 +1,118 @@
+"""The review of corrections (reviewers and admins): /api/v1/corrections. A correction
+teaches a model only once accepted here (corrections.py says why); the list shows what
+waits, by contributor and label, and a decision takes one row, a selection, or a
+contributor's all."""
+
+from __future__ import annotations
+
+from apifairy import other_responses, response
+from flask import Blueprint
+from sqlalchemy import func, select
+
+from service import audit
+from service.api import json_body, page_of, paginated_response, query
+from service.auth.scopes import authorized
+from service.db import ScanFinding, User
+from service.extensions import db, token_auth
+from service.serving import corrections
+from service.serving.schemas import (
+    ContributorListSchema,
+    CorrectionListArgs,
+    ReviewArgs,
+    ReviewDecisionSchema,
+    ReviewedCorrectionSchema,
+    ReviewResultSchema,
+)
+
+review = Blueprint("review", __name__)
+
+REVIEWERS = list(corrections.TRUSTED_ROLES)
+DECISIONS = {"accept": "accepted", "reject": "rejected"}
+
+
+def _where(review_state: str, contributor: str | None = None,
+           label: str | None = None) -> list:
+    """The corrected findings in ``review_state`` (and of ``contributor``, of ``label``)."""
+    where = [ScanFinding.review == review_state]
+    if contributor is not None:
+        where.append(ScanFinding.corrected_by == contributor)
+    if label is not None:
+        where.append(ScanFinding.corrected_category == label)
+    return where
+
+
+def _items(findings: list[ScanFinding]) -> list[dict]:
+    """A page's findings with their contributors' emails, read in one query."""
+    people = {finding.corrected_by for finding in findings}
+    emails = dict(db.session.execute(select(User.id, User.email)
+                                     .where(User.id.in_(people))).all()) if people else {}
+    return [{"finding": finding, "contributor_email": emails.get(finding.corrected_by)}
+            for finding in findings]
+
+
+@review.route("", methods=["GET"])
+@authorized("corrections:review", role=REVIEWERS)
+@paginated_response(page_of(ReviewedCorrectionSchema)(), CorrectionListArgs, items=_items)
+@other_responses({401: "No or bad token", 403: "Reviewers and admins only",
+                  422: "Bad filter or page"})
+def index(args):
+    """People's corrections and added risks by review state (reviewers)
+
+    `review`: `pending` (the default), `accepted` or `rejected`; `contributor` (a user id)
+    and `label` narrow it. Oldest first: the order they came in.
+    """
+    return (select(ScanFinding)
+            .where(*_where(args["review"], args.get("contributor"), args.get("label")))
+            .order_by(ScanFinding.corrected_at, ScanFinding.id))
+
+
+@review.route("/contributors", methods=["GET"])
+@authorized("corrections:review", role=REVIEWERS)
+@query(ReviewArgs)
+@response(ContributorListSchema)
+@other_responses({401: "No or bad token", 403: "Reviewers and admins only",
+                  422: "Bad review state"})
+def contributors(args):
+    """Who made the corrections in a review state, and how many per label (reviewers)"""
+    counted = db.session.execute(
+        select(ScanFinding.corrected_by, User.email, User.active,
+               ScanFinding.corrected_category, func.count())
+        .outerjoin(User, User.id == ScanFinding.corrected_by)
+        .where(ScanFinding.review == args["review"])
+        .group_by(ScanFinding.corrected_by, User.email, User.active,
+                  ScanFinding.corrected_category))
+    people: dict[str, dict] = {}
+    for person, email, active, label, count in counted:
+        entry = people.setdefault(person, {"user_id": person, "email": email,
+                                           "active": bool(active), "labels": {}, "total": 0})
+        entry["labels"][label] = count
+        entry["total"] += count
+    return {"items": sorted(people.values(), key=lambda entry: -entry["total"])}
+
+
+@review.route("/review", methods=["POST"])
+@authorized("corrections:review", role=REVIEWERS)
+@json_body(ReviewDecisionSchema)
+@response(ReviewResultSchema)
+@other_responses({401: "No or bad token", 403: "Reviewers and admins only",
+                  422: "Neither finding_ids nor contributor, or both"})
+def decide(args):
+    """Accept or reject corrections (reviewers)
+
+    `{decision: accept|reject, finding_ids: [...]}` for a selection, or `{decision,
+    contributor, label?}` for all of a contributor's pending ones (of that label). An
+    accepted correction is a row the next training may learn; a rejected one never is,
+    until its author corrects the finding again.
+    """
+    caller = token_auth.current_user()
+    decision = DECISIONS[args["decision"]]
+    if "contributor" in args:
+        ids = db.session.scalars(select(ScanFinding.id).where(
+            *_where("pending", args["contributor"], args.get("label")))).all()
+    else:
+        ids = args["finding_ids"]
+    changed = corrections.decide(ids, decision, caller.id)
+    audit.record("corrections_reviewed", actor_id=caller.id, target_id=args.get("contributor"),
+                 decision=decision, changed=changed, label=args.get("label"))
+    db.session.commit()
+    return {"decision": decision, "changed": changed, "pending": corrections.pending_count()}
