@@ -147,6 +147,7 @@ def register_blueprints(app: Flask) -> None:
     from service.scans.findings import findings
     from service.scans.legacy import legacy_scans
     from service.scans.routes import scans
+    from service.serving.review_routes import review
     from service.serving.routes import models
     from service.serving.training_routes import trainings
     from service.users.routes import users
@@ -170,6 +171,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     app.register_blueprint(models, url_prefix="/api/v1/admin/models")
     app.register_blueprint(trainings, url_prefix="/api/v1/admin/models/trainings")
+    app.register_blueprint(review, url_prefix="/api/v1/corrections")
     # The seed-004 contract of existing front ends, on the same views.
     app.register_blueprint(auth, url_prefix="/api/auth", name="legacy_auth")
     app.register_blueprint(legacy_scans, url_prefix="/api")
@@ -206,5 +208,7 @@ def register_content_negotiation(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from service.cli import register
+    from service.seed import register as register_seed
 
     register(app)
+    register_seed(app)

@@ -104,10 +104,6 @@ def schema_behind() -> str | None:
 
 
 def register(app: Flask) -> None:
-    from service.seed import register as register_seed
-
-    register_seed(app)
-
     @app.cli.command("init-db")
     @one_line_failures
     def init_db():
@@ -135,20 +131,23 @@ def register(app: Flask) -> None:
                   help="only the corrections in this user's scans (their email)")
     @one_line_failures
     def export_feedback(out, email):
-        """Write users' corrections as labelled sentences for ml/ (newest correction wins)."""
+        """Write the corrections a training learns as labelled sentences for ml/: accepted
+        by a reviewer, the majority of people's votes (with --user: that user's own, as
+        they made them)."""
         from service.auth.accounts import user_by_email
-        from service.scans.feedback import feedback_rows, jsonl_line
+        from service.scans.feedback import feedback_rows, jsonl_line, training_rows
 
-        user_id = None
+        rows = training_rows()
         if email is not None:
             user = user_by_email(email)
             if user is None:
                 raise click.ClickException("no user has this email")
-            user_id = user.id
-        rows = list(feedback_rows(user_id))  # read first: a failed read leaves no file
+            rows = feedback_rows(user.id)
+        rows = list(rows)  # read before the file is opened: a failed read leaves none
         written = 0
         with open(out, "w", encoding="utf-8") as file:
             for row in rows:
+                row.pop("contributors", None)
                 file.write(jsonl_line(row))
                 written += 1
         click.echo(f"wrote {written} corrected sentences to {out}")
