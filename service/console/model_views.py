@@ -102,7 +102,10 @@ def admin_activate(version: str):
     _version(version)
     if (stale := _overtaken(version)) is not None:
         return stale
-    answer = api("POST", f"/admin/models/{version}/activate")
+    # The regressions the admin ticked on the confirmation, named as the API's override.
+    override = request.form.getlist("override")
+    answer = api("POST", f"/admin/models/{version}/activate",
+                 json={"override": override} if override else None)
     said = ""
     if answer.ok:
         said = (f"Model {version} serves now (it replaced {request.form['serving']}; "

@@ -18,6 +18,7 @@ applies to either, and the row, the audit and rollback keep the whole string.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ from service.errors import APIError
 from service.extensions import db
 from service.serving import trials, versions
 from service.serving.holder import Analyzers, current_analyzers
+from service.serving.regressions import regressions
 from service.serving.swap import drop, install
 
 log = logging.getLogger("riskscan.deployment")
@@ -96,22 +98,48 @@ def runtime(settings: Settings, analyzers: Analyzers) -> str:
     return f"{engine} {precision} on cpu"
 
 
-def activate(caller, version: str) -> tuple[ModelDeployment, float]:
+def activate(caller, version: str, override: frozenset[str] = frozenset()
+             ) -> tuple[ModelDeployment, float]:
     """Make ``version`` the active model of the deployment; (the row, seconds the load and
-    check took). 404 unknown version, 409 active already or raced, 422 refused."""
+    check took). 404 unknown version, 409 active already or raced, or a regression beside
+    the active model that ``override`` does not name (regressions.py), 422 refused."""
     settings = current_app.config["SETTINGS"]
     versions.folders(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
         raise APIError(409, f"Model {version} is the active version already.")
+    lost = lost_beside(settings, version, active)
+    unnamed = sorted(set(lost) - override)
+    if unnamed:
+        raise APIError(409, f"Model {version} lost ground beside the active {active}: "
+                            + "; ".join(lost[name] for name in unnamed) + ". It is activated "
+                            "only with an override that names each: "
+                            f"{{\"override\": {json.dumps(sorted(lost))}}}.",
+                       title="Regression", errors={"override": unnamed})
     db.session.close()  # no connection held while the candidate loads
     model, seconds = _load(settings, version)
     row = _locked_row(active)
     _unchanged(row, generation)
     if row.active_version:
         row.previous_versions = [*row.previous_versions, row.active_version][-HISTORY:]
-    return _switch(caller, row, model, version, "model_activated"), seconds
+    overridden = {"override": sorted(set(lost) & override)} if lost else {}
+    return _switch(caller, row, model, version, "model_activated", **overridden), seconds
+
+
+def lost_beside(settings: Settings, version: str, active: str | None) -> dict[str, str]:
+    """What ``version`` lost beside ``active`` (regressions.py): its fast model beside the
+    active fast model, and its reader beside the active reader where both have one."""
+    if active is None:
+        return {}
+    try:
+        new, old = versions.folders(settings, version), versions.folders(settings, active)
+    except APIError:  # the active version's folder is gone: nothing to compare with
+        return {}
+    lost = regressions(new[0], old[0])
+    if new[1] is not None and old[1] is not None:
+        lost = {**regressions(new[1], old[1]), **lost}
+    return lost
 
 
 def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:

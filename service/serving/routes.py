@@ -54,24 +54,30 @@ def card(version):
 @authorized("admin:write", role="admin")
 @response(DeploymentSchema)
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version",
-                  409: "Active already, or the active model changed meanwhile",
+                  409: "Active already, the active model changed meanwhile, or a "
+                       "regression beside the active model that `override` does not name",
                   422: "The model failed to load or its check, or a reader alone; the old "
                        "one serves on"})
 def activate(version):
     """Load and check a version (F, or the cascade F+R: %2B in a URL), then make it the
-    model every process serves (admin). A body {reader: R} serves F+R; none, or null,
+    model every process serves (admin). A version that lost ground beside the active model
+    (a label's F1 down by more than 0.1, or a tenth fewer risks found on the development
+    documents: its `regressions` in the list) is a 409 unless `{override: [...]}` names
+    each, and the override is audited. A body {reader: R} serves F+R; none, or null,
     F alone"""
-    version = versions.with_reader(version, _reader())
-    row, seconds = deployment.activate(token_auth.current_user(), version)
+    body = _activation()
+    version = versions.with_reader(version, body.get("reader"))
+    row, seconds = deployment.activate(token_auth.current_user(), version,
+                                       frozenset(body.get("override", ())))
     return _answer(row, seconds, [])
 
 
-def _reader() -> str | None:
-    """The reader an activation's JSON body names (the body is optional)."""
+def _activation() -> dict:
+    """An activation's JSON body: the reader and the override it names (it is optional)."""
     if not request.is_json:
-        return None
+        return {}
     try:
-        return ActivateSchema().load(request_json(empty_ok=True)).get("reader")
+        return ActivateSchema().load(request_json(empty_ok=True))
     except ValidationError as error:
         raise APIError(422, "The request has invalid fields.", errors=error.messages) from None
 

@@ -29,6 +29,7 @@ from service.analysis.cascade import SCREEN_FILE
 from service.analysis.labels import LABELS, NONE
 from service.config import Settings
 from service.errors import APIError
+from service.serving.regressions import regressions
 
 #: A folder's version name: one path segment, letters and digits first (hidden folders, such
 #: as the test suite's .test-*, are not versions), no ``+`` (it joins a cascade's two), and
@@ -263,6 +264,8 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
     if base is None or not base.is_dir():
         return []
     active_names, shadow_names = _names(active), _names(shadow)
+    active_fast, active_reader = parts(active) if active else (None, None)
+    beside = {"fast": active_fast, "reader": active_reader}
     listed = []
     for path in base.iterdir():
         if not VERSION.fullmatch(path.name) or not path.is_dir():
@@ -270,7 +273,13 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
         reason = broken_reason(path, base) or refused.get(path.name)
         state = ("broken" if reason else "active" if path.name in active_names
                  else "shadow" if path.name in shadow_names else "available")
-        listed.append(summary(path, base, state=state, reason=reason, runtime=runtime))
+        model = summary(path, base, state=state, reason=reason, runtime=runtime)
+        compared = beside[model["role"]]
+        model["regressions"] = (
+            regressions(path, base / compared)
+            if state in ("available", "shadow") and compared and links_outside(path, base)
+            is None else {})
+        listed.append(model)
     return sorted(listed, key=lambda model: (model["created"], model["version"]),
                   reverse=True)
 

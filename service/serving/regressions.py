@@ -1,0 +1,63 @@
+"""What a candidate lost beside the model it would replace, read from both cards' figures.
+
+A training learns whatever its rows say: rows that teach "no security risk" give a candidate
+whose security F1 falls to nothing while its macro-F1 still looks fair. So a label whose F1
+falls by more than ``F1_DROP`` on a split both cards measured (validation, test), or risks
+found on the development documents falling by more than ``FOUND_DROP`` of the base's, is a
+regression; activation refuses such a candidate unless an admin names each regression in an
+override (deployment.activate), and the registry lists them beside the version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+F1_DROP = 0.1
+FOUND_DROP = 0.1
+SPLITS = ("validation", "test")
+#: What the override names for the development documents' risks found.
+DOCUMENTS = "documents"
+
+
+def regressions(candidate: Path, base: Path) -> dict[str, str]:
+    """``{label or DOCUMENTS: what fell, in words}`` of ``candidate`` beside ``base`` (two
+    version folders); empty where nothing fell, or where either card has no figures."""
+    new, old = _metrics(candidate), _metrics(base)
+    lost: dict[str, str] = {}
+    for split in SPLITS:
+        new_labels = _per_label(new, split)
+        for label, before in _per_label(old, split).items():
+            after = new_labels.get(label)
+            if after is not None and before - after > F1_DROP and label not in lost:
+                lost[label] = f"{label} F1 {before:.2f} → {after:.2f} ({split} sentences)"
+    before, after = _found(old), _found(new)
+    if before and after is not None and after < before * (1 - FOUND_DROP):
+        lost[DOCUMENTS] = (f"risks found on the development documents {before:.2f} → "
+                           f"{after:.2f} (recall)")
+    return lost
+
+
+def _metrics(folder: Path) -> dict:
+    try:
+        value = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _per_label(metrics: dict, split: str) -> dict[str, float]:
+    labels = (metrics.get(split) or {}).get("per_label") if isinstance(metrics.get(split),
+                                                                         dict) else None
+    if not isinstance(labels, dict):
+        return {}
+    return {label: float(figures["f1"]) for label, figures in labels.items()
+            if isinstance(figures, dict) and isinstance(figures.get("f1"), int | float)}
+
+
+def _found(metrics: dict) -> float | None:
+    documents = metrics.get("documents")
+    overall = ((documents.get("dev") or {}).get("overall") or {}) if isinstance(
+        documents, dict) else {}
+    recall = overall.get("recall") if isinstance(overall, dict) else None
+    return float(recall) if isinstance(recall, int | float) else None
