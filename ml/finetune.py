@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from ml.feedback import InvalidFeedbackError
 from ml.splits import LabelledSplit
 from ml.train import Trainer, log, make_readable, write_json
 
+#: The suffix of a training's staging folder in the models root (``.<version>.<pid>``).
+STAGING = ".training"
 #: The fields of the base's recipe a fine-tuning keeps: a model reads what it was trained on.
 KEPT = ("max_length", "context", "borrowed_context", "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
@@ -62,10 +65,12 @@ class FeedbackTrainer(Trainer):
 
 
 def split_feedback(source: Path, plain: Path) -> dict[str, str]:
-    """Write ``source``'s rows without their ``context`` to ``plain`` (what ml/feedback.py
-    reads and checks); the contexts by sentence."""
+    """Write ``source``'s rows (``-``: the standard input, as the service sends them)
+    without their ``context`` to ``plain`` (what ml/feedback.py reads and checks), readable
+    by its owner only: people's sentences. The contexts by sentence."""
+    text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
     contexts, lines = {}, []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -77,7 +82,9 @@ def split_feedback(source: Path, plain: Path) -> dict[str, str]:
             if isinstance(context, str) and context and isinstance(row.get("text"), str):
                 contexts[exact_key(row["text"].strip())] = context
         lines.append(json.dumps(row, ensure_ascii=False))
-    plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                   encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
     return contexts
 
 
@@ -110,9 +117,10 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
     for name in names:
         if (root / name).exists():
             raise SystemExit(f"{root / name} already exists: versions are never overwritten")
-    work = root / f".{version}.{os.getpid()}.training"
+    sweep(root)
+    work = root / f".{version}.{os.getpid()}{STAGING}"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    work.mkdir(mode=0o700)
     try:
         plain = work / "feedback.jsonl"
         contexts = split_feedback(feedback, plain)
@@ -147,6 +155,28 @@ def fit_behind(reader: Path, fast: Path, *, data_dir: Path, documents: bool) -> 
                          test_path=TEST_DOCUMENTS if documents else None, data_dir=data_dir)
     cascade.write_screen(reader, screen)
     log(cascade.precision(screen))
+
+
+def sweep(root: Path) -> list[Path]:
+    """Remove the staging folders of trainings whose process is gone (killed before its own
+    cleanup ran): they hold people's sentences and half a model. The ones removed."""
+    removed = []
+    for folder in root.glob(f".*{STAGING}"):
+        pid = folder.name.removesuffix(STAGING).rsplit(".", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def beside_base(folder: Path, base: Path) -> None:
@@ -208,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.reader is None) != (args.reader_version is None):
         parser.error("--reader and --reader-version go together")
+    # A SIGTERM (a service stopping, an operator) unwinds like an error, so that the staging
+    # folder's cleanup runs; a SIGKILL's leftovers go at the next training's sweep.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         finetune(args.base, args.feedback, args.version, replay=args.replay,
                  epochs=args.epochs, learning_rate=args.learning_rate,
@@ -216,7 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidFeedbackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except SystemExit as stop:
+        if stop.code in (None, 0):
+            raise
+        print(f"error: {stop.code}", file=sys.stderr)  # the service keeps this line as why
+        return 1
+    except Exception as error:  # noqa: BLE001 - said in one line, which the service keeps
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _terminated(signum, _frame):
+    raise SystemExit(f"stopped by {signal.Signals(signum).name}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import types
@@ -35,7 +36,7 @@ from service.db import ModelTraining, utcnow
 from service.errors import APIError
 from service.extensions import db
 from service.serving import deployment, versions
-from service.serving.corrections import corrected_sentences, feedback_rows
+from service.serving.corrections import contributions, training_rows
 from service.serving.holder import current_analyzers
 from service.serving.trials import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE
 
@@ -65,13 +66,15 @@ def start(caller, base: str | None) -> ModelTraining:
     if reader is not None and versions.role(reader) != "reader":
         raise APIError(422, f"Model {reader.name} is not a reader (it has no screen.json).",
                        errors={"base": ["Not a reader."]})
-    have, need = corrected_sentences(), settings.TRAINING_MIN_CORRECTIONS
+    rows = list(training_rows())
+    have, need = len(rows), settings.TRAINING_MIN_CORRECTIONS
     if have < need:
-        raise APIError(422, f"A training needs {need} corrected or added sentences; the "
-                            f"deployment's users have made {have}.",
+        raise APIError(422, f"A training needs {need} corrected or added sentences accepted "
+                            f"by a reviewer; the deployment has {have}.",
                        errors={"corrections": [f"{have} of {need}."]})
     training = ModelTraining(base_version=name, corrections=have, created_by=caller.id,
-                             status="queued", unfinished=True)
+                             status="queued", unfinished=True,
+                             contributors=contributions(rows))
     db.session.add(training)
     try:
         db.session.flush()
@@ -103,6 +106,7 @@ def run(training_id: str) -> str:
         log.warning("training %s failed: %s", training_id, error)
         return _end(training_id, "failed", error=str(error)[-ERROR_CHARS:])
     figures = _figures(settings, candidate, training.base_version)
+    figures["regressions"] = _lost(settings, candidate, training.base_version)
     _end(training_id, "done", version=candidate, figures=figures)
     return _shadow(training_id, candidate)
 
@@ -123,37 +127,54 @@ def _figures(settings, candidate: str, base: str) -> dict:
     return figures
 
 
+def _lost(settings, candidate: str, base: str) -> dict[str, str]:
+    """What the candidate lost beside its base (regressions.py); nothing where the base's
+    folder is gone meanwhile."""
+    try:
+        return deployment.lost_beside(settings, candidate, base)
+    except APIError:
+        return {}
+
+
 def _train(settings, training: ModelTraining) -> str:
     """The fine-tuning process; the candidate's version string (``F'`` or ``F'+R'``), or an
-    error saying why not."""
-    root = versions.root(settings)
+    error saying why not. People's sentences go to it on its standard input, never into a
+    file of the models root; what it stages is its own, unreadable to others and removed
+    however it ends (ml/finetune.py)."""
     fast, reader = versions.folders(settings, training.base_version)
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
     made = [f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader) if folder is not None]
-    rows = root / f".training-{training.id}.jsonl"
-    with rows.open("w", encoding="utf-8") as file:
-        for row in feedback_rows(context=True):
-            file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    rows = "".join(json.dumps({key: value for key, value in row.items()
+                               if key != "contributors"}, ensure_ascii=False) + "\n"
+                   for row in training_rows(context=True))
     db.session.commit()  # no transaction held while the process trains
     command = [sys.executable, "-m", "ml.finetune", "--base", str(fast), "--feedback",
-               str(rows), "--version", made[0], "--replay", str(settings.TRAINING_REPLAY),
+               "-", "--version", made[0], "--replay", str(settings.TRAINING_REPLAY),
                "--epochs", str(settings.TRAINING_EPOCHS),
                "--documents" if settings.TRAINING_DOCUMENTS else "--no-documents"]
     if reader is not None:
         command += ["--reader", str(reader), "--reader-version", made[1]]
     if settings.TRAINING_DATA_DIR:
         command += ["--data-dir", settings.TRAINING_DATA_DIR]
-    try:
-        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=False)
-    finally:
-        rows.unlink(missing_ok=True)
+    done = subprocess.run(command, cwd=REPO_ROOT, input=rows, capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+        raise RuntimeError(why_failed(done.stderr, done.returncode))
     candidate = versions.JOIN.join(made)
     versions.folders(settings, candidate)  # there, complete
     return candidate
+
+
+def why_failed(stderr: str, returncode: int) -> str:
+    """A failed process's reason: its last ``error:`` line (ml/finetune.py says why so),
+    never a progress bar's; else its exit status (a signal's name where one killed it)."""
+    said = [line.removeprefix("error:").strip() for line in stderr.splitlines()
+            if line.startswith("error:")]
+    if said:
+        return said[-1]
+    if returncode < 0:
+        return f"the training process was killed ({signal.Signals(-returncode).name})"
+    return f"the training process failed (exit status {returncode})"
 
 
 def _shadow(training_id: str, version: str) -> str:
