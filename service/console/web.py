@@ -27,6 +27,7 @@ def register_console(app: Flask) -> None:
         admin_views,
         audit_views,
         auth_views,
+        correction_views,
         job_views,
         keys_views,
         model_views,
