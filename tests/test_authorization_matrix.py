@@ -32,6 +32,7 @@ PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 # (then a 422 for A's id and for a missing one would compare equal and prove nothing).
 BODIES = {
     ("POST", "trainings.create"): dict,
+    ("POST", "review.decide"): lambda: {"decision": "accept", "finding_ids": [987654320]},
     ("PATCH", "users.update"): lambda: {"email": f"b-{uuid.uuid4().hex[:6]}@example.com",
                                         "current_password": PASSWORD},
     ("PATCH", "scans.correct"): lambda: {"category": "none"},

@@ -216,8 +216,8 @@ def test_a_training_is_started_from_the_page_and_its_figures_shown(console):
     page = html(browser.get("/app/admin/models"))
     sent = browser.post(action, data=form(page, action, "Train").data())
     assert sent.status_code == 302
-    assert ("A training needs 2 corrected or added sentences; the deployment&#39;s users "
-            "have made 0." in html(browser.get(sent.headers["Location"])))
+    assert ("A training needs 2 corrected or added sentences accepted by a reviewer; the "
+            "deployment has 0." in html(browser.get(sent.headers["Location"])))
     assert app.extensions["riskscan.jobs"].trained == []
 
     correct(client, headers)

@@ -260,7 +260,13 @@ def test_the_feedback_download_is_what_the_cli_writes_for_that_user(scored_app, 
     assert bob_file.decode("utf-8").splitlines() == [
         (f'{{"text": "The vendor is late.", "label": "none", "source": '
          f'"feedback/{bobs["scan_id"]}"}}')]
-    # Without --user the CLI still writes everyone's: Alice's two and Bob's one.
+    # Without --user the CLI writes what a training learns: nobody's until a reviewer
+    # accepts them, then everyone's, Alice's two and Bob's one.
+    assert export(scored_app, tmp_path / "all.jsonl") == b""
+    _, reviewer = Accounts(scored_app, client).user(role="reviewer")
+    for person in (alice, bob):
+        assert client.post("/api/v1/corrections/review", headers=reviewer, json={
+            "decision": "accept", "contributor": person["id"]}).status_code == 200
     assert len(export(scored_app, tmp_path / "all.jsonl").splitlines()) == 3
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import uuid
 
-from service.auth.scopes import ADMIN_SCOPES, SCOPES
+from service.auth.scopes import ADMIN_SCOPES, ROLE_SCOPES, SCOPES
 from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem
 from tests.test_authorization_matrix import (
     BODIES,
@@ -108,6 +108,9 @@ KEY_SCOPES = {
     ("GET", "/api/v1/admin/models/trainings"): "admin:read",
     ("POST", "/api/v1/admin/models/trainings"): "admin:write",
     ("GET", "/api/v1/admin/models/trainings/<training_id>"): "admin:read",
+    ("GET", "/api/v1/corrections"): "corrections:review",
+    ("GET", "/api/v1/corrections/contributors"): "corrections:review",
+    ("POST", "/api/v1/corrections/review"): "corrections:review",
     ("GET", "/api/v1/admin/models/<version:version>/shadow"): "admin:read",
     ("POST", "/api/v1/admin/models/<version:version>/shadow"): "admin:write",
     ("DELETE", "/api/v1/admin/models/<version:version>/shadow"): "admin:write",
@@ -142,7 +145,8 @@ def test_api_keys_reach_exactly_the_routes_of_their_scope(app, client, matrix): 
     victim, _ = Accounts(app, client).user()
     ids = {**matrix["a_ids"], "scan_id": own.get_json()["scan_id"],
            "finding_id": own.get_json()["data"][0]["id"]}
-    keys = {scope: api_key_headers(client, admin_headers if scope in ADMIN_SCOPES else a_headers, scope)
+    keys = {scope: api_key_headers(client, admin_headers if scope in ROLE_SCOPES else a_headers,
+                                   scope)
             for scope in sorted(SCOPES)}
     routes = sorted(protected_routes(app), key=lambda route: route[0] == "DELETE")
     for scope, key_headers in keys.items():

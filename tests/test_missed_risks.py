@@ -248,10 +248,18 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
     # The scan's owner's feedback holds it as a positive row, as the CLI writes it.
     row = {"text": MISSED, "label": "stakeholder", "source": f"feedback/{scan['scan_id']}"}
     assert feedback(client, team.owner_h) == [row]
+    # The export is what a training learns: the editor's row once a reviewer accepts it.
     out = tmp_path / "feedback.jsonl"
-    result = keyword_app.test_cli_runner().invoke(args=["export-feedback", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert out.read_text(encoding="utf-8") == json.dumps(row, ensure_ascii=False) + "\n"
+    exported = []
+    for _ in range(2):
+        result = keyword_app.test_cli_runner().invoke(args=["export-feedback", "--out",
+                                                            str(out)])
+        assert result.exit_code == 0, result.output
+        exported.append(out.read_text(encoding="utf-8"))
+        _, reviewer = Accounts(keyword_app, client).user(role="reviewer")
+        assert client.post("/api/v1/corrections/review", headers=reviewer, json={
+            "decision": "accept", "contributor": team.editor["id"]}).status_code == 200
+    assert exported == ["", json.dumps(row, ensure_ascii=False) + "\n"]
     review = client.get("/api/v1/findings", headers=team.owner_h).get_json()["items"]
     assert [(i["risk"], i["added_by_user"], i["score"]) for i in review][-1] == (
         MISSED, True, None)  # no score: after every scored finding

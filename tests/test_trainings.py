@@ -320,3 +320,71 @@ def test_trainings_is_not_a_version(inert):
     assert client.get("/api/v1/admin/models/trainings", headers=headers).get_json()["total"] == 0
     response = client.post("/api/v1/admin/models/trainings/activate", headers=headers)
     assert response.status_code in (404, 405)
+
+
+@pytest.mark.parametrize("engine", ["pool"], indirect=True)
+def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(trained, root):
+    """The poisoning, end to end: a self-registered account corrects every finding to none;
+    nothing of it trains until a reviewer has read it, and then only what was accepted, the
+    card naming who taught the candidate what."""
+    app, client, headers, admin = trained()
+    mallory, mallory_headers = Accounts(app, client).user()
+    scan = client.post("/api/v1/scans", headers=mallory_headers, json={"text": TEXT}).get_json()
+    for finding in scan["data"]:
+        moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                             headers=mallory_headers, json={"category": "none"})
+        assert moved.status_code == 200
+    refused = client.post(TRAININGS, headers=headers, json={})
+    assert_problem(refused, 422, "corrections")
+
+    # The admin rejects the flood, and makes two corrections of their own (accepted at once).
+    rejected = client.post("/api/v1/corrections/review", headers=headers, json={
+        "decision": "reject", "contributor": mallory["id"]}).get_json()
+    assert rejected["changed"] == len(scan["data"]) and rejected["pending"] == 0
+    correct(client, headers)
+    response = client.post(TRAININGS, headers=headers, json={})
+    assert response.status_code == 202, response.get_json()
+    taught = response.get_json()["contributors"]
+    assert list(taught) == [admin["email"]] and sum(taught[admin["email"]].values()) == 2
+    assert trained.finished.wait(TIMEOUT_S)
+
+    done = client.get(response.headers["Location"], headers=headers).get_json()
+    assert done["status"] == "done", done
+    recipe = json.loads((root / done["version"] / "training_config.json").read_text())
+    assert recipe["feedback_counts"]["lines"] == 2  # the admin's two, none of Mallory's
+    assert isinstance(done["figures"]["regressions"], dict)
+    # People's sentences were never left in the models root.
+    assert not [p for p in root.iterdir() if p.name.startswith(".")], list(root.iterdir())
+
+
+def test_a_failed_trainings_reason_is_its_error_line_never_a_progress_bar():
+    progress = "Epoch 1:  40%|████      | 4/10 [00:03<00:05,  1.1it/s]"
+    said = f"{progress}\rerror: OSError: no space left on device\n{progress}\n"
+    assert trainings.why_failed(said, 1) == "OSError: no space left on device"
+    assert trainings.why_failed(progress, -9) == "the training process was killed (SIGKILL)"
+    assert trainings.why_failed(progress + "\n", 3) == (
+        "the training process failed (exit status 3)")
+
+
+def test_a_trainings_staging_is_its_owners_and_a_dead_ones_is_swept(tmp_path):
+    import subprocess
+    import sys
+
+    from ml import finetune
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"text": "A risk.", "label": "legal", "context": "c"}) + "\n")
+    plain = tmp_path / "plain.jsonl"
+    finetune.split_feedback(rows, plain)
+    assert plain.stat().st_mode & 0o777 == 0o600
+    # A process that is gone (it ran and ended) left its staging folder: swept; a live one's
+    # (this test's own pid) stays.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead = tmp_path / f".v1.{ended.stdout.strip()}{finetune.STAGING}"
+    live = tmp_path / f".v2.{os.getpid()}{finetune.STAGING}"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "feedback.jsonl").write_text("people's sentences\n")
+    assert finetune.sweep(tmp_path) == [dead]
+    assert not dead.exists() and live.exists()

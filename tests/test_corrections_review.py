@@ -1,0 +1,433 @@
+"""Who teaches the model (service/serving/corrections.py, review_routes.py, regressions.py):
+people's corrections wait for a reviewer before a training may learn them, each person's
+vote counts once, a deactivated account's none, and a candidate that lost a label is not
+activated without an override that names it. On SQLite and MariaDB, with the test model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from service.db import AuditEvent, ScanFinding, User
+from service.extensions import db
+from service.serving import corrections
+from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem
+
+REVIEW = "/api/v1/corrections"
+NEUTRAL = ("The team met on Tuesday.", "Lunch was at noon.", "The weather was nice.")
+TEXT = ("# Risks\nThe supplier may deliver the servers three weeks late. The team met on "
+        "Tuesday. Our only database administrator leaves in June and nobody else knows "
+        "the backups. The budget may be cut again next quarter. Lunch was at noon. The "
+        "weather was nice.")
+
+
+@pytest.fixture
+def root(tmp_path, scan_model_dir):
+    """A models root of the test's own: ``base``, the test model (copied: the tests write
+    cards here), named by ``current``."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(Path(scan_model_dir), models / "base",
+                    ignore=shutil.ignore_patterns("model.safetensors"))
+    (models / "current").write_text("base\n")
+    return models
+
+
+@pytest.fixture
+def app(make_app, root):
+    return make_app(MODEL_DIR=str(root), TRAINING_MIN_CORRECTIONS=1)
+
+
+@pytest.fixture
+def people(app):
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    return client, accounts
+
+
+def scan(client, headers) -> dict:
+    response = client.post("/api/v1/scans", headers=headers, json={"text": TEXT})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["data"], "the test model finds no risk in TEXT"
+    return body
+
+
+def correct(client, headers, scanned, finding, label):
+    response = client.patch(f"/api/v1/scans/{scanned['scan_id']}/findings/{finding['id']}",
+                            headers=headers, json={"category": label})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def missed(scanned) -> str:
+    """A sentence of TEXT the test model did not report: one a person may add."""
+    reported = {finding["risk"] for finding in scanned["data"]}
+    return next(sentence for sentence in NEUTRAL if sentence not in reported)
+
+
+def add(client, headers, scanned, label="resource"):
+    sentence = missed(scanned)
+    start = TEXT.index(sentence)
+    response = client.post(f"/api/v1/scans/{scanned['scan_id']}/findings", headers=headers,
+                           json={"start": start, "end": start + len(sentence),
+                                 "category": label})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def rows(app) -> list[dict]:
+    with app.app_context():
+        return list(corrections.training_rows())
+
+
+def flood(client, headers) -> dict:
+    """What a hostile account does: every finding corrected to none, and a risk added."""
+    scanned = scan(client, headers)
+    for finding in scanned["data"]:
+        correct(client, headers, scanned, finding, "none")
+    add(client, headers, scanned)
+    return scanned
+
+
+def test_a_users_corrections_wait_for_a_reviewer_and_teach_nothing_before(app, people):
+    client, accounts = people
+    mallory, headers = accounts.user()
+    _, admin = accounts.user(role="admin")
+    scanned = flood(client, headers)
+
+    # The scan shows what Mallory said: corrections change scans at once.
+    shown = client.get(f"/api/v1/scans/{scanned['scan_id']}", headers=headers).get_json()
+    assert {f["corrected_category"] for f in shown["data"]} >= {"none", "resource"}
+    # Nothing of it teaches: no training row, no export, no training.
+    assert rows(app) == []
+    refused = client.post("/api/v1/admin/models/trainings", headers=admin, json={})
+    assert "accepted by a reviewer" in assert_problem(refused, 422, "corrections")["detail"]
+    out = Path(app.config["SETTINGS"].UPLOAD_DIR).parent / "export.jsonl"
+    result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == ""
+
+    # The review lists them by contributor and label.
+    who = client.get(f"{REVIEW}/contributors", headers=admin).get_json()["items"]
+    assert [(p["email"], p["labels"]) for p in who] == [
+        (mallory["email"], {"none": len(scanned["data"]), "resource": 1})]
+    pending = client.get(REVIEW, headers=admin, query_string={"per_page": 100}).get_json()
+    assert pending["total"] == len(scanned["data"]) + 1
+    assert {item["contributor_email"] for item in pending["items"]} == {mallory["email"]}
+    added = next(item for item in pending["items"] if item["added_by_user"])
+    assert (added["sentence"], added["label"], added["review"]) == (
+        missed(scanned), "resource", "pending")
+
+    # Her "none"s rejected, her added risk accepted: only that one teaches.
+    rejected = client.post(f"{REVIEW}/review", headers=admin, json={
+        "decision": "reject", "contributor": mallory["id"], "label": "none"})
+    assert rejected.get_json() == {"decision": "rejected", "changed": len(scanned["data"]),
+                                   "pending": 1}
+    accepted = client.post(f"{REVIEW}/review", headers=admin, json={
+        "decision": "accept", "finding_ids": [added["finding_id"]]})
+    assert accepted.get_json()["changed"] == 1
+    assert [(row["text"], row["label"]) for row in rows(app)] == [
+        (missed(scanned), "resource")]
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "corrections_reviewed")).all()
+        assert sorted((e.details["decision"], e.details["changed"]) for e in events) == [
+            ("accepted", 1), ("rejected", len(scanned["data"]))]
+
+    # Correcting it again asks the reviewer again.
+    correct(client, headers, scanned, {"id": added["finding_id"]}, "legal")
+    assert rows(app) == []
+
+
+def test_a_reviewers_own_correction_teaches_at_once(app, people):
+    client, accounts = people
+    _, headers = accounts.user(role="reviewer")
+    scanned = scan(client, headers)
+    first = scanned["data"][0]
+    label = "legal" if first["category"] != "legal" else "budget"
+    correct(client, headers, scanned, first, label)
+    assert [(row["text"], row["label"]) for row in rows(app)] == [(first["risk"], label)]
+
+
+def test_each_person_votes_once_and_the_majority_decides(app, people):
+    """Three people say vendor, a fourth says none later: vendor, not the newest word. Two
+    against two: the sentence is dropped."""
+    client, accounts = people
+    _, admin = accounts.user(role="admin")
+    voters = [accounts.user() for _ in range(4)]
+    sentence = None
+    for (_, headers), label in zip(voters, ["vendor", "vendor", "vendor", "none"]):
+        scanned = scan(client, headers)
+        finding = scanned["data"][0]
+        sentence = finding["risk"]
+        # One person saying it twice is still one vote.
+        correct(client, headers, scanned, finding, label)
+        if label == "none":
+            second = scan(client, headers)
+            correct(client, headers, second, second["data"][0], "none")
+    for voter, _ in voters:
+        decided = client.post(f"{REVIEW}/review", headers=admin,
+                              json={"decision": "accept", "contributor": voter["id"]})
+        assert decided.status_code == 200
+    taught = rows(app)
+    assert [(row["text"], row["label"]) for row in taught] == [(sentence, "vendor")]
+    assert sorted(taught[0]["contributors"]) == sorted(v["id"] for v, _ in voters[:3])
+
+    # One vendor voter changes their mind: two against two, nobody's word outweighs.
+    headers = voters[0][1]
+    scanned = scan(client, headers)
+    correct(client, headers, scanned, scanned["data"][0], "none")
+    client.post(f"{REVIEW}/review", headers=admin,
+                json={"decision": "accept", "contributor": voters[0][0]["id"]})
+    assert rows(app) == []
+
+
+def test_a_deactivated_or_deleted_accounts_rows_never_teach(app, people):
+    client, accounts = people
+    _, admin = accounts.user(role="admin")
+    (gone, gone_headers), (left, left_headers) = accounts.user(), accounts.user()
+    for headers in (gone_headers, left_headers):
+        add(client, headers, scan(client, headers))
+    for person in (gone, left):
+        client.post(f"{REVIEW}/review", headers=admin,
+                    json={"decision": "accept", "contributor": person["id"]})
+    assert len(rows(app)) == 1 and len(rows(app)[0]["contributors"]) == 2
+
+    assert client.patch(f"/api/v1/users/{left['id']}", headers=admin,
+                        json={"active": False}).status_code == 200
+    assert rows(app)[0]["contributors"] == [gone["id"]]
+    assert client.delete(f"/api/v1/users/{gone['id']}", headers=admin).status_code == 204
+    assert rows(app) == []
+
+
+def test_only_reviewers_and_admins_review(app, people):
+    client, accounts = people
+    user, headers = accounts.user()
+    add(client, headers, scan(client, headers))
+    for path, method, body in ((REVIEW, "GET", None), (f"{REVIEW}/contributors", "GET", None),
+                               (f"{REVIEW}/review", "POST",
+                                {"decision": "accept", "contributor": user["id"]})):
+        assert_problem(client.open(path, method=method, headers=headers, json=body), 403)
+        assert_problem(client.open(path, method=method, json=body), 401)
+    # A user's key cannot carry the review's scope; a reviewer's can.
+    keyed = client.post("/api/v1/auth/api-keys", headers=headers,
+                        json={"name": "review", "scopes": ["corrections:review"]})
+    assert "corrections:review" in assert_problem(keyed, 422, "scopes")["detail"]
+    _, reviewer = accounts.user(role="reviewer")
+    assert client.get(REVIEW, headers=reviewer).get_json()["total"] == 1
+    assert client.get(REVIEW, headers=api_key_headers(
+        client, reviewer, "corrections:review")).get_json()["total"] == 1
+    # An admin's key without the scope may not; with it, it may.
+    _, admin = accounts.user(role="admin")
+    assert_problem(client.get(REVIEW, headers=api_key_headers(client, admin, "admin:read")), 403)
+    keyed = api_key_headers(client, admin, "corrections:review")
+    assert client.get(REVIEW, headers=keyed).status_code == 200
+    assert rows(app) == []
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"decision": "accept"}, {"decision": "maybe", "finding_ids": [1]},
+    {"decision": "accept", "finding_ids": []}, {"decision": "accept", "finding_ids": [0]},
+    {"decision": "accept", "finding_ids": list(range(1, 502))},
+    {"decision": "accept", "finding_ids": [1], "contributor": "x"},
+    {"decision": "accept", "finding_ids": [1], "label": "none"},
+    {"decision": "accept", "contributor": "x", "label": "weather"},
+    {"decision": "accept", "finding_ids": ["1; DROP TABLE findings"]},
+    [1, 2], "accept",
+])
+def test_malformed_decisions_are_422_and_change_nothing(app, people, body):
+    client, accounts = people
+    _, headers = accounts.user()
+    add(client, headers, scan(client, headers))
+    _, admin = accounts.user(role="admin")
+    assert_problem(client.post(f"{REVIEW}/review", headers=admin, json=body), 422)
+    assert_problem(client.get(REVIEW, headers=admin, query_string={"review": "done"}), 422)
+    assert rows(app) == []
+
+
+def test_corrections_are_rate_limited_per_person(make_app, root):
+    app = make_app(MODEL_DIR=str(root), RATE_LIMIT_ENABLED=True,
+                   RATE_LIMIT_CORRECTIONS="2 per minute")
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    _, headers = accounts.user()
+    scanned = scan(client, headers)
+    finding = scanned["data"][0]
+    path = f"/api/v1/scans/{scanned['scan_id']}/findings/{finding['id']}"
+    assert [client.patch(path, headers=headers, json={"category": label}).status_code
+            for label in ("none", "legal")] == [200, 200]
+    assert_problem(client.patch(path, headers=headers, json={"category": "budget"}), 429)
+    start = TEXT.index(missed(scanned))
+    assert_problem(client.post(f"/api/v1/scans/{scanned['scan_id']}/findings", headers=headers,
+                               json={"start": start, "end": start + len(missed(scanned)),
+                                     "category": "resource"}), 429)
+    # Another person has a budget of their own.
+    _, other = accounts.user()
+    theirs = scan(client, other)
+    correct(client, other, theirs, theirs["data"][0], "none")
+
+
+# --- a candidate that lost a label ------------------------------------------------------
+
+
+def lost_label(root, name="cand", *, label=None, drop=0.5) -> str:
+    """``name``: the test model copied, its card saying ``label`` (the base's best by test
+    F1 where None) fell by ``drop``; the label."""
+    shutil.copytree(root / "base", root / name)
+    metrics = json.loads((root / name / "metrics.json").read_text())
+    per_label = metrics["test"]["per_label"]
+    label = label or max(per_label, key=lambda key: per_label[key]["f1"])
+    per_label[label]["f1"] = max(0.0, per_label[label]["f1"] - drop)
+    (root / name / "metrics.json").write_text(json.dumps(metrics))
+    return label
+
+
+def test_a_candidate_that_lost_a_label_is_refused_without_an_override(app, root, people):
+    client, accounts = people
+    _, admin = accounts.user(role="admin")
+    label = lost_label(root)
+    listed = {m["version"]: m for m in client.get("/api/v1/admin/models",
+                                                  headers=admin).get_json()["items"]}
+    assert list(listed["cand"]["regressions"]) == [label]
+    assert listed["base"]["regressions"] == {}
+
+    refused = client.post("/api/v1/admin/models/cand/activate", headers=admin)
+    body = assert_problem(refused, 409, "override")
+    assert body["errors"]["override"] == [label] and f"{label} F1" in body["detail"]
+    wrong = next(other for other in ("legal", "budget", "vendor") if other != label)
+    assert_problem(client.post("/api/v1/admin/models/cand/activate", headers=admin,
+                               json={"override": [wrong]}), 409, "override")
+    assert client.get("/api/v1/admin/models", headers=admin).get_json()["active"] == "base"
+
+    done = client.post("/api/v1/admin/models/cand/activate", headers=admin,
+                       json={"override": [label]})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["active_version"] == "cand"
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "model_activated")).one()
+        assert event.details["override"] == [label] and event.details["to"] == "cand"
+
+
+def test_a_small_drop_is_no_regression_and_fewer_risks_found_is(app, root, people):
+    client, accounts = people
+    _, admin = accounts.user(role="admin")
+    lost_label(root, "near", drop=0.05)
+    shutil.copytree(root / "base", root / "blind")
+    metrics = json.loads((root / "blind" / "metrics.json").read_text())
+    metrics.setdefault("documents", {})["dev"] = {"overall": {"recall": 0.3}}
+    (root / "blind" / "metrics.json").write_text(json.dumps(metrics))
+    base = json.loads((root / "base" / "metrics.json").read_text())
+    base.setdefault("documents", {})["dev"] = {"overall": {"recall": 0.5}}
+    (root / "base" / "metrics.json").write_text(json.dumps(base))
+
+    listed = {m["version"]: m["regressions"] for m in client.get(
+        "/api/v1/admin/models", headers=admin).get_json()["items"]}
+    assert listed["near"] == {} and list(listed["blind"]) == ["documents"]
+    assert client.post("/api/v1/admin/models/near/activate", headers=admin).status_code == 200
+    # Beside the active "near" now (its dev recall unknown): "blind" is compared with it.
+    assert_problem(client.post("/api/v1/admin/models/base/activate", headers=admin,
+                               json={"override": "documents"}), 422, "override")
+
+
+def test_a_correction_in_another_users_scan_is_theirs_not_the_scans_owner(app, people):
+    """A project's editor correcting the owner's scan: the vote is the editor's."""
+    client, accounts = people
+    _, owner_headers = accounts.user()
+    editor, editor_headers = accounts.user()
+    project = client.post("/api/v1/projects", headers=owner_headers,
+                          json={"name": "Votes"}).get_json()
+    assert client.post(f"/api/v1/projects/{project['id']}/members", headers=owner_headers,
+                       json={"email": editor["email"], "role": "editor"}).status_code == 201
+    scanned = client.post("/api/v1/scans", headers=owner_headers,
+                          json={"text": TEXT, "project_id": project["id"]}).get_json()
+    add(client, editor_headers, scanned)
+    with app.app_context():
+        finding = db.session.scalars(select(ScanFinding).where(
+            ScanFinding.added_by_user.is_(True))).one()
+        assert (finding.corrected_by, finding.review) == (editor["id"], "pending")
+        assert db.session.get(User, editor["id"]).role == "user"
+
+
+# --- the console's Corrections page -------------------------------------------------------
+
+
+def browse(app, email):
+    """A signed-in browser of ``email``."""
+    client = app.test_client()
+    page = client.get("/app/sign-in").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    signed = client.post("/app/sign-in", data={"email": email, "password": PASSWORD,
+                                               "csrf_token": token})
+    assert signed.status_code == 302
+    return client
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_reviewer_decides_in_the_console_and_a_user_cannot(app, people):
+    client, accounts = people
+    mallory, headers = accounts.user()
+    scanned = flood(client, headers)
+    reviewer, _ = accounts.user(role="reviewer")
+    browser = browse(app, reviewer["email"])
+
+    page = browser.get("/app/corrections")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert mallory["email"] in text and f"none {len(scanned['data'])}" in text
+    assert 'href="/app/corrections"' in text  # in the reviewer's navigation
+    # Ticking nothing says so; ticking the added risk accepts it.
+    answer = browser.post("/app/corrections/review", data={
+        "csrf_token": csrf(text), "decision": "accept"}, follow_redirects=True)
+    assert "Tick the corrections to decide first." in answer.get_data(as_text=True)
+    row = next(row for row in text.split("<tr>") if missed(scanned) in row)
+    added = re.search(r'name="finding_id" value="(\d+)"', row).group(1)
+    answer = browser.post("/app/corrections/review", data={
+        "csrf_token": csrf(text), "decision": "accept", "finding_id": added},
+        follow_redirects=True)
+    assert "Accepted 1 correction;" in answer.get_data(as_text=True)
+    # Mallory's "none"s, all of them in one press.
+    answer = browser.post("/app/corrections/review", data={
+        "csrf_token": csrf(text), "decision": "reject", "contributor": mallory["id"]},
+        follow_redirects=True)
+    assert f"Rejected {len(scanned['data'])} corrections; 0 still waiting." in answer.get_data(
+        as_text=True)
+    assert [row["label"] for row in rows(app)] == ["resource"]
+
+    # A plain user gets the API's refusal, and no link.
+    user_browser = browse(app, mallory["email"])
+    assert 'href="/app/corrections"' not in user_browser.get("/app/scan").get_data(as_text=True)
+    assert user_browser.get("/app/corrections").status_code == 403
+    refused = user_browser.post("/app/corrections/review", data={
+        "csrf_token": csrf(user_browser.get("/app/scan").get_data(as_text=True)),
+        "decision": "accept", "contributor": mallory["id"]})
+    assert refused.status_code == 403
+    assert [row["label"] for row in rows(app)] == ["resource"]
+
+
+def test_the_console_activates_a_regressed_candidate_only_with_each_box_ticked(app, root, people):
+    client, accounts = people
+    admin, _ = accounts.user(role="admin")
+    label = lost_label(root)
+    browser = browse(app, admin["email"])
+    page = browser.get("/app/admin/models/cand/activate").get_data(as_text=True)
+    assert f'name="override" value="{label}"' in page and f"{label} F1" in page
+    answer = browser.post("/app/admin/models/cand/activate", data={
+        "csrf_token": csrf(page), "serving": "base"}, follow_redirects=True)
+    assert "lost ground" in answer.get_data(as_text=True)
+    token = accounts.login(admin["email"])["access_token"]
+    assert client.get("/api/v1/admin/models", headers={"Authorization": f"Bearer {token}"}
+                      ).get_json()["active"] == "base"
+    answer = browser.post("/app/admin/models/cand/activate", data={
+        "csrf_token": csrf(page), "serving": "base", "override": label}, follow_redirects=True)
+    assert "Model cand serves now" in answer.get_data(as_text=True)
