@@ -304,3 +304,23 @@ def test_signed_out_the_page_sends_to_sign_in(hooks_app, team):
     response = hooks_app.test_client().get(hooks_page(team))
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/app/sign-in?next=")
+
+
+def test_a_new_or_rotated_secret_never_travels_in_the_session_cookie(hooks_app, team, people,
+                                                                    receiver):
+    """The cookie is only signed: a secret in it is readable by whoever sees the cookie.
+    It waits on the server behind a one-time id, as a new API key does."""
+    from tests.test_console_keys import _cookie_contents
+
+    owner = people["owner"]
+    response = make(owner, team, f"{receiver.url}/hook")
+    assert response.status_code == 302
+    contents = _cookie_contents(hooks_app, response)
+    page = response.headers["Location"]
+    [secret] = set(SECRET.findall(owner.page(page)))
+    assert "whsec_" not in contents and secret.split("_", 1)[1][:20] not in contents
+    rotated = owner.client.post(f"{page}/rotate", data={"csrf_token": csrf_token(
+        owner.page(page))})
+    assert rotated.status_code == 302
+    assert "whsec_" not in _cookie_contents(hooks_app, rotated)
+    assert SECRET.search(owner.page(page))

@@ -9,19 +9,19 @@ sentence and no control, a forged form gets the API's 403 in its words, a strang
 project's 404.
 
 A secret (a new webhook's, a rotation's) is in the API's answer alone. It reaches the
-webhook's page (Post/Redirect/Get) in the session cookie, as a new API key does, and that
-page takes it out again: shown once, with the overlap during which the secret it replaced
-signs too."""
+webhook's page (Post/Redirect/Get) on the server, behind a one-time id that is all the
+session cookie carries (session.keep_once), as a new API key does, and that page takes it
+out: shown once, with the overlap during which the secret it replaced signs too."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from service.console.blueprint import console
 from service.console.pages import check_id, counted, data_or_fail, failed, form_refusal, words
-from service.console.session import api, signed_in
+from service.console.session import api, keep_once, signed_in, take_once
 
 # The API's events (service/db/webhook_tables.py: WEBHOOK_EVENTS), which the console may not
 # import (.importlinter: the console is a client), each in words; tests/test_console_webhooks.py
@@ -61,8 +61,8 @@ def project_webhook_create(project_id: str):
             "events": request.form.getlist("events")}
     answer = api("POST", f"/projects/{project_id}/webhooks", json=form)
     if answer.ok:
-        session[NEW_SECRET] = {"webhook_id": answer.json["id"],
-                               "secret": answer.json["secret"], "rotated": False}
+        keep_once(NEW_SECRET, {"webhook_id": answer.json["id"],
+                               "secret": answer.json["secret"], "rotated": False})
         flash(f"Webhook to {answer.json['url']} made.")
         return redirect(url_for("console.project_webhook", project_id=project_id,
                                 webhook_id=answer.json["id"]))
@@ -100,11 +100,18 @@ def project_webhook(project_id: str, webhook_id: str):
     project = data_or_fail(api("GET", f"/projects/{project_id}"))
     deliveries = data_or_fail(api("GET", f"{base}/deliveries", query={
         "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
-    new = session.get(NEW_SECRET)
-    page = render_template(
-        "console/webhook.html", project=project, webhook=webhook, deliveries=deliveries,
-        events=EVENTS, secret=new if new and new.get("webhook_id") == webhook_id else None)
-    session.pop(NEW_SECRET, None)  # once shown; a page that failed keeps it for the next
+    pending, new = take_once(NEW_SECRET)
+    if pending and new is None:
+        flash("The new secret could not be shown (it waits ten minutes for this page): "
+              "rotate it again.")
+    try:
+        page = render_template(
+            "console/webhook.html", project=project, webhook=webhook, deliveries=deliveries,
+            events=EVENTS, secret=new if new and new.get("webhook_id") == webhook_id else None)
+    except Exception:
+        if new is not None:
+            keep_once(NEW_SECRET, new)  # a page that failed keeps it for the next
+        raise
     return page, 200, {"Cache-Control": "no-store"}
 
 
@@ -128,8 +135,8 @@ def project_webhook_rotate(project_id: str, webhook_id: str):
     answer = api("POST", f"{_path(project_id, webhook_id)}/rotate-secret")
     if not answer.ok:
         return failed(answer)
-    session[NEW_SECRET] = {"webhook_id": webhook_id, "secret": answer.json["secret"],
-                           "rotated": True, **_overlap(answer.json)}
+    keep_once(NEW_SECRET, {"webhook_id": webhook_id, "secret": answer.json["secret"],
+                           "rotated": True, **_overlap(answer.json)})
     return _back_to(project_id, webhook_id)
 
 
