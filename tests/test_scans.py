@@ -1005,17 +1005,23 @@ def export_feedback(app, path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def test_export_feedback_writes_corrected_sentences_newest_correction_first(
+def test_export_feedback_writes_the_majority_of_the_accepted_votes(
         keyword_app, accounts, tmp_path):
+    """What a training learns: each person's newest label of a sentence is one vote, the
+    majority decides and a tie drops it; a correction no reviewer accepted is no vote."""
     client = keyword_app.test_client()
-    _, alice = accounts.user()
-    _, bob = accounts.user()
+    _, alice = accounts.user(role="reviewer")  # a reviewer's own are accepted at once
+    _, bob = accounts.user(role="reviewer")
+    _, carol = accounts.user(role="reviewer")
+    _, mallory = accounts.user()
     text = "The budget is short. The vendor is late. Plans slip. Ünïcode budget – “quoted”."
-    first = created(post_text(client, alice, text))
-    second = created(post_text(client, bob, text))
-    assert len(first["data"]) == 4
+    scans = {who: created(post_text(client, headers, text))
+             for who, headers in (("alice", alice), ("bob", bob), ("carol", carol),
+                                  ("mallory", mallory))}
+    assert len(scans["alice"]["data"]) == 4
 
-    def correct(headers, scan, index, label):
+    def correct(headers, who, index, label):
+        scan = scans[who]
         response = client.patch(
             f"/api/v1/scans/{scan['scan_id']}/findings/{scan['data'][index]['id']}",
             json={"category": label}, headers=headers)
@@ -1024,27 +1030,29 @@ def test_export_feedback_writes_corrected_sentences_newest_correction_first(
     out = tmp_path / "feedback.jsonl"
     assert export_feedback(keyword_app, out) == []  # nothing corrected: nothing exported
 
-    correct(alice, first, 0, "vendor")     # "The budget is short." said by Alice...
-    correct(bob, second, 0, "schedule")    # ...then by Bob: his is newer
-    correct(alice, first, 1, "none")       # "The vendor is late." is not a risk
-    correct(bob, second, 3, "stakeholder")
+    correct(alice, "alice", 0, "vendor")     # "The budget is short.": Alice says vendor,
+    correct(bob, "bob", 0, "schedule")       # Bob schedule: a tie, dropped
+    correct(alice, "alice", 1, "none")       # "The vendor is late." is not a risk
+    correct(bob, "bob", 3, "stakeholder")
+    for index in range(4):                   # an unreviewed account's word is no vote
+        correct(mallory, "mallory", index, "none")
     exported = export_feedback(keyword_app, out)
-    as_pairs = Counter((line["text"], line["label"]) for line in exported)
-    assert as_pairs == Counter({
-        ("The budget is short.", "schedule"): 1,
+    assert Counter((line["text"], line["label"]) for line in exported) == Counter({
         ("The vendor is late.", "none"): 1,
         ("Ünïcode budget – “quoted”.", "stakeholder"): 1,
     })
     assert "Ünïcode" in out.read_text(encoding="utf-8")  # UTF-8, not \u escapes
 
-    correct(alice, first, 0, "legal")      # Alice corrects again: now hers is the newest
+    correct(carol, "carol", 0, "schedule")   # Carol sides with Bob: schedule, two to one
+    correct(alice, "alice", 0, "legal")      # Alice changing her word is still one vote
     exported = export_feedback(keyword_app, out)
-    assert {line["text"]: line["label"] for line in exported}["The budget is short."] == "legal"
+    assert {line["text"]: line["label"] for line in exported}["The budget is short."] == (
+        "schedule")
     assert len(exported) == 3
 
 
-def test_export_feedback_with_the_real_model(scan_app, scan_client, owner, tmp_path):
-    _, headers = owner
+def test_export_feedback_with_the_real_model(scan_app, scan_client, tmp_path):
+    _, headers = Accounts(scan_app, scan_client).user(role="reviewer")
     scan = created(post_text(scan_client, headers))
     finding = scan["data"][0]
     scan_client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",

@@ -114,11 +114,6 @@ def contributions(rows: Iterable[dict]) -> dict[str, dict[str, int]]:
             for person, labels in sorted(counts.items(), key=lambda item: emails.get(item[0], item[0]))}
 
 
-def corrected_sentences() -> int:
-    """How many sentences the trusted corrections would teach (``training_rows``)."""
-    return sum(1 for _ in training_rows())
-
-
 def pending_count() -> int:
     """Corrections waiting for a reviewer."""
     return db.session.scalar(select(func.count()).select_from(ScanFinding)
