@@ -27,21 +27,36 @@ TEXT = ("# Risks\nThe supplier may deliver the servers three weeks late. The tea
         "weather was nice.")
 
 
-@pytest.fixture
-def root(tmp_path, scan_model_dir):
-    """A models root of the test's own: ``base``, the test model (copied: the tests write
+def models_root(folder: Path, model: Path) -> Path:
+    """``folder``/models: ``base``, the test model (copied, never linked: tests write
     cards here), named by ``current``."""
-    models = tmp_path / "models"
+    models = folder / "models"
     models.mkdir()
-    shutil.copytree(Path(scan_model_dir), models / "base",
-                    ignore=shutil.ignore_patterns("model.safetensors"))
+    shutil.copytree(model, models / "base", ignore=shutil.ignore_patterns("model.safetensors"))
     (models / "current").write_text("base\n")
     return models
 
 
+@pytest.fixture(scope="session")
+def shared_root(tmp_path_factory, scan_model_dir):
+    """One root for the tests that only read it: one model loaded for all of them."""
+    return models_root(tmp_path_factory.mktemp("review"), Path(scan_model_dir))
+
+
 @pytest.fixture
-def app(make_app, root):
-    return make_app(MODEL_DIR=str(root), TRAINING_MIN_CORRECTIONS=1)
+def root(tmp_path, scan_model_dir):
+    """A root of the test's own, for the tests that write candidates into it."""
+    return models_root(tmp_path, Path(scan_model_dir))
+
+
+@pytest.fixture
+def app(make_app, shared_root):
+    return make_app(MODEL_DIR=str(shared_root), TRAINING_MIN_CORRECTIONS=1)
+
+
+@pytest.fixture
+def registry_app(make_app, root):
+    return make_app(MODEL_DIR=str(root))
 
 
 @pytest.fixture
@@ -232,7 +247,7 @@ def test_only_reviewers_and_admins_review(app, people):
     assert rows(app) == []
 
 
-@pytest.mark.parametrize("body", [
+MALFORMED = [
     {}, {"decision": "accept"}, {"decision": "maybe", "finding_ids": [1]},
     {"decision": "accept", "finding_ids": []}, {"decision": "accept", "finding_ids": [0]},
     {"decision": "accept", "finding_ids": list(range(1, 502))},
@@ -241,19 +256,27 @@ def test_only_reviewers_and_admins_review(app, people):
     {"decision": "accept", "contributor": "x", "label": "weather"},
     {"decision": "accept", "finding_ids": ["1; DROP TABLE findings"]},
     [1, 2], "accept",
-])
-def test_malformed_decisions_are_422_and_change_nothing(app, people, body):
+]
+
+
+def test_malformed_decisions_are_422_and_change_nothing(app, people):
     client, accounts = people
     _, headers = accounts.user()
     add(client, headers, scan(client, headers))
     _, admin = accounts.user(role="admin")
-    assert_problem(client.post(f"{REVIEW}/review", headers=admin, json=body), 422)
-    assert_problem(client.get(REVIEW, headers=admin, query_string={"review": "done"}), 422)
+    for body in MALFORMED:
+        assert_problem(client.post(f"{REVIEW}/review", headers=admin, json=body), 422)
+    for query in ({"review": "done"}, {"label": "weather"}, {"contributor": "x" * 37},
+                  {"per_page": 10**6}):
+        assert_problem(client.get(REVIEW, headers=admin, query_string=query), 422)
+    assert_problem(client.get(f"{REVIEW}/contributors", headers=admin,
+                              query_string={"review": "all"}), 422)
     assert rows(app) == []
+    assert client.get(REVIEW, headers=admin).get_json()["total"] == 1
 
 
-def test_corrections_are_rate_limited_per_person(make_app, root):
-    app = make_app(MODEL_DIR=str(root), RATE_LIMIT_ENABLED=True,
+def test_corrections_are_rate_limited_per_person(make_app, shared_root):
+    app = make_app(MODEL_DIR=str(shared_root), RATE_LIMIT_ENABLED=True,
                    RATE_LIMIT_CORRECTIONS="2 per minute")
     client = app.test_client()
     accounts = Accounts(app, client)
@@ -289,8 +312,9 @@ def lost_label(root, name="cand", *, label=None, drop=0.5) -> str:
     return label
 
 
-def test_a_candidate_that_lost_a_label_is_refused_without_an_override(app, root, people):
-    client, accounts = people
+def test_a_candidate_that_lost_a_label_is_refused_without_an_override(registry_app, root):
+    app = registry_app
+    client, accounts = app.test_client(), Accounts(registry_app, registry_app.test_client())
     _, admin = accounts.user(role="admin")
     label = lost_label(root)
     listed = {m["version"]: m for m in client.get("/api/v1/admin/models",
@@ -316,8 +340,9 @@ def test_a_candidate_that_lost_a_label_is_refused_without_an_override(app, root,
         assert event.details["override"] == [label] and event.details["to"] == "cand"
 
 
-def test_a_small_drop_is_no_regression_and_fewer_risks_found_is(app, root, people):
-    client, accounts = people
+def test_a_small_drop_is_no_regression_and_fewer_risks_found_is(registry_app, root):
+    client = registry_app.test_client()
+    accounts = Accounts(registry_app, client)
     _, admin = accounts.user(role="admin")
     lost_label(root, "near", drop=0.05)
     shutil.copytree(root / "base", root / "blind")
@@ -415,8 +440,10 @@ def test_a_reviewer_decides_in_the_console_and_a_user_cannot(app, people):
     assert [row["label"] for row in rows(app)] == ["resource"]
 
 
-def test_the_console_activates_a_regressed_candidate_only_with_each_box_ticked(app, root, people):
-    client, accounts = people
+def test_the_console_activates_a_regressed_candidate_only_with_each_box_ticked(registry_app,
+                                                                              root):
+    app, client = registry_app, registry_app.test_client()
+    accounts = Accounts(app, client)
     admin, _ = accounts.user(role="admin")
     label = lost_label(root)
     browser = browse(app, admin["email"])
