@@ -36,7 +36,7 @@ def test_two_users_exports_train_one_row_a_sentence_and_a_tie_none(app, client, 
     """The very files the service writes: each user's own download, joined."""
     files = []
     for labels in (("legal", "vendor"), ("budget", "vendor"), ("legal", None)):
-        _, headers = accounts.user()
+        _, headers = accounts.user(role="reviewer")  # their corrections teach at once
         scanned = scan(client, headers, "The budget is short. The vendor is late.")
         for finding, label in zip(scanned["data"], labels):
             if label:
@@ -51,7 +51,7 @@ def test_two_users_exports_train_one_row_a_sentence_and_a_tie_none(app, client, 
     assert sorted(found) == [("The budget is short.", "legal"), ("The vendor is late.", "vendor")]
     assert counts == {"lines": 5, "rows": 2, "duplicates": 3, "conflicts": 0, "held_out": 0,
                       "already_trained": 0}
-    # The operator's export of everyone's has each sentence once, with its newest label.
+    # The operator's export of everyone's has each sentence once, with the majority's label.
     everyone = tmp_path / "everyone.jsonl"
     export(app, everyone)
     found, counts = kept(everyone)
