@@ -132,6 +132,15 @@ def versions_in(root) -> set[str]:
     return {path.name for path in root.iterdir() if path.is_dir() and VERSION.fullmatch(path.name)}
 
 
+# A real fine-tune takes 20 to 90 s: each path runs once, the job engines on one backend each
+# (the database's part, one training at a time, is test_two_requests_at_once_give_one_training's
+# on both).
+ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+@pytest.mark.parametrize(("backend", "engine"), [
+    ("sqlite", "pool"), pytest.param("mysql", "celery", marks=pytest.mark.mysql)],
+    indirect=True)
 def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     app, client, headers, _ = trained()
     correct(client, headers)
@@ -169,6 +178,7 @@ def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     assert page["total"] == 1
 
 
+@ONE_BACKEND
 @pytest.mark.parametrize("engine", ["pool"], indirect=True)
 def test_a_failed_training_leaves_no_version_and_says_why(trained, root):
     _, client, headers, _ = trained()
@@ -208,6 +218,7 @@ def add_reader(root, name="rdr"):
     return reader
 
 
+@ONE_BACKEND
 @pytest.mark.parametrize("engine", ["pool"], indirect=True)
 def test_a_cascade_trains_its_reader_too_fitted_behind_the_new_fast_model(trained, root):
     add_reader(root)
@@ -322,6 +333,7 @@ def test_trainings_is_not_a_version(inert):
     assert response.status_code in (404, 405)
 
 
+@ONE_BACKEND
 @pytest.mark.parametrize("engine", ["pool"], indirect=True)
 def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(trained, root):
     """The poisoning, end to end: a self-registered account corrects every finding to none;

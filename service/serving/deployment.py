@@ -116,7 +116,7 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
                             + "; ".join(lost[name] for name in unnamed) + ". It is activated "
                             "only with an override that names each: "
                             f"{{\"override\": {json.dumps(sorted(lost))}}}.",
-                       title="Regression", errors={"override": unnamed})
+                       errors={"override": unnamed})
     db.session.close()  # no connection held while the candidate loads
     model, seconds = _load(settings, version)
     row = _locked_row(active)
