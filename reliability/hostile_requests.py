@@ -219,7 +219,7 @@ def removed_member(api: Api, report: Report) -> None:
 # --------------------------------------------------------------------------- 3. API keys
 
 def key_scopes(app, api: Api, report: Report) -> None:
-    from service.auth.scopes import ADMIN_SCOPES, SCOPES
+    from service.auth.scopes import ROLE_SCOPES, SCOPES
     from tests.test_authorization_matrix import missing_ids, protected_routes, url_for_rule
     from tests.test_key_scopes import KEY_SCOPES, NO_KEY
 
@@ -228,7 +228,7 @@ def key_scopes(app, api: Api, report: Report) -> None:
                  routes == set(KEY_SCOPES), str(routes ^ set(KEY_SCOPES)))
     _, user = api.user()
     _, admin = api.user(app, role="admin")
-    keys = {scope: api.key(admin if scope in ADMIN_SCOPES else user, scope)
+    keys = {scope: api.key(admin if scope in ROLE_SCOPES else user, scope)
             for scope in sorted(SCOPES)}
     ordered = sorted(routes & set(KEY_SCOPES), key=lambda route: route[0] == "DELETE")
     for scope, headers in keys.items():
