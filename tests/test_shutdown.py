@@ -54,10 +54,14 @@ def service_process(tmp_path, **env) -> ServiceProcess:
 
 
 def refuses_connections(port: int) -> bool:
+    """Whether the port refuses a connection now. A connection caught in the listening
+    socket's backlog as it closes is reset instead: not an answer yet, so ask again."""
     try:
         socket.create_connection((LOOPBACK, port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False
     return False
 
 
