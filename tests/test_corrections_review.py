@@ -17,7 +17,7 @@ from sqlalchemy import select
 from service.db import AuditEvent, ScanFinding, User
 from service.extensions import db
 from service.serving import corrections
-from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem
+from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem, at_once
 
 REVIEW = "/api/v1/corrections"
 NEUTRAL = ("The team met on Tuesday.", "Lunch was at noon.", "The weather was nice.")
@@ -458,3 +458,17 @@ def test_the_console_activates_a_regressed_candidate_only_with_each_box_ticked(r
     answer = browser.post("/app/admin/models/cand/activate", data={
         "csrf_token": csrf(page), "serving": "base", "override": label}, follow_redirects=True)
     assert "Model cand serves now" in answer.get_data(as_text=True)
+
+
+def test_reviewers_deciding_at_once_decide_each_correction_once(app, people):
+    """Four reviewers accept one contributor's corrections at the same moment: each row is
+    accepted once (the UPDATE judges it as it stands), and every answer is a 200."""
+    client, accounts = people
+    contributor, headers = accounts.user()
+    scanned = flood(client, headers)
+    _, admin = accounts.user(role="admin")
+    answers = at_once(app, "POST", f"{REVIEW}/review", parallel=4, headers=admin,
+                      json={"decision": "accept", "contributor": contributor["id"]})
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert sum(answer.get_json()["changed"] for answer in answers) == len(scanned["data"]) + 1
+    assert client.get(REVIEW, headers=admin).get_json()["total"] == 0
