@@ -108,10 +108,16 @@ def contributions(rows: Iterable[dict]) -> dict[str, dict[str, int]]:
     for row in rows:
         for person in row["contributors"]:
             counts[person][row["label"]] += 1
-    emails = dict(db.session.execute(select(User.id, User.email)
-                                     .where(User.id.in_(list(counts)))).all()) if counts else {}
+    emails = emails_of(counts)
     return {emails.get(person, person): dict(sorted(labels.items()))
             for person, labels in sorted(counts.items(), key=lambda item: emails.get(item[0], item[0]))}
+
+
+def emails_of(user_ids: Iterable[str]) -> dict[str, str]:
+    """``{id: email}`` of the accounts among ``user_ids`` that still exist, in one query."""
+    ids = list(user_ids)
+    return dict(db.session.execute(select(User.id, User.email)
+                                   .where(User.id.in_(ids))).all()) if ids else {}
 
 
 def pending_count() -> int:

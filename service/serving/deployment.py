@@ -136,9 +136,9 @@ def lost_beside(settings: Settings, version: str, active: str | None) -> dict[st
         new, old = versions.folders(settings, version), versions.folders(settings, active)
     except APIError:  # the active version's folder is gone: nothing to compare with
         return {}
-    lost = regressions(new[0], old[0])
+    lost = regressions(versions.metrics(new[0]), versions.metrics(old[0]))
     if new[1] is not None and old[1] is not None:
-        lost = {**regressions(new[1], old[1]), **lost}
+        lost = {**regressions(versions.metrics(new[1]), versions.metrics(old[1])), **lost}
     return lost
 
 

@@ -10,9 +10,6 @@ override (deployment.activate), and the registry lists them beside the version.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 F1_DROP = 0.1
 FOUND_DROP = 0.1
 SPLITS = ("validation", "test")
@@ -20,10 +17,10 @@ SPLITS = ("validation", "test")
 DOCUMENTS = "documents"
 
 
-def regressions(candidate: Path, base: Path) -> dict[str, str]:
-    """``{label or DOCUMENTS: what fell, in words}`` of ``candidate`` beside ``base`` (two
-    version folders); empty where nothing fell, or where either card has no figures."""
-    new, old = _metrics(candidate), _metrics(base)
+def regressions(new: dict, old: dict) -> dict[str, str]:
+    """``{label or DOCUMENTS: what fell, in words}`` of a candidate's card figures (``new``,
+    its metrics.json as versions.metrics reads it) beside its base's (``old``); empty where
+    nothing fell, or where either card has no figures."""
     lost: dict[str, str] = {}
     for split in SPLITS:
         new_labels = _per_label(new, split)
@@ -38,26 +35,21 @@ def regressions(candidate: Path, base: Path) -> dict[str, str]:
     return lost
 
 
-def _metrics(folder: Path) -> dict:
-    try:
-        value = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+def _at(metrics: dict, *keys):
+    """``metrics[k1][k2]…``, or None where a level is missing or not an object."""
+    for key in keys:
+        metrics = metrics.get(key) if isinstance(metrics, dict) else None
+    return metrics
 
 
 def _per_label(metrics: dict, split: str) -> dict[str, float]:
-    labels = (metrics.get(split) or {}).get("per_label") if isinstance(metrics.get(split),
-                                                                         dict) else None
+    labels = _at(metrics, split, "per_label")
     if not isinstance(labels, dict):
         return {}
-    return {label: float(figures["f1"]) for label, figures in labels.items()
-            if isinstance(figures, dict) and isinstance(figures.get("f1"), int | float)}
+    return {label: float(f1) for label in labels
+            if isinstance(f1 := _at(labels, label, "f1"), int | float)}
 
 
 def _found(metrics: dict) -> float | None:
-    documents = metrics.get("documents")
-    overall = ((documents.get("dev") or {}).get("overall") or {}) if isinstance(
-        documents, dict) else {}
-    recall = overall.get("recall") if isinstance(overall, dict) else None
+    recall = _at(metrics, "documents", "dev", "overall", "recall")
     return float(recall) if isinstance(recall, int | float) else None

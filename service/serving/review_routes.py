@@ -43,9 +43,7 @@ def _where(review_state: str, contributor: str | None = None,
 
 def _items(findings: list[ScanFinding]) -> list[dict]:
     """A page's findings with their contributors' emails, read in one query."""
-    people = {finding.corrected_by for finding in findings}
-    emails = dict(db.session.execute(select(User.id, User.email)
-                                     .where(User.id.in_(people))).all()) if people else {}
+    emails = corrections.emails_of({finding.corrected_by for finding in findings})
     return [{"finding": finding, "contributor_email": emails.get(finding.corrected_by)}
             for finding in findings]
 

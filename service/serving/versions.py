@@ -264,8 +264,9 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
     if base is None or not base.is_dir():
         return []
     active_names, shadow_names = _names(active), _names(shadow)
-    active_fast, active_reader = parts(active) if active else (None, None)
-    beside = {"fast": active_fast, "reader": active_reader}
+    # The active model of each role, whose card each other version is compared with.
+    beside = {role: metrics(base / name) if name else None
+              for role, name in zip(("fast", "reader"), parts(active) if active else (None, None))}
     listed = []
     for path in base.iterdir():
         if not VERSION.fullmatch(path.name) or not path.is_dir():
@@ -276,9 +277,9 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
         model = summary(path, base, state=state, reason=reason, runtime=runtime)
         compared = beside[model["role"]]
         model["regressions"] = (
-            regressions(path, base / compared)
-            if state in ("available", "shadow") and compared and links_outside(path, base)
-            is None else {})
+            regressions(metrics(path), compared)
+            if state in ("available", "shadow") and compared is not None
+            and links_outside(path, base) is None else {})
         listed.append(model)
     return sorted(listed, key=lambda model: (model["created"], model["version"]),
                   reverse=True)
@@ -357,6 +358,11 @@ def _figures(metrics: dict, calibration: dict) -> dict:
             "documents": documents,
             "min_score": calibration.get("min_score") if isinstance(calibration, dict)
             else None}
+
+
+def metrics(folder: Path) -> dict:
+    """A version folder's metrics.json (its card's figures), {} where it has none."""
+    return _read_json_or_none(folder / "metrics.json") or {}
 
 
 def _read_json(path: Path):
