@@ -1,9 +1,14 @@
 """The unseen writers' yardstick: the 46 other foundations' reports labelled twice, blind, and
 adjudicated, so that a figure on them is not one annotator's reading.
 
-    python -m ml.data.yardstick sheets OUT.jsonl                 # what annotators label
-    python -m ml.data.yardstick agree B.jsonl C.jsonl [--original] [--out ADJUDICATE.jsonl]
-    python -m ml.data.yardstick write B.jsonl C.jsonl RESOLVED.jsonl
+    python -m ml.data.yardstick sheets [--set SET] OUT.jsonl       # what annotators label
+    python -m ml.data.yardstick agree [--set SET] B.jsonl C.jsonl [--original] [--out ADJUDICATE.jsonl]
+    python -m ml.data.yardstick write [--set SET] B.jsonl C.jsonl RESOLVED.jsonl
+
+``--set`` picks the documents: ``46`` (the default) the 46 reports in test.jsonl, readings in
+yardstick.jsonl; ``new-writers`` every document of ml/data/documents/new-writers.jsonl (reports
+by writer groups no other document comes from, issue #60), readings in new-writers-labels.jsonl
+and the adjudicated risks written into new-writers.jsonl itself.
 
 A sheet is a document's sentences as the evaluation reads them (``sentences_of``, headings
 left out: they are never findings), ``{"doc", "sentences": [{"i", "text", "start", "end"}]}``.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from ml.data.restated_agreement import kappa
@@ -34,6 +40,27 @@ TEST = DOCUMENTS / "test.jsonl"
 YARDSTICK = DOCUMENTS / "yardstick.jsonl"
 #: The 46 reports' groups (ml.scorecard's "46 other foundations"; a test holds the two equal).
 PREFIXES = ("project-report/openssf-", "project-report/cdf-")
+NEW_WRITERS = DOCUMENTS / "new-writers.jsonl"
+NEW_WRITERS_LABELS = DOCUMENTS / "new-writers-labels.jsonl"
+
+
+@dataclass(frozen=True)
+class Set:
+    """A yardstick's documents: the file that holds them (and gets their adjudicated risks),
+    which of its documents count, and where every reading is stored."""
+
+    name: str
+    path: Path
+    readings: Path
+    prefixes: tuple[str, ...] = ()  # empty: every document of the file
+
+    def documents(self) -> list[Document]:
+        return [document for document in read_documents(self.path)
+                if not self.prefixes or document.id.startswith(self.prefixes)]
+
+
+SETS = {"46": Set("46", TEST, YARDSTICK, PREFIXES),
+        "new-writers": Set("new-writers", NEW_WRITERS, NEW_WRITERS_LABELS)}
 
 Key = tuple[str, int]
 
@@ -99,7 +126,8 @@ def adjudicated(first: dict[Key, str], second: dict[Key, str], resolved: dict[Ke
 
 
 def rewrite(found_sheets: list[dict], labelled: dict[Key, str], test: Path = TEST) -> None:
-    """test.jsonl with the sheets' documents' risks taken from ``labelled``."""
+    """``test`` (test.jsonl, or a set's own file) with the sheets' documents' risks taken
+    from ``labelled``; the other documents' lines are left as they are."""
     by_doc = {sheet["doc"]: sheet["sentences"] for sheet in found_sheets}
     lines = []
     for line in test.read_text(encoding="utf-8").splitlines():
@@ -120,9 +148,14 @@ def rewrite(found_sheets: list[dict], labelled: dict[Key, str], test: Path = TES
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("sheets").add_argument("out", type=Path)
+    sheet = commands.add_parser("sheets")
+    sheet.add_argument("out", type=Path)
     agree = commands.add_parser("agree")
     write = commands.add_parser("write")
+    for command in (sheet, agree, write):
+        command.add_argument("--set", choices=sorted(SETS), default="46",
+                             help="whose documents: the 46 reports of test.jsonl (default) "
+                                  "or new-writers.jsonl")
     for command in (agree, write):
         command.add_argument("first", type=Path)
         command.add_argument("second", type=Path)
@@ -131,12 +164,17 @@ def main(argv: list[str] | None = None) -> dict:
     write.add_argument("resolved", type=Path)
     args = parser.parse_args(argv)
 
-    found = documents()
+    chosen = SETS[args.set]
+    found = chosen.documents()
     found_sheets = sheets(found)
     if args.command == "sheets":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("".join(json.dumps(sheet, ensure_ascii=False) + "\n"
                                     for sheet in found_sheets), encoding="utf-8")
-        return {"documents": len(found_sheets)}
+        report = {"documents": len(found_sheets),
+                  "sentences": sum(len(sheet["sentences"]) for sheet in found_sheets)}
+        print(json.dumps(report))
+        return report
     keys = {(sheet["doc"], s["i"]) for sheet in found_sheets for s in sheet["sentences"]}
     first, second = labels(args.first, keys), labels(args.second, keys)
     report = {"sentences": len(keys), "annotators": agreement(first, second)}
@@ -159,13 +197,13 @@ def main(argv: list[str] | None = None) -> dict:
         resolved = resolutions(args.resolved)
         before = original(found, found_sheets)
         final = adjudicated(first, second, {key: row["label"] for key, row in resolved.items()})
-        with YARDSTICK.open("w", encoding="utf-8") as out:
+        with chosen.readings.open("w", encoding="utf-8") as out:
             for key in sorted(keys):
                 why = {"why": resolved[key]["why"]} if first[key] != second[key] else {}
                 out.write(json.dumps({"doc": key[0], "i": key[1], "original": before[key],
                                       "first": first[key], "second": second[key],
                                       "label": final[key], **why}, ensure_ascii=False) + "\n")
-        rewrite(found_sheets, final)
+        rewrite(found_sheets, final, chosen.path)
         report["risks"] = {"original": sum(v != NONE for v in before.values()),
                            "adjudicated": sum(v != NONE for v in final.values())}
     print(json.dumps(report, indent=2))
