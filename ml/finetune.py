@@ -19,6 +19,11 @@ new fast model as ``python -m ml.cascade`` fits one (its int8 graph, its screen)
 serves only behind the fast model its screen was chosen on. The version folders appear
 complete or not at all: Trainer stages each, and the base's figures are added to its
 metrics.json and card before they leave a work folder of their own, together.
+
+Where the rows say which sentences a model reported (``shown``: the findings people confirmed
+or dismissed), the score map of the model whose score users see (the reader of a cascade,
+else the fast model) is refitted on them (ml/deployment_map.py), so that a score means how
+often the model is right in this deployment; below ``MIN_DEPLOYMENT_FINDINGS`` it is kept.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ml import deployment_map
 from ml.config import DEV_DOCUMENTS, REPO_ROOT, TEST_DOCUMENTS, TrainingConfig
 from ml.data.build_splits import exact_key
 from ml.feedback import InvalidFeedbackError
@@ -41,7 +47,8 @@ from ml.train import Trainer, log, make_readable, write_json
 #: The suffix of a training's staging folder in the models root (``.<version>.<pid>``).
 STAGING = ".training"
 #: The fields of the base's recipe a fine-tuning keeps: a model reads what it was trained on.
-KEPT = ("max_length", "context", "borrowed_context", "class_weighting",
+KEPT = ("max_length", "context", "windows", "window_batch_size", "borrowed_context",
+        "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
         "feedback_weight", "batch_size", "eval_batch_size")
 
@@ -64,10 +71,13 @@ class FeedbackTrainer(Trainer):
         return dataclasses.replace(split, contexts=contexts)
 
 
-def split_feedback(source: Path, plain: Path) -> dict[str, str]:
+def split_feedback(source: Path, plain: Path, reviewed: list[dict] | None = None
+                   ) -> dict[str, str]:
     """Write ``source``'s rows (``-``: the standard input, as the service sends them)
-    without their ``context`` to ``plain`` (what ml/feedback.py reads and checks), readable
-    by its owner only: people's sentences. The contexts by sentence."""
+    without their ``context`` and ``shown`` to ``plain`` (what ml/feedback.py reads and
+    checks), readable by its owner only: people's sentences. The contexts by sentence;
+    ``reviewed`` gets each row that says whether a model reported it (``shown``), with its
+    context: the findings the score map is refitted on (ml/deployment_map.py)."""
     text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
     contexts, lines = {}, []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -77,10 +87,17 @@ def split_feedback(source: Path, plain: Path) -> dict[str, str]:
             row = json.loads(line)
         except json.JSONDecodeError as failure:
             raise InvalidFeedbackError(f"{source}:{number}: not JSON ({failure.msg})") from None
+        context = None
         if isinstance(row, dict) and "context" in row:
             context = row.pop("context")
             if isinstance(context, str) and context and isinstance(row.get("text"), str):
                 contexts[exact_key(row["text"].strip())] = context
+        if isinstance(row, dict) and "shown" in row:
+            shown = row.pop("shown")
+            if reviewed is not None and isinstance(row.get("text"), str):
+                reviewed.append({"text": row["text"].strip(), "label": row.get("label"),
+                                 "context": context if isinstance(context, str) else "",
+                                 "shown": shown is True})
         lines.append(json.dumps(row, ensure_ascii=False))
     with os.fdopen(os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
                    encoding="utf-8") as file:
@@ -123,7 +140,8 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
     work.mkdir(mode=0o700)
     try:
         plain = work / "feedback.jsonl"
-        contexts = split_feedback(feedback, plain)
+        told: list[dict] = []
+        contexts = split_feedback(feedback, plain, told)
         starts = [base, reader][:len(names)]
         configs = [finetune_config(start, work, name, plain, replay=replay, epochs=epochs,
                                    learning_rate=learning_rate, documents=documents,
@@ -135,6 +153,12 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
             folders.append(folder)
         if reader is not None:  # its int8 check reads the validation split it was trained with
             fit_behind(folders[1], folders[0], data_dir=configs[1].data_dir, documents=documents)
+        if told:  # the service said which rows were findings: the shown score's model
+            refitted = deployment_map.refit(folders[-1], deployment_map.reviewed(told),
+                                            scores_from=starts[-1])
+            log(f"score map of {folders[-1].name}: " + (
+                "refitted on" if refitted["refitted"] else "kept;")
+                + f" {refitted['deployment_findings']} reviewed findings")
         for folder in folders:
             make_readable(folder)
             os.replace(folder, root / folder.name)

@@ -55,29 +55,35 @@ def decide(finding_ids: Iterable[int], decision: str, reviewer_id: str) -> int:
         .execution_options(synchronize_session=False)).rowcount
 
 
-def training_rows(*, context: bool = False) -> Iterator[dict]:
+def training_rows(*, context: bool = False, shown: bool = False) -> Iterator[dict]:
     """``{text, label, source}`` per sentence that may teach, its label the majority of the
     votes (module docstring), newest first; ``contributors`` names the user ids whose vote
-    it is. ``context``: also the ``context`` its scan's model read beside the sentence."""
+    it is. ``context``: also the ``context`` its scan's model read beside the sentence.
+    ``shown``: also whether a model reported the sentence (a finding, or a near miss, that
+    a majority confirmed (a risk label) or dismissed (``none``); False where only people
+    added it): the findings a training refits the score map on (ml/deployment_map.py)."""
     statement = (select(ScanFinding.risk, ScanFinding.corrected_category,
-                        ScanFinding.corrected_by, ScanFinding.scan_id, ScanFinding.start)
+                        ScanFinding.corrected_by, ScanFinding.scan_id, ScanFinding.start,
+                        ScanFinding.added_by_user)
                  .join(User, User.id == ScanFinding.corrected_by)
                  .where(ScanFinding.corrected_category.is_not(None),
                         ScanFinding.review == "accepted", User.active.is_(True))
                  .order_by(ScanFinding.corrected_at.desc(), ScanFinding.id.desc()))
     votes: dict[str, dict[str, tuple]] = defaultdict(dict)  # sentence → person → newest
-    for risk, label, person, scan_id, start in db.session.execute(statement):
-        votes[_key(risk)].setdefault(person, (risk, label, scan_id, start))
+    for risk, label, person, scan_id, start, added in db.session.execute(statement):
+        votes[_key(risk)].setdefault(person, (risk, label, scan_id, start, added))
     contexts = _Contexts() if context else None
     for by_person in votes.values():
         (label, most), *rest = Counter(vote[1] for vote in by_person.values()).most_common(2)
         if rest and rest[0][1] == most:
             continue  # people disagree evenly: nobody's word outweighs another's
-        risk, _, scan_id, start = next(v for v in by_person.values() if v[1] == label)
+        risk, _, scan_id, start, _ = next(v for v in by_person.values() if v[1] == label)
         row = {"text": risk, "label": label, "source": f"feedback/{scan_id}",
                "contributors": sorted(p for p, vote in by_person.items() if vote[1] == label)}
         if contexts is not None:
             row["context"] = contexts.of(scan_id, start)
+        if shown:
+            row["shown"] = any(not vote[4] for vote in by_person.values() if vote[1] == label)
         yield row
 
 

@@ -146,7 +146,7 @@ def _train(settings, training: ModelTraining) -> str:
     made = [f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader) if folder is not None]
     rows = "".join(json.dumps({key: value for key, value in row.items()
                                if key != "contributors"}, ensure_ascii=False) + "\n"
-                   for row in training_rows(context=True))
+                   for row in training_rows(context=True, shown=True))
     db.session.commit()  # no transaction held while the process trains
     command = [sys.executable, "-m", "ml.finetune", "--base", str(fast), "--feedback",
                "-", "--version", made[0], "--replay", str(settings.TRAINING_REPLAY),
