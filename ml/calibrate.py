@@ -63,14 +63,15 @@ MAP_FLOOR = 0.5
 def judged_examples(analyzer, documents) -> tuple[list, list[int], list[list]]:
     """(what the classifier reads, 1 when the sentence overlaps a gold risk) for each
     sentence the scan path judges in ``documents``, and those sentences, per document."""
-    from service.analysis.reading import judged as judged_sentences
+    from service.analysis.reading import placed
 
     texts: list = []
     targets = []
     judged = []
     for document in documents:
-        sentences = judged_sentences(document.text)
-        texts.extend(sentence.input(analyzer.context) for sentence in sentences)
+        inputs = placed(document.text)
+        sentences = [item.sentence for item in inputs]
+        texts.extend(inputs)  # each read as its model reads it: alone, with context, in windows
         targets.extend(int(any(sentence.start < end and start < sentence.end
                                for start, end, _ in document.risks)) for sentence in sentences)
         judged.append(sentences)

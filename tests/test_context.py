@@ -76,14 +76,14 @@ def test_the_scan_path_gives_a_context_model_each_sentence_with_its_context():
         seen.extend(inputs)
         return [("none", 0.9)] * len(inputs)
 
-    findings_of(REPORT, classify, context=True)
-    assert ("The vendor has not signed the support contract.", "Risks") in seen
+    findings_of(REPORT, classify)  # each sentence placed in its document: a model reads
+    read = [item.input(True) for item in seen]  # of it what it was trained on
+    assert ("The vendor has not signed the support contract.", "Risks") in read
     assert ("Only one engineer knows the billing code.",
-            "Risks | The vendor has not signed the support contract.") in seen
-    assert all(text != "Risks" for text, _ in seen)  # headings are never judged
-    seen.clear()
-    findings_of(REPORT, classify, context=False)
-    assert "The vendor has not signed the support contract." in seen
+            "Risks | The vendor has not signed the support contract.") in read
+    assert all(text != "Risks" for text, _ in read)  # headings are never judged
+    assert "The vendor has not signed the support contract." in [
+        item.input(False) for item in seen]
 
 
 def test_the_trained_model_reads_the_context(trained_analyzer):
@@ -103,7 +103,7 @@ def test_a_model_trained_without_context_reads_sentences_alone(tmp_path, trained
         if item.name != "training_config.json":
             (folder / item.name).symlink_to(item)
     config = json.loads((trained_model_dir / "training_config.json").read_text())
-    del config["context"]  # as written before models read context
+    del config["context"], config["reads"]  # as written before models read context
     (folder / "training_config.json").write_text(json.dumps(config))
     analyzer = TransformerAnalyzer(folder)
     assert not analyzer.context

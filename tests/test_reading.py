@@ -99,7 +99,10 @@ def test_a_cascade_scan_reads_its_document_once(trained_analyzer, counted) -> No
 
     assert counted == {"split_sentences": 1, "is_heading": len(split_sentences(REPORT))}
     expected = [s.input(trained_analyzer.context) for s in judged(REPORT)]
-    assert asked == [expected]  # a threshold of 0 passes everything, once
+    # a threshold of 0 passes everything, once, each sentence in its one reading
+    assert [[item.input(trained_analyzer.context) for item in inputs] for inputs in asked] \
+        == [expected]
+    assert len({id(item.document) for item in asked[0]}) == 1
     assert {f.risk for f in findings} <= {s.text for s in judged(REPORT)}
     assert len(findings) == len(expected)  # a reader's point of 0: every sentence a risk
 

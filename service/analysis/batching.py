@@ -125,8 +125,7 @@ class DynamicBatcher:
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         from service.analysis.reading import findings_of
 
-        return Analysis(findings_of(text, self.classify, min_score=min_score,
-                                    context=self.context))
+        return Analysis(findings_of(text, self.classify, min_score=min_score))
 
     def close(self) -> None:
         """Refuse new requests; those queued are still answered."""

@@ -130,5 +130,4 @@ class Cascade:
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         from service.analysis.reading import findings_of
 
-        return Analysis(findings_of(text, self.classify, min_score=min_score,
-                                    context=self.context))
+        return Analysis(findings_of(text, self.classify, min_score=min_score))

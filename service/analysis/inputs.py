@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: What classify reads: a sentence, or a sentence and its context (a context model reads a
-#: lone sentence with an empty context, as it was trained on sentences without one).
-Sentences = Sequence[str | tuple[str, str]]
+#: What classify reads: a sentence, a sentence and its context (a context model reads a
+#: lone sentence with an empty context, as it was trained on sentences without one), or a
+#: sentence placed in its document (reading.Placed), of which each model reads what it reads.
+Sentences = Sequence  # of str | tuple[str, str] | reading.Placed
 #: plan_batches: a batch ends before a sentence shorter than this share of its longest, and
 #: before its padded tokens would pass MAX_BATCH_TOKENS (32 sentences of 64 tokens).
 MIN_FILL = 2 / 3
@@ -24,6 +25,8 @@ def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int
     any other model reads the sentence alone. A pair longer than ``max_length`` is cut
     from its longer segment first.
     """
+    sentences = [item.input(context) if hasattr(item, "document") else item
+                 for item in sentences]
     texts = [item[0] if isinstance(item, tuple) else item for item in sentences]
     if context:
         contexts = [item[1] if isinstance(item, tuple) else "" for item in sentences]

@@ -6,6 +6,10 @@ gives each its section heading and the sentence before it (context.py). Every sc
 stage then only scores what it yields: the fast model, the cascade's screen and reader
 (which share one reading: service/analysis/cascade.py), calibration (ml/calibrate.py),
 distillation and the benches.
+
+A classifier is handed each sentence ``Placed`` in its document, and reads of it what its
+model was trained on: the sentence, the sentence and its context (``Placed.input``), or a
+window of the document around it (windows.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,27 @@ class ReadSentence(Sentence):
         return (self.text, self.context) if context else self.text
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Placed:
+    """A sentence of a document as a classifier is handed it: the document's sentences
+    (headings included, shared by all its sentences) and its index among them."""
+
+    document: tuple[ReadSentence, ...]
+    index: int
+
+    @property
+    def sentence(self) -> ReadSentence:
+        return self.document[self.index]
+
+    @property
+    def text(self) -> str:
+        return self.document[self.index].text
+
+    def input(self, context: bool) -> Input:
+        """What a sentence or context model reads of it (ReadSentence.input)."""
+        return self.document[self.index].input(context)
+
+
 def sentences_of(text: str) -> list[ReadSentence]:
     """Every sentence of ``text`` in order, headings included, read once."""
     sentences = split_sentences(text)
@@ -57,23 +82,30 @@ def judged(text: str) -> list[ReadSentence]:
     return [sentence for sentence in sentences_of(text) if not sentence.is_heading]
 
 
+def placed(text: str) -> list[Placed]:
+    """The sentences of ``text`` a classifier judges, each in its document: what
+    findings_of hands a classifier, for a caller that scores them itself."""
+    document = tuple(sentences_of(text))
+    return [Placed(document, index) for index, sentence in enumerate(document)
+            if not sentence.is_heading]
+
+
 Classify = Callable[..., list[tuple[str, float]]]
 
 
-def findings_of(text: str, classify: Classify, *, min_score: float | None = None,
-                context: bool = False) -> list[Finding]:
-    """Read ``text``, label the sentences it judges with ``classify`` (with their contexts
-    when ``context``), and keep the risks. Headings and label-only lines ("Risks and
+def findings_of(text: str, classify: Classify, *, min_score: float | None = None
+                ) -> list[Finding]:
+    """Read ``text``, label the sentences it judges with ``classify`` (each handed in its
+    document: ``Placed``), and keep the risks. Headings and label-only lines ("Risks and
     issues", "Open items:") are never findings.
 
     Shared by TransformerAnalyzer, the dynamic batcher (batching.py) and the cascade.
     """
-    sentences = sentences_of(text)
+    sentences = tuple(sentences_of(text))
     candidates = [index for index, sentence in enumerate(sentences) if not sentence.is_heading]
-    labelled = classify([sentences[index].input(context) for index in candidates],
+    labelled = classify([Placed(sentences, index) for index in candidates],
                         min_score=min_score)
     return [Finding(risk=sentences[index].text, category=label,
                     context=sentence_context(text, sentences, index), score=round(score, 4),
                     start=sentences[index].start, end=sentences[index].end)
             for index, (label, score) in zip(candidates, labelled) if label != NONE]
-

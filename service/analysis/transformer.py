@@ -10,7 +10,9 @@ for speed (docs/throughput.md compares both runtimes). ``analyze(text)`` segment
 into sentences, classifies them all in length-sorted batches and returns an Analysis with a
 Finding for each sentence not labelled ``none``. A model trained with context (its
 training_config.json says ``"context": true``) reads each sentence with its section heading
-and the sentence before it as a second segment (service/analysis/context.py).
+and the sentence before it as a second segment (service/analysis/context.py); a window model
+(``"reads": "window"``) reads the document in windows of consecutive sentences and labels
+each sentence from its own tokens (service/analysis/windows.py).
 
 ``classify`` is thread-safe: waitress calls it from several threads, and a fast tokenizer
 used by two threads at once raises "Already borrowed". By default one lock covers the whole
@@ -54,6 +56,9 @@ CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
 RUNTIMES = ("auto", "torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
+#: How a model reads a sentence: alone, with its heading and previous sentence, or in a
+#: window of its document (windows.py).
+READINGS = ("sentence", "context", "window")
 #: What classify's lock covers: the whole call, or tokenization only (see the module docstring).
 SERIALIZATIONS = ("call", "tokenizer")
 #: A model folder's calibration.json (ml.train writes it) gives its softmax temperature and
@@ -181,7 +186,7 @@ class TransformerAnalyzer:
         trained = _training_config(model_dir)
         self._attach(model.to(device), tokenizer, version=model_dir.resolve().name,
                      device=device, batch_size=batch_size,
-                     max_length=max_length or trained["max_length"], context=trained["context"])
+                     max_length=max_length or trained["max_length"], reads=trained["reads"])
         self.serialize = serialize
         self.model_dir = model_dir
         temperature, min_score, score_map = read_calibration(model_dir)
@@ -189,7 +194,7 @@ class TransformerAnalyzer:
 
     @classmethod
     def from_model(cls, model, tokenizer, *, version: str, max_length: int,
-                   batch_size: int = 32, context: bool = False) -> TransformerAnalyzer:
+                   batch_size: int = 32, reads: str = "sentence") -> TransformerAnalyzer:
         """Wrap a model already in memory, on the device and in the precision it has.
 
         The trainer validates each epoch through this, so that training measures the
@@ -197,14 +202,17 @@ class TransformerAnalyzer:
         """
         analyzer = cls.__new__(cls)
         analyzer._attach(model, tokenizer, version=version, device=Device(model.device),
-                         batch_size=batch_size, max_length=max_length, context=context)
+                         batch_size=batch_size, max_length=max_length, reads=reads)
         analyzer.model_dir = None
         return analyzer
 
     def _attach(self, model, tokenizer, *, version: str, device: Device,
-                batch_size: int, max_length: int, context: bool = False) -> None:
+                batch_size: int, max_length: int, reads: str = "sentence") -> None:
+        if reads not in READINGS:
+            raise ModelNotFoundError(f"model {version} reads {reads!r}, not one of {READINGS}")
         self.version = version
-        self.context = context  # reads each sentence with its heading and previous sentence
+        self.reads = reads
+        self.context = reads == "context"  # a sentence with its heading and previous sentence
         self.device = device
         self.runtime = getattr(model, "runtime", "torch")
         self.quantize = getattr(model, "quantize", None) or (
@@ -287,6 +295,8 @@ class TransformerAnalyzer:
         return torch.from_numpy(self._logits(sentences, progress=False))
 
     def _logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
+        if self.reads == "window":
+            return self._window_logits(sentences, progress)
         if self.serialize == "call":
             encoded = self._tokenize(sentences)
         else:
@@ -305,6 +315,58 @@ class TransformerAnalyzer:
         except RuntimeError as error:  # e.g. CUDA out of memory
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
         return logits
+
+    def _window_logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
+        """Each sentence's logits read in its document's windows (windows.py): the mean of
+        its tokens' logits in the one window that judges it. A sentence handed without its
+        document is read as a document of its own (with its context, where it has one)."""
+        from service.analysis.windows import SENTENCE_TOKENS, windows
+
+        documents: dict[int, tuple[tuple, dict[int, list[int]]]] = {}
+        for row, item in enumerate(sentences):
+            item = placed_alone(item)
+            rows = documents.setdefault(id(item.document), (item.document, {}))[1]
+            rows.setdefault(item.index, []).append(row)
+        cls, sep = self._separators()
+        planned: list[tuple[list[int], list[tuple[list[int], int, int]]]] = []
+        for document, rows in documents.values():
+            texts = [sentence.text for sentence in document]
+            if self.serialize == "call":
+                ids = self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
+                                     add_special_tokens=False)["input_ids"]
+            else:
+                with self._lock:
+                    ids = self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
+                                         add_special_tokens=False)["input_ids"]
+            for window in windows(ids, [sentence.is_heading for sentence in document],
+                                  list(rows), cls=cls, sep=sep):
+                planned.append((window.ids, [(rows[index], start, end)
+                                             for index, start, end in window.judged]))
+        encoded = {"input_ids": [ids for ids, _ in planned],
+                   "token_type_ids": [[0] * len(ids) for ids, _ in planned],
+                   "attention_mask": [[1] * len(ids) for ids, _ in planned]}
+        encoded = {name: encoded[name] for name in self.tokenizer.model_input_names}
+        logits = np.empty((len(sentences), len(self.labels)), dtype=np.float32)
+        batches = plan_batches([len(ids) for ids, _ in planned], self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="classify", unit="batch", file=sys.stderr)
+        try:
+            for indices in batches:
+                tokens = self._forward(pad_batch(encoded, indices, self.pad_values))
+                for row, index in enumerate(indices):
+                    for rows, start, end in planned[index][1]:
+                        logits[rows] = tokens[row, start:end].mean(axis=0)
+        except RuntimeError as error:  # e.g. CUDA out of memory
+            raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
+        return logits
+
+    def _separators(self) -> tuple[int, int]:
+        """The ids that open a window and close each sentence in it (BERT's [CLS] and
+        [SEP], MPNet's <s> and </s>): what the tokenizer puts around an empty text."""
+        first, *_, last = self.tokenizer("")["input_ids"]
+        return first, last
 
     def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The logits of one padded batch: from ONNX Runtime as they are, from torch on
@@ -330,8 +392,7 @@ class TransformerAnalyzer:
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         """A Finding for each sentence of ``text`` whose risk score reaches ``min_score``
         (default: the model's operating point)."""
-        return Analysis(findings_of(text, self.classify, min_score=min_score,
-                                    context=self.context))
+        return Analysis(findings_of(text, self.classify, min_score=min_score))
 
 
 def _damaged_model_errors() -> tuple[type[BaseException], ...]:
@@ -362,12 +423,35 @@ def _torch_model(model_dir: Path):
     takes, in the tokenizer's order (an MPNet takes no token_type_ids)."""
     import inspect
 
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
+    model = torch_classifier(model_dir).from_pretrained(model_dir, local_files_only=True)
     takes = inspect.signature(model.forward).parameters
     model.input_names = [name for name in INPUT_NAMES if name in takes]
     return model
+
+
+def torch_classifier(model_dir: Path):
+    """The transformers class of the folder's classifier: a token classifier for a window
+    model (its sentences' logits are their tokens' mean), else a sequence classifier."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if any(name.endswith("ForTokenClassification") for name in config.get("architectures") or ()):
+        return AutoModelForTokenClassification
+    return AutoModelForSequenceClassification
+
+
+def placed_alone(item):
+    """``item`` placed in a document: a Placed as it is; a sentence as a document of its
+    own, after its context (heading and previous sentence, as one line) where it has one."""
+    from service.analysis.reading import Placed, ReadSentence
+
+    if isinstance(item, Placed):
+        return item
+    text, context = item if isinstance(item, tuple) else (item, "")
+    lines = ((context, False), (text, False)) if context else ((text, False),)
+    document = tuple(ReadSentence(0, len(line), line, is_heading=heading, heading="",
+                                  previous="") for line, heading in lines)
+    return Placed(document, len(document) - 1)
 
 
 def label_config(model_dir: Path) -> SimpleNamespace:
@@ -423,13 +507,16 @@ def read_calibration(model_dir: Path
 
 
 def _training_config(model_dir: Path) -> dict:
-    """How the folder's model was trained to read its input: ``max_length`` and ``context``
+    """How the folder's model was trained to read its input: ``max_length`` and what it
+    reads (``reads``: "window", else "context" where ``context`` is true, else "sentence")
     from its training_config.json; a folder without one was trained on sentences alone
     of at most DEFAULT_MAX_LENGTH tokens."""
     try:
         config = json.loads((model_dir / "training_config.json").read_text(encoding="utf-8"))
         max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
-        return {"max_length": max_length, "context": config.get("context") is True}
+        reads = config.get("reads") or ("context" if config.get("context") is True
+                                        else "sentence")
+        return {"max_length": max_length, "reads": reads}
     except (OSError, ValueError, AttributeError, TypeError):
-        return {"max_length": DEFAULT_MAX_LENGTH, "context": False}
+        return {"max_length": DEFAULT_MAX_LENGTH, "reads": "sentence"}
 

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.analysis.labels import NONE
-from service.analysis.reading import judged
+from service.analysis.reading import placed
 from service.api import lock_row
 from service.db import ModelDeployment, ScanFinding, ShadowReading, ShadowTrial, utcnow
 from service.errors import APIError
@@ -130,15 +130,16 @@ class Shadow:
 
     def _read(self, app: Flask, trial: Trial, scan_id: str, text: str,
               min_score: float | None, model, findings) -> None:
-        sentences = judged(text)
+        inputs = placed(text)
+        sentences = [item.sentence for item in inputs]
         shadow = [_risk(*labelled) for labelled in trial.model.classify(
-            [s.input(trial.model.context) for s in sentences], min_score=min_score)]
+            inputs, min_score=min_score)]
         found = {finding.start: (finding.category, finding.score) for finding in findings}
         # The active model's risk of a sentence it left out, for the few the candidate found.
         missed = [index for index, sentence in enumerate(sentences)
                   if sentence.start not in found and shadow[index][0] != NONE]
         scored = dict(zip(missed, (_risk(*labelled) for labelled in model.classify(
-            [sentences[index].input(model.context) for index in missed],
+            [inputs[index] for index in missed],
             min_score=min_score))))
         disagreements = []
         for index, sentence in enumerate(sentences):

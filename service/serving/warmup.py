@@ -138,7 +138,7 @@ def _warm_model(model) -> int:
             return labelled
         return classify
 
-    findings_of(WARMUP_TEXT, counted(model), context=model.context)  # what analyze does
+    findings_of(WARMUP_TEXT, counted(model))  # what analyze does
     for stage in getattr(model, "stages", (model,)):
         classify = counted(stage)
         inner = getattr(stage, "analyzer", stage)  # the dynamic batcher's wrapped analyzer
