@@ -74,6 +74,16 @@ class TrainingConfig:
     context: bool = field(default=True, metadata={
         "help": "read each sentence with its section heading and the sentence before it as a "
                 "second segment (service/analysis/context.py), in training and in the service"})
+    windows: bool = field(default=False, metadata={
+        "help": "read the document in windows of consecutive sentences, each sentence "
+                "labelled from its own tokens (service/analysis/windows.py, ml/windowed.py), "
+                "instead of a sentence with its context"})
+    sources: Path = field(default=REPO_ROOT / "ml" / "data" / "sources", metadata={
+        "help": "the labelled sources in document order, where a window model finds the "
+                "documents of its training sentences (ml/windowed.py)"})
+    window_batch_size: int = field(default=4, metadata={
+        "help": "windows per step of a window model (a window judges about a dozen "
+                "sentences)"})
     borrowed_context: float = field(default=0.5, metadata={
         "help": "share of the training sentences that come without a document (team-written, "
                 "register rows) given another such sentence as the one before: the model "

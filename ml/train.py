@@ -88,13 +88,13 @@ class Trainer:
         import torch
         from transformers import (
             AutoModelForSequenceClassification,
+            AutoModelForTokenClassification,
             AutoTokenizer,
             DataCollatorWithPadding,
-            get_linear_schedule_with_warmup,
         )
 
         from service.analysis.inputs import encode
-        from service.analysis.transformer import TransformerAnalyzer, select_device
+        from service.analysis.transformer import select_device
 
         config = self.config
         self.started = time.perf_counter()
@@ -118,7 +118,12 @@ class Trainer:
 
         label2id = {label: index for index, label in enumerate(LABELS)}
         self.tokenizer = AutoTokenizer.from_pretrained(self.encoder_dir, local_files_only=True)
-        self.model = model = AutoModelForSequenceClassification.from_pretrained(
+        if config.windows and config.learns_from_teacher():
+            raise SystemExit("a window model learns from labels only: no --teacher-scores "
+                             "or --teacher-documents")
+        classifier = (AutoModelForTokenClassification if config.windows
+                      else AutoModelForSequenceClassification)
+        self.model = model = classifier.from_pretrained(
             self.encoder_dir, local_files_only=True, num_labels=len(LABELS),
             id2label=dict(enumerate(LABELS)), label2id=label2id,
             **({} if config.dropout else {"hidden_dropout_prob": 0.0,
@@ -134,6 +139,9 @@ class Trainer:
         sample_weights = [config.feedback_weight if index >= labelled
                           else config.document_weight if context else 1.0
                           for index, context in enumerate(train_split.contexts)]
+        if config.windows:
+            self.prepare_windows(train_split, sample_weights)
+            return
         if config.context:
             train_split = dataclasses.replace(train_split, contexts=borrow_contexts(
                 train_split, config.borrowed_context, config.seed))
@@ -166,6 +174,17 @@ class Trainer:
                 [len(e["input_ids"]) for e in examples], config.batch_size, seed=config.seed,
                 shares=shares),
         )
+        self.prepare_optimiser()
+
+    def prepare_optimiser(self) -> None:
+        """The optimiser, its schedule, the loss and the validator, once the batches are."""
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        from service.analysis.transformer import TransformerAnalyzer
+        from service.analysis.windows import WINDOW_TOKENS
+
+        config, model = self.config, self.model
         no_decay = ("bias", "LayerNorm.weight")
         trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW([
@@ -176,12 +195,43 @@ class Trainer:
         total_steps = len(self.loader) * config.epochs
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, int(config.warmup_ratio * total_steps), total_steps)
-        weights = class_weights(splits["train"].labels, config.class_weighting)
+        weights = class_weights(self.splits["train"].labels, config.class_weighting)
         self.loss_function = WeightedLoss(
             weights.to(self.device) if weights is not None else None, config.label_smoothing)
         self.validator = TransformerAnalyzer.from_model(
-            model, self.tokenizer, version=config.version, max_length=config.max_length,
-            batch_size=config.eval_batch_size, context=config.context)
+            model, self.tokenizer, version=config.version,
+            max_length=WINDOW_TOKENS if config.windows else config.max_length,
+            batch_size=config.eval_batch_size, reads=reads_of(config))
+
+    def prepare_windows(self, train_split: LabelledSplit, sample_weights: list[float]) -> None:
+        """A window model's batches: the training rows read back into their documents and
+        cut into windows (ml/windowed.py), anew each epoch, a few windows a step."""
+        from ml.windowed import Windowed, training_documents
+
+        config = self.config
+        documents = training_documents(train_split.texts, train_split.labels, sample_weights,
+                                       Path(config.sources), config.seed)
+        self.windowed = Windowed(documents, self.tokenizer)
+        self.window_rng = random.Random(config.seed)
+        self.loader = self.window_loader(1)
+        log(f"windows: {len(self.loader.dataset)} of "
+            f"{sum(len(e['spans']) for e in self.loader.dataset)} judged sentences, "
+            f"{sum(len(e['input_ids']) for e in self.loader.dataset)} tokens, "
+            f"from {len(documents)} documents")
+        self.prepare_optimiser()
+
+    def window_loader(self, epoch: int):
+        """An epoch's batches of windows, cut with a fresh draw of where they start."""
+        import torch
+
+        from ml.windowed import Collate
+
+        examples = self.windowed.examples(self.window_rng)
+        return torch.utils.data.DataLoader(
+            examples, collate_fn=Collate(self.tokenizer.pad_token_id or 0),
+            batch_sampler=LengthGroupedBatches(
+                [len(e["input_ids"]) for e in examples], self.config.window_batch_size,
+                seed=self.config.seed + epoch))
 
     def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
         """The training split with the users' corrections that may be learnt after it, each
@@ -245,14 +295,25 @@ class Trainer:
         from tqdm import tqdm
 
         self.model.train()
+        if self.config.windows and epoch > 1:
+            self.loader = self.window_loader(epoch)
         running_loss = 0.0
         progress = tqdm(self.loader, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch",
                         file=sys.stderr)
         for step, batch in enumerate(progress, start=1):
-            batch = batch.to(self.device)
+            batch = {key: value.to(self.device) for key, value in batch.items()}
             labels, sample_weight = batch.pop("labels"), batch.pop("sample_weight")
             targets = batch.pop("targets", None)
-            loss = self.loss_function(self.model(**batch).logits, labels, sample_weight, targets)
+            if "pooling" in batch:  # a window model: its judged sentences' pooled tokens
+                from ml.windowed import sentence_logits
+
+                pooling = batch.pop("pooling")
+                present = labels >= 0
+                logits, labels = sentence_logits(self.model(**batch).logits, pooling, labels)
+                loss = self.loss_function(logits, labels, sample_weight[present])
+            else:
+                loss = self.loss_function(self.model(**batch).logits, labels, sample_weight,
+                                          targets)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
@@ -264,6 +325,8 @@ class Trainer:
 
     def save(self, folder: Path) -> None:
         """The weights, the ONNX graph, the tokenizer, the labels and the run's record."""
+        from service.analysis.windows import WINDOW_TOKENS
+
         config = self.config
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
@@ -280,6 +343,8 @@ class Trainer:
                for name, path in config.teacher_files().items()},
             **({"feedback_sha256": file_sha256(Path(config.feedback)),
                 "feedback_counts": self.feedback.counts()} if self.feedback else {}),
+            "reads": reads_of(config),
+            **({"max_length": WINDOW_TOKENS} if config.windows else {}),
             "best_epoch": self.best_epoch,
             "history": self.history,
             "training_seconds": round(self.training_seconds, 1),
@@ -351,6 +416,11 @@ class Trainer:
             os.replace(pending, model_dir.parent / CURRENT_FILE)
             log(f"{model_dir.parent / CURRENT_FILE} -> {config.version}")
         return model_dir
+
+
+def reads_of(config: TrainingConfig) -> str:
+    """How the model reads a sentence (service/analysis/transformer.py's READINGS)."""
+    return "window" if config.windows else "context" if config.context else "sentence"
 
 
 def train(config: TrainingConfig) -> Path:

@@ -53,13 +53,16 @@ TEST_TRAINING = {
     "calibration_documents": None,
     "test_documents": None,
 }
+#: The window model's (service/analysis/windows.py): the same, read in windows.
+WINDOW_TRAINING = {**TEST_TRAINING, "windows": True, "window_batch_size": 4}
 CODE_FILES = ("ml/train.py", "ml/config.py", "ml/learning.py", "ml/templates/model_card.md.j2",
               "ml/feedback.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
               "service/analysis/scores.py",
               "service/analysis/segment.py", "service/analysis/headings.py",
-              "service/analysis/inputs.py", "ml/splits.py", "ml/card.py", "ml/encoders.py")
+              "service/analysis/inputs.py", "ml/splits.py", "ml/card.py", "ml/encoders.py",
+              "service/analysis/windows.py", "service/analysis/reading.py", "ml/windowed.py")
 
 
 def pytest_configure(config):
@@ -87,21 +90,21 @@ def _exclusive(cache_dir: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _cache_key() -> str:
+def _cache_key(training: dict) -> str:
     digest = hashlib.sha256()
     for name in ("train", "validation"):
         digest.update((DATA_DIR / f"{name}.jsonl").read_bytes())
     for code_file in CODE_FILES:
         digest.update((REPO_ROOT / code_file).read_bytes())
-    digest.update(json.dumps(TEST_TRAINING, sort_keys=True).encode())
+    digest.update(json.dumps(training, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 
-def prepare_data_dir() -> Path:
+def prepare_data_dir(training: dict = TEST_TRAINING) -> Path:
     """The test model's data folder: train.jsonl, validation = even lines of
     ml/data/validation.jsonl, test = its odd lines (the held-out slice)."""
     train, validation = _split_lines("train"), _split_lines("validation")
-    cache_dir = MODELS_ROOT / f".test-{_cache_key()}"
+    cache_dir = MODELS_ROOT / f".test-{_cache_key(training)}"
     data_dir = cache_dir / "data"
     with _exclusive(cache_dir):
         if not (data_dir / "test.jsonl").is_file():
@@ -117,7 +120,7 @@ def _model_dir(cache_dir: Path) -> Path:
     return cache_dir / f"test-{cache_dir.name.removeprefix('.test-')}"
 
 
-def train_test_model(data_dir: Path) -> Path:
+def train_test_model(data_dir: Path, training: dict = TEST_TRAINING) -> Path:
     """The small model of ``data_dir``'s cache folder, trained unless it is there."""
     from ml.train import TrainingConfig, train
 
@@ -127,7 +130,7 @@ def train_test_model(data_dir: Path) -> Path:
         if not (model_dir / "metrics.json").is_file():
             shutil.rmtree(model_dir, ignore_errors=True)
             train(TrainingConfig(data_dir=data_dir, output_root=cache_dir,
-                                 version=model_dir.name, set_current=False, **TEST_TRAINING))
+                                 version=model_dir.name, set_current=False, **training))
     return model_dir
 
 
@@ -149,6 +152,12 @@ def trained_model_dir(test_model_data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def window_model_dir() -> Path:
+    """A small window model (service/analysis/windows.py), trained once as the other is."""
+    return train_test_model(prepare_data_dir(WINDOW_TRAINING), WINDOW_TRAINING)
+
+
+@pytest.fixture(scope="session")
 def trained_analyzer(trained_model_dir: Path):
     """The service's TransformerAnalyzer on the test model, loaded once."""
     from service.analysis.transformer import TransformerAnalyzer
@@ -158,13 +167,13 @@ def trained_analyzer(trained_model_dir: Path):
 
 # The fixtures that take the cache folder's lock, and whether one trains (scan_model_dir
 # does where RISKSCAN_TEST_MODEL_DIR names no model).
-_LOCKING = {"test_model_data_dir", "scan_model_dir"}
+_LOCKING = {"test_model_data_dir", "scan_model_dir", "window_model_dir"}
 _TRAINING = pytest.StashKey[subprocess.Popen]()
 
 
 def _trains(item) -> bool:
     names = getattr(item, "fixturenames", ())
-    return "trained_model_dir" in names or (
+    return "trained_model_dir" in names or "window_model_dir" in names or (
         "scan_model_dir" in names and not os.environ.get("RISKSCAN_TEST_MODEL_DIR"))
 
 
@@ -186,10 +195,11 @@ def pytest_runtestloop(session):
         return
     if not any(_trains(item) for item in items):
         return
-    cache_dir = prepare_data_dir().parent
-    if (_model_dir(cache_dir) / "metrics.json").is_file():
+    cache_dirs = [prepare_data_dir(training).parent for training in (TEST_TRAINING,
+                                                                       WINDOW_TRAINING)]
+    if all((_model_dir(cache_dir) / "metrics.json").is_file() for cache_dir in cache_dirs):
         return
-    with open(cache_dir / "background-training.log", "w") as log:
+    with open(cache_dirs[0] / "background-training.log", "w") as log:
         session.config.stash[_TRAINING] = subprocess.Popen(
             [sys.executable, "-m", "tests.fixtures_model"], cwd=REPO_ROOT, stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -205,4 +215,5 @@ def pytest_sessionfinish(session):
 
 if __name__ == "__main__":
     os.nice(10)  # the session's tests come first; this takes the core they leave idle
-    train_test_model(prepare_data_dir())
+    for training in (TEST_TRAINING, WINDOW_TRAINING):
+        train_test_model(prepare_data_dir(training), training)

@@ -136,7 +136,7 @@ def test_only_accepted_corrections_of_a_models_findings_refit_the_map(app):
 
     client = app.test_client()
     accounts = Accounts(app, client)
-    user, headers = accounts.user()
+    _, headers = accounts.user()
     _, reviewer = accounts.user(role="reviewer")
     scanned = scan(client, headers)
     assert len(scanned["data"]) >= 2, "the test model finds fewer than two risks"
