@@ -8,7 +8,9 @@ comparable from one data change to the next (``SETS``): the 42 documents of six 
 goal was first measured on, the 46 quarterly reports of 15 groups of other foundations
 (writers the training data never met),
 the 47 status updates of the Rust project goals, and of those the 29 of work streams no
-training row comes from. Every set is read off one scoring of the test documents (and one
+training row comes from; and, from a file of its own, **the new writers** (104 reports of
+70 writer groups: CNCF projects' annual reviews, Ethereum and IPFS retrospectives and
+notes; 432 risks, labelled twice and adjudicated: ml/data/yardstick.py). Every set is read off one scoring of the test documents (and one
 of the development documents, for precision at a recall there), through the scan path
 like ``ml.compare``; "P at recall r" is the best precision of any threshold (0.01 apart)
 that still finds r of the risks.
@@ -58,12 +60,34 @@ def precision_at_recall(documents, scored, recall: float) -> float | None:
                 if point["recall"] is not None and point["recall"] >= recall), default=None)
 
 
+#: The set of a file of its own (ml/data/documents/new-writers.jsonl).
+NEW_WRITERS = "new writers"
+
+
+def figures(documents, scored, point: float) -> dict:
+    """One set's figures: at the operating point and at LOW, the minutes' neutral lines
+    flagged, and precision at each of RECALLS."""
+    from ml.documents import metrics_at
+
+    if not documents:  # a documents file without this set: its cells are dashes
+        return {"documents": 0, "at_point": None, f"at_{LOW}": None,
+                "minutes_flagged": [None, None], "precision_at_recall": dict.fromkeys(RECALLS)}
+    at_point, at_low = metrics_at(documents, scored, point), metrics_at(documents, scored, LOW)
+    return {
+        "documents": len(documents),
+        "at_point": at_point.get("all"), f"at_{LOW}": at_low.get("all"),
+        "minutes_flagged": [m.get("minutes", {}).get("neutral_flagged")
+                            for m in (at_point, at_low)],
+        "precision_at_recall": {r: precision_at_recall(documents, scored, r) for r in RECALLS},
+    }
+
+
 def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
-              reader_dir: Path | None = None) -> dict:
+              reader_dir: Path | None = None, new_writers: Path | None = None) -> dict:
     """The figures of one model, or of the cascade of it and ``reader_dir`` (as served: the
     reader in its checked precision, behind its screen threshold), on each of ``SETS`` (and the development
     documents). A cascade's seed is its reader's."""
-    from ml.documents import metrics_at, read_documents, score_documents
+    from ml.documents import read_documents, score_documents
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(model_dir)
@@ -78,20 +102,9 @@ def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
             "seed": read_json((reader_dir or model_dir) / "training_config.json").get("seed")}
     for name, member in SETS.items():
         chosen = [i for i, document in enumerate(documents) if member(document)]
-        docs, scores = [documents[i] for i in chosen], [scored[i] for i in chosen]
-        if not docs:  # a documents file without this set: its cells are dashes
-            card[name] = {"documents": 0, "at_point": None, f"at_{LOW}": None,
-                          "minutes_flagged": [None, None],
-                          "precision_at_recall": dict.fromkeys(RECALLS)}
-            continue
-        at_point, at_low = metrics_at(docs, scores, point), metrics_at(docs, scores, LOW)
-        card[name] = {
-            "documents": len(docs),
-            "at_point": at_point.get("all"), f"at_{LOW}": at_low.get("all"),
-            "minutes_flagged": [m.get("minutes", {}).get("neutral_flagged")
-                                for m in (at_point, at_low)],
-            "precision_at_recall": {r: precision_at_recall(docs, scores, r) for r in RECALLS},
-        }
+        card[name] = figures([documents[i] for i in chosen], [scored[i] for i in chosen], point)
+    others = read_documents(new_writers) if new_writers is not None else []
+    card[NEW_WRITERS] = figures(others, score_documents(analyzer, others), point)
     if dev_path is not None:
         dev = read_documents(dev_path)
         card["dev_precision_at_recall"] = precision_at_recall(
@@ -128,7 +141,7 @@ def load_cards(path: Path) -> list[dict]:
     """Cards saved by ``--json``; JSON made the recalls' keys strings, markdown reads floats."""
     cards = json.loads(path.read_text())
     for card in cards:
-        for name in SETS:
+        for name in (*SETS, NEW_WRITERS):
             if name in card:
                 card[name]["precision_at_recall"] = {
                     float(r): v for r, v in card[name]["precision_at_recall"].items()}
@@ -141,6 +154,7 @@ def markdown(cards: list[dict]) -> str:
               f"minutes' neutral lines flagged at it / at {LOW}",
               "46 other foundations at it: P / R", f"at {LOW}",
               f"47 status updates at {LOW}", f"29 unseen work streams at {LOW}",
+              "new writers at it: P / R / F1", f"at {LOW}",
               f"dev: P at recall {RECALLS[0]}"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for card in cards:
@@ -153,9 +167,19 @@ def markdown(cards: list[dict]) -> str:
                  pair(other["at_point"]), pair(other[f"at_{LOW}"]),
                  pair(card["47 status updates"][f"at_{LOW}"]),
                  pair(card["29 unseen work streams"][f"at_{LOW}"]),
+                 with_f1((card.get(NEW_WRITERS) or {}).get("at_point")),
+                 pair((card.get(NEW_WRITERS) or {}).get(f"at_{LOW}")),
                  figure(card.get("dev_precision_at_recall"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def with_f1(measured: dict | None) -> str:
+    """"P / R / F1" of a set's figures at a threshold."""
+    if not measured or measured.get("precision") is None or not measured.get("recall"):
+        return pair(measured)
+    precision, recall = measured["precision"], measured["recall"]
+    return f"{pair(measured)} / {figure(2 * precision * recall / (precision + recall))}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the test documents, holding the sets (default: %(default)s)")
     parser.add_argument("--dev", type=Path, default=DOCUMENTS / "dev.jsonl",
                         help="development documents, for precision at a recall there")
+    parser.add_argument("--new-writers", type=Path, default=DOCUMENTS / "new-writers.jsonl",
+                        help="the new writers' reports, a set of their own")
     parser.add_argument("--no-dev", dest="dev", action="store_const", const=None,
                         help="leave the development documents out (quicker)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -181,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     cards = [card for path in args.cards for card in load_cards(path)]
     if args.models:
         code, measured_cards = measured(args.models, lambda model_dirs: [
-            scorecard(model_dir, args.documents, args.dev, args.reader)
+            scorecard(model_dir, args.documents, args.dev, args.reader, args.new_writers)
             for model_dir in model_dirs])
         if code:
             return code
