@@ -45,13 +45,15 @@ def _link(source, folder):
 
 
 @pytest.fixture
-def root(tmp_path, scan_model_dir):
-    """``base``: the test model with its weights; ``current`` names it."""
+def root(tmp_path, request):
+    """``base``: the test model with its weights (or the fixture a test names indirectly:
+    the window model); ``current`` names it."""
     from pathlib import Path
 
+    model = request.getfixturevalue(getattr(request, "param", "scan_model_dir"))
     models = tmp_path / "models"
     models.mkdir()
-    _link(Path(scan_model_dir), models / "base")
+    _link(Path(model), models / "base")
     (models / "current").write_text("base\n")
     return models
 
@@ -176,6 +178,33 @@ def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     page = client.get(TRAININGS, headers=headers).get_json()
     assert [item["training_id"] for item in page["items"]] == [body["training_id"]]
     assert page["total"] == 1
+
+
+@ONE_BACKEND
+@pytest.mark.parametrize("engine", ["pool"], indirect=True)
+@pytest.mark.parametrize("root", ["window_model_dir"], indirect=True)
+def test_a_window_model_is_fine_tuned_as_a_window_model(trained, root):
+    """Its corrections, written alone, are packed into pseudo-documents (ml/windowed.py);
+    the candidate reads the document in windows as its base does."""
+    from service.analysis.transformer import TransformerAnalyzer
+
+    app, client, headers, _ = trained()
+    scan = client.post("/api/v1/scans", headers=headers, json={"text": TEXT}).get_json()
+    for finding, label in zip(scan["data"], ("legal", "none")):  # the small model finds
+        moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                             headers=headers, json={"category": label})  # two at least
+        assert moved.status_code == 200, moved.get_json()
+
+    response = client.post(TRAININGS, headers=headers, json={})
+    assert response.status_code == 202, response.get_json()
+    assert trained.finished.wait(TIMEOUT_S)
+    done = client.get(response.headers["Location"], headers=headers).get_json()
+    assert done["status"] == "done", done
+    candidate = root / done["version"]
+    recipe = json.loads((candidate / "training_config.json").read_text())
+    assert recipe["reads"] == "window" and recipe["windows"] is True
+    assert recipe["feedback_counts"]["rows"] == 2
+    assert TransformerAnalyzer(candidate).analyze(TEXT, min_score=0.0).findings
 
 
 @ONE_BACKEND

@@ -126,3 +126,18 @@ def test_the_torch_model_gives_the_onnx_graphs_labels(analyzer, window_model_dir
     torch = torch_analyzer.analyze(REPORT, min_score=0.0).findings
     assert [(f.start, f.category) for f in onnx] == [(f.start, f.category) for f in torch]
     assert [f.score for f in onnx] == pytest.approx([f.score for f in torch], abs=1e-3)
+
+
+def test_the_warm_up_fills_a_batch_of_full_windows(analyzer) -> None:
+    from service.analysis.windows import WINDOW_TOKENS
+    from service.serving.warmup import _warm_model
+
+    shapes = []
+    forward = analyzer._forward
+    analyzer._forward = lambda batch: shapes.append(batch["input_ids"].shape) or forward(batch)
+    try:
+        classified = _warm_model(analyzer)
+    finally:
+        del analyzer._forward
+    assert classified >= 100
+    assert max(rows * width for rows, width in shapes) >= 3 * WINDOW_TOKENS
