@@ -312,3 +312,23 @@ def evaluate_documents(model_dir: Path, path: Path, out_dir: Path | None = None,
                    f"{analyzer.version} on {Path(path).name}")
         (out_dir / "documents_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def document_metrics(model_dir: Path, dev: Path | None, test: Path | None,
+                     calibrated=None) -> dict:
+    """Document precision/recall of a saved model on the development and test documents,
+    at its operating point, through the scan path (what ml.train records). ``calibrated``:
+    the development documents, their scores and the operating point as calibration left
+    them, so that they are not scored again."""
+    measured = {}
+    for name, path, wrap in (("dev", dev, None), ("test", test, None),
+                             ("test, wrapped at 72", test, 72)):
+        if name == "dev" and calibrated:
+            result = documents_result(*calibrated)
+        elif path and Path(path).is_file():
+            result = evaluate_documents(model_dir, Path(path), wrap=wrap)
+        else:
+            continue
+        measured[name] = {key: result[key] for key in
+                          ("n_documents", "min_score", "overall", "by_genre")}
+    return measured

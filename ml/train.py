@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.card import environment, model_card
 from ml.config import DEV_DOCUMENTS, SPLITS, TEST_DOCUMENTS, TrainingConfig, parse_config
-from ml.documents import read_documents
+from ml.documents import document_metrics, read_documents
 from ml.encoders import sha256 as file_sha256
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx
@@ -93,8 +93,8 @@ class Trainer:
             DataCollatorWithPadding,
         )
 
+        from service.analysis.devices import select_device
         from service.analysis.inputs import encode
-        from service.analysis.transformer import select_device
 
         config = self.config
         self.started = time.perf_counter()
@@ -211,27 +211,11 @@ class Trainer:
         config = self.config
         documents = training_documents(train_split.texts, train_split.labels, sample_weights,
                                        Path(config.sources), config.seed)
-        self.windowed = Windowed(documents, self.tokenizer)
-        self.window_rng = random.Random(config.seed)
-        self.loader = self.window_loader(1)
-        log(f"windows: {len(self.loader.dataset)} of "
-            f"{sum(len(e['spans']) for e in self.loader.dataset)} judged sentences, "
-            f"{sum(len(e['input_ids']) for e in self.loader.dataset)} tokens, "
-            f"from {len(documents)} documents")
+        self.windowed = Windowed(documents, self.tokenizer, batch_size=config.window_batch_size,
+                                 seed=config.seed)
+        self.loader = self.windowed.loader(1)
+        log(f"windows: {self.windowed.described(self.loader)}")
         self.prepare_optimiser()
-
-    def window_loader(self, epoch: int):
-        """An epoch's batches of windows, cut with a fresh draw of where they start."""
-        import torch
-
-        from ml.windowed import Collate
-
-        examples = self.windowed.examples(self.window_rng)
-        return torch.utils.data.DataLoader(
-            examples, collate_fn=Collate(self.tokenizer.pad_token_id or 0),
-            batch_sampler=LengthGroupedBatches(
-                [len(e["input_ids"]) for e in examples], self.config.window_batch_size,
-                seed=self.config.seed + epoch))
 
     def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
         """The training split with the users' corrections that may be learnt after it, each
@@ -296,7 +280,7 @@ class Trainer:
 
         self.model.train()
         if self.config.windows and epoch > 1:
-            self.loader = self.window_loader(epoch)
+            self.loader = self.windowed.loader(epoch)
         running_loss = 0.0
         progress = tqdm(self.loader, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch",
                         file=sys.stderr)
@@ -376,7 +360,8 @@ class Trainer:
             predicted = [label for label, _ in shipped.classify(
                 self.splits[name].inputs(config.context))]
             metrics[name] = compute_metrics(self.splits[name].labels, predicted)
-        metrics["documents"] = document_metrics(folder, config, calibrated)
+        metrics["documents"] = document_metrics(folder, config.calibration_documents,
+                                                config.test_documents, calibrated)
         if calibration is not None:
             metrics["calibration"] = calibration
         return metrics
@@ -426,28 +411,6 @@ def reads_of(config: TrainingConfig) -> str:
 def train(config: TrainingConfig) -> Path:
     """Run the training ``config`` describes; return the new model folder."""
     return Trainer(config).train()
-
-
-def document_metrics(model_dir: Path, config: TrainingConfig, calibrated=None) -> dict:
-    """Document precision/recall of the saved model on the development and test documents,
-    at its operating point, through the scan path (ml/documents.py). ``calibrated``: the
-    development documents, their scores and the operating point as calibration left them,
-    so that they are not scored again."""
-    from ml.documents import documents_result, evaluate_documents
-
-    measured = {}
-    for name, path, wrap in (("dev", config.calibration_documents, None),
-                             ("test", config.test_documents, None),
-                             ("test, wrapped at 72", config.test_documents, 72)):
-        if name == "dev" and calibrated:
-            result = documents_result(*calibrated)
-        elif path and Path(path).is_file():
-            result = evaluate_documents(model_dir, Path(path), wrap=wrap)
-        else:
-            continue
-        measured[name] = {key: result[key] for key in
-                          ("n_documents", "min_score", "overall", "by_genre")}
-    return measured
 
 
 def write_json(path: Path, value) -> None:

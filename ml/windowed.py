@@ -102,8 +102,11 @@ class Windowed:
     and a sentence is learnt at the edge of a window as well as in its middle, as a scan
     may read it."""
 
-    def __init__(self, documents: list[list[Line]], tokenizer):
+    def __init__(self, documents: list[list[Line]], tokenizer, *, batch_size: int, seed: int):
         self.documents = documents
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.batch_size, self.seed = batch_size, seed
+        self.rng = random.Random(seed)
         self.takes_types = "token_type_ids" in tokenizer.model_input_names
         self.cls, *_, self.sep = tokenizer("")["input_ids"]
         texts = [line.text for document in documents for line in document]
@@ -113,6 +116,24 @@ class Windowed:
         for document in documents:
             self.ids.append(ids[start:start + len(document)])
             start += len(document)
+
+    def loader(self, epoch: int):
+        """An epoch's batches of windows (LengthGroupedBatches), cut with a fresh draw."""
+        import torch
+
+        from ml.learning import LengthGroupedBatches
+
+        examples = self.examples(self.rng)
+        return torch.utils.data.DataLoader(
+            examples, collate_fn=Collate(self.pad_id), batch_sampler=LengthGroupedBatches(
+                [len(e["input_ids"]) for e in examples], self.batch_size,
+                seed=self.seed + epoch))
+
+    @staticmethod
+    def described(loader) -> str:
+        examples = loader.dataset
+        return (f"{len(examples)} of {sum(len(e['spans']) for e in examples)} judged "
+                f"sentences, {sum(len(e['input_ids']) for e in examples)} tokens")
 
     def examples(self, rng: random.Random | None = None) -> list[dict]:
         """One example per window: ``input_ids``, ``attention_mask`` (and

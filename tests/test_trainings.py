@@ -188,7 +188,7 @@ def test_a_window_model_is_fine_tuned_as_a_window_model(trained, root):
     the candidate reads the document in windows as its base does."""
     from service.analysis.transformer import TransformerAnalyzer
 
-    app, client, headers, _ = trained()
+    _, client, headers, _ = trained()
     scan = client.post("/api/v1/scans", headers=headers, json={"text": TEXT}).get_json()
     for finding, label in zip(scan["data"], ("legal", "none")):  # the small model finds
         moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",

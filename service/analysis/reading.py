@@ -58,13 +58,21 @@ class Placed:
     def sentence(self) -> ReadSentence:
         return self.document[self.index]
 
-    @property
-    def text(self) -> str:
-        return self.document[self.index].text
-
     def input(self, context: bool) -> Input:
         """What a sentence or context model reads of it (ReadSentence.input)."""
         return self.document[self.index].input(context)
+
+
+def placed_alone(item: Input | Placed) -> Placed:
+    """``item`` placed in a document: a Placed as it is; a sentence as a document of its
+    own, after its context (heading and previous sentence, as one line) where it has one:
+    what a window model reads of a split's row or a correction."""
+    if isinstance(item, Placed):
+        return item
+    text, context = item if isinstance(item, tuple) else (item, "")
+    lines = (context, text) if context else (text,)
+    return Placed(tuple(ReadSentence(0, len(line), line, is_heading=False, heading="",
+                                     previous="") for line in lines), len(lines) - 1)
 
 
 def sentences_of(text: str) -> list[ReadSentence]:

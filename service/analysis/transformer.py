@@ -30,7 +30,6 @@ loads; see there why).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -46,11 +45,13 @@ import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads
 import numpy as np
 
 from service.analysis.base import Analysis, AnalysisError
+from service.analysis.devices import Device, select_device
 from service.analysis.inputs import Sentences, encode, pad_batch, plan_batches
 from service.analysis.labels import LABELS, NONE
 from service.analysis.reading import findings_of
 from service.analysis.scores import apply_min_score, mapped, softmax, valid_score_map
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
+from service.analysis.windows import SENTENCE_TOKENS, window_logits
 
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
@@ -101,47 +102,6 @@ def resolve_model_dir(path: str | os.PathLike, pointer: str = CURRENT_FILE) -> P
         raise ModelNotFoundError(
             f"{current} names {version!r}, but {model_dir} holds no model (no config.json)")
     return model_dir
-
-
-class Device(str):
-    """A device by name ("cpu", "cuda", "cuda:1"), held without importing torch; equal to
-    the ``torch.device`` of the same name, and accepted by torch wherever one is."""
-
-    __slots__ = ()
-
-    @property
-    def type(self) -> str:
-        return self.partition(":")[0]
-
-    def __eq__(self, other) -> bool:
-        return str(self) == str(other)
-
-    def __ne__(self, other) -> bool:
-        return not self == other
-
-    __hash__ = str.__hash__
-
-
-def select_device() -> Device:
-    """CUDA when torch sees a GPU, else the CPU.
-
-    Without an NVIDIA driver there is no GPU to see, and torch is not loaded to learn it
-    (unless something loaded it already: then asking costs nothing).
-    """
-    if "torch" not in sys.modules and not _nvidia_driver():
-        return Device("cpu")
-    import torch
-
-    return Device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@functools.lru_cache(maxsize=1)
-def _nvidia_driver() -> bool:
-    """Whether the CUDA driver library is installed (as on a GPU host or image); asked once
-    (ctypes runs ldconfig to find out)."""
-    from ctypes.util import find_library
-
-    return find_library("cuda") is not None
 
 
 class TransformerAnalyzer:
@@ -317,56 +277,23 @@ class TransformerAnalyzer:
         return logits
 
     def _window_logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
-        """Each sentence's logits read in its document's windows (windows.py): the mean of
-        its tokens' logits in the one window that judges it. A sentence handed without its
-        document is read as a document of its own (with its context, where it has one)."""
-        from service.analysis.windows import SENTENCE_TOKENS, windows
-
-        documents: dict[int, tuple[tuple, dict[int, list[int]]]] = {}
-        for row, item in enumerate(sentences):
-            item = placed_alone(item)
-            rows = documents.setdefault(id(item.document), (item.document, {}))[1]
-            rows.setdefault(item.index, []).append(row)
-        cls, sep = self._separators()
-        planned: list[tuple[list[int], list[tuple[list[int], int, int]]]] = []
-        for document, rows in documents.values():
-            texts = [sentence.text for sentence in document]
+        """Each sentence's logits read in its document's windows (windows.py)."""
+        def tokenize(texts: list[str]) -> list[list[int]]:
             if self.serialize == "call":
-                ids = self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
-                                     add_special_tokens=False)["input_ids"]
-            else:
-                with self._lock:
-                    ids = self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
-                                         add_special_tokens=False)["input_ids"]
-            for window in windows(ids, [sentence.is_heading for sentence in document],
-                                  list(rows), cls=cls, sep=sep):
-                planned.append((window.ids, [(rows[index], start, end)
-                                             for index, start, end in window.judged]))
-        encoded = {"input_ids": [ids for ids, _ in planned],
-                   "token_type_ids": [[0] * len(ids) for ids, _ in planned],
-                   "attention_mask": [[1] * len(ids) for ids, _ in planned]}
-        encoded = {name: encoded[name] for name in self.tokenizer.model_input_names}
-        logits = np.empty((len(sentences), len(self.labels)), dtype=np.float32)
-        batches = plan_batches([len(ids) for ids, _ in planned], self.batch_size)
-        if progress:
-            from tqdm import tqdm
+                return self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
+                                      add_special_tokens=False)["input_ids"]
+            with self._lock:
+                return self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
+                                      add_special_tokens=False)["input_ids"]
 
-            batches = tqdm(batches, desc="classify", unit="batch", file=sys.stderr)
+        first, *_, last = self.tokenizer("")["input_ids"]  # [CLS] … [SEP], <s> … </s>
         try:
-            for indices in batches:
-                tokens = self._forward(pad_batch(encoded, indices, self.pad_values))
-                for row, index in enumerate(indices):
-                    for rows, start, end in planned[index][1]:
-                        logits[rows] = tokens[row, start:end].mean(axis=0)
+            return window_logits(sentences, tokenize, self._forward, cls=first, sep=last,
+                                 input_names=self.tokenizer.model_input_names,
+                                 pad_values=self.pad_values, labels=len(self.labels),
+                                 batch_size=self.batch_size, progress=progress)
         except RuntimeError as error:  # e.g. CUDA out of memory
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
-        return logits
-
-    def _separators(self) -> tuple[int, int]:
-        """The ids that open a window and close each sentence in it (BERT's [CLS] and
-        [SEP], MPNet's <s> and </s>): what the tokenizer puts around an empty text."""
-        first, *_, last = self.tokenizer("")["input_ids"]
-        return first, last
 
     def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The logits of one padded batch: from ONNX Runtime as they are, from torch on
@@ -438,20 +365,6 @@ def torch_classifier(model_dir: Path):
     if any(name.endswith("ForTokenClassification") for name in config.get("architectures") or ()):
         return AutoModelForTokenClassification
     return AutoModelForSequenceClassification
-
-
-def placed_alone(item):
-    """``item`` placed in a document: a Placed as it is; a sentence as a document of its
-    own, after its context (heading and previous sentence, as one line) where it has one."""
-    from service.analysis.reading import Placed, ReadSentence
-
-    if isinstance(item, Placed):
-        return item
-    text, context = item if isinstance(item, tuple) else (item, "")
-    lines = ((context, False), (text, False)) if context else ((text, False),)
-    document = tuple(ReadSentence(0, len(line), line, is_heading=heading, heading="",
-                                  previous="") for line, heading in lines)
-    return Placed(document, len(document) - 1)
 
 
 def label_config(model_dir: Path) -> SimpleNamespace:

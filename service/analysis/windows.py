@@ -24,8 +24,10 @@ other windows' margins.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 #: The encoder's length (all-MiniLM-L6-v2 and all-mpnet-base-v2 read 512 positions).
 WINDOW_TOKENS = 512
@@ -33,6 +35,10 @@ SENTENCE_TOKENS = 96
 HEADING_TOKENS = 16
 #: Sentences read on each side of a judged one, where the document has them.
 MARGIN = 2
+#: The padded tokens of a batch of windows: one full window. A window's attention is
+#: quadratic in its length, and ONNX Runtime's arena keeps the largest batch's: four full
+#: windows a batch held the service at 676 MB after a scan (bench.memory).
+BATCH_TOKENS = WINDOW_TOKENS
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +116,48 @@ def windows(sentence_ids: Sequence[Sequence[int]], headings: Sequence[bool],
             position += 1
         made.append(Window(tokens, inside))
     return made
+
+
+def window_logits(sentences: Sequence, tokenize: Callable[[list[str]], list[list[int]]],
+                  forward: Callable[[dict[str, np.ndarray]], np.ndarray], *, cls: int, sep: int,
+                  input_names: Sequence[str], pad_values: dict[str, int], labels: int,
+                  batch_size: int, progress: bool = False) -> np.ndarray:
+    """Each of ``sentences`` (reading.Placed, or a sentence without its document, read as
+    a document of its own) labelled from its tokens in the one window that judges it: the
+    mean of their logits. A document is tokenized once (``tokenize``: its sentences' ids,
+    no special tokens) and its windows batched by length like any batch (``forward``:
+    a padded batch's logits, windows × tokens × labels)."""
+    from service.analysis.inputs import pad_batch, plan_batches
+    from service.analysis.reading import placed_alone
+
+    documents: dict[int, tuple[tuple, dict[int, list[int]]]] = {}
+    for row, item in enumerate(sentences):
+        item = placed_alone(item)
+        rows = documents.setdefault(id(item.document), (item.document, {}))[1]
+        rows.setdefault(item.index, []).append(row)
+    planned: list[tuple[list[int], list[tuple[list[int], int, int]]]] = []
+    for document, rows in documents.values():
+        ids = tokenize([sentence.text for sentence in document])
+        for window in windows(ids, [sentence.is_heading for sentence in document], list(rows),
+                              cls=cls, sep=sep):
+            planned.append((window.ids, [(rows[index], start, end)
+                                         for index, start, end in window.judged]))
+    encoded = {"input_ids": [ids for ids, _ in planned],
+               "token_type_ids": [[0] * len(ids) for ids, _ in planned],
+               "attention_mask": [[1] * len(ids) for ids, _ in planned]}
+    encoded = {name: encoded[name] for name in input_names}
+    logits = np.empty((len(sentences), labels), dtype=np.float32)
+    batches = plan_batches([len(ids) for ids, _ in planned], batch_size,
+                           max_tokens=BATCH_TOKENS)
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="classify", unit="batch", file=sys.stderr)
+    for indices in batches:
+        tokens = forward(pad_batch(encoded, indices, pad_values))
+        for row, index in enumerate(indices):
+            for rows, start, end in planned[index][1]:
+                logits[rows] = tokens[row, start:end].mean(axis=0)
+    return logits

@@ -20,7 +20,7 @@ _encoders_lock = threading.Lock()
 def encoder_device(settings: Settings) -> str:
     if settings.MODEL_DEVICE != "auto":
         return settings.MODEL_DEVICE
-    from service.analysis.transformer import select_device
+    from service.analysis.devices import select_device
 
     return select_device().type
 

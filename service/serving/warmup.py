@@ -123,8 +123,8 @@ def _warm_model(model) -> int:
     """Scan WARMUP_TEXT as a scan does, then classify with each model (the cascade's two
     stages each) one batch of each shape the batches of a scan take: for each padded length
     down from the model's longest by MIN_FILL (plan_batches' cut), as many sentences as a
-    batch holds; and a lone sentence (a window model: a batch of full windows, and a short
-    document's). Returns the sentences the models classified.
+    batch holds; and a lone sentence (a window model: full windows, and a short document's).
+    Returns the sentences the models classified.
     """
     from service.analysis.inputs import MAX_BATCH_TOKENS, MIN_FILL
     from service.analysis.reading import findings_of
@@ -144,8 +144,8 @@ def _warm_model(model) -> int:
         classify = counted(stage)
         inner = getattr(stage, "analyzer", stage)  # the dynamic batcher's wrapped analyzer
         if getattr(inner, "reads", None) == "window":
-            # A window model's batches are its windows: a document long enough to fill a
-            # batch of full ones, then the short windows of a short document.
+            # A window model's batches are its windows: a document of full ones, then the
+            # short windows of a short document.
             from service.analysis.reading import placed
 
             sentence = " ".join([_WORD] * 20) + "."
