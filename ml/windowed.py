@@ -132,8 +132,9 @@ class Windowed:
     @staticmethod
     def described(loader) -> str:
         examples = loader.dataset
-        return (f"{len(examples)} of {sum(len(e['spans']) for e in examples)} judged "
-                f"sentences, {sum(len(e['input_ids']) for e in examples)} tokens")
+        return (f"{len(examples)} windows judging "
+                f"{sum(len(e['spans']) for e in examples)} sentences, "
+                f"{sum(len(e['input_ids']) for e in examples)} tokens")
 
     def examples(self, rng: random.Random | None = None) -> list[dict]:
         """One example per window: ``input_ids``, ``attention_mask`` (and
