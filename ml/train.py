@@ -292,9 +292,9 @@ class Trainer:
                 from ml.windowed import sentence_logits
 
                 pooling = batch.pop("pooling")
-                present = labels >= 0
-                logits, labels = sentence_logits(self.model(**batch).logits, pooling, labels)
-                loss = self.loss_function(logits, labels, sample_weight[present])
+                logits, labels, sample_weight = sentence_logits(
+                    self.model(**batch).logits, pooling, labels, sample_weight)
+                loss = self.loss_function(logits, labels, sample_weight)
             else:
                 loss = self.loss_function(self.model(**batch).logits, labels, sample_weight,
                                           targets)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ml.data.build_splits import exact_key
 from service.analysis.labels import LABELS
-from service.analysis.windows import SENTENCE_TOKENS, windows
+from service.analysis.windows import SENTENCE_TOKENS, separators, windows
 
 #: Sentences in a pseudo-document of sentences written alone (drawn uniformly).
 PSEUDO_SIZES = (3, 12)
@@ -108,7 +108,7 @@ class Windowed:
         self.batch_size, self.seed = batch_size, seed
         self.rng = random.Random(seed)
         self.takes_types = "token_type_ids" in tokenizer.model_input_names
-        self.cls, *_, self.sep = tokenizer("")["input_ids"]
+        self.cls, self.sep = separators(tokenizer)
         texts = [line.text for document in documents for line in document]
         ids = tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
                         add_special_tokens=False)["input_ids"] if texts else []
@@ -194,9 +194,10 @@ class Collate:
         return batch
 
 
-def sentence_logits(token_logits, pooling, labels):
-    """(logits, labels) of the judged sentences of a batch, flat: each sentence's logits
-    the mean of its tokens' (windows.py: the graph the service runs pools the same way)."""
+def sentence_logits(token_logits, pooling, labels, weights):
+    """(logits, labels, weights) of the judged sentences of a batch, flat: each sentence's
+    logits the mean of its tokens' (windows.py: the graph the service runs pools the same
+    way); the padding of windows that judge fewer sentences left out."""
     pooled = pooling.to(token_logits.dtype) @ token_logits  # windows × judged × labels
     present = labels >= 0
-    return pooled[present], labels[present]
+    return pooled[present], labels[present], weights[present]

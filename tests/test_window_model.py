@@ -5,6 +5,8 @@ starts, and reads hostile text at a linear cost. On a small window model trained
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from ml.calibrate import judged_examples, scored_from_logits
@@ -46,16 +48,22 @@ def analyzer(window_model_dir):
     return TransformerAnalyzer(window_model_dir)
 
 
-def test_the_model_reads_windows_of_the_document(analyzer) -> None:
-    assert analyzer.reads == "window"
-    forwarded = []
+@contextlib.contextmanager
+def batches(analyzer):
+    """The shape (windows, tokens) of each batch the analyzer runs meanwhile."""
+    shapes: list[tuple[int, int]] = []
     forward = analyzer._forward
-    analyzer._forward = lambda batch: forwarded.append(batch["input_ids"].shape) or forward(
-        batch)
+    analyzer._forward = lambda batch: shapes.append(batch["input_ids"].shape) or forward(batch)
     try:
-        analysis = analyzer.analyze(REPORT, min_score=0.0)
+        yield shapes
     finally:
         del analyzer._forward
+
+
+def test_the_model_reads_windows_of_the_document(analyzer) -> None:
+    assert analyzer.reads == "window"
+    with batches(analyzer) as forwarded:
+        analysis = analyzer.analyze(REPORT, min_score=0.0)
     # One pass reads the whole report: nine sentences and their headings in one window.
     assert forwarded == [(1, forwarded[0][1])]
     assert len(analysis.findings) == len(judged(REPORT))
@@ -105,13 +113,9 @@ def test_a_sentence_alone_reads_as_a_document_of_one(analyzer) -> None:
     "\n\n".join(["## Risks and issues"] * 2000),            # one heading repeated
 ], ids=["long-sentence", "one-word-lines", "headings"])
 def test_hostile_text_is_read_at_a_linear_cost(analyzer, text) -> None:
-    tokens = []
-    forward = analyzer._forward
-    analyzer._forward = lambda batch: tokens.append(batch["input_ids"].size) or forward(batch)
-    try:
+    with batches(analyzer) as shapes:
         analyzer.analyze(text)
-    finally:
-        del analyzer._forward
+    tokens = [rows * width for rows, width in shapes]
     sentences = len(judged(text))
     # Each judged sentence in its own window and at most four others' margins, each cut at
     # 96 tokens and its separator; plus a heading put in front of each window.
@@ -128,16 +132,11 @@ def test_the_torch_model_gives_the_onnx_graphs_labels(analyzer, window_model_dir
     assert [f.score for f in onnx] == pytest.approx([f.score for f in torch], abs=1e-3)
 
 
-def test_the_warm_up_fills_a_batch_of_full_windows(analyzer) -> None:
+def test_the_warm_up_reads_full_windows(analyzer) -> None:
     from service.analysis.windows import WINDOW_TOKENS
     from service.serving.warmup import _warm_model
 
-    shapes = []
-    forward = analyzer._forward
-    analyzer._forward = lambda batch: shapes.append(batch["input_ids"].shape) or forward(batch)
-    try:
+    with batches(analyzer) as shapes:
         classified = _warm_model(analyzer)
-    finally:
-        del analyzer._forward
     assert classified >= 100
     assert max(width for _, width in shapes) >= WINDOW_TOKENS - 32  # a full window

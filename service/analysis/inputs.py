@@ -25,7 +25,9 @@ def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int
     any other model reads the sentence alone. A pair longer than ``max_length`` is cut
     from its longer segment first.
     """
-    sentences = [item.input(context) if hasattr(item, "document") else item
+    from service.analysis.reading import Placed
+
+    sentences = [item.input(context) if isinstance(item, Placed) else item
                  for item in sentences]
     texts = [item[0] if isinstance(item, tuple) else item for item in sentences]
     if context:

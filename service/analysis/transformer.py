@@ -30,6 +30,7 @@ loads; see there why).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ from service.analysis.labels import LABELS, NONE
 from service.analysis.reading import findings_of
 from service.analysis.scores import apply_min_score, mapped, softmax, valid_score_map
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
-from service.analysis.windows import SENTENCE_TOKENS, window_logits
+from service.analysis.windows import SENTENCE_TOKENS, separators, window_logits
 
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
@@ -278,15 +279,15 @@ class TransformerAnalyzer:
 
     def _window_logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
         """Each sentence's logits read in its document's windows (windows.py)."""
+        # classify holds the lock over the whole call, or here over tokenization only.
+        lock = contextlib.nullcontext() if self.serialize == "call" else self._lock
+
         def tokenize(texts: list[str]) -> list[list[int]]:
-            if self.serialize == "call":
-                return self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
-                                      add_special_tokens=False)["input_ids"]
-            with self._lock:
+            with lock:
                 return self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
                                       add_special_tokens=False)["input_ids"]
 
-        first, *_, last = self.tokenizer("")["input_ids"]  # [CLS] … [SEP], <s> … </s>
+        first, last = separators(self.tokenizer)
         try:
             return window_logits(sentences, tokenize, self._forward, cls=first, sep=last,
                                  input_names=self.tokenizer.model_input_names,

@@ -50,6 +50,13 @@ class Window:
     judged: list[tuple[int, int, int]]
 
 
+def separators(tokenizer) -> tuple[int, int]:
+    """The ids that open a window and close each sentence in it ([CLS] and [SEP] for BERT,
+    <s> and </s> for MPNet): what the tokenizer puts around an empty text."""
+    first, *_, last = tokenizer("")["input_ids"]
+    return first, last
+
+
 def section_headings(headings: Sequence[bool]) -> list[int | None]:
     """The index of the last heading above each sentence (None where there is none)."""
     above: list[int | None] = []
