@@ -93,7 +93,7 @@ class Trainer:
             DataCollatorWithPadding,
         )
 
-        from service.analysis.devices import select_device
+        from service.analysis.devices import prepare, select_device
         from service.analysis.inputs import encode
 
         config = self.config
@@ -131,6 +131,7 @@ class Trainer:
         )
         self.encoder = describe_encoder(config, model, encoder_checksum)
         self.device = select_device()  # a GPU when there is one; the recipe runs on 2 cores
+        prepare(self.device)
         model.to(self.device)
         if config.freeze_word_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)

@@ -39,6 +39,19 @@ def select_device() -> Device:
     return Device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def prepare(device: Device) -> None:
+    """On CUDA, attention without cuDNN's kernels. cuDNN plans each new input shape the
+    first time it sees it, and batches are padded to their longest sentence or window, so
+    nearly every batch of a fresh process is a new shape. On an H200 (torch 2.11, the window
+    model, the 104 new writers' reports) a cold service read 7.9 documents/s with cuDNN's
+    attention and 85 without it (flash and memory-efficient kernels plan nothing); 109 and
+    99 once every shape had been seen (docs/deploying.md). Process-wide, as torch's switch is."""
+    if device.type == "cuda":
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)
+
+
 @functools.lru_cache(maxsize=1)
 def _nvidia_driver() -> bool:
     """Whether the CUDA driver library is installed (as on a GPU host or image); asked once

@@ -46,13 +46,19 @@ import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads
 import numpy as np
 
 from service.analysis.base import Analysis, AnalysisError
-from service.analysis.devices import Device, select_device
+from service.analysis.devices import Device, prepare, select_device
 from service.analysis.inputs import Sentences, encode, pad_batch, plan_batches
 from service.analysis.labels import LABELS, NONE
 from service.analysis.reading import findings_of
 from service.analysis.scores import apply_min_score, mapped, softmax, valid_score_map
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
-from service.analysis.windows import SENTENCE_TOKENS, separators, window_logits
+from service.analysis.windows import (
+    BATCH_TOKENS,
+    SENTENCE_TOKENS,
+    WINDOW_TOKENS,
+    separators,
+    window_logits,
+)
 
 CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
@@ -141,6 +147,7 @@ class TransformerAnalyzer:
         except _damaged_model_errors() as error:
             raise ModelNotFoundError(f"cannot load the model in {model_dir}: {error}") from error
         if device.type == "cuda":
+            prepare(device)
             model = model.half()  # half the memory and time; the labels do not change
         elif quantize == "int8" and runtime == "torch":
             model = quantize_int8(model)
@@ -288,11 +295,14 @@ class TransformerAnalyzer:
                                       add_special_tokens=False)["input_ids"]
 
         first, last = separators(self.tokenizer)
+        batch_tokens = (BATCH_TOKENS if self.device.type == "cpu"
+                        else self.batch_size * WINDOW_TOKENS)
         try:
             return window_logits(sentences, tokenize, self._forward, cls=first, sep=last,
                                  input_names=self.tokenizer.model_input_names,
                                  pad_values=self.pad_values, labels=len(self.labels),
-                                 batch_size=self.batch_size, progress=progress)
+                                 batch_size=self.batch_size, max_tokens=batch_tokens,
+                                 progress=progress)
         except RuntimeError as error:  # e.g. CUDA out of memory
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
 

@@ -35,9 +35,11 @@ SENTENCE_TOKENS = 96
 HEADING_TOKENS = 16
 #: Sentences read on each side of a judged one, where the document has them.
 MARGIN = 2
-#: The padded tokens of a batch of windows: one full window. A window's attention is
-#: quadratic in its length, and ONNX Runtime's arena keeps the largest batch's: four full
-#: windows a batch held the service at 676 MB after a scan (bench.memory).
+#: The padded tokens of a batch of windows on the CPU: one full window. A window's attention
+#: is quadratic in its length, and ONNX Runtime's arena keeps the largest batch's: four full
+#: windows a batch held the service at 676 MB after a scan (bench.memory). A GPU is fed
+#: ``batch_size`` windows a batch instead (transformer.py): one window a batch left an H200
+#: waiting on each launch.
 BATCH_TOKENS = WINDOW_TOKENS
 
 
@@ -128,7 +130,8 @@ def windows(sentence_ids: Sequence[Sequence[int]], headings: Sequence[bool],
 def window_logits(sentences: Sequence, tokenize: Callable[[list[str]], list[list[int]]],
                   forward: Callable[[dict[str, np.ndarray]], np.ndarray], *, cls: int, sep: int,
                   input_names: Sequence[str], pad_values: dict[str, int], labels: int,
-                  batch_size: int, progress: bool = False) -> np.ndarray:
+                  batch_size: int, max_tokens: int = BATCH_TOKENS,
+                  progress: bool = False) -> np.ndarray:
     """Each of ``sentences`` (reading.Placed, or a sentence without its document, read as
     a document of its own) labelled from its tokens in the one window that judges it: the
     mean of their logits. A document is tokenized once (``tokenize``: its sentences' ids,
@@ -155,7 +158,7 @@ def window_logits(sentences: Sequence, tokenize: Callable[[list[str]], list[list
     encoded = {name: encoded[name] for name in input_names}
     logits = np.empty((len(sentences), labels), dtype=np.float32)
     batches = plan_batches([len(ids) for ids, _ in planned], batch_size,
-                           max_tokens=BATCH_TOKENS)
+                           max_tokens=max_tokens)
     if progress:
         import sys
 
