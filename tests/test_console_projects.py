@@ -371,13 +371,13 @@ def test_the_heat_map_is_a_table_whose_counts_link_to_the_register_filtered_to_t
     # the band in words in every cell: 15, 16, 20 and 25 are critical
     assert table.count('class="band-name">critical<') == 6
     links = [html.unescape(href) for href in re.findall(r'<a href="([^"]+)"', table)]
-    assert links == [f"/app/projects/{team.id}?status=open&likelihood=4&impact=5#register"]
+    assert links == [f"/app/projects/{team.id}?status=active&likelihood=4&impact=5#register"]
     filtered = viewer.page(links[0])
     rows = rows_of(filtered)
     assert set(rows) == {reported["budget"]["id"], reported["vendor"]["id"]}
     assert all('data-band="critical">20 critical</span>' in row for row in rows.values())
     assert "Rating filter: likelihood 4, impact 5" in filtered
-    unrated = html.unescape(re.search(r'Not rated: <a href="([^"]+)">1 open risk</a>',
+    unrated = html.unescape(re.search(r'Not rated: <a href="([^"]+)">1 risk</a>',
                                       page)[1])
     assert set(rows_of(viewer.page(unrated))) == {reported["schedule"]["id"]}
 
@@ -394,6 +394,37 @@ def test_the_heat_map_is_a_table_whose_counts_link_to_the_register_filtered_to_t
     assert ">3 Possible</option>" in owner.page(url)
     rated = register_of(team.client, team.owner_h, team.id, likelihood=3, impact=2)
     assert [(e["id"], e["band"]) for e in rated] == [(reported["schedule"]["id"], "medium")]
+
+
+def test_the_heat_map_counts_every_status_but_closed_and_narrows_to_one(team, people,
+                                                                         reported):
+    """A critical risk being mitigated is still critical: counted until it is closed, and the
+    legend says which statuses a count holds."""
+    for category, status in (("budget", "mitigating"), ("vendor", "accepted")):
+        response = team.client.patch(f"/api/v1/projects/{team.id}/risks/"
+                                     f"{reported[category]['id']}", headers=team.owner_h,
+                                     json={"likelihood": 5, "impact": 5, "status": status})
+        assert response.status_code == 200
+    viewer, base = people["viewer"], f"/app/projects/{team.id}"
+
+    def counts(page: str) -> tuple[str, list[str]]:
+        table = re.search(r'<table class="matrix-table".*?</table>', page, re.DOTALL)[0]
+        return (re.search(r"<caption>(.*?)</caption>", table)[1],
+                re.findall(r'<a href="[^"]+" aria-label="[^"]+">(\d+)</a>', table))
+
+    assert counts(viewer.page(base)) == (
+        "Risks that are open, mitigating or accepted, by likelihood (rows) and impact "
+        "(columns)", ["2"])
+    assert counts(viewer.page(f"{base}?heat=mitigating")) == (
+        "Risks that are mitigating, by likelihood (rows) and impact (columns)", ["1"])
+    assert counts(viewer.page(f"{base}?heat=closed"))[1] == []
+    # a word the map does not know is the default, not an error page
+    assert counts(viewer.page(f"{base}?heat=" + "x" * 3000))[0].startswith(
+        "Risks that are open, mitigating or accepted")
+    # the register's filter keeps the map's choice, and the map's form the register's
+    page = viewer.page(f"{base}?heat=accepted&category=vendor")
+    assert '<input type="hidden" name="heat" value="accepted">' in page
+    assert '<input type="hidden" name="category" value="vendor">' in page
 
 
 # --- changes, exports, the trend -----------------------------------------------------------

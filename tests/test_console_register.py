@@ -227,12 +227,12 @@ def test_the_heat_maps_links_land_on_the_register(team, people, reported):
     assert '<section class="register" id="register"' in page
     table = re.search(r'<table class="matrix-table".*?</table>', page, re.DOTALL)[0]
     links = [html.unescape(href) for href in re.findall(r'<a href="([^"]+)"', table)]
-    assert links == [f"/app/projects/{team.id}?status=open&likelihood=2&impact=4#register"]
+    assert links == [f"/app/projects/{team.id}?status=active&likelihood=2&impact=4#register"]
     unrated = html.unescape(re.search(r'Not rated: <a href="([^"]+)">', page)[1])
-    assert unrated == f"/app/projects/{team.id}?status=open&rated=false#register"
+    assert unrated == f"/app/projects/{team.id}?status=active&rated=false#register"
     filtered = people["viewer"].page(links[0].split("#")[0])
     all_ratings = html.unescape(re.search(r'<a href="([^"]+)">all ratings</a>', filtered)[1])
-    assert all_ratings == f"/app/projects/{team.id}?status=open#register"
+    assert all_ratings == f"/app/projects/{team.id}?status=active#register"
 
 
 def test_an_outsiders_post_to_each_form_is_the_404_page(team, keyword_app, people, reported):

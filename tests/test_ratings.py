@@ -201,7 +201,7 @@ def test_the_export_filters_by_rating_too(team, client):
     assert lines[1].split(",")[-10:-6] == ["1", "1", "1", "low"]
 
 
-def test_the_matrix_counts_open_entries_per_cell_and_the_unrated_beside(team, client):
+def test_the_matrix_counts_entries_not_closed_per_cell_and_the_unrated_beside(team, client):
     budget_1, vendor_1, budget_2, vendor_2 = _risks(client, team)
     _patch(client, team, budget_1["id"], {"likelihood": 5, "impact": 4})
     _patch(client, team, vendor_1["id"], {"likelihood": 5, "impact": 4})
@@ -217,17 +217,30 @@ def test_the_matrix_counts_open_entries_per_cell_and_the_unrated_beside(team, cl
     assert full == {(5, 4): {"likelihood": 5, "impact": 4, "score": 20, "band": "critical",
                              "count": 2, "risk_ids": [budget_1["id"], vendor_1["id"]]}}
     assert body["unrated"] == {"count": 1, "risk_ids": [vendor_2["id"]]}  # closed: not counted
+    assert (body["status"], body["statuses"]) == ("active", ["open", "mitigating", "accepted"])
     assert body["scale"]["likelihood"][0] == {"value": 1, "label": "Rare"}
     assert body["scale"]["impact"][4] == {"value": 5, "label": "Severe"}
     assert body["scale"]["bands"][3] == {"band": "critical", "min_score": 15, "max_score": 25}
-    # a mitigating risk is being dealt with: out of the matrix, as closed and accepted ones
+    # a critical risk being mitigated, or accepted, is still on the map; closed, it leaves
+    def cell(**query):
+        body = client.get(url, query_string=query, headers=team.viewer_h).get_json()
+        return next(c["risk_ids"] for c in body["cells"]
+                    if (c["likelihood"], c["impact"]) == (5, 4))
+
     _patch(client, team, vendor_1["id"], {"status": "mitigating"})
-    cell = next(c for c in client.get(url, headers=team.viewer_h).get_json()["cells"]
-                if (c["likelihood"], c["impact"]) == (5, 4))
-    assert (cell["count"], cell["risk_ids"]) == (1, [budget_1["id"]])
+    _patch(client, team, budget_1["id"], {"status": "accepted"})
+    assert cell() == [budget_1["id"], vendor_1["id"]]
+    assert cell(status="mitigating") == [vendor_1["id"]]  # narrowed to one status
+    assert cell(status="open") == []
+    _patch(client, team, budget_1["id"], {"status": "closed"})
+    assert cell() == [vendor_1["id"]] and cell(status="closed") == [budget_1["id"]]
     # each cell's ids are the listing's filter of it
-    assert [e["id"] for e in register_of(client, team.owner_h, team.id, status="open",
-                                         likelihood=5, impact=4)] == [budget_1["id"]]
+    assert [e["id"] for e in register_of(client, team.owner_h, team.id, status="active",
+                                         likelihood=5, impact=4)] == [vendor_1["id"]]
+    for bad in ("opened", "", "active,closed", "x" * 5000):
+        assert list(assert_problem(client.get(url, query_string={"status": bad},
+                                              headers=team.viewer_h), 422)["errors"]) == [
+            "status"]
     same_404(client.get(url, headers=team.outsider_h),
              client.get(f"/api/v1/projects/{MISSING}/matrix", headers=team.outsider_h))
     assert_problem(client.get(url), 401)

@@ -32,6 +32,7 @@ from service.console.trend import trend_chart
 # not import (.importlinter: the console is a client); tests/test_console_projects.py checks
 # that they agree.
 STATUSES = ("open", "mitigating", "accepted", "closed")
+ACTIVE = "active"  # a status filter: every status but closed (the heat map's default)
 ROLES = ("owner", "editor", "viewer")
 
 PER_PAGE = 20
@@ -106,13 +107,17 @@ def project(project_id: str):
         risks = data_or_fail(answer)
     members = _members(project_id)
     trend = data_or_fail(api("GET", f"/projects/{project_id}/trend"))
-    matrix = data_or_fail(api("GET", f"/projects/{project_id}/matrix"))
+    heat = request.args.get("heat", ACTIVE)
+    heat = heat if heat in (ACTIVE, *STATUSES) else ACTIVE
+    matrix = data_or_fail(api("GET", f"/projects/{project_id}/matrix",
+                              query={"status": heat}))
     keep = {**filters, **({"sort": sort} if sort != DEFAULT_SORT else {})}
     return render_template(
         "console/project.html", project=details, risks=risks, filters=filters, sort=sort,
         keep=keep, columns=_columns(sort, filters), members=members,
         emails={m["user_id"]: m["email"] for m in members}, statuses=STATUSES,
-        categories=RISK_LABELS, error=error, errors=errors,
+        filter_statuses=(ACTIVE, *STATUSES), heat=heat, categories=RISK_LABELS, error=error,
+        errors=errors,
         chart=trend_chart(trend, details["name"]), matrix=_matrix(matrix),
         scale=matrix["scale"],
         rating_filters={k: v for k, v in filters.items() if k in RATING_FILTERS},
@@ -132,7 +137,11 @@ def _matrix(matrix: dict) -> dict:
         rows.setdefault(cell["likelihood"], []).append(
             {**cell, "likelihood_label": likelihood[cell["likelihood"]],
              "impact_label": impact[cell["impact"]]})
+    counted = matrix["statuses"]
     return {"impact": matrix["scale"]["impact"], "bands": matrix["scale"]["bands"],
+            "status": matrix["status"],
+            "counted": (", ".join(counted[:-1]) + " or " + counted[-1] if len(counted) > 1
+                        else counted[0]),
             "rows": [{"likelihood": level, "label": likelihood[level], "cells": cells}
                      for level, cells in rows.items()],
             "unrated": matrix["unrated"]}

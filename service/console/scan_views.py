@@ -248,8 +248,9 @@ def named(scan: dict | None, default: str = "Pasted text") -> str:
 
 @console.app_template_filter("said")
 def said(label: str | None) -> str:
-    """A label as every page says it: ``none`` is "not a risk"."""
-    return "not a risk" if label == "none" else (label or "")
+    """A label as every page says it: ``none`` is "not a risk"; the status filter
+    ``active`` is "not closed"."""
+    return {"none": "not a risk", "active": "not closed"}.get(label, label or "")
 
 
 @console.app_template_filter("percent")

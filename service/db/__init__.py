@@ -11,6 +11,8 @@ them.
 from service.db.columns import BigId, UTCDateTime, new_id, today, utcnow
 from service.db.job_tables import DOCUMENT_STATUSES, JOB_STATUSES, Job, JobDocument
 from service.db.project_tables import (
+    ACTIVE,
+    ACTIVE_STATUSES,
     PROJECT_ROLES,
     RISK_STATUSES,
     SETTLED_STATUSES,
@@ -49,8 +51,9 @@ from service.db.webhook_tables import (
 )
 
 __all__ = [
-    "DELIVERY_STATUSES", "DOCUMENT_STATUSES", "JOB_STATUSES", "PROJECT_ROLES", "REVIEW_STATES",
-    "RISK_STATUSES", "ROLES", "SETTLED_STATUSES", "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
+    "ACTIVE", "ACTIVE_STATUSES", "DELIVERY_STATUSES", "DOCUMENT_STATUSES", "JOB_STATUSES",
+    "PROJECT_ROLES", "REVIEW_STATES", "RISK_STATUSES", "ROLES", "SETTLED_STATUSES",
+    "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
     "ApiKey", "AuditEvent", "AuthSession", "BigId", "Dismissal", "DismissedFinding",
     "IdempotencyKey", "Job", "JobDocument", "LLMCallLog", "ModelDeployment", "ModelTraining",
     "Project", "ProjectMember", "RefreshToken", "RegisterEntry", "RegisterLink",

@@ -27,6 +27,10 @@ from service.extensions import db
 PROJECT_ROLES = ("owner", "editor", "viewer")  # each may do what the ones after it may
 RISK_STATUSES = ("open", "mitigating", "accepted", "closed")
 SETTLED_STATUSES = ("accepted", "closed")  # a report that states the risk again reopens it
+#: A filter's word for every status but closed: the risks still on someone's desk, as the
+#: heat map counts them (a mitigating or accepted critical risk is still critical).
+ACTIVE = "active"
+ACTIVE_STATUSES = tuple(status for status in RISK_STATUSES if status != "closed")
 
 
 class Project(db.Model):

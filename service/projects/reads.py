@@ -12,7 +12,7 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from service import rating
 from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
-from service.db import RegisterEntry, RegisterLink, Scan, User
+from service.db import ACTIVE, ACTIVE_STATUSES, RegisterEntry, RegisterLink, Scan, User
 from service.extensions import db
 from service.projects.bounded_map import Kept, kept
 
@@ -84,6 +84,8 @@ def _where(filters: frozenset[str]) -> list:
     for name in ("status", "category", "owner_id", "likelihood", "impact"):
         if name in filters:
             where.append(_entries.c[name] == bindparam(name))
+    if ACTIVE in filters:
+        where.append(_entries.c.status.in_(ACTIVE_STATUSES))
     if "min_score" in filters:
         where.append(SCORE >= bindparam("min_score"))
     if "rated" in filters:
@@ -98,6 +100,8 @@ def _where(filters: frozenset[str]) -> list:
 
 def _filters(args: dict) -> frozenset[str]:
     names = {name for name in FILTERS if name in args}
+    if args.get("status") == ACTIVE:  # every status but closed: a condition of its own
+        names = (names - {"status"}) | {ACTIVE}
     if args.get("rated") is False:
         names = (names - {"rated"}) | {"unrated"}
     return frozenset(names)
@@ -105,6 +109,8 @@ def _filters(args: dict) -> frozenset[str]:
 
 def _params(project_id: str, args: dict) -> dict:
     params = {name: args[name] for name in FILTERS if name in args and name != "rated"}
+    if params.get("status") == ACTIVE:
+        del params["status"]
     if "q" in params:
         params["q"] = like_escaped(params["q"])
     return {**params, "project_id": project_id}
@@ -244,14 +250,15 @@ def trend(project_id: str, now: datetime | None = None, *, by: str = "category")
                       for scan in scans]}
 
 
-def matrix(project_id: str, scale: dict) -> dict:
-    """The open entries (status ``open``) per (likelihood, impact) cell, with their ids;
-    those without a score beside (MatrixSchema). Cells run as the matrix is drawn: the
-    likeliest row first, the mildest impact first in a row."""
+def matrix(project_id: str, scale: dict, status: str = ACTIVE) -> dict:
+    """The entries of ``status`` (``active``: every status but closed) per (likelihood,
+    impact) cell, with their ids; those without a score beside (MatrixSchema). Cells run as
+    the matrix is drawn: the likeliest row first, the mildest impact first in a row."""
+    statuses = ACTIVE_STATUSES if status == ACTIVE else (status,)
     ids: dict[tuple, list[int]] = defaultdict(list)
     for entry_id, likelihood, impact in db.session.execute(
             select(_entries.c.id, _entries.c.likelihood, _entries.c.impact)
-            .where(_entries.c.project_id == project_id, _entries.c.status == "open")
+            .where(_entries.c.project_id == project_id, _entries.c.status.in_(statuses))
             .order_by(_entries.c.id)):
         scored = rating.score(likelihood, impact) is not None
         ids[(likelihood, impact) if scored else None].append(entry_id)
@@ -260,7 +267,7 @@ def matrix(project_id: str, scale: dict) -> dict:
               "band": rating.band(rating.score(likelihood, impact)),
               "count": len(ids[(likelihood, impact)]), "risk_ids": ids[(likelihood, impact)]}
              for likelihood in reversed(rating.LEVELS) for impact in rating.LEVELS]
-    return {"scale": scale, "cells": cells,
+    return {"scale": scale, "status": status, "statuses": list(statuses), "cells": cells,
             "unrated": {"count": len(ids[None]), "risk_ids": ids[None]}}
 
 

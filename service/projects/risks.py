@@ -38,6 +38,7 @@ from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,
     DismissalPageSchema,
+    MatrixArgs,
     MatrixSchema,
     MergeSchema,
     RiskAddSchema,
@@ -293,15 +294,18 @@ def trend(args, project_id):
 
 @risks.route("/<project_id>/matrix", methods=["GET"])
 @authorized("projects:read")
+@query(MatrixArgs)
 @response(MatrixSchema)
-@other_responses({401: "No or bad token", 404: NOT_MEMBER})
-def matrix(project_id):
-    """The heat map: the open risks per likelihood and impact, with their ids, those not
-    rated beside, and this deployment's rating scale"""
+@other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad status"})
+def matrix(args, project_id):
+    """The heat map: the risks of a status (default `active`: every status but closed) per
+    likelihood and impact, with their ids, those not rated beside, and this deployment's
+    rating scale"""
     project = project_for(token_auth.current_user(), project_id)
     settings = current_app.config["SETTINGS"]
     return Written(reads.matrix(project.id, rating.scale(settings.RISK_LIKELIHOOD_LABELS,
-                                                         settings.RISK_IMPACT_LABELS)))
+                                                         settings.RISK_IMPACT_LABELS),
+                                args["status"]))
 
 
 @risks.route("/<project_id>/dismissals", methods=["GET"])

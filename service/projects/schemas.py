@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates
 from service import rating
 from service.analysis.labels import RISK_LABELS
 from service.api import PageArgs, Prepared, QueryBoolean, page_of
-from service.db import PROJECT_ROLES, RISK_STATUSES
+from service.db import ACTIVE, PROJECT_ROLES, RISK_STATUSES
 from service.extensions import ma
 
 NOTES_MAX = 5000
@@ -147,8 +147,14 @@ class RatingFilters(ma.Schema):
                                                   "or both not rated); true: with one"})
 
 
+#: A status filter: one status, or `active` for every status but closed.
+STATUS_FILTER = {"validate": validate.OneOf((*RISK_STATUSES, ACTIVE)), "metadata": {
+    "description": f"one of {', '.join(RISK_STATUSES)}, or `{ACTIVE}`: every status but "
+                   "closed"}}
+
+
 class RiskListArgs(RatingFilters, PageArgs):
-    status = fields.String(validate=validate.OneOf(RISK_STATUSES))
+    status = fields.String(**STATUS_FILTER)
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
     owner_id = fields.String(validate=validate.Length(max=36))
     q = fields.String(validate=validate.Length(max=200),
@@ -160,7 +166,7 @@ class RiskListArgs(RatingFilters, PageArgs):
 
 class RiskExportArgs(RatingFilters):
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
-    status = fields.String(validate=validate.OneOf(RISK_STATUSES))
+    status = fields.String(**STATUS_FILTER)
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
 
 
@@ -297,13 +303,20 @@ class UnratedSchema(ma.Schema):
     risk_ids = fields.List(fields.Integer())
 
 
+class MatrixArgs(ma.Schema):
+    status = fields.String(load_default=ACTIVE, **STATUS_FILTER)
+
+
 class MatrixSchema(Prepared, ma.Schema):
     scale = fields.Nested(ScaleSchema)
+    status = fields.String(metadata={"description": "the status filter counted"})
+    statuses = fields.List(fields.String(), metadata={
+        "description": "the statuses counted: the legend's words"})
     cells = fields.List(fields.Nested(CellSchema), metadata={
         "description": "all 25 (likelihood, impact) cells, likelihood 5 first, impact 1 "
                        "first: the matrix's rows as drawn"})
     unrated = fields.Nested(UnratedSchema, metadata={
-        "description": "open entries without a score"})
+        "description": "counted entries without a score"})
 
 
 class DismissalSchema(ma.Schema):

@@ -356,18 +356,22 @@ def test_the_register_keeps_a_changed_status(page, console_app, project, screens
 
 def test_the_heat_map_leads_to_its_risks_and_the_risk_page_rates(page, console_app, project,
                                                                  screenshots):
-    """Two risks rated through the API fill one cell of the 5×5 table; clicking its count
-    opens the register filtered to them; the third, unrated, is rated on its own page."""
+    """Two risks rated through the API fill one cell of the 5×5 table, one of them being
+    mitigated (still counted: the map counts every status but closed); the filter narrows
+    it to one status; clicking a count opens the register filtered to its risks; the third,
+    unrated, is rated on its own page."""
     vendor, budget, schedule = (register_entry(console_app, project, category)
                                 for category in ("vendor", "budget", "schedule"))
     for entry in (vendor, budget):
         call_api(console_app, project, "PATCH",
                  f"/projects/{project.project_id}/risks/{entry['id']}",
                  json={"likelihood": 4, "impact": 5})
+    call_api(console_app, project, "PATCH",
+             f"/projects/{project.project_id}/risks/{budget['id']}", json={"status": "mitigating"})
     sign_in(page, project.email)
     page.goto(f"/app/projects/{project.project_id}")
-    matrix = page.get_by_role("table", name="Open risks by likelihood (rows) and impact "
-                                            "(columns)")
+    matrix = page.get_by_role("table", name="Risks that are open, mitigating or accepted, by "
+                                            "likelihood (rows) and impact (columns)")
     assert matrix.locator("thead th[scope=col]").all_inner_texts() == [
         "1 Negligible", "2 Minor", "3 Moderate", "4 Major", "5 Severe"]
     assert matrix.locator("tbody th[scope=row]").all_inner_texts() == [
@@ -376,12 +380,22 @@ def test_the_heat_map_leads_to_its_risks_and_the_risk_page_rates(page, console_a
     cell = row.locator("td").nth(4)  # impact 5
     assert cell.inner_text().split() == ["2", "critical"]  # the band in words, not colour only
     assert matrix.locator("td a").count() == 1
-    page.get_by_text("Not rated: 1 open risk").wait_for()
+    page.get_by_text("Not rated: 1 risk").wait_for()
     screenshots.take(page, "heat-map", top=page.get_by_role("heading", name="Heat map"))
 
+    page.get_by_label("Counts risks that are").select_option("mitigating")
     with page.expect_navigation():
-        cell.get_by_role("link", name="2 open risks, likelihood Likely, impact Severe, "
-                                       "score 20 (critical)").click()
+        page.get_by_role("button", name="Show").click()
+    narrowed = page.get_by_role("table", name="Risks that are mitigating, by likelihood (rows) "
+                                              "and impact (columns)")
+    assert narrowed.locator("tbody tr").nth(1).locator("td").nth(4).inner_text().split() == [
+        "1", "critical"]
+    assert page.get_by_label("Counts risks that are").input_value() == "mitigating"
+    page.goto(f"/app/projects/{project.project_id}")
+
+    with page.expect_navigation():
+        cell.get_by_role("link", name="2 risks (open, mitigating or accepted), likelihood "
+                                       "Likely, impact Severe, score 20 (critical)").click()
     assert re.search(r"[?&]likelihood=4(&|#)", page.url) and re.search(r"[?&]impact=5(&|#)",
                                                                        page.url)
     # The list, not the top of the page: the register's anchor, scrolled to.
@@ -394,7 +408,7 @@ def test_the_heat_map_leads_to_its_risks_and_the_risk_page_rates(page, console_a
 
     page.goto(f"/app/projects/{project.project_id}")
     with page.expect_navigation():
-        page.get_by_role("link", name="1 open risk", exact=True).click()
+        page.get_by_role("link", name="1 risk", exact=True).click()
     assert [t.strip() for t in page.get_by_role("table", name="Risk register").locator(
         "tbody td.risk-text").all_inner_texts()] == [schedule["risk"]]
 
