@@ -413,8 +413,8 @@ def test_the_heat_map_counts_every_status_but_closed_and_narrows_to_one(team, pe
                 re.findall(r'<a href="[^"]+" aria-label="[^"]+">(\d+)</a>', table))
 
     assert counts(viewer.page(base)) == (
-        "Risks that are open, mitigating or accepted, by likelihood (rows) and impact "
-        "(columns)", ["2"])
+        ("Risks that are open, mitigating or accepted, by likelihood (rows) and impact "
+         "(columns)"), ["2"])
     assert counts(viewer.page(f"{base}?heat=mitigating")) == (
         "Risks that are mitigating, by likelihood (rows) and impact (columns)", ["1"])
     assert counts(viewer.page(f"{base}?heat=closed"))[1] == []
