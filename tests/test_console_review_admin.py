@@ -530,7 +530,7 @@ def test_the_user_search_and_pages(app, admin_browser):
     assert parse_qs(urlsplit(older).query) == {"page": ["2"], "email": ["TEAM-"]}
     assert html(browser.get(older)).count('class="admin-email"') == 1
     admins = html(browser.get("/app/admin/users", query_string={"role": "admin"}))
-    assert "1 users" in admins and "team-00" not in admins
+    assert "1 user" in admins and "1 users" not in admins and "team-00" not in admins
     refused = browser.get("/app/admin/users", query_string={"email": "x" * 300})
     assert refused.status_code == 422
     assert ('<p class="form-error" role="alert">The request has invalid or missing fields. '
