@@ -24,8 +24,8 @@ SEE_THE_FIELDS = "The request has invalid or missing fields."
 
 def said(page: str) -> list[str]:
     """What the page says in words about a refusal: the alert, each field's words beside
-    it, and the flashed messages."""
-    found = re.findall(r'<p class="(?:form-error|field-error)"[^>]*>(.*?)</p>', page,
+    it, what is said beside a control, and the flashed messages."""
+    found = re.findall(r'<p class="(?:form-error|field-error|said)"[^>]*>(.*?)</p>', page,
                        re.DOTALL)
     flashes = re.search(r'<div class="flash" role="status">(.*?)</div>', page, re.DOTALL)
     if flashes:

@@ -22,7 +22,9 @@ from tests.test_console_projects import (
     csrf_token,
     error_page,
     flashes,
+    form_of,
     rows_of,
+    said_in,
     text_of,
 )
 
@@ -69,8 +71,9 @@ def test_a_rating_set_in_place_is_stored_and_its_score_shown(team, people, repor
     entry = stored(team, budget["id"])
     assert (entry["likelihood"], entry["impact"], entry["score"]) == (4, 3, 12)
     page = editor.page(here)
-    assert flashes(page) == [f'Rated "{budget["risk"]}": likelihood 4 × impact 3 = 12 (high).']
     row = rows_of(page)[budget["id"]]
+    assert flashes(page) == []  # said in the row, where the page lands, not at its top
+    assert said_in(row) == [f'Rated "{budget["risk"]}": likelihood 4 × impact 3 = 12 (high).']
     assert 'data-band="high">12 high</span>' in row
     assert re.search(r'name="likelihood"[^>]*>.*?<option value="4" selected>', row, re.DOTALL)
 
@@ -82,7 +85,7 @@ def test_a_rating_set_in_place_is_stored_and_its_score_shown(team, people, repor
     page = text_of(editor.post_form(here, f"{here}/risks/{budget['id']}/rating",
                                     {"likelihood": "", "impact": "", "next": here}))
     assert stored(team, budget["id"])["score"] is None
-    assert flashes(page) == [f'Rating of "{budget["risk"]}" cleared.']
+    assert said_in(rows_of(page)[budget["id"]]) == [f'Rating of "{budget["risk"]}" cleared.']
 
 
 # --- bulk status and owner -----------------------------------------------------------------
@@ -102,8 +105,9 @@ def test_bulk_status_and_owner_change_every_entry_selected(team, people, reporte
         assert (entry["status"], entry["owner_id"]) == ("mitigating", team.editor["id"])
     untouched = stored(team, reported["schedule"]["id"])
     assert (untouched["status"], untouched["owner_id"]) == ("open", None)
-    said = flashes(editor.page(here))
-    assert said == [(f'Changed 2 risks: "{reported["budget"]["risk"]}", '
+    page = editor.page(here)
+    said = said_in(form_of(page, "bulk-form"))
+    assert flashes(page) == [] and said == [(f'Changed 2 risks: "{reported["budget"]["risk"]}", '
                      f'"{reported["vendor"]["risk"]}".')]
 
 
@@ -121,7 +125,7 @@ def test_a_bulk_edit_naming_another_projects_entry_changes_nothing_of_it(
     after = next(e for e in register_of(team.client, team.owner_h, other["id"])
                  if e["id"] == foreign["id"])
     assert after["status"] == "open"
-    assert flashes(page) == [f'Changed 1 risk: "{budget["risk"]}".',
+    assert said_in(form_of(page, "bulk-form")) == [f'Changed 1 risk: "{budget["risk"]}".',
                     f"Risk {foreign['id']} not changed: No such risk.",
                     "Risk abc not changed: No such risk."]
 
@@ -129,8 +133,8 @@ def test_a_bulk_edit_naming_another_projects_entry_changes_nothing_of_it(
 def test_a_bulk_edit_with_nothing_chosen_says_so(team, people, reported):
     editor, here = people["editor"], register_page(team)
     def said(data: dict) -> list[str]:
-        return flashes(text_of(editor.post_form(here, f"{here}/risks/bulk",
-                                                {**data, "next": here})))
+        return said_in(form_of(text_of(editor.post_form(here, f"{here}/risks/bulk",
+                                                        {**data, "next": here})), "bulk-form"))
 
     assert said({"status": "closed"}) == ["Select at least one risk."]
     assert said({"risk": str(reported["budget"]["id"])}) == [
@@ -159,13 +163,13 @@ def test_add_risk_creates_an_entry_marked_as_added_by_hand(team, people, reporte
     assert (added["category"], added["status"], added["owner_id"]) == (
         "resource", "mitigating", team.owner["id"])
     page = editor.page(here)
-    assert flashes(page) == [f'Added "{wording}" by hand.']
+    assert said_in(rows_of(page)[added["id"]]) == [f'Added "{wording}" by hand.']
     assert '<span class="tag by-hand">added by hand</span>' in rows_of(page)[added["id"]]
     # Refused: no wording; the API's words, nothing added.
     page = text_of(editor.post_form(here, f"{here}/risks/add",
                                     {"risk": "  ", "category": "resource"}))
-    assert flashes(page)[0].startswith("The risk was not added.")
-    assert "Risk:" in flashes(page)[0]
+    refusal = said_in(form_of(page, "add-risk"))
+    assert refusal[0].startswith("The risk was not added.") and "Risk:" in refusal[0]
     assert len(register_of(team.client, team.owner_h, team.id)) == 4
 
 

@@ -10,13 +10,17 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
-from flask import Response, abort, make_response, render_template
+from flask import Response, abort, flash, get_flashed_messages, make_response, render_template
 
 from service.config import Settings
 from service.console.client import Answer
 from service.errors import SEE_THE_FIELDS
 
 DOWNLOAD_HEADERS = ("Content-Type", "Content-Disposition", "Content-Length")
+#: A flash said beside an element of the page (a register row, the bulk form) rather than at
+#: its top: its category is AT + the element's id. A page that shows it there passes that id
+#: in ``placed``; on any other page it is said at the top, as every other flash.
+AT = "at:"
 
 # What a console page says for an HTTP status; the API's detail says the rest.
 TITLES = {400: "That request was not understood", 401: "Signed out", 403: "Not allowed",
@@ -177,3 +181,15 @@ def days_as_instants(query: dict) -> tuple[dict, dict]:
         except OverflowError:
             errors[name] = f"{FIELD_NAMES[name]}: Must be a day before {date.max}."
     return instants, errors
+
+
+def flash_at(message: str, anchor: str) -> None:
+    """A result said next to the control that caused it (WCAG 3.3.1, and in view where the
+    page lands: at ``#anchor``)."""
+    flash(message, AT + anchor)
+
+
+def flashed_at(anchor: str) -> list[str]:
+    """This request's flashes to be said beside ``anchor`` (the template's global)."""
+    return [message for category, message in get_flashed_messages(with_categories=True)
+            if category == AT + anchor]

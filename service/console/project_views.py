@@ -17,10 +17,12 @@ from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
 from service.console.pages import (
+    AT,
     check_id,
     data_or_fail,
     download,
     failed,
+    flash_at,
     form_refusal,
     safe_target,
     words,
@@ -124,7 +126,16 @@ def project(project_id: str):
         all_ratings=url_for("console.project", project_id=project_id, **{
             k: v for k, v in filters.items() if k not in RATING_FILTERS}, _anchor="register"),
         export_filters={k: v for k, v in filters.items() if k in EXPORT_FILTERS},
-        here=_here()), status
+        placed=_placed(risks), here=_here()), status
+
+
+def _placed(risks: dict | None) -> set[str]:
+    """The flashes this page says beside their control (pages.AT): each row's Save and
+    Rate, the bulk form's and the "Add risk" form's; any other flash is said at the top."""
+    anchors = {"register", "add-risk"} | {f"{kind}-{risk['id']}" for risk in
+                                          (risks or {}).get("items", ())
+                                          for kind in ("risk", "rating")}
+    return {AT + anchor for anchor in anchors}
 
 
 def _matrix(matrix: dict) -> dict:
@@ -231,7 +242,7 @@ def project_risk_update(project_id: str, risk_id: int):
                                         if name in request.form},
                                   error=error, errors=errors, status=422)
         return failed(answer)
-    flash("Risk updated.")
+    flash_at("Risk updated.", f"risk-{risk_id}")  # beside the row's Save on the register
     register = url_for("console.project", project_id=project_id)
     back = safe_target(request.form.get("next"), register)
     parts = urlsplit(back)

@@ -11,10 +11,17 @@ redirect (PRG) with a flash that names the entries.
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import redirect, request, url_for
 
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, failed, safe_target, words
+from service.console.pages import (
+    check_id,
+    data_or_fail,
+    failed,
+    flash_at,
+    safe_target,
+    words,
+)
 from service.console.session import api, signed_in
 
 RATING = ("likelihood", "impact")
@@ -36,13 +43,14 @@ def risk_rating(project_id: str, risk_id: int):
         return failed(answer)
     risk = answer.json
     if risk["score"] is None and risk["likelihood"] is None and risk["impact"] is None:
-        flash(f'Rating of "{risk["risk"]}" cleared.')
+        said = f'Rating of "{risk["risk"]}" cleared.'
     elif risk["score"] is None:
-        flash(f'Rated "{risk["risk"]}": likelihood {risk["likelihood"] or "not rated"}, '
-              f'impact {risk["impact"] or "not rated"}; no score until both are rated.')
+        said = (f'Rated "{risk["risk"]}": likelihood {risk["likelihood"] or "not rated"}, '
+                f'impact {risk["impact"] or "not rated"}; no score until both are rated.')
     else:
-        flash(f'Rated "{risk["risk"]}": likelihood {risk["likelihood"]} × impact '
-              f'{risk["impact"]} = {risk["score"]} ({risk["band"]}).')
+        said = (f'Rated "{risk["risk"]}": likelihood {risk["likelihood"]} × impact '
+                f'{risk["impact"]} = {risk["score"]} ({risk["band"]}).')
+    flash_at(said, f"rating-{risk_id}")
     return redirect(_back(project_id, f"risk-{risk_id}"))
 
 
@@ -69,11 +77,11 @@ def risk_bulk(project_id: str):
         if value != KEEP:
             body[name] = None if name == "owner_id" and value == NOBODY else value
     if not chosen:
-        flash("Select at least one risk.")
+        flash_at("Select at least one risk.", "register")
     elif len(chosen) > MAX_BULK:
-        flash(f"Select at most {MAX_BULK} risks at once.")
+        flash_at(f"Select at most {MAX_BULK} risks at once.", "register")
     elif not body:
-        flash("Choose a status or an owner to set.")
+        flash_at("Choose a status or an owner to set.", "register")
     else:
         changed, refused = [], []
         for value in chosen:
@@ -88,10 +96,10 @@ def risk_bulk(project_id: str):
             else:
                 refused.append((value, words(answer)))
         if changed:
-            flash(f"Changed {len(changed)} {'risk' if len(changed) == 1 else 'risks'}: "
-                  + ", ".join(f'"{risk}"' for risk in changed) + ".")
+            flash_at(f"Changed {len(changed)} {'risk' if len(changed) == 1 else 'risks'}: "
+                     + ", ".join(f'"{risk}"' for risk in changed) + ".", "register")
         for value, why in refused:
-            flash(f"Risk {value} not changed: {why}")
+            flash_at(f"Risk {value} not changed: {why}", "register")
     return redirect(_back(project_id, "register"))
 
 
@@ -105,18 +113,19 @@ def risk_add(project_id: str):
     answer = api("POST", f"/projects/{project_id}/risks",
                  json={"risk": wording, "category": request.form.get("category", "")})
     if answer.status in (400, 413, 422):
-        flash(f"The risk was not added. {words(answer)}")
+        flash_at(f"The risk was not added. {words(answer)}", "add-risk")
         return redirect(_back(project_id, "add-risk"))
     if not answer.ok:
         return failed(answer)
     risk = answer.json
     body = {name: value for name in BULK_FIELDS
             if (value := request.form.get(name, "").strip())}
-    flash(f'Added "{risk["risk"]}" by hand.')
+    flash_at(f'Added "{risk["risk"]}" by hand.', f"risk-{risk['id']}")
     if body:
         update = api("PATCH", f"/projects/{project_id}/risks/{risk['id']}", json=body)
         if not update.ok:
-            flash(f"Its status and owner were not set: {words(update)}")
+            flash_at(f"Its status and owner were not set: {words(update)}",
+                     f"risk-{risk['id']}")
     return redirect(_back(project_id, f"risk-{risk['id']}"))
 
 

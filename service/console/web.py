@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from service.console.blueprint import console
-from service.console.pages import error_page
+from service.console.pages import AT, error_page, flashed_at
 from service.console.session import SignInRequired, to_sign_in
 from service.errors import problem
 from service.security import CONSOLE_PATH, is_console
@@ -93,4 +93,4 @@ def unexpected(error: Exception):
 
 @console.app_context_processor
 def console_globals():
-    return {"user": g.get("console_user")}
+    return {"user": g.get("console_user"), "flashed_at": flashed_at, "AT": AT}

@@ -83,15 +83,6 @@ function enhanceConfirm(form) {
   });
 }
 
-// Selects and inputs marked data-autosubmit send their form when changed.
-function enhanceAutosubmit(field) {
-  const form = field.form;
-  if (!form) { return; }
-  const button = form.querySelector("button[type=submit]");
-  if (button && form.dataset.keepButton === undefined) { button.classList.add("visually-hidden"); }
-  field.addEventListener("change", () => form.requestSubmit());
-}
-
 // After a correction saved by the script, the result's counts and groups are the page's
 // again: the page is asked for anew and its result put in place, with "Saved" shown.
 async function refreshResult(message, focusId) {
@@ -190,6 +181,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
   document.querySelectorAll(".document .text").forEach(enhanceMarkable);
   document.querySelectorAll("form[data-confirm]").forEach(enhanceConfirm);
-  document.querySelectorAll("[data-autosubmit]").forEach(enhanceAutosubmit);
   document.querySelectorAll(".job-progress[data-follow]").forEach(followJob);
 });
