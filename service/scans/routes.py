@@ -255,7 +255,8 @@ def delete(scan_id):
 @response(finding_schema)
 @other_responses({401: "No or bad token", 403: "A viewer of the scan's project",
                   404: "No such scan or finding (or not yours)",
-                  422: "Not one of the eleven labels",
+                  422: "Not one of the eleven labels; a scope not report or later, or "
+                       "with a risk label",
                   429: "Too many corrections; see Retry-After"})
 def correct(args, scan_id, finding_id):
     """Correct a finding's category; the model's label is kept beside it. In a project, the
