@@ -2,7 +2,8 @@
 
 A project's reports are scanned into it in their order (in process, through the API, on the
 real trained model, ``--model-dir``, and the real sentence encoder), and after each one a
-member corrects to ``none`` every finding that is not a risk by its gold label: a dismissal.
+member corrects to ``none``, for "this report and later ones" (``scope: later``), every
+finding that is not a risk by its gold label: a dismissal.
 A later finding that a dismissal keeps out (``dismissed: true``) is one the member no longer
 has to dismiss again, if its gold label is ``none``; if it is a risk, a dismissal hid it.
 Without dismissals the member would have dismissed every gold-``none`` finding of every
@@ -117,7 +118,7 @@ def run(client, member, name: str, reports, gold) -> dict:
             elif judged == "none":
                 response = client.patch(
                     f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
-                    json={"category": "none"}, headers=headers)
+                    json={"category": "none", "scope": "later"}, headers=headers)
                 assert response.status_code == 200, response.get_json()
                 counts["dismissed by the member"] += 1
         print(f"  {title}: {len(scan['data'])} findings; so far {dict(counts)}",

@@ -129,8 +129,8 @@ def matrix(app, client, monkeypatch):
     assert extra.status_code == 201, extra.get_json()
     extra = extra.get_json()
     dismissed = client.patch(f"/api/v1/scans/{extra['scan_id']}/findings/"
-                             f"{extra['data'][0]['id']}", json={"category": "none"},
-                             headers=a_headers)
+                             f"{extra['data'][0]['id']}",
+                             json={"category": "none", "scope": "later"}, headers=a_headers)
     assert dismissed.status_code == 200, dismissed.get_json()
     dismissals = client.get(f"/api/v1/projects/{project_id}/dismissals",
                             headers=a_headers).get_json()

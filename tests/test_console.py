@@ -275,8 +275,8 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
     scan = scan_into(client, team.owner_h, team.id, "The vendor may not deliver. "
                                                     "The budget is overrun.")
     dismissed = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/"
-                             f"{scan['data'][1]['id']}", json={"category": "none"},
-                             headers=team.owner_h)
+                             f"{scan['data'][1]['id']}",
+                             json={"category": "none", "scope": "later"}, headers=team.owner_h)
     assert dismissed.status_code == 200, dismissed.get_json()
     dismissals = client.get(f"/api/v1/projects/{team.id}/dismissals",
                             headers=team.owner_h).get_json()["items"]

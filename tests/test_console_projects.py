@@ -446,7 +446,8 @@ def test_the_changes_page_says_what_is_new_persisting_and_gone(team, people, rep
     page = people["viewer"].page(f"/app/projects/{team.id}/changes")
     assert "<h1>What changed since the last report</h1>" in page
     sections = dict(re.findall(r'<h2 id="changes-(\w+)">.*?</h2>(.*?)</section>', page, re.DOTALL))
-    assert set(sections) == {"new", "persisting", "gone"}
+    assert set(sections) == {"new", "persisting", "gone", "hidden"}
+    assert "Nothing hidden." in sections["hidden"]  # nothing dismissed
     assert reported["schedule"]["risk"] in sections["new"]
     assert reported["budget"]["risk"] in sections["persisting"]
     assert reported["vendor"]["risk"] in sections["gone"]

@@ -1,4 +1,5 @@
-"""Dismissals: a finding a member corrected to `none` stays dismissed in later reports.
+"""Dismissals: a finding a member corrected to `none` for "this report and later ones"
+(`scope: later`) stays dismissed in later reports (test_dismissal_scope.py: the choice).
 
 As in test_register.py, the keyword stand-in (tests/scanning.py) chooses the findings and the
 real sentence encoder matches them: a reworded repeat of a dismissed statement must be kept
@@ -26,10 +27,13 @@ BADGES = "The vendor of the badge readers has gone into administration."
 WEEK_2 = f"{REWORDED} {BADGES}"
 
 
-def dismiss(client, headers, scan, risk, status=200):
+def dismiss(client, headers, scan, risk, status=200, scope="later"):
+    """``risk`` of ``scan`` corrected to none, "this report and later ones" unless
+    ``scope`` says otherwise (None: left out, the API's default)."""
     finding = next(f for f in scan["data"] if f["risk"] == risk)
+    body = {"category": "none"} if scope is None else {"category": "none", "scope": scope}
     response = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
-                            json={"category": "none"}, headers=headers)
+                            json=body, headers=headers)
     assert response.status_code == status, response.get_json()
     return response
 
@@ -73,7 +77,9 @@ def test_a_reworded_repeat_of_a_dismissed_finding_stays_out_and_a_different_risk
     second = scan_into(client, team.owner_h, team.id, WEEK_2)
     kept_out, badges = second["data"]
     assert (kept_out["risk"], kept_out["dismissed"]) == (REWORDED, True)
-    assert kept_out["dismissal"] == {"id": dismissal["id"], "risk": BOILERPLATE}
+    assert kept_out["dismissal"] == {"id": dismissal["id"], "risk": BOILERPLATE,
+                                     "dismissed_by": team.editor["id"],
+                                     "created_at": dismissal["created_at"]}
     assert kept_out["risk_id"] is None
     assert (badges["risk"], badges["dismissed"], badges["dismissal"]) == (BADGES, False, None)
     assert badges["risk_id"] is not None
@@ -208,7 +214,8 @@ def test_racing_dismissals_of_one_finding_make_one(team, client, keyword_app):
     finding = next(f for f in first["data"] if f["risk"] == BOILERPLATE)
     responses = at_once(keyword_app, "PATCH",
                         f"/api/v1/scans/{first['scan_id']}/findings/{finding['id']}",
-                        parallel=4, headers=team.owner_h, json={"category": "none"})
+                        parallel=4, headers=team.owner_h,
+                        json={"category": "none", "scope": "later"})
     assert [r.status_code for r in responses] == [200] * 4, [r.get_json() for r in responses]
     assert count(keyword_app, Dismissal) == 1
     assert len(events(keyword_app, "finding_dismissed")) == 1

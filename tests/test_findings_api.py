@@ -20,8 +20,8 @@ SCORES = {"budget": ("budget", 0.3), "vendor": ("vendor", 0.55), "slip": ("sched
 TEXT = ("The budget is short. The vendor is late. The launch may slip. "
         "The password is shared. Lunch was fine.")
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
-             "corrected_category", "risk_id", "dismissed", "dismissal", "scan_id", "filename",
-             "title", "created_at", "added_by_user", "possible"}
+             "corrected_category", "risk_id", "dismissed", "dismissal", "dismissal_scope",
+             "scan_id", "filename", "title", "created_at", "added_by_user", "possible"}
 
 
 class ScoredAnalyzer:

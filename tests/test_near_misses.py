@@ -170,6 +170,13 @@ def test_a_confirmed_near_miss_joins_the_register_and_a_dismissed_one_stays_out(
     with near_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Dismissal)) == 0
         db.session.remove()
+    # Unless a member says so for later reports too: then it is a dismissal of its label.
+    later = client.patch(f"{path}/{budget['id']}", json={"category": "none", "scope": "later"},
+                         headers=headers).get_json()
+    assert (later["possible"], later["dismissal_scope"]) == (True, "later")
+    (dismissal,) = client.get(f"/api/v1/projects/{project['id']}/dismissals",
+                              headers=headers).get_json()["items"]
+    assert (dismissal["risk"], dismissal["category"]) == (budget["risk"], "budget")
     # Both answers are training rows.
     rows = client.get("/api/v1/findings/feedback", headers=headers).get_data(as_text=True)
     assert '"label": "none"' in rows and '"label": "vendor"' in rows

@@ -73,12 +73,12 @@ SENTENCES = {
     "risk_merged": lambda d: f"Merged {_count(d['merged'])} register entries into one.",
     "risk_split": lambda d: f"Split {_count(d['findings'])} findings out of entry "
                             f"#{d['split_from']}.",
-    "finding_dismissed": lambda d: "Marked a finding not a risk: ones like it stay out of "
-                                   "the register.",
+    "finding_dismissed": lambda d: "Marked a finding not a risk in this report and later "
+                                   "ones: later ones like it stay out of the register.",
     "finding_added": lambda d: f"Added a risk the model missed ({d['category']}).",
     "finding_removed": lambda d: f"Removed a risk a person had added ({d['category']}).",
-    "dismissal_deleted": lambda d: f"Restored “{d['risk']}”: {d['restored']} findings back "
-                                   "in the register.",
+    "dismissal_deleted": lambda d: f"Lifted the dismissal of “{d['risk']}”: {d['restored']} "
+                                   "findings it hid are in the register.",
     "job_created": lambda d: f"Started a batch job of {d['documents']} documents.",
     "job_cancelled": lambda d: f"Cancelled a batch job ({d['documents']} documents).",
     "webhook_created": lambda d: f"Made a webhook to {d['url']} for "

@@ -126,7 +126,9 @@ def project(project_id: str):
         all_ratings=url_for("console.project", project_id=project_id, **{
             k: v for k, v in filters.items() if k not in RATING_FILTERS}, _anchor="register"),
         export_filters={k: v for k, v in filters.items() if k in EXPORT_FILTERS},
-        placed=_placed(risks), here=_here()), status
+        placed=_placed(risks), here=_here(), me=current_user()["id"],
+        dismissals=data_or_fail(api("GET", f"/projects/{project_id}/dismissals",
+                                    query={"per_page": 100}))), status
 
 
 def _placed(risks: dict | None) -> set[str]:
@@ -254,15 +256,17 @@ def project_risk_update(project_id: str, risk_id: int):
 @console.post("/projects/<project_id>/dismissals/<int:dismissal_id>/restore")
 @signed_in
 def restore_dismissal(project_id: str, dismissal_id: int):
-    """A dismissal deleted: what it kept out joins the register; back to the scan it was
-    restored from."""
+    """A dismissal lifted (the register page's list): what it kept out joins the register,
+    and later reports that state it count again; back to the list."""
     check_id(project_id, "project")
     answer = api("DELETE", f"/projects/{project_id}/dismissals/{dismissal_id}")
     if not answer.ok:
         return failed(answer)
-    flash("Restored: it is a risk in this project's register again.")
-    return redirect(safe_target(request.form.get("back"),
-                                url_for("console.project", project_id=project_id)))
+    risk = request.form.get("risk", "")
+    flash(f"Dismissal of “{risk[:80]}” lifted: what it hid is in the register now, and "
+          "later reports that state it count again.")
+    return redirect(safe_target(request.form.get("back"), url_for(
+        "console.project", project_id=project_id, _anchor="dismissals")))
 
 
 # --- what changed --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from service.console.pages import (
     safe_target,
     words,
 )
-from service.console.session import api, signed_in
+from service.console.session import api, current_user, signed_in
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 
@@ -82,7 +82,7 @@ def scan_view(scan_id: str):
     kept = api("GET", f"/scans/{scan['scan_id']}/text")
     text = kept.json["text"] if kept.ok else None
     return render_template("console/result.html", **_result(scan, text),
-                           may_edit=_may_edit(scan))
+                           may_edit=_may_edit(scan), who=_dismissers(scan))
 
 
 @console.post("/scans/<scan_id>/findings")
@@ -110,9 +110,17 @@ def mark_risk(scan_id: str):
 @console.post("/scans/<scan_id>/findings/<int:finding_id>")
 @signed_in
 def correct(scan_id: str, finding_id: int):
-    """A finding's category corrected: 204 to the page's script, a redirect to a form."""
-    answer = api("PATCH", f"/scans/{scan_id}/findings/{finding_id}",
-                 json={"category": request.form.get("category", "")})
+    """A finding's category corrected: 204 to the page's script, a redirect to a form.
+
+    The scan page's select says what a dismissal covers ("none": this report only,
+    "none:later": this report and later ones) and marks its form ``scoped``, so that
+    choosing "this report only" again lifts a dismissal; Review's "not a risk" leaves an
+    existing scope as it is. ``restore`` is the fold's button for a finding a dismissal hid."""
+    category, _, later = request.form.get("category", "").partition(":")
+    body = {"category": category}
+    if later or (category == "none" and request.form.get("scoped")):
+        body["scope"] = later or "report"  # an unknown word: the API's refusal, in words
+    answer = api("PATCH", f"/scans/{scan_id}/findings/{finding_id}", json=body)
     wants_json = request.accept_mimetypes.best == "application/json"
     if not answer.ok:
         if wants_json:
@@ -120,7 +128,8 @@ def correct(scan_id: str, finding_id: int):
         return failed(answer)
     if wants_json:
         return "", 204
-    flash(answered(answer.json))
+    flash(f"Restored: “{answer.json['risk'][:80]}” is in the register."
+          if request.form.get("restore") else answered(answer.json))
     # Back to the list the correction was made from (the review queue), else to the finding.
     return redirect(safe_target(request.form.get("back"), url_for(
         "console.scan_view", scan_id=scan_id, _anchor=f"finding-{finding_id}")))
@@ -217,6 +226,19 @@ def _result(scan: dict, text: str | None) -> dict:
             "project_id": scan.get("project_id")}
 
 
+def _dismissers(scan: dict) -> dict[str, str]:
+    """Who made the dismissals that hide findings of ``scan``, as the fold names them:
+    "your" for the signed-in user, else a member's email (one page of members)."""
+    ids = {f["dismissal"]["dismissed_by"] for f in scan["data"] if f.get("dismissal")}
+    if not ids:
+        return {}
+    members = api("GET", f"/projects/{scan['project_id']}/members", query={"per_page": 100})
+    emails = {m["user_id"]: m["email"] for m in members.json["items"]} if members.ok else {}
+    me = current_user()["id"]
+    return {user_id: "your" if user_id == me else f"{emails.get(user_id, 'a former member')}'s"
+            for user_id in ids}
+
+
 def _may_edit(scan: dict) -> bool:
     """Whether the page offers "Mark as risk" and answers to near misses: in a project, to
     its editors and owners (a viewer's would be refused); outside one, to whoever reads it
@@ -232,7 +254,9 @@ def answered(finding: dict) -> str:
     sentence = finding["risk"] if len(finding["risk"]) <= 80 else finding["risk"][:79] + "…"
     label, model = finding["corrected_category"], finding["category"]
     if label == "none":
-        return f"Saved: “{sentence}” is not a risk (the model said {said(model)})."
+        later = (", in this report and later ones" if finding.get("dismissal_scope") == "later"
+                 else ", in this report only" if finding.get("dismissal_scope") else "")
+        return f"Saved: “{sentence}” is not a risk{later} (the model said {said(model)})."
     if label == model:
         return f"Saved: “{sentence}” confirmed as {said(label)}."
     return f"Saved: “{sentence}” corrected to {said(label)} (the model said {said(model)})."

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from service.db.columns import BigId, UTCDateTime, new_id, today, utcnow
-from service.db.project_tables import DismissedFinding
+from service.db.project_tables import Dismissal, DismissedFinding
 from service.extensions import db
 
 REVIEW_STATES = ("pending", "accepted", "rejected")
@@ -128,6 +128,11 @@ class ScanFinding(db.Model):
     # Kept out of its project's register by a dismissal (service/projects/dismissals.py,
     # which writes the rows): read with the findings, in one query a scan.
     dismissed: Mapped[DismissedFinding | None] = relationship(viewonly=True, lazy="selectin")
+    # The dismissal its own correction to none made ("this report and later ones"), read
+    # only for a finding corrected to none: "this report only" makes none.
+    made_dismissal: Mapped[Dismissal | None] = relationship(
+        primaryjoin="ScanFinding.id == foreign(Dismissal.finding_id)", viewonly=True,
+        uselist=False, lazy="select")
 
     @property
     def effective_category(self) -> str:

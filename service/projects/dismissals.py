@@ -1,7 +1,9 @@
 """Dismissals: what a project's members said is not a risk stays out of its register.
 
-A finding of a project's scan corrected to ``none`` becomes a dismissal: its wording, the
-category it had and its embedding. A later finding of the project that states the same
+A finding of a project's scan corrected to ``none`` with the scope "this report and later
+ones" (``later``) becomes a dismissal: its wording, the category it had and its embedding;
+"this report only", the default, makes none (the finding alone leaves the register).
+Dismissals made before the choice existed were all of the first kind, and stay so. A later finding of the project that states the same
 thing by the register's own rule (its category, embeddings at least
 ``REGISTER_MATCH_THRESHOLD`` alike: ``nearest``, as register.py matches entries) is kept
 out of the register, and so out of its counts, changes and trend, and remembered with the
@@ -45,7 +47,9 @@ def dismiss(project_id: str, finding: ScanFinding, scan: Scan, vector: np.ndarra
 def keep_out(project_id: str, scan: Scan, wanted: Sequence[tuple[ScanFinding, np.ndarray]],
              threshold: float) -> list[tuple[ScanFinding, np.ndarray]]:
     """Of ``wanted`` (findings of ``scan`` with their unit vectors), those no dismissal of
-    the project matches; the others are kept out, each with the dismissal it matched."""
+    the project matches; the others are kept out, each with the dismissal it matched. A
+    finding a person labelled a risk (a correction, or added) is never kept out: their
+    answer about this sentence outranks a dismissal of another."""
     rows = db.session.execute(
         select(Dismissal.id, Dismissal.category, Dismissal.embedding)
         .where(Dismissal.project_id == project_id,
@@ -61,7 +65,8 @@ def keep_out(project_id: str, scan: Scan, wanted: Sequence[tuple[ScanFinding, np
     kept = []
     for finding, vector in wanted:
         ids, directions = known.get(finding.effective_category, ([], None))
-        match = nearest(directions, vector, threshold) if ids else None
+        labelled = finding.corrected_category is not None or finding.added_by_user
+        match = nearest(directions, vector, threshold) if ids and not labelled else None
         if match is None:
             kept.append((finding, vector))
         else:

@@ -12,7 +12,15 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from service import rating
 from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
-from service.db import ACTIVE, ACTIVE_STATUSES, RegisterEntry, RegisterLink, Scan, User
+from service.db import (
+    ACTIVE,
+    ACTIVE_STATUSES,
+    DismissedFinding,
+    RegisterEntry,
+    RegisterLink,
+    Scan,
+    User,
+)
 from service.extensions import db
 from service.projects.bounded_map import Kept, kept
 
@@ -179,8 +187,11 @@ def project_scans(project_id: str, limit: int | None = None, *, before=None) -> 
 
 
 def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict:
-    """``{from_scan, to_scan, new, persisting, gone}``: the entries that ``to_scan`` states
-    and ``from_scan`` does not, that both state, and that only ``from_scan`` states."""
+    """``{from_scan, to_scan, new, persisting, gone, kept_out}``: the entries that
+    ``to_scan`` states and ``from_scan`` does not, that both state, and that only
+    ``from_scan`` states; and how many findings of ``to_scan`` dismissals kept out of the
+    register (counted, so that a report whose risks were all dismissed does not read as
+    one that stated none)."""
     def stated(scan_id):
         if scan_id is None:
             return set()
@@ -194,7 +205,10 @@ def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict
     entries = {entry["id"]: entry for entry in entries_json(rows)}
     pick = lambda wanted: [entries[i] for i in entries if i in wanted]
     return {"from_scan": from_scan, "to_scan": to_scan, "new": pick(after - before),
-            "persisting": pick(after & before), "gone": pick(before - after)}
+            "persisting": pick(after & before), "gone": pick(before - after),
+            "kept_out": 0 if to_scan is None else db.session.scalar(
+                select(func.count()).select_from(DismissedFinding)
+                .where(DismissedFinding.scan_id == to_scan))}
 
 
 def _band_of(likelihood, impact) -> str:

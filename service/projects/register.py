@@ -392,22 +392,36 @@ def _wordings(entry: RegisterEntry, found) -> np.ndarray:
 
 
 def recategorize(finding: ScanFinding, scan: Scan, *, was: str, actor_id: str | None,
-                 embed: Callable[[list[str]], np.ndarray]) -> None:
+                 embed: Callable[[list[str]], np.ndarray], later: bool = False) -> None:
     """A finding's label was corrected (from ``was``): it leaves its entry and joins the
-    register again under the new label. One corrected to ``none`` stays out and is
-    remembered as dismissed (dismissals.py); corrected back, its dismissal goes, and the
-    findings the dismissal kept out join the register with it."""
+    register again under the new label. One corrected to ``none`` stays out; with
+    ``later`` ("this report and later ones") it is remembered as dismissed (dismissals.py).
+    Corrected back, its dismissal goes, and the findings it kept out join the register."""
     if scan.project_id is None:
         return
     removed = remove_findings([finding.id])
     vector = from_bytes(removed[0].embedding) if removed else embed([finding.risk])[0]
     if finding.effective_category == "none":
-        dismissals.dismiss(scan.project_id, finding, scan, vector, category=was,
-                           actor_id=actor_id)
+        if later:
+            dismissals.dismiss(scan.project_id, finding, scan, vector,
+                               category=finding.category if was == "none" else was,
+                               actor_id=actor_id)
         return
     if (dismissal := dismissals.of_finding(finding.id)) is not None:
         restore(dismissal, actor_id=actor_id)
     add_findings(scan.project_id, scan, [finding], vector[None, :], actor_id=actor_id)
+
+
+def rescope(finding: ScanFinding, scan: Scan, *, later: bool, actor_id: str | None,
+            embed: Callable[[list[str]], np.ndarray]) -> None:
+    """A finding already corrected to none given a scope: ``later`` makes its dismissal
+    (if it has none), "this report only" lifts the one it has."""
+    dismissal = dismissals.of_finding(finding.id)
+    if later and dismissal is None:
+        dismissals.dismiss(scan.project_id, finding, scan, embed([finding.risk])[0],
+                           category=finding.category, actor_id=actor_id)
+    elif not later and dismissal is not None:
+        restore(dismissal, actor_id=actor_id)
 
 
 def restore(dismissal, *, actor_id: str | None) -> None:

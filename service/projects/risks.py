@@ -314,8 +314,9 @@ def matrix(args, project_id):
 @response(DismissalPageSchema)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad page"})
 def dismissals(args, project_id):
-    """What the project's members said is not a risk (findings corrected to `none`), newest
-    first: later findings that state the same thing stay out of the register"""
+    """The project's active dismissals, newest first: findings corrected to `none` with the
+    scope `later` ("this report and later ones"; those made before the choice existed are
+    all of it): later findings that state the same thing stay out of the register"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
     statement = (select(Dismissal).where(Dismissal.project_id == project_id)
                  .order_by(Dismissal.created_at.desc(), Dismissal.id.desc()))
@@ -341,8 +342,9 @@ DISMISSAL_FIELDS = ("id", "risk", "category", "dismissed_by", "created_at", "sca
                   401: "No or bad token", 403: "Viewers may not restore",
                   404: "No such project or dismissal"})
 def restore(project_id, dismissal_id):
-    """Restore what a dismissal kept out (editor or owner): it is deleted, and the findings
-    it kept out join the register now; later findings that state it are risks again"""
+    """Lift a dismissal (editor or owner): it is deleted, and the findings it kept out
+    join the register now; later findings that state it are risks again. The corrected
+    finding stays `none` (its scope: `report`). Audited as `dismissal_deleted`"""
     caller = token_auth.current_user()
     project_id = project_for(caller, project_id, "editor").id
     number = _number(dismissal_id, "dismissal")

@@ -237,6 +237,9 @@ class ChangesSchema(Prepared, ma.Schema):
     new = fields.List(fields.Nested(RiskSchema))
     persisting = fields.List(fields.Nested(RiskSchema))
     gone = fields.List(fields.Nested(RiskSchema))
+    kept_out = fields.Integer(metadata={
+        "description": "findings of the later report that dismissals kept out of the "
+                       "register (each `dismissed` on its scan; not in new or persisting)"})
 
 
 class WeekSchema(ma.Schema):
@@ -330,7 +333,9 @@ class DismissalSchema(ma.Schema):
         "description": "the scan whose finding was corrected (null: deleted since)"})
     finding_id = fields.Integer(allow_none=True)
     kept_out = fields.Integer(metadata={
-        "description": "later findings of the project it keeps out of the register"})
+        "description": "later findings of the project it keeps out of the register (it "
+                       "is \"this report and later ones\"; \"this report only\" makes no "
+                       "dismissal)"})
 
 
 ProjectPageSchema = page_of(ProjectSchema)

@@ -58,6 +58,9 @@ class ReviewFindingSchema(FindingSchema):
     dismissed = fields.Boolean(metadata={
         "description": "kept out of the project's register by a dismissal (`dismissal`)"})
     dismissal = fields.Nested(DismissalRefSchema, allow_none=True)
+    dismissal_scope = fields.String(allow_none=True, metadata={
+        "description": "corrected to none in a project: `later` (its dismissal keeps later "
+                       "restatements out) or `report`; null otherwise"})
 
     # The scan answer reads it through the scan (RegisterEntryId); here the query joins it.
     risk_id = fields.Integer(allow_none=True, metadata={
@@ -74,12 +77,15 @@ _findings = ScanFinding.__table__
 _links = RegisterLink.__table__
 _kept_out = DismissedFinding.__table__
 _dismissals = Dismissal.__table__
+_made = Dismissal.__table__.alias("made")  # the dismissal a finding's own correction made
 _ITEM = (_findings.c.id, _findings.c.risk, _findings.c.category, _findings.c.context,
          _findings.c.score, _findings.c.start_offset.label("start"),
          _findings.c.end_offset.label("end"), _findings.c.corrected_category,
          _links.c.entry_id.label("risk_id"), _findings.c.added_by_user, _findings.c.possible,
          _findings.c.scan_id, _scans.c.filename, _scans.c.title,
-         _scans.c.created_at, _kept_out.c.dismissal_id, _dismissals.c.risk.label("dismissed_risk"))
+         _scans.c.created_at, _kept_out.c.dismissal_id, _dismissals.c.risk.label("dismissed_risk"),
+         _dismissals.c.dismissed_by, _dismissals.c.created_at.label("dismissed_at"),
+         _scans.c.project_id, _made.c.id.label("made_id"))
 
 
 @cache
@@ -111,7 +117,8 @@ def _queries(filters: frozenset[str], sort: str = "newest") -> tuple[Select, Sel
     page = (select(*_ITEM, func.count().over().label("total"))
             .select_from(joined.outerjoin(_links, _links.c.finding_id == _findings.c.id)
                          .outerjoin(_kept_out, _kept_out.c.finding_id == _findings.c.id)
-                         .outerjoin(_dismissals, _dismissals.c.id == _kept_out.c.dismissal_id))
+                         .outerjoin(_dismissals, _dismissals.c.id == _kept_out.c.dismissal_id)
+                         .outerjoin(_made, _made.c.finding_id == _findings.c.id))
             .where(*where)
             .order_by(*order)
             .limit(bindparam("limit")).offset(bindparam("offset")))
@@ -150,10 +157,15 @@ def operating_point() -> float:
 
 def _item(row) -> dict:
     item = {name: value for name, value in row._mapping.items()
-            if name not in ("total", "dismissal_id", "dismissed_risk")}
+            if name not in ("total", "dismissal_id", "dismissed_risk", "dismissed_by",
+                            "dismissed_at", "project_id", "made_id")}
+    item["dismissal_scope"] = (None if row.corrected_category != "none" or not row.project_id
+                               else "later" if row.made_id is not None else "report")
     item["dismissed"] = row.dismissal_id is not None
     item["dismissal"] = (None if row.dismissal_id is None
-                         else {"id": row.dismissal_id, "risk": row.dismissed_risk})
+                         else {"id": row.dismissal_id, "risk": row.dismissed_risk,
+                               "dismissed_by": row.dismissed_by,
+                               "created_at": row.dismissed_at})
     return item
 
 

@@ -255,12 +255,16 @@ def delete(scan_id):
 @response(finding_schema)
 @other_responses({401: "No or bad token", 403: "A viewer of the scan's project",
                   404: "No such scan or finding (or not yours)",
-                  422: "Not one of the eleven labels",
+                  422: "Not one of the eleven labels; a scope not report or later, or "
+                       "with a risk label",
                   429: "Too many corrections; see Retry-After"})
 def correct(args, scan_id, finding_id):
     """Correct a finding's category; the model's label is kept beside it. In a project, the
-    finding moves to the register entry of its new category (`none`: out of the register,
-    and dismissed: later findings of the project that state the same thing stay out too)"""
+    finding moves to the register entry of its new category. `none` takes it out of the
+    register, for this report only unless `scope` is `later`: then later findings of the
+    project that state the same thing stay out too (each shown on its scan, `dismissed`).
+    A risk label for such a kept-out finding restores it into the register: a person's
+    label on a finding outranks a dismissal of another"""
     scan = editable_scan(scan_id)
     if scan.project_id is not None:
         # Corrections of a project's findings in turn, each reading the label the one
@@ -268,19 +272,25 @@ def correct(args, scan_id, finding_id):
         register.lock_first(scan.project_id)
         scan = editable_scan(scan_id)
     finding = missed.of(scan, finding_id)
-    before = finding.effective_category
+    before, kept_out = finding.effective_category, finding.dismissed is not None
     caller = token_auth.current_user()
     corrections.corrected(finding, caller, args["category"])
+    scope = args.get("scope")
+    embed = lambda texts: current_encoder().embed(texts)
     if finding.possible:
         # A near miss was never in the register: confirmed, it joins it; dismissed, it
-        # stays out and leaves the project's dismissals alone.
+        # stays out (and later ones like it too, with scope `later`).
         moved = finding.effective_category != "none"
         finding.possible = not moved
-    else:
-        moved = finding.effective_category != before
+    else:  # a kept-out finding given a risk label joins the register (restored)
+        moved = finding.effective_category != before or (
+            kept_out and finding.effective_category != "none")
     if moved:
-        register.recategorize(finding, scan, was=before, actor_id=caller.id,
-                              embed=lambda texts: current_encoder().embed(texts))
+        register.recategorize(finding, scan, was=before, actor_id=caller.id, embed=embed,
+                              later=scope == "later")
+    elif scope is not None and scan.project_id is not None:  # none already: its scope
+        register.rescope(finding, scan, later=scope == "later", actor_id=caller.id,
+                         embed=embed)
     db.session.commit()
     return finding
 

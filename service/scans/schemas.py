@@ -16,6 +16,7 @@ INCLUDE_POSSIBLE_HELP = ("also return the near misses: sentences the model score
                          "category; `none` dismisses it). The LLM has none")
 POSSIBLE_FLOOR_HELP = ("the lowest risk score (0–1) of a near miss, read only with "
                        "include_possible; null: POSSIBLE_FLOOR")
+SCOPES = ("report", "later")  # what a dismissal covers: this report only, or later ones too
 REPORTED_ON_HELP = ("the date of the report (YYYY-MM-DD, up to tomorrow): the register dates and "
                     "orders reports by it; null or left out: the upload day (UTC)")
 TITLE_HELP = ("a name for the scan from its text: the first heading (its `#` markers dropped) "
@@ -109,6 +110,8 @@ class RegisterEntryId(fields.Integer):
 class DismissalRefSchema(ma.Schema):
     id = fields.Integer()
     risk = fields.String(metadata={"description": "the wording a member dismissed"})
+    dismissed_by = fields.String(allow_none=True, metadata={"description": "a user's id"})
+    created_at = UTCDateTime(metadata={"description": "when it was dismissed"})
 
 
 class DismissalOf(fields.Nested):
@@ -116,6 +119,12 @@ class DismissalOf(fields.Nested):
 
     def get_value(self, obj, attr, accessor=None, default=None):
         return None if obj.dismissed is None else obj.dismissed.dismissal
+
+
+def _dismissal_scope(finding) -> str | None:
+    if finding.corrected_category != "none" or finding.scan.project_id is None:
+        return None
+    return "report" if finding.made_dismissal is None else "later"
 
 
 class FindingSchema(ma.Schema):
@@ -134,6 +143,10 @@ class FindingSchema(ma.Schema):
                                 dump_only=True, metadata={
         "type": "boolean", "description": "kept out of the project's register: it states "
                                           "what a member dismissed before (`dismissal`)"})
+    dismissal_scope = fields.Function(_dismissal_scope, dump_only=True, allow_none=True,
+                                      metadata={"type": "string", "enum": [*SCOPES, None],
+        "description": "for a finding corrected to none in a project: `later` while its "
+                       "dismissal keeps later restatements out, else `report`; null otherwise"})
     dismissal = DismissalOf(DismissalRefSchema, allow_none=True, dump_only=True, metadata={
         "description": "the dismissal it matched (DELETE "
                        "/api/v1/projects/{project_id}/dismissals/{id} restores it), or null"})
@@ -193,9 +206,26 @@ class ScanFilterSchema(ma.Schema):
         "description": "the scans of this project (any member's), instead of your own"})
 
 
+SCOPE_HELP = (
+    "with `category: none`, what the dismissal covers: `report` (this report only; the "
+    "default for a finding newly dismissed) or `later` (this report and later ones: later "
+    "findings of the project that state the same thing are kept out of the register, shown "
+    "folded on their scan's page). Sent for a finding already dismissed it changes the "
+    "scope (`report` lifts its dismissal); left out, an existing scope is kept")
+
+
 class CorrectionSchema(ma.Schema):
     category = fields.String(required=True, validate=validate.OneOf(LABELS),
                              metadata={"description": "the right label (`none`: not a risk)"})
+    scope = fields.String(validate=validate.OneOf(
+        SCOPES, error="scope is report (this report only) or later (this report and later "
+                      "ones)."), metadata={"description": SCOPE_HELP, "enum": list(SCOPES)})
+
+    @validates_schema
+    def _scope_with_none(self, data, **_kwargs):
+        """A scope says what a dismissal covers: a risk label makes none."""
+        if "scope" in data and data.get("category") not in (None, "none"):
+            raise ValidationError("scope goes with category none only.", "scope")
 
 
 class ScanSummaryPageSchema(page_of(ScanSummarySchema)):

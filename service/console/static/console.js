@@ -60,7 +60,7 @@ function enhanceCorrection(form) {
       });
       if (response.status === 204) {
         const mark = document.getElementById(form.dataset.mark);
-        if (mark) { mark.dataset.category = select.value; }
+        if (mark) { mark.dataset.category = select.value.split(":")[0]; }  // "none:later"
         const message = "Saved: " + select.options[select.selectedIndex].text;
         say(message);
         refreshResult(message, select.id);
