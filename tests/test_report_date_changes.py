@@ -144,7 +144,8 @@ def test_a_date_after_tomorrow_is_refused_and_an_empty_change_is_a_422(team, cli
     ahead = (date.today() + timedelta(days=3)).isoformat()
     assert_problem(_patch(client, team.owner_h, scan["scan_id"], reported_on=ahead), 422,
                    "reported_on")
-    assert_problem(_patch(client, team.owner_h, scan["scan_id"]), 422)
+    assert_problem(_patch(client, team.owner_h, scan["scan_id"]), 422, "project_id",
+                   "reported_on")
     assert_problem(_patch(client, team.owner_h, scan["scan_id"], reported_on="2026-03-01",
                           title="x"), 422)
 

@@ -99,7 +99,8 @@ class ScanUpdateSchema(ma.Schema):
     @validates_schema
     def _something(self, data, **kwargs):
         if not data:
-            raise ValidationError("Send project_id, reported_on or both.", "_schema")
+            said = ["Send project_id, reported_on or both."]
+            raise ValidationError({"project_id": said, "reported_on": said})
 
 
 def register_entries_of(scan) -> dict[int, int]:
