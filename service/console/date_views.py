@@ -10,24 +10,23 @@ the field, not at the top of the page.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from flask import flash, redirect, render_template, request, url_for
 
 from service.console.blueprint import console
 from service.console.pages import data_or_fail, failed, form_refusal
 from service.console.session import api, signed_in
-from service.scans import report_dates
 
 SAVED = "report-date"  # the flash category said beside the field, not at the top
 
+# The API's reported_on_from, in words (the console is a client: it knows the API's values).
 FROM_WORDS = {
-    report_dates.GIVEN: "Set by a person.",
-    report_dates.DOCUMENT: "Found in the document's title or first lines.",
-    report_dates.FILENAME: "Found in the file's name.",
-    report_dates.UPLOAD_DAY: "No date found in the document or its name: the day it was "
-                             "scanned.",
-    report_dates.JOB: "Set by its batch job.",
+    "given": "Set by a person.",
+    "document": "Found in the document's title or first lines.",
+    "filename": "Found in the file's name.",
+    "upload_day": "No date found in the document or its name: the day it was scanned.",
+    "job": "Set by its batch job.",
 }
 
 
@@ -55,8 +54,9 @@ def scan_date(scan_id: str):
 
 @console.app_template_global("latest_report_day")
 def latest_report_day() -> str:
-    """The latest date a report may have (a date field's max): the API's rule."""
-    return report_dates.latest().isoformat()
+    """The latest date a report may have (a date field's max): the API's rule, tomorrow in
+    UTC (the API says so again for a browser that ignores the max)."""
+    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
 
 
 @console.app_template_filter("report_day")
