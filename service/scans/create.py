@@ -223,12 +223,16 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
 def redate_scan(scan: Scan, day: date, caller: Caller, *, commit: bool = True) -> Scan:
     """Date a scan's report again (a person's correction of a guess or a typo): in a
     project, under its register's lock, its entries follow (register.redate); audited."""
+    project_id = scan.project_id
+    if project_id is not None:  # the register's lock first, then the scan as it is now
+        if register.lock(project_id, directions_kept=True) is None:
+            raise not_found("project")
+        db.session.refresh(scan)
+        if scan.project_id != project_id:
+            raise APIError(409, "The scan moved to another project meanwhile: send it again.")
     was = scan.reported_on
     scan.reported_on_from = report_dates.GIVEN  # a person said so, even the same day
     if day != was:
-        if scan.project_id is not None and register.lock(scan.project_id,
-                                                         directions_kept=True) is None:
-            raise not_found("project")
         scan.reported_on = day
         db.session.flush()
         if scan.project_id is not None:

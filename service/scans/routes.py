@@ -204,6 +204,7 @@ def get(scan_id):
 @response(scan_schema)
 @other_responses({401: "No or bad token", 403: "Not your scan, or not an editor of the project",
                   404: "No such scan or project (or not yours)",
+                  409: "The scan moved to another project while its date changed",
                   422: "Bad project_id; a reported_on that is no date from 1900 to tomorrow; "
                        "neither field"})
 def update(args, scan_id):
