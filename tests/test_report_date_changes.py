@@ -16,8 +16,9 @@ import pytest
 from tests.helpers import assert_problem
 from tests.projects import register_of, scan_into
 from tests.scanning import post_file
+from tests.test_jobs import Inert
 from tests.test_projects import audit_events
-from tests.test_report_dates import WEEK_1, WEEK_2, WEEK_3, risks_by_category
+from tests.test_report_dates import WEEK_1, WEEK_2, WEEK_3, _job_dates, risks_by_category
 
 BODY = "The vendor may slip the delivery."
 
@@ -169,3 +170,23 @@ def test_who_may_date_a_report_again(team, client):
     assert_problem(_patch(client, team.owner_h, own["scan_id"], reported_on="2026-03-01"), 404)
     assert _patch(client, team.viewer_h, own["scan_id"],
                   reported_on="2026-03-01").get_json()["reported_on"] == "2026-03-01"
+
+
+@pytest.fixture
+def jobs_team(team, keyword_app):
+    keyword_app.extensions["riskscan.jobs"] = Inert()  # the test runs each document
+    return team
+
+
+def test_a_jobs_documents_are_dated_by_the_jobs_rule_and_say_so(jobs_team, keyword_app,
+                                                                 client):
+    """A job dates its documents itself (its field, else each file's name, else the day it
+    was sent: docs/jobs.md); their scans say so, and a person corrects one like any scan."""
+    files = [("week-2026-03-14.txt", b"Weekly report - 6 March 2026\nThe vendor may slip.")]
+    assert _job_dates(keyword_app, client, jobs_team, files) == {
+        "week-2026-03-14.txt": "2026-03-14"}
+    (scan,) = client.get("/api/v1/scans", headers=jobs_team.editor_h).get_json()["items"]
+    assert scan["reported_on_from"] == "job"
+    corrected = _patch(client, jobs_team.editor_h, scan["scan_id"], reported_on="2026-03-06")
+    assert (corrected.get_json()["reported_on"], corrected.get_json()["reported_on_from"]) == (
+        "2026-03-06", "given")
