@@ -66,6 +66,7 @@ SENTENCES = {
     "member_updated": lambda d: f"Project role changed from {d['was']} to {d['role']}.",
     "member_removed": lambda d: f"Removed from a project (was {d['role']}).",
     "scan_moved": lambda d: "Moved a scan between projects.",
+    "scan_redated": lambda d: f"Dated a report {d['to']} (was {d['from']}).",
     "risk_updated": lambda d: f"Changed a register entry: {_changes(d['changes'])}.",
     "risk_rated": lambda d: f"Rated a register entry: {_changes(d['changes'])}.",
     "risk_reopened": lambda d: f"A new report reopened a register entry (was {d['was']}).",

@@ -16,6 +16,7 @@ from flask import flash, redirect, render_template, request, url_for
 from service.analysis.labels import RISK_LABELS
 from service.console.blueprint import console
 from service.console.client import Answer
+from service.console.date_views import by_report
 from service.console.pages import (
     AT,
     check_id,
@@ -281,7 +282,7 @@ def project_changes(project_id: str):
     query = {name: value for name in ("from_scan", "to_scan")
              if (value := request.args.get(name, "").strip())}
     changes = data_or_fail(api("GET", f"/projects/{project_id}/changes", query=query))
-    scans = _project_scans(project_id)
+    scans = by_report(_project_scans(project_id))  # the choices in the register's order
     return render_template("console/changes.html", project=details, changes=changes,
                            scans=scans)
 

@@ -10,6 +10,7 @@ from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
 from service.console.document import document, grouped
 from service.console.pages import (
+    AT,
     data_or_fail,
     days_as_instants,
     download,
@@ -19,6 +20,8 @@ from service.console.pages import (
     words,
 )
 from service.console.session import api, current_user, signed_in
+
+REPORT_DATE = "report-date"  # the date form's id: its result is said there (pages.flash_at)
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 
@@ -43,6 +46,10 @@ def scan():
     upload = request.files.get("file")
     # The project is always sent, "No project" too: else the API would take the default.
     fields = {"project_id": request.form.get("project_id", "")}
+    # Empty: the API dates the report by its document, else its file name, else today.
+    reported_on = request.form.get("reported_on", "").strip()
+    if reported_on:
+        fields["reported_on"] = reported_on
     if request.form.get("min_score"):
         fields["min_score"] = request.form["min_score"]
     if request.form.get("include_possible"):
@@ -64,10 +71,11 @@ def scan():
         answer = api("POST", "/scans", json=body)
     if not answer.ok:
         if answer.status in (400, 413, 415, 422):  # the form again, with the API's words
-            error, errors = form_refusal(answer, "text")
+            error, errors = form_refusal(answer, "text", "reported_on")
             return render_template("console/scan.html", projects=_projects(),
                                    defaults=_defaults(), error=error, errors=errors,
-                                   text=text, project_id=fields["project_id"]), answer.status
+                                   text=text, project_id=fields["project_id"],
+                                   reported_on=reported_on), answer.status
         return failed(answer)
     # To the scan's own page (Post/Redirect/Get): a reload there sends no second scan.
     return redirect(url_for("console.scan_view", scan_id=answer.json["scan_id"]), code=303)
@@ -79,10 +87,16 @@ def scan_view(scan_id: str):
     """The scan's page: the document whole, as the service kept its text; a scan stored
     before scans kept their text shows each risk within its context."""
     scan = data_or_fail(api("GET", f"/scans/{scan_id}"))
+    return render_template("console/result.html", **scan_page_values(scan))
+
+
+def scan_page_values(scan: dict) -> dict:
+    """What the scan's page shows of ``scan`` (the API's): its text whole, its findings,
+    and whether the caller may change them (date_views.py renders it too)."""
     kept = api("GET", f"/scans/{scan['scan_id']}/text")
     text = kept.json["text"] if kept.ok else None
-    return render_template("console/result.html", **_result(scan, text),
-                           may_edit=_may_edit(scan), who=_dismissers(scan))
+    return {**_result(scan, text), "may_edit": _may_edit(scan), "who": _dismissers(scan),
+            "placed": {AT + REPORT_DATE}}
 
 
 @console.post("/scans/<scan_id>/findings")

@@ -28,6 +28,7 @@ def register_console(app: Flask) -> None:
         audit_views,
         auth_views,
         correction_views,
+        date_views,
         job_views,
         keys_views,
         model_views,

@@ -61,6 +61,10 @@ class Scan(db.Model):
     # The date of the report it read (the request's, a job's document's from its name, or
     # the upload day): what the register dates and orders reports by. NULL never written.
     reported_on: Mapped[date | None] = mapped_column(Date, default=today)
+    # Where reported_on came from (service/scans/report_dates.py): "given" (the request's or
+    # a later change), "document" (its title or first lines), "filename", "upload_day", or
+    # "job" (a batch job's rule). NULL for scans stored before it was kept.
+    reported_on_from: Mapped[str | None] = mapped_column(String(10))
     # counts() as [[category, count], ...] (a JSON list keeps the order), stored with the
     # scan so that the list does not count findings on every read (service/scans/listing.py).
     # NULL where unknown: once a finding changes (a correction), and for scans stored before

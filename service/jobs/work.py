@@ -23,6 +23,7 @@ from service.db import Job, JobDocument, Scan, User, utcnow
 from service.errors import APIError
 from service.extensions import db
 from service.jobs import intake
+from service.scans import report_dates
 from service.scans.create import Upload, create_scan
 
 log = logging.getLogger("riskscan.jobs")
@@ -101,7 +102,7 @@ def _create(user: User, upload: Upload, job: Job, document_id: int, reported_on)
         try:
             create_scan(user, text=None, upload=upload, force_llm=force_llm,
                         project_id=project_id, job_document_id=document_id,
-                        reported_on=reported_on, **near)
+                        reported_on=reported_on, reported_on_from=report_dates.JOB, **near)
             return
         except APIError as problem:
             if problem.status != 429 or attempt == BUSY_RETRIES - 1:

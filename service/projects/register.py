@@ -148,6 +148,18 @@ def seen_on(scan: Scan) -> datetime:
     return midnight(scan.reported_on or scan.created_at.date())
 
 
+def redate(scan: Scan) -> None:
+    """``scan``'s report was dated again (its ``reported_on`` set): its links take the new
+    date, and its entries' first and last seen and wording (the latest report's) are
+    recomputed. No direction moves; a settled entry stays settled (a date corrected is
+    not news)."""
+    db.session.execute(update(RegisterLink).where(RegisterLink.scan_id == scan.id)
+                       .values(seen_at=seen_on(scan)))
+    entry_ids = db.session.scalars(select(RegisterLink.entry_id)
+                                   .where(RegisterLink.scan_id == scan.id).distinct()).all()
+    refresh(_entries(entry_ids))
+
+
 def stated_after(seen: datetime, uploaded: datetime, moment: datetime) -> bool:
     """Whether a report dated ``seen`` and scanned at ``uploaded`` speaks for a time after
     ``moment`` (an entry settled then): dated after its day, or on it and scanned after."""

@@ -19,12 +19,12 @@ from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
 from service.api import not_found
 from service.auth.tokens import Caller
-from service.db import IdempotencyKey, LLMCallLog, Scan, ScanFinding, User, today
+from service.db import IdempotencyKey, LLMCallLog, Scan, ScanFinding, User
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
 from service.projects.access import project_id_for
-from service.scans import possible
+from service.scans import possible, report_dates
 from service.scans.titles import title_of
 from service.serving.encoder import current_encoder
 from service.serving.holder import current_analyzers
@@ -47,14 +47,19 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool, min_score: float | None = None,
                 project_id: str | None = None, job_document_id: int | None = None,
                 include_possible: bool = False, possible_floor: float | None = None,
-                reported_on: date | None = None) -> Scan:
+                reported_on: date | None = None, reported_on_from: str | None = None) -> Scan:
     """Analyse the text or the upload and store the scan; with ``include_possible``, its
-    near misses from ``possible_floor`` (None: POSSIBLE_FLOOR) too (possible.py)."""
+    near misses from ``possible_floor`` (None: POSSIBLE_FLOOR) too (possible.py). Without
+    ``reported_on``, the document dates it (report_dates.guess); a given one is
+    ``reported_on_from`` (a job's rule) or ``given``."""
     settings = current_app.config["SETTINGS"]
     user_id = user.id
     if project_id is not None:  # before the work: 404 or 403 cost nothing
         project_id = project_id_for(user, project_id, "editor")
     document = _read_document(text, upload, settings, user_id)
+    title = title_of(document.text)
+    reported_on, guessed_from = report_dates.guess(reported_on, title, document.text,
+                                                   upload.filename if upload else None)
     analyzer = current_analyzers().pick(force_llm)
 
     db.session.close()  # no connection or transaction held while the analyzer runs
@@ -78,10 +83,11 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
 
     scan = Scan(
         user_id=user_id, project_id=project_id, job_document_id=job_document_id,
-        source=analyzer.source, reported_on=reported_on or today(),
+        source=analyzer.source, reported_on=reported_on,
+        reported_on_from=reported_on_from or guessed_from,
         model_version=analyzer.version,
         text_length=len(document.text), dropped=analysis.dropped,
-        filename=upload.filename if upload else None, title=title_of(document.text),
+        filename=upload.filename if upload else None, title=title,
         media_type=document.media_type if upload else None,
         stored_filename=f"original.{document.kind}" if upload else None,
         text=document.text,
@@ -211,4 +217,29 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
     audit.record("scan_moved", actor_id=caller.id, target_id=scan.id, **{"from": was,
                                                                          "to": project_id})
     db.session.commit()
+    return scan
+
+
+def redate_scan(scan: Scan, day: date, caller: Caller, *, commit: bool = True) -> Scan:
+    """Date a scan's report again (a person's correction of a guess or a typo): in a
+    project, under its register's lock, its entries follow (register.redate); audited."""
+    project_id = scan.project_id
+    if project_id is not None:  # the register's lock first, then the scan as it is now
+        if register.lock(project_id, directions_kept=True) is None:
+            raise not_found("project")
+        db.session.refresh(scan)
+        if scan.project_id != project_id:
+            raise APIError(409, "The scan moved to another project meanwhile: send it again.")
+    was = scan.reported_on
+    scan.reported_on_from = report_dates.GIVEN  # a person said so, even the same day
+    if day != was:
+        scan.reported_on = day
+        db.session.flush()
+        if scan.project_id is not None:
+            register.redate(scan)
+        audit.record("scan_redated", actor_id=caller.id, target_id=scan.id,
+                     project_id=scan.project_id, **{"from": was and was.isoformat(),
+                                                    "to": day.isoformat()})
+    if commit:
+        db.session.commit()
     return scan

@@ -24,7 +24,7 @@ _scans = Scan.__table__
 _findings = ScanFinding.__table__
 _dismissed = DismissedFinding.__table__
 _SUMMARY = ("id", "project_id", "source", "model_version", "created_at", "reported_on",
-            "filename", "title", "media_type", "text_length")
+            "reported_on_from", "filename", "title", "media_type", "text_length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class ScanSummary:
     model_version: str
     created_at: datetime
     reported_on: date | None
+    reported_on_from: str | None
     filename: str | None
     title: str | None
     media_type: str | None
@@ -54,6 +55,7 @@ class ScanSummary:
                 "model_version": self.model_version,
                 "timestamp": self.created_at.isoformat(),
                 "reported_on": self.reported_on and self.reported_on.isoformat(),
+                "reported_on_from": self.reported_on_from,
                 "filename": self.filename, "title": self.title,
                 "media_type": self.media_type, "text_length": self.text_length,
                 "counts": dict(self.findings_per_category)}

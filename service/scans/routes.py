@@ -24,7 +24,14 @@ from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
 from service.rate_limits import corrections_per_user, scans_per_user
 from service.scans import missed, possible, report_dates
-from service.scans.create import Upload, create_scan, delete_scan, move_scan, safe_display_name
+from service.scans.create import (
+    Upload,
+    create_scan,
+    delete_scan,
+    move_scan,
+    redate_scan,
+    safe_display_name,
+)
 from service.scans.defaults import with_defaults
 from service.scans.listing import scan_page
 from service.scans.schemas import (
@@ -196,17 +203,34 @@ def get(scan_id):
 @json_body(ScanUpdateSchema)
 @response(scan_schema)
 @other_responses({401: "No or bad token", 403: "Not your scan, or not an editor of the project",
-                  404: "No such scan or project (or not yours)", 422: "Bad project_id"})
+                  404: "No such scan or project (or not yours)",
+                  409: "The scan moved to another project while its date changed",
+                  422: "Bad project_id; a reported_on that is no date from 1900 to tomorrow; "
+                       "neither field"})
 def update(args, scan_id):
-    """Move your scan into a project (its findings join the register) or out of one (null)"""
-    scan = readable_scan(scan_id)
+    """Move a scan or date its report again
+
+    `project_id`: move your scan into a project (its findings join the register) or out of
+    one (null); only the person who made a scan may move it. `reported_on`: the report's
+    date, corrected (its `reported_on_from` becomes `given`): in a project, its register
+    entries' first and last seen, their wording (the latest report's), the changes'
+    default pair and the trend follow; a closed risk stays closed. Who may: the scan's
+    owner, or an editor or owner of its project (a viewer: 403).
+    """
     caller = token_auth.current_user()
+    if "project_id" not in args:
+        return redate_scan(editable_scan(scan_id), args["reported_on"], caller)
+    scan = readable_scan(scan_id)
     if scan.user_id != caller.id:
         raise APIError(403, "Only the person who made a scan may move it.")
     if scan.project_id is not None or args["project_id"] is not None:
         require_scope(caller, "projects:write")
     check_scan_edit(caller, scan)  # out of a project they only view: 403
-    return move_scan(scan, args["project_id"], caller)
+    if "reported_on" in args:  # before the move: the register it joins takes the new date
+        redate_scan(scan, args["reported_on"], caller, commit=False)
+    scan = move_scan(scan, args["project_id"], caller)
+    db.session.commit()  # a move to where the scan is commits nothing itself
+    return scan
 
 
 @scans.route("/<scan_id>/file", methods=["GET"])

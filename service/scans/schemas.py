@@ -17,8 +17,15 @@ INCLUDE_POSSIBLE_HELP = ("also return the near misses: sentences the model score
 POSSIBLE_FLOOR_HELP = ("the lowest risk score (0–1) of a near miss, read only with "
                        "include_possible; null: POSSIBLE_FLOOR")
 SCOPES = ("report", "later")  # what a dismissal covers: this report only, or later ones too
-REPORTED_ON_HELP = ("the date of the report (YYYY-MM-DD, up to tomorrow): the register dates and "
-                    "orders reports by it; null or left out: the upload day (UTC)")
+REPORTED_ON_HELP = ("the date of the report (YYYY-MM-DD, from 1900 to tomorrow): the register "
+                    "dates and orders reports by it; null, empty or left out: the date the "
+                    "document states in its title or first lines (year first, or the month by "
+                    "its English name), else in its file name, else the upload day (UTC); the "
+                    "answer's `reported_on_from` says which")
+REPORTED_ON_FROM_HELP = ("where `reported_on` came from: `given` (the request's, or a later "
+                         "PATCH), `document` (its title or first lines), `filename`, "
+                         "`upload_day` (none found), `job` (a batch job's rule); null for a "
+                         "scan stored before this was kept")
 TITLE_HELP = ("a name for the scan from its text: the first heading (its `#` markers dropped) "
               "in the first 4,000 characters, else the first line; at most 60 characters, "
               "a longer one cut at a word with …; null for a scan stored before scans kept "
@@ -79,10 +86,22 @@ class AddedFindingSchema(ma.Schema):
 
 
 class ScanUpdateSchema(ma.Schema):
-    """PATCH /api/v1/scans/{id}: move a scan into a project, or out (null)."""
+    """PATCH /api/v1/scans/{id}: move a scan into a project, or out (null); date its report
+    again. One of the two at least."""
 
-    project_id = fields.String(required=True, allow_none=True, validate=validate.Length(max=36),
-                               metadata={"description": "a project you may edit, or null"})
+    project_id = fields.String(allow_none=True, validate=validate.Length(max=36),
+                               metadata={"description": "a project you may edit, or null "
+                                                        "(only the scan's owner may move it)"})
+    reported_on = report_dates.ReportDate(validate=report_dates.check, metadata={
+        "description": "the report's date (YYYY-MM-DD, from 1900 to tomorrow): its register "
+                       "entries' first and last seen, the changes and the trend follow",
+        "pattern": r"^(19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"})
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            said = ["Send project_id, reported_on or both."]
+            raise ValidationError({"project_id": said, "reported_on": said})
 
 
 def register_entries_of(scan) -> dict[int, int]:
@@ -169,6 +188,9 @@ class ScanSummarySchema(ma.Schema):
     model_version = fields.String()
     timestamp = fields.DateTime(attribute="created_at")
     reported_on = fields.Date(metadata={"description": "the date of the report it read"})
+    reported_on_from = fields.String(allow_none=True, metadata={
+        "description": REPORTED_ON_FROM_HELP,
+        "enum": ["given", "document", "filename", "upload_day", "job", None]})
     filename = fields.String(allow_none=True)
     title = fields.String(allow_none=True, metadata={"description": TITLE_HELP})
     media_type = fields.String(allow_none=True)
