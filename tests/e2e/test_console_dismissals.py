@@ -68,8 +68,9 @@ def test_dismissed_for_later_reports_a_restatement_is_folded_counted_and_restore
     select = finding_item(page, VENDOR_RISK).get_by_label("Category", exact=True)
     options = select.locator("option").all_inner_texts()
     assert options[-2:] == [ONLY_THIS, LATER]
+    select.select_option(label=LATER)
     with page.expect_response(lambda r: "/findings/" in r.url) as answer:
-        select.select_option(label=LATER)
+        finding_item(page, VENDOR_RISK).get_by_role("button", name="Save").click()
     assert answer.value.status == 204
     (dismissal,) = dismissals_of(console_app, seeded)
     assert dismissal["risk"] == VENDOR_RISK
@@ -134,17 +135,23 @@ def test_this_report_only_by_default_and_a_dismissal_lifted_by_keyboard(
     select = finding_item(page, VENDOR_RISK).get_by_label("Category", exact=True)
     select_id = select.get_attribute("id")
 
-    # With the keyboard only: Tab to the finding's category, the last choice is "later".
+    # With the keyboard only: Tab to the finding's category, the last choice is "later",
+    # and only its Save sends it (nothing saves on input).
     tab_to(page, lambda el: el["id"] == select_id)
+    page.keyboard.press("End")
+    assert dismissals_of(console_app, seeded) == []
     with page.expect_response(lambda r: "/findings/" in r.url) as answer:
-        page.keyboard.press("End")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
     assert answer.value.status == 204
     page.locator(".flash", has_text="Saved").wait_for()
     assert [d["risk"] for d in dismissals_of(console_app, seeded)] == [VENDOR_RISK]
     # Back to "this report only" (one up): the dismissal is lifted.
     expect(page.locator(f"#{select_id}")).to_be_focused()
+    page.keyboard.press("ArrowUp")
     with page.expect_response(lambda r: "/findings/" in r.url) as answer:
-        page.keyboard.press("ArrowUp")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
     assert answer.value.status == 204
     assert dismissals_of(console_app, seeded) == []
 

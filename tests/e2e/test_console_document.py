@@ -87,8 +87,9 @@ def test_a_correction_redraws_the_counts_and_groups_and_says_saved(page):
     meta = page.locator("main .meta").first
     before = int(re.match(r"(\d+) risks? found", meta.inner_text().strip()).group(1))
     item = page.locator("li[id^='finding-']").filter(has_text=SECURITY_RISK)
+    item.get_by_label("Category", exact=True).select_option("none")
     with page.expect_response(lambda r: "/findings/" in r.url) as answer:
-        item.get_by_label("Category", exact=True).select_option("none")
+        item.get_by_role("button", name="Save").click()
     assert answer.value.status == 204
     page.locator(".flash").filter(has_text="Saved: not a risk").wait_for()
     meta = page.locator("main .meta").first

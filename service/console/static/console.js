@@ -45,13 +45,13 @@ function enhanceDropZone(zone) {
   });
 }
 
-// A finding's category: saved as soon as it is chosen, the page stays where it is.
+// A finding's category: saved by its Save, the page staying where it is. Nothing saves on
+// input (WCAG 3.2.2): the keyboard on a closed select changes its value, not a decision.
 function enhanceCorrection(form) {
   const select = form.querySelector("select");
-  const button = form.querySelector("button");
   if (!select) { return; }
-  if (button) { button.classList.add("visually-hidden"); }
-  select.addEventListener("change", async () => {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
     const body = new URLSearchParams(new FormData(form));
     try {
       const response = await fetch(form.action, {
