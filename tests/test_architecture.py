@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.real_parts import require_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,11 +81,18 @@ def test_the_basename_check_finds_a_planted_duplicate(tmp_path):
 
 
 TREE_INDENT = 23  # where the tree's descriptions start; deeper lines continue one
+MAP = ROOT / "docs" / "architecture.md"
 
 
 def tree_paths(markdown: str) -> list[str]:
     """The paths named in docs/architecture.md's tree: each entry's names (``a.py``,
-    ``dir/``, ``a, b``) under the folders above it, by their indentation."""
+    ``dir/``, ``a, b``) under the folders above it, by their indentation.
+
+    The tree is the first code block after "## The tree". An entry starts at an even
+    indentation below TREE_INDENT (two spaces a folder deep) with its names, then two spaces
+    or more and why it exists; a line indented TREE_INDENT or more continues the entry above.
+    An entry deeper than one folder below the last folder is a misindented line: a
+    ValueError names it, rather than a path made up from it."""
     block = markdown.split("## The tree", 1)[1].split("```", 2)[1]
     folders: list[str] = []
     paths = []
@@ -92,6 +101,8 @@ def tree_paths(markdown: str) -> list[str]:
         if not line.strip() or indent >= TREE_INDENT:
             continue
         depth = indent // 2
+        if indent % 2 or depth > len(folders):
+            raise ValueError(f"architecture.md's tree: a misindented line: {line.strip()!r}")
         del folders[depth:]
         names = re.split(r"\s{2,}", line.strip())[0].split(", ")
         paths += ["".join(folders) + name for name in names]
@@ -100,11 +111,50 @@ def tree_paths(markdown: str) -> list[str]:
     return paths
 
 
+def modules_of(*roots: Path) -> list[str]:
+    """Every module under ``roots`` the map must give a line, relative to ROOT. A package's
+    ``__init__.py`` is exempt: the package's own line (``serving/``) says what it holds."""
+    return [path.relative_to(ROOT).as_posix() for root in roots
+            for path in sorted(root.rglob("*.py")) if path.name != "__init__.py"]
+
+
+def test_the_tree_parser_reads_folders_continuations_and_lists():
+    tree = """## The tree
+
+```
+pkg/                   a package
+  a.py                 why a
+                       exists, continued
+  sub/                 a folder
+    b.py               why b
+  long_name_module.py
+                       why it exists, on the next line
+  c.py, d.py           two together
+top.py                 at the top
+```
+"""
+    assert tree_paths(tree) == ["pkg/", "pkg/a.py", "pkg/sub/", "pkg/sub/b.py",
+                                "pkg/long_name_module.py", "pkg/c.py", "pkg/d.py", "top.py"]
+    with pytest.raises(ValueError, match="misindented line: 'b.py"):
+        tree_paths(tree.replace("    b.py", "      b.py"))
+
+
 def test_every_module_the_architecture_tree_names_exists():
-    paths = tree_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    paths = tree_paths(MAP.read_text(encoding="utf-8"))
     assert "service/jobs/worker.py" in paths and "service/projects/bounded_map.py" in paths
-    missing = [path for path in paths if not any(ROOT.glob(path.rstrip("/")))]
-    assert missing == []
+    stale = [path for path in paths if not any(ROOT.glob(path.rstrip("/")))]
+    assert stale == [], f"docs/architecture.md's tree names what does not exist: {stale}"
+
+
+def test_every_module_of_service_and_ml_is_on_the_architecture_tree():
+    """The map is the code's: a module added to service/ or ml/ gets its line (why it
+    exists) in docs/architecture.md's tree, in the same change."""
+    paths = set(tree_paths(MAP.read_text(encoding="utf-8")))
+    modules = modules_of(ROOT / "service", ROOT / "ml")
+    assert "service/serving/trainings.py" in modules
+    unmapped = [module for module in modules if module not in paths]
+    assert unmapped == [], (
+        f"docs/architecture.md's tree leaves out {unmapped}: give each a line (why it exists)")
 
 
 def test_the_architecture_page_lists_the_contracts_as_importlinter_declares_them():

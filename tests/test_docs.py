@@ -3,6 +3,7 @@ resolve, and the map and the taxonomy agree with the code (docs/architecture.md)
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -186,6 +187,96 @@ def test_every_path_the_map_names_exists():
         text))
     missing = sorted(path for path in named if not (ROOT / path).exists())
     assert missing == []
+
+
+# What the map names in code, `service.serving.versions`, `versions.load`, `scanned()` or
+# `_read_document`, is looked up in the source (read, never imported: ml/ may need torch).
+CODE = ("service", "ml")
+FILE_SUFFIXES = {"py", "json", "jsonl", "md", "txt", "j2", "sh", "toml"}
+
+
+def names_bound(path: Path) -> set[str]:
+    """The names a module binds anywhere in it: functions, classes and their methods,
+    assignments, imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return names
+
+
+def module_at(folder: Path, name: str) -> Path | None:
+    """``folder/name/__init__.py`` or ``folder/name.py``, whichever is there."""
+    for path in (folder / name / "__init__.py", folder / f"{name}.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def unknown_code_names(markdown: str, root: Path = ROOT) -> list[str]:
+    """The names in backticks that the code under ``root`` does not have:
+
+    - ``a.b.c``, whose ``a`` is a package of CODE (``service``) or the basename of a module
+      of theirs (``versions``, ``serving``): each next part a module inside the last, until
+      one that the last module binds (what follows it, an attribute, is not looked up);
+    - ``_private`` and ``name()``: bound by some module of CODE.
+    Other names (fields, settings, tables, labels) are not code's and are left alone."""
+    files = sorted(path for folder in CODE for path in (root / folder).rglob("*.py"))
+    by_basename: dict[str, list[Path]] = {}
+    for path in files:
+        stem = path.parent.name if path.name == "__init__.py" else path.stem
+        by_basename.setdefault(stem, []).append(path)
+    for folder in CODE:
+        by_basename[folder] = [root / folder / "__init__.py"]
+    bound = {path: names_bound(path) for path in files}
+    everywhere = set().union(*bound.values())
+
+    def resolves(module: Path, parts: list[str]) -> bool:
+        for part in parts:
+            inner = module_at(module.parent, part) if module.name == "__init__.py" else None
+            if inner is None:
+                return part in bound[module]
+            module = inner
+        return True
+
+    unknown = []
+    for name in sorted(set(re.findall(r"`([^`\s]+)`", markdown))):
+        dotted = re.fullmatch(r"[A-Za-z_]\w*(?:\.\w+)+", name)
+        if dotted and name.split(".")[0] in by_basename and name.rsplit(".", 1)[1] not in FILE_SUFFIXES:
+            first, *rest = name.split(".")
+            if not any(resolves(module, rest) for module in by_basename[first]):
+                unknown.append(name)
+        elif re.fullmatch(r"_\w+|\w+\(\)", name) and name.removesuffix("()") not in everywhere:
+            unknown.append(name)
+    return unknown
+
+
+def test_every_code_name_the_map_gives_exists():
+    """A function renamed or a module moved leaves the map pointing at nothing: each name of
+    the code the map gives in backticks is looked up in service/ and ml/."""
+    unknown = unknown_code_names((DOCS / "architecture.md").read_text(encoding="utf-8"))
+    assert unknown == [], f"docs/architecture.md names what the code does not have: {unknown}"
+
+
+def test_the_name_check_finds_planted_names(tmp_path):
+    (tmp_path / "service" / "serving").mkdir(parents=True)
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "service" / "__init__.py").write_text("def create_app(): ...\n", encoding="utf-8")
+    (tmp_path / "service" / "serving" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "service" / "serving" / "versions.py").write_text(
+        "from x import load\ndef _hidden(): ...\n", encoding="utf-8")
+    (tmp_path / "ml" / "__init__.py").write_text("", encoding="utf-8")
+    page = ("`service.serving.versions.load`, `versions._hidden`, `serving.versions`, "
+            "`create_app()`, `_hidden`, `versions.py`, `risk.created`, `MAX_UPLOAD_MB`, "
+            "`service.analyzers`, `versions.gone`, `serving.holder.x`, `ml.train`, "
+            "`_form_min_score`, `gone()`")
+    assert unknown_code_names(page, tmp_path) == [
+        "_form_min_score", "gone()", "ml.train", "service.analyzers", "serving.holder.x",
+        "versions.gone"]
 
 
 def test_the_map_names_every_top_level_folder():
