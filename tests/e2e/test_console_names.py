@@ -1,7 +1,8 @@
 """Names where a person looks for them, in Chromium: an owner renames a project on its
-Members page (the API's refusal beside the field, the keyboard alone enough), and axe-core
-finds nothing on the page's new states. (tests/test_console_projects.py holds every
-refusal in detail; this holds what the browser shows.)"""
+Members page (the API's refusal beside the field, the keyboard alone enough), and the
+admin's audit log links a project and a register entry by their names; axe-core finds
+nothing on the new states. (tests/test_console_projects.py and test_console_audit.py hold
+every refusal and fallback in detail; this holds what the browser shows.)"""
 
 from __future__ import annotations
 
@@ -61,3 +62,32 @@ def test_an_owner_renames_the_project_the_refusal_said_beside_the_field(
     assert accessibility_violations(page, axe_script) == []  # the result beside it
     assert call_api(console_app, owner, "GET", f"/projects/{owner.project_id}")[
         "name"] == "Payroll cut-over 2027"
+
+
+def test_the_audit_log_links_a_project_and_an_entry_by_their_names(
+        browser, console_url, console_app, axe_script):
+    from tests.e2e.driver import STATUS_REPORT, make_admin
+
+    admin = seed(console_app, "admin-names@example.com", project="Depot audit",
+                 reports=[STATUS_REPORT])
+    make_admin(console_app, admin.email)
+    [entry, *_] = call_api(console_app, admin, "GET",
+                           f"/projects/{admin.project_id}/risks")["items"]
+    call_api(console_app, admin, "PATCH", f"/projects/{admin.project_id}/risks/{entry['id']}",
+             json={"status": "mitigating"})
+    errors = BrowserErrors()
+    page = new_page(browser, console_url, errors)
+    try:
+        sign_in(page, admin.email)
+        page.goto("/app/admin/audit?event=project_created")
+        assert page.get_by_role("link", name="Project Depot audit").count() == 1
+        page.goto("/app/admin/audit?event=risk_updated")
+        wording = entry["risk"] if len(entry["risk"]) <= 60 else entry["risk"][:59]
+        link = page.get_by_role("link", name=f"“{wording.rstrip()}", exact=False)
+        assert link.count() == 1 and page.get_by_role("link", name="Entry #").count() == 0
+        assert accessibility_violations(page, axe_script) == []
+        link.click()
+        page.wait_for_url(f"**/app/projects/{admin.project_id}/risks/{entry['id']}")
+    finally:
+        page.context.close()
+    errors.assert_none()
