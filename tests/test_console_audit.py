@@ -189,3 +189,55 @@ def test_the_users_page_links_each_users_events_by_email(accounts, admin):
     assert user["id"] not in link
     events = html(browser.get(link.replace("&amp;", "&")))
     assert len(rows(events)) == 2 and f'value="{user["email"]}"' in events
+
+
+def test_links_say_the_projects_name_and_the_entrys_wording_or_their_ids_once_gone(
+        keyword_app, client, accounts, admin):
+    """A project's link says its name as it is today (renamed, a hostile one as text), an
+    entry's link its wording, shortened; a deleted project and an entry that is no more
+    are said by their ids. The API's page of events carries both names for the console."""
+    browser, me, headers = admin
+    wording = ("The vendor may slip the delivery because the supplier lost the contract "
+               "for the steel beams.")
+    project_id = client.post("/api/v1/projects", headers=headers,
+                             json={"name": "Bridge"}).get_json()["id"]
+    scan = client.post("/api/v1/scans", headers=headers,
+                       json={"text": wording, "project_id": project_id}).get_json()
+    entry = scan["data"][0]["risk_id"]
+    assert client.patch(f"/api/v1/projects/{project_id}/risks/{entry}", headers=headers,
+                        json={"status": "mitigating"}).status_code == 200
+    renamed = "Bridge & tunnel <b>2027</b>"
+    assert client.patch(f"/api/v1/projects/{project_id}", headers=headers,
+                        json={"name": renamed}).status_code == 200
+    gone = client.post("/api/v1/projects", headers=headers, json={"name": "Gone"}).get_json()
+    assert client.delete(f"/api/v1/projects/{gone['id']}", headers=headers).status_code == 204
+    with keyword_app.app_context():
+        db.session.add(AuditEvent(event="risk_rated", actor_id=me["id"], target_id="999999",
+                                  details={"project_id": project_id, "changes": {}}))
+        db.session.commit()
+
+    page = html(browser.get(AUDIT))
+    by_event = {}
+    for row in rows(page):
+        by_event.setdefault(re.search(r'<th scope="row">([^<]+)</th>', row)[1], []).append(row)
+    links = {event: [re.findall(r'<a href="(/app/projects/[^"]+)">([^<]+)</a>', row)
+                     for row in found] for event, found in by_event.items()}
+    shown = f"Project {renamed}".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert links["project created"] == [[(f"/app/projects/{gone['id']}",
+                                          f"Project {gone['id']}")],
+                                        [(f"/app/projects/{project_id}", shown)]]
+    assert links["project updated"] == [[(f"/app/projects/{project_id}", shown)]]
+    short = "“The vendor may slip the delivery because the supplier lost…”"
+    assert links["risk updated"] == [[(f"/app/projects/{project_id}/risks/{entry}", short)]]
+    assert links["risk rated"] == [[(f"/app/projects/{project_id}/risks/999999",
+                                     "Entry #999999")]]
+    assert "The project<" not in page and "<b>2027" not in page
+
+    events = client.get("/api/v1/admin/audit-events", headers=headers,
+                        query_string={"per_page": 100}).get_json()["items"]
+    named = {(e["event"], e["target_id"]): (e["project_name"], e["risk"]) for e in events}
+    assert named[("project_created", project_id)] == (renamed, None)
+    assert named[("project_created", gone["id"])] == (None, None)
+    assert named[("risk_updated", str(entry))] == (renamed, wording)
+    assert named[("risk_rated", "999999")] == (renamed, None)
+    assert named[("login_success", me["id"])] == (None, None)

@@ -99,6 +99,41 @@ def test_near_misses_are_marked_lightly_folded_and_answered_in_one_click(owner):
     assert "possible risk" not in page and "3 risks found" in page
 
 
+def test_a_near_miss_is_confirmed_in_a_category_chosen_beside_its_button(near_app, owner):
+    """The fold's "Confirm" has a category select, the model's category chosen: another
+    category confirms it there, into the project's register once; an unknown one is the
+    API's refusal in words, and the near miss stays one."""
+    client, _, headers = owner
+    project = make_project(near_app.test_client(), headers)
+    scan_id = scan(client, include_possible="true", project_id=project["id"])
+    page = html(client.get(f"/app/scans/{scan_id}"))
+    finding = marks(page)["The vendor is late."][0]
+    select = re.search(rf'<label for="possible-category-{finding}">Category</label>\s*'
+                       rf'<select id="possible-category-{finding}" name="category">(.*?)'
+                       r'</select>', page, re.DOTALL)
+    assert select, page
+    options = re.findall(r'<option value="(\w+)" ?(selected)?>', select.group(1))
+    assert [label for label, _ in options][:3] == ["schedule", "budget", "resource"]
+    assert "none" not in dict(options) and [label for label, on in options if on] == [
+        "vendor"]
+    path = f"/app/scans/{scan_id}/findings/{finding}"
+    refused = client.post(path, data={"category": "finance", "csrf_token": csrf_of(client)})
+    assert refused.status_code == 422 and "Category: Must be one of" in html(refused)
+    assert marks(html(client.get(f"/app/scans/{scan_id}")))["The vendor is late."][2]
+    confirmed = client.post(path, data={"category": "budget", "csrf_token": csrf_of(client)},
+                            follow_redirects=True)
+    page = html(confirmed)
+    assert ("Saved: “The vendor is late.” corrected to budget (the model said vendor)."
+            in page)
+    assert marks(page)["The vendor is late."][1:] == ("budget", False)
+    assert "possible risk" not in page and "3 risks found" in page
+    register = near_app.test_client().get(f"/api/v1/projects/{project['id']}/risks",
+                                          headers=headers).get_json()["items"]
+    assert sorted((e["category"], e["risk"]) for e in register) == [
+        ("budget", "The vendor is late."), ("schedule", "The launch may slip."),
+        ("security", "- The password is shared.")]
+
+
 def test_a_dismissed_near_miss_leaves_the_page_as_not_a_risk(owner):
     client, _, _ = owner
     scan_id = scan(client, include_possible="true")

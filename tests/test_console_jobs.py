@@ -156,6 +156,39 @@ def test_cancelling_on_the_page_stops_what_has_not_started(keyword_app, team):
     assert listed["status"] == "cancelled"
 
 
+def test_the_list_and_the_job_name_each_document_and_its_risks_in_agreeing_words(
+        keyword_app, team):
+    """Each document's file name and its risks in words that agree ("1 risk", "2 risks",
+    "0 risks"), on the job's page and in the list (its first five documents there, a link
+    to the rest); nothing for one not scanned, and a hostile name is text. Another user's
+    list names none of them."""
+    browser = browser_of(keyword_app, team.editor)
+    hostile = "<script>x.txt"
+    files = [("two.txt", KEYWORDS), ("one.txt", b"The budget is overrun."),
+             ("none.txt", b"Lunch was at noon."), ("empty.txt", b""), (hostile, KEYWORDS),
+             ("sixth.txt", KEYWORDS), ("seventh.txt", KEYWORDS)]
+    page = send(browser, files, project_id=team.id).headers["Location"]
+    job_id = page.rsplit("/", 1)[1]
+    for document_id in document_ids(keyword_app, job_id)[:5]:
+        run_document(keyword_app, document_id)
+    shown = html(browser.get(page))
+    assert "0 of 7 documents" not in shown and "4 of 7 documents scanned, 1 failed" in shown
+    assert '<th scope="col">Risks found</th>' in shown
+    rows = re.findall(r'<th scope="row" class="wrap">(.*?)</th>\s*<td>.*?</td>\s*'
+                      r'<td>(.*?)</td>', shown, re.DOTALL)
+    assert rows == [("two.txt", "2 risks"), ("one.txt", "1 risk"), ("none.txt", "0 risks"),
+                    ("empty.txt", ""), ("&lt;script&gt;x.txt", "2 risks"),
+                    ("sixth.txt", ""), ("seventh.txt", "")]
+    listed = html(browser.get(JOBS))
+    items = re.search(r'<ul class="job-documents">(.*?)</ul>', listed, re.DOTALL)[1]
+    assert [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(
+        r"<li>(.*?)</li>", items, re.DOTALL)] == [
+        "two.txt: 2 risks", "one.txt: 1 risk", "none.txt: 0 risks", "empty.txt",
+        "&lt;script&gt;x.txt: 2 risks", "2 more documents of this job"]
+    assert f'<a href="{page}">2 more documents' in items and "<script>x" not in listed
+    assert "two.txt" not in html(browser_of(keyword_app, team.outsider).get(JOBS))
+
+
 # ---------------------------------------------------------------------------- refusals
 
 

@@ -599,6 +599,54 @@ def test_viewers_see_the_members_but_may_not_change_them(team, people):
     error_page(viewer.post_form(members, f"/app/projects/{team.id}/delete", {}), 403)
 
 
+def test_an_owner_renames_the_project_with_refusals_beside_the_field(team, people):
+    """The owner's Members page has the project's name in a field of its own: the new name
+    said beside it and audited as the API audits it; an empty or a 10,000-character name is
+    the API's refusal beside the field, the name as typed kept and nothing changed. Only
+    owners see the field; a viewer is refused, an outsider gets the 404 page."""
+    owner = people["owner"]
+    members = f"/app/projects/{team.id}/members"
+    rename = f"/app/projects/{team.id}/rename"
+    page = owner.page(members)
+    assert re.search(r'<label for="project-name">Project name</label>\s*<input id="project-name"'
+                     r' name="name"[^>]* value="Billing migration"', page)
+    for typed, words in (("", "Must not be blank."), ("   ", "Must not be blank."),
+                         ("x" * 10_000, "Longer than maximum length 200.")):
+        refused = owner.post_form(members, rename, {"name": typed}, follow=False)
+        assert refused.status_code == 422, text_of(refused)
+        page = text_of(refused)
+        assert re.search(r'<input id="project-name" name="name"[^>]*aria-describedby='
+                         r'"project-name-help project-name-error" aria-invalid="true"', page)
+        assert re.search(r'<p class="field-error" id="project-name-error">(.*?)</p>',
+                         page)[1] == words
+        assert f'value="{typed}"' in page and "form-error" not in page
+    assert team.client.get(f"/api/v1/projects/{team.id}", headers=team.owner_h).get_json()[
+        "name"] == "Billing migration"
+
+    renamed = owner.post_form(members, rename, {"name": f"  Cut-over {HOSTILE}  "},
+                              follow=False)
+    assert renamed.status_code == 303
+    assert renamed.headers["Location"].endswith(f"{members}#project-name")
+    page = text_of(owner.get(members))
+    assert said_in(page) == [f"Renamed: the project is “Cut-over {HOSTILE}” now."]
+    assert HOSTILE not in page and "Cut-over &lt;script&gt;" in page
+    assert team.client.get(f"/api/v1/projects/{team.id}", headers=team.viewer_h).get_json()[
+        "name"] == f"Cut-over {HOSTILE}"
+    audited = team.client.get("/api/v1/admin/audit-events", headers=team.admin_h,
+                              query_string={"event": "project_updated"}).get_json()["items"]
+    assert [(e["actor_id"], e["target_id"], e["details"]) for e in audited] == [
+        (team.owner["id"], team.id, {"fields": ["name"]})]
+
+    assert 'id="project-name"' not in people["editor"].page(members)
+    assert 'id="project-name"' not in people["viewer"].page(members)
+    error_page(people["viewer"].post_form(members, rename, {"name": "Mine"}), 403)
+    error_page(people["outsider"].post_form("/app/projects", rename, {"name": "Mine"}), 404)
+    anonymous = team.client.post(rename, data={"name": "Mine"})
+    assert anonymous.status_code in (302, 400)  # the sign-in page, or the CSRF refusal
+    assert team.client.get(f"/api/v1/projects/{team.id}", headers=team.owner_h).get_json()[
+        "name"] == f"Cut-over {HOSTILE}"
+
+
 def test_an_owner_deletes_the_project(team, people):
     owner = people["owner"]
     page = text_of(owner.post_form(f"/app/projects/{team.id}/members",

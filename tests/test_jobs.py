@@ -371,7 +371,7 @@ def test_a_job_of_several_files_becomes_ordinary_scans(jobs_app, engine, scan_mo
     # The list has it; cancelling a finished job changes nothing.
     jobs = client.get("/api/v1/jobs", headers=headers).get_json()
     assert [j["job_id"] for j in jobs["items"]] == [job_id] and jobs["total"] == 1
-    assert "documents" not in jobs["items"][0]
+    assert jobs["items"][0]["documents"] == job["documents"]  # each named, its risks said
     again = client.delete(f"/api/v1/jobs/{job_id}", headers=headers)
     assert again.status_code == 200 and again.get_json() == job
 
@@ -1024,3 +1024,36 @@ def test_the_list_is_paginated_newest_first(inert_app):
     for bad in ({"per_page": 101}, {"per_page": 0}, {"page": 0}, {"page": "x"},
                 {"page": 2**40}, {"nope": 1}):
         assert_problem(client.get("/api/v1/jobs", query_string=bad, headers=headers), 422)
+
+
+def test_each_document_says_how_many_risks_its_scan_found_in_the_list_too(inert_app):
+    """A job's documents, on its page and in the list, each with its file name and the
+    risks its scan counts (as the scan's `counts` say: a correction to none counts no
+    more); null until it is scanned, when it failed, and once its scan is deleted."""
+    client = inert_app.test_client()
+    accounts = Accounts(inert_app, client)
+    _, headers = accounts.user()
+    _, other_h = accounts.user()
+    files = [("two.txt", KEYWORDS), ("one.txt", b"The budget is overrun."),
+             ("none.txt", b"Lunch was at noon."), ("empty.txt", b""), ("later.txt", KEYWORDS)]
+    job_id = accepted(post_job(client, headers, files), total=5)
+    for document_id in document_ids(inert_app, job_id)[:4]:
+        run_document(inert_app, document_id)
+    job = get_job(client, headers, job_id)
+    shown = [(d["filename"], d["status"], d["risks"]) for d in job["documents"]]
+    assert shown == [("two.txt", "done", 2), ("one.txt", "done", 1), ("none.txt", "done", 0),
+                     ("empty.txt", "failed", None), ("later.txt", "queued", None)]
+    [listed] = client.get("/api/v1/jobs", headers=headers).get_json()["items"]
+    assert listed["documents"] == job["documents"]
+
+    two, one = job["documents"][0]["scan_id"], job["documents"][1]["scan_id"]
+    scan = client.get(f"/api/v1/scans/{two}", headers=headers).get_json()
+    corrected = client.patch(f"/api/v1/scans/{two}/findings/{scan['data'][0]['id']}",
+                             json={"category": "none"}, headers=headers)
+    assert corrected.status_code == 200, corrected.get_json()
+    assert client.delete(f"/api/v1/scans/{one}", headers=headers).status_code == 204
+    job = get_job(client, headers, job_id)
+    assert [(d["scan_id"], d["risks"]) for d in job["documents"][:2]] == [(two, 1), (None, None)]
+    [listed] = client.get("/api/v1/jobs", headers=headers).get_json()["items"]
+    assert listed["documents"] == job["documents"]
+    assert client.get("/api/v1/jobs", headers=other_h).get_json()["items"] == []

@@ -8,6 +8,7 @@ slip 0.8, password 0.95, at an operating point of 0.6."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -15,9 +16,12 @@ from sqlalchemy import func, select
 from service.db import Dismissal, JobDocument
 from service.extensions import db
 from service.jobs import work
+from tests import webhooks
 from tests.helpers import Accounts, assert_problem
-from tests.projects import make_project, register_of
+from tests.projects import Team, make_project, register_of
 from tests.scanning import FEW, PLAIN_SENTENCES, KeywordAnalyzer, NearAnalyzer
+
+make_hooks_app, receiver = webhooks.make_hooks_app, webhooks.receiver
 
 TEXT = ("The budget is short. The vendor is late. The launch may slip. "
         "The password is shared. Lunch was fine.")
@@ -282,3 +286,52 @@ def test_a_finding_made_at_a_finer_operating_point_is_never_split_off_as_a_near_
     assert split([kept, near], Calibrated(), None, 0.5) == [(kept, False), (near, True)]
     assert split([kept, near], Calibrated(), None, None) == [(kept, False), (near, False)]
     assert split([near], KeywordAnalyzer(), None, 0.5) == [(near, False)]  # no point: none
+
+
+def test_a_near_miss_is_confirmed_in_the_category_a_person_chooses_in_one_step(
+        make_hooks_app, monkeypatch, receiver):
+    """Confirming a near miss takes its category: the register opens one entry, in that
+    category, and its webhook hears one `risk.created` of it (not the model's category
+    first, then a correction). Who may not confirm, and an unknown category, change
+    nothing."""
+    app = make_hooks_app()
+    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", NearAnalyzer())
+    team = Team(app, app.test_client())
+    client = team.client
+    webhook = webhooks.create(team, f"{receiver.url}/hook", events=["risk.created"])
+    body = scan(client, team.editor_h, include_possible=True, project_id=team.id)
+    [vendor] = [f for f in body["data"] if f["possible"]]
+    assert vendor["category"] == "vendor"
+    webhooks.settled(app)
+    before = webhooks.drain(receiver)  # the scan's own two risks
+    assert len(before) == 2
+    path = f"/api/v1/scans/{body['scan_id']}/findings/{vendor['id']}"
+
+    for headers, status in ((None, 401), (team.outsider_h, 404), (team.viewer_h, 403)):
+        assert_problem(client.patch(path, json={"category": "budget"}, headers=headers),
+                       status)
+    for wrong in ("finance", "", "BUDGET", None, 3):
+        assert_problem(client.patch(path, json={"category": wrong}, headers=team.editor_h),
+                       422, "category")
+    unchanged = client.get(path, headers=team.editor_h).get_json()
+    assert (unchanged["possible"], unchanged["corrected_category"]) == (True, None)
+    assert sorted(e["category"] for e in register_of(client, team.owner_h, team.id)) == [
+        "schedule", "security"]
+
+    confirmed = client.patch(path, json={"category": "budget"}, headers=team.editor_h)
+    assert confirmed.status_code == 200, confirmed.get_json()
+    confirmed = confirmed.get_json()
+    assert (confirmed["possible"], confirmed["category"], confirmed["corrected_category"]) == (
+        False, "vendor", "budget")
+    entries = {e["category"]: e for e in register_of(client, team.owner_h, team.id)}
+    assert entries.keys() == {"budget", "schedule", "security"}
+    assert (entries["budget"]["risk"], entries["budget"]["id"]) == (
+        vendor["risk"], confirmed["risk_id"])
+    webhooks.settled(app)
+    [request] = webhooks.drain(receiver)
+    assert webhooks.verify(webhook["secret"], request)
+    sent = json.loads(request.body)
+    assert (sent["type"], sent["data"]["risk"]["id"], sent["data"]["risk"]["category"]) == (
+        "risk.created", entries["budget"]["id"], "budget")
+    stored = client.get(f"/api/v1/scans/{body['scan_id']}", headers=team.viewer_h).get_json()
+    assert stored["counts"] == {"budget": 1, "schedule": 1, "security": 1}

@@ -15,7 +15,7 @@ from service.audit import TARGETS
 from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
 from service.auth.credentials import normalize_email
 from service.auth.scopes import authorized
-from service.db import AuditEvent, LLMCallLog, User
+from service.db import AuditEvent, LLMCallLog, Project, RegisterEntry, User
 from service.extensions import db
 
 admin = Blueprint("admin", __name__)
@@ -30,19 +30,47 @@ class LLMCallListArgs(PageArgs, LLMCallFilterSchema):
 
 
 def _named(events: list[AuditEvent]) -> list[dict]:
-    """The page's events with their people's emails as they are today, in one query: an
-    id without an email is a deleted user (the trail has no foreign keys)."""
+    """The page's events with their people's emails, their project's name and their
+    register entry's wording as they are today, a query each: an id without a name is
+    a deleted user, project or entry (the trail has no foreign keys)."""
     ids = {event.actor_id for event in events} | {
         event.target_id for event in events if TARGETS.get(event.event) == "user"}
     ids.discard(None)
     emails = dict(db.session.execute(select(User.id, User.email)
                                      .where(User.id.in_(ids))).all()) if ids else {}
+    projects = {event.id: _project_of(event) for event in events}
+    wanted = {project_id for project_id in projects.values() if project_id}
+    names = dict(db.session.execute(select(Project.id, Project.name)
+                                    .where(Project.id.in_(wanted))).all()) if wanted else {}
+    entries = {int(event.target_id) for event in events
+               if TARGETS.get(event.event) == "risk" and _entry_id(event.target_id)}
+    wordings = dict(db.session.execute(
+        select(RegisterEntry.id, RegisterEntry.risk)
+        .where(RegisterEntry.id.in_(entries))).all()) if entries else {}
     return [{"id": event.id, "created_at": event.created_at, "event": event.event,
              "actor_id": event.actor_id, "actor_email": emails.get(event.actor_id),
              "target_id": event.target_id, "target_type": TARGETS.get(event.event),
              "target_email": emails.get(event.target_id)
              if TARGETS.get(event.event) == "user" else None,
+             "project_name": names.get(projects[event.id]),
+             "risk": wordings.get(int(event.target_id))
+             if TARGETS.get(event.event) == "risk" and _entry_id(event.target_id) else None,
              "ip": event.ip, "details": event.details} for event in events]
+
+
+def _project_of(event: AuditEvent) -> str | None:
+    """The project an event is about: its target, or the ``project_id`` of its details."""
+    if TARGETS.get(event.event) == "project":
+        return event.target_id
+    details = event.details if isinstance(event.details, dict) else {}
+    project_id = details.get("project_id")
+    return project_id if isinstance(project_id, str) and len(project_id) <= 36 else None
+
+
+def _entry_id(target_id: str | None) -> bool:
+    """Whether a risk event's target is a register entry's id (a number the column holds)."""
+    return bool(target_id) and target_id.isascii() and target_id.isdigit() and len(
+        target_id) <= 18
 
 
 @admin.route("/audit-events", methods=["GET"])
@@ -50,7 +78,8 @@ def _named(events: list[AuditEvent]) -> list[dict]:
 @paginated_response(page_of(AuditEventSchema), AuditListArgs, items=_named)
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def audit_events(args):
-    """The audit log, newest first, its people named by email (admin)"""
+    """The audit log, newest first, its people named by email, its projects and register
+    entries by name (admin)"""
     statement = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
     if "event" in args:
         statement = statement.where(AuditEvent.event == args["event"])

@@ -20,6 +20,12 @@ class AuditEventSchema(ma.Schema):
                        "dismissal, finding, job, webhook, webhook_delivery or training"})
     target_email = fields.String(allow_none=True, metadata={
         "description": "a user target's email today; null: a deleted user, or no user"})
+    project_name = fields.String(allow_none=True, metadata={
+        "description": "the name today of the project the event is about (a project "
+                       "target, or the project_id of its details); null: none, or deleted"})
+    risk = fields.String(allow_none=True, metadata={
+        "description": "a register entry target's wording today; null: no entry, or one "
+                       "deleted or merged away"})
     ip = fields.String(allow_none=True)
     details = fields.Dict(allow_none=True)
 

@@ -18,6 +18,7 @@ from service.console.session import api, signed_in
 # The form's filters, sent to the API as typed: it judges them (a 422 is the form's error).
 FILTERS = ("event", "email", "created_after", "created_before", "user_id")
 PER_PAGE = 20
+LINK_CHARS = 60  # the most of a name or a wording a link says
 
 
 def _listed(value) -> str:
@@ -124,29 +125,43 @@ def _url(endpoint: str, **values) -> str | None:
         return None
 
 
+def _shortened(text: str, most: int = LINK_CHARS) -> str:
+    return text if len(text) <= most else text[:most - 1].rstrip() + "…"
+
+
 def links(event: dict) -> list[tuple[str, str]]:
-    """(words, address) of the console pages this event is about."""
+    """(words, address) of the console pages this event is about: a project by its name
+    and a register entry by its wording (shortened) as they are today, by their ids where
+    they are gone."""
     details = event["details"] or {}
     kind, target = event["target_type"], event["target_id"]
+    project_name = event.get("project_name")
     found = []
     if kind == "scan":
-        found.append(("the scan", _url("console.scan_view", scan_id=target)))
+        found.append(("The scan", _url("console.scan_view", scan_id=target)))
     if kind == "project" and event["event"] != "project_deleted":
-        found.append(("the project", _url("console.project", project_id=target)))
+        found.append((_project(project_name, target),
+                      _url("console.project", project_id=target)))
     if kind == "risk" and isinstance(details.get("project_id"), str) and target.isdigit():
-        found.append((f"entry #{target}", _url("console.project_risk",
-                                               project_id=details["project_id"],
-                                               risk_id=int(target))))
+        wording = event.get("risk")
+        found.append((f"“{_shortened(wording)}”" if wording else f"Entry #{target}",
+                       _url("console.project_risk", project_id=details["project_id"],
+                            risk_id=int(target))))
     elif kind != "project" and isinstance(details.get("project_id"), str):
-        found.append(("the project", _url("console.project",
-                                          project_id=details["project_id"])))
+        found.append((_project(project_name, details["project_id"]),
+                      _url("console.project", project_id=details["project_id"])))
     if isinstance(details.get("scan_id"), str) and kind != "scan":
-        found.append(("the scan", _url("console.scan_view", scan_id=details["scan_id"])))
+        found.append(("The scan", _url("console.scan_view", scan_id=details["scan_id"])))
     for name in ("version", "to", "from", "base"):
         if event["event"].startswith("model_") and isinstance(details.get(name), str):
-            found.append((f"model {details[name]}",
+            found.append((f"Model {details[name]}",
                           _url("console.admin_model", version=details[name])))
     return [(text, address) for text, address in found if address]
+
+
+def _project(name: str | None, project_id: str) -> str:
+    """A project as a link says it: its name today, else (deleted) its id."""
+    return f"Project {_shortened(name)}" if name else f"Project {project_id}"
 
 
 def _shown(event: dict) -> dict:

@@ -17,6 +17,7 @@ from service.console.pages import check_id, counted, data_or_fail, error_page, f
 from service.console.session import api, signed_in
 
 PER_PAGE = 20
+SHOWN_DOCUMENTS = 5  # a job's documents named in the list; its page names every one
 # How often the page's script asks the page again while the job runs, in seconds.
 FOLLOW_S = 3
 # A job's form, beside its documents: a few short fields and the CSRF token.
@@ -118,5 +119,6 @@ def _jobs_page(project_id: str | None, *, error=None, errors=None, reported_on="
     names = {project["id"]: project["name"] for project in projects}
     page = render_template("console/jobs.html", projects=editable, project_id=project_id,
                            viewed=viewed, jobs=listed, names=names,
+                           shown_documents=SHOWN_DOCUMENTS,
                            error=error, errors=errors or {}, reported_on=reported_on)
     return page, status

@@ -37,6 +37,7 @@ from service.console.trend import trend_chart
 STATUSES = ("open", "mitigating", "accepted", "closed")
 ACTIVE = "active"  # a status filter: every status but closed (the heat map's default)
 ROLES = ("owner", "editor", "viewer")
+RENAME = "project-name"  # the rename field's id: its result is said beside it (flash_at)
 
 PER_PAGE = 20
 DEFAULT_SORT = "-last_seen"  # the API's
@@ -292,12 +293,39 @@ def project_changes(project_id: str):
 @console.get("/projects/<project_id>/members")
 @signed_in
 def project_members(project_id: str):
-    """The members; for owners, their roles, removal, a new member and the project's
-    deletion (the API refuses those to everyone else anyway)."""
+    """The members; for owners, their roles, removal, a new member, the project's name and
+    its deletion (the API refuses those to everyone else anyway)."""
     check_id(project_id, "project")
+    return _members_page(project_id)
+
+
+def _members_page(project_id: str, *, name=None, error=None, errors=None, status=200):
+    """The members page; ``name``, ``error`` and ``errors``: the rename form again as
+    typed, with the API's words beside the field."""
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     return render_template("console/members.html", project=details,
-                           members=_members(project_id), roles=ROLES, me=current_user())
+                           members=_members(project_id), roles=ROLES, me=current_user(),
+                           name=details["name"] if name is None else name,
+                           error=error, errors=errors or {}), status
+
+
+@console.post("/projects/<project_id>/rename")
+@signed_in
+def project_rename(project_id: str):
+    """The project's new name (the API's PATCH, which audits it): the result said beside
+    the field, a refusal there in the API's words with the name as typed."""
+    check_id(project_id, "project")
+    name = request.form.get("name", "")
+    answer = api("PATCH", f"/projects/{project_id}", json={"name": name})
+    if answer.status in (400, 413, 422):
+        error, errors = form_refusal(answer, "name")  # the name's words beside it alone
+        return _members_page(project_id, name=name, error=None if errors else error,
+                             errors=errors, status=answer.status)
+    if not answer.ok:
+        return failed(answer)
+    flash_at(f"Renamed: the project is “{answer.json['name']}” now.", RENAME)
+    return redirect(url_for("console.project_members", project_id=project_id,
+                            _anchor=RENAME), code=303)
 
 
 @console.post("/projects/<project_id>/members")

@@ -24,13 +24,14 @@ from service.jobs import intake, queue, work
 from service.jobs.schemas import (
     JobAcceptedSchema,
     JobListArgs,
+    JobPageSchema,
     JobSchema,
-    JobSummaryPageSchema,
 )
 from service.projects.access import own_job, readable_job, scan_into
 from service.rate_limits import scans_per_user
 from service.scans import possible, report_dates
 from service.scans.defaults import with_defaults
+from service.scans.listing import risks_found
 
 jobs = Blueprint("jobs", __name__)
 log = logging.getLogger("riskscan.jobs")
@@ -160,12 +161,41 @@ def _form_value(name: str, longest: int) -> str:
     return value
 
 
+def _answer(job: Job) -> dict:
+    """The job with its documents, the scans they became and the risks each found."""
+    return _answers([job])[0]
+
+
+def _answers(page: list[Job]) -> list[dict]:
+    """Jobs with their documents, each with the scan it became and how many risks that
+    found (null until then, or once the scan is deleted): three queries at most."""
+    ids = [job.id for job in page]
+    documents: dict[str, list[JobDocument]] = {job_id: [] for job_id in ids}
+    for document in db.session.scalars(select(JobDocument).where(
+            JobDocument.job_id.in_(ids)).order_by(JobDocument.position)):
+        documents[document.job_id].append(document)
+    scans = {document_id: (scan_id, counts) for document_id, scan_id, counts in
+             db.session.execute(select(Scan.job_document_id, Scan.id, Scan.category_counts)
+                                .join(JobDocument, JobDocument.id == Scan.job_document_id)
+                                .where(JobDocument.job_id.in_(ids)))} if ids else {}
+    risks = risks_found(dict(scans.values()))
+    return [{"id": job.id, "status": job.status, "project_id": job.project_id,
+             "total": job.total, "done": job.done, "failed": job.failed,
+             "created_at": job.created_at, "finished_at": job.finished_at,
+             "documents": [{"filename": document.filename, "status": document.status,
+                            "reported_on": document.reported_on,
+                            "scan_id": (scan_id := scans.get(document.id, (None,))[0]),
+                            "risks": risks.get(scan_id), "error": document.error}
+                           for document in documents[job.id]]}
+            for job in page]
+
+
 @jobs.route("", methods=["GET"])
 @authorized("scans:read")
-@paginated_response(JobSummaryPageSchema(), JobListArgs)
+@paginated_response(JobPageSchema(), JobListArgs, items=_answers)
 @other_responses({401: "No or bad token", 422: "Bad page"})
 def all(args):
-    """Your jobs, newest first"""
+    """Your jobs, newest first, each with its documents"""
     caller = token_auth.current_user()
     statement = (select(Job).where(Job.user_id == caller.id)
                  .order_by(Job.created_at.desc(), Job.id))
@@ -200,18 +230,3 @@ def cancel(job_id):
             intake.remove_document(job.user_id, job.id, document.position)
     db.session.refresh(job)
     return _answer(job)
-
-
-def _answer(job: Job) -> dict:
-    """The job with its documents and the scans they became, in two queries."""
-    scans = dict(db.session.execute(
-        select(Scan.job_document_id, Scan.id)
-        .join(JobDocument, JobDocument.id == Scan.job_document_id)
-        .where(JobDocument.job_id == job.id)).all())
-    return {"id": job.id, "status": job.status, "project_id": job.project_id,
-            "total": job.total, "done": job.done, "failed": job.failed,
-            "created_at": job.created_at, "finished_at": job.finished_at,
-            "documents": [{"filename": document.filename, "status": document.status,
-                           "reported_on": document.reported_on,
-                           "scan_id": scans.get(document.id), "error": document.error}
-                          for document in job.documents]}

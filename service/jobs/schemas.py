@@ -18,6 +18,9 @@ class JobDocumentSchema(ma.Schema):
     scan_id = fields.String(allow_none=True, metadata={
         "description": "the scan it became (GET /api/v1/scans/{id}); null until done, or "
                        "once that scan is deleted"})
+    risks = fields.Integer(allow_none=True, metadata={
+        "description": "how many risks its scan found (its counts, summed); null until "
+                       "done, or once that scan is deleted"})
     error = fields.String(allow_none=True, metadata={"description": "why it failed, in words"})
 
 
@@ -46,4 +49,4 @@ class JobListArgs(PageArgs):
     pass
 
 
-JobSummaryPageSchema = page_of(JobSummarySchema)
+JobPageSchema = page_of(JobSchema)

@@ -119,6 +119,15 @@ def _counted(scan_ids: list[str]) -> dict[str, dict[str, int]]:
     return counts
 
 
+def risks_found(stored: dict[str, list | None]) -> dict[str, int]:
+    """How many risks each scan found (Scan.counts() summed), by id, from its stored
+    ``category_counts`` (``stored``), else counted from its findings: one query at most."""
+    uncounted = [scan_id for scan_id, counts in stored.items() if counts is None]
+    counted = _counted(uncounted) if uncounted else {}
+    return {scan_id: sum(found for _, found in counts) if counts is not None
+            else sum(counted[scan_id].values()) for scan_id, counts in stored.items()}
+
+
 def scan_page(user_id: str, args: dict, *, project_id: str | None = None) -> dict:
     """``{items, page, per_page, total}`` of the user's scans (or, given ``project_id``, of
     the project's), newest first, filtered by ``args`` (ScanListArgs)."""

@@ -1,6 +1,6 @@
 """The document view in Chromium: a scan's page shows the report whole with its findings
 marked where they stand, a sentence the model left alone is marked as a risk by clicking
-it, and a near miss (asked for with "Include possible risks") is confirmed in one click.
+it, and a near miss (asked for with "Include possible risks") is confirmed in the category the person chooses.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import uuid
 import pytest
 
 from tests.e2e.driver import (
+    CATEGORIES,
     PLAIN_LINE,
     SECURITY_RISK,
     STATUS_REPORT,
     VENDOR_RISK,
     BrowserErrors,
+    accessibility_violations,
+    create_project,
     marked,
     new_page,
     register,
@@ -58,15 +61,17 @@ def test_the_document_is_whole_and_a_sentence_is_marked_as_a_risk(page):
     assert unnamed_controls(page) == []
 
 
-def test_a_possible_risk_is_marked_lightly_and_confirmed_in_one_click(page, console_app,
-                                                                       monkeypatch):
+def test_a_possible_risk_is_marked_lightly_and_confirmed_in_a_chosen_category(
+        page, console_app, monkeypatch, axe_script):
     # The small test model is sure of this report's sentences either way: from a floor of
     # 0, every plain sentence is a near miss, and the test needs just one.
     monkeypatch.setitem(console_app.config, "SETTINGS", dataclasses.replace(
         console_app.config["SETTINGS"], POSSIBLE_FLOOR=0.0))
+    project_id = create_project(page, f"Near misses {uuid.uuid4().hex[:6]}")
     page.goto("/app/scan")
     page.get_by_label("Include possible risks").check()
-    submit_scan(page, text=STATUS_REPORT)
+    submit_scan(page, text=STATUS_REPORT, project_id=project_id)
+    assert accessibility_violations(page, axe_script) == []  # loads axe-core (a reload)
     possible = page.locator("mark.possible")
     assert possible.count() >= 1, page.content()
     sentence = possible.first.inner_text().strip()
@@ -75,11 +80,22 @@ def test_a_possible_risk_is_marked_lightly_and_confirmed_in_one_click(page, cons
     assert re.fullmatch(r"\d+ possible risks?", summary.inner_text().strip())
     summary.click()
     item = folded.locator("li").filter(has_text=sentence)
+    choice = item.get_by_label("Category", exact=True)
+    model = choice.input_value()  # the model's category, chosen already
+    assert model == possible.first.get_attribute("data-category")
+    assert accessibility_violations(page, axe_script) == []  # the fold open, its selects
+    chosen = next(label for label in CATEGORIES if label != model)
+    choice.select_option(chosen)  # nothing is sent on choosing: the button confirms
+    assert page.locator(".flash").count() == 0
     item.get_by_role("button", name=re.compile(r"^Confirm")).click()
     page.wait_for_load_state()
-    assert page.locator(".flash").filter(has_text="confirmed as").count() == 1
+    assert page.locator(".flash").filter(
+        has_text=f"corrected to {chosen} (the model said {model})").count() == 1
     assert page.locator("mark.possible").filter(has_text=sentence).count() == 0
-    assert sentence in marked(page)
+    assert marked(page)[sentence] == chosen
+    page.goto(f"/app/projects/{project_id}")  # one entry, in the category chosen
+    rows = page.locator(".register-table tbody tr").filter(has_text=sentence)
+    assert rows.count() == 1 and chosen in rows.inner_text()
 
 
 def test_a_correction_redraws_the_counts_and_groups_and_says_saved(page):

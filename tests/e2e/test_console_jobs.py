@@ -19,6 +19,7 @@ from tests.e2e.driver import (
     STATUS_REPORT,
     VENDOR_RISK,
     accessibility_violations,
+    call_api,
     marked,
     seed,
     sign_in,
@@ -98,6 +99,15 @@ def test_two_reports_become_a_job_whose_page_follows_it_to_each_scan(
     assert page.locator("progress#job-bar").get_attribute("value") == "2"
     assert page.get_by_role("cell", name="2026-03-14", exact=True).count() == 1  # the names' dates
     assert page.get_by_role("cell", name="2026-03-21", exact=True).count() == 1
+    # Each document's risks in words that agree with the count, as its scan counts them.
+    risks = {}
+    for n, name in enumerate(NAMES, start=1):
+        said = rows.nth(n).get_by_role("cell").nth(1).inner_text().strip()
+        assert re.fullmatch(r"1 risk|([02-9]|\d\d+) risks", said), said
+        risks[name] = said
+    job = call_api(console_app, user, "GET", f"/jobs/{page.url.rsplit('/', 1)[1]}")
+    assert [f"{d['risks']} risk" for d in job["documents"]] == [
+        risks[name].removesuffix("s") for name in NAMES]
     screenshots.take(page, "job")
     assert accessibility_violations(page, axe_script) == []  # once it has ended
 
@@ -112,3 +122,5 @@ def test_two_reports_become_a_job_whose_page_follows_it_to_each_scan(
     page.goto("/app/jobs")
     listed = page.get_by_role("table").get_by_role("row").nth(1).inner_text()
     assert PROJECT in listed and "2 of 2 scanned" in listed and "Finished" in listed
+    assert all(f"{name}: {risks[name]}" in listed for name in NAMES), listed
+    assert accessibility_violations(page, axe_script) == []  # the list, its documents named
