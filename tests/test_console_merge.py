@@ -155,6 +155,12 @@ def test_each_wording_is_listed_with_its_report_and_split_out_after_asking(team,
     wordings = section(page, "wordings")
     assert said_in(wordings) == [(f"Split out: “{HOSTING[1]}” is risk {new['id']} now, of "
                                   "the category budget, open and not rated.")]
+    # The same split sent again (the back button, a second click): the API's 409 in words.
+    again = editor.post_form(here, f"{here}/split", {"finding": str(finding)}, follow=False)
+    assert again.status_code == 303
+    assert said_in(section(editor.page(here), "wordings")) == [
+        f"Not in this risk: finding {finding} is in risk {new['id']}."]
+    assert entries(team) == now
     # One wording left: a risk keeps at least one, so nothing is offered to split.
     assert "Split out</a>" not in wordings and "there is nothing to split out" in wordings
     refused = html.unescape(editor.page(
