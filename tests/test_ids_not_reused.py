@@ -10,6 +10,7 @@ from sqlalchemy import text
 from service.extensions import db
 from tests.curating import merge
 from tests.projects import register_of, scan_into
+from tests.test_console_projects import Browser, error_page
 
 TEXT = ("The vendor may slip the delivery. The steering committee has not met since March. "
         "Two of our three testers leave in May.")
@@ -58,6 +59,31 @@ def test_a_merged_away_risks_id_opens_no_other_risk(team, client):
                         headers=team.viewer_h)
     assert answer.status_code == 301
     assert answer.headers["Location"].endswith(f"/risks/{kept['id']}")
+    assert {e["id"] for e in register_of(client, team.owner_h, team.id)} == {
+        kept["id"], later["id"]}
+
+
+def test_a_deleted_risks_id_names_no_later_risk(team, client):
+    """The newest entry deleted with the one report that stated it, the next entry gets an
+    id of its own: the deleted id is a 404, in the API and the console, never another risk;
+    a merged-away id still leads to the risk it was merged into, whatever came after."""
+    kept = add_risk(client, team, "The steering committee may not approve the budget.")
+    merged_away = add_risk(client, team, "The sponsor may not approve the budget.")
+    assert merge(client, team, kept["id"], [merged_away["id"]]).status_code == 200
+    scan = scan_into(client, team.editor_h, team.id, "The vendor may slip the delivery.")
+    (deleted,) = [e for e in register_of(client, team.owner_h, team.id) if e["id"] != kept["id"]]
+    assert deleted["id"] > merged_away["id"]  # the newest
+    assert client.delete(f"/api/v1/scans/{scan['scan_id']}",
+                         headers=team.editor_h).status_code == 204
+    later = add_risk(client, team, "The data centre lease ends in June.", category="technical")
+    assert later["id"] > deleted["id"]
+    risks = f"/api/v1/projects/{team.id}/risks"
+    assert client.get(f"{risks}/{deleted['id']}", headers=team.viewer_h).status_code == 404
+    viewer = Browser(team.client.application, team.viewer["email"])
+    assert "No such risk." in error_page(viewer.get(
+        f"/app/projects/{team.id}/risks/{deleted['id']}"), 404)
+    moved = viewer.get(f"/app/projects/{team.id}/risks/{merged_away['id']}")
+    assert moved.headers["Location"] == f"/app/projects/{team.id}/risks/{kept['id']}"
     assert {e["id"] for e in register_of(client, team.owner_h, team.id)} == {
         kept["id"], later["id"]}
 

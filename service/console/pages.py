@@ -41,7 +41,8 @@ FIELD_NAMES = {"name": "Name", "description": "Description", "email": "Email", "
                "created_after": "From", "created_before": "Until", "event": "Event",
                "user_id": "User id", "scan_id": "Scan id", "risk": "Risk",
                "likelihood": "Likelihood", "impact": "Impact", "files": "Documents",
-               "archive": "Zip archive", "reported_on": "Report date"}
+               "archive": "Zip archive", "reported_on": "Report date",
+               "from": "Same risk as", "findings": "Split out"}
 
 # The API's details name the setting behind a limit, "(MAX_DOCUMENT_CHARS)", or one that
 # would allow more, "(WEBHOOK_ALLOWED_NETWORKS may allow others)", for whoever runs the

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import RISK_LABELS
+from service.console import merge_views
 from service.console.blueprint import console
 from service.console.client import Answer
 from service.console.date_views import by_report
@@ -197,28 +198,25 @@ def project_risk(project_id: str, risk_id: int):
     """One entry: its details, its form, and the reports that state it (the scan result
     page's "Its register entry" link comes here)."""
     check_id(project_id, "project")
-    risk = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk_id}"))
-    return _risk_page(project_id, risk)
+    return _risk_page(project_id, merge_views.entry_or_moved(project_id, risk_id))
 
 
 def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None,
                status=200):
+    """The entry's page: its details and form, each wording with its report (each to
+    split out), and "Same risk as…" with its search's results (merge_views.py)."""
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     members = _members(project_id)
-    scans = _project_scans(project_id)
-    reports = []  # the scans that state it, each with its findings, in the order stated
-    for ref in risk.get("findings") or []:
-        if not reports or reports[-1]["scan_id"] != ref["scan_id"]:
-            reports.append({"scan_id": ref["scan_id"], "scan": scans.get(ref["scan_id"]),
-                            "findings": []})
-        reports[-1]["findings"].append(ref["finding_id"])
     values = {**{name: risk.get(name) for name in RISK_FIELDS}, **(form or {})}
     scale = data_or_fail(api("GET", f"/projects/{project_id}/matrix"))["scale"]
     return render_template(
         "console/risk.html", project=details, project_id=project_id, risk=risk,
         values=values, members=members, emails={m["user_id"]: m["email"] for m in members},
-        statuses=STATUSES, categories=RISK_LABELS, scale=scale, reports=reports, error=error,
-        errors=errors or {}, here=_here()), status
+        statuses=STATUSES, categories=RISK_LABELS, scale=scale, error=error,
+        errors=errors or {}, here=_here(), wordings=merge_views.wordings(risk),
+        splittable=merge_views.splittable(risk),
+        search=merge_views.search(project_id, risk),
+        placed={AT + merge_views.SAME, AT + merge_views.WORDINGS}), status
 
 
 @console.post("/projects/<project_id>/risks/<int:risk_id>")

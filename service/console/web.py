@@ -31,6 +31,7 @@ def register_console(app: Flask) -> None:
         date_views,
         job_views,
         keys_views,
+        merge_views,
         model_views,
         project_views,
         register_views,
