@@ -20,6 +20,10 @@ OUTSIDERS = "The budget of the other team is short."
 
 @pytest.fixture
 def team(app, client, monkeypatch):
+    return scanned_team(app, client, monkeypatch)
+
+
+def scanned_team(app, client, monkeypatch) -> Team:
     """A project with a scan by its owner, its editor and its viewer (scanned while an
     editor, then made a viewer), the editor's scan outside it, and an outsider's."""
     monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", ScoredAnalyzer())
