@@ -585,8 +585,7 @@ def test_a_correction_is_saved_from_the_script_and_from_the_form(scan_browser):
     path = f"/app/scans/{scan_id}/findings/{finding}"
     by_script = client.post(path, data={"category": "legal"},
                             headers={"Accept": "application/json", "X-CSRFToken": token})
-    assert by_script.status_code == 200  # the words the script says and a Review row shows
-    assert by_script.get_json()["answer"] == "Corrected: legal"
+    assert by_script.status_code == 204
     by_form = client.post(path, data={"category": "none", "csrf_token": token})
     assert by_form.headers["Location"] == f"/app/scans/{scan_id}#finding-{finding}"
     page = html(client.get(f"/app/scans/{scan_id}"))

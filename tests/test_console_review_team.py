@@ -134,7 +134,7 @@ def test_the_keys_are_listed_and_the_pager_follows_the_order(team: Team, client)
     # at 0.3 the furthest from the operating point, is on the second page).
     action = f"/app/scans/{owner['scan_id']}/findings/{owner['data'][0]['id']}"
     answer = browser.post(action, headers={"Accept": "application/json"},
-                          data=form(second, action, "Confirm").data())
+                          data=form(second, action, "Confirm").data(row="1"))
     assert answer.status_code == 200
     assert answer.get_json() == {"said": "Saved: “The budget is short.” confirmed as budget.",
                                  "answer": "Confirmed", "category": "budget"}

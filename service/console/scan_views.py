@@ -124,8 +124,8 @@ def mark_risk(scan_id: str):
 @console.post("/scans/<scan_id>/findings/<int:finding_id>")
 @signed_in
 def correct(scan_id: str, finding_id: int):
-    """A finding's category corrected: to the page's script its words (JSON), to a form a
-    redirect.
+    """A finding's category corrected: 204 to the page's script (to Review's, sending
+    ``row``, the answer's words), a redirect to a form.
 
     The scan page's select says what a dismissal covers ("none": this report only,
     "none:later": this report and later ones) and marks its form ``scoped``, so that
@@ -141,9 +141,11 @@ def correct(scan_id: str, finding_id: int):
         if wants_json:
             return {"detail": words(answer)}, answer.status
         return failed(answer)
-    if wants_json:  # the page's script says it, and Review's row shows the answer in place
+    if wants_json and request.form.get("row"):  # Review's row shows the answer in place
         return {"said": answered(answer.json), "answer": answer_said(answer.json),
                 "category": answer.json["corrected_category"]}
+    if wants_json:
+        return "", 204
     flash(f"Restored: “{answer.json['risk'][:80]}” is in the register."
           if request.form.get("restore") else answered(answer.json))
     # Back to the list the correction was made from (the review queue), else to the finding.

@@ -58,7 +58,7 @@ function enhanceCorrection(form) {
         method: "POST", body, credentials: "same-origin",
         headers: { "Accept": "application/json", "X-CSRFToken": csrfToken(form) },
       });
-      if (response.ok) {
+      if (response.status === 204) {
         const mark = document.getElementById(form.dataset.mark);
         if (mark) { mark.dataset.category = select.value.split(":")[0]; }  // "none:later"
         const message = "Saved: " + select.options[select.selectedIndex].text;
@@ -176,6 +176,7 @@ function enhanceMarkable(text) {
 async function answerReview(row, form, category) {
   const body = new URLSearchParams(new FormData(form));
   if (category !== undefined) { body.set("category", category); }
+  body.set("row", "1");  // the answer's words back, for the row
   const said = row.querySelector(".review-said");
   let message;
   try {
