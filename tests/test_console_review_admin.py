@@ -149,20 +149,21 @@ def findings_of(client, headers, **args) -> list[dict]:
 
 
 def test_the_review_page_opens_on_the_findings_nearest_the_operating_point(reviewer):
-    """Every finding, in the API's default order: those a person's answer teaches the model
-    most first. A maximum score of 0.6 hid every finding of a default scan."""
+    """Every finding not answered yet, in the API's default order: those a person's answer
+    teaches the model most first. A maximum score of 0.6 hid every finding of a default
+    scan."""
     browser, headers, found = reviewer
     page = html(browser.get("/app/review"))
     assert "<h1>Review</h1>" in page
     assert 'role="search"' in page
     assert re.search(r'<label for="f-max-score">Maximum score</label>', page)
     assert re.search(r'id="f-max-score" name="max_score" type="number"[^>]*value=""', page)
-    for label in ("Corrected", "Category"):
+    for label in ("Answered", "Category", "Project", "Order"):
         assert f">{label}</label>" in page
-    assert '<option value="false" >Not corrected</option>' in page
+    assert '<option value="false" selected>Not answered</option>' in page
     assert "<caption>Findings to review, nearest the operating point first</caption>" in page
     assert '<div class="table-wrap">' in page
-    rows = [int(row) for row in re.findall(r'<tr id="review-(\d+)">', page)]
+    rows = [int(row) for row in re.findall(r'<tr id="review-(\d+)"', page)]
     assert rows == [f["id"] for f in findings_of(browser, headers)]  # sort=nearest
     assert len(rows) == 4
     budget = next(f for f in found["data"] if f["category"] == "budget")
@@ -194,14 +195,15 @@ def test_emptied_filters_list_everything_and_stay_empty_on_the_next_page(scored_
     page = html(browser.get("/app/review", query_string={
         "max_score": "", "corrected": "", "category": "", "source": ""}))
     assert "24 findings" in page and "The password is shared." in page
-    older = re.search(r'<a href="([^"]+)">Older</a>', page).group(1).replace("&amp;", "&")
+    older = re.search(r'<a href="([^"]+)">Further from the operating point</a>',
+                      page).group(1).replace("&amp;", "&")
     assert parse_qs(urlsplit(older).query, keep_blank_values=True) == {
         "page": ["2"], "max_score": [""], "corrected": [""], "category": [""], "source": [""]}
     second = html(browser.get(older))
     assert "Page 2 of 2" in second and second.count('class="review-mark"') == 4
-    # The first visit filters nothing either.
+    # The first visit lists those not answered yet: all of them, none is.
     first = html(browser.get("/app/review"))
-    assert "24 findings" in first and "Older" in first
+    assert "24 findings" in first and "Further from the operating point" in first
 
 
 def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
@@ -218,7 +220,7 @@ def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
     corrected = html(browser.get("/app/review", query_string={"corrected": "true"}))
     # A finding's row by its sentence's link (the scan's title, its first line, says more).
     assert ">The budget is short.</a>" in corrected and "Corrected: legal" in corrected
-    assert '<option value="true" selected>Corrected</option>' in corrected
+    assert '<option value="true" selected>Answered</option>' in corrected
     assert ">The vendor is late.</a>" not in corrected
     pending = html(browser.get("/app/review", query_string={"corrected": "false",
                                                            "max_score": ""}))
@@ -239,13 +241,16 @@ def test_confirm_keeps_the_models_category_as_the_users(reviewer, scored_app):
     [item] = findings_of(browser, headers, corrected="true")
     assert (item["id"], item["category"], item["corrected_category"]) == (
         vendor["id"], "vendor", "vendor")
-    # Said as what it was, at once; confirmed, it needs no confirming again.
+    # Said as what it was, at once; answered, it leaves the queue of those not answered,
+    # and among the answered ones it needs no confirming again.
     again = html(browser.get(sent.headers["Location"]))
     assert "Saved: “The vendor is late.” confirmed as vendor." in again
-    row = again[again.index(f'<tr id="review-{vendor["id"]}">'):]
+    assert f'<tr id="review-{vendor["id"]}"' not in again
+    answered = html(browser.get("/app/review", query_string={"corrected": "true"}))
+    row = answered[answered.index(f'<tr id="review-{vendor["id"]}"'):]
     row = row[:row.index("</tr>")]
-    assert "<td>Confirmed</td>" in row and "Corrected" not in row
-    assert 'class="confirm-form"' not in row
+    assert '<td class="review-answer">Confirmed</td>' in row and "Corrected" not in row
+    assert "confirm-form" not in row
 
 
 def test_not_a_risk_from_the_review_page_is_said_in_those_words(reviewer):
@@ -257,9 +262,11 @@ def test_not_a_risk_from_the_review_page_is_said_in_those_words(reviewer):
     assert sent.status_code == 302
     again = html(browser.get(sent.headers["Location"]))
     assert "Saved: “The budget is short.” is not a risk (the model said budget)." in again
-    row = again[again.index(f'<tr id="review-{budget["id"]}">'):]
+    everything = html(browser.get("/app/review", query_string={"corrected": ""}))
+    row = everything[everything.index(f'<tr id="review-{budget["id"]}"'):]
     row = row[:row.index("</tr>")]
-    assert "<td>Not a risk</td>" in row and ">none<" not in row
+    assert '<td class="review-answer">Not a risk</td>' in row and ">none<" not in row
+    assert "dismiss-form" not in row and "confirm-form" not in row
     assert [f["corrected_category"] for f in findings_of(browser, headers, corrected="true")] \
         == ["none"]
 

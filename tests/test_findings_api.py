@@ -21,7 +21,8 @@ TEXT = ("The budget is short. The vendor is late. The launch may slip. "
         "The password is shared. Lunch was fine.")
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
              "corrected_category", "risk_id", "dismissed", "dismissal", "dismissal_scope",
-             "scan_id", "filename", "title", "created_at", "added_by_user", "possible"}
+             "scan_id", "filename", "title", "created_at", "added_by_user", "possible",
+             "answerable"}
 
 
 class ScoredAnalyzer:
@@ -201,6 +202,8 @@ def test_pages_are_bounded(scored_app, client, accounts):
     ("corrected", ""), ("category", "compliance"), ("category", "x" * 5000),
     ("category", "budget' OR 1=1 --"), ("source", "human"), ("source", "m" * 300),
     ("sort", "score"), ("sort", ""), ("sort", "newest; DROP TABLE findings"),
+    ("project_id", "abc"), ("project_id", ""), ("project_id", "1 OR 1=1"),
+    ("project_id", "0" * 37),
 ])
 def test_a_malformed_filter_is_a_422_problem(scored_app, client, accounts, name, value):
     _, headers = accounts.user()
@@ -308,7 +311,8 @@ def test_both_routes_are_in_the_openapi_spec(client):
     spec = client.get("/openapi.json").get_json()
     listing = spec["paths"]["/api/v1/findings"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
-        "max_score", "corrected", "category", "source", "sort", "page", "per_page"}
+        "max_score", "corrected", "category", "source", "project_id", "sort", "page",
+        "per_page"}
     assert {"401", "422"} <= set(listing["responses"])
     item = spec["components"]["schemas"]["ReviewFinding"]["properties"]
     assert set(item) == ITEM_KEYS

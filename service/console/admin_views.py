@@ -1,7 +1,8 @@
 """Review (the model's doubtful and corrected findings) and administration.
 
 Like every page, these only call the API: the review queue is ``GET /findings`` (the
-caller's own findings), a correction goes through the result page's route
+caller's findings and those of the projects they edit or own; ``project_id``: one
+project's, read only for its viewers), a correction goes through the result page's route
 (``console.correct``), and the admin pages are the API's admin routes, so a non-admin gets
 the API's 403 as the console's error page, never a page of other people's data."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from service.analysis.labels import LABELS
+from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
 from service.console.pages import (
     check_id,
@@ -21,7 +22,13 @@ from service.console.pages import (
 )
 from service.console.session import api, current_user, signed_in
 
-REVIEW_FILTERS = ("max_score", "corrected", "category", "source")
+REVIEW_FILTERS = ("max_score", "corrected", "category", "source", "project_id", "sort")
+#: The API's orders (GET /findings ``sort``): the caption's words, and the pager's.
+REVIEW_ORDERS = {
+    "nearest": ("nearest the operating point first", "Closer to the operating point",
+                "Further from the operating point"),
+    "newest": ("newest scan first", "Newer scans", "Older scans"),
+}
 USER_FILTERS = ("email", "role")
 LLM_CALL_FILTERS = ("status", "scan_id")
 # For the forms' choices only: the API validates what is sent (service/db/user_tables.py ROLES,
@@ -48,22 +55,41 @@ def _back() -> str:
 @console.get("/review")
 @signed_in
 def review():
-    # No filter at first: the API's order (nearest the operating point first) puts the
-    # findings whose answer teaches the model most on the first page.
+    # Not answered at first (an empty choice: all), in the API's order, nearest the
+    # operating point first: the findings whose answer teaches the model most lead.
     given = {name: request.args.get(name, "").strip() for name in REVIEW_FILTERS
              if name in request.args}
+    given.setdefault("corrected", "false")
     query = {name: value for name, value in given.items() if value}
     answer = api("GET", "/findings", query={**query, "page": request.args.get("page", "1"),
                                             "per_page": PER_PAGE})
-    if answer.status == 422:  # a filter the API refuses: say which, keep the form
-        error, errors = form_refusal(answer, "max_score")
+    projects = _member_projects()
+    order = REVIEW_ORDERS.get(given.get("sort") or "nearest", REVIEW_ORDERS["nearest"])
+    if answer.status in (404, 422):  # a filter the API refuses: say which, keep the form
+        error, errors = (("No such project, or you are not a member of it.", {})
+                         if answer.status == 404 else form_refusal(answer, "max_score"))
         return render_template("console/review.html", findings=None, filters=given,
-                               error=error, errors=errors, labels=LABELS), 422
+                               error=error, errors=errors, labels=LABELS,
+                               projects=projects, order=order), answer.status
     listing = data_or_fail(answer)
     for finding in listing["items"]:
         finding["shown_category"] = finding["corrected_category"] or finding["category"]
     return render_template("console/review.html", findings=listing, filters=given,
-                           labels=LABELS)
+                           labels=LABELS, keys=review_keys(), projects=projects,
+                           order=order)
+
+
+def review_keys() -> list[tuple[str, str]]:
+    """The answers' keys, as Label Studio and Prodigy offer them: a digit per risk label in
+    the taxonomy's order (1 to 9, then 0), ``n`` not a risk; ``c`` (confirm) is the page's."""
+    digits = [str((index + 1) % 10) for index in range(len(RISK_LABELS))]
+    return [*zip(digits, RISK_LABELS, strict=True), ("n", "none")]
+
+
+def _member_projects() -> list[dict]:
+    """The caller's projects (first 100), for the project filter."""
+    answer = api("GET", "/projects", query={"per_page": 100})
+    return answer.json["items"] if answer.ok else []
 
 
 @console.get("/review/feedback.jsonl")

@@ -124,7 +124,8 @@ def mark_risk(scan_id: str):
 @console.post("/scans/<scan_id>/findings/<int:finding_id>")
 @signed_in
 def correct(scan_id: str, finding_id: int):
-    """A finding's category corrected: 204 to the page's script, a redirect to a form.
+    """A finding's category corrected: 204 to the page's script (to Review's, sending
+    ``row``, the answer's words), a redirect to a form.
 
     The scan page's select says what a dismissal covers ("none": this report only,
     "none:later": this report and later ones) and marks its form ``scoped``, so that
@@ -140,6 +141,9 @@ def correct(scan_id: str, finding_id: int):
         if wants_json:
             return {"detail": words(answer)}, answer.status
         return failed(answer)
+    if wants_json and request.form.get("row"):  # Review's row shows the answer in place
+        return {"said": answered(answer.json), "answer": answer_said(answer.json),
+                "category": answer.json["corrected_category"]}
     if wants_json:
         return "", 204
     flash(f"Restored: “{answer.json['risk'][:80]}” is in the register."
@@ -274,6 +278,19 @@ def answered(finding: dict) -> str:
     if label == model:
         return f"Saved: “{sentence}” confirmed as {said(label)}."
     return f"Saved: “{sentence}” corrected to {said(label)} (the model said {said(model)})."
+
+
+@console.app_template_filter("answer_said")
+def answer_said(finding: dict) -> str:
+    """A finding's answer as Review's row says it."""
+    label, model = finding["corrected_category"], finding["category"]
+    if label == "none":
+        return "Not a risk"
+    if finding.get("added_by_user"):
+        return "Added by a person"
+    if label == model:
+        return "Confirmed"
+    return f"Corrected: {said(label)}" if label else "Not answered"
 
 
 @console.app_template_filter("named")

@@ -170,6 +170,83 @@ function enhanceMarkable(text) {
   });
 }
 
+// Review: an answer (a row's Save, Confirm, Not a risk, or a key) saved by fetch; the row
+// then says the answer in place and offers no action that would undo it silently (Confirm
+// goes once answered, "Not a risk" once not a risk). The select saves only with its Save.
+async function answerReview(row, form, category) {
+  const body = new URLSearchParams(new FormData(form));
+  if (category !== undefined) { body.set("category", category); }
+  body.set("row", "1");  // the answer's words back, for the row
+  const said = row.querySelector(".review-said");
+  let message;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken(form) },
+    });
+    let answer = {};
+    try { answer = await response.json(); } catch (error) { /* not JSON */ }
+    if (response.ok) {
+      message = answer.said;
+      row.querySelector(".review-answer").textContent = answer.answer;
+      const mark = row.querySelector(".review-mark");
+      if (mark) { mark.dataset.category = answer.category; }
+      const select = row.querySelector(".review-form select");
+      if (select) { select.value = answer.category; }
+      row.querySelectorAll(".confirm-form").forEach((other) => other.remove());
+      if (answer.category === "none") {
+        row.querySelectorAll(".dismiss-form").forEach((other) => other.remove());
+      }
+    } else {
+      message = answer.detail || "The answer was not saved.";
+    }
+  } catch (error) {
+    message = "The answer was not saved: the service could not be reached.";
+  }
+  if (said) { said.textContent = message; said.hidden = false; }
+  say(message);
+  if (!row.contains(document.activeElement)) {
+    const link = row.querySelector(".review-mark a");
+    if (link) { link.focus(); }
+  }
+}
+
+// The keys of the page's "Keys" list: a digit per category, n not a risk, c confirm; on
+// the row that holds the focus, never while a field has it (typing, choosing).
+function enhanceReview(table) {
+  const keys = {};
+  document.querySelectorAll(".review-keys [data-key]").forEach((item) => {
+    keys[item.dataset.key] = item.dataset.category;
+  });
+  table.querySelectorAll("form.review-answer-form").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      answerReview(form.closest("tr"), form);
+    });
+  });
+  table.addEventListener("keydown", async (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) { return; }
+    if (event.target.closest("input, select, textarea, [contenteditable]")) { return; }
+    const row = event.target.closest("tr.review-row");
+    const key = event.key.toLowerCase();
+    if (!row || !(key in keys)) { return; }
+    event.preventDefault();
+    const form = row.querySelector(".review-form");
+    if (!form) { say("Read only: only the project's editors and owners answer."); return; }
+    let category = keys[key];
+    if (key === "c") {
+      if (!row.querySelector(".confirm-form")) {
+        say("Already answered: choose a category to change it.");
+        return;
+      }
+      category = row.dataset.model;
+    }
+    await answerReview(row, form, category);
+    const next = row.nextElementSibling && row.nextElementSibling.querySelector(".review-mark a");
+    if (next) { next.focus(); }
+  });
+}
+
 function enhanceResult(root) {
   root.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
   root.querySelectorAll(".document .text").forEach(enhanceMarkable);
@@ -180,6 +257,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".drop-zone").forEach(enhanceDropZone);
   document.querySelectorAll("form.correct-form").forEach(enhanceCorrection);
   document.querySelectorAll(".document .text").forEach(enhanceMarkable);
+  document.querySelectorAll("table.review-table").forEach(enhanceReview);
   document.querySelectorAll("form[data-confirm]").forEach(enhanceConfirm);
   document.querySelectorAll(".job-progress[data-follow]").forEach(followJob);
 });
