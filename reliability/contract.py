@@ -134,14 +134,18 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
         # unassigned characters (422); a webhook's URL must resolve to an address the
         # deployment lets it reach (422: docs/webhooks.md), which no format can say; an
         # added risk's offsets must cover a sentence of the scan's text that is no finding
-        # yet (422: docs/api.md#missed-risks).
+        # yet (422: docs/api.md#missed-risks). A scan dated again may not be dated after
+        # tomorrow, which a schema's "date" cannot say, and a correction's dismissal scope
+        # goes with "not a risk" only, which a schema cannot tie to another field (422).
         "operations": [
             {"include-name": ["PATCH /api/v1/users/{user_id}", "POST /api/v1/auth/register",
                               "POST /api/auth/register", "POST /api/v1/auth/api-keys",
                               "POST /api/v1/projects", "PATCH /api/v1/projects/{project_id}",
                               "POST /api/v1/projects/{project_id}/webhooks",
                               "PATCH /api/v1/projects/{project_id}/webhooks/{webhook_id}",
-                              "POST /api/v1/scans/{scan_id}/findings"],
+                              "POST /api/v1/scans/{scan_id}/findings",
+                              "PATCH /api/v1/scans/{scan_id}",
+                              "PATCH /api/v1/scans/{scan_id}/findings/{finding_id}"],
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}}},
             # Changing one's password needs the current one, which a schema cannot know (422),
