@@ -185,3 +185,18 @@ def test_viewers_may_not_choose_a_scope_and_outsiders_see_no_finding(team, clien
     unauthorized = client.patch(
         f"/api/v1/scans/{second['scan_id']}/findings/{second['data'][0]['id']}", json=body)
     assert_problem(unauthorized, 401)
+
+
+def test_later_ones_are_later_by_the_reports_dates_not_by_when_they_arrive(team, client):
+    """A report dated before the dismissed one, uploaded after the dismissal (a late
+    upload, a back-filled archive), still counts its restatement; one dated after is kept
+    out."""
+    week_2 = scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-10-30")
+    dismiss(client, team.editor_h, week_2, BOILERPLATE, scope="later")
+    week_1 = scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-10-23")
+    assert finding_of(week_1, REWORDED)["dismissed"] is False
+    assert REWORDED in [e["risk"] for e in register_of(client, team.owner_h, team.id)]
+    week_3 = scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-11-06")
+    assert finding_of(week_3, REWORDED)["dismissed"] is True
+    same_day = scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-10-30")
+    assert finding_of(same_day, REWORDED)["dismissed"] is True

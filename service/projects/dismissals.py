@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import aliased
 
 from service import audit
 from service.analysis.embedding import from_bytes, nearest, to_bytes
@@ -49,11 +50,18 @@ def keep_out(project_id: str, scan: Scan, wanted: Sequence[tuple[ScanFinding, np
     """Of ``wanted`` (findings of ``scan`` with their unit vectors), those no dismissal of
     the project matches; the others are kept out, each with the dismissal it matched. A
     finding a person labelled a risk (a correction, or added) is never kept out: their
-    answer about this sentence outranks a dismissal of another."""
+    answer about this sentence outranks a dismissal of another. "Later" is by the reports'
+    dates: a report dated before the dismissed one is not kept out, whenever it arrives (a
+    dismissal whose scan is deleted covers every report)."""
+    dismissed_in = aliased(Scan)
+    dated = (() if scan.reported_on is None else
+             (or_(dismissed_in.reported_on.is_(None),
+                  dismissed_in.reported_on <= scan.reported_on),))
     rows = db.session.execute(
         select(Dismissal.id, Dismissal.category, Dismissal.embedding)
+        .outerjoin(dismissed_in, dismissed_in.id == Dismissal.scan_id)
         .where(Dismissal.project_id == project_id,
-               Dismissal.category.in_({f.effective_category for f, _ in wanted}))
+               Dismissal.category.in_({f.effective_category for f, _ in wanted}), *dated)
         .order_by(Dismissal.category, Dismissal.id)).all()
     if not rows:
         return list(wanted)
