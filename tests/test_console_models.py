@@ -80,6 +80,30 @@ def test_the_page_lists_every_version_and_marks_the_active_one(console):
     assert "<h1>Model v1</h1>" in card and "Riskscan risk classifier" in card
 
 
+def test_the_model_card_is_rendered_and_what_could_run_in_a_browser_is_not(
+        make_app, models_root, tmp_path):  # noqa: F811
+    """The card is Markdown (ml.train writes it, from data a person may have supplied): an
+    admin reads it as a page, headings under the page's own, its tables as tables; raw
+    HTML and script links stay text."""
+    root = own_root(tmp_path / "models", models_root, ["v1", "v2"])
+    app = make_app(MODEL_DIR=str(root), MODEL_SYNC_S=0)
+    admin, _ = Accounts(app, app.test_client()).user(role="admin")
+    browser = sign_in(app, admin["email"])
+    (root / "v2" / "README.md").write_text(
+        "# Card of v2\n\n## Figures\n\n| set | F1 |\n|---|---:|\n| the 42 | 0.57 |\n\n"
+        "<script>alert('card')</script>\n\n<img src=x onerror=alert(1)>\n\n"
+        "[click](javascript:alert(1)) and [docs](https://example.com/model)\n",
+        encoding="utf-8")
+    page = html(browser.get("/app/admin/models/v2"))
+    card = re.search(r'<div class="model-card">(.*?)</div>', page, re.DOTALL)[1]
+    assert "<h3>Card of v2</h3>" in card and "<h4>Figures</h4>" in card
+    assert re.search(r"<table>.*<th>set</th>.*<td>the 42</td>.*</table>", card, re.DOTALL)
+    assert "<script>" not in card and "&lt;script&gt;alert" in card
+    assert "<img" not in card and "&lt;img src=x onerror" in card
+    assert 'href="javascript' not in card and "[click](javascript:alert(1))" in card
+    assert '<a href="https://example.com/model">docs</a>' in card
+
+
 def test_activation_asks_naming_both_versions_and_rollback_returns(console):
     _, client, headers, browser = console
     ask = browser.get("/app/admin/models/v2/activate")

@@ -17,10 +17,29 @@ import re
 from dataclasses import replace
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from service.console.blueprint import console
 from service.console.pages import data_or_fail, error_page, failed, words
 from service.console.session import api, signed_in
+
+
+@console.app_template_filter("markdown")
+def markdown(text: str | None, below: int = 2) -> Markup:
+    """A model card as HTML. CommonMark with tables (markdown-it-py); raw HTML is escaped,
+    never passed (``html`` off), and links of unsafe schemes (javascript:, vbscript:, file:,
+    data: but images) are left as text by markdown-it's own check: ml.train writes the card
+    from data a person may have supplied, and an admin reads it signed in. Its headings
+    sit ``below`` the page's (its h1 an h3 under the page's h2)."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = parser.parse(text or "")
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + below, 6)}"
+    return Markup(parser.renderer.render(tokens, parser.options, {}))
+
 
 # A version as the registry names its folders (service/serving/versions.py VERSION; the
 # console may not import it): anything else is the API's 404 without asking it.
