@@ -44,6 +44,26 @@ def test_select_device_is_cuda_when_torch_sees_a_gpu(monkeypatch) -> None:
     assert select_device() == torch.device("cuda")
 
 
+@pytest.fixture
+def cudnn_attention():
+    """torch's process-wide switch, put back as it was."""
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    yield
+    torch.backends.cuda.enable_cudnn_sdp(was)
+
+
+def test_cuda_attention_plans_no_shapes_and_the_cpu_is_left_as_it_is(cudnn_attention) -> None:
+    """cuDNN's attention plans every new input shape, and a scan's padded batches are new
+    shapes: a cold H200 read 7.9 documents/s with it, 85 without (docs/deploying.md)."""
+    from service.analysis.devices import Device, prepare
+
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    prepare(Device("cpu"))
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+    prepare(Device("cuda"))
+    assert not torch.backends.cuda.cudnn_sdp_enabled()
+
+
 def test_the_analyzer_runs_on_the_selected_device(monkeypatch, trained_model_dir) -> None:
     asked = []
 
