@@ -303,6 +303,12 @@ def test_an_added_risk_is_corrected_like_any_finding(keyword_app, team, client):
     dismissed = client.patch(path, json={"category": "none"}, headers=team.editor_h)
     assert dismissed.get_json()["risk_id"] is None
     assert [e["category"] for e in register_of(client, team.owner_h, team.id)] == ["vendor"]
+    with keyword_app.app_context():  # "this report only", the default: no dismissal
+        assert db.session.scalars(select(Dismissal.risk)).all() == []
+        db.session.remove()
+    later = client.patch(path, json={"category": "none", "scope": "later"},
+                         headers=team.editor_h)
+    assert later.get_json()["dismissal_scope"] == "later"
     with keyword_app.app_context():
         assert db.session.scalars(select(Dismissal.risk)).all() == [MISSED]
         db.session.remove()
