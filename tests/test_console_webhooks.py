@@ -1,9 +1,10 @@
 """The console's webhooks pages (/app/projects/{id}/webhooks…, issue #52), driven as a browser
 would, against a real receiver on loopback (the app allows loopback, as the webhook tests'
 apps do): an owner makes a webhook and sees its secret once, pings it, reads and redelivers
-its deliveries, rotates the secret (the overlap said) and deletes it. Editors and viewers
-see no control, and a forged form gets the API's 403 in words; a stranger gets 404 pages;
-a form without its CSRF token changes nothing; the API's refusals of a URL are said once."""
+its deliveries, rotates the secret (the overlap said), pauses, resumes and edits it, and
+deletes it. Editors and viewers see no control, and a forged form gets the API's 403 in
+words; a stranger gets 404 pages; a form without its CSRF token changes nothing; the API's
+refusals of a URL are said once."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from service.console import webhook_views
 from service.db import WEBHOOK_EVENTS
 from service.webhooks.targets import NOT_ALLOWED
 from tests import webhooks
-from tests.projects import Team
+from tests.projects import Team, scan_into
 from tests.test_console import REFUSED_FORM
 from tests.test_console_projects import Browser, csrf_token, error_page, flashes, text_of
-from tests.webhooks import audit_events, deliveries_of, rows, settled, verify
+from tests.webhooks import TWO_RISKS, audit_events, deliveries_of, rows, settled, verify
 
 make_hooks_app, hooks_app, receiver = (webhooks.make_hooks_app, webhooks.hooks_app,
                                        webhooks.receiver)
@@ -324,3 +325,113 @@ def test_a_new_or_rotated_secret_never_travels_in_the_session_cookie(hooks_app, 
     assert rotated.status_code == 302
     assert "whsec_" not in _cookie_contents(hooks_app, rotated)
     assert SECRET.search(owner.page(page))
+
+
+# --- edit, pause, resume (issue #61 item 8) ---------------------------------------------------
+
+def said_at(page: str, anchor: str) -> list[str]:
+    """What the page says beside the control at ``anchor`` (pages.flash_at)."""
+    part = re.search(rf'id="{anchor}"(.*?)</(?:dd|section)>', page, re.DOTALL)
+    assert part, anchor
+    return [html.unescape(m) for m in re.findall(r'<p class="said" role="status">([^<]*)</p>',
+                                                  part[1])]
+
+
+def test_an_owner_pauses_and_resumes_a_webhook_and_nothing_is_sent_while_paused(
+        hooks_app, team, people, receiver):
+    owner = people["owner"]
+    page, _ = made(owner, team, receiver)
+    webhook = the_webhook(team)
+    shown = owner.page(page)
+    assert ">Pause</button>" in shown and ">Resume</button>" not in shown
+    paused = owner.post_form(page, f"{page}/active", {"active": "false"}, follow=False)
+    assert paused.status_code == 302
+    assert paused.headers["Location"] == f"{page}#webhook-state"
+    assert the_webhook(team)["active"] is False
+    shown = owner.page(page)
+    assert said_at(shown, "webhook-state")[0].startswith("Paused: nothing is sent to it")
+    assert flashes(shown) == []  # beside the button, not at the top
+    assert ">Resume</button>" in shown and ">Pause</button>" not in shown
+    assert "Switched off: it is sent nothing" in shown
+    scan_into(team.client, team.owner_h, team.id, TWO_RISKS)  # two risk.created events
+    settled(hooks_app)
+    assert receiver.nothing_more() and deliveries_of(team, webhook["id"]) == []
+
+    resumed = owner.post_form(page, f"{page}/active", {"active": "true"})
+    assert said_at(text_of(resumed), "webhook-state")[0].startswith("Resumed:")
+    assert the_webhook(team)["active"] is True
+    assert ">Pause</button>" in text_of(resumed)
+    assert [row["event"] for row in deliveries_of(team, webhook["id"])] == []  # none replayed
+
+
+def test_an_owner_edits_the_url_and_events(hooks_app, team, people, receiver):
+    owner = people["owner"]
+    page, _ = made(owner, team, receiver)
+    shown = owner.page(page)
+    form = re.search(r'<form [^>]*action="([^"]*/edit)"(.*?)</form>', shown, re.DOTALL)
+    assert form and form[1] == f"{page}/edit"
+    assert f'value="{receiver.url}/hook"' in form[2]  # the form starts from the webhook
+    assert re.search(r'value="risk.created"[^>]*checked', form[2])
+    assert ">Save the webhook</button>" in form[2]
+    saved = owner.post_form(page, f"{page}/edit", {
+        "url": f"{receiver.url}/moved", "events": ["risk.rated", "risk.merged"]},
+        follow=False)
+    assert saved.headers["Location"] == f"{page}#edit-webhook"
+    webhook = the_webhook(team)
+    assert (webhook["url"], webhook["events"], webhook["active"]) == (
+        f"{receiver.url}/moved", ["risk.rated", "risk.merged"], True)
+    shown = owner.page(page)
+    assert said_at(shown, "edit-webhook") == [
+        "Saved: the events from now on are sent to this URL."]
+    assert audit_events(hooks_app, "webhook_updated")[0].details["fields"] == [
+        "events", "url"]
+    owner.post_form(page, f"{page}/ping", {})
+    assert receiver.next().path == "/moved"
+    settled(hooks_app)
+
+
+@pytest.mark.parametrize(("data", "field", "said"), [
+    ({"url": "http://10.0.0.7/hook", "events": ["risk.created"]}, "url",
+     NOT_ALLOWED.removesuffix(" (WEBHOOK_ALLOWED_NETWORKS may allow others).") + "."),
+    ({"url": "not a url", "events": ["risk.created"]}, "url", "Not a valid URL."),
+    ({"url": "http://127.0.0.1/hook", "events": []}, "events", None),
+])
+def test_a_refused_edit_is_said_on_the_form_and_changes_nothing(
+        hooks_app, team, people, receiver, data, field, said):
+    owner = people["owner"]
+    page, _ = made(owner, team, receiver)
+    webhook = the_webhook(team)
+    refused = owner.post_form(page, f"{page}/edit", data)
+    assert refused.status_code == 422
+    shown = html.unescape(text_of(refused))
+    error = re.search(rf'<p class="field-error" id="webhook-{field}-error">([^<]+)</p>', shown)
+    assert error, shown
+    if said:
+        assert said in error[1] and shown.count(said) == 1
+    assert "WEBHOOK_ALLOWED_NETWORKS" not in shown
+    assert f'value="{data["url"]}"' in shown  # what was typed, to correct
+    assert the_webhook(team) == webhook
+
+
+def test_edit_pause_and_resume_are_refused_without_csrf_to_members_and_strangers(
+        hooks_app, team, people, receiver):
+    page, _ = made(people["owner"], team, receiver)
+    webhook = the_webhook(team)
+    forms = ((f"{page}/edit", {"url": f"{receiver.url}/forged", "events": ["risk.rated"]}),
+             (f"{page}/active", {"active": "false"}))
+    for action, data in forms:
+        refused = people["owner"].client.post(action, data=data)
+        assert refused.status_code == 400, action
+        assert f"<p>{REFUSED_FORM}</p>" in text_of(refused)
+    editor = people["editor"]
+    token = csrf_token(editor.page(hooks_page(team)))
+    for action, data in forms:
+        refused = editor.client.post(action, data={**data, "csrf_token": token})
+        assert TAKES_OWNER.format("editor") in html.unescape(error_page(refused, 403)), action
+    stranger = people["outsider"]
+    token = csrf_token(stranger.page("/app/projects"))
+    for action, data in forms:
+        refused = stranger.client.post(action, data={**data, "csrf_token": token})
+        assert "No such project." in error_page(refused, 404), action
+    assert the_webhook(team) == webhook
+    assert audit_events(hooks_app, "webhook_updated") == []

@@ -2,7 +2,7 @@
 /projects/{id}/webhooks… (service/webhooks/routes.py).
 
 The list, with the form for a new webhook (URL, events); a webhook's own page with its
-deliveries (each with "Redeliver"), "Send a ping", "Rotate the secret" and "Delete" (the
+deliveries (each with "Redeliver"), "Pause" or "Resume", "Edit" (URL, events), "Send a ping", "Rotate the secret" and "Delete" (the
 script asks first). Only owners manage webhooks, and the API refuses anyone else: the list
 asks the project for the caller's role first and shows a member who is not an owner a
 sentence and no control, a forged form gets the API's 403 in its words, a stranger the
@@ -20,7 +20,16 @@ from datetime import datetime
 from flask import flash, redirect, render_template, request, url_for
 
 from service.console.blueprint import console
-from service.console.pages import check_id, counted, data_or_fail, failed, form_refusal, words
+from service.console.pages import (
+    AT,
+    check_id,
+    counted,
+    data_or_fail,
+    failed,
+    flash_at,
+    form_refusal,
+    words,
+)
 from service.console.session import api, keep_once, signed_in, take_once
 
 # The API's events (service/db/webhook_tables.py: WEBHOOK_EVENTS), which the console may not
@@ -41,6 +50,8 @@ NEW_SECRET = "new_webhook_secret"
 PER_PAGE = 20
 # The API's refusals that the form shows in words; anything else is the error page.
 FORM_ANSWERS = (400, 409, 413, 422, 429)
+# Where a webhook's page says the result of "Edit" and of "Pause"/"Resume" (pages.flash_at).
+EDIT, STATE = "edit-webhook", "webhook-state"
 
 
 @console.get("/projects/<project_id>/webhooks")
@@ -95,24 +106,69 @@ def project_webhook(project_id: str, webhook_id: str):
     rotated, once."""
     check_id(project_id, "project")
     check_id(webhook_id, "webhook")
-    base = f"/projects/{project_id}/webhooks/{webhook_id}"
-    webhook = data_or_fail(api("GET", base))
-    project = data_or_fail(api("GET", f"/projects/{project_id}"))
-    deliveries = data_or_fail(api("GET", f"{base}/deliveries", query={
-        "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
     pending, new = take_once(NEW_SECRET)
     if pending and new is None:
         flash("The new secret could not be shown (it waits ten minutes for this page): "
               "rotate it again.")
     try:
-        page = render_template(
-            "console/webhook.html", project=project, webhook=webhook, deliveries=deliveries,
-            events=EVENTS, secret=new if new and new.get("webhook_id") == webhook_id else None)
+        return _webhook_page(project_id, webhook_id,
+                             secret=new if new and new.get("webhook_id") == webhook_id
+                             else None)
     except Exception:
         if new is not None:
             keep_once(NEW_SECRET, new)  # a page that failed keeps it for the next
         raise
-    return page, 200, {"Cache-Control": "no-store"}
+
+
+@console.post("/projects/<project_id>/webhooks/<webhook_id>/edit")
+@signed_in
+def project_webhook_edit(project_id: str, webhook_id: str):
+    """The "Edit" form as the API's PATCH of the URL and events; a refusal is the form
+    again, what was typed kept, in the API's words as the "Add a webhook" form's are."""
+    form = {"url": request.form.get("url", "").strip(),
+            "events": request.form.getlist("events")}
+    answer = api("PATCH", _path(project_id, webhook_id), json=form)
+    if answer.ok:
+        flash_at("Saved: the events from now on are sent to this URL.", EDIT)
+        return _back_to(project_id, webhook_id, EDIT)
+    if answer.status in FORM_ANSWERS:
+        error, errors = form_refusal(answer, "url", "events")
+        return _webhook_page(project_id, webhook_id, form=form, errors=errors, error=error,
+                             status=answer.status)
+    return failed(answer)
+
+
+@console.post("/projects/<project_id>/webhooks/<webhook_id>/active")
+@signed_in
+def project_webhook_active(project_id: str, webhook_id: str):
+    """The "Pause" (active false) or "Resume" (true) button; what it did said beside it."""
+    active = request.form.get("active") == "true"
+    answer = api("PATCH", _path(project_id, webhook_id), json={"active": active})
+    if answer.status in (409, 429):
+        flash_at(words(answer), STATE)
+    elif not answer.ok:
+        return failed(answer)
+    elif active:
+        flash_at("Resumed: the events it wants are sent to it again. Those that happened "
+                 "while it was paused are not.", STATE)
+    else:
+        flash_at("Paused: nothing is sent to it, not even the events that happen meanwhile, "
+                 "until you resume it.", STATE)
+    return _back_to(project_id, webhook_id, STATE)
+
+
+def _webhook_page(project_id: str, webhook_id: str, *, secret=None, form=None, error=None,
+                  errors=None, status=200):
+    base = f"/projects/{project_id}/webhooks/{webhook_id}"
+    webhook = data_or_fail(api("GET", base))
+    project = data_or_fail(api("GET", f"/projects/{project_id}"))
+    deliveries = data_or_fail(api("GET", f"{base}/deliveries", query={
+        "page": request.args.get("page", "1"), "per_page": PER_PAGE}))
+    page = render_template(
+        "console/webhook.html", project=project, webhook=webhook, deliveries=deliveries,
+        events=EVENTS, secret=secret, form=form or webhook, error=error, errors=errors or {},
+        placed={AT + EDIT, AT + STATE})
+    return page, status, {"Cache-Control": "no-store"}
 
 
 @console.post("/projects/<project_id>/webhooks/<webhook_id>/ping")
@@ -172,9 +228,9 @@ def _path(project_id: str, webhook_id: str) -> str:
     return f"/projects/{project_id}/webhooks/{webhook_id}"
 
 
-def _back_to(project_id: str, webhook_id: str):
+def _back_to(project_id: str, webhook_id: str, anchor: str | None = None):
     return redirect(url_for("console.project_webhook", project_id=project_id,
-                            webhook_id=webhook_id))
+                            webhook_id=webhook_id, _anchor=anchor))
 
 
 def _overlap(rotated: dict) -> dict:

@@ -2,7 +2,7 @@
 pinged to a real receiver on loopback (this module's app allows loopback, as the webhook
 tests' apps do) that verifies the signature, the ping's delivery read and redelivered, the
 secret rotated after a confirmation (both signatures sent in the overlap), and the webhook
-deleted after one."""
+deleted after one; and one paused, resumed and edited (a refused URL said beside it)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import re
 import pytest
 
 from testkit.webhook_receiver import Receiver
-from tests.e2e.driver import seed, sign_in
+from tests.e2e.driver import BrowserErrors, new_page, seed, sign_in
 from tests.webhooks import settled, verify
 
 pytestmark = pytest.mark.slow
@@ -30,6 +30,17 @@ def console_settings() -> dict:
 def receiver():
     with Receiver() as running:
         yield running
+
+
+@pytest.fixture
+def refused_page(browser, console_url):
+    """A page whose browser may log a refused form's status (422), rightly, and nothing
+    else."""
+    errors = BrowserErrors()
+    page = new_page(browser, console_url, errors)
+    yield page
+    page.context.close()
+    assert [e for e in errors.errors if "status of 422" not in e] == []
 
 
 def delivery_rows(page) -> list[list[str]]:
@@ -114,3 +125,41 @@ def test_an_owner_makes_pings_rotates_and_deletes_a_webhook(page, console_app, r
     assert "Webhook deleted" in page.locator(".flash").inner_text()
     assert "This project has no webhooks." in page.content()
     assert receiver.nothing_more()
+
+
+def test_an_owner_pauses_resumes_and_edits_a_webhook(refused_page, console_app, receiver):
+    page = refused_page
+    owner = seed(console_app, "paused@example.com", project="Paused hooks")
+    sign_in(page, owner.email)
+    page.goto(f"/app/projects/{owner.project_id}/webhooks")
+    page.get_by_label("URL", exact=True).fill(f"{receiver.url}/hook")
+    page.get_by_role("button", name="Add the webhook").click()
+    page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+$"))
+    here = page.url
+
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_url(f"{here}#webhook-state")
+    said = page.locator("#webhook-state").get_by_role("status")
+    assert said.inner_text().startswith("Paused: nothing is sent to it")
+    assert page.get_by_role("button", name="Pause").count() == 0
+    page.get_by_role("button", name="Resume").click()
+    page.wait_for_url(f"{here}#webhook-state")
+    assert said.inner_text().startswith("Resumed:")
+
+    page.get_by_label("URL", exact=True).fill("http://10.0.0.7/hook")  # private: refused
+    page.get_by_role("button", name="Save the webhook").click()
+    assert page.locator("#webhook-url-error").inner_text().startswith(
+        "The URL is not allowed: a webhook's host must be a public address")
+    assert page.get_by_label("URL", exact=True).input_value() == "http://10.0.0.7/hook"
+    page.get_by_label("URL", exact=True).fill(f"{receiver.url}/moved")
+    page.get_by_label("risk.merged").check()
+    page.get_by_role("button", name="Save the webhook").click()
+    page.wait_for_url(f"{here}#edit-webhook")
+    assert page.locator("#edit-webhook").get_by_role("status").inner_text().startswith(
+        "Saved:")
+    assert f"{receiver.url}/moved" in page.locator("dl.details").inner_text()
+    assert page.get_by_label("risk.merged").is_checked()
+    page.get_by_role("button", name="Send a ping").click()
+    page.wait_for_url(here)
+    assert receiver.next().path == "/moved"
+    settled(console_app)
