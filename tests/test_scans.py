@@ -944,11 +944,11 @@ def test_the_lists_own_dump_is_what_the_schema_dumps():
 
     stamp = datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
     items = [
-        ScanSummary("a" * 36, None, "model", "minilm-1", stamp, None, None, None, None, 0,
-                    {}),
+        ScanSummary("a" * 36, None, "model", "minilm-1", stamp, None, None, None, None, None,
+                    0, {}),
         ScanSummary("b" * 36, "c" * 36, "llm", "gpt", stamp.replace(microsecond=0),
-                    date(2026, 3, 1), "r%_é.pdf", "Risks “Q3” – 100%…", "application/pdf", 12345,
-                    {"vendor": 2, "budget": 1}),
+                    date(2026, 3, 1), "document", "r%_é.pdf", "Risks “Q3” – 100%…",
+                    "application/pdf", 12345, {"vendor": 2, "budget": 1}),
     ]
     for item in items:
         assert json.dumps(item.to_json()) == json.dumps(ScanSummarySchema().dump(item))
