@@ -135,6 +135,17 @@ def page(browser, console_url):
     errors.assert_none()
 
 
+@pytest.fixture
+def refused_page(browser, console_url):
+    """As ``page``, for a test that sends a form the API refuses: the browser logs the
+    page's status (422), rightly; any other error fails the test."""
+    errors = BrowserErrors()
+    page = new_page(browser, console_url, errors)
+    yield page
+    page.context.close()
+    errors.assert_none(allowing=("status of 422",))
+
+
 @pytest.fixture(scope="module")
 def browser_errors() -> BrowserErrors:
     return BrowserErrors()

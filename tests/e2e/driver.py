@@ -78,8 +78,11 @@ class BrowserErrors:
         page.on("pageerror", lambda error: self.errors.append(f"{page.url}: uncaught: {error}"))
         return page
 
-    def assert_none(self):
-        assert not self.errors, "the browser reported errors:\n" + "\n".join(self.errors)
+    def assert_none(self, allowing: tuple[str, ...] = ()):
+        """No error reported but those holding one of ``allowing`` (what the test expects
+        the browser to log, such as a refused form's status)."""
+        errors = [e for e in self.errors if not any(words in e for words in allowing)]
+        assert not errors, "the browser reported errors:\n" + "\n".join(errors)
 
 
 @dataclass

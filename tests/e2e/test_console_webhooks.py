@@ -13,7 +13,7 @@ import re
 import pytest
 
 from testkit.webhook_receiver import Receiver
-from tests.e2e.driver import BrowserErrors, new_page, seed, sign_in
+from tests.e2e.driver import seed, sign_in
 from tests.webhooks import settled, verify
 
 pytestmark = pytest.mark.slow
@@ -30,17 +30,6 @@ def console_settings() -> dict:
 def receiver():
     with Receiver() as running:
         yield running
-
-
-@pytest.fixture
-def refused_page(browser, console_url):
-    """A page whose browser may log a refused form's status (422), rightly, and nothing
-    else."""
-    errors = BrowserErrors()
-    page = new_page(browser, console_url, errors)
-    yield page
-    page.context.close()
-    assert [e for e in errors.errors if "status of 422" not in e] == []
 
 
 def delivery_rows(page) -> list[list[str]]:
