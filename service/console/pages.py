@@ -116,8 +116,11 @@ def messages_of(value) -> list[str]:
 
 
 def counted(number: int, unit: str) -> str:
-    """``number`` of ``unit`` in words: "1 document", "3 documents"."""
-    return f"{number} {unit}" + ("" if number == 1 else "s")
+    """``number`` of ``unit`` in words that agree with it: "1 document", "3 documents",
+    "0 entries" (the pages' ``counted`` filter too)."""
+    plural = (unit[:-1] + "ies" if unit.endswith("y") and unit[-2:-1] not in "aeiou"
+              else unit + "s")
+    return f"{number} {unit if number == 1 else plural}"
 
 
 def failed(answer: Answer):

@@ -16,6 +16,7 @@ from flask import redirect, request, url_for
 from service.console.blueprint import console
 from service.console.pages import (
     check_id,
+    counted,
     data_or_fail,
     failed,
     flash_at,
@@ -96,7 +97,7 @@ def risk_bulk(project_id: str):
             else:
                 refused.append((value, words(answer)))
         if changed:
-            flash_at(f"Changed {len(changed)} {'risk' if len(changed) == 1 else 'risks'}: "
+            flash_at(f"Changed {counted(len(changed), 'risk')}: "
                      + ", ".join(f'"{risk}"' for risk in changed) + ".", "register")
         for value, why in refused:
             flash_at(f"Risk {value} not changed: {why}", "register")

@@ -11,6 +11,7 @@ from service.console.blueprint import console
 from service.console.document import document, grouped
 from service.console.pages import (
     AT,
+    counted,
     data_or_fail,
     days_as_instants,
     download,
@@ -308,12 +309,7 @@ def said(label: str | None) -> str:
     return {"none": "not a risk", "active": "not closed"}.get(label, label or "")
 
 
-@console.app_template_filter("counted")
-def counted(number: int, word: str) -> str:
-    """A count in words that agree with it: "1 risk", "2 risks", "0 entries"."""
-    plural = (word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou"
-              else word + "s")
-    return f"{number} {word if number == 1 else plural}"
+console.app_template_filter("counted")(counted)  # pages.counted: "1 risk", "2 risks"
 
 
 @console.app_template_filter("percent")
