@@ -19,6 +19,8 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "sqrt", "balanced")
 DEV_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 TEST_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "test.jsonl"
+#: The new writers' yardstick: reports of 70 writer groups no other set comes from.
+NEW_WRITERS_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "new-writers.jsonl"
 
 
 def default_version(encoder: str = "minilm") -> str:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ml.config import DEV_DOCUMENTS, TEST_DOCUMENTS
+from ml.config import DEV_DOCUMENTS, NEW_WRITERS_DOCUMENTS, TEST_DOCUMENTS
 from ml.documents import Document, metrics_at, read_documents, score_documents
 from ml.finetune import FeedbackTrainer, finetune_config, split_feedback
 from ml.scorecard import SETS
@@ -43,7 +43,6 @@ from ml.scorecard import SETS
 #: writers are all new to the model, as the issue's check of 40 reports was.
 GROUPS = {"openssf": ("project-report/openssf-",), "cdf": ("project-report/cdf-",),
           "status-updates": ("status-update/",), "new-writers": ("",)}
-NEW_WRITERS_DOCUMENTS = TEST_DOCUMENTS.with_name("new-writers.jsonl")
 
 
 def teaching(document: Document, scored, min_score: float) -> list[dict]:

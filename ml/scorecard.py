@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ml.card import figure
 from ml.compare import measured, pair, percent, read_json
+from ml.config import NEW_WRITERS_DOCUMENTS
 
 DOCUMENTS = Path(__file__).resolve().parent / "data" / "documents"
 RECALLS = (0.45, 0.55, 0.65)
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the test documents, holding the sets (default: %(default)s)")
     parser.add_argument("--dev", type=Path, default=DOCUMENTS / "dev.jsonl",
                         help="development documents, for precision at a recall there")
-    parser.add_argument("--new-writers", type=Path, default=DOCUMENTS / "new-writers.jsonl",
+    parser.add_argument("--new-writers", type=Path, default=NEW_WRITERS_DOCUMENTS,
                         help="the new writers' reports, a set of their own")
     parser.add_argument("--no-dev", dest="dev", action="store_const", const=None,
                         help="leave the development documents out (quicker)")
