@@ -84,7 +84,7 @@ def test_the_model_card_is_rendered_and_what_could_run_in_a_browser_is_not(
         make_app, models_root, tmp_path):  # noqa: F811
     """The card is Markdown (ml.train writes it, from data a person may have supplied): an
     admin reads it as a page, headings under the page's own, its tables as tables; raw
-    HTML and script links stay text."""
+    HTML and script links stay text, and nothing asks for an inline style."""
     root = own_root(tmp_path / "models", models_root, ["v1", "v2"])
     app = make_app(MODEL_DIR=str(root), MODEL_SYNC_S=0)
     admin, _ = Accounts(app, app.test_client()).user(role="admin")
@@ -98,6 +98,8 @@ def test_the_model_card_is_rendered_and_what_could_run_in_a_browser_is_not(
     card = re.search(r'<div class="model-card">(.*?)</div>', page, re.DOTALL)[1]
     assert "<h3>Card of v2</h3>" in card and "<h4>Figures</h4>" in card
     assert re.search(r"<table>.*<th>set</th>.*<td>the 42</td>.*</table>", card, re.DOTALL)
+    # A right-aligned column says so by class: the CSP refuses a style attribute
+    assert '<td class="align-right">0.57</td>' in card and "style=" not in card
     assert "<script>" not in card and "&lt;script&gt;alert" in card
     assert "<img" not in card and "&lt;img src=x onerror" in card
     assert 'href="javascript' not in card and "[click](javascript:alert(1))" in card

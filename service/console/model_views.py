@@ -30,7 +30,9 @@ def markdown(text: str | None, below: int = 2) -> Markup:
     never passed (``html`` off), and links of unsafe schemes (javascript:, vbscript:, file:,
     data: but images) are left as text by markdown-it's own check: ml.train writes the card
     from data a person may have supplied, and an admin reads it signed in. Its headings
-    sit ``below`` the page's (its h1 an h3 under the page's h2)."""
+    sit ``below`` the page's (its h1 an h3 under the page's h2). A column's alignment is a
+    class, not markdown-it's ``style`` attribute, which the console's CSP (style-src 'self')
+    refuses."""
     from markdown_it import MarkdownIt
 
     parser = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -38,9 +40,14 @@ def markdown(text: str | None, below: int = 2) -> Markup:
     for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + below, 6)}"
+        for child in [token, *(token.children or [])]:
+            align = ALIGNED.fullmatch(str(child.attrs.pop("style", "")))
+            if align:
+                child.attrSet("class", f"align-{align[1]}")
     return Markup(parser.renderer.render(tokens, parser.options, {}))
 
 
+ALIGNED = re.compile(r"text-align:(left|right|center)")
 # A version as the registry names its folders (service/serving/versions.py VERSION; the
 # console may not import it): anything else is the API's 404 without asking it.
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
