@@ -9,6 +9,7 @@ from service.extensions import db
 
 EVENTS = (
     "register", "login_success", "login_failure", "logout", "token_reuse",
+    "sso_login", "sso_refused", "sso_user_created", "sso_linked",
     "password_changed", "role_change", "user_created", "user_updated", "user_deleted",
     "api_key_created", "api_key_used", "api_key_revoked", "api_key_refused",
     "project_created", "project_updated", "project_deleted",
@@ -28,6 +29,7 @@ EVENTS = (
 # (the model events name versions there). The admin list names users by their email.
 TARGETS = {
     **dict.fromkeys(("register", "login_success", "login_failure", "logout", "token_reuse",
+                     "sso_login", "sso_refused", "sso_user_created", "sso_linked",
                      "password_changed", "role_change", "user_created", "user_updated",
                      "user_deleted", "api_key_refused", "member_added", "member_updated",
                      "member_removed", "settings_updated", "session_ended"), "user"),

@@ -247,6 +247,45 @@ class Settings:
         "TRUSTED_PROXIES); `none`: by token only")
     METRICS_TOKEN: str = _setting("", doc="a scraper sending `Authorization: Bearer` with this "
                                           "token gets /metrics from any address")
+    AUTH_LOCAL: bool = _setting(
+        True, _bool, "accounts with a Riskscan password; false: only single sign-on, but the "
+        "AUTH_BREAK_GLASS_ADMINS (docs/sso.md)")
+    AUTH_BREAK_GLASS_ADMINS: tuple = _setting(
+        (), lambda v: tuple(e.strip().lower() for e in _csv(v)),
+        "emails of local admins who may sign in with a password when AUTH_LOCAL=false")
+    OIDC_ISSUER: str = _setting("", doc="the OpenID provider's issuer URL; empty: no OpenID "
+                                        "Connect sign-in")
+    OIDC_CLIENT_ID: str = _setting("", doc="Riskscan's client id at the provider")
+    OIDC_CLIENT_SECRET: str = _setting("", doc="its client secret (empty: a public client, "
+                                               "PKCE only)")
+    OIDC_NAME: str = _setting("your company", doc="the sign-in button's words: "
+                                                  "\"Sign in with <name>\"")
+    OIDC_GROUPS_CLAIM: str = _setting("groups", doc="the ID token claim that lists a "
+                                                    "person's groups")
+    OIDC_ADMIN_GROUPS: tuple = _setting((), _csv, "provider groups whose members are admins")
+    OIDC_ALLOWED_GROUPS: tuple = _setting(
+        (), _csv, "provider groups whose members may sign in (empty: everyone the provider "
+        "lets in)")
+    OIDC_API_AUDIENCE: str = _setting(
+        "", doc="set: the API accepts the provider's bearer JWTs issued to this audience")
+    OIDC_LINK_LOCAL_ACCOUNTS: bool = _setting(
+        False, _bool, "a provider's verified email may take over the local account of that "
+        "email (false: such a sign-in is refused)")
+    LDAP_URL: str = _setting("", doc="ldaps://host:636, or ldap://host:389 with StartTLS; "
+                                     "empty: no directory sign-in")
+    LDAP_BIND_DN: str = _setting("", doc="the account that searches for a person")
+    LDAP_BIND_PASSWORD: str = _setting("", doc="its password")
+    LDAP_USER_BASE: str = _setting("", doc="where people are searched")
+    LDAP_USER_FILTER: str = _setting(
+        "(|(mail={login})(uid={login}))", doc="the search, {login} being what was typed "
+        "(escaped)")
+    LDAP_ADMIN_GROUP: str = _setting("", doc="DN of the group whose members are admins")
+    LDAP_ALLOWED_GROUP: str = _setting("", doc="DN of the group whose members may sign in "
+                                               "(empty: everyone found)")
+    LDAP_CA_FILE: str = _setting("", doc="CA certificate(s) the directory's TLS certificate "
+                                         "is checked against (empty: the system's)")
+    SSO_TIMEOUT_S: float = _setting(5.0, _float, "seconds an identity provider or directory "
+                                                 "may take to answer")
     LOG_LEVEL: str = _setting("INFO", lambda v: v.strip().upper(), "Python log level")
     LOG_FORMAT: str = _setting("json", doc="json or text")
 
@@ -302,6 +341,12 @@ class Settings:
             "LLM_CHUNK_CHARS": self.LLM_CHUNK_CHARS >= 500,
             "TRUSTED_PROXIES": 0 <= self.TRUSTED_PROXIES <= 10,
             "METRICS_TOKEN": self.METRICS_TOKEN == "" or len(self.METRICS_TOKEN) >= 16,
+            "OIDC_ISSUER": self.OIDC_ISSUER == ""
+            or self.OIDC_ISSUER.startswith(("http://", "https://")),
+            "OIDC_CLIENT_ID": bool(self.OIDC_CLIENT_ID) or not self.OIDC_ISSUER,
+            "LDAP_URL": self.LDAP_URL == "" or self.LDAP_URL.startswith(("ldap://", "ldaps://")),
+            "LDAP_USER_FILTER": "{login}" in self.LDAP_USER_FILTER,
+            "SSO_TIMEOUT_S": 0 < self.SSO_TIMEOUT_S <= 60,
         }
         for name, ok in checks.items():
             if not ok:

@@ -20,7 +20,7 @@ REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/auth/me"
 
-USER_FIELDS = {"id", "email", "role", "active", "created_at", "updated_at"}
+USER_FIELDS = {"id", "email", "role", "active", "auth_source", "created_at", "updated_at"}
 
 
 def bearer(token: str) -> dict:
@@ -47,7 +47,7 @@ def test_register_answers_201_with_the_user_and_never_the_password(app, client):
     body = response.get_json()
     assert set(body) == USER_FIELDS
     assert body["email"] == "ada@example.com"
-    assert body["role"] == "user" and body["active"] is True
+    assert body["role"] == "user" and body["active"] is True and body["auth_source"] == "local"
     text = response.get_data(as_text=True)
     assert PASSWORD not in text and "argon2" not in text and "hash" not in text
     with app.app_context():

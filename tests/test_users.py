@@ -17,7 +17,7 @@ ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 
-USER_FIELDS = {"id", "email", "role", "active", "created_at", "updated_at"}
+USER_FIELDS = {"id", "email", "role", "active", "auth_source", "created_at", "updated_at"}
 NEW_PASSWORD = "a brand new passphrase"
 
 

@@ -44,6 +44,8 @@ user_schema = UserSchema()
 token_schema = TokenSchema()
 
 BAD_CREDENTIALS = "Incorrect email or password."
+LOCAL_OFF = ("Riskscan accounts are off here: sign in through your company's identity "
+             "provider or directory.")
 
 
 @auth.route("/register", methods=["POST"])
@@ -51,11 +53,15 @@ BAD_CREDENTIALS = "Incorrect email or password."
 @registrations_per_email
 @json_body(RegisterSchema)
 @response(user_schema, 201)
-@other_responses({409: "The email is taken", 422: "Invalid email or password",
+@other_responses({403: "Local accounts are off (AUTH_LOCAL=false): sign in through the "
+                       "company's identity provider or directory",
+                  409: "The email is taken", 422: "Invalid email or password",
                   429: "Too many registrations from this address or for this email; "
                        "see Retry-After"})
 def register(args):
     """Create an account"""
+    if not current_app.config["SETTINGS"].AUTH_LOCAL:
+        raise APIError(403, LOCAL_OFF)
     user = create_user(args["email"], args["password"])
     audit.record("register", actor_id=user.id, target_id=user.id)
     db.session.commit()
@@ -85,7 +91,8 @@ def login():
     email = fields["email"]
     user = user_by_email(email)
     # password_is runs argon2 even for an unknown email: same answer, similar time.
-    if not password_is(user, fields["password"]) or not user.active:
+    if (not password_is(user, fields["password"]) or not user.active
+            or not password_may_sign_in(user)):
         password_guess_failed()
         # The account's email, never what was typed: a password typed into the email field
         # would otherwise be kept in the audit log.
@@ -97,6 +104,16 @@ def login():
     audit.record("login_success", actor_id=user.id, target_id=user.id)
     db.session.commit()
     return tokens
+
+
+def password_may_sign_in(user) -> bool:
+    """A Riskscan password signs in a local account, and with AUTH_LOCAL=false only a
+    break-glass admin's; an account of the identity provider or directory has none."""
+    settings = current_app.config["SETTINGS"]
+    if user.auth_source != "local":
+        return False
+    return settings.AUTH_LOCAL or (user.is_admin
+                                   and user.email in settings.AUTH_BREAK_GLASS_ADMINS)
 
 
 @auth.route("/refresh", methods=["POST"])

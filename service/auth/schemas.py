@@ -30,6 +30,9 @@ class UserSchema(ma.Schema):
     email = fields.Email(dump_only=True)
     role = fields.String(dump_only=True)
     active = fields.Boolean(dump_only=True)
+    auth_source = fields.String(dump_only=True, metadata={
+        "description": "how they sign in: local (a Riskscan password), oidc (the company's "
+                       "identity provider) or ldap (its directory)"})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 

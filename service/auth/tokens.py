@@ -125,6 +125,7 @@ class Caller:
     token_version: int
     created_at: datetime
     updated_at: datetime
+    auth_source: str = "local"
     scopes: frozenset[str] | None = None
     api_key_id: str | None = None
 
@@ -139,7 +140,8 @@ class Caller:
 # next request, in every process.
 _users = User.__table__
 _sessions = AuthSession.__table__
-_USER_COLUMNS = ("id", "email", "role", "active", "token_version", "created_at", "updated_at")
+_USER_COLUMNS = ("id", "email", "role", "active", "token_version", "created_at", "updated_at",
+                 "auth_source")
 _CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS))
            .where(_users.c.id == bindparam("sub"),
                   ~exists().where(RevokedToken.__table__.c.jti == bindparam("jti")),

@@ -42,12 +42,22 @@ def _said(value) -> str:
     return "none" if value is None or value == "" else str(value)
 
 
+# An account's source (service/db AUTH_SOURCES) as a sentence says it.
+SOURCES = {"oidc": "the identity provider", "ldap": "the directory", "local": "a password"}
+
+
 # event -> the sentence its details make; a KeyError or TypeError falls back to the list.
 SENTENCES = {
     "register": lambda d: "Registered an account.",
     "login_success": lambda d: "Signed in.",
     "login_failure": lambda d: f"A failed sign-in as {d['email']}.",
     "logout": lambda d: "Signed out.",
+    "sso_login": lambda d: f"Signed in through {SOURCES[d['source']]}.",
+    "sso_refused": lambda d: f"A sign-in through {SOURCES[d['source']]} as {d['email']} was "
+                             f"refused: {d['reason']}.",
+    "sso_user_created": lambda d: "Account made at a first sign-in through "
+                                  f"{SOURCES[d['source']]}.",
+    "sso_linked": lambda d: f"Local account linked to sign-in through {SOURCES[d['source']]}.",
     "token_reuse": lambda d: "A refresh token was used twice: every session of theirs ended.",
     "password_changed": lambda d: "Changed their password: their other sessions ended.",
     "role_change": lambda d: f"Role changed from {d['old']} to {d['new']}.",

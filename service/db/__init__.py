@@ -35,6 +35,7 @@ from service.db.serving_tables import (
     ShadowTrial,
 )
 from service.db.user_tables import (
+    AUTH_SOURCES,
     ROLES,
     ApiKey,
     AuthSession,
@@ -51,7 +52,7 @@ from service.db.webhook_tables import (
 )
 
 __all__ = [
-    "ACTIVE", "ACTIVE_STATUSES", "DELIVERY_STATUSES", "DOCUMENT_STATUSES", "JOB_STATUSES",
+    "ACTIVE", "ACTIVE_STATUSES", "AUTH_SOURCES", "DELIVERY_STATUSES", "DOCUMENT_STATUSES", "JOB_STATUSES",
     "PROJECT_ROLES", "REVIEW_STATES", "RISK_STATUSES", "ROLES", "SETTLED_STATUSES",
     "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
     "ApiKey", "AuditEvent", "AuthSession", "BigId", "Dismissal", "DismissedFinding",

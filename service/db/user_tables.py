@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
 )
@@ -21,10 +22,14 @@ from service.extensions import db
 # A reviewer accepts or rejects people's corrections before they may teach a model
 # (service/serving/corrections.py); an admin may do everything.
 ROLES = ("user", "reviewer", "admin")
+# Where an account's people prove who they are: a Riskscan password, the company's OpenID
+# provider, or its directory (service/auth/identities.py).
+AUTH_SOURCES = ("local", "oidc", "ldap")
 
 
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = (Index("uq_users_external_id", "external_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     # Stored lower-cased, so the unique index makes emails unique in any case.
@@ -32,6 +37,10 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="user")
     active: Mapped[bool] = mapped_column(default=True)
+    auth_source: Mapped[str] = mapped_column(String(8), default="local", server_default="local")
+    # Who the provider says this is: ``oidc:<issuer> <sub>`` or ``ldap:<DN>``; NULL for a
+    # local account. The email may change at the provider; this does not.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     # Bumped to invalidate every access token issued before (refresh-token reuse, deactivation).
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
