@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real_parts import require_or_skip
+from tests.real_parts import ENGINE_AGNOSTIC, require_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / ".importlinter"
@@ -204,3 +204,8 @@ def test_the_length_check_finds_a_planted_long_module(tmp_path, monkeypatch):
     (tmp_path / "pkg" / "long.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1), encoding="utf-8")
     (tmp_path / "pkg" / "short.py").write_text("x = 1\n" * MAX_MODULE_LINES, encoding="utf-8")
     assert long_modules(tmp_path / "pkg") == {"pkg/long.py": MAX_MODULE_LINES + 1}
+
+
+def test_every_engine_agnostic_module_exists():
+    """A renamed module would silently get its MariaDB copies back (tests/conftest.py deselects them)."""
+    assert sorted(ENGINE_AGNOSTIC - {p.name for p in (ROOT / "tests").glob("test_*.py")}) == []
