@@ -92,6 +92,14 @@ def test_an_unverified_email_is_refused_and_makes_no_account(app):
         assert db.session.scalar(select(User).where(User.email == "ada@example.com")) is None
 
 
+def test_a_person_without_an_email_is_refused(app):
+    """A directory entry without ``mail``: no account is made with an empty email."""
+    with pytest.raises(SignInRefused, match="did not tell Riskscan your email"):
+        signed_in(app, ada(email="", source="ldap", subject="uid=ada,ou=people,dc=x"))
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.auth_source == "ldap")) is None
+
+
 def test_an_email_of_a_local_account_is_never_taken_over_silently(app, client):
     local = Accounts(app, client).register("ada@example.com")
     with pytest.raises(SignInRefused) as refused:

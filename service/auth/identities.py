@@ -31,6 +31,8 @@ UNVERIFIED = "Your identity provider has not verified your email address."
 TAKEN = ("A Riskscan account with this email already exists; an administrator must link it "
          "before you can sign in this way.")
 INACTIVE = "This account is deactivated."
+NO_EMAIL = ("Your identity provider did not tell Riskscan your email address; ask your "
+            "administrator.")
 
 
 class SignInRefused(Exception):
@@ -73,6 +75,8 @@ def sign_in(identity: Identity, rules: GroupRules, *, link_local: bool = False) 
     """The user ``identity`` signs in as, made or updated; SignInRefused otherwise (audited,
     and a known user refused for their groups has every session ended)."""
     user = db.session.scalar(select(User).where(User.external_id == identity.external_id))
+    if "@" not in identity.email:
+        _refuse(user, identity, NO_EMAIL, "no email")
     if not identity.email_verified:
         _refuse(user, identity, UNVERIFIED, "email not verified")
     if not rules.lets_in(identity.groups):
