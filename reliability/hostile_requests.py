@@ -220,8 +220,7 @@ def removed_member(api: Api, report: Report) -> None:
 
 def key_scopes(app, api: Api, report: Report) -> None:
     from service.auth.scopes import ROLE_SCOPES, SCOPES
-    from tests.test_authorization_matrix import missing_ids, protected_routes, url_for_rule
-    from tests.test_key_scopes import KEY_SCOPES, NO_KEY
+    from tests.authorization import KEY_SCOPES, NO_KEY, missing_ids, protected_routes, url_for_rule
 
     routes = {(method, rule) for method, rule, _, _ in protected_routes(app)}
     report.check("keys: the hand-written table names every protected route",

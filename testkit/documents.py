@@ -20,6 +20,8 @@ RISKY_SENTENCES = (
     "UAT may slip two weeks if the test environment is not ready.",
 )
 PLAIN_SENTENCES = ("The team met on Tuesday.", "Lunch was served at noon.")
+# Both, as one text: risks the model finds among lines it leaves alone.
+MIXED_TEXT = " ".join(RISKY_SENTENCES + PLAIN_SENTENCES)
 
 
 def _pdf_string(text: str) -> bytes:

@@ -25,7 +25,8 @@ from tests.helpers import RACE_TIMEOUT_S, Accounts, mysql_server_url
 from tests.real_parts import ENGINE_AGNOSTIC
 
 # The session-scoped trained model (trained_model_dir) and its fixtures.
-pytest_plugins = ["tests.fixtures_model", "tests.projects"]
+pytest_plugins = ["tests.fixtures_model", "tests.projects", "tests.jobs", "tests.redis_server",
+                  "tests.registry", "tests.findings", "tests.authorization"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 

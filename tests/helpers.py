@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+import requests
+
 from service.extensions import db
 from tests.real_parts import require_or_skip
 
@@ -202,4 +204,12 @@ def row_is_held(app, model, **keys) -> bool:
             finally:
                 connection.rollback()
         assert found is not None, f"no {model.__name__} row with {keys}"
+        return False
+
+
+def ready(base: str) -> bool:
+    """/ready is 200 (while the process warms up it is 503, or slow to answer)."""
+    try:
+        return requests.get(f"{base}/ready", timeout=5).status_code == 200
+    except requests.RequestException:
         return False

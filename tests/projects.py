@@ -82,3 +82,11 @@ def keyword_app(app, monkeypatch):
 @pytest.fixture
 def team(keyword_app, client):
     return Team(keyword_app, client)
+
+
+def audit_events(client, admin_headers, event) -> list[dict]:
+    """The admin's view of one kind of event, oldest first (at most 100)."""
+    response = client.get("/api/v1/admin/audit-events", headers=admin_headers,
+                          query_string={"per_page": 100, "event": event})
+    assert response.status_code == 200, response.get_json()
+    return list(reversed(response.get_json()["items"]))

@@ -231,7 +231,7 @@ def test_a_failed_sign_in_keeps_an_accounts_email_and_never_what_was_typed(app, 
     """A password typed into the email field (the API's login or the console's sign-in)
     must not land in the audit log: a failure names the account's email when the typed
     one is an account's, else "an unknown account"."""
-    from tests.test_console import sign_in
+    from tests.console_browser import sign_in
 
     _, admin_headers = accounts.user(role="admin")
     user = accounts.register("typist@example.com")

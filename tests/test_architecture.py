@@ -209,3 +209,37 @@ def test_the_length_check_finds_a_planted_long_module(tmp_path, monkeypatch):
 def test_every_engine_agnostic_module_exists():
     """A renamed module would silently get its MariaDB copies back (tests/conftest.py deselects them)."""
     assert sorted(ENGINE_AGNOSTIC - {p.name for p in (ROOT / "tests").glob("test_*.py")}) == []
+
+
+def test_modules(root: Path) -> list[str]:
+    """``module: imported test module`` for every import of a ``test_*`` module (at any
+    depth, also inside a function) by a module under ``root``."""
+    import ast
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [])
+            found += [f"{path.relative_to(root).as_posix()}: {name}" for name in names
+                      if name.rpartition(".")[2].startswith("test_")]
+    return found
+
+
+test_modules.__test__ = False  # a helper, despite its name
+
+
+def test_tests_share_through_fixtures_and_kits_never_by_importing_a_test_module():
+    """What several test modules need lives in a shared module (tests/console_browser.py,
+    tests/jobs.py, tests/registry.py, …, testkit/) or a fixture of conftest's plugins: a
+    test module imported by another runs its module-level code twice over and hides which
+    tests a fixture belongs to (pytest's own advice)."""
+    for folder in ("tests", "reliability", "bench", "testkit"):
+        assert test_modules(ROOT / folder) == [], folder
+
+
+def test_the_import_check_finds_a_planted_one(tmp_path):
+    (tmp_path / "a.py").write_text("def f():\n    from tests.test_x import y\n")
+    (tmp_path / "b.py").write_text("import tests.test_z\nfrom tests.kit import test_w\n")
+    assert test_modules(tmp_path) == ["a.py: tests.test_x", "b.py: tests.test_z"]

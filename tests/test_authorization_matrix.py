@@ -11,176 +11,24 @@ it is added (OWASP API Security Top 10, 2023):
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import ipaddress
-import re
-import uuid
 
 import pytest
 
-from service.db import WebhookDelivery, utcnow
 from service.extensions import db
-from tests.helpers import PASSWORD, Accounts
-from tests.scanning import KeywordAnalyzer, without_request_id
-
-# Routes anyone may call; every other /api/ route must demand a token (asserted below).
-PUBLIC_ENDPOINTS = {"register", "login", "refresh"}
-PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
-
-# A valid body for the routes that take one, so that validation does not answer first
-# (then a 422 for A's id and for a missing one would compare equal and prove nothing).
-BODIES = {
-    ("POST", "trainings.create"): dict,
-    ("POST", "review.decide"): lambda: {"decision": "accept", "finding_ids": [987654320]},
-    ("PATCH", "users.update"): lambda: {"email": f"b-{uuid.uuid4().hex[:6]}@example.com",
-                                        "current_password": PASSWORD},
-    ("PATCH", "scans.correct"): lambda: {"category": "none"},
-    ("POST", "scans.add_finding"): lambda: {"start": 0, "end": 10, "category": "vendor"},
-    ("POST", "users.new"): lambda: {"email": f"n-{uuid.uuid4().hex[:6]}@example.com",
-                                    "password": PASSWORD, "role": "admin"},
-    ("POST", "scans.new"): lambda: {"text": "The vendor may slip."},
-    ("POST", "legacy_scans.new"): lambda: {"text": "The vendor may slip."},
-    ("POST", "api_keys.new"): lambda: {"name": "matrix", "scopes": ["scans:read"]},
-    ("PATCH", "scans.update"): lambda: {"project_id": None},
-    ("POST", "projects.new"): lambda: {"name": "matrix"},
-    ("POST", "models.start_shadow"): lambda: {"sample_rate": 0.2, "limit": 10},
-    ("PATCH", "projects.update"): lambda: {"name": "renamed"},
-    ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
-    ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
-    ("PATCH", "risks.update"): lambda: {"status": "closed", "likelihood": 5, "impact": 5},
-    ("POST", "risks.add"): lambda: {"risk": "The vendor may fold.", "category": "vendor"},
-    ("POST", "risks.merge"): lambda: {"from": [987654320]},
-    ("POST", "risks.split"): lambda: {"findings": [987654320]},
-    ("POST", "webhooks.new"): lambda: {"url": "http://127.0.0.1:9/hook",
-                                       "events": ["risk.created"]},
-    ("PATCH", "webhooks.update"): lambda: {"active": False},
-    ("PATCH", "settings.update"): lambda: {"min_score": 0.5},
-}
-
-
-def api_routes(app):
-    """(method, rule, endpoint, view) for every /api/ route of the app."""
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/"):
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            yield method, rule.rule, rule.endpoint, app.view_functions[rule.endpoint]
-
-
-def short(endpoint: str) -> str:
-    return endpoint.split(".", 1)[-1]
-
-
-def is_public(endpoint: str) -> bool:
-    return short(endpoint) in PUBLIC_ENDPOINTS and endpoint.split(".")[0] in ("auth",
-                                                                               "legacy_auth")
-
-
-def roles_of(view) -> list[str]:
-    return list(getattr(view, "_spec", {}).get("roles") or [])
-
-
-def url_for_rule(rule: str, ids: dict[str, str]) -> str:
-    return PARAM.sub(lambda m: str(ids[m.group(1)]), rule)
-
-
-def call(client, method, rule, endpoint, ids, headers):
-    body = BODIES.get((method, endpoint))
-    return client.open(url_for_rule(rule, ids), method=method, headers=headers,
-                       json=body() if body else None)
-
-
-@pytest.fixture
-def matrix(app, client, monkeypatch):
-    """User A with a scan (a stored file and findings) in A's project, whose register holds
-    its findings; user B, and an admin."""
-    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", KeywordAnalyzer())
-    accounts = Accounts(app, client)
-    a, a_headers = accounts.user()
-    b, b_headers = accounts.user()
-    admin, admin_headers = accounts.user(role="admin")
-    text = b"The vendor may slip the delivery. The budget is overrun."
-    project = client.post("/api/v1/projects", headers=a_headers, json={"name": "A's"})
-    assert project.status_code == 201, project.get_json()
-    project_id = project.get_json()["id"]
-    response = client.post("/api/v1/scans", headers=a_headers,
-                           content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(text), "plan.txt"),
-                                 "project_id": project_id})
-    assert response.status_code == 201, response.get_json()
-    scan = response.get_json()
-    assert scan["data"], "the keyword analyzer finds the vendor and the budget"
-    risks = client.get(f"/api/v1/projects/{project_id}/risks", headers=a_headers).get_json()
-    assert risks["total"] == 2, risks
-    own = client.post("/api/v1/scans", headers=b_headers, json={"text": "The budget is fine."})
-    assert own.status_code == 201
-    key = client.post("/api/v1/auth/api-keys", headers=a_headers,
-                      json={"name": "a's script", "scopes": ["scans:read"]})
-    assert key.status_code == 201, key.get_json()
-    # A's batch job, left queued (no worker hears of it): B's DELETE must not cancel it.
-    monkeypatch.setattr("service.jobs.queue.enqueue", lambda document_ids: None)
-    job = client.post("/api/v1/jobs", headers=a_headers, content_type="multipart/form-data",
-                      data={"files": [(io.BytesIO(text), "a.txt"), (io.BytesIO(text), "b.txt")]})
-    assert job.status_code == 202, job.get_json()
-    # A's dismissal: a second report's boilerplate corrected to none.
-    extra = client.post("/api/v1/scans", headers=a_headers, json={
-        "text": "Our vendor invoices go through the portal.", "project_id": project_id})
-    assert extra.status_code == 201, extra.get_json()
-    extra = extra.get_json()
-    dismissed = client.patch(f"/api/v1/scans/{extra['scan_id']}/findings/"
-                             f"{extra['data'][0]['id']}",
-                             json={"category": "none", "scope": "later"}, headers=a_headers)
-    assert dismissed.status_code == 200, dismissed.get_json()
-    dismissals = client.get(f"/api/v1/projects/{project_id}/dismissals",
-                            headers=a_headers).get_json()
-    assert dismissals["total"] == 1, dismissals
-    # A's webhook (to loopback, allowed here) and one delivery of it, sent already.
-    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
-        app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
-    webhook = client.post(f"/api/v1/projects/{project_id}/webhooks", headers=a_headers,
-                          json={"url": "http://127.0.0.1:9/hook", "events": ["risk.created"]})
-    assert webhook.status_code == 201, webhook.get_json()
-    with app.app_context():
-        delivery = WebhookDelivery(webhook_id=webhook.get_json()["id"], event="risk.created",
-                                   body="{}", status="delivered", attempts=1,
-                                   retry_until=utcnow())
-        db.session.add(delivery)
-        db.session.commit()
-        delivery_id = delivery.id
-    return {
-        "a": a, "a_headers": a_headers, "b": b, "b_headers": b_headers,
-        "admin": admin, "admin_headers": admin_headers,
-        "a_ids": {"scan_id": scan["scan_id"], "finding_id": scan["data"][0]["id"],
-                  "user_id": a["id"], "key_id": key.get_json()["id"],
-                  "project_id": project_id, "risk_id": risks["items"][0]["id"],
-                  "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
-                  "delivery_id": delivery_id, "version": "v1",
-                  "dismissal_id": dismissals["items"][0]["id"],
-                  "training_id": str(uuid.uuid4()), "session_id": client.get(
-                      "/api/v1/auth/sessions", headers=a_headers).get_json()["items"][0]["id"]},
-        "a_key": key.get_json()["key"],
-        "b_scan": own.get_json(),
-        "a_scan": scan,
-        "a_dismissed_scan": extra,
-    }
-
-
-def missing_ids() -> dict[str, str]:
-    return {"scan_id": str(uuid.uuid4()), "finding_id": "987654321", "user_id": str(uuid.uuid4()),
-            "key_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()), "risk_id": "987654321",
-            "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
-            "delivery_id": str(uuid.uuid4()), "version": "no-such-version",
-            "dismissal_id": "987654321", "training_id": str(uuid.uuid4()),
-            "session_id": str(uuid.uuid4())}
-
-
-def malformed_ids() -> dict[str, str]:
-    return {"scan_id": "not-a-uuid", "finding_id": "x'1", "user_id": "1 OR 1=1",
-            "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
-            "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
-            "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1", "training_id": "t' OR 1=1",
-            "session_id": "s' OR 1=1"}
+from tests.authorization import (
+    PARAM,
+    SCOPE_DENIED,
+    api_routes,
+    call,
+    is_public,
+    malformed_ids,
+    missing_ids,
+    protected_routes,
+    roles_of,
+)
+from tests.helpers import Accounts
+from tests.scanning import without_request_id
 
 
 def id_routes(app):
@@ -380,10 +228,6 @@ def test_every_api_route_is_public_on_purpose_or_protected(app):
         assert protected != is_public(endpoint), f"{method} {rule}"
 
 
-def protected_routes(app):
-    return [(m, r, e, v) for m, r, e, v in api_routes(app) if not is_public(e)]
-
-
 def _assert_401_everywhere(app, client, headers, why):
     routes = protected_routes(app)
     assert len(routes) >= 20
@@ -429,8 +273,6 @@ def test_api2_a_forged_or_revoked_api_key_is_401_on_every_protected_route(app, c
 
 # --- API keys: scans:* is its user's own scans; what is shared takes projects:* -----------
 
-SCOPE_DENIED = "This API key lacks the scope {}."
-
 
 def _key(client, headers, *scopes) -> dict:
     created = client.post("/api/v1/auth/api-keys", headers=headers,
@@ -468,7 +310,6 @@ def test_a_scans_write_key_changes_no_register_without_projects_write(team, clie
     from sqlalchemy import func, select
 
     from service.db import Job, RegisterEntry, Scan
-    from service.extensions import db
     from tests.projects import register_of, scan_into
 
     in_project = scan_into(client, team.editor_h, team.id, "The vendor may slip.")

@@ -25,7 +25,7 @@ from service.analysis.labels import NONE
 from service.analysis.onnx_model import INT8_FILE
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
-from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
+from testkit.documents import MIXED_TEXT
 from tests.helpers import Accounts
 from tests.scanning import created, post_text
 
@@ -34,7 +34,7 @@ READER_TEMPERATURE, READER_POINT = 2.0, 0.6
 #: The real reader's screen: the test model scores the plain sentences of TEXT 0.25 and 0.42,
 #: its risks 0.95 and more.
 SCREEN = 0.5
-TEXT = " ".join(RISKY_SENTENCES + PLAIN_SENTENCES)
+TEXT = MIXED_TEXT
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,26 +14,12 @@ from docx import Document
 
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.scans.titles import title_of
+from tests.console_browser import CSRF, REFUSED_FORM, UNSAFE_TARGETS, csrf_of, html, sign_in
 from tests.helpers import PASSWORD, Accounts
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 RISKY = ("Our only supplier of the sensor chips is in financial trouble and may stop "
          "deliveries. The team had lunch together on Friday.")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-REFUSED_FORM = ("This form was not sent from a page of this console, or it expired. Go back, "
-                "reload the page and try again.")
-
-
-def csrf_of(client, path="/app/scan") -> str:
-    page = client.get(path)
-    assert page.status_code == 200, page.status_code
-    return CSRF.search(page.get_data(as_text=True)).group(1)
-
-
-def sign_in(client, email, password=PASSWORD, **query):
-    token = csrf_of(client, "/app/sign-in")
-    return client.post("/app/sign-in", query_string=query,
-                       data={"email": email, "password": password, "csrf_token": token})
 
 
 @pytest.fixture
@@ -51,11 +37,6 @@ def scan_browser(scan_app):
     client = scan_app.test_client()
     assert sign_in(client, user["email"]).status_code == 302
     return client, user
-
-
-def html(response) -> str:
-    assert response.mimetype == "text/html", response.mimetype
-    return response.get_data(as_text=True)
 
 
 # --------------------------------------------------------------------- signing in and out
@@ -77,14 +58,6 @@ def test_a_protected_page_sends_to_sign_in_and_back_after_it(app, accounts):
     assert response.headers["Location"] == "/app/sign-in?next=/app/scans?q%3Dreport"
     signed = sign_in(client, user["email"], next="/app/scans?q=report")
     assert signed.headers["Location"] == "/app/scans?q=report"
-
-
-# Where no console form may send the browser: another site, a path outside the console, or
-# a path with a control character (CR/LF would split the Location header).
-UNSAFE_TARGETS = ["https://evil.example/", "//evil.example/app/", "/api/v1/users",
-                  "/app\\..\\evil", "javascript:alert(1)", "/app/scans\r\nSet-Cookie: a=b",
-                  "/app/scans\n", "/app/scans\r", "/app/\t/evil.example", "/app/scans\x00",
-                  "/app/scans\x7f", "/app/scans\x85"]
 
 
 @pytest.mark.parametrize("target", UNSAFE_TARGETS)
@@ -264,8 +237,8 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
     PATCH or DELETE under /app, from a signed-in admin who owns everything it names, with
     a form that would change something, is the refusal page (no token, a token of another
     session, a made-up one) and leaves every row of the database as it was."""
+    from tests.jobs import Inert
     from tests.projects import register_of, scan_into
-    from tests.test_jobs import Inert
 
     client = team.client
     keyword_app.extensions["riskscan.jobs"] = Inert()  # the job below stays as it is

@@ -12,7 +12,7 @@ import pytest
 
 from service.db import AuditEvent
 from service.extensions import db
-from tests.test_console import html, sign_in
+from tests.console_browser import html, sign_in
 
 AUDIT = "/app/admin/audit"
 ROW = re.compile(r"<tr>\s*<td><time.*?</tr>", re.DOTALL)

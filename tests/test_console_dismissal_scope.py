@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from tests.console_browser import Browser, csrf_token, error_page, flashes, text_of
+from tests.dismissals import BOILERPLATE, WEEK_1, dismissals_of
 from tests.projects import scan_into
-from tests.test_console_projects import Browser, csrf_token, error_page, flashes, text_of
-from tests.test_dismissals import BOILERPLATE, WEEK_1, dismissals_of
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from sqlalchemy import update
 from service.console.document import blocks_of
 from service.db import Scan
 from service.extensions import db
+from tests.console_browser import csrf_of, html, sign_in
 from tests.helpers import Accounts
 from tests.projects import add_member, make_project
 from tests.scanning import NearAnalyzer
-from tests.test_console import csrf_of, html, sign_in
 
 DOCUMENT = ("# Weekly status\n\n"
             "## 4. Risks\n"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
+from tests.console_browser import html, sign_in
 from tests.helpers import Accounts
 from tests.scanning import created, post_file, post_text
-from tests.test_console import html, sign_in
 
 ROW = re.compile(r"<tr>\s*<td><time.*?</tr>", re.DOTALL)
 

@@ -18,9 +18,9 @@ import pytest
 from markupsafe import escape
 
 from service.db import today
+from tests.console_browser import REFUSED_FORM, csrf_of, html, sign_in
+from tests.jobs import KEYWORDS, Inert, document_ids, make_zip, run_document
 from tests.projects import Team
-from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
-from tests.test_jobs import KEYWORDS, Inert, document_ids, make_zip, run_document
 
 JOBS = "/app/jobs"
 JOB_LINK = re.compile(r'href="/app/jobs/([0-9a-f-]+)"')

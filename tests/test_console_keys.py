@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from tests.console_browser import REFUSED_FORM, cookie_contents, csrf_of, html, sign_in
 from tests.helpers import api_key_headers
-from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
 
 KEYS = "/app/account/keys"
 WHOLE_KEY = re.compile(r"rsk_[0-9a-f]{12}_[A-Za-z0-9_-]+")
@@ -160,28 +160,13 @@ def test_the_account_page_and_the_nav_lead_to_the_keys(keys_browser):
     assert 'aria-current="page"' in html(browser.get(KEYS))
 
 
-def _cookie_contents(app, response) -> str:
-    """What a made key's redirect puts in the browser's session cookie, decoded as anyone
-    holding the cookie can (it is signed, not encrypted)."""
-    import base64
-    import zlib
-
-    cookie = next(value for value in response.headers.getlist("Set-Cookie")
-                  if value.startswith("riskscan_console="))
-    payload = cookie.split("=", 1)[1].split(";", 1)[0].split(".")
-    compressed = payload[0] == ""
-    data = payload[1] if compressed else payload[0]
-    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-    return (zlib.decompress(raw) if compressed else raw).decode()
-
-
 def test_a_new_key_never_travels_in_the_session_cookie(app, keys_browser):
     """The cookie is only signed: a key in it would be readable by anyone who sees the
     cookie until the page is loaded. It waits on the server behind a one-time id."""
     browser, _, _ = keys_browser
     made = _create(browser, name="cookie check")
     assert made.status_code == 302
-    contents = _cookie_contents(app, made)
+    contents = cookie_contents(app, made)
     assert "rsk_" not in contents and "cookie check" not in contents
     key = WHOLE_KEY.search(html(browser.get(KEYS))).group(0)
     assert key[4:16] not in contents and key.rsplit("_", 1)[1] not in contents

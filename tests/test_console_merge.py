@@ -16,10 +16,10 @@ import threading
 
 import pytest
 
+from tests.console_browser import Browser, csrf_token, error_page, flashes, text_of
 from tests.curating import HOSTING, LICENCES, TRAINING, audited, by_wording, two_entries
 from tests.helpers import RACE_TIMEOUT_S
 from tests.projects import make_project, register_of, scan_into
-from tests.test_console_projects import Browser, csrf_token, error_page, flashes, text_of
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from werkzeug.datastructures import Headers
 
 from service.console.client import Answer
 from service.console.pages import words
+from tests.console_browser import csrf_of, html, sign_in
 from tests.helpers import PASSWORD
 from tests.projects import make_project
-from tests.test_console import csrf_of, html, sign_in
 
 POLICY_LENGTH = "Use between 8 and 128 characters."
 SEE_THE_FIELDS = "The request has invalid or missing fields."

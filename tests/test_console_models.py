@@ -12,11 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from service.db import ModelTraining
+from tests.console_browser import CSRF, form, html, main_of, signed_in_client
+from tests.corrections import correct_and_add
 from tests.helpers import Accounts
-from tests.test_console_review_admin import CSRF, form, html, main_of, sign_in
-from tests.test_model_registry import V2_MIN_SCORE, models_root, own_root  # noqa: F401
-from tests.test_model_registry_reader import reader_root  # noqa: F401
-from tests.test_trainings import correct
+from tests.registry import V2_MIN_SCORE, own_root
 
 MODELS = "/api/v1/admin/models"
 
@@ -32,14 +31,14 @@ class Inert:
 
 
 @pytest.fixture
-def console(make_app, models_root):  # noqa: F811
+def console(make_app, models_root):
     """An app serving v1 from the models root; an admin's API headers and signed-in
     browser. Trainings are queued on an inert engine."""
     app = make_app(MODEL_DIR=str(models_root), TRAINING_MIN_CORRECTIONS=2, MODEL_SYNC_S=0)
     app.extensions["riskscan.jobs"] = Inert()
     client = app.test_client()
     admin, headers = Accounts(app, client).user(role="admin")
-    return app, client, headers, sign_in(app, admin["email"])
+    return app, client, headers, signed_in_client(app, admin["email"])
 
 
 def listing(client, headers) -> dict:
@@ -81,14 +80,14 @@ def test_the_page_lists_every_version_and_marks_the_active_one(console):
 
 
 def test_the_model_card_is_rendered_and_what_could_run_in_a_browser_is_not(
-        make_app, models_root, tmp_path):  # noqa: F811
+        make_app, models_root, tmp_path):
     """The card is Markdown (ml.train writes it, from data a person may have supplied): an
     admin reads it as a page, headings under the page's own, its tables as tables; raw
     HTML and script links stay text, and nothing asks for an inline style."""
     root = own_root(tmp_path / "models", models_root, ["v1", "v2"])
     app = make_app(MODEL_DIR=str(root), MODEL_SYNC_S=0)
     admin, _ = Accounts(app, app.test_client()).user(role="admin")
-    browser = sign_in(app, admin["email"])
+    browser = signed_in_client(app, admin["email"])
     (root / "v2" / "README.md").write_text(
         "# Card of v2\n\n## Figures\n\n| set | F1 |\n|---|---:|\n| the 42 | 0.57 |\n\n"
         "<script>alert('card')</script>\n\n<img src=x onerror=alert(1)>\n\n"
@@ -142,13 +141,13 @@ def test_activation_asks_naming_both_versions_and_rollback_returns(console):
     assert 'action="/app/admin/models/rollback"' not in none
 
 
-def test_a_confirmation_overtaken_by_another_change_changes_nothing(make_app, models_root,  # noqa: F811
+def test_a_confirmation_overtaken_by_another_change_changes_nothing(make_app, models_root,
                                                                      tmp_path):
     root = own_root(tmp_path / "models", models_root, ["v1", "v2", "v3"])
     app = make_app(MODEL_DIR=str(root), MODEL_SYNC_S=0)
     client = app.test_client()
     admin, headers = Accounts(app, client).user(role="admin")
-    browser = sign_in(app, admin["email"])
+    browser = signed_in_client(app, admin["email"])
     action = "/app/admin/models/v3/activate"
     page = html(browser.get(action))
     assert "Serving now: <strong>v1</strong>" in page
@@ -162,14 +161,14 @@ def test_a_confirmation_overtaken_by_another_change_changes_nothing(make_app, mo
 
 
 def test_a_rollback_confirmation_whose_target_changed_meanwhile_changes_nothing(
-        make_app, models_root, tmp_path):  # noqa: F811
+        make_app, models_root, tmp_path):
     root = own_root(tmp_path / "models", models_root, ["v1", "v2", "v3"])
     app = make_app(MODEL_DIR=str(root), MODEL_SYNC_S=0)
     client = app.test_client()
     admin, headers = Accounts(app, client).user(role="admin")
     for version in ("v2", "v3"):
         assert client.post(f"{MODELS}/{version}/activate", headers=headers).status_code == 200
-    browser = sign_in(app, admin["email"])
+    browser = signed_in_client(app, admin["email"])
     action = "/app/admin/models/rollback"
     page = html(browser.get(action))
     assert "Serving now: <strong>v3</strong>. After this, <strong>v2</strong>" in page
@@ -246,7 +245,7 @@ def test_a_training_is_started_from_the_page_and_its_figures_shown(console):
             "deployment has 0." in html(browser.get(sent.headers["Location"])))
     assert app.extensions["riskscan.jobs"].trained == []
 
-    correct(client, headers)
+    correct_and_add(client, headers)
     page = html(browser.get("/app/admin/models"))
     sent = browser.post(action, data=form(page, action, "Train").data(base="v1"))
     page = html(browser.get(sent.headers["Location"]))
@@ -273,7 +272,7 @@ def test_a_training_is_started_from_the_page_and_its_figures_shown(console):
 
 
 def test_a_serving_pair_is_the_default_base_and_its_candidate_links_both_halves(
-        make_app, reader_root):  # noqa: F811
+        make_app, reader_root):
     # With v1+r1 serving, a training from the page trains the pair (its reader too), and a
     # pair's candidate is two versions, each with its own page.
     app = make_app(MODEL_DIR=str(reader_root), READER_QUANTIZE="none",
@@ -281,10 +280,10 @@ def test_a_serving_pair_is_the_default_base_and_its_candidate_links_both_halves(
     app.extensions["riskscan.jobs"] = Inert()
     client = app.test_client()
     admin, headers = Accounts(app, client).user(role="admin")
-    browser = sign_in(app, admin["email"])
+    browser = signed_in_client(app, admin["email"])
     served = client.post(f"{MODELS}/v1/activate", headers=headers, json={"reader": "r1"})
     assert served.status_code == 200, served.get_json()
-    correct(client, headers)
+    correct_and_add(client, headers)
 
     page = html(browser.get("/app/admin/models"))
     options = re.findall(r'<option value="([^"]+)"( selected)?', page[page.index('id="t-base"'):])
@@ -310,7 +309,7 @@ def test_a_serving_pair_is_the_default_base_and_its_candidate_links_both_halves(
 def test_a_user_is_refused_and_a_signed_out_browser_sent_to_sign_in(console):
     app, client, headers, _ = console
     user, _ = Accounts(app, client).user()
-    browser = sign_in(app, user["email"])
+    browser = signed_in_client(app, user["email"])
     assert 'href="/app/admin/models"' not in html(browser.get("/app/scan"))
     for path in ("/app/admin/models", "/app/admin/models/v2",
                  "/app/admin/models/v2/activate", "/app/admin/models/rollback"):
@@ -335,7 +334,7 @@ def test_a_user_is_refused_and_a_signed_out_browser_sent_to_sign_in(console):
 
 def test_forms_without_their_csrf_token_are_refused_and_change_nothing(console):
     app, client, headers, browser = console
-    correct(client, headers)
+    correct_and_add(client, headers)
     for path, data in (("/app/admin/models/v2/activate", {"serving": "v1"}),
                        ("/app/admin/models/rollback", {}),
                        ("/app/admin/models/v2/shadow", {"sample_rate": "1"}),

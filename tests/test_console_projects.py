@@ -22,99 +22,28 @@ from service.console.trend import trend_chart
 from service.db import PROJECT_ROLES, RISK_STATUSES
 from service.extensions import db
 from service.projects.membership import LAST_OWNER
-from tests.helpers import PASSWORD
+from tests.console_browser import (
+    UNSAFE_TARGETS,
+    WEEK_1,
+    WEEK_2,
+    Browser,
+    console_scan,
+    csrf_token,
+    error_page,
+    flashes,
+    rows_of,
+    said_in,
+    text_of,
+)
 from tests.projects import make_project, register_of, scan_into
-from tests.test_console import UNSAFE_TARGETS
 
-WEEK_1 = ("The vendor may not deliver the database licences before the cut-over. "
-          "The budget for external testers is overrun by 40 percent.")
-# The budget risk stated again (the same words), the vendor's gone, a schedule risk new.
-WEEK_2 = ("The budget for external testers is overrun by 40 percent. "
-          "The data migration may slip by two weeks.")
 HOSTILE = "<script>alert(1)</script>"
-
-
-class Browser:
-    """One person's browser on the console: its own cookies, signed in through the form."""
-
-    def __init__(self, app, email: str):
-        self.client = app.test_client()
-        response = self.post_form("/app/sign-in", "/app/sign-in",
-                                  {"email": email, "password": PASSWORD}, follow=False)
-        assert response.status_code == 302, response.get_data(as_text=True)
-
-    def get(self, path: str, **kwargs):
-        return self.client.get(path, **kwargs)
-
-    def page(self, path: str) -> str:
-        response = self.client.get(path)
-        assert response.status_code == 200, (path, response.status_code,
-                                              response.get_data(as_text=True))
-        return response.get_data(as_text=True)
-
-    def post_form(self, page: str, action: str, data: dict, *, follow: bool = True):
-        """Post ``data`` to ``action`` with the CSRF token of the form on ``page``."""
-        token = csrf_token(self.client.get(page).get_data(as_text=True))
-        return self.client.post(action, data={**data, "csrf_token": token},
-                                follow_redirects=follow)
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "no form with a CSRF token on the page"
-    return match[1]
-
-
-def text_of(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def flashes(page: str) -> list[str]:
-    block = re.search(r'<div class="flash" role="status">(.*?)</div>', page, re.DOTALL)
-    if block is None:
-        return []
-    return [html.unescape(p) for p in re.findall(r"<p>(.*?)</p>", block[1], re.DOTALL)]
-
-
-def said_in(part: str) -> list[str]:
-    """What a part of a page (a row, a form) says beside its controls."""
-    return [html.unescape(p) for p in re.findall(r'<p class="said" role="status">(.*?)</p>',
-                                                 part, re.DOTALL)]
-
-
-def form_of(page: str, form_id: str) -> str:
-    return re.search(rf'<form id="{form_id}".*?</form>', page, re.DOTALL)[0]
-
-
-def error_page(response, status: int) -> str:
-    """The console's HTML error page with this status (never the API's JSON)."""
-    assert response.status_code == status, text_of(response)
-    assert response.mimetype == "text/html"
-    page = text_of(response)
-    assert f"Error {status}" in page
-    return page
-
-
-def rows_of(page: str) -> dict[int, str]:
-    """The register table's rows by entry id."""
-    table = re.search(r"<caption>Risk register</caption>(.*?)</table>", page, re.DOTALL)
-    assert table, "no register table"
-    return {int(i): row for i, row in re.findall(r'<tr id="risk-(\d+)">(.*?)</tr>', table[1],
-                                                 re.DOTALL)}
 
 
 def selected(row: str, name: str) -> str:
     select = re.search(rf'<select name="{name}".*?</select>', row, re.DOTALL)[0]
     match = re.search(r'<option (?:value="([^"]*)" )?selected>([^<]*)</option>', select)
     return match[1] if match[1] is not None else match[2]
-
-
-def console_scan(browser: Browser, project_id: str, text: str) -> str:
-    """A report scanned into the project through the console's scan form; the result page."""
-    response = browser.post_form(f"/app/scan?project_id={project_id}", "/app/scan",
-                                 {"text": text, "project_id": project_id})
-    assert response.status_code == 200, text_of(response)  # the scan's page, redirected to
-    return text_of(response)
 
 
 @pytest.fixture

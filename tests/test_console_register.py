@@ -13,8 +13,7 @@ import re
 
 import pytest
 
-from tests.projects import make_project, register_of, scan_into
-from tests.test_console_projects import (
+from tests.console_browser import (
     WEEK_1,
     WEEK_2,
     Browser,
@@ -27,6 +26,7 @@ from tests.test_console_projects import (
     said_in,
     text_of,
 )
+from tests.projects import make_project, register_of, scan_into
 
 
 @pytest.fixture

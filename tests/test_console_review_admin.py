@@ -6,122 +6,15 @@ in tests/test_findings_api.py."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from service.db import LLMCallLog, ScanFinding
 from service.extensions import db
+from tests.console_browser import CSRF, UNSAFE_TARGETS, Forms, form, html, main_of, signed_in_client
+from tests.findings import TEXT, ScoredAnalyzer, correct, scan
 from tests.helpers import PASSWORD
-from tests.test_console import UNSAFE_TARGETS
-from tests.test_findings_api import TEXT, ScoredAnalyzer, correct, scan
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Form:
-    def __init__(self, attrs: dict):
-        self.attrs = attrs
-        self.action = attrs.get("action", "")
-        self.fields: list[tuple[str, str]] = []
-        self.text = ""  # the words of its buttons
-
-    def data(self, **changes) -> dict:
-        """The form as the browser would send it, with ``changes`` (None: leave out, as an
-        unticked checkbox)."""
-        sent = {}
-        for name, value in self.fields:
-            sent.setdefault(name, value)
-        for name, value in changes.items():
-            if value is None:
-                sent.pop(name, None)
-            else:
-                sent[name] = value
-        return sent
-
-
-class Forms(HTMLParser):
-    """The page's forms with their fields, including controls outside a form that name it
-    (``form="id"``), selects at their selected option and only ticked checkboxes."""
-
-    def __init__(self, page: str):
-        super().__init__()
-        self.forms: list[Form] = []
-        self.by_id: dict[str, Form] = {}
-        self.owned: list[tuple[str, str, str]] = []  # (form id, name, value)
-        self._form = self._select = None
-        self._selected = None
-        self._button = False
-        self.feed(page)
-        for form_id, name, value in self.owned:
-            self.by_id[form_id].fields.append((name, value))
-
-    def _add(self, attrs, name, value):
-        if attrs.get("form"):
-            self.owned.append((attrs["form"], name, value))
-        elif self._form is not None:
-            self._form.fields.append((name, value))
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._form = Form(attrs)
-            self.forms.append(self._form)
-            if attrs.get("id"):
-                self.by_id[attrs["id"]] = self._form
-        elif tag == "input" and attrs.get("name"):
-            if attrs.get("type") == "checkbox" and "checked" not in attrs:
-                return
-            self._add(attrs, attrs["name"], attrs.get("value", "on"))
-        elif tag == "select":
-            self._select, self._selected = attrs, None
-        elif tag == "option" and self._select is not None:
-            if self._selected is None or "selected" in attrs:
-                self._selected = attrs.get("value", "")
-        elif tag == "button" and self._form is not None:
-            self._button = True
-
-    def handle_data(self, data):
-        if self._button and self._form is not None:
-            self._form.text += data
-
-    def handle_endtag(self, tag):
-        if tag == "select" and self._select is not None:
-            if self._select.get("name"):
-                self._add(self._select, self._select["name"], self._selected or "")
-            self._select = None
-        elif tag == "form":
-            self._form = None
-        elif tag == "button":
-            self._button = False
-
-
-def form(page: str, action: str, button: str | None = None) -> Form:
-    """The form of ``page`` that posts to ``action`` (and whose button says ``button``)."""
-    found = [f for f in Forms(page).forms if f.action == action
-             and (button is None or button in f.text)]
-    assert len(found) == 1, (action, button, [(f.action, f.text) for f in Forms(page).forms])
-    return found[0]
-
-
-def html(response) -> str:
-    assert response.mimetype == "text/html", response.mimetype
-    return response.get_data(as_text=True)
-
-
-def main_of(response) -> str:
-    """The page's <main>: what it says, without the header's per-request CSRF token."""
-    return re.search(r"<main\b.*?</main>", html(response), re.DOTALL).group(0)
-
-
-def sign_in(app, email) -> object:
-    client = app.test_client()
-    token = CSRF.search(client.get("/app/sign-in").get_data(as_text=True)).group(1)
-    response = client.post("/app/sign-in", data={"email": email, "password": PASSWORD,
-                                                 "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 @pytest.fixture
@@ -135,7 +28,7 @@ def reviewer(scored_app, client, accounts):
     """A signed-in browser of a user with one scan of TEXT (scores 0.3, 0.55, 0.8, 0.95)."""
     user, headers = accounts.user()
     found = scan(client, headers, TEXT)
-    return sign_in(scored_app, user["email"]), headers, found
+    return signed_in_client(scored_app, user["email"]), headers, found
 
 
 def findings_of(client, headers, **args) -> list[dict]:
@@ -191,7 +84,7 @@ def test_emptied_filters_list_everything_and_stay_empty_on_the_next_page(scored_
     user, headers = accounts.user()
     for _ in range(6):  # 24 findings: two pages of 20
         scan(client, headers)
-    browser = sign_in(scored_app, user["email"])
+    browser = signed_in_client(scored_app, user["email"])
     page = html(browser.get("/app/review", query_string={
         "max_score": "", "corrected": "", "category": "", "source": ""}))
     assert "24 findings" in page and "The password is shared." in page
@@ -275,7 +168,7 @@ def test_the_review_queue_is_the_users_own(scored_app, client, accounts, reviewe
     _, _, found = reviewer
     other, other_h = accounts.user()
     scan(client, other_h, "The budget of the other team is short.")
-    browser = sign_in(scored_app, other["email"])
+    browser = signed_in_client(scored_app, other["email"])
     page = html(browser.get("/app/review", query_string={"max_score": ""}))
     assert "The budget of the other team is short." in page
     assert "The vendor is late." not in page and found["scan_id"] not in page
@@ -331,7 +224,7 @@ def test_the_review_page_and_its_download_need_a_session(app):
 @pytest.fixture
 def admin_browser(app, accounts):
     admin, admin_h = accounts.user(role="admin")
-    return sign_in(app, admin["email"]), admin, admin_h
+    return signed_in_client(app, admin["email"]), admin, admin_h
 
 
 ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
@@ -341,7 +234,7 @@ ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
 def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
     user, _ = accounts.user()
     target, _ = accounts.user()
-    browser = sign_in(app, user["email"])
+    browser = signed_in_client(app, user["email"])
     assert 'href="/app/admin/users"' not in html(browser.get("/app/scan"))  # no Admin link
     for path in ADMIN_PAGES:
         response = browser.get(path)
@@ -390,7 +283,7 @@ def test_an_admin_changes_a_role_and_deactivates_a_user_whose_session_ends(app, 
     browser, _, admin_h = admin_browser
     promoted, _ = accounts.user()
     leaving, _ = accounts.user()
-    leaving_browser = sign_in(app, leaving["email"])
+    leaving_browser = signed_in_client(app, leaving["email"])
     assert leaving_browser.get("/app/scan").status_code == 200
 
     page = html(browser.get("/app/admin/users"))

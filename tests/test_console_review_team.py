@@ -11,16 +11,9 @@ import re
 
 import pytest
 
+from tests.console_browser import CSRF, form, html, signed_in_client
+from tests.findings import EDITORS, OUTSIDERS, OWNERS, PRIVATE, VIEWERS, scanned_team
 from tests.projects import Team
-from tests.test_console_review_admin import CSRF, form, html, sign_in
-from tests.test_findings_team import (
-    EDITORS,
-    OUTSIDERS,
-    OWNERS,
-    PRIVATE,
-    VIEWERS,
-    scanned_team,
-)
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def row_of(page: str, risk: str) -> str:
 
 
 def test_an_editor_reviews_and_answers_the_owners_findings(team: Team, client):
-    browser = sign_in(client.application, team.editor["email"])
+    browser = signed_in_client(client.application, team.editor["email"])
     assert (f'<a href="/app/review?project_id={team.id}">Review its findings</a>'
             in html(browser.get(f"/app/projects/{team.id}")))
     page = html(browser.get("/app/review", query_string={"sort": "newest"}))
@@ -54,7 +47,7 @@ def test_an_editor_reviews_and_answers_the_owners_findings(team: Team, client):
     assert "Saved: “The budget is short.” corrected to legal (the model said budget)." in after
     assert OWNERS not in rows(after)  # answered: out of the queue of those not answered
     # The owner finds it answered, said as what was answered, with nothing to undo it.
-    owner = sign_in(client.application, team.owner["email"])
+    owner = signed_in_client(client.application, team.owner["email"])
     answered = html(owner.get("/app/review", query_string={"corrected": "true"}))
     row = row_of(answered, OWNERS)
     assert '<td class="review-answer">Corrected: legal</td>' in row
@@ -62,7 +55,7 @@ def test_an_editor_reviews_and_answers_the_owners_findings(team: Team, client):
 
 
 def test_a_viewer_reads_the_project_without_a_control(team: Team, client):
-    browser = sign_in(client.application, team.viewer["email"])
+    browser = signed_in_client(client.application, team.viewer["email"])
     own = html(browser.get("/app/review"))
     assert rows(own) == [VIEWERS]  # their own scan alone, read only now
     assert f'<option value="{team.id}" >' in own and "(you view it: read only)" in own
@@ -80,7 +73,7 @@ def test_a_viewer_reads_the_project_without_a_control(team: Team, client):
 
 
 def test_an_admin_reads_a_project_they_are_not_in(team: Team, client):
-    browser = sign_in(client.application, team.admin["email"])
+    browser = signed_in_client(client.application, team.admin["email"])
     assert "0 findings" in html(browser.get("/app/review"))
     # From the project's page, as a viewer gets there too.
     project = html(browser.get(f"/app/projects/{team.id}"))
@@ -92,7 +85,7 @@ def test_an_admin_reads_a_project_they_are_not_in(team: Team, client):
 
 
 def test_an_outsider_finds_nothing_of_the_project(team: Team, client):
-    browser = sign_in(client.application, team.outsider["email"])
+    browser = signed_in_client(client.application, team.outsider["email"])
     page = html(browser.get("/app/review", query_string={"corrected": ""}))
     assert rows(page) == [OUTSIDERS] and "1 finding" in page
     refused = browser.get("/app/review", query_string={"project_id": team.id})
@@ -104,7 +97,7 @@ def test_an_outsider_finds_nothing_of_the_project(team: Team, client):
 
 @pytest.mark.parametrize("value", ["abc", "' OR 1=1 --", "0" * 37])
 def test_a_malformed_project_id_keeps_the_page_and_says_why(team: Team, client, value):
-    browser = sign_in(client.application, team.owner["email"])
+    browser = signed_in_client(client.application, team.owner["email"])
     response = browser.get("/app/review", query_string={"project_id": value})
     assert response.status_code == 422
     page = html(response)
@@ -116,7 +109,7 @@ def test_the_keys_are_listed_and_the_pager_follows_the_order(team: Team, client)
     for _ in range(20):  # 23 findings in all: two pages
         assert client.post("/api/v1/scans", headers=team.owner_h, json={
             "text": "The vendor is late.", "project_id": team.id}).status_code == 201
-    browser = sign_in(client.application, team.owner["email"])
+    browser = signed_in_client(client.application, team.owner["email"])
     page = html(browser.get("/app/review"))
     keys = dict(re.findall(r'<li data-key="(\w)" data-category="(\w*)"><kbd>', page))
     assert keys == {"1": "schedule", "2": "budget", "3": "resource", "4": "scope",
@@ -141,7 +134,7 @@ def test_the_keys_are_listed_and_the_pager_follows_the_order(team: Team, client)
 
 
 def test_nothing_left_to_answer_offers_the_answered_ones(team: Team, client):
-    browser = sign_in(client.application, team.outsider["email"])
+    browser = signed_in_client(client.application, team.outsider["email"])
     outsiders = team.scans["outsider"]
     client.patch(f"/api/v1/scans/{outsiders['scan_id']}/findings/"
                  f"{outsiders['data'][0]['id']}", json={"category": "none"},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
+from tests.console_browser import REFUSED_FORM, csrf_of, html, sign_in
 
 ACCOUNT = "/app/account"
 END = re.compile(r'<form method="post" action="(/app/account/sessions/[^"]+/end)"')

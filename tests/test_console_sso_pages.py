@@ -11,7 +11,8 @@ from service.auth import identities
 from service.auth.identities import GroupRules, Identity
 from service.auth.tokens import issue_tokens, start_session
 from service.extensions import db
-from tests.helpers import PASSWORD, Accounts
+from tests.console_browser import sign_in
+from tests.helpers import Accounts
 
 PROVIDER = Identity(source="oidc", subject="https://idp.example 77", email="grace@example.com",
                     email_verified=True, groups=frozenset())
@@ -40,10 +41,7 @@ def test_an_sso_account_page_sends_the_password_to_the_provider(sso_browser):
 def test_a_local_account_page_keeps_its_password_form(app, client):
     Accounts(app, client).register("ada@example.com")
     browser = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"',
-                      browser.get("/app/sign-in").get_data(as_text=True))[1]
-    browser.post("/app/sign-in", data={"email": "ada@example.com", "password": PASSWORD,
-                                       "csrf_token": token})
+    sign_in(browser, "ada@example.com")
     page = browser.get("/app/account").get_data(as_text=True)
     assert "Change password" in page and "through your company" not in page.replace("&#39;", "'")
 
@@ -52,10 +50,7 @@ def test_the_users_page_says_how_each_account_signs_in(app, client, sso_browser)
     accounts = Accounts(app, client)
     admin, _ = accounts.user(role="admin", email="root@example.com")
     browser = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"',
-                      browser.get("/app/sign-in").get_data(as_text=True))[1]
-    browser.post("/app/sign-in", data={"email": admin["email"], "password": PASSWORD,
-                                       "csrf_token": token})
+    sign_in(browser, admin["email"])
     page = browser.get("/app/admin/users").get_data(as_text=True)
     rows = {re.search(r'class="admin-email">([^<]+)', row)[1].strip(): row
             for row in re.findall(r"<tr>.*?</tr>", page, re.DOTALL) if "admin-email" in row}

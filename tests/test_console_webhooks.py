@@ -18,9 +18,16 @@ from service.console import webhook_views
 from service.db import WEBHOOK_EVENTS
 from service.webhooks.targets import NOT_ALLOWED
 from tests import webhooks
+from tests.console_browser import (
+    REFUSED_FORM,
+    Browser,
+    cookie_contents,
+    csrf_token,
+    error_page,
+    flashes,
+    text_of,
+)
 from tests.projects import Team, scan_into
-from tests.test_console import REFUSED_FORM
-from tests.test_console_projects import Browser, csrf_token, error_page, flashes, text_of
 from tests.webhooks import TWO_RISKS, audit_events, deliveries_of, rows, settled, verify
 
 make_hooks_app, hooks_app, receiver = (webhooks.make_hooks_app, webhooks.hooks_app,
@@ -311,19 +318,19 @@ def test_a_new_or_rotated_secret_never_travels_in_the_session_cookie(hooks_app, 
                                                                     receiver):
     """The cookie is only signed: a secret in it is readable by whoever sees the cookie.
     It waits on the server behind a one-time id, as a new API key does."""
-    from tests.test_console_keys import _cookie_contents
+
 
     owner = people["owner"]
     response = make(owner, team, f"{receiver.url}/hook")
     assert response.status_code == 302
-    contents = _cookie_contents(hooks_app, response)
+    contents = cookie_contents(hooks_app, response)
     page = response.headers["Location"]
     [secret] = set(SECRET.findall(owner.page(page)))
     assert "whsec_" not in contents and secret.split("_", 1)[1][:20] not in contents
     rotated = owner.client.post(f"{page}/rotate", data={"csrf_token": csrf_token(
         owner.page(page))})
     assert rotated.status_code == 302
-    assert "whsec_" not in _cookie_contents(hooks_app, rotated)
+    assert "whsec_" not in cookie_contents(hooks_app, rotated)
     assert SECRET.search(owner.page(page))
 
 

@@ -17,36 +17,20 @@ from sqlalchemy import select
 from service.db import AuditEvent, ScanFinding, User
 from service.extensions import db
 from service.serving import corrections
+from tests.corrections import REVIEW, TEXT, add, base_models_root, correct, missed, scan
 from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem, at_once
-
-REVIEW = "/api/v1/corrections"
-NEUTRAL = ("The team met on Tuesday.", "Lunch was at noon.", "The weather was nice.")
-TEXT = ("# Risks\nThe supplier may deliver the servers three weeks late. The team met on "
-        "Tuesday. Our only database administrator leaves in June and nobody else knows "
-        "the backups. The budget may be cut again next quarter. Lunch was at noon. The "
-        "weather was nice.")
-
-
-def models_root(folder: Path, model: Path) -> Path:
-    """``folder``/models: ``base``, the test model (copied, never linked: tests write
-    cards here), named by ``current``."""
-    models = folder / "models"
-    models.mkdir()
-    shutil.copytree(model, models / "base", ignore=shutil.ignore_patterns("model.safetensors"))
-    (models / "current").write_text("base\n")
-    return models
 
 
 @pytest.fixture(scope="session")
 def shared_root(tmp_path_factory, scan_model_dir):
     """One root for the tests that only read it: one model loaded for all of them."""
-    return models_root(tmp_path_factory.mktemp("review"), Path(scan_model_dir))
+    return base_models_root(tmp_path_factory.mktemp("review"), Path(scan_model_dir))
 
 
 @pytest.fixture
 def root(tmp_path, scan_model_dir):
     """A root of the test's own, for the tests that write candidates into it."""
-    return models_root(tmp_path, Path(scan_model_dir))
+    return base_models_root(tmp_path, Path(scan_model_dir))
 
 
 @pytest.fixture
@@ -64,37 +48,6 @@ def people(app):
     client = app.test_client()
     accounts = Accounts(app, client)
     return client, accounts
-
-
-def scan(client, headers) -> dict:
-    response = client.post("/api/v1/scans", headers=headers, json={"text": TEXT})
-    assert response.status_code == 201, response.get_json()
-    body = response.get_json()
-    assert body["data"], "the test model finds no risk in TEXT"
-    return body
-
-
-def correct(client, headers, scanned, finding, label):
-    response = client.patch(f"/api/v1/scans/{scanned['scan_id']}/findings/{finding['id']}",
-                            headers=headers, json={"category": label})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def missed(scanned) -> str:
-    """A sentence of TEXT the test model did not report: one a person may add."""
-    reported = {finding["risk"] for finding in scanned["data"]}
-    return next(sentence for sentence in NEUTRAL if sentence not in reported)
-
-
-def add(client, headers, scanned, label="resource"):
-    sentence = missed(scanned)
-    start = TEXT.index(sentence)
-    response = client.post(f"/api/v1/scans/{scanned['scan_id']}/findings", headers=headers,
-                           json={"start": start, "end": start + len(sentence),
-                                 "category": label})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def rows(app) -> list[dict]:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from ml import deployment_map
+from tests.corrections import REVIEW, add, base_models_root, correct, scan
 from tests.helpers import Accounts
-from tests.test_corrections_review import REVIEW, add, correct, models_root, scan
 
 MAP = (1.0, 0.0, 0.5)
 
@@ -128,7 +128,7 @@ def test_finetune_hands_the_reviewed_findings_over_without_them_in_the_rows(tmp_
 
 @pytest.fixture
 def app(make_app, tmp_path, scan_model_dir):
-    return make_app(MODEL_DIR=str(models_root(tmp_path, Path(scan_model_dir))))
+    return make_app(MODEL_DIR=str(base_models_root(tmp_path, Path(scan_model_dir))))
 
 
 def test_only_accepted_corrections_of_a_models_findings_refit_the_map(app):

@@ -11,9 +11,7 @@ The sentences and the keyword stand-in are those of test_dismissals.py.
 
 from __future__ import annotations
 
-from tests.helpers import assert_problem
-from tests.projects import register_of, scan_into
-from tests.test_dismissals import (
+from tests.dismissals import (
     BADGES,
     BOILERPLATE,
     LICENCES,
@@ -24,6 +22,8 @@ from tests.test_dismissals import (
     dismissals_of,
     events,
 )
+from tests.helpers import assert_problem
+from tests.projects import register_of, scan_into
 
 
 def finding_of(scan: dict, risk: str) -> dict:

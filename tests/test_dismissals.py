@@ -10,48 +10,22 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from service.db import AuditEvent, Dismissal, DismissedFinding
+from service.db import Dismissal, DismissedFinding
 from service.extensions import db
+from tests.dismissals import (
+    BADGES,
+    BOILERPLATE,
+    LICENCES,
+    REWORDED,
+    WEEK_1,
+    WEEK_2,
+    dismiss,
+    dismissals_of,
+    events,
+)
 from tests.helpers import assert_problem, at_once
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import without_request_id
-
-# Boilerplate the stand-in flags (it says "vendor"), and a real vendor risk beside it.
-BOILERPLATE = "All vendor invoices are processed through the finance portal."
-LICENCES = "The vendor may not deliver the database licences before the cut-over."
-WEEK_1 = f"{BOILERPLATE} {LICENCES}"
-# Next week: the boilerplate in other words (cosine 0.85), and a different vendor risk
-# (0.21 and 0.30 to the two above).
-REWORDED = "Invoices from every vendor are still handled via the finance portal."
-BADGES = "The vendor of the badge readers has gone into administration."
-WEEK_2 = f"{REWORDED} {BADGES}"
-
-
-def dismiss(client, headers, scan, risk, status=200, scope="later"):
-    """``risk`` of ``scan`` corrected to none, "this report and later ones" unless
-    ``scope`` says otherwise (None: left out, the API's default)."""
-    finding = next(f for f in scan["data"] if f["risk"] == risk)
-    body = {"category": "none"} if scope is None else {"category": "none", "scope": scope}
-    response = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
-                            json=body, headers=headers)
-    assert response.status_code == status, response.get_json()
-    return response
-
-
-def dismissals_of(client, headers, project_id) -> list[dict]:
-    response = client.get(f"/api/v1/projects/{project_id}/dismissals",
-                          query_string={"per_page": 100}, headers=headers)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["items"]
-
-
-def events(app, name) -> list[AuditEvent]:
-    with app.app_context():
-        found = db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)
-                                   .order_by(AuditEvent.id)).all()
-        db.session.expunge_all()
-        db.session.remove()
-    return found
 
 
 def count(app, model) -> int:

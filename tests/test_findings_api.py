@@ -5,74 +5,17 @@ writes."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from service.analysis.base import Analysis, Finding
+from tests.findings import correct, export, listed, risks, scan
 from tests.helpers import Accounts, assert_problem
 from tests.projects import make_project
 from tests.scanning import NearAnalyzer
 
-# Sentence keyword -> (category, score): known findings with known scores.
-SCORES = {"budget": ("budget", 0.3), "vendor": ("vendor", 0.55), "slip": ("schedule", 0.8),
-          "password": ("security", 0.95)}
-TEXT = ("The budget is short. The vendor is late. The launch may slip. "
-        "The password is shared. Lunch was fine.")
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
              "corrected_category", "risk_id", "dismissed", "dismissal", "dismissal_scope",
              "scan_id", "filename", "title", "created_at", "added_by_user", "possible",
              "answerable"}
-
-
-class ScoredAnalyzer:
-    """The model's stand-in: a sentence with a keyword is a finding of its category, with
-    that keyword's score, so that the tests know which findings are doubtful."""
-
-    source = "model"
-    version = "scored-test"
-
-    def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
-        findings = []
-        for match in re.finditer(r"[^.!?\n]+[.!?]?", text):
-            sentence = match.group().strip()
-            if not sentence:
-                continue
-            start = match.start() + match.group().index(sentence[0])
-            for word, (category, score) in SCORES.items():
-                if word in sentence.lower():
-                    findings.append(Finding(risk=sentence, category=category, context=sentence,
-                                            score=score, start=start, end=start + len(sentence)))
-                    break
-        return Analysis(findings)
-
-
-@pytest.fixture
-def scored_app(app, monkeypatch):
-    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", ScoredAnalyzer())
-    return app
-
-
-def scan(client, headers, text=TEXT, **fields) -> dict:
-    response = client.post("/api/v1/scans", json={"text": text, **fields}, headers=headers)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def listed(client, headers, **args) -> dict:
-    response = client.get("/api/v1/findings", query_string=args, headers=headers)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def risks(body) -> list[str]:
-    return [item["risk"] for item in body["items"]]
-
-
-def correct(client, headers, scan_id, finding_id, category):
-    response = client.patch(f"/api/v1/scans/{scan_id}/findings/{finding_id}",
-                            json={"category": category}, headers=headers)
-    assert response.status_code == 200, response.get_json()
 
 
 def test_the_callers_findings_newest_scan_first_as_the_scan_answer_has_them(scored_app,
@@ -222,12 +165,6 @@ def test_an_unknown_filter_is_a_422_too(app, client, accounts):
 def test_no_token_is_a_401(client, path):
     response = assert_problem(client.get(path), 401)
     assert response["status"] == 401
-
-
-def export(app, out, *args) -> bytes:
-    result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(out), *args])
-    assert result.exit_code == 0, result.output
-    return out.read_bytes()
 
 
 def test_the_feedback_download_is_what_the_cli_writes_for_that_user(scored_app, client,

@@ -7,43 +7,23 @@ from __future__ import annotations
 
 import pytest
 
+from tests.findings import (
+    EDITORS,
+    OUTSIDERS,
+    OWNERS,
+    PRIVATE,
+    VIEWERS,
+    correct,
+    listed,
+    risks,
+    scanned_team,
+)
 from tests.helpers import api_key_headers, assert_problem
-from tests.projects import Team
-from tests.test_findings_api import ScoredAnalyzer, correct, listed, risks, scan
-
-OWNERS = "The budget is short."  # score 0.3
-EDITORS = "The vendor is late."  # 0.55
-VIEWERS = "The launch may slip."  # 0.8
-PRIVATE = "The password is shared."  # 0.95: the editor's own scan, in no project
-OUTSIDERS = "The budget of the other team is short."
 
 
 @pytest.fixture
 def team(app, client, monkeypatch):
     return scanned_team(app, client, monkeypatch)
-
-
-def scanned_team(app, client, monkeypatch) -> Team:
-    """A project with a scan by its owner, its editor and its viewer (scanned while an
-    editor, then made a viewer), the editor's scan outside it, and an outsider's."""
-    monkeypatch.setattr(app.extensions["riskscan.analyzers"], "model", ScoredAnalyzer())
-    team = Team(app, client)
-    set_role(team, team.viewer, "editor")
-    team.scans = {
-        "owner": scan(client, team.owner_h, OWNERS, project_id=team.id),
-        "editor": scan(client, team.editor_h, EDITORS, project_id=team.id),
-        "viewer": scan(client, team.viewer_h, VIEWERS, project_id=team.id),
-        "private": scan(client, team.editor_h, PRIVATE),
-        "outsider": scan(client, team.outsider_h, OUTSIDERS),
-    }
-    set_role(team, team.viewer, "viewer")
-    return team
-
-
-def set_role(team, user, role):
-    answer = team.client.patch(f"/api/v1/projects/{team.id}/members/{user['id']}",
-                               json={"role": role}, headers=team.owner_h)
-    assert answer.status_code == 200, answer.get_json()
 
 
 def answerable(body) -> dict[str, bool]:

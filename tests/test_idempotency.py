@@ -19,8 +19,8 @@ from service import idempotency
 from service.db import IdempotencyKey, Job, Scan
 from service.extensions import db
 from tests.helpers import Accounts, assert_problem
+from tests.jobs import wait_for
 from tests.scanning import KeywordAnalyzer, count_rows
-from tests.test_jobs import wait_for
 
 SCANS = "/api/v1/scans"
 JOBS = "/api/v1/jobs"

@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from service.extensions import db
+from tests.console_browser import Browser, error_page
 from tests.curating import merge
 from tests.projects import register_of, scan_into
-from tests.test_console_projects import Browser, error_page
 
 TEXT = ("The vendor may slip the delivery. The steering committee has not met since March. "
         "Two of our three testers leave in May.")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,35 +12,9 @@ import pytest
 
 from ml.data.build_splits import exact_key, letters_key
 from service.analysis.labels import LABELS
+from tests.ml_runs import DATA_DIR, first_documents, read_jsonl, run_module, write_jsonl
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT / "ml" / "data"
 SPLITS = ("train", "validation", "test")
-
-
-def run_module(module: str, *args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-def first_documents(name: str, count: int, folder: Path) -> tuple[list[dict], Path]:
-    """The first ``count`` documents of ``ml/data/documents/<name>.jsonl``, and a file of
-    the same name in ``folder`` that holds them alone: enough to go through calibration or
-    evaluation without the time of the whole set."""
-    documents = read_jsonl(DATA_DIR / "documents" / f"{name}.jsonl")[:count]
-    return documents, write_jsonl(folder / f"{name}.jsonl", documents)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ml.documents import (
     read_documents,
     reliability,
 )
-from tests.test_ml_cli import DATA_DIR, first_documents, run_module, write_jsonl
+from tests.ml_runs import DATA_DIR, first_documents, run_module, write_jsonl
 
 DEV = DATA_DIR / "documents" / "dev.jsonl"
 

@@ -12,9 +12,9 @@ from ml.data.build_splits import exact_key
 from ml.feedback import MAX_LINE_CHARS, InvalidFeedbackError, corrections, read_feedback
 from service.analysis.labels import LABELS
 from service.analysis.segment import MAX_SENTENCE_CHARS
+from tests.findings import correct, export, scan
+from tests.ml_runs import DATA_DIR, read_jsonl, run_module, write_jsonl
 from tests.real_parts import require_or_skip
-from tests.test_findings_api import correct, export, scan, scored_app  # noqa: F401
-from tests.test_ml_cli import DATA_DIR, read_jsonl, run_module, write_jsonl
 
 DEV_DOCUMENTS = DATA_DIR / "documents" / "dev.jsonl"
 

@@ -20,108 +20,27 @@ import threading
 import weakref
 
 import pytest
-from sqlalchemy import func, select
 
-from service.analysis.check import CHECK_FILE, write_check
-from service.db import AuditEvent, ModelDeployment
+from service.analysis.check import CHECK_FILE
+from service.db import ModelDeployment
 from service.extensions import db
 from service.serving import loading, warmup
 from service.serving import versions as registry
 from service.serving.deployment import HISTORY, sync
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
-
-#: The operating point of v2: lower than v1's, so that it reports more (the test model is
-#: uncalibrated: v1 reads at 0.5).
-V2_MIN_SCORE = 0.2
-TEXT = ("The supplier may deliver the servers three weeks late. "
-        "The team met on Tuesday. The budget may be cut again next quarter.")
-
-
-#: The files a version shares with its source, hard-linked: large, and never written in
-#: place (a test that needs another graph unlinks the link and writes a file of its own).
-WEIGHTS = frozenset({"model.onnx", "model.int8.onnx", "model.safetensors"})
-
-
-def _version(root, name, source, *, skip=()):
-    """``root``/``name``: the files of ``source`` without its check.json (each version's is
-    written for it). The weights are hard-linked (copied across devices); every other file
-    is copied: tests write calibration.json, check.json and screen.json into a version, and
-    writing through a link rewrote the source's, a real model's where
-    RISKSCAN_TEST_MODEL_DIR names one."""
-    folder = root / name
-    folder.mkdir()
-    for file in source.iterdir():
-        if not file.is_file() or file.name in {*skip, CHECK_FILE}:
-            continue
-        if file.name in WEIGHTS:
-            try:
-                os.link(file, folder / file.name)
-                continue
-            except OSError:
-                pass
-        shutil.copy2(file, folder / file.name)
-    return folder
-
-
-def build_models_root(root, source, outside):
-    """The registry of the module docstring in ``root`` (and ``outside``, where the escaping
-    versions point), from the model folder ``source``; ``current`` names v1."""
-    from service.analysis.transformer import TransformerAnalyzer
-
-    root.mkdir(parents=True, exist_ok=True)
-    v1 = _version(root, "v1", source, skip={"model.safetensors"})
-    v2 = _version(root, "v2", source, skip={"model.safetensors"})
-    (v2 / "calibration.json").write_text(json.dumps({"temperature": 1.0,
-                                                     "min_score": V2_MIN_SCORE}))
-    write_check(v1, TransformerAnalyzer(v1))
-    write_check(v2, TransformerAnalyzer(v2))
-    corrupt = _version(root, "corrupt", source, skip={"model.safetensors", "model.onnx"})
-    (corrupt / "model.onnx").write_bytes(b"\x08\x07not an onnx graph" * 64)
-    miswritten = _version(root, "miswritten", source, skip={"model.safetensors"})
-    recorded = json.loads((v1 / CHECK_FILE).read_text())
-    assert recorded["findings"], "the test model finds nothing in the built-in scan"
-    recorded["findings"][0]["category"] = next(
-        label for label in ("legal", "budget") if label != recorded["findings"][0]["category"])
-    (miswritten / CHECK_FILE).write_text(json.dumps(recorded))
-    (root / "empty").mkdir()
-    outside.mkdir(parents=True, exist_ok=True)
-    _version(outside, "elsewhere", source, skip={"model.safetensors"})
-    (root / "escape").symlink_to(outside / "elsewhere", target_is_directory=True)
-    leaky = _version(root, "leaky", source, skip={"model.safetensors", "config.json"})
-    (leaky / "config.json").symlink_to(outside / "elsewhere" / "config.json")
-    (root / "current").write_text("v1\n")
-    return root
-
-
-@pytest.fixture(scope="session")
-def models_root(tmp_path_factory, scan_model_dir):
-    """The registry the tests deploy from (see the module docstring); ``current`` names v1."""
-    from pathlib import Path
-
-    return build_models_root(tmp_path_factory.mktemp("models"), Path(scan_model_dir),
-                             tmp_path_factory.mktemp("outside"))
-
-
-def fingerprint(folder) -> dict:
-    """Each file of ``folder``: its bytes' digest, so that a test can tell it unchanged."""
-    import hashlib
-
-    return {file.name: hashlib.sha256(file.read_bytes()).hexdigest()
-            for file in sorted(folder.iterdir()) if file.is_file()}
-
-
-def calibrated_source(folder, model_dir):
-    """A model folder of the test's own: a copy of ``model_dir`` with a calibration.json, a
-    check.json and a screen.json, every file a test writes into a version (the session's
-    test model has none of them; a real model, RISKSCAN_TEST_MODEL_DIR, may)."""
-    from pathlib import Path
-
-    shutil.copytree(Path(model_dir), folder,
-                    ignore=shutil.ignore_patterns("model.safetensors", CHECK_FILE))
-    (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.5}))
-    (folder / CHECK_FILE).write_text(json.dumps({"findings": []}))
-    (folder / "screen.json").write_text(json.dumps({"screen": 0.5}))
-    return folder
+from tests.registry import (
+    TEXT,
+    V2_MIN_SCORE,
+    InFlight,
+    audit_events,
+    build_models_root,
+    calibrated_source,
+    deployment_rows,
+    fingerprint,
+    own_root,
+    scan,
+    version_folder,
+)
 
 
 def test_building_the_registry_leaves_its_source_model_as_it_was(tmp_path, scan_model_dir):
@@ -139,28 +58,6 @@ def test_building_the_registry_leaves_its_source_model_as_it_was(tmp_path, scan_
         V2_MIN_SCORE
 
 
-def own_root(root, models_root, names):
-    """A models root of the test's own under ``root``: each of ``names`` the files of v1
-    (or v2, for ``v2``) with its check.json, ``current`` naming the first. A test that
-    removes a version, or whose models must not be shared with other tests' apps, uses it."""
-    root.mkdir()
-    for name in names:
-        source = models_root / ("v2" if name == "v2" else "v1")
-        folder = _version(root, name, source)
-        shutil.copy2(source / CHECK_FILE, folder / CHECK_FILE)
-    (root / "current").write_text(f"{names[0]}\n")
-    return root
-
-
-@pytest.fixture
-def deployed(make_app, models_root):
-    """An app serving v1 from the models root, with an admin."""
-    app = make_app(MODEL_DIR=str(models_root))
-    client = app.test_client()
-    admin, headers = Accounts(app, client).user(role="admin")
-    return app, client, headers, admin
-
-
 @pytest.fixture
 def deployed_alone(make_app, models_root, tmp_path):
     """As ``deployed``, on a models root of the test's own (v1 and v2): its loaded models
@@ -170,29 +67,12 @@ def deployed_alone(make_app, models_root, tmp_path):
     root.mkdir()
     for name in ("v1", "v2"):
         shutil.copy2(models_root / name / CHECK_FILE,
-                     _version(root, name, models_root / name) / CHECK_FILE)
+                     version_folder(root, name, models_root / name) / CHECK_FILE)
     (root / "current").write_text("v1\n")
     app = make_app(MODEL_DIR=str(root))
     client = app.test_client()
     admin, headers = Accounts(app, client).user(role="admin")
     return app, client, headers, admin
-
-
-def scan(client, headers):
-    response = client.post("/api/v1/scans", headers=headers, json={"text": TEXT})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def audit_events(app, *events):
-    with app.app_context():
-        return [(e.event, e.actor_id, e.details) for e in db.session.scalars(
-            select(AuditEvent).where(AuditEvent.event.in_(events)).order_by(AuditEvent.id))]
-
-
-def deployment_rows(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(ModelDeployment))
 
 
 def test_the_registry_lists_every_version_with_its_figures_and_state(deployed):
@@ -322,22 +202,6 @@ def test_rollback_returns_to_the_version_before_and_then_has_none(deployed):
     assert audit_events(app, "model_activated", "model_rolled_back")[-1] == (
         "model_rolled_back", admin["id"], {"from": "v2", "to": "v1", "generation": 2})
     assert_problem(client.post("/api/v1/admin/models/rollback", headers=headers), 409)
-
-
-class InFlight:
-    """A model's classify held until ``release``: ``arrived`` (a barrier of the scans and
-    the test) says every scan is inside it."""
-
-    def __init__(self, model, scans: int):
-        self.arrived = threading.Barrier(scans + 1)
-        self.release = threading.Event()
-        self._classify = model.classify
-        model.classify = self
-
-    def __call__(self, sentences, **options):
-        self.arrived.wait(600)
-        assert self.release.wait(600), "the test never released the scans"
-        return self._classify(sentences, **options)
 
 
 def test_scans_in_flight_finish_on_their_model_and_the_old_one_is_freed_after(
@@ -533,7 +397,7 @@ def test_a_process_that_cannot_load_the_active_version_keeps_its_model_and_says_
     _, client, headers, _ = deployed
     lonely = tmp_path / "models"
     lonely.mkdir()
-    _version(lonely, "v1", models_root / "v1")
+    version_folder(lonely, "v1", models_root / "v1")
     (lonely / "current").write_text("v1")
     other = make_app(MODEL_DIR=str(lonely))
     assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
@@ -655,9 +519,8 @@ def test_two_api_processes_and_a_worker_follow_an_activation_and_a_rollback(
     from reliability.cluster import REDIS_SERVER, CeleryWorker, RedisServer
     from reliability.servers import REPO_ROOT, ServiceProcess, create_database, drop_database
     from reliability.servers import wait_until as until
-    from tests.helpers import PASSWORD, mysql_server_url
+    from tests.helpers import PASSWORD, mysql_server_url, ready
     from tests.real_parts import require_or_skip
-    from tests.test_scale_out import ready
 
     if REDIS_SERVER is None:
         require_or_skip("redis-server is not installed (.ci/run installs it)")

@@ -14,75 +14,22 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
-from service.analysis.cascade import SCREEN_FILE
-from service.analysis.check import write_check
 from service.serving.deployment import sync
 from tests.helpers import Accounts, assert_problem, at_once
-from tests.test_model_registry import (
-    V2_MIN_SCORE,
+from tests.registry import (
+    READER_CALIBRATION,
+    SCREEN,
     InFlight,
     audit_events,
+    build_reader_root,
     calibrated_source,
     deployment_rows,
     fingerprint,
     scan,
 )
-from tests.test_model_registry import _version as version_folder
-
-READER_CALIBRATION = {"temperature": 2.0, "min_score": 0.6}
-SCREEN = 0.5
-#: A graph that a file check takes for ONNX (ir_version, then a graph field of three
-#: bytes) and that ONNX Runtime cannot load.
-UNLOADABLE = b"\x08\x07\x3a\x03abc"
-CORRUPT = b"\x08\x07not an onnx graph" * 64
-
-
-def _reader(root: Path, name: str, source: Path, screen, *, graph: bytes | None = None):
-    folder = version_folder(root, name, source, skip={"model.safetensors", "calibration.json"})
-    if graph is not None:
-        (folder / "model.onnx").unlink()  # a link to the source's: write a file of its own
-        (folder / "model.onnx").write_bytes(graph)
-    (folder / "calibration.json").write_text(json.dumps(READER_CALIBRATION))
-    (folder / SCREEN_FILE).write_text(screen if isinstance(screen, str) else json.dumps(screen))
-    return folder
-
-
-def build_reader_root(root: Path, source: Path) -> Path:
-    """The registry of the module docstring in ``root``, from the model folder ``source``;
-    ``current`` names v1."""
-    from service.analysis.transformer import TransformerAnalyzer
-
-    root.mkdir(parents=True, exist_ok=True)
-    v1 = version_folder(root, "v1", source, skip={"model.safetensors"})
-    v2 = version_folder(root, "v2", source, skip={"model.safetensors"})
-    (v2 / "calibration.json").write_text(json.dumps({"temperature": 1.0,
-                                                     "min_score": V2_MIN_SCORE}))
-    for fast in ("v1", "v2"):
-        folder = _reader(root, f"r{fast[1]}", source,
-                         {"screen": SCREEN, "fast_model": fast, "reader_model": f"r{fast[1]}"})
-        write_check(folder, TransformerAnalyzer(folder))
-    for folder in (v1, v2):
-        write_check(folder, TransformerAnalyzer(folder))
-    fitted = {"screen": SCREEN, "fast_model": "v1"}
-    _reader(root, "unscreened", source, "{not json")
-    _reader(root, "overscreen", source, {"screen": 1.5, "fast_model": "v1"})
-    _reader(root, "rcorrupt", source, fitted, graph=CORRUPT)
-    _reader(root, "runloadable", source, fitted, graph=UNLOADABLE)
-    cut = version_folder(root, "cut", source, skip={"model.safetensors", "model.onnx"})
-    with (source / "model.onnx").open("rb") as graph:
-        (cut / "model.onnx").write_bytes(graph.read(100_000))
-    (root / "current").write_text("v1\n")
-    return root
-
-
-@pytest.fixture(scope="session")
-def reader_root(tmp_path_factory, scan_model_dir):
-    """The registry of the module docstring; ``current`` names v1."""
-    return build_reader_root(tmp_path_factory.mktemp("reader-models"), Path(scan_model_dir))
 
 
 def test_building_the_reader_registry_leaves_its_source_model_as_it_was(tmp_path,
@@ -145,7 +92,7 @@ def test_the_registry_lists_roles_the_fast_model_each_reader_fits_and_broken_fil
 def test_activating_a_cascade_serves_it_audits_it_and_names_it_everywhere(
         served, path_version):
     from service.analysis.transformer import TransformerAnalyzer
-    from tests.test_cascade import TEXT as CASCADE_TEXT
+    from testkit.documents import MIXED_TEXT as CASCADE_TEXT
 
     app, client, headers, admin = served
     response = activate(client, headers, path_version)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from service.db import AuditEvent
 from service.extensions import db
+from tests.console_browser import REFUSED_FORM, csrf_of, html, sign_in
 from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem
-from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
 
 NEW = "a brand new violet staircase"
 CHANGE = "/api/v1/auth/password"

@@ -19,7 +19,7 @@ import pytest
 
 from service.projects.membership import LAST_OWNER
 from tests.helpers import RACE_TIMEOUT_S, Accounts, assert_problem
-from tests.projects import add_member, make_project, register_of, scan_into
+from tests.projects import add_member, audit_events, make_project, register_of, scan_into
 from tests.scanning import download, nothing_stored, post_file, post_text, without_request_id
 
 PROJECTS = "/api/v1/projects"
@@ -55,11 +55,6 @@ def member_roles(client, headers, project_id) -> dict[str, str]:
 
 def scan_ids(client, headers, **args) -> set[str]:
     return {item["scan_id"] for item in listed(client, headers, SCANS, **args)["items"]}
-
-
-def audit_events(client, admin_headers, event) -> list[dict]:
-    """The admin's view of one kind of event, oldest first."""
-    return list(reversed(listed(client, admin_headers, AUDIT, event=event)["items"]))
 
 
 def same_404(*responses) -> dict:

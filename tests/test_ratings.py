@@ -16,7 +16,7 @@ from service.db import RegisterEntry
 from service.projects import register
 from tests.helpers import RACE_TIMEOUT_S, assert_problem, at_once, together
 from tests.projects import Team, register_of, scan_into
-from tests.test_register import MISSING, OTHER, WEEK_1, WEEK_2, same_404
+from tests.register_reports import MISSING, OTHER, WEEK_1, WEEK_2, same_404
 
 
 def _risks(client, team) -> list[dict]:

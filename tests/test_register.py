@@ -21,31 +21,8 @@ from service.projects.export import to_csv
 from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
 from tests.helpers import assert_problem
 from tests.projects import Team, register_of, scan_into
-from tests.scanning import count_rows, without_request_id
-
-WEEK_1 = ("The vendor may not deliver the database licences before the cut-over. "
-          "The budget for external testers is overrun by 40 percent.")
-# The same two risks, reworded as next week's report would state them.
-WEEK_2 = ("The licences from the vendor are still not delivered and could miss the cut-over. "
-          "Spending on outside testers has blown through the budget by almost half.")
-# Different risks of the same categories.
-OTHER = ("The vendor of the badge readers has gone into administration. "
-         "The budget for the training rooms was cut by the finance committee.")
-
-
-MISSING = "00000000-0000-4000-8000-000000000000"
-
-
-def headers_of(response) -> dict:
-    return {name: value for name, value in response.headers.items()
-            if name.lower() not in ("x-request-id", "content-length")}
-
-
-def same_404(response, missing) -> None:
-    """``response`` is the 404 problem ``missing`` is, byte for byte but its request id."""
-    assert_problem(response, 404)
-    assert headers_of(response) == headers_of(missing)
-    assert without_request_id(response) == without_request_id(missing)
+from tests.register_reports import MISSING, OTHER, WEEK_1, WEEK_2, same_404
+from tests.scanning import count_rows
 
 
 def test_a_reworded_risk_joins_its_entry_and_a_different_one_opens_a_new_entry(team, client):

@@ -14,11 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from tests.helpers import assert_problem
-from tests.projects import register_of, scan_into
+from tests.jobs import Inert
+from tests.projects import audit_events, register_of, scan_into
+from tests.register_reports import WEEK_1, WEEK_2, WEEK_3, job_dates, risks_by_category
 from tests.scanning import post_file
-from tests.test_jobs import Inert
-from tests.test_projects import audit_events
-from tests.test_report_dates import WEEK_1, WEEK_2, WEEK_3, _job_dates, risks_by_category
 
 BODY = "The vendor may slip the delivery."
 
@@ -183,7 +182,7 @@ def test_a_jobs_documents_are_dated_by_the_jobs_rule_and_say_so(jobs_team, keywo
     """A job dates its documents itself (its field, else each file's name, else the day it
     was sent: docs/jobs.md); their scans say so, and a person corrects one like any scan."""
     files = [("week-2026-03-14.txt", b"Weekly report - 6 March 2026\nThe vendor may slip.")]
-    assert _job_dates(keyword_app, client, jobs_team, files) == {
+    assert job_dates(keyword_app, client, jobs_team, files) == {
         "week-2026-03-14.txt": "2026-03-14"}
     (scan,) = client.get("/api/v1/scans", headers=jobs_team.editor_h).get_json()["items"]
     assert scan["reported_on_from"] == "job"

@@ -16,22 +16,10 @@ import pytest
 
 from testkit.documents import make_docx
 from tests.helpers import assert_problem
+from tests.jobs import Inert, accepted, document_ids, get_job, post_job, run_document
 from tests.projects import register_of, scan_into
+from tests.register_reports import WEEK_1, WEEK_2, WEEK_3, job_dates, risks_by_category
 from tests.scanning import post_file
-from tests.test_jobs import Inert, accepted, document_ids, get_job, post_job, run_document
-
-WEEK_1 = ("The vendor may not deliver the database licences before the cut-over. "
-          "The budget for external testers is overrun by 40 percent.")
-WEEK_2 = ("The licences from the vendor are still not delivered and could miss the cut-over. "
-          "Spending on outside testers has blown through the budget by almost half.")
-WEEK_3 = ("The database licences have still not arrived from the vendor. "
-          "The password vault has no second administrator.")
-
-
-def risks_by_category(client, team) -> dict[str, dict]:
-    entries = register_of(client, team.owner_h, team.id)
-    assert len({e["category"] for e in entries}) == len(entries), entries
-    return {entry["category"]: entry for entry in entries}
 
 
 def test_a_scan_carries_its_reports_date_from_json_or_a_form_and_else_the_upload_day(
@@ -203,22 +191,6 @@ def jobs_team(team, keyword_app):
     return team
 
 
-def _job_dates(app, client, team, files, **form) -> dict[str, str]:
-    """{filename: reported_on} of the scans a job's documents became."""
-    job_id = accepted(post_job(client, team.editor_h, files, project_id=team.id, **form),
-                      total=len(files))
-    for document_id in document_ids(app, job_id):
-        assert run_document(app, document_id) == "done"
-    job = get_job(client, team.editor_h, job_id)
-    dates = {}
-    for document in job["documents"]:
-        scan = client.get(f"/api/v1/scans/{document['scan_id']}",
-                          headers=team.editor_h).get_json()
-        assert document["reported_on"] == scan["reported_on"]
-        dates[document["filename"]] = scan["reported_on"]
-    return dates
-
-
 def test_a_job_takes_each_documents_date_from_its_name_or_else_the_upload_day(
         jobs_team, keyword_app, client):
     today = datetime.now(UTC).date().isoformat()
@@ -229,7 +201,7 @@ def test_a_job_takes_each_documents_date_from_its_name_or_else_the_upload_day(
              ("2026-02-30-typo.txt", b"The budget may slip."),  # no such day
              ("2026-03-01-to-2026-03-07.txt", b"The vendor is late."),  # which one?
              ("build-20260314.txt", b"The budget is tight.")]  # not a date we read
-    assert _job_dates(keyword_app, client, jobs_team, files) == {
+    assert job_dates(keyword_app, client, jobs_team, files) == {
         "week-2026-03-14.docx": "2026-03-14", "2026-03-07-status.md": "2026-03-07",
         "minutes_2026_02_27.txt": "2026-02-27", "status.txt": today,
         "2026-02-30-typo.txt": today, "2026-03-01-to-2026-03-07.txt": today,
@@ -240,10 +212,10 @@ def test_a_jobs_field_dates_every_document_or_each_in_turn(jobs_team, keyword_ap
     files = [("week-2026-03-14.txt", b"The vendor may slip."),
              ("notes.txt", b"The budget is overrun.")]
     # One date: every document, whatever its name says.
-    assert _job_dates(keyword_app, client, jobs_team, files, reported_on="2026-01-09") == {
+    assert job_dates(keyword_app, client, jobs_team, files, reported_on="2026-01-09") == {
         "week-2026-03-14.txt": "2026-01-09", "notes.txt": "2026-01-09"}
     # One per document, in order; an empty one leaves that document to its name.
-    assert _job_dates(keyword_app, client, jobs_team, files,
+    assert job_dates(keyword_app, client, jobs_team, files,
                       reported_on=["", "2026-01-16"]) == {
         "week-2026-03-14.txt": "2026-03-14", "notes.txt": "2026-01-16"}
 

@@ -51,7 +51,7 @@ from reliability.cluster import (
 )
 from reliability.servers import REPO_ROOT, ServiceProcess, create_database, drop_database
 from reliability.servers import wait_until as until
-from tests.helpers import PASSWORD, mysql_server_url
+from tests.helpers import PASSWORD, mysql_server_url, ready
 from tests.real_parts import require_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
@@ -246,14 +246,6 @@ def job_documents() -> list[tuple[str, bytes, str]]:
             documents.append((f"report-{position}.txt", "\n".join(lines).encode(),
                               "text/plain"))
     return documents
-
-
-def ready(base: str) -> bool:
-    """/ready is 200 (while the process warms up it is 503, or slow to answer)."""
-    try:
-        return requests.get(f"{base}/ready", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def retrying(call, *, deadline_s: float = 60):

@@ -16,8 +16,8 @@ from service.db import AuditEvent, Job, UserSettings
 from service.extensions import db
 from testkit.llm_server import FakeLLMServer
 from tests.helpers import RACE_TIMEOUT_S, Accounts, Sent, assert_problem, at_once, row_is_held
+from tests.jobs import Inert, accepted, post_job
 from tests.projects import make_project, register_of
-from tests.test_jobs import Inert, accepted, post_job
 
 SETTINGS = "/api/v1/auth/me/settings"
 NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None}
@@ -423,7 +423,7 @@ def test_a_job_takes_the_default_project_and_force_llm_unless_its_form_says(make
 # --- the console's account page ------------------------------------------------------------
 
 def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, client):
-    from tests.test_console import REFUSED_FORM, csrf_of, html, sign_in
+    from tests.console_browser import REFUSED_FORM, csrf_of, html, sign_in
 
     other = make_project(client, team.owner_h, name="Viewed only")["id"]
     client.post(f"/api/v1/projects/{other}/members", headers=team.owner_h,
@@ -470,7 +470,7 @@ def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, cli
 
 
 def test_the_scan_page_starts_at_the_default_project_and_no_project_means_none(team, client):
-    from tests.test_console import csrf_of, html, sign_in
+    from tests.console_browser import csrf_of, html, sign_in
 
     save(client, team.editor_h, project_id=team.id, min_score=0.5)
     browser = team.client.application.test_client()

@@ -25,12 +25,7 @@ from service.extensions import db
 from service.serving.deployment import sync
 from service.serving.trials import QUEUE, shadow_of
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
-from tests.test_model_registry import (  # noqa: F401
-    audit_events,
-    deployed,
-    models_root,
-    own_root,
-)
+from tests.registry import audit_events, own_root
 
 TEXTS = (
     ("The supplier may deliver the servers three weeks late. The team met on Tuesday. "
@@ -44,7 +39,7 @@ SHADOW = "/api/v1/admin/models/v2/shadow"
 
 
 @pytest.fixture(scope="module")
-def direct(models_root):  # noqa: F811
+def direct(models_root):
     """v1 and v2 loaded on their own, beside the service's: what each gives on a text."""
     from service.analysis.transformer import TransformerAnalyzer
 
@@ -92,7 +87,7 @@ def row_of(app) -> ModelDeployment | None:
         return db.session.get(ModelDeployment, ModelDeployment.ROW)
 
 
-def test_the_report_is_what_both_models_give_on_the_scans_text(deployed, direct):  # noqa: F811
+def test_the_report_is_what_both_models_give_on_the_scans_text(deployed, direct):
     app, client, headers, admin = deployed
     started = start(client, headers, sample_rate=1, limit=50)
     assert started.status_code == 201, started.get_json()
@@ -133,7 +128,7 @@ def test_the_report_is_what_both_models_give_on_the_scans_text(deployed, direct)
                                                "limit": 50})]
 
 
-def test_the_report_says_how_each_model_agrees_with_users_corrections(deployed,  # noqa: F811
+def test_the_report_says_how_each_model_agrees_with_users_corrections(deployed,
                                                                        direct):
     """v2 serves and v1 is the candidate: v1 leaves out findings of v2's, so that a user's
     correction can side with either."""
@@ -164,7 +159,7 @@ def test_the_report_says_how_each_model_agrees_with_users_corrections(deployed, 
     assert (body["corrections"]["active_agrees"], body["corrections"]["shadow_agrees"]) == (1, 2)
 
 
-def test_a_risk_a_person_added_is_a_miss_of_the_active_model(deployed, direct):  # noqa: F811
+def test_a_risk_a_person_added_is_a_miss_of_the_active_model(deployed, direct):
     """The active model said none of the sentence a person added as a risk: a correction
     only the candidate agrees with when it found it."""
     app, client, headers, _ = deployed
@@ -182,7 +177,7 @@ def test_a_risk_a_person_added_is_a_miss_of_the_active_model(deployed, direct): 
                                                       "shadow_agrees": 1}
 
 
-def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root,  # noqa: F811
+def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root,
                                                          tmp_path):
     """On a models root of the test's own, so that no other test's app shares the loaded
     candidate: once its trial ends, nothing holds it."""
@@ -201,7 +196,7 @@ def test_the_candidate_leaves_memory_when_its_trial_ends(make_app, models_root, 
     assert inner() is None, "the candidate stays in memory after its trial ended"
 
 
-def test_the_limit_ends_the_trial(deployed):  # noqa: F811
+def test_the_limit_ends_the_trial(deployed):
     app, client, headers, _ = deployed
     assert start(client, headers, limit=2).status_code == 201
     for text in TEXTS:
@@ -222,7 +217,7 @@ def test_the_limit_ends_the_trial(deployed):  # noqa: F811
     assert listed["v2"] == "available"
 
 
-def test_one_trial_at_a_time_and_never_of_the_active_version(deployed):  # noqa: F811
+def test_one_trial_at_a_time_and_never_of_the_active_version(deployed):
     app, client, headers, _ = deployed
     assert assert_problem(client.post("/api/v1/admin/models/v1/shadow", headers=headers,
                                       json={}), 409)["detail"] == (
@@ -235,7 +230,7 @@ def test_one_trial_at_a_time_and_never_of_the_active_version(deployed):  # noqa:
     assert len(audit_events(app, "model_shadow_started")) == 1
 
 
-def test_two_starts_at_once_one_wins(deployed):  # noqa: F811
+def test_two_starts_at_once_one_wins(deployed):
     app, _, headers, _ = deployed
     responses = at_once(app, "POST", SHADOW, parallel=2, headers=headers,
                         json={"sample_rate": 0.5})
@@ -246,7 +241,7 @@ def test_two_starts_at_once_one_wins(deployed):  # noqa: F811
     assert trials(app) == 1 and len(audit_events(app, "model_shadow_started")) == 1
 
 
-def test_delete_ends_it_and_its_report_stays_until_the_next_trial(deployed):  # noqa: F811
+def test_delete_ends_it_and_its_report_stays_until_the_next_trial(deployed):
     app, client, headers, admin = deployed
     none = client.delete(SHADOW, headers=headers)
     assert assert_problem(none, 404)["detail"] == \
@@ -276,7 +271,7 @@ def test_delete_ends_it_and_its_report_stays_until_the_next_trial(deployed):  # 
     assert report(client, headers)["scans"] == {"read": 0, "skipped": 0}
 
 
-def test_activating_the_candidate_ends_its_trial(deployed):  # noqa: F811
+def test_activating_the_candidate_ends_its_trial(deployed):
     app, client, headers, admin = deployed
     assert start(client, headers).status_code == 201
     scan(client, headers, TEXTS[0])
@@ -293,7 +288,7 @@ def test_activating_the_candidate_ends_its_trial(deployed):  # noqa: F811
     assert row_of(app).shadow_version is None
 
 
-def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):  # noqa: F811
+def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):
     """Two apps on one database stand for two processes: the second loads the candidate
     when it syncs, reads its own scans into the same report, and lets it go at the end."""
     app, client, headers, _ = deployed
@@ -317,7 +312,7 @@ def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):  #
     assert shadow_of(other).trial is None
 
 
-def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,  # noqa: F811
+def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,
                                                       monkeypatch):
     """Limit 1, and each of two processes has a scan inside its candidate: released
     together, one reading is stored and the trial ends once."""
@@ -345,7 +340,7 @@ def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,  # noq
     assert len(audit_events(app, "model_shadow_ended")) == 1
 
 
-def test_a_full_queue_skips_the_scan_instead_of_making_it_wait(deployed, monkeypatch):  # noqa: F811
+def test_a_full_queue_skips_the_scan_instead_of_making_it_wait(deployed, monkeypatch):
     """The reader is held inside the candidate: QUEUE more scans wait, the next is skipped
     and counted, and every scan is answered meanwhile."""
     app, client, headers, _ = deployed
@@ -386,7 +381,7 @@ def test_a_full_queue_skips_the_scan_instead_of_making_it_wait(deployed, monkeyp
     ({"limit": "10"}, "limit", "Not a valid integer."),
     ({"rate": 0.2}, "rate", "Unknown field."),
 ])
-def test_a_bad_body_is_a_422_naming_the_field_and_starts_nothing(deployed, body, field,  # noqa: F811
+def test_a_bad_body_is_a_422_naming_the_field_and_starts_nothing(deployed, body, field,
                                                                   message):
     app, client, headers, _ = deployed
     response = client.post(SHADOW, headers=headers, json=body)
@@ -395,7 +390,7 @@ def test_a_bad_body_is_a_422_naming_the_field_and_starts_nothing(deployed, body,
     assert row_of(app) is None
 
 
-def test_malformed_bodies_and_versions_start_nothing(deployed):  # noqa: F811
+def test_malformed_bodies_and_versions_start_nothing(deployed):
     app, client, headers, _ = deployed
     nan = client.post(SHADOW, headers=headers, data='{"sample_rate": NaN}',
                       content_type="application/json")
@@ -419,7 +414,7 @@ def test_malformed_bodies_and_versions_start_nothing(deployed):  # noqa: F811
     assert trials(app) == 0 and audit_events(app, "model_shadow_started") == []
 
 
-def test_only_admins_and_keys_with_the_admin_scopes(deployed):  # noqa: F811
+def test_only_admins_and_keys_with_the_admin_scopes(deployed):
     app, client, headers, _ = deployed
 
     reader = api_key_headers(client, headers, "admin:read")
@@ -446,7 +441,7 @@ def readings(app) -> dict[str, list]:
                 for reading in db.session.scalars(select(ShadowReading))}
 
 
-def test_deleting_a_scan_or_its_user_deletes_what_the_trial_read_of_it(deployed):  # noqa: F811
+def test_deleting_a_scan_or_its_user_deletes_what_the_trial_read_of_it(deployed):
     """The readings kept a scan's sentences verbatim after the scan, and the account, were
     deleted, and the report showed them with the scan's id."""
     app, client, headers, _ = deployed
@@ -481,7 +476,7 @@ def test_deleting_a_scan_or_its_user_deletes_what_the_trial_read_of_it(deployed)
 
 
 def test_a_scan_deleted_while_the_candidate_reads_it_leaves_no_reading(
-        deployed, monkeypatch, caplog):  # noqa: F811
+        deployed, monkeypatch, caplog):
     """The reader is inside the candidate when the user deletes the scan: what it read is
     not stored, the scan is not counted, and nothing fails."""
     app, client, headers, _ = deployed
@@ -510,7 +505,7 @@ def test_a_scan_deleted_while_the_candidate_reads_it_leaves_no_reading(
     assert [r.getMessage() for r in caplog.records if r.name == "riskscan.shadow"] == []
 
 
-def test_a_sample_rate_below_1_reads_the_scans_whose_draw_is_under_it(deployed,  # noqa: F811
+def test_a_sample_rate_below_1_reads_the_scans_whose_draw_is_under_it(deployed,
                                                                        monkeypatch):
     """The draw for each scan decides (patched: 0.49 and 0 are under 0.5, 0.5 and 0.99 are
     not): the candidate reads exactly those scans."""
@@ -528,7 +523,7 @@ def test_a_sample_rate_below_1_reads_the_scans_whose_draw_is_under_it(deployed, 
     assert next(draws, None) is None  # one draw a scan, no more
 
 
-def test_rolling_back_onto_the_candidate_ends_its_trial(deployed):  # noqa: F811
+def test_rolling_back_onto_the_candidate_ends_its_trial(deployed):
     """v2 serves, v1 (the version before) is on trial: a rollback makes the candidate the
     active model, which ends its trial as an activation does."""
     app, client, headers, admin = deployed
@@ -558,7 +553,7 @@ def test_rolling_back_onto_the_candidate_ends_its_trial(deployed):  # noqa: F811
 
 
 def test_activating_a_third_version_leaves_the_trial_running_beside_it(
-        make_app, models_root, tmp_path):  # noqa: F811
+        make_app, models_root, tmp_path):
     """v2 is on trial beside v1 when v3 is activated: the trial goes on, and its readings
     from then on compare v2 with v3, the model that answered."""
     root = own_root(tmp_path / "models", models_root, ("v1", "v2", "v3"))

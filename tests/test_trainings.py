@@ -21,15 +21,10 @@ from service.db import ModelDeployment, ModelTraining
 from service.extensions import db
 from service.serving import trainings
 from service.serving.versions import VERSION
+from tests.corrections import TRAINING_TEXT, correct_and_add
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
-from tests.test_jobs import celery_worker  # noqa: F401  (the Celery worker fixture)
-from tests.test_rate_limits_redis import redis_url  # noqa: F401  (its Redis server)
 
 TRAININGS = "/api/v1/admin/models/trainings"
-TEXT = ("# Risks\nThe supplier may deliver the servers three weeks late. The team met on "
-        "Tuesday. Our only database administrator leaves in June and nobody else knows "
-        "the backups. Lunch was at noon. The weather was nice.")
-ADDED = "Our only database administrator leaves in June and nobody else knows the backups."
 TIMEOUT_S = 300
 
 
@@ -110,26 +105,6 @@ def trained(make_app, root, tiny_data, engine, request, monkeypatch):
     return make
 
 
-def correct(client, headers) -> None:
-    """One correction of the model's finding and one risk a person added (a sentence the
-    model did not report)."""
-    scan = client.post("/api/v1/scans", headers=headers, json={"text": TEXT}).get_json()
-    assert scan["data"], scan
-    first = scan["data"][0]
-    label = "legal" if first["category"] != "legal" else "budget"
-    moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{first['id']}",
-                         headers=headers, json={"category": label})
-    assert moved.status_code == 200, moved.get_json()
-    reported = {f["risk"] for f in scan["data"]}
-    missed = next(s for s in (ADDED, "The team met on Tuesday.", "Lunch was at noon.",
-                                 "The weather was nice.") if s not in reported)
-    start = TEXT.index(missed)
-    added = client.post(f"/api/v1/scans/{scan['scan_id']}/findings", headers=headers,
-                        json={"start": start, "end": start + len(missed),
-                              "category": "resource"})
-    assert added.status_code == 201, added.get_json()
-
-
 def versions_in(root) -> set[str]:
     return {path.name for path in root.iterdir() if path.is_dir() and VERSION.fullmatch(path.name)}
 
@@ -145,7 +120,7 @@ ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
     indirect=True)
 def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     app, client, headers, _ = trained()
-    correct(client, headers)
+    correct_and_add(client, headers)
 
     response = client.post(TRAININGS, headers=headers, json={})
     assert response.status_code == 202, response.get_json()
@@ -189,7 +164,7 @@ def test_a_window_model_is_fine_tuned_as_a_window_model(trained, root):
     from service.analysis.transformer import TransformerAnalyzer
 
     _, client, headers, _ = trained()
-    scan = client.post("/api/v1/scans", headers=headers, json={"text": TEXT}).get_json()
+    scan = client.post("/api/v1/scans", headers=headers, json={"text": TRAINING_TEXT}).get_json()
     for finding, label in zip(scan["data"], ("legal", "none")):  # the small model finds
         moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
                              headers=headers, json={"category": label})  # two at least
@@ -204,7 +179,7 @@ def test_a_window_model_is_fine_tuned_as_a_window_model(trained, root):
     recipe = json.loads((candidate / "training_config.json").read_text())
     assert recipe["reads"] == "window" and recipe["windows"] is True
     assert recipe["feedback_counts"]["rows"] == 2
-    assert TransformerAnalyzer(candidate).analyze(TEXT, min_score=0.0).findings
+    assert TransformerAnalyzer(candidate).analyze(TRAINING_TEXT, min_score=0.0).findings
 
 
 @ONE_BACKEND
@@ -214,7 +189,7 @@ def test_a_failed_training_leaves_no_version_and_says_why(trained, root):
     broken = _link(root / "base", root / "broken")
     (broken / "model.safetensors").unlink()
     (broken / "model.safetensors").write_bytes(b"not weights" * 100)
-    correct(client, headers)
+    correct_and_add(client, headers)
 
     response = client.post(TRAININGS, headers=headers, json={"base": "broken"})
     assert response.status_code == 202, response.get_json()
@@ -253,7 +228,7 @@ def test_a_cascade_trains_its_reader_too_fitted_behind_the_new_fast_model(traine
     add_reader(root)
     app, client, headers, _ = trained(READER_DIR=str(root))
     assert client.get("/api/v1/admin/models", headers=headers).get_json()["active"] == "base+rdr"
-    correct(client, headers)
+    correct_and_add(client, headers)
 
     response = client.post(TRAININGS, headers=headers, json={})
     assert response.status_code == 202, response.get_json()
@@ -301,7 +276,7 @@ def inert(make_app, root, tiny_data):
 
 def test_two_requests_at_once_give_one_training(inert):
     app, client, headers, engine = inert
-    correct(client, headers)
+    correct_and_add(client, headers)
     responses = at_once(app, "POST", TRAININGS, parallel=2, headers=headers, json={})
     assert sorted(r.status_code for r in responses) == [202, 409]
     assert_problem(next(r for r in responses if r.status_code == 409), 409)
@@ -315,7 +290,7 @@ def test_two_requests_at_once_give_one_training(inert):
 def test_refusals(inert, make_app, root):
     _, client, headers, engine = inert
     assert_problem(client.post(TRAININGS, headers=headers, json={}), 422, "corrections")
-    correct(client, headers)
+    correct_and_add(client, headers)
     assert_problem(client.post(TRAININGS, headers=headers, json={"base": "nope"}), 404)
     assert_problem(client.post(TRAININGS, headers=headers, json={"base": "../x"}), 422, "base")
     assert_problem(client.post(TRAININGS, headers=headers, json={"basis": "base"}), 422)
@@ -350,7 +325,7 @@ def test_authorization(inert):
     assert_problem(client.post(TRAININGS, headers=reader, json={}), 403)
     assert client.get(TRAININGS, headers=reader).status_code == 200
     writer = api_key_headers(client, headers, "admin:write")
-    correct(client, headers)
+    correct_and_add(client, headers)
     assert client.post(TRAININGS, headers=writer, json={}).status_code == 202
     assert len(engine.trained) == 1
 
@@ -370,7 +345,7 @@ def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(tra
     card naming who taught the candidate what."""
     app, client, headers, admin = trained()
     mallory, mallory_headers = Accounts(app, client).user()
-    scan = client.post("/api/v1/scans", headers=mallory_headers, json={"text": TEXT}).get_json()
+    scan = client.post("/api/v1/scans", headers=mallory_headers, json={"text": TRAINING_TEXT}).get_json()
     for finding in scan["data"]:
         moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
                              headers=mallory_headers, json={"category": "none"})
@@ -382,7 +357,7 @@ def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(tra
     rejected = client.post("/api/v1/corrections/review", headers=headers, json={
         "decision": "reject", "contributor": mallory["id"]}).get_json()
     assert rejected["changed"] == len(scan["data"]) and rejected["pending"] == 0
-    correct(client, headers)
+    correct_and_add(client, headers)
     response = client.post(TRAININGS, headers=headers, json={})
     assert response.status_code == 202, response.get_json()
     taught = response.get_json()["contributors"]

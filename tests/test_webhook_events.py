@@ -9,8 +9,8 @@ import io
 import json
 
 from tests import webhooks
+from tests.dismissals import BOILERPLATE, LICENCES, REWORDED, dismiss, dismissals_of
 from tests.projects import register_of, scan_into
-from tests.test_dismissals import BOILERPLATE, LICENCES, REWORDED, dismiss, dismissals_of
 from tests.webhooks import create, drain, settled, verify
 
 make_hooks_app, hooks_app, hooks = webhooks.make_hooks_app, webhooks.hooks_app, webhooks.hooks

@@ -338,3 +338,18 @@ def accessibility_violations(page, axe_script) -> list[str]:
         resultTypes: ['violations']})""")
     return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes'][:3]]}"
             for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
+
+
+def tab_to(page, wanted, limit: int = 400) -> None:
+    """Tab, as a keyboard user does, until the focus is on an element ``wanted`` (a
+    function of its id, text and accessible label) accepts."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => {
+          const el = document.activeElement;
+          return {id: el.id, text: (el.textContent || '').trim(),
+                  label: el.getAttribute('aria-label') || ''};
+        }""")
+        if wanted(focused):
+            return
+    raise AssertionError("never reached by Tab")

@@ -24,6 +24,7 @@ from tests.e2e.driver import (
     marked,
     seed,
     sign_in,
+    tab_to,
     unnamed_controls,
 )
 
@@ -40,21 +41,6 @@ def risks_of(app, seeded) -> list[str]:
 
 def dismissals_of(app, seeded) -> list[dict]:
     return call_api(app, seeded, "GET", f"/projects/{seeded.project_id}/dismissals")["items"]
-
-
-def tab_to(page, wanted, limit: int = 400) -> None:
-    """Tab, as a keyboard user does, until the focus is on an element ``wanted`` (a
-    function of its id, text and accessible label) accepts."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        focused = page.evaluate("""() => {
-          const el = document.activeElement;
-          return {id: el.id, text: (el.textContent || '').trim(),
-                  label: el.getAttribute('aria-label') || ''};
-        }""")
-        if wanted(focused):
-            return
-    raise AssertionError("never reached by Tab")
 
 
 def test_dismissed_for_later_reports_a_restatement_is_folded_counted_and_restored(

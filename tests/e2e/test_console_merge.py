@@ -22,9 +22,9 @@ from tests.e2e.driver import (
     call_api,
     seed,
     sign_in,
+    tab_to,
     unnamed_controls,
 )
-from tests.e2e.test_console_dismissals import tab_to
 
 pytestmark = pytest.mark.slow
 

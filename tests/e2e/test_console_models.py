@@ -21,13 +21,12 @@ from tests.e2e.driver import (
     sign_in,
     unnamed_controls,
 )
-from tests.test_model_registry import models_root  # noqa: F401  (the registry's root)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def console_app(models_root, tmp_path_factory):  # noqa: F811
+def console_app(models_root, tmp_path_factory):
     """As tests/e2e/conftest.py's app, serving from the models root."""
     from flask_migrate import upgrade
 

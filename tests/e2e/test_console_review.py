@@ -18,8 +18,8 @@ from tests.e2e.driver import (
     call_api,
     seed,
     sign_in,
+    tab_to,
 )
-from tests.e2e.test_console_dismissals import tab_to
 
 pytestmark = pytest.mark.slow
 
