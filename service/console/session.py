@@ -30,6 +30,7 @@ from service.console import client
 from service.console.client import Answer
 
 TOKEN = "token"
+ID_TOKEN = "id_token"  # the OpenID provider's, for its logout (id_token_hint); signed cookie
 ONCE_TTL_S = 600  # a secret not shown within ten minutes of its redirect is dropped
 ONCE_PREFIX = "riskscan:console-once:"
 
@@ -68,11 +69,22 @@ def sign_in(email: str, password: str) -> Answer:
     return answer
 
 
-def sign_out() -> None:
-    token = session.get(TOKEN)
+def adopt(token: str, id_token: str | None = None) -> None:
+    """A sign-in made elsewhere (the OpenID provider's, auth/oidc.py) becomes this console
+    session: a new cookie holding its access token, and the provider's ID token."""
+    session.clear()
+    session[TOKEN] = token
+    if id_token:
+        session[ID_TOKEN] = id_token
+
+
+def sign_out() -> str | None:
+    """End the login; the provider's ID token of an OpenID sign-in, for its logout."""
+    token, id_token = session.get(TOKEN), session.get(ID_TOKEN)
     if token:
         client.call("POST", "/auth/logout", token=token)
     session.clear()
+    return id_token
 
 
 def current_user() -> dict:
