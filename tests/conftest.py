@@ -24,7 +24,7 @@ from service.extensions import db
 from tests.helpers import RACE_TIMEOUT_S, Accounts, mysql_server_url
 
 # The session-scoped trained model (trained_model_dir) and its fixtures.
-pytest_plugins = ["tests.fixtures_model", "tests.projects"]
+pytest_plugins = ["tests.fixtures_model", "tests.projects", "tests.sso.provider"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 

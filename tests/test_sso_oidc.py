@@ -1,0 +1,184 @@
+"""OpenID Connect sign-in (service/auth/oidc.py) against a real provider (tests/sso/): the
+console's sign-in and sign-out through the provider's own pages, as a person meets them.
+On both databases, through the Flask test client. The hostile answers a browser or a
+provider may bring back: test_sso_oidc_hostile.py; the provider's JWTs on the API:
+test_sso_oidc_api.py; Chromium: tests/e2e/test_console_sso.py."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from service.auth import identities
+from service.db import AuditEvent, User
+from service.extensions import db
+from tests.helpers import Accounts
+from tests.sso.provider import ADMINS, CLIENT_ID, Person
+
+START = "/app/sign-in/oidc"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def sso(make_app, oidc_provider):
+    """``sso(**settings)``: an app signing in through the provider, and its test client."""
+    oidc_provider.reset_accounts()
+
+    def make(**overrides):
+        app = make_app(**oidc_provider.settings(**overrides))
+        return app, app.test_client()
+
+    return make
+
+
+def come_back(client, provider, login, person=None):
+    """``login`` clicks the button and signs in at the provider: the callback's answer."""
+    start = client.get(START)
+    assert start.status_code == 302, start.get_data(as_text=True)
+    return client.get((person or Person(provider)).sign_in(start.location, login))
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def signed_in_as(client) -> str | None:
+    """The email the console's header shows, or None when it sends to the sign-in page."""
+    page = client.get("/app/scan")
+    if page.status_code == 302:
+        assert "/app/sign-in" in page.location
+        return None
+    found = re.search(r'<span class="who">([^<]+)</span>', text(page))
+    return found and found.group(1)
+
+
+def events(app, name):
+    with app.app_context():
+        return [e.details for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event == name))]
+
+
+def test_the_sign_in_page_offers_the_provider(sso):
+    _, client = sso()
+    page = text(client.get("/app/sign-in"))
+    assert "Sign in with Example SSO" in page and 'href="/app/sign-in/oidc"' in page
+    assert 'name="password"' in page and "Register" in page  # local accounts still on
+
+
+def test_with_local_accounts_off_the_password_is_only_for_administrators(sso, make_app):
+    _, client = sso(AUTH_LOCAL=False)
+    page = text(client.get("/app/sign-in"))
+    assert "Sign in with Example SSO" in page and "Register" not in page
+    folded = page[page.index("<details"):page.index("</details>")]
+    assert "Administrator sign-in" in folded and 'name="password"' in folded
+
+    plain = text(make_app().test_client().get("/app/sign-in"))  # no provider: no button
+    assert "Sign in with" not in plain and 'href="/app/sign-in/oidc"' not in plain
+
+
+def test_the_first_sign_in_makes_the_user_and_lands_on_the_console(sso, oidc_provider):
+    app, client = sso()
+    back = come_back(client, oidc_provider, "ada")
+    assert back.status_code == 302 and back.location.endswith("/app/scan")
+    assert signed_in_as(client) == "ada@example.com"
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "ada@example.com"))
+        assert (user.auth_source, user.role) == ("oidc", "user")
+        assert user.external_id == f"oidc:{oidc_provider.issuer} ada"
+    assert len(events(app, "sso_user_created")) == 1
+
+    again = app.test_client()  # another day, another browser: the same account
+    come_back(again, oidc_provider, "ada")
+    assert signed_in_as(again) == "ada@example.com"
+    assert len(events(app, "sso_user_created")) == 1 and len(events(app, "sso_login")) == 2
+
+
+def test_the_page_asked_for_before_sign_in_is_where_it_lands(sso, oidc_provider):
+    _, client = sso()
+    start = client.get(START + "?next=/app/projects")
+    back = client.get(Person(oidc_provider).sign_in(start.location, "ada"))
+    assert back.location.endswith("/app/projects")
+
+
+def test_an_admin_group_makes_an_admin_who_sees_the_admin_pages(sso, oidc_provider):
+    _, admin = sso()
+    come_back(admin, oidc_provider, "grace")
+    assert admin.get("/app/admin/users").status_code == 200
+    _, user = sso()
+    come_back(user, oidc_provider, "ada")
+    assert user.get("/app/admin/users").status_code == 403
+
+
+def test_leaving_the_allowed_groups_refuses_and_ends_every_session(sso, oidc_provider):
+    app, first = sso()
+    come_back(first, oidc_provider, "ada")
+    assert signed_in_as(first) == "ada@example.com"
+
+    oidc_provider.set_account("ada", groups=["marketing"])
+    second = app.test_client()
+    refused = come_back(second, oidc_provider, "ada")
+    assert refused.status_code == 403 and identities.NOT_ALLOWED in text(refused)
+    assert 'href="/app/sign-in/oidc"' in text(refused)  # the sign-in page, to try again
+    assert signed_in_as(second) is None
+    assert signed_in_as(first) is None  # the session from before ended too
+    assert [e["reason"] for e in events(app, "sso_refused")] == ["not in an allowed group"]
+
+
+def test_a_role_follows_the_groups_at_the_next_sign_in(sso, oidc_provider):
+    app, client = sso()
+    come_back(client, oidc_provider, "ada")
+    oidc_provider.set_account("ada", groups=[ADMINS])
+    later = app.test_client()
+    come_back(later, oidc_provider, "ada")
+    assert later.get("/app/admin/users").status_code == 200
+    assert [(e["old"], e["new"]) for e in events(app, "role_change")] == [("user", "admin")]
+
+
+def test_signing_out_ends_the_session_and_logs_out_at_the_provider(sso, oidc_provider):
+    _, client = sso()
+    person = Person(oidc_provider)
+    come_back(client, oidc_provider, "ada", person)
+    token = CSRF.search(text(client.get("/app/scan"))).group(1)
+
+    out = client.post("/app/sign-out", data={"csrf_token": token})
+    assert out.status_code == 302 and out.location.startswith(oidc_provider.issuer)
+    query = parse_qs(urlsplit(out.location).query)
+    assert query["post_logout_redirect_uri"] == ["http://localhost/app/sign-in"]
+    assert query["client_id"] == [CLIENT_ID] and query["id_token_hint"][0].count(".") == 2
+    assert signed_in_as(client) is None
+
+    back = person.sign_out(out.location)
+    assert back.startswith("http://localhost/app/sign-in")
+    assert client.get(back).status_code == 200
+    # The provider forgot the person: the next sign-in asks for the login again.
+    start = client.get(START)
+    assert person.sign_in(start.location, "ada", consent=False).startswith(
+        oidc_provider.issuer + "/interaction/")
+
+
+def test_an_unverified_email_is_refused_in_words(sso, oidc_provider):
+    app, client = sso()
+    refused = come_back(client, oidc_provider, "mallory")
+    assert refused.status_code == 403 and identities.UNVERIFIED in text(refused)
+    assert signed_in_as(client) is None
+    with app.app_context():
+        assert db.session.scalar(select(User).where(
+            User.email == "mallory@example.com")) is None
+
+
+def test_a_local_account_of_that_email_is_refused_unless_linking_is_allowed(
+        sso, oidc_provider):
+    app, client = sso()
+    local = Accounts(app, client).register("ada@example.com")
+    refused = come_back(client, oidc_provider, "ada")
+    assert refused.status_code == 403 and identities.TAKEN in text(refused)
+    assert signed_in_as(client) is None
+
+    linking, browser = sso(OIDC_LINK_LOCAL_ACCOUNTS=True)
+    come_back(browser, oidc_provider, "ada")
+    assert signed_in_as(browser) == "ada@example.com"
+    with linking.app_context():
+        assert db.session.get(User, local["id"]).auth_source == "oidc"
