@@ -9,56 +9,16 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from sqlalchemy import select
 
 from service.auth import identities
-from service.db import AuditEvent, User
+from service.db import User
 from service.extensions import db
 from tests.helpers import Accounts
+from tests.sso.console import START, come_back, events, signed_in_as, text
 from tests.sso.provider import ADMINS, CLIENT_ID, Person
 
-START = "/app/sign-in/oidc"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def sso(make_app, oidc_provider):
-    """``sso(**settings)``: an app signing in through the provider, and its test client."""
-    oidc_provider.reset_accounts()
-
-    def make(**overrides):
-        app = make_app(**oidc_provider.settings(**overrides))
-        return app, app.test_client()
-
-    return make
-
-
-def come_back(client, provider, login, person=None):
-    """``login`` clicks the button and signs in at the provider: the callback's answer."""
-    start = client.get(START)
-    assert start.status_code == 302, start.get_data(as_text=True)
-    return client.get((person or Person(provider)).sign_in(start.location, login))
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def signed_in_as(client) -> str | None:
-    """The email the console's header shows, or None when it sends to the sign-in page."""
-    page = client.get("/app/scan")
-    if page.status_code == 302:
-        assert "/app/sign-in" in page.location
-        return None
-    found = re.search(r'<span class="who">([^<]+)</span>', text(page))
-    return found and found.group(1)
-
-
-def events(app, name):
-    with app.app_context():
-        return [e.details for e in db.session.scalars(
-            select(AuditEvent).where(AuditEvent.event == name))]
 
 
 def test_the_sign_in_page_offers_the_provider(sso):

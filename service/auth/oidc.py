@@ -142,6 +142,10 @@ def _verified_id_token(args) -> tuple[dict, str]:
         detail = args.get("error_description") or args.get("error")
         raise SignInFailed(f"{DENIED}: {detail[:200]}", 403 if args.get("error") in (
             "access_denied", "login_required", "consent_required") else 400)
+    if args.get("iss") not in (None, provider.keys.issuer):
+        # RFC 9207: the answer of another provider, mixed up with ours by an attacker.
+        log.warning("OpenID callback from issuer %r", args.get("iss"))
+        raise SignInFailed(UNVERIFIABLE, 400)
     framework, state = provider.client.framework, args.get("state")
     state_data = framework.get_state_data(session, state) if state else None
     if state_data is not None:

@@ -230,3 +230,15 @@ def oidc_provider(tmp_path_factory):
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+@pytest.fixture
+def sso(make_app, oidc_provider):
+    """``sso(**settings)``: an app signing in through the provider, and its test client."""
+    oidc_provider.reset_accounts()
+
+    def make(**overrides):
+        app = make_app(**oidc_provider.settings(**overrides))
+        return app, app.test_client()
+
+    return make
