@@ -37,6 +37,8 @@ def test_with_local_accounts_off_the_password_is_only_for_administrators(sso, ma
 
     plain = text(make_app().test_client().get("/app/sign-in"))  # no provider: no button
     assert "Sign in with" not in plain and 'href="/app/sign-in/oidc"' not in plain
+    closed = text(make_app(AUTH_LOCAL=False).test_client().get("/app/sign-in"))
+    assert 'name="password"' in closed and "Register" not in closed
 
 
 def test_the_first_sign_in_makes_the_user_and_lands_on_the_console(sso, oidc_provider):
