@@ -144,3 +144,10 @@ def test_a_local_account_of_that_email_is_refused_unless_linking_is_allowed(
     assert signed_in_as(browser) == "ada@example.com"
     with linking.app_context():
         assert db.session.get(User, local["id"]).auth_source == "oidc"
+
+
+def test_the_console_lets_its_forms_go_to_the_provider_and_nowhere_else(sso, oidc_provider):
+    _, client = sso()
+    policy = client.get("/app/sign-in").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {oidc_provider.issuer};" in policy  # the sign-out's redirect
+    assert "script-src 'self';" in policy  # the rest as before
