@@ -16,7 +16,7 @@ from service.db import User
 from service.extensions import db
 from tests.helpers import Accounts
 from tests.sso.console import START, come_back, events, signed_in_as, text
-from tests.sso.provider import ADMINS, CLIENT_ID, Person
+from tests.sso.provider import ADMINS, ALLOWED, CLIENT_ID, Person
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -119,6 +119,21 @@ def test_signing_out_ends_the_session_and_logs_out_at_the_provider(sso, oidc_pro
     start = client.get(START)
     assert person.sign_in(start.location, "ada", consent=False).startswith(
         oidc_provider.issuer + "/interaction/")
+
+
+def test_a_person_in_many_groups_signs_in_and_out_though_the_id_token_is_not_kept(
+        sso, oidc_provider):
+    _, client = sso()
+    oidc_provider.set_account("ada", groups=[ALLOWED] + [f"team-{n:03}" for n in range(150)])
+    person = Person(oidc_provider)
+    come_back(client, oidc_provider, "ada", person)
+    assert signed_in_as(client) == "ada@example.com"  # the cookie was not too big to keep
+    token = CSRF.search(text(client.get("/app/scan"))).group(1)
+    out = client.post("/app/sign-out", data={"csrf_token": token})
+    query = parse_qs(urlsplit(out.location).query)
+    assert "id_token_hint" not in query and query["client_id"] == [CLIENT_ID]
+    assert person.sign_out(out.location).startswith("http://localhost/app/sign-in")
+    assert signed_in_as(client) is None
 
 
 def test_an_unverified_email_is_refused_in_words(sso, oidc_provider):

@@ -110,6 +110,14 @@ def test_a_deactivated_user_is_refused_on_the_next_request_with_the_same_token(
     assert_problem(client.get(ME, headers=bearer(token)), 401)
 
 
+def test_a_refused_token_retried_is_refused_once_in_the_audit_log(sso, oidc_provider):
+    app, client = sso()
+    token = oidc_provider.sign(aud=API_AUDIENCE, groups=["marketing"])
+    for _ in range(3):
+        assert_problem(client.get(ME, headers=bearer(token)), 401)
+    assert len(events(app, "sso_refused")) == 1
+
+
 def test_without_an_api_audience_the_providers_tokens_are_not_taken(sso, oidc_provider):
     _, client = sso(OIDC_API_AUDIENCE="")
     assert_problem(client.get(ME, headers=bearer(oidc_provider.robot_token())), 401)

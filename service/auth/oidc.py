@@ -60,7 +60,7 @@ class _Provider:
 
     def __init__(self, client, keys: ProviderKeys):
         self.client, self.keys = client, keys
-        self.api_tokens: dict[str, tuple[str, int, float]] = {}  # hash: user, version, exp
+        self.api_tokens: dict[str, tuple[str | None, int, float]] = {}  # hash: user, version, exp
         self.lock = threading.Lock()
 
 
@@ -217,13 +217,15 @@ def logout_url(id_token: str | None, back_to: str) -> str | None:
 
 
 def api_caller(token: str) -> tokens.Caller | None:
-    """The caller of a provider's JWT access token for OIDC_API_AUDIENCE, else None (a 401)."""
+    """The caller of a provider's JWT access token for OIDC_API_AUDIENCE, else None (a 401).
+    A token refused by the group or account rules is remembered as refused: a client
+    retrying it is not one audit row and one revocation per request."""
     provider = _provider()
     key = hashlib.sha256(token.encode()).hexdigest()
     with provider.lock:
         seen = provider.api_tokens.get(key)
     if seen is not None and seen[2] > time.time():
-        user = db.session.get(User, seen[0])
+        user = db.session.get(User, seen[0]) if seen[0] is not None else None
         if user is None or not user.active or user.token_version != seen[1]:
             return None
         return tokens.caller_of(user)
@@ -238,9 +240,16 @@ def api_caller(token: str) -> tokens.Caller | None:
                                   link_local=_settings().OIDC_LINK_LOCAL_ACCOUNTS)
     except SignInRefused:
         db.session.commit()
+        _remember(provider, key, None, 0, claims["exp"])
         return None
     caller = tokens.caller_of(user)
     db.session.commit()
+    _remember(provider, key, caller.id, caller.token_version, claims["exp"])
+    return caller
+
+
+def _remember(provider: _Provider, key: str, user_id: str | None, version: int,
+              exp) -> None:
     with provider.lock:
         if len(provider.api_tokens) >= API_TOKENS_REMEMBERED:
             now = time.time()
@@ -248,5 +257,4 @@ def api_caller(token: str) -> tokens.Caller | None:
                 del provider.api_tokens[old]
             if len(provider.api_tokens) >= API_TOKENS_REMEMBERED:
                 provider.api_tokens.clear()
-        provider.api_tokens[key] = (caller.id, caller.token_version, float(claims["exp"]))
-    return caller
+        provider.api_tokens[key] = (user_id, version, float(exp))

@@ -66,7 +66,7 @@ def sign_out():
     provider's logout (RP-initiated), which sends it back to the sign-in page."""
     id_token = console_session.sign_out()
     back = url_for("console.sign_in_page")
-    if id_token and oidc.configured():
-        return redirect(oidc.logout_url(id_token, url_for("console.sign_in_page",
-                                                          _external=True)) or back)
+    if id_token is not None and oidc.configured():
+        return redirect(oidc.logout_url(id_token or None, url_for("console.sign_in_page",
+                                                                  _external=True)) or back)
     return redirect(back)
