@@ -12,6 +12,7 @@ import pytest
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
+from service.config import ConfigError, Settings
 from service.db import User
 from service.extensions import db
 from tests.helpers import Accounts, api_key_headers, assert_problem
@@ -121,6 +122,11 @@ def test_a_refused_token_retried_is_refused_once_in_the_audit_log(sso, oidc_prov
 def test_without_an_api_audience_the_providers_tokens_are_not_taken(sso, oidc_provider):
     _, client = sso(OIDC_API_AUDIENCE="")
     assert_problem(client.get(ME, headers=bearer(oidc_provider.robot_token())), 401)
+
+
+def test_an_api_audience_without_a_provider_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="OIDC_API_AUDIENCE"):
+        Settings.from_env({"OIDC_API_AUDIENCE": API_AUDIENCE, "SECRET_KEY": "x" * 32})
 
 
 def test_riskscans_own_tokens_and_api_keys_work_as_before(sso):
