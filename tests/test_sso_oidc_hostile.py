@@ -6,11 +6,7 @@ rule only."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import html
-import json
 import socket
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -20,7 +16,7 @@ from joserfc.jwk import RSAKey
 
 from service.auth import oidc
 from tests.sso.console import START, events, signed_in_as, text
-from tests.sso.provider import Person
+from tests.sso.provider import Person, claims_of
 
 COOKIE = "riskscan_console"
 
@@ -94,33 +90,16 @@ def test_the_providers_error_and_another_issuer_are_said_in_words(sso, oidc_prov
     assert signed_in_as(client) is None
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unsigned(header: dict, claims: dict, sign=lambda _: b"") -> str:
-    head = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    return f"{head}.{_b64(sign(head.encode()))}"
-
-
-def claims_of(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
 def forged_id_tokens(provider):
     """name: the real ID token's claims -> a token breaking one rule."""
-    public_pem = provider.key.as_pem(private=False)
     other_key = RSAKey.generate_key(2048, parameters={"kid": "not-the-providers"})
-    hs256 = lambda head: hmac.new(public_pem, head, hashlib.sha256).digest()
     return {
         "another audience": lambda c: provider.sign(c, aud="another-client"),
         "another issuer": lambda c: provider.sign(c, iss="https://evil.example"),
         "expired": lambda c: provider.sign(c, iat=int(time.time()) - 7200,
                                            exp=int(time.time()) - 3600),
-        "alg none": lambda c: unsigned({"alg": "none", "kid": provider.key.kid}, c),
-        "HS256 with the public key": lambda c: unsigned(
-            {"alg": "HS256", "kid": provider.key.kid}, c, hs256),
+        "alg none": lambda c: provider.unsigned(c),
+        "HS256 with the public key": lambda c: provider.hs256_with_public_key(c),
         "an unknown key": lambda c: provider.sign(c, key=other_key,
                                                   header={"kid": "not-the-providers"}),
     }

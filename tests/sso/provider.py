@@ -12,6 +12,9 @@ the tests skip, and fail where CI requires the real parts (tests/real_parts.py).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import selectors
 import shutil
@@ -84,6 +87,24 @@ class OidcProvider:
         return jwt.encode({"alg": alg, "kid": self.key.kid, **(header or {})}, body,
                           key or self.key, algorithms=[alg])
 
+    def unsigned(self, claims: dict | None = None, *, alg: str = "none", sign=None,
+                 **changes) -> str:
+        """As ``sign``, but signed by ``sign(signing input) -> bytes`` (none: no signature),
+        for the algorithms no honest library signs with: ``none``, HS256 with a public key."""
+        now = int(time.time())
+        body = {"iss": self.issuer, "sub": "ada", "aud": CLIENT_ID, "iat": now,
+                "exp": now + 300, **ACCOUNTS["ada"], **(claims or {}), **changes}
+        head = ".".join(_b64(json.dumps(part).encode())
+                        for part in ({"alg": alg, "kid": self.key.kid}, body))
+        return f"{head}.{_b64(sign(head.encode()) if sign else b'')}"
+
+    def hs256_with_public_key(self, claims: dict | None = None, **changes) -> str:
+        """The key-confusion forgery: HMAC keyed with the provider's public key (PEM), which
+        a verifier taking the JWT's word for the algorithm would check with that key."""
+        pem = self.key.as_pem(private=False)
+        return self.unsigned(claims, alg="HS256", **changes,
+                             sign=lambda data: hmac.new(pem, data, hashlib.sha256).digest())
+
     def robot_token(self) -> str:
         """A JWT access token the provider issues to the client-credentials client."""
         answer = requests.post(f"{self.issuer}/token", auth=(ROBOT_ID, ROBOT_SECRET), data={
@@ -91,6 +112,16 @@ class OidcProvider:
             timeout=10)
         answer.raise_for_status()
         return answer.json()["access_token"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims_of(token: str) -> dict:
+    """A JWT's claims, unverified: what a test forges a variation of."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 class _Forms(HTMLParser):
