@@ -151,3 +151,21 @@ def test_a_provider_down_or_silent_is_a_503_within_the_timeout(sso):
         waited = time.monotonic() - began
     refused(answer, 503, oidc.UNAVAILABLE)
     assert 1.0 <= waited < 2.0, waited  # SSO_TIMEOUT_S, and not much more
+
+
+@pytest.mark.parametrize("silent_endpoint", ["token_endpoint", "jwks_uri"])
+def test_a_provider_falling_silent_before_the_way_back_is_a_503_in_time(
+        sso, oidc_provider, silent_endpoint):
+    """Between the redirect and the return the provider stops answering: at its token
+    endpoint (the code exchange) or at its keys (the ID token's check)."""
+    app, client = sso(SSO_TIMEOUT_S=1.0)
+    back = callback_url(client, oidc_provider)  # the discovery document is read by now
+    with _silent_port() as silent:
+        metadata = app.extensions[oidc.EXTENSION].client.server_metadata
+        metadata[silent_endpoint] = f"http://127.0.0.1:{silent.getsockname()[1]}/x"
+        began = time.monotonic()
+        answer = client.get(back)
+        waited = time.monotonic() - began
+    refused(answer, 503, oidc.UNAVAILABLE)
+    assert waited < 2.0, waited
+    assert signed_in_as(client) is None
