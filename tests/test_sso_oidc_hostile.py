@@ -35,6 +35,13 @@ def refused(answer, status: int, words: str) -> None:
     assert 'href="/app/sign-in/oidc"' in body  # the sign-in page, to start again
 
 
+def states_in(app, client) -> list[str]:
+    """The sign-in states the browser's console cookie still holds."""
+    cookie = client.get_cookie(COOKIE, path="/app")
+    data = app.session_interface.get_signing_serializer(app).loads(cookie.value)
+    return [key for key in data if key.startswith("_state_")]
+
+
 def callback_url(client, provider, login="ada"):
     return Person(provider).sign_in(client.get(START).location, login)
 
@@ -43,6 +50,7 @@ def test_a_callback_replayed_after_its_sign_in_is_refused(sso, oidc_provider):
     app, client = sso()
     back = callback_url(client, oidc_provider)
     assert client.get(back).status_code == 302
+    assert states_in(app, client) == []  # spent, not just refused by the provider
     refused(client.get(back), 400, oidc.EXPIRED)
     assert len(events(app, "sso_login")) == 1
 
@@ -61,12 +69,14 @@ def test_a_callback_without_state_or_from_another_browser_is_refused(sso, oidc_p
 
 
 def test_a_code_used_twice_is_refused_by_the_provider(sso, oidc_provider):
-    _, client = sso()
+    app, client = sso()
     back = callback_url(client, oidc_provider)
     before = client.get_cookie(COOKIE, path="/app").value  # still holds the state
     assert client.get(back).status_code == 302
     client.set_cookie(COOKIE, before, path="/app")
+    assert len(states_in(app, client)) == 1
     refused(client.get(back), 400, oidc.EXPIRED)
+    assert states_in(app, client) == []  # a refused state is spent too
     assert signed_in_as(client) is None
 
 
