@@ -136,6 +136,16 @@ def test_a_person_in_many_groups_signs_in_and_out_though_the_id_token_is_not_kep
     assert signed_in_as(client) is None
 
 
+def test_a_person_the_provider_gives_no_email_is_refused_and_audited(sso, oidc_provider):
+    app, client = sso()
+    oidc_provider.set_account("ada", email=None)
+    refused = come_back(client, oidc_provider, "ada")
+    assert refused.status_code == 403 and "did not tell Riskscan your email" in text(refused)
+    assert signed_in_as(client) is None
+    assert [(e["subject"], e["reason"]) for e in events(app, "sso_refused")] == [
+        ("ada", "no email from the provider")]
+
+
 def test_an_unverified_email_is_refused_in_words(sso, oidc_provider):
     app, client = sso()
     refused = come_back(client, oidc_provider, "mallory")

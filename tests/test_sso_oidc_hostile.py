@@ -95,6 +95,10 @@ def test_the_providers_error_and_another_issuer_are_said_in_words(sso, oidc_prov
     answer = client.get("/app/sign-in/oidc/callback?" + urlencode({
         "error": "access_denied", "error_description": "The user said no", "state": state}))
     refused(answer, 403, "The user said no")
+    spoofed = client.get("/app/sign-in/oidc/callback?" + urlencode({
+        "error": "access_denied", "error_description": "Call +1 555 0100 to unlock"}))
+    refused(spoofed, 400, oidc.EXPIRED)  # no state of this browser: not the provider's
+    assert "555 0100" not in text(spoofed)
     mixed_up = with_query(callback_url(client, oidc_provider), iss="https://evil.example")
     refused(client.get(mixed_up), 400, oidc.UNVERIFIABLE)
     assert signed_in_as(client) is None

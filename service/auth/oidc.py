@@ -28,6 +28,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app, session
 
+from service import audit
 from service.auth import identities, tokens
 from service.auth.identities import GroupRules, Identity, SignInRefused
 from service.auth.oidc_keys import BadToken, ProviderKeys, ProviderUnavailable
@@ -112,7 +113,8 @@ def start(redirect_uri: str):
         provider.keys.metadata()
         return provider.client.authorize_redirect(redirect_uri,
                                                   nonce=secrets.token_urlsafe(24))
-    except (ProviderUnavailable, requests.RequestException) as error:
+    except (ProviderUnavailable, requests.RequestException, RuntimeError) as error:
+        # RuntimeError: Authlib's word for a discovery document without an endpoint
         log.warning("OpenID provider unavailable at sign-in: %s", error)
         raise SignInFailed(UNAVAILABLE, 503) from error
 
@@ -122,7 +124,13 @@ def finish(args) -> tuple[str, str]:
     provider's ID token, kept for logout). SignInFailed otherwise; a refusal is committed
     with its audit row (identities.py)."""
     claims, id_token = _verified_id_token(args)
-    identity = _identity(claims)
+    try:
+        identity = _identity(claims)
+    except SignInFailed:
+        audit.record("sso_refused", email=None, subject=claims["sub"], source="oidc",
+                     reason="no email from the provider")
+        db.session.commit()
+        raise
     try:
         user = identities.sign_in(identity, _rules(),
                                   link_local=_settings().OIDC_LINK_LOCAL_ACCOUNTS)
@@ -137,11 +145,6 @@ def finish(args) -> tuple[str, str]:
 def _verified_id_token(args) -> tuple[dict, str]:
     """As Authlib's authorize_access_token, with our own ID token check."""
     provider = _provider()
-    if args.get("error"):
-        log.info("OpenID provider refused a sign-in: %s", args.get("error"))
-        detail = args.get("error_description") or args.get("error")
-        raise SignInFailed(f"{DENIED}: {detail[:200]}", 403 if args.get("error") in (
-            "access_denied", "login_required", "consent_required") else 400)
     if args.get("iss") not in (None, provider.keys.issuer):
         # RFC 9207: the answer of another provider, mixed up with ours by an attacker.
         log.warning("OpenID callback from issuer %r", args.get("iss"))
@@ -149,8 +152,17 @@ def _verified_id_token(args) -> tuple[dict, str]:
     framework, state = provider.client.framework, args.get("state")
     state_data = framework.get_state_data(session, state) if state else None
     if state_data is not None:
-        framework.clear_state_data(session, state)  # a state is good once
-    if not state_data or not args.get("code") or not state_data.get("nonce"):
+        framework.clear_state_data(session, state)  # a state is good once, failed or not
+    if not state_data or not state_data.get("nonce"):
+        raise SignInFailed(EXPIRED, 400)
+    if args.get("error"):
+        # Said only with this browser's own state: else anyone could put words of theirs
+        # on our sign-in page with a link.
+        log.info("OpenID provider refused a sign-in: %s", args.get("error"))
+        detail = args.get("error_description") or args.get("error")
+        raise SignInFailed(f"{DENIED}: {detail[:200]}", 403 if args.get("error") in (
+            "access_denied", "login_required", "consent_required") else 400)
+    if not args.get("code"):
         raise SignInFailed(EXPIRED, 400)
     try:
         answer = provider.client.fetch_access_token(
@@ -158,7 +170,8 @@ def _verified_id_token(args) -> tuple[dict, str]:
             code_verifier=state_data.get("code_verifier"))
     except OAuthError as error:  # invalid_grant: a code used twice, or expired
         log.warning("OpenID code exchange refused: %s", error)
-        raise SignInFailed(EXPIRED, 400) from error
+        down = error.error in ("server_error", "temporarily_unavailable")
+        raise SignInFailed(UNAVAILABLE if down else EXPIRED, 503 if down else 400) from error
     except (requests.RequestException, ValueError) as error:
         log.warning("OpenID provider unavailable at the code exchange: %s", error)
         raise SignInFailed(UNAVAILABLE, 503) from error
