@@ -14,7 +14,7 @@ from sqlalchemy import select
 from service.auth import identities
 from service.db import User
 from service.extensions import db
-from tests.helpers import Accounts
+from tests.helpers import PASSWORD, Accounts
 from tests.sso.console import START, come_back, events, signed_in_as, text
 from tests.sso.provider import ADMINS, ALLOWED, CLIENT_ID, Person
 
@@ -39,6 +39,16 @@ def test_with_local_accounts_off_the_password_is_only_for_administrators(sso, ma
     assert "Sign in with" not in plain and 'href="/app/sign-in/oidc"' not in plain
     closed = text(make_app(AUTH_LOCAL=False).test_client().get("/app/sign-in"))
     assert 'name="password"' in closed and "Register" not in closed
+
+
+def test_a_break_glass_admin_still_signs_in_with_a_password(sso, make_app):
+    setup = make_app()
+    Accounts(setup, setup.test_client()).user(role="admin", email="root@example.com")
+    _, client = sso(AUTH_LOCAL=False, AUTH_BREAK_GLASS_ADMINS=("root@example.com",))
+    token = CSRF.search(text(client.get("/app/sign-in"))).group(1)
+    answer = client.post("/app/sign-in", data={"email": "root@example.com",
+                                                "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 302 and signed_in_as(client) == "root@example.com"
 
 
 def test_the_first_sign_in_makes_the_user_and_lands_on_the_console(sso, oidc_provider):
