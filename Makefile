@@ -13,7 +13,8 @@ export TRANSFORMERS_OFFLINE := 1
 run: $(VENV)/.installed-ml models_cache/current
 	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
 
-# axe-core, which the console's Chromium tests inject into each page (tests/e2e/package.json);
+# axe-core, which the console's Chromium tests inject into each page, and oidc-provider, the
+# OpenID provider the single sign-on tests sign in at (tests/e2e/package.json; one npm ci);
 # without npm those checks skip, as the other browser tests do without Chromium. Defined
 # before the rules that need it: make reads a rule's prerequisites as it meets them.
 AXE := tests/e2e/node_modules/axe-core/axe.min.js

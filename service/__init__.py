@@ -100,7 +100,9 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     if settings.DATABASE_URL.startswith("sqlite"):
         with app.app_context():
             _enable_sqlite_foreign_keys(sql_db.engine)
-    from service.auth import tokens  # noqa: F401  (registers the token verifier)
+    from service.auth import oidc, tokens  # noqa: F401  (registers the token verifier)
+
+    oidc.init_app(app)  # the OpenID provider, when OIDC_ISSUER is set
 
 
 def _project_dir():

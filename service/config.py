@@ -344,6 +344,7 @@ class Settings:
             "OIDC_ISSUER": self.OIDC_ISSUER == ""
             or self.OIDC_ISSUER.startswith(("http://", "https://")),
             "OIDC_CLIENT_ID": bool(self.OIDC_CLIENT_ID) or not self.OIDC_ISSUER,
+            "OIDC_API_AUDIENCE": not self.OIDC_API_AUDIENCE or bool(self.OIDC_ISSUER),
             "LDAP_URL": self.LDAP_URL == "" or self.LDAP_URL.startswith(("ldap://", "ldaps://")),
             "LDAP_USER_FILTER": "{login}" in self.LDAP_USER_FILTER,
             "SSO_TIMEOUT_S": 0 < self.SSO_TIMEOUT_S <= 60,

@@ -3,6 +3,8 @@ client address as seen through trusted proxies only."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, request
 from flask.sessions import NullSession, SecureCookieSessionInterface
 from flask_cors import CORS
@@ -64,7 +66,19 @@ def refuse_oversized_credentials() -> None:
                             "service is.", headers={"WWW-Authenticate": "Bearer"})
 
 
+def console_csp(settings: Settings) -> str:
+    """The console's CSP. With an OpenID provider, its origin may receive the sign-out form
+    too: signing out redirects there (RP-initiated logout), and browsers hold a form's
+    redirects to form-action as well."""
+    if not settings.OIDC_ISSUER:
+        return CONSOLE_CSP
+    parts = urlsplit(settings.OIDC_ISSUER)
+    return CONSOLE_CSP.replace("form-action 'self'",
+                               f"form-action 'self' {parts.scheme}://{parts.netloc}")
+
+
 def register_security(app: Flask, settings: Settings) -> None:
+    console_policy = console_csp(settings)
     app.session_interface = NoCookieSessions()
     # First of all the before-request hooks.
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized_credentials)
@@ -95,7 +109,7 @@ def register_security(app: Flask, settings: Settings) -> None:
         # The console's forms need their origin in Referer: Flask-WTF checks it over TLS.
         headers.setdefault("Referrer-Policy", "same-origin" if console else "no-referrer")
         headers.setdefault("Content-Security-Policy",
-                           DOCS_CSP if is_docs else CONSOLE_CSP if console else API_CSP)
+                           DOCS_CSP if is_docs else console_policy if console else API_CSP)
         if not (request.path.startswith("/docs/assets/")
                 or request.path.startswith(CONSOLE_PATH + "/static/")):
             headers["Cache-Control"] = "no-store"

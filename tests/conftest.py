@@ -26,10 +26,9 @@ from tests.real_parts import ENGINE_AGNOSTIC
 
 # The session-scoped trained model (trained_model_dir) and its fixtures.
 pytest_plugins = ["tests.fixtures_model", "tests.projects", "tests.jobs", "tests.redis_server",
-                  "tests.registry", "tests.findings", "tests.authorization"]
+                  "tests.registry", "tests.findings", "tests.authorization", "tests.sso.provider"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
-
 
 
 def pytest_collection_modifyitems(config, items):

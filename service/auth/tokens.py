@@ -25,6 +25,9 @@ from service.extensions import db, token_auth
 
 _SALT = "riskscan.access-token"
 API_KEY_PREFIX = "rsk_"
+# app.extensions key of the OpenID provider's bearer-JWT check (auth/oidc.py), set when
+# OIDC_API_AUDIENCE is: token -> Caller | None. A hook, so that this door imports no SSO.
+PROVIDER_JWT = "riskscan.provider_jwt"
 # How often a key's last-used time (and its audit event) is written: not once a request.
 API_KEY_USE_RECORDED_EVERY = timedelta(minutes=1)
 
@@ -163,12 +166,18 @@ def verify_access_token(token: str) -> Caller | None:
         return _verify_api_key(token)
     claims = read_access_token(token) if token else None
     if claims is None:
-        return None
+        provider_jwt = current_app.extensions.get(PROVIDER_JWT)
+        return provider_jwt(token) if provider_jwt is not None and token else None
     row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"],
                                        "sid": claims["sid"]}).first()
     if row is None or not row.active or row.token_version != claims["ver"]:
         return None
     return Caller(*row)
+
+
+def caller_of(user: User) -> Caller:
+    """The Caller of a user loaded already (a provider's bearer JWT: auth/oidc.py)."""
+    return Caller(*(getattr(user, name) for name in _USER_COLUMNS))
 
 
 def renew_access_token(token: str) -> str | None:

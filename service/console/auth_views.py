@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 
+from service.auth import oidc
 from service.console import session as console_session
 from service.console.blueprint import console
 from service.console.client import call
@@ -27,7 +28,18 @@ def sign_in_page():
             return redirect(safe_target(request.args.get("next"),
                                             url_for("console.scan_page")))
         error, status = words(answer), answer.status
-    return render_template("console/sign_in.html", error=error, email=email), status
+    return sign_in_form(error, status, email=email)
+
+
+def sign_in_form(error: str | None, status: int, *, email: str = ""):
+    """The sign-in page: the provider's button when OpenID Connect is configured; with
+    local accounts off (AUTH_LOCAL=false), the password form only for break-glass admins,
+    folded away, and no registration."""
+    settings = current_app.config["SETTINGS"]
+    return render_template(
+        "console/sign_in.html", error=error, email=email, local=settings.AUTH_LOCAL,
+        sso_name=settings.OIDC_NAME if oidc.configured() else None,
+        next=request.args.get("next")), status
 
 
 @console.route("/register", methods=["GET", "POST"])
@@ -50,5 +62,11 @@ def register_page():
 
 @console.post("/sign-out")
 def sign_out():
-    console_session.sign_out()
-    return redirect(url_for("console.sign_in_page"))
+    """The Riskscan session ends; after an OpenID sign-in, the browser then visits the
+    provider's logout (RP-initiated), which sends it back to the sign-in page."""
+    id_token = console_session.sign_out()
+    back = url_for("console.sign_in_page")
+    if id_token is not None and oidc.configured():
+        return redirect(oidc.logout_url(id_token or None, url_for("console.sign_in_page",
+                                                                  _external=True)) or back)
+    return redirect(back)

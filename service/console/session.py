@@ -30,6 +30,11 @@ from service.console import client
 from service.console.client import Answer
 
 TOKEN = "token"
+# An OpenID sign-in's ID token, for the provider's logout (id_token_hint); "" when it is
+# too long for the cookie beside the access token (a person in many groups): browsers drop
+# a cookie over 4 KB, and the logout then names the client instead.
+SSO = "sso"
+ID_TOKEN_KEPT_MAX = 2048
 ONCE_TTL_S = 600  # a secret not shown within ten minutes of its redirect is dropped
 ONCE_PREFIX = "riskscan:console-once:"
 
@@ -68,11 +73,23 @@ def sign_in(email: str, password: str) -> Answer:
     return answer
 
 
-def sign_out() -> None:
-    token = session.get(TOKEN)
+def adopt(token: str, id_token: str | None = None) -> None:
+    """A sign-in made elsewhere (the OpenID provider's, auth/oidc.py) becomes this console
+    session: a new cookie holding its access token, and the provider's ID token."""
+    session.clear()
+    session[TOKEN] = token
+    if id_token is not None:
+        session[SSO] = id_token if len(id_token) <= ID_TOKEN_KEPT_MAX else ""
+
+
+def sign_out() -> str | None:
+    """End the login. After an OpenID sign-in, its ID token ("" when not kept), for the
+    provider's logout; None after any other."""
+    token, id_token = session.get(TOKEN), session.get(SSO)
     if token:
         client.call("POST", "/auth/logout", token=token)
     session.clear()
+    return id_token
 
 
 def current_user() -> dict:

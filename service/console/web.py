@@ -36,6 +36,7 @@ def register_console(app: Flask) -> None:
         project_views,
         register_views,
         scan_views,
+        sso_views,
         webhook_views,
     )
 
