@@ -85,6 +85,17 @@ def test_a_token_wrong_in_one_way_is_a_401(sso, oidc_provider, forgery):
     assert_problem(client.get(ME, headers=bearer(_forgeries(oidc_provider)[forgery])), 401)
 
 
+def test_entra_ids_verified_domain_claim_stands_for_email_verified(sso, oidc_provider):
+    """Entra ID sends ``xms_edov`` (its optional claim) and no ``email_verified``."""
+    _, client = sso()
+    entra = {"aud": API_AUDIENCE, "email_verified": None}
+    assert client.get(ME, headers=bearer(oidc_provider.sign(entra, xms_edov=True))
+                      ).status_code == 200
+    _, client = sso()
+    for unverified in (oidc_provider.sign(entra), oidc_provider.sign(entra, xms_edov="true")):
+        assert_problem(client.get(ME, headers=bearer(unverified)), 401)
+
+
 def test_a_deactivated_user_is_refused_on_the_next_request_with_the_same_token(
         sso, oidc_provider):
     app, client = sso()

@@ -197,7 +197,9 @@ def _verified_id_token(args) -> tuple[dict, str]:
 
 def _identity(claims: dict) -> Identity:
     """The person the provider vouches for. The subject is the issuer's ``sub``: stable,
-    unlike an email, which a person may change and another may get after them."""
+    unlike an email, which a person may change and another may get after them. Entra ID
+    sends no ``email_verified``; its optional ``xms_edov`` (the email's domain is verified
+    by its owner) stands for it (docs/sso.md)."""
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise SignInFailed("Your identity provider did not tell Riskscan your email "
@@ -206,7 +208,8 @@ def _identity(claims: dict) -> Identity:
     if isinstance(groups, str):
         groups = [groups]
     return Identity(source="oidc", subject=f"{claims['iss']} {claims['sub']}", email=email,
-                    email_verified=claims.get("email_verified") is True,
+                    email_verified=(claims.get("email_verified") is True
+                                    or claims.get("xms_edov") is True),
                     groups=frozenset(g for g in groups if isinstance(g, str)))
 
 
