@@ -5,6 +5,8 @@ On both databases, through the API as the console and clients meet it; the hosti
 
 from __future__ import annotations
 
+import html
+import re
 import socket
 import time
 from pathlib import Path
@@ -209,3 +211,32 @@ def test_local_accounts_sign_in_without_the_directory(make_app, directory):
     # The local account's password signs it in; the directory's password does not.
     assert_problem(login(client, "grace@example.com", "grace-directory-pw"), 401)
     assert login(client, "grace@example.com", PASSWORD).status_code == 200
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def console_sign_in(client, name: str, password: str):
+    page = client.get("/app/sign-in").get_data(as_text=True)
+    return client.post("/app/sign-in", data={"email": name, "password": password,
+                                             "csrf_token": CSRF.search(page).group(1)})
+
+
+def test_the_console_asks_for_an_email_or_username_and_signs_a_uid_in(ldap_app, make_app):
+    page = ldap_app.test_client().get("/app/sign-in").get_data(as_text=True)
+    assert '<label for="email">Email or username</label>' in page
+    assert 'id="email" name="email" type="text"' in page
+    local_page = make_app().test_client().get("/app/sign-in").get_data(as_text=True)
+    assert '<label for="email">Email</label>' in local_page
+    assert 'type="email"' in local_page
+
+    signed = console_sign_in(ldap_app.test_client(), "ada", "ada-directory-pw")
+    assert signed.status_code == 302 and signed.headers["Location"] == "/app/scan"
+
+
+def test_the_console_says_when_the_directory_is_down(make_app, directory):
+    app = make_app(**directory_settings(
+        directory, LDAP_URL=f"ldap://127.0.0.1:{ldap_directory.free_port()}"))
+    answer = console_sign_in(app.test_client(), "ada", "ada-directory-pw")
+    assert answer.status_code == 503
+    assert html.escape(DIRECTORY_DOWN, quote=True) in answer.get_data(as_text=True)

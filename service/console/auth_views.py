@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 
 from service.console import session as console_session
 from service.console.blueprint import console
@@ -27,7 +27,9 @@ def sign_in_page():
             return redirect(safe_target(request.args.get("next"),
                                             url_for("console.scan_page")))
         error, status = words(answer), answer.status
-    return render_template("console/sign_in.html", error=error, email=email), status
+    directory = bool(current_app.config["SETTINGS"].LDAP_URL)  # the login may be a uid
+    return render_template("console/sign_in.html", error=error, email=email,
+                           directory=directory), status
 
 
 @console.route("/register", methods=["GET", "POST"])
