@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from service.auth import identities
+from service.auth import identities, ldap
 from service.auth.routes import BAD_CREDENTIALS, DIRECTORY_DOWN
 from service.db import AuditEvent, User
 from service.extensions import db
@@ -240,3 +240,20 @@ def test_the_console_says_when_the_directory_is_down(make_app, directory):
     answer = console_sign_in(app.test_client(), "ada", "ada-directory-pw")
     assert answer.status_code == 503
     assert html.escape(DIRECTORY_DOWN, quote=True) in answer.get_data(as_text=True)
+
+
+class NoGroupSearches:
+    """A connection for _groups that fails the test if it searches a group entry."""
+
+    def search(self, *args, **kwargs):
+        raise AssertionError(f"searched {args}")
+
+
+def test_memberof_on_the_person_counts_as_the_directory_writes_it(directory):
+    # Active Directory and slapd's memberof overlay list a person's groups on the person,
+    # in their own case and spacing; the group entry need not be readable then.
+    settings = type("S", (), directory_settings(directory))
+    attributes = {"memberOf": ["CN=Riskscan-Admins, OU=Groups, DC=example, DC=com",
+                               "cn=riskscan-users,ou=groups,dc=example,dc=com"]}
+    groups = ldap._groups(NoGroupSearches(), f"uid=ada,{PEOPLE}", attributes, settings)
+    assert groups == {ADMINS, USERS}
