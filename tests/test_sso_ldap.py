@@ -117,6 +117,15 @@ def test_a_person_out_of_the_allowed_group_is_refused_and_loses_every_session(
     assert reasons == ["not in an allowed group"]
 
 
+def test_an_entry_without_an_email_is_told_so_and_makes_no_account(ldap_app):
+    body = assert_problem(login(ldap_app.test_client(), "nomail", "nomail-directory-pw"), 403)
+    assert body["detail"] == ldap.NO_EMAIL
+    with ldap_app.app_context():
+        assert db.session.scalar(select(User)) is None
+    assert [e.details["reason"] for e in events(ldap_app, "sso_refused")] == [
+        "no email in the directory"]
+
+
 def test_a_wrong_password_is_the_local_401_audited_and_rate_limited(ldap_app):
     client = ldap_app.test_client()
     login(client, "ada", "ada-directory-pw")  # the account exists: its failures name it

@@ -24,11 +24,14 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from service.auth.identities import GroupRules, Identity
+from service import audit
+from service.auth.identities import GroupRules, Identity, SignInRefused
 
 log = logging.getLogger(__name__)
 
 SUCCESS = 0
+NO_EMAIL = ("Your directory entry has no email address, which a Riskscan account needs; "
+            "ask your administrator.")
 
 
 class BadCredentials(Exception):
@@ -49,7 +52,8 @@ def group_rules(settings) -> GroupRules:
 
 def authenticate(login: str, password: str, settings) -> Identity:
     """The directory's person whose ``login`` (mail or uid, LDAP_USER_FILTER) and
-    ``password`` these are; BadCredentials or DirectoryUnavailable otherwise."""
+    ``password`` these are; BadCredentials or DirectoryUnavailable otherwise, and
+    SignInRefused (audited) for an entry without an email."""
     if not password:
         # An empty password is an anonymous bind to an LDAP server, which "succeeds".
         raise BadCredentials("empty password")
@@ -64,6 +68,9 @@ def authenticate(login: str, password: str, settings) -> Identity:
         log.warning("LDAP directory unavailable: %s", error)
         raise DirectoryUnavailable(str(error)) from None
     email = (attributes.get("mail") or [""])[0]
+    if not email:  # the password was right: the person is told, not given a 401
+        audit.record("sso_refused", email=None, source="ldap", reason="no email in the directory")
+        raise SignInRefused(NO_EMAIL, "no email in the directory")
     return Identity(source="ldap", subject=dn.lower(), email=email, email_verified=True,
                     groups=groups)
 
