@@ -155,6 +155,19 @@ def test_a_filter_typed_as_a_login_finds_nobody(ldap_app, name):
         assert db.session.scalar(select(User)) is None
 
 
+def test_a_login_that_names_two_entries_signs_neither_in(ldap_app):
+    client = ldap_app.test_client()
+    assert_problem(login(client, "twins@example.com", "twins-directory-pw"), 401)
+    assert login(client, "twin1", "twins-directory-pw").status_code == 200
+
+
+def test_riskscan_s_own_directory_account_refused_is_a_503_not_a_401(make_app, directory):
+    app = make_app(**directory_settings(directory, LDAP_BIND_PASSWORD="not-the-secret"))
+    body = assert_problem(login(app.test_client(), "ada", "ada-directory-pw"), 503)
+    assert body["detail"] == DIRECTORY_DOWN
+    assert events(app, "login_failure") == []  # nobody's password was wrong
+
+
 def test_a_directory_that_is_down_is_a_503_not_a_login(make_app, directory):
     app = make_app(**directory_settings(
         directory, LDAP_URL=f"ldap://127.0.0.1:{ldap_directory.free_port()}"))
@@ -172,6 +185,13 @@ def test_a_directory_that_never_answers_is_a_503_within_the_timeout(
     assert_problem(login(app.test_client(), "ada", "ada-directory-pw"), 503)
     took = time.monotonic() - started
     assert TIMEOUT_S * 0.9 <= took < TIMEOUT_S + 3, took
+
+
+def test_an_untrusted_certificate_over_ldaps_is_a_503(make_app, directory):
+    app = make_app(**directory_settings(
+        directory, LDAP_URL=directory.ldaps_url,
+        LDAP_CA_FILE=str(directory.ca_file.with_name("other-ca.crt"))))
+    assert_problem(login(app.test_client(), "ada", "ada-directory-pw"), 503)
 
 
 def test_an_untrusted_certificate_after_starttls_is_a_503_and_no_bind_in_clear(
