@@ -64,8 +64,9 @@ def authenticate(login: str, password: str, settings) -> Identity:
             groups = _groups(search, dn, attributes, settings)
         with _connection(settings, dn, password, ours=False):
             pass  # the bind as the person is the proof
-    except LDAPException as error:
-        log.warning("LDAP directory unavailable: %s", error)
+    except (LDAPException, DirectoryUnavailable) as error:
+        # The operator's to see (the person is told only that the directory is down).
+        log.warning("LDAP directory unavailable at %s: %s", settings.LDAP_URL, error)
         raise DirectoryUnavailable(str(error)) from None
     email = (attributes.get("mail") or [""])[0]
     if not email:  # the password was right: the person is told, not given a 401
