@@ -286,3 +286,12 @@ def test_memberof_on_the_person_counts_as_the_directory_writes_it(directory):
                                "cn=riskscan-users,ou=groups,dc=example,dc=com"]}
     groups = ldap._groups(NoGroupSearches(), f"uid=ada,{PEOPLE}", attributes, settings)
     assert groups == {ADMINS, USERS}
+
+
+def test_a_directory_person_never_takes_over_a_local_account_of_their_email(ldap_app):
+    client = ldap_app.test_client()
+    local = Accounts(ldap_app, client).register("grace@example.com")
+    body = assert_problem(login(client, "grace", "grace-directory-pw"), 403)
+    assert body["detail"] == identities.TAKEN
+    with ldap_app.app_context():
+        assert db.session.get(User, local["id"]).auth_source == "local"
