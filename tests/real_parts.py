@@ -1,4 +1,4 @@
-"""The real parts the suite runs against (MariaDB, Redis, RabbitMQ, Chromium, hadolint,
+"""The real parts the suite runs against (MariaDB, Redis, RabbitMQ, Chromium, slapd, hadolint,
 torch): when one is missing here, its tests skip; in CI a skip would hide a gap, so there
 ``RISKSCAN_REQUIRE_REAL_PARTS=1`` (set by ``.ci/run``) turns every such skip into a failure.
 

@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from apifairy import other_responses, response
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError as SchemaError
 
 from service import audit
 from service.api import json_body, request_json
+from service.auth import identities, ldap
 from service.auth.accounts import create_user, password_is, user_by_email
 from service.auth.credentials import login_credentials
 from service.auth.schemas import (
@@ -44,6 +47,8 @@ user_schema = UserSchema()
 token_schema = TokenSchema()
 
 BAD_CREDENTIALS = "Incorrect email or password."
+DIRECTORY_DOWN = ("The company directory cannot be reached right now, so nobody can sign in "
+                  "with it; try again later or tell your administrator.")
 LOCAL_OFF = ("Riskscan accounts are off here: sign in through your company's identity "
              "provider or directory.")
 
@@ -83,27 +88,58 @@ def limit_body() -> None:
 @password_guesses_per_account
 @response(token_schema)
 @other_responses({401: BAD_CREDENTIALS, 422: "Missing fields",
+                  403: "The directory vouched for the person, and Riskscan refuses them "
+                       "(not in LDAP_ALLOWED_GROUP, deactivated, email of another account)",
                   415: "Neither JSON nor a form",
-                  429: "Too many failed logins for this account or address; see Retry-After"})
+                  429: "Too many failed logins for this account or address; see Retry-After",
+                  503: DIRECTORY_DOWN})
 def login():
-    """Log in: JSON {email, password} or the OAuth2 password form (username, password)"""
+    """Log in: JSON {email, password} or the OAuth2 password form (username, password); where
+    an LDAP directory is set up, the email may be a directory username"""
     fields = login_credentials()
     email = fields["email"]
     user = user_by_email(email)
+    if current_app.config["SETTINGS"].LDAP_URL and (user is None or user.auth_source == "ldap"):
+        return directory_login(fields, user)
     # password_is runs argon2 even for an unknown email: same answer, similar time.
     if (not password_is(user, fields["password"]) or not user.active
             or not password_may_sign_in(user)):
-        password_guess_failed()
-        # The account's email, never what was typed: a password typed into the email field
-        # would otherwise be kept in the audit log.
-        audit.record("login_failure", target_id=user.id if user else None,
-                     email=user.email if user else UNKNOWN_ACCOUNT)
-        db.session.commit()
-        raise APIError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
+        login_failed(user)
     tokens = issue_tokens(user, start_session(user))
     audit.record("login_success", actor_id=user.id, target_id=user.id)
     db.session.commit()
     return tokens
+
+
+def directory_login(fields: dict, user):
+    """The directory proves the password (service/auth/ldap.py); identities.sign_in makes
+    or updates the user and audits the sign-in (sso_login) or its refusal."""
+    settings = current_app.config["SETTINGS"]
+    try:
+        identity = ldap.authenticate(fields["email"], fields["password"], settings)
+        user = identities.sign_in(identity, ldap.group_rules(settings))
+    except ldap.BadCredentials:
+        login_failed(user)
+    except identities.SignInRefused as refused:
+        db.session.commit()  # the audit row and the ended sessions stay
+        raise APIError(403, refused.words) from None
+    except ldap.DirectoryUnavailable:
+        db.session.rollback()
+        raise APIError(503, DIRECTORY_DOWN) from None
+    tokens = issue_tokens(user, start_session(user))
+    db.session.commit()
+    return tokens
+
+
+def login_failed(user) -> NoReturn:
+    """The one answer to a failed login, counted against the rate limits and audited."""
+    password_guess_failed()
+    # The account's email, never what was typed: a password typed into the email field
+    # would otherwise be kept in the audit log.
+    audit.record("login_failure", target_id=user.id if user else None,
+                 email=user.email if user else UNKNOWN_ACCOUNT)
+    db.session.commit()
+    raise APIError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
 
 
 def password_may_sign_in(user) -> bool:

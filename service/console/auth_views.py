@@ -34,12 +34,13 @@ def sign_in_page():
 def sign_in_form(error: str | None, status: int, *, email: str = ""):
     """The sign-in page: the provider's button when OpenID Connect is configured; with
     local accounts off (AUTH_LOCAL=false), the password form only for break-glass admins,
-    folded away, and no registration."""
+    folded away, and no registration; with a directory (LDAP_URL), the login may be a
+    username."""
     settings = current_app.config["SETTINGS"]
     return render_template(
         "console/sign_in.html", error=error, email=email, local=settings.AUTH_LOCAL,
         sso_name=settings.OIDC_NAME if oidc.configured() else None,
-        next=request.args.get("next")), status
+        directory=bool(settings.LDAP_URL), next=request.args.get("next")), status
 
 
 @console.route("/register", methods=["GET", "POST"])
