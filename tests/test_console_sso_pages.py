@@ -56,3 +56,14 @@ def test_the_users_page_says_how_each_account_signs_in(app, client, sso_browser)
             for row in re.findall(r"<tr>.*?</tr>", page, re.DOTALL) if "admin-email" in row}
     assert "<td>identity provider</td>" in rows["grace@example.com"]
     assert "<td>password</td>" in rows["root@example.com"]
+
+
+def test_with_a_provider_and_a_directory_the_directorys_form_is_not_folded_away(make_app):
+    """Local accounts off, OpenID and LDAP both on: the directory's people sign in with the
+    password form, so it is the page's own, not the break-glass admins' folded one."""
+    app = make_app(AUTH_LOCAL=False, OIDC_ISSUER="https://idp.example", OIDC_NAME="Acme",
+                   OIDC_CLIENT_ID="riskscan", LDAP_URL="ldaps://ldap.example")
+    page = app.test_client().get("/app/sign-in").get_data(as_text=True)
+    assert "Sign in with Acme" in page and "Email or username" in page
+    assert "Or with your company directory&#39;s password:" in page
+    assert "break-glass" not in page and "Register" not in page
