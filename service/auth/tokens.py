@@ -126,6 +126,7 @@ class Caller:
     created_at: datetime
     updated_at: datetime
     auth_source: str = "local"
+    must_change_password: bool = False
     scopes: frozenset[str] | None = None
     api_key_id: str | None = None
 
@@ -141,7 +142,7 @@ class Caller:
 _users = User.__table__
 _sessions = AuthSession.__table__
 _USER_COLUMNS = ("id", "email", "role", "active", "token_version", "created_at", "updated_at",
-                 "auth_source")
+                 "auth_source", "must_change_password")
 _CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS))
            .where(_users.c.id == bindparam("sub"),
                   ~exists().where(RevokedToken.__table__.c.jti == bindparam("jti")),

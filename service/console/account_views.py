@@ -63,6 +63,35 @@ def account_password():
     return failed(answer)
 
 
+@console.get("/account/first-password")
+@signed_in
+def first_password():
+    """The one page of an account whose password an admin set: choose your own."""
+    return render_template("console/first_password.html", error=None, errors={})
+
+
+@console.post("/account/first-password")
+@signed_in
+def first_password_save():
+    """The API's change, the one-time password as the current one; then the console as
+    usual, in this session (its new token)."""
+    new = request.form.get("new_password", "")
+    if new != request.form.get("repeat_password", ""):
+        return render_template("console/first_password.html", error=None, errors={
+            "repeat_password": ["The two new passwords differ."]}), 422
+    answer = api("POST", "/auth/password", json={
+        "current_password": request.form.get("current_password", ""), "new_password": new})
+    if answer.ok:
+        session[TOKEN] = answer.json["access_token"]
+        flash("Your password is set: it is yours alone now.")
+        return redirect(url_for("console.scan_page"))
+    if answer.status in FORM_ANSWERS or answer.status == 429:
+        error, errors = form_refusal(answer, "current_password", "new_password")
+        return render_template("console/first_password.html", error=error,
+                               errors=errors), answer.status
+    return failed(answer)
+
+
 @console.post("/account/sessions/<session_id>/end")
 @signed_in
 def account_session_end(session_id: str):

@@ -85,12 +85,20 @@ def current_user() -> dict:
     return g.console_user
 
 
+# The pages a person whose password an admin set may see: the API refuses them the rest
+# until they choose their own (service/auth/first_password.py).
+FIRST_PASSWORD_PAGES = ("console.first_password", "console.first_password_save")
+
+
 def signed_in(view):
-    """A page for signed-in users: the user is read (and the session checked) first."""
+    """A page for signed-in users: the user is read (and the session checked) first. One
+    who signed in with a one-time password is sent to choose their own before anything."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        current_user()
+        if (current_user().get("must_change_password")
+                and request.endpoint not in FIRST_PASSWORD_PAGES):
+            return redirect(url_for("console.first_password"))
         return view(*args, **kwargs)
 
     return wrapper
