@@ -4,14 +4,42 @@ changing the password (the API's /auth/password, which keeps this login) and the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, failed, form_refusal
+from service.console.pages import check_id, counted, data_or_fail, failed, form_refusal
 from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
 FORM_ANSWERS = (400, 403, 404, 413, 422)
+
+
+@console.app_template_filter("ago")
+def ago(instant: str | None, now: datetime | None = None) -> str:
+    """An API instant as "5 min ago", "3 hours ago", "2 days ago" ("just now" within a
+    minute): how a person reads a session's last activity."""
+    if not instant:
+        return "never"
+    seconds = ((now or datetime.now(UTC)) - datetime.fromisoformat(instant)).total_seconds()
+    minutes = int(max(seconds, 0) // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{counted(minutes // 60, 'hour')} ago"
+    return f"{counted(minutes // (24 * 60), 'day')} ago"
+
+
+@console.app_template_filter("device")
+def device(session: dict) -> str:
+    """A session's browser and system as the API parsed them ("Chrome on Linux"), else its
+    raw User-Agent, else "An unknown client"."""
+    if session.get("browser") and session.get("os"):
+        return f"{session['browser']} on {session['os']}"
+    return session.get("browser") or session.get("user_agent") or "An unknown client"
 
 
 @console.get("/account")
