@@ -182,6 +182,7 @@ def test_a_deliverys_request_and_answer_are_read_on_its_page(page, console_app, 
     assert "503" in answer.inner_text()
     assert '{"error": "queue full, try later"}' in answer.inner_text()
     assert accessibility_violations(page, axe_script) == []
-    screenshots.take(page, "webhook-delivery")
+    screenshots.take(page, "webhook-delivery",
+                     top=page.get_by_role("heading", name="Request body"))
     page.get_by_role("link", name="Back to the webhook").click()
     page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+#delivery-[0-9a-f-]+$"))
