@@ -7,12 +7,12 @@ renewed for the same login (auth.tokens.renew_access_token), so a console sessio
 the API's would: sign-out, a password change, deactivation, revocation, or the login's
 maximum age.
 
-A secret the console shows once (a new API key, a one-time password) never enters the cookie: it waits on the
-server behind a random one-time id (``keep_once``), which is all the cookie carries, and the
-page that shows it takes it out (``take_once``). The server side is the store the rate
-limits already share (``RATE_LIMIT_STORAGE_URI``): Redis when several processes serve, so
-the page after the redirect finds it whichever process answers; process memory with
-``memory://`` (one process).
+A secret the console shows once (a new API key, a one-time password) never enters the
+cookie: it waits on the server behind a random one-time id (``keep_once``), which is all the
+cookie carries, and the page that shows it takes it out (``take_once``). The server side is
+the store the rate limits already share (``RATE_LIMIT_STORAGE_URI``): Redis when several
+processes serve, so the page after the redirect finds it whichever process answers; process
+memory with ``memory://`` (one process).
 """
 
 from __future__ import annotations
