@@ -143,9 +143,10 @@ def admin_create_user():
 @console.post("/admin/users/<user_id>/reset-password")
 @signed_in
 def admin_reset_password(user_id: str):
-    """A forgotten password: the API's one-time password, shown once on the users' page."""
-    answer = data_or_fail(api("POST", f"/users/{check_id(user_id, 'user')}/one-time-password"))
-    user = data_or_fail(api("GET", f"/users/{user_id}"))
+    """A forgotten password: the API's one-time password, shown once on the users' page.
+    The user is read first: nothing may fail between the reset and keeping its password."""
+    user = data_or_fail(api("GET", f"/users/{check_id(user_id, 'user')}"))
+    answer = data_or_fail(api("POST", f"/users/{user_id}/one-time-password"))
     keep_once(ONE_TIME_PASSWORD, {"email": user["email"], "new": False,
                                   "password": answer["one_time_password"]})
     return redirect(_back())
