@@ -10,8 +10,8 @@ from service.extensions import db
 EVENTS = (
     "register", "login_success", "login_failure", "logout", "token_reuse",
     "sso_login", "sso_refused", "sso_user_created", "sso_linked",
-    "password_changed", "role_change", "user_created", "user_updated", "user_deleted",
-    "api_key_created", "api_key_used", "api_key_revoked", "api_key_refused",
+    "password_changed", "password_reset", "role_change", "user_created", "user_updated",
+    "user_deleted", "api_key_created", "api_key_used", "api_key_revoked", "api_key_refused",
     "project_created", "project_updated", "project_deleted",
     "member_added", "member_updated", "member_removed",
     "scan_moved", "scan_redated", "risk_updated", "risk_reopened", "risk_rated", "risk_added",
@@ -30,8 +30,8 @@ EVENTS = (
 TARGETS = {
     **dict.fromkeys(("register", "login_success", "login_failure", "logout", "token_reuse",
                      "sso_login", "sso_refused", "sso_user_created", "sso_linked",
-                     "password_changed", "role_change", "user_created", "user_updated",
-                     "user_deleted", "api_key_refused", "member_added", "member_updated",
+                     "password_changed", "password_reset", "role_change", "user_created",
+                     "user_updated", "user_deleted", "api_key_refused", "member_added", "member_updated",
                      "member_removed", "settings_updated", "session_ended"), "user"),
     **dict.fromkeys(("api_key_created", "api_key_used", "api_key_revoked"), "api_key"),
     **dict.fromkeys(("project_created", "project_updated", "project_deleted"), "project"),

@@ -53,8 +53,9 @@ DRIP_S = 0.05  # between two bytes of a "drip"
 
 class Receiver:
     """``ThreadingHTTPServer`` on 127.0.0.1 in a thread. Each request is put on
-    ``requests`` as it arrives; its answer is the next of ``answers`` (a status code,
-    ``"redirect"``: a 302 to /elsewhere on the same server, ``"block"``: nothing until
+    ``requests`` as it arrives; its answer is the next of ``answers`` (a status code, a
+    (status code, body) pair, ``"redirect"``: a 302 to /elsewhere on the same server,
+    ``"block"``: nothing until
     ``release`` is set, then 204, or ``"drip"``: the 204's status line, then one byte of a
     header every DRIP_S until ``release``, then the rest), 204 when none is left.
 
@@ -96,13 +97,19 @@ class Receiver:
                     self.close_connection = True
                     receiver._hold(self, answer)
                     return
+                said = b""
                 if answer == "redirect":
                     self.send_response(302)
                     self.send_header("Location", f"{receiver.url}/elsewhere")
+                elif isinstance(answer, tuple):  # (status, body): a receiver that explains
+                    answer, said = answer
+                    self.send_response(answer)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
                 else:
                     self.send_response(answer)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(said)))
                 self.end_headers()
+                self.wfile.write(said)
 
             def log_message(self, *args):
                 pass

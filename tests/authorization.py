@@ -256,12 +256,15 @@ KEY_SCOPES = {
     ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/rotate-secret"): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/ping"): "projects:write",
     ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries"): "projects:read",
+    ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>"):
+        "projects:read",
     ("POST", ("/api/v1/projects/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>/"
               "redeliver")): "projects:write",
     ("GET", "/api/v1/users"): "admin:read",
     ("POST", "/api/v1/users"): "admin:write",
     ("PATCH", "/api/v1/users/<user_id>"): "admin:write",
     ("DELETE", "/api/v1/users/<user_id>"): "admin:write",
+    ("POST", "/api/v1/users/<user_id>/one-time-password"): "admin:write",
     ("GET", "/api/v1/admin/audit-events"): "admin:read",
     ("GET", "/api/v1/admin/llm-calls"): "admin:read",
     ("GET", "/api/v1/admin/api-keys"): "admin:read",

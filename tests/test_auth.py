@@ -20,7 +20,8 @@ REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/auth/me"
 
-USER_FIELDS = {"id", "email", "role", "active", "auth_source", "created_at", "updated_at"}
+USER_FIELDS = {"id", "email", "role", "active", "auth_source", "must_change_password",
+               "created_at", "updated_at"}
 
 
 def bearer(token: str) -> dict:

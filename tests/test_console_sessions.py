@@ -6,7 +6,12 @@ token is refused."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from sqlalchemy import update
+
+from service.db import AuthSession, utcnow
+from service.extensions import db
 from tests.console_browser import REFUSED_FORM, csrf_of, html, sign_in
 
 ACCOUNT = "/app/account"
@@ -38,8 +43,9 @@ def test_two_sign_ins_are_two_sessions_and_ending_the_other_stops_it(app, client
     section = page.split('id="sessions-heading"')[1].split("</section>")[0]
     assert section.count("<tr>") == 3  # the header and two sessions
     assert section.count("This session") == 1
-    assert "Firefox/140.0" in section and "&lt;b&gt;Safari&lt;/b&gt;" in section
-    assert "<b>" not in section
+    assert "<strong>Firefox on Linux</strong> · last active" in section
+    assert "Mobile Safari UI/WKWebView on iOS" in section  # parsed, never the raw string
+    assert "<b>" not in section and "&lt;b&gt;" not in section
     [action] = END.findall(section)  # this one has no "End" button, the other has
 
     ended = _end(mine, action)
@@ -49,6 +55,38 @@ def test_two_sign_ins_are_two_sessions_and_ending_the_other_stops_it(app, client
     assert other.get(ACCOUNT).headers["Location"].startswith("/app/sign-in")
     assert mine.get(ACCOUNT).status_code == 200
     assert END.findall(html(mine.get(ACCOUNT))) == []
+
+
+def test_each_session_says_its_browser_and_when_it_was_last_active(app, accounts):
+    user = accounts.register()
+    _browser(app, user["email"], agent="curl/8.5.0")
+    _browser(app, user["email"], agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
+             "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36")
+    _browser(app, user["email"], agent="made-up/1 (nothing known)")
+    mine = _browser(app, user["email"])
+    with app.app_context():
+        db.session.execute(update(AuthSession).where(AuthSession.user_id == user["id"])
+                           .values(last_active_at=utcnow() - timedelta(minutes=5, seconds=5)))
+        db.session.commit()
+
+    section = html(mine.get(ACCOUNT)).split('id="sessions-heading"')[1]
+
+    assert "<strong>Chrome on Windows</strong> · last active <time" in section
+    assert section.count(">5 min ago</time>") == 3  # the others; this one is just now
+    assert ">just now</time>" in section
+    assert "<strong>curl</strong>" in section
+    assert "<strong>made-up/1 (nothing known)</strong>" in section
+
+
+def test_another_users_sessions_are_not_listed(app, accounts):
+    victim = accounts.register()
+    _browser(app, victim["email"], agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
+    attacker = accounts.register()
+    browser = _browser(app, attacker["email"])
+
+    section = html(browser.get(ACCOUNT)).split('id="sessions-heading"')[1].split("</section>")[0]
+
+    assert section.count("<tr>") == 2 and "Chrome on Linux" not in section
 
 
 def test_ending_the_other_sessions_stops_their_refresh_tokens(app, client, accounts):

@@ -28,12 +28,23 @@ from tests.console_browser import (
     text_of,
 )
 from tests.projects import Team, scan_into
-from tests.webhooks import TWO_RISKS, audit_events, deliveries_of, rows, settled, verify
+from tests.webhooks import (
+    SECRET,
+    TWO_RISKS,
+    audit_events,
+    deliveries_of,
+    hooks_page,
+    made,
+    make,
+    rows,
+    settled,
+    the_webhook,
+    verify,
+)
 
 make_hooks_app, hooks_app, receiver = (webhooks.make_hooks_app, webhooks.hooks_app,
                                        webhooks.receiver)
 
-SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{43}=")
 TAKES_OWNER = "Your role in this project is {}: it may not manage it (that takes owner)."
 
 
@@ -46,32 +57,6 @@ def team(hooks_app):
 def people(team, hooks_app):
     return {who: Browser(hooks_app, getattr(team, who)["email"])
             for who in ("owner", "editor", "viewer", "outsider")}
-
-
-def hooks_page(team) -> str:
-    return f"/app/projects/{team.id}/webhooks"
-
-
-def make(browser, team, url, events=("risk.created",), *, follow=False):
-    """The form on the list page, posted as the owner's browser posts it."""
-    return browser.post_form(hooks_page(team), hooks_page(team),
-                             {"url": url, "events": list(events)}, follow=follow)
-
-
-def made(browser, team, receiver) -> tuple[str, str]:
-    """A webhook made on the page: (its page's path, its secret as the page showed it)."""
-    response = make(browser, team, f"{receiver.url}/hook")
-    assert response.status_code == 302, text_of(response)
-    page = response.headers["Location"]
-    secrets = SECRET.findall(browser.page(page))
-    assert len(set(secrets)) == 1, secrets
-    return page, secrets[0]
-
-
-def the_webhook(team) -> dict:
-    [webhook] = team.client.get(f"/api/v1/projects/{team.id}/webhooks",
-                                headers=team.owner_h).get_json()["items"]
-    return webhook
 
 
 def test_the_consoles_events_are_the_apis():

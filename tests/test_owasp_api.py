@@ -31,7 +31,8 @@ from testkit.llm_server import FakeLLMServer
 from tests.helpers import PASSWORD, Accounts, assert_problem
 from tests.scanning import TEXT, KeywordAnalyzer, count_rows, nothing_stored
 
-USER_KEYS = {"id", "email", "role", "active", "created_at", "updated_at"}
+USER_KEYS = {"id", "email", "role", "active", "auth_source", "must_change_password",
+             "created_at", "updated_at"}
 RISK = "The vendor may fail to deliver the servers before the go-live date."
 
 

@@ -1,12 +1,13 @@
 """What the webhook tests share: apps that may send to loopback, a real receiver there, the
 signature check its deliveries pass, the record of every socket a test's code connects to,
-and the routes' calls. A test module takes the fixtures by naming them
+the routes' calls, and a webhook made on the console's page as its owner's browser makes it. A test module takes the fixtures by naming them
 (``hooks_app = webhooks.hooks_app``)."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import sys
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from service.db import AuditEvent, WebhookDelivery
 from service.extensions import db
 from service.jobs import queue
 from testkit.webhook_receiver import Received, Receiver
+from tests.console_browser import text_of
 from tests.projects import Team
 from tests.scanning import KeywordAnalyzer
 
@@ -150,3 +152,32 @@ def rows(app, webhook_id) -> list[WebhookDelivery]:
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{43}=")
+
+
+def hooks_page(team) -> str:
+    return f"/app/projects/{team.id}/webhooks"
+
+
+def make(browser, team, url, events=("risk.created",), *, follow=False):
+    """The form on the list page, posted as the owner's browser posts it."""
+    return browser.post_form(hooks_page(team), hooks_page(team),
+                             {"url": url, "events": list(events)}, follow=follow)
+
+
+def made(browser, team, receiver) -> tuple[str, str]:
+    """A webhook made on the page: (its page's path, its secret as the page showed it)."""
+    response = make(browser, team, f"{receiver.url}/hook")
+    assert response.status_code == 302, text_of(response)
+    page = response.headers["Location"]
+    secrets = SECRET.findall(browser.page(page))
+    assert len(set(secrets)) == 1, secrets
+    return page, secrets[0]
+
+
+def the_webhook(team) -> dict:
+    [webhook] = team.client.get(f"/api/v1/projects/{team.id}/webhooks",
+                                headers=team.owner_h).get_json()["items"]
+    return webhook

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.auth.credentials import normalize_email
+from service.auth.first_password import one_time_password
 from service.auth.passwords import hash_password, verify_password
 from service.auth.tokens import revoke_all_tokens
 from service.db import User
@@ -30,12 +31,15 @@ def user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
-def create_user(email: str, password: str, role: str = "user", active: bool = True) -> User:
-    """Add a user (email lower-cased); 409 when the email is taken in any case."""
+def create_user(email: str, password: str, role: str = "user", active: bool = True, *,
+                must_change_password: bool = False) -> User:
+    """Add a user (email lower-cased); 409 when the email is taken in any case.
+    ``must_change_password``: the password is a one-time one (auth/first_password.py)."""
     email = normalize_email(email)
     if _email_taken(email):
         raise APIError(409, EMAIL_TAKEN)
-    user = User(email=email, password_hash=hash_password(password), role=role, active=active)
+    user = User(email=email, password_hash=hash_password(password), role=role, active=active,
+                must_change_password=must_change_password)
     db.session.add(user)
     try:
         db.session.flush()
@@ -60,6 +64,8 @@ def update_user(user: User, changes: Mapping, *, actor_id: str) -> None:
         user.email = email
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
+        # Another's password, set by an admin, is known to them: theirs to replace.
+        user.must_change_password = user.id != actor_id
     losing_admin = user.is_admin and (changes.get("role", "admin") != "admin"
                                       or changes.get("active") is False)
     if losing_admin:
@@ -80,8 +86,24 @@ def change_own_password(user: User, password: str, *, keep_session: str) -> None
     """The user's new password (already judged by the policy): every token, session and API
     key of theirs ends but the session ``keep_session``, the one that asked."""
     user.password_hash = hash_password(password)
+    user.must_change_password = False  # their own now
     revoke_all_tokens(user, keep_session=keep_session)
     audit.record("password_changed", actor_id=user.id, target_id=user.id)
+
+
+def reset_password(user: User, *, actor_id: str) -> str:
+    """A one-time password for ``user`` (who forgot theirs), returned to be shown once:
+    every session and API key of theirs ends, and their first sign-in must replace it.
+    409 for an account of the identity provider or directory: it has no password here."""
+    if user.auth_source != "local":
+        raise APIError(409, f"{user.email} signs in through the company's identity provider "
+                            "or directory: there is no Riskscan password to reset.")
+    password = one_time_password()
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    revoke_all_tokens(user)
+    audit.record("password_reset", actor_id=actor_id, target_id=user.id)
+    return password
 
 
 def delete_user(user: User, *, actor_id: str) -> None:

@@ -33,6 +33,10 @@ class UserSchema(ma.Schema):
     auth_source = fields.String(dump_only=True, metadata={
         "description": "how they sign in: local (a Riskscan password), oidc (the company's "
                        "identity provider) or ldap (its directory)"})
+    must_change_password = fields.Boolean(dump_only=True, metadata={
+        "description": "an admin set their password (a one-time password): until they "
+                       "choose their own (POST /auth/password) every other route but "
+                       "/auth/me and logout answers 403"})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 

@@ -13,9 +13,12 @@ that ``scans:*`` means its user's own scans and ``projects:*`` what is shared.
 
 from __future__ import annotations
 
+import functools
+
 from apifairy import authenticate
 from flask import current_app, request
 
+from service.auth.first_password import refuse_until_changed
 from service.errors import APIError
 from service.extensions import token_auth
 
@@ -47,10 +50,16 @@ def scopes_beyond(role: str, scopes) -> list[str]:
 def authorized(scope: str | None = None, *, role: str | None = None):
     """Authenticate the caller and, with ``role``, require it (apifairy's ``authenticate``,
     so the OpenAPI spec says so); API keys may call the route only with ``scope``, and none
-    where there is no scope. One decorator for what every API view needs."""
+    where there is no scope. One decorator for what every API view needs. An account
+    whose password an admin set may call almost none (first_password.py)."""
     def decorator(view):
-        view = authenticate(token_auth, **({"role": role} if role else {}))(view)
-        return api_key_scope(scope)(view) if scope is not None else view
+        @functools.wraps(view)
+        def gated(*args, **kwargs):
+            refuse_until_changed(token_auth.current_user())
+            return view(*args, **kwargs)
+
+        checked = authenticate(token_auth, **({"role": role} if role else {}))(gated)
+        return api_key_scope(scope)(checked) if scope is not None else checked
 
     return decorator
 

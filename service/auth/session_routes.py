@@ -18,6 +18,7 @@ from service import audit
 from service.api import is_uuid, not_found, page_of, paginated_response
 from service.auth.scopes import authorized
 from service.auth.tokens import end_sessions, read_access_token
+from service.auth.user_agents import browser_and_os
 from service.db import AuthSession, utcnow
 from service.extensions import db, ma, token_auth
 
@@ -32,6 +33,14 @@ class SessionSchema(ma.Schema):
     ip = fields.String(allow_none=True, metadata={"description": "its login's address"})
     user_agent = fields.String(allow_none=True, metadata={
         "description": "its login's User-Agent (the first 255 characters)"})
+    browser = fields.String(allow_none=True, metadata={
+        "description": "the browser or client its User-Agent names (ua-parser), e.g. Chrome; "
+                       "null where unknown"})
+    os = fields.String(allow_none=True, metadata={
+        "description": "the operating system its User-Agent names, e.g. Linux; null where "
+                       "unknown"})
+    last_active_at = fields.DateTime(allow_none=True, metadata={
+        "description": "when its tokens were last used or renewed, to the minute"})
     current = fields.Boolean(metadata={"description": "the session of the calling token"})
 
 
@@ -43,7 +52,9 @@ def _this_session() -> str:
 def _marked(rows: list[AuthSession]) -> list[dict]:
     this = _this_session()
     return [{"id": row.id, "created_at": row.created_at, "expires_at": row.expires_at,
-             "ip": row.ip, "user_agent": row.user_agent, "current": row.id == this}
+             "ip": row.ip, "user_agent": row.user_agent,
+             **dict(zip(("browser", "os"), browser_and_os(row.user_agent), strict=True)),
+             "last_active_at": row.last_active_at, "current": row.id == this}
             for row in rows]
 
 

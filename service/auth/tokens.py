@@ -30,6 +30,8 @@ API_KEY_PREFIX = "rsk_"
 PROVIDER_JWT = "riskscan.provider_jwt"
 # How often a key's last-used time (and its audit event) is written: not once a request.
 API_KEY_USE_RECORDED_EVERY = timedelta(minutes=1)
+# Likewise a session's last activity: "last active 5 min ago" needs no finer grain.
+SESSION_ACTIVITY_RECORDED_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def start_session(user: User) -> AuthSession:
     ip = agent = None
     if has_request_context():
         ip, agent = request.remote_addr, request.user_agent.string[:255] or None
+    now = utcnow()
     session = AuthSession(id=str(uuid.uuid4()), user_id=user.id, ip=ip, user_agent=agent,
-                          expires_at=utcnow() + timedelta(days=_settings().REFRESH_TOKEN_MAX_DAYS))
+                          last_active_at=now,
+                          expires_at=now + timedelta(days=_settings().REFRESH_TOKEN_MAX_DAYS))
     db.session.add(session)
     return session
 
@@ -129,6 +133,7 @@ class Caller:
     created_at: datetime
     updated_at: datetime
     auth_source: str = "local"
+    must_change_password: bool = False
     scopes: frozenset[str] | None = None
     api_key_id: str | None = None
 
@@ -144,8 +149,10 @@ class Caller:
 _users = User.__table__
 _sessions = AuthSession.__table__
 _USER_COLUMNS = ("id", "email", "role", "active", "token_version", "created_at", "updated_at",
-                 "auth_source")
-_CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS))
+                 "auth_source", "must_change_password")
+_ACTIVE_AT = (select(_sessions.c.last_active_at).where(_sessions.c.id == bindparam("sid"))
+              .scalar_subquery().label("session_active_at"))
+_CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS), _ACTIVE_AT)
            .where(_users.c.id == bindparam("sub"),
                   ~exists().where(RevokedToken.__table__.c.jti == bindparam("jti")),
                   exists().where(_sessions.c.id == bindparam("sid"),
@@ -172,7 +179,22 @@ def verify_access_token(token: str) -> Caller | None:
                                        "sid": claims["sid"]}).first()
     if row is None or not row.active or row.token_version != claims["ver"]:
         return None
-    return Caller(*row)
+    _record_activity(claims["sid"], row.session_active_at)
+    return Caller(*row[:len(_USER_COLUMNS)])
+
+
+def _record_activity(session_id: str, last: datetime | None) -> None:
+    """The session's last activity, written at most once a minute (not a write per
+    request): whichever of several concurrent requests wins the conditional UPDATE."""
+    now = utcnow()
+    if last is not None and now - last < SESSION_ACTIVITY_RECORDED_EVERY:
+        return
+    db.session.execute(update(AuthSession).where(
+        AuthSession.id == session_id,
+        or_(AuthSession.last_active_at.is_(None),
+            AuthSession.last_active_at <= now - SESSION_ACTIVITY_RECORDED_EVERY))
+        .values(last_active_at=now))
+    db.session.commit()
 
 
 def caller_of(user: User) -> Caller:
@@ -201,6 +223,7 @@ def renew_access_token(token: str) -> str | None:
                                    .where(AuthSession.id == claims["sid"]))
     if expires_at is None or expires_at <= utcnow():
         return None
+    _record_activity(claims["sid"], row.session_active_at)
     return _serializer().dumps({"sub": claims["sub"], "jti": str(uuid.uuid4()),
                                 "sid": claims["sid"], "ver": claims["ver"]})
 

@@ -4,14 +4,42 @@ changing the password (the API's /auth/password, which keeps this login) and the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import flash, redirect, render_template, request, session, url_for
 
 from service.console.blueprint import console
-from service.console.pages import check_id, data_or_fail, failed, form_refusal
+from service.console.pages import check_id, counted, data_or_fail, failed, form_refusal
 from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
 FORM_ANSWERS = (400, 403, 404, 413, 422)
+
+
+@console.app_template_filter("ago")
+def ago(instant: str | None, now: datetime | None = None) -> str:
+    """An API instant as "5 min ago", "3 hours ago", "2 days ago" ("just now" within a
+    minute): how a person reads a session's last activity."""
+    if not instant:
+        return "never"
+    seconds = ((now or datetime.now(UTC)) - datetime.fromisoformat(instant)).total_seconds()
+    minutes = int(max(seconds, 0) // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{counted(minutes // 60, 'hour')} ago"
+    return f"{counted(minutes // (24 * 60), 'day')} ago"
+
+
+@console.app_template_filter("device")
+def device(session: dict) -> str:
+    """A session's browser and system as the API parsed them ("Chrome on Linux"), else its
+    raw User-Agent, else "An unknown client"."""
+    if session.get("browser") and session.get("os"):
+        return f"{session['browser']} on {session['os']}"
+    return session.get("browser") or session.get("user_agent") or "An unknown client"
 
 
 @console.get("/account")
@@ -60,6 +88,35 @@ def account_password():
         error, errors = form_refusal(answer, "current_password", "new_password")
         return _settings_page(password_error=error, password_errors=errors,
                               status=answer.status)
+    return failed(answer)
+
+
+@console.get("/account/first-password")
+@signed_in
+def first_password():
+    """The one page of an account whose password an admin set: choose your own."""
+    return render_template("console/first_password.html", error=None, errors={})
+
+
+@console.post("/account/first-password")
+@signed_in
+def first_password_save():
+    """The API's change, the one-time password as the current one; then the console as
+    usual, in this session (its new token)."""
+    new = request.form.get("new_password", "")
+    if new != request.form.get("repeat_password", ""):
+        return render_template("console/first_password.html", error=None, errors={
+            "repeat_password": ["The two new passwords differ."]}), 422
+    answer = api("POST", "/auth/password", json={
+        "current_password": request.form.get("current_password", ""), "new_password": new})
+    if answer.ok:
+        session[TOKEN] = answer.json["access_token"]
+        flash("Your password is set: it is yours alone now.")
+        return redirect(url_for("console.scan_page"))
+    if answer.status in FORM_ANSWERS or answer.status == 429:
+        error, errors = form_refusal(answer, "current_password", "new_password")
+        return render_template("console/first_password.html", error=error,
+                               errors=errors), answer.status
     return failed(answer)
 
 

@@ -16,11 +16,12 @@ from service.console.pages import (
     check_id,
     data_or_fail,
     download,
+    failed,
     form_refusal,
     safe_target,
     words,
 )
-from service.console.session import api, current_user, signed_in
+from service.console.session import api, current_user, keep_once, signed_in, take_once
 
 REVIEW_FILTERS = ("max_score", "corrected", "category", "source", "project_id", "sort")
 #: The API's orders (GET /findings ``sort``): the caption's words, and the pager's.
@@ -37,6 +38,7 @@ ROLES = ("user", "reviewer", "admin")
 LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_output",
                 "redirect", "too_large")
 PER_PAGE = 20
+ONE_TIME_PASSWORD = "one_time_password"  # keep_once's name: a new user's or a reset's
 
 
 def _args(names: tuple[str, ...]) -> dict[str, str]:
@@ -107,8 +109,47 @@ def review_feedback():
 @signed_in
 def admin_users():
     # A 422 reaches only an admin: the API checks the role before the filters.
-    return _admin_list("console/admin_users.html", "/users", "users", USER_FILTERS,
-                       roles=ROLES, me=current_user())
+    pending, once = take_once(ONE_TIME_PASSWORD)
+    if pending and once is None:
+        flash("The one-time password could not be shown (it waits ten minutes for this "
+              "page): reset the password again.")
+    page = _admin_list("console/admin_users.html", "/users", "users", USER_FILTERS,
+                       roles=ROLES, me=current_user(), once=once, new_user={})
+    body, status = page if isinstance(page, tuple) else (page, 200)
+    return body, status, {"Cache-Control": "no-store"}  # a one-time password is no cache's
+
+
+@console.post("/admin/users/new")
+@signed_in
+def admin_create_user():
+    """The API's POST without a password: it answers a one-time password, which waits on
+    the server for the next page (keep_once), shown there once."""
+    form = {"email": request.form.get("email", "").strip(),
+            "role": request.form.get("role", "user")}
+    answer = api("POST", "/users", json=form)
+    if answer.ok:
+        keep_once(ONE_TIME_PASSWORD, {"email": answer.json["email"], "new": True,
+                                      "password": answer.json["one_time_password"]})
+        return redirect(url_for("console.admin_users"))
+    if answer.status in (409, 422):
+        error, errors = form_refusal(answer, "email", "role")
+        users = data_or_fail(api("GET", "/users", query={"per_page": PER_PAGE}))
+        return render_template("console/admin_users.html", users=users, filters={},
+                               roles=ROLES, me=current_user(), once=None, new_user=form,
+                               new_error=error, new_errors=errors), answer.status
+    return failed(answer)
+
+
+@console.post("/admin/users/<user_id>/reset-password")
+@signed_in
+def admin_reset_password(user_id: str):
+    """A forgotten password: the API's one-time password, shown once on the users' page.
+    The user is read first: nothing may fail between the reset and keeping its password."""
+    user = data_or_fail(api("GET", f"/users/{check_id(user_id, 'user')}"))
+    answer = data_or_fail(api("POST", f"/users/{user_id}/one-time-password"))
+    keep_once(ONE_TIME_PASSWORD, {"email": user["email"], "new": False,
+                                  "password": answer["one_time_password"]})
+    return redirect(_back())
 
 
 @console.post("/admin/users/<user_id>")

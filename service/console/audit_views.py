@@ -60,9 +60,13 @@ SENTENCES = {
     "sso_linked": lambda d: f"Local account linked to sign-in through {SOURCES[d['source']]}.",
     "token_reuse": lambda d: "A refresh token was used twice: every session of theirs ended.",
     "password_changed": lambda d: "Changed their password: their other sessions ended.",
+    "password_reset": lambda d: "Given a one-time password by an admin: every session of "
+                                "theirs ended, and they choose their own at next sign-in.",
     "role_change": lambda d: f"Role changed from {d['old']} to {d['new']}.",
     "user_created": lambda d: f"Created as {d['role']}"
-                              + (" by flask create-admin." if d.get("via") == "cli" else "."),
+                              + (" by flask create-admin" if d.get("via") == "cli" else "")
+                              + (", with a one-time password." if d.get("one_time")
+                                 else "."),
     "user_updated": lambda d: f"Changed: {_listed(d['fields'])}.",
     "user_deleted": lambda d: f"Deleted {d['email']}, with their scans and files.",
     "api_key_created": lambda d: f"API key “{d['name']}” made, scopes {_listed(d['scopes'])}.",

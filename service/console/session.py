@@ -7,12 +7,12 @@ renewed for the same login (auth.tokens.renew_access_token), so a console sessio
 the API's would: sign-out, a password change, deactivation, revocation, or the login's
 maximum age.
 
-A secret the console shows once (a new API key) never enters the cookie: it waits on the
-server behind a random one-time id (``keep_once``), which is all the cookie carries, and the
-page that shows it takes it out (``take_once``). The server side is the store the rate
-limits already share (``RATE_LIMIT_STORAGE_URI``): Redis when several processes serve, so
-the page after the redirect finds it whichever process answers; process memory with
-``memory://`` (one process).
+A secret the console shows once (a new API key, a one-time password) never enters the
+cookie: it waits on the server behind a random one-time id (``keep_once``), which is all the
+cookie carries, and the page that shows it takes it out (``take_once``). The server side is
+the store the rate limits already share (``RATE_LIMIT_STORAGE_URI``): Redis when several
+processes serve, so the page after the redirect finds it whichever process answers; process
+memory with ``memory://`` (one process).
 """
 
 from __future__ import annotations
@@ -102,12 +102,20 @@ def current_user() -> dict:
     return g.console_user
 
 
+# The pages a person whose password an admin set may see: the API refuses them the rest
+# until they choose their own (service/auth/first_password.py).
+FIRST_PASSWORD_PAGES = ("console.first_password", "console.first_password_save")
+
+
 def signed_in(view):
-    """A page for signed-in users: the user is read (and the session checked) first."""
+    """A page for signed-in users: the user is read (and the session checked) first. One
+    who signed in with a one-time password is sent to choose their own before anything."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        current_user()
+        if (current_user().get("must_change_password")
+                and request.endpoint not in FIRST_PASSWORD_PAGES):
+            return redirect(url_for("console.first_password"))
         return view(*args, **kwargs)
 
     return wrapper

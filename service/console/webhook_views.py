@@ -2,8 +2,9 @@
 /projects/{id}/webhooks… (service/webhooks/routes.py).
 
 The list, with the form for a new webhook (URL, events); a webhook's own page with its
-deliveries (each with "Redeliver"), "Pause" or "Resume", "Edit" (URL, events), "Send a ping", "Rotate the secret" and "Delete" (the
-script asks first). Only owners manage webhooks, and the API refuses anyone else: the list
+deliveries (each with "Redeliver" and a page of its own: the request and the answer),
+"Pause" or "Resume", "Edit" (URL, events), "Send a ping", "Rotate the secret" and "Delete"
+(the script asks first). Only owners manage webhooks, and the API refuses anyone else: the list
 asks the project for the caller's role first and shows a member who is not an owner a
 sentence and no control, a forged form gets the API's 403 in its words, a stranger the
 project's 404.
@@ -15,6 +16,7 @@ out: shown once, with the overlap during which the secret it replaced signs too.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
@@ -169,6 +171,25 @@ def _webhook_page(project_id: str, webhook_id: str, *, secret=None, form=None, e
         events=EVENTS, secret=secret, form=form or webhook, error=error, errors=errors or {},
         placed={AT + EDIT, AT + STATE})
     return page, status, {"Cache-Control": "no-store"}
+
+
+@console.get("/projects/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>")
+@signed_in
+def project_webhook_delivery(project_id: str, webhook_id: str, delivery_id: str):
+    """One delivery: what each attempt sends and what the receiver last answered, as the
+    API keeps them (the signature withheld; the answer's body to its first 4 KB)."""
+    base = (f"/projects/{check_id(project_id, 'project')}/webhooks/"
+            f"{check_id(webhook_id, 'webhook')}")
+    delivery = data_or_fail(api("GET", f"{base}/deliveries/{check_id(delivery_id, 'delivery')}"))
+    project = data_or_fail(api("GET", f"/projects/{project_id}"))
+    sent = delivery["request"]
+    try:  # the body as signed is one line of JSON: indented to be read
+        sent["shown_body"] = json.dumps(json.loads(sent["body"]), indent=2, ensure_ascii=False)
+    except ValueError:
+        sent["shown_body"] = sent["body"]
+    page = render_template("console/webhook_delivery.html", project=project,
+                           webhook_id=webhook_id, delivery=delivery, sent=sent)
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @console.post("/projects/<project_id>/webhooks/<webhook_id>/ping")

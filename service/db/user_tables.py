@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +42,9 @@ class User(db.Model):
     # Who the provider says this is: ``oidc:<issuer> <sub>`` or ``ldap:<DN>``; NULL for a
     # local account. The email may change at the provider; this does not.
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # A password an admin set (a new account's, a reset) is known to them too: until its
+    # user chooses their own, the API refuses everything else (auth/first_password.py).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Bumped to invalidate every access token issued before (refresh-token reuse, deactivation).
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -82,6 +86,9 @@ class AuthSession(db.Model):
     # Where its login came from, for its user to recognise it (GET /auth/sessions).
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+    # When its tokens were last used or renewed, to the minute (auth/tokens.py writes it at
+    # most once a minute, not once a request); NULL: not since it began.
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RefreshToken(db.Model):

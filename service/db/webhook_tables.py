@@ -73,6 +73,10 @@ class WebhookDelivery(db.Model):
     response_status: Mapped[int | None] = mapped_column(Integer)  # the last attempt's answer
     duration_ms: Mapped[int | None] = mapped_column(Integer)  # the last attempt's
     error: Mapped[str | None] = mapped_column(String(500))  # why the last attempt failed
+    # The last answer's headers ({name: value}) and the first RESPONSE_BODY_BYTES of its
+    # body, decoded leniently: for the owner to see what their receiver said.
+    response_headers: Mapped[dict | None] = mapped_column(JSON)
+    response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

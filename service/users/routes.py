@@ -12,6 +12,8 @@ from sqlalchemy import select
 from service import audit
 from service.api import PageArgs, get_or_404, json_body, not_found, page_of, paginated_response
 from service.auth.accounts import create_user, delete_user, password_is, update_user
+from service.auth.accounts import reset_password as reset_password_of
+from service.auth.first_password import one_time_password
 from service.auth.schemas import UserSchema
 from service.auth.scopes import authorized
 from service.db import User
@@ -26,7 +28,9 @@ from service.rate_limits import (
 from service.uploads.storage import delete_user_files
 from service.users.schemas import (
     AdminUpdateSchema,
+    NewUserAnswerSchema,
     NewUserSchema,
+    OneTimePasswordSchema,
     OwnUpdateSchema,
     UserFilterSchema,
 )
@@ -66,16 +70,22 @@ def all(args):
 @users.route("", methods=["POST"])
 @authorized("admin:write", role="admin")
 @json_body(NewUserSchema)
-@response(user_schema, 201)
+@response(NewUserAnswerSchema(), 201)
 @other_responses({401: "No or bad token", 403: "Admins only; an API key making an admin",
                   409: "Email taken"})
 def new(args):
-    """Create a user with a role (admin); an admin only with an access token, not an API key"""
+    """Create a user with a role (admin); an admin only with an access token, not an API key
+
+    Without `password` the answer holds a one-time password, shown this once: the person
+    signs in with it and must choose their own before anything else.
+    """
     _no_admin_made_by_key(args.get("role"), None, args)
-    user = create_user(**args)
+    once = one_time_password() if "password" not in args else None
+    user = create_user(**{"password": once, **args}, must_change_password=once is not None)
     audit.record("user_created", actor_id=token_auth.current_user().id, target_id=user.id,
-                 role=user.role)
+                 role=user.role, one_time=once is not None)
     db.session.commit()
+    user.one_time_password = once  # not a column: in this answer alone
     return user
 
 
@@ -162,6 +172,27 @@ def _refuse_key(user: User | None, detail: str, changes=None) -> None:
                  api_key_id=caller.api_key_id, **details)
     db.session.commit()
     raise APIError(403, detail)
+
+
+@users.route("/<user_id>/one-time-password", methods=["POST"])
+@authorized("admin:write", role="admin")
+@response(OneTimePasswordSchema(), 201)
+@other_responses({401: "No or bad token", 403: "Admins only; an API key, for an admin",
+                  404: "No such user",
+                  409: "An account of the identity provider or directory: no password"})
+def reset_password(user_id):
+    """Reset a forgotten password (admin): a one-time password, shown this once
+
+    Every session and API key of the account ends; the person signs in with the one-time
+    password and must choose their own before anything else.
+    """
+    user = _visible_user(user_id)
+    if user.is_admin and token_auth.current_user().api_key_id is not None:
+        _refuse_key(user, "An API key cannot reset an admin's password: sign in and use an "
+                          "access token.", {"password": None})
+    password = reset_password_of(user, actor_id=token_auth.current_user().id)
+    db.session.commit()
+    return {"one_time_password": password}
 
 
 @users.route("/<user_id>", methods=["DELETE"])

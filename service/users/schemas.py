@@ -1,7 +1,7 @@
 from marshmallow import fields, validate
 
 from service.api import StrictBoolean
-from service.auth.schemas import PASSWORD, PASSWORD_RULE, PasswordPolicy
+from service.auth.schemas import PASSWORD, PASSWORD_RULE, PasswordPolicy, UserSchema
 from service.db import ROLES
 from service.extensions import ma
 from service.scans.schemas import ScanOptions
@@ -11,10 +11,23 @@ class NewUserSchema(PasswordPolicy):
     """An admin creates a user."""
 
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True, validate=PASSWORD,
-                             metadata={"description": PASSWORD_RULE})
+    password = fields.String(load_only=True, validate=PASSWORD, metadata={
+        "description": f"{PASSWORD_RULE}. Leave it out for a one-time password, in the "
+                       "answer once, that the person replaces at first sign-in"})
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
     active = StrictBoolean(load_default=True)
+
+
+class NewUserAnswerSchema(UserSchema):
+    one_time_password = fields.String(allow_none=True, metadata={
+        "description": "the password to hand the person, shown this once (null when the "
+                       "request chose one); they must replace it at first sign-in"})
+
+
+class OneTimePasswordSchema(ma.Schema):
+    one_time_password = fields.String(metadata={
+        "description": "the password to hand the person, shown this once; they must "
+                       "replace it at first sign-in"})
 
 
 class OwnUpdateSchema(PasswordPolicy):

@@ -91,7 +91,8 @@ def _attempt(delivery_id: str) -> Next:
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending",
                WebhookDelivery.attempts == row.attempts)
         .values(attempts=row.attempts + 1, last_attempt_at=now, next_attempt_at=now + lease,
-                response_status=None, duration_ms=None, error=None)
+                response_status=None, duration_ms=None, error=None, response_headers=None,
+                response_body=None)
     ).rowcount == 1
     db.session.commit()
     if not claimed:
@@ -109,7 +110,8 @@ def _attempt(delivery_id: str) -> Next:
         wait = retry_at = None
     status = "delivered" if outcome.delivered else "pending" if retry_at else "failed"
     _settle(delivery_id, attempts, status=status, response_status=outcome.response_status,
-            duration_ms=outcome.duration_ms, error=outcome.error, next_attempt_at=retry_at)
+            duration_ms=outcome.duration_ms, error=outcome.error, next_attempt_at=retry_at,
+            response_headers=outcome.response_headers, response_body=outcome.response_body)
     log.info("webhook delivery %s: %s", delivery_id, status,
              extra={"fields": {"delivery_id": delivery_id, "status": status,
                                "response_status": outcome.response_status,

@@ -30,6 +30,7 @@ from service.extensions import db, token_auth
 from service.projects.access import project_for
 from service.rate_limits import webhook_targets_per_user, webhook_url_changes_per_user
 from service.webhooks.schemas import (
+    DeliveryDetailSchema,
     DeliveryListArgs,
     DeliveryPageSchema,
     DeliverySchema,
@@ -39,7 +40,7 @@ from service.webhooks.schemas import (
     WebhookSchema,
     WebhookUpdateSchema,
 )
-from service.webhooks.sending import new_secret, rotated
+from service.webhooks.sending import new_secret, rotated, sent_headers
 from service.webhooks.targets import Refused, judge
 
 webhooks = Blueprint("webhooks", __name__)
@@ -232,6 +233,24 @@ def deliveries(args, project_id, webhook_id):
     if "status" in args:
         statement = statement.where(WebhookDelivery.status == args["status"])
     return statement.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+
+
+@webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>",
+                methods=["GET"])
+@authorized("projects:read")
+@response(DeliveryDetailSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project, webhook or delivery"})
+def delivery(project_id, webhook_id, delivery_id):
+    """One delivery: the request each attempt sends and the last answer (owner)"""
+    project = project_for(token_auth.current_user(), project_id, "owner")
+    webhook = _webhook(project.id, webhook_id)
+    found = get_or_404(WebhookDelivery, delivery_id, "delivery")
+    if found.webhook_id != webhook.id:
+        raise not_found("delivery")
+    found.request = {"method": "POST", "url": webhook.url, "body": found.body,
+                     "headers": sent_headers(found.id)}  # not a column: this answer's
+    return found
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver",

@@ -104,6 +104,21 @@ class DeliverySchema(ma.Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
 
 
+class DeliveryDetailSchema(DeliverySchema):
+    """One delivery whole: what was sent and what came back (its owner's to read)."""
+
+    request = fields.Dict(metadata={
+        "description": "what each attempt sends: method, url (the webhook's, now), headers "
+                       "(the signature withheld: it is made with the secret) and body, byte "
+                       "for byte what is signed"})
+    response_headers = fields.Dict(allow_none=True, metadata={
+        "description": "the last answer's headers (the first 50, each up to 1000 "
+                       "characters); null: no answer"})
+    response_body = fields.String(allow_none=True, metadata={
+        "description": "the first 4 KB of the last answer's body, as UTF-8 (undecodable "
+                       "bytes replaced); null: no answer"})
+
+
 class DeliveryListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
 

@@ -44,6 +44,10 @@ from service.webhooks.targets import Refused, Target, judge
 SECRET_PREFIX = "whsec_"
 MAX_PREVIOUS_SECRETS = 3  # a rotation's overlap signs with at most these many old secrets
 MAX_ANSWER_BYTES = 64 * 1024
+# What a delivery keeps of the answer for its owner to read: the first 4 KB of the body
+# (enough for an error message, bounded whatever the receiver sends) and its headers.
+KEPT_BODY_BYTES = 4 * 1024
+KEPT_HEADERS, KEPT_HEADER_CHARS = 50, 1000
 USER_AGENT = "Riskscan-Webhooks/1"
 NO_ANSWER = "No HTTP answer within {seconds:g} s."  # every failure without an HTTP answer
 
@@ -84,12 +88,32 @@ def rotated(secret: str, previous: list | None, until: datetime | None, now: dat
     return new_secret(), kept, now + overlap
 
 
+def sent_headers(message_id: str, *, timestamp: str = "(the attempt's time, in seconds)",
+                 signature: str = "v1,… (withheld: made with the webhook's secret)") -> dict:
+    """The headers an attempt sends (but Host); as its owner reads them by default, with
+    neither the time of an attempt nor the signature, which is the secret's to make."""
+    return {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+            "webhook-id": message_id, "webhook-timestamp": timestamp,
+            "webhook-signature": signature}
+
+
 @dataclass(frozen=True)
 class Outcome:
     delivered: bool
     response_status: int | None  # None: no answer
     duration_ms: int
     error: str | None  # why it failed, in words
+    response_headers: dict | None = None  # the answer's, as kept (KEPT_HEADERS)
+    response_body: str | None = None  # its first KEPT_BODY_BYTES, decoded leniently
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an HTTP answer said, as a delivery keeps it."""
+
+    status: int
+    headers: dict
+    body: str
 
 
 class Deadline:
@@ -164,28 +188,26 @@ def send(url: str, *, secrets: Sequence[str], message_id: str, body: str, allowe
             return Outcome(False, None, round((time.perf_counter() - started) * 1000),
                            f"Refused: {refused}")
         timestamp = int(time.time())
-        headers = {"Host": target.host_header, "Content-Type": "application/json",
-                   "User-Agent": USER_AGENT, "webhook-id": message_id,
-                   "webhook-timestamp": str(timestamp),
-                   "webhook-signature": sign(secrets, message_id, timestamp, body)}
-        status = _exchange(target, headers, body.encode(), deadline, message_id)
+        headers = {"Host": target.host_header,
+                   **sent_headers(message_id, timestamp=str(timestamp),
+                                  signature=sign(secrets, message_id, timestamp, body))}
+        answer = _exchange(target, headers, body.encode(), deadline, message_id)
     finally:
         passed = deadline.stop()
-    if status is None or passed:  # no answer, or one finished only as the deadline fell
+    if answer is None or passed:  # no answer, or one finished only as the deadline fell
         return Outcome(False, None, round(timeout_s * 1000), NO_ANSWER.format(
             seconds=timeout_s))
     duration_ms = round((time.perf_counter() - started) * 1000)
-    if 200 <= status < 300:
-        return Outcome(True, status, duration_ms, None)
-    if 300 <= status < 400:
-        return Outcome(False, status, duration_ms,
-                       f"Answered {status}, a redirect: not followed.")
-    return Outcome(False, status, duration_ms, f"Answered {status}.")
+    status = answer.status
+    error = (None if 200 <= status < 300
+             else f"Answered {status}, a redirect: not followed." if 300 <= status < 400
+             else f"Answered {status}.")
+    return Outcome(error is None, status, duration_ms, error, answer.headers, answer.body)
 
 
 def _exchange(target: Target, headers: dict, payload: bytes, deadline: Deadline,
-              message_id: str) -> int | None:
-    """The receiver's HTTP status, or None when there was no HTTP answer: then only once
+              message_id: str) -> Answer | None:
+    """The receiver's HTTP answer, or None when there was no HTTP answer: then only once
     the deadline has passed, the cause logged. Every exception counts as no answer, the
     network's and the receiver's as the expected ones, anything else (maybe ours) with its
     traceback: none may reach the owner in words of its own."""
@@ -213,8 +235,8 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _post(target: Target, headers: dict, payload: bytes, deadline: Deadline) -> int:
-    """The answer's status, its body read (up to MAX_ANSWER_BYTES) within the deadline."""
+def _post(target: Target, headers: dict, payload: bytes, deadline: Deadline) -> Answer:
+    """The answer, its body read (up to MAX_ANSWER_BYTES) within the deadline."""
     left = deadline.left()
     if left <= 0:
         raise TimeoutError
@@ -228,8 +250,11 @@ def _post(target: Target, headers: dict, payload: bytes, deadline: Deadline) -> 
         try:
             connection.request("POST", target.path, body=payload, headers=headers)
             answer = connection.getresponse()
-            answer.read(MAX_ANSWER_BYTES)  # what a well-behaved receiver says; no more
-            return answer.status
+            body = answer.read(MAX_ANSWER_BYTES)  # what a well-behaved receiver says
+            kept = {name: value[:KEPT_HEADER_CHARS]
+                    for name, value in answer.getheaders()[:KEPT_HEADERS]}
+            return Answer(answer.status, kept,
+                          body[:KEPT_BODY_BYTES].decode("utf-8", errors="replace"))
         finally:
             connection.close()
     finally:

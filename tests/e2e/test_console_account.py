@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.driver import PASSWORD, seed, sign_in
+from tests.e2e.driver import PASSWORD, accessibility_violations, seed, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +83,39 @@ def test_another_session_is_seen_and_ended_while_this_one_carries_on(page, conso
     assert page.request.get("/api/v1/auth/me", headers=user.headers).status == 401
     assert table.get_by_role("row").count() == 2  # the header and this session
     assert page.goto("/app/scans").status == 200 and page.url.endswith("/app/scans")
+
+
+FIREFOX_ON_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 "
+                      "Firefox/140.0")
+
+
+def test_sessions_say_browser_system_and_last_activity(page, browser, console_app,
+                                                        console_url, axe_script):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from service.db import AuthSession, User, utcnow
+    from service.extensions import db
+
+    user = seed(console_app, "activity@example.com")
+    elsewhere = browser.new_context(base_url=console_url, user_agent=FIREFOX_ON_WINDOWS)
+    try:
+        sign_in(elsewhere.new_page(), user.email)
+    finally:
+        elsewhere.close()
+    with console_app.app_context():  # the other sign-ins were last used five minutes ago
+        db.session.execute(update(AuthSession).where(
+            AuthSession.user_id == User.id, User.email == user.email)
+            .values(last_active_at=utcnow() - timedelta(minutes=5, seconds=5)))
+        db.session.commit()
+    sign_in(page, user.email)
+    page.goto("/app/account")
+
+    table = page.get_by_role("table", name=re.compile("^Your sessions"))
+    mine = table.get_by_role("row").filter(has_text="This session")
+    firefox = table.get_by_role("row").filter(has_text="Firefox")
+    assert "HeadlessChrome on Linux · last active just now" in mine.inner_text()
+    assert "Firefox on Windows · last active 5 min ago" in firefox.inner_text()
+    assert "Gecko/20100101" not in table.inner_text()  # no raw User-Agent
+    assert accessibility_violations(page, axe_script) == []

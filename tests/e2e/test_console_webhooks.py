@@ -13,7 +13,7 @@ import re
 import pytest
 
 from testkit.webhook_receiver import Receiver
-from tests.e2e.driver import seed, sign_in
+from tests.e2e.driver import accessibility_violations, seed, sign_in
 from tests.webhooks import settled, verify
 
 pytestmark = pytest.mark.slow
@@ -152,3 +152,37 @@ def test_an_owner_pauses_resumes_and_edits_a_webhook(refused_page, console_app, 
     page.wait_for_url(here)
     assert receiver.next().path == "/moved"
     settled(console_app)
+
+
+def test_a_deliverys_request_and_answer_are_read_on_its_page(page, console_app, receiver,
+                                                            axe_script, screenshots):
+    owner = seed(console_app, "answers@example.com", project="Answered hooks")
+    sign_in(page, owner.email)
+    page.goto(f"/app/projects/{owner.project_id}/webhooks")
+    page.get_by_label("URL", exact=True).fill(f"{receiver.url}/hook")
+    page.get_by_role("button", name="Add the webhook").click()
+    page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+$"))
+    here = page.url
+    secret = page.get_by_label("The secret").input_value()
+    receiver.answers = [(503, b'{"error": "queue full, try later"}')]
+    page.get_by_role("button", name="Send a ping").click()
+    page.wait_for_url(here)
+    receiver.next()
+    settled(console_app)
+    page.reload()
+
+    page.get_by_role("link", name=re.compile("^Request and answer")).click()
+    page.wait_for_url(re.compile(r"/deliveries/[0-9a-f-]+$"))
+
+    request = page.get_by_role("region", name="Request")
+    assert f"POST {receiver.url}/hook" in request.inner_text()
+    assert '"type": "ping"' in request.inner_text()
+    assert "withheld" in request.inner_text() and secret not in page.content()
+    answer = page.get_by_role("region", name="Response")
+    assert "503" in answer.inner_text()
+    assert '{"error": "queue full, try later"}' in answer.inner_text()
+    assert accessibility_violations(page, axe_script) == []
+    screenshots.take(page, "webhook-delivery",
+                     top=page.get_by_role("heading", name="Request body"))
+    page.get_by_role("link", name="Back to the webhook").click()
+    page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+#delivery-[0-9a-f-]+$"))

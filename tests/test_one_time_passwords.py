@@ -1,0 +1,130 @@
+"""One-time passwords: an admin makes an account without choosing its password, or resets
+a forgotten one; the API answers the password once, and the account may only change it,
+say who it is and sign out until it has. Non-admins, API keys for admins and accounts of
+the identity provider get nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from service.db import AuditEvent, User
+from service.extensions import db
+from tests.helpers import PASSWORD, api_key_headers, assert_problem
+
+USERS = "/api/v1/users"
+LOGIN = "/api/v1/auth/login"
+CHANGE = "/api/v1/auth/password"
+NEW = "a brand new violet staircase"
+
+
+def _bearer(tokens) -> dict:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def _login(client, email, password):
+    return client.post(LOGIN, json={"email": email, "password": password})
+
+
+def _events(app, event):
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent).where(AuditEvent.event == event)).all()
+
+
+def test_a_new_account_without_a_password_gets_a_one_time_one_it_must_change(app, client,
+                                                                              accounts):
+    admin, headers = accounts.user(role="admin")
+    made = client.post(USERS, headers=headers, json={"email": "Priya@Example.com",
+                                                     "role": "reviewer"})
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    once = body["one_time_password"]
+    assert len(once) == 19 and body["must_change_password"] is True
+    assert client.get(f"{USERS}/{body['id']}", headers=headers).get_json() \
+        .get("one_time_password") is None  # shown once: never again
+
+    signed = _login(client, "priya@example.com", once)
+    assert signed.status_code == 200
+    mine = _bearer(signed.get_json())
+    assert client.get("/api/v1/auth/me", headers=mine).get_json()["must_change_password"]
+    for method, path in (("get", "/api/v1/projects"), ("get", "/api/v1/auth/sessions"),
+                         ("get", "/api/v1/auth/me/settings"), ("get", "/api/v1/findings"),
+                         ("patch", f"{USERS}/{body['id']}")):
+        refused = assert_problem(getattr(client, method)(path, headers=mine, json={}), 403)
+        assert "set by an admin: choose your own first" in refused["detail"], path
+
+    changed = client.post(CHANGE, headers=mine,
+                          json={"current_password": once, "new_password": NEW})
+    assert changed.status_code == 200, changed.get_json()
+    after = _bearer(changed.get_json())
+    assert client.get("/api/v1/projects", headers=after).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=after).get_json()[
+        "must_change_password"] is False
+    [created] = _events(app, "user_created")[-1:]
+    assert created.details == {"role": "reviewer", "one_time": True}
+    assert created.actor_id == admin["id"]
+
+
+def test_a_chosen_password_is_not_a_one_time_one_unless_an_admin_sets_anothers(
+        app, client, accounts):
+    _, headers = accounts.user(role="admin")
+    made = client.post(USERS, headers=headers,
+                       json={"email": "chosen@example.com", "password": PASSWORD}).get_json()
+    assert made["one_time_password"] is None and made["must_change_password"] is False
+
+    client.patch(f"{USERS}/{made['id']}", headers=headers, json={"password": NEW})
+
+    tokens = _login(client, "chosen@example.com", NEW).get_json()
+    assert_problem(client.get("/api/v1/projects", headers=_bearer(tokens)), 403)
+
+
+def test_a_reset_ends_every_session_and_gives_a_one_time_password(app, client, accounts):
+    _, headers = accounts.user(role="admin")
+    user, user_headers = accounts.user()
+
+    reset = client.post(f"{USERS}/{user['id']}/one-time-password", headers=headers)
+
+    assert reset.status_code == 201
+    once = reset.get_json()["one_time_password"]
+    assert client.get("/api/v1/auth/me", headers=user_headers).status_code == 401
+    assert _login(client, user["email"], PASSWORD).status_code == 401
+    tokens = _login(client, user["email"], once).get_json()
+    assert_problem(client.get("/api/v1/projects", headers=_bearer(tokens)), 403)
+    assert client.post("/api/v1/auth/logout", headers=_bearer(tokens)).status_code == 204
+    [event] = _events(app, "password_reset")
+    assert event.target_id == user["id"]
+
+
+def test_no_one_but_a_signed_in_admin_resets(app, client, accounts):
+    admin, admin_headers = accounts.user(role="admin")
+    user, user_headers = accounts.user()
+    other_admin, _ = accounts.user(role="admin")
+    key = api_key_headers(client, admin_headers, "admin:write")
+
+    assert_problem(client.post(f"{USERS}/{admin['id']}/one-time-password",
+                               headers=user_headers), 403)
+    assert_problem(client.post(USERS, headers=user_headers, json={"email": "x@example.com"}),
+                   403)
+    assert_problem(client.post(f"{USERS}/{other_admin['id']}/one-time-password",
+                               headers=key), 403)
+    for missing in (uuid.uuid4(), "not-an-id"):
+        assert_problem(client.post(f"{USERS}/{missing}/one-time-password",
+                                   headers=admin_headers), 404)
+    assert _login(client, user["email"], PASSWORD).status_code == 200
+    assert _events(app, "password_reset") == []
+
+
+@pytest.mark.parametrize("source", ["oidc", "ldap"])
+def test_an_account_of_the_identity_provider_has_no_password_to_reset(app, client, accounts,
+                                                                     source):
+    _, headers = accounts.user(role="admin")
+    user, _ = accounts.user()
+    with app.app_context():
+        db.session.get(User, user["id"]).auth_source = source
+        db.session.commit()
+
+    refused = client.post(f"{USERS}/{user['id']}/one-time-password", headers=headers)
+
+    assert "there is no Riskscan password to reset" in assert_problem(refused, 409)["detail"]
