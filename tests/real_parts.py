@@ -39,5 +39,6 @@ ENGINE_AGNOSTIC = frozenset({
     "test_console_review_team.py", "test_console_sessions.py", "test_console_webhooks.py",
     "test_errors.py", "test_owasp_api.py", "test_http_policy.py", "test_password_policy.py",
     "test_authorization_matrix.py", "test_api_docs.py", "test_password_guessing.py",
-    "test_min_score.py", "test_console_sso_pages.py",
+    "test_min_score.py", "test_console_sso_pages.py", "test_console_users.py",
+    "test_console_webhook_deliveries.py",
 })
