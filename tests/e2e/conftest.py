@@ -64,8 +64,9 @@ def browser(chromium_path):
 
 @pytest.fixture(scope="module")
 def console_settings() -> dict:
-    """Settings of the module's app beyond the ones every module's has; a module that needs
-    others (webhooks sent to a receiver on loopback) overrides this fixture."""
+    """Settings of the module's app beyond, or instead of, the ones every module's has; a
+    module that needs others (webhooks sent to a receiver on loopback, a models root of its
+    own) overrides this fixture."""
     return {}
 
 
@@ -80,18 +81,17 @@ def console_app(scan_model_dir, tmp_path_factory, console_settings):
     from service.serving.encoder import current_encoder
 
     folder = tmp_path_factory.mktemp("console-e2e")
-    settings = Settings.from_env(
-        {},
-        RISKSCAN_ENV="testing",
-        SECRET_KEY="console-e2e-secret-key-0123456789",
-        DATABASE_URL=f"sqlite:///{folder / 'console.db'}",
-        LOG_FORMAT="text",
-        LOG_LEVEL="ERROR",  # a refused cross-site form is logged as a warning, on purpose
-        MODEL_DIR=str(scan_model_dir),
-        UPLOAD_DIR=str(folder / "uploads"),
-        RATE_LIMIT_ENABLED=False,
+    settings = Settings.from_env({}, **{
+        "RISKSCAN_ENV": "testing",
+        "SECRET_KEY": "console-e2e-secret-key-0123456789",
+        "DATABASE_URL": f"sqlite:///{folder / 'console.db'}",
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "ERROR",  # a refused cross-site form is logged as a warning, on purpose
+        "MODEL_DIR": str(scan_model_dir),
+        "UPLOAD_DIR": str(folder / "uploads"),
+        "RATE_LIMIT_ENABLED": False,
         **console_settings,
-    )
+    })
     app = create_app(settings)
     with app.app_context():
         upgrade()

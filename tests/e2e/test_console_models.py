@@ -2,7 +2,7 @@
 start and end a shadow trial; a plain user is refused; axe-core on a model's page and on the
 activation and rollback confirmations.
 
-The module's app serves from the registry tests' models root (tests/test_model_registry.py:
+The module's app serves from the registry tests' models root (tests/registry.py:
 ``v1`` serves, ``v2`` is the same model at another operating point), on a SQLite database
 of its own, so that its activations are this module's alone.
 """
@@ -26,27 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def console_app(models_root, tmp_path_factory):
-    """As tests/e2e/conftest.py's app, serving from the models root."""
-    from flask_migrate import upgrade
-
-    from service import create_app
-    from service.config import Settings
-    from service.extensions import db
-
-    folder = tmp_path_factory.mktemp("console-models-e2e")
-    settings = Settings.from_env(
-        {}, RISKSCAN_ENV="testing", SECRET_KEY="console-e2e-secret-key-0123456789",
-        DATABASE_URL=f"sqlite:///{folder / 'console.db'}", LOG_FORMAT="text",
-        LOG_LEVEL="ERROR", MODEL_DIR=str(models_root), MODEL_SYNC_S=0,
-        UPLOAD_DIR=str(folder / "uploads"), RATE_LIMIT_ENABLED=False)
-    app = create_app(settings)
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def console_settings(models_root) -> dict:
+    """tests/e2e/conftest.py's app, serving from the models root."""
+    return {"MODEL_DIR": str(models_root), "MODEL_SYNC_S": 0}
 
 
 def test_an_admin_activates_rolls_back_and_runs_a_shadow_trial(page, console_app):

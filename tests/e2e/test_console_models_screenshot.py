@@ -22,17 +22,10 @@ SERVING, CANDIDATE = "minilm-20261020-093012", "minilm-20261126-015106"
 
 
 @pytest.fixture(scope="module")
-def console_app(models_root, tmp_path_factory):
-    """As tests/e2e/conftest.py's app, serving from a registry of two trainings: the
-    candidate is the registry tests' v2 (another operating point), created after."""
-    from flask_migrate import upgrade
-
-    from service import create_app
-    from service.config import Settings
-    from service.extensions import db
-
-    folder = tmp_path_factory.mktemp("console-models-shot")
-    root = folder / "models"
+def console_settings(models_root, tmp_path_factory) -> dict:
+    """tests/e2e/conftest.py's app, serving from a registry of two trainings: the candidate
+    is the registry tests' v2 (another operating point), created after."""
+    root = tmp_path_factory.mktemp("console-models-shot") / "models"
     root.mkdir()
     for name, source in ((SERVING, models_root / "v1"), (CANDIDATE, models_root / "v2")):
         version = version_folder(root, name, source)
@@ -41,18 +34,7 @@ def console_app(models_root, tmp_path_factory):
         stamp = made.replace(tzinfo=UTC).timestamp()
         os.utime(version, (stamp, stamp))  # "Created" is the folder's time: its training's
     (root / "current").write_text(f"{SERVING}\n")
-    settings = Settings.from_env(
-        {}, RISKSCAN_ENV="testing", SECRET_KEY="console-e2e-secret-key-0123456789",
-        DATABASE_URL=f"sqlite:///{folder / 'console.db'}", LOG_FORMAT="text",
-        LOG_LEVEL="ERROR", MODEL_DIR=str(root), MODEL_SYNC_S=0,
-        UPLOAD_DIR=str(folder / "uploads"), RATE_LIMIT_ENABLED=False)
-    app = create_app(settings)
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return {"MODEL_DIR": str(root), "MODEL_SYNC_S": 0}
 
 
 def test_the_models_page_as_a_deployment_has_it(page, console_app, axe_script, screenshots):
