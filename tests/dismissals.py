@@ -4,11 +4,6 @@ client makes and reads them, and the audit events."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from service.db import AuditEvent
-from service.extensions import db
-
 # Boilerplate the stand-in flags (it says "vendor"), and a real vendor risk beside it.
 BOILERPLATE = "All vendor invoices are processed through the finance portal."
 
@@ -48,10 +43,3 @@ def dismissals_of(client, headers, project_id) -> list[dict]:
     return response.get_json()["items"]
 
 
-def events(app, name) -> list[AuditEvent]:
-    with app.app_context():
-        found = db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)
-                                   .order_by(AuditEvent.id)).all()
-        db.session.expunge_all()
-        db.session.remove()
-    return found

@@ -9,6 +9,7 @@ import uuid
 
 import requests
 
+from service.db import AuditEvent
 from service.extensions import db
 from tests.real_parts import require_or_skip
 
@@ -213,3 +214,16 @@ def ready(base: str) -> bool:
         return requests.get(f"{base}/ready", timeout=5).status_code == 200
     except requests.RequestException:
         return False
+
+
+def audit_rows(app, event: str) -> list[AuditEvent]:
+    """The audit log's rows of ``event``, oldest first, read in an app context of their own
+    (detached: their fields stay readable after it)."""
+    from sqlalchemy import select
+
+    with app.app_context():
+        found = db.session.scalars(select(AuditEvent).where(AuditEvent.event == event)
+                                   .order_by(AuditEvent.id)).all()
+        db.session.expunge_all()
+        db.session.remove()
+    return found

@@ -20,9 +20,8 @@ from tests.dismissals import (
     WEEK_2,
     dismiss,
     dismissals_of,
-    events,
 )
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, audit_rows
 from tests.projects import register_of, scan_into
 
 
@@ -51,7 +50,7 @@ def test_this_report_only_is_the_default_and_keeps_nothing_of_later_reports_out(
     assert (answer["corrected_category"], answer["dismissal_scope"]) == ("none", "report")
     assert [e["risk"] for e in register_of(client, team.owner_h, team.id)] == [LICENCES]
     assert dismissals_of(client, team.owner_h, team.id) == []
-    assert events(keyword_app, "finding_dismissed") == []
+    assert audit_rows(keyword_app, "finding_dismissed") == []
 
     second = scan_into(client, team.owner_h, team.id, WEEK_2)
     assert [(f["risk"], f["dismissed"]) for f in second["data"]] == [
@@ -99,7 +98,7 @@ def test_a_later_restatement_is_shown_kept_out_counted_in_changes_and_restored_a
     # finding stays not a risk.
     (still,) = dismissals_of(client, team.owner_h, team.id)
     assert (still["id"], still["kept_out"]) == (dismissal["id"], 0)
-    assert events(keyword_app, "dismissal_deleted") == []
+    assert audit_rows(keyword_app, "dismissal_deleted") == []
     # Moved out of the project and back, a finding a person labelled stays in.
     for project_id in (None, team.id):
         moved = client.patch(f"/api/v1/scans/{second['scan_id']}",
@@ -116,7 +115,7 @@ def test_the_scope_of_a_finding_already_dismissed_changes_and_left_out_is_kept(
     assert answer["dismissal_scope"] == "later"
     (dismissal,) = dismissals_of(client, team.owner_h, team.id)
     assert dismissal["risk"] == BOILERPLATE
-    assert len(events(keyword_app, "finding_dismissed")) == 1
+    assert len(audit_rows(keyword_app, "finding_dismissed")) == 1
     queue = client.get("/api/v1/findings", headers=team.owner_h).get_json()["items"]
     assert {f["risk"]: f["dismissal_scope"] for f in queue} == {
         BOILERPLATE: "later", LICENCES: None}
@@ -130,7 +129,7 @@ def test_the_scope_of_a_finding_already_dismissed_changes_and_left_out_is_kept(
     answer = dismiss(client, team.editor_h, first, BOILERPLATE, scope="report").get_json()
     assert (answer["corrected_category"], answer["dismissal_scope"]) == ("none", "report")
     assert dismissals_of(client, team.owner_h, team.id) == []
-    (event,) = events(keyword_app, "dismissal_deleted")
+    (event,) = audit_rows(keyword_app, "dismissal_deleted")
     assert (event.actor_id, event.details["restored"]) == (team.editor["id"], 1)
     assert REWORDED in {e["risk"] for e in register_of(client, team.owner_h, team.id)}
     assert BOILERPLATE not in {e["risk"] for e in register_of(client, team.owner_h, team.id)}
@@ -176,7 +175,7 @@ def test_viewers_may_not_choose_a_scope_and_outsiders_see_no_finding(team, clien
     assert_problem(correct(client, team.outsider_h, first, BOILERPLATE, body, status=404), 404)
     assert_problem(correct(client, team.admin_h, first, BOILERPLATE, body, status=404), 404)
     assert dismissals_of(client, team.owner_h, team.id) == []
-    assert events(keyword_app, "finding_dismissed") == []
+    assert audit_rows(keyword_app, "finding_dismissed") == []
     # The dismissal's scan read by an outsider: the same 404.
     dismiss(client, team.owner_h, first, BOILERPLATE, scope="later")
     second = scan_into(client, team.owner_h, team.id, REWORDED)

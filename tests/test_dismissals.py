@@ -21,9 +21,8 @@ from tests.dismissals import (
     WEEK_2,
     dismiss,
     dismissals_of,
-    events,
 )
-from tests.helpers import assert_problem, at_once
+from tests.helpers import assert_problem, at_once, audit_rows
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import without_request_id
 
@@ -45,7 +44,7 @@ def test_a_reworded_repeat_of_a_dismissed_finding_stays_out_and_a_different_risk
                                       "kept_out")} == {
         "risk": BOILERPLATE, "category": "vendor", "dismissed_by": team.editor["id"],
         "scan_id": first["scan_id"], "kept_out": 0}
-    (event,) = events(keyword_app, "finding_dismissed")
+    (event,) = audit_rows(keyword_app, "finding_dismissed")
     assert (event.actor_id, event.target_id) == (team.editor["id"], str(dismissal["id"]))
 
     second = scan_into(client, team.owner_h, team.id, WEEK_2)
@@ -89,7 +88,7 @@ def test_restoring_puts_what_it_kept_out_into_the_register_and_lets_the_next_sca
     response = client.delete(url, headers=team.editor_h)
     assert response.status_code == 204, response.get_json()
     assert dismissals_of(client, team.owner_h, team.id) == []
-    (event,) = events(keyword_app, "dismissal_deleted")
+    (event,) = audit_rows(keyword_app, "dismissal_deleted")
     assert (event.actor_id, event.target_id) == (team.editor["id"], str(dismissal["id"]))
     assert event.details["restored"] == 1
     # The finding it kept out is in the register now, and counted again.
@@ -106,7 +105,7 @@ def test_restoring_puts_what_it_kept_out_into_the_register_and_lets_the_next_sca
     assert count(keyword_app, DismissedFinding) == 0
 
     assert_problem(client.delete(url, headers=team.editor_h), 404)
-    assert len(events(keyword_app, "dismissal_deleted")) == 1
+    assert len(audit_rows(keyword_app, "dismissal_deleted")) == 1
 
 
 def test_correcting_a_dismissed_finding_back_restores_what_it_kept_out(team, client):
@@ -144,7 +143,7 @@ def test_viewers_neither_dismiss_nor_restore_outsiders_see_nothing(team, client,
     refused = dismiss(client, team.viewer_h, first, BOILERPLATE, status=403)
     assert "viewer" in assert_problem(refused, 403)["detail"]
     assert count(keyword_app, Dismissal) == 0
-    assert events(keyword_app, "finding_dismissed") == []
+    assert audit_rows(keyword_app, "finding_dismissed") == []
 
     dismiss(client, team.owner_h, first, BOILERPLATE)
     (dismissal,) = dismissals_of(client, team.viewer_h, team.id)
@@ -161,7 +160,7 @@ def test_viewers_neither_dismiss_nor_restore_outsiders_see_nothing(team, client,
         assert_problem(response, 404)
         assert without_request_id(response) == without_request_id(missing)
     assert count(keyword_app, Dismissal) == 1
-    assert events(keyword_app, "dismissal_deleted") == []
+    assert audit_rows(keyword_app, "dismissal_deleted") == []
 
 
 def test_a_dismissal_id_of_another_project_or_malformed_is_the_404_of_a_missing_one(
@@ -192,7 +191,7 @@ def test_racing_dismissals_of_one_finding_make_one(team, client, keyword_app):
                         json={"category": "none", "scope": "later"})
     assert [r.status_code for r in responses] == [200] * 4, [r.get_json() for r in responses]
     assert count(keyword_app, Dismissal) == 1
-    assert len(events(keyword_app, "finding_dismissed")) == 1
+    assert len(audit_rows(keyword_app, "finding_dismissed")) == 1
     assert [e["risk"] for e in register_of(client, team.owner_h, team.id)] == [LICENCES]
 
 
@@ -205,7 +204,7 @@ def test_racing_restores_of_one_dismissal_restore_once(team, client, keyword_app
                         f"/api/v1/projects/{team.id}/dismissals/{dismissal['id']}",
                         parallel=4, headers=team.editor_h)
     assert sorted(r.status_code for r in responses) == [204, 404, 404, 404]
-    assert len(events(keyword_app, "dismissal_deleted")) == 1
+    assert len(audit_rows(keyword_app, "dismissal_deleted")) == 1
     entries = register_of(client, team.owner_h, team.id)
     assert sorted(e["occurrences"] for e in entries) == [1, 1, 1]  # the finding joined once
 

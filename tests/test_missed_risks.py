@@ -15,11 +15,18 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select, update
 
-from service.db import AuditEvent, Dismissal, Scan, ScanFinding
+from service.db import Dismissal, Scan, ScanFinding
 from service.extensions import db
 from service.scans import missed
 from testkit.webhook_receiver import Receiver
-from tests.helpers import RACE_TIMEOUT_S, Accounts, api_key_headers, assert_problem, at_once
+from tests.helpers import (
+    RACE_TIMEOUT_S,
+    Accounts,
+    api_key_headers,
+    assert_problem,
+    at_once,
+    audit_rows,
+)
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import KeywordAnalyzer
 
@@ -57,13 +64,6 @@ def get_scan(client, headers, scan_id) -> dict:
     return response.get_json()
 
 
-def events(app, name) -> list[AuditEvent]:
-    with app.app_context():
-        found = db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)
-                                   .order_by(AuditEvent.id)).all()
-        db.session.expunge_all()
-        db.session.remove()
-    return found
 
 
 def findings_stored(app) -> int:
@@ -114,7 +114,7 @@ def test_the_offsets_snap_to_the_sentence_they_overlap_most(keyword_app, client,
     third = added(add(client, headers, scan["scan_id"], *span(TESTERS), category="resource"))
     assert [f["id"] for f in get_scan(client, headers, scan["scan_id"])["data"]] == [
         scan["data"][0]["id"], finding["id"], third["id"]]
-    (event, _) = events(keyword_app, "finding_added")
+    (event, _) = audit_rows(keyword_app, "finding_added")
     assert (event.actor_id, event.target_id) == (user["id"], str(finding["id"]))
     assert (event.details["scan_id"], event.details["category"]) == (scan["scan_id"],
                                                                      "stakeholder")
@@ -275,7 +275,7 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
     assert get_scan(client, team.owner_h, scan["scan_id"])["counts"] == {"vendor": 1}
     assert_problem(client.get(path, headers=team.owner_h), 404)
     assert_problem(client.delete(path, headers=team.editor_h), 404)
-    (event,) = events(keyword_app, "finding_removed")
+    (event,) = audit_rows(keyword_app, "finding_removed")
     assert (event.actor_id, event.target_id) == (team.editor["id"], str(finding["id"]))
     assert event.details["project_id"] == team.id
 
@@ -287,7 +287,7 @@ def test_a_models_finding_is_corrected_not_deleted(keyword_app, team, client):
     assert_problem(client.delete(path, headers=team.owner_h), 409)
     assert get_scan(client, team.owner_h, scan["scan_id"])["data"] == scan["data"]
     assert len(register_of(client, team.owner_h, team.id)) == 1
-    assert events(keyword_app, "finding_removed") == []
+    assert audit_rows(keyword_app, "finding_removed") == []
 
 
 def test_an_added_risk_is_corrected_like_any_finding(keyword_app, team, client):
@@ -417,7 +417,7 @@ def test_deleting_the_one_added_finding_of_a_risk_keeps_the_risk_people_curated(
                 body["data"]["risk"]["added_by_user"]) == (finding["risk_id"], "mitigating", True)
         assert app.extensions["riskscan.jobs"].later.wait_idle(30)
         assert receiver.nothing_more()
-    (event,) = [e for e in events(app, "risk_updated") if "finding_removed" in e.details]
+    (event,) = [e for e in audit_rows(app, "risk_updated") if "finding_removed" in e.details]
     assert (event.actor_id, event.target_id, event.details["finding_removed"]) == (
         team.editor["id"], str(finding["risk_id"]), finding["id"])
     assert event.details["changes"]["added_by_user"] == {"from": False, "to": True}
@@ -445,7 +445,7 @@ def test_deleting_an_added_finding_from_a_risk_others_state_is_audited_on_the_ri
                       headers=team.viewer_h).get_json()
     assert (kept["added_by_user"], kept["occurrences"], kept["findings"]) == (
         False, 1, [{"scan_id": first["scan_id"], "finding_id": one["id"]}])
-    (event,) = [e for e in events(keyword_app, "risk_updated")
+    (event,) = [e for e in audit_rows(keyword_app, "risk_updated")
                 if "finding_removed" in e.details]
     assert (event.target_id, event.details["finding_removed"]) == (str(one["risk_id"]), two["id"])
     assert event.details["changes"] == {"occurrences": {"from": 2, "to": 1}}

@@ -12,10 +12,18 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from service.db import AuditEvent, Job, UserSettings
+from service.db import Job, UserSettings
 from service.extensions import db
 from testkit.llm_server import FakeLLMServer
-from tests.helpers import RACE_TIMEOUT_S, Accounts, Sent, assert_problem, at_once, row_is_held
+from tests.helpers import (
+    RACE_TIMEOUT_S,
+    Accounts,
+    Sent,
+    assert_problem,
+    at_once,
+    audit_rows,
+    row_is_held,
+)
 from tests.jobs import Inert, accepted, post_job
 from tests.projects import make_project, register_of
 
@@ -36,12 +44,6 @@ def save(client, headers, **fields) -> dict:
     return response.get_json()
 
 
-def events(app, name="settings_updated") -> list[AuditEvent]:
-    with app.app_context():
-        rows = db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)
-                                  .order_by(AuditEvent.id)).all()
-        db.session.expunge_all()
-        return rows
 
 
 def rows(app) -> int:
@@ -83,7 +85,7 @@ def test_none_until_saved_and_a_patch_changes_only_what_it_sends(app, client, ac
                                                                    "min_score": 0.0}
     assert save(client, headers) == {**NONE_SAVED, "min_score": 0.0}  # {}: nothing changes
     assert settings_of(client, headers) == {**NONE_SAVED, "min_score": 0.0}
-    audited = events(app)
+    audited = audit_rows(app, "settings_updated")
     assert [e.details for e in audited] == [{"min_score": 0.5}, {"force_llm": True},
                                             {"min_score": None},
                                             {"min_score": 0.0, "force_llm": False}, None]
@@ -112,7 +114,7 @@ def test_a_bad_value_is_the_422_a_scan_answers_and_changes_nothing(app, client, 
     same = assert_problem(scan_refusal(client, headers, body), 422, field)
     assert refused["errors"][field] == same["errors"][field]
     assert settings_of(client, headers) == {**NONE_SAVED, "min_score": 0.25}
-    assert len(events(app)) == 1
+    assert len(audit_rows(app, "settings_updated")) == 1
 
 
 def test_nan_an_unknown_field_and_bad_bodies_are_refused_and_change_nothing(app, client,
@@ -133,7 +135,7 @@ def test_nan_an_unknown_field_and_bad_bodies_are_refused_and_change_nothing(app,
     assert_problem(client.patch(SETTINGS, data="[" * 100 + "]" * 100, headers=headers,
                                 content_type="application/json"), 400)
     assert settings_of(client, headers) == NONE_SAVED
-    assert rows(app) == 0 and events(app) == []
+    assert rows(app) == 0 and audit_rows(app, "settings_updated") == []
 
 
 def test_without_a_token_both_are_401(client):
@@ -162,7 +164,7 @@ def test_concurrent_first_saves_of_one_user_make_one_row(app, client, accounts):
     answers = at_once(app, "PATCH", SETTINGS, parallel=4, headers=headers,
                       json={"min_score": 0.5})
     assert [a.status_code for a in answers] == [200] * 4, [a.get_json() for a in answers]
-    assert rows(app) == 1 and len(events(app)) == 4
+    assert rows(app) == 1 and len(audit_rows(app, "settings_updated")) == 4
 
 
 def test_deleting_the_account_deletes_its_settings(app, client, accounts):
@@ -193,7 +195,7 @@ def test_a_key_reads_them_with_account_read_and_never_changes_them(app, client, 
         assert refused["detail"] == ("API keys cannot be used here: sign in and use an "
                                      "access token.")
     assert settings_of(client, headers)["min_score"] == 0.5
-    assert len(events(app)) == 1
+    assert len(audit_rows(app, "settings_updated")) == 1
 
 
 # --- the default project -------------------------------------------------------------------

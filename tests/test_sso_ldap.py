@@ -16,11 +16,11 @@ from sqlalchemy import select
 
 from service.auth import identities, ldap
 from service.auth.routes import BAD_CREDENTIALS, DIRECTORY_DOWN
-from service.db import AuditEvent, User
+from service.db import User
 from service.extensions import db
 from testkit import ldap_directory
 from testkit.ldap_directory import Directory
-from tests.helpers import PASSWORD, Accounts, assert_problem
+from tests.helpers import PASSWORD, Accounts, assert_problem, audit_rows
 from tests.real_parts import require_or_skip
 
 LDIF = Path(__file__).parent / "data" / "sso" / "directory.ldif"
@@ -69,9 +69,6 @@ def me(client, tokens: dict) -> dict:
     return answer.status_code, answer.get_json()
 
 
-def events(app, name: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)))
 
 
 def test_a_person_signs_in_by_email_or_uid_as_one_ldap_user(ldap_app):
@@ -88,8 +85,8 @@ def test_a_person_signs_in_by_email_or_uid_as_one_ldap_user(ldap_app):
     with ldap_app.app_context():
         stored = db.session.get(User, user["id"])
         assert stored.external_id == f"ldap:uid=ada,{PEOPLE}"
-    assert len(events(ldap_app, "sso_user_created")) == 1
-    assert len(events(ldap_app, "sso_login")) == 2
+    assert len(audit_rows(ldap_app, "sso_user_created")) == 1
+    assert len(audit_rows(ldap_app, "sso_login")) == 2
 
 
 def test_the_admin_group_makes_an_admin_over_ldaps(make_app, directory):
@@ -113,7 +110,7 @@ def test_a_person_out_of_the_allowed_group_is_refused_and_loses_every_session(
     body = assert_problem(login(closed, "mallory", "mallory-directory-pw"), 403)
     assert body["detail"] == identities.NOT_ALLOWED
     assert me(client, tokens)[0] == 401  # the session she had ended with the refusal
-    reasons = [e.details["reason"] for e in events(open_to_all, "sso_refused")]
+    reasons = [e.details["reason"] for e in audit_rows(open_to_all, "sso_refused")]
     assert reasons == ["not in an allowed group"]
 
 
@@ -122,7 +119,7 @@ def test_an_entry_without_an_email_is_told_so_and_makes_no_account(ldap_app):
     assert body["detail"] == ldap.NO_EMAIL
     with ldap_app.app_context():
         assert db.session.scalar(select(User)) is None
-    assert [e.details["reason"] for e in events(ldap_app, "sso_refused")] == [
+    assert [e.details["reason"] for e in audit_rows(ldap_app, "sso_refused")] == [
         "no email in the directory"]
 
 
@@ -133,7 +130,7 @@ def test_a_wrong_password_is_the_local_401_audited_and_rate_limited(ldap_app):
         body = assert_problem(login(client, "ada@example.com", "not-her-password"), 401)
         assert body["detail"] == BAD_CREDENTIALS
     assert login(client, "ada@example.com", "ada-directory-pw").status_code == 429
-    failures = events(ldap_app, "login_failure")
+    failures = audit_rows(ldap_app, "login_failure")
     assert [e.details["email"] for e in failures] == ["ada@example.com"] * 5
     assert all(e.target_id for e in failures)
 
@@ -165,7 +162,7 @@ def test_riskscan_s_own_directory_account_refused_is_a_503_not_a_401(make_app, d
     app = make_app(**directory_settings(directory, LDAP_BIND_PASSWORD="not-the-secret"))
     body = assert_problem(login(app.test_client(), "ada", "ada-directory-pw"), 503)
     assert body["detail"] == DIRECTORY_DOWN
-    assert events(app, "login_failure") == []  # nobody's password was wrong
+    assert audit_rows(app, "login_failure") == []  # nobody's password was wrong
 
 
 def test_a_directory_that_is_down_is_a_503_not_a_login(make_app, directory):
@@ -173,7 +170,7 @@ def test_a_directory_that_is_down_is_a_503_not_a_login(make_app, directory):
         directory, LDAP_URL=f"ldap://127.0.0.1:{ldap_directory.free_port()}"))
     body = assert_problem(login(app.test_client(), "ada", "ada-directory-pw"), 503)
     assert body["detail"] == DIRECTORY_DOWN
-    assert events(app, "login_failure") == []
+    assert audit_rows(app, "login_failure") == []
 
 
 @pytest.mark.parametrize("scheme", ["ldap", "ldaps"])

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
-from service.db import AuditEvent
-from service.extensions import db
+from tests.helpers import audit_rows
 from tests.sso.provider import Person
 
 START = "/app/sign-in/oidc"
@@ -36,6 +33,4 @@ def signed_in_as(client) -> str | None:
 
 
 def events(app, name):
-    with app.app_context():
-        return [e.details for e in db.session.scalars(
-            select(AuditEvent).where(AuditEvent.event == name))]
+    return [e.details for e in audit_rows(app, name)]
