@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests import webhooks
 from tests.console_browser import Browser, error_page, text_of
 from tests.projects import Team
@@ -16,17 +14,8 @@ from tests.webhooks import deliveries_of, made, settled, the_webhook
 
 make_hooks_app, hooks_app, receiver = (webhooks.make_hooks_app, webhooks.hooks_app,
                                        webhooks.receiver)
-
-
-@pytest.fixture
-def team(hooks_app):
-    return Team(hooks_app, hooks_app.test_client())
-
-
-@pytest.fixture
-def people(team, hooks_app):
-    return {who: Browser(hooks_app, getattr(team, who)["email"])
-            for who in ("owner", "editor", "viewer", "outsider")}
+# The project of hooks_app as ``team``, and its members' browsers.
+team, people = webhooks.hooks, webhooks.people
 
 
 def _pinged(hooks_app, team, owner, receiver) -> tuple[str, str, str]:

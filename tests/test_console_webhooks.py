@@ -44,19 +44,10 @@ from tests.webhooks import (
 
 make_hooks_app, hooks_app, receiver = (webhooks.make_hooks_app, webhooks.hooks_app,
                                        webhooks.receiver)
+# The project of hooks_app as ``team``, and its members' browsers.
+team, people = webhooks.hooks, webhooks.people
 
 TAKES_OWNER = "Your role in this project is {}: it may not manage it (that takes owner)."
-
-
-@pytest.fixture
-def team(hooks_app):
-    return Team(hooks_app, hooks_app.test_client())
-
-
-@pytest.fixture
-def people(team, hooks_app):
-    return {who: Browser(hooks_app, getattr(team, who)["email"])
-            for who in ("owner", "editor", "viewer", "outsider")}
 
 
 def test_the_consoles_events_are_the_apis():

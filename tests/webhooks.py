@@ -19,7 +19,7 @@ from service.db import AuditEvent, WebhookDelivery
 from service.extensions import db
 from service.jobs import queue
 from testkit.webhook_receiver import Received, Receiver
-from tests.console_browser import text_of
+from tests.console_browser import Browser, text_of
 from tests.projects import Team
 from tests.scanning import KeywordAnalyzer
 
@@ -93,6 +93,14 @@ def hooks_app(make_hooks_app):
 @pytest.fixture
 def hooks(hooks_app):
     return Team(hooks_app, hooks_app.test_client())
+
+
+@pytest.fixture
+def people(team, hooks_app):
+    """The console's test browsers of a ``team`` (``team = webhooks.hooks``): its owner,
+    editor, viewer and outsider, each signed in."""
+    return {who: Browser(hooks_app, getattr(team, who)["email"])
+            for who in ("owner", "editor", "viewer", "outsider")}
 
 
 @pytest.fixture

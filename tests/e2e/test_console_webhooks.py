@@ -48,6 +48,18 @@ def answering(page, accept: bool, questions: list) -> None:
     page.once("dialog", answer)
 
 
+def webhook_made(page, console_app, receiver, email: str, project: str) -> str:
+    """A project's owner signed in, who made a webhook to the receiver on the project's
+    Webhooks page: the webhook's page (the browser is on it)."""
+    owner = seed(console_app, email, project=project)
+    sign_in(page, owner.email)
+    page.goto(f"/app/projects/{owner.project_id}/webhooks")
+    page.get_by_label("URL", exact=True).fill(f"{receiver.url}/hook")
+    page.get_by_role("button", name="Add the webhook").click()
+    page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+$"))
+    return page.url
+
+
 def test_an_owner_makes_pings_rotates_and_deletes_a_webhook(page, console_app, receiver,
                                                              screenshots):
     owner = seed(console_app, "hooks@example.com", project="Payments platform")
@@ -118,13 +130,7 @@ def test_an_owner_makes_pings_rotates_and_deletes_a_webhook(page, console_app, r
 
 def test_an_owner_pauses_resumes_and_edits_a_webhook(refused_page, console_app, receiver):
     page = refused_page
-    owner = seed(console_app, "paused@example.com", project="Paused hooks")
-    sign_in(page, owner.email)
-    page.goto(f"/app/projects/{owner.project_id}/webhooks")
-    page.get_by_label("URL", exact=True).fill(f"{receiver.url}/hook")
-    page.get_by_role("button", name="Add the webhook").click()
-    page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+$"))
-    here = page.url
+    here = webhook_made(page, console_app, receiver, "paused@example.com", "Paused hooks")
 
     page.get_by_role("button", name="Pause").click()
     page.wait_for_url(f"{here}#webhook-state")
@@ -156,13 +162,7 @@ def test_an_owner_pauses_resumes_and_edits_a_webhook(refused_page, console_app, 
 
 def test_a_deliverys_request_and_answer_are_read_on_its_page(page, console_app, receiver,
                                                             axe_script, screenshots):
-    owner = seed(console_app, "answers@example.com", project="Answered hooks")
-    sign_in(page, owner.email)
-    page.goto(f"/app/projects/{owner.project_id}/webhooks")
-    page.get_by_label("URL", exact=True).fill(f"{receiver.url}/hook")
-    page.get_by_role("button", name="Add the webhook").click()
-    page.wait_for_url(re.compile(r"/webhooks/[0-9a-f-]+$"))
-    here = page.url
+    here = webhook_made(page, console_app, receiver, "answers@example.com", "Answered hooks")
     secret = page.get_by_label("The secret").input_value()
     receiver.answers = [(503, b'{"error": "queue full, try later"}')]
     page.get_by_role("button", name="Send a ping").click()
