@@ -56,26 +56,14 @@ def models_root(model_dir: Path, workdir: Path) -> Path:
     v1. The weights are hard-linked (copied across devices); the other files are copied and
     the source's check.json left out: write_check writing through a link rewrote the
     source's (a real model's)."""
-    import shutil
-
     from service.analysis.check import CHECK_FILE, write_check
     from service.analysis.transformer import TransformerAnalyzer, resolve_model_dir
+    from testkit.model_folders import copy_version
 
     source = resolve_model_dir(model_dir)
     root = workdir / "models"
     for name in ("v1", "v2"):
-        folder = root / name
-        folder.mkdir(parents=True)
-        for file in source.iterdir():
-            if not file.is_file() or file.name in {"model.safetensors", CHECK_FILE}:
-                continue
-            if file.name in {"model.onnx", "model.int8.onnx"}:
-                try:
-                    os.link(file, folder / file.name)
-                    continue
-                except OSError:
-                    pass
-            shutil.copy2(file, folder / file.name)
+        folder = copy_version(root, name, source, skip={"model.safetensors", CHECK_FILE})
         write_check(folder, TransformerAnalyzer(folder))
     gc.collect()
     (root / "current").write_text("v1\n")

@@ -12,7 +12,6 @@ says which)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -24,6 +23,7 @@ from service.analysis.cascade import SCREEN_FILE
 from service.analysis.check import CHECK_FILE, write_check
 from service.db import AuditEvent, ModelDeployment
 from service.extensions import db
+from testkit.model_folders import copy_version
 from tests.helpers import Accounts
 
 #: The operating point of v2: lower than v1's, so that it reports more (the test model is
@@ -35,30 +35,10 @@ TEXT = ("The supplier may deliver the servers three weeks late. "
         "The team met on Tuesday. The budget may be cut again next quarter.")
 
 
-#: The files a version shares with its source, hard-linked: large, and never written in
-#: place (a test that needs another graph unlinks the link and writes a file of its own).
-WEIGHTS = frozenset({"model.onnx", "model.int8.onnx", "model.safetensors"})
-
-
 def version_folder(root, name, source, *, skip=()):
     """``root``/``name``: the files of ``source`` without its check.json (each version's is
-    written for it). The weights are hard-linked (copied across devices); every other file
-    is copied: tests write calibration.json, check.json and screen.json into a version, and
-    writing through a link rewrote the source's, a real model's where
-    RISKSCAN_TEST_MODEL_DIR names one."""
-    folder = root / name
-    folder.mkdir()
-    for file in source.iterdir():
-        if not file.is_file() or file.name in {*skip, CHECK_FILE}:
-            continue
-        if file.name in WEIGHTS:
-            try:
-                os.link(file, folder / file.name)
-                continue
-            except OSError:
-                pass
-        shutil.copy2(file, folder / file.name)
-    return folder
+    written for it), as testkit/model_folders.py copies a version."""
+    return copy_version(root, name, source, skip={*skip, CHECK_FILE})
 
 
 def build_models_root(root, source, outside):
