@@ -8,11 +8,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import select
 
-from service.db import AuditEvent, User
+from service.db import User
 from service.extensions import db
-from tests.helpers import PASSWORD, api_key_headers, assert_problem
+from tests.helpers import PASSWORD, api_key_headers, assert_problem, at_once, audit_rows
 
 USERS = "/api/v1/users"
 LOGIN = "/api/v1/auth/login"
@@ -26,11 +25,6 @@ def _bearer(tokens) -> dict:
 
 def _login(client, email, password):
     return client.post(LOGIN, json={"email": email, "password": password})
-
-
-def _events(app, event):
-    with app.app_context():
-        return db.session.scalars(select(AuditEvent).where(AuditEvent.event == event)).all()
 
 
 def test_a_new_account_without_a_password_gets_a_one_time_one_it_must_change(app, client,
@@ -62,7 +56,7 @@ def test_a_new_account_without_a_password_gets_a_one_time_one_it_must_change(app
     assert client.get("/api/v1/projects", headers=after).status_code == 200
     assert client.get("/api/v1/auth/me", headers=after).get_json()[
         "must_change_password"] is False
-    [created] = _events(app, "user_created")[-1:]
+    [created] = audit_rows(app, "user_created")[-1:]
     assert created.details == {"role": "reviewer", "one_time": True}
     assert created.actor_id == admin["id"]
 
@@ -93,8 +87,25 @@ def test_a_reset_ends_every_session_and_gives_a_one_time_password(app, client, a
     tokens = _login(client, user["email"], once).get_json()
     assert_problem(client.get("/api/v1/projects", headers=_bearer(tokens)), 403)
     assert client.post("/api/v1/auth/logout", headers=_bearer(tokens)).status_code == 204
-    [event] = _events(app, "password_reset")
+    [event] = audit_rows(app, "password_reset")
     assert event.target_id == user["id"]
+
+
+def test_two_resets_at_once_give_two_passwords_and_one_of_them_signs_in(app, client, accounts):
+    """Two admins' resets of one account race: each is answered and audited, and the
+    account keeps one password, one of the two handed out, never a mix or none."""
+    _, headers = accounts.user(role="admin")
+    user, _ = accounts.user()
+
+    resets = at_once(app, "POST", f"{USERS}/{user['id']}/one-time-password", parallel=2,
+                     headers=headers)
+
+    assert [reset.status_code for reset in resets] == [201, 201]
+    handed = [reset.get_json()["one_time_password"] for reset in resets]
+    assert len(set(handed)) == 2
+    assert sorted(_login(client, user["email"], once).status_code for once in handed) == [
+        200, 401]
+    assert len(audit_rows(app, "password_reset")) == 2
 
 
 def test_no_one_but_a_signed_in_admin_resets(app, client, accounts):
@@ -113,7 +124,7 @@ def test_no_one_but_a_signed_in_admin_resets(app, client, accounts):
         assert_problem(client.post(f"{USERS}/{missing}/one-time-password",
                                    headers=admin_headers), 404)
     assert _login(client, user["email"], PASSWORD).status_code == 200
-    assert _events(app, "password_reset") == []
+    assert audit_rows(app, "password_reset") == []
 
 
 @pytest.mark.parametrize("source", ["oidc", "ldap"])
