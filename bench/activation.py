@@ -56,17 +56,18 @@ def models_root(model_dir: Path, workdir: Path) -> Path:
     v1. The weights are hard-linked (copied across devices); the other files are copied and
     the source's check.json left out: write_check writing through a link rewrote the
     source's (a real model's)."""
-    from service.analysis.check import CHECK_FILE, write_check
+    from service.analysis.check import write_check
+    from service.analysis.model_folder import CHECK_JSON, CURRENT, SAFETENSORS, point
     from service.analysis.transformer import TransformerAnalyzer, resolve_model_dir
     from testkit.model_folders import copy_version
 
     source = resolve_model_dir(model_dir)
     root = workdir / "models"
     for name in ("v1", "v2"):
-        folder = copy_version(root, name, source, skip={"model.safetensors", CHECK_FILE})
+        folder = copy_version(root, name, source, skip={SAFETENSORS, CHECK_JSON})
         write_check(folder, TransformerAnalyzer(folder))
     gc.collect()
-    (root / "current").write_text("v1\n")
+    point(root, "v1", CURRENT)
     return root
 
 

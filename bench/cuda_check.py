@@ -25,11 +25,21 @@ import time
 import types
 from pathlib import Path
 
+from service.analysis.model_folder import (
+    CALIBRATION_JSON,
+    CONFIG_JSON,
+    LABELS_JSON,
+    SAFETENSORS,
+    TOKENIZER_CONFIG_JSON,
+    TOKENIZER_JSON,
+    TRAINING_JSON,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 PREPARED = ROOT / ".gpu"
 DOCUMENTS = ROOT / "ml" / "data" / "documents" / "new-writers.jsonl"
-FILES = ("config.json", "labels.json", "tokenizer.json", "tokenizer_config.json",
-         "training_config.json", "calibration.json")
+FILES = (CONFIG_JSON, LABELS_JSON, TOKENIZER_JSON, TOKENIZER_CONFIG_JSON, TRAINING_JSON,
+         CALIBRATION_JSON)
 HOSTILE = {"20k-sentence": "the vendor may slip " * 1000, "5k-lines": "\n".join(["risk"] * 5000),
            "one-heading": "## Risks\n\n" * 2000}
 
@@ -47,12 +57,12 @@ def prepare(model_dir: Path) -> None:
         if (model_dir / name).exists():
             shutil.copy(model_dir / name, folder / name)
     weights = {k: v.half().contiguous()
-               for k, v in load_file(model_dir / "model.safetensors").items()}
-    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
-    with open(folder / "model.safetensors", "rb") as src, \
-            lzma.open(folder / "model.safetensors.xz", "wb", preset=6) as dst:
+               for k, v in load_file(model_dir / SAFETENSORS).items()}
+    save_file(weights, folder / SAFETENSORS, metadata={"format": "pt"})
+    with open(folder / SAFETENSORS, "rb") as src, \
+            lzma.open(folder / f"{SAFETENSORS}.xz", "wb", preset=6) as dst:
         shutil.copyfileobj(src, dst)
-    (folder / "model.safetensors").unlink()
+    (folder / SAFETENSORS).unlink()
     cpu = TransformerAnalyzer(model_dir, device="cpu", runtime="onnx")
     rows = []
     for line in DOCUMENTS.read_text(encoding="utf-8").splitlines():
@@ -99,10 +109,10 @@ def check(device: str) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     model = work / "model"
     shutil.copytree(PREPARED / "model", model)
-    with lzma.open(model / "model.safetensors.xz") as src, \
-            open(model / "model.safetensors", "wb") as dst:
+    with lzma.open(model / f"{SAFETENSORS}.xz") as src, \
+            open(model / SAFETENSORS, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    (model / "model.safetensors.xz").unlink()
+    (model / f"{SAFETENSORS}.xz").unlink()
     with gzip.open(PREPARED / "documents.json.gz", "rt", encoding="utf-8") as source:
         rows = json.load(source)
     splits = {row["text"]: [Sentence(*s) for s in row["sentences"]] for row in rows}

@@ -33,13 +33,13 @@ def torch_mapped(pid: int) -> bool:
 
 def stand_in_reader(model_dir: Path, into: Path) -> Path:
     """A copy of the fast model as a reader folder, with the screen.json a reader has."""
-    from service.analysis.cascade import SCREEN_FILE
+    from service.analysis.model_folder import SCREEN_JSON
 
     into.mkdir(parents=True)
     for source in model_dir.iterdir():
-        if source.is_file() and source.name != SCREEN_FILE:
+        if source.is_file() and source.name != SCREEN_JSON:
             shutil.copy(source, into / source.name)
-    (into / SCREEN_FILE).write_text(json.dumps({"screen": SCREEN}))
+    (into / SCREEN_JSON).write_text(json.dumps({"screen": SCREEN}))
     return into
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     SentenceEncoder()  # its graph is made on a first start only (with torch), then kept
     report = "# Status report\n\n" + "\n".join(sentences(40)) + "\n"
     with tempfile.TemporaryDirectory(prefix="riskscan-memory-") as tmp:
-        reader = args.reader_dir or stand_in_reader(model_dir, Path(tmp) / "reader")
+        reader = args.reader_dir or stand_in_reader(model_dir, Path(tmp) / "stand-in-reader")
         results = {
             "fast model alone": measure(model_dir, Path(tmp) / "fast", report,
                                         READER_DIR="off"),

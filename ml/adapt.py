@@ -25,12 +25,20 @@ import sys
 from pathlib import Path
 
 from ml.encoders import ENCODERS, ENCODERS_ROOT, encoder_dir, sha256
+from service.analysis.model_folder import (
+    ADAPTATION_JSON,
+    ONNX,
+    SAFETENSORS,
+    TOKENIZER_CONFIG_JSON,
+    TOKENIZER_JSON,
+    ModelFolder,
+)
 from service.analysis.reading import judged
 from service.uploads.extract import DocumentError, extract_text
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
 #: The encoder folder's files kept beside the adapted weights (its tokenizer, its pooling).
-KEPT_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+KEPT_FILES = (TOKENIZER_JSON, TOKENIZER_CONFIG_JSON, "vocab.txt", "special_tokens_map.json",
               "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
 
 
@@ -122,11 +130,10 @@ def adapt(archive: Path, out: Path, *, encoder: str = "minilm", steps: int = 300
               "sequences": sequences, "steps": steps, "seed": seed,
               "first_loss": round(losses[0], 4),
               "last_loss": round(sum(losses[-20:]) / len(losses[-20:]), 4)}
-    (staging / "adaptation.json").write_text(json.dumps(report, indent=2) + "\n",
-                                             encoding="utf-8")
+    ModelFolder(staging).write_json(ADAPTATION_JSON, report)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)  # complete or absent, as a model version is
-    report["sha256"] = sha256(out / "model.safetensors")
+    report["sha256"] = sha256(out / SAFETENSORS)
     return report
 
 
@@ -144,8 +151,7 @@ def adapted_classifier(model_dir: Path, sentences: list[str], out: Path, **setti
         raise ValueError(f"{model_dir}'s encoder and the adapted one differ: "
                          f"{(unexpected + missing)[:3]}")
     # All but the base's weights (written next) and graph (a candidate writes its own).
-    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns("model.safetensors",
-                                                                 "model.onnx"))
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(SAFETENSORS, ONNX))
     classifier.save_pretrained(out)
     return out
 

@@ -151,7 +151,8 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
                         ) -> tuple[dict, list[Document], list[list[Scored]]]:
     """``calibrate``, and the documents with their calibrated scores, so that ml.train
     reports them without scoring them again."""
-    from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
+    from service.analysis.model_folder import CALIBRATION_JSON, ModelFolder
+    from service.analysis.transformer import TransformerAnalyzer
 
     documents = read_documents(documents_path)
     analyzer = TransformerAnalyzer(model_dir)
@@ -196,7 +197,7 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
         "reliability": reliability(documents, scored, min_score),
         "reliability_held_out_writers": reliability(held, held_scored, min_score),
     }
-    (Path(model_dir) / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
+    ModelFolder(model_dir).write_json(CALIBRATION_JSON, calibration)
     return calibration, documents, scored
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from ml.documents import read_documents, score_documents
+from service.analysis.model_folder import INT8_ONNX, READER, SCREEN_JSON, ModelFolder, point
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents"
@@ -114,7 +114,7 @@ def choose_int8(reader_dir: Path, data_dir: Path, min_agreement: float = MIN_AGR
     gave is returned, for screen.json and the model card (``fp32``: what the kept graph keeps
     in fp32, in words; None when there is none)."""
     from ml.splits import load_split
-    from service.analysis.onnx_model import INT8_FILE, save_int8
+    from service.analysis.onnx_model import save_int8
     from service.analysis.transformer import TransformerAnalyzer
 
     split = load_split(data_dir, "validation")
@@ -128,7 +128,7 @@ def choose_int8(reader_dir: Path, data_dir: Path, min_agreement: float = MIN_AGR
             return {"sentences": len(split.texts), "min_agreement": min_agreement,
                     "fp32": str(graph), "fp32_layers": graph.layers,
                     "fp32_outputs": list(graph.outputs), "same_labels": same, "tried": tries}
-    (reader_dir / INT8_FILE).unlink()
+    ModelFolder(reader_dir).file(INT8_ONNX).unlink()
     return {"sentences": len(split.texts), "min_agreement": min_agreement, "fp32": None,
             "same_labels": None, "tried": tries}
 
@@ -138,10 +138,9 @@ def cascade_of(fast, reader_dir: Path):
     serves it on the CPU (READER_QUANTIZE=auto: the reader's checked int8 graph where its
     folder has one, else fp32; behind the threshold of its screen.json)."""
     from service.analysis.cascade import Cascade, read_screen
-    from service.analysis.onnx_model import INT8_FILE
     from service.analysis.transformer import TransformerAnalyzer
 
-    quantize = "int8" if (reader_dir / INT8_FILE).is_file() else "none"
+    quantize = "int8" if ModelFolder(reader_dir).has(INT8_ONNX) else "none"
     return Cascade(fast, TransformerAnalyzer(reader_dir, quantize=quantize),
                    threshold=read_screen(reader_dir))
 
@@ -169,11 +168,11 @@ def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path |
 
 
 def card_section(screen: dict) -> str:
-    """The model card's part on the cascade."""
+    """The model card's section on the cascade ("In the cascade"), without its heading."""
     rows = "\n".join(f"| {genre} | {screen['passed']['dev'].get(genre, '')} | "
                      f"{screen['passed'].get('test', {}).get(genre, '')} |"
                      for genre in sorted(set().union(*screen["passed"].values())))
-    return (f"\n## In the cascade\n\nThe reader of the fast model `{screen['fast_model']}`: a "
+    return (f"The reader of the fast model `{screen['fast_model']}`: a "
             f"sentence comes to it when the fast model scores it {screen['screen']:.2f} or "
             f"more, which keeps {screen['kept_on_dev']} of the findings this model alone "
             f"makes on the development documents (asked: {screen['keep']}). {precision(screen)}\n\n"
@@ -197,22 +196,10 @@ def precision(screen: dict) -> str:
 
 def write_screen(reader_dir: Path, screen: dict) -> None:
     """``screen`` to the reader's screen.json (what the service reads) and its card."""
-    from service.analysis.cascade import SCREEN_FILE
-
-    (reader_dir / SCREEN_FILE).write_text(json.dumps(screen, indent=2) + "\n")
-    (reader_dir / SCREEN_FILE).chmod(0o644)
-    card = reader_dir / "README.md"
-    if card.is_file():
-        text = card.read_text(encoding="utf-8").split("\n## In the cascade\n")[0]
-        card.write_text(text.rstrip("\n") + "\n" + card_section(screen), encoding="utf-8")
-
-
-def point(root: Path, version: str, pointer: str = "reader") -> None:
-    """Write ``root/pointer`` (``reader``) naming ``version``, atomically."""
-    pending = root / f".{pointer}.partial"
-    pending.write_text(version + "\n")
-    pending.chmod(0o644)
-    os.replace(pending, root / pointer)
+    folder = ModelFolder(reader_dir)
+    folder.write_json(SCREEN_JSON, screen)
+    if folder.card() is not None:
+        folder.write_card_section("In the cascade", card_section(screen))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(screen, indent=2))
     print(precision(screen), file=sys.stderr)
     if args.set_reader:
-        point(reader_dir.parent, reader_dir.name)
-        print(f"{reader_dir.parent / 'reader'} -> {reader_dir.name}", file=sys.stderr)
+        pointer = point(reader_dir.parent, reader_dir.name, READER)
+        print(f"{pointer} -> {reader_dir.name}", file=sys.stderr)
     return 0
 
 

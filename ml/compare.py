@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from pathlib import Path
 
 from ml.card import figure
+from service.analysis.model_folder import ModelFolder
 
 DEFAULT_DOCUMENTS = Path(__file__).resolve().parent / "data" / "documents" / "test.jsonl"
 DEFAULT_THRESHOLDS = (0.5, 0.7, 0.8, 0.9)
@@ -55,10 +55,11 @@ def compare(model_dirs: list[Path], documents_path: Path = DEFAULT_DOCUMENTS, *,
         analyzer = TransformerAnalyzer(model_dir)
         scored = score_documents(analyzer, documents)
         at_point = metrics_at(documents, scored, analyzer.min_score)
-        calibration = read_json(model_dir / "metrics.json").get("calibration", {})
+        folder = ModelFolder(model_dir)
+        calibration = folder.metrics().get("calibration", {})
         rows.append({
             "model": analyzer.version,
-            "seed": read_json(model_dir / "training_config.json").get("seed"),
+            "seed": folder.training().get("seed"),
             "min_score": analyzer.min_score,
             "dev": calibration.get("at_operating_point"),
             "overall": at_point["all"],
@@ -135,10 +136,6 @@ def gate_markdown(checks: list[dict], tolerance: float) -> str:
     lines.append("\n" + (f"The candidate is worse than the active model: {', '.join(failed)}."
                          if failed else "The candidate is no worse than the active model."))
     return "\n".join(lines)
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def percent(value) -> str:

@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 
 from ml.calibrate import MAP_FLOOR, MIN_MAP_RISKS, fit_score_map, risk_scores
+from service.analysis.model_folder import CALIBRATION_JSON, CHECK_JSON, METRICS_JSON, ModelFolder
 
 #: Fewer reviewed findings than this (scored at least the map's floor) keep the map as it
 #: is: a map fitted on a handful of one deployment's findings would move every score on
@@ -131,8 +132,8 @@ def refit(model_dir: Path, findings: list[dict], *, scores_from: Path | None = N
     """Refit ``model_dir``'s score map on the reviewed ``findings`` (``reviewed``), scored by
     ``scores_from`` (the base; default ``model_dir``) at ``model_dir``'s temperature, and
     write it into the folder; what was done (``deployment_score_map`` of its metrics.json)."""
-    from service.analysis.check import CHECK_FILE, write_check
-    from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
+    from service.analysis.check import write_check
+    from service.analysis.transformer import TransformerAnalyzer
 
     model_dir = Path(model_dir)
     candidate = TransformerAnalyzer(model_dir)
@@ -164,8 +165,8 @@ def refit(model_dir: Path, findings: list[dict], *, scores_from: Path | None = N
         "reliability_of_the_reviewed": {
             "before": bins(scores, risks, old_map, threshold),
             "after": bins(scores, risks, new_map, threshold)}})
-    path = model_dir / CALIBRATION_FILE
-    calibration = _read(path) or {"temperature": candidate.temperature}
+    folder = ModelFolder(model_dir)
+    calibration = folder.object(CALIBRATION_JSON) or {"temperature": candidate.temperature}
     calibration["min_score"] = round(new_min, 6)
     calibration["score_map"] = {
         "slope": new_map[0], "intercept": new_map[1], "floor": new_map[2],
@@ -174,8 +175,8 @@ def refit(model_dir: Path, findings: list[dict], *, scores_from: Path | None = N
         "deployment_findings": len(findings)}
     calibration["score_map_before_deployment"] = summary["previous_map"]
     calibration["min_score_before_deployment"] = old_min
-    path.write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
-    if (model_dir / CHECK_FILE).is_file():  # the same findings, their new scores
+    folder.write_json(CALIBRATION_JSON, calibration)
+    if folder.has(CHECK_JSON):  # the same findings, their new scores
         write_check(model_dir, TransformerAnalyzer(model_dir))
     _record(model_dir, summary, calibration=calibration)
     return summary
@@ -199,13 +200,12 @@ def bins(scores, risks, score_map, threshold: float, width: float = 0.1) -> list
 def _record(model_dir: Path, summary: dict, calibration: dict | None) -> None:
     """The refit in metrics.json (and its calibration, which the registry reads) and a
     section of the card, so that an admin sees it."""
-    metrics = _read(model_dir / "metrics.json") or {}
+    folder = ModelFolder(model_dir)
+    metrics = folder.metrics()
     metrics["deployment_score_map"] = summary
     if calibration is not None and "calibration" in metrics:
         metrics["calibration"] = calibration
-    (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n",
-                                            encoding="utf-8")
-    card = model_dir / "README.md"
+    folder.write_json(METRICS_JSON, metrics)
     if summary["refitted"]:
         said = (f"Refitted on {summary['deployment_findings']} findings this deployment's "
                 f"reviewers decided ({summary['confirmed']} confirmed, {summary['dismissed']} "
@@ -214,17 +214,7 @@ def _record(model_dir: Path, summary: dict, calibration: dict | None) -> None:
                 f"{summary['min_score']['after']}).")
     else:
         said = f"Kept as it was: {summary['kept']}."
-    text = card.read_text(encoding="utf-8") if card.is_file() else ""
-    card.write_text(text + f"\n## The score map and this deployment\n\n{said}\n",
-                    encoding="utf-8")
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+    folder.write_card_section("The score map and this deployment", said)
 
 
 def _logit(p: float) -> float:

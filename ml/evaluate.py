@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ml.jsonl import records
 from service.analysis.labels import LABELS, NONE
+from service.analysis.model_folder import METRICS_JSON, ModelFolder
 
 
 class InvalidDataError(ValueError):
@@ -157,7 +158,7 @@ def evaluate(model_dir: Path, data_path: Path, out_dir: Path | None = None, *,
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        ModelFolder(out_dir).write_json(METRICS_JSON, metrics)
         save_confusion_matrix(gold, predicted, out_dir / "confusion_matrix.png",
                               f"{analyzer.version} on {Path(data_path).name} "
                               f"(macro-F1 {metrics['macro_f1']:.3f})")

@@ -20,7 +20,7 @@ from pathlib import Path
 def write_onnx(model_dir: str | os.PathLike) -> Path:
     """Export the torch classifier in ``model_dir`` to ``model_dir/model.onnx``."""
     # service.analysis first: it sets OMP_WAIT_POLICY before torch loads OpenMP.
-    from service.analysis.onnx_model import ONNX_FILE, export  # isort: skip
+    from service.analysis.onnx_model import export  # isort: skip
     from transformers import AutoTokenizer
 
     from service.analysis.transformer import torch_classifier
@@ -28,8 +28,10 @@ def write_onnx(model_dir: str | os.PathLike) -> Path:
     model_dir = Path(model_dir)
     model = torch_classifier(model_dir).from_pretrained(model_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    target = model_dir / ONNX_FILE
-    pending = model_dir / f".{ONNX_FILE}.{os.getpid()}.partial"
+    from service.analysis.model_folder import ONNX
+
+    target = model_dir / ONNX
+    pending = model_dir / f".{ONNX}.{os.getpid()}.partial"
     try:
         export(model.float().cpu(), list(tokenizer.model_input_names), pending)
         pending.chmod(0o644)

@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 
 from ml.card import figure
-from ml.compare import measured, pair, percent, read_json
+from ml.compare import measured, pair, percent
 from ml.config import NEW_WRITERS_DOCUMENTS
+from service.analysis.model_folder import ModelFolder
 
 DOCUMENTS = Path(__file__).resolve().parent / "data" / "documents"
 RECALLS = (0.45, 0.55, 0.65)
@@ -100,7 +101,7 @@ def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
     documents = read_documents(test_path)
     scored = score_documents(analyzer, documents)
     card = {"model": analyzer.version, "min_score": point,
-            "seed": read_json((reader_dir or model_dir) / "training_config.json").get("seed")}
+            "seed": ModelFolder(reader_dir or model_dir).training().get("seed")}
     for name, member in SETS.items():
         chosen = [i for i, document in enumerate(documents) if member(document)]
         card[name] = figures([documents[i] for i in chosen], [scored[i] for i in chosen], point)

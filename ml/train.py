@@ -30,7 +30,6 @@ import dataclasses
 import json
 import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -55,6 +54,16 @@ from ml.learning import (
 )
 from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
 from service.analysis.labels import LABELS
+from service.analysis.model_folder import (
+    CURRENT,
+    LABELS_JSON,
+    METRICS_JSON,
+    SAFETENSORS,
+    TRAINING_JSON,
+    ModelFolder,
+    point,
+    staged,
+)
 
 ENCODER_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
                  "mpnet": "sentence-transformers/all-mpnet-base-v2"}
@@ -99,7 +108,7 @@ class Trainer:
         config = self.config
         self.started = time.perf_counter()
         self.encoder_dir = config.resolved_encoder_dir()
-        encoder_checksum = file_sha256(self.encoder_dir / "model.safetensors")
+        encoder_checksum = file_sha256(self.encoder_dir / SAFETENSORS)
 
         random.seed(config.seed)
         np.random.seed(config.seed)
@@ -316,8 +325,8 @@ class Trainer:
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         write_onnx(folder)
-        write_json(folder / "labels.json", list(LABELS))
-        write_json(folder / "training_config.json", {
+        ModelFolder(folder).write_json(LABELS_JSON, list(LABELS))
+        ModelFolder(folder).write_json(TRAINING_JSON, {
             **config.to_json(),
             "encoder_dir": str(self.encoder_dir),
             "encoder": self.encoder,
@@ -369,38 +378,24 @@ class Trainer:
 
     def train(self) -> Path:
         """prepare, fit, save, evaluate; the card; the version folder; ``current``."""
-        from service.analysis.transformer import CURRENT_FILE
-
         config, model_dir = self.config, self.model_dir
         if model_dir.exists():
             raise SystemExit(f"{model_dir} already exists: versions are never overwritten")
         self.prepare()
         self.fit()
-        # Write into a staging folder and rename it at the end: a version folder is complete
-        # or absent, never half written.
-        staging = model_dir.parent / f".{config.version}.{os.getpid()}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
+        with staged(model_dir) as staging:  # the version is complete or absent
             self.save(staging)
             metrics = self.evaluate(staging)
-            write_json(staging / "metrics.json", metrics)
-            (staging / "README.md").write_text(model_card(
+            folder = ModelFolder(staging)
+            folder.write_json(METRICS_JSON, metrics)
+            folder.write_card(model_card(
                 config, self.encoder, self.splits, self.train_available, metrics, self.history,
                 self.best_epoch, self.training_seconds, feedback=self.feedback))
-            make_readable(staging)
-            os.replace(staging, model_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         log(f"wrote {model_dir} (test macro-F1 {metrics['test']['macro_f1']:.4f}, "
             f"{time.perf_counter() - self.started:.0f} s in all)")
         if config.set_current:
-            pending = model_dir.parent / f".{CURRENT_FILE}.partial"
-            pending.write_text(config.version + "\n")
-            pending.chmod(0o644)
-            os.replace(pending, model_dir.parent / CURRENT_FILE)
-            log(f"{model_dir.parent / CURRENT_FILE} -> {config.version}")
+            pointer = point(model_dir.parent, config.version, CURRENT)
+            log(f"{pointer} -> {config.version}")
         return model_dir
 
 

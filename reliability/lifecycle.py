@@ -33,7 +33,8 @@ RISKY = "The vendor may fail to deliver the servers before the go-live date."
 def models_root(source: Path, folder: Path, names=("v1", "v2", "v3")) -> Path:
     """A models root of the run's own: each of ``names`` the files of ``source`` with a
     check.json written for it (activation compares a version's answers with it)."""
-    from service.analysis.check import CHECK_FILE, write_check
+    from service.analysis.check import write_check
+    from service.analysis.model_folder import CHECK_JSON, CURRENT, point
     from service.analysis.transformer import TransformerAnalyzer
 
     folder.mkdir(parents=True)
@@ -42,14 +43,14 @@ def models_root(source: Path, folder: Path, names=("v1", "v2", "v3")) -> Path:
         version = folder / name
         version.mkdir()
         for file in source.iterdir():
-            if file.is_file() and file.name != CHECK_FILE:
+            if file.is_file() and file.name != CHECK_JSON:
                 shutil.copy2(file, version / file.name)
         if first is None:
             write_check(version, TransformerAnalyzer(version))
             first = version
         else:
-            shutil.copy2(first / CHECK_FILE, version / CHECK_FILE)
-    (folder / "current").write_text(f"{names[0]}\n")
+            shutil.copy2(first / CHECK_JSON, version / CHECK_JSON)
+    point(folder, names[0], CURRENT)
     return folder
 
 
@@ -177,9 +178,11 @@ def sigterm_with_scans_in_flight(service, headers, llm, report, in_flight: int =
 
 def run_lifecycle(model_dir: str, database_url: str, work: Path, llm, env: dict,
                   report, password: str) -> None:
+    from service.analysis.model_folder import CURRENT, pointed
+
     source = Path(model_dir)
-    if (source / "current").is_file():
-        source = source / (source / "current").read_text().strip()
+    if pointed(source, CURRENT):
+        source = source / pointed(source, CURRENT)
     root = models_root(source, work / "models")
     env = {**env, "MODEL_DIR": str(root), "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
            "WEBHOOK_TIMEOUT_S": str(WEBHOOK_TIMEOUT_S), "SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S)}

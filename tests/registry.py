@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service.analysis.cascade import SCREEN_FILE
-from service.analysis.check import CHECK_FILE, write_check
+from service.analysis.check import write_check
+from service.analysis.model_folder import CHECK_JSON, SCREEN_JSON
 from service.db import AuditEvent, ModelDeployment
 from service.extensions import db
 from testkit.model_folders import copy_version
@@ -38,7 +38,7 @@ TEXT = ("The supplier may deliver the servers three weeks late. "
 def version_folder(root, name, source, *, skip=()):
     """``root``/``name``: the files of ``source`` without its check.json (each version's is
     written for it), as testkit/model_folders.py copies a version."""
-    return copy_version(root, name, source, skip={*skip, CHECK_FILE})
+    return copy_version(root, name, source, skip={*skip, CHECK_JSON})
 
 
 def build_models_root(root, source, outside):
@@ -56,11 +56,11 @@ def build_models_root(root, source, outside):
     corrupt = version_folder(root, "corrupt", source, skip={"model.safetensors", "model.onnx"})
     (corrupt / "model.onnx").write_bytes(b"\x08\x07not an onnx graph" * 64)
     miswritten = version_folder(root, "miswritten", source, skip={"model.safetensors"})
-    recorded = json.loads((v1 / CHECK_FILE).read_text())
+    recorded = json.loads((v1 / CHECK_JSON).read_text())
     assert recorded["findings"], "the test model finds nothing in the built-in scan"
     recorded["findings"][0]["category"] = next(
         label for label in ("legal", "budget") if label != recorded["findings"][0]["category"])
-    (miswritten / CHECK_FILE).write_text(json.dumps(recorded))
+    (miswritten / CHECK_JSON).write_text(json.dumps(recorded))
     (root / "empty").mkdir()
     outside.mkdir(parents=True, exist_ok=True)
     version_folder(outside, "elsewhere", source, skip={"model.safetensors"})
@@ -95,9 +95,9 @@ def calibrated_source(folder, model_dir):
     from pathlib import Path
 
     shutil.copytree(Path(model_dir), folder,
-                    ignore=shutil.ignore_patterns("model.safetensors", CHECK_FILE))
+                    ignore=shutil.ignore_patterns("model.safetensors", CHECK_JSON))
     (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.5}))
-    (folder / CHECK_FILE).write_text(json.dumps({"findings": []}))
+    (folder / CHECK_JSON).write_text(json.dumps({"findings": []}))
     (folder / "screen.json").write_text(json.dumps({"screen": 0.5}))
     return folder
 
@@ -110,7 +110,7 @@ def own_root(root, models_root, names):
     for name in names:
         source = models_root / ("v2" if name == "v2" else "v1")
         folder = version_folder(root, name, source)
-        shutil.copy2(source / CHECK_FILE, folder / CHECK_FILE)
+        shutil.copy2(source / CHECK_JSON, folder / CHECK_JSON)
     (root / "current").write_text(f"{names[0]}\n")
     return root
 
@@ -177,7 +177,7 @@ def reader_version(root: Path, name: str, source: Path, screen, *, graph: bytes 
         (folder / "model.onnx").unlink()  # a link to the source's: write a file of its own
         (folder / "model.onnx").write_bytes(graph)
     (folder / "calibration.json").write_text(json.dumps(READER_CALIBRATION))
-    (folder / SCREEN_FILE).write_text(screen if isinstance(screen, str) else json.dumps(screen))
+    (folder / SCREEN_JSON).write_text(screen if isinstance(screen, str) else json.dumps(screen))
     return folder
 
 

@@ -20,9 +20,9 @@ import pytest
 
 from ml import cascade as fitting
 from ml.documents import Scored
-from service.analysis.cascade import SCREEN_FILE, Cascade, ReaderError, read_screen
+from service.analysis.cascade import Cascade, ReaderError, read_screen
 from service.analysis.labels import NONE
-from service.analysis.onnx_model import INT8_FILE
+from service.analysis.model_folder import INT8_ONNX, SCREEN_JSON
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 from testkit.documents import MIXED_TEXT
@@ -174,7 +174,7 @@ def test_the_cascade_names_both_models() -> None:
 def test_a_readers_screen_file_is_read_or_refused_with_the_reason(tmp_path, content,
                                                                     reason) -> None:
     if content is not None:
-        (tmp_path / SCREEN_FILE).write_text(content)
+        (tmp_path / SCREEN_JSON).write_text(content)
 
     with pytest.raises(ReaderError, match=reason):
         read_screen(tmp_path)
@@ -235,12 +235,12 @@ def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
     folder.mkdir()
     for source in Path(scan_model_dir).iterdir():
         # Links to the weights; the files a test may write are the reader's own.
-        if source.is_file() and source.name not in ("calibration.json", SCREEN_FILE,
+        if source.is_file() and source.name not in ("calibration.json", SCREEN_JSON,
                                                     "README.md"):
             os.symlink(source, folder / source.name)
     (folder / "calibration.json").write_text(json.dumps(
         {"temperature": READER_TEMPERATURE, "min_score": READER_POINT}))
-    (folder / SCREEN_FILE).write_text(json.dumps({"screen": SCREEN}))
+    (folder / SCREEN_JSON).write_text(json.dumps({"screen": SCREEN}))
     return folder
 
 
@@ -355,7 +355,7 @@ def test_a_broken_reader_leaves_no_model_serving_and_says_why(
     for source in reader_dir.iterdir():
         os.symlink(source.resolve(), broken / source.name)
     if damage == "screen":
-        (broken / SCREEN_FILE).unlink()
+        (broken / SCREEN_JSON).unlink()
     elif damage == "graph":
         (broken / "model.onnx").unlink()
         (broken / "model.onnx").write_bytes(b"not an onnx graph")
@@ -385,7 +385,7 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
     reader = root / "reader-fit"
     reader.mkdir()
     for source in reader_dir.iterdir():
-        if source.name != SCREEN_FILE:
+        if source.name != SCREEN_JSON:
             os.symlink(source.resolve(), reader / source.name)
     (reader / "README.md").write_text("# reader-fit\n")
     documents = tmp_path / "dev.jsonl"
@@ -402,10 +402,10 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
     # No int8 graph gives fp32's labels on more than all the sentences: every graph is
     # tried, none is kept, and the reader is pointed at and served in fp32.
     assert fitting.main(arguments + ["--min-agreement", "1.01"]) == 0
-    screen = json.loads((reader / SCREEN_FILE).read_text())
+    screen = json.loads((reader / SCREEN_JSON).read_text())
     assert screen["int8"]["fp32"] is None
     assert list(screen["int8"]["tried"]) == [str(graph) for graph in fitting.INT8_TRIED]
-    assert not (reader / INT8_FILE).exists()
+    assert not (reader / INT8_ONNX).exists()
     assert (root / "reader").read_text() == "reader-fit\n"
     assert "Served in fp32" in (reader / "README.md").read_text()
     assert served_precision(scan_model_dir, root) == "none"
@@ -413,14 +413,14 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
     # The first graph that agrees is kept (the cheapest: two of the test model's six layers'
     # feed-forward outputs in fp32): it is in the folder, and the service loads it.
     assert fitting.main(arguments + ["--min-agreement", "0.9"]) == 0
-    screen = json.loads((reader / SCREEN_FILE).read_text())
+    screen = json.loads((reader / SCREEN_JSON).read_text())
     first = fitting.INT8_TRIED[0]
     assert screen["int8"]["fp32"] == str(first)
     assert screen["int8"]["fp32_outputs"] == list(first.outputs) == [4, 5, 6, 7]
     assert screen["int8"]["sentences"] == 200
     assert 0.9 <= screen["int8"]["same_labels"] <= 1
     assert list(screen["int8"]["tried"]) == [str(first)]
-    assert (reader / INT8_FILE).is_file()
+    assert (reader / INT8_ONNX).is_file()
     assert served_precision(scan_model_dir, root) == "int8"
     assert TransformerAnalyzer(reader, quantize="int8").model.fp32_matmuls == 2
     assert read_screen(reader) == screen["screen"]
@@ -503,7 +503,7 @@ def test_the_scorecard_has_a_row_for_the_cascade(scan_model_dir, reader_dir, tmp
 
     chosen = [d for d in read_documents(documents) if SETS["42"](d)]
     screened = score_documents(TransformerAnalyzer(scan_model_dir), chosen)
-    quantize = "int8" if (reader_dir / INT8_FILE).is_file() else "none"  # as it is served
+    quantize = "int8" if (reader_dir / INT8_ONNX).is_file() else "none"  # as it is served
     read = score_documents(TransformerAnalyzer(reader_dir, quantize=quantize), chosen)
     alone_read = score_documents(TransformerAnalyzer(reader_dir), chosen)
     passed = [[s for s in sentences if any(f.start == s.start and f.score >= SCREEN

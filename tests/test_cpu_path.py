@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.analysis.cascade import SCREEN_FILE
 from service.analysis.embedding import SentenceEncoder
+from service.analysis.model_folder import SCREEN_JSON
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,9 +56,9 @@ def test_a_service_on_the_cpu_starts_and_scans_without_torch_or_transformers(
     reader = tmp_path / "reader"
     reader.mkdir()
     for source in Path(scan_model_dir).iterdir():
-        if source.is_file() and source.name not in ("calibration.json", SCREEN_FILE):
+        if source.is_file() and source.name not in ("calibration.json", SCREEN_JSON):
             shutil.copy(source, reader / source.name)
-    (reader / SCREEN_FILE).write_text(json.dumps({"screen": 0.1}))
+    (reader / SCREEN_JSON).write_text(json.dumps({"screen": 0.1}))
 
     done = subprocess.run([sys.executable, "-c", SERVE_AND_SCAN, str(tmp_path),
                            str(scan_model_dir), str(reader)], cwd=ROOT, capture_output=True,

@@ -20,15 +20,8 @@ import torch
 from ml.evaluate import compute_metrics, read_labelled_jsonl
 from service.analysis.base import AnalysisError
 from service.analysis.batching import DynamicBatcher
-from service.analysis.onnx_model import (
-    FP32_LAYERS,
-    INT8_FILE,
-    ONNX_FILE,
-    OnnxModel,
-    export,
-    fp32_nodes,
-    save_int8,
-)
+from service.analysis.model_folder import INT8_ONNX, ONNX
+from service.analysis.onnx_model import FP32_LAYERS, OnnxModel, export, fp32_nodes, save_int8
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 
@@ -93,7 +86,7 @@ def _same(answers, expected, tolerance=1e-5):
 
 def test_onnx_is_the_cpu_default_and_runs_the_trained_graph(scan_model_dir, fp32,
                                                              onnx_fp32) -> None:
-    assert (Path(scan_model_dir) / ONNX_FILE).is_file()  # written by ml.train
+    assert (Path(scan_model_dir) / ONNX).is_file()  # written by ml.train
     assert isinstance(onnx_fp32.model, OnnxModel)
     assert (onnx_fp32.runtime, onnx_fp32.quantize) == ("onnx", "none")
     assert (fp32.runtime, fp32.quantize) == ("torch", "none")
@@ -109,22 +102,22 @@ def test_onnx_fp32_gives_the_torch_models_answers(fp32, onnx_fp32, held_out) -> 
 def test_a_model_folder_without_its_onnx_graph_is_exported_at_load(scan_model_dir, fp32,
                                                                    held_out, tmp_path) -> None:
     older = shutil.copytree(scan_model_dir, tmp_path / "older",
-                            ignore=shutil.ignore_patterns(ONNX_FILE))
+                            ignore=shutil.ignore_patterns(ONNX))
     analyzer = TransformerAnalyzer(older, device="cpu")
 
-    assert isinstance(analyzer.model, OnnxModel) and not (older / ONNX_FILE).exists()
+    assert isinstance(analyzer.model, OnnxModel) and not (older / ONNX).exists()
     _same(analyzer.classify(held_out[0][:50]), fp32.classify(held_out[0][:50]), tolerance=1e-4)
 
 
 def test_ml_export_writes_a_readable_graph_the_service_loads(scan_model_dir, fp32, held_out,
                                                              tmp_path) -> None:
     older = shutil.copytree(scan_model_dir, tmp_path / "older",
-                            ignore=shutil.ignore_patterns(ONNX_FILE))
+                            ignore=shutil.ignore_patterns(ONNX))
     done = subprocess.run([sys.executable, "-m", "ml.export", "--model", str(older)],
                           check=False, capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr
-    assert (older / ONNX_FILE).stat().st_mode & 0o777 == 0o644
+    assert (older / ONNX).stat().st_mode & 0o777 == 0o644
     assert [path.name for path in older.iterdir() if path.name.startswith(".")] == []
     analyzer = TransformerAnalyzer(older, device="cpu")
     _same(analyzer.classify(held_out[0][:50]), fp32.classify(held_out[0][:50]), tolerance=1e-4)
@@ -133,7 +126,7 @@ def test_ml_export_writes_a_readable_graph_the_service_loads(scan_model_dir, fp3
 def test_exporting_leaves_the_torch_model_as_it_was(scan_model_dir, held_out, tmp_path) -> None:
     analyzer = TransformerAnalyzer(scan_model_dir, device="cpu", runtime="torch")
     before = analyzer.classify(held_out[0][:30])
-    export(analyzer.model, list(analyzer.tokenizer.model_input_names), tmp_path / ONNX_FILE)
+    export(analyzer.model, list(analyzer.tokenizer.model_input_names), tmp_path / ONNX)
 
     # Not in training mode afterwards (dropout would make every answer random).
     assert not any(module.training for module in analyzer.model.modules())
@@ -168,10 +161,10 @@ def test_a_folders_own_int8_graph_is_loaded_as_it_is(scan_model_dir, held_out, t
     save_int8(folder, FP32_LAYERS + 1)
 
     own = TransformerAnalyzer(folder, device="cpu", quantize="int8")
-    at_start = OnnxModel.load(Path(scan_model_dir) / ONNX_FILE, own.model.config, quantize="int8",
+    at_start = OnnxModel.load(Path(scan_model_dir) / ONNX, own.model.config, quantize="int8",
                               fp32_layers=FP32_LAYERS + 1)
 
-    assert (folder / INT8_FILE).is_file() and not (Path(scan_model_dir) / INT8_FILE).exists()
+    assert (folder / INT8_ONNX).is_file() and not (Path(scan_model_dir) / INT8_ONNX).exists()
     assert own.model.fp32_matmuls == 6 * (FP32_LAYERS + 1) == at_start.fp32_matmuls
     assert own.model.int8_matmuls == at_start.int8_matmuls
     texts = held_out[0][:40]
@@ -190,7 +183,7 @@ def test_an_int8_graph_can_keep_only_some_feed_forward_outputs_in_fp32(scan_mode
     folder.mkdir()
     for source in Path(scan_model_dir).iterdir():
         os.symlink(source.resolve(), folder / source.name)
-    kept = fp32_nodes(onnx.load(str(folder / ONNX_FILE)), 0, (4, 5))
+    kept = fp32_nodes(onnx.load(str(folder / ONNX)), 0, (4, 5))
     assert len(kept) == 2
     assert all("/output/dense/" in name and "attention" not in name for name in kept)
     assert {name.split("/layer.")[1].split("/")[0] for name in kept} == {"4", "5"}
@@ -198,7 +191,7 @@ def test_an_int8_graph_can_keep_only_some_feed_forward_outputs_in_fp32(scan_mode
     save_int8(folder, 0, (4, 5))
     served = TransformerAnalyzer(folder, device="cpu", quantize="int8").model
     assert served.fp32_matmuls == 2 and served.int8_matmuls >= 6 * 6 - 2
-    ops = {node.name: node.op_type for node in onnx.load(str(folder / INT8_FILE)).graph.node}
+    ops = {node.name: node.op_type for node in onnx.load(str(folder / INT8_ONNX)).graph.node}
     assert [ops.get(name) for name in kept] == ["MatMul", "MatMul"]  # fp32, by their names
 
 def _compare(plain_analyzer, fast_analyzer, held_out):

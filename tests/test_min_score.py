@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from service.analysis.base import AnalysisError
-from service.analysis.transformer import CALIBRATION_FILE, TransformerAnalyzer
+from service.analysis.model_folder import CALIBRATION_JSON
+from service.analysis.transformer import TransformerAnalyzer
 from tests.helpers import Accounts, assert_problem
 from tests.scanning import TEXT, created, post_file, post_text
 
@@ -100,8 +101,8 @@ def _folder_with(tmp_path, model_dir, calibration: str):
     folder.mkdir(parents=True)
     for item in Path(model_dir).iterdir():  # a str where RISKSCAN_TEST_MODEL_DIR names it
         (folder / item.name).symlink_to(item)
-    (folder / CALIBRATION_FILE).unlink(missing_ok=True)
-    (folder / CALIBRATION_FILE).write_text(calibration)
+    (folder / CALIBRATION_JSON).unlink(missing_ok=True)
+    (folder / CALIBRATION_JSON).write_text(calibration)
     return folder
 
 

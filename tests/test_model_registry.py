@@ -21,7 +21,7 @@ import weakref
 
 import pytest
 
-from service.analysis.check import CHECK_FILE
+from service.analysis.model_folder import CHECK_JSON
 from service.db import ModelDeployment
 from service.extensions import db
 from service.serving import loading, warmup
@@ -66,8 +66,8 @@ def deployed_alone(make_app, models_root, tmp_path):
     root = tmp_path / "models"
     root.mkdir()
     for name in ("v1", "v2"):
-        shutil.copy2(models_root / name / CHECK_FILE,
-                     version_folder(root, name, models_root / name) / CHECK_FILE)
+        shutil.copy2(models_root / name / CHECK_JSON,
+                     version_folder(root, name, models_root / name) / CHECK_JSON)
     (root / "current").write_text("v1\n")
     app = make_app(MODEL_DIR=str(root))
     client = app.test_client()

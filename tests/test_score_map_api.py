@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from service.analysis.transformer import CALIBRATION_FILE, read_calibration
+from service.analysis.model_folder import CALIBRATION_JSON
+from service.analysis.transformer import read_calibration
 from tests.helpers import Accounts
 from tests.scanning import TEXT, created, post_text
 
@@ -34,8 +35,8 @@ def mapped_app(make_app, scan_model_dir, tmp_path):
     folder = shutil.copytree(source, tmp_path / "mapped",
                              ignore=shutil.ignore_patterns("model.safetensors"))
     temperature, _, _ = read_calibration(source)
-    (folder / CALIBRATION_FILE).unlink(missing_ok=True)
-    (folder / CALIBRATION_FILE).write_text(json.dumps(
+    (folder / CALIBRATION_JSON).unlink(missing_ok=True)
+    (folder / CALIBRATION_JSON).write_text(json.dumps(
         {"temperature": temperature, "min_score": 0.5,
          "score_map": {"slope": SLOPE, "intercept": INTERCEPT}}))
     return make_app(MODEL_DIR=str(folder))

@@ -13,7 +13,6 @@ around one), so that concurrent scans share the forward passes of each stage.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -21,14 +20,9 @@ from pathlib import Path
 
 from service.analysis.base import Analysis, AnalysisError
 from service.analysis.labels import NONE
+from service.analysis.model_folder import SCREEN_JSON, ModelFolder
 
 log = logging.getLogger("riskscan.analysis")
-
-#: The reader's folder keeps the screen threshold chosen for it (ml/cascade.py writes it).
-SCREEN_FILE = "screen.json"
-#: The file of a models root that names the reader's version, as ``current`` names the
-#: fast model's.
-READER_FILE = "reader"
 
 
 class ReaderError(AnalysisError):
@@ -39,9 +33,10 @@ class ReaderError(AnalysisError):
 
 def read_screen(reader_dir: Path) -> float:
     """The screen threshold chosen for the reader in ``reader_dir`` (its screen.json)."""
-    path = Path(reader_dir) / SCREEN_FILE
+    folder = ModelFolder(reader_dir)
+    path = folder.file(SCREEN_JSON)
     try:
-        threshold = float(json.loads(path.read_text(encoding="utf-8"))["screen"])
+        threshold = float(folder.read_json(SCREEN_JSON)["screen"])
     except FileNotFoundError:
         raise ReaderError(f"{path} is missing: choose the screen threshold with "
                           "`python -m ml.cascade --reader <folder>` (make reader does)") from None

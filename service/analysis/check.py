@@ -11,13 +11,12 @@ for what any model must do: scan the text and report only taxonomy labels within
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from service.analysis.base import AnalysisError
 from service.analysis.labels import RISK_LABELS
+from service.analysis.model_folder import CHECK_JSON, ModelFolder
 
-CHECK_FILE = "check.json"
 #: Scores may move this much (another CPU, another ONNX Runtime build); labels and
 #: offsets may not.
 SCORE_TOLERANCE = 0.02
@@ -59,10 +58,7 @@ def findings(analyzer) -> list[dict]:
 
 def write_check(model_dir: str | Path, analyzer) -> Path:
     """Record ``analyzer``'s findings on CHECK_TEXT in ``model_dir``/check.json."""
-    path = Path(model_dir) / CHECK_FILE
-    path.write_text(json.dumps({"findings": findings(analyzer)}, indent=2) + "\n",
-                    encoding="utf-8")
-    return path
+    return ModelFolder(model_dir).write_json(CHECK_JSON, {"findings": findings(analyzer)})
 
 
 def check(analyzer, model_dir: str | Path) -> str:
@@ -70,16 +66,15 @@ def check(analyzer, model_dir: str | Path) -> str:
     the first difference from its check.json. Returns what was checked: ``"findings"`` (as
     check.json records) or ``"labels"`` (no check.json)."""
     found = _valid(findings(analyzer))
-    path = Path(model_dir) / CHECK_FILE
     try:
-        expected = json.loads(path.read_text(encoding="utf-8"))["findings"]
+        expected = ModelFolder(model_dir).read_json(CHECK_JSON)["findings"]
     except FileNotFoundError:
         return "labels"
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CheckFailed(f"{CHECK_FILE} is unreadable: {type(error).__name__}") from error
+        raise CheckFailed(f"{CHECK_JSON} is unreadable: {type(error).__name__}") from error
     difference = _difference(expected, found)
     if difference:
-        raise CheckFailed(f"the built-in scan does not find what {CHECK_FILE} records: "
+        raise CheckFailed(f"the built-in scan does not find what {CHECK_JSON} records: "
                           f"{difference}")
     return "findings"
 

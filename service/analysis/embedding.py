@@ -37,6 +37,7 @@ from pathlib import Path
 import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
 import numpy as np  # isort: skip
 
+from service.analysis.model_folder import CONFIG_JSON
 from service.analysis.openmp import intra_op_threads
 from service.analysis.tokenizer import Tokenizer
 
@@ -71,7 +72,7 @@ class SentenceEncoder:
             raise ValueError(f"runtime {runtime!r} on {device}: expected one of {RUNTIMES}, "
                              "ONNX Runtime on the CPU only")
         folder = Path(encoder_dir) if encoder_dir is not None else base_encoder_dir()
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / CONFIG_JSON).read_text(encoding="utf-8"))
         self.name = "all-MiniLM-L6-v2" if encoder_dir is None else folder.name
         self.runtime = runtime
         self.dimensions = int(config["hidden_size"])
@@ -175,7 +176,7 @@ def graph(folder: Path, encoder: str, root: Path = GRAPHS_ROOT, *, int8: bool
 def _weights_key(folder: Path) -> str:
     """A short digest of the encoder's config and weights' size and time: which encoder a
     kept graph was made from (reading all its weights at each start would cost more)."""
-    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    digest = hashlib.sha256((folder / CONFIG_JSON).read_bytes())
     for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
         stat = weights.stat()
         digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())

@@ -29,15 +29,11 @@ from types import SimpleNamespace
 import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
 import numpy as np  # isort: skip
 
+from service.analysis.model_folder import INT8_ONNX, ONNX
 from service.analysis.openmp import intra_op_threads
 
 log = logging.getLogger("riskscan.analysis")
 
-#: The fp32 graph's file name in a model folder (written by ``python -m ml.train``).
-ONNX_FILE = "model.onnx"
-#: A folder's own int8 graph (``save_int8``). Loaded as it is, it spares a process the
-#: quantization at start: its time, and the fp32 graph held in memory meanwhile.
-INT8_FILE = "model.int8.onnx"
 #: Encoder layers (from the input side) whose Linear layers stay fp32.
 FP32_LAYERS = 3
 #: The int8 graph's metadata: its fp32 layers and its weight products of each precision.
@@ -87,14 +83,14 @@ class OnnxModel:
             return cls(session, _inputs(session), config)
         if quantize != "int8":
             raise ValueError(f"quantize: expected none or int8, got {quantize!r}")
-        saved = Path(path).with_name(INT8_FILE)
+        saved = Path(path).with_name(INT8_ONNX)
         if saved.is_file():
             session = session_of(str(saved))
             meta = session.get_modelmeta().custom_metadata_map
             int8, fp32 = (int(meta.get(key, 0)) for key in _META[1:])
         else:
             with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
-                graph, int8, fp32 = _quantized(Path(path), Path(tmp) / INT8_FILE, fp32_layers)
+                graph, int8, fp32 = _quantized(Path(path), Path(tmp) / INT8_ONNX, fp32_layers)
                 session = session_of(graph)
         return cls(session, _inputs(session), config, quantize="int8", int8_matmuls=int8,
                    fp32_matmuls=fp32)
@@ -104,7 +100,7 @@ class OnnxModel:
         """Export ``model`` (a torch classifier with its ``input_names``) and load it;
         ``options`` as for ``load``."""
         with tempfile.TemporaryDirectory(prefix="riskscan-onnx-") as tmp:
-            path = Path(tmp) / ONNX_FILE
+            path = Path(tmp) / ONNX
             export(model, model.input_names, path)
             return cls.load(path, model.config, **options)
 
@@ -130,23 +126,23 @@ def _inputs(session) -> list[str]:
 
 def save_int8(model_dir: str | Path, fp32_layers: int = FP32_LAYERS,
               fp32_outputs: Collection[int] = ()) -> Path:
-    """Write the int8 graph of the folder's fp32 graph beside it (INT8_FILE), with its first
+    """Write the int8 graph of the folder's fp32 graph beside it (INT8_ONNX), with its first
     ``fp32_layers`` encoder layers and the feed-forward outputs of the layers ``fp32_outputs``
     in fp32; ``OnnxModel.load`` then uses it for int8."""
     import onnx
 
     model_dir = Path(model_dir)
-    target = model_dir / INT8_FILE
+    target = model_dir / INT8_ONNX
     with tempfile.TemporaryDirectory(prefix=".int8-", dir=model_dir) as tmp:
-        graph, int8, fp32 = _quantized(model_dir / ONNX_FILE, Path(tmp) / INT8_FILE,
+        graph, int8, fp32 = _quantized(model_dir / ONNX, Path(tmp) / INT8_ONNX,
                                        fp32_layers, fp32_outputs)
         model = onnx.load_from_string(graph)
         props = dict(zip(_META, map(str, (fp32_layers, int8, fp32))))
         props[_META_OUTPUTS] = ",".join(map(str, sorted(fp32_outputs)))
         onnx.helper.set_model_props(model, props)
-        onnx.save(model, Path(tmp) / INT8_FILE)
-        (Path(tmp) / INT8_FILE).chmod(0o644)
-        os.replace(Path(tmp) / INT8_FILE, target)
+        onnx.save(model, Path(tmp) / INT8_ONNX)
+        (Path(tmp) / INT8_ONNX).chmod(0o644)
+        os.replace(Path(tmp) / INT8_ONNX, target)
     return target
 
 

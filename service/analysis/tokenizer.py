@@ -20,8 +20,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-TOKENIZER_FILE = "tokenizer.json"
-CONFIG_FILE = "tokenizer_config.json"
+from service.analysis.model_folder import TOKENIZER_CONFIG_JSON, TOKENIZER_JSON
+
 #: What a model may take, in the order transformers' tokenizers return them.
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 _OUTPUTS = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}
@@ -39,7 +39,7 @@ class Tokenizer:
     def __init__(self, folder: str | Path, input_names: Sequence[str]):
         import tokenizers
 
-        path = Path(folder) / TOKENIZER_FILE
+        path = Path(folder) / TOKENIZER_JSON
         if not path.is_file():
             raise TokenizerError(f"{path} is missing: the service reads a model's tokenizer "
                                  "from it (a transformers fast tokenizer's save_pretrained "
@@ -95,7 +95,7 @@ class Tokenizer:
 def _pad_token(folder: Path) -> str | None:
     """The padding token its tokenizer_config.json names, as transformers reads it."""
     try:
-        token = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("pad_token")
+        token = json.loads((folder / TOKENIZER_CONFIG_JSON).read_text(encoding="utf-8")).get("pad_token")
     except (OSError, ValueError, AttributeError):
         return None
     return token.get("content") if isinstance(token, dict) else token

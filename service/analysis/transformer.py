@@ -31,7 +31,6 @@ loads; see there why).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -49,6 +48,15 @@ from service.analysis.base import Analysis, AnalysisError
 from service.analysis.devices import Device, prepare, select_device
 from service.analysis.inputs import Sentences, encode, pad_batch, plan_batches
 from service.analysis.labels import LABELS, NONE
+from service.analysis.model_folder import (
+    CALIBRATION_JSON,
+    CURRENT,
+    ONNX,
+    TRAINING_JSON,
+    ModelFolder,
+    is_version,
+    pointed,
+)
 from service.analysis.reading import findings_of
 from service.analysis.scores import apply_min_score, mapped, softmax, valid_score_map
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
@@ -60,7 +68,6 @@ from service.analysis.windows import (
     window_logits,
 )
 
-CURRENT_FILE = "current"
 DEFAULT_MAX_LENGTH = 128
 RUNTIMES = ("auto", "torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
@@ -69,9 +76,8 @@ QUANTIZATIONS = ("none", "int8")
 READINGS = ("sentence", "context", "window")
 #: What classify's lock covers: the whole call, or tokenization only (see the module docstring).
 SERIALIZATIONS = ("call", "tokenizer")
-#: A model folder's calibration.json (ml.train writes it) gives its softmax temperature and
-#: operating point; a folder without one is read uncalibrated, a risk from a score of 0.5.
-CALIBRATION_FILE = "calibration.json"
+#: A folder without a calibration.json (ml.train writes it) is read uncalibrated, a risk
+#: from a score of 0.5.
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_MIN_SCORE = 0.5
 
@@ -84,7 +90,7 @@ class ModelNotFoundError(AnalysisError):
     title = "Model unavailable"
 
 
-def resolve_model_dir(path: str | os.PathLike, pointer: str = CURRENT_FILE) -> Path:
+def resolve_model_dir(path: str | os.PathLike, pointer: str = CURRENT) -> Path:
     """The model folder ``path`` stands for.
 
     ``path`` is either a model folder itself (it has a ``config.json``) or a models root
@@ -92,22 +98,22 @@ def resolve_model_dir(path: str | os.PathLike, pointer: str = CURRENT_FILE) -> P
     cascade's reader) names the version folder to use.
     """
     path = Path(path)
-    if (path / "config.json").is_file():
+    if is_version(path):
         return path
-    current = path / pointer
-    if not current.is_file():
+    try:
+        version = pointed(path, pointer)
+    except ValueError as error:
+        raise ModelNotFoundError(str(error)) from None
+    if version is None:
         raise ModelNotFoundError(
-            f"no trained model in {path}: {current} does not exist. Train one with "
-            + ("`make reader`." if pointer != CURRENT_FILE else
+            f"no trained model in {path}: {path / pointer} does not exist. Train one with "
+            + ("`make reader`." if pointer != CURRENT else
                "`python -m ml.train` (it writes models_cache/<version>/ and "
                "models_cache/current)."))
-    version = current.read_text(encoding="utf-8").strip()
-    if not version or Path(version).name != version or version in (".", ".."):
-        raise ModelNotFoundError(f"{current} should hold a version folder name, not {version!r}")
     model_dir = path / version
-    if not (model_dir / "config.json").is_file():
+    if not is_version(model_dir):
         raise ModelNotFoundError(
-            f"{current} names {version!r}, but {model_dir} holds no model (no config.json)")
+            f"{path / pointer} names {version!r}, but {model_dir} holds no model (no config.json)")
     return model_dir
 
 
@@ -347,12 +353,12 @@ def _damaged_model_errors() -> tuple[type[BaseException], ...]:
 def _onnx_model(model_dir: Path, quantize: str):
     """The model folder's classifier in ONNX Runtime: from its model.onnx, or exported now
     from its torch weights when it has none (a folder written before ml.train wrote one)."""
-    from service.analysis.onnx_model import ONNX_FILE, OnnxModel
+    from service.analysis.onnx_model import OnnxModel
 
-    if (model_dir / ONNX_FILE).is_file():
-        return OnnxModel.load(model_dir / ONNX_FILE, label_config(model_dir), quantize=quantize)
+    if (model_dir / ONNX).is_file():
+        return OnnxModel.load(model_dir / ONNX, label_config(model_dir), quantize=quantize)
     log.info("%s has no %s: exporting the torch model at start-up (python -m ml.export "
-             "writes it)", model_dir, ONNX_FILE)
+             "writes it)", model_dir, ONNX)
     return OnnxModel.build(_torch_model(model_dir), quantize=quantize)
 
 
@@ -372,7 +378,7 @@ def torch_classifier(model_dir: Path):
     model (its sentences' logits are their tokens' mean), else a sequence classifier."""
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = ModelFolder(model_dir).config()
     if any(name.endswith("ForTokenClassification") for name in config.get("architectures") or ()):
         return AutoModelForTokenClassification
     return AutoModelForSequenceClassification
@@ -381,7 +387,7 @@ def torch_classifier(model_dir: Path):
 def label_config(model_dir: Path) -> SimpleNamespace:
     """What the classifier reads of the folder's config.json: its labels by output index
     (``id2label``, ``num_labels``), as transformers' config gives them."""
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = ModelFolder(model_dir).config()
     id2label = {int(index): label for index, label in config["id2label"].items()}
     return SimpleNamespace(id2label=id2label, num_labels=len(id2label))
 
@@ -414,20 +420,16 @@ def read_calibration(model_dir: Path
     """(temperature, min_score, score map or None) from the folder's calibration.json, or
     the defaults."""
     try:
-        calibration = json.loads((model_dir / CALIBRATION_FILE).read_text(encoding="utf-8"))
-        score_map = calibration.get("score_map")
-        if score_map is not None:
-            score_map = (float(score_map["slope"]), float(score_map["intercept"]),
-                         float(score_map.get("floor", 0.0)))
-            if not valid_score_map(score_map):
-                raise ValueError("score_map needs a slope > 0, an intercept and a floor "
-                                 "within 0..1, all finite")
-        return float(calibration["temperature"]), float(calibration["min_score"]), score_map
-    except FileNotFoundError:
-        return DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE, None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelNotFoundError(f"{model_dir / CALIBRATION_FILE} is unreadable: "
-                                 f"{type(error).__name__}") from error
+        calibration = ModelFolder(model_dir).calibration()
+        if calibration is None:
+            return DEFAULT_TEMPERATURE, DEFAULT_MIN_SCORE, None
+        if calibration.score_map is not None and not valid_score_map(calibration.score_map):
+            raise ValueError("score_map needs a slope > 0, an intercept and a floor "
+                             "within 0..1, all finite")
+        return calibration.temperature, calibration.min_score, calibration.score_map
+    except ValueError as error:
+        raise ModelNotFoundError(f"{Path(model_dir) / CALIBRATION_JSON} is unreadable: "
+                                 f"{type(error.__cause__ or error).__name__}") from error
 
 
 def _training_config(model_dir: Path) -> dict:
@@ -436,7 +438,7 @@ def _training_config(model_dir: Path) -> dict:
     from its training_config.json; a folder without one was trained on sentences alone
     of at most DEFAULT_MAX_LENGTH tokens."""
     try:
-        config = json.loads((model_dir / "training_config.json").read_text(encoding="utf-8"))
+        config = ModelFolder(model_dir).read_json(TRAINING_JSON)
         max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
         reads = config.get("reads") or ("context" if config.get("context") is True
                                         else "sentence")

@@ -12,6 +12,14 @@ import logging
 import threading
 
 from service.analysis.base import AnalysisError, Analyzer
+from service.analysis.model_folder import (
+    CURRENT,
+    INT8_ONNX,
+    READER,
+    ModelFolder,
+    is_version,
+    pointed,
+)
 from service.config import Settings
 from service.serving.encoder import encoder_device
 from service.serving.warmup import warmup_of
@@ -29,8 +37,8 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
     path = settings.model_path
     if path is None:
         return None, "the in-process model is switched off (MODEL_DIR=off)"
-    key = (str(path.resolve()), _current_version(path, "current"), str(settings.reader_path),
-           _current_version(settings.reader_path, "reader"), settings.READER_DIR,
+    key = (str(path.resolve()), _current_version(path, CURRENT), str(settings.reader_path),
+           _current_version(settings.reader_path, READER), settings.READER_DIR,
            settings.READER_QUANTIZE, settings.READER_SCREEN, settings.MODEL_DEVICE,
            settings.MODEL_BATCH_SIZE, settings.MODEL_QUANTIZE, settings.MODEL_RUNTIME,
            settings.MODEL_DYNAMIC_BATCHING, settings.MODEL_MAX_BATCH, settings.MODEL_MAX_WAIT_MS)
@@ -111,14 +119,13 @@ def forget(old, *, keep) -> None:
 
 def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
     """``fast`` alone, or the cascade of it and the configured reader."""
-    from service.analysis.cascade import READER_FILE
     from service.analysis.transformer import resolve_model_dir
 
     reader_root = settings.reader_path
     if reader_root is None or (settings.READER_DIR.lower() == "auto" and (
-            (reader_root / "config.json").is_file() or not (reader_root / READER_FILE).is_file())):
+            is_version(reader_root) or not (reader_root / READER).is_file())):
         return fast  # no reader: the fast model alone, as before the cascade
-    return _cascade(fast, resolve_model_dir(reader_root, READER_FILE), settings)
+    return _cascade(fast, resolve_model_dir(reader_root, READER), settings)
 
 
 def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
@@ -130,9 +137,7 @@ def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
                  else read_screen(reader_dir))
     quantize = settings.READER_QUANTIZE
     if quantize == "auto":  # the precision ml.cascade checked for this reader
-        from service.analysis.onnx_model import INT8_FILE
-
-        quantize = "int8" if (reader_dir / INT8_FILE).is_file() else "none"
+        quantize = "int8" if ModelFolder(reader_dir).has(INT8_ONNX) else "none"
     reader = _stage(reader_dir, settings, quantize=quantize)
     return Cascade(fast, reader, threshold=threshold)
 
@@ -145,7 +150,7 @@ def _stage(path, settings: Settings, *, quantize: str) -> Analyzer:
     device = None if settings.MODEL_DEVICE == "auto" else settings.MODEL_DEVICE
     if device == "cuda" or (device is None and encoder_device(settings) == "cuda"):
         quantize = "none"  # CUDA runs fp16 (TransformerAnalyzer)
-    key = (str(path.resolve()), _current_version(path, "current"), device,
+    key = (str(path.resolve()), _current_version(path, CURRENT), device,
            settings.MODEL_BATCH_SIZE, quantize, settings.MODEL_RUNTIME)
     if key not in _models:
         _models[key] = TransformerAnalyzer(path, device=device,
@@ -181,5 +186,7 @@ def _current_version(path, pointer: str) -> str:
     loads the new model."""
     if path is None:
         return ""
-    named = path / pointer
-    return named.read_text(encoding="utf-8").strip() if named.is_file() else ""
+    try:
+        return pointed(path, pointer) or ""
+    except (OSError, ValueError):
+        return ""

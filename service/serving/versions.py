@@ -20,13 +20,22 @@ either raises ModelRefused with the reason.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.analysis.cascade import SCREEN_FILE
 from service.analysis.labels import LABELS, NONE
+from service.analysis.model_folder import (
+    CALIBRATION_JSON,
+    JSON_FILES,
+    METRICS_JSON,
+    ONNX,
+    SCREEN_JSON,
+    TOKENIZER_JSON,
+    WEIGHTS,
+    ModelFolder,
+    is_version,
+)
 from service.config import Settings
 from service.errors import APIError
 from service.serving.regressions import regressions
@@ -37,13 +46,6 @@ from service.serving.regressions import regressions
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 #: Joins the fast model's version and its reader's in a cascade's: ``F+R``.
 JOIN = "+"
-#: The small JSON files a model folder may hold, each of which must parse.
-JSON_FILES = ("config.json", "calibration.json", "check.json", "metrics.json",
-              "training_config.json", "tokenizer_config.json", SCREEN_FILE)
-#: Bytes of a folder's JSON or card file read at most.
-READ_LIMIT = 1 << 20
-#: The weights the service can run: ONNX Runtime's graph on the CPU, torch's on CUDA.
-WEIGHTS = ("model.onnx", "model.safetensors")
 STATES = ("active", "shadow", "available", "broken")
 
 
@@ -64,7 +66,7 @@ def root(settings: Settings) -> Path | None:
     path = settings.model_path
     if path is None:
         return None
-    return path.parent if (path / "config.json").is_file() else path
+    return path.parent if is_version(path) else path
 
 
 def configured_version(settings: Settings, model=None) -> str | None:
@@ -106,14 +108,12 @@ def with_reader(version: str, reader: str | None) -> str:
 def role(path: Path) -> str:
     """``reader`` for a folder with a screen.json (it decides behind a fast model), else
     ``fast``."""
-    return "reader" if (path / SCREEN_FILE).is_file() else "fast"
+    return ModelFolder(path).role
 
 
 def fitted_to(path: Path) -> str | None:
     """The fast model a reader's screen threshold was chosen on (its screen.json), if named."""
-    screen = _read_json_or_none(path / SCREEN_FILE) or {}
-    fast = screen.get("fast_model")
-    return fast if isinstance(fast, str) else None
+    return ModelFolder(path).fitted_to()
 
 
 def folder(settings: Settings, version: str) -> Path:
@@ -139,9 +139,9 @@ def broken_reason(path: Path, models: Path) -> str | None:
     outside = links_outside(path, models)
     if outside:
         return outside
+    model = ModelFolder(path)
     try:
-        config = _read_json(path / "config.json")
-        labels = set(config["id2label"].values())
+        labels = set(model.config()["id2label"].values())
     except FileNotFoundError:
         return "no config.json"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -149,21 +149,21 @@ def broken_reason(path: Path, models: Path) -> str | None:
     if not labels <= set(LABELS) or NONE not in labels:
         return f"its labels are not the taxonomy's: {sorted(labels - set(LABELS))[:5]}"
     for name in JSON_FILES:
-        if (path / name).exists() and _read_json_or_none(path / name) is None:
+        if (path / name).exists() and model.object(name) is None:
             return f"{name} is unreadable"
-    if role(path) == "reader" and not _screen_threshold(path):
-        return f"{SCREEN_FILE} has no screen threshold within 0..1"
-    if not any((path / name).is_file() for name in WEIGHTS):
+    if model.role == "reader" and not _screen_threshold(model):
+        return f"{SCREEN_JSON} has no screen threshold within 0..1"
+    if not any(model.has(name) for name in WEIGHTS):
         return "no weights (model.onnx or model.safetensors)"
-    if (path / "model.onnx").is_file() and not _onnx_graph(path / "model.onnx"):
+    if model.has(ONNX) and not _onnx_graph(model.file(ONNX)):
         return "model.onnx is not an ONNX model (cut short or corrupt)"
-    if not (path / "tokenizer.json").is_file():
+    if not model.has(TOKENIZER_JSON):
         return "no tokenizer.json"
     return None
 
 
-def _screen_threshold(path: Path) -> bool:
-    screen = (_read_json_or_none(path / SCREEN_FILE) or {}).get("screen")
+def _screen_threshold(model: ModelFolder) -> bool:
+    screen = (model.screen() or {}).get("screen")
     return isinstance(screen, int | float) and not isinstance(screen, bool) and 0 <= screen <= 1
 
 
@@ -220,23 +220,22 @@ def summary(path: Path, models: Path, *, state: str, reason: str | None,
             runtime: str) -> dict:
     """What the registry lists of one folder: the card's figures, not the card. A folder
     that links outside the root is named, and nothing in it is read."""
+    model = ModelFolder(path)
     readable = links_outside(path, models) is None
-    metrics = (readable and _read_json_or_none(path / "metrics.json")) or {}
-    trained = (readable and _read_json_or_none(path / "training_config.json")) or {}
-    calibration = (metrics.get("calibration") or
-                   (readable and _read_json_or_none(path / "calibration.json")) or {})
+    metrics = model.metrics() if readable else {}
+    trained = model.training() if readable else {}
+    calibration = metrics.get("calibration") or (readable and model.object(CALIBRATION_JSON)) or {}
     encoder = trained.get("encoder")
-    reader = readable and role(path) == "reader"
+    reader = readable and model.role == "reader"
     return {
         "version": path.name,
         "state": state,
         "reason": reason,
         "role": "reader" if reader else "fast",
-        "fitted_to": fitted_to(path) if reader else None,
+        "fitted_to": model.fitted_to() if reader else None,
         "encoder": encoder.get("name") if isinstance(encoder, dict) else None,
         "runtime": runtime,
-        "size_bytes": sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        if readable else None,
+        "size_bytes": model.size_bytes() if readable else None,
         "created": datetime.fromtimestamp(path.lstat().st_mtime, UTC),
         "figures": _figures(metrics, calibration),
     }
@@ -247,12 +246,9 @@ def card(path: Path, models: Path) -> dict:
     nothing of a folder that links outside the models root."""
     if links_outside(path, models):
         return {"card": None, "metrics": None, "calibration": None}
-    readme = path / "README.md"
-    text = None
-    if readme.is_file() and readme.stat().st_size <= READ_LIMIT:
-        text = readme.read_text(encoding="utf-8", errors="replace")
-    return {"card": text, "metrics": _read_json_or_none(path / "metrics.json"),
-            "calibration": _read_json_or_none(path / "calibration.json")}
+    model = ModelFolder(path)
+    return {"card": model.card(), "metrics": model.object(METRICS_JSON),
+            "calibration": model.object(CALIBRATION_JSON)}
 
 
 def models(settings: Settings, *, active: str | None, shadow: str | None,
@@ -330,7 +326,7 @@ def _check_roles(version: str, fast: Path, reader: Path | None) -> None:
     if reader is None:
         return
     if role(reader) != "reader":
-        raise ModelRefused(version, f"{reader.name} is not a reader: it has no {SCREEN_FILE} "
+        raise ModelRefused(version, f"{reader.name} is not a reader: it has no {SCREEN_JSON} "
                                     "(python -m ml.cascade --reader <folder> chooses its screen)")
     fitted = fitted_to(reader)
     if fitted is not None and fitted != fast.name:
@@ -362,18 +358,5 @@ def _figures(metrics: dict, calibration: dict) -> dict:
 
 def metrics(folder: Path) -> dict:
     """A version folder's metrics.json (its card's figures), {} where it has none."""
-    return _read_json_or_none(folder / "metrics.json") or {}
+    return ModelFolder(folder).metrics()
 
-
-def _read_json(path: Path):
-    if path.stat().st_size > READ_LIMIT:
-        raise ValueError(f"{path.name} is over {READ_LIMIT} bytes")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _read_json_or_none(path: Path):
-    try:
-        value = _read_json(path)
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.analysis.check import CHECK_FILE
+from service.analysis.model_folder import CHECK_JSON
 from tests.e2e.driver import accessibility_violations, make_admin, seed, sign_in
 from tests.registry import version_folder
 
@@ -29,7 +29,7 @@ def console_settings(models_root, tmp_path_factory) -> dict:
     root.mkdir()
     for name, source in ((SERVING, models_root / "v1"), (CANDIDATE, models_root / "v2")):
         version = version_folder(root, name, source)
-        shutil.copy2(source / CHECK_FILE, version / CHECK_FILE)
+        shutil.copy2(source / CHECK_JSON, version / CHECK_JSON)
         made = datetime.strptime(name.removeprefix("minilm-"), "%Y%m%d-%H%M%S")
         stamp = made.replace(tzinfo=UTC).timestamp()
         os.utime(version, (stamp, stamp))  # "Created" is the folder's time: its training's
