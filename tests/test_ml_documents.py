@@ -21,6 +21,7 @@ from ml.documents import (
     read_documents,
     reliability,
 )
+from testkit.model_folders import copy_model
 from tests.ml_runs import DATA_DIR, first_documents, run_module, write_jsonl
 
 DEV = DATA_DIR / "documents" / "dev.jsonl"
@@ -191,11 +192,8 @@ def test_held_back_rows_are_labelled_and_never_from_an_evaluation_document():
 
 @pytest.fixture
 def model_copy(tmp_path, trained_model_dir):
-    folder = tmp_path / "model"
-    folder.mkdir()
-    for item in trained_model_dir.iterdir():
-        (folder / item.name).symlink_to(item)
-    return folder
+    """The test model, copied: ml.calibrate writes calibration.json into it."""
+    return copy_model(trained_model_dir, tmp_path / "model")
 
 
 @pytest.fixture
@@ -399,9 +397,7 @@ def test_the_scorecards_mean_row_averages_the_seeds_and_leaves_a_gap_where_one_l
 
 def strict_copy(model_copy: Path, folder: Path) -> Path:
     """The same model, speaking only when all but sure: an operating point of 0.99."""
-    folder.mkdir()
-    for item in model_copy.iterdir():
-        (folder / item.name).symlink_to(item.resolve())
+    copy_model(model_copy, folder, skip={"calibration.json"})
     (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.99}))
     return folder
 
