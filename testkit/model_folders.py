@@ -28,3 +28,15 @@ def copy_version(root: Path, name: str, source: Path, *, skip=()) -> Path:
                 pass
         shutil.copy2(file, folder / file.name)
     return folder
+
+
+def copy_model(source: Path, folder: Path, *, skip=()) -> Path:
+    """``folder`` (made here): a copy of every file of ``source`` but those named in
+    ``skip``, weights included. Nothing is linked, so no write into ``folder``, however it
+    is made (in place, or by unlinking first), can reach ``source``: for a test's own
+    copy of a session's model."""
+    folder.mkdir(parents=True)
+    for file in source.iterdir():
+        if file.is_file() and file.name not in skip:
+            shutil.copy2(file, folder / file.name)
+    return folder

@@ -26,6 +26,7 @@ from service.analysis.model_folder import INT8_ONNX, SCREEN_JSON
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
 from testkit.documents import MIXED_TEXT
+from testkit.model_folders import copy_model
 from tests.helpers import Accounts
 from tests.scanning import created, post_text
 
@@ -231,13 +232,9 @@ def test_the_share_passed_on_is_counted_per_genre() -> None:
 def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
     """The test model's files, read at another temperature and operating point, with a
     screen threshold: a reader folder as `make reader` leaves one."""
-    folder = tmp_path_factory.mktemp("readers") / "reader-test"
-    folder.mkdir()
-    for source in Path(scan_model_dir).iterdir():
-        # Links to the weights; the files a test may write are the reader's own.
-        if source.is_file() and source.name not in ("calibration.json", SCREEN_JSON,
-                                                    "README.md"):
-            os.symlink(source, folder / source.name)
+    # A copy, never links: no test's write reaches the session's model.
+    folder = copy_model(Path(scan_model_dir), tmp_path_factory.mktemp("readers") / "reader-test",
+                        skip={"calibration.json", SCREEN_JSON, "README.md"})
     (folder / "calibration.json").write_text(json.dumps(
         {"temperature": READER_TEMPERATURE, "min_score": READER_POINT}))
     (folder / SCREEN_JSON).write_text(json.dumps({"screen": SCREEN}))
@@ -248,9 +245,8 @@ def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
 def models_root(scan_model_dir, reader_dir, tmp_path) -> Path:
     """A models root whose `current` names the test model; `reader` is added by the tests."""
     root = tmp_path / "models"
-    root.mkdir()
     for folder in (Path(scan_model_dir), reader_dir):
-        os.symlink(folder, root / folder.name)
+        copy_model(folder, root / folder.name)
     (root / "current").write_text(Path(scan_model_dir).name + "\n")
     return root
 
@@ -296,11 +292,7 @@ def test_the_readers_operating_point_is_a_scans_default(make_app, scan_model_dir
     gap, point = max(((high - low, (low + high) / 2) for low, high in pairwise(scores)),
                      default=(0.0, None))
     assert gap >= 0.005, f"the reader scores what the screen passes alike: {scores}"
-    reader = tmp_path / "reader-point"
-    reader.mkdir()
-    for source in reader_dir.iterdir():
-        if source.name != "calibration.json":
-            os.symlink(source.resolve(), reader / source.name)
+    reader = copy_model(reader_dir, tmp_path / "reader-point", skip={"calibration.json"})
     (reader / "calibration.json").write_text(json.dumps(
         {"temperature": READER_TEMPERATURE, "min_score": point}))
     app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(reader),
@@ -350,10 +342,7 @@ def test_a_reader_folder_that_does_not_exist_stops_the_start(tmp_path) -> None:
 def test_a_broken_reader_leaves_no_model_serving_and_says_why(
         make_app, scan_model_dir, reader_dir, models_root, tmp_path, damage,
         reason) -> None:
-    broken = tmp_path / "reader-broken"
-    broken.mkdir()
-    for source in reader_dir.iterdir():
-        os.symlink(source.resolve(), broken / source.name)
+    broken = copy_model(reader_dir, tmp_path / "reader-broken")
     if damage == "screen":
         (broken / SCREEN_JSON).unlink()
     elif damage == "graph":
@@ -382,11 +371,7 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
                                                      test_model_data_dir, tmp_path) -> None:
     root = tmp_path / "models"
     root.mkdir()
-    reader = root / "reader-fit"
-    reader.mkdir()
-    for source in reader_dir.iterdir():
-        if source.name != SCREEN_JSON:
-            os.symlink(source.resolve(), reader / source.name)
+    reader = copy_model(reader_dir, root / "reader-fit", skip={SCREEN_JSON})
     (reader / "README.md").write_text("# reader-fit\n")
     documents = tmp_path / "dev.jsonl"
     lines = (REPO_ROOT / "ml/data/documents/dev.jsonl").read_text().splitlines()[:3]
