@@ -166,3 +166,25 @@ def test_ml_finetune_writes_its_result_however_it_fails(tmp_path):
     # Its private folder (the sentences as training reads them) went with it, in the
     # request's folder, never in the models root.
     assert not [path for path in tmp_path.iterdir() if path.name.startswith("finetune-")]
+
+
+def test_a_queued_training_reaches_the_celery_engine_too(make_app, root, monkeypatch):
+    """serving announces the training (trainings.training_queued); the engine the jobs
+    package set up for this app, here a broker's, sends its task."""
+    from service.jobs import queue
+
+    sent = []
+    monkeypatch.setattr(queue.celery, "send_task",
+                        lambda name, args, **_: sent.append((name, args)))
+    broker = queue.celery.conf.broker_url
+    try:
+        app = make_app(MODEL_DIR=str(root), TRAINING_MIN_CORRECTIONS=2, MODEL_SYNC_S=0,
+                       CELERY_BROKER_URL="redis://127.0.0.1:9/0")
+        client = app.test_client()
+        _, headers = Accounts(app, client).user(role="admin")
+        correct_and_add(client, headers)
+        response = client.post(TRAININGS, headers=headers, json={})
+        assert response.status_code == 202, response.get_json()
+    finally:
+        queue.use_broker(broker, 60)
+    assert sent == [(queue.TRAIN_TASK, [response.get_json()["training_id"]])]

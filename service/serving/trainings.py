@@ -14,6 +14,10 @@ trial (deployment.start_shadow); it never activates itself: an admin does.
 One training at a time: the row's ``unfinished`` column is unique, so of two requests at
 once the database refuses the second (409). A job that finds its row not queued (a
 redelivered task) does nothing.
+
+Where the job runs is the jobs' engine's business, a floor above (service/jobs/queue.py):
+``start`` announces a committed training on the ``training_queued`` signal, which the engine
+connects to when it is set up, so that this module imports nothing above it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import types
 from datetime import UTC, datetime
 from pathlib import Path
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +54,11 @@ STATUSES = ("queued", "running", "done", "failed")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The characters of a failed process's reason a training keeps.
 ERROR_CHARS = 1000
+
+_signals = Namespace()
+#: Sent by ``start`` with the app as sender and ``training_id``, once the queued training is
+#: committed: the jobs' engine, connected for that app (service/jobs/queue.py), runs it.
+training_queued = _signals.signal("riskscan.training-queued")
 
 
 def start(caller, base: str | None) -> ModelTraining:
@@ -87,7 +97,9 @@ def start(caller, base: str | None) -> ModelTraining:
     audit.record("model_training_started", actor_id=caller.id, target_id=training.id,
                  base=name, corrections=have)
     db.session.commit()
-    current_app.extensions["riskscan.jobs"].train(training.id)
+    if not training_queued.send(current_app._get_current_object(), training_id=training.id):
+        log.error("training %s is queued, but no job engine hears of trainings in this app",
+                  training.id)
     return training
 
 
