@@ -3,9 +3,12 @@
     python -m ml.finetune --base models_cache/<version> --feedback FILE.jsonl --version NAME
                           [--reader models_cache/<reader> --reader-version NAME]
                           [--replay 2000] [--epochs 2] [--no-documents]
+    python -m ml.finetune --request REQUEST.json --result RESULT.json
 
-What the service's trainings run (service/serving/trainings.py starts it as a process of its
-own: the service imports nothing of ml/), on the same code as ``python -m ml.train
+The second is what the service's trainings run (service/serving/trainings.py starts it as a
+process of its own: the service imports nothing of ml/): the same settings as one typed file,
+and how it ended as another (service/analysis/finetune_files.py), the result written however
+it ends but a SIGKILL. Either runs on the same code as ``python -m ml.train
 --feedback``: ml/feedback.py decides which corrections are learnt, ml/train.py's Trainer
 fits, saves, measures and writes the card. Here it starts from the base version's folder
 (its weights, head and tokenizer) instead of the bare encoder, with the base's own recipe
@@ -35,6 +38,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from ml import deployment_map
@@ -43,6 +47,7 @@ from ml.data.build_splits import exact_key
 from ml.feedback import InvalidFeedbackError
 from ml.splits import LabelledSplit
 from ml.train import Trainer, log, make_readable, write_json
+from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
 
 #: The suffix of a training's staging folder in the models root (``.<version>.<pid>``).
 STAGING = ".training"
@@ -124,11 +129,14 @@ def finetune_config(base: Path, work: Path, version: str, feedback: Path, *,
 def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
              epochs: int = 2, learning_rate: float = 5e-5, documents: bool = True,
              data_dir: Path | None = None, reader: Path | None = None,
-             reader_version: str | None = None) -> list[Path]:
+             reader_version: str | None = None, private: Path | None = None) -> list[Path]:
     """Fine-tune ``base`` on ``feedback`` into ``base.parent / version``, and the ``reader``
     (a cascade's, beside it in the models root) into ``reader_version`` fitted behind it: the
     new folders. Both are trained and fitted in a work folder and renamed into the root at
-    the end, so a failure leaves neither."""
+    the end, so a failure leaves neither. The corrections as training reads them (people's
+    sentences) go to a folder of their own in ``private`` (default: the system's temporary
+    folder), never into the models root: the service names its own private folder, which it
+    removes even after a SIGKILL."""
     root = base.parent
     names = [version] + ([reader_version] if reader is not None else [])
     for name in names:
@@ -138,8 +146,9 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
     work = root / f".{version}.{os.getpid()}{STAGING}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
+    own = Path(tempfile.mkdtemp(prefix="finetune-", dir=private))  # its owner's only
     try:
-        plain = work / "feedback.jsonl"
+        plain = own / "feedback.jsonl"
         told: list[dict] = []
         contexts = split_feedback(feedback, plain, told)
         starts = [base, reader][:len(names)]
@@ -164,6 +173,7 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
             os.replace(folder, root / folder.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(own, ignore_errors=True)
     log(f"wrote {', '.join(names)} in {root}, fine-tuned from "
         f"{' and '.join(start.name for start in starts)}")
     return [root / name for name in names]
@@ -244,44 +254,94 @@ def _figure(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.finetune",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", type=Path, required=True, help="the version folder to start from")
-    parser.add_argument("--feedback", type=Path, required=True,
-                        help="the corrections: ml/feedback.py's rows, each with an optional context")
-    parser.add_argument("--version", required=True, help="the new version folder's name")
-    parser.add_argument("--replay", type=int, default=2000,
-                        help="sentences of the training data replayed beside the corrections")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--request", type=Path, default=None,
+                        help="the training as a JSON file (FinetuneRequest, "
+                             "service/analysis/finetune_files.py), instead of the flags below: "
+                             "what the service runs")
+    parser.add_argument("--result", type=Path, default=None,
+                        help="where to write how it ended (FinetuneResult, JSON): the versions "
+                             "made, or why not; written however it ends but a SIGKILL")
+    parser.add_argument("--base", type=Path, help="the version folder to start from")
+    parser.add_argument("--feedback", type=Path,
+                        help="the corrections: ml/feedback.py's rows, each with an optional "
+                             "context (-: the standard input)")
+    parser.add_argument("--version", help="the new version folder's name")
+    parser.add_argument("--replay", type=int,
+                        help="sentences of the training data replayed beside the corrections "
+                             "(default 2000)")
+    parser.add_argument("--epochs", type=int, help="(default 2)")
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--data-dir", type=Path, default=None,
+    parser.add_argument("--data-dir", type=Path,
                         help="train/validation/test.jsonl (default: ml/data)")
-    parser.add_argument("--documents", action=argparse.BooleanOptionalAction, default=True,
-                        help="calibrate on, and measure, the development and test documents")
-    parser.add_argument("--reader", type=Path, default=None,
+    parser.add_argument("--documents", action=argparse.BooleanOptionalAction,
+                        help="calibrate on, and measure, the development and test documents "
+                             "(default: on)")
+    parser.add_argument("--reader", type=Path,
                         help="a reader's folder to fine-tune too, and fit behind the new model")
-    parser.add_argument("--reader-version", default=None, help="the new reader's folder name")
+    parser.add_argument("--reader-version", help="the new reader's folder name")
     args = parser.parse_args(argv)
+    flags = [name for name in REQUEST_FLAGS if getattr(args, name) is not None]
+    if args.request is not None and flags:
+        parser.error(f"--request replaces {', '.join('--' + name.replace('_', '-') for name in flags)}")
+    if args.request is None and None in (args.base, args.feedback, args.version):
+        parser.error("--request FILE, or --base, --feedback and --version")
     if (args.reader is None) != (args.reader_version is None):
         parser.error("--reader and --reader-version go together")
     # A SIGTERM (a service stopping, an operator) unwinds like an error, so that the staging
-    # folder's cleanup runs; a SIGKILL's leftovers go at the next training's sweep.
+    # folder's cleanup runs and the result says so; a SIGKILL leaves no result, and its
+    # staging folder goes at the next training's sweep.
     signal.signal(signal.SIGTERM, _terminated)
+    code, result = _run(args)
+    if args.result is not None:
+        try:
+            result.write(args.result)
+        except OSError as error:
+            print(f"error: the result could not be written ({error})", file=sys.stderr)
+            return code or 1
+    return code
+
+
+#: The flags a request file replaces (its fields, by other names).
+REQUEST_FLAGS = ("base", "feedback", "version", "replay", "epochs", "data_dir", "documents",
+                 "reader", "reader_version")
+
+
+def _run(args) -> tuple[int, FinetuneResult]:
+    """The training the request file or the flags ask for: its exit status and result. A
+    failure is said in one line on stderr too, for a person at a terminal."""
     try:
-        finetune(args.base, args.feedback, args.version, replay=args.replay,
-                 epochs=args.epochs, learning_rate=args.learning_rate,
-                 documents=args.documents, data_dir=args.data_dir, reader=args.reader,
-                 reader_version=args.reader_version)
-    except InvalidFeedbackError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        if args.request is not None:
+            request = FinetuneRequest.read(args.request)
+        else:
+            request = FinetuneRequest(
+                base=args.base, reader=args.reader,
+                versions=(args.version,) + ((args.reader_version,) if args.reader else ()),
+                replay=2000 if args.replay is None else args.replay,
+                epochs=2 if args.epochs is None else args.epochs,
+                documents=args.documents is not False, data_dir=args.data_dir,
+                rows=args.feedback)
+        made = finetune(request.base, request.rows, request.versions[0],
+                        replay=request.replay, epochs=request.epochs,
+                        learning_rate=args.learning_rate, documents=request.documents,
+                        data_dir=request.data_dir, reader=request.reader,
+                        reader_version=request.versions[1] if request.reader else None,
+                        private=args.request.parent if args.request is not None else None)
+    except (InvalidFeedbackError, FinetuneFileError) as error:
+        return _failed(2, str(error))
+    except KeyboardInterrupt:
+        return _failed(130, "stopped by SIGINT")
     except SystemExit as stop:
         if stop.code in (None, 0):
             raise
-        print(f"error: {stop.code}", file=sys.stderr)  # the service keeps this line as why
-        return 1
-    except Exception as error:  # noqa: BLE001 - said in one line, which the service keeps
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    return 0
+        return _failed(1, str(stop.code))
+    except Exception as error:  # noqa: BLE001 - said in the result, in one line
+        return _failed(1, f"{type(error).__name__}: {error}")
+    return 0, FinetuneResult.made(folder.name for folder in made)
+
+
+def _failed(code: int, reason: str) -> tuple[int, FinetuneResult]:
+    print(f"error: {reason}", file=sys.stderr)
+    return code, FinetuneResult.failed(reason)
 
 
 def _terminated(signum, _frame):

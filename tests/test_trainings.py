@@ -373,15 +373,6 @@ def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(tra
     assert not [p for p in root.iterdir() if p.name.startswith(".")], list(root.iterdir())
 
 
-def test_a_failed_trainings_reason_is_its_error_line_never_a_progress_bar():
-    progress = "Epoch 1:  40%|████      | 4/10 [00:03<00:05,  1.1it/s]"
-    said = f"{progress}\rerror: OSError: no space left on device\n{progress}\n"
-    assert trainings.why_failed(said, 1) == "OSError: no space left on device"
-    assert trainings.why_failed(progress, -9) == "the training process was killed (SIGKILL)"
-    assert trainings.why_failed(progress + "\n", 3) == (
-        "the training process failed (exit status 3)")
-
-
 def test_a_trainings_staging_is_its_owners_and_a_dead_ones_is_swept(tmp_path):
     import subprocess
     import sys

@@ -11,6 +11,10 @@ unacknowledged task back as soon as its worker's connection drops; Redis only af
 The pool: ``JOB_WORKERS`` threads; at start-up (``resume``) it takes up the documents a
 previous process left queued or running (the state is in the database, not in the pool).
 
+A model training (service/serving/trainings.py) reaches the engine on that module's
+``training_queued`` signal, connected here for each app; it runs on a pool thread of its own,
+or as the Celery task ``riskscan.train_model``.
+
 Webhook deliveries (service/webhooks/delivery.py) run on the same engine, each attempt a
 task of its own, a retry one sent with its wait: Celery's ``countdown``, or in the pool a
 timer (``Later``) in front of WEBHOOK_SENDERS threads of their own, so that a slow
@@ -231,13 +235,21 @@ class Broker:
 def init_app(app: Flask, settings: Settings) -> None:
     from service import metrics
     from service.jobs.work import queued_documents
+    from service.serving.trainings import training_queued
 
     metrics.JOB_QUEUE.set_function(queued_documents)
+    training_queued.connect(_train_queued, sender=app)
     if settings.CELERY_BROKER_URL:
         configure_celery(settings)
         app.extensions["riskscan.jobs"] = Broker()
         return
     app.extensions["riskscan.jobs"] = Pool(app, settings.JOB_WORKERS)
+
+
+def _train_queued(app: Flask, training_id: str) -> None:
+    """A training ``app`` committed as queued (service/serving/trainings.start's signal, which
+    serving sends without knowing the engine a floor above it): the engine runs it."""
+    app.extensions["riskscan.jobs"].train(training_id)
 
 
 def resume(app: Flask) -> int:

@@ -14,24 +14,32 @@ trial (deployment.start_shadow); it never activates itself: an admin does.
 One training at a time: the row's ``unfinished`` column is unique, so of two requests at
 once the database refuses the second (409). A job that finds its row not queued (a
 redelivered task) does nothing.
+
+Where the job runs is the jobs' engine's business, a floor above (service/jobs/queue.py):
+``start`` announces a committed training on the ``training_queued`` signal, which the engine
+connects to when it is set up, so that this module imports nothing above it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import types
 from datetime import UTC, datetime
 from pathlib import Path
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from service import audit
+from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
 from service.db import ModelTraining, utcnow
 from service.errors import APIError
 from service.extensions import db
@@ -44,8 +52,13 @@ log = logging.getLogger("riskscan.trainings")
 
 STATUSES = ("queued", "running", "done", "failed")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The characters of a failed process's error output a training keeps.
+#: The characters of a failed process's reason a training keeps.
 ERROR_CHARS = 1000
+
+_signals = Namespace()
+#: Sent by ``start`` with the app as sender and ``training_id``, once the queued training is
+#: committed: the jobs' engine, connected for that app (service/jobs/queue.py), runs it.
+training_queued = _signals.signal("riskscan.training-queued")
 
 
 def start(caller, base: str | None) -> ModelTraining:
@@ -84,7 +97,9 @@ def start(caller, base: str | None) -> ModelTraining:
     audit.record("model_training_started", actor_id=caller.id, target_id=training.id,
                  base=name, corrections=have)
     db.session.commit()
-    current_app.extensions["riskscan.jobs"].train(training.id)
+    if not training_queued.send(current_app._get_current_object(), training_id=training.id):
+        log.error("training %s is queued, but no job engine hears of trainings in this app",
+                  training.id)
     return training
 
 
@@ -138,43 +153,62 @@ def _lost(settings, candidate: str, base: str) -> dict[str, str]:
 
 def _train(settings, training: ModelTraining) -> str:
     """The fine-tuning process; the candidate's version string (``F'`` or ``F'+R'``), or an
-    error saying why not. People's sentences go to it on its standard input, never into a
-    file of the models root; what it stages is its own, unreadable to others and removed
-    however it ends (ml/finetune.py)."""
+    error saying why not. The request, and people's sentences beside it, go to a folder of
+    the service's own (mode 0700, removed however it ends, a SIGKILL's child included),
+    never into the models root; what the process stages there is its own, unreadable to
+    others and removed however it ends (ml/finetune.py)."""
     fast, reader = versions.folders(settings, training.base_version)
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    made = [f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader) if folder is not None]
+    made = tuple(f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader)
+                 if folder is not None)
     rows = "".join(json.dumps({key: value for key, value in row.items()
                                if key != "contributors"}, ensure_ascii=False) + "\n"
                    for row in training_rows(context=True, shown=True))
     db.session.commit()  # no transaction held while the process trains
-    command = [sys.executable, "-m", "ml.finetune", "--base", str(fast), "--feedback",
-               "-", "--version", made[0], "--replay", str(settings.TRAINING_REPLAY),
-               "--epochs", str(settings.TRAINING_EPOCHS),
-               "--documents" if settings.TRAINING_DOCUMENTS else "--no-documents"]
-    if reader is not None:
-        command += ["--reader", str(reader), "--reader-version", made[1]]
-    if settings.TRAINING_DATA_DIR:
-        command += ["--data-dir", settings.TRAINING_DATA_DIR]
-    done = subprocess.run(command, cwd=REPO_ROOT, input=rows, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(why_failed(done.stderr, done.returncode))
+    with tempfile.TemporaryDirectory(prefix="riskscan-training-") as private:
+        folder = Path(private)  # mkdtemp's: its owner's only
+        request = FinetuneRequest(
+            base=fast, reader=reader, versions=made, replay=settings.TRAINING_REPLAY,
+            epochs=settings.TRAINING_EPOCHS, documents=settings.TRAINING_DOCUMENTS,
+            data_dir=Path(settings.TRAINING_DATA_DIR) if settings.TRAINING_DATA_DIR else None,
+            rows=folder / "rows.jsonl")
+        with os.fdopen(os.open(request.rows, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w",
+                       encoding="utf-8") as file:
+            file.write(rows)
+        request.write(folder / "request.json")
+        done = subprocess.run(
+            [sys.executable, "-m", "ml.finetune", "--request", str(folder / "request.json"),
+             "--result", str(folder / "result.json")],
+            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, check=False)
+        versions_made = outcome(folder / "result.json", done.returncode)
+    if versions_made != made:
+        raise RuntimeError(f"the training process made {', '.join(versions_made)}, "
+                           f"not {', '.join(made)}")
     candidate = versions.JOIN.join(made)
     versions.folders(settings, candidate)  # there, complete
     return candidate
 
 
-def why_failed(stderr: str, returncode: int) -> str:
-    """A failed process's reason: its last ``error:`` line (ml/finetune.py says why so),
-    never a progress bar's; else its exit status (a signal's name where one killed it)."""
-    said = [line.removeprefix("error:").strip() for line in stderr.splitlines()
-            if line.startswith("error:")]
-    if said:
-        return said[-1]
+def outcome(result_file: Path, returncode: int) -> tuple[str, ...]:
+    """The versions a finished process made, from its result file; else RuntimeError with
+    the reason it wrote, or, where it wrote none (killed by a signal, or it could not),
+    its exit status (a signal's name where one killed it)."""
+    if result_file.exists():
+        try:
+            result = FinetuneResult.read(result_file)
+        except FinetuneFileError as error:
+            raise RuntimeError(f"the training process's result is unreadable: {error}") from None
+        if not result.ok:
+            raise RuntimeError(result.error)
+        if returncode == 0:
+            return result.versions
     if returncode < 0:
-        return f"the training process was killed ({signal.Signals(-returncode).name})"
-    return f"the training process failed (exit status {returncode})"
+        raise RuntimeError(
+            f"the training process was killed ({signal.Signals(-returncode).name})")
+    if returncode == 0:
+        raise RuntimeError("the training process ended without a result")
+    raise RuntimeError(f"the training process failed (exit status {returncode})")
 
 
 def _shadow(training_id: str, version: str) -> str:
