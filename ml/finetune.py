@@ -46,8 +46,9 @@ from ml.config import DEV_DOCUMENTS, REPO_ROOT, TEST_DOCUMENTS, TrainingConfig
 from ml.data.build_splits import exact_key
 from ml.feedback import InvalidFeedbackError
 from ml.splits import LabelledSplit
-from ml.train import Trainer, log, make_readable, write_json
+from ml.train import Trainer, log
 from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
+from service.analysis.model_folder import METRICS_JSON, ModelFolder, publish
 
 #: The suffix of a training's staging folder in the models root (``.<version>.<pid>``).
 STAGING = ".training"
@@ -115,7 +116,7 @@ def finetune_config(base: Path, work: Path, version: str, feedback: Path, *,
                     data_dir: Path | None = None, seed: int = 13) -> TrainingConfig:
     """The run: the base's recipe (KEPT), its folder as the weights to start from, the
     replayed sample, and the documents measured unless ``documents`` is False."""
-    recipe = read_json_or_empty(base / "training_config.json")
+    recipe = ModelFolder(base).training()
     kept = {key: recipe[key] for key in KEPT if key in recipe}
     return TrainingConfig(
         **kept, data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
@@ -169,8 +170,7 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
                 "refitted on" if refitted["refitted"] else "kept;")
                 + f" {refitted['deployment_findings']} reviewed findings")
         for folder in folders:
-            make_readable(folder)
-            os.replace(folder, root / folder.name)
+            publish(folder, root / folder.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(own, ignore_errors=True)
@@ -215,12 +215,12 @@ def _alive(pid: int) -> bool:
 
 def beside_base(folder: Path, base: Path) -> None:
     """The base's figures in the new version's metrics.json (``base``) and card."""
-    metrics = read_json_or_empty(folder / "metrics.json")
-    base_metrics = read_json_or_empty(base / "metrics.json")
+    new_folder = ModelFolder(folder)
+    metrics, base_metrics = new_folder.metrics(), ModelFolder(base).metrics()
     metrics["base"] = {"version": base.name, **{
         key: base_metrics[key] for key in ("validation", "test", "documents")
         if key in base_metrics}}
-    write_json(folder / "metrics.json", metrics)
+    new_folder.write_json(METRICS_JSON, metrics)
     rows = []
     for split in ("validation", "test"):
         new = (metrics.get(split) or {}).get("macro_f1")
@@ -232,19 +232,9 @@ def beside_base(folder: Path, base: Path) -> None:
         for key in ("precision", "recall"):
             rows.append(f"| {name} documents, {key} | {_figure(old.get(key))} | "
                         f"{_figure(new.get(key))} |")
-    card = folder / "README.md"
-    card.write_text(card.read_text(encoding="utf-8") + (
-        f"\n## Beside its base\n\nFine-tuned from `{base.name}` on users' corrections "
-        f"(`python -m ml.finetune`).\n\n| figure | {base.name} | this model |\n|---|---|---|\n"
-        + "\n".join(rows) + "\n"), encoding="utf-8")
-
-
-def read_json_or_empty(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    new_folder.write_card_section("Beside its base", (
+        f"Fine-tuned from `{base.name}` on users' corrections (`python -m ml.finetune`).\n\n"
+        f"| figure | {base.name} | this model |\n|---|---|---|\n" + "\n".join(rows)))
 
 
 def _figure(value) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import random
 import sys
@@ -407,20 +406,6 @@ def reads_of(config: TrainingConfig) -> str:
 def train(config: TrainingConfig) -> Path:
     """Run the training ``config`` describes; return the new model folder."""
     return Trainer(config).train()
-
-
-def write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-
-
-def make_readable(folder: Path) -> None:
-    """Files 0644, folders 0755: save_pretrained writes 0600, which a service user can't read."""
-    folder.chmod(0o755)
-    for root, folders, files in os.walk(folder):
-        for name in folders:
-            os.chmod(os.path.join(root, name), 0o755)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o644)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -243,3 +243,45 @@ def test_the_import_check_finds_a_planted_one(tmp_path):
     (tmp_path / "a.py").write_text("def f():\n    from tests.test_x import y\n")
     (tmp_path / "b.py").write_text("import tests.test_z\nfrom tests.kit import test_w\n")
     assert test_modules(tmp_path) == ["a.py: tests.test_x", "b.py: tests.test_z"]
+
+
+def folder_file_names(*roots: Path) -> list[str]:
+    """``module:line: name`` for every string in the modules under ``roots`` that is one of
+    a model version folder's file names (service/analysis/model_folder.py) or a pointer
+    joined to a path (``root / "current"``): only that module names them."""
+    import ast
+
+    from service.analysis import model_folder
+
+    files = {value for name, value in vars(model_folder).items()
+             if name.isupper() and isinstance(value, str) and "." in value}
+    pointers = {model_folder.CURRENT, model_folder.READER}
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if path.name == "model_folder.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                named = (isinstance(node, ast.Constant) and node.value in files) or (
+                    isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+                    and isinstance(node.right, ast.Constant) and node.right.value in pointers)
+                if named:
+                    value = node.value if isinstance(node, ast.Constant) else node.right.value
+                    found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}: "
+                                 f"{value}")
+    return found
+
+
+def test_only_the_model_folder_module_names_a_version_folders_files():
+    """A file added to a model version is named in one module, which ml/ (that writes
+    folders) and service/ (that reads them) both go through."""
+    assert folder_file_names(ROOT / "service", ROOT / "ml", ROOT / "bench",
+                             ROOT / "reliability") == []
+
+
+def test_the_folder_file_check_finds_planted_names(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text('X = "metrics.json"\nY = "fine.json"\n')
+    (tmp_path / "pkg" / "b.py").write_text('p = root / "current"\nq = {"current": 1}\n')
+    assert folder_file_names(tmp_path / "pkg") == ["pkg/a.py:1: metrics.json",
+                                                    "pkg/b.py:1: current"]

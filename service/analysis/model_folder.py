@@ -189,11 +189,19 @@ def staged(target: Path) -> Iterator[Path]:
     staging.mkdir(parents=True)
     try:
         yield staging
-        readable(staging)
-        os.replace(staging, target)
+        publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Rename the complete folder ``staging`` to ``target`` in one step, readable by all;
+    FileExistsError where ``target`` exists (a version is never overwritten)."""
+    if target.exists():
+        raise FileExistsError(f"{target} already exists: versions are never overwritten")
+    readable(staging)
+    os.replace(staging, target)
 
 
 def readable(folder: Path) -> None:
