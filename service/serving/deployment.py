@@ -104,12 +104,12 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     check took). 404 unknown version, 409 active already or raced, or a regression beside
     the active model that ``override`` does not name (regressions.py), 422 refused."""
     settings = current_app.config["SETTINGS"]
-    versions.folders(settings, version)
+    candidate = versions.resolve(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
         raise APIError(409, f"Model {version} is the active version already.")
-    lost = lost_beside(settings, version, active)
+    lost = lost_beside(settings, candidate, active)
     unnamed = sorted(set(lost) - override)
     if unnamed:
         raise APIError(409, f"Model {version} lost ground beside the active {active}: "
@@ -118,7 +118,7 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
                             f"{{\"override\": {json.dumps(sorted(lost))}}}.",
                        errors={"override": unnamed})
     db.session.close()  # no connection held while the candidate loads
-    model, seconds = _load(settings, version)
+    model, seconds = _load(settings, candidate)
     row = _locked_row(active)
     _unchanged(row, generation)
     if row.active_version:
@@ -127,18 +127,20 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     return _switch(caller, row, model, version, "model_activated", **overridden), seconds
 
 
-def lost_beside(settings: Settings, version: str, active: str | None) -> dict[str, str]:
-    """What ``version`` lost beside ``active`` (regressions.py): its fast model beside the
+def lost_beside(settings: Settings, new: versions.Version, active: str | None
+                ) -> dict[str, str]:
+    """What ``new`` lost beside ``active`` (regressions.py): its fast model beside the
     active fast model, and its reader beside the active reader where both have one."""
     if active is None:
         return {}
     try:
-        new, old = versions.folders(settings, version), versions.folders(settings, active)
+        old = versions.resolve(settings, active)
     except APIError:  # the active version's folder is gone: nothing to compare with
         return {}
-    lost = regressions(versions.metrics(new[0]), versions.metrics(old[0]))
-    if new[1] is not None and old[1] is not None:
-        lost = {**regressions(versions.metrics(new[1]), versions.metrics(old[1])), **lost}
+    lost = regressions(versions.metrics(new.fast), versions.metrics(old.fast))
+    if new.reader is not None and old.reader is not None:
+        lost = {**regressions(versions.metrics(new.reader), versions.metrics(old.reader)),
+                **lost}
     return lost
 
 
@@ -160,7 +162,7 @@ def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:
         try:
             if version == active:
                 raise APIError(409, "it is the active version")
-            model, seconds = _load(settings, version)
+            model, seconds = _load(settings, versions.resolve(settings, version))
             break
         except APIError as error:
             skipped.append({"version": version, "reason": _why_not(error)})
@@ -192,7 +194,9 @@ def sync(app: Flask) -> bool:
         finally:
             db.session.close()
         swapped = _follow_active(app, analyzers, row)
-        trials.follow(app, row, lambda version: _load(app.config["SETTINGS"], version)[0])
+        settings = app.config["SETTINGS"]
+        trials.follow(app, row, lambda version: _load(
+            settings, versions.resolve(settings, version))[0])
     return swapped
 
 
@@ -206,7 +210,8 @@ def _follow_active(app: Flask, analyzers: Analyzers, row: ModelDeployment | None
     if analyzers.sync_error and analyzers.sync_error[0] == row.generation:
         return False  # it failed for this generation: try again when the row moves
     try:
-        model, _ = _load(app.config["SETTINGS"], row.active_version)
+        settings = app.config["SETTINGS"]
+        model, _ = _load(settings, versions.resolve(settings, row.active_version))
     except APIError as error:
         analyzers.sync_error = (row.generation, error.detail)
         log.warning("cannot follow the deployment to %s: %s", row.active_version,
@@ -220,12 +225,12 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
     """Start the shadow trial of ``version`` (service/trials.py), loaded and checked as an
     activation is. 404 unknown version, 409 it is active or a trial runs, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    versions.folders(settings, version)
+    candidate = versions.resolve(settings, version)
     analyzers = current_analyzers()
     row = current_state()
     _may_shadow(row, version, active_version(row, analyzers))
     db.session.close()
-    model, _ = _load(settings, version)
+    model, _ = _load(settings, candidate)
     try:
         row = _locked_row(active_version(row, analyzers))
         _may_shadow(row, version, row.active_version)
@@ -243,7 +248,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
 
 def end_shadow(caller, version: str) -> None:
     """End the shadow trial of ``version``; 404 when none runs, 409 when another's does."""
-    versions.folders(current_app.config["SETTINGS"], version)
+    versions.resolve(current_app.config["SETTINGS"], version)
     if not lock_row(ModelDeployment, ROW) or (trial := trials.running()) is None:
         db.session.rollback()
         raise APIError(404, f"No shadow trial runs; model {version} has none to end.")
@@ -284,17 +289,18 @@ def readiness(app: Flask) -> dict:
     return check
 
 
-def _load(settings: Settings, version: str):
-    """(the checked analyzer of ``version``, seconds); a refusal is remembered."""
+def _load(settings: Settings, candidate: versions.Version):
+    """(the checked analyzer of ``candidate``, seconds); a refusal is remembered."""
     began = time.perf_counter()
     try:
-        model = versions.load(settings, version)
+        model = versions.load(settings, candidate)
     except versions.ModelRefused as refused:
         if refused.folder:  # a combination refused leaves its folders' states alone
             _refused()[refused.folder] = refused.reason
         raise
-    for name in version.split(versions.JOIN):
-        _refused().pop(name, None)
+    for folder in (candidate.fast, candidate.reader):
+        if folder is not None:
+            _refused().pop(folder.name, None)
     return model, time.perf_counter() - began
 
 

@@ -125,7 +125,7 @@ def start_shadow(args, version):
                   404: "No such version, or it has had no shadow trial"})
 def shadow_report(version):
     """The report of the version's latest shadow trial, running or ended (admin)"""
-    versions.folders(current_app.config["SETTINGS"], version)
+    versions.resolve(current_app.config["SETTINGS"], version)
     return trials.report(version)
 
 

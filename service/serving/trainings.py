@@ -71,7 +71,8 @@ def start(caller, base: str | None) -> ModelTraining:
         raise APIError(503, "No model is deployed, so there is none to train from.",
                        title="Model unavailable")
     name = base if base is not None else active
-    fast, reader = versions.folders(settings, name)
+    base = versions.resolve(settings, name)
+    fast, reader = base.fast, base.reader
     if versions.role(fast) == "reader":
         raise APIError(422, f"Model {fast.name} is a reader; a training starts from a fast "
                             "model, or a fast model and its reader (F+R).",
@@ -146,7 +147,7 @@ def _lost(settings, candidate: str, base: str) -> dict[str, str]:
     """What the candidate lost beside its base (regressions.py); nothing where the base's
     folder is gone meanwhile."""
     try:
-        return deployment.lost_beside(settings, candidate, base)
+        return deployment.lost_beside(settings, versions.resolve(settings, candidate), base)
     except APIError:
         return {}
 
@@ -157,7 +158,8 @@ def _train(settings, training: ModelTraining) -> str:
     the service's own (mode 0700, removed however it ends, a SIGKILL's child included),
     never into the models root; what the process stages there is its own, unreadable to
     others and removed however it ends (ml/finetune.py)."""
-    fast, reader = versions.folders(settings, training.base_version)
+    base = versions.resolve(settings, training.base_version)
+    fast, reader = base.fast, base.reader
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
     made = tuple(f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader)
                  if folder is not None)
@@ -186,7 +188,7 @@ def _train(settings, training: ModelTraining) -> str:
         raise RuntimeError(f"the training process made {', '.join(versions_made)}, "
                            f"not {', '.join(made)}")
     candidate = versions.JOIN.join(made)
-    versions.folders(settings, candidate)  # there, complete
+    versions.resolve(settings, candidate)  # there, complete
     return candidate
 
 

@@ -21,6 +21,7 @@ either raises ModelRefused with the reason.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -285,21 +286,32 @@ def _names(version: str | None) -> set[str]:
     return set(version.split(JOIN)) if version else set()
 
 
-def folders(settings: Settings, version: str) -> tuple[Path, Path | None]:
-    """The folders of a version string (the reader's None for a fast model alone); a 404
-    for a string that is not ``F`` or ``F+R`` of folders in the registry."""
+@dataclass(frozen=True)
+class Version:
+    """A version string of the registry with its folders: ``F`` (reader None) or ``F+R``.
+    Resolved once (``resolve``), it is what the deployment's steps pass on."""
+
+    name: str
+    fast: Path
+    reader: Path | None
+
+
+def resolve(settings: Settings, version: str) -> Version:
+    """``version`` with its folders; a 404 for a string that is not ``F`` or ``F+R`` of
+    folders in the registry."""
     fast, reader = parts(version)
-    return folder(settings, fast), folder(settings, reader) if reader else None
+    return Version(version, folder(settings, fast),
+                   folder(settings, reader) if reader else None)
 
 
-def load(settings: Settings, version: str):
-    """The analyzer of ``version`` (``F`` or ``F+R``), built as the scan path uses it,
+def load(settings: Settings, resolved: Version):
+    """The analyzer of a version (``F`` or ``F+R``), built as the scan path uses it,
     checked and warm; ModelRefused with the reason otherwise. A reader serves only behind
     a fast model, and only behind the one its screen was fitted to (the threshold is a
     point on that model's scores), when its screen.json names one."""
     from service.serving.loading import build_version
 
-    fast, reader = folders(settings, version)
+    version, fast, reader = resolved.name, resolved.fast, resolved.reader
     for path in (fast, reader):
         reason = path and broken_reason(path, root(settings))
         if reason:
