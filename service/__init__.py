@@ -12,19 +12,16 @@ with warnings.catch_warnings():
 
 from flask import Flask, request
 
+from service import api_docs, errors, logs, metrics, rate_limits, security
 from service.api import RequestJSON
-from service.api_docs import register_api_docs
 from service.config import Settings
-from service.console.web import register_console
-from service.errors import APIError, register_error_handlers
+from service.console import web as console
+from service.errors import APIError
 from service.extensions import apifairy, end_session, ma, migrate
 
 # As extensions.db: the name service.db is the package of the tables.
 from service.extensions import db as sql_db
-from service.logs import configure_logging, register_request_logging
-from service.metrics import register_metrics
-from service.rate_limits import register_rate_limits
-from service.security import register_security
+from service.logs import configure_logging
 
 API_JSON_TYPES = ("application/json", "application/problem+json")
 
@@ -41,19 +38,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     configure_app(app, settings)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
-    register_extensions(app, settings)
-    register_rate_limits(app, settings)
-    register_analyzers(app, settings, serve=serve)
-    register_jobs(app, settings)
-    register_blueprints(app)
-    register_api_docs(app)
-    register_error_handlers(app)
-    register_request_logging(app)
-    register_metrics(app)
-    register_security(app, settings)
-    register_console(app)
-    register_content_negotiation(app)
-    register_commands(app)
+    init_extensions(app, settings)
+    rate_limits.init_app(app, settings)
+    init_serving(app, settings, serve=serve)
+    init_jobs(app, settings)
+    add_blueprints(app)
+    api_docs.init_app(app)
+    errors.init_app(app)
+    logs.init_app(app)
+    metrics.init_app(app)
+    security.init_app(app, settings)
+    console.init_app(app)
+    answer_json_only(app)
+    init_commands(app)
     return app
 
 
@@ -88,7 +85,7 @@ def engine_options(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_recycle": 1800, "hide_parameters": True}
 
 
-def register_extensions(app: Flask, settings: Settings) -> None:
+def init_extensions(app: Flask, settings: Settings) -> None:
     sql_db.init_app(app)
     # Flask-SQLAlchemy's own teardown lets a dead connection's rollback escape (see
     # end_session): this one ends the session the same way without that.
@@ -122,20 +119,20 @@ def _enable_sqlite_foreign_keys(engine) -> None:
         cursor.close()
 
 
-def register_analyzers(app: Flask, settings: Settings, *, serve: bool = True) -> None:
+def init_serving(app: Flask, settings: Settings, *, serve: bool = True) -> None:
     from service import serving
 
     # build, warm, follow the deployed version, trial; for a command, nothing until asked
     serving.init_app(app, settings, serve=serve)
 
 
-def register_jobs(app: Flask, settings: Settings) -> None:
+def init_jobs(app: Flask, settings: Settings) -> None:
     from service.jobs import queue
 
     queue.init_app(app, settings)  # where batch jobs run: Celery, or threads of this process
 
 
-def register_blueprints(app: Flask) -> None:
+def add_blueprints(app: Flask) -> None:
     from service.admin.routes import admin
     from service.auth.api_keys import api_keys
     from service.auth.password_routes import password
@@ -194,7 +191,7 @@ def shutdown(app: Flask) -> None:
         shadow.drain()
 
 
-def register_content_negotiation(app: Flask) -> None:
+def answer_json_only(app: Flask) -> None:
     @app.before_request
     def require_acceptable_json():
         if not request.path.startswith("/api/"):
@@ -208,9 +205,8 @@ def register_content_negotiation(app: Flask) -> None:
                                 "the Accept header excludes it.")
 
 
-def register_commands(app: Flask) -> None:
-    from service.cli import register
-    from service.seed import register as register_seed
+def init_commands(app: Flask) -> None:
+    from service import cli, seed
 
-    register(app)
-    register_seed(app)
+    cli.init_app(app)
+    seed.init_app(app)

@@ -149,7 +149,7 @@ def asset(filename):
                                max_age=3600)
 
 
-def register_api_docs(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(docs)
 
 

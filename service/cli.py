@@ -103,7 +103,7 @@ def schema_behind() -> str | None:
     return None
 
 
-def register(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     @app.cli.command("init-db")
     @one_line_failures
     def init_db():

@@ -114,8 +114,9 @@ def _discard_session() -> None:
         end_session()
 
 
-def register_error_handlers(app: Flask) -> None:
-    register_auth_error_handler(token_auth)
+def init_app(app: Flask) -> None:
+    """Every failure of the app, and Flask-HTTPAuth's, in the one format."""
+    answer_auth_errors(token_auth)
 
     @app.errorhandler(APIError)
     def api_error(error: APIError):
@@ -169,7 +170,7 @@ def register_error_handlers(app: Flask) -> None:
                        error_id=error_id)
 
 
-def register_auth_error_handler(token_auth) -> None:
+def answer_auth_errors(token_auth) -> None:
     """Flask-HTTPAuth's 401 (no or bad token) and 403 (wrong role), in the one format."""
 
     @token_auth.error_handler

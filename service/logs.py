@@ -47,7 +47,7 @@ def configure_logging(level: str, fmt: str) -> None:
     root.propagate = False
 
 
-def register_request_logging(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     @app.before_request
     def start_timer():
         g.started = time.perf_counter()

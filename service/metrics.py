@@ -88,7 +88,7 @@ def _is_scraper() -> bool:
     return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 
-def register_metrics(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     app.register_blueprint(metrics)
 
     @app.before_request

@@ -77,12 +77,12 @@ password_guesses_per_account = _limit("RATE_LIMIT_LOGIN_ACCOUNT", "password-acco
                                       key_func=_guessed_account, deduct_when=_counts_as_guess)
 password_guesses_per_address = _limit("RATE_LIMIT_LOGIN_ADDRESS", "password-address",
                                       deduct_when=_counts_as_guess)
-registrations_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-address")
+sign_ups_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-address")
 # Adding a member by an email without an account draws on registration's budget: one
 # budget for every door that tells whether an email has an account.
 account_lookups_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-address",
                                      deduct_when=_counts_as_lookup)
-registrations_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "register-email",
+sign_ups_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "register-email",
                                  key_func=_registered_email)
 scans_per_user = _limit("RATE_LIMIT_SCANS", "scans", key_func=_caller)
 
@@ -104,7 +104,7 @@ webhook_url_changes_per_user = _limit("RATE_LIMIT_WEBHOOK_TARGETS", "webhook-tar
 corrections_per_user = _limit("RATE_LIMIT_CORRECTIONS", "corrections", key_func=_caller)
 
 
-def register_rate_limits(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     app.config.update(
         RATELIMIT_ENABLED=settings.RATE_LIMIT_ENABLED,
         RATELIMIT_STORAGE_URI=settings.RATE_LIMIT_STORAGE_URI,

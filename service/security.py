@@ -77,7 +77,7 @@ def console_csp(settings: Settings) -> str:
                                f"form-action 'self' {parts.scheme}://{parts.netloc}")
 
 
-def register_security(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     console_policy = console_csp(settings)
     app.session_interface = NoCookieSessions()
     # First of all the before-request hooks.

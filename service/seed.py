@@ -65,7 +65,7 @@ WEEKLY_REPORTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def register(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     @app.cli.command("seed")
     @click.option("--admin-email", default="admin@example.com", show_default=True,
                   envvar="RISKSCAN_SEED_ADMIN_EMAIL", help="the demo admin's email")

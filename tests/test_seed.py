@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.seed import DEMO_DOCUMENTS, DEMO_PROJECT, WEEKLY_REPORTS, register
+from service.seed import DEMO_DOCUMENTS, DEMO_PROJECT, WEEKLY_REPORTS, init_app
 
 CREATED = re.compile(r"created (admin|user) (\S+) \(password: (\S+)\)")
 
 
 def seed(app, *args, **kwargs):
     if "seed" not in app.cli.commands:  # until service/cli.py registers it
-        register(app)
+        init_app(app)
     return app.test_cli_runner().invoke(args=["seed", *args], **kwargs)
 
 

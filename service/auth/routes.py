@@ -37,8 +37,8 @@ from service.rate_limits import (
     password_guess_failed,
     password_guesses_per_account,
     password_guesses_per_address,
-    registrations_per_address,
-    registrations_per_email,
+    sign_ups_per_address,
+    sign_ups_per_email,
 )
 
 auth = Blueprint("auth", __name__)
@@ -54,8 +54,8 @@ LOCAL_OFF = ("Riskscan accounts are off here: sign in through your company's ide
 
 
 @auth.route("/register", methods=["POST"])
-@registrations_per_address
-@registrations_per_email
+@sign_ups_per_address
+@sign_ups_per_email
 @json_body(RegisterSchema)
 @response(user_schema, 201)
 @other_responses({403: "Local accounts are off (AUTH_LOCAL=false): sign in through the "

@@ -44,7 +44,7 @@ def sign_in_form(error: str | None, status: int, *, email: str = ""):
 
 
 @console.route("/register", methods=["GET", "POST"])
-def register_page():
+def sign_up_page():
     error, errors, status = None, {}, 200
     email = request.form.get("email", "")
     if request.method == "POST":
@@ -57,7 +57,7 @@ def register_page():
                 return redirect(url_for("console.scan_page"))
             return redirect(url_for("console.sign_in_page"))
         (error, errors), status = form_refusal(answer, "email", "password"), answer.status
-    return render_template("console/register.html", error=error, errors=errors,
+    return render_template("console/sign_up.html", error=error, errors=errors,
                            email=email), status
 
 

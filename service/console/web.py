@@ -1,5 +1,5 @@
 """The console's place in the app: its session cookie, CSRF protection, HTML error pages
-and the redirect from ``/``. ``register_console(app)`` is what create_app calls."""
+and the redirect from ``/``. ``init_app(app)`` is what create_app calls."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ log = logging.getLogger("riskscan.console")
 csrf = CSRFProtect()
 
 
-def register_console(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     # The pages attach their routes to the blueprint as they are imported.
     from service.console import (  # noqa: F401
         account_views,
