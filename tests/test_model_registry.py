@@ -1,4 +1,4 @@
-"""The model registry, activation and rollback without a restart (service/serving/versions.py,
+"""The model registry, activation and rollback without a restart (service/serving/registry.py,
 service/serving/deployment.py, /api/v1/admin/models…).
 
 A models root of the test's own holds the test model under two versions (``v1``, and ``v2``
@@ -25,7 +25,7 @@ from service.analysis.model_folder import CHECK_JSON
 from service.db import ModelDeployment
 from service.extensions import db
 from service.serving import loading, warmup
-from service.serving import versions as registry
+from service.serving import registry
 from service.serving.deployment import HISTORY, sync
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 from tests.registry import (

@@ -1,6 +1,6 @@
 """The reader in the model lifecycle: a deployed version is ``F`` (a fast model alone) or
 ``F+R`` (the cascade of F and the reader R), listed, activated, rolled back and followed by
-every process like a fast model alone (service/serving/versions.py, service/serving/deployment.py).
+every process like a fast model alone (service/serving/registry.py, service/serving/deployment.py).
 
 A models root of the test's own holds the test model as two fast versions (``v1``; ``v2`` at
 another operating point), and as readers: the same weights read at another temperature and

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from service.db import ModelDeployment, ModelTraining
 from service.extensions import db
 from service.serving import trainings
-from service.serving.versions import VERSION
+from service.serving.registry import VERSION
 from tests.corrections import TRAINING_TEXT, correct_and_add
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 

@@ -48,7 +48,7 @@ def markdown(text: str | None, below: int = 2) -> Markup:
 
 
 ALIGNED = re.compile(r"text-align:(left|right|center)")
-# A version as the registry names its folders (service/serving/versions.py VERSION; the
+# A version as the registry names its folders (service/serving/registry.py VERSION; the
 # console may not import it): anything else is the API's 404 without asking it.
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # The API's refusals said on the page in a flash; anything else is the error page.

@@ -16,7 +16,7 @@ from flask import Flask
 from service.analysis.base import AnalysisError
 from service.analysis.segment import import_spacy
 from service.config import Settings
-from service.serving import deployment, trials, versions
+from service.serving import deployment, registry, trials
 from service.serving.holder import Analyzers, analysis_problem, current_analyzers
 from service.serving.loading import load_llm, load_model
 from service.serving.warmup import warm_up, warmup_of
@@ -67,7 +67,7 @@ def load_for_command(app: Flask) -> Analyzers:
         return app.extensions["riskscan.analyzers"]
     analyzers = _build(app, settings)
     if analyzers.model is not None:
-        analyzers.deployed = versions.configured_version(settings, analyzers.model)
+        analyzers.deployed = registry.configured_version(settings, analyzers.model)
     return analyzers
 
 

@@ -1,6 +1,6 @@
 """Which model the deployment serves: one row in the database, and every process following it.
 
-An activation loads and checks the candidate beside the running model (versions.load), then,
+An activation loads and checks the candidate beside the running model (registry.load), then,
 under the row's lock, makes it the active version and audits who changed it from what to
 what; the process that was asked swaps at once, every other process (the API's, the Celery
 workers') within MODEL_SYNC_S seconds: its follower thread calls ``sync``, which loads the
@@ -12,7 +12,7 @@ candidate loads wins, and the slower request gets a 409.
 
 A scan holds the analyzer it started with (service/serving/swap.py: ``install``), so a swap
 never touches a scan in flight and each scan's model_version names the model that made it.
-A version is a fast model ``F`` or the cascade ``F+R`` (service/versions.py): all of this
+A version is a fast model ``F`` or the cascade ``F+R`` (service/registry.py): all of this
 applies to either, and the row, the audit and rollback keep the whole string.
 """
 
@@ -34,7 +34,7 @@ from service.config import Settings
 from service.db import ModelDeployment, utcnow
 from service.errors import APIError
 from service.extensions import db
-from service.serving import trials, versions
+from service.serving import registry, trials
 from service.serving.holder import Analyzers, current_analyzers
 from service.serving.regressions import regressions
 from service.serving.swap import drop, install
@@ -55,7 +55,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Name the configured model's version, add /ready's check, and start the follower."""
     analyzers: Analyzers = app.extensions["riskscan.analyzers"]
     if analyzers.model is not None:
-        analyzers.deployed = versions.configured_version(settings, analyzers.model)
+        analyzers.deployed = registry.configured_version(settings, analyzers.model)
     app.extensions.setdefault("riskscan.readiness", {})["deployment"] = lambda: readiness(app)
     if settings.MODEL_SYNC_S > 0 and settings.model_path is not None:
         threading.Thread(target=_follow, args=(weakref.ref(app), settings.MODEL_SYNC_S),
@@ -82,7 +82,7 @@ def registry_models(settings: Settings) -> list[dict]:
     """The registry's list, with the states this deployment gives its versions."""
     analyzers = current_analyzers()
     row = current_state()
-    return versions.models(settings, active=active_version(row, analyzers),
+    return registry.models(settings, active=active_version(row, analyzers),
                            shadow=row.shadow_version if row is not None else None,
                            refused=_refused(), runtime=runtime(settings, analyzers))
 
@@ -104,7 +104,7 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     check took). 404 unknown version, 409 active already or raced, or a regression beside
     the active model that ``override`` does not name (regressions.py), 422 refused."""
     settings = current_app.config["SETTINGS"]
-    candidate = versions.resolve(settings, version)
+    candidate = registry.resolve(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
@@ -127,19 +127,19 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     return _switch(caller, row, model, version, "model_activated", **overridden), seconds
 
 
-def lost_beside(settings: Settings, new: versions.Version, active: str | None
+def lost_beside(settings: Settings, new: registry.Version, active: str | None
                 ) -> dict[str, str]:
     """What ``new`` lost beside ``active`` (regressions.py): its fast model beside the
     active fast model, and its reader beside the active reader where both have one."""
     if active is None:
         return {}
     try:
-        old = versions.resolve(settings, active)
+        old = registry.resolve(settings, active)
     except APIError:  # the active version's folder is gone: nothing to compare with
         return {}
-    lost = regressions(versions.metrics(new.fast), versions.metrics(old.fast))
+    lost = regressions(registry.metrics(new.fast), registry.metrics(old.fast))
     if new.reader is not None and old.reader is not None:
-        lost = {**regressions(versions.metrics(new.reader), versions.metrics(old.reader)),
+        lost = {**regressions(registry.metrics(new.reader), registry.metrics(old.reader)),
                 **lost}
     return lost
 
@@ -162,7 +162,7 @@ def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:
         try:
             if version == active:
                 raise APIError(409, "it is the active version")
-            model, seconds = _load(settings, versions.resolve(settings, version))
+            model, seconds = _load(settings, registry.resolve(settings, version))
             break
         except APIError as error:
             skipped.append({"version": version, "reason": _why_not(error)})
@@ -178,7 +178,7 @@ def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:
 
 def _why_not(error: APIError) -> str:
     """Why a version of the history cannot serve, in the words of rollback's answer."""
-    if isinstance(error, versions.ModelRefused):
+    if isinstance(error, registry.ModelRefused):
         return error.reason
     return "not in the models root" if error.status == 404 else error.detail
 
@@ -196,7 +196,7 @@ def sync(app: Flask) -> bool:
         swapped = _follow_active(app, analyzers, row)
         settings = app.config["SETTINGS"]
         trials.follow(app, row, lambda version: _load(
-            settings, versions.resolve(settings, version))[0])
+            settings, registry.resolve(settings, version))[0])
     return swapped
 
 
@@ -211,7 +211,7 @@ def _follow_active(app: Flask, analyzers: Analyzers, row: ModelDeployment | None
         return False  # it failed for this generation: try again when the row moves
     try:
         settings = app.config["SETTINGS"]
-        model, _ = _load(settings, versions.resolve(settings, row.active_version))
+        model, _ = _load(settings, registry.resolve(settings, row.active_version))
     except APIError as error:
         analyzers.sync_error = (row.generation, error.detail)
         log.warning("cannot follow the deployment to %s: %s", row.active_version,
@@ -225,7 +225,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
     """Start the shadow trial of ``version`` (service/trials.py), loaded and checked as an
     activation is. 404 unknown version, 409 it is active or a trial runs, 422 refused."""
     settings = current_app.config["SETTINGS"]
-    candidate = versions.resolve(settings, version)
+    candidate = registry.resolve(settings, version)
     analyzers = current_analyzers()
     row = current_state()
     _may_shadow(row, version, active_version(row, analyzers))
@@ -248,7 +248,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
 
 def end_shadow(caller, version: str) -> None:
     """End the shadow trial of ``version``; 404 when none runs, 409 when another's does."""
-    versions.resolve(current_app.config["SETTINGS"], version)
+    registry.resolve(current_app.config["SETTINGS"], version)
     if not lock_row(ModelDeployment, ROW) or (trial := trials.running()) is None:
         db.session.rollback()
         raise APIError(404, f"No shadow trial runs; model {version} has none to end.")
@@ -289,12 +289,12 @@ def readiness(app: Flask) -> dict:
     return check
 
 
-def _load(settings: Settings, candidate: versions.Version):
+def _load(settings: Settings, candidate: registry.Version):
     """(the checked analyzer of ``candidate``, seconds); a refusal is remembered."""
     began = time.perf_counter()
     try:
-        model = versions.load(settings, candidate)
-    except versions.ModelRefused as refused:
+        model = registry.load(settings, candidate)
+    except registry.ModelRefused as refused:
         if refused.folder:  # a combination refused leaves its folders' states alone
             _refused()[refused.folder] = refused.reason
         raise

@@ -19,7 +19,7 @@ DOCUMENTS = "documents"
 
 def regressions(new: dict, old: dict) -> dict[str, str]:
     """``{label or DOCUMENTS: what fell, in words}`` of a candidate's card figures (``new``,
-    its metrics.json as versions.metrics reads it) beside its base's (``old``); empty where
+    its metrics.json as registry.metrics reads it) beside its base's (``old``); empty where
     nothing fell, or where either card has no figures."""
     lost: dict[str, str] = {}
     for split in SPLITS:

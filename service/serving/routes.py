@@ -1,5 +1,5 @@
 """The model registry and the deployment's active model (admin): list, read a card,
-activate, roll back, try a candidate in a shadow trial (versions.py, deployment.py,
+activate, roll back, try a candidate in a shadow trial (registry.py, deployment.py,
 trials.py beside this file)."""
 
 from apifairy import other_responses, response
@@ -10,7 +10,7 @@ from service.api import json_body, request_json, segment_but
 from service.auth.scopes import authorized
 from service.errors import APIError
 from service.extensions import token_auth
-from service.serving import deployment, trials, versions
+from service.serving import deployment, registry, trials
 from service.serving.schemas import (
     ActivateSchema,
     DeploymentSchema,
@@ -45,9 +45,9 @@ def index():
 def card(version):
     """One version: its figures, state and model card (admin)"""
     settings = current_app.config["SETTINGS"]
-    path = versions.folder(settings, version)
+    path = registry.folder(settings, version)
     listed = next(m for m in deployment.registry_models(settings) if m["version"] == version)
-    return {**listed, **versions.card(path, versions.root(settings))}
+    return {**listed, **registry.card(path, registry.root(settings))}
 
 
 @models.route("/<version:version>/activate", methods=["POST"])
@@ -66,7 +66,7 @@ def activate(version):
     each, and the override is audited. A body {reader: R} serves F+R; none, or null,
     F alone"""
     body = _activation()
-    version = versions.with_reader(version, body.get("reader"))
+    version = registry.with_reader(version, body.get("reader"))
     row, seconds = deployment.activate(token_auth.current_user(), version,
                                        frozenset(body.get("override", ())))
     return _answer(row, seconds, [])
@@ -125,7 +125,7 @@ def start_shadow(args, version):
                   404: "No such version, or it has had no shadow trial"})
 def shadow_report(version):
     """The report of the version's latest shadow trial, running or ended (admin)"""
-    versions.resolve(current_app.config["SETTINGS"], version)
+    registry.resolve(current_app.config["SETTINGS"], version)
     return trials.report(version)
 
 

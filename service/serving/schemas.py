@@ -6,8 +6,8 @@ from service.analysis.labels import LABELS
 from service.api import PageArgs
 from service.db import REVIEW_STATES
 from service.extensions import ma
+from service.serving.registry import VERSION
 from service.serving.trials import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE, MAX_LIMIT, SHOWN
-from service.serving.versions import VERSION
 
 
 class ModelFiguresSchema(ma.Schema):

@@ -43,7 +43,7 @@ from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, 
 from service.db import ModelTraining, utcnow
 from service.errors import APIError
 from service.extensions import db
-from service.serving import deployment, versions
+from service.serving import deployment, registry
 from service.serving.corrections import contributions, training_rows
 from service.serving.holder import current_analyzers
 from service.serving.trials import DEFAULT_LIMIT, DEFAULT_SAMPLE_RATE
@@ -66,18 +66,18 @@ def start(caller, base: str | None) -> ModelTraining:
     503 no model; 404 unknown base; 422 a reader alone or behind nothing, or too few
     corrections; 409 one runs."""
     settings = current_app.config["SETTINGS"]
-    active = deployment.deployed_version() if versions.root(settings) else None
+    active = deployment.deployed_version() if registry.root(settings) else None
     if active is None or current_analyzers().model is None:
         raise APIError(503, "No model is deployed, so there is none to train from.",
                        title="Model unavailable")
     name = base if base is not None else active
-    base = versions.resolve(settings, name)
+    base = registry.resolve(settings, name)
     fast, reader = base.fast, base.reader
-    if versions.role(fast) == "reader":
+    if registry.role(fast) == "reader":
         raise APIError(422, f"Model {fast.name} is a reader; a training starts from a fast "
                             "model, or a fast model and its reader (F+R).",
                        errors={"base": ["A reader."]})
-    if reader is not None and versions.role(reader) != "reader":
+    if reader is not None and registry.role(reader) != "reader":
         raise APIError(422, f"Model {reader.name} is not a reader (it has no screen.json).",
                        errors={"base": ["Not a reader."]})
     rows = list(training_rows())
@@ -130,13 +130,13 @@ def run(training_id: str) -> str:
 def _figures(settings, candidate: str, base: str) -> dict:
     """The candidate's card figures beside its base's: ``candidate`` and ``base`` for the
     fast models, and ``reader`` (the same two) where the deployment has one."""
-    root = versions.root(settings)
+    root = registry.root(settings)
 
     def of(name: str) -> dict:  # a base removed meanwhile has no figures, and no 404
-        return versions.summary(root / name, root, state="available", reason=None,
+        return registry.summary(root / name, root, state="available", reason=None,
                                 runtime="")["figures"]
 
-    (new_fast, new_reader), (old_fast, old_reader) = versions.parts(candidate), versions.parts(base)
+    (new_fast, new_reader), (old_fast, old_reader) = registry.parts(candidate), registry.parts(base)
     figures = {"candidate": of(new_fast), "base": of(old_fast)}
     if new_reader is not None and old_reader is not None:
         figures["reader"] = {"candidate": of(new_reader), "base": of(old_reader)}
@@ -147,7 +147,7 @@ def _lost(settings, candidate: str, base: str) -> dict[str, str]:
     """What the candidate lost beside its base (regressions.py); nothing where the base's
     folder is gone meanwhile."""
     try:
-        return deployment.lost_beside(settings, versions.resolve(settings, candidate), base)
+        return deployment.lost_beside(settings, registry.resolve(settings, candidate), base)
     except APIError:
         return {}
 
@@ -158,7 +158,7 @@ def _train(settings, training: ModelTraining) -> str:
     the service's own (mode 0700, removed however it ends, a SIGKILL's child included),
     never into the models root; what the process stages there is its own, unreadable to
     others and removed however it ends (ml/finetune.py)."""
-    base = versions.resolve(settings, training.base_version)
+    base = registry.resolve(settings, training.base_version)
     fast, reader = base.fast, base.reader
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
     made = tuple(f"{folder.name[:40]}-ft-{stamp}" for folder in (fast, reader)
@@ -187,8 +187,8 @@ def _train(settings, training: ModelTraining) -> str:
     if versions_made != made:
         raise RuntimeError(f"the training process made {', '.join(versions_made)}, "
                            f"not {', '.join(made)}")
-    candidate = versions.JOIN.join(made)
-    versions.resolve(settings, candidate)  # there, complete
+    candidate = registry.JOIN.join(made)
+    registry.resolve(settings, candidate)  # there, complete
     return candidate
 
 
