@@ -75,7 +75,7 @@ def has_reader(model_dir: str, reader: str) -> bool:
     model, error = load_model(settings)
     if model is None:
         raise SystemExit(f"no model: {error}")
-    from service.analysis.cascade import Cascade
+    from service.analysis.cascade_model import Cascade
 
     return isinstance(model, Cascade)
 

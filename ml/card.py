@@ -15,8 +15,8 @@ import jinja2
 from service.analysis.labels import LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ml.config import TrainingConfig
-    from ml.feedback import Corrections
+    from ml.correction_rows import Corrections
+    from ml.recipe import TrainingConfig
     from ml.splits import LabelledSplit
 
 #: Markdown, not HTML: nothing is escaped. StrictUndefined: a name the template misspells
@@ -42,7 +42,7 @@ def environment() -> dict:
 
 def model_card(config: TrainingConfig, encoder: dict, splits: dict[str, LabelledSplit],
                train_available: int, metrics: dict, history: list[dict], best_epoch: int,
-               seconds: float, *, feedback: Corrections | None = None) -> str:
+               seconds: float, *, corrections: Corrections | None = None) -> str:
     """The README.md of a model folder: what it is, what it was trained on, how good it is.
     The words are templates/model_card.md.j2; here is only what it reads."""
     source = ("a local copy given with `--encoder-dir`" if config.encoder_dir is not None
@@ -58,7 +58,7 @@ def model_card(config: TrainingConfig, encoder: dict, splits: dict[str, Labelled
     return _TEMPLATES.get_template("model_card.md.j2").render(
         config=config, encoder=encoder, source=source, labels=LABELS, splits=splits,
         train_available=train_available, metrics=metrics, history=history,
-        best_epoch=best_epoch, seconds=seconds, feedback=feedback,
+        best_epoch=best_epoch, seconds=seconds, corrections=corrections,
         cpu_threads=environment()["cpu_threads"],
         sharpened=(f", sharpened to temperature {config.teacher_temperature:g}"
                    if config.teacher_temperature != 1 else ""),

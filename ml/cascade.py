@@ -12,7 +12,7 @@ path. The screen threshold is the highest fast-model
 score that still passes on at least ``--keep`` (97%) of the findings the reader alone makes
 there (read off its scores, not a grid); the share of sentences it passes is reported per
 genre, on the development and the test documents. All of it is written to the reader's
-``screen.json``, which the service reads (service/analysis/cascade.py), and to its model
+``screen.json``, which the service reads (service/analysis/cascade_model.py), and to its model
 card; ``--set-reader`` then points ``models_cache/reader`` at it.
 """
 
@@ -137,7 +137,7 @@ def cascade_of(fast, reader_dir: Path):
     """The cascade of the analyzer ``fast`` and the reader in ``reader_dir``, as the service
     serves it on the CPU (READER_QUANTIZE=auto: the reader's checked int8 graph where its
     folder has one, else fp32; behind the threshold of its screen.json)."""
-    from service.analysis.cascade import Cascade, read_screen
+    from service.analysis.cascade_model import Cascade, read_screen
     from service.analysis.transformer import TransformerAnalyzer
 
     quantize = "int8" if ModelFolder(reader_dir).has(INT8_ONNX) else "none"

@@ -54,7 +54,7 @@ UNSEEN_WRITERS = ("project-report/openssf-", "project-report/cdf-")
 
 
 def reviewed(rows) -> list[dict]:
-    """The feedback rows that are a model's finding a person reviewed (``shown``): each as
+    """The corrections rows that are a model's finding a person reviewed (``shown``): each as
     ``{text, context, risk}``, ``risk`` 1 where it was confirmed, 0 where dismissed."""
     return [{"text": row["text"], "context": row.get("context") or "",
              "risk": int(row["label"] != "none")} for row in rows if row.get("shown")]
@@ -229,8 +229,8 @@ def simulate(model_dir: Path, reports: int = 20, *, minimum: int = 0,
              min_findings: int = 20) -> dict:
     """Review the first ``reports`` reports of the unseen writers, refit, read the rest."""
     from ml.calibrate import judged_examples, of_held_out_writers
-    from ml.config import DEV_DOCUMENTS, TEST_DOCUMENTS
     from ml.documents import read_documents
+    from ml.recipe import DEV_DOCUMENTS, TEST_DOCUMENTS
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(model_dir)

@@ -1,6 +1,6 @@
 """A new version from users' corrections, fine-tuned from a model's current weights:
 
-    python -m ml.finetune --base models_cache/<version> --feedback FILE.jsonl --version NAME
+    python -m ml.finetune --base models_cache/<version> --corrections FILE.jsonl --version NAME
                           [--reader models_cache/<reader> --reader-version NAME]
                           [--replay 2000] [--epochs 2] [--no-documents]
     python -m ml.finetune --request REQUEST.json --result RESULT.json
@@ -9,11 +9,11 @@ The second is what the service's trainings run (service/serving/trainings.py sta
 process of its own: the service imports nothing of ml/): the same settings as one typed file,
 and how it ended as another (service/analysis/finetune_files.py), the result written however
 it ends but a SIGKILL. Either runs on the same code as ``python -m ml.train
---feedback``: ml/feedback.py decides which corrections are learnt, ml/train.py's Trainer
+--corrections``: ml/correction_rows.py decides which corrections are learnt, ml/train.py's Trainer
 fits, saves, measures and writes the card. Here it starts from the base version's folder
 (its weights, head and tokenizer) instead of the bare encoder, with the base's own recipe
 (context, length), and replays a stratified sample of the training data so that what the
-base knew is not forgotten. A feedback row may carry ``context``, what the scan's model
+base knew is not forgotten. A correction row may carry ``context``, what the scan's model
 read beside the sentence (its heading and the sentence before): the corrections are then
 learnt as the scan saw them.
 
@@ -42,9 +42,9 @@ import tempfile
 from pathlib import Path
 
 from ml import deployment_map
-from ml.config import DEV_DOCUMENTS, REPO_ROOT, TEST_DOCUMENTS, TrainingConfig
+from ml.correction_rows import InvalidCorrectionsError
 from ml.data.build_splits import exact_key
-from ml.feedback import InvalidFeedbackError
+from ml.recipe import DEV_DOCUMENTS, REPO_ROOT, TEST_DOCUMENTS, TrainingConfig
 from ml.splits import LabelledSplit
 from ml.train import Trainer, log
 from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
@@ -56,10 +56,10 @@ STAGING = ".training"
 KEPT = ("max_length", "context", "windows", "window_batch_size", "borrowed_context",
         "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
-        "feedback_weight", "batch_size", "eval_batch_size")
+        "correction_weight", "batch_size", "eval_batch_size")
 
 
-class FeedbackTrainer(Trainer):
+class CorrectionsTrainer(Trainer):
     """Trainer whose corrections keep the context their scan read them in (``contexts``,
     by the sentence's exact_key); one without stays a sentence alone, as in ml.train."""
 
@@ -67,20 +67,20 @@ class FeedbackTrainer(Trainer):
         super().__init__(config)
         self.contexts = contexts
 
-    def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
-        split = super().add_feedback(splits)
-        learnt = len(self.feedback.texts)
+    def add_corrections(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
+        split = super().add_corrections(splits)
+        learnt = len(self.corrections.texts)
         if not learnt:
             return split
         contexts = split.contexts[:-learnt] + [self.contexts.get(exact_key(text), "")
-                                               for text in self.feedback.texts]
+                                               for text in self.corrections.texts]
         return dataclasses.replace(split, contexts=contexts)
 
 
-def split_feedback(source: Path, plain: Path, reviewed: list[dict] | None = None
+def split_corrections(source: Path, plain: Path, reviewed: list[dict] | None = None
                    ) -> dict[str, str]:
     """Write ``source``'s rows (``-``: the standard input, as the service sends them)
-    without their ``context`` and ``shown`` to ``plain`` (what ml/feedback.py reads and
+    without their ``context`` and ``shown`` to ``plain`` (what ml/correction_rows.py reads and
     checks), readable by its owner only: people's sentences. The contexts by sentence;
     ``reviewed`` gets each row that says whether a model reported it (``shown``), with its
     context: the findings the score map is refitted on (ml/deployment_map.py)."""
@@ -92,7 +92,7 @@ def split_feedback(source: Path, plain: Path, reviewed: list[dict] | None = None
         try:
             row = json.loads(line)
         except json.JSONDecodeError as failure:
-            raise InvalidFeedbackError(f"{source}:{number}: not JSON ({failure.msg})") from None
+            raise InvalidCorrectionsError(f"{source}:{number}: not JSON ({failure.msg})") from None
         context = None
         if isinstance(row, dict) and "context" in row:
             context = row.pop("context")
@@ -111,7 +111,7 @@ def split_feedback(source: Path, plain: Path, reviewed: list[dict] | None = None
     return contexts
 
 
-def finetune_config(base: Path, work: Path, version: str, feedback: Path, *,
+def finetune_config(base: Path, work: Path, version: str, corrections: Path, *,
                     replay: int, epochs: int, learning_rate: float, documents: bool,
                     data_dir: Path | None = None, seed: int = 13) -> TrainingConfig:
     """The run: the base's recipe (KEPT), its folder as the weights to start from, the
@@ -121,17 +121,17 @@ def finetune_config(base: Path, work: Path, version: str, feedback: Path, *,
     return TrainingConfig(
         **kept, data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
         version=version, encoder_dir=base, epochs=epochs, learning_rate=learning_rate,
-        warmup_ratio=0.1, feedback=feedback, seed=seed, max_train_examples=replay,
+        warmup_ratio=0.1, corrections=corrections, seed=seed, max_train_examples=replay,
         set_current=False,
         calibration_documents=DEV_DOCUMENTS if documents else None,
         test_documents=TEST_DOCUMENTS if documents else None)
 
 
-def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
+def finetune(base: Path, corrections: Path, version: str, *, replay: int = 2000,
              epochs: int = 2, learning_rate: float = 5e-5, documents: bool = True,
              data_dir: Path | None = None, reader: Path | None = None,
              reader_version: str | None = None, private: Path | None = None) -> list[Path]:
-    """Fine-tune ``base`` on ``feedback`` into ``base.parent / version``, and the ``reader``
+    """Fine-tune ``base`` on ``corrections`` into ``base.parent / version``, and the ``reader``
     (a cascade's, beside it in the models root) into ``reader_version`` fitted behind it: the
     new folders. Both are trained and fitted in a work folder and renamed into the root at
     the end, so a failure leaves neither. The corrections as training reads them (people's
@@ -149,16 +149,16 @@ def finetune(base: Path, feedback: Path, version: str, *, replay: int = 2000,
     work.mkdir(mode=0o700)
     own = Path(tempfile.mkdtemp(prefix="finetune-", dir=private))  # its owner's only
     try:
-        plain = own / "feedback.jsonl"
+        plain = own / "corrections.jsonl"
         told: list[dict] = []
-        contexts = split_feedback(feedback, plain, told)
+        contexts = split_corrections(corrections, plain, told)
         starts = [base, reader][:len(names)]
         configs = [finetune_config(start, work, name, plain, replay=replay, epochs=epochs,
                                    learning_rate=learning_rate, documents=documents,
                                    data_dir=data_dir) for start, name in zip(starts, names)]
         folders = []
         for start, config in zip(starts, configs):
-            folder = FeedbackTrainer(config, contexts).train()
+            folder = CorrectionsTrainer(config, contexts).train()
             beside_base(folder, start)
             folders.append(folder)
         if reader is not None:  # its int8 check reads the validation split it was trained with
@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write how it ended (FinetuneResult, JSON): the versions "
                              "made, or why not; written however it ends but a SIGKILL")
     parser.add_argument("--base", type=Path, help="the version folder to start from")
-    parser.add_argument("--feedback", type=Path,
-                        help="the corrections: ml/feedback.py's rows, each with an optional "
+    parser.add_argument("--corrections", type=Path,
+                        help="the corrections: ml/correction_rows.py's rows, each with an optional "
                              "context (-: the standard input)")
     parser.add_argument("--version", help="the new version folder's name")
     parser.add_argument("--replay", type=int,
@@ -273,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     flags = [name for name in REQUEST_FLAGS if getattr(args, name) is not None]
     if args.request is not None and flags:
         parser.error(f"--request replaces {', '.join('--' + name.replace('_', '-') for name in flags)}")
-    if args.request is None and None in (args.base, args.feedback, args.version):
-        parser.error("--request FILE, or --base, --feedback and --version")
+    if args.request is None and None in (args.base, args.corrections, args.version):
+        parser.error("--request FILE, or --base, --corrections and --version")
     if (args.reader is None) != (args.reader_version is None):
         parser.error("--reader and --reader-version go together")
     # A SIGTERM (a service stopping, an operator) unwinds like an error, so that the staging
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: The flags a request file replaces (its fields, by other names).
-REQUEST_FLAGS = ("base", "feedback", "version", "replay", "epochs", "data_dir", "documents",
+REQUEST_FLAGS = ("base", "corrections", "version", "replay", "epochs", "data_dir", "documents",
                  "reader", "reader_version")
 
 
@@ -309,14 +309,14 @@ def _run(args) -> tuple[int, FinetuneResult]:
                 replay=2000 if args.replay is None else args.replay,
                 epochs=2 if args.epochs is None else args.epochs,
                 documents=args.documents is not False, data_dir=args.data_dir,
-                rows=args.feedback)
+                rows=args.corrections)
         made = finetune(request.base, request.rows, request.versions[0],
                         replay=request.replay, epochs=request.epochs,
                         learning_rate=args.learning_rate, documents=request.documents,
                         data_dir=request.data_dir, reader=request.reader,
                         reader_version=request.versions[1] if request.reader else None,
                         private=args.request.parent if args.request is not None else None)
-    except (InvalidFeedbackError, FinetuneFileError) as error:
+    except (InvalidCorrectionsError, FinetuneFileError) as error:
         return _failed(2, str(error))
     except KeyboardInterrupt:
         return _failed(130, "stopped by SIGINT")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from service.analysis.labels import LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ml.config import TrainingConfig
+    from ml.recipe import TrainingConfig
     from ml.splits import LabelledSplit
 
 

@@ -2,7 +2,7 @@
 
     python -m ml.learning_curve --base models_cache/<version> [--group openssf]
                                 [--k 0 5 10 20] [--seeds 13 14] [--held-out 14]
-                                [--replay 2000] [--feedback-weight W] [--adapt-steps N]
+                                [--replay 2000] [--correction-weight W] [--adapt-steps N]
 
 A group's reports (test documents of one foundation's groups, in the order of their paths:
 a deployment's first weeks come first) stand for a customer. For each *k*, the model
@@ -33,9 +33,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ml.config import DEV_DOCUMENTS, NEW_WRITERS_DOCUMENTS, TEST_DOCUMENTS
 from ml.documents import Document, metrics_at, read_documents, score_documents
-from ml.finetune import FeedbackTrainer, finetune_config, split_feedback
+from ml.finetune import CorrectionsTrainer, finetune_config, split_corrections
+from ml.recipe import DEV_DOCUMENTS, NEW_WRITERS_DOCUMENTS, TEST_DOCUMENTS
 from ml.scorecard import SETS
 
 #: A customer: the test reports of one foundation's groups, by the start of their ids; or
@@ -65,9 +65,9 @@ def teaching(document: Document, scored, min_score: float) -> list[dict]:
     return rows
 
 
-class SimulatedDeployment(FeedbackTrainer):
+class SimulatedDeployment(CorrectionsTrainer):
     """A training from a simulated deployment's corrections. Training refuses every sentence
-    of the evaluation documents (ml/feedback.py), and the group's reports are test documents:
+    of the evaluation documents (ml/correction_rows.py), and the group's reports are test documents:
     here only what this simulation measures is refused (the group's held-out reports, and
     the splits' validation and test sentences as always); its first reports are what its
     users teach."""
@@ -108,24 +108,24 @@ def measure(model_dir: Path, held_out: list[Document], standard: list[Document],
 
 
 def candidate(base: Path, rows: list[dict], seed: int, work: Path, measured: list[str], *,
-              replay: int, epochs: int, feedback_weight: float | None = None) -> Path:
+              replay: int, epochs: int, correction_weight: float | None = None) -> Path:
     """A fine-tuned copy of ``base`` on ``rows``, calibrated on the development documents."""
-    feedback = work / f"taught-{seed}.jsonl"
-    feedback.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
+    corrections = work / f"taught-{seed}.jsonl"
+    corrections.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
                         encoding="utf-8")
     plain = work / f"plain-{seed}.jsonl"
-    contexts = split_feedback(feedback, plain)
+    contexts = split_corrections(corrections, plain)
     config = finetune_config(base, work, f"k{len(rows)}-s{seed}", plain, replay=replay,
                              epochs=epochs, learning_rate=5e-5, documents=True, seed=seed)
     config = dataclasses.replace(config, calibration_documents=DEV_DOCUMENTS,
                                  test_documents=None)
-    if feedback_weight is not None:  # else the base's recipe's
-        config = dataclasses.replace(config, feedback_weight=feedback_weight)
+    if correction_weight is not None:  # else the base's recipe's
+        config = dataclasses.replace(config, correction_weight=correction_weight)
     return SimulatedDeployment(config, contexts, measured).train()
 
 
 def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held_out: int,
-                   *, replay: int = 2000, epochs: int = 2, feedback_weight: float | None = None,
+                   *, replay: int = 2000, epochs: int = 2, correction_weight: float | None = None,
                    adapt_steps: int = 0, out: Path | None = None) -> dict:
     documents = read_documents(TEST_DOCUMENTS)
     group_documents = (read_documents(NEW_WRITERS_DOCUMENTS) if group == "new-writers"
@@ -142,7 +142,7 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
     analyzer = TransformerAnalyzer(base)
     scored = score_documents(analyzer, taught_from)
     result = {"base": base.name, "group": group, "reports": len(members), "replay": replay,
-              "feedback_weight": feedback_weight, "adapt_steps": adapt_steps,
+              "correction_weight": correction_weight, "adapt_steps": adapt_steps,
               "held_out": [d.id for d in kept], "rows": [{"k": 0, **base_figures}]}
     with contextlib.ExitStack() as stack:
         taught_base = base
@@ -151,7 +151,7 @@ def learning_curve(base: Path, group: str, ks: list[int], seeds: list[int], held
                 tempfile.TemporaryDirectory(prefix="adapted-"))), adapt_steps, seeds[0])
         curve_rows(result, taught_base, ks, seeds, taught_from, scored, analyzer.min_score,
                    kept, standard, replay=replay, epochs=epochs,
-                   feedback_weight=feedback_weight, out=out)
+                   correction_weight=correction_weight, out=out)
     result["summary"] = summary(result["rows"])
     return result
 
@@ -168,7 +168,7 @@ def adapted_base(base: Path, archive: list[Document], work: Path, steps: int, se
 def curve_rows(result: dict, base: Path, ks: list[int], seeds: list[int],
                taught_from: list[Document], scored, base_point: float, kept: list[Document],
                standard: list[Document], *, replay: int, epochs: int,
-               feedback_weight: float | None, out: Path | None) -> None:
+               correction_weight: float | None, out: Path | None) -> None:
     """Each k's candidates, trained from ``base`` and measured, appended to the result."""
     for k in (k for k in ks if k > 0):
         rows = [row for document, found in zip(taught_from[:k], scored[:k])
@@ -176,7 +176,7 @@ def curve_rows(result: dict, base: Path, ks: list[int], seeds: list[int],
         for seed in seeds:
             with tempfile.TemporaryDirectory(prefix="curve-") as work:
                 model = candidate(base, rows, seed, Path(work), [d.text for d in kept],
-                                  replay=replay, epochs=epochs, feedback_weight=feedback_weight)
+                                  replay=replay, epochs=epochs, correction_weight=correction_weight)
                 figures = measure(model, kept, standard, base_point=base_point)
                 shutil.rmtree(model, ignore_errors=True)
             result["rows"].append({"k": k, "seed": seed, "taught_rows": len(rows),
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=14)
     parser.add_argument("--replay", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--feedback-weight", type=float, default=None,
+    parser.add_argument("--correction-weight", type=float, default=None,
                         help="a correction's weight in training (default: the base's recipe's)")
     parser.add_argument("--adapt-steps", type=int, default=0,
                         help="first adapt the base's encoder on the group's first reports "
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = learning_curve(resolve_model_dir(args.base), args.group, args.k, args.seeds,
                                 args.held_out, replay=args.replay, epochs=args.epochs,
-                                feedback_weight=args.feedback_weight,
+                                correction_weight=args.correction_weight,
                                 adapt_steps=args.adapt_steps, out=args.out)
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ml import cascade, train
-from ml.config import default_version
+from ml.recipe import default_version
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The reader's recipe where it differs from the fast model's (docs/model.md#the-cascade):
@@ -26,7 +26,7 @@ LEARNING_RATE = 4e-5
 
 
 def recipe(version: str | None = None) -> dict:
-    """The reader's TrainingConfig fields (ml/config.py), for the retraining notebook."""
+    """The reader's TrainingConfig fields (ml/recipe.py), for the retraining notebook."""
     return {"encoder": "mpnet", "epochs": EPOCHS, "learning_rate": LEARNING_RATE,
             "version": version or default_version("mpnet"), "set_current": False}
 

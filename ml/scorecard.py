@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ml.card import figure
 from ml.compare import measured, pair, percent
-from ml.config import NEW_WRITERS_DOCUMENTS
+from ml.recipe import NEW_WRITERS_DOCUMENTS
 from service.analysis.model_folder import ModelFolder
 
 DOCUMENTS = Path(__file__).resolve().parent / "data" / "documents"

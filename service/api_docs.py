@@ -302,10 +302,10 @@ def _describe_request_bodies(spec: dict) -> None:
                 "anyOf": [{"required": ["files"], "not": {"required": ["archive"]}},
                           {"required": ["archive"], "not": {"required": ["files"]}}]},
             "encoding": {"archive": {"contentType": "application/zip"}}}}}
-    feedback = paths.get("/api/v1/findings/feedback", {}).get("get")
-    if feedback is not None:
-        feedback["responses"].pop("204", None)
-        feedback["responses"]["200"] = {
+    own = paths.get("/api/v1/findings/feedback", {}).get("get")
+    if own is not None:
+        own["responses"].pop("204", None)
+        own["responses"]["200"] = {
             "description": "Your corrections, one JSON object per line, as an attachment",
             "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
     download = paths.get("/api/v1/scans/{scan_id}/file", {}).get("get")

@@ -71,7 +71,7 @@ def correct(client, headers, scan_id, finding_id, category):
 
 
 def export(app, out, *args) -> bytes:
-    result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(out), *args])
+    result = app.test_cli_runner().invoke(args=["export-corrections", "--out", str(out), *args])
     assert result.exit_code == 0, result.output
     return out.read_bytes()
 

@@ -55,8 +55,8 @@ TEST_TRAINING = {
 }
 #: The window model's (service/analysis/windows.py): the same, read in windows.
 WINDOW_TRAINING = {**TEST_TRAINING, "windows": True, "window_batch_size": 4}
-CODE_FILES = ("ml/train.py", "ml/config.py", "ml/learning.py", "ml/templates/model_card.md.j2",
-              "ml/feedback.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
+CODE_FILES = ("ml/train.py", "ml/recipe.py", "ml/learning.py", "ml/templates/model_card.md.j2",
+              "ml/correction_rows.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
               "service/analysis/onnx_model.py", "service/analysis/context.py",
               "service/analysis/scores.py",

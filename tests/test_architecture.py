@@ -51,25 +51,27 @@ def test_the_import_contracts_hold():
 
 
 # Each resource package has its own, the microblog way; every other module's name says what
-# it holds once in service/.
+# it holds once in service/ and ml/.
 SHARED_BASENAMES = {"__init__.py", "routes.py", "schemas.py"}
 
 
-def shared_basenames(root: Path) -> dict[str, list[str]]:
-    """The module names under ``root`` that two modules or more share, outside
-    SHARED_BASENAMES, with the paths (relative to ``root``) of each."""
+def shared_basenames(*roots: Path) -> dict[str, list[str]]:
+    """The module names under ``roots`` that two modules or more share, outside
+    SHARED_BASENAMES, with the paths (relative to the roots' parent) of each."""
     by_name: dict[str, list[str]] = {}
-    for path in sorted(root.rglob("*.py")):
-        if path.name not in SHARED_BASENAMES:
-            by_name.setdefault(path.name, []).append(path.relative_to(root).as_posix())
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if path.name not in SHARED_BASENAMES:
+                by_name.setdefault(path.name, []).append(
+                    path.relative_to(root.parent).as_posix())
     return {name: paths for name, paths in by_name.items() if len(paths) > 1}
 
 
-def test_no_two_modules_of_service_share_a_name():
+def test_no_two_modules_of_service_and_ml_share_a_name():
     """One name for each thing: outside the resource packages' routes.py and schemas.py, a
-    module's basename names one module of service/, so that a name in a traceback, a review
-    or the docs points at one file."""
-    assert shared_basenames(ROOT / "service") == {}
+    module's basename names one module of service/ and ml/, so that a name in a traceback, a
+    review or the docs points at one file."""
+    assert shared_basenames(ROOT / "service", ROOT / "ml") == {}
 
 
 def test_the_basename_check_finds_a_planted_duplicate(tmp_path):
@@ -77,7 +79,7 @@ def test_the_basename_check_finds_a_planted_duplicate(tmp_path):
                    "b/schemas.py", "a/__init__.py", "b/__init__.py", "y.py"):
         (tmp_path / module).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / module).write_text("", encoding="utf-8")
-    assert shared_basenames(tmp_path) == {"x.py": ["a/x.py", "b/c/x.py"]}
+    assert shared_basenames(tmp_path / "a", tmp_path / "b") == {"x.py": ["a/x.py", "b/c/x.py"]}
 
 
 TREE_INDENT = 23  # where the tree's descriptions start; deeper lines continue one
@@ -174,7 +176,7 @@ def test_the_architecture_page_lists_the_contracts_as_importlinter_declares_them
 
 def test_ml_is_held_to_an_acyclic_contract():
     """ml/'s modules import each other one way only, type-only imports included: the model
-    card reads a run's settings from ml.config, not from ml.train, which writes the card."""
+    card reads a run's settings from ml.recipe, not from ml.train, which writes the card."""
     parser = configparser.ConfigParser()
     parser.read(CONFIG, encoding="utf-8")
     acyclic = [parser[section] for section in parser.sections()

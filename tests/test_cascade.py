@@ -20,7 +20,7 @@ import pytest
 
 from ml import cascade as fitting
 from ml.documents import Scored
-from service.analysis.cascade import Cascade, ReaderError, read_screen
+from service.analysis.cascade_model import Cascade, ReaderError, read_screen
 from service.analysis.labels import NONE
 from service.analysis.model_folder import INT8_ONNX, SCREEN_JSON
 from service.analysis.transformer import TransformerAnalyzer

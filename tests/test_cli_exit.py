@@ -55,7 +55,7 @@ def flask(args: list[str], env: dict) -> subprocess.CompletedProcess:
 def test_every_command_exits_0_and_loads_no_model(tmp_path, deployed_model):
     env = environment(tmp_path, deployed_model)
     commands = [["init-db"], ["check-db"], ["create-admin", "--email", "ops@example.com"],
-                ["routes"], ["export-feedback", "--out", str(tmp_path / "feedback.jsonl")]]
+                ["routes"], ["export-corrections", "--out", str(tmp_path / "feedback.jsonl")]]
 
     for _ in range(RUNS):
         for command in commands:
@@ -87,9 +87,9 @@ def test_seed_loads_the_model_scans_and_exits_0(tmp_path, deployed_model):
 
 @pytest.mark.parametrize("command", [
     ["create-admin", "--email", "first@example.com"],
-    ["export-feedback", "--out", "{tmp}/feedback.jsonl"],
+    ["export-corrections", "--out", "{tmp}/feedback.jsonl"],
     ["seed", "--no-scans"],
-], ids=["create-admin", "export-feedback", "seed"])
+], ids=["create-admin", "export-corrections", "seed"])
 def test_a_command_on_a_database_never_migrated_says_to_run_init_db(tmp_path, command):
     result = flask([part.format(tmp=tmp_path) for part in command],
                    environment(tmp_path, "off"))
@@ -106,7 +106,7 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path):
     assert flask(["init-db"], env).returncode == 0
     out = tmp_path / "missing" / "feedback.jsonl"
 
-    result = flask(["export-feedback", "--out", str(out)], env)
+    result = flask(["export-corrections", "--out", str(out)], env)
 
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [

@@ -78,7 +78,7 @@ def test_a_users_corrections_wait_for_a_reviewer_and_teach_nothing_before(app, p
     refused = client.post("/api/v1/admin/models/trainings", headers=admin, json={})
     assert "accepted by a reviewer" in assert_problem(refused, 422, "corrections")["detail"]
     out = Path(app.config["SETTINGS"].UPLOAD_DIR).parent / "export.jsonl"
-    result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(out)])
+    result = app.test_cli_runner().invoke(args=["export-corrections", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text() == ""
 

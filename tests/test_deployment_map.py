@@ -118,7 +118,7 @@ def test_finetune_hands_the_reviewed_findings_over_without_them_in_the_rows(tmp_
         {"text": "Nobody knows the backups.", "label": "resource", "source": "feedback/b",
          "shown": False})) + "\n")
     told: list[dict] = []
-    finetune.split_feedback(source, tmp_path / "plain.jsonl", told)
+    finetune.split_corrections(source, tmp_path / "plain.jsonl", told)
     plain = [json.loads(line) for line in (tmp_path / "plain.jsonl").read_text().splitlines()]
     assert all(set(row) == {"text", "label", "source"} for row in plain)
     assert deployment_map.reviewed(told) == [
@@ -175,6 +175,6 @@ def test_only_accepted_corrections_of_a_models_findings_refit_the_map(app):
     with app.app_context():
         reviewed = deployment_map.reviewed(corrections.training_rows(context=True, shown=True))
     assert sorted(f["risk"] for f in reviewed) == [0, 1]
-    # What the export writes has no such field: ml/feedback.py would refuse it.
+    # What the export writes has no such field: ml/correction_rows.py would refuse it.
     with app.app_context():
         assert all("shown" not in row for row in corrections.training_rows())

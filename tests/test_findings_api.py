@@ -1,6 +1,6 @@
 """GET /api/v1/findings (the review queue) and GET /api/v1/findings/feedback (one's
 corrections as JSONL): the caller's own findings only, filters that mean what they say,
-bounded pages, problems for malformed filters, and the very rows `flask export-feedback`
+bounded pages, problems for malformed filters, and the very rows `flask export-corrections`
 writes."""
 
 from __future__ import annotations
@@ -210,8 +210,22 @@ def test_the_feedback_download_is_what_the_cli_writes_for_that_user(scored_app, 
     assert len(export(scored_app, tmp_path / "all.jsonl").splitlines()) == 3
 
 
+def test_the_commands_name_before_corrections_had_one_word_still_exports(scored_app, client,
+                                                                          accounts, tmp_path):
+    """Operators' scripts call `flask export-feedback`: it is export-corrections, same rows."""
+    alice, alice_h = accounts.user()
+    first = scan(client, alice_h, "The budget is short. The vendor is late.")
+    correct(client, alice_h, first["scan_id"], first["data"][0]["id"], "legal")
+    old = tmp_path / "old.jsonl"
+    result = scored_app.test_cli_runner().invoke(args=["export-feedback", "--out", str(old),
+                                                       "--user", alice["email"]])
+    assert result.exit_code == 0, result.output
+    new = export(scored_app, tmp_path / "new.jsonl", "--user", alice["email"])
+    assert old.read_bytes() == new and b'"label": "legal"' in new
+
+
 def test_the_cli_refuses_an_unknown_user(app, tmp_path):
-    result = app.test_cli_runner().invoke(args=["export-feedback", "--out",
+    result = app.test_cli_runner().invoke(args=["export-corrections", "--out",
                                                 str(tmp_path / "x.jsonl"), "--user",
                                                 "nobody@example.com"])
     assert result.exit_code != 0

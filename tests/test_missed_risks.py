@@ -252,7 +252,7 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
     out = tmp_path / "feedback.jsonl"
     exported = []
     for _ in range(2):
-        result = keyword_app.test_cli_runner().invoke(args=["export-feedback", "--out",
+        result = keyword_app.test_cli_runner().invoke(args=["export-corrections", "--out",
                                                             str(out)])
         assert result.exit_code == 0, result.output
         exported.append(out.read_text(encoding="utf-8"))

@@ -24,8 +24,7 @@ import pytest
 from service.analysis.model_folder import CHECK_JSON
 from service.db import ModelDeployment
 from service.extensions import db
-from service.serving import loading, warmup
-from service.serving import registry
+from service.serving import loading, registry, warmup
 from service.serving.deployment import HISTORY, sync
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 from tests.registry import (

@@ -32,7 +32,7 @@ def test_the_retraining_notebook_runs_top_to_bottom(monkeypatch) -> None:
     assert "smoke run" in printed
     assert "macro-F1" in printed and "new version:" in printed
     # The loop: corrections trained on, the gate's verdict, the API's calls to make.
-    assert "feedback: {'lines': 2, 'rows': 2," in printed
+    assert "corrections: {'lines': 2, 'rows': 2," in printed
     assert "The candidate is no worse than the active model." in printed
     assert "/api/v1/admin/models/" in printed and "/activate" in printed
     images = [o for o in outputs if "image/png" in o.get("data", {})]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from service.analysis import reading
-from service.analysis.cascade import Cascade
+from service.analysis.cascade_model import Cascade
 from service.analysis.context import sentence_contexts
 from service.analysis.reading import judged, sentences_of
 from service.analysis.segment import split_sentences

@@ -17,7 +17,7 @@ from marshmallow import fields
 from openpyxl import load_workbook
 
 from service.db import RegisterEntry, RegisterLink
-from service.projects.export import to_csv
+from service.projects.register_export import to_csv
 from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
 from tests.helpers import assert_problem
 from tests.projects import Team, register_of, scan_into

@@ -997,8 +997,8 @@ def test_the_migration_counts_the_scans_stored_before_it(unmigrated_app):
         db.session.remove()
 
 
-def export_feedback(app, path) -> list[dict]:
-    result = app.test_cli_runner().invoke(args=["export-feedback", "--out", str(path)])
+def export_corrections(app, path) -> list[dict]:
+    result = app.test_cli_runner().invoke(args=["export-corrections", "--out", str(path)])
     assert result.exit_code == 0, result.output
     lines = path.read_text(encoding="utf-8").splitlines()
     assert f"wrote {len(lines)} corrected sentences" in result.output
@@ -1028,7 +1028,7 @@ def test_export_feedback_writes_the_majority_of_the_accepted_votes(
         assert response.status_code == 200
 
     out = tmp_path / "feedback.jsonl"
-    assert export_feedback(keyword_app, out) == []  # nothing corrected: nothing exported
+    assert export_corrections(keyword_app, out) == []  # nothing corrected: nothing exported
 
     correct(alice, "alice", 0, "vendor")     # "The budget is short.": Alice says vendor,
     correct(bob, "bob", 0, "schedule")       # Bob schedule: a tie, dropped
@@ -1036,7 +1036,7 @@ def test_export_feedback_writes_the_majority_of_the_accepted_votes(
     correct(bob, "bob", 3, "stakeholder")
     for index in range(4):                   # an unreviewed account's word is no vote
         correct(mallory, "mallory", index, "none")
-    exported = export_feedback(keyword_app, out)
+    exported = export_corrections(keyword_app, out)
     assert Counter((line["text"], line["label"]) for line in exported) == Counter({
         ("The vendor is late.", "none"): 1,
         ("Ünïcode budget – “quoted”.", "stakeholder"): 1,
@@ -1045,7 +1045,7 @@ def test_export_feedback_writes_the_majority_of_the_accepted_votes(
 
     correct(carol, "carol", 0, "schedule")   # Carol sides with Bob: schedule, two to one
     correct(alice, "alice", 0, "legal")      # Alice changing her word is still one vote
-    exported = export_feedback(keyword_app, out)
+    exported = export_corrections(keyword_app, out)
     assert {line["text"]: line["label"] for line in exported}["The budget is short."] == (
         "schedule")
     assert len(exported) == 3
@@ -1057,7 +1057,7 @@ def test_export_feedback_with_the_real_model(scan_app, scan_client, tmp_path):
     finding = scan["data"][0]
     scan_client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
                       json={"category": "stakeholder"}, headers=headers)
-    exported = export_feedback(scan_app, tmp_path / "out.jsonl")
+    exported = export_corrections(scan_app, tmp_path / "out.jsonl")
     assert [(line["text"], line["label"]) for line in exported] == [
         (finding["risk"], "stakeholder")]
 

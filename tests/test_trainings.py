@@ -382,7 +382,7 @@ def test_a_trainings_staging_is_its_owners_and_a_dead_ones_is_swept(tmp_path):
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"text": "A risk.", "label": "legal", "context": "c"}) + "\n")
     plain = tmp_path / "plain.jsonl"
-    finetune.split_feedback(rows, plain)
+    finetune.split_corrections(rows, plain)
     assert plain.stat().st_mode & 0o777 == 0o600
     # A process that is gone (it ran and ended) left its staging folder: swept; a live one's
     # (this test's own pid) stays.

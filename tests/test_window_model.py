@@ -10,8 +10,8 @@ import contextlib
 import pytest
 
 from ml.calibrate import judged_examples, scored_from_logits
-from ml.config import DEV_DOCUMENTS
 from ml.documents import Document, read_documents
+from ml.recipe import DEV_DOCUMENTS
 from ml.window_shift import shifts
 from service.analysis.reading import judged
 from service.analysis.transformer import TransformerAnalyzer

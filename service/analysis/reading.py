@@ -4,7 +4,7 @@
 (segment.py), asks once of each sentence whether it is a heading or a label line, and
 gives each its section heading and the sentence before it (context.py). Every scoring
 stage then only scores what it yields: the fast model, the cascade's screen and reader
-(which share one reading: service/analysis/cascade.py), calibration (ml/calibrate.py),
+(which share one reading: service/analysis/cascade_model.py), calibration (ml/calibrate.py),
 distillation and the benches.
 
 A classifier is handed each sentence ``Placed`` in its document, and reads of it what its

@@ -33,7 +33,7 @@ from service.errors import APIError
 from service.extensions import db, token_auth
 from service.projects import curation, reads, register
 from service.projects.access import project_for, readable_project, role_in
-from service.projects.export import attachment, to_csv, to_xlsx
+from service.projects.register_export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,

@@ -30,7 +30,7 @@ from service.db import (
 )
 from service.extensions import ma, token_auth
 from service.projects.access import readable_project
-from service.scans.feedback import MEDIA_TYPE, feedback_rows, jsonl_line
+from service.scans.correction_export import MEDIA_TYPE, jsonl_line, own_corrections
 from service.scans.schemas import DismissalRefSchema, FindingSchema
 from service.serving.holder import current_analyzers
 
@@ -39,7 +39,7 @@ SCORE_SLACK = 1e-6  # far below a score's meaningful digits, above a 4-byte floa
 SORTS = ("nearest", "newest")
 UNCALIBRATED_POINT = 0.5  # the operating point of a model folder without calibration.json
 
-FEEDBACK_FILENAME = "riskscan-feedback.jsonl"
+CORRECTIONS_FILENAME = "riskscan-feedback.jsonl"
 
 
 class FindingFilterSchema(ma.Schema):
@@ -246,17 +246,17 @@ def all(args):
 @findings.route("/feedback", methods=["GET"])
 @authorized("scans:read")
 @other_responses({200: f"{MEDIA_TYPE}: one {{text, label, source}} per sentence you "
-                       f"corrected, as an attachment ({FEEDBACK_FILENAME})",
+                       f"corrected, as an attachment ({CORRECTIONS_FILENAME})",
                   401: "No or bad token"})
 def feedback():
     """Your corrections as training data (JSONL)
 
-    The rows `flask export-feedback --user <you>` writes: one per corrected sentence of your
+    The rows `flask export-corrections --user <you>` writes: one per corrected sentence of your
     scans, newest correction first; a sentence corrected twice counts once, with its newest
     label.
     """
     # In memory, like the register's export: a user's corrections are made one by one by
     # hand, so the file stays small.
-    body = "".join(jsonl_line(row) for row in feedback_rows(token_auth.current_user().id))
+    body = "".join(jsonl_line(row) for row in own_corrections(token_auth.current_user().id))
     return Response(body.encode("utf-8"), mimetype=MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{FEEDBACK_FILENAME}"'})
+        "Content-Disposition": f'attachment; filename="{CORRECTIONS_FILENAME}"'})

@@ -9,7 +9,7 @@ deleted account's votes are not counted. So one account's flood of corrections t
 nothing until a reviewer has read it (docs/security.md, "Who teaches the model").
 
 ``training_rows`` are what a training from corrections learns (trainings.py) and what
-``flask export-feedback`` writes; ``feedback_rows(user_id)`` is one person's own corrections
+``flask export-corrections`` writes; ``own_corrections(user_id)`` is one person's own corrections
 as they made them (``GET /api/v1/findings/feedback``), whatever their review.
 """
 
@@ -87,7 +87,7 @@ def training_rows(*, context: bool = False, shown: bool = False) -> Iterator[dic
         yield row
 
 
-def feedback_rows(user_id: str, *, context: bool = False) -> Iterator[dict]:
+def own_corrections(user_id: str, *, context: bool = False) -> Iterator[dict]:
     """``{text, label, source}`` per sentence corrected in ``user_id``'s own scans, newest
     correction first, a sentence corrected more than once with its newest label."""
     statement = (select(ScanFinding.risk, ScanFinding.corrected_category, ScanFinding.scan_id,
@@ -133,7 +133,7 @@ def pending_count() -> int:
 
 
 def _key(text: str) -> str:
-    """One sentence whatever its case and spacing, as ml/feedback.py compares them."""
+    """One sentence whatever its case and spacing, as ml/correction_rows.py compares them."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 

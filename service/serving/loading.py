@@ -33,7 +33,7 @@ _models_lock = threading.Lock()
 
 def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
     """(analyzer, None), or (None, why not): the fast model, or the cascade of the fast model
-    and its reader when one is configured (READER_DIR; service/analysis/cascade.py)."""
+    and its reader when one is configured (READER_DIR; service/analysis/cascade_model.py)."""
     path = settings.model_path
     if path is None:
         return None, "the in-process model is switched off (MODEL_DIR=off)"
@@ -131,7 +131,7 @@ def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
 def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
     """The cascade of ``fast`` and the reader in ``reader_dir``, at READER_SCREEN or the
     screen threshold chosen for the reader."""
-    from service.analysis.cascade import Cascade, read_screen
+    from service.analysis.cascade_model import Cascade, read_screen
 
     threshold = (settings.READER_SCREEN if settings.READER_SCREEN is not None
                  else read_screen(reader_dir))

@@ -10,7 +10,7 @@ never written: ml.train writes them, once, and they are never overwritten.
 
 A folder is a fast model, or a reader (it holds the screen.json of ``python -m ml.cascade``).
 What a deployment serves is ``F`` (the fast model alone) or ``F+R`` (the cascade of F and
-the reader R: service/analysis/cascade.py), the string each scan stores as model_version.
+the reader R: service/analysis/cascade_model.py), the string each scan stores as model_version.
 
 ``models`` lists every folder with its role, its card's figures and its state (active,
 shadow, available, broken with the reason seen from its files). ``load`` builds what a

@@ -178,14 +178,14 @@ def _pdf_text(data: bytes, limits: ExtractionLimits) -> str:
     from pypdf import PdfReader
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
+        pdf = PdfReader(io.BytesIO(data))
+        if pdf.is_encrypted and not pdf.decrypt(""):
             raise DocumentError(422, "The PDF is password-protected.")
-        pages = len(reader.pages)
+        pages = len(pdf.pages)
         if pages > limits.max_pdf_pages:
             raise DocumentError(413, f"The PDF has {pages} pages; the limit is "
                                      f"{limits.max_pdf_pages}.")
-        text = "\n\n".join(_unwrap(page) for page in _pdf_pages(reader)).translate(_LIGATURES)
+        text = "\n\n".join(_unwrap(page) for page in _pdf_pages(pdf)).translate(_LIGATURES)
     except DocumentError:
         raise
     except NotImplementedError as exc:  # pypdf: an encryption it does not support
@@ -207,12 +207,12 @@ PDF_HEADING_MAX_WORDS = 16
 PDF_FULL_LINE_SHARE = 0.7  # a line shorter than this share of a full one was not wrapped
 
 
-def _pdf_pages(reader) -> list[str]:
+def _pdf_pages(pdf) -> list[str]:
     """Each page's text with its headings marked "#", told by their font size, and a blank
     line after each line that ends an item short of the column (_break_short_lines): a PDF
     has no heading or list element, and either line, without a full stop, would otherwise
     be read as the first line of a wrapped paragraph."""
-    pages = [_sized_lines(page) for page in reader.pages]
+    pages = [_sized_lines(page) for page in pdf.pages]
     chars: Counter = Counter()
     for lines in pages:
         for line, size in lines:

@@ -1,7 +1,7 @@
-"""Users' corrections as training rows: ``python -m ml.train --feedback FILE.jsonl``.
+"""Users' corrections as training rows: ``python -m ml.train --corrections FILE.jsonl``.
 
-The file is what ``flask export-feedback`` writes and ``GET /api/v1/findings/feedback``
-answers (service/scans/feedback.py): one ``{"text", "label", "source"}`` object a line;
+The file is what ``flask export-corrections`` writes and ``GET /api/v1/findings/feedback``
+answers (service/scans/corrections.py): one ``{"text", "label", "source"}`` object a line;
 several users' files may be joined into one. What enters training, and why:
 
 - one row per sentence (the same words whatever their case and spacing, as build_splits
@@ -34,8 +34,8 @@ FIELDS = frozenset({"text", "label", "source"})
 MAX_LINE_CHARS = 8 * MAX_SENTENCE_CHARS
 
 
-class InvalidFeedbackError(ValueError):
-    """The feedback file cannot be used as it is."""
+class InvalidCorrectionsError(ValueError):
+    """The corrections file cannot be used as it is."""
 
 
 @dataclass
@@ -56,31 +56,31 @@ class Corrections:
                 "already_trained": self.already_trained}
 
 
-def read_feedback(path: Path) -> list[tuple[str, str]]:
-    """(text, label) per line of ``path``, in file order; InvalidFeedbackError naming the
-    line for anything else than a feedback row."""
+def read_corrections(path: Path) -> list[tuple[str, str]]:
+    """(text, label) per line of ``path``, in file order; InvalidCorrectionsError naming the
+    line for anything else than a corrections row."""
     rows = []
-    for where, row in records(path, InvalidFeedbackError, max_chars=MAX_LINE_CHARS):
+    for where, row in records(path, InvalidCorrectionsError, max_chars=MAX_LINE_CHARS):
         if not isinstance(row, dict):
-            raise InvalidFeedbackError(f'{where}: needs an object with "text" and "label"')
+            raise InvalidCorrectionsError(f'{where}: needs an object with "text" and "label"')
         unknown = sorted(set(row) - FIELDS)
         if unknown:
-            raise InvalidFeedbackError(f"{where}: unknown field {unknown[0]!r} (a feedback row "
+            raise InvalidCorrectionsError(f"{where}: unknown field {unknown[0]!r} (a corrections row "
                                        f"has {', '.join(sorted(FIELDS))})")
         text, label = row.get("text"), row.get("label")
         if not isinstance(text, str) or not text.strip():
-            raise InvalidFeedbackError(f'{where}: "text" must be a sentence (a non-empty string)')
+            raise InvalidCorrectionsError(f'{where}: "text" must be a sentence (a non-empty string)')
         if len(text) > MAX_SENTENCE_CHARS:
-            raise InvalidFeedbackError(f'{where}: "text" is over {MAX_SENTENCE_CHARS} characters, '
+            raise InvalidCorrectionsError(f'{where}: "text" is over {MAX_SENTENCE_CHARS} characters, '
                                        f"longer than any sentence a scan reports")
         if label not in LABELS:
-            raise InvalidFeedbackError(f"{where}: unknown label {label!r} (one of "
+            raise InvalidCorrectionsError(f"{where}: unknown label {label!r} (one of "
                                        f"{', '.join(LABELS)})")
         if not isinstance(row.get("source", ""), str):
-            raise InvalidFeedbackError(f'{where}: "source" must be a string')
+            raise InvalidCorrectionsError(f'{where}: "source" must be a string')
         rows.append((text.strip(), label))
     if not rows:
-        raise InvalidFeedbackError(f"{path}: no corrections")
+        raise InvalidCorrectionsError(f"{path}: no corrections")
     return rows
 
 
@@ -92,7 +92,7 @@ def corrections(path: Path, *, trained: Iterable[tuple[str, str]],
     ``trained``: the (text, label) rows training reads already; ``held_out_sentences``: the
     sentences that measure the model; ``held_out_documents``: the texts of the documents
     that do."""
-    rows = read_feedback(path)
+    rows = read_corrections(path)
     kept = Corrections(lines=len(rows))
     by_key: dict[str, tuple[str, Counter]] = {}
     for text, label in rows:

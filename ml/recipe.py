@@ -115,11 +115,11 @@ class TrainingConfig:
     teacher_temperature: float = field(default=1.0, metadata={
         "help": "temperature of the teacher's probabilities: below 1 sharpens them "
                 "(p ** (1 / T), summing to 1 again)"})
-    feedback: Path | None = field(default=None, metadata={
-        "help": "users' corrections to train on as well: the JSONL of `flask export-feedback` "
-                "or GET /api/v1/findings/feedback (ml/feedback.py: deduplicated, and never a "
+    corrections: Path | None = field(default=None, metadata={
+        "help": "users' corrections to train on as well: the JSONL of `flask export-corrections` "
+                "or GET /api/v1/findings/feedback (ml/correction_rows.py: deduplicated, and never a "
                 "sentence of the validation, test or development data); none: the splits alone"})
-    feedback_weight: float = field(default=2.0, metadata={
+    correction_weight: float = field(default=2.0, metadata={
         "help": "loss weight of a user's correction: a sentence from a document users "
                 "really scan, but read without its context and labelled by one person "
                 "(docs/model.md, \"Corrections back into training\")"})

@@ -1,4 +1,4 @@
-"""Users' corrections back into training (``python -m ml.train --feedback``): the rows the
+"""Users' corrections back into training (``python -m ml.train --corrections``): the rows the
 service exports, one training row a sentence, ties between users dropped, nothing of the
 evaluation data learnt, and a hostile file refused naming its line before any training."""
 
@@ -8,8 +8,13 @@ import json
 
 import pytest
 
+from ml.correction_rows import (
+    MAX_LINE_CHARS,
+    InvalidCorrectionsError,
+    corrections,
+    read_corrections,
+)
 from ml.data.build_splits import exact_key
-from ml.feedback import MAX_LINE_CHARS, InvalidFeedbackError, corrections, read_feedback
 from service.analysis.labels import LABELS
 from service.analysis.segment import MAX_SENTENCE_CHARS
 from tests.findings import correct, export, scan
@@ -44,7 +49,7 @@ def test_two_users_exports_train_one_row_a_sentence_and_a_tie_none(app, client, 
         download = client.get("/api/v1/findings/feedback", headers=headers)
         assert download.status_code == 200
         files.append(download.data)
-    joined = tmp_path / "feedback.jsonl"
+    joined = tmp_path / "corrections.jsonl"
     joined.write_bytes(b"".join(files))
     # "legal" twice against "budget" once wins; "vendor" from two users is one row.
     found, counts = kept(joined)
@@ -69,7 +74,7 @@ def test_two_users_exports_train_one_row_a_sentence_and_a_tie_none(app, client, 
 def test_a_sentence_of_the_evaluation_data_is_dropped_and_counted(tmp_path):
     document = read_jsonl(DEV_DOCUMENTS)[0]["text"]
     in_document = next(line.strip() for line in document.splitlines() if len(line) > 40)
-    path = write_jsonl(tmp_path / "feedback.jsonl", rows(
+    path = write_jsonl(tmp_path / "corrections.jsonl", rows(
         ("Funding may run out in May.", "budget"),
         # Case and spacing do not hide it; hard-wrapped in the document, still found.
         (in_document.upper().replace(" ", "  "), "none"),
@@ -105,20 +110,20 @@ def test_a_sentence_of_the_evaluation_data_is_dropped_and_counted(tmp_path):
     ("[" * 100_000, "over 8000"),  # refused unparsed, not a RecursionError
 ])
 def test_a_malformed_line_is_refused_naming_where(tmp_path, line, says):
-    path = tmp_path / "feedback.jsonl"
+    path = tmp_path / "corrections.jsonl"
     path.write_text(json.dumps({"text": "The budget is short.", "label": "budget"}) + "\n\n"
                     + line + "\n", encoding="utf-8")
-    with pytest.raises(InvalidFeedbackError, match="feedback.jsonl:3") as raised:
-        read_feedback(path)
+    with pytest.raises(InvalidCorrectionsError, match="corrections.jsonl:3") as raised:
+        read_corrections(path)
     assert says in str(raised.value)
 
 
 @pytest.mark.parametrize("content", [b"", b"\n \n", b"\xff\xfe not UTF-8\n"])
 def test_a_file_without_corrections_is_refused(tmp_path, content):
-    path = tmp_path / "feedback.jsonl"
+    path = tmp_path / "corrections.jsonl"
     path.write_bytes(content)
-    with pytest.raises(InvalidFeedbackError, match="feedback.jsonl"):
-        read_feedback(path)
+    with pytest.raises(InvalidCorrectionsError, match="corrections.jsonl"):
+        read_corrections(path)
 
 
 @pytest.fixture(scope="module")
@@ -136,17 +141,17 @@ def tiny_data(tmp_path_factory):
 def test_corrections_enter_training_weighted_and_read_every_epoch(tiny_data, tmp_path):
     """The trainer's data after ``prepare``: what ``fit`` would read."""
     try:
-        from ml.config import TrainingConfig
+        from ml.recipe import TrainingConfig
         from ml.train import Trainer
     except ImportError as missing:
         require_or_skip(f"{missing.name} is not installed (requirements-ml.txt)")
     validation = read_jsonl(tiny_data / "validation.jsonl")
-    path = write_jsonl(tmp_path / "feedback.jsonl", rows(
+    path = write_jsonl(tmp_path / "corrections.jsonl", rows(
         ("Funding may run out in May.", "budget"),
         (validation[3]["text"], validation[3]["label"]),
         ("The supplier has not signed.", "vendor")))
     config = TrainingConfig(data_dir=tiny_data, output_root=tmp_path / "models",
-                            version="v", feedback=path, written_share=0.5, max_length=32,
+                            version="v", corrections=path, written_share=0.5, max_length=32,
                             calibration_documents=None, test_documents=None)
     trainer = Trainer(config)
     trainer.prepare()
@@ -154,7 +159,7 @@ def test_corrections_enter_training_weighted_and_read_every_epoch(tiny_data, tmp
     train = trainer.splits["train"]
     assert train.texts[-2:] == ["Funding may run out in May.", "The supplier has not signed."]
     assert train.labels[-2:] == ["budget", "vendor"] and train.contexts[-2:] == ["", ""]
-    assert len(train.texts) == 32 and trainer.feedback.held_out == 1
+    assert len(train.texts) == 32 and trainer.corrections.held_out == 1
     # The sets that measure the model are as they were.
     assert [exact_key(t) for t in trainer.splits["validation"].texts] == \
         [exact_key(r["text"]) for r in validation]
@@ -166,11 +171,11 @@ def test_corrections_enter_training_weighted_and_read_every_epoch(tiny_data, tmp
 
 
 def test_a_hostile_feedback_file_stops_the_command_before_training(tiny_data, tmp_path):
-    path = tmp_path / "feedback.jsonl"
+    path = tmp_path / "corrections.jsonl"
     path.write_text('{"text": "Late.", "label": "budget"}\n{"text": "Late.", "label": "money"}\n',
                     encoding="utf-8")
     result = run_module("ml.train", "--data-dir", tiny_data, "--output-root",
-                        tmp_path / "models", "--feedback", path)
+                        tmp_path / "models", "--corrections", path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {path}:2: unknown label 'money' (one of {', '.join(LABELS)})")

@@ -1,4 +1,4 @@
-"""Users' corrections as labelled sentences for ml/: the rows ``flask export-feedback``
+"""Users' corrections as labelled sentences for ml/: the rows ``flask export-corrections``
 writes and ``GET /api/v1/findings/feedback`` answers. They are service/serving/
 corrections.py's, which a training from corrections learns too: the file an operator
 exports, the one a user downloads and what the service trains on cannot drift apart."""
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from service.serving.corrections import feedback_rows, training_rows
+from service.serving.corrections import own_corrections, training_rows
 
-__all__ = ["MEDIA_TYPE", "feedback_rows", "jsonl_line", "training_rows"]
+__all__ = ["MEDIA_TYPE", "jsonl_line", "own_corrections", "training_rows"]
 
 MEDIA_TYPE = "application/x-ndjson"
 
