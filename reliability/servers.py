@@ -73,8 +73,13 @@ def serve_in_thread(app, threads: int = 4):
     try:
         yield f"http://{LOOPBACK}:{server.effective_port}"
     finally:
+        from waitress import wasyncore
+
         server.task_dispatcher.shutdown(timeout=5)
-        server.close()
+        # Closed in the loop's own thread, which then ends with an empty map: sockets closed
+        # from here, under the loop's select(), failed it there with EBADF (a thread's error
+        # at a test module's teardown).
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         thread.join(timeout=5)
 
 

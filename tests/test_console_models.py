@@ -13,21 +13,11 @@ from sqlalchemy import select
 
 from service.db import ModelTraining
 from tests.console_browser import CSRF, form, html, main_of, signed_in_client
-from tests.corrections import correct_and_add
+from tests.corrections import Inert, correct_and_add
 from tests.helpers import Accounts
 from tests.registry import V2_MIN_SCORE, own_root
 
 MODELS = "/api/v1/admin/models"
-
-
-class Inert:
-    """A job engine that queues a training and never runs it."""
-
-    def __init__(self):
-        self.trained: list[str] = []
-
-    def train(self, training_id):
-        self.trained.append(training_id)
 
 
 @pytest.fixture

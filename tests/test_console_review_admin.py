@@ -199,7 +199,7 @@ def test_a_refused_filter_keeps_the_page_and_says_why(reviewer, args, field):
     assert "Findings to review" not in page
 
 
-def test_export_feedback_is_the_apis_download(reviewer, client):
+def test_export_corrections_is_the_apis_download(reviewer, client):
     browser, headers, found = reviewer
     correct(client, headers, found["scan_id"], found["data"][0]["id"], "legal")
     download = browser.get("/app/review/feedback.jsonl")

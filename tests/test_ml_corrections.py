@@ -170,7 +170,7 @@ def test_corrections_enter_training_weighted_and_read_every_epoch(tiny_data, tmp
     assert {30, 31} <= set(trainer.loader.batch_sampler.always)
 
 
-def test_a_hostile_feedback_file_stops_the_command_before_training(tiny_data, tmp_path):
+def test_a_hostile_corrections_file_stops_the_command_before_training(tiny_data, tmp_path):
     path = tmp_path / "corrections.jsonl"
     path.write_text('{"text": "Late.", "label": "budget"}\n{"text": "Late.", "label": "money"}\n',
                     encoding="utf-8")

@@ -1005,7 +1005,7 @@ def export_corrections(app, path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def test_export_feedback_writes_the_majority_of_the_accepted_votes(
+def test_export_corrections_writes_the_majority_of_the_accepted_votes(
         keyword_app, accounts, tmp_path):
     """What a training learns: each person's newest label of a sentence is one vote, the
     majority decides and a tie drops it; a correction no reviewer accepted is no vote."""
@@ -1051,7 +1051,7 @@ def test_export_feedback_writes_the_majority_of_the_accepted_votes(
     assert len(exported) == 3
 
 
-def test_export_feedback_with_the_real_model(scan_app, scan_client, tmp_path):
+def test_export_corrections_with_the_real_model(scan_app, scan_client, tmp_path):
     _, headers = Accounts(scan_app, scan_client).user(role="reviewer")
     scan = created(post_text(scan_client, headers))
     finding = scan["data"][0]

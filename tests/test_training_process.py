@@ -15,20 +15,10 @@ import pytest
 
 from service.analysis.finetune_files import FinetuneRequest, FinetuneResult
 from service.serving import trainings
-from tests.corrections import base_models_root, correct_and_add
+from tests.corrections import Inert, base_models_root, correct_and_add
 from tests.helpers import Accounts
 
 TRAININGS = "/api/v1/admin/models/trainings"
-
-
-class Inert:
-    """A job engine that hears of trainings and runs none: the test runs them."""
-
-    def __init__(self):
-        self.trained: list[str] = []
-
-    def train(self, training_id):
-        self.trained.append(training_id)
 
 
 @pytest.fixture

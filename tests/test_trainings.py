@@ -21,7 +21,7 @@ from service.db import ModelDeployment, ModelTraining
 from service.extensions import db
 from service.serving import trainings
 from service.serving.registry import VERSION
-from tests.corrections import TRAINING_TEXT, correct_and_add
+from tests.corrections import TRAINING_TEXT, Inert, correct_and_add
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 
 TRAININGS = "/api/v1/admin/models/trainings"
@@ -138,7 +138,7 @@ def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     card = (root / candidate / "README.md").read_text()
     assert "Beside its base" in card and "`base`" in card
     recipe = json.loads((root / candidate / "training_config.json").read_text())
-    assert recipe["feedback_counts"]["rows"] == 2  # the correction and the added risk
+    assert recipe["corrections_counts"]["rows"] == 2  # the correction and the added risk
     assert recipe["encoder"]["name"] == "base"  # from the base's weights, not the encoder
     assert done["figures"]["candidate"]["sentence_macro_f1"]["validation"] is not None
     assert done["figures"]["base"]["sentence_macro_f1"]["validation"] is not None
@@ -178,7 +178,7 @@ def test_a_window_model_is_fine_tuned_as_a_window_model(trained, root):
     candidate = root / done["version"]
     recipe = json.loads((candidate / "training_config.json").read_text())
     assert recipe["reads"] == "window" and recipe["windows"] is True
-    assert recipe["feedback_counts"]["rows"] == 2
+    assert recipe["corrections_counts"]["rows"] == 2
     assert TransformerAnalyzer(candidate).analyze(TRAINING_TEXT, min_score=0.0).findings
 
 
@@ -244,7 +244,7 @@ def test_a_cascade_trains_its_reader_too_fitted_behind_the_new_fast_model(traine
     # The new reader learnt the same corrections from its own weights, and its screen was
     # chosen on the new fast model's scores: it serves behind that one only.
     recipe = json.loads((root / reader / "training_config.json").read_text())
-    assert recipe["encoder"]["name"] == "rdr" and recipe["feedback_counts"]["rows"] == 2
+    assert recipe["encoder"]["name"] == "rdr" and recipe["corrections_counts"]["rows"] == 2
     screen = json.loads((root / reader / "screen.json").read_text())
     assert screen["fast_model"] == fast and 0 < screen["screen"] < 1
     assert "## In the cascade" in (root / reader / "README.md").read_text()
@@ -255,14 +255,6 @@ def test_a_cascade_trains_its_reader_too_fitted_behind_the_new_fast_model(traine
     with app.app_context():
         row = db.session.get(ModelDeployment, ModelDeployment.ROW)
         assert (row.active_version, row.shadow_version) == ("base+rdr", done["version"])
-
-
-class Inert:
-    def __init__(self):
-        self.trained: list[str] = []
-
-    def train(self, training_id):
-        self.trained.append(training_id)
 
 
 @pytest.fixture
@@ -367,7 +359,7 @@ def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(tra
     done = client.get(response.headers["Location"], headers=headers).get_json()
     assert done["status"] == "done", done
     recipe = json.loads((root / done["version"] / "training_config.json").read_text())
-    assert recipe["feedback_counts"]["lines"] == 2  # the admin's two, none of Mallory's
+    assert recipe["corrections_counts"]["lines"] == 2  # the admin's two, none of Mallory's
     assert isinstance(done["figures"]["regressions"], dict)
     # People's sentences were never left in the models root.
     assert not [p for p in root.iterdir() if p.name.startswith(".")], list(root.iterdir())
