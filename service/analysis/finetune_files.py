@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
+
+from service.analysis.model_folder import write_whole
 
 
 class FinetuneFileError(ValueError):
@@ -79,13 +80,7 @@ class _JsonFile:
         meets half a file (a process killed while writing leaves none)."""
         data = {field.name: _plain(getattr(self, field.name))
                 for field in dataclasses.fields(self)}
-        path = Path(path)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-                       encoding="utf-8") as file:
-            json.dump(data, file, ensure_ascii=False, indent=1)
-            file.write("\n")
-        os.replace(partial, path)
+        write_whole(Path(path), json.dumps(data, ensure_ascii=False, indent=1) + "\n", 0o600)
 
     @classmethod
     def read(cls, path: Path):

@@ -108,7 +108,7 @@ class ModelFolder:
 
     def write_json(self, name: str, value: Any) -> Path:
         path = self.path / name
-        _write_whole(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+        write_whole(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
         return path
 
     def config(self) -> dict:
@@ -159,7 +159,7 @@ class ModelFolder:
         return path.read_text(encoding="utf-8", errors="replace")
 
     def write_card(self, text: str) -> None:
-        _write_whole(self.path / CARD, text)
+        write_whole(self.path / CARD, text)
 
     def write_card_section(self, heading: str, body: str) -> None:
         """The card's section ``## heading`` made ``body``: replaced where the card has it
@@ -217,7 +217,7 @@ def point(root: Path, version: str, pointer: str = CURRENT) -> Path:
     if pointer not in (CURRENT, READER):
         raise ValueError(f"no pointer {pointer!r}")
     path = Path(root) / pointer
-    _write_whole(path, version + "\n")
+    write_whole(path, version + "\n")
     return path
 
 
@@ -239,8 +239,14 @@ def is_version(path: Path) -> bool:
     return (Path(path) / CONFIG_JSON).is_file()
 
 
-def _write_whole(path: Path, text: str) -> None:
-    pending = path.parent / f".{path.name}.partial"
-    pending.write_text(text, encoding="utf-8")
-    pending.chmod(0o644)
+def write_whole(path: Path, text: str, mode: int = 0o644) -> None:
+    """``text`` as the file ``path``, created with ``mode`` and renamed into place: a reader
+    meets the old file or the new one, never half of one (a process killed while writing
+    leaves only a hidden .partial beside it)."""
+    path = Path(path)
+    pending = path.parent / f".{path.name}.{os.getpid()}.partial"
+    with os.fdopen(os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w",
+                   encoding="utf-8") as file:
+        file.write(text)
+    os.chmod(pending, mode)  # whatever the umask took away
     os.replace(pending, path)
