@@ -121,10 +121,11 @@ def run(training_id: str) -> str:
     except Exception as error:  # noqa: BLE001 - any failure is the training's, recorded
         log.warning("training %s failed: %s", training_id, error)
         return _end(training_id, "failed", error=str(error)[-ERROR_CHARS:])
-    figures = _figures(settings, candidate, training.base_version)
-    figures["regressions"] = _lost(settings, candidate, training.base_version)
-    _end(training_id, "done", version=candidate, figures=figures)
-    return _shadow(training_id, candidate)
+    figures = _figures(settings, candidate.name, training.base_version)
+    # What it lost beside its base; nothing where the base's folder is gone meanwhile.
+    figures["regressions"] = deployment.lost_beside(settings, candidate, training.base_version)
+    _end(training_id, "done", version=candidate.name, figures=figures)
+    return _shadow(training_id, candidate.name)
 
 
 def _figures(settings, candidate: str, base: str) -> dict:
@@ -143,20 +144,11 @@ def _figures(settings, candidate: str, base: str) -> dict:
     return figures
 
 
-def _lost(settings, candidate: str, base: str) -> dict[str, str]:
-    """What the candidate lost beside its base (regressions.py); nothing where the base's
-    folder is gone meanwhile."""
-    try:
-        return deployment.lost_beside(settings, registry.resolve(settings, candidate), base)
-    except APIError:
-        return {}
-
-
-def _train(settings, training: ModelTraining) -> str:
-    """The fine-tuning process; the candidate's version string (``F'`` or ``F'+R'``), or an
-    error saying why not. The request, and people's sentences beside it, go to a folder of
-    the service's own (mode 0700, removed however it ends, a SIGKILL's child included),
-    never into the models root; what the process stages there is its own, unreadable to
+def _train(settings, training: ModelTraining) -> registry.Version:
+    """The fine-tuning process; the candidate (``F'`` or ``F'+R'``, its folders there and
+    complete), or an error saying why not. The request, and people's sentences beside it,
+    go to a folder of the service's own (mode 0700, removed however it ends, a SIGKILL's
+    child included), never into the models root; what the process stages there is its own, unreadable to
     others and removed however it ends (ml/finetune.py)."""
     base = registry.resolve(settings, training.base_version)
     fast, reader = base.fast, base.reader
@@ -187,9 +179,7 @@ def _train(settings, training: ModelTraining) -> str:
     if versions_made != made:
         raise RuntimeError(f"the training process made {', '.join(versions_made)}, "
                            f"not {', '.join(made)}")
-    candidate = registry.JOIN.join(made)
-    registry.resolve(settings, candidate)  # there, complete
-    return candidate
+    return registry.resolve(settings, registry.JOIN.join(made))
 
 
 def outcome(result_file: Path, returncode: int) -> tuple[str, ...]:
