@@ -19,8 +19,13 @@ run: $(VENV)/.installed-ml models_cache/current
 # before the rules that need it: make reads a rule's prerequisites as it meets them.
 AXE := tests/e2e/node_modules/axe-core/axe.min.js
 
+# PYTEST_WORKERS=auto: the suite's modules on one worker per core (pytest-xdist). Each worker
+# is a session of its own (its own SQLite file and MariaDB database) and a module's tests stay
+# on one worker, so its module-scoped servers start once. Off (0) until a whole run with every
+# real part passes on it (docs/reliability.md#ci-time).
+PYTEST_WORKERS ?= 0
 test: $(VENV)/.installed-dev $(AXE)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/e2e --no-audit --no-fund --silent \
