@@ -28,13 +28,10 @@ from service.config import ConfigError, Settings
 from testkit.documents import MIXED_TEXT
 from testkit.model_folders import copy_model
 from tests.helpers import Accounts
+from tests.readers import READER_POINT, READER_TEMPERATURE, SCREEN
 from tests.scanning import created, post_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-READER_TEMPERATURE, READER_POINT = 2.0, 0.6
-#: The real reader's screen: the test model scores the plain sentences of TEXT 0.25 and 0.42,
-#: its risks 0.95 and more.
-SCREEN = 0.5
 TEXT = MIXED_TEXT
 
 
@@ -226,19 +223,6 @@ def test_the_share_passed_on_is_counted_per_genre() -> None:
 
 # ---------------------------------------------------------------------------------------
 # The real models, as the service loads them
-
-
-@pytest.fixture(scope="session")
-def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
-    """The test model's files, read at another temperature and operating point, with a
-    screen threshold: a reader folder as `make reader` leaves one."""
-    # A copy, never links: no test's write reaches the session's model.
-    folder = copy_model(Path(scan_model_dir), tmp_path_factory.mktemp("readers") / "reader-test",
-                        skip={"calibration.json", SCREEN_JSON, "README.md"})
-    (folder / "calibration.json").write_text(json.dumps(
-        {"temperature": READER_TEMPERATURE, "min_score": READER_POINT}))
-    (folder / SCREEN_JSON).write_text(json.dumps({"screen": SCREEN}))
-    return folder
 
 
 @pytest.fixture
