@@ -146,7 +146,8 @@ class Settings:
         "dynamic int8: that graph, or quantized at start) or none (fp32); on CUDA fp16")
     READER_SCREEN: float | None = _setting(
         None, _score_or_auto, "the fast model's risk score from which a sentence goes to the "
-        "reader (0–1); auto: the one chosen for the reader (its screen.json)")
+        "reader (0–1), one for every document; auto: the ones chosen for the reader (its "
+        "screen.json: one, and one per document shape where it has them)")
     MODEL_SYNC_S: float = _setting(
         5.0, _float, "seconds between a process's reads of the deployment's active model "
         "version, to follow an activation made elsewhere (docs/operations.md#models-activation-and-"

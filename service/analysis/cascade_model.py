@@ -5,7 +5,11 @@ to the reader, whose calibrated score, category and operating point are the answ
 sentence the screen passes over is ``none`` and never a finding, whatever ``min_score`` a
 scan asks for. The threshold is chosen on the development documents so that the screen
 keeps at least 97% of the findings the reader alone would make (``python -m ml.cascade``
-writes it to the reader's folder as ``screen.json``); docs/model.md has the figures.
+writes it to the reader's folder as ``screen.json``); docs/model.md has the figures. Where
+screen.json also holds a threshold per document shape (``shapes``: lines, report, prose, by
+the median length of a document's sentences), each document is screened at its shape's:
+RFCs and design proposals, told in long sentences the fast model finds risk-like, would
+otherwise pass half their sentences to the reader.
 
 Both stages are analyzers with ``classify`` (a TransformerAnalyzer, or a DynamicBatcher
 around one), so that concurrent scans share the forward passes of each stage.
@@ -47,6 +51,38 @@ def read_screen(reader_dir: Path) -> float:
     return threshold
 
 
+#: A document's shape by the median word count of the sentences it judges: below the first,
+#: ``lines`` (minutes, release notes, status lines); from the second, ``prose`` (RFCs, design
+#: proposals); between them, ``report``.
+SHAPE_WORDS = (10, 16)
+SHAPES = ("lines", "report", "prose")
+
+
+def shape_of(document: Sequence) -> str:
+    """The shape of a document read by reading.sentences_of (its ReadSentences)."""
+    words = sorted(len(sentence.text.split()) for sentence in document
+                   if not sentence.is_heading) or [0]
+    median = words[len(words) // 2]
+    return "lines" if median < SHAPE_WORDS[0] else "prose" if median >= SHAPE_WORDS[1] \
+        else "report"
+
+
+def read_shapes(reader_dir: Path) -> dict[str, float]:
+    """The screen threshold of each document shape in the reader's screen.json; none where it
+    has no ``shapes`` (every document is screened at its one threshold)."""
+    folder = ModelFolder(reader_dir)
+    try:
+        shapes = folder.read_json(SCREEN_JSON).get("shapes") or {}
+        chosen = {str(shape): float(shapes[shape]) for shape in shapes}
+    except (OSError, ValueError, AttributeError, TypeError) as error:
+        raise ReaderError(f"{folder.file(SCREEN_JSON)} is unreadable: "
+                          f"{type(error).__name__}") from error
+    if set(chosen) - set(SHAPES) or not all(0 <= t <= 1 for t in chosen.values()):
+        raise ReaderError(f"{folder.file(SCREEN_JSON)}: shapes must be among {SHAPES}, each "
+                          "threshold within 0..1")
+    return chosen
+
+
 class Cascade:
     """An analyzer of two stages (see the module docstring).
 
@@ -57,12 +93,14 @@ class Cascade:
 
     source = "model"
 
-    def __init__(self, screen, reader, *, threshold: float):
-        if not 0 <= threshold <= 1:
+    def __init__(self, screen, reader, *, threshold: float,
+                 shapes: dict[str, float] | None = None):
+        if not all(0 <= t <= 1 for t in (threshold, *(shapes or {}).values())):
             raise ValueError("the screen threshold must be within 0..1")
         self.screen = screen
         self.reader = reader
         self.threshold = float(threshold)
+        self.shapes = dict(shapes or {})  # a threshold per document shape, where fitted
         self.passed = 0  # sentences the screen passed to the reader, and all it read
         self.screened = 0
         self._counting = threading.Lock()  # scans classify concurrently
@@ -105,7 +143,9 @@ class Cascade:
         if not sentences:
             return []
         screened = self.screen.classify(sentences, min_score=0.0)  # every risk score
-        passed = [index for index, (_, risk) in enumerate(screened) if risk >= self.threshold]
+        passed = [index for index, ((_, risk), threshold)
+                  in enumerate(zip(screened, self._thresholds(sentences)))
+                  if risk >= threshold]
         with self._counting:
             self.screened += len(sentences)
             self.passed += len(passed)
@@ -121,6 +161,21 @@ class Cascade:
             for index, answer in zip(passed, read):
                 results[index] = answer
         return results
+
+    def _thresholds(self, sentences: Sequence) -> list[float]:
+        """Each sentence's screen threshold: its document's shape's, where the sentence comes
+        placed in its document and the shape has one; else the one threshold."""
+        if not self.shapes:
+            return [self.threshold] * len(sentences)
+        from service.analysis.reading import Placed
+
+        shapes: dict[int, float] = {}  # by document: the sentences of one share it
+        for item in sentences:
+            if isinstance(item, Placed) and id(item.document) not in shapes:
+                shapes[id(item.document)] = self.shapes.get(shape_of(item.document),
+                                                             self.threshold)
+        return [shapes[id(item.document)] if isinstance(item, Placed) else self.threshold
+                for item in sentences]
 
     def analyze(self, text: str, *, min_score: float | None = None) -> Analysis:
         from service.analysis.reading import findings_of

@@ -131,15 +131,16 @@ def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
 def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
     """The cascade of ``fast`` and the reader in ``reader_dir``, at READER_SCREEN or the
     screen threshold chosen for the reader."""
-    from service.analysis.cascade_model import Cascade, read_screen
+    from service.analysis.cascade_model import Cascade, read_screen, read_shapes
 
-    threshold = (settings.READER_SCREEN if settings.READER_SCREEN is not None
-                 else read_screen(reader_dir))
+    # READER_SCREEN, where set, is the one threshold for every document.
+    threshold, shapes = ((settings.READER_SCREEN, {}) if settings.READER_SCREEN is not None
+                         else (read_screen(reader_dir), read_shapes(reader_dir)))
     quantize = settings.READER_QUANTIZE
     if quantize == "auto":  # the precision ml.cascade checked for this reader
         quantize = "int8" if ModelFolder(reader_dir).has(INT8_ONNX) else "none"
     reader = _stage(reader_dir, settings, quantize=quantize)
-    return Cascade(fast, reader, threshold=threshold)
+    return Cascade(fast, reader, threshold=threshold, shapes=shapes)
 
 
 def _stage(path, settings: Settings, *, quantize: str) -> Analyzer:
