@@ -8,7 +8,9 @@ READER_DIR set and one with it off; each genre's documents are sent to them one 
 another as ``POST /api/v1/scans``, the services taking turns round by round, so that the
 route, the storage and waitress are in what is measured and a neighbour's load falls on
 both alike. The share of sentences the screen passes to the reader is read per genre from
-the cascade service's own ``riskscan_cascade_sentences_total`` (its /metrics).
+the cascade service's own ``riskscan_cascade_sentences_total`` (its /metrics). Where the
+reader's screen has a threshold per document shape, a third service serves the cascade at
+its one threshold (READER_SCREEN), measured in the same rounds.
 
 The genres are the test documents' (``ml/data/documents/test.jsonl``): the 42's six, the 46
 other foundations' quarterly reports and the 47 status updates. The figure reported is the
@@ -66,7 +68,8 @@ def cascade_counts(url: str) -> tuple[float, float]:
     return float(found.get("screened", 0)), float(found.get("passed", 0))
 
 
-def has_reader(model_dir: str, reader: str) -> bool:
+def screen_of(model_dir: str, reader: str) -> tuple[float, dict[str, float]] | None:
+    """The served cascade's screen, (threshold, {shape: threshold}); None without a reader."""
     from service.config import Settings
     from service.serving.loading import load_model
 
@@ -77,60 +80,89 @@ def has_reader(model_dir: str, reader: str) -> bool:
         raise SystemExit(f"no model: {error}")
     from service.analysis.cascade_model import Cascade
 
-    return isinstance(model, Cascade)
+    return (model.threshold, model.shapes) if isinstance(model, Cascade) else None
 
 
-def run(model_dir: str, reader: str, *, rounds: int = 3, per_genre: int | None = None) -> dict:
+#: What each service is started with, beside the model: the fast model alone, the cascade as
+#: served and, where the reader's screen has a threshold per document shape, the cascade at
+#: its one threshold (READER_SCREEN), so that the shapes' gain is read in the same run.
+ONE_THRESHOLD = "one threshold"
+
+
+def variants(reader: str, screen: tuple[float, dict]) -> dict[str, dict[str, str]]:
+    threshold, shapes = screen
+    started = {"fast": {"READER_DIR": "off"}, "cascade": {"READER_DIR": reader}}
+    if shapes:
+        started[ONE_THRESHOLD] = {"READER_DIR": reader, "READER_SCREEN": str(threshold)}
+    return started
+
+
+def run(model_dir: str, reader: str, *, rounds: int = 3, per_genre: int | None = None,
+        screen: tuple[float, dict] = (0.0, {})) -> dict:
     from bench.http import memory_mb, service, token
 
     grouped = genres(per_genre)
+    started = variants(reader, screen)
     log(f"cascade through the API: {sum(map(len, grouped.values()))} documents in "
-        f"{len(grouped)} genres, {rounds} rounds, reader {reader} against none")
-    results: dict = {"genres": {}}
+        f"{len(grouped)} genres, {rounds} rounds, reader {reader} against none"
+        + (f" (and at its one threshold {screen[0]})" if ONE_THRESHOLD in started else ""))
+    results: dict = {"screen": {"threshold": screen[0], "shapes": screen[1]}, "genres": {}}
     with tempfile.TemporaryDirectory(prefix="riskscan-bench-cascade-") as tmp:
         servers = {}
         try:
-            for name, reader_dir in (("fast", "off"), ("cascade", reader)):
-                servers[name] = service(model_dir, Path(tmp) / name, READER_DIR=reader_dir)
+            for index, (name, settings) in enumerate(started.items()):
+                servers[name] = service(model_dir, Path(tmp) / str(index), **settings)
             headers = {name: {"Authorization": f"Bearer {token(server.url, 'b@example.com')}"}
                        for name, server in servers.items()}
 
             def scan_all(name: str, texts: list[str]) -> float:
                 session, url = requests.Session(), servers[name].url
-                started = time.perf_counter()
+                began = time.perf_counter()
                 for text in texts:
                     session.post(f"{url}/api/v1/scans", headers=headers[name], timeout=600,
                                  json={"text": text}).raise_for_status()
-                return len(texts) / (time.perf_counter() - started)
+                return len(texts) / (time.perf_counter() - began)
 
             first = next(iter(grouped.values()))[:2]
             for name in servers:  # the first forward passes of each shape are slower
                 scan_all(name, first)
+            cascades = [name for name in servers if name != "fast"]
             for genre, texts in grouped.items():
-                rates: dict[str, list[float]] = {"fast": [], "cascade": []}
-                before = cascade_counts(servers["cascade"].url)
-                for round_ in range(rounds):
-                    for name in ("fast", "cascade")[::-1 if round_ % 2 else 1]:
+                rates: dict[str, list[float]] = {name: [] for name in servers}
+                before = {name: cascade_counts(servers[name].url) for name in cascades}
+                for round_ in range(rounds):  # each round in another order
+                    names = list(servers)
+                    for name in names[round_ % len(names):] + names[:round_ % len(names)]:
                         rates[name].append(scan_all(name, texts))
-                screened, passed = (after - was for after, was in
-                                    zip(cascade_counts(servers["cascade"].url), before))
-                fast, cascade = (statistics.median(rates[name]) for name in rates)
-                results["genres"][genre] = {
-                    "documents": len(texts), "documents_per_s": {
-                        "fast": round(fast, 3), "cascade": round(cascade, 3)},
-                    "ratio": round(cascade / fast, 3),
-                    "passed_share": round(passed / screened, 4) if screened else None}
-                log(f"  {genre}: {results['genres'][genre]}")
+                median = {name: statistics.median(rates[name]) for name in servers}
+                measured = {"documents": len(texts), "documents_per_s": {
+                    name: round(rate, 3) for name, rate in median.items()}}
+                for name in cascades:
+                    screened, passed = (after - was for after, was in
+                                        zip(cascade_counts(servers[name].url), before[name]))
+                    suffix = "" if name == "cascade" else "_one_threshold"
+                    measured["ratio" + suffix] = round(median[name] / median["fast"], 3)
+                    measured["passed_share" + suffix] = (round(passed / screened, 4)
+                                                         if screened else None)
+                results["genres"][genre] = measured
+                log(f"  {genre}: {measured}")
             results["memory_mb"] = {name: memory_mb(server.process.pid)
                                     for name, server in servers.items()}
         finally:
             for server in servers.values():
                 server.stop()
-    ratios = {genre: measured["ratio"] for genre, measured in results["genres"].items()}
-    lowest = min(ratios, key=ratios.get)
-    results.update(lowest={"genre": lowest, "ratio": ratios[lowest]},
-                   mean_ratio=round(statistics.mean(ratios.values()), 3))
+    results.update(summary(results["genres"], "ratio"))
+    if ONE_THRESHOLD in started:
+        results[ONE_THRESHOLD] = summary(results["genres"], "ratio_one_threshold")
     return results
+
+
+def summary(measured: dict, key: str) -> dict:
+    """The lowest genre's ratio and the mean of all genres' ``key``."""
+    ratios = {genre: figures[key] for genre, figures in measured.items()}
+    lowest = min(ratios, key=ratios.get)
+    return {"lowest": {"genre": lowest, "ratio": ratios[lowest]},
+            "mean_ratio": round(statistics.mean(ratios.values()), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,10 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-genre", type=int, default=None,
                         help="at most this many documents of each genre (default: all)")
     args = parser.parse_args(argv)
-    if not has_reader(args.model_dir, args.reader):
+    screen = screen_of(args.model_dir, args.reader)
+    if screen is None:
         log("cascade: no reader (make reader trains one); nothing to measure")
         return 0
-    result = run(args.model_dir, args.reader, rounds=args.rounds, per_genre=args.per_genre)
+    result = run(args.model_dir, args.reader, rounds=args.rounds, per_genre=args.per_genre,
+                 screen=screen)
     print(json.dumps(result, indent=2))
     return 0
 
