@@ -1,5 +1,6 @@
-"""A reader folder as `make reader` leaves one, made of the test model (the ``reader_dir``
-fixture): the cascade's tests and the cascade's bench test read through it."""
+"""A reader folder as `make reader` leaves one, made of the test model (``reader_dir``), and a
+models root holding copies of both (``models_root``): the cascade's tests and the cascade's
+bench test read through them."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
         {"temperature": READER_TEMPERATURE, "min_score": READER_POINT}))
     (folder / SCREEN_JSON).write_text(json.dumps({"screen": SCREEN}))
     return folder
+
+
+@pytest.fixture
+def models_root(scan_model_dir, reader_dir, tmp_path) -> Path:
+    """A models root whose `current` names the test model; `reader` is added by the tests."""
+    root = tmp_path / "models"
+    for folder in (Path(scan_model_dir), reader_dir):
+        copy_model(folder, root / folder.name)
+    (root / "current").write_text(Path(scan_model_dir).name + "\n")
+    return root

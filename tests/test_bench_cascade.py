@@ -18,7 +18,6 @@ from ml.documents import read_documents
 from ml.scorecard import SETS
 from service.analysis.cascade_model import SHAPES
 from service.analysis.model_folder import SCREEN_JSON
-from testkit.model_folders import copy_model
 from tests.readers import SCREEN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,22 +37,18 @@ def test_the_genres_are_the_test_documents_every_one_in_exactly_one() -> None:
 
 
 @pytest.fixture
-def models_root(scan_model_dir, reader_dir, tmp_path) -> Path:
+def reader_root(models_root, reader_dir) -> Path:
     """A models root as `make reader` leaves one: `current` and `reader` name copies."""
-    root = tmp_path / "models"
-    for folder in (Path(scan_model_dir), reader_dir):
-        copy_model(folder, root / folder.name)
-    (root / "current").write_text(Path(scan_model_dir).name + "\n")
-    (root / "reader").write_text(reader_dir.name + "\n")
+    (models_root / "reader").write_text(reader_dir.name + "\n")
     # A threshold per shape above the one: the bench serves the cascade both ways.
-    (root / reader_dir.name / SCREEN_JSON).write_text(json.dumps(
+    (models_root / reader_dir.name / SCREEN_JSON).write_text(json.dumps(
         {"screen": SCREEN, "shapes": dict.fromkeys(SHAPES, 0.9)}))
-    return root
+    return models_root
 
 
-def test_each_genre_is_read_through_the_api_with_and_without_the_reader(models_root) -> None:
+def test_each_genre_is_read_through_the_api_with_and_without_the_reader(reader_root) -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.cascade", "--model-dir", str(models_root),
+        [sys.executable, "-m", "bench.cascade", "--model-dir", str(reader_root),
          "--rounds", "1", "--per-genre", "1"], cwd=REPO_ROOT,
         capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr
@@ -83,10 +78,10 @@ def test_each_genre_is_read_through_the_api_with_and_without_the_reader(models_r
         assert result["memory_mb"][name]["VmRSS"] > 0
 
 
-def test_without_a_reader_it_says_so_and_measures_nothing(models_root) -> None:
-    (models_root / "reader").unlink()
+def test_without_a_reader_it_says_so_and_measures_nothing(reader_root) -> None:
+    (reader_root / "reader").unlink()
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.cascade", "--model-dir", str(models_root)], cwd=REPO_ROOT,
+        [sys.executable, "-m", "bench.cascade", "--model-dir", str(reader_root)], cwd=REPO_ROOT,
         capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr
     assert "no reader" in finished.stderr

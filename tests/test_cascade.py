@@ -225,16 +225,6 @@ def test_the_share_passed_on_is_counted_per_genre() -> None:
 # The real models, as the service loads them
 
 
-@pytest.fixture
-def models_root(scan_model_dir, reader_dir, tmp_path) -> Path:
-    """A models root whose `current` names the test model; `reader` is added by the tests."""
-    root = tmp_path / "models"
-    for folder in (Path(scan_model_dir), reader_dir):
-        copy_model(folder, root / folder.name)
-    (root / "current").write_text(Path(scan_model_dir).name + "\n")
-    return root
-
-
 def _scan(app, text=TEXT, **fields):
     """A new user's scan of ``text`` in ``app``, as the API answered it."""
     client = app.test_client()
