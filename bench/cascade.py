@@ -83,13 +83,15 @@ def screen_of(model_dir: str, reader: str) -> tuple[float, dict[str, float]] | N
     return (model.threshold, model.shapes) if isinstance(model, Cascade) else None
 
 
-#: What each service is started with, beside the model: the fast model alone, the cascade as
-#: served and, where the reader's screen has a threshold per document shape, the cascade at
-#: its one threshold (READER_SCREEN), so that the shapes' gain is read in the same run.
+#: The name of the cascade served at its one threshold, beside its shapes.
 ONE_THRESHOLD = "one threshold"
 
 
 def variants(reader: str, screen: tuple[float, dict]) -> dict[str, dict[str, str]]:
+    """The settings each service starts with, beside the model: the fast model alone, the
+    cascade as served and, where the reader's screen has a threshold per document shape, the
+    cascade at its one threshold (READER_SCREEN), so that the shapes' gain is read in the
+    same run."""
     threshold, shapes = screen
     started = {"fast": {"READER_DIR": "off"}, "cascade": {"READER_DIR": reader}}
     if shapes:

@@ -21,6 +21,7 @@ card; ``--set-reader`` then points ``models_cache/reader`` at it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -96,10 +97,22 @@ def choose_screen(fast_scored, reader_scored, reader_point: float, keep: float =
 
 def document_shape(document) -> str:
     """The shape the service screens ``document`` by (cascade_model.shape_of)."""
+    return _shape_of_text(document.text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_of_text(text: str) -> str:
+    """Cached by text: a fit asks of each development document three times, and reading
+    one is spaCy's segmentation."""
     from service.analysis.cascade_model import shape_of
     from service.analysis.reading import sentences_of
 
-    return shape_of(sentences_of(document.text))
+    return shape_of(sentences_of(text))
+
+
+def screened_at(document, threshold: float, shapes: dict[str, float] | None) -> float:
+    """The threshold ``document`` is screened at: its shape's where ``shapes`` has one."""
+    return shapes.get(document_shape(document), threshold) if shapes else threshold
 
 
 def choose_shapes(documents, fast_scored, reader_scored, reader_point: float,
@@ -128,7 +141,7 @@ def kept_share(documents, fast_scored, reader_scored, reader_point: float, thres
     kept = total = 0
     for document, fast, wanted in zip(documents, fast_scored,
                                       reader_findings(reader_scored, reader_point)):
-        at = shapes.get(document_shape(document), threshold) if shapes else threshold
+        at = screened_at(document, threshold, shapes)
         scores = {(s.start, s.end): s.score for s in fast}
         kept += sum(scores.get(span, 0.0) >= at for span in wanted)
         total += len(wanted)
@@ -141,7 +154,7 @@ def passed_shares(documents, fast_scored, threshold: float,
     document at its shape's threshold where ``shapes`` has one)."""
     passed, judged = Counter(), Counter()
     for document, sentences in zip(documents, fast_scored):
-        at = (shapes or {}).get(document_shape(document), threshold) if shapes else threshold
+        at = screened_at(document, threshold, shapes)
         for key in (document.genre, "all"):
             judged[key] += len(sentences)
             passed[key] += sum(s.score >= at for s in sentences)
