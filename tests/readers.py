@@ -1,5 +1,5 @@
 """A reader folder as `make reader` leaves one, made of the test model (``reader_dir``), and a
-models root holding copies of both (``models_root``): the cascade's tests and the cascade's
+models root holding copies of both (``cascade_root``): the cascade's tests and the cascade's
 bench test read through them."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def reader_dir(scan_model_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def models_root(scan_model_dir, reader_dir, tmp_path) -> Path:
+def cascade_root(scan_model_dir, reader_dir, tmp_path) -> Path:
     """A models root whose `current` names the test model; `reader` is added by the tests."""
     root = tmp_path / "models"
     for folder in (Path(scan_model_dir), reader_dir):

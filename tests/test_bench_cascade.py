@@ -37,13 +37,13 @@ def test_the_genres_are_the_test_documents_every_one_in_exactly_one() -> None:
 
 
 @pytest.fixture
-def reader_root(models_root, reader_dir) -> Path:
+def reader_root(cascade_root, reader_dir) -> Path:
     """A models root as `make reader` leaves one: `current` and `reader` name copies."""
-    (models_root / "reader").write_text(reader_dir.name + "\n")
+    (cascade_root / "reader").write_text(reader_dir.name + "\n")
     # A threshold per shape above the one: the bench serves the cascade both ways.
-    (models_root / reader_dir.name / SCREEN_JSON).write_text(json.dumps(
+    (cascade_root / reader_dir.name / SCREEN_JSON).write_text(json.dumps(
         {"screen": SCREEN, "shapes": dict.fromkeys(SHAPES, 0.9)}))
-    return models_root
+    return cascade_root
 
 
 def test_each_genre_is_read_through_the_api_with_and_without_the_reader(reader_root) -> None:

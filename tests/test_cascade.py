@@ -282,16 +282,16 @@ def test_the_readers_operating_point_is_a_scans_default(make_app, scan_model_dir
 
 
 def test_a_models_root_reads_through_its_reader_once_it_names_one(
-        make_app, scan_model_dir, models_root) -> None:
-    alone = make_app(MODEL_DIR=str(models_root))
+        make_app, scan_model_dir, cascade_root) -> None:
+    alone = make_app(MODEL_DIR=str(cascade_root))
     assert _scan(alone)["model_version"] == Path(scan_model_dir).name
 
-    (models_root / "reader").write_text("reader-test\n")
-    both = make_app(MODEL_DIR=str(models_root))
+    (cascade_root / "reader").write_text("reader-test\n")
+    both = make_app(MODEL_DIR=str(cascade_root))
 
     assert _scan(both)["model_version"] == \
         f"{Path(scan_model_dir).name}+reader-test"
-    off = make_app(MODEL_DIR=str(models_root), READER_DIR="off")
+    off = make_app(MODEL_DIR=str(cascade_root), READER_DIR="off")
     assert _scan(off)["model_version"] == Path(scan_model_dir).name
 
 
@@ -314,7 +314,7 @@ def test_a_reader_folder_that_does_not_exist_stops_the_start(tmp_path) -> None:
     ("pointer", "reader names 'gone'"),
 ])
 def test_a_broken_reader_leaves_no_model_serving_and_says_why(
-        make_app, scan_model_dir, reader_dir, models_root, tmp_path, damage,
+        make_app, scan_model_dir, reader_dir, cascade_root, tmp_path, damage,
         reason) -> None:
     broken = copy_model(reader_dir, tmp_path / "reader-broken")
     if damage == "screen":
@@ -325,8 +325,8 @@ def test_a_broken_reader_leaves_no_model_serving_and_says_why(
         (broken / "model.safetensors").unlink()
     target = broken
     if damage == "pointer":
-        (models_root / "reader").write_text("gone\n")
-        target = models_root
+        (cascade_root / "reader").write_text("gone\n")
+        target = cascade_root
     app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(target))
     client = app.test_client()
 
