@@ -24,6 +24,7 @@ from service.analysis.model_folder import INT8_ONNX, ONNX
 from service.analysis.onnx_model import FP32_LAYERS, OnnxModel, export, fp32_nodes, save_int8
 from service.analysis.transformer import TransformerAnalyzer
 from service.config import ConfigError, Settings
+from testkit.model_folders import copy_model
 
 # ONNX Runtime's int8 (MODEL_QUANTIZE=int8 under the default runtime) is held to the
 # project's bar: on the real model 99.1–99.9% of labels agree with fp32 on three held-out
@@ -154,10 +155,7 @@ def test_onnx_int8_keeps_the_first_layers_in_fp32(fp32, onnx_int8) -> None:
 def test_a_folders_own_int8_graph_is_loaded_as_it_is(scan_model_dir, held_out, tmp_path) -> None:
     # ml.cascade writes a reader's int8 graph with the fp32 layers its check needed; the
     # service then loads that graph instead of quantizing with the default count at start.
-    folder = tmp_path / "model"
-    folder.mkdir()
-    for source in Path(scan_model_dir).iterdir():
-        os.symlink(source.resolve(), folder / source.name)
+    folder = copy_model(Path(scan_model_dir), tmp_path / "model")
     save_int8(folder, FP32_LAYERS + 1)
 
     own = TransformerAnalyzer(folder, device="cpu", quantize="int8")
@@ -179,10 +177,7 @@ def test_an_int8_graph_can_keep_only_some_feed_forward_outputs_in_fp32(scan_mode
     # each named layer's feed-forward output, not its attention output or anything else.
     import onnx
 
-    folder = tmp_path / "model"
-    folder.mkdir()
-    for source in Path(scan_model_dir).iterdir():
-        os.symlink(source.resolve(), folder / source.name)
+    folder = copy_model(Path(scan_model_dir), tmp_path / "model")
     kept = fp32_nodes(onnx.load(str(folder / ONNX)), 0, (4, 5))
     assert len(kept) == 2
     assert all("/output/dense/" in name and "attention" not in name for name in kept)
@@ -193,6 +188,22 @@ def test_an_int8_graph_can_keep_only_some_feed_forward_outputs_in_fp32(scan_mode
     assert served.fp32_matmuls == 2 and served.int8_matmuls >= 6 * 6 - 2
     ops = {node.name: node.op_type for node in onnx.load(str(folder / INT8_ONNX)).graph.node}
     assert [ops.get(name) for name in kept] == ["MatMul", "MatMul"]  # fp32, by their names
+
+
+def test_int8_weights_fit_in_seven_bits_for_cpus_without_vnni(scan_model_dir, tmp_path) -> None:
+    # On AVX2 without VNNI, ONNX Runtime's u8 x s8 kernel adds pairs of products in 16 bits;
+    # full-range weights overflow it (the reader then said `none` to every sentence), so the
+    # graph a folder keeps holds its weights to 7 bits whatever CPU wrote it.
+    import onnx
+    from onnx import numpy_helper
+
+    folder = copy_model(Path(scan_model_dir), tmp_path / "model")
+    graph = onnx.load(str(save_int8(folder, 0))).graph
+    weights = [numpy_helper.to_array(item) for item in graph.initializer
+               if item.data_type == onnx.TensorProto.INT8 and item.name.endswith("_quantized")]
+    assert len(weights) >= 6 * 6
+    assert max(int(abs(w.astype(int)).max()) for w in weights) <= 64  # 127 at full range
+
 
 def _compare(plain_analyzer, fast_analyzer, held_out):
     """(plain answers, fast answers, share of equal labels, macro-F1 plain, macro-F1 fast)."""
