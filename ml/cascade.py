@@ -301,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
                         help="least share of validation labels int8 must share with fp32")
     parser.add_argument("--shapes", action="store_true",
-                        help="also a screen threshold per document shape (not yet measured on "
-                             "a trained reader through the API: bench.cascade compares both)")
+                        help="also a screen threshold per document shape (through the API it "
+                             "cost what one threshold costs: docs/experiments/2026-11-28-the-"
+                             "cascade-through-the-api.md; bench.cascade compares both)")
     parser.add_argument("--set-reader", action="store_true",
                         help="point the reader's root's `reader` file at it")
     args = parser.parse_args(argv)
