@@ -39,7 +39,6 @@ WEEKS = ((" ".join((HOSTING[0], LICENCES[0], UAT[0], VAULT[0])), "2026-03-06"),
          (" ".join((HOSTING[2], LICENCES[2], BADGES[0])), "2026-03-20"))
 TRAINING = "The budget for the training rooms was cut by the finance committee."
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
-MISSING = "00000000-0000-4000-8000-000000000000"
 
 def received(app, receiver) -> list[dict]:
     """The bodies the receiver got, once the engine has sent all it had."""

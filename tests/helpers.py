@@ -14,6 +14,9 @@ from service.extensions import db
 from tests.real_parts import require_or_skip
 
 PASSWORD = "correct horse battery"
+#: A well-formed id that no row has. Fixed, not drawn: a test id holding it reads the same in
+#: every collection (each pytest-xdist worker collects, and they must agree).
+MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def mysql_server_url(reason: str) -> str:

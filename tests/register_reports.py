@@ -19,7 +19,6 @@ OTHER = ("The vendor of the badge readers has gone into administration. "
          "The budget for the training rooms was cut by the finance committee.")
 
 
-MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def headers_of(response) -> dict:

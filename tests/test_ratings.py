@@ -14,9 +14,9 @@ from service import rating
 from service.config import ConfigError, Settings
 from service.db import RegisterEntry
 from service.projects import register
-from tests.helpers import RACE_TIMEOUT_S, assert_problem, at_once, together
+from tests.helpers import MISSING, RACE_TIMEOUT_S, assert_problem, at_once, together
 from tests.projects import Team, register_of, scan_into
-from tests.register_reports import MISSING, OTHER, WEEK_1, WEEK_2, same_404
+from tests.register_reports import OTHER, WEEK_1, WEEK_2, same_404
 
 
 def _risks(client, team) -> list[dict]:

@@ -19,9 +19,9 @@ from openpyxl import load_workbook
 from service.db import RegisterEntry, RegisterLink
 from service.projects.register_export import to_csv
 from service.projects.schemas import ChangesSchema, RiskPageSchema, RiskSchema, TrendSchema
-from tests.helpers import assert_problem
+from tests.helpers import MISSING, assert_problem
 from tests.projects import Team, register_of, scan_into
-from tests.register_reports import MISSING, OTHER, WEEK_1, WEEK_2, same_404
+from tests.register_reports import OTHER, WEEK_1, WEEK_2, same_404
 from tests.scanning import count_rows
 
 

@@ -19,7 +19,6 @@ from tests.curating import (
     BADGES,
     HOSTING,
     LICENCES,
-    MISSING,
     TRAINING,
     UAT,
     VAULT,
@@ -30,7 +29,7 @@ from tests.curating import (
     merge,
     two_entries,
 )
-from tests.helpers import RACE_TIMEOUT_S, api_key_headers, assert_problem, at_once
+from tests.helpers import MISSING, RACE_TIMEOUT_S, api_key_headers, assert_problem, at_once
 from tests.projects import register_of, scan_into
 from tests.scanning import without_request_id
 

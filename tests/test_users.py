@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from service.db import ApiKey, AuditEvent, RefreshToken, User
 from service.extensions import db
-from tests.helpers import PASSWORD, api_key_headers, assert_problem
+from tests.helpers import MISSING, PASSWORD, api_key_headers, assert_problem
 
 USERS = "/api/v1/users"
 ME = "/api/v1/auth/me"
@@ -72,14 +72,9 @@ def test_a_user_on_admin_routes_is_403_and_changes_nothing(app, client, accounts
     assert stored(app, other["id"]) is not None
 
 
-UNKNOWN_ID = "0b3f8f4e-2d3c-4f7a-9a51-6a2f0d9e8c11"  # no account has it
-
-
 @pytest.mark.parametrize(("method", "path"), [
-    # A fixed unknown id: a test's id is the same in every collection (pytest-xdist's
-    # workers each collect, and must agree).
-    ("get", USERS), ("post", USERS), ("get", url(UNKNOWN_ID)),
-    ("patch", url(UNKNOWN_ID)), ("delete", url(UNKNOWN_ID)),
+    ("get", USERS), ("post", USERS), ("get", url(MISSING)),
+    ("patch", url(MISSING)), ("delete", url(MISSING)),
 ])
 def test_every_users_route_is_401_without_a_token(client, method, path):
     response = getattr(client, method)(path, json={"email": "x@example.com"})

@@ -10,7 +10,7 @@ import json
 
 from testkit.webhook_receiver import Receiver
 from tests import webhooks
-from tests.helpers import assert_problem, at_once
+from tests.helpers import MISSING, assert_problem, at_once
 from tests.projects import Team
 from tests.webhook_listeners import KINDS, Listener
 from tests.webhooks import (
@@ -27,7 +27,6 @@ from tests.webhooks import (
 hooks_app, hooks, receiver = webhooks.hooks_app, webhooks.hooks, webhooks.receiver
 make_hooks_app = webhooks.make_hooks_app
 
-MISSING = f"{'0' * 8}-0000-4000-8000-{'0' * 12}"
 
 
 def ping_path(team, webhook_id: str) -> str:
