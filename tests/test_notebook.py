@@ -12,10 +12,11 @@ NOTEBOOK = REPO_ROOT / "notebooks" / "retrain.ipynb"
 
 
 @pytest.mark.slow
-def test_the_retraining_notebook_runs_top_to_bottom(monkeypatch) -> None:
+def test_the_retraining_notebook_runs_top_to_bottom(monkeypatch, tmp_path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its work folders are the test's own
     monkeypatch.setenv("RISKSCAN_NOTEBOOK_SMOKE", "1")  # the kernel inherits it
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -38,12 +39,14 @@ def test_the_retraining_notebook_runs_top_to_bottom(monkeypatch) -> None:
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1  # the confusion matrix
     # A smoke run writes to a temporary folder and leaves the service's models alone.
+    assert [p.name for p in tmp_path.glob("riskscan-notebook-*/models/*")]
     models_after = sorted(p.name for p in models_root.iterdir()) if models_root.is_dir() else []
     assert [name for name in models_after if not name.startswith(".test-")] == [
         name for name in models_before if not name.startswith(".test-")]
 
 
-def test_the_notebook_trains_a_reader_and_deploys_the_cascade(monkeypatch, scan_model_dir) -> None:
+def test_the_notebook_trains_a_reader_and_deploys_the_cascade(monkeypatch, scan_model_dir,
+                                                             tmp_path) -> None:
     # RISKSCAN_NOTEBOOK_READER: the same loop for the cascade's reader, fitted to the fast
     # model with ml.cascade and deployed as F+R (a smoke run's reader: the fast encoder).
     import nbformat
@@ -51,6 +54,7 @@ def test_the_notebook_trains_a_reader_and_deploys_the_cascade(monkeypatch, scan_
 
     monkeypatch.setenv("RISKSCAN_NOTEBOOK_SMOKE", "1")
     monkeypatch.setenv("RISKSCAN_NOTEBOOK_READER", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setenv("RISKSCAN_FAST_MODEL", str(scan_model_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
