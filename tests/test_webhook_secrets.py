@@ -99,6 +99,45 @@ def test_a_rotation_repeated_or_raced_loses_no_secret_a_caller_was_given(hooks_a
     assert all(verify(secret, request) for secret in given)
 
 
+def test_a_rotation_answers_its_own_secret_when_another_commits_before_its_answer(
+        hooks_app, hooks, receiver):
+    """The interleaving the race above meets by chance, made to happen: rotation B commits
+    between rotation A's commit and A's answer. Each caller is given the secret its own
+    rotation wrote, and both verify the next delivery."""
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    webhook = create(hooks, f"{receiver.url}/hook", events=["risk.created"])
+    path = f"/api/v1/projects/{hooks.id}/webhooks/{webhook['id']}/rotate-secret"
+    answers = {}
+
+    def other_rotation():
+        answers["B"] = hooks_app.test_client().post(path, headers=hooks.owner_h)
+
+    def b_commits_now(session):
+        if "B" in answers or threading.current_thread().name == "rotation-B":
+            return
+        answers["B"] = None  # once: B's own commit comes back here
+        second = threading.Thread(target=other_rotation, name="rotation-B")
+        second.start()
+        second.join()
+
+    event.listen(Session, "after_commit", b_commits_now)
+    try:
+        answers["A"] = hooks.client.post(path, headers=hooks.owner_h)
+    finally:
+        event.remove(Session, "after_commit", b_commits_now)
+    assert [answers[name].status_code for name in "AB"] == [200, 200]
+    given = [answers[name].get_json()["secret"] for name in "AB"]
+    assert given[0] != given[1]
+    scan_into(hooks.client, hooks.owner_h, hooks.id, "The vendor may slip.")
+    request = receiver.next()
+    settled(hooks_app)
+    assert all(verify(secret, request) for secret in [webhook["secret"], *given])
+
+
 def test_a_rotation_keeps_the_three_newest_secrets_it_replaced(hooks_app, hooks, receiver):
     webhook = create(hooks, f"{receiver.url}/hook", events=["risk.created"])
     given = [webhook["secret"]] + [rotate(hooks, webhook["id"])["secret"] for _ in range(4)]

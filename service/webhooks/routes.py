@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from types import SimpleNamespace
 
 from apifairy import other_responses, response
 from flask import Blueprint, current_app
@@ -166,8 +167,13 @@ def rotate_secret(project_id, webhook_id):
     audit.record("webhook_secret_rotated", actor_id=caller.id, target_id=webhook.id,
                  project_id=project.id,
                  previous_secrets_until=until.isoformat() if until is not None else None)
+    db.session.flush()
+    # The answer is read before the commit: after it the row may already hold a racing
+    # rotation's secret, which the expired instance would read back for this caller.
+    answer = SimpleNamespace(**{name: getattr(webhook, name)
+                                for name in WebhookCreatedSchema().fields})
     db.session.commit()
-    return webhook
+    return answer
 
 
 @webhooks.route("/<project_id>/webhooks/<webhook_id>/ping", methods=["POST"])
