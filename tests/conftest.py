@@ -59,6 +59,33 @@ def cheap_password_hashing(request, monkeypatch):
     monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP_DUMMY_HASH)
 
 
+def _forget_models_under(folder) -> None:
+    import sys
+
+    loading = sys.modules.get("service.serving.loading")
+    if loading is not None:
+        loading.forget_loaded_from(folder)
+
+
+@pytest.fixture(autouse=True)
+def models_leave_with_their_test(request):
+    """A test's own model copies leave the process's cache of loaded models with it: the
+    cache is per process, and a whole run held every copy any test loaded (a worker grew
+    to 9 GB)."""
+    yield
+    tmp_path = (request.node.funcargs or {}).get("tmp_path")
+    if tmp_path is not None:
+        _forget_models_under(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def models_leave_with_their_module(tmp_path_factory):
+    """As models_leave_with_their_test, for what a module's fixtures copied; a session's
+    copies under the same base are loaded again by the next module that serves them."""
+    yield
+    _forget_models_under(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(scope="session")
 def mysql_url():
     """A database of its own for this test session on the server TEST_MYSQL_URL names,

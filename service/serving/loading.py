@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from pathlib import Path
 
 from service.analysis.base import AnalysisError, Analyzer
 from service.analysis.model_folder import (
@@ -114,6 +115,21 @@ def forget(old, *, keep) -> None:
     gone = {id(part) for part in _parts(old)} - {id(part) for part in _parts(keep)}
     with _models_lock:
         for key in [key for key, value in _models.items() if id(value) in gone]:
+            del _models[key]
+
+
+def forget_loaded_from(folder) -> None:
+    """Drop from the cache every model loaded from under ``folder`` (its models root, model
+    or reader folder). A process that loads models out of folders that then go away, as the
+    tests' own copies do, would otherwise hold each of them until it exits."""
+    folder = Path(folder).resolve()
+
+    def under(path: str) -> bool:
+        return path != "None" and Path(path).is_relative_to(folder)
+
+    with _models_lock:
+        for key in [key for key in _models if under(key[0]) or (
+                len(key) > 2 and isinstance(key[2], str) and under(key[2]))]:
             del _models[key]
 
 
