@@ -21,9 +21,10 @@ AXE := tests/e2e/node_modules/axe-core/axe.min.js
 
 # PYTEST_WORKERS=auto: the suite's modules on one worker per core (pytest-xdist). Each worker
 # is a session of its own (its own SQLite file and MariaDB database) and a module's tests stay
-# on one worker, so its module-scoped servers start once. Off (0) until a whole run with every
-# real part passes on it (docs/reliability.md#ci-time).
-PYTEST_WORKERS ?= 0
+# on one worker, so its module-scoped servers start once. A whole run with every real part
+# takes about two thirds of the serial time on 2 cores (docs/reliability.md#ci-time);
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev $(AXE)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
