@@ -60,6 +60,7 @@ def cheap_password_hashing(request, monkeypatch):
 
 
 def _forget_models_under(folder) -> None:
+    """Only where a model was loaded: the loading module is not imported for the others."""
     import sys
 
     loading = sys.modules.get("service.serving.loading")

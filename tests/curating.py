@@ -40,6 +40,7 @@ WEEKS = ((" ".join((HOSTING[0], LICENCES[0], UAT[0], VAULT[0])), "2026-03-06"),
 TRAINING = "The budget for the training rooms was cut by the finance committee."
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
+
 def received(app, receiver) -> list[dict]:
     """The bodies the receiver got, once the engine has sent all it had."""
     assert app.extensions["riskscan.jobs"].later.wait_idle(30), "a delivery never settled"

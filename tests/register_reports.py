@@ -19,8 +19,6 @@ OTHER = ("The vendor of the badge readers has gone into administration. "
          "The budget for the training rooms was cut by the finance committee.")
 
 
-
-
 def headers_of(response) -> dict:
     return {name: value for name, value in response.headers.items()
             if name.lower() not in ("x-request-id", "content-length")}

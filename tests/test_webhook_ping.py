@@ -28,7 +28,6 @@ hooks_app, hooks, receiver = webhooks.hooks_app, webhooks.hooks, webhooks.receiv
 make_hooks_app = webhooks.make_hooks_app
 
 
-
 def ping_path(team, webhook_id: str) -> str:
     return f"/api/v1/projects/{team.id}/webhooks/{webhook_id}/ping"
 

@@ -109,26 +109,35 @@ def test_a_rotation_answers_its_own_secret_when_another_commits_before_its_answe
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
+    from service.db import Webhook
+
     webhook = create(hooks, f"{receiver.url}/hook", events=["risk.created"])
     path = f"/api/v1/projects/{hooks.id}/webhooks/{webhook['id']}/rotate-secret"
-    answers = {}
+    answers, wrote = {}, set()
 
     def other_rotation():
         answers["B"] = hooks_app.test_client().post(path, headers=hooks.owner_h)
 
+    def note_a_rotation(session, _context):  # pre-flush state: what this flush wrote
+        if any(isinstance(row, Webhook) for row in session.dirty):
+            wrote.add(id(session))
+
     def b_commits_now(session):
-        if "B" in answers or threading.current_thread().name == "rotation-B":
+        # Once, right after the commit that holds A's rotation (B's own comes back here).
+        if "B" in answers or id(session) not in wrote:
             return
-        answers["B"] = None  # once: B's own commit comes back here
-        second = threading.Thread(target=other_rotation, name="rotation-B")
+        answers["B"] = None
+        second = threading.Thread(target=other_rotation)
         second.start()
         second.join()
 
+    event.listen(Session, "after_flush", note_a_rotation)
     event.listen(Session, "after_commit", b_commits_now)
     try:
         answers["A"] = hooks.client.post(path, headers=hooks.owner_h)
     finally:
         event.remove(Session, "after_commit", b_commits_now)
+        event.remove(Session, "after_flush", note_a_rotation)
     assert [answers[name].status_code for name in "AB"] == [200, 200]
     given = [answers[name].get_json()["secret"] for name in "AB"]
     assert given[0] != given[1]

@@ -124,12 +124,12 @@ def forget_loaded_from(folder) -> None:
     tests' own copies do, would otherwise hold each of them until it exits."""
     folder = Path(folder).resolve()
 
-    def under(path: str) -> bool:
-        return path != "None" and Path(path).is_relative_to(folder)
+    def loaded_from_under(key: tuple) -> bool:  # a key names the folders its model came from
+        return any(isinstance(part, str) and Path(part).is_absolute()
+                   and Path(part).is_relative_to(folder) for part in key)
 
     with _models_lock:
-        for key in [key for key in _models if under(key[0]) or (
-                len(key) > 2 and isinstance(key[2], str) and under(key[2]))]:
+        for key in [key for key in _models if loaded_from_under(key)]:
             del _models[key]
 
 
