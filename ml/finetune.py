@@ -54,7 +54,7 @@ from service.analysis.model_folder import METRICS_JSON, ModelFolder, publish
 STAGING = ".training"
 #: The fields of the base's recipe a fine-tuning keeps: a model reads what it was trained on.
 KEPT = ("max_length", "context", "windows", "window_batch_size", "borrowed_context",
-        "class_weighting",
+        "written_in_documents", "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
         "correction_weight", "batch_size", "eval_batch_size")
 

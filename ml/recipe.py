@@ -95,6 +95,11 @@ class TrainingConfig:
         "help": "loss weight of a sentence read in a real document (one with a heading or a "
                 "sentence before it) against one written alone: the documents are what users "
                 "scan, and a sixth of the data (docs/model.md, \"Weighting the documents\")"})
+    written_in_documents: float = field(default=0.0, metadata={
+        "help": "a window model: share of the sentences written alone put, each at a drawn "
+                "place, into the real documents of the training split instead of packed into "
+                "pseudo-documents of their own (ml/windowed.py), so that a risk's neighbours "
+                "are a report's lines, not other written risks"})
     written_share: float = field(default=1.0, metadata={
         "help": "share of the sentences written alone (no document) that an epoch reads, a "
                 "fresh draw each epoch; every real-document sentence is read every epoch"})

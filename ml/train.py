@@ -219,7 +219,8 @@ class Trainer:
 
         config = self.config
         documents = training_documents(train_split.texts, train_split.labels, sample_weights,
-                                       Path(config.sources), config.seed)
+                                       Path(config.sources), config.seed,
+                                       written_in_documents=config.written_in_documents)
         self.windowed = Windowed(documents, self.tokenizer, batch_size=config.window_batch_size,
                                  seed=config.seed)
         self.loader = self.windowed.loader(1)

@@ -11,6 +11,11 @@ training split is read back into documents before it is cut:
 - **sentences written alone** (team-written, the USACE register, users' corrections):
   shuffled and packed into pseudo-documents of PSEUDO_SIZES sentences, writers mixed, so
   that "has neighbours" never means "a real document, where few sentences are risks".
+  Three in four of them are risks, against one in seven of a real document's sentences, so
+  a pseudo-document's look also tells the model that its neighbours are likely risks;
+  ``written_in_documents`` puts a share of them into the real documents instead, each at a
+  drawn place, where a risk's neighbours are a report's lines
+  (docs/experiments/2026-11-28-written-risks-in-real-documents.md).
 
 Each window is one example: its token ids, and for each sentence it judges the span of its
 tokens, its label and its weight; ``Windowed`` cuts them anew each epoch. ``collate`` pads a batch and ``sentence_logits`` pools a
@@ -65,9 +70,13 @@ def source_documents(sources: Path) -> list[list[Line]]:
 
 
 def training_documents(texts: list[str], labels: list[str], weights: list[float],
-                       sources: Path, seed: int) -> list[list[Line]]:
+                       sources: Path, seed: int, *, written_in_documents: float = 0.0
+                       ) -> list[list[Line]]:
     """The training rows (``texts``, ``labels``, ``weights``) as documents: each judged
-    once, in its real document where it has one, else in a pseudo-document."""
+    once, in its real document where it has one, else (written alone) put into a real
+    document, a share ``written_in_documents`` of them, or into a pseudo-document."""
+    if not 0 <= written_in_documents <= 1:
+        raise ValueError(f"written_in_documents is a share (0 to 1), not {written_in_documents}")
     rows: dict[str, tuple[str, str, float]] = {}
     for text, label, weight in zip(texts, labels, weights):
         rows.setdefault(exact_key(text), (text, label, weight))
@@ -86,6 +95,9 @@ def training_documents(texts: list[str], labels: list[str], weights: list[float]
     alone = list(rows.values())
     rng = random.Random(seed)
     rng.shuffle(alone)
+    placed = round(len(alone) * written_in_documents) if documents else 0
+    documents = _with_placed(documents, alone[:placed], rng)
+    alone = alone[placed:]
     start = 0
     while start < len(alone):
         size = rng.randint(*PSEUDO_SIZES)
@@ -93,6 +105,23 @@ def training_documents(texts: list[str], labels: list[str], weights: list[float]
                           for text, label, weight in alone[start:start + size]])
         start += size
     return documents
+
+
+def _with_placed(documents: list[list[Line]], written: list[tuple[str, str, float]],
+                 rng: random.Random) -> list[list[Line]]:
+    """``documents`` with each ``written`` (text, label, weight) judged at a drawn place: a
+    document drawn by its length, then a gap after its first line (which may be its
+    heading), so that the written sentences spread as a report's lines do."""
+    gaps: list[dict[int, list[Line]]] = [{} for _ in documents]
+    chosen = rng.choices(range(len(documents)), weights=[len(d) for d in documents],
+                         k=len(written))
+    for index, (text, label, weight) in zip(chosen, written):
+        gap = rng.randint(1, len(documents[index]))
+        gaps[index].setdefault(gap, []).append(Line(text, label=label, weight=weight))
+    return [[line for position in range(len(document) + 1)
+             for line in (*gaps[index].get(position, ()),
+                          *document[position:position + 1])]
+            for index, document in enumerate(documents)]
 
 
 class Windowed:
