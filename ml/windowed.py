@@ -96,8 +96,9 @@ def training_documents(texts: list[str], labels: list[str], weights: list[float]
     rng = random.Random(seed)
     rng.shuffle(alone)
     placed = round(len(alone) * written_in_documents) if documents else 0
-    documents = _with_placed(documents, alone[:placed], rng)
-    alone = alone[placed:]
+    if placed:  # else no draw: the pseudo-documents stay as without the option
+        documents = _with_placed(documents, alone[:placed], rng)
+        alone = alone[placed:]
     start = 0
     while start < len(alone):
         size = rng.randint(*PSEUDO_SIZES)

@@ -99,3 +99,14 @@ def test_a_share_outside_0_to_1_is_refused(sources, share):
     with pytest.raises(ValueError, match="written_in_documents is a share"):
         training_documents(texts, labels, weights, sources, seed=13,
                            written_in_documents=share)
+
+
+def test_with_no_real_document_judged_the_written_sentences_stand_alone(sources):
+    """A split of written sentences only (its reports' lines held out): nowhere to put them."""
+    texts, labels = map(list, zip(*WRITTEN))
+
+    documents = training_documents(texts, labels, [1.0] * len(texts), sources, seed=13,
+                                   written_in_documents=1.0)
+
+    assert judged(documents) == Counter(WRITTEN)
+    assert not any(line.is_heading for document in documents for line in document)
