@@ -119,10 +119,14 @@ def _with_placed(documents: list[list[Line]], written: list[tuple[str, str, floa
     for index, (text, label, weight) in zip(chosen, written):
         gap = rng.randint(1, len(documents[index]))
         gaps[index].setdefault(gap, []).append(Line(text, label=label, weight=weight))
-    return [[line for position in range(len(document) + 1)
-             for line in (*gaps[index].get(position, ()),
-                          *document[position:position + 1])]
-            for index, document in enumerate(documents)]
+    placed = []
+    for document, before in zip(documents, gaps):  # before: the lines put in front of a line
+        lines = []
+        for position, line in enumerate(document):
+            lines += before.get(position, [])
+            lines.append(line)
+        placed.append(lines + before.get(len(document), []))
+    return placed
 
 
 class Windowed:
