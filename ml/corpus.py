@@ -183,8 +183,10 @@ def refusal(document: CorpusDocument, repositories: set[str], groups: set[str]) 
 
 
 def problems(corpus_dir: Path = CORPUS_DIR, *, licences_dir: Path = LICENCES_DIR,
-             test_paths: Iterable[Path] = TEST_DOCUMENTS, segment: bool = True) -> list[str]:
-    """Everything wrong with the corpus, one line each: empty when it can be trained on."""
+             test_paths: Iterable[Path] = TEST_DOCUMENTS, segment: bool = True,
+             collection: str | None = None) -> list[str]:
+    """Everything wrong with the corpus, one line each: empty when it can be trained on.
+    ``collection``: only its documents' labels are read against the text (the slow part)."""
     found: list[str] = []
     documents = read_documents(corpus_dir)
     test_paths = list(test_paths)
@@ -213,7 +215,14 @@ def problems(corpus_dir: Path = CORPUS_DIR, *, licences_dir: Path = LICENCES_DIR
         if key in texts:
             found.append(f"{where}: its text is {texts[key]}'s too")
         texts.setdefault(key, where)
-    found += _label_problems(documents, read_labels(corpus_dir), segment=segment)
+    labels = read_labels(corpus_dir)
+    if collection is not None:
+        mine = {document.id for document in documents if document.collection == collection}
+        documents = [document for document in documents if document.id in mine]
+        labels = {annotator: {doc_id: reading for doc_id, reading in readings.items()
+                              if doc_id in mine or doc_id.startswith(f"{collection}/")}
+                  for annotator, readings in labels.items()}
+    found += _label_problems(documents, labels, segment=segment)
     return found
 
 
@@ -367,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--id", action="append", help="only this document (repeatable)")
     sampled = commands.add_parser("sample", help="the ids a second annotator reads")
     sampled.add_argument("--share", type=float, default=0.1)
-    commands.add_parser("check", help="every document licensed, placed and labelled")
+    checked = commands.add_parser("check", help="every document licensed, placed and labelled")
+    checked.add_argument("--collection", help="read only this collection's labels")
     commands.add_parser("agreement", help="Cohen's κ per genre")
     made = commands.add_parser("rows", help="write the rows to ml/data/sources/")
     made.add_argument("--out", type=Path, default=DATA_DIR / "sources" / "corpus.jsonl")
@@ -383,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             for doc_id in second_reading_sample(read_documents(), share=args.share):
                 print(doc_id)
         elif args.command == "check":
-            found = problems()
+            found = problems(collection=args.collection)
             for problem in found:
                 print(problem)
             documents = read_documents()
