@@ -27,6 +27,7 @@ from service.auth.tokens import (
     RefreshReuse,
     end_login,
     issue_tokens,
+    local_credentials_live,
     revoke_refresh_token,
     rotate_refresh_token,
     start_session,
@@ -145,11 +146,7 @@ def login_failed(user) -> NoReturn:
 def password_may_sign_in(user) -> bool:
     """A Riskscan password signs in a local account, and with AUTH_LOCAL=false only a
     break-glass admin's; an account of the identity provider or directory has none."""
-    settings = current_app.config["SETTINGS"]
-    if user.auth_source != "local":
-        return False
-    return settings.AUTH_LOCAL or (user.is_admin
-                                   and user.email in settings.AUTH_BREAK_GLASS_ADMINS)
+    return user.auth_source == "local" and local_credentials_live(user)
 
 
 @auth.route("/refresh", methods=["POST"])

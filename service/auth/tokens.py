@@ -166,6 +166,21 @@ _KEY_CALLER = (select(*(_users.c[name] for name in _USER_COLUMNS), _keys.c.id.la
                .where(_keys.c.prefix == bindparam("prefix")))
 
 
+def local_credentials_live(account) -> bool:
+    """Whether what an account's Riskscan password opened (its sessions, refresh tokens, API
+    keys, console cookies) may still be used: always for accounts of an identity provider or
+    directory; with local accounts off (AUTH_LOCAL=false) only a break-glass admin's. Checked
+    at every door, so turning local accounts off ends them at the restart (issue #75)."""
+    settings = _settings()
+    return (account.auth_source != "local" or settings.AUTH_LOCAL
+            or (account.role == "admin" and account.email in settings.AUTH_BREAK_GLASS_ADMINS))
+
+
+def _caller_may_enter(row, version: int) -> bool:
+    return (row is not None and row.active and row.token_version == version
+            and local_credentials_live(row))
+
+
 @token_auth.verify_token
 def verify_access_token(token: str) -> Caller | None:
     """The single door for access tokens and API keys."""
@@ -177,7 +192,7 @@ def verify_access_token(token: str) -> Caller | None:
         return provider_jwt(token) if provider_jwt is not None and token else None
     row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"],
                                        "sid": claims["sid"]}).first()
-    if row is None or not row.active or row.token_version != claims["ver"]:
+    if not _caller_may_enter(row, claims["ver"]):
         return None
     _record_activity(claims["sid"], row.session_active_at)
     return Caller(*row[:len(_USER_COLUMNS)])
@@ -217,7 +232,7 @@ def renew_access_token(token: str) -> str | None:
         return None
     row = db.session.execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"],
                                        "sid": claims["sid"]}).first()
-    if row is None or not row.active or row.token_version != claims["ver"]:
+    if not _caller_may_enter(row, claims["ver"]):
         return None
     expires_at = db.session.scalar(select(AuthSession.expires_at)
                                    .where(AuthSession.id == claims["sid"]))
@@ -356,7 +371,8 @@ def rotate_refresh_token(token: str) -> TokenPair | None:
     session = db.session.get(AuthSession, stored.session_id) if stored.session_id else None
     if session is None:  # a token issued before sessions existed
         session = start_session(user)
-    if session.ended_at is not None or session.expires_at <= now or not user.active:
+    if (session.ended_at is not None or session.expires_at <= now or not user.active
+            or not local_credentials_live(user)):
         return None
     return issue_tokens(user, session)
 
@@ -390,9 +406,8 @@ def _verify_api_key(token: str) -> Caller | None:
     row = db.session.execute(_KEY_CALLER, {"prefix": f"{API_KEY_PREFIX}{lookup}"}).first()
     now = utcnow()
     if (row is None or not hmac.compare_digest(row.secret_hash, _hash(secret))
-            or not row.active or row.revoked_at is not None
-            or (row.expires_at is not None and row.expires_at <= now)
-            or row.key_token_version != row.token_version):
+            or not _caller_may_enter(row, row.key_token_version) or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= now)):
         return None
     caller = Caller(*row[:len(_USER_COLUMNS)], scopes=frozenset(row.scopes),
                     api_key_id=row.key_id)
