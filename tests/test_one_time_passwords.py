@@ -61,17 +61,35 @@ def test_a_new_account_without_a_password_gets_a_one_time_one_it_must_change(app
     assert created.actor_id == admin["id"]
 
 
-def test_a_chosen_password_is_not_a_one_time_one_unless_an_admin_sets_anothers(
+def test_a_password_an_admin_chose_must_be_changed_at_the_first_sign_in_too(
         app, client, accounts):
+    """Issue #75, item 9: the admin knows a password they chose as well as one Riskscan
+    drew, so the person must choose their own before anything else either way."""
     _, headers = accounts.user(role="admin")
     made = client.post(USERS, headers=headers,
                        json={"email": "chosen@example.com", "password": PASSWORD}).get_json()
-    assert made["one_time_password"] is None and made["must_change_password"] is False
+    assert made["one_time_password"] is None and made["must_change_password"] is True
 
-    client.patch(f"{USERS}/{made['id']}", headers=headers, json={"password": NEW})
-
-    tokens = _login(client, "chosen@example.com", NEW).get_json()
+    tokens = _login(client, "chosen@example.com", PASSWORD).get_json()
     assert_problem(client.get("/api/v1/projects", headers=_bearer(tokens)), 403)
+    changed = client.post("/api/v1/auth/password", headers=_bearer(tokens), json={
+        "current_password": PASSWORD, "new_password": NEW})
+    assert changed.status_code == 200, changed.get_json()
+    assert client.get("/api/v1/projects",
+                      headers=_bearer(changed.get_json())).status_code == 200
+
+
+def test_an_admin_cannot_reset_their_own_password_without_knowing_it(app, client, accounts):
+    """Issue #75, item 3: an unattended access token must not take its own admin account;
+    the admin's own change asks for the current password."""
+    admin, headers = accounts.user(role="admin")
+
+    body = assert_problem(client.post(f"{USERS}/{admin['id']}/one-time-password",
+                                      headers=headers), 403)
+    assert "/auth/password" in body["detail"]
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert _login(client, admin["email"], PASSWORD).status_code == 200
+    assert audit_rows(app, "password_reset") == []
 
 
 def test_a_reset_ends_every_session_and_gives_a_one_time_password(app, client, accounts):

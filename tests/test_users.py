@@ -178,8 +178,13 @@ def test_admin_creates_a_user_with_a_role_and_active_flag(app, client, accounts)
     assert PASSWORD not in response.get_data(as_text=True)
     tokens = client.post(LOGIN, json={"email": "new.admin@example.com",
                                       "password": PASSWORD}).get_json()
-    assert client.get(USERS, headers={"Authorization": f"Bearer {tokens['access_token']}"}) \
-        .status_code == 200
+    first = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get(USERS, headers=first).status_code == 403  # their own password first
+    own = client.post("/api/v1/auth/password", headers=first, json={
+        "current_password": PASSWORD, "new_password": "an-own-plum-orbit-kettle-43"})
+    assert own.status_code == 200, own.get_json()
+    assert client.get(USERS, headers={
+        "Authorization": f"Bearer {own.get_json()['access_token']}"}).status_code == 200
     assert inactive.status_code == 201 and inactive.get_json()["role"] == "user"
     assert inactive.get_json()["active"] is False
     assert login_status(client, "dormant@example.com") == 401

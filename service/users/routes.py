@@ -76,12 +76,13 @@ def all(args):
 def new(args):
     """Create a user with a role (admin); an admin only with an access token, not an API key
 
-    Without `password` the answer holds a one-time password, shown this once: the person
-    signs in with it and must choose their own before anything else.
+    Without `password` the answer holds a one-time password, shown this once. Either way the
+    person signs in with a password the admin knows, so they must choose their own before
+    anything else.
     """
     _no_admin_made_by_key(args.get("role"), None, args)
     once = one_time_password() if "password" not in args else None
-    user = create_user(**{"password": once, **args}, must_change_password=once is not None)
+    user = create_user(**{"password": once, **args}, must_change_password=True)
     audit.record("user_created", actor_id=token_auth.current_user().id, target_id=user.id,
                  role=user.role, one_time=once is not None)
     db.session.commit()
@@ -177,16 +178,22 @@ def _refuse_key(user: User | None, detail: str, changes=None) -> None:
 @users.route("/<user_id>/one-time-password", methods=["POST"])
 @authorized("admin:write", role="admin")
 @response(OneTimePasswordSchema(), 201)
-@other_responses({401: "No or bad token", 403: "Admins only; an API key, for an admin",
+@other_responses({401: "No or bad token", 403: "Admins only; an API key, for an admin; "
+                                                 "one's own account",
                   404: "No such user",
                   409: "An account of the identity provider or directory: no password"})
 def reset_password(user_id):
     """Reset a forgotten password (admin): a one-time password, shown this once
 
     Every session and API key of the account ends; the person signs in with the one-time
-    password and must choose their own before anything else.
+    password and must choose their own before anything else. Never one's own account: that
+    is changed with the current password (`POST /auth/password`), so that an unattended
+    token cannot take it.
     """
     user = _visible_user(user_id)
+    if user.id == token_auth.current_user().id:
+        raise APIError(403, "An admin's own password is changed with the current one "
+                            "(POST /api/v1/auth/password), not reset.")
     if user.is_admin and token_auth.current_user().api_key_id is not None:
         _refuse_key(user, "An API key cannot reset an admin's password: sign in and use an "
                           "access token.", {"password": None})
