@@ -9,6 +9,11 @@ ID token the nonce of this sign-in. The JWKS is cached and refetched when a toke
 key it lacks (the provider rotated), at most once per REFETCH_EVERY_S, so that tokens with
 made-up ``kid`` values cannot make every request a fetch. Every fetch is bounded by
 SSO_TIMEOUT_S: a provider that is down or slow is ProviderUnavailable, never a hang.
+
+One fetch at a time, and never a queue behind it: while one is in flight, and for
+FAILURE_REMEMBERED_S after one failed, other requests use the keys already known or are
+answered ProviderUnavailable at once. A provider that accepts connections and never
+answers thus costs one request SSO_TIMEOUT_S, not every request in turn (issue #75).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
               "ES512", "EdDSA", "Ed25519")
 LEEWAY_S = 60  # clocks of the provider and of Riskscan differ a little
 REFETCH_EVERY_S = 10.0
+FAILURE_REMEMBERED_S = 10.0
 
 
 class ProviderUnavailable(Exception):
@@ -45,7 +51,9 @@ class ProviderKeys:
         self.issuer, self._load_metadata, self._timeout_s = issuer, load_metadata, timeout_s
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
-        self._lock = threading.Lock()
+        self._fetching = False
+        self._failure: tuple[float, str] | None = None  # when the last fetch failed, and why
+        self._lock = threading.Lock()  # held to read and write the above, never to fetch
 
     def metadata(self) -> dict:
         try:
@@ -67,17 +75,41 @@ class ProviderKeys:
             keys = KeySet.import_key_set(answer.json())
         except (requests.RequestException, ValueError, JoseError) as error:
             raise ProviderUnavailable(f"jwks: {error}") from error
-        self._keys, self._fetched_at = keys, time.monotonic()
         return keys
 
     def _key_set(self, kid: str | None) -> KeySet:
+        """The keys to check a token naming ``kid`` with: those known, or fetched now by
+        this request alone (see the module docstring)."""
         with self._lock:
-            keys = self._keys or self._fetch()
-            known = {key.kid for key in keys.keys}
-            if (kid is not None and kid not in known
-                    and time.monotonic() - self._fetched_at >= REFETCH_EVERY_S):
-                keys = self._fetch()  # a new key at the provider: rotated since we fetched
-            return keys
+            keys, now = self._keys, time.monotonic()
+            wanted = keys is None or (
+                kid is not None and kid not in {key.kid for key in keys.keys}
+                and now - self._fetched_at >= REFETCH_EVERY_S)  # rotated since we fetched
+            if not wanted:
+                return keys
+            failed = self._failure is not None and now - self._failure[0] < FAILURE_REMEMBERED_S
+            if self._fetching or failed:
+                if keys is not None:
+                    return keys
+                raise ProviderUnavailable(self._failure[1] if failed
+                                          else "the provider's keys are being fetched")
+            self._fetching = True
+        try:
+            fetched = self._fetch()
+        except ProviderUnavailable as error:
+            with self._lock:
+                self._fetching, self._failure = False, (time.monotonic(), str(error))
+            if keys is not None:
+                return keys
+            raise
+        except BaseException:
+            with self._lock:
+                self._fetching = False
+            raise
+        with self._lock:
+            self._keys, self._fetched_at = fetched, time.monotonic()
+            self._fetching, self._failure = False, None
+        return fetched
 
     def verify(self, token: str, *, audience: str, nonce: str | None = None) -> dict:
         """The claims of ``token``, checked as the module docstring says; BadToken otherwise."""
