@@ -173,6 +173,25 @@ def test_a_directory_that_is_down_is_a_503_not_a_login(make_app, directory):
     assert audit_rows(app, "login_failure") == []
 
 
+def test_a_directory_that_is_down_tells_nobody_who_has_a_local_account(make_app, directory):
+    """Issue #75, item 7: with the directory down an unknown email was a 503 at once and a
+    local account's wrong password a 401, and the 503s were never counted. Now both are the
+    same 503, drawn from the one password-guess budget; a local password still signs in."""
+    app = make_app(**directory_settings(
+        directory, LDAP_URL=f"ldap://127.0.0.1:{ldap_directory.free_port()}",
+        RATE_LIMIT_LOGIN_ADDRESS="4 per minute"))
+    client = app.test_client()
+    Accounts(app, client).register("local@example.com")
+
+    unknown = assert_problem(login(client, "nobody@example.com", "a-guessed-pw-1"), 503)
+    local = assert_problem(login(client, "local@example.com", "a-guessed-pw-2"), 503)
+    assert unknown["detail"] == local["detail"] == DIRECTORY_DOWN
+    assert login(client, "local@example.com", PASSWORD).status_code == 200
+    assert_problem(login(client, "somebody@example.com", "a-guessed-pw-3"), 503)
+    assert_problem(login(client, "local@example.com", "a-guessed-pw-4"), 503)
+    assert_problem(login(client, "anybody@example.com", "a-guessed-pw-5"), 429)
+
+
 @pytest.mark.parametrize("scheme", ["ldap", "ldaps"])
 def test_a_directory_that_never_answers_is_a_503_within_the_timeout(
         make_app, directory, silent_port, scheme):
@@ -234,8 +253,10 @@ def test_local_accounts_sign_in_without_the_directory(make_app, directory):
         directory, LDAP_URL=f"ldap://127.0.0.1:{ldap_directory.free_port()}"))
     client = app.test_client()
     assert login(client, "local@example.com", PASSWORD).status_code == 200
-    # The local account's password signs it in; the directory's password does not.
-    assert_problem(login(client, "grace@example.com", "grace-directory-pw"), 401)
+    # The local account's password signs it in; the directory's password does not, and is
+    # answered as an unknown email is while the directory is down (issue #75, item 7).
+    body = assert_problem(login(client, "grace@example.com", "grace-directory-pw"), 503)
+    assert body["detail"] == DIRECTORY_DOWN
     assert login(client, "grace@example.com", PASSWORD).status_code == 200
 
 

@@ -76,6 +76,19 @@ def authenticate(login: str, password: str, settings) -> Identity:
                     groups=groups)
 
 
+def reachable(settings) -> None:
+    """Riskscan's own account binds to the directory; DirectoryUnavailable otherwise. A
+    local account's failed login asks it, so that it is answered as an unknown email is
+    while the directory is down (routes.login)."""
+    try:
+        with _connection(settings, settings.LDAP_BIND_DN, settings.LDAP_BIND_PASSWORD,
+                         ours=True):
+            pass
+    except (LDAPException, DirectoryUnavailable) as error:
+        log.warning("LDAP directory unavailable at %s: %s", settings.LDAP_URL, error)
+        raise DirectoryUnavailable(str(error)) from None
+
+
 @contextmanager
 def _connection(settings, user: str, password: str, *, ours: bool) -> Iterator[ldap3.Connection]:
     """A connection bound as ``user`` over TLS. ``ours``: Riskscan's own account, whose

@@ -105,6 +105,10 @@ def login():
     # password_is runs argon2 even for an unknown email: same answer, similar time.
     if (not password_is(user, fields["password"]) or not user.active
             or not password_may_sign_in(user)):
+        if current_app.config["SETTINGS"].LDAP_URL:
+            # Answered as an unknown email is, which goes to the directory: while it is
+            # down, a 503 for both, so that a 401 does not tell a local account exists.
+            _directory_reachable()
         login_failed(user)
     tokens = issue_tokens(user, start_session(user))
     audit.record("login_success", actor_id=user.id, target_id=user.id)
@@ -126,10 +130,24 @@ def directory_login(fields: dict, user):
         raise APIError(403, refused.words) from None
     except ldap.DirectoryUnavailable:
         db.session.rollback()
-        raise APIError(503, DIRECTORY_DOWN) from None
+        _directory_down()
     tokens = issue_tokens(user, start_session(user))
     db.session.commit()
     return tokens
+
+
+def _directory_reachable() -> None:
+    try:
+        ldap.reachable(current_app.config["SETTINGS"])
+    except ldap.DirectoryUnavailable:
+        _directory_down()
+
+
+def _directory_down() -> NoReturn:
+    """The one answer while the directory is down, drawn from the password-guess budget
+    like a wrong password: the 503s must not be a free oracle of who has an account."""
+    password_guess_failed()
+    raise APIError(503, DIRECTORY_DOWN)
 
 
 def login_failed(user) -> NoReturn:
