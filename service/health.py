@@ -2,7 +2,8 @@
 
 Anyone may ask; anonymous callers see states (``ok``, ``available``), never the model's
 path, versions or exception text. An admin's token shows each check in full; the reasons
-are in the log too.
+are in the log too, and an admin who must still replace a one-time password is anyone
+until they have (their token opens nothing else either).
 """
 
 from flask import Blueprint, current_app
@@ -30,7 +31,7 @@ def ready():
     for name, check in current_app.extensions.get("riskscan.readiness", {}).items():
         checks[name] = check()
     caller = token_auth.current_user()
-    if caller is None or not caller.is_admin:
+    if caller is None or not caller.is_admin or caller.must_change_password:
         checks = {name: _states_only(check) for name, check in checks.items()}
     if all(check["ok"] for check in checks.values()):
         return {"status": "ok", "checks": checks}

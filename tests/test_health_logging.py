@@ -66,6 +66,21 @@ def test_ready_shows_an_admin_the_reasons(app, client, accounts):
     assert forged.status_code == 503 and forged.get_json()["checks"]["probe"] == {"ok": False}
 
 
+def test_ready_shows_an_admin_who_must_still_choose_a_password_only_the_states(
+        app, client, accounts):
+    """Issue #75, item 8: a session on a one-time password opens nothing but its change,
+    so /ready tells it what it tells anyone."""
+    app.extensions["riskscan.readiness"] = {"probe": lambda: {"ok": False, "why": "cold"}}
+    _, admin_headers = accounts.user(role="admin")
+    made = client.post("/api/v1/users", headers=admin_headers,
+                       json={"email": "new-admin@example.com", "role": "admin"}).get_json()
+    tokens = client.post("/api/v1/auth/login", json={
+        "email": "new-admin@example.com", "password": made["one_time_password"]}).get_json()
+
+    first = client.get("/ready", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert first.status_code == 503 and first.get_json()["checks"]["probe"] == {"ok": False}
+
+
 @pytest.fixture(params=["sqlite-directory", "mysql-closed-port"])
 def unreachable_app(request, tmp_path):
     """An app whose database cannot be reached (no server needed for either)."""
