@@ -47,6 +47,17 @@ def sentences(messages: dict) -> str:
 INIT_DB = "flask --app service init-db"
 
 
+class OneLineCommand(click.Command):
+    """A command whose usage errors (a missing or unknown option) are one line and exit 1,
+    as every other failure of it is, not click's usage block and exit 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise click.ClickException(error.format_message()) from None
+
+
 def one_line_failures(command):
     """A command's failures that are the installation's, not the code's (a database that is
     unreachable or not migrated, a file that cannot be written), as one line and exit
@@ -104,7 +115,7 @@ def schema_behind() -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    @app.cli.command("init-db")
+    @app.cli.command("init-db", cls=OneLineCommand)
     @one_line_failures
     def init_db():
         """Create or upgrade the database schema (Alembic migrations in db/)."""
@@ -114,7 +125,7 @@ def init_app(app: Flask) -> None:
             raise click.ClickException(f"the migrations failed: {first_line(error)}") from None
         click.echo("database schema is up to date")
 
-    @app.cli.command("check-db")
+    @app.cli.command("check-db", cls=OneLineCommand)
     @one_line_failures
     def check_db():
         """Say whether the database is reachable."""
@@ -124,7 +135,7 @@ def init_app(app: Flask) -> None:
             raise click.ClickException(f"database unreachable: {exc.__class__.__name__}") from None
         click.echo(f"database reachable: {db.engine.url.render_as_string(hide_password=True)}")
 
-    @app.cli.command("export-corrections")
+    @app.cli.command("export-corrections", cls=OneLineCommand)
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
                   help="JSONL file to write: one {text, label} per corrected sentence")
     @click.option("--user", "email", default=None,
@@ -155,17 +166,26 @@ def init_app(app: Flask) -> None:
     # Its name before corrections had one word (docs/operations.md): operators' scripts keep it.
     app.cli.add_command(export_corrections, "export-feedback")
 
-    @app.cli.command("create-admin")
+    @app.cli.command("create-admin", cls=OneLineCommand)
     @click.option("--email", required=True)
-    @click.password_option(envvar="RISKSCAN_ADMIN_PASSWORD")
+    @click.option("--password", envvar="RISKSCAN_ADMIN_PASSWORD", default=None,
+                  help="the password (default: asked twice at a terminal; "
+                       "RISKSCAN_ADMIN_PASSWORD)")
     @one_line_failures
     def create_admin(email, password):
         """Create an admin, or make an existing user admin."""
+        import sys
+
         from marshmallow import ValidationError
 
         from service.auth.accounts import create_user, user_by_email
         from service.users.schemas import NewUserSchema
 
+        if password is None:
+            if not sys.stdin.isatty():  # a script: no prompt to answer, no echo to hide
+                raise click.ClickException(
+                    "no password: set RISKSCAN_ADMIN_PASSWORD or pass --password")
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
             NewUserSchema().load({"email": email, "password": password})
         except ValidationError as exc:

@@ -90,6 +90,21 @@ def _setting(default, parse=_text, doc: str = ""):
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
 
+
+def _database_url_usable(url: str) -> bool:
+    """A URL SQLAlchemy parses, of a dialect and driver installed here: otherwise every
+    command and the server would fail at the engine with a long traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    if not url:
+        return True
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError):
+        return False
+    return True
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the service; the field name is the environment variable."""
@@ -349,8 +364,12 @@ class Settings:
             "LDAP_URL": self.LDAP_URL == "" or self.LDAP_URL.startswith(("ldap://", "ldaps://")),
             "LDAP_USER_FILTER": "{login}" in self.LDAP_USER_FILTER,
             "SSO_TIMEOUT_S": 0 < self.SSO_TIMEOUT_S <= 60,
+            "DATABASE_URL": _database_url_usable(self.DATABASE_URL),
         }
         for name, ok in checks.items():
+            if name == "DATABASE_URL" and not ok:  # its value may hold a password
+                raise ConfigError("DATABASE_URL: not a database URL of an installed driver "
+                                  "(sqlite:///…, mysql+pymysql://…)")
             if not ok:
                 raise ConfigError(f"{name}: invalid value {getattr(self, name)!r}")
         for name in ("RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",

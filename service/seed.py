@@ -23,7 +23,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from service.cli import one_line_failures
+from service.cli import OneLineCommand, one_line_failures
 from service.extensions import db
 
 DEMO_DOCUMENTS: tuple[tuple[str, str], ...] = (
@@ -66,7 +66,7 @@ WEEKLY_REPORTS: tuple[tuple[str, str], ...] = (
 
 
 def init_app(app: Flask) -> None:
-    @app.cli.command("seed")
+    @app.cli.command("seed", cls=OneLineCommand)
     @click.option("--admin-email", default="admin@example.com", show_default=True,
                   envvar="RISKSCAN_SEED_ADMIN_EMAIL", help="the demo admin's email")
     @click.option("--admin-password", envvar="RISKSCAN_SEED_ADMIN_PASSWORD",

@@ -111,3 +111,40 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"Error: {out}: No such file or directory"]
+
+
+@pytest.mark.parametrize("command, changes, said", [
+    (["check-db"], {"DATABASE_URL": "nosuchdb://ops:s3cret-pw@db.example/riskscan"},
+     "Error: configuration error: DATABASE_URL: not a database URL of an installed driver "
+     "(sqlite:///…, mysql+pymysql://…)"),
+    (["create-admin"], {}, "Error: Missing option '--email'."),
+    (["init-db", "--bogus"], {}, "Error: No such option '--bogus'."),
+    (["create-admin", "--email", "ops@example.com"], {"RISKSCAN_ADMIN_PASSWORD": None},
+     "Error: no password: set RISKSCAN_ADMIN_PASSWORD or pass --password"),
+], ids=["unusable-database-url", "missing-option", "unknown-option", "no-terminal"])
+def test_every_failure_is_one_line_and_exit_1(tmp_path, command, changes, said):
+    """Issue #75, item 10: an unusable DATABASE_URL was a 50-line traceback, a usage error
+    four lines and exit 2, create-admin without a terminal getpass's warning and "Aborted!".
+    No terminal here: standard input is closed, as in a script."""
+    env = environment(tmp_path, "off")
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name)
+        else:
+            env[name] = value
+
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "service", *command],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                            check=False, stdin=subprocess.DEVNULL)
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [said]
+    assert result.stdout == "" and "s3cret" not in result.stderr
+
+
+def test_init_db_says_one_line(tmp_path):
+    result = flask(["init-db"], environment(tmp_path, "off", LOG_LEVEL="WARNING"))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines() == ["database schema is up to date"]
+    assert result.stderr == ""
