@@ -253,10 +253,17 @@ def _describe_request_bodies(spec: dict) -> None:
         {"required": ["text"], "properties": {"text": {"minLength": 1, "pattern": NON_BLANK}},
          "not": {"required": ["file"]}},
     ]}
-    # Where a created scan is read back: its scan_id, not the id of one of its findings
-    # (which schemathesis's inferred links took for it once the model found a risk).
-    scan_links = {"GetScan": {"operationId": "scans_get",
-                              "parameters": {"scan_id": "$response.body#/scan_id"}}}
+    # Every operation on a created scan takes its scan_id, never the id of one of its
+    # findings: schemathesis's inferred links took data[].id for it once the model found a
+    # risk (a DELETE of "scan 1", ST302), so each is linked here explicitly (issue #75).
+    scan_links = {name: {"operationId": operation,
+                         "parameters": {"scan_id": "$response.body#/scan_id"}}
+                  for name, operation in (("GetScan", "scans_get"),
+                                          ("UpdateScan", "scans_update"),
+                                          ("DeleteScan", "scans_delete"),
+                                          ("GetScanFile", "scans_file"),
+                                          ("GetScanText", "scans_text"),
+                                          ("AddFinding", "scans_add_finding"))}
     created = paths.get("/api/v1/scans", {}).get("post", {}).get("responses", {}).get("201")
     if created is not None:
         created["links"] = scan_links

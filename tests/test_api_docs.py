@@ -36,6 +36,20 @@ def test_every_api_route_is_in_the_spec(app, spec):
             assert (path, method.lower()) in documented, (path, method)
 
 
+def test_every_operation_on_a_created_scan_is_linked_to_its_scan_id(spec):
+    """Issue #75, item 11: a contract fuzzer followed POST /scans into DELETE
+    /scans/{scan_id} with a finding's integer id. Every operation whose only path parameter
+    is the scan's is linked from the 201 to the answer's scan_id, and nothing else."""
+    links = spec["paths"]["/api/v1/scans"]["post"]["responses"]["201"]["links"]
+    by_operation = {link["operationId"]: link["parameters"] for link in links.values()}
+    on_a_scan = {op["operationId"] for path, ops in spec["paths"].items()
+                 if path.startswith("/api/v1/scans/{scan_id}") and "{finding_id}" not in path
+                 for op in ops.values() if isinstance(op, dict) and "operationId" in op}
+    assert set(by_operation) == on_a_scan
+    assert all(parameters == {"scan_id": "$response.body#/scan_id"}
+               for parameters in by_operation.values())
+
+
 def test_errors_are_documented_as_problem_json(spec):
     assert "Problem" in spec["components"]["schemas"]
     for path, operations in spec["paths"].items():
