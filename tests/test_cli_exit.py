@@ -115,8 +115,8 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("command, changes, said", [
     (["check-db"], {"DATABASE_URL": "nosuchdb://ops:s3cret-pw@db.example/riskscan"},
-     "Error: configuration error: DATABASE_URL: not a database URL of an installed driver "
-     "(sqlite:///…, mysql+pymysql://…)"),
+     ("Error: configuration error: DATABASE_URL: not a database URL of an installed driver "
+      "(sqlite:///…, mysql+pymysql://…)")),
     (["create-admin"], {}, "Error: Missing option '--email'."),
     (["init-db", "--bogus"], {}, "Error: No such option '--bogus'."),
     (["create-admin", "--email", "ops@example.com"], {"RISKSCAN_ADMIN_PASSWORD": None},
