@@ -29,7 +29,8 @@ PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 # (then a 422 for A's id and for a missing one would compare equal and prove nothing).
 BODIES = {
     ("POST", "trainings.create"): dict,
-    ("POST", "review.decide"): lambda: {"decision": "accept", "finding_ids": [987654320]},
+    ("POST", "review.decide"): lambda: {"decision": "accept",
+                                        "findings": [{"id": 987654320, "label": "none"}]},
     ("PATCH", "users.update"): lambda: {"email": f"b-{uuid.uuid4().hex[:6]}@example.com",
                                         "current_password": PASSWORD},
     ("PATCH", "scans.correct"): lambda: {"category": "none"},

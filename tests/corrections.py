@@ -96,3 +96,26 @@ class Inert:
 
     def train(self, training_id):
         self.trained.append(training_id)
+
+
+def decide_all(client, headers, contributor: str, decision: str, *, label: str | None = None):
+    """A reviewer's "accept all" or "reject all" of a contributor's pending corrections, as
+    the console sends it: bound to the newest correction the contributors list showed."""
+    people = client.get(f"{REVIEW}/contributors", headers=headers).get_json()["items"]
+    newest = next((person["newest_at"] for person in people
+                   if person["user_id"] == contributor), "2000-01-01T00:00:00+00:00")
+    body = {"decision": decision, "contributor": contributor, "as_of": newest}
+    if label is not None:
+        body["label"] = label
+    return client.post(f"{REVIEW}/review", headers=headers, json=body)
+
+
+def decide_ids(client, headers, ids: list[int], decision: str):
+    """A reviewer's decision on corrections by id, each bound to the label listed for it."""
+    shown = {}
+    for state in ("pending", "accepted", "rejected"):
+        listing = client.get(REVIEW, headers=headers,
+                             query_string={"review": state, "per_page": 100}).get_json()
+        shown.update({item["finding_id"]: item["label"] for item in listing["items"]})
+    return client.post(f"{REVIEW}/review", headers=headers, json={
+        "decision": decision, "findings": [{"id": i, "label": shown[i]} for i in ids]})

@@ -17,7 +17,16 @@ from sqlalchemy import select
 from service.db import AuditEvent, ScanFinding, User
 from service.extensions import db
 from service.serving import corrections
-from tests.corrections import REVIEW, TEXT, add, base_models_root, correct, missed, scan
+from tests.corrections import (
+    REVIEW,
+    TEXT,
+    add,
+    base_models_root,
+    correct,
+    decide_all,
+    missed,
+    scan,
+)
 from tests.helpers import PASSWORD, Accounts, api_key_headers, assert_problem, at_once
 
 
@@ -94,12 +103,11 @@ def test_a_users_corrections_wait_for_a_reviewer_and_teach_nothing_before(app, p
         missed(scanned), "resource", "pending")
 
     # Her "none"s rejected, her added risk accepted: only that one teaches.
-    rejected = client.post(f"{REVIEW}/review", headers=admin, json={
-        "decision": "reject", "contributor": mallory["id"], "label": "none"})
+    rejected = decide_all(client, admin, mallory["id"], "reject", label="none")
     assert rejected.get_json() == {"decision": "rejected", "changed": len(scanned["data"]),
                                    "pending": 1}
     accepted = client.post(f"{REVIEW}/review", headers=admin, json={
-        "decision": "accept", "finding_ids": [added["finding_id"]]})
+        "decision": "accept", "findings": [{"id": added["finding_id"], "label": "resource"}]})
     assert accepted.get_json()["changed"] == 1
     assert [(row["text"], row["label"]) for row in rows(app)] == [
         (missed(scanned), "resource")]
@@ -141,8 +149,7 @@ def test_each_person_votes_once_and_the_majority_decides(app, people):
             second = scan(client, headers)
             correct(client, headers, second, second["data"][0], "none")
     for voter, _ in voters:
-        decided = client.post(f"{REVIEW}/review", headers=admin,
-                              json={"decision": "accept", "contributor": voter["id"]})
+        decided = decide_all(client, admin, voter["id"], "accept")
         assert decided.status_code == 200
     taught = rows(app)
     assert [(row["text"], row["label"]) for row in taught] == [(sentence, "vendor")]
@@ -152,8 +159,7 @@ def test_each_person_votes_once_and_the_majority_decides(app, people):
     headers = voters[0][1]
     scanned = scan(client, headers)
     correct(client, headers, scanned, scanned["data"][0], "none")
-    client.post(f"{REVIEW}/review", headers=admin,
-                json={"decision": "accept", "contributor": voters[0][0]["id"]})
+    decide_all(client, admin, voters[0][0]["id"], "accept")
     assert rows(app) == []
 
 
@@ -164,8 +170,7 @@ def test_a_deactivated_or_deleted_accounts_rows_never_teach(app, people):
     for headers in (gone_headers, left_headers):
         add(client, headers, scan(client, headers))
     for person in (gone, left):
-        client.post(f"{REVIEW}/review", headers=admin,
-                    json={"decision": "accept", "contributor": person["id"]})
+        decide_all(client, admin, person["id"], "accept")
     assert len(rows(app)) == 1 and len(rows(app)[0]["contributors"]) == 2
 
     assert client.patch(f"/api/v1/users/{left['id']}", headers=admin,
@@ -200,14 +205,22 @@ def test_only_reviewers_and_admins_review(app, people):
     assert rows(app) == []
 
 
+AS_OF = "2026-11-28T12:00:00+00:00"
+ONE = [{"id": 1, "label": "none"}]
 MALFORMED = [
-    {}, {"decision": "accept"}, {"decision": "maybe", "finding_ids": [1]},
-    {"decision": "accept", "finding_ids": []}, {"decision": "accept", "finding_ids": [0]},
-    {"decision": "accept", "finding_ids": list(range(1, 502))},
-    {"decision": "accept", "finding_ids": [1], "contributor": "x"},
-    {"decision": "accept", "finding_ids": [1], "label": "none"},
-    {"decision": "accept", "contributor": "x", "label": "weather"},
-    {"decision": "accept", "finding_ids": ["1; DROP TABLE findings"]},
+    {}, {"decision": "accept"}, {"decision": "maybe", "findings": ONE},
+    {"decision": "accept", "findings": []}, {"decision": "accept", "findings": [{"id": 0,
+                                                                               "label": "none"}]},
+    {"decision": "accept", "findings": [{"id": i, "label": "none"} for i in range(1, 502)]},
+    {"decision": "accept", "findings": ONE, "contributor": "x", "as_of": AS_OF},
+    {"decision": "accept", "findings": ONE, "label": "none"},
+    {"decision": "accept", "findings": ONE, "as_of": AS_OF},
+    {"decision": "accept", "findings": [1]}, {"decision": "accept", "findings": [{"id": 1}]},
+    {"decision": "accept", "findings": [{"id": 1, "label": "weather"}]},
+    {"decision": "accept", "contributor": "x", "label": "weather", "as_of": AS_OF},
+    {"decision": "accept", "contributor": "x"},  # as_of: what was shown, required
+    {"decision": "accept", "contributor": "x", "as_of": "yesterday"},
+    {"decision": "accept", "findings": [{"id": "1; DROP TABLE findings", "label": "none"}]},
     [1, 2], "accept",
 ]
 
@@ -369,15 +382,16 @@ def test_a_reviewer_decides_in_the_console_and_a_user_cannot(app, people):
         "csrf_token": csrf(text), "decision": "accept"}, follow_redirects=True)
     assert "Tick the corrections to decide first." in answer.get_data(as_text=True)
     row = next(row for row in text.split("<tr>") if missed(scanned) in row)
-    added = re.search(r'name="finding_id" value="(\d+)"', row).group(1)
+    added = re.search(r'name="finding" value="(\d+:\w+)"', row).group(1)
     answer = browser.post("/app/corrections/review", data={
-        "csrf_token": csrf(text), "decision": "accept", "finding_id": added},
+        "csrf_token": csrf(text), "decision": "accept", "finding": added},
         follow_redirects=True)
     assert "Accepted 1 correction;" in answer.get_data(as_text=True)
     # Mallory's "none"s, all of them in one press.
+    newest = re.search(r'name="as_of" value="([^"]+)"', text).group(1)
     answer = browser.post("/app/corrections/review", data={
-        "csrf_token": csrf(text), "decision": "reject", "contributor": mallory["id"]},
-        follow_redirects=True)
+        "csrf_token": csrf(text), "decision": "reject", "contributor": mallory["id"],
+        "as_of": newest}, follow_redirects=True)
     assert f"Rejected {len(scanned['data'])} corrections; 0 still waiting." in answer.get_data(
         as_text=True)
     assert [row["label"] for row in rows(app)] == ["resource"]
@@ -420,8 +434,60 @@ def test_reviewers_deciding_at_once_decide_each_correction_once(app, people):
     contributor, headers = accounts.user()
     scanned = flood(client, headers)
     _, admin = accounts.user(role="admin")
+    people = client.get(f"{REVIEW}/contributors", headers=admin).get_json()["items"]
     answers = at_once(app, "POST", f"{REVIEW}/review", parallel=4, headers=admin,
-                      json={"decision": "accept", "contributor": contributor["id"]})
+                      json={"decision": "accept", "contributor": contributor["id"],
+                            "as_of": people[0]["newest_at"]})
     assert [answer.status_code for answer in answers] == [200] * 4
     assert sum(answer.get_json()["changed"] for answer in answers) == len(scanned["data"]) + 1
     assert client.get(REVIEW, headers=admin).get_json()["total"] == 0
+
+
+def test_a_decision_by_id_binds_the_label_the_reviewer_was_shown(app, people):
+    """Issue #75, item 2: the reviewer lists a correction labelled none, the contributor
+    re-corrects it to legal, and "accept" by id accepted legal. Now it is a 409 and nothing
+    is decided; the label now shown is decided as shown."""
+    client, accounts = people
+    _, headers = accounts.user()
+    scanned = scan(client, headers)
+    finding = scanned["data"][0]
+    correct(client, headers, scanned, finding, "none")
+    _, reviewer = accounts.user(role="reviewer")
+    [listed] = client.get(REVIEW, headers=reviewer).get_json()["items"]
+    assert listed["label"] == "none"
+
+    correct(client, headers, scanned, finding, "legal")
+    body = assert_problem(client.post(f"{REVIEW}/review", headers=reviewer, json={
+        "decision": "accept", "findings": [{"id": listed["finding_id"], "label": "none"}]}), 409)
+    assert body["errors"]["changed_since"] == [listed["finding_id"]]
+    assert rows(app) == []
+    assert client.get(REVIEW, headers=reviewer).get_json()["items"][0]["review"] == "pending"
+
+    accepted = client.post(f"{REVIEW}/review", headers=reviewer, json={
+        "decision": "accept", "findings": [{"id": listed["finding_id"], "label": "legal"}]})
+    assert accepted.status_code == 200 and accepted.get_json()["changed"] == 1
+    assert [row["label"] for row in rows(app)] == ["legal"]
+
+
+def test_accepting_all_decides_only_the_corrections_shown(app, people):
+    """Issue #75, item 2: "Accept all 1", pressed after the contributor made five more,
+    accepted six. A decision on all of a contributor's corrections reaches as far as the
+    newest one shown: in the console and through the API, later ones stay pending."""
+    client, accounts = people
+    contributor, headers = accounts.user()
+    add(client, headers, scan(client, headers))
+    reviewer, reviewer_headers = accounts.user(role="reviewer")
+    browser = browse(app, reviewer["email"])
+    page = browser.get("/app/corrections").get_data(as_text=True)
+    assert "Accept all 1" in page
+
+    flood(client, headers)  # more corrections, after the page was shown
+    waiting = client.get(REVIEW, headers=reviewer_headers).get_json()["total"]
+    assert waiting > 1
+    answer = browser.post("/app/corrections/review", data={
+        "csrf_token": csrf(page), "decision": "accept", "contributor": contributor["id"],
+        "as_of": re.search(r'name="as_of" value="([^"]+)"', page).group(1)},
+        follow_redirects=True)
+    assert f"Accepted 1 correction; {waiting - 1} still waiting." in answer.get_data(
+        as_text=True)
+    assert [row["label"] for row in rows(app)] == ["resource"]

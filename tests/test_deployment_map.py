@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ml import deployment_map
-from tests.corrections import REVIEW, add, base_models_root, correct, scan
+from tests.corrections import add, base_models_root, correct, decide_ids, scan
 from tests.helpers import Accounts
 
 MAP = (1.0, 0.0, 0.5)
@@ -155,8 +155,7 @@ def test_only_accepted_corrections_of_a_models_findings_refit_the_map(app):
     assert shown() == {}  # pending: nothing
     ids = [dismissed["id"], confirmed["id"]]
     rejected = [other["id"] for other in rest]
-    client.post(f"{REVIEW}/review", headers=reviewer,
-                json={"decision": "reject", "finding_ids": rejected})
+    decide_ids(client, reviewer, rejected, "reject")
     with app.app_context():
         from service.db import ScanFinding
         from service.extensions import db
@@ -164,8 +163,7 @@ def test_only_accepted_corrections_of_a_models_findings_refit_the_map(app):
         added = db.session.query(ScanFinding).filter_by(added_by_user=True).one()
         ids.append(added.id)
         added_risk = added.risk
-    decided = client.post(f"{REVIEW}/review", headers=reviewer,
-                          json={"decision": "accept", "finding_ids": ids})
+    decided = decide_ids(client, reviewer, ids, "accept")
     assert decided.status_code == 200, decided.get_json()
     rows = shown()
     assert rows[dismissed["risk"]] == ("none", True)

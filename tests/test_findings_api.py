@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.corrections import decide_all
 from tests.findings import correct, export, listed, risks, scan
 from tests.helpers import Accounts, assert_problem
 from tests.projects import make_project
@@ -205,8 +206,7 @@ def test_the_feedback_download_is_what_the_cli_writes_for_that_user(scored_app, 
     assert export(scored_app, tmp_path / "all.jsonl") == b""
     _, reviewer = Accounts(scored_app, client).user(role="reviewer")
     for person in (alice, bob):
-        assert client.post("/api/v1/corrections/review", headers=reviewer, json={
-            "decision": "accept", "contributor": person["id"]}).status_code == 200
+        assert decide_all(client, reviewer, person["id"], "accept").status_code == 200
     assert len(export(scored_app, tmp_path / "all.jsonl").splitlines()) == 3
 
 

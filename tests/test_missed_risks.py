@@ -19,6 +19,7 @@ from service.db import Dismissal, Scan, ScanFinding
 from service.extensions import db
 from service.scans import missed
 from testkit.webhook_receiver import Receiver
+from tests.corrections import decide_all
 from tests.helpers import (
     RACE_TIMEOUT_S,
     Accounts,
@@ -257,8 +258,7 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
         assert result.exit_code == 0, result.output
         exported.append(out.read_text(encoding="utf-8"))
         _, reviewer = Accounts(keyword_app, client).user(role="reviewer")
-        assert client.post("/api/v1/corrections/review", headers=reviewer, json={
-            "decision": "accept", "contributor": team.editor["id"]}).status_code == 200
+        assert decide_all(client, reviewer, team.editor["id"], "accept").status_code == 200
     assert exported == ["", json.dumps(row, ensure_ascii=False) + "\n"]
     review = client.get("/api/v1/findings", headers=team.owner_h).get_json()["items"]
     assert [(i["risk"], i["added_by_user"], i["score"]) for i in review][-1] == (

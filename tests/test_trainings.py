@@ -21,7 +21,7 @@ from service.db import ModelDeployment, ModelTraining
 from service.extensions import db
 from service.serving import trainings
 from service.serving.registry import VERSION
-from tests.corrections import TRAINING_TEXT, Inert, correct_and_add
+from tests.corrections import TRAINING_TEXT, Inert, correct_and_add, decide_all
 from tests.helpers import Accounts, api_key_headers, assert_problem, at_once
 
 TRAININGS = "/api/v1/admin/models/trainings"
@@ -346,8 +346,7 @@ def test_one_accounts_flood_reaches_a_training_only_as_a_reviewer_accepts_it(tra
     assert_problem(refused, 422, "corrections")
 
     # The admin rejects the flood, and makes two corrections of their own (accepted at once).
-    rejected = client.post("/api/v1/corrections/review", headers=headers, json={
-        "decision": "reject", "contributor": mallory["id"]}).get_json()
+    rejected = decide_all(client, headers, mallory["id"], "reject").get_json()
     assert rejected["changed"] == len(scan["data"]) and rejected["pending"] == 0
     correct_and_add(client, headers)
     response = client.post(TRAININGS, headers=headers, json={})

@@ -40,21 +40,26 @@ def corrections_review():
     decision = request.form.get("decision", "")
     body: dict = {"decision": decision}
     if request.form.get("contributor"):
-        body["contributor"] = request.form["contributor"]
+        body.update(contributor=request.form["contributor"],
+                    as_of=request.form.get("as_of", ""))
         if request.form.get("label"):
             body["label"] = request.form["label"]
-    else:
-        body["finding_ids"] = [int(value) for value in request.form.getlist("finding_id")
-                               if value.isdigit()]
-    answer = api("POST", "/corrections/review", json=body)
+    else:  # each ticked row says "id:label", the label the reviewer saw
+        shown = (value.partition(":") for value in request.form.getlist("finding"))
+        body["findings"] = [{"id": int(number), "label": label}
+                            for number, _, label in shown if number.isdigit()]
+        body["findings"] = body["findings"] or None
+    answer = api("POST", "/corrections/review", json={
+        key: value for key, value in body.items() if value is not None})
     if answer.ok:
         decided = answer.json
         flash(f"{decided['decision'].capitalize()} {decided['changed']} "
               f"{'correction' if decided['changed'] == 1 else 'corrections'}; "
               f"{decided['pending']} still waiting.")
-    elif answer.status == 422:
-        flash("Tick the corrections to decide first." if "finding_ids" in answer.errors
-              else words(answer))
+    elif answer.status == 422 and "findings" in answer.errors:
+        flash("Tick the corrections to decide first.")
+    elif answer.status in (409, 422):
+        flash(words(answer))
     else:
         data_or_fail(answer)
     return redirect(url_for("console.corrections"), 303)

@@ -40,19 +40,41 @@ def corrected(finding: ScanFinding, caller, category: str) -> None:
     finding.reviewed_at = finding.corrected_at if trusted else None
 
 
-def decide(finding_ids: Iterable[int], decision: str, reviewer_id: str) -> int:
-    """Accept or reject the corrections ``finding_ids`` (``decision``: "accepted" or
-    "rejected"); how many changed. One UPDATE, so a correction remade meanwhile is
-    judged as it stands."""
-    ids = list(finding_ids)
-    if not ids:
+class ChangedSinceShown(Exception):
+    """Corrections whose label is no longer the one the reviewer was shown."""
+
+    def __init__(self, ids: list[int]):
+        super().__init__(ids)
+        self.ids = ids
+
+
+def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
+    """Accept or reject the corrections ``shown`` ({finding id: the label the reviewer saw};
+    ``decision``: "accepted" or "rejected"); how many changed. A correction whose label is
+    not the one shown (remade since) is ChangedSinceShown, and the caller rolls
+    the whole decision back: a reviewer decides what they saw, never what came after. The
+    check follows the UPDATEs, whose row locks keep it true until the commit."""
+    if not shown:
         return 0
-    return db.session.execute(
-        update(ScanFinding)
-        .where(ScanFinding.id.in_(ids), ScanFinding.corrected_category.is_not(None),
-               ScanFinding.review != decision)
-        .values(review=decision, reviewed_by=reviewer_id, reviewed_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for finding_id, label in shown.items():
+        by_label[label].append(finding_id)
+    changed = 0
+    for label, ids in by_label.items():
+        changed += db.session.execute(
+            update(ScanFinding)
+            .where(ScanFinding.id.in_(ids), ScanFinding.corrected_category == label,
+                   ScanFinding.review != decision)
+            .values(review=decision, reviewed_by=reviewer_id,
+                    reviewed_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount
+    now = dict(db.session.execute(select(ScanFinding.id, ScanFinding.corrected_category)
+                                  .where(ScanFinding.id.in_(list(shown)))).all())
+    # A correction withdrawn since (no label now) or never made decides nothing: harmless.
+    if changed_since := sorted(i for i, label in shown.items()
+                               if now.get(i) is not None and now[i] != label):
+        raise ChangedSinceShown(changed_since)
+    return changed
 
 
 def training_rows(*, context: bool = False, shown: bool = False) -> Iterator[dict]:

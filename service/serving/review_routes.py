@@ -13,6 +13,7 @@ from service import audit
 from service.api import json_body, page_of, paginated_response, query
 from service.auth.scopes import authorized
 from service.db import ScanFinding, User
+from service.errors import APIError
 from service.extensions import db, token_auth
 from service.serving import corrections
 from service.serving.schemas import (
@@ -74,17 +75,19 @@ def contributors(args):
     """Who made the corrections in a review state, and how many per label (reviewers)"""
     counted = db.session.execute(
         select(ScanFinding.corrected_by, User.email, User.active,
-               ScanFinding.corrected_category, func.count())
+               ScanFinding.corrected_category, func.count(), func.max(ScanFinding.corrected_at))
         .outerjoin(User, User.id == ScanFinding.corrected_by)
         .where(ScanFinding.review == args["review"])
         .group_by(ScanFinding.corrected_by, User.email, User.active,
                   ScanFinding.corrected_category))
     people: dict[str, dict] = {}
-    for person, email, active, label, count in counted:
+    for person, email, active, label, count, newest in counted:
         entry = people.setdefault(person, {"user_id": person, "email": email,
-                                           "active": bool(active), "labels": {}, "total": 0})
+                                           "active": bool(active), "labels": {}, "total": 0,
+                                           "newest_at": newest})
         entry["labels"][label] = count
         entry["total"] += count
+        entry["newest_at"] = max(entry["newest_at"], newest)
     return {"items": sorted(people.values(), key=lambda entry: -entry["total"])}
 
 
@@ -93,24 +96,39 @@ def contributors(args):
 @json_body(ReviewDecisionSchema)
 @response(ReviewResultSchema)
 @other_responses({401: "No or bad token", 403: "Reviewers and admins only",
-                  422: "Neither finding_ids nor contributor, or both"})
+                  409: "A correction's label is no longer the one shown: nothing was decided",
+                  422: "Neither findings nor contributor, or both; a contributor without as_of"})
 def decide(args):
     """Accept or reject corrections (reviewers)
 
-    `{decision: accept|reject, finding_ids: [...]}` for a selection, or `{decision,
-    contributor, label?}` for all of a contributor's pending ones (of that label). An
-    accepted correction is a row the next training may learn; a rejected one never is,
-    until its author corrects the finding again.
+    `{decision: accept|reject, findings: [{id, label}, ...]}` for a selection, each with the
+    label the reviewer was shown: if any changed since, nothing is decided (409). Or
+    `{decision, contributor, as_of, label?}` for all of a contributor's pending ones (of that
+    label) up to `as_of`, the newest shown (`newest_at` of the contributors list): later ones
+    stay pending. An accepted correction is a row the next training may learn; a rejected
+    one never is, until its author corrects the finding again.
     """
     caller = token_auth.current_user()
     decision = DECISIONS[args["decision"]]
     if "contributor" in args:
-        ids = db.session.scalars(select(ScanFinding.id).where(
-            *_where("pending", args["contributor"], args.get("label")))).all()
+        shown = dict(db.session.execute(
+            select(ScanFinding.id, ScanFinding.corrected_category).where(
+                *_where("pending", args["contributor"], args.get("label")),
+                ScanFinding.corrected_at <= args["as_of"])).all())
     else:
-        ids = args["finding_ids"]
-    changed = corrections.decide(ids, decision, caller.id)
+        shown = {item["id"]: item["label"] for item in args["findings"]}
+    try:
+        changed = corrections.decide(shown, decision, caller.id)
+    except corrections.ChangedSinceShown as stale:
+        db.session.rollback()
+        raise APIError(409, f"{_counted(len(stale.ids), 'correction')} changed since you were "
+                            "shown them; nothing was decided. Reload and decide again.",
+                       errors={"changed_since": stale.ids}) from None
     audit.record("corrections_reviewed", actor_id=caller.id, target_id=args.get("contributor"),
                  decision=decision, changed=changed, label=args.get("label"))
     db.session.commit()
     return {"decision": decision, "changed": changed, "pending": corrections.pending_count()}
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

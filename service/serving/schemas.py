@@ -1,5 +1,7 @@
 """Request and response shapes of the model registry's routes (service/serving/routes.py)."""
 
+from datetime import UTC
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from service.analysis.labels import LABELS
@@ -218,30 +220,46 @@ class ContributorSchema(ma.Schema):
                                                      "teach, whatever their review"})
     labels = fields.Dict(keys=fields.String(), values=fields.Integer())
     total = fields.Integer()
+    newest_at = fields.DateTime(metadata={
+        "description": "their newest correction in this state: a decision on all of them "
+                       "sends it back as `as_of`, and decides none made after it"})
 
 
 class ContributorListSchema(ma.Schema):
     items = fields.List(fields.Nested(ContributorSchema))
 
 
+class ShownCorrectionSchema(ma.Schema):
+    id = fields.Integer(required=True, validate=validate.Range(min=1))
+    label = fields.String(required=True, validate=validate.OneOf(LABELS), metadata={
+        "description": "the label the reviewer was shown: a correction changed since is a 409"})
+
+
 class ReviewDecisionSchema(ma.Schema):
     decision = fields.String(required=True, validate=validate.OneOf(("accept", "reject")))
-    finding_ids = fields.List(fields.Integer(validate=validate.Range(min=1)),
-                              validate=validate.Length(min=1, max=500), metadata={
-                                  "description": "the corrections decided (at most 500)"})
+    findings = fields.List(fields.Nested(ShownCorrectionSchema),
+                           validate=validate.Length(min=1, max=500), metadata={
+                               "description": "the corrections decided, each with the label "
+                                              "shown (at most 500)"})
     contributor = fields.String(validate=validate.Length(min=1, max=36), metadata={
-        "description": "instead of finding_ids: every pending correction of this user"})
+        "description": "instead of findings: every pending correction of this user"})
     label = fields.String(validate=validate.OneOf(LABELS), metadata={
         "description": "with contributor: only those of this label"})
+    as_of = fields.AwareDateTime(default_timezone=UTC, metadata={
+        "description": "with contributor, required: the newest correction shown (the "
+                       "contributors list's `newest_at`); later ones stay pending"})
 
     @validates_schema
     def _one_selection(self, data, **_kwargs):
-        if ("finding_ids" in data) == ("contributor" in data):
-            raise ValidationError("Send finding_ids or contributor, one of the two.",
-                                  field_name="finding_ids")
-        if "label" in data and "contributor" not in data:
-            raise ValidationError("A label narrows a contributor's corrections.",
-                                  field_name="label")
+        if ("findings" in data) == ("contributor" in data):
+            raise ValidationError("Send findings or contributor, one of the two.",
+                                  field_name="findings")
+        if "contributor" in data and "as_of" not in data:
+            raise ValidationError("Send the newest correction you were shown (newest_at).",
+                                  field_name="as_of")
+        for field in ("label", "as_of"):
+            if field in data and "contributor" not in data:
+                raise ValidationError("Only with a contributor.", field_name=field)
 
 
 class ReviewResultSchema(ma.Schema):
