@@ -59,6 +59,7 @@ RESERVED = tuple((re.compile(pattern, re.IGNORECASE), what) for pattern, what in
     (r"^AcademySoftwareFoundation/tac\b", "ASWF TAC minutes (from 2023 on reserved)"),
 ))
 
+REPOSITORY = re.compile(r"^([\w.-]+/[\w.-]+)@")
 ORIGIN = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{7,40}:\S.*$|^https?://\S+$")
 ANNOTATORS = ("a", "b")
 
@@ -81,7 +82,8 @@ class CorpusDocument:
     @property
     def repository(self) -> str | None:
         """``owner/repo`` of a GitHub origin, None for a URL."""
-        return self.origin.split("@", 1)[0] if "@" in self.origin.split("/")[1] else None
+        found = REPOSITORY.match(self.origin)
+        return found.group(1) if found else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,6 +296,32 @@ def rows(documents: list[CorpusDocument], labels: dict[str, dict[int, str]]
                    "genre": document.genre}
 
 
+def write_rows(corpus_dir: Path, out: Path) -> int:
+    """The corpus's rows as a sources/ file (what build_splits reads); how many."""
+    made = list(rows(read_documents(corpus_dir), final_labels(read_labels(corpus_dir))))
+    with Path(out).open("w", encoding="utf-8") as file:
+        file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in made)
+    return len(made)
+
+
+def training_split(corpus_dir: Path = CORPUS_DIR, *, held_out: Iterable[str] = ()):
+    """The corpus's labelled sentences as a training split (ml.splits.LabelledSplit), each
+    with the context a context model reads; a sentence also in ``held_out`` (the validation
+    and test splits) is left out, so that no measured sentence is trained on."""
+    from ml.splits import LabelledSplit
+    from service.analysis.context import context_text
+
+    held = set(held_out)
+    texts, labels, contexts = [], [], []
+    for row in rows(read_documents(corpus_dir), final_labels(read_labels(corpus_dir))):
+        if row["text"] in held:
+            continue
+        texts.append(row["text"])
+        labels.append(row["label"])
+        contexts.append(context_text(row["heading"], row["previous"]))
+    return LabelledSplit(texts, labels, contexts)
+
+
 # ---------------------------------------------------------------------------------------
 # Agreement
 
@@ -379,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     checked = commands.add_parser("check", help="every document licensed, placed and labelled")
     checked.add_argument("--collection", help="read only this collection's labels")
     commands.add_parser("agreement", help="Cohen's κ per genre")
-    made = commands.add_parser("rows", help="write the rows to ml/data/sources/")
-    made.add_argument("--out", type=Path, default=DATA_DIR / "sources" / "corpus.jsonl")
+    made = commands.add_parser("rows", help="write the rows as a sources/ file would hold them")
+    made.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "show":
@@ -404,11 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "agreement":
             print(json.dumps(agreement(read_documents(), read_labels()), indent=1))
         elif args.command == "rows":
-            made_rows = list(rows(read_documents(), final_labels(read_labels())))
-            with args.out.open("w", encoding="utf-8") as out:
-                for row in made_rows:
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            print(f"wrote {len(made_rows)} rows to {args.out}", file=sys.stderr)
+            print(f"wrote {write_rows(CORPUS_DIR, args.out)} rows to {args.out}",
+                  file=sys.stderr)
     except CorpusError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

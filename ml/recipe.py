@@ -100,6 +100,13 @@ class TrainingConfig:
                 "place, into the real documents of the training split instead of packed into "
                 "pseudo-documents of their own (ml/windowed.py), so that a risk's neighbours "
                 "are a report's lines, not other written risks"})
+    corpus: Path | None = field(default=None, metadata={
+        "help": "the corpus of real project writing (ml/corpus.py): its labelled sentences "
+                "are trained on beside the splits, each read in its document (ml/data/corpus); "
+                "none: the splits alone"})
+    corpus_share: float = field(default=1.0, metadata={
+        "help": "share of the corpus's sentences that an epoch reads, a fresh draw each "
+                "epoch (the budget's lever: docs/model.md)"})
     written_share: float = field(default=1.0, metadata={
         "help": "share of the sentences written alone (no document) that an epoch reads, a "
                 "fresh draw each epoch; every real-document sentence is read every epoch"})

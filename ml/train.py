@@ -118,6 +118,9 @@ class Trainer:
         if config.max_train_examples:
             splits["train"] = stratified_subset(splits["train"], config.max_train_examples,
                                                 config.seed)
+        written = len(splits["train"].texts)  # the rows after these are the corpus's
+        if config.corpus is not None and not config.windows:  # a window model reads sources/
+            splits["train"] = self.add_corpus(splits)
         labelled = len(splits["train"].texts)  # the rows after these are users' corrections
         if config.corrections is not None:
             splits["train"] = self.add_corrections(splits)
@@ -156,7 +159,9 @@ class Trainer:
                 train_split, config.borrowed_context, config.seed))
         encoded = encode(self.tokenizer, train_split.inputs(config.context),
                          context=config.context, max_length=config.max_length)
-        shares = [1.0 if context or index >= labelled else config.written_share
+        shares = [1.0 if index >= labelled
+                  else config.corpus_share if index >= written
+                  else 1.0 if context else config.written_share
                   for index, context in enumerate(splits["train"].contexts)]
         targets = None
         if config.learns_from_teacher():
@@ -226,6 +231,21 @@ class Trainer:
         self.loader = self.windowed.loader(1)
         log(f"windows: {self.windowed.described(self.loader)}")
         self.prepare_optimiser()
+
+    def add_corpus(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
+        """The training split with the corpus's sentences after it (ml/corpus.py), none of
+        them a sentence of the validation or test split."""
+        from ml.corpus import training_split
+
+        train_split = splits["train"]
+        corpus = training_split(Path(self.config.corpus),
+                                held_out=splits["validation"].texts + splits["test"].texts)
+        self.corpus_rows = len(corpus.texts)
+        log(f"corpus: {self.corpus_rows} sentences, {self.config.corpus_share:g} of them "
+            "read each epoch")
+        return LabelledSplit(train_split.texts + corpus.texts,
+                             train_split.labels + corpus.labels,
+                             train_split.contexts + corpus.contexts)
 
     def add_corrections(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
         """The training split with the users' corrections that may be learnt after it, each

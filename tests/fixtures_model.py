@@ -52,6 +52,8 @@ TEST_TRAINING = {
     # calibrates a copy.
     "calibration_documents": None,
     "test_documents": None,
+    # The splits alone: the suite's model stays small, and the same while the corpus grows.
+    "corpus": None,
 }
 #: The window model's (service/analysis/windows.py): the same, read in windows.
 WINDOW_TRAINING = {**TEST_TRAINING, "windows": True, "window_batch_size": 4}
