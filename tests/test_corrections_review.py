@@ -491,3 +491,83 @@ def test_accepting_all_decides_only_the_corrections_shown(app, people):
     assert f"Accepted 1 correction; {waiting - 1} still waiting." in answer.get_data(
         as_text=True)
     assert [row["label"] for row in rows(app)] == ["resource"]
+
+
+def card_says(root, name: str, *, base="base", label=None, f1=None, precision=None) -> None:
+    """``name``: the test model copied, its card saying ``label``'s test F1 is ``f1`` and
+    the development documents' precision ``precision`` (each where given)."""
+    if not (root / name).exists():
+        shutil.copytree(root / base, root / name)
+    metrics = json.loads((root / name / "metrics.json").read_text())
+    if label is not None:
+        metrics["test"]["per_label"][label]["f1"] = f1
+    if precision is not None:
+        metrics.setdefault("documents", {})["dev"] = {"overall": {"precision": precision}}
+    (root / name / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_a_candidate_whose_findings_lost_precision_is_refused_without_an_override(
+        registry_app, root):
+    """Issue #75, item 5: the gate read F1 and recall only, and a candidate whose findings on
+    the development documents fell from 0.78 to 0.70 in precision was activated unwarned."""
+    client = registry_app.test_client()
+    _, admin = Accounts(registry_app, client).user(role="admin")
+    card_says(root, "base", precision=0.78)
+    card_says(root, "cand", precision=0.70)
+
+    listed = {m["version"]: m for m in client.get("/api/v1/admin/models",
+                                                  headers=admin).get_json()["items"]}
+    assert list(listed["cand"]["regressions"]) == ["precision"]
+    assert "0.78 → 0.70" in listed["cand"]["regressions"]["precision"]
+    body = assert_problem(client.post("/api/v1/admin/models/cand/activate", headers=admin),
+                          409, "override")
+    assert body["errors"]["override"] == ["precision"]
+    assert client.post("/api/v1/admin/models/cand/activate", headers=admin,
+                       json={"override": ["precision"]}).status_code == 200
+
+
+def test_two_steps_each_under_the_gate_cannot_add_up_to_a_loss_it_refuses(registry_app, root):
+    """Issue #75, item 6: two candidates that each lost 0.08 of a label's F1 beside the
+    active model both activated, 0.86 → 0.70 in two steps. The second is now compared with
+    the versions served before as well."""
+    client = registry_app.test_client()
+    _, admin = Accounts(registry_app, client).user(role="admin")
+    card_says(root, "base", label="security", f1=0.86)
+    card_says(root, "step1", label="security", f1=0.78)
+    card_says(root, "step2", label="security", f1=0.70)
+
+    assert client.post("/api/v1/admin/models/step1/activate", headers=admin).status_code == 200
+    body = assert_problem(client.post("/api/v1/admin/models/step2/activate", headers=admin),
+                          409, "override")
+    assert body["errors"]["override"] == ["security"]
+    assert "0.86 → 0.70" in body["detail"] and "beside base, served before" in body["detail"]
+    listed = {m["version"]: m for m in client.get("/api/v1/admin/models",
+                                                  headers=admin).get_json()["items"]}
+    assert list(listed["step2"]["regressions"]) == ["security"]
+
+
+def test_a_rollback_to_a_version_that_lost_ground_needs_the_override_too(registry_app, root):
+    """Issue #75, item 6: rollback skipped the gate. Rolling back from a better model to one
+    that lost a label beside it is refused until the admin names the loss, in the API and
+    on the console's confirmation, which shows the figures side by side."""
+    app, client = registry_app, registry_app.test_client()
+    accounts = Accounts(app, client)
+    admin_user, admin = accounts.user(role="admin")
+    card_says(root, "base", label="legal", f1=0.40, precision=0.78)
+    card_says(root, "better", label="legal", f1=0.90, precision=0.80)
+    assert client.post("/api/v1/admin/models/better/activate", headers=admin).status_code == 200
+
+    body = assert_problem(client.post("/api/v1/admin/models/rollback", headers=admin), 409,
+                          "override")
+    assert body["errors"]["override"] == ["legal"]
+    page = browse(app, admin_user["email"]).get("/app/admin/models/rollback").get_data(
+        as_text=True)
+    assert 'name="override" value="legal"' in page
+    assert "0.80" in page and "0.78" in page  # precision, serving beside the target
+    done = client.post("/api/v1/admin/models/rollback", headers=admin,
+                       json={"override": ["legal"]})
+    assert done.status_code == 200 and done.get_json()["active_version"] == "base"
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "model_rolled_back")).one()
+        assert event.details["override"] == ["legal"]

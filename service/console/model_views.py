@@ -117,9 +117,17 @@ def admin_model(version: str):
 @signed_in
 def admin_activate_page(version: str):
     card = data_or_fail(api("GET", f"/admin/models/{_version(version)}"))
-    return render_template("console/admin_model_confirm.html", serving=_registry()["active"],
+    registry = _registry()
+    return render_template("console/admin_model_confirm.html", serving=registry["active"],
                            target=card["version"], model=card, rollback=False,
+                           serving_model=_listed(registry, registry["active"]),
                            action=url_for("console.admin_activate", version=version))
+
+
+def _listed(registry: dict, version: str | None) -> dict | None:
+    """A version's row of the registry's list (a cascade's: its fast model's)."""
+    fast = (version or "").split("+")[0]
+    return next((m for m in registry["items"] if m["version"] == fast), None)
 
 
 @console.post("/admin/models/<version>/activate")
@@ -144,8 +152,10 @@ def admin_activate(version: str):
 def admin_rollback_page():
     registry = _registry()
     history = registry.get("previous_versions") or []
+    target = history[-1] if history else None
     return render_template("console/admin_model_confirm.html", serving=registry["active"],
-                           target=history[-1] if history else None, model=None,
+                           target=target, model=_listed(registry, target),
+                           serving_model=_listed(registry, registry["active"]),
                            rollback=True, action=url_for("console.admin_rollback"))
 
 
@@ -154,7 +164,9 @@ def admin_rollback_page():
 def admin_rollback():
     if (stale := _overtaken(None)) is not None:
         return stale
-    answer = api("POST", "/admin/models/rollback")
+    override = request.form.getlist("override")
+    answer = api("POST", "/admin/models/rollback",
+                 json={"override": override} if override else None)
     said = ""
     if answer.ok:
         body = answer.json

@@ -79,12 +79,23 @@ def deployed_version() -> str | None:
 
 
 def registry_models(settings: Settings) -> list[dict]:
-    """The registry's list, with the states this deployment gives its versions."""
+    """The registry's list, with the states this deployment gives its versions, and each
+    fast model's regressions as activation's gate reads them (lost_beside)."""
     analyzers = current_analyzers()
     row = current_state()
-    return registry.models(settings, active=active_version(row, analyzers),
-                           shadow=row.shadow_version if row is not None else None,
-                           refused=_refused(), runtime=runtime(settings, analyzers))
+    active = active_version(row, analyzers)
+    listed = registry.models(settings, active=active,
+                             shadow=row.shadow_version if row is not None else None,
+                             refused=_refused(), runtime=runtime(settings, analyzers))
+    for model in listed:
+        if model["role"] != "fast" or model["state"] not in ("available", "shadow"):
+            continue
+        try:
+            model["regressions"] = lost_beside(
+                settings, registry.resolve(settings, model["version"]), active)
+        except APIError:  # a folder the registry will not read: listed as it said
+            pass
+    return listed
 
 
 def runtime(settings: Settings, analyzers: Analyzers) -> str:
@@ -109,71 +120,102 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
         raise APIError(409, f"Model {version} is the active version already.")
-    lost = lost_beside(settings, candidate, active)
-    unnamed = sorted(set(lost) - override)
-    if unnamed:
-        raise APIError(409, f"Model {version} lost ground beside the active {active}: "
-                            + "; ".join(lost[name] for name in unnamed) + ". It is activated "
-                            "only with an override that names each: "
-                            f"{{\"override\": {json.dumps(sorted(lost))}}}.",
-                       errors={"override": unnamed})
+    _gate(version, lost_beside(settings, candidate, active), override, active)
     db.session.close()  # no connection held while the candidate loads
     model, seconds = _load(settings, candidate)
     row = _locked_row(active)
     _unchanged(row, generation)
     if row.active_version:
         row.previous_versions = [*row.previous_versions, row.active_version][-HISTORY:]
-    overridden = {"override": sorted(set(lost) & override)} if lost else {}
-    return _switch(caller, row, model, version, "model_activated", **overridden), seconds
+    return _switch(caller, row, model, version, "model_activated",
+                   **_overridden(settings, candidate, active, override)), seconds
+
+
+def _gate(version: str, lost: dict[str, str], override: frozenset[str], active) -> None:
+    """A 409 naming what ``version`` lost that ``override`` does not name."""
+    unnamed = sorted(set(lost) - override)
+    if unnamed:
+        raise APIError(409, f"Model {version} lost ground beside the active {active}: "
+                            + "; ".join(lost[name] for name in unnamed) + ". It serves "
+                            "only with an override that names each: "
+                            f"{{\"override\": {json.dumps(sorted(lost))}}}.",
+                       errors={"override": unnamed})
+
+
+def _overridden(settings, new: registry.Version, active, override) -> dict:
+    """The audit event's record of the regressions an admin accepted, if any."""
+    accepted = sorted(set(lost_beside(settings, new, active)) & override)
+    return {"override": accepted} if accepted else {}
 
 
 def lost_beside(settings: Settings, new: registry.Version, active: str | None
                 ) -> dict[str, str]:
-    """What ``new`` lost beside ``active`` (regressions.py): its fast model beside the
-    active fast model, and its reader beside the active reader where both have one."""
-    if active is None:
-        return {}
-    try:
-        old = registry.resolve(settings, active)
-    except APIError:  # the active version's folder is gone: nothing to compare with
-        return {}
-    lost = regressions(registry.metrics(new.fast), registry.metrics(old.fast))
-    if new.reader is not None and old.reader is not None:
-        lost = {**regressions(registry.metrics(new.reader), registry.metrics(old.reader)),
-                **lost}
-    return lost
+    """What ``new`` lost (regressions.py) beside the active version and beside each version
+    the deployment served before it (its history): each fast model beside the other, and
+    each reader beside the other where both have one. Beside the history too, so that steps
+    each under the gate's limits cannot add up to a loss it would have refused in one, and
+    a version activated with an override is no new yardstick (issue #75). The words name
+    the yardstick."""
+    row = current_state()
+    history = list(row.previous_versions) if row is not None else []
+    lost: dict[str, list[str]] = {}
+    for yardstick in dict.fromkeys([active, *reversed(history)]):
+        if yardstick is None or yardstick == new.name:
+            continue
+        try:
+            old = registry.resolve(settings, yardstick)
+        except APIError:  # the version's folder is gone: nothing to compare with
+            continue
+        found = regressions(registry.metrics(new.fast), registry.metrics(old.fast))
+        if new.reader is not None and old.reader is not None:
+            found = {**regressions(registry.metrics(new.reader), registry.metrics(old.reader)),
+                     **found}
+        said = "" if yardstick == active else f" (beside {yardstick}, served before)"
+        for name, words in found.items():
+            lost.setdefault(name, []).append(words + said)
+    return {name: "; ".join(words) for name, words in lost.items()}
 
 
-def rollback(caller) -> tuple[ModelDeployment, float, list[dict]]:
+def rollback(caller, override: frozenset[str] = frozenset()
+             ) -> tuple[ModelDeployment, float, list[dict]]:
     """Return to the newest earlier version that serves: (the row, seconds its load and
     check took, the newer ones passed over with why). A version whose folder is gone, or
     that is refused, is passed over and leaves the history with the ones after it; a
     history of which none serves is a 409 naming each, and nothing changes (a folder put
-    back makes it serve again). 409 too when there is none, or raced."""
+    back makes it serve again). 409 too when there is none, or raced, or the version lost
+    ground that ``override`` does not name: the gate of activation holds here too."""
     settings = current_app.config["SETTINGS"]
     row = current_state()
     if row is None or not row.previous_versions:
         raise APIError(409, "There is no earlier version to roll back to.")
     history, active, generation = list(row.previous_versions), row.active_version, row.generation
-    db.session.close()
     skipped = []
     for index in reversed(range(len(history))):
         version = history[index]
         try:
             if version == active:
                 raise APIError(409, "it is the active version")
-            model, seconds = _load(settings, registry.resolve(settings, version))
+            candidate = registry.resolve(settings, version)
+        except APIError as error:
+            skipped.append({"version": version, "reason": _why_not(error)})
+            continue
+        _gate(version, lost_beside(settings, candidate, active), override, active)
+        db.session.close()  # no connection held while the candidate loads
+        try:
+            model, seconds = _load(settings, candidate)
             break
         except APIError as error:
             skipped.append({"version": version, "reason": _why_not(error)})
     else:
         raise APIError(409, "No earlier version can serve, so nothing changed: " + "; ".join(
             f"{item['version']}: {item['reason']}" for item in skipped))
+    accepted = _overridden(settings, candidate, active, override)
     row = _locked_row(active)
     _unchanged(row, generation)
     row.previous_versions = history[:index]
     passed = {"skipped": [item["version"] for item in skipped]} if skipped else {}
-    return _switch(caller, row, model, version, "model_rolled_back", **passed), seconds, skipped
+    return (_switch(caller, row, model, version, "model_rolled_back", **passed, **accepted),
+            seconds, skipped)
 
 
 def _why_not(error: APIError) -> str:

@@ -2,19 +2,23 @@
 
 A training learns whatever its rows say: rows that teach "no security risk" give a candidate
 whose security F1 falls to nothing while its macro-F1 still looks fair. So a label whose F1
-falls by more than ``F1_DROP`` on a split both cards measured (validation, test), or risks
-found on the development documents falling by more than ``FOUND_DROP`` of the base's, is a
-regression; activation refuses such a candidate unless an admin names each regression in an
-override (deployment.activate), and the registry lists them beside the version.
+falls by more than ``F1_DROP`` on a split both cards measured (validation, test), risks
+found on the development documents falling by more than ``FOUND_DROP`` of the base's, or the
+precision of its findings there by more than ``PRECISION_DROP``, is a regression; activation
+and rollback refuse such a candidate unless an admin names each regression in an override
+(deployment.activate, deployment.rollback), and the registry lists them beside the version.
 """
 
 from __future__ import annotations
 
 F1_DROP = 0.1
 FOUND_DROP = 0.1
+PRECISION_DROP = 0.05  # a 0.78 → 0.70 step went unseen (issue #75)
 SPLITS = ("validation", "test")
-#: What the override names for the development documents' risks found.
+#: What the override names for the development documents' risks found, and for the
+#: precision of the findings there.
 DOCUMENTS = "documents"
+PRECISION = "precision"
 
 
 def regressions(new: dict, old: dict) -> dict[str, str]:
@@ -28,10 +32,14 @@ def regressions(new: dict, old: dict) -> dict[str, str]:
             after = new_labels.get(label)
             if after is not None and before - after > F1_DROP and label not in lost:
                 lost[label] = f"{label} F1 {before:.2f} → {after:.2f} ({split} sentences)"
-    before, after = _found(old), _found(new)
+    before, after = _dev(old, "recall"), _dev(new, "recall")
     if before and after is not None and after < before * (1 - FOUND_DROP):
         lost[DOCUMENTS] = (f"risks found on the development documents {before:.2f} → "
                            f"{after:.2f} (recall)")
+    before, after = _dev(old, "precision"), _dev(new, "precision")
+    if before is not None and after is not None and before - after > PRECISION_DROP:
+        lost[PRECISION] = (f"precision of the findings on the development documents "
+                           f"{before:.2f} → {after:.2f}")
     return lost
 
 
@@ -50,6 +58,6 @@ def _per_label(metrics: dict, split: str) -> dict[str, float]:
             if isinstance(f1 := _at(labels, label, "f1"), int | float)}
 
 
-def _found(metrics: dict) -> float | None:
-    recall = _at(metrics, "documents", "dev", "overall", "recall")
-    return float(recall) if isinstance(recall, int | float) else None
+def _dev(metrics: dict, figure: str) -> float | None:
+    value = _at(metrics, "documents", "dev", "overall", figure)
+    return float(value) if isinstance(value, int | float) else None

@@ -60,10 +60,11 @@ def card(version):
                        "one serves on"})
 def activate(version):
     """Load and check a version (F, or the cascade F+R: %2B in a URL), then make it the
-    model every process serves (admin). A version that lost ground beside the active model
-    (a label's F1 down by more than 0.1, or a tenth fewer risks found on the development
-    documents: its `regressions` in the list) is a 409 unless `{override: [...]}` names
-    each, and the override is audited. A body {reader: R} serves F+R; none, or null,
+    model every process serves (admin). A version that lost ground beside the active model,
+    or beside the last version activated without an override (a label's F1 down by more
+    than 0.1, a tenth fewer risks found on the development documents, or their findings'
+    precision down by more than 0.05: its `regressions` in the list) is a 409 unless
+    `{override: [...]}` names each, and the override is audited. A body {reader: R} serves F+R; none, or null,
     F alone"""
     body = _activation()
     version = registry.with_reader(version, body.get("reader"))
@@ -87,14 +88,19 @@ def _activation() -> dict:
 @response(DeploymentSchema)
 @other_responses({401: "No or bad token", 403: "Admins only",
                   409: "No earlier version, none of them can serve (each named with why), "
-                       "or the active model changed meanwhile"})
+                       "the active model changed meanwhile, or the version lost ground "
+                       "that `override` does not name",
+                  422: "A bad override"})
 def rollback():
     """Return to the newest version active before this one that still serves (admin)
 
     Versions whose folder is gone or whose model is refused are passed over, named in
-    `skipped`, and leave the history.
+    `skipped`, and leave the history. The version returned to passes the gate that
+    activation does: a regression beside the active model, or beside the last version
+    activated without an override, is a 409 unless `{override: [...]}` names each.
     """
-    row, seconds, skipped = deployment.rollback(token_auth.current_user())
+    row, seconds, skipped = deployment.rollback(
+        token_auth.current_user(), frozenset(_activation().get("override", ())))
     return _answer(row, seconds, skipped)
 
 
