@@ -208,6 +208,22 @@ def test_a_job_takes_each_documents_date_from_its_name_or_else_the_upload_day(
         "build-20260314.txt": today}
 
 
+def test_a_jobs_document_without_a_date_in_its_name_is_dated_by_its_title_as_a_scan_is(
+        jobs_team, keyword_app, client):
+    """Issue #74: a zip's "Falcon status week 2.docx" was dated the upload day, where the
+    Scan page dated the same file 13 March from its title; the job made it the project's
+    latest report and reopened risks closed since."""
+    today = datetime.now(UTC).date().isoformat()
+    files = [("Falcon status week 2.docx", make_docx(["Falcon status – 13 March 2026",
+                                                      "The vendor may slip."])),
+             ("Falcon status week 3.txt", b"# Falcon status, 2026-03-20\n\nThe budget is "
+                                          b"overrun."),
+             ("notes.txt", b"The vendor may slip again.")]
+    assert job_dates(keyword_app, client, jobs_team, files) == {
+        "Falcon status week 2.docx": "2026-03-13", "Falcon status week 3.txt": "2026-03-20",
+        "notes.txt": today}
+
+
 def test_a_jobs_field_dates_every_document_or_each_in_turn(jobs_team, keyword_app, client):
     files = [("week-2026-03-14.txt", b"The vendor may slip."),
              ("notes.txt", b"The budget is overrun.")]

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from service import audit
 from service.api import paginated_response
 from service.auth.scopes import authorized
-from service.db import Job, JobDocument, Scan, today
+from service.db import Job, JobDocument, Scan
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -141,7 +141,8 @@ def _withdraw(user_id: str, job_id: str) -> None:
 def _report_dates(documents: list[intake.Incoming]) -> list:
     """Each document's report date: the form's ``reported_on`` (one for every document, or
     one per document in order; an empty one says nothing), else a date in its name
-    (report_dates.in_name), else today (the upload day)."""
+    (report_dates.in_name), else None: the scan dates it by its title and first lines,
+    then the upload day (report_dates.guess), as a scan of the same file is dated."""
     given = request.form.getlist("reported_on")
     if len(given) not in (0, 1, len(documents)):
         raise APIError(422, f"reported_on: send one date for every document or one per "
@@ -151,7 +152,7 @@ def _report_dates(documents: list[intake.Incoming]) -> list:
     if len(days) == 1:
         days = days * len(documents)
     return [(days[index] if days else None) or report_dates.in_name(document.filename)
-            or today() for index, document in enumerate(documents)]
+            for index, document in enumerate(documents)]
 
 
 def _form_value(name: str, longest: int) -> str:

@@ -74,8 +74,13 @@ def _scan(document_id: int, job_id: str, user_id: str, position: int) -> tuple[s
     if data is None:
         return "failed", "The document's file is missing from the upload storage."
     try:
-        _create(user, Upload(document.filename, data), job, document_id,
-                document.reported_on or job.created_at.date())
+        scan = _create(user, Upload(document.filename, data), job, document_id,
+                       document.reported_on)
+        # Dated as a scan is when the form and the name said nothing: by its title and
+        # first lines (report_dates.guess), the job listing showing what the scan took.
+        db.session.execute(update(JobDocument).where(JobDocument.id == document_id)
+                           .values(reported_on=scan.reported_on))
+        db.session.commit()
     except IntegrityError:
         db.session.rollback()
         if _has_scan(document_id):  # another run of this task made it first
@@ -93,17 +98,19 @@ def _scan(document_id: int, job_id: str, user_id: str, position: int) -> tuple[s
     return "done", None
 
 
-def _create(user: User, upload: Upload, job: Job, document_id: int, reported_on) -> None:
+def _create(user: User, upload: Upload, job: Job, document_id: int, reported_on) -> Scan:
     """create_scan, waiting out the per-user upload limit (EXTRACTIONS_PER_USER): a job's
-    documents are the same user's uploads, and a 429 there means "after the other one"."""
+    documents are the same user's uploads, and a 429 there means "after the other one".
+    ``reported_on``: the form's or the file name's date, else None: the document's own."""
     force_llm, project_id = job.force_llm, job.project_id
     near = {"include_possible": job.include_possible, "possible_floor": job.possible_floor}
     for attempt in range(BUSY_RETRIES):
         try:
-            create_scan(user, text=None, upload=upload, force_llm=force_llm,
-                        project_id=project_id, job_document_id=document_id,
-                        reported_on=reported_on, reported_on_from=report_dates.JOB, **near)
-            return
+            return create_scan(user, text=None, upload=upload, force_llm=force_llm,
+                               project_id=project_id, job_document_id=document_id,
+                               reported_on=reported_on,
+                               reported_on_from=report_dates.JOB if reported_on else None,
+                               **near)
         except APIError as problem:
             if problem.status != 429 or attempt == BUSY_RETRIES - 1:
                 raise
