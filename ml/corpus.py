@@ -304,16 +304,29 @@ def write_rows(corpus_dir: Path, out: Path) -> int:
     return len(made)
 
 
-def training_split(corpus_dir: Path = CORPUS_DIR, *, held_out: Iterable[str] = ()):
+def writer_groups(documents: list[CorpusDocument], fraction: float, seed: int) -> set[str]:
+    """``fraction`` of the documents' writer groups, drawn with ``seed`` (a learning curve's
+    point: fewer writers, not fewer documents of each)."""
+    groups = sorted({document.group for document in documents})
+    return set(random.Random(seed).sample(groups, round(fraction * len(groups))))
+
+
+def training_split(corpus_dir: Path = CORPUS_DIR, *, held_out: Iterable[str] = (),
+                   fraction: float = 1.0, seed: int = 13):
     """The corpus's labelled sentences as a training split (ml.splits.LabelledSplit), each
     with the context a context model reads; a sentence also in ``held_out`` (the validation
-    and test splits) is left out, so that no measured sentence is trained on."""
+    and test splits) is left out, so that no measured sentence is trained on. ``fraction``
+    below 1: the documents of that share of the writer groups alone (writer_groups)."""
     from ml.splits import LabelledSplit
     from service.analysis.context import context_text
 
     held = set(held_out)
+    documents = read_documents(corpus_dir)
+    if fraction < 1:
+        kept = writer_groups(documents, fraction, seed)
+        documents = [document for document in documents if document.group in kept]
     texts, labels, contexts = [], [], []
-    for row in rows(read_documents(corpus_dir), final_labels(read_labels(corpus_dir))):
+    for row in rows(documents, final_labels(read_labels(corpus_dir))):
         if row["text"] in held:
             continue
         texts.append(row["text"])

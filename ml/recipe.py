@@ -104,6 +104,9 @@ class TrainingConfig:
         "help": "the corpus of real project writing (ml/corpus.py): its labelled sentences "
                 "are trained on beside the splits, each read in its document (ml/data/corpus); "
                 "none: the splits alone"})
+    corpus_fraction: float = field(default=1.0, metadata={
+        "help": "train on the documents of this share of the corpus's writer groups, drawn "
+                "with --seed (a learning curve's point)"})
     corpus_share: float = field(default=1.0, metadata={
         "help": "share of the corpus's sentences that an epoch reads, a fresh draw each "
                 "epoch (the budget's lever: docs/model.md)"})

@@ -239,7 +239,8 @@ class Trainer:
 
         train_split = splits["train"]
         corpus = training_split(Path(self.config.corpus),
-                                held_out=splits["validation"].texts + splits["test"].texts)
+                                held_out=splits["validation"].texts + splits["test"].texts,
+                                fraction=self.config.corpus_fraction, seed=self.config.seed)
         self.corpus_rows = len(corpus.texts)
         log(f"corpus: {self.corpus_rows} sentences, {self.config.corpus_share:g} of them "
             "read each epoch")

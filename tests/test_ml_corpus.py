@@ -207,3 +207,14 @@ def test_build_splits_and_the_trainers_reader_read_the_rows_the_corpus_writes(ma
 
     held = corpus.training_split(root, held_out=["The team finished the login page."])
     assert held.texts == texts[:2]
+
+
+def test_a_fraction_of_the_corpus_is_a_fraction_of_its_writer_groups(made):
+    documents = [document(f"c/{n}", group=f"group-{n % 4}", text=f"{REPORT}\nLine {n}.")
+                 for n in range(8)]
+    root, _, _ = made(documents, {"a": [reading({}, f"c/{n}") for n in range(8)]})
+    read = corpus.read_documents(root)
+    half = corpus.writer_groups(read, 0.5, seed=13)
+    assert len(half) == 2 and half == corpus.writer_groups(read, 0.5, seed=13)
+    split = corpus.training_split(root, fraction=0.5, seed=13)
+    assert len(split.texts) == len(corpus.training_split(root).texts) // 2
