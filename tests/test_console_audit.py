@@ -241,3 +241,26 @@ def test_links_say_the_projects_name_and_the_entrys_wording_or_their_ids_once_go
     assert named[("risk_updated", str(entry))] == (renamed, wording)
     assert named[("risk_rated", "999999")] == (renamed, None)
     assert named[("login_success", me["id"])] == (None, None)
+
+
+def test_sentences_agree_with_their_numbers_and_say_what_a_switch_did(app, admin, client):
+    """Issue #74: "Rejected 1 corrections." and "Changed a webhook's active."."""
+    browser, me, _ = admin
+    with app.app_context():
+        db.session.add_all([
+            AuditEvent(event="corrections_reviewed", actor_id=me["id"],
+                       details={"decision": "rejected", "changed": 1}),
+            AuditEvent(event="session_ended", actor_id=me["id"], target_id=me["id"],
+                       details={"sessions": 1, "kept": "current"}),
+            AuditEvent(event="webhook_updated", actor_id=me["id"], target_id="1",
+                       details={"fields": ["active"], "active": False}),
+            AuditEvent(event="webhook_updated", actor_id=me["id"], target_id="2",
+                       details={"fields": ["active", "url"], "active": True}),
+        ])
+        db.session.commit()
+
+    page = html(browser.get(AUDIT))
+    assert "Rejected 1 correction." in page and "Ended 1 other session." in page
+    assert "Turned a webhook off." in page
+    assert "Turned a webhook on and changed its url." in page
+    assert "corrections." not in page and "webhook's active" not in page

@@ -66,6 +66,7 @@ def test_an_owner_creates_reads_changes_and_deletes_a_webhook(hooks_app, hooks, 
         False, ["risk.reopened"], 12, None)
     [event] = audit_events(hooks_app, "webhook_updated")
     assert event.details["fields"] == ["active", "categories", "events", "min_score"]
+    assert event.details["active"] is False  # what the switch did, for the audit's sentence
     assert audit_events(hooks_app, "webhook_created")[0].target_id == created["id"]
 
     assert hooks.client.delete(path, headers=hooks.owner_h).status_code == 204

@@ -12,7 +12,7 @@ from werkzeug.routing import BuildError
 
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import data_or_fail, days_as_instants, words
+from service.console.pages import counted, data_or_fail, days_as_instants, words
 from service.console.session import api, signed_in
 
 # The form's filters, sent to the API as typed: it judges them (a 422 is the form's error).
@@ -24,6 +24,17 @@ LINK_CHARS = 60  # the most of a name or a wording a link says
 def _listed(value) -> str:
     return ", ".join(str(item).replace("_", " ") for item in value) if isinstance(
         value, list) else str(value)
+
+
+def _webhook_changed(details: dict) -> str:
+    """Its active flag said as what it did ("Turned a webhook off"), the other fields named
+    (rows recorded before the flag's value was kept say "on/off")."""
+    fields = [name for name in details.get("fields", []) if name != "active"]
+    if "active" in details:
+        turned = f"Turned a webhook {'on' if details['active'] else 'off'}"
+        return f"{turned} and changed its {_listed(fields)}." if fields else f"{turned}."
+    named = ["on/off" if name == "active" else name for name in details.get("fields", [])]
+    return f"Changed a webhook's {_listed(named)}."
 
 
 def _changes(changes: dict) -> str:
@@ -99,7 +110,7 @@ SENTENCES = {
     "job_cancelled": lambda d: f"Cancelled a batch job ({d['documents']} documents).",
     "webhook_created": lambda d: f"Made a webhook to {d['url']} for "
                                  f"{', '.join(d['events'])}.",
-    "webhook_updated": lambda d: f"Changed a webhook's {_listed(d['fields'])}.",
+    "webhook_updated": lambda d: _webhook_changed(d),
     "webhook_deleted": lambda d: f"Deleted the webhook to {d['url']}.",
     "webhook_redelivered": lambda d: "Sent a webhook delivery again.",
     "webhook_secret_rotated": lambda d: "Rotated a webhook's secret.",
@@ -114,11 +125,12 @@ SENTENCES = {
                                     f"({d['why']}), {d['read']} scans read.",
     "model_training_started": lambda d: f"Started training from model {d['base']} on "
                                         f"{d['corrections']} corrections.",
-    "corrections_reviewed": lambda d: f"{d['decision'].capitalize()} {d['changed']} "
-                                      "corrections" + (f" of label {d['label']}"
-                                                       if d.get("label") else "") + ".",
-    "session_ended": lambda d: f"Ended {d['sessions']} other sessions." if "sessions" in d
-                               else "Ended one of their sessions.",
+    "corrections_reviewed": lambda d: f"{d['decision'].capitalize()} "
+                                      f"{counted(d['changed'], 'correction')}"
+                                      + (f" of label {d['label']}" if d.get("label") else "")
+                                      + ".",
+    "session_ended": lambda d: f"Ended {counted(d['sessions'], 'other session')}."
+                               if "sessions" in d else "Ended one of their sessions.",
 }
 
 

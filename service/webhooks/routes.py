@@ -141,7 +141,8 @@ def update(args, project_id, webhook_id):
     for name, value in args.items():
         setattr(webhook, name, value)
     audit.record("webhook_updated", actor_id=caller.id, target_id=webhook.id,
-                 project_id=project.id, fields=sorted(args))
+                 project_id=project.id, fields=sorted(args),
+                 **({"active": args["active"]} if "active" in args else {}))
     db.session.commit()
     return webhook
 
