@@ -375,7 +375,7 @@ def test_a_reviewer_decides_in_the_console_and_a_user_cannot(app, people):
     page = browser.get("/app/corrections")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert mallory["email"] in text and f"none {len(scanned['data'])}" in text
+    assert mallory["email"] in text and f"not a risk {len(scanned['data'])}" in text
     assert 'href="/app/corrections"' in text  # in the reviewer's navigation
     # Ticking nothing says so; ticking the added risk accepts it.
     answer = browser.post("/app/corrections/review", data={
