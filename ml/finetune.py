@@ -122,7 +122,8 @@ def finetune_config(base: Path, work: Path, version: str, corrections: Path, *,
         **kept, data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
         version=version, encoder_dir=base, epochs=epochs, learning_rate=learning_rate,
         warmup_ratio=0.1, corrections=corrections, seed=seed, max_train_examples=replay,
-        set_current=False,
+        # The replayed sample stands for the base's data, every row of it each epoch.
+        set_current=False, corpus=None, written_share=1.0,
         calibration_documents=DEV_DOCUMENTS if documents else None,
         test_documents=TEST_DOCUMENTS if documents else None)
 

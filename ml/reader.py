@@ -25,10 +25,15 @@ EPOCHS = 2
 LEARNING_RATE = 4e-5
 
 
+#: The reader's data as measured (28 November): the splits alone, every row each epoch. The
+#: fast model's corpus (ml/data/corpus) is not in it until a reader is measured on it.
+DATA = {"corpus": None, "written_share": 1.0}
+
+
 def recipe(version: str | None = None) -> dict:
     """The reader's TrainingConfig fields (ml/recipe.py), for the retraining notebook."""
     return {"encoder": "mpnet", "epochs": EPOCHS, "learning_rate": LEARNING_RATE,
-            "version": version or default_version("mpnet"), "set_current": False}
+            "version": version or default_version("mpnet"), "set_current": False, **DATA}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     version = args.version or default_version("mpnet")
     status = train.main(["--encoder", "mpnet", "--epochs", str(args.epochs), "--learning-rate",
                          str(LEARNING_RATE), "--version", version, "--output-root",
-                         str(args.models), "--no-set-current", *extra])
+                         str(args.models), "--no-set-current", "--corpus", "none",
+                         "--written-share", "1.0", *extra])
     if status:
         return status
     return cascade.main(["--reader", str(args.models / version), "--model", str(args.models),

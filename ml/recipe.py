@@ -100,17 +100,18 @@ class TrainingConfig:
                 "place, into the real documents of the training split instead of packed into "
                 "pseudo-documents of their own (ml/windowed.py), so that a risk's neighbours "
                 "are a report's lines, not other written risks"})
-    corpus: Path | None = field(default=None, metadata={
-        "help": "the corpus of real project writing (ml/corpus.py): its labelled sentences "
-                "are trained on beside the splits, each read in its document (ml/data/corpus); "
-                "none: the splits alone"})
+    corpus: Path | None = field(default=Path("corpus"), metadata={
+        "help": "the corpus of real project writing (ml/corpus.py), a relative path being "
+                "under --data-dir: its labelled sentences are trained on beside the splits, "
+                "each read in its document; a folder that is not there, or none: the splits "
+                "alone"})
     corpus_fraction: float = field(default=1.0, metadata={
         "help": "train on the documents of this share of the corpus's writer groups, drawn "
                 "with --seed (a learning curve's point)"})
-    corpus_share: float = field(default=1.0, metadata={
+    corpus_share: float = field(default=0.15, metadata={
         "help": "share of the corpus's sentences that an epoch reads, a fresh draw each "
                 "epoch (the budget's lever: docs/model.md)"})
-    written_share: float = field(default=1.0, metadata={
+    written_share: float = field(default=0.5, metadata={
         "help": "share of the sentences written alone (no document) that an epoch reads, a "
                 "fresh draw each epoch; every real-document sentence is read every epoch"})
     teacher_scores: Path | None = field(default=None, metadata={
@@ -159,6 +160,14 @@ class TrainingConfig:
         if self.learns_from_teacher():
             files["teacher_scores"] = self.teacher_scores
         return {name: Path(path) for name, path in files.items() if path is not None}
+
+    def resolved_corpus(self) -> Path | None:
+        """The corpus folder this run trains on, or None (none asked, or none there)."""
+        if self.corpus is None:
+            return None
+        folder = Path(self.corpus)
+        folder = folder if folder.is_absolute() else Path(self.data_dir) / folder
+        return folder if (folder / "documents").is_dir() else None
 
     def resolved_encoder_dir(self) -> Path:
         if self.encoder_dir is not None:

@@ -119,7 +119,7 @@ class Trainer:
             splits["train"] = stratified_subset(splits["train"], config.max_train_examples,
                                                 config.seed)
         written = len(splits["train"].texts)  # the rows after these are the corpus's
-        if config.corpus is not None and not config.windows:  # a window model reads sources/
+        if config.resolved_corpus() is not None and not config.windows:  # windows: sources/
             splits["train"] = self.add_corpus(splits)
         labelled = len(splits["train"].texts)  # the rows after these are users' corrections
         if config.corrections is not None:
@@ -238,7 +238,7 @@ class Trainer:
         from ml.corpus import training_split
 
         train_split = splits["train"]
-        corpus = training_split(Path(self.config.corpus),
+        corpus = training_split(self.config.resolved_corpus(),
                                 held_out=splits["validation"].texts + splits["test"].texts,
                                 fraction=self.config.corpus_fraction, seed=self.config.seed)
         self.corpus_rows = len(corpus.texts)
