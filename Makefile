@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test model reader install install-dev lint clean screenshots
 
-# Serve; the first time, install and train the model (19-23 minutes on 2 cores).
+# Serve; the first time, install and train the model (20-23 minutes on 2 cores).
 run: $(VENV)/.installed-ml models_cache/current
 	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
 
