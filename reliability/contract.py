@@ -178,6 +178,14 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
             # not on the project just created: the stateful phase reads it as the project gone.
             {"include-name": ["POST /api/v1/projects/{project_id}/members"],
              "checks": {"ensure_resource_availability": {"enabled": False}}},
+            # Moving a scan into a project that is not there, or not the caller's to edit, is
+            # that project's 404 (as POST /scans answers it), not the scan's: followed from
+            # the scan just created (its links name scan_id alone), it reads as the scan gone.
+            # A scan of pasted text has no file: its /file is a 404 by design (the spec links
+            # a created scan to its other operations, not to it).
+            {"include-name": ["PATCH /api/v1/scans/{scan_id}",
+                              "GET /api/v1/scans/{scan_id}/file"],
+             "checks": {"ensure_resource_availability": {"enabled": False}}},
             # DELETE on a job cancels it and keeps its record (what ran, what failed and why:
             # docs/jobs.md), so a GET after it is a 200 by design.
             {"include-name": ["DELETE /api/v1/jobs/{job_id}", "GET /api/v1/jobs/{job_id}"],
