@@ -92,7 +92,8 @@ def registry_models(settings: Settings) -> list[dict]:
             continue
         try:
             model["regressions"] = lost_beside(
-                settings, registry.resolve(settings, model["version"]), active)
+                settings, registry.resolve(settings, model["version"]), active,
+                history=list(row.previous_versions) if row is not None else [])
         except APIError:  # a folder the registry will not read: listed as it said
             pass
     return listed
@@ -148,16 +149,17 @@ def _overridden(settings, new: registry.Version, active, override) -> dict:
     return {"override": accepted} if accepted else {}
 
 
-def lost_beside(settings: Settings, new: registry.Version, active: str | None
-                ) -> dict[str, str]:
+def lost_beside(settings: Settings, new: registry.Version, active: str | None,
+                history: list[str] | None = None) -> dict[str, str]:
     """What ``new`` lost (regressions.py) beside the active version and beside each version
     the deployment served before it (its history): each fast model beside the other, and
     each reader beside the other where both have one. Beside the history too, so that steps
     each under the gate's limits cannot add up to a loss it would have refused in one, and
     a version activated with an override is no new yardstick (issue #75). The words name
-    the yardstick."""
-    row = current_state()
-    history = list(row.previous_versions) if row is not None else []
+    the yardstick. ``history``: the deployment's, when the caller read it already."""
+    if history is None:
+        row = current_state()
+        history = list(row.previous_versions) if row is not None else []
     lost: dict[str, list[str]] = {}
     for yardstick in dict.fromkeys([active, *reversed(history)]):
         if yardstick is None or yardstick == new.name:
