@@ -86,10 +86,7 @@ class CorpusDocument:
         return found.group(1) if found else None
 
 
-# ---------------------------------------------------------------------------------------
 # Reading
-
-
 def read_documents(corpus_dir: Path = CORPUS_DIR) -> list[CorpusDocument]:
     documents = []
     for path in sorted((corpus_dir / "documents").glob("*.jsonl")):
@@ -146,10 +143,7 @@ def judged_sentences(text: str, *, with_count: bool = False):
     return (judged, len(read)) if with_count else judged
 
 
-# ---------------------------------------------------------------------------------------
 # What a document may not be
-
-
 def test_set_repositories(paths: Iterable[Path] = TEST_DOCUMENTS) -> set[str]:
     """Every ``owner/repo`` that holds a document of a test set: the corpus takes nothing
     from them, stricter than their writer groups alone."""
@@ -180,10 +174,7 @@ def refusal(document: CorpusDocument, repositories: set[str], groups: set[str]) 
     return None
 
 
-# ---------------------------------------------------------------------------------------
 # Checks
-
-
 def problems(corpus_dir: Path = CORPUS_DIR, *, licences_dir: Path = LICENCES_DIR,
              test_paths: Iterable[Path] = TEST_DOCUMENTS, segment: bool = True,
              collection: str | None = None) -> list[str]:
@@ -262,10 +253,7 @@ def _text_key(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()[:2000]
 
 
-# ---------------------------------------------------------------------------------------
 # The rows the model learns from
-
-
 def final_labels(labels: Labels) -> dict[str, dict[int, str]]:
     """Annotator a's reading of each document, with the adjudicated disagreements applied."""
     final = {doc_id: dict(reading.risks) for doc_id, reading in labels.get("a", {}).items()}
@@ -335,10 +323,7 @@ def training_split(corpus_dir: Path = CORPUS_DIR, *, held_out: Iterable[str] = (
     return LabelledSplit(texts, labels, contexts)
 
 
-# ---------------------------------------------------------------------------------------
 # Agreement
-
-
 def cohen_kappa(first: list[str], second: list[str]) -> float:
     n = len(first)
     if n == 0:
@@ -388,10 +373,7 @@ def second_reading_sample(documents: list[CorpusDocument], *, share: float = 0.1
     return chosen
 
 
-# ---------------------------------------------------------------------------------------
 # The command
-
-
 def show(documents: list[CorpusDocument], ids: set[str] | None) -> Iterator[str]:
     """The numbered sentences an annotator labels, section headings as ``##`` lines."""
     for document in documents:
@@ -437,10 +419,10 @@ def main(argv: list[str] | None = None) -> int:
             found = problems(collection=args.collection)
             for problem in found:
                 print(problem)
-            documents = read_documents()
-            print(f"{len(documents)} documents, {len({d.group for d in documents})} writer "
-                  f"groups, {len({d.genre for d in documents})} genres: "
-                  f"{len(found)} problem(s)", file=sys.stderr)
+            read = read_documents()
+            print(f"{len(read)} documents, {len({d.group for d in read})} writer groups, "
+                  f"{len({d.genre for d in read})} genres: {len(found)} problem(s)",
+                  file=sys.stderr)
             return 1 if found else 0
         elif args.command == "agreement":
             print(json.dumps(agreement(read_documents(), read_labels()), indent=1))

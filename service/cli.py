@@ -181,11 +181,16 @@ def init_app(app: Flask) -> None:
         from service.auth.accounts import create_user, user_by_email
         from service.users.schemas import NewUserSchema
 
-        if password is None:
-            if not sys.stdin.isatty():  # a script: no prompt to answer, no echo to hide
+        if password is None and sys.stdin.isatty():
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        elif password is None:  # a pipe: the password twice, as a terminal asks; no prompt
+            first, again = (sys.stdin.readline().rstrip("\n") for _ in range(2))
+            if not first:  # nothing piped: one line, not getpass's warning and "Aborted!"
                 raise click.ClickException(
                     "no password: set RISKSCAN_ADMIN_PASSWORD or pass --password")
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            if again != first:
+                raise click.ClickException("the two passwords piped in differ")
+            password = first
         try:
             NewUserSchema().load({"email": email, "password": password})
         except ValidationError as exc:

@@ -92,18 +92,14 @@ def _setting(default, parse=_text, doc: str = ""):
 
 
 def _database_url_usable(url: str) -> bool:
-    """A URL SQLAlchemy parses, of a dialect and driver installed here: otherwise every
-    command and the server would fail at the engine with a long traceback."""
+    """A URL of a dialect and driver installed here, else a traceback at the engine."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    if not url:
-        return True
     try:
-        make_url(url).get_dialect()
+        return not url or bool(make_url(url).get_dialect())
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError):
         return False
-    return True
 
 @dataclass(frozen=True)
 class Settings:

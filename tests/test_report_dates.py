@@ -216,8 +216,7 @@ def test_a_jobs_document_without_a_date_in_its_name_is_dated_by_its_title_as_a_s
     today = datetime.now(UTC).date().isoformat()
     files = [("Falcon status week 2.docx", make_docx(["Falcon status – 13 March 2026",
                                                       "The vendor may slip."])),
-             ("Falcon status week 3.txt", b"# Falcon status, 2026-03-20\n\nThe budget is "
-                                          b"overrun."),
+             ("Falcon status week 3.txt", b"# Falcon status, 2026-03-20\n\nThe budget is over."),
              ("notes.txt", b"The vendor may slip again.")]
     assert job_dates(keyword_app, client, jobs_team, files) == {
         "Falcon status week 2.docx": "2026-03-13", "Falcon status week 3.txt": "2026-03-20",
