@@ -84,6 +84,7 @@ def registry_models(settings: Settings) -> list[dict]:
     analyzers = current_analyzers()
     row = current_state()
     active = active_version(row, analyzers)
+    history = list(row.previous_versions) if row is not None else []
     listed = registry.models(settings, active=active,
                              shadow=row.shadow_version if row is not None else None,
                              refused=_refused(), runtime=runtime(settings, analyzers))
@@ -92,8 +93,7 @@ def registry_models(settings: Settings) -> list[dict]:
             continue
         try:
             model["regressions"] = lost_beside(
-                settings, registry.resolve(settings, model["version"]), active,
-                history=list(row.previous_versions) if row is not None else [])
+                settings, registry.resolve(settings, model["version"]), active, history)
         except APIError:  # a folder the registry will not read: listed as it said
             pass
     return listed
@@ -121,7 +121,8 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     active, generation = active_version(row, current_analyzers()), _generation(row)
     if version == active:
         raise APIError(409, f"Model {version} is the active version already.")
-    _gate(version, lost_beside(settings, candidate, active), override, active)
+    lost = lost_beside(settings, candidate, active)
+    _gate(version, lost, override, active)
     db.session.close()  # no connection held while the candidate loads
     model, seconds = _load(settings, candidate)
     row = _locked_row(active)
@@ -129,7 +130,7 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     if row.active_version:
         row.previous_versions = [*row.previous_versions, row.active_version][-HISTORY:]
     return _switch(caller, row, model, version, "model_activated",
-                   **_overridden(settings, candidate, active, override)), seconds
+                   **_overridden(lost, override)), seconds
 
 
 def _gate(version: str, lost: dict[str, str], override: frozenset[str], active) -> None:
@@ -143,9 +144,9 @@ def _gate(version: str, lost: dict[str, str], override: frozenset[str], active) 
                        errors={"override": unnamed})
 
 
-def _overridden(settings, new: registry.Version, active, override) -> dict:
+def _overridden(lost: dict[str, str], override: frozenset[str]) -> dict:
     """The audit event's record of the regressions an admin accepted, if any."""
-    accepted = sorted(set(lost_beside(settings, new, active)) & override)
+    accepted = sorted(set(lost) & override)
     return {"override": accepted} if accepted else {}
 
 
@@ -201,7 +202,8 @@ def rollback(caller, override: frozenset[str] = frozenset()
         except APIError as error:
             skipped.append({"version": version, "reason": _why_not(error)})
             continue
-        _gate(version, lost_beside(settings, candidate, active), override, active)
+        lost = lost_beside(settings, candidate, active)
+        _gate(version, lost, override, active)
         db.session.close()  # no connection held while the candidate loads
         try:
             model, seconds = _load(settings, candidate)
@@ -211,7 +213,7 @@ def rollback(caller, override: frozenset[str] = frozenset()
     else:
         raise APIError(409, "No earlier version can serve, so nothing changed: " + "; ".join(
             f"{item['version']}: {item['reason']}" for item in skipped))
-    accepted = _overridden(settings, candidate, active, override)
+    accepted = _overridden(lost, override)
     row = _locked_row(active)
     _unchanged(row, generation)
     row.previous_versions = history[:index]
