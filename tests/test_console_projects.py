@@ -31,6 +31,8 @@ from tests.console_browser import (
     csrf_token,
     error_page,
     flashes,
+    form,
+    form_of,
     rows_of,
     said_in,
     text_of,
@@ -136,10 +138,10 @@ def test_the_register_lists_the_entries_of_two_reports_and_links_them(team, peop
     assert f'aria-label="Status of: {budget["risk"]}"' in row
     assert f'aria-label="Owner of: {budget["risk"]}"' in row
     assert f'aria-label="Due date of: {budget["risk"]}"' in row
-    # nothing saves on input (WCAG 3.2.2): the row's Save sends status, owner and due date
+    # nothing saves on input (WCAG 3.2.2): the row's one Save sends all of it
     assert "data-autosubmit" not in row
-    assert (f'aria-label="Save status, owner and due date of: {budget["risk"]}">Save</button>'
-            in row)
+    assert (f'aria-label="Save status, rating, owner and due date of: {budget["risk"]}">'
+            "Save</button>" in row)
     assert re.search(r"<td>2</td>\s*$", row.strip() + "\n", re.MULTILINE)  # seen in both reports
     for member in (team.owner, team.editor, team.viewer):
         assert f">{member['email']}</option>" in row
@@ -192,25 +194,29 @@ def test_a_status_change_on_a_row_is_shown_after_save(team, people, reported):
     editor = people["editor"]
     vendor = reported["vendor"]
     here = f"/app/projects/{team.id}?sort=category"
-    response = editor.post_form(
-        here, f"/app/projects/{team.id}/risks/{vendor['id']}",
-        {"status": "mitigating", "owner_id": team.editor["id"], "due_date": "2026-12-15",
-         "next": here}, follow=False)
+    action = f"/app/projects/{team.id}/risks/{vendor['id']}"
+    row_form = form(editor.page(here), action)
+    response = editor.post_form(here, action, row_form.data(
+        status="mitigating", owner_id=team.editor["id"], due_date="2026-12-15"), follow=False)
     assert response.status_code == 302
     assert response.headers["Location"] == f"{here}#risk-{vendor['id']}"
     page = editor.page(here)
     row = rows_of(page)[vendor["id"]]
-    assert flashes(page) == [] and said_in(row) == ["Risk updated."]  # beside its Save
+    assert flashes(page) == [] and said_in(row) == [  # beside its Save, what changed
+        f"Status set to mitigating, owner set to {team.editor['email']}, due 2026-12-15."]
     assert selected(row, "status") == "mitigating"
     assert selected(row, "owner_id") == team.editor["id"]
     assert 'value="2026-12-15"' in row
-    # Only the fields sent change; an empty owner and due date clear them.
-    editor.post_form(here, f"/app/projects/{team.id}/risks/{vendor['id']}",
-                     {"owner_id": "", "due_date": "", "next": here})
+    # An empty owner and due date clear them; the status, left as shown, is not sent.
+    page = text_of(editor.post_form(here, action, form(page, action).data(owner_id="",
+                                                                          due_date="")))
+    assert said_in(rows_of(page)[vendor["id"]]) == ["Owner removed, due date removed."]
     stored = next(e for e in register_of(team.client, team.owner_h, team.id)
                   if e["id"] == vendor["id"])
     assert (stored["status"], stored["owner_id"], stored["due_date"]) == ("mitigating", None,
                                                                           None)
+    page = text_of(editor.post_form(here, action, form(page, action).data()))
+    assert said_in(rows_of(page)[vendor["id"]]) == ["Nothing changed."]
 
 
 @pytest.mark.parametrize("unsafe", [*UNSAFE_TARGETS, "https://evil.example/app/projects"])
@@ -228,8 +234,12 @@ def test_an_unsafe_next_is_ignored(team, people, reported, unsafe):
 def test_hostile_input_to_a_risk_gets_the_apis_words_or_a_404(team, people, reported):
     owner = people["owner"]
     url = f"/app/projects/{team.id}/risks/{reported['budget']['id']}"
-    page = error_page(owner.post_form(url, url, {"due_date": "2026-02-31"}), 422)
-    assert "Due date: Not a valid date." in html.unescape(page)
+    register = f"/app/projects/{team.id}"
+    # A row's refusal is said beside the row, in the API's words.
+    page = text_of(owner.post_form(register, url, {"due_date": "2026-02-31",
+                                                   "next": register}))
+    assert said_in(rows_of(page)[reported["budget"]["id"]]) == [
+        "Not saved: The request has invalid or missing fields. Due date: Not a valid date."]
     # From the entry's page, the form comes back with the words and what was typed.
     response = owner.post_form(url, url, {"from": "details", "due_date": "someday",
                                           "notes": "Keep me", "status": "open"})
@@ -285,15 +295,23 @@ def test_the_entrys_page_shows_it_and_saves_its_form(team, people, reported):
     assert len(scans) == 2
     for scan_id in scans:
         assert f'href="/app/scans/{scan_id}' in page
-    response = owner.post_form(url, url, {"from": "details", "status": "accepted",
-                                          "owner_id": team.viewer["id"],
-                                          "due_date": "2027-01-31", "notes": "Finance agreed.",
-                                          "category": "budget", "next": url}, follow=False)
-    assert response.headers["Location"] == url
+    response = owner.post_form(url, url, form(page, url).data(
+        status="accepted", owner_id=team.viewer["id"], due_date="2027-01-31",
+        notes="Finance agreed.\r\nAgain in March."), follow=False)
+    assert response.headers["Location"] == f"{url}#edit"
     page = owner.page(url)
-    assert flashes(page) == ["Risk updated."]
-    assert "<dd>accepted" in page and team.viewer["email"] in page
-    assert "Finance agreed.</textarea>" in page and 'value="2027-01-31"' in page
+    assert flashes(page) == [] and said_in(form_of(page, "edit")) == [  # beside its Save
+        (f"Status set to accepted, owner set to {team.viewer['email']}, due 2027-01-31, "
+         "notes changed.")]  # the category, left as shown, is not said
+    stored = next(e for e in register_of(team.client, team.owner_h, team.id)
+                  if e["id"] == entry["id"])
+    assert stored["notes"] == "Finance agreed.\nAgain in March."  # a browser's CRLF, as typed
+    # The notes come back as the browser sends them (CRLF): unchanged, they are not sent.
+    page = text_of(owner.post_form(url, url, form(page, url).data(
+        notes="Finance agreed.\r\nAgain in March.", status="mitigating")))
+    assert said_in(form_of(page, "edit")) == ["Status set to mitigating."]
+    assert "<dd>mitigating" in page and team.viewer["email"] in page
+    assert "Again in March.</textarea>" in page and 'value="2027-01-31"' in page
 
 
 def test_the_heat_map_is_a_table_whose_counts_link_to_the_register_filtered_to_them(
@@ -332,7 +350,7 @@ def test_the_heat_map_is_a_table_whose_counts_link_to_the_register_filtered_to_t
         reported["schedule"]]
     response = owner.post_form(url, url, {"from": "details", "likelihood": "3", "impact": "2",
                                           "next": url}, follow=False)
-    assert response.headers["Location"] == url
+    assert response.headers["Location"] == f"{url}#edit"
     assert ">3 Possible</option>" in owner.page(url)
     rated = register_of(team.client, team.owner_h, team.id, likelihood=3, impact=2)
     assert [(e["id"], e["band"]) for e in rated] == [(reported["schedule"]["id"], "medium")]

@@ -9,8 +9,6 @@ the last owner) comes back in the API's words.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import flash, redirect, render_template, request, url_for
 
 from service.analysis.labels import RISK_LABELS
@@ -39,6 +37,7 @@ STATUSES = ("open", "mitigating", "accepted", "closed")
 ACTIVE = "active"  # a status filter: every status but closed (the heat map's default)
 ROLES = ("owner", "editor", "viewer")
 RENAME = "project-name"  # the rename field's id: its result is said beside it (flash_at)
+EDIT = "edit"  # the entry page's form: its result is said beside it
 
 PER_PAGE = 20
 DEFAULT_SORT = "-last_seen"  # the API's
@@ -96,8 +95,8 @@ def _projects_page(*, form=None, error=None, errors=None, status=200):
 def project(project_id: str):
     """The register: a page of entries with their filters and order, the heat map (each
     cell a link to the register filtered to it), the trend chart, the exports; for editors
-    and owners each row a form that changes the entry's status, owner or due date and one
-    that rates it, the bulk edit and "Add risk" (register_views.py); viewers read it."""
+    and owners each row one form (status, rating, owner, due date), the bulk edit and "Add
+    risk" (register_views.py); viewers read it."""
     check_id(project_id, "project")
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     filters = {name: value for name in REGISTER_FILTERS
@@ -135,11 +134,10 @@ def project(project_id: str):
 
 
 def _placed(risks: dict | None) -> set[str]:
-    """The flashes this page says beside their control (pages.AT): each row's Save and
-    Rate, the bulk form's and the "Add risk" form's; any other flash is said at the top."""
-    anchors = {"register", "add-risk"} | {f"{kind}-{risk['id']}" for risk in
-                                          (risks or {}).get("items", ())
-                                          for kind in ("risk", "rating")}
+    """The flashes this page says beside their control (pages.AT): each row's form, the
+    bulk form's and the "Add risk" form's; any other flash is said at the top."""
+    anchors = {"register", "add-risk"} | {f"risk-{risk['id']}" for risk in
+                                          (risks or {}).get("items", ())}
     return {AT + anchor for anchor in anchors}
 
 
@@ -198,11 +196,11 @@ def project_risk(project_id: str, risk_id: int):
     """One entry: its details, its form, and the reports that state it (the scan result
     page's "Its register entry" link comes here)."""
     check_id(project_id, "project")
-    return _risk_page(project_id, merge_views.entry_or_moved(project_id, risk_id))
+    return risk_page(project_id, merge_views.entry_or_moved(project_id, risk_id))
 
 
-def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None,
-               status=200):
+def risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None,
+              status=200):
     """The entry's page: its details and form, each wording with its report (each to
     split out), and "Same risk as…" with its search's results (merge_views.py)."""
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
@@ -216,41 +214,7 @@ def _risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=Non
         errors=errors or {}, here=_here(), wordings=merge_views.wordings(risk),
         splittable=merge_views.splittable(risk),
         search=merge_views.search(project_id, risk),
-        placed={AT + merge_views.SAME, AT + merge_views.WORDINGS}), status
-
-
-@console.post("/projects/<project_id>/risks/<int:risk_id>")
-@signed_in
-def project_risk_update(project_id: str, risk_id: int):
-    """A register row's form or the entry's page: only the fields sent go to the API's
-    PATCH (an empty owner or due date clears it); back to the page it came from."""
-    check_id(project_id, "project")
-    body = {}
-    for name in RISK_FIELDS:
-        if name in request.form:
-            value = request.form[name]
-            body[name] = None if value.strip() == "" and name in (
-                "owner_id", "due_date", "notes", *RATING) else value
-            if name in RATING and value.isascii() and value.isdigit():  # the API's integer
-                body[name] = int(value)
-    answer = api("PATCH", f"/projects/{project_id}/risks/{risk_id}", json=body)
-    if not answer.ok:
-        if answer.status == 422 and request.form.get("from") == "details":
-            current = api("GET", f"/projects/{project_id}/risks/{risk_id}")
-            if current.ok:  # the entry's form again, with what was typed and the API's words
-                error, errors = form_refusal(answer, *RISK_FIELDS)
-                return _risk_page(project_id, current.json,
-                                  form={name: request.form[name] for name in RISK_FIELDS
-                                        if name in request.form},
-                                  error=error, errors=errors, status=422)
-        return failed(answer)
-    flash_at("Risk updated.", f"risk-{risk_id}")  # beside the row's Save on the register
-    register = url_for("console.project", project_id=project_id)
-    back = safe_target(request.form.get("next"), register)
-    parts = urlsplit(back)
-    if parts.path == register and not parts.fragment:  # the register, at the row changed
-        back += f"#risk-{risk_id}"
-    return redirect(back)
+        placed={AT + EDIT, AT + merge_views.SAME, AT + merge_views.WORDINGS}), status
 
 
 @console.post("/projects/<project_id>/dismissals/<int:dismissal_id>/restore")
