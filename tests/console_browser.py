@@ -95,6 +95,15 @@ def form_of(page: str, form_id: str) -> str:
     return re.search(rf'<form id="{form_id}".*?</form>', page, re.DOTALL)[0]
 
 
+def said_at(page: str, element_id: str) -> list[str]:
+    """What the element of ``page`` with the id ``element_id`` (a finding's item, a row)
+    says beside its controls (pages.flash_at), whatever else its paragraph's class."""
+    element = re.search(rf'<(\w+)[^>]* id="{element_id}"[^>]*>.*?</\1>', page, re.DOTALL)
+    assert element, f"no element {element_id}"
+    return [html_text.unescape(" ".join(said.split())) for said in re.findall(
+        r'<p class="said[^"]*" role="status">(.*?)</p>', element[0], re.DOTALL)]
+
+
 def error_page(response, status: int) -> str:
     """The console's HTML error page with this status (never the API's JSON)."""
     assert response.status_code == status, text_of(response)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.console_browser import Browser, csrf_token, error_page, flashes, text_of
+from tests.console_browser import Browser, csrf_token, error_page, flashes, said_at, text_of
 from tests.dismissals import BOILERPLATE, WEEK_1, dismissals_of
 from tests.projects import scan_into
 
@@ -33,8 +33,10 @@ def test_the_select_says_the_scope_and_the_register_lists_what_viewers_may_not_l
     scan = scan_into(team.client, team.owner_h, team.id, WEEK_1)
     page = text_of(correct_form(people["owner"], scan, BOILERPLATE,
                                 {"category": "none:later", "scoped": "1"}))
-    assert (f"Saved: “{BOILERPLATE}” is not a risk, in this report and later ones (the model "
-            "said vendor).") in flashes(page)
+    finding = next(f for f in scan["data"] if f["risk"] == BOILERPLATE)
+    assert flashes(page) == [] and said_at(page, f"finding-{finding['id']}") == [  # beside it
+        (f"Saved: “{BOILERPLATE}” is not a risk, in this report and later ones (the model "
+         "said vendor).")]
     assert '<option value="none:later" selected>' in page
     (dismissal,) = dismissals_of(team.client, team.owner_h, team.id)
 
@@ -73,10 +75,11 @@ def test_this_report_only_chosen_again_lifts_and_a_bad_scope_is_said_in_words(
     correct_form(owner, scan, BOILERPLATE, {"category": "none"})
     assert len(dismissals_of(team.client, team.owner_h, team.id)) == 1
     page = text_of(correct_form(owner, scan, BOILERPLATE, {"category": "none", "scoped": "1"}))
-    assert any("is not a risk, in this report only" in f for f in flashes(page))
+    finding = next(f for f in scan["data"] if f["risk"] == BOILERPLATE)
+    assert any("is not a risk, in this report only" in said
+               for said in said_at(page, f"finding-{finding['id']}"))
     assert dismissals_of(team.client, team.owner_h, team.id) == []
 
-    finding = next(f for f in scan["data"] if f["risk"] == BOILERPLATE)
     token_page = owner.client.get(f"/app/scans/{scan['scan_id']}").get_data(as_text=True)
     answer = owner.client.post(
         f"/app/scans/{scan['scan_id']}/findings/{finding['id']}",

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from service.console.document import blocks_of
 from service.db import Scan
 from service.extensions import db
-from tests.console_browser import csrf_of, html, sign_in
+from tests.console_browser import csrf_of, flashes, html, said_at, sign_in
 from tests.helpers import Accounts
 from tests.projects import add_member, make_project
 from tests.scanning import NearAnalyzer
@@ -158,14 +158,16 @@ def test_a_sentence_is_marked_as_a_risk_and_counts(near_app, owner):
     finding = re.fullmatch(rf"/app/scans/{scan_id}#finding-(\d+)",
                            marked.headers["Location"]).group(1)
     page = html(client.get(f"/app/scans/{scan_id}"))
-    assert "Saved: “The plants were watered.” marked as a risk (quality)." in page
+    assert flashes(page) == [] and said_at(page, f"finding-{finding}") == [  # where it lands
+        "Saved: “The plants were watered.” marked as a risk (quality)."]
     assert marks(page)["The plants were watered."] == (finding, "quality", False)
     assert "3 risks found" in page and "added by a person" in page
     assert ">The plants were watered.</option>" not in page  # a finding now: not offered
     again = client.post(f"/app/scans/{scan_id}/findings", data={
         "sentence": offsets, "category": "quality", "csrf_token": csrf_of(client)},
         follow_redirects=True)
-    assert "Not marked: " in html(again)  # already a finding: the API's words
+    [refusal] = said_at(html(again), "mark-form")  # already a finding: the API's words
+    assert refusal.startswith("Not marked: ") and again.request.path == f"/app/scans/{scan_id}"
     nonsense = client.post(f"/app/scans/{scan_id}/findings", data={
         "sentence": "x", "category": "none", "csrf_token": csrf_of(client)},
         follow_redirects=True)

@@ -12,7 +12,17 @@ import pytest
 
 from service.db import LLMCallLog, ScanFinding
 from service.extensions import db
-from tests.console_browser import CSRF, UNSAFE_TARGETS, Forms, form, html, main_of, signed_in_client
+from tests.console_browser import (
+    CSRF,
+    UNSAFE_TARGETS,
+    Forms,
+    flashes,
+    form,
+    html,
+    main_of,
+    said_at,
+    signed_in_client,
+)
 from tests.findings import TEXT, ScoredAnalyzer, correct, scan
 from tests.helpers import PASSWORD
 
@@ -106,9 +116,18 @@ def test_a_correction_from_the_review_page_shows_as_corrected(reviewer):
     page = html(browser.get("/app/review"))
     sent = browser.post(action, data=form(page, action, "Save").data(category="legal"))
     assert sent.status_code == 302
-    assert sent.headers["Location"] == "/app/review"  # back to the queue, not to the scan
+    # back to the queue at the row, not to the scan
+    assert sent.headers["Location"] == f"/app/review#review-{budget['id']}"
     assert ("Saved: “The budget is short.” corrected to legal (the model said budget)."
             in html(browser.get(sent.headers["Location"])))
+    # Among the answered ones, the row says it (not the page's top), where the page lands.
+    sent = browser.post(action, data={**form(page, action, "Save").data(category="scope"),
+                                      "back": "/app/review?corrected=true"})
+    assert sent.headers["Location"] == f"/app/review?corrected=true#review-{budget['id']}"
+    landed = html(browser.get(sent.headers["Location"]))
+    assert flashes(landed) == [] and said_at(landed, f"review-{budget['id']}") == [
+        "Saved: “The budget is short.” corrected to scope (the model said budget)."]
+    sent = browser.post(action, data=form(page, action, "Save").data(category="legal"))
 
     corrected = html(browser.get("/app/review", query_string={"corrected": "true"}))
     # A finding's row by its sentence's link (the scan's title, its first line, says more).

@@ -13,6 +13,7 @@ from flask import flash, redirect, render_template, request, url_for
 from service.analysis.labels import LABELS, RISK_LABELS
 from service.console.blueprint import console
 from service.console.pages import (
+    AT,
     check_id,
     data_or_fail,
     download,
@@ -78,7 +79,8 @@ def review():
         finding["shown_category"] = finding["corrected_category"] or finding["category"]
     return render_template("console/review.html", findings=listing, filters=given,
                            labels=LABELS, keys=review_keys(), projects=projects,
-                           order=order)
+                           order=order, placed={f"{AT}review-{finding['id']}"  # an answer
+                                                for finding in listing["items"]})
 
 
 def review_keys() -> list[tuple[str, str]]:

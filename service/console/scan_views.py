@@ -16,6 +16,7 @@ from service.console.pages import (
     days_as_instants,
     download,
     failed,
+    flash_at,
     form_refusal,
     safe_target,
     words,
@@ -23,6 +24,7 @@ from service.console.pages import (
 from service.console.session import api, current_user, signed_in
 
 REPORT_DATE = "report-date"  # the date form's id: its result is said there (pages.flash_at)
+MARK = "mark-form"  # "Mark as risk": its refusal is said there
 
 HISTORY_FILTERS = ("source", "category", "created_after", "created_before", "q", "project_id")
 
@@ -96,8 +98,16 @@ def scan_page_values(scan: dict) -> dict:
     and whether the caller may change them (date_views.py renders it too)."""
     kept = api("GET", f"/scans/{scan['scan_id']}/text")
     text = kept.json["text"] if kept.ok else None
-    return {**_result(scan, text), "may_edit": _may_edit(scan), "who": _dismissers(scan),
-            "placed": {AT + REPORT_DATE}}
+    result, may_edit = _result(scan, text), _may_edit(scan)
+    # Each finding's answer is said beside it, a refused mark beside its form; one the page
+    # no longer shows (a near miss answered "not a risk", the form of a document whose every
+    # sentence is a finding) is said at the top.
+    placed = {REPORT_DATE} | {f"finding-{finding['id']}" for kind in (
+        "findings", "possible", "dismissed") for finding in result[kind]}
+    if may_edit and result["document"] and result["document"].sentences:
+        placed.add(MARK)
+    return {**result, "may_edit": may_edit, "who": _dismissers(scan),
+            "placed": {AT + anchor for anchor in placed}}
 
 
 @console.post("/scans/<scan_id>/findings")
@@ -113,11 +123,12 @@ def mark_risk(scan_id: str):
                  json={**span, "category": request.form.get("category", "")})
     if not answer.ok:
         if answer.status == 422:
-            flash(f"Not marked: {words(answer)}")
-            return redirect(url_for("console.scan_view", scan_id=scan_id))
+            flash_at(f"Not marked: {words(answer)}", MARK)
+            return redirect(url_for("console.scan_view", scan_id=scan_id, _anchor=MARK))
         return failed(answer)
     finding = answer.json
-    flash(f"Saved: “{finding['risk']}” marked as a risk ({finding['category']}).")
+    flash_at(f"Saved: “{finding['risk']}” marked as a risk ({finding['category']}).",
+             f"finding-{finding['id']}")
     return redirect(url_for("console.scan_view", scan_id=scan_id,
                             _anchor=f"finding-{finding['id']}"), code=303)
 
@@ -147,11 +158,14 @@ def correct(scan_id: str, finding_id: int):
                 "category": answer.json["corrected_category"]}
     if wants_json:
         return "", 204
-    flash(f"Restored: “{answer.json['risk'][:80]}” is in the register."
-          if request.form.get("restore") else answered(answer.json))
-    # Back to the list the correction was made from (the review queue), else to the finding.
-    return redirect(safe_target(request.form.get("back"), url_for(
-        "console.scan_view", scan_id=scan_id, _anchor=f"finding-{finding_id}")))
+    # Back to the list the correction was made from (the review queue) at its row, else to
+    # the finding; the answer said there, where the page lands.
+    back = safe_target(request.form.get("back"), "")
+    anchor = f"review-{finding_id}" if back else f"finding-{finding_id}"
+    flash_at(f"Restored: “{answer.json['risk'][:80]}” is in the register."
+             if request.form.get("restore") else answered(answer.json), anchor)
+    return redirect(f"{back.split('#', 1)[0]}#{anchor}" if back else url_for(
+        "console.scan_view", scan_id=scan_id, _anchor=anchor))
 
 
 @console.post("/scans/<scan_id>/delete")
