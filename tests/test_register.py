@@ -56,7 +56,7 @@ def test_the_same_words_in_another_category_are_another_risk(team, client):
 
 
 def test_a_closed_risk_stated_again_is_reopened_and_audited(team, client):
-    scan_into(client, team.owner_h, team.id, WEEK_1)
+    scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-11-02")
     entry = next(e for e in register_of(client, team.owner_h, team.id)
                  if e["category"] == "vendor")
     url = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
@@ -66,7 +66,10 @@ def test_a_closed_risk_stated_again_is_reopened_and_audited(team, client):
     assert closed.get_json()["status"] == "closed"
     assert closed.get_json()["reopened"] is False
 
-    scan_into(client, team.owner_h, team.id, WEEK_2)
+    # The same report again, or one of the same day, reopens nothing: only a later one.
+    scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-11-02")
+    assert client.get(url, headers=team.viewer_h).get_json()["status"] == "closed"
+    scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-11-09")
     again = client.get(url, headers=team.viewer_h).get_json()
     assert again["status"] == "open"
     assert again["reopened"] is True
@@ -77,14 +80,14 @@ def test_a_closed_risk_stated_again_is_reopened_and_audited(team, client):
 
 
 def test_an_accepted_risk_also_reopens_but_an_open_one_just_gains_an_occurrence(team, client):
-    scan_into(client, team.owner_h, team.id, WEEK_1)
+    scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-11-02")
     budget, vendor = sorted(register_of(client, team.owner_h, team.id),
                             key=lambda e: e["category"])
     client.patch(f"/api/v1/projects/{team.id}/risks/{budget['id']}",
                  json={"status": "accepted"}, headers=team.owner_h)
     client.patch(f"/api/v1/projects/{team.id}/risks/{vendor['id']}",
                  json={"status": "mitigating"}, headers=team.owner_h)
-    scan_into(client, team.owner_h, team.id, WEEK_2)
+    scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-11-09")
     budget, vendor = sorted(register_of(client, team.owner_h, team.id),
                             key=lambda e: e["category"])
     assert (budget["status"], budget["reopened"]) == ("open", True)
@@ -92,7 +95,7 @@ def test_an_accepted_risk_also_reopens_but_an_open_one_just_gains_an_occurrence(
     assert vendor["occurrences"] == 2
 
 
-def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_disappear(
+def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_are_withdrawn(
         team, client, keyword_app):
     first = scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-11-02")
     second = scan_into(client, team.owner_h, team.id, WEEK_2 + " " + OTHER,
@@ -118,7 +121,16 @@ def test_deleting_a_scan_takes_its_findings_out_and_empty_entries_disappear(
                          headers=team.owner_h).status_code == 204
     assert register_of(client, team.owner_h, team.id) == []
     assert total() == 0
-    assert count_rows(keyword_app, RegisterEntry) == count_rows(keyword_app, RegisterLink) == 0
+    assert count_rows(keyword_app, RegisterLink) == 0
+    # Withdrawn, not gone: each still answers at its URL, stated by no report, and its
+    # history says why.
+    for entry in entries:
+        url = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
+        kept = client.get(url, headers=team.viewer_h).get_json()
+        assert (kept["id"], kept["occurrences"], kept["findings"]) == (entry["id"], 0, [])
+        latest = client.get(f"{url}/history", headers=team.viewer_h).get_json()["items"][0]
+        assert (latest["kind"], latest["cause"]) == ("unstated", "deletion")
+        assert "was deleted" in latest["note"]
 
 
 def test_correcting_a_finding_to_none_takes_it_out_and_back_brings_it_back(team, client):
@@ -247,7 +259,9 @@ def test_the_trend_counts_open_risks_per_week_and_what_each_report_states(keywor
     assert [w["open"] for w in trend["weeks"]] == [
         {"budget": 1, "vendor": 1},
         {"budget": 2, "vendor": 2},
-        {"budget": 2, "vendor": 2},  # closed on the Tuesday: open that week
+        # Closed on the Tuesday of W47, at the report of 9 November: it counts from that
+        # report, not the click, so a back-filled project's closures fall in their weeks.
+        {"budget": 2, "vendor": 1},
         {"budget": 2, "vendor": 1},
     ]
     assert [(s["scan_id"], s["stated"]) for s in trend["scans"]] == [

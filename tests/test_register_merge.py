@@ -254,15 +254,18 @@ def test_merging_what_cannot_be_merged_is_refused_and_changes_nothing(team, clie
     assert register_of(client, team.owner_h, elsewhere) == [theirs]
 
 
-def test_a_merged_id_once_its_entry_is_gone_is_404(team, client):
+def test_a_merged_id_still_leads_to_its_entry_once_no_report_states_it(team, client):
     keep, other = two_entries(client, team)
     merge(client, team, keep["id"], [other["id"]])
     for finding in register_of(client, team.owner_h, team.id)[0]["findings"]:
         client.delete(f"/api/v1/scans/{finding['scan_id']}", headers=team.owner_h)
     url = f"/api/v1/projects/{team.id}/risks"
-    assert register_of(client, team.owner_h, team.id) == []
-    assert_problem(client.get(f"{url}/{other['id']}", headers=team.owner_h), 404)
-    assert_problem(client.get(f"{url}/{keep['id']}", headers=team.owner_h), 404)
+    assert register_of(client, team.owner_h, team.id) == []  # withdrawn from the list
+    moved = client.get(f"{url}/{other['id']}", headers=team.owner_h)
+    assert moved.status_code == 301
+    assert moved.headers["Location"].endswith(f"{url}/{keep['id']}")
+    kept = client.get(f"{url}/{keep['id']}", headers=team.owner_h)
+    assert (kept.status_code, kept.get_json()["occurrences"]) == (200, 0)
 
 
 def test_a_merge_of_a_merged_entry_moves_its_redirect_along(team, client):

@@ -45,18 +45,23 @@ def test_a_scan_moved_into_the_project_sends_its_risks(hooks_app, hooks, receive
         scan["scan_id"], entry_of(hooks, "The budget is overrun.")["id"], "budget")
 
 
-def test_a_corrected_category_sends_the_entry_it_opens(hooks_app, hooks, receiver):
+def test_a_corrected_category_sends_the_entry_it_moves(hooks_app, hooks, receiver):
     scan = scan_into(hooks.client, hooks.editor_h, hooks.id, "The vendor may slip.")
-    webhook = create(hooks, f"{receiver.url}/hook", events=["risk.created"],
+    entry = entry_of(hooks, "The vendor may slip.")
+    webhook = create(hooks, f"{receiver.url}/hook", events=["risk.moved"],
                      categories=["budget"])
     [finding] = scan["data"]
     corrected = hooks.client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
                                    headers=hooks.editor_h, json={"category": "budget"})
     assert corrected.status_code == 200, corrected.get_json()
     settled(hooks_app)
-    data = created(hooks, receiver, webhook)
-    assert (data["scan_id"], data["risk"]["id"], data["risk"]["category"]) == (
-        scan["scan_id"], entry_of(hooks, "The vendor may slip.")["id"], "budget")
+    request = receiver.next()
+    assert verify(webhook["secret"], request)
+    body = json.loads(request.body)
+    assert body["type"] == "risk.moved"
+    data = body["data"]
+    assert (data["scan_id"], data["risk"]["id"], data["risk"]["category"], data["from"],
+            data["to"]) == (scan["scan_id"], entry["id"], "budget", "vendor", "budget")
 
 
 def test_a_restored_dismissal_sends_the_risks_it_kept_out(hooks_app, hooks, receiver):

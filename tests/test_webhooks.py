@@ -187,7 +187,7 @@ def test_each_event_reaches_the_webhooks_that_want_it_signed(hooks_app, hooks, r
     secrets = {"/every": every["secret"], "/status": status["secret"],
                "/budget": budget["secret"], "/rated": rated["secret"]}
 
-    scan = scan_into(hooks.client, hooks.editor_h, hooks.id, TWO_RISKS)
+    scan = scan_into(hooks.client, hooks.editor_h, hooks.id, TWO_RISKS, reported_on="2026-11-02")
     settled(hooks_app)
     entries = {entry["category"]: entry for entry in register_of(hooks.client, hooks.owner_h,
                                                                  hooks.id)}
@@ -233,7 +233,8 @@ def test_each_event_reaches_the_webhooks_that_want_it_signed(hooks_app, hooks, r
                 body["data"]["actor_id"], body["data"]["risk"]["id"]) == (
             "risk.status_changed", "open", "closed", hooks.editor["id"], entries["budget"]["id"])
 
-    scan_into(hooks.client, hooks.editor_h, hooks.id, "The budget is overrun again.")
+    scan_into(hooks.client, hooks.editor_h, hooks.id, "The budget is overrun again.",
+              reported_on="2026-11-09")  # a later report than the one it was closed at
     settled(hooks_app)
     [reopened] = drain(receiver)
     assert reopened.path == "/every"

@@ -95,6 +95,10 @@ SENTENCES = {
     "scan_redated": lambda d: f"Dated a report {d['to']} (was {d['from']}).",
     "risk_updated": lambda d: f"Changed a register entry: {_changes(d['changes'])}.",
     "risk_rated": lambda d: f"Rated a register entry: {_changes(d['changes'])}.",
+    "risk_changed": lambda d: (f"A {d['cause']} changed a register entry ({d['kind']})"
+                               + (f": {_changes(d['changes'])}." if d.get("changes") else ".")),
+    "risks_stated": lambda d: "A report changed the register: " + ", ".join(
+        f"{count} {kind}" for kind, count in sorted(d["kinds"].items())) + ".",
     "risk_reopened": lambda d: f"A new report reopened a register entry (was {d['was']}).",
     "risk_added": lambda d: f"Added “{d['risk']}” ({d['category']}) to the register by hand.",
     "risk_merged": lambda d: f"Merged {_count(d['merged'])} register entries into one.",

@@ -47,6 +47,7 @@ EVENTS = {
     "risk.split": "Someone splits findings out of a risk into a new one.",
     "risk.finding_removed": "Someone deletes a risk they added to a scan: the risk keeps "
                             "what people gave it.",
+    "risk.moved": "A correction of its finding's label moves a risk to another category.",
 }
 NEW_SECRET = "new_webhook_secret"
 PER_PAGE = 20

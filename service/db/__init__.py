@@ -26,6 +26,7 @@ from service.db.project_tables import (
     RegisterVector,
 )
 from service.db.record_tables import AuditEvent, IdempotencyKey, LLMCallLog
+from service.db.register_event_tables import CAUSES, EVENT_KINDS, RegisterEvent
 from service.db.scan_tables import REVIEW_STATES, Scan, ScanFinding
 from service.db.serving_tables import (
     SHADOW_ENDINGS,
@@ -52,13 +53,15 @@ from service.db.webhook_tables import (
 )
 
 __all__ = [
-    "ACTIVE", "ACTIVE_STATUSES", "AUTH_SOURCES", "DELIVERY_STATUSES", "DOCUMENT_STATUSES", "JOB_STATUSES",
+    "ACTIVE", "ACTIVE_STATUSES", "AUTH_SOURCES", "CAUSES", "DELIVERY_STATUSES",
+    "DOCUMENT_STATUSES", "EVENT_KINDS", "JOB_STATUSES",
     "PROJECT_ROLES", "REVIEW_STATES", "RISK_STATUSES", "ROLES", "SETTLED_STATUSES",
     "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
     "ApiKey", "AuditEvent", "AuthSession", "BigId", "Dismissal", "DismissedFinding",
     "IdempotencyKey", "Job", "JobDocument", "LLMCallLog", "ModelDeployment", "ModelTraining",
-    "Project", "ProjectMember", "RefreshToken", "RegisterEntry", "RegisterLink",
-    "RegisterMerge", "RegisterVector", "RevokedToken", "Scan", "ScanFinding", "ShadowReading",
+    "Project", "ProjectMember", "RefreshToken", "RegisterEntry", "RegisterEvent",
+    "RegisterLink", "RegisterMerge", "RegisterVector", "RevokedToken", "Scan", "ScanFinding",
+    "ShadowReading",
     "ShadowTrial", "UTCDateTime", "User", "UserSettings", "Webhook", "WebhookDelivery",
     "new_id", "today", "utcnow",
 ]

@@ -20,7 +20,8 @@ from service.db.columns import BigId, UTCDateTime, new_id, utcnow
 from service.extensions import db
 
 JOB_STATUSES = ("queued", "running", "done", "cancelled")
-DOCUMENT_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+# "skipped": its text is a report the project holds already (``duplicate_of`` names it).
+DOCUMENT_STATUSES = ("queued", "running", "done", "failed", "cancelled", "skipped")
 
 
 class Job(db.Model):
@@ -70,6 +71,7 @@ class JobDocument(db.Model):
     # the day the job was sent. NULL for documents sent before: the job's day.
     reported_on: Mapped[date | None] = mapped_column(Date)
     error: Mapped[str | None] = mapped_column(String(500))
+    duplicate_of: Mapped[str | None] = mapped_column(String(36))  # the scan it repeats
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

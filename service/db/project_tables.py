@@ -101,6 +101,10 @@ class RegisterEntry(db.Model):
     added_by_user: Mapped[bool] = mapped_column(Boolean, default=False,
                                                 server_default=false())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted or closed
+    # The date (midnight UTC) of the project's newest report when it was settled: only a
+    # report dated after it reopens the entry, and the trend counts the closure from it.
+    # NULL for entries settled before it was kept (their settled_at's day stands for it).
+    settled_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -19,7 +19,7 @@ from service.db.columns import UTCDateTime, new_id, utcnow
 from service.extensions import db
 
 WEBHOOK_EVENTS = ("risk.created", "risk.reopened", "risk.status_changed", "risk.rated",
-                  "risk.merged", "risk.split", "risk.finding_removed")
+                  "risk.merged", "risk.split", "risk.finding_removed", "risk.moved")
 # pending: an attempt is due (the first, a retry, a redelivery); failed: retries gave up.
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 

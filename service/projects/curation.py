@@ -21,7 +21,7 @@ ids answer a redirect to it (register_merges) for as long as it exists.
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from service import audit, outbox
 from service.analysis.embedding import from_bytes, to_bytes
@@ -36,7 +36,8 @@ from service.db import (
 )
 from service.errors import APIError
 from service.extensions import db
-from service.projects import register
+from service.projects import entry_events, register
+from service.projects.entry_events import caused_by
 
 CURATED = ("risk", "status", "owner_id", "due_date", "notes", "likelihood", "impact",
            "occurrences")
@@ -51,6 +52,15 @@ def merged_into(project_id: str, risk_id: int) -> int | None:
 def merge(project_id: str, entry: RegisterEntry, ids: list[int], *, actor_id: str) -> None:
     """Merge the entries ``ids`` of the project into ``entry`` (the module's rule)."""
     others = _mergeable(project_id, entry, ids)
+    entry_events.audited(entry.id)  # as risk_merged
+    with caused_by("merge", actor_id=actor_id,
+                   note=f"Merged into risk {entry.id}: {', '.join(map(str, ids))}."):
+        _merge(project_id, entry, others, actor_id=actor_id)
+
+
+def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *,
+           actor_id: str) -> None:
+    ids = [other.id for other in others]
     before = {str(other.id): _curated(other) for other in others}
     rating = (entry.likelihood, entry.impact)
     reopened = _curate(entry, others)  # before the findings move: it reads where they are
@@ -137,10 +147,10 @@ def _curate(entry: RegisterEntry, others: list[RegisterEntry]) -> bool:
     stated = db.session.execute(
         select(RegisterLink.seen_at, Scan.created_at).join(Scan, Scan.id == RegisterLink.scan_id)
         .where(RegisterLink.entry_id.in_([other.id for other in others]))).all()
-    if not any(register.stated_after(seen, uploaded, entry.settled_at)
-               for seen, uploaded in stated):
+    if not any(register.reopens(entry, seen, uploaded) for seen, uploaded in stated):
         return False
-    entry.status, entry.reopened, entry.settled_at = "open", True, None
+    entry.status, entry.reopened = "open", True
+    entry.settled_at = entry.settled_through = None
     return True
 
 
@@ -185,6 +195,14 @@ def split(project_id: str, entry: RegisterEntry, finding_ids: list[int], *,
     if len(held) == len(finding_ids) and not entry.added_by_user:
         message = "A split leaves the risk at least one of its findings."
         raise APIError(422, message, errors={"findings": [message]})
+    with caused_by("split", actor_id=actor_id,
+                   note=f"Split out of risk {entry.id}: findings "
+                        f"{', '.join(map(str, finding_ids))}."):
+        return _split(project_id, entry, finding_ids, held, actor_id=actor_id)
+
+
+def _split(project_id: str, entry: RegisterEntry, finding_ids: list[int], held, *,
+           actor_id: str) -> RegisterEntry:
     new = RegisterEntry(project_id=project_id, risk=entry.risk, category=entry.category,
                         status="open", first_seen=entry.first_seen,
                         last_seen=entry.last_seen, occurrences=0,
@@ -215,9 +233,58 @@ def add(project_id: str, risk: str, category: str, vector: np.ndarray, *,
     entry = RegisterEntry(project_id=project_id, risk=risk, category=category, status="open",
                           first_seen=day, last_seen=day, occurrences=0, added_by_user=True,
                           created_at=now, vector=RegisterVector(total=typed, stated=typed))
-    db.session.add(entry)
-    db.session.flush()
+    with caused_by("added", actor_id=actor_id):
+        db.session.add(entry)
+        db.session.flush()
     audit.record("risk_added", actor_id=actor_id, target_id=str(entry.id),
                  project_id=project_id, risk=risk, category=category)
     outbox.record("risk.created", entry, scan_id=None, actor_id=actor_id)
     return entry
+
+
+def edit(project_id: str, entry: RegisterEntry, args: dict, *, actor_id: str) -> dict:
+    """A person's edit of an entry (PATCH …/risks/{id}): every field sent, saved together,
+    audited once as ``risk_updated`` (and ``risk_rated`` for its rating). A settled status
+    remembers the project's newest report (``settled_through``): only a report dated after
+    it reopens the entry. Returns what changed."""
+    changed = changes(entry, args)
+    if not changed:
+        return changed
+    before = (entry.likelihood, entry.impact)
+    entry_events.audited(entry.id)  # as risk_updated and risk_rated, below
+    with caused_by("edit", actor_id=actor_id):
+        for name in changed:
+            setattr(entry, name, args[name])
+        if "status" in changed:  # since when it is settled; reopening forgets it
+            settled = entry.status in SETTLED_STATUSES
+            entry.settled_at = utcnow() if settled else None
+            entry.settled_through = newest_report(project_id) if settled else None
+        if details := {name: change for name, change in changed.items() if name not in RATING}:
+            audit.record("risk_updated", actor_id=actor_id, target_id=str(entry.id),
+                         project_id=project_id, changes=details)
+        if any(name in changed for name in RATING):
+            register.rated(project_id, entry, before, actor_id=actor_id)
+    if "status" in changed:
+        outbox.record("risk.status_changed", entry, actor_id=actor_id,
+                      **{"from": changed["status"]["from"], "to": changed["status"]["to"]})
+    return changed
+
+
+RATING = ("likelihood", "impact")
+
+
+def changes(entry: RegisterEntry, args: dict) -> dict:
+    """The fields of ``args`` that differ from the entry's, from and to."""
+    return {name: {"from": _plain(getattr(entry, name)), "to": _plain(value)}
+            for name, value in args.items() if getattr(entry, name) != value}
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def newest_report(project_id: str):
+    """The date (midnight UTC) of the project's newest report, today's if it has none."""
+    day = db.session.scalar(select(func.max(Scan.reported_on))
+                            .where(Scan.project_id == project_id))
+    return register.midnight(day or utcnow().date())

@@ -12,6 +12,7 @@ from service.db import Project, ProjectMember, RegisterEntry, Scan, ScanFinding,
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
+from service.projects.entry_events import caused_by
 
 LAST_OWNER = "A project keeps at least one owner: make another member owner first."
 
@@ -32,9 +33,11 @@ def unassign(project_id: str, user_id: str) -> None:
     """A member leaves: the project's risks they owned have no owner until someone takes them
     (a risk's owner is always a member)."""
     register.lock(project_id, directions_kept=True)
-    db.session.execute(update(RegisterEntry).where(RegisterEntry.project_id == project_id,
-                                                   RegisterEntry.owner_id == user_id)
-                       .values(owner_id=None, updated_at=RegisterEntry.updated_at))
+    owned = db.session.scalars(select(RegisterEntry).where(
+        RegisterEntry.project_id == project_id, RegisterEntry.owner_id == user_id)).all()
+    with caused_by("membership", note="Its owner left the project."):
+        for entry in owned:
+            entry.owner_id = None
 
 
 def lose_default_project(project_id: str, user_id: str) -> None:
@@ -78,10 +81,11 @@ def before_deleting_user(user_id: str) -> None:
     # Risks they own lose their owner (the foreign key): those registers change.
     for project_id in db.session.scalars(select(RegisterEntry.project_id).where(
             RegisterEntry.owner_id == user_id).distinct()).all():
-        register.lock(project_id, directions_kept=True)
+        unassign(project_id, user_id)
     findings = db.session.scalars(
         select(ScanFinding.id).join(Scan, Scan.id == ScanFinding.scan_id)
         .where(Scan.user_id == user_id, Scan.project_id.is_not(None))).all()
-    register.remove_findings(findings)
+    with caused_by("deletion", note="The account whose reports stated it was deleted."):
+        register.remove_findings(findings)
     for project_id in alone:
         db.session.delete(db.session.get(Project, project_id))

@@ -30,6 +30,11 @@ COLUMNS = ("id", "risk", "category", "status", "likelihood", "impact", "owner_id
            "notes", "first_seen", "last_seen", "occurrences", "reopened", "added_by_user")
 # What the score sorts and filters by: null until both levels are (NULL * n is NULL).
 SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
+#: The entries the register lists, counts and draws: those a report states or a person
+#: added. One whose last finding went (its scan deleted, corrected to none) is withdrawn:
+#: it answers at its URL with its history, and joins the register again with what people
+#: gave it when a report states it again (register.refresh).
+LISTED = or_(_entries.c.occurrences > 0, _entries.c.added_by_user.is_(True))
 MAX_WEEKS = 260  # the trend's weeks: five years back at most
 MAX_TREND_SCANS = 200  # and the project's latest scans
 
@@ -88,7 +93,7 @@ FILTERS = ("status", "category", "owner_id", "q", "likelihood", "impact", "min_s
 def _where(filters: frozenset[str]) -> list:
     """The conditions of a filtered read, with bind parameters named as the filters
     (``rated``'s true or false is a condition of its own: each is a query built once)."""
-    where = [_entries.c.project_id == bindparam("project_id")]
+    where = [_entries.c.project_id == bindparam("project_id"), LISTED]
     for name in ("status", "category", "owner_id", "likelihood", "impact"):
         if name in filters:
             where.append(_entries.c[name] == bindparam(name))
@@ -220,22 +225,23 @@ def trend(project_id: str, now: datetime | None = None, *, by: str = "category")
     project's first report (by its date) to this one; and, for each of its latest reports
     in report order, the entries it states per category (or band).
 
-    An entry is open from its first report's date until it was accepted or closed
-    (``settled_at``),
-    or until now: the register keeps current statuses and ratings, not their history, so a
+    An entry is open from its first report's date until the date of the project's newest
+    report when it was accepted or closed (``settled_through``), or until now: the register keeps current statuses and ratings, not their history, so a
     risk closed and then reopened counts as open throughout, in the band it is in today."""
     now = now or datetime.now(UTC)
     keys = ((_entries.c.category,) if by == "category"
             else (_entries.c.likelihood, _entries.c.impact))
     key_of = (lambda category: category) if by == "category" else _band_of
     first = db.session.scalar(select(func.min(_entries.c.first_seen))
-                              .where(_entries.c.project_id == project_id))
+                              .where(_entries.c.project_id == project_id, LISTED))
     weeks = []
     if first is not None:
         start = _monday(max(first, now - timedelta(weeks=MAX_WEEKS)))
         spans = [(key_of(*row[:-2]), *row[-2:]) for row in db.session.execute(
-            select(*keys, _entries.c.first_seen, _entries.c.settled_at)
-            .where(_entries.c.project_id == project_id))]
+            # A closure counts from the report it was closed at, never the click's day.
+            select(*keys, _entries.c.first_seen,
+                   func.coalesce(_entries.c.settled_through, _entries.c.settled_at))
+            .where(_entries.c.project_id == project_id, LISTED))]
         monday = start
         while monday <= now.date():
             begins = datetime.combine(monday, datetime.min.time(), UTC)
@@ -272,7 +278,8 @@ def matrix(project_id: str, scale: dict, status: str = ACTIVE) -> dict:
     ids: dict[tuple, list[int]] = defaultdict(list)
     for entry_id, likelihood, impact in db.session.execute(
             select(_entries.c.id, _entries.c.likelihood, _entries.c.impact)
-            .where(_entries.c.project_id == project_id, _entries.c.status.in_(statuses))
+            .where(_entries.c.project_id == project_id, _entries.c.status.in_(statuses),
+                   LISTED)
             .order_by(_entries.c.id)):
         scored = rating.score(likelihood, impact) is not None
         ids[(likelihood, impact) if scored else None].append(entry_id)

@@ -17,7 +17,7 @@ update land together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 
 import numpy as np
@@ -113,6 +113,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
     # ``moved`` and written into the snapshot once, at the end.
     entries: dict[int, RegisterEntry] = {}
     moved: dict[str, dict[int, np.ndarray]] = {}
+    returned: list[RegisterEntry] = []
     with db.session.no_autoflush:
         for finding, vector in wanted:
             category = finding.effective_category
@@ -127,16 +128,45 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
             key = next(key for key, known in entries.items() if known is entry)
+            if key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
+                returned.append(entry)  # withdrawn, stated again: back in the register
             _join(entry, finding, scan, vector, wording, actor_id=actor_id)
             changed[key] = _directions(rows(entry.vector.total, len(vector)))
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
     for key in sorted(real, reverse=True):  # in the order the report states them
         outbox.record("risk.created", entries[key], scan_id=scan.id)
+    for entry in returned:  # to a receiver, as new as any: its id and curation kept
+        outbox.record("risk.created", entry, scan_id=scan.id)
     for category, changed in moved.items():
         snapshot.put(category, {real.get(key, key): direction
                                 for key, direction in changed.items()})
     direction_snapshots.stage(db.session(), project_id, snapshot)
+
+
+def closest_entry(project_id: str, category: str, vector: np.ndarray) -> RegisterEntry | None:
+    """The project's entry of ``category`` that states what ``vector`` does, as a finding
+    would join it, or None."""
+    snapshot = _snapshot(project_id, lock(project_id), {category}, len(vector))
+    threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
+    return _closest(snapshot, category, vector, threshold, {}, {})[0]
+
+
+def move(entry: RegisterEntry, category: str) -> None:
+    """``entry`` moves to ``category`` (the finding it alone states was corrected), keeping
+    its id and all people gave it; this process's directions follow it."""
+    version, was = lock(entry.project_id), entry.category
+    entry.category = category
+    known = direction_snapshots.current(db.session(), entry.project_id, version)
+    if known is None:
+        return
+    snapshot = known.copy(version)
+    if was in snapshot.ids:
+        snapshot.drop(was, entry.id)
+    if category in snapshot.ids:
+        snapshot.put(category, {entry.id: _directions(rows(entry.vector.total,
+                                                           snapshot.dimensions))})
+    direction_snapshots.stage(db.session(), entry.project_id, snapshot)
 
 
 def midnight(day: date) -> datetime:
@@ -160,11 +190,18 @@ def redate(scan: Scan) -> None:
     refresh(_entries(entry_ids))
 
 
-def stated_after(seen: datetime, uploaded: datetime, moment: datetime) -> bool:
-    """Whether a report dated ``seen`` and scanned at ``uploaded`` speaks for a time after
-    ``moment`` (an entry settled then): dated after its day, or on it and scanned after."""
-    day = moment.astimezone(UTC).date()
-    return seen.date() > day or (seen.date() == day and uploaded > moment)
+def reopens(entry: RegisterEntry, seen: datetime, uploaded: datetime) -> bool:
+    """Whether a report dated ``seen`` (scanned at ``uploaded``) stating the settled
+    ``entry`` reopens it: only when it is dated after the project's newest report at the
+    time it was settled (``settled_through``). An older report, or the same one sent again,
+    reopens nothing, whenever it is uploaded. Entries settled before the anchor was kept:
+    dated after the day it was settled, or on it and scanned after."""
+    if entry.status not in SETTLED_STATUSES or entry.settled_at is None:
+        return False
+    if entry.settled_through is not None:
+        return seen > entry.settled_through
+    day = entry.settled_at.astimezone(UTC).date()
+    return seen.date() > day or (seen.date() == day and uploaded > entry.settled_at)
 
 
 def rows(total: bytes, dimensions: int) -> np.ndarray:
@@ -185,14 +222,13 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
         entry.risk = finding.risk  # the latest wording; a person's typed one stays
     entry.first_seen = min(entry.first_seen, seen)
     entry.last_seen = max(entry.last_seen, seen)
-    if (entry.status in SETTLED_STATUSES and entry.settled_at is not None
-            and stated_after(seen, scan.created_at, entry.settled_at)):
+    if reopens(entry, seen, scan.created_at):
         was = entry.status
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
                      project_id=entry.project_id, scan_id=scan.id, was=was)
         entry.status = "open"
         entry.reopened = True
-        entry.settled_at = None
+        entry.settled_at = entry.settled_through = None
         outbox.record("risk.reopened", entry, scan_id=scan.id, was=was)
 
 
@@ -260,8 +296,9 @@ def _directions(matrix: np.ndarray) -> np.ndarray:
 
 def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
     """Take findings out of the register (a scan deleted or moved, a finding corrected):
-    their entries are recomputed from the findings left, and an entry left with none is
-    deleted. Returns the links removed (their embeddings, for a finding that moves on)."""
+    their entries are recomputed from the findings left; an entry left with none stays,
+    stated by no report (refresh). Returns the links removed (their embeddings, for a
+    finding that moves on)."""
     finding_ids = list(finding_ids)
     if not finding_ids:
         return []
@@ -346,9 +383,12 @@ def _entries(entry_ids) -> list[RegisterEntry]:
 def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, bytes | None]]:
     """Recompute entries from their findings: wording, dates, count, embedding (a row per
     wording: one no finding and no typed wording holds any more goes, and the findings'
-    ``wording`` follow); an entry with no finding left is deleted, unless a person added
-    it (it keeps what was typed, dated the day it was added). Returns each entry with its
-    new embedding (None: deleted)."""
+    ``wording`` follow). An entry with no finding left stays, with its status, notes,
+    owner, rating and history: stated by no report (``occurrences`` 0), its dates and
+    wording those it had, its embedding too, so that a report stating it again joins it
+    (what people gave a risk is not lost with the sentences that brought it; its id keeps
+    naming it). One a person added keeps what was typed, dated the day it was added.
+    Returns each entry with its new embedding."""
     changed = []
     for entry in entries:
         found = db.session.execute(
@@ -358,8 +398,8 @@ def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, bytes
             .where(RegisterLink.entry_id == entry.id)
             .order_by(RegisterLink.seen_at, ScanFinding.id)).all()
         if not found and not entry.added_by_user:
-            db.session.delete(entry)
-            changed.append((entry, None))
+            entry.occurrences = 0
+            changed.append((entry, entry.vector.total))
             continue
         added = [midnight(entry.created_at.date())] if entry.added_by_user else []
         days = sorted([row.seen_at for row in found] + added)
@@ -401,43 +441,3 @@ def _wordings(entry: RegisterEntry, found) -> np.ndarray:
                 typed[new] = stated[old]
         entry.vector.stated = to_bytes(typed) if typed.any() else None
     return totals[kept]
-
-
-def recategorize(finding: ScanFinding, scan: Scan, *, was: str, actor_id: str | None,
-                 embed: Callable[[list[str]], np.ndarray], later: bool = False) -> None:
-    """A finding's label was corrected (from ``was``): it leaves its entry and joins the
-    register again under the new label. One corrected to ``none`` stays out; with
-    ``later`` ("this report and later ones") it is remembered as dismissed (dismissals.py).
-    Corrected back, its dismissal goes, and the findings it kept out join the register."""
-    if scan.project_id is None:
-        return
-    removed = remove_findings([finding.id])
-    vector = from_bytes(removed[0].embedding) if removed else embed([finding.risk])[0]
-    if finding.effective_category == "none":
-        if later:
-            dismissals.dismiss(scan.project_id, finding, scan, vector,
-                               category=finding.category if was == "none" else was,
-                               actor_id=actor_id)
-        return
-    if (dismissal := dismissals.of_finding(finding.id)) is not None:
-        restore(dismissal, actor_id=actor_id)
-    add_findings(scan.project_id, scan, [finding], vector[None, :], actor_id=actor_id)
-
-
-def rescope(finding: ScanFinding, scan: Scan, *, later: bool, actor_id: str | None,
-            embed: Callable[[list[str]], np.ndarray]) -> None:
-    """A finding already corrected to none given a scope: ``later`` makes its dismissal
-    (if it has none), "this report only" lifts the one it has."""
-    dismissal = dismissals.of_finding(finding.id)
-    if later and dismissal is None:
-        dismissals.dismiss(scan.project_id, finding, scan, embed([finding.risk])[0],
-                           category=finding.category, actor_id=actor_id)
-    elif not later and dismissal is not None:
-        restore(dismissal, actor_id=actor_id)
-
-
-def restore(dismissal, *, actor_id: str | None) -> None:
-    """Delete a dismissal: the findings it kept out join the register."""
-    project_id = dismissal.project_id
-    for scan, findings, vectors in dismissals.delete_dismissal(dismissal, actor_id=actor_id):
-        add_findings(project_id, scan, findings, vectors, actor_id=actor_id)

@@ -9,7 +9,7 @@ from apifairy import other_responses, response
 from flask import Blueprint, Response, current_app, url_for
 from sqlalchemy import func, select
 
-from service import audit, outbox, rating
+from service import rating
 from service.api import (
     PageArgs,
     Written,
@@ -22,17 +22,16 @@ from service.api import (
 )
 from service.auth.scopes import authorized
 from service.db import (
-    SETTLED_STATUSES,
     Dismissal,
     DismissedFinding,
     RegisterEntry,
     Scan,
-    utcnow,
 )
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.projects import curation, reads, register
+from service.projects import curation, entry_events, reads, register, relabel
 from service.projects.access import project_for, readable_project, role_in
+from service.projects.entry_events import caused_by
 from service.projects.register_export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
@@ -41,6 +40,7 @@ from service.projects.schemas import (
     MatrixArgs,
     MatrixSchema,
     MergeSchema,
+    RegisterEventPageSchema,
     RiskAddSchema,
     RiskExportArgs,
     RiskListArgs,
@@ -59,7 +59,6 @@ risks = Blueprint("risks", __name__)
 segment_but(risks, "riskid", "export")  # …/risks/export is not a risk
 
 NOT_MEMBER = "No such project (or you are not a member)"
-RATING = ("likelihood", "impact")
 
 
 def _number(value: str, what: str) -> int:
@@ -69,7 +68,8 @@ def _number(value: str, what: str) -> int:
     return int(value)
 
 
-def _entry(project_id: str, risk_id: str, *, reading: bool = False) -> RegisterEntry:
+def _entry(project_id: str, risk_id: str, *, reading: bool = False,
+           view: str = "risks.get") -> RegisterEntry:
     """The project's entry ``risk_id``. One merged into another answers a 301 to it where
     it is read (``reading``), a 409 where it would be changed; else the 404 of a missing
     one."""
@@ -82,7 +82,7 @@ def _entry(project_id: str, risk_id: str, *, reading: bool = False) -> RegisterE
         detail = f"Risk {number} was merged into risk {into}."
         if reading:
             raise APIError(301, detail, headers={"Location": url_for(
-                "risks.get", project_id=project_id, risk_id=into)})
+                view, project_id=project_id, risk_id=into)})
         raise APIError(409, detail + " Change that one.")
     return entry
 
@@ -127,6 +127,20 @@ def get(project_id, risk_id):
     return Written(reads.entry_json(_entry(project_id, risk_id, reading=True).id))
 
 
+@risks.route("/<project_id>/risks/<riskid:risk_id>/history", methods=["GET"])
+@authorized("projects:read")
+@query(PageArgs)
+@response(RegisterEventPageSchema)
+@other_responses({301: "Merged into another risk: `Location` names its history",
+                  401: "No or bad token", 404: "No such project or risk"})
+def history(args, project_id, risk_id):
+    """What happened to a risk, newest first: every change, with its cause (who, which
+    report, which job) and the fields it changed; those of the risks merged into it too"""
+    project_id, _ = readable_project(token_auth.current_user(), project_id)
+    entry = _entry(project_id, risk_id, reading=True, view="risks.history")
+    return paginate(entry_events.history(project_id, entry.id), args)
+
+
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
 @authorized("projects:write")
 @json_body(RiskUpdateSchema)
@@ -141,7 +155,7 @@ def update(args, project_id, risk_id):
     caller = token_auth.current_user()
     project = project_for(caller, project_id, "editor")
     entry = _entry(project.id, risk_id)
-    if _changes(entry, args):
+    if curation.changes(entry, args):
         # The register's version moves with every change (its kept pages are by version);
         # the directions move only with a category. What the change rests on (the caller's
         # role, the owner's membership, the entry) is read again under the lock: of two
@@ -153,20 +167,7 @@ def update(args, project_id, risk_id):
     if args.get("owner_id") is not None and role_in(project.id, args["owner_id"]) is None:
         raise APIError(422, "A risk's owner must be a member of the project.",
                        errors={"owner_id": ["Not a member of this project."]})
-    changed = _changes(entry, args)
-    before = (entry.likelihood, entry.impact)
-    for name in changed:
-        setattr(entry, name, args[name])
-    if "status" in changed:  # since when it is settled; reopening forgets it
-        entry.settled_at = utcnow() if entry.status in SETTLED_STATUSES else None
-    if details := {name: change for name, change in changed.items() if name not in RATING}:
-        audit.record("risk_updated", actor_id=caller.id, target_id=str(entry.id),
-                     project_id=project.id, changes=details)
-    if any(name in changed for name in RATING):
-        register.rated(project.id, entry, before, actor_id=caller.id)
-    if "status" in changed:
-        outbox.record("risk.status_changed", entry, actor_id=caller.id,
-                      **{"from": changed["status"]["from"], "to": changed["status"]["to"]})
+    curation.edit(project.id, entry, args, actor_id=caller.id)
     db.session.commit()
     return Written(reads.entry_json(entry.id))
 
@@ -238,15 +239,6 @@ def _editing(project_id: str):
     project_id = project_for(caller, project_id, "editor").id
     register.lock_first(project_id)
     return caller, project_for(caller, project_id, "editor").id
-
-
-def _changes(entry: RegisterEntry, args: dict) -> dict:
-    return {name: {"from": _plain(getattr(entry, name)), "to": _plain(value)}
-            for name, value in args.items() if getattr(entry, name) != value}
-
-
-def _plain(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 @risks.route("/<project_id>/changes", methods=["GET"])
@@ -353,6 +345,8 @@ def restore(project_id, dismissal_id):
         Dismissal.id == number, Dismissal.project_id == project_id))
     if dismissal is None:
         raise not_found("dismissal")
-    register.restore(dismissal, actor_id=caller.id)
+    with caused_by("dismissal", actor_id=caller.id,
+                   note=f"A dismissal was lifted: “{dismissal.risk}”."):
+        relabel.restore(dismissal, actor_id=caller.id)
     db.session.commit()
     return "", 204

@@ -338,6 +338,25 @@ class DismissalSchema(ma.Schema):
                        "dismissal)"})
 
 
+class RegisterEventSchema(ma.Schema):
+    """One change to a register entry, with its cause (docs/register.md, history)."""
+    id = fields.Integer()
+    entry_id = fields.Integer(metadata={
+        "description": "the entry it changed: this one, or one merged into it since"})
+    at = fields.DateTime()
+    kind = fields.String(metadata={"description": "opened, stated, reopened, moved, "
+                                                  "unstated, edited or merged"})
+    cause = fields.String(metadata={"description": "report, edit, added, correction, review, "
+                                                   "dismissal, merge, split, deletion, "
+                                                   "membership or redate"})
+    actor_id = fields.String(allow_none=True, metadata={"description": "who, a user's id"})
+    scan_id = fields.String(allow_none=True, metadata={"description": "which report"})
+    job_id = fields.String(allow_none=True, metadata={"description": "which batch job"})
+    changes = fields.Dict(metadata={"description": "{field: {from, to}}"})
+    note = fields.String(allow_none=True, metadata={"description": "what a person reads"})
+
+
+RegisterEventPageSchema = page_of(RegisterEventSchema)
 ProjectPageSchema = page_of(ProjectSchema)
 DismissalPageSchema = page_of(DismissalSchema)
 MemberPageSchema = page_of(MemberSchema)

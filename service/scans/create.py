@@ -19,11 +19,12 @@ from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
 from service.api import not_found
 from service.auth.tokens import Caller
-from service.db import IdempotencyKey, LLMCallLog, Scan, ScanFinding, User
+from service.db import IdempotencyKey, JobDocument, LLMCallLog, Scan, ScanFinding, User
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
 from service.projects.access import project_id_for
+from service.projects.entry_events import caused_by
 from service.scans import possible, report_dates
 from service.scans.titles import title_of
 from service.serving.encoder import current_encoder
@@ -106,7 +107,11 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         db.session.flush()  # assigns the ids the file's folder, call log and register use
         _log_llm_calls(analysis.calls, user_id, scan.id)
         if project_id is not None:
-            register.add_findings(project_id, scan, _counted(scan), vectors, actor_id=user_id)
+            job_id = (db.session.get(JobDocument, job_document_id).job_id
+                      if job_document_id is not None else None)
+            with caused_by("report", actor_id=user_id, scan_id=scan.id, job_id=job_id):
+                register.add_findings(project_id, scan, _counted(scan), vectors,
+                                      actor_id=user_id)
         if upload is not None:
             folder = store_original(scan, upload.data)
         db.session.commit()
@@ -182,12 +187,14 @@ def safe_display_name(filename: str | None) -> str | None:
     return name.strip()[:255] or None
 
 
-def delete_scan(scan: Scan) -> None:
+def delete_scan(scan: Scan, *, actor_id: str | None = None) -> None:
     """Delete the scan's rows and its findings' place in the register, then its stored file
     (service/uploads/storage.py)."""
     folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
     if scan.project_id is not None:
-        register.remove_findings([finding.id for finding in scan.findings])
+        with caused_by("deletion", actor_id=actor_id, scan_id=scan.id,
+                       note=f"The report {_named(scan)} was deleted."):
+            register.remove_findings([finding.id for finding in scan.findings])
     # A kept Idempotency-Key answer quotes the scan's findings: it goes with the scan.
     db.session.execute(delete(IdempotencyKey).where(
         IdempotencyKey.user_id == scan.user_id,
@@ -209,11 +216,14 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
                if project_id is not None else None)
     was = scan.project_id
     if was is not None:
-        register.remove_findings([finding.id for finding in scan.findings])
+        with caused_by("deletion", actor_id=caller.id, scan_id=scan.id,
+                       note=f"The report {_named(scan)} moved out of the project."):
+            register.remove_findings([finding.id for finding in scan.findings])
     scan.project_id = project_id
     db.session.flush()
     if project_id is not None:
-        register.add_findings(project_id, scan, findings, vectors, actor_id=caller.id)
+        with caused_by("report", actor_id=caller.id, scan_id=scan.id):
+            register.add_findings(project_id, scan, findings, vectors, actor_id=caller.id)
     audit.record("scan_moved", actor_id=caller.id, target_id=scan.id, **{"from": was,
                                                                          "to": project_id})
     db.session.commit()
@@ -236,10 +246,17 @@ def redate_scan(scan: Scan, day: date, caller: Caller, *, commit: bool = True) -
         scan.reported_on = day
         db.session.flush()
         if scan.project_id is not None:
-            register.redate(scan)
+            with caused_by("redate", actor_id=caller.id, scan_id=scan.id):
+                register.redate(scan)
         audit.record("scan_redated", actor_id=caller.id, target_id=scan.id,
                      project_id=scan.project_id, **{"from": was and was.isoformat(),
                                                     "to": day.isoformat()})
     if commit:
         db.session.commit()
     return scan
+
+
+def _named(scan: Scan) -> str:
+    """A report as a person names it in a note: its title or file name, and its date."""
+    name = scan.title or scan.filename or "untitled"
+    return f"“{name}” of {scan.reported_on.isoformat()}" if scan.reported_on else f"“{name}”"

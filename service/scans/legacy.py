@@ -73,5 +73,5 @@ def get(scan_id):
                   "without the scope it needs", 404: "No such scan (or not yours)"})
 def delete(scan_id):
     """Delete a scan (seed-004 contract; who may: as DELETE /api/v1/scans/{id})"""
-    delete_scan(v1.editable_scan(scan_id))
+    delete_scan(v1.editable_scan(scan_id), actor_id=token_auth.current_user().id)
     return "", 204

@@ -25,6 +25,7 @@ from service.db import Scan, ScanFinding
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
+from service.projects.entry_events import caused_by
 from service.serving import corrections
 
 
@@ -99,8 +100,10 @@ def add(scan: Scan, sentence: Sentence, category: str, caller: Caller,
     scan.findings.append(finding)
     db.session.flush()
     if scan.project_id is not None:
-        register.add_findings(scan.project_id, scan, [finding], vector[None, :],
-                              actor_id=caller.id)
+        with caused_by("correction", actor_id=caller.id, scan_id=scan.id,
+                       note="A person added a risk the model missed."):
+            register.add_findings(scan.project_id, scan, [finding], vector[None, :],
+                                  actor_id=caller.id)
     audit.record("finding_added", actor_id=caller.id, target_id=str(finding.id),
                  scan_id=scan.id, project_id=scan.project_id, category=category)
     return finding
@@ -116,7 +119,9 @@ def remove(scan: Scan, finding_id: str, caller: Caller) -> None:
         raise APIError(409, "A model's finding is kept with what people answered: correct "
                             "it to none (PATCH) to say it is not a risk.")
     if scan.project_id is not None:
-        register.remove_added(finding, scan, actor_id=caller.id)
+        with caused_by("deletion", actor_id=caller.id, scan_id=scan.id,
+                       note="A person deleted a risk they had added to a report."):
+            register.remove_added(finding, scan, actor_id=caller.id)
     scan.findings.remove(finding)  # delete-orphan: its row goes
     audit.record("finding_removed", actor_id=caller.id, target_id=str(finding.id),
                  scan_id=scan.id, project_id=scan.project_id,

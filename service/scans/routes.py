@@ -20,8 +20,9 @@ from service.db import Scan
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
-from service.projects import access, register
+from service.projects import access, register, relabel
 from service.projects.access import check_scan_edit, project_for
+from service.projects.entry_events import caused_by
 from service.rate_limits import corrections_per_user, scans_per_user
 from service.scans import missed, possible, report_dates
 from service.scans.create import (
@@ -268,7 +269,7 @@ def text(scan_id):
 def delete(scan_id):
     """Delete a scan (yours, or your project's as an editor), its stored file and its place
     in the register"""
-    delete_scan(editable_scan(scan_id))
+    delete_scan(editable_scan(scan_id), actor_id=token_auth.current_user().id)
     return "", 204
 
 
@@ -309,12 +310,13 @@ def correct(args, scan_id, finding_id):
     else:  # a kept-out finding given a risk label joins the register (restored)
         moved = finding.effective_category != before or (
             kept_out and finding.effective_category != "none")
-    if moved:
-        register.recategorize(finding, scan, was=before, actor_id=caller.id, embed=embed,
-                              later=scope == "later")
-    elif scope is not None and scan.project_id is not None:  # none already: its scope
-        register.rescope(finding, scan, later=scope == "later", actor_id=caller.id,
-                         embed=embed)
+    with caused_by("correction", actor_id=caller.id, scan_id=scan.id):
+        if moved:
+            relabel.recategorize(finding, scan, was=before, actor_id=caller.id, embed=embed,
+                                  later=scope == "later")
+        elif scope is not None and scan.project_id is not None:  # none already: its scope
+            relabel.rescope(finding, scan, later=scope == "later", actor_id=caller.id,
+                             embed=embed)
     db.session.commit()
     return finding
 
