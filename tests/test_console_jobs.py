@@ -165,9 +165,12 @@ def test_the_list_and_the_job_name_each_document_and_its_risks_in_agreeing_words
     list names none of them."""
     browser = browser_of(keyword_app, team.editor)
     hostile = "<script>x.txt"
+    # Each text its own: a text the project holds already is skipped (test_job_register.py).
     files = [("two.txt", KEYWORDS), ("one.txt", b"The budget is overrun."),
-             ("none.txt", b"Lunch was at noon."), ("empty.txt", b""), (hostile, KEYWORDS),
-             ("sixth.txt", KEYWORDS), ("seventh.txt", KEYWORDS)]
+             ("none.txt", b"Lunch was at noon."), ("empty.txt", b""),
+             (hostile, KEYWORDS + b" Coffee was at ten."),
+             ("sixth.txt", KEYWORDS + b" Tea was at four."),
+             ("seventh.txt", KEYWORDS + b" Dinner was at eight.")]
     page = send(browser, files, project_id=team.id).headers["Location"]
     job_id = page.rsplit("/", 1)[1]
     for document_id in document_ids(keyword_app, job_id)[:5]:

@@ -230,7 +230,9 @@ def test_a_jobs_field_dates_every_document_or_each_in_turn(jobs_team, keyword_ap
     # One date: every document, whatever its name says.
     assert job_dates(keyword_app, client, jobs_team, files, reported_on="2026-01-09") == {
         "week-2026-03-14.txt": "2026-01-09", "notes.txt": "2026-01-09"}
-    # One per document, in order; an empty one leaves that document to its name.
+    # One per document, in order; an empty one leaves that document to its name. (Texts
+    # of their own: the same ones again would be skipped, held by the project already.)
+    files = [(name, text + b" Again.") for name, text in files]
     assert job_dates(keyword_app, client, jobs_team, files,
                       reported_on=["", "2026-01-16"]) == {
         "week-2026-03-14.txt": "2026-03-14", "notes.txt": "2026-01-16"}

@@ -47,12 +47,16 @@ def upgrade():
                                                 nullable=True))
     op.add_column('job_documents', sa.Column('duplicate_of', sa.String(length=36),
                                              nullable=True))
+    op.add_column('jobs', sa.Column('skipped', sa.Integer(), nullable=False,
+                                    server_default='0'))
 
 
 def downgrade():
     sqlite = op.get_bind().dialect.name == 'sqlite'
     if sqlite:  # the rebuilds below must not cascade into the rows that reference them
         _foreign_keys('OFF')
+    with op.batch_alter_table('jobs') as batch:
+        batch.drop_column('skipped')
     with op.batch_alter_table('job_documents') as batch:
         batch.drop_column('duplicate_of')
     with op.batch_alter_table('register_entries') as batch:

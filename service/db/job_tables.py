@@ -45,6 +45,8 @@ class Job(db.Model):
     total: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, default=0)  # documents that became scans
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Documents whose text the project holds already: not scanned again (duplicate_of).
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

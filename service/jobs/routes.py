@@ -11,12 +11,12 @@ import logging
 
 from apifairy import other_responses, response
 from flask import Blueprint, current_app, request, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from service import audit
 from service.api import paginated_response
 from service.auth.scopes import authorized
-from service.db import Job, JobDocument, Scan
+from service.db import DismissedFinding, Job, JobDocument, RegisterEvent, Scan
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
@@ -180,15 +180,40 @@ def _answers(page: list[Job]) -> list[dict]:
                                 .join(JobDocument, JobDocument.id == Scan.job_document_id)
                                 .where(JobDocument.job_id.in_(ids)))} if ids else {}
     risks = risks_found(dict(scans.values()))
+    register = register_outcomes([scan_id for scan_id, _ in scans.values()])
     return [{"id": job.id, "status": job.status, "project_id": job.project_id,
              "total": job.total, "done": job.done, "failed": job.failed,
+             "skipped": job.skipped,
              "created_at": job.created_at, "finished_at": job.finished_at,
              "documents": [{"filename": document.filename, "status": document.status,
                             "reported_on": document.reported_on,
                             "scan_id": (scan_id := scans.get(document.id, (None,))[0]),
-                            "risks": risks.get(scan_id), "error": document.error}
+                            "risks": risks.get(scan_id), "error": document.error,
+                            "duplicate_of": document.duplicate_of,
+                            "register": register.get(scan_id) if job.project_id else None}
                            for document in documents[job.id]]}
             for job in page]
+
+
+def register_outcomes(scan_ids: list[str]) -> dict[str, dict[str, int]]:
+    """What each scan did to its project's register, from the entries' events: entries it
+    opened, restated, reopened, and findings a dismissal kept out."""
+    outcomes = {scan_id: dict.fromkeys(("opened", "stated", "reopened", "kept_out"), 0)
+                for scan_id in scan_ids}
+    if not scan_ids:
+        return outcomes
+    for scan_id, kind, count in db.session.execute(
+            select(RegisterEvent.scan_id, RegisterEvent.kind, func.count())
+            .where(RegisterEvent.scan_id.in_(scan_ids), RegisterEvent.cause == "report",
+                   RegisterEvent.kind.in_(("opened", "stated", "reopened")))
+            .group_by(RegisterEvent.scan_id, RegisterEvent.kind)):
+        outcomes[scan_id][kind] = count
+    for scan_id, count in db.session.execute(
+            select(DismissedFinding.scan_id, func.count())
+            .where(DismissedFinding.scan_id.in_(scan_ids))
+            .group_by(DismissedFinding.scan_id)):
+        outcomes[scan_id]["kept_out"] = count
+    return outcomes
 
 
 @jobs.route("", methods=["GET"])

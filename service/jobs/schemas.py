@@ -10,8 +10,9 @@ from service.extensions import ma
 
 class JobDocumentSchema(ma.Schema):
     filename = fields.String()
-    status = fields.String(metadata={"description": "queued, running, done, failed or "
-                                                    "cancelled"})
+    status = fields.String(metadata={"description": "queued, running, done, failed, "
+                                                    "cancelled or skipped (the project holds "
+                                                    "its text already)"})
     reported_on = fields.Date(allow_none=True, metadata={
         "description": "the report's date its scan takes (the form's, a date in its name, "
                        "or the day the job was sent)"})
@@ -21,7 +22,16 @@ class JobDocumentSchema(ma.Schema):
     risks = fields.Integer(allow_none=True, metadata={
         "description": "how many risks its scan found (its counts, summed); null until "
                        "done, or once that scan is deleted"})
-    error = fields.String(allow_none=True, metadata={"description": "why it failed, in words"})
+    error = fields.String(allow_none=True, metadata={
+        "description": "why it failed, or why it was skipped, in words"})
+    duplicate_of = fields.String(allow_none=True, metadata={
+        "description": "skipped: the project's scan of the same text"})
+    register = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True,
+                           metadata={"description": "what its scan did to the project's "
+                                                    "register: entries `opened`, `stated` "
+                                                    "again, `reopened`, findings `kept_out` by "
+                                                    "a dismissal; null outside a project or "
+                                                    "until done"})
 
 
 class JobSummarySchema(ma.Schema):
@@ -31,6 +41,7 @@ class JobSummarySchema(ma.Schema):
     total = fields.Integer(metadata={"description": "documents in the job"})
     done = fields.Integer(metadata={"description": "documents that became scans"})
     failed = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "documents the project held already"})
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
 

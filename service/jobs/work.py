@@ -24,12 +24,12 @@ from service.errors import APIError
 from service.extensions import db
 from service.jobs import intake
 from service.scans import report_dates
-from service.scans.create import Upload, create_scan
+from service.scans.create import AlreadyHeld, Upload, create_scan
 
 log = logging.getLogger("riskscan.jobs")
 
 UNFINISHED = ("queued", "running")  # a job's or a document's: waiting, or being scanned
-ENDED = ("done", "failed", "cancelled")
+ENDED = ("done", "failed", "cancelled", "skipped")
 BUSY_RETRIES = 6  # waits of 1, 2, … 5 s for the same user's other upload to be read
 
 
@@ -86,6 +86,12 @@ def _scan(document_id: int, job_id: str, user_id: str, position: int) -> tuple[s
         if _has_scan(document_id):  # another run of this task made it first
             return "done", None
         raise
+    except AlreadyHeld as held:  # the same text sent again: the register counts it once
+        db.session.rollback()
+        db.session.execute(update(JobDocument).where(JobDocument.id == document_id)
+                           .values(duplicate_of=held.scan_id))
+        db.session.commit()
+        return "skipped", "The project holds this report already: not scanned again."
     except APIError as problem:  # the document's own fault: broken, empty, too large
         return "failed", problem.detail[:500]
     except AnalysisError as failure:  # the analyzer's: an LLM that is down, a timeout
@@ -110,7 +116,7 @@ def _create(user: User, upload: Upload, job: Job, document_id: int, reported_on)
                                project_id=project_id, job_document_id=document_id,
                                reported_on=reported_on,
                                reported_on_from=report_dates.JOB if reported_on else None,
-                               **near)
+                               unless_held=True, **near)
         except APIError as problem:
             if problem.status != 429 or attempt == BUSY_RETRIES - 1:
                 raise
@@ -140,7 +146,7 @@ def _finish(document_id: int, job_id: str, user_id: str, position: int, status: 
         .where(JobDocument.id == document_id, JobDocument.status.in_(UNFINISHED))
         .values(status=status, error=error, finished_at=utcnow())).rowcount == 1
     if counted:
-        column = Job.done if status == "done" else Job.failed
+        column = {"done": Job.done, "skipped": Job.skipped}.get(status, Job.failed)
         db.session.execute(update(Job).where(Job.id == job_id)
                            .values({column: column + 1}))
         _end_if_complete(job_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, select
 
 from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
@@ -38,6 +38,22 @@ log = logging.getLogger("riskscan.scans")
 OWNER_WAIT_S = 5.0  # longest an upload waits for the same user's earlier one to be read
 
 
+class AlreadyHeld(Exception):
+    """The project holds a report of this very text already (``scan_id``): a job's
+    document sent again is skipped, not scanned twice."""
+
+    def __init__(self, scan_id: str):
+        super().__init__(scan_id)
+        self.scan_id = scan_id
+
+
+def held_in(project_id: str, text: str) -> str | None:
+    """The project's scan of exactly ``text``, if any (its length narrows the search)."""
+    return db.session.scalar(select(Scan.id).where(
+        Scan.project_id == project_id, Scan.text_length == len(text), Scan.text == text)
+        .order_by(Scan.created_at).limit(1))
+
+
 @dataclass(frozen=True)
 class Upload:
     filename: str
@@ -48,16 +64,22 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
                 force_llm: bool, min_score: float | None = None,
                 project_id: str | None = None, job_document_id: int | None = None,
                 include_possible: bool = False, possible_floor: float | None = None,
-                reported_on: date | None = None, reported_on_from: str | None = None) -> Scan:
+                reported_on: date | None = None, reported_on_from: str | None = None,
+                unless_held: bool = False) -> Scan:
     """Analyse the text or the upload and store the scan; with ``include_possible``, its
     near misses from ``possible_floor`` (None: POSSIBLE_FLOOR) too (possible.py). Without
     ``reported_on``, the document dates it (report_dates.guess); a given one is
-    ``reported_on_from`` (a job's rule) or ``given``."""
+    ``reported_on_from`` (a job's rule) or ``given``. ``unless_held``: AlreadyHeld where
+    the project holds the same text already, asked before the analysis and again under
+    the register's lock (two copies in one job: the second is the one skipped)."""
     settings = current_app.config["SETTINGS"]
     user_id = user.id
     if project_id is not None:  # before the work: 404 or 403 cost nothing
         project_id = project_id_for(user, project_id, "editor")
     document = _read_document(text, upload, settings, user_id)
+    if unless_held and project_id is not None and (
+            held := held_in(project_id, document.text)) is not None:
+        raise AlreadyHeld(held)
     title = title_of(document.text)
     reported_on, guessed_from = report_dates.guess(reported_on, title, document.text,
                                                    upload.filename if upload else None)
@@ -103,6 +125,9 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
         # a shared lock): two scans into one project locking the other way round deadlock.
         if project_id is not None and not register.lock(project_id):
             raise not_found("project")  # deleted while the scan ran
+        if unless_held and project_id is not None and (
+                held := held_in(project_id, document.text)) is not None:
+            raise AlreadyHeld(held)
         db.session.add(scan)
         db.session.flush()  # assigns the ids the file's folder, call log and register use
         _log_llm_calls(analysis.calls, user_id, scan.id)
