@@ -22,7 +22,7 @@ EVENTS = (
     "webhook_created", "webhook_updated", "webhook_deleted", "webhook_redelivered",
     "webhook_secret_rotated", "webhook_pinged",
     "model_activated", "model_rolled_back", "model_shadow_started", "model_shadow_ended",
-    "model_training_started", "corrections_reviewed",
+    "model_training_started", "corrections_reviewed", "corrections_undone",
     "settings_updated", "session_ended",
 )
 

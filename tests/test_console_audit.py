@@ -264,3 +264,33 @@ def test_sentences_agree_with_their_numbers_and_say_what_a_switch_did(app, admin
     assert "Turned a webhook off." in page
     assert "Turned a webhook on and changed its url." in page
     assert "corrections." not in page and "webhook's active" not in page
+
+
+@pytest.mark.parametrize(("event", "details", "said"), [
+    ("risk_merged", {"merged": [7]}, "Merged 1 other register entry into this one."),
+    ("risk_merged", {"merged": [7, 8]}, "Merged 2 other register entries into this one."),
+    ("risk_split", {"findings": [3], "split_from": 9}, "Split 1 finding out of entry #9."),
+    ("risk_split", {"findings": [3, 4], "split_from": 9}, "Split 2 findings out of entry #9."),
+    ("dismissal_deleted", {"risk": "Lunch.", "restored": 1},
+     "Lifted the dismissal of “Lunch.”: 1 finding it hid is in the register."),
+    ("dismissal_deleted", {"risk": "Lunch.", "restored": 0},
+     "Lifted the dismissal of “Lunch.”: 0 findings it hid are in the register."),
+    ("job_created", {"documents": 1}, "Started a batch job of 1 document."),
+    ("job_cancelled", {"documents": 3}, "Cancelled a batch job (3 documents)."),
+    ("model_shadow_ended", {"version": "v2", "why": "limit", "read": 1},
+     "The shadow trial of model v2 ended (limit), 1 scan read."),
+    ("model_training_started", {"base": "v1", "corrections": 1},
+     "Started training from model v1 on 1 correction."),
+    ("corrections_reviewed", {"decision": "rejected", "changed": 2, "label": "none"},
+     "Rejected 2 corrections labelled not a risk."),
+    ("corrections_undone", {"changed": 1, "accepted": 1, "rejected": 0},
+     "Undid 1 acceptance: 1 correction back to pending."),
+    ("corrections_undone", {"changed": 3, "accepted": 1, "rejected": 2},
+     "Undid 1 acceptance and 2 rejections: 3 corrections back to pending."),
+])
+def test_each_sentence_agrees_with_its_number(event, details, said):
+    """Issue #74: every risk, correction, job, model and webhook sentence, in the singular
+    and the plural; a label `none` said as every page says it."""
+    from service.console.audit_views import sentence
+
+    assert sentence({"event": event, "details": details}) == said

@@ -12,7 +12,8 @@ from werkzeug.routing import BuildError
 
 from service.audit import EVENTS
 from service.console.blueprint import console
-from service.console.pages import counted, data_or_fail, days_as_instants, words
+from service.console.correction_views import undone_said
+from service.console.pages import counted, data_or_fail, days_as_instants, said, words
 from service.console.session import api, signed_in
 
 # The form's filters, sent to the API as typed: it judges them (a 422 is the form's error).
@@ -101,17 +102,19 @@ SENTENCES = {
         f"{count} {kind}" for kind, count in sorted(d["kinds"].items())) + ".",
     "risk_reopened": lambda d: f"A new report reopened a register entry (was {d['was']}).",
     "risk_added": lambda d: f"Added “{d['risk']}” ({d['category']}) to the register by hand.",
-    "risk_merged": lambda d: f"Merged {_count(d['merged'])} register entries into one.",
-    "risk_split": lambda d: f"Split {_count(d['findings'])} findings out of entry "
+    "risk_merged": lambda d: f"Merged {counted(_count(d['merged']), 'other register entry')} "
+                             "into this one.",
+    "risk_split": lambda d: f"Split {counted(_count(d['findings']), 'finding')} out of entry "
                             f"#{d['split_from']}.",
     "finding_dismissed": lambda d: "Marked a finding not a risk in this report and later "
                                    "ones: later ones like it stay out of the register.",
     "finding_added": lambda d: f"Added a risk the model missed ({d['category']}).",
     "finding_removed": lambda d: f"Removed a risk a person had added ({d['category']}).",
-    "dismissal_deleted": lambda d: f"Lifted the dismissal of “{d['risk']}”: {d['restored']} "
-                                   "findings it hid are in the register.",
-    "job_created": lambda d: f"Started a batch job of {d['documents']} documents.",
-    "job_cancelled": lambda d: f"Cancelled a batch job ({d['documents']} documents).",
+    "dismissal_deleted": lambda d: f"Lifted the dismissal of “{d['risk']}”: "
+                                   f"{counted(d['restored'], 'finding')} it hid "
+                                   f"{'is' if d['restored'] == 1 else 'are'} in the register.",
+    "job_created": lambda d: f"Started a batch job of {counted(d['documents'], 'document')}.",
+    "job_cancelled": lambda d: f"Cancelled a batch job ({counted(d['documents'], 'document')}).",
     "webhook_created": lambda d: f"Made a webhook to {d['url']} for "
                                  f"{', '.join(d['events'])}.",
     "webhook_updated": lambda d: _webhook_changed(d),
@@ -126,13 +129,15 @@ SENTENCES = {
                                    f"{_said(d['from'])}).",
     "model_shadow_started": lambda d: f"Started a shadow trial of model {d['version']}.",
     "model_shadow_ended": lambda d: f"The shadow trial of model {d['version']} ended "
-                                    f"({d['why']}), {d['read']} scans read.",
+                                    f"({d['why']}), {counted(d['read'], 'scan')} read.",
     "model_training_started": lambda d: f"Started training from model {d['base']} on "
-                                        f"{d['corrections']} corrections.",
+                                        f"{counted(d['corrections'], 'correction')}.",
     "corrections_reviewed": lambda d: f"{d['decision'].capitalize()} "
                                       f"{counted(d['changed'], 'correction')}"
-                                      + (f" of label {d['label']}" if d.get("label") else "")
-                                      + ".",
+                                      + (f" labelled {said(d['label'])}" if d.get("label")
+                                         else "") + ".",
+    "corrections_undone": lambda d: f"Undid {undone_said(d['accepted'], d['rejected'])}: "
+                                    f"{counted(d['changed'], 'correction')} back to pending.",
     "session_ended": lambda d: f"Ended {counted(d['sessions'], 'other session')}."
                                if "sessions" in d else "Ended one of their sessions.",
 }

@@ -115,6 +115,12 @@ def messages_of(value) -> list[str]:
     return [str(value)]
 
 
+def said(label: str | None) -> str:
+    """A label as every page and message says it (the pages' ``said`` filter too): ``none``
+    is "not a risk"; the status filter ``active`` is "not closed"."""
+    return {"none": "not a risk", "active": "not closed"}.get(label, label or "")
+
+
 def counted(number: int, unit: str) -> str:
     """``number`` of ``unit`` in words that agree with it: "1 document", "3 documents",
     "0 entries" (the pages' ``counted`` filter too)."""

@@ -19,6 +19,7 @@ from service.console.pages import (
     flash_at,
     form_refusal,
     safe_target,
+    said,
     words,
 )
 from service.console.session import api, current_user, signed_in
@@ -316,13 +317,7 @@ def named(scan: dict | None, default: str = "Pasted text") -> str:
     return scan.get("filename") or scan.get("title") or default
 
 
-@console.app_template_filter("said")
-def said(label: str | None) -> str:
-    """A label as every page says it: ``none`` is "not a risk"; the status filter
-    ``active`` is "not closed"."""
-    return {"none": "not a risk", "active": "not closed"}.get(label, label or "")
-
-
+console.app_template_filter("said")(said)  # pages.said: none is "not a risk"
 console.app_template_filter("counted")(counted)  # pages.counted: "1 risk", "2 risks"
 
 

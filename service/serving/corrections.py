@@ -48,6 +48,14 @@ class ChangedSinceShown(Exception):
         self.ids = ids
 
 
+class DecidedByAnother(Exception):
+    """Decisions another reviewer made: only they, or an admin, undo them."""
+
+    def __init__(self, ids: list[int]):
+        super().__init__(ids)
+        self.ids = ids
+
+
 def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
     """Accept or reject the corrections ``shown`` ({finding id: the label the reviewer saw};
     ``decision``: "accepted" or "rejected"); how many changed. A correction whose label is
@@ -56,11 +64,8 @@ def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
     check follows the UPDATEs, whose row locks keep it true until the commit."""
     if not shown:
         return 0
-    by_label: dict[str, list[int]] = defaultdict(list)
-    for finding_id, label in shown.items():
-        by_label[label].append(finding_id)
     changed = 0
-    for label, ids in by_label.items():
+    for label, ids in _by_label(shown).items():
         changed += db.session.execute(
             update(ScanFinding)
             .where(ScanFinding.id.in_(ids), ScanFinding.corrected_category == label,
@@ -68,13 +73,51 @@ def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
             .values(review=decision, reviewed_by=reviewer_id,
                     reviewed_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
+    _check_shown(shown)
+    return changed
+
+
+def undo(shown: dict[int, str], reviewer) -> dict[str, int]:
+    """The decisions on the corrections ``shown`` ({finding id: the label shown}) undone:
+    each back to pending, waiting for a reviewer again; how many of each decision were
+    undone ({"accepted": n, "rejected": m}). A reviewer undoes their own decisions, an
+    admin anyone's (else DecidedByAnother); a label remade since is ChangedSinceShown, as
+    in decide(), and the caller rolls it all back. One already pending (undone by a second
+    click, or by someone else at the same moment) changes nothing: each UPDATE takes only
+    what is still decided, under its row locks."""
+    theirs = [] if reviewer.role == "admin" else [ScanFinding.reviewed_by == reviewer.id]
+    undone = {}
+    for decision in ("accepted", "rejected"):
+        undone[decision] = sum(db.session.execute(
+            update(ScanFinding)
+            .where(ScanFinding.id.in_(ids), ScanFinding.corrected_category == label,
+                   ScanFinding.review == decision, *theirs)
+            .values(review="pending", reviewed_by=None, reviewed_at=None)
+            .execution_options(synchronize_session=False)).rowcount
+            for label, ids in _by_label(shown).items())
+    _check_shown(shown)
+    if theirs and (others := sorted(db.session.scalars(select(ScanFinding.id).where(
+            ScanFinding.id.in_(list(shown)), ScanFinding.review != "pending",
+            ScanFinding.reviewed_by.is_distinct_from(reviewer.id))))):
+        raise DecidedByAnother(others)
+    return undone
+
+
+def _by_label(shown: dict[int, str]) -> dict[str, list[int]]:
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for finding_id, label in shown.items():
+        by_label[label].append(finding_id)
+    return by_label
+
+
+def _check_shown(shown: dict[int, str]) -> None:
+    """ChangedSinceShown for the corrections whose label is not the one shown now. One
+    withdrawn since (no label now) or never made is harmless: nothing was done to it."""
     now = dict(db.session.execute(select(ScanFinding.id, ScanFinding.corrected_category)
                                   .where(ScanFinding.id.in_(list(shown)))).all())
-    # A correction withdrawn since (no label now) or never made decides nothing: harmless.
     if changed_since := sorted(i for i, label in shown.items()
                                if now.get(i) is not None and now[i] != label):
         raise ChangedSinceShown(changed_since)
-    return changed
 
 
 def training_rows(*, context: bool = False, shown: bool = False) -> Iterator[dict]:

@@ -1,7 +1,7 @@
 """The review of corrections (reviewers and admins): /api/v1/corrections. A correction
 teaches a model only once accepted here (corrections.py says why); the list shows what
-waits, by contributor and label, and a decision takes one row, a selection, or a
-contributor's all."""
+waits, by contributor and label, and who decided what; a decision takes one row, a
+selection, or a contributor's all, and an undo puts decisions back to pending."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from service.serving.schemas import (
     ReviewDecisionSchema,
     ReviewedCorrectionSchema,
     ReviewResultSchema,
+    UndoResultSchema,
+    UndoSchema,
 )
 
 review = Blueprint("review", __name__)
@@ -43,10 +45,13 @@ def _where(review_state: str, contributor: str | None = None,
 
 
 def _items(findings: list[ScanFinding]) -> list[dict]:
-    """A page's findings with their contributors' emails, read in one query."""
-    emails = corrections.emails_of({finding.corrected_by for finding in findings})
-    return [{"finding": finding, "contributor_email": emails.get(finding.corrected_by)}
-            for finding in findings]
+    """A page's findings with their contributors' and reviewers' emails, read in one
+    query."""
+    emails = corrections.emails_of({finding.corrected_by for finding in findings}
+                                   | {finding.reviewed_by for finding in findings
+                                      if finding.reviewed_by})
+    return [{"finding": finding, "contributor_email": emails.get(finding.corrected_by),
+             "reviewer_email": emails.get(finding.reviewed_by)} for finding in findings]
 
 
 @review.route("", methods=["GET"])
@@ -128,6 +133,43 @@ def decide(args):
                  decision=decision, changed=changed, label=args.get("label"))
     db.session.commit()
     return {"decision": decision, "changed": changed, "pending": corrections.pending_count()}
+
+
+@review.route("/undo", methods=["POST"])
+@authorized("corrections:review", role=REVIEWERS)
+@json_body(UndoSchema)
+@response(UndoResultSchema)
+@other_responses({401: "No or bad token", 403: "Reviewers and admins only; a decision of "
+                       "another reviewer (errors.decided_by_another): nothing was undone",
+                  409: "A correction's label is no longer the one shown: nothing was undone",
+                  422: "No findings, or more than 500"})
+def undo(args):
+    """Undo decisions: accepted or rejected corrections back to pending (reviewers)
+
+    `{findings: [{id, label}, ...]}` (at most 500), each with the label the reviewer was
+    shown: if one was re-corrected since, 409 (`errors.changed_since`) and nothing is
+    undone. A reviewer undoes their own decisions, an admin anyone's: another reviewer's is
+    a 403 (`errors.decided_by_another`) and nothing is undone. One pending already (undone
+    twice) is left as it is: `undone` counts only what this call put back.
+    """
+    caller = token_auth.current_user()
+    shown = {item["id"]: item["label"] for item in args["findings"]}
+    try:
+        undone = corrections.undo(shown, caller)
+    except corrections.ChangedSinceShown as stale:
+        db.session.rollback()
+        raise APIError(409, f"{_counted(len(stale.ids), 'correction')} changed since you were "
+                            "shown them; nothing was undone. Reload and undo again.",
+                       errors={"changed_since": stale.ids}) from None
+    except corrections.DecidedByAnother as others:
+        db.session.rollback()
+        raise APIError(403, f"{_counted(len(others.ids), 'decision')} of another reviewer: "
+                            "only they or an admin may undo them; nothing was undone.",
+                       errors={"decided_by_another": others.ids}) from None
+    if total := sum(undone.values()):
+        audit.record("corrections_undone", actor_id=caller.id, changed=total, **undone)
+    db.session.commit()
+    return {"undone": total, **undone, "pending": corrections.pending_count()}
 
 
 def _counted(number: int, noun: str) -> str:

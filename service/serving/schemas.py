@@ -209,7 +209,11 @@ class ReviewedCorrectionSchema(ma.Schema):
         "description": "null where the account is gone (its corrections never teach)"})
     corrected_at = fields.DateTime(attribute="finding.corrected_at")
     review = fields.String(attribute="finding.review")
-    reviewed_by = fields.String(attribute="finding.reviewed_by", allow_none=True)
+    reviewed_by = fields.String(attribute="finding.reviewed_by", allow_none=True, metadata={
+        "description": "who accepted or rejected it (null while pending)"})
+    reviewer_email = fields.String(allow_none=True, metadata={
+        "description": "the reviewer's email; null while pending, or where the account is "
+                       "gone"})
     reviewed_at = fields.DateTime(attribute="finding.reviewed_at", allow_none=True)
 
 
@@ -266,3 +270,18 @@ class ReviewResultSchema(ma.Schema):
     decision = fields.String(metadata={"description": "accepted or rejected"})
     changed = fields.Integer(metadata={"description": "corrections whose review changed"})
     pending = fields.Integer(metadata={"description": "corrections still waiting, everyone's"})
+
+
+class UndoSchema(ma.Schema):
+    findings = fields.List(fields.Nested(ShownCorrectionSchema), required=True,
+                           validate=validate.Length(min=1, max=500), metadata={
+                               "description": "the decided corrections to put back to "
+                                              "pending, each with the label shown (at most "
+                                              "500)"})
+
+
+class UndoResultSchema(ma.Schema):
+    undone = fields.Integer(metadata={"description": "decisions undone by this call"})
+    accepted = fields.Integer(metadata={"description": "of them, acceptances"})
+    rejected = fields.Integer(metadata={"description": "of them, rejections"})
+    pending = fields.Integer(metadata={"description": "corrections waiting, everyone's"})
