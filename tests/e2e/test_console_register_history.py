@@ -1,0 +1,93 @@
+"""A PM's three weeks in Chromium (issue #74, items 1, 3 and 4): a risk closed by hand at the
+report of 6 March; the quarter's reports sent again as a job, one of them already in the
+project; the job's page says which report was skipped and what each did to the register;
+the risk reopened only by the later report, and its page tells why, change by change.
+
+The session's real trained model reads the reports (tests/e2e/driver.py's lines)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from tests.e2e.driver import (
+    BUDGET_RISK,
+    PLAIN_LINE,
+    VENDOR_REWORDED,
+    VENDOR_RISK,
+    accessibility_violations,
+    call_api,
+    seed,
+    sign_in,
+    unnamed_controls,
+)
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_MS = 60_000
+WEEK_10 = f"Falcon status, week 10.\n{PLAIN_LINE}\n{VENDOR_RISK}".encode()
+WEEK_12 = f"Falcon status, week 12.\n{PLAIN_LINE}\n{VENDOR_REWORDED}\n{BUDGET_RISK}".encode()
+
+
+def _register(app, user) -> dict[str, dict]:
+    items = call_api(app, user, "GET", f"/projects/{user.project_id}/risks")["items"]
+    return {entry["risk"]: entry for entry in items}
+
+
+def test_a_job_skips_a_held_report_and_only_a_later_one_reopens_a_closed_risk(
+        page, console_app, axe_script, tmp_path):
+    from playwright.sync_api import expect
+
+    user = seed(console_app, "falcon-pm@example.com", project="Falcon")
+    call_api(console_app, user, "POST", "/scans", status=201,
+             content_type="multipart/form-data",
+             data={"file": (io.BytesIO(WEEK_10), "Falcon status week 10.txt"),
+                   "project_id": user.project_id, "reported_on": "2026-03-06"})
+    (vendor,) = [entry for text, entry in _register(console_app, user).items()
+                 if "supplier" in text]
+
+    # Closed by hand on the risk's page: one form, its answer beside it.
+    sign_in(page, user.email)
+    page.goto(f"/app/projects/{user.project_id}/risks/{vendor['id']}")
+    page.get_by_label("Status", exact=True).select_option("closed")
+    page.locator("#edit").get_by_role("button", name="Save").click()
+    expect(page.locator("#edit .said")).to_be_visible()
+    before = call_api(console_app, user, "GET", f"/projects/{user.project_id}/risks/{vendor['id']}")
+    assert before["status"] == "closed"
+
+    # The quarter's reports as a job: week 10 again (held already) and week 12, dated by name.
+    files = [tmp_path / "Falcon status week 10.txt", tmp_path / "week-2026-03-20.txt"]
+    files[0].write_bytes(WEEK_10)
+    files[1].write_bytes(WEEK_12)
+    page.goto("/app/jobs")
+    page.get_by_label("Documents (txt, md, html, pdf, docx)").set_input_files(
+        [str(path) for path in files])
+    page.get_by_label("Project", exact=True).select_option(label="Falcon")
+    page.get_by_role("button", name="Upload and scan").click()
+    page.wait_for_url(re.compile(r"/app/jobs/[0-9a-f-]+$"))
+    expect(page.locator("#job-status")).to_contain_text("Finished.", timeout=TIMEOUT_MS)
+    page.reload()
+    status = page.locator("#job-status").inner_text()
+    assert "1 of 2 documents scanned" in status and "1 skipped" in status, status
+    rows = page.get_by_role("table").get_by_role("row")
+    held, later = rows.nth(1).inner_text(), rows.nth(2).inner_text()
+    assert "Skipped: the project holds this report already" in held, held
+    assert "1 reopened" in later and "1 new" in later, later
+    assert accessibility_violations(page, axe_script) == []
+    assert unnamed_controls(page) == []
+
+    # The register after: reopened by the later report, and seen twice, not three times.
+    after = call_api(console_app, user, "GET", f"/projects/{user.project_id}/risks/{vendor['id']}")
+    assert (after["status"], after["reopened"], after["occurrences"]) == ("open", True, 2)
+
+    # Its page tells why, newest first.
+    page.goto(f"/app/projects/{user.project_id}/risks/{vendor['id']}")
+    history = page.locator("#history li")
+    expect(history.first).to_contain_text("Reopened by a report")
+    lines = [history.nth(n).inner_text() for n in range(history.count())]
+    assert "Changed by hand" in lines[1] and "status open → closed" in lines[1], lines
+    assert user.email in lines[1]
+    assert "Opened by a report" in lines[-1]
+    assert accessibility_violations(page, axe_script) == []
