@@ -135,8 +135,9 @@ def project(project_id: str):
 
 def _placed(risks: dict | None) -> set[str]:
     """The flashes this page says beside their control (pages.AT): each row's form, the
-    bulk form's and the "Add risk" form's; any other flash is said at the top."""
-    anchors = {"register", "add-risk"} | {f"risk-{risk['id']}" for risk in
+    bulk form's, the "Add risk" form's and a lifted dismissal's; any other flash is said at
+    the top."""
+    anchors = {"register", "add-risk", "dismissals"} | {f"risk-{risk['id']}" for risk in
                                           (risks or {}).get("items", ())}
     return {AT + anchor for anchor in anchors}
 
@@ -234,8 +235,8 @@ def restore_dismissal(project_id: str, dismissal_id: int):
     if not answer.ok:
         return failed(answer)
     risk = request.form.get("risk", "")
-    flash(f"Dismissal of “{risk[:80]}” lifted: what it hid is in the register now, and "
-          "later reports that state it count again.")
+    flash_at(f"Dismissal of “{risk[:80]}” lifted: what it hid is in the register now, and "
+             "later reports that state it count again.", "dismissals")  # where it lands
     return redirect(safe_target(request.form.get("back"), url_for(
         "console.project", project_id=project_id, _anchor="dismissals")))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import groupby
+from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 
@@ -161,12 +162,13 @@ def correct(scan_id: str, finding_id: int):
         return "", 204
     # Back to the list the correction was made from (the review queue) at its row, else to
     # the finding; the answer said there, where the page lands.
-    back = safe_target(request.form.get("back"), "")
-    anchor = f"review-{finding_id}" if back else f"finding-{finding_id}"
+    page = url_for("console.scan_view", scan_id=scan_id)
+    back = safe_target(request.form.get("back"), page)
+    anchor = (f"finding-{finding_id}" if urlsplit(back).path == page
+              else f"review-{finding_id}")
     flash_at(f"Restored: “{answer.json['risk'][:80]}” is in the register."
              if request.form.get("restore") else answered(answer.json), anchor)
-    return redirect(f"{back.split('#', 1)[0]}#{anchor}" if back else url_for(
-        "console.scan_view", scan_id=scan_id, _anchor=anchor))
+    return redirect(f"{back.split('#', 1)[0]}#{anchor}")
 
 
 @console.post("/scans/<scan_id>/delete")
@@ -242,7 +244,7 @@ def _result(scan: dict, text: str | None) -> dict:
     dismissed = [finding for finding in scan["data"] if finding.get("dismissed")]
     findings, possible = [], []
     for finding in scan["data"]:
-        finding["shown_category"] = finding["corrected_category"] or finding["category"]
+        finding["shown_category"] = _label_of(finding)
         if finding.get("dismissed"):
             continue
         if not finding.get("possible"):
@@ -296,10 +298,20 @@ def answered(finding: dict) -> str:
     return f"Saved: “{sentence}” corrected to {said(label)} (the model said {said(model)})."
 
 
+def _label_of(finding: dict) -> str:
+    """A finding's label as it stands (the API's effective label): a rejected correction's
+    is the model's again."""
+    if finding.get("review") == "rejected" and finding["corrected_category"]:
+        return finding["category"]
+    return finding["corrected_category"] or finding["category"]
+
+
 @console.app_template_filter("answer_said")
 def answer_said(finding: dict) -> str:
     """A finding's answer as Review's row says it."""
     label, model = finding["corrected_category"], finding["category"]
+    if finding.get("review") == "rejected" and label:
+        return f"Correction to {said(label)} rejected by a reviewer"
     if label == "none":
         return "Not a risk"
     if finding.get("added_by_user"):

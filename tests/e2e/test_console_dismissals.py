@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.driver import (
     PROJECT_REPORTS,
@@ -101,7 +102,9 @@ def test_dismissed_for_later_reports_a_restatement_is_folded_counted_and_restore
     page.locator("details.dismissed-findings summary").click()
     with page.expect_navigation():
         item.get_by_role("button", name="Restore to the register").click()
-    page.locator(".flash", has_text="Restored").wait_for()
+    # Said beside the finding restored, where the page lands.
+    finding_item(page, VENDOR_REWORDED).locator("p.said", has_text="Restored").wait_for()
+    assert page.locator(".flash").count() == 0
     assert page.locator("details.dismissed-findings").count() == 0
     assert marked(page)[VENDOR_REWORDED] == "vendor"
     assert finding_item(page, VENDOR_REWORDED).get_by_role(
@@ -112,8 +115,6 @@ def test_dismissed_for_later_reports_a_restatement_is_folded_counted_and_restore
 
 def test_this_report_only_by_default_and_a_dismissal_lifted_by_keyboard(
         page, console_app, axe_script):
-    from playwright.sync_api import expect
-
     email = f"bea-{uuid.uuid4().hex[:8]}@example.com"
     seeded = seed(console_app, email, project="Data centre move", reports=PROJECT_REPORTS[:1])
     sign_in(page, email)
@@ -130,7 +131,8 @@ def test_this_report_only_by_default_and_a_dismissal_lifted_by_keyboard(
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")
     assert answer.value.status == 204
-    page.locator(".flash", has_text="Saved").wait_for()
+    finding_item(page, VENDOR_RISK).locator("p.said", has_text="Saved").wait_for()
+    assert page.locator(".flash").count() == 0  # beside the finding, not at the top
     assert [d["risk"] for d in dismissals_of(console_app, seeded)] == [VENDOR_RISK]
     # Back to "this report only" (one up): the dismissal is lifted.
     expect(page.locator(f"#{select_id}")).to_be_focused()
@@ -167,7 +169,9 @@ def test_this_report_only_by_default_and_a_dismissal_lifted_by_keyboard(
     tab_to(page, lambda el: el["text"].startswith("Lift the dismissal of"))
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    page.locator(".flash", has_text="lifted").wait_for()
+    said = page.locator("section#dismissals p.said", has_text="lifted")
+    said.wait_for()
+    expect(said).to_be_in_viewport()  # beside the list the page lands at
     assert dismissals_of(console_app, seeded) == []
     assert "None: no dismissal" in page.locator("section#dismissals").inner_text()
     # Lifted, the dismissal hides nothing more; its own sentence stays not a risk.

@@ -10,6 +10,7 @@ import re
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.driver import (
     CATEGORIES,
@@ -55,9 +56,13 @@ def test_the_document_is_whole_and_a_sentence_is_marked_as_a_risk(page):
     page.locator("#mark-category").select_option("quality")
     page.get_by_role("button", name="Mark as risk", exact=True).click()
     page.wait_for_load_state()
-    assert re.search(r"#finding-\d+$", page.url)
+    finding = re.search(r"#(finding-\d+)$", page.url)[1]
     assert marked(page)[PLAIN_LINE] == "quality"
-    assert page.locator(".flash").filter(has_text="marked as a risk (quality)").count() == 1
+    # Said beside the new finding, where the page lands, not at the page's top.
+    said = page.locator(f"#{finding} p.said")
+    assert "marked as a risk (quality)" in said.inner_text()
+    expect(said).to_be_in_viewport()
+    assert page.locator(".flash").count() == 0
     assert unnamed_controls(page) == []
 
 
@@ -89,8 +94,10 @@ def test_a_possible_risk_is_marked_lightly_and_confirmed_in_a_chosen_category(
     assert page.locator(".flash").count() == 0
     item.get_by_role("button", name=re.compile(r"^Confirm")).click()
     page.wait_for_load_state()
-    assert page.locator(".flash").filter(
-        has_text=f"corrected to {chosen} (the model said {model})").count() == 1
+    finding = re.search(r"#(finding-\d+)$", page.url)[1]
+    assert f"corrected to {chosen} (the model said {model})" in page.locator(
+        f"#{finding} p.said").inner_text()
+    assert page.locator(".flash").count() == 0
     assert page.locator("mark.possible").filter(has_text=sentence).count() == 0
     assert marked(page)[sentence] == chosen
     page.goto(f"/app/projects/{project_id}")  # one entry, in the category chosen
@@ -107,7 +114,11 @@ def test_a_correction_redraws_the_counts_and_groups_and_says_saved(page):
     with page.expect_response(lambda r: "/findings/" in r.url) as answer:
         item.get_by_role("button", name="Save").click()
     assert answer.value.status == 204
-    page.locator(".flash").filter(has_text="Saved: not a risk").wait_for()
+    # Said beside the finding (now in the "not a risk" group), never at the page's top.
+    said = page.locator(f"#{item.get_attribute('id')} p.said")
+    said.filter(has_text="Saved: not a risk").wait_for()
+    expect(said).to_be_in_viewport()
+    assert page.locator(".flash").count() == 0
     meta = page.locator("main .meta").first
     assert re.match(rf"{before - 1} risks? found", meta.inner_text().strip())
     group = page.locator(".findings h3").filter(has_text="not a risk")

@@ -353,13 +353,13 @@ def test_the_register_keeps_a_changed_status(page, console_app, project, screens
     assert status.input_value() == "mitigating"
     assert register_entry(console_app, project, "vendor")["status"] == "open"
     assert page.url.endswith(f"/app/projects/{project.project_id}")  # no navigation
-    save = page.get_by_role("button", name=f"Save status, owner and due date of: "
+    save = page.get_by_role("button", name=f"Save status, rating, owner and due date of: "
                                            f"{vendor['risk']}", exact=True)
     save.focus()
     with page.expect_navigation():
         page.keyboard.press("Enter")
     row = page.locator(f"#risk-{vendor['id']}")
-    assert row.locator("p.said").inner_text() == "Risk updated."
+    assert row.locator("p.said").inner_text() == "Status set to mitigating."
     assert page.locator(".flash").count() == 0
     assert page.get_by_label(label, exact=True).input_value() == "mitigating"
     page.reload()
@@ -430,7 +430,7 @@ def test_the_heat_map_leads_to_its_risks_and_the_risk_page_rates(page, console_a
     page.get_by_label("Impact", exact=True).select_option("2")
     with page.expect_navigation():
         page.get_by_role("button", name="Save", exact=True).click()
-    page.locator(".flash", has_text="Risk updated.").wait_for()
+    assert page.locator("#edit p.said").inner_text() == "Rated 3 × 2 = 6 (medium)."
     rated = register_entry(console_app, project, "schedule")
     assert (rated["likelihood"], rated["impact"], rated["band"]) == (3, 2, "medium")
 

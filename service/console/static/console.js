@@ -63,7 +63,8 @@ function enhanceCorrection(form) {
         if (mark) { mark.dataset.category = select.value.split(":")[0]; }  // "none:later"
         const message = "Saved: " + select.options[select.selectedIndex].text;
         say(message);
-        refreshResult(message, select.id);
+        const item = form.closest("li[id]");
+        refreshResult(message, select.id, item ? item.id : null);
       } else {
         let detail = "The correction was not saved.";
         try { detail = (await response.json()).detail || detail; } catch (error) { /* not JSON */ }
@@ -84,10 +85,11 @@ function enhanceConfirm(form) {
 }
 
 // After a correction saved by the script, the result's counts and groups are the page's
-// again: the page is asked for anew and its result put in place, with "Saved" shown.
-async function refreshResult(message, focusId) {
+// again: the page is asked for anew and its result put in place, with "Saved" shown
+// beside the finding (``itemId``), which the new result holds in its new group.
+async function refreshResult(message, focusId, itemId) {
   const result = document.querySelector(".result");
-  if (!result) { showSaved(message); return; }
+  if (!result) { showSaved(message, itemId); return; }
   try {
     const response = await fetch(window.location.pathname, { credentials: "same-origin" });
     if (!response.ok) { return; }
@@ -99,14 +101,25 @@ async function refreshResult(message, focusId) {
     const oldMeta = document.querySelector("main .meta");
     if (meta && oldMeta) { oldMeta.replaceWith(meta); }
     enhanceResult(replacement);
-    showSaved(message);
+    showSaved(message, itemId);
     const focus = focusId && document.getElementById(focusId);
     if (focus) { focus.focus(); }
   } catch (error) { /* the saved answer stands; a reload shows it */ }
 }
 
-// A visible "Saved" message where the page's flashed messages go.
-function showSaved(message) {
+// A visible "Saved" message beside what it is about (the element ``itemId``, as the
+// server's pages.flash_at places it); where the page has no such element, where the page's
+// flashed messages go. The live region has said it already (say): this one is to be seen.
+function showSaved(message, itemId) {
+  const item = itemId ? document.getElementById(itemId) : null;
+  if (item) {
+    item.querySelectorAll(":scope > p.said").forEach((old) => old.remove());
+    const said = document.createElement("p");
+    said.className = "said";
+    said.textContent = message;
+    item.append(said);
+    return;
+  }
   let flash = document.querySelector("main .flash");
   if (!flash) {
     flash = document.createElement("div");
