@@ -1,4 +1,5 @@
-"""flask commands (``flask --app service COMMAND``).
+"""flask commands (``flask --app service COMMAND``); ``backup`` and ``restore`` are
+service/backup/'s.
 
 Scripts, init containers and CI steps read a command's exit status: each exits 0 when it did
 its work, and otherwise non-zero with one line saying why (``one_line_failures``), never a
@@ -165,6 +166,41 @@ def init_app(app: Flask) -> None:
 
     # Its name before corrections had one word (docs/operations.md): operators' scripts keep it.
     app.cli.add_command(export_corrections, "export-feedback")
+
+    @app.cli.command("backup", cls=OneLineCommand)
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @one_line_failures
+    def backup_command(file):
+        """Write one archive of the database, the uploads and the models, while the service
+        serves (docs/backup.md). FILE is new; .tar.gz or .tgz compresses it."""
+        from pathlib import Path
+
+        from flask import current_app
+
+        from service.backup import BackupFailed, backup
+
+        try:
+            click.echo(backup(current_app.config["SETTINGS"], Path(file)))
+        except BackupFailed as error:
+            raise click.ClickException(str(error)) from None
+
+    @app.cli.command("restore", cls=OneLineCommand)
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @one_line_failures
+    def restore_command(file):
+        """Restore an archive of `backup` into the empty database, uploads folder and models
+        root the settings name (docs/backup.md); the archive is checked whole first, and a
+        refusal writes nothing."""
+        from pathlib import Path
+
+        from flask import current_app
+
+        from service.backup import ArchiveRefused, restore
+
+        try:
+            click.echo(restore(current_app.config["SETTINGS"], Path(file)))
+        except ArchiveRefused as error:
+            raise click.ClickException(str(error)) from None
 
     @app.cli.command("create-admin", cls=OneLineCommand)
     @click.option("--email", required=True)
