@@ -1,0 +1,305 @@
+"""Hostile archives and the commands' exit statuses (issue #76): a truncated, tampered,
+path-traversing, linking, oversized or lying archive, or one from a newer schema, is
+refused with one line and exit status 1, and nothing is written: the target database
+keeps no table, and neither the uploads folder nor the models root is made.
+
+The archives are a small deployment's real backup, rewritten member by member."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from tests.backups import (
+    SECRET_KEY,
+    command_app,
+    deployment_settings,
+    populate_small,
+    run,
+    serve,
+    stop,
+)
+
+LLM_KEY = "sk-backup-test-llm-key-never-archived"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> Path:
+    """A small deployment's archive (a user, a scan of an uploaded file, a model version
+    of one file), as `flask backup` wrote it."""
+    folder = tmp_path_factory.mktemp("small")
+    models = folder / "models"
+    (models / "v1").mkdir(parents=True)
+    (models / "v1" / "config.json").write_text('{"id2label": {}}')
+    (models / "current").write_text("v1\n")
+    settings = deployment_settings(folder, f"sqlite:///{folder / 'riskscan.db'}", None,
+                                   LLM_API_KEY=LLM_KEY, LLM_BASE_URL="http://127.0.0.1:9/v1")
+    app = serve(settings, migrate=True)
+    try:
+        populate_small(app)
+    finally:
+        stop(app)
+    backing = command_app(deployment_settings(folder, settings.DATABASE_URL, models))
+    try:
+        archive = folder / "small.tar.gz"
+        result = run(backing, "backup", str(archive))
+        assert result.exit_code == 0, result.output
+    finally:
+        stop(backing)
+    return archive
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    """An empty deployment to restore into, and its command app (one for every refusal:
+    each leaves it empty)."""
+    folder = tmp_path_factory.mktemp("target")
+    settings = deployment_settings(folder, f"sqlite:///{folder / 'target.db'}",
+                                   folder / "models")
+    app = command_app(settings)
+    yield app, settings
+    stop(app)
+
+
+def members(archive: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(archive) as tar:
+        return [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
+
+
+def written(path: Path, entries, *, mode: str = "w") -> Path:
+    with tarfile.open(path, mode, format=tarfile.PAX_FORMAT) as tar:
+        for info, data in entries:
+            info = _copy(info)
+            if info.isreg():
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return path
+
+
+def _copy(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    copy = tarfile.TarInfo(info.name)
+    for field in ("size", "mtime", "mode", "type", "linkname", "pax_headers"):
+        setattr(copy, field, getattr(info, field))
+    return copy
+
+
+def with_manifest(entries, change) -> list:
+    """The entries with their manifest (the last) changed by ``change(body)``."""
+    *others, (info, raw) = entries
+    body = json.loads(raw)
+    change(body)
+    return [*others, (info, json.dumps(body).encode())]
+
+
+def edited(entries, name: str, change) -> list:
+    """``name``'s bytes changed by ``change``, its size and sha256 left as the manifest says
+    (``honest=True`` in the manifest as well: see ``reissued``)."""
+    return [(info, change(data) if info.name == name else data) for info, data in entries]
+
+
+def reissued(entries) -> list:
+    """The manifest's sizes and digests made the members' again: a forger's archive."""
+    import hashlib
+
+    found = {info.name: data for info, data in entries[:-1]}
+
+    def change(body):
+        for member in body["members"]:
+            data = found[member["name"]]
+            member["size"], member["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    return with_manifest(entries, change)
+
+
+def extra(entries, info: tarfile.TarInfo, data: bytes = b"") -> list:
+    """A member added before the manifest."""
+    return [*entries[:-1], (info, data), entries[-1]]
+
+
+def kind(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+def upload_of(entries) -> str:
+    return next(info.name for info, _ in entries if info.name.startswith("uploads/"))
+
+
+def huge(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.pax_headers = {"size": str(1 << 50)}  # a petabyte, declared
+    return info
+
+
+CASES = {
+    "a cut archive": ("truncated", lambda e, raw: raw[: len(raw) * 3 // 5]),
+    "bytes that are no archive": ("truncated or damaged", lambda e, raw: os.urandom(4096)),
+    "an empty file": ("truncated or damaged", lambda e, raw: b""),
+    "a table's rows changed": ("tampered", lambda e, raw: edited(
+        e, "db/users.jsonl", lambda data: data.replace(b"@example.com", b"@example.org"))),
+    "an upload changed": ("tampered", lambda e, raw: edited(
+        e, upload_of(e), lambda data: data.upper())),
+    "a digest changed": ("tampered", lambda e, raw: with_manifest(
+        e, lambda body: body["members"][0].update(sha256="0" * 64))),
+    "a row count that lies": ("counts 2 rows in users", lambda e, raw: with_manifest(
+        e, lambda body: next(t for t in body["tables"] if t["name"] == "users").update(rows=2))),
+    "a member the manifest does not list": ("is not in the manifest", lambda e, raw: extra(
+        e, tarfile.TarInfo("uploads/unlisted.txt"), b"x")),
+    "a member the manifest lists, missing": ("lacks members", lambda e, raw: [
+        entry for entry in e if not entry[0].name.startswith("uploads/")]),
+    "a path out of the folders": ("not a path inside", lambda e, raw: extra(
+        e, tarfile.TarInfo("uploads/../../../tmp/escaped"), b"x")),
+    "an absolute path": ("not a path inside", lambda e, raw: extra(
+        e, tarfile.TarInfo("/tmp/escaped"), b"x")),
+    "a member outside the three folders": ("not a path inside", lambda e, raw: extra(
+        e, tarfile.TarInfo("etc/riskscan.env"), b"x")),
+    "a symbolic link": ("is a link", lambda e, raw: extra(
+        e, kind("uploads/link", tarfile.SYMTYPE, "/etc/passwd"))),
+    "a hard link": ("is a link", lambda e, raw: extra(
+        e, kind("uploads/link", tarfile.LNKTYPE, "db/users.jsonl"))),
+    "a device": ("is a device", lambda e, raw: extra(e, kind("uploads/zero", tarfile.CHRTYPE))),
+    "a fifo": ("is a device", lambda e, raw: extra(e, kind("uploads/pipe", tarfile.FIFOTYPE))),
+    "a folder": ("not a file", lambda e, raw: extra(e, kind("uploads/folder", tarfile.DIRTYPE))),
+    "a petabyte member": ("oversized", lambda e, raw: extra(e, huge("uploads/huge"))),
+    "a member twice": ("twice", lambda e, raw: extra(e, *e[0])),
+    "no manifest": ("no manifest", lambda e, raw: e[:-1]),
+    "a member after the manifest": ("after the manifest", lambda e, raw: [
+        *e, (tarfile.TarInfo("uploads/late.txt"), b"x")]),
+    "a newer schema": ("newer Riskscan", lambda e, raw: with_manifest(
+        e, lambda body: body.update(schema_revision="ffffffffffff"))),
+    "a row of the wrong kind": ("not a datetime", lambda e, raw: reissued(edited(
+        e, "db/users.jsonl", lambda data: data.replace(b'+00:00"', b'+99:00"', 1)))),
+    "a table's first line not JSON": ("line 1 is not JSON", lambda e, raw: reissued(edited(
+        e, "db/users.jsonl", lambda data: b"{'table': users\n" + data.split(b"\n", 1)[1]))),
+    "a row nested past all sense": ("line 3 is not JSON", lambda e, raw: reissued(edited(
+        e, "db/users.jsonl", lambda data: data + b"[" * 100_000 + b"\n"))),
+    "a table the schema lacks": ("table evil", lambda e, raw: unknown_table(e)),
+    "a pointer to a version it lacks": ("points at", lambda e, raw: with_manifest(
+        e, lambda body: body["models"].update(current="v9"))),
+    "another format": ("not a Riskscan backup", lambda e, raw: with_manifest(
+        e, lambda body: body.update(format_version=99))),
+}
+
+
+def unknown_table(entries) -> list:
+    """users' rows as a table ``evil``, the manifest reissued to agree: the schema, not the
+    manifest, refuses it."""
+    renamed = []
+    for info, data in entries:
+        if info.name == "db/users.jsonl":
+            info = _copy(info)
+            info.name, data = "db/evil.jsonl", data.replace(b'"table":"users"',
+                                                             b'"table":"evil"', 1)
+        renamed.append((info, data))
+
+    def rename(body):
+        next(t for t in body["tables"] if t["name"] == "users")["name"] = "evil"
+        next(m for m in body["members"] if m["name"] == "db/users.jsonl")["name"] = (
+            "db/evil.jsonl")
+    return reissued(with_manifest(renamed, rename))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_hostile_archive_is_refused_in_one_line_and_nothing_is_written(
+        case, good, target, tmp_path):
+    expected, make = CASES[case]
+    made = make(members(good), good.read_bytes())
+    hostile = tmp_path / "hostile.tar"
+    if isinstance(made, bytes):
+        hostile.write_bytes(made)
+    else:
+        written(hostile, made)
+    app, settings = target
+
+    result = run(app, "restore", str(hostile))
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert expected in result.stderr
+    assert_nothing_written(settings)
+
+
+def assert_nothing_written(settings) -> None:
+    engine = create_engine(settings.DATABASE_URL)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    assert not Path(settings.UPLOAD_DIR).exists()
+    assert not Path(settings.MODEL_DIR).exists()
+
+
+def test_a_cut_compressed_archive_is_refused(good, target, tmp_path):
+    whole = written(tmp_path / "whole.tar.gz", members(good), mode="w:gz")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole.read_bytes()[:-200])
+    app, settings = target
+    result = run(app, "restore", str(cut))
+    assert result.exit_code == 1 and "truncated" in result.stderr
+    assert_nothing_written(settings)
+
+
+def test_the_archive_holds_no_secret_and_is_its_owners_alone(good):
+    """SECRET_KEY and the LLM key are settings: the operator keeps them, the archive never
+    has them; the archive itself (password hashes, webhook secrets) is readable by its
+    owner only."""
+    raw = good.read_bytes()
+    assert SECRET_KEY.encode() not in raw and LLM_KEY.encode() not in raw
+    assert good.stat().st_mode & 0o077 == 0
+
+
+def test_the_commands_exit_statuses(good, tmp_path):
+    settings = deployment_settings(tmp_path, f"sqlite:///{tmp_path / 'own.db'}",
+                                   tmp_path / "models")
+    app = command_app(settings)
+    try:
+        assert_one_line(run(app, "backup", str(good)), "exists: a backup never overwrites")
+        assert_one_line(run(app, "backup"), "Missing argument")
+        assert_one_line(run(app, "backup", str(tmp_path / "absent" / "x.tar")), "no such folder")
+        assert_one_line(run(app, "restore", str(tmp_path / "absent.tar")), "no such file")
+        assert_nothing_written(settings)
+
+        restored = run(app, "restore", str(good))
+        assert restored.exit_code == 0, restored.output
+        assert re.fullmatch(r"restored \d+ rows of \d+ tables, 1 uploaded file and 1 model "
+                            r"version from a backup of .*\n", restored.stdout)
+        assert restored.stderr == ""
+        assert (Path(settings.MODEL_DIR) / "v1" / "config.json").is_file()
+        assert (Path(settings.MODEL_DIR) / "current").read_text() == "v1\n"
+        assert len([path for path in Path(settings.UPLOAD_DIR).rglob("*") if path.is_file()]) == 1
+        assert_one_line(run(app, "restore", str(good)), "the database is not empty")
+    finally:
+        stop(app)
+
+
+def assert_one_line(result, words: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert words in result.stderr
+
+
+def test_the_real_command_line_refuses_with_status_1(good, tmp_path):
+    """`flask --app service restore` as a script runs it: status 1, one line on stderr."""
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(good.read_bytes()[:4096])
+    environment = {**os.environ, "RISKSCAN_ENV": "testing", "SECRET_KEY": SECRET_KEY,
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+                   "UPLOAD_DIR": str(tmp_path / "uploads"), "MODEL_DIR": "off",
+                   "LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "service", "restore",
+                           str(cut)], cwd=REPO, env=environment, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1
+    assert "truncated" in done.stderr and done.stdout == ""
