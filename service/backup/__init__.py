@@ -66,7 +66,7 @@ def backup(settings: Settings, path: Path) -> str:
                     tables = [_table(written, database, found, Path(work))
                               for found in database.tables]
                     revision, engine = database.revision, database.connection.dialect.name
-            except LookupError as error:
+            except (LookupError, ValueError) as error:  # no schema; a column of no kind
                 raise BackupFailed(str(error)) from None
             uploads.take()  # after it: files whose rows it holds that came since
             files = [written.add_file(UPLOADS + name, file) for name, file in uploads.files()]
