@@ -196,6 +196,10 @@ def test_a_bulk_edit_with_nothing_chosen_says_so(team, people, reported):
         "Choose a status, an owner or a rating to set."]
     assert said({"risk": str(reported["budget"]["id"]), "status": "open"}) == [
         "Nothing changed: “" + reported["budget"]["risk"] + "” was already so."]
+    # A level out of the scale: the API's words once, not once an entry; nothing changed.
+    ids = [str(e["id"]) for e in reported.values()]
+    [refused] = said({"risk": ids, "likelihood": "9", "status": "closed"})
+    assert refused.startswith("Not changed: ") and "Likelihood: Must be" in refused
     too_many = [str(i) for i in range(1, 102)]
     assert said({"risk": too_many, "status": "closed"}) == [
         "Select at most 100 risks at once."]

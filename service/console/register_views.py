@@ -191,6 +191,9 @@ def risk_bulk(project_id: str):
 
 
 def _bulk(project_id: str, chosen: list[str], body: dict):
+    """Each entry read, then patched: read first, so that the sentence can tell the
+    entries it changed from those already so. A refusal of what was chosen (a 422) is the
+    same for every entry: said once, and the rest are left alone."""
     changed, already, refused, answer = [], [], [], None
     for value in chosen:
         if not (value.isascii() and value.isdigit() and len(value) <= 18):
@@ -202,6 +205,9 @@ def _bulk(project_id: str, chosen: list[str], body: dict):
             answer = api("PATCH", path, json=body)
         if before.ok and answer.status == 403 and not changed:  # the role: nothing is done
             return failed(answer)
+        if before.ok and answer.status == 422:  # what was chosen, the same for every entry
+            refused = [(None, words(answer))]
+            break
         if not before.ok or not answer.ok:
             refused.append((value, words(answer if before.ok else before)))
         elif all(before.json[name] == answer.json[name] for name in body):
@@ -219,7 +225,8 @@ def _bulk(project_id: str, chosen: list[str], body: dict):
         flash_at(f"Nothing changed: {_listed(already)} "
                  f"{'was' if len(already) == 1 else 'were'} already so.", "register")
     for value, why in refused:
-        flash_at(f"Risk {value} not changed: {why}", "register")
+        flash_at(f"Risk {value} not changed: {why}" if value else
+                 f"Not changed: {why}", "register")
     return redirect(_back(url_for("console.project", project_id=project_id), "register"))
 
 
