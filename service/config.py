@@ -90,7 +90,6 @@ def _setting(default, parse=_text, doc: str = ""):
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
 
-
 def _database_url_usable(url: str) -> bool:
     """A URL of a dialect and driver installed here, else a traceback at the engine."""
     from sqlalchemy.engine import make_url
@@ -174,6 +173,7 @@ class Settings:
         "comma-separated")
     MAX_PROJECTS_PER_USER: int = _setting(100, _int, "projects one user may own")
     MAX_PROJECT_MEMBERS: int = _setting(200, _int, "members of one project")
+    INVITATION_TTL_DAYS: int = _setting(14, _int, "days an invitation waits to be claimed")
     UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")
     MAX_DOCUMENT_CHARS: int = _setting(200_000, _int, "longest text analysed (413 beyond)")
     MAX_PDF_PAGES: int = _setting(300, _int, "most pages of a PDF (413 beyond)")
@@ -326,6 +326,7 @@ class Settings:
             "REGISTER_MATCH_THRESHOLD": -1 <= self.REGISTER_MATCH_THRESHOLD <= 1,
             "MAX_PROJECTS_PER_USER": self.MAX_PROJECTS_PER_USER >= 1,
             "MAX_PROJECT_MEMBERS": self.MAX_PROJECT_MEMBERS >= 1,
+            "INVITATION_TTL_DAYS": 1 <= self.INVITATION_TTL_DAYS <= 365,
             "MAX_DOCUMENT_CHARS": self.MAX_DOCUMENT_CHARS >= 1,
             "MAX_PDF_PAGES": self.MAX_PDF_PAGES >= 1,
             "EXTRACTION_TIMEOUT_S": self.EXTRACTION_TIMEOUT_S > 0,

@@ -46,6 +46,8 @@ BODIES = {
     ("POST", "models.start_shadow"): lambda: {"sample_rate": 0.2, "limit": 10},
     ("PATCH", "projects.update"): lambda: {"name": "renamed"},
     ("POST", "projects.add_member"): lambda: {"email": "nobody@example.com", "role": "viewer"},
+    ("POST", "projects.invite"): lambda: {"email": f"i-{uuid.uuid4().hex[:6]}@example.com",
+                                          "role": "viewer"},
     ("PATCH", "projects.update_member"): lambda: {"role": "viewer"},
     ("PATCH", "risks.update"): lambda: {"status": "closed", "likelihood": 5, "impact": 5},
     ("POST", "risks.add"): lambda: {"risk": "The vendor may fold.", "category": "vendor"},
@@ -134,6 +136,10 @@ def matrix(app, client, monkeypatch):
     dismissals = client.get(f"/api/v1/projects/{project_id}/dismissals",
                             headers=a_headers).get_json()
     assert dismissals["total"] == 1, dismissals
+    # A's invitation of someone without an account: B may neither see nor revoke it.
+    invitation = client.post(f"/api/v1/projects/{project_id}/invitations", headers=a_headers,
+                             json={"email": "invited@example.com", "role": "viewer"})
+    assert invitation.status_code == 201, invitation.get_json()
     # A's webhook (to loopback, allowed here) and one delivery of it, sent already.
     monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
         app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
@@ -156,6 +162,7 @@ def matrix(app, client, monkeypatch):
                   "job_id": job.get_json()["job_id"], "webhook_id": webhook.get_json()["id"],
                   "delivery_id": delivery_id, "version": "v1",
                   "dismissal_id": dismissals["items"][0]["id"],
+                  "invitation_id": invitation.get_json()["id"],
                   "training_id": str(uuid.uuid4()), "session_id": client.get(
                       "/api/v1/auth/sessions", headers=a_headers).get_json()["items"][0]["id"]},
         "a_key": key.get_json()["key"],
@@ -171,6 +178,7 @@ def missing_ids() -> dict[str, str]:
             "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
             "delivery_id": str(uuid.uuid4()), "version": "no-such-version",
             "dismissal_id": "987654321", "training_id": str(uuid.uuid4()),
+            "invitation_id": str(uuid.uuid4()),
             "session_id": str(uuid.uuid4())}
 
 
@@ -179,6 +187,7 @@ def malformed_ids() -> dict[str, str]:
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
             "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
             "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1", "training_id": "t' OR 1=1",
+            "invitation_id": "i' OR 1=1",
             "session_id": "s' OR 1=1"}
 
 
@@ -250,6 +259,9 @@ KEY_SCOPES = {
     ("GET", "/api/v1/projects/<project_id>/matrix"): "projects:read",
     ("GET", "/api/v1/projects/<project_id>/dismissals"): "projects:read",
     ("DELETE", "/api/v1/projects/<project_id>/dismissals/<dismissal_id>"): "projects:write",
+    ("GET", "/api/v1/projects/<project_id>/invitations"): "projects:read",
+    ("POST", "/api/v1/projects/<project_id>/invitations"): "projects:write",
+    ("DELETE", "/api/v1/projects/<project_id>/invitations/<invitation_id>"): "projects:write",
     ("GET", "/api/v1/projects/<project_id>/webhooks"): "projects:read",
     ("POST", "/api/v1/projects/<project_id>/webhooks"): "projects:write",
     ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>"): "projects:read",

@@ -46,7 +46,7 @@ def test_register_answers_201_with_the_user_and_never_the_password(app, client):
 
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == USER_FIELDS
+    assert set(body) == USER_FIELDS | {"joined"} and body["joined"] == []  # no invitation
     assert body["email"] == "ada@example.com"
     assert body["role"] == "user" and body["active"] is True and body["auth_source"] == "local"
     text = response.get_data(as_text=True)

@@ -17,7 +17,8 @@ class AuditEventSchema(ma.Schema):
     target_id = fields.String(allow_none=True)
     target_type = fields.String(allow_none=True, metadata={
         "description": "what target_id names: user, api_key, project, scan, risk, "
-                       "dismissal, finding, job, webhook, webhook_delivery or training"})
+                       "dismissal, finding, invitation, job, webhook, webhook_delivery or "
+                       "training"})
     target_email = fields.String(allow_none=True, metadata={
         "description": "a user target's email today; null: a deleted user, or no user"})
     project_name = fields.String(allow_none=True, metadata={

@@ -5,12 +5,17 @@ all change accounts through here, so an email stays unique, a password is stored
 hashed, a new password or a deactivation ends every session, and the last active admin
 cannot be lost. Who may ask for a change is the caller's business; nothing here reads the
 request. The caller commits.
+
+What else a new account or a sign-in brings (a project's invitation claimed) belongs to
+packages above this one: they hear it on ``signed_up`` and ``email_vouched``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from blinker import Namespace
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +30,23 @@ from service.extensions import db
 
 EMAIL_TAKEN = "A user with this email already exists."
 LAST_ADMIN = "This is the last active admin; make another admin first."
+
+_signals = Namespace()
+#: Sent by a local sign-up (auth/routes.py) before it commits, with the app as sender,
+#: ``user`` and ``invitation`` (the token it brought, or None). A receiver
+#: (service/projects/invitations.py) returns the projects the account joined, or raises
+#: the 422 of a token it cannot honour, which rolls the sign-up back.
+signed_up = _signals.signal("riskscan.signed-up")
+#: Sent by every sign-in through an identity provider or directory (identities.sign_in)
+#: before it commits, with ``user``, ``email`` (the address the provider vouched for) and
+#: ``source``; receivers return the projects the account joined.
+email_vouched = _signals.signal("riskscan.email-vouched")
+
+
+def announce(signal, user: User, **details) -> list[dict]:
+    """Send ``signal`` for ``user``: the projects its receivers say the account joined."""
+    answers = signal.send(current_app._get_current_object(), user=user, **details)
+    return [joined for _, projects in answers for joined in projects or ()]
 
 
 def user_by_email(email: str) -> User | None:

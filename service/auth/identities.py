@@ -8,8 +8,10 @@ lets in is refused and loses every session at once. An email alone never takes o
 existing account of another source: a local account is linked only where the operator
 allows it (``OIDC_LINK_LOCAL_ACCOUNTS``) and the provider verified the email.
 
-Every sign-in, refusal and role change is audited. The caller commits, also on a refusal
-(``SignInRefused.commit``), so that the audit row and the ended sessions stay.
+A sign-in also claims the projects' invitations of the email the provider vouched for
+(``email_vouched``, service/auth/accounts.py). Every sign-in, refusal and role change is
+audited. The caller commits, also on a refusal (``SignInRefused.commit``), so that the
+audit row and the ended sessions stay.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from service import audit
-from service.auth.accounts import create_user, user_by_email
+from service.auth.accounts import announce, create_user, email_vouched, user_by_email
 from service.auth.credentials import normalize_email
 from service.auth.tokens import revoke_all_tokens
 from service.db import User
@@ -92,6 +94,8 @@ def sign_in(identity: Identity, rules: GroupRules, *, link_local: bool = False) 
         user.email = email  # changed at the provider; a taken one is left as it was
     _follow_groups(user, identity, rules)
     audit.record("sso_login", actor_id=user.id, target_id=user.id, source=identity.source)
+    # The provider vouched for the email: the projects that invited it are joined now.
+    announce(email_vouched, user, email=email, source=identity.source)
     return user
 
 
@@ -106,6 +110,10 @@ def _find_or_make(identity: Identity, link_local: bool) -> User:
         return user
     if existing.external_id is None and link_local:
         existing.auth_source, existing.external_id = identity.source, identity.external_id
+        # Whoever made it with a password, its owner may not be (no email is verified
+        # here): their sessions and keys end, and the person the provider vouches for
+        # takes it over alone, the projects that invited the email included.
+        revoke_all_tokens(existing)
         audit.record("sso_linked", actor_id=existing.id, target_id=existing.id,
                      source=identity.source)
         return existing

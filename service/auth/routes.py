@@ -13,11 +13,12 @@ from marshmallow import ValidationError as SchemaError
 from service import audit
 from service.api import json_body, request_json
 from service.auth import identities, ldap
-from service.auth.accounts import create_user, password_is, user_by_email
+from service.auth.accounts import announce, create_user, password_is, signed_up, user_by_email
 from service.auth.credentials import login_credentials
 from service.auth.schemas import (
     LogoutSchema,
     RefreshSchema,
+    RegisteredSchema,
     RegisterSchema,
     TokenSchema,
     UserSchema,
@@ -58,20 +59,23 @@ LOCAL_OFF = ("Riskscan accounts are off here: sign in through your company's ide
 @sign_ups_per_address
 @sign_ups_per_email
 @json_body(RegisterSchema)
-@response(user_schema, 201)
+@response(RegisteredSchema, 201)
 @other_responses({403: "Local accounts are off (AUTH_LOCAL=false): sign in through the "
                        "company's identity provider or directory",
-                  409: "The email is taken", 422: "Invalid email or password",
+                  409: "The email is taken",
+                  422: "Invalid email or password; an invitation that is not pending for "
+                       "this email",
                   429: "Too many registrations from this address or for this email; "
                        "see Retry-After"})
 def register(args):
-    """Create an account"""
+    """Create an account; with a project's invitation, join the project"""
     if not current_app.config["SETTINGS"].AUTH_LOCAL:
         raise APIError(403, LOCAL_OFF)
     user = create_user(args["email"], args["password"])
     audit.record("register", actor_id=user.id, target_id=user.id)
+    joined = announce(signed_up, user, invitation=args["invitation"])
     db.session.commit()
-    return user
+    return {**{name: getattr(user, name) for name in user_schema.fields}, "joined": joined}
 
 
 UNKNOWN_ACCOUNT = "an unknown account"  # a failed login's audited email without an account

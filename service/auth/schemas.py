@@ -45,6 +45,24 @@ class RegisterSchema(PasswordPolicy):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=PASSWORD,
                              metadata={"description": PASSWORD_RULE})
+    invitation = fields.String(
+        load_default=None, allow_none=True, load_only=True,
+        validate=validate.Length(min=1, max=128), metadata={
+            "description": "the token of a project's invitation of this email, from the "
+                           "link its owner handed over: the account joins the project with "
+                           "the invited role (422 when it is not a pending invitation of "
+                           "this email, and no account is made)"})
+
+
+class JoinedSchema(ma.Schema):
+    project_id = fields.String()
+    project_name = fields.String()
+    role = fields.String()
+
+
+class RegisteredSchema(UserSchema):
+    joined = fields.List(fields.Nested(JoinedSchema), metadata={
+        "description": "the projects the invitation made the account a member of"})
 
 
 class LoginSchema(ma.Schema):

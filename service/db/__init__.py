@@ -9,6 +9,7 @@ them.
 """
 
 from service.db.columns import BigId, UTCDateTime, new_id, today, utcnow
+from service.db.invitation_tables import Invitation
 from service.db.job_tables import DOCUMENT_STATUSES, JOB_STATUSES, Job, JobDocument
 from service.db.project_tables import (
     ACTIVE,
@@ -58,7 +59,8 @@ __all__ = [
     "PROJECT_ROLES", "REVIEW_STATES", "RISK_STATUSES", "ROLES", "SETTLED_STATUSES",
     "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
     "ApiKey", "AuditEvent", "AuthSession", "BigId", "Dismissal", "DismissedFinding",
-    "IdempotencyKey", "Job", "JobDocument", "LLMCallLog", "ModelDeployment", "ModelTraining",
+    "IdempotencyKey", "Invitation", "Job", "JobDocument", "LLMCallLog", "ModelDeployment",
+    "ModelTraining",
     "Project", "ProjectMember", "RefreshToken", "RegisterEntry", "RegisterEvent",
     "RegisterLink", "RegisterMerge", "RegisterVector", "RevokedToken", "Scan", "ScanFinding",
     "ShadowReading",

@@ -18,16 +18,22 @@ from service.api import (
     like_escaped,
     not_found,
     paginate,
+    paginated_response,
     query,
 )
 from service.auth.accounts import user_by_email
+from service.auth.credentials import normalize_email
 from service.auth.scopes import authorized
-from service.db import Project, ProjectMember, User
+from service.db import Invitation, Project, ProjectMember, User
 from service.errors import APIError
 from service.extensions import db, token_auth
+from service.projects import invitations
 from service.projects.access import project_for, role_in
 from service.projects.membership import keep_an_owner, lose_default_project, unassign
 from service.projects.schemas import (
+    InvitationCreatedSchema,
+    InvitationCreateSchema,
+    InvitationPageSchema,
     MemberCreateSchema,
     MemberListArgs,
     MemberPageSchema,
@@ -183,7 +189,8 @@ def members(args, project_id):
 @response(MemberSchema, 201)
 @other_responses({401: "No or bad token", 403: "Owners only",
                   404: NOT_MEMBER + "; or no active user with this email",
-                  409: "Already a member; or MAX_PROJECT_MEMBERS reached",
+                  409: "Already a member; or MAX_PROJECT_MEMBERS (members and pending "
+                       "invitations) reached",
                   422: "A malformed email; a bad role",
                   429: "Too many emails without an account (registration's budget)"})
 def add_member(args, project_id):
@@ -197,15 +204,13 @@ def add_member(args, project_id):
                        errors={"email": ["No active user with this email."]})
     limit = current_app.config["SETTINGS"].MAX_PROJECT_MEMBERS
     # Adds to one project in turn, from here to the commit: the count cannot be raced.
-    count = count_under_lock(Project, project.id, select(func.count())
-                             .select_from(ProjectMember)
-                             .where(ProjectMember.project_id == project.id))
+    count = invitations.seats_taken(project.id)
     if db.session.get(ProjectMember, (project.id, user.id),
                       with_for_update=True) is not None:
         raise APIError(409, "This user is already a member; change their role instead.")
     if count >= limit:
-        raise APIError(409, f"This project has {count} members, the most it may have "
-                            "(MAX_PROJECT_MEMBERS).")
+        raise APIError(409, f"This project's members and pending invitations number "
+                            f"{count}, the most it may have (MAX_PROJECT_MEMBERS).")
     member = ProjectMember(project_id=project.id, user_id=user.id, role=args["role"])
     db.session.add(member)
     audit.record("member_added", actor_id=caller.id, target_id=user.id,
@@ -256,5 +261,81 @@ def remove_member(project_id, user_id):
     unassign(project.id, member.user_id)
     lose_default_project(project.id, member.user_id)
     db.session.delete(member)
+    db.session.commit()
+    return "", 204
+
+
+# Invitations: people without an account yet (service/projects/invitations.py).
+# A route of their own rather than an answer of POST …/members: that one adds accounts and
+# says when there is none (a mistyped email stays a 404, never an invitation nobody asked
+# for); an invitation has a shape, a token and a life of its own.
+
+HAS_ACCOUNT = ("This email already has an account: add it as a member instead (an admin "
+               "must first reactivate a deactivated one).")
+
+
+def _invitation_json(invitation: Invitation, inviter: str | None) -> dict:
+    return {"id": invitation.id, "email": invitation.email, "role": invitation.role,
+            "invited_by": invitation.invited_by, "invited_by_email": inviter,
+            "created_at": invitation.created_at, "expires_at": invitation.expires_at}
+
+
+def _invitations_json(page: list[Invitation]) -> list[dict]:
+    """A page of invitations, their inviters' emails read in one query."""
+    emails = invitations.inviters(page)
+    return [_invitation_json(invitation, emails.get(invitation.invited_by))
+            for invitation in page]
+
+
+@projects.route("/<project_id>/invitations", methods=["POST"])
+@authorized("projects:write")
+@account_lookups_per_address
+@json_body(InvitationCreateSchema)
+@response(InvitationCreatedSchema, 201)
+@other_responses({401: "No or bad token", 403: "Owners only", 404: NOT_MEMBER,
+                  409: "The email has an account (add it as a member); it is invited "
+                       "already; or MAX_PROJECT_MEMBERS (members and pending invitations) "
+                       "reached",
+                  422: "A malformed email; a bad role",
+                  429: "Too many emails without an account (registration's budget)"})
+def invite(args, project_id):
+    """Invite an email without an account (owner): the answer's token, shown once, is what
+    the person signs up with; they join with the role then, or at their first single
+    sign-on with that email"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    email = normalize_email(args["email"])
+    if user_by_email(email) is not None:
+        raise APIError(409, HAS_ACCOUNT, errors={"email": ["Has an account."]})
+    account_lookup_missed()  # the answer tells that no account has this email
+    invitation, token = invitations.invite(project, email, args["role"], caller)
+    db.session.commit()
+    return {**_invitation_json(invitation, caller.email), "token": token}
+
+
+@projects.route("/<project_id>/invitations", methods=["GET"])
+@authorized("projects:read")
+@paginated_response(InvitationPageSchema, items=_invitations_json)
+@other_responses({401: "No or bad token", 403: "Viewers may not read them",
+                  404: NOT_MEMBER, 422: "Bad page"})
+def pending_invitations(args, project_id):
+    """A project's pending invitations, the soonest to expire first (editors and owners);
+    never their tokens"""
+    project = project_for(token_auth.current_user(), project_id, "editor")
+    invitations.expire_due()
+    db.session.commit()
+    return invitations.pending(project.id)
+
+
+@projects.route("/<project_id>/invitations/<invitation_id>", methods=["DELETE"])
+@authorized("projects:write")
+@other_responses({204: "Revoked: its link claims nothing any more", 401: "No or bad token",
+                  403: "Owners only",
+                  404: "No such project, or no such pending invitation in it"})
+def revoke_invitation(project_id, invitation_id):
+    """Revoke a pending invitation (owner)"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    invitations.revoke(project, invitation_id, caller)
     db.session.commit()
     return "", 204

@@ -85,6 +85,33 @@ class MemberUpdateSchema(ma.Schema):
     role = fields.String(required=True, validate=validate.OneOf(PROJECT_ROLES))
 
 
+class InvitationCreateSchema(ma.Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254),
+                         metadata={"description": "of someone without an account yet"})
+    role = fields.String(required=True, validate=validate.OneOf(PROJECT_ROLES),
+                         metadata={"description": "what they join as"})
+
+
+class InvitationSchema(ma.Schema):
+    id = fields.String()
+    email = fields.String()
+    role = fields.String(metadata={"description": "owner, editor or viewer"})
+    invited_by = fields.String(allow_none=True, metadata={
+        "description": "the owner who made it (their id outlives their account)"})
+    invited_by_email = fields.String(allow_none=True, metadata={
+        "description": "their email today; null: a deleted account"})
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime(metadata={
+        "description": "INVITATION_TTL_DAYS after it was made; past it, it claims nothing"})
+
+
+class InvitationCreatedSchema(InvitationSchema):
+    token = fields.String(metadata={
+        "description": "shown once, in this answer only: hand it to the person, who signs "
+                       "up with it (POST /auth/register's invitation; the console's link "
+                       "/app/register?invitation=<token>)"})
+
+
 class FindingRefSchema(ma.Schema):
     scan_id = fields.String()
     finding_id = fields.Integer()
@@ -360,6 +387,7 @@ RegisterEventPageSchema = page_of(RegisterEventSchema)
 ProjectPageSchema = page_of(ProjectSchema)
 DismissalPageSchema = page_of(DismissalSchema)
 MemberPageSchema = page_of(MemberSchema)
+InvitationPageSchema = page_of(InvitationSchema)
 
 
 class RiskPageSchema(Prepared, page_of(RiskSchema)):
