@@ -255,6 +255,9 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
                             headers=team.owner_h).get_json()["items"]
     values = {"project_id": team.id, "scan_id": scan["scan_id"],
               "dismissal_id": dismissals[0]["id"],
+              "invitation_id": client.post(
+                  f"/api/v1/projects/{team.id}/invitations", headers=team.owner_h,
+                  json={"email": "invited@example.com", "role": "viewer"}).get_json()["id"],
               "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
               "risk_id": register_of(client, team.owner_h, team.id)[0]["id"],
               "version": "minilm-any",  # the forms refuse before looking for it

@@ -76,15 +76,24 @@ def test_the_api_says_the_policys_length_for_an_empty_or_oversized_password(clie
 # ---------------------------------------------------------- a detail in a sentence of its own
 
 
-def test_an_unknown_member_is_said_once(app, accounts):
+def test_a_deactivated_member_is_said_once(app, accounts):
+    """No active account has the email, and it cannot be invited: it has an account."""
+    from service.db import User
+    from service.extensions import db
+    from service.projects.routes import HAS_ACCOUNT
+
     owner = accounts.register()
+    dormant = accounts.register()
+    with app.app_context():
+        db.session.get(User, dormant["id"]).active = False
+        db.session.commit()
     client = signed_in(app, owner)
     project = make_project(app.test_client(), {"Authorization": "Bearer " + accounts.login(
         owner["email"])["access_token"]})
     members = f"/app/projects/{project['id']}/members"
-    response = post(client, members, {"email": "nobody@example.com", "role": "editor"},
-                    follow_redirects=True)
-    assert said(html(response)) == ["There is no active user with this email."]
+    response = post(client, members, {"email": dormant["email"], "role": "editor"})
+    assert response.status_code == 409
+    assert said(html(response)) == [HAS_ACCOUNT]
 
 
 def test_a_wrong_current_password_is_said_once_and_a_weak_new_one_why_once(app, accounts):

@@ -92,6 +92,13 @@ SENTENCES = {
     "member_added": lambda d: f"Added to a project as {d['role']}.",
     "member_updated": lambda d: f"Project role changed from {d['was']} to {d['role']}.",
     "member_removed": lambda d: f"Removed from a project (was {d['role']}).",
+    "invitation_created": lambda d: f"Invited {d['email']} to a project as {d['role']}.",
+    "invitation_revoked": lambda d: f"Revoked the invitation of {d['email']} ({d['role']}).",
+    "invitation_accepted": lambda d: f"Joined a project as {d['role']} through an invitation"
+                                     + (" link." if d["via"] == "link" else
+                                        f", signing in through {SOURCES[d['via']]}."),
+    "invitation_expired": lambda d: f"The invitation of {d['email']} ({d['role']}) expired "
+                                    "unclaimed.",
     "scan_moved": lambda d: "Moved a scan between projects.",
     "scan_redated": lambda d: f"Dated a report {d['to']} (was {d['from']}).",
     "risk_updated": lambda d: f"Changed a register entry: {_changes(d['changes'])}.",

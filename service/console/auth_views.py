@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 
 from service.auth import oidc
 from service.console import session as console_session
@@ -45,20 +45,30 @@ def sign_in_form(error: str | None, status: int, *, email: str = ""):
 
 @console.route("/register", methods=["GET", "POST"])
 def sign_up_page():
+    """Register; through a project's invitation link (``?invitation=<token>``), the
+    account joins the project and lands on it (the token goes with the form, and a link
+    that claims nothing is the form's refusal, no account made)."""
     error, errors, status = None, {}, 200
     email = request.form.get("email", "")
+    invitation = (request.form if request.method == "POST" else request.args).get(
+        "invitation", "").strip() or None
     if request.method == "POST":
         password = request.form.get("password", "")
         answer = call("POST", "/auth/register", token=None,
-                      json={"email": email, "password": password})
+                      json={"email": email, "password": password, "invitation": invitation})
         if answer.ok:
             signed = console_session.sign_in(email, password)
-            if signed.ok:
-                return redirect(url_for("console.scan_page"))
-            return redirect(url_for("console.sign_in_page"))
-        (error, errors), status = form_refusal(answer, "email", "password"), answer.status
+            if not signed.ok:
+                return redirect(url_for("console.sign_in_page"))
+            for joined in answer.json.get("joined", ()):
+                flash(f"You joined {joined['project_name']} as {joined['role']}.")
+                return redirect(url_for("console.project", project_id=joined["project_id"]))
+            return redirect(url_for("console.scan_page"))
+        (error, errors), status = (form_refusal(answer, "email", "password", "invitation"),
+                                   answer.status)
     return render_template("console/sign_up.html", error=error, errors=errors,
-                           email=email), status
+                           email=email, invitation=invitation), status, {
+        "Cache-Control": "no-store"}
 
 
 @console.post("/sign-out")

@@ -1,4 +1,5 @@
-"""Projects, members and the risk register: their console pages.
+"""Projects and the risk register: their console pages (a project's Members page:
+member_views.py).
 
 Each page reads and each form writes through the projects API (service/projects/routes.py
 and risks.py) as the signed-in user, so who may do what is the API's answer, in its words:
@@ -14,7 +15,6 @@ from flask import flash, redirect, render_template, request, url_for
 from service.analysis.labels import RISK_LABELS
 from service.console import history, merge_views
 from service.console.blueprint import console
-from service.console.client import Answer
 from service.console.date_views import by_report
 from service.console.pages import (
     AT,
@@ -36,7 +36,6 @@ from service.console.trend import trend_chart
 STATUSES = ("open", "mitigating", "accepted", "closed")
 ACTIVE = "active"  # a status filter: every status but closed (the heat map's default)
 ROLES = ("owner", "editor", "viewer")
-RENAME = "project-name"  # the rename field's id: its result is said beside it (flash_at)
 EDIT = "edit"  # the entry page's form: its result is said beside it
 
 PER_PAGE = 20
@@ -258,111 +257,7 @@ def project_changes(project_id: str):
                            scans=scans)
 
 
-# --- members and the project's settings ----------------------------------------------------
-
-@console.get("/projects/<project_id>/members")
-@signed_in
-def project_members(project_id: str):
-    """The members; for owners, their roles, removal, a new member, the project's name and
-    its deletion (the API refuses those to everyone else anyway)."""
-    check_id(project_id, "project")
-    return _members_page(project_id)
-
-
-def _members_page(project_id: str, *, name=None, error=None, errors=None, status=200):
-    """The members page; ``name``, ``error`` and ``errors``: the rename form again as
-    typed, with the API's words beside the field."""
-    details = data_or_fail(api("GET", f"/projects/{project_id}"))
-    return render_template("console/members.html", project=details,
-                           members=_members(project_id), roles=ROLES, me=current_user(),
-                           name=details["name"] if name is None else name,
-                           error=error, errors=errors or {}), status
-
-
-@console.post("/projects/<project_id>/rename")
-@signed_in
-def project_rename(project_id: str):
-    """The project's new name (the API's PATCH, which audits it): the result said beside
-    the field, a refusal there in the API's words with the name as typed."""
-    check_id(project_id, "project")
-    name = request.form.get("name", "")
-    answer = api("PATCH", f"/projects/{project_id}", json={"name": name})
-    if answer.status in (400, 413, 422):
-        error, errors = form_refusal(answer, "name")  # the name's words beside it alone
-        return _members_page(project_id, name=name, error=None if errors else error,
-                             errors=errors, status=answer.status)
-    if not answer.ok:
-        return failed(answer)
-    flash_at(f"Renamed: the project is “{answer.json['name']}” now.", RENAME)
-    return redirect(url_for("console.project_members", project_id=project_id,
-                            _anchor=RENAME), code=303)
-
-
-@console.post("/projects/<project_id>/members")
-@signed_in
-def project_member_add(project_id: str):
-    check_id(project_id, "project")
-    email, role = request.form.get("email", "").strip(), request.form.get("role", "")
-    answer = api("POST", f"/projects/{project_id}/members", json={"email": email,
-                                                                   "role": role})
-    if _refused_outright(answer):
-        return failed(answer)
-    flash(f"{answer.json['email']} added as {answer.json['role']}." if answer.ok
-          else words(answer))
-    return redirect(url_for("console.project_members", project_id=project_id))
-
-
-@console.post("/projects/<project_id>/members/<user_id>")
-@signed_in
-def project_member_role(project_id: str, user_id: str):
-    check_id(project_id, "project")
-    check_id(user_id, "member")
-    answer = api("PATCH", f"/projects/{project_id}/members/{user_id}",
-                 json={"role": request.form.get("role", "")})
-    if _refused_outright(answer):
-        return failed(answer)
-    flash(f"{answer.json['email']} is now {answer.json['role']}." if answer.ok
-          else words(answer))
-    return redirect(url_for("console.project_members", project_id=project_id))
-
-
-@console.post("/projects/<project_id>/members/<user_id>/remove")
-@signed_in
-def project_member_remove(project_id: str, user_id: str):
-    check_id(project_id, "project")
-    check_id(user_id, "member")
-    answer = api("DELETE", f"/projects/{project_id}/members/{user_id}")
-    if _refused_outright(answer):
-        return failed(answer)
-    if not answer.ok:
-        flash(words(answer))
-    elif user_id == current_user()["id"]:  # one who leaves no longer sees the project
-        flash("You left the project.")
-        return redirect(url_for("console.projects"))
-    else:
-        flash("Member removed.")
-    return redirect(url_for("console.project_members", project_id=project_id))
-
-
-@console.post("/projects/<project_id>/delete")
-@signed_in
-def project_delete(project_id: str):
-    check_id(project_id, "project")
-    answer = api("DELETE", f"/projects/{project_id}")
-    if not answer.ok:
-        return failed(answer)
-    flash("Project deleted.")
-    return redirect(url_for("console.projects"))
-
-
 # --- what the pages share ------------------------------------------------------------------
-
-def _refused_outright(answer: Answer) -> bool:
-    """A refusal of the project itself (403, or a 404 that is not about the email typed):
-    the error page. Others (409 last owner, 422, no such user) are a flash on the page."""
-    return not answer.ok and (answer.status not in (404, 409, 413, 422)
-                              or answer.status == 404 and "email" not in answer.errors)
-
 
 def _members(project_id: str) -> list[dict]:
     """All the project's members (MAX_PROJECT_MEMBERS is 200 by default: two pages)."""

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
         date_views,
         job_views,
         keys_views,
+        member_views,
         merge_views,
         model_views,
         project_views,
