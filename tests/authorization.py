@@ -250,6 +250,7 @@ KEY_SCOPES = {
     ("GET", "/api/v1/projects/<project_id>/risks"): "projects:read",
     ("GET", "/api/v1/projects/<project_id>/risks/export"): "projects:read",
     ("GET", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>"): "projects:read",
+    ("GET", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>/history"): "projects:read",
     ("PATCH", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>"): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/risks"): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>/merge"): "projects:write",

@@ -14,7 +14,7 @@ from tests.projects import make_project
 from tests.scanning import NearAnalyzer
 
 ITEM_KEYS = {"id", "risk", "category", "context", "score", "start", "end",
-             "corrected_category", "risk_id", "dismissed", "dismissal", "dismissal_scope",
+             "corrected_category", "review", "risk_id", "dismissed", "dismissal", "dismissal_scope",
              "scan_id", "filename", "title", "created_at", "added_by_user", "possible",
              "answerable"}
 

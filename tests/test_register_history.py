@@ -180,3 +180,57 @@ def test_a_change_outside_a_cause_fails_instead_of_changing_the_register(team, c
             RegisterEvent.entry_id == entry.id).order_by(RegisterEvent.id)).all()
         db.session.remove()
     assert kinds == ["opened", "edited"]
+
+
+def test_a_rejected_correction_puts_back_what_it_changed_and_its_undo_reapplies_it(
+        team, client):
+    from tests.corrections import REVIEW, decide_ids
+
+    scan = scan_into(client, team.owner_h, team.id, WEEK_1, reported_on=OLD)
+    vendor = by_category(client, team)["vendor"]
+    client.patch(_url(team, vendor["id"]), headers=team.owner_h,
+                 json={"status": "mitigating", "notes": "Chasing the licences."})
+    finding = next(f for f in scan["data"] if f["category"] == "vendor")
+    corrected = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                             json={"category": "legal"}, headers=team.editor_h)
+    assert corrected.get_json()["review"] == "pending"
+    assert by_category(client, team)["legal"]["id"] == vendor["id"]
+
+    # A reviewer rejects it: the model's label stands again, in the register and the counts.
+    assert decide_ids(client, team.admin_h, [finding["id"]], "reject").status_code == 200
+    back = by_category(client, team)
+    assert "legal" not in back
+    assert (back["vendor"]["id"], back["vendor"]["status"], back["vendor"]["notes"]) == (
+        vendor["id"], "mitigating", "Chasing the licences.")
+    stored = client.get(f"/api/v1/scans/{scan['scan_id']}", headers=team.owner_h).get_json()
+    assert stored["counts"] == {"vendor": 1, "budget": 1}
+    assert [f["review"] for f in stored["data"] if f["id"] == finding["id"]] == ["rejected"]
+    latest = history(client, team, vendor["id"])[0]
+    assert (latest["kind"], latest["cause"], latest["actor_id"]) == (
+        "moved", "review", team.admin["id"])
+    assert "rejected the correction to legal" in latest["note"]
+
+    # Undone, the correction stands again: the entry moves back to legal, the same id.
+    undone = client.post(f"{REVIEW}/undo", headers=team.admin_h,
+                         json={"findings": [{"id": finding["id"], "label": "legal"}]})
+    assert undone.status_code == 200, undone.get_json()
+    assert by_category(client, team)["legal"]["id"] == vendor["id"]
+
+
+def test_a_rejected_not_a_risk_brings_its_entry_back(team, client):
+    from tests.corrections import decide_ids
+
+    scan = scan_into(client, team.owner_h, team.id, WEEK_1, reported_on=OLD)
+    vendor = by_category(client, team)["vendor"]
+    finding = next(f for f in scan["data"] if f["category"] == "vendor")
+    client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
+                 json={"category": "none", "scope": "later"}, headers=team.editor_h)
+    assert "vendor" not in by_category(client, team)
+    assert client.get(f"/api/v1/projects/{team.id}/dismissals",
+                      headers=team.owner_h).get_json()["total"] == 1
+
+    assert decide_ids(client, team.admin_h, [finding["id"]], "reject").status_code == 200
+    assert by_category(client, team)["vendor"]["id"] == vendor["id"]
+    # Its dismissal went with it: later reports that state it count again.
+    assert client.get(f"/api/v1/projects/{team.id}/dismissals",
+                      headers=team.owner_h).get_json()["total"] == 0

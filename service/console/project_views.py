@@ -197,9 +197,9 @@ def project_risk(project_id: str, risk_id: int):
     page's "Its register entry" link comes here)."""
     check_id(project_id, "project")
     return risk_page(project_id, merge_views.entry_or_moved(project_id, risk_id))
+
+
 HISTORY_SHOWN = 50  # an entry's latest events on its page; the API pages the rest
-
-
 
 
 def risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None,
@@ -208,11 +208,11 @@ def risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None
     split out), and "Same risk as…" with its search's results (merge_views.py)."""
     details = data_or_fail(api("GET", f"/projects/{project_id}"))
     members = _members(project_id)
+    values = {**{name: risk.get(name) for name in RISK_FIELDS}, **(form or {})}
+    scale = data_or_fail(api("GET", f"/projects/{project_id}/matrix"))["scale"]
     events = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk['id']}/history",
                               query={"per_page": HISTORY_SHOWN}))
     emails = {m["user_id"]: m["email"] for m in members}
-    values = {**{name: risk.get(name) for name in RISK_FIELDS}, **(form or {})}
-    scale = data_or_fail(api("GET", f"/projects/{project_id}/matrix"))["scale"]
     return render_template(
         "console/risk.html", project=details, project_id=project_id, risk=risk,
         values=values, members=members, emails=emails,

@@ -28,7 +28,7 @@ from service.db.project_tables import (
 )
 from service.db.record_tables import AuditEvent, IdempotencyKey, LLMCallLog
 from service.db.register_event_tables import CAUSES, EVENT_KINDS, RegisterEvent
-from service.db.scan_tables import REVIEW_STATES, Scan, ScanFinding
+from service.db.scan_tables import REVIEW_STATES, Scan, ScanFinding, effective_label
 from service.db.serving_tables import (
     SHADOW_ENDINGS,
     ModelDeployment,
@@ -65,5 +65,5 @@ __all__ = [
     "RegisterLink", "RegisterMerge", "RegisterVector", "RevokedToken", "Scan", "ScanFinding",
     "ShadowReading",
     "ShadowTrial", "UTCDateTime", "User", "UserSettings", "Webhook", "WebhookDelivery",
-    "new_id", "today", "utcnow",
+    "effective_label", "new_id", "today", "utcnow",
 ]

@@ -15,8 +15,11 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
+    case,
     event,
     false,
+    func,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -140,6 +143,10 @@ class ScanFinding(db.Model):
 
     @property
     def effective_category(self) -> str:
+        """Its label as it stands: a person's correction, unless a reviewer rejected it
+        (then the model's again)."""
+        if self.review == "rejected" and self.corrected_category is not None:
+            return self.category
         return self.corrected_category or self.category
 
     @property
@@ -170,3 +177,10 @@ def _keep_category_counts(session, _flush_context, _instances) -> None:
                 stale.add(scan)
     for scan in stale:
         scan.category_counts = None
+
+
+def effective_label(findings):
+    """ScanFinding.effective_category in SQL, over the findings table ``findings``."""
+    return case((and_(findings.c.review == "rejected", findings.c.corrected_category.is_not(None)),
+                 findings.c.category),
+                else_=func.coalesce(findings.c.corrected_category, findings.c.category))

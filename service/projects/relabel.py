@@ -17,6 +17,7 @@ from service.db import RegisterEntry, RegisterLink, Scan, ScanFinding
 from service.extensions import db
 from service.projects import dismissals, register
 from service.projects.entry_events import caused_by
+from service.serving.encoder import current_encoder
 
 
 def _moved(finding: ScanFinding, scan: Scan, was: str) -> RegisterEntry | str | None:
@@ -86,3 +87,36 @@ def restore(dismissal, *, actor_id: str | None) -> None:
     project_id = dismissal.project_id
     for scan, findings, vectors in dismissals.delete_dismissal(dismissal, actor_id=actor_id):
         register.add_findings(project_id, scan, findings, vectors, actor_id=actor_id)
+
+
+def lock_for_review(_sender, *, finding_ids: list[int]) -> None:
+    """Before a review changes findings' labels (corrections.reviewing): their projects'
+    registers, locked first, in order, as every correction takes them."""
+    projects = db.session.scalars(
+        select(Scan.project_id).join(ScanFinding, ScanFinding.scan_id == Scan.id)
+        .where(ScanFinding.id.in_(finding_ids), Scan.project_id.is_not(None))
+        .distinct()).all()
+    for project_id in sorted(projects):
+        register.lock(project_id)
+
+
+def follow_review(_sender, *, changed: dict[int, str], actor_id: str) -> None:
+    """A review changed findings' labels (corrections.relabelled: a rejection puts the
+    model's label back, its undo the correction's): each finding's register follows, as a
+    correction would move it, caused by the review."""
+    embed = lambda texts: current_encoder().embed(texts)
+    for finding_id, was in changed.items():
+        finding = db.session.get(ScanFinding, finding_id)
+        scan = finding.scan
+        if scan.project_id is None:
+            continue
+        now = finding.effective_category
+        note = (f"A reviewer rejected the correction to {_said(was)}: the model's "
+                f"{_said(now)} stands." if finding.review == "rejected" else
+                f"A reviewer's decision was undone: the correction to {_said(now)} stands.")
+        with caused_by("review", actor_id=actor_id, scan_id=scan.id, note=note):
+            recategorize(finding, scan, was=was, actor_id=actor_id, embed=embed)
+
+
+def _said(label: str) -> str:
+    return "Not a risk" if label == "none" else label

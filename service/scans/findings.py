@@ -27,6 +27,7 @@ from service.db import (
     RegisterLink,
     Scan,
     ScanFinding,
+    effective_label,
 )
 from service.extensions import ma, token_auth
 from service.projects.access import readable_project
@@ -105,7 +106,7 @@ ANSWERING_ROLES = ("editor", "owner")  # access.check_scan_edit: who may correct
 _ITEM = (_findings.c.id, _findings.c.risk, _findings.c.category, _findings.c.context,
          _findings.c.score, _findings.c.start_offset.label("start"),
          _findings.c.end_offset.label("end"), _findings.c.corrected_category,
-         _links.c.entry_id.label("risk_id"), _findings.c.added_by_user, _findings.c.possible,
+         _findings.c.review, _links.c.entry_id.label("risk_id"), _findings.c.added_by_user, _findings.c.possible,
          _findings.c.scan_id, _scans.c.filename, _scans.c.title,
          _scans.c.created_at, _kept_out.c.dismissal_id, _dismissals.c.risk.label("dismissed_risk"),
          _dismissals.c.dismissed_by, _dismissals.c.created_at.label("dismissed_at"),
@@ -139,8 +140,7 @@ def _queries(filters: frozenset[str], sort: str = "newest") -> tuple[Select, Sel
     if "uncorrected" in filters:
         where.append(_findings.c.corrected_category.is_(None))
     if "category" in filters:
-        where.append(func.coalesce(_findings.c.corrected_category, _findings.c.category)
-                     == bindparam("category"))
+        where.append(effective_label(_findings) == bindparam("category"))
     if "source" in filters:
         where.append(_scans.c.source == bindparam("source"))
     joined = _findings.join(_scans, _findings.c.scan_id == _scans.c.id)

@@ -15,7 +15,7 @@ from functools import cache
 from sqlalchemy import Select, bindparam, exists, func, or_, select
 
 from service.api import LIKE_ESCAPE, like_escaped, paginate
-from service.db import DismissedFinding, Scan, ScanFinding
+from service.db import DismissedFinding, Scan, ScanFinding, effective_label
 from service.extensions import db
 
 FILTERS = ("source", "category", "created_after", "created_before", "q")
@@ -62,7 +62,7 @@ class ScanSummary:
 
 
 def _effective_category():
-    return func.coalesce(_findings.c.corrected_category, _findings.c.category)
+    return effective_label(_findings)
 
 
 def _not_dismissed():

@@ -158,6 +158,10 @@ class FindingSchema(ma.Schema):
     end = fields.Integer()
     corrected_category = fields.String(allow_none=True,
                                        metadata={"description": "a user's correction"})
+    review = fields.String(allow_none=True, dump_only=True, metadata={
+        "description": "a reviewer's decision on the correction: pending, accepted, or "
+                       "rejected (the analyzer's label stands again, in the counts and the "
+                       "register); null without a correction"})
     dismissed = fields.Function(lambda finding: finding.dismissed is not None,
                                 dump_only=True, metadata={
         "type": "boolean", "description": "kept out of the project's register: it states "

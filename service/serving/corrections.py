@@ -19,6 +19,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
+from blinker import Namespace
 from sqlalchemy import func, select, update
 
 from service.analysis.reading import sentences_of
@@ -26,6 +27,15 @@ from service.db import Scan, ScanFinding, User, utcnow
 from service.extensions import db
 
 TRUSTED_ROLES = ("reviewer", "admin")
+
+_signals = Namespace()
+#: Sent with ``finding_ids`` before a review changes them: what follows a finding's label
+#: (a project's register) takes its locks first, in the order every correction takes them.
+reviewing = _signals.signal("riskscan.reviewing")
+#: Sent with ``changed`` ({finding id: the label it had}) and ``actor_id`` once a review
+#: changed findings' labels: a rejection puts the model's label back, its undo the
+#: correction's (service/projects/relabel.py follows it in the register).
+relabelled = _signals.signal("riskscan.relabelled")
 
 
 def corrected(finding: ScanFinding, caller, category: str) -> None:
@@ -64,6 +74,7 @@ def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
     check follows the UPDATEs, whose row locks keep it true until the commit."""
     if not shown:
         return 0
+    labels = _labels_before(shown)
     changed = 0
     for label, ids in _by_label(shown).items():
         changed += db.session.execute(
@@ -74,6 +85,7 @@ def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
                     reviewed_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
     _check_shown(shown)
+    _labels_followed(labels, reviewer_id)
     return changed
 
 
@@ -86,6 +98,7 @@ def undo(shown: dict[int, str], reviewer) -> dict[str, int]:
     click, or by someone else at the same moment) changes nothing: each UPDATE takes only
     what is still decided, under its row locks."""
     theirs = [] if reviewer.role == "admin" else [ScanFinding.reviewed_by == reviewer.id]
+    labels = _labels_before(shown)
     undone = {}
     for decision in ("accepted", "rejected"):
         undone[decision] = sum(db.session.execute(
@@ -100,7 +113,39 @@ def undo(shown: dict[int, str], reviewer) -> dict[str, int]:
             ScanFinding.id.in_(list(shown)), ScanFinding.review != "pending",
             ScanFinding.reviewed_by.is_distinct_from(reviewer.id))))):
         raise DecidedByAnother(others)
+    _labels_followed(labels, reviewer.id)
     return undone
+
+
+def _labels(ids) -> dict[int, tuple[str, str]]:
+    """{finding id: (its label as it stands, its scan)}: a rejected correction's is the
+    model's (ScanFinding.effective_category)."""
+    return {row.id: (row.category if row.review == "rejected" and row.corrected_category
+                     else row.corrected_category or row.category, row.scan_id)
+            for row in db.session.execute(
+                select(ScanFinding.id, ScanFinding.category, ScanFinding.corrected_category,
+                       ScanFinding.review, ScanFinding.scan_id)
+                .where(ScanFinding.id.in_(list(ids))))}
+
+
+def _labels_before(shown: dict[int, str]) -> dict[int, tuple[str, str]]:
+    reviewing.send(None, finding_ids=sorted(shown))
+    return _labels(shown)
+
+
+def _labels_followed(before: dict[int, tuple[str, str]], actor_id: str) -> None:
+    """What a review changed of findings' labels: their scans' kept counts go (the flush
+    hook sees ORM changes only, and these were UPDATEs), and ``relabelled`` is sent."""
+    after = _labels(before)
+    changed = {finding_id: label for finding_id, (label, _) in before.items()
+               if after.get(finding_id, (label,))[0] != label}
+    if not changed:
+        return
+    db.session.execute(update(Scan).where(Scan.id.in_({before[i][1] for i in changed}))
+                       .values(category_counts=None)
+                       .execution_options(synchronize_session=False))
+    db.session.expire_all()  # the findings' review, as the UPDATEs left it
+    relabelled.send(None, changed=changed, actor_id=actor_id)
 
 
 def _by_label(shown: dict[int, str]) -> dict[str, list[int]]:
