@@ -142,7 +142,7 @@ def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     assert recipe["encoder"]["name"] == "base"  # from the base's weights, not the encoder
     assert done["figures"]["candidate"]["sentence_macro_f1"]["validation"] is not None
     assert done["figures"]["base"]["sentence_macro_f1"]["validation"] is not None
-    assert done["shadow"] == "started"
+    assert done["shadow"] == "running"
 
     listed = client.get("/api/v1/admin/models", headers=headers).get_json()
     assert listed["active"] == "base"
@@ -153,6 +153,18 @@ def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     page = client.get(TRAININGS, headers=headers).get_json()
     assert [item["training_id"] for item in page["items"]] == [body["training_id"]]
     assert page["total"] == 1
+
+    # Activated (naming what the gate found it lost, if anything), its trial has ended:
+    # the training's row says so, not "started" for ever (issue #75, item 5).
+    url = f"/api/v1/admin/models/{candidate}/activate"
+    refused = client.post(url, headers=headers, json={})
+    override = (refused.get_json().get("errors") or {}).get("override", [])
+    activated = (refused if refused.status_code == 200 else
+                 client.post(url, headers=headers, json={"override": override}))
+    assert activated.status_code == 200, activated.get_json()
+    for answer in (client.get(response.headers["Location"], headers=headers).get_json(),
+                   client.get(TRAININGS, headers=headers).get_json()["items"][0]):
+        assert answer["shadow"] == "ended: activated"
 
 
 @ONE_BACKEND
@@ -251,7 +263,7 @@ def test_a_cascade_trains_its_reader_too_fitted_behind_the_new_fast_model(traine
     assert done["figures"]["reader"]["candidate"]["sentence_macro_f1"]["validation"] is not None
     assert done["figures"]["reader"]["base"]["sentence_macro_f1"]["validation"] == 0.123
     # The pair reads live scans beside the serving pair, which stays active.
-    assert done["shadow"] == "started"
+    assert done["shadow"] == "running"
     with app.app_context():
         row = db.session.get(ModelDeployment, ModelDeployment.ROW)
         assert (row.active_version, row.shadow_version) == ("base+rdr", done["version"])

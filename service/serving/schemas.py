@@ -174,8 +174,9 @@ class TrainingSchema(ma.Schema):
         "description": "the candidate's card figures beside the base's (`candidate`, "
                        "`base`; a pair's readers' under `reader`; `regressions`: what it "
                        "lost beside its base, by name)"})
-    shadow = fields.String(allow_none=True, metadata={
-        "description": "its shadow trial: started, or why not"})
+    shadow = fields.String(attribute="trial", allow_none=True, metadata={
+        "description": "its shadow trial as it stands: `running`, `ended: activated` (or "
+                       "`deleted`, `limit`, `ended by an admin`), or why it did not start"})
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
 

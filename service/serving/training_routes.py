@@ -37,7 +37,7 @@ def create(args):
 
 @trainings.route("", methods=["GET"])
 @authorized("admin:read", role="admin")
-@paginated_response(page_of(TrainingSchema)())
+@paginated_response(page_of(TrainingSchema)(), items=jobs.with_trials)
 @other_responses({401: "No or bad token", 403: "Admins only", 422: "Bad page"})
 def index(args):
     """The trainings, newest first (admin)"""
@@ -50,4 +50,4 @@ def index(args):
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such training"})
 def get(training_id):
     """One training: its status, the candidate, its figures or why it failed (admin)"""
-    return get_or_404(ModelTraining, training_id, "training")
+    return jobs.with_trials([get_or_404(ModelTraining, training_id, "training")])[0]

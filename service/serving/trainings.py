@@ -35,12 +35,12 @@ from pathlib import Path
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
-from service.db import ModelTraining, utcnow
+from service.db import ModelTraining, ShadowTrial, utcnow
 from service.errors import APIError
 from service.extensions import db
 from service.serving import deployment, registry
@@ -217,6 +217,24 @@ def _shadow(training_id: str, version: str) -> str:
                        .values(shadow=note))
     db.session.commit()
     return "done"
+
+
+def with_trials(page: list[ModelTraining]) -> list[ModelTraining]:
+    """The trainings, each with ``trial``: its candidate's shadow trial as it stands now
+    (running, or ended and why), not the note written when it started; the note where none
+    started. One query for the page."""
+    versions = {training.version for training in page if training.version}
+    latest: dict[str, ShadowTrial] = {}
+    if versions:
+        for trial in db.session.scalars(select(ShadowTrial).where(
+                ShadowTrial.version.in_(versions)).order_by(ShadowTrial.id)):
+            latest[trial.version] = trial  # the newest last
+    for training in page:
+        trial = latest.get(training.version) if training.shadow == "started" else None
+        training.trial = (training.shadow if trial is None else "running"
+                          if trial.ended_at is None
+                          else f"ended: {trial.ended_why or 'ended by an admin'}")
+    return page
 
 
 def _end(training_id: str, status: str, **values) -> str:
