@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from service.extensions import db
-from tests.console_browser import Browser, error_page
+from tests.console_browser import Browser
 from tests.curating import merge
 from tests.projects import register_of, scan_into
 
@@ -63,25 +63,28 @@ def test_a_merged_away_risks_id_opens_no_other_risk(team, client):
         kept["id"], later["id"]}
 
 
-def test_a_deleted_risks_id_names_no_later_risk(team, client):
-    """The newest entry deleted with the one report that stated it, the next entry gets an
-    id of its own: the deleted id is a 404, in the API and the console, never another risk;
-    a merged-away id still leads to the risk it was merged into, whatever came after."""
+def test_a_withdrawn_risks_id_names_no_later_risk(team, client):
+    """The newest entry, withdrawn with the one report that stated it (never deleted: its
+    history stays), and the next entry gets an id of its own: the withdrawn id answers the
+    same risk, in the API and the console, never another; a merged-away id still leads to
+    the risk it was merged into, whatever came after."""
     kept = add_risk(client, team, "The steering committee may not approve the budget.")
     merged_away = add_risk(client, team, "The sponsor may not approve the budget.")
     assert merge(client, team, kept["id"], [merged_away["id"]]).status_code == 200
     scan = scan_into(client, team.editor_h, team.id, "The vendor may slip the delivery.")
-    (deleted,) = [e for e in register_of(client, team.owner_h, team.id) if e["id"] != kept["id"]]
-    assert deleted["id"] > merged_away["id"]  # the newest
+    (withdrawn,) = [e for e in register_of(client, team.owner_h, team.id)
+                    if e["id"] != kept["id"]]
+    assert withdrawn["id"] > merged_away["id"]  # the newest
     assert client.delete(f"/api/v1/scans/{scan['scan_id']}",
                          headers=team.editor_h).status_code == 204
     later = add_risk(client, team, "The data centre lease ends in June.", category="technical")
-    assert later["id"] > deleted["id"]
+    assert later["id"] > withdrawn["id"]
     risks = f"/api/v1/projects/{team.id}/risks"
-    assert client.get(f"{risks}/{deleted['id']}", headers=team.viewer_h).status_code == 404
+    same = client.get(f"{risks}/{withdrawn['id']}", headers=team.viewer_h).get_json()
+    assert (same["id"], same["risk"], same["occurrences"]) == (
+        withdrawn["id"], withdrawn["risk"], 0)
     viewer = Browser(team.client.application, team.viewer["email"])
-    assert "No such risk." in error_page(viewer.get(
-        f"/app/projects/{team.id}/risks/{deleted['id']}"), 404)
+    assert withdrawn["risk"] in viewer.page(f"/app/projects/{team.id}/risks/{withdrawn['id']}")
     moved = viewer.get(f"/app/projects/{team.id}/risks/{merged_away['id']}")
     assert moved.headers["Location"] == f"/app/projects/{team.id}/risks/{kept['id']}"
     assert {e["id"] for e in register_of(client, team.owner_h, team.id)} == {

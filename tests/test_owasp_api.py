@@ -178,8 +178,12 @@ def test_api4_resource_consumption_page_sizes_are_bounded_on_every_list(app, cli
     webhook = client.post(f"/api/v1/projects/{project_id}/webhooks", headers=headers,
                           json={"url": "http://127.0.0.1:9/hook", "events": ["risk.created"]})
     assert webhook.status_code == 201, webhook.get_json()
+    risk = client.post(f"/api/v1/projects/{project_id}/risks", headers=headers,
+                       json={"risk": "The vendor may slip.", "category": "vendor"})
+    assert risk.status_code == 201, risk.get_json()
     routes = [route.replace("<project_id>", project_id)
               .replace("<webhook_id>", webhook.get_json()["id"])
+              .replace("<riskid:risk_id>", str(risk.get_json()["id"]))
               for route in paginated_routes(app)]
     assert len(routes) >= 7
     assert not [route for route in routes if "<" in route], "teach this test the new id"

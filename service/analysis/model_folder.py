@@ -41,6 +41,9 @@ SCREEN_JSON = "screen.json"
 #: What a training from corrections adapted the encoder on (ml.adapt).
 ADAPTATION_JSON = "adaptation.json"
 ONNX = "model.onnx"
+# A pair model's folder (the models root's ``pair``: service/analysis/pair_model.py) holds
+# ONNX and TOKENIZER_JSON too, and its threshold, max length and figures.
+PAIR_JSON = "pair_model.json"
 #: The int8 graph a reader is served as, made from ONNX on first use and kept.
 INT8_ONNX = "model.int8.onnx"
 SAFETENSORS = "model.safetensors"

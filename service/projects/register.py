@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
-from service.analysis.embedding import from_bytes, nearest, to_bytes
+from service.analysis.embedding import from_bytes, to_bytes
 from service.db import (
     SETTLED_STATUSES,
     Project,
@@ -37,8 +37,9 @@ from service.db import (
     ScanFinding,
 )
 from service.extensions import db
-from service.projects import direction_snapshots, dismissals
+from service.projects import direction_snapshots, dismissals, matching
 from service.projects.direction_snapshots import Snapshot
+from service.serving import registry
 
 
 def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
@@ -107,6 +108,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         return
     snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
                          vectors.shape[1])
+    reader = matching.pair_model(registry.root(current_app.config["SETTINGS"]))
     # New entries are written in one flush at the end: until then they stand under keys of
     # their own (negative), so that a report stating one new risk twice joins the entry its
     # first statement opened. The directions this scan moves or adds are matched from
@@ -118,7 +120,9 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         for finding, vector in wanted:
             category = finding.effective_category
             changed = moved.setdefault(category, {})
-            entry, wording = _closest(snapshot, category, vector, threshold, entries, changed)
+            entry, wording = matching.closest(snapshot, category, vector, threshold,
+                                              entries, changed, text=finding.risk,
+                                              reader=reader)
             if entry is None:
                 seen = seen_on(scan)
                 entry = RegisterEntry(
@@ -149,7 +153,7 @@ def closest_entry(project_id: str, category: str, vector: np.ndarray) -> Registe
     would join it, or None."""
     snapshot = _snapshot(project_id, lock(project_id), {category}, len(vector))
     threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
-    return _closest(snapshot, category, vector, threshold, {}, {})[0]
+    return matching.closest(snapshot, category, vector, threshold, {}, {})[0]
 
 
 def move(entry: RegisterEntry, category: str) -> None:
@@ -258,34 +262,6 @@ def _snapshot(project_id: str, version: int, categories: set[str],
         matrix = np.frombuffer(b"".join(row.total for row in members), dtype="<f4")
         snapshot.matrices[category] = _directions(matrix.reshape(-1, dimensions))
     return snapshot
-
-
-def _closest(snapshot: Snapshot, category: str, vector: np.ndarray, threshold: float,
-             entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray]
-             ) -> tuple[RegisterEntry | None, int]:
-    """The entry of ``category`` most alike to ``vector`` by its closest wording, and that
-    wording, if it reaches ``threshold``; ``entries`` holds those already loaded, and the new
-    ones under their keys; ``moved`` holds the directions (a row per wording) this scan has
-    changed or added, which stand for the snapshot's."""
-    ids = snapshot.ids[category]
-    best_key, best, wording = None, threshold, 0
-    if ids:  # the snapshot's entries but those this scan moved (new ones have negative keys)
-        skip = [row for row, key in enumerate(ids) if key in moved] if moved else ()
-        match = nearest(snapshot.matrices[category], vector, threshold, skip=skip)
-        if match is not None:
-            best_key, best = ids[match[0]], match[1]
-            wording = match[0] - ids.index(best_key)
-    for key, directions_of in moved.items():
-        similarities = directions_of @ vector
-        row = int(np.argmax(similarities))
-        if similarities[row] >= threshold and (best_key is None or similarities[row] > best):
-            best_key, best, wording = key, float(similarities[row]), row
-    if best_key is None:
-        return None, 0
-    if best_key not in entries:
-        entries[best_key] = db.session.get(RegisterEntry, best_key,
-                                           options=[joinedload(RegisterEntry.vector)])
-    return entries[best_key], wording
 
 
 def _directions(matrix: np.ndarray) -> np.ndarray:

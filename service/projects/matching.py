@@ -1,0 +1,125 @@
+"""Which entry a finding joins, when the models root has a pair model (issue #77).
+
+Today's rule (register.py): the entry of the finding's category whose closest wording's
+embedding is at least ``REGISTER_MATCH_THRESHOLD`` alike. Embeddings of two sentences taken
+apart do not know which differences matter; a cross-encoder reading both does
+(``service/analysis/pair_model.py``, trained by ``ml/pair_training.py``). With one in the models
+root's ``pair`` folder, the embeddings only shortlist: at most ``SHORTLIST`` entries of the
+category at least ``SHORTLIST_FLOOR`` alike (the band the model's pairs were drawn from), and
+the pair model, reading the finding beside each one's wording, decides: the most probable at
+its threshold is joined, else the finding opens an entry. Without one (an older models root,
+or ``make pair-model`` never run) today's rule stays.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import joinedload
+
+from service.analysis.embedding import nearest
+from service.db import RegisterEntry
+from service.extensions import db
+
+SHORTLIST = 5  # entries read at most per finding: the pair model's cost is bounded by it
+SHORTLIST_FLOOR = 0.30  # the candidates' lowest cosine when the pairs were drawn
+
+_models: dict[Path, object] = {}
+_lock = threading.Lock()
+
+
+def pair_model(root: Path | None):
+    """The models root's pair model, loaded once per process, or None (asked again next
+    time: one made by ``make pair-model`` is taken up by the next scan)."""
+    if root is None:
+        return None
+    folder = root / "pair"
+    with _lock:
+        if folder not in _models:
+            from service.analysis.pair_model import PairModel
+
+            if (model := PairModel.of(folder)) is None:
+                return None
+            _models[folder] = model
+        return _models[folder]
+
+
+def shortlist(similarities: dict[int, tuple[float, int]]) -> list[int]:
+    """The keys of at most SHORTLIST entries, most alike first, at least SHORTLIST_FLOOR
+    alike: ``similarities`` is {entry key: (its closest wording's cosine, that wording)}."""
+    kept = [key for key, (similarity, _) in similarities.items() if similarity >= SHORTLIST_FLOOR]
+    return sorted(kept, key=lambda key: -similarities[key][0])[:SHORTLIST]
+
+
+def by_entry(ids: list[int], similarities: np.ndarray) -> dict[int, tuple[float, int]]:
+    """{entry id: (cosine, wording)} of its closest wording, from a snapshot's rows (an
+    entry's wordings are adjacent rows)."""
+    best: dict[int, tuple[float, int]] = {}
+    first: dict[int, int] = {}
+    for row, key in enumerate(ids):
+        first.setdefault(key, row)
+        similarity = float(similarities[row])
+        if key not in best or similarity > best[key][0]:
+            best[key] = (similarity, row - first[key])
+    return best
+
+
+def decide(model, text: str, wordings: dict[int, str]) -> int | None:
+    """The key of the entry (of ``wordings``: {key: its wording}) that ``text`` restates,
+    the most probable at the model's threshold, or None."""
+    if not wordings:
+        return None
+    keys = list(wordings)
+    probabilities = model.probabilities([(wordings[key], text) for key in keys])
+    best = int(np.argmax(probabilities))
+    return keys[best] if probabilities[best] >= model.threshold else None
+
+
+def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
+            entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray], *,
+            text: str | None = None, reader=None) -> tuple[RegisterEntry | None, int]:
+    """The entry of ``category`` that the finding (``vector``, and its ``text`` for a pair
+    model ``reader``) joins, and the wording it joins; (None, 0) for a new one. ``entries``
+    holds those already loaded, and this scan's new ones under negative keys; ``moved``
+    holds the directions (a row per wording) this scan changed or added, which stand for
+    the snapshot's. Without a reader: the closest wording at ``threshold``."""
+    ids = snapshot.ids[category]
+    skip = [row for row, key in enumerate(ids) if key in moved] if ids and moved else []
+    if reader is not None and text is not None:
+        similarities = np.full(len(ids), -np.inf)
+        if ids:
+            similarities = snapshot.matrices[category] @ vector
+            similarities[skip] = -np.inf
+        candidates = {key: value for key, value in by_entry(ids, similarities).items()
+                      if key not in moved}
+        for key, directions_of in moved.items():
+            row = int(np.argmax(directions_of @ vector))
+            candidates[key] = (float(directions_of[row] @ vector), row)
+        listed = shortlist(candidates)
+        for key in listed:
+            _load(entries, key)
+        chosen = decide(reader, text, {key: entries[key].risk for key in listed})
+        return (None, 0) if chosen is None else (entries[chosen], candidates[chosen][1])
+    best_key, best, wording = None, threshold, 0
+    if ids:  # the snapshot's entries but those this scan moved (new ones have negative keys)
+        match = nearest(snapshot.matrices[category], vector, threshold, skip=skip)
+        if match is not None:
+            best_key, best = ids[match[0]], match[1]
+            wording = match[0] - ids.index(best_key)
+    for key, directions_of in moved.items():
+        similarities = directions_of @ vector
+        row = int(np.argmax(similarities))
+        if similarities[row] >= threshold and (best_key is None or similarities[row] > best):
+            best_key, best, wording = key, float(similarities[row]), row
+    if best_key is None:
+        return None, 0
+    return _load(entries, best_key), wording
+
+
+def _load(entries: dict[int, RegisterEntry], key: int) -> RegisterEntry:
+    if key not in entries:
+        entries[key] = db.session.get(RegisterEntry, key,
+                                      options=[joinedload(RegisterEntry.vector)])
+    return entries[key]

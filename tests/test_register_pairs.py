@@ -1,0 +1,91 @@
+"""The register's pair model (issue #77): the embeddings shortlist at most a few entries, a
+cross-encoder reading both sentences decides, and without one today's cosine rule stays.
+
+The pair model here is real but small: trained for this module on a few of the labelled
+pairs for one epoch (``ml.pair_model train --limit``), so the tests check what decides a
+join, never how well; its quality is measured in docs/experiments/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from service.analysis.pair_model import PairModel
+from service.projects import matching
+from tests.projects import register_of, scan_into
+from tests.register_reports import WEEK_1, WEEK_2
+
+
+@pytest.fixture(scope="module")
+def small_pair_model(tmp_path_factory):
+    from ml.pair_training import train
+
+    folder = tmp_path_factory.mktemp("pairs") / "pair"
+    train(folder, seed=13, epochs=1, limit=48)
+    return folder
+
+
+def with_threshold(source, target, threshold: float):
+    """A copy of the pair model whose threshold is ``threshold`` (copied, never edited)."""
+    shutil.copytree(source, target)
+    config = json.loads((target / "pair_model.json").read_text())
+    (target / "pair_model.json").write_text(json.dumps({**config, "threshold": threshold}))
+    return PairModel(target)
+
+
+def test_the_shortlist_is_bounded_and_floored():
+    similarities = {key: (0.9 - key * 0.05, 0) for key in range(12)}
+    similarities[99] = (0.29, 0)
+    listed = matching.shortlist(similarities)
+    assert listed == [0, 1, 2, 3, 4] and len(listed) == matching.SHORTLIST
+    assert matching.shortlist({7: (0.2, 0)}) == []
+    # An entry's closest wording stands for it, and says which wording it is.
+    assert matching.by_entry([5, 5, 8], np.array([0.1, 0.7, 0.4])) == {5: (0.7, 1),
+                                                                      8: (0.4, 0)}
+
+
+def test_a_models_root_without_a_pair_model_keeps_todays_rule(tmp_path, small_pair_model,
+                                                              team, client):
+    assert matching.pair_model(tmp_path) is None
+    assert matching.pair_model(None) is None
+    shutil.copytree(small_pair_model, tmp_path / "pair")
+    assert isinstance(matching.pair_model(tmp_path), PairModel)
+    # The app of these tests has no models root: the cosine rule joins the restatements.
+    scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-03-06")
+    scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-03-13")
+    assert len(register_of(client, team.owner_h, team.id)) == 2
+
+
+def test_the_pair_model_decides_what_the_embeddings_shortlist(small_pair_model, tmp_path,
+                                                               team, client, monkeypatch):
+    never = with_threshold(small_pair_model, tmp_path / "never", 1.01)
+    asked = []
+    real = never.probabilities
+
+    def counted(pairs):
+        asked.append(list(pairs))
+        return real(pairs)
+
+    monkeypatch.setattr(never, "probabilities", counted)
+    monkeypatch.setattr(matching, "pair_model", lambda root: never)
+    scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-03-06")
+    scan_into(client, team.owner_h, team.id, WEEK_2, reported_on="2026-03-13")
+    # Restatements the cosine rule joins stay apart when the reader says no.
+    assert len(register_of(client, team.owner_h, team.id)) == 4
+    assert asked and all(1 <= len(pairs) <= matching.SHORTLIST for pairs in asked)
+    # The entry's wording first, the new finding second: as the model was trained.
+    restated = {b: a for pairs in asked for a, b in pairs}
+    assert set(restated) <= set(WEEK_2.replace(". ", ".\n").splitlines())
+
+
+def test_its_probabilities_are_read_from_the_folder(small_pair_model):
+    model = PairModel(small_pair_model)
+    config = json.loads((small_pair_model / "pair_model.json").read_text())
+    assert model.threshold == config["threshold"]
+    scores = model.probabilities([("The vendor may slip.", "The vendor may slip again."),
+                                  ("The vendor may slip.", "The budget is overrun.")])
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+    assert model.probabilities([]).shape == (0,)
