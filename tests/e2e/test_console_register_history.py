@@ -91,3 +91,46 @@ def test_a_job_skips_a_held_report_and_only_a_later_one_reopens_a_closed_risk(
     assert user.email in lines[1]
     assert "Opened by a report" in lines[-1]
     assert accessibility_violations(page, axe_script) == []
+
+
+def test_a_corrected_category_moves_the_closed_risk_keeping_its_id_and_a_rejection_moves_it_back(
+        page, console_app, axe_script):
+    """Issue #74, item 2: an editor's correction on the scan's page moves the one entry its
+    finding states (the same id, still closed, its notes kept; its history says why), and a
+    reviewer's rejection puts it back."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.driver import finding_item, make_admin
+
+    owner = seed(console_app, "falcon-owner@example.com", project="Falcon 2")
+    week = call_api(console_app, owner, "POST", "/scans", status=201, json={
+        "text": WEEK_10.decode(), "project_id": owner.project_id, "reported_on": "2026-03-06"})
+    (vendor,) = [entry for text, entry in _register(console_app, owner).items()
+                 if "supplier" in text]
+    risk = f"/projects/{owner.project_id}/risks/{vendor['id']}"
+    call_api(console_app, owner, "PATCH", risk, json={"status": "closed", "notes": "Signed off."})
+
+    sign_in(page, owner.email)
+    page.goto(f"/app/scans/{week['scan_id']}")
+    item = finding_item(page, VENDOR_RISK)
+    item.get_by_label("Category", exact=True).select_option("legal")
+    with page.expect_response(lambda r: "/findings/" in r.url):
+        item.get_by_role("button", name="Save").click()
+    moved = call_api(console_app, owner, "GET", risk)
+    assert (moved["id"], moved["category"], moved["status"], moved["notes"]) == (
+        vendor["id"], "legal", "closed", "Signed off.")
+    page.goto(f"/app{risk}")
+    expect(page.locator("#history li").first).to_contain_text(
+        "Moved to another category by a correction of a finding")
+    assert "category vendor → legal" in page.locator("#history li").first.inner_text()
+    assert accessibility_violations(page, axe_script) == []
+
+    # The owner is no reviewer: an admin rejects the correction, and the risk moves back.
+    make_admin(console_app, "falcon-owner@example.com")
+    finding = next(f for f in week["data"] if f["risk"] == VENDOR_RISK)
+    call_api(console_app, owner, "POST", "/corrections/review", json={
+        "decision": "reject", "findings": [{"id": finding["id"], "label": "legal"}]})
+    back = call_api(console_app, owner, "GET", risk)
+    assert (back["id"], back["category"], back["status"]) == (vendor["id"], "vendor", "closed")
+    page.reload()
+    expect(page.locator("#history li").first).to_contain_text("by a review of a correction")
