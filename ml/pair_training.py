@@ -134,7 +134,7 @@ def train(out: Path, *, seed: int, epochs: int = 3, batch: int = 16, lr: float =
     threshold = choose_threshold(scorer.score([(p["a"], p["b"]) for p in dev]),
                                  np.array([p["same"] for p in dev]))
     config = {"threshold": threshold, "max_length": MAX_LENGTH, "seed": seed,
-              "epochs": epochs, "train_pairs": len(splits["train"]),
+              "epochs": epochs, "lr": lr, "train_pairs": len(splits["train"]),
               "train_same": sum(p["same"] for p in splits["train"]),
               "minutes": round(minutes, 1), "base": "all-MiniLM-L6-v2"}
     (staging / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
@@ -238,13 +238,15 @@ def main(argv: list[str] | None = None) -> dict:
     trains.add_argument("--seed", type=int, default=13)
     trains.add_argument("--epochs", type=int, default=3)
     trains.add_argument("--limit", type=int, help="pairs of each split at most (smoke)")
+    trains.add_argument("--lr", type=float, default=3e-5)
     trains.add_argument("--out", type=Path, required=True)
     evaluates = commands.add_parser("evaluate", help="measure a pair model folder")
     evaluates.add_argument("folder", type=Path)
     evaluates.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.command == "train":
-        result = train(args.out, seed=args.seed, epochs=args.epochs, limit=args.limit)
+        result = train(args.out, seed=args.seed, epochs=args.epochs, limit=args.limit,
+                       lr=args.lr)
     else:
         result = evaluate(args.folder)
         if args.json:
