@@ -21,6 +21,7 @@ from marshmallow import RAISE, fields, validate
 from sqlalchemy import bindparam, func, select, update
 from werkzeug.routing import BaseConverter
 
+from service.config import current_settings
 from service.errors import APIError
 from service.extensions import db, ma
 
@@ -96,7 +97,7 @@ def json_body(schema, *, max_kb: int | None = None):
 
         @wraps(validated)
         def wrapper(*args, **kwargs):
-            limit_kb = max_kb or current_app.config["SETTINGS"].MAX_JSON_KB
+            limit_kb = max_kb or current_settings().MAX_JSON_KB
             request.max_content_length = limit_kb * 1024
             if not request.is_json:
                 raise APIError(415, "This endpoint takes application/json.")

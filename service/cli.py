@@ -20,7 +20,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import audit
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Settings, current_settings
 from service.extensions import db
 
 
@@ -175,12 +175,10 @@ def init_app(app: Flask) -> None:
         serves (docs/backup.md). FILE is new; .tar.gz or .tgz compresses it."""
         from pathlib import Path
 
-        from flask import current_app
-
         from service.backup import BackupFailed, backup
 
         try:
-            click.echo(backup(current_app.config["SETTINGS"], Path(file)))
+            click.echo(backup(current_settings(), Path(file)))
         except BackupFailed as error:
             raise click.ClickException(str(error)) from None
 
@@ -193,12 +191,10 @@ def init_app(app: Flask) -> None:
         refusal writes nothing."""
         from pathlib import Path
 
-        from flask import current_app
-
         from service.backup import ArchiveRefused, restore
 
         try:
-            click.echo(restore(current_app.config["SETTINGS"], Path(file)))
+            click.echo(restore(current_settings(), Path(file)))
         except ArchiveRefused as error:
             raise click.ClickException(str(error)) from None
 

@@ -30,22 +30,17 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _text(value: str) -> str:
-    return value.strip()
+def _number(kind: type, said: str):
+    def parse(value: str):
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"expected {said}, got {value!r}") from None
+    return parse
 
 
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"expected an integer, got {value!r}") from None
-
-
-def _float(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"expected a number, got {value!r}") from None
+_text = str.strip
+_int, _float = _number(int, "an integer"), _number(float, "a number")
 
 
 def _bool(value: str) -> bool:
@@ -405,8 +400,7 @@ class Settings:
                     raise ConfigError(f"{f.name}: {exc}") from None
         if overrides:
             raise ConfigError(f"unknown settings: {', '.join(sorted(overrides))}")
-        settings = cls(**values)
-        return settings.with_derived_defaults()
+        return cls(**values).with_derived_defaults()
 
     def with_derived_defaults(self) -> Settings:
         """Fill the values whose defaults depend on other settings."""
@@ -427,10 +421,7 @@ class Settings:
     @property
     def model_path(self) -> Path | None:
         """MODEL_DIR as a path (relative ones from the project root); None when off."""
-        if self.MODEL_DIR.lower() == "off":
-            return None
-        path = Path(self.MODEL_DIR)
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return None if self.MODEL_DIR.lower() == "off" else _rooted(self.MODEL_DIR)
 
     @property
     def reader_path(self) -> Path | None:
@@ -438,12 +429,21 @@ class Settings:
         ``reader`` file may name one); None when off or when the model is off."""
         if self.READER_DIR.lower() == "off" or self.model_path is None:
             return None
-        if self.READER_DIR.lower() == "auto":
-            return self.model_path
-        path = Path(self.READER_DIR)
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return self.model_path if self.READER_DIR.lower() == "auto" else _rooted(self.READER_DIR)
 
     @classmethod
     def documentation(cls) -> list[tuple[str, object, str]]:
         """(variable, default, meaning) for every setting: the table of docs/configuration.md."""
         return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]
+
+
+def _rooted(value: str) -> Path:  # a path setting: relative ones from the project root
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def current_settings(app=None) -> Settings:
+    """The app's (the current app's) settings: the one place reading Flask's config."""
+    from flask import current_app
+
+    return (app or current_app).config["SETTINGS"]

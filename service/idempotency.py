@@ -52,6 +52,7 @@ from flask import Response, current_app, request
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from service.config import current_settings
 from service.db import IdempotencyKey, utcnow
 from service.errors import APIError
 from service.extensions import db, end_session, token_auth
@@ -199,7 +200,7 @@ def stored_key(key: str) -> str:
 def abandoned_after() -> timedelta:
     """How long a claim may stay unanswered before it counts as abandoned (its process died
     mid-request): well beyond the longest scan."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     longest_s = (getattr(settings, "LLM_SCAN_TIMEOUT_S", 180.0)
                  + getattr(settings, "EXTRACTION_TIMEOUT_S", 30.0))
     return max(timedelta(minutes=10), timedelta(seconds=2 * longest_s))

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -27,9 +27,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+import service.analysis.counters  # noqa: F401
+
 # The model's own counters (sentences classified, the cascade's screen) live apart, needing
 # no Flask; imported here, /metrics lists them from the start, at 0.
-import service.analysis.counters  # noqa: F401
+from service.config import current_settings
 
 REQUESTS = Counter("riskscan_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])
@@ -74,7 +76,7 @@ def export():
 
 
 def _is_scraper() -> bool:
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     token = settings.METRICS_TOKEN
     if token and request.authorization is not None and request.authorization.token \
             and hmac.compare_digest(request.authorization.token.encode(), token.encode()):

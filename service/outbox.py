@@ -20,6 +20,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from service import rating
+from service.config import current_settings
 from service.db import WEBHOOK_EVENTS, RegisterEntry, Webhook, WebhookDelivery, new_id, utcnow
 from service.extensions import db
 
@@ -41,7 +42,7 @@ def record(event_type: str, entry: RegisterEntry, **details) -> None:
     now = utcnow()
     body = _body(event_type, now, {"project_id": entry.project_id, "risk": _risk(entry),
                                    **details})
-    window = timedelta(hours=current_app.config["SETTINGS"].WEBHOOK_RETRY_HOURS)
+    window = timedelta(hours=current_settings().WEBHOOK_RETRY_HOURS)
     for hook in wanted:
         _deliver(hook.id, event_type, body, now, retry_until=now + window)
 

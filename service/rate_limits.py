@@ -10,17 +10,17 @@ RATE_LIMIT_STORAGE_URI: memory for one process, Redis when several share the loa
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_limiter.util import get_remote_address
 
 from service.auth.credentials import login_credentials, normalize_email
-from service.config import Settings
+from service.config import Settings, current_settings
 from service.errors import APIError
 from service.extensions import limiter, token_auth
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
+    return current_settings()
 
 
 def password_guess_failed() -> None:

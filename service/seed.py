@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from service.cli import OneLineCommand, one_line_failures
+from service.config import current_settings
 from service.extensions import db
 
 DEMO_DOCUMENTS: tuple[tuple[str, str], ...] = (
@@ -82,7 +83,7 @@ def init_app(app: Flask) -> None:
     @one_line_failures
     def seed(admin_email, admin_password, user_email, user_password, scans, yes):
         """Create a demo admin, a demo user and a few demo scans."""
-        settings = current_app.config["SETTINGS"]
+        settings = current_settings()
         if settings.RISKSCAN_ENV == "production" and not yes:
             click.confirm("RISKSCAN_ENV=production: create demo accounts (one of them an "
                           "admin) in this database?", abort=True)

@@ -287,3 +287,11 @@ def test_the_folder_file_check_finds_planted_names(tmp_path):
     (tmp_path / "pkg" / "b.py").write_text('p = root / "current"\nq = {"current": 1}\n')
     assert folder_file_names(tmp_path / "pkg") == ["pkg/a.py:1: metrics.json",
                                                     "pkg/b.py:1: current"]
+
+
+def test_the_settings_are_read_off_flasks_config_in_one_place():
+    """service.config.current_settings is the one reader of the app's typed settings: no
+    module reaches them by a string key (issue #78)."""
+    readers = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "service").rglob("*.py")
+                     if 'config["SETTINGS"]' in path.read_text(encoding="utf-8"))
+    assert readers == ["service/config.py"]

@@ -32,6 +32,7 @@ from service import audit
 from service.auth import identities, tokens
 from service.auth.identities import GroupRules, Identity, SignInRefused
 from service.auth.oidc_keys import BadToken, ProviderKeys, ProviderUnavailable
+from service.config import current_settings
 from service.db import User
 from service.extensions import db
 
@@ -67,7 +68,7 @@ class _Provider:
 
 def init_app(app: Flask) -> None:
     """Register the provider when OIDC_ISSUER is set; nothing is fetched until used."""
-    settings = app.config["SETTINGS"]
+    settings = current_settings(app)
     if not settings.OIDC_ISSUER:
         return
     client_kwargs = {"scope": SCOPE, "code_challenge_method": "S256",
@@ -96,7 +97,7 @@ def _provider() -> _Provider:
 
 
 def _settings():
-    return current_app.config["SETTINGS"]
+    return current_settings()
 
 
 def _rules() -> GroupRules:

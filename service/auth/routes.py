@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from apifairy import other_responses, response
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from marshmallow import ValidationError as SchemaError
 
 from service import audit
@@ -33,6 +33,7 @@ from service.auth.tokens import (
     rotate_refresh_token,
     start_session,
 )
+from service.config import current_settings
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.rate_limits import (
@@ -69,7 +70,7 @@ LOCAL_OFF = ("Riskscan accounts are off here: sign in through your company's ide
                        "see Retry-After"})
 def register(args):
     """Create an account; with a project's invitation, join the project"""
-    if not current_app.config["SETTINGS"].AUTH_LOCAL:
+    if not current_settings().AUTH_LOCAL:
         raise APIError(403, LOCAL_OFF)
     user = create_user(args["email"], args["password"])
     audit.record("register", actor_id=user.id, target_id=user.id)
@@ -85,7 +86,7 @@ UNKNOWN_ACCOUNT = "an unknown account"  # a failed login's audited email without
 def limit_body() -> None:
     """MAX_JSON_KB on every auth endpoint (413), set before anything reads the body: the
     login rate limiter's key reads it before the view, and login/logout skip json_body."""
-    request.max_content_length = current_app.config["SETTINGS"].MAX_JSON_KB * 1024
+    request.max_content_length = current_settings().MAX_JSON_KB * 1024
 
 
 @auth.route("/login", methods=["POST"])
@@ -104,12 +105,12 @@ def login():
     fields = login_credentials()
     email = fields["email"]
     user = user_by_email(email)
-    if current_app.config["SETTINGS"].LDAP_URL and (user is None or user.auth_source == "ldap"):
+    if current_settings().LDAP_URL and (user is None or user.auth_source == "ldap"):
         return directory_login(fields, user)
     # password_is runs argon2 even for an unknown email: same answer, similar time.
     if (not password_is(user, fields["password"]) or not user.active
             or not password_may_sign_in(user)):
-        if current_app.config["SETTINGS"].LDAP_URL:
+        if current_settings().LDAP_URL:
             # Answered as an unknown email is, which goes to the directory: while it is
             # down, a 503 for both, so that a 401 does not tell a local account exists.
             _directory_reachable()
@@ -123,7 +124,7 @@ def login():
 def directory_login(fields: dict, user):
     """The directory proves the password (service/auth/ldap.py); identities.sign_in makes
     or updates the user and audits the sign-in (sso_login) or its refusal."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     try:
         identity = ldap.authenticate(fields["email"], fields["password"], settings)
         user = identities.sign_in(identity, ldap.group_rules(settings))
@@ -142,7 +143,7 @@ def directory_login(fields: dict, user):
 
 def _directory_reachable() -> None:
     try:
-        ldap.reachable(current_app.config["SETTINGS"])
+        ldap.reachable(current_settings())
     except ldap.DirectoryUnavailable:
         _directory_down()
 

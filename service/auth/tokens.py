@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 
 from service.api import lock_row
+from service.config import current_settings
 from service.db import ApiKey, AuthSession, RefreshToken, RevokedToken, User, utcnow
 from service.extensions import db, token_auth
 
@@ -53,7 +54,7 @@ def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
 
 
 def _settings():
-    return current_app.config["SETTINGS"]
+    return current_settings()
 
 
 def _access_lifetime() -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 
 from service.auth import oidc
+from service.config import current_settings
 from service.console import session as console_session
 from service.console.blueprint import console
 from service.console.client import call
@@ -36,7 +37,7 @@ def sign_in_form(error: str | None, status: int, *, email: str = ""):
     local accounts off (AUTH_LOCAL=false), the password form only for break-glass admins,
     folded away, and no registration; with a directory (LDAP_URL), the login may be a
     username."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     return render_template(
         "console/sign_in.html", error=error, email=email, local=settings.AUTH_LOCAL,
         sso_name=settings.OIDC_NAME if oidc.configured() else None,

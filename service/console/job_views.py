@@ -9,8 +9,9 @@ own request be as large as the API's (MAX_JOB_MB), which is checked before the f
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
+from service.config import current_settings
 from service.console.account_views import FORM_ANSWERS
 from service.console.blueprint import console
 from service.console.pages import check_id, counted, data_or_fail, error_page, failed, words
@@ -33,7 +34,7 @@ def allow_a_jobs_body():
     one over it is refused in words before the form is read (the CSRF check reads it)."""
     if request.endpoint != "console.job_create":
         return None
-    limit = current_app.config["SETTINGS"].MAX_JOB_MB
+    limit = current_settings().MAX_JOB_MB
     request.max_content_length = int(limit * 1024 * 1024) + FORM_ALLOWANCE
     if (request.content_length or 0) > request.max_content_length:
         return error_page(413, f"The upload is larger than {limit:g} MB in all: send the "

@@ -13,9 +13,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, request
+from flask import request
 from werkzeug.utils import secure_filename
 
+from service.config import current_settings
 from service.errors import APIError
 from service.scans.create import safe_display_name
 from service.uploads.storage import user_folder
@@ -38,7 +39,7 @@ class Incoming:
 
 def read_documents() -> list[Incoming]:
     """The request's documents, in the order sent; 4xx problems for what cannot be a job."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     files = [file for file in request.files.getlist("files") if file.filename]
     archive = request.files.get("archive")
     if archive is not None and archive.filename and files:

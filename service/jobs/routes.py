@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 
 from apifairy import other_responses, response
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 from sqlalchemy import delete, func, select
 
 from service import audit
 from service.api import paginated_response
 from service.auth.scopes import authorized
+from service.config import current_settings
 from service.db import DismissedFinding, Job, JobDocument, RegisterEvent, Scan
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -44,7 +45,7 @@ def allow_a_jobs_body():
     """A job's request carries many documents: MAX_JOB_MB instead of MAX_UPLOAD_MB."""
     if request.method == "POST":
         request.max_content_length = int(
-            current_app.config["SETTINGS"].MAX_JOB_MB * 1024 * 1024)
+            current_settings().MAX_JOB_MB * 1024 * 1024)
 
 
 def may_have_job(kept: dict) -> None:

@@ -17,13 +17,14 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.api import count_under_lock, is_uuid, not_found
 from service.auth.accounts import email_vouched, signed_up
+from service.config import current_settings
 from service.db import Invitation, Project, ProjectMember, User, utcnow
 from service.errors import APIError
 from service.extensions import db
@@ -62,7 +63,7 @@ def invite(project: Project, email: str, role: str, caller) -> tuple[Invitation,
     """A pending invitation of ``email`` (normalised, of no account: the caller checked)
     and its token, whose SHA-256 alone is kept. 409 for an email invited already, or past
     MAX_PROJECT_MEMBERS. The caller commits."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     expire_due()
     seats = seats_taken(project.id)
     existing = db.session.scalar(select(Invitation).where(

@@ -21,12 +21,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 
 import numpy as np
-from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
 from service.analysis.embedding import from_bytes, to_bytes
+from service.config import current_settings
 from service.db import (
     SETTLED_STATUSES,
     Project,
@@ -99,7 +99,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
     its vector (a row of ``vectors``, unit length). Findings labelled ``none`` stay out, and
     so do near misses nobody confirmed (``possible``)."""
     version = lock(project_id)
-    threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
+    threshold = current_settings().REGISTER_MATCH_THRESHOLD
     wanted = [(finding, vector) for finding, vector in zip(findings, vectors, strict=True)
               if finding.effective_category != "none" and not finding.possible]
     if wanted:  # what the project's members dismissed stays out (dismissals.py)
@@ -108,7 +108,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         return
     snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
                          vectors.shape[1])
-    reader = matching.pair_model(registry.root(current_app.config["SETTINGS"]))
+    reader = matching.pair_model(registry.root(current_settings()))
     # New entries are written in one flush at the end: until then they stand under keys of
     # their own (negative), so that a report stating one new risk twice joins the entry its
     # first statement opened. The directions this scan moves or adds are matched from
@@ -152,7 +152,7 @@ def closest_entry(project_id: str, category: str, vector: np.ndarray) -> Registe
     """The project's entry of ``category`` that states what ``vector`` does, as a finding
     would join it, or None."""
     snapshot = _snapshot(project_id, lock(project_id), {category}, len(vector))
-    threshold = current_app.config["SETTINGS"].REGISTER_MATCH_THRESHOLD
+    threshold = current_settings().REGISTER_MATCH_THRESHOLD
     return matching.closest(snapshot, category, vector, threshold, {}, {})[0]
 
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from apifairy import other_responses, response
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, url_for
 from sqlalchemy import func, select
 
 from service import rating
@@ -21,6 +21,7 @@ from service.api import (
     segment_but,
 )
 from service.auth.scopes import authorized
+from service.config import current_settings
 from service.db import (
     Dismissal,
     DismissedFinding,
@@ -294,7 +295,7 @@ def matrix(args, project_id):
     likelihood and impact, with their ids, those not rated beside, and this deployment's
     rating scale"""
     project = project_for(token_auth.current_user(), project_id)
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     return Written(reads.matrix(project.id, rating.scale(settings.RISK_LIKELIHOOD_LABELS,
                                                          settings.RISK_IMPACT_LABELS),
                                 args["status"]))

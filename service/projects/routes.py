@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from apifairy import other_responses, response
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
@@ -24,6 +24,7 @@ from service.api import (
 from service.auth.accounts import user_by_email
 from service.auth.credentials import normalize_email
 from service.auth.scopes import authorized
+from service.config import current_settings
 from service.db import Invitation, Project, ProjectMember, User
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -66,7 +67,7 @@ def _with_role(project: Project, role: str | None) -> dict:
 def new(args):
     """Create a project; you are its owner"""
     caller = token_auth.current_user()
-    limit = current_app.config["SETTINGS"].MAX_PROJECTS_PER_USER
+    limit = current_settings().MAX_PROJECTS_PER_USER
     owned = count_under_lock(User, caller.id, select(func.count()).select_from(ProjectMember)
                              .where(ProjectMember.user_id == caller.id,
                                     ProjectMember.role == "owner"))
@@ -202,7 +203,7 @@ def add_member(args, project_id):
         account_lookup_missed()
         raise APIError(404, "There is no active user with this email.",
                        errors={"email": ["No active user with this email."]})
-    limit = current_app.config["SETTINGS"].MAX_PROJECT_MEMBERS
+    limit = current_settings().MAX_PROJECT_MEMBERS
     # Adds to one project in turn, from here to the commit: the count cannot be raced.
     count = invitations.seats_taken(project.id)
     if db.session.get(ProjectMember, (project.id, user.id),

@@ -19,6 +19,7 @@ from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
 from service.api import not_found
 from service.auth.tokens import Caller
+from service.config import current_settings
 from service.db import IdempotencyKey, JobDocument, LLMCallLog, Scan, ScanFinding, User
 from service.errors import APIError
 from service.extensions import db
@@ -72,7 +73,7 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     ``reported_on_from`` (a job's rule) or ``given``. ``unless_held``: AlreadyHeld where
     the project holds the same text already, asked before the analysis and again under
     the register's lock (two copies in one job: the second is the one skipped)."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     user_id = user.id
     if project_id is not None:  # before the work: 404 or 403 cost nothing
         project_id = project_id_for(user, project_id, "editor")

@@ -13,13 +13,14 @@ from __future__ import annotations
 from functools import cache
 
 from apifairy import other_responses, response
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from marshmallow import fields, validate
 from sqlalchemy import Select, bindparam, func, or_, select
 
 from service.analysis.labels import LABELS
 from service.api import PageArgs, QueryBoolean, page_of, paginate, query
 from service.auth.scopes import authorized, require_scope
+from service.config import current_settings
 from service.db import (
     Dismissal,
     DismissedFinding,
@@ -197,7 +198,7 @@ def finding_page(caller, args: dict) -> dict:
 
 def operating_point() -> float:
     """The deployment's operating point: MODEL_MIN_SCORE, else the served model's own."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     if settings.MODEL_MIN_SCORE is not None:
         return settings.MODEL_MIN_SCORE
     point = getattr(current_analyzers().model, "min_score", None)

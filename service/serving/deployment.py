@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from service import audit
 from service.api import lock_row
-from service.config import Settings
+from service.config import Settings, current_settings
 from service.db import ModelDeployment, utcnow
 from service.errors import APIError
 from service.extensions import db
@@ -110,12 +110,12 @@ def runtime(settings: Settings, analyzers: Analyzers) -> str:
     return f"{engine} {precision} on cpu"
 
 
-def activate(caller, version: str, override: frozenset[str] = frozenset()
+def activate(actor_id: str, version: str, override: frozenset[str] = frozenset()
              ) -> tuple[ModelDeployment, float]:
     """Make ``version`` the active model of the deployment; (the row, seconds the load and
     check took). 404 unknown version, 409 active already or raced, or a regression beside
     the active model that ``override`` does not name (regressions.py), 422 refused."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     candidate = registry.resolve(settings, version)
     row = current_state()
     active, generation = active_version(row, current_analyzers()), _generation(row)
@@ -129,7 +129,7 @@ def activate(caller, version: str, override: frozenset[str] = frozenset()
     _unchanged(row, generation)
     if row.active_version:
         row.previous_versions = [*row.previous_versions, row.active_version][-HISTORY:]
-    return _switch(caller, row, model, version, "model_activated",
+    return _switch(actor_id, row, model, version, "model_activated",
                    **_overridden(lost, override)), seconds
 
 
@@ -179,7 +179,7 @@ def lost_beside(settings: Settings, new: registry.Version, active: str | None,
     return {name: "; ".join(words) for name, words in lost.items()}
 
 
-def rollback(caller, override: frozenset[str] = frozenset()
+def rollback(actor_id: str, override: frozenset[str] = frozenset()
              ) -> tuple[ModelDeployment, float, list[dict]]:
     """Return to the newest earlier version that serves: (the row, seconds its load and
     check took, the newer ones passed over with why). A version whose folder is gone, or
@@ -187,7 +187,7 @@ def rollback(caller, override: frozenset[str] = frozenset()
     history of which none serves is a 409 naming each, and nothing changes (a folder put
     back makes it serve again). 409 too when there is none, or raced, or the version lost
     ground that ``override`` does not name: the gate of activation holds here too."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     row = current_state()
     if row is None or not row.previous_versions:
         raise APIError(409, "There is no earlier version to roll back to.")
@@ -218,7 +218,7 @@ def rollback(caller, override: frozenset[str] = frozenset()
     _unchanged(row, generation)
     row.previous_versions = history[:index]
     passed = {"skipped": [item["version"] for item in skipped]} if skipped else {}
-    return (_switch(caller, row, model, version, "model_rolled_back", **passed, **accepted),
+    return (_switch(actor_id, row, model, version, "model_rolled_back", **passed, **accepted),
             seconds, skipped)
 
 
@@ -240,7 +240,7 @@ def sync(app: Flask) -> bool:
         finally:
             db.session.close()
         swapped = _follow_active(app, analyzers, row)
-        settings = app.config["SETTINGS"]
+        settings = current_settings(app)
         trials.follow(app, row, lambda version: _load(
             settings, registry.resolve(settings, version))[0])
     return swapped
@@ -256,7 +256,7 @@ def _follow_active(app: Flask, analyzers: Analyzers, row: ModelDeployment | None
     if analyzers.sync_error and analyzers.sync_error[0] == row.generation:
         return False  # it failed for this generation: try again when the row moves
     try:
-        settings = app.config["SETTINGS"]
+        settings = current_settings(app)
         model, _ = _load(settings, registry.resolve(settings, row.active_version))
     except APIError as error:
         analyzers.sync_error = (row.generation, error.detail)
@@ -267,10 +267,10 @@ def _follow_active(app: Flask, analyzers: Analyzers, row: ModelDeployment | None
     return install(app, model, row.active_version, row.generation)
 
 
-def start_shadow(caller, version: str, sample_rate: float, limit: int):
+def start_shadow(actor_id: str, version: str, sample_rate: float, limit: int):
     """Start the shadow trial of ``version`` (service/trials.py), loaded and checked as an
     activation is. 404 unknown version, 409 it is active or a trial runs, 422 refused."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     candidate = registry.resolve(settings, version)
     analyzers = current_analyzers()
     row = current_state()
@@ -280,7 +280,7 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
     try:
         row = _locked_row(active_version(row, analyzers))
         _may_shadow(row, version, row.active_version)
-        trial = trials.opened(caller, row, version, sample_rate, limit)
+        trial = trials.opened(actor_id, row, version, sample_rate, limit)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -292,9 +292,9 @@ def start_shadow(caller, version: str, sample_rate: float, limit: int):
     return trial
 
 
-def end_shadow(caller, version: str) -> None:
+def end_shadow(actor_id: str, version: str) -> None:
     """End the shadow trial of ``version``; 404 when none runs, 409 when another's does."""
-    registry.resolve(current_app.config["SETTINGS"], version)
+    registry.resolve(current_settings(), version)
     if not lock_row(ModelDeployment, ROW) or (trial := trials.running()) is None:
         db.session.rollback()
         raise APIError(404, f"No shadow trial runs; model {version} has none to end.")
@@ -302,7 +302,7 @@ def end_shadow(caller, version: str) -> None:
         db.session.rollback()
         raise APIError(409, f"The shadow trial that runs is of {trial.version}, "
                             f"not of {version}.")
-    trials.close(trial, "deleted", actor_id=caller.id)
+    trials.close(trial, "deleted", actor_id=actor_id)
     db.session.commit()
     trials.forget(current_app._get_current_object())
 
@@ -384,17 +384,17 @@ def _unchanged(row: ModelDeployment, generation: int) -> None:
                             "list the models and ask again.")
 
 
-def _switch(caller, row: ModelDeployment, model, version: str, event: str,
+def _switch(actor_id: str, row: ModelDeployment, model, version: str, event: str,
             **details) -> ModelDeployment:
     """Write the change and its audit event, commit, then swap this process's model."""
     previous, generation = row.active_version or None, row.generation + 1
     row.active_version, row.generation = version, generation
-    row.changed_at, row.changed_by = utcnow(), caller.id
-    audit.record(event, actor_id=caller.id, **{"from": previous, "to": version,
+    row.changed_at, row.changed_by = utcnow(), actor_id
+    audit.record(event, actor_id=actor_id, **{"from": previous, "to": version,
                                                "generation": generation}, **details)
     trial = trials.running(version) if row.shadow_version == version else None
     if trial is not None:  # the candidate serves now: its trial is over
-        trials.close(trial, "activated", actor_id=caller.id)
+        trials.close(trial, "activated", actor_id=actor_id)
     db.session.commit()
     app = current_app._get_current_object()
     install(app, model, version, generation)

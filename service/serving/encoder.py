@@ -7,9 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import current_app
-
-from service.config import Settings
+from service.config import Settings, current_settings
 
 log = logging.getLogger("riskscan.analysis")
 
@@ -40,4 +38,4 @@ def current_encoder():
     """The sentence encoder of the risk register (service/analysis/embedding.py), shared by
     every app of the process: warmed up with the in-process model (warm_up), otherwise
     loaded by the first scan into a project."""
-    return encoder_on(encoder_device(current_app.config["SETTINGS"]))
+    return encoder_on(encoder_device(current_settings()))

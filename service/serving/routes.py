@@ -3,11 +3,12 @@ activate, roll back, try a candidate in a shadow trial (registry.py, deployment.
 trials.py beside this file)."""
 
 from apifairy import other_responses, response
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from marshmallow import ValidationError
 
 from service.api import json_body, request_json, segment_but
 from service.auth.scopes import authorized
+from service.config import current_settings
 from service.errors import APIError
 from service.extensions import token_auth
 from service.serving import deployment, registry, trials
@@ -32,7 +33,7 @@ segment_but(models, "version", "rollback", "trainings")
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def index():
     """Every model version under the models root, newest first, with its state (admin)"""
-    listed = deployment.registry_models(current_app.config["SETTINGS"])
+    listed = deployment.registry_models(current_settings())
     row = deployment.current_state()
     return {"items": listed, "active": deployment.deployed_version(),
             "previous_versions": row.previous_versions if row is not None else []}
@@ -44,7 +45,7 @@ def index():
 @other_responses({401: "No or bad token", 403: "Admins only", 404: "No such version"})
 def card(version):
     """One version: its figures, state and model card (admin)"""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     path = registry.folder(settings, version)
     listed = next(m for m in deployment.registry_models(settings) if m["version"] == version)
     return {**listed, **registry.card(path, registry.root(settings))}
@@ -68,7 +69,7 @@ def activate(version):
     F alone"""
     body = _activation()
     version = registry.with_reader(version, body.get("reader"))
-    row, seconds = deployment.activate(token_auth.current_user(), version,
+    row, seconds = deployment.activate(token_auth.current_user().id, version,
                                        frozenset(body.get("override", ())))
     return _answer(row, seconds, [])
 
@@ -100,7 +101,7 @@ def rollback():
     activated without an override, is a 409 unless `{override: [...]}` names each.
     """
     row, seconds, skipped = deployment.rollback(
-        token_auth.current_user(), frozenset(_activation().get("override", ())))
+        token_auth.current_user().id, frozenset(_activation().get("override", ())))
     return _answer(row, seconds, skipped)
 
 
@@ -119,7 +120,7 @@ def start_shadow(args, version):
     Send `{sample_rate?, limit?}`. One trial at a time; it ends on `DELETE`, at its limit,
     or when the version is activated. The answer is the (empty) report.
     """
-    deployment.start_shadow(token_auth.current_user(), version, args["sample_rate"],
+    deployment.start_shadow(token_auth.current_user().id, version, args["sample_rate"],
                             args["limit"])
     return trials.report(version)
 
@@ -131,7 +132,7 @@ def start_shadow(args, version):
                   404: "No such version, or it has had no shadow trial"})
 def shadow_report(version):
     """The report of the version's latest shadow trial, running or ended (admin)"""
-    registry.resolve(current_app.config["SETTINGS"], version)
+    registry.resolve(current_settings(), version)
     return trials.report(version)
 
 
@@ -142,7 +143,7 @@ def shadow_report(version):
                   409: "The trial that runs is another version's"})
 def end_shadow(version):
     """End the version's shadow trial; its report stays readable (admin)"""
-    deployment.end_shadow(token_auth.current_user(), version)
+    deployment.end_shadow(token_auth.current_user().id, version)
     return "", 204
 
 

@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import types
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
+from service.config import current_settings
 from service.db import ModelTraining, ShadowTrial, utcnow
 from service.errors import APIError
 from service.extensions import db
@@ -65,7 +65,7 @@ def start(caller, base: str | None) -> ModelTraining:
     """Queue a training from ``base`` (``F`` or ``F+R``; default: the active deployment).
     503 no model; 404 unknown base; 422 a reader alone or behind nothing, or too few
     corrections; 409 one runs."""
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     active = deployment.deployed_version() if registry.root(settings) else None
     if active is None or current_analyzers().model is None:
         raise APIError(503, "No model is deployed, so there is none to train from.",
@@ -115,7 +115,7 @@ def run(training_id: str) -> str:
     training = db.session.get(ModelTraining, training_id)
     if not claimed or training is None:
         return training.status if training is not None else "gone"
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     try:
         candidate = _train(settings, training)
     except Exception as error:  # noqa: BLE001 - any failure is the training's, recorded
@@ -206,9 +206,8 @@ def outcome(result_file: Path, returncode: int) -> tuple[str, ...]:
 def _shadow(training_id: str, version: str) -> str:
     """Start the candidate's shadow trial; why not, where one cannot start (another runs)."""
     training = db.session.get(ModelTraining, training_id)
-    caller = types.SimpleNamespace(id=training.created_by)
     try:
-        deployment.start_shadow(caller, version, DEFAULT_SAMPLE_RATE, DEFAULT_LIMIT)
+        deployment.start_shadow(training.created_by, version, DEFAULT_SAMPLE_RATE, DEFAULT_LIMIT)
         note = "started"
     except APIError as error:
         db.session.rollback()

@@ -193,17 +193,17 @@ def offer(app: Flask, scan, text: str, min_score: float | None, model, findings)
         shadow.offer(scan.id, text, min_score, model, findings)
 
 
-def opened(caller, row: ModelDeployment, version: str, sample_rate: float,
+def opened(actor_id: str, row: ModelDeployment, version: str, sample_rate: float,
            limit: int) -> ShadowTrial:
     """Start a trial of ``version`` in this transaction (the caller holds ``row``'s lock and
     commits): its row, the deployment row's shadow columns and the audit event."""
     trial = ShadowTrial(version=version, sample_rate=sample_rate, scan_limit=limit, read=0,
-                        skipped=0, started_at=utcnow(), started_by=caller.id)
+                        skipped=0, started_at=utcnow(), started_by=actor_id)
     db.session.add(trial)
     db.session.flush()
     row.shadow_version, row.shadow_sample_rate = version, sample_rate
     row.shadow_limit, row.shadow_started_at = limit, trial.started_at
-    audit.record("model_shadow_started", actor_id=caller.id, version=version,
+    audit.record("model_shadow_started", actor_id=actor_id, version=version,
                  sample_rate=sample_rate, limit=limit)
     return trial
 

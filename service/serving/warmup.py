@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 
 from service.analysis.base import Analyzer
-from service.config import Settings
+from service.config import Settings, current_settings
 from service.serving.encoder import encoder_device, encoder_on
 
 log = logging.getLogger("riskscan.analysis")
@@ -115,7 +115,7 @@ def warm_up(app: Flask) -> Warmup:
     warmup = warmup_of(analyzers.model)
     app.extensions["riskscan.warmup"] = warmup
     if analyzers.model is not None:
-        warmup.run(analyzers.model, app.config["SETTINGS"])
+        warmup.run(analyzers.model, current_settings(app))
     return warmup
 
 

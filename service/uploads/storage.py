@@ -11,8 +11,9 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import current_app
 from werkzeug.utils import secure_filename
+
+from service.config import current_settings
 
 if TYPE_CHECKING:
     from service.db import Scan
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def user_folder(user_id: str) -> Path:
     """UPLOAD_DIR/<user_id>/: every file of that user's scans."""
-    return Path(current_app.config["SETTINGS"].UPLOAD_DIR) / secure_filename(user_id)
+    return Path(current_settings().UPLOAD_DIR) / secure_filename(user_id)
 
 
 def scan_folder(scan: Scan) -> Path:

@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import func, select, update
 
 from service.api import lock_row
+from service.config import current_settings
 from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.extensions import db
 from service.webhooks import retention
@@ -81,7 +81,7 @@ def _attempt(delivery_id: str) -> Next:
     if row is None or row.status != "pending" or row.next_attempt_at > now:
         db.session.rollback()
         return Next()  # gone, settled, or claimed or rescheduled by another run
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     if row.active and _project_busy(row.project_id, now):
         db.session.rollback()
         return Next(DEFER_S)  # its project's share of the senders is taken

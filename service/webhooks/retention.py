@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select, update
 
+from service.config import current_settings
 from service.db import Webhook, WebhookDelivery, utcnow
 from service.extensions import db, end_session
 
@@ -51,7 +52,7 @@ def sweep(now: datetime, batch: int = SWEEP_BATCH) -> int:
     secrets whose overlap is over; how many deliveries went. Each statement names the rows
     it found and checks them again, so that a delivery made pending meanwhile (redelivered)
     stays."""
-    retention = timedelta(days=current_app.config["SETTINGS"].WEBHOOK_DELIVERY_RETENTION_DAYS)
+    retention = timedelta(days=current_settings().WEBHOOK_DELIVERY_RETENTION_DAYS)
     old = (WebhookDelivery.status.in_(SETTLED), WebhookDelivery.last_attempt_at < now - retention)
     ids = db.session.scalars(select(WebhookDelivery.id).where(*old).limit(batch)).all()
     if ids:

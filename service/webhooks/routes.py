@@ -11,7 +11,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from apifairy import other_responses, response
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import func, select
 from sqlalchemy import update as update_rows
 
@@ -25,6 +25,7 @@ from service.api import (
     paginated_response,
 )
 from service.auth.scopes import authorized
+from service.config import current_settings
 from service.db import Project, Webhook, WebhookDelivery, utcnow
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -57,7 +58,7 @@ def _checked_url(url: str) -> str:
     """The URL if it may be sent to (targets.judge), else a 422 saying why in words that
     never tell what its host resolved to; the log keeps that, for the operator."""
     try:
-        judge(url, current_app.config["SETTINGS"].WEBHOOK_ALLOWED_NETWORKS)
+        judge(url, current_settings().WEBHOOK_ALLOWED_NETWORKS)
     except Refused as refused:
         log.info("webhook URL refused: %s", refused.why,
                  extra={"fields": {"url": url, "why": refused.why}})
@@ -160,7 +161,7 @@ def rotate_secret(project_id, webhook_id):
     webhook = _webhook(project.id, webhook_id)
     lock_row(Webhook, webhook.id)  # a rotation racing this one reads what this one wrote
     db.session.refresh(webhook, with_for_update=True)
-    overlap = timedelta(hours=current_app.config["SETTINGS"].WEBHOOK_SECRET_OVERLAP_HOURS)
+    overlap = timedelta(hours=current_settings().WEBHOOK_SECRET_OVERLAP_HOURS)
     webhook.secret, webhook.previous_secrets, webhook.previous_secrets_until = rotated(
         webhook.secret, webhook.previous_secrets, webhook.previous_secrets_until, utcnow(),
         overlap)
@@ -276,7 +277,7 @@ def redeliver(project_id, webhook_id, delivery_id):
     if delivery.webhook_id != webhook.id:
         raise not_found("delivery")
     now = utcnow()
-    window = timedelta(hours=current_app.config["SETTINGS"].WEBHOOK_RETRY_HOURS)
+    window = timedelta(hours=current_settings().WEBHOOK_RETRY_HOURS)
     claimed = db.session.execute(
         update_rows(WebhookDelivery)
         .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status != "pending")
