@@ -134,3 +134,41 @@ def test_a_corrected_category_moves_the_closed_risk_keeping_its_id_and_a_rejecti
     assert (back["id"], back["category"], back["status"]) == (vendor["id"], "vendor", "closed")
     page.reload()
     expect(page.locator("#history li").first).to_contain_text("by a review of a correction")
+
+
+def test_the_trend_counts_a_closure_from_its_report_and_draws_each_category_apart(
+        page, console_app):
+    """Issue #74, item 7: a project back-filled with three weekly reports, a risk closed by
+    hand today at the report of 13 March: the trend counts it open until that report's week,
+    not until today's; and the chart's categories are drawn in colours told apart."""
+    from tests.e2e.driver import BUDGET_RISK, SCHEDULE_RISK
+
+    user = seed(console_app, "falcon-trend@example.com", project="Falcon trend")
+    reports = (("2026-03-06", f"Falcon week 10.\n{VENDOR_RISK}\n{SCHEDULE_RISK}"),
+               ("2026-03-13", f"Falcon week 11.\n{VENDOR_REWORDED}\n{BUDGET_RISK}"))
+    for day, text in reports:
+        call_api(console_app, user, "POST", "/scans", status=201,
+                 json={"text": text, "project_id": user.project_id, "reported_on": day})
+    (vendor,) = [entry for text, entry in _register(console_app, user).items()
+                 if "supplier" in text or "vendor" in text]
+    sign_in(page, user.email)
+    page.goto(f"/app/projects/{user.project_id}/risks/{vendor['id']}")
+    page.get_by_label("Status", exact=True).select_option("closed")
+    page.locator("#edit").get_by_role("button", name="Save").click()
+    page.locator("#edit .said").wait_for()
+    call_api(console_app, user, "POST", "/scans", status=201, json={
+        "text": f"Falcon week 12.\n{BUDGET_RISK}", "project_id": user.project_id,
+        "reported_on": "2026-03-20"})
+
+    page.goto(f"/app/projects/{user.project_id}")
+    table = page.locator("table", has=page.locator("caption", has_text="by category"))
+    headers = table.locator("thead th").all_inner_texts()
+    column = headers.index("vendor")
+    weeks = {row.locator("th").inner_text().split(" ")[0]:
+             row.locator("th, td").nth(column).inner_text()
+             for row in table.locator("tbody tr").all()}
+    assert (weeks["2026-W10"], weeks["2026-W11"], weeks["2026-W12"]) == ("1", "1", "0")
+    assert list(weeks.values())[-1] == "0"  # not open until the week of the click
+    colours = page.locator(".legend .swatch").evaluate_all(
+        "(swatches) => swatches.map(s => getComputedStyle(s).backgroundColor)")
+    assert len(colours) >= 3 and len(set(colours)) == len(colours), colours
