@@ -37,7 +37,7 @@ def _register(app, user) -> dict[str, dict]:
 
 
 def test_a_job_skips_a_held_report_and_only_a_later_one_reopens_a_closed_risk(
-        page, console_app, axe_script, tmp_path):
+        page, console_app, axe_script, tmp_path, screenshots):
     from playwright.sync_api import expect
 
     user = seed(console_app, "falcon-pm@example.com", project="Falcon")
@@ -91,6 +91,7 @@ def test_a_job_skips_a_held_report_and_only_a_later_one_reopens_a_closed_risk(
     assert user.email in lines[1]
     assert "Opened by a report" in lines[-1]
     assert accessibility_violations(page, axe_script) == []
+    screenshots.take(page, "risk-history", top=page.get_by_role("heading", name="History"))
 
 
 def test_a_corrected_category_moves_the_closed_risk_keeping_its_id_and_a_rejection_moves_it_back(
