@@ -24,12 +24,12 @@ sentence's tokens as the service does (the mean of its tokens' logits).
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from ml.data.build_splits import exact_key
+from ml.jsonl import records
 from service.analysis.labels import LABELS
 from service.analysis.windows import SENTENCE_TOKENS, separators, windows
 
@@ -57,10 +57,7 @@ def source_documents(sources: Path) -> list[list[Line]]:
     documents: dict[str, list[Line]] = {}
     for path in sorted(Path(sources).glob("*.jsonl")):
         ordered = path.stem.startswith(ORDERED_LINES)
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for _, row in records(path, ValueError):
             if not ordered and not isinstance(row.get("heading"), str):
                 continue
             text = row["text"].strip()
