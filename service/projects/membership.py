@@ -33,8 +33,11 @@ def unassign(project_id: str, user_id: str) -> None:
     """A member leaves: the project's risks they owned have no owner until someone takes them
     (a risk's owner is always a member)."""
     register.lock(project_id, directions_kept=True)
+    # A locking read: the rows as committed now (MySQL's snapshot would miss an owner set
+    # by a request that committed after this transaction first read), as an UPDATE sees them.
     owned = db.session.scalars(select(RegisterEntry).where(
-        RegisterEntry.project_id == project_id, RegisterEntry.owner_id == user_id)).all()
+        RegisterEntry.project_id == project_id, RegisterEntry.owner_id == user_id)
+        .with_for_update().execution_options(populate_existing=True)).all()
     with caused_by("membership", note="Its owner left the project."):
         for entry in owned:
             entry.owner_id = None
