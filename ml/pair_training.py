@@ -32,6 +32,7 @@ import numpy as np  # isort: skip
 
 from ml.jsonl import records as _records
 from service.analysis.model_folder import ONNX, PAIR_JSON, TOKENIZER_JSON
+from service.analysis.pair_model import PairModel
 
 DATA = Path(__file__).resolve().parent / "data"
 CANDIDATES = DATA / "pairs" / "candidates.jsonl"
@@ -129,9 +130,9 @@ def train(out: Path, *, seed: int, epochs: int = 3, batch: int = 16, lr: float =
     _export(model, tokenizer, staging)
     config = {"threshold": 0.5, "max_length": MAX_LENGTH}  # until dev has chosen one
     (staging / CONFIG).write_text(json.dumps(config) + "\n")
-    scorer = PairScorer(staging)
+    scorer = PairModel(staging)
     dev = splits["dev"]
-    threshold = choose_threshold(scorer.score([(p["a"], p["b"]) for p in dev]),
+    threshold = choose_threshold(scorer.probabilities([(p["a"], p["b"]) for p in dev]),
                                  np.array([p["same"] for p in dev]))
     config = {"threshold": threshold, "max_length": MAX_LENGTH, "seed": seed,
               "epochs": epochs, "lr": lr, "train_pairs": len(splits["train"]),
@@ -162,19 +163,6 @@ def _export(model, tokenizer, folder: Path) -> None:
     quantize_dynamic(str(fp32), str(folder / ONNX), weight_type=QuantType.QInt8)
     fp32.unlink()
     tokenizer.backend_tokenizer.save(str(folder / TOKENIZER_JSON))
-
-
-class PairScorer:
-    """A pair model folder in ONNX Runtime: the probability that two sentences state the
-    same risk (what the service reads; here for choosing and measuring)."""
-
-    def __init__(self, folder: Path):
-        from service.analysis.pair_model import PairModel
-
-        self.model = PairModel(folder, threshold=0.5)
-
-    def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        return self.model.probabilities(pairs)
 
 
 def choose_threshold(scores: np.ndarray, same: np.ndarray, precision: float = PRECISION) -> float:
@@ -209,7 +197,7 @@ def evaluate(folder: Path) -> dict:
     from service.analysis.embedding import SentenceEncoder
 
     config = json.loads((folder / CONFIG).read_text())
-    scorer = PairScorer(folder)
+    scorer = PairModel(folder)
     encoder = SentenceEncoder()
     figures = {"threshold": config["threshold"], "config": config}
     for split in ("dev", "test"):
@@ -218,7 +206,7 @@ def evaluate(folder: Path) -> dict:
             if not pairs:
                 continue
             same = np.array([p["same"] for p in pairs])
-            scores = scorer.score([(p["a"], p["b"]) for p in pairs])
+            scores = scorer.probabilities([(p["a"], p["b"]) for p in pairs])
             gate = np.array([p["category_a"] == p["category_b"] for p in pairs])
             a, b = (encoder.embed([p[side] for p in pairs]) for side in ("a", "b"))
             cosine = (a * b).sum(axis=1)

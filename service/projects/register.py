@@ -322,9 +322,7 @@ def remove_added(finding: ScanFinding, scan: Scan, *, actor_id: str) -> None:
         return
     entry = db.session.get(RegisterEntry, link.entry_id, options=[joinedload(RegisterEntry.vector)])
     before = _described(entry)
-    alone = db.session.scalar(select(func.count()).select_from(RegisterLink)
-                              .where(RegisterLink.entry_id == entry.id)) == 1
-    if alone and not entry.added_by_user:
+    if findings_held(entry.id) == 1 and not entry.added_by_user:
         embedding = from_bytes(link.embedding)
         typed = (rows(entry.vector.stated, len(embedding)) if entry.vector.stated is not None
                  else np.zeros((0, len(embedding)), dtype="<f4"))
@@ -341,6 +339,12 @@ def remove_added(finding: ScanFinding, scan: Scan, *, actor_id: str) -> None:
                           for name in before if before[name] != after[name]})
     outbox.record("risk.finding_removed", entry, actor_id=actor_id, scan_id=scan.id,
                   finding_id=finding.id)
+
+
+def findings_held(entry_id: int) -> int:
+    """How many findings state the entry now."""
+    return db.session.scalar(select(func.count()).select_from(RegisterLink)
+                             .where(RegisterLink.entry_id == entry_id))
 
 
 def _described(entry: RegisterEntry) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service import outbox
 from service.analysis.embedding import from_bytes
@@ -30,9 +30,7 @@ def _moved(finding: ScanFinding, scan: Scan, was: str) -> RegisterEntry | str | 
     if new == "none" or link is None:
         return None
     entry = db.session.get(RegisterEntry, link.entry_id)
-    held = db.session.scalar(select(func.count()).select_from(RegisterLink)
-                             .where(RegisterLink.entry_id == entry.id))
-    if held != 1 or entry.added_by_user or entry.category != was:
+    if register.findings_held(entry.id) != 1 or entry.added_by_user or entry.category != was:
         return None
     there = register.closest_entry(scan.project_id, new, from_bytes(link.embedding))
     if there is None:

@@ -23,7 +23,7 @@ from blinker import Namespace
 from sqlalchemy import func, select, update
 
 from service.analysis.reading import sentences_of
-from service.db import Scan, ScanFinding, User, utcnow
+from service.db import Scan, ScanFinding, User, effective_label, utcnow
 from service.extensions import db
 
 TRUSTED_ROLES = ("reviewer", "admin")
@@ -120,12 +120,9 @@ def undo(shown: dict[int, str], reviewer) -> dict[str, int]:
 def _labels(ids) -> dict[int, tuple[str, str]]:
     """{finding id: (its label as it stands, its scan)}: a rejected correction's is the
     model's (ScanFinding.effective_category)."""
-    return {row.id: (row.category if row.review == "rejected" and row.corrected_category
-                     else row.corrected_category or row.category, row.scan_id)
-            for row in db.session.execute(
-                select(ScanFinding.id, ScanFinding.category, ScanFinding.corrected_category,
-                       ScanFinding.review, ScanFinding.scan_id)
-                .where(ScanFinding.id.in_(list(ids))))}
+    return {finding_id: (label, scan_id) for finding_id, label, scan_id in db.session.execute(
+        select(ScanFinding.id, effective_label(ScanFinding.__table__), ScanFinding.scan_id)
+        .where(ScanFinding.id.in_(list(ids))))}
 
 
 def _labels_before(shown: dict[int, str]) -> dict[int, tuple[str, str]]:
