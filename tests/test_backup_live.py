@@ -29,8 +29,9 @@ DOCUMENTS = [("steering.txt", b"The vendor may slip the delivery of the servers 
 
 
 class Gate:
-    """The real model behind a gate: a scan or a job's document that reaches it waits
-    there until the test opens it."""
+    """The real model behind a gate: once closed, a scan or a job's document that reaches
+    it waits there until the test opens it. Only what arrives at the closed gate is
+    counted: a scan that passed while it stood open is no arrival to wait for."""
 
     def __init__(self, model):
         self.model = model
@@ -38,8 +39,13 @@ class Gate:
         self.open.set()
         self._arrived = threading.Semaphore(0)
 
+    def close(self) -> None:
+        self._arrived = threading.Semaphore(0)
+        self.open.clear()
+
     def analyze(self, text, **options):
-        self._arrived.release()
+        if not self.open.is_set():
+            self._arrived.release()
         assert self.open.wait(RACE_TIMEOUT_S), "the test never opened the gate"
         return self.model.analyze(text, **options)
 
@@ -95,7 +101,7 @@ def test_a_backup_while_scans_and_a_job_run_holds_one_instant_whole(
         before = client.post("/api/v1/scans", headers=headers, json={"text": TEXT}).get_json()
         assert before["data"], "the test model finds no risk in TEXT"
 
-        gate.open.clear()
+        gate.close()
         job_id = accepted(post_job(client, headers, DOCUMENTS), total=2)
         gate.wait_arrivals(2)  # both documents are inside the model
         during = Sent(app, "POST", "/api/v1/scans", headers=headers, json={"text": TEXT})
