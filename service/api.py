@@ -10,9 +10,10 @@ import functools
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from functools import wraps
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from apifairy import arguments, body, response
 from flask import Blueprint, current_app, request
@@ -233,7 +234,9 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
     ``offset`` bind parameters and comes with its ``count``, both run with ``params``;
     ``windowed`` ones carry the total on each row (a ``total`` window count), so that the
     count runs only past the last page. ``items`` turns the page's rows (entities, or rows
-    of a hand-built select) into what the ``page_of`` schema dumps.
+    of a hand-built select) into what the ``page_of`` schema dumps. Views do not call it:
+    ``paginated_response`` does, with the select (or ``Paged``) they return; but the
+    legacy contract's list, a bare list of the page's items.
     """
     page, per_page = args["page"], args["per_page"]
     bound = {**(params or {}), "limit": per_page, "offset": (page - 1) * per_page}
@@ -289,16 +292,40 @@ def query(schema, *, unknown=RAISE):
     return arguments(schema, error_status_code=422, unknown=unknown)
 
 
+@dataclass(frozen=True, slots=True)
+class Paged:
+    """What a list view returns when its rows come from a hand-built select (the busy reads):
+    the select and what ``paginate`` needs to run it (``count``, ``params``, ``windowed``).
+    Its ``items`` (else the decorator's) turn the rows into what the schema dumps: the
+    select's columns, or the caller they are read for, are the read's to know. ``wrap``
+    makes the finished page the answer (the register's: Written, and kept by version)."""
+
+    statement: Any
+    count: Any = None
+    params: Mapping | None = None
+    windowed: bool = False
+    items: Callable[[list], list] | None = None
+    wrap: Callable[[dict], Any] | None = None
+
+
 def paginated_response(page_schema, args_schema=None, *, items: Callable[[list], list] = list):
     """A list view's paging, as microblog-api writes it: the query arguments
     (``args_schema``, a PageArgs with the view's filters), the page schema in the spec and
-    the answer. The view returns the select of its rows, in order; ``paginate`` pages it,
-    and ``items`` turns the page's rows into what the schema dumps (one query a page for
-    what the rows refer to, never one a row)."""
+    the answer. The view returns the select of its rows, in order, or a ``Paged`` one;
+    ``paginate`` pages it, and ``items`` turns the page's rows into what the schema dumps
+    (one query a page for what the rows refer to, never one a row). A page the view kept
+    from an earlier request (``Written``) is the answer as it is."""
     def decorator(view):
         @functools.wraps(view)
         def paged(args, *positional, **named):
-            return paginate(view(args, *positional, **named), args, items=items)
+            listed = view(args, *positional, **named)
+            if isinstance(listed, Written):
+                return listed
+            if not isinstance(listed, Paged):
+                return paginate(listed, args, items=items)
+            page = paginate(listed.statement, args, count=listed.count, params=listed.params,
+                            windowed=listed.windowed, items=listed.items or items)
+            return page if listed.wrap is None else listed.wrap(page)
 
         return query(args_schema or PageArgs)(response(page_schema)(paged))
 

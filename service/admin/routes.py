@@ -1,6 +1,6 @@
 """What admins read: the audit log and the LLM call log."""
 
-from apifairy import other_responses, response
+from apifairy import other_responses
 from flask import Blueprint
 from sqlalchemy import or_, select
 
@@ -10,7 +10,7 @@ from service.admin.schemas import (
     LLMCallFilterSchema,
     LLMCallSchema,
 )
-from service.api import PageArgs, page_of, paginated_response, query
+from service.api import PageArgs, page_of, paginated_response
 from service.audit import TARGETS
 from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
 from service.auth.credentials import normalize_email
@@ -113,8 +113,7 @@ def llm_calls(args):
 
 @admin.route("/api-keys", methods=["GET"])
 @authorized("admin:read", role="admin")
-@query(AdminApiKeyListArgs)
-@response(ApiKeyPageSchema)
+@paginated_response(ApiKeyPageSchema, AdminApiKeyListArgs)
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def api_keys(args):
     """Every API key, newest first; user_id filters by owner (admin)"""

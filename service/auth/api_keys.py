@@ -21,8 +21,7 @@ from service.api import (
     json_body,
     not_found,
     page_of,
-    paginate,
-    query,
+    paginated_response,
 )
 from service.auth.scopes import ADMIN_SCOPES, SCOPES, authorized, scopes_beyond
 from service.auth.tokens import create_api_key
@@ -91,9 +90,11 @@ class AdminApiKeyListArgs(PageArgs, ApiKeyFilterSchema):
     pass
 
 
-def _page(statement, args) -> dict:
-    """A page of keys with their users loaded in one more query (``active`` reads them)."""
-    return paginate(statement.options(selectinload(ApiKey.user)), args)
+def _keys(statement):
+    """The keys of ``statement``, newest first, with their users loaded in one more query
+    for the page (``active`` reads them)."""
+    return (statement.options(selectinload(ApiKey.user))
+            .order_by(ApiKey.created_at.desc(), ApiKey.id))
 
 
 @api_keys.route("", methods=["POST"])
@@ -131,14 +132,11 @@ def new(args):
 
 @api_keys.route("", methods=["GET"])
 @authorized()
-@query(ApiKeyListArgs)
-@response(ApiKeyPageSchema)
+@paginated_response(ApiKeyPageSchema, ApiKeyListArgs)
 @other_responses({401: "No or bad token", 403: "Not with an API key"})
 def all(args):
     """Your API keys, newest first (never the secret)"""
-    caller = token_auth.current_user()
-    return _page(select(ApiKey).where(ApiKey.user_id == caller.id)
-                               .order_by(ApiKey.created_at.desc(), ApiKey.id), args)
+    return _keys(select(ApiKey).where(ApiKey.user_id == token_auth.current_user().id))
 
 
 @api_keys.route("/<key_id>", methods=["DELETE"])
@@ -160,8 +158,9 @@ def delete(key_id):
 
 
 def admin_list(args):
-    """Every API key, newest first; ``user_id`` filters by owner (admin)"""
-    statement = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)
+    """Every API key, newest first; ``user_id`` filters by owner (admin): the select the
+    admin's list view pages."""
+    statement = select(ApiKey)
     if "user_id" in args:
         statement = statement.where(ApiKey.user_id == args["user_id"])
-    return _page(statement, args)
+    return _keys(statement)

@@ -11,7 +11,7 @@ from functools import cache
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from service import rating
-from service.api import LIKE_ESCAPE, Written, like_escaped, paginate
+from service.api import LIKE_ESCAPE, Paged, Written, like_escaped
 from service.db import (
     ACTIVE,
     ACTIVE_STATUSES,
@@ -159,18 +159,22 @@ def init_app(app) -> None:
     app.extensions[KEPT] = Kept(MAX_PAGES)
 
 
-def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Written:
-    """A page of the register; kept by ``version`` when one is given."""
+def risk_page(project_id: str, args: dict, *, version: int | None = None) -> Written | Paged:
+    """A page of the register for ``paginated_response``: one kept by ``version`` (when one
+    is given) as it is, else its query, the page kept once written."""
     key = (project_id, version, tuple(sorted(args.items())))
     if version is not None and (page := kept(KEPT).get(key)) is not None:
         return page
-    filters = _filters(args)
-    statement, count = _page_query(filters, args["sort"])
-    page = Written(paginate(statement, args, count=count, params=_params(project_id, args),
-                            items=entries_json))
-    if version is not None:
-        kept(KEPT).put(key, page)
-    return page
+    statement, count = _page_query(_filters(args), args["sort"])
+
+    def written(page: dict) -> Written:
+        page = Written(page)
+        if version is not None:
+            kept(KEPT).put(key, page)
+        return page
+
+    return Paged(statement, count=count, params=_params(project_id, args), items=entries_json,
+                 wrap=written)
 
 
 def project_scans(project_id: str, limit: int | None = None, *, before=None) -> list:

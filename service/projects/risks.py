@@ -11,12 +11,11 @@ from sqlalchemy import func, select
 
 from service import rating
 from service.api import (
-    PageArgs,
     Written,
     get_or_404,
     json_body,
     not_found,
-    paginate,
+    paginated_response,
     query,
     segment_but,
 )
@@ -90,8 +89,7 @@ def _entry(project_id: str, risk_id: str, *, reading: bool = False,
 
 @risks.route("/<project_id>/risks", methods=["GET"])
 @authorized("projects:read")
-@query(RiskListArgs)
-@response(RiskPageSchema())
+@paginated_response(RiskPageSchema(), RiskListArgs)
 @other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad filter, sort or page"})
 def all(args, project_id):
     """The project's register: one entry per distinct risk, most recently stated first"""
@@ -130,8 +128,7 @@ def get(project_id, risk_id):
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/history", methods=["GET"])
 @authorized("projects:read")
-@query(PageArgs)
-@response(RegisterEventPageSchema)
+@paginated_response(RegisterEventPageSchema)
 @other_responses({301: "Merged into another risk: `Location` names its history",
                   401: "No or bad token", 404: "No such project or risk"})
 def history(args, project_id, risk_id):
@@ -139,7 +136,7 @@ def history(args, project_id, risk_id):
     report, which job) and the fields it changed; those of the risks merged into it too"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
     entry = _entry(project_id, risk_id, reading=True, view="risks.history")
-    return paginate(entry_events.history(project_id, entry.id), args)
+    return entry_events.history(project_id, entry.id)
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
@@ -301,21 +298,6 @@ def matrix(args, project_id):
                                 args["status"]))
 
 
-@risks.route("/<project_id>/dismissals", methods=["GET"])
-@authorized("projects:read")
-@query(PageArgs)
-@response(DismissalPageSchema)
-@other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad page"})
-def dismissals(args, project_id):
-    """The project's active dismissals, newest first: findings corrected to `none` with the
-    scope `later` ("this report and later ones"; those made before the choice existed are
-    all of it): later findings that state the same thing stay out of the register"""
-    project_id, _ = readable_project(token_auth.current_user(), project_id)
-    statement = (select(Dismissal).where(Dismissal.project_id == project_id)
-                 .order_by(Dismissal.created_at.desc(), Dismissal.id.desc()))
-    return paginate(statement, args, items=_dismissals_json)
-
-
 def _dismissals_json(page: list[Dismissal]) -> list[dict]:
     kept_out = dict(db.session.execute(
         select(DismissedFinding.dismissal_id, func.count())
@@ -327,6 +309,19 @@ def _dismissals_json(page: list[Dismissal]) -> list[dict]:
 
 DISMISSAL_FIELDS = ("id", "risk", "category", "dismissed_by", "created_at", "scan_id",
                     "finding_id")
+
+
+@risks.route("/<project_id>/dismissals", methods=["GET"])
+@authorized("projects:read")
+@paginated_response(DismissalPageSchema, items=_dismissals_json)
+@other_responses({401: "No or bad token", 404: NOT_MEMBER, 422: "Bad page"})
+def dismissals(args, project_id):
+    """The project's active dismissals, newest first: findings corrected to `none` with the
+    scope `later` ("this report and later ones"; those made before the choice existed are
+    all of it): later findings that state the same thing stay out of the register"""
+    project_id, _ = readable_project(token_auth.current_user(), project_id)
+    return (select(Dismissal).where(Dismissal.project_id == project_id)
+            .order_by(Dismissal.created_at.desc(), Dismissal.id.desc()))
 
 
 @risks.route("/<project_id>/dismissals/<dismissal_id>", methods=["DELETE"])

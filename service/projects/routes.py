@@ -17,9 +17,7 @@ from service.api import (
     json_body,
     like_escaped,
     not_found,
-    paginate,
     paginated_response,
-    query,
 )
 from service.auth.accounts import user_by_email
 from service.auth.credentials import normalize_email
@@ -84,10 +82,13 @@ def new(args):
     return _with_role(project, "owner")
 
 
+def _projects_json(members: list[ProjectMember]) -> list[dict]:
+    return [_with_role(member.project, member.role) for member in members]
+
+
 @projects.route("", methods=["GET"])
 @authorized("projects:read")
-@query(ProjectListArgs)
-@response(ProjectPageSchema)
+@paginated_response(ProjectPageSchema, ProjectListArgs, items=_projects_json)
 @other_responses({401: "No or bad token", 422: "Bad filter or page"})
 def all(args):
     """The projects you are a member of, newest first"""
@@ -95,11 +96,9 @@ def all(args):
     where = [ProjectMember.user_id == caller.id]
     if "q" in args:
         where.append(Project.name.contains(like_escaped(args["q"]), escape=LIKE_ESCAPE))
-    statement = (select(ProjectMember).join(ProjectMember.project)
-                 .options(contains_eager(ProjectMember.project)).where(*where)
-                 .order_by(Project.created_at.desc(), Project.id))
-    return paginate(statement, args, items=lambda members: [
-        _with_role(member.project, member.role) for member in members])
+    return (select(ProjectMember).join(ProjectMember.project)
+            .options(contains_eager(ProjectMember.project)).where(*where)
+            .order_by(Project.created_at.desc(), Project.id))
 
 
 @projects.route("/<project_id>", methods=["GET"])
@@ -167,8 +166,8 @@ def _member_or_404(project: Project, user_id: str) -> ProjectMember:
 
 @projects.route("/<project_id>/members", methods=["GET"])
 @authorized("projects:read")
-@query(MemberListArgs)
-@response(MemberPageSchema)
+@paginated_response(MemberPageSchema, MemberListArgs,
+                    items=lambda members: [_member_json(member) for member in members])
 @other_responses({401: "No or bad token", 404: NOT_MEMBER})
 def members(args, project_id):
     """A project's members, owners first"""
@@ -178,9 +177,8 @@ def members(args, project_id):
     if "q" in args:
         statement = statement.where(User.email.contains(like_escaped(args["q"].lower()),
                                                         escape=LIKE_ESCAPE))
-    return paginate(statement.order_by(
-        ProjectMember.role != "owner", ProjectMember.role != "editor", User.email), args,
-        items=lambda members: [_member_json(member) for member in members])
+    return statement.order_by(ProjectMember.role != "owner", ProjectMember.role != "editor",
+                              User.email)
 
 
 @projects.route("/<project_id>/members", methods=["POST"])

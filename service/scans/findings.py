@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from apifairy import other_responses, response
+from apifairy import other_responses
 from flask import Blueprint, Response
 from marshmallow import fields, validate
 from sqlalchemy import Select, bindparam, func, or_, select
 
 from service.analysis.labels import LABELS
-from service.api import PageArgs, QueryBoolean, page_of, paginate, query
+from service.api import PageArgs, Paged, QueryBoolean, page_of, paginated_response
 from service.auth.scopes import authorized, require_scope
 from service.config import current_settings
 from service.db import (
@@ -163,11 +163,10 @@ def _queries(filters: frozenset[str], sort: str = "newest") -> tuple[Select, Sel
     return page, count
 
 
-def finding_page(caller, args: dict) -> dict:
-    """``{items, page, per_page, total}`` of the findings in ``caller``'s queue (or of the
-    project ``project_id``), nearest the operating point first or newest scan first
-    (``sort``), in one query (the total by a window count; a second only for a page past
-    the last)."""
+def finding_page(caller, args: dict) -> Paged:
+    """The findings in ``caller``'s queue (or of the project ``project_id``), nearest the
+    operating point first or newest scan first (``sort``): the query of a page, one query
+    (the total by a window count; a second only for a page past the last)."""
     params = {name: args[name] for name in ("max_score", "category", "source") if name in args}
     filters = set()
     project_id = args.get("project_id")
@@ -192,8 +191,8 @@ def finding_page(caller, args: dict) -> dict:
     scopes = caller.scopes
     may = {None: scopes is None or "scans:write" in scopes}
     may["project"] = may[None] and (scopes is None or "projects:write" in scopes)
-    return paginate(page, args, count=count, params=params, windowed=True,
-                    items=lambda rows: [_item(row, caller.id, may) for row in rows])
+    return Paged(page, count=count, params=params, windowed=True,
+                 items=lambda rows: [_item(row, caller.id, may) for row in rows])
 
 
 def operating_point() -> float:
@@ -227,8 +226,7 @@ def _item(row, caller_id: str, may: dict) -> dict:
 
 @findings.route("", methods=["GET"])
 @authorized("scans:read")
-@query(FindingListArgs)
-@response(page_of(ReviewFindingSchema))
+@paginated_response(page_of(ReviewFindingSchema), FindingListArgs)
 @other_responses({401: "No or bad token", 403: "project_id with a key without projects:read",
                   404: "project_id: no such project (or you are not a member)",
                   422: "Bad filter or page"})

@@ -52,6 +52,7 @@ def new():
 @other_responses({401: "No or bad token"})
 def all(args):
     """Your scans, newest first (seed-004 contract: a plain list)"""
+    # The one list not paged by paginated_response: its old contract answers a bare list.
     statement = (select(Scan).where(Scan.user_id == token_auth.current_user().id)
                  .order_by(Scan.created_at.desc(), Scan.id))
     return paginate(statement, args)["items"]

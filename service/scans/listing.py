@@ -14,7 +14,7 @@ from functools import cache
 
 from sqlalchemy import Select, bindparam, exists, func, or_, select
 
-from service.api import LIKE_ESCAPE, like_escaped, paginate
+from service.api import LIKE_ESCAPE, Paged, like_escaped
 from service.db import DismissedFinding, Scan, ScanFinding, effective_label
 from service.extensions import db
 
@@ -128,16 +128,16 @@ def risks_found(stored: dict[str, list | None]) -> dict[str, int]:
             else sum(counted[scan_id].values()) for scan_id, counts in stored.items()}
 
 
-def scan_page(user_id: str, args: dict, *, project_id: str | None = None) -> dict:
-    """``{items, page, per_page, total}`` of the user's scans (or, given ``project_id``, of
-    the project's), newest first, filtered by ``args`` (ScanListArgs)."""
+def scan_page(user_id: str, args: dict, *, project_id: str | None = None) -> Paged:
+    """The user's scans (or, given ``project_id``, the project's), newest first, filtered by
+    ``args`` (ScanListArgs): the query of a page, which ``paginated_response`` runs."""
     filters = frozenset(name for name in FILTERS if name in args)
     params = {name: args[name] for name in filters}
     if "q" in params:
         params["q"] = like_escaped(params["q"])
     listed, count = _queries(filters, project_id is not None)
     params["owner"] = project_id if project_id is not None else user_id
-    return paginate(listed, args, count=count, params=params, windowed=True, items=_summaries)
+    return Paged(listed, count=count, params=params, windowed=True, items=_summaries)
 
 
 def _summaries(rows) -> list[ScanSummary]:

@@ -12,7 +12,7 @@ from service.api import (
     form_fraction,
     json_body,
     not_found,
-    query,
+    paginated_response,
     request_json,
 )
 from service.auth.scopes import authorized, require_scope
@@ -176,8 +176,7 @@ def _json_scan_args() -> dict:
 
 @scans.route("", methods=["GET"])
 @authorized("scans:read")
-@query(ScanListArgs)
-@response(ScanSummaryPageSchema())
+@paginated_response(ScanSummaryPageSchema(), ScanListArgs)
 @other_responses({401: "No or bad token", 404: "No such project (or not a member)",
                   422: "Bad filter or page"})
 def all(args):
