@@ -134,23 +134,23 @@ def init_jobs(app: Flask, settings: Settings) -> None:
 
 def add_blueprints(app: Flask) -> None:
     from service.admin.routes import admin
-    from service.auth.api_keys import api_keys
+    from service.auth.api_key_routes import api_keys
     from service.auth.password_routes import password
     from service.auth.routes import auth
     from service.auth.session_routes import sessions
     from service.health import health
     from service.jobs.routes import jobs
     from service.projects import init_app as keep_registers
-    from service.projects.risks import risks
+    from service.projects.risk_routes import risks
     from service.projects.routes import projects
-    from service.scans.findings import findings
-    from service.scans.legacy import legacy_scans
+    from service.scans.finding_routes import findings
+    from service.scans.legacy_routes import legacy_scans
     from service.scans.routes import scans
     from service.serving.review_routes import review
     from service.serving.routes import models
     from service.serving.training_routes import trainings
     from service.users.routes import users
-    from service.users.settings import settings
+    from service.users.settings_routes import settings
     from service.webhooks.routes import webhooks
 
     app.register_blueprint(health)

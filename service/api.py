@@ -236,7 +236,7 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
     count runs only past the last page. ``items`` turns the page's rows (entities, or rows
     of a hand-built select) into what the ``page_of`` schema dumps. Views do not call it:
     ``paginated_response`` does, with the select (or ``Paged``) they return; but the
-    legacy contract's list, a bare list of the page's items.
+    legacy contract's list (scans/legacy_routes.py), a bare list of the page's items.
     """
     page, per_page = args["page"], args["per_page"]
     bound = {**(params or {}), "limit": per_page, "offset": (page - 1) * per_page}

@@ -233,7 +233,7 @@ def test_key_requests_without_a_token_or_oversized_are_refused(client, accounts)
 
 
 def test_a_user_holds_a_bounded_number_of_active_keys(client, accounts):
-    from service.auth.api_keys import MAX_ACTIVE_KEYS_PER_USER
+    from service.auth.api_key_routes import MAX_ACTIVE_KEYS_PER_USER
 
     _, headers = accounts.user()
     ids = [new_key(client, headers, scopes=["scans:read"])["id"]

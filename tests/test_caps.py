@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from service.auth.api_keys import MAX_ACTIVE_KEYS_PER_USER
+from service.auth.api_key_routes import MAX_ACTIVE_KEYS_PER_USER
 from service.auth.tokens import create_api_key
 from service.db import ApiKey, AuditEvent, ProjectMember, User
 from service.extensions import db

@@ -1,5 +1,5 @@
 """Each user's defaults for scans (GET/PATCH /api/v1/auth/me/settings, service/users/
-settings.py): judged like a scan request's fields, applied where a scan or a job leaves a
+settings_routes.py): judged like a scan request's fields, applied where a scan or a job leaves a
 field out (service/scans/defaults.py), the caller's own, and a default project that never
 outlives the right to scan into it. On SQLite and MariaDB."""
 
@@ -284,7 +284,7 @@ def test_a_removal_racing_a_save_never_leaves_a_project_one_cannot_scan_into(
     end before the save goes on unless the save holds what the removal must write (then
     it could only wait), so a save that held nothing stores a project its user may no
     longer scan into. Removal first: the save is a 404. Either way no default is left."""
-    import service.users.settings as user_settings
+    import service.users.settings_routes as user_settings
     from service.db import ProjectMember
 
     accounts = Accounts(keyword_app, client)

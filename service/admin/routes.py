@@ -12,7 +12,7 @@ from service.admin.schemas import (
 )
 from service.api import PageArgs, page_of, paginated_response
 from service.audit import TARGETS
-from service.auth.api_keys import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
+from service.auth.api_key_routes import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
 from service.auth.credentials import normalize_email
 from service.auth.scopes import authorized
 from service.db import AuditEvent, LLMCallLog, Project, RegisterEntry, User

@@ -2,7 +2,7 @@
 entry of the project into it, "Split out" takes one of its wordings out into a new entry.
 
 Each goes through the API's own merge and split as the signed-in user
-(service/projects/risks.py; the rules: docs/register.md#mending-the-register-by-hand), so a
+(service/projects/risk_routes.py; the rules: docs/register.md#mending-the-register-by-hand), so a
 viewer's forged form is the API's 403 and another project's entry its 404, on the error
 page. The entry whose page it is survives a merge, as the API's merge keeps the entry its
 path names: the risk chosen is merged into it, and its id leads here from then on. Each

@@ -2,7 +2,7 @@
 member_views.py).
 
 Each page reads and each form writes through the projects API (service/projects/routes.py
-and risks.py) as the signed-in user, so who may do what is the API's answer, in its words:
+and risk_routes.py) as the signed-in user, so who may do what is the API's answer, in its words:
 a viewer's change is the API's 403 on the error page, another user's project its 404.
 Forms post, then redirect (PRG) with a flash; a refusal the user can fix (a name too long,
 the last owner) comes back in the API's words.

@@ -1,6 +1,6 @@
 """What a person does to the register by hand, where the matcher erred or no report spoke:
 merge entries that state one risk, split findings that state another out of an entry, add
-a risk no report stated (the routes: risks.py; the rules, told to users: docs/register.md).
+a risk no report stated (the routes: risk_routes.py; the rules, told to users: docs/register.md).
 
 Each works under the register's lock (the route takes it first: two merges of the same
 entries run in turn, and the second finds them merged, a 409) and inside the caller's
