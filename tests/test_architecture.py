@@ -82,6 +82,44 @@ def test_the_basename_check_finds_a_planted_duplicate(tmp_path):
     assert shared_basenames(tmp_path / "a", tmp_path / "b") == {"x.py": ["a/x.py", "b/c/x.py"]}
 
 
+# The app's own endpoints, outside the resource packages (docs/architecture.md's rule).
+TOP_LEVEL_ENDPOINTS = {"service/health.py", "service/metrics.py", "service/api_docs.py"}
+VIEW = re.compile(r"^@\w+\.(route|get|post|put|patch|delete)\(", re.MULTILINE)
+
+
+def misnamed_route_modules(root: Path) -> list[str]:
+    """The modules under ``root`` that declare a view but break the naming rule: a
+    package's ``routes.py`` or ``<thing>_routes.py``, the console's ``*_views.py``, or one
+    of TOP_LEVEL_ENDPOINTS."""
+    misnamed = []
+    for path in sorted(root.rglob("*.py")):
+        module = path.relative_to(root.parent).as_posix()
+        if not VIEW.search(path.read_text(encoding="utf-8")) or module in TOP_LEVEL_ENDPOINTS:
+            continue
+        pattern = "*_views.py" if path.parent.name == "console" else "*_routes.py"
+        if path.name != "routes.py" and not path.match(pattern):
+            misnamed.append(module)
+    return misnamed
+
+
+def test_route_modules_are_named_one_way():
+    """The module that answers a URL is found by its name (docs/architecture.md states the
+    rule): a view declared in a module of another name is a rename to make."""
+    assert misnamed_route_modules(ROOT / "service") == []
+
+
+def test_the_route_naming_check_finds_a_misnamed_module(tmp_path):
+    view = '@things.route("", methods=["GET"])\ndef all():\n    pass\n'
+    for module in ("routes.py", "a/routes.py", "a/risk_routes.py", "a/risks.py",
+                   "console/page_views.py", "console/page_routes.py", "a/helpers.py",
+                   "health.py"):
+        (tmp_path / "service" / module).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "service" / module).write_text(
+            "" if module == "a/helpers.py" else view, encoding="utf-8")
+    assert misnamed_route_modules(tmp_path / "service") == [
+        "service/a/risks.py", "service/console/page_routes.py"]
+
+
 TREE_INDENT = 23  # where the tree's descriptions start; deeper lines continue one
 MAP = ROOT / "docs" / "architecture.md"
 
