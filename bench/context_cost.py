@@ -23,14 +23,11 @@ DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 
 def tokens_per_sentence(analyzer, texts: list[str]) -> float:
     """Mean tokens per judged sentence, as the analyzer reads them."""
-    from service.analysis.inputs import encode
     from service.analysis.reading import judged
 
     lengths = []
     for text in texts:
-        inputs = [sentence.input(analyzer.context) for sentence in judged(text)]
-        encoded = encode(analyzer.tokenizer, inputs, context=analyzer.context,
-                         max_length=analyzer.max_length)
+        encoded = analyzer.input_mode.encode(analyzer.tokenizer, judged(text), analyzer.max_length)
         lengths.extend(len(ids) for ids in encoded["input_ids"])
     return statistics.fmean(lengths)
 
@@ -43,29 +40,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
+    from service.analysis.model_spec import IN_CONTEXT, SENTENCE, ModelSpec
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(args.model_dir)
-    if not analyzer.context:
+    trained = analyzer.spec
+    if trained.input_mode is not IN_CONTEXT:
         print(f"{analyzer.version} was trained without context: nothing to compare",
               file=sys.stderr)
         return 1
     texts = [document.text for document in read_documents(DOCUMENTS)]
     seconds: dict[bool, list[float]] = {True: [], False: []}
     tokens = {}
+    readings = {True: trained, False: ModelSpec(SENTENCE, trained.max_length)}
     for reads_context in (True, False):
-        analyzer.context = reads_context
+        analyzer.spec = readings[reads_context]
         tokens[reads_context] = tokens_per_sentence(analyzer, texts)
         analyzer.analyze(texts[0])  # warm-up
     for round_number in range(args.rounds):
         order = (True, False) if round_number % 2 == 0 else (False, True)
         for reads_context in order:
-            analyzer.context = reads_context
+            analyzer.spec = readings[reads_context]
             started = time.perf_counter()
             for text in texts:
                 analyzer.analyze(text)
             seconds[reads_context].append(time.perf_counter() - started)
-    analyzer.context = True
+    analyzer.spec = trained
     with_context, alone = (statistics.median(seconds[flag]) for flag in (True, False))
     print(f"{analyzer.version}, {len(texts)} documents, {args.rounds} rounds each")
     print(f"tokens per judged sentence: {tokens[True]:.1f} with context, "

@@ -10,8 +10,8 @@ check runs in two steps (docs/deploying.md, "The GPU path, measured"):
   python3 -m bench.cuda_check                      # there, with .gpu/ carried
 
 There the analysis code is imported without the Flask app (``service/__init__`` imports
-it), and each document's sentences are the ones split here: everything from the windows
-to the findings is the service's own code.
+it), and each document's sentences are the ones split here: everything from the model's
+inputs to the findings is the service's own code.
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def check(device: str) -> dict:
     on_cpu, _ = scan_all(cpu)
     report = {"torch": torch.__version__, "cuda": torch.version.cuda,
               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-              "reads": gpu.reads, "dtype": str(next(gpu.model.parameters()).dtype),
+              "input_mode": gpu.input_mode.name, "dtype": str(next(gpu.model.parameters()).dtype),
               "documents": len(documents), "documents_per_s": round(len(documents) / seconds, 1),
               "vs_cpu_onnx_fp32": _agreement([row["cpu"] for row in documents], on_gpu),
               "vs_cpu_torch_fp32_here": _agreement(on_cpu, on_gpu), "hostile": {}}

@@ -71,7 +71,7 @@ def judged_examples(analyzer, documents) -> tuple[list, list[int], list[list]]:
     for document in documents:
         inputs = placed(document.text)
         sentences = [item.sentence for item in inputs]
-        texts.extend(inputs)  # each read as its model reads it: alone, with context, in windows
+        texts.extend(inputs)  # each read as its model reads it: alone or with its context
         targets.extend(int(any(sentence.start < end and start < sentence.end
                                for start, end, _ in document.risks)) for sentence in sentences)
         judged.append(sentences)

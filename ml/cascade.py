@@ -164,7 +164,7 @@ def passed_shares(documents, fast_scored, threshold: float,
 def int8_agreement(fp32_reader, int8_reader, split) -> float:
     """The share of the validation ``split``'s sentences on which the two analyzers give the
     same label, each at the reader's operating point."""
-    labels = [[label for label, _ in analyzer.classify(split.inputs(analyzer.context))]
+    labels = [[label for label, _ in analyzer.classify(split.inputs(analyzer.input_mode))]
               for analyzer in (fp32_reader, int8_reader)]
     return round(sum(a == b for a, b in zip(*labels)) / len(split.texts), 4)
 

@@ -62,7 +62,7 @@ def reviewed(rows) -> list[dict]:
 
 def tempered(analyzer, findings: list[dict], temperature: float) -> list[float]:
     """``analyzer``'s risk scores of ``findings`` at ``temperature``, unmapped."""
-    inputs = [(f["text"], f["context"]) if analyzer.context else f["text"] for f in findings]
+    inputs = [analyzer.input_mode.input((f["text"], f["context"])) for f in findings]
     if not inputs:
         return []
     return risk_scores(analyzer.logits(inputs), analyzer.labels.index("none"), temperature)

@@ -76,11 +76,6 @@ def read_labelled_rows(path: Path) -> tuple[list[str], list[str], list[str]]:
     return texts, labels, contexts
 
 
-def classifier_inputs(texts: list[str], contexts: list[str], context: bool) -> list:
-    """What a model reads for these rows: (sentence, context) pairs when it reads context."""
-    return list(zip(texts, contexts)) if context else list(texts)
-
-
 def compute_metrics(gold: list[str], predicted: list[str]) -> dict:
     """accuracy, macro_f1, per_label and risk_detection (see the module docstring)."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -150,7 +145,7 @@ def evaluate(model_dir: Path, data_path: Path, out_dir: Path | None = None, *,
     analyzer = TransformerAnalyzer(model_dir, batch_size=batch_size)
     print(f"classifying {len(texts)} sentences from {data_path} with {analyzer.version} "
           f"on {analyzer.device}", file=sys.stderr)
-    inputs = classifier_inputs(texts, contexts, analyzer.context)
+    inputs = analyzer.input_mode.inputs(texts, contexts)
     results = analyzer.classify(inputs, progress=True)
     predicted = [label for label, _ in results]
     metrics = {"model_version": analyzer.version, "data": str(data_path),

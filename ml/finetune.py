@@ -53,8 +53,7 @@ from service.analysis.model_folder import METRICS_JSON, ModelFolder, publish
 #: The suffix of a training's staging folder in the models root (``.<version>.<pid>``).
 STAGING = ".training"
 #: The fields of the base's recipe a fine-tuning keeps: a model reads what it was trained on.
-KEPT = ("max_length", "context", "windows", "window_batch_size", "borrowed_context",
-        "written_in_documents", "class_weighting",
+KEPT = ("max_length", "context", "borrowed_context", "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
         "correction_weight", "batch_size", "eval_batch_size")
 
@@ -116,8 +115,12 @@ def finetune_config(base: Path, work: Path, version: str, corrections: Path, *,
                     data_dir: Path | None = None, seed: int = 13) -> TrainingConfig:
     """The run: the base's recipe (KEPT), its folder as the weights to start from, the
     replayed sample, and the documents measured unless ``documents`` is False."""
-    recipe = ModelFolder(base).training()
+    folder = ModelFolder(base)
+    spec = folder.spec()  # UnknownInputMode for a base that reads in a retired mode
+    recipe = folder.training()
     kept = {key: recipe[key] for key in KEPT if key in recipe}
+    # The candidate reads as its base reads (model_spec.py), whatever the recipe's flags say.
+    kept.update(context=spec.input_mode.pairs, max_length=spec.max_length)
     return TrainingConfig(
         **kept, data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
         version=version, encoder_dir=base, epochs=epochs, learning_rate=learning_rate,

@@ -140,13 +140,12 @@ def taught_examples(teacher_documents: Path, tokenizer, config: TrainingConfig) 
     the sentence's class weight in the mean. Read in a document, a sentence weighs
     ``document_weight``, as a labelled one does."""
     from ml.distill import read_scores
-    from service.analysis.inputs import encode
+    from service.analysis.model_spec import input_mode_for
 
     scores = read_scores(teacher_documents, temperature=config.teacher_temperature)
     if not scores:
         raise SystemExit(f"{teacher_documents} scores no sentence")
-    encoded = encode(tokenizer, list(scores), context=config.context,
-                     max_length=config.max_length)
+    encoded = input_mode_for(config.context).encode(tokenizer, list(scores), config.max_length)
     log(f"teacher: {len(scores)} sentences of unlabelled documents ({teacher_documents.name})")
     return [{**{key: encoded[key][index] for key in encoded},
              "labels": max(range(len(LABELS)), key=target.__getitem__),

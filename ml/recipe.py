@@ -76,16 +76,6 @@ class TrainingConfig:
     context: bool = field(default=True, metadata={
         "help": "read each sentence with its section heading and the sentence before it as a "
                 "second segment (service/analysis/context.py), in training and in the service"})
-    windows: bool = field(default=False, metadata={
-        "help": "read the document in windows of consecutive sentences, each sentence "
-                "labelled from its own tokens (service/analysis/windows.py, ml/windowed.py), "
-                "instead of a sentence with its context"})
-    sources: Path = field(default=REPO_ROOT / "ml" / "data" / "sources", metadata={
-        "help": "the labelled sources in document order, where a window model finds the "
-                "documents of its training sentences (ml/windowed.py)"})
-    window_batch_size: int = field(default=4, metadata={
-        "help": "windows per step of a window model (a window judges about a dozen "
-                "sentences)"})
     borrowed_context: float = field(default=0.5, metadata={
         "help": "share of the training sentences that come without a document (team-written, "
                 "register rows) given another such sentence as the one before: the model "
@@ -95,11 +85,6 @@ class TrainingConfig:
         "help": "loss weight of a sentence read in a real document (one with a heading or a "
                 "sentence before it) against one written alone: the documents are what users "
                 "scan, and a sixth of the data (docs/model.md, \"Weighting the documents\")"})
-    written_in_documents: float = field(default=0.0, metadata={
-        "help": "a window model: share of the sentences written alone put, each at a drawn "
-                "place, into the real documents of the training split instead of packed into "
-                "pseudo-documents of their own (ml/windowed.py), so that a risk's neighbours "
-                "are a report's lines, not other written risks"})
     corpus: Path | None = field(default=Path("corpus"), metadata={
         "help": "the corpus of real project writing (ml/corpus.py), a relative path being "
                 "under --data-dir: its labelled sentences are trained on beside the splits, "

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.evaluate import classifier_inputs, read_labelled_rows
+from ml.evaluate import read_labelled_rows
 from service.analysis.labels import LABELS
 
 
@@ -22,9 +22,9 @@ class LabelledSplit:
     labels: list[str]
     contexts: list[str]  # "" for a sentence that came without a document
 
-    def inputs(self, context: bool) -> list:
-        """What a model reads for these sentences (pairs when it reads context)."""
-        return classifier_inputs(self.texts, self.contexts, context)
+    def inputs(self, mode) -> list:
+        """What a model fed as ``mode`` (model_spec.InputMode) is fed of these rows."""
+        return mode.inputs(self.texts, self.contexts)
 
     def counts(self) -> dict[str, int]:
         counted = Counter(self.labels)

@@ -63,6 +63,7 @@ from service.analysis.model_folder import (
     point,
     staged,
 )
+from service.analysis.model_spec import ModelSpec, input_mode_for
 
 ENCODER_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
                  "mpnet": "sentence-transformers/all-mpnet-base-v2"}
@@ -87,6 +88,9 @@ class Trainer:
 
     def __init__(self, config: TrainingConfig):
         self.config = config
+        #: How the model reads its input: what its batches are encoded with, and what the
+        #: folder records for the service to read alike (service/analysis/model_spec.py).
+        self.spec = ModelSpec(input_mode_for(config.context), config.max_length)
         self.model_dir = Path(config.output_root) / config.version
         self.corrections = None  # ml.correction_rows.Corrections, with --corrections
 
@@ -96,13 +100,11 @@ class Trainer:
         import torch
         from transformers import (
             AutoModelForSequenceClassification,
-            AutoModelForTokenClassification,
             AutoTokenizer,
             DataCollatorWithPadding,
         )
 
         from service.analysis.devices import prepare, select_device
-        from service.analysis.inputs import encode
 
         config = self.config
         self.started = time.perf_counter()
@@ -119,7 +121,7 @@ class Trainer:
             splits["train"] = stratified_subset(splits["train"], config.max_train_examples,
                                                 config.seed)
         written = len(splits["train"].texts)  # the rows after these are the corpus's
-        if config.resolved_corpus() is not None and not config.windows:  # windows: sources/
+        if config.resolved_corpus() is not None:
             splits["train"] = self.add_corpus(splits)
         labelled = len(splits["train"].texts)  # the rows after these are users' corrections
         if config.corrections is not None:
@@ -129,12 +131,7 @@ class Trainer:
 
         label2id = {label: index for index, label in enumerate(LABELS)}
         self.tokenizer = AutoTokenizer.from_pretrained(self.encoder_dir, local_files_only=True)
-        if config.windows and config.learns_from_teacher():
-            raise SystemExit("a window model learns from labels only: no --teacher-scores "
-                             "or --teacher-documents")
-        classifier = (AutoModelForTokenClassification if config.windows
-                      else AutoModelForSequenceClassification)
-        self.model = model = classifier.from_pretrained(
+        self.model = model = AutoModelForSequenceClassification.from_pretrained(
             self.encoder_dir, local_files_only=True, num_labels=len(LABELS),
             id2label=dict(enumerate(LABELS)), label2id=label2id,
             **({} if config.dropout else {"hidden_dropout_prob": 0.0,
@@ -151,14 +148,11 @@ class Trainer:
         sample_weights = [config.correction_weight if index >= labelled
                           else config.document_weight if context else 1.0
                           for index, context in enumerate(train_split.contexts)]
-        if config.windows:
-            self.prepare_windows(train_split, sample_weights)
-            return
-        if config.context:
+        mode = self.spec.input_mode
+        if mode.pairs:
             train_split = dataclasses.replace(train_split, contexts=borrow_contexts(
                 train_split, config.borrowed_context, config.seed))
-        encoded = encode(self.tokenizer, train_split.inputs(config.context),
-                         context=config.context, max_length=config.max_length)
+        encoded = mode.encode(self.tokenizer, train_split.inputs(mode), self.spec.max_length)
         shares = [1.0 if index >= labelled
                   else config.corpus_share if index >= written
                   else 1.0 if context else config.written_share
@@ -196,7 +190,6 @@ class Trainer:
         from transformers import get_linear_schedule_with_warmup
 
         from service.analysis.transformer import TransformerAnalyzer
-        from service.analysis.windows import WINDOW_TOKENS
 
         config, model = self.config, self.model
         no_decay = ("bias", "LayerNorm.weight")
@@ -213,24 +206,8 @@ class Trainer:
         self.loss_function = WeightedLoss(
             weights.to(self.device) if weights is not None else None, config.label_smoothing)
         self.validator = TransformerAnalyzer.from_model(
-            model, self.tokenizer, version=config.version,
-            max_length=WINDOW_TOKENS if config.windows else config.max_length,
-            batch_size=config.eval_batch_size, reads=reads_of(config))
-
-    def prepare_windows(self, train_split: LabelledSplit, sample_weights: list[float]) -> None:
-        """A window model's batches: the training rows read back into their documents and
-        cut into windows (ml/windowed.py), anew each epoch, a few windows a step."""
-        from ml.windowed import Windowed, training_documents
-
-        config = self.config
-        documents = training_documents(train_split.texts, train_split.labels, sample_weights,
-                                       Path(config.sources), config.seed,
-                                       written_in_documents=config.written_in_documents)
-        self.windowed = Windowed(documents, self.tokenizer, batch_size=config.window_batch_size,
-                                 seed=config.seed)
-        self.loader = self.windowed.loader(1)
-        log(f"windows: {self.windowed.described(self.loader)}")
-        self.prepare_optimiser()
+            model, self.tokenizer, version=config.version, spec=self.spec,
+            batch_size=config.eval_batch_size)
 
     def add_corpus(self, splits: dict[str, LabelledSplit]) -> LabelledSplit:
         """The training split with the corpus's sentences after it (ml/corpus.py), none of
@@ -286,7 +263,7 @@ class Trainer:
             loss = self.fit_epoch(epoch)
             self.model.eval()  # no dropout while validating
             predicted = [label for label, _ in self.validator.classify(
-                validation.inputs(config.context))]
+                validation.inputs(self.spec.input_mode))]
             measured = compute_metrics(validation.labels, predicted)
             self.history.append({
                 "epoch": epoch, "train_loss": round(loss, 4),
@@ -310,8 +287,6 @@ class Trainer:
         from tqdm import tqdm
 
         self.model.train()
-        if self.config.windows and epoch > 1:
-            self.loader = self.windowed.loader(epoch)
         running_loss = 0.0
         progress = tqdm(self.loader, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch",
                         file=sys.stderr)
@@ -319,16 +294,8 @@ class Trainer:
             batch = {key: value.to(self.device) for key, value in batch.items()}
             labels, sample_weight = batch.pop("labels"), batch.pop("sample_weight")
             targets = batch.pop("targets", None)
-            if "pooling" in batch:  # a window model: its judged sentences' pooled tokens
-                from ml.windowed import sentence_logits
-
-                pooling = batch.pop("pooling")
-                logits, labels, sample_weight = sentence_logits(
-                    self.model(**batch).logits, pooling, labels, sample_weight)
-                loss = self.loss_function(logits, labels, sample_weight)
-            else:
-                loss = self.loss_function(self.model(**batch).logits, labels, sample_weight,
-                                          targets)
+            loss = self.loss_function(self.model(**batch).logits, labels, sample_weight,
+                                      targets)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
@@ -340,8 +307,6 @@ class Trainer:
 
     def save(self, folder: Path) -> None:
         """The weights, the ONNX graph, the tokenizer, the labels and the run's record."""
-        from service.analysis.windows import WINDOW_TOKENS
-
         config = self.config
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
@@ -358,8 +323,7 @@ class Trainer:
                for name, path in config.teacher_files().items()},
             **({"corrections_sha256": file_sha256(Path(config.corrections)),
                 "corrections_counts": self.corrections.counts()} if self.corrections else {}),
-            "reads": reads_of(config),
-            **({"max_length": WINDOW_TOKENS} if config.windows else {}),
+            **self.spec.to_training(),
             "best_epoch": self.best_epoch,
             "history": self.history,
             "training_seconds": round(self.training_seconds, 1),
@@ -389,7 +353,7 @@ class Trainer:
         metrics = {}
         for name in ("validation", "test"):
             predicted = [label for label, _ in shipped.classify(
-                self.splits[name].inputs(config.context))]
+                self.splits[name].inputs(self.spec.input_mode))]
             metrics[name] = compute_metrics(self.splits[name].labels, predicted)
         metrics["documents"] = document_metrics(folder, config.calibration_documents,
                                                 config.test_documents, calibrated)
@@ -418,11 +382,6 @@ class Trainer:
             pointer = point(model_dir.parent, config.version, CURRENT)
             log(f"{pointer} -> {config.version}")
         return model_dir
-
-
-def reads_of(config: TrainingConfig) -> str:
-    """How the model reads a sentence (service/analysis/transformer.py's READINGS)."""
-    return "window" if config.windows else "context" if config.context else "sentence"
 
 
 def train(config: TrainingConfig) -> Path:

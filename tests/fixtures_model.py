@@ -57,8 +57,6 @@ TEST_TRAINING = {
     "corpus": None,
     "written_share": 1.0,
 }
-#: The window model's (service/analysis/windows.py): the same, read in windows.
-WINDOW_TRAINING = {**TEST_TRAINING, "windows": True, "window_batch_size": 4}
 CODE_FILES = ("ml/train.py", "ml/recipe.py", "ml/learning.py", "ml/templates/model_card.md.j2",
               "ml/correction_rows.py", "ml/jsonl.py", "ml/distill.py", "ml/evaluate.py", "ml/export.py",
               "ml/calibrate.py", "ml/documents.py", "service/analysis/transformer.py",
@@ -66,7 +64,7 @@ CODE_FILES = ("ml/train.py", "ml/recipe.py", "ml/learning.py", "ml/templates/mod
               "service/analysis/scores.py",
               "service/analysis/segment.py", "service/analysis/headings.py",
               "service/analysis/inputs.py", "ml/splits.py", "ml/card.py", "ml/encoders.py",
-              "service/analysis/windows.py", "service/analysis/reading.py", "ml/windowed.py")
+              "service/analysis/model_spec.py", "service/analysis/reading.py")
 
 
 def pytest_configure(config):
@@ -156,12 +154,6 @@ def trained_model_dir(test_model_data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def window_model_dir() -> Path:
-    """A small window model (service/analysis/windows.py), trained once as the other is."""
-    return train_test_model(prepare_data_dir(WINDOW_TRAINING), WINDOW_TRAINING)
-
-
-@pytest.fixture(scope="session")
 def trained_analyzer(trained_model_dir: Path):
     """The service's TransformerAnalyzer on the test model, loaded once."""
     from service.analysis.transformer import TransformerAnalyzer
@@ -171,13 +163,13 @@ def trained_analyzer(trained_model_dir: Path):
 
 # The fixtures that take the cache folder's lock, and whether one trains (scan_model_dir
 # does where RISKSCAN_TEST_MODEL_DIR names no model).
-_LOCKING = {"test_model_data_dir", "scan_model_dir", "window_model_dir"}
+_LOCKING = {"test_model_data_dir", "scan_model_dir"}
 _TRAINING = pytest.StashKey[subprocess.Popen]()
 
 
 def _trains(item) -> bool:
     names = getattr(item, "fixturenames", ())
-    return "trained_model_dir" in names or "window_model_dir" in names or (
+    return "trained_model_dir" in names or (
         "scan_model_dir" in names and not os.environ.get("RISKSCAN_TEST_MODEL_DIR"))
 
 
@@ -199,11 +191,10 @@ def pytest_runtestloop(session):
         return
     if not any(_trains(item) for item in items):
         return
-    cache_dirs = [prepare_data_dir(training).parent for training in (TEST_TRAINING,
-                                                                       WINDOW_TRAINING)]
-    if all((_model_dir(cache_dir) / "metrics.json").is_file() for cache_dir in cache_dirs):
+    cache_dir = prepare_data_dir(TEST_TRAINING).parent
+    if (_model_dir(cache_dir) / "metrics.json").is_file():
         return
-    with open(cache_dirs[0] / "background-training.log", "w") as log:
+    with open(cache_dir / "background-training.log", "w") as log:
         session.config.stash[_TRAINING] = subprocess.Popen(
             [sys.executable, "-m", "tests.fixtures_model"], cwd=REPO_ROOT, stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -219,5 +210,4 @@ def pytest_sessionfinish(session):
 
 if __name__ == "__main__":
     os.nice(10)  # the session's tests come first; this takes the core they leave idle
-    for training in (TEST_TRAINING, WINDOW_TRAINING):
-        train_test_model(prepare_data_dir(training), training)
+    train_test_model(prepare_data_dir(TEST_TRAINING), TEST_TRAINING)

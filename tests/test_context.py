@@ -17,6 +17,7 @@ from service.analysis.context import (
     context_text,
     sentence_contexts,
 )
+from service.analysis.model_spec import IN_CONTEXT, SENTENCE
 from service.analysis.segment import split_sentences
 from service.analysis.transformer import TransformerAnalyzer, findings_of
 
@@ -87,7 +88,7 @@ def test_the_scan_path_gives_a_context_model_each_sentence_with_its_context():
 
 
 def test_the_trained_model_reads_the_context(trained_analyzer):
-    assert trained_analyzer.context
+    assert trained_analyzer.input_mode is IN_CONTEXT
     sentence = "The vendor has not signed the support contract."
     scored = trained_analyzer.classify(
         [sentence, (sentence, ""), (sentence, "Risks | Only one engineer knows the billing code."),
@@ -106,7 +107,7 @@ def test_a_model_trained_without_context_reads_sentences_alone(tmp_path, trained
     del config["context"], config["reads"]  # as written before models read context
     (folder / "training_config.json").write_text(json.dumps(config))
     analyzer = TransformerAnalyzer(folder)
-    assert not analyzer.context
+    assert analyzer.input_mode is SENTENCE
     sentence = "The vendor has not signed the support contract."
     assert analyzer.classify([(sentence, "Risks | anything")], min_score=0.0) == \
         analyzer.classify([sentence], min_score=0.0)

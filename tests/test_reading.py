@@ -88,7 +88,7 @@ def test_a_cascade_scan_reads_its_document_once(trained_analyzer, counted) -> No
     asked = []
 
     class Reader:  # the real model, recording what it is asked
-        version, min_score, context = "reader", 0.0, trained_analyzer.context
+        version, min_score, reading = "reader", 0.0, trained_analyzer.input_mode
 
         def classify(self, sentences, **options):
             asked.append(list(sentences))
@@ -98,9 +98,9 @@ def test_a_cascade_scan_reads_its_document_once(trained_analyzer, counted) -> No
     findings = cascade.analyze(REPORT).findings
 
     assert counted == {"split_sentences": 1, "is_heading": len(split_sentences(REPORT))}
-    expected = [s.input(trained_analyzer.context) for s in judged(REPORT)]
+    expected = [trained_analyzer.input_mode.input(s) for s in judged(REPORT)]
     # a threshold of 0 passes everything, once, each sentence in its one reading
-    assert [[item.input(trained_analyzer.context) for item in inputs] for inputs in asked] \
+    assert [[trained_analyzer.input_mode.input(item) for item in inputs] for inputs in asked] \
         == [expected]
     assert len({id(item.document) for item in asked[0]}) == 1
     assert {f.risk for f in findings} <= {s.text for s in judged(REPORT)}

@@ -54,7 +54,7 @@ def expected(direct, text: str, *, active: str = "v1", shadow: str = "v2") -> li
     for name in (active, shadow):
         model = direct[name]
         read[name] = [(label, round(score if label != NONE else 1 - score, 4)) for label, score
-                      in model.classify([s.input(model.context) for s in sentences])]
+                      in model.classify([model.input_mode.input(s) for s in sentences])]
     return [{"sentence": s.text, "start": s.start, "end": s.end,
              "active": {"category": a[0], "score": a[1]},
              "shadow": {"category": b[0], "score": b[1]}}

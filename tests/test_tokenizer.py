@@ -99,7 +99,7 @@ def test_the_analyzer_reads_its_tokenizer_json(scan_model_dir) -> None:
     theirs = AutoTokenizer.from_pretrained(scan_model_dir, local_files_only=True)
 
     assert isinstance(analyzer.tokenizer, Tokenizer)
-    assert analyzer._tokenize(HARD) == encode(theirs, HARD, context=analyzer.context,
+    assert analyzer._tokenize(HARD) == encode(theirs, HARD, context=analyzer.input_mode.pairs,
                                               max_length=analyzer.max_length)
 
 

@@ -41,8 +41,8 @@ def _link(source, folder):
 
 @pytest.fixture
 def root(tmp_path, request):
-    """``base``: the test model with its weights (or the fixture a test names indirectly:
-    the window model); ``current`` names it."""
+    """``base``: the test model with its weights (or the fixture a test names indirectly);
+    ``current`` names it."""
     from pathlib import Path
 
     model = request.getfixturevalue(getattr(request, "param", "scan_model_dir"))
@@ -165,33 +165,6 @@ def test_corrections_become_a_shadowed_candidate_never_active(trained, root):
     for answer in (client.get(response.headers["Location"], headers=headers).get_json(),
                    client.get(TRAININGS, headers=headers).get_json()["items"][0]):
         assert answer["shadow"] == "ended: activated"
-
-
-@ONE_BACKEND
-@pytest.mark.parametrize("engine", ["pool"], indirect=True)
-@pytest.mark.parametrize("root", ["window_model_dir"], indirect=True)
-def test_a_window_model_is_fine_tuned_as_a_window_model(trained, root):
-    """Its corrections, written alone, are packed into pseudo-documents (ml/windowed.py);
-    the candidate reads the document in windows as its base does."""
-    from service.analysis.transformer import TransformerAnalyzer
-
-    _, client, headers, _ = trained()
-    scan = client.post("/api/v1/scans", headers=headers, json={"text": TRAINING_TEXT}).get_json()
-    for finding, label in zip(scan["data"], ("legal", "none")):  # the small model finds
-        moved = client.patch(f"/api/v1/scans/{scan['scan_id']}/findings/{finding['id']}",
-                             headers=headers, json={"category": label})  # two at least
-        assert moved.status_code == 200, moved.get_json()
-
-    response = client.post(TRAININGS, headers=headers, json={})
-    assert response.status_code == 202, response.get_json()
-    assert trained.finished.wait(TIMEOUT_S)
-    done = client.get(response.headers["Location"], headers=headers).get_json()
-    assert done["status"] == "done", done
-    candidate = root / done["version"]
-    recipe = json.loads((candidate / "training_config.json").read_text())
-    assert recipe["reads"] == "window" and recipe["windows"] is True
-    assert recipe["corrections_counts"]["rows"] == 2
-    assert TransformerAnalyzer(candidate).analyze(TRAINING_TEXT, min_score=0.0).findings
 
 
 @ONE_BACKEND

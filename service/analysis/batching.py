@@ -86,9 +86,9 @@ class DynamicBatcher:
         return self.analyzer.min_score
 
     @property
-    def context(self) -> bool:
-        """Whether the model reads each sentence with its heading and previous sentence."""
-        return self.analyzer.context
+    def input_mode(self):
+        """How the model reads a sentence (model_spec.InputMode)."""
+        return self.analyzer.input_mode
 
     # -- classification --------------------------------------------------------------------
 

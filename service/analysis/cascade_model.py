@@ -121,8 +121,13 @@ class Cascade:
         return self.reader.min_score
 
     @property
-    def context(self) -> bool:
-        return self.screen.context or self.reader.context
+    def input_mode(self):
+        """What a caller builds the cascade's inputs with: pairs where either stage reads
+        them (a stage that reads the sentence alone takes its first half)."""
+        from service.analysis.model_spec import IN_CONTEXT
+
+        pairs = self.screen.input_mode.pairs or self.reader.input_mode.pairs
+        return IN_CONTEXT if pairs else self.reader.input_mode
 
     @property
     def device(self):

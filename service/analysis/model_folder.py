@@ -20,7 +20,10 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.analysis.model_spec import ModelSpec
 
 #: The encoder's configuration (transformers): architecture and labels (``id2label``).
 CONFIG_JSON = "config.json"
@@ -139,6 +142,20 @@ class ModelFolder:
             return None
         except (OSError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(type(error).__name__) from error
+
+    def spec(self) -> ModelSpec:
+        """How the folder's model reads its input (model_spec.py), as training_config.json
+        records it; a folder without one reads sentences alone. ValueError (UnknownInputMode for
+        a retired mode) or TypeError for a record that is wrong: never misread."""
+        from service.analysis.model_spec import ModelSpec
+
+        try:
+            training = self.read_json(TRAINING_JSON)
+        except FileNotFoundError:
+            training = {}
+        if not isinstance(training, dict):
+            raise TypeError(f"{TRAINING_JSON} is not an object")
+        return ModelSpec.from_training(training)
 
     def screen(self) -> dict | None:
         return self.object(SCREEN_JSON)

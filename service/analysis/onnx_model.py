@@ -236,9 +236,6 @@ def export(model, input_names: list[str], path: str | Path) -> None:
                "token_type_ids": torch.zeros(2, 4, dtype=torch.long),
                "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])}
     axes = {name: {0: "batch", 1: "tokens"} for name in input_names}
-    # A window model's graph is a token classifier: logits for each token (windows.py).
-    per_token = type(model).__name__.endswith("ForTokenClassification")
-    logit_axes = {0: "batch", 1: "tokens"} if per_token else {0: "batch"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # torch 2.13's default exporter needs onnxscript; the TorchScript one (dynamo=False)
         # does not, and warns that it is deprecated, as do the tracer's checks.
@@ -248,5 +245,5 @@ def export(model, input_names: list[str], path: str | Path) -> None:
         torch.onnx.export(Logits().eval(),
                           tuple(example[name] for name in input_names), str(path),
                           input_names=input_names, output_names=["logits"],
-                          dynamic_axes={**axes, "logits": logit_axes}, opset_version=OPSET,
+                          dynamic_axes={**axes, "logits": {0: "batch"}}, opset_version=OPSET,
                           dynamo=False)

@@ -8,8 +8,8 @@ stage then only scores what it yields: the fast model, the cascade's screen and 
 distillation and the benches.
 
 A classifier is handed each sentence ``Placed`` in its document, and reads of it what its
-model was trained on: the sentence, the sentence and its context (``Placed.input``), or a
-window of the document around it (windows.py).
+model was trained on: the sentence, or the sentence and its context (``Placed.input``, as
+the model's InputMode asks: model_spec.py).
 """
 
 from __future__ import annotations
@@ -61,18 +61,6 @@ class Placed:
     def input(self, context: bool) -> Input:
         """What a sentence or context model reads of it (ReadSentence.input)."""
         return self.document[self.index].input(context)
-
-
-def placed_alone(item: Input | Placed) -> Placed:
-    """``item`` placed in a document: a Placed as it is; a sentence as a document of its
-    own, after its context (heading and previous sentence, as one line) where it has one:
-    what a window model reads of a split's row or a correction."""
-    if isinstance(item, Placed):
-        return item
-    text, context = item if isinstance(item, tuple) else (item, "")
-    lines = (context, text) if context else (text,)
-    return Placed(tuple(ReadSentence(0, len(line), line, is_heading=False, heading="",
-                                     previous="") for line in lines), len(lines) - 1)
 
 
 def sentences_of(text: str) -> list[ReadSentence]:

@@ -8,11 +8,9 @@ fp16) and on the CPU otherwise. On the CPU it runs in ONNX Runtime by default
 model. ``quantize="int8"`` makes Linear layers int8, trading a little agreement with fp32
 for speed (docs/throughput.md compares both runtimes). ``analyze(text)`` segments the text
 into sentences, classifies them all in length-sorted batches and returns an Analysis with a
-Finding for each sentence not labelled ``none``. A model trained with context (its
-training_config.json says ``"context": true``) reads each sentence with its section heading
-and the sentence before it as a second segment (service/analysis/context.py); a window model
-(``"reads": "window"``) reads the document in windows of consecutive sentences and labels
-each sentence from its own tokens (service/analysis/windows.py).
+Finding for each sentence not labelled ``none``. How the model reads a sentence (alone, or
+with its section heading and the sentence before it) is its folder's ModelSpec
+(service/analysis/model_spec.py), which training encoded its batches with.
 
 ``classify`` is thread-safe: waitress calls it from several threads, and a fast tokenizer
 used by two threads at once raises "Already borrowed". By default one lock covers the whole
@@ -30,7 +28,6 @@ loads; see there why).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -46,7 +43,7 @@ import numpy as np
 
 from service.analysis.base import Analysis, AnalysisError
 from service.analysis.devices import Device, prepare, select_device
-from service.analysis.inputs import Sentences, encode, pad_batch, plan_batches
+from service.analysis.inputs import Sentences, pad_batch, plan_batches
 from service.analysis.labels import LABELS, NONE
 from service.analysis.model_folder import (
     CALIBRATION_JSON,
@@ -57,23 +54,13 @@ from service.analysis.model_folder import (
     is_version,
     pointed,
 )
+from service.analysis.model_spec import ModelSpec, UnknownInputMode
 from service.analysis.reading import findings_of
 from service.analysis.scores import apply_min_score, mapped, softmax, valid_score_map
 from service.analysis.tokenizer import INPUT_NAMES, Tokenizer, TokenizerError
-from service.analysis.windows import (
-    BATCH_TOKENS,
-    SENTENCE_TOKENS,
-    WINDOW_TOKENS,
-    separators,
-    window_logits,
-)
 
-DEFAULT_MAX_LENGTH = 128
 RUNTIMES = ("auto", "torch", "onnx")
 QUANTIZATIONS = ("none", "int8")
-#: How a model reads a sentence: alone, with its heading and previous sentence, or in a
-#: window of its document (windows.py).
-READINGS = ("sentence", "context", "window")
 #: What classify's lock covers: the whole call, or tokenization only (see the module docstring).
 SERIALIZATIONS = ("call", "tokenizer")
 #: A folder without a calibration.json (ml.train writes it) is read uncalibrated, a risk
@@ -138,6 +125,9 @@ class TransformerAnalyzer:
         if serialize not in SERIALIZATIONS:
             raise ValueError(f"serialize: expected one of {SERIALIZATIONS}, got {serialize!r}")
         model_dir = resolve_model_dir(model_dir)
+        spec = model_spec(model_dir)  # before the weights: a retired mode is refused by name
+        if max_length:
+            spec = ModelSpec(spec.input_mode, max_length)
         device = Device(device if device is not None else select_device())
         if runtime == "auto":
             runtime = "torch" if device.type == "cuda" else "onnx"
@@ -157,18 +147,16 @@ class TransformerAnalyzer:
             model = model.half()  # half the memory and time; the labels do not change
         elif quantize == "int8" and runtime == "torch":
             model = quantize_int8(model)
-        trained = _training_config(model_dir)
         self._attach(model.to(device), tokenizer, version=model_dir.resolve().name,
-                     device=device, batch_size=batch_size,
-                     max_length=max_length or trained["max_length"], reads=trained["reads"])
+                     device=device, batch_size=batch_size, spec=spec)
         self.serialize = serialize
         self.model_dir = model_dir
         temperature, min_score, score_map = read_calibration(model_dir)
         self.calibrate(temperature, min_score, score_map=score_map)
 
     @classmethod
-    def from_model(cls, model, tokenizer, *, version: str, max_length: int,
-                   batch_size: int = 32, reads: str = "sentence") -> TransformerAnalyzer:
+    def from_model(cls, model, tokenizer, *, version: str, spec: ModelSpec,
+                   batch_size: int = 32) -> TransformerAnalyzer:
         """Wrap a model already in memory, on the device and in the precision it has.
 
         The trainer validates each epoch through this, so that training measures the
@@ -176,17 +164,14 @@ class TransformerAnalyzer:
         """
         analyzer = cls.__new__(cls)
         analyzer._attach(model, tokenizer, version=version, device=Device(model.device),
-                         batch_size=batch_size, max_length=max_length, reads=reads)
+                         batch_size=batch_size, spec=spec)
         analyzer.model_dir = None
         return analyzer
 
     def _attach(self, model, tokenizer, *, version: str, device: Device,
-                batch_size: int, max_length: int, reads: str = "sentence") -> None:
-        if reads not in READINGS:
-            raise ModelNotFoundError(f"model {version} reads {reads!r}, not one of {READINGS}")
+                batch_size: int, spec: ModelSpec) -> None:
         self.version = version
-        self.reads = reads
-        self.context = reads == "context"  # a sentence with its heading and previous sentence
+        self.spec = spec
         self.device = device
         self.runtime = getattr(model, "runtime", "torch")
         self.quantize = getattr(model, "quantize", None) or (
@@ -194,7 +179,6 @@ class TransformerAnalyzer:
         self._lock = threading.Lock()  # see the module docstring: classify is serialized
         self.serialize = "call"  # what the lock covers (see the class docstring)
         self.batch_size = batch_size
-        self.max_length = max_length
         self.tokenizer = tokenizer
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         unknown = sorted(set(self.labels) - set(LABELS))
@@ -269,8 +253,6 @@ class TransformerAnalyzer:
         return torch.from_numpy(self._logits(sentences, progress=False))
 
     def _logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
-        if self.reads == "window":
-            return self._window_logits(sentences, progress)
         if self.serialize == "call":
             encoded = self._tokenize(sentences)
         else:
@@ -290,27 +272,15 @@ class TransformerAnalyzer:
             raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
         return logits
 
-    def _window_logits(self, sentences: Sentences, progress: bool) -> np.ndarray:
-        """Each sentence's logits read in its document's windows (windows.py)."""
-        # classify holds the lock over the whole call, or here over tokenization only.
-        lock = contextlib.nullcontext() if self.serialize == "call" else self._lock
+    @property
+    def input_mode(self):
+        """How the model reads a sentence (model_spec.InputMode): what callers build its
+        inputs with."""
+        return self.spec.input_mode
 
-        def tokenize(texts: list[str]) -> list[list[int]]:
-            with lock:
-                return self.tokenizer(texts, truncation=True, max_length=SENTENCE_TOKENS,
-                                      add_special_tokens=False)["input_ids"]
-
-        first, last = separators(self.tokenizer)
-        batch_tokens = (BATCH_TOKENS if self.device.type == "cpu"
-                        else self.batch_size * WINDOW_TOKENS)
-        try:
-            return window_logits(sentences, tokenize, self._forward, cls=first, sep=last,
-                                 input_names=self.tokenizer.model_input_names,
-                                 pad_values=self.pad_values, labels=len(self.labels),
-                                 batch_size=self.batch_size, max_tokens=batch_tokens,
-                                 progress=progress)
-        except RuntimeError as error:  # e.g. CUDA out of memory
-            raise AnalysisError(f"the classifier failed: {type(error).__name__}") from error
+    @property
+    def max_length(self) -> int:
+        return self.spec.max_length
 
     def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The logits of one padded batch: from ONNX Runtime as they are, from torch on
@@ -324,8 +294,7 @@ class TransformerAnalyzer:
             return self.model(**tensors).logits.float().cpu().numpy()
 
     def _tokenize(self, sentences: Sentences) -> dict[str, list[list[int]]]:
-        return encode(self.tokenizer, sentences, context=self.context,
-                      max_length=self.max_length)
+        return self.spec.input_mode.encode(self.tokenizer, sentences, self.spec.max_length)
 
     @property
     def pad_values(self) -> dict[str, int]:
@@ -374,13 +343,10 @@ def _torch_model(model_dir: Path):
 
 
 def torch_classifier(model_dir: Path):
-    """The transformers class of the folder's classifier: a token classifier for a window
-    model (its sentences' logits are their tokens' mean), else a sequence classifier."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    """The transformers class of the folder's classifier (one sequence classifier a model
+    since the window models' token classifiers were retired: model_spec.py)."""
+    from transformers import AutoModelForSequenceClassification
 
-    config = ModelFolder(model_dir).config()
-    if any(name.endswith("ForTokenClassification") for name in config.get("architectures") or ()):
-        return AutoModelForTokenClassification
     return AutoModelForSequenceClassification
 
 
@@ -432,17 +398,13 @@ def read_calibration(model_dir: Path
                                  f"{type(error.__cause__ or error).__name__}") from error
 
 
-def _training_config(model_dir: Path) -> dict:
-    """How the folder's model was trained to read its input: ``max_length`` and what it
-    reads (``reads``: "window", else "context" where ``context`` is true, else "sentence")
-    from its training_config.json; a folder without one was trained on sentences alone
-    of at most DEFAULT_MAX_LENGTH tokens."""
+def model_spec(model_dir: Path) -> ModelSpec:
+    """The folder's ModelSpec (ModelFolder.spec); ModelNotFoundError for one that cannot be
+    served as recorded (a retired input mode, an unreadable record)."""
     try:
-        config = ModelFolder(model_dir).read_json(TRAINING_JSON)
-        max_length = int(config.get("max_length", DEFAULT_MAX_LENGTH))
-        reads = config.get("reads") or ("context" if config.get("context") is True
-                                        else "sentence")
-        return {"max_length": max_length, "reads": reads}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return {"max_length": DEFAULT_MAX_LENGTH, "reads": "sentence"}
-
+        return ModelFolder(model_dir).spec()
+    except UnknownInputMode as error:
+        raise ModelNotFoundError(f"model {Path(model_dir).name} {error}") from None
+    except (OSError, ValueError, TypeError) as error:
+        raise ModelNotFoundError(f"{Path(model_dir) / TRAINING_JSON} is unreadable: "
+                                 f"{type(error).__name__}") from None

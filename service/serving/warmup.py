@@ -123,7 +123,7 @@ def _warm_model(model) -> int:
     """Scan WARMUP_TEXT as a scan does, then classify with each model (the cascade's two
     stages each) one batch of each shape the batches of a scan take: for each padded length
     down from the model's longest by MIN_FILL (plan_batches' cut), as many sentences as a
-    batch holds; and a lone sentence (a window model: full windows, and a short document's).
+    batch holds; and a lone sentence.
     Returns the sentences the models classified.
     """
     from service.analysis.inputs import MAX_BATCH_TOKENS, MIN_FILL
@@ -143,15 +143,6 @@ def _warm_model(model) -> int:
     for stage in getattr(model, "stages", (model,)):
         classify = counted(stage)
         inner = getattr(stage, "analyzer", stage)  # the dynamic batcher's wrapped analyzer
-        if getattr(inner, "reads", None) == "window":
-            # A window model's batches are its windows: a document of full ones, then the
-            # short windows of a short document.
-            from service.analysis.reading import placed
-
-            sentence = " ".join([_WORD] * 20) + "."
-            classify(placed("\n".join([sentence] * 100)))
-            classify(placed(WARMUP_TEXT))
-            continue
         width = inner.max_length
         while width >= 4:
             rows = min(inner.batch_size, MAX_BATCH_TOKENS // width)
