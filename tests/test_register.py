@@ -300,7 +300,7 @@ def test_the_list_filters_sorts_and_pages(team, client):
 
 
 def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_app):
-    """reads.py writes the register's JSON by hand (speed); the schema documents it."""
+    """queries.py writes the register's JSON by hand (speed); the schema documents it."""
     from service.extensions import db
     from service.projects.schemas import RiskSchema
 

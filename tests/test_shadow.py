@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
-from service.db import ModelDeployment, ShadowReading, ShadowTrial
+from service.db import ModelDeployment, ShadowComparison, ShadowTrial
 from service.extensions import db
 from service.serving.deployment import sync
 from service.serving.trials import QUEUE, shadow_of
@@ -206,7 +206,7 @@ def test_the_limit_ends_the_trial(deployed):
     assert (body["running"], body["ended_why"], body["scans"]) == (
         False, "limit", {"read": 2, "skipped": 0})
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ShadowReading)) == 2
+        assert db.session.scalar(select(func.count()).select_from(ShadowComparison)) == 2
     assert audit_events(app, "model_shadow_ended") == [
         ("model_shadow_ended", None, {"version": "v2", "why": "limit", "read": 2})]
     row = row_of(app)
@@ -305,7 +305,7 @@ def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):
     shadow_of(app).drain()
     assert report(client, headers)["scans"] == {"read": 2, "skipped": 0}
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ShadowReading)) == 2
+        assert db.session.scalar(select(func.count()).select_from(ShadowComparison)) == 2
 
     assert client.delete(SHADOW, headers=headers).status_code == 204
     sync(other)
@@ -334,7 +334,7 @@ def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,
     shadow_of(app).drain()
     shadow_of(other).drain()
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ShadowReading)) == 1
+        assert db.session.scalar(select(func.count()).select_from(ShadowComparison)) == 1
     body = report(client, headers)
     assert (body["scans"]["read"], body["running"], body["ended_why"]) == (1, False, "limit")
     assert len(audit_events(app, "model_shadow_ended")) == 1
@@ -438,7 +438,7 @@ def readings(app) -> dict[str, list]:
     """Each stored reading's scan id, with its disagreements (what it keeps of the text)."""
     with app.app_context():
         return {reading.scan_id: reading.disagreements
-                for reading in db.session.scalars(select(ShadowReading))}
+                for reading in db.session.scalars(select(ShadowComparison))}
 
 
 def test_deleting_a_scan_or_its_user_deletes_what_the_trial_read_of_it(deployed):
@@ -574,8 +574,8 @@ def test_activating_a_third_version_leaves_the_trial_running_beside_it(
     body = report(client, headers)
     assert (body["running"], body["ended_why"], body["scans"]["read"]) == (True, None, 2)
     with app.app_context():
-        assert dict(db.session.execute(select(ShadowReading.scan_id,
-                                              ShadowReading.active_version)).all()) == {
+        assert dict(db.session.execute(select(ShadowComparison.scan_id,
+                                              ShadowComparison.active_version)).all()) == {
             before: "v1", after["scan_id"]: "v3"}
     assert row_of(app).shadow_version == "v2"
     listed = {m["version"]: m["state"] for m in

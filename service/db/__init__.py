@@ -33,7 +33,7 @@ from service.db.serving_tables import (
     SHADOW_ENDINGS,
     ModelDeployment,
     ModelTraining,
-    ShadowReading,
+    ShadowComparison,
     ShadowTrial,
 )
 from service.db.user_tables import (
@@ -63,7 +63,7 @@ __all__ = [
     "ModelTraining",
     "Project", "ProjectMember", "RefreshToken", "RegisterEntry", "RegisterEvent",
     "RegisterLink", "RegisterMerge", "RegisterVector", "RevokedToken", "Scan", "ScanFinding",
-    "ShadowReading",
+    "ShadowComparison",
     "ShadowTrial", "UTCDateTime", "User", "UserSettings", "Webhook", "WebhookDelivery",
     "effective_label", "new_id", "today", "utcnow",
 ]

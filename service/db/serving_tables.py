@@ -66,14 +66,15 @@ class ShadowTrial(db.Model):
     ended_why: Mapped[str | None] = mapped_column(String(16))  # SHADOW_ENDINGS
 
 
-class ShadowReading(db.Model):
+class ShadowComparison(db.Model):
     """What a shadow model made of one scan beside the model that answered it: the
     sentences read, how many got the same label from both, and each that did not
     (``disagreements``: sentence, offsets, both labels and risk scores). The scan's stored
-    findings are never changed. The disagreements quote the scan's text, so the reading
+    findings are never changed. The disagreements quote the scan's text, so the comparison
     goes with its scan (deleted, or with its user): the trial's figures are then those of
     the scans that remain, and its count of scans read stays as it was."""
 
+    # The table keeps its first name: renaming it would be a migration for a word.
     __tablename__ = "shadow_readings"
     # Ids never given again, on SQLite either (AUTOINCREMENT: db/versions/b9d4e1f7a3c5).
     __table_args__ = ({"sqlite_autoincrement": True},)

@@ -1,7 +1,7 @@
 """The risk register: a project's distinct risks across its reports, with status and owner."""
 
 # The module docstring is the OpenAPI tag's description. How findings join entries:
-# register.py; what the routes read: reads.py.
+# register.py; what the routes read: queries.py.
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from service.db import (
 )
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.projects import curation, entry_events, reads, register, relabel
+from service.projects import curation, entry_events, queries, register, relabel
 from service.projects.access import project_for, readable_project, role_in
 from service.projects.entry_events import caused_by
 from service.projects.register_export import attachment, to_csv, to_xlsx
@@ -94,7 +94,7 @@ def _entry(project_id: str, risk_id: str, *, reading: bool = False,
 def all(args, project_id):
     """The project's register: one entry per distinct risk, most recently stated first"""
     project_id, version = readable_project(token_auth.current_user(), project_id)
-    return reads.risk_page(project_id, args, version=version)
+    return queries.risk_page(project_id, args, version=version)
 
 
 @risks.route("/<project_id>/risks/export", methods=["GET"])
@@ -105,7 +105,7 @@ def all(args, project_id):
 def export(args, project_id):
     """The register as a sheet: `format=csv` or `xlsx`"""
     project = project_for(token_auth.current_user(), project_id)
-    rows = reads.export_rows(project.id, args)
+    rows = queries.export_rows(project.id, args)
     if args["format"] == "xlsx":
         body = to_xlsx(rows, project.name)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -123,7 +123,7 @@ def export(args, project_id):
 def get(project_id, risk_id):
     """One register entry with the findings that state it"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
-    return Written(reads.entry_json(_entry(project_id, risk_id, reading=True).id))
+    return Written(queries.entry_json(_entry(project_id, risk_id, reading=True).id))
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/history", methods=["GET"])
@@ -167,7 +167,7 @@ def update(args, project_id, risk_id):
                        errors={"owner_id": ["Not a member of this project."]})
     curation.edit(project.id, entry, args, actor_id=caller.id)
     db.session.commit()
-    return Written(reads.entry_json(entry.id))
+    return Written(queries.entry_json(entry.id))
 
 
 @risks.route("/<project_id>/risks", methods=["POST"])
@@ -187,7 +187,7 @@ def add(args, project_id):
     project_id = project_for(caller, project_id, "editor").id
     entry = curation.add(project_id, risk, args["category"], vector, actor_id=caller.id)
     db.session.commit()
-    return Written(reads.entry_json(entry.id)), 201, {
+    return Written(queries.entry_json(entry.id)), 201, {
         "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
 
 
@@ -207,7 +207,7 @@ def merge(args, project_id, risk_id):
     entry = _entry(project_id, risk_id)
     curation.merge(project_id, entry, args["from_"], actor_id=caller.id)
     db.session.commit()
-    return Written(reads.entry_json(entry.id))
+    return Written(queries.entry_json(entry.id))
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/split", methods=["POST"])
@@ -226,7 +226,7 @@ def split(args, project_id, risk_id):
     entry = curation.split(project_id, _entry(project_id, risk_id), args["findings"],
                            actor_id=caller.id)
     db.session.commit()
-    return Written(reads.entry_json(entry.id)), 201, {
+    return Written(queries.entry_json(entry.id)), 201, {
         "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
 
 
@@ -254,7 +254,7 @@ def changes(args, project_id):
         from_scan = _project_scan(project.id, args["from_scan"])
     else:  # the scan just before to_scan
         from_scan = _latest(project.id, before=to_scan) if to_scan is not None else None
-    return Written(reads.changes(project.id, from_scan and from_scan.id,
+    return Written(queries.changes(project.id, from_scan and from_scan.id,
                                  to_scan and to_scan.id))
 
 
@@ -267,7 +267,7 @@ def _project_scan(project_id: str, scan_id: str) -> Scan:
 
 def _latest(project_id: str, *, before=None):
     """The project's newest scan (before ``before``, in the list's order), or None."""
-    return next(iter(reads.project_scans(project_id, 1, before=before)), None)
+    return next(iter(queries.project_scans(project_id, 1, before=before)), None)
 
 
 @risks.route("/<project_id>/trend", methods=["GET"])
@@ -279,7 +279,7 @@ def trend(args, project_id):
     """Open risks per category (or rating band) per week, and the risks each report
     states, for a chart"""
     project = project_for(token_auth.current_user(), project_id)
-    return Written(reads.trend(project.id, by=args["by"]))
+    return Written(queries.trend(project.id, by=args["by"]))
 
 
 @risks.route("/<project_id>/matrix", methods=["GET"])
@@ -293,7 +293,7 @@ def matrix(args, project_id):
     rating scale"""
     project = project_for(token_auth.current_user(), project_id)
     settings = current_settings()
-    return Written(reads.matrix(project.id, rating.scale(settings.RISK_LIKELIHOOD_LABELS,
+    return Written(queries.matrix(project.id, rating.scale(settings.RISK_LIKELIHOOD_LABELS,
                                                          settings.RISK_IMPACT_LABELS),
                                 args["status"]))
 

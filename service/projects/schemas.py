@@ -391,4 +391,4 @@ InvitationPageSchema = page_of(InvitationSchema)
 
 
 class RiskPageSchema(Prepared, page_of(RiskSchema)):
-    """A page of the register (reads.risk_page writes it: Written)."""
+    """A page of the register (queries.risk_page writes it: Written)."""

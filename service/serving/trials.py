@@ -13,7 +13,7 @@ and stores one ``shadow_readings`` row: the sentences, how many got the same lab
 that did not with both labels and risk scores, quoted: the row goes with its scan (a
 foreign key), deleted or with its user. Stored findings are never touched. The
 count of scans read is kept under the deployment row's lock, so the limit holds over every
-process; the reading that reaches it ends the trial. A trial also ends on DELETE and when
+process; the comparison that reaches it ends the trial. A trial also ends on DELETE and when
 its version is activated; the candidate then leaves memory. A version's latest trial stays
 its report after it ends.
 """
@@ -37,7 +37,7 @@ from service import audit
 from service.analysis.labels import NONE
 from service.analysis.reading import placed
 from service.api import lock_row
-from service.db import ModelDeployment, ScanFinding, ShadowReading, ShadowTrial, utcnow
+from service.db import ModelDeployment, ScanFinding, ShadowComparison, ShadowTrial, utcnow
 from service.errors import APIError
 from service.extensions import db
 from service.serving.swap import drop
@@ -149,14 +149,14 @@ class Shadow:
                     "sentence": sentence.text, "start": sentence.start, "end": sentence.end,
                     "active": {"category": active[0], "score": active[1]},
                     "shadow": {"category": shadow[index][0], "score": shadow[index][1]}})
-        self._store(app, trial, ShadowReading(
+        self._store(app, trial, ShadowComparison(
             trial_id=trial.id, scan_id=scan_id, active_version=model.version,
             sentences=len(sentences), agreed=len(sentences) - len(disagreements),
             disagreements=disagreements))
 
-    def _store(self, app: Flask, trial: Trial, reading: ShadowReading) -> None:
-        """Count the reading under the deployment row's lock: at the limit, the trial ends.
-        A scan deleted while it was read leaves nothing: its reading would quote it (the
+    def _store(self, app: Flask, trial: Trial, comparison: ShadowComparison) -> None:
+        """Count the comparison under the deployment row's lock: at the limit, the trial ends.
+        A scan deleted while it was read leaves nothing: its comparison would quote it (the
         foreign key refuses it), and it is not counted."""
         with self._lock:
             skipped, self._skipped = self._skipped, 0
@@ -166,7 +166,7 @@ class Shadow:
             if row is None or row.ended_at is not None or row.read >= row.scan_limit:
                 db.session.rollback()
                 return
-            db.session.add(reading)
+            db.session.add(comparison)
             row.read, row.skipped = row.read + 1, row.skipped + skipped
             ended = row.read >= row.scan_limit
             if ended:
@@ -174,7 +174,7 @@ class Shadow:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            log.info("scan %s was deleted while the shadow model read it", reading.scan_id)
+            log.info("scan %s was deleted while the shadow model read it", comparison.scan_id)
             return
         finally:
             db.session.close()
@@ -274,18 +274,18 @@ def report(version: str) -> dict:
                                .order_by(ShadowTrial.id.desc()).limit(1)).first()
     if trial is None:
         raise APIError(404, f"Model {version} has had no shadow trial.")
-    readings = select(ShadowReading).where(ShadowReading.trial_id == trial.id)
+    comparisons = select(ShadowComparison).where(ShadowComparison.trial_id == trial.id)
     sentences, agreed = db.session.execute(
-        select(func.coalesce(func.sum(ShadowReading.sentences), 0),
-               func.coalesce(func.sum(ShadowReading.agreed), 0))
-        .where(ShadowReading.trial_id == trial.id)).one()
+        select(func.coalesce(func.sum(ShadowComparison.sentences), 0),
+               func.coalesce(func.sum(ShadowComparison.agreed), 0))
+        .where(ShadowComparison.trial_id == trial.id)).one()
     differ: dict[tuple[str, int], dict] = {}
     one_sided = []
-    for reading in db.session.scalars(readings.order_by(ShadowReading.id.desc())):
-        for item in reading.disagreements:
-            differ[reading.scan_id, item["start"]] = item
+    for comparison in db.session.scalars(comparisons.order_by(ShadowComparison.id.desc())):
+        for item in comparison.disagreements:
+            differ[comparison.scan_id, item["start"]] = item
             if NONE in (item["active"]["category"], item["shadow"]["category"]):
-                one_sided.append({"scan_id": reading.scan_id, **item})
+                one_sided.append({"scan_id": comparison.scan_id, **item})
     return {"version": trial.version, "running": trial.ended_at is None,
             "sample_rate": trial.sample_rate, "limit": trial.scan_limit,
             "started_at": trial.started_at, "started_by": trial.started_by,
@@ -305,8 +305,8 @@ def _corrections(trial: ShadowTrial, differ: dict) -> dict:
         select(ScanFinding.scan_id, ScanFinding.start, ScanFinding.category,
                ScanFinding.corrected_category, ScanFinding.added_by_user)
         .where(ScanFinding.corrected_category.is_not(None),
-               ScanFinding.scan_id.in_(select(ShadowReading.scan_id)
-                                       .where(ShadowReading.trial_id == trial.id)))).all()
+               ScanFinding.scan_id.in_(select(ShadowComparison.scan_id)
+                                       .where(ShadowComparison.trial_id == trial.id)))).all()
     agrees: Counter = Counter()
     for scan_id, start, category, correction, added in corrected:
         if added:  # a risk a person added: the active model said none
