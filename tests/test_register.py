@@ -313,7 +313,8 @@ def test_the_prepared_json_is_what_the_schema_would_write(team, client, keyword_
                         headers=team.owner_h).get_json()
     with keyword_app.app_context():
         row = db.session.get(RegisterEntry, entry["id"])
-        row.findings = [{"scan_id": link.scan_id, "finding_id": link.finding_id}
+        row.findings = [{"scan_id": link.scan_id, "finding_id": link.finding_id,
+                         "joined_by": link.joined_by, "alike": link.alike}
                         for link in row.links]
         assert RiskSchema().dump(row) == served
         db.session.rollback()

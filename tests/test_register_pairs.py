@@ -89,3 +89,21 @@ def test_its_probabilities_are_read_from_the_folder(small_pair_model):
                                   ("The vendor may slip.", "The budget is overrun.")])
     assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
     assert model.probabilities([]).shape == (0,)
+
+
+def test_a_join_by_the_pair_model_says_so_and_how_sure(small_pair_model, tmp_path, team,
+                                                       client, monkeypatch):
+    always = with_threshold(small_pair_model, tmp_path / "always", 0.0)
+    monkeypatch.setattr(matching, "pair_model", lambda root: always)
+    scans = [scan_into(client, team.owner_h, team.id, text, reported_on=day)
+             for text, day in ((WEEK_1, "2026-03-06"), (WEEK_2, "2026-03-13"))]
+    said = {f["id"]: f["risk"] for scan in scans for f in scan["data"]}
+    joined = [entry["findings"] for entry in register_of(client, team.owner_h, team.id)
+              if len(entry["findings"]) == 2]
+    assert joined, "the pair model at threshold 0 joined nothing"
+    for opened, restated in joined:
+        assert (opened["joined_by"], opened["alike"]) == ("opened", None)
+        assert restated["joined_by"] == "pair_model"
+        sure = always.probabilities([(said[opened["finding_id"]],
+                                      said[restated["finding_id"]])])[0]
+        assert restated["alike"] == pytest.approx(float(sure), abs=1e-3)

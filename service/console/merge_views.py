@@ -56,8 +56,21 @@ def wordings(risk: dict) -> list[dict]:
         scan = scans.get(ref["scan_id"])
         finding = next((f for f in (scan or {}).get("data") or ()
                         if f["id"] == ref["finding_id"]), None)
-        rows.append({**ref, "scan": scan, "text": finding and finding["risk"]})
+        rows.append({**ref, "scan": scan, "text": finding and finding["risk"],
+                     "how": how_joined(ref)})
     return rows
+
+
+def how_joined(ref: dict) -> str | None:
+    """How a finding came to its entry, in words, with how sure a join was (None: placed
+    before the register recorded it)."""
+    by, alike = ref.get("joined_by"), ref.get("alike")
+    if by == "embeddings" and alike is not None:
+        return f"joined as a restatement, {alike:.2f} alike"
+    if by == "pair_model" and alike is not None:
+        return f"joined as a restatement by the pair model, {alike:.0%} sure"
+    return {"opened": "opened this risk", "merged": "merged in by a person",
+            "split": "split out by a person"}.get(by)
 
 
 def splittable(risk: dict) -> bool:

@@ -14,6 +14,7 @@ from service.db.job_tables import DOCUMENT_STATUSES, JOB_STATUSES, Job, JobDocum
 from service.db.project_tables import (
     ACTIVE,
     ACTIVE_STATUSES,
+    JOINED_BY,
     PROJECT_ROLES,
     RISK_STATUSES,
     SETTLED_STATUSES,
@@ -55,7 +56,7 @@ from service.db.webhook_tables import (
 
 __all__ = [
     "ACTIVE", "ACTIVE_STATUSES", "AUTH_SOURCES", "CAUSES", "DELIVERY_STATUSES",
-    "DOCUMENT_STATUSES", "EVENT_KINDS", "JOB_STATUSES",
+    "DOCUMENT_STATUSES", "EVENT_KINDS", "JOB_STATUSES", "JOINED_BY",
     "PROJECT_ROLES", "REVIEW_STATES", "RISK_STATUSES", "ROLES", "SETTLED_STATUSES",
     "SHADOW_ENDINGS", "WEBHOOK_EVENTS",
     "ApiKey", "AuditEvent", "AuthSession", "BigId", "Dismissal", "DismissedFinding",

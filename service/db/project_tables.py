@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -140,6 +141,12 @@ class RegisterVector(db.Model):
     stated: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+#: How a finding came to its entry: it opened the entry; the embeddings' cosine or the pair
+#: model joined it (service/projects/matching.py); a person merged its entry into another
+#: or split it off.
+JOINED_BY = ("opened", "embeddings", "pair_model", "merged", "split")
+
+
 class RegisterLink(db.Model):
     """A finding's place in the register, with the embedding it was matched by."""
 
@@ -155,6 +162,10 @@ class RegisterLink(db.Model):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     # Which of its entry's wordings (RegisterVector.total's rows) it was matched to.
     wording: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # How it came to its entry (JOINED_BY) and, for a join, how sure the register was: the
+    # cosine with the wording it joined, or the pair model's probability. Null: from before.
+    joined_by: Mapped[str | None] = mapped_column(String(12))
+    alike: Mapped[float | None] = mapped_column(Float)
 
     entry: Mapped[RegisterEntry] = relationship(back_populates="links")
 

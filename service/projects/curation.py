@@ -70,7 +70,8 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
     for other in others:  # its findings, with its wordings after the entry's
         offset = sum(len(block) for block in totals)
         db.session.execute(update(RegisterLink).where(RegisterLink.entry_id == other.id)
-                           .values(entry_id=entry.id, wording=RegisterLink.wording + offset),
+                           .values(entry_id=entry.id, wording=RegisterLink.wording + offset,
+                                   joined_by="merged", alike=None),
                            execution_options={"synchronize_session": False})
         db.session.execute(update(RegisterMerge).where(RegisterMerge.into_id == other.id)
                            .values(into_id=entry.id))
@@ -213,7 +214,8 @@ def _split(project_id: str, entry: RegisterEntry, finding_ids: list[int], held, 
     for number, wording in enumerate(sorted({w for f, w in held if f in taken})):
         db.session.execute(update(RegisterLink).where(
             RegisterLink.entry_id == entry.id, RegisterLink.wording == wording,
-            RegisterLink.finding_id.in_(finding_ids)).values(entry_id=new.id, wording=number),
+            RegisterLink.finding_id.in_(finding_ids)).values(
+                entry_id=new.id, wording=number, joined_by="split", alike=None),
             execution_options={"synchronize_session": False})
     register.refresh([entry, new])
     audit.record("risk_split", actor_id=actor_id, target_id=str(new.id),

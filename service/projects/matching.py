@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import joinedload
@@ -27,6 +28,20 @@ SHORTLIST = 5  # entries read at most per finding: the pair model's cost is boun
 SHORTLIST_FLOOR = 0.30  # the candidates' lowest cosine when the pairs were drawn
 
 _models: dict[Path, object] = {}
+
+
+class Join(NamedTuple):
+    """Where a finding goes: the entry it joins (None: it opens one), the wording of it that
+    it joins, how sure the register was (the cosine, or the pair model's probability) and
+    by what (project_tables.JOINED_BY)."""
+
+    entry: RegisterEntry | None
+    wording: int = 0
+    alike: float | None = None
+    by: str = "opened"
+
+
+OPENS = Join(None)
 _lock = threading.Lock()
 
 
@@ -66,22 +81,23 @@ def by_entry(ids: list[int], similarities: np.ndarray) -> dict[int, tuple[float,
     return best
 
 
-def decide(model, text: str, wordings: dict[int, str]) -> int | None:
+def decide(model, text: str, wordings: dict[int, str]) -> tuple[int, float] | None:
     """The key of the entry (of ``wordings``: {key: its wording}) that ``text`` restates,
-    the most probable at the model's threshold, or None."""
+    the most probable at the model's threshold, with its probability; or None."""
     if not wordings:
         return None
     keys = list(wordings)
     probabilities = model.probabilities([(wordings[key], text) for key in keys])
     best = int(np.argmax(probabilities))
-    return keys[best] if probabilities[best] >= model.threshold else None
+    probability = float(probabilities[best])
+    return (keys[best], probability) if probability >= model.threshold else None
 
 
 def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
             entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray], *,
-            text: str | None = None, reader=None) -> tuple[RegisterEntry | None, int]:
+            text: str | None = None, reader=None) -> Join:
     """The entry of ``category`` that the finding (``vector``, and its ``text`` for a pair
-    model ``reader``) joins, and the wording it joins; (None, 0) for a new one. ``entries``
+    model ``reader``) joins, the wording it joins and how sure; OPENS for a new one. ``entries``
     holds those already loaded, and this scan's new ones under negative keys; ``moved``
     holds the directions (a row per wording) this scan changed or added, which stand for
     the snapshot's. Without a reader: the closest wording at ``threshold``."""
@@ -101,7 +117,10 @@ def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
         for key in listed:
             _load(entries, key)
         chosen = decide(reader, text, {key: entries[key].risk for key in listed})
-        return (None, 0) if chosen is None else (entries[chosen], candidates[chosen][1])
+        if chosen is None:
+            return OPENS
+        key, probability = chosen
+        return Join(entries[key], candidates[key][1], round(probability, 4), "pair_model")
     best_key, best, wording = None, threshold, 0
     if ids:  # the snapshot's entries but those this scan moved (new ones have negative keys)
         match = nearest(snapshot.matrices[category], vector, threshold, skip=skip)
@@ -114,8 +133,8 @@ def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
         if similarities[row] >= threshold and (best_key is None or similarities[row] > best):
             best_key, best, wording = key, float(similarities[row]), row
     if best_key is None:
-        return None, 0
-    return _load(entries, best_key), wording
+        return OPENS
+    return Join(_load(entries, best_key), wording, round(float(best), 4), "embeddings")
 
 
 def _load(entries: dict[int, RegisterEntry], key: int) -> RegisterEntry:

@@ -50,7 +50,8 @@ def _day(value: datetime) -> str:
 
 @cache
 def _links_of():
-    return (select(_links.c.entry_id, _links.c.scan_id, _links.c.finding_id)
+    return (select(_links.c.entry_id, _links.c.scan_id, _links.c.finding_id,
+                   _links.c.joined_by, _links.c.alike)
             .where(_links.c.entry_id.in_(bindparam("ids", expanding=True)))
             .order_by(_links.c.seen_at, _links.c.finding_id))
 
@@ -60,9 +61,10 @@ def entries_json(rows) -> list[dict]:
     rows = list(rows)
     findings: dict[int, list[dict]] = defaultdict(list)
     if rows:
-        for entry_id, scan_id, finding_id in db.session.execute(
+        for entry_id, scan_id, finding_id, joined_by, alike in db.session.execute(
                 _links_of(), {"ids": [row.id for row in rows]}):
-            findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id})
+            findings[entry_id].append({"scan_id": scan_id, "finding_id": finding_id,
+                                       "joined_by": joined_by, "alike": alike})
     return [{"id": row.id, "risk": row.risk, "category": row.category, "status": row.status,
              **rated(row), "owner_id": row.owner_id, "due_date": _iso(row.due_date),
              "notes": row.notes, "first_seen": _day(row.first_seen),

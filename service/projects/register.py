@@ -120,9 +120,9 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         for finding, vector in wanted:
             category = finding.effective_category
             changed = moved.setdefault(category, {})
-            entry, wording = matching.closest(snapshot, category, vector, threshold,
-                                              entries, changed, text=finding.risk,
-                                              reader=reader)
+            join = matching.closest(snapshot, category, vector, threshold, entries, changed,
+                                    text=finding.risk, reader=reader)
+            entry = join.entry
             if entry is None:
                 seen = seen_on(scan)
                 entry = RegisterEntry(
@@ -134,7 +134,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             key = next(key for key, known in entries.items() if known is entry)
             if key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
                 returned.append(entry)  # withdrawn, stated again: back in the register
-            _join(entry, finding, scan, vector, wording, actor_id=actor_id)
+            _join(entry, finding, scan, vector, join, actor_id=actor_id)
             changed[key] = _directions(rows(entry.vector.total, len(vector)))
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
@@ -153,7 +153,7 @@ def closest_entry(project_id: str, category: str, vector: np.ndarray) -> Registe
     would join it, or None."""
     snapshot = _snapshot(project_id, lock(project_id), {category}, len(vector))
     threshold = current_settings().REGISTER_MATCH_THRESHOLD
-    return matching.closest(snapshot, category, vector, threshold, {}, {})[0]
+    return matching.closest(snapshot, category, vector, threshold, {}, {}).entry
 
 
 def move(entry: RegisterEntry, category: str) -> None:
@@ -214,12 +214,15 @@ def rows(total: bytes, dimensions: int) -> np.ndarray:
 
 
 def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.ndarray,
-          wording: int, *, actor_id: str | None) -> None:
+          join: matching.Join, *, actor_id: str | None) -> None:
+    """``finding`` is in ``entry`` now (``join``: the one it joined, or OPENS for the one it
+    opened, and how sure the register was)."""
     seen = seen_on(scan)
     db.session.add(RegisterLink(finding_id=finding.id, entry=entry, scan_id=scan.id,
-                                seen_at=seen, embedding=to_bytes(vector), wording=wording))
+                                seen_at=seen, embedding=to_bytes(vector), wording=join.wording,
+                                joined_by=join.by, alike=join.alike))
     totals = rows(entry.vector.total, len(vector)).copy()
-    totals[wording] += vector
+    totals[join.wording] += vector
     entry.vector.total = to_bytes(totals)
     entry.occurrences += 1
     if (seen >= entry.last_seen or entry.occurrences == 1) and not entry.added_by_user:

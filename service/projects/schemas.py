@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates
 from service import rating
 from service.analysis.labels import RISK_LABELS
 from service.api import PageArgs, Prepared, QueryBoolean, page_of
-from service.db import ACTIVE, PROJECT_ROLES, RISK_STATUSES
+from service.db import ACTIVE, JOINED_BY, PROJECT_ROLES, RISK_STATUSES
 from service.extensions import ma
 
 NOTES_MAX = 5000
@@ -115,6 +115,15 @@ class InvitationCreatedSchema(InvitationSchema):
 class FindingRefSchema(ma.Schema):
     scan_id = fields.String()
     finding_id = fields.Integer()
+    joined_by = fields.String(allow_none=True, metadata={
+        "enum": list(JOINED_BY),
+        "description": "how the finding came to this risk: it opened it; the embeddings or "
+                       "the pair model joined it as a restatement; a person merged or split "
+                       "it; null for one placed before this was recorded"})
+    alike = fields.Float(allow_none=True, metadata={
+        "description": "for a join, how sure the register was: the cosine with the wording "
+                       "it joined (at least REGISTER_MATCH_THRESHOLD), or the pair model's "
+                       "probability; null otherwise"})
 
 
 class Level(fields.Integer):
