@@ -97,6 +97,13 @@ def test_a_risk_found_merged_and_a_wording_split_out_with_the_mouse(page, consol
     assert wordings.count() == 2
     assert VENDOR_RISK in wordings.nth(0).inner_text()
     assert wordings.nth(0).inner_text().startswith("The report of ")
+    # How each came (issue #77): the first report's opened the risk, the next week's
+    # rewording joined it at its cosine, which the page says.
+    restated = vendor["findings"][1]
+    assert restated["joined_by"] == "embeddings"
+    assert "(opened this risk)" in wordings.nth(0).inner_text()
+    assert (f"(joined as a restatement, {restated['alike']:.2f} alike)"
+            in wordings.nth(1).inner_text())
     with page.expect_navigation():
         wordings.nth(0).get_by_role("link", name=f"Split out: {VENDOR_RISK}").click()
     assert page.get_by_role("heading", level=1).inner_text() == (
@@ -113,6 +120,8 @@ def test_a_risk_found_merged_and_a_wording_split_out_with_the_mouse(page, consol
     (new,) = [e for e in after.values() if e["risk"] == VENDOR_RISK]
     assert new["id"] > added["id"]  # a new id, never the merged one's
     assert len(after[vendor["id"]]["findings"]) == 1
+    page.goto(f"/app/projects/{seeded.project_id}/risks/{new['id']}")
+    assert "(split out by a person)" in page.locator("section#wordings li").inner_text()
 
 
 def test_the_merge_and_the_split_with_the_keyboard_alone(page, console_app, axe_script):
