@@ -130,10 +130,12 @@ def test_each_wording_is_listed_with_its_report_and_split_out_after_asking(team,
     items = [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in
              re.findall(r"<li [^>]*>(.*?)</li>", wordings, re.DOTALL)]
     assert len(items) == 2
-    for item, day, wording in zip(items, ("6 Mar 2026", "13 Mar 2026"), HOSTING, strict=False):
+    for item, day, wording, how in zip(items, ("6 Mar 2026", "13 Mar 2026"), HOSTING,
+                                       ("opened this risk", "merged in by a person"),
+                                       strict=False):
         item = " ".join(item.split())  # the report named by its title, then the wording
         assert item.startswith(f"The report of {day} ("), item
-        assert item.endswith(f"): {wording} Split out"), item
+        assert item.endswith(f"): {wording} ({how}) Split out"), item
     finding = other["findings"][0]["finding_id"]
 
     confirm = html.unescape(editor.page(f"{here}/split?finding={finding}"))

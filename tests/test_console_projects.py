@@ -624,7 +624,8 @@ def test_a_findings_risk_id_is_its_register_entry_or_null(keyword_app, client, t
     entries = {e["id"]: e for e in register_of(client, team.owner_h, team.id)}
     for finding in scan["data"]:
         entry = entries[finding["risk_id"]]
-        assert {"scan_id": scan["scan_id"], "finding_id": finding["id"]} in entry["findings"]
+        assert (scan["scan_id"], finding["id"]) in [(f["scan_id"], f["finding_id"])
+                                                    for f in entry["findings"]]
     statements = []
     with keyword_app.app_context():
         def listener(*args):

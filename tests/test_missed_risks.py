@@ -239,7 +239,8 @@ def test_in_a_project_it_joins_the_register_and_the_feedback_and_leaves_both(
     assert entries.keys() == {"vendor", "stakeholder"}
     entry = entries["stakeholder"]
     assert (entry["risk"], entry["occurrences"], entry["status"]) == (MISSED, 1, "open")
-    assert entry["findings"] == [{"scan_id": scan["scan_id"], "finding_id": finding["id"]}]
+    assert entry["findings"] == [{"scan_id": scan["scan_id"], "finding_id": finding["id"],
+                                  "joined_by": "opened", "alike": None}]
     assert finding["risk_id"] == entry["id"]
     assert get_scan(client, team.owner_h, scan["scan_id"])["counts"] == {
         "vendor": 1, "stakeholder": 1}
@@ -444,7 +445,8 @@ def test_deleting_an_added_finding_from_a_risk_others_state_is_audited_on_the_ri
     kept = client.get(f"/api/v1/projects/{team.id}/risks/{one['risk_id']}",
                       headers=team.viewer_h).get_json()
     assert (kept["added_by_user"], kept["occurrences"], kept["findings"]) == (
-        False, 1, [{"scan_id": first["scan_id"], "finding_id": one["id"]}])
+        False, 1, [{"scan_id": first["scan_id"], "finding_id": one["id"],
+                    "joined_by": "opened", "alike": None}])
     (event,) = [e for e in audit_rows(keyword_app, "risk_updated")
                 if "finding_removed" in e.details]
     assert (event.target_id, event.details["finding_removed"]) == (str(one["risk_id"]), two["id"])
