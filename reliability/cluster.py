@@ -301,6 +301,14 @@ class CeleryWorker:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
+    def pause(self) -> None:
+        """SIGSTOP to the whole group: nothing of it scans, finishes or logs until resume,
+        so that what its log says it holds stays true until it is killed."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """A warm shutdown (SIGTERM), then SIGKILL to what is left of the group."""
         if self.process is None:
