@@ -52,8 +52,9 @@ from service.analysis.model_folder import METRICS_JSON, ModelFolder, publish
 
 #: The suffix of a training's staging folder in the models root (``.<version>.<pid>``).
 STAGING = ".training"
-#: The fields of the base's recipe a fine-tuning keeps: a model reads what it was trained on.
-KEPT = ("max_length", "context", "borrowed_context", "class_weighting",
+#: The fields of the base's recipe a fine-tuning keeps (how its model reads, max_length and
+#: context, comes from its folder's ModelSpec: a model reads what it was trained on).
+KEPT = ("borrowed_context", "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
         "correction_weight", "batch_size", "eval_batch_size")
 
@@ -119,10 +120,9 @@ def finetune_config(base: Path, work: Path, version: str, corrections: Path, *,
     spec = folder.spec()  # UnknownInputMode for a base that reads in a retired mode
     recipe = folder.training()
     kept = {key: recipe[key] for key in KEPT if key in recipe}
-    # The candidate reads as its base reads (model_spec.py), whatever the recipe's flags say.
-    kept.update(context=spec.input_mode.pairs, max_length=spec.max_length)
     return TrainingConfig(
-        **kept, data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
+        **kept, context=spec.input_mode.pairs, max_length=spec.max_length,
+        data_dir=data_dir or REPO_ROOT / "ml" / "data", output_root=work,
         version=version, encoder_dir=base, epochs=epochs, learning_rate=learning_rate,
         warmup_ratio=0.1, corrections=corrections, seed=seed, max_train_examples=replay,
         # The replayed sample stands for the base's data, every row of it each epoch.

@@ -19,16 +19,13 @@ MAX_BATCH_TOKENS = 2048
 
 def encode(tokenizer, sentences: Sentences, *, context: bool, max_length: int
            ) -> dict[str, list[list[int]]]:
-    """Token ids of ``sentences`` as the model reads them; ml.train encodes through this too.
+    """Token ids of ``sentences`` (sentences, or (sentence, context) pairs: what
+    model_spec.InputMode.input makes of a document's sentence) as the model reads them.
 
     A context model reads (sentence, context) pairs, a lone sentence with an empty context;
     any other model reads the sentence alone. A pair longer than ``max_length`` is cut
     from its longer segment first.
     """
-    from service.analysis.reading import Placed
-
-    sentences = [item.input(context) if isinstance(item, Placed) else item
-                 for item in sentences]
     texts = [item[0] if isinstance(item, tuple) else item for item in sentences]
     if context:
         contexts = [item[1] if isinstance(item, tuple) else "" for item in sentences]

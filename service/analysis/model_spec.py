@@ -59,8 +59,9 @@ class InputMode:
 
     def encode(self, tokenizer, items: Sequence, max_length: int
                ) -> dict[str, list[list[int]]]:
-        """Token ids of ``items`` (anything ``input`` takes), cut at ``max_length``: the
-        service's classify and ml.train's batches both encode through this."""
+        """Token ids of ``items`` (anything ``input`` takes, turned once into what the model
+        reads), cut at ``max_length``: the service's classify and ml.train's batches both
+        encode through this."""
         return encode(tokenizer, [self.input(item) for item in items], context=self.pairs,
                       max_length=max_length)
 

@@ -28,6 +28,7 @@ loads; see there why).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -127,7 +128,7 @@ class TransformerAnalyzer:
         model_dir = resolve_model_dir(model_dir)
         spec = model_spec(model_dir)  # before the weights: a retired mode is refused by name
         if max_length:
-            spec = ModelSpec(spec.input_mode, max_length)
+            spec = dataclasses.replace(spec, max_length=max_length)
         device = Device(device if device is not None else select_device())
         if runtime == "auto":
             runtime = "torch" if device.type == "cuda" else "onnx"
