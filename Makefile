@@ -109,11 +109,13 @@ reliability: $(VENV)/.installed-dev
 # Throughput figures as same-run ratios (bench/; about 10 minutes on 2 cores, the risk
 # register's 1.5 of them, the first burst after a start 3). MODEL_DIR names
 # the model (default models_cache, trained first when it has none); the table goes to
-# stdout, raw figures to bench/results.json. The cascade's row needs a reader (make reader).
+# stdout, raw figures to bench/results.json. The cascade's row needs a reader (make reader),
+# the register's pair model against the cosine rule a pair model (bench/register_pairs.py).
 .PHONY: bench
 bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.register --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.register_pairs --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.text_limits --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.warmup --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.activation --model-dir "$${MODEL_DIR:-models_cache}"

@@ -206,7 +206,7 @@ class Parts:
     loading (``register._snapshot``), per request: wrappers around the service's functions."""
 
     def __init__(self, encoder):
-        from service.projects import register
+        from service.projects import matching, register
 
         self.now: Counter = Counter()
         self.outcomes: Counter = Counter()
@@ -225,13 +225,13 @@ class Parts:
         self._patch(encoder, "embed", timed("embed", encoder.embed))
         self._patch(register, "add_findings", timed("match", register.add_findings))
         self._patch(register, "_snapshot", timed("candidates", register._snapshot))
-        closest = register._closest
+        closest = matching.closest
 
         def counted(*args, **kwargs):
-            entry = closest(*args, **kwargs)
-            self.outcomes["joined" if entry is not None else "opened"] += 1
-            return entry
-        self._patch(register, "_closest", counted)
+            join = closest(*args, **kwargs)
+            self.outcomes["joined" if join.entry is not None else "opened"] += 1
+            return join
+        self._patch(matching, "closest", counted)
 
     def _patch(self, owner, name, value):
         own = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name)
