@@ -7,7 +7,7 @@ REQUIREMENTS := requirements.txt requirements-serve.txt requirements-encoder.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test model reader install install-dev lint clean screenshots
+.PHONY: run test model reader pair-model install install-dev lint clean screenshots
 
 # Serve; the first time, install and train the model (20-23 minutes on 2 cores).
 run: $(VENV)/.installed-ml models_cache/current
@@ -53,6 +53,12 @@ READER_VERSION := mpnet-$(shell date -u +%Y%m%d-%H%M%S)
 endif
 reader: $(VENV)/.installed-ml models_cache/current
 	$(PY) -m ml.reader --version $(READER_VERSION) --epochs $(READER_EPOCHS)
+
+# The register's pair model (docs/register.md, "Matching"), not shipped: trained from the
+# labelled pairs in ml/data/pairs (about 12 minutes on 2 cores) into models_cache/pair, the
+# folder the register reads it from; the next scan into a project takes it up.
+pair-model: $(VENV)/.installed-ml
+	$(PY) -m ml.pair_training train --seed 13 --out models_cache/pair
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check service ml

@@ -30,6 +30,7 @@ from pathlib import Path
 import service.analysis.openmp  # noqa: F401  # isort: skip  (before torch loads OpenMP)
 import numpy as np  # isort: skip
 
+from ml import pair_card
 from ml.jsonl import records as _records
 from service.analysis.model_folder import ONNX, PAIR_JSON, TOKENIZER_JSON
 from service.analysis.pair_model import PairModel
@@ -57,9 +58,10 @@ def final_labels(folder: Path = DATA / "pairs") -> dict[str, str]:
     return labels
 
 
-def load_pairs() -> dict[str, list[dict]]:
+def load_pairs(register_pairs: list[Path] | None = None) -> dict[str, list[dict]]:
     """The pairs by use: ``train``, ``dev`` and ``test``, each {a, b, same, source,
-    category_a, category_b}."""
+    category_a, category_b}. ``register_pairs``: files of ``flask export-register-pairs``,
+    whose pairs join ``train`` only, with the source ``register`` (ml/register_pairs.py)."""
     labels = final_labels()
     splits: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
     for row in records(CANDIDATES):
@@ -70,6 +72,12 @@ def load_pairs() -> dict[str, list[dict]]:
     for row in records(WRITTEN):  # written ones: their dev teaches, their test stays out
         if row["split"] == "dev":
             splits["train"].append(_pair(row, row["relation"] == "same", "written"))
+    if register_pairs:  # people's merges and splits: they teach, never measure
+        from ml.register_pairs import training_pairs
+
+        held_out = [p[side] for name in ("dev", "test") for p in splits[name] for side in "ab"]
+        for row in training_pairs(register_pairs, held_out=held_out):
+            splits["train"].append(_pair(row, row["relation"] == "same", "register"))
     return splits
 
 
@@ -79,10 +87,10 @@ def _pair(row: dict, same: bool, source: str) -> dict:
 
 
 def train(out: Path, *, seed: int, epochs: int = 3, batch: int = 16, lr: float = 3e-5,
-          limit: int | None = None) -> dict:
+          limit: int | None = None, register_pairs: list[Path] | None = None) -> dict:
     """Fine-tune, choose the threshold on dev, export; the figures written beside it.
     ``limit``: that many pairs of each split at most (a smoke run: the suite's small
-    model)."""
+    model). ``register_pairs``: a deployment's pair files, for ``train`` (load_pairs)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -91,7 +99,7 @@ def train(out: Path, *, seed: int, epochs: int = 3, batch: int = 16, lr: float =
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    splits = load_pairs()
+    splits = load_pairs(register_pairs)
     if limit is not None:
         splits = {name: random.Random(seed).sample(pairs, min(limit, len(pairs)))
                   for name, pairs in splits.items()}
@@ -139,6 +147,7 @@ def train(out: Path, *, seed: int, epochs: int = 3, batch: int = 16, lr: float =
               "train_same": sum(p["same"] for p in splits["train"]),
               "minutes": round(minutes, 1), "base": "all-MiniLM-L6-v2"}
     (staging / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
+    pair_card.write(staging, config, evaluate(staging, splits))
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     return config
@@ -190,19 +199,21 @@ def measure(scores: np.ndarray, same: np.ndarray, threshold: float) -> dict:
             "wrong_joins": int((chosen & ~same).sum())}
 
 
-def evaluate(folder: Path) -> dict:
+def evaluate(folder: Path, splits: dict[str, list[dict]] | None = None) -> dict:
     """The model at its threshold, by split and source, beside today's rule (same category,
-    cosine at REGISTER_MATCH_THRESHOLD) on the same pairs."""
+    cosine at REGISTER_MATCH_THRESHOLD) on the same pairs, and both rankings' ROC AUC.
+    ``splits``: load_pairs()'s, or the ones a training read."""
     from ml.restated import shipped_threshold
     from service.analysis.embedding import SentenceEncoder
 
     config = json.loads((folder / CONFIG).read_text())
     scorer = PairModel(folder)
     encoder = SentenceEncoder()
+    splits = load_pairs() if splits is None else splits
     figures = {"threshold": config["threshold"], "config": config}
     for split in ("dev", "test"):
         for source in ("restated", "corpus"):
-            pairs = [p for p in load_pairs()[split] if p["source"] == source]
+            pairs = [p for p in splits[split] if p["source"] == source]
             if not pairs:
                 continue
             same = np.array([p["same"] for p in pairs])
@@ -214,8 +225,16 @@ def evaluate(folder: Path) -> dict:
                 "pair_model": measure(scores, same, config["threshold"]),
                 "pair_model_in_category": measure(np.where(gate, scores, 0), same,
                                                   config["threshold"]),
-                "todays_rule": measure(np.where(gate, cosine, 0), same, shipped_threshold())}
+                "todays_rule": measure(np.where(gate, cosine, 0), same, shipped_threshold()),
+                "auc": {"pair_model": auc(same, scores), "cosine": auc(same, cosine)}}
     return figures
+
+
+def auc(same: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC of a ranking of the pairs; None where they hold one kind only."""
+    from sklearn.metrics import roc_auc_score
+
+    return round(float(roc_auc_score(same, scores)), 3) if 0 < same.sum() < len(same) else None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -228,13 +247,17 @@ def main(argv: list[str] | None = None) -> dict:
     trains.add_argument("--limit", type=int, help="pairs of each split at most (smoke)")
     trains.add_argument("--lr", type=float, default=3e-5)
     trains.add_argument("--out", type=Path, required=True)
+    from ml.register_pairs import checked_file
+
+    trains.add_argument("--register-pairs", type=checked_file, action="append", metavar="FILE",
+                        help="flask export-register-pairs' JSONL (repeatable): train only")
     evaluates = commands.add_parser("evaluate", help="measure a pair model folder")
     evaluates.add_argument("folder", type=Path)
     evaluates.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.command == "train":
         result = train(args.out, seed=args.seed, epochs=args.epochs, limit=args.limit,
-                       lr=args.lr)
+                       lr=args.lr, register_pairs=args.register_pairs)
     else:
         result = evaluate(args.folder)
         if args.json:

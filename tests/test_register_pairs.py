@@ -107,3 +107,77 @@ def test_a_join_by_the_pair_model_says_so_and_how_sure(small_pair_model, tmp_pat
         sure = always.probabilities([(said[opened["finding_id"]],
                                       said[restated["finding_id"]])])[0]
         assert restated["alike"] == pytest.approx(float(sure), abs=1e-3)
+
+
+@pytest.fixture
+def pair_root(tmp_path, models_root, small_pair_model):
+    """A models root of the test's own: the fast model v1 (current), the register's pair
+    model in ``pair`` (at threshold 0, so that it joins whatever it is shortlisted), a
+    second pair model beside it and a pair model whose threshold is out of range."""
+    from tests.registry import own_root
+
+    root = own_root(tmp_path / "models", models_root, ("v1",))
+    with_threshold(small_pair_model, root / "pair", 0.0)
+    shutil.copytree(small_pair_model, root / "pair-s7")
+    with_threshold(small_pair_model, root / "pair-odd", 3.0)
+    return root
+
+
+@pytest.fixture
+def pair_deployed(make_app, pair_root):
+    from tests.projects import Team
+
+    app = make_app(MODEL_DIR=str(pair_root))
+    client = app.test_client()
+    return app, client, Team(app, client)
+
+
+def test_the_registry_lists_the_pair_model_beside_the_classifier_with_its_card(
+        pair_deployed, small_pair_model):
+    _, client, team = pair_deployed
+    response = client.get("/api/v1/admin/models", headers=team.admin_h)
+    assert response.status_code == 200, response.get_json()
+    listed = {m["version"]: (m["role"], m["state"], m["reason"], m["figures"]["min_score"])
+              for m in response.get_json()["items"]}
+    assert listed == {
+        "v1": ("fast", "active", None, listed["v1"][3]),
+        # The register reads the root's `pair` folder: that one is in use.
+        "pair": ("pair", "active", None, 0.0),
+        "pair-s7": ("pair", "available", None, json.loads(
+            (small_pair_model / "pair_model.json").read_text())["threshold"]),
+        "pair-odd": ("pair", "broken", "pair_model.json has no threshold within 0..1", 3.0),
+    }
+    card = client.get("/api/v1/admin/models/pair-s7", headers=team.admin_h).get_json()
+    assert card["card"].startswith("# Pair model: does a new finding restate")
+    assert "--seed 13" in card["card"] and card["encoder"] == "all-MiniLM-L6-v2"
+    # The card's figures are its metrics, measured beside today's rule on the same pairs.
+    dev = card["metrics"]["dev/restated"]
+    assert set(dev) == {"pair_model", "pair_model_in_category", "todays_rule", "auc"}
+    assert f"| dev/restated | {dev['pair_model']['pairs']} ({dev['pair_model']['same']}) |" \
+        in card["card"]
+
+
+def test_a_pair_model_is_refused_as_a_classifier_and_as_a_training_base(pair_deployed):
+    _, client, team = pair_deployed
+    for version, body in (("pair", None), ("pair-s7", None), ("v1", {"reader": "pair"})):
+        response = client.post(f"/api/v1/admin/models/{version}/activate",
+                               headers=team.admin_h, json=body)
+        assert response.status_code == 422, response.get_json()
+        assert "the register's pair model" in response.get_json()["detail"]
+    assert client.get("/api/v1/admin/models", headers=team.admin_h).get_json()["active"] == "v1"
+    started = client.post("/api/v1/admin/models/trainings", headers=team.admin_h,
+                          json={"base": "pair-s7"})
+    assert started.status_code == 422, started.get_json()
+    assert started.get_json()["errors"]["base"] == ["The register's pair model."]
+    # Nobody else may read it either.
+    assert client.get("/api/v1/admin/models/pair", headers=team.owner_h).status_code == 403
+
+
+def test_a_scan_into_a_project_is_joined_by_the_models_roots_pair_model(pair_deployed):
+    """No stand-in: the register finds the pair model in the deployment's models root."""
+    _, client, team = pair_deployed
+    for text, day in ((WEEK_1, "2026-03-06"), (WEEK_2, "2026-03-13")):
+        scan_into(client, team.owner_h, team.id, text, reported_on=day)
+    how = [finding["joined_by"] for entry in register_of(client, team.owner_h, team.id)
+           for finding in entry["findings"]]
+    assert "pair_model" in how and "embeddings" not in how, how

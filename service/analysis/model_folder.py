@@ -47,6 +47,8 @@ ONNX = "model.onnx"
 # A pair model's folder (the models root's ``pair``: service/analysis/pair_model.py) holds
 # ONNX and TOKENIZER_JSON too, and its threshold, max length and figures.
 PAIR_JSON = "pair_model.json"
+#: The models root's folder the register reads its pair model from (projects/matching.py).
+PAIR_FOLDER = "pair"
 #: The int8 graph a reader is served as, made from ONNX on first use and kept.
 INT8_ONNX = "model.int8.onnx"
 SAFETENSORS = "model.safetensors"
@@ -54,7 +56,8 @@ SAFETENSORS = "model.safetensors"
 CARD = "README.md"
 
 #: The small JSON files a folder may hold, each of which must parse.
-JSON_FILES = (CONFIG_JSON, CALIBRATION_JSON, CHECK_JSON, METRICS_JSON, TRAINING_JSON, TOKENIZER_CONFIG_JSON, SCREEN_JSON)
+JSON_FILES = (CONFIG_JSON, CALIBRATION_JSON, CHECK_JSON, METRICS_JSON, TRAINING_JSON,
+              TOKENIZER_CONFIG_JSON, SCREEN_JSON, PAIR_JSON)
 #: The weights the service can run: ONNX Runtime's graph on the CPU, torch's on CUDA.
 WEIGHTS = (ONNX, SAFETENSORS)
 #: Bytes of a JSON or card file read at most.
@@ -162,8 +165,11 @@ class ModelFolder:
 
     @property
     def role(self) -> str:
-        """``reader`` for a folder with a screen.json (it decides behind a fast model), else
-        ``fast``."""
+        """``pair`` for the register's pair model (a pair_model.json: it decides which entry
+        a finding joins, and classifies nothing), ``reader`` for a folder with a screen.json
+        (it decides behind a fast model), else ``fast``."""
+        if self.has(PAIR_JSON):
+            return "pair"
         return "reader" if self.has(SCREEN_JSON) else "fast"
 
     def fitted_to(self) -> str | None:

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy.orm import joinedload
 
 from service.analysis.embedding import nearest
+from service.analysis.model_folder import PAIR_FOLDER
 from service.db import RegisterEntry
 from service.extensions import db
 
@@ -50,7 +51,7 @@ def pair_model(root: Path | None):
     time: one made by ``make pair-model`` is taken up by the next scan)."""
     if root is None:
         return None
-    folder = root / "pair"
+    folder = root / PAIR_FOLDER
     with _lock:
         if folder not in _models:
             from service.analysis.pair_model import PairModel

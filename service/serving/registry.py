@@ -8,8 +8,9 @@ of plain characters, not hidden, a folder that resolves inside the root (a link 
 elsewhere is broken), with no file in it that links outside the root. Folders are read,
 never written: ml.train writes them, once, and they are never overwritten.
 
-A folder is a fast model, or a reader (it holds the screen.json of ``python -m ml.cascade``).
-What a deployment serves is ``F`` (the fast model alone) or ``F+R`` (the cascade of F and
+A folder is a fast model, a reader (it holds the screen.json of ``python -m ml.cascade``) or
+the register's pair model (a pair_model.json: ``make pair-model``), which classifies nothing
+and is in use when it is the root's ``pair`` folder. What a deployment serves is ``F`` (the fast model alone) or ``F+R`` (the cascade of F and
 the reader R: service/analysis/cascade_model.py), the string each scan stores as model_version.
 
 ``models`` lists every folder with its role, its card's figures and its state (active,
@@ -31,6 +32,8 @@ from service.analysis.model_folder import (
     JSON_FILES,
     METRICS_JSON,
     ONNX,
+    PAIR_FOLDER,
+    PAIR_JSON,
     SCREEN_JSON,
     TOKENIZER_JSON,
     WEIGHTS,
@@ -107,8 +110,7 @@ def with_reader(version: str, reader: str | None) -> str:
 
 
 def role(path: Path) -> str:
-    """``reader`` for a folder with a screen.json (it decides behind a fast model), else
-    ``fast``."""
+    """``fast``, ``reader`` or ``pair`` (model_folder.ModelFolder.role says which is which)."""
     return ModelFolder(path).role
 
 
@@ -141,6 +143,8 @@ def broken_reason(path: Path, models: Path) -> str | None:
     if outside:
         return outside
     model = ModelFolder(path)
+    if model.role == "pair":
+        return _pair_broken(model)
     try:
         labels = set(model.config()["id2label"].values())
     except FileNotFoundError:
@@ -164,8 +168,30 @@ def broken_reason(path: Path, models: Path) -> str | None:
 
 
 def _screen_threshold(model: ModelFolder) -> bool:
-    screen = (model.screen() or {}).get("screen")
-    return isinstance(screen, int | float) and not isinstance(screen, bool) and 0 <= screen <= 1
+    return _probability((model.screen() or {}).get("screen"))
+
+
+def _probability(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _pair_broken(model: ModelFolder) -> str | None:
+    """Why a pair model's folder cannot decide joins, seen from the files PairModel reads."""
+    config = model.object(PAIR_JSON)
+    if config is None:
+        return f"{PAIR_JSON} is unreadable"
+    if not _probability(config.get("threshold")):
+        return f"{PAIR_JSON} has no threshold within 0..1"
+    length = config.get("max_length")
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= 512:
+        return f"{PAIR_JSON} has no max_length within 1..512"
+    if not model.has(ONNX):
+        return "no weights (model.onnx)"
+    if not _onnx_graph(model.file(ONNX)):
+        return "model.onnx is not an ONNX model (cut short or corrupt)"
+    if not model.has(TOKENIZER_JSON):
+        return "no tokenizer.json"
+    return None
 
 
 def _onnx_graph(path: Path) -> bool:
@@ -227,13 +253,16 @@ def summary(path: Path, models: Path, *, state: str, reason: str | None,
     trained = model.training() if readable else {}
     calibration = metrics.get("calibration") or (readable and model.object(CALIBRATION_JSON)) or {}
     encoder = trained.get("encoder")
-    reader = readable and model.role == "reader"
+    kind = model.role if readable else "fast"
+    if kind == "pair":  # its operating point is the probability from which it joins
+        pair = model.object(PAIR_JSON) or {}
+        calibration, encoder = {"min_score": pair.get("threshold")}, {"name": pair.get("base")}
     return {
         "version": path.name,
         "state": state,
         "reason": reason,
-        "role": "reader" if reader else "fast",
-        "fitted_to": model.fitted_to() if reader else None,
+        "role": kind,
+        "fitted_to": model.fitted_to() if kind == "reader" else None,
         "encoder": encoder.get("name") if isinstance(encoder, dict) else None,
         "runtime": runtime,
         "size_bytes": model.size_bytes() if readable else None,
@@ -256,7 +285,8 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
            refused: dict[str, str], runtime: str) -> list[dict]:
     """Every version under the models root, newest first. ``refused``: versions whose load
     or check failed in this process, with the reason (they are broken too). Both folders
-    of an active (or shadow) cascade are active (or shadow)."""
+    of an active (or shadow) cascade are active (or shadow), and so is the pair model in
+    the root's ``pair`` folder, which the register reads."""
     base = root(settings)
     if base is None or not base.is_dir():
         return []
@@ -269,10 +299,11 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
         if not VERSION.fullmatch(path.name) or not path.is_dir():
             continue
         reason = broken_reason(path, base) or refused.get(path.name)
-        state = ("broken" if reason else "active" if path.name in active_names
+        in_use = path.name in active_names or (path.name == PAIR_FOLDER and role(path) == "pair")
+        state = ("broken" if reason else "active" if in_use
                  else "shadow" if path.name in shadow_names else "available")
         model = summary(path, base, state=state, reason=reason, runtime=runtime)
-        compared = beside[model["role"]]
+        compared = beside.get(model["role"])
         model["regressions"] = (
             regressions(metrics(path), compared)
             if state in ("available", "shadow") and compared is not None
@@ -330,6 +361,12 @@ def load(settings: Settings, resolved: Version):
 def _check_roles(version: str, fast: Path, reader: Path | None) -> None:
     """ModelRefused unless ``fast`` is a fast model and ``reader`` (if any) a reader fitted
     to it."""
+    if role(fast) == "pair" or (reader is not None and role(reader) == "pair"):
+        pair = fast if role(fast) == "pair" else reader
+        raise ModelRefused(version, f"{pair.name} is the register's pair model: it decides "
+                                    "which entry a finding joins and classifies no sentence; "
+                                    f"the register reads it from the models root's "
+                                    f"{PAIR_FOLDER!r} folder")
     if role(fast) == "reader":
         behind = fitted_to(fast) or "F"
         raise ModelRefused(version, f"{fast.name} is a reader: it decides only on what a "

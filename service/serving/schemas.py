@@ -16,15 +16,19 @@ class ModelFiguresSchema(ma.Schema):
     sentence_macro_f1 = fields.Dict(metadata={"description": "on validation and test sentences"})
     documents = fields.Dict(metadata={"description": "precision, recall and category accuracy "
                                       "on the dev and test documents at the operating point"})
-    min_score = fields.Float(allow_none=True, metadata={"description": "the operating point"})
+    min_score = fields.Float(allow_none=True, metadata={
+        "description": "the operating point (a pair model's: the probability from which it "
+                       "joins)"})
 
 
 class ModelSchema(ma.Schema):
     version = fields.String()
     state = fields.String(metadata={"description": "active, shadow, available or broken"})
     reason = fields.String(allow_none=True, metadata={"description": "why it is broken"})
-    role = fields.String(metadata={"description": "fast, or reader (it has a screen.json and "
-                                   "serves only behind a fast model, as F+R)"})
+    role = fields.String(metadata={"description": "fast; reader (it has a screen.json and "
+                                   "serves only behind a fast model, as F+R); or pair, the "
+                                   "register's pair model (it decides which entry a finding "
+                                   "joins, and is in use as the models root's `pair` folder)"})
     fitted_to = fields.String(allow_none=True, metadata={
         "description": "a reader's: the fast model its screen threshold was chosen on"})
     encoder = fields.String(allow_none=True)

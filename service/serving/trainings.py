@@ -73,10 +73,11 @@ def start(caller, base: str | None) -> ModelTraining:
     name = base if base is not None else active
     base = registry.resolve(settings, name)
     fast, reader = base.fast, base.reader
-    if registry.role(fast) == "reader":
-        raise APIError(422, f"Model {fast.name} is a reader; a training starts from a fast "
+    if (kind := registry.role(fast)) != "fast":
+        named = "a reader" if kind == "reader" else "the register's pair model"
+        raise APIError(422, f"Model {fast.name} is {named}; a training starts from a fast "
                             "model, or a fast model and its reader (F+R).",
-                       errors={"base": ["A reader."]})
+                       errors={"base": [f"{named[0].upper()}{named[1:]}."]})
     if reader is not None and registry.role(reader) != "reader":
         raise APIError(422, f"Model {reader.name} is not a reader (it has no screen.json).",
                        errors={"base": ["Not a reader."]})
