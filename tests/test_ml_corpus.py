@@ -16,6 +16,7 @@ import pytest
 from ml import corpus
 from ml.data.build_splits import read_source_file
 from ml.evaluate import read_labelled_rows
+from service.analysis.labels import LABELS
 from service.analysis.reading import sentences_of
 
 REPORT = ("# Falcon status, week 12\n\n## Risks\n\n"
@@ -218,3 +219,38 @@ def test_a_fraction_of_the_corpus_is_a_fraction_of_its_writer_groups(made):
     assert len(half) == 2 and half == corpus.writer_groups(read, 0.5, seed=13)
     split = corpus.training_split(root, fraction=0.5, seed=13)
     assert len(split.texts) == len(corpus.training_split(root).texts) // 2
+
+
+def test_the_teachers_corpus_inputs_are_what_the_trainer_reads_once_each(made, tmp_path):
+    """``ml.distill --corpus``: every training sentence, of the splits and of the corpus,
+    with the context the trainer keys its soft target by, and each reading once."""
+    from ml.distill import corpus_inputs
+    from ml.learning import distilled_targets
+    from ml.splits import LabelledSplit, load_split
+
+    index = judged()
+    root, _, _ = made([document()], {"a": [reading({
+        index["Only one engineer knows the billing module."]: "resource"})]})
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"text": "The vendor may slip.", "label": "vendor"},
+            {"text": "The vendor may slip.", "label": "vendor"},
+            {"text": "We met on Monday.", "label": "none"}]
+    (data / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    inputs = corpus_inputs(data, root)
+    written, read = load_split(data, "train"), corpus.training_split(root)
+    assert len(inputs) == len(set(inputs)) == 2 + 3
+    assert set(inputs) == {*zip(written.texts, written.contexts), *zip(read.texts, read.contexts)}
+    assert ("Only one engineer knows the billing module.", read.contexts[1]) in inputs
+    assert read.contexts[1].startswith("Risks")
+
+    # The trainer finds a score for every sentence it trains on, corpus rows included.
+    scores = tmp_path / "scores.jsonl"
+    uniform = [1 / len(LABELS)] * len(LABELS)
+    scores.write_text("".join(json.dumps({"text": t, "context": c, "probabilities": uniform})
+                              + "\n" for t, c in inputs))
+    both = LabelledSplit(written.texts + read.texts, written.labels + read.labels,
+                         written.contexts + read.contexts)
+    targets = distilled_targets(both, scores, 1.0)
+    assert all(target == pytest.approx(uniform) for target in targets)
