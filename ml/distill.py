@@ -17,10 +17,12 @@ documents nobody labelled (JSONL of ``{"text"}``), read as the service reads the
 teacher knows of unseen writers is on such sentences, and ``ml.train --teacher-documents``
 trains on them with the teacher's probabilities as their only target.
 
-With ``--corpus`` it scores the training split and the corpus's labelled sentences, each
-with the context the trainer reads it with: the soft targets of a fast model trained on
-the corpus (``ml.train --teacher-scores``), where the reader's view of a thousand writers
-is what might pass on (issue #73). ``--quantize int8`` reads with the teacher's int8 graph,
+With ``--corpus`` it scores the corpus's labelled sentences, each with the context the
+trainer reads it with: soft targets on the writing of a thousand writers, where the
+reader's view of writers the fast model never met is what might pass on (issue #73; on
+the splits' sentences alone it did not, docs/experiments/2026-11-25-distilling-the-larger-
+encoder.md). ``ml.train --teacher-scores`` then trains the corpus's rows towards them and
+every other row towards its label. ``--quantize int8`` reads with the teacher's int8 graph,
 as the cascade serves it, at about twice fp32's speed on a CPU.
 
 Each line of the output is ``{"text", "context", "probabilities"}``: the sentence, the
@@ -80,13 +82,14 @@ def document_inputs(path: Path) -> list[tuple[str, str]]:
     return list(inputs)
 
 
-def corpus_inputs(data_dir: Path, corpus_dir: Path) -> list[tuple[str, str]]:
-    """Each distinct (sentence, context) of the training split and of the corpus, as the
-    trainer reads them (ml/corpus.py's training_split)."""
+def corpus_inputs(corpus_dir: Path) -> list[tuple[str, str]]:
+    """Each distinct (sentence, context) of the corpus as the trainer reads it
+    (ml/corpus.py's training_split), shortest first: a batch of alike lengths pads least."""
     from ml.corpus import training_split
 
-    split, corpus = load_split(data_dir, "train"), training_split(corpus_dir)
-    return sorted({*zip(split.texts, split.contexts), *zip(corpus.texts, corpus.contexts)})
+    corpus = training_split(corpus_dir)
+    return sorted(set(zip(corpus.texts, corpus.contexts)),
+                  key=lambda pair: (len(pair[0]) + len(pair[1]), pair))
 
 
 def write_scores(path: Path, inputs: list[tuple[str, str]],
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the sentences of these unlabelled documents (JSONL of "
                              "{\"text\"}) instead of the training split")
     parser.add_argument("--corpus", type=Path, default=None,
-                        help="score the training split and this corpus's labelled sentences")
+                        help="score this corpus's labelled sentences instead")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the scores file to write")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--quantize", choices=("none", "int8"), default="none",
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.documents is not None:
         inputs = document_inputs(args.documents)
     elif args.corpus is not None:
-        inputs = corpus_inputs(args.data_dir, args.corpus)
+        inputs = corpus_inputs(args.corpus)
     else:
         split = load_split(args.data_dir, "train")
         inputs = sorted(set(zip(split.texts, split.contexts)))  # one line per distinct reading

@@ -222,35 +222,29 @@ def test_a_fraction_of_the_corpus_is_a_fraction_of_its_writer_groups(made):
 
 
 def test_the_teachers_corpus_inputs_are_what_the_trainer_reads_once_each(made, tmp_path):
-    """``ml.distill --corpus``: every training sentence, of the splits and of the corpus,
-    with the context the trainer keys its soft target by, and each reading once."""
+    """``ml.distill --corpus``: every corpus sentence with the context the trainer keys its
+    soft target by, each reading once; the splits' own rows keep their labels."""
     from ml.distill import corpus_inputs
     from ml.learning import distilled_targets
-    from ml.splits import LabelledSplit, load_split
+    from ml.splits import LabelledSplit
 
     index = judged()
     root, _, _ = made([document()], {"a": [reading({
         index["Only one engineer knows the billing module."]: "resource"})]})
-    data = tmp_path / "data"
-    data.mkdir()
-    rows = [{"text": "The vendor may slip.", "label": "vendor"},
-            {"text": "The vendor may slip.", "label": "vendor"},
-            {"text": "We met on Monday.", "label": "none"}]
-    (data / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-
-    inputs = corpus_inputs(data, root)
-    written, read = load_split(data, "train"), corpus.training_split(root)
-    assert len(inputs) == len(set(inputs)) == 2 + 3
-    assert set(inputs) == {*zip(written.texts, written.contexts), *zip(read.texts, read.contexts)}
+    inputs = corpus_inputs(root)
+    read = corpus.training_split(root)
+    assert len(inputs) == len(set(inputs)) == 3
+    assert set(inputs) == set(zip(read.texts, read.contexts))
     assert ("Only one engineer knows the billing module.", read.contexts[1]) in inputs
     assert read.contexts[1].startswith("Risks")
 
-    # The trainer finds a score for every sentence it trains on, corpus rows included.
+    # The trainer finds a score for each corpus row; a written row learns its label.
     scores = tmp_path / "scores.jsonl"
     uniform = [1 / len(LABELS)] * len(LABELS)
     scores.write_text("".join(json.dumps({"text": t, "context": c, "probabilities": uniform})
                               + "\n" for t, c in inputs))
-    both = LabelledSplit(written.texts + read.texts, written.labels + read.labels,
-                         written.contexts + read.contexts)
-    targets = distilled_targets(both, scores, 1.0)
-    assert all(target == pytest.approx(uniform) for target in targets)
+    both = LabelledSplit(["The vendor may slip.", *read.texts], ["vendor", *read.labels],
+                         ["", *read.contexts])
+    written, *taught = distilled_targets(both, scores, 1.0)
+    assert written == [float(label == "vendor") for label in LABELS]
+    assert all(target == pytest.approx(uniform) for target in taught)
