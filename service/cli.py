@@ -167,6 +167,30 @@ def init_app(app: Flask) -> None:
     # Its name before corrections had one word (docs/operations.md): operators' scripts keep it.
     app.cli.add_command(export_corrections, "export-feedback")
 
+    @app.cli.command("export-register-pairs", cls=OneLineCommand)
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="JSONL file to write: one {a, b, relation, source, project} per pair")
+    @one_line_failures
+    def export_register_pairs(out):
+        """Write the pairs people's merges (same) and splits (different) make, for the pair
+        model's training (ml.pair_training train --register-pairs): only those made by an
+        active reviewer or admin; there is no review of merges, the others wait."""
+        from service.projects.curation_pairs import Summary, register_pairs
+        from service.scans.correction_export import jsonl_line
+
+        summary = Summary()
+        partial = f"{out}.partial"  # a failed read leaves no file, and never half of one
+        try:
+            with open(partial, "w", encoding="utf-8") as file:
+                file.writelines(jsonl_line(pair) for pair in register_pairs(summary))
+            os.replace(partial, out)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+        click.echo(f"wrote {summary.pairs} pairs to {out}: {summary.same} same, "
+                   f"{summary.different} different; {summary.waiting} waiting (decided by an "
+                   f"account that is not an active reviewer or admin), {summary.gone} gone")
+
     @app.cli.command("backup", cls=OneLineCommand)
     @click.argument("file", type=click.Path(dir_okay=False))
     @one_line_failures
