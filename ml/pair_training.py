@@ -145,6 +145,7 @@ def train(out: Path, *, seed: int, epochs: int = 3, batch: int = 16, lr: float =
     config = {"threshold": threshold, "max_length": MAX_LENGTH, "seed": seed,
               "epochs": epochs, "lr": lr, "train_pairs": len(splits["train"]),
               "train_same": sum(p["same"] for p in splits["train"]),
+              "register_pairs": sum(p["source"] == "register" for p in splits["train"]),
               "minutes": round(minutes, 1), "base": "all-MiniLM-L6-v2"}
     (staging / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
     pair_card.write(staging, config, evaluate(staging, splits))
