@@ -181,3 +181,35 @@ def test_a_scan_into_a_project_is_joined_by_the_models_roots_pair_model(pair_dep
     how = [finding["joined_by"] for entry in register_of(client, team.owner_h, team.id)
            for finding in entry["findings"]]
     assert "pair_model" in how and "embeddings" not in how, how
+
+
+def test_a_pm_undoes_a_pair_model_join_as_a_split_that_teaches_the_next_model(
+        pair_deployed, tmp_path):
+    """The pair model joined a restatement; a person says it is another risk. The split
+    leaves the entry as it was before the join, and, from a reviewer, is a pair marked
+    "different" for the next pair model (flask export-register-pairs)."""
+    from tests.curating import split
+
+    app, client, team = pair_deployed
+    for text, day in ((WEEK_1, "2026-03-06"), (WEEK_2, "2026-03-13")):
+        scan_into(client, team.owner_h, team.id, text, reported_on=day)
+    joined = next(e for e in register_of(client, team.owner_h, team.id)
+                  if [f["joined_by"] for f in e["findings"]] == ["opened", "pair_model"])
+    made_reviewer = client.patch(f"/api/v1/users/{team.editor['id']}", json={"role": "reviewer"},
+                                 headers=team.admin_h)
+    assert made_reviewer.status_code == 200, made_reviewer.get_json()
+    restated = joined["findings"][1]["finding_id"]
+    answer = split(client, team, joined["id"], [restated])
+    assert answer.status_code == 201, answer.get_json()
+    assert [(f["joined_by"], f["alike"]) for f in answer.get_json()["findings"]] == [
+        ("split", None)]
+    kept = client.get(f"/api/v1/projects/{team.id}/risks/{joined['id']}",
+                      headers=team.owner_h).get_json()
+    assert [f["joined_by"] for f in kept["findings"]] == ["opened"]
+
+    out = tmp_path / "pairs.jsonl"
+    result = app.test_cli_runner().invoke(args=["export-register-pairs", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pairs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert pairs == [{"a": kept["risk"], "b": answer.get_json()["risk"], "relation": "different",
+                      "source": "split", "project": team.id}]
