@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ml import cascade, train
 from ml.recipe import default_version
+from service.analysis.transformer import ModelNotFoundError, resolve_model_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The reader's recipe where it differs from the fast model's (docs/model.md#the-cascade):
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=REPO_ROOT / "models_cache",
                         help="the models root: the fast model's `current`, the reader's folder")
     args, extra = parser.parse_known_args(argv)
+    try:  # the reader is fitted to the fast model at the end: known to be there first
+        resolve_model_dir(args.models)
+    except ModelNotFoundError as error:
+        parser.error(f"no fast model to fit the reader to: {error}")
     version = args.version or default_version("mpnet")
     status = train.main(["--encoder", "mpnet", "--epochs", str(args.epochs), "--learning-rate",
                          str(LEARNING_RATE), "--version", version, "--output-root",

@@ -64,6 +64,19 @@ def test_a_pointer_that_names_no_folder_is_refused(tmp_path, held):
         pointed(tmp_path, CURRENT)
 
 
+def test_a_pointer_that_is_a_folder_or_links_to_one_is_refused_by_name(tmp_path):
+    """A hand-made ``current -> v1`` link once cost a reader's 85-minute training its last
+    step: it is refused, saying what a pointer is, before anything trains."""
+    (tmp_path / "v1").mkdir()
+    (tmp_path / CURRENT).symlink_to(tmp_path / "v1")
+    with pytest.raises(ValueError, match="should be a file that holds a version folder name"):
+        pointed(tmp_path, CURRENT)
+    from service.analysis.transformer import ModelNotFoundError, resolve_model_dir
+
+    with pytest.raises(ModelNotFoundError, match="not a folder"):
+        resolve_model_dir(tmp_path)
+
+
 def test_only_the_two_pointers_are_written(tmp_path):
     with pytest.raises(ValueError):
         point(tmp_path, "v1", "metrics.json")

@@ -255,6 +255,9 @@ def pointed(root: Path, pointer: str = CURRENT) -> str | None:
         version = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:  # a link to the folder, say: a file is what point() writes
+        raise ValueError(f"{path} should be a file that holds a version folder name, not a "
+                         "folder (or a link to one)") from None
     if not version or Path(version).name != version or version in (".", ".."):
         raise ValueError(f"{path} should hold a version folder name, not {version!r}")
     return version
