@@ -26,8 +26,9 @@ EPOCHS = 2
 LEARNING_RATE = 4e-5
 
 
-#: The reader's data as measured (28 November): the splits alone, every row each epoch. The
-#: fast model's corpus (ml/data/corpus) is not in it until a reader is measured on it.
+#: The reader's data as measured (28 November): the splits alone, every row each epoch. On
+#: the fast model's mix with the corpus it read the new writers better and the 46 worse, one
+#: seed (docs/experiments/2026-11-29-the-reader-on-the-corpus.md): not taken yet.
 DATA = {"corpus": None, "written_share": 1.0}
 
 
