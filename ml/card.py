@@ -30,6 +30,12 @@ _TEMPLATES.filters.update(
     filename=lambda value: Path(value).name)
 
 
+def render(template: str, **values) -> str:
+    """A card template of ml/templates with ``values``: the classifier's and the pair
+    model's cards share these filters and their strictness."""
+    return _TEMPLATES.get_template(template).render(**values)
+
+
 def environment() -> dict:
     import torch
     import transformers
@@ -55,9 +61,9 @@ def model_card(config: TrainingConfig, encoder: dict, splits: dict[str, Labelled
         scores = [metrics[name]["per_label"].get(label) for name in ("validation", "test")]
         f1_cells[label] = [cell for s in scores for cell in (
             (f"{s['f1']:.3f}", s["support"]) if s else ("–", 0))]
-    return _TEMPLATES.get_template("model_card.md.j2").render(
-        config=config, encoder=encoder, source=source, labels=LABELS, splits=splits,
-        train_available=train_available, metrics=metrics, history=history,
+    return render(
+        "model_card.md.j2", config=config, encoder=encoder, source=source, labels=LABELS,
+        splits=splits, train_available=train_available, metrics=metrics, history=history,
         best_epoch=best_epoch, seconds=seconds, corrections=corrections,
         cpu_threads=environment()["cpu_threads"],
         sharpened=(f", sharpened to temperature {config.teacher_temperature:g}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ml.card import _TEMPLATES
+from ml.card import render
 from service.analysis.model_folder import CARD, METRICS_JSON
 
 #: The figures' rows in the card, in this order: development pairs choose the threshold,
@@ -19,5 +19,5 @@ def write(folder: Path, config: dict, figures: dict) -> None:
     """``figures`` (ml.pair_training.evaluate's) into metrics.json, and the card."""
     (folder / METRICS_JSON).write_text(json.dumps(figures, indent=1) + "\n")
     rows = [(name, figures[name]) for name in ROWS if name in figures]
-    (folder / CARD).write_text(_TEMPLATES.get_template("pair_card.md.j2").render(
-        name=folder.name.removesuffix(".partial"), config=config, rows=rows))
+    (folder / CARD).write_text(render(
+        "pair_card.md.j2", name=folder.name.removesuffix(".partial"), config=config, rows=rows))

@@ -18,10 +18,10 @@ A line that is not such an object is refused naming its ``path:line``, before an
 from __future__ import annotations
 
 import argparse
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
+from ml.data.build_splits import exact_key
 from ml.jsonl import records
 from service.analysis.segment import MAX_SENTENCE_CHARS
 
@@ -71,12 +71,12 @@ def training_pairs(paths: Iterable[Path], *, held_out: Iterable[str]) -> list[di
     """The pairs of the files ``paths`` that training may learn (the module docstring says
     which), ``{a, b, relation}`` each, in file order. ``held_out``: the sentences of the
     pairs that choose the threshold and measure the model."""
-    held = {_words(text) for text in held_out}
+    held = {exact_key(text) for text in held_out}
     by_key: dict[tuple[str, str], dict] = {}
     relations: dict[tuple[str, str], set[str]] = {}
     for path in paths:
         for row in read_register_pairs(path):
-            key = tuple(sorted((_words(row["a"]), _words(row["b"]))))
+            key = tuple(sorted((exact_key(row["a"]), exact_key(row["b"]))))
             if key[0] == key[1] or held.intersection(key):
                 continue
             by_key.setdefault(key, row)
@@ -93,8 +93,3 @@ def checked_file(value: str) -> Path:
     except InvalidRegisterPairsError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return path
-
-
-def _words(text: str) -> str:
-    """A sentence whatever its case and spacing, as the export compares them."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())

@@ -40,7 +40,6 @@ decision's entries' events, and one pass over its findings' sentences.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -48,7 +47,7 @@ from sqlalchemy import select
 
 from service.db import AuditEvent, Project, RegisterEntry, RegisterEvent, Scan, ScanFinding, User
 from service.extensions import db
-from service.serving.corrections import TRUSTED_ROLES
+from service.serving.corrections import TRUSTED_ROLES, sentence_key
 
 RELATIONS = {"merge": "same", "split": "different"}
 _EVENTS = {"risk_merged": "merge", "risk_split": "split"}
@@ -258,7 +257,7 @@ def _stated(project_id: str, wanted: set[str]) -> set[str]:
                 .where(Scan.project_id == project_id))
     for statement in (typed, reported):
         for text in db.session.scalars(statement.execution_options(yield_per=_CHUNK)):
-            if (words := _words(text)) in wanted:
+            if (words := sentence_key(text or "")) in wanted:
                 found.add(words)
         if found == wanted:
             break
@@ -268,10 +267,5 @@ def _stated(project_id: str, wanted: set[str]) -> set[str]:
 def pair_key(a: str, b: str) -> tuple[str, str] | None:
     """One pair whatever the case and spacing of its words and in either order; None where
     both sentences are the same words (nothing to learn)."""
-    first, second = sorted((_words(a), _words(b)))
+    first, second = sorted((sentence_key(a or ""), sentence_key(b or "")))
     return None if first == second or not first else (first, second)
-
-
-def _words(text: str) -> str:
-    """A sentence whatever its case and spacing (as corrections compare sentences)."""
-    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())

@@ -178,7 +178,7 @@ def training_rows(*, context: bool = False, shown: bool = False) -> Iterator[dic
                  .order_by(ScanFinding.corrected_at.desc(), ScanFinding.id.desc()))
     votes: dict[str, dict[str, tuple]] = defaultdict(dict)  # sentence → person → newest
     for risk, label, person, scan_id, start, added in db.session.execute(statement):
-        votes[_key(risk)].setdefault(person, (risk, label, scan_id, start, added))
+        votes[sentence_key(risk)].setdefault(person, (risk, label, scan_id, start, added))
     contexts = _Contexts() if context else None
     for by_person in votes.values():
         (label, most), *rest = Counter(vote[1] for vote in by_person.values()).most_common(2)
@@ -239,8 +239,9 @@ def pending_count() -> int:
                              .where(ScanFinding.review == "pending"))
 
 
-def _key(text: str) -> str:
-    """One sentence whatever its case and spacing, as ml/correction_rows.py compares them."""
+def sentence_key(text: str) -> str:
+    """One sentence whatever its case and spacing, as ml/correction_rows.py compares them
+    (and the register's pairs, projects/curation_pairs.py)."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
