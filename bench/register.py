@@ -127,6 +127,14 @@ def login(client, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
 
+def open_project(client, name: str) -> tuple[dict[str, str], str]:
+    """The bench owner's headers, and a new project of theirs named ``name``."""
+    owner = login(client, "bench-owner@example.com")
+    response = client.post("/api/v1/projects", json={"name": name}, headers=owner)
+    assert response.status_code == 201, response.get_json()
+    return owner, response.get_json()["id"]
+
+
 def seed_register(project_id: str, user_id: str, model_version: str, entries: int,
                   recurring: list[tuple[str, str]], seed: int = 11) -> None:
     """``entries`` register entries over the ten categories, each with the scan finding and
@@ -421,12 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             upgrade()
         client = app.test_client()
-        owner = login(client, "bench-owner@example.com")
+        owner, project_id = open_project(client, "Bench register")
         lister = login(client, "bench-lister@example.com")
-        response = client.post("/api/v1/projects", json={"name": "Bench register"},
-                               headers=owner)
-        assert response.status_code == 201, response.get_json()
-        project_id = response.get_json()["id"]
         made = reports()
         documents = [document for document, _ in made]
         with app.app_context():

@@ -58,7 +58,7 @@ from bench.register import (
     SEED_SENTENCES,
     Parts,
     log,
-    login,
+    open_project,
     reports,
     seed_register,
     settings_env,
@@ -296,11 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             with app.app_context():
                 upgrade()
             client = app.test_client()
-            owner = login(client, "bench-owner@example.com")
-            response = client.post("/api/v1/projects", json={"name": "Bench register pairs"},
-                                   headers=owner)
-            assert response.status_code == 201, response.get_json()
-            project_id = response.get_json()["id"]
+            owner, project_id = open_project(client, "Bench register pairs")
             made = reports()
             with app.app_context():
                 model_version = current_analyzers().pick(False).version
