@@ -34,6 +34,15 @@ def exported(app, tmp_path) -> tuple[list[dict], str]:
     return [json.loads(line) for line in lines], result.output.strip()
 
 
+def reviewers_merge(team):
+    """The editor, made a reviewer, merges the second of two entries into the first: the
+    two entries as they were."""
+    made(team, team.editor, role="reviewer")
+    keep, other = two_entries(team.client, team)
+    assert merge(team.client, team, keep["id"], [other["id"]]).status_code == 200
+    return keep, other
+
+
 def pair(a, b, relation, project):
     return {"a": a, "b": b, "relation": relation,
             "source": {"same": "merge", "different": "split"}[relation], "project": project}
@@ -41,9 +50,7 @@ def pair(a, b, relation, project):
 
 def test_a_reviewers_merge_exports_the_two_wordings_as_the_same_risk(team, keyword_app,
                                                                      tmp_path):
-    made(team, team.editor, role="reviewer")
-    keep, other = two_entries(team.client, team)
-    assert merge(team.client, team, keep["id"], [other["id"]]).status_code == 200
+    reviewers_merge(team)
     pairs, said = exported(keyword_app, tmp_path)
     # The wording the entry had when the other was merged into it, and the merged one's.
     assert pairs == [pair(HOSTING[0], HOSTING[1], "same", team.id)]
@@ -93,9 +100,7 @@ def test_an_editors_merge_waits_and_stays_out_with_no_review_to_accept_it(team, 
 
 
 def test_a_deactivated_reviewers_merge_is_out(team, keyword_app, tmp_path):
-    made(team, team.editor, role="reviewer")
-    keep, other = two_entries(team.client, team)
-    assert merge(team.client, team, keep["id"], [other["id"]]).status_code == 200
+    reviewers_merge(team)
     assert len(exported(keyword_app, tmp_path)[0]) == 1
     made(team, team.editor, active=False)
     pairs, said = exported(keyword_app, tmp_path)
@@ -104,9 +109,7 @@ def test_a_deactivated_reviewers_merge_is_out(team, keyword_app, tmp_path):
 
 def test_the_newest_decision_of_a_pair_stands(team, keyword_app, tmp_path):
     """A merge undone by a split leaves only "different"; merged back, only "same"."""
-    made(team, team.editor, role="reviewer")
-    keep, other = two_entries(team.client, team)
-    assert merge(team.client, team, keep["id"], [other["id"]]).status_code == 200
+    keep, other = reviewers_merge(team)
     moved = other["findings"][0]["finding_id"]
     response = split(team.client, team, keep["id"], [moved])
     assert response.status_code == 201, response.get_json()
@@ -141,9 +144,7 @@ def test_an_editors_later_split_holds_back_a_reviewers_merge(team, keyword_app, 
 
 
 def test_each_projects_pairs_are_its_own(team, keyword_app, tmp_path):
-    made(team, team.editor, role="reviewer")
-    keep, other = two_entries(team.client, team)
-    assert merge(team.client, team, keep["id"], [other["id"]]).status_code == 200
+    reviewers_merge(team)
     elsewhere = make_project(team.client, team.owner_h, name="Data centre move")["id"]
     add_member(team.client, team.owner_h, elsewhere, team.editor["email"], "editor")
     scan_into(team.client, team.editor_h, elsewhere, LICENCES[0], reported_on="2026-03-06")
@@ -160,9 +161,7 @@ def test_each_projects_pairs_are_its_own(team, keyword_app, tmp_path):
 
 
 def test_a_deleted_report_takes_its_sentences_pairs_with_it(team, keyword_app, tmp_path):
-    made(team, team.editor, role="reviewer")
-    keep, other = two_entries(team.client, team)
-    assert merge(team.client, team, keep["id"], [other["id"]]).status_code == 200
+    _, other = reviewers_merge(team)
     response = team.client.delete(f"/api/v1/scans/{other['findings'][0]['scan_id']}",
                                   headers=team.editor_h)
     assert response.status_code == 204
