@@ -141,6 +141,24 @@ def huge(name: str) -> tarfile.TarInfo:
     return info
 
 
+def column_set(entries, table: str, column: str, value, *, kind: str | None = None) -> list:
+    """``table``'s ``column`` made ``value`` in every row (and declared ``kind``), the manifest
+    reissued to agree: a forger's archive that only the rows' rules can refuse."""
+    def change(data: bytes) -> bytes:
+        first, *lines = data.decode().splitlines()
+        header = json.loads(first)
+        index = [name for name, _ in header["columns"]].index(column)
+        if kind is not None:
+            header["columns"][index][1] = kind
+        rows = []
+        for line in lines:
+            row = json.loads(line)
+            row[index] = value
+            rows.append(json.dumps(row))
+        return ("\n".join([json.dumps(header), *rows]) + "\n").encode()
+    return reissued(edited(entries, f"db/{table}.jsonl", change))
+
+
 CASES = {
     "a cut archive": ("truncated", lambda e, raw: raw[: len(raw) * 3 // 5]),
     "bytes that are no archive": ("truncated or damaged", lambda e, raw: os.urandom(4096)),
@@ -188,6 +206,22 @@ CASES = {
         e, lambda body: body["models"].update(current="v9"))),
     "another format": ("not a Riskscan backup", lambda e, raw: with_manifest(
         e, lambda body: body.update(format_version=99))),
+    # Issue #86: a row is data, never a path, a role or a kind the schema does not hold.
+    "a stored file that is /etc/passwd": ("not original.<kind>", lambda e, raw: column_set(
+        e, "scans", "stored_filename", "/etc/passwd")),
+    "a stored file out of its folder": ("not original.<kind>", lambda e, raw: column_set(
+        e, "scans", "stored_filename", "../../../../etc/passwd")),
+    "a role the service has not": ("a role other than", lambda e, raw: column_set(
+        e, "users", "role", "superuser")),
+    "a timestamp declared a string": ("declared str", lambda e, raw: column_set(
+        e, "users", "created_at", "yesterday", kind="str")),
+    "a number past 64 bits": ("does not fit in 64 bits", lambda e, raw: column_set(
+        e, "scans", "user_id", 2**70, kind="int")),
+    "a last id past 64 bits": ("does not fit in 64 bits", lambda e, raw: with_manifest(
+        e, lambda body: next(t for t in body["tables"] if t["last_id"] is not None).update(
+            last_id=2**70))),
+    "a value longer than its column": ("longer than its column", lambda e, raw: column_set(
+        e, "users", "email", "a" * 400 + "@example.com")),
 }
 
 

@@ -366,3 +366,24 @@ def test_a_users_second_slow_upload_is_429_while_others_are_served(make_app, mon
     assert other.status_code == 201, other.get_json()
     thread.join(timeout=60)
     assert len(first) == 1
+
+
+@pytest.mark.parametrize("stored", ["/etc/passwd", "../../../../etc/passwd",
+                                    "../../other-user/scan/original.txt", "original.txt/.."])
+def test_a_stored_name_that_leaves_the_scans_folder_is_never_served(
+        scan_app, scan_client, user, stored):
+    """Issue #86: a row names a file, it is not a path. A scan's row changed under the
+    service (a restore, a hand edit) to name any other file answers 404, never its bytes."""
+    from service.db import Scan
+    from service.extensions import db
+
+    _, headers = user
+    scan = created(post_file(scan_client, headers, b"The vendor may be late.\n", "x.txt"))
+    with scan_app.app_context():
+        db.session.get(Scan, scan["scan_id"]).stored_filename = stored
+        db.session.commit()
+
+    response = scan_client.get(f"/api/v1/scans/{scan['scan_id']}/file", headers=headers)
+
+    assert_problem(response, 404)
+    assert b"root:" not in response.get_data()

@@ -30,7 +30,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Self
 
-from service.backup import rows
+from service.backup import rows, rules
 from service.backup.manifest import (
     DB,
     MANIFEST,
@@ -234,10 +234,17 @@ def _check_header(info: tarfile.TarInfo, seen: set[str]) -> None:
 
 
 def _table_file(name: str, stream: _Hashing) -> tuple[str, list, int]:
-    """(table, columns, rows) of a table's file, every row read and checked."""
+    """(table, columns, rows) of a table's file, every row read and checked: its kinds, and
+    the values the database and the service hold (service.backup.rules)."""
+    from service.extensions import db
+
     try:
         table, columns, found = rows.read(stream)
-        return table, columns, sum(1 for _ in found)
+        count = 0
+        for row in found:
+            rules.check_row(table, row, db.metadata)
+            count += 1
+        return table, columns, count
     except rows.RowError as error:
         raise ArchiveRefused(f"{name}: {error}") from None
     except UnicodeDecodeError:

@@ -39,9 +39,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from service.backup import rules
 from service.backup.dump import ALEMBIC
 from service.backup.manifest import ArchiveRefused, TableEntry
-from service.backup.rows import table_of
+from service.backup.rows import RowError, table_of
 from service.extensions import db, migrate
 
 #: Rows sent to the database in one statement.
@@ -108,6 +109,10 @@ def check_tables(tables: list[TableEntry], schema: MetaData) -> None:
         if columns != {column.name for column in known.columns}:
             raise ArchiveRefused(f"the archive's {entry.name} has other columns than its "
                                  "schema revision's")
+        try:
+            rules.check_kinds(entry.name, entry.columns, schema)
+        except RowError as error:
+            raise ArchiveRefused(f"{entry.member}: {error}") from None
         for key in known.foreign_keys:
             parent = key.column.table.name
             if parent != entry.name and parent not in before:

@@ -181,6 +181,8 @@ def _fields(body, fields: dict, what: str) -> None:
             raise ArchiveRefused(f"{what}'s {name} is not of its type")
         if isinstance(body[name], int) and body[name] < 0:
             raise ArchiveRefused(f"{what}'s {name} is negative")
+        if isinstance(body[name], int) and body[name] >= 1 << 63:
+            raise ArchiveRefused(f"{what}'s {name} does not fit in 64 bits")
 
 
 def _table(entry) -> TableEntry:

@@ -7,6 +7,7 @@ committed, and remove it once the row is deleted (or the commit failed).
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,15 @@ from service.config import current_settings
 
 if TYPE_CHECKING:
     from service.db import Scan
+
+#: The only name a stored original has (``original.<kind>``, written by store_original). A
+#: row is data, not a path: one restored from a hostile archive may name anything.
+STORED_NAME = re.compile(r"original\.(?:txt|md|html|pdf|docx)")
+
+
+def is_stored_name(name: str) -> bool:
+    """Whether ``name`` is one this module writes, so that it stays inside its scan's folder."""
+    return isinstance(name, str) and STORED_NAME.fullmatch(name) is not None
 
 
 def user_folder(user_id: str) -> Path:
@@ -43,8 +53,12 @@ def store_original(scan: Scan, data: bytes) -> Path:
 
 
 def original_path(scan: Scan) -> Path | None:
-    """Where the scan's original is kept; None for a scan of text (the file may be gone)."""
-    return scan_folder(scan) / scan.stored_filename if scan.stored_filename else None
+    """Where the scan's original is kept; None for a scan of text (the file may be gone),
+    and for a stored name this module never writes: the path never leaves the scan's folder,
+    whatever the row says."""
+    if not scan.stored_filename or not is_stored_name(scan.stored_filename):
+        return None
+    return scan_folder(scan) / scan.stored_filename
 
 
 def remove_scan_folder(folder: Path) -> None:
