@@ -57,6 +57,11 @@ RESERVED = tuple((re.compile(pattern, re.IGNORECASE), what) for pattern, what in
     # Its minutes to 2022 are already in ml/data/sources/ (shared/data); the corpus takes
     # none, so that no minutes from 2023 on can slip in by a path of another layout.
     (r"^AcademySoftwareFoundation/tac\b", "ASWF TAC minutes (from 2023 on reserved)"),
+    # The operating-system teams' status entries kept out of the repo (issue #84) are its
+    # quarterly reports; the corpus takes nothing of FreeBSD's, so that no entry slips in
+    # through a mirror or a docs tree of another layout.
+    (r"^freebsd/|^https?://([\w.-]+\.)?freebsd\.org/|freebsd[\w./-]*status",
+     "FreeBSD quarterly status reports"),
 ))
 
 REPOSITORY = re.compile(r"^([\w.-]+/[\w.-]+)@")

@@ -107,6 +107,10 @@ def test_a_clean_corpus_has_no_problem_and_its_rows_carry_labels_and_context(mad
     ("someone/mirror@0123456:incubator/podling-reports/2023.md", "reserved"),
     ("AcademySoftwareFoundation/tac@0123456:meetings/2023/2023-01-10.md", "reserved"),
     ("AcademySoftwareFoundation/tac@0123456:tsc/2024-notes.md", "reserved"),
+    ("freebsd/freebsd-doc@0123456:website/content/en/status/report-2024-01-2024-03/x.adoc",
+     "reserved"),
+    ("https://www.freebsd.org/status/report-2025-07-2025-09/", "reserved"),
+    ("someone/mirror@0123456:freebsd-status/2024q2.md", "reserved"),
     ("cncf/toc@0123456:projects/other/annual.md", "holds test documents"),
     ("not an origin", "neither owner/repo@commit:path nor a URL"),
 ])
