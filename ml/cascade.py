@@ -229,10 +229,46 @@ def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path |
         passed["test"] = passed_shares(test, score_documents(fast, test), threshold, at)
     if at:
         kept = kept_share(dev, dev_fast, dev_reader, reader.min_score, threshold, at)
+    beside = documents_beside(dev, dev_fast, fast.min_score, dev_reader, reader.min_score,
+                              threshold, at)
     return {"screen": threshold, "shapes": at, "by_shape": by_shape, "keep": keep,
-            "kept_on_dev": kept,
+            "kept_on_dev": kept, "documents": {"dev": beside},
             "fast_model": fast.version, "reader_model": reader.version,
             "reader_min_score": reader.min_score, "passed": passed, "int8": int8}
+
+
+def cascade_scored(documents, fast_scored, reader_scored, threshold: float,
+                   shapes: dict[str, float] | None) -> list[list]:
+    """What the cascade makes of each document's sentences, read off both models' scores:
+    the reader's answer where the screen passes the sentence on, else nothing (score 0)."""
+    from ml.documents import Scored
+
+    made = []
+    for document, fast, reader in zip(documents, fast_scored, reader_scored, strict=True):
+        at = screened_at(document, threshold, shapes)
+        passed = {(s.start, s.end) for s in fast if s.score >= at}
+        made.append([s if (s.start, s.end) in passed else Scored(s.start, s.end, s.category, 0.0)
+                     for s in reader])
+    return made
+
+
+def documents_beside(documents, fast_scored, fast_point: float, reader_scored,
+                     reader_point: float, threshold: float,
+                     shapes: dict[str, float] | None) -> dict:
+    """The development documents' precision, recall and F1 for the fast model alone and for
+    the cascade, each at its operating point: what the gate of a background training holds
+    the reader to (service/serving/regressions.py: ``cascade_lost``)."""
+    from ml.documents import metrics_at
+
+    def figures(scored, point):
+        found = metrics_at(documents, scored, point)["all"]
+        p, r = found["precision"] or 0.0, found["recall"] or 0.0
+        return {"precision": found["precision"], "recall": found["recall"],
+                "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+
+    return {"fast": figures(fast_scored, fast_point),
+            "cascade": figures(cascade_scored(documents, fast_scored, reader_scored,
+                                              threshold, shapes), reader_point)}
 
 
 def card_section(screen: dict) -> str:

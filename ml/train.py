@@ -50,6 +50,7 @@ from ml.learning import (
     log,
     taught_examples,
 )
+from ml.progress import Progress
 from ml.recipe import DEV_DOCUMENTS, SPLITS, TEST_DOCUMENTS, TrainingConfig, parse_config
 from ml.splits import LabelledSplit, borrow_contexts, load_split, stratified_subset
 from service.analysis.labels import LABELS
@@ -86,8 +87,10 @@ class Trainer:
     ``evaluate`` (the saved artifact, through the service's own code). ``train`` runs them
     into a staging folder that becomes the version folder only once complete."""
 
-    def __init__(self, config: TrainingConfig):
+    def __init__(self, config: TrainingConfig, progress: Progress | None = None):
         self.config = config
+        #: Where a watcher reads how far the epochs are (ml/progress.py); silent without one.
+        self.progress = progress or Progress(None)
         #: How the model reads its input: what its batches are encoded with, and what the
         #: folder records for the service to read alike (service/analysis/model_spec.py).
         self.spec = ModelSpec(input_mode_for(config.context), config.max_length)
@@ -217,7 +220,8 @@ class Trainer:
         train_split = splits["train"]
         corpus = training_split(self.config.resolved_corpus(),
                                 held_out=splits["validation"].texts + splits["test"].texts,
-                                fraction=self.config.corpus_fraction, seed=self.config.seed)
+                                fraction=self.config.corpus_fraction, seed=self.config.seed,
+                                collections=self.config.corpus_collections)
         self.corpus_rows = len(corpus.texts)
         log(f"corpus: {self.corpus_rows} sentences, {self.config.corpus_share:g} of them "
             "read each epoch")
@@ -290,6 +294,7 @@ class Trainer:
         running_loss = 0.0
         progress = tqdm(self.loader, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch",
                         file=sys.stderr)
+        self.progress.stage("training", epoch=epoch, epochs=self.config.epochs)
         for step, batch in enumerate(progress, start=1):
             batch = {key: value.to(self.device) for key, value in batch.items()}
             labels, sample_weight = batch.pop("labels"), batch.pop("sample_weight")
@@ -303,6 +308,7 @@ class Trainer:
             self.optimizer.zero_grad()
             running_loss += loss.item()
             progress.set_postfix(loss=f"{running_loss / step:.3f}")
+            self.progress.step(step, len(self.loader))
         return running_loss / len(self.loader)
 
     def save(self, folder: Path) -> None:
@@ -384,9 +390,9 @@ class Trainer:
         return model_dir
 
 
-def train(config: TrainingConfig) -> Path:
+def train(config: TrainingConfig, progress: Progress | None = None) -> Path:
     """Run the training ``config`` describes; return the new model folder."""
-    return Trainer(config).train()
+    return Trainer(config, progress).train()
 
 
 def main(argv: list[str] | None = None) -> int:
