@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from service import audit
+from service.analysis.model_folder import ModelFolder
 from service.api import lock_row
 from service.config import Settings, current_settings
 from service.db import ModelDeployment, utcnow
@@ -36,7 +37,7 @@ from service.errors import APIError
 from service.extensions import db
 from service.serving import registry, trials
 from service.serving.holder import Analyzers, current_analyzers
-from service.serving.regressions import regressions
+from service.serving.regressions import cascade_lost, regressions
 from service.serving.swap import drop, install
 
 log = logging.getLogger("riskscan.deployment")
@@ -110,11 +111,13 @@ def runtime(settings: Settings, analyzers: Analyzers) -> str:
     return f"{engine} {precision} on cpu"
 
 
-def activate(actor_id: str, version: str, override: frozenset[str] = frozenset()
-             ) -> tuple[ModelDeployment, float]:
+def activate(actor_id: str | None, version: str, override: frozenset[str] = frozenset(),
+             *, cause: str | None = None) -> tuple[ModelDeployment, float]:
     """Make ``version`` the active model of the deployment; (the row, seconds the load and
     check took). 404 unknown version, 409 active already or raced, or a regression beside
-    the active model that ``override`` does not name (regressions.py), 422 refused."""
+    the active model that ``override`` does not name (regressions.py), 422 refused.
+    ``actor_id`` None with a ``cause``: the service itself activates (a reader trained in
+    the background, reader_training.py), audited with that cause."""
     settings = current_settings()
     candidate = registry.resolve(settings, version)
     row = current_state()
@@ -130,7 +133,8 @@ def activate(actor_id: str, version: str, override: frozenset[str] = frozenset()
     if row.active_version:
         row.previous_versions = [*row.previous_versions, row.active_version][-HISTORY:]
     return _switch(actor_id, row, model, version, "model_activated",
-                   **_overridden(lost, override)), seconds
+                   **_overridden(lost, override), **({"cause": cause} if cause else {})
+                   ), seconds
 
 
 def _gate(version: str, lost: dict[str, str], override: frozenset[str], active) -> None:
@@ -162,6 +166,9 @@ def lost_beside(settings: Settings, new: registry.Version, active: str | None,
         row = current_state()
         history = list(row.previous_versions) if row is not None else []
     lost: dict[str, list[str]] = {}
+    if new.reader is not None:  # a reader is held to its own fast model first
+        for name, words in cascade_lost(ModelFolder(new.reader).screen() or {}).items():
+            lost.setdefault(name, []).append(words)
     for yardstick in dict.fromkeys([active, *reversed(history)]):
         if yardstick is None or yardstick == new.name:
             continue
@@ -384,7 +391,7 @@ def _unchanged(row: ModelDeployment, generation: int) -> None:
                             "list the models and ask again.")
 
 
-def _switch(actor_id: str, row: ModelDeployment, model, version: str, event: str,
+def _switch(actor_id: str | None, row: ModelDeployment, model, version: str, event: str,
             **details) -> ModelDeployment:
     """Write the change and its audit event, commit, then swap this process's model."""
     previous, generation = row.active_version or None, row.generation + 1

@@ -19,6 +19,8 @@ SPLITS = ("validation", "test")
 #: precision of the findings there.
 DOCUMENTS = "documents"
 PRECISION = "precision"
+#: What the override names for a reader whose cascade reads worse than its fast model alone.
+CASCADE = "cascade"
 
 
 def regressions(new: dict, old: dict) -> dict[str, str]:
@@ -41,6 +43,22 @@ def regressions(new: dict, old: dict) -> dict[str, str]:
         lost[PRECISION] = (f"precision of the findings on the development documents "
                            f"{before:.2f} → {after:.2f}")
     return lost
+
+
+def cascade_lost(screen: dict) -> dict[str, str]:
+    """``{CASCADE: in words}`` where a reader's cascade reads the development documents worse
+    than its fast model alone (F1, each at its operating point, as ``python -m ml.cascade``
+    measured them into screen.json); empty where it does not, or where the screen has no
+    such figures (a reader fitted before they were kept)."""
+    fast, cascade = _at(screen, "documents", "dev", "fast"), _at(screen, "documents", "dev",
+                                                                  "cascade")
+    before, after = _at(fast, "f1"), _at(cascade, "f1")
+    if not isinstance(before, int | float) or not isinstance(after, int | float):
+        return {}
+    if after < before:
+        return {CASCADE: (f"the cascade reads the development documents worse than its fast "
+                          f"model alone: F1 {after:.2f} against {before:.2f}")}
+    return {}
 
 
 def _at(metrics: dict, *keys):
