@@ -9,9 +9,13 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: run test model reader pair-model install install-dev lint clean screenshots
 
-# Serve; the first time, install and train the model (20-23 minutes on 2 cores).
+# Serve; the first time, install and train the model (20-23 minutes on 2 cores). Then, where
+# torch is installed and the models root has no reader, the service trains the cascade's
+# reader in the background at the lowest CPU priority and serves through it once it passes
+# the gate (docs/operations.md#the-readers-background-training); `make run READER_TRAIN=off` does not.
+READER_TRAIN ?= on
 run: $(VENV)/.installed-ml models_cache/current
-	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} $(PY) -m service
+	RISKSCAN_ENV=$${RISKSCAN_ENV:-development} READER_TRAIN=$(READER_TRAIN) $(PY) -m service
 
 # axe-core, which the console's Chromium tests inject into each page, and oidc-provider, the
 # OpenID provider the single sign-on tests sign in at (tests/e2e/package.json; one npm ci);
@@ -127,3 +131,4 @@ bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench.activation --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.shadow --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.cascade --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.reader_training --model-dir "$${MODEL_DIR:-models_cache}"

@@ -63,6 +63,9 @@ def main() -> int:
         from service.jobs.queue import resume
 
         resume(app)  # the jobs an earlier process left under way (no broker configured)
+        from service.serving import start_background
+
+        start_background(app, settings)  # the reader's training, where it trains itself
         serve(app, settings)
     except SystemExit as stop:  # SIGTERM or SIGINT while starting (server.stop_on_signals)
         return stop.code if isinstance(stop.code, int) else 0

@@ -1,8 +1,5 @@
-"""Settings: read from the environment in one place, typed, validated at start.
-
-A bad value stops start-up with one line that names the variable
-(``ConfigError: PORT: expected an integer, got 'eighty'``).
-"""
+"""Settings: read from the environment in one place, typed, validated at start. A bad value
+stops start-up with one line that names it (``ConfigError: PORT: expected an integer…``)."""
 
 from __future__ import annotations
 
@@ -53,9 +50,7 @@ def _bool(value: str) -> bool:
 
 
 def _quantize(value: str) -> str:
-    lowered = value.strip().lower()
-    # MODEL_QUANTIZE=onnx-int8 chose ONNX Runtime's int8 before ONNX Runtime became the
-    # CPU's default runtime; it still means that, under the default MODEL_RUNTIME.
+    lowered = value.strip().lower()  # onnx-int8: the older spelling of int8
     return "int8" if lowered == "onnx-int8" else lowered
 
 
@@ -153,6 +148,10 @@ class Settings:
         None, _score_or_auto, "the fast model's risk score from which a sentence goes to the "
         "reader (0–1), one for every document; auto: the ones chosen for the reader (its "
         "screen.json: one, and one per document shape where it has them)")
+    READER_TRAIN: bool = _setting(False, _bool, "on: train the reader in the background where "
+                                  "the machine can, then activate it through the gate "
+                                  "(docs/operations.md#the-readers-background-training); `make run` sets on")
+    READER_TRAIN_ARGS: str = _setting("--epochs 1", doc="its `python -m ml.reader` flags")
     MODEL_SYNC_S: float = _setting(
         5.0, _float, "seconds between a process's reads of the deployment's active model "
         "version, to follow an activation made elsewhere (docs/operations.md#models-activation-and-"

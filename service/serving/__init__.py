@@ -16,7 +16,7 @@ from flask import Flask
 from service.analysis.base import AnalysisError
 from service.analysis.segment import import_spacy
 from service.config import Settings
-from service.serving import deployment, registry, trials
+from service.serving import deployment, reader_training, registry, trials
 from service.serving.holder import Analyzers, analysis_problem, current_analyzers
 from service.serving.loading import load_llm, load_model
 from service.serving.warmup import warm_up, warmup_of
@@ -56,6 +56,17 @@ def init_app(app: Flask, settings: Settings, *, serve: bool = True) -> None:
 
     # Follow: which version every process serves is the database's (and trials with it).
     deployment.init_app(app, settings)
+    # The reader's background training: never a reason to be unready (the fast model serves
+    # meanwhile); an admin's /ready says what it does and how far it is. It is started by
+    # `python -m service` alone (start_background), never by an app a test or a command builds.
+    readiness["reader_training"] = lambda: {"ok": True, **reader_training.status(settings)}
+
+
+def start_background(app: Flask, settings: Settings) -> None:
+    """What a serving process starts beside its requests: the reader's training, where the
+    deployment trains it (reader_training.why_not)."""
+    if settings.model_path is not None:
+        reader_training.start(app, settings)
 
 
 def load_for_command(app: Flask) -> Analyzers:

@@ -11,7 +11,7 @@ from service.auth.scopes import authorized
 from service.config import current_settings
 from service.errors import APIError
 from service.extensions import token_auth
-from service.serving import deployment, registry, trials
+from service.serving import deployment, reader_training, registry, trials
 from service.serving.schemas import (
     ActivateSchema,
     DeploymentSchema,
@@ -36,7 +36,8 @@ def index():
     listed = deployment.registry_models(current_settings())
     row = deployment.current_state()
     return {"items": listed, "active": deployment.deployed_version(),
-            "previous_versions": row.previous_versions if row is not None else []}
+            "previous_versions": row.previous_versions if row is not None else [],
+            "reader_training": reader_training.status(current_settings())}
 
 
 @models.route("/<version:version>", methods=["GET"])

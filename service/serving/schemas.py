@@ -49,6 +49,12 @@ class ModelListSchema(ma.Schema):
     previous_versions = fields.List(fields.String(), metadata={
         "description": "what rollback returns to, the newest last (it passes over those "
                        "that cannot serve)"})
+    reader_training = fields.Dict(metadata={
+        "description": "the reader's background training (READER_TRAIN=auto): `state` "
+                       "(off, waiting, training, activated, refused, failed, stopped) and "
+                       "its `words`, `version`, `reason` (why not, or what it waits for), "
+                       "`started_at`, `finished_at`, and while it trains `progress` "
+                       "(`stage`, `done` of `total` steps, `epoch` of `epochs`)"})
 
 
 class ModelCardSchema(ModelSchema):
