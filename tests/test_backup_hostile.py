@@ -222,7 +222,36 @@ CASES = {
             last_id=2**70))),
     "a value longer than its column": ("longer than its column", lambda e, raw: column_set(
         e, "users", "email", "a" * 400 + "@example.com")),
+    # Issue #86: the models root's own names are never a version: its pointer files (a
+    # version `current` left a folder where the pointer goes) and the register's pair model.
+    "a model version named current": ("the models root's own", lambda e, raw: version_renamed(
+        e, "current")),
+    "a model version named reader": ("the models root's own", lambda e, raw: version_renamed(
+        e, "reader")),
+    "a model version named pair": ("the models root's own", lambda e, raw: version_renamed(
+        e, "pair")),
 }
+
+
+def version_renamed(entries, name: str) -> list:
+    """The archive's one model version (v1) under ``name``, in its members and the
+    manifest: a forger's archive whose digests all agree."""
+    renamed = []
+    for info, data in entries:
+        if info.name.startswith("models/v1/"):
+            info = _copy(info)
+            info.name = f"models/{name}/" + info.name.removeprefix("models/v1/")
+        renamed.append((info, data))
+
+    def rename(body):
+        models = body["models"]
+        models["versions"] = [name]
+        models["created"] = {name: models["created"]["v1"]}
+        models["current"] = name if models["current"] == "v1" else models["current"]
+        for member in body["members"]:
+            if member["name"].startswith("models/v1/"):
+                member["name"] = f"models/{name}/" + member["name"].removeprefix("models/v1/")
+    return with_manifest(renamed, rename)
 
 
 def unknown_table(entries) -> list:
@@ -272,6 +301,108 @@ def assert_nothing_written(settings) -> None:
         engine.dispose()
     assert not Path(settings.UPLOAD_DIR).exists()
     assert not Path(settings.MODEL_DIR).exists()
+
+
+def fresh_target(folder: Path):
+    """An empty deployment of its own in ``folder`` (a test that changes its target)."""
+    settings = deployment_settings(folder, f"sqlite:///{folder / 'fresh.db'}",
+                                   folder / "models")
+    return command_app(settings), settings
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """What ``folder`` holds: {relative path: "dir" or the file's text}."""
+    if not folder.exists():
+        return {}
+    return {path.relative_to(folder).as_posix(): "dir" if path.is_dir() else path.read_text()
+            for path in sorted(folder.rglob("*"))}
+
+
+def in_the_way(kind: str, good: Path, settings) -> str:
+    """Put something of the wrong kind where the archive's files go: the words of the
+    refusal expected."""
+    uploads, models = Path(settings.UPLOAD_DIR), Path(settings.MODEL_DIR)
+    if kind == "an upload's folder that is a file":
+        user = upload_of(members(good)).split("/")[1]
+        uploads.mkdir()
+        (uploads / user).write_text("not a folder")
+        return "is not a folder"
+    if kind == "a model version that is a file":
+        models.mkdir()
+        (models / "v1").write_text("not a folder")
+        return "is not a folder"
+    models.mkdir()  # the pointer's place taken by a folder
+    (models / "current").mkdir()
+    (models / "current" / "kept.txt").write_text("kept")
+    return "is not a file"
+
+
+@pytest.mark.parametrize("kind", ["an upload's folder that is a file",
+                                  "a model version that is a file",
+                                  "a pointer that is a folder"])
+def test_a_target_path_of_the_wrong_kind_refuses_before_anything_is_written(
+        kind, good, tmp_path):
+    """Issue #86: the restore failed on these once the rows were committed (`… exists`),
+    and the database, no longer empty, refused a second try. Now they are found first."""
+    app, settings = fresh_target(tmp_path)
+    try:
+        words = in_the_way(kind, good, settings)
+        before = tree(Path(settings.UPLOAD_DIR)), tree(Path(settings.MODEL_DIR))
+        result = run(app, "restore", str(good))
+        assert_one_line(result, words)
+        assert result.stdout == ""
+        assert (tree(Path(settings.UPLOAD_DIR)), tree(Path(settings.MODEL_DIR))) == before
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            assert inspect(engine).get_table_names() == []
+        finally:
+            engine.dispose()
+    finally:
+        stop(app)
+
+
+@pytest.mark.parametrize("schema", ["no schema", "an empty schema"])
+def test_a_failure_after_the_rows_are_in_takes_back_what_the_restore_wrote(
+        schema, good, tmp_path, monkeypatch):
+    """Whatever fails once the rows are committed (here the last step, the models root's
+    pointer: a disk that fails, a folder another process made meanwhile), the restore takes
+    back what it wrote: the rows (and the schema it built), the uploads and versions it
+    moved in, the folders it made. The target is as it was, and a second restore succeeds."""
+    from service.analysis import model_folder
+
+    app, settings = fresh_target(tmp_path)
+    try:
+        if schema == "an empty schema":
+            assert run(app, "init-db").exit_code == 0
+        engine = create_engine(settings.DATABASE_URL)
+        tables = inspect(engine).get_table_names()
+        engine.dispose()
+
+        def failing(root, version, pointer="current"):
+            raise OSError(5, "Input/output error", str(Path(root) / pointer))
+
+        with monkeypatch.context() as patched:
+            patched.setattr(model_folder, "point", failing)
+            result = run(app, "restore", str(good))
+        assert_one_line(result, "Input/output error")
+        assert "taken back" in result.stderr
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            assert inspect(engine).get_table_names() == tables
+            with engine.connect() as connection:
+                assert [name for name in tables if connection.exec_driver_sql(
+                    f"SELECT COUNT(*) FROM {name}").scalar() and name != "alembic_version"
+                        ] == []
+        finally:
+            engine.dispose()
+        assert not Path(settings.UPLOAD_DIR).exists()
+        assert not Path(settings.MODEL_DIR).exists()
+
+        again = run(app, "restore", str(good))
+        assert again.exit_code == 0, again.output
+        assert (Path(settings.MODEL_DIR) / "current").read_text() == "v1\n"
+    finally:
+        stop(app)
 
 
 def test_a_cut_compressed_archive_is_refused(good, target, tmp_path):
