@@ -466,6 +466,112 @@ def assert_one_line(result, words: str) -> None:
     assert words in result.stderr
 
 
+def pax_bomb(good: Path, path: Path, size: int = 900 << 20) -> Path:
+    """``good`` behind a pax extended header of ``size`` bytes of zeros (no record: an
+    archive tarfile would read whole, then restore), written as a stream through gzip
+    (about 1 MB) without ever holding the header in memory."""
+    import gzip
+
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, size
+    with gzip.open(good) as source:
+        rest = source.read()
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        out.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+        chunk = bytes(1 << 20)
+        for _ in range(size >> 20):
+            out.write(chunk)
+        out.write(rest)
+    return path
+
+
+def test_a_huge_member_header_is_refused_before_it_is_read(good, tmp_path):
+    """Issue #86: tarfile reads a pax header whole; one of 900 MiB (1 MB compressed) took
+    the restore to 2 GB and then restored. Under a 1.5 GB address space, as a real command
+    line runs it, it is refused in one line, from its header's size, and nothing written."""
+    import resource
+
+    bomb = pax_bomb(good, tmp_path / "bomb.tar.gz")
+    assert bomb.stat().st_size < 8 << 20
+    limit = 1536 << 20
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    environment = {**os.environ, "RISKSCAN_ENV": "testing", "SECRET_KEY": SECRET_KEY,
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+                   "UPLOAD_DIR": str(tmp_path / "uploads"), "MODEL_DIR": str(tmp_path / "models"),
+                   "LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "service", "restore",
+                           str(bomb)], cwd=REPO, env=environment, capture_output=True,
+                          text=True, timeout=300, check=False, preexec_fn=limited)
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "a header of 943,718,400 bytes" in done.stderr and done.stdout == ""
+    if (tmp_path / "cli.db").exists():
+        engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+        assert inspect(engine).get_table_names() == []
+        engine.dispose()
+    assert not (tmp_path / "uploads").exists() and not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
+                                  tarfile.GNUTYPE_LONGLINK],
+                         ids=["pax", "global pax", "GNU long name", "GNU long link"])
+def test_every_kind_of_long_header_is_held_to_the_limit(kind, good, target, tmp_path):
+    """Each kind of header tarfile reads whole, past 64 KiB (a backup writes none past a
+    few hundred bytes), before a good archive: refused in one line, nothing written."""
+    import gzip
+
+    from service.backup import archive
+
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = kind, archive.HEADER_LIMIT + 1
+    hostile = tmp_path / "long.tar"
+    with gzip.open(good) as source, open(hostile, "wb") as out:
+        out.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+        out.write(bytes(-(-header.size // 512) * 512))
+        out.write(source.read())
+    app, settings = target
+    result = run(app, "restore", str(hostile))
+    assert_one_line(result, "a header of 65,537 bytes")
+    assert_nothing_written(settings)
+
+
+def _block(kind: bytes, size: int, name: str = "././@PaxHeader", data: bytes = b"") -> bytes:
+    header = tarfile.TarInfo(name)
+    header.type, header.size = kind, size
+    return header.tobuf(format=tarfile.USTAR_FORMAT) + data.ljust(-(-size // 512) * 512,
+                                                                      b"\0")
+
+
+LONG_HEADERS = {
+    # A chain of small pax headers before one member: tarfile reads each, one inside the
+    # other, until Python's recursion gives out.
+    "a chain of headers": ("headers before one member", b"".join(
+        _block(tarfile.XHDTYPE, 512) for _ in range(50))),
+    # Global headers each within the limit, that tarfile keeps for the rest of the archive.
+    "global headers adding up": ("global pax headers of more than", b"".join(
+        _block(tarfile.XGLTYPE, 40 << 10, data=f"{(40 << 10)} k{i}=".encode()
+               + b"v" * ((40 << 10) - 12) + b"\n") for i in range(3))),
+    # A GNU sparse member: its map is read whole from the archive too.
+    "a sparse member": ("a sparse one", _block(tarfile.GNUTYPE_SPARSE, 0, "uploads/sparse")),
+}
+
+
+@pytest.mark.parametrize("case", LONG_HEADERS)
+def test_headers_that_add_up_are_refused_too(case, good, target, tmp_path):
+    import gzip
+
+    words, blocks = LONG_HEADERS[case]
+    hostile = tmp_path / "headers.tar"
+    with gzip.open(good) as source:
+        hostile.write_bytes(blocks + source.read())
+    app, settings = target
+    assert_one_line(run(app, "restore", str(hostile)), words)
+    assert_nothing_written(settings)
+
+
 def test_the_real_command_line_refuses_with_status_1(good, tmp_path):
     """`flask --app service restore` as a script runs it: status 1, one line on stderr."""
     cut = tmp_path / "cut.tar"
