@@ -10,7 +10,9 @@ each member (manifest.py, archive.py). The settings, and so the secrets among th
 
 A restore reads the archive through once and checks everything before it writes anything;
 then it fills an empty database of either engine (load.py) and moves the files into place
-once the rows are committed. Read top to bottom: ``backup`` and ``restore``.
+once the rows are committed. Whatever fails once it has begun to write is taken back (the
+rows, the schema it built, the files and folders it placed): the target is as it was.
+Read top to bottom: ``backup`` and ``restore``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ backup that fails leaves no file that looks like one.
 
 Reading, first (``check``): every member's header and bytes, writing nothing. A member must
 be a regular file (no link, device or folder) under db/, uploads/ or models/, by a relative
-path without ``..``; named once; within the bytes the restore may write (``budget``, so
+path without ``..``; named once; its own header (pax, GNU long name or link, which
+tarfile reads whole into memory) within HEADER_LIMIT before it is read (``_Bounded``);
+within the bytes the restore may write (``budget``, so
 that an archive that unpacks to more than the disk holds is refused from its headers, before
 its bytes are read); and its sha256 and size must be the manifest's, as must each table's
 rows (every row is read and checked against its columns). Then (``members``) the same
