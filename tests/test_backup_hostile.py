@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, func, inspect, select, table
 
 from tests.backups import (
     SECRET_KEY,
@@ -303,11 +303,23 @@ def assert_nothing_written(settings) -> None:
     assert not Path(settings.MODEL_DIR).exists()
 
 
-def fresh_target(folder: Path):
-    """An empty deployment of its own in ``folder`` (a test that changes its target)."""
-    settings = deployment_settings(folder, f"sqlite:///{folder / 'fresh.db'}",
+def fresh_target(folder: Path, database_url: str | None = None):
+    """An empty deployment of its own in ``folder`` (a test that changes its target), on
+    ``database_url`` (a SQLite file of its own where None)."""
+    settings = deployment_settings(folder, database_url or f"sqlite:///{folder / 'fresh.db'}",
                                    folder / "models")
     return command_app(settings), settings
+
+
+@pytest.fixture
+def mariadb_target_url():
+    """A MariaDB database of the test's own, dropped afterwards."""
+    from reliability.servers import create_database, drop_database
+    from tests.helpers import mysql_server_url
+
+    url = create_database(mysql_server_url("no MariaDB server to restore into"), "hostile")
+    yield url
+    drop_database(url)
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -361,22 +373,25 @@ def test_a_target_path_of_the_wrong_kind_refuses_before_anything_is_written(
         stop(app)
 
 
-@pytest.mark.parametrize("schema", ["no schema", "an empty schema"])
+@pytest.mark.parametrize("engine, schema", [
+    ("sqlite", "no schema"), ("sqlite", "an empty schema"),
+    pytest.param("mariadb", "no schema", marks=pytest.mark.mysql)])
 def test_a_failure_after_the_rows_are_in_takes_back_what_the_restore_wrote(
-        schema, good, tmp_path, monkeypatch):
+        engine, schema, good, tmp_path, monkeypatch, request):
     """Whatever fails once the rows are committed (here the last step, the models root's
     pointer: a disk that fails, a folder another process made meanwhile), the restore takes
     back what it wrote: the rows (and the schema it built), the uploads and versions it
     moved in, the folders it made. The target is as it was, and a second restore succeeds."""
     from service.analysis import model_folder
 
-    app, settings = fresh_target(tmp_path)
+    url = request.getfixturevalue("mariadb_target_url") if engine == "mariadb" else None
+    app, settings = fresh_target(tmp_path, url)
     try:
         if schema == "an empty schema":
             assert run(app, "init-db").exit_code == 0
-        engine = create_engine(settings.DATABASE_URL)
-        tables = inspect(engine).get_table_names()
-        engine.dispose()
+        database = create_engine(settings.DATABASE_URL)
+        tables = inspect(database).get_table_names()
+        database.dispose()
 
         def failing(root, version, pointer="current"):
             raise OSError(5, "Input/output error", str(Path(root) / pointer))
@@ -386,15 +401,15 @@ def test_a_failure_after_the_rows_are_in_takes_back_what_the_restore_wrote(
             result = run(app, "restore", str(good))
         assert_one_line(result, "Input/output error")
         assert "taken back" in result.stderr
-        engine = create_engine(settings.DATABASE_URL)
+        database = create_engine(settings.DATABASE_URL)
         try:
-            assert inspect(engine).get_table_names() == tables
-            with engine.connect() as connection:
-                assert [name for name in tables if connection.exec_driver_sql(
-                    f"SELECT COUNT(*) FROM {name}").scalar() and name != "alembic_version"
-                        ] == []
+            assert inspect(database).get_table_names() == tables
+            with database.connect() as connection:
+                assert [name for name in tables if name != "alembic_version"
+                        and connection.execute(select(func.count()).select_from(
+                            table(name))).scalar()] == []
         finally:
-            engine.dispose()
+            database.dispose()
         assert not Path(settings.UPLOAD_DIR).exists()
         assert not Path(settings.MODEL_DIR).exists()
 
