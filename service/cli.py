@@ -9,9 +9,13 @@ without settings); ``flask seed``, the one command that scans, asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TextIO
 
 import click
 from flask import Flask
@@ -46,6 +50,37 @@ def sentences(messages: dict) -> str:
 
 
 INIT_DB = "flask --app service init-db"
+#: ``--out -``: an export to standard output.
+STDOUT = "-"
+
+
+@contextlib.contextmanager
+def private_output(out: str) -> Iterator[TextIO]:
+    """Where an export of people's sentences goes: standard output for ``-``, else the file
+    ``out``, written aside readable by its owner only (0600, as a backup is: it holds what
+    people wrote) and renamed into place once whole, so that a failure leaves no file and
+    never half of one, and an older file is replaced with its mode, never reused."""
+    if out == STDOUT:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(out)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:  # said of the file asked for, not of the one aside
+        raise OSError(error.errno, error.strerror, out) from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            yield file
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+
+
+def said_of(out: str) -> str:
+    return "standard output" if out == STDOUT else out
 
 
 class OneLineCommand(click.Command):
@@ -137,8 +172,10 @@ def init_app(app: Flask) -> None:
         click.echo(f"database reachable: {db.engine.url.render_as_string(hide_password=True)}")
 
     @app.cli.command("export-corrections", cls=OneLineCommand)
-    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
-                  help="JSONL file to write: one {text, label} per corrected sentence")
+    @click.option("--out", "out", required=True,
+                  type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+                  help="JSONL file to write (0600; - for standard output): one {text, label} "
+                       "per corrected sentence")
     @click.option("--user", "email", default=None,
                   help="only the corrections in this user's scans (their email)")
     @one_line_failures
@@ -157,19 +194,22 @@ def init_app(app: Flask) -> None:
             rows = own_corrections(user.id)
         rows = list(rows)  # read before the file is opened: a failed read leaves none
         written = 0
-        with open(out, "w", encoding="utf-8") as file:
+        with private_output(out) as file:
             for row in rows:
                 row.pop("contributors", None)
                 file.write(jsonl_line(row))
                 written += 1
-        click.echo(f"wrote {written} corrected sentences to {out}")
+        click.echo(f"wrote {written} corrected sentences to {said_of(out)}",
+                   err=out == STDOUT)
 
     # Its name before corrections had one word (docs/operations.md): operators' scripts keep it.
     app.cli.add_command(export_corrections, "export-feedback")
 
     @app.cli.command("export-register-pairs", cls=OneLineCommand)
-    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
-                  help="JSONL file to write: one {a, b, relation, source, project} per pair")
+    @click.option("--out", "out", required=True,
+                  type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+                  help="JSONL file to write (0600; - for standard output): one {a, b, "
+                       "relation, source, project} per pair")
     @one_line_failures
     def export_register_pairs(out):
         """Write the pairs people's merges (same) and splits (different) make, for the pair
@@ -179,17 +219,12 @@ def init_app(app: Flask) -> None:
         from service.scans.correction_export import jsonl_line
 
         summary = Summary()
-        partial = f"{out}.partial"  # a failed read leaves no file, and never half of one
-        try:
-            with open(partial, "w", encoding="utf-8") as file:
-                file.writelines(jsonl_line(pair) for pair in register_pairs(summary))
-            os.replace(partial, out)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
-        click.echo(f"wrote {summary.pairs} pairs to {out}: {summary.same} same, "
+        with private_output(out) as file:  # a failed read leaves no file, nor half of one
+            file.writelines(jsonl_line(pair) for pair in register_pairs(summary))
+        click.echo(f"wrote {summary.pairs} pairs to {said_of(out)}: {summary.same} same, "
                    f"{summary.different} different; {summary.waiting} waiting (decided by an "
-                   f"account that is not an active reviewer or admin), {summary.gone} gone")
+                   f"account that is not an active reviewer or admin), {summary.gone} gone",
+                   err=out == STDOUT)
 
     @app.cli.command("backup", cls=OneLineCommand)
     @click.argument("file", type=click.Path(dir_okay=False))

@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, func, inspect, select, table
 
 from tests.backups import (
     SECRET_KEY,
@@ -222,7 +222,36 @@ CASES = {
             last_id=2**70))),
     "a value longer than its column": ("longer than its column", lambda e, raw: column_set(
         e, "users", "email", "a" * 400 + "@example.com")),
+    # Issue #86: the models root's own names are never a version: its pointer files (a
+    # version `current` left a folder where the pointer goes) and the register's pair model.
+    "a model version named current": ("the models root's own", lambda e, raw: version_renamed(
+        e, "current")),
+    "a model version named reader": ("the models root's own", lambda e, raw: version_renamed(
+        e, "reader")),
+    "a model version named pair": ("the models root's own", lambda e, raw: version_renamed(
+        e, "pair")),
 }
+
+
+def version_renamed(entries, name: str) -> list:
+    """The archive's one model version (v1) under ``name``, in its members and the
+    manifest: a forger's archive whose digests all agree."""
+    renamed = []
+    for info, data in entries:
+        if info.name.startswith("models/v1/"):
+            info = _copy(info)
+            info.name = f"models/{name}/" + info.name.removeprefix("models/v1/")
+        renamed.append((info, data))
+
+    def rename(body):
+        models = body["models"]
+        models["versions"] = [name]
+        models["created"] = {name: models["created"]["v1"]}
+        models["current"] = name if models["current"] == "v1" else models["current"]
+        for member in body["members"]:
+            if member["name"].startswith("models/v1/"):
+                member["name"] = f"models/{name}/" + member["name"].removeprefix("models/v1/")
+    return with_manifest(renamed, rename)
 
 
 def unknown_table(entries) -> list:
@@ -272,6 +301,123 @@ def assert_nothing_written(settings) -> None:
         engine.dispose()
     assert not Path(settings.UPLOAD_DIR).exists()
     assert not Path(settings.MODEL_DIR).exists()
+
+
+def fresh_target(folder: Path, database_url: str | None = None):
+    """An empty deployment of its own in ``folder`` (a test that changes its target), on
+    ``database_url`` (a SQLite file of its own where None)."""
+    settings = deployment_settings(folder, database_url or f"sqlite:///{folder / 'fresh.db'}",
+                                   folder / "models")
+    return command_app(settings), settings
+
+
+@pytest.fixture
+def mariadb_target_url():
+    """A MariaDB database of the test's own, dropped afterwards."""
+    from reliability.servers import create_database, drop_database
+    from tests.helpers import mysql_server_url
+
+    url = create_database(mysql_server_url("no MariaDB server to restore into"), "hostile")
+    yield url
+    drop_database(url)
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """What ``folder`` holds: {relative path: "dir" or the file's text}."""
+    if not folder.exists():
+        return {}
+    return {path.relative_to(folder).as_posix(): "dir" if path.is_dir() else path.read_text()
+            for path in sorted(folder.rglob("*"))}
+
+
+def in_the_way(kind: str, good: Path, settings) -> str:
+    """Put something of the wrong kind where the archive's files go: the words of the
+    refusal expected."""
+    uploads, models = Path(settings.UPLOAD_DIR), Path(settings.MODEL_DIR)
+    if kind == "an upload's folder that is a file":
+        user = upload_of(members(good)).split("/")[1]
+        uploads.mkdir()
+        (uploads / user).write_text("not a folder")
+        return "is not a folder"
+    if kind == "a model version that is a file":
+        models.mkdir()
+        (models / "v1").write_text("not a folder")
+        return "is not a folder"
+    models.mkdir()  # the pointer's place taken by a folder
+    (models / "current").mkdir()
+    (models / "current" / "kept.txt").write_text("kept")
+    return "is not a file"
+
+
+@pytest.mark.parametrize("kind", ["an upload's folder that is a file",
+                                  "a model version that is a file",
+                                  "a pointer that is a folder"])
+def test_a_target_path_of_the_wrong_kind_refuses_before_anything_is_written(
+        kind, good, tmp_path):
+    """Issue #86: the restore failed on these once the rows were committed (`… exists`),
+    and the database, no longer empty, refused a second try. Now they are found first."""
+    app, settings = fresh_target(tmp_path)
+    try:
+        words = in_the_way(kind, good, settings)
+        before = tree(Path(settings.UPLOAD_DIR)), tree(Path(settings.MODEL_DIR))
+        result = run(app, "restore", str(good))
+        assert_one_line(result, words)
+        assert result.stdout == ""
+        assert (tree(Path(settings.UPLOAD_DIR)), tree(Path(settings.MODEL_DIR))) == before
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            assert inspect(engine).get_table_names() == []
+        finally:
+            engine.dispose()
+    finally:
+        stop(app)
+
+
+@pytest.mark.parametrize("engine, schema", [
+    ("sqlite", "no schema"), ("sqlite", "an empty schema"),
+    pytest.param("mariadb", "no schema", marks=pytest.mark.mysql)])
+def test_a_failure_after_the_rows_are_in_takes_back_what_the_restore_wrote(
+        engine, schema, good, tmp_path, monkeypatch, request):
+    """Whatever fails once the rows are committed (here the last step, the models root's
+    pointer: a disk that fails, a folder another process made meanwhile), the restore takes
+    back what it wrote: the rows (and the schema it built), the uploads and versions it
+    moved in, the folders it made. The target is as it was, and a second restore succeeds."""
+    from service.analysis import model_folder
+
+    url = request.getfixturevalue("mariadb_target_url") if engine == "mariadb" else None
+    app, settings = fresh_target(tmp_path, url)
+    try:
+        if schema == "an empty schema":
+            assert run(app, "init-db").exit_code == 0
+        database = create_engine(settings.DATABASE_URL)
+        tables = inspect(database).get_table_names()
+        database.dispose()
+
+        def failing(root, version, pointer="current"):
+            raise OSError(5, "Input/output error", str(Path(root) / pointer))
+
+        with monkeypatch.context() as patched:
+            patched.setattr(model_folder, "point", failing)
+            result = run(app, "restore", str(good))
+        assert_one_line(result, "Input/output error")
+        assert "taken back" in result.stderr
+        database = create_engine(settings.DATABASE_URL)
+        try:
+            assert inspect(database).get_table_names() == tables
+            with database.connect() as connection:
+                assert [name for name in tables if name != "alembic_version"
+                        and connection.execute(select(func.count()).select_from(
+                            table(name))).scalar()] == []
+        finally:
+            database.dispose()
+        assert not Path(settings.UPLOAD_DIR).exists()
+        assert not Path(settings.MODEL_DIR).exists()
+
+        again = run(app, "restore", str(good))
+        assert again.exit_code == 0, again.output
+        assert (Path(settings.MODEL_DIR) / "current").read_text() == "v1\n"
+    finally:
+        stop(app)
 
 
 def test_a_cut_compressed_archive_is_refused(good, target, tmp_path):
@@ -333,6 +479,112 @@ def assert_one_line(result, words: str) -> None:
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert words in result.stderr
+
+
+def pax_bomb(good: Path, path: Path, size: int = 900 << 20) -> Path:
+    """``good`` behind a pax extended header of ``size`` bytes of zeros (no record: an
+    archive tarfile would read whole, then restore), written as a stream through gzip
+    (about 1 MB) without ever holding the header in memory."""
+    import gzip
+
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, size
+    with gzip.open(good) as source:
+        rest = source.read()
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        out.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+        chunk = bytes(1 << 20)
+        for _ in range(size >> 20):
+            out.write(chunk)
+        out.write(rest)
+    return path
+
+
+def test_a_huge_member_header_is_refused_before_it_is_read(good, tmp_path):
+    """Issue #86: tarfile reads a pax header whole; one of 900 MiB (1 MB compressed) took
+    the restore to 2 GB and then restored. Under a 1.5 GB address space, as a real command
+    line runs it, it is refused in one line, from its header's size, and nothing written."""
+    import resource
+
+    bomb = pax_bomb(good, tmp_path / "bomb.tar.gz")
+    assert bomb.stat().st_size < 8 << 20
+    limit = 1536 << 20
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    environment = {**os.environ, "RISKSCAN_ENV": "testing", "SECRET_KEY": SECRET_KEY,
+                   "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+                   "UPLOAD_DIR": str(tmp_path / "uploads"), "MODEL_DIR": str(tmp_path / "models"),
+                   "LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "service", "restore",
+                           str(bomb)], cwd=REPO, env=environment, capture_output=True,
+                          text=True, timeout=300, check=False, preexec_fn=limited)
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "a header of 943,718,400 bytes" in done.stderr and done.stdout == ""
+    if (tmp_path / "cli.db").exists():
+        engine = create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+        assert inspect(engine).get_table_names() == []
+        engine.dispose()
+    assert not (tmp_path / "uploads").exists() and not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
+                                  tarfile.GNUTYPE_LONGLINK],
+                         ids=["pax", "global pax", "GNU long name", "GNU long link"])
+def test_every_kind_of_long_header_is_held_to_the_limit(kind, good, target, tmp_path):
+    """Each kind of header tarfile reads whole, past 64 KiB (a backup writes none past a
+    few hundred bytes), before a good archive: refused in one line, nothing written."""
+    import gzip
+
+    from service.backup import archive
+
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = kind, archive.HEADER_LIMIT + 1
+    hostile = tmp_path / "long.tar"
+    with gzip.open(good) as source, open(hostile, "wb") as out:
+        out.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+        out.write(bytes(-(-header.size // 512) * 512))
+        out.write(source.read())
+    app, settings = target
+    result = run(app, "restore", str(hostile))
+    assert_one_line(result, "a header of 65,537 bytes")
+    assert_nothing_written(settings)
+
+
+def _block(kind: bytes, size: int, name: str = "././@PaxHeader", data: bytes = b"") -> bytes:
+    header = tarfile.TarInfo(name)
+    header.type, header.size = kind, size
+    return header.tobuf(format=tarfile.USTAR_FORMAT) + data.ljust(-(-size // 512) * 512,
+                                                                      b"\0")
+
+
+LONG_HEADERS = {
+    # A chain of small pax headers before one member: tarfile reads each, one inside the
+    # other, until Python's recursion gives out.
+    "a chain of headers": ("headers before one member", b"".join(
+        _block(tarfile.XHDTYPE, 512) for _ in range(50))),
+    # Global headers each within the limit, that tarfile keeps for the rest of the archive.
+    "global headers adding up": ("global pax headers of more than", b"".join(
+        _block(tarfile.XGLTYPE, 40 << 10, data=f"{(40 << 10)} k{i}=".encode()
+               + b"v" * ((40 << 10) - 12) + b"\n") for i in range(3))),
+    # A GNU sparse member: its map is read whole from the archive too.
+    "a sparse member": ("a sparse one", _block(tarfile.GNUTYPE_SPARSE, 0, "uploads/sparse")),
+}
+
+
+@pytest.mark.parametrize("case", LONG_HEADERS)
+def test_headers_that_add_up_are_refused_too(case, good, target, tmp_path):
+    import gzip
+
+    words, blocks = LONG_HEADERS[case]
+    hostile = tmp_path / "headers.tar"
+    with gzip.open(good) as source:
+        hostile.write_bytes(blocks + source.read())
+    app, settings = target
+    assert_one_line(run(app, "restore", str(hostile)), words)
+    assert_nothing_written(settings)
 
 
 def test_the_real_command_line_refuses_with_status_1(good, tmp_path):

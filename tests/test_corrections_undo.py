@@ -231,3 +231,43 @@ def test_the_console_says_who_decided_and_undoes_ones_own_decision(review):
 def rows_by_finding(page: str) -> dict[int, str]:
     return {int(i): row for i, row in re.findall(
         r'<tr id="correction-(\d+)">(.*?)</tr>', page, re.DOTALL)}
+
+
+def test_a_decided_correction_is_changed_only_by_an_undo(review):
+    """Issue #86: after Ada accepted a correction, Bo's review rejected it (200, changed
+    1) and Ada's undo was then refused as another reviewer's. A decision is changed only by
+    an undo: deciding it otherwise is a 409 that names who decided it and who may undo it,
+    and nothing of the request is decided; the same decision again changes nothing."""
+    client = review["client"]
+    ada, _ = review["people"]["ada"]
+    _, bo_h = review["people"]["bo"]
+    first, second = review["ids"][:2]
+    decide(review, "ada", "accept", [first])
+
+    def reviewed(headers, decision, ids):
+        return client.post(f"{REVIEW}/review", headers=headers, json={
+            "decision": decision, "findings": [{"id": i, "label": "none"} for i in ids]})
+
+    refused = assert_problem(reviewed(bo_h, "reject", [first, second]), 409, "decided")
+    assert refused["errors"]["decided"] == [first]
+    assert "decided already" in refused["detail"] and ada["email"] in refused["detail"]
+    assert "undo" in refused["detail"] and "nothing was decided" in refused["detail"]
+    assert set(listed(review, "accepted")) == {first}
+    assert listed(review, "accepted")[first]["reviewed_by"] == ada["id"]
+    assert second in listed(review, "pending")  # the pending one was not decided either
+    # Ada's own decision too: she undoes it first.
+    _, ada_h = review["people"]["ada"]
+    assert_problem(reviewed(ada_h, "reject", [first]), 409, "decided")
+    # The same decision again (a second click, two reviewers agreeing) changes nothing.
+    again = reviewed(bo_h, "accept", [first])
+    assert again.status_code == 200 and again.get_json()["changed"] == 0
+    assert listed(review, "accepted")[first]["reviewed_by"] == ada["id"]
+
+    assert undo(review, "ada", [first]).get_json()["undone"] == 1
+    assert decide(review, "bo", "reject", [first])["changed"] == 1
+    with review["app"].app_context():
+        assert [(event.actor_id, event.details["decision"]) for event in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "corrections_reviewed")
+            .order_by(AuditEvent.id))] == [
+            (ada["id"], "accepted"), (review["people"]["bo"][0]["id"], "accepted"),
+            (review["people"]["bo"][0]["id"], "rejected")]

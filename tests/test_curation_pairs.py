@@ -59,6 +59,24 @@ def test_a_reviewers_merge_exports_the_two_wordings_as_the_same_risk(team, keywo
                          "not an active reviewer or admin), 0 gone")
 
 
+def test_the_pairs_are_their_owners_alone_and_a_dash_is_standard_output(
+        team, keyword_app, tmp_path, monkeypatch):
+    """Issue #86: people's wordings were written readable by all (0644), and `--out -`
+    wrote a file named `-`. The file is 0600, as a backup is; `-` is standard output, with
+    the summary line on standard error."""
+    reviewers_merge(team)
+    pairs, _ = exported(keyword_app, tmp_path)
+    out = tmp_path / "register-pairs.jsonl"
+    assert out.stat().st_mode & 0o777 == 0o600
+
+    monkeypatch.chdir(tmp_path)
+    result = keyword_app.test_cli_runner().invoke(args=["export-register-pairs", "--out", "-"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.stdout.splitlines()] == pairs
+    assert result.stderr.startswith("wrote 1 pairs to standard output: 1 same")
+    assert not (tmp_path / "-").exists()
+
+
 @pytest.fixture
 def loose_team(make_app, monkeypatch):
     """A team whose register joins loosely (cosine 0.3): the badge readers' risk joins the

@@ -224,6 +224,32 @@ def test_the_commands_name_before_corrections_had_one_word_still_exports(scored_
     assert old.read_bytes() == new and b'"label": "legal"' in new
 
 
+def test_the_export_is_its_owners_alone_and_a_dash_is_standard_output(
+        scored_app, client, accounts, tmp_path, monkeypatch):
+    """Issue #86: `--out -` wrote a file named `-`, and an export of people's sentences was
+    readable by all (0644) where a backup is its owner's alone. A file is written 0600 (an
+    older one replaced, never reused with its mode); `-` is standard output, the summary
+    line then on standard error, so that the rows pipe on whole."""
+    alice, alice_h = accounts.user()
+    first = scan(client, alice_h, "The budget is short. The vendor is late.")
+    correct(client, alice_h, first["scan_id"], first["data"][0]["id"], "legal")
+    old = tmp_path / "corrections.jsonl"
+    old.write_text("an older export\n")
+    old.chmod(0o644)
+    written = export(scored_app, old, "--user", alice["email"])
+    assert b'"label": "legal"' in written
+    assert old.stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["corrections.jsonl"]  # no .partial
+
+    monkeypatch.chdir(tmp_path)
+    result = scored_app.test_cli_runner().invoke(args=["export-corrections", "--out", "-",
+                                                       "--user", alice["email"]])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.encode() == written
+    assert result.stderr == "wrote 1 corrected sentences to standard output\n"
+    assert not (tmp_path / "-").exists()
+
+
 def test_the_cli_refuses_an_unknown_user(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["export-corrections", "--out",
                                                 str(tmp_path / "x.jsonl"), "--user",

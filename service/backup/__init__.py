@@ -10,7 +10,9 @@ each member (manifest.py, archive.py). The settings, and so the secrets among th
 
 A restore reads the archive through once and checks everything before it writes anything;
 then it fills an empty database of either engine (load.py) and moves the files into place
-once the rows are committed. Read top to bottom: ``backup`` and ``restore``.
+once the rows are committed. Whatever fails once it has begun to write is taken back (the
+rows, the schema it built, the files and folders it placed): the target is as it was.
+Read top to bottom: ``backup`` and ``restore``.
 """
 
 from __future__ import annotations
@@ -126,8 +128,9 @@ def restore(settings: Settings, path: Path) -> str:
     versions = folders.models_to_write(manifest, root)
     _fits(manifest, uploads, root, versions, database)
 
-    staged_uploads = folders.Staged(uploads)
-    staged_models = folders.Staged(root) if root is not None else None
+    placed = folders.Placed()
+    staged_uploads = folders.Staged(uploads, placed)
+    staged_models = folders.Staged(root, placed) if root is not None else None
     try:
         if target_revision not in script.get_heads():
             _build_schema()
@@ -146,7 +149,14 @@ def restore(settings: Settings, path: Path) -> str:
         files = staged_uploads.commit_uploads()
         if staged_models is not None:
             staged_models.commit_versions(versions, manifest.models.created)
-            folders.set_pointers(root, manifest)
+            folders.set_pointers(root, manifest, placed)
+    except BaseException as error:  # the target as it was: docs/backup.md promises it
+        _take_back(engine, target_revision is None, staged_uploads, staged_models, placed)
+        if isinstance(error, OSError):  # the restore's own writing failed: one line
+            raise ArchiveRefused(f"{_failed(error)}: the restore stopped, and what it had "
+                                 "written was taken back (the database, uploads folder and "
+                                 "models root are as they were)") from None
+        raise
     finally:
         staged_uploads.discard()
         if staged_models is not None:
@@ -157,6 +167,28 @@ def restore(settings: Settings, path: Path) -> str:
             f"{_counted(len(manifest.models.versions), 'model version')} from a "
             f"backup of {manifest.created_at} (Riskscan {manifest.riskscan_version}, "
             f"{manifest.engine}){migrated}")
+
+
+def _take_back(engine, built: bool, staged_uploads: folders.Staged,
+               staged_models: folders.Staged | None, placed: folders.Placed) -> None:
+    """A restore that failed once it had begun to write: the target as it was before it
+    (load.take_back, folders.Placed.undo)."""
+    db.session.remove()
+    staged_uploads.discard()
+    if staged_models is not None:
+        staged_models.discard()
+    placed.undo()
+    try:
+        load.take_back(engine, built)
+    except Exception as error:  # noqa: BLE001 - said in the one line instead
+        raise ArchiveRefused(f"the restore failed, and taking its rows back failed too "
+                             f"({type(error).__name__}): empty the database by hand (or make "
+                             "it anew) before restoring again") from None
+
+
+def _failed(error: OSError) -> str:
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 def _build_schema() -> None:

@@ -8,7 +8,9 @@ backup that fails leaves no file that looks like one.
 
 Reading, first (``check``): every member's header and bytes, writing nothing. A member must
 be a regular file (no link, device or folder) under db/, uploads/ or models/, by a relative
-path without ``..``; named once; within the bytes the restore may write (``budget``, so
+path without ``..``; named once; its own header (pax, GNU long name or link, which
+tarfile reads whole into memory) within HEADER_LIMIT before it is read (``_Bounded``);
+within the bytes the restore may write (``budget``, so
 that an archive that unpacks to more than the disk holds is refused from its headers, before
 its bytes are read); and its sha256 and size must be the manifest's, as must each table's
 rows (every row is read and checked against its columns). Then (``members``) the same
@@ -48,6 +50,12 @@ GZIP_LEVEL = 6
 MANIFEST_LIMIT = 64 << 20
 #: The deepest path of a member, and its longest name.
 DEPTH, NAME_LIMIT = 32, 1024
+#: The largest member header tarfile reads whole (pax, GNU long name or link): a backup
+#: writes none past a few hundred bytes.
+HEADER_LIMIT = 64 << 10
+#: The most such headers before one member (a pax header, a long name, a long link), and
+#: the most bytes of global pax headers (which tarfile keeps for the rest of the archive).
+HEADER_CHAIN, GLOBAL_LIMIT = 4, 64 << 10
 #: What reading a damaged archive raises, whatever the compression.
 DAMAGED = (tarfile.TarError, EOFError, zlib.error, OSError)
 
@@ -141,14 +149,63 @@ class ArchiveWriter:
             os.unlink(self.partial)
 
 
+class _Bounded(tarfile.TarInfo):
+    """A member's header, read as tarfile reads it, but for the headers tarfile reads whole
+    into memory (a pax extended or global header, a GNU long name or link): each is held to
+    HEADER_LIMIT from the size its own header declares, before a byte of it is read, and
+    counted in ``tar.header_bytes`` (check() counts them against the budget). A sparse
+    member, whose map tarfile reads whole too, is refused from its header: an archive holds
+    regular files only."""
+
+    def _proc_pax(self, tar):
+        return self._chained(tar, super()._proc_pax)
+
+    def _proc_gnulong(self, tar):
+        return self._chained(tar, super()._proc_gnulong)
+
+    def _chained(self, tar, read):
+        if self.size > HEADER_LIMIT:
+            raise ArchiveRefused(f"a header of {self.size:,} bytes (pax, or a GNU long name "
+                                 f"or link) where a backup writes none past "
+                                 f"{HEADER_LIMIT:,}: hostile or damaged")
+        tar.header_bytes = getattr(tar, "header_bytes", 0) + self.size
+        if self.type == tarfile.XGLTYPE:
+            tar.global_bytes = getattr(tar, "global_bytes", 0) + self.size
+            if tar.global_bytes > GLOBAL_LIMIT:
+                raise ArchiveRefused(f"global pax headers of more than {GLOBAL_LIMIT:,} "
+                                     "bytes: not an archive as `flask backup` writes one")
+        depth = getattr(tar, "header_chain", 0) + 1
+        if depth > HEADER_CHAIN:
+            raise ArchiveRefused(f"more than {HEADER_CHAIN} headers before one member: "
+                                 "hostile or damaged")
+        tar.header_chain = depth
+        try:
+            return read(tar)
+        finally:
+            tar.header_chain = depth - 1
+
+    def _proc_sparse(self, tar):
+        raise _sparse(self)
+
+    def _proc_gnusparse_00(self, member, *_):  # the pax header's sparse map, for ``member``
+        raise _sparse(member)
+
+    _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
+
+
+def _sparse(member: tarfile.TarInfo) -> ArchiveRefused:
+    return ArchiveRefused(f"{member.name[:200]!r} is not a file (a sparse one): an archive "
+                          "holds regular files only")
+
+
 @contextlib.contextmanager
 def _reading(path: Path) -> Iterator[tarfile.TarFile]:
-    """The archive as a stream; a failure to read it, here or while its members are read,
-    is a refusal that says it is damaged."""
+    """The archive as a stream, each header held to its limits (``_Bounded``); a failure to
+    read it, here or while its members are read, is a refusal that says it is damaged."""
     if not Path(path).is_file():
         raise ArchiveRefused(f"{path}: no such file")
     try:
-        with tarfile.open(path, mode="r|*") as tar:
+        with tarfile.open(path, mode="r|*", tarinfo=_Bounded) as tar:
             yield tar
     except ArchiveRefused:
         raise
@@ -186,7 +243,7 @@ def check(path: Path, budget: int) -> Manifest:
             _check_header(info, names)
             names.add(info.name)
             total += info.size
-            if total > budget:
+            if total + getattr(tar, "header_bytes", 0) > budget:
                 raise ArchiveRefused(f"the archive unpacks to more than the {budget:,} bytes "
                                      f"free where it would be restored ({info.name} and "
                                      "what came before it): oversized")

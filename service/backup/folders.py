@@ -18,7 +18,10 @@ Restoring: files are written into a hidden folder inside their target folder, so
 moving them in is a rename on one file system, and moved only once the database has
 committed (``Staged``). Nothing already there is ever overwritten: an upload the target
 holds refuses the restore beforehand, and so does a version of the same name with other
-files; one with the same files is kept as it is.
+files (one with the same files is kept as it is), and so does a path of the wrong kind
+where a file goes (a file where an upload's folder or a version goes, a folder where a
+pointer goes). What a restore moved into place is recorded (``Placed``), so that a failure
+after the rows are in takes it all back.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import IO
 
 from service.analysis import model_folder
 from service.analysis.model_folder import CURRENT, READER
-from service.backup.manifest import MODELS, UPLOADS, ArchiveRefused, Manifest
+from service.backup.manifest import MODELS, ROOTS_OWN, UPLOADS, ArchiveRefused, Manifest
 from service.serving.registry import VERSION
 
 CHUNK = 1 << 20
@@ -90,7 +93,8 @@ def model_versions(root: Path | None) -> list[str]:
     if root is None or not root.is_dir():
         return []
     return sorted(entry.name for entry in root.iterdir()
-                  if VERSION.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink()
+                  if VERSION.fullmatch(entry.name) and entry.name not in ROOTS_OWN
+                  and entry.is_dir() and not entry.is_symlink()
                   and stat.S_ISREG(_lstat_mode(entry / model_folder.CONFIG_JSON)))
 
 
@@ -121,13 +125,29 @@ def check_uploads(manifest: Manifest, root: Path) -> None:
         return
     if root.exists() and not root.is_dir():
         raise ArchiveRefused(f"UPLOAD_DIR {root} is not a folder")
+    folders: set[str] = set()
     for member in manifest.members:
         if member.name.startswith(UPLOADS):
-            target = root / member.name.removeprefix(UPLOADS)
+            relative = member.name.removeprefix(UPLOADS)
+            target = root / relative
             if os.path.lexists(target):
                 raise ArchiveRefused(f"UPLOAD_DIR holds {target} already: restore into an "
                                      "empty uploads folder")
+            parts = relative.split("/")[:-1]
+            folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    for folder in sorted(folders):  # each folder an upload goes into: absent, or a folder
+        if os.path.lexists(root / folder) and not _is_folder(root / folder):
+            raise ArchiveRefused(f"UPLOAD_DIR holds {root / folder}, which is not a folder "
+                                 "(a file, or a link): the archive's uploads go into it")
     _writable(root, "UPLOAD_DIR")
+
+
+def _is_folder(path: Path) -> bool:
+    """A folder itself, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def models_to_write(manifest: Manifest, root: Path | None) -> list[str]:
@@ -141,14 +161,27 @@ def models_to_write(manifest: Manifest, root: Path | None) -> list[str]:
         raise ArchiveRefused(f"the archive holds {len(versions)} model versions and "
                              "MODEL_DIR is off: set MODEL_DIR to the models root to restore "
                              "them into")
+    if os.path.lexists(root) and not root.is_dir():
+        raise ArchiveRefused(f"the models root (MODEL_DIR) {root} is not a folder")
     missing = []
     for version in versions:
         folder = root / version
         if not os.path.lexists(folder):
             missing.append(version)
+        elif not _is_folder(folder):
+            raise ArchiveRefused(f"the models root holds {folder}, which is not a folder (a "
+                                 f"file, or a link): the archive's version {version} goes "
+                                 "there")
         elif _files_of(folder) != _archived(manifest, version):
             raise ArchiveRefused(f"the models root holds another {version} already: "
                                  "versions are never overwritten")
+    for name, wanted in ((CURRENT, manifest.models.current), (READER, manifest.models.reader)):
+        place = root / name
+        if wanted is not None and os.path.lexists(place) and not stat.S_ISREG(
+                os.lstat(place).st_mode):
+            raise ArchiveRefused(f"the models root holds {place}, which is not a file (a "
+                                 f"folder, or a link): the archive's pointer {name} goes "
+                                 "there")
     pointers_move = any(
         wanted is not None and pointer(root, name, [wanted]) != wanted
         for name, wanted in ((CURRENT, manifest.models.current),
@@ -195,18 +228,63 @@ def free_bytes(*folders: Path) -> int:
     return sum(free.values())
 
 
+class Placed:
+    """What a restore put into the uploads folder and the models root, in order, so that
+    ``undo`` takes it back: each path it moved or wrote in (a file or a whole folder), each
+    folder it made, and each pointer file with what it held before (None: none was)."""
+
+    def __init__(self):
+        self.moved: list[Path] = []
+        self.made: list[Path] = []
+        self.pointers: list[tuple[Path, str | None]] = []
+
+    def made_folder(self, folder: Path) -> None:
+        """Make ``folder`` and those above it that are missing, each recorded."""
+        missing = []
+        while not os.path.lexists(folder) and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for made in reversed(missing):
+            made.mkdir()
+            self.made.append(made)
+
+    def undo(self) -> None:
+        """Take back what was placed, newest first; what cannot be is left, never raised
+        (the failure being reported is the one that made the restore stop)."""
+        for path, before in reversed(self.pointers):
+            with contextlib.suppress(OSError):
+                if before is None:
+                    os.unlink(path)
+                else:
+                    model_folder.write_whole(path, before)
+        for path in reversed(self.moved):
+            with contextlib.suppress(OSError):
+                if _is_folder(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+        for folder in reversed(self.made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only where it is empty again
+        self.moved, self.made, self.pointers = [], [], []
+
+
 class Staged:
     """Files restored into a hidden folder inside ``target``, moved into it by ``commit``
-    (or removed by ``discard``)."""
+    (or removed by ``discard``); the target made where it is missing, and recorded in
+    ``placed``."""
 
-    def __init__(self, target: Path):
+    def __init__(self, target: Path, placed: Placed):
         self.target = Path(target)
         self.folder = self.target / f".riskscan-restore-{os.getpid()}-{secrets.token_hex(4)}"
+        self.placed = placed
 
     def write(self, relative: str, stream: IO[bytes], mtime: float) -> None:
         path = self.folder / relative
         if self.folder.resolve() not in path.resolve().parents:
             raise ArchiveRefused(f"{relative[:200]!r}: outside the folder it belongs to")
+        if not os.path.lexists(self.target):
+            self.placed.made_folder(self.target)
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         with os.fdopen(os.open(path, flags, 0o644), "wb") as file:
@@ -218,7 +296,7 @@ class Staged:
         """Move every staged file into the target folder; how many."""
         moved = sum(1 for _ in regular_files(self.folder)) if self.folder.is_dir() else 0
         if moved:
-            _merge(self.folder, self.target)
+            _merge(self.folder, self.target, self.placed)
         self.discard()
         return moved
 
@@ -227,6 +305,7 @@ class Staged:
         the backed-up one was."""
         for version in versions:
             model_folder.publish(self.folder / version, self.target / version)
+            self.placed.moved.append(self.target / version)
             os.utime(self.target / version, ns=(created[version], created[version]))
         self.discard()
 
@@ -234,22 +313,30 @@ class Staged:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _merge(source: Path, target: Path) -> None:
+def _merge(source: Path, target: Path, placed: Placed) -> None:
     """Rename each entry of ``source`` into ``target``, a folder that exists there merged
-    into; a file that exists there is never replaced (FileExistsError)."""
-    target.mkdir(parents=True, exist_ok=True)
+    into; a file that exists there is never replaced (FileExistsError). Each entry moved is
+    recorded in ``placed``."""
+    placed.made_folder(target)
     for entry in sorted(source.iterdir()):
         there = target / entry.name
         if not os.path.lexists(there):
             os.rename(entry, there)
-        elif entry.is_dir() and there.is_dir() and not there.is_symlink():
-            _merge(entry, there)
+            placed.moved.append(there)
+        elif entry.is_dir() and _is_folder(there):
+            _merge(entry, there, placed)
         else:
             raise FileExistsError(f"{there} exists: a restore never replaces a file")
 
 
-def set_pointers(root: Path, manifest: Manifest) -> None:
-    """The root's pointers as the backup had them."""
+def set_pointers(root: Path, manifest: Manifest, placed: Placed) -> None:
+    """The root's pointers as the backup had them; what each held before, in ``placed``."""
     for name, version in ((CURRENT, manifest.models.current), (READER, manifest.models.reader)):
         if version is not None and pointer(root, name, [version]) != version:
+            path = root / name
+            try:
+                before = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                before = None
+            placed.pointers.append((path, before))
             model_folder.point(root, version, name)

@@ -14,6 +14,9 @@ restore's own (SQLite, in a temporary folder) that the migrations build to the a
 revision; the migrations then carry it to today's, as they would carry the deployment's own
 database, and it is copied into the target from there. An archive of a revision this
 Riskscan does not know (a newer one) is refused.
+
+A restore that fails once it has written (``take_back``) leaves the database as it found
+it: the schema it built dropped again, or the empty schema it found emptied again.
 """
 
 from __future__ import annotations
@@ -166,6 +169,19 @@ def move_sequences(connection: Connection, tables: list[TableEntry], schema: Met
         else:
             connection.exec_driver_sql(f"ALTER TABLE {quote(entry.name)} "
                                        f"AUTO_INCREMENT = {int(last) + 1}")
+
+
+def take_back(engine: Engine, built: bool) -> None:
+    """The target as the restore found it: every table dropped where the restore built the
+    schema (``built``: it had none), else every table's rows deleted (it was empty)."""
+    schema = _reflected(engine)
+    with engine.begin() as connection:
+        for found in reversed(schema.sorted_tables):  # children before their parents
+            if found.name != ALEMBIC:
+                connection.execute(found.delete())
+    if built:
+        with engine.begin() as connection:
+            schema.drop_all(connection)
 
 
 class Scratch:

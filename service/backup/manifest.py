@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+from service.analysis.model_folder import CURRENT, PAIR_FOLDER, READER
 from service.backup.rows import NAME
 from service.serving.registry import VERSION
 
@@ -28,10 +29,14 @@ MANIFEST = "manifest.json"
 #: uploads/<its path under UPLOAD_DIR>, a model file models/<version>/<its path>.
 DB, UPLOADS, MODELS = "db/", "uploads/", "models/"
 SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The models root's own names, never a version's: its pointer files, and the register's
+#: pair model (which a backup does not hold as a version).
+ROOTS_OWN = (CURRENT, READER, PAIR_FOLDER)
 
 
 class ArchiveRefused(Exception):
-    """The archive is not one this Riskscan restores, in one line: nothing was written."""
+    """The archive is not one this Riskscan restores, or its restore failed, in one line:
+    nothing was written (or what was, taken back)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,10 @@ class Manifest:
         if len(set(versions)) != len(versions) or not all(
                 isinstance(name, str) and VERSION.fullmatch(name) for name in versions):
             raise ArchiveRefused("the manifest's model versions are not version names")
+        if reserved := sorted(set(versions) & set(ROOTS_OWN)):
+            raise ArchiveRefused(f"the manifest names a model version {reserved[0]!r}: a name "
+                                 f"of the models root's own ({', '.join(ROOTS_OWN)}), never "
+                                 "a version's")
         held = {member.name.split("/")[1] for member in found if member.name.startswith(MODELS)}
         if held != set(versions):
             raise ArchiveRefused("the manifest's model versions are not the archive's")

@@ -66,12 +66,25 @@ class DecidedByAnother(Exception):
         self.ids = ids
 
 
+class DecidedAlready(Exception):
+    """Corrections decided otherwise already: only an undo changes a decision.
+    ``reviewers``: {finding id: the reviewer who decided it}."""
+
+    def __init__(self, reviewers: dict[int, str | None]):
+        super().__init__(sorted(reviewers))
+        self.ids = sorted(reviewers)
+        self.reviewers = reviewers
+
+
 def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
     """Accept or reject the corrections ``shown`` ({finding id: the label the reviewer saw};
     ``decision``: "accepted" or "rejected"); how many changed. A correction whose label is
     not the one shown (remade since) is ChangedSinceShown, and the caller rolls
-    the whole decision back: a reviewer decides what they saw, never what came after. The
-    check follows the UPDATEs, whose row locks keep it true until the commit."""
+    the whole decision back: a reviewer decides what they saw, never what came after. So is
+    one decided otherwise already (DecidedAlready): a decision is changed only by an undo
+    (its reviewer's, or an admin's), never by a second reviewer deciding over it; one
+    decided the same already is left as it is, and not counted. The checks follow the
+    UPDATEs, whose row locks keep them true until the commit."""
     if not shown:
         return 0
     labels = _labels_before(shown)
@@ -80,11 +93,17 @@ def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
         changed += db.session.execute(
             update(ScanFinding)
             .where(ScanFinding.id.in_(ids), ScanFinding.corrected_category == label,
-                   ScanFinding.review != decision)
+                   ScanFinding.review == "pending")
             .values(review=decision, reviewed_by=reviewer_id,
                     reviewed_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
     _check_shown(shown)
+    if decided := dict(db.session.execute(
+            select(ScanFinding.id, ScanFinding.reviewed_by)
+            .where(ScanFinding.id.in_(list(shown)),
+                   ScanFinding.review.not_in(("pending", decision)))
+            .with_for_update()).all()):  # a locking read: the rows as committed, on MySQL
+        raise DecidedAlready(decided)
     _labels_followed(labels, reviewer_id)
     return changed
 

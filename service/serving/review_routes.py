@@ -101,7 +101,9 @@ def contributors(args):
 @json_body(ReviewDecisionSchema)
 @response(ReviewResultSchema)
 @other_responses({401: "No or bad token", 403: "Reviewers and admins only",
-                  409: "A correction's label is no longer the one shown: nothing was decided",
+                  409: "A correction's label is no longer the one shown (errors.changed_since), "
+                       "or it is decided otherwise already (errors.decided): nothing was "
+                       "decided",
                   422: "Neither findings nor contributor, or both; a contributor without as_of"})
 def decide(args):
     """Accept or reject corrections (reviewers)
@@ -111,7 +113,10 @@ def decide(args):
     `{decision, contributor, as_of, label?}` for all of a contributor's pending ones (of that
     label) up to `as_of`, the newest shown (`newest_at` of the contributors list): later ones
     stay pending. An accepted correction is a row the next training may learn; a rejected
-    one never is, until its author corrects the finding again.
+    one never is, until its author corrects the finding again. A decided correction is
+    changed only by an undo: deciding it otherwise is a 409 (`errors.decided`, the detail
+    naming who decided it) and nothing is decided; deciding it the same again changes
+    nothing and is not counted.
     """
     caller = token_auth.current_user()
     decision = DECISIONS[args["decision"]]
@@ -129,6 +134,14 @@ def decide(args):
         raise APIError(409, f"{_counted(len(stale.ids), 'correction')} changed since you were "
                             "shown them; nothing was decided. Reload and decide again.",
                        errors={"changed_since": stale.ids}) from None
+    except corrections.DecidedAlready as decided:
+        db.session.rollback()
+        were = "was" if len(decided.ids) == 1 else "were"
+        raise APIError(409, f"{_counted(len(decided.ids), 'correction')} {were} decided already "
+                            f"(by {_reviewers(decided.reviewers)}): a decision is changed only "
+                            "by an undo, by the reviewer who made it or an admin, and then "
+                            "decided again; nothing was decided.",
+                       errors={"decided": decided.ids}) from None
     audit.record("corrections_reviewed", actor_id=caller.id, target_id=args.get("contributor"),
                  decision=decision, changed=changed, label=args.get("label"))
     db.session.commit()
@@ -170,6 +183,14 @@ def undo(args):
         audit.record("corrections_undone", actor_id=caller.id, changed=total, **undone)
     db.session.commit()
     return {"undone": total, **undone, "pending": corrections.pending_count()}
+
+
+def _reviewers(reviewers: dict[int, str | None]) -> str:
+    """Who decided, as people read it: their emails (a deleted account's said so)."""
+    emails = corrections.emails_of({person for person in reviewers.values() if person})
+    named = sorted({emails.get(person) or "a deleted account"
+                    for person in reviewers.values()})
+    return ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
 
 
 def _counted(number: int, noun: str) -> str:
