@@ -1,9 +1,9 @@
 """The corpus of real project writing: whole documents, their writer groups and their labels.
 
     python -m ml.corpus show FILE [--id ID]     the sentences an annotator labels, numbered
-    python -m ml.corpus sample [--share 0.1]    the documents a second annotator labels
+    python -m ml.corpus sample [--seed 73] [--collection C]  a second annotator's documents
     python -m ml.corpus check                   every document licensed, placed and labelled
-    python -m ml.corpus agreement               the annotators' agreement (Cohen's κ) per genre
+    python -m ml.corpus agreement [--collection C]  the annotators' agreement (κ) per genre
     python -m ml.corpus rows                    the labelled sentences, as ml/data/sources/ rows
 
 ``ml/data/corpus/documents/<collection>.jsonl`` holds one document a line, whole:
@@ -305,16 +305,16 @@ def writer_groups(documents: list[CorpusDocument], fraction: float, seed: int) -
 
 
 def training_split(corpus_dir: Path = CORPUS_DIR, *, held_out: Iterable[str] = (),
-                   fraction: float = 1.0, seed: int = 13):
+                   fraction: float = 1.0, seed: int = 13, collections: str = "all"):
     """The corpus's labelled sentences as a training split (ml.splits.LabelledSplit), each
     with the context a context model reads; a sentence also in ``held_out`` (the validation
     and test splits) is left out, so that no measured sentence is trained on. ``fraction``
-    below 1: the documents of that share of the writer groups alone (writer_groups)."""
+    below 1: that share of the writer groups alone; ``collections``: these (a,b), or all."""
     from ml.splits import LabelledSplit
     from service.analysis.context import context_text
 
-    held = set(held_out)
-    documents = read_documents(corpus_dir)
+    held, named = set(held_out), None if collections == "all" else collections.split(",")
+    documents = _of(read_documents(corpus_dir), named)
     if fraction < 1:
         kept = writer_groups(documents, fraction, seed)
         documents = [document for document in documents if document.group in kept]
@@ -395,6 +395,10 @@ def show(documents: list[CorpusDocument], ids: set[str] | None) -> Iterator[str]
             yield f"{index}\t{sentence.text}"
 
 
+def _of(documents: list[CorpusDocument], collections: list[str] | None) -> list:
+    return [d for d in documents if not collections or d.collection in collections]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.corpus",
                                      description=__doc__.split("\n\n")[0])
@@ -404,22 +408,23 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--id", action="append", help="only this document (repeatable)")
     sampled = commands.add_parser("sample", help="the ids a second annotator reads")
     sampled.add_argument("--share", type=float, default=0.1)
+    sampled.add_argument("--seed", type=int, default=73)  # 84: the second corpus's draw
+    sampled.add_argument("--collection", action="append")  # these alone (repeatable)
     checked = commands.add_parser("check", help="every document licensed, placed and labelled")
     checked.add_argument("--collection", help="read only this collection's labels")
-    commands.add_parser("agreement", help="Cohen's κ per genre")
+    commands.add_parser("agreement", help="Cohen's κ per genre").add_argument(
+        "--collection", action="append")
     made = commands.add_parser("rows", help="write the rows as a sources/ file would hold them")
     made.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "show":
-            documents = read_documents()
-            if args.file:
-                documents = [d for d in documents if d.collection == args.file.stem]
+            documents = _of(read_documents(), [args.file.stem] if args.file else None)
             for line in show(documents, set(args.id) if args.id else None):
                 print(line)
         elif args.command == "sample":
-            for doc_id in second_reading_sample(read_documents(), share=args.share):
-                print(doc_id)
+            print(*second_reading_sample(_of(read_documents(), args.collection),
+                                         share=args.share, seed=args.seed), sep="\n")
         elif args.command == "check":
             found = problems(collection=args.collection)
             for problem in found:
@@ -430,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1 if found else 0
         elif args.command == "agreement":
-            print(json.dumps(agreement(read_documents(), read_labels()), indent=1))
+            print(json.dumps(agreement(_of(read_documents(), args.collection),
+                                       read_labels()), indent=1))
         elif args.command == "rows":
             print(f"wrote {write_rows(CORPUS_DIR, args.out)} rows to {args.out}",
                   file=sys.stderr)

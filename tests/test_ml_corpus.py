@@ -225,6 +225,21 @@ def test_a_fraction_of_the_corpus_is_a_fraction_of_its_writer_groups(made):
     assert len(split.texts) == len(corpus.training_split(root).texts) // 2
 
 
+def test_the_shipped_recipe_reads_the_first_corpus_until_the_second_is_measured(made):
+    """Issue #84: the second thousand documents are committed before their recipes are
+    measured; the shipped recipe reads the first seven collections, an experiment all."""
+    from ml.recipe import FIRST_CORPUS, TrainingConfig
+
+    assert TrainingConfig().corpus_collections == FIRST_CORPUS
+    assert set(FIRST_CORPUS.split(",")) == {
+        "foundations-and-tscs", "incidents-and-retros", "js-and-web-wgs", "openstack",
+        "project-status", "public-sector", "science-and-grants"}
+    root, _, _ = made([document()], {"a": [reading({})]})
+    assert corpus.training_split(root, collections="c").texts == corpus.training_split(
+        root).texts != []
+    assert corpus.training_split(root, collections=FIRST_CORPUS).texts == []
+
+
 def test_the_teachers_corpus_inputs_are_what_the_trainer_reads_once_each(made, tmp_path):
     """``ml.distill --corpus``: every corpus sentence with the context the trainer keys its
     soft target by, each reading once; the splits' own rows keep their labels."""
