@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from service.api import lock_row
-from service.db import Project, ProjectMember, RegisterEntry, Scan, ScanFinding, UserSettings
+from service.db import Project, ProjectMember, RegisterEntry, Scan, UserSettings
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
@@ -60,7 +60,8 @@ def before_deleting_user(user_id: str) -> None:
       would be left with a project nobody can manage), and is deleted with the user when
       they are its only member;
     - the user's scans in projects leave their registers as a deleted scan does (entries
-      recomputed, empty ones deleted); risks they owned lose their owner (the foreign key).
+      recomputed, empty ones withdrawn, their words forgotten: register.forget_deleted);
+      risks they owned lose their owner (the foreign key).
     """
     owned = db.session.execute(
         select(ProjectMember.project_id).where(ProjectMember.user_id == user_id,
@@ -85,10 +86,11 @@ def before_deleting_user(user_id: str) -> None:
     for project_id in db.session.scalars(select(RegisterEntry.project_id).where(
             RegisterEntry.owner_id == user_id).distinct()).all():
         unassign(project_id, user_id)
-    findings = db.session.scalars(
-        select(ScanFinding.id).join(Scan, Scan.id == ScanFinding.scan_id)
-        .where(Scan.user_id == user_id, Scan.project_id.is_not(None))).all()
+    scans = db.session.scalars(select(Scan).where(Scan.user_id == user_id,
+                                                  Scan.project_id.is_not(None))).all()
     with caused_by("deletion", note="The account whose reports stated it was deleted."):
-        register.remove_findings(findings)
+        for project_id in sorted({scan.project_id for scan in scans}):
+            register.forget_deleted(project_id, [scan for scan in scans
+                                                 if scan.project_id == project_id])
     for project_id in alone:
         db.session.delete(db.session.get(Project, project_id))

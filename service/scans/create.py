@@ -218,9 +218,11 @@ def delete_scan(scan: Scan, *, actor_id: str | None = None) -> None:
     (service/uploads/storage.py)."""
     folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
     if scan.project_id is not None:
+        # Its words go with it: the note names its date only, forget_deleted the rest.
+        dated = f" of {scan.reported_on.isoformat()}" if scan.reported_on else ""
         with caused_by("deletion", actor_id=actor_id, scan_id=scan.id,
-                       note=f"The report {_named(scan)} was deleted."):
-            register.remove_findings([finding.id for finding in scan.findings])
+                       note=f"A report{dated} was deleted."):
+            register.forget_deleted(scan.project_id, [scan])
     # A kept Idempotency-Key answer quotes the scan's findings: it goes with the scan.
     db.session.execute(delete(IdempotencyKey).where(
         IdempotencyKey.user_id == scan.user_id,
