@@ -107,3 +107,21 @@ def test_deleting_an_account_forgets_its_reports_text(team, client, keyword_app)
     history = client.get(f"{url}/history", headers=team.viewer_h).get_data(as_text=True)
     assert SECRET not in history and TITLE not in history
     assert memo["scan_id"] in history  # which report: an id, not its words
+
+
+def test_a_report_moved_out_and_then_deleted_is_forgotten_too(team, client, keyword_app):
+    """Moved out, the report still is (its words stay); deleted afterwards, outside the
+    project, they leave the register it was in."""
+    memo = scan_into(client, team.editor_h, team.id, f"{TITLE}\n{SECRET}")
+    (entry,) = register_of(client, team.owner_h, team.id)
+    assert client.patch(f"/api/v1/scans/{memo['scan_id']}", json={"project_id": None},
+                        headers=team.editor_h).status_code == 200
+    url = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
+    assert client.get(url, headers=team.viewer_h).get_json()["risk"] == SECRET
+
+    assert client.delete(f"/api/v1/scans/{memo['scan_id']}",
+                         headers=team.editor_h).status_code == 204
+    body = client.get(url, headers=team.viewer_h).get_json()
+    assert (body["risk"], body["occurrences"]) == (DELETED_WORDING, 0)
+    history = client.get(f"{url}/history", headers=team.viewer_h).get_data(as_text=True)
+    assert SECRET not in history and TITLE not in history

@@ -109,6 +109,9 @@ def forget(project_id: str, sentences: set[str], names: set[str]) -> None:
         changes = {field: {end: DELETED_WORDING if field == "risk" and value in sentences
                            else value for end, value in change.items()}
                    for field, change in (row.changes or {}).items()}
+        # A wording that was theirs, renamed: from and to read the same, nothing to state.
+        changes = {field: change for field, change in changes.items()
+                   if field != "risk" or change.get("from") != change.get("to")}
         note = row.note
         for name in quoted:
             note = note.replace(name, "(deleted)") if note else note

@@ -39,7 +39,7 @@ from service.db import (
 from service.extensions import db
 from service.projects import direction_snapshots, dismissals, matching
 from service.projects.direction_snapshots import Snapshot
-from service.projects.entry_events import DELETED_WORDING, forget
+from service.projects.entry_events import DELETED_WORDING
 from service.serving import registry
 
 
@@ -313,23 +313,6 @@ def remove_findings(finding_ids: Iterable[int], *,
             snapshot.put(category, moved)
         direction_snapshots.stage(db.session(), project_id, snapshot)
     return links
-
-
-def forget_deleted(project_id: str, scans: Sequence[Scan]) -> None:
-    """``scans`` of the project are being deleted: their findings leave the register
-    (remove_findings) and so do their words. An entry whose wording is one of their
-    sentences that no other report of the project states takes DELETED_WORDING (one that
-    others state has a remaining report's wording), and so does every event's text of it;
-    no note names them (entry_events.forget)."""
-    said = {finding.risk for scan in scans for finding in scan.findings}
-    still = set(db.session.scalars(select(ScanFinding.risk).join(Scan).where(
-        Scan.project_id == project_id, Scan.id.not_in([scan.id for scan in scans]),
-        ScanFinding.risk.in_(said))))
-    remove_findings([finding.id for scan in scans for finding in scan.findings],
-                    forgotten=said - still)
-    db.session.flush()
-    forget(project_id, said - still, {name for scan in scans
-                                      for name in (scan.title, scan.filename) if name})
 
 
 def remove_added(finding: ScanFinding, scan: Scan, *, actor_id: str) -> None:
