@@ -29,7 +29,8 @@ def _reads(client, team, browser, entry_ids) -> dict[str, str]:
              "changes": client.get(f"{base}/changes", headers=h).get_data(as_text=True),
              "csv": client.get(f"{base}/risks/export", query_string={"format": "csv"},
                                headers=h).get_data(as_text=True),
-             "register page": browser.page(f"/app/projects/{team.id}")}
+             "register page": browser.page(f"/app/projects/{team.id}"),
+             "changes page": browser.page(f"/app/projects/{team.id}/changes")}
     sheet = client.get(f"{base}/risks/export", query_string={"format": "xlsx"}, headers=h)
     assert sheet.status_code == 200
     workbook = load_workbook(io.BytesIO(sheet.data))
