@@ -290,6 +290,8 @@ class Settings:
                                                "(empty: everyone found)")
     LDAP_CA_FILE: str = _setting("", doc="CA certificate(s) the directory's TLS certificate "
                                          "is checked against (empty: the system's)")
+    LDAP_EMAIL_VERIFIED: bool = _setting(False, _bool, "a directory's mail claims invitations "
+                                         "as a verified email (only where people cannot edit it)")
     SSO_TIMEOUT_S: float = _setting(5.0, _float, "seconds an identity provider or directory "
                                                  "may take to answer")
     LOG_LEVEL: str = _setting("INFO", lambda v: v.strip().upper(), "Python log level")

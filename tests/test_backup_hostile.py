@@ -206,6 +206,9 @@ CASES = {
         e, lambda body: body["models"].update(current="v9"))),
     "another format": ("not a Riskscan backup", lambda e, raw: with_manifest(
         e, lambda body: body.update(format_version=99))),
+    # Issue #86: the engine is informative (a restore goes into either), yet printed.
+    "an engine Riskscan never writes": ("engine is not one", lambda e, raw: with_manifest(
+        e, lambda body: body.update(engine="oracle\x1b[2J"))),
     # Issue #86: a row is data, never a path, a role or a kind the schema does not hold.
     "a stored file that is /etc/passwd": ("not original.<kind>", lambda e, raw: column_set(
         e, "scans", "stored_filename", "/etc/passwd")),
@@ -291,6 +294,20 @@ def test_a_hostile_archive_is_refused_in_one_line_and_nothing_is_written(
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert expected in result.stderr
     assert_nothing_written(settings)
+
+
+def test_the_manifests_engine_is_informative_a_restore_goes_into_either(good, tmp_path):
+    """An archive read from MariaDB restores into SQLite as one read from SQLite does: the
+    engine the manifest names is what the summary says, never a condition."""
+    from_mariadb = written(tmp_path / "mariadb.tar", with_manifest(
+        members(good), lambda body: body.update(engine="mysql")))
+    app, _ = fresh_target(tmp_path / "into-sqlite")
+    try:
+        result = run(app, "restore", str(from_mariadb))
+    finally:
+        stop(app)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("restored ") and ", mysql)" in result.output
 
 
 def assert_nothing_written(settings) -> None:

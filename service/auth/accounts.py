@@ -37,7 +37,8 @@ _signals = Namespace()
 #: (service/projects/invitations.py) returns the projects the account joined, or raises
 #: the 422 of a token it cannot honour, which rolls the sign-up back.
 signed_up = _signals.signal("riskscan.signed-up")
-#: Sent by every sign-in through an identity provider or directory (identities.sign_in)
+#: Sent by a sign-in through an identity provider or directory that vouched for the email
+#: (identities.sign_in)
 #: before it commits, with ``user``, ``email`` (the address the provider vouched for) and
 #: ``source``; receivers return the projects the account joined.
 email_vouched = _signals.signal("riskscan.email-vouched")

@@ -9,7 +9,8 @@ existing account of another source: a local account is linked only where the ope
 allows it (``OIDC_LINK_LOCAL_ACCOUNTS``) and the provider verified the email.
 
 A sign-in also claims the projects' invitations of the email the provider vouched for
-(``email_vouched``, service/auth/accounts.py). Every sign-in, refusal and role change is
+(``email_vouched``, service/auth/accounts.py): an OpenID provider's verified email, a
+directory's ``mail`` only where ``LDAP_EMAIL_VERIFIED`` says people cannot edit it. Every sign-in, refusal and role change is
 audited. The caller commits, also on a refusal (``SignInRefused.commit``), so that the
 audit row and the ended sessions stay.
 """
@@ -79,7 +80,9 @@ def sign_in(identity: Identity, rules: GroupRules, *, link_local: bool = False) 
     user = db.session.scalar(select(User).where(User.external_id == identity.external_id))
     if "@" not in identity.email:
         _refuse(user, identity, NO_EMAIL, "no email")
-    if not identity.email_verified:
+    if not identity.email_verified and identity.source != "ldap":
+        # A directory's bind proves the person; its mail is vouched for only where
+        # LDAP_EMAIL_VERIFIED says so, and claims no invitation otherwise (below).
         _refuse(user, identity, UNVERIFIED, "email not verified")
     if not rules.lets_in(identity.groups):
         if user is not None:
@@ -94,8 +97,8 @@ def sign_in(identity: Identity, rules: GroupRules, *, link_local: bool = False) 
         user.email = email  # changed at the provider; a taken one is left as it was
     _follow_groups(user, identity, rules)
     audit.record("sso_login", actor_id=user.id, target_id=user.id, source=identity.source)
-    # The provider vouched for the email: the projects that invited it are joined now.
-    announce(email_vouched, user, email=email, source=identity.source)
+    if identity.email_verified:  # the projects that invited the email are joined now
+        announce(email_vouched, user, email=email, source=identity.source)
     return user
 
 

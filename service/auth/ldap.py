@@ -72,8 +72,10 @@ def authenticate(login: str, password: str, settings) -> Identity:
     if not email:  # the password was right: the person is told, not given a 401
         audit.record("sso_refused", email=None, source="ldap", reason="no email in the directory")
         raise SignInRefused(NO_EMAIL, "no email in the directory")
-    return Identity(source="ldap", subject=dn.lower(), email=email, email_verified=True,
-                    groups=groups)
+    # The bind proves the person, not their mail (people may edit their own in some
+    # directories): it claims invitations only where the operator says it is the company's.
+    return Identity(source="ldap", subject=dn.lower(), email=email,
+                    email_verified=settings.LDAP_EMAIL_VERIFIED, groups=groups)
 
 
 def reachable(settings) -> None:

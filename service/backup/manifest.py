@@ -3,7 +3,8 @@
 ``manifest.json`` is the archive's last member, written once every other member is in (so
 that a backup streams: each member's digest is known when it has been written). It names
 the format, the Riskscan version and the schema revision (Alembic's) that wrote it, the
-engine it was read from, each table with its row count and the last id its sequence gave,
+engine it was read from (informative: a restore goes into either; ENGINES, since a
+restore prints it), each table with its row count and the last id its sequence gave,
 the uploads, the model versions with the root's pointers, and every member with its size
 and sha256. Nothing in it is a secret: the settings (SECRET_KEY, the LLM key, the SSO
 secrets) are not data, and stay beside the archive (docs/backup.md).
@@ -32,6 +33,9 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 #: The models root's own names, never a version's: its pointer files, and the register's
 #: pair model (which a backup does not hold as a version).
 ROOTS_OWN = (CURRENT, READER, PAIR_FOLDER)
+#: The engines an archive is read from (SQLAlchemy's dialect names). Which one is
+#: informative: rows are written the same from either, and restore into either.
+ENGINES = ("sqlite", "mysql", "mariadb")
 
 
 class ArchiveRefused(Exception):
@@ -106,6 +110,9 @@ class Manifest:
                                  f"({body['format'][:40]!r} {body['format_version']})")
         if not re.fullmatch(r"[0-9A-Za-z_]{1,64}", body["schema_revision"]):
             raise ArchiveRefused("the manifest's schema revision is not one")
+        if body["engine"] not in ENGINES:
+            raise ArchiveRefused(f"the manifest's engine is not one Riskscan reads archives "
+                                 f"from ({', '.join(ENGINES)})")
         tables = [_table(entry) for entry in body["tables"]]
         models = body["models"]
         _fields(models, {"versions": list, "current": (str, type(None)),
@@ -113,7 +120,7 @@ class Manifest:
                 "the manifest's models")
         members = [_member(entry) for entry in body["members"]]
         return cls(body["riskscan_version"][:64], body["schema_revision"],
-                   body["created_at"][:40], body["engine"][:16], tables, body["uploads"],
+                   body["created_at"][:40], body["engine"], tables, body["uploads"],
                    Models(list(models["versions"]), models["current"], models["reader"],
                           dict(models["created"])),
                    members, raw)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask import has_request_context, request
-from sqlalchemy import Select, event, insert, inspect, or_, select
+from sqlalchemy import Select, event, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import (
@@ -39,6 +39,9 @@ from service.extensions import db
 #: The fields of an entry an event states, from and to: what people read of it.
 FIELDS = ("risk", "category", "status", "owner_id", "due_date", "notes", "likelihood",
           "impact", "first_seen", "last_seen", "occurrences", "added_by_user")
+#: What the register says where a deleted report's sentence was: an entry's wording and
+#: an event's (docs/register.md, "Taking findings out").
+DELETED_WORDING = "A finding of a deleted report."
 _CAUSES = "riskscan.register_causes"
 _AUDITED = "riskscan.register_audited"
 
@@ -90,6 +93,31 @@ def history(project_id: str, entry_id: int) -> Select:
             .where(RegisterEvent.project_id == project_id,
                    or_(RegisterEvent.entry_id == entry_id, RegisterEvent.entry_id.in_(merged)))
             .order_by(RegisterEvent.id.desc()))
+
+
+def forget(project_id: str, sentences: set[str], names: set[str]) -> None:
+    """Reports of the project were deleted: ``sentences`` (their findings' that no report
+    left in the project states) become DELETED_WORDING in every event's changes, and a
+    note quoting one of their ``names`` (title or file name) quotes none. Each event
+    stays, with when, who, which report (its id) and what kind of change."""
+    if not sentences and not names:
+        return
+    quoted = [f"“{name}”" for name in names]
+    for row in db.session.execute(select(RegisterEvent.id, RegisterEvent.changes,
+                                         RegisterEvent.note)
+                                  .where(RegisterEvent.project_id == project_id)).all():
+        changes = {field: {end: DELETED_WORDING if field == "risk" and value in sentences
+                           else value for end, value in change.items()}
+                   for field, change in (row.changes or {}).items()}
+        # A wording that was theirs, renamed: from and to read the same, nothing to state.
+        changes = {field: change for field, change in changes.items()
+                   if field != "risk" or change.get("from") != change.get("to")}
+        note = row.note
+        for name in quoted:
+            note = note.replace(name, "(deleted)") if note else note
+        if changes != (row.changes or {}) or note != row.note:
+            db.session.execute(update(RegisterEvent).where(RegisterEvent.id == row.id)
+                               .values(changes=changes, note=note))
 
 
 def kind_of(cause: str, changes: dict, *, new: bool, deleted: bool) -> str:

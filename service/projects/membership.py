@@ -6,12 +6,13 @@ default project."""
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from service.api import lock_row
-from service.db import Project, ProjectMember, RegisterEntry, Scan, ScanFinding, UserSettings
+from service.db import Project, ProjectMember, RegisterEntry, Scan, UserSettings
 from service.errors import APIError
 from service.extensions import db
-from service.projects import register
+from service.projects import forgetting, register
 from service.projects.entry_events import caused_by
 
 LAST_OWNER = "A project keeps at least one owner: make another member owner first."
@@ -60,7 +61,8 @@ def before_deleting_user(user_id: str) -> None:
       would be left with a project nobody can manage), and is deleted with the user when
       they are its only member;
     - the user's scans in projects leave their registers as a deleted scan does (entries
-      recomputed, empty ones deleted); risks they owned lose their owner (the foreign key).
+      recomputed, empty ones withdrawn, their words forgotten: forgetting.py);
+      risks they owned lose their owner (the foreign key).
     """
     owned = db.session.execute(
         select(ProjectMember.project_id).where(ProjectMember.user_id == user_id,
@@ -85,10 +87,9 @@ def before_deleting_user(user_id: str) -> None:
     for project_id in db.session.scalars(select(RegisterEntry.project_id).where(
             RegisterEntry.owner_id == user_id).distinct()).all():
         unassign(project_id, user_id)
-    findings = db.session.scalars(
-        select(ScanFinding.id).join(Scan, Scan.id == ScanFinding.scan_id)
-        .where(Scan.user_id == user_id, Scan.project_id.is_not(None))).all()
+    scans = db.session.scalars(select(Scan).where(Scan.user_id == user_id)
+                               .options(selectinload(Scan.findings))).all()
     with caused_by("deletion", note="The account whose reports stated it was deleted."):
-        register.remove_findings(findings)
+        forgetting.forget_deleted(scans)
     for project_id in alone:
         db.session.delete(db.session.get(Project, project_id))

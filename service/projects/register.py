@@ -17,7 +17,7 @@ update land together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 
 import numpy as np
@@ -39,6 +39,7 @@ from service.db import (
 from service.extensions import db
 from service.projects import direction_snapshots, dismissals, matching
 from service.projects.direction_snapshots import Snapshot
+from service.projects.entry_events import DELETED_WORDING
 from service.serving import registry
 
 
@@ -273,11 +274,12 @@ def _directions(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
-def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
+def remove_findings(finding_ids: Iterable[int], *,
+                    forgotten: Collection[str] = ()) -> list[RegisterLink]:
     """Take findings out of the register (a scan deleted or moved, a finding corrected):
     their entries are recomputed from the findings left; an entry left with none stays,
-    stated by no report (refresh). Returns the links removed (their embeddings, for a
-    finding that moves on)."""
+    stated by no report (refresh; a wording ``forgotten`` becomes DELETED_WORDING).
+    Returns the links removed (their embeddings, for a finding that moves on)."""
     finding_ids = list(finding_ids)
     if not finding_ids:
         return []
@@ -292,7 +294,7 @@ def remove_findings(finding_ids: Iterable[int]) -> list[RegisterLink]:
     for link in links:
         db.session.delete(link)
     db.session.flush()
-    changed = refresh(entries)
+    changed = refresh(entries, forgotten)
     for project_id, version in versions.items():  # keep this process's snapshots current
         known = direction_snapshots.current(db.session(), project_id, version)
         if known is None:
@@ -363,14 +365,16 @@ def _entries(entry_ids) -> list[RegisterEntry]:
     return db.session.scalars(select(RegisterEntry).where(RegisterEntry.id.in_(entry_ids))).all()
 
 
-def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, bytes | None]]:
+def refresh(entries: Iterable[RegisterEntry], forgotten: Collection[str] = (),
+            ) -> list[tuple[RegisterEntry, bytes | None]]:
     """Recompute entries from their findings: wording, dates, count, embedding (a row per
     wording: one no finding and no typed wording holds any more goes, and the findings'
     ``wording`` follow). An entry with no finding left stays, with its status, notes,
     owner, rating and history: stated by no report (``occurrences`` 0), its dates and
     wording those it had, its embedding too, so that a report stating it again joins it
     (what people gave a risk is not lost with the sentences that brought it; its id keeps
-    naming it). One a person added keeps what was typed, dated the day it was added.
+    naming it). One a person added keeps what was typed, dated the day it was added. A
+    wording ``forgotten`` (a deleted report's, forget_deleted) becomes DELETED_WORDING.
     Returns each entry with its new embedding."""
     changed = []
     for entry in entries:
@@ -380,6 +384,8 @@ def refresh(entries: Iterable[RegisterEntry]) -> list[tuple[RegisterEntry, bytes
             .join(ScanFinding, ScanFinding.id == RegisterLink.finding_id)
             .where(RegisterLink.entry_id == entry.id)
             .order_by(RegisterLink.seen_at, ScanFinding.id)).all()
+        if entry.risk in forgotten:  # a remaining finding's, below, if any
+            entry.risk = DELETED_WORDING
         if not found and not entry.added_by_user:
             entry.occurrences = 0
             changed.append((entry, entry.vector.total))

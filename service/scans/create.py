@@ -23,7 +23,7 @@ from service.config import current_settings
 from service.db import IdempotencyKey, JobDocument, LLMCallLog, Scan, ScanFinding, User
 from service.errors import APIError
 from service.extensions import db
-from service.projects import register
+from service.projects import forgetting, register
 from service.projects.access import project_id_for
 from service.projects.entry_events import caused_by
 from service.scans import possible, report_dates
@@ -217,10 +217,11 @@ def delete_scan(scan: Scan, *, actor_id: str | None = None) -> None:
     """Delete the scan's rows and its findings' place in the register, then its stored file
     (service/uploads/storage.py)."""
     folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
-    if scan.project_id is not None:
-        with caused_by("deletion", actor_id=actor_id, scan_id=scan.id,
-                       note=f"The report {_named(scan)} was deleted."):
-            register.remove_findings([finding.id for finding in scan.findings])
+    # Its words go with it from every register it is or was in: the note names its date.
+    dated = f" of {scan.reported_on.isoformat()}" if scan.reported_on else ""
+    with caused_by("deletion", actor_id=actor_id, scan_id=scan.id,
+                   note=f"A report{dated} was deleted."):
+        forgetting.forget_deleted([scan])
     # A kept Idempotency-Key answer quotes the scan's findings: it goes with the scan.
     db.session.execute(delete(IdempotencyKey).where(
         IdempotencyKey.user_id == scan.user_id,
