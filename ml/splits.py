@@ -68,14 +68,21 @@ def borrow_contexts(split: LabelledSplit, share: float, seed: int) -> list[str]:
 
     Without it only real documents would come with context, and most of their sentences are
     not risks: the model would learn "context, so no risk" rather than what a heading says.
+    A sentence that states no risk borrows a risk, so that the model learns what a real
+    document's risk paragraphs would teach it otherwise, that a risk before a sentence makes
+    it one ("Only one engineer knows the billing module. The office moved." read the second
+    as a risk too: issue #84, ml/bleeding.py).
     """
     from service.analysis.context import context_text
+    from service.analysis.labels import NONE
 
     rng = random.Random(seed)
     alone = [index for index, context in enumerate(split.contexts) if not context]
+    risks = [index for index in alone if split.labels[index] != NONE] or alone
     contexts = list(split.contexts)
     for index in alone:
         if rng.random() < share:
-            contexts[index] = context_text("", split.texts[rng.choice(alone)])
+            pool = risks if split.labels[index] == NONE else alone
+            contexts[index] = context_text("", split.texts[rng.choice(pool)])
     return contexts
 

@@ -151,3 +151,15 @@ def test_borrowing_at_the_extremes(share):
     split = LabelledSplit(["A.", "B."], ["none", "none"], ["", ""])
     borrowed = borrow_contexts(split, share, seed=1)
     assert all(borrowed) if share else not any(borrowed)
+
+
+def test_a_sentence_that_states_no_risk_borrows_a_risk_as_the_one_before():
+    """Issue #84: in real documents a risk follows a risk, and the model learnt that the
+    sentence after a risk is one; sentences stating none are given a risk before them."""
+    texts = [f"Risk {index}." for index in range(100)] + [f"Plain {i}." for i in range(300)]
+    labels = ["vendor"] * 100 + ["none"] * 300
+    split = LabelledSplit(texts, labels, [""] * 400)
+    borrowed = borrow_contexts(split, 1.0, seed=13)
+    assert all(context.startswith("Risk ") for context in borrowed[100:])  # before a plain one
+    before_risks = [context.split()[0] for context in borrowed[:100]]
+    assert "Plain" in before_risks and "Risk" in before_risks  # a risk's is any sentence's
