@@ -287,7 +287,7 @@ def test_a_fresh_root_served_trains_its_reader_and_serves_it_without_a_restart(
 
     # The next start trains again, and the cascade serves with no restart.
     with ServiceProcess(env, tmp_path / "second.log") as second:
-        assert wait_until(lambda: ended(looked) is not None, 600, 0.5), second.log_tail()
+        assert wait_until(lambda: ended(looked) is not None, 900, 0.5), second.log_tail()
         said = reader_training.status(looked)
         assert said["state"] == "activated", (said, second.log_tail())
         version = said["version"]
