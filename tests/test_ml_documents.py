@@ -404,9 +404,11 @@ def test_the_scorecards_mean_row_averages_the_seeds_and_leaves_a_gap_where_one_l
 
 
 def strict_copy(model_copy: Path, folder: Path) -> Path:
-    """The same model, speaking only when all but sure: an operating point of 0.99."""
+    """The same model, speaking only when nearly sure: an operating point of 0.9, where the
+    suite's model still finds a few risks (at 0.99 it found none once its recipe changed, and
+    a candidate with no findings has no precision for the gate to compare)."""
     copy_model(model_copy, folder, skip={"calibration.json"})
-    (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.99}))
+    (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "min_score": 0.9}))
     return folder
 
 
