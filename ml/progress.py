@@ -1,17 +1,18 @@
 """How far a long run is, in a small JSON file another process reads: the service's models
 page says how far the reader's background training is (service/serving/reader_training.py).
 
-The file is replaced whole (written aside, then renamed), so a reader never sees half a line;
+The file is replaced whole (model_folder.write_whole), so a reader never sees half a line;
 ``None`` writes nothing, so that code which reports progress runs the same without a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from service.analysis.model_folder import write_whole
 
 
 class Progress:
@@ -39,15 +40,5 @@ class Progress:
         if self.path is None:
             return
         body = {**self._fields, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        aside = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        aside.write_text(json.dumps(body), encoding="utf-8")
-        os.replace(aside, self.path)
+        write_whole(self.path, json.dumps(body))
 
-
-def read(path: Path) -> dict:
-    """What the file says, {} where there is none yet or it is not ours."""
-    try:
-        body = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}

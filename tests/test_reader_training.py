@@ -186,15 +186,22 @@ def test_a_reader_that_loses_to_its_fast_model_is_not_activated_and_the_page_say
     assert "F1 0.45 against 0.60" in listed["reader_training"]["reason"]
 
 
-def test_the_models_page_and_ready_say_how_far_it_is(make_app, root, settings):
-    app = make_app(MODEL_DIR=str(root), READER_TRAIN=True)
+def training_at(root: Path, *, epochs: int) -> Path:
+    """The root's training folder as a supervisor and its child leave it mid-epoch: step 150
+    of 600 of epoch 1 (its lock is the caller's to hold, as the training process would)."""
     folder = root / reader_training.FOLDER
     folder.mkdir()
     reader_training._write(folder, state="training", version="mpnet-20261129-101500",
                            started_at="2026-11-29T10:15:00+00:00", pid=1,
                            reason="trains at the lowest CPU priority")
     (folder / reader_training.PROGRESS).write_text(json.dumps(
-        {"stage": "training", "epoch": 1, "epochs": 1, "done": 150, "total": 600}))
+        {"stage": "training", "epoch": 1, "epochs": epochs, "done": 150, "total": 600}))
+    return folder
+
+
+def test_the_models_page_and_ready_say_how_far_it_is(make_app, root, settings):
+    app = make_app(MODEL_DIR=str(root), READER_TRAIN=True)
+    folder = training_at(root, epochs=1)
     client = app.test_client()
     _, admin = Accounts(app, client).user(role="admin")
 
@@ -221,13 +228,7 @@ def test_the_console_models_page_shows_the_progress(make_app, root):
     from tests.console_browser import signed_in_client
 
     app = make_app(MODEL_DIR=str(root), READER_TRAIN=True)
-    folder = root / reader_training.FOLDER
-    folder.mkdir()
-    reader_training._write(folder, state="training", version="mpnet-20261129-101500",
-                           started_at="2026-11-29T10:15:00+00:00", pid=1,
-                           reason="trains at the lowest CPU priority")
-    (folder / reader_training.PROGRESS).write_text(json.dumps(
-        {"stage": "training", "epoch": 1, "epochs": 2, "done": 150, "total": 600}))
+    folder = training_at(root, epochs=2)
     admin, _ = Accounts(app, app.test_client()).user(role="admin")
     browser = signed_in_client(app, admin["email"])
     with open(folder / reader_training.LOCK, "a+") as lock:

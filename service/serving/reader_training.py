@@ -35,7 +35,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from service.analysis.model_folder import CURRENT, READER, ModelFolder, point
+from service.analysis.model_folder import CURRENT, READER, ModelFolder, point, write_whole
 from service.config import Settings
 from service.errors import APIError
 from service.serving import deployment, registry
@@ -195,9 +195,7 @@ def _new_version(root: Path) -> str:
 
 
 def _write(folder: Path, **body) -> None:
-    aside = folder / f".{STATUS}.{os.getpid()}"
-    aside.write_text(json.dumps(body), encoding="utf-8")
-    os.replace(aside, folder / STATUS)
+    write_whole(folder / STATUS, json.dumps(body))
 
 
 def _read(path: Path) -> dict:
