@@ -41,4 +41,3 @@ class Progress:
             return
         body = {**self._fields, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
         write_whole(self.path, json.dumps(body))
-
