@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ from service.analysis.transformer import TransformerAnalyzer, resolve_model_dir 
 
 from bench.results import record
 from service.analysis.model_folder import point
+from service.serving import reader_training
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "test.jsonl"
@@ -43,18 +42,17 @@ def start_training(model: Path, work: Path, encoder: str) -> subprocess.Popen:
     root = work / "models"
     shutil.copytree(model, root / model.name)
     point(root, model.name)
-    command = [sys.executable, "-m", "ml.reader", "--version", "bench-reader", "--models",
-               str(root), "--staging", str(work / "staging"), "--progress",
-               str(work / "progress.json"), "--no-set-reader", "--lowest-priority",
-               str(os.getpid()), "--encoder", encoder, *TRAINING]
-    return subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+    trained = reader_training.command(root, work, "bench-reader", ["--encoder", encoder,
+                                                                   *TRAINING])
+    return subprocess.Popen(trained, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=(work / "training.log").open("w"))
 
 
 def training_steps(work: Path) -> bool:
     """Whether the training has reached its epochs (the encoder loaded, batches running)."""
     try:
-        return json.loads((work / "progress.json").read_text()).get("stage") == "training"
+        return json.loads((work / reader_training.PROGRESS).read_text()).get(
+            "stage") == "training"
     except (OSError, ValueError):
         return False
 

@@ -149,17 +149,22 @@ def supervise(app: Flask, settings: Settings) -> str:
         return state
 
 
-def _train(settings: Settings, root: Path, folder: Path, version: str, began: str) -> int:
-    """``python -m ml.reader`` into ``work/``, at the idle priority and dying with this
+def command(root: Path, folder: Path, version: str, flags: list[str]) -> list[str]:
+    """``python -m ml.reader`` training ``version`` for ``root`` in ``folder``'s ``work/``,
+    saying how far it is in its ``progress.json``, at the idle priority and dying with this
     process (the child sets both itself: no code runs between fork and exec in a process of
-    threads); its exit status."""
-    command = [sys.executable, "-m", "ml.reader", "--version", version, "--models", str(root),
-               "--staging", str(folder / WORK), "--progress", str(folder / PROGRESS),
-               "--no-set-reader", "--lowest-priority", str(os.getpid()),
-               *shlex.split(settings.READER_TRAIN_ARGS)]
-    log.info("training the reader %s in the background: %s", version, shlex.join(command))
+    threads); bench.reader_training runs the same."""
+    return [sys.executable, "-m", "ml.reader", "--version", version, "--models", str(root),
+            "--staging", str(folder / WORK), "--progress", str(folder / PROGRESS),
+            "--no-set-reader", "--lowest-priority", str(os.getpid()), *flags]
+
+
+def _train(settings: Settings, root: Path, folder: Path, version: str, began: str) -> int:
+    """The training (``command``), its output in ``training.log``; its exit status."""
+    argv = command(root, folder, version, shlex.split(settings.READER_TRAIN_ARGS))
+    log.info("training the reader %s in the background: %s", version, shlex.join(argv))
     with open(folder / LOG, "w") as output:
-        child = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+        child = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                  stdout=output, stderr=subprocess.STDOUT)
         _write(folder, state="training", version=version, started_at=began, pid=child.pid,
                reason="trains at the lowest CPU priority; the cascade serves when it "
