@@ -195,6 +195,8 @@ class Settings:
         2000, _int, "sentences of the original training data a training from corrections "
         "replays beside them, so that the model forgets nothing else")
     TRAINING_EPOCHS: int = _setting(2, _int, "passes of a training from corrections")
+    REVIEW_FOUR_EYES: bool = _setting(False, _bool, "a reviewer's (an admin's) own corrections "
+                                      "wait for another reviewer, who alone decides them")
     TRAINING_DOCUMENTS: bool = _setting(
         True, _bool, "a training from corrections calibrates on, and measures, the standard "
         "development and test documents (minutes); off: its sentences' figures alone")
@@ -237,10 +239,8 @@ class Settings:
         "5 per minute", doc="password guesses (failed logins, wrong current_password) per account")
     RATE_LIMIT_LOGIN_ADDRESS: str = _setting(
         "20 per minute", doc="password guesses per client address")
-    RATE_LIMIT_REGISTER_ADDRESS: str = _setting("20 per hour",
-                                                doc="registrations per client address")
-    RATE_LIMIT_REGISTER_EMAIL: str = _setting("5 per hour",
-                                              doc="registration attempts per email")
+    RATE_LIMIT_REGISTER_ADDRESS: str = _setting("20 per hour", doc="registrations per address")
+    RATE_LIMIT_REGISTER_EMAIL: str = _setting("5 per hour", doc="registration attempts per email")
     RATE_LIMIT_SCANS: str = _setting("30 per minute", doc="scans per user")
     RATE_LIMIT_WEBHOOK_TARGETS: str = _setting(
         "30 per hour", doc="webhook URLs set (a webhook made, its url changed) and pings per "

@@ -132,6 +132,39 @@ def test_a_reviewers_own_correction_teaches_at_once(app, people):
     assert [(row["text"], row["label"]) for row in rows(app)] == [(first["risk"], label)]
 
 
+def test_under_four_eyes_review_a_reviewers_own_correction_waits_for_another(
+        make_app, shared_root):
+    """REVIEW_FOUR_EYES: a reviewer's (an admin's) own correction teaches nothing until
+    another reviewer accepts it, and its author may not decide it, alone or among others:
+    403, and nothing is decided."""
+    app = make_app(MODEL_DIR=str(shared_root), REVIEW_FOUR_EYES=True)
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    author, headers = accounts.user(role="reviewer")
+    _, user_headers = accounts.user()
+    scanned = scan(client, headers)
+    first = scanned["data"][0]
+    label = "legal" if first["category"] != "legal" else "budget"
+    correct(client, headers, scanned, first, label)
+    added = add(client, user_headers, scan(client, user_headers))
+    assert rows(app) == []
+    listed = client.get(REVIEW, headers=headers).get_json()["items"]
+    assert {item["finding_id"] for item in listed} == {first["id"], added["id"]}
+    both = [{"id": item["finding_id"], "label": item["label"]} for item in listed]
+    refused = assert_problem(client.post(f"{REVIEW}/review", headers=headers,
+                                         json={"decision": "accept", "findings": both}), 403)
+    assert refused["errors"]["own_corrections"] == [first["id"]]
+    assert_problem(decide_all(client, headers, author["id"], "accept"), 403)
+    assert rows(app) == []  # nothing decided, the user's correction neither
+    _, second = accounts.user(role="admin")
+    decided = client.post(f"{REVIEW}/review", headers=second,
+                          json={"decision": "accept", "findings": both})
+    assert decided.status_code == 200, decided.get_json()
+    assert decided.get_json()["changed"] == 2
+    assert {(row["text"], row["label"]) for row in rows(app)} >= {(first["risk"], label)}
+    # Without the setting (the default), a reviewer's own correction teaches at once: above.
+
+
 def test_each_person_votes_once_and_the_majority_decides(app, people):
     """Three people say vendor, a fourth says none later: vendor, not the newest word. Two
     against two: the sentence is dropped."""

@@ -58,8 +58,8 @@ def corrections_review():
               f"; {decided['pending']} still waiting. Undo one under “{decided['decision']}”.")
     elif answer.status == 422 and "findings" in answer.errors:
         flash("Tick the corrections to decide first.")
-    elif answer.status in (409, 422):
-        flash(words(answer))
+    elif answer.status in (409, 422) or (answer.status == 403 and answer.errors):
+        flash(words(answer))  # ... or, under four-eyes review, one's own corrections
     else:
         data_or_fail(answer)
     return redirect(url_for("console.corrections"), 303)

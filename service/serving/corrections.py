@@ -23,6 +23,7 @@ from blinker import Namespace
 from sqlalchemy import func, select, update
 
 from service.analysis.reading import sentences_of
+from service.config import current_settings
 from service.db import Scan, ScanFinding, User, effective_label, utcnow
 from service.extensions import db
 
@@ -40,11 +41,12 @@ relabelled = _signals.signal("riskscan.relabelled")
 
 def corrected(finding: ScanFinding, caller, category: str) -> None:
     """``finding`` corrected to ``category`` by ``caller`` (a risk a person added is one
-    too): accepted at once from a reviewer, else waiting for one."""
+    too): accepted at once from a reviewer, else waiting for one. Under four-eyes review
+    (REVIEW_FOUR_EYES) a reviewer's own waits too, for another reviewer."""
     finding.corrected_category = category
     finding.corrected_by = caller.id
     finding.corrected_at = utcnow()
-    trusted = caller.role in TRUSTED_ROLES
+    trusted = caller.role in TRUSTED_ROLES and not current_settings().REVIEW_FOUR_EYES
     finding.review = "accepted" if trusted else "pending"
     finding.reviewed_by = caller.id if trusted else None
     finding.reviewed_at = finding.corrected_at if trusted else None
@@ -60,6 +62,14 @@ class ChangedSinceShown(Exception):
 
 class DecidedByAnother(Exception):
     """Decisions another reviewer made: only they, or an admin, undo them."""
+
+    def __init__(self, ids: list[int]):
+        super().__init__(ids)
+        self.ids = ids
+
+
+class OwnCorrections(Exception):
+    """Under four-eyes review, corrections the reviewer made: another reviewer decides."""
 
     def __init__(self, ids: list[int]):
         super().__init__(ids)
@@ -83,10 +93,15 @@ def decide(shown: dict[int, str], decision: str, reviewer_id: str) -> int:
     the whole decision back: a reviewer decides what they saw, never what came after. So is
     one decided otherwise already (DecidedAlready): a decision is changed only by an undo
     (its reviewer's, or an admin's), never by a second reviewer deciding over it; one
-    decided the same already is left as it is, and not counted. The checks follow the
-    UPDATEs, whose row locks keep them true until the commit."""
+    decided the same already is left as it is, and not counted. Under four-eyes review a
+    reviewer's own corrections are OwnCorrections, and nothing is decided. The checks
+    follow the UPDATEs, whose row locks keep them true until the commit."""
     if not shown:
         return 0
+    if current_settings().REVIEW_FOUR_EYES and (own := sorted(db.session.scalars(
+            select(ScanFinding.id).where(ScanFinding.id.in_(list(shown)),
+                                         ScanFinding.corrected_by == reviewer_id)))):
+        raise OwnCorrections(own)
     labels = _labels_before(shown)
     changed = 0
     for label, ids in _by_label(shown).items():

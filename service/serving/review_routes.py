@@ -100,7 +100,9 @@ def contributors(args):
 @authorized("corrections:review", role=REVIEWERS)
 @json_body(ReviewDecisionSchema)
 @response(ReviewResultSchema)
-@other_responses({401: "No or bad token", 403: "Reviewers and admins only",
+@other_responses({401: "No or bad token", 403: "Reviewers and admins only; under four-eyes "
+                       "review, one's own corrections (errors.own_corrections): nothing was "
+                       "decided",
                   409: "A correction's label is no longer the one shown (errors.changed_since), "
                        "or it is decided otherwise already (errors.decided): nothing was "
                        "decided",
@@ -116,7 +118,8 @@ def decide(args):
     one never is, until its author corrects the finding again. A decided correction is
     changed only by an undo: deciding it otherwise is a 409 (`errors.decided`, the detail
     naming who decided it) and nothing is decided; deciding it the same again changes
-    nothing and is not counted.
+    nothing and is not counted. With REVIEW_FOUR_EYES on, a reviewer's own corrections
+    wait for another reviewer: deciding one is a 403 (`errors.own_corrections`).
     """
     caller = token_auth.current_user()
     decision = DECISIONS[args["decision"]]
@@ -134,6 +137,11 @@ def decide(args):
         raise APIError(409, f"{_counted(len(stale.ids), 'correction')} changed since you were "
                             "shown them; nothing was decided. Reload and decide again.",
                        errors={"changed_since": stale.ids}) from None
+    except corrections.OwnCorrections as own:
+        db.session.rollback()
+        raise APIError(403, f"{_counted(len(own.ids), 'correction')} of yours: under four-eyes "
+                            "review another reviewer decides them; nothing was decided.",
+                       errors={"own_corrections": own.ids}) from None
     except corrections.DecidedAlready as decided:
         db.session.rollback()
         were = "was" if len(decided.ids) == 1 else "were"
