@@ -230,7 +230,7 @@ def test_changes_refuse_a_scan_of_another_project(team, client):
 def test_an_empty_project_has_no_changes_and_no_trend(team, client):
     body = client.get(f"/api/v1/projects/{team.id}/changes", headers=team.owner_h).get_json()
     assert body == {"from_scan": None, "to_scan": None, "new": [], "persisting": [], "gone": [],
-                    "kept_out": 0}
+                    "kept_out": 0, "suggested": {}}
     trend = client.get(f"/api/v1/projects/{team.id}/trend", headers=team.owner_h).get_json()
     assert trend == {"weeks": [], "scans": []}
 

@@ -111,6 +111,9 @@ SENTENCES = {
     "risk_added": lambda d: f"Added “{d['risk']}” ({d['category']}) to the register by hand.",
     "risk_merged": lambda d: f"Merged {counted(_count(d['merged']), 'other register entry')} "
                              "into this one.",
+    "risk_suggestion_dismissed": lambda d: f"Said entry #{d['other']} is not the same risk, "
+                                           "as the register had suggested: never suggested "
+                                           "again.",
     "risk_split": lambda d: f"Split {counted(_count(d['findings']), 'finding')} out of entry "
                             f"#{d['split_from']}.",
     "finding_dismissed": lambda d: "Marked a finding not a risk in this report and later "

@@ -186,6 +186,24 @@ class RegisterMerge(db.Model):
     merged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class NotSameRisk(db.Model):
+    """Two entries a member said are not the same risk when the register suggested one
+    restates the other (POST …/risks/{id}/suggestions/{other}/dismiss): never suggested
+    again. One row a pair, the lower id first; either entry's deletion (a merge) deletes it."""
+
+    __tablename__ = "register_not_same"
+
+    first_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), primary_key=True)
+    second_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("register_entries.id", ondelete="CASCADE"), primary_key=True,
+        index=True)
+    project_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    dismissed_by: Mapped[str | None] = mapped_column(String(36))  # no key: outlives the user
+    dismissed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Dismissal(db.Model):
     """A statement a member said is not a risk: a finding of the project's scans corrected
     to ``none``. Later findings of the project that state the same thing (the register's

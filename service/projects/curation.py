@@ -64,9 +64,9 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
     before = {str(other.id): _curated(other) for other in others}
     rating = (entry.likelihood, entry.impact)
     reopened = _curate(entry, others)  # before the findings move: it reads where they are
-    dimensions = _dimensions([entry.id, *ids])
-    totals = [register.rows(entry.vector.total, dimensions)]
-    typed = [_typed(entry.vector, totals[0], dimensions)]
+    width = dimensions([entry.id, *ids])
+    totals = [register.rows(entry.vector.total, width)]
+    typed = [_typed(entry.vector, totals[0], width)]
     for other in others:  # its findings, with its wordings after the entry's
         offset = sum(len(block) for block in totals)
         db.session.execute(update(RegisterLink).where(RegisterLink.entry_id == other.id)
@@ -75,8 +75,8 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
                            execution_options={"synchronize_session": False})
         db.session.execute(update(RegisterMerge).where(RegisterMerge.into_id == other.id)
                            .values(into_id=entry.id))
-        totals.append(register.rows(other.vector.total, dimensions))
-        typed.append(_typed(other.vector, totals[-1], dimensions))
+        totals.append(register.rows(other.vector.total, width))
+        typed.append(_typed(other.vector, totals[-1], width))
     stated = np.concatenate(typed)
     entry.vector.total = to_bytes(np.concatenate(totals))
     entry.vector.stated = to_bytes(stated) if stated.any() else None
@@ -155,7 +155,7 @@ def _curate(entry: RegisterEntry, others: list[RegisterEntry]) -> bool:
     return True
 
 
-def _dimensions(entry_ids: list[int]) -> int:
+def dimensions(entry_ids: list[int]) -> int:
     """The width of the register's vectors: a finding's embedding (of these entries, else
     any), else the encoder's (entries added by hand, in a register no report fed yet)."""
     for where in (RegisterLink.entry_id.in_(entry_ids), RegisterLink.entry_id.isnot(None)):

@@ -13,7 +13,9 @@ actor and entries; the entries' events say what wording each had, and when):
   move on with later merges and splits, corrections and deleted reports), and a pair the
   person never saw side by side would teach a guess;
 - **a split** (``risk_split``): each sentence split out (its finding's), against the
-  wording the entry it left kept just after: ``different``.
+  wording the entry it left kept just after: ``different``;
+- **a suggestion said not the same** (``risk_suggestion_dismissed``, suggestions.py): the
+  two entries' wordings as the person read them side by side: ``different``.
 
 ``a`` is the wording of the entry that stayed, ``b`` the sentence that came or went (the
 order the matcher asks the pair model in; the training reads both orders). A pair is the
@@ -49,8 +51,9 @@ from service.db import AuditEvent, Project, RegisterEntry, RegisterEvent, Scan, 
 from service.extensions import db
 from service.serving.corrections import TRUSTED_ROLES, sentence_key
 
-RELATIONS = {"merge": "same", "split": "different"}
-_EVENTS = {"risk_merged": "merge", "risk_split": "split"}
+RELATIONS = {"merge": "same", "split": "different", "not same": "different"}
+_EVENTS = {"risk_merged": "merge", "risk_split": "split",
+           "risk_suggestion_dismissed": "not same"}
 _CHUNK = 500  # ids in one IN (…)
 
 
@@ -73,7 +76,7 @@ class Summary:
 @dataclass(frozen=True)
 class _Decision:
     order: int  # the audit event's id: later decisions have larger ones
-    source: str  # "merge" or "split"
+    source: str  # "merge", "split" or "not same"
     actor_id: str | None
     entry_id: int  # the entry merged into, or the one split from
     others: tuple[int, ...]  # the entries merged, or the findings split out
@@ -122,6 +125,11 @@ def _decisions() -> Iterator[tuple[str, _Decision]]:
                                      tuple(int(i) for i in details.get("merged") or ()),
                                      wordings={int(i): e.get("risk") for i, e in entries.items()
                                                if isinstance(e, dict)})
+            elif _EVENTS[event] == "not same":  # both wordings, as the person read them
+                other = int(details["other"])
+                wordings = details.get("wordings") or {}
+                decision = _Decision(order, "not same", actor_id, int(target_id), (other,),
+                                     wordings={int(i): w for i, w in wordings.items()})
             else:
                 decision = _Decision(order, "split", actor_id, int(details["split_from"]),
                                      tuple(int(i) for i in details.get("findings") or ()),
@@ -172,8 +180,8 @@ def _project_pairs(project_id: str, decisions: list[_Decision], trusted: _Trust,
                    summary: Summary) -> Iterator[dict]:
     standing: dict[tuple[str, str], tuple[_Decision, str, str]] = {}
     for decision in decisions:  # oldest first: a later decision of a pair replaces it
-        made = _merged(project_id, decision) if decision.source == "merge" else \
-            _split(project_id, decision)
+        made = (_merged if decision.source == "merge" else _not_same
+                if decision.source == "not same" else _split)(project_id, decision)
         for a, b in made:
             key = pair_key(a, b)
             if key is not None:
@@ -204,6 +212,13 @@ def _merged(project_id: str, decision: _Decision) -> Iterator[tuple[str, str]]:
         kept = _wording([e for e in into if e.id < gone.id])
         if kept is not None:
             yield kept, wording
+
+
+def _not_same(project_id: str, decision: _Decision) -> Iterator[tuple[str, str]]:
+    """(the entry's wording, the suggested one's) that a person said are not the same."""
+    a, b = (decision.wordings.get(i) for i in (decision.entry_id, decision.others[0]))
+    if isinstance(a, str) and isinstance(b, str):
+        yield a, b
 
 
 def _split(project_id: str, decision: _Decision) -> Iterator[tuple[str, str]]:

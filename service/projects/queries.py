@@ -22,6 +22,7 @@ from service.db import (
     User,
 )
 from service.extensions import db
+from service.projects import suggestions
 from service.projects.bounded_map import Kept, kept
 
 _entries = RegisterEntry.__table__
@@ -198,11 +199,12 @@ def project_scans(project_id: str, limit: int | None = None, *, before=None) -> 
 
 
 def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict:
-    """``{from_scan, to_scan, new, persisting, gone, kept_out}``: the entries that
-    ``to_scan`` states and ``from_scan`` does not, that both state, and that only
-    ``from_scan`` states; and how many findings of ``to_scan`` dismissals kept out of the
+    """``{from_scan, to_scan, new, persisting, gone, kept_out, suggested}``: the entries
+    that ``to_scan`` states and ``from_scan`` does not, that both state, and that only
+    ``from_scan`` states; how many findings of ``to_scan`` dismissals kept out of the
     register (counted, so that a report whose risks were all dismissed does not read as
-    one that stated none)."""
+    one that stated none); and, per new entry, the others it may restate
+    (suggestions.py)."""
     def stated(scan_id):
         if scan_id is None:
             return set()
@@ -215,11 +217,17 @@ def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict
                                       "-last_seen")).all() if ids else []
     entries = {entry["id"]: entry for entry in entries_json(rows)}
     pick = lambda wanted: [entries[i] for i in entries if i in wanted]
-    return {"from_scan": from_scan, "to_scan": to_scan, "new": pick(after - before),
+    new = after - before
+    # What each new risk may restate among the others: a report seldom says one risk twice.
+    found = suggestions.for_entries(project_id, sorted(new))
+    suggested = {str(i): suggestions.listed(entries[i]["risk"], [
+        s for s in found[i] if s.entry.id not in new]) for i in found}
+    return {"from_scan": from_scan, "to_scan": to_scan, "new": pick(new),
             "persisting": pick(after & before), "gone": pick(before - after),
             "kept_out": 0 if to_scan is None else db.session.scalar(
                 select(func.count()).select_from(DismissedFinding)
-                .where(DismissedFinding.scan_id == to_scan))}
+                .where(DismissedFinding.scan_id == to_scan)),
+            "suggested": {i: items for i, items in suggested.items() if items}}
 
 
 def _band_of(likelihood, impact) -> str:

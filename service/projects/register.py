@@ -136,7 +136,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             if key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
                 returned.append(entry)  # withdrawn, stated again: back in the register
             _join(entry, finding, scan, vector, join, actor_id=actor_id)
-            changed[key] = _directions(rows(entry.vector.total, len(vector)))
+            changed[key] = directions(rows(entry.vector.total, len(vector)))
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
     for key in sorted(real, reverse=True):  # in the order the report states them
@@ -169,7 +169,7 @@ def move(entry: RegisterEntry, category: str) -> None:
     if was in snapshot.ids:
         snapshot.drop(was, entry.id)
     if category in snapshot.ids:
-        snapshot.put(category, {entry.id: _directions(rows(entry.vector.total,
+        snapshot.put(category, {entry.id: directions(rows(entry.vector.total,
                                                            snapshot.dimensions))})
     direction_snapshots.stage(db.session(), entry.project_id, snapshot)
 
@@ -264,11 +264,11 @@ def _snapshot(project_id: str, version: int, categories: set[str],
         snapshot.ids[category] = [row.entry_id for row in members
                                   for _ in range(len(row.total) // width)]
         matrix = np.frombuffer(b"".join(row.total for row in members), dtype="<f4")
-        snapshot.matrices[category] = _directions(matrix.reshape(-1, dimensions))
+        snapshot.matrices[category] = directions(matrix.reshape(-1, dimensions))
     return snapshot
 
 
-def _directions(matrix: np.ndarray) -> np.ndarray:
+def directions(matrix: np.ndarray) -> np.ndarray:
     """Each row at unit length (a zero row stays zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
@@ -307,7 +307,7 @@ def remove_findings(finding_ids: Iterable[int], *,
             if total is None:
                 snapshot.drop(entry.category, entry.id)
             else:
-                kept.setdefault(entry.category, {})[entry.id] = _directions(
+                kept.setdefault(entry.category, {})[entry.id] = directions(
                     rows(total, snapshot.dimensions))
         for category, moved in kept.items():
             snapshot.put(category, moved)

@@ -29,7 +29,7 @@ from service.db import (
 )
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.projects import curation, entry_events, queries, register, relabel
+from service.projects import curation, entry_events, queries, register, relabel, suggestions
 from service.projects.access import project_for, readable_project, role_in
 from service.projects.entry_events import caused_by
 from service.projects.register_export import attachment, to_csv, to_xlsx
@@ -37,6 +37,7 @@ from service.projects.schemas import (
     ChangesArgs,
     ChangesSchema,
     DismissalPageSchema,
+    DismissedSuggestionSchema,
     MatrixArgs,
     MatrixSchema,
     MergeSchema,
@@ -48,6 +49,7 @@ from service.projects.schemas import (
     RiskSchema,
     RiskUpdateSchema,
     SplitSchema,
+    SuggestionListSchema,
     TrendArgs,
     TrendSchema,
 )
@@ -228,6 +230,60 @@ def split(args, project_id, risk_id):
     db.session.commit()
     return Written(queries.entry_json(entry.id)), 201, {
         "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
+
+
+@risks.route("/<project_id>/risks/<riskid:risk_id>/suggestions", methods=["GET"])
+@authorized("projects:read")
+@response(SuggestionListSchema)
+@other_responses({301: "Merged into another risk: `Location` names its suggestions",
+                  401: "No or bad token", 404: "No such project or risk"})
+def suggested(project_id, risk_id):
+    """The project's risks this one may restate: any category, at most three, most alike
+    first, each with both wordings (docs/register.md#suggested-restatements)"""
+    project_id, _ = readable_project(token_auth.current_user(), project_id)
+    entry = _entry(project_id, risk_id, reading=True, view="risks.suggested")
+    return {"items": suggestions.listed(
+        entry.risk, suggestions.for_entries(project_id, [entry.id])[entry.id])}
+
+
+@risks.route("/<project_id>/risks/<riskid:risk_id>/suggestions/<other_id>/merge",
+             methods=["POST"])
+@authorized("projects:write")
+@response(RiskSchema())
+@other_responses({401: "No or bad token", 403: "Viewers may not merge",
+                  404: "No such project or risk", 409: "One of the two was merged already",
+                  422: "The risk itself"})
+def merge_suggested(project_id, risk_id, other_id):
+    """Accept a suggestion (editor or owner): the later of the two risks is merged into
+    the earlier, which keeps its id, takes the later one's findings and is reopened when a
+    report newer than its closing states it; the later one's category becomes the earlier
+    one's first. Answers the risk that stays"""
+    caller, project_id = _editing(project_id)
+    entry = _entry(project_id, risk_id)
+    other = _entry(project_id, other_id)
+    suggestions.not_itself(entry, other)
+    kept = suggestions.merge(project_id, entry, other, actor_id=caller.id)
+    db.session.commit()
+    return Written(queries.entry_json(kept.id))
+
+
+@risks.route("/<project_id>/risks/<riskid:risk_id>/suggestions/<other_id>/dismiss",
+             methods=["POST"])
+@authorized("projects:write")
+@response(DismissedSuggestionSchema)
+@other_responses({401: "No or bad token", 403: "Viewers may not decide",
+                  404: "No such project or risk", 409: "One of the two was merged",
+                  422: "The risk itself"})
+def dismiss_suggested(project_id, risk_id, other_id):
+    """Say a suggestion is not the same risk (editor or owner): the pair is never
+    suggested again, and teaches the register's matching as a trusted merge does"""
+    caller, project_id = _editing(project_id)
+    entry = _entry(project_id, risk_id)
+    other = _entry(project_id, other_id)
+    suggestions.not_itself(entry, other)
+    dismissed = suggestions.dismiss(project_id, entry, other, actor_id=caller.id)
+    db.session.commit()
+    return {"dismissed": dismissed}
 
 
 def _editing(project_id: str):

@@ -262,6 +262,28 @@ class SplitSchema(ma.Schema):
                     "each once, not all of them) to take out into a new risk")
 
 
+class SuggestionSchema(ma.Schema):
+    risk_id = fields.Integer(metadata={"description": "the entry this risk may restate"})
+    title = fields.String(metadata={"description": "its wording (the latest report's, or "
+                                                   "the one typed)"})
+    category = fields.String()
+    status = fields.String()
+    alike = fields.Float(metadata={"description": "the cosine of their closest wordings "
+                                                  "(−1–1); the list is at least 0.24 alike"})
+    wording = fields.String(metadata={"description": "this risk's wording, to read beside "
+                                                     "`title`"})
+
+
+class SuggestionListSchema(ma.Schema):
+    items = fields.List(fields.Nested(SuggestionSchema), metadata={
+        "description": "at most 3, most alike first: any category, never a pair said not "
+                       "the same"})
+
+
+class DismissedSuggestionSchema(ma.Schema):
+    dismissed = fields.Boolean(metadata={"description": "false: it was said already"})
+
+
 class ChangesArgs(ma.Schema):
     from_scan = fields.String(validate=validate.Length(max=36))
     to_scan = fields.String(validate=validate.Length(max=36))
@@ -276,6 +298,10 @@ class ChangesSchema(Prepared, ma.Schema):
     kept_out = fields.Integer(metadata={
         "description": "findings of the later report that dismissals kept out of the "
                        "register (each `dismissed` on its scan; not in new or persisting)"})
+    suggested = fields.Dict(keys=fields.String(), values=fields.List(
+        fields.Nested(SuggestionSchema)), metadata={
+        "description": "per new risk (its id) that may restate a known one, the risks it "
+                       "may restate (GET …/risks/{risk_id}/suggestions)"})
 
 
 class WeekSchema(ma.Schema):

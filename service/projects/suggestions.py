@@ -1,0 +1,144 @@
+"""The register proposes, the PM decides: the existing entries an entry may restate (#85).
+
+The matcher joins a finding only to an entry of its own category, and at a cosine where it
+is rarely wrong (register.py); so a risk the model read under another category, or a
+restatement in other words, opens an entry of its own. Here, for an entry, the project's
+other entries of any category are ranked by how alike they are (the closest pair of their
+wordings' directions, as the matcher compares) and at most ``MOST`` at or above ``FLOOR``
+are offered, each with both wordings. A person merges one (curation.merge, through
+``merge``: the later entry into the earlier, the known risk keeping its id, its category
+and history, reopened when the report is newer than its closing) or says they are not the
+same (``dismiss``): that pair is never offered again. Both decisions are audited, and
+curation_pairs.py exports them as pairs for the register's matching, trusted as merges are.
+
+``FLOOR`` was chosen for recall on real restatements (``python -m ml.suggested``,
+docs/register.md#suggested-restatements): a missed suggestion costs a duplicate entry, a
+wrong one a click. Nothing here writes unless a person decides; the reads take no lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import or_, select
+
+from service import audit
+from service.db import NotSameRisk, RegisterEntry, RegisterVector
+from service.errors import APIError
+from service.extensions import db
+from service.projects import curation, register
+
+FLOOR = 0.24  # ml/suggested.py: dev recall@3 0.857, test 0.818 (99 restatements)
+MOST = 3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An entry ``entry`` may restate, and how alike their closest wordings are (cosine)."""
+
+    entry: RegisterEntry
+    alike: float
+
+
+def for_entries(project_id: str, entry_ids: list[int]) -> dict[int, list[Suggestion]]:
+    """{entry id: its suggestions, most alike first} for the project's entries ``entry_ids``
+    (one read of the register's directions for all of them)."""
+    if not entry_ids:
+        return {}
+    ids, matrix = _directions(project_id)
+    if not ids:
+        return {entry_id: [] for entry_id in entry_ids}
+    owner = np.asarray(ids)
+    refused = _not_same(project_id, entry_ids)
+    alike_of: dict[int, dict[int, float]] = {}
+    for entry_id in entry_ids:
+        mine = owner == entry_id
+        if not mine.any():
+            alike_of[entry_id] = {}
+            continue
+        # Each row of the register against each of the entry's wordings: the closest pair.
+        best = (matrix @ matrix[mine].T).max(axis=1)
+        scores: dict[int, float] = {}
+        for key, similarity in zip(ids, best.tolist(), strict=True):
+            if key != entry_id and similarity >= FLOOR and similarity > scores.get(key, -2.0):
+                scores[key] = similarity
+        for other in refused.get(entry_id, ()):
+            scores.pop(other, None)
+        alike_of[entry_id] = dict(sorted(scores.items(), key=lambda item: -item[1])[:MOST])
+    wanted = {key for scores in alike_of.values() for key in scores}
+    entries = {entry.id: entry for entry in db.session.scalars(
+        select(RegisterEntry).where(RegisterEntry.id.in_(wanted)))} if wanted else {}
+    return {entry_id: [Suggestion(entries[key], round(alike, 3))
+                       for key, alike in scores.items() if key in entries]
+            for entry_id, scores in alike_of.items()}
+
+
+def listed(wording: str, found: list[Suggestion]) -> list[dict]:
+    """SuggestionSchema's fields of an entry's suggestions (``wording``: the entry's)."""
+    return [{"risk_id": s.entry.id, "title": s.entry.risk, "category": s.entry.category,
+             "status": s.entry.status, "alike": s.alike, "wording": wording} for s in found]
+
+
+def merge(project_id: str, entry: RegisterEntry, other: RegisterEntry, *,
+          actor_id: str) -> RegisterEntry:
+    """Accept a suggestion: the later of the two entries is merged into the earlier (the
+    known risk stays, with its id), taking the earlier one's category first, as a join of
+    its findings would have. The caller holds the register's lock and commits; returns the
+    entry that stays."""
+    earlier, later = sorted((entry, other), key=lambda e: (e.first_seen, e.id))
+    if later.category != earlier.category:  # audited and in its history, as a person's edit
+        curation.edit(project_id, later, {"category": earlier.category}, actor_id=actor_id)
+        db.session.flush()
+    curation.merge(project_id, earlier, [later.id], actor_id=actor_id)
+    return earlier
+
+
+def dismiss(project_id: str, entry: RegisterEntry, other: RegisterEntry, *,
+            actor_id: str) -> bool:
+    """Say ``entry`` and ``other`` are not the same risk: the pair is never suggested again.
+    Audited with both wordings (a pair for the matching: curation_pairs.py). False when it
+    was said already (nothing changes)."""
+    first, second = sorted((entry.id, other.id))
+    if db.session.get(NotSameRisk, (first, second)) is not None:
+        return False
+    db.session.add(NotSameRisk(first_id=first, second_id=second, project_id=project_id,
+                               dismissed_by=actor_id))
+    audit.record("risk_suggestion_dismissed", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=project_id, other=other.id,
+                 wordings={str(entry.id): entry.risk, str(other.id): other.risk})
+    return True
+
+
+def not_itself(entry: RegisterEntry, other: RegisterEntry) -> None:
+    """A decision on a suggestion names two entries: 422 when they are one."""
+    if other.id == entry.id:
+        raise APIError(422, "A risk is not a restatement of itself.",
+                       errors={"other_id": ["A risk is not a restatement of itself."]})
+
+
+def _not_same(project_id: str, entry_ids: list[int]) -> dict[int, set[int]]:
+    rows = db.session.execute(select(NotSameRisk.first_id, NotSameRisk.second_id).where(
+        NotSameRisk.project_id == project_id,
+        or_(NotSameRisk.first_id.in_(entry_ids), NotSameRisk.second_id.in_(entry_ids)))).all()
+    refused: dict[int, set[int]] = {}
+    for first, second in rows:
+        refused.setdefault(first, set()).add(second)
+        refused.setdefault(second, set()).add(first)
+    return refused
+
+
+def _directions(project_id: str) -> tuple[list[int], np.ndarray]:
+    """Every wording's direction of the project's entries, any category: (the entry id of
+    each row, the rows at unit length)."""
+    rows = db.session.execute(
+        select(RegisterVector.entry_id, RegisterVector.total)
+        .join(RegisterEntry, RegisterEntry.id == RegisterVector.entry_id)
+        .where(RegisterEntry.project_id == project_id)).all()
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    dimensions = curation.dimensions([rows[0].entry_id])
+    width = 4 * dimensions
+    ids = [row.entry_id for row in rows for _ in range(len(row.total) // width)]
+    matrix = np.frombuffer(b"".join(row.total for row in rows), dtype="<f4")
+    return ids, register.directions(matrix.reshape(-1, dimensions))

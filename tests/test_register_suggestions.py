@@ -1,0 +1,175 @@
+"""The register proposes, the PM decides (issue #85, service/projects/suggestions.py): a risk
+the model read under another category opens an entry of its own, and the register offers
+the known risk it may restate, across categories; one click merges it into the known one,
+reopened when it was closed; "not the same" is never offered again, and both decisions are
+pairs for the matching. Findings come from the keyword stand-in (tests/scanning.py), matched
+and compared by the real sentence encoder.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.curating import audited, by_wording
+from tests.projects import register_of, scan_into
+
+# Week 1: the UAT slip (schedule: "slip") and the vault (security). Week 2 says the UAT slip
+# again, naming the vendor: the keyword stand-in reads it `vendor`, as the model read the
+# real report `quality`, so it cannot join the schedule entry and opens one of its own.
+UAT = "The test environment is late, so user acceptance testing could slip."
+VAULT = "The password vault has no second administrator."
+UAT_AGAIN = ("User acceptance testing is late again because the vendor has not delivered "
+             "the test environment.")
+WEEK_1 = (f"{UAT} {VAULT}", "2026-03-06")
+WEEK_2 = (UAT_AGAIN, "2026-03-13")
+
+
+def risks(team) -> str:
+    return f"/api/v1/projects/{team.id}/risks"
+
+
+def two_weeks(team, *, close_first=False) -> tuple[dict, dict, dict]:
+    """(the UAT entry, the vault's, week 2's new entry), the UAT entry closed in between
+    when ``close_first``."""
+    client = team.client
+    scan_into(client, team.editor_h, team.id, WEEK_1[0], reported_on=WEEK_1[1])
+    entries = register_of(client, team.owner_h, team.id)
+    uat, vault = by_wording(entries, UAT), by_wording(entries, VAULT)
+    if close_first:
+        closed = client.patch(f"{risks(team)}/{uat['id']}", json={"status": "closed"},
+                              headers=team.editor_h)
+        assert closed.status_code == 200, closed.get_json()
+    scan_into(client, team.editor_h, team.id, WEEK_2[0], reported_on=WEEK_2[1])
+    new = by_wording(register_of(client, team.owner_h, team.id), UAT_AGAIN)
+    assert (uat["category"], new["category"]) == ("schedule", "vendor")
+    return uat, vault, new
+
+
+def suggestions(team, risk_id, headers=None) -> list[dict]:
+    response = team.client.get(f"{risks(team)}/{risk_id}/suggestions",
+                               headers=headers or team.viewer_h)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def test_a_restatement_read_under_another_category_is_suggested_with_both_wordings(team):
+    uat, _, new = two_weeks(team)
+    offered = suggestions(team, new["id"])
+    assert 1 <= len(offered) <= 3
+    first = offered[0]
+    assert (first["risk_id"], first["title"], first["category"], first["status"]) == (
+        uat["id"], UAT, "schedule", "open")
+    assert first["wording"] == UAT_AGAIN and 0.24 <= first["alike"] <= 1
+    assert [item["alike"] for item in offered] == sorted(
+        (item["alike"] for item in offered), reverse=True)
+    # Changes says it too: week 2's new risk may restate the known one.
+    changed = team.client.get(f"/api/v1/projects/{team.id}/changes", headers=team.viewer_h)
+    body = changed.get_json()
+    assert [e["id"] for e in body["new"]] == [new["id"]]
+    assert body["suggested"][str(new["id"])][0]["risk_id"] == uat["id"]
+
+
+def test_one_click_merges_it_into_the_known_risk_and_reopens_it(team):
+    uat, _, new = two_weeks(team, close_first=True)
+    response = team.client.post(f"{risks(team)}/{new['id']}/suggestions/{uat['id']}/merge",
+                                headers=team.editor_h)
+    assert response.status_code == 200, response.get_json()
+    kept = response.get_json()
+    # The known risk stays with its id and category, holds both findings, and is open again:
+    # week 2's report is dated after it was closed.
+    assert (kept["id"], kept["category"], kept["status"], kept["reopened"]) == (
+        uat["id"], "schedule", "open", True)
+    assert kept["occurrences"] == 2 and kept["risk"] == UAT_AGAIN
+    gone = team.client.get(f"{risks(team)}/{new['id']}", headers=team.viewer_h)
+    assert gone.status_code == 301 and gone.headers["Location"].endswith(f"/risks/{uat['id']}")
+    assert [e["merged"] for e in (event.details for event in audited(team.client.application,
+                                                                       "risk_merged"))] == [
+        [new["id"]]]
+    # A suggestion's merge is a merge: the pair no longer offers anything.
+    assert all(item["risk_id"] != new["id"] for item in suggestions(team, uat["id"]))
+
+
+def test_not_the_same_is_never_suggested_again(team):
+    uat, _, new = two_weeks(team)
+    path = f"{risks(team)}/{new['id']}/suggestions/{uat['id']}/dismiss"
+    response = team.client.post(path, headers=team.editor_h)
+    assert response.status_code == 200 and response.get_json() == {"dismissed": True}
+    assert uat["id"] not in [item["risk_id"] for item in suggestions(team, new["id"])]
+    assert new["id"] not in [item["risk_id"] for item in suggestions(team, uat["id"])]
+    again = team.client.post(f"{risks(team)}/{uat['id']}/suggestions/{new['id']}/dismiss",
+                             headers=team.owner_h)
+    assert again.get_json() == {"dismissed": False}  # said already, in either order
+    [event] = audited(team.client.application, "risk_suggestion_dismissed")
+    assert event.details["other"] == uat["id"]
+    assert event.details["wordings"] == {str(new["id"]): UAT_AGAIN, str(uat["id"]): UAT}
+    # Both entries stay as they were.
+    entries = register_of(team.client, team.owner_h, team.id)
+    assert {e["id"] for e in entries} >= {uat["id"], new["id"]}
+
+
+def test_who_may_decide_and_what_is_refused(team):
+    uat, vault, new = two_weeks(team)
+    client = team.client
+    merge = f"{risks(team)}/{new['id']}/suggestions/{uat['id']}/merge"
+    dismiss = f"{risks(team)}/{new['id']}/suggestions/{uat['id']}/dismiss"
+    for path in (merge, dismiss):
+        assert client.post(path).status_code == 401
+        assert client.post(path, headers=team.viewer_h).status_code == 403
+        assert client.post(path, headers=team.outsider_h).status_code == 404
+    assert client.get(f"{risks(team)}/{new['id']}/suggestions",
+                      headers=team.outsider_h).status_code == 404
+    assert client.get(f"{risks(team)}/{new['id']}/suggestions").status_code == 401
+    itself = client.post(f"{risks(team)}/{new['id']}/suggestions/{new['id']}/dismiss",
+                         headers=team.editor_h)
+    assert itself.status_code == 422
+    for other in ("999999", "x", "1e3", "-1", "9" * 40):
+        answer = client.post(f"{risks(team)}/{new['id']}/suggestions/{other}/merge",
+                             headers=team.editor_h)
+        assert answer.status_code == 404, other
+    # Another project's risk is no risk of this one.
+    other_project = client.post("/api/v1/projects", json={"name": "Other"},
+                                headers=team.outsider_h).get_json()
+    scan_into(client, team.outsider_h, other_project["id"], UAT)
+    theirs = register_of(client, team.outsider_h, other_project["id"])[0]
+    answer = client.post(f"{risks(team)}/{new['id']}/suggestions/{theirs['id']}/merge",
+                         headers=team.editor_h)
+    assert answer.status_code == 404
+    assert theirs["id"] not in [item["risk_id"] for item in suggestions(team, new["id"])]
+    # Merged once, the pair cannot be merged or dismissed again: 409.
+    assert client.post(merge, headers=team.editor_h).status_code == 200
+    assert client.post(merge, headers=team.editor_h).status_code == 409
+    assert client.post(dismiss, headers=team.editor_h).status_code == 409
+    # Nothing was merged for the refused calls: the vault is untouched.
+    assert by_wording(register_of(client, team.owner_h, team.id), VAULT)["id"] == vault["id"]
+
+
+def test_a_reviewers_not_the_same_is_a_pair_for_the_matching(team, keyword_app, tmp_path):
+    """Trusted as a merge is: a reviewer's "not the same" is exported by `flask
+    export-register-pairs` as the two wordings they read, `different`."""
+    promoted = team.client.patch(f"/api/v1/users/{team.editor['id']}",
+                                 json={"role": "reviewer"}, headers=team.admin_h)
+    assert promoted.status_code == 200, promoted.get_json()
+    uat, _, new = two_weeks(team)
+    response = team.client.post(f"{risks(team)}/{new['id']}/suggestions/{uat['id']}/dismiss",
+                                headers=team.editor_h)
+    assert response.status_code == 200, response.get_json()
+    out = tmp_path / "pairs.jsonl"
+    result = keyword_app.test_cli_runner().invoke(
+        args=["export-register-pairs", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [
+        {"a": UAT_AGAIN, "b": UAT, "relation": "different", "source": "not same",
+         "project": team.id}]
+
+
+def test_the_floor_is_the_one_chosen_on_real_restatements(capsys):
+    """suggestions.FLOOR is what `python -m ml.suggested` chooses on the dev projects of
+    the real restatement pairs, and the held-out projects' restatements are in the top three
+    at least 80% of the time (the issue's target)."""
+    from ml import suggested
+    from service.projects import suggestions as shipped
+
+    assert suggested.main([]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["floor"] == shipped.FLOOR and figures["most"] == shipped.MOST
+    assert figures["test"]["at floor"]["recall@3"] >= 0.8
