@@ -37,6 +37,15 @@ BADGES = ("The vendor may not deliver the badge readers before the cut-over.",
 WEEKS = ((" ".join((HOSTING[0], LICENCES[0], UAT[0], VAULT[0])), "2026-03-06"),
          (" ".join((HOSTING[1], LICENCES[1], UAT[1], VAULT[1])), "2026-03-13"),
          (" ".join((HOSTING[2], LICENCES[2], BADGES[0])), "2026-03-20"))
+# The suggestions' weeks (test_register_suggestions.py): week 1 holds the UAT slip (schedule: "slip") and the vault (security). Week 2 says the UAT slip
+# again, naming the vendor: the keyword stand-in reads it `vendor`, as the model read the
+# real report `quality`, so it cannot join the schedule entry and opens one of its own.
+ACCEPTANCE = "The test environment is late, so user acceptance testing could slip."
+VAULT_ALONE = "The password vault has no second administrator."
+ACCEPTANCE_AGAIN = ("User acceptance testing is late again because the vendor has not delivered "
+             "the test environment.")
+SUGGESTED_WEEK_1 = (f"{ACCEPTANCE} {VAULT_ALONE}", "2026-03-06")
+SUGGESTED_WEEK_2 = (ACCEPTANCE_AGAIN, "2026-03-13")
 TRAINING = "The budget for the training rooms was cut by the finance committee."
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import json
 
+from tests.curating import ACCEPTANCE as UAT
+from tests.curating import ACCEPTANCE_AGAIN as UAT_AGAIN
+from tests.curating import SUGGESTED_WEEK_1 as WEEK_1
+from tests.curating import SUGGESTED_WEEK_2 as WEEK_2
+from tests.curating import VAULT_ALONE as VAULT
 from tests.curating import audited, by_wording
 from tests.projects import register_of, scan_into
-
-# Week 1: the UAT slip (schedule: "slip") and the vault (security). Week 2 says the UAT slip
-# again, naming the vendor: the keyword stand-in reads it `vendor`, as the model read the
-# real report `quality`, so it cannot join the schedule entry and opens one of its own.
-UAT = "The test environment is late, so user acceptance testing could slip."
-VAULT = "The password vault has no second administrator."
-UAT_AGAIN = ("User acceptance testing is late again because the vendor has not delivered "
-             "the test environment.")
-WEEK_1 = (f"{UAT} {VAULT}", "2026-03-06")
-WEEK_2 = (UAT_AGAIN, "2026-03-13")
 
 
 def risks(team) -> str:

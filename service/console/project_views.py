@@ -213,8 +213,11 @@ def risk_page(project_id: str, risk: dict, *, form=None, error=None, errors=None
     events = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk['id']}/history",
                               query={"per_page": HISTORY_SHOWN}))
     emails = {m["user_id"]: m["email"] for m in members}
+    suggested = data_or_fail(api("GET", f"/projects/{project_id}/risks/{risk['id']}/"
+                                        "suggestions"))["items"]
     return render_template(
         "console/risk.html", project=details, project_id=project_id, risk=risk,
+        suggested=suggested,
         values=values, members=members, emails=emails,
         history=history.lines(events["items"], emails), history_total=events["total"],
         statuses=STATUSES, categories=RISK_LABELS, scale=scale, error=error,
@@ -254,7 +257,7 @@ def project_changes(project_id: str):
     changes = data_or_fail(api("GET", f"/projects/{project_id}/changes", query=query))
     scans = by_report(_project_scans(project_id))  # the choices in the register's order
     return render_template("console/changes.html", project=details, changes=changes,
-                           scans=scans)
+                           scans=scans, here=_here())
 
 
 # --- what the pages share ------------------------------------------------------------------

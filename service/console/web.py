@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         register_views,
         scan_views,
         sso_views,
+        suggestion_views,
         webhook_views,
     )
 
