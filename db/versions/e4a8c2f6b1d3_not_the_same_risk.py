@@ -38,6 +38,4 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index('ix_register_not_same_project_id', table_name='register_not_same')
-    op.drop_index('ix_register_not_same_second_id', table_name='register_not_same')
-    op.drop_table('register_not_same')
+    op.drop_table('register_not_same')  # its indexes with it (MySQL's back its foreign keys)
