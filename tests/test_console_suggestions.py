@@ -81,3 +81,24 @@ def test_a_viewer_reads_the_suggestions_and_cannot_decide(team, people, weeks):
                               {"decision": "merge"}, follow=False)
     assert forged.status_code == 403
     assert len(register_of(team.client, team.owner_h, team.id)) == 3
+
+
+def test_a_report_that_says_a_risk_is_closed_offers_the_close_on_changes(team, people):
+    shared = "The shared admin password in staging is known to everyone on the team."
+    closed = ("The shared admin password in staging has been replaced by a vault-managed "
+              "credential and we have closed that risk.")
+    scan_into(team.client, team.editor_h, team.id, shared, reported_on="2026-03-06")
+    scan_into(team.client, team.editor_h, team.id, closed, reported_on="2026-03-13")
+    [risk] = register_of(team.client, team.owner_h, team.id)
+    editor, changes = people["editor"], f"/app/projects/{team.id}/changes"
+    page = editor.page(changes)
+    assert "This report says it is closed: close it?" in page
+    action = f"/app/projects/{team.id}/risks/{risk['id']}/close"
+    response = editor.post_form(changes, action, form(page, action).data())
+    assert f"Risk {risk['id']} closed, as its latest report says." in flashes(
+        response.get_data(as_text=True))
+    stored = register_of(team.client, team.owner_h, team.id)[0]
+    assert (stored["status"], stored["risk"]) == ("closed", shared)
+    assert "close it?" not in editor.page(changes)
+    viewer = people["viewer"].page(f"/app/projects/{team.id}/risks/{risk['id']}")
+    assert "Close risk" not in viewer

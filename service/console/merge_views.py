@@ -70,7 +70,8 @@ def how_joined(ref: dict) -> str | None:
     if by == "pair_model" and alike is not None:
         return f"joined as a restatement by the pair model, {alike:.0%} sure"
     return {"opened": "opened this risk", "merged": "merged in by a person",
-            "split": "split out by a person"}.get(by)
+            "split": "split out by a person",
+            "closing": "says this risk is closed (never its title)"}.get(by)
 
 
 def splittable(risk: dict) -> bool:

@@ -21,7 +21,7 @@ ids answer a redirect to it (register_merges) for as long as it exists.
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 
 from service import audit, outbox
 from service.analysis.embedding import from_bytes, to_bytes
@@ -71,7 +71,8 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
         offset = sum(len(block) for block in totals)
         db.session.execute(update(RegisterLink).where(RegisterLink.entry_id == other.id)
                            .values(entry_id=entry.id, wording=RegisterLink.wording + offset,
-                                   joined_by="merged", alike=None),
+                                   joined_by=case((RegisterLink.joined_by == "closing",
+                                                   "closing"), else_="merged"), alike=None),
                            execution_options={"synchronize_session": False})
         db.session.execute(update(RegisterMerge).where(RegisterMerge.into_id == other.id)
                            .values(into_id=entry.id))

@@ -15,6 +15,7 @@ from service.api import LIKE_ESCAPE, Paged, Written, like_escaped
 from service.db import (
     ACTIVE,
     ACTIVE_STATUSES,
+    SETTLED_STATUSES,
     DismissedFinding,
     RegisterEntry,
     RegisterLink,
@@ -71,7 +72,16 @@ def entries_json(rows) -> list[dict]:
              "notes": row.notes, "first_seen": _day(row.first_seen),
              "last_seen": _day(row.last_seen), "occurrences": row.occurrences,
              "reopened": bool(row.reopened), "added_by_user": bool(row.added_by_user),
-             "findings": findings[row.id]} for row in rows]
+             "findings": findings[row.id], "says_closed_in": _says_closed(row, findings[row.id])}
+            for row in rows]
+
+
+def _says_closed(row, findings: list[dict]) -> str | None:
+    """The report whose sentence says the entry is closed, while that is its latest finding
+    and it is not settled (RiskSchema.says_closed_in)."""
+    if not findings or row.status in SETTLED_STATUSES or findings[-1]["joined_by"] != "closing":
+        return None
+    return findings[-1]["scan_id"]
 
 
 def rated(row) -> dict:

@@ -37,7 +37,7 @@ from service.db import (
     ScanFinding,
 )
 from service.extensions import db
-from service.projects import direction_snapshots, dismissals, matching
+from service.projects import closing, direction_snapshots, dismissals, matching
 from service.projects.direction_snapshots import Snapshot
 from service.projects.entry_events import DELETED_WORDING
 from service.serving import registry
@@ -133,7 +133,9 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
             key = next(key for key, known in entries.items() if known is entry)
-            if key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
+            if key >= 0 and join.entry is not None and closing.says_closed(finding.risk):
+                join = join._replace(by="closing")  # news of the risk, not the risk
+            elif key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
                 returned.append(entry)  # withdrawn, stated again: back in the register
             _join(entry, finding, scan, vector, join, actor_id=actor_id)
             changed[key] = directions(rows(entry.vector.total, len(vector)))
@@ -226,11 +228,13 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
     totals[join.wording] += vector
     entry.vector.total = to_bytes(totals)
     entry.occurrences += 1
-    if (seen >= entry.last_seen or entry.occurrences == 1) and not entry.added_by_user:
+    closes = join.by == "closing"  # it says the risk is closed: never its title, no reopen
+    if ((seen >= entry.last_seen or entry.occurrences == 1) and not entry.added_by_user
+            and not closes):
         entry.risk = finding.risk  # the latest wording; a person's typed one stays
     entry.first_seen = min(entry.first_seen, seen)
     entry.last_seen = max(entry.last_seen, seen)
-    if reopens(entry, seen, scan.created_at):
+    if not closes and reopens(entry, seen, scan.created_at):
         was = entry.status
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
                      project_id=entry.project_id, scan_id=scan.id, was=was)
@@ -380,7 +384,7 @@ def refresh(entries: Iterable[RegisterEntry], forgotten: Collection[str] = (),
     for entry in entries:
         found = db.session.execute(
             select(RegisterLink.seen_at, RegisterLink.embedding, RegisterLink.wording,
-                   ScanFinding.risk)
+                   ScanFinding.risk, RegisterLink.joined_by)
             .join(ScanFinding, ScanFinding.id == RegisterLink.finding_id)
             .where(RegisterLink.entry_id == entry.id)
             .order_by(RegisterLink.seen_at, ScanFinding.id)).all()
@@ -394,8 +398,9 @@ def refresh(entries: Iterable[RegisterEntry], forgotten: Collection[str] = (),
         days = sorted([row.seen_at for row in found] + added)
         entry.occurrences = len(found)
         entry.first_seen, entry.last_seen = days[0], days[-1]
-        if found and not entry.added_by_user:
-            entry.risk = found[-1].risk
+        titles = [row.risk for row in found if row.joined_by != "closing"]
+        if titles and not entry.added_by_user:  # a sentence that closes it is no title
+            entry.risk = titles[-1]
         # What a person typed and nothing else, or that and the findings' wordings.
         entry.vector.total = (entry.vector.stated if not found
                               else to_bytes(_wordings(entry, found)))

@@ -163,6 +163,11 @@ class RiskSchema(Prepared, ma.Schema):
         "description": "added by a person (POST …/risks), not found in a report: it keeps "
                        "the wording typed, and the day it was added among its dates"})
     findings = fields.List(fields.Nested(FindingRefSchema))
+    says_closed_in = fields.String(allow_none=True, metadata={
+        "description": "the report (scan id) whose sentence about it says it is closed, while "
+                       "that is its latest finding and it is not settled: close it? (such a "
+                       "sentence, `joined_by: closing`, is never its title and reopens "
+                       "nothing); null otherwise"})
 
 
 SORTS = ("last_seen", "first_seen", "occurrences", "category", "status", "due_date", "id",
