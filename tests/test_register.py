@@ -254,14 +254,14 @@ def test_the_trend_counts_open_risks_per_week_and_what_each_report_states(keywor
                      json={"status": "closed"}, headers=headers)
         clock.move_to("2026-11-25 09:00Z")
         trend = client.get(f"/api/v1/projects/{team.id}/trend", headers=headers).get_json()
-    assert [w["week"] for w in trend["weeks"]] == ["2026-W45", "2026-W46", "2026-W47",
-                                                   "2026-W48"]
+    # Up to the week of the register's latest news (the closing, W47), not to today's (W48):
+    # nothing is known of the weeks after (issue #85 item 5).
+    assert [w["week"] for w in trend["weeks"]] == ["2026-W45", "2026-W46", "2026-W47"]
     assert [w["open"] for w in trend["weeks"]] == [
         {"budget": 1, "vendor": 1},
         {"budget": 2, "vendor": 2},
         # Closed on the Tuesday of W47, at the report of 9 November: it counts from that
         # report, not the click, so a back-filled project's closures fall in their weeks.
-        {"budget": 2, "vendor": 1},
         {"budget": 2, "vendor": 1},
     ]
     assert [(s["scan_id"], s["stated"]) for s in trend["scans"]] == [

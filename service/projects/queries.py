@@ -246,7 +246,10 @@ def _band_of(likelihood, impact) -> str:
 
 def trend(project_id: str, now: datetime | None = None, *, by: str = "category") -> dict:
     """Open risks per category (or rating band) per ISO week, from the week of the
-    project's first report (by its date) to this one; and, for each of its latest reports
+    project's first report (by its date) to the week of the register's latest news: its
+    latest report, risk added by hand, or closing (the click's day, so that a closure after
+    the last report shows). Nothing is known of the weeks after: they are not drawn flat;
+    and, for each of its latest reports
     in report order, the entries it states per category (or band).
 
     An entry is open from its first report's date until the date of the project's newest
@@ -256,8 +259,10 @@ def trend(project_id: str, now: datetime | None = None, *, by: str = "category")
     keys = ((_entries.c.category,) if by == "category"
             else (_entries.c.likelihood, _entries.c.impact))
     key_of = (lambda category: category) if by == "category" else _band_of
-    first = db.session.scalar(select(func.min(_entries.c.first_seen))
-                              .where(_entries.c.project_id == project_id, LISTED))
+    first, last, settled = db.session.execute(
+        select(func.min(_entries.c.first_seen), func.max(_entries.c.last_seen),
+               func.max(_entries.c.settled_at))
+        .where(_entries.c.project_id == project_id, LISTED)).one()
     weeks = []
     if first is not None:
         start = _monday(max(first, now - timedelta(weeks=MAX_WEEKS)))
@@ -267,7 +272,7 @@ def trend(project_id: str, now: datetime | None = None, *, by: str = "category")
                    func.coalesce(_entries.c.settled_through, _entries.c.settled_at))
             .where(_entries.c.project_id == project_id, LISTED))]
         monday = start
-        while monday <= now.date():
+        while monday <= min(now, max(last, settled or last)).date():
             begins = datetime.combine(monday, datetime.min.time(), UTC)
             ends = begins + timedelta(days=7)
             counts: dict[str, int] = defaultdict(int)
