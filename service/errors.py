@@ -11,7 +11,7 @@ import logging
 import uuid
 
 from apifairy.exceptions import ValidationError
-from flask import Flask, g, json
+from flask import Flask, g, json, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -173,9 +173,20 @@ def init_app(app: Flask) -> None:
 def answer_auth_errors(token_auth) -> None:
     """Flask-HTTPAuth's 401 (no or bad token) and 403 (wrong role), in the one format."""
 
+    # Who grants what a role-gated page needs: a person refused learns whom to ask.
+    ROLE_REFUSALS = (
+        ("/api/v1/corrections", ("Reviewing corrections takes the reviewer role (admins may "
+                                "too): an admin grants it on the Users page "
+                                "(PATCH /api/v1/users/{id} {\"role\": \"reviewer\"}).")),
+        ("/api/v1/admin", "This takes the admin role: an admin grants it on the Users page."),
+        ("/api/v1/users", "This takes the admin role: an admin grants it on the Users page."),
+    )
+
     @token_auth.error_handler
     def auth_error(status: int):
         if status == 401:
             return problem(401, "A valid bearer token is required.",
                            headers={"WWW-Authenticate": 'Bearer realm="riskscan"'})
-        return problem(status, "You do not have permission for this resource.")
+        return problem(status, next((said for path, said in ROLE_REFUSALS
+                                     if request.path.startswith(path)),
+                                    "You do not have permission for this resource."))

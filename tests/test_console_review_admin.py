@@ -260,6 +260,10 @@ def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):
         assert response.status_code == 403, path
         page = html(response)
         assert "<h1>Not allowed</h1>" in page and target["email"] not in page
+    # The review of corrections says whom to ask for the role (issue #85 item 5).
+    corrections = browser.get("/app/corrections")
+    assert corrections.status_code == 403
+    assert "an admin grants it on the Users page" in html(corrections)
     token = CSRF.search(html(browser.get("/app/scan"))).group(1)
     deleted = browser.post(f"/app/admin/users/{target['id']}/delete",
                            data={"csrf_token": token})

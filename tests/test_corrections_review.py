@@ -220,7 +220,9 @@ def test_only_reviewers_and_admins_review(app, people):
     for path, method, body in ((REVIEW, "GET", None), (f"{REVIEW}/contributors", "GET", None),
                                (f"{REVIEW}/review", "POST",
                                 {"decision": "accept", "contributor": user["id"]})):
-        assert_problem(client.open(path, method=method, headers=headers, json=body), 403)
+        refused = assert_problem(client.open(path, method=method, headers=headers, json=body),
+                                 403)
+        assert "an admin grants it on the Users page" in refused["detail"]  # whom to ask
         assert_problem(client.open(path, method=method, json=body), 401)
     # A user's key cannot carry the review's scope; a reviewer's can.
     keyed = client.post("/api/v1/auth/api-keys", headers=headers,
