@@ -667,3 +667,18 @@ def test_the_pages_of_an_empty_project_say_so(keyword_app, client, team):
     page = browser.page(f"/app/projects/{team.id}/changes")
     assert "No report has been scanned into this project yet." in page
     assert page.count("<p>None.</p>") == 3
+
+
+def test_an_admins_projects_page_lists_every_project_read_only_where_not_a_member(
+        team, keyword_app):
+    """Issue #85 item 5: an admin's Projects page said "You are in no project yet" and
+    listed none, though the API lets an admin read any."""
+    admin = Browser(keyword_app, team.admin["email"])
+    page = admin.page("/app/projects")
+    assert "You are in no project yet" not in page
+    assert f'href="/app/projects/{team.id}"' in page and "reader (admin)" in page
+    assert "Every project (you are an admin)" in page
+    # A member's own page lists only theirs.
+    outsider = Browser(keyword_app, team.outsider["email"]).page("/app/projects")
+    assert f'href="/app/projects/{team.id}"' not in outsider
+    assert "You are in no project yet" in outsider

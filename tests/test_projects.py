@@ -241,8 +241,20 @@ def test_an_admin_may_read_any_project_its_members_its_register_and_its_scans(te
     assert len(register_of(client, team.admin_h, team.id)) == 2
     assert scan_ids(client, team.admin_h, project_id=team.id) == {scan["scan_id"]}
     assert client.get(f"{SCANS}/{scan['scan_id']}", headers=team.admin_h).status_code == 200
-    # Reading is not membership: the admin's own list holds no project.
+    # Reading is not membership: the admin's own list holds no project; `every` lists it,
+    # with no role (issue #85 item 5), and is refused to anyone else.
     assert listed(client, team.admin_h)["total"] == 0
+    own = make_project(client, team.admin_h, name="Admin's own")
+    every = client.get(PROJECTS, headers=team.admin_h, query_string={"every": "true"})
+    assert [(p["id"], p["role"]) for p in every.get_json()["items"]] == [
+        (own["id"], "owner"), (team.id, None)]
+    assert every.get_json()["total"] == 2
+    named = client.get(PROJECTS, headers=team.admin_h, query_string={"every": "1", "q": "Bill"})
+    assert [p["id"] for p in named.get_json()["items"]] == [team.id]
+    assert_problem(client.get(PROJECTS, headers=team.owner_h, query_string={"every": "true"}),
+                   403)
+    assert_problem(client.get(PROJECTS, headers=team.admin_h, query_string={"every": "maybe"}),
+                   422)
 
 
 def test_an_admin_may_not_change_a_project_of_others(team, client):

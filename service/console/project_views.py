@@ -81,8 +81,10 @@ def project_create():
 
 def _projects_page(*, form=None, error=None, errors=None, status=200):
     page = request.args.get("page", "1")
-    listing = data_or_fail(api("GET", "/projects", query={"page": page, "per_page": PER_PAGE}))
-    return render_template("console/projects.html", projects=listing,
+    every = current_user()["role"] == "admin"  # an admin reads every project (the API's rule)
+    listing = data_or_fail(api("GET", "/projects", query={
+        "page": page, "per_page": PER_PAGE, **({"every": "true"} if every else {})}))
+    return render_template("console/projects.html", projects=listing, every=every,
                            form=form or {"name": "", "description": ""}, error=error,
                            errors=errors or {}), status
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from apifairy import other_responses, response
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import contains_eager
 
 from service import audit
 from service.api import (
     LIKE_ESCAPE,
+    Paged,
     count_under_lock,
     get_or_404,
     json_body,
@@ -89,13 +90,24 @@ def _projects_json(members: list[ProjectMember]) -> list[dict]:
 @projects.route("", methods=["GET"])
 @authorized("projects:read")
 @paginated_response(ProjectPageSchema, ProjectListArgs, items=_projects_json)
-@other_responses({401: "No or bad token", 422: "Bad filter or page"})
+@other_responses({401: "No or bad token", 403: "`every` from a non-admin",
+                  422: "Bad filter or page"})
 def all(args):
-    """The projects you are a member of, newest first"""
+    """The projects you are a member of, newest first; `every=true` (admins): every
+    project, `role` null where you are not a member (an admin reads any project)"""
     caller = token_auth.current_user()
-    where = [ProjectMember.user_id == caller.id]
-    if "q" in args:
-        where.append(Project.name.contains(like_escaped(args["q"]), escape=LIKE_ESCAPE))
+    named = ([Project.name.contains(like_escaped(args["q"]), escape=LIKE_ESCAPE)]
+             if "q" in args else [])
+    if args.get("every"):
+        if not caller.is_admin:
+            raise APIError(403, "Only admins list every project; yours: leave `every` out.")
+        mine = and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == caller.id)
+        return Paged(select(Project, ProjectMember.role).outerjoin(ProjectMember, mine)
+                     .where(*named).order_by(Project.created_at.desc(), Project.id)
+                     .limit(bindparam("limit")).offset(bindparam("offset")),
+                     count=select(func.count()).select_from(Project).where(*named),
+                     items=lambda rows: [_with_role(project, role) for project, role in rows])
+    where = [ProjectMember.user_id == caller.id, *named]
     return (select(ProjectMember).join(ProjectMember.project)
             .options(contains_eager(ProjectMember.project)).where(*where)
             .order_by(Project.created_at.desc(), Project.id))

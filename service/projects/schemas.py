@@ -61,6 +61,7 @@ class ProjectUpdateSchema(ma.Schema):
 class ProjectListArgs(PageArgs):
     q = fields.String(validate=validate.Length(max=200),
                       metadata={"description": "part of the name"})
+    every = fields.Boolean(metadata={"description": "admins: every project, not only yours"})
 
 
 class MemberListArgs(PageArgs):
