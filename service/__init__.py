@@ -141,6 +141,7 @@ def add_blueprints(app: Flask) -> None:
     from service.health import health
     from service.jobs.routes import jobs
     from service.projects import init_app as keep_registers
+    from service.projects.invitation_routes import invitation_links
     from service.projects.risk_routes import risks
     from service.projects.routes import projects
     from service.scans.finding_routes import findings
@@ -166,6 +167,7 @@ def add_blueprints(app: Flask) -> None:
     app.register_blueprint(projects, url_prefix="/api/v1/projects")
     app.register_blueprint(risks, url_prefix="/api/v1/projects")
     app.register_blueprint(webhooks, url_prefix="/api/v1/projects")
+    app.register_blueprint(invitation_links, url_prefix="/api/v1/invitations")
     keep_registers(app)
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     app.register_blueprint(models, url_prefix="/api/v1/admin/models")

@@ -144,7 +144,11 @@ def test_the_invited_person_signs_up_through_the_link_and_lands_in_the_project(
     form = text_of(browser.get(path))
     token = link.split("invitation=", 1)[1]
     assert f'<input type="hidden" name="invitation" value="{token}">' in form
-    assert "You were invited to a project" in form
+    # The form carries the invited email and says where it leads (issue #85 item 5).
+    assert (f"You were invited to Billing migration as viewer, as {NEWCOMER}"
+            in html.unescape(form))
+    assert re.search(rf'<input[^>]*name="email"[^>]*value="{re.escape(NEWCOMER)}"', form) or \
+        re.search(rf'<input[^>]*value="{re.escape(NEWCOMER)}"[^>]*name="email"', form)
 
     joined = browser.post("/app/register", data={
         "email": NEWCOMER, "password": PASSWORD, "invitation": token,

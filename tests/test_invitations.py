@@ -409,3 +409,28 @@ def _instant(value: str):
     from datetime import datetime
 
     return datetime.fromisoformat(re.sub(r"Z$", "+00:00", value))
+
+
+LOOKUP = "/api/v1/invitations/lookup"
+
+
+def test_a_link_says_what_it_invites_to_and_as_which_email(team, client):
+    """Issue #85 item 5: the sign-up from an invitation did not carry the invited email.
+    The link's token, sent in the body, reads the project, the role and the email; the same
+    404 for a token revoked, used or never made, and the expiry said as such."""
+    made = invited(client, team.owner_h, team.id, role="viewer")
+    looked = client.post(LOOKUP, json={"token": made["token"]})
+    assert looked.status_code == 200, looked.get_json()
+    assert {k: v for k, v in looked.get_json().items() if k != "expires_at"} == {
+        "email": NEWCOMER, "role": "viewer", "project_name": team.project["name"]}
+    unknown = assert_problem(client.post(LOOKUP, json={"token": "no-such-token"}), 404)
+    assert unknown["detail"] == rules.UNKNOWN
+    for body in ({}, {"token": ""}, {"token": "x" * 129}, {"token": 5}, [1], "token"):
+        assert client.post(LOOKUP, json=body).status_code in (400, 422), body
+    expire_all(team.client.application)
+    assert assert_problem(client.post(LOOKUP, json={"token": made["token"]}),
+                          404)["detail"] == rules.EXPIRED
+    fresh = invited(client, team.owner_h, team.id)
+    assert sign_up(client, NEWCOMER, fresh["token"]).status_code == 201
+    assert assert_problem(client.post(LOOKUP, json={"token": fresh["token"]}),
+                          404)["detail"] == rules.UNKNOWN  # used: one-time

@@ -67,8 +67,16 @@ def sign_up_page():
             return redirect(url_for("console.scan_page"))
         (error, errors), status = (form_refusal(answer, "email", "password", "invitation"),
                                    answer.status)
+    invited = None
+    if invitation is not None:  # the link's project, role and email, said on the form
+        looked = call("POST", "/invitations/lookup", token=None, json={"token": invitation})
+        invited = looked.json if looked.ok else None
+        if invited is not None and not email:
+            email = invited["email"]
+        elif looked.status == 404 and error is None:
+            error = looked.detail
     return render_template("console/sign_up.html", error=error, errors=errors,
-                           email=email, invitation=invitation), status, {
+                           email=email, invitation=invitation, invited=invited), status, {
         "Cache-Control": "no-store"}
 
 

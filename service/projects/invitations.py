@@ -137,6 +137,22 @@ def expire_due(email: str | None = None) -> None:
                          role=invitation.role, expired_at=invitation.expires_at.isoformat())
 
 
+def of_link(token: str) -> dict:
+    """The pending invitation whose token this is, as its link's reader may know it: the
+    email it was made for, the role and the project's name; else the 404 of UNKNOWN (or
+    of EXPIRED)."""
+    row = db.session.execute(
+        select(Invitation.email, Invitation.role, Invitation.expires_at, Project.name)
+        .join(Project, Project.id == Invitation.project_id)
+        .where(Invitation.token_hash == digest(token))).first()
+    if row is None:
+        raise APIError(404, UNKNOWN)
+    if row.expires_at <= utcnow():
+        raise APIError(404, EXPIRED)
+    return {"email": row.email, "role": row.role, "project_name": row.name,
+            "expires_at": row.expires_at}
+
+
 def claim_by_token(user: User, token: str) -> list[dict]:
     """A local sign-up with an invitation's token: ``user`` joins its project, if the token
     is a pending invitation of ``user``'s email; else a 422 that rolls the sign-up back."""
