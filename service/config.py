@@ -8,12 +8,13 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from limits import parse_many
 
 from service import rating
+from service import setting_types as kinds
 
 ENVIRONMENTS = ("production", "development", "testing")
 LOG_FORMATS = ("json", "text")
@@ -27,275 +28,212 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _number(kind: type, said: str):
-    def parse(value: str):
-        try:
-            return kind(value)
-        except ValueError:
-            raise ValueError(f"expected {said}, got {value!r}") from None
-    return parse
-
-
-_text = str.strip
-_int, _float = _number(int, "an integer"), _number(float, "a number")
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _quantize(value: str) -> str:
-    lowered = value.strip().lower()  # onnx-int8: the older spelling of int8
-    return "int8" if lowered == "onnx-int8" else lowered
-
-
-def _score_or_auto(value: str) -> float | None:
-    if value.strip().lower() == "auto":
-        return None
-    score = _float(value)
-    if not 0 <= score <= 1:
-        raise ValueError(f"expected auto or a number from 0 to 1, got {value!r}")
-    return score
-
-
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _networks(value: str) -> tuple:
-    if value.strip().lower() == "none":
-        return ()
-    try:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in _csv(value))
-    except ValueError as exc:
-        raise ValueError(f"expected addresses or networks like 10.0.0.0/8, {exc}") from None
-
-
-def _setting(default, parse=_text, doc: str = ""):
-    return field(default=default, metadata={"parse": parse, "doc": doc})
-
-
-def _database_url_usable(url: str) -> bool:
-    """A URL of a dialect and driver installed here, else a traceback at the engine."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    try:
-        return not url or bool(make_url(url).get_dialect())
-    except (ArgumentError, NoSuchModuleError, ImportError, ValueError):
-        return False
-
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the service; the field name is the environment variable."""
 
-    RISKSCAN_ENV: str = _setting("production", doc="production, development or testing")
-    HOST: str = _setting("127.0.0.1", doc="address waitress listens on")
-    PORT: int = _setting(8000, _int, "port waitress listens on")
-    WAITRESS_THREADS: int = _setting(8, _int, "request threads per process")
-    SHUTDOWN_GRACE_S: float = _setting(
-        8.0, _float, "seconds a SIGTERM leaves the requests in flight to finish before "
+    RISKSCAN_ENV: str = kinds.setting("production", doc="production, development or testing")
+    HOST: str = kinds.setting("127.0.0.1", doc="address waitress listens on")
+    PORT: int = kinds.setting(8000, kinds.integer, "port waitress listens on")
+    WAITRESS_THREADS: int = kinds.setting(8, kinds.integer, "request threads per process")
+    SHUTDOWN_GRACE_S: float = kinds.setting(
+        8.0, kinds.real, "seconds a SIGTERM leaves the requests in flight to finish before "
         "`python -m service` exits")
-    DATABASE_URL: str = _setting("", doc="SQLAlchemy URL; SQLite under instance/ when empty")
-    AUTO_MIGRATE: bool = _setting(True, _bool, "apply migrations when `python -m service` starts")
-    SECRET_KEY: str = _setting("", doc="signs tokens; required outside development")
-    ACCESS_TOKEN_EXPIRE_MINUTES: int = _setting(30, _int, "access token lifetime")
-    REFRESH_TOKEN_EXPIRE_DAYS: int = _setting(14, _int, "refresh token lifetime")
-    REFRESH_TOKEN_MAX_DAYS: int = _setting(
-        90, _int, "a session's absolute lifetime: no refresh reaches past this many days "
+    DATABASE_URL: str = kinds.setting("", doc="SQLAlchemy URL; SQLite under instance/ when empty")
+    AUTO_MIGRATE: bool = kinds.setting(True, kinds.boolean, "apply migrations when `python -m service` starts")
+    SECRET_KEY: str = kinds.setting("", doc="signs tokens; required outside development")
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = kinds.setting(30, kinds.integer, "access token lifetime")
+    REFRESH_TOKEN_EXPIRE_DAYS: int = kinds.setting(14, kinds.integer, "refresh token lifetime")
+    REFRESH_TOKEN_MAX_DAYS: int = kinds.setting(
+        90, kinds.integer, "a session's absolute lifetime: no refresh reaches past this many days "
         "after the login")
-    MAX_UPLOAD_MB: float = _setting(10.0, _float, "largest request body (413 beyond)")
-    MAX_JSON_KB: int = _setting(64, _int, "largest JSON body outside scans (413 beyond)")
-    MODEL_DIR: str = _setting(
+    MAX_UPLOAD_MB: float = kinds.setting(10.0, kinds.real, "largest request body (413 beyond)")
+    MAX_JSON_KB: int = kinds.setting(64, kinds.integer, "largest JSON body outside scans (413 beyond)")
+    MODEL_DIR: str = kinds.setting(
         "models_cache", doc="a trained model folder, or a models root whose `current` names "
         "one; `off` runs without the in-process model")
-    MODEL_DEVICE: str = _setting("auto", doc="auto (CUDA when available), cpu or cuda")
-    MODEL_BATCH_SIZE: int = _setting(32, _int, "most sentences per forward pass")
-    MODEL_RUNTIME: str = _setting(
+    MODEL_DEVICE: str = kinds.setting("auto", doc="auto (CUDA when available), cpu or cuda")
+    MODEL_BATCH_SIZE: int = kinds.setting(32, kinds.integer, "most sentences per forward pass")
+    MODEL_RUNTIME: str = kinds.setting(
         "auto", lambda v: v.strip().lower(),
         "auto (ONNX Runtime on the CPU, torch on CUDA), onnx (CPU only) or torch")
-    MODEL_QUANTIZE: str = _setting(
-        "none", _quantize,
+    MODEL_QUANTIZE: str = kinds.setting(
+        "none", kinds.quantize,
         "none, or int8 (CPU only): in ONNX Runtime int8 after the first layers, in torch "
         "dynamic int8 of every Linear layer; onnx-int8 is the older spelling of int8")
-    MODEL_MIN_SCORE: float | None = _setting(
-        None, _score_or_auto, "report a sentence when its calibrated risk score reaches this "
+    MODEL_MIN_SCORE: float | None = kinds.setting(
+        None, kinds.score_or_auto, "report a sentence when its calibrated risk score reaches this "
         "(0–1); auto: the model's own operating point (its calibration.json)")
-    POSSIBLE_FLOOR: float = _setting(
-        0.5, _float, "the risk score (0–1) from which a scan that asks for include_possible "
+    POSSIBLE_FLOOR: float = kinds.setting(
+        0.5, kinds.real, "the risk score (0–1) from which a scan that asks for include_possible "
         "gets the near misses: findings from here up to its operating point, each marked "
         "possible, counted nowhere until a person confirms one")
-    MODEL_DYNAMIC_BATCHING: bool = _setting(
-        True, _bool, "concurrent scans share forward passes through one batching queue")
-    MODEL_MAX_BATCH: int = _setting(
-        256, _int, "most sentences the batching queue puts in one classify call")
-    MODEL_MAX_WAIT_MS: float = _setting(
-        0.0, _float, "milliseconds the batching queue waits for more requests to join a batch")
-    READER_DIR: str = _setting(
+    MODEL_DYNAMIC_BATCHING: bool = kinds.setting(
+        True, kinds.boolean, "concurrent scans share forward passes through one batching queue")
+    MODEL_MAX_BATCH: int = kinds.setting(
+        256, kinds.integer, "most sentences the batching queue puts in one classify call")
+    MODEL_MAX_WAIT_MS: float = kinds.setting(
+        0.0, kinds.real, "milliseconds the batching queue waits for more requests to join a batch")
+    READER_DIR: str = kinds.setting(
         "auto", doc="the reader: a larger model that decides on the sentences the fast model "
         "passes on (docs/model.md#the-cascade); auto: the folder that the `reader` file of "
         "MODEL_DIR's root names, when there is one; a model folder or a models root; `off`")
-    READER_QUANTIZE: str = _setting(
-        "auto", _quantize, "the reader's precision on the CPU: auto (int8 when its folder holds "
+    READER_QUANTIZE: str = kinds.setting(
+        "auto", kinds.quantize, "the reader's precision on the CPU: auto (int8 when its folder holds "
         "the int8 graph that `python -m ml.cascade` checked, else fp32), int8 (ONNX Runtime's "
         "dynamic int8: that graph, or quantized at start) or none (fp32); on CUDA fp16")
-    READER_SCREEN: float | None = _setting(
-        None, _score_or_auto, "the fast model's risk score from which a sentence goes to the "
+    READER_SCREEN: float | None = kinds.setting(
+        None, kinds.score_or_auto, "the fast model's risk score from which a sentence goes to the "
         "reader (0–1), one for every document; auto: the ones chosen for the reader (its "
         "screen.json: one, and one per document shape where it has them)")
-    READER_TRAIN: bool = _setting(False, _bool, "on: train the reader in the background where "
+    READER_TRAIN: bool = kinds.setting(False, kinds.boolean, "on: train the reader in the background where "
                                   "the machine can, then activate it through the gate "
                                   "(docs/operations.md#the-readers-background-training); `make run` sets on")
-    READER_TRAIN_ARGS: str = _setting("--epochs 1", doc="its `python -m ml.reader` flags")
-    MODEL_SYNC_S: float = _setting(
-        5.0, _float, "seconds between a process's reads of the deployment's active model "
+    READER_TRAIN_ARGS: str = kinds.setting("--epochs 1", doc="its `python -m ml.reader` flags")
+    MODEL_SYNC_S: float = kinds.setting(
+        5.0, kinds.real, "seconds between a process's reads of the deployment's active model "
         "version, to follow an activation made elsewhere (docs/operations.md#models-activation-and-"
         "rollback); 0: never (the process serves what it loaded and what it activates)")
-    REGISTER_MATCH_THRESHOLD: float = _setting(
-        0.62, _float, "cosine similarity (−1–1) at which a finding joins a register entry of "
+    REGISTER_MATCH_THRESHOLD: float = kinds.setting(
+        0.62, kinds.real, "cosine similarity (−1–1) at which a finding joins a register entry of "
         "its category as the same risk; chosen on labelled pairs (docs/register.md)")
-    RISK_LIKELIHOOD_LABELS: tuple = _setting(
+    RISK_LIKELIHOOD_LABELS: tuple = kinds.setting(
         rating.LIKELIHOOD_LABELS, rating.labels, "the words for a register entry's likelihood "
         "1–5, comma-separated (docs/register.md#ratings)")
-    RISK_IMPACT_LABELS: tuple = _setting(
+    RISK_IMPACT_LABELS: tuple = kinds.setting(
         rating.IMPACT_LABELS, rating.labels, "the words for a register entry's impact 1–5, "
         "comma-separated")
-    MAX_PROJECTS_PER_USER: int = _setting(100, _int, "projects one user may own")
-    MAX_PROJECT_MEMBERS: int = _setting(200, _int, "members of one project")
-    INVITATION_TTL_DAYS: int = _setting(14, _int, "days an invitation waits to be claimed")
-    UPLOAD_DIR: str = _setting("", doc="where original files are kept; instance/uploads when empty")
-    MAX_DOCUMENT_CHARS: int = _setting(200_000, _int, "longest text analysed (413 beyond)")
-    MAX_PDF_PAGES: int = _setting(300, _int, "most pages of a PDF (413 beyond)")
-    EXTRACTION_TIMEOUT_S: float = _setting(
-        30.0, _float, "seconds a worker process may take to read one upload (422 beyond)")
-    EXTRACTIONS_PER_USER: int = _setting(
-        1, _int, "uploads of one user read at once; the next is a 429 until one is done")
-    MAX_JOB_DOCUMENTS: int = _setting(200, _int, "most documents in one batch job (413 beyond)")
-    MAX_JOB_MB: float = _setting(
-        100.0, _float, "largest batch job request, all files or the archive (413 beyond); "
+    MAX_PROJECTS_PER_USER: int = kinds.setting(100, kinds.integer, "projects one user may own")
+    MAX_PROJECT_MEMBERS: int = kinds.setting(200, kinds.integer, "members of one project")
+    INVITATION_TTL_DAYS: int = kinds.setting(14, kinds.integer, "days an invitation waits to be claimed")
+    UPLOAD_DIR: str = kinds.setting("", doc="where original files are kept; instance/uploads when empty")
+    MAX_DOCUMENT_CHARS: int = kinds.setting(200_000, kinds.integer, "longest text analysed (413 beyond)")
+    MAX_PDF_PAGES: int = kinds.setting(300, kinds.integer, "most pages of a PDF (413 beyond)")
+    EXTRACTION_TIMEOUT_S: float = kinds.setting(
+        30.0, kinds.real, "seconds a worker process may take to read one upload (422 beyond)")
+    EXTRACTIONS_PER_USER: int = kinds.setting(
+        1, kinds.integer, "uploads of one user read at once; the next is a 429 until one is done")
+    MAX_JOB_DOCUMENTS: int = kinds.setting(200, kinds.integer, "most documents in one batch job (413 beyond)")
+    MAX_JOB_MB: float = kinds.setting(
+        100.0, kinds.real, "largest batch job request, all files or the archive (413 beyond); "
         "each document within MAX_UPLOAD_MB")
-    JOB_WORKERS: int = _setting(
-        2, _int, "threads running batch jobs' documents in the service process, when no "
+    JOB_WORKERS: int = kinds.setting(
+        2, kinds.integer, "threads running batch jobs' documents in the service process, when no "
         "CELERY_BROKER_URL is set")
-    CELERY_BROKER_URL: str = _setting(
+    CELERY_BROKER_URL: str = kinds.setting(
         "", doc="redis://… : batch jobs run on Celery workers (`celery -A service.jobs "
         "worker`) instead of in the service process")
-    CELERY_VISIBILITY_TIMEOUT_S: int = _setting(
-        600, _int, "seconds before Redis hands a task whose worker died to another worker; "
+    CELERY_VISIBILITY_TIMEOUT_S: int = kinds.setting(
+        600, kinds.integer, "seconds before Redis hands a task whose worker died to another worker; "
         "keep above the longest scan")
-    TRAINING_MIN_CORRECTIONS: int = _setting(
-        20, _int, "distinct corrected or added sentences a training from corrections needs "
+    TRAINING_MIN_CORRECTIONS: int = kinds.setting(
+        20, kinds.integer, "distinct corrected or added sentences a training from corrections needs "
         "(422 below; docs/operations.md#training-from-corrections)")
-    TRAINING_REPLAY: int = _setting(
-        2000, _int, "sentences of the original training data a training from corrections "
+    TRAINING_REPLAY: int = kinds.setting(
+        2000, kinds.integer, "sentences of the original training data a training from corrections "
         "replays beside them, so that the model forgets nothing else")
-    TRAINING_EPOCHS: int = _setting(2, _int, "passes of a training from corrections")
-    REVIEW_FOUR_EYES: bool = _setting(False, _bool, "a reviewer's (an admin's) own corrections "
+    TRAINING_EPOCHS: int = kinds.setting(2, kinds.integer, "passes of a training from corrections")
+    REVIEW_FOUR_EYES: bool = kinds.setting(False, kinds.boolean, "a reviewer's (an admin's) own corrections "
                                       "wait for another reviewer, who alone decides them")
-    TRAINING_DOCUMENTS: bool = _setting(
-        True, _bool, "a training from corrections calibrates on, and measures, the standard "
+    TRAINING_DOCUMENTS: bool = kinds.setting(
+        True, kinds.boolean, "a training from corrections calibrates on, and measures, the standard "
         "development and test documents (minutes); off: its sentences' figures alone")
-    TRAINING_DATA_DIR: str = _setting(
+    TRAINING_DATA_DIR: str = kinds.setting(
         "", doc="the train/validation/test.jsonl a training from corrections replays and "
         "measures on; ml/data when empty")
-    WEBHOOK_ALLOWED_NETWORKS: tuple = _setting(
-        (), _networks, "networks webhooks may be sent to although they are loopback, private, "
+    WEBHOOK_ALLOWED_NETWORKS: tuple = kinds.setting(
+        (), kinds.networks, "networks webhooks may be sent to although they are loopback, private, "
         "link-local or metadata addresses, comma-separated (default none: public addresses "
         "only)")
-    WEBHOOK_TIMEOUT_S: float = _setting(
-        5.0, _float, "seconds a webhook attempt may take all told: connecting, the request "
+    WEBHOOK_TIMEOUT_S: float = kinds.setting(
+        5.0, kinds.real, "seconds a webhook attempt may take all told: connecting, the request "
         "and the whole answer; beyond, it failed and is retried")
-    WEBHOOK_RETRY_HOURS: float = _setting(
-        24.0, _float, "hours a webhook delivery is retried (exponential backoff with jitter) "
+    WEBHOOK_RETRY_HOURS: float = kinds.setting(
+        24.0, kinds.real, "hours a webhook delivery is retried (exponential backoff with jitter) "
         "before it is given up")
-    WEBHOOK_DELIVERY_RETENTION_DAYS: int = _setting(
-        30, _int, "days a webhook delivery is kept after its last attempt once delivered or "
+    WEBHOOK_DELIVERY_RETENTION_DAYS: int = kinds.setting(
+        30, kinds.integer, "days a webhook delivery is kept after its last attempt once delivered or "
         "failed; then it is deleted")
-    WEBHOOK_SECRET_OVERLAP_HOURS: float = _setting(
-        24.0, _float, "hours after a webhook's secret is rotated during which its deliveries "
+    WEBHOOK_SECRET_OVERLAP_HOURS: float = kinds.setting(
+        24.0, kinds.real, "hours after a webhook's secret is rotated during which its deliveries "
         "are signed with the secrets it replaced too (0: the new one only, at once)")
-    LLM_BASE_URL: str = _setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
-    LLM_API_KEY: str = _setting("", doc="sent as `Authorization: Bearer`; never logged")
-    LLM_MODEL: str = _setting("", doc="model name sent to the LLM and stored as the scan's version")
-    LLM_TIMEOUT_S: float = _setting(60.0, _float, "seconds for one LLM call, start to end (504 beyond)")
-    LLM_SCAN_TIMEOUT_S: float = _setting(
-        180.0, _float, "seconds for all the LLM calls of one scan together (504 beyond)")
-    LLM_MAX_RESPONSE_KB: int = _setting(1024, _int, "largest LLM answer accepted (502 beyond)")
-    LLM_CHUNK_CHARS: int = _setting(8000, _int, "characters of text per LLM call")
-    CORS_ORIGINS: tuple = _setting(
-        (), _csv, "origins allowed to call the API from a browser, comma-separated; "
+    LLM_BASE_URL: str = kinds.setting("", doc="OpenAI-compatible API root, e.g. https://api.openai.com/v1")
+    LLM_API_KEY: str = kinds.setting("", doc="sent as `Authorization: Bearer`; never logged")
+    LLM_MODEL: str = kinds.setting("", doc="model name sent to the LLM and stored as the scan's version")
+    LLM_TIMEOUT_S: float = kinds.setting(60.0, kinds.real, "seconds for one LLM call, start to end (504 beyond)")
+    LLM_SCAN_TIMEOUT_S: float = kinds.setting(
+        180.0, kinds.real, "seconds for all the LLM calls of one scan together (504 beyond)")
+    LLM_MAX_RESPONSE_KB: int = kinds.setting(1024, kinds.integer, "largest LLM answer accepted (502 beyond)")
+    LLM_CHUNK_CHARS: int = kinds.setting(8000, kinds.integer, "characters of text per LLM call")
+    CORS_ORIGINS: tuple = kinds.setting(
+        (), kinds.csv, "origins allowed to call the API from a browser, comma-separated; "
         "in development http://localhost:5173 and http://localhost:3000 when empty")
-    TRUSTED_PROXIES: int = _setting(0, _int, "reverse proxies in front whose X-Forwarded-For "
+    TRUSTED_PROXIES: int = kinds.setting(0, kinds.integer, "reverse proxies in front whose X-Forwarded-For "
                                     "and X-Forwarded-Proto are believed (0: none)")
-    RATE_LIMIT_ENABLED: bool = _setting(True, _bool, "switch rate limiting off (tests, benchmarks)")
-    RATE_LIMIT_STORAGE_URI: str = _setting(
+    RATE_LIMIT_ENABLED: bool = kinds.setting(True, kinds.boolean, "switch rate limiting off (tests, benchmarks)")
+    RATE_LIMIT_STORAGE_URI: str = kinds.setting(
         "memory://", doc="memory:// (one process) or redis://host:6379 (shared by processes)")
-    RATE_LIMIT_LOGIN_ACCOUNT: str = _setting(
+    RATE_LIMIT_LOGIN_ACCOUNT: str = kinds.setting(
         "5 per minute", doc="password guesses (failed logins, wrong current_password) per account")
-    RATE_LIMIT_LOGIN_ADDRESS: str = _setting(
+    RATE_LIMIT_LOGIN_ADDRESS: str = kinds.setting(
         "20 per minute", doc="password guesses per client address")
-    RATE_LIMIT_REGISTER_ADDRESS: str = _setting("20 per hour", doc="registrations per address")
-    RATE_LIMIT_REGISTER_EMAIL: str = _setting("5 per hour", doc="registration attempts per email")
-    RATE_LIMIT_SCANS: str = _setting("30 per minute", doc="scans per user")
-    RATE_LIMIT_WEBHOOK_TARGETS: str = _setting(
+    RATE_LIMIT_REGISTER_ADDRESS: str = kinds.setting("20 per hour", doc="registrations per address")
+    RATE_LIMIT_REGISTER_EMAIL: str = kinds.setting("5 per hour", doc="registration attempts per email")
+    RATE_LIMIT_SCANS: str = kinds.setting("30 per minute", doc="scans per user")
+    RATE_LIMIT_WEBHOOK_TARGETS: str = kinds.setting(
         "30 per hour", doc="webhook URLs set (a webhook made, its url changed) and pings per "
         "user, one budget")
-    RATE_LIMIT_CORRECTIONS: str = _setting(
+    RATE_LIMIT_CORRECTIONS: str = kinds.setting(
         "60 per minute", doc="corrections and added risks per user")
-    METRICS_ALLOWED_NETWORKS: tuple = _setting(
-        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")), _networks,
+    METRICS_ALLOWED_NETWORKS: tuple = kinds.setting(
+        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")), kinds.networks,
         "client networks /metrics answers, comma-separated (the client address as seen through "
         "TRUSTED_PROXIES); `none`: by token only")
-    METRICS_TOKEN: str = _setting("", doc="a scraper sending `Authorization: Bearer` with this "
+    METRICS_TOKEN: str = kinds.setting("", doc="a scraper sending `Authorization: Bearer` with this "
                                           "token gets /metrics from any address")
-    AUTH_LOCAL: bool = _setting(
-        True, _bool, "accounts with a Riskscan password; false: only single sign-on, but the "
+    AUTH_LOCAL: bool = kinds.setting(
+        True, kinds.boolean, "accounts with a Riskscan password; false: only single sign-on, but the "
         "AUTH_BREAK_GLASS_ADMINS (docs/sso.md)")
-    AUTH_BREAK_GLASS_ADMINS: tuple = _setting(
-        (), lambda v: tuple(e.strip().lower() for e in _csv(v)),
+    AUTH_BREAK_GLASS_ADMINS: tuple = kinds.setting(
+        (), lambda v: tuple(e.strip().lower() for e in kinds.csv(v)),
         "emails of local admins who may sign in with a password when AUTH_LOCAL=false")
-    OIDC_ISSUER: str = _setting("", doc="the OpenID provider's issuer URL; empty: no OpenID "
+    OIDC_ISSUER: str = kinds.setting("", doc="the OpenID provider's issuer URL; empty: no OpenID "
                                         "Connect sign-in")
-    OIDC_CLIENT_ID: str = _setting("", doc="Riskscan's client id at the provider")
-    OIDC_CLIENT_SECRET: str = _setting("", doc="its client secret (empty: a public client, "
+    OIDC_CLIENT_ID: str = kinds.setting("", doc="Riskscan's client id at the provider")
+    OIDC_CLIENT_SECRET: str = kinds.setting("", doc="its client secret (empty: a public client, "
                                                "PKCE only)")
-    OIDC_NAME: str = _setting("your company", doc="the sign-in button's words: "
+    OIDC_NAME: str = kinds.setting("your company", doc="the sign-in button's words: "
                                                   "\"Sign in with <name>\"")
-    OIDC_GROUPS_CLAIM: str = _setting("groups", doc="the ID token claim that lists a "
+    OIDC_GROUPS_CLAIM: str = kinds.setting("groups", doc="the ID token claim that lists a "
                                                     "person's groups")
-    OIDC_ADMIN_GROUPS: tuple = _setting((), _csv, "provider groups whose members are admins")
-    OIDC_ALLOWED_GROUPS: tuple = _setting(
-        (), _csv, "provider groups whose members may sign in (empty: everyone the provider "
+    OIDC_ADMIN_GROUPS: tuple = kinds.setting((), kinds.csv, "provider groups whose members are admins")
+    OIDC_ALLOWED_GROUPS: tuple = kinds.setting(
+        (), kinds.csv, "provider groups whose members may sign in (empty: everyone the provider "
         "lets in)")
-    OIDC_API_AUDIENCE: str = _setting(
+    OIDC_API_AUDIENCE: str = kinds.setting(
         "", doc="set: the API accepts the provider's bearer JWTs issued to this audience")
-    OIDC_LINK_LOCAL_ACCOUNTS: bool = _setting(
-        False, _bool, "a provider's verified email may take over the local account of that "
+    OIDC_LINK_LOCAL_ACCOUNTS: bool = kinds.setting(
+        False, kinds.boolean, "a provider's verified email may take over the local account of that "
         "email (false: such a sign-in is refused)")
-    LDAP_URL: str = _setting("", doc="ldaps://host:636, or ldap://host:389 with StartTLS; "
+    LDAP_URL: str = kinds.setting("", doc="ldaps://host:636, or ldap://host:389 with StartTLS; "
                                      "empty: no directory sign-in")
-    LDAP_BIND_DN: str = _setting("", doc="the account that searches for a person")
-    LDAP_BIND_PASSWORD: str = _setting("", doc="its password")
-    LDAP_USER_BASE: str = _setting("", doc="where people are searched")
-    LDAP_USER_FILTER: str = _setting(
+    LDAP_BIND_DN: str = kinds.setting("", doc="the account that searches for a person")
+    LDAP_BIND_PASSWORD: str = kinds.setting("", doc="its password")
+    LDAP_USER_BASE: str = kinds.setting("", doc="where people are searched")
+    LDAP_USER_FILTER: str = kinds.setting(
         "(|(mail={login})(uid={login}))", doc="the search, {login} being what was typed "
         "(escaped)")
-    LDAP_ADMIN_GROUP: str = _setting("", doc="DN of the group whose members are admins")
-    LDAP_ALLOWED_GROUP: str = _setting("", doc="DN of the group whose members may sign in "
+    LDAP_ADMIN_GROUP: str = kinds.setting("", doc="DN of the group whose members are admins")
+    LDAP_ALLOWED_GROUP: str = kinds.setting("", doc="DN of the group whose members may sign in "
                                                "(empty: everyone found)")
-    LDAP_CA_FILE: str = _setting("", doc="CA certificate(s) the directory's TLS certificate "
+    LDAP_CA_FILE: str = kinds.setting("", doc="CA certificate(s) the directory's TLS certificate "
                                          "is checked against (empty: the system's)")
-    LDAP_EMAIL_VERIFIED: bool = _setting(False, _bool, "a directory's mail claims invitations "
+    LDAP_EMAIL_VERIFIED: bool = kinds.setting(False, kinds.boolean, "a directory's mail claims invitations "
                                          "as a verified email (only where people cannot edit it)")
-    SSO_TIMEOUT_S: float = _setting(5.0, _float, "seconds an identity provider or directory "
+    SSO_TIMEOUT_S: float = kinds.setting(5.0, kinds.real, "seconds an identity provider or directory "
                                                  "may take to answer")
-    LOG_LEVEL: str = _setting("INFO", lambda v: v.strip().upper(), "Python log level")
-    LOG_FORMAT: str = _setting("json", doc="json or text")
+    LOG_LEVEL: str = kinds.setting("INFO", lambda v: v.strip().upper(), "Python log level")
+    LOG_FORMAT: str = kinds.setting("json", doc="json or text")
 
     def __post_init__(self) -> None:
         checks = {
@@ -357,7 +295,7 @@ class Settings:
             "LDAP_URL": self.LDAP_URL == "" or self.LDAP_URL.startswith(("ldap://", "ldaps://")),
             "LDAP_USER_FILTER": "{login}" in self.LDAP_USER_FILTER,
             "SSO_TIMEOUT_S": 0 < self.SSO_TIMEOUT_S <= 60,
-            "DATABASE_URL": _database_url_usable(self.DATABASE_URL),
+            "DATABASE_URL": kinds.database_url_usable(self.DATABASE_URL),
         }
         for name, ok in checks.items():
             if name == "DATABASE_URL" and not ok:  # its value may hold a password
