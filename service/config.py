@@ -232,6 +232,23 @@ class Settings:
                                          "as a verified email (only where people cannot edit it)")
     SSO_TIMEOUT_S: float = kinds.setting(5.0, kinds.real, "seconds an identity provider or directory "
                                                  "may take to answer")
+    SMTP_HOST: str = kinds.setting("", doc="the SMTP relay mail goes through (docs/operations.md"
+                                          "#mail); empty: Riskscan sends no mail")
+    SMTP_PORT: int = kinds.setting(587, kinds.integer, "its port (587 STARTTLS, 465 TLS, 25)")
+    SMTP_SECURITY: str = kinds.setting(
+        "starttls", lambda v: v.strip().lower(), "starttls, tls (implicit, port 465) or none "
+        "(only to a relay on loopback)")
+    SMTP_USERNAME: str = kinds.setting("", doc="the relay's login (empty: none)")
+    SMTP_PASSWORD: str = kinds.setting("", doc="its password; never logged")
+    SMTP_CA_FILE: str = kinds.setting("", doc="CA certificate(s) the relay's TLS certificate "
+                                              "is checked against (empty: the system's)")
+    SMTP_TIMEOUT_S: float = kinds.setting(10.0, kinds.real, "seconds one connection to the relay "
+                                                            "may take all told")
+    MAIL_FROM: str = kinds.setting("", doc="the sender, e.g. Riskscan <riskscan@example.com>; "
+                                          "required with SMTP_HOST")
+    MAIL_RETRY_HOURS: float = kinds.setting(
+        24.0, kinds.real, "hours a message is retried while the relay is down (exponential "
+        "backoff) before it is given up, shown to admins")
     LOG_LEVEL: str = kinds.setting("INFO", lambda v: v.strip().upper(), "Python log level")
     LOG_FORMAT: str = kinds.setting("json", doc="json or text")
 
@@ -295,6 +312,12 @@ class Settings:
             "LDAP_URL": self.LDAP_URL == "" or self.LDAP_URL.startswith(("ldap://", "ldaps://")),
             "LDAP_USER_FILTER": "{login}" in self.LDAP_USER_FILTER,
             "SSO_TIMEOUT_S": 0 < self.SSO_TIMEOUT_S <= 60,
+            "SMTP_PORT": 0 < self.SMTP_PORT <= 65535,
+            "SMTP_SECURITY": self.SMTP_SECURITY in ("starttls", "tls")
+            or (self.SMTP_SECURITY == "none" and _loopback(self.SMTP_HOST or "localhost")),
+            "SMTP_TIMEOUT_S": 0 < self.SMTP_TIMEOUT_S <= 120,
+            "MAIL_FROM": not self.SMTP_HOST or "@" in self.MAIL_FROM,
+            "MAIL_RETRY_HOURS": 0 <= self.MAIL_RETRY_HOURS <= 24 * 7,
             "DATABASE_URL": kinds.database_url_usable(self.DATABASE_URL),
         }
         for name, ok in checks.items():
@@ -354,6 +377,11 @@ class Settings:
         return dataclasses.replace(self, **derived) if derived else self
 
     @property
+    def mail(self) -> bool:
+        """Whether Riskscan sends mail (SMTP_HOST set)."""
+        return bool(self.SMTP_HOST)
+
+    @property
     def development(self) -> bool:
         return self.RISKSCAN_ENV == "development"
 
@@ -374,6 +402,16 @@ class Settings:
     def documentation(cls) -> list[tuple[str, object, str]]:
         """(variable, default, meaning) for every setting: the table of docs/configuration.md."""
         return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]
+
+
+def _loopback(host: str) -> bool:
+    """A relay on this machine: the only one plain SMTP (SMTP_SECURITY=none) may reach."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _rooted(value: str) -> Path:  # a path setting: relative ones from the project root

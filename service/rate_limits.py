@@ -85,6 +85,11 @@ account_lookups_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "register-ad
 sign_ups_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "register-email",
                                  key_func=_registered_email)
 scans_per_user = _limit("RATE_LIMIT_SCANS", "scans", key_func=_caller)
+# A password reset asked for: registration's budgets, counters of their own (per client
+# address, and per email whatever its case), so that nobody floods an inbox or the relay.
+resets_per_address = _limit("RATE_LIMIT_REGISTER_ADDRESS", "reset-address")
+resets_per_email = _limit("RATE_LIMIT_REGISTER_EMAIL", "reset-email",
+                          key_func=lambda: "reset-" + _registered_email())
 
 
 def _leaves_the_url(*_args) -> bool:

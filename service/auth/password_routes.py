@@ -1,4 +1,5 @@
-"""Change your own password: the current one required; your other sessions end."""
+"""Change your own password (the current one required; your other sessions end), or reset
+a forgotten one through a link sent by email."""
 
 # The module docstring is the OpenAPI tag's description. Its own blueprint, not auth's: auth
 # is served on the legacy /api/auth paths too, and this route is not part of that contract.
@@ -6,15 +7,24 @@
 from __future__ import annotations
 
 from apifairy import other_responses, response
-from flask import Blueprint, request
+from flask import Blueprint, request, url_for
 from sqlalchemy import select
 
 from service.api import json_body, lock_row
+from service.auth import reset_links
 from service.auth.accounts import change_own_password, password_is
+from service.auth.credentials import normalize_email
 from service.auth.passwords import normalize_password, password_problem
-from service.auth.schemas import ChangePasswordSchema, TokenSchema
+from service.auth.schemas import (
+    AcceptedSchema,
+    ChangePasswordSchema,
+    ForgotPasswordSchema,
+    ResetPasswordSchema,
+    TokenSchema,
+)
 from service.auth.scopes import authorized
 from service.auth.tokens import issue_tokens, session_of
+from service.config import current_settings
 from service.db import User
 from service.errors import APIError
 from service.extensions import db, token_auth
@@ -22,6 +32,8 @@ from service.rate_limits import (
     password_guess_failed,
     password_guesses_per_account,
     password_guesses_per_address,
+    resets_per_address,
+    resets_per_email,
 )
 
 password = Blueprint("password", __name__)
@@ -76,3 +88,51 @@ def change(args):
     tokens = issue_tokens(user, session)
     db.session.commit()
     return tokens
+
+
+ASKED = ("If an account has this email, a message is on its way to it: a link to choose a "
+         f"new password, valid {reset_links.RESET_MINUTES} minutes.")
+
+
+@password.route("/forgot", methods=["POST"])
+@resets_per_address
+@resets_per_email
+@json_body(ForgotPasswordSchema)
+@response(AcceptedSchema, 202)
+@other_responses({422: "Not an email", 429: "Too many asked from this address or for this "
+                       "email; see Retry-After",
+                  503: "This deployment sends no mail (SMTP_HOST): an admin gives a "
+                       "one-time password instead"})
+def forgot(args):
+    """Ask for a link to reset a forgotten password, sent by email (no sign-in)
+
+    The same 202 whether an account has the email or not; an account of the identity
+    provider or directory is told to sign in there. The link works once, for 30 minutes.
+    """
+    if not current_settings().mail:
+        raise APIError(503, "This deployment sends no mail: ask an admin for a one-time "
+                            "password.")
+    reset_links.ask(normalize_email(args["email"]), lambda token: url_for(
+        "console.password_reset_page", token=token, _external=True))
+    db.session.commit()
+    return {"detail": ASKED}, 202
+
+
+@password.route("/reset", methods=["POST"])
+@password_guesses_per_address
+@json_body(ResetPasswordSchema)
+@response(AcceptedSchema)
+@other_responses({422: "A link not (any more) valid (errors.token), or a password the "
+                       "policy refuses (errors.password)",
+                  429: "Too many tries from this address; see Retry-After"})
+def reset(args):
+    """Choose a new password with a reset link's token (no sign-in): every session, refresh
+    token and API key of the account ends"""
+    try:
+        reset_links.reset(args["token"], args["password"])
+    except APIError:
+        password_guess_failed()  # a wrong token counts as a guess of this address's budget
+        raise
+    db.session.commit()
+    return {"detail": "Your password is changed: sign in with it. Every other session and "
+                      "API key of yours has ended."}

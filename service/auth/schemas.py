@@ -95,3 +95,21 @@ class ChangePasswordSchema(ma.Schema):
     new_password = fields.String(
         required=True, load_only=True, metadata={"description": PASSWORD_RULE},
         validate=validate.Length(max=4 * MAX_LENGTH, error=POLICY_LENGTH))
+
+
+class ForgotPasswordSchema(ma.Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+
+
+class ResetPasswordSchema(ma.Schema):
+    """The policy is judged by the view, with the account's email as a known word."""
+
+    token = fields.String(required=True, load_only=True,
+                          validate=validate.Length(min=1, max=512))
+    password = fields.String(
+        required=True, load_only=True, metadata={"description": PASSWORD_RULE},
+        validate=validate.Length(max=4 * MAX_LENGTH, error=POLICY_LENGTH))
+
+
+class AcceptedSchema(ma.Schema):
+    detail = fields.String()

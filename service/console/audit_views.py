@@ -93,6 +93,12 @@ SENTENCES = {
     "member_updated": lambda d: f"Project role changed from {d['was']} to {d['role']}.",
     "member_removed": lambda d: f"Removed from a project (was {d['role']}).",
     "invitation_created": lambda d: f"Invited {d['email']} to a project as {d['role']}.",
+    "invitation_resent": lambda d: f"Sent the invitation of {d['email']} ({d['role']}) again, "
+                                   "with a new link.",
+    "password_reset_by_link": lambda d: "Chose a new password through a reset link: every "
+                                        "session and API key of theirs ended.",
+    "password_reset_requested": lambda d: "Asked for a password reset link by email"
+                                          + (" (sent)" if d.get("sent") else "") + ".",
     "invitation_revoked": lambda d: f"Revoked the invitation of {d['email']} ({d['role']}).",
     "invitation_accepted": lambda d: f"Joined a project as {d['role']} through an invitation"
                                      + (" link." if d["via"] == "link" else

@@ -40,6 +40,7 @@ def sign_in_form(error: str | None, status: int, *, email: str = ""):
     settings = current_settings()
     return render_template(
         "console/sign_in.html", error=error, email=email, local=settings.AUTH_LOCAL,
+        mail=settings.mail,
         sso_name=settings.OIDC_NAME if oidc.configured() else None,
         directory=bool(settings.LDAP_URL), next=request.args.get("next")), status
 

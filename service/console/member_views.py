@@ -110,7 +110,7 @@ def project_member_add(project_id: str):
         if answer.ok:
             keep_once(NEW_INVITATION, {
                 "email": answer.json["email"], "role": answer.json["role"],
-                "expires_at": answer.json["expires_at"],
+                "expires_at": answer.json["expires_at"], "emailed": answer.json["emailed"],
                 "link": url_for("console.sign_up_page", invitation=answer.json["token"],
                                 _external=True)})
             return _back(project_id, ADD)

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         member_views,
         merge_views,
         model_views,
+        password_reset_views,
         project_views,
         register_views,
         scan_views,

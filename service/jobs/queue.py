@@ -21,6 +21,8 @@ timer (``Later``) in front of WEBHOOK_SENDERS threads of their own, so that a sl
 receiver never holds a thread a document waits for. The database holds a delivery's state;
 a task that comes early or twice does nothing (delivery.attempt). An attempt that ends
 hands on the deliveries of its project that waited for a sender (delivery.Next.now).
+Mail (service/mail/attempts.py) runs the same way: a task per attempt, MAIL_SENDERS threads
+of its own in the pool, taken up at start-up as deliveries are.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ log = logging.getLogger("riskscan.jobs")
 TASK = "riskscan.scan_document"
 DELIVER_TASK = "riskscan.deliver_webhook"
 TRAIN_TASK = "riskscan.train_model"
+MAIL_TASK = "riskscan.send_mail"
 QUEUE = "riskscan-documents"
 WEBHOOK_SENDERS = 4  # the pool's threads for webhook deliveries
+MAIL_SENDERS = 2  # the pool's threads for mail: a relay takes messages one connection each
 LOOK_AGAIN_S = 300.0  # after an attempt that failed on our side (longer than a claim's lease)
 
 celery = Celery("riskscan", set_as_current=False)
@@ -160,6 +164,7 @@ class Pool:
         self._executor = ThreadPoolExecutor(max_workers=workers,
                                             thread_name_prefix="riskscan-job")
         self.later = Later(self._attempt, WEBHOOK_SENDERS)
+        self.mail_later = Later(self._send_mail, MAIL_SENDERS)
         # Trainings on a thread of their own: one takes minutes, and must not hold a
         # thread a job's documents wait for.
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskscan-train")
@@ -198,6 +203,22 @@ class Pool:
         for other in following.now:  # its project's, for which it made room
             self.later.add(other)
 
+    def mail(self, message_ids: list[str], wait_s: float = 0.0) -> None:
+        for message_id in message_ids:
+            self.mail_later.add(message_id, wait_s)
+
+    def _send_mail(self, message_id: str) -> None:
+        from service.mail.attempts import attempt
+
+        try:
+            with self._app.app_context():
+                wait = attempt(message_id)
+        except Exception:  # the database away: look again once a claim's lease is over
+            log.exception("mail %s could not be attempted", message_id)
+            wait = LOOK_AGAIN_S
+        if wait is not None:
+            self.mail_later.add(message_id, wait)
+
     def _run(self, document_id: int) -> None:
         from service.jobs.work import run_document
 
@@ -211,6 +232,7 @@ class Pool:
         """Cancel what has not started; ``wait``: until what runs has ended. The database
         keeps both: resume() takes them up at the next start."""
         self.later.shutdown(wait)
+        self.mail_later.shutdown(wait)
         self._executor.shutdown(wait=wait, cancel_futures=True)
         self._trainer.shutdown(wait=wait, cancel_futures=True)
 
@@ -229,6 +251,12 @@ class Broker:
     def deliver(self, delivery_ids: list[str], wait_s: float = 0.0) -> None:
         for delivery_id in delivery_ids:
             celery.send_task(DELIVER_TASK, args=[delivery_id], queue=QUEUE,
+                             countdown=wait_s or None)
+
+
+    def mail(self, message_ids: list[str], wait_s: float = 0.0) -> None:
+        for message_id in message_ids:
+            celery.send_task(MAIL_TASK, args=[message_id], queue=QUEUE,
                              countdown=wait_s or None)
 
 
@@ -261,16 +289,20 @@ def resume(app: Flask) -> int:
     if not isinstance(engine, Pool):
         return 0
     from service.jobs.work import unfinished_documents
+    from service.mail.attempts import pending as pending_mail
     from service.webhooks.delivery import pending as pending_deliveries
 
     with app.app_context():
         pending = unfinished_documents()
         deliveries = pending_deliveries()
+        messages = pending_mail()
     if pending:
         log.info("taking up %d job documents left by an earlier process", len(pending))
         engine.submit(pending)
     for delivery_id, wait_s in deliveries:
         engine.deliver([delivery_id], wait_s)
+    for message_id, wait_s in messages:
+        engine.mail([message_id], wait_s)
     return len(pending)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from service.config import Settings
 from service.jobs.queue import (
     DELIVER_TASK,
+    MAIL_TASK,
     TASK,
     TRAIN_TASK,
     Broker,
@@ -127,6 +128,19 @@ def deliver_webhook(delivery_id: str) -> None:
         Broker().deliver([delivery_id], following.wait_s)
     if following.now:
         Broker().deliver(list(following.now))
+
+
+@celery.task(name=MAIL_TASK, acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, retry_backoff_max=60, max_retries=8)
+def send_mail(message_id: str) -> None:
+    """One attempt of a message (mail.delivery.attempt: a copy that comes early or twice
+    does nothing); a retry is sent again with its countdown."""
+    from service.mail.attempts import attempt
+
+    with worker_app().app_context():
+        wait = attempt(message_id)
+    if wait is not None:
+        Broker().mail([message_id], wait)
 
 
 @celery.task(name=TRAIN_TASK, acks_late=True, autoretry_for=(OperationalError,),

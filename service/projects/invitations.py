@@ -18,7 +18,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service import audit
@@ -28,6 +28,8 @@ from service.config import current_settings
 from service.db import Invitation, Project, ProjectMember, User, utcnow
 from service.errors import APIError
 from service.extensions import db
+from service.mail import queued as mail_outbox
+from service.mail.compose import compose
 
 EXPIRED_AT_ONCE = 100  # the most expired invitations one request ends
 UNKNOWN = ("This invitation link is not valid: it may have been used, revoked or mistyped. "
@@ -88,6 +90,37 @@ def invite(project: Project, email: str, role: str, caller) -> tuple[Invitation,
                  project_id=project.id, email=email, role=role,
                  expires_at=invitation.expires_at.isoformat())
     return invitation, token
+
+
+def resend(project: Project, invitation_id: str, caller) -> tuple[Invitation, str]:
+    """A pending invitation of ``project`` given a new link (a new token: the old link
+    claims nothing any more) and ``INVITATION_TTL_DAYS`` again; audited. The 404 of a
+    missing one for another project's, a claimed, a revoked or an expired one."""
+    expire_due()
+    invitation = db.session.get(Invitation, invitation_id) if is_uuid(invitation_id) else None
+    if invitation is None or invitation.project_id != project.id:
+        raise not_found("invitation")
+    token, now = secrets.token_urlsafe(32), utcnow()
+    expires = now + timedelta(days=current_settings().INVITATION_TTL_DAYS)
+    if db.session.execute(update(Invitation).where(   # one resend wins a race with an ending
+            Invitation.id == invitation.id, Invitation.expires_at > now)
+            .values(token_hash=digest(token), expires_at=expires)).rowcount != 1:
+        raise not_found("invitation")
+    db.session.refresh(invitation)
+    audit.record("invitation_resent", actor_id=caller.id, target_id=invitation.id,
+                 project_id=project.id, email=invitation.email, role=invitation.role,
+                 expires_at=expires.isoformat())
+    return invitation, token
+
+
+def mail_link(invitation: Invitation, link: str, project: Project, inviter: str) -> bool:
+    """The invitation's link sent to the invited address (with the caller's transaction);
+    False when the deployment sends no mail: the owner hands the link over."""
+    composed = compose("invitation", f"{inviter} invited you to {project.name} on Riskscan",
+                       inviter=inviter, project=project.name, role=invitation.role,
+                       email=invitation.email, link=link,
+                       expires=f"{invitation.expires_at:%d %b %Y}")
+    return mail_outbox.queue("invitation", invitation.email, composed) is not None
 
 
 def _invited_already(email: str, until) -> APIError:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from apifairy import other_responses, response
-from flask import Blueprint
+from flask import Blueprint, url_for
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import contains_eager
 
@@ -320,8 +320,31 @@ def invite(args, project_id):
         raise APIError(409, HAS_ACCOUNT, errors={"email": ["Has an account."]})
     account_lookup_missed()  # the answer tells that no account has this email
     invitation, token = invitations.invite(project, email, args["role"], caller)
+    emailed = invitations.mail_link(invitation, _link(token), project, caller.email)
     db.session.commit()
-    return {**_invitation_json(invitation, caller.email), "token": token}
+    return {**_invitation_json(invitation, caller.email), "token": token, "emailed": emailed}
+
+
+@projects.route("/<project_id>/invitations/<invitation_id>/resend", methods=["POST"])
+@authorized("projects:write")
+@response(InvitationCreatedSchema)
+@other_responses({401: "No or bad token", 403: "Owners only",
+                  404: "No such project, or no such pending invitation in it"})
+def resend_invitation(project_id, invitation_id):
+    """Send a pending invitation again (owner): a new link (the old one claims nothing any
+    more), valid INVITATION_TTL_DAYS again, emailed where the deployment sends mail"""
+    caller = token_auth.current_user()
+    project = project_for(caller, project_id, "owner")
+    invitation, token = invitations.resend(project, invitation_id, caller)
+    emailed = invitations.mail_link(invitation, _link(token), project, caller.email)
+    db.session.commit()
+    inviter = invitations.inviters([invitation]).get(invitation.invited_by)
+    return {**_invitation_json(invitation, inviter), "token": token, "emailed": emailed}
+
+
+def _link(token: str) -> str:
+    """The console's sign-up link of an invitation's token, as this request reached us."""
+    return url_for("console.sign_up_page", invitation=token, _external=True)
 
 
 @projects.route("/<project_id>/invitations", methods=["GET"])

@@ -111,6 +111,9 @@ class InvitationCreatedSchema(InvitationSchema):
         "description": "shown once, in this answer only: hand it to the person, who signs "
                        "up with it (POST /auth/register's invitation; the console's link "
                        "/app/register?invitation=<token>)"})
+    emailed = fields.Boolean(metadata={
+        "description": "the link was sent to the invited address (the deployment sends "
+                       "mail: SMTP_HOST); false: hand it over yourself"})
 
 
 class FindingRefSchema(ma.Schema):

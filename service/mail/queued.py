@@ -1,0 +1,48 @@
+"""The mail outbox: ``queue`` adds a message to the caller's transaction; once it commits,
+the jobs engine is handed the message (``app.extensions["riskscan.jobs"].mail``), never
+before, and a rollback forgets it. As service/outbox.py does for webhooks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from service.config import current_settings
+from service.db import MAIL_KINDS, MailMessage, new_id, utcnow
+from service.extensions import db
+from service.mail.compose import Composed
+
+_PENDING = "riskscan.mail_outbox"  # session.info: the ids of the messages this transaction added
+
+
+def queue(kind: str, to_address: str, composed: Composed) -> MailMessage | None:
+    """``composed`` to ``to_address``, sent once the caller's transaction commits; None
+    (nothing written) when the deployment sends no mail."""
+    assert kind in MAIL_KINDS, kind
+    settings = current_settings()
+    if not settings.mail:
+        return None
+    now = utcnow()
+    message = MailMessage(
+        id=new_id(), kind=kind, to_address=to_address, subject=composed.subject,
+        text_body=composed.text, html_body=composed.html, status="pending", attempts=0,
+        created_at=now, next_attempt_at=now,
+        retry_until=now + timedelta(hours=settings.MAIL_RETRY_HOURS))
+    db.session.add(message)
+    db.session().info.setdefault(_PENDING, []).append(message.id)
+    return message
+
+
+@event.listens_for(Session, "after_commit")
+def _hand_over(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending and has_app_context():
+        current_app.extensions["riskscan.jobs"].mail(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, _previous_transaction) -> None:
+    session.info.pop(_PENDING, None)

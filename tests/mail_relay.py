@@ -1,0 +1,91 @@
+"""A real SMTP server on loopback for the mail tests (aiosmtpd, the server the aio-libs
+keep): it takes messages as a company's relay would, with a login over STARTTLS where a test
+asks for it, and can be stopped and started again on the same port (a relay down, then
+back). A test waits on the messages themselves (``next``), never on a clock."""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import subprocess
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+USER, PASSWORD = "riskscan", "relay-password-0123"
+
+
+class _Handler:
+    def __init__(self, received: queue.Queue):
+        self.received = received
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        self.received.put((envelope.rcpt_tos, message))
+        return "250 Message accepted for delivery"
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode()
+          and auth_data.password == PASSWORD.encode())
+    return AuthResult(success=ok, handled=False)  # the server answers 235 or 535
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), made by openssl for this test run."""
+    cert, key = folder / "relay.crt", folder / "relay.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+class Relay:
+    """The relay: ``start()``, ``stop()``, the messages it took (``next``, ``nothing_more``).
+    ``tls``: (cert, key) to offer STARTTLS and require a login after it."""
+
+    def __init__(self, port: int = 0, tls: tuple[Path, Path] | None = None):
+        self.received: queue.Queue = queue.Queue()
+        self.tls = tls
+        self.port = port
+        self._controller: Controller | None = None
+
+    def start(self) -> Relay:
+        options = {}
+        if self.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, self.tls))
+            options = {"tls_context": context, "require_starttls": True,
+                       "authenticator": _authenticator, "auth_required": True}
+        self._controller = Controller(_Handler(self.received), hostname="127.0.0.1",
+                                      port=self.port, server_hostname="127.0.0.1",
+                                      ready_timeout=30, **options)
+        self._controller.start()
+        self.port = self._controller.port
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def next(self, timeout_s: float = 30) -> tuple[list[str], EmailMessage]:
+        """The next message the relay took (waiting for it), with its envelope's recipients."""
+        return self.received.get(timeout=timeout_s)
+
+    def nothing_more(self) -> bool:
+        return self.received.empty()
+
+    def settings(self, **more) -> dict:
+        """The service's settings for this relay."""
+        values = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": self.port,
+                  "MAIL_FROM": "Riskscan <riskscan@example.com>", "SMTP_TIMEOUT_S": 10.0}
+        if self.tls is None:
+            values["SMTP_SECURITY"] = "none"
+        else:
+            values.update(SMTP_SECURITY="starttls", SMTP_USERNAME=USER, SMTP_PASSWORD=PASSWORD,
+                          SMTP_CA_FILE=str(self.tls[0]))
+        return {**values, **more}
