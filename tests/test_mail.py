@@ -298,3 +298,40 @@ def test_the_console_resets_a_forgotten_password_from_the_mailed_link(make_app, 
     signed = sign_in(app.test_client(), user["email"], "a brand new passphrase 42")
     assert signed.status_code == 302
     settled(app)
+
+
+def test_a_relay_that_never_answers_ends_the_attempt_not_the_request(make_app):
+    """A relay that takes the connection and says nothing: the invitation is answered at
+    once (the request never waits on the relay), and the attempt ends at SMTP_TIMEOUT_S
+    with the error kept, to be tried again."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=silent.getsockname()[1],
+                       SMTP_SECURITY="none", MAIL_FROM="riskscan@example.com",
+                       SMTP_TIMEOUT_S=0.5)
+        client = app.test_client()
+        _, headers = Accounts(app, client).user()
+        project = project_of(client, headers)
+        assert invite(client, headers, project["id"]).status_code == 201
+        settled(app)
+    [row] = rows(app)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "timed out" in row.error
+
+
+@pytest.mark.parametrize("address", ["\"quoted local\"@example.com",
+                                     "person@bücher.example"])
+def test_addresses_of_odd_forms_reach_the_relay_as_it_reads_them(make_app, relay, address):
+    app = make_app(**relay.settings())
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    project = project_of(client, headers)
+    answer = invite(client, headers, project["id"], address)
+    if answer.status_code == 422:  # the API refuses it as an email: nothing is queued
+        assert rows(app) == []
+        return
+    assert answer.status_code == 201, answer.get_json()
+    recipients, _ = relay.next()
+    assert recipients == [address.replace("bücher.example", "xn--bcher-kva.example")]
+    settled(app)
