@@ -132,3 +132,5 @@ bench: $(VENV)/.installed-ml $(if $(MODEL_DIR),,models_cache/current)
 	$(PY) -m bench.shadow --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.cascade --model-dir "$${MODEL_DIR:-models_cache}"
 	$(PY) -m bench.reader_training --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.list_scans --model-dir "$${MODEL_DIR:-models_cache}"
+	$(PY) -m bench.mail --model-dir "$${MODEL_DIR:-models_cache}"

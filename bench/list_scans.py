@@ -18,6 +18,7 @@ alternating runs count. Prints the figures; they go to ``bench/results.json`` un
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -38,6 +39,10 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def get_list(url: str, headers: dict, session, _i: int):
+    return session.get(url, headers=headers, timeout=30)
+
+
 def measure(model_dir: str, workdir: Path, *, rounds: int, seconds: float) -> dict:
     servers: dict[str, Server] = {}
     try:
@@ -55,9 +60,8 @@ def measure(model_dir: str, workdir: Path, *, rounds: int, seconds: float) -> di
         servers["bare"] = Server(["-m", "bench.bare_app"], {}, ready_path="/health")
         servers["bare page"] = Server(["-m", "bench.bare_app", "--page", str(page)], {},
                                       ready_path="/health")
-        targets = {name: (lambda server: lambda session, i: session.get(
-            f"{server.url}/api/v1/scans", headers=headers, timeout=30))(server)
-            for name, server in servers.items()}
+        targets = {name: functools.partial(get_list, f"{server.url}/api/v1/scans", headers)
+                   for name, server in servers.items()}
         for target in targets.values():  # warm-up: connections, first requests
             load(4, 1, target)
         per_round: dict[str, list[float]] = {name: [] for name in targets}
