@@ -45,6 +45,27 @@ def test_a_risks_page_lists_each_change_with_its_cause_newest_first(team, owner,
     assert "status open → mitigating" in edited and "likelihood none → 3" in edited
     assert "Stated again by a report" in stated and "the report" in stated
     assert "Opened by a report" in opened and team.owner["email"] in opened
+    # Every change the API records is said (issue #85 item 3): the restatement moved the
+    # last-seen date and counted a finding, and it says so.
+    assert "last seen 2026-03-06 → 2026-03-13" in stated and "findings 1 → 2" in stated
+
+
+def test_a_change_made_by_a_batch_job_names_the_job(team, owner, client, keyword_app):
+    from service.db import RegisterEvent
+    from service.extensions import db
+
+    scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-03-06")
+    vendor = next(e for e in register_of(client, team.owner_h, team.id)
+                  if e["category"] == "vendor")
+    with keyword_app.app_context():  # a job's report, as service/jobs/work.py records it
+        event = db.session.scalars(db.select(RegisterEvent).where(
+            RegisterEvent.entry_id == vendor["id"])).first()
+        event.job_id = "0d7f6c2e-1111-4a4a-9b9b-000000000001"
+        db.session.commit()
+    [line] = history_of(owner.page(f"/app/projects/{team.id}/risks/{vendor['id']}"))
+    assert "in a batch job" in line
+    page = owner.page(f"/app/projects/{team.id}/risks/{vendor['id']}")
+    assert 'href="/app/jobs/0d7f6c2e-1111-4a4a-9b9b-000000000001"' in page
 
 
 def test_a_note_naming_a_hostile_report_title_is_text(team, owner, client):

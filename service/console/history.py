@@ -17,14 +17,17 @@ FIELDS = {"risk": "wording", "category": "category", "status": "status",
           "owner_id": "owner", "due_date": "due date", "notes": "notes",
           "likelihood": "likelihood", "impact": "impact", "first_seen": "first seen",
           "last_seen": "last seen", "occurrences": "findings", "added_by_user": "added by hand"}
-SHOWN = ("status", "category", "owner_id", "due_date", "likelihood", "impact", "occurrences")
+SHOWN = tuple(FIELDS)  # every change the API records is said (issue #85 item 3)
+LONGEST = 120  # a wording or notes said in a change, at most this many characters
 
 
 def lines(events: list[dict], emails: dict[str, str]) -> list[dict]:
-    """Each event as {at, what, who, scan_id, changes: [sentence…], note}."""
+    """Each event as {at, what, who, scan_id, job_id, changes: [sentence…], note}: every
+    field the event changed, but where it opened the entry (its fields are the entry's)."""
     return [{"at": event["at"], "what": f"{WHAT.get(event['kind'], event['kind'])} "
                                         f"{WHY.get(event['cause'], event['cause'])}",
              "who": _who(event.get("actor_id"), emails), "scan_id": event.get("scan_id"),
+             "job_id": event.get("job_id"),
              "changes": [_change(name, change, emails)
                          for name, change in event.get("changes", {}).items()
                          if name in SHOWN and event["kind"] != "opened"],
@@ -46,5 +49,10 @@ def _change(name: str, change: dict, emails: dict[str, str]) -> str:
             return said(value)
         if name == "owner_id":
             return _who(value, emails)
+        if name in ("risk", "notes"):
+            text = " ".join(str(value).split())
+            return f"“{text if len(text) <= LONGEST else text[:LONGEST - 1] + '…'}”"
+        if name == "added_by_user":
+            return "yes" if value else "no"
         return str(value)
     return f"{FIELDS[name]} {shown(change.get('from'))} → {shown(change.get('to'))}"
