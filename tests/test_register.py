@@ -683,3 +683,39 @@ def test_the_pages_kept_by_version_are_what_the_database_says_after_every_kind_o
     listed()
     client.delete(f"/api/v1/scans/{scan['scan_id']}", headers=team.owner_h)
     agrees("a scan deleted")
+
+
+def test_a_reopen_is_audited_with_its_cause_and_the_wording_of_the_moment(team, client,
+                                                                          keyword_app):
+    """Issue #85 item 4: a correction that reopened an entry was audited as "A new report
+    reopened a register entry", and the entry was named by its wording of today."""
+    from service.console.audit_views import SENTENCES, links
+
+    licences = "The vendor may not deliver the database licences before the cut-over."
+    scan_into(client, team.owner_h, team.id, licences, reported_on="2026-11-02")
+    [vendor] = register_of(client, team.owner_h, team.id)
+    client.patch(f"/api/v1/projects/{team.id}/risks/{vendor['id']}",
+                 json={"status": "closed"}, headers=team.editor_h)
+    # Week 2 says it again, but the stand-in reads it `budget`; an editor corrects it.
+    again = ("The budget review found the database licences from the vendor may miss the "
+             "cut-over.")
+    week_2 = scan_into(client, team.owner_h, team.id, again, reported_on="2026-11-09")
+    [finding] = week_2["data"]
+    corrected = client.patch(f"/api/v1/scans/{week_2['scan_id']}/findings/{finding['id']}",
+                             json={"category": "vendor"}, headers=team.editor_h)
+    assert corrected.status_code == 200, corrected.get_json()
+    reopened = client.get(f"/api/v1/projects/{team.id}/risks/{vendor['id']}",
+                          headers=team.viewer_h).get_json()
+    assert reopened["status"] == "open" and reopened["occurrences"] == 2
+    [event] = client.get("/api/v1/admin/audit-events", query_string={"event": "risk_reopened"},
+                         headers=team.admin_h).get_json()["items"]
+    assert event["details"]["cause"] == "correction"
+    assert SENTENCES["risk_reopened"](event["details"]).startswith("A correction of a finding")
+    # A later report changes the entry's wording: the event still names it as it was.
+    scan_into(client, team.owner_h, team.id, "The vendor licences are late again.",
+              reported_on="2026-11-16")
+    [event] = client.get("/api/v1/admin/audit-events", query_string={"event": "risk_reopened"},
+                         headers=team.admin_h).get_json()["items"]
+    with keyword_app.test_request_context():
+        named = links(event)[0][0]
+    assert event["details"]["wording"] == again and again[:40] in named

@@ -113,7 +113,8 @@ SENTENCES = {
                                + (f": {_changes(d['changes'])}." if d.get("changes") else ".")),
     "risks_stated": lambda d: "A report changed the register: " + ", ".join(
         f"{count} {kind}" for kind, count in sorted(d["kinds"].items())) + ".",
-    "risk_reopened": lambda d: f"A new report reopened a register entry (was {d['was']}).",
+    "risk_reopened": lambda d: f"{REOPENED_BY.get(d.get('cause'), 'A new report')} reopened "
+                               f"a register entry (was {d['was']}).",
     "risk_added": lambda d: f"Added “{d['risk']}” ({d['category']}) to the register by hand.",
     "risk_merged": lambda d: f"Merged {counted(_count(d['merged']), 'other register entry')} "
                              "into this one.",
@@ -180,10 +181,16 @@ def _shortened(text: str, most: int = LINK_CHARS) -> str:
     return text if len(text) <= most else text[:most - 1].rstrip() + "…"
 
 
+REOPENED_BY = {"report": "A new report", "correction": "A correction of a finding",
+               "review": "A review of a correction", "merge": "A merge",
+               "redate": "A report dated again", "dismissal": "A dismissal lifted"}
+
+
 def links(event: dict) -> list[tuple[str, str]]:
     """(words, address) of the console pages this event is about: a project by its name
-    and a register entry by its wording (shortened) as they are today, by their ids where
-    they are gone."""
+    and a register entry by its wording (shortened) at the moment of the change where the
+    event recorded it (issue #85 item 4), else as it is today, by their ids where they are
+    gone."""
     details = event["details"] or {}
     kind, target = event["target_type"], event["target_id"]
     project_name = event.get("project_name")
@@ -194,7 +201,7 @@ def links(event: dict) -> list[tuple[str, str]]:
         found.append((_project(project_name, target),
                       _url("console.project", project_id=target)))
     if kind == "risk" and isinstance(details.get("project_id"), str) and target.isdigit():
-        wording = event.get("risk")
+        wording = details.get("wording") or event.get("risk")
         found.append((f"“{_shortened(wording)}”" if wording else f"Entry #{target}",
                        _url("console.project_risk", project_id=details["project_id"],
                             risk_id=int(target))))

@@ -264,7 +264,7 @@ def edit(project_id: str, entry: RegisterEntry, args: dict, *, actor_id: str) ->
             entry.settled_through = newest_report(project_id) if settled else None
         if details := {name: change for name, change in changed.items() if name not in RATING}:
             audit.record("risk_updated", actor_id=actor_id, target_id=str(entry.id),
-                         project_id=project_id, changes=details)
+                         project_id=project_id, changes=details, wording=entry.risk)
         if any(name in changed for name in RATING):
             register.rated(project_id, entry, before, actor_id=actor_id)
     if "status" in changed:

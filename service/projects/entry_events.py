@@ -78,6 +78,13 @@ def caused_by(cause: str, *, actor_id: str | None = None, scan_id: str | None = 
         causes.pop()
 
 
+def current_cause() -> Cause | None:
+    """The cause changes are recorded under now (the innermost ``caused_by``), if any: an
+    audit row written beside them says the same cause."""
+    causes = db.session().info.get(_CAUSES)
+    return causes[-1] if causes else None
+
+
 def audited(entry_id: int) -> None:
     """The caller audits this entry's change itself in this transaction (risk_rated…):
     its event needs no ``risk_changed`` row beside it."""
@@ -185,6 +192,7 @@ def _record(session: Session, _flush_context) -> None:
                            f"{sorted(changes)}")
         cause = causes[-1]
         events.append({"project_id": entry.project_id, "entry_id": entry.id,
+                       "wording": entry.risk,
                        "at": utcnow(), "cause": cause.cause, "actor_id": cause.actor_id,
                        "scan_id": cause.scan_id, "job_id": cause.job_id,
                        "kind": kind_of(cause.cause, changes, new=new, deleted=deleted),
@@ -192,11 +200,13 @@ def _record(session: Session, _flush_context) -> None:
     if not events:
         return
     connection = session.connection()
+    wordings = {event["entry_id"]: event.pop("wording") for event in events}
     connection.execute(insert(RegisterEvent.__table__), events)
     audited_ids = session.info.get(_AUDITED, set()) | _audited_now(session)
     rows = [_audit_row("risk_changed", event["actor_id"], str(event["entry_id"]), {
         "project_id": event["project_id"], "cause": event["cause"], "kind": event["kind"],
         "scan_id": event["scan_id"], "job_id": event["job_id"], "changes": event["changes"],
+        "wording": wordings[event["entry_id"]],
         **({"note": event["note"]} if event["note"] else {})})
         for event in events
         if event["cause"] != "report" and event["entry_id"] not in audited_ids]

@@ -37,7 +37,7 @@ from service.db import (
     ScanFinding,
 )
 from service.extensions import db
-from service.projects import closing, direction_snapshots, dismissals, matching
+from service.projects import closing, direction_snapshots, dismissals, entry_events, matching
 from service.projects.direction_snapshots import Snapshot
 from service.projects.entry_events import DELETED_WORDING
 from service.serving import registry
@@ -236,8 +236,10 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
     entry.last_seen = max(entry.last_seen, seen)
     if not closes and reopens(entry, seen, scan.created_at):
         was = entry.status
+        cause = entry_events.current_cause()  # a report, a correction, a review's decision
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
-                     project_id=entry.project_id, scan_id=scan.id, was=was)
+                     project_id=entry.project_id, scan_id=scan.id, was=was,
+                     cause=cause.cause if cause else "report", wording=entry.risk)
         entry.status = "open"
         entry.reopened = True
         entry.settled_at = entry.settled_through = None
