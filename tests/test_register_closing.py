@@ -70,3 +70,19 @@ def test_what_reads_as_closed(sentence):
     "The supplier may deliver the servers late.", "x" * 5000, "closed " * 2000])
 def test_what_does_not(sentence):
     assert not says_closed(sentence)
+
+
+def test_a_closing_sentence_finds_its_risk_in_another_category(team):
+    """The risk was filed under another category than the model reads the closing
+    sentence in: it still speaks of that risk, and joins it (never opening one titled "...
+    we have closed that risk")."""
+    scan_into(team.client, team.editor_h, team.id, SHARED, reported_on="2026-03-06")
+    risk = entry(team)
+    assert team.client.patch(f"/api/v1/projects/{team.id}/risks/{risk['id']}",
+                             json={"category": "legal"},
+                             headers=team.editor_h).status_code == 200
+    week_2 = scan_into(team.client, team.editor_h, team.id, CLOSED, reported_on="2026-03-13")
+    after = entry(team)  # still one entry
+    assert (after["id"], after["category"], after["risk"]) == (risk["id"], "legal", SHARED)
+    assert after["findings"][-1]["joined_by"] == "closing"
+    assert after["says_closed_in"] == week_2["scan_id"]

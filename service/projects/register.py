@@ -26,6 +26,7 @@ from sqlalchemy.orm import joinedload
 
 from service import audit, outbox, rating
 from service.analysis.embedding import from_bytes, to_bytes
+from service.analysis.labels import RISK_LABELS
 from service.config import current_settings
 from service.db import (
     SETTLED_STATUSES,
@@ -123,6 +124,11 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             changed = moved.setdefault(category, {})
             join = matching.closest(snapshot, category, vector, threshold, entries, changed,
                                     text=finding.risk, reader=reader)
+            closes = closing.says_closed(finding.risk)
+            if join.entry is None and closes:
+                # News that a risk is closed speaks of a known one, whatever its category.
+                snapshot, join = _closed_elsewhere(project_id, version, snapshot, vector,
+                                                   threshold, entries)
             entry = join.entry
             if entry is None:
                 seen = seen_on(scan)
@@ -132,13 +138,16 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                     occurrences=0, vector=RegisterVector(total=to_bytes(np.zeros_like(vector))))
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
-            key = next(key for key, known in entries.items() if known is entry)
-            if key >= 0 and join.entry is not None and closing.says_closed(finding.risk):
+            key = next((key for key, known in entries.items() if known is entry), None)
+            if key is None:  # an entry of another category, that a closing sentence joins
+                key = entries.setdefault(entry.id, entry).id
+            if key >= 0 and join.entry is not None and closes:
                 join = join._replace(by="closing")  # news of the risk, not the risk
             elif key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
                 returned.append(entry)  # withdrawn, stated again: back in the register
             _join(entry, finding, scan, vector, join, actor_id=actor_id)
-            changed[key] = directions(rows(entry.vector.total, len(vector)))
+            moved.setdefault(entry.category, {})[key] = directions(
+                rows(entry.vector.total, len(vector)))
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
     for key in sorted(real, reverse=True):  # in the order the report states them
@@ -149,6 +158,28 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         snapshot.put(category, {real.get(key, key): direction
                                 for key, direction in changed.items()})
     direction_snapshots.stage(db.session(), project_id, snapshot)
+
+
+def _closed_elsewhere(project_id: str, version: int, snapshot: Snapshot, vector: np.ndarray,
+                      threshold: float, entries: dict[int, RegisterEntry]
+                      ) -> tuple[Snapshot, matching.Join]:
+    """(the snapshot, read for every category now, and the join) of a sentence that says a
+    risk is closed and matched no entry of its own category: the closest entry of any
+    category at ``threshold`` (closing.py), else OPENS."""
+    snapshot = _snapshot(project_id, version, set(RISK_LABELS), len(vector))
+    best: tuple[float, int, int] | None = None
+    for category, ids in snapshot.ids.items():
+        if not ids:
+            continue
+        found = matching.by_entry(ids, snapshot.matrices[category] @ vector)
+        for key, (similarity, wording) in found.items():
+            if similarity >= threshold and (best is None or similarity > best[0]):
+                best = (similarity, key, wording)
+    if best is None:
+        return snapshot, matching.OPENS
+    similarity, key, wording = best
+    entry = entries.get(key) or db.session.get(RegisterEntry, key)
+    return snapshot, matching.Join(entry, wording, round(similarity, 4), "closing")
 
 
 def closest_entry(project_id: str, category: str, vector: np.ndarray) -> RegisterEntry | None:
