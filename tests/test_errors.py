@@ -258,7 +258,8 @@ LONE_SURROGATE = {"_schema": [("A string holds a lone surrogate (\\ud800-\\udfff
 # Routes under /api/ that take no JSON body at all (multipart only).
 # Multipart (jobs.new), or no body at all: an action on the resource its path names.
 NOT_JSON = {"jobs.new", "webhooks.redeliver", "webhooks.rotate_secret", "webhooks.ping",
-            "models.activate", "models.rollback", "users.reset_password"}
+            "models.activate", "models.rollback", "users.reset_password",
+            "risks.merge_suggested", "risks.dismiss_suggested", "projects.resend_invitation"}
 
 
 def json_routes(app):
