@@ -719,3 +719,21 @@ def test_a_reopen_is_audited_with_its_cause_and_the_wording_of_the_moment(team, 
     with keyword_app.test_request_context():
         named = links(event)[0][0]
     assert event["details"]["wording"] == again and again[:40] in named
+
+
+def test_withdrawn_entries_are_counted_and_listed_apart(team, client, keyword_app):
+    """Issue #85 item 3: entries withdrawn by corrections left the register with no word
+    (12 became 10). They are listed with `withdrawn=true`, and the register page says how
+    many, linked to that list."""
+    from tests.console_browser import Browser
+
+    scanned = scan_into(client, team.owner_h, team.id, WEEK_1)
+    vendor = next(f for f in scanned["data"] if f["category"] == "vendor")
+    client.patch(f"/api/v1/scans/{scanned['scan_id']}/findings/{vendor['id']}",
+                 json={"category": "none"}, headers=team.editor_h)
+    listed = register_of(client, team.owner_h, team.id)
+    gone = register_of(client, team.owner_h, team.id, withdrawn="true")
+    assert [e["category"] for e in listed] == ["budget"]
+    assert [(e["category"], e["occurrences"]) for e in gone] == [("vendor", 0)]
+    page = Browser(keyword_app, team.owner["email"]).page(f"/app/projects/{team.id}")
+    assert f'withdrawn=true#register">1 withdrawn</a>' in page

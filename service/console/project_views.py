@@ -42,7 +42,7 @@ PER_PAGE = 20
 DEFAULT_SORT = "-last_seen"  # the API's
 # A matrix cell's link filters by likelihood and impact (its unrated count: rated=false).
 RATING_FILTERS = ("likelihood", "impact", "min_score", "rated")
-REGISTER_FILTERS = ("status", "category", "q", *RATING_FILTERS)
+REGISTER_FILTERS = ("status", "category", "q", "withdrawn", *RATING_FILTERS)
 EXPORT_FILTERS = ("status", "category", *RATING_FILTERS)  # what the export accepts
 # The register's columns, and the API's sort key of those it can sort by.
 COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Rating", "score"),
@@ -131,7 +131,9 @@ def project(project_id: str):
         export_filters={k: v for k, v in filters.items() if k in EXPORT_FILTERS},
         placed=_placed(risks), here=_here(), me=current_user()["id"],
         dismissals=data_or_fail(api("GET", f"/projects/{project_id}/dismissals",
-                                    query={"per_page": 100}))), status
+                                    query={"per_page": 100})),
+        withdrawn=data_or_fail(api("GET", f"/projects/{project_id}/risks", query={
+            "withdrawn": "true", "per_page": 1}))["total"]), status
 
 
 def _placed(risks: dict | None) -> set[str]:

@@ -37,6 +37,9 @@ SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
 #: it answers at its URL with its history, and joins the register again with what people
 #: gave it when a report states it again (register.refresh).
 LISTED = or_(_entries.c.occurrences > 0, _entries.c.added_by_user.is_(True))
+# Withdrawn: no report states it any more (its findings corrected or their reports deleted)
+# and nobody typed it; it keeps its id, history and what people gave it, out of the register.
+WITHDRAWN = ~LISTED
 MAX_WEEKS = 260  # the trend's weeks: five years back at most
 MAX_TREND_SCANS = 200  # and the project's latest scans
 
@@ -100,13 +103,15 @@ def _selected() -> Select:
     return select(*(_entries.c[name] for name in COLUMNS))
 
 
-FILTERS = ("status", "category", "owner_id", "q", "likelihood", "impact", "min_score", "rated")
+FILTERS = ("status", "category", "owner_id", "q", "likelihood", "impact", "min_score", "rated",
+           "withdrawn")
 
 
 def _where(filters: frozenset[str]) -> list:
     """The conditions of a filtered read, with bind parameters named as the filters
     (``rated``'s true or false is a condition of its own: each is a query built once)."""
-    where = [_entries.c.project_id == bindparam("project_id"), LISTED]
+    where = [_entries.c.project_id == bindparam("project_id"),
+             WITHDRAWN if "withdrawn" in filters else LISTED]
     for name in ("status", "category", "owner_id", "likelihood", "impact"):
         if name in filters:
             where.append(_entries.c[name] == bindparam(name))
@@ -130,11 +135,14 @@ def _filters(args: dict) -> frozenset[str]:
         names = (names - {"status"}) | {ACTIVE}
     if args.get("rated") is False:
         names = (names - {"rated"}) | {"unrated"}
+    if not args.get("withdrawn"):
+        names.discard("withdrawn")
     return frozenset(names)
 
 
 def _params(project_id: str, args: dict) -> dict:
-    params = {name: args[name] for name in FILTERS if name in args and name != "rated"}
+    params = {name: args[name] for name in FILTERS
+              if name in args and name not in ("rated", "withdrawn")}
     if params.get("status") == ACTIVE:
         del params["status"]
     if "q" in params:

@@ -199,6 +199,10 @@ STATUS_FILTER = {"validate": validate.OneOf((*RISK_STATUSES, ACTIVE)), "metadata
 
 
 class RiskListArgs(RatingFilters, PageArgs):
+    withdrawn = fields.Boolean(metadata={
+        "description": "true: the withdrawn entries instead (no report states them any more, "
+                       "nobody typed them: their findings corrected or their reports deleted; "
+                       "each keeps its page and history)"})
     status = fields.String(**STATUS_FILTER)
     category = fields.String(validate=validate.OneOf(RISK_LABELS))
     owner_id = fields.String(validate=validate.Length(max=36))
