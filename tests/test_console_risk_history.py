@@ -88,3 +88,22 @@ def test_the_history_is_shown_to_members_only(team, keyword_app, client):
     response = outsider.get(f"/app/projects/{team.id}/risks/{entry['id']}")
     assert response.status_code == 404
     assert 'id="history"' not in response.get_data(as_text=True)
+
+
+def test_a_merged_risks_events_say_whose_they_are(team, owner, client):
+    """Issue #85 item 3: after a merge the page read two identical "Opened by a report"
+    lines; the merged risk's own events now say they are its."""
+    scan_into(client, team.owner_h, team.id, WEEK_1, reported_on="2026-03-06")
+    vendor = next(e for e in register_of(client, team.owner_h, team.id)
+                  if e["category"] == "vendor")
+    added = client.post(f"/api/v1/projects/{team.id}/risks", headers=team.owner_h,
+                        json={"risk": "Customs may hold the servers.", "category": "vendor"})
+    assert added.status_code == 201
+    other = added.get_json()["id"]
+    merged = client.post(f"/api/v1/projects/{team.id}/risks/{vendor['id']}/merge",
+                         json={"from": [other]}, headers=team.owner_h)
+    assert merged.status_code == 200, merged.get_json()
+    lines = history_of(owner.page(f"/app/projects/{team.id}/risks/{vendor['id']}"))
+    theirs = [line for line in lines if f"Risk {other} (merged into this one later)" in line]
+    assert theirs and all("added by hand" in line or "Merged" in line for line in theirs)
+    assert sum("Opened by a report" in line for line in lines) == 1

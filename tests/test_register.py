@@ -736,4 +736,4 @@ def test_withdrawn_entries_are_counted_and_listed_apart(team, client, keyword_ap
     assert [e["category"] for e in listed] == ["budget"]
     assert [(e["category"], e["occurrences"]) for e in gone] == [("vendor", 0)]
     page = Browser(keyword_app, team.owner["email"]).page(f"/app/projects/{team.id}")
-    assert f'withdrawn=true#register">1 withdrawn</a>' in page
+    assert 'withdrawn=true#register">1 withdrawn</a>' in page

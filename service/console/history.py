@@ -21,11 +21,15 @@ SHOWN = tuple(FIELDS)  # every change the API records is said (issue #85 item 3)
 LONGEST = 120  # a wording or notes said in a change, at most this many characters
 
 
-def lines(events: list[dict], emails: dict[str, str]) -> list[dict]:
+def lines(events: list[dict], emails: dict[str, str], entry_id: int | None = None
+          ) -> list[dict]:
     """Each event as {at, what, who, scan_id, job_id, changes: [sentence…], note}: every
-    field the event changed, but where it opened the entry (its fields are the entry's)."""
-    return [{"at": event["at"], "what": f"{WHAT.get(event['kind'], event['kind'])} "
-                                        f"{WHY.get(event['cause'], event['cause'])}",
+    field the event changed, but where it opened the entry (its fields are the entry's).
+    An event of an entry merged into ``entry_id`` says so first, so that its "Opened by a
+    report" is not read as a second opening of this one."""
+    return [{"at": event["at"], "what": _merged_in(event, entry_id)
+             + f"{WHAT.get(event['kind'], event['kind'])} "
+               f"{WHY.get(event['cause'], event['cause'])}",
              "who": _who(event.get("actor_id"), emails), "scan_id": event.get("scan_id"),
              "job_id": event.get("job_id"),
              "changes": [_change(name, change, emails)
@@ -33,6 +37,13 @@ def lines(events: list[dict], emails: dict[str, str]) -> list[dict]:
                          if name in SHOWN and event["kind"] != "opened"],
              "note": event.get("note")}
             for event in events]
+
+
+def _merged_in(event: dict, entry_id: int | None) -> str:
+    other = event.get("entry_id")
+    if entry_id is None or other is None or other == entry_id:
+        return ""
+    return f"Risk {other} (merged into this one later): "
 
 
 def _who(user_id: str | None, emails: dict[str, str]) -> str | None:
