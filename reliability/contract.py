@@ -169,11 +169,24 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
             # answers 301 to the risk that holds it, and a change to it a 409.
             {"include-name": ["POST /api/v1/projects/{project_id}/risks",
                               "POST /api/v1/projects/{project_id}/risks/{risk_id}/merge",
+                              ("POST /api/v1/projects/{project_id}/risks/{risk_id}/suggestions"
+                              "/{other_id}/merge"),
+                              ("POST /api/v1/projects/{project_id}/risks/{risk_id}/suggestions"
+                              "/{other_id}/dismiss"),
+                              "GET /api/v1/projects/{project_id}/risks/{risk_id}/suggestions",
                               "POST /api/v1/projects/{project_id}/risks/{risk_id}/split",
                               "GET /api/v1/projects/{project_id}/risks/{risk_id}",
                               "PATCH /api/v1/projects/{project_id}/risks/{risk_id}"],
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "301", "401", "403", "404", "409", "422"]}}},
+            # A link's token (a reset's, an invitation's) is a secret no schema can guess: a
+            # valid-looking one is no link (404, 422), and a reset asked without mail is a
+            # 404 (docs/security.md#forgotten-passwords-a-link-by-email).
+            {"include-name": ["POST /api/v1/auth/password/forgot",
+                              "POST /api/v1/auth/password/reset",
+                              "POST /api/v1/invitations/lookup"],
+             "checks": {"positive_data_acceptance": {
+                 "expected-statuses": ["2xx", "404", "422", "429"]}}},
             # A member's email that names no active user is a 404 on the email (errors.email),
             # not on the project just created: the stateful phase reads it as the project gone.
             {"include-name": ["POST /api/v1/projects/{project_id}/members"],

@@ -20,6 +20,9 @@ from tests.scanning import KeywordAnalyzer
 
 # Routes anyone may call; every other /api/ route must demand a token (asserted below).
 PUBLIC_ENDPOINTS = {"register", "login", "refresh"}
+# Public on purpose beyond auth's: a forgotten password asked for and reset, and an
+# invitation link read before sign-up: each holds the link's secret, or answers alike for all.
+PUBLIC_LINKS = {"password.forgot", "password.reset", "invitation_links.lookup"}
 
 
 PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
@@ -74,8 +77,8 @@ def short(endpoint: str) -> str:
 
 
 def is_public(endpoint: str) -> bool:
-    return short(endpoint) in PUBLIC_ENDPOINTS and endpoint.split(".")[0] in ("auth",
-                                                                               "legacy_auth")
+    return endpoint in PUBLIC_LINKS or (short(endpoint) in PUBLIC_ENDPOINTS and endpoint.split(
+        ".")[0] in ("auth", "legacy_auth"))
 
 
 def roles_of(view) -> list[str]:
@@ -163,6 +166,7 @@ def matrix(app, client, monkeypatch):
                   "delivery_id": delivery_id, "version": "v1",
                   "dismissal_id": dismissals["items"][0]["id"],
                   "invitation_id": invitation.get_json()["id"],
+                  "other_id": risks["items"][-1]["id"],
                   "training_id": str(uuid.uuid4()), "session_id": client.get(
                       "/api/v1/auth/sessions", headers=a_headers).get_json()["items"][0]["id"]},
         "a_key": key.get_json()["key"],
@@ -178,7 +182,7 @@ def missing_ids() -> dict[str, str]:
             "job_id": str(uuid.uuid4()), "webhook_id": str(uuid.uuid4()),
             "delivery_id": str(uuid.uuid4()), "version": "no-such-version",
             "dismissal_id": "987654321", "training_id": str(uuid.uuid4()),
-            "invitation_id": str(uuid.uuid4()),
+            "invitation_id": str(uuid.uuid4()), "other_id": "987654320",
             "session_id": str(uuid.uuid4())}
 
 
@@ -187,7 +191,7 @@ def malformed_ids() -> dict[str, str]:
             "key_id": "rsk_' OR 1=1", "project_id": "p' OR 1=1", "risk_id": "1 OR 1=1",
             "job_id": "j' OR 1=1", "webhook_id": "w' OR 1=1", "delivery_id": "d' OR 1=1",
             "version": ".. OR 1=1", "dismissal_id": "1 OR 1=1", "training_id": "t' OR 1=1",
-            "invitation_id": "i' OR 1=1",
+            "invitation_id": "i' OR 1=1", "other_id": "2 OR 1=1",
             "session_id": "s' OR 1=1"}
 
 
@@ -254,6 +258,11 @@ KEY_SCOPES = {
     ("PATCH", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>"): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/risks"): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>/merge"): "projects:write",
+    ("GET", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>/suggestions"): "projects:read",
+    ("POST", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>/suggestions/<other_id>/merge"):
+        "projects:write",
+    ("POST", ("/api/v1/projects/<project_id>/risks/<riskid:risk_id>/suggestions/<other_id>/"
+             "dismiss")): "projects:write",
     ("POST", "/api/v1/projects/<project_id>/risks/<riskid:risk_id>/split"): "projects:write",
     ("GET", "/api/v1/projects/<project_id>/changes"): "projects:read",
     ("GET", "/api/v1/projects/<project_id>/trend"): "projects:read",
@@ -263,6 +272,8 @@ KEY_SCOPES = {
     ("GET", "/api/v1/projects/<project_id>/invitations"): "projects:read",
     ("POST", "/api/v1/projects/<project_id>/invitations"): "projects:write",
     ("DELETE", "/api/v1/projects/<project_id>/invitations/<invitation_id>"): "projects:write",
+    ("POST", "/api/v1/projects/<project_id>/invitations/<invitation_id>/resend"):
+        "projects:write",
     ("GET", "/api/v1/projects/<project_id>/webhooks"): "projects:read",
     ("POST", "/api/v1/projects/<project_id>/webhooks"): "projects:write",
     ("GET", "/api/v1/projects/<project_id>/webhooks/<webhook_id>"): "projects:read",

@@ -260,6 +260,7 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
                   json={"email": "invited@example.com", "role": "viewer"}).get_json()["id"],
               "finding_id": scan["data"][0]["id"], "user_id": team.viewer["id"],
               "risk_id": register_of(client, team.owner_h, team.id)[0]["id"],
+              "other_id": register_of(client, team.owner_h, team.id)[-1]["id"],
               "version": "minilm-any",  # the forms refuse before looking for it
               "webhook_id": "0f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d",  # nor for these
               "delivery_id": "1f2b8e5c-6a34-4c1e-9d7a-3b5f1e2a4c6d",

@@ -101,17 +101,17 @@ ASKED = ("If an account has this email, a message is on its way to it: a link to
 @response(AcceptedSchema, 202)
 @other_responses({422: "Not an email", 429: "Too many asked from this address or for this "
                        "email; see Retry-After",
-                  503: "This deployment sends no mail (SMTP_HOST): an admin gives a "
-                       "one-time password instead"})
+                  404: "This deployment sends no mail (SMTP_HOST): no reset by email "
+                       "here; an admin gives a one-time password instead"})
 def forgot(args):
     """Ask for a link to reset a forgotten password, sent by email (no sign-in)
 
     The same 202 whether an account has the email or not; an account of the identity
     provider or directory is told to sign in there. The link works once, for 30 minutes.
     """
-    if not current_settings().mail:
-        raise APIError(503, "This deployment sends no mail: ask an admin for a one-time "
-                            "password.")
+    if not current_settings().mail:  # no reset by email here, as if the route were not
+        raise APIError(404, "This deployment sends no mail, so there is no password reset by "
+                            "email: ask an admin for a one-time password.")
     reset_links.ask(normalize_email(args["email"]), lambda token: url_for(
         "console.password_reset_page", token=token, _external=True))
     db.session.commit()

@@ -143,3 +143,23 @@ def _load(entries: dict[int, RegisterEntry], key: int) -> RegisterEntry:
         entries[key] = db.session.get(RegisterEntry, key,
                                       options=[joinedload(RegisterEntry.vector)])
     return entries[key]
+
+
+def closest_anywhere(snapshot, vector: np.ndarray, threshold: float,
+                     entries: dict[int, RegisterEntry]) -> Join:
+    """The entry of any category (``snapshot`` read for all) whose closest wording is at
+    least ``threshold`` alike, joined as ``closing``: a sentence that says a risk is closed
+    speaks of a known risk whatever its category (projects/closing.py); else OPENS."""
+    best: tuple[float, int, int] | None = None
+    for category, ids in snapshot.ids.items():
+        if not ids:
+            continue
+        for key, (similarity, wording) in by_entry(ids, snapshot.matrices[category] @ vector
+                                                   ).items():
+            if similarity >= threshold and (best is None or similarity > best[0]):
+                best = (similarity, key, wording)
+    if best is None:
+        return OPENS
+    similarity, key, wording = best
+    _load(entries, key)
+    return Join(entries[key], wording, round(similarity, 4), "closing")

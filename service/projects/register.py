@@ -127,8 +127,8 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             closes = closing.says_closed(finding.risk)
             if join.entry is None and closes:
                 # News that a risk is closed speaks of a known one, whatever its category.
-                snapshot, join = _closed_elsewhere(project_id, version, snapshot, vector,
-                                                   threshold, entries)
+                snapshot = _snapshot(project_id, version, set(RISK_LABELS), len(vector))
+                join = matching.closest_anywhere(snapshot, vector, threshold, entries)
             entry = join.entry
             if entry is None:
                 seen = seen_on(scan)
@@ -158,28 +158,6 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         snapshot.put(category, {real.get(key, key): direction
                                 for key, direction in changed.items()})
     direction_snapshots.stage(db.session(), project_id, snapshot)
-
-
-def _closed_elsewhere(project_id: str, version: int, snapshot: Snapshot, vector: np.ndarray,
-                      threshold: float, entries: dict[int, RegisterEntry]
-                      ) -> tuple[Snapshot, matching.Join]:
-    """(the snapshot, read for every category now, and the join) of a sentence that says a
-    risk is closed and matched no entry of its own category: the closest entry of any
-    category at ``threshold`` (closing.py), else OPENS."""
-    snapshot = _snapshot(project_id, version, set(RISK_LABELS), len(vector))
-    best: tuple[float, int, int] | None = None
-    for category, ids in snapshot.ids.items():
-        if not ids:
-            continue
-        found = matching.by_entry(ids, snapshot.matrices[category] @ vector)
-        for key, (similarity, wording) in found.items():
-            if similarity >= threshold and (best is None or similarity > best[0]):
-                best = (similarity, key, wording)
-    if best is None:
-        return snapshot, matching.OPENS
-    similarity, key, wording = best
-    entry = entries.get(key) or db.session.get(RegisterEntry, key)
-    return snapshot, matching.Join(entry, wording, round(similarity, 4), "closing")
 
 
 def closest_entry(project_id: str, category: str, vector: np.ndarray) -> RegisterEntry | None:

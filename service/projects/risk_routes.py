@@ -258,10 +258,7 @@ def merge_suggested(project_id, risk_id, other_id):
     the earlier, which keeps its id, takes the later one's findings and is reopened when a
     report newer than its closing states it; the later one's category becomes the earlier
     one's first. Answers the risk that stays"""
-    caller, project_id = _editing(project_id)
-    entry = _entry(project_id, risk_id)
-    other = _entry(project_id, other_id)
-    suggestions.not_itself(entry, other)
+    caller, project_id, entry, other = _decided_pair(project_id, risk_id, other_id)
     kept = suggestions.merge(project_id, entry, other, actor_id=caller.id)
     db.session.commit()
     return Written(queries.entry_json(kept.id))
@@ -277,13 +274,19 @@ def merge_suggested(project_id, risk_id, other_id):
 def dismiss_suggested(project_id, risk_id, other_id):
     """Say a suggestion is not the same risk (editor or owner): the pair is never
     suggested again, and teaches the register's matching as a trusted merge does"""
-    caller, project_id = _editing(project_id)
-    entry = _entry(project_id, risk_id)
-    other = _entry(project_id, other_id)
-    suggestions.not_itself(entry, other)
+    caller, project_id, entry, other = _decided_pair(project_id, risk_id, other_id)
     dismissed = suggestions.dismiss(project_id, entry, other, actor_id=caller.id)
     db.session.commit()
     return {"dismissed": dismissed}
+
+
+def _decided_pair(project_id: str, risk_id: str, other_id: str):
+    """(caller, project id, entry, other) of a decision on a suggestion, under the
+    register's lock: two entries of the project (404, or 409 for one merged), not one."""
+    caller, project_id = _editing(project_id)
+    entry, other = _entry(project_id, risk_id), _entry(project_id, other_id)
+    suggestions.not_itself(entry, other)
+    return caller, project_id, entry, other
 
 
 def _editing(project_id: str):
