@@ -61,7 +61,7 @@ def test_the_owner_invites_a_new_colleague_who_signs_up_and_lands_in_the_project
         said = page.locator("#invitation-link-said")
         assert re.fullmatch(rf"No account has {re.escape(COLLEAGUE)} yet: invited as editor "
                             r"until \d{1,2} \w{3} \d{4}\. Hand them this link to sign up "
-                            r"with; it is shown this once\.",
+                            r"with; it is shown this once \(this deployment sends no mail\)\.",
                             said.locator("p").first.inner_text())
         link = page.get_by_label(f"Invitation link for {COLLEAGUE}").input_value()
         assert link.startswith(f"{console_url}/app/register?invitation=")
@@ -89,7 +89,10 @@ def test_the_owner_invites_a_new_colleague_who_signs_up_and_lands_in_the_project
 
         # The colleague, in a browser of their own, follows the link.
         colleague.goto(link)
-        assert colleague.get_by_text("You were invited to a project").is_visible()
+        # The form says where the link leads and carries the invited email (issue #85).
+        assert colleague.get_by_text(
+            f"You were invited to {PROJECT} as editor, as {COLLEAGUE}").is_visible()
+        assert colleague.get_by_label("Email", exact=True).input_value() == COLLEAGUE
         assert accessibility_violations(colleague, axe_script) == []
         colleague.get_by_label("Email", exact=True).fill(COLLEAGUE)
         colleague.get_by_label("Password", exact=True).fill(PASSWORD)
