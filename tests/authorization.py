@@ -293,6 +293,7 @@ KEY_SCOPES = {
     ("POST", "/api/v1/users/<user_id>/one-time-password"): "admin:write",
     ("GET", "/api/v1/admin/audit-events"): "admin:read",
     ("GET", "/api/v1/admin/llm-calls"): "admin:read",
+    ("GET", "/api/v1/admin/mail"): "admin:read",
     ("GET", "/api/v1/admin/api-keys"): "admin:read",
     ("GET", "/api/v1/admin/models"): "admin:read",
     ("GET", "/api/v1/admin/models/<version:version>"): "admin:read",

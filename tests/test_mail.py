@@ -172,10 +172,12 @@ def test_a_relay_down_then_back_gets_each_message_once(make_app, relay):
     assert {(row.status, row.attempts) for row in rows(app)} == {("sent", 2)}
 
 
-def test_a_message_is_given_up_after_mail_retry_hours_with_its_error(make_app, relay):
+def test_a_message_is_given_up_after_mail_retry_hours_and_shown_to_admins(make_app, relay):
     app = make_app(**relay.settings(MAIL_RETRY_HOURS=0.0))
     client = app.test_client()
-    _, headers = Accounts(app, client).user()
+    accounts = Accounts(app, client)
+    _, headers = accounts.user()
+    _, admin = accounts.user(role="admin")
     project = project_of(client, headers)
     relay.stop()
     assert invite(client, headers, project["id"]).status_code == 201
@@ -183,6 +185,17 @@ def test_a_message_is_given_up_after_mail_retry_hours_with_its_error(make_app, r
     [row] = rows(app)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
     assert "could not be reached" in row.error
+    # An admin reads it, with why, but never its body (the link is in it).
+    listed = client.get("/api/v1/admin/mail", headers=admin, query_string={"status": "failed"})
+    assert listed.status_code == 200
+    [shown] = listed.get_json()["items"]
+    assert (shown["to_address"], shown["kind"], shown["status"]) == (
+        NEWCOMER, "invitation", "failed")
+    assert "could not be reached" in shown["error"] and "text_body" not in shown
+    assert client.get("/api/v1/admin/mail", headers=headers).status_code == 403
+    assert client.get("/api/v1/admin/mail").status_code == 401
+    assert client.get("/api/v1/admin/mail", headers=admin,
+                      query_string={"status": "lost"}).status_code == 422
 
 
 def test_without_smtp_host_nothing_is_written_and_the_owner_hands_the_link_over(make_app):

@@ -1,4 +1,4 @@
-"""What admins read: the audit log and the LLM call log."""
+"""What admins read: the audit log, the LLM call log, and the mail outbox's messages."""
 
 from apifairy import other_responses
 from flask import Blueprint
@@ -9,13 +9,15 @@ from service.admin.schemas import (
     AuditFilterSchema,
     LLMCallFilterSchema,
     LLMCallSchema,
+    MailFilterSchema,
+    MailMessageSchema,
 )
 from service.api import PageArgs, page_of, paginated_response
 from service.audit import TARGETS
 from service.auth.api_key_routes import AdminApiKeyListArgs, ApiKeyPageSchema, admin_list
 from service.auth.credentials import normalize_email
 from service.auth.scopes import authorized
-from service.db import AuditEvent, LLMCallLog, Project, RegisterEntry, User
+from service.db import AuditEvent, LLMCallLog, MailMessage, Project, RegisterEntry, User
 from service.extensions import db
 
 admin = Blueprint("admin", __name__)
@@ -26,6 +28,10 @@ class AuditListArgs(PageArgs, AuditFilterSchema):
 
 
 class LLMCallListArgs(PageArgs, LLMCallFilterSchema):
+    pass
+
+
+class MailListArgs(PageArgs, MailFilterSchema):
     pass
 
 
@@ -108,6 +114,19 @@ def llm_calls(args):
         statement = statement.where(LLMCallLog.status == args["status"])
     if "scan_id" in args:
         statement = statement.where(LLMCallLog.scan_id == args["scan_id"])
+    return statement
+
+
+@admin.route("/mail", methods=["GET"])
+@authorized("admin:read", role="admin")
+@paginated_response(page_of(MailMessageSchema), MailListArgs)
+@other_responses({401: "No or bad token", 403: "Admins only", 422: "Bad status or page"})
+def mail(args):
+    """The mail outbox's messages, newest first: `status=failed` those given up, with why
+    (admin; docs/operations.md#mail)"""
+    statement = select(MailMessage).order_by(MailMessage.created_at.desc(), MailMessage.id)
+    if "status" in args:
+        statement = statement.where(MailMessage.status == args["status"])
     return statement
 
 

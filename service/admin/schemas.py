@@ -61,3 +61,26 @@ class LLMCallSchema(ma.Schema):
 class LLMCallFilterSchema(ma.Schema):
     status = fields.String(validate=validate.Length(max=24))
     scan_id = fields.String(validate=validate.Length(max=36))
+
+
+class MailMessageSchema(ma.Schema):
+    """A message of the mail outbox as an admin reads it: to whom, what, how its attempts
+    went; never its body (an invitation's or a reset's link is in it)."""
+
+    id = fields.String()
+    kind = fields.String(metadata={"description": "invitation, password_reset or "
+                                                  "sign_in_elsewhere"})
+    to_address = fields.String()
+    subject = fields.String()
+    status = fields.String(metadata={"description": "pending, sent or failed"})
+    attempts = fields.Integer()
+    error = fields.String(allow_none=True, metadata={"description": "why the last attempt "
+                                                                    "failed"})
+    created_at = fields.DateTime()
+    last_attempt_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class MailFilterSchema(ma.Schema):
+    status = fields.String(validate=validate.OneOf(("pending", "sent", "failed")))
