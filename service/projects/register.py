@@ -125,8 +125,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             join = matching.closest(snapshot, category, vector, threshold, entries, changed,
                                     text=finding.risk, reader=reader)
             closes = closing.says_closed(finding.risk)
-            if join.entry is None and closes:
-                # News that a risk is closed speaks of a known one, whatever its category.
+            if join.entry is None and closes:  # news of a known risk, whatever its category
                 snapshot = _snapshot(project_id, version, set(RISK_LABELS), len(vector))
                 join = matching.closest_anywhere(snapshot, vector, threshold, entries)
             entry = join.entry
@@ -138,9 +137,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                     occurrences=0, vector=RegisterVector(total=to_bytes(np.zeros_like(vector))))
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
-            key = next((key for key, known in entries.items() if known is entry), None)
-            if key is None:  # an entry of another category, that a closing sentence joins
-                key = entries.setdefault(entry.id, entry).id
+            key = next(key for key, known in entries.items() if known is entry)
             if key >= 0 and join.entry is not None and closes:
                 join = join._replace(by="closing")  # news of the risk, not the risk
             elif key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
@@ -274,13 +271,18 @@ def _snapshot(project_id: str, version: int, categories: set[str],
     grouped: dict[str, list] = {category: [] for category in missing}
     for row in rows:
         grouped[row.category].append(row)
-    width = 4 * dimensions  # a wording's row of float32
-    for category, members in grouped.items():  # an entry's wordings are adjacent rows
-        snapshot.ids[category] = [row.entry_id for row in members
-                                  for _ in range(len(row.total) // width)]
-        matrix = np.frombuffer(b"".join(row.total for row in members), dtype="<f4")
-        snapshot.matrices[category] = directions(matrix.reshape(-1, dimensions))
+    for category, members in grouped.items():
+        snapshot.ids[category], snapshot.matrices[category] = stacked(
+            [(row.entry_id, row.total) for row in members], dimensions)
     return snapshot
+
+
+def stacked(totals: list[tuple[int, bytes]], dimensions: int) -> tuple[list[int], np.ndarray]:
+    """(the entry id of each row, the rows at unit length) of (entry id, vector) ``totals``:
+    a row per wording of float32, an entry's wordings adjacent."""
+    ids = [entry_id for entry_id, total in totals for _ in range(len(total) // (4 * dimensions))]
+    matrix = np.frombuffer(b"".join(total for _, total in totals), dtype="<f4")
+    return ids, directions(matrix.reshape(-1, dimensions))
 
 
 def directions(matrix: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from service import audit
 from service.db import NotSameRisk, RegisterEntry, RegisterVector
 from service.errors import APIError
 from service.extensions import db
-from service.projects import curation, register
+from service.projects import curation, matching, register
 
 FLOOR = 0.24  # ml/suggested.py: dev recall@3 0.857, test 0.818 (99 restatements)
 MOST = 3
@@ -57,14 +57,12 @@ def for_entries(project_id: str, entry_ids: list[int]) -> dict[int, list[Suggest
         if not mine.any():
             alike_of[entry_id] = {}
             continue
-        # Each row of the register against each of the entry's wordings: the closest pair.
-        best = (matrix @ matrix[mine].T).max(axis=1)
-        scores: dict[int, float] = {}
-        for key, similarity in zip(ids, best.tolist(), strict=True):
-            if key != entry_id and similarity >= FLOOR and similarity > scores.get(key, -2.0):
-                scores[key] = similarity
-        for other in refused.get(entry_id, ()):
-            scores.pop(other, None)
+        # Each row of the register against each of the entry's wordings: the closest pair,
+        # then each entry's closest wording, as the matcher reads them.
+        closest = matching.by_entry(ids, (matrix @ matrix[mine].T).max(axis=1))
+        scores = {key: similarity for key, (similarity, _) in closest.items()
+                  if key != entry_id and similarity >= FLOOR
+                  and key not in refused.get(entry_id, ())}
         alike_of[entry_id] = dict(sorted(scores.items(), key=lambda item: -item[1])[:MOST])
     wanted = {key for scores in alike_of.values() for key in scores}
     entries = {entry.id: entry for entry in db.session.scalars(
@@ -137,8 +135,5 @@ def _directions(project_id: str) -> tuple[list[int], np.ndarray]:
         .where(RegisterEntry.project_id == project_id)).all()
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)
-    dimensions = curation.dimensions([rows[0].entry_id])
-    width = 4 * dimensions
-    ids = [row.entry_id for row in rows for _ in range(len(row.total) // width)]
-    matrix = np.frombuffer(b"".join(row.total for row in rows), dtype="<f4")
-    return ids, register.directions(matrix.reshape(-1, dimensions))
+    return register.stacked([(row.entry_id, row.total) for row in rows],
+                            curation.dimensions([rows[0].entry_id]))
