@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import queue
 import ssl
-import subprocess
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -34,18 +33,10 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)  # the server answers 235 or 535
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (and its key), made by openssl for this test run."""
-    cert, key = folder / "relay.crt", folder / "relay.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
-
-
 class Relay:
     """The relay: ``start()``, ``stop()``, the messages it took (``next``, ``nothing_more``).
-    ``tls``: (cert, key) to offer STARTTLS and require a login after it."""
+    ``tls``: (cert, key) for the name localhost (testkit.webhook_receiver.certificate) to
+    offer STARTTLS and require a login after it."""
 
     def __init__(self, port: int = 0, tls: tuple[Path, Path] | None = None):
         self.received: queue.Queue = queue.Queue()
@@ -86,6 +77,7 @@ class Relay:
         if self.tls is None:
             values["SMTP_SECURITY"] = "none"
         else:
-            values.update(SMTP_SECURITY="starttls", SMTP_USERNAME=USER, SMTP_PASSWORD=PASSWORD,
-                          SMTP_CA_FILE=str(self.tls[0]))
+            # The certificate's name: the relay is checked as a company's would be.
+            values.update(SMTP_HOST="localhost", SMTP_SECURITY="starttls", SMTP_USERNAME=USER,
+                          SMTP_PASSWORD=PASSWORD, SMTP_CA_FILE=str(self.tls[0]))
         return {**values, **more}

@@ -19,8 +19,9 @@ from sqlalchemy import select
 from service.config import ConfigError, Settings
 from service.db import MailMessage
 from service.extensions import db
+from testkit.webhook_receiver import certificate
 from tests.helpers import PASSWORD, Accounts, assert_problem
-from tests.mail_relay import Relay, self_signed
+from tests.mail_relay import Relay
 
 NEWCOMER = "newcomer@example.com"
 LINK = re.compile(r"https?://\S+/app/register\?invitation=([\w-]+)")
@@ -116,37 +117,37 @@ def test_a_resend_mails_a_new_link_and_the_old_one_claims_nothing(make_app, rela
                        headers=headers).status_code == 404
 
 
-def test_starttls_and_a_login_to_the_relay(make_app, tmp_path):
-    relay = Relay(free_port(), tls=self_signed(tmp_path)).start()
-    try:
-        app = make_app(**relay.settings())
-        client = app.test_client()
-        _, headers = Accounts(app, client).user()
-        project = project_of(client, headers)
-        assert invite(client, headers, project["id"]).status_code == 201
-        recipients, message = relay.next()
-        assert recipients == [NEWCOMER] and "invitation=" in message.get_body(
-            ("plain",)).get_content()
-        settled(app)  # the client said QUIT: the relay stops with no connection open
-    finally:
-        relay.stop()
+@pytest.fixture
+def tls_relay(tmp_path):
+    """A relay that offers STARTTLS (a certificate for localhost) and requires a login."""
+    started = Relay(free_port(), tls=certificate(tmp_path, "localhost")).start()
+    yield started
+    started.stop()
 
 
-def test_a_refused_login_is_kept_as_the_error_and_retried(make_app, tmp_path):
-    relay = Relay(free_port(), tls=self_signed(tmp_path)).start()
-    try:
-        app = make_app(**relay.settings(SMTP_PASSWORD="wrong-password-0123"))
-        client = app.test_client()
-        _, headers = Accounts(app, client).user()
-        project = project_of(client, headers)
-        assert invite(client, headers, project["id"]).status_code == 201
-        settled(app)
-        [row] = rows(app)
-        assert row.status == "pending" and row.attempts == 1
-        assert row.error.startswith("The relay refused the login")
-        assert relay.nothing_more()
-    finally:
-        relay.stop()
+def test_starttls_and_a_login_to_the_relay(make_app, tls_relay):
+    app = make_app(**tls_relay.settings())
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    project = project_of(client, headers)
+    assert invite(client, headers, project["id"]).status_code == 201
+    recipients, message = tls_relay.next()
+    assert recipients == [NEWCOMER] and "invitation=" in message.get_body(
+        ("plain",)).get_content()
+    settled(app)  # the client said QUIT: the relay stops with no connection open
+
+
+def test_a_refused_login_is_kept_as_the_error_and_retried(make_app, tls_relay):
+    app = make_app(**tls_relay.settings(SMTP_PASSWORD="wrong-password-0123"))
+    client = app.test_client()
+    _, headers = Accounts(app, client).user()
+    project = project_of(client, headers)
+    assert invite(client, headers, project["id"]).status_code == 201
+    settled(app)
+    [row] = rows(app)
+    assert row.status == "pending" and row.attempts == 1
+    assert row.error.startswith("The relay refused the login")
+    assert tls_relay.nothing_more()
 
 
 def test_a_relay_down_then_back_gets_each_message_once(make_app, relay):
