@@ -17,7 +17,7 @@ import time_machine
 from sqlalchemy import select
 
 from service.config import ConfigError, Settings
-from service.db import MailMessage
+from service.db import AuditEvent, MailMessage
 from service.extensions import db
 from testkit.webhook_receiver import certificate
 from tests.helpers import PASSWORD, Accounts, assert_problem
@@ -349,3 +349,24 @@ def test_addresses_of_odd_forms_reach_the_relay_as_it_reads_them(make_app, relay
     recipients, _ = relay.next()
     assert recipients == [address.replace("bücher.example", "xn--bcher-kva.example")]
     settled(app)
+
+
+def test_one_link_used_by_four_requests_at_once_resets_once(make_app, relay):
+    """A reset link works once, also when four requests use it at the same moment: one
+    changes the password, the others are the link's 422."""
+    from tests.helpers import at_once
+
+    app = make_app(**relay.settings())
+    client = app.test_client()
+    user, _ = Accounts(app, client).user()
+    assert forgot(client, user["email"]).status_code == 202
+    token = RESET.search(relay.next()[1].get_body(("plain",)).get_content())[1]
+    settled(app)
+    answers = at_once(app, "POST", "/api/v1/auth/password/reset", parallel=4,
+                      json={"token": token, "password": "a brand new passphrase 42"})
+    assert sorted(answer.status_code for answer in answers) == [200, 422, 422, 422]
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "password_reset_by_link")).all()
+        db.session.remove()
+    assert len(events) == 1

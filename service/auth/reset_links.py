@@ -5,7 +5,8 @@ for a local account it mails a link, for an account of the identity provider or 
 message saying to sign in there, for no account nothing. The link's token is signed
 (itsdangerous, the SECRET_KEY, a salt of its own) and carries the account and a digest of
 the password hash it was made for, so it expires (RESET_MINUTES) and works once: using it
-changes the password, which every other link of that account was bound to. Using it ends
+changes the password, which every other link of that account was bound to, under the
+account's row lock, so that two requests with one link change it once. Using it ends
 every session, refresh token and API key of the account. Each step is audited.
 """
 
@@ -15,8 +16,10 @@ import hashlib
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from service import audit
+from service.api import lock_row
 from service.auth.accounts import user_by_email
 from service.auth.passwords import hash_password, password_problem
 from service.auth.tokens import revoke_all_tokens
@@ -68,7 +71,12 @@ def reset(token: str, password: str) -> User:
         claims = _serializer().loads(token, max_age=RESET_MINUTES * 60)
     except (SignatureExpired, BadSignature):
         raise APIError(422, INVALID, errors={"token": ["Not a valid reset link."]}) from None
-    user = db.session.get(User, claims.get("sub")) if isinstance(claims, dict) else None
+    user_id = claims.get("sub") if isinstance(claims, dict) else None
+    # One use at a time: the account's row held, then read as committed, so that of two
+    # requests with one link the second finds the password changed and the link spent.
+    user = (db.session.scalars(select(User).where(User.id == user_id).with_for_update()
+                               .execution_options(populate_existing=True)).one()
+            if isinstance(user_id, str) and lock_row(User, user_id) else None)
     if (user is None or not user.active or user.auth_source != "local"
             or claims.get("pw") != _bound(user)):
         raise APIError(422, INVALID, errors={"token": ["Not a valid reset link."]})
