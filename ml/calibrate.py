@@ -155,7 +155,20 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
     from service.analysis.transformer import TransformerAnalyzer
 
     documents = read_documents(documents_path)
-    analyzer = TransformerAnalyzer(model_dir)
+    calibration, scored = calibration_of(
+        TransformerAnalyzer(model_dir), documents, Path(documents_path).name,
+        precision=precision, min_recall=min_recall, resamples=resamples)
+    ModelFolder(model_dir).write_json(CALIBRATION_JSON, calibration)
+    return calibration, documents, scored
+
+
+def calibration_of(analyzer, documents: list[Document], fitted_on: str, *,
+                   precision: float = 0.8, min_recall: float = 0.4, resamples: int = 200
+                   ) -> tuple[dict, list[list[Scored]]]:
+    """What calibration.json holds for ``analyzer`` on ``documents``, and their scores; the
+    analyzer is left calibrated (its temperature and score map, its operating point). Apart
+    from the folder so that a model scored elsewhere is calibrated alike
+    (ml/reader_recipes.py)."""
     texts, targets, judged = judged_examples(analyzer, documents)
     logits = analyzer.logits(texts)
     none_id = analyzer.labels.index("none")
@@ -182,7 +195,7 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
         "score_map": None if score_map is None else {
             "slope": score_map[0], "intercept": score_map[1], "floor": score_map[2],
             "fitted_on": f"{len(held)} documents of {', '.join(HELD_OUT_WRITERS)}"},
-        "fitted_on": Path(documents_path).name,
+        "fitted_on": fitted_on,
         "documents": len(documents),
         "sentences": len(texts),
         "target_precision": precision,
@@ -197,8 +210,8 @@ def calibrate_and_score(model_dir: Path, documents_path: Path = DEFAULT_DOCUMENT
         "reliability": reliability(documents, scored, min_score),
         "reliability_held_out_writers": reliability(held, held_scored, min_score),
     }
-    ModelFolder(model_dir).write_json(CALIBRATION_JSON, calibration)
-    return calibration, documents, scored
+    analyzer.calibrate(temperature, min_score, score_map=score_map)
+    return calibration, scored
 
 
 def main(argv: list[str] | None = None) -> int:

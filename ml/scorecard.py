@@ -89,7 +89,6 @@ def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
     """The figures of one model, or of the cascade of it and ``reader_dir`` (as served: the
     reader in its checked precision, behind its screen threshold), on each of ``SETS`` (and the development
     documents). A cascade's seed is its reader's."""
-    from ml.documents import read_documents, score_documents
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(model_dir)
@@ -97,11 +96,20 @@ def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
         from ml.cascade import cascade_of
 
         analyzer = cascade_of(analyzer, reader_dir)
+    seed = ModelFolder(reader_dir or model_dir).training().get("seed")
+    return scorecard_of(analyzer, seed, test_path, dev_path, new_writers)
+
+
+def scorecard_of(analyzer, seed, test_path: Path, dev_path: Path | None,
+                 new_writers: Path | None = None) -> dict:
+    """``scorecard`` of an analyzer already made (ml/reader_recipes.py: a reader whose
+    logits were computed elsewhere)."""
+    from ml.documents import read_documents, score_documents
+
     point = analyzer.min_score
     documents = read_documents(test_path)
     scored = score_documents(analyzer, documents)
-    card = {"model": analyzer.version, "min_score": point,
-            "seed": ModelFolder(reader_dir or model_dir).training().get("seed")}
+    card = {"model": analyzer.version, "min_score": point, "seed": seed}
     for name, member in SETS.items():
         chosen = [i for i, document in enumerate(documents) if member(document)]
         card[name] = figures([documents[i] for i in chosen], [scored[i] for i in chosen], point)
