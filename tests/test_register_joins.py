@@ -74,3 +74,25 @@ def test_the_risks_page_says_how_each_wording_came_and_how_sure(team, client, tw
     assert len(items) == 2
     assert "(opened this risk)" in items[0]
     assert f"(joined as a restatement, {alike:.2f} alike)" in items[1]
+
+
+def test_reports_scanned_out_of_date_order_are_labelled_as_they_read(team, client,
+                                                                     keyword_app):
+    """Week 2's report scanned before week 1's: week 2's statement opened the risk and week
+    1's joined it, but the page lists week 1 first; neither reads as the other's role."""
+    for text, day in reversed(WEEKS[:2]):
+        scan_into(client, team.editor_h, team.id, text, reported_on=day)
+    licences = by_wording(register_of(client, team.owner_h, team.id), LICENCES[1])
+    assert [f["joined_by"] for f in licences["findings"]] == ["embeddings", "opened"]
+
+    page = Browser(keyword_app, team.owner["email"]).page(
+        f"/app/projects/{team.id}/risks/{licences['id']}")
+    section = re.search(r'id="wordings">(.*?)</section>', page, re.DOTALL)[1]
+    items = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item)).strip()
+             for item in re.findall(r"<li[^>]*>(.*?)</li>", section, re.DOTALL)]
+    assert LICENCES[0] in items[0] and "(first stated here; its report was scanned later" \
+        in items[0]
+    assert "opened this risk" not in items[0] and "joined as a restatement" not in items[0]
+    assert LICENCES[1] in items[1]
+    assert "(stated again; its report, scanned before the earlier one, opened this risk)" \
+        in items[1]

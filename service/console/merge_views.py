@@ -52,25 +52,37 @@ def wordings(risk: dict) -> list[dict]:
             answer = api("GET", f"/scans/{scan_id}")
             scans[scan_id] = answer.json if answer.ok else None
     rows = []
+    earliest = next((ref for ref in risk.get("findings") or ()
+                     if ref.get("joined_by") in STATED), None)
     for ref in risk.get("findings") or []:
         scan = scans.get(ref["scan_id"])
         finding = next((f for f in (scan or {}).get("data") or ()
                         if f["id"] == ref["finding_id"]), None)
         rows.append({**ref, "scan": scan, "text": finding and finding["risk"],
-                     "how": how_joined(ref)})
+                     "how": how_joined(ref, earliest=ref is earliest)})
     return rows
 
 
-def how_joined(ref: dict) -> str | None:
+#: How the register placed a finding when its report was scanned (the rest: by a person).
+STATED = ("opened", "embeddings", "pair_model")
+
+
+def how_joined(ref: dict, *, earliest: bool = True) -> str | None:
     """How a finding came to its entry, in words, with how sure a join was (None: placed
-    before the register recorded it)."""
+    before the register recorded it). The findings are read in their reports' date order,
+    but the register placed each when its report was scanned: where an earlier-dated report
+    was scanned after a later one, its statement joined the risk the later one opened, and
+    each says so rather than the first in the list reading as a restatement."""
     by, alike = ref.get("joined_by"), ref.get("alike")
-    if by == "embeddings" and alike is not None:
-        return f"joined as a restatement, {alike:.2f} alike"
-    if by == "pair_model" and alike is not None:
-        return f"joined as a restatement by the pair model, {alike:.0%} sure"
-    return {"opened": "opened this risk", "merged": "merged in by a person",
-            "split": "split out by a person",
+    if by == "opened":
+        return "opened this risk" if earliest else \
+            "stated again; its report, scanned before the earlier one, opened this risk"
+    if by in ("embeddings", "pair_model") and alike is not None:
+        how = (f"{alike:.2f} alike" if by == "embeddings"
+               else f"by the pair model, {alike:.0%} sure")
+        return (f"joined as a restatement, {how}" if not earliest else
+                f"first stated here; its report was scanned later and joined the risk, {how}")
+    return {"merged": "merged in by a person", "split": "split out by a person",
             "closing": "says this risk is closed (never its title)"}.get(by)
 
 
