@@ -130,7 +130,9 @@ def pack(source: Path, inputs: list, target: Path, piece_bytes: int = PIECE_BYTE
     import torch
     from safetensors.torch import load_file
 
-    weights = {name: tensor for name, tensor in load_file(source / "model.safetensors").items()
+    from service.analysis.model_folder import SAFETENSORS
+
+    weights = {name: tensor for name, tensor in load_file(source / SAFETENSORS).items()
                if not name.startswith("pooler.")}  # the classifier reads no pooler
     header, high, low = [], io.BytesIO(), io.BytesIO()
     for name, tensor in weights.items():
@@ -151,7 +153,7 @@ def pack(source: Path, inputs: list, target: Path, piece_bytes: int = PIECE_BYTE
         add("high.bin", high.getvalue())
         add("low.bin", low.getvalue())
         for path in sorted(source.iterdir()):
-            if path.is_file() and path.suffix in (".json", ".txt") and path.name != "README.md":
+            if path.is_file() and path.suffix in (".json", ".txt"):
                 add(f"encoder/{path.name}", path.read_bytes())
         add("inputs.json.gz", inputs_gz)
     packed = lzma.compress(buffer.getvalue(), preset=6)
@@ -189,6 +191,9 @@ def unpack(pieces: list[Path], work: Path = DEVICE_WORK) -> Path:
     import torch
     from safetensors.torch import save_file
 
+    without_flask()  # there, the service package is read without its app
+    from service.analysis.model_folder import SAFETENSORS
+
     packed = b"".join(piece.read_bytes() for piece in sorted(pieces, key=lambda p: int(
         p.name.rsplit("-", 1)[1])))
     expected = (pieces[0].parent / "sha256").read_text().strip()
@@ -211,7 +216,7 @@ def unpack(pieces: list[Path], work: Path = DEVICE_WORK) -> Path:
             (low[offset:offset + count].astype(np.uint32) << 16)
         tensors[entry["name"]] = torch.from_numpy(bits.view(np.float32).reshape(entry["shape"]))
         offset += count
-    save_file(tensors, encoder / "model.safetensors", metadata={"format": "pt"})
+    save_file(tensors, encoder / SAFETENSORS, metadata={"format": "pt"})
     for name, data in members.items():
         if name.startswith("encoder/"):
             (encoder / name.split("/", 1)[1]).write_bytes(data)
