@@ -184,7 +184,8 @@ def config_for(email: str, *, max_examples: int, stateful_steps: int, seed: int,
             # 404 (docs/security.md#forgotten-passwords-a-link-by-email).
             {"include-name": ["POST /api/v1/auth/password/forgot",
                               "POST /api/v1/auth/password/reset",
-                              "POST /api/v1/invitations/lookup"],
+                              "POST /api/v1/invitations/lookup",
+                              "POST /api/v1/notices/off"],
              "checks": {"positive_data_acceptance": {
                  "expected-statuses": ["2xx", "404", "422", "429"]}}},
             # A member's email that names no active user is a 404 on the email (errors.email),

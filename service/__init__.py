@@ -142,6 +142,7 @@ def add_blueprints(app: Flask) -> None:
     from service.jobs.routes import jobs
     from service.projects import init_app as keep_registers
     from service.projects.invitation_routes import invitation_links
+    from service.projects.notice_routes import notices
     from service.projects.risk_routes import risks
     from service.projects.routes import projects
     from service.scans.finding_routes import findings
@@ -168,6 +169,7 @@ def add_blueprints(app: Flask) -> None:
     app.register_blueprint(risks, url_prefix="/api/v1/projects")
     app.register_blueprint(webhooks, url_prefix="/api/v1/projects")
     app.register_blueprint(invitation_links, url_prefix="/api/v1/invitations")
+    app.register_blueprint(notices, url_prefix="/api/v1/notices")
     keep_registers(app)
     app.register_blueprint(admin, url_prefix="/api/v1/admin")
     app.register_blueprint(models, url_prefix="/api/v1/admin/models")

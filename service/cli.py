@@ -171,6 +171,15 @@ def init_app(app: Flask) -> None:
             raise click.ClickException(f"database unreachable: {exc.__class__.__name__}") from None
         click.echo(f"database reachable: {db.engine.url.render_as_string(hide_password=True)}")
 
+    @app.cli.command("tell-due-owners", cls=OneLineCommand)
+    @one_line_failures
+    def tell_due_owners():
+        """Mail each owner whose open risk reached its due date, once a date (a Celery
+        deployment runs this daily, from cron; the job pool runs it itself, hourly)."""
+        from service.projects.owner_notices import tell_due
+
+        click.echo(f"{tell_due()} owners told of a due date")
+
     @app.cli.command("export-corrections", cls=OneLineCommand)
     @click.option("--out", "out", required=True,
                   type=click.Path(dir_okay=False, writable=True, allow_dash=True),

@@ -249,6 +249,9 @@ class Settings:
     MAIL_RETRY_HOURS: float = kinds.setting(
         24.0, kinds.real, "hours a message is retried while the relay is down (exponential "
         "backoff) before it is given up, shown to admins")
+    PUBLIC_URL: str = kinds.setting("", doc="where people reach the service, for the links in "
+                                           "mail made outside a request (a report's job, the "
+                                           "due dates' pass); empty: http://HOST:PORT")
     LOG_LEVEL: str = kinds.setting("INFO", lambda v: v.strip().upper(), "Python log level")
     LOG_FORMAT: str = kinds.setting("json", doc="json or text")
 
@@ -318,6 +321,8 @@ class Settings:
             "SMTP_TIMEOUT_S": 0 < self.SMTP_TIMEOUT_S <= 120,
             "MAIL_FROM": not self.SMTP_HOST or "@" in self.MAIL_FROM,
             "MAIL_RETRY_HOURS": 0 <= self.MAIL_RETRY_HOURS <= 24 * 7,
+            "PUBLIC_URL": self.PUBLIC_URL == ""
+            or self.PUBLIC_URL.startswith(("http://", "https://")),
             "DATABASE_URL": kinds.database_url_usable(self.DATABASE_URL),
         }
         for name, ok in checks.items():

@@ -21,8 +21,10 @@ from tests.scanning import KeywordAnalyzer
 # Routes anyone may call; every other /api/ route must demand a token (asserted below).
 PUBLIC_ENDPOINTS = {"register", "login", "refresh"}
 # Public on purpose beyond auth's: a forgotten password asked for and reset, and an
-# invitation link read before sign-up: each holds the link's secret, or answers alike for all.
-PUBLIC_LINKS = {"password.forgot", "password.reset", "invitation_links.lookup"}
+# invitation link read before sign-up, a kind of mail stopped by a message's link: each holds
+# the link's secret, or answers alike for all.
+PUBLIC_LINKS = {"password.forgot", "password.reset", "invitation_links.lookup",
+                "notices.turn_off"}
 
 
 PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")

@@ -270,7 +270,8 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
                   "name": "kept", "scopes": ["scans:read"]}).get_json()["id"],
               "job_id": client.post("/api/v1/jobs", headers=team.owner_h, data={
                   "files": [(io.BytesIO(b"The vendor may slip."), "a.txt")]},
-                  content_type="multipart/form-data").get_json()["job_id"]}
+                  content_type="multipart/form-data").get_json()["job_id"],
+              "token": off_link(keyword_app, team.owner["id"])}  # a real link's, not one-click
     form = {"text": "The budget is overrun again.", "name": "Sneaky", "description": "x",
             "email": "sneaky@example.com", "password": PASSWORD, "role": "owner",
             "status": "closed", "category": "legal", "notes": "forged"}
@@ -294,6 +295,13 @@ def test_every_state_changing_console_route_refuses_a_form_without_its_token(key
             assert f"<p>{REFUSED_FORM}</p>" in html(response), (method, path)
         assert database_rows(keyword_app) == before, (method, path)
     assert browser.get("/app/scans").status_code == 200  # still signed in, as before
+
+
+def off_link(app, user_id: str) -> str:
+    from service.projects.owner_notices import off_token
+
+    with app.app_context():
+        return off_token(user_id, "risk_owner")
 
 
 # --------------------------------------------------------------------- pages and errors

@@ -28,7 +28,8 @@ from tests.jobs import Inert, accepted, post_job
 from tests.projects import make_project, register_of
 
 SETTINGS = "/api/v1/auth/me/settings"
-NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None}
+NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None,
+              "mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": True}
 VENDOR = "The vendor may slip the delivery."
 
 
@@ -438,13 +439,18 @@ def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, cli
     assert other not in page  # a project they only view is no choice
     token = csrf_of(browser, "/app/account")
 
+    assert page.count('type="checkbox" name="mail_risk_') == 3
+    assert page.count('value="on" checked> ') == 3  # every kind of mail on until unticked
     saved = browser.post("/app/account", data={"csrf_token": token, "project_id": team.id,
-                                               "min_score": "0.6", "force_llm": "on"})
+                                               "min_score": "0.6", "force_llm": "on",
+                                               "mail_risk_owner": "on", "mail_risk_due": "on"})
     assert saved.status_code == 302 and saved.headers["Location"] == "/app/account"
     assert "Settings saved." in html(browser.get("/app/account"))
-    expected = {"project_id": team.id, "min_score": 0.6, "force_llm": True}
+    expected = {"project_id": team.id, "min_score": 0.6, "force_llm": True,
+                "mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": False}
     assert settings_of(client, team.editor_h) == expected
     page = html(browser.get("/app/account"))
+    assert 'name="mail_risk_reopened" value="on" >' in page  # unticked: stays off
     assert f'<option value="{team.id}" selected>' in page and 'value="0.6"' in page
 
     for form, field, words in (
@@ -468,7 +474,8 @@ def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, cli
     cleared = browser.post("/app/account", data={"csrf_token": token, "project_id": "",
                                                  "min_score": ""})
     assert cleared.status_code == 302
-    assert settings_of(client, team.editor_h) == NONE_SAVED  # an unticked box is false
+    assert settings_of(client, team.editor_h) == NONE_SAVED | {  # an unticked box is false
+        "mail_risk_owner": False, "mail_risk_due": False, "mail_risk_reopened": False}
 
 
 def test_the_scan_page_starts_at_the_default_project_and_no_project_means_none(team, client):

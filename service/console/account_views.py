@@ -14,6 +14,7 @@ from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
 FORM_ANSWERS = (400, 403, 404, 413, 422)
+MAIL = ("mail_risk_owner", "mail_risk_due", "mail_risk_reopened")  # the settings' ticks
 
 
 @console.app_template_filter("ago")
@@ -55,10 +56,11 @@ def account_update():
     unticked box is false; what the API refuses is said on the form."""
     form = {"min_score": request.form.get("min_score", "").strip(),
             "project_id": request.form.get("project_id", ""),
-            "force_llm": request.form.get("force_llm") == "on"}
+            "force_llm": request.form.get("force_llm") == "on",
+            **{name: request.form.get(name) == "on" for name in MAIL}}
     answer = api("PATCH", "/auth/me/settings", json={
         "min_score": _number(form["min_score"]), "project_id": form["project_id"] or None,
-        "force_llm": form["force_llm"]})
+        **{name: form[name] for name in ("force_llm", *MAIL)}})
     if answer.ok:
         flash("Settings saved.")
         return redirect(url_for("console.account"))

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from service.console.blueprint import console
+from service.console.mail_views import one_click
 from service.console.pages import AT, error_page, flashed_at
 from service.console.session import SignInRequired, to_sign_in
 from service.errors import problem
@@ -31,6 +32,7 @@ def init_app(app: Flask) -> None:
         date_views,
         job_views,
         keys_views,
+        mail_views,
         member_views,
         merge_views,
         model_views,
@@ -70,6 +72,8 @@ def init_app(app: Flask) -> None:
 
 @console.before_request
 def protect_forms():
+    if request.endpoint == "console.mail_off_page" and one_click():
+        return  # a mail client's one-click unsubscribe: the link's signed token authorizes it
     csrf.protect()  # POST, PUT, PATCH, DELETE only; a failure raises CSRFError
 
 

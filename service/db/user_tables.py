@@ -68,7 +68,24 @@ class UserSettings(db.Model):
     project_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("projects.id", ondelete="SET NULL"), index=True)
     force_llm: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner notices (mail_tables.OWNER_NOTICES) this person turned off; NULL: none.
+    mail_off: Mapped[list | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def mail_on(self, kind: str) -> bool:
+        return kind not in (self.mail_off or ())
+
+    def set_mail(self, kind: str, on: bool) -> None:
+        off = set(self.mail_off or ()) - {kind} | (set() if on else {kind})
+        self.mail_off = sorted(off) or None
+
+    # The owner notices as the settings' API names them (users/schemas.SettingsSchema).
+    mail_risk_owner = property(lambda self: self.mail_on("risk_owner"),
+                               lambda self, on: self.set_mail("risk_owner", on))
+    mail_risk_due = property(lambda self: self.mail_on("risk_due"),
+                             lambda self, on: self.set_mail("risk_due", on))
+    mail_risk_reopened = property(lambda self: self.mail_on("risk_reopened"),
+                                  lambda self, on: self.set_mail("risk_reopened", on))
 
 
 class AuthSession(db.Model):

@@ -50,6 +50,7 @@ QUEUE = "riskscan-documents"
 WEBHOOK_SENDERS = 4  # the pool's threads for webhook deliveries
 MAIL_SENDERS = 2  # the pool's threads for mail: a relay takes messages one connection each
 LOOK_AGAIN_S = 300.0  # after an attempt that failed on our side (longer than a claim's lease)
+DUE_PASS_S = 3600.0  # how often the pool tells owners of due dates (each date told once)
 
 celery = Celery("riskscan", set_as_current=False)
 celery.conf.update(
@@ -165,6 +166,7 @@ class Pool:
                                             thread_name_prefix="riskscan-job")
         self.later = Later(self._attempt, WEBHOOK_SENDERS)
         self.mail_later = Later(self._send_mail, MAIL_SENDERS)
+        self.due_later = Later(self._tell_due, 1)  # the owners' due dates, hourly
         # Trainings on a thread of their own: one takes minutes, and must not hold a
         # thread a job's documents wait for.
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskscan-train")
@@ -219,6 +221,21 @@ class Pool:
         if wait is not None:
             self.mail_later.add(message_id, wait)
 
+    def tell_due_hourly(self) -> None:
+        """Tell owners of due dates now and every DUE_PASS_S (python -m service starts it;
+        a Celery deployment runs ``flask tell-due-owners`` from cron instead)."""
+        self.due_later.add("due dates")
+
+    def _tell_due(self, key: str) -> None:
+        from service.projects.owner_notices import tell_due
+
+        try:
+            with self._app.app_context():
+                tell_due()
+        except Exception:  # the database away: the next pass tells what this one did not
+            log.exception("the owners' due dates could not be told")
+        self.due_later.add(key, DUE_PASS_S)
+
     def _run(self, document_id: int) -> None:
         from service.jobs.work import run_document
 
@@ -233,6 +250,7 @@ class Pool:
         keeps both: resume() takes them up at the next start."""
         self.later.shutdown(wait)
         self.mail_later.shutdown(wait)
+        self.due_later.shutdown(wait)
         self._executor.shutdown(wait=wait, cancel_futures=True)
         self._trainer.shutdown(wait=wait, cancel_futures=True)
 
@@ -303,6 +321,7 @@ def resume(app: Flask) -> int:
         engine.deliver([delivery_id], wait_s)
     for message_id, wait_s in messages:
         engine.mail([message_id], wait_s)
+    engine.tell_due_hourly()
     return len(pending)
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask import has_request_context, request
 from jinja2 import Environment, PackageLoader, TemplateNotFound, select_autoescape
+
+from service.config import current_settings
 
 _env = Environment(loader=PackageLoader("service.mail", "templates"),
                    autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
@@ -36,3 +39,17 @@ def compose(kind: str, subject: str, **values) -> Composed:
     except TemplateNotFound:
         html = None
     return Composed(one_line(subject), text, html)
+
+
+def public_link(path: str) -> str:
+    """``path`` (from the root, ``/app/...``) as a link a message can carry: under
+    PUBLIC_URL where it is set, else as this request reached us, else the address the
+    service listens on (a report's job, the due dates' pass: no request to read)."""
+    settings = current_settings()
+    if settings.PUBLIC_URL:
+        root = settings.PUBLIC_URL
+    elif has_request_context():
+        root = request.host_url
+    else:
+        root = f"http://{settings.HOST}:{settings.PORT}"
+    return root.rstrip("/") + path

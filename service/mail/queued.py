@@ -18,9 +18,12 @@ from service.mail.compose import Composed
 _PENDING = "riskscan.mail_outbox"  # session.info: the ids of the messages this transaction added
 
 
-def queue(kind: str, to_address: str, composed: Composed) -> MailMessage | None:
+def queue(kind: str, to_address: str, composed: Composed, *, notice_key: str | None = None,
+          unsubscribe_url: str | None = None) -> MailMessage | None:
     """``composed`` to ``to_address``, sent once the caller's transaction commits; None
-    (nothing written) when the deployment sends no mail."""
+    (nothing written) when the deployment sends no mail. ``notice_key``: a notice told
+    once (the column is unique: the caller's flush fails on a second); ``unsubscribe_url``:
+    where its person turns this kind off (List-Unsubscribe)."""
     assert kind in MAIL_KINDS, kind
     settings = current_settings()
     if not settings.mail:
@@ -29,7 +32,8 @@ def queue(kind: str, to_address: str, composed: Composed) -> MailMessage | None:
     message = MailMessage(
         id=new_id(), kind=kind, to_address=to_address, subject=composed.subject,
         text_body=composed.text, html_body=composed.html, status="pending", attempts=0,
-        created_at=now, next_attempt_at=now,
+        created_at=now, next_attempt_at=now, notice_key=notice_key,
+        unsubscribe_url=unsubscribe_url,
         retry_until=now + timedelta(hours=settings.MAIL_RETRY_HOURS))
     db.session.add(message)
     db.session().info.setdefault(_PENDING, []).append(message.id)

@@ -39,6 +39,9 @@ def message_of(row, sender: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain=_ascii_domain(parseaddr(sender)[1]).rpartition(
         "@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
+    if getattr(row, "unsubscribe_url", None):  # RFC 2369 and RFC 8058: a mail client's one-click "unsubscribe"
+        message["List-Unsubscribe"] = f"<{row.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(row.text_body)
     if row.html_body:
         message.add_alternative(row.html_body, subtype="html")

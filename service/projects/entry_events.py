@@ -35,6 +35,7 @@ from service.db import (
     utcnow,
 )
 from service.extensions import db
+from service.projects import owner_notices
 
 #: The fields of an entry an event states, from and to: what people read of it.
 FIELDS = ("risk", "category", "status", "owner_id", "due_date", "notes", "likelihood",
@@ -199,6 +200,7 @@ def _record(session: Session, _flush_context) -> None:
                        "changes": changes, "note": cause.note})
     if not events:
         return
+    owner_notices.noted(session, events)
     connection = session.connection()
     wordings = {event["entry_id"]: event.pop("wording") for event in events}
     connection.execute(insert(RegisterEvent.__table__), events)

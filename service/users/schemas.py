@@ -60,3 +60,10 @@ class SettingsSchema(ScanOptions):
     that leave one out), judged by the same rules. PATCH changes the fields it sends, and
     null clears one. force_llm applies where an LLM is configured; project_id must be a
     project you edit or own, and is cleared when you no longer do."""
+
+    mail_risk_owner = StrictBoolean(metadata={
+        "description": "mail me when I am made the owner of a risk (default true)"})
+    mail_risk_due = StrictBoolean(metadata={
+        "description": "mail me when a risk I own reaches its due date (default true)"})
+    mail_risk_reopened = StrictBoolean(metadata={
+        "description": "mail me when a report reopens a risk I own (default true)"})

@@ -1,4 +1,4 @@
-"""Your settings: defaults for what your scan requests leave out."""
+"""Your settings: defaults for what your scan requests leave out, and the mail you get."""
 
 # The module docstring is the OpenAPI tag's description. Where the defaults are applied:
 # service/scans/defaults.py.
@@ -20,6 +20,7 @@ settings = Blueprint("settings", __name__)
 
 settings_schema = SettingsSchema()
 NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None}
+MAIL_ON = {"mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": True}
 
 
 @settings.route("", methods=["GET"])
@@ -27,8 +28,8 @@ NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None}
 @response(settings_schema)
 @other_responses({401: "No or bad token"})
 def get():
-    """Your defaults for scans: min_score, project_id, force_llm"""
-    return db.session.get(UserSettings, token_auth.current_user().id) or NONE_SAVED
+    """Your defaults for scans (min_score, project_id, force_llm) and the mail you get"""
+    return db.session.get(UserSettings, token_auth.current_user().id) or NONE_SAVED | MAIL_ON
 
 
 @settings.route("", methods=["PATCH"])
@@ -45,6 +46,8 @@ def update(args):
     A scan or a job that leaves `min_score`, `project_id` or `force_llm` out takes these;
     `force_llm` where an LLM is configured. `project_id` must be a project you edit or
     own; it is cleared when you are removed from it, made a viewer, or it is deleted.
+    `mail_risk_owner`, `mail_risk_due` and `mail_risk_reopened` turn the messages to a
+    risk's owner on or off (each message also carries a link that turns its kind off).
     """
     caller = token_auth.current_user()
     lock_row(User, caller.id)  # one change at a time: a user's first save makes one row
