@@ -180,6 +180,15 @@ def init_app(app: Flask) -> None:
 
         click.echo(f"{tell_due()} owners told of a due date")
 
+    @app.cli.command("send-digests", cls=OneLineCommand)
+    @one_line_failures
+    def send_digests():
+        """Mail each project's weekly digest to the members who asked for it, once a week
+        (a Celery deployment runs this from cron; the job pool runs it itself, hourly)."""
+        from service.projects import digest
+
+        click.echo(f"{digest.send()} digests sent")
+
     @app.cli.command("export-corrections", cls=OneLineCommand)
     @click.option("--out", "out", required=True,
                   type=click.Path(dir_okay=False, writable=True, allow_dash=True),

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from service.db import MailMessage
 from service.extensions import db
 from service.projects.owner_notices import tell_due
-from tests.curating import LICENCES
+from tests.curating import HOSTING, LICENCES, UAT
 from tests.helpers import Accounts
 from tests.mail_relay import Relay
 from tests.projects import Team, register_of, scan_into
@@ -203,3 +203,57 @@ def test_without_mail_nothing_is_written(make_app, monkeypatch):
     with app.app_context():
         assert tell_due() == 0
     assert outbox(app, "risk_owner") == [] and outbox(app, "risk_due") == []
+
+
+# --- a project's weekly digest (issue #87 item 5) ------------------------------------------
+
+def _digests(app, on: date) -> int:
+    from service.projects import digest
+
+    with app.app_context():
+        return digest.send(on)
+
+
+def test_a_member_who_asked_gets_the_weeks_digest_once(mailing_team, relay):
+    team, app = mailing_team
+    asked = team.client.patch("/api/v1/auth/me/settings", json={"mail_digest": True},
+                              headers=team.editor_h)
+    assert asked.status_code == 200 and asked.get_json()["mail_digest"] is True
+    text = " ".join((LICENCES[0], HOSTING[0], UAT[0]))
+    scan_into(team.client, team.editor_h, team.id, text, reported_on="2026-03-06")
+    entries = {e["category"]: e for e in register_of(team.client, team.owner_h, team.id)}
+    change(team, entries["budget"], team.owner_h, status="closed")
+    change(team, entries["vendor"], team.owner_h, owner_id=team.owner["id"],
+           due_date=(date.today() - timedelta(days=1)).isoformat(), likelihood=4, impact=5)
+    next_week = date.today() + timedelta(days=7)
+
+    assert (_digests(app, next_week), _digests(app, next_week)) == (1, 0)
+    recipients, message = relay.next()
+    assert recipients == [team.editor["email"]]  # the others did not ask for it
+    assert message["Subject"] == "This week in Billing migration"
+    text = message.get_body(("plain",)).get_content()
+    assert "New risks (3)" in text and "Closed (1)" in text and "Overdue (1)" in text
+    assert LICENCES[0] in text and f"{team.owner['email']}, due" in text
+    assert "  4 |   0  0  0  0  1" in text  # the rated risk in the heat map's row 4, impact 5
+    assert "not rated yet: 1" in text  # the closed one is not active
+    html = message.get_body(("html",)).get_content()
+    assert f'/app/projects/{team.id}/risks/{entries["vendor"]["id"]}"' in html
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert [m.to_address for m in outbox(app, "digest")] == [team.editor["email"]]
+
+
+def test_a_quiet_week_sends_nothing_and_a_long_section_says_how_many_more(mailing_team,
+                                                                         monkeypatch):
+    from service.projects import digest
+
+    team, app = mailing_team
+    team.client.patch("/api/v1/auth/me/settings", json={"mail_digest": True},
+                      headers=team.owner_h)
+    scan_into(team.client, team.editor_h, team.id, " ".join((LICENCES[0], HOSTING[0])),
+              reported_on="2026-03-06")
+    assert _digests(app, date.today() + timedelta(days=14)) == 0  # the week after: quiet
+
+    monkeypatch.setattr(digest, "MOST", 1)
+    assert _digests(app, date.today() + timedelta(days=7)) == 1
+    (sent,) = outbox(app, "digest")
+    assert "New risks (2)" in sent.text_body and "- and 1 more in the register" in sent.text_body

@@ -29,7 +29,8 @@ from tests.projects import make_project, register_of
 
 SETTINGS = "/api/v1/auth/me/settings"
 NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None,
-              "mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": True}
+              "mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": True,
+              "mail_digest": False}
 VENDOR = "The vendor may slip the delivery."
 
 
@@ -440,6 +441,7 @@ def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, cli
     token = csrf_of(browser, "/app/account")
 
     assert page.count('type="checkbox" name="mail_risk_') == 3
+    assert 'name="mail_digest" value="on" >' in page  # the digest: asked for, never assumed
     assert page.count('value="on" checked> ') == 3  # every kind of mail on until unticked
     saved = browser.post("/app/account", data={"csrf_token": token, "project_id": team.id,
                                                "min_score": "0.6", "force_llm": "on",
@@ -447,7 +449,8 @@ def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, cli
     assert saved.status_code == 302 and saved.headers["Location"] == "/app/account"
     assert "Settings saved." in html(browser.get("/app/account"))
     expected = {"project_id": team.id, "min_score": 0.6, "force_llm": True,
-                "mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": False}
+                "mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": False,
+                "mail_digest": False}
     assert settings_of(client, team.editor_h) == expected
     page = html(browser.get("/app/account"))
     assert 'name="mail_risk_reopened" value="on" >' in page  # unticked: stays off

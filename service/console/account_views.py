@@ -14,7 +14,7 @@ from service.console.session import TOKEN, api, signed_in
 
 # The API's refusals that the form shows in words; anything else is the error page.
 FORM_ANSWERS = (400, 403, 404, 413, 422)
-MAIL = ("mail_risk_owner", "mail_risk_due", "mail_risk_reopened")  # the settings' ticks
+MAIL = ("mail_risk_owner", "mail_risk_due", "mail_risk_reopened", "mail_digest")  # ticks
 
 
 @console.app_template_filter("ago")

@@ -11,7 +11,7 @@ them.
 from service.db.columns import BigId, UTCDateTime, new_id, today, utcnow
 from service.db.invitation_tables import Invitation
 from service.db.job_tables import DOCUMENT_STATUSES, JOB_STATUSES, Job, JobDocument
-from service.db.mail_tables import MAIL_KINDS, MAIL_STATUSES, OWNER_NOTICES, MailMessage
+from service.db.mail_tables import DIGEST, MAIL_KINDS, MAIL_STATUSES, OWNER_NOTICES, MailMessage
 from service.db.project_tables import (
     ACTIVE,
     ACTIVE_STATUSES,
@@ -57,7 +57,7 @@ from service.db.webhook_tables import (
 )
 
 __all__ = [
-    "ACTIVE", "ACTIVE_STATUSES", "AUTH_SOURCES", "CAUSES", "DELIVERY_STATUSES",
+    "ACTIVE", "ACTIVE_STATUSES", "AUTH_SOURCES", "CAUSES", "DELIVERY_STATUSES", "DIGEST",
     "DOCUMENT_STATUSES", "EVENT_KINDS", "JOB_STATUSES", "JOINED_BY", "MAIL_KINDS",
     "MAIL_STATUSES", "OWNER_NOTICES",
     "PROJECT_ROLES", "REVIEW_STATES", "RISK_STATUSES", "ROLES", "SETTLED_STATUSES",

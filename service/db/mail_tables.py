@@ -17,7 +17,9 @@ MAIL_STATUSES = ("pending", "sent", "failed")
 #: What a risk's owner is told (service/projects/owner_notices.py); each can be turned off by
 #: its person, in their settings or by the link every such message carries.
 OWNER_NOTICES = ("risk_owner", "risk_due", "risk_reopened")
-MAIL_KINDS = ("invitation", "password_reset", "sign_in_elsewhere", *OWNER_NOTICES)
+#: A project's weekly digest, to the members who asked for it (service/projects/digest.py).
+DIGEST = "digest"
+MAIL_KINDS = ("invitation", "password_reset", "sign_in_elsewhere", *OWNER_NOTICES, DIGEST)
 
 
 class MailMessage(db.Model):

@@ -70,12 +70,19 @@ class UserSettings(db.Model):
     force_llm: Mapped[bool] = mapped_column(Boolean, default=False)
     # The owner notices (mail_tables.OWNER_NOTICES) this person turned off; NULL: none.
     mail_off: Mapped[list | None] = mapped_column(JSON)
+    # A project's weekly digest, for each project of theirs: asked for, off until then.
+    mail_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def mail_on(self, kind: str) -> bool:
+        if kind == "digest":
+            return bool(self.mail_digest)
         return kind not in (self.mail_off or ())
 
     def set_mail(self, kind: str, on: bool) -> None:
+        if kind == "digest":
+            self.mail_digest = on
+            return
         off = set(self.mail_off or ()) - {kind} | (set() if on else {kind})
         self.mail_off = sorted(off) or None
 

@@ -222,18 +222,21 @@ class Pool:
             self.mail_later.add(message_id, wait)
 
     def tell_due_hourly(self) -> None:
-        """Tell owners of due dates now and every DUE_PASS_S (python -m service starts it;
-        a Celery deployment runs ``flask tell-due-owners`` from cron instead)."""
+        """Tell owners of due dates, and send the week's digests, now and every DUE_PASS_S
+        (python -m service starts it; a Celery deployment runs ``flask tell-due-owners`` and
+        ``flask send-digests`` from cron instead)."""
         self.due_later.add("due dates")
 
     def _tell_due(self, key: str) -> None:
+        from service.projects import digest
         from service.projects.owner_notices import tell_due
 
         try:
             with self._app.app_context():
                 tell_due()
+                digest.send()  # the week's digests, in the first pass of the week
         except Exception:  # the database away: the next pass tells what this one did not
-            log.exception("the owners' due dates could not be told")
+            log.exception("the owners' due dates or the digests could not be sent")
         self.due_later.add(key, DUE_PASS_S)
 
     def _run(self, document_id: int) -> None:

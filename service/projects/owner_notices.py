@@ -30,6 +30,7 @@ from service import audit
 from service.api import lock_row
 from service.config import current_settings
 from service.db import (
+    DIGEST,
     OWNER_NOTICES,
     SETTLED_STATUSES,
     MailMessage,
@@ -53,7 +54,8 @@ SUBJECTS = {"risk_owner": "You own a risk in {project}",
 #: What each kind is, as the settings and the page that turns it off say.
 WHAT = {"risk_owner": "when you are made the owner of a risk",
         "risk_due": "when a risk you own reaches its due date",
-        "risk_reopened": "when a report reopens a risk you own"}
+        "risk_reopened": "when a report reopens a risk you own",
+        DIGEST: "each week: a digest of each of your projects' registers"}
 
 
 def noted(session: Session, events: list[dict]) -> None:
@@ -140,7 +142,7 @@ def read_off_token(token: str) -> tuple[str, str] | None:
         said = _serializer().loads(token)
     except BadSignature:
         return None
-    if not isinstance(said, dict) or said.get("k") not in OWNER_NOTICES \
+    if not isinstance(said, dict) or said.get("k") not in (*OWNER_NOTICES, DIGEST) \
             or not isinstance(said.get("u"), str):
         return None
     return said["u"], said["k"]

@@ -67,3 +67,6 @@ class SettingsSchema(ScanOptions):
         "description": "mail me when a risk I own reaches its due date (default true)"})
     mail_risk_reopened = StrictBoolean(metadata={
         "description": "mail me when a report reopens a risk I own (default true)"})
+    mail_digest = StrictBoolean(metadata={
+        "description": "mail me each week a digest of each of my projects' registers "
+                       "(default false)"})

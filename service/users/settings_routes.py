@@ -20,7 +20,8 @@ settings = Blueprint("settings", __name__)
 
 settings_schema = SettingsSchema()
 NONE_SAVED = {"force_llm": False, "min_score": None, "project_id": None}
-MAIL_ON = {"mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": True}
+MAIL_ON = {"mail_risk_owner": True, "mail_risk_due": True, "mail_risk_reopened": True,
+           "mail_digest": False}
 
 
 @settings.route("", methods=["GET"])
@@ -47,7 +48,8 @@ def update(args):
     `force_llm` where an LLM is configured. `project_id` must be a project you edit or
     own; it is cleared when you are removed from it, made a viewer, or it is deleted.
     `mail_risk_owner`, `mail_risk_due` and `mail_risk_reopened` turn the messages to a
-    risk's owner on or off (each message also carries a link that turns its kind off).
+    risk's owner on or off, `mail_digest` each project's weekly digest (each message also
+    carries a link that turns its kind off).
     """
     caller = token_auth.current_user()
     lock_row(User, caller.id)  # one change at a time: a user's first save makes one row
