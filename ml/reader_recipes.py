@@ -15,6 +15,13 @@ is the service's and ml's own code: calibration on the development documents
 (service/analysis/cascade_model.py) and the scorecard's sets (ml.scorecard). What differs
 from ``make reader``: the reader is read in fp32, not through its int8 graph (a 98% label
 agreement), and the encoder travels in bf16 (its weights rounded by 2^-8 at most).
+
+On the device tool: the pieces (143 MiB) travel one a call, each call copying its piece to
+/tmp/bundle there while the machine stays warm (30 s between calls), the last one running
+``python3 -m ml.reader_recipes train --pieces /tmp/bundle --out $OUT``. The checkout's
+tracked files (35 MiB) travel with every call, so pieces of 28 MiB (``--piece-mib 28``, six
+calls) fit beside them; a call that carries only ``.gpu/readers/piece-N`` (the tree left out)
+takes 60 MiB, the default.
 """
 
 from __future__ import annotations
@@ -111,12 +118,12 @@ def recorded(version: str, spec, labels: list[str], inputs: list, logits):
 
 # ---- here: the pieces a lent machine needs ----------------------------------------------
 
-def prepare(target: Path = PREPARED) -> list[Path]:
+def prepare(target: Path = PREPARED, piece_bytes: int = PIECE_BYTES) -> list[Path]:
     """The mpnet encoder and the inputs of every evaluation document, in pieces."""
     from ml.encoders import encoder_dir
     from service.analysis.model_spec import IN_CONTEXT
 
-    return pack(encoder_dir("mpnet"), inputs_of(documents(), IN_CONTEXT), target)
+    return pack(encoder_dir("mpnet"), inputs_of(documents(), IN_CONTEXT), target, piece_bytes)
 
 
 def pack(source: Path, inputs: list, target: Path, piece_bytes: int = PIECE_BYTES
@@ -389,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.reader_recipes",
                                      description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("prepare", help="here: the pieces to carry")
+    preparer = commands.add_parser("prepare", help="here: the pieces to carry")
+    preparer.add_argument("--piece-mib", type=int, default=PIECE_BYTES >> 20)
     trainer = commands.add_parser("train", help="there: train the recipes, write logits")
     trainer.add_argument("recipes", nargs="*", default=CHOSEN, help=", ".join(RECIPES))
     trainer.add_argument("--pieces", type=Path, default=PREPARED)
@@ -408,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        prepare()
+        prepare(piece_bytes=args.piece_mib << 20)
     elif args.command == "train":
         if unknown := set(args.recipes) - set(RECIPES):
             parser.error(f"no recipe {', '.join(sorted(unknown))}")
