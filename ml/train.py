@@ -374,6 +374,9 @@ class Trainer:
             raise SystemExit(f"{model_dir} already exists: versions are never overwritten")
         self.prepare()
         self.fit()
+        # Calibration and the test documents take minutes on 2 cores (a reader's, 10+):
+        # a watcher says so rather than showing the last step of the last epoch.
+        self.progress.stage("evaluating", version=config.version)
         with staged(model_dir) as staging:  # the version is complete or absent
             self.save(staging)
             metrics = self.evaluate(staging)

@@ -238,6 +238,45 @@ def test_the_console_models_page_shows_the_progress(make_app, root):
     assert "Epoch 1 of 2, step 150 of 600" in page and "25%" in page
     assert "trains at the lowest CPU priority" in page
 
+    # Its epochs done, calibrated and read on the test documents for minutes: said so.
+    (folder / reader_training.PROGRESS).write_text(json.dumps(
+        {"stage": "evaluating", "version": "mpnet-20261129-101500"}))
+    with open(folder / reader_training.LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        page = browser.get("/app/admin/models").get_data(as_text=True)
+    assert "Trained; calibrating it on the development documents" in page
+
+
+def test_a_training_says_it_is_evaluating_once_its_epochs_are_done(tmp_path, monkeypatch):
+    """ml.train's stages as a watcher reads them: the epochs' steps, then "evaluating"
+    before the minutes of calibration and test documents."""
+    from ml import train as trainer_module
+    from ml.progress import Progress
+
+    seen = []
+    monkeypatch.setattr(Progress, "_write", lambda self: seen.append(dict(self._fields)))
+
+    class Stopped(Exception):
+        pass
+
+    trainer = trainer_module.Trainer.__new__(trainer_module.Trainer)
+    trainer.config = trainer_module.parse_config(["--output-root", str(tmp_path)])
+    trainer.model_dir = tmp_path / "absent"
+    trainer.progress = Progress(tmp_path / "progress.json")
+    monkeypatch.setattr(trainer, "prepare", lambda: trainer.progress.stage("training"),
+                        raising=False)
+    monkeypatch.setattr(trainer, "fit", lambda: None, raising=False)
+
+    def stop(*_args):
+        raise Stopped
+
+    monkeypatch.setattr(trainer_module, "staged", stop)
+    try:
+        trainer.train()
+    except Stopped:
+        pass
+    assert [fields["stage"] for fields in seen] == ["training", "evaluating"]
+
 
 # ---------------------------------------------------------------------------------------
 # End to end: python -m service, a fresh models root, no restart
