@@ -161,6 +161,19 @@ def test_a_finished_training_activates_through_the_gate_and_is_audited(
     assert events[0]["actor_id"] is None
 
 
+@pytest.mark.parametrize(("fast", "cascade", "joins"), [
+    (0.5973, 0.5841, True),  # the one-epoch reader at full scale: the same risks, 4 alarms more
+    (0.60, 0.58, True), (0.50, 0.60, True), (0.60, 0.5799, False), (0.60, 0.45, False)])
+def test_the_gate_lets_a_cascade_within_the_documents_noise_join(fast, cascade, joins):
+    from service.serving.regressions import CASCADE, cascade_lost
+
+    lost = cascade_lost({"documents": {"dev": {"fast": {"f1": fast},
+                                               "cascade": {"f1": cascade}}}})
+    assert (lost == {}) is joins
+    if not joins:
+        assert f"F1 {cascade:.2f} against {fast:.2f}" in lost[CASCADE]
+
+
 def test_a_reader_that_loses_to_its_fast_model_is_not_activated_and_the_page_says_why(
         make_app, scan_model_dir, root, reader_dir):
     fast = Path(scan_model_dir).name
