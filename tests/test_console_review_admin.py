@@ -247,7 +247,7 @@ def admin_browser(app, accounts):
 
 
 ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
-               "/app/admin/models")
+               "/app/admin/mail", "/app/admin/models")
 
 
 def test_a_user_gets_the_html_403_page_on_every_admin_page(app, accounts):

@@ -199,6 +199,29 @@ def test_a_message_is_given_up_after_mail_retry_hours_and_shown_to_admins(make_a
                       query_string={"status": "lost"}).status_code == 422
 
 
+def test_the_console_mail_page_shows_an_admin_the_failed_message_and_why(make_app, relay):
+    from tests.console_browser import html, signed_in_client
+
+    app = make_app(**relay.settings(MAIL_RETRY_HOURS=0.0))
+    client = app.test_client()
+    accounts = Accounts(app, client)
+    _, headers = accounts.user()
+    admin, _ = accounts.user(role="admin")
+    relay.stop()  # down: the one attempt fails, and with no hours to retry it is given up
+    invite(client, headers, project_of(client, headers)["id"])
+    settled(app)
+    relay.start()
+    page = html(signed_in_client(app, admin["email"]).get("/app/admin/mail",
+                                                          query_string={"status": "failed"}))
+    assert "1 messages" in page and NEWCOMER in page and "invitation" in page
+    row = re.search(r"<tbody>(.*?)</tbody>", page, re.DOTALL)[1]
+    assert '<th scope="row">failed</th>' in row and "could not be reached" in row
+    assert "/app/register?invitation=" not in page  # the words, with the link, are never shown
+    sent = html(signed_in_client(app, admin["email"]).get("/app/admin/mail",
+                                                          query_string={"status": "sent"}))
+    assert "No message matches." in sent
+
+
 def test_without_smtp_host_nothing_is_written_and_the_owner_hands_the_link_over(make_app):
     app = make_app()
     client = app.test_client()

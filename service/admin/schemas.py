@@ -68,8 +68,9 @@ class MailMessageSchema(ma.Schema):
     went; never its body (an invitation's or a reset's link is in it)."""
 
     id = fields.String()
-    kind = fields.String(metadata={"description": "invitation, password_reset or "
-                                                  "sign_in_elsewhere"})
+    kind = fields.String(metadata={"description": "invitation, password_reset, "
+                                                  "sign_in_elsewhere, risk_owner, risk_due, "
+                                                  "risk_reopened or digest"})
     to_address = fields.String()
     subject = fields.String()
     status = fields.String(metadata={"description": "pending, sent or failed"})

@@ -38,6 +38,7 @@ LLM_CALL_FILTERS = ("status", "scan_id")
 ROLES = ("user", "reviewer", "admin")
 LLM_STATUSES = ("ok", "timeout", "connection_error", "http_error", "invalid_output",
                 "redirect", "too_large")
+MAIL_STATUSES = ("pending", "sent", "failed")
 PER_PAGE = 20
 ONE_TIME_PASSWORD = "one_time_password"  # keep_once's name: a new user's or a reset's
 
@@ -194,6 +195,14 @@ def admin_delete_user(user_id: str):
 def admin_llm_calls():
     return _admin_list("console/admin_llm_calls.html", "/admin/llm-calls", "calls",
                        LLM_CALL_FILTERS, statuses=LLM_STATUSES)
+
+
+@console.get("/admin/mail")
+@signed_in
+def admin_mail():
+    """The mail outbox as the API lists it: who was written to, what, how its attempts went."""
+    return _admin_list("console/admin_mail.html", "/admin/mail", "messages", ("status",),
+                       statuses=MAIL_STATUSES)
 
 
 def _admin_list(template: str, path: str, name: str, filter_names, **context):

@@ -165,7 +165,7 @@ def test_every_control_has_an_accessible_name(desktop, user, job_page, browser, 
 
 
 ADMIN_PAGES = ("/app/admin/users", "/app/admin/audit", "/app/admin/llm-calls",
-               "/app/admin/models")
+               "/app/admin/mail", "/app/admin/models")
 
 
 def test_axe_finds_nothing_serious_on_any_page(desktop, user, job_page, browser, console_url,
