@@ -27,7 +27,7 @@ from tests.real_parts import ENGINE_AGNOSTIC
 # The session-scoped trained model (trained_model_dir) and its fixtures.
 pytest_plugins = ["tests.fixtures_model", "tests.projects", "tests.jobs", "tests.redis_server",
                   "tests.registry", "tests.findings", "tests.authorization", "tests.sso.provider",
-                  "tests.readers"]
+                  "tests.readers", "tests.mail_relay"]
 
 BACKENDS = ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 

@@ -1,16 +1,19 @@
 """A real SMTP server on loopback for the mail tests (aiosmtpd, the server the aio-libs
 keep): it takes messages as a company's relay would, with a login over STARTTLS where a test
 asks for it, and can be stopped and started again on the same port (a relay down, then
-back). A test waits on the messages themselves (``next``), never on a clock."""
+back). A test waits on the messages themselves (``next``), never on a clock. A pytest plugin
+(tests/conftest.py): its ``relay`` fixture, a plain one on a free port, is every module's."""
 
 from __future__ import annotations
 
 import queue
+import socket
 import ssl
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -81,3 +84,16 @@ class Relay:
             values.update(SMTP_HOST="localhost", SMTP_SECURITY="starttls", SMTP_USERNAME=USER,
                           SMTP_PASSWORD=PASSWORD, SMTP_CA_FILE=str(self.tls[0]))
         return {**values, **more}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def relay():
+    started = Relay(free_port()).start()
+    yield started
+    started.stop()

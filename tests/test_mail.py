@@ -21,24 +21,11 @@ from service.db import AuditEvent, MailMessage
 from service.extensions import db
 from testkit.webhook_receiver import certificate
 from tests.helpers import PASSWORD, Accounts, assert_problem
-from tests.mail_relay import Relay
+from tests.mail_relay import Relay, free_port
 
 NEWCOMER = "newcomer@example.com"
 LINK = re.compile(r"https?://\S+/app/register\?invitation=([\w-]+)")
 RESET = re.compile(r"https?://\S+/app/password/reset\?token=([\w.-]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def relay():
-    started = Relay(free_port()).start()
-    yield started
-    started.stop()
 
 
 def settled(app) -> None:

@@ -10,7 +10,6 @@ which the change's own transaction writes (so it is final when the request has a
 from __future__ import annotations
 
 import re
-import socket
 from datetime import date, timedelta
 
 import pytest
@@ -21,24 +20,10 @@ from service.extensions import db
 from service.projects.owner_notices import tell_due
 from tests.curating import HOSTING, LICENCES, UAT
 from tests.helpers import Accounts
-from tests.mail_relay import Relay
 from tests.projects import Team, register_of, scan_into
 from tests.scanning import KeywordAnalyzer
 
 OFF_LINK = re.compile(r"https?://\S+(/app/mail/off/[\w.-]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def relay():
-    started = Relay(free_port()).start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ in-process API call is not the browser's."""
 from __future__ import annotations
 
 import re
-import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,7 +22,7 @@ from tests.e2e.driver import (
     seed,
     sign_in,
 )
-from tests.mail_relay import Relay
+from tests.mail_relay import Relay, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +33,8 @@ LINK = re.compile(r"https?://\S+(/app/(?:register\?invitation|password/reset\?to
 
 @pytest.fixture(scope="module")
 def relay():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    started = Relay(port).start()
+    """The module's relay: its app's settings name it, and the app is the module's."""
+    started = Relay(free_port()).start()
     yield started
     started.stop()
 
