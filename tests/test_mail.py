@@ -209,6 +209,26 @@ def test_the_console_mail_page_shows_an_admin_the_failed_message_and_why(make_ap
     assert "No message matches." in sent
 
 
+def test_a_message_left_pending_by_a_stopped_process_is_sent_once_by_the_next(make_app,
+                                                                            relay):
+    from service.jobs.queue import resume
+
+    first = make_app(**relay.settings())
+    first.extensions["riskscan.jobs"].shutdown()  # the process stops before it sends
+    client = first.test_client()
+    _, headers = Accounts(first, client).user()
+    assert invite(client, headers, project_of(client, headers)["id"]).status_code == 201
+    assert [m.status for m in rows(first)] == ["pending"]
+
+    second = make_app(**relay.settings())  # the next start, on the same database
+    resume(second)
+    recipients, message = relay.next()
+    assert recipients == [NEWCOMER] and LINK.search(message.get_body(("plain",)).get_content())
+    settled(second)
+    assert [(m.status, m.attempts) for m in rows(second)] == [("sent", 1)]
+    assert relay.nothing_more()
+
+
 def test_without_smtp_host_nothing_is_written_and_the_owner_hands_the_link_over(make_app):
     app = make_app()
     client = app.test_client()
