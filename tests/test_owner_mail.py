@@ -98,6 +98,11 @@ def test_a_kind_turned_off_in_the_settings_is_not_sent_and_the_others_are(mailin
     (due,) = outbox(app, "risk_due")
     assert due.to_address == team.editor["email"]
 
+    from tests.console_browser import html, signed_in_client
+
+    page = html(signed_in_client(app, team.editor["email"]).get("/app/account"))
+    assert 'name="mail_risk_owner" value="on" >' in page  # off, as saved
+    assert "This service sends no mail" not in page
     fresh = Accounts(app, client).user()[1]
     assert client.get("/api/v1/auth/me/settings", headers=fresh).get_json()[
         "mail_risk_owner"] is True  # nothing saved: every kind on

@@ -442,6 +442,7 @@ def test_the_account_page_saves_defaults_and_says_what_the_api_refuses(team, cli
 
     assert page.count('type="checkbox" name="mail_risk_') == 3
     assert 'name="mail_digest" value="on" >' in page  # the digest: asked for, never assumed
+    assert "This service sends no mail: no SMTP relay is set" in page  # the test app's
     assert page.count('value="on" checked> ') == 3  # every kind of mail on until unticked
     saved = browser.post("/app/account", data={"csrf_token": token, "project_id": team.id,
                                                "min_score": "0.6", "force_llm": "on",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from flask import flash, redirect, render_template, request, session, url_for
 
+from service.config import current_settings
 from service.console.blueprint import console
 from service.console.pages import check_id, counted, data_or_fail, failed, form_refusal
 from service.console.session import TOKEN, api, signed_in
@@ -163,6 +164,6 @@ def _account_page(settings: dict, *, error=None, errors=None, password_error=Non
                  else settings["min_score"])
     sessions = data_or_fail(api("GET", "/auth/sessions", query={"per_page": 100}))
     return render_template("console/account.html", settings=shown, projects=projects,
-                           sessions=sessions,
+                           sessions=sessions, mail=current_settings().mail,
                            error=error, errors=errors or {}, password_error=password_error,
                            password_errors=password_errors or {}), status
