@@ -50,7 +50,7 @@ QUEUE = "riskscan-documents"
 WEBHOOK_SENDERS = 4  # the pool's threads for webhook deliveries
 MAIL_SENDERS = 2  # the pool's threads for mail: a relay takes messages one connection each
 LOOK_AGAIN_S = 300.0  # after an attempt that failed on our side (longer than a claim's lease)
-DUE_PASS_S = 3600.0  # how often the pool tells owners of due dates (each date told once)
+MAIL_PASS_S = 3600.0  # how often the pool tells due dates and sends the week's digests (each once)
 
 celery = Celery("riskscan", set_as_current=False)
 celery.conf.update(
@@ -166,7 +166,7 @@ class Pool:
                                             thread_name_prefix="riskscan-job")
         self.later = Later(self._attempt, WEBHOOK_SENDERS)
         self.mail_later = Later(self._send_mail, MAIL_SENDERS)
-        self.due_later = Later(self._tell_due, 1)  # the owners' due dates, hourly
+        self.mail_pass_later = Later(self._mail_pass, 1)  # due dates and digests, hourly
         # Trainings on a thread of their own: one takes minutes, and must not hold a
         # thread a job's documents wait for.
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskscan-train")
@@ -221,13 +221,13 @@ class Pool:
         if wait is not None:
             self.mail_later.add(message_id, wait)
 
-    def tell_due_hourly(self) -> None:
-        """Tell owners of due dates, and send the week's digests, now and every DUE_PASS_S
+    def mail_hourly(self) -> None:
+        """Tell owners of due dates, and send the week's digests, now and every MAIL_PASS_S
         (python -m service starts it; a Celery deployment runs ``flask tell-due-owners`` and
         ``flask send-digests`` from cron instead)."""
-        self.due_later.add("due dates")
+        self.mail_pass_later.add("due dates and digests")
 
-    def _tell_due(self, key: str) -> None:
+    def _mail_pass(self, key: str) -> None:
         from service.projects import digest
         from service.projects.owner_notices import tell_due
 
@@ -237,7 +237,7 @@ class Pool:
                 digest.send()  # the week's digests, in the first pass of the week
         except Exception:  # the database away: the next pass tells what this one did not
             log.exception("the owners' due dates or the digests could not be sent")
-        self.due_later.add(key, DUE_PASS_S)
+        self.mail_pass_later.add(key, MAIL_PASS_S)
 
     def _run(self, document_id: int) -> None:
         from service.jobs.work import run_document
@@ -253,7 +253,7 @@ class Pool:
         keeps both: resume() takes them up at the next start."""
         self.later.shutdown(wait)
         self.mail_later.shutdown(wait)
-        self.due_later.shutdown(wait)
+        self.mail_pass_later.shutdown(wait)
         self._executor.shutdown(wait=wait, cancel_futures=True)
         self._trainer.shutdown(wait=wait, cancel_futures=True)
 
@@ -324,7 +324,7 @@ def resume(app: Flask) -> int:
         engine.deliver([delivery_id], wait_s)
     for message_id, wait_s in messages:
         engine.mail([message_id], wait_s)
-    engine.tell_due_hourly()
+    engine.mail_hourly()
     return len(pending)
 
 

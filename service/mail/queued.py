@@ -4,10 +4,13 @@ before, and a rollback forgets it. As service/outbox.py does for webhooks."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import event
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.config import current_settings
@@ -15,6 +18,7 @@ from service.db import MAIL_KINDS, MailMessage, new_id, utcnow
 from service.extensions import db
 from service.mail.compose import Composed
 
+log = logging.getLogger("riskscan.mail")
 _PENDING = "riskscan.mail_outbox"  # session.info: the ids of the messages this transaction added
 
 
@@ -38,6 +42,24 @@ def queue(kind: str, to_address: str, composed: Composed, *, notice_key: str | N
     db.session.add(message)
     db.session().info.setdefault(_PENDING, []).append(message.id)
     return message
+
+
+def keyed(keys: Iterable[str]) -> set[str]:
+    """The notice keys among ``keys`` that a message already holds: told before."""
+    keys = list(keys)
+    return set(db.session.scalars(select(MailMessage.notice_key).where(
+        MailMessage.notice_key.in_(keys)))) if keys else set()
+
+
+def once(notice_key: str, write: Callable[[], MailMessage | None]) -> MailMessage | None:
+    """``write()``, which queues the message keyed ``notice_key``, in a savepoint: None where
+    another pass wrote that key meanwhile (the unique column refuses the second)."""
+    try:
+        with db.session.begin_nested():
+            return write()
+    except IntegrityError:
+        log.info("the notice %s was written by another pass", notice_key)
+        return None
 
 
 @event.listens_for(Session, "after_commit")

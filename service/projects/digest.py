@@ -13,19 +13,17 @@ so that a week of thousands of findings is still one readable message.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from service import rating
 from service.config import current_settings
 from service.db import (
     DIGEST,
     SETTLED_STATUSES,
-    MailMessage,
     Project,
     ProjectMember,
     RegisterEntry,
@@ -38,8 +36,6 @@ from service.extensions import db
 from service.mail import queued as outbox
 from service.mail.compose import compose, one_line, public_link
 from service.projects import owner_notices, queries
-
-log = logging.getLogger("riskscan.mail")
 
 MOST = 25  # risks a section lists; the rest are counted
 SECTIONS = {"opened": "New risks", "restated": "Stated again", "reopened": "Reopened",
@@ -115,9 +111,8 @@ def send(on: date | None = None) -> int:
         .order_by(ProjectMember.project_id, User.id)).all()
     keys = {(project_id, user.id): f"{DIGEST}:{project_id}:{user.id}:{until.isoformat()}"
             for project_id, user in readers}
-    sent_before = set(db.session.scalars(select(MailMessage.notice_key).where(
-        MailMessage.notice_key.in_(keys.values())))) if keys else set()
-    weeks: dict[str, dict | None] = {}
+    sent_before = outbox.keyed(keys.values())
+    weeks: dict[str, dict | None] = {}  # each project's week and heat map, read once
     queued = 0
     for project_id, user in readers:
         key = keys[(project_id, user.id)]
@@ -125,22 +120,18 @@ def send(on: date | None = None) -> int:
             continue
         if project_id not in weeks:
             found = week(project_id, until)
-            weeks[project_id] = found if any(s["count"] for s in found.values()) else None
+            weeks[project_id] = ({"week": found, "heat": heat_map(project_id)}
+                                 if any(s["count"] for s in found.values()) else None)
         if weeks[project_id] is None:
             continue  # a quiet week
         project = db.session.get(Project, project_id)
         off = public_link(f"/app/mail/off/{owner_notices.off_token(user.id, DIGEST)}")
-        try:
-            with db.session.begin_nested():
-                outbox.queue(DIGEST, user.email, compose(
-                    DIGEST, f"This week in {project.name}", project=one_line(project.name),
-                    since=until - timedelta(days=7), until=until - timedelta(days=1),
-                    sections=SECTIONS, week=weeks[project_id], heat=heat_map(project_id),
-                    link=public_link(f"/app/projects/{project_id}"), off=off,
-                    what=owner_notices.WHAT[DIGEST]), notice_key=key, unsubscribe_url=off)
-        except IntegrityError:
-            log.info("the digest %s was sent by another pass", key)
-            continue
-        queued += 1
+        composed = compose(
+            DIGEST, f"This week in {project.name}", project=one_line(project.name),
+            since=until - timedelta(days=7), until=until - timedelta(days=1),
+            sections=SECTIONS, link=public_link(f"/app/projects/{project_id}"), off=off,
+            what=owner_notices.WHAT[DIGEST], **weeks[project_id])
+        queued += outbox.once(key, partial(outbox.queue, DIGEST, user.email, composed,
+                                           notice_key=key, unsubscribe_url=off)) is not None
     db.session.commit()
     return queued

@@ -17,13 +17,12 @@ settings (``mail_risk_owner``…, GET/PATCH /auth/me/settings) turn them on and 
 
 from __future__ import annotations
 
-import logging
 from datetime import date
+from functools import partial
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import event, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import audit
@@ -43,8 +42,6 @@ from service.db import (
 from service.extensions import db
 from service.mail import queued as outbox
 from service.mail.compose import compose, one_line, public_link
-
-log = logging.getLogger("riskscan.mail")
 
 _NOTICES = "riskscan.owner_notices"  # session.info: the notices this transaction made
 _SALT = "riskscan-mail-off"
@@ -115,19 +112,13 @@ def tell_due(on: date | None = None) -> int:
         RegisterEntry.due_date <= on, RegisterEntry.owner_id.is_not(None),
         RegisterEntry.status.not_in(SETTLED_STATUSES)).order_by(RegisterEntry.id)).all()
     keys = {entry.id: f"risk_due:{entry.id}:{entry.due_date.isoformat()}" for entry in due}
-    told_before = set(db.session.scalars(select(MailMessage.notice_key).where(
-        MailMessage.notice_key.in_(keys.values())))) if keys else set()
+    told_before = outbox.keyed(keys.values())
     told = 0
     for entry in due:
-        if keys[entry.id] in told_before:
-            continue
-        try:
-            with db.session.begin_nested():  # another pass told it meanwhile: skip it
-                queued = tell("risk_due", entry, notice_key=keys[entry.id])
-        except IntegrityError:
-            log.info("risk %s's due date was told by another pass", entry.id)
-            continue
-        told += queued is not None
+        key = keys[entry.id]
+        if key not in told_before:
+            told += outbox.once(key, partial(tell, "risk_due", entry,
+                                             notice_key=key)) is not None
     db.session.commit()
     return told
 
