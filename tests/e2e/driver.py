@@ -191,6 +191,18 @@ def create_project(page, name: str, description: str = "") -> str:
     return page.url.rstrip("/").rsplit("/", 1)[1]
 
 
+def add_member(page, project_id: str, email: str, role: str) -> str:
+    """Add ``email`` as ``role`` on the project's Members page (an email with no account is
+    invited); the page's path, which it is back on at the form."""
+    members = f"/app/projects/{project_id}/members"
+    page.goto(members)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Role", exact=True).select_option(role)
+    page.get_by_role("button", name="Add member").click()
+    page.wait_for_url(f"**{members}#add-member")
+    return members
+
+
 def section_text(page, heading: str) -> str | None:
     """The text under the <h2> that starts with ``heading``: its section, or its following
     siblings up to the next <h2>. None when there is no such heading."""

@@ -16,6 +16,7 @@ from tests.e2e.driver import (
     PROJECT_REPORTS,
     BrowserErrors,
     accessibility_violations,
+    add_member,
     call_api,
     new_page,
     seed,
@@ -51,13 +52,7 @@ def test_the_owner_invites_a_new_colleague_who_signs_up_and_lands_in_the_project
     colleague = new_page(browser, console_url, errors)
     try:
         sign_in(page, owner.email)
-        members = f"/app/projects/{owner.project_id}/members"
-        page.goto(members)
-        page.get_by_label("Email", exact=True).fill(COLLEAGUE)
-        page.get_by_label("Role", exact=True).select_option("editor")
-        page.get_by_role("button", name="Add member").click()
-
-        page.wait_for_url(f"**{members}#add-member")
+        members = add_member(page, owner.project_id, COLLEAGUE, "editor")
         said = page.locator("#invitation-link-said")
         assert re.fullmatch(rf"No account has {re.escape(COLLEAGUE)} yet: invited as editor "
                             r"until \d{1,2} \w{3} \d{4}\. Hand them this link to sign up "

@@ -18,6 +18,7 @@ from tests.e2e.driver import (
     PASSWORD,
     BrowserErrors,
     accessibility_violations,
+    add_member,
     new_page,
     seed,
     sign_in,
@@ -58,12 +59,7 @@ def test_an_invited_colleague_follows_the_emailed_link_and_lands_in_the_project(
     colleague = new_page(browser, console_url, errors)
     try:
         sign_in(page, owner.email)
-        members = f"/app/projects/{owner.project_id}/members"
-        page.goto(members)
-        page.get_by_label("Email", exact=True).fill(COLLEAGUE)
-        page.get_by_label("Role", exact=True).select_option("viewer")
-        page.get_by_role("button", name="Add member").click()
-        page.wait_for_url(f"**{members}#add-member")
+        add_member(page, owner.project_id, COLLEAGUE, "viewer")
         said = page.locator("#invitation-link-said").inner_text()
         assert "emailed" in said.lower(), said
 
