@@ -16,45 +16,59 @@ is the service's and ml's own code: calibration on the development documents
 from ``make reader``: the reader is read in fp32, not through its int8 graph (a 98% label
 agreement), and the encoder travels in bf16 (its weights rounded by 2^-8 at most).
 
-On the device tool: the pieces (143 MiB) travel one a call, each call copying its piece to
-/tmp/bundle there while the machine stays warm (30 s between calls), the last one running
-``python3 -m ml.reader_recipes train --pieces /tmp/bundle --out $OUT``. The checkout's
-tracked files (35 MiB) travel with every call, so pieces of 28 MiB (``--piece-mib 28``, six
-calls) fit beside them; a call that carries only ``.gpu/readers/piece-N`` (the tree left out)
-takes 60 MiB, the default.
+On the device tool (docs/experiments/2026-11-29-reader-recipes-on-a-gpu.md says it step by
+step): the checkout's tracked files are left out of every call (a call carries 64 MiB, the
+pieces 143), pieces 0 and 1 travel alone, each copied to /tmp/bundle there while the machine
+stays warm (30 s between calls); the last call carries piece 2, ``sha256``, the corpus's
+rows and ``.gpu/run`` (the code, staged by ``prepare``) and runs, in .gpu/run,
+``python3 -m ml.reader_recipes train --pieces /tmp/bundle --out $OUT``: 8 recipes in 260 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 import types
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from ml.reader_pieces import (
+    CORPUS_ROWS,
+    PIECE_BYTES,
+    REPO_ROOT,
+    pack,
+    read_corpus_rows,
+    stage_code,
+    unpack,
+    without_flask,
+    write_corpus_rows,
+)
+
 PREPARED = REPO_ROOT / ".gpu" / "readers"
-PIECE_BYTES = 60 << 20  # a call carries 64 MiB in all
+STAGED = REPO_ROOT / ".gpu" / "run"  # the code and splits the training there reads
 DEVICE_WORK = Path("/tmp/reader-recipes")
 
 #: ml.reader's arguments for ml.train, and the data each recipe adds: the splits alone
-#: (``make reader``), the fast model's mix with the first corpus, or the whole corpus.
+#: (the reader's until 29 November), the fast model's mix with the first corpus, or with
+#: the whole corpus.
 READER = ["--encoder", "mpnet", "--learning-rate", "4e-5"]
 DATA = {"splits": ["--corpus", "none", "--written-share", "1.0"],
         "corpus": ["--corpus", "corpus", "--written-share", "0.5", "--corpus-share", "0.15"],
         "all": ["--corpus", "corpus", "--corpus-collections", "all", "--written-share", "0.5",
-                "--corpus-share", "0.09"]}
+                "--corpus-share", "0.09"]}  # ml.reader's own since 29 November
+#: The same mixes, half of each read an epoch: two epochs for the steps of one.
+DATA |= {f"{data}-half": [*arguments[:-4], "--written-share", str(float(arguments[-3]) / 2),
+                          "--corpus-share", str(float(arguments[-1]) / 2)]
+         for data, arguments in list(DATA.items()) if data != "splits"}
 RECIPES = {f"{data}-e{epochs}-s{seed}": [*READER, *DATA[data], "--epochs", str(epochs),
                                         "--seed", str(seed)]
            for data in DATA for epochs in (1, 2) for seed in (13, 7)}
 #: Trained by default: one epoch against two, the splits against the first corpus, two seeds.
-CHOSEN = [name for name in RECIPES if not name.startswith("all-")]
+CHOSEN = [name for name in RECIPES if not name.startswith("all-") and "-half-" not in name]
 
 
 def documents() -> list:
@@ -123,113 +137,13 @@ def prepare(target: Path = PREPARED, piece_bytes: int = PIECE_BYTES) -> list[Pat
     from ml.encoders import encoder_dir
     from service.analysis.model_spec import IN_CONTEXT
 
-    return pack(encoder_dir("mpnet"), inputs_of(documents(), IN_CONTEXT), target, piece_bytes)
-
-
-def pack(source: Path, inputs: list, target: Path, piece_bytes: int = PIECE_BYTES
-         ) -> list[Path]:
-    """The encoder in ``source`` in bf16 (a high and a low byte a weight: the high bytes
-    compress), its tokenizer and ``inputs``, as one xz tar cut into pieces a call can
-    carry, with the digest of the whole beside them."""
-    import hashlib
-    import lzma
-
-    import torch
-    from safetensors.torch import load_file
-
-    from service.analysis.model_folder import SAFETENSORS
-
-    weights = {name: tensor for name, tensor in load_file(source / SAFETENSORS).items()
-               if not name.startswith("pooler.")}  # the classifier reads no pooler
-    header, high, low = [], io.BytesIO(), io.BytesIO()
-    for name, tensor in weights.items():
-        if tensor.is_floating_point():
-            half = tensor.to(torch.bfloat16).contiguous().view(torch.int16).numpy()
-            high.write((half.view("uint16") >> 8).astype("uint8").tobytes())
-            low.write((half.view("uint16") & 0xFF).astype("uint8").tobytes())
-        header.append({"name": name, "shape": list(tensor.shape), "dtype": str(tensor.dtype)})
-    inputs_gz = gzip.compress(json.dumps(inputs, ensure_ascii=False).encode())
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        add("header.json", json.dumps({"tensors": header, "ints": {
-            n: t.tolist() for n, t in weights.items() if not t.is_floating_point()}}).encode())
-        add("high.bin", high.getvalue())
-        add("low.bin", low.getvalue())
-        for path in sorted(source.iterdir()):
-            if path.is_file() and path.suffix in (".json", ".txt"):
-                add(f"encoder/{path.name}", path.read_bytes())
-        add("inputs.json.gz", inputs_gz)
-    packed = lzma.compress(buffer.getvalue(), preset=6)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "inputs.json.gz").write_bytes(inputs_gz)  # what measure reads the logits by
-    for old in target.glob("piece-*"):
-        old.unlink()
-    pieces = []
-    for number, start in enumerate(range(0, len(packed), piece_bytes)):
-        piece = target / f"piece-{number}"
-        piece.write_bytes(packed[start:start + piece_bytes])
-        pieces.append(piece)
-    (target / "sha256").write_text(hashlib.sha256(packed).hexdigest() + "\n")
-    print(f"{len(packed) / 2**20:.1f} MiB in {len(pieces)} pieces under {target}",
-          file=sys.stderr)
+    pieces = pack(encoder_dir("mpnet"), inputs_of(documents(), IN_CONTEXT), target, piece_bytes)
+    write_corpus_rows(target / CORPUS_ROWS, [DATA["corpus"], DATA["all"]])
+    stage_code(STAGED)
     return pieces
 
 
 # ---- there: the trainings ----------------------------------------------------------------
-
-def without_flask() -> None:
-    """The analysis and training code without the Flask app (``service/__init__`` imports
-    it, and a lent machine has no Flask)."""
-    package = types.ModuleType("service")
-    package.__path__ = [str(REPO_ROOT / "service")]
-    sys.modules.setdefault("service", package)
-
-
-def unpack(pieces: list[Path], work: Path = DEVICE_WORK) -> Path:
-    """The encoder folder in fp32 and the inputs, from the pieces (checked first)."""
-    import hashlib
-    import lzma
-
-    import numpy as np
-    import torch
-    from safetensors.torch import save_file
-
-    without_flask()  # there, the service package is read without its app
-    from service.analysis.model_folder import SAFETENSORS
-
-    packed = b"".join(piece.read_bytes() for piece in sorted(pieces, key=lambda p: int(
-        p.name.rsplit("-", 1)[1])))
-    expected = (pieces[0].parent / "sha256").read_text().strip()
-    if hashlib.sha256(packed).hexdigest() != expected:
-        sys.exit("the pieces are not the ones prepared: their digest differs")
-    with tarfile.open(fileobj=io.BytesIO(lzma.decompress(packed))) as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-    header = json.loads(members["header.json"])
-    high = np.frombuffer(members["high.bin"], dtype=np.uint8)
-    low = np.frombuffer(members["low.bin"], dtype=np.uint8)
-    encoder = work / "encoder"
-    encoder.mkdir(parents=True, exist_ok=True)
-    tensors, offset = {}, 0
-    for entry in header["tensors"]:
-        if entry["name"] in header["ints"]:
-            tensors[entry["name"]] = torch.tensor(header["ints"][entry["name"]])
-            continue
-        count = int(np.prod(entry["shape"]))
-        bits = (high[offset:offset + count].astype(np.uint32) << 24) | \
-            (low[offset:offset + count].astype(np.uint32) << 16)
-        tensors[entry["name"]] = torch.from_numpy(bits.view(np.float32).reshape(entry["shape"]))
-        offset += count
-    save_file(tensors, encoder / SAFETENSORS, metadata={"format": "pt"})
-    for name, data in members.items():
-        if name.startswith("encoder/"):
-            (encoder / name.split("/", 1)[1]).write_bytes(data)
-    (work / "inputs.json.gz").write_bytes(members["inputs.json.gz"])
-    return encoder
-
 
 def train_one(name: str, encoder: Path, extra: list[str], limit: int | None = None,
               work: Path = DEVICE_WORK) -> None:
@@ -238,6 +152,8 @@ def train_one(name: str, encoder: Path, extra: list[str], limit: int | None = No
     without_flask()
     import numpy as np
 
+    if (work / CORPUS_ROWS).is_file():
+        read_corpus_rows(work / CORPUS_ROWS)
     from ml.recipe import parse_config
     from ml.train import Trainer
 
@@ -245,6 +161,8 @@ def train_one(name: str, encoder: Path, extra: list[str], limit: int | None = No
                            "--output-root", str(work / "models"), "--no-set-current", *extra])
     trainer = Trainer(config)
     trainer.prepare()
+    if not name.startswith("splits-") and not getattr(trainer, "corpus_rows", 0):
+        sys.exit(f"{name}: no corpus rows read (is {CORPUS_ROWS} beside the pieces?)")
     trainer.fit()
     inputs = [tuple(item) if isinstance(item, list) else item for item in json.loads(
         gzip.decompress((work / "inputs.json.gz").read_bytes()))][:limit]
@@ -263,7 +181,7 @@ def train(names: list[str], pieces: list[Path], out: Path, extra: str = "",
     import numpy as np
 
     started = time.perf_counter()
-    encoder = unpack(pieces, work)
+    encoder = unpack(pieces, work)  # the corpus's rows too, when they came
     print(f"unpacked in {time.perf_counter() - started:.0f} s", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false"}
 

@@ -7,14 +7,17 @@ encoder that travels in pieces comes back whole, within bf16's rounding, or not 
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
-from ml import reader_recipes
+from ml import reader_pieces, reader_recipes
 from ml.calibrate import calibrate_and_score, calibration_of
 from ml.documents import read_documents, score_documents
 from ml.recipe import DEV_DOCUMENTS
@@ -65,16 +68,24 @@ def test_recorded_logits_calibrate_as_the_models_folder_does(scan_model_dir, doc
                                                           expected["min_score"])
 
 
-def test_the_encoder_comes_back_from_its_pieces_within_bf16(scan_model_dir, tmp_path) -> None:
+INPUTS = [("The vendor may slip.", "Risks"), "A sentence alone."]
+
+
+@pytest.fixture(scope="module")
+def pieces(scan_model_dir, tmp_path_factory) -> list[Path]:
+    """The suite's model packed once (xz takes a minute on 2 cores)."""
+    return reader_pieces.pack(Path(scan_model_dir), INPUTS, tmp_path_factory.mktemp("pieces"),
+                              piece_bytes=1 << 20)
+
+
+def test_the_encoder_comes_back_from_its_pieces_within_bf16(scan_model_dir, pieces,
+                                                            tmp_path) -> None:
     import torch
     from safetensors.torch import load_file
 
-    inputs = [("The vendor may slip.", "Risks"), "A sentence alone."]
-    pieces = reader_recipes.pack(Path(scan_model_dir), inputs, tmp_path / "pieces",
-                                 piece_bytes=1 << 20)
     assert len(pieces) > 1 and all(p.stat().st_size <= 1 << 20 for p in pieces)
 
-    encoder = reader_recipes.unpack(list(reversed(pieces)), tmp_path / "there")
+    encoder = reader_pieces.unpack(list(reversed(pieces)), tmp_path / "there")
 
     original = {k: v for k, v in load_file(Path(scan_model_dir) / "model.safetensors").items()
                 if not k.startswith("pooler.")}
@@ -87,17 +98,62 @@ def test_the_encoder_comes_back_from_its_pieces_within_bf16(scan_model_dir, tmp_
             assert torch.equal(back[name], tensor), name
     assert (encoder / "tokenizer.json").read_bytes() == \
         (Path(scan_model_dir) / "tokenizer.json").read_bytes()
-    assert reader_recipes.read_inputs(tmp_path / "there" / "inputs.json.gz") == inputs
+    assert reader_recipes.read_inputs(tmp_path / "there" / "inputs.json.gz") == INPUTS
 
 
-def test_a_damaged_piece_is_refused_before_anything_is_unpacked(scan_model_dir,
-                                                                tmp_path) -> None:
-    pieces = reader_recipes.pack(Path(scan_model_dir), ["x"], tmp_path / "pieces",
-                                 piece_bytes=1 << 20)
-    damaged = bytearray(pieces[0].read_bytes())
+def test_a_damaged_piece_is_refused_before_anything_is_unpacked(pieces, tmp_path) -> None:
+    copied = tmp_path / "pieces"
+    shutil.copytree(pieces[0].parent, copied)  # the module's pieces stay whole
+    damaged = bytearray((copied / pieces[0].name).read_bytes())
     damaged[100] ^= 0xFF
-    pieces[0].write_bytes(bytes(damaged))
+    (copied / pieces[0].name).write_bytes(bytes(damaged))
 
     with pytest.raises(SystemExit, match="digest differs"):
-        reader_recipes.unpack(pieces, tmp_path / "there")
+        reader_pieces.unpack(sorted(copied.glob("piece-*")), tmp_path / "there")
     assert not (tmp_path / "there" / "encoder").exists()
+
+
+def test_the_corpus_rows_read_there_are_those_ml_train_reads_here(tmp_path,
+                                                                   monkeypatch) -> None:
+    import ml.corpus
+    from ml.recipe import parse_config
+    from ml.splits import load_split
+
+    mix = ["--corpus", "corpus", "--corpus-collections", "openstack"]
+    config = parse_config([*mix, "--version", "x"])
+    held = load_split(config.data_dir, "validation").texts + \
+        load_split(config.data_dir, "test").texts
+    expected = ml.corpus.training_split(config.resolved_corpus(), held_out=held,
+                                        collections="openstack")
+    reader_pieces.write_corpus_rows(tmp_path / "rows.json.gz", [mix])
+    original = ml.corpus.training_split
+    monkeypatch.setattr(ml.corpus, "training_split", original)  # restored after the test
+
+    reader_pieces.read_corpus_rows(tmp_path / "rows.json.gz")
+    there = ml.corpus.training_split(config.resolved_corpus(), held_out=held, seed=7,
+                                     collections="openstack")
+
+    assert len(expected.texts) > 100
+    assert there == expected
+    assert ml.corpus.training_split is not original  # the rows, not spaCy, answered
+
+
+def test_the_staged_code_reads_a_corpus_recipe_without_spacy_or_flask(tmp_path) -> None:
+    """What a lent machine lacks (spaCy, Flask) is never imported by the training there."""
+    staged = reader_pieces.stage_code(tmp_path / "run")
+    program = (
+        "import sys\n"
+        "sys.modules.update(spacy=None, flask=None, flask_sqlalchemy=None)\n"
+        "from ml.reader_pieces import without_flask\n"
+        "without_flask()\n"
+        "import ml.train\n"
+        "from ml.reader_recipes import RECIPES\n"
+        "from ml.recipe import parse_config\n"
+        "config = parse_config([*RECIPES['corpus-e2-s7'], '--version', 'x'])\n"
+        "print(ml.train.__file__, config.resolved_corpus())\n")
+    done = subprocess.run([sys.executable, "-c", program], cwd=staged, capture_output=True,
+                          text=True, env={"PATH": os.environ["PATH"]}, check=False)
+
+    assert done.returncode == 0, done.stderr
+    module, corpus = done.stdout.split()
+    assert Path(module).is_relative_to(staged) and Path(corpus).is_relative_to(staged)
