@@ -333,3 +333,50 @@ def test_the_settings_are_read_off_flasks_config_in_one_place():
     readers = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "service").rglob("*.py")
                      if 'config["SETTINGS"]' in path.read_text(encoding="utf-8"))
     assert readers == ["service/config.py"]
+
+
+def role_compared_by_word(*roots: Path) -> list[str]:
+    """Where a module compares something with a model role's word (``== "fast"``, ``in
+    ("fast", "reader")``) or a template with one (``role == 'pair'``): a role is a
+    model_folder.Role, compared as one."""
+    import ast
+    import re
+
+    from service.analysis.model_folder import Role
+
+    words = {role.value for role in Role}
+
+    def worded(node) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in words
+        return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(map(worded, node.elts))
+
+    alternatives = "|".join(words)
+    in_template = re.compile(rf"role\s*(?:==|!=|in)\s*[(\[]?\s*['\"]({alternatives})['\"]")
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Compare) and any(map(worded, [node.left,
+                                                                       *node.comparators])):
+                    found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}")
+        for path in sorted(root.rglob("*.html")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if in_template.search(line) and "project.role" not in line:
+                    found.append(f"{path.relative_to(root.parent).as_posix()}:{number}")
+    return found
+
+
+def test_a_models_role_is_compared_as_a_role_never_by_its_word():
+    assert role_compared_by_word(ROOT / "service") == []
+
+
+def test_the_role_check_finds_planted_comparisons(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text(
+        'if kind == "reader":\n    pass\nok = role is Role.FAST\nx = kind in ("fast", "x")\n'
+        'd = {"fast": 1}\n')
+    (tmp_path / "pkg" / "b.html").write_text(
+        "{% if model.role == 'pair' %}{% endif %}\n{% if project.role == 'owner' %}\n")
+    assert role_compared_by_word(tmp_path / "pkg") == ["pkg/a.py:1", "pkg/a.py:4",
+                                                       "pkg/b.html:1"]

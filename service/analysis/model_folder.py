@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,17 @@ READ_LIMIT = 1 << 20
 #: The root's pointer to the fast model's version, and to the cascade's reader's.
 CURRENT = "current"
 READER = "reader"
-ROLES = ("fast", "reader")
+
+
+class Role(StrEnum):
+    """What a model folder is for, read from the files it holds (ModelFolder.role): the
+    fast model classifies every sentence; a reader (screen.json) decides behind one; the
+    register's pair model (pair_model.json) decides which entry a finding joins. A str, so
+    that the API's ``role`` and the console's forms carry it as they did."""
+
+    FAST = "fast"
+    READER = "reader"
+    PAIR = "pair"
 
 
 @dataclass(frozen=True)
@@ -164,13 +175,12 @@ class ModelFolder:
         return self.object(SCREEN_JSON)
 
     @property
-    def role(self) -> str:
-        """``pair`` for the register's pair model (a pair_model.json: it decides which entry
-        a finding joins, and classifies nothing), ``reader`` for a folder with a screen.json
-        (it decides behind a fast model), else ``fast``."""
+    def role(self) -> Role:
+        """The pair model where a pair_model.json is (it classifies nothing), a reader where
+        a screen.json is, else a fast model."""
         if self.has(PAIR_JSON):
-            return "pair"
-        return "reader" if self.has(SCREEN_JSON) else "fast"
+            return Role.PAIR
+        return Role.READER if self.has(SCREEN_JSON) else Role.FAST
 
     def fitted_to(self) -> str | None:
         """The fast model a reader's screen threshold was chosen on, if its screen names one."""

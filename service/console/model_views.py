@@ -19,6 +19,7 @@ from dataclasses import replace
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from service.analysis.model_folder import Role
 from service.console.blueprint import console
 from service.console.pages import data_or_fail, error_page, failed, words
 from service.console.session import api, signed_in
@@ -82,6 +83,10 @@ def _answered(answer, success: str, target: str):
     return redirect(target)
 
 
+# The templates compare a model's role (the API's string) with these, not with words.
+console.add_app_template_global(Role, "Role")
+
+
 @console.get("/admin/models")
 @signed_in
 def admin_models():
@@ -93,7 +98,7 @@ def admin_models():
     # then each fast model alone.
     active = registry["active"] or ""
     bases = ([active] if "+" in active else []) + [
-        m["version"] for m in registry["items"] if m["role"] == "fast" and m["state"] != "broken"]
+        m["version"] for m in registry["items"] if m["role"] == Role.FAST and m["state"] != "broken"]
     return render_template("console/admin_models.html", registry=registry,
                            trainings=trainings, shadow=shadow, bases=bases, active=active)
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from service import audit
-from service.analysis.model_folder import ModelFolder
+from service.analysis.model_folder import ModelFolder, Role
 from service.api import lock_row
 from service.config import Settings, current_settings
 from service.db import ModelDeployment, utcnow
@@ -90,7 +90,7 @@ def registry_models(settings: Settings) -> list[dict]:
                              shadow=row.shadow_version if row is not None else None,
                              refused=_refused(), runtime=runtime(settings, analyzers))
     for model in listed:
-        if model["role"] != "fast" or model["state"] not in ("available", "shadow"):
+        if model["role"] is not Role.FAST or model["state"] not in ("available", "shadow"):
             continue
         try:
             model["regressions"] = lost_beside(

@@ -35,7 +35,14 @@ from pathlib import Path
 
 from flask import Flask
 
-from service.analysis.model_folder import CURRENT, READER, ModelFolder, point, write_whole
+from service.analysis.model_folder import (
+    CURRENT,
+    READER,
+    ModelFolder,
+    Role,
+    point,
+    write_whole,
+)
 from service.config import Settings
 from service.errors import APIError
 from service.serving import deployment, registry
@@ -84,7 +91,7 @@ def has_reader(root: Path) -> bool:
     if (root / READER).exists():
         return True
     return any(path.is_dir() and registry.VERSION.fullmatch(path.name)
-               and ModelFolder(path).role == "reader" for path in root.iterdir())
+               and ModelFolder(path).role is Role.READER for path in root.iterdir())
 
 
 def status(settings: Settings) -> dict:

@@ -38,6 +38,7 @@ from service.analysis.model_folder import (
     TOKENIZER_JSON,
     WEIGHTS,
     ModelFolder,
+    Role,
     is_version,
 )
 from service.config import Settings
@@ -109,8 +110,8 @@ def with_reader(version: str, reader: str | None) -> str:
     return f"{version}{JOIN}{reader}"
 
 
-def role(path: Path) -> str:
-    """``fast``, ``reader`` or ``pair`` (model_folder.ModelFolder.role says which is which)."""
+def role(path: Path) -> Role:
+    """The folder's Role (model_folder.ModelFolder.role says which is which)."""
     return ModelFolder(path).role
 
 
@@ -143,7 +144,7 @@ def broken_reason(path: Path, models: Path) -> str | None:
     if outside:
         return outside
     model = ModelFolder(path)
-    if model.role == "pair":
+    if model.role is Role.PAIR:
         return _pair_broken(model)
     try:
         labels = set(model.config()["id2label"].values())
@@ -156,7 +157,7 @@ def broken_reason(path: Path, models: Path) -> str | None:
     for name in JSON_FILES:
         if (path / name).exists() and model.object(name) is None:
             return f"{name} is unreadable"
-    if model.role == "reader" and not _screen_threshold(model):
+    if model.role is Role.READER and not _screen_threshold(model):
         return f"{SCREEN_JSON} has no screen threshold within 0..1"
     if not any(model.has(name) for name in WEIGHTS):
         return "no weights (model.onnx or model.safetensors)"
@@ -253,8 +254,8 @@ def summary(path: Path, models: Path, *, state: str, reason: str | None,
     trained = model.training() if readable else {}
     calibration = metrics.get("calibration") or (readable and model.object(CALIBRATION_JSON)) or {}
     encoder = trained.get("encoder")
-    kind = model.role if readable else "fast"
-    if kind == "pair":  # its operating point is the probability from which it joins
+    kind = model.role if readable else Role.FAST
+    if kind is Role.PAIR:  # its operating point is the probability from which it joins
         pair = model.object(PAIR_JSON) or {}
         calibration, encoder = {"min_score": pair.get("threshold")}, {"name": pair.get("base")}
     return {
@@ -262,7 +263,7 @@ def summary(path: Path, models: Path, *, state: str, reason: str | None,
         "state": state,
         "reason": reason,
         "role": kind,
-        "fitted_to": model.fitted_to() if kind == "reader" else None,
+        "fitted_to": model.fitted_to() if kind is Role.READER else None,
         "encoder": encoder.get("name") if isinstance(encoder, dict) else None,
         "runtime": runtime,
         "size_bytes": model.size_bytes() if readable else None,
@@ -293,13 +294,13 @@ def models(settings: Settings, *, active: str | None, shadow: str | None,
     active_names, shadow_names = _names(active), _names(shadow)
     # The active model of each role, whose card each other version is compared with.
     beside = {role: metrics(base / name) if name else None
-              for role, name in zip(("fast", "reader"), parts(active) if active else (None, None))}
+              for role, name in zip((Role.FAST, Role.READER), parts(active) if active else (None, None))}
     listed = []
     for path in base.iterdir():
         if not VERSION.fullmatch(path.name) or not path.is_dir():
             continue
         reason = broken_reason(path, base) or refused.get(path.name)
-        in_use = path.name in active_names or (path.name == PAIR_FOLDER and role(path) == "pair")
+        in_use = path.name in active_names or (path.name == PAIR_FOLDER and role(path) is Role.PAIR)
         state = ("broken" if reason else "active" if in_use
                  else "shadow" if path.name in shadow_names else "available")
         model = summary(path, base, state=state, reason=reason, runtime=runtime)
@@ -361,20 +362,20 @@ def load(settings: Settings, resolved: Version):
 def _check_roles(version: str, fast: Path, reader: Path | None) -> None:
     """ModelRefused unless ``fast`` is a fast model and ``reader`` (if any) a reader fitted
     to it."""
-    if role(fast) == "pair" or (reader is not None and role(reader) == "pair"):
-        pair = fast if role(fast) == "pair" else reader
+    if role(fast) is Role.PAIR or (reader is not None and role(reader) is Role.PAIR):
+        pair = fast if role(fast) is Role.PAIR else reader
         raise ModelRefused(version, f"{pair.name} is the register's pair model: it decides "
                                     "which entry a finding joins and classifies no sentence; "
                                     f"the register reads it from the models root's "
                                     f"{PAIR_FOLDER!r} folder")
-    if role(fast) == "reader":
+    if role(fast) is Role.READER:
         behind = fitted_to(fast) or "F"
         raise ModelRefused(version, f"{fast.name} is a reader: it decides only on what a "
                                     f"fast model passes on; activate it behind one, as "
                                     f"{behind}{JOIN}{fast.name}")
     if reader is None:
         return
-    if role(reader) != "reader":
+    if role(reader) is not Role.READER:
         raise ModelRefused(version, f"{reader.name} is not a reader: it has no {SCREEN_JSON} "
                                     "(python -m ml.cascade --reader <folder> chooses its screen)")
     fitted = fitted_to(reader)

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import audit
 from service.analysis.finetune_files import FinetuneFileError, FinetuneRequest, FinetuneResult
+from service.analysis.model_folder import Role
 from service.config import current_settings
 from service.db import ModelTraining, ShadowTrial, utcnow
 from service.errors import APIError
@@ -73,12 +74,12 @@ def start(caller, base: str | None) -> ModelTraining:
     name = base if base is not None else active
     base = registry.resolve(settings, name)
     fast, reader = base.fast, base.reader
-    if (kind := registry.role(fast)) != "fast":
-        named = "a reader" if kind == "reader" else "the register's pair model"
+    if (kind := registry.role(fast)) is not Role.FAST:
+        named = "a reader" if kind is Role.READER else "the register's pair model"
         raise APIError(422, f"Model {fast.name} is {named}; a training starts from a fast "
                             "model, or a fast model and its reader (F+R).",
                        errors={"base": [f"{named[0].upper()}{named[1:]}."]})
-    if reader is not None and registry.role(reader) != "reader":
+    if reader is not None and registry.role(reader) is not Role.READER:
         raise APIError(422, f"Model {reader.name} is not a reader (it has no screen.json).",
                        errors={"base": ["Not a reader."]})
     rows = list(training_rows())
