@@ -329,9 +329,12 @@ def test_the_folder_file_check_finds_planted_names(tmp_path):
 
 def test_the_settings_are_read_off_flasks_config_in_one_place():
     """service.config.current_settings is the one reader of the app's typed settings: no
-    module reaches them by a string key (issue #78)."""
-    readers = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "service").rglob("*.py")
-                     if 'config["SETTINGS"]' in path.read_text(encoding="utf-8"))
+    module reaches them by a string key (issue #78), nor a test (issue #88)."""
+    key = 'config["' + 'SETTINGS"]'  # this file does not count itself
+    readers = sorted(path.relative_to(ROOT).as_posix()
+                     for folder in ("service", "tests", "testkit", "bench", "reliability")
+                     for path in (ROOT / folder).rglob("*.py")
+                     if key in path.read_text(encoding="utf-8"))
     assert readers == ["service/config.py"]
 
 
@@ -380,3 +383,61 @@ def test_the_role_check_finds_planted_comparisons(tmp_path):
         "{% if model.role == 'pair' %}{% endif %}\n{% if project.role == 'owner' %}\n")
     assert role_compared_by_word(tmp_path / "pkg") == ["pkg/a.py:1", "pkg/a.py:4",
                                                        "pkg/b.html:1"]
+
+
+def service_imports(subject: Path) -> set[str]:
+    """The modules of ``service`` that a package or module imports (at any depth, inside
+    functions too), its own left out: ``from service.auth import oidc`` is service.auth.oidc."""
+    import ast
+
+    own = ".".join(subject.relative_to(ROOT).with_suffix("").parts)
+    found = set()
+    for path in [subject] if subject.is_file() else sorted(subject.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("service"):
+                for alias in node.names:
+                    module = f"{node.module}.{alias.name}"
+                    package = ROOT / Path(*module.split("."))
+                    found.add(module if package.with_suffix(".py").is_file() or package.is_dir()
+                              else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name.startswith("service")}
+    return {module for module in found if module != own and not module.startswith(own + ".")}
+
+
+def claimed_imports(doc: str, subject: str) -> set[str]:
+    """The modules docs/architecture.md says ``subject`` imports, from its sentence
+    "`subject` … imports … only A, B and C" up to the sentence's end (outside parentheses)."""
+    import re
+
+    within = r"(?:[^.]|\.(?!\s))*?"  # no sentence's end between: a period then a space
+    only = re.search(re.escape(f"`{subject}`") + within + "imports" + within + "only ", doc)
+    depth, end = 0, only.end()
+    while not (depth == 0 and doc[end] in ".:" and doc[end + 1].isspace()):
+        depth += {"(": 1, ")": -1}.get(doc[end], 0)
+        end += 1
+    names = {name if name.startswith("service") else f"service.{name}"
+             for name in re.findall(r"`([\w.]+)`", doc[only.end():end])}
+    return {name for name in names if (ROOT / Path(*name.split("."))).with_suffix(".py").is_file()
+            or (ROOT / Path(*name.split("."))).is_dir()}
+
+
+#: The map's "imports only" sentences, and what each is about.
+ONLY_IMPORTS = {"service/console/": "service/console", "service/outbox.py": "service/outbox.py",
+                "idempotency.py": "service/idempotency.py", "service/llm/": "service/llm"}
+
+
+@pytest.mark.parametrize("subject", ONLY_IMPORTS)
+def test_the_map_names_every_module_a_package_imports_and_no_other(subject):
+    """docs/architecture.md's "imports only" sentences are what the code imports (issue #88):
+    a claimed package (``service.analysis``) covers its modules."""
+    claimed = claimed_imports((ROOT / "docs/architecture.md").read_text(encoding="utf-8"),
+                              subject)
+    actual = service_imports(ROOT / ONLY_IMPORTS[subject])
+
+    def covered(module: str, by: set[str]) -> bool:
+        return any(module == name or module.startswith(name + ".") for name in by)
+
+    assert sorted(m for m in actual if not covered(m, claimed)) == [], "imported, not named"
+    assert sorted(c for c in claimed if not any(covered(m, {c}) for m in actual)) == [], \
+        "named, not imported"
