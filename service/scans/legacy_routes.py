@@ -52,7 +52,8 @@ def new():
 @other_responses({401: "No or bad token"})
 def all(args):
     """Your scans, newest first (seed-004 contract: a plain list)"""
-    # The one list not paged by paginated_response: its old contract answers a bare list.
+    # Paged by PageArgs, but not answered by paginated_response: its old contract answers a
+    # bare list (the other lists not so answered: docs/architecture.md, "Lists").
     statement = (select(Scan).where(Scan.user_id == token_auth.current_user().id)
                  .order_by(Scan.created_at.desc(), Scan.id))
     return paginate(statement, args)["items"]

@@ -78,6 +78,8 @@ def index(args):
                   422: "Bad review state"})
 def contributors(args):
     """Who made the corrections in a review state, and how many per label (reviewers)"""
+    # Not paged: one row a person who corrected, counted over all their corrections, which
+    # the review page shows side by side (docs/architecture.md, "Lists").
     counted = db.session.execute(
         select(ScanFinding.corrected_by, User.email, User.active,
                ScanFinding.corrected_category, func.count(), func.max(ScanFinding.corrected_at))

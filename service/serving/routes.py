@@ -33,6 +33,8 @@ segment_but(models, "version", "rollback", "trainings")
 @other_responses({401: "No or bad token", 403: "Admins only"})
 def index():
     """Every model version under the models root, newest first, with its state (admin)"""
+    # Not paged: the root's folders are a handful, and active, previous_versions and the
+    # cards' comparisons speak of them all (docs/architecture.md, "Lists").
     listed = deployment.registry_models(current_settings())
     row = deployment.current_state()
     return {"items": listed, "active": deployment.deployed_version(),
