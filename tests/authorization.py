@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from service.config import current_settings
 from service.db import WebhookDelivery, utcnow
 from service.extensions import db
 from tests.helpers import PASSWORD, Accounts
@@ -147,7 +148,7 @@ def matrix(app, client, monkeypatch):
     assert invitation.status_code == 201, invitation.get_json()
     # A's webhook (to loopback, allowed here) and one delivery of it, sent already.
     monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
-        app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
+        current_settings(app), WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
     webhook = client.post(f"/api/v1/projects/{project_id}/webhooks", headers=a_headers,
                           json={"url": "http://127.0.0.1:9/hook", "events": ["risk.created"]})
     assert webhook.status_code == 201, webhook.get_json()

@@ -19,7 +19,7 @@ from flask_migrate import upgrade
 from reliability.servers import create_database, drop_database
 from service import create_app, shutdown
 from service.auth import passwords
-from service.config import Settings
+from service.config import Settings, current_settings
 from service.extensions import db
 from tests.helpers import RACE_TIMEOUT_S, Accounts, mysql_server_url
 from tests.real_parts import ENGINE_AGNOSTIC
@@ -141,7 +141,7 @@ def make_app(settings, migrated):
         app.config["TESTING"] = True
         # Warm, as /ready has it before traffic: no warm-up runs beside a test's own calls.
         assert app.extensions["riskscan.warmup"].done.wait(600), "the warm-up never ended"
-        url = app.config["SETTINGS"].DATABASE_URL  # the app's own, overrides included
+        url = current_settings(app).DATABASE_URL  # the app's own, overrides included
         with app.app_context():
             if migrate and url not in migrated:
                 upgrade()

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from service.analysis.base import Analysis, Finding
 from service.analysis.labels import RISK_LABELS
+from service.config import current_settings
 from service.db import Scan, ScanFinding
 from service.extensions import db
 from testkit.documents import PLAIN_SENTENCES, RISKY_SENTENCES
@@ -85,14 +86,14 @@ def nothing_stored(app) -> None:
     """No scan row, no finding row, no file and no scan folder under UPLOAD_DIR."""
     assert count_rows(app, Scan) == 0
     assert count_rows(app, ScanFinding) == 0
-    root = Path(app.config["SETTINGS"].UPLOAD_DIR)
+    root = Path(current_settings(app).UPLOAD_DIR)
     if root.exists():
         assert [p for p in root.rglob("*") if p.is_file()] == []
         assert [p for p in root.glob("*/*")] == []  # no <user_id>/<scan_id> folder
 
 
 def scan_dir(app, user_id: str, scan_id: str) -> Path:
-    return Path(app.config["SETTINGS"].UPLOAD_DIR) / user_id / scan_id
+    return Path(current_settings(app).UPLOAD_DIR) / user_id / scan_id
 
 
 class KeywordAnalyzer:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from service.config import current_settings
 from service.db import AuditEvent, ScanFinding, User
 from service.extensions import db
 from service.serving import corrections
@@ -86,7 +87,7 @@ def test_a_users_corrections_wait_for_a_reviewer_and_teach_nothing_before(app, p
     assert rows(app) == []
     refused = client.post("/api/v1/admin/models/trainings", headers=admin, json={})
     assert "accepted by a reviewer" in assert_problem(refused, 422, "corrections")["detail"]
-    out = Path(app.config["SETTINGS"].UPLOAD_DIR).parent / "export.jsonl"
+    out = Path(current_settings(app).UPLOAD_DIR).parent / "export.jsonl"
     result = app.test_cli_runner().invoke(args=["export-corrections", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text() == ""

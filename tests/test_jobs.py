@@ -39,6 +39,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from service.config import current_settings
 from service.db import Job, JobDocument, Scan
 from service.extensions import db
 from service.jobs import intake, queue, work, worker
@@ -152,7 +153,7 @@ def moved(before: dict, after: dict) -> dict:
 
 
 def job_files(app, user_id, job_id) -> list[Path]:
-    folder = Path(app.config["SETTINGS"].UPLOAD_DIR) / user_id / "jobs" / job_id
+    folder = Path(current_settings(app).UPLOAD_DIR) / user_id / "jobs" / job_id
     return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
 
 
@@ -483,7 +484,7 @@ def _queued(broker: str) -> int:
 def _celery_worker_process(app, broker: str, model_dir, tmp_path) -> subprocess.Popen:
     """``celery -A service.jobs worker`` as an operator starts it: its own app from the
     environment, the same settings as the API's (database, upload storage, secret)."""
-    settings = app.config["SETTINGS"]
+    settings = current_settings(app)
     env = {**os.environ, "RISKSCAN_ENV": "testing", "SECRET_KEY": settings.SECRET_KEY,
            "DATABASE_URL": settings.DATABASE_URL, "UPLOAD_DIR": settings.UPLOAD_DIR,
            "MODEL_DIR": str(model_dir), "CELERY_BROKER_URL": broker, "LOG_LEVEL": "WARNING",
@@ -612,8 +613,8 @@ def test_hostile_archives_are_refused_before_anything_is_stored(make_app):
         body = assert_problem(response, status)
         assert "Traceback" not in body["detail"], case
     assert rows(app, Job) == 0 and rows(app, JobDocument) == 0
-    assert not (Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists() or \
-        list((Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").iterdir()) == []
+    assert not (Path(current_settings(app).UPLOAD_DIR) / user["id"] / "jobs").exists() or \
+        list((Path(current_settings(app).UPLOAD_DIR) / user["id"] / "jobs").iterdir()) == []
     # Three members and clutter beside them are within the limit.
     fine = make_zip([(f"doc-{n}.txt", KEYWORDS) for n in range(3)] + [("__MACOSX/._x", b"x")])
     accepted(post_job(client, headers, archive=fine), total=3)
@@ -643,7 +644,7 @@ def test_a_damaged_member_is_a_422_naming_it(inert_app, compression):
     assert body["detail"] == "plan.txt cannot be read from the archive."
     assert body["errors"] == {"archive": ["plan.txt: unreadable."]}
     assert rows(inert_app, Job) == 0 and rows(inert_app, JobDocument) == 0
-    assert not (Path(inert_app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists()
+    assert not (Path(current_settings(inert_app).UPLOAD_DIR) / user["id"] / "jobs").exists()
 
 
 def declaring(zip_bytes: bytes, entries: int) -> bytes:
@@ -698,7 +699,7 @@ def test_an_archive_of_too_many_entries_is_refused_before_its_directory_is_read(
                                   "included (10 per MAX_JOB_DOCUMENTS)."), case
     assert opened == []
     assert rows(app, Job) == 0 and rows(app, JobDocument) == 0
-    assert not (Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs").exists()
+    assert not (Path(current_settings(app).UPLOAD_DIR) / user["id"] / "jobs").exists()
     # 30 entries, in either end record, are read.
     for archive in within:
         accepted(post_job(client, headers, archive=archive), total=3)
@@ -725,7 +726,7 @@ def test_a_header_that_lies_never_gets_more_than_it_declares(inert_app):
 def test_path_traversal_names_are_kept_by_their_last_part_only(inert_app, tmp_path):
     client = inert_app.test_client()
     _, headers = Accounts(inert_app, client).user()
-    upload_dir = Path(inert_app.config["SETTINGS"].UPLOAD_DIR)
+    upload_dir = Path(current_settings(inert_app).UPLOAD_DIR)
     archive = make_zip([("../../etc/passwd", KEYWORDS), ("/abs/olute.txt", KEYWORDS),
                         ("..\\..\\windows\\boot.txt", KEYWORDS)])  # a Windows tool's separators
     from_zip = accepted(post_job(client, headers, archive=archive), total=3)
@@ -833,7 +834,7 @@ def test_a_broker_that_cannot_be_reached_keeps_nothing(make_app, monkeypatch):
     body = assert_problem(post_job(client, headers, [("a.txt", KEYWORDS)]), 503)
     assert "queue" in body["detail"]
     assert rows(app, Job) == 0 and rows(app, JobDocument) == 0
-    jobs = Path(app.config["SETTINGS"].UPLOAD_DIR) / user["id"] / "jobs"
+    jobs = Path(current_settings(app).UPLOAD_DIR) / user["id"] / "jobs"
     assert not jobs.exists() or list(jobs.iterdir()) == []
     assert client.get("/api/v1/jobs", headers=headers).get_json()["total"] == 0
 

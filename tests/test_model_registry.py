@@ -22,6 +22,7 @@ import weakref
 import pytest
 
 from service.analysis.model_folder import CHECK_JSON
+from service.config import current_settings
 from service.db import ModelDeployment
 from service.extensions import db
 from service.serving import loading, registry, warmup
@@ -93,7 +94,7 @@ def test_the_registry_lists_every_version_with_its_figures_and_state(deployed):
         "leaky": ("broken", "config.json links outside the models root"),
     }
     v1 = listed["v1"]
-    metrics = json.loads((app.config["SETTINGS"].model_path / "v1" / "metrics.json").read_text())
+    metrics = json.loads((current_settings(app).model_path / "v1" / "metrics.json").read_text())
     assert v1["figures"]["sentence_macro_f1"] == {
         "validation": metrics["validation"]["macro_f1"], "test": metrics["test"]["macro_f1"]}
     assert v1["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -373,7 +374,7 @@ def test_another_process_follows_the_database_and_not_its_own_settings(deployed,
     """Two apps on one database stand for two processes: the second serves v1 until it
     syncs, then v2; after a rollback, v1 again."""
     app, client, headers, _ = deployed
-    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    other = make_app(MODEL_DIR=str(current_settings(app).model_path))
     other_client = other.test_client()
     assert sync(other) is False  # nothing activated yet
     assert client.post("/api/v1/admin/models/v2/activate", headers=headers).status_code == 200
@@ -470,7 +471,7 @@ def test_ready_after_a_swap_reports_the_new_models_warm_up_in_every_process(
     """After an activation, in the process asked and in one that follows it: /ready is 200,
     and its checks are the new model's (its version, its own warm-up), not the old one's."""
     app, client, headers, _ = deployed
-    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    other = make_app(MODEL_DIR=str(current_settings(app).model_path))
     old = app.extensions["riskscan.warmup"]
     monkeypatch.setattr(warmup, "_warmups", weakref.WeakKeyDictionary())  # afresh
 

@@ -17,6 +17,7 @@ import threading
 
 import pytest
 
+from service.config import current_settings
 from service.serving.deployment import sync
 from tests.helpers import Accounts, assert_problem, at_once
 from tests.registry import (
@@ -105,7 +106,7 @@ def test_activating_a_cascade_serves_it_audits_it_and_names_it_everywhere(
                          json={"text": CASCADE_TEXT, "min_score": 0.0}).get_json()
     assert answer["model_version"] == "v1+r1"
     # The reader's answer on what v1 passes at the screen, and nothing on the rest.
-    root = app.config["SETTINGS"].model_path
+    root = current_settings(app).model_path
     screened = {f.risk: f.score for f in TransformerAnalyzer(root / "v1").analyze(
         CASCADE_TEXT, min_score=0.0).findings}
     read = {f.risk: f.score for f in TransformerAnalyzer(root / "r1").analyze(
@@ -291,7 +292,7 @@ def test_rollback_returns_to_each_combination_before(served):
 
 def test_another_process_follows_to_the_cascade_and_back(served, make_app):
     app, client, headers, _ = served
-    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path), READER_QUANTIZE="none")
+    other = make_app(MODEL_DIR=str(current_settings(app).model_path), READER_QUANTIZE="none")
     other_client = other.test_client()
     assert activate(client, headers, "v1%2Br1").status_code == 200
     assert scan(other_client, headers)["model_version"] == "v1"

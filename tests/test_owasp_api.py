@@ -24,6 +24,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from service.config import current_settings
 from service.db import AuditEvent, LLMCallLog, Scan, ScanFinding, User
 from service.extensions import db
 from testkit.documents import make_pdf, zip_bomb
@@ -174,7 +175,7 @@ def test_api4_resource_consumption_page_sizes_are_bounded_on_every_list(app, cli
     project = client.post("/api/v1/projects", json={"name": "Lists"}, headers=headers)
     project_id = project.get_json()["id"]
     monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
-        app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
+        current_settings(app), WEBHOOK_ALLOWED_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),)))
     webhook = client.post(f"/api/v1/projects/{project_id}/webhooks", headers=headers,
                           json={"url": "http://127.0.0.1:9/hook", "events": ["risk.created"]})
     assert webhook.status_code == 201, webhook.get_json()

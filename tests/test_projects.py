@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
+from service.config import current_settings
 from service.projects.membership import LAST_OWNER
 from tests.helpers import RACE_TIMEOUT_S, Accounts, assert_problem
 from tests.projects import add_member, audit_events, make_project, register_of, scan_into
@@ -961,7 +962,7 @@ def test_malformed_json_is_400(team, client, data):
 
 
 def test_a_body_over_max_json_kb_is_413(team, client, keyword_app):
-    limit = keyword_app.config["SETTINGS"].MAX_JSON_KB * 1024
+    limit = current_settings(keyword_app).MAX_JSON_KB * 1024
     big = {"name": "X", "description": "d" * limit}
     for method, url in _writes(team):
         response = client.open(url, method=method, json=big, headers=team.owner_h)

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from reliability.servers import listens
+from service.config import current_settings
 from tests.helpers import PASSWORD, assert_problem
 from tests.redis_server import free_port
 
@@ -20,7 +21,7 @@ from tests.redis_server import free_port
 def server_process(make_app, redis_url, tmp_path):
     """A second server process (python -m service) on the same database and Redis."""
     app = make_app(RATE_LIMIT_STORAGE_URI=redis_url, RATE_LIMIT_LOGIN_ACCOUNT="3 per minute")
-    settings = app.config["SETTINGS"]
+    settings = current_settings(app)
     port = free_port()
     env = {**os.environ, "RISKSCAN_ENV": "testing", "SECRET_KEY": settings.SECRET_KEY,
            "DATABASE_URL": settings.DATABASE_URL, "MODEL_DIR": "off", "PORT": str(port),

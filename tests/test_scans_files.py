@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from service.config import current_settings
 from service.uploads.extract import extract_text
 from testkit.documents import (
     PNG_BYTES,
@@ -319,7 +320,7 @@ def test_a_failed_save_leaves_no_file_even_when_the_rollback_raises(app, client,
                            data={"file": (io.BytesIO(b"The vendor may slip."), "plan.txt")})
     monkeypatch.undo()
     assert_problem(response, 503)
-    root = Path(app.config["SETTINGS"].UPLOAD_DIR)
+    root = Path(current_settings(app).UPLOAD_DIR)
     assert not root.exists() or list(root.iterdir()) == []  # no file, no empty folder
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from service.analysis.labels import NONE
 from service.analysis.reading import judged
+from service.config import current_settings
 from service.db import ModelDeployment, ShadowComparison, ShadowTrial
 from service.extensions import db
 from service.serving.deployment import sync
@@ -292,7 +293,7 @@ def test_another_process_follows_the_trial_and_reads_too(deployed, make_app):
     """Two apps on one database stand for two processes: the second loads the candidate
     when it syncs, reads its own scans into the same report, and lets it go at the end."""
     app, client, headers, _ = deployed
-    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    other = make_app(MODEL_DIR=str(current_settings(app).model_path))
     other_client = other.test_client()
     assert start(client, headers, limit=3).status_code == 201
     scan(other_client, headers, TEXTS[0])  # before it syncs: not read
@@ -317,7 +318,7 @@ def test_two_processes_at_the_limit_store_one_reading(deployed, make_app,
     """Limit 1, and each of two processes has a scan inside its candidate: released
     together, one reading is stored and the trial ends once."""
     app, client, headers, _ = deployed
-    other = make_app(MODEL_DIR=str(app.config["SETTINGS"].model_path))
+    other = make_app(MODEL_DIR=str(current_settings(app).model_path))
     assert start(client, headers, limit=1).status_code == 201
     sync(other)
     arrived = threading.Barrier(3)  # both readers inside the candidate, and the test

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from service.analysis.finetune_files import FinetuneRequest, FinetuneResult
+from service.config import current_settings
 from service.serving import trainings
 from tests.corrections import Inert, base_models_root, correct_and_add
 from tests.helpers import Accounts
@@ -108,8 +109,8 @@ def test_the_service_hands_over_one_request_in_a_private_folder_and_reads_the_re
     request = seen["request"]
     assert (request.base, request.reader) == (root / "base", None)
     assert len(request.versions) == 1 and request.versions[0].startswith("base-ft-")
-    assert (request.replay, request.epochs) == (app.config["SETTINGS"].TRAINING_REPLAY,
-                                                app.config["SETTINGS"].TRAINING_EPOCHS)
+    assert (request.replay, request.epochs) == (current_settings(app).TRAINING_REPLAY,
+                                                current_settings(app).TRAINING_EPOCHS)
     assert request.rows.parent == seen["folder"] and len(seen["rows"]) == 2
     assert all("contributors" not in row for row in seen["rows"])
     # People's sentences: in a folder of the service's own, gone after; none in the root.

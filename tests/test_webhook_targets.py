@@ -14,6 +14,7 @@ import socket
 
 import pytest
 
+from service.config import current_settings
 from service.webhooks import targets
 from service.webhooks.targets import Refused, judge
 from tests import webhooks
@@ -228,7 +229,7 @@ def test_the_allowed_networks_are_judged_again_at_send_time(hooks_app, hooks, re
     """What was allowed when the webhook was saved is refused once the setting changes."""
     webhook = create(hooks, f"{receiver.url}/hook", events=["risk.created"])
     monkeypatch.setitem(hooks_app.config, "SETTINGS", dataclasses.replace(
-        hooks_app.config["SETTINGS"], WEBHOOK_ALLOWED_NETWORKS=()))
+        current_settings(hooks_app), WEBHOOK_ALLOWED_NETWORKS=()))
     connections.clear()
     scan_into(hooks.client, hooks.owner_h, hooks.id, "The vendor may slip.")
     settled(hooks_app)

@@ -12,6 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from service.config import current_settings
 from tests.e2e.driver import (
     CATEGORIES,
     PLAIN_LINE,
@@ -71,7 +72,7 @@ def test_a_possible_risk_is_marked_lightly_and_confirmed_in_a_chosen_category(
     # The small test model is sure of this report's sentences either way: from a floor of
     # 0, every plain sentence is a near miss, and the test needs just one.
     monkeypatch.setitem(console_app.config, "SETTINGS", dataclasses.replace(
-        console_app.config["SETTINGS"], POSSIBLE_FLOOR=0.0))
+        current_settings(console_app), POSSIBLE_FLOOR=0.0))
     project_id = create_project(page, f"Near misses {uuid.uuid4().hex[:6]}")
     page.goto("/app/scan")
     page.get_by_label("Include possible risks").check()
