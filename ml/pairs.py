@@ -346,8 +346,8 @@ def read_pairs(path: Path = CANDIDATES) -> list[dict]:
     return [pair for _, pair in records(path, PairsError)]
 
 
-# A second reader, and agreement
-def second_reader_sample(pairs: list[dict], *, share: float = 0.12, count: int | None = None,
+# A second annotator, and agreement
+def second_annotator_sample(pairs: list[dict], *, share: float = 0.12, count: int | None = None,
                          seed: int = SEED) -> list[str]:
     """The ids a second annotator reads: ``share`` (or ``count`` in all) of each collection
     and cosine band at random, at least one of each; in the candidates' order."""
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             write(pairs, args.out)
             print(json.dumps(summary(pairs), indent=1))
         elif args.command == "sample":
-            ids = second_reader_sample(read_pairs(args.pairs), count=args.labels_b)
+            ids = second_annotator_sample(read_pairs(args.pairs), count=args.labels_b)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text("".join(f"{pair_id}\n" for pair_id in ids), encoding="utf-8")
             print(f"wrote {len(ids)} ids to {args.out}", file=sys.stderr)

@@ -205,13 +205,13 @@ def test_the_second_readers_sample_takes_a_share_of_every_collection_and_band():
     made = [{"id": f"p{n}", "collection": collection, "cosine": cosine, "genre": "minutes"}
             for n, (collection, cosine) in enumerate(
                 [("x", 0.35)] * 50 + [("x", 0.8)] * 40 + [("y", 0.5)] * 10)]
-    chosen = pairs.second_reader_sample(made)
+    chosen = pairs.second_annotator_sample(made)
     by_id = {pair["id"]: pair for pair in made}
     strata = [(by_id[i]["collection"], pairs.band(by_id[i]["cosine"])) for i in chosen]
     assert strata.count(("x", "0.30-0.40")) == 6 and strata.count(("x", "0.62-1.00")) == 5
     assert strata.count(("y", "0.50-0.62")) == 1
-    assert chosen == pairs.second_reader_sample(made)
-    assert len(pairs.second_reader_sample(made, count=30)) == 30
+    assert chosen == pairs.second_annotator_sample(made)
+    assert len(pairs.second_annotator_sample(made, count=30)) == 30
 
 
 def test_agreement_reads_two_annotators_and_refuses_what_is_not_a_label(tmp_path):

@@ -15,7 +15,7 @@ left out: they are never findings), ``{"doc", "sentences": [{"i", "text", "start
 A labels file holds ``{"doc", "i", "label"}`` for every sentence, one of the eleven labels of
 ml/data/labelling-guide.md. ``agree`` gives Cohen's kappa over the eleven labels and over
 risk / not a risk, for the two annotators and (``--original``) for each against the labels
-the documents had, and writes the disagreements for a third reader with the two labels in
+the documents had, and writes the disagreements for a third annotator with the two labels in
 random order. ``write`` keeps what the two agreed on and the resolved labels elsewhere, stores
 every reading in ml/data/documents/yardstick.jsonl and rewrites the 46 documents' risks in
 ml/data/documents/test.jsonl, so that every tool measures against the adjudicated labels.

@@ -103,18 +103,18 @@ def send(on: date | None = None) -> int:
     if not current_settings().mail:
         return 0
     until = monday_of(on or today())
-    readers = db.session.execute(
+    recipients = db.session.execute(
         select(ProjectMember.project_id, User)
         .join(User, User.id == ProjectMember.user_id)
         .join(UserSettings, UserSettings.user_id == User.id)
         .where(UserSettings.mail_digest.is_(True), User.active.is_(True))
         .order_by(ProjectMember.project_id, User.id)).all()
     keys = {(project_id, user.id): f"{DIGEST}:{project_id}:{user.id}:{until.isoformat()}"
-            for project_id, user in readers}
+            for project_id, user in recipients}
     sent_before = outbox.keyed(keys.values())
     weeks: dict[str, dict | None] = {}  # each project's week and heat map, read once
     queued = 0
-    for project_id, user in readers:
+    for project_id, user in recipients:
         key = keys[(project_id, user.id)]
         if key in sent_before:
             continue

@@ -96,15 +96,15 @@ def decide(model, text: str, wordings: dict[int, str]) -> tuple[int, float] | No
 
 def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
             entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray], *,
-            text: str | None = None, reader=None) -> Join:
-    """The entry of ``category`` that the finding (``vector``, and its ``text`` for a pair
-    model ``reader``) joins, the wording it joins and how sure; OPENS for a new one. ``entries``
+            text: str | None = None, pair=None) -> Join:
+    """The entry of ``category`` that the finding (``vector``, and its ``text`` for the pair
+    model ``pair``) joins, the wording it joins and how sure; OPENS for a new one. ``entries``
     holds those already loaded, and this scan's new ones under negative keys; ``moved``
     holds the directions (a row per wording) this scan changed or added, which stand for
-    the snapshot's. Without a reader: the closest wording at ``threshold``."""
+    the snapshot's. Without a pair model: the closest wording at ``threshold``."""
     ids = snapshot.ids[category]
     skip = [row for row, key in enumerate(ids) if key in moved] if ids and moved else []
-    if reader is not None and text is not None:
+    if pair is not None and text is not None:
         similarities = np.full(len(ids), -np.inf)
         if ids:
             similarities = snapshot.matrices[category] @ vector
@@ -117,7 +117,7 @@ def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
         listed = shortlist(candidates)
         for key in listed:
             _load(entries, key)
-        chosen = decide(reader, text, {key: entries[key].risk for key in listed})
+        chosen = decide(pair, text, {key: entries[key].risk for key in listed})
         if chosen is None:
             return OPENS
         key, probability = chosen

@@ -110,7 +110,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         return
     snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
                          vectors.shape[1])
-    reader = matching.pair_model(registry.root(current_settings()))
+    pair = matching.pair_model(registry.root(current_settings()))
     # New entries are written in one flush at the end: until then they stand under keys of
     # their own (negative), so that a report stating one new risk twice joins the entry its
     # first statement opened. The directions this scan moves or adds are matched from
@@ -123,7 +123,7 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
             category = finding.effective_category
             changed = moved.setdefault(category, {})
             join = matching.closest(snapshot, category, vector, threshold, entries, changed,
-                                    text=finding.risk, reader=reader)
+                                    text=finding.risk, pair=pair)
             closes = closing.says_closed(finding.risk)
             if join.entry is None and closes:  # news of a known risk, whatever its category
                 snapshot = _snapshot(project_id, version, set(RISK_LABELS), len(vector))
