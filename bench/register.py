@@ -1,4 +1,4 @@
-"""The risk register's two throughput targets: ``python -m bench.register``.
+"""The risk register's throughput targets: ``python -m bench.register``.
 
 1. **A scan into a project** (POST /api/v1/scans with ``project_id``) whose register holds
    10,000 entries costs ≤ 1.2× the same scan without a project. In process, through Flask's
@@ -21,6 +21,12 @@
    scans list's baseline) and that app with a route answering the same 20-entry page the
    service answered (the comparable page: its JSON encoding included). GET
    /api/v1/scans (a user with 10 scans) runs in the same turns, for today's figure.
+
+3. **The report's suggestions** (issue #85): after each scan into the project, the report's
+   changes are read as a PM reads them (GET /api/v1/projects/{id}/changes), which ranks the
+   restatements each new entry may be (service/projects/suggestions.py); their time
+   (``suggestions.for_entries``) beside the register step's (``register.add_findings``) is
+   at most 1.3× that step together.
 
 The register (10,000 entries, 1,000 per risk category, inserted directly: 200 scans of 50
 findings each, one finding and one link per entry, as a register built by scans would hold
@@ -67,6 +73,7 @@ TRAIN = ROOT / "ml" / "data" / "train.jsonl"
 TEST = ROOT / "ml" / "data" / "test.jsonl"
 SECRET_KEY = "bench-secret-key-0123456789"  # bench/http.py's: the service reads our tokens
 SCAN_TARGET = 1.2  # project / no project, at most
+SUGGEST_TARGET = 1.3  # (the register step + the report's suggestions) / the register step
 LIST_TARGET = 0.5  # listing / bare app, at least
 SEED_SENTENCES = 50  # per category, embedded by the encoder
 SEED_NOISE = 0.5  # norm of the noise added to each
@@ -211,10 +218,12 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
 
 class Parts:
     """Seconds spent in the encoder's embed, in register.add_findings and in its candidate
-    loading (``register._snapshot``), per request: wrappers around the service's functions."""
+    loading (``register._snapshot``), and in the suggestions for a report's new entries
+    (``suggestions.for_entries``, what its changes read), per request: wrappers around the
+    service's functions."""
 
     def __init__(self, encoder):
-        from service.projects import matching, register
+        from service.projects import matching, register, suggestions
 
         self.now: Counter = Counter()
         self.outcomes: Counter = Counter()
@@ -233,6 +242,7 @@ class Parts:
         self._patch(encoder, "embed", timed("embed", encoder.embed))
         self._patch(register, "add_findings", timed("match", register.add_findings))
         self._patch(register, "_snapshot", timed("candidates", register._snapshot))
+        self._patch(suggestions, "for_entries", timed("suggest", suggestions.for_entries))
         closest = matching.closest
 
         def counted(*args, **kwargs):
@@ -265,6 +275,10 @@ def scan_rounds(client, headers, project_id: str, documents: list[str], rounds: 
         elapsed = time.perf_counter() - started
         assert response.status_code == 201, response.get_json()
         answer = response.get_json()
+        if into is not None:  # what the PM reads next: the report's changes, suggestions in
+            changed = client.get(f"/api/v1/projects/{into}/changes?to_scan="
+                                 f"{answer['scan_id']}", headers=headers)
+            assert changed.status_code == 200, changed.get_json()
         spent = parts.take()
         deleted = client.delete(f"/api/v1/scans/{answer['scan_id']}", headers=headers)
         assert deleted.status_code == 204, deleted.get_json()
@@ -287,7 +301,7 @@ def scan_rounds(client, headers, project_id: str, documents: list[str], rounds: 
                 seconds[kind].append(elapsed)
                 if kind == "project":
                     findings.append(found)
-                    for name in ("embed", "match", "candidates"):
+                    for name in ("embed", "match", "candidates", "suggest"):
                         spent[name].append(parts_spent.get(name, 0.0))
             ratios.append(timed["project"] / timed["none"])
         log(f"  round {round_ + 1}: project / none, median so far "
@@ -501,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         return "meets" if ok else "MISSES"
 
     parts_s = scans["parts_median_s"]
+    suggest_ratio = (parts_s["match"] + parts_s["suggest"]) / parts_s["match"]
     rps = listing["rps"]
     ratio = listing["median_ratio"]
     scan_what = (f"POST /api/v1/scans into a project of {args.entries:,} entries vs without "
@@ -519,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
          verdict(scans["median_ratio"] <= SCAN_TARGET)),
         (("… of the project's scan: embedding the findings / register.add_findings (of it, "
           "loading the candidates), medians"), parts_measured, "", None, ""),
+        (("The report's suggestions (suggestions.for_entries, read by GET …/changes) beside "
+          "the register step (register.add_findings): (step + suggestions) / step"),
+         f"{ms(parts_s['suggest'])} + {ms(parts_s['match'])} ms", f"≤ {SUGGEST_TARGET}×",
+         suggest_ratio, verdict(suggest_ratio <= SUGGEST_TARGET)),
         (page_what, f"{rps['risks']:.0f} vs {rps['bare page']:.0f} req/s", f"≥ {LIST_TARGET}×",
          ratio["risks / bare page"], verdict(ratio["risks / bare page"] >= LIST_TARGET)),
         ("GET /api/v1/projects/{id}/risks vs bare app, empty list (the scans list's baseline)",

@@ -168,3 +168,26 @@ def test_the_floor_is_the_one_chosen_on_real_restatements(capsys):
     figures = json.loads(capsys.readouterr().out)
     assert figures["floor"] == shipped.FLOOR and figures["most"] == shipped.MOST
     assert figures["test"]["at floor"]["recall@3"] >= 0.8
+
+
+def test_suggestions_read_from_the_last_scans_directions_are_those_the_database_gives(
+        team, keyword_app, monkeypatch):
+    """A report's suggestions rank the register's directions from this process's snapshot
+    when it is of the register's version (the last scan's), the rest from the database:
+    the same answer as reading every row, and a stale snapshot is never used."""
+    from service.projects import direction_snapshots
+
+    _, _, new = two_weeks(team)
+    used = []
+    latest = direction_snapshots.latest
+    monkeypatch.setattr(direction_snapshots, "latest",
+                        lambda *args: used.append(latest(*args)) or used[-1])
+
+    from_snapshot = suggestions(team, new["id"])
+    with keyword_app.app_context():  # this process forgets its directions: all are read
+        keyword_app.extensions[direction_snapshots.KEPT].clear()
+    from_database = suggestions(team, new["id"])
+
+    assert used[0] is not None and used[1] is None  # each path was taken once
+    assert from_snapshot == from_database and from_snapshot
+    assert from_snapshot[0]["title"] == UAT

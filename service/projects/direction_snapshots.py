@@ -94,6 +94,13 @@ def current(session: Session, project_id: str, version: int) -> Snapshot | None:
     return snapshot if snapshot is not None and snapshot.version == version - 1 else None
 
 
+def latest(project_id: str, version: int) -> Snapshot | None:
+    """The process's snapshot of the project if it is of ``version``: for a read without
+    the lock (the suggestions), whose ``version`` is the register's committed one."""
+    snapshot = kept(KEPT).get(project_id)
+    return snapshot if snapshot is not None and snapshot.version == version else None
+
+
 def stage(session: Session, project_id: str, snapshot: Snapshot) -> None:
     """Keep ``snapshot`` for other scans once this transaction commits."""
     session.info.setdefault(_PENDING, {})[project_id] = snapshot

@@ -24,10 +24,10 @@ import numpy as np
 from sqlalchemy import or_, select
 
 from service import audit
-from service.db import NotSameRisk, RegisterEntry, RegisterVector
+from service.db import NotSameRisk, Project, RegisterEntry, RegisterVector
 from service.errors import APIError
 from service.extensions import db
-from service.projects import curation, matching, register
+from service.projects import curation, direction_snapshots, matching, register
 
 FLOOR = 0.24  # ml/suggested.py: dev recall@3 0.857, test 0.818 (99 restatements)
 MOST = 3
@@ -128,12 +128,32 @@ def _not_same(project_id: str, entry_ids: list[int]) -> dict[int, set[int]]:
 
 def _directions(project_id: str) -> tuple[list[int], np.ndarray]:
     """Every wording's direction of the project's entries, any category: (the entry id of
-    each row, the rows at unit length)."""
-    rows = db.session.execute(
-        select(RegisterVector.entry_id, RegisterVector.total)
-        .join(RegisterEntry, RegisterEntry.id == RegisterVector.entry_id)
-        .where(RegisterEntry.project_id == project_id)).all()
-    if not rows:
+    each row, the rows at unit length). The categories this process's snapshot holds at the
+    register's version (direction_snapshots.latest: the last scan's) come from it, the rest
+    from the database: at 10,000 entries, reading every row took 90 ms a report."""
+    version = db.session.scalar(select(Project.register_version)
+                                .where(Project.id == project_id))
+    known = direction_snapshots.latest(project_id, version) if version is not None else None
+    held = [category for category in (known.ids if known is not None else {})
+            if known.ids[category]]
+    statement = (select(RegisterVector.entry_id, RegisterVector.total)
+                 .join(RegisterEntry, RegisterEntry.id == RegisterVector.entry_id)
+                 .where(RegisterEntry.project_id == project_id))
+    rows = db.session.execute(statement.where(RegisterEntry.category.not_in(held))
+                              if held else statement).all()
+    parts = [(known.ids[category], known.matrices[category]) for category in held]
+    if rows:
+        dimensions = curation.dimensions([rows[0].entry_id])
+        if held and dimensions != known.dimensions:  # another encoder since: read them all
+            return _directions_read(statement)
+        parts.append(register.stacked([(row.entry_id, row.total) for row in rows], dimensions))
+    if not parts:
         return [], np.zeros((0, 0), dtype=np.float32)
+    return ([key for ids, _ in parts for key in ids],
+            np.vstack([matrix for _, matrix in parts]))
+
+
+def _directions_read(statement) -> tuple[list[int], np.ndarray]:
+    rows = db.session.execute(statement).all()
     return register.stacked([(row.entry_id, row.total) for row in rows],
                             curation.dimensions([rows[0].entry_id]))
