@@ -142,18 +142,11 @@ def _directions(project_id: str) -> tuple[list[int], np.ndarray]:
     rows = db.session.execute(statement.where(RegisterEntry.category.not_in(held))
                               if held else statement).all()
     parts = [(known.ids[category], known.matrices[category]) for category in held]
-    if rows:
-        dimensions = curation.dimensions([rows[0].entry_id])
-        if held and dimensions != known.dimensions:  # another encoder since: read them all
-            return _directions_read(statement)
-        parts.append(register.stacked([(row.entry_id, row.total) for row in rows], dimensions))
+    if rows:  # the snapshot is of these very rows' register: its width is theirs
+        parts.append(register.stacked(
+            [(row.entry_id, row.total) for row in rows],
+            known.dimensions if held else curation.dimensions([rows[0].entry_id])))
     if not parts:
         return [], np.zeros((0, 0), dtype=np.float32)
     return ([key for ids, _ in parts for key in ids],
             np.vstack([matrix for _, matrix in parts]))
-
-
-def _directions_read(statement) -> tuple[list[int], np.ndarray]:
-    rows = db.session.execute(statement).all()
-    return register.stacked([(row.entry_id, row.total) for row in rows],
-                            curation.dimensions([rows[0].entry_id]))
