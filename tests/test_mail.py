@@ -160,16 +160,23 @@ def test_a_relay_down_then_back_gets_each_message_once(make_app, relay):
     assert {(row.status, row.attempts) for row in rows(app)} == {("sent", 2)}
 
 
-def test_a_message_is_given_up_after_mail_retry_hours_and_shown_to_admins(make_app, relay):
+def given_up(make_app, relay):
+    """(the app, its client, a member's headers, an admin and the admin's headers) once an
+    invitation's one attempt failed, the relay down, with no hours left to retry it."""
     app = make_app(**relay.settings(MAIL_RETRY_HOURS=0.0))
     client = app.test_client()
     accounts = Accounts(app, client)
     _, headers = accounts.user()
-    _, admin = accounts.user(role="admin")
+    admin, admin_headers = accounts.user(role="admin")
     project = project_of(client, headers)
     relay.stop()
     assert invite(client, headers, project["id"]).status_code == 201
     settled(app)
+    return app, client, headers, admin, admin_headers
+
+
+def test_a_message_is_given_up_after_mail_retry_hours_and_shown_to_admins(make_app, relay):
+    app, client, headers, _, admin = given_up(make_app, relay)
     [row] = rows(app)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
     assert "could not be reached" in row.error
@@ -189,14 +196,7 @@ def test_a_message_is_given_up_after_mail_retry_hours_and_shown_to_admins(make_a
 def test_the_console_mail_page_shows_an_admin_the_failed_message_and_why(make_app, relay):
     from tests.console_browser import html, signed_in_client
 
-    app = make_app(**relay.settings(MAIL_RETRY_HOURS=0.0))
-    client = app.test_client()
-    accounts = Accounts(app, client)
-    _, headers = accounts.user()
-    admin, _ = accounts.user(role="admin")
-    relay.stop()  # down: the one attempt fails, and with no hours to retry it is given up
-    invite(client, headers, project_of(client, headers)["id"])
-    settled(app)
+    app, _, _, admin, _ = given_up(make_app, relay)
     relay.start()
     page = html(signed_in_client(app, admin["email"]).get("/app/admin/mail",
                                                           query_string={"status": "failed"}))
