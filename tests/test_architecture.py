@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / ".importlinter"
 
 
+def syntax_nodes(place: Path):
+    """(module, node) for every node of the module ``place``, or of every module under the
+    folder ``place`` in order: what each of the checks below walks."""
+    import ast
+
+    for path in [place] if place.is_file() else sorted(place.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            yield path, node
+
+
 def lint_imports_binary() -> str | None:
     beside_python = Path(sys.executable).with_name("lint-imports")
     return str(beside_python) if beside_python.is_file() else shutil.which("lint-imports")
@@ -257,13 +267,12 @@ def test_modules(root: Path) -> list[str]:
     import ast
 
     found = []
-    for path in sorted(root.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                     else [alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [])
-            found += [f"{path.relative_to(root).as_posix()}: {name}" for name in names
-                      if name.rpartition(".")[2].startswith("test_")]
+    for path, node in syntax_nodes(root):
+        names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                 else [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                 else [])
+        found += [f"{path.relative_to(root).as_posix()}: {name}" for name in names
+                  if name.rpartition(".")[2].startswith("test_")]
     return found
 
 
@@ -298,17 +307,15 @@ def folder_file_names(*roots: Path) -> list[str]:
     pointers = {model_folder.CURRENT, model_folder.READER}
     found = []
     for root in roots:
-        for path in sorted(root.rglob("*.py")):
-            if path.name == "model_folder.py":
-                continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                named = (isinstance(node, ast.Constant) and node.value in files) or (
+        for path, node in syntax_nodes(root):
+            named = path.name != "model_folder.py" and (
+                (isinstance(node, ast.Constant) and node.value in files) or (
                     isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
-                    and isinstance(node.right, ast.Constant) and node.right.value in pointers)
-                if named:
-                    value = node.value if isinstance(node, ast.Constant) else node.right.value
-                    found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}: "
-                                 f"{value}")
+                    and isinstance(node.right, ast.Constant) and node.right.value in pointers))
+            if named:
+                value = node.value if isinstance(node, ast.Constant) else node.right.value
+                found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}: "
+                             f"{value}")
     return found
 
 
@@ -358,11 +365,10 @@ def role_compared_by_word(*roots: Path) -> list[str]:
     in_template = re.compile(rf"role\s*(?:==|!=|in)\s*[(\[]?\s*['\"]({alternatives})['\"]")
     found = []
     for root in roots:
-        for path in sorted(root.rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Compare) and any(map(worded, [node.left,
-                                                                       *node.comparators])):
-                    found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}")
+        for path, node in syntax_nodes(root):
+            if isinstance(node, ast.Compare) and any(map(worded, [node.left,
+                                                                   *node.comparators])):
+                found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}")
         for path in sorted(root.rglob("*.html")):
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if in_template.search(line) and "project.role" not in line:
@@ -392,16 +398,15 @@ def service_imports(subject: Path) -> set[str]:
 
     own = ".".join(subject.relative_to(ROOT).with_suffix("").parts)
     found = set()
-    for path in [subject] if subject.is_file() else sorted(subject.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("service"):
-                for alias in node.names:
-                    module = f"{node.module}.{alias.name}"
-                    package = ROOT / Path(*module.split("."))
-                    found.add(module if package.with_suffix(".py").is_file() or package.is_dir()
-                              else node.module)
-            elif isinstance(node, ast.Import):
-                found |= {alias.name for alias in node.names if alias.name.startswith("service")}
+    for _, node in syntax_nodes(subject):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("service"):
+            for alias in node.names:
+                module = f"{node.module}.{alias.name}"
+                package = ROOT / Path(*module.split("."))
+                found.add(module if package.with_suffix(".py").is_file() or package.is_dir()
+                          else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("service")}
     return {module for module in found if module != own and not module.startswith(own + ".")}
 
 
