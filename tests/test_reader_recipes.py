@@ -157,3 +157,11 @@ def test_the_staged_code_reads_a_corpus_recipe_without_spacy_or_flask(tmp_path) 
     assert done.returncode == 0, done.stderr
     module, corpus = done.stdout.split()
     assert Path(module).is_relative_to(staged) and Path(corpus).is_relative_to(staged)
+
+
+def test_the_all_mix_is_the_readers_own_recipe() -> None:
+    """reader_recipes spells ml.reader's data out (importing ml.reader there would bring
+    Flask, which a lent machine lacks): the two must not drift apart."""
+    from ml import reader
+
+    assert reader_recipes.DATA["all"] == reader.DATA_FLAGS
