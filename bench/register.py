@@ -5,7 +5,7 @@
    test client, on the real trained model (``--model-dir``, ``MODEL_DIR``, default
    models_cache) and the real sentence encoder: a scan into a project also embeds its
    findings (service/analysis/embedding.py) and matches them against the project's entries
-   of their categories (service/projects/register.py); both are part of what is measured,
+   of their categories (service/projects/register/entries.py); both are part of what is measured,
    and their shares are reported (the encoder's ``embed`` and ``register.add_findings``,
    ``_snapshot`` inside it: the directions, from this process's snapshot or the database, timed by wrappers that add microseconds). The two kinds
    alternate (which goes first flips every round) on the same 20-sentence status reports:
@@ -24,7 +24,7 @@
 
 3. **The report's suggestions** (issue #85): after each scan into the project, the report's
    changes are read as a PM reads them (GET /api/v1/projects/{id}/changes), which ranks the
-   restatements each new entry may be (service/projects/suggestions.py); their time
+   restatements each new entry may be (service/projects/register/suggestions.py); their time
    (``suggestions.for_entries``) beside the register step's (``register.add_findings``) is
    at most 1.3× that step together.
 
@@ -217,13 +217,14 @@ def seed_register(project_id: str, user_id: str, model_version: str, entries: in
 
 
 class Parts:
-    """Seconds spent in the encoder's embed, in register.add_findings and in its candidate
-    loading (``register._snapshot``), and in the suggestions for a report's new entries
-    (``suggestions.for_entries``, what its changes read), per request: wrappers around the
-    service's functions."""
+    """Seconds spent in the encoder's embed, in the register's add_findings and in its
+    candidate loading (``entries._snapshot``), and in the suggestions for a report's new
+    entries (``register.for_entries``, what its changes read), per request: wrappers around
+    the service's functions."""
 
     def __init__(self, encoder):
-        from service.projects import matching, register, suggestions
+        from service.projects import register
+        from service.projects.register import entries, matching
 
         self.now: Counter = Counter()
         self.outcomes: Counter = Counter()
@@ -240,9 +241,9 @@ class Parts:
             return wrapper
 
         self._patch(encoder, "embed", timed("embed", encoder.embed))
-        self._patch(register, "add_findings", timed("match", register.add_findings))
-        self._patch(register, "_snapshot", timed("candidates", register._snapshot))
-        self._patch(suggestions, "for_entries", timed("suggest", suggestions.for_entries))
+        self._patch(entries, "add_findings", timed("match", entries.add_findings))
+        self._patch(entries, "_snapshot", timed("candidates", entries._snapshot))
+        self._patch(register, "for_entries", timed("suggest", register.for_entries))
         closest = matching.closest
 
         def counted(*args, **kwargs):

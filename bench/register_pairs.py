@@ -4,7 +4,7 @@ Issue #77's bound: with a pair model in the models root (its ``pair`` folder), a
 register step costs at most **1.3×** what it costs with today's cosine rule. With one, the
 embeddings only shortlist (at most ``matching.SHORTLIST`` entries of the finding's category,
 at least ``matching.SHORTLIST_FLOOR`` alike) and the cross-encoder reads the finding beside
-each one's wording and decides (service/projects/matching.py); that is a forward pass of a
+each one's wording and decides (service/projects/register/matching.py); that is a forward pass of a
 second transformer per finding, where the cosine rule is one matrix product. The bound is
 read on the register step alone (``register.add_findings``, which runs the matching, timed
 by bench/register.py's wrappers); the whole scan's ratio is shown beside it, since that is
@@ -112,7 +112,7 @@ class PairParts(Parts):
     counted when it asks the model)."""
 
     def __init__(self, encoder, bare_root: Path):
-        from service.projects import matching
+        from service.projects.register import matching
 
         super().__init__(encoder)
         self.kind = "pair"

@@ -5,7 +5,7 @@
 
 Reads ``ml/data/register/pairs.jsonl`` (labelled same-risk / different-risk pairs, each
 with the categories of its two sentences; ``ml/data/README.md``) and decides each pair as
-the register would (service/projects/register.py): the same risk when the two categories
+the register would (service/projects/register/entries.py): the same risk when the two categories
 are equal and the cosine of their embeddings reaches the threshold. Chooses the threshold
 on ``dev`` for the best F1 of "same" and reports precision and recall of matching on
 ``test`` at it. A wrong match hides a risk inside another entry; a missed one shows a risk

@@ -1,7 +1,7 @@
 """The register's suggested restatements on real restatements: ``python -m ml.suggested``.
 
 A new entry is offered at most ``MOST`` existing entries it may restate, of any category,
-most alike first, each at least ``floor`` alike (service/projects/suggestions.py). Measured
+most alike first, each at least ``floor`` alike (service/projects/register/suggestions.py). Measured
 on ``ml/data/register/restated.jsonl`` (real risk sentences of consecutive reports of 35
 projects), each project replayed as its register would hold it: for each later statement,
 the entries are the project's statements dated before it, those a ``same`` pair joins being

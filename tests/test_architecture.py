@@ -446,3 +446,95 @@ def test_the_map_names_every_module_a_package_imports_and_no_other(subject):
     assert sorted(m for m in actual if not covered(m, claimed)) == [], "imported, not named"
     assert sorted(c for c in claimed if not any(covered(m, {c}) for m in actual)) == [], \
         "named, not imported"
+
+
+REGISTER = ROOT / "service" / "projects" / "register"
+
+
+def register_writes_outside(root: Path, package: Path, fields: set[str]) -> list[str]:
+    """Where a module under ``root`` outside the register ``package`` changes an entry
+    itself (issue #88): reaches past the package's ``__all__`` (its lock, its causes, its
+    parts: ``register.entries``, ``from …register.entry_events import caused_by``), assigns
+    one of an entry's ``fields`` or makes an entry in a module that names RegisterEntry
+    (``entry.status = …``, ``setattr(entry, …)``, ``RegisterEntry(…)``), or moves a
+    project's ``register_version`` (the lock). Each as "path:line"."""
+    import ast
+
+    dotted = ".".join(package.relative_to(root.parent).parts)
+    public = next(set(ast.literal_eval(node.value)) for _, node in syntax_nodes(
+        package / "__init__.py") if isinstance(node, ast.Assign)
+        and any(getattr(target, "id", None) == "__all__" for target in node.targets))
+    parent, name = dotted.rsplit(".", 1)
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if package in path.parents or path.parent.name == "db":
+            continue
+        source = path.read_text(encoding="utf-8")
+        names_entries = "RegisterEntry" in source
+        bound = {alias.asname or name for _, node in syntax_nodes(path)  # the package's names
+                 if isinstance(node, ast.ImportFrom) and node.module == parent
+                 for alias in node.names if alias.name == name}
+        for _, node in syntax_nodes(path):
+            wrong = False
+            if isinstance(node, ast.ImportFrom) and node.module:
+                wrong = node.module.startswith(dotted + ".") or node.module == dotted and any(
+                    alias.name not in public for alias in node.names)
+            elif isinstance(node, ast.Import):
+                wrong = any(alias.name.startswith(dotted + ".") for alias in node.names)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                wrong = node.value.id in bound and node.attr not in public
+            elif isinstance(node, ast.keyword):
+                wrong = node.arg == "register_version"
+            elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and names_entries:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                wrong = any(isinstance(target, ast.Attribute) and target.attr in fields
+                            for target in targets)
+            elif isinstance(node, ast.Call) and names_entries:
+                called = getattr(node.func, "id", None)
+                named = [getattr(arg, "id", getattr(arg, "value", None)) for arg in node.args]
+                wrong = called == "RegisterEntry" or called == "setattr" and len(named) > 1 and (
+                    named[1] in fields or "entry" in str(named[0]))
+            if wrong:
+                found.append((path.relative_to(root.parent).as_posix(), node.lineno))
+    return [f"{path}:{line}" for path, line in sorted(found)]
+
+
+def test_only_the_register_package_changes_an_entry():
+    """Routes, scans, jobs and membership call the register's verbs and nothing else: no
+    lock, cause or entry field of their own (issue #88; at run time, entry_events.Uncaused
+    stops a change outside a cause)."""
+    from sqlalchemy import inspect
+
+    from service.db import RegisterEntry
+
+    mapper = inspect(RegisterEntry)
+    fields = set(mapper.columns.keys()) | set(mapper.relationships.keys())
+    assert register_writes_outside(ROOT / "service", REGISTER, fields) == []
+
+
+def test_the_register_check_finds_planted_writes(tmp_path):
+    package = tmp_path / "service" / "projects" / "register"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('__all__ = ["hold"]\n')
+    (package / "entries.py").write_text("def lock():\n    pass\n")
+    (tmp_path / "service" / "routes.py").write_text(
+        "from service.projects import register\n"
+        "from service.projects.register import hold\n"
+        "register.hold(1).edit()\n"                       # allowed: a verb
+        "register.entries.lock(1)\n"                      # 4: past __all__
+        "from service.projects.register.entries import lock\n"  # 5: a part
+        "from service.projects.register import caused_by\n"     # 6: not public
+        "q.values(register_version=2)\n")                 # 7: the lock by hand
+    (tmp_path / "service" / "jobs.py").write_text(
+        "from service.db import RegisterEntry\n"
+        "entry.status = 'closed'\n"                       # 2: a field
+        "entry.owner_id += 1\n"                           # 3
+        "RegisterEntry(risk='x')\n"                       # 4: an entry made
+        "setattr(entry, name, 1)\n"                       # 5: an entry's field
+        "job.finished = True\n"                           # not a field
+        "setattr(summary, name, 1)\n"                     # not an entry
+        "setattr(job, 'status', 1)\n")                    # 8: a field's name
+    assert register_writes_outside(tmp_path / "service", package, {"status", "owner_id"}) == [
+        "service/jobs.py:2", "service/jobs.py:3", "service/jobs.py:4", "service/jobs.py:5",
+        "service/jobs.py:8", "service/routes.py:4", "service/routes.py:5", "service/routes.py:6",
+        "service/routes.py:7"]

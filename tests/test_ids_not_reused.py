@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from service.extensions import db
-from service.projects.entry_events import DELETED_WORDING
+from service.projects.register.entry_events import DELETED_WORDING
 from tests.console_browser import Browser
 from tests.curating import merge
 from tests.projects import register_of, scan_into

@@ -13,7 +13,7 @@ import pytest
 from service import rating
 from service.config import ConfigError, Settings
 from service.db import RegisterEntry
-from service.projects import register
+from service.projects.register import entries
 from tests.helpers import MISSING, RACE_TIMEOUT_S, assert_problem, at_once, together
 from tests.projects import Team, register_of, scan_into
 from tests.register_reports import OTHER, WEEK_1, WEEK_2, same_404
@@ -129,14 +129,14 @@ def test_racing_levels_of_one_entry_keep_both_and_audit_each(team, client, keywo
     entry = _risks(client, team)[0]
     path = f"/api/v1/projects/{team.id}/risks/{entry['id']}"
     both_read = threading.Barrier(2, timeout=RACE_TIMEOUT_S)
-    lock = register.lock
+    lock = entries.lock
 
     def lock_once_both_read(*args, **kwargs):  # each has read the entry before either locks
         both_read.wait()
         return lock(*args, **kwargs)
 
     with monkeypatch.context() as patched:
-        patched.setattr(register, "lock", lock_once_both_read)
+        patched.setattr(entries, "lock", lock_once_both_read)
         answers = together(keyword_app, ("PATCH", path, team.editor_h, {"likelihood": 2}),
                            ("PATCH", path, team.owner_h, {"impact": 5}))
     assert [a.status_code for a in answers] == [200, 200], [a.get_json() for a in answers]

@@ -545,7 +545,7 @@ def _snapshot_agrees_with_the_database(app, project_id):
 
     from service.db import Project, RegisterVector
     from service.extensions import db
-    from service.projects import direction_snapshots
+    from service.projects.register import direction_snapshots
 
     with app.app_context():
         version = db.session.scalar(select(Project.register_version)

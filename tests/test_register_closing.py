@@ -1,4 +1,4 @@
-"""A report that closes a risk (issue #85 item 2, service/projects/closing.py): "... and we
+"""A report that closes a risk (issue #85 item 2, service/projects/register/closing.py): "... and we
 have closed that risk." joins the entry it speaks of, but is never its title and reopens
 nothing; the entry says which report says it is closed, until a person closes it. Findings
 come from the keyword stand-in (tests/scanning.py: "password" is security), matched by the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.projects.closing import says_closed
+from service.projects.register.closing import says_closed
 from tests.projects import register_of, scan_into
 
 SHARED = "The shared admin password in staging is known to everyone on the team."

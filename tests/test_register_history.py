@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from service.db import RegisterEntry, RegisterEvent
 from service.extensions import db
-from service.projects.entry_events import Uncaused, caused_by
+from service.projects.register.entry_events import Uncaused, caused_by
 from tests.helpers import assert_problem
 from tests.projects import audit_events, register_of, scan_into
 from tests.register_reports import OTHER, WEEK_1, WEEK_2

@@ -3,7 +3,7 @@
 Each pair is two risk sentences of one project's consecutive reports, by their own writers:
 the same risk told again, or another risk of the project in the same words' neighbourhood.
 A pair is decided as the register decides a finding against an entry holding the earlier
-sentence (service/projects/register.py): the same category, and ``nearest`` at the shipped
+sentence (service/projects/register/entries.py): the same category, and ``nearest`` at the shipped
 ``REGISTER_MATCH_THRESHOLD``. The earlier sentences are embedded together, as an earlier
 scan's findings were, and the later ones together, as a new report's are.
 

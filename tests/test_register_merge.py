@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from service.db import Project, RegisterEntry, RegisterVector
 from service.extensions import db
-from service.projects import direction_snapshots
+from service.projects.register import direction_snapshots
 from tests.curating import (
     BADGES,
     HOSTING,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from service.analysis.pair_model import PairModel
-from service.projects import matching
+from service.projects.register import matching
 from tests.projects import register_of, scan_into
 from tests.register_reports import WEEK_1, WEEK_2
 

@@ -1,4 +1,4 @@
-"""The register proposes, the PM decides (issue #85, service/projects/suggestions.py): a risk
+"""The register proposes, the PM decides (issue #85, service/projects/register/suggestions.py): a risk
 the model read under another category opens an entry of its own, and the register offers
 the known risk it may restate, across categories; one click merges it into the known one,
 reopened when it was closed; "not the same" is never offered again, and both decisions are
@@ -162,7 +162,7 @@ def test_the_floor_is_the_one_chosen_on_real_restatements(capsys):
     the real restatement pairs, and the held-out projects' restatements are in the top three
     at least 80% of the time (the issue's target)."""
     from ml import suggested
-    from service.projects import suggestions as shipped
+    from service.projects.register import suggestions as shipped
 
     assert suggested.main([]) == 0
     figures = json.loads(capsys.readouterr().out)
@@ -175,7 +175,7 @@ def test_suggestions_read_from_the_last_scans_directions_are_those_the_database_
     """A report's suggestions rank the register's directions from this process's snapshot
     when it is of the register's version (the last scan's), the rest from the database:
     the same answer as reading every row, and a stale snapshot is never used."""
-    from service.projects import direction_snapshots
+    from service.projects.register import direction_snapshots
 
     _, _, new = two_weeks(team)
     used = []

@@ -48,7 +48,7 @@ ONNX = "model.onnx"
 # A pair model's folder (the models root's ``pair``: service/analysis/pair_model.py) holds
 # ONNX and TOKENIZER_JSON too, and its threshold, max length and figures.
 PAIR_JSON = "pair_model.json"
-#: The models root's folder the register reads its pair model from (projects/matching.py).
+#: The models root's folder the register reads its pair model from (projects/register/matching.py).
 PAIR_FOLDER = "pair"
 #: The int8 graph a reader is served as, made from ONNX on first use and kept.
 INT8_ONNX = "model.int8.onnx"

@@ -142,8 +142,8 @@ class RegisterVector(db.Model):
 
 
 #: How a finding came to its entry: it opened the entry; the embeddings' cosine or the pair
-#: model joined it (service/projects/matching.py); a person merged its entry into another
-#: or split it off; or it joined saying the risk is closed (projects/closing.py): never the
+#: model joined it (service/projects/register/matching.py); a person merged its entry into another
+#: or split it off; or it joined saying the risk is closed (projects/register/closing.py): never the
 #: entry's title, it reopens nothing, and the entry offers to be closed.
 JOINED_BY = ("opened", "embeddings", "pair_model", "merged", "split", "closing")
 

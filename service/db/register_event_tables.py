@@ -1,5 +1,5 @@
 """What happened to a register entry, and why: one row per change, written by the one owner
-of entry changes (service/projects/entry_events.py), never by a view."""
+of entry changes (service/projects/register/entry_events.py), never by a view."""
 
 from __future__ import annotations
 

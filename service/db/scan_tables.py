@@ -132,7 +132,7 @@ class ScanFinding(db.Model):
     possible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     scan: Mapped[Scan] = relationship(back_populates="findings")
-    # Kept out of its project's register by a dismissal (service/projects/dismissals.py,
+    # Kept out of its project's register by a dismissal (service/projects/register/dismissals.py,
     # which writes the rows): read with the findings, in one query a scan.
     dismissed: Mapped[DismissedFinding | None] = relationship(viewonly=True, lazy="selectin")
     # The dismissal its own correction to none made ("this report and later ones"), read

@@ -12,8 +12,7 @@ from service.api import lock_row
 from service.db import Project, ProjectMember, RegisterEntry, Scan, UserSettings
 from service.errors import APIError
 from service.extensions import db
-from service.projects import forgetting, register
-from service.projects.entry_events import caused_by
+from service.projects import register
 
 LAST_OWNER = "A project keeps at least one owner: make another member owner first."
 
@@ -33,15 +32,7 @@ def keep_an_owner(project_id: str, user_id: str) -> None:
 def unassign(project_id: str, user_id: str) -> None:
     """A member leaves: the project's risks they owned have no owner until someone takes them
     (a risk's owner is always a member)."""
-    register.lock(project_id, directions_kept=True)
-    # A locking read: the rows as committed now (MySQL's snapshot would miss an owner set
-    # by a request that committed after this transaction first read), as an UPDATE sees them.
-    owned = db.session.scalars(select(RegisterEntry).where(
-        RegisterEntry.project_id == project_id, RegisterEntry.owner_id == user_id)
-        .with_for_update().execution_options(populate_existing=True)).all()
-    with caused_by("membership", note="Its owner left the project."):
-        for entry in owned:
-            entry.owner_id = None
+    register.hold(project_id, directions_kept=True).member_left(user_id)
 
 
 def lose_default_project(project_id: str, user_id: str) -> None:
@@ -61,7 +52,7 @@ def before_deleting_user(user_id: str) -> None:
       would be left with a project nobody can manage), and is deleted with the user when
       they are its only member;
     - the user's scans in projects leave their registers as a deleted scan does (entries
-      recomputed, empty ones withdrawn, their words forgotten: forgetting.py);
+      recomputed, empty ones withdrawn, their words forgotten: register/forgetting.py);
       risks they owned lose their owner (the foreign key).
     """
     owned = db.session.execute(
@@ -89,7 +80,6 @@ def before_deleting_user(user_id: str) -> None:
         unassign(project_id, user_id)
     scans = db.session.scalars(select(Scan).where(Scan.user_id == user_id)
                                .options(selectinload(Scan.findings))).all()
-    with caused_by("deletion", note="The account whose reports stated it was deleted."):
-        forgetting.forget_deleted(scans)
+    register.forget_reports(scans, note="The account whose reports stated it was deleted.")
     for project_id in alone:
         db.session.delete(db.session.get(Project, project_id))

@@ -23,7 +23,7 @@ from service.db import (
     User,
 )
 from service.extensions import db
-from service.projects import suggestions
+from service.projects import register
 from service.projects.bounded_map import Kept, kept
 
 _entries = RegisterEntry.__table__
@@ -35,7 +35,7 @@ SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
 #: The entries the register lists, counts and draws: those a report states or a person
 #: added. One whose last finding went (its scan deleted, corrected to none) is withdrawn:
 #: it answers at its URL with its history, and joins the register again with what people
-#: gave it when a report states it again (register.refresh).
+#: gave it when a report states it again (register/entries.py, refresh).
 LISTED = or_(_entries.c.occurrences > 0, _entries.c.added_by_user.is_(True))
 # Withdrawn: no report states it any more (its findings corrected or their reports deleted)
 # and nobody typed it; it keeps its id, history and what people gave it, out of the register.
@@ -170,7 +170,7 @@ def _page_query(filters: frozenset[str], sort: str) -> tuple[Select, Select]:
 
 
 # Pages of the register by (project, register_version, arguments): every change to a
-# register's entries or links moves its version under the register's lock (register.lock;
+# register's entries or links moves its version under the register's lock (register.hold;
 # tests/test_register.py checks each kind of change), so a page of one version is exact.
 MAX_PAGES = 512
 KEPT = "riskscan.register_pages"  # app.extensions: (project, version, args) -> page
@@ -222,7 +222,7 @@ def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict
     ``from_scan`` states; how many findings of ``to_scan`` dismissals kept out of the
     register (counted, so that a report whose risks were all dismissed does not read as
     one that stated none); and, per new entry, the others it may restate
-    (suggestions.py)."""
+    (register/suggestions.py)."""
     def stated(scan_id):
         if scan_id is None:
             return set()
@@ -237,8 +237,8 @@ def changes(project_id: str, from_scan: str | None, to_scan: str | None) -> dict
     pick = lambda wanted: [entries[i] for i in entries if i in wanted]
     new = after - before
     # What each new risk may restate among the others: a report seldom says one risk twice.
-    found = suggestions.for_entries(project_id, sorted(new))
-    suggested = {str(i): suggestions.listed(entries[i]["risk"], [
+    found = register.for_entries(project_id, sorted(new))
+    suggested = {str(i): register.listed(entries[i]["risk"], [
         s for s in found[i] if s.entry.id not in new]) for i in found}
     return {"from_scan": from_scan, "to_scan": to_scan, "new": pick(new),
             "persisting": pick(after & before), "gone": pick(before - after),

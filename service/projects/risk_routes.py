@@ -1,7 +1,7 @@
 """The risk register: a project's distinct risks across its reports, with status and owner."""
 
 # The module docstring is the OpenAPI tag's description. How findings join entries:
-# register.py; what the routes read: queries.py.
+# register/ (its verbs: register/verbs.py); what the routes read: queries.py.
 
 from __future__ import annotations
 
@@ -29,9 +29,8 @@ from service.db import (
 )
 from service.errors import APIError
 from service.extensions import db, token_auth
-from service.projects import curation, entry_events, queries, register, relabel, suggestions
+from service.projects import queries, register
 from service.projects.access import project_for, readable_project, role_in
-from service.projects.entry_events import caused_by
 from service.projects.register_export import attachment, to_csv, to_xlsx
 from service.projects.schemas import (
     ChangesArgs,
@@ -78,7 +77,7 @@ def _entry(project_id: str, risk_id: str, *, reading: bool = False,
     number = _number(risk_id, "risk")
     entry = db.session.get(RegisterEntry, number)
     if entry is None or entry.project_id != project_id:
-        into = curation.merged_into(project_id, number)
+        into = register.merged_into(project_id, number)
         if into is None:
             raise not_found("risk")
         detail = f"Risk {number} was merged into risk {into}."
@@ -138,7 +137,7 @@ def history(args, project_id, risk_id):
     report, which job) and the fields it changed; those of the risks merged into it too"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
     entry = _entry(project_id, risk_id, reading=True, view="risks.history")
-    return entry_events.history(project_id, entry.id)
+    return register.history(project_id, entry.id)
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>", methods=["PATCH"])
@@ -155,19 +154,21 @@ def update(args, project_id, risk_id):
     caller = token_auth.current_user()
     project = project_for(caller, project_id, "editor")
     entry = _entry(project.id, risk_id)
-    if curation.changes(entry, args):
+    held = None
+    if register.changes(entry, args):
         # The register's version moves with every change (its kept pages are by version);
         # the directions move only with a category. What the change rests on (the caller's
         # role, the owner's membership, the entry) is read again under the lock: of two
         # racing requests the second changes (and audits) from what the first left, and a
         # removal commits before (the owner is no member: 422) or unassigns after.
-        register.lock_first(project.id, directions_kept="category" not in args)
+        held = register.hold(project.id, first=True, directions_kept="category" not in args)
         project = project_for(caller, project_id, "editor")
         entry = _entry(project.id, risk_id)
     if args.get("owner_id") is not None and role_in(project.id, args["owner_id"]) is None:
         raise APIError(422, "A risk's owner must be a member of the project.",
                        errors={"owner_id": ["Not a member of this project."]})
-    curation.edit(project.id, entry, args, actor_id=caller.id)
+    if held is not None:
+        held.edit(entry, args, actor_id=caller.id)
     db.session.commit()
     return Written(queries.entry_json(entry.id))
 
@@ -185,9 +186,9 @@ def add(args, project_id):
     project_id = project_for(caller, project_id, "editor").id
     risk = args["risk"].strip()
     vector = current_encoder().embed([risk])[0]  # with no lock held
-    register.lock_first(project_id)
-    project_id = project_for(caller, project_id, "editor").id
-    entry = curation.add(project_id, risk, args["category"], vector, actor_id=caller.id)
+    held = register.hold(project_id, first=True)
+    project_for(caller, project_id, "editor")  # who may, read again under the lock
+    entry = held.add_risk(risk, args["category"], vector, actor_id=caller.id)
     db.session.commit()
     return Written(queries.entry_json(entry.id)), 201, {
         "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
@@ -205,9 +206,9 @@ def add(args, project_id):
 def merge(args, project_id, risk_id):
     """Merge risks into this one (editor or owner): their findings join it, and their ids
     answer 301 to it from then on (docs/register.md: what the merged risk keeps)"""
-    caller, project_id = _editing(project_id)
-    entry = _entry(project_id, risk_id)
-    curation.merge(project_id, entry, args["from_"], actor_id=caller.id)
+    caller, held = _editing(project_id)
+    entry = _entry(held.project_id, risk_id)
+    held.merge(entry, args["from_"], actor_id=caller.id)
     db.session.commit()
     return Written(queries.entry_json(entry.id))
 
@@ -224,12 +225,11 @@ def merge(args, project_id, risk_id):
 def split(args, project_id, risk_id):
     """Take findings out of this risk into a new one (editor or owner): open, not rated,
     of this risk's category"""
-    caller, project_id = _editing(project_id)
-    entry = curation.split(project_id, _entry(project_id, risk_id), args["findings"],
-                           actor_id=caller.id)
+    caller, held = _editing(project_id)
+    entry = held.split(_entry(held.project_id, risk_id), args["findings"], actor_id=caller.id)
     db.session.commit()
     return Written(queries.entry_json(entry.id)), 201, {
-        "Location": url_for("risks.get", project_id=project_id, risk_id=entry.id)}
+        "Location": url_for("risks.get", project_id=held.project_id, risk_id=entry.id)}
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/suggestions", methods=["GET"])
@@ -242,8 +242,8 @@ def suggested(project_id, risk_id):
     first, each with both wordings (docs/register.md#suggested-restatements)"""
     project_id, _ = readable_project(token_auth.current_user(), project_id)
     entry = _entry(project_id, risk_id, reading=True, view="risks.suggested")
-    return {"items": suggestions.listed(
-        entry.risk, suggestions.for_entries(project_id, [entry.id])[entry.id])}
+    return {"items": register.listed(
+        entry.risk, register.for_entries(project_id, [entry.id])[entry.id])}
 
 
 @risks.route("/<project_id>/risks/<riskid:risk_id>/suggestions/<other_id>/merge",
@@ -258,8 +258,8 @@ def merge_suggested(project_id, risk_id, other_id):
     the earlier, which keeps its id, takes the later one's findings and is reopened when a
     report newer than its closing states it; the later one's category becomes the earlier
     one's first. Answers the risk that stays"""
-    caller, project_id, entry, other = _decided_pair(project_id, risk_id, other_id)
-    kept = suggestions.merge(project_id, entry, other, actor_id=caller.id)
+    caller, held, entry, other = _decided_pair(project_id, risk_id, other_id)
+    kept = held.merge_suggested(entry, other, actor_id=caller.id)
     db.session.commit()
     return Written(queries.entry_json(kept.id))
 
@@ -274,28 +274,28 @@ def merge_suggested(project_id, risk_id, other_id):
 def dismiss_suggested(project_id, risk_id, other_id):
     """Say a suggestion is not the same risk (editor or owner): the pair is never
     suggested again, and teaches the register's matching as a trusted merge does"""
-    caller, project_id, entry, other = _decided_pair(project_id, risk_id, other_id)
-    dismissed = suggestions.dismiss(project_id, entry, other, actor_id=caller.id)
+    caller, held, entry, other = _decided_pair(project_id, risk_id, other_id)
+    dismissed = held.dismiss_suggested(entry, other, actor_id=caller.id)
     db.session.commit()
     return {"dismissed": dismissed}
 
 
 def _decided_pair(project_id: str, risk_id: str, other_id: str):
-    """(caller, project id, entry, other) of a decision on a suggestion, under the
-    register's lock: two entries of the project (404, or 409 for one merged), not one."""
-    caller, project_id = _editing(project_id)
-    entry, other = _entry(project_id, risk_id), _entry(project_id, other_id)
-    suggestions.not_itself(entry, other)
-    return caller, project_id, entry, other
+    """(caller, the register held, entry, other) of a decision on a suggestion: two
+    entries of the project (404, or 409 for one merged), not one."""
+    caller, held = _editing(project_id)
+    entry, other = _entry(held.project_id, risk_id), _entry(held.project_id, other_id)
+    register.not_itself(entry, other)
+    return caller, held, entry, other
 
 
 def _editing(project_id: str):
-    """(caller, project id) for a change to the register by hand, under its lock: who may
-    make it is read again once the lock is held (a removal or a demotion commits first)."""
+    """(caller, the register held) for a change to the register by hand: who may make it is
+    read again once it is held (a removal or a demotion commits first)."""
     caller = token_auth.current_user()
-    project_id = project_for(caller, project_id, "editor").id
-    register.lock_first(project_id)
-    return caller, project_for(caller, project_id, "editor").id
+    held = register.hold(project_for(caller, project_id, "editor").id, first=True)
+    project_for(caller, held.project_id, "editor")
+    return caller, held
 
 
 @risks.route("/<project_id>/changes", methods=["GET"])
@@ -395,13 +395,11 @@ def restore(project_id, dismissal_id):
     caller = token_auth.current_user()
     project_id = project_for(caller, project_id, "editor").id
     number = _number(dismissal_id, "dismissal")
-    register.lock_first(project_id)  # restores and corrections of one project in turn
+    held = register.hold(project_id, first=True)  # restores and corrections in turn
     dismissal = db.session.scalar(select(Dismissal).where(
         Dismissal.id == number, Dismissal.project_id == project_id))
     if dismissal is None:
         raise not_found("dismissal")
-    with caused_by("dismissal", actor_id=caller.id,
-                   note=f"A dismissal was lifted: “{dismissal.risk}”."):
-        relabel.restore(dismissal, actor_id=caller.id)
+    held.restore(dismissal, actor_id=caller.id)
     db.session.commit()
     return "", 204

@@ -17,15 +17,13 @@ from sqlalchemy import delete, func, select
 
 from service import audit, metrics, serving
 from service.analysis.base import AnalysisError, LLMCall
-from service.api import not_found
 from service.auth.tokens import Caller
 from service.config import current_settings
 from service.db import IdempotencyKey, JobDocument, LLMCallLog, Scan, ScanFinding, User
 from service.errors import APIError
 from service.extensions import db
-from service.projects import forgetting, register
+from service.projects import register
 from service.projects.access import project_id_for
-from service.projects.entry_events import caused_by
 from service.scans import possible, report_dates
 from service.scans.titles import title_of
 from service.serving.encoder import current_encoder
@@ -124,20 +122,17 @@ def create_scan(user: User | Caller, *, text: str | None, upload: Upload | None,
     try:
         # The project's row before the scan's (whose insert checks its key to the project,
         # a shared lock): two scans into one project locking the other way round deadlock.
-        if project_id is not None and not register.lock(project_id):
-            raise not_found("project")  # deleted while the scan ran
-        if unless_held and project_id is not None and (
-                held := held_in(project_id, document.text)) is not None:
-            raise AlreadyHeld(held)
+        held = register.hold(project_id) if project_id is not None else None  # 404: deleted
+        if unless_held and held is not None and (
+                copy := held_in(project_id, document.text)) is not None:
+            raise AlreadyHeld(copy)
         db.session.add(scan)
         db.session.flush()  # assigns the ids the file's folder, call log and register use
         _log_llm_calls(analysis.calls, user_id, scan.id)
-        if project_id is not None:
+        if held is not None:
             job_id = (db.session.get(JobDocument, job_document_id).job_id
                       if job_document_id is not None else None)
-            with caused_by("report", actor_id=user_id, scan_id=scan.id, job_id=job_id):
-                register.add_findings(project_id, scan, _counted(scan), vectors,
-                                      actor_id=user_id)
+            held.add_report(scan, _counted(scan), vectors, actor_id=user_id, job_id=job_id)
         if upload is not None:
             folder = store_original(scan, upload.data)
         db.session.commit()
@@ -219,9 +214,8 @@ def delete_scan(scan: Scan, *, actor_id: str | None = None) -> None:
     folder = scan_folder(scan) if scan.stored_filename else None  # read before the delete
     # Its words go with it from every register it is or was in: the note names its date.
     dated = f" of {scan.reported_on.isoformat()}" if scan.reported_on else ""
-    with caused_by("deletion", actor_id=actor_id, scan_id=scan.id,
-                   note=f"A report{dated} was deleted."):
-        forgetting.forget_deleted([scan])
+    register.forget_reports([scan], actor_id=actor_id, scan_id=scan.id,
+                            note=f"A report{dated} was deleted.")
     # A kept Idempotency-Key answer quotes the scan's findings: it goes with the scan.
     db.session.execute(delete(IdempotencyKey).where(
         IdempotencyKey.user_id == scan.user_id,
@@ -243,14 +237,12 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
                if project_id is not None else None)
     was = scan.project_id
     if was is not None:
-        with caused_by("deletion", actor_id=caller.id, scan_id=scan.id,
-                       note=f"The report {_named(scan)} moved out of the project."):
-            register.remove_findings([finding.id for finding in scan.findings])
+        register.hold(was).remove_report(
+            scan, actor_id=caller.id, note=f"The report {_named(scan)} moved out of the project.")
     scan.project_id = project_id
     db.session.flush()
     if project_id is not None:
-        with caused_by("report", actor_id=caller.id, scan_id=scan.id):
-            register.add_findings(project_id, scan, findings, vectors, actor_id=caller.id)
+        register.hold(project_id).add_report(scan, findings, vectors, actor_id=caller.id)
     audit.record("scan_moved", actor_id=caller.id, target_id=scan.id, **{"from": was,
                                                                          "to": project_id})
     db.session.commit()
@@ -259,11 +251,11 @@ def move_scan(scan: Scan, project_id: str | None, caller: Caller) -> Scan:
 
 def redate_scan(scan: Scan, day: date, caller: Caller, *, commit: bool = True) -> Scan:
     """Date a scan's report again (a person's correction of a guess or a typo): in a
-    project, under its register's lock, its entries follow (register.redate); audited."""
+    project, its register held, its entries follow (Held.redate_report); audited."""
     project_id = scan.project_id
-    if project_id is not None:  # the register's lock first, then the scan as it is now
-        if register.lock(project_id, directions_kept=True) is None:
-            raise not_found("project")
+    held = None
+    if project_id is not None:  # the register held first, then the scan as it is now
+        held = register.hold(project_id, directions_kept=True)
         db.session.refresh(scan)
         if scan.project_id != project_id:
             raise APIError(409, "The scan moved to another project meanwhile: send it again.")
@@ -272,9 +264,8 @@ def redate_scan(scan: Scan, day: date, caller: Caller, *, commit: bool = True) -
     if day != was:
         scan.reported_on = day
         db.session.flush()
-        if scan.project_id is not None:
-            with caused_by("redate", actor_id=caller.id, scan_id=scan.id):
-                register.redate(scan)
+        if held is not None:
+            held.redate_report(scan, actor_id=caller.id)
         audit.record("scan_redated", actor_id=caller.id, target_id=scan.id,
                      project_id=scan.project_id, **{"from": was and was.isoformat(),
                                                     "to": day.isoformat()})

@@ -25,7 +25,6 @@ from service.db import Scan, ScanFinding
 from service.errors import APIError
 from service.extensions import db
 from service.projects import register
-from service.projects.entry_events import caused_by
 from service.serving import corrections
 
 
@@ -72,7 +71,7 @@ def lock(scan_id: str, project_id: str | None) -> bool:
     same sentence at once then add it in turn, and the second finds the first's finding.
     False: the scan is gone."""
     if project_id is not None:
-        register.lock_first(project_id)
+        register.hold(project_id, first=True)
     else:
         db.session.rollback()
     return lock_row(Scan, scan_id)
@@ -100,10 +99,7 @@ def add(scan: Scan, sentence: Sentence, category: str, caller: Caller,
     scan.findings.append(finding)
     db.session.flush()
     if scan.project_id is not None:
-        with caused_by("correction", actor_id=caller.id, scan_id=scan.id,
-                       note="A person added a risk the model missed."):
-            register.add_findings(scan.project_id, scan, [finding], vector[None, :],
-                                  actor_id=caller.id)
+        register.hold(scan.project_id).add_finding(scan, finding, vector, actor_id=caller.id)
     audit.record("finding_added", actor_id=caller.id, target_id=str(finding.id),
                  scan_id=scan.id, project_id=scan.project_id, category=category)
     return finding
@@ -112,16 +108,14 @@ def add(scan: Scan, sentence: Sentence, category: str, caller: Caller,
 def remove(scan: Scan, finding_id: str, caller: Caller) -> None:
     """Delete a finding a person added to ``scan`` (locked: lock), and its place in the
     register: an entry it alone stated stays, as one added by hand with what people gave
-    it (register.remove_added); 409 for a model's finding, which is corrected to ``none``
+    it (Held.remove_finding); 409 for a model's finding, which is corrected to ``none``
     instead."""
     finding = of(scan, finding_id)
     if not finding.added_by_user:
         raise APIError(409, "A model's finding is kept with what people answered: correct "
                             "it to none (PATCH) to say it is not a risk.")
     if scan.project_id is not None:
-        with caused_by("deletion", actor_id=caller.id, scan_id=scan.id,
-                       note="A person deleted a risk they had added to a report."):
-            register.remove_added(finding, scan, actor_id=caller.id)
+        register.hold(scan.project_id).remove_finding(scan, finding, actor_id=caller.id)
     scan.findings.remove(finding)  # delete-orphan: its row goes
     audit.record("finding_removed", actor_id=caller.id, target_id=str(finding.id),
                  scan_id=scan.id, project_id=scan.project_id,

@@ -20,9 +20,8 @@ from service.db import Scan
 from service.errors import APIError
 from service.extensions import db, token_auth
 from service.idempotency import idempotent
-from service.projects import access, register, relabel
+from service.projects import access, register
 from service.projects.access import check_scan_edit, project_for
-from service.projects.entry_events import caused_by
 from service.rate_limits import corrections_per_user, scans_per_user
 from service.scans import missed, possible, report_dates
 from service.scans.create import (
@@ -293,7 +292,7 @@ def correct(args, scan_id, finding_id):
     if scan.project_id is not None:
         # Corrections of a project's findings in turn, each reading the label the one
         # before it left: two people dismissing one finding at once make one dismissal.
-        register.lock_first(scan.project_id)
+        register.hold(scan.project_id, first=True)
         scan = editable_scan(scan_id)
     finding = missed.of(scan, finding_id)
     before, kept_out = finding.effective_category, finding.dismissed is not None
@@ -309,13 +308,10 @@ def correct(args, scan_id, finding_id):
     else:  # a kept-out finding given a risk label joins the register (restored)
         moved = finding.effective_category != before or (
             kept_out and finding.effective_category != "none")
-    with caused_by("correction", actor_id=caller.id, scan_id=scan.id):
-        if moved:
-            relabel.recategorize(finding, scan, was=before, actor_id=caller.id, embed=embed,
-                                  later=scope == "later")
-        elif scope is not None and scan.project_id is not None:  # none already: its scope
-            relabel.rescope(finding, scan, later=scope == "later", actor_id=caller.id,
-                             embed=embed)
+    if scan.project_id is not None:  # its entry follows; a scope alone: none already
+        register.hold(scan.project_id).correct_finding(
+            scan, finding, was=before, moved=moved, actor_id=caller.id, embed=embed,
+            later=None if scope is None else scope == "later")
     db.session.commit()
     return finding
 

@@ -35,7 +35,7 @@ _signals = Namespace()
 reviewing = _signals.signal("riskscan.reviewing")
 #: Sent with ``changed`` ({finding id: the label it had}) and ``actor_id`` once a review
 #: changed findings' labels: a rejection puts the model's label back, its undo the
-#: correction's (service/projects/relabel.py follows it in the register).
+#: correction's (service/projects/register/relabel.py follows it in the register).
 relabelled = _signals.signal("riskscan.relabelled")
 
 

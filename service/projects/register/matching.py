@@ -149,7 +149,7 @@ def closest_anywhere(snapshot, vector: np.ndarray, threshold: float,
                      entries: dict[int, RegisterEntry]) -> Join:
     """The entry of any category (``snapshot`` read for all) whose closest wording is at
     least ``threshold`` alike, joined as ``closing``: a sentence that says a risk is closed
-    speaks of a known risk whatever its category (projects/closing.py); else OPENS."""
+    speaks of a known risk whatever its category (projects/register/closing.py); else OPENS."""
     best: tuple[float, int, int] | None = None
     for category, ids in snapshot.ids.items():
         if not ids:

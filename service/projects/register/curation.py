@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import case, delete, func, select, update
 
-from service import audit, outbox
+from service import audit, outbox, rating
 from service.analysis.embedding import from_bytes, to_bytes
 from service.db import (
     SETTLED_STATUSES,
@@ -36,8 +36,8 @@ from service.db import (
 )
 from service.errors import APIError
 from service.extensions import db
-from service.projects import entry_events, register
-from service.projects.entry_events import caused_by
+from service.projects.register import entries, entry_events
+from service.projects.register.entry_events import caused_by
 
 CURATED = ("risk", "status", "owner_id", "due_date", "notes", "likelihood", "impact",
            "occurrences")
@@ -62,10 +62,10 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
            actor_id: str) -> None:
     ids = [other.id for other in others]
     before = {str(other.id): _curated(other) for other in others}
-    rating = (entry.likelihood, entry.impact)
+    rated_before = (entry.likelihood, entry.impact)
     reopened = _curate(entry, others)  # before the findings move: it reads where they are
     width = dimensions([entry.id, *ids])
-    totals = [register.rows(entry.vector.total, width)]
+    totals = [entries.rows(entry.vector.total, width)]
     typed = [_typed(entry.vector, totals[0], width)]
     for other in others:  # its findings, with its wordings after the entry's
         offset = sum(len(block) for block in totals)
@@ -76,7 +76,7 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
                            execution_options={"synchronize_session": False})
         db.session.execute(update(RegisterMerge).where(RegisterMerge.into_id == other.id)
                            .values(into_id=entry.id))
-        totals.append(register.rows(other.vector.total, width))
+        totals.append(entries.rows(other.vector.total, width))
         typed.append(_typed(other.vector, totals[-1], width))
     stated = np.concatenate(typed)
     entry.vector.total = to_bytes(np.concatenate(totals))
@@ -88,12 +88,12 @@ def _merge(project_id: str, entry: RegisterEntry, others: list[RegisterEntry], *
         db.session.add(RegisterMerge(merged_id=other.id, project_id=project_id,
                                      into_id=entry.id, merged_by=actor_id))
     db.session.flush()
-    register.refresh([entry])
+    entries.refresh([entry])
     audit.record("risk_merged", actor_id=actor_id, target_id=str(entry.id),
                  project_id=project_id, merged=[other.id for other in others],
                  entries=before, reopened=reopened)
-    if (entry.likelihood, entry.impact) != rating:
-        register.rated(project_id, entry, rating, actor_id=actor_id)
+    if (entry.likelihood, entry.impact) != rated_before:
+        rated(project_id, entry, rated_before, actor_id=actor_id)
     outbox.record("risk.merged", entry, actor_id=actor_id,
                   merged=[other.id for other in others])
 
@@ -149,7 +149,7 @@ def _curate(entry: RegisterEntry, others: list[RegisterEntry]) -> bool:
     stated = db.session.execute(
         select(RegisterLink.seen_at, Scan.created_at).join(Scan, Scan.id == RegisterLink.scan_id)
         .where(RegisterLink.entry_id.in_([other.id for other in others]))).all()
-    if not any(register.reopens(entry, seen, uploaded) for seen, uploaded in stated):
+    if not any(entries.reopens(entry, seen, uploaded) for seen, uploaded in stated):
         return False
     entry.status, entry.reopened = "open", True
     entry.settled_at = entry.settled_through = None
@@ -172,7 +172,7 @@ def _typed(vector: RegisterVector, totals: np.ndarray, dimensions: int) -> np.nd
     """The rows a person typed of an entry's ``totals`` (zeros for a finding's wording)."""
     if vector.stated is None:
         return np.zeros_like(totals)
-    return register.rows(vector.stated, dimensions)
+    return entries.rows(vector.stated, dimensions)
 
 
 def split(project_id: str, entry: RegisterEntry, finding_ids: list[int], *,
@@ -218,7 +218,7 @@ def _split(project_id: str, entry: RegisterEntry, finding_ids: list[int], held, 
             RegisterLink.finding_id.in_(finding_ids)).values(
                 entry_id=new.id, wording=number, joined_by="split", alike=None),
             execution_options={"synchronize_session": False})
-    register.refresh([entry, new])
+    entries.refresh([entry, new])
     audit.record("risk_split", actor_id=actor_id, target_id=str(new.id),
                  project_id=project_id, split_from=entry.id, findings=finding_ids)
     outbox.record("risk.split", new, actor_id=actor_id, split_from=entry.id,
@@ -231,7 +231,7 @@ def add(project_id: str, risk: str, category: str, vector: np.ndarray, *,
     """A risk no report stated, added by a person: an open entry marked ``added_by_user``,
     dated today, whose typed wording (``vector``, unit length) later findings may join."""
     now = utcnow()
-    day = register.midnight(now.date())
+    day = entries.midnight(now.date())
     typed = to_bytes(vector[None, :])
     entry = RegisterEntry(project_id=project_id, risk=risk, category=category, status="open",
                           first_seen=day, last_seen=day, occurrences=0, added_by_user=True,
@@ -266,11 +266,27 @@ def edit(project_id: str, entry: RegisterEntry, args: dict, *, actor_id: str) ->
             audit.record("risk_updated", actor_id=actor_id, target_id=str(entry.id),
                          project_id=project_id, changes=details, wording=entry.risk)
         if any(name in changed for name in RATING):
-            register.rated(project_id, entry, before, actor_id=actor_id)
+            rated(project_id, entry, before, actor_id=actor_id)
     if "status" in changed:
         outbox.record("risk.status_changed", entry, actor_id=actor_id,
                       **{"from": changed["status"]["from"], "to": changed["status"]["to"]})
     return changed
+
+
+def rated(project_id: str, entry: RegisterEntry, before: tuple[int | None, int | None], *,
+          actor_id: str) -> None:
+    """``entry``'s likelihood or impact changed from ``before`` (an edit, a merge), in the
+    caller's transaction: audited as ``risk_rated``, with the levels, score and band before
+    and after. The one place a rating change passes: what else must follow one hooks in
+    here."""
+    old, new = rating.score(*before), rating.score(entry.likelihood, entry.impact)
+    audit.record("risk_rated", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=project_id, changes={
+                     "likelihood": {"from": before[0], "to": entry.likelihood},
+                     "impact": {"from": before[1], "to": entry.impact},
+                     "score": {"from": old, "to": new},
+                     "band": {"from": rating.band(old), "to": rating.band(new)}})
+    outbox.record("risk.rated", entry, actor_id=actor_id, **{"from": old, "to": new})
 
 
 RATING = ("likelihood", "impact")
@@ -290,4 +306,4 @@ def newest_report(project_id: str):
     """The date (midnight UTC) of the project's newest report, today's if it has none."""
     day = db.session.scalar(select(func.max(Scan.reported_on))
                             .where(Scan.project_id == project_id))
-    return register.midnight(day or utcnow().date())
+    return entries.midnight(day or utcnow().date())

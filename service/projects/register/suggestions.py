@@ -27,7 +27,7 @@ from service import audit
 from service.db import NotSameRisk, Project, RegisterEntry, RegisterVector
 from service.errors import APIError
 from service.extensions import db
-from service.projects import curation, direction_snapshots, matching, register
+from service.projects.register import curation, direction_snapshots, entries, matching
 
 FLOOR = 0.24  # ml/suggested.py: dev recall@3 0.857, test 0.818 (99 restatements)
 MOST = 3
@@ -143,7 +143,7 @@ def _directions(project_id: str) -> tuple[list[int], np.ndarray]:
                               if held else statement).all()
     parts = [(known.ids[category], known.matrices[category]) for category in held]
     if rows:  # the snapshot is of these very rows' register: its width is theirs
-        parts.append(register.stacked(
+        parts.append(entries.stacked(
             [(row.entry_id, row.total) for row in rows],
             known.dimensions if held else curation.dimensions([rows[0].entry_id])))
     if not parts:

@@ -1,5 +1,5 @@
-"""The risk register: each finding of a project's scans joins the entry that states the same
-risk, or opens a new one.
+"""Findings in and out of entries: each finding of a project's scans joins the entry that
+states the same risk, or opens a new one (called by the verbs, verbs.py).
 
 Same risk means the same category (the entry's, which a user may correct) and embeddings
 (service/analysis/embedding.py) at least ``REGISTER_MATCH_THRESHOLD`` alike; the threshold
@@ -11,8 +11,8 @@ every one and counts in the closest. The directions a scan matches against come 
 process's snapshot of the project when it is current (direction_snapshots.py), else from the
 database. Reports are dated by their ``reported_on`` (a link's ``seen_at``, an entry's first
 and last seen: midnight UTC of it), and ordered by it, then by upload. Every function here
-works inside the caller's transaction; the caller commits, so that a scan and its register
-update land together or not at all.
+works inside the verb's cause and the caller's transaction; the caller commits, so that a
+scan and its register update land together or not at all.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
-from service import audit, outbox, rating
+from service import audit, outbox
 from service.analysis.embedding import from_bytes, to_bytes
 from service.analysis.labels import RISK_LABELS
 from service.config import current_settings
@@ -38,9 +38,9 @@ from service.db import (
     ScanFinding,
 )
 from service.extensions import db
-from service.projects import closing, direction_snapshots, dismissals, entry_events, matching
-from service.projects.direction_snapshots import Snapshot
-from service.projects.entry_events import DELETED_WORDING
+from service.projects.register import closing, direction_snapshots, dismissals, matching
+from service.projects.register.direction_snapshots import Snapshot
+from service.projects.register.entry_events import DELETED_WORDING, current_cause
 from service.serving import registry
 
 
@@ -67,23 +67,6 @@ def lock(project_id: str, *, directions_kept: bool = False) -> int | None:
         if known is not None:
             direction_snapshots.stage(db.session(), project_id, known.copy(version))
     return version
-
-
-def rated(project_id: str, entry: RegisterEntry, before: tuple[int | None, int | None], *,
-          actor_id: str) -> None:
-    """``entry``'s likelihood or impact changed from ``before`` (PATCH …/risks/{id}), in the
-    caller's transaction: audited as ``risk_rated``, with the levels, score and band before
-    and after. The one place a rating change passes: what else must follow one hooks in
-    here."""
-    old, new = rating.score(*before), rating.score(entry.likelihood, entry.impact)
-    audit.record("risk_rated", actor_id=actor_id, target_id=str(entry.id),
-                 project_id=project_id, changes={
-                     "likelihood": {"from": before[0], "to": entry.likelihood},
-                     "impact": {"from": before[1], "to": entry.impact},
-                     "score": {"from": old, "to": new},
-                     "band": {"from": rating.band(old), "to": rating.band(new)}})
-    outbox.record("risk.rated", entry, actor_id=actor_id,
-                  **{"from": old, "to": new})
 
 
 def lock_first(project_id: str, *, directions_kept: bool = False) -> int | None:
@@ -242,7 +225,7 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
     entry.last_seen = max(entry.last_seen, seen)
     if not closes and reopens(entry, seen, scan.created_at):
         was = entry.status
-        cause = entry_events.current_cause()  # a report, a correction, a review's decision
+        cause = current_cause()  # a report, a correction, a review's decision
         audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
                      project_id=entry.project_id, scan_id=scan.id, was=was,
                      cause=cause.cause if cause else "report", wording=entry.risk)

@@ -15,8 +15,8 @@ from service import outbox
 from service.analysis.embedding import from_bytes
 from service.db import RegisterEntry, RegisterLink, Scan, ScanFinding
 from service.extensions import db
-from service.projects import dismissals, register
-from service.projects.entry_events import caused_by
+from service.projects.register import dismissals, entries
+from service.projects.register.entry_events import caused_by
 from service.serving.encoder import current_encoder
 
 
@@ -30,11 +30,11 @@ def _moved(finding: ScanFinding, scan: Scan, was: str) -> RegisterEntry | str | 
     if new == "none" or link is None:
         return None
     entry = db.session.get(RegisterEntry, link.entry_id)
-    if register.findings_held(entry.id) != 1 or entry.added_by_user or entry.category != was:
+    if entries.findings_held(entry.id) != 1 or entry.added_by_user or entry.category != was:
         return None
-    there = register.closest_entry(scan.project_id, new, from_bytes(link.embedding))
+    there = entries.closest_entry(scan.project_id, new, from_bytes(link.embedding))
     if there is None:
-        register.move(entry, new)
+        entries.move(entry, new)
         outbox.record("risk.moved", entry, scan_id=scan.id, **{"from": was, "to": new})
         return entry
     return (f"Its finding was corrected to {new} and joined risk {there.id}, which states "
@@ -55,7 +55,7 @@ def recategorize(finding: ScanFinding, scan: Scan, *, was: str, actor_id: str | 
     with caused_by("correction", actor_id=actor_id, scan_id=scan.id, note=where or (
             "Its finding was corrected to Not a risk." if finding.effective_category == "none"
             else None)):
-        removed = register.remove_findings([finding.id])
+        removed = entries.remove_findings([finding.id])
     vector = from_bytes(removed[0].embedding) if removed else embed([finding.risk])[0]
     if finding.effective_category == "none":
         if later:
@@ -65,7 +65,7 @@ def recategorize(finding: ScanFinding, scan: Scan, *, was: str, actor_id: str | 
         return
     if (dismissal := dismissals.of_finding(finding.id)) is not None:
         restore(dismissal, actor_id=actor_id)
-    register.add_findings(scan.project_id, scan, [finding], vector[None, :], actor_id=actor_id)
+    entries.add_findings(scan.project_id, scan, [finding], vector[None, :], actor_id=actor_id)
 
 
 def rescope(finding: ScanFinding, scan: Scan, *, later: bool, actor_id: str | None,
@@ -84,7 +84,7 @@ def restore(dismissal, *, actor_id: str | None) -> None:
     """Delete a dismissal: the findings it kept out join the register."""
     project_id = dismissal.project_id
     for scan, findings, vectors in dismissals.delete_dismissal(dismissal, actor_id=actor_id):
-        register.add_findings(project_id, scan, findings, vectors, actor_id=actor_id)
+        entries.add_findings(project_id, scan, findings, vectors, actor_id=actor_id)
 
 
 def lock_for_review(_sender, *, finding_ids: list[int]) -> None:
@@ -95,7 +95,7 @@ def lock_for_review(_sender, *, finding_ids: list[int]) -> None:
         .where(ScanFinding.id.in_(finding_ids), Scan.project_id.is_not(None))
         .distinct()).all()
     for project_id in sorted(projects):
-        register.lock(project_id)
+        entries.lock(project_id)
 
 
 def follow_review(_sender, *, changed: dict[int, str], actor_id: str) -> None:

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from service.db import RegisterEntry, RegisterEvent, Scan, ScanFinding
 from service.extensions import db
-from service.projects import register
-from service.projects.entry_events import DELETED_WORDING, forget
+from service.projects.register import entries
+from service.projects.register.entry_events import DELETED_WORDING, forget
 
 
 def registers_of(scans: Sequence[Scan]) -> dict[str, list[Scan]]:
@@ -50,7 +50,7 @@ def _forget(project_id: str, scans: Sequence[Scan]) -> None:
     gone = said - still
     # In the register now: their entries recounted, a wording of theirs replaced in the same
     # change (one event); moved out before: an entry left with their wording is renamed.
-    register.remove_findings([finding.id for scan in scans for finding in scan.findings
+    entries.remove_findings([finding.id for scan in scans for finding in scan.findings
                               if scan.project_id == project_id], forgotten=gone)
     for entry in db.session.scalars(select(RegisterEntry).where(
             RegisterEntry.project_id == project_id, RegisterEntry.risk.in_(gone))):
