@@ -35,13 +35,14 @@ def record(event_type: str, entry: RegisterEntry, **details) -> None:
     ``to``, the scan that reopened it). The ratings' change calls this with
     ``risk.rated``."""
     assert event_type in WEBHOOK_EVENTS, event_type
+    score = rating.score(entry.likelihood, entry.impact)
     wanted = [hook for hook in _webhooks(entry.project_id)
-              if event_type in hook.events and _passes(hook, entry)]
+              if event_type in hook.events and _passes(hook, entry, score)]
     if not wanted:
         return
     now = utcnow()
-    body = _body(event_type, now, {"project_id": entry.project_id, "risk": _risk(entry),
-                                   **details})
+    body = _body(event_type, now, {"project_id": entry.project_id,
+                                   "risk": _risk(entry, score), **details})
     window = timedelta(hours=current_settings().WEBHOOK_RETRY_HOURS)
     for hook in wanted:
         _deliver(hook.id, event_type, body, now, retry_until=now + window)
@@ -80,13 +81,12 @@ def hand_over(delivery: WebhookDelivery) -> None:
     db.session().info.setdefault(_PENDING, []).append(delivery.id)
 
 
-def _passes(hook: Webhook, entry: RegisterEntry) -> bool:
-    """The webhook's rule: a minimum rating score (an unrated entry has none, and does not
-    pass), and categories."""
+def _passes(hook: Webhook, entry: RegisterEntry, score: int | None) -> bool:
+    """The webhook's rule: a minimum rating ``score`` (the entry's; an unrated entry has
+    none, and does not pass), and categories."""
     if hook.categories is not None and entry.category not in hook.categories:
         return False
     if hook.min_score is not None:
-        score = rating.score(entry.likelihood, entry.impact)
         return score is not None and score >= hook.min_score
     return True
 
@@ -101,14 +101,14 @@ def _webhooks(project_id: str) -> list[Webhook]:
     return known[project_id]
 
 
-def _risk(entry: RegisterEntry) -> dict:
+def _risk(entry: RegisterEntry, score: int | None) -> dict:
     return {"id": entry.id, "risk": entry.risk, "category": entry.category,
             "status": entry.status, "owner_id": entry.owner_id, "due_date": entry.due_date,
             "first_seen": entry.first_seen.date(), "last_seen": entry.last_seen.date(),
             "occurrences": entry.occurrences, "reopened": entry.reopened,
             "added_by_user": bool(entry.added_by_user),
             "likelihood": entry.likelihood,
-            "impact": entry.impact, "score": rating.score(entry.likelihood, entry.impact)}
+            "impact": entry.impact, "score": score}
 
 
 def _plain(value):

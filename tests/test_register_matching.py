@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.analysis.embedding import SentenceEncoder, nearest
+from service.analysis.embedding import SentenceEncoder
 from service.config import Settings
+from service.projects.register.matching import nearest
 
 RESTATED = Path(__file__).resolve().parent.parent / "ml" / "data" / "register" / "restated.jsonl"
 SLICE = 30  # restatements, and as many different risks: the first of the test split by id

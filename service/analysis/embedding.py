@@ -230,17 +230,3 @@ def to_bytes(vector: np.ndarray) -> bytes:
 
 def from_bytes(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<f4")
-
-
-def nearest(directions: np.ndarray, vector: np.ndarray, threshold: float, *,
-            skip: Sequence[int] = ()) -> tuple[int, float] | None:
-    """(row, cosine) of the row of ``directions`` (unit rows) most alike to ``vector``, if
-    it reaches ``threshold``: the register's rule of "states the same thing" (its entries'
-    and its dismissals'). Rows in ``skip`` are left out."""
-    if len(directions) == 0:
-        return None
-    similarities = directions @ vector
-    similarities[list(skip)] = -np.inf
-    index = int(np.argmax(similarities))
-    similarity = float(similarities[index])
-    return (index, similarity) if similarity >= threshold else None

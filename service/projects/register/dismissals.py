@@ -23,9 +23,10 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import aliased
 
 from service import audit
-from service.analysis.embedding import from_bytes, nearest, to_bytes
+from service.analysis.embedding import from_bytes, to_bytes
 from service.db import Dismissal, DismissedFinding, Scan, ScanFinding
 from service.extensions import db
+from service.projects.register.matching import nearest
 
 
 def dismiss(project_id: str, finding: ScanFinding, scan: Scan, vector: np.ndarray, *,

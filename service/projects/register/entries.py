@@ -91,26 +91,27 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         wanted = dismissals.keep_out(project_id, scan, wanted, threshold)
     if not wanted:
         return
-    snapshot = _snapshot(project_id, version, {f.effective_category for f, _ in wanted},
-                         vectors.shape[1])
+    # A sentence that says a risk is closed is news of a known risk, whatever its category:
+    # the snapshot then holds every category.
+    closes = [closing.says_closed(finding.risk) for finding, _ in wanted]
+    snapshot = _snapshot(project_id, version, set(RISK_LABELS) if any(closes) else {
+        f.effective_category for f, _ in wanted}, vectors.shape[1])
     pair = matching.pair_model(registry.root(current_settings()))
     # New entries are written in one flush at the end: until then they stand under keys of
     # their own (negative), so that a report stating one new risk twice joins the entry its
     # first statement opened. The directions this scan moves or adds are matched from
-    # ``moved`` and written into the snapshot once, at the end.
+    # ``moved`` and written into the snapshot once, at the end; the webhooks' messages are
+    # recorded last, once every entry is as the report leaves it.
     entries: dict[int, RegisterEntry] = {}
     moved: dict[str, dict[int, np.ndarray]] = {}
     returned: list[RegisterEntry] = []
+    reopened: list[tuple[RegisterEntry, str]] = []
     with db.session.no_autoflush:
-        for finding, vector in wanted:
+        for (finding, vector), says_closed in zip(wanted, closes, strict=True):
             category = finding.effective_category
             changed = moved.setdefault(category, {})
             join = matching.closest(snapshot, category, vector, threshold, entries, changed,
-                                    text=finding.risk, pair=pair)
-            closes = closing.says_closed(finding.risk)
-            if join.entry is None and closes:  # news of a known risk, whatever its category
-                snapshot = _snapshot(project_id, version, set(RISK_LABELS), len(vector))
-                join = matching.closest_anywhere(snapshot, vector, threshold, entries)
+                                    text=finding.risk, pair=pair, closes=says_closed)
             entry = join.entry
             if entry is None:
                 seen = seen_on(scan)
@@ -121,23 +122,26 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
                 db.session.add(entry)
                 entries[-1 - sum(key < 0 for key in entries)] = entry
             key = next(key for key, known in entries.items() if known is entry)
-            if key >= 0 and join.entry is not None and closes:
+            if key >= 0 and join.entry is not None and says_closed:
                 join = join._replace(by="closing")  # news of the risk, not the risk
             elif key >= 0 and entry.occurrences == 0 and not entry.added_by_user:
                 returned.append(entry)  # withdrawn, stated again: back in the register
-            _join(entry, finding, scan, vector, join, actor_id=actor_id)
+            if (was := _join(entry, finding, scan, vector, join, actor_id=actor_id)):
+                reopened.append((entry, was))
             moved.setdefault(entry.category, {})[key] = directions(
                 rows(entry.vector.total, len(vector)))
     db.session.flush()
     real = {key: entry.id for key, entry in entries.items() if key < 0}
-    for key in sorted(real, reverse=True):  # in the order the report states them
-        outbox.record("risk.created", entries[key], scan_id=scan.id)
-    for entry in returned:  # to a receiver, as new as any: its id and curation kept
-        outbox.record("risk.created", entry, scan_id=scan.id)
     for category, changed in moved.items():
         snapshot.put(category, {real.get(key, key): direction
                                 for key, direction in changed.items()})
     direction_snapshots.stage(db.session(), project_id, snapshot)
+    for entry, was in reopened:
+        _reopened(entry, was, scan, actor_id=actor_id)
+    for key in sorted(real, reverse=True):  # in the order the report states them
+        outbox.record("risk.created", entries[key], scan_id=scan.id)
+    for entry in returned:  # to a receiver, as new as any: its id and curation kept
+        outbox.record("risk.created", entry, scan_id=scan.id)
 
 
 def closest_entry(project_id: str, category: str, vector: np.ndarray) -> RegisterEntry | None:
@@ -206,9 +210,10 @@ def rows(total: bytes, dimensions: int) -> np.ndarray:
 
 
 def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.ndarray,
-          join: matching.Join, *, actor_id: str | None) -> None:
+          join: matching.Join, *, actor_id: str | None) -> str | None:
     """``finding`` is in ``entry`` now (``join``: the one it joined, or OPENS for the one it
-    opened, and how sure the register was)."""
+    opened, and how sure the register was). The status it reopened the entry from, if it
+    did: the caller audits it and records the webhooks' message (_reopened)."""
     seen = seen_on(scan)
     db.session.add(RegisterLink(finding_id=finding.id, entry=entry, scan_id=scan.id,
                                 seen_at=seen, embedding=to_bytes(vector), wording=join.wording,
@@ -225,14 +230,21 @@ def _join(entry: RegisterEntry, finding: ScanFinding, scan: Scan, vector: np.nda
     entry.last_seen = max(entry.last_seen, seen)
     if not closes and reopens(entry, seen, scan.created_at):
         was = entry.status
-        cause = current_cause()  # a report, a correction, a review's decision
-        audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
-                     project_id=entry.project_id, scan_id=scan.id, was=was,
-                     cause=cause.cause if cause else "report", wording=entry.risk)
         entry.status = "open"
         entry.reopened = True
         entry.settled_at = entry.settled_through = None
-        outbox.record("risk.reopened", entry, scan_id=scan.id, was=was)
+        return was
+    return None
+
+
+def _reopened(entry: RegisterEntry, was: str, scan: Scan, *, actor_id: str | None) -> None:
+    """``scan`` reopened ``entry`` (settled as ``was``): audited with the change's cause, and
+    the webhooks' ``risk.reopened``."""
+    cause = current_cause()  # a report, a correction, a review's decision
+    audit.record("risk_reopened", actor_id=actor_id, target_id=str(entry.id),
+                 project_id=entry.project_id, scan_id=scan.id, was=was,
+                 cause=cause.cause if cause else "report", wording=entry.risk)
+    outbox.record("risk.reopened", entry, scan_id=scan.id, was=was)
 
 
 def _snapshot(project_id: str, version: int, categories: set[str],

@@ -1,6 +1,6 @@
 """Which entry a finding joins, when the models root has a pair model (issue #77).
 
-Today's rule (register.py): the entry of the finding's category whose closest wording's
+Today's rule (entries.py): the entry of the finding's category whose closest wording's
 embedding is at least ``REGISTER_MATCH_THRESHOLD`` alike. Embeddings of two sentences taken
 apart do not know which differences matter; a cross-encoder reading both does
 (``service/analysis/pair_model.py``, trained by ``ml/pair_training.py``). With one in the models
@@ -14,13 +14,13 @@ or ``make pair-model`` never run) today's rule stays.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import joinedload
 
-from service.analysis.embedding import nearest
 from service.analysis.model_folder import PAIR_FOLDER
 from service.db import RegisterEntry
 from service.extensions import db
@@ -82,6 +82,20 @@ def by_entry(ids: list[int], similarities: np.ndarray) -> dict[int, tuple[float,
     return best
 
 
+def nearest(directions: np.ndarray, vector: np.ndarray, threshold: float, *,
+            skip: Sequence[int] = ()) -> tuple[int, float] | None:
+    """(row, cosine) of the row of ``directions`` (unit rows) most alike to ``vector``, if
+    it reaches ``threshold``: the register's rule of "states the same thing" (its entries'
+    and its dismissals'). Rows in ``skip`` are left out."""
+    if len(directions) == 0:
+        return None
+    similarities = directions @ vector
+    similarities[list(skip)] = -np.inf
+    index = int(np.argmax(similarities))
+    similarity = float(similarities[index])
+    return (index, similarity) if similarity >= threshold else None
+
+
 def decide(model, text: str, wordings: dict[int, str]) -> tuple[int, float] | None:
     """The key of the entry (of ``wordings``: {key: its wording}) that ``text`` restates,
     the most probable at the model's threshold, with its probability; or None."""
@@ -96,12 +110,24 @@ def decide(model, text: str, wordings: dict[int, str]) -> tuple[int, float] | No
 
 def closest(snapshot, category: str, vector: np.ndarray, threshold: float,
             entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray], *,
-            text: str | None = None, pair=None) -> Join:
+            text: str | None = None, pair=None, closes: bool = False) -> Join:
     """The entry of ``category`` that the finding (``vector``, and its ``text`` for the pair
     model ``pair``) joins, the wording it joins and how sure; OPENS for a new one. ``entries``
     holds those already loaded, and this scan's new ones under negative keys; ``moved``
     holds the directions (a row per wording) this scan changed or added, which stand for
-    the snapshot's. Without a pair model: the closest wording at ``threshold``."""
+    the snapshot's. Without a pair model: the closest wording at ``threshold``. A finding
+    that ``closes`` (closing.py) and joins none of its category joins the closest of any
+    (``snapshot`` read for all: closest_anywhere)."""
+    join = _closest(snapshot, category, vector, threshold, entries, moved, text=text,
+                    pair=pair)
+    if join.entry is None and closes:
+        return closest_anywhere(snapshot, vector, threshold, entries)
+    return join
+
+
+def _closest(snapshot, category: str, vector: np.ndarray, threshold: float,
+             entries: dict[int, RegisterEntry], moved: dict[int, np.ndarray], *,
+             text: str | None, pair) -> Join:
     ids = snapshot.ids[category]
     skip = [row for row, key in enumerate(ids) if key in moved] if ids and moved else []
     if pair is not None and text is not None:
