@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from service import rating
 from service.config import current_settings
 from service.db import WEBHOOK_EVENTS, RegisterEntry, Webhook, WebhookDelivery, new_id, utcnow
+from service.entry_fields import SENT
 from service.extensions import db
 
 PING = "ping"  # a delivery's event when an owner tests the receiver: no register change
@@ -102,13 +103,12 @@ def _webhooks(project_id: str) -> list[Webhook]:
 
 
 def _risk(entry: RegisterEntry, score: int | None) -> dict:
-    return {"id": entry.id, "risk": entry.risk, "category": entry.category,
-            "status": entry.status, "owner_id": entry.owner_id, "due_date": entry.due_date,
-            "first_seen": entry.first_seen.date(), "last_seen": entry.last_seen.date(),
-            "occurrences": entry.occurrences, "reopened": entry.reopened,
-            "added_by_user": bool(entry.added_by_user),
-            "likelihood": entry.likelihood,
-            "impact": entry.impact, "score": score}
+    """The entry as a message says it: its fields that leave the project (entry_fields.SENT;
+    the dates it was seen as days), and its score."""
+    risk = {name: getattr(entry, name) for name in SENT}
+    risk.update(first_seen=entry.first_seen.date(), last_seen=entry.last_seen.date(),
+                added_by_user=bool(entry.added_by_user), score=score)
+    return risk
 
 
 def _plain(value):

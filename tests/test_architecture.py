@@ -538,3 +538,16 @@ def test_the_register_check_finds_planted_writes(tmp_path):
         "service/jobs.py:2", "service/jobs.py:3", "service/jobs.py:4", "service/jobs.py:5",
         "service/jobs.py:8", "service/routes.py:4", "service/routes.py:5", "service/routes.py:6",
         "service/routes.py:7"]
+
+
+def test_the_entry_field_table_is_what_the_schemas_and_the_table_say():
+    """service/entry_fields.py is the one table of an entry's fields (issue #88): every one is
+    a column of register_entries and a field of RiskSchema, and what a person may set is
+    exactly what PATCH …/risks/{id} accepts."""
+    from service.db import RegisterEntry
+    from service.entry_fields import EDITED, LISTED
+    from service.projects.schemas import RiskSchema, RiskUpdateSchema
+
+    assert set(LISTED) <= set(RegisterEntry.__table__.columns.keys())
+    assert set(LISTED) <= set(RiskSchema().fields)
+    assert set(EDITED) == set(RiskUpdateSchema().fields)

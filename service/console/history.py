@@ -4,6 +4,7 @@ GET …/risks/{id}/history as one sentence saying what changed, why and by whom.
 from __future__ import annotations
 
 from service.console.pages import said
+from service.entry_fields import SAID
 
 WHAT = {"opened": "Opened", "stated": "Stated again", "reopened": "Reopened",
         "moved": "Moved to another category", "unstated": "No report states it any more",
@@ -13,11 +14,8 @@ WHY = {"report": "by a report", "edit": "by hand", "added": "added by hand",
        "dismissal": "by a dismissal", "merge": "by a merge", "split": "by a split",
        "deletion": "by a deletion", "membership": "as a member left",
        "redate": "as a report was dated again"}
-FIELDS = {"risk": "wording", "category": "category", "status": "status",
-          "owner_id": "owner", "due_date": "due date", "notes": "notes",
-          "likelihood": "likelihood", "impact": "impact", "first_seen": "first seen",
-          "last_seen": "last seen", "occurrences": "findings", "added_by_user": "added by hand"}
-SHOWN = tuple(FIELDS)  # every change the API records is said (issue #85 item 3)
+FIELDS = SAID  # every change the API records is said (issue #85 item 3), in a person's words
+SHOWN = tuple(FIELDS)
 LONGEST = 120  # a wording or notes said in a change, at most this many characters
 
 

@@ -29,6 +29,7 @@ from service.console.pages import (
 )
 from service.console.session import api, current_user, signed_in
 from service.console.trend import trend_chart
+from service.entry_fields import EDITED
 
 # The API's values (service/db/project_tables.py: RISK_STATUSES, PROJECT_ROLES), which the console may
 # not import (.importlinter: the console is a client); tests/test_console_projects.py checks
@@ -48,8 +49,7 @@ EXPORT_FILTERS = ("status", "category", *RATING_FILTERS)  # what the export acce
 COLUMNS = (("Risk", None), ("Category", "category"), ("Status", "status"), ("Rating", "score"),
            ("Owner", None), ("Due date", "due_date"), ("Last seen", "last_seen"),
            ("Seen", "occurrences"))
-RATING = ("likelihood", "impact")
-RISK_FIELDS = ("status", "owner_id", "due_date", "notes", "category", *RATING)
+RISK_FIELDS = EDITED  # what its page's form sets (service/entry_fields.py)
 
 
 # --- the list, and a new project -----------------------------------------------------------

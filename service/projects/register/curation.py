@@ -34,13 +34,11 @@ from service.db import (
     Scan,
     utcnow,
 )
+from service.entry_fields import CURATED
 from service.errors import APIError
 from service.extensions import db
 from service.projects.register import entries, entry_events
 from service.projects.register.entry_events import caused_by
-
-CURATED = ("risk", "status", "owner_id", "due_date", "notes", "likelihood", "impact",
-           "occurrences")
 
 
 def merged_into(project_id: str, risk_id: int) -> int | None:

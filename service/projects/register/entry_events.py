@@ -34,12 +34,10 @@ from service.db import (
     RegisterMerge,
     utcnow,
 )
+from service.entry_fields import RECORDED
 from service.extensions import db
 from service.projects import owner_notices
 
-#: The fields of an entry an event states, from and to: what people read of it.
-FIELDS = ("risk", "category", "status", "owner_id", "due_date", "notes", "likelihood",
-          "impact", "first_seen", "last_seen", "occurrences", "added_by_user")
 #: What the register says where a deleted report's sentence was: an entry's wording and
 #: an event's (docs/register.md, "Taking findings out").
 DELETED_WORDING = "A finding of a deleted report."
@@ -160,7 +158,7 @@ def _plain(value):
 def _changes(entry: RegisterEntry, *, new: bool) -> dict:
     state = inspect(entry)
     changes = {}
-    for name in FIELDS:
+    for name in RECORDED:  # what people read of it (service/entry_fields.py)
         if new:
             value = getattr(entry, name)
             if value is not None and value != "" and value is not False:
