@@ -28,10 +28,19 @@ import time
 from pathlib import Path
 
 from bench.cascade import genres
+from service.analysis.model_folder import (
+    CALIBRATION_JSON,
+    LABELS_JSON,
+    METRICS_JSON,
+    SCREEN_JSON,
+    TOKENIZER_CONFIG_JSON,
+    TOKENIZER_JSON,
+    TRAINING_JSON,
+)
 
 SERVED = "as served"  # the reader's own folder and int8 graph
-KEPT = ("tokenizer.json", "tokenizer_config.json", "labels.json", "calibration.json",
-        "training_config.json", "screen.json", "metrics.json")
+KEPT = (TOKENIZER_JSON, TOKENIZER_CONFIG_JSON, LABELS_JSON, CALIBRATION_JSON, TRAINING_JSON,
+        SCREEN_JSON, METRICS_JSON)
 
 
 def log(message: str) -> None:
