@@ -68,8 +68,8 @@ def cascade_counts(url: str) -> tuple[float, float]:
     return float(found.get("screened", 0)), float(found.get("passed", 0))
 
 
-def screen_of(model_dir: str, reader: str) -> tuple[float, dict[str, float]] | None:
-    """The served cascade's screen, (threshold, {shape: threshold}); None without a reader."""
+def served(model_dir: str, reader: str):
+    """The model the service would serve with ``READER_DIR=reader`` (``off``: the fast one)."""
     from service.config import Settings
     from service.serving.loading import load_model
 
@@ -78,7 +78,14 @@ def screen_of(model_dir: str, reader: str) -> tuple[float, dict[str, float]] | N
     model, error = load_model(settings)
     if model is None:
         raise SystemExit(f"no model: {error}")
+    return model
+
+
+def screen_of(model_dir: str, reader: str) -> tuple[float, dict[str, float]] | None:
+    """The served cascade's screen, (threshold, {shape: threshold}); None without a reader."""
     from service.analysis.cascade_model import Cascade
+
+    model = served(model_dir, reader)
 
     return (model.threshold, model.shapes) if isinstance(model, Cascade) else None
 

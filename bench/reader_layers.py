@@ -22,12 +22,11 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.cascade import genres
+from bench.cascade import genres, log, served
 from service.analysis.model_folder import (
     CALIBRATION_JSON,
     LABELS_JSON,
@@ -41,10 +40,6 @@ from service.analysis.model_folder import (
 SERVED = "as served"  # the reader's own folder and int8 graph
 KEPT = (TOKENIZER_JSON, TOKENIZER_CONFIG_JSON, LABELS_JSON, CALIBRATION_JSON, TRAINING_JSON,
         SCREEN_JSON, METRICS_JSON)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def cut(reader: Path, layers: int, into: Path) -> Path:
@@ -64,19 +59,6 @@ def cut(reader: Path, layers: int, into: Path) -> Path:
     write_onnx(into)
     save_int8(into, fp32_layers=0)
     return into
-
-
-def served(model_dir: str, reader: str):
-    """The model the service would serve with ``READER_DIR=reader`` (``off``: the fast one)."""
-    from service.config import Settings
-    from service.serving.loading import load_model
-
-    settings = Settings.from_env({}, MODEL_DIR=model_dir, READER_DIR=reader,
-                                 RISKSCAN_ENV="development")
-    model, error = load_model(settings)
-    if model is None:
-        raise SystemExit(f"no model: {error}")
-    return model
 
 
 def timed(model, texts: list[str]) -> float:
@@ -99,7 +81,7 @@ def run(model_dir: str, reader: Path, layers: list[int], *, rounds: int,
             model.analyze(next(iter(grouped.values()))[0])
         seconds = {name: {genre: [] for genre in grouped} for name in models}
         for round_ in range(rounds):
-            order = list(models) if round_ % 2 == 0 else list(reversed(list(models)))
+            order = list(models) if round_ % 2 == 0 else list(models)[::-1]
             for genre, texts in grouped.items():
                 for name in order:
                     seconds[name][genre].append(timed(models[name], texts))

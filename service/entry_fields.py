@@ -46,5 +46,5 @@ RECORDED = tuple(field.name for field in ENTRY_FIELDS if field.recorded)
 SENT = tuple(field.name for field in ENTRY_FIELDS if field.sent)
 EDITED = tuple(field.name for field in ENTRY_FIELDS if field.edited)
 CURATED = tuple(field.name for field in ENTRY_FIELDS if field.curated)
-LISTED = tuple(field.name for field in ENTRY_FIELDS)  # an entry's columns the register reads
+COLUMNS = tuple(field.name for field in ENTRY_FIELDS)  # an entry's columns the register reads
 SAID = {field.name: field.said for field in ENTRY_FIELDS if field.recorded}

@@ -471,10 +471,11 @@ def register_writes_outside(root: Path, package: Path, fields: set[str]) -> list
             continue
         source = path.read_text(encoding="utf-8")
         names_entries = "RegisterEntry" in source
-        bound = {alias.asname or name for _, node in syntax_nodes(path)  # the package's names
+        nodes = [node for _, node in syntax_nodes(path)]
+        bound = {alias.asname or name for node in nodes  # the names the package goes by here
                  if isinstance(node, ast.ImportFrom) and node.module == parent
                  for alias in node.names if alias.name == name}
-        for _, node in syntax_nodes(path):
+        for node in nodes:
             wrong = False
             if isinstance(node, ast.ImportFrom) and node.module:
                 wrong = node.module.startswith(dotted + ".") or node.module == dotted and any(
@@ -545,9 +546,9 @@ def test_the_entry_field_table_is_what_the_schemas_and_the_table_say():
     a column of register_entries and a field of RiskSchema, and what a person may set is
     exactly what PATCH …/risks/{id} accepts."""
     from service.db import RegisterEntry
-    from service.entry_fields import EDITED, LISTED
+    from service.entry_fields import COLUMNS, EDITED
     from service.projects.schemas import RiskSchema, RiskUpdateSchema
 
-    assert set(LISTED) <= set(RegisterEntry.__table__.columns.keys())
-    assert set(LISTED) <= set(RiskSchema().fields)
+    assert set(COLUMNS) <= set(RegisterEntry.__table__.columns.keys())
+    assert set(COLUMNS) <= set(RiskSchema().fields)
     assert set(EDITED) == set(RiskUpdateSchema().fields)

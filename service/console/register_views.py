@@ -34,11 +34,11 @@ from service.console.pages import (
 )
 from service.console.project_views import EDIT, _members, risk_page
 from service.console.session import api, signed_in
-from service.entry_fields import EDITED
 
 RATING = ("likelihood", "impact")
-# An entry's fields a form edits, in the order a sentence says them (the row's columns).
-EDITABLE = EDITED  # service/entry_fields.py
+# An entry's fields a form edits (service/entry_fields.py: EDITED), in the order a sentence
+# says them (the row's columns).
+EDITABLE = ("status", *RATING, "owner_id", "due_date", "notes", "category")
 CLEARABLE = ("owner_id", "due_date", "notes", *RATING)  # empty: the API's null
 SHOWN = "was_"  # a form's hidden copy of the value it showed: was_status, was_owner_id…
 BULK_FIELDS = ("status", "owner_id", *RATING)

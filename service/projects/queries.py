@@ -22,14 +22,13 @@ from service.db import (
     Scan,
     User,
 )
-from service.entry_fields import LISTED
+from service.entry_fields import COLUMNS
 from service.extensions import db
 from service.projects import register
 from service.projects.bounded_map import Kept, kept
 
 _entries = RegisterEntry.__table__
 _links = RegisterLink.__table__
-COLUMNS = LISTED  # service/entry_fields.py
 # What the score sorts and filters by: null until both levels are (NULL * n is NULL).
 SCORE = (_entries.c.likelihood * _entries.c.impact).label("score")
 #: The entries the register lists, counts and draws: those a report states or a person
