@@ -26,6 +26,23 @@ from service.logs import configure_logging
 API_JSON_TYPES = ("application/json", "application/problem+json")
 
 
+class Riskscan(Flask):
+    """Flask, asking once per function whether it is a coroutine function. Flask asks
+    ``ensure_sync`` again for every hook of every request (fourteen on a list request),
+    and the answer never changes; Flask's docs name this method as the one to override."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._synchronous: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._synchronous[func]
+        except KeyError:
+            synchronous = self._synchronous[func] = super().ensure_sync(func)
+            return synchronous
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """The app factory: reads as the table of contents of the service. Without settings,
     the ``flask --app service`` command's (service/cli.py: command_settings): an app that
@@ -35,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         from service.cli import command_settings
 
         settings = command_settings()
-    app = Flask(__name__, instance_relative_config=True)
+    app = Riskscan(__name__, instance_relative_config=True)
     configure_app(app, settings)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     init_extensions(app, settings)

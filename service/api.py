@@ -28,6 +28,7 @@ from service.extensions import db, ma
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 2**31 - 1
+REMEMBERED_LOADS = 256  # distinct query strings an arguments schema keeps parsed
 # No request of the API nests deeper than 4; a parser's recursion must never be the limit.
 MAX_JSON_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -195,6 +196,27 @@ class PageArgs(ma.Schema):
     )
 
 
+class Remembered:
+    """An arguments schema whose load is remembered per distinct input, at most
+    REMEMBERED_LOADS of them: for schemas of scalar fields that read nothing but their
+    input (no settings, no database). A client polls a busy list with the same query string
+    again and again, and marshmallow's load of it was a tenth of such a request
+    (docs/throughput.md). Each caller gets its own copy; a malformed input is never kept,
+    so it is refused every time."""
+
+    def load(self, data, *, partial=None, unknown=None):
+        key = (tuple((name, tuple(value) if isinstance(value, list) else value)
+                     for name, value in data.items()), partial, unknown)
+        loads = self.__dict__.setdefault("_loads", {})
+        loaded = loads.get(key)
+        if loaded is None:
+            loaded = super().load(data, partial=partial, unknown=unknown)
+            if len(loads) >= REMEMBERED_LOADS:
+                loads.clear()
+            loads[key] = loaded
+        return dict(loaded)
+
+
 def page_of(schema_cls):
     """Build the response schema of a page: ``{items, page, per_page, total}``."""
 
@@ -244,8 +266,8 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
         count = select(func.count()).select_from(statement.order_by(None).subquery())
         paged = statement.limit(bindparam("limit")).offset(bindparam("offset"))
         rows = db.session.scalars(paged, bound).all()
-    else:
-        rows = db.session.execute(statement, bound).all()
+    else:  # a Core select, run on the session's connection as the token check is
+        rows = db.session.connection().execute(statement, bound).all()
     if rows and windowed:
         total = rows[0].total
     elif not rows and page == 1:

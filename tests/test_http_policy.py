@@ -15,6 +15,41 @@ def test_api_responses_carry_security_headers(client):
     assert "Strict-Transport-Security" not in response.headers  # plain HTTP
 
 
+def test_a_security_header_the_view_set_is_kept_and_the_others_added(make_app):
+    app = make_app()
+
+    @app.get("/own-headers")
+    def own_headers():
+        return "", 204, {"x-frame-options": "SAMEORIGIN", "Content-Security-Policy": "sandbox"}
+
+    response = app.test_client().get("/own-headers")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("Content-Security-Policy") == ["sandbox"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert response.headers.getlist("Cache-Control") == ["no-store"]
+
+
+def test_the_app_asks_once_whether_a_function_is_a_coroutine(make_app, monkeypatch):
+    """Riskscan.ensure_sync remembers Flask's answer; it must still be Flask's answer."""
+    import flask
+
+    app = make_app()
+    asked = []
+    monkeypatch.setattr(flask.Flask, "ensure_sync",
+                        lambda self, func: asked.append(func) or ("wrapped", func))
+
+    def hook():
+        return None
+
+    async def coroutine():
+        return None
+
+    assert app.ensure_sync(hook) == app.ensure_sync(hook) == ("wrapped", hook)
+    assert app.ensure_sync(coroutine) == ("wrapped", coroutine)
+    assert asked == [hook, coroutine]
+
+
 def test_hsts_only_behind_tls_from_a_trusted_proxy(make_app):
     trusting = make_app(TRUSTED_PROXIES=1).test_client()
     secure = trusting.get("/health", headers={"X-Forwarded-Proto": "https"})

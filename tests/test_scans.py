@@ -18,6 +18,7 @@ from service.db import Scan, ScanFinding
 from service.extensions import db
 from testkit.documents import RISKY_SENTENCES, make_docx
 from tests.helpers import Accounts, assert_problem
+from tests.projects import scan_into
 from tests.scanning import (
     FEW,
     TEXT,
@@ -365,6 +366,22 @@ def test_the_list_holds_only_the_callers_scans_even_for_an_admin(scan_client, us
         assert [item["scan_id"] for item in body["items"]] == expected
         assert body["total"] == len(expected)
     assert scan_client.get("/api/scans", headers=admin).get_json() == []
+
+
+def test_the_same_query_twice_lists_the_same_scans(team, client):
+    """The list's arguments are parsed once per query string (api.Remembered); the view
+    takes project_id out of its copy, and the next request must still find it."""
+    own = created(post_text(client, team.owner_h))["scan_id"]
+    in_project = scan_into(client, team.owner_h, team.id, "The vendor may slip.")["scan_id"]
+    for _ in range(2):
+        listed = client.get("/api/v1/scans", query_string={"project_id": team.id},
+                            headers=team.owner_h).get_json()
+        assert [item["scan_id"] for item in listed["items"]] == [in_project]
+    mine = client.get("/api/v1/scans", headers=team.owner_h).get_json()["items"]
+    assert {item["scan_id"] for item in mine} == {own, in_project}
+    for _ in range(2):  # a malformed one is refused every time, never kept
+        assert_problem(client.get("/api/v1/scans?per_page=0", headers=team.owner_h), 422,
+                       "per_page")
 
 
 def test_filter_by_source(scan_client, owner):

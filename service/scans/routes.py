@@ -8,6 +8,7 @@ from marshmallow import ValidationError as SchemaError
 
 from service.api import (
     PageArgs,
+    Remembered,
     form_boolean,
     form_fraction,
     json_body,
@@ -65,8 +66,8 @@ SCAN_ERRORS = {
 }
 
 
-class ScanListArgs(PageArgs, ScanFilterSchema):
-    pass
+class ScanListArgs(Remembered, PageArgs, ScanFilterSchema):
+    """The busiest read's arguments: parsed once per distinct query string."""
 
 
 def scan_request() -> tuple[str | None, Upload | None, dict]:
