@@ -89,7 +89,10 @@ class Settings:
     READER_TRAIN: bool = kinds.setting(False, kinds.boolean, "on: train the reader in the background where "
                                   "the machine can, then activate it through the gate "
                                   "(docs/operations.md#the-readers-background-training); `make run` sets on")
-    READER_TRAIN_ARGS: str = kinds.setting("--epochs 1", doc="its `python -m ml.reader` flags")
+    # The test documents only fill the card (the gate reads the development documents):
+    # their two passes are about six of the background path's minutes.
+    READER_TRAIN_ARGS: str = kinds.setting("--epochs 1 --test-documents none",
+                                           doc="its `python -m ml.reader` flags")
     MODEL_SYNC_S: float = kinds.setting(
         5.0, kinds.real, "seconds between a process's reads of the deployment's active model "
         "version, to follow an activation made elsewhere (docs/operations.md#models-activation-and-"
