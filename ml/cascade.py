@@ -2,13 +2,13 @@
 
     python -m ml.cascade --reader models_cache/<version> [--model models_cache] [--set-reader]
 
-First the reader's precision on the CPU: its int8 graphs are tried cheapest first
-(INT8_TRIED: a few layers' feed-forward outputs in fp32, then whole layers from the input
-side), and the first that gives fp32's label on at least ``--min-agreement`` (98%) of the
-validation sentences is written to the folder (``model.int8.onnx``, which the service loads
-as it is); where none passes the folder has none and the reader serves in fp32. Then the
-fast model and the reader, as served, score the development documents through the scan
-path. The screen threshold is the highest fast-model
+The fast model scores the development documents through the scan path. Then the reader's
+precision on the CPU: its int8 graphs are tried cheapest first (INT8_TRIED: a few layers'
+feed-forward outputs in fp32, then whole layers from the input side), and the first whose
+cascade reads those documents within ``--max-f1-lost`` (0.02) F1 of the cascade of the
+reader in fp32 is written to the folder (``model.int8.onnx``, which the service loads as it
+is); where none does the folder has none and the reader serves in fp32. The screen
+threshold is the highest fast-model
 score that still passes on at least ``--keep`` (97%) of the findings the reader alone makes
 there (read off its scores, not a grid), and the same again for each document shape
 (lines, report, prose: cascade_model.shape_of) whose documents hold SHAPE_FINDINGS of the
@@ -38,11 +38,14 @@ KEEP = 0.97
 #: A document shape gets a screen threshold of its own where the development documents of
 #: that shape hold this many of the reader's findings: 3% of fewer is not one finding.
 SHAPE_FINDINGS = 30
-#: 98%: the documents' figures of the graph it chose stay within 0.02 of the 99% graph's,
-#: and the cascade reads at 0.55x the fast model's speed, not 0.45x (99% kept 8 of
-#: all-mpnet-base-v2's 12 layers in fp32; docs/experiments/2026-11-27-the-readers-int8-
-#: product-by-product.md).
-MIN_AGREEMENT = 0.98
+#: An int8 graph may read the development documents this much worse (F1, the cascade's,
+#: each at its own screen) than the reader in fp32: about three findings of the 54, the
+#: tolerance of the gate a background reader meets (service/serving/regressions.py). The
+#: rule was 98% of fp32's labels on the validation sentences, which one-epoch readers
+#: missed on the cheap graph (97.7%) whose documents read within 0.01-0.03 F1 of the
+#: graph they got instead, at about half the reader's time (docs/experiments/2026-11-30-a-
+#: fresh-clone-and-the-readers-int8.md).
+MAX_F1_LOST = 0.02
 
 
 @dataclass(frozen=True)
@@ -161,38 +164,42 @@ def passed_shares(documents, fast_scored, threshold: float,
     return {key: round(passed[key] / judged[key], 4) for key in sorted(judged) if judged[key]}
 
 
-def int8_agreement(fp32_reader, int8_reader, split) -> float:
-    """The share of the validation ``split``'s sentences on which the two analyzers give the
-    same label, each at the reader's operating point."""
-    labels = [[label for label, _ in analyzer.classify(split.inputs(analyzer.input_mode))]
-              for analyzer in (fp32_reader, int8_reader)]
-    return round(sum(a == b for a, b in zip(*labels)) / len(split.texts), 4)
+def cascade_f1(documents, fast_scored, reader_scored, reader_point: float,
+               keep: float = KEEP) -> float:
+    """The cascade's F1 on ``documents`` at the reader's point, behind the one screen
+    threshold ``choose_screen`` gives these scores."""
+    threshold, _ = choose_screen(fast_scored, reader_scored, reader_point, keep)
+    scored = cascade_scored(documents, fast_scored, reader_scored, threshold, None)
+    return _figures(documents, scored, reader_point)["f1"]
 
 
-def choose_int8(reader_dir: Path, data_dir: Path, min_agreement: float = MIN_AGREEMENT,
-                tried: tuple[Int8Graph, ...] = INT8_TRIED) -> dict:
-    """Write the first of the reader's int8 graphs ``tried`` whose labels agree with fp32's on
-    ``min_agreement`` of the validation sentences; none when no graph passes. What each try
-    gave is returned, for screen.json and the model card (``fp32``: what the kept graph keeps
-    in fp32, in words; None when there is none)."""
-    from ml.splits import load_split
+def choose_int8(fp32, documents, fast_scored, *, keep: float = KEEP,
+                max_f1_lost: float = MAX_F1_LOST, tried: tuple[Int8Graph, ...] = INT8_TRIED
+                ) -> tuple[dict, list]:
+    """Write the first of the reader's int8 graphs ``tried`` whose cascade reads the
+    development ``documents`` within ``max_f1_lost`` F1 of the reader in fp32 (``fp32``, an
+    analyzer of its folder); none when no graph does. Returns what each try gave (for
+    screen.json and the model card: ``fp32`` is what the kept graph keeps in fp32, in
+    words, None when none is kept) and the documents' scores of the reader as it will be
+    served, which the screen is then chosen on."""
     from service.analysis.onnx_model import save_int8
     from service.analysis.transformer import TransformerAnalyzer
 
-    split = load_split(data_dir, "validation")
-    fp32 = TransformerAnalyzer(reader_dir, runtime="onnx", quantize="none")
+    reader_dir, point = Path(fp32.model_dir), fp32.min_score
+    fp32_scored = score_documents(fp32, documents)
+    fp32_f1 = cascade_f1(documents, fast_scored, fp32_scored, point, keep)
     tries = {}
     for graph in tried:
         save_int8(reader_dir, graph.layers, graph.outputs)
-        same = int8_agreement(fp32, TransformerAnalyzer(reader_dir, quantize="int8"), split)
-        tries[str(graph)] = same
-        if same >= min_agreement:
-            return {"sentences": len(split.texts), "min_agreement": min_agreement,
-                    "fp32": str(graph), "fp32_layers": graph.layers,
-                    "fp32_outputs": list(graph.outputs), "same_labels": same, "tried": tries}
+        scored = score_documents(TransformerAnalyzer(reader_dir, quantize="int8"), documents)
+        tries[str(graph)] = f1 = cascade_f1(documents, fast_scored, scored, point, keep)
+        if f1 >= fp32_f1 - max_f1_lost:
+            return {"documents": len(documents), "max_f1_lost": max_f1_lost,
+                    "fp32_f1": fp32_f1, "fp32": str(graph), "fp32_layers": graph.layers,
+                    "fp32_outputs": list(graph.outputs), "f1": f1, "tried": tries}, scored
     ModelFolder(reader_dir).file(INT8_ONNX).unlink()
-    return {"sentences": len(split.texts), "min_agreement": min_agreement, "fp32": None,
-            "same_labels": None, "tried": tries}
+    return {"documents": len(documents), "max_f1_lost": max_f1_lost, "fp32_f1": fp32_f1,
+            "fp32": None, "f1": None, "tried": tries}, fp32_scored
 
 
 def cascade_of(fast, reader_dir: Path):
@@ -208,17 +215,16 @@ def cascade_of(fast, reader_dir: Path):
 
 
 def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path | None,
-        data_dir: Path, keep: float = KEEP, min_agreement: float = MIN_AGREEMENT,
-        shapes: bool = False) -> dict:
+        keep: float = KEEP, max_f1_lost: float = MAX_F1_LOST, shapes: bool = False) -> dict:
     """What screen.json holds for ``reader_dir`` behind the fast model of ``model_root``; the
     reader's int8 graph is written first (``choose_int8``), so that it is what is measured."""
     from service.analysis.transformer import TransformerAnalyzer
 
-    int8 = choose_int8(reader_dir, data_dir, min_agreement)
     fast = TransformerAnalyzer(model_root)
-    reader = TransformerAnalyzer(reader_dir, quantize="int8" if int8["fp32"] else "none")
     dev = read_documents(dev_path)
-    dev_fast, dev_reader = score_documents(fast, dev), score_documents(reader, dev)
+    dev_fast = score_documents(fast, dev)
+    reader = TransformerAnalyzer(reader_dir, runtime="onnx", quantize="none")
+    int8, dev_reader = choose_int8(reader, dev, dev_fast, keep=keep, max_f1_lost=max_f1_lost)
     threshold, kept = choose_screen(dev_fast, dev_reader, reader.min_score, keep)
     by_shape = (choose_shapes(dev, dev_fast, dev_reader, reader.min_score, keep)
                 if shapes else {})
@@ -258,17 +264,18 @@ def documents_beside(documents, fast_scored, fast_point: float, reader_scored,
     """The development documents' precision, recall and F1 for the fast model alone and for
     the cascade, each at its operating point: what the gate of a background training holds
     the reader to (service/serving/regressions.py: ``cascade_lost``)."""
+    return {"fast": _figures(documents, fast_scored, fast_point),
+            "cascade": _figures(documents, cascade_scored(documents, fast_scored, reader_scored,
+                                                          threshold, shapes), reader_point)}
+
+
+def _figures(documents, scored, point: float) -> dict:
     from ml.documents import metrics_at
 
-    def figures(scored, point):
-        found = metrics_at(documents, scored, point)["all"]
-        p, r = found["precision"] or 0.0, found["recall"] or 0.0
-        return {"precision": found["precision"], "recall": found["recall"],
-                "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
-
-    return {"fast": figures(fast_scored, fast_point),
-            "cascade": figures(cascade_scored(documents, fast_scored, reader_scored,
-                                              threshold, shapes), reader_point)}
+    found = metrics_at(documents, scored, point)["all"]
+    p, r = found["precision"] or 0.0, found["recall"] or 0.0
+    return {"precision": found["precision"], "recall": found["recall"],
+            "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
 
 
 def card_section(screen: dict) -> str:
@@ -299,15 +306,15 @@ def shapes(screen: dict) -> str:
 def precision(screen: dict) -> str:
     """How the reader is served on the CPU, and why, in a sentence."""
     int8 = screen["int8"]
-    tried = "; ".join(f"{kept}: {same}" for kept, same in int8["tried"].items())
+    tried = "; ".join(f"{kept}: {f1}" for kept, f1 in int8["tried"].items())
     if not int8["fp32"]:
-        return (f"Served in fp32 on the CPU: no int8 graph gave fp32's label on "
-                f"{int8['min_agreement']} of the {int8['sentences']} validation sentences "
-                f"(by what each kept in fp32: {tried}).")
+        return (f"Served in fp32 on the CPU: no int8 graph's cascade read the "
+                f"{int8['documents']} development documents within {int8['max_f1_lost']} F1 "
+                f"of fp32's ({int8['fp32_f1']}; by what each kept in fp32: {tried}).")
     return (f"Served in int8 on the CPU (ONNX Runtime, `model.int8.onnx`), with "
-            f"{int8['fp32']} in fp32: the same label as fp32 on {int8['same_labels']} of "
-            f"{int8['sentences']} validation sentences (by what each graph kept in fp32: "
-            f"{tried}).")
+            f"{int8['fp32']} in fp32: its cascade reads the {int8['documents']} development "
+            f"documents at F1 {int8['f1']} against fp32's {int8['fp32_f1']} (by what each "
+            f"graph kept in fp32: {tried}).")
 
 
 def write_screen(reader_dir: Path, screen: dict) -> None:
@@ -330,12 +337,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="development documents, to choose the threshold on")
     parser.add_argument("--test-documents", type=Path, default=DOCUMENTS / "test.jsonl",
                         help="test documents, for the share passed on only ('none' to skip)")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "ml" / "data",
-                        help="holds validation.jsonl, for the int8 check")
     parser.add_argument("--keep", type=float, default=KEEP,
                         help="share of the reader's own findings the screen must pass on")
-    parser.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
-                        help="least share of validation labels int8 must share with fp32")
+    parser.add_argument("--max-f1-lost", type=float, default=MAX_F1_LOST,
+                        help="the most F1 an int8 graph's cascade may lose on the development "
+                             "documents against the reader in fp32")
     parser.add_argument("--shapes", action="store_true",
                         help="also a screen threshold per document shape (through the API it "
                              "cost what one threshold costs: docs/experiments/2026-11-28-the-"
@@ -346,8 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     reader_dir = resolve_model_dir(args.reader)
     test_path = None if str(args.test_documents).lower() == "none" else args.test_documents
     screen = fit(args.model, reader_dir, dev_path=args.documents, test_path=test_path,
-                 data_dir=args.data_dir, keep=args.keep, min_agreement=args.min_agreement,
-                 shapes=args.shapes)
+                 keep=args.keep, max_f1_lost=args.max_f1_lost, shapes=args.shapes)
     write_screen(reader_dir, screen)
     print(json.dumps(screen, indent=2))
     print(precision(screen), file=sys.stderr)

@@ -152,8 +152,9 @@ def test_ml_cascade_writes_the_shapes_to_the_screen_file_and_the_card(tmp_path) 
     screen = {"screen": 0.03, "keep": 0.97, "kept_on_dev": 0.97, "fast_model": "f",
               "shapes": {"prose": 0.2}, "by_shape": {"prose": {"screen": 0.2, "kept": 0.97,
                                                                "findings": 40}},
-              "passed": {"dev": {"all": 0.2}}, "int8": {"fp32": None, "min_agreement": 0.98,
-                                                       "sentences": 10, "tried": {}}}
+              "passed": {"dev": {"all": 0.2}}, "int8": {"fp32": None, "max_f1_lost": 0.02,
+                                                       "documents": 3, "fp32_f1": 0.5,
+                                                       "tried": {}}}
     (tmp_path / "README.md").write_text("# reader\n")
     fitting.write_screen(tmp_path, screen)
     assert json.loads((tmp_path / SCREEN_JSON).read_text())["shapes"] == {"prose": 0.2}
