@@ -166,7 +166,7 @@ def finetune(base: Path, corrections: Path, version: str, *, replay: int = 2000,
             beside_base(folder, start)
             folders.append(folder)
         if reader is not None:  # its int8 check reads the validation split it was trained with
-            fit_behind(folders[1], folders[0], data_dir=configs[1].data_dir, documents=documents)
+            fit_behind(folders[1], folders[0], documents=documents)
         if told:  # the service said which rows were findings: the shown score's model
             refitted = deployment_map.refit(folders[-1], deployment_map.reviewed(told),
                                             scores_from=starts[-1])
@@ -183,14 +183,14 @@ def finetune(base: Path, corrections: Path, version: str, *, replay: int = 2000,
     return [root / name for name in names]
 
 
-def fit_behind(reader: Path, fast: Path, *, data_dir: Path, documents: bool) -> None:
+def fit_behind(reader: Path, fast: Path, *, documents: bool) -> None:
     """The new reader's int8 graph and screen, chosen behind the new fast model as
     ``python -m ml.cascade`` chooses them (on the development documents; the test documents'
     shares too when ``documents``)."""
     from ml import cascade
 
     screen = cascade.fit(fast, reader, dev_path=DEV_DOCUMENTS,
-                         test_path=TEST_DOCUMENTS if documents else None, data_dir=data_dir)
+                         test_path=TEST_DOCUMENTS if documents else None)
     cascade.write_screen(reader, screen)
     log(cascade.precision(screen))
 
