@@ -29,6 +29,7 @@ from service.extensions import db, ma
 MAX_PER_PAGE = 100
 MAX_PAGE = 2**31 - 1
 REMEMBERED_LOADS = 256  # distinct query strings an arguments schema keeps parsed
+REMEMBERED_CHARS = 1024  # the longest input kept: 256 of them hold at most about 0.5 MB
 # No request of the API nests deeper than 4; a parser's recursion must never be the limit.
 MAX_JSON_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -202,11 +203,16 @@ class Remembered:
     input (no settings, no database). A client polls a busy list with the same query string
     again and again, and marshmallow's load of it was a tenth of such a request
     (docs/throughput.md). Each caller gets its own copy; a malformed input is never kept,
-    so it is refused every time."""
+    so it is refused every time, nor one over REMEMBERED_CHARS (a valid ``page`` may be
+    padded with zeros up to the request line's limit)."""
 
     def load(self, data, *, partial=None, unknown=None):
-        key = (tuple((name, tuple(value) if isinstance(value, list) else value)
-                     for name, value in data.items()), partial, unknown)
+        items = tuple((name, tuple(value) if isinstance(value, list) else value)
+                      for name, value in data.items())
+        if sum(len(name) + len(str(value)) for name, value in items) > REMEMBERED_CHARS:
+            # valid yet long (page=000…1): parsed each time, never held
+            return super().load(data, partial=partial, unknown=unknown)
+        key = (items, partial, unknown)
         loads = self.__dict__.setdefault("_loads", {})
         loaded = loads.get(key)
         if loaded is None:
@@ -266,8 +272,8 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
         count = select(func.count()).select_from(statement.order_by(None).subquery())
         paged = statement.limit(bindparam("limit")).offset(bindparam("offset"))
         rows = db.session.scalars(paged, bound).all()
-    else:  # a Core select, run on the session's connection as the token check is
-        rows = db.session.connection().execute(statement, bound).all()
+    else:
+        rows = db.session.execute(statement, bound).all()
     if rows and windowed:
         total = rows[0].total
     elif not rows and page == 1:

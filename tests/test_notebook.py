@@ -66,7 +66,7 @@ def test_the_notebook_trains_a_reader_and_deploys_the_cascade(monkeypatch, scan_
                for output in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "screen: " in printed and "| int8 fp32 layers: " in printed
+    assert "screen: " in printed and "| int8, kept in fp32: " in printed
     assert "a reader is gated as a cascade: python -m ml.scorecard" in printed
     fast = Path(scan_model_dir).name
     assert re.search(rf"/api/v1/admin/models/{re.escape(fast)}%2Breader-\d{{8}}-\d{{6}}/shadow",

@@ -384,6 +384,23 @@ def test_the_same_query_twice_lists_the_same_scans(team, client):
                        "per_page")
 
 
+def test_the_list_arguments_are_kept_for_short_inputs_only() -> None:
+    """A page number padded with zeros is valid and answered; api.Remembered keeps only
+    short inputs, so that such requests cannot fill the process's memory."""
+    from webargs.multidictproxy import MultiDictProxy
+    from werkzeug.datastructures import MultiDict
+
+    from service.api import REMEMBERED_CHARS
+    from service.scans.routes import ScanListArgs
+
+    schema = ScanListArgs()
+    short = MultiDictProxy(MultiDict([("page", "2")]), schema)
+    padded = MultiDictProxy(MultiDict([("page", "0" * REMEMBERED_CHARS + "2")]), schema)
+    for _ in range(2):
+        assert schema.load(short) == schema.load(padded) == {"page": 2, "per_page": 20}
+    assert len(schema._loads) == 1
+
+
 def test_filter_by_source(scan_client, owner):
     _, headers = owner
     scan_id = created(post_text(scan_client, headers))["scan_id"]
