@@ -165,7 +165,7 @@ def finetune(base: Path, corrections: Path, version: str, *, replay: int = 2000,
             folder = CorrectionsTrainer(config, contexts).train()
             beside_base(folder, start)
             folders.append(folder)
-        if reader is not None:  # its int8 check reads the validation split it was trained with
+        if reader is not None:  # its int8 graph and screen, chosen on the development documents
             fit_behind(folders[1], folders[0], documents=documents)
         if told:  # the service said which rows were findings: the shown score's model
             refitted = deployment_map.refit(folders[-1], deployment_map.reviewed(told),
