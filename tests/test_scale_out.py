@@ -72,6 +72,10 @@ RETRIED_STATUSES = (502, 503, 504)  # the load balancer's answers while a proces
 RISK = ("The supplier may deliver the servers three weeks late, which would delay the "
         "go-live and put the launch budget at risk.")
 OTHER = "The team met on Tuesday and reviewed the agenda for the next workshop."
+# Minutes long enough that a worker holds each document for a while, not 70 ms: the crash
+# must catch one in the middle of a document (CI once saw the job over before it could).
+AGENDA = [f"Item {number} of the agenda was presented by the secretary and noted."
+          for number in range(1, 41)]
 
 
 class DocumentStatuses:
@@ -239,6 +243,7 @@ def job_documents() -> list[tuple[str, bytes, str]]:
         lines = [f"Status report {position}.", OTHER]
         if position % 3 == 0:
             lines.append(RISK)
+        lines += AGENDA
         lines.append("Next steps are listed in the plan.")
         if position % 2:
             documents.append((f"report-{position}.md",
@@ -380,16 +385,16 @@ def test_two_api_processes_and_two_workers_survive_crashes(cluster):
     assert submitted.json()["total"] == DOCUMENTS
 
     # A worker dies in the middle of a document: once each has the model loaded (a task
-    # finished), both are busy (a task each received and not finished, by their logs) and
-    # two documents are being scanned (claimed: "running" in the database).
+    # finished), the victim holds one (received and not finished, by its log) and a document
+    # is being scanned (claimed: "running" in the database). The survivor is not waited on:
+    # both busy at one poll was a window CI once missed for the whole job.
     killed, survivor = cluster.workers
     statuses = cluster.statuses
 
     def victim_scanning() -> bool:
         if not all(sum(worker.task_counts()[1].values()) >= 1 for worker in cluster.workers):
             return False
-        return (len(killed.unfinished_tasks()) == len(survivor.unfinished_tasks()) == 1
-                and len(statuses.running()) == 2)
+        return len(killed.unfinished_tasks()) == 1 and len(statuses.running()) >= 1
 
     # The victim is frozen (SIGSTOP) before its log is read and it is killed: a document
     # takes it a tenth of a second, which it could otherwise finish between the two. Frozen
