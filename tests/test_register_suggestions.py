@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.curating import ACCEPTANCE as UAT
 from tests.curating import ACCEPTANCE_AGAIN as UAT_AGAIN
 from tests.curating import SUGGESTED_WEEK_1 as WEEK_1
@@ -191,3 +193,37 @@ def test_suggestions_read_from_the_last_scans_directions_are_those_the_database_
     assert used[0] is not None and used[1] is None  # each path was taken once
     assert from_snapshot == from_database and from_snapshot
     assert from_snapshot[0]["title"] == UAT
+
+
+def test_the_whole_array_ranking_is_the_closest_pair_of_wordings_entry_by_entry():
+    """suggestions._closest, on parts as the register holds them (entries of several
+    wordings, adjacent rows, parts of different sizes), gives for each asked entry every
+    entry's closest pair of wordings: the same figures as comparing them one by one."""
+    import numpy as np
+
+    from service.projects.register import suggestions
+
+    rng = np.random.default_rng(85)
+    parts, wordings = [], {}
+    next_id = 1
+    for size in (7, 1, 12):
+        owners, rows = [], []
+        for _ in range(size):
+            count = int(rng.integers(1, 4))
+            directions = rng.standard_normal((count, 16)).astype(np.float32)
+            directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+            wordings[next_id] = directions
+            owners += [next_id] * count
+            rows.append(directions)
+            next_id += 1
+        parts.append((np.asarray(owners), np.vstack(rows)))
+    asked = [3, 8, 15, 999]  # one in each part, and one the register does not hold
+
+    keys, alike = suggestions._closest(parts, asked)
+
+    assert sorted(keys.tolist()) == sorted(wordings)
+    for column, entry_id in enumerate(asked):
+        for row, key in enumerate(keys.tolist()):
+            expected = (float((wordings[key] @ wordings[entry_id].T).max())
+                        if entry_id in wordings else -np.inf)
+            assert alike[row, column] == pytest.approx(expected, abs=1e-6), (entry_id, key)
