@@ -55,6 +55,10 @@ class TrainingConfig:
         "choices": ENCODERS})
     encoder_dir: Path | None = field(default=None, metadata={
         "help": "a local encoder folder to fine-tune instead of --encoder's"})
+    encoder_layers: int | None = field(default=None, metadata={
+        "help": "fine-tune only the encoder's first N layers (at most all of them): a "
+                "cheaper reader, tried at 6 and not taken (docs/experiments/2026-11-30-a-"
+                "reader-of-six-layers.md); default all"})
     epochs: int = field(default=3, metadata={"help": "passes over the training data"})
     learning_rate: float = field(default=1.5e-4, metadata={
         "help": "peak AdamW learning rate (linear warm-up, then linear decay to 0)"})

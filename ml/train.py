@@ -70,6 +70,20 @@ ENCODER_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2",
                  "mpnet": "sentence-transformers/all-mpnet-base-v2"}
 
 
+def kept_layers(config: TrainingConfig, encoder_dir: Path) -> dict:
+    """from_pretrained's override of the encoder's depth: its first ``encoder_layers``
+    layers, the rest of its weights left unread; never more layers than it has (a deeper
+    config would add layers of random weights)."""
+    if config.encoder_layers is None:
+        return {}
+    if config.encoder_layers < 1:
+        raise ValueError(f"--encoder-layers must be at least 1, not {config.encoder_layers}")
+    from transformers import AutoConfig
+
+    depth = AutoConfig.from_pretrained(encoder_dir, local_files_only=True).num_hidden_layers
+    return {"num_hidden_layers": min(config.encoder_layers, depth)}
+
+
 def describe_encoder(config: TrainingConfig, model, checksum: str) -> dict:
     """What ``training_config.json`` and the card say the model was fine-tuned from, read off
     the loaded model: a model trained with ``--encoder-dir`` must not claim the default."""
@@ -137,6 +151,7 @@ class Trainer:
         self.model = model = AutoModelForSequenceClassification.from_pretrained(
             self.encoder_dir, local_files_only=True, num_labels=len(LABELS),
             id2label=dict(enumerate(LABELS)), label2id=label2id,
+            **kept_layers(config, self.encoder_dir),
             **({} if config.dropout else {"hidden_dropout_prob": 0.0,
                                           "attention_probs_dropout_prob": 0.0}),
         )

@@ -334,3 +334,21 @@ def test_train_writes_a_readable_versioned_artifact_and_current(tiny_data_dir, t
 
     assert dropout("v-test") == (0.1, 0.1)
     assert dropout("v-other") == (0.0, 0.0)
+
+
+def test_encoder_layers_keeps_the_first_layers_and_never_adds_any() -> None:
+    """``--encoder-layers N`` loads the encoder's first N layers (a shallower reader), never
+    more than it has: a deeper config would add layers of random weights. Read off the
+    encoder folder, as from_pretrained reads it."""
+    from ml.encoders import encoder_dir
+    from ml.recipe import parse_config
+    from ml.train import kept_layers
+
+    minilm = encoder_dir("minilm")  # 6 layers
+    assert kept_layers(parse_config([]), minilm) == {}
+    assert kept_layers(parse_config(["--encoder-layers", "2"]), minilm) == {
+        "num_hidden_layers": 2}
+    assert kept_layers(parse_config(["--encoder-layers", "12"]), minilm) == {
+        "num_hidden_layers": 6}
+    with pytest.raises(ValueError, match="at least 1"):
+        kept_layers(parse_config(["--encoder-layers", "0"]), minilm)

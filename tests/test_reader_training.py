@@ -55,7 +55,8 @@ def small_recipe(test_model_data_dir: Path, folder: Path) -> str:
     documents.write_text("\n".join(json.dumps({**json.loads(line), "risks": []})
                                    for line in lines) + "\n")
     fit = f"--documents {documents} --test-documents none"
-    return (f"--epochs 1 --encoder minilm --max-train-examples 160 --max-length 32 --batch-size 16 "
+    return (f"--epochs 1 --encoder minilm --encoder-layers 3 --max-train-examples 160 "
+            f"--max-length 32 --batch-size 16 "
             f"--learning-rate 2e-4 --data-dir {test_model_data_dir} --document-weight 1.0 "
             f"--calibration-documents none --test-documents none --fit '{fit}'")
 
@@ -352,6 +353,12 @@ def test_a_fresh_root_served_trains_its_reader_and_serves_it_without_a_restart(
                              headers={"Authorization": f"Bearer {token}"})
         assert scan.status_code == 201, scan.text
         assert scan.json()["model_version"] == f"{fast}+{version}"
+        # The reader keeps the first layers it was asked for (the recipe's --encoder-layers),
+        # as its card says: the served graph is of that depth.
+        trained = json.loads((root / version / "training_config.json").read_text())
+        assert trained["encoder_layers"] == 3 and trained["encoder"]["layers"] == 3
+        assert json.loads((root / version / "config.json").read_text())[
+            "num_hidden_layers"] == 3
     engine = create_engine(env["DATABASE_URL"])
     try:
         with engine.connect() as connection:
