@@ -44,22 +44,9 @@ class Snapshot:
     dimensions: int
     ids: dict[str, list[int]] = field(default_factory=dict)
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
-    _owners: dict[str, tuple[list[int], np.ndarray]] = field(default_factory=dict, repr=False,
-                                                             compare=False)
-
-    def owners(self, category: str) -> np.ndarray:
-        """``ids[category]`` as an array, made once per list: a list is replaced, never
-        changed, so the array stays true while the list is the category's."""
-        ids = self.ids[category]
-        made = self._owners.get(category)
-        if made is None or made[0] is not ids:
-            made = (ids, np.asarray(ids, dtype=np.int64))
-            self._owners[category] = made
-        return made[1]
 
     def copy(self, version: int) -> Snapshot:
-        return Snapshot(version, self.dimensions, dict(self.ids), dict(self.matrices),
-                        dict(self._owners))
+        return Snapshot(version, self.dimensions, dict(self.ids), dict(self.matrices))
 
     def put(self, category: str, directions: dict[int, np.ndarray]) -> None:
         """Set entries' directions (a row per wording), adding the entries that are new:

@@ -167,7 +167,8 @@ def _directions(project_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
                  .where(RegisterEntry.project_id == project_id))
     rows = db.session.execute(statement.where(RegisterEntry.category.not_in(held))
                               if held else statement).all()
-    parts = [(known.owners(category), known.matrices[category]) for category in held]
+    parts = [(np.asarray(known.ids[category]), known.matrices[category])
+             for category in held]
     if rows:  # the snapshot is of these very rows' register: its width is theirs
         ids, matrix = entries.stacked(
             [(row.entry_id, row.total) for row in rows],
