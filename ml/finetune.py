@@ -54,7 +54,7 @@ from service.analysis.model_folder import METRICS_JSON, ModelFolder, publish
 STAGING = ".training"
 #: The fields of the base's recipe a fine-tuning keeps (how its model reads, max_length and
 #: context, comes from its folder's ModelSpec: a model reads what it was trained on).
-KEPT = ("borrowed_context", "class_weighting",
+KEPT = ("borrowed_context", "borrowing", "class_weighting",
         "freeze_word_embeddings", "dropout", "label_smoothing", "document_weight",
         "correction_weight", "batch_size", "eval_batch_size")
 

@@ -17,6 +17,8 @@ from ml.encoders import ENCODERS, encoder_dir
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "sqrt", "balanced")
+#: Which sentence one written alone borrows as the one before (ml/splits.py, borrow_contexts).
+BORROWINGS: tuple[str, ...] = ("risk-before-none", "crossed")
 DEV_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "dev.jsonl"
 TEST_DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents" / "test.jsonl"
 #: The new writers' yardstick: reports of 70 writer groups no other set comes from.
@@ -91,6 +93,10 @@ class TrainingConfig:
                 "register rows) given another such sentence as the one before: the model "
                 "learns that an unrelated neighbour says nothing, instead of taking any "
                 "context at all as a sign of a real document"})
+    borrowing: str = field(default="risk-before-none", metadata={
+        "help": "what a borrowed sentence is: risk-before-none (a sentence stating no risk "
+                "borrows a risk, a risk any sentence: the bleeding fix, issue #84) or crossed "
+                "(a risk borrows one stating none)", "choices": BORROWINGS})
     document_weight: float = field(default=3.0, metadata={
         "help": "loss weight of a sentence read in a real document (one with a heading or a "
                 "sentence before it) against one written alone: the documents are what users "

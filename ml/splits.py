@@ -62,7 +62,8 @@ def stratified_subset(split: LabelledSplit, size: int, seed: int) -> LabelledSpl
                          [split.contexts[i] for i in chosen])
 
 
-def borrow_contexts(split: LabelledSplit, share: float, seed: int) -> list[str]:
+def borrow_contexts(split: LabelledSplit, share: float, seed: int,
+                    borrowing: str = "risk-before-none") -> list[str]:
     """The training contexts: a document's sentences keep theirs; ``share`` of the others
     borrow another such sentence, cut as a previous sentence is (context_text).
 
@@ -71,7 +72,8 @@ def borrow_contexts(split: LabelledSplit, share: float, seed: int) -> list[str]:
     A sentence that states no risk borrows a risk, so that the model learns what a real
     document's risk paragraphs would teach it otherwise, that a risk before a sentence makes
     it one ("Only one engineer knows the billing module. The office moved." read the second
-    as a risk too: issue #84, ml/bleeding.py).
+    as a risk too: issue #84, ml/bleeding.py). ``borrowing="crossed"`` (ml/recipe.py) gives a
+    risk a sentence that states none, instead of any such sentence, as the one before.
     """
     from service.analysis.context import context_text
     from service.analysis.labels import NONE
@@ -79,10 +81,11 @@ def borrow_contexts(split: LabelledSplit, share: float, seed: int) -> list[str]:
     rng = random.Random(seed)
     alone = [index for index, context in enumerate(split.contexts) if not context]
     risks = [index for index in alone if split.labels[index] != NONE] or alone
+    plain = [index for index in alone if split.labels[index] == NONE] or alone
+    before_a_risk = plain if borrowing == "crossed" else alone
     contexts = list(split.contexts)
     for index in alone:
         if rng.random() < share:
-            pool = risks if split.labels[index] == NONE else alone
+            pool = risks if split.labels[index] == NONE else before_a_risk
             contexts[index] = context_text("", split.texts[rng.choice(pool)])
     return contexts
-

@@ -169,7 +169,7 @@ class Trainer:
         mode = self.spec.input_mode
         if mode.pairs:
             train_split = dataclasses.replace(train_split, contexts=borrow_contexts(
-                train_split, config.borrowed_context, config.seed))
+                train_split, config.borrowed_context, config.seed, config.borrowing))
         encoded = mode.encode(self.tokenizer, train_split.inputs(mode), self.spec.max_length)
         shares = [1.0 if index >= labelled
                   else config.corpus_share if index >= written

@@ -163,3 +163,15 @@ def test_a_sentence_that_states_no_risk_borrows_a_risk_as_the_one_before():
     assert all(context.startswith("Risk ") for context in borrowed[100:])  # before a plain one
     before_risks = [context.split()[0] for context in borrowed[:100]]
     assert "Plain" in before_risks and "Risk" in before_risks  # a risk's is any sentence's
+
+
+def test_crossed_borrowing_gives_a_risk_a_plain_sentence_before_it():
+    """The crossed variant (issue #84): a risk never borrows a risk, so that the model does
+    not meet "a risk, then a risk" among sentences written alone either."""
+    texts = [f"Risk {index}." for index in range(100)] + [f"Plain {i}." for i in range(300)]
+    labels = ["vendor"] * 100 + ["none"] * 300
+    split = LabelledSplit(texts, labels, [""] * 400)
+    borrowed = borrow_contexts(split, 1.0, seed=13, borrowing="crossed")
+    assert all(context.startswith("Plain ") for context in borrowed[:100])
+    assert all(context.startswith("Risk ") for context in borrowed[100:])
+    assert borrow_contexts(split, 1.0, seed=13) != borrowed  # the default is not crossed
