@@ -10,7 +10,8 @@ integration. The office moved to the third floor." came back as two `resource` r
   flagged after their risk (the target: at most 1 in 20), and how far their scores move;
 - **real documents** (``--documents``, the test documents by default): every sentence the
   labellers read as no risk right after one they read as a risk, flagged in its document
-  against flagged alone.
+  against flagged alone; and beside them the risks right after a risk (``…: risks after a
+  risk``), which a fix must not lose.
 """
 
 from __future__ import annotations
@@ -55,21 +56,23 @@ def pair_scores(analyzer, pairs: list[Pair]) -> list[tuple[float, float]]:
              risk_score(analyzer, pair.plain, pair.plain)) for pair in pairs]
 
 
-def followers(analyzer, documents) -> list[tuple[float, float]]:
-    """(in its document, alone) for every sentence labelled no risk right after one
-    labelled a risk, in the labelled documents ``documents`` (ml.documents)."""
+def followers(analyzer, documents) -> dict[str, list[tuple[float, float]]]:
+    """(in its document, alone) for every sentence right after one labelled a risk, in the
+    labelled documents ``documents`` (ml.documents): ``plain``, those labelled no risk (they
+    should not move), and ``risks``, those labelled a risk too (what a model taught "a risk
+    before, so none" would lose: the second risk of a risk paragraph)."""
     from ml.documents import score_documents
 
-    found = []
+    found: dict[str, list[tuple[float, float]]] = {"plain": [], "risks": []}
     for document, scored in zip(documents, score_documents(analyzer, documents), strict=True):
         risky = [any(min(end, s.end) - max(start, s.start) > 0
                      for start, end, _ in document.risks) for s in scored]
         for index in range(1, len(scored)):
-            if risky[index - 1] and not risky[index]:
+            if risky[index - 1]:
                 sentence = scored[index]
                 alone = risk_score(analyzer, *[document.text[sentence.start:sentence.end]] * 2)
                 if alone is not None:
-                    found.append((sentence.score, alone))
+                    found["risks" if risky[index] else "plain"].append((sentence.score, alone))
     return found
 
 
@@ -98,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"model": analyzer.version, "point": point,
               "pairs": summary(pair_scores(analyzer, read_pairs(args.pairs)), point)}
     for path in args.documents:
-        report[path.stem] = summary(followers(analyzer, read_documents(path)), point)
+        found = followers(analyzer, read_documents(path))
+        report[path.stem] = summary(found["plain"], point)
+        report[f"{path.stem}: risks after a risk"] = summary(found["risks"], point)
     json.dump(report, sys.stdout, indent=2)
     print()
     return 0

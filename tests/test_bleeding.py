@@ -16,7 +16,8 @@ import statistics
 
 import pytest
 
-from ml.bleeding import pair_scores, read_pairs
+from ml.bleeding import Pair, followers, pair_scores, read_pairs
+from ml.documents import Document
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +32,19 @@ def test_the_pairs_are_forty_risks_each_followed_by_a_plain_sentence():
 
 def test_its_score_moves_little_from_its_score_alone(scores):
     assert statistics.median(after - alone for after, alone in scores) <= 0.1
+
+
+def test_the_sentences_after_a_risk_are_sorted_by_their_own_label(trained_analyzer):
+    """The risks after a risk are measured apart from the plain sentences: a fix of the
+    bleeding that taught "a risk before, so none" would lose them (ml.bleeding)."""
+    first = "The vendor may not deliver the servers before the go-live date."
+    second = "The budget for the second phase may be cut by the steering committee."
+    third = "The team moved to the third floor of the building on Monday."
+    text = f"Risks\n\n{first} {second} {third}"
+    labelled = [(text.index(sentence), text.index(sentence) + len(sentence), category)
+                for sentence, category in ((first, "vendor"), (second, "budget"))]
+    found = followers(trained_analyzer, [Document("status/1", "status", text, labelled)])
+    assert len(found["risks"]) == 1 and len(found["plain"]) == 1
+    (_, second_alone), (_, third_alone) = found["risks"][0], found["plain"][0]
+    alone = pair_scores(trained_analyzer, [Pair(first, second), Pair(first, third)])
+    assert (second_alone, third_alone) == pytest.approx((alone[0][1], alone[1][1]))
