@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.evaluate import read_labelled_rows
+from ml.recipe import BORROWINGS
 from service.analysis.labels import LABELS
 
 
@@ -63,7 +64,7 @@ def stratified_subset(split: LabelledSplit, size: int, seed: int) -> LabelledSpl
 
 
 def borrow_contexts(split: LabelledSplit, share: float, seed: int,
-                    borrowing: str = "risk-before-none") -> list[str]:
+                    borrowing: str = BORROWINGS[0]) -> list[str]:
     """The training contexts: a document's sentences keep theirs; ``share`` of the others
     borrow another such sentence, cut as a previous sentence is (context_text).
 
@@ -78,6 +79,8 @@ def borrow_contexts(split: LabelledSplit, share: float, seed: int,
     from service.analysis.context import context_text
     from service.analysis.labels import NONE
 
+    if borrowing not in BORROWINGS:  # a recipe file read back, not only the command line
+        raise ValueError(f"borrowing {borrowing!r}: one of {', '.join(BORROWINGS)}")
     rng = random.Random(seed)
     alone = [index for index, context in enumerate(split.contexts) if not context]
     risks = [index for index in alone if split.labels[index] != NONE] or alone

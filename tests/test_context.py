@@ -175,3 +175,5 @@ def test_crossed_borrowing_gives_a_risk_a_plain_sentence_before_it():
     assert all(context.startswith("Plain ") for context in borrowed[:100])
     assert all(context.startswith("Risk ") for context in borrowed[100:])
     assert borrow_contexts(split, 1.0, seed=13) != borrowed  # the default is not crossed
+    with pytest.raises(ValueError, match="crossed"):
+        borrow_contexts(split, 1.0, seed=13, borrowing="cross")
