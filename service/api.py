@@ -24,7 +24,7 @@ from werkzeug.routing import BaseConverter
 
 from service.config import current_settings
 from service.errors import APIError
-from service.extensions import db, ma
+from service.extensions import connection, db, ma
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 2**31 - 1
@@ -253,7 +253,8 @@ class Prepared:
 
 
 def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = None,
-             windowed: bool = False, items: Callable[[list], list] = list) -> dict:
+             windowed: bool = False, items: Callable[[list], list] = list,
+             loads_objects: bool = False) -> dict:
     """``{items, page, per_page, total}``: the page of ``statement`` that PageArgs ``args``
     ask for; the one place that turns ``page`` and ``per_page`` into rows and a total.
 
@@ -261,7 +262,9 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
     (the busy reads, built once per combination of filters) carries ``limit`` and
     ``offset`` bind parameters and comes with its ``count``, both run with ``params``;
     ``windowed`` ones carry the total on each row (a ``total`` window count), so that the
-    count runs only past the last page. ``items`` turns the page's rows (entities, or rows
+    count runs only past the last page; it runs on the request's connection, so that a busy
+    read builds no ORM session (extensions.connection), unless it ``loads_objects`` (selects
+    mapped classes, which the session loads). ``items`` turns the page's rows (entities, or rows
     of a hand-built select) into what the ``page_of`` schema dumps. Views do not call it:
     ``paginated_response`` does, with the select (or ``Paged``) they return; but the
     legacy contract's list (scans/legacy_routes.py), a bare list of the page's items.
@@ -271,15 +274,17 @@ def paginate(statement, args: Mapping, *, count=None, params: Mapping | None = N
     if count is None:
         count = select(func.count()).select_from(statement.order_by(None).subquery())
         paged = statement.limit(bindparam("limit")).offset(bindparam("offset"))
-        rows = db.session.scalars(paged, bound).all()
+        reader = db.session
+        rows = reader.scalars(paged, bound).all()
     else:
-        rows = db.session.execute(statement, bound).all()
+        reader = db.session if loads_objects else connection()
+        rows = reader.execute(statement, bound).all()
     if rows and windowed:
         total = rows[0].total
     elif not rows and page == 1:
         total = 0
     else:
-        total = db.session.scalar(count, params or {})
+        total = reader.scalar(count, params or {})
     return {"items": items(rows), "page": page, "per_page": per_page, "total": total}
 
 
@@ -334,6 +339,7 @@ class Paged:
     windowed: bool = False
     items: Callable[[list], list] | None = None
     wrap: Callable[[dict], Any] | None = None
+    loads_objects: bool = False  # selects mapped classes (paginate: run on the session)
 
 
 def paginated_response(page_schema, args_schema=None, *, items: Callable[[list], list] = list):
@@ -352,7 +358,8 @@ def paginated_response(page_schema, args_schema=None, *, items: Callable[[list],
             if not isinstance(listed, Paged):
                 return paginate(listed, args, items=items)
             page = paginate(listed.statement, args, count=listed.count, params=listed.params,
-                            windowed=listed.windowed, items=listed.items or items)
+                            windowed=listed.windowed, items=listed.items or items,
+                            loads_objects=listed.loads_objects)
             return page if listed.wrap is None else listed.wrap(page)
 
         return query(args_schema or PageArgs)(response(page_schema)(paged))

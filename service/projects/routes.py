@@ -106,7 +106,8 @@ def all(args):
                      .where(*named).order_by(Project.created_at.desc(), Project.id)
                      .limit(bindparam("limit")).offset(bindparam("offset")),
                      count=select(func.count()).select_from(Project).where(*named),
-                     items=lambda rows: [_with_role(project, role) for project, role in rows])
+                     items=lambda rows: [_with_role(project, role) for project, role in rows],
+                     loads_objects=True)
     where = [ProjectMember.user_id == caller.id, *named]
     return (select(ProjectMember).join(ProjectMember.project)
             .options(contains_eager(ProjectMember.project)).where(*where)
