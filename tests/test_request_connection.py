@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.extensions import db
 from service.serving.holder import current_analyzers
-from tests.helpers import Accounts
+from tests.helpers import Accounts, api_key_headers
 from tests.scanning import TEXT, created, post_text
 
 
@@ -64,8 +64,9 @@ def headers(scan_app, scan_client):
 
 
 def test_a_request_holds_one_connection_at_most(scan_app, scan_client, headers):
-    """The token check reads on a connection and the view writes through the session: both
-    on the one connection, so that a pool sized for the threads is never short."""
+    """The token check (a token's, an API key's) reads on a connection and the view writes
+    through the session: both on the one connection, so that a pool sized for the threads
+    is never short."""
     with held_connections(scan_app) as held:
         scan = created(post_text(scan_client, headers, TEXT))
         project = scan_client.post("/api/v1/projects", json={"name": "Apollo"},
@@ -76,6 +77,11 @@ def test_a_request_holds_one_connection_at_most(scan_app, scan_client, headers):
         assert moved.status_code == 200, moved.get_json()
         listed = scan_client.get("/api/v1/scans", headers=headers)
         assert [item["scan_id"] for item in listed.get_json()["items"]] == [scan["scan_id"]]
+        # An API key's first use also writes its last-used time and an audit event.
+        key = api_key_headers(scan_client, headers, "scans:read", "scans:write")
+        by_key = created(post_text(scan_client, key, TEXT))
+        listed = scan_client.get("/api/v1/scans", headers=key)
+        assert by_key["scan_id"] in {item["scan_id"] for item in listed.get_json()["items"]}
         assert held.most_at_once() == 1
         assert held.now() == 0  # every request gave its connection back
 
