@@ -29,7 +29,9 @@ def served(cascade, text: str) -> list[Scored]:
 def test_with_no_budget_the_replay_is_the_cascades_own_answer(cascade) -> None:
     read = reading_budget.record(cascade, MIXED_TEXT)
     assert 0 < len(read.passed) < len(read.risks), "the text should pass some, not all"
+    passed_before = cascade.passed
     assert reading_budget.replay(MIXED_TEXT, read, None) == served(cascade, MIXED_TEXT)
+    assert len(read.passed) == cascade.passed - passed_before  # what its screen passed
 
 
 def test_a_budget_keeps_the_highest_screened_of_what_passed(cascade) -> None:
