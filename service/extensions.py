@@ -41,6 +41,12 @@ class _Session(FlaskSession):
 
 db = SQLAlchemy(model_class=Base, session_options={
     "class_": _Session, "join_transaction_mode": "control_fully"})
+migrate = Migrate()
+ma = Marshmallow()
+apifairy = APIFairy()
+token_auth = HTTPTokenAuth(scheme="Bearer")
+limiter = Limiter(key_func=get_remote_address)
+
 _CONNECTION = "riskscan_connection"  # g's attribute: the app context's connection
 
 
@@ -49,7 +55,7 @@ def connection() -> Connection:
     a transaction (so that a read sees its writes), else one opened here, which the session
     joins if it is used later. A request that only reads (the token check, the scans list)
     then never builds an ORM session, whose start and end cost more than the rest of its
-    database work (docs/throughput.md, "The scans list")."""
+    database work (docs/throughput.md: "a read builds no ORM session")."""
     registry = db.session.registry
     if registry.has() and (session := registry()).in_transaction():
         return session.connection()
@@ -71,11 +77,6 @@ def release_connection() -> None:
     except DBAPIError:
         with contextlib.suppress(SQLAlchemyError):
             joined.invalidate()  # the pool opens a new one
-migrate = Migrate()
-ma = Marshmallow()
-apifairy = APIFairy()
-token_auth = HTTPTokenAuth(scheme="Bearer")
-limiter = Limiter(key_func=get_remote_address)
 
 
 def end_session(_exc: BaseException | None = None) -> None:
