@@ -51,16 +51,11 @@ class Record:
 
 def record(cascade, text: str) -> Record:
     """Read ``text`` through ``cascade`` as a scan at min_score 0 would, and keep what each
-    stage said (service/analysis/cascade_model.py: the screen's thresholds included)."""
+    stage said (the screen as Cascade.screen_of reads it, its thresholds included)."""
     kept = Record()
 
     def classify(sentences, *, min_score=None, progress=False):
-        screened = cascade.screen.classify(sentences, min_score=0.0)
-        thresholds = cascade._thresholds(sentences)
-        kept.risks = [risk for _, risk in screened]
-        kept.passed = [index for index, (risk, threshold) in enumerate(zip(kept.risks,
-                                                                              thresholds))
-                       if risk >= threshold]
+        kept.risks, kept.passed = cascade.screen_of(sentences)
         if kept.passed:
             read = cascade.reader.classify([sentences[index] for index in kept.passed],
                                            min_score=0.0)

@@ -147,10 +147,7 @@ class Cascade:
         with a score of 1 (no risk) for the others."""
         if not sentences:
             return []
-        screened = self.screen.classify(sentences, min_score=0.0)  # every risk score
-        passed = [index for index, ((_, risk), threshold)
-                  in enumerate(zip(screened, self._thresholds(sentences)))
-                  if risk >= threshold]
+        _, passed = self.screen_of(sentences)
         with self._counting:
             self.screened += len(sentences)
             self.passed += len(passed)
@@ -166,6 +163,14 @@ class Cascade:
             for index, answer in zip(passed, read):
                 results[index] = answer
         return results
+
+    def screen_of(self, sentences: Sequence) -> tuple[list[float], list[int]]:
+        """The screen's risk score of each sentence, and the indices of those it passes to
+        the reader (ml/reading_budget.py replays budgets from the two)."""
+        risks = [risk for _, risk in self.screen.classify(sentences, min_score=0.0)]
+        return risks, [index for index, (risk, threshold)
+                       in enumerate(zip(risks, self._thresholds(sentences)))
+                       if risk >= threshold]
 
     def _thresholds(self, sentences: Sequence) -> list[float]:
         """Each sentence's screen threshold: its document's shape's, where the sentence comes

@@ -194,7 +194,7 @@ def verify_access_token(token: str) -> Caller | None:
     # A Core select on the request's connection: a request that only reads then builds no
     # ORM session (extensions.connection; docs/throughput.md).
     row = connection().execute(_CALLER, {"sub": claims["sub"], "jti": claims["jti"],
-                                                    "sid": claims["sid"]}).first()
+                                         "sid": claims["sid"]}).first()
     if not _caller_may_enter(row, claims["ver"]):
         return None
     _record_activity(claims["sid"], row.session_active_at)
