@@ -15,6 +15,7 @@ from limits import parse_many
 
 from service import rating
 from service import setting_types as kinds
+from service.analysis.cascade_model import BUDGET
 
 ENVIRONMENTS = ("production", "development", "testing")
 LOG_FORMATS = ("json", "text")
@@ -86,6 +87,10 @@ class Settings:
         None, kinds.score_or_auto, "the fast model's risk score from which a sentence goes to the "
         "reader (0–1), one for every document; auto: the ones chosen for the reader (its "
         "screen.json: one, and one per document shape where it has them)")
+    READER_BUDGET: float | None = kinds.setting(
+        BUDGET, kinds.share_or_off, "the most of a document's sentences the reader reads: "
+        "of those the screen passes, the highest-screened; `off`: all it passes "
+        "(docs/model.md#the-cascade)")
     READER_TRAIN: bool = kinds.setting(False, kinds.boolean, "on: train the reader in the background where "
                                   "the machine can, then activate it through the gate "
                                   "(docs/operations.md#the-readers-background-training); `make run` sets on")

@@ -44,6 +44,15 @@ def score_or_auto(value: str) -> float | None:
     return score
 
 
+def share_or_off(value: str) -> float | None:
+    if value.strip().lower() == "off":
+        return None
+    share = real(value)
+    if not 0 < share <= 1:
+        raise ValueError(f"expected off or a share above 0 and at most 1, got {value!r}")
+    return share
+
+
 def csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 

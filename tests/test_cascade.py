@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from ml import cascade as fitting
-from ml.documents import Scored
-from service.analysis.cascade_model import Cascade, ReaderError, read_screen
+from ml.documents import Scored, metrics_at, read_documents
+from service.analysis.cascade_model import BUDGET, Cascade, ReaderError, read_screen
 from service.analysis.labels import NONE
 from service.analysis.model_folder import INT8_ONNX, SCREEN_JSON
 from service.analysis.transformer import TransformerAnalyzer
@@ -78,22 +78,26 @@ class Found:
 def test_the_cascade_check_allows_an_int8_readers_batch_wobble_and_no_more(tmp_path) -> None:
     # An int8 reader scores a sentence read among the screen's few a little differently
     # from the same sentence read among all (dynamic quantization's batch-wide scales):
-    # 0.022 on the test model's. More, another place or another category is refused.
+    # 0.022 on the test model's. More, another place or another category is refused; the
+    # fast model's own findings (past a reading budget) only as it finds them alone.
     from service.analysis.check import CheckFailed, check_cascade
 
     alone = (449, 474, "security", 0.8037)
 
+    fast = (100, 140, "schedule", 0.71)  # past a reading budget, the fast model's answer
+
     def checked(through, quantize="int8"):
         cascade = Found(through)
-        cascade.screen, cascade.reader = Found(), Found(alone, quantize=quantize)
+        cascade.screen, cascade.reader = Found(fast), Found(alone, quantize=quantize)
         check_cascade(cascade, tmp_path, tmp_path)  # no check.json: labels checked only
 
     checked((449, 474, "security", 0.8255))
+    checked(fast)
     for wrong in ((449, 474, "security", 0.8637), (449, 474, "resource", 0.8037),
-                  (448, 474, "security", 0.8037)):
-        with pytest.raises(CheckFailed, match="its reader alone does not"):
+                  (448, 474, "security", 0.8037), (100, 140, "schedule", 0.7301)):
+        with pytest.raises(CheckFailed, match="neither its reader nor its fast model"):
             checked(wrong)
-    with pytest.raises(CheckFailed, match="its reader alone does not"):
+    with pytest.raises(CheckFailed, match="neither its reader nor its fast model"):
         checked((449, 474, "security", 0.8255), quantize="none")  # fp32: 0.02
 
 
@@ -139,21 +143,80 @@ def test_the_reader_is_not_asked_when_the_screen_passes_nothing() -> None:
 
 
 
-def test_what_the_screen_passes_on_is_counted_for_prometheus() -> None:
+def test_what_the_screen_passes_on_and_the_reader_reads_is_counted_for_prometheus() -> None:
     from prometheus_client import REGISTRY
 
-    def counted(stage):
-        return REGISTRY.get_sample_value("riskscan_cascade_sentences_total", {"stage": stage}) or 0
+    def counted():
+        return [REGISTRY.get_sample_value("riskscan_cascade_sentences_total",
+                                          {"stage": stage}) or 0
+                for stage in ("screened", "passed", "read")]
 
     screen, reader = stages()
-    cascade = Cascade(screen, reader, threshold=0.2)
-    before = counted("screened"), counted("passed")
+    cascade = Cascade(screen, reader, threshold=0.2, budget=0.3)
+    before = counted()
 
-    cascade.classify(["a", "b", "c"])
+    cascade.classify(["a", "b", "c"])  # passes a and b; the budget reads one of three
     cascade.classify(["c"])
 
-    assert (counted("screened") - before[0], counted("passed") - before[1]) == (4, 2)
-    assert (cascade.screened, cascade.passed) == (4, 2)
+    assert [after - was for after, was in zip(counted(), before)] == [4, 2, 1]
+    assert (cascade.screened, cascade.passed, cascade.read) == (4, 2, 1)
+
+
+def test_a_budget_reads_what_the_fast_model_is_least_sure_of_and_it_answers_the_rest() -> None:
+    _, reader = stages()  # the reader's point 0.7, the screen's 0.5: "b" is nearer it
+    screen = Stage("fast-1", {"a": ("schedule", 0.6), "b": ("vendor", 0.45),
+                              "c": ("budget", 0.1)})
+    cascade = Cascade(screen, reader, threshold=0.2, budget=0.3)  # ceil(0.3 × 3): one
+
+    answers = cascade.classify(["a", "b", "c"])
+
+    assert reader.read == [["b"]]
+    # "a" is the fast model's risk at its own point (0.6 ≥ 0.5), not the reader's (0.7).
+    assert answers == [("schedule", 0.6), ("vendor", 0.8), (NONE, 1.0)]
+    # A scan's min_score applies past the budget too: the fast model's 0.6 is under 0.65.
+    assert cascade.classify(["a", "b", "c"], min_score=0.65)[0] == (NONE, pytest.approx(0.4))
+    # With room for both, the reader reads both, as with no budget.
+    roomy = Cascade(*stages(), threshold=0.2, budget=0.5)
+    assert roomy.classify(["a", "b", "c"]) == Cascade(*stages(), threshold=0.2).classify(
+        ["a", "b", "c"])
+
+
+def test_each_document_has_a_budget_of_its_own() -> None:
+    from service.analysis.reading import Placed, sentences_of
+
+    class ByText(Stage):
+        def classify(self, sentences, *, min_score=None, progress=False):
+            return super().classify([item.sentence.text for item in sentences],
+                                    min_score=min_score)
+
+    scores = {"Alpha risk.": ("schedule", 0.6), "Beta risk.": ("vendor", 0.45),
+              **{f"{name} line.": ("budget", 0.1) for name in ("Gamma", "Delta", "Eta", "Zeta")}}
+    screen, reader = ByText("fast", scores), ByText("reader", scores, point=0.4)
+    one = tuple(sentences_of("Alpha risk. Beta risk."))
+    two = tuple(sentences_of("Gamma line. Delta line. Eta line. Zeta line."))
+    placed = [Placed(one, 0), Placed(one, 1), *(Placed(two, index) for index in range(4))]
+
+    answers = Cascade(screen, reader, threshold=0.2, budget=0.4).classify(placed)
+
+    # The first document's budget is one of its two sentences (Beta, nearer the point 0.5),
+    # though the second's, which passes nothing, would leave room for both: six at 0.4.
+    assert reader.read == [["Beta risk."]]
+    assert answers[:2] == [("schedule", 0.6), ("vendor", 0.45)]
+
+
+@pytest.mark.parametrize("budget", [0.0, -0.1, 1.5])
+def test_a_budget_is_a_share_of_a_documents_sentences(budget) -> None:
+    with pytest.raises(ValueError, match="share"):
+        Cascade(*stages(), threshold=0.2, budget=budget)
+    with pytest.raises(ConfigError, match="READER_BUDGET"):
+        Settings.from_env({"RISKSCAN_ENV": "development", "READER_BUDGET": str(budget)})
+
+
+def test_the_budget_is_on_by_default_and_off_reads_all_the_screen_passes() -> None:
+    development = {"RISKSCAN_ENV": "development"}
+    assert Settings.from_env(development).READER_BUDGET == BUDGET
+    assert Settings.from_env({**development, "READER_BUDGET": "off"}).READER_BUDGET is None
+    assert Settings.from_env({**development, "READER_BUDGET": "0.4"}).READER_BUDGET == 0.4
 
 def test_the_cascade_names_both_models() -> None:
     screen, reader = stages()
@@ -235,7 +298,7 @@ def _scan(app, text=TEXT, **fields):
 def test_a_scan_through_the_cascade_is_the_readers_answer_on_what_the_screen_passes(
         make_app, scan_model_dir, reader_dir) -> None:
     app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(reader_dir),
-                   READER_QUANTIZE="none")
+                   READER_QUANTIZE="none", READER_BUDGET=None)
     fast = TransformerAnalyzer(scan_model_dir)
     reader = TransformerAnalyzer(reader_dir)
 
@@ -250,6 +313,31 @@ def test_a_scan_through_the_cascade_is_the_readers_answer_on_what_the_screen_pas
     for finding in scan["data"]:
         assert finding["score"] == pytest.approx(read[finding["risk"]].score, abs=1e-4)
         assert finding["category"] == read[finding["risk"]].category
+
+
+def test_within_a_budget_the_reader_answers_one_sentence_and_the_fast_model_the_rest(
+        make_app, scan_model_dir, reader_dir) -> None:
+    fast, reader = TransformerAnalyzer(scan_model_dir), TransformerAnalyzer(reader_dir)
+    screened = {f.risk: f for f in fast.analyze(TEXT, min_score=0.0).findings}
+    read = {f.risk: f for f in reader.analyze(TEXT, min_score=0.0).findings}
+    passed = {risk for risk, finding in screened.items() if finding.score >= SCREEN}
+    assert len(passed) >= 2, "the test text should pass more than the budget reads"
+    # The budget of one judged sentence: the reader reads the passed one nearest the fast
+    # model's point; the fast model answers the others at its own.
+    nearest = min(passed, key=lambda risk: abs(screened[risk].score - fast.min_score))
+    app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(reader_dir),
+                   READER_QUANTIZE="none", READER_BUDGET=1 / len(screened))
+
+    found = {f["risk"]: f for f in _scan(app)["data"]}
+
+    assert (nearest in found) == (read[nearest].score >= READER_POINT)
+    if nearest in found:
+        assert found[nearest]["score"] == pytest.approx(read[nearest].score, abs=1e-4)
+    others = {risk for risk in passed - {nearest} if screened[risk].score >= fast.min_score}
+    assert set(found) - {nearest} == others and others
+    for risk in others:
+        assert found[risk]["score"] == pytest.approx(screened[risk].score, abs=1e-4)
+        assert found[risk]["category"] == screened[risk].category
 
 
 def test_the_readers_operating_point_is_a_scans_default(make_app, scan_model_dir, reader_dir,
@@ -270,7 +358,7 @@ def test_the_readers_operating_point_is_a_scans_default(make_app, scan_model_dir
     (reader / "calibration.json").write_text(json.dumps(
         {"temperature": READER_TEMPERATURE, "min_score": point}))
     app = make_app(MODEL_DIR=str(scan_model_dir), READER_DIR=str(reader),
-                   READER_QUANTIZE="none")
+                   READER_QUANTIZE="none", READER_BUDGET=None)
 
     scan = _scan(app)
 
@@ -363,8 +451,18 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
     assert (root / "reader").read_text() == "reader-fit\n"
     assert "Served in fp32" in (reader / "README.md").read_text()
     assert served_precision(scan_model_dir, root) == "none"
-    # What fp32's cascade reads is the figure beside the fast model's, as the gate reads it.
+    # What fp32's cascade reads is the figure beside the fast model's, as the gate reads it:
+    # the cascade's as served, within the default reading budget.
     assert screen["int8"]["fp32_f1"] == screen["documents"]["dev"]["cascade"]["f1"]
+    assert screen["budget"] == BUDGET
+    dev = read_documents(documents)
+    served = fitting.cascade_of(TransformerAnalyzer(scan_model_dir), reader, budget=BUDGET)
+    as_served = metrics_at(dev, [[Scored(f.start, f.end, f.category, f.score)
+                                  for f in served.analyze(d.text).findings] for d in dev],
+                           0.0)["all"]
+    assert {key: screen["documents"]["dev"]["cascade"][key]
+            for key in ("precision", "recall")} == {
+        key: as_served[key] for key in ("precision", "recall")}
 
     # The first graph within the tolerance is kept (the cheapest: two of the test model's six
     # layers' feed-forward outputs in fp32): it is in the folder, and the service loads it.
@@ -403,7 +501,7 @@ def test_the_int8_graph_kept_is_the_cheapest_whose_documents_read_within_the_tol
     monkeypatch.setattr(onnx_model, "save_int8", save_int8)
     monkeypatch.setattr(transformer, "TransformerAnalyzer", lambda *_a, **_k: saved[-1])
     monkeypatch.setattr(fitting, "score_documents", lambda analyzer, _docs: [analyzer])
-    monkeypatch.setattr(fitting, "cascade_f1", lambda _d, _f, scored, _p, _k: read[scored[0]])
+    monkeypatch.setattr(fitting, "cascade_f1", lambda _d, _f, scored, *_: read[scored[0]])
     fp32 = type("Fp32", (), {"model_dir": tmp_path, "min_score": 0.5})()
     read[fp32] = read.pop("fp32")
 

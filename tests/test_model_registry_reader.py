@@ -50,8 +50,9 @@ def test_building_the_reader_registry_leaves_its_source_model_as_it_was(tmp_path
 @pytest.fixture
 def served(make_app, reader_root):
     """An app serving v1 from the reader root (readers at full precision, so that each is
-    checked against its check.json), with an admin."""
-    app = make_app(MODEL_DIR=str(reader_root), READER_QUANTIZE="none")
+    checked against its check.json; no reading budget, so that the reader answers all the
+    screen passes), with an admin."""
+    app = make_app(MODEL_DIR=str(reader_root), READER_QUANTIZE="none", READER_BUDGET=None)
     client = app.test_client()
     admin, headers = Accounts(app, client).user(role="admin")
     return app, client, headers, admin

@@ -11,6 +11,11 @@ the median length of a document's sentences), each document is screened at its s
 RFCs and design proposals, told in long sentences the fast model finds risk-like, would
 otherwise pass half their sentences to the reader.
 
+A reading budget (READER_BUDGET) bounds what the cascade costs: of a document's passed
+sentences the reader reads at most that share of the sentences it judges, those the fast
+model is least sure of first, and the fast model answers the rest as it would alone. No
+genre then costs more than a known multiple of the fast model's time.
+
 Both stages are analyzers with ``classify`` (a TransformerAnalyzer, or a DynamicBatcher
 around one), so that concurrent scans share the forward passes of each stage.
 """
@@ -18,6 +23,7 @@ around one), so that concurrent scans share the forward passes of each stage.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +89,29 @@ def read_shapes(reader_dir: Path) -> dict[str, float]:
     return chosen
 
 
+#: The most of a document's judged sentences the reader reads (READER_BUDGET's default),
+#: chosen in docs/experiments/2026-12-01-a-reading-budget.md.
+BUDGET = 0.3
+
+
+def priority(risk: float, point: float) -> float:
+    """How soon, under a budget, the reader reads a passed sentence the fast model scores
+    ``risk`` (``point``: its operating point): the nearer the point, the sooner, for there
+    the fast model is least sure."""
+    return -abs(risk - point)
+
+
+def within_budget(priorities: Sequence[float], passed: Sequence[int],
+                  budget: float | None) -> list[int]:
+    """Of ``passed`` (indices into ``priorities``, one per judged sentence of a document),
+    those the reader reads under ``budget``: the highest priority first, at most
+    ceil(budget × the judged sentences), in order; all of them where there is no budget."""
+    if budget is None:
+        return list(passed)
+    allowed = math.ceil(budget * len(priorities))
+    return sorted(sorted(passed, key=lambda index: -priorities[index])[:allowed])
+
+
 class Cascade:
     """An analyzer of two stages (see the module docstring).
 
@@ -94,15 +123,19 @@ class Cascade:
     source = "model"
 
     def __init__(self, screen, reader, *, threshold: float,
-                 shapes: dict[str, float] | None = None):
+                 shapes: dict[str, float] | None = None, budget: float | None = None):
         if not all(0 <= t <= 1 for t in (threshold, *(shapes or {}).values())):
             raise ValueError("the screen threshold must be within 0..1")
+        if budget is not None and not 0 < budget <= 1:
+            raise ValueError("the reading budget is a share of a document's sentences: 0..1")
         self.screen = screen
         self.reader = reader
         self.threshold = float(threshold)
         self.shapes = dict(shapes or {})  # a threshold per document shape, where fitted
-        self.passed = 0  # sentences the screen passed to the reader, and all it read
-        self.screened = 0
+        self.budget = budget  # the most of a document's sentences the reader reads; None: all
+        self.screened = 0  # sentences the screen judged, passed on, and the reader read
+        self.passed = 0
+        self.read = 0
         self._counting = threading.Lock()  # scans classify concurrently
 
     @property
@@ -143,34 +176,69 @@ class Cascade:
 
     def classify(self, sentences: Sequence, *, min_score: float | None = None,
                  progress: bool = False) -> list[tuple[str, float]]:
-        """(label, score) of each sentence: the reader's for those the screen passes, ``none``
-        with a score of 1 (no risk) for the others."""
+        """(label, score) of each sentence: the reader's for those the screen passes and the
+        budget lets it read, the fast model's own past the budget, ``none`` with a score of 1
+        (no risk) for the others."""
         if not sentences:
             return []
-        _, passed = self.screen_of(sentences)
+        answers, passed = self.screen_of(sentences)
+        read = self.to_read(sentences, answers, passed)
         with self._counting:
             self.screened += len(sentences)
             self.passed += len(passed)
+            self.read += len(read)
         from service.analysis.counters import CASCADE_SENTENCES
 
-        CASCADE_SENTENCES.labels("screened").inc(len(sentences))
-        CASCADE_SENTENCES.labels("passed").inc(len(passed))
+        for stage, count in (("screened", len(sentences)), ("passed", len(passed)),
+                             ("read", len(read))):
+            CASCADE_SENTENCES.labels(stage).inc(count)
         results: list[tuple[str, float]] = [(NONE, 1.0)] * len(sentences)
-        if passed:
-            read = self.reader.classify([sentences[index] for index in passed],
-                                        min_score=self.min_score if min_score is None
-                                        else min_score)
-            for index, answer in zip(passed, read):
+        if read:
+            for index, answer in zip(read, self.reader.classify(
+                    [sentences[index] for index in read],
+                    min_score=self.min_score if min_score is None else min_score)):
+                results[index] = answer
+        past = sorted(set(passed) - set(read))
+        if past:  # the fast model's answer at its own point, as served without a reader
+            from service.analysis.scores import apply_min_score
+
+            for index, answer in zip(past, apply_min_score(
+                    [answers[index] for index in past],
+                    self.screen.min_score if min_score is None else min_score)):
                 results[index] = answer
         return results
 
-    def screen_of(self, sentences: Sequence) -> tuple[list[float], list[int]]:
-        """The screen's risk score of each sentence, and the indices of those it passes to
-        the reader (ml/reading_budget.py replays budgets from the two)."""
-        risks = [risk for _, risk in self.screen.classify(sentences, min_score=0.0)]
-        return risks, [index for index, (risk, threshold)
-                       in enumerate(zip(risks, self._thresholds(sentences)))
-                       if risk >= threshold]
+    def screen_of(self, sentences: Sequence) -> tuple[list[tuple[str, float]], list[int]]:
+        """The screen's (most likely risk category, risk score) of each sentence, and the
+        indices of those it passes to the reader before any budget (ml/reading_budget.py
+        replays budgets from the two)."""
+        answers = self.screen.classify(sentences, min_score=0.0)
+        return answers, [index for index, ((_, risk), threshold)
+                         in enumerate(zip(answers, self._thresholds(sentences)))
+                         if risk >= threshold]
+
+    def to_read(self, sentences: Sequence, answers: list[tuple[str, float]],
+                passed: list[int]) -> list[int]:
+        """What the reader reads of ``passed``: of each document's, the share the budget
+        allows, first those the fast model is least sure of (sentences handed without their
+        document count as one document)."""
+        if self.budget is None:
+            return passed
+        from service.analysis.reading import Placed
+
+        documents: dict[int, list[int]] = {}  # by document: its sentences' indices
+        for index, item in enumerate(sentences):
+            key = id(item.document) if isinstance(item, Placed) else 0
+            documents.setdefault(key, []).append(index)
+        chosen = set(passed)
+        read: list[int] = []
+        for indices in documents.values():
+            priorities = [priority(answers[index][1], self.screen.min_score)
+                          for index in indices]
+            read += [indices[at] for at in within_budget(
+                priorities, [at for at, index in enumerate(indices) if index in chosen],
+                self.budget)]
+        return sorted(read)
 
     def _thresholds(self, sentences: Sequence) -> list[float]:
         """Each sentence's screen threshold: its document's shape's, where the sentence comes

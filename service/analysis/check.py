@@ -81,20 +81,24 @@ def check(analyzer, model_dir: str | Path) -> str:
 
 def check_cascade(cascade, fast_dir: str | Path, reader_dir: str | Path) -> None:
     """Check each stage of ``cascade`` against its folder's check.json, then scan CHECK_TEXT
-    through the cascade itself: each of its findings must be the reader's (the screen only
-    takes findings away, never moves or rescores one); CheckFailed names the first that
-    is not. check.json records the model at full precision: a reader served in int8 is
+    through the cascade itself: each of its findings must be the reader's, or past its
+    reading budget the fast model's (the screen only takes findings away or leaves them to
+    the fast model, never moves or rescores one); CheckFailed names the first that is
+    not. check.json records the model at full precision: a reader served in int8 is
     checked through the cascade only, its scores within INT8_SCORE_TOLERANCE."""
     check(cascade.screen, fast_dir)
     int8 = getattr(cascade.reader, "quantize", "none") != "none"
     if not int8:
         check(cascade.reader, reader_dir)
     tolerance = INT8_SCORE_TOLERANCE if int8 else SCORE_TOLERANCE
-    read = _valid(findings(cascade.reader))
+    # The screen reads the whole text either way, so its scores are its own to the digit.
+    answers = [(want, tolerance) for want in _valid(findings(cascade.reader))] + [
+        (want, SCORE_TOLERANCE) for want in _valid(findings(cascade.screen))]
     for finding in _valid(findings(cascade)):
-        if not any(_difference([want], [finding], tolerance) is None for want in read):
+        if not any(_difference([want], [finding], tolerance) is None
+                   for want, tolerance in answers):
             raise CheckFailed(f"the built-in scan through the cascade found {finding}, which "
-                              "its reader alone does not")
+                              "neither its reader nor its fast model finds alone")
 
 
 def _valid(found: list[dict]) -> list[dict]:

@@ -10,5 +10,6 @@ from prometheus_client import Counter
 SENTENCES = Counter("riskscan_sentences_classified_total",
                     "Sentences classified by the in-process model")
 CASCADE_SENTENCES = Counter(
-    "riskscan_cascade_sentences_total", "Sentences the cascade's screen judged (screened) and "
-    "passed on to its reader (passed): their ratio is what the cascade costs", ["stage"])
+    "riskscan_cascade_sentences_total", "Sentences the cascade's screen judged (screened), "
+    "passed on to its reader (passed), and the reader read within its budget (read): read "
+    "over screened is what the cascade costs", ["stage"])

@@ -40,8 +40,9 @@ def load_model(settings: Settings) -> tuple[Analyzer | None, str | None]:
         return None, "the in-process model is switched off (MODEL_DIR=off)"
     key = (str(path.resolve()), _current_version(path, CURRENT), str(settings.reader_path),
            _current_version(settings.reader_path, READER), settings.READER_DIR,
-           settings.READER_QUANTIZE, settings.READER_SCREEN, settings.MODEL_DEVICE,
-           settings.MODEL_BATCH_SIZE, settings.MODEL_QUANTIZE, settings.MODEL_RUNTIME,
+           settings.READER_QUANTIZE, settings.READER_SCREEN, settings.READER_BUDGET,
+           settings.MODEL_DEVICE, settings.MODEL_BATCH_SIZE, settings.MODEL_QUANTIZE,
+           settings.MODEL_RUNTIME,
            settings.MODEL_DYNAMIC_BATCHING, settings.MODEL_MAX_BATCH, settings.MODEL_MAX_WAIT_MS)
     with _models_lock:
         if key not in _models:
@@ -146,7 +147,7 @@ def _with_reader(fast: Analyzer, settings: Settings) -> Analyzer:
 
 def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
     """The cascade of ``fast`` and the reader in ``reader_dir``, at READER_SCREEN or the
-    screen threshold chosen for the reader."""
+    screen threshold chosen for the reader, within READER_BUDGET."""
     from service.analysis.cascade_model import Cascade, read_screen, read_shapes
 
     # READER_SCREEN, where set, is the one threshold for every document.
@@ -156,7 +157,8 @@ def _cascade(fast: Analyzer, reader_dir, settings: Settings) -> Analyzer:
     if quantize == "auto":  # the precision ml.cascade checked for this reader
         quantize = "int8" if ModelFolder(reader_dir).has(INT8_ONNX) else "none"
     reader = _stage(reader_dir, settings, quantize=quantize)
-    return Cascade(fast, reader, threshold=threshold, shapes=shapes)
+    return Cascade(fast, reader, threshold=threshold, shapes=shapes,
+                   budget=settings.READER_BUDGET)
 
 
 def _stage(path, settings: Settings, *, quantize: str) -> Analyzer:
