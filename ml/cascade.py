@@ -13,7 +13,9 @@ score that still passes on at least ``--keep`` (97%) of the findings the reader 
 there (read off its scores, not a grid), and the same again for each document shape
 (lines, report, prose: cascade_model.shape_of) whose documents hold SHAPE_FINDINGS of the
 reader's findings (with ``--shapes``); the share of sentences it passes is reported
-per genre, on the development and the test documents. All of it is written to the reader's
+per genre, on the development and the test documents, and the cascade's figures there
+within the reading budget (``--budget``: READER_BUDGET's default), which the gate of a
+background training reads. All of it is written to the reader's
 ``screen.json``, which the service reads (service/analysis/cascade_model.py), and to its model
 card; ``--set-reader`` then points ``models_cache/reader`` at it.
 """
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.documents import read_documents, score_documents
+from service.analysis.cascade_model import BUDGET, priority, within_budget
 from service.analysis.model_folder import INT8_ONNX, READER, SCREEN_JSON, ModelFolder, point
+from service.setting_types import share_or_off
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = REPO_ROOT / "ml" / "data" / "documents"
@@ -46,6 +50,15 @@ SHAPE_FINDINGS = 30
 #: graph they got instead, at about half the reader's time (docs/experiments/2026-11-30-a-
 #: fresh-clone-and-the-readers-int8.md).
 MAX_F1_LOST = 0.02
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A reading budget as Cascade serves it: the share of a document's sentences the reader
+    reads, those the fast model scores nearest its operating point first."""
+
+    share: float
+    fast_point: float
 
 
 @dataclass(frozen=True)
@@ -165,34 +178,36 @@ def passed_shares(documents, fast_scored, threshold: float,
 
 
 def cascade_f1(documents, fast_scored, reader_scored, reader_point: float,
-               keep: float = KEEP) -> float:
+               keep: float = KEEP, budget: Budget | None = None) -> float:
     """The cascade's F1 on ``documents`` at the reader's point, behind the one screen
-    threshold ``choose_screen`` gives these scores."""
+    threshold ``choose_screen`` gives these scores (within ``budget``)."""
     threshold, _ = choose_screen(fast_scored, reader_scored, reader_point, keep)
-    scored = cascade_scored(documents, fast_scored, reader_scored, threshold, None)
+    scored = cascade_scored(documents, fast_scored, reader_scored, threshold, None,
+                            reader_point, budget)
     return _figures(documents, scored, reader_point)["f1"]
 
 
 def choose_int8(fp32, documents, fast_scored, *, keep: float = KEEP,
-                max_f1_lost: float = MAX_F1_LOST, tried: tuple[Int8Graph, ...] = INT8_TRIED
-                ) -> tuple[dict, list]:
+                max_f1_lost: float = MAX_F1_LOST, tried: tuple[Int8Graph, ...] = INT8_TRIED,
+                budget: Budget | None = None) -> tuple[dict, list]:
     """Write the first of the reader's int8 graphs ``tried`` whose cascade reads the
     development ``documents`` within ``max_f1_lost`` F1 of the reader in fp32 (``fp32``, an
     analyzer of its folder); none when no graph does. Returns what each try gave (for
     screen.json and the model card: ``fp32`` is what the kept graph keeps in fp32, in
     words, None when none is kept) and the documents' scores of the reader as it will be
-    served, which the screen is then chosen on."""
+    served, which the screen is then chosen on. Each cascade is read within ``budget``."""
     from service.analysis.onnx_model import save_int8
     from service.analysis.transformer import TransformerAnalyzer
 
     reader_dir, point = Path(fp32.model_dir), fp32.min_score
     fp32_scored = score_documents(fp32, documents)
-    fp32_f1 = cascade_f1(documents, fast_scored, fp32_scored, point, keep)
+    fp32_f1 = cascade_f1(documents, fast_scored, fp32_scored, point, keep, budget)
     tries = {}
     for graph in tried:
         save_int8(reader_dir, graph.layers, graph.outputs)
         scored = score_documents(TransformerAnalyzer(reader_dir, quantize="int8"), documents)
-        tries[str(graph)] = f1 = cascade_f1(documents, fast_scored, scored, point, keep)
+        tries[str(graph)] = f1 = cascade_f1(documents, fast_scored, scored, point, keep,
+                                            budget)
         if f1 >= fp32_f1 - max_f1_lost:
             return {"documents": len(documents), "max_f1_lost": max_f1_lost,
                     "fp32_f1": fp32_f1, "fp32": str(graph), "fp32_layers": graph.layers,
@@ -202,29 +217,34 @@ def choose_int8(fp32, documents, fast_scored, *, keep: float = KEEP,
             "fp32": None, "f1": None, "tried": tries}, fp32_scored
 
 
-def cascade_of(fast, reader_dir: Path):
+def cascade_of(fast, reader_dir: Path, budget: float | None = None):
     """The cascade of the analyzer ``fast`` and the reader in ``reader_dir``, as the service
     serves it on the CPU (READER_QUANTIZE=auto: the reader's checked int8 graph where its
-    folder has one, else fp32; behind the threshold of its screen.json)."""
+    folder has one, else fp32; behind the threshold of its screen.json), within ``budget``."""
     from service.analysis.cascade_model import Cascade, read_screen, read_shapes
     from service.analysis.transformer import TransformerAnalyzer
 
     quantize = "int8" if ModelFolder(reader_dir).has(INT8_ONNX) else "none"
     return Cascade(fast, TransformerAnalyzer(reader_dir, quantize=quantize),
-                   threshold=read_screen(reader_dir), shapes=read_shapes(reader_dir))
+                   threshold=read_screen(reader_dir), shapes=read_shapes(reader_dir),
+                   budget=budget)
 
 
 def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path | None,
-        keep: float = KEEP, max_f1_lost: float = MAX_F1_LOST, shapes: bool = False) -> dict:
+        keep: float = KEEP, max_f1_lost: float = MAX_F1_LOST, shapes: bool = False,
+        budget: float | None = BUDGET) -> dict:
     """What screen.json holds for ``reader_dir`` behind the fast model of ``model_root``; the
-    reader's int8 graph is written first (``choose_int8``), so that it is what is measured."""
+    reader's int8 graph is written first (``choose_int8``), so that it is what is measured,
+    and its figures (the int8 check's, the gate's) are the cascade's within ``budget``."""
     from service.analysis.transformer import TransformerAnalyzer
 
     fast = TransformerAnalyzer(model_root)
     dev = read_documents(dev_path)
     dev_fast = score_documents(fast, dev)
     reader = TransformerAnalyzer(reader_dir, runtime="onnx", quantize="none")
-    int8, dev_reader = choose_int8(reader, dev, dev_fast, keep=keep, max_f1_lost=max_f1_lost)
+    within = None if budget is None else Budget(budget, fast.min_score)
+    int8, dev_reader = choose_int8(reader, dev, dev_fast, keep=keep, max_f1_lost=max_f1_lost,
+                                   budget=within)
     threshold, kept = choose_screen(dev_fast, dev_reader, reader.min_score, keep)
     by_shape = (choose_shapes(dev, dev_fast, dev_reader, reader.min_score, keep)
                 if shapes else {})
@@ -236,37 +256,48 @@ def fit(model_root: Path, reader_dir: Path, *, dev_path: Path, test_path: Path |
     if at:
         kept = kept_share(dev, dev_fast, dev_reader, reader.min_score, threshold, at)
     beside = documents_beside(dev, dev_fast, fast.min_score, dev_reader, reader.min_score,
-                              threshold, at)
+                              threshold, at, within)
     return {"screen": threshold, "shapes": at, "by_shape": by_shape, "keep": keep,
-            "kept_on_dev": kept, "documents": {"dev": beside},
+            "budget": budget, "kept_on_dev": kept, "documents": {"dev": beside},
             "fast_model": fast.version, "reader_model": reader.version,
             "reader_min_score": reader.min_score, "passed": passed, "int8": int8}
 
 
 def cascade_scored(documents, fast_scored, reader_scored, threshold: float,
-                   shapes: dict[str, float] | None) -> list[list]:
+                   shapes: dict[str, float] | None, reader_point: float = 0.0,
+                   budget: Budget | None = None) -> list[list]:
     """What the cascade makes of each document's sentences, read off both models' scores:
-    the reader's answer where the screen passes the sentence on, else nothing (score 0)."""
+    the reader's answer where the screen passes the sentence on, else nothing (score 0).
+    Within ``budget`` as Cascade reads: past it, the fast model's answer at its own point,
+    scored at ``reader_point`` where it is a risk there."""
     from ml.documents import Scored
 
     made = []
     for document, fast, reader in zip(documents, fast_scored, reader_scored, strict=True):
         at = screened_at(document, threshold, shapes)
-        passed = {(s.start, s.end) for s in fast if s.score >= at}
-        made.append([s if (s.start, s.end) in passed else Scored(s.start, s.end, s.category, 0.0)
+        passed = [index for index, s in enumerate(fast) if s.score >= at]
+        read = passed if budget is None else within_budget(
+            [priority(s.score, budget.fast_point) for s in fast], passed, budget.share)
+        spans = {(fast[index].start, fast[index].end) for index in read}
+        past = {(s.start, s.end): s for s in (fast[index] for index in set(passed) - set(read))
+                if s.score >= budget.fast_point}
+        made.append([s if (s.start, s.end) in spans else
+                     Scored(s.start, s.end, past[(s.start, s.end)].category, reader_point)
+                     if (s.start, s.end) in past else Scored(s.start, s.end, s.category, 0.0)
                      for s in reader])
     return made
 
 
 def documents_beside(documents, fast_scored, fast_point: float, reader_scored,
                      reader_point: float, threshold: float,
-                     shapes: dict[str, float] | None) -> dict:
+                     shapes: dict[str, float] | None, budget: Budget | None = None) -> dict:
     """The development documents' precision, recall and F1 for the fast model alone and for
     the cascade, each at its operating point: what the gate of a background training holds
     the reader to (service/serving/regressions.py: ``cascade_lost``)."""
+    made = cascade_scored(documents, fast_scored, reader_scored, threshold, shapes,
+                          reader_point, budget)
     return {"fast": _figures(documents, fast_scored, fast_point),
-            "cascade": _figures(documents, cascade_scored(documents, fast_scored, reader_scored,
-                                                          threshold, shapes), reader_point)}
+            "cascade": _figures(documents, made, reader_point)}
 
 
 def _figures(documents, scored, point: float) -> dict:
@@ -286,7 +317,8 @@ def card_section(screen: dict) -> str:
     return (f"The reader of the fast model `{screen['fast_model']}`: a "
             f"sentence comes to it when the fast model scores it {screen['screen']:.2f} or "
             f"more, which keeps {screen['kept_on_dev']} of the findings this model alone "
-            f"makes on the development documents (asked: {screen['keep']}).{shapes(screen)} "
+            f"makes on the development documents (asked: {screen['keep']}).{shapes(screen)}"
+            f"{budget(screen)} "
             f"{precision(screen)}\n\n"
             "| genre | share of sentences passed on, development | test |\n|---|---:|---:|\n"
             f"{rows}\n")
@@ -301,6 +333,15 @@ def shapes(screen: dict) -> str:
     return (f" A document is screened at its shape's threshold where the development "
             f"documents of that shape hold {SHAPE_FINDINGS} of its findings or more: {each}; "
             f"the others at {screen['screen']:.3f}.")
+
+
+def budget(screen: dict) -> str:
+    """The reading budget the development documents' figures were read within, in a sentence
+    (empty where there was none)."""
+    if not screen.get("budget"):
+        return ""
+    return (f" The reader reads at most {screen['budget']:.0%} of a document's sentences, "
+            "the highest-screened (READER_BUDGET).")
 
 
 def precision(screen: dict) -> str:
@@ -346,13 +387,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="also a screen threshold per document shape (through the API it "
                              "cost what one threshold costs: docs/experiments/2026-11-28-the-"
                              "cascade-through-the-api.md; bench.cascade compares both)")
+    parser.add_argument("--budget", type=share_or_off, default=BUDGET,
+                        help="the reading budget the gate's figures are read within, as "
+                             "READER_BUDGET: a share of a document's sentences, or off")
     parser.add_argument("--set-reader", action="store_true",
                         help="point the reader's root's `reader` file at it")
     args = parser.parse_args(argv)
     reader_dir = resolve_model_dir(args.reader)
     test_path = None if str(args.test_documents).lower() == "none" else args.test_documents
     screen = fit(args.model, reader_dir, dev_path=args.documents, test_path=test_path,
-                 keep=args.keep, max_f1_lost=args.max_f1_lost, shapes=args.shapes)
+                 keep=args.keep, max_f1_lost=args.max_f1_lost, shapes=args.shapes,
+                 budget=args.budget)
     write_screen(reader_dir, screen)
     print(json.dumps(screen, indent=2))
     print(precision(screen), file=sys.stderr)

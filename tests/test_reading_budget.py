@@ -1,6 +1,6 @@
-"""ml/reading_budget.py: a budget replayed from one scoring is the cascade as served when
-there is none, and otherwise keeps the highest-screened of what the screen passed. On the
-test model as the screen and as its reader (tests/readers.py)."""
+"""ml/reading_budget.py: a budget replayed from one scoring is the cascade as served within
+that budget (and with none), and the other ways it replays differ from it only where they
+say. On the test model as the screen and as its reader (tests/readers.py)."""
 
 from __future__ import annotations
 
@@ -17,35 +17,53 @@ from testkit.documents import MIXED_TEXT
 
 
 @pytest.fixture(scope="module")
-def cascade(scan_model_dir, reader_dir):
-    return cascade_of(TransformerAnalyzer(scan_model_dir), reader_dir)
+def fast(scan_model_dir):
+    return TransformerAnalyzer(scan_model_dir)
+
+
+@pytest.fixture(scope="module")
+def cascade(fast, reader_dir):
+    return cascade_of(fast, reader_dir)
 
 
 def served(cascade, text: str) -> list[Scored]:
-    return [Scored(f.start, f.end, f.category, f.score)
-            for f in cascade.analyze(text, min_score=0.0).findings]
+    return [Scored(f.start, f.end, f.category, f.score) for f in cascade.analyze(text).findings]
 
 
 def test_with_no_budget_the_replay_is_the_cascades_own_answer(cascade) -> None:
     read = reading_budget.record(cascade, MIXED_TEXT)
-    assert 0 < len(read.passed) < len(read.risks), "the text should pass some, not all"
+    assert 0 < len(read.passed) < len(read.screen), "the text should pass some, not all"
     passed_before = cascade.passed
-    assert reading_budget.replay(MIXED_TEXT, read, None) == served(cascade, MIXED_TEXT)
+    assert reading_budget.replay(cascade, MIXED_TEXT, read, None) == served(cascade, MIXED_TEXT)
     assert len(read.passed) == cascade.passed - passed_before  # what its screen passed
 
 
-def test_a_budget_keeps_the_highest_screened_of_what_passed(cascade) -> None:
+def test_a_budget_replayed_is_the_cascade_served_within_it(cascade, fast, reader_dir) -> None:
     read = reading_budget.record(cascade, MIXED_TEXT)
-    everything = {(s.start, s.end): s for s in reading_budget.replay(MIXED_TEXT, read, None)}
-    budget = 1 / len(read.risks)  # one sentence of the document
-    kept = read.kept(budget)
-    assert kept == {max(read.passed, key=lambda index: read.risks[index])}
-    found = reading_budget.replay(MIXED_TEXT, read, budget)
-    assert len(found) <= 1
-    assert all(everything[(s.start, s.end)] == s for s in found)
-    reads = [len(read.kept(share)) for share in (1.0, 0.5, 0.3, 0.1, 0.0)]
-    assert reads == [min(len(read.passed), math.ceil(share * len(read.risks)))
-                     for share in (1.0, 0.5, 0.3, 0.1, 0.0)]
+    one = 1 / len(read.screen)  # one sentence of the document
+    for budget in (one, 0.5):
+        within = cascade_of(fast, reader_dir, budget=budget)
+        assert reading_budget.replay(cascade, MIXED_TEXT, read, budget) == served(
+            within, MIXED_TEXT), budget
+    assert reading_budget.replay(cascade, MIXED_TEXT, read, one) != reading_budget.replay(
+        cascade, MIXED_TEXT, read, None)
+    reads = [len(read.kept(cascade, share)) for share in (1.0, 0.5, 0.3, one)]
+    assert reads == [min(len(read.passed), math.ceil(share * len(read.screen)))
+                     for share in (1.0, 0.5, 0.3, one)]
+
+
+def test_the_other_orders_and_none_past_the_budget(cascade) -> None:
+    read = reading_budget.record(cascade, MIXED_TEXT)
+    one = 1 / len(read.screen)
+    risk = {index: score for index, (_, score) in enumerate(read.screen)}
+    assert read.kept(cascade, one, "top") == [max(read.passed, key=risk.get)]
+    point = cascade.screen.min_score
+    assert read.kept(cascade, one) == [min(read.passed, key=lambda i: abs(risk[i] - point))]
+    # With none past the budget, the findings are those of the one sentence read, or none.
+    alone = reading_budget.replay(cascade, MIXED_TEXT, read, one, past=False)
+    served_all = {(s.start, s.end) for s in reading_budget.replay(cascade, MIXED_TEXT, read, one)}
+    assert len(alone) <= 1 and {(s.start, s.end) for s in alone} <= served_all
+    assert len(served_all) > 1
 
 
 def test_the_command_writes_each_budgets_figures(scan_model_dir, reader_dir, tmp_path,
@@ -55,6 +73,9 @@ def test_the_command_writes_each_budgets_figures(scan_model_dir, reader_dir, tmp
                                 "--limit", "2", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert list(figures["budgets"]) == ["none", "0.3", "0.1"]
+    assert list(figures["budgets"]["0.1"])[:4] == [
+        "uncertain, past it: fast", "uncertain, past it: none", "top, past it: fast",
+        "top, past it: none"]
     genres = [row["42 by genre: judged, passed, read"] for row in figures["budgets"].values()]
     assert genres[0] and all(read <= passed <= judged
                              for row in genres for judged, passed, read in row.values())
