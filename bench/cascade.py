@@ -7,10 +7,11 @@ Two ``python -m service`` processes (bench/http.py) serve the same fast model, o
 READER_DIR set and one with it off; each genre's documents are sent to them one after
 another as ``POST /api/v1/scans``, the services taking turns round by round, so that the
 route, the storage and waitress are in what is measured and a neighbour's load falls on
-both alike. The share of sentences the screen passes to the reader is read per genre from
-the cascade service's own ``riskscan_cascade_sentences_total`` (its /metrics). Where the
-reader's screen has a threshold per document shape, a third service serves the cascade at
-its one threshold (READER_SCREEN), measured in the same rounds.
+both alike. The shares of sentences the screen passes to the reader and the reader reads
+are read per genre from the cascade service's own ``riskscan_cascade_sentences_total`` (its /metrics). Where the
+cascade reads within a reading budget (READER_BUDGET), another service serves it without one,
+and where the reader's screen has a threshold per document shape, another at its one
+threshold (READER_SCREEN), measured in the same rounds.
 
 The genres are the test documents' (``ml/data/documents/test.jsonl``): the 42's six, the 46
 other foundations' quarterly reports and the 47 status updates. The figure reported is the
@@ -37,7 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "ml" / "data" / "documents" / "test.jsonl"
-COUNTER = re.compile(r'^riskscan_cascade_sentences_total\{stage="(passed|screened)"\} (\S+)$',
+COUNTER = re.compile(r'^riskscan_cascade_sentences_total\{stage="(\w+)"\} (\S+)$',
                      re.MULTILINE)
 
 
@@ -62,18 +63,20 @@ def genres(limit: int | None = None) -> dict[str, list[str]]:
     return {name: texts[:limit] for name, texts in grouped.items()}
 
 
-def cascade_counts(url: str) -> tuple[float, float]:
-    """(screened, passed) sentences so far, from the service's /metrics."""
+def cascade_counts(url: str) -> tuple[float, float, float]:
+    """(screened, passed, read) sentences so far, from the service's /metrics."""
     found = dict(COUNTER.findall(requests.get(f"{url}/metrics", timeout=30).text))
-    return float(found.get("screened", 0)), float(found.get("passed", 0))
+    return tuple(float(found.get(stage, 0)) for stage in ("screened", "passed", "read"))
 
 
-def served(model_dir: str, reader: str):
-    """The model the service would serve with ``READER_DIR=reader`` (``off``: the fast one)."""
+def served(model_dir: str, reader: str, budget: str | None = None):
+    """The model the service would serve with ``READER_DIR=reader`` (``off``: the fast one)
+    and ``READER_BUDGET=budget`` (None: its default)."""
     from service.config import Settings
     from service.serving.loading import load_model
 
-    settings = Settings.from_env({}, MODEL_DIR=model_dir, READER_DIR=reader,
+    settings = Settings.from_env({} if budget is None else {"READER_BUDGET": budget},
+                                 MODEL_DIR=model_dir, READER_DIR=reader,
                                  RISKSCAN_ENV="development")
     model, error = load_model(settings)
     if model is None:
@@ -81,41 +84,47 @@ def served(model_dir: str, reader: str):
     return model
 
 
-def screen_of(model_dir: str, reader: str) -> tuple[float, dict[str, float]] | None:
-    """The served cascade's screen, (threshold, {shape: threshold}); None without a reader."""
+def screen_of(model_dir: str, reader: str, budget: str | None = None
+              ) -> tuple[float, dict[str, float], float | None] | None:
+    """The served cascade's screen and budget, (threshold, {shape: threshold}, budget); None
+    without a reader."""
     from service.analysis.cascade_model import Cascade
 
-    model = served(model_dir, reader)
-
-    return (model.threshold, model.shapes) if isinstance(model, Cascade) else None
-
-
-#: The name of the cascade served at its one threshold, beside its shapes.
-ONE_THRESHOLD = "one threshold"
+    model = served(model_dir, reader, budget)
+    return (model.threshold, model.shapes, model.budget) if isinstance(model, Cascade) else None
 
 
-def variants(reader: str, screen: tuple[float, dict]) -> dict[str, dict[str, str]]:
+#: The names of the cascade served at its one threshold, beside its shapes, and without its
+#: reading budget.
+ONE_THRESHOLD, NO_BUDGET = "one threshold", "no budget"
+
+
+def variants(reader: str, screen: tuple) -> dict[str, dict[str, str]]:
     """The settings each service starts with, beside the model: the fast model alone, the
-    cascade as served and, where the reader's screen has a threshold per document shape, the
-    cascade at its one threshold (READER_SCREEN), so that the shapes' gain is read in the
-    same run."""
-    threshold, shapes = screen
-    started = {"fast": {"READER_DIR": "off"}, "cascade": {"READER_DIR": reader}}
+    cascade as served and, where it reads within a budget, the cascade without one
+    (READER_BUDGET=off); where the reader's screen has a threshold per document shape, the
+    cascade at its one threshold (READER_SCREEN). So each one's gain is read in the same run."""
+    threshold, shapes, budget = screen
+    cascade = {"READER_DIR": reader, "READER_BUDGET": "off" if budget is None else str(budget)}
+    started = {"fast": {"READER_DIR": "off"}, "cascade": cascade}
+    if budget is not None:
+        started[NO_BUDGET] = {**cascade, "READER_BUDGET": "off"}
     if shapes:
-        started[ONE_THRESHOLD] = {"READER_DIR": reader, "READER_SCREEN": str(threshold)}
+        started[ONE_THRESHOLD] = {**cascade, "READER_SCREEN": str(threshold)}
     return started
 
 
 def run(model_dir: str, reader: str, *, rounds: int = 3, per_genre: int | None = None,
-        screen: tuple[float, dict] = (0.0, {})) -> dict:
+        screen: tuple = (0.0, {}, None)) -> dict:
     from bench.http import memory_mb, service, token
 
     grouped = genres(per_genre)
     started = variants(reader, screen)
     log(f"cascade through the API: {sum(map(len, grouped.values()))} documents in "
         f"{len(grouped)} genres, {rounds} rounds, reader {reader} against none"
-        + (f" (and at its one threshold {screen[0]})" if ONE_THRESHOLD in started else ""))
-    results: dict = {"screen": {"threshold": screen[0], "shapes": screen[1]}, "genres": {}}
+        + "".join(f" (and {name})" for name in (NO_BUDGET, ONE_THRESHOLD) if name in started))
+    results: dict = {"screen": {"threshold": screen[0], "shapes": screen[1]},
+                     "budget": screen[2], "genres": {}}
     with tempfile.TemporaryDirectory(prefix="riskscan-bench-cascade-") as tmp:
         servers = {}
         try:
@@ -147,12 +156,12 @@ def run(model_dir: str, reader: str, *, rounds: int = 3, per_genre: int | None =
                 measured = {"documents": len(texts), "documents_per_s": {
                     name: round(rate, 3) for name, rate in median.items()}}
                 for name in cascades:
-                    screened, passed = (after - was for after, was in
-                                        zip(cascade_counts(servers[name].url), before[name]))
-                    suffix = "" if name == "cascade" else "_one_threshold"
+                    screened, passed, read = (after - was for after, was in
+                                              zip(cascade_counts(servers[name].url), before[name]))
+                    suffix = "" if name == "cascade" else "_" + name.replace(" ", "_")
                     measured["ratio" + suffix] = round(median[name] / median["fast"], 3)
-                    measured["passed_share" + suffix] = (round(passed / screened, 4)
-                                                         if screened else None)
+                    for share, count in (("passed_share", passed), ("read_share", read)):
+                        measured[share + suffix] = round(count / screened, 4) if screened else None
                 results["genres"][genre] = measured
                 log(f"  {genre}: {measured}")
             results["memory_mb"] = {name: memory_mb(server.process.pid)
@@ -161,8 +170,9 @@ def run(model_dir: str, reader: str, *, rounds: int = 3, per_genre: int | None =
             for server in servers.values():
                 server.stop()
     results.update(summary(results["genres"], "ratio"))
-    if ONE_THRESHOLD in started:
-        results[ONE_THRESHOLD] = summary(results["genres"], "ratio_one_threshold")
+    for name in (NO_BUDGET, ONE_THRESHOLD):
+        if name in started:
+            results[name] = summary(results["genres"], "ratio_" + name.replace(" ", "_"))
     return results
 
 
@@ -180,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", default=os.environ.get("MODEL_DIR") or "models_cache")
     parser.add_argument("--reader", default=os.environ.get("READER_DIR") or "auto",
                         help="the reader (default: the one models_cache/reader names)")
+    parser.add_argument("--budget", default=os.environ.get("READER_BUDGET"),
+                        help="the cascade's READER_BUDGET (default: the service's)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-genre", type=int, default=None,
                         help="at most this many documents of each genre (default: all)")
     args = parser.parse_args(argv)
-    screen = screen_of(args.model_dir, args.reader)
+    screen = screen_of(args.model_dir, args.reader, args.budget)
     if screen is None:
         log("cascade: no reader (make reader trains one); nothing to measure")
         return 0

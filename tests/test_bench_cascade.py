@@ -49,7 +49,7 @@ def reader_root(cascade_root, reader_dir) -> Path:
 def test_each_genre_is_read_through_the_api_with_and_without_the_reader(reader_root) -> None:
     finished = subprocess.run(
         [sys.executable, "-m", "bench.cascade", "--model-dir", str(reader_root),
-         "--rounds", "1", "--per-genre", "1"], cwd=REPO_ROOT,
+         "--rounds", "1", "--per-genre", "1", "--budget", "0.05"], cwd=REPO_ROOT,
         capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr
     result = json.loads(finished.stdout)  # the figures, as JSON on stdout
@@ -74,7 +74,16 @@ def test_each_genre_is_read_through_the_api_with_and_without_the_reader(reader_r
         assert measured["ratio_one_threshold"] > 0, genre
     assert sum(m["passed_share"] for m in result["genres"].values()) < sum(
         m["passed_share_one_threshold"] for m in result["genres"].values())
-    for name in ("fast", "cascade"):
+    # Without its reading budget, in the same rounds: the reader reads all the screen
+    # passes, and at least as much as within the budget.
+    assert result["budget"] == 0.05 and set(result["no budget"]) == {"lowest", "mean_ratio"}
+    for genre, measured in result["genres"].items():
+        assert measured["read_share_no_budget"] == measured["passed_share_no_budget"], genre
+        assert measured["read_share"] <= measured["read_share_no_budget"], genre
+        assert measured["read_share"] <= measured["passed_share"], genre
+    assert sum(m["read_share"] for m in result["genres"].values()) < sum(
+        m["read_share_no_budget"] for m in result["genres"].values())
+    for name in ("fast", "cascade", "no budget"):
         assert result["memory_mb"][name]["VmRSS"] > 0
 
 
