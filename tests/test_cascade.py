@@ -455,6 +455,8 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
     # the cascade's as served, within the default reading budget.
     assert screen["int8"]["fp32_f1"] == screen["documents"]["dev"]["cascade"]["f1"]
     assert screen["budget"] == BUDGET
+    assert f"reads at most {BUDGET:.0%} of a document's sentences" in (
+        reader / "README.md").read_text()
     dev = read_documents(documents)
     served = fitting.cascade_of(TransformerAnalyzer(scan_model_dir), reader, budget=BUDGET)
     as_served = metrics_at(dev, [[Scored(f.start, f.end, f.category, f.score)
