@@ -26,6 +26,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -387,9 +388,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also a screen threshold per document shape (through the API it "
                              "cost what one threshold costs: docs/experiments/2026-11-28-the-"
                              "cascade-through-the-api.md; bench.cascade compares both)")
-    parser.add_argument("--budget", type=share_or_off, default=BUDGET,
-                        help="the reading budget the gate's figures are read within, as "
-                             "READER_BUDGET: a share of a document's sentences, or off")
+    parser.add_argument("--budget", type=share_or_off,
+                        default=os.environ.get("READER_BUDGET", str(BUDGET)),
+                        help="the reading budget the gate's figures are read within: a share "
+                             "of a document's sentences, or off (default: READER_BUDGET, as "
+                             "the service that trains the reader in the background reads it)")
     parser.add_argument("--set-reader", action="store_true",
                         help="point the reader's root's `reader` file at it")
     args = parser.parse_args(argv)

@@ -430,7 +430,7 @@ def test_a_broken_reader_leaves_no_model_serving_and_says_why(
 
 
 def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
-                                                     tmp_path) -> None:
+                                                     tmp_path, monkeypatch) -> None:
     root = tmp_path / "models"
     root.mkdir()
     reader = copy_model(reader_dir, root / "reader-fit", skip={SCREEN_JSON})
@@ -468,8 +468,11 @@ def test_ml_cascade_fits_the_reader_and_points_at_it(scan_model_dir, reader_dir,
 
     # The first graph within the tolerance is kept (the cheapest: two of the test model's six
     # layers' feed-forward outputs in fp32): it is in the folder, and the service loads it.
+    # READER_BUDGET, as a service training in the background passes it on, is the budget.
+    monkeypatch.setenv("READER_BUDGET", "off")
     assert fitting.main(arguments + ["--max-f1-lost", "1"]) == 0
     screen = json.loads((reader / SCREEN_JSON).read_text())
+    assert screen["budget"] is None
     first = fitting.INT8_TRIED[0]
     assert screen["int8"]["fp32"] == str(first)
     assert screen["int8"]["fp32_outputs"] == list(first.outputs) == [4, 5, 6, 7]
