@@ -342,7 +342,8 @@ def budget(screen: dict) -> str:
     if not screen.get("budget"):
         return ""
     return (f" The reader reads at most {screen['budget']:.0%} of a document's sentences, "
-            "the highest-screened (READER_BUDGET).")
+            "those the fast model is least sure of, and the fast model answers the rest "
+            "(READER_BUDGET).")
 
 
 def precision(screen: dict) -> str:

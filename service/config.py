@@ -89,8 +89,8 @@ class Settings:
         "screen.json: one, and one per document shape where it has them)")
     READER_BUDGET: float | None = kinds.setting(
         BUDGET, kinds.share_or_off, "the most of a document's sentences the reader reads: "
-        "of those the screen passes, the highest-screened; `off`: all it passes "
-        "(docs/model.md#the-cascade)")
+        "of those the screen passes, those the fast model is least sure of, the fast model "
+        "answering the rest; `off`: all it passes (docs/model.md#the-cascade)")
     READER_TRAIN: bool = kinds.setting(False, kinds.boolean, "on: train the reader in the background where "
                                   "the machine can, then activate it through the gate "
                                   "(docs/operations.md#the-readers-background-training); `make run` sets on")
