@@ -331,7 +331,7 @@ def run_against_fresh_app(database_url: str, model_dir: str, **kwargs) -> Contra
 
     from flask_migrate import upgrade
 
-    from reliability.servers import serve_in_thread
+    from reliability.servers import serve_in_thread, warmed
     from service import create_app
     from service.config import Settings
     from testkit.llm_server import FakeLLMServer
@@ -344,7 +344,7 @@ def run_against_fresh_app(database_url: str, model_dir: str, **kwargs) -> Contra
             MODEL_DIR=model_dir or os.environ.get("MODEL_DIR", "models_cache"),
             UPLOAD_DIR=f"{tmp}/uploads", LOG_LEVEL="ERROR", LOG_FORMAT="text",
             RATE_LIMIT_ENABLED=False, LLM_BASE_URL=llm.base_url, LLM_MODEL="fake-llm")
-        app = create_app(settings)
+        app = warmed(create_app(settings))
         with app.app_context():
             upgrade()
         email = f"contract-{uuid.uuid4().hex[:8]}@example.com"

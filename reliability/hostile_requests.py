@@ -287,7 +287,7 @@ def run_hostile_requests(model_dir: str, database_url: str = "") -> Report:
 
     from flask_migrate import upgrade
 
-    from reliability.servers import serve_in_thread
+    from reliability.servers import serve_in_thread, warmed
     from service import create_app
     from service.config import Settings
     from service.webhooks import targets
@@ -302,7 +302,7 @@ def run_hostile_requests(model_dir: str, database_url: str = "") -> Report:
                 MODEL_DIR=model_dir or os.environ.get("MODEL_DIR", "models_cache"),
                 UPLOAD_DIR=f"{tmp}/uploads", LOG_LEVEL="ERROR", LOG_FORMAT="text",
                 RATE_LIMIT_ENABLED=False)
-            app = create_app(settings)
+            app = warmed(create_app(settings))
             with app.app_context():
                 upgrade()
             try:

@@ -83,6 +83,14 @@ def serve_in_thread(app, threads: int = 4):
         thread.join(timeout=5)
 
 
+def warmed(app):
+    """``app`` once its model's warm-up has run (service/serving/warmup.py), as a user meets a
+    ready service. A process whose interpreter exits while the warm-up thread is inside ONNX
+    Runtime aborts (exit 134), which a run shorter than the cascade's warm-up did."""
+    app.extensions["riskscan.warmup"].done.wait()
+    return app
+
+
 def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
