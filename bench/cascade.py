@@ -8,10 +8,10 @@ READER_DIR set and one with it off; each genre's documents are sent to them one 
 another as ``POST /api/v1/scans``, the services taking turns round by round, so that the
 route, the storage and waitress are in what is measured and a neighbour's load falls on
 both alike. The shares of sentences the screen passes to the reader and the reader reads
-are read per genre from the cascade service's own ``riskscan_cascade_sentences_total`` (its /metrics). Where the
-cascade reads within a reading budget (READER_BUDGET), another service serves it without one,
-and where the reader's screen has a threshold per document shape, another at its one
-threshold (READER_SCREEN), measured in the same rounds.
+are read per genre from the cascade service's own ``riskscan_cascade_sentences_total`` (its
+/metrics). Where the cascade reads within a reading budget (READER_BUDGET), another service
+serves it without one, and where the reader's screen has a threshold per document shape,
+another at its one threshold (READER_SCREEN), measured in the same rounds.
 
 The genres are the test documents' (``ml/data/documents/test.jsonl``): the 42's six, the 46
 other foundations' quarterly reports and the 47 status updates. The figure reported is the

@@ -280,11 +280,13 @@ def cascade_scored(documents, fast_scored, reader_scored, threshold: float,
         read = passed if budget is None else within_budget(
             [priority(s.score, budget.fast_point) for s in fast], passed, budget.share)
         spans = {(fast[index].start, fast[index].end) for index in read}
-        past = {(s.start, s.end): s for s in (fast[index] for index in set(passed) - set(read))
+        # Past the budget (nothing is, without one) the fast model answers: a risk at its own
+        # point counts as one at the reader's.
+        past = {(s.start, s.end): Scored(s.start, s.end, s.category, reader_point)
+                for s in (fast[index] for index in set(passed) - set(read))
                 if s.score >= budget.fast_point}
-        made.append([s if (s.start, s.end) in spans else
-                     Scored(s.start, s.end, past[(s.start, s.end)].category, reader_point)
-                     if (s.start, s.end) in past else Scored(s.start, s.end, s.category, 0.0)
+        made.append([s if (s.start, s.end) in spans
+                     else past.get((s.start, s.end), Scored(s.start, s.end, s.category, 0.0))
                      for s in reader])
     return made
 

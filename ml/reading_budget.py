@@ -9,10 +9,9 @@ screen passed; every budget is replayed from that record, so each budget's figur
 served cascade's own (tests/test_reading_budget.py holds the replay to Cascade.classify).
 Two orders are replayed: ``uncertain``, what the service serves (cascade_model.priority:
 the sentences the fast model scores nearest its operating point first), and ``top`` (the
-highest-screened first);
-and, for each, past the budget the fast model's answer (as served) or ``none``. Printed per
-budget: precision and recall at the served operating points on each set, and the sentences
-the reader read per genre of the 42.
+highest-screened first); and, for each, past the budget the fast model's answer (as
+served) or ``none``. Printed per budget: precision and recall at the served operating
+points on each set, and the sentences the reader read per genre of the 42.
 """
 
 from __future__ import annotations

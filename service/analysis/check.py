@@ -65,7 +65,11 @@ def check(analyzer, model_dir: str | Path) -> str:
     """Scan CHECK_TEXT with ``analyzer`` (the model of ``model_dir``); raise CheckFailed with
     the first difference from its check.json. Returns what was checked: ``"findings"`` (as
     check.json records) or ``"labels"`` (no check.json)."""
-    found = _valid(findings(analyzer))
+    return _checked(_valid(findings(analyzer)), model_dir)
+
+
+def _checked(found: list[dict], model_dir: str | Path) -> str:
+    """``found``, a model's findings on CHECK_TEXT, against its folder's check.json (check)."""
     try:
         expected = ModelFolder(model_dir).read_json(CHECK_JSON)["findings"]
     except FileNotFoundError:
@@ -86,14 +90,16 @@ def check_cascade(cascade, fast_dir: str | Path, reader_dir: str | Path) -> None
     the fast model, never moves or rescores one); CheckFailed names the first that is
     not. check.json records the model at full precision: a reader served in int8 is
     checked through the cascade only, its scores within INT8_SCORE_TOLERANCE."""
-    check(cascade.screen, fast_dir)
+    screened = _valid(findings(cascade.screen))
+    _checked(screened, fast_dir)
+    read = _valid(findings(cascade.reader))
     int8 = getattr(cascade.reader, "quantize", "none") != "none"
     if not int8:
-        check(cascade.reader, reader_dir)
+        _checked(read, reader_dir)
     tolerance = INT8_SCORE_TOLERANCE if int8 else SCORE_TOLERANCE
     # The screen reads the whole text either way, so its scores are its own to the digit.
-    answers = [(want, tolerance) for want in _valid(findings(cascade.reader))] + [
-        (want, SCORE_TOLERANCE) for want in _valid(findings(cascade.screen))]
+    answers = [(want, tolerance) for want in read] + [(want, SCORE_TOLERANCE)
+                                                      for want in screened]
     for finding in _valid(findings(cascade)):
         if not any(_difference([want], [finding], tolerance) is None
                    for want, tolerance in answers):
