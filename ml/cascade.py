@@ -218,10 +218,11 @@ def choose_int8(fp32, documents, fast_scored, *, keep: float = KEEP,
             "fp32": None, "f1": None, "tried": tries}, fp32_scored
 
 
-def cascade_of(fast, reader_dir: Path, budget: float | None = None):
+def cascade_of(fast, reader_dir: Path, budget: float | None = BUDGET):
     """The cascade of the analyzer ``fast`` and the reader in ``reader_dir``, as the service
     serves it on the CPU (READER_QUANTIZE=auto: the reader's checked int8 graph where its
-    folder has one, else fp32; behind the threshold of its screen.json), within ``budget``."""
+    folder has one, else fp32; behind the threshold of its screen.json), within ``budget``
+    (READER_BUDGET's default; None: none)."""
     from service.analysis.cascade_model import Cascade, read_screen, read_shapes
     from service.analysis.transformer import TransformerAnalyzer
 

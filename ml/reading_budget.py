@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     from ml.cascade import cascade_of
     from service.analysis.transformer import TransformerAnalyzer
 
-    cascade = cascade_of(TransformerAnalyzer(args.fast), args.reader)
+    # Budgets are replayed from what the screen passed, none applied while recording.
+    cascade = cascade_of(TransformerAnalyzer(args.fast), args.reader, budget=None)
     budgets = tuple(float(value) for value in args.budgets.split(","))
     figures = measure(cascade, evaluation_sets(args.limit), budgets)
     for budget, row in figures["budgets"].items():

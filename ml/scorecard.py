@@ -87,8 +87,9 @@ def figures(documents, scored, point: float) -> dict:
 def scorecard(model_dir: Path, test_path: Path, dev_path: Path | None,
               reader_dir: Path | None = None, new_writers: Path | None = None) -> dict:
     """The figures of one model, or of the cascade of it and ``reader_dir`` (as served: the
-    reader in its checked precision, behind its screen threshold), on each of ``SETS`` (and the development
-    documents). A cascade's seed is its reader's."""
+    reader in its checked precision, behind its screen threshold, within the default reading
+    budget), on each of ``SETS`` (and the development documents). A cascade's seed is its
+    reader's."""
     from service.analysis.transformer import TransformerAnalyzer
 
     analyzer = TransformerAnalyzer(model_dir)

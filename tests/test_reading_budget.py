@@ -23,7 +23,7 @@ def fast(scan_model_dir):
 
 @pytest.fixture(scope="module")
 def cascade(fast, reader_dir):
-    return cascade_of(fast, reader_dir)
+    return cascade_of(fast, reader_dir, budget=None)  # the budgets are the replay's
 
 
 def served(cascade, text: str) -> list[Scored]:
