@@ -195,6 +195,31 @@ def test_suggestions_read_from_the_last_scans_directions_are_those_the_database_
     assert from_snapshot[0]["title"] == UAT
 
 
+def test_after_a_scan_the_suggestions_read_no_direction_from_the_database(team, keyword_app):
+    """The last scan's snapshot holds every category, those of no entry too, so a report's
+    suggestions rank from it alone: no read of the register's vectors (at 10,000 entries,
+    even a read that finds none walks the project's index)."""
+    from sqlalchemy import event
+
+    from service.extensions import db
+
+    _, _, new = two_weeks(team)
+    read = []
+
+    def heard(conn, cursor, statement, *args):
+        read.append(statement)
+
+    with keyword_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", heard)
+    try:
+        offered = suggestions(team, new["id"])
+    finally:
+        event.remove(engine, "before_cursor_execute", heard)
+    assert offered and offered[0]["title"] == UAT
+    assert read and not [s for s in read if "register_vectors" in s]
+
+
 def test_the_whole_array_ranking_is_the_closest_pair_of_wordings_entry_by_entry():
     """suggestions._closest, on parts as the register holds them (entries of several
     wordings, adjacent rows, parts of different sizes), gives for each asked entry every

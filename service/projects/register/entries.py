@@ -91,11 +91,11 @@ def add_findings(project_id: str, scan: Scan, findings: Sequence[ScanFinding],
         wanted = dismissals.keep_out(project_id, scan, wanted, threshold)
     if not wanted:
         return
-    # A sentence that says a risk is closed is news of a known risk, whatever its category:
-    # the snapshot then holds every category.
+    # The snapshot holds every category: a sentence that says a risk is closed is news of a
+    # known risk, whatever its category, and the report's suggestions (suggestions.py) then
+    # rank every entry from this snapshot, with no read. Only a cold snapshot reads more.
     closes = [closing.says_closed(finding.risk) for finding, _ in wanted]
-    snapshot = _snapshot(project_id, version, set(RISK_LABELS) if any(closes) else {
-        f.effective_category for f, _ in wanted}, vectors.shape[1])
+    snapshot = _snapshot(project_id, version, set(RISK_LABELS), vectors.shape[1])
     pair = matching.pair_model(registry.root(current_settings()))
     # New entries are written in one flush at the end: until then they stand under keys of
     # their own (negative), so that a report stating one new risk twice joins the entry its

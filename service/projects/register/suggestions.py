@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import or_, select
 
 from service import audit
+from service.analysis.labels import RISK_LABELS
 from service.db import NotSameRisk, Project, RegisterEntry, RegisterVector
 from service.errors import APIError
 from service.extensions import db
@@ -155,20 +156,22 @@ def _directions(project_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every wording's direction of the project's entries, any category, in parts: (the
     entry id of each row, the rows at unit length), an entry's rows adjacent. The categories
     this process's snapshot holds at the register's version (direction_snapshots.latest: the
-    last scan's) come from it, the rest from the database: at 10,000 entries, reading every
-    row took 90 ms a report."""
+    last scan's, which holds every category) come from it, the rest from the database: at
+    10,000 entries, reading every row took 90 ms a report, and asking for none (``NOT IN``
+    every category) walks the project's index, 1.8 ms."""
     version = db.session.scalar(select(Project.register_version)
                                 .where(Project.id == project_id))
     known = direction_snapshots.latest(project_id, version) if version is not None else None
-    held = [category for category in (known.ids if known is not None else {})
-            if known.ids[category]]
+    held = list(known.ids) if known is not None else []
+    parts = [(np.asarray(known.ids[category]), known.matrices[category])
+             for category in held if known.ids[category]]
+    if set(RISK_LABELS) <= set(held):
+        return parts
     statement = (select(RegisterVector.entry_id, RegisterVector.total)
                  .join(RegisterEntry, RegisterEntry.id == RegisterVector.entry_id)
                  .where(RegisterEntry.project_id == project_id))
     rows = db.session.execute(statement.where(RegisterEntry.category.not_in(held))
                               if held else statement).all()
-    parts = [(np.asarray(known.ids[category]), known.matrices[category])
-             for category in held]
     if rows:  # the snapshot is of these very rows' register: its width is theirs
         ids, matrix = entries.stacked(
             [(row.entry_id, row.total) for row in rows],
