@@ -282,15 +282,19 @@ class SuggestionSchema(ma.Schema):
     category = fields.String()
     status = fields.String()
     alike = fields.Float(metadata={"description": "the cosine of their closest wordings "
-                                                  "(−1–1); the list is at least 0.24 alike"})
+                                                  "(−1–1)"})
+    previous_report = fields.Boolean(metadata={
+        "description": "it was stated in the project's report just before the one that "
+                       "first stated this risk (ranked higher for it)"})
     wording = fields.String(metadata={"description": "this risk's wording, to read beside "
                                                      "`title`"})
 
 
 class SuggestionListSchema(ma.Schema):
     items = fields.List(fields.Nested(SuggestionSchema), metadata={
-        "description": "at most 3, most alike first: any category, never a pair said not "
-                       "the same"})
+        "description": "at most 3, best first (how alike, raised when the category is this "
+                       "risk's or it was stated in the report before): any category, never "
+                       "a pair said not the same"})
 
 
 class DismissedSuggestionSchema(ma.Schema):

@@ -3,90 +3,120 @@
 The matcher joins a finding only to an entry of its own category, and at a cosine where it
 is rarely wrong (register.py); so a risk the model read under another category, or a
 restatement in other words, opens an entry of its own. Here, for an entry, the project's
-other entries of any category are ranked by how alike they are (the closest pair of their
-wordings' directions, as the matcher compares) and at most ``MOST`` at or above ``FLOOR``
-are offered, each with both wordings. A person merges one (curation.merge, through
-``merge``: the later entry into the earlier, the known risk keeping its id, its category
-and history, reopened when the report is newer than its closing) or says they are not the
-same (``dismiss``): that pair is never offered again. Both decisions are audited, and
-curation_pairs.py exports them as pairs for the register's matching, trusted as merges are.
+other entries of any category are ranked and at most ``MOST`` scoring at least ``FLOOR`` are
+offered, each with both wordings. The score is how alike they are (the closest pair of their
+wordings' directions, as the matcher compares), plus ``SAME`` when the categories agree and
+``RECENT`` when the other entry was stated in the project's report just before this entry's
+first: a weekly report mostly restates the last one, and the model's category is right more
+often than not. A person merges one (curation.merge, through ``merge``: the later entry into
+the earlier, the known risk keeping its id, its category and history, reopened when the
+report is newer than its closing) or says they are not the same (``dismiss``): that pair is
+never offered again. Both decisions are audited, and curation_pairs.py exports them as pairs
+for the register's matching, trusted as merges are.
 
-``FLOOR`` was chosen for recall on real restatements (``python -m ml.suggested``,
-docs/register.md#suggested-restatements): a missed suggestion costs a duplicate entry, a
-wrong one a click. Nothing here writes unless a person decides; the reads take no lock.
+The weights and ``FLOOR`` were chosen for recall on real restatements (``python -m
+ml.suggested``, docs/register.md#suggested-restatements): a missed suggestion costs a
+duplicate entry, a wrong one a click. Nothing here writes unless a person decides; the reads
+take no lock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from service import audit
 from service.analysis.labels import RISK_LABELS
-from service.db import NotSameRisk, Project, RegisterEntry, RegisterVector
+from service.db import NotSameRisk, Project, RegisterEntry, RegisterLink, RegisterVector, Scan
 from service.errors import APIError
 from service.extensions import db
 from service.projects.register import curation, direction_snapshots, entries
 
-FLOOR = 0.24  # ml/suggested.py: dev recall@3 0.857, test 0.818 (99 restatements)
+# ml/suggested.py, chosen on dev for recall@3 0.9: test 0.828 of 99 restatements, 1.19
+# suggestions to a risk that restates nothing (the cosine alone at 0.24: 0.818, 2.47).
+FLOOR = 0.54
+SAME = 0.2
+RECENT = 0.2
 MOST = 3
 
 
 @dataclass(frozen=True)
 class Suggestion:
-    """An entry ``entry`` may restate, and how alike their closest wordings are (cosine)."""
+    """An entry ``entry`` may restate, how alike their closest wordings are (cosine), and
+    whether it was stated in the report before the one that opened the asking entry."""
 
     entry: RegisterEntry
     alike: float
+    previous_report: bool
+
+
+class Part(NamedTuple):
+    """Directions as the register holds them: the entry id of each row, the rows at unit
+    length (an entry's rows adjacent), and each row's entry's category."""
+
+    owner: np.ndarray
+    matrix: np.ndarray
+    category: np.ndarray
 
 
 def for_entries(project_id: str, entry_ids: list[int]) -> dict[int, list[Suggestion]]:
-    """{entry id: its suggestions, most alike first} for the project's entries ``entry_ids``
-    (one read of the register's directions for all of them)."""
+    """{entry id: its suggestions, best first} for the project's entries ``entry_ids`` (one
+    read of the register's directions for all of them)."""
     if not entry_ids:
         return {}
-    parts = _directions(project_id)
-    keys, alike = _closest(parts, entry_ids)
+    keys, categories, alike = _closest(_directions(project_id), entry_ids)
     refused = _not_same(project_id, entry_ids)
-    alike_of: dict[int, dict[int, float]] = {}
+    stated_before = _previous_report(project_id, entry_ids)
+    found: dict[int, dict[int, tuple[float, bool]]] = {}
     for column, entry_id in enumerate(entry_ids):
-        scores = alike[:, column]
-        scores[(keys == entry_id) | np.isin(keys, list(refused.get(entry_id, ())))] = -np.inf
+        mine = keys == entry_id
+        if not mine.any():  # not in the register (merged away meanwhile): nothing to offer
+            found[entry_id] = {}
+            continue
+        previous = (np.isin(keys, list(stated_before[entry_id]))
+                    if stated_before.get(entry_id) else np.zeros(len(keys), dtype=bool))
+        scores = (alike[:, column] + SAME * (categories == categories[mine][0])
+                  + RECENT * previous)
+        scores[mine] = -np.inf
+        if refused.get(entry_id):
+            scores[np.isin(keys, list(refused[entry_id]))] = -np.inf
         best = (np.argpartition(-scores, MOST)[:MOST] if len(scores) > MOST
                 else np.arange(len(scores)))
-        best = best[np.lexsort((best, -scores[best]))]  # most alike first; ties: register order
-        alike_of[entry_id] = {int(keys[row]): float(scores[row]) for row in best
-                              if scores[row] >= FLOOR}
-    wanted = {key for scores in alike_of.values() for key in scores}
+        best = best[np.lexsort((best, -scores[best]))]  # best first; ties: register order
+        found[entry_id] = {int(keys[row]): (float(alike[row, column]), bool(previous[row]))
+                           for row in best if scores[row] >= FLOOR}
+    wanted = {key for scores in found.values() for key in scores}
     entries = {entry.id: entry for entry in db.session.scalars(
         select(RegisterEntry).where(RegisterEntry.id.in_(wanted)))} if wanted else {}
-    return {entry_id: [Suggestion(entries[key], round(alike, 3))
-                       for key, alike in scores.items() if key in entries]
-            for entry_id, scores in alike_of.items()}
+    return {entry_id: [Suggestion(entries[key], round(alike, 3), previous)
+                       for key, (alike, previous) in scores.items() if key in entries]
+            for entry_id, scores in found.items()}
 
 
-def _closest(parts: list[tuple[np.ndarray, np.ndarray]],
-             entry_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(every entry's id, how alike it is to each of ``entry_ids``: a column each, -inf for
-    an entry not in the register). Alike is the closest pair of two entries' wordings, as
+def _closest(parts: list[Part],
+             entry_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(every entry's id, its category, how alike it is to each of ``entry_ids``: a column
+    each, -inf for an entry not in the register). Alike is the closest pair of two entries' wordings, as
     the matcher reads them. Whole-array steps over each part as it is held, none copied:
     a row-by-row loop cost 4 ms an entry at 10,000 entries, and stacking the parts 8 ms."""
     wordings: dict[int, list[np.ndarray]] = {}  # each asked entry's rows, where they are
-    for owner, matrix in parts:
+    for owner, matrix, _ in parts:
         for entry_id in entry_ids:
             mine = owner == entry_id
             if mine.any():
                 wordings.setdefault(entry_id, []).append(matrix[mine])
     columns = [column for column, entry_id in enumerate(entry_ids) if entry_id in wordings]
     if not columns:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, len(entry_ids)))
+        return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str),
+                np.zeros((0, len(entry_ids))))
     queries = [np.vstack(wordings[entry_ids[column]]) for column in columns]
     stacked = np.vstack(queries)
     bounds = np.cumsum([0] + [len(query) for query in queries])
-    keys, alike = [], []
-    for owner, matrix in parts:
+    keys, categories, alike = [], [], []
+    for owner, matrix, category in parts:
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each entry's first row
         # One pass over the part for every asked wording; each entry's closest wording to
         # each, then each asked entry's closest of its wordings.
@@ -94,14 +124,16 @@ def _closest(parts: list[tuple[np.ndarray, np.ndarray]],
         closest = np.full((len(starts), len(entry_ids)), -np.inf, dtype=np.float32)
         closest[:, columns] = np.maximum.reduceat(by_wording, bounds[:-1], axis=1)
         keys.append(owner[starts])
+        categories.append(category[starts])
         alike.append(closest)
-    return np.concatenate(keys), np.vstack(alike)
+    return np.concatenate(keys), np.concatenate(categories), np.vstack(alike)
 
 
 def listed(wording: str, found: list[Suggestion]) -> list[dict]:
     """SuggestionSchema's fields of an entry's suggestions (``wording``: the entry's)."""
     return [{"risk_id": s.entry.id, "title": s.entry.risk, "category": s.entry.category,
-             "status": s.entry.status, "alike": s.alike, "wording": wording} for s in found]
+             "status": s.entry.status, "alike": s.alike, "previous_report": s.previous_report,
+             "wording": wording} for s in found]
 
 
 def merge(project_id: str, entry: RegisterEntry, other: RegisterEntry, *,
@@ -152,22 +184,40 @@ def _not_same(project_id: str, entry_ids: list[int]) -> dict[int, set[int]]:
     return refused
 
 
-def _directions(project_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every wording's direction of the project's entries, any category, in parts: (the
-    entry id of each row, the rows at unit length), an entry's rows adjacent. The categories
-    this process's snapshot holds at the register's version (direction_snapshots.latest: the
-    last scan's, which holds every category) come from it, the rest from the database: at
-    10,000 entries, reading every row took 90 ms a report, and asking for none (``NOT IN``
-    every category) walks the project's index, 1.8 ms."""
+def _previous_report(project_id: str, entry_ids: list[int]) -> dict[int, set[int]]:
+    """{entry id: the entries stated in the project's report just before the one that
+    first stated it} (the report of the latest date before its first seen; none for an entry
+    of the project's first report)."""
+    first_seen = db.session.execute(select(RegisterEntry.id, RegisterEntry.first_seen)
+                                    .where(RegisterEntry.id.in_(entry_ids))).all()
+    stated: dict[object, set[int]] = {}
+    for seen in {seen for _, seen in first_seen}:
+        before = db.session.scalar(select(func.max(Scan.reported_on)).where(
+            Scan.project_id == project_id, Scan.reported_on < seen.date()))
+        stated[seen] = set(db.session.scalars(
+            select(RegisterLink.entry_id).join(Scan, Scan.id == RegisterLink.scan_id)
+            .where(Scan.project_id == project_id, Scan.reported_on == before)
+            .distinct())) if before is not None else set()
+    return {entry_id: stated[seen] for entry_id, seen in first_seen}
+
+
+def _directions(project_id: str) -> list[Part]:
+    """Every wording's direction of the project's entries, any category, in parts (Part),
+    an entry's rows adjacent. The categories this process's snapshot holds at the register's
+    version (direction_snapshots.latest: the last scan's, which holds every category) come
+    from it, the rest from the database: at 10,000 entries, reading every row took 90 ms a
+    report, and asking for none (``NOT IN`` every category) walks the project's index, 1.8
+    ms."""
     version = db.session.scalar(select(Project.register_version)
                                 .where(Project.id == project_id))
     known = direction_snapshots.latest(project_id, version) if version is not None else None
     held = list(known.ids) if known is not None else []
-    parts = [(np.asarray(known.ids[category]), known.matrices[category])
+    parts = [Part(np.asarray(known.ids[category]), known.matrices[category],
+                  np.full(len(known.ids[category]), category))
              for category in held if known.ids[category]]
     if set(RISK_LABELS) <= set(held):
         return parts
-    statement = (select(RegisterVector.entry_id, RegisterVector.total)
+    statement = (select(RegisterVector.entry_id, RegisterVector.total, RegisterEntry.category)
                  .join(RegisterEntry, RegisterEntry.id == RegisterVector.entry_id)
                  .where(RegisterEntry.project_id == project_id))
     rows = db.session.execute(statement.where(RegisterEntry.category.not_in(held))
@@ -176,5 +226,7 @@ def _directions(project_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
         ids, matrix = entries.stacked(
             [(row.entry_id, row.total) for row in rows],
             known.dimensions if held else curation.dimensions([rows[0].entry_id]))
-        parts.append((np.asarray(ids), matrix))
+        category_of = {row.entry_id: row.category for row in rows}
+        parts.append(Part(np.asarray(ids), matrix,
+                          np.asarray([category_of[key] for key in ids])))
     return parts
