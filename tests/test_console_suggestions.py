@@ -61,6 +61,7 @@ def test_not_the_same_on_the_risks_page_is_never_offered_again(team, people, wee
     editor, here = people["editor"], f"/app/projects/{team.id}/risks/{new['id']}"
     page = editor.page(here)
     assert "May restate" in page and f"Risk {uat['id']}:" in page
+    assert "% alike; in the report before)" in page  # week 1 is the report before week 2
     action = f"/app/projects/{team.id}/risks/{new['id']}/suggestions/{uat['id']}"
     response = editor.post_form(here, action, form(page, action).data(decision="dismiss"))
     page = response.get_data(as_text=True)
@@ -75,6 +76,7 @@ def test_a_viewer_reads_the_suggestions_and_cannot_decide(team, people, weeks):
     viewer = people["viewer"]
     page = viewer.page(f"/app/projects/{team.id}/risks/{new['id']}")
     assert "May restate" in page and f"Risk {uat['id']}:" in page
+    assert "% alike; in the report before)" in page  # week 1 is the report before week 2
     assert "Same risk: merge" not in page
     action = f"/app/projects/{team.id}/risks/{new['id']}/suggestions/{uat['id']}"
     forged = viewer.post_form(f"/app/projects/{team.id}/changes", action,
