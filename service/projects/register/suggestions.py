@@ -192,12 +192,11 @@ def _previous_report(project_id: str, entry_ids: list[int]) -> dict[int, set[int
                                     .where(RegisterEntry.id.in_(entry_ids))).all()
     stated: dict[object, set[int]] = {}
     for seen in {seen for _, seen in first_seen}:
-        before = db.session.scalar(select(func.max(Scan.reported_on)).where(
-            Scan.project_id == project_id, Scan.reported_on < seen.date()))
+        before = select(func.max(Scan.reported_on)).where(
+            Scan.project_id == project_id, Scan.reported_on < seen.date()).scalar_subquery()
         stated[seen] = set(db.session.scalars(
             select(RegisterLink.entry_id).join(Scan, Scan.id == RegisterLink.scan_id)
-            .where(Scan.project_id == project_id, Scan.reported_on == before)
-            .distinct())) if before is not None else set()
+            .where(Scan.project_id == project_id, Scan.reported_on == before).distinct()))
     return {entry_id: stated[seen] for entry_id, seen in first_seen}
 
 
