@@ -1,4 +1,5 @@
-"""Does a risk bleed into the sentence after it? ``python -m ml.bleeding [--model models_cache]``
+"""Does a risk bleed into the sentence after it? ``python -m ml.bleeding [--model models_cache]
+[--reader READER]``
 
 A model that reads each sentence with the one before it (the context, service/analysis/
 context.py) can learn "after a risk comes a risk": "Only one engineer understands the billing
@@ -12,6 +13,10 @@ integration. The office moved to the third floor." came back as two `resource` r
   labellers read as no risk right after one they read as a risk, flagged in its document
   against flagged alone; and beside them the risks right after a risk (``…: risks after a
   risk``), which a fix must not lose.
+
+With ``--reader``, the pairs are read by the cascade as served too (the reader behind the
+fast model, within the reading budget, ml.cascade.cascade_of): a plain sentence is flagged
+when it is a finding, each stage answering at its own point.
 """
 
 from __future__ import annotations
@@ -56,6 +61,19 @@ def pair_scores(analyzer, pairs: list[Pair]) -> list[tuple[float, float]]:
              risk_score(analyzer, pair.plain, pair.plain)) for pair in pairs]
 
 
+def found_pairs(analyzer, pairs: list[Pair]) -> dict:
+    """How many plain sentences are findings after their risk and alone, as a scan answers
+    (the analyzer's own points): for a cascade, whose reader and fast model answer at
+    different points, the one count that reads as a user does."""
+    after = alone = 0
+    for pair in pairs:
+        text = f"{pair.risk} {pair.plain}"
+        start = text.rindex(pair.plain)
+        after += any(f.start <= start < f.end for f in analyzer.analyze(text).findings)
+        alone += bool(analyzer.analyze(pair.plain).findings)
+    return {"sentences": len(pairs), "flagged_after": after, "flagged_alone": alone}
+
+
 def followers(analyzer, documents) -> dict[str, list[tuple[float, float]]]:
     """(in its document, alone) for every sentence right after one labelled a risk, in the
     labelled documents ``documents`` (ml.documents): ``plain``, those labelled no risk (they
@@ -95,11 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models_cache")
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     parser.add_argument("--documents", type=Path, nargs="*", default=[DOCUMENTS])
+    parser.add_argument("--reader", type=Path, default=None,
+                        help="also read the pairs by the cascade of the model and this reader")
     args = parser.parse_args(argv)
     analyzer = TransformerAnalyzer(args.model)
     point = analyzer.min_score
     report = {"model": analyzer.version, "point": point,
               "pairs": summary(pair_scores(analyzer, read_pairs(args.pairs)), point)}
+    if args.reader is not None:
+        from ml.cascade import cascade_of
+
+        report["pairs, the cascade as served"] = found_pairs(
+            cascade_of(analyzer, args.reader), read_pairs(args.pairs))
     for path in args.documents:
         found = followers(analyzer, read_documents(path))
         report[path.stem] = summary(found["plain"], point)

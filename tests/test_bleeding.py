@@ -16,7 +16,7 @@ import statistics
 
 import pytest
 
-from ml.bleeding import Pair, followers, pair_scores, read_pairs
+from ml.bleeding import Pair, followers, found_pairs, pair_scores, read_pairs, summary
 from ml.documents import Document
 
 
@@ -48,3 +48,14 @@ def test_the_sentences_after_a_risk_are_sorted_by_their_own_label(trained_analyz
     (_, second_alone), (_, third_alone) = found["risks"][0], found["plain"][0]
     alone = pair_scores(trained_analyzer, [Pair(first, second), Pair(first, third)])
     assert (second_alone, third_alone) == pytest.approx((alone[0][1], alone[1][1]))
+
+
+def test_the_pairs_found_as_a_scan_answers_are_those_scored_at_the_point(trained_analyzer,
+                                                                         scores):
+    """The count a cascade is read by (a finding, each stage at its own point) is, for the
+    fast model alone, the count of scores at its point: the two measures agree."""
+    pairs = read_pairs()
+    counted = summary(scores, trained_analyzer.min_score)
+    assert found_pairs(trained_analyzer, pairs) == {
+        "sentences": 40, "flagged_after": counted["flagged_after"],
+        "flagged_alone": counted["flagged_alone"]}
