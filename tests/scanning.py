@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from service.analysis.base import Analysis, Finding
 from service.analysis.labels import RISK_LABELS
@@ -80,6 +82,24 @@ def count_rows(app, model=Scan) -> int:
         count = db.session.scalar(select(func.count()).select_from(model))
         db.session.remove()
         return count
+
+
+@contextmanager
+def statements_run(app) -> Iterator[list[str]]:
+    """The SQL statements ``app``'s engine runs while the block runs, in order: what a test
+    asserts a request reads or leaves alone."""
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def heard(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", heard)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", heard)
 
 
 def nothing_stored(app) -> None:

@@ -15,12 +15,10 @@ import re
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event
 
 from service.console import project_views
 from service.console.trend import trend_chart
 from service.db import PROJECT_ROLES, RISK_STATUSES
-from service.extensions import db
 from service.projects.membership import LAST_OWNER
 from tests.console_browser import (
     UNSAFE_TARGETS,
@@ -39,6 +37,7 @@ from tests.console_browser import (
     text_of,
 )
 from tests.projects import make_project, register_of, scan_into
+from tests.scanning import statements_run
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -626,16 +625,8 @@ def test_a_findings_risk_id_is_its_register_entry_or_null(keyword_app, client, t
         entry = entries[finding["risk_id"]]
         assert (scan["scan_id"], finding["id"]) in [(f["scan_id"], f["finding_id"])
                                                     for f in entry["findings"]]
-    statements = []
-    with keyword_app.app_context():
-        def listener(*args):
-            statements.append(args[2])
-
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            stored = client.get(f"/api/v1/scans/{scan['scan_id']}", headers=team.owner_h)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    with statements_run(keyword_app) as statements:
+        stored = client.get(f"/api/v1/scans/{scan['scan_id']}", headers=team.owner_h)
     assert stored.get_json()["data"] == scan["data"]
     assert sum("register_links" in s for s in statements) == 1  # one query, not one a finding
 

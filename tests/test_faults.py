@@ -8,12 +8,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from sqlalchemy import event
 
 from reliability.faults import run_faults
 from service.auth.tokens import verify_access_token
 from service.extensions import db
 from tests.real_parts import require_or_skip
+from tests.scanning import statements_run
 
 
 @pytest.fixture
@@ -48,19 +48,11 @@ def test_the_caller_is_read_without_the_database_after_a_commit_or_a_rollback(ap
     database that had just gone away, and a committed DELETE answered 500. The caller is now
     loaded outside the session: no query after authentication."""
     user, _ = accounts.user()
-    statements = []
-
-    def count(_conn, _cursor, statement, *args):
-        statements.append(statement)
-
     with app.test_request_context():
         caller = verify_access_token(user["tokens"]["access_token"])
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with statements_run(app) as statements:
             db.session.commit()
             db.session.rollback()
             seen = (caller.id, caller.role, caller.is_admin, caller.email)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
     assert seen == (user["id"], "user", False, user["email"])
     assert statements == []

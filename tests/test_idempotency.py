@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from service import idempotency
 from service.db import IdempotencyKey, Job, Scan
 from service.extensions import db
 from tests.helpers import Accounts, assert_problem
 from tests.jobs import wait_for
-from tests.scanning import KeywordAnalyzer, count_rows
+from tests.scanning import KeywordAnalyzer, count_rows, statements_run
 
 SCANS = "/api/v1/scans"
 JOBS = "/api/v1/jobs"
@@ -89,19 +89,9 @@ def assert_replayed(first, again):
 def test_without_a_key_nothing_changes_and_the_table_is_not_touched(keyword_app, client,
                                                                      alice):
     _, headers = alice
-    statements = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with keyword_app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_run(keyword_app) as statements:
         for _ in range(2):
             assert client.post(SCANS, json={"text": TEXT}, headers=headers).status_code == 201
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert scan_total(client, headers) == 2
     assert statements and not [s for s in statements if "idempotency_keys" in s]
     assert key_rows(keyword_app) == []

@@ -19,6 +19,7 @@ from tests.curating import SUGGESTED_WEEK_2 as WEEK_2
 from tests.curating import VAULT_ALONE as VAULT
 from tests.curating import audited, by_wording
 from tests.projects import register_of, scan_into
+from tests.scanning import statements_run
 
 
 def risks(team) -> str:
@@ -237,23 +238,9 @@ def test_after_a_scan_the_suggestions_read_no_direction_from_the_database(team, 
     """The last scan's snapshot holds every category, those of no entry too, so a report's
     suggestions rank from it alone: no read of the register's vectors (at 10,000 entries,
     even a read that finds none walks the project's index)."""
-    from sqlalchemy import event
-
-    from service.extensions import db
-
     _, _, new = two_weeks(team)
-    read = []
-
-    def heard(conn, cursor, statement, *args):
-        read.append(statement)
-
-    with keyword_app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", heard)
-    try:
+    with statements_run(keyword_app) as read:
         offered = suggestions(team, new["id"])
-    finally:
-        event.remove(engine, "before_cursor_execute", heard)
     assert offered and offered[0]["title"] == UAT
     assert read and not [s for s in read if "register_vectors" in s]
 
