@@ -90,7 +90,9 @@ def scored(found: list[dict], same: float, recent: float) -> list[dict]:
              "restated": case["restated"]} for case in found]
 
 
-def measure(found: list[dict], floor: float) -> dict:
+def counted(found: list[dict], floor: float) -> tuple[int, int, int, int]:
+    """(restatements whose entry is offered, restatements, suggestions to new risks, new
+    risks) at ``floor``."""
     hits = restating = offered = new = 0
     for case in found:
         ranked = sorted(case["scores"].items(), key=lambda item: -item[1])
@@ -101,9 +103,16 @@ def measure(found: list[dict], floor: float) -> dict:
         else:
             new += 1
             offered += len(top)
-    return {"floor": floor, "recall@3": round(hits / max(restating, 1), 3),
-            "restatements": restating, "offered to new risks": round(offered / max(new, 1), 2),
-            "new risks": new}
+    return hits, restating, offered, new
+
+
+def shares(hits: int, restating: int, offered: int, new: int) -> dict:
+    return {"recall@3": round(hits / max(restating, 1), 3), "restatements": restating,
+            "offered to new risks": round(offered / max(new, 1), 2), "new risks": new}
+
+
+def measure(found: list[dict], floor: float) -> dict:
+    return {"floor": floor, **shares(*counted(found, floor))}
 
 
 def floor_for(found: list[dict], recall: float) -> float:
@@ -135,7 +144,7 @@ def cross_validated(pairs: list[dict], vectors: dict[str, np.ndarray], recall: f
     random.Random(seed).shuffle(groups)
     found = {group: cases([p for p in pairs if p["group"] == group], vectors)
              for group in groups}
-    totals = {"weighed": [0.0, 0, 0.0, 0], "cosine alone": [0.0, 0, 0.0, 0]}
+    totals = {"weighed": np.zeros(4, dtype=int), "cosine alone": np.zeros(4, dtype=int)}
     for fold in range(folds):
         held = [case for group in groups[fold::folds] for case in found[group]]
         seen = [case for index, group in enumerate(groups) if index % folds != fold
@@ -145,15 +154,8 @@ def cross_validated(pairs: list[dict], vectors: dict[str, np.ndarray], recall: f
         for name, (same, recent, floor) in (
                 ("weighed", (chosen["same"], chosen["recent"], chosen["floor"])),
                 ("cosine alone", (0.0, 0.0, plain))):
-            got = measure(scored(held, same, recent), floor)
-            total = totals[name]
-            total[0] += got["recall@3"] * got["restatements"]
-            total[1] += got["restatements"]
-            total[2] += got["offered to new risks"] * got["new risks"]
-            total[3] += got["new risks"]
-    return {name: {"recall@3": round(hits / max(restating, 1), 3),
-                   "offered to new risks": round(offered / max(new, 1), 2)}
-            for name, (hits, restating, offered, new) in totals.items()}
+            totals[name] += counted(scored(held, same, recent), floor)
+    return {name: shares(*(int(count) for count in total)) for name, total in totals.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
