@@ -23,6 +23,7 @@ take no lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
@@ -99,9 +100,10 @@ def for_entries(project_id: str, entry_ids: list[int]) -> dict[int, list[Suggest
 def _closest(parts: list[Part],
              entry_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(every entry's id, its category, how alike it is to each of ``entry_ids``: a column
-    each, -inf for an entry not in the register). Alike is the closest pair of two entries' wordings, as
-    the matcher reads them. Whole-array steps over each part as it is held, none copied:
-    a row-by-row loop cost 4 ms an entry at 10,000 entries, and stacking the parts 8 ms."""
+    each, -inf for an entry not in the register). Alike is the closest pair of two entries'
+    wordings, as the matcher reads them. Whole-array steps over each part as it is held,
+    none copied: a row-by-row loop cost 4 ms an entry at 10,000 entries, and stacking the
+    parts 8 ms."""
     wordings: dict[int, list[np.ndarray]] = {}  # each asked entry's rows, where they are
     for owner, matrix, _ in parts:
         for entry_id in entry_ids:
@@ -190,7 +192,7 @@ def _previous_report(project_id: str, entry_ids: list[int]) -> dict[int, set[int
     of the project's first report)."""
     first_seen = db.session.execute(select(RegisterEntry.id, RegisterEntry.first_seen)
                                     .where(RegisterEntry.id.in_(entry_ids))).all()
-    stated: dict[object, set[int]] = {}
+    stated: dict[datetime, set[int]] = {}
     for seen in {seen for _, seen in first_seen}:
         before = select(func.max(Scan.reported_on)).where(
             Scan.project_id == project_id, Scan.reported_on < seen.date()).scalar_subquery()
