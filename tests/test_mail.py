@@ -316,6 +316,9 @@ def test_asking_is_rate_limited_per_email_whatever_its_case(make_app, relay):
     assert forgot(client, user["email"]).status_code == 202
     assert forgot(client, user["email"].upper()).status_code == 202
     assert forgot(client, user["email"]).status_code == 429
+    settled(app)
+    assert [relay.next()[0] for _ in range(2)] == [[user["email"]]] * 2
+    assert relay.nothing_more()  # the third ask mailed nothing
 
 
 def test_the_console_resets_a_forgotten_password_from_the_mailed_link(make_app, relay):
