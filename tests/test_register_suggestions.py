@@ -251,7 +251,7 @@ def test_the_whole_array_ranking_is_the_closest_pair_of_wordings_entry_by_entry(
     entry's closest pair of wordings: the same figures as comparing them one by one."""
     import numpy as np
 
-    from service.projects.register import suggestions
+    from service.projects.register import direction_snapshots, suggestions
 
     rng = np.random.default_rng(85)
     parts, wordings, kind = [], {}, {}
@@ -263,18 +263,22 @@ def test_the_whole_array_ranking_is_the_closest_pair_of_wordings_entry_by_entry(
             directions = rng.standard_normal((count, 16)).astype(np.float32)
             directions /= np.linalg.norm(directions, axis=1, keepdims=True)
             wordings[next_id] = directions
-            kind[next_id] = f"category {part}"
+            kind[next_id] = part if part < 2 else next_id % 3  # the last: entries' own
             owners += [next_id] * count
             rows.append(directions)
             next_id += 1
-        parts.append(suggestions.Part(np.asarray(owners), np.vstack(rows),
-                                      np.asarray([kind[key] for key in owners])))
+        owner = np.asarray(owners)
+        starts = direction_snapshots.first_rows(owner)
+        # As a snapshot's category holds them (one code), or the database's rows (a code each).
+        code = (np.asarray(part) if part < 2
+                else np.asarray([kind[key] for key in owner[starts].tolist()]))
+        parts.append(suggestions.Part(owner, starts, np.vstack(rows), code))
     asked = [3, 8, 15, 999]  # one in each part, and one the register does not hold
 
     keys, categories, alike = suggestions._closest(parts, asked)
 
     assert sorted(keys.tolist()) == sorted(wordings)
-    assert {int(key): str(category) for key, category in zip(keys, categories)} == kind
+    assert {int(key): int(category) for key, category in zip(keys, categories)} == kind
     for column, entry_id in enumerate(asked):
         for row, key in enumerate(keys.tolist()):
             expected = (float((wordings[key] @ wordings[entry_id].T).max())

@@ -44,9 +44,24 @@ class Snapshot:
     dimensions: int
     ids: dict[str, list[int]] = field(default_factory=dict)
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    # category -> (the ids list they were made of, ``owners``' arrays)
+    _owners: dict[str, tuple[list[int], np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def copy(self, version: int) -> Snapshot:
-        return Snapshot(version, self.dimensions, dict(self.ids), dict(self.matrices))
+        return Snapshot(version, self.dimensions, dict(self.ids), dict(self.matrices),
+                        dict(self._owners))
+
+    def owners(self, category: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the category's ids as an array, the row where each entry's rows start), made
+        once per ids list and kept: every report's suggestions read them all (suggestions.py),
+        and a writer replaces a list, never changes it."""
+        ids = self.ids[category]
+        made = self._owners.get(category)
+        if made is None or made[0] is not ids:
+            owner = np.asarray(ids, dtype=np.int64)
+            made = self._owners[category] = (ids, owner, first_rows(owner))
+        return made[1], made[2]
 
     def put(self, category: str, directions: dict[int, np.ndarray]) -> None:
         """Set entries' directions (a row per wording), adding the entries that are new:
@@ -81,6 +96,11 @@ class Snapshot:
         if rows:
             self.ids[category] = [key for key in ids if key != entry_id]
             self.matrices[category] = np.delete(self.matrices[category], rows, axis=0)
+
+
+def first_rows(owner: np.ndarray) -> np.ndarray:
+    """The row where each entry's rows start, in ``owner`` (an entry's rows adjacent)."""
+    return np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
 
 
 def current(session: Session, project_id: str, version: int) -> Snapshot | None:
