@@ -82,10 +82,10 @@ def for_entries(project_id: str, entry_ids: list[int]) -> dict[int, list[Suggest
     row_of = dict(zip(keys[rows].tolist(), rows.tolist()))
     scores = alike + SAME * (categories[:, None] == np.asarray(
         [categories[row_of[key]] if key in row_of else -1 for key in entry_ids])[None, :])
-    for column, entry_id in enumerate(entry_ids):
-        def at(wanted) -> list[int]:
-            return [row_of[key] for key in wanted if key in row_of]
+    def at(wanted) -> list[int]:  # the rows of the entries ``wanted`` the register holds
+        return [row_of[key] for key in wanted if key in row_of]
 
+    for column, entry_id in enumerate(entry_ids):
         scores[at(stated_before.get(entry_id, ())), column] += RECENT
         scores[at((entry_id, *refused.get(entry_id, ()))), column] = -np.inf
     best = (np.argpartition(-scores, MOST - 1, axis=0)[:MOST] if len(keys) > MOST
